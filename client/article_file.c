@@ -1,0 +1,647 @@
+/* Article files in: front matter (YAML, via libyaml) and body, to struct sz_article. */
+#include "article_file.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
+
+#include "samizdat/common.h"
+
+#define FRONT_MATTER_MAX_LEN (64u * 1024)
+
+static void
+set_err(char *err, size_t err_cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err_cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, err_cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Keeps a copy of n bytes (NUL-terminated) owned by f. */
+static char *
+own(struct article_file *f, const char *s, size_t n)
+{
+    char **v;
+    char *p = malloc(n + 1);
+
+    if (p == NULL)
+        return NULL;
+    v = realloc(f->owned, (f->n_owned + 1) * sizeof *v);
+    if (v == NULL) {
+        free(p);
+        return NULL;
+    }
+    f->owned = v;
+    if (n > 0)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    f->owned[f->n_owned++] = p;
+    return p;
+}
+
+static int
+own_str(struct article_file *f, const char *s, size_t n, struct sz_str *out)
+{
+    char *p = own(f, s, n);
+
+    if (p == NULL)
+        return -SZ_ENOMEM;
+    out->p = p;
+    out->len = n;
+    return 0;
+}
+
+void
+article_file_free(struct article_file *f)
+{
+    size_t i;
+
+    if (f == NULL)
+        return;
+    for (i = 0; i < f->n_owned; i++)
+        free(f->owned[i]);
+    free(f->owned);
+    free(f->a.authors);
+    free(f->att_paths);
+    free(f);
+}
+
+const char *
+article_file_media_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } map[] = {
+        {".png", "image/png"},       {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},       {".webp", "image/webp"}, {".avif", "image/avif"},
+        {".pdf", "application/pdf"},
+    };
+    const char *dot = strrchr(name, '.');
+    size_t i;
+
+    if (dot == NULL)
+        return NULL;
+    for (i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcasecmp(dot, map[i].ext) == 0)
+            return map[i].type;
+    return NULL;
+}
+
+/* The part of a path after its last '/'. */
+static const char *
+base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+
+    return s != NULL ? s + 1 : path;
+}
+
+static bool
+is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Finds the end of the line starting at i (index of '\n' or len). */
+static size_t
+line_end(const uint8_t *buf, size_t len, size_t i)
+{
+    while (i < len && buf[i] != '\n')
+        i++;
+    return i;
+}
+
+/* True when buf[s..e) is exactly `mark`, ignoring a trailing '\r' and blanks. */
+static bool
+line_is(const uint8_t *buf, size_t s, size_t e, const char *mark)
+{
+    size_t n = strlen(mark);
+
+    while (e > s && is_ws((char)buf[e - 1]))
+        e--;
+    return e - s == n && memcmp(buf + s, mark, n) == 0;
+}
+
+/*
+ * Adds a title built from text: white space runs collapse to one space, the
+ * result is trimmed and cut at SZ_MAX_TITLE_LEN on a character boundary.
+ */
+static int
+set_derived_title(struct article_file *f, const char *s, size_t n)
+{
+    char *t = malloc(n + 1);
+    size_t i, o = 0;
+    bool space = false;
+    int rc;
+
+    if (t == NULL)
+        return -SZ_ENOMEM;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == ' ') {
+            space = o > 0;
+            continue;
+        }
+        if (space)
+            t[o++] = ' ';
+        space = false;
+        t[o++] = (char)c;
+    }
+    if (o > SZ_MAX_TITLE_LEN) {
+        o = SZ_MAX_TITLE_LEN;
+        while (o > 0 && ((unsigned char)t[o] & 0xc0) == 0x80)
+            o--;
+    }
+    rc = own_str(f, t, o, &f->a.title);
+    free(t);
+    return rc;
+}
+
+/* Decodes the few entities a title is likely to hold; others stay as written. */
+static size_t
+decode_entities(char *s, size_t n)
+{
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
+                {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
+    size_t i = 0, o = 0, k;
+
+    while (i < n) {
+        if (s[i] == '&') {
+            for (k = 0; k < sizeof ents / sizeof ents[0]; k++) {
+                size_t el = strlen(ents[k].ent);
+                if (n - i >= el && memcmp(s + i, ents[k].ent, el) == 0) {
+                    s[o++] = ents[k].c;
+                    i += el;
+                    break;
+                }
+            }
+            if (k < sizeof ents / sizeof ents[0])
+                continue;
+        }
+        s[o++] = s[i++];
+    }
+    return o;
+}
+
+/* Case-insensitive search for needle in hay[0..n). */
+static const char *
+find_ci(const char *hay, size_t n, const char *needle)
+{
+    size_t m = strlen(needle), i;
+
+    for (i = 0; i + m <= n; i++)
+        if (strncasecmp(hay + i, needle, m) == 0)
+            return hay + i;
+    return NULL;
+}
+
+/* Text between <tag ...> and </tag>, tags removed. */
+static int
+html_element_text(struct article_file *f, const char *s, size_t n, const char *open,
+                  const char *close)
+{
+    const char *a = find_ci(s, n, open), *gt, *b;
+    char *t;
+    size_t i, o = 0, len;
+    bool in_tag = false;
+    int rc;
+
+    if (a == NULL)
+        return 1;
+    gt = memchr(a, '>', n - (size_t)(a - s));
+    if (gt == NULL)
+        return 1;
+    gt++;
+    b = find_ci(gt, n - (size_t)(gt - s), close);
+    if (b == NULL)
+        return 1;
+    len = (size_t)(b - gt);
+    t = malloc(len + 1);
+    if (t == NULL)
+        return -SZ_ENOMEM;
+    for (i = 0; i < len; i++) {
+        if (gt[i] == '<')
+            in_tag = true;
+        else if (gt[i] == '>')
+            in_tag = false;
+        else if (!in_tag)
+            t[o++] = gt[i];
+    }
+    o = decode_entities(t, o);
+    rc = 1;
+    for (i = 0; i < o; i++)
+        if (!is_ws(t[i]))
+            rc = 0;
+    if (rc == 0)
+        rc = set_derived_title(f, t, o);
+    free(t);
+    return rc;
+}
+
+/* Title when the front matter gives none (DESIGN.md "Articles in"). */
+static int
+derive_title(struct article_file *f)
+{
+    const char *s = (const char *)f->a.body;
+    size_t n = f->a.body_len, i = 0;
+    int rc;
+
+    if (f->a.ctype == SZ_CTYPE_HTML) {
+        rc = html_element_text(f, s, n, "<title", "</title");
+        if (rc <= 0)
+            return rc;
+        rc = html_element_text(f, s, n, "<h1", "</h1");
+        if (rc <= 0)
+            return rc;
+        return 1;
+    }
+    /* Markdown: the first ATX heading if it is the first text, else the first line. */
+    while (i < n) {
+        size_t e = line_end((const uint8_t *)s, n, i), a = i;
+        while (a < e && is_ws(s[a]))
+            a++;
+        if (a < e) {
+            if (f->a.ctype == SZ_CTYPE_MARKDOWN) {
+                while (a < e && s[a] == '#')
+                    a++;
+                while (a < e && is_ws(s[a]))
+                    a++;
+                while (e > a && (is_ws(s[e - 1]) || s[e - 1] == '#'))
+                    e--;
+                if (a == e) {
+                    i = e + 1;
+                    continue;
+                }
+            }
+            return set_derived_title(f, s + a, e - a);
+        }
+        i = e + 1;
+    }
+    return 1;
+}
+
+static const char *
+scalar_of(yaml_document_t *doc, yaml_node_t *node, size_t *len)
+{
+    if (node == NULL || node->type != YAML_SCALAR_NODE)
+        return NULL;
+    (void)doc;
+    *len = node->data.scalar.length;
+    return (const char *)node->data.scalar.value;
+}
+
+/* A scalar or a list of scalars, as a list. */
+static int
+string_list(struct article_file *f, yaml_document_t *doc, yaml_node_t *v, const char *key,
+            struct sz_str **out, size_t *n_out, char *err, size_t err_cap)
+{
+    struct sz_str *list = NULL;
+    size_t n = 0, cap, len;
+    const char *s;
+    yaml_node_item_t *it;
+
+    if (v->type == YAML_SCALAR_NODE) {
+        cap = 1;
+    } else if (v->type == YAML_SEQUENCE_NODE) {
+        cap = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    } else {
+        set_err(err, err_cap, "front matter: '%s' must be a string or a list of strings", key);
+        return -SZ_EINVAL;
+    }
+    if (cap > SZ_MAX_ATTACHMENTS) {
+        set_err(err, err_cap, "front matter: '%s' has more than %d entries", key,
+                SZ_MAX_ATTACHMENTS);
+        return -SZ_ETOOBIG;
+    }
+    if (cap == 0)
+        goto done;
+    list = calloc(cap, sizeof *list);
+    if (list == NULL)
+        return -SZ_ENOMEM;
+    if (v->type == YAML_SCALAR_NODE) {
+        s = scalar_of(doc, v, &len);
+        if (own_str(f, s, len, &list[n++]) != 0)
+            goto nomem;
+    } else {
+        for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            s = scalar_of(doc, yaml_document_get_node(doc, *it), &len);
+            if (s == NULL) {
+                set_err(err, err_cap, "front matter: every entry of '%s' must be a string", key);
+                free(list);
+                return -SZ_EINVAL;
+            }
+            if (own_str(f, s, len, &list[n++]) != 0)
+                goto nomem;
+        }
+    }
+done:
+    *out = list;
+    *n_out = n;
+    return 0;
+nomem:
+    free(list);
+    return -SZ_ENOMEM;
+}
+
+static bool
+key_is(const char *k, size_t klen, const char *name)
+{
+    return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+/* Applies the front-matter mapping to f. */
+static int
+apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, char *err,
+                   size_t err_cap)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    yaml_node_pair_t *pair;
+    bool have_doc = false;
+    int rc = 0;
+
+    if (fm_len > FRONT_MATTER_MAX_LEN) {
+        set_err(err, err_cap, "front matter is larger than %u bytes", FRONT_MATTER_MAX_LEN);
+        return -SZ_ETOOBIG;
+    }
+    if (!yaml_parser_initialize(&parser))
+        return -SZ_ENOMEM;
+    yaml_parser_set_input_string(&parser, fm, fm_len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        set_err(err, err_cap, "front matter is not valid YAML: %s at line %zu",
+                parser.problem != NULL ? parser.problem : "parse error",
+                parser.problem_mark.line + 2);
+        rc = -SZ_EINVAL;
+        goto out;
+    }
+    have_doc = true;
+    root = yaml_document_get_root_node(&doc);
+    if (root == NULL)
+        goto out; /* An empty front matter block. */
+    if (root->type != YAML_MAPPING_NODE) {
+        set_err(err, err_cap, "front matter must be a mapping of 'key: value' lines");
+        rc = -SZ_EINVAL;
+        goto out;
+    }
+    for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+        yaml_node_t *kn = yaml_document_get_node(&doc, pair->key);
+        yaml_node_t *vn = yaml_document_get_node(&doc, pair->value);
+        size_t klen = 0, vlen = 0;
+        const char *k = scalar_of(&doc, kn, &klen), *v;
+
+        if (k == NULL || vn == NULL)
+            continue;
+        v = scalar_of(&doc, vn, &vlen);
+        if (key_is(k, klen, "authors") || key_is(k, klen, "author")) {
+            free(f->a.authors);
+            f->a.authors = NULL;
+            rc = string_list(f, &doc, vn, "authors", &f->a.authors, &f->a.n_authors, err, err_cap);
+        } else if (key_is(k, klen, "attachments")) {
+            struct sz_str *paths = NULL;
+            size_t n = 0, i;
+            rc = string_list(f, &doc, vn, "attachments", &paths, &n, err, err_cap);
+            if (rc == 0 && n > 0) {
+                f->att_paths = calloc(n, sizeof *f->att_paths);
+                if (f->att_paths == NULL)
+                    rc = -SZ_ENOMEM;
+                for (i = 0; rc == 0 && i < n; i++)
+                    f->att_paths[i] = (char *)paths[i].p; /* owned, NUL-terminated */
+                if (rc == 0)
+                    f->n_att_paths = n;
+            }
+            free(paths);
+        } else if (v == NULL) {
+            if (key_is(k, klen, "title") || key_is(k, klen, "date") || key_is(k, klen, "id") ||
+                key_is(k, klen, "slug") || key_is(k, klen, "url") || key_is(k, klen, "lang") ||
+                key_is(k, klen, "language") || key_is(k, klen, "summary") ||
+                key_is(k, klen, "description")) {
+                set_err(err, err_cap, "front matter: '%.*s' must be a single value", (int)klen, k);
+                rc = -SZ_EINVAL;
+            }
+        } else if (key_is(k, klen, "title")) {
+            rc = own_str(f, v, vlen, &f->a.title);
+        } else if (key_is(k, klen, "date")) {
+            if (sz_time_parse(v, vlen, &f->a.published) != 0) {
+                set_err(err, err_cap,
+                        "front matter: date '%.*s' is not an RFC 3339 date-time "
+                        "(like 2024-08-29T10:00:00Z)",
+                        (int)(vlen > 64 ? 64 : vlen), v);
+                rc = -SZ_EINVAL;
+            }
+        } else if (key_is(k, klen, "id") || key_is(k, klen, "slug")) {
+            rc = own_str(f, v, vlen, &f->a.id);
+        } else if (key_is(k, klen, "url")) {
+            rc = own_str(f, v, vlen, &f->a.url);
+        } else if (key_is(k, klen, "lang") || key_is(k, klen, "language")) {
+            rc = own_str(f, v, vlen, &f->a.lang);
+        } else if (key_is(k, klen, "summary") || key_is(k, klen, "description")) {
+            rc = own_str(f, v, vlen, &f->a.summary);
+        }
+        if (rc != 0)
+            break;
+    }
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Explains why a finished article fails sz_article_check(), field by field. */
+static void
+explain_check(const struct sz_article *a, int rc, char *err, size_t err_cap)
+{
+    struct sz_article probe;
+    size_t i;
+
+    if (!sz_safe_name(a->id.p, a->id.len)) {
+        set_err(err, err_cap,
+                "unsafe article id '%.*s': use 1..%d characters of A-Z a-z 0-9 . _ -, "
+                "not starting with '.' or '-' (set 'id:' in the front matter or rename the file)",
+                (int)(a->id.len > 120 ? 120 : a->id.len), a->id.p != NULL ? a->id.p : "",
+                SZ_MAX_ID_LEN);
+        return;
+    }
+    /* Check each optional field alone against a minimal valid article. */
+    memset(&probe, 0, sizeof probe);
+    probe.id = a->id;
+    probe.title.p = "t";
+    probe.title.len = 1;
+    probe.ctype = a->ctype;
+    probe.body = (const uint8_t *)"b";
+    probe.body_len = 1;
+    probe.title = a->title;
+    if (sz_article_check(&probe) != 0) {
+        set_err(err, err_cap, "invalid title (1..%d characters, no control characters)",
+                SZ_MAX_TITLE_LEN);
+        return;
+    }
+    probe.url = a->url;
+    if (sz_article_check(&probe) != 0) {
+        set_err(err, err_cap,
+                "invalid url: it must start with http:// or https:// and hold no "
+                "spaces or quotes");
+        return;
+    }
+    probe.lang = a->lang;
+    if (sz_article_check(&probe) != 0) {
+        set_err(err, err_cap, "invalid lang '%.*s': use a BCP 47 tag such as en, ru or pt-BR",
+                (int)(a->lang.len > 40 ? 40 : a->lang.len), a->lang.p);
+        return;
+    }
+    probe.summary = a->summary;
+    if (sz_article_check(&probe) != 0) {
+        set_err(err, err_cap, "invalid summary (at most %d bytes of text)", SZ_MAX_SUMMARY_LEN);
+        return;
+    }
+    for (i = 0; i < a->n_authors; i++) {
+        probe.authors = &a->authors[i];
+        probe.n_authors = 1;
+        if (sz_article_check(&probe) != 0) {
+            set_err(err, err_cap, "invalid author #%zu (1..%d characters, no control characters)",
+                    i + 1, SZ_MAX_AUTHOR_LEN);
+            return;
+        }
+    }
+    if (a->n_authors > SZ_MAX_AUTHORS) {
+        set_err(err, err_cap, "too many authors (at most %d)", SZ_MAX_AUTHORS);
+        return;
+    }
+    set_err(err, err_cap, "invalid article: %s", sz_strerror(rc));
+}
+
+/* Offset of the first byte that starts an invalid UTF-8 sequence. */
+static size_t
+utf8_bad_offset(const uint8_t *buf, size_t len)
+{
+    size_t i = 0, n;
+
+    while (i < len) {
+        uint8_t c = buf[i];
+        n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
+        if (n > len - i || !sz_utf8_valid(buf + i, n))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+int
+article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_t mtime,
+                   struct article_file **out, char *err, size_t err_cap)
+{
+    struct article_file *f;
+    const char *base = base_name(file_name), *dot;
+    size_t body_start = 0, i, e;
+    int rc;
+
+    if (len > SZ_MAX_BODY_LEN + FRONT_MATTER_MAX_LEN) {
+        set_err(err, err_cap, "file is larger than the %u MiB an article may hold",
+                SZ_MAX_BODY_LEN >> 20);
+        return -SZ_ETOOBIG;
+    }
+    if (!sz_utf8_valid(buf, len)) {
+        set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu)",
+                utf8_bad_offset(buf, len));
+        return -SZ_EUTF8;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -SZ_ENOMEM;
+    dot = strrchr(base, '.');
+    if (dot != NULL && (strcasecmp(dot, ".md") == 0 || strcasecmp(dot, ".markdown") == 0)) {
+        f->a.ctype = SZ_CTYPE_MARKDOWN;
+    } else if (dot != NULL && (strcasecmp(dot, ".html") == 0 || strcasecmp(dot, ".htm") == 0)) {
+        f->a.ctype = SZ_CTYPE_HTML;
+    } else if (dot != NULL && strcasecmp(dot, ".txt") == 0) {
+        f->a.ctype = SZ_CTYPE_PLAIN;
+    } else {
+        set_err(err, err_cap, "unsupported file type: use .md, .html or .txt");
+        rc = -SZ_EINVAL;
+        goto fail;
+    }
+    if ((rc = own_str(f, base, (size_t)(dot - base), &f->a.id)) != 0)
+        goto fail;
+    f->a.published = mtime;
+    /* A UTF-8 byte order mark is not part of the text. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        body_start = 3;
+    e = line_end(buf, len, body_start);
+    if (line_is(buf, body_start, e, "---")) {
+        size_t fm_start = e + 1 < len ? e + 1 : len, s = fm_start;
+        bool closed = false;
+        while (s < len) {
+            e = line_end(buf, len, s);
+            if (line_is(buf, s, e, "---") || line_is(buf, s, e, "...")) {
+                closed = true;
+                break;
+            }
+            s = e + 1;
+        }
+        if (!closed) {
+            set_err(err, err_cap, "front matter starts with '---' but has no closing '---' line");
+            rc = -SZ_EINVAL;
+            goto fail;
+        }
+        if ((rc = apply_front_matter(f, buf + fm_start, s - fm_start, err, err_cap)) != 0)
+            goto fail;
+        body_start = e < len ? e + 1 : len;
+    }
+    f->a.body = buf + body_start;
+    f->a.body_len = len - body_start;
+    for (i = 0; i < f->a.body_len && is_ws((char)f->a.body[i]); i++)
+        ;
+    if (i == f->a.body_len) {
+        set_err(err, err_cap, "the article has no body");
+        rc = -SZ_EINVAL;
+        goto fail;
+    }
+    if (f->a.body_len > SZ_MAX_BODY_LEN) {
+        set_err(err, err_cap, "the body is larger than %u MiB", SZ_MAX_BODY_LEN >> 20);
+        rc = -SZ_ETOOBIG;
+        goto fail;
+    }
+    /* The body must outlive the caller's buffer: keep a copy. */
+    {
+        char *copy = own(f, (const char *)f->a.body, f->a.body_len);
+        if (copy == NULL) {
+            rc = -SZ_ENOMEM;
+            goto fail;
+        }
+        f->a.body = (const uint8_t *)copy;
+    }
+    if (f->a.title.len == 0) {
+        rc = derive_title(f);
+        if (rc < 0)
+            goto fail;
+        if (rc > 0 || f->a.title.len == 0) {
+            set_err(err, err_cap, "no title: add 'title:' to the front matter");
+            rc = -SZ_EINVAL;
+            goto fail;
+        }
+    }
+    rc = sz_article_check(&f->a);
+    if (rc != 0) {
+        explain_check(&f->a, rc, err, err_cap);
+        goto fail;
+    }
+    *out = f;
+    return 0;
+fail:
+    if (rc == -SZ_ENOMEM)
+        set_err(err, err_cap, "out of memory");
+    article_file_free(f);
+    return rc;
+}

@@ -1,0 +1,11 @@
+/* The client's subcommands. Each returns an exit status from enum util_exit. */
+#ifndef SZ_CLIENT_CMD_H
+#define SZ_CLIENT_CMD_H
+
+int cmd_keygen(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif

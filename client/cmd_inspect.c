@@ -1,0 +1,118 @@
+/* samizdat inspect: show what a bundle claims, without trusting it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "usage: samizdat inspect BUNDLE\n"
+    "\n"
+    "Shows a bundle's header fields and article list WITHOUT trusting it: the\n"
+    "signature is checked against the key the bundle names, but that key is not\n"
+    "compared with any trusted key. Use 'samizdat verify' before believing it.\n"
+    "\n"
+    "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
+    "  -h, --help             show this help\n";
+
+/* Prints a length-delimited string, replacing control characters. */
+static void
+print_str(struct sz_str s)
+{
+    size_t i;
+
+    for (i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        putchar(ch < 0x20 || ch == 0x7f ? '?' : ch);
+    }
+}
+
+int
+cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"max-size", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sz_bundle *b = NULL;
+    uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0, i, j;
+    char err[1024], hex[2 * SZ_BUNDLE_ID_LEN + 1], text[SZ_PK_TEXT_LEN + 1], when[32];
+    int c, r, sig;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (util_parse_u64(optarg, &mib) != 0 || mib < 1 || mib > 1024) {
+                util_err("--max-size takes MiB from 1 to 1024, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            cap = mib << 20;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            return EXIT_OK;
+        default:
+            fputs(USAGE, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        util_err("inspect takes exactly one BUNDLE");
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    if (util_read_file(argv[optind], (size_t)(cap * 2 + 4096), &raw, &raw_len, err, sizeof err) !=
+        0) {
+        util_err("%s", err);
+        return EXIT_INPUT;
+    }
+    sig = sz_bundle_verify(raw, raw_len, cap, NULL, NULL);
+    r = sz_bundle_inspect(raw, raw_len, cap, &b);
+    if (r != 0) {
+        util_err("%s: cannot read it as a bundle: %s", argv[optind], sz_strerror(r));
+        free(raw);
+        return EXIT_REFUSED;
+    }
+    sz_bundle_id_hex(b->id, hex);
+    sz_pk_to_text(b->hdr.publisher, text);
+    if (sz_time_format(b->hdr.created, when, sizeof when) != 0)
+        snprintf(when, sizeof when, "%lld", (long long)b->hdr.created);
+    printf("UNVERIFIED: nothing below is checked against a trusted key\n");
+    printf("id:          %s\n", hex);
+    printf("version:     %u\n", b->hdr.version);
+    printf("publisher:   %s\n", text);
+    printf("sequence:    %llu\n", (unsigned long long)b->hdr.sequence);
+    printf("created:     %s\n", when);
+    printf("size:        %zu bytes (payload %llu, uncompressed %llu)\n", raw_len,
+           (unsigned long long)b->hdr.payload_len, (unsigned long long)b->hdr.content_len);
+    printf("signature:   %s\n",
+           sig == 0 ? "valid for the key named above (not a trust decision)" : sz_strerror(sig));
+    printf("articles:    %zu\n", b->c->n_articles);
+    for (i = 0; i < b->c->n_articles; i++) {
+        const struct sz_article *a = &b->c->articles[i];
+        if (sz_time_format(a->published, when, sizeof when) != 0)
+            snprintf(when, sizeof when, "?");
+        printf("  - ");
+        print_str(a->id);
+        printf("  %s  %s  %zu bytes  ", when, sz_ctype_name(a->ctype), a->body_len);
+        print_str(a->title);
+        putchar('\n');
+        for (j = 0; j < a->n_atts; j++) {
+            printf("      attachment ");
+            print_str(a->atts[j].name);
+            printf(" (");
+            print_str(a->atts[j].media_type);
+            printf(", %zu bytes)\n", a->atts[j].data_len);
+        }
+    }
+    sz_bundle_free(b);
+    free(raw);
+    return sig == 0 ? EXIT_OK : EXIT_REFUSED;
+}

@@ -1,0 +1,123 @@
+/* samizdat keygen: a new publisher key pair. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cmd.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "usage: samizdat keygen --secret-key SK --public-key PK [--no-passphrase | --passphrase-file "
+    "F]\n"
+    "\n"
+    "Makes a new Ed25519 publisher key pair. The secret key file is written with\n"
+    "mode 0600 and encrypted with a passphrase (Argon2id), asked on the terminal\n"
+    "unless --passphrase-file names a file whose first line is the passphrase.\n"
+    "--no-passphrase writes it unencrypted (for daemons and scripts). Existing\n"
+    "files are never overwritten. Prints the public key's text form on stdout.\n"
+    "\n"
+    "  --secret-key SK        where to write the secret key\n"
+    "  --public-key PK        where to write the public key (one line of text)\n"
+    "  --no-passphrase        do not encrypt the secret key\n"
+    "  --passphrase-file F    read the passphrase from the first line of F\n"
+    "  --force                replace existing key files\n"
+    "  -h, --help             show this help\n";
+
+int
+cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"secret-key", required_argument, NULL, 's'},
+        {"public-key", required_argument, NULL, 'p'},
+        {"no-passphrase", no_argument, NULL, 'n'},
+        {"passphrase-file", required_argument, NULL, 'f'},
+        {"force", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sk_path = NULL, *pk_path = NULL, *pass_file = NULL;
+    bool no_pass = false, force = false;
+    uint8_t pk[32], *sk = NULL, file[SZ_SKFILE_LEN];
+    char *pass = NULL, text[SZ_PK_TEXT_LEN + 1], line[SZ_PK_TEXT_LEN + 64], err[512];
+    size_t pass_len = 0;
+    int c, r, rc = EXIT_USAGE;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            sk_path = optarg;
+            break;
+        case 'p':
+            pk_path = optarg;
+            break;
+        case 'n':
+            no_pass = true;
+            break;
+        case 'f':
+            pass_file = optarg;
+            break;
+        case 'F':
+            force = true;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            return EXIT_OK;
+        default:
+            fputs(USAGE, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (sk_path == NULL || pk_path == NULL || optind != argc) {
+        util_err("keygen needs --secret-key SK and --public-key PK, and no other arguments");
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    if (no_pass && pass_file != NULL) {
+        util_err("--no-passphrase and --passphrase-file exclude each other");
+        return EXIT_USAGE;
+    }
+    if (!no_pass && util_read_passphrase(pass_file, "New passphrase for the secret key: ", true,
+                                         &pass, &pass_len, err, sizeof err) != 0) {
+        util_err("%s", err);
+        return EXIT_KEY;
+    }
+    sk = sodium_malloc(SZ_SECRET_KEY_LEN);
+    if (sk == NULL) {
+        util_err("out of secure memory");
+        rc = EXIT_KEY;
+        goto out;
+    }
+    sz_keypair(pk, sk);
+    r = sz_skfile_seal(sk, pass, pass_len, 0, 0, file);
+    if (r != 0) {
+        util_err("cannot seal the secret key: %s", sz_strerror(r));
+        rc = EXIT_KEY;
+        goto out;
+    }
+    sz_pk_to_text(pk, text);
+    snprintf(line, sizeof line, "%s\n", text);
+    if (util_write_atomic(sk_path, file, sizeof file, 0600, !force, err, sizeof err) != 0) {
+        util_err("%s", err);
+        rc = EXIT_OUTPUT;
+        goto out;
+    }
+    if (util_write_atomic(pk_path, line, strlen(line), 0644, !force, err, sizeof err) != 0) {
+        /* A secret key without its public half is useless: take it back. */
+        unlink(sk_path);
+        util_err("%s", err);
+        rc = EXIT_OUTPUT;
+        goto out;
+    }
+    printf("%s\n", text);
+    rc = EXIT_OK;
+out:
+    sodium_memzero(file, sizeof file);
+    util_sk_free(sk);
+    util_pass_free(pass);
+    return rc;
+}

@@ -1,0 +1,342 @@
+/* samizdat pack: article files in, one signed bundle out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "article_file.h"
+#include "cmd.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "usage: samizdat pack --secret-key SK [--passphrase-file F] --output BUNDLE\n"
+    "                     [--sequence N] [--level L] FILE...\n"
+    "\n"
+    "Packs article files (.md, .html, .txt, each optionally starting with a\n"
+    "YAML front-matter block) into one signed, compressed bundle, and prints the\n"
+    "bundle's id. Nothing is written unless every file is valid.\n"
+    "\n"
+    "  --secret-key SK        the publisher's secret key file\n"
+    "  --passphrase-file F    read the key's passphrase from the first line of F\n"
+    "  --output BUNDLE        the bundle file to write (replaced atomically)\n"
+    "  --sequence N           the bundle's sequence number (default: one more than\n"
+    "                         the last one used with this key, kept in SK.seq)\n"
+    "  --level L              zstd level 1..19 (default 19: packed once, read often)\n"
+    "  --created TIME         creation time, RFC 3339 (default: now)\n"
+    "  -h, --help             show this help\n";
+
+#define ATTACHMENT_MAX (32u << 20)
+
+/* Everything pack holds for one input file. */
+struct input {
+    struct article_file *f;
+    uint8_t *raw;
+    uint8_t **att_data;
+    struct sz_attachment *atts;
+};
+
+static void
+input_free(struct input *in)
+{
+    size_t i;
+
+    if (in->f != NULL && in->att_data != NULL)
+        for (i = 0; i < in->f->n_att_paths; i++)
+            free(in->att_data[i]);
+    free(in->att_data);
+    free(in->atts);
+    article_file_free(in->f);
+    free(in->raw);
+}
+
+/* Loads the attachments an article names, relative to the article's folder. */
+static int
+load_attachments(const char *path, struct input *in)
+{
+    struct article_file *f = in->f;
+    char dir[PATH_MAX], full[PATH_MAX], err[512];
+    const char *slash = strrchr(path, '/');
+    size_t i, len;
+
+    if (f->n_att_paths == 0)
+        return 0;
+    snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - path) : 1,
+             slash != NULL ? path : ".");
+    in->att_data = calloc(f->n_att_paths, sizeof *in->att_data);
+    in->atts = calloc(f->n_att_paths, sizeof *in->atts);
+    if (in->att_data == NULL || in->atts == NULL) {
+        util_err("%s: out of memory", path);
+        return -1;
+    }
+    for (i = 0; i < f->n_att_paths; i++) {
+        const char *a = f->att_paths[i], *name = strrchr(a, '/'), *type;
+        name = name != NULL ? name + 1 : a;
+        if (!sz_safe_name(name, strlen(name))) {
+            util_err("%s: attachment name '%s' is unsafe: use A-Z a-z 0-9 . _ - only", path, name);
+            return -1;
+        }
+        type = article_file_media_type(name);
+        if (type == NULL) {
+            util_err("%s: attachment '%s' has an unknown type: use .png, .jpg, .gif, .webp, "
+                     ".avif or .pdf",
+                     path, a);
+            return -1;
+        }
+        if (a[0] == '/')
+            snprintf(full, sizeof full, "%s", a);
+        else
+            snprintf(full, sizeof full, "%s/%s", dir, a);
+        if (util_read_file(full, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
+            util_err("%s: attachment: %s", path, err);
+            return -1;
+        }
+        if (len == 0) {
+            util_err("%s: attachment %s is empty", path, full);
+            return -1;
+        }
+        in->atts[i].name.p = name;
+        in->atts[i].name.len = strlen(name);
+        in->atts[i].media_type.p = type;
+        in->atts[i].media_type.len = strlen(type);
+        in->atts[i].data = in->att_data[i];
+        in->atts[i].data_len = len;
+    }
+    f->a.atts = in->atts;
+    f->a.n_atts = f->n_att_paths;
+    return 0;
+}
+
+/*
+ * Picks the bundle's sequence. The last sequence used with a key is kept in
+ * "SK.seq" beside the secret key, updated in place under an exclusive lock and
+ * fsync'd before the bundle is written: concurrent or later runs never reuse a
+ * number. An explicit --sequence is used as given and raises the record.
+ */
+static int
+next_sequence(const char *sk_path, bool given, uint64_t *seq)
+{
+    char path[PATH_MAX], buf[32];
+    uint64_t last = 0, next;
+    ssize_t n;
+    int fd, rc = -1;
+
+    snprintf(path, sizeof path, "%s.seq", sk_path);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        util_err("cannot open the sequence record %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX) != 0) {
+        util_err("cannot lock %s: %s", path, strerror(errno));
+        goto out;
+    }
+    n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n < 0) {
+        util_err("cannot read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (n > 0 && util_parse_u64(buf, &last) != 0) {
+        util_err("%s is damaged (expected a number): fix it, or pass --sequence N", path);
+        goto out;
+    }
+    next = given ? *seq : last + 1;
+    if (!given && last == UINT64_MAX) {
+        util_err("%s: sequence numbers are exhausted", path);
+        goto out;
+    }
+    if (next > last) {
+        n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)next);
+        if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
+            util_err("cannot update %s: %s", path, strerror(errno));
+            goto out;
+        }
+    }
+    *seq = next;
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+int
+cmd_pack(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"secret-key", required_argument, NULL, 's'},
+        {"passphrase-file", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"sequence", required_argument, NULL, 'n'},
+        {"level", required_argument, NULL, 'l'},
+        {"created", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sk_path = NULL, *pass_file = NULL, *out_path = NULL;
+    struct input *ins = NULL;
+    struct sz_article *arts = NULL;
+    struct sz_seal_params sp;
+    uint8_t *sk = NULL, *content = NULL, *bundle = NULL, id[SZ_BUNDLE_ID_LEN];
+    size_t content_len = 0, bundle_len = 0, n_in, i;
+    uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
+    bool seq_given = false;
+    int64_t created = (int64_t)time(NULL);
+    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    int c, r, rc = EXIT_USAGE;
+
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            sk_path = optarg;
+            break;
+        case 'f':
+            pass_file = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'n':
+            if (util_parse_u64(optarg, &seq) != 0 || seq == 0) {
+                util_err("--sequence takes a whole number from 1 up, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            seq_given = true;
+            break;
+        case 'l':
+            if (util_parse_u64(optarg, &level) != 0 || level < 1 || level > 19) {
+                util_err("--level takes a zstd level from 1 to 19, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            if (sz_time_parse(optarg, strlen(optarg), &created) != 0) {
+                util_err("--created takes an RFC 3339 time like 2024-08-29T10:00:00Z, not '%s'",
+                         optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            return EXIT_OK;
+        default:
+            fputs(USAGE, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (sk_path == NULL || out_path == NULL || optind == argc) {
+        util_err("pack needs --secret-key SK, --output BUNDLE and at least one FILE");
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    n_in = (size_t)(argc - optind);
+    if (n_in > SZ_MAX_ARTICLES) {
+        util_err("too many files: a bundle holds at most %d articles", SZ_MAX_ARTICLES);
+        return EXIT_USAGE;
+    }
+    ins = calloc(n_in, sizeof *ins);
+    arts = calloc(n_in, sizeof *arts);
+    if (ins == NULL || arts == NULL) {
+        util_err("out of memory");
+        rc = EXIT_INPUT;
+        goto out;
+    }
+    /* Read and check every input before touching the key or any output. */
+    for (i = 0; i < n_in; i++) {
+        const char *path = argv[optind + (int)i];
+        struct stat st;
+        size_t len;
+        if (util_read_file(path, SZ_MAX_BODY_LEN + 65536, &ins[i].raw, &len, err, sizeof err) !=
+            0) {
+            util_err("%s", err);
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        if (stat(path, &st) != 0)
+            st.st_mtime = (time_t)created;
+        r = article_file_parse(path, ins[i].raw, len, (int64_t)st.st_mtime, &ins[i].f, err,
+                               sizeof err);
+        if (r != 0) {
+            util_err("%s: %s", path, err);
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        if (load_attachments(path, &ins[i]) != 0) {
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        r = sz_article_check(&ins[i].f->a);
+        if (r != 0) {
+            util_err("%s: %s", path, sz_strerror(r));
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        arts[i] = ins[i].f->a;
+    }
+    r = sz_container_encode(arts, n_in, &content, &content_len);
+    if (r == -SZ_EDUPID) {
+        size_t j;
+        for (i = 0; i < n_in; i++)
+            for (j = i + 1; j < n_in; j++)
+                if (arts[i].id.len == arts[j].id.len &&
+                    memcmp(arts[i].id.p, arts[j].id.p, arts[i].id.len) == 0)
+                    util_err("%s and %s have the same article id '%.*s': give one an 'id:' in "
+                             "its front matter",
+                             argv[optind + (int)i], argv[optind + (int)j], (int)arts[i].id.len,
+                             arts[i].id.p);
+        rc = EXIT_INPUT;
+        goto out;
+    }
+    if (r != 0) {
+        util_err("cannot encode the articles: %s", sz_strerror(r));
+        rc = EXIT_INPUT;
+        goto out;
+    }
+    if (util_load_secret_key(sk_path, pass_file, &sk, err, sizeof err) != 0) {
+        util_err("%s", err);
+        rc = EXIT_KEY;
+        goto out;
+    }
+    if (next_sequence(sk_path, seq_given, &seq) != 0) {
+        rc = EXIT_OUTPUT;
+        goto out;
+    }
+    sp.secret_key = sk;
+    sp.sequence = seq;
+    sp.created = created;
+    sp.level = (int)level;
+    r = sz_bundle_seal(&sp, content, content_len, &bundle, &bundle_len, id);
+    if (r != 0) {
+        util_err("cannot make the bundle: %s", sz_strerror(r));
+        rc = EXIT_INPUT;
+        goto out;
+    }
+    if (util_write_atomic(out_path, bundle, bundle_len, 0644, false, err, sizeof err) != 0) {
+        util_err("%s", err);
+        rc = EXIT_OUTPUT;
+        goto out;
+    }
+    sz_bundle_id_hex(id, hex);
+    printf("%s\n", hex);
+    rc = EXIT_OK;
+out:
+    util_sk_free(sk);
+    free(bundle);
+    free(content);
+    if (ins != NULL)
+        for (i = 0; i < n_in; i++)
+            input_free(&ins[i]);
+    free(ins);
+    free(arts);
+    return rc;
+}

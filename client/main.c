@@ -1,0 +1,70 @@
+/* samizdat: the command-line client. Dispatches to one subcommand. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "samizdat/common.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "usage: samizdat COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Signed, compressed article bundles that any relay can carry and only the\n"
+    "publisher's key can vouch for.\n"
+    "\n"
+    "Commands:\n"
+    "  keygen    make a publisher key pair\n"
+    "  pack      pack article files into a signed bundle\n"
+    "  verify    verify bundles against trusted publisher keys\n"
+    "  unpack    verify bundles and add their articles to a library folder\n"
+    "  inspect   show a bundle's header and articles without trusting it\n"
+    "\n"
+    "Run 'samizdat COMMAND --help' for a command's options.\n"
+    "Exit status: 0 success, 1 refused (verification failed), 2 usage error,\n"
+    "3 bad input file, 4 key or passphrase problem, 5 cannot write output,\n"
+    "6 daemon problem, 7 network problem.\n";
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} COMMANDS[] = {
+    {"keygen", cmd_keygen}, {"pack", cmd_pack},       {"verify", cmd_verify},
+    {"unpack", cmd_unpack}, {"inspect", cmd_inspect},
+};
+
+int
+main(int argc, char **argv)
+{
+    size_t i;
+
+    if (sz_init() != 0) {
+        util_err("cannot initialise libsodium");
+        exit(EXIT_KEY);
+    }
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        exit(EXIT_USAGE);
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(USAGE, stdout);
+        exit(EXIT_OK);
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("samizdat %s\n", SZ_VERSION_STRING);
+        exit(EXIT_OK);
+    }
+    for (i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            int rc = COMMANDS[i].run(argc - 1, argv + 1);
+            if (fflush(stdout) != 0) {
+                util_err("cannot write to standard output");
+                rc = EXIT_OUTPUT;
+            }
+            exit(rc);
+        }
+    }
+    util_err("unknown command '%s': run 'samizdat --help' for the list", argv[1]);
+    exit(EXIT_USAGE);
+}

@@ -1,0 +1,97 @@
+/* Small blocking helpers shared by the client commands: files, keys, passphrases. */
+#ifndef SZ_CLIENT_UTIL_H
+#define SZ_CLIENT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/bundle.h"
+
+/* Exit statuses of `samizdat` (documented in README.md). */
+enum util_exit {
+    EXIT_OK = 0,
+    EXIT_REFUSED = 1, /* a bundle failed verification, or a check failed */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_INPUT = 3,   /* an input file is missing, unreadable or invalid */
+    EXIT_KEY = 4,     /* a key file is missing or invalid, or the passphrase is wrong */
+    EXIT_OUTPUT = 5,  /* an output could not be written */
+    EXIT_DAEMON = 6,  /* the daemon could not be reached or refused the request */
+    EXIT_NETWORK = 7, /* no peer could deliver what was asked */
+};
+
+/* Prints "samizdat: " + the message + newline to stderr. */
+void util_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Reads a whole regular file of at most max bytes into *out (malloc'd, caller
+ * frees; a NUL byte is appended but not counted). Returns 0, or -1 with a reason
+ * in err.
+ */
+int util_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err,
+                   size_t err_cap);
+
+/*
+ * Writes data to path atomically: a temporary file in the same folder (created
+ * with `mode`), fsync, rename, fsync of the folder. With `exclusive`, an
+ * existing path is not replaced. Returns 0, or -1 with a reason in err.
+ */
+int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode, bool exclusive,
+                      char *err, size_t err_cap);
+
+/*
+ * Reads a passphrase: from the first line of pass_file when given, otherwise
+ * from the terminal with echo off (twice when `confirm`). The result lives in
+ * sodium_malloc'd memory: free it with util_pass_free(). Returns 0, or -1 with a
+ * reason in err.
+ */
+int util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, char **out,
+                         size_t *out_len, char *err, size_t err_cap);
+
+/* Wipes and frees a passphrase from util_read_passphrase(). */
+void util_pass_free(char *pass);
+
+/*
+ * Loads and decrypts a secret key file into *sk (sodium_malloc'd, 64 bytes;
+ * free with util_sk_free()). Asks for the passphrase (pass_file or terminal)
+ * only when the file is encrypted. Returns 0 or -1 with a reason in err.
+ */
+int util_load_secret_key(const char *path, const char *pass_file, uint8_t **sk, char *err,
+                         size_t err_cap);
+
+/* Wipes and frees a secret key from util_load_secret_key(). */
+void util_sk_free(uint8_t *sk);
+
+/*
+ * Parses a --trust argument: a public key text form, or the path of a public key
+ * file. Returns 0 or -1 with a reason in err.
+ */
+int util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap);
+
+/* The public keys a reader trusts, with optional names (from a trust file). */
+struct util_trust {
+    uint8_t (*pk)[32];
+    char **names; /* NULL entries when unnamed */
+    size_t n;
+};
+
+/* Adds the key given as a --trust argument; returns 0 or -1 with a reason in err. */
+int util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap);
+
+/* Frees the lists of a struct util_trust. */
+void util_trust_free(struct util_trust *t);
+
+/*
+ * Reads a bundle file, verifies it completely (signature, hash, bounded
+ * decompression, container) and checks its publisher is in `trust`.
+ * On success *b and *raw (the file's bytes) are set; the caller frees both.
+ * Returns 0, or -1 with a one-line reason in err naming the file.
+ */
+int util_load_bundle(const char *path, const struct util_trust *trust, uint64_t content_cap,
+                     struct sz_bundle **b, uint8_t **raw, size_t *raw_len, char *err,
+                     size_t err_cap);
+
+/* Parses a decimal unsigned 64-bit number; returns 0 or -1. */
+int util_parse_u64(const char *s, uint64_t *out);
+
+#endif

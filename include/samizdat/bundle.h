@@ -1,0 +1,106 @@
+/*
+ * Bundles: a signed header that commits to a zstd-compressed article
+ * container. Format in proto/BUNDLE.md. Verification never touches zstd;
+ * decompression is bounded by the declared length and by a caller's cap.
+ */
+#ifndef SZ_INCLUDE_BUNDLE_H
+#define SZ_INCLUDE_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/article.h"
+
+#define SZ_BUNDLE_VERSION 1
+#define SZ_BUNDLE_HEADER_LEN 104
+#define SZ_BUNDLE_SIG_LEN 64
+#define SZ_BUNDLE_PREFIX_LEN (SZ_BUNDLE_HEADER_LEN + SZ_BUNDLE_SIG_LEN)
+#define SZ_BUNDLE_ID_LEN 32
+#define SZ_PUBLIC_KEY_LEN 32
+#define SZ_SECRET_KEY_LEN 64
+/* Hard cap of the format: no valid bundle declares more uncompressed bytes. */
+#define SZ_BUNDLE_MAX_CONTENT_LEN (1024ull << 20)
+/* Default cap for readers (configurable per call). */
+#define SZ_BUNDLE_DEFAULT_CONTENT_CAP (64ull << 20)
+/* zstd window the decoder accepts (2^24 = 16 MiB). */
+#define SZ_ZSTD_WINDOW_LOG_MAX 24
+#define SZ_DEFAULT_LEVEL 19
+
+/* The signed header, decoded. */
+struct sz_bundle_header {
+    uint8_t version;
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+    int64_t created;          /* seconds since the Unix epoch */
+    uint64_t payload_len;     /* compressed bytes following the signature */
+    uint64_t content_len;     /* declared uncompressed length */
+    uint8_t payload_hash[32]; /* BLAKE2b-256 of the compressed payload */
+};
+
+/* A fully opened bundle: verified, decompressed and decoded. */
+struct sz_bundle {
+    struct sz_bundle_header hdr;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint8_t *content; /* the uncompressed container, owned */
+    size_t content_len;
+    struct sz_container *c; /* points into content */
+};
+
+/*
+ * Decodes the structure of a bundle without any cryptography: version, reserved
+ * fields, lengths (total must equal header + signature + payload exactly), and
+ * computes the id. Use it to show an unverified bundle. `content_cap` bounds the
+ * declared uncompressed length (0 means SZ_BUNDLE_DEFAULT_CONTENT_CAP).
+ * Returns 0 or -SZ_EBADMSG, -SZ_EVERSION, -SZ_ETOOBIG, -SZ_ECANON.
+ */
+int sz_bundle_parse(const uint8_t *buf, size_t len, uint64_t content_cap,
+                    struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN]);
+
+/*
+ * sz_bundle_parse() plus the Ed25519 signature over the domain-separated header
+ * and the BLAKE2b payload hash. Never decompresses. The caller then decides
+ * whether hdr->publisher is trusted. Returns 0 or the parse errors, -SZ_EAUTH,
+ * -SZ_EHASH.
+ */
+int sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap,
+                     struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN]);
+
+/*
+ * sz_bundle_verify(), then decompression into exactly content_len bytes (never
+ * more), then sz_container_decode(). On success *out is set; free it with
+ * sz_bundle_free(). Returns 0 or the errors above, -SZ_ELENGTH, the container's
+ * errors, -SZ_ENOMEM.
+ */
+int sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
+
+/*
+ * Like sz_bundle_open() but WITHOUT checking the signature or the payload hash:
+ * for showing what an untrusted bundle claims to hold. Decompression stays
+ * bounded exactly as in sz_bundle_open(). Never use its result as trusted.
+ */
+int
+sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
+
+/* Frees an opened bundle (NULL is fine). */
+void sz_bundle_free(struct sz_bundle *b);
+
+/* What sz_bundle_seal() needs besides the content. */
+struct sz_seal_params {
+    const uint8_t *secret_key; /* SZ_SECRET_KEY_LEN bytes (seed || public key) */
+    uint64_t sequence;
+    int64_t created;
+    int level; /* zstd level 1..19 */
+};
+
+/*
+ * Compresses `content` (an encoded container), signs, and writes the bundle to
+ * *out (malloc'd, caller frees). The id is written to id. Deterministic for the
+ * same inputs. Returns 0 or -SZ_EINVAL, -SZ_ETOOBIG, -SZ_ECOMPRESS, -SZ_ENOMEM.
+ */
+int sz_bundle_seal(const struct sz_seal_params *p, const uint8_t *content, size_t content_len,
+                   uint8_t **out, size_t *out_len, uint8_t id[SZ_BUNDLE_ID_LEN]);
+
+/* Writes an id as 64 lowercase hex characters plus NUL into out. */
+void sz_bundle_id_hex(const uint8_t id[SZ_BUNDLE_ID_LEN], char out[2 * SZ_BUNDLE_ID_LEN + 1]);
+
+#endif

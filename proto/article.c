@@ -1,0 +1,692 @@
+/* The article container: canonical encoding, validating decoder, time helpers. */
+#include "samizdat/article.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+
+/* Limits of the whole container, beyond those of single fields. */
+#define CONTAINER_MAX_LEN ((size_t)1 << 30)
+#define TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
+bool
+sz_safe_name(const char *s, size_t len)
+{
+    size_t i;
+
+    if (s == NULL || len == 0 || len > SZ_MAX_ID_LEN || s[0] == '.' || s[0] == '-')
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool
+sz_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint32_t cp, min;
+
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+const char *
+sz_ctype_name(enum sz_ctype t)
+{
+    switch (t) {
+    case SZ_CTYPE_PLAIN:
+        return "text/plain";
+    case SZ_CTYPE_MARKDOWN:
+        return "text/markdown";
+    case SZ_CTYPE_HTML:
+        return "text/html";
+    }
+    return NULL;
+}
+
+/* UTF-8 text; control characters refused unless `multiline` allows \n, \r, \t. */
+static int
+check_text(struct sz_str s, size_t min, size_t max, bool multiline)
+{
+    size_t i;
+
+    if (s.len < min)
+        return -SZ_EINVAL;
+    if (s.len > max)
+        return -SZ_ETOOBIG;
+    if (!sz_utf8_valid((const uint8_t *)s.p, s.len))
+        return -SZ_EUTF8;
+    for (i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c == 0x7f || (c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))))
+            return -SZ_EINVAL;
+    }
+    return 0;
+}
+
+static bool
+is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* BCP 47 syntax, loosely: a 2..8 letter primary subtag, then 1..8 alphanumeric subtags. */
+static int
+check_lang(struct sz_str s)
+{
+    size_t i = 0, n;
+
+    if (s.len == 0)
+        return 0;
+    if (s.len > SZ_MAX_LANG_LEN)
+        return -SZ_ETOOBIG;
+    for (n = 0; i < s.len && is_alpha(s.p[i]); i++)
+        n++;
+    if (n < 2 || n > 8)
+        return -SZ_EINVAL;
+    while (i < s.len) {
+        if (s.p[i++] != '-')
+            return -SZ_EINVAL;
+        for (n = 0; i < s.len && (is_alpha(s.p[i]) || is_digit(s.p[i])); i++)
+            n++;
+        if (n < 1 || n > 8)
+            return -SZ_EINVAL;
+    }
+    return 0;
+}
+
+static int
+check_url(struct sz_str s)
+{
+    size_t i;
+    int rc;
+
+    if (s.len == 0)
+        return 0;
+    rc = check_text(s, 1, SZ_MAX_URL_LEN, false);
+    if (rc != 0)
+        return rc;
+    if (!(s.len > 8 && memcmp(s.p, "https://", 8) == 0) &&
+        !(s.len > 7 && memcmp(s.p, "http://", 7) == 0))
+        return -SZ_EINVAL;
+    for (i = 0; i < s.len; i++)
+        if (s.p[i] == ' ' || s.p[i] == '"' || s.p[i] == '<' || s.p[i] == '>')
+            return -SZ_EINVAL;
+    return 0;
+}
+
+/* type/subtype, lowercase token characters. */
+static int
+check_media_type(struct sz_str s)
+{
+    size_t i, slash = 0, n_slash = 0;
+
+    if (s.len == 0)
+        return -SZ_EINVAL;
+    if (s.len > SZ_MAX_MEDIA_TYPE_LEN)
+        return -SZ_ETOOBIG;
+    for (i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (c == '/') {
+            n_slash++;
+            slash = i;
+        } else if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '+' || c == '-' ||
+                     c == '_')) {
+            return -SZ_EINVAL;
+        }
+    }
+    if (n_slash != 1 || slash == 0 || slash == s.len - 1)
+        return -SZ_EINVAL;
+    return 0;
+}
+
+static int
+str_cmp(struct sz_str a, struct sz_str b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n > 0 ? memcmp(a.p, b.p, n) : 0;
+
+    if (c != 0)
+        return c;
+    return a.len < b.len ? -1 : a.len > b.len ? 1 : 0;
+}
+
+int
+sz_article_check(const struct sz_article *a)
+{
+    size_t i, j;
+    int rc;
+
+    if (!sz_safe_name(a->id.p, a->id.len))
+        return a->id.len > SZ_MAX_ID_LEN ? -SZ_ETOOBIG : -SZ_EBADID;
+    if ((rc = check_text(a->title, 1, SZ_MAX_TITLE_LEN, false)) != 0)
+        return rc;
+    if (a->published < TIME_MIN || a->published > TIME_MAX)
+        return -SZ_EINVAL;
+    if (sz_ctype_name(a->ctype) == NULL)
+        return -SZ_EINVAL;
+    if ((rc = check_url(a->url)) != 0)
+        return rc;
+    if (a->n_authors > SZ_MAX_AUTHORS)
+        return -SZ_ETOOBIG;
+    for (i = 0; i < a->n_authors; i++)
+        if ((rc = check_text(a->authors[i], 1, SZ_MAX_AUTHOR_LEN, false)) != 0)
+            return rc;
+    if ((rc = check_lang(a->lang)) != 0)
+        return rc;
+    if ((rc = check_text(a->summary, 0, SZ_MAX_SUMMARY_LEN, true)) != 0)
+        return rc;
+    if (a->body_len == 0)
+        return -SZ_EINVAL;
+    if (a->body_len > SZ_MAX_BODY_LEN)
+        return -SZ_ETOOBIG;
+    if (!sz_utf8_valid(a->body, a->body_len))
+        return -SZ_EUTF8;
+    if (a->n_atts > SZ_MAX_ATTACHMENTS)
+        return -SZ_ETOOBIG;
+    for (i = 0; i < a->n_atts; i++) {
+        const struct sz_attachment *t = &a->atts[i];
+        if (!sz_safe_name(t->name.p, t->name.len))
+            return t->name.len > SZ_MAX_ID_LEN ? -SZ_ETOOBIG : -SZ_EBADID;
+        if ((rc = check_media_type(t->media_type)) != 0)
+            return rc;
+        if (t->data_len == 0)
+            return -SZ_EINVAL;
+        if (t->data_len > SZ_MAX_ATTACHMENT_LEN)
+            return -SZ_ETOOBIG;
+        for (j = 0; j < i; j++)
+            if (str_cmp(a->atts[j].name, t->name) == 0)
+                return -SZ_EDUPID;
+    }
+    return 0;
+}
+
+static int
+cmp_article_ptr(const void *x, const void *y)
+{
+    const struct sz_article *a = *(const struct sz_article *const *)x;
+    const struct sz_article *b = *(const struct sz_article *const *)y;
+
+    return str_cmp(a->id, b->id);
+}
+
+static int
+cmp_att_ptr(const void *x, const void *y)
+{
+    const struct sz_attachment *a = *(const struct sz_attachment *const *)x;
+    const struct sz_attachment *b = *(const struct sz_attachment *const *)y;
+
+    return str_cmp(a->name, b->name);
+}
+
+static void
+wr_str8(struct sz_wr *w, struct sz_str s)
+{
+    sz_wr_u8(w, (uint8_t)s.len);
+    sz_wr_bytes(w, s.p, s.len);
+}
+
+static void
+wr_str16(struct sz_wr *w, struct sz_str s)
+{
+    sz_wr_u16(w, (uint16_t)s.len);
+    sz_wr_bytes(w, s.p, s.len);
+}
+
+/* Writes one checked article, attachments sorted by name. */
+static int
+encode_article(struct sz_wr *w, const struct sz_article *a)
+{
+    const struct sz_attachment **atts = NULL;
+    size_t i;
+
+    if (a->n_atts > 0) {
+        atts = malloc(a->n_atts * sizeof *atts);
+        if (atts == NULL)
+            return -SZ_ENOMEM;
+        for (i = 0; i < a->n_atts; i++)
+            atts[i] = &a->atts[i];
+        qsort(atts, a->n_atts, sizeof *atts, cmp_att_ptr);
+    }
+    wr_str8(w, a->id);
+    wr_str16(w, a->title);
+    sz_wr_i64(w, a->published);
+    sz_wr_u8(w, (uint8_t)a->ctype);
+    wr_str16(w, a->url);
+    sz_wr_u8(w, (uint8_t)a->n_authors);
+    for (i = 0; i < a->n_authors; i++)
+        wr_str16(w, a->authors[i]);
+    wr_str8(w, a->lang);
+    wr_str16(w, a->summary);
+    sz_wr_u32(w, (uint32_t)a->body_len);
+    sz_wr_bytes(w, a->body, a->body_len);
+    sz_wr_u16(w, (uint16_t)a->n_atts);
+    for (i = 0; i < a->n_atts; i++) {
+        wr_str8(w, atts[i]->name);
+        wr_str8(w, atts[i]->media_type);
+        sz_wr_u32(w, (uint32_t)atts[i]->data_len);
+        sz_wr_bytes(w, atts[i]->data, atts[i]->data_len);
+    }
+    free(atts);
+    return sz_wr_status(w);
+}
+
+int
+sz_container_encode(const struct sz_article *arts, size_t n, uint8_t **out, size_t *out_len)
+{
+    const struct sz_article **sorted = NULL;
+    struct sz_wr w;
+    size_t i;
+    int rc;
+
+    sz_wr_init(&w, CONTAINER_MAX_LEN);
+    if (n == 0)
+        return -SZ_EINVAL;
+    if (n > SZ_MAX_ARTICLES)
+        return -SZ_ETOOBIG;
+    for (i = 0; i < n; i++)
+        if ((rc = sz_article_check(&arts[i])) != 0)
+            return rc;
+    sorted = malloc(n * sizeof *sorted);
+    if (sorted == NULL)
+        return -SZ_ENOMEM;
+    for (i = 0; i < n; i++)
+        sorted[i] = &arts[i];
+    qsort(sorted, n, sizeof *sorted, cmp_article_ptr);
+    for (i = 1; i < n; i++) {
+        if (str_cmp(sorted[i - 1]->id, sorted[i]->id) == 0) {
+            rc = -SZ_EDUPID;
+            goto out;
+        }
+    }
+    sz_wr_u32(&w, (uint32_t)n);
+    for (i = 0; i < n; i++)
+        if ((rc = encode_article(&w, sorted[i])) != 0)
+            goto out;
+    rc = 0;
+    *out = w.p;
+    *out_len = w.len;
+    w.p = NULL;
+out:
+    free(sorted);
+    sz_wr_free(&w, false);
+    return rc;
+}
+
+static int
+rd_str8(struct sz_rd *r, struct sz_str *s)
+{
+    uint8_t n;
+    const uint8_t *p;
+    int rc;
+
+    if ((rc = sz_rd_u8(r, &n)) != 0 || (rc = sz_rd_bytes(r, n, &p)) != 0)
+        return rc;
+    s->p = (const char *)p;
+    s->len = n;
+    return 0;
+}
+
+static int
+rd_str16(struct sz_rd *r, struct sz_str *s)
+{
+    uint16_t n;
+    const uint8_t *p;
+    int rc;
+
+    if ((rc = sz_rd_u16(r, &n)) != 0 || (rc = sz_rd_bytes(r, n, &p)) != 0)
+        return rc;
+    s->p = (const char *)p;
+    s->len = n;
+    return 0;
+}
+
+/*
+ * Every length read below is checked against what is left in the buffer before
+ * anything is allocated for it: an author or attachment takes at least 2 bytes
+ * on the wire, so a count can never allocate more than the input justifies.
+ */
+static int
+decode_article(struct sz_rd *r, struct sz_article *a)
+{
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    size_t i;
+    int rc;
+
+    if ((rc = rd_str8(r, &a->id)) != 0 || (rc = rd_str16(r, &a->title)) != 0 ||
+        (rc = sz_rd_i64(r, &a->published)) != 0 || (rc = sz_rd_u8(r, &u8)) != 0)
+        return rc;
+    a->ctype = (enum sz_ctype)u8;
+    if ((rc = rd_str16(r, &a->url)) != 0 || (rc = sz_rd_u8(r, &u8)) != 0)
+        return rc;
+    if (u8 > SZ_MAX_AUTHORS)
+        return -SZ_ETOOBIG;
+    if ((size_t)u8 * 2 > sz_rd_left(r))
+        return -SZ_EBADMSG;
+    if (u8 > 0) {
+        a->authors = calloc(u8, sizeof *a->authors);
+        if (a->authors == NULL)
+            return -SZ_ENOMEM;
+    }
+    a->n_authors = u8;
+    for (i = 0; i < a->n_authors; i++)
+        if ((rc = rd_str16(r, &a->authors[i])) != 0)
+            return rc;
+    if ((rc = rd_str8(r, &a->lang)) != 0 || (rc = rd_str16(r, &a->summary)) != 0 ||
+        (rc = sz_rd_u32(r, &u32)) != 0)
+        return rc;
+    if (u32 > SZ_MAX_BODY_LEN)
+        return -SZ_ETOOBIG;
+    if ((rc = sz_rd_bytes(r, u32, &a->body)) != 0)
+        return rc;
+    a->body_len = u32;
+    if ((rc = sz_rd_u16(r, &u16)) != 0)
+        return rc;
+    if (u16 > SZ_MAX_ATTACHMENTS)
+        return -SZ_ETOOBIG;
+    if ((size_t)u16 * 6 > sz_rd_left(r))
+        return -SZ_EBADMSG;
+    if (u16 > 0) {
+        a->atts = calloc(u16, sizeof *a->atts);
+        if (a->atts == NULL)
+            return -SZ_ENOMEM;
+    }
+    a->n_atts = u16;
+    for (i = 0; i < a->n_atts; i++) {
+        struct sz_attachment *t = &a->atts[i];
+        if ((rc = rd_str8(r, &t->name)) != 0 || (rc = rd_str8(r, &t->media_type)) != 0 ||
+            (rc = sz_rd_u32(r, &u32)) != 0)
+            return rc;
+        if (u32 > SZ_MAX_ATTACHMENT_LEN)
+            return -SZ_ETOOBIG;
+        if ((rc = sz_rd_bytes(r, u32, &t->data)) != 0)
+            return rc;
+        t->data_len = u32;
+        /* Canonical order: strictly ascending names. */
+        if (i > 0) {
+            int c = str_cmp(a->atts[i - 1].name, t->name);
+            if (c == 0)
+                return -SZ_EDUPID;
+            if (c > 0)
+                return -SZ_ECANON;
+        }
+    }
+    return sz_article_check(a);
+}
+
+void
+sz_container_free(struct sz_container *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n_articles; i++) {
+        free(c->articles[i].authors);
+        free(c->articles[i].atts);
+    }
+    free(c->articles);
+    free(c);
+}
+
+int
+sz_container_decode(const uint8_t *buf, size_t len, struct sz_container **out)
+{
+    struct sz_container *c = NULL;
+    struct sz_rd r;
+    uint32_t n;
+    size_t i;
+    int rc;
+
+    sz_rd_init(&r, buf, len);
+    if ((rc = sz_rd_u32(&r, &n)) != 0)
+        return rc;
+    if (n == 0)
+        return -SZ_EINVAL;
+    if (n > SZ_MAX_ARTICLES)
+        return -SZ_ETOOBIG;
+    /* The smallest article takes 26 bytes; refuse counts the input cannot hold. */
+    if ((size_t)n * 26 > sz_rd_left(&r))
+        return -SZ_EBADMSG;
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -SZ_ENOMEM;
+    c->articles = calloc(n, sizeof *c->articles);
+    if (c->articles == NULL) {
+        rc = -SZ_ENOMEM;
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        c->n_articles = i + 1;
+        if ((rc = decode_article(&r, &c->articles[i])) != 0)
+            goto fail;
+        if (i > 0) {
+            int cmp = str_cmp(c->articles[i - 1].id, c->articles[i].id);
+            if (cmp == 0) {
+                rc = -SZ_EDUPID;
+                goto fail;
+            }
+            if (cmp > 0) {
+                rc = -SZ_ECANON;
+                goto fail;
+            }
+        }
+    }
+    if (sz_rd_left(&r) != 0) {
+        rc = -SZ_ECANON;
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    sz_container_free(c);
+    return rc;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+int
+sz_time_format(int64_t t, char *out, size_t out_cap)
+{
+    int64_t days, secs, y;
+    unsigned m, d;
+    char tmp[32];
+    size_t i = 0;
+    unsigned v[5];
+    static const char seps[] = "--T::";
+
+    if (t < TIME_MIN || t > TIME_MAX || out_cap < 21)
+        return -SZ_EINVAL;
+    days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    secs = t - days * 86400;
+    civil_from_days(days, &y, &m, &d);
+    tmp[i++] = (char)('0' + y / 1000 % 10);
+    tmp[i++] = (char)('0' + y / 100 % 10);
+    tmp[i++] = (char)('0' + y / 10 % 10);
+    tmp[i++] = (char)('0' + y % 10);
+    v[0] = m;
+    v[1] = d;
+    v[2] = (unsigned)(secs / 3600);
+    v[3] = (unsigned)(secs / 60 % 60);
+    v[4] = (unsigned)(secs % 60);
+    for (int k = 0; k < 5; k++) {
+        tmp[i++] = seps[k];
+        tmp[i++] = (char)('0' + v[k] / 10);
+        tmp[i++] = (char)('0' + v[k] % 10);
+    }
+    tmp[i++] = 'Z';
+    tmp[i] = '\0';
+    memcpy(out, tmp, i + 1);
+    return 0;
+}
+
+/* Reads exactly n digits. */
+static bool
+rd_digits(const char *s, size_t len, size_t *i, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (len - *i < n)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char c = s[*i + k];
+        if (!is_digit(c))
+            return false;
+        v = v * 10 + (unsigned)(c - '0');
+    }
+    *i += n;
+    *out = v;
+    return true;
+}
+
+static bool
+rd_char(const char *s, size_t len, size_t *i, char c)
+{
+    if (*i < len && s[*i] == c) {
+        (*i)++;
+        return true;
+    }
+    return false;
+}
+
+int
+sz_time_parse(const char *s, size_t len, int64_t *out)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned y, mo, d, h = 0, mi = 0, se = 0, oh = 0, om = 0;
+    size_t i = 0;
+    int64_t t, off = 0;
+    bool leap;
+
+    if (!rd_digits(s, len, &i, 4, &y) || !rd_char(s, len, &i, '-') ||
+        !rd_digits(s, len, &i, 2, &mo) || !rd_char(s, len, &i, '-') ||
+        !rd_digits(s, len, &i, 2, &d))
+        return -SZ_EINVAL;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1)
+        return -SZ_EINVAL;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return -SZ_EINVAL;
+    if (i < len) {
+        if (!(rd_char(s, len, &i, 'T') || rd_char(s, len, &i, 't') || rd_char(s, len, &i, ' ')))
+            return -SZ_EINVAL;
+        if (!rd_digits(s, len, &i, 2, &h) || !rd_char(s, len, &i, ':') ||
+            !rd_digits(s, len, &i, 2, &mi) || !rd_char(s, len, &i, ':') ||
+            !rd_digits(s, len, &i, 2, &se))
+            return -SZ_EINVAL;
+        if (h > 23 || mi > 59 || se > 60)
+            return -SZ_EINVAL;
+        if (se == 60)
+            se = 59; /* A leap second is kept as the second before it. */
+        if (rd_char(s, len, &i, '.')) {
+            size_t start = i;
+            while (i < len && is_digit(s[i]))
+                i++;
+            if (i == start)
+                return -SZ_EINVAL;
+        }
+        if (rd_char(s, len, &i, 'Z') || rd_char(s, len, &i, 'z')) {
+            off = 0;
+        } else {
+            int sign;
+            if (rd_char(s, len, &i, '+'))
+                sign = 1;
+            else if (rd_char(s, len, &i, '-'))
+                sign = -1;
+            else
+                return -SZ_EINVAL;
+            if (!rd_digits(s, len, &i, 2, &oh) || !rd_char(s, len, &i, ':') ||
+                !rd_digits(s, len, &i, 2, &om) || oh > 23 || om > 59)
+                return -SZ_EINVAL;
+            off = sign * (int64_t)(oh * 3600 + om * 60);
+        }
+        if (i != len)
+            return -SZ_EINVAL;
+    }
+    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    if (t < TIME_MIN || t > TIME_MAX)
+        return -SZ_EINVAL;
+    *out = t;
+    return 0;
+}

@@ -1,0 +1,301 @@
+/* Bundles: parse, verify (no zstd), open (bounded decompression), seal. */
+#include "samizdat/bundle.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+
+/* The domain-separation context that starts every signed message (BUNDLE.md). */
+static const char SIGN_CONTEXT[] = "samizdat-bundle-v1"; /* 18 bytes + NUL = 19 */
+#define SIGN_CONTEXT_LEN sizeof SIGN_CONTEXT
+#define SIGNED_LEN (SIGN_CONTEXT_LEN + SZ_BUNDLE_HEADER_LEN)
+static const uint8_t MAGIC[4] = {'S', 'Z', 'B', 'N'};
+/* The smallest valid container: a count and one article with a 1-byte body. */
+#define MIN_CONTENT_LEN 30
+
+static uint64_t
+effective_cap(uint64_t cap)
+{
+    if (cap == 0)
+        cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP;
+    return cap > SZ_BUNDLE_MAX_CONTENT_LEN ? SZ_BUNDLE_MAX_CONTENT_LEN : cap;
+}
+
+/* The signed message: context string, then the 104-byte header. */
+static void
+signed_message(const uint8_t *header, uint8_t msg[SIGNED_LEN])
+{
+    memcpy(msg, SIGN_CONTEXT, SIGN_CONTEXT_LEN);
+    memcpy(msg + SIGN_CONTEXT_LEN, header, SZ_BUNDLE_HEADER_LEN);
+}
+
+static void
+header_encode(const struct sz_bundle_header *h, uint8_t out[SZ_BUNDLE_HEADER_LEN])
+{
+    memcpy(out, MAGIC, 4);
+    out[4] = h->version;
+    out[5] = 0;
+    sz_store16(out + 6, 0);
+    memcpy(out + 8, h->publisher, 32);
+    sz_store64(out + 40, h->sequence);
+    sz_store64(out + 48, (uint64_t)h->created);
+    sz_store64(out + 56, h->payload_len);
+    sz_store64(out + 64, h->content_len);
+    memcpy(out + 72, h->payload_hash, 32);
+}
+
+int
+sz_bundle_parse(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle_header *hdr,
+                uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    uint8_t magic[4], flags, msg[SIGNED_LEN];
+    uint16_t reserved;
+    const uint8_t *header;
+    struct sz_rd r;
+    uint64_t cap = effective_cap(content_cap);
+
+    sz_rd_init(&r, buf, len);
+    if (sz_rd_bytes(&r, SZ_BUNDLE_HEADER_LEN, &header) != 0)
+        return -SZ_EBADMSG;
+    sz_rd_init(&r, header, SZ_BUNDLE_HEADER_LEN);
+    /* The reads below cannot fail: the header is complete. */
+    (void)sz_rd_copy(&r, magic, 4);
+    if (memcmp(magic, MAGIC, 4) != 0)
+        return -SZ_EBADMSG;
+    (void)sz_rd_u8(&r, &h.version);
+    if (h.version != SZ_BUNDLE_VERSION)
+        return -SZ_EVERSION;
+    (void)sz_rd_u8(&r, &flags);
+    (void)sz_rd_u16(&r, &reserved);
+    if (flags != 0 || reserved != 0)
+        return -SZ_ECANON;
+    (void)sz_rd_copy(&r, h.publisher, 32);
+    (void)sz_rd_u64(&r, &h.sequence);
+    (void)sz_rd_i64(&r, &h.created);
+    (void)sz_rd_u64(&r, &h.payload_len);
+    (void)sz_rd_u64(&r, &h.content_len);
+    (void)sz_rd_copy(&r, h.payload_hash, 32);
+    if (h.content_len > cap)
+        return -SZ_ETOOBIG;
+    if (h.content_len < MIN_CONTENT_LEN || h.payload_len == 0)
+        return -SZ_EBADMSG;
+    if (h.payload_len > ZSTD_COMPRESSBOUND(h.content_len))
+        return -SZ_ETOOBIG;
+    if (len - SZ_BUNDLE_HEADER_LEN < SZ_BUNDLE_SIG_LEN ||
+        len - SZ_BUNDLE_PREFIX_LEN < h.payload_len)
+        return -SZ_EBADMSG;
+    if (len - SZ_BUNDLE_PREFIX_LEN > h.payload_len)
+        return -SZ_ETRAILING;
+    if (hdr != NULL)
+        *hdr = h;
+    if (id != NULL) {
+        signed_message(header, msg);
+        crypto_generichash(id, SZ_BUNDLE_ID_LEN, msg, sizeof msg, NULL, 0);
+    }
+    return 0;
+}
+
+int
+sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle_header *hdr,
+                 uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    uint8_t msg[SIGNED_LEN], hash[32], bid[SZ_BUNDLE_ID_LEN];
+    int rc = sz_bundle_parse(buf, len, content_cap, &h, bid);
+
+    if (rc != 0)
+        return rc;
+    signed_message(buf, msg);
+    if (crypto_sign_verify_detached(buf + SZ_BUNDLE_HEADER_LEN, msg, sizeof msg, h.publisher) != 0)
+        return -SZ_EAUTH;
+    crypto_generichash(hash, sizeof hash, buf + SZ_BUNDLE_PREFIX_LEN, (size_t)h.payload_len, NULL,
+                       0);
+    if (sodium_memcmp(hash, h.payload_hash, sizeof hash) != 0)
+        return -SZ_EHASH;
+    if (hdr != NULL)
+        *hdr = h;
+    if (id != NULL)
+        memcpy(id, bid, SZ_BUNDLE_ID_LEN);
+    return 0;
+}
+
+/*
+ * Decompresses exactly content_len bytes. The frame must be a single zstd frame
+ * that declares that very content size; the output buffer is never larger, so a
+ * payload that inflates further fails inside zstd without growing anything.
+ */
+static int
+inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, uint8_t **out)
+{
+    unsigned long long fcs;
+    ZSTD_DCtx *dctx = NULL;
+    uint8_t *dst = NULL;
+    size_t n;
+    int rc;
+
+    n = ZSTD_findFrameCompressedSize(src, src_len);
+    if (ZSTD_isError(n))
+        return -SZ_EBADMSG;
+    if (n != src_len)
+        return -SZ_ETRAILING;
+    fcs = ZSTD_getFrameContentSize(src, src_len);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN)
+        return -SZ_EBADMSG;
+    if (fcs != content_len)
+        return -SZ_ELENGTH;
+    dctx = ZSTD_createDCtx();
+    dst = malloc(content_len);
+    if (dctx == NULL || dst == NULL) {
+        rc = -SZ_ENOMEM;
+        goto out;
+    }
+    n = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, SZ_ZSTD_WINDOW_LOG_MAX);
+    if (ZSTD_isError(n)) {
+        rc = -SZ_ENOMEM;
+        goto out;
+    }
+    n = ZSTD_decompressDCtx(dctx, dst, content_len, src, src_len);
+    if (ZSTD_isError(n)) {
+        rc = ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall ? -SZ_ELENGTH : -SZ_EBADMSG;
+        goto out;
+    }
+    if (n != content_len) {
+        rc = -SZ_ELENGTH;
+        goto out;
+    }
+    *out = dst;
+    dst = NULL;
+    rc = 0;
+out:
+    free(dst);
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}
+
+void
+sz_bundle_free(struct sz_bundle *b)
+{
+    if (b == NULL)
+        return;
+    sz_container_free(b->c);
+    free(b->content);
+    free(b);
+}
+
+/* Opens a bundle, checking its signature and hash only when `verify`. */
+static int
+bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, bool verify,
+            struct sz_bundle **out)
+{
+    struct sz_bundle *b;
+    int rc;
+
+    b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return -SZ_ENOMEM;
+    if (verify)
+        rc = sz_bundle_verify(buf, len, content_cap, &b->hdr, b->id);
+    else
+        rc = sz_bundle_parse(buf, len, content_cap, &b->hdr, b->id);
+    if (rc != 0)
+        goto fail;
+    rc = inflate_payload(buf + SZ_BUNDLE_PREFIX_LEN, (size_t)b->hdr.payload_len,
+                         (size_t)b->hdr.content_len, &b->content);
+    if (rc != 0)
+        goto fail;
+    b->content_len = (size_t)b->hdr.content_len;
+    rc = sz_container_decode(b->content, b->content_len, &b->c);
+    if (rc != 0)
+        goto fail;
+    *out = b;
+    return 0;
+fail:
+    sz_bundle_free(b);
+    return rc;
+}
+
+int
+sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out)
+{
+    return bundle_open(buf, len, content_cap, true, out);
+}
+
+int
+sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out)
+{
+    return bundle_open(buf, len, content_cap, false, out);
+}
+
+int
+sz_bundle_seal(const struct sz_seal_params *p, const uint8_t *content, size_t content_len,
+               uint8_t **out, size_t *out_len, uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    uint8_t msg[SIGNED_LEN];
+    ZSTD_CCtx *cctx = NULL;
+    uint8_t *buf = NULL;
+    size_t bound, n;
+    int rc;
+
+    if (p->level < 1 || p->level > 19 || content_len < MIN_CONTENT_LEN)
+        return -SZ_EINVAL;
+    if (content_len > SZ_BUNDLE_MAX_CONTENT_LEN)
+        return -SZ_ETOOBIG;
+    bound = ZSTD_compressBound(content_len);
+    cctx = ZSTD_createCCtx();
+    buf = malloc(SZ_BUNDLE_PREFIX_LEN + bound);
+    if (cctx == NULL || buf == NULL) {
+        rc = -SZ_ENOMEM;
+        goto out;
+    }
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, p->level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, content_len))) {
+        rc = -SZ_ECOMPRESS;
+        goto out;
+    }
+    n = ZSTD_compress2(cctx, buf + SZ_BUNDLE_PREFIX_LEN, bound, content, content_len);
+    if (ZSTD_isError(n)) {
+        rc = -SZ_ECOMPRESS;
+        goto out;
+    }
+    memset(&h, 0, sizeof h);
+    h.version = SZ_BUNDLE_VERSION;
+    memcpy(h.publisher, p->secret_key + 32, 32);
+    h.sequence = p->sequence;
+    h.created = p->created;
+    h.payload_len = n;
+    h.content_len = content_len;
+    crypto_generichash(h.payload_hash, 32, buf + SZ_BUNDLE_PREFIX_LEN, n, NULL, 0);
+    header_encode(&h, buf);
+    signed_message(buf, msg);
+    if (crypto_sign_detached(buf + SZ_BUNDLE_HEADER_LEN, NULL, msg, sizeof msg, p->secret_key) !=
+        0) {
+        rc = -SZ_ECRYPTO;
+        goto out;
+    }
+    crypto_generichash(id, SZ_BUNDLE_ID_LEN, msg, sizeof msg, NULL, 0);
+    *out = buf;
+    *out_len = SZ_BUNDLE_PREFIX_LEN + n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    ZSTD_freeCCtx(cctx);
+    return rc;
+}
+
+void
+sz_bundle_id_hex(const uint8_t id[SZ_BUNDLE_ID_LEN], char out[2 * SZ_BUNDLE_ID_LEN + 1])
+{
+    sz_hex(id, SZ_BUNDLE_ID_LEN, out);
+}
