@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "article_file.h"
 #include "cmd.h"
+#include "inputs.h"
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
 #include "util.h"
@@ -33,87 +33,6 @@ static const char USAGE[] =
     "  --level L              zstd level 1..19 (default 19: packed once, read often)\n"
     "  --created TIME         creation time, RFC 3339 (default: now)\n"
     "  -h, --help             show this help\n";
-
-#define ATTACHMENT_MAX (32u << 20)
-
-/* Everything pack holds for one input file. */
-struct input {
-    struct article_file *f;
-    uint8_t *raw;
-    uint8_t **att_data;
-    struct sz_attachment *atts;
-};
-
-static void
-input_free(struct input *in)
-{
-    size_t i;
-
-    if (in->f != NULL && in->att_data != NULL)
-        for (i = 0; i < in->f->n_att_paths; i++)
-            free(in->att_data[i]);
-    free(in->att_data);
-    free(in->atts);
-    article_file_free(in->f);
-    free(in->raw);
-}
-
-/* Loads the attachments an article names, relative to the article's folder. */
-static int
-load_attachments(const char *path, struct input *in)
-{
-    struct article_file *f = in->f;
-    char dir[PATH_MAX], full[PATH_MAX], err[512];
-    const char *slash = strrchr(path, '/');
-    size_t i, len;
-
-    if (f->n_att_paths == 0)
-        return 0;
-    snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - path) : 1,
-             slash != NULL ? path : ".");
-    in->att_data = calloc(f->n_att_paths, sizeof *in->att_data);
-    in->atts = calloc(f->n_att_paths, sizeof *in->atts);
-    if (in->att_data == NULL || in->atts == NULL) {
-        util_err("%s: out of memory", path);
-        return -1;
-    }
-    for (i = 0; i < f->n_att_paths; i++) {
-        const char *a = f->att_paths[i], *name = strrchr(a, '/'), *type;
-        name = name != NULL ? name + 1 : a;
-        if (!sz_safe_name(name, strlen(name))) {
-            util_err("%s: attachment name '%s' is unsafe: use A-Z a-z 0-9 . _ - only", path, name);
-            return -1;
-        }
-        type = article_file_media_type(name);
-        if (type == NULL) {
-            util_err("%s: attachment '%s' has an unknown type: use .png, .jpg, .gif, .webp, "
-                     ".avif or .pdf",
-                     path, a);
-            return -1;
-        }
-        if (a[0] == '/')
-            snprintf(full, sizeof full, "%s", a);
-        else
-            snprintf(full, sizeof full, "%s/%s", dir, a);
-        if (util_read_file(full, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
-            util_err("%s: attachment: %s", path, err);
-            return -1;
-        }
-        if (len == 0) {
-            util_err("%s: attachment %s is empty", path, full);
-            return -1;
-        }
-        in->atts[i].name.p = name;
-        in->atts[i].name.len = strlen(name);
-        in->atts[i].media_type.p = type;
-        in->atts[i].media_type.len = strlen(type);
-        in->atts[i].data = in->att_data[i];
-        in->atts[i].data_len = len;
-    }
-    f->a.atts = in->atts;
-    f->a.n_atts = f->n_att_paths;
-    return 0;
-}
 
 /*
  * Picks the bundle's sequence. The last sequence used with a key is kept in
@@ -184,11 +103,9 @@ cmd_pack(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *sk_path = NULL, *pass_file = NULL, *out_path = NULL;
-    struct input *ins = NULL;
-    struct sz_article *arts = NULL;
     struct sz_seal_params sp;
     uint8_t *sk = NULL, *content = NULL, *bundle = NULL, id[SZ_BUNDLE_ID_LEN];
-    size_t content_len = 0, bundle_len = 0, n_in, i;
+    size_t content_len = 0, bundle_len = 0, n_in;
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
     bool seq_given = false;
     int64_t created = (int64_t)time(NULL);
@@ -244,64 +161,9 @@ cmd_pack(int argc, char **argv)
         util_err("too many files: a bundle holds at most %d articles", SZ_MAX_ARTICLES);
         return EXIT_USAGE;
     }
-    ins = calloc(n_in, sizeof *ins);
-    arts = calloc(n_in, sizeof *arts);
-    if (ins == NULL || arts == NULL) {
-        util_err("out of memory");
-        rc = EXIT_INPUT;
+    rc = inputs_load((const char *const *)argv + optind, n_in, created, &content, &content_len);
+    if (rc != EXIT_OK)
         goto out;
-    }
-    /* Read and check every input before touching the key or any output. */
-    for (i = 0; i < n_in; i++) {
-        const char *path = argv[optind + (int)i];
-        struct stat st;
-        size_t len;
-        if (util_read_file(path, SZ_MAX_BODY_LEN + 65536, &ins[i].raw, &len, err, sizeof err) !=
-            0) {
-            util_err("%s", err);
-            rc = EXIT_INPUT;
-            goto out;
-        }
-        if (stat(path, &st) != 0)
-            st.st_mtime = (time_t)created;
-        r = article_file_parse(path, ins[i].raw, len, (int64_t)st.st_mtime, &ins[i].f, err,
-                               sizeof err);
-        if (r != 0) {
-            util_err("%s: %s", path, err);
-            rc = EXIT_INPUT;
-            goto out;
-        }
-        if (load_attachments(path, &ins[i]) != 0) {
-            rc = EXIT_INPUT;
-            goto out;
-        }
-        r = sz_article_check(&ins[i].f->a);
-        if (r != 0) {
-            util_err("%s: %s", path, sz_strerror(r));
-            rc = EXIT_INPUT;
-            goto out;
-        }
-        arts[i] = ins[i].f->a;
-    }
-    r = sz_container_encode(arts, n_in, &content, &content_len);
-    if (r == -SZ_EDUPID) {
-        size_t j;
-        for (i = 0; i < n_in; i++)
-            for (j = i + 1; j < n_in; j++)
-                if (arts[i].id.len == arts[j].id.len &&
-                    memcmp(arts[i].id.p, arts[j].id.p, arts[i].id.len) == 0)
-                    util_err("%s and %s have the same article id '%.*s': give one an 'id:' in "
-                             "its front matter",
-                             argv[optind + (int)i], argv[optind + (int)j], (int)arts[i].id.len,
-                             arts[i].id.p);
-        rc = EXIT_INPUT;
-        goto out;
-    }
-    if (r != 0) {
-        util_err("cannot encode the articles: %s", sz_strerror(r));
-        rc = EXIT_INPUT;
-        goto out;
-    }
     if (util_load_secret_key(sk_path, pass_file, &sk, err, sizeof err) != 0) {
         util_err("%s", err);
         rc = EXIT_KEY;
@@ -333,10 +195,5 @@ out:
     util_sk_free(sk);
     free(bundle);
     free(content);
-    if (ins != NULL)
-        for (i = 0; i < n_in; i++)
-            input_free(&ins[i]);
-    free(ins);
-    free(arts);
     return rc;
 }

@@ -20,6 +20,13 @@ static const char USAGE[] =
     "  unpack    verify bundles and add their articles to a library folder\n"
     "  inspect   show a bundle's header and articles without trusting it\n"
     "\n"
+    "With a local samizdatd:\n"
+    "  publish   hand article files to a publishing daemon; prints the bundle id\n"
+    "  import    hand bundle files to the daemon (sneakernet in)\n"
+    "  export    copy a stored bundle out of the daemon (sneakernet out)\n"
+    "  status    show the daemon's state\n"
+    "  list      list the bundles the daemon holds\n"
+    "\n"
     "Run 'samizdat COMMAND --help' for a command's options.\n"
     "Exit status: 0 success, 1 refused (verification failed), 2 usage error,\n"
     "3 bad input file, 4 key or passphrase problem, 5 cannot write output,\n"
@@ -30,7 +37,9 @@ static const struct {
     int (*run)(int argc, char **argv);
 } COMMANDS[] = {
     {"keygen", cmd_keygen}, {"pack", cmd_pack},       {"verify", cmd_verify},
-    {"unpack", cmd_unpack}, {"inspect", cmd_inspect},
+    {"unpack", cmd_unpack}, {"inspect", cmd_inspect}, {"publish", cmd_publish},
+    {"import", cmd_import}, {"status", cmd_status},   {"list", cmd_list},
+    {"export", cmd_export},
 };
 
 int

@@ -1,0 +1,452 @@
+/* The commands that talk to a local samizdatd: publish, import, status, list, export. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "ctlclient.h"
+#include "inputs.h"
+#include "samizdat/buf.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "samizdat/ctl.h"
+#include "samizdat/keys.h"
+#include "util.h"
+
+/* Prints a command's usage, then the --socket option with its default. */
+static void
+usage(FILE *f, const char *text)
+{
+    char sock[PATH_MAX];
+
+    ctlclient_default_socket(sock, sizeof sock);
+    fputs(text, f);
+    fprintf(f, "  --socket PATH          the daemon's control socket\n"
+               "                         (default: %s)\n",
+            sock);
+}
+
+/* Sends req and checks the reply type; prints the daemon's error otherwise. */
+static int
+call(const char *sock, const struct sz_ctl_msg *req, uint8_t want, uint8_t **frame,
+     struct sz_ctl_msg **reply)
+{
+    char err[1024];
+
+    if (ctlclient_call(sock, req, frame, reply, err, sizeof err) != 0) {
+        util_err("%s", err);
+        return EXIT_DAEMON;
+    }
+    if ((*reply)->type == SZ_CTL_R_ERROR) {
+        util_err("samizdatd refused: %.*s", (int)(*reply)->text_len, (*reply)->text);
+        return EXIT_DAEMON;
+    }
+    if ((*reply)->type != want) {
+        util_err("samizdatd sent an unexpected reply (type %u)", (*reply)->type);
+        return EXIT_DAEMON;
+    }
+    return EXIT_OK;
+}
+
+static const char PUBLISH_USAGE[] =
+    "usage: samizdat publish [--socket PATH] FILE...\n"
+    "\n"
+    "Hands article files (.md, .html, .txt with optional front matter) to a local\n"
+    "samizdatd started with --publisher-key. The daemon batches what arrives\n"
+    "within its window into one bundle, signs and stores it, and this command\n"
+    "prints the bundle's id once it is stored.\n"
+    "\n"
+    "  -h, --help             show this help\n";
+
+int
+cmd_publish(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char sock[PATH_MAX], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    struct sz_ctl_msg req = {.type = SZ_CTL_PUBLISH}, *reply = NULL;
+    uint8_t *content = NULL, *frame = NULL;
+    size_t content_len = 0;
+    int c, rc;
+
+    ctlclient_default_socket(sock, sizeof sock);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sizeof sock, "%s", optarg);
+            break;
+        case 'h':
+            usage(stdout, PUBLISH_USAGE);
+            return EXIT_OK;
+        default:
+            usage(stderr, PUBLISH_USAGE);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind == argc) {
+        util_err("publish needs at least one FILE");
+        usage(stderr, PUBLISH_USAGE);
+        return EXIT_USAGE;
+    }
+    if (argc - optind > SZ_MAX_ARTICLES) {
+        util_err("too many files: publish at most %d at once", SZ_MAX_ARTICLES);
+        return EXIT_USAGE;
+    }
+    rc = inputs_load((const char *const *)argv + optind, (size_t)(argc - optind), time(NULL),
+                     &content, &content_len);
+    if (rc != EXIT_OK)
+        return rc;
+    req.container = content;
+    req.container_len = content_len;
+    rc = call(sock, &req, SZ_CTL_R_PUBLISHED, &frame, &reply);
+    if (rc == EXIT_OK) {
+        sz_bundle_id_hex(reply->id, hex);
+        printf("%s\n", hex);
+    }
+    sz_ctl_msg_free(reply);
+    free(frame);
+    free(content);
+    return rc;
+}
+
+static const char IMPORT_USAGE[] =
+    "usage: samizdat import [--socket PATH] BUNDLE...\n"
+    "\n"
+    "Hands bundle files to a local samizdatd (sneakernet in). The daemon verifies\n"
+    "each, applies its carry policy and stores it; one line per file says what\n"
+    "happened. Exits 1 when any bundle was refused.\n"
+    "\n"
+    "  -h, --help             show this help\n";
+
+/* Sends files [first, last) as one IMPORT request and prints each outcome. */
+static int
+import_batch(const char *sock, char **paths, size_t n, bool *any_refused)
+{
+    static const char *names[] = {"stored", "present", "refused", "not-carried"};
+    struct sz_ctl_msg req = {.type = SZ_CTL_IMPORT}, *reply = NULL;
+    uint8_t **bufs = calloc(n, sizeof *bufs), *frame = NULL;
+    size_t *lens = calloc(n, sizeof *lens), i;
+    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    int rc = EXIT_INPUT;
+
+    if (bufs == NULL || lens == NULL) {
+        util_err("out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (util_read_file(paths[i], SZ_CTL_MAX_BODY_LEN - 65536, &bufs[i], &lens[i], err,
+                           sizeof err) != 0) {
+            util_err("%s", err);
+            goto out;
+        }
+    }
+    req.items = (const uint8_t **)bufs;
+    req.item_lens = lens;
+    req.n_items = n;
+    rc = call(sock, &req, SZ_CTL_R_IMPORTED, &frame, &reply);
+    if (rc != EXIT_OK)
+        goto out;
+    if (reply->n_results != n) {
+        util_err("samizdatd answered for %zu bundles instead of %zu", reply->n_results, n);
+        rc = EXIT_DAEMON;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const struct sz_ctl_import_result *r = &reply->results[i];
+        sz_bundle_id_hex(r->id, hex);
+        printf("%s %s %s: %.*s\n", r->code < 4 ? names[r->code] : "unknown", hex, paths[i],
+               (int)r->text_len, r->text);
+        if (r->code == SZ_CTL_IMPORT_REFUSED || r->code == SZ_CTL_IMPORT_POLICY)
+            *any_refused = true;
+    }
+out:
+    sz_ctl_msg_free(reply);
+    free(frame);
+    if (bufs != NULL)
+        for (i = 0; i < n; i++)
+            free(bufs[i]);
+    free(bufs);
+    free(lens);
+    return rc;
+}
+
+int
+cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char sock[PATH_MAX];
+    bool refused = false;
+    int c, rc = EXIT_OK;
+
+    ctlclient_default_socket(sock, sizeof sock);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sizeof sock, "%s", optarg);
+            break;
+        case 'h':
+            usage(stdout, IMPORT_USAGE);
+            return EXIT_OK;
+        default:
+            usage(stderr, IMPORT_USAGE);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind == argc) {
+        util_err("import needs at least one BUNDLE");
+        usage(stderr, IMPORT_USAGE);
+        return EXIT_USAGE;
+    }
+    /* Batches of files keep each request under the protocol's size limit. */
+    while (optind < argc && rc == EXIT_OK) {
+        size_t n = 0, bytes = 0;
+        while (optind + (int)n < argc && n < 256) {
+            FILE *f = fopen(argv[optind + (int)n], "rb");
+            long sz = 0;
+            if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+                sz = ftell(f);
+            if (f != NULL)
+                fclose(f);
+            if (n > 0 && bytes + (size_t)(sz > 0 ? sz : 0) > SZ_CTL_MAX_BODY_LEN / 2)
+                break;
+            bytes += (size_t)(sz > 0 ? sz : 0);
+            n++;
+        }
+        rc = import_batch(sock, argv + optind, n, &refused);
+        optind += (int)n;
+    }
+    if (rc == EXIT_OK && refused)
+        rc = EXIT_REFUSED;
+    return rc;
+}
+
+static const char STATUS_USAGE[] =
+    "usage: samizdat status [--socket PATH] [--json]\n"
+    "\n"
+    "Shows a local samizdatd's version, uptime, data folder, quotas, and the\n"
+    "bundles and bytes it holds per publisher.\n"
+    "\n"
+    "  --json                 print the status as one JSON object\n"
+                     "  -h, --help             show this help\n";
+
+int
+cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sz_ctl_msg req = {.type = SZ_CTL_STATUS}, *reply = NULL;
+    uint8_t *frame = NULL;
+    char sock[PATH_MAX];
+    bool json = false;
+    int c, rc;
+
+    ctlclient_default_socket(sock, sizeof sock);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sizeof sock, "%s", optarg);
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            usage(stdout, STATUS_USAGE);
+            return EXIT_OK;
+        default:
+            usage(stderr, STATUS_USAGE);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        util_err("status takes no arguments");
+        return EXIT_USAGE;
+    }
+    rc = call(sock, &req, SZ_CTL_R_STATUS, &frame, &reply);
+    if (rc == EXIT_OK) {
+        if (json)
+            printf("%.*s\n", (int)reply->json_len, reply->json);
+        else
+            fwrite(reply->text, 1, reply->text_len, stdout);
+    }
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return rc;
+}
+
+static const char LIST_USAGE[] =
+    "usage: samizdat list [--socket PATH] [--publisher PK] [--since-sequence N] [--json]\n"
+    "\n"
+    "Lists the bundles a local samizdatd holds: id, publisher, sequence, creation\n"
+    "time and size, by publisher and sequence.\n"
+    "\n"
+    "  --publisher PK         only this publisher (key file or szpk1... text)\n"
+                     "  --since-sequence N     only sequences N and above\n"
+                     "  --json                 print a JSON array\n"
+                     "  -h, --help             show this help\n";
+
+int
+cmd_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"publisher", required_argument, NULL, 'p'},
+        {"since-sequence", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sz_ctl_msg req = {.type = SZ_CTL_LIST}, *reply = NULL;
+    uint8_t *frame = NULL;
+    char sock[PATH_MAX], err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1],
+        when[32];
+    bool json = false;
+    size_t i;
+    int c, rc;
+
+    ctlclient_default_socket(sock, sizeof sock);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sizeof sock, "%s", optarg);
+            break;
+        case 'p':
+            if (util_parse_trust(optarg, req.publisher, err, sizeof err) != 0) {
+                util_err("%s", err);
+                return EXIT_KEY;
+            }
+            req.has_publisher = 1;
+            break;
+        case 'n':
+            if (util_parse_u64(optarg, &req.since_sequence) != 0) {
+                util_err("--since-sequence takes a whole number, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            usage(stdout, LIST_USAGE);
+            return EXIT_OK;
+        default:
+            usage(stderr, LIST_USAGE);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        util_err("list takes no arguments beyond its options");
+        return EXIT_USAGE;
+    }
+    rc = call(sock, &req, SZ_CTL_R_LIST, &frame, &reply);
+    if (rc != EXIT_OK)
+        goto out;
+    if (json)
+        putchar('[');
+    for (i = 0; i < reply->n_entries; i++) {
+        const struct sz_ctl_entry *e = &reply->entries[i];
+        sz_bundle_id_hex(e->id, hex);
+        sz_pk_to_text(e->publisher, pk);
+        if (sz_time_format(e->created, when, sizeof when) != 0)
+            snprintf(when, sizeof when, "%lld", (long long)e->created);
+        if (json)
+            printf("%s{\"id\":\"%s\",\"publisher\":\"%s\",\"sequence\":%llu,\"created\":\"%s\","
+                   "\"size\":%llu,\"received\":%lld}",
+                   i > 0 ? "," : "", hex, pk, (unsigned long long)e->sequence, when,
+                   (unsigned long long)e->size, (long long)e->received);
+        else
+            printf("%s %s %llu %s %llu\n", hex, pk, (unsigned long long)e->sequence, when,
+                   (unsigned long long)e->size);
+    }
+    if (json)
+        printf("]\n");
+out:
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return rc;
+}
+
+static const char EXPORT_USAGE[] =
+    "usage: samizdat export [--socket PATH] ID --output FILE\n"
+    "\n"
+    "Copies one stored bundle out of a local samizdatd into FILE (sneakernet\n"
+    "out). ID is the bundle's 64-character hex id, as 'samizdat list' shows it.\n"
+    "\n"
+    "  --output FILE          where to write the bundle\n"
+                     "  -h, --help             show this help\n";
+
+int
+cmd_export(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sz_ctl_msg req = {.type = SZ_CTL_EXPORT}, *reply = NULL;
+    uint8_t *frame = NULL, id[SZ_BUNDLE_ID_LEN];
+    const char *out_path = NULL;
+    char sock[PATH_MAX], err[512];
+    int c, rc;
+
+    ctlclient_default_socket(sock, sizeof sock);
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sizeof sock, "%s", optarg);
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'h':
+            usage(stdout, EXPORT_USAGE);
+            return EXIT_OK;
+        default:
+            usage(stderr, EXPORT_USAGE);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1 || out_path == NULL) {
+        util_err("export needs one ID and --output FILE");
+        usage(stderr, EXPORT_USAGE);
+        return EXIT_USAGE;
+    }
+    if (sz_unhex(argv[optind], strlen(argv[optind]), req.id, SZ_BUNDLE_ID_LEN) != 0) {
+        util_err("'%s' is not a bundle id (64 hex characters)", argv[optind]);
+        return EXIT_USAGE;
+    }
+    rc = call(sock, &req, SZ_CTL_R_EXPORT, &frame, &reply);
+    if (rc != EXIT_OK)
+        goto out;
+    /* The daemon is local, but the bytes must still be the bundle asked for. */
+    if (sz_bundle_parse(reply->bundle, reply->bundle_len, SZ_BUNDLE_MAX_CONTENT_LEN, NULL, id) !=
+            0 ||
+        memcmp(id, req.id, sizeof id) != 0) {
+        util_err("samizdatd sent bytes that are not bundle %s", argv[optind]);
+        rc = EXIT_DAEMON;
+        goto out;
+    }
+    if (util_write_atomic(out_path, reply->bundle, reply->bundle_len, 0644, false, err,
+                          sizeof err) != 0) {
+        util_err("%s", err);
+        rc = EXIT_OUTPUT;
+    }
+out:
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return rc;
+}

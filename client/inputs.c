@@ -1,0 +1,168 @@
+/* Article files in: read, parse, attach, check, and encode as one container. */
+#include "inputs.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "article_file.h"
+#include "samizdat/article.h"
+#include "samizdat/common.h"
+#include "util.h"
+
+#define ATTACHMENT_MAX (32u << 20)
+
+/* Everything pack holds for one input file. */
+struct input {
+    struct article_file *f;
+    uint8_t *raw;
+    uint8_t **att_data;
+    struct sz_attachment *atts;
+};
+
+static void
+input_free(struct input *in)
+{
+    size_t i;
+
+    if (in->f != NULL && in->att_data != NULL)
+        for (i = 0; i < in->f->n_att_paths; i++)
+            free(in->att_data[i]);
+    free(in->att_data);
+    free(in->atts);
+    article_file_free(in->f);
+    free(in->raw);
+}
+
+/* Loads the attachments an article names, relative to the article's folder. */
+static int
+load_attachments(const char *path, struct input *in)
+{
+    struct article_file *f = in->f;
+    char dir[PATH_MAX], full[PATH_MAX], err[512];
+    const char *slash = strrchr(path, '/');
+    size_t i, len;
+
+    if (f->n_att_paths == 0)
+        return 0;
+    snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - path) : 1,
+             slash != NULL ? path : ".");
+    in->att_data = calloc(f->n_att_paths, sizeof *in->att_data);
+    in->atts = calloc(f->n_att_paths, sizeof *in->atts);
+    if (in->att_data == NULL || in->atts == NULL) {
+        util_err("%s: out of memory", path);
+        return -1;
+    }
+    for (i = 0; i < f->n_att_paths; i++) {
+        const char *a = f->att_paths[i], *name = strrchr(a, '/'), *type;
+        name = name != NULL ? name + 1 : a;
+        if (!sz_safe_name(name, strlen(name))) {
+            util_err("%s: attachment name '%s' is unsafe: use A-Z a-z 0-9 . _ - only", path, name);
+            return -1;
+        }
+        type = article_file_media_type(name);
+        if (type == NULL) {
+            util_err("%s: attachment '%s' has an unknown type: use .png, .jpg, .gif, .webp, "
+                     ".avif or .pdf",
+                     path, a);
+            return -1;
+        }
+        if ((size_t)snprintf(full, sizeof full, "%s%s%s", a[0] == '/' ? "" : dir,
+                             a[0] == '/' ? "" : "/", a) >= sizeof full) {
+            util_err("%s: attachment path %s is too long", path, a);
+            return -1;
+        }
+        if (util_read_file(full, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
+            util_err("%s: attachment: %s", path, err);
+            return -1;
+        }
+        if (len == 0) {
+            util_err("%s: attachment %s is empty", path, full);
+            return -1;
+        }
+        in->atts[i].name.p = name;
+        in->atts[i].name.len = strlen(name);
+        in->atts[i].media_type.p = type;
+        in->atts[i].media_type.len = strlen(type);
+        in->atts[i].data = in->att_data[i];
+        in->atts[i].data_len = len;
+    }
+    f->a.atts = in->atts;
+    f->a.n_atts = f->n_att_paths;
+    return 0;
+}
+
+/* Names every pair of files that share an article id. */
+static void
+report_duplicates(const char *const *paths, const struct sz_article *arts, size_t n)
+{
+    size_t i, j;
+
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n; j++)
+            if (arts[i].id.len == arts[j].id.len &&
+                memcmp(arts[i].id.p, arts[j].id.p, arts[i].id.len) == 0)
+                util_err("%s and %s have the same article id '%.*s': give one an 'id:' in its "
+                         "front matter",
+                         paths[i], paths[j], (int)arts[i].id.len, arts[i].id.p);
+}
+
+int
+inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
+            size_t *content_len)
+{
+    struct input *ins = calloc(n, sizeof *ins);
+    struct sz_article *arts = calloc(n, sizeof *arts);
+    char err[512];
+    size_t i;
+    int r, rc = EXIT_INPUT;
+
+    if (ins == NULL || arts == NULL) {
+        util_err("out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        struct stat st;
+        size_t len;
+        if (util_read_file(paths[i], SZ_MAX_BODY_LEN + 65536, &ins[i].raw, &len, err,
+                           sizeof err) != 0) {
+            util_err("%s", err);
+            goto out;
+        }
+        if (stat(paths[i], &st) != 0)
+            st.st_mtime = (time_t)fallback_time;
+        r = article_file_parse(paths[i], ins[i].raw, len, (int64_t)st.st_mtime, &ins[i].f, err,
+                               sizeof err);
+        if (r != 0) {
+            util_err("%s: %s", paths[i], err);
+            goto out;
+        }
+        if (load_attachments(paths[i], &ins[i]) != 0)
+            goto out;
+        r = sz_article_check(&ins[i].f->a);
+        if (r != 0) {
+            util_err("%s: %s", paths[i], sz_strerror(r));
+            goto out;
+        }
+        arts[i] = ins[i].f->a;
+    }
+    r = sz_container_encode(arts, n, content, content_len);
+    if (r == -SZ_EDUPID) {
+        report_duplicates(paths, arts, n);
+        goto out;
+    }
+    if (r != 0) {
+        util_err("cannot encode the articles: %s", sz_strerror(r));
+        goto out;
+    }
+    rc = EXIT_OK;
+out:
+    if (ins != NULL)
+        for (i = 0; i < n; i++)
+            input_free(&ins[i]);
+    free(ins);
+    free(arts);
+    return rc;
+}

@@ -1,0 +1,20 @@
+/* Article files in: read, parse, attach, check, and encode as one container. */
+#ifndef SZ_CLIENT_INPUTS_H
+#define SZ_CLIENT_INPUTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Reads the n article files in paths (with the attachments their front matter
+ * names), checks every one, and encodes them as one article container in
+ * *content (malloc'd, caller frees). `fallback_time` is the publication time of
+ * a file whose front matter has no date and whose mtime cannot be read.
+ * Prints a one-line reason naming the file on failure. Returns an exit status
+ * (EXIT_OK, or EXIT_INPUT).
+ */
+int
+inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
+            size_t *content_len);
+
+#endif

@@ -1,0 +1,1407 @@
+/*
+ * The reader's library folder. Layout:
+ *
+ *   DIR/index.html                     every article, by publisher, newest first
+ *   DIR/<pub-hex>/<id>/index.html      the rendered article page
+ *   DIR/<pub-hex>/<id>/body.md|.html|.txt   the body, byte for byte as packed
+ *   DIR/<pub-hex>/<id>/<attachment>    each attachment, byte for byte
+ *   DIR/.samizdat/bundles/<id-hex>.bundle   every verified bundle added
+ *   DIR/.samizdat/library.idx          the index below
+ *   DIR/.samizdat/lock                 serialises writers (fcntl lock)
+ *
+ * An attachment whose name is one of the library's own file names (index.html,
+ * body.md, ...) is stored with '_' prepended until the name is free.
+ *
+ * library.idx is a line-oriented text file, one record per line, fields
+ * separated by one space; strings are percent-encoded (bytes <= 0x20, 0x7f,
+ * '%' and ',', and a leading '-') and "-" stands for the empty string; lists
+ * are encoded items joined by ','. It is the commit point of library_add():
+ * it is replaced last, after every file it describes is in place.
+ *
+ *   samizdat-library 1
+ *   N <pub-hex> <name>
+ *   B <bundle-id-hex> <pub-hex> <sequence> <created>
+ *   A <pub-hex> <id> <sequence> <bundle-id-hex> <published> <ctype> <title>
+ *     <lang> <summary> <url> <authors> <files>      (one line)
+ *
+ * Every file is written relative to an O_DIRECTORY descriptor of DIR through
+ * directories opened with O_NOFOLLOW, to a fresh temporary name (O_EXCL) that is
+ * then renamed into place, so a symbolic link planted inside DIR is never
+ * followed and no reader ever sees half a file.
+ */
+#include "library.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+#include "render.h"
+
+#define STATE_DIR ".samizdat"
+#define BUNDLES_DIR "bundles"
+#define INDEX_FILE "library.idx"
+#define LOCK_FILE "lock"
+#define PAGE_FILE "index.html"
+#define INDEX_MAGIC "samizdat-library 1"
+#define INDEX_MAX_LEN ((size_t)1 << 30)
+#define PAGE_MAX_LEN ((size_t)1 << 30)
+#define NAME_MAX_LEN 256 /* a publisher's name as the reader gave it */
+#define MAX_FIELDS 13
+
+struct lib_bundle {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq;
+    int64_t created;
+};
+
+struct lib_name {
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    char *name;
+};
+
+struct lib_art {
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    char *id;
+    uint64_t seq;
+    uint8_t bundle[SZ_BUNDLE_ID_LEN];
+    int64_t published;
+    enum sz_ctype ctype;
+    char *title, *lang, *summary, *url;
+    char **authors;
+    size_t n_authors;
+    char **files; /* body file and stored attachment names */
+    size_t n_files;
+};
+
+struct lib {
+    struct lib_bundle *bundles;
+    size_t n_bundles, cap_bundles;
+    struct lib_name *names;
+    size_t n_names, cap_names;
+    struct lib_art **arts; /* sorted by publisher, then id */
+    size_t n_arts, cap_arts;
+};
+
+struct ctx {
+    const char *dir;
+    int dfd;  /* DIR */
+    int sfd;  /* DIR/.samizdat */
+    int bfd;  /* DIR/.samizdat/bundles */
+    int lfd;  /* the lock file */
+    unsigned tmp_seq;
+    char *err;
+    size_t err_cap;
+};
+
+/* ---- errors ---- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int
+fail(struct ctx *c, const char *fmt, ...)
+{
+    if (c->err != NULL && c->err_cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, c->err_cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int
+fail_nomem(struct ctx *c)
+{
+    return fail(c, "%s: out of memory", c->dir);
+}
+
+/* ---- small helpers ---- */
+
+static char *
+dup_n(const char *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    if (s != NULL) {
+        if (len > 0)
+            memcpy(s, p, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+static void
+free_list(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t k = 0; k < n; k++)
+        free(v[k]);
+    free(v);
+}
+
+static void
+art_free(struct lib_art *a)
+{
+    if (a == NULL)
+        return;
+    free(a->id);
+    free(a->title);
+    free(a->lang);
+    free(a->summary);
+    free(a->url);
+    free_list(a->authors, a->n_authors);
+    free_list(a->files, a->n_files);
+    free(a);
+}
+
+static void
+lib_free(struct lib *l)
+{
+    for (size_t k = 0; k < l->n_arts; k++)
+        art_free(l->arts[k]);
+    free(l->arts);
+    for (size_t k = 0; k < l->n_names; k++)
+        free(l->names[k].name);
+    free(l->names);
+    free(l->bundles);
+    memset(l, 0, sizeof *l);
+}
+
+static bool
+grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t nc = *cap < 16 ? 16 : *cap * 2;
+    if (nc > SIZE_MAX / size)
+        return false;
+    void *q = realloc(*p, nc * size);
+    if (q == NULL)
+        return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+static int
+art_cmp_key(const uint8_t *pub, const char *id, const struct lib_art *a)
+{
+    int r = memcmp(pub, a->pub, SZ_PUBLIC_KEY_LEN);
+    return r != 0 ? r : strcmp(id, a->id);
+}
+
+/* Position of (pub, id) in l->arts, or where it would be inserted. */
+static size_t
+art_pos(const struct lib *l, const uint8_t *pub, const char *id, bool *found)
+{
+    size_t lo = 0, hi = l->n_arts;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = art_cmp_key(pub, id, l->arts[mid]);
+        if (r == 0) {
+            *found = true;
+            return mid;
+        }
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static bool
+art_insert(struct lib *l, size_t pos, struct lib_art *a)
+{
+    if (!grow((void **)&l->arts, &l->cap_arts, l->n_arts, sizeof *l->arts))
+        return false;
+    memmove(l->arts + pos + 1, l->arts + pos, (l->n_arts - pos) * sizeof *l->arts);
+    l->arts[pos] = a;
+    l->n_arts++;
+    return true;
+}
+
+static const struct lib_bundle *
+find_bundle(const struct lib *l, const uint8_t *id)
+{
+    for (size_t k = 0; k < l->n_bundles; k++) {
+        if (memcmp(l->bundles[k].id, id, SZ_BUNDLE_ID_LEN) == 0)
+            return &l->bundles[k];
+    }
+    return NULL;
+}
+
+static struct lib_name *
+find_name(const struct lib *l, const uint8_t *pub)
+{
+    for (size_t k = 0; k < l->n_names; k++) {
+        if (memcmp(l->names[k].pub, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            return &l->names[k];
+    }
+    return NULL;
+}
+
+/* ---- file system ---- */
+
+/* mkdir -p for DIR itself (the user's path: symbolic links in it are the user's choice). */
+static int
+open_root(struct ctx *c)
+{
+    char *path = dup_n(c->dir, strlen(c->dir));
+    if (path == NULL)
+        return fail_nomem(c);
+    for (char *s = path + 1; *s != '\0'; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            fail(c, "cannot create folder %s: %s", path, strerror(e));
+            free(path);
+            return -1;
+        }
+        *s = '/';
+    }
+    free(path);
+    if (mkdir(c->dir, 0755) != 0 && errno != EEXIST)
+        return fail(c, "cannot create folder %s: %s", c->dir, strerror(errno));
+    c->dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c->dfd < 0)
+        return fail(c, "cannot open folder %s: %s", c->dir, strerror(errno));
+    return 0;
+}
+
+/*
+ * Opens (creating it when `create`) the folder `name` inside parent, never
+ * following a symbolic link. rel is parent's path relative to DIR, for
+ * messages ("" for DIR). Returns 0 with *out set, 1 when it does not exist and
+ * !create, or -1.
+ */
+static int
+open_dir_at(struct ctx *c, int parent, const char *rel, const char *name, bool create, int *out)
+{
+    const char *sep = rel[0] != '\0' ? "/" : "";
+    if (create && mkdirat(parent, name, 0755) != 0 && errno != EEXIST)
+        return fail(c, "cannot create folder %s/%s%s%s: %s", c->dir, rel, sep, name,
+                    strerror(errno));
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        *out = fd;
+        return 0;
+    }
+    int e = errno;
+    struct stat st;
+    if (!create && e == ENOENT)
+        return 1;
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return fail(c,
+                    "%s/%s%s%s is a symbolic link: refusing to follow it (a library never "
+                    "contains links; remove it and retry)",
+                    c->dir, rel, sep, name);
+    if (e == ENOTDIR || e == ELOOP)
+        return fail(c, "%s/%s%s%s is not a folder: move it away and retry", c->dir, rel, sep,
+                    name);
+    return fail(c, "cannot open folder %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Writes data to `name` inside fd: a new temporary file (O_EXCL, O_NOFOLLOW),
+ * fsync, then renameat() over the name. A symbolic link at `name` is replaced,
+ * never followed. rel is fd's path relative to DIR, for messages.
+ */
+static int
+write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data,
+              size_t len)
+{
+    char tmp[64];
+    int tfd = -1;
+    const char *sep = rel[0] != '\0' ? "/" : "";
+    for (int attempt = 0; attempt < 100 && tfd < 0; attempt++) {
+        snprintf(tmp, sizeof tmp, ".tmp-%ld-%u", (long)getpid(), c->tmp_seq++);
+        tfd = openat(fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (tfd < 0 && errno != EEXIST)
+            break;
+    }
+    if (tfd < 0)
+        return fail(c, "cannot create a file in %s/%s: %s", c->dir, rel, strerror(errno));
+    if (write_all(tfd, data, len) != 0 || fsync(tfd) != 0) {
+        int e = errno;
+        close(tfd);
+        unlinkat(fd, tmp, 0);
+        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
+    }
+    if (close(tfd) != 0) {
+        int e = errno;
+        unlinkat(fd, tmp, 0);
+        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
+    }
+    if (renameat(fd, tmp, fd, name) != 0) {
+        int e = errno;
+        unlinkat(fd, tmp, 0);
+        return fail(c, "cannot replace %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
+    }
+    return 0;
+}
+
+/*
+ * Reads a whole regular file of at most max bytes, without following a link.
+ * Returns 0 with *out (malloc'd) and *out_len, 1 when it does not exist, or -1.
+ */
+static int
+read_file_at(struct ctx *c, int fd, const char *rel, const char *name, size_t max,
+             uint8_t **out, size_t *out_len)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    int rc = -1;
+    int f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0) {
+        if (errno == ENOENT)
+            return 1;
+        return fail(c, "cannot open %s/%s/%s: %s", c->dir, rel, name, strerror(errno));
+    }
+    if (fstat(f, &st) != 0) {
+        fail(c, "cannot read %s/%s/%s: %s", c->dir, rel, name, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size > max) {
+        fail(c, "%s/%s/%s is not a regular file of at most %zu bytes: move it away", c->dir,
+             rel, name, max);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        fail_nomem(c);
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(f, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail(c, "cannot read %s/%s/%s: %s", c->dir, rel, name, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    *out = buf;
+    *out_len = got;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(f);
+    return rc;
+}
+
+/* ---- library.idx: encoding ---- */
+
+static void
+put(struct sz_wr *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0)
+        sz_wr_bytes(w, s, n);
+}
+
+static void
+enc_str(struct sz_wr *w, const char *s)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    if (n == 0) {
+        put(w, "-");
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint8_t b = (uint8_t)s[k];
+        if (b <= 0x20 || b == 0x7f || b == '%' || b == ',' || (k == 0 && b == '-')) {
+            char e[3] = {'%', hexd[b >> 4], hexd[b & 15]};
+            sz_wr_bytes(w, e, 3);
+        } else {
+            sz_wr_u8(w, b);
+        }
+    }
+}
+
+static void
+enc_list(struct sz_wr *w, char *const *v, size_t n)
+{
+    if (n == 0) {
+        put(w, "-");
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0)
+            put(w, ",");
+        if (v[k][0] == '\0')
+            put(w, "%00"); /* never stored: empty items are refused on load */
+        else
+            enc_str(w, v[k]);
+    }
+}
+
+static void
+enc_hex(struct sz_wr *w, const uint8_t *p, size_t n)
+{
+    char hex[2 * 64 + 1];
+    sz_hex(p, n, hex);
+    put(w, hex);
+}
+
+static void
+enc_u64(struct sz_wr *w, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    put(w, buf);
+}
+
+static void
+enc_i64(struct sz_wr *w, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    put(w, buf);
+}
+
+static void
+index_encode(struct sz_wr *w, const struct lib *l)
+{
+    put(w, INDEX_MAGIC "\n");
+    for (size_t k = 0; k < l->n_names; k++) {
+        put(w, "N ");
+        enc_hex(w, l->names[k].pub, SZ_PUBLIC_KEY_LEN);
+        put(w, " ");
+        enc_str(w, l->names[k].name);
+        put(w, "\n");
+    }
+    for (size_t k = 0; k < l->n_bundles; k++) {
+        const struct lib_bundle *b = &l->bundles[k];
+        put(w, "B ");
+        enc_hex(w, b->id, SZ_BUNDLE_ID_LEN);
+        put(w, " ");
+        enc_hex(w, b->pub, SZ_PUBLIC_KEY_LEN);
+        put(w, " ");
+        enc_u64(w, b->seq);
+        put(w, " ");
+        enc_i64(w, b->created);
+        put(w, "\n");
+    }
+    for (size_t k = 0; k < l->n_arts; k++) {
+        const struct lib_art *a = l->arts[k];
+        put(w, "A ");
+        enc_hex(w, a->pub, SZ_PUBLIC_KEY_LEN);
+        put(w, " ");
+        put(w, a->id);
+        put(w, " ");
+        enc_u64(w, a->seq);
+        put(w, " ");
+        enc_hex(w, a->bundle, SZ_BUNDLE_ID_LEN);
+        put(w, " ");
+        enc_i64(w, a->published);
+        put(w, " ");
+        enc_u64(w, (uint64_t)a->ctype);
+        put(w, " ");
+        enc_str(w, a->title);
+        put(w, " ");
+        enc_str(w, a->lang);
+        put(w, " ");
+        enc_str(w, a->summary);
+        put(w, " ");
+        enc_str(w, a->url);
+        put(w, " ");
+        enc_list(w, a->authors, a->n_authors);
+        put(w, " ");
+        enc_list(w, a->files, a->n_files);
+        put(w, "\n");
+    }
+}
+
+/* ---- library.idx: decoding (the file may be damaged: check everything) ---- */
+
+struct field {
+    const char *p;
+    size_t len;
+};
+
+static int
+hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static bool
+dec_hex(struct field f, uint8_t *out, size_t n)
+{
+    return f.len == 2 * n && sz_unhex(f.p, f.len, out, n) == 0;
+}
+
+static bool
+dec_u64(struct field f, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (f.len == 0 || f.len > 20 || (f.len > 1 && f.p[0] == '0'))
+        return false;
+    for (size_t k = 0; k < f.len; k++) {
+        if (f.p[k] < '0' || f.p[k] > '9')
+            return false;
+        uint64_t d = (uint64_t)(f.p[k] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+static bool
+dec_i64(struct field f, int64_t *out)
+{
+    bool neg = f.len > 0 && f.p[0] == '-';
+    uint64_t v;
+    if (neg) {
+        f.p++;
+        f.len--;
+    }
+    if (!dec_u64(f, &v) || v > (uint64_t)INT64_MAX)
+        return false;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return true;
+}
+
+/* Decodes a percent-encoded string of at most max bytes into a new C string. */
+static bool
+dec_str(struct field f, size_t max, char **out)
+{
+    if (f.len == 1 && f.p[0] == '-') {
+        *out = dup_n("", 0);
+        return *out != NULL;
+    }
+    if (f.len == 0)
+        return false;
+    char *s = malloc(f.len + 1);
+    size_t n = 0;
+    if (s == NULL)
+        return false;
+    for (size_t k = 0; k < f.len; k++) {
+        if (f.p[k] == '%') {
+            int hi, lo;
+            if (k + 2 >= f.len || (hi = hexval(f.p[k + 1])) < 0 ||
+                (lo = hexval(f.p[k + 2])) < 0)
+                goto bad;
+            s[n++] = (char)(hi << 4 | lo);
+            k += 2;
+        } else if ((uint8_t)f.p[k] <= 0x20 || f.p[k] == 0x7f || f.p[k] == ',') {
+            goto bad;
+        } else {
+            s[n++] = f.p[k];
+        }
+    }
+    if (n > max || !sz_utf8_valid((const uint8_t *)s, n))
+        goto bad;
+    s[n] = '\0';
+    *out = s;
+    return true;
+bad:
+    free(s);
+    return false;
+}
+
+/* Decodes a ','-separated list of non-empty strings. */
+static bool
+dec_list(struct field f, size_t max_items, size_t max_len, bool safe_names, char ***out,
+         size_t *n_out)
+{
+    char **v = NULL;
+    size_t n = 0;
+    if (f.len == 1 && f.p[0] == '-') {
+        *out = NULL;
+        *n_out = 0;
+        return true;
+    }
+    size_t start = 0;
+    for (size_t k = 0; k <= f.len; k++) {
+        if (k < f.len && f.p[k] != ',')
+            continue;
+        struct field item = {f.p + start, k - start};
+        char *s;
+        if (n == max_items || item.len == 0 || (item.len == 1 && item.p[0] == '-'))
+            goto bad;
+        if (n == 0) {
+            v = calloc(max_items, sizeof *v);
+            if (v == NULL)
+                goto bad;
+        }
+        if (!dec_str(item, max_len, &s))
+            goto bad;
+        v[n++] = s;
+        if (s[0] == '\0' || (safe_names && !sz_safe_name(s, strlen(s))))
+            goto bad;
+        start = k + 1;
+    }
+    *out = v;
+    *n_out = n;
+    return true;
+bad:
+    free_list(v, n);
+    return false;
+}
+
+static bool
+parse_name(struct lib *l, struct field *f, size_t nf)
+{
+    struct lib_name nm;
+    if (nf != 3 || !dec_hex(f[1], nm.pub, SZ_PUBLIC_KEY_LEN) || find_name(l, nm.pub) != NULL ||
+        !dec_str(f[2], NAME_MAX_LEN, &nm.name))
+        return false;
+    if (!grow((void **)&l->names, &l->cap_names, l->n_names, sizeof *l->names)) {
+        free(nm.name);
+        return false;
+    }
+    l->names[l->n_names++] = nm;
+    return true;
+}
+
+static bool
+parse_bundle(struct lib *l, struct field *f, size_t nf)
+{
+    struct lib_bundle b;
+    if (nf != 5 || !dec_hex(f[1], b.id, SZ_BUNDLE_ID_LEN) ||
+        !dec_hex(f[2], b.pub, SZ_PUBLIC_KEY_LEN) || !dec_u64(f[3], &b.seq) ||
+        !dec_i64(f[4], &b.created) || find_bundle(l, b.id) != NULL)
+        return false;
+    if (!grow((void **)&l->bundles, &l->cap_bundles, l->n_bundles, sizeof *l->bundles))
+        return false;
+    l->bundles[l->n_bundles++] = b;
+    return true;
+}
+
+static bool
+parse_article(struct lib *l, struct field *f, size_t nf)
+{
+    uint64_t ctype;
+    bool found;
+    struct lib_art *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return false;
+    if (nf != 13 || !dec_hex(f[1], a->pub, SZ_PUBLIC_KEY_LEN) ||
+        !sz_safe_name(f[2].p, f[2].len) || (a->id = dup_n(f[2].p, f[2].len)) == NULL ||
+        !dec_u64(f[3], &a->seq) || !dec_hex(f[4], a->bundle, SZ_BUNDLE_ID_LEN) ||
+        !dec_i64(f[5], &a->published) || !dec_u64(f[6], &ctype) || ctype < SZ_CTYPE_PLAIN ||
+        ctype > SZ_CTYPE_HTML || !dec_str(f[7], SZ_MAX_TITLE_LEN, &a->title) ||
+        a->title[0] == '\0' || !dec_str(f[8], SZ_MAX_LANG_LEN, &a->lang) ||
+        !dec_str(f[9], SZ_MAX_SUMMARY_LEN, &a->summary) ||
+        !dec_str(f[10], SZ_MAX_URL_LEN, &a->url) ||
+        !dec_list(f[11], SZ_MAX_AUTHORS, SZ_MAX_AUTHOR_LEN, false, &a->authors,
+                  &a->n_authors) ||
+        !dec_list(f[12], SZ_MAX_ATTACHMENTS + 1, SZ_MAX_ID_LEN, true, &a->files, &a->n_files) ||
+        a->n_files == 0)
+        goto bad;
+    a->ctype = (enum sz_ctype)ctype;
+    size_t pos = art_pos(l, a->pub, a->id, &found);
+    if (found || !art_insert(l, pos, a))
+        goto bad;
+    return true;
+bad:
+    art_free(a);
+    return false;
+}
+
+/* Parses library.idx. On failure the reason names the line. */
+static int
+index_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
+{
+    size_t line_no = 0, off = 0;
+    static const char magic[] = INDEX_MAGIC "\n";
+    if (len < sizeof magic - 1 || memcmp(buf, magic, sizeof magic - 1) != 0)
+        return fail(c,
+                    "%s/" STATE_DIR "/" INDEX_FILE " is damaged or of an unknown version "
+                    "(line 1): move it away and add the bundles in %s/" STATE_DIR
+                    "/" BUNDLES_DIR " again",
+                    c->dir, c->dir);
+    off = sizeof magic - 1;
+    line_no = 1;
+    while (off < len) {
+        const uint8_t *nl = memchr(buf + off, '\n', len - off);
+        struct field f[MAX_FIELDS];
+        size_t nf = 0, end = nl == NULL ? len : (size_t)(nl - buf);
+        bool ok = nl != NULL && end > off;
+        line_no++;
+        for (size_t k = off; ok && k <= end; k++) {
+            size_t start = k;
+            while (k < end && buf[k] != ' ')
+                k++;
+            if (nf == MAX_FIELDS || k == start) {
+                ok = false;
+                break;
+            }
+            f[nf].p = (const char *)buf + start;
+            f[nf].len = k - start;
+            nf++;
+        }
+        if (ok && f[0].len == 1) {
+            switch (f[0].p[0]) {
+            case 'N':
+                ok = parse_name(l, f, nf);
+                break;
+            case 'B':
+                ok = parse_bundle(l, f, nf);
+                break;
+            case 'A':
+                ok = parse_article(l, f, nf);
+                break;
+            default:
+                ok = false;
+            }
+        } else {
+            ok = false;
+        }
+        if (!ok)
+            return fail(c,
+                        "%s/" STATE_DIR "/" INDEX_FILE " is damaged (line %zu): move it away "
+                        "and add the bundles in %s/" STATE_DIR "/" BUNDLES_DIR " again",
+                        c->dir, line_no, c->dir);
+        off = end + 1;
+    }
+    return 0;
+}
+
+/* Loads DIR/.samizdat/library.idx (a missing file is an empty library). */
+static int
+index_load(struct ctx *c, struct lib *l)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = read_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, INDEX_MAX_LEN, &buf, &len);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    r = index_parse(c, l, buf, len);
+    free(buf);
+    if (r != 0)
+        lib_free(l);
+    return r;
+}
+
+/* ---- adding bundles ---- */
+
+static bool
+reserved_name(const char *s)
+{
+    return strcmp(s, PAGE_FILE) == 0 || strcmp(s, "body.md") == 0 ||
+           strcmp(s, "body.html") == 0 || strcmp(s, "body.txt") == 0;
+}
+
+static bool
+in_names(char *const *v, size_t n, const char *s)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (v[k] != NULL && strcmp(v[k], s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The file names of an article in the library: [0] the body file, then one per
+ * attachment. An attachment named like one of the library's own files gets '_'
+ * prepended until the name is free.
+ */
+static int
+stored_names(struct ctx *c, const struct sz_article *a, char ***out)
+{
+    char **v = calloc(a->n_atts + 1, sizeof *v);
+    if (v == NULL)
+        return fail_nomem(c);
+    v[0] = dup_n(render_body_file(a->ctype), strlen(render_body_file(a->ctype)));
+    if (v[0] == NULL)
+        goto nomem;
+    for (size_t k = 0; k < a->n_atts; k++) {
+        const struct sz_str *nm = &a->atts[k].name;
+        char *s = malloc(SZ_MAX_ID_LEN + 1);
+        if (s == NULL)
+            goto nomem;
+        memcpy(s, nm->p, nm->len);
+        s[nm->len] = '\0';
+        while (reserved_name(s) || in_names(v, k + 1, s)) {
+            size_t n = strlen(s);
+            if (n >= SZ_MAX_ID_LEN) {
+                free(s);
+                free_list(v, a->n_atts + 1);
+                return fail(c, "article %.*s: attachment %.*s cannot be given a free name",
+                            (int)a->id.len, a->id.p, (int)nm->len, nm->p);
+            }
+            memmove(s + 1, s, n + 1);
+            s[0] = '_';
+        }
+        v[k + 1] = s;
+    }
+    *out = v;
+    return 0;
+nomem:
+    free_list(v, a->n_atts + 1);
+    return fail_nomem(c);
+}
+
+static const char *
+publisher_name(const struct lib *l, const uint8_t *pub)
+{
+    const struct lib_name *nm = find_name(l, pub);
+    return nm != NULL ? nm->name : NULL;
+}
+
+/* Builds the library record of an article (files taken over from *files). */
+static struct lib_art *
+art_new(const struct sz_bundle *b, const struct sz_article *a, char **files)
+{
+    struct lib_art *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    memcpy(r->pub, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    memcpy(r->bundle, b->id, SZ_BUNDLE_ID_LEN);
+    r->seq = b->hdr.sequence;
+    r->published = a->published;
+    r->ctype = a->ctype;
+    r->files = files;
+    r->n_files = a->n_atts + 1;
+    r->id = dup_n(a->id.p, a->id.len);
+    r->title = dup_n(a->title.p, a->title.len);
+    r->lang = dup_n(a->lang.p, a->lang.len);
+    r->summary = dup_n(a->summary.p, a->summary.len);
+    r->url = dup_n(a->url.p, a->url.len);
+    bool ok = r->id && r->title && r->lang && r->summary && r->url;
+    if (ok && a->n_authors > 0) {
+        r->authors = calloc(a->n_authors, sizeof *r->authors);
+        ok = r->authors != NULL;
+        for (size_t k = 0; ok && k < a->n_authors; k++) {
+            r->authors[k] = dup_n(a->authors[k].p, a->authors[k].len);
+            ok = r->authors[k] != NULL;
+            r->n_authors = k + 1;
+        }
+    }
+    if (!ok) {
+        art_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Writes one article's folder unless the library already holds it from a bundle
+ * of the same or a higher sequence. */
+static int
+add_article(struct ctx *c, struct lib *l, const struct sz_bundle *b, const struct sz_article *a,
+            struct library_result *res)
+{
+    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[2 * SZ_PUBLIC_KEY_LEN + SZ_MAX_ID_LEN + 2];
+    char id[SZ_MAX_ID_LEN + 1];
+    char **files = NULL;
+    int pfd = -1, afd = -1, rc = -1;
+    bool found;
+    struct sz_wr w;
+    sz_wr_init(&w, PAGE_MAX_LEN);
+
+    memcpy(id, a->id.p, a->id.len);
+    id[a->id.len] = '\0';
+    size_t pos = art_pos(l, b->hdr.publisher, id, &found);
+    struct lib_art *old = found ? l->arts[pos] : NULL;
+    if (old != NULL && old->seq >= b->hdr.sequence)
+        return 0; /* the library has this article from a newer (or the same) bundle */
+
+    sz_hex(b->hdr.publisher, SZ_PUBLIC_KEY_LEN, pub_hex);
+    snprintf(rel, sizeof rel, "%s/%s", pub_hex, id);
+    if (open_dir_at(c, c->dfd, "", pub_hex, true, &pfd) != 0 ||
+        open_dir_at(c, pfd, pub_hex, id, true, &afd) != 0)
+        goto out;
+    if (stored_names(c, a, &files) != 0)
+        goto out;
+
+    /* The original files first, the page last: a page implies its files. */
+    if (write_file_at(c, afd, rel, files[0], a->body, a->body_len) != 0)
+        goto out;
+    for (size_t k = 0; k < a->n_atts; k++) {
+        if (write_file_at(c, afd, rel, files[k + 1], a->atts[k].data, a->atts[k].data_len) != 0)
+            goto out;
+    }
+    struct render_page pg = {
+        .a = a,
+        .publisher = b->hdr.publisher,
+        .publisher_name = publisher_name(l, b->hdr.publisher),
+        .sequence = b->hdr.sequence,
+        .created = b->hdr.created,
+        .bundle_id = b->id,
+        .att_files = (const char *const *)(files + 1),
+    };
+    render_article(&w, &pg);
+    if (sz_wr_status(&w) != 0) {
+        fail(c, "cannot render %s/%s/" PAGE_FILE ": %s", c->dir, rel,
+             sz_strerror(sz_wr_status(&w)));
+        goto out;
+    }
+    if (write_file_at(c, afd, rel, PAGE_FILE, w.p, w.len) != 0)
+        goto out;
+
+    /* Files of the older version that the new one does not have. */
+    if (old != NULL) {
+        for (size_t k = 0; k < old->n_files; k++) {
+            if (in_names(files, a->n_atts + 1, old->files[k]) ||
+                strcmp(old->files[k], PAGE_FILE) == 0)
+                continue;
+            if (unlinkat(afd, old->files[k], 0) != 0 && errno != ENOENT) {
+                fail(c, "cannot remove %s/%s/%s: %s", c->dir, rel, old->files[k],
+                     strerror(errno));
+                goto out;
+            }
+        }
+    }
+
+    struct lib_art *rec = art_new(b, a, files);
+    if (rec == NULL) {
+        fail_nomem(c);
+        goto out;
+    }
+    files = NULL;
+    if (old != NULL) {
+        art_free(old);
+        l->arts[pos] = rec;
+    } else if (!art_insert(l, pos, rec)) {
+        art_free(rec);
+        fail_nomem(c);
+        goto out;
+    }
+    res->articles_written++;
+    rc = 0;
+out:
+    if (files != NULL)
+        free_list(files, a->n_atts + 1);
+    sz_wr_free(&w, false);
+    if (afd >= 0)
+        close(afd);
+    if (pfd >= 0)
+        close(pfd);
+    return rc;
+}
+
+/* The bundle's checks, repeated: the library must not trust its caller for
+ * anything that becomes a path. */
+static int
+check_item(struct ctx *c, const struct library_item *it, size_t k)
+{
+    struct sz_bundle_header hdr;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    const struct sz_bundle *b = it->b;
+    if (b == NULL || b->c == NULL || it->raw == NULL)
+        return fail(c, "bundle %zu: nothing to add", k + 1);
+    if (sz_bundle_parse(it->raw, it->raw_len, SZ_BUNDLE_MAX_CONTENT_LEN, &hdr, id) != 0 ||
+        memcmp(id, b->id, SZ_BUNDLE_ID_LEN) != 0 ||
+        memcmp(hdr.publisher, b->hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0 ||
+        hdr.sequence != b->hdr.sequence)
+        return fail(c, "bundle %zu: its raw bytes do not match the opened bundle", k + 1);
+    for (size_t j = 0; j < b->c->n_articles; j++) {
+        const struct sz_article *a = &b->c->articles[j];
+        if (!sz_safe_name(a->id.p, a->id.len))
+            return fail(c, "bundle %zu: article %zu has an unsafe id", k + 1, j + 1);
+        for (size_t t = 0; t < a->n_atts; t++) {
+            if (!sz_safe_name(a->atts[t].name.p, a->atts[t].name.len))
+                return fail(c, "bundle %zu: article %.*s has an unsafe attachment name",
+                            k + 1, (int)a->id.len, a->id.p);
+        }
+        int r = sz_article_check(a);
+        if (r != 0)
+            return fail(c, "bundle %zu: article %.*s: %s", k + 1, (int)a->id.len, a->id.p,
+                        sz_strerror(r));
+    }
+    return 0;
+}
+
+struct pub_group {
+    const uint8_t *pk;
+    uint64_t seq;
+    int64_t created;
+    int64_t newest; /* newest article, INT64_MIN without any */
+    size_t first, n; /* range in the sorted entry order */
+};
+
+static int
+cmp_art_newest(const void *x, const void *y)
+{
+    const struct lib_art *a = *(const struct lib_art *const *)x;
+    const struct lib_art *b = *(const struct lib_art *const *)y;
+    int r = memcmp(a->pub, b->pub, SZ_PUBLIC_KEY_LEN);
+    if (r != 0)
+        return r;
+    if (a->published != b->published)
+        return a->published > b->published ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static int
+cmp_group(const void *x, const void *y)
+{
+    const struct pub_group *a = x, *b = y;
+    if (a->newest != b->newest)
+        return a->newest > b->newest ? -1 : 1;
+    return memcmp(a->pk, b->pk, SZ_PUBLIC_KEY_LEN);
+}
+
+/* Renders and writes DIR/index.html from the library's records. */
+static int
+write_index_html(struct ctx *c, const struct lib *l)
+{
+    const struct lib_art **arts = NULL;
+    struct pub_group *groups = NULL;
+    struct render_entry *entries = NULL;
+    struct render_publisher *pubs = NULL;
+    size_t n_groups = 0;
+    int rc = -1;
+    struct sz_wr w;
+    sz_wr_init(&w, PAGE_MAX_LEN);
+
+    arts = calloc(l->n_arts + 1, sizeof *arts);
+    groups = calloc(l->n_bundles + 1, sizeof *groups);
+    entries = calloc(l->n_arts + 1, sizeof *entries);
+    pubs = calloc(l->n_bundles + 1, sizeof *pubs);
+    if (arts == NULL || groups == NULL || entries == NULL || pubs == NULL) {
+        fail_nomem(c);
+        goto out;
+    }
+    for (size_t k = 0; k < l->n_arts; k++)
+        arts[k] = l->arts[k];
+    qsort(arts, l->n_arts, sizeof *arts, cmp_art_newest);
+
+    /* One group per publisher with a bundle in the library. */
+    for (size_t k = 0; k < l->n_bundles; k++) {
+        const struct lib_bundle *b = &l->bundles[k];
+        size_t g = 0;
+        while (g < n_groups && memcmp(groups[g].pk, b->pub, SZ_PUBLIC_KEY_LEN) != 0)
+            g++;
+        if (g == n_groups) {
+            groups[g] = (struct pub_group){b->pub, b->seq, b->created, INT64_MIN, 0, 0};
+            n_groups++;
+        }
+        if (b->seq > groups[g].seq)
+            groups[g].seq = b->seq;
+        if (b->created > groups[g].created)
+            groups[g].created = b->created;
+    }
+    for (size_t k = 0; k < l->n_arts;) {
+        size_t e = k;
+        while (e < l->n_arts && memcmp(arts[e]->pub, arts[k]->pub, SZ_PUBLIC_KEY_LEN) == 0)
+            e++;
+        for (size_t g = 0; g < n_groups; g++) {
+            if (memcmp(groups[g].pk, arts[k]->pub, SZ_PUBLIC_KEY_LEN) == 0) {
+                groups[g].first = k;
+                groups[g].n = e - k;
+                groups[g].newest = arts[k]->published;
+            }
+        }
+        k = e;
+    }
+    qsort(groups, n_groups, sizeof *groups, cmp_group);
+    for (size_t k = 0; k < l->n_arts; k++) {
+        const struct lib_art *a = arts[k];
+        entries[k] = (struct render_entry){
+            .id = a->id,
+            .title = a->title,
+            .lang = a->lang,
+            .summary = a->summary,
+            .authors = (const char *const *)a->authors,
+            .n_authors = a->n_authors,
+            .published = a->published,
+        };
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        pubs[g] = (struct render_publisher){
+            .pk = groups[g].pk,
+            .name = publisher_name(l, groups[g].pk),
+            .sequence = groups[g].seq,
+            .created = groups[g].created,
+            .entries = entries + groups[g].first,
+            .n_entries = groups[g].n,
+        };
+    }
+    render_index(&w, pubs, n_groups);
+    if (sz_wr_status(&w) != 0) {
+        fail(c, "cannot render %s/" PAGE_FILE ": %s", c->dir, sz_strerror(sz_wr_status(&w)));
+        goto out;
+    }
+    rc = write_file_at(c, c->dfd, "", PAGE_FILE, w.p, w.len);
+out:
+    sz_wr_free(&w, false);
+    free(arts);
+    free(groups);
+    free(entries);
+    free(pubs);
+    return rc;
+}
+
+static int
+write_index(struct ctx *c, const struct lib *l)
+{
+    struct sz_wr w;
+    int rc;
+    sz_wr_init(&w, INDEX_MAX_LEN);
+    index_encode(&w, l);
+    if (sz_wr_status(&w) != 0)
+        rc = fail(c, "cannot write %s/" STATE_DIR "/" INDEX_FILE ": %s", c->dir,
+                  sz_strerror(sz_wr_status(&w)));
+    else
+        rc = write_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, w.p, w.len);
+    sz_wr_free(&w, false);
+    return rc;
+}
+
+/* Takes the writer's lock on DIR/.samizdat/lock (waits for another writer). */
+static int
+lock_library(struct ctx *c)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    c->lfd = openat(c->sfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (c->lfd < 0)
+        return fail(c, "cannot open %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir,
+                    strerror(errno));
+    while (fcntl(c->lfd, F_SETLKW, &fl) != 0) {
+        if (errno != EINTR)
+            return fail(c, "cannot lock %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir,
+                        strerror(errno));
+    }
+    return 0;
+}
+
+/* Records the names the reader gave its publishers; true when one changed. */
+static int
+update_names(struct ctx *c, struct lib *l, const struct library_publisher *pubs, size_t n_pubs,
+             bool *changed)
+{
+    for (size_t k = 0; k < n_pubs; k++) {
+        const char *name = pubs[k].name;
+        if (name == NULL || name[0] == '\0')
+            continue;
+        size_t len = strlen(name);
+        if (len > NAME_MAX_LEN || !sz_utf8_valid((const uint8_t *)name, len))
+            return fail(c, "publisher name \"%.40s\" is too long or not UTF-8", name);
+        struct lib_name *nm = find_name(l, pubs[k].pk);
+        if (nm != NULL && strcmp(nm->name, name) == 0)
+            continue;
+        char *copy = dup_n(name, len);
+        if (copy == NULL)
+            return fail_nomem(c);
+        if (nm != NULL) {
+            free(nm->name);
+            nm->name = copy;
+        } else {
+            if (!grow((void **)&l->names, &l->cap_names, l->n_names, sizeof *l->names)) {
+                free(copy);
+                return fail_nomem(c);
+            }
+            memcpy(l->names[l->n_names].pub, pubs[k].pk, SZ_PUBLIC_KEY_LEN);
+            l->names[l->n_names].name = copy;
+            l->n_names++;
+        }
+        *changed = true;
+    }
+    return 0;
+}
+
+static int
+cmp_order(const void *x, const void *y, const struct library_item *items)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    uint64_t sa = items[a].b->hdr.sequence, sb = items[b].b->hdr.sequence;
+    if (sa != sb)
+        return sa > sb ? -1 : 1;
+    return a < b ? -1 : (a > b);
+}
+
+/* Sorts item indices by sequence, highest first (insertion sort: qsort has no
+ * context argument in C11, and the library keeps no global state). */
+static void
+sort_order(size_t *order, size_t n, const struct library_item *items)
+{
+    for (size_t k = 1; k < n; k++) {
+        size_t v = order[k], j = k;
+        while (j > 0 && cmp_order(&order[j - 1], &v, items) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+}
+
+int
+library_add(const char *dir, const struct library_item *items, size_t n,
+            const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
+            char *err, size_t err_cap)
+{
+    struct ctx c = {.dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err,
+                    .err_cap = err_cap};
+    struct library_result r = {0, 0, 0, 0};
+    struct lib l = {0};
+    size_t *order = NULL;
+    bool changed = false;
+    int rc = -1;
+
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    if (dir == NULL || dir[0] == '\0' || (n > 0 && items == NULL) ||
+        (n_pubs > 0 && pubs == NULL)) {
+        c.dir = "library";
+        fail(&c, "library_add: invalid arguments");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (check_item(&c, &items[k], k) != 0)
+            goto out;
+    }
+    if (open_root(&c) != 0 || open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 ||
+        lock_library(&c) != 0 ||
+        open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
+        index_load(&c, &l) != 0 || update_names(&c, &l, pubs, n_pubs, &changed) != 0)
+        goto out;
+
+    order = calloc(n + 1, sizeof *order);
+    if (order == NULL) {
+        fail_nomem(&c);
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        order[k] = k;
+    sort_order(order, n, items);
+
+    for (size_t k = 0; k < n; k++) {
+        const struct library_item *it = &items[order[k]];
+        const struct sz_bundle *b = it->b;
+        char id_hex[2 * SZ_BUNDLE_ID_LEN + 1], name[2 * SZ_BUNDLE_ID_LEN + 8];
+        if (find_bundle(&l, b->id) != NULL) {
+            r.bundles_present++;
+            continue;
+        }
+        for (size_t j = 0; j < l.n_bundles; j++) {
+            if (l.bundles[j].seq == b->hdr.sequence &&
+                memcmp(l.bundles[j].pub, b->hdr.publisher, SZ_PUBLIC_KEY_LEN) == 0) {
+                r.equivocations++;
+                break;
+            }
+        }
+        for (size_t j = 0; j < b->c->n_articles; j++) {
+            if (add_article(&c, &l, b, &b->c->articles[j], &r) != 0)
+                goto out;
+        }
+        sz_bundle_id_hex(b->id, id_hex);
+        snprintf(name, sizeof name, "%s.bundle", id_hex);
+        if (write_file_at(&c, c.bfd, STATE_DIR "/" BUNDLES_DIR, name, it->raw, it->raw_len) != 0)
+            goto out;
+        if (!grow((void **)&l.bundles, &l.cap_bundles, l.n_bundles, sizeof *l.bundles)) {
+            fail_nomem(&c);
+            goto out;
+        }
+        struct lib_bundle *nb = &l.bundles[l.n_bundles++];
+        memcpy(nb->id, b->id, SZ_BUNDLE_ID_LEN);
+        memcpy(nb->pub, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+        nb->seq = b->hdr.sequence;
+        nb->created = b->hdr.created;
+        r.bundles_added++;
+        changed = true;
+    }
+
+    /* index.html before library.idx: if anything fails, the next run redoes both. */
+    struct stat st;
+    bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if ((changed || !have_page) && write_index_html(&c, &l) != 0)
+        goto out;
+    if (changed && write_index(&c, &l) != 0)
+        goto out;
+    if (res != NULL)
+        *res = r;
+    rc = 0;
+out:
+    free(order);
+    lib_free(&l);
+    if (c.lfd >= 0)
+        close(c.lfd);
+    if (c.bfd >= 0)
+        close(c.bfd);
+    if (c.sfd >= 0)
+        close(c.sfd);
+    if (c.dfd >= 0)
+        close(c.dfd);
+    return rc;
+}
+
+int
+library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
+                        int64_t *created, char *err, size_t err_cap)
+{
+    struct ctx c = {.dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err,
+                    .err_cap = err_cap};
+    struct lib l = {0};
+    int rc = -1;
+
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    c.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c.dfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return fail(&c, "cannot open folder %s: %s", dir, strerror(errno));
+    }
+    int r = open_dir_at(&c, c.dfd, "", STATE_DIR, false, &c.sfd);
+    if (r != 0) {
+        rc = r < 0 ? -1 : 0;
+        goto out;
+    }
+    if (index_load(&c, &l) != 0)
+        goto out;
+    rc = 0;
+    for (size_t k = 0; k < l.n_bundles; k++) {
+        const struct lib_bundle *b = &l.bundles[k];
+        if (memcmp(b->pub, pk, SZ_PUBLIC_KEY_LEN) != 0)
+            continue;
+        if (rc == 0 || b->seq > *seq)
+            *seq = b->seq;
+        if (rc == 0 || b->created > *created)
+            *created = b->created;
+        rc = 1;
+    }
+out:
+    lib_free(&l);
+    if (c.sfd >= 0)
+        close(c.sfd);
+    close(c.dfd);
+    return rc;
+}

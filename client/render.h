@@ -1,0 +1,83 @@
+/*
+ * HTML pages of the offline library: one page per article and the index.
+ * Pure: everything is appended to a struct sz_wr; no I/O. Every page carries
+ * <meta charset="utf-8"> and RENDER_CSP, and every string from a bundle is
+ * escaped.
+ */
+#ifndef SZ_CLIENT_RENDER_H
+#define SZ_CLIENT_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/article.h"
+#include "samizdat/buf.h"
+
+/*
+ * The Content-Security-Policy of every page. No scripts, frames, fonts,
+ * objects or connections at all; styles only inline; images and media only
+ * from the page's own origin, which for a page opened from file:// is the local
+ * file system ('self' is how Chromium matches it, file: how other browsers do;
+ * neither can name a web host), and data: images embedded in a body. base-uri
+ * and form-action close the two directives default-src does not cover.
+ */
+#define RENDER_CSP                                                                            \
+    "default-src 'none'; img-src 'self' file: data:; media-src 'self' file:; "               \
+    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+/* The name under which an article's original body is stored: body.md,
+ * body.html or body.txt. */
+const char *
+render_body_file(enum sz_ctype t);
+
+/* Appends s[0..len) escaped for HTML text and double- or single-quoted attributes. */
+void
+render_escape(struct sz_wr *w, const char *s, size_t len);
+
+/* What an article page shows besides the article itself. */
+struct render_page {
+    const struct sz_article *a;
+    const uint8_t *publisher;         /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *publisher_name;       /* NULL: the key's text form is shown */
+    uint64_t sequence;                /* of the bundle the article came from */
+    int64_t created;                  /* of that bundle */
+    const uint8_t *bundle_id;         /* SZ_BUNDLE_ID_LEN bytes */
+    const char *const *att_files;     /* stored file name of each a->atts[k] */
+};
+
+/*
+ * Appends the page of one article. The page lives in <pub>/<id>/ next to the
+ * original body file (render_body_file()) and the attachments, and links to
+ * ../../index.html. Errors are reported through sz_wr_status(w).
+ */
+void
+render_article(struct sz_wr *w, const struct render_page *pg);
+
+/* One article as the index shows it (NUL-terminated strings; lang and summary
+ * may be empty). */
+struct render_entry {
+    const char *id;
+    const char *title;
+    const char *lang;
+    const char *summary;
+    const char *const *authors;
+    size_t n_authors;
+    int64_t published;
+};
+
+/* One publisher's section of the index; entries newest first. */
+struct render_publisher {
+    const uint8_t *pk;                /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *name;                 /* NULL: the key's text form */
+    uint64_t sequence;                /* highest bundle sequence in the library */
+    int64_t created;                  /* newest bundle creation time */
+    const struct render_entry *entries;
+    size_t n_entries;
+};
+
+/* Appends index.html: publishers in the given order, each with its articles.
+ * Errors are reported through sz_wr_status(w). */
+void
+render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * A small HTML sanitizer for article bodies shown in the offline library.
+ * The pages also carry a strict Content-Security-Policy; the sanitizer is the
+ * second line of defence for browsers that ignore it and for things CSP does
+ * not cover (meta refresh, link prefetch, hyperlink auditing).
+ */
+#ifndef SZ_CLIENT_RENDER_SANITIZE_H
+#define SZ_CLIENT_RENDER_SANITIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/buf.h"
+
+/*
+ * Appends a sanitized copy of the HTML in[0..len) to w, fit to be placed inside
+ * a <div> of a page body:
+ *   - elements that run code, embed other documents or load things are dropped
+ *     with their content (script, style, iframe, object, template, noscript,
+ *     head, title, ...) or alone (meta, link, base, embed, html/body wrappers);
+ *   - comments, doctypes and processing instructions are dropped;
+ *   - attributes: event handlers (on*), ping, srcdoc, http-equiv and
+ *     style values that could load something (url(), image(), @import,
+ *     escapes) are dropped; links keep only http, https, mailto and relative
+ *     targets; resources (src, srcset, poster, ...) keep only relative paths
+ *     and data: in src/poster, so nothing can name a remote host;
+ *   - end tags without a matching open element are dropped and elements left
+ *     open are closed at the end, so the body cannot close the page around it.
+ * Every attribute value is decoded and re-escaped, so what was checked is
+ * what the browser sees. Errors are reported through sz_wr_status(w).
+ */
+void
+render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
+
+#endif

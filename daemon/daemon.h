@@ -1,0 +1,55 @@
+/* The daemon's shared state: one struct daemon per process, owned by main.c. */
+#ifndef SZ_DAEMON_DAEMON_H
+#define SZ_DAEMON_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "samizdat/bundle.h"
+#include "store.h"
+
+struct config;
+struct ctlconn;
+struct publish;
+
+struct daemon {
+    uv_loop_t *loop;
+    struct config *cfg;
+    const char *config_path; /* NULL when running on defaults and flags */
+    struct store *store;
+    /* The store is one SQLite connection: every thread-pool job takes this lock. */
+    uv_mutex_t store_lock;
+    uint64_t content_cap;     /* largest uncompressed bundle accepted */
+    /* Publishing (NULL sk when this daemon is not a publisher). */
+    uint8_t *sk;              /* sodium_malloc'd secret key */
+    uint8_t pk[SZ_PUBLIC_KEY_LEN];
+    struct publish *pub;
+    /* Control socket. */
+    uv_pipe_t ctl_listener;
+    bool ctl_listening;
+    struct ctlconn *conns;    /* open control connections (doubly linked) */
+    size_t n_conns;
+    /* Signals. */
+    uv_signal_t sigint, sigterm, sighup;
+    bool stopping;
+    int64_t started_ms;       /* uv_now() at start */
+    int64_t started_wall;     /* time(NULL) at start */
+    size_t n_jobs;            /* thread-pool jobs in flight */
+    uint64_t n_imported, n_published, n_refused;
+};
+
+/* Called after every thread-pool job ends, on the loop: continues a shutdown. */
+void
+daemon_job_done(struct daemon *d);
+
+/* True when the carry policy takes bundles of this publisher. */
+bool
+daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]);
+
+/* Current wall-clock time in seconds. */
+int64_t
+daemon_now(void);
+
+#endif

@@ -1,0 +1,76 @@
+/* Logging to stderr, one line per event. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level max_level = LOG_INFO;
+
+void
+log_set_level(enum log_level level)
+{
+    max_level = level;
+}
+
+int
+log_parse_level(const char *s, enum log_level *out)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const char *tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    char line[2048], when[32];
+    struct timespec ts;
+    struct tm tm;
+    va_list ap;
+    int n;
+
+    if (level > max_level)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    n = snprintf(line, sizeof line, "%s.%03ldZ samizdatd[%ld] %s ", when, ts.tv_nsec / 1000000,
+                 (long)getpid(), tags[level]);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    /* One write per line keeps lines whole when several processes share stderr. */
+    n = (int)strnlen(line, sizeof line - 2);
+    line[n++] = '\n';
+    (void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+bool
+log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms)
+{
+    if (now_ms - l->window_start_ms >= 60000) {
+        if (l->suppressed > 0)
+            log_msg(LOG_WARN, "%u similar messages suppressed in the last minute", l->suppressed);
+        l->window_start_ms = now_ms;
+        l->n = 0;
+        l->suppressed = 0;
+    }
+    if (l->n < per_minute) {
+        l->n++;
+        return true;
+    }
+    l->suppressed++;
+    return false;
+}

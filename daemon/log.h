@@ -1,0 +1,40 @@
+/* Logging for samizdatd: one line per event on stderr, with a level. Never a secret. */
+#ifndef SZ_DAEMON_LOG_H
+#define SZ_DAEMON_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level {
+    LOG_ERROR = 0,
+    LOG_WARN = 1,
+    LOG_INFO = 2,
+    LOG_DEBUG = 3,
+};
+
+/* Sets the most verbose level printed (default LOG_INFO). */
+void
+log_set_level(enum log_level level);
+
+/* Parses "error", "warn", "info" or "debug". Returns 0 or -1. */
+int
+log_parse_level(const char *s, enum log_level *out);
+
+/* Writes one line: "2026-11-28T10:00:00Z samizdatd[pid] LEVEL message". */
+void
+log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A token bucket for messages a peer or client can trigger at will: true when
+ * this event may be logged (at most `per_minute`, counting suppressed ones).
+ */
+struct log_limit {
+    int64_t window_start_ms;
+    uint32_t n;
+    uint32_t suppressed;
+};
+
+bool
+log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms);
+
+#endif

@@ -1,0 +1,533 @@
+/* samizdatd: configuration, start-up, the event loop, signals and shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "config.h"
+#include "ctlsrv.h"
+#include "daemon.h"
+#include "log.h"
+#include "publish.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "store.h"
+
+#define MAINTENANCE_INTERVAL_MS (3600u * 1000u)
+
+static const char USAGE[] =
+    "usage: samizdatd [--config FILE] [--data-dir DIR] [--socket PATH] [--listen HOST:PORT]\n"
+    "                 [--publisher-key SK] [--log-level LEVEL] [OPTION...]\n"
+    "\n"
+    "The samizdat daemon: stores verified bundles durably, answers a local control\n"
+    "socket (samizdat publish/import/status/list/export), and, given a publisher\n"
+    "key, turns published articles into signed bundles. With no arguments it runs\n"
+    "a relay on the defaults below. Every option can also be set in the INI file\n"
+    "given with --config (section and key shown in brackets); flags override it.\n"
+    "\n"
+    "  --config FILE          read settings from this INI file first\n"
+    "  -h, --help             show this help\n"
+    "  --version              show the version\n"
+    "\n";
+
+/* Everything main() owns. */
+static struct daemon D;
+static struct config CFG;
+static uv_timer_t maintenance;
+
+/* A maintenance job: expiry and forgetting old remembered ids, on the pool. */
+static uv_work_t maintenance_work;
+static bool maintenance_running;
+
+bool
+daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN])
+{
+    size_t i;
+
+    if (d->cfg->carry == CONFIG_CARRY_ANY)
+        return true;
+    if (d->sk != NULL && sodium_memcmp(d->pk, publisher, SZ_PUBLIC_KEY_LEN) == 0)
+        return true;
+    for (i = 0; i < d->cfg->n_publishers; i++)
+        if (sodium_memcmp(d->cfg->publishers[i], publisher, SZ_PUBLIC_KEY_LEN) == 0)
+            return true;
+    return false;
+}
+
+int64_t
+daemon_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void
+store_limits_from(const struct config *cfg, struct store_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_total_bytes = cfg->max_bytes;
+    l->max_publisher_bytes = cfg->publisher_max_bytes;
+    l->max_age_s = (int64_t)cfg->expiry_days * 86400;
+    l->remember_s = (int64_t)cfg->remember_days * 86400;
+}
+
+/* Loads the publisher's secret key (unencrypted, or with the passphrase file). */
+static int
+load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t err_cap)
+{
+    struct sz_skfile f;
+    uint8_t buf[SZ_SKFILE_LEN + 1];
+    char *pass = NULL;
+    size_t pass_len = 0;
+    ssize_t n;
+    int fd, rc = -1, r;
+
+    fd = open(cfg->publisher_key, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_cap, "cannot open publisher key %s: %s", cfg->publisher_key,
+                 strerror(errno));
+        return -1;
+    }
+    n = read(fd, buf, sizeof buf);
+    close(fd);
+    r = n < 0 ? -SZ_EBADMSG : sz_skfile_parse(buf, (size_t)n, &f);
+    sodium_memzero(buf, sizeof buf);
+    if (r != 0) {
+        snprintf(err, err_cap, "%s is not a samizdat secret key file: %s", cfg->publisher_key,
+                 sz_strerror(r));
+        return -1;
+    }
+    if (f.kdf != SZ_KDF_NONE) {
+        if (cfg->passphrase_file == NULL) {
+            snprintf(err, err_cap,
+                     "publisher key %s is encrypted: give passphrase_file (--passphrase-file "
+                     "FILE), or make a key with 'samizdat keygen --no-passphrase'",
+                     cfg->publisher_key);
+            return -1;
+        }
+        pass = sodium_malloc(1024);
+        if (pass == NULL) {
+            snprintf(err, err_cap, "out of secure memory");
+            return -1;
+        }
+        fd = open(cfg->passphrase_file, O_RDONLY | O_CLOEXEC);
+        n = fd < 0 ? -1 : read(fd, pass, 1023);
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0) {
+            snprintf(err, err_cap, "cannot read passphrase file %s", cfg->passphrase_file);
+            goto out;
+        }
+        pass_len = (size_t)n;
+        for (size_t i = 0; i < pass_len; i++)
+            if (pass[i] == '\n' || pass[i] == '\r')
+                pass_len = i;
+    }
+    d->sk = sodium_malloc(SZ_SECRET_KEY_LEN);
+    if (d->sk == NULL) {
+        snprintf(err, err_cap, "out of secure memory");
+        goto out;
+    }
+    r = sz_skfile_open(&f, pass, pass_len, d->sk);
+    if (r != 0) {
+        snprintf(err, err_cap, "cannot open publisher key %s: %s", cfg->publisher_key,
+                 sz_strerror(r));
+        sodium_free(d->sk);
+        d->sk = NULL;
+        goto out;
+    }
+    memcpy(d->pk, f.public_key, SZ_PUBLIC_KEY_LEN);
+    rc = 0;
+out:
+    if (pass != NULL)
+        sodium_free(pass);
+    return rc;
+}
+
+/* ---- shutdown ---- */
+
+static void
+on_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Closes what is left once no job is in flight and no batch waits. */
+static void
+finish_shutdown(struct daemon *d)
+{
+    static bool done;
+
+    if (done || d->n_jobs > 0 || maintenance_running || (d->pub != NULL && publish_busy(d->pub)))
+        return;
+    done = true;
+    ctlsrv_close_all(d);
+    if (d->pub != NULL)
+        publish_close(d->pub);
+    uv_close((uv_handle_t *)&maintenance, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+void
+daemon_job_done(struct daemon *d)
+{
+    if (d->stopping)
+        finish_shutdown(d);
+}
+
+static void
+begin_shutdown(struct daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_msg(LOG_INFO, "%s: finishing work in flight, then stopping", why);
+    ctlsrv_quiesce(d);
+    uv_timer_stop(&maintenance);
+    if (d->pub != NULL)
+        publish_flush(d->pub);
+    finish_shutdown(d);
+}
+
+/* ---- reload and maintenance ---- */
+
+static void
+reload(struct daemon *d)
+{
+    struct config fresh;
+    struct store_limits lim;
+    char err[1024];
+    int rc = 0;
+
+    if (d->config_path == NULL) {
+        log_msg(LOG_INFO, "SIGHUP: no config file to reload (logs go to stderr; nothing to reopen)");
+        return;
+    }
+    config_init_defaults(&fresh);
+    rc = config_load_file(&fresh, d->config_path, err, sizeof err);
+    if (rc == 0)
+        rc = config_finish(&fresh, err, sizeof err);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "SIGHUP: %s; keeping the running configuration", err);
+        config_free(&fresh);
+        return;
+    }
+    /* What can change while running: log level, carry policy, quotas, expiry. */
+    log_set_level(fresh.log_level);
+    CFG.log_level = fresh.log_level;
+    CFG.carry = fresh.carry;
+    free(CFG.publishers);
+    CFG.publishers = fresh.publishers;
+    CFG.n_publishers = fresh.n_publishers;
+    fresh.publishers = NULL;
+    fresh.n_publishers = 0;
+    CFG.max_bytes = fresh.max_bytes;
+    CFG.publisher_max_bytes = fresh.publisher_max_bytes;
+    CFG.expiry_days = fresh.expiry_days;
+    CFG.remember_days = fresh.remember_days;
+    store_limits_from(&CFG, &lim);
+    uv_mutex_lock(&d->store_lock);
+    store_set_limits(d->store, &lim);
+    uv_mutex_unlock(&d->store_lock);
+    log_msg(LOG_INFO, "SIGHUP: reloaded %s: log level, carry policy, quotas and expiry applied "
+                      "(other settings need a restart)",
+            d->config_path);
+    config_free(&fresh);
+    uv_timer_again(&maintenance);
+    if (!maintenance_running)
+        uv_timer_start(&maintenance, NULL, 0, 0);
+}
+
+static void
+on_maintenance_work(uv_work_t *w)
+{
+    struct daemon *d = w->data;
+    uint64_t removed = 0, forgotten = 0, evicted = 0;
+    char err[256];
+    int64_t now = daemon_now();
+
+    uv_mutex_lock(&d->store_lock);
+    if (store_expire(d->store, now, 0, &removed, err, sizeof err) != 0)
+        log_msg(LOG_WARN, "maintenance: expiry failed: %s", err);
+    if (store_evict(d->store, now, 0, &evicted, err, sizeof err) != 0)
+        log_msg(LOG_WARN, "maintenance: eviction failed: %s", err);
+    if (store_forget_expired(d->store, now, &forgotten, err, sizeof err) != 0)
+        log_msg(LOG_WARN, "maintenance: forgetting old ids failed: %s", err);
+    uv_mutex_unlock(&d->store_lock);
+    if (removed + evicted + forgotten > 0)
+        log_msg(LOG_INFO, "maintenance: %llu expired, %llu evicted, %llu remembered ids forgotten",
+                (unsigned long long)removed, (unsigned long long)evicted,
+                (unsigned long long)forgotten);
+}
+
+static void
+on_maintenance_done(uv_work_t *w, int status)
+{
+    struct daemon *d = w->data;
+
+    (void)status;
+    maintenance_running = false;
+    daemon_job_done(d);
+}
+
+static void
+on_maintenance_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    if (maintenance_running || d->stopping)
+        return;
+    maintenance_work.data = d;
+    if (uv_queue_work(d->loop, &maintenance_work, on_maintenance_work, on_maintenance_done) == 0)
+        maintenance_running = true;
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+
+    if (signum == SIGHUP)
+        reload(d);
+    else
+        begin_shutdown(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- start-up ---- */
+
+/* mkdir -p with mode 0700 for the folders it creates. */
+static int
+make_dirs(const char *path, char *err, size_t err_cap)
+{
+    char tmp[PATH_MAX];
+    size_t i, n = strlen(path);
+
+    if (n == 0 || n >= sizeof tmp) {
+        snprintf(err, err_cap, "data folder path is empty or too long");
+        return -1;
+    }
+    memcpy(tmp, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, err_cap, "cannot create data folder %s: %s", tmp, strerror(errno));
+            return -1;
+        }
+        tmp[i] = path[i];
+    }
+    return 0;
+}
+
+/* Parses the command line into CFG: --config first, then every flag in order. */
+static int
+parse_args(int argc, char **argv, const char **config_path)
+{
+    size_t n_opts = config_n_options(), i;
+    struct option *opts = calloc(n_opts + 4, sizeof *opts);
+    char err[1024];
+    int c, idx, rc = -1;
+
+    if (opts == NULL) {
+        fprintf(stderr, "samizdatd: out of memory\n");
+        return 2;
+    }
+    for (i = 0; i < n_opts; i++) {
+        opts[i].name = config_option_at(i)->flag;
+        opts[i].has_arg = required_argument;
+        opts[i].val = 0;
+    }
+    opts[n_opts].name = "config";
+    opts[n_opts].has_arg = required_argument;
+    opts[n_opts].val = 'c';
+    opts[n_opts + 1].name = "help";
+    opts[n_opts + 1].val = 'h';
+    opts[n_opts + 2].name = "version";
+    opts[n_opts + 2].val = 'V';
+    /* Pass 1: --config, --help, --version. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        if (c == 'h') {
+            fputs(USAGE, stdout);
+            config_print_help(stdout);
+            rc = 1;
+            goto out;
+        }
+        if (c == 'V') {
+            printf("samizdatd %s\n", SZ_VERSION_STRING);
+            rc = 1;
+            goto out;
+        }
+        if (c == 'c')
+            *config_path = optarg;
+        if (c == '?') {
+            fprintf(stderr, "samizdatd: unknown option or missing value: %s (see --help)\n",
+                    argv[optind - 1]);
+            rc = 2;
+            goto out;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "samizdatd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        rc = 2;
+        goto out;
+    }
+    if (*config_path != NULL && config_load_file(&CFG, *config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "samizdatd: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    /* Pass 2: flags override the file, in the order given. */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        if (c != 0)
+            continue;
+        if (config_set(&CFG, opts[idx].name, optarg, err, sizeof err) != 0) {
+            fprintf(stderr, "samizdatd: --%s: %s\n", opts[idx].name, err);
+            rc = 2;
+            goto out;
+        }
+    }
+    if (config_finish(&CFG, err, sizeof err) != 0) {
+        fprintf(stderr, "samizdatd: %s%s\n", *config_path != NULL ? "configuration: " : "", err);
+        rc = 2;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(opts);
+    return rc;
+}
+
+static int
+start_signal(struct daemon *d, uv_signal_t *s, int signum)
+{
+    int rc = uv_signal_init(d->loop, s);
+
+    if (rc == 0) {
+        s->data = d;
+        rc = uv_signal_start(s, on_signal, signum);
+    }
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct daemon *d = &D;
+    struct store_limits lim;
+    uv_loop_t loop;
+    const char *config_path = NULL;
+    char err[1024], pk[SZ_PK_TEXT_LEN + 1], listen[300];
+    int rc, status = 1;
+
+    if (sz_init() != 0) {
+        fprintf(stderr, "samizdatd: cannot initialise libsodium\n");
+        exit(1);
+    }
+    config_init_defaults(&CFG);
+    rc = parse_args(argc, argv, &config_path);
+    if (rc != 0) {
+        config_free(&CFG);
+        exit(rc == 1 ? 0 : 2);
+    }
+    log_set_level(CFG.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    d->cfg = &CFG;
+    d->config_path = config_path;
+    d->content_cap = CFG.max_bundle_bytes;
+    if (make_dirs(CFG.data_dir, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto out_cfg;
+    }
+    if (CFG.publisher_key != NULL && load_publisher_key(d, &CFG, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto out_cfg;
+    }
+    store_limits_from(&CFG, &lim);
+    if (store_open(CFG.data_dir, &lim, &d->store, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto out_key;
+    }
+    if (uv_mutex_init(&d->store_lock) != 0) {
+        log_msg(LOG_ERROR, "cannot create a mutex");
+        goto out_store;
+    }
+    rc = uv_loop_init(&loop);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "cannot start the event loop: %s", uv_strerror(rc));
+        goto out_mutex;
+    }
+    d->loop = &loop;
+    d->started_ms = (int64_t)uv_now(&loop);
+    d->started_wall = daemon_now();
+    if ((rc = start_signal(d, &d->sigint, SIGINT)) != 0 ||
+        (rc = start_signal(d, &d->sigterm, SIGTERM)) != 0 ||
+        (rc = start_signal(d, &d->sighup, SIGHUP)) != 0 ||
+        (rc = uv_timer_init(&loop, &maintenance)) != 0) {
+        log_msg(LOG_ERROR, "cannot set up signals: %s", uv_strerror(rc));
+        goto out_loop;
+    }
+    maintenance.data = d;
+    if (d->sk != NULL) {
+        rc = publish_init(d, CFG.batch_window_ms, CFG.batch_max_articles, CFG.level, &d->pub);
+        if (rc != 0) {
+            log_msg(LOG_ERROR, "cannot start publishing: %s", uv_strerror(rc));
+            goto out_loop;
+        }
+    }
+    rc = ctlsrv_start(d, CFG.socket_path);
+    if (rc != 0) {
+        log_msg(LOG_ERROR,
+                "cannot listen on control socket %s: %s%s", CFG.socket_path, uv_strerror(rc),
+                rc == UV_EADDRINUSE ? " (another samizdatd answers there; stop it or use --socket)"
+                                    : "");
+        begin_shutdown(d, "start-up failed");
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
+    uv_timer_start(&maintenance, on_maintenance_timer, 1000, MAINTENANCE_INTERVAL_MS);
+    config_addr_format(&CFG.listen, listen, sizeof listen);
+    if (d->sk != NULL) {
+        sz_pk_to_text(d->pk, pk);
+        log_msg(LOG_INFO, "publishing as %s", pk);
+    }
+    log_msg(LOG_INFO, "ready: data folder %s, control socket %s, listen %s", CFG.data_dir,
+            CFG.socket_path, listen);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = 0;
+out_loop:
+    uv_walk(&loop, on_walk_close, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&loop);
+    if (rc != 0)
+        log_msg(LOG_ERROR, "event loop did not close cleanly: %s", uv_strerror(rc));
+    if (status == 0)
+        unlink(CFG.socket_path);
+out_mutex:
+    uv_mutex_destroy(&d->store_lock);
+out_store:
+    store_close(d->store);
+out_key:
+    if (d->sk != NULL)
+        sodium_free(d->sk);
+out_cfg:
+    if (status == 0)
+        log_msg(LOG_INFO, "stopped");
+    config_free(&CFG);
+    return status;
+}

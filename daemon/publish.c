@@ -1,0 +1,369 @@
+/* The publishing batcher: window, seal on the pool, durable sequence, replies. */
+#include "publish.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctlsrv.h"
+#include "log.h"
+#include "samizdat/common.h"
+
+/* One waiting PUBLISH request. */
+struct pubreq {
+    struct pubreq *next;
+    struct ctlconn *c;
+    uint8_t *frame;
+    struct sz_ctl_msg *msg;
+    struct sz_container *cont;
+};
+
+/* A batch being sealed on the thread pool. */
+struct seal {
+    uv_work_t work;
+    struct publish *p;
+    struct pubreq *reqs;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint64_t sequence;
+    int err_code;
+    char err[512];
+};
+
+/* Requests whose articles go into one bundle. */
+struct batch {
+    struct batch *next;
+    struct pubreq *head, **tail;
+    size_t n_articles;
+};
+
+struct publish {
+    struct daemon *d;
+    uv_timer_t timer;
+    uint64_t window_ms;
+    size_t max_articles;
+    int level;
+    struct batch *open;             /* gathering requests; NULL when none waits */
+    struct batch *closed, **closed_tail; /* full or due, waiting to be sealed in order */
+    struct seal *sealing;           /* at most one seal at a time: sequences stay in order */
+};
+
+static void start_seal(struct publish *p);
+
+static void
+pubreq_free(struct pubreq *r)
+{
+    sz_container_free(r->cont);
+    sz_ctl_msg_free(r->msg);
+    free(r->frame);
+    free(r);
+}
+
+int
+publish_init(struct daemon *d, uint64_t window_ms, size_t max_articles, int level,
+             struct publish **out)
+{
+    struct publish *p = calloc(1, sizeof *p);
+    int rc;
+
+    if (p == NULL)
+        return UV_ENOMEM;
+    rc = uv_timer_init(d->loop, &p->timer);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->timer.data = p;
+    p->d = d;
+    p->window_ms = window_ms;
+    p->max_articles = max_articles > 0 ? max_articles : 1;
+    if (p->max_articles > SZ_MAX_ARTICLES)
+        p->max_articles = SZ_MAX_ARTICLES;
+    p->level = level;
+    p->closed_tail = &p->closed;
+    *out = p;
+    return 0;
+}
+
+/* Merges the batch's articles and seals them into a bundle (pool thread). */
+static void
+on_seal_work(uv_work_t *w)
+{
+    struct seal *s = w->data;
+    struct daemon *d = s->p->d;
+    struct sz_article *arts = NULL;
+    struct store_item item;
+    struct sz_seal_params sp;
+    struct sz_bundle_header hdr;
+    struct pubreq *r;
+    uint8_t *content = NULL, *bundle = NULL;
+    size_t n = 0, k = 0, content_len = 0, bundle_len = 0;
+    char err[256];
+    int rc;
+
+    for (r = s->reqs; r != NULL; r = r->next)
+        n += r->cont->n_articles;
+    arts = calloc(n, sizeof *arts);
+    if (arts == NULL) {
+        s->err_code = SZ_ENOMEM;
+        snprintf(s->err, sizeof s->err, "the daemon is out of memory");
+        goto out;
+    }
+    for (r = s->reqs; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->cont->n_articles; i++)
+            arts[k++] = r->cont->articles[i];
+    rc = sz_container_encode(arts, n, &content, &content_len);
+    if (rc != 0) {
+        s->err_code = -rc;
+        snprintf(s->err, sizeof s->err, "the batch cannot be encoded: %s", sz_strerror(rc));
+        goto out;
+    }
+    /* The sequence is committed durably before it is used: a restart never reuses it. */
+    uv_mutex_lock(&d->store_lock);
+    rc = store_seq_reserve(d->store, d->pk, &s->sequence, err, sizeof err);
+    uv_mutex_unlock(&d->store_lock);
+    if (rc != 0) {
+        s->err_code = SZ_EINVAL;
+        snprintf(s->err, sizeof s->err, "no sequence number: %s", err);
+        goto out;
+    }
+    sp.secret_key = d->sk;
+    sp.sequence = s->sequence;
+    sp.created = daemon_now();
+    sp.level = s->p->level;
+    rc = sz_bundle_seal(&sp, content, content_len, &bundle, &bundle_len, s->id);
+    if (rc != 0) {
+        s->err_code = -rc;
+        snprintf(s->err, sizeof s->err, "the bundle cannot be made: %s", sz_strerror(rc));
+        goto out;
+    }
+    rc = sz_bundle_parse(bundle, bundle_len, d->content_cap, &hdr, NULL);
+    if (rc != 0) {
+        s->err_code = -rc;
+        snprintf(s->err, sizeof s->err,
+                 "the bundle is larger than this daemon accepts (%s): publish fewer articles",
+                 sz_strerror(rc));
+        goto out;
+    }
+    memset(&item, 0, sizeof item);
+    store_meta_from_header(&item.meta, &hdr, s->id, bundle_len);
+    item.bytes = bundle;
+    uv_mutex_lock(&d->store_lock);
+    rc = store_put(d->store, &item, sp.created, err, sizeof err);
+    uv_mutex_unlock(&d->store_lock);
+    if (rc != 0) {
+        s->err_code = SZ_EINVAL;
+        snprintf(s->err, sizeof s->err, "the bundle could not be stored: %s", err);
+    } else if (item.status != STORE_STORED && item.status != STORE_DUPLICATE) {
+        s->err_code = SZ_ETOOBIG;
+        snprintf(s->err, sizeof s->err,
+                 "the bundle was made but the store's quotas refused it: raise max_bytes or "
+                 "publisher_max_bytes");
+    }
+out:
+    free(bundle);
+    free(content);
+    free(arts);
+}
+
+static void
+on_seal_done(uv_work_t *w, int status)
+{
+    struct seal *s = w->data;
+    struct publish *p = s->p;
+    struct daemon *d = p->d;
+    struct pubreq *r, *next;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    size_t n = 0;
+
+    d->n_jobs--;
+    if (status == UV_ECANCELED && s->err_code == 0) {
+        s->err_code = SZ_EINVAL;
+        snprintf(s->err, sizeof s->err, "publishing was cancelled by a shutdown");
+    }
+    for (r = s->reqs; r != NULL; r = r->next)
+        n += r->cont->n_articles;
+    if (s->err_code == 0) {
+        sz_bundle_id_hex(s->id, hex);
+        log_msg(LOG_INFO, "published bundle %s: sequence %llu, %zu article(s)", hex,
+                (unsigned long long)s->sequence, n);
+        d->n_published++;
+    } else {
+        log_msg(LOG_ERROR, "publishing %zu article(s) failed: %s", n, s->err);
+    }
+    for (r = s->reqs; r != NULL; r = next) {
+        next = r->next;
+        if (s->err_code == 0) {
+            struct sz_ctl_msg m = {.type = SZ_CTL_R_PUBLISHED};
+            memcpy(m.id, s->id, SZ_BUNDLE_ID_LEN);
+            m.sequence = s->sequence;
+            ctlsrv_reply(r->c, &m);
+        } else {
+            ctlsrv_reply_error(r->c, s->err_code, "%s", s->err);
+        }
+        ctlsrv_release(r->c);
+        pubreq_free(r);
+    }
+    p->sealing = NULL;
+    free(s);
+    start_seal(p);
+    daemon_job_done(d);
+}
+
+/* Replies with an error to every request of a batch and frees it. */
+static void
+batch_fail(struct batch *b, int code, const char *why)
+{
+    struct pubreq *r, *next;
+
+    for (r = b->head; r != NULL; r = next) {
+        next = r->next;
+        ctlsrv_reply_error(r->c, code, "%s", why);
+        ctlsrv_release(r->c);
+        pubreq_free(r);
+    }
+    free(b);
+}
+
+/* Seals the oldest closed batch unless a seal is already running. */
+static void
+start_seal(struct publish *p)
+{
+    struct daemon *d = p->d;
+    struct batch *b = p->closed;
+    struct seal *s;
+    int rc;
+
+    if (p->sealing != NULL || b == NULL)
+        return;
+    p->closed = b->next;
+    if (p->closed == NULL)
+        p->closed_tail = &p->closed;
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        batch_fail(b, SZ_ENOMEM, "the daemon is out of memory");
+        return;
+    }
+    s->work.data = s;
+    s->p = p;
+    s->reqs = b->head;
+    rc = uv_queue_work(d->loop, &s->work, on_seal_work, on_seal_done);
+    if (rc != 0) {
+        free(s);
+        batch_fail(b, SZ_ENOMEM, "the daemon cannot queue work");
+        return;
+    }
+    free(b);
+    d->n_jobs++;
+    p->sealing = s;
+}
+
+/* Closes the open batch (it is due) and seals it when its turn comes. */
+static void
+close_open(struct publish *p)
+{
+    uv_timer_stop(&p->timer);
+    if (p->open == NULL)
+        return;
+    *p->closed_tail = p->open;
+    p->closed_tail = &p->open->next;
+    p->open = NULL;
+    start_seal(p);
+}
+
+static void
+on_window(uv_timer_t *t)
+{
+    close_open(t->data);
+}
+
+/* True when an article of `cont` has the id of one already in batch b. */
+static bool
+collides(const struct batch *b, const struct sz_container *cont)
+{
+    const struct pubreq *r;
+    size_t i, k;
+
+    for (r = b->head; r != NULL; r = r->next)
+        for (i = 0; i < r->cont->n_articles; i++)
+            for (k = 0; k < cont->n_articles; k++)
+                if (r->cont->articles[i].id.len == cont->articles[k].id.len &&
+                    memcmp(r->cont->articles[i].id.p, cont->articles[k].id.p,
+                           cont->articles[k].id.len) == 0)
+                    return true;
+    return false;
+}
+
+void
+publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_msg *msg,
+            struct sz_container *container)
+{
+    struct pubreq *r = calloc(1, sizeof *r);
+    struct batch *b;
+    int rc;
+
+    if (r == NULL) {
+        ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon is out of memory");
+        sz_container_free(container);
+        sz_ctl_msg_free(msg);
+        free(frame);
+        return;
+    }
+    r->c = c;
+    r->frame = frame;
+    r->msg = msg;
+    r->cont = container;
+    ctlsrv_hold(c);
+    /* A batch never holds one article id twice, nor more than max_articles:
+     * such a request closes the open batch and starts the next. */
+    if (p->open != NULL && (p->open->n_articles + container->n_articles > p->max_articles ||
+                            collides(p->open, container)))
+        close_open(p);
+    if (p->open == NULL) {
+        b = calloc(1, sizeof *b);
+        if (b == NULL) {
+            ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon is out of memory");
+            ctlsrv_release(c);
+            pubreq_free(r);
+            return;
+        }
+        b->tail = &b->head;
+        p->open = b;
+        if (p->window_ms > 0) {
+            rc = uv_timer_start(&p->timer, on_window, p->window_ms, 0);
+            if (rc != 0)
+                log_msg(LOG_WARN, "publish: cannot start the batch timer (%s); sealing now",
+                        uv_strerror(rc));
+        }
+    }
+    b = p->open;
+    *b->tail = r;
+    b->tail = &r->next;
+    b->n_articles += container->n_articles;
+    if (b->n_articles >= p->max_articles || p->window_ms == 0 ||
+        !uv_is_active((uv_handle_t *)&p->timer))
+        close_open(p);
+}
+
+void
+publish_flush(struct publish *p)
+{
+    close_open(p);
+}
+
+bool
+publish_busy(const struct publish *p)
+{
+    return p->open != NULL || p->closed != NULL || p->sealing != NULL;
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+publish_close(struct publish *p)
+{
+    uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+}

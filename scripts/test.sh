@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Command 2: builds samizdat and runs the whole test suite three times over:
+#   1. the normal build (gcc, warnings are errors): every unit, integration
+#      and browser test, the fuzz corpus replays and the lint checks;
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. a clang libFuzzer build: a short fuzz run of every harness.
+# Exits non-zero when any test fails. Keep it under 15 minutes on 2 cores.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || { echo "test: cannot install the dependencies" >&2; exit 1; }
+
+JOBS=$(nproc)
+TOTAL_PASS=0
+TOTAL_FAIL=0
+STATUS=0
+
+# run_suite NAME BUILD_DIR CTEST_ARGS -- CMAKE_ARGS...
+run_suite() {
+    local name=$1 dir=$2 ctest_args=$3
+    shift 4
+    echo "== $name: configure and build ($dir)"
+    if ! cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1; then
+        cat "$dir.configure.log"
+        echo "== $name: configure FAILED"
+        STATUS=1
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+        return
+    fi
+    if ! cmake --build "$dir" -j"$JOBS" >"$dir.build.log" 2>&1; then
+        grep -E 'error|warning' "$dir.build.log" | head -50
+        echo "== $name: build FAILED (full log: $dir.build.log)"
+        STATUS=1
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+        return
+    fi
+    echo "== $name: ctest"
+    # shellcheck disable=SC2086
+    ctest --test-dir "$dir" --output-on-failure -j"$JOBS" $ctest_args 2>&1 | tee "$dir.ctest.log"
+    local rc=${PIPESTATUS[0]}
+    local line
+    line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$dir.ctest.log" | tail -1)
+    if [ -n "$line" ]; then
+        local failed total
+        failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+        total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+        TOTAL_PASS=$((TOTAL_PASS + total - failed))
+        TOTAL_FAIL=$((TOTAL_FAIL + failed))
+    elif [ "$rc" -ne 0 ]; then
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    fi
+    [ "$rc" -eq 0 ] || STATUS=1
+}
+
+run_suite "normal build" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite "ASan+UBSan build" build-asan "-LE nosan" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_SANITIZE=ON
+run_suite "libFuzzer build" build-fuzz "-L fuzz" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_FUZZ=ON \
+    -DCMAKE_C_COMPILER=clang
+
+echo
+echo "suite: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+exit $STATUS

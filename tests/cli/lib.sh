@@ -1,0 +1,40 @@
+# Shared helpers for the shell integration tests: assertions and a tally.
+# Each test script sources this, calls `check` / `expect_*`, then `finish`.
+PASS=0
+FAIL=0
+
+ok() { PASS=$((PASS + 1)); }
+bad() {
+    FAIL=$((FAIL + 1))
+    echo "FAIL: $*" >&2
+}
+
+# check DESCRIPTION COMMAND...: the command must succeed.
+check() {
+    local what=$1
+    shift
+    if "$@" >"$TMP/check.out" 2>&1; then ok; else bad "$what: $(head -c 300 "$TMP/check.out")"; fi
+}
+
+# expect_fail DESCRIPTION STATUS COMMAND...: the command must exit with STATUS.
+expect_status() {
+    local what=$1 want=$2
+    shift 2
+    local got=0
+    "$@" >/dev/null 2>"$TMP/stderr" || got=$?
+    if [ "$got" -eq "$want" ]; then ok; else
+        bad "$what: exit $got, wanted $want ($(head -c 300 "$TMP/stderr"))"
+    fi
+}
+
+# expect_stderr DESCRIPTION REGEX: the last expect_status's stderr matches.
+expect_stderr() {
+    if grep -Eq -- "$2" "$TMP/stderr"; then ok; else
+        bad "$1: stderr '$(head -c 300 "$TMP/stderr")' does not match /$2/"
+    fi
+}
+
+finish() {
+    echo "$(basename "$0"): $PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ]
+}

@@ -1,0 +1,57 @@
+# Helpers for tests that run real samizdatd processes in temporary folders.
+# Needs: SZ (client), SZD (daemon), TMP (a temporary folder) set by the caller.
+
+# start_daemon NAME ARGS...: starts samizdatd with data folder $TMP/NAME,
+# logging to $TMP/NAME.log, and waits until its control socket answers.
+start_daemon() {
+    local name=$1
+    shift
+    mkdir -p "$TMP/$name"
+    "$SZD" --data-dir "$TMP/$name" --listen 127.0.0.1:0 "$@" >>"$TMP/$name.log" 2>&1 &
+    eval "PID_$name=$!"
+    local i
+    for i in $(seq 1 100); do
+        if "$SZ" status --socket "$TMP/$name/control.sock" >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! kill -0 "$(eval echo \$PID_$name)" 2>/dev/null; then
+            echo "samizdatd $name exited during start-up:" >&2
+            tail -5 "$TMP/$name.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "samizdatd $name did not become ready in 10 s" >&2
+    return 1
+}
+
+# stop_daemon NAME: SIGTERM, then wait; returns the daemon's exit status.
+stop_daemon() {
+    local pid
+    pid=$(eval echo "\$PID_$1")
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    local rc=0
+    wait "$pid" || rc=$?
+    eval "PID_$1="
+    return $rc
+}
+
+# kill_daemon NAME: SIGKILL, no cleanup.
+kill_daemon() {
+    local pid
+    pid=$(eval echo "\$PID_$1")
+    [ -n "$pid" ] || return 0
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    eval "PID_$1="
+}
+
+# Kills every daemon this test started (for the EXIT trap).
+cleanup_daemons() {
+    local v
+    for v in $(compgen -v PID_); do
+        [ -n "${!v}" ] && kill -KILL "${!v}" 2>/dev/null
+    done
+    wait 2>/dev/null
+}
