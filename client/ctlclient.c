@@ -94,9 +94,15 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
         goto out;
     }
     r = recv_all(fd, hdr, sizeof hdr);
-    if (r == 0)
+    if (r == 0) {
+        /* With the header alone, peek checks the limit and asks for the body. */
         r = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
-    if (r < 0 || r == 1) {
+        if (r == 1) {
+            frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
+            r = 0;
+        }
+    }
+    if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s closed the connection without a valid reply",
                  socket_path);
         goto out;

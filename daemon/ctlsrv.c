@@ -785,7 +785,8 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                                       sz_strerror(rc), (size_t)SZ_CTL_MAX_BODY_LEN);
                     return;
                 }
-                if (rc == 1) /* Cannot happen with 4 bytes; be strict anyway. */
+                /* With the header alone, peek has checked the limit and asks for the body. */
+                if (rc == 1)
                     frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
                 f = realloc(c->frame, frame_len);
                 if (f == NULL) {
