@@ -28,7 +28,16 @@
  * directories opened with O_NOFOLLOW, to a fresh temporary name (O_EXCL) that is
  * then renamed into place, so a symbolic link planted inside DIR is never
  * followed and no reader ever sees half a file.
+ *
+ * Durability: the files of one library_add() are written without an fsync
+ * each; one file system barrier (syncfs() on Linux, sync() elsewhere) then
+ * makes them all durable before library.idx, the commit point, is written and
+ * fsync'ed. After a power cut before the commit, the next run finds the bundles
+ * missing from library.idx and writes everything again.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* syncfs() */
+#endif
 #include "library.h"
 
 #include <errno.h>
@@ -93,10 +102,10 @@ struct lib {
 
 struct ctx {
     const char *dir;
-    int dfd;  /* DIR */
-    int sfd;  /* DIR/.samizdat */
-    int bfd;  /* DIR/.samizdat/bundles */
-    int lfd;  /* the lock file */
+    int dfd; /* DIR */
+    int sfd; /* DIR/.samizdat */
+    int bfd; /* DIR/.samizdat/bundles */
+    int lfd; /* the lock file */
     unsigned tmp_seq;
     char *err;
     size_t err_cap;
@@ -310,8 +319,7 @@ open_dir_at(struct ctx *c, int parent, const char *rel, const char *name, bool c
                     "contains links; remove it and retry)",
                     c->dir, rel, sep, name);
     if (e == ENOTDIR || e == ELOOP)
-        return fail(c, "%s/%s%s%s is not a folder: move it away and retry", c->dir, rel, sep,
-                    name);
+        return fail(c, "%s/%s%s%s is not a folder: move it away and retry", c->dir, rel, sep, name);
     return fail(c, "cannot open folder %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
 }
 
@@ -338,7 +346,7 @@ write_all(int fd, const uint8_t *p, size_t len)
  */
 static int
 write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data,
-              size_t len)
+              size_t len, bool durable)
 {
     char tmp[64];
     int tfd = -1;
@@ -351,7 +359,7 @@ write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const vo
     }
     if (tfd < 0)
         return fail(c, "cannot create a file in %s/%s: %s", c->dir, rel, strerror(errno));
-    if (write_all(tfd, data, len) != 0 || fsync(tfd) != 0) {
+    if (write_all(tfd, data, len) != 0 || (durable && fsync(tfd) != 0)) {
         int e = errno;
         close(tfd);
         unlinkat(fd, tmp, 0);
@@ -367,6 +375,21 @@ write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const vo
         unlinkat(fd, tmp, 0);
         return fail(c, "cannot replace %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
     }
+    if (durable && fsync(fd) != 0)
+        return fail(c, "cannot sync folder %s/%s: %s", c->dir, rel, strerror(errno));
+    return 0;
+}
+
+/* Makes every file written so far durable (see "Durability" above). */
+static int
+sync_all(struct ctx *c)
+{
+#if defined(__linux__)
+    if (syncfs(c->dfd) != 0)
+        return fail(c, "cannot sync %s to disk: %s", c->dir, strerror(errno));
+#else
+    sync();
+#endif
     return 0;
 }
 
@@ -375,8 +398,8 @@ write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const vo
  * Returns 0 with *out (malloc'd) and *out_len, 1 when it does not exist, or -1.
  */
 static int
-read_file_at(struct ctx *c, int fd, const char *rel, const char *name, size_t max,
-             uint8_t **out, size_t *out_len)
+read_file_at(struct ctx *c, int fd, const char *rel, const char *name, size_t max, uint8_t **out,
+             size_t *out_len)
 {
     struct stat st;
     uint8_t *buf = NULL;
@@ -393,8 +416,8 @@ read_file_at(struct ctx *c, int fd, const char *rel, const char *name, size_t ma
         goto out;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size > max) {
-        fail(c, "%s/%s/%s is not a regular file of at most %zu bytes: move it away", c->dir,
-             rel, name, max);
+        fail(c, "%s/%s/%s is not a regular file of at most %zu bytes: move it away", c->dir, rel,
+             name, max);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -600,9 +623,9 @@ dec_i64(struct field f, int64_t *out)
         f.p++;
         f.len--;
     }
-    if (!dec_u64(f, &v) || v > (uint64_t)INT64_MAX)
+    if (!dec_u64(f, &v) || v > (uint64_t)INT64_MAX + (neg ? 1 : 0))
         return false;
-    *out = neg ? -(int64_t)v : (int64_t)v;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
     return true;
 }
 
@@ -623,8 +646,7 @@ dec_str(struct field f, size_t max, char **out)
     for (size_t k = 0; k < f.len; k++) {
         if (f.p[k] == '%') {
             int hi, lo;
-            if (k + 2 >= f.len || (hi = hexval(f.p[k + 1])) < 0 ||
-                (lo = hexval(f.p[k + 2])) < 0)
+            if (k + 2 >= f.len || (hi = hexval(f.p[k + 1])) < 0 || (lo = hexval(f.p[k + 2])) < 0)
                 goto bad;
             s[n++] = (char)(hi << 4 | lo);
             k += 2;
@@ -721,16 +743,15 @@ parse_article(struct lib *l, struct field *f, size_t nf)
     struct lib_art *a = calloc(1, sizeof *a);
     if (a == NULL)
         return false;
-    if (nf != 13 || !dec_hex(f[1], a->pub, SZ_PUBLIC_KEY_LEN) ||
-        !sz_safe_name(f[2].p, f[2].len) || (a->id = dup_n(f[2].p, f[2].len)) == NULL ||
-        !dec_u64(f[3], &a->seq) || !dec_hex(f[4], a->bundle, SZ_BUNDLE_ID_LEN) ||
-        !dec_i64(f[5], &a->published) || !dec_u64(f[6], &ctype) || ctype < SZ_CTYPE_PLAIN ||
-        ctype > SZ_CTYPE_HTML || !dec_str(f[7], SZ_MAX_TITLE_LEN, &a->title) ||
-        a->title[0] == '\0' || !dec_str(f[8], SZ_MAX_LANG_LEN, &a->lang) ||
+    if (nf != 13 || !dec_hex(f[1], a->pub, SZ_PUBLIC_KEY_LEN) || !sz_safe_name(f[2].p, f[2].len) ||
+        (a->id = dup_n(f[2].p, f[2].len)) == NULL || !dec_u64(f[3], &a->seq) ||
+        !dec_hex(f[4], a->bundle, SZ_BUNDLE_ID_LEN) || !dec_i64(f[5], &a->published) ||
+        !dec_u64(f[6], &ctype) || ctype < SZ_CTYPE_PLAIN || ctype > SZ_CTYPE_HTML ||
+        !dec_str(f[7], SZ_MAX_TITLE_LEN, &a->title) || a->title[0] == '\0' ||
+        !dec_str(f[8], SZ_MAX_LANG_LEN, &a->lang) ||
         !dec_str(f[9], SZ_MAX_SUMMARY_LEN, &a->summary) ||
         !dec_str(f[10], SZ_MAX_URL_LEN, &a->url) ||
-        !dec_list(f[11], SZ_MAX_AUTHORS, SZ_MAX_AUTHOR_LEN, false, &a->authors,
-                  &a->n_authors) ||
+        !dec_list(f[11], SZ_MAX_AUTHORS, SZ_MAX_AUTHOR_LEN, false, &a->authors, &a->n_authors) ||
         !dec_list(f[12], SZ_MAX_ATTACHMENTS + 1, SZ_MAX_ID_LEN, true, &a->files, &a->n_files) ||
         a->n_files == 0)
         goto bad;
@@ -753,8 +774,8 @@ index_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
     if (len < sizeof magic - 1 || memcmp(buf, magic, sizeof magic - 1) != 0)
         return fail(c,
                     "%s/" STATE_DIR "/" INDEX_FILE " is damaged or of an unknown version "
-                    "(line 1): move it away and add the bundles in %s/" STATE_DIR
-                    "/" BUNDLES_DIR " again",
+                    "(line 1): move it away and add the bundles in %s/" STATE_DIR "/" BUNDLES_DIR
+                    " again",
                     c->dir, c->dir);
     off = sizeof magic - 1;
     line_no = 1;
@@ -824,8 +845,8 @@ index_load(struct ctx *c, struct lib *l)
 static bool
 reserved_name(const char *s)
 {
-    return strcmp(s, PAGE_FILE) == 0 || strcmp(s, "body.md") == 0 ||
-           strcmp(s, "body.html") == 0 || strcmp(s, "body.txt") == 0;
+    return strcmp(s, PAGE_FILE) == 0 || strcmp(s, "body.md") == 0 || strcmp(s, "body.html") == 0 ||
+           strcmp(s, "body.txt") == 0;
 }
 
 static bool
@@ -952,10 +973,11 @@ add_article(struct ctx *c, struct lib *l, const struct sz_bundle *b, const struc
         goto out;
 
     /* The original files first, the page last: a page implies its files. */
-    if (write_file_at(c, afd, rel, files[0], a->body, a->body_len) != 0)
+    if (write_file_at(c, afd, rel, files[0], a->body, a->body_len, false) != 0)
         goto out;
     for (size_t k = 0; k < a->n_atts; k++) {
-        if (write_file_at(c, afd, rel, files[k + 1], a->atts[k].data, a->atts[k].data_len) != 0)
+        if (write_file_at(c, afd, rel, files[k + 1], a->atts[k].data, a->atts[k].data_len, false) !=
+            0)
             goto out;
     }
     struct render_page pg = {
@@ -973,7 +995,7 @@ add_article(struct ctx *c, struct lib *l, const struct sz_bundle *b, const struc
              sz_strerror(sz_wr_status(&w)));
         goto out;
     }
-    if (write_file_at(c, afd, rel, PAGE_FILE, w.p, w.len) != 0)
+    if (write_file_at(c, afd, rel, PAGE_FILE, w.p, w.len, false) != 0)
         goto out;
 
     /* Files of the older version that the new one does not have. */
@@ -983,8 +1005,7 @@ add_article(struct ctx *c, struct lib *l, const struct sz_bundle *b, const struc
                 strcmp(old->files[k], PAGE_FILE) == 0)
                 continue;
             if (unlinkat(afd, old->files[k], 0) != 0 && errno != ENOENT) {
-                fail(c, "cannot remove %s/%s/%s: %s", c->dir, rel, old->files[k],
-                     strerror(errno));
+                fail(c, "cannot remove %s/%s/%s: %s", c->dir, rel, old->files[k], strerror(errno));
                 goto out;
             }
         }
@@ -1038,8 +1059,8 @@ check_item(struct ctx *c, const struct library_item *it, size_t k)
             return fail(c, "bundle %zu: article %zu has an unsafe id", k + 1, j + 1);
         for (size_t t = 0; t < a->n_atts; t++) {
             if (!sz_safe_name(a->atts[t].name.p, a->atts[t].name.len))
-                return fail(c, "bundle %zu: article %.*s has an unsafe attachment name",
-                            k + 1, (int)a->id.len, a->id.p);
+                return fail(c, "bundle %zu: article %.*s has an unsafe attachment name", k + 1,
+                            (int)a->id.len, a->id.p);
         }
         int r = sz_article_check(a);
         if (r != 0)
@@ -1053,7 +1074,7 @@ struct pub_group {
     const uint8_t *pk;
     uint64_t seq;
     int64_t created;
-    int64_t newest; /* newest article, INT64_MIN without any */
+    int64_t newest;  /* newest article, INT64_MIN without any */
     size_t first, n; /* range in the sorted entry order */
 };
 
@@ -1160,7 +1181,7 @@ write_index_html(struct ctx *c, const struct lib *l)
         fail(c, "cannot render %s/" PAGE_FILE ": %s", c->dir, sz_strerror(sz_wr_status(&w)));
         goto out;
     }
-    rc = write_file_at(c, c->dfd, "", PAGE_FILE, w.p, w.len);
+    rc = write_file_at(c, c->dfd, "", PAGE_FILE, w.p, w.len, false);
 out:
     sz_wr_free(&w, false);
     free(arts);
@@ -1181,7 +1202,7 @@ write_index(struct ctx *c, const struct lib *l)
         rc = fail(c, "cannot write %s/" STATE_DIR "/" INDEX_FILE ": %s", c->dir,
                   sz_strerror(sz_wr_status(&w)));
     else
-        rc = write_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, w.p, w.len);
+        rc = write_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, w.p, w.len, true);
     sz_wr_free(&w, false);
     return rc;
 }
@@ -1193,8 +1214,7 @@ lock_library(struct ctx *c)
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     c->lfd = openat(c->sfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (c->lfd < 0)
-        return fail(c, "cannot open %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir,
-                    strerror(errno));
+        return fail(c, "cannot open %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir, strerror(errno));
     while (fcntl(c->lfd, F_SETLKW, &fl) != 0) {
         if (errno != EINTR)
             return fail(c, "cannot lock %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir,
@@ -1268,8 +1288,8 @@ library_add(const char *dir, const struct library_item *items, size_t n,
             const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
             char *err, size_t err_cap)
 {
-    struct ctx c = {.dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err,
-                    .err_cap = err_cap};
+    struct ctx c = {
+        .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
     struct library_result r = {0, 0, 0, 0};
     struct lib l = {0};
     size_t *order = NULL;
@@ -1278,8 +1298,7 @@ library_add(const char *dir, const struct library_item *items, size_t n,
 
     if (err != NULL && err_cap > 0)
         err[0] = '\0';
-    if (dir == NULL || dir[0] == '\0' || (n > 0 && items == NULL) ||
-        (n_pubs > 0 && pubs == NULL)) {
+    if (dir == NULL || dir[0] == '\0' || (n > 0 && items == NULL) || (n_pubs > 0 && pubs == NULL)) {
         c.dir = "library";
         fail(&c, "library_add: invalid arguments");
         goto out;
@@ -1324,7 +1343,8 @@ library_add(const char *dir, const struct library_item *items, size_t n,
         }
         sz_bundle_id_hex(b->id, id_hex);
         snprintf(name, sizeof name, "%s.bundle", id_hex);
-        if (write_file_at(&c, c.bfd, STATE_DIR "/" BUNDLES_DIR, name, it->raw, it->raw_len) != 0)
+        if (write_file_at(&c, c.bfd, STATE_DIR "/" BUNDLES_DIR, name, it->raw, it->raw_len,
+                          false) != 0)
             goto out;
         if (!grow((void **)&l.bundles, &l.cap_bundles, l.n_bundles, sizeof *l.bundles)) {
             fail_nomem(&c);
@@ -1344,7 +1364,7 @@ library_add(const char *dir, const struct library_item *items, size_t n,
     bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if ((changed || !have_page) && write_index_html(&c, &l) != 0)
         goto out;
-    if (changed && write_index(&c, &l) != 0)
+    if (changed && (sync_all(&c) != 0 || write_index(&c, &l) != 0))
         goto out;
     if (res != NULL)
         *res = r;
@@ -1367,8 +1387,8 @@ int
 library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                         int64_t *created, char *err, size_t err_cap)
 {
-    struct ctx c = {.dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err,
-                    .err_cap = err_cap};
+    struct ctx c = {
+        .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
     struct lib l = {0};
     int rc = -1;
 

@@ -36,13 +36,12 @@ struct library_result {
 
 /*
  * Adds verified bundles to the library in dir (created if missing, mode 0755),
- * then rebuilds index.html if anything was added (or index.html is missing). A bundle already present
- * (same id) changes nothing. Within a publisher, an article id seen in a bundle
- * of higher sequence replaces the older one; a bundle of lower sequence never
- * overwrites a newer article (it only adds ids the library lacks). Never writes outside dir: every
- * name is checked with sz_safe_name() and files are opened relative to dir
- * without following symlinks. Files are written to a temporary name and
- * renamed. Returns 0 or -1 with a one-line reason in err.
+ * then rebuilds index.html if anything was added (or index.html is missing). A bundle already
+ * present (same id) changes nothing. Within a publisher, an article id seen in a bundle of higher
+ * sequence replaces the older one; a bundle of lower sequence never overwrites a newer article (it
+ * only adds ids the library lacks). Never writes outside dir: every name is checked with
+ * sz_safe_name() and files are opened relative to dir without following symlinks. Files are written
+ * to a temporary name and renamed. Returns 0 or -1 with a one-line reason in err.
  */
 int
 library_add(const char *dir, const struct library_item *items, size_t n,
@@ -58,6 +57,6 @@ library_add(const char *dir, const struct library_item *items, size_t n,
  */
 int
 library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
-                        int64_t *created, char *err, size_t err_cap);
+                       int64_t *created, char *err, size_t err_cap);
 
 #endif

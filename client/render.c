@@ -33,6 +33,7 @@ static const char css[] =
     "a{color:var(--link)}"
     "h1,h2,h3{line-height:1.25;font-weight:700}"
     "h1{font-size:2rem;margin:.4em 0 .3em}"
+    ".body h1{font-size:1.5rem}.body h2{font-size:1.3rem}.body h3{font-size:1.15rem}"
     ".meta,.pubmeta,nav,footer,.note{color:var(--muted);font:.9rem/1.5 system-ui,"
     "-apple-system,\"Segoe UI\",\"DejaVu Sans\",sans-serif}"
     "nav{margin-bottom:1.5em}"
@@ -319,8 +320,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     /* Images the body does not show itself. */
     for (size_t k = 0; k < a->n_atts; k++) {
         const char *f = pg->att_files[k];
-        if (!is_image(a->atts[k].media_type) ||
-            (a->ctype != SZ_CTYPE_PLAIN && body_mentions(a, f)))
+        if (!is_image(a->atts[k].media_type) || (a->ctype != SZ_CTYPE_PLAIN && body_mentions(a, f)))
             continue;
         put(w, "<figure><img src=\"");
         esc(w, f);

@@ -21,8 +21,8 @@
  * neither can name a web host), and data: images embedded in a body. base-uri
  * and form-action close the two directives default-src does not cover.
  */
-#define RENDER_CSP                                                                            \
-    "default-src 'none'; img-src 'self' file: data:; media-src 'self' file:; "               \
+#define RENDER_CSP                                                                                 \
+    "default-src 'none'; img-src 'self' file: data:; media-src 'self' file:; "                     \
     "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 /* The name under which an article's original body is stored: body.md,
@@ -37,12 +37,12 @@ render_escape(struct sz_wr *w, const char *s, size_t len);
 /* What an article page shows besides the article itself. */
 struct render_page {
     const struct sz_article *a;
-    const uint8_t *publisher;         /* SZ_PUBLIC_KEY_LEN bytes */
-    const char *publisher_name;       /* NULL: the key's text form is shown */
-    uint64_t sequence;                /* of the bundle the article came from */
-    int64_t created;                  /* of that bundle */
-    const uint8_t *bundle_id;         /* SZ_BUNDLE_ID_LEN bytes */
-    const char *const *att_files;     /* stored file name of each a->atts[k] */
+    const uint8_t *publisher;     /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *publisher_name;   /* NULL: the key's text form is shown */
+    uint64_t sequence;            /* of the bundle the article came from */
+    int64_t created;              /* of that bundle */
+    const uint8_t *bundle_id;     /* SZ_BUNDLE_ID_LEN bytes */
+    const char *const *att_files; /* stored file name of each a->atts[k] */
 };
 
 /*
@@ -67,10 +67,10 @@ struct render_entry {
 
 /* One publisher's section of the index; entries newest first. */
 struct render_publisher {
-    const uint8_t *pk;                /* SZ_PUBLIC_KEY_LEN bytes */
-    const char *name;                 /* NULL: the key's text form */
-    uint64_t sequence;                /* highest bundle sequence in the library */
-    int64_t created;                  /* newest bundle creation time */
+    const uint8_t *pk; /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *name;  /* NULL: the key's text form */
+    uint64_t sequence; /* highest bundle sequence in the library */
+    int64_t created;   /* newest bundle creation time */
     const struct render_entry *entries;
     size_t n_entries;
 };

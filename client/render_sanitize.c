@@ -47,21 +47,21 @@ in_list(const char *name, const char *const *list)
 }
 
 /* Elements whose content is raw text (or RCDATA) for the browser's tokenizer. */
-static const char *const raw_text[] = {"script", "style",    "xmp",   "iframe", "noembed",
+static const char *const raw_text[] = {"script",   "style",    "xmp",   "iframe",   "noembed",
                                        "noframes", "noscript", "title", "textarea", NULL};
 /* Elements dropped together with their content. */
 static const char *const drop_content[] = {
-    "script",   "style",  "xmp",      "iframe", "noembed",  "noframes", "noscript",
-    "title",    "textarea", "template", "object", "applet", "frameset", "head",
-    "select",   NULL};
+    "script",   "style",    "xmp",    "iframe", "noembed",  "noframes", "noscript", "title",
+    "textarea", "template", "object", "applet", "frameset", "head",     "select",   NULL};
 /* Elements dropped, their content kept. */
 static const char *const drop_tag[] = {
-    "html",    "body",         "meta",     "link",    "base",          "embed",   "param",
-    "keygen",  "portal",       "frame",    "plaintext", "set",         "animate", "animatemotion",
-    "animatetransform", "discard", "fencedframe", NULL};
-static const char *const void_elems[] = {"area",  "base",  "br",   "col",    "embed", "hr",
-                                         "img",   "image", "input", "link",  "meta",  "param",
-                                         "source", "track", "wbr",  "keygen", NULL};
+    "html",      "body",        "meta",    "link",          "base",
+    "embed",     "param",       "keygen",  "portal",        "frame",
+    "plaintext", "set",         "animate", "animatemotion", "animatetransform",
+    "discard",   "fencedframe", NULL};
+static const char *const void_elems[] = {"area",   "base",  "br",    "col",    "embed", "hr",
+                                         "img",    "image", "input", "link",   "meta",  "param",
+                                         "source", "track", "wbr",   "keygen", NULL};
 
 static bool
 is_space(uint8_t c)
@@ -274,14 +274,14 @@ struct entity {
 
 /* The entities that matter for checking URLs and styles, plus the common ones. */
 static const struct entity entities[] = {
-    {"amp", "&", true},      {"lt", "<", true},      {"gt", ">", true},
-    {"quot", "\"", true},    {"apos", "'", false},   {"colon", ":", false},
-    {"sol", "/", false},     {"bsol", "\\", false},  {"Tab", "\t", false},
-    {"NewLine", "\n", false}, {"period", ".", false}, {"num", "#", false},
-    {"percnt", "%", false},  {"quest", "?", false},  {"equals", "=", false},
-    {"excl", "!", false},    {"lpar", "(", false},   {"rpar", ")", false},
-    {"commat", "@", false},  {"lowbar", "_", false}, {"semi", ";", false},
-    {"comma", ",", false},   {"nbsp", "\xc2\xa0", true}, {"copy", "\xc2\xa9", true},
+    {"amp", "&", true},        {"lt", "<", true},          {"gt", ">", true},
+    {"quot", "\"", true},      {"apos", "'", false},       {"colon", ":", false},
+    {"sol", "/", false},       {"bsol", "\\", false},      {"Tab", "\t", false},
+    {"NewLine", "\n", false},  {"period", ".", false},     {"num", "#", false},
+    {"percnt", "%", false},    {"quest", "?", false},      {"equals", "=", false},
+    {"excl", "!", false},      {"lpar", "(", false},       {"rpar", ")", false},
+    {"commat", "@", false},    {"lowbar", "_", false},     {"semi", ";", false},
+    {"comma", ",", false},     {"nbsp", "\xc2\xa0", true}, {"copy", "\xc2\xa9", true},
     {"reg", "\xc2\xae", true}, {NULL, NULL, false}};
 
 /*
@@ -457,9 +457,9 @@ contains_ci(const uint8_t *p, size_t n, const char *needle)
 static bool
 style_ok(const uint8_t *v, size_t n)
 {
-    static const char *const bad[] = {"url",       "image",      "src",     "\\",
-                                      "@",         "expression", "element", "binding",
-                                      "behavior",  "cross-fade", "/*",      NULL};
+    static const char *const bad[] = {"url",      "image",      "src",     "\\",
+                                      "@",        "expression", "element", "binding",
+                                      "behavior", "cross-fade", "/*",      NULL};
     for (size_t k = 0; bad[k] != NULL; k++) {
         if (contains_ci(v, n, bad[k]))
             return false;
@@ -473,10 +473,10 @@ static enum attr_kind
 attr_kind(const char *tag, const char *name)
 {
     static const char *const dropped[] = {
-        "ping",     "srcdoc",   "http-equiv", "action",   "formaction", "manifest",
-        "codebase", "archive",  "classid",    "profile",  "attributename", "nonce",
-        "xmlns:xlink", "xml:base", "is",       "popovertarget", "fetchpriority", NULL};
-    static const char *const resources[] = {"src",   "poster", "data",   "background",
+        "ping",        "srcdoc",   "http-equiv", "action",        "formaction",    "manifest",
+        "codebase",    "archive",  "classid",    "profile",       "attributename", "nonce",
+        "xmlns:xlink", "xml:base", "is",         "popovertarget", "fetchpriority", NULL};
+    static const char *const resources[] = {"src",    "poster", "data",     "background",
                                             "lowsrc", "dynsrc", "longdesc", NULL};
     if (name[0] == 'o' && name[1] == 'n')
         return ATTR_DROP;
@@ -487,8 +487,7 @@ attr_kind(const char *tag, const char *name)
     if (in_list(name, resources))
         return ATTR_RESOURCE;
     if (strcmp(name, "href") == 0 || strcmp(name, "xlink:href") == 0)
-        return (strcmp(tag, "a") == 0 || strcmp(tag, "area") == 0) ? ATTR_LINK
-                                                                      : ATTR_RESOURCE;
+        return (strcmp(tag, "a") == 0 || strcmp(tag, "area") == 0) ? ATTR_LINK : ATTR_RESOURCE;
     if (strcmp(name, "style") == 0)
         return ATTR_STYLE;
     return ATTR_PLAIN;

@@ -22,7 +22,7 @@
 
 #define READ_BUF_LEN 65536
 #define MAX_CONNS 64
-#define MAX_LIST_ENTRIES (1u << 20)
+#define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
 
 struct ctlconn {
     uv_pipe_t pipe;
@@ -31,6 +31,7 @@ struct ctlconn {
     uint8_t *frame;     /* the request being received */
     size_t frame_len;   /* bytes received */
     size_t frame_cap;   /* header + announced body, once known */
+    size_t frame_alloc; /* bytes allocated for frame */
     int holds;          /* 1 for the handle, +1 per job or batch holding it */
     bool busy;          /* a request is being served: reading is paused */
     bool closing;
@@ -775,7 +776,6 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
             {
                 size_t frame_len = 0;
                 int rc = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
-                uint8_t *f;
                 if (rc < 0) {
                     if (log_allow(&c->noisy, 10, (int64_t)uv_now(c->d->loop)))
                         log_msg(LOG_WARN, "control: request too large or empty; closing");
@@ -788,17 +788,31 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                 /* With the header alone, peek has checked the limit and asks for the body. */
                 if (rc == 1)
                     frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
-                f = realloc(c->frame, frame_len);
-                if (f == NULL) {
-                    conn_close(c);
-                    return;
-                }
-                c->frame = f;
                 c->frame_cap = frame_len;
+                c->frame_alloc = SZ_CTL_FRAME_HEADER_LEN;
             }
         }
         want = c->frame_cap - c->frame_len;
         take = want < n ? want : n;
+        /* The buffer grows with the bytes that arrive, not with the length a
+         * client announces: a header alone costs nothing. */
+        if (c->frame_len + take > c->frame_alloc) {
+            size_t cap = c->frame_alloc * 2;
+            uint8_t *g;
+            if (cap < c->frame_len + take)
+                cap = c->frame_len + take;
+            if (cap < 65536)
+                cap = 65536;
+            if (cap > c->frame_cap)
+                cap = c->frame_cap;
+            g = realloc(c->frame, cap);
+            if (g == NULL) {
+                conn_close(c);
+                return;
+            }
+            c->frame = g;
+            c->frame_alloc = cap;
+        }
         memcpy(c->frame + c->frame_len, p, take);
         c->frame_len += take;
         p += take;
@@ -807,7 +821,7 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
             uint8_t *frame = c->frame;
             size_t len = c->frame_len;
             c->frame = NULL;
-            c->frame_len = c->frame_cap = 0;
+            c->frame_len = c->frame_cap = c->frame_alloc = 0;
             c->busy = true;
             uv_read_stop((uv_stream_t *)&c->pipe);
             if (n > 0) {

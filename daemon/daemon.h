@@ -13,6 +13,8 @@
 struct config;
 struct ctlconn;
 struct publish;
+struct net;
+struct gossip;
 
 struct daemon {
     uv_loop_t *loop;
@@ -36,6 +38,9 @@ struct daemon {
     bool stopping;
     int64_t started_ms;       /* uv_now() at start */
     int64_t started_wall;     /* time(NULL) at start */
+    /* Peer links and gossip. */
+    struct net *net;
+    struct gossip *gossip;
     size_t n_jobs;            /* thread-pool jobs in flight */
     uint64_t n_imported, n_published, n_refused;
 };

@@ -155,8 +155,9 @@ check_url(struct sz_str s)
     rc = check_text(s, 1, SZ_MAX_URL_LEN, false);
     if (rc != 0)
         return rc;
-    if (!(s.len > 8 && memcmp(s.p, "https://", 8) == 0) &&
-        !(s.len > 7 && memcmp(s.p, "http://", 7) == 0))
+    /* BUNDLE.md: "starting with http:// or https://"; the prefix alone qualifies. */
+    if (!(s.len >= 8 && memcmp(s.p, "https://", 8) == 0) &&
+        !(s.len >= 7 && memcmp(s.p, "http://", 7) == 0))
         return -SZ_EINVAL;
     for (i = 0; i < s.len; i++)
         if (s.p[i] == ' ' || s.p[i] == '"' || s.p[i] == '<' || s.p[i] == '>')

@@ -27,7 +27,8 @@ sz_rd_bytes(struct sz_rd *r, size_t n, const uint8_t **out)
 {
     if (sz_rd_left(r) < n)
         return -SZ_EBADMSG;
-    *out = r->p + r->off;
+    /* An empty buffer may be NULL, and NULL + 0 is undefined behaviour. */
+    *out = r->p != NULL ? r->p + r->off : NULL;
     r->off += n;
     return 0;
 }
@@ -143,7 +144,8 @@ wr_reserve(struct sz_wr *w, size_t n)
         w->p = p;
         w->cap = cap;
     }
-    p = w->p + w->len;
+    /* Still NULL only when nothing was ever reserved (n == 0); NULL + 0 is undefined. */
+    p = w->p != NULL ? w->p + w->len : NULL;
     w->len += n;
     return p;
 }
@@ -196,9 +198,13 @@ sz_wr_i64(struct sz_wr *w, int64_t v)
 void
 sz_wr_bytes(struct sz_wr *w, const void *src, size_t n)
 {
-    uint8_t *p = wr_reserve(w, n);
+    uint8_t *p;
 
-    if (p != NULL && n > 0)
+    /* Nothing to write: no pointer arithmetic on a writer that has no buffer yet. */
+    if (n == 0)
+        return;
+    p = wr_reserve(w, n);
+    if (p != NULL)
         memcpy(p, src, n);
 }
 

@@ -128,6 +128,37 @@ sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz
 }
 
 /*
+ * The window a frame needs (RFC 8878 3.1.1.1.2). Single-shot decompression
+ * ignores ZSTD_d_windowLogMax, so the limit of BUNDLE.md 1.3 step 8 is checked
+ * here: a streaming reader would refuse such a frame, so this one must too.
+ * The caller has checked that the frame is complete and its content size is
+ * content_len. Returns 0, -SZ_EBADMSG (not an RFC 8878 frame: skippable or
+ * legacy) or -SZ_ETOOBIG (window above 2^SZ_ZSTD_WINDOW_LOG_MAX).
+ */
+static int
+check_frame_header(const uint8_t *src, size_t src_len, uint64_t content_len)
+{
+    struct sz_rd r;
+    uint32_t magic;
+    uint8_t fhd, wd;
+    uint64_t window;
+
+    sz_rd_init(&r, src, src_len);
+    if (sz_rd_u32(&r, &magic) != 0 || magic != ZSTD_MAGICNUMBER || sz_rd_u8(&r, &fhd) != 0)
+        return -SZ_EBADMSG;
+    if (fhd & 0x20) {
+        /* Single_Segment: the window is the whole content. */
+        window = content_len;
+    } else {
+        if (sz_rd_u8(&r, &wd) != 0)
+            return -SZ_EBADMSG;
+        window = 1ull << (10 + (wd >> 3));
+        window += (window >> 3) * (wd & 7);
+    }
+    return window > (1ull << SZ_ZSTD_WINDOW_LOG_MAX) ? -SZ_ETOOBIG : 0;
+}
+
+/*
  * Decompresses exactly content_len bytes. The frame must be a single zstd frame
  * that declares that very content size; the output buffer is never larger, so a
  * payload that inflates further fails inside zstd without growing anything.
@@ -141,6 +172,9 @@ inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, uint8_t 
     size_t n;
     int rc;
 
+    /* Only an RFC 8878 frame: no skippable or legacy (pre-1.0) frame. */
+    if (src_len < 4 || sz_load32(src) != ZSTD_MAGICNUMBER)
+        return -SZ_EBADMSG;
     n = ZSTD_findFrameCompressedSize(src, src_len);
     if (ZSTD_isError(n))
         return -SZ_EBADMSG;
@@ -151,6 +185,9 @@ inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, uint8_t 
         return -SZ_EBADMSG;
     if (fcs != content_len)
         return -SZ_ELENGTH;
+    rc = check_frame_header(src, src_len, content_len);
+    if (rc != 0)
+        return rc;
     dctx = ZSTD_createDCtx();
     dst = malloc(content_len);
     if (dctx == NULL || dst == NULL) {

@@ -22,7 +22,8 @@ SOCK=$TMP/pub/control.sock
 
 "$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
 check "daemon --help lists options" bash -c "'$SZD' --help | grep -q -- '--publisher-key'"
-check "daemon starts" start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 0
+check "daemon starts" start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 0 \
+    --expiry-days 0
 [ "$(stat -c %a "$SOCK")" = 600 ] && ok || bad "control socket mode 0600"
 
 # --- publish, list, export, verify, unpack

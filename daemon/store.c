@@ -1,0 +1,1612 @@
+/*
+ * The bundle store: SQLite in WAL mode with synchronous=FULL. Metadata rows are
+ * kept apart from the bundle bytes so that index and metadata scans never touch
+ * blob pages; aggregate tables, maintained by triggers in the same transaction,
+ * answer per-publisher usage and totals without scanning. See STORE.md.
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "samizdat/common.h"
+
+/* "szst" (0x737a7374): marks the database as a samizdat store (PRAGMA application_id). */
+#define STORE_APPLICATION_ID 1937404788
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* Page cache per connection, in KiB (negative cache_size = KiB). */
+#define STORE_CACHE_KIB 2048
+/* The WAL file is truncated to this size after a checkpoint. */
+#define STORE_WAL_LIMIT_BYTES (64 << 20)
+/* How long to wait for a lock held by another program (a sqlite3 shell). */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+static const char schema_sql[] =
+    "BEGIN IMMEDIATE;"
+    /* AUTOINCREMENT: n is never reused, so rows inserted by the current
+     * transaction are exactly those above the largest n seen when it began. */
+    "CREATE TABLE bundles ("
+    "  n INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
+    "  publisher BLOB NOT NULL CHECK (length(publisher) = 32),"
+    "  sequence INTEGER NOT NULL CHECK (sequence >= 0),"
+    "  created INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  received INTEGER NOT NULL);"
+    /* No UNIQUE on (publisher, sequence): equivocating bundles are evidence. */
+    "CREATE INDEX bundles_by_seq ON bundles(publisher, sequence);"
+    "CREATE INDEX bundles_by_pub_age ON bundles(publisher, created, sequence);"
+    "CREATE INDEX bundles_by_age ON bundles(created, sequence);"
+    "CREATE TABLE bundle_bytes (n INTEGER PRIMARY KEY, bytes BLOB NOT NULL);"
+    "CREATE TABLE publishers ("
+    "  publisher BLOB PRIMARY KEY,"
+    "  n_bundles INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE totals ("
+    "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  n_bundles INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "INSERT INTO totals VALUES (1, 0, 0);"
+    "CREATE TABLE history ("
+    "  id BLOB PRIMARY KEY,"
+    "  reason INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX history_by_at ON history(at);"
+    "CREATE TABLE publisher_seq ("
+    "  publisher BLOB PRIMARY KEY,"
+    "  last_seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER bundles_ins AFTER INSERT ON bundles BEGIN"
+    "  INSERT INTO publishers(publisher, n_bundles, bytes) VALUES (new.publisher, 1, new.size)"
+    "    ON CONFLICT(publisher) DO UPDATE SET n_bundles = n_bundles + 1,"
+    "                                         bytes = bytes + excluded.bytes;"
+    "  UPDATE totals SET n_bundles = n_bundles + 1, bytes = bytes + new.size;"
+    "END;"
+    "CREATE TRIGGER bundles_del AFTER DELETE ON bundles BEGIN"
+    "  DELETE FROM bundle_bytes WHERE n = old.n;"
+    "  UPDATE publishers SET n_bundles = n_bundles - 1, bytes = bytes - old.size"
+    "    WHERE publisher = old.publisher;"
+    "  DELETE FROM publishers WHERE publisher = old.publisher AND n_bundles = 0;"
+    "  UPDATE totals SET n_bundles = n_bundles - 1, bytes = bytes - old.size;"
+    "END;"
+    "PRAGMA application_id = " STR(STORE_APPLICATION_ID) ";"
+                                                         "PRAGMA user_version = " STR(
+                                                             STORE_SCHEMA_VERSION) ";"
+                                                                                   "COMMIT;";
+
+enum stmt {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_FIND,
+    S_MAX_N,
+    S_EQUIV_CHECK,
+    S_INSERT,
+    S_INSERT_BYTES,
+    S_DELETE_N,
+    S_PUB_BYTES,
+    S_MAX_SEQ,
+    S_TOTALS,
+    S_OLDEST_PUB,
+    S_OLDEST,
+    S_OVER_PUB,
+    S_REMEMBER,
+    S_UNREMEMBER,
+    S_IS_REMEMBERED,
+    S_FORGET,
+    S_EXPIRE_REMEMBER,
+    S_EXPIRE_DELETE,
+    S_PUBLISHERS,
+    S_LIST,
+    S_RANGES_PUB,
+    S_RANGES_ALL,
+    S_EQUIVS,
+    S_SEQ_GET,
+    S_SEQ_SET,
+    N_STMT
+};
+
+static const char *const stmt_sql[N_STMT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_FIND] = "SELECT n, publisher, sequence, created, size, received FROM bundles WHERE id = ?1",
+    [S_MAX_N] = "SELECT coalesce(max(n), 0) FROM bundles",
+    [S_EQUIV_CHECK] =
+        "SELECT 1 FROM bundles WHERE publisher = ?1 AND sequence = ?2 AND id <> ?3 LIMIT 1",
+    [S_INSERT] = "INSERT INTO bundles(id, publisher, sequence, created, size, received)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_INSERT_BYTES] = "INSERT INTO bundle_bytes(n, bytes) VALUES (?1, ?2)",
+    [S_DELETE_N] = "DELETE FROM bundles WHERE n = ?1",
+    [S_PUB_BYTES] = "SELECT n_bundles, bytes FROM publishers WHERE publisher = ?1",
+    [S_MAX_SEQ] = "SELECT max(sequence) FROM bundles WHERE publisher = ?1",
+    [S_TOTALS] = "SELECT n_bundles, bytes FROM totals WHERE one = 1",
+    [S_OLDEST_PUB] = "SELECT n, id FROM bundles WHERE publisher = ?1"
+                     " ORDER BY created, sequence, n LIMIT 1",
+    [S_OLDEST] = "SELECT n, id FROM bundles ORDER BY created, sequence, n LIMIT 1",
+    [S_OVER_PUB] = "SELECT publisher FROM publishers WHERE bytes > ?1 LIMIT 1",
+    [S_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at) VALUES (?1, ?2, ?3)",
+    [S_UNREMEMBER] = "DELETE FROM history WHERE id = ?1",
+    [S_IS_REMEMBERED] = "SELECT reason, at FROM history WHERE id = ?1",
+    [S_FORGET] = "DELETE FROM history WHERE at <= ?1",
+    [S_EXPIRE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
+                          " SELECT id, ?3, ?4 FROM bundles WHERE created < ?1"
+                          " ORDER BY created, sequence, n LIMIT ?2",
+    [S_EXPIRE_DELETE] = "DELETE FROM bundles WHERE n IN (SELECT n FROM bundles WHERE created < ?1"
+                        " ORDER BY created, sequence, n LIMIT ?2)",
+    [S_PUBLISHERS] = "SELECT p.publisher, p.n_bundles, p.bytes,"
+                     " (SELECT max(b.sequence) FROM bundles b WHERE b.publisher = p.publisher)"
+                     " FROM publishers p ORDER BY p.publisher",
+    [S_LIST] = "SELECT id, publisher, sequence, created, size, received FROM bundles"
+               " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence, n",
+    [S_RANGES_PUB] = "SELECT publisher, sequence FROM bundles"
+                     " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence",
+    [S_RANGES_ALL] = "SELECT publisher, sequence FROM bundles"
+                     " WHERE sequence >= ?1 ORDER BY publisher, sequence",
+    /* Groups first (a scan of the covering index), then the pairs within them. */
+    [S_EQUIVS] = "WITH dup AS (SELECT publisher, sequence FROM bundles"
+                 "             GROUP BY publisher, sequence HAVING count(*) > 1)"
+                 " SELECT a.publisher, a.sequence, a.id, b.id FROM dup"
+                 " JOIN bundles a ON a.publisher = dup.publisher AND a.sequence = dup.sequence"
+                 " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
+                 "                 AND b.n > a.n"
+                 " ORDER BY a.publisher, a.sequence, a.n, b.n",
+    [S_SEQ_GET] = "SELECT last_seq FROM publisher_seq WHERE publisher = ?1",
+    [S_SEQ_SET] = "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[N_STMT];
+    int lock_fd;
+    bool in_cb; /* a callback is running: store calls are refused */
+    struct store_limits lim;
+    char *dir;
+    char *db_path;
+    char *lock_path;
+};
+
+static void set_err(char *err, size_t err_cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t err_cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err_cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, err_cap, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Turns a SQLite result code into a negated errno and a message naming what
+ * failed and what the operator can do about it.
+ */
+static int
+db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
+{
+    const char *advice;
+    int code;
+
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM:
+        code = -ENOMEM;
+        advice = "the system is out of memory: free memory and retry";
+        break;
+    case SQLITE_FULL:
+        code = -ENOSPC;
+        advice = "the disk is full: free disk space or lower the store quotas";
+        break;
+    case SQLITE_IOERR:
+        code = -EIO;
+        advice = "check the disk and the file system holding the data folder (see dmesg)";
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        code = -EIO;
+        advice = "the database is damaged: stop samizdatd, move store.sqlite* out of the "
+                 "data folder (or restore a backup) and start again with an empty store";
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        code = -EACCES;
+        advice = "make the data folder and the files in it writable by the user running "
+                 "samizdatd";
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = -EBUSY;
+        advice = "another program (a sqlite3 shell?) holds the database: close it and retry";
+        break;
+    case SQLITE_TOOBIG:
+        code = -EINVAL;
+        advice = "the value is larger than SQLite accepts: lower the bundle size limit";
+        break;
+    default:
+        code = -EIO;
+        advice = "this is probably a bug in samizdatd: please report this message";
+        break;
+    }
+    set_err(err, err_cap, "store %s: %s failed: %s (SQLite error %d); %s", st->db_path, what,
+            sqlite3_errstr(rc), rc, advice);
+    return code;
+}
+
+/* Refuses calls made from inside a store callback (they would reset the running
+ * statement). */
+static int
+busy_check(struct store *st, char *err, size_t err_cap)
+{
+    if (!st->in_cb)
+        return 0;
+    set_err(err, err_cap,
+            "store: a store function was called from inside a store callback; collect the "
+            "results first and call the store after the iteration returns (samizdatd bug)");
+    return -EINVAL;
+}
+
+static void
+done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Binding a parameter of a cached statement only fails on a programmer error:
+ * blobs are bound SQLITE_STATIC (no copy) and integers never allocate. */
+static void
+bind_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len)
+{
+    int rc = sqlite3_bind_blob(s, i, p, (int)len, SQLITE_STATIC);
+
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+static void
+bind_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+    int rc = sqlite3_bind_int64(s, i, v);
+
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+/* Copies a BLOB column of a known length, or zeroes out when it has another one. */
+static void
+column_copy(sqlite3_stmt *s, int col, uint8_t *out, size_t len)
+{
+    const void *p = sqlite3_column_blob(s, col);
+
+    if (p != NULL && (size_t)sqlite3_column_bytes(s, col) == len)
+        memcpy(out, p, len);
+    else
+        memset(out, 0, len);
+}
+
+/* Steps a statement that returns no rows (or whose rows are ignored). */
+static int
+run(struct store *st, enum stmt which, const char *what, char *err, size_t err_cap)
+{
+    sqlite3_stmt *s = st->stmt[which];
+    int rc = sqlite3_step(s);
+    int ret = 0;
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(st, rc, what, err, err_cap);
+    done(s);
+    return ret;
+}
+
+/*
+ * Steps a statement returning at most one row of integers into v[0..n_v-1].
+ * Returns 1 with a row (NULL columns read as 0), 0 without, or an error.
+ */
+static int
+row_ints(struct store *st, enum stmt which, int64_t *v, int n_v, const char *what, char *err,
+         size_t err_cap)
+{
+    sqlite3_stmt *s = st->stmt[which];
+    int rc = sqlite3_step(s);
+    int ret;
+
+    if (rc == SQLITE_ROW) {
+        for (int i = 0; i < n_v; i++)
+            v[i] = sqlite3_column_int64(s, i);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    } else {
+        ret = db_error(st, rc, what, err, err_cap);
+    }
+    done(s);
+    return ret;
+}
+
+static int
+begin(struct store *st, char *err, size_t err_cap)
+{
+    return run(st, S_BEGIN, "starting a write transaction", err, err_cap);
+}
+
+static void
+rollback(struct store *st)
+{
+    /* An I/O error may already have rolled the transaction back. */
+    if (!sqlite3_get_autocommit(st->db)) {
+        sqlite3_step(st->stmt[S_ROLLBACK]);
+        done(st->stmt[S_ROLLBACK]);
+    }
+}
+
+/* Commits; the WAL is fsynced before COMMIT returns (synchronous=FULL). */
+static int
+commit(struct store *st, char *err, size_t err_cap)
+{
+    int ret = run(st, S_COMMIT, "committing (writing to disk)", err, err_cap);
+
+    if (ret < 0)
+        rollback(st);
+    return ret;
+}
+
+/* now - span without overflow; span > 0. */
+static int64_t
+before(int64_t now, int64_t span)
+{
+    if (now < INT64_MIN + span)
+        return INT64_MIN;
+    return now - span;
+}
+
+/* Looks up a bundle: 1 and its n and metadata (m may be NULL), 0, or an error. */
+static int
+find(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_t *n, struct store_meta *m,
+     char *err, size_t err_cap)
+{
+    sqlite3_stmt *s = st->stmt[S_FIND];
+    int rc, ret;
+
+    bind_blob(s, 1, id, SZ_BUNDLE_ID_LEN);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        if (m != NULL) {
+            memcpy(m->id, id, SZ_BUNDLE_ID_LEN);
+            column_copy(s, 1, m->publisher, SZ_PUBLIC_KEY_LEN);
+            m->sequence = (uint64_t)sqlite3_column_int64(s, 2);
+            m->created = sqlite3_column_int64(s, 3);
+            m->size = (uint64_t)sqlite3_column_int64(s, 4);
+            m->received = sqlite3_column_int64(s, 5);
+        }
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    } else {
+        ret = db_error(st, rc, "looking up a bundle", err, err_cap);
+    }
+    done(s);
+    return ret;
+}
+
+static int
+remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason, int64_t now, char *err,
+         size_t err_cap)
+{
+    sqlite3_stmt *s = st->stmt[S_REMEMBER];
+
+    bind_blob(s, 1, id, SZ_BUNDLE_ID_LEN);
+    bind_i64(s, 2, reason);
+    bind_i64(s, 3, now);
+    return run(st, S_REMEMBER, "remembering an id", err, err_cap);
+}
+
+static int
+delete_n(struct store *st, int64_t n, char *err, size_t err_cap)
+{
+    bind_i64(st->stmt[S_DELETE_N], 1, n);
+    return run(st, S_DELETE_N, "deleting a bundle", err, err_cap);
+}
+
+/* Bytes held for one publisher (0 when none). */
+static int
+publisher_bytes(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t *bytes,
+                char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int ret;
+
+    bind_blob(st->stmt[S_PUB_BYTES], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_PUB_BYTES, v, 2, "reading publisher usage", err, err_cap);
+    if (ret < 0)
+        return ret;
+    *bytes = (uint64_t)v[1];
+    return 0;
+}
+
+static int
+total_bytes(struct store *st, uint64_t *bytes, char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int ret = row_ints(st, S_TOTALS, v, 2, "reading the totals", err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    *bytes = (uint64_t)v[1];
+    return 0;
+}
+
+/* What an eviction pass may touch: the items of the running batch, if any. */
+struct evict_ctx {
+    struct store_item *items;
+    size_t n_items;
+    int64_t n_before; /* rows with n above this were inserted by this transaction */
+    int64_t now;
+    uint64_t budget; /* evictions left; UINT64_MAX when unbounded */
+    uint64_t n_evicted;
+};
+
+/*
+ * Evicts the oldest bundle (of `publisher`, or of all when NULL). Sets *gone to
+ * false when there is nothing to evict.
+ */
+static int
+evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, bool *gone,
+             char *err, size_t err_cap)
+{
+    enum stmt which = publisher != NULL ? S_OLDEST_PUB : S_OLDEST;
+    sqlite3_stmt *s = st->stmt[which];
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    int64_t n = 0;
+    int rc, ret = 0;
+
+    if (publisher != NULL)
+        bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        n = sqlite3_column_int64(s, 0);
+        column_copy(s, 1, id, SZ_BUNDLE_ID_LEN);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(st, rc, "finding the oldest bundle", err, err_cap);
+    }
+    done(s);
+    *gone = false;
+    if (ret < 0 || rc == SQLITE_DONE)
+        return ret;
+    ret = remember(st, id, STORE_REASON_EVICTED, ec->now, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = delete_n(st, n, err, err_cap);
+    if (ret < 0)
+        return ret;
+    *gone = true;
+    ec->n_evicted++;
+    if (ec->budget != UINT64_MAX)
+        ec->budget--;
+    /* A bundle stored earlier in this batch was the oldest: tell its caller. */
+    if (n > ec->n_before) {
+        for (size_t i = 0; i < ec->n_items; i++) {
+            struct store_item *it = &ec->items[i];
+
+            if (it->status == STORE_STORED && memcmp(it->meta.id, id, SZ_BUNDLE_ID_LEN) == 0) {
+                it->status = STORE_EVICTED;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Evicts until `publisher` is within its quota. */
+static int
+enforce_publisher(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *err,
+                  size_t err_cap)
+{
+    uint64_t bytes;
+    bool gone = true;
+    int ret;
+
+    while (gone && ec->budget > 0) {
+        ret = publisher_bytes(st, publisher, &bytes, err, err_cap);
+        if (ret < 0)
+            return ret;
+        if (bytes <= st->lim.max_publisher_bytes)
+            break;
+        ret = evict_oldest(st, ec, publisher, &gone, err, err_cap);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/*
+ * Evicts oldest first until the quotas hold: for `publisher` (or every publisher
+ * over quota when NULL), then for the total.
+ */
+static int
+enforce(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *err, size_t err_cap)
+{
+    uint8_t over[SZ_PUBLIC_KEY_LEN];
+    uint64_t bytes;
+    bool gone = true;
+    int ret;
+
+    if (st->lim.max_publisher_bytes > 0 && publisher != NULL) {
+        ret = enforce_publisher(st, ec, publisher, err, err_cap);
+        if (ret < 0)
+            return ret;
+    } else if (st->lim.max_publisher_bytes > 0) {
+        sqlite3_stmt *s = st->stmt[S_OVER_PUB];
+        uint64_t before_n;
+
+        while (ec->budget > 0) {
+            int rc;
+
+            bind_i64(s, 1, (int64_t)st->lim.max_publisher_bytes);
+            rc = sqlite3_step(s);
+            if (rc == SQLITE_ROW)
+                column_copy(s, 0, over, SZ_PUBLIC_KEY_LEN);
+            done(s);
+            if (rc == SQLITE_DONE)
+                break;
+            if (rc != SQLITE_ROW)
+                return db_error(st, rc, "finding publishers over quota", err, err_cap);
+            before_n = ec->n_evicted;
+            ret = enforce_publisher(st, ec, over, err, err_cap);
+            if (ret < 0)
+                return ret;
+            if (ec->n_evicted == before_n) /* no progress: do not spin */
+                break;
+        }
+    }
+    while (st->lim.max_total_bytes > 0 && gone && ec->budget > 0) {
+        ret = total_bytes(st, &bytes, err, err_cap);
+        if (ret < 0)
+            return ret;
+        if (bytes <= st->lim.max_total_bytes)
+            break;
+        ret = evict_oldest(st, ec, NULL, &gone, err, err_cap);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* Stores items[i] inside the running transaction and enforces the quotas. */
+static int
+put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_cap)
+{
+    struct store_item *it = &ec->items[i];
+    const struct store_meta *m = &it->meta;
+    sqlite3_stmt *ins = st->stmt[S_INSERT];
+    sqlite3_stmt *ins_bytes = st->stmt[S_INSERT_BYTES];
+    int64_t n;
+    int rc, ret;
+
+    ret = find(st, m->id, &n, NULL, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (ret == 1) {
+        it->status = STORE_DUPLICATE;
+        return 0;
+    }
+
+    if (m->sequence > (uint64_t)INT64_MAX) {
+        it->status = STORE_BAD_SEQ;
+        return remember(st, m->id, STORE_REASON_BAD_SEQ, ec->now, err, err_cap);
+    }
+    if (st->lim.max_age_s > 0 && m->created < before(ec->now, st->lim.max_age_s)) {
+        it->status = STORE_EXPIRED;
+        return remember(st, m->id, STORE_REASON_EXPIRED, ec->now, err, err_cap);
+    }
+    /* Bind the bytes first: SQLITE_TOOBIG is reported here, before any write. */
+    rc = m->size > (uint64_t)INT64_MAX
+             ? SQLITE_TOOBIG
+             : sqlite3_bind_blob64(ins_bytes, 2, m->size > 0 ? (const void *)it->bytes : "",
+                                   m->size, SQLITE_STATIC);
+    if (rc != SQLITE_OK && rc != SQLITE_TOOBIG) {
+        done(ins_bytes);
+        return db_error(st, rc, "binding bundle bytes", err, err_cap);
+    }
+    if (rc == SQLITE_TOOBIG ||
+        (st->lim.max_publisher_bytes > 0 && m->size > st->lim.max_publisher_bytes) ||
+        (st->lim.max_total_bytes > 0 && m->size > st->lim.max_total_bytes)) {
+        done(ins_bytes);
+        it->status = STORE_TOO_BIG;
+        return remember(st, m->id, STORE_REASON_TOO_BIG, ec->now, err, err_cap);
+    }
+
+    bind_blob(st->stmt[S_EQUIV_CHECK], 1, m->publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(st->stmt[S_EQUIV_CHECK], 2, (int64_t)m->sequence);
+    bind_blob(st->stmt[S_EQUIV_CHECK], 3, m->id, SZ_BUNDLE_ID_LEN);
+    ret = row_ints(st, S_EQUIV_CHECK, &n, 1, "checking for equivocation", err, err_cap);
+    if (ret < 0)
+        goto out;
+    it->equivocates = ret == 1;
+
+    bind_blob(ins, 1, m->id, SZ_BUNDLE_ID_LEN);
+    bind_blob(ins, 2, m->publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(ins, 3, (int64_t)m->sequence);
+    bind_i64(ins, 4, m->created);
+    bind_i64(ins, 5, (int64_t)m->size);
+    bind_i64(ins, 6, ec->now);
+    ret = run(st, S_INSERT, "storing a bundle", err, err_cap);
+    if (ret < 0)
+        goto out;
+    bind_i64(ins_bytes, 1, sqlite3_last_insert_rowid(st->db));
+    ret = run(st, S_INSERT_BYTES, "storing bundle bytes", err, err_cap);
+    if (ret < 0)
+        goto out;
+    bind_blob(st->stmt[S_UNREMEMBER], 1, m->id, SZ_BUNDLE_ID_LEN);
+    ret = run(st, S_UNREMEMBER, "forgetting a stored id", err, err_cap);
+    if (ret < 0)
+        goto out;
+    it->status = STORE_STORED;
+    ret = enforce(st, ec, m->publisher, err, err_cap);
+out:
+    done(ins_bytes);
+    return ret;
+}
+
+int
+store_put_batch(struct store *st, struct store_item *items, size_t n, int64_t now, char *err,
+                size_t err_cap)
+{
+    struct evict_ctx ec = {.items = items, .n_items = n, .now = now, .budget = UINT64_MAX};
+    int ret;
+
+    ret = busy_check(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].bytes == NULL && items[i].meta.size > 0) {
+            set_err(err, err_cap, "store: item %zu has no bytes (samizdatd bug)", i);
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i].status = STORE_PENDING;
+        items[i].equivocates = false;
+    }
+    if (n == 0)
+        return 0;
+
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = row_ints(st, S_MAX_N, &ec.n_before, 1, "reading the last row number", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        ret = put_one(st, &ec, i, err, err_cap);
+        if (ret < 0)
+            goto fail;
+    }
+    ret = commit(st, err, err_cap);
+    if (ret < 0)
+        goto fail_status;
+    return 0;
+
+fail:
+    rollback(st);
+fail_status:
+    for (size_t i = 0; i < n; i++) {
+        items[i].status = STORE_PENDING;
+        items[i].equivocates = false;
+    }
+    return ret;
+}
+
+int
+store_put(struct store *st, struct store_item *item, int64_t now, char *err, size_t err_cap)
+{
+    return store_put_batch(st, item, 1, now, err, err_cap);
+}
+
+void
+store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
+                       const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len)
+{
+    memset(m, 0, sizeof(*m));
+    memcpy(m->id, id, SZ_BUNDLE_ID_LEN);
+    memcpy(m->publisher, hdr->publisher, SZ_PUBLIC_KEY_LEN);
+    m->sequence = hdr->sequence;
+    m->created = hdr->created;
+    m->size = len;
+}
+
+int
+store_has(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], char *err, size_t err_cap)
+{
+    int64_t n;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    return find(st, id, &n, NULL, err, err_cap);
+}
+
+static int
+not_found(const uint8_t id[SZ_BUNDLE_ID_LEN], char *err, size_t err_cap)
+{
+    set_err(err, err_cap,
+            "store: bundle %02x%02x%02x%02x... is not held (evicted, expired or never "
+            "stored); fetch it again from a peer",
+            id[0], id[1], id[2], id[3]);
+    return -ENOENT;
+}
+
+int
+store_get_meta(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], struct store_meta *m,
+               char *err, size_t err_cap)
+{
+    struct store_meta tmp;
+    int64_t n;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = find(st, id, &n, &tmp, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (ret == 0)
+        return not_found(id, err, err_cap);
+    *m = tmp;
+    return 0;
+}
+
+/* Reads len bytes at offset of the bytes of row n into buf, in int-sized steps. */
+static int
+read_blob(struct store *st, int64_t n, uint64_t offset, uint8_t *buf, size_t len, char *err,
+          size_t err_cap)
+{
+    sqlite3_blob *blob = NULL;
+    int rc;
+
+    rc = sqlite3_blob_open(st->db, "main", "bundle_bytes", "bytes", n, 0, &blob);
+    while (rc == SQLITE_OK && len > 0) {
+        int chunk = len > (size_t)INT_MAX ? INT_MAX : (int)len;
+
+        if (offset > (uint64_t)INT_MAX - (uint64_t)chunk) {
+            rc = SQLITE_TOOBIG;
+            break;
+        }
+        rc = sqlite3_blob_read(blob, buf, chunk, (int)offset);
+        buf += chunk;
+        offset += (uint64_t)chunk;
+        len -= (size_t)chunk;
+    }
+    /* Closing ends the implicit read transaction, so checkpoints can proceed. */
+    sqlite3_blob_close(blob);
+    if (rc != SQLITE_OK)
+        return db_error(st, rc, "reading bundle bytes", err, err_cap);
+    return 0;
+}
+
+int
+store_get(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint8_t **out, size_t *out_len,
+          char *err, size_t err_cap)
+{
+    struct store_meta m;
+    uint8_t *buf;
+    int64_t n;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = find(st, id, &n, &m, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (ret == 0)
+        return not_found(id, err, err_cap);
+    if (m.size > SIZE_MAX - 1 || (buf = malloc(m.size > 0 ? (size_t)m.size : 1)) == NULL) {
+        set_err(err, err_cap,
+                "store: out of memory for a bundle of %llu bytes; free memory "
+                "or use store_read()",
+                (unsigned long long)m.size);
+        return -ENOMEM;
+    }
+    ret = read_blob(st, n, 0, buf, (size_t)m.size, err, err_cap);
+    if (ret < 0) {
+        free(buf);
+        return ret;
+    }
+    *out = buf;
+    *out_len = (size_t)m.size;
+    return 0;
+}
+
+int
+store_read(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t offset, uint8_t *buf,
+           size_t cap, size_t *n_read, char *err, size_t err_cap)
+{
+    struct store_meta m;
+    size_t len;
+    int64_t n;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = find(st, id, &n, &m, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (ret == 0)
+        return not_found(id, err, err_cap);
+    if (offset >= m.size) {
+        *n_read = 0;
+        return 0;
+    }
+    len = m.size - offset < cap ? (size_t)(m.size - offset) : cap;
+    ret = read_blob(st, n, offset, buf, len, err, err_cap);
+    if (ret < 0)
+        return ret;
+    *n_read = len;
+    return 0;
+}
+
+int
+store_delete(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], bool remember_it, int64_t now,
+             char *err, size_t err_cap)
+{
+    int64_t n;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = find(st, id, &n, NULL, err, err_cap);
+    if (ret == 0)
+        ret = not_found(id, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    if (remember_it) {
+        ret = remember(st, id, STORE_REASON_DELETED, now, err, err_cap);
+        if (ret < 0)
+            goto fail;
+    }
+    ret = delete_n(st, n, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    return commit(st, err, err_cap);
+
+fail:
+    rollback(st);
+    return ret;
+}
+
+int
+store_totals(struct store *st, uint64_t *n_bundles, uint64_t *bytes, char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = row_ints(st, S_TOTALS, v, 2, "reading the totals", err, err_cap);
+    if (ret < 0)
+        return ret;
+    *n_bundles = (uint64_t)v[0];
+    *bytes = (uint64_t)v[1];
+    return 0;
+}
+
+int
+store_usage(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], struct store_usage *u,
+            char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int64_t max_seq = 0;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_PUB_BYTES], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_PUB_BYTES, v, 2, "reading publisher usage", err, err_cap);
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_MAX_SEQ], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_MAX_SEQ, &max_seq, 1, "reading a publisher's sequence", err, err_cap);
+    if (ret < 0)
+        return ret;
+    memcpy(u->publisher, publisher, SZ_PUBLIC_KEY_LEN);
+    u->n_bundles = (uint64_t)v[0];
+    u->bytes = (uint64_t)v[1];
+    u->max_sequence = (uint64_t)max_seq;
+    return 0;
+}
+
+/* Steps an iteration statement, calling `row` for each row with callbacks
+ * blocked from reentering. */
+static int
+iterate(struct store *st, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *arg), void *arg,
+        const char *what, char *err, size_t err_cap)
+{
+    int rc, ret = 0;
+
+    st->in_cb = true;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (row(s, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    st->in_cb = false;
+    if (rc != SQLITE_DONE)
+        ret = db_error(st, rc, what, err, err_cap);
+    done(s);
+    return ret;
+}
+
+struct usage_arg {
+    store_usage_cb cb;
+    void *ctx;
+};
+
+static int
+usage_row(sqlite3_stmt *s, void *arg)
+{
+    struct usage_arg *a = arg;
+    struct store_usage u;
+
+    column_copy(s, 0, u.publisher, SZ_PUBLIC_KEY_LEN);
+    u.n_bundles = (uint64_t)sqlite3_column_int64(s, 1);
+    u.bytes = (uint64_t)sqlite3_column_int64(s, 2);
+    u.max_sequence = (uint64_t)sqlite3_column_int64(s, 3);
+    return a->cb(&u, a->ctx);
+}
+
+int
+store_publishers(struct store *st, store_usage_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct usage_arg a = {cb, ctx};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    return iterate(st, st->stmt[S_PUBLISHERS], usage_row, &a, "listing publishers", err, err_cap);
+}
+
+struct meta_arg {
+    store_meta_cb cb;
+    void *ctx;
+};
+
+static int
+meta_row(sqlite3_stmt *s, void *arg)
+{
+    struct meta_arg *a = arg;
+    struct store_meta m;
+
+    column_copy(s, 0, m.id, SZ_BUNDLE_ID_LEN);
+    column_copy(s, 1, m.publisher, SZ_PUBLIC_KEY_LEN);
+    m.sequence = (uint64_t)sqlite3_column_int64(s, 2);
+    m.created = sqlite3_column_int64(s, 3);
+    m.size = (uint64_t)sqlite3_column_int64(s, 4);
+    m.received = sqlite3_column_int64(s, 5);
+    return a->cb(&m, a->ctx);
+}
+
+/* Sequences above INT64_MAX are never stored, so such a bound matches nothing. */
+static int64_t
+since_bound(uint64_t since_sequence)
+{
+    return since_sequence > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)since_sequence;
+}
+
+int
+store_list(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t since_sequence,
+           store_meta_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct meta_arg a = {cb, ctx};
+    sqlite3_stmt *s = st->stmt[S_LIST];
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    if (since_sequence > (uint64_t)INT64_MAX)
+        return 0;
+    bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(s, 2, since_bound(since_sequence));
+    return iterate(st, s, meta_row, &a, "listing bundles", err, err_cap);
+}
+
+struct range_arg {
+    store_range_cb cb;
+    void *ctx;
+    bool open; /* a range [first, last] of `publisher` is being built */
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t first, last;
+};
+
+static int
+range_row(sqlite3_stmt *s, void *arg)
+{
+    struct range_arg *a = arg;
+    const void *pub = sqlite3_column_blob(s, 0);
+    uint64_t seq = (uint64_t)sqlite3_column_int64(s, 1);
+    int stop;
+
+    if (pub == NULL || sqlite3_column_bytes(s, 0) != SZ_PUBLIC_KEY_LEN)
+        return 0;
+    if (a->open && memcmp(a->publisher, pub, SZ_PUBLIC_KEY_LEN) == 0) {
+        if (seq == a->last) /* equivocating bundles share a sequence */
+            return 0;
+        if (seq == a->last + 1) {
+            a->last = seq;
+            return 0;
+        }
+    }
+    if (a->open) {
+        stop = a->cb(a->publisher, a->first, a->last, a->ctx);
+        if (stop != 0) {
+            a->open = false;
+            return stop;
+        }
+    }
+    memcpy(a->publisher, pub, SZ_PUBLIC_KEY_LEN);
+    a->first = a->last = seq;
+    a->open = true;
+    return 0;
+}
+
+int
+store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                 uint64_t since_sequence, store_range_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct range_arg a = {.cb = cb, .ctx = ctx};
+    sqlite3_stmt *s;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    if (since_sequence > (uint64_t)INT64_MAX)
+        return 0;
+    if (publisher != NULL) {
+        s = st->stmt[S_RANGES_PUB];
+        bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+        bind_i64(s, 2, since_bound(since_sequence));
+    } else {
+        s = st->stmt[S_RANGES_ALL];
+        bind_i64(s, 1, since_bound(since_sequence));
+    }
+    ret = iterate(st, s, range_row, &a, "summarising sequence ranges", err, err_cap);
+    if (ret == 0 && a.open) {
+        st->in_cb = true;
+        cb(a.publisher, a.first, a.last, ctx);
+        st->in_cb = false;
+    }
+    return ret;
+}
+
+struct equiv_arg {
+    store_equiv_cb cb;
+    void *ctx;
+};
+
+static int
+equiv_row(sqlite3_stmt *s, void *arg)
+{
+    struct equiv_arg *a = arg;
+    uint8_t pub[SZ_PUBLIC_KEY_LEN], id_a[SZ_BUNDLE_ID_LEN], id_b[SZ_BUNDLE_ID_LEN];
+
+    column_copy(s, 0, pub, SZ_PUBLIC_KEY_LEN);
+    column_copy(s, 2, id_a, SZ_BUNDLE_ID_LEN);
+    column_copy(s, 3, id_b, SZ_BUNDLE_ID_LEN);
+    return a->cb(pub, (uint64_t)sqlite3_column_int64(s, 1), id_a, id_b, a->ctx);
+}
+
+int
+store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct equiv_arg a = {cb, ctx};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    return iterate(st, st->stmt[S_EQUIVS], equiv_row, &a, "listing equivocations", err, err_cap);
+}
+
+int
+store_seq_reserve(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
+                  char *err, size_t err_cap)
+{
+    int64_t last = 0, held = 0, next;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_SEQ_GET], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_SEQ_GET, &last, 1, "reading the publishing sequence", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    /* The key may have published elsewhere before: never reuse a sequence held. */
+    bind_blob(st->stmt[S_MAX_SEQ], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_MAX_SEQ, &held, 1, "reading a publisher's sequence", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    next = last > held ? last : held;
+    if (next >= INT64_MAX) {
+        set_err(err, err_cap,
+                "store: the sequence numbers of this publisher key are exhausted; publish "
+                "with a new key");
+        ret = -EOVERFLOW;
+        goto fail;
+    }
+    next++;
+    bind_blob(st->stmt[S_SEQ_SET], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(st->stmt[S_SEQ_SET], 2, next);
+    ret = run(st, S_SEQ_SET, "recording the publishing sequence", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    ret = commit(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    *seq = (uint64_t)next;
+    return 0;
+
+fail:
+    rollback(st);
+    return ret;
+}
+
+int
+store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason, int64_t now,
+               char *err, size_t err_cap)
+{
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    /* A single statement commits on its own (autocommit), with one fsync. */
+    return remember(st, id, reason, now, err, err_cap);
+}
+
+int
+store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_t now, int *reason,
+                    char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_IS_REMEMBERED], 1, id, SZ_BUNDLE_ID_LEN);
+    ret = row_ints(st, S_IS_REMEMBERED, v, 2, "looking up the history", err, err_cap);
+    if (ret <= 0)
+        return ret;
+    if (st->lim.remember_s > 0 && v[1] <= before(now, st->lim.remember_s))
+        return 0;
+    if (reason != NULL)
+        *reason = (int)v[0];
+    return 1;
+}
+
+int
+store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
+                     size_t err_cap)
+{
+    int ret = busy_check(st, err, err_cap);
+    uint64_t n = 0;
+
+    if (ret < 0)
+        return ret;
+    if (st->lim.remember_s > 0) {
+        bind_i64(st->stmt[S_FORGET], 1, before(now, st->lim.remember_s));
+        ret = run(st, S_FORGET, "forgetting expired history", err, err_cap);
+        if (ret < 0)
+            return ret;
+        n = (uint64_t)sqlite3_changes(st->db);
+    }
+    if (n_forgotten != NULL)
+        *n_forgotten = n;
+    return 0;
+}
+
+/* SQLite reads a negative LIMIT as "no limit". */
+static int64_t
+limit_of(uint64_t max_n)
+{
+    return max_n == 0 || max_n > (uint64_t)INT64_MAX ? -1 : (int64_t)max_n;
+}
+
+int
+store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
+             size_t err_cap)
+{
+    sqlite3_stmt *rem = st->stmt[S_EXPIRE_REMEMBER];
+    sqlite3_stmt *del = st->stmt[S_EXPIRE_DELETE];
+    int64_t cutoff;
+    uint64_t n = 0;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    if (st->lim.max_age_s <= 0)
+        goto out;
+    cutoff = before(now, st->lim.max_age_s);
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    /* Both statements pick the same rows: same filter, same total order. */
+    bind_i64(rem, 1, cutoff);
+    bind_i64(rem, 2, limit_of(max_n));
+    bind_i64(rem, 3, STORE_REASON_EXPIRED);
+    bind_i64(rem, 4, now);
+    ret = run(st, S_EXPIRE_REMEMBER, "remembering expired bundles", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    bind_i64(del, 1, cutoff);
+    bind_i64(del, 2, limit_of(max_n));
+    ret = run(st, S_EXPIRE_DELETE, "deleting expired bundles", err, err_cap);
+    if (ret < 0)
+        goto fail;
+    n = (uint64_t)sqlite3_changes(st->db);
+    ret = commit(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+out:
+    if (n_removed != NULL)
+        *n_removed = n;
+    return 0;
+
+fail:
+    rollback(st);
+    return ret;
+}
+
+int
+store_evict(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
+            size_t err_cap)
+{
+    struct evict_ctx ec = {.now = now, .budget = max_n == 0 ? UINT64_MAX : max_n};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = enforce(st, &ec, NULL, err, err_cap);
+    if (ret < 0) {
+        rollback(st);
+        return ret;
+    }
+    ret = commit(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (n_removed != NULL)
+        *n_removed = ec.n_evicted;
+    return 0;
+}
+
+void
+store_set_limits(struct store *st, const struct store_limits *limits)
+{
+    if (limits != NULL)
+        st->lim = *limits;
+    else
+        memset(&st->lim, 0, sizeof(st->lim));
+}
+
+/* Runs a statement returning one integer (a PRAGMA), outside the cache. */
+static int
+query_int(struct store *st, const char *sql, int64_t *v, char *err, size_t err_cap)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *v = sqlite3_column_int64(s, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_OK)
+        return db_error(st, rc, "opening the database", err, err_cap);
+    return 0;
+}
+
+/* Like query_int() for a PRAGMA that answers with text (journal_mode). */
+static int
+query_text(struct store *st, const char *sql, char *out, size_t out_cap, char *err, size_t err_cap)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(s, 0);
+
+            snprintf(out, out_cap, "%s", t != NULL ? (const char *)t : "");
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_OK)
+        return db_error(st, rc, "configuring the database", err, err_cap);
+    return 0;
+}
+
+static int
+exec_sql(struct store *st, const char *sql, const char *what, char *err, size_t err_cap)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        int ret = db_error(st, rc, what, err, err_cap);
+
+        if (!sqlite3_get_autocommit(st->db))
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return ret;
+    }
+    return 0;
+}
+
+/*
+ * Checks the schema version before anything writes to the file (switching to WAL
+ * rewrites its header). Sets *create when the database is new and empty.
+ */
+static int
+check_schema(struct store *st, bool *create, char *err, size_t err_cap)
+{
+    int64_t app_id = 0, version = 0, n_objects = 0;
+    int ret;
+
+    ret = query_int(st, "PRAGMA application_id", &app_id, err, err_cap);
+    if (ret == 0)
+        ret = query_int(st, "PRAGMA user_version", &version, err, err_cap);
+    if (ret == 0)
+        ret = query_int(st, "SELECT count(*) FROM sqlite_master", &n_objects, err, err_cap);
+    if (ret < 0)
+        return ret;
+    *create = false;
+    if (version > STORE_SCHEMA_VERSION || version < 0) {
+        set_err(err, err_cap,
+                "store %s has schema version %lld, but this samizdatd (%s) understands only "
+                "schema version %d: run the samizdatd that wrote it (or a newer one), or move "
+                "the data folder %s aside to start with an empty store",
+                st->db_path, (long long)version, SZ_VERSION_STRING, STORE_SCHEMA_VERSION, st->dir);
+        return -EPROTO;
+    }
+    if (version == 0 && app_id == 0 && n_objects == 0) {
+        *create = true;
+        return 0;
+    }
+    if (app_id != STORE_APPLICATION_ID || version == 0) {
+        set_err(err, err_cap,
+                "%s is an SQLite database but not a samizdat store (application_id %lld, "
+                "schema version %lld): move it out of the data folder %s or choose another "
+                "data folder",
+                st->db_path, (long long)app_id, (long long)version, st->dir);
+        return -EPROTO;
+    }
+    /*
+     * Older versions would be upgraded here, one version at a time, each step in
+     * its own transaction that also sets user_version. Version 1 is the first.
+     */
+    return 0;
+}
+
+static int
+configure(struct store *st, char *err, size_t err_cap)
+{
+    char mode[16];
+    char sql[64];
+    int ret;
+
+    ret = query_text(st, "PRAGMA journal_mode = WAL", mode, sizeof(mode), err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (strcmp(mode, "wal") != 0) {
+        set_err(err, err_cap,
+                "store %s: cannot switch the database to WAL mode (journal mode is \"%s\"); "
+                "put the data folder on a local file system",
+                st->db_path, mode);
+        return -EIO;
+    }
+    /* FULL: the WAL is fsynced at every commit, so commits survive power loss. */
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
+    ret = exec_sql(st, "PRAGMA synchronous = FULL", "configuring the database", err, err_cap);
+    if (ret == 0)
+        ret = exec_sql(st, sql, "configuring the database", err, err_cap);
+    snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d", STORE_WAL_LIMIT_BYTES);
+    if (ret == 0)
+        ret = exec_sql(st, sql, "configuring the database", err, err_cap);
+    if (ret == 0)
+        ret = exec_sql(st,
+                       "PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF;"
+                       " PRAGMA trusted_schema = OFF",
+                       "configuring the database", err, err_cap);
+    return ret;
+}
+
+/* Makes the creation of store.sqlite durable (its directory entry). */
+static int
+sync_dir(struct store *st, char *err, size_t err_cap)
+{
+    int fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ret = 0;
+
+    if (fd < 0 || fsync(fd) < 0) {
+        ret = -errno;
+        set_err(err, err_cap, "store: cannot sync the data folder %s: %s; check the disk", st->dir,
+                strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    return ret;
+}
+
+static int
+take_lock(struct store *st, char *err, size_t err_cap)
+{
+    char pid[32];
+    int len;
+
+    st->lock_fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (st->lock_fd < 0) {
+        int e = errno;
+
+        set_err(err, err_cap,
+                "cannot open the lock file %s: %s; make the data folder %s writable by the "
+                "user running samizdatd",
+                st->lock_path, strerror(e), st->dir);
+        return -e;
+    }
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        if (e == EWOULDBLOCK) {
+            set_err(err, err_cap,
+                    "data folder %s is in use by another samizdatd (lock %s held); stop it "
+                    "or choose another data folder",
+                    st->dir, st->lock_path);
+            return -EBUSY;
+        }
+        set_err(err, err_cap, "cannot lock %s: %s; put the data folder on a local file system",
+                st->lock_path, strerror(e));
+        return -e;
+    }
+    /* For the operator only: which process holds the folder. Not needed for
+     * correctness, so failures are ignored. */
+    len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(st->lock_fd, 0) == 0 && pwrite(st->lock_fd, pid, (size_t)len, 0) != len) {
+        /* Ignored: see above. */
+    }
+    return 0;
+}
+
+static char *
+join(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + 1 + strlen(name) + 1;
+    char *p = malloc(len);
+
+    if (p != NULL)
+        snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+int
+store_open(const char *dir, const struct store_limits *limits, struct store **out, char *err,
+           size_t err_cap)
+{
+    struct store *st;
+    bool create = false;
+    int rc, ret;
+
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        goto fail_nomem;
+    st->lock_fd = -1;
+    store_set_limits(st, limits);
+    st->dir = strdup(dir);
+    st->db_path = join(dir, STORE_DB_NAME);
+    st->lock_path = join(dir, STORE_LOCK_NAME);
+    if (st->dir == NULL || st->db_path == NULL || st->lock_path == NULL)
+        goto fail_nomem;
+
+    /* The connection moves between libuv pool threads: SQLite must be thread-safe. */
+    if (sqlite3_threadsafe() == 0) {
+        set_err(err, err_cap,
+                "store: the SQLite library (%s) was built without thread support; install "
+                "a thread-safe SQLite",
+                sqlite3_libversion());
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        ret = -errno;
+        set_err(err, err_cap,
+                "cannot create the data folder %s: %s; create it or choose another data "
+                "folder",
+                dir, strerror(errno));
+        goto fail;
+    }
+    ret = take_lock(st, err, err_cap);
+    if (ret < 0)
+        goto fail;
+
+    rc = sqlite3_open_v2(st->db_path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (st->db == NULL)
+            goto fail_nomem;
+        ret = db_error(st, rc, "opening the database", err, err_cap);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+
+    ret = check_schema(st, &create, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    ret = configure(st, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    if (create) {
+        ret = exec_sql(st, schema_sql, "creating the database", err, err_cap);
+        if (ret == 0)
+            ret = sync_dir(st, err, err_cap);
+        if (ret < 0)
+            goto fail;
+    }
+    for (int i = 0; i < N_STMT; i++) {
+        rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            ret = db_error(st, rc, "preparing a query (is the schema damaged?)", err, err_cap);
+            goto fail;
+        }
+    }
+    *out = st;
+    return 0;
+
+fail_nomem:
+    set_err(err, err_cap, "store: out of memory opening the data folder %s", dir);
+    ret = -ENOMEM;
+fail:
+    store_close(st);
+    return ret;
+}
+
+void
+store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < N_STMT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    /* The last connection checkpoints the WAL into the database and removes it. */
+    sqlite3_close(st->db);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* releases the flock() */
+    free(st->lock_path);
+    free(st->db_path);
+    free(st->dir);
+    free(st);
+}

@@ -1,0 +1,258 @@
+/*
+ * The bundle store of samizdatd: one SQLite database in WAL mode, DIR/store.sqlite,
+ * holding verified bundles (metadata and bytes), the "history" of ids that were
+ * evicted or refused, and the per-publisher sequence counter used for publishing.
+ * Design and durability argument: daemon/STORE.md.
+ *
+ * Threads: a struct store is used by one thread at a time (the SQLite connection
+ * is opened in multi-thread mode, without its own mutex). Any thread may call any
+ * function, including store_open() and store_close(), as long as the daemon
+ * serializes the calls. Every function may block on disk, and the writing ones
+ * (put, remember, seq_reserve, expire, evict, forget_expired, delete) wait for
+ * fsync: call them from the libuv thread pool, never from the loop thread.
+ *
+ * Errors: every fallible function returns 0 (or a documented positive value) or a
+ * negated errno value, which is what libuv's codes are on Unix:
+ *   -ENOENT     no such bundle
+ *   -EBUSY      the data folder is locked by another samizdatd, or the database is
+ *               locked by another program (a sqlite3 shell writing to it)
+ *   -EPROTO     the database has an unknown schema version or is not a store
+ *   -ENOSPC     the disk is full
+ *   -EIO        I/O error, or the database is damaged
+ *   -EACCES     the data folder or database cannot be opened for writing
+ *   -ENOMEM     out of memory
+ *   -EINVAL     bad argument, or a store function called from a store callback
+ *   -EOVERFLOW  the publisher's sequence space is exhausted
+ * and writes a message that says what failed and what to do into `err` (at most
+ * err_cap bytes, always NUL-terminated; err may be NULL). Outputs are untouched on
+ * failure. A failed write leaves the store as it was before the call.
+ *
+ * Callbacks (list, ranges, publishers, equivocations) run synchronously inside the
+ * call, on the calling thread; they must not call store functions on the same
+ * store (doing so fails with -EINVAL). Returning nonzero stops the iteration; the
+ * function then returns 0.
+ */
+#ifndef SZ_DAEMON_STORE_H
+#define SZ_DAEMON_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/bundle.h"
+
+/* The schema version this code writes and understands (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+/* Name of the database and of the lock file inside the data folder. */
+#define STORE_DB_NAME "store.sqlite"
+#define STORE_LOCK_NAME "lock"
+
+struct store;
+
+/* Retention limits. Zero means "no limit" for every field. */
+struct store_limits {
+    uint64_t max_total_bytes;     /* bundle bytes held in total */
+    uint64_t max_publisher_bytes; /* bundle bytes held per publisher */
+    int64_t max_age_s;            /* bundles created longer ago than this expire */
+    int64_t remember_s;           /* how long remembered ids are kept */
+};
+
+/* Metadata of a stored bundle. */
+struct store_meta {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence; /* at most INT64_MAX is storable */
+    int64_t created;   /* seconds since the Unix epoch, from the signed header */
+    uint64_t size;     /* length of the bundle bytes */
+    int64_t received;  /* set by the store: the `now` of the put */
+};
+
+/* Outcome of storing one bundle. */
+enum store_status {
+    STORE_PENDING = 0,   /* not processed (the whole call failed) */
+    STORE_STORED = 1,    /* newly stored; durable once the call returned 0 */
+    STORE_DUPLICATE = 2, /* already held; nothing written */
+    STORE_EXPIRED = 3,   /* created before now - max_age_s: refused, id remembered */
+    STORE_TOO_BIG = 4,   /* larger than a quota on its own: refused, id remembered */
+    STORE_EVICTED = 5,   /* stored, then evicted in the same call as the oldest
+                            bundle over a quota: not held, id remembered */
+    STORE_BAD_SEQ = 6,   /* sequence above INT64_MAX: refused, id remembered */
+};
+
+/* Why an id is remembered in the history. Values >= 100 are free for the daemon. */
+enum store_reason {
+    STORE_REASON_EVICTED = 1,  /* removed to stay within a quota */
+    STORE_REASON_EXPIRED = 2,  /* older than max_age_s */
+    STORE_REASON_TOO_BIG = 3,  /* larger than a quota */
+    STORE_REASON_BAD_SEQ = 4,  /* sequence not storable */
+    STORE_REASON_INVALID = 5,  /* failed verification (set by the daemon) */
+    STORE_REASON_UNWANTED = 6, /* publisher not carried (set by the daemon) */
+    STORE_REASON_DELETED = 7,  /* deleted by an operator */
+};
+
+/* One bundle for store_put_batch(). */
+struct store_item {
+    struct store_meta meta;   /* in: id, publisher, sequence, created, size */
+    const uint8_t *bytes;     /* in: meta.size bytes; not retained */
+    enum store_status status; /* out */
+    bool equivocates;         /* out: another bundle with this publisher and
+                                 sequence but a different id is held */
+};
+
+/* Per-publisher usage. */
+struct store_usage {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t n_bundles;
+    uint64_t bytes;
+    uint64_t max_sequence; /* highest sequence held; 0 when n_bundles is 0 */
+};
+
+/* Iteration callbacks: return 0 to continue, nonzero to stop. */
+typedef int (*store_meta_cb)(const struct store_meta *m, void *ctx);
+typedef int (*store_range_cb)(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t first,
+                              uint64_t last, void *ctx);
+typedef int (*store_usage_cb)(const struct store_usage *u, void *ctx);
+typedef int (*store_equiv_cb)(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+                              const uint8_t id_a[SZ_BUNDLE_ID_LEN],
+                              const uint8_t id_b[SZ_BUNDLE_ID_LEN], void *ctx);
+
+/*
+ * Opens the store of the data folder `dir` (created with mode 0700 if missing;
+ * its parent must exist): takes a non-blocking exclusive flock() on DIR/lock,
+ * then opens or creates DIR/store.sqlite in WAL mode with synchronous=FULL.
+ * Never scans the bundles: cost is independent of how many are stored. `limits`
+ * is copied (NULL: no limits). On success *out is set; free with store_close().
+ * Returns 0, -EBUSY (lock held by another samizdatd), -EPROTO (unknown schema
+ * version, or not a samizdat store), -EACCES, -EIO, -ENOMEM, -ENOSPC.
+ */
+int store_open(const char *dir, const struct store_limits *limits, struct store **out, char *err,
+               size_t err_cap);
+
+/* Closes the database and releases the lock. NULL is fine. */
+void store_close(struct store *st);
+
+/* Replaces the retention limits. Takes effect on the next put; store_evict() and
+ * store_expire() apply them to what is already held. */
+void store_set_limits(struct store *st, const struct store_limits *limits);
+
+/* Fills *m from a verified bundle's header, id and length (received is zeroed). */
+void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
+                            const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len);
+
+/*
+ * Stores n bundles in one transaction (one fsync), then evicts the oldest bundles
+ * (by created time, then sequence) until the quotas hold again, remembering the
+ * evicted ids. Each item's status says what happened to it; `now` is its
+ * received time and the time evictions/refusals are remembered at. Storing an id
+ * forgets it from the history. Returns 0 when the transaction committed: every
+ * STORED item then survives kill -9 and power loss. On error nothing is written
+ * and every status is STORE_PENDING. Returns 0, -EINVAL, -ENOSPC, -EIO, -ENOMEM,
+ * -EBUSY.
+ */
+int store_put_batch(struct store *st, struct store_item *items, size_t n, int64_t now, char *err,
+                    size_t err_cap);
+
+/* store_put_batch() of one item. */
+int store_put(struct store *st, struct store_item *item, int64_t now, char *err, size_t err_cap);
+
+/* Returns 1 if the bundle `id` is held, 0 if not, or a negative error. */
+int store_has(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], char *err, size_t err_cap);
+
+/* Reads the metadata of bundle `id` into *m. Returns 0, -ENOENT or an error. */
+int store_get_meta(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], struct store_meta *m,
+                   char *err, size_t err_cap);
+
+/*
+ * Copies the bytes of bundle `id` into a malloc'd buffer *out (caller frees) of
+ * *out_len bytes. Returns 0, -ENOENT, -ENOMEM or an error. For large bundles,
+ * prefer store_read(), which never holds the whole bundle.
+ */
+int store_get(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint8_t **out, size_t *out_len,
+              char *err, size_t err_cap);
+
+/*
+ * Reads up to `cap` bytes of bundle `id` starting at `offset` into buf and sets
+ * *n_read (0 at or past the end). Returns 0, -ENOENT or an error.
+ */
+int store_read(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t offset, uint8_t *buf,
+               size_t cap, size_t *n_read, char *err, size_t err_cap);
+
+/* Deletes bundle `id`; remembers it with STORE_REASON_DELETED when remember is
+ * true. Returns 0, -ENOENT or an error. */
+int store_delete(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], bool remember, int64_t now,
+                 char *err, size_t err_cap);
+
+/* Number of bundles and their total bytes, without scanning. */
+int store_totals(struct store *st, uint64_t *n_bundles, uint64_t *bytes, char *err, size_t err_cap);
+
+/* Usage of one publisher, without scanning (all zero when none held). */
+int store_usage(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], struct store_usage *u,
+                char *err, size_t err_cap);
+
+/* Calls cb for every publisher that has bundles, in key order. */
+int store_publishers(struct store *st, store_usage_cb cb, void *ctx, char *err, size_t err_cap);
+
+/*
+ * Calls cb for every bundle of `publisher` with sequence >= since_sequence, in
+ * order of sequence (bundles that share a sequence in the order they were stored).
+ */
+int store_list(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+               uint64_t since_sequence, store_meta_cb cb, void *ctx, char *err, size_t err_cap);
+
+/*
+ * Calls cb once per contiguous range [first, last] of sequences >= since_sequence
+ * held for `publisher`, or for every publisher (in key order) when publisher is
+ * NULL. Sequences 1,2,3,5,7,8 give [1,3], [5,5], [7,8].
+ */
+int store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                     uint64_t since_sequence, store_range_cb cb, void *ctx, char *err,
+                     size_t err_cap);
+
+/*
+ * Calls cb for every pair of held bundles with the same publisher and sequence
+ * but different ids (id_a was stored before id_b): evidence of a stolen key.
+ */
+int store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *err, size_t err_cap);
+
+/*
+ * Reserves the next sequence for publishing as `publisher`: one more than the
+ * highest sequence ever reserved here or held in the store for that key. The new
+ * value is committed durably before it is written to *seq, so a restart (or a
+ * crash) never hands out the same sequence twice. Returns 0, -EOVERFLOW or an
+ * error.
+ */
+int store_seq_reserve(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
+                      char *err, size_t err_cap);
+
+/* Remembers `id` (not to be fetched again) with a reason, as of `now`. */
+int store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason, int64_t now,
+                   char *err, size_t err_cap);
+
+/*
+ * Returns 1 if `id` was remembered less than remember_s seconds before `now`
+ * (and sets *reason unless NULL), 0 if not, or a negative error.
+ */
+int store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_t now,
+                        int *reason, char *err, size_t err_cap);
+
+/* Drops remembered ids older than remember_s; sets *n_forgotten unless NULL. */
+int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
+                         size_t err_cap);
+
+/*
+ * Removes bundles created before now - max_age_s, oldest first, at most max_n
+ * (0: all) in one transaction, and remembers their ids. Call again while
+ * *n_removed == max_n. Sets *n_removed unless NULL.
+ */
+int store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
+                 size_t err_cap);
+
+/*
+ * Evicts the oldest bundles until every publisher and the total are within the
+ * quotas (needed after store_set_limits() lowers them), at most max_n (0: no
+ * bound) in one transaction, remembering their ids. Sets *n_removed unless NULL.
+ */
+int store_evict(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
+                size_t err_cap);
+
+#endif

@@ -1,0 +1,1202 @@
+/*
+ * Tests of the offline library (client/library.c, render.c, render_sanitize.c):
+ * layout, byte-identical bodies and attachments, ordering, idempotence,
+ * sequence rules, refusal of planted symbolic links, escaping, CSP on every
+ * page, Markdown without raw HTML, the HTML sanitizer (table-driven) and a
+ * damaged index.
+ *
+ * `test_library --make-demo DIR` instead writes a small demo library to DIR
+ * (used by tests/browser/no_network_test.sh) and exits.
+ */
+/* nftw() is an XSI function. */
+#define _XOPEN_SOURCE 700
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "samizdat/article.h"
+#include "samizdat/buf.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "library.h"
+#include "render.h"
+#include "render_sanitize.h"
+
+#define T0 1724925600 /* 2024-08-29T10:00:00Z */
+#define CSP_META "<meta http-equiv=\"Content-Security-Policy\" content=\"" RENDER_CSP "\">"
+
+/* A 240x140 checkerboard PNG (565 bytes). */
+static const uint8_t test_png[] = {
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0xf0, 0x00, 0x00, 0x00, 0x8c, 0x08, 0x02, 0x00, 0x00, 0x00, 0xcd, 0xd7, 0xb3,
+    0x7f, 0x00, 0x00, 0x01, 0xfc, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0xed, 0xdb, 0xb1, 0x0d, 0x00,
+    0x10, 0x14, 0x45, 0x51, 0x93, 0xa8, 0x0d, 0x61, 0xff, 0x18, 0xc2, 0x24, 0x2a, 0x13, 0x68, 0x24,
+    0x1a, 0xef, 0x24, 0xfa, 0x93, 0xbc, 0x7f, 0x5b, 0x65, 0xd4, 0x76, 0xfd, 0xd6, 0xec, 0xd7, 0x8f,
+    0xcb, 0x7d, 0xe1, 0x16, 0x43, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0x1d, 0x98, 0x2b, 0x68, 0x2e,
+    0x57, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x43, 0x73, 0x05, 0xed, 0xc0, 0x5c, 0x41, 0x73,
+    0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x2e, 0x57, 0xd0, 0x5c,
+    0xae, 0xa0, 0xb9, 0x82, 0x36, 0x34, 0x57, 0xd0, 0x86, 0xe6, 0x0a, 0x9a, 0xcb, 0x15, 0x34, 0x97,
+    0x7b, 0x0c, 0xda, 0x58, 0xdc, 0x9f, 0x5c, 0x41, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0x1d, 0x98,
+    0x2b, 0x68, 0x2e, 0x57, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x43, 0x73, 0x05, 0xed, 0xc0,
+    0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x07,
+    0xe6, 0x0a, 0x9a, 0xcb, 0x15, 0x34, 0x57, 0xd0, 0x86, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x73,
+    0xb9, 0x82, 0xe6, 0x72, 0xcf, 0x41, 0x1b, 0x8b, 0xeb, 0xd7, 0xb7, 0xa1, 0xb9, 0x82, 0x76, 0x60,
+    0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0x0d, 0xcd, 0x15, 0xb4, 0x03,
+    0x73, 0x05, 0xcd, 0xe5, 0x0a, 0x9a, 0x2b, 0x68, 0x43, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0xb9,
+    0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x2e,
+    0x57, 0xd0, 0x5c, 0xae, 0xa0, 0xb9, 0x19, 0x41, 0x1b, 0x8b, 0xeb, 0xd7, 0xb7, 0xa1, 0xb9, 0x82,
+    0x76, 0x60, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0x0d, 0xcd, 0x15,
+    0xb4, 0x03, 0x73, 0x05, 0xcd, 0xe5, 0x0a, 0x9a, 0x2b, 0x68, 0x43, 0x73, 0x05, 0x6d, 0x68, 0xae,
+    0xa0, 0xb9, 0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b,
+    0x68, 0x2e, 0x57, 0xd0, 0x5c, 0xae, 0xa0, 0xb9, 0x19, 0x41, 0x1b, 0x8b, 0xeb, 0xd7, 0xb7, 0xa1,
+    0xb9, 0x82, 0x76, 0x60, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0x0d,
+    0xcd, 0x15, 0xb4, 0x03, 0x73, 0x05, 0xcd, 0xe5, 0x0a, 0x9a, 0x2b, 0x68, 0x43, 0x73, 0x05, 0x6d,
+    0x68, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c, 0x41, 0x1b,
+    0x9a, 0x2b, 0x68, 0x2e, 0x57, 0xd0, 0x5c, 0xae, 0xa0, 0xb9, 0x19, 0x41, 0x1b, 0x8b, 0xeb, 0xd7,
+    0xb7, 0xa1, 0xb9, 0x82, 0x76, 0x60, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0x05, 0x6d, 0x68, 0xae,
+    0xa0, 0x0d, 0xcd, 0x15, 0xb4, 0x03, 0x73, 0x05, 0xcd, 0xe5, 0x0a, 0x9a, 0x2b, 0x68, 0x43, 0x73,
+    0x05, 0x6d, 0x68, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda, 0xd0, 0x5c,
+    0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x2e, 0x57, 0xd0, 0x5c, 0xae, 0xa0, 0xb9, 0x19, 0x41, 0x1b, 0x8b,
+    0xeb, 0xd7, 0xb7, 0xa1, 0xb9, 0x82, 0x76, 0x60, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0x05, 0x6d,
+    0x68, 0xae, 0xa0, 0x0d, 0xcd, 0x15, 0xb4, 0x03, 0x73, 0x05, 0xcd, 0xe5, 0x0a, 0x9a, 0x2b, 0x68,
+    0x43, 0x73, 0x05, 0x6d, 0x68, 0xae, 0xa0, 0xb9, 0x5c, 0x41, 0x73, 0xb9, 0x82, 0xe6, 0x0a, 0xda,
+    0xd0, 0x5c, 0x41, 0x1b, 0x9a, 0x2b, 0x68, 0x2e, 0x57, 0xd0, 0x5c, 0xae, 0xa0, 0xb9, 0x11, 0xee,
+    0x06, 0x13, 0xf8, 0x20, 0x04, 0x7a, 0x49, 0xd2, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+};
+
+/* ---- helpers ---- */
+
+struct key {
+    uint8_t pk[SZ_PUBLIC_KEY_LEN];
+    uint8_t sk[SZ_SECRET_KEY_LEN];
+};
+
+struct made {
+    uint8_t *raw;
+    size_t raw_len;
+    struct sz_bundle *b;
+};
+
+static struct key
+new_key(void)
+{
+    struct key k;
+    assert_int_equal(sz_keypair(k.pk, k.sk), 0);
+    return k;
+}
+
+static struct sz_str
+S(const char *s) {
+    return (struct sz_str){s, s == NULL ? 0 : strlen(s)};
+}
+
+static struct sz_article
+art(const char *id, const char *title, int64_t published, enum sz_ctype ctype, const char *body)
+{
+    struct sz_article a;
+    memset(&a, 0, sizeof a);
+    a.id = S(id);
+    a.title = S(title);
+    a.published = published;
+    a.ctype = ctype;
+    a.body = (const uint8_t *)body;
+    a.body_len = strlen(body);
+    return a;
+}
+
+static struct made
+make_bundle(const struct key *k, uint64_t seq, int64_t created, const struct sz_article *arts,
+            size_t n)
+{
+    struct made m = {0};
+    uint8_t *content = NULL, id[SZ_BUNDLE_ID_LEN];
+    size_t content_len = 0;
+    struct sz_seal_params p = {
+        .secret_key = k->sk, .sequence = seq, .created = created, .level = 3};
+    assert_int_equal(sz_container_encode(arts, n, &content, &content_len), 0);
+    assert_int_equal(sz_bundle_seal(&p, content, content_len, &m.raw, &m.raw_len, id), 0);
+    free(content);
+    assert_int_equal(sz_bundle_open(m.raw, m.raw_len, 0, &m.b), 0);
+    return m;
+}
+
+static void
+made_free(struct made *m)
+{
+    sz_bundle_free(m->b);
+    free(m->raw);
+    memset(m, 0, sizeof *m);
+}
+
+static int
+add(const char *dir, const struct made *ms, size_t n, const struct library_publisher *pubs,
+    size_t n_pubs, struct library_result *res, char *err, size_t err_cap)
+{
+    struct library_item items[8];
+    assert_true(n <= 8);
+    for (size_t k = 0; k < n; k++)
+        items[k] = (struct library_item){ms[k].b, ms[k].raw, ms[k].raw_len};
+    return library_add(dir, items, n, pubs, n_pubs, res, err, err_cap);
+}
+
+static void
+add_ok(const char *dir, const struct made *ms, size_t n, struct library_result *res)
+{
+    char err[512];
+    struct library_result r;
+    int rc = add(dir, ms, n, NULL, 0, &r, err, sizeof err);
+    if (rc != 0)
+        print_error("library_add: %s\n", err);
+    assert_int_equal(rc, 0);
+    if (res != NULL)
+        *res = r;
+}
+
+/* A fresh folder; on tmpfs when there is one, as the damaged-index test rewrites a
+ * file thousands of times (ext4 flushes a truncated file on every close). */
+static char *
+tmp_dir(void)
+{
+    char tmpl[64];
+    struct stat st;
+    bool shm = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0;
+    snprintf(tmpl, sizeof tmpl, "%s/sz-test-library-XXXXXX", shm ? "/dev/shm" : "/tmp");
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char *out = strdup(d);
+    assert_non_null(out);
+    return out;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void
+rm_rf(char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+/* Reads a file (NUL-terminated for convenience); NULL when missing. */
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static char *
+path_of(const char *fmt, ...)
+{
+    char *p = malloc(4096);
+    assert_non_null(p);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p, 4096, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static char *
+read_at(const char *dir, const char *rel)
+{
+    char *p = path_of("%s/%s", dir, rel);
+    char *s = slurp(p, NULL);
+    free(p);
+    return s;
+}
+
+static void
+assert_file_bytes(const char *path, const void *data, size_t len)
+{
+    size_t n;
+    char *s = slurp(path, &n);
+    if (s == NULL)
+        fail_msg("missing file %s", path);
+    assert_int_equal(n, len);
+    assert_memory_equal(s, data, len);
+    free(s);
+}
+
+static bool
+exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void
+pub_hex(const struct key *k, char hex[2 * SZ_PUBLIC_KEY_LEN + 1])
+{
+    sz_hex(k->pk, SZ_PUBLIC_KEY_LEN, hex);
+}
+
+static char *
+page_of(const char *dir, const struct key *k, const char *id)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(k, hex);
+    char *p = path_of("%s/%s/%s/index.html", dir, hex, id);
+    char *s = slurp(p, NULL);
+    if (s == NULL)
+        fail_msg("missing page %s", p);
+    free(p);
+    return s;
+}
+
+/* ---- a snapshot of every file: path, inode, mtime, size ---- */
+
+struct snap_entry {
+    char path[512];
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+};
+
+static struct snap_entry snap_buf[256];
+static size_t snap_n;
+
+static int
+snap_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_F)
+        return 0;
+    assert_true(snap_n < 256);
+    struct snap_entry *e = &snap_buf[snap_n++];
+    snprintf(e->path, sizeof e->path, "%s", path);
+    e->ino = st->st_ino;
+    e->mtime = st->st_mtim;
+    e->size = st->st_size;
+    return 0;
+}
+
+static size_t
+snapshot(const char *dir, struct snap_entry *out)
+{
+    snap_n = 0;
+    nftw(dir, snap_one, 16, FTW_PHYS);
+    memcpy(out, snap_buf, snap_n * sizeof *out);
+    return snap_n;
+}
+
+/* ---- fixtures ---- */
+
+struct world {
+    char *dir;
+    struct key k;
+};
+
+static int
+setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->dir = tmp_dir();
+    w->k = new_key();
+    *state = w;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct world *w = *state;
+    rm_rf(w->dir);
+    free(w);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static const char md_body[] = "Putin will visit **Mongolia** next week.\n\n![map](map.png)\n";
+static const char html_body[] = "<p>An <em>HTML</em> article.</p>";
+static const char txt_body[] = "Путин посетит Монголию.\n\nВторой абзац & <не тег>.";
+static const char cyr_title[] = "Путин посетит Монголию";
+
+static struct made
+three_articles(const struct key *k, uint64_t seq)
+{
+    struct sz_article a[3];
+    struct sz_attachment att = {S("map.png"), S("image/png"), test_png, sizeof test_png};
+    static struct sz_str authors[] = {{"The Moscow Times", 16}, {"Jane Roe", 8}};
+    a[0] = art("putin-mongolia", "Putin to Visit ICC Signatory Mongolia", T0, SZ_CTYPE_MARKDOWN,
+               md_body);
+    a[0].url = S("https://www.themoscowtimes.com/2024/08/29/putin-to-visit-a86194");
+    a[0].authors = authors;
+    a[0].n_authors = 2;
+    a[0].lang = S("en");
+    a[0].summary = S("The Kremlin confirmed the visit.");
+    a[0].atts = &att;
+    a[0].n_atts = 1;
+    a[1] = art("html-one", "An HTML article", T0 - 3600, SZ_CTYPE_HTML, html_body);
+    a[2] = art("ru-text", cyr_title, T0 + 3600, SZ_CTYPE_PLAIN, txt_body);
+    a[2].lang = S("ru");
+    return make_bundle(k, seq, T0 + 7200, a, 3);
+}
+
+static void
+test_layout(void **state)
+{
+    struct world *w = *state;
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], id_hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    struct made m = three_articles(&w->k, 1);
+    struct library_result r;
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(r.bundles_added, 1);
+    assert_int_equal(r.bundles_present, 0);
+    assert_int_equal(r.articles_written, 3);
+    assert_int_equal(r.equivocations, 0);
+
+    pub_hex(&w->k, hex);
+    sz_bundle_id_hex(m.b->id, id_hex);
+    char *p;
+    assert_true(exists(p = path_of("%s/index.html", w->dir)));
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/putin-mongolia/body.md", w->dir, hex), md_body,
+                      sizeof md_body - 1);
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/putin-mongolia/map.png", w->dir, hex), test_png,
+                      sizeof test_png);
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/html-one/body.html", w->dir, hex), html_body,
+                      sizeof html_body - 1);
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/ru-text/body.txt", w->dir, hex), txt_body,
+                      sizeof txt_body - 1);
+    free(p);
+    assert_file_bytes(p = path_of("%s/.samizdat/bundles/%s.bundle", w->dir, id_hex), m.raw,
+                      m.raw_len);
+    free(p);
+    for (const char *const *id =
+             (const char *const[]){"putin-mongolia", "html-one", "ru-text", NULL};
+         *id != NULL; id++) {
+        char *page = page_of(w->dir, &w->k, *id);
+        assert_non_null(strstr(page, "<a href=\"../../index.html\">"));
+        free(page);
+    }
+
+    /* The Markdown page shows the image from the body, links body and attachment. */
+    char *page = page_of(w->dir, &w->k, "putin-mongolia");
+    assert_non_null(strstr(page, "<img src=\"map.png\" alt=\"map\">"));
+    assert_non_null(strstr(page, "<strong>Mongolia</strong>"));
+    assert_non_null(strstr(page, "href=\"body.md\""));
+    assert_non_null(strstr(page, "href=\"map.png\""));
+    assert_non_null(strstr(page, "<html lang=\"en\">"));
+    assert_non_null(strstr(page, "2024-08-29T10:00:00Z"));
+    assert_non_null(strstr(page, "The Moscow Times and Jane Roe"));
+    assert_non_null(
+        strstr(page, "<a href=\"https://www.themoscowtimes.com/2024/08/29/putin-to-visit-a86194\""
+                     " rel=\"noreferrer noopener\">"));
+    free(page);
+    made_free(&m);
+}
+
+static void
+test_index_newest_first(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct library_publisher pub;
+    memcpy(pub.pk, w->k.pk, sizeof pub.pk);
+    pub.name = "Test Newsroom";
+    char err[512];
+    assert_int_equal(add(w->dir, &m, 1, &pub, 1, NULL, err, sizeof err), 0);
+    char *idx = read_at(w->dir, "index.html");
+    assert_non_null(idx);
+    char *ru = strstr(idx, cyr_title);
+    char *en = strstr(idx, "Putin to Visit ICC Signatory Mongolia");
+    char *html = strstr(idx, "An HTML article");
+    assert_non_null(ru);
+    assert_non_null(en);
+    assert_non_null(html);
+    assert_true(ru < en && en < html);
+    assert_non_null(strstr(idx, "<h2>Test Newsroom</h2>"));
+    assert_non_null(strstr(idx, "Newest article: <time datetime=\"2024-08-29T11:00:00Z\">"));
+    assert_non_null(strstr(idx, "The Kremlin confirmed the visit."));
+    assert_non_null(strstr(idx, "<li lang=\"ru\">"));
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    char *link = path_of("<a href=\"%s/putin-mongolia/index.html\">", hex);
+    assert_non_null(strstr(idx, link));
+    free(link);
+    free(idx);
+    made_free(&m);
+}
+
+static void
+test_key_text_without_name(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char text[SZ_PK_TEXT_LEN + 1];
+    sz_pk_to_text(w->k.pk, text);
+    char *idx = read_at(w->dir, "index.html");
+    assert_non_null(strstr(idx, text));
+    free(idx);
+    made_free(&m);
+}
+
+static void
+test_same_bundle_twice(void **state)
+{
+    struct world *w = *state;
+    static struct snap_entry before[256], after[256];
+    struct made m = three_articles(&w->k, 1);
+    struct library_result r;
+    add_ok(w->dir, &m, 1, &r);
+    size_t nb = snapshot(w->dir, before);
+    assert_true(nb >= 9);
+    sleep(1); /* so that a rewrite would show in the mtime even on coarse file systems */
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(r.bundles_added, 0);
+    assert_int_equal(r.bundles_present, 1);
+    assert_int_equal(r.articles_written, 0);
+    size_t na = snapshot(w->dir, after);
+    assert_int_equal(na, nb);
+    for (size_t k = 0; k < nb; k++) {
+        assert_string_equal(before[k].path, after[k].path);
+        assert_int_equal(before[k].ino, after[k].ino);
+        assert_int_equal(before[k].size, after[k].size);
+        assert_int_equal(before[k].mtime.tv_sec, after[k].mtime.tv_sec);
+        assert_int_equal(before[k].mtime.tv_nsec, after[k].mtime.tv_nsec);
+    }
+    /* Twice in one call: the second copy is "present". */
+    struct made two[2] = {m, m};
+    add_ok(w->dir, two, 2, &r);
+    assert_int_equal(r.bundles_present, 2);
+
+    /* A missing index.html is written again, even when nothing is new. */
+    char *p = path_of("%s/index.html", w->dir);
+    assert_int_equal(unlink(p), 0);
+    add_ok(w->dir, &m, 1, &r);
+    assert_true(exists(p));
+    free(p);
+    made_free(&m);
+}
+
+static void
+test_sequence_rules(void **state)
+{
+    struct world *w = *state;
+    struct sz_attachment att = {S("old.png"), S("image/png"), test_png, sizeof test_png};
+    struct sz_article a2 = art("story", "Version two", T0, SZ_CTYPE_MARKDOWN, "two");
+    a2.atts = &att;
+    a2.n_atts = 1;
+    struct made m2 = make_bundle(&w->k, 2, T0, &a2, 1);
+    struct sz_article a1[2] = {art("other", "Only in one", T0 - 10, SZ_CTYPE_PLAIN, "x"),
+                               art("story", "Version one", T0, SZ_CTYPE_MARKDOWN, "one")};
+    struct made m1 = make_bundle(&w->k, 1, T0 - 100, a1, 2);
+    struct sz_article a3 = art("story", "Version three", T0, SZ_CTYPE_HTML, "<p>three</p>");
+    struct made m3 = make_bundle(&w->k, 3, T0 + 100, &a3, 1);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    struct library_result r;
+
+    add_ok(w->dir, &m2, 1, &r);
+    add_ok(w->dir, &m1, 1, &r); /* older: adds "other", keeps "story" v2 */
+    assert_int_equal(r.bundles_added, 1);
+    assert_int_equal(r.articles_written, 1);
+    char *page = page_of(w->dir, &w->k, "story");
+    assert_non_null(strstr(page, "Version two"));
+    free(page);
+    char *body = read_at(w->dir, "");
+    free(body);
+    char *p = path_of("%s/%s/story/body.md", w->dir, hex);
+    assert_file_bytes(p, "two", 3);
+    free(p);
+    page = page_of(w->dir, &w->k, "other");
+    assert_non_null(strstr(page, "Only in one"));
+    free(page);
+
+    uint64_t seq = 0;
+    int64_t created = 0;
+    char err[512];
+    assert_int_equal(library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err), 1);
+    assert_int_equal(seq, 2);
+    assert_int_equal(created, T0);
+
+    add_ok(w->dir, &m3, 1, &r); /* newer: replaces "story", drops its old files */
+    assert_int_equal(r.articles_written, 1);
+    page = page_of(w->dir, &w->k, "story");
+    assert_non_null(strstr(page, "Version three"));
+    free(page);
+    assert_false(exists(p = path_of("%s/%s/story/old.png", w->dir, hex)));
+    free(p);
+    assert_false(exists(p = path_of("%s/%s/story/body.md", w->dir, hex)));
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/story/body.html", w->dir, hex), "<p>three</p>", 12);
+    free(p);
+    char *idx = read_at(w->dir, "index.html");
+    assert_non_null(strstr(idx, "Version three"));
+    assert_null(strstr(idx, "Version two"));
+    assert_non_null(strstr(idx, "newest bundle: #3"));
+    free(idx);
+    assert_int_equal(library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err), 1);
+    assert_int_equal(seq, 3);
+    assert_int_equal(created, T0 + 100);
+
+    /* All three in one call, in any order: the same result. */
+    char *dir2 = tmp_dir();
+    struct made all[3] = {m1, m3, m2};
+    add_ok(dir2, all, 3, &r);
+    assert_int_equal(r.bundles_added, 3);
+    page = page_of(dir2, &w->k, "story");
+    assert_non_null(strstr(page, "Version three"));
+    free(page);
+    rm_rf(dir2);
+
+    made_free(&m1);
+    made_free(&m2);
+    made_free(&m3);
+}
+
+static void
+test_publisher_state_unknown(void **state)
+{
+    struct world *w = *state;
+    uint64_t seq = 77;
+    int64_t created = 77;
+    char err[512];
+    char *missing = path_of("%s/does/not/exist", w->dir);
+    assert_int_equal(library_publisher_state(missing, w->k.pk, &seq, &created, err, sizeof err), 0);
+    free(missing);
+    struct made m = three_articles(&w->k, 5);
+    add_ok(w->dir, &m, 1, NULL);
+    struct key other = new_key();
+    assert_int_equal(library_publisher_state(w->dir, other.pk, &seq, &created, err, sizeof err), 0);
+    assert_int_equal(seq, 77);
+    made_free(&m);
+}
+
+static void
+test_equivocation(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("x", "One", T0, SZ_CTYPE_PLAIN, "one");
+    struct sz_article b = art("x", "Other", T0, SZ_CTYPE_PLAIN, "other");
+    struct made m1 = make_bundle(&w->k, 4, T0, &a, 1);
+    struct made m2 = make_bundle(&w->k, 4, T0, &b, 1);
+    struct library_result r;
+    add_ok(w->dir, &m1, 1, &r);
+    add_ok(w->dir, &m2, 1, &r);
+    assert_int_equal(r.bundles_added, 1);
+    assert_int_equal(r.equivocations, 1);
+    assert_int_equal(r.articles_written, 0); /* same sequence: the first one stays */
+    char *page = page_of(w->dir, &w->k, "x");
+    assert_non_null(strstr(page, "One"));
+    free(page);
+    made_free(&m1);
+    made_free(&m2);
+}
+
+static bool
+dir_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *e;
+    bool empty = true;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = false;
+    }
+    closedir(d);
+    return empty;
+}
+
+static void
+test_symlink_refused(void **state)
+{
+    struct world *w = *state;
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], err[512];
+    struct made m = three_articles(&w->k, 1);
+    pub_hex(&w->k, hex);
+    char *target = tmp_dir();
+    char *lib = path_of("%s/lib", w->dir);
+    assert_int_equal(mkdir(lib, 0755), 0);
+
+    /* DIR/<pub> -> elsewhere. */
+    char *link = path_of("%s/%s", lib, hex);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(add(lib, &m, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_non_null(strstr(err, hex));
+    assert_true(dir_empty(target));
+    assert_int_equal(unlink(link), 0);
+
+    /* DIR/<pub>/<id> -> elsewhere. */
+    assert_int_equal(mkdir(link, 0755), 0);
+    char *link2 = path_of("%s/html-one", link);
+    assert_int_equal(symlink(target, link2), 0);
+    assert_int_equal(add(lib, &m, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_true(dir_empty(target));
+    assert_int_equal(unlink(link2), 0);
+    free(link2);
+
+    /* DIR/.samizdat -> elsewhere. */
+    char *lib2 = path_of("%s/lib2", w->dir);
+    assert_int_equal(mkdir(lib2, 0755), 0);
+    char *link3 = path_of("%s/.samizdat", lib2);
+    assert_int_equal(symlink(target, link3), 0);
+    assert_int_equal(add(lib2, &m, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_true(dir_empty(target));
+    free(link3);
+    free(lib2);
+
+    /* A link where a file goes is replaced, never written through. */
+    char *victim = path_of("%s/victim", target);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("keep", f);
+    fclose(f);
+    char *page_link = path_of("%s/index.html", lib);
+    assert_int_equal(symlink(victim, page_link), 0);
+    char err2[512];
+    assert_int_equal(add(lib, &m, 1, NULL, 0, NULL, err2, sizeof err2), 0);
+    assert_file_bytes(victim, "keep", 4);
+    struct stat st;
+    assert_int_equal(lstat(page_link, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    free(page_link);
+    free(victim);
+
+    free(link);
+    free(lib);
+    rm_rf(target);
+    made_free(&m);
+}
+
+static void
+test_escaping_and_utf8(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a[2] = {
+        art("xss", "<script>alert(1)</script> & \"quotes\"", T0, SZ_CTYPE_PLAIN,
+            "</pre><script>alert(2)</script>"),
+        art("ru", cyr_title, T0 + 1, SZ_CTYPE_PLAIN, txt_body),
+    };
+    static struct sz_str authors[] = {{"<b>Mallory</b>", 14}};
+    a[0].authors = authors;
+    a[0].n_authors = 1;
+    a[0].summary = S("<img src=x onerror=alert(3)>");
+    a[0].lang = S("en");
+    a[0].url = S("https://example.org/a?b=1&c='x'");
+    a[1].lang = S("ru");
+    struct made m = make_bundle(&w->k, 1, T0, a, 2);
+    add_ok(w->dir, &m, 1, NULL);
+
+    char *idx = read_at(w->dir, "index.html");
+    char *page = page_of(w->dir, &w->k, "xss");
+    char *ru = page_of(w->dir, &w->k, "ru");
+    for (char *const *s = (char *const[]){idx, page, NULL}; *s != NULL; s++) {
+        assert_null(strstr(*s, "<script"));
+        assert_null(strstr(*s, "<img src=x"));
+        assert_null(strstr(*s, "<b>Mallory"));
+        assert_non_null(
+            strstr(*s, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"));
+    }
+    assert_non_null(strstr(idx, "&lt;img src=x onerror=alert(3)&gt;"));
+    assert_non_null(strstr(page, "&lt;/pre&gt;&lt;script&gt;alert(2)"));
+    assert_non_null(strstr(page, "<a href=\"https://example.org/a?b=1&amp;c=&#39;x&#39;\""));
+
+    /* Cyrillic stays UTF-8, in a page that says so. */
+    assert_non_null(strstr(idx, cyr_title));
+    assert_non_null(strstr(ru, "<title>Путин посетит Монголию</title>"));
+    assert_non_null(strstr(ru, "Второй абзац &amp; &lt;не тег&gt;."));
+    assert_non_null(strstr(ru, "<meta charset=\"utf-8\">"));
+    assert_non_null(strstr(ru, "<html lang=\"ru\">"));
+    free(idx);
+    free(page);
+    free(ru);
+    made_free(&m);
+}
+
+static int
+check_html_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    size_t n = strlen(path);
+    if (flag != FTW_F || n < 5 || strcmp(path + n - 5, ".html") != 0 || strstr(path, "/body."))
+        return 0;
+    char *s = slurp(path, NULL);
+    assert_non_null(s);
+    char *charset = strstr(s, "<meta charset=\"utf-8\">");
+    char *csp = strstr(s, CSP_META);
+    if (charset == NULL || csp == NULL)
+        fail_msg("%s lacks the charset or CSP meta", path);
+    /* Both in the head, before anything that could load. */
+    assert_true(charset < csp);
+    assert_true(csp < strstr(s, "<style>"));
+    assert_true(csp < strstr(s, "<body>"));
+    assert_null(strstr(s, "<script"));
+    assert_null(strstr(s, "<link"));
+    free(s);
+    snap_n++;
+    return 0;
+}
+
+static void
+test_csp_everywhere(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    snap_n = 0;
+    nftw(w->dir, check_html_file, 16, FTW_PHYS);
+    assert_int_equal(snap_n, 4); /* index.html and three article pages */
+    made_free(&m);
+}
+
+static void
+test_markdown_no_raw_html(void **state)
+{
+    struct world *w = *state;
+    static const char body[] =
+        "Hello <script>alert(1)</script> world.\n\n"
+        "<div onclick=\"alert(2)\">block</div>\n\n"
+        "[click](javascript:alert(3)) and [ok](https://example.org/a?b=1&c=2)\n\n"
+        "![remote](https://example.com/x.png) ![proto](//example.com/y.png) ![local](pic.png)\n";
+    struct sz_article a = art("md", "Markdown", T0, SZ_CTYPE_MARKDOWN, body);
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char *page = page_of(w->dir, &w->k, "md");
+    char *b = strstr(page, "<div class=\"body markdown\"");
+    assert_non_null(b);
+    assert_null(strstr(b, "<script"));
+    assert_null(strstr(b, "<div onclick"));
+    assert_null(strstr(b, "javascript:"));
+    assert_null(strstr(b, "src=\"https:"));
+    assert_null(strstr(b, "src=\"//"));
+    assert_non_null(strstr(b, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_non_null(strstr(b, "&lt;div onclick=&quot;alert(2)&quot;&gt;"));
+    assert_non_null(strstr(b, "<a href=\"https://example.org/a?b=1&amp;c=2\">ok</a>"));
+    assert_non_null(strstr(b, "<img src=\"pic.png\" alt=\"local\">"));
+    assert_non_null(strstr(b, "<img alt=\"remote\">"));
+    free(page);
+    made_free(&m);
+}
+
+static void
+test_html_body_sanitized(void **state)
+{
+    struct world *w = *state;
+    static const char body[] =
+        "<!DOCTYPE html><html><head><title>T</title>"
+        "<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">"
+        "<link rel=\"dns-prefetch\" href=\"//evil.example\"></head>"
+        "<body onload=\"alert(1)\"><p>Text</p><img src=\"https://evil.example/t.gif\">"
+        "<script>alert(2)</script></div></article></body></html><div><b>open";
+    struct sz_article a = art("h", "HTML", T0, SZ_CTYPE_HTML, body);
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char *page = page_of(w->dir, &w->k, "h");
+    char *b = strstr(page, "<div class=\"body html\" dir=\"auto\">\n");
+    assert_non_null(b);
+    b += strlen("<div class=\"body html\" dir=\"auto\">\n");
+    static const char want[] = "<p>Text</p><img><div><b>open</b></div>\n</div>\n<footer>";
+    assert_memory_equal(b, want, sizeof want - 1);
+    assert_null(strstr(page, "evil.example"));
+    free(page);
+    made_free(&m);
+}
+
+static void
+test_reserved_attachment_name(void **state)
+{
+    struct world *w = *state;
+    struct sz_attachment atts[2] = {
+        {S("_index.html"), S("text/html"), (const uint8_t *)"first", 5},
+        {S("index.html"), S("text/html"), (const uint8_t *)"<script>x</script>", 18},
+    };
+    struct sz_article a = art("r", "Reserved", T0, SZ_CTYPE_PLAIN, "body");
+    a.atts = atts;
+    a.n_atts = 2;
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    char *p;
+    assert_file_bytes(p = path_of("%s/%s/r/_index.html", w->dir, hex), "first", 5);
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/r/__index.html", w->dir, hex), "<script>x</script>", 18);
+    free(p);
+    char *page = page_of(w->dir, &w->k, "r");
+    assert_non_null(strstr(page, CSP_META));
+    assert_non_null(strstr(page, "href=\"__index.html\""));
+    free(page);
+    made_free(&m);
+}
+
+static void
+test_bad_items(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct made m2 = three_articles(&w->k, 2);
+    char err[512];
+    struct library_item it = {m.b, m2.raw, m2.raw_len};
+    assert_int_equal(library_add(w->dir, &it, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "do not match"));
+    it = (struct library_item){NULL, m.raw, m.raw_len};
+    assert_int_equal(library_add(w->dir, &it, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_int_equal(library_add(NULL, &it, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_true(dir_empty(w->dir));
+
+    /* An unsafe id slipped in by a buggy caller is refused before any write. */
+    char bad_id[] = "../x";
+    struct sz_str saved = m.b->c->articles[0].id;
+    m.b->c->articles[0].id = S(bad_id);
+    it = (struct library_item){m.b, m.raw, m.raw_len};
+    assert_int_equal(library_add(w->dir, &it, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unsafe id"));
+    assert_true(dir_empty(w->dir));
+    m.b->c->articles[0].id = saved;
+    made_free(&m);
+    made_free(&m2);
+}
+
+static void
+write_index(const char *dir, const void *data, size_t len)
+{
+    char *p = path_of("%s/.samizdat/library.idx", dir);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    free(p);
+}
+
+static void
+test_damaged_index(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct sz_article a = art("later", "Later", T0, SZ_CTYPE_PLAIN, "later");
+    struct made m2 = make_bundle(&w->k, 2, T0, &a, 1);
+    struct library_publisher pub;
+    memcpy(pub.pk, w->k.pk, sizeof pub.pk);
+    pub.name = "Name, with % and spaces";
+    char err[512];
+    assert_int_equal(add(w->dir, &m, 1, &pub, 1, NULL, err, sizeof err), 0);
+    size_t len;
+    char *p = path_of("%s/.samizdat/library.idx", w->dir);
+    char *good = slurp(p, &len);
+    free(p);
+    assert_non_null(good);
+
+    /* Every prefix, and every single-byte corruption: an error or a clean parse. */
+    uint64_t seq;
+    int64_t created;
+    for (size_t n = 0; n <= len; n++) {
+        write_index(w->dir, good, n);
+        int r = library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err);
+        if (r < 0)
+            assert_non_null(strstr(err, "library.idx"));
+        bool at_line_end = n >= 19 && good[n - 1] == '\n';
+        if (!at_line_end && n > 0)
+            assert_int_equal(r, -1);
+    }
+    for (size_t k = 0; k < len; k++) {
+        static const char junk[] = {'\0', ' ', '\n', '%', 'Z', ',', '-', (char)0xff};
+        for (size_t j = 0; j < sizeof junk; j++) {
+            char *bad = malloc(len);
+            assert_non_null(bad);
+            memcpy(bad, good, len);
+            bad[k] = junk[j];
+            write_index(w->dir, bad, len);
+            int r = library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err);
+            assert_true(r >= -1 && r <= 1);
+            free(bad);
+        }
+    }
+    static const char *const cases[] = {
+        "",
+        "samizdat-library 2\n",
+        "samizdat-library 1\nB 00 11 1 1\n",
+        ("samizdat-library 1\nB "
+         "0000000000000000000000000000000000000000000000000000000000000000 "
+         "0000000000000000000000000000000000000000000000000000000000000000 "
+         "99999999999999999999999 1\n"),
+        "samizdat-library 1\nQ x\n",
+        "samizdat-library 1\n\n",
+        "samizdat-library 1\nA  x\n",
+        ("samizdat-library 1\nN "
+         "0000000000000000000000000000000000000000000000000000000000000000 %FF%FE\n"),
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_index(w->dir, cases[k], strlen(cases[k]));
+        assert_int_equal(library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err),
+                         -1);
+        assert_int_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), -1);
+        assert_non_null(strstr(err, "damaged"));
+    }
+
+    /* Restored, it works again and keeps the name with its odd characters. */
+    write_index(w->dir, good, len);
+    assert_int_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), 0);
+    char *idx = read_at(w->dir, "index.html");
+    assert_non_null(strstr(idx, "Name, with % and spaces"));
+    free(idx);
+    free(good);
+    made_free(&m);
+    made_free(&m2);
+}
+
+/* ---- the sanitizer, table-driven ---- */
+
+struct san_case {
+    const char *in;
+    size_t in_len;
+    const char *want;
+};
+
+#define SC(in, want)                                                                               \
+    {                                                                                              \
+        in, sizeof(in) - 1, want                                                                   \
+    }
+
+static const struct san_case san_cases[] = {
+    SC("<p>Hello</p>", "<p>Hello</p>"),
+    SC("<script>alert(1)</script>ok", "ok"),
+    SC("<SCRIPT src=x></SCRIPT >ok", "ok"),
+    SC("<script>if (a</script>b) {}</script>ok", "b) {}ok"),
+    SC("<img src=x onerror=alert(1)>", "<img src=\"x\">"),
+    SC("<a href=\"javascript:alert(1)\">x</a>", "<a>x</a>"),
+    SC("<a href=\"java&#x09;script:alert(1)\">x</a>", "<a>x</a>"),
+    SC("<a href=\"&#106;avascript&colon;alert(1)\">x</a>", "<a>x</a>"),
+    SC("<a href=\" JaVaScRiPt:alert(1)\">x</a>", "<a>x</a>"),
+    SC("<a href=\"https://example.org/?a=1&amp;b=2\">x</a>",
+       "<a href=\"https://example.org/?a=1&amp;b=2\">x</a>"),
+    SC("<a href=\"mailto:a@b.example\">m</a>", "<a href=\"mailto:a@b.example\">m</a>"),
+    SC("<a href=\"//evil.example/\">x</a>", "<a>x</a>"),
+    SC("<a href=x ping=https://t.example>y</a>", "<a href=\"x\">y</a>"),
+    SC("<img src=\"https://evil.example/x.png\">", "<img>"),
+    SC("<img src=\"//evil.example/x.png\">", "<img>"),
+    SC("<img src=\"\\\\evil.example\\x.png\">", "<img>"),
+    SC("<img src=\"/etc/x.png\">", "<img>"),
+    SC("<img src=\"data:image/png;base64,AAAA\">", "<img src=\"data:image/png;base64,AAAA\">"),
+    SC("<img src=\"data:text/html,x\">", "<img>"),
+    SC("<img srcset=\"a.png 1x, https://x.example/b.png 2x\">", "<img>"),
+    SC("<img srcset=\"a.png 1x, b.png 2x\">", "<img srcset=\"a.png 1x, b.png 2x\">"),
+    SC("<img src=\"photo.jpg\" alt='a \"b\"'>", "<img src=\"photo.jpg\" alt=\"a &quot;b&quot;\">"),
+    SC("<meta http-equiv=refresh content=\"0;url=https://x.example\">t", "t"),
+    SC("<link rel=dns-prefetch href=//x.example>t", "t"),
+    SC("<base href=https://x.example/>t", "t"),
+    SC("<iframe src=x>inner</iframe>t", "t"),
+    SC("<object data=https://x.example>fallback</object>t", "t"),
+    SC("<embed src=https://x.example>t", "t"),
+    SC("<style>@import url(https://x.example)</style>t", "t"),
+    SC("<template><script>x</script><p>t</p></template>ok", "ok"),
+    SC("<noscript><img src=https://t.example></noscript>ok", "ok"),
+    SC("<textarea></div><script>x</script></textarea>t", "t"),
+    SC("<form action=https://x.example><input formaction=https://y.example></form>",
+       "<form><input></form>"),
+    SC("<p style=\"color:red\">x</p>", "<p style=\"color:red\">x</p>"),
+    SC("<p style=\"background:url(https://x.example)\">x</p>", "<p>x</p>"),
+    SC("<p style=\"background:u&#114;l(https://x.example)\">x</p>", "<p>x</p>"),
+    SC("<div onclick=\"x\" class=c>t</div>", "<div class=\"c\">t</div>"),
+    SC("</div></article></body>t", "t"),
+    SC("<div><b>x", "<div><b>x</b></div>"),
+    SC("<!-- <script>x</script> -->t", "t"),
+    SC("<!-->t", "t"),
+    SC("a < b > c", "a &lt; b > c"),
+    SC("a\0b", "a\xef\xbf\xbd"
+               "b"),
+    SC("ok<div class=\"x", "ok"),
+    SC("<html><head><title>T</title><style>p{}</style></head><body><p>x</p></body></html>",
+       "<p>x</p>"),
+    SC("<head><meta charset=x><body>y", "y"),
+    SC("<svg><use href=\"#a\"/><image href=\"https://x.example/y.png\"/></svg>",
+       "<svg><use href=\"#a\"/><image/></svg>"),
+    SC("<svg><a xlink:href=\"javascript:alert(1)\">x</a><set attributeName=href to=x/></svg>",
+       "<svg><a>x</a></svg>"),
+    SC("<p title=\"a &amp; b\">x</p>", "<p title=\"a &amp; b\">x</p>"),
+    SC("<p x=\"1\"\"y\"=2>z</p>", "<p x=\"1\">z</p>"),
+    SC("<a\thref=\"x\"\nid=y>z</a>", "<a href=\"x\" id=\"y\">z</a>"),
+    SC("<p>x<p>y", "<p>x<p>y</p></p>"),
+    SC("</ >t</>u", "tu"),
+};
+
+static void
+test_sanitizer_table(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof san_cases / sizeof san_cases[0]; k++) {
+        const struct san_case *c = &san_cases[k];
+        struct sz_wr w;
+        sz_wr_init(&w, 1 << 20);
+        render_sanitize_html(&w, (const uint8_t *)c->in, c->in_len);
+        assert_int_equal(sz_wr_status(&w), 0);
+        char *got = strndup(w.p == NULL ? "" : (const char *)w.p, w.len);
+        if (strcmp(got, c->want) != 0)
+            fail_msg("case %zu: %s\n  got:  %s\n  want: %s", k, c->in, got, c->want);
+        free(got);
+        sz_wr_free(&w, false);
+    }
+}
+
+/* Every prefix of a nasty input: no crash, never an unescaped script. */
+static void
+test_sanitizer_prefixes(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "<div a='x>y' b=\"<script>\"><!-- c --><svg><script>x</script></svg><p style=\"x\">"
+        "<a href=\"&#x6a;avascript:1\">q</a><textarea><img></textarea><img src=a.png></div>";
+    for (size_t n = 0; n <= sizeof in - 1; n++) {
+        struct sz_wr w;
+        sz_wr_init(&w, 1 << 20);
+        render_sanitize_html(&w, (const uint8_t *)in, n);
+        assert_int_equal(sz_wr_status(&w), 0);
+        char *got = strndup(w.p == NULL ? "" : (const char *)w.p, w.len);
+        assert_null(strstr(got, "<script"));
+        assert_null(strstr(got, "<textarea"));
+        assert_null(strstr(got, "javascript"));
+        free(got);
+        sz_wr_free(&w, false);
+    }
+}
+
+/* ---- the demo library for the browser test ---- */
+
+static int
+make_demo(const char *dir)
+{
+    struct key k1 = new_key(), k2 = new_key();
+    static const char md[] =
+        "Russian President Vladimir Putin will visit **Mongolia** next week, the Kremlin "
+        "said, in his first trip to a member state of the International Criminal Court "
+        "since it issued a warrant for his arrest.\n\n"
+        "![A checkerboard standing in for a photo](photo.png)\n\n"
+        "> Mongolia is obliged to arrest him, the court said.\n\n"
+        "A remote image that must never load: ![tracker](https://example.invalid/t.png)\n\n"
+        "Raw HTML is shown as text: <img src=\"https://example.invalid/raw.png\">\n";
+    static const char html[] =
+        "<p>This body is <strong>HTML</strong>. It tries to load "
+        "<img src=\"https://example.invalid/h.png\" alt=\"remote\"> and to run "
+        "<script>document.title='pwned'</script> code; neither works.</p>"
+        "<p style=\"background:url(https://example.invalid/bg.png)\">Styled paragraph.</p>";
+    static const char ru[] =
+        "Президент России Владимир Путин посетит Монголию на следующей неделе.\n\n"
+        "Это первая поездка Путина в страну — участницу Международного уголовного суда "
+        "после выдачи ордера на его арест.";
+    struct sz_attachment att = {S("photo.png"), S("image/png"), test_png, sizeof test_png};
+    static struct sz_str authors[] = {{"The Moscow Times", 16}};
+    struct sz_article a[2];
+    a[0] = art("putin-mongolia", "Putin to Visit ICC Signatory Mongolia Despite Arrest Warrant", T0,
+               SZ_CTYPE_MARKDOWN, md);
+    a[0].url = S("https://www.themoscowtimes.com/2024/08/29/"
+                 "putin-to-visit-icc-signatory-mongolia-a86194");
+    a[0].authors = authors;
+    a[0].n_authors = 1;
+    a[0].lang = S("en");
+    a[0].summary = S("The first trip to an ICC member state since the arrest warrant.");
+    a[0].atts = &att;
+    a[0].n_atts = 1;
+    a[1] =
+        art("html-body", "An HTML body <with> markup & scripts", T0 - 86400, SZ_CTYPE_HTML, html);
+    a[1].lang = S("en");
+    struct sz_article b = art("putin-mongolia-ru", "Путин посетит Монголию, несмотря на ордер МУС",
+                              T0 + 600, SZ_CTYPE_PLAIN, ru);
+    b.lang = S("ru");
+    b.summary = S("Первая поездка в страну — участницу МУС.");
+    struct made ms[2] = {make_bundle(&k1, 1, T0 + 3600, a, 2),
+                         make_bundle(&k2, 7, T0 + 900, &b, 1)};
+    struct library_publisher pubs[2];
+    memcpy(pubs[0].pk, k1.pk, sizeof pubs[0].pk);
+    pubs[0].name = "The Moscow Times";
+    memcpy(pubs[1].pk, k2.pk, sizeof pubs[1].pk);
+    pubs[1].name = NULL;
+    char err[512];
+    int rc = add(dir, ms, 2, pubs, 2, NULL, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "library_add: %s\n", err);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    sz_hex(k1.pk, SZ_PUBLIC_KEY_LEN, hex);
+    /* The browser test opens this page: it has the image. */
+    printf("%s/putin-mongolia/index.html\n", hex);
+    made_free(&ms[0]);
+    made_free(&ms[1]);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sz_init() != 0)
+        return 1;
+    if (argc == 3 && strcmp(argv[1], "--make-demo") == 0)
+        return make_demo(argv[2]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_text_without_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_bundle_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequence_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publisher_state_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaping_and_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csp_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_markdown_no_raw_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
+        cmocka_unit_test(test_sanitizer_table),
+        cmocka_unit_test(test_sanitizer_prefixes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1269 @@
+/*
+ * Unit tests of the daemon's bundle store (daemon/store.c): every test works in
+ * its own temporary data folder. Bundles are synthetic: the store never parses
+ * them, it takes verified metadata and bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define NOW 1700000000
+#define ERR_CAP 512
+
+struct fixture {
+    char dir[256];
+    struct store *st;
+    char err[ERR_CAP];
+};
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static long
+rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    }
+    fclose(f);
+    return kib;
+}
+
+static void
+remove_dir(const char *dir)
+{
+    static const char *const names[] = {"store.sqlite", "store.sqlite-wal", "store.sqlite-shm",
+                                        "store.sqlite-journal", "lock"};
+    char path[512];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "%s/sz-store-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    store_close(f->st);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+reopen(struct fixture *f, const struct store_limits *lim)
+{
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(f->dir, lim, &f->st, f->err, sizeof(f->err)), 0);
+}
+
+/* Synthetic bundles: id from (publisher, sequence, salt), bytes from the id. */
+static void
+make_id(uint8_t id[SZ_BUNDLE_ID_LEN], uint8_t pub, uint64_t seq, uint32_t salt)
+{
+    memset(id, 0, SZ_BUNDLE_ID_LEN);
+    id[0] = pub;
+    for (int i = 0; i < 8; i++)
+        id[1 + i] = (uint8_t)(seq >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        id[9 + i] = (uint8_t)(salt >> (8 * i));
+    id[31] = 0xb5;
+}
+
+static void
+make_pub(uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint8_t pub)
+{
+    memset(publisher, pub, SZ_PUBLIC_KEY_LEN);
+}
+
+static uint8_t *
+make_bytes(const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len)
+{
+    uint8_t *b = malloc(len > 0 ? len : 1);
+
+    assert_non_null(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (uint8_t)(id[i % SZ_BUNDLE_ID_LEN] ^ (i * 131));
+    return b;
+}
+
+static void
+make_item(struct store_item *it, uint8_t pub, uint64_t seq, uint32_t salt, int64_t created,
+          size_t size)
+{
+    memset(it, 0, sizeof(*it));
+    make_id(it->meta.id, pub, seq, salt);
+    make_pub(it->meta.publisher, pub);
+    it->meta.sequence = seq;
+    it->meta.created = created;
+    it->meta.size = size;
+    it->bytes = make_bytes(it->meta.id, size);
+}
+
+static void
+free_items(struct store_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((void *)items[i].bytes);
+}
+
+/* Puts one bundle and returns its status. */
+static enum store_status
+put1(struct fixture *f, uint8_t pub, uint64_t seq, uint32_t salt, int64_t created, size_t size,
+     int64_t now)
+{
+    struct store_item it;
+
+    make_item(&it, pub, seq, salt, created, size);
+    assert_int_equal(store_put(f->st, &it, now, f->err, sizeof(f->err)), 0);
+    free_items(&it, 1);
+    return it.status;
+}
+
+static int
+has1(struct fixture *f, uint8_t pub, uint64_t seq, uint32_t salt)
+{
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+
+    make_id(id, pub, seq, salt);
+    return store_has(f->st, id, f->err, sizeof(f->err));
+}
+
+static void
+test_put_get_has(void **state)
+{
+    struct fixture *f = *state;
+    struct store_item it;
+    struct store_meta m;
+    uint8_t other[SZ_BUNDLE_ID_LEN];
+    uint8_t *out = NULL, chunk[1000];
+    size_t out_len = 0, n_read, total;
+
+    make_item(&it, 1, 7, 0, NOW - 10, 3000);
+    assert_int_equal(store_put(f->st, &it, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(it.status, STORE_STORED);
+    assert_false(it.equivocates);
+    assert_int_equal(store_has(f->st, it.meta.id, f->err, sizeof(f->err)), 1);
+
+    assert_int_equal(store_get(f->st, it.meta.id, &out, &out_len, f->err, sizeof(f->err)), 0);
+    assert_int_equal(out_len, 3000);
+    assert_memory_equal(out, it.bytes, 3000);
+    free(out);
+
+    assert_int_equal(store_get_meta(f->st, it.meta.id, &m, f->err, sizeof(f->err)), 0);
+    assert_memory_equal(m.id, it.meta.id, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(m.publisher, it.meta.publisher, SZ_PUBLIC_KEY_LEN);
+    assert_int_equal(m.sequence, 7);
+    assert_int_equal(m.created, NOW - 10);
+    assert_int_equal(m.size, 3000);
+    assert_int_equal(m.received, NOW);
+
+    /* Streaming read in chunks reassembles the bytes. */
+    total = 0;
+    do {
+        assert_int_equal(store_read(f->st, it.meta.id, total, chunk, sizeof(chunk), &n_read, f->err,
+                                    sizeof(f->err)),
+                         0);
+        if (n_read > 0)
+            assert_memory_equal(chunk, it.bytes + total, n_read);
+        total += n_read;
+    } while (n_read > 0);
+    assert_int_equal(total, 3000);
+
+    /* Storing the same id again writes nothing. */
+    assert_int_equal(store_put(f->st, &it, NOW + 5, f->err, sizeof(f->err)), 0);
+    assert_int_equal(it.status, STORE_DUPLICATE);
+
+    make_id(other, 1, 8, 0);
+    assert_int_equal(store_has(f->st, other, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_get(f->st, other, &out, &out_len, f->err, sizeof(f->err)), -ENOENT);
+    assert_non_null(strstr(f->err, "not held"));
+    assert_int_equal(store_get_meta(f->st, other, &m, f->err, sizeof(f->err)), -ENOENT);
+
+    /* Durable across close and reopen. */
+    reopen(f, NULL);
+    assert_int_equal(store_get(f->st, it.meta.id, &out, &out_len, f->err, sizeof(f->err)), 0);
+    assert_memory_equal(out, it.bytes, 3000);
+    free(out);
+
+    /* Empty bundles are legal for the store (it does not judge content). */
+    assert_int_equal(put1(f, 2, 1, 0, NOW, 0, NOW), STORE_STORED);
+    make_id(other, 2, 1, 0);
+    assert_int_equal(store_get(f->st, other, &out, &out_len, f->err, sizeof(f->err)), 0);
+    assert_int_equal(out_len, 0);
+    free(out);
+
+    /* Delete, with and without remembering. */
+    assert_int_equal(store_delete(f->st, it.meta.id, true, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_has(f->st, it.meta.id, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_is_remembered(f->st, it.meta.id, NOW, NULL, f->err, sizeof(f->err)), 1);
+    assert_int_equal(store_delete(f->st, it.meta.id, true, NOW, f->err, sizeof(f->err)), -ENOENT);
+    assert_int_equal(store_delete(f->st, other, false, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_is_remembered(f->st, other, NOW, NULL, f->err, sizeof(f->err)), 0);
+    free_items(&it, 1);
+}
+
+struct collect {
+    uint64_t seqs[64];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+};
+
+static int
+collect_meta(const struct store_meta *m, void *ctx)
+{
+    struct collect *c = ctx;
+
+    assert_true(c->n < 64);
+    c->seqs[c->n++] = m->sequence;
+    return c->stop_after != 0 && c->n >= c->stop_after;
+}
+
+static void
+test_list_since(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        uint8_t pub;
+        uint64_t since;
+        size_t stop_after;
+        size_t n;
+        uint64_t seqs[12];
+    } cases[] = {
+        {1, 0, 0, 10, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+        {1, 5, 0, 6, {5, 6, 7, 8, 9, 10}},
+        {1, 10, 0, 1, {10}},
+        {1, 11, 0, 0, {0}},
+        {1, UINT64_MAX, 0, 0, {0}},
+        {1, 3, 2, 2, {3, 4}},
+        {2, 0, 0, 3, {1, 2, 3}},
+        {3, 0, 0, 0, {0}},
+    };
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+
+    /* Stored out of order: listing is by sequence. */
+    for (uint64_t s = 10; s >= 1; s--)
+        assert_int_equal(put1(f, 1, s, 0, NOW - 100 + (int64_t)s, 100, NOW), STORE_STORED);
+    for (uint64_t s = 1; s <= 3; s++)
+        assert_int_equal(put1(f, 2, s, 0, NOW, 100, NOW), STORE_STORED);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct collect c = {.stop_after = cases[i].stop_after};
+
+        make_pub(pub, cases[i].pub);
+        assert_int_equal(
+            store_list(f->st, pub, cases[i].since, collect_meta, &c, f->err, sizeof(f->err)), 0);
+        assert_int_equal(c.n, cases[i].n);
+        for (size_t k = 0; k < c.n; k++)
+            assert_int_equal(c.seqs[k], cases[i].seqs[k]);
+    }
+}
+
+static void
+test_batch(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 1000 };
+    struct store_item *items = calloc(N + 2, sizeof(*items));
+    struct store_usage u;
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    uint64_t n_bundles, bytes, want_bytes = 0;
+
+    assert_non_null(items);
+    for (size_t i = 0; i < N; i++) {
+        make_item(&items[i], (uint8_t)(1 + i % 4), 1 + i / 4, 0, NOW - (int64_t)i, 100 + i % 50);
+        want_bytes += 100 + i % 50;
+    }
+    /* The same bundle twice in one batch, and one already held. */
+    make_item(&items[N], 1, 1, 0, NOW, 100);
+    assert_int_equal(put1(f, 9, 1, 0, NOW, 10, NOW), STORE_STORED);
+    make_item(&items[N + 1], 9, 1, 0, NOW, 10);
+
+    assert_int_equal(store_put_batch(f->st, items, N + 2, NOW, f->err, sizeof(f->err)), 0);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(items[i].status, STORE_STORED);
+    assert_int_equal(items[N].status, STORE_DUPLICATE);
+    assert_int_equal(items[N + 1].status, STORE_DUPLICATE);
+
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, N + 1);
+    assert_int_equal(bytes, want_bytes + 10);
+
+    make_pub(pub, 2);
+    assert_int_equal(store_usage(f->st, pub, &u, f->err, sizeof(f->err)), 0);
+    assert_int_equal(u.n_bundles, N / 4);
+    assert_int_equal(u.max_sequence, N / 4);
+    make_pub(pub, 77);
+    assert_int_equal(store_usage(f->st, pub, &u, f->err, sizeof(f->err)), 0);
+    assert_int_equal(u.n_bundles, 0);
+    assert_int_equal(u.bytes, 0);
+
+    /* An empty batch is a no-op. */
+    assert_int_equal(store_put_batch(f->st, items, 0, NOW, f->err, sizeof(f->err)), 0);
+    /* A batch item without bytes is refused before anything is written. */
+    free_items(items, N + 2);
+    items[0].bytes = NULL;
+    assert_int_equal(store_put_batch(f->st, items, 1, NOW, f->err, sizeof(f->err)), -EINVAL);
+    free(items);
+}
+
+/*
+ * Quotas, table-driven: each case puts bundles one per call in order (pub, seq,
+ * created, size) under the limits, then checks which (pub, seq) remain, and the
+ * status of every put.
+ */
+struct qput {
+    uint8_t pub;
+    uint64_t seq;
+    int64_t created;
+    size_t size;
+    enum store_status want;
+};
+
+static void
+test_quotas(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *name;
+        struct store_limits lim;
+        size_t n;
+        struct qput puts[8];
+        size_t n_kept;
+        struct {
+            uint8_t pub;
+            uint64_t seq;
+        } kept[8];
+    } cases[] = {
+        {"per-publisher: oldest created goes first",
+         {.max_publisher_bytes = 3000},
+         4,
+         {{1, 1, NOW - 50, 1000, STORE_STORED},
+          {1, 2, NOW - 90, 1000, STORE_STORED},
+          {1, 3, NOW - 70, 1000, STORE_STORED},
+          {1, 4, NOW - 10, 1000, STORE_STORED}},
+         3,
+         {{1, 1}, {1, 3}, {1, 4}}},
+        {"per-publisher: same created, lower sequence goes first",
+         {.max_publisher_bytes = 2000},
+         3,
+         {{1, 5, NOW, 1000, STORE_STORED},
+          {1, 3, NOW, 1000, STORE_STORED},
+          {1, 4, NOW, 1000, STORE_STORED}},
+         2,
+         {{1, 4}, {1, 5}}},
+        {"per-publisher: other publishers untouched",
+         {.max_publisher_bytes = 2000},
+         4,
+         {{1, 1, NOW - 100, 1000, STORE_STORED},
+          {2, 1, NOW - 200, 1000, STORE_STORED},
+          {1, 2, NOW - 50, 1000, STORE_STORED},
+          {1, 3, NOW - 10, 1000, STORE_STORED}},
+         3,
+         {{1, 2}, {1, 3}, {2, 1}}},
+        {"per-publisher: a bundle older than all is evicted at once",
+         {.max_publisher_bytes = 2000},
+         3,
+         {{1, 2, NOW - 20, 1000, STORE_STORED},
+          {1, 3, NOW - 10, 1000, STORE_STORED},
+          {1, 1, NOW - 90, 1000, STORE_EVICTED}},
+         2,
+         {{1, 2}, {1, 3}}},
+        {"too big for a quota on its own",
+         {.max_publisher_bytes = 2000, .max_total_bytes = 5000},
+         2,
+         {{1, 1, NOW, 2001, STORE_TOO_BIG}, {1, 2, NOW, 2000, STORE_STORED}},
+         1,
+         {{1, 2}}},
+        {"total: oldest across publishers goes first",
+         {.max_total_bytes = 3000},
+         5,
+         {{1, 1, NOW - 10, 1000, STORE_STORED},
+          {2, 1, NOW - 40, 1000, STORE_STORED},
+          {3, 1, NOW - 20, 1000, STORE_STORED},
+          {1, 2, NOW - 5, 1000, STORE_STORED},
+          {2, 2, NOW - 1, 1000, STORE_STORED}},
+         3,
+         {{1, 2}, {1, 1}, {2, 2}}},
+        {"both quotas",
+         {.max_total_bytes = 2500, .max_publisher_bytes = 1500},
+         4,
+         {{1, 1, NOW - 30, 1000, STORE_STORED},
+          {1, 2, NOW - 20, 1000, STORE_STORED},
+          {2, 1, NOW - 40, 1000, STORE_STORED},
+          {2, 2, NOW - 10, 1000, STORE_STORED}},
+         2,
+         {{1, 2}, {2, 2}}},
+    };
+
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        uint64_t n_bundles, bytes;
+        size_t kept_bytes = 0;
+
+        print_message("case: %s\n", cases[c].name);
+        /* A fresh store per case. */
+        store_close(f->st);
+        f->st = NULL;
+        remove_dir(f->dir);
+        assert_int_equal(store_open(f->dir, &cases[c].lim, &f->st, f->err, sizeof(f->err)), 0);
+        for (size_t i = 0; i < cases[c].n; i++) {
+            const struct qput *p = &cases[c].puts[i];
+
+            assert_int_equal(put1(f, p->pub, p->seq, 0, p->created, p->size, NOW), p->want);
+        }
+        for (size_t k = 0; k < cases[c].n_kept; k++)
+            assert_int_equal(has1(f, cases[c].kept[k].pub, cases[c].kept[k].seq, 0), 1);
+        assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+        assert_int_equal(n_bundles, cases[c].n_kept);
+        for (size_t i = 0; i < cases[c].n; i++) {
+            const struct qput *p = &cases[c].puts[i];
+            uint8_t id[SZ_BUNDLE_ID_LEN];
+            int held = has1(f, p->pub, p->seq, 0);
+            int reason = 0;
+
+            make_id(id, p->pub, p->seq, 0);
+            if (held)
+                kept_bytes += p->size;
+            assert_int_equal(store_is_remembered(f->st, id, NOW, &reason, f->err, sizeof(f->err)),
+                             !held);
+            if (!held)
+                assert_int_equal(reason, p->want == STORE_TOO_BIG ? STORE_REASON_TOO_BIG
+                                                                  : STORE_REASON_EVICTED);
+        }
+        assert_int_equal(bytes, kept_bytes);
+    }
+}
+
+static void
+test_evict_in_batch_and_lowered_limits(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_publisher_bytes = 2000};
+    struct store_item items[4];
+    uint64_t n_removed, n_bundles, bytes;
+
+    reopen(f, &lim);
+    /* Item 0 is stored, then evicted by the later items of the same batch. */
+    make_item(&items[0], 1, 1, 0, NOW - 90, 1000);
+    make_item(&items[1], 1, 2, 0, NOW - 20, 1000);
+    make_item(&items[2], 1, 3, 0, NOW - 10, 1000);
+    make_item(&items[3], 2, 1, 0, NOW - 10, 1000);
+    assert_int_equal(store_put_batch(f->st, items, 4, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(items[0].status, STORE_EVICTED);
+    assert_int_equal(items[1].status, STORE_STORED);
+    assert_int_equal(items[2].status, STORE_STORED);
+    assert_int_equal(items[3].status, STORE_STORED);
+    free_items(items, 4);
+
+    /* Lowering the limits evicts on store_evict(), bounded per call. */
+    lim.max_publisher_bytes = 1000;
+    lim.max_total_bytes = 1000;
+    store_set_limits(f->st, &lim);
+    assert_int_equal(store_evict(f->st, NOW, 1, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(has1(f, 1, 2, 0), 0);
+    assert_int_equal(store_evict(f->st, NOW, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, 1);
+    assert_int_equal(bytes, 1000);
+    /* Oldest first: (1,3) and (2,1) share created, (1,3) has the higher sequence. */
+    assert_int_equal(has1(f, 1, 3, 0), 1);
+    assert_int_equal(store_evict(f->st, NOW, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+}
+
+static void
+test_expiry(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_age_s = 1000};
+    uint64_t n_removed, n_bundles, bytes;
+    int reason;
+
+    reopen(f, &lim);
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 1001, 10, NOW), STORE_EXPIRED);
+    assert_int_equal(has1(f, 1, 1, 0), 0);
+    assert_int_equal(put1(f, 1, 2, 0, NOW - 1000, 10, NOW), STORE_STORED);
+    for (uint64_t s = 3; s <= 12; s++)
+        assert_int_equal(put1(f, 1, s, 0, NOW - 1000 + (int64_t)s * 20, 10, NOW), STORE_STORED);
+
+    /* 130 s later: sequences 2..6 (created before NOW - 870) have expired. */
+    assert_int_equal(store_expire(f->st, NOW + 130, 2, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 2);
+    assert_int_equal(has1(f, 1, 2, 0), 0);
+    assert_int_equal(has1(f, 1, 3, 0), 0);
+    assert_int_equal(has1(f, 1, 4, 0), 1);
+    assert_int_equal(store_expire(f->st, NOW + 130, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 3);
+    assert_int_equal(has1(f, 1, 6, 0), 0);
+    assert_int_equal(has1(f, 1, 7, 0), 1);
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, 6);
+    assert_int_equal(bytes, 60);
+
+    for (uint64_t s = 1; s <= 6; s++) {
+        uint8_t id[SZ_BUNDLE_ID_LEN];
+
+        make_id(id, 1, s, 0);
+        assert_int_equal(store_is_remembered(f->st, id, NOW + 130, &reason, f->err, sizeof(f->err)),
+                         1);
+        assert_int_equal(reason, STORE_REASON_EXPIRED);
+    }
+    /* Without max_age nothing expires. */
+    store_set_limits(f->st, NULL);
+    assert_int_equal(store_expire(f->st, NOW + 100000, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+}
+
+static void
+test_remember(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.remember_s = 100};
+    static const struct {
+        int64_t at;
+        int64_t query;
+        int want;
+    } cases[] = {
+        {NOW, NOW, 1},        {NOW, NOW + 99, 1},       {NOW, NOW + 100, 0},
+        {NOW, NOW + 1000, 0}, {NOW + 50, NOW + 100, 1},
+    };
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint64_t n;
+    int reason = -1;
+
+    reopen(f, &lim);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_id(id, 5, i, 1);
+        assert_int_equal(
+            store_remember(f->st, id, STORE_REASON_INVALID, cases[i].at, f->err, sizeof(f->err)),
+            0);
+        assert_int_equal(
+            store_is_remembered(f->st, id, cases[i].query, &reason, f->err, sizeof(f->err)),
+            cases[i].want);
+        if (cases[i].want)
+            assert_int_equal(reason, STORE_REASON_INVALID);
+    }
+    make_id(id, 5, 99, 1);
+    assert_int_equal(store_is_remembered(f->st, id, NOW, &reason, f->err, sizeof(f->err)), 0);
+
+    /* Remembering again refreshes the time and the reason. */
+    make_id(id, 5, 0, 1);
+    assert_int_equal(
+        store_remember(f->st, id, STORE_REASON_UNWANTED, NOW + 90, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_is_remembered(f->st, id, NOW + 150, &reason, f->err, sizeof(f->err)), 1);
+    assert_int_equal(reason, STORE_REASON_UNWANTED);
+
+    /* At NOW + 140: forget those remembered at or before NOW + 40: cases 1..3. */
+    assert_int_equal(store_forget_expired(f->st, NOW + 140, &n, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(store_forget_expired(f->st, NOW + 140, &n, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n, 0);
+
+    /* Remembered ids survive a restart. */
+    reopen(f, &lim);
+    make_id(id, 5, 4, 1);
+    assert_int_equal(store_is_remembered(f->st, id, NOW + 140, NULL, f->err, sizeof(f->err)), 1);
+
+    /* Storing a remembered id forgets it. */
+    assert_int_equal(put1(f, 5, 4, 1, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(store_is_remembered(f->st, id, NOW + 140, NULL, f->err, sizeof(f->err)), 0);
+
+    /* remember_s = 0 remembers forever. */
+    reopen(f, NULL);
+    make_id(id, 5, 0, 1);
+    assert_int_equal(store_is_remembered(f->st, id, INT64_MAX, NULL, f->err, sizeof(f->err)), 1);
+    assert_int_equal(store_forget_expired(f->st, INT64_MAX, &n, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n, 0);
+}
+
+static void
+test_seq_reserve(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t a[SZ_PUBLIC_KEY_LEN], b[SZ_PUBLIC_KEY_LEN], c[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq;
+
+    make_pub(a, 0xa1);
+    make_pub(b, 0xb2);
+    make_pub(c, 0xc3);
+    for (uint64_t want = 1; want <= 3; want++) {
+        assert_int_equal(store_seq_reserve(f->st, a, &seq, f->err, sizeof(f->err)), 0);
+        assert_int_equal(seq, want);
+    }
+    assert_int_equal(store_seq_reserve(f->st, b, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 1);
+
+    reopen(f, NULL);
+    assert_int_equal(store_seq_reserve(f->st, a, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 4);
+    assert_int_equal(store_seq_reserve(f->st, b, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 2);
+
+    /* A key that already has bundles here (published elsewhere) continues after them. */
+    assert_int_equal(put1(f, 0xc3, 41, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(store_seq_reserve(f->st, c, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 42);
+    /* ...and a reserved sequence is never handed out again even once those are gone. */
+    assert_int_equal(put1(f, 0xa1, 100, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(store_seq_reserve(f->st, a, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 101);
+    {
+        uint8_t id[SZ_BUNDLE_ID_LEN];
+
+        make_id(id, 0xa1, 100, 0);
+        assert_int_equal(store_delete(f->st, id, false, NOW, f->err, sizeof(f->err)), 0);
+    }
+    reopen(f, NULL);
+    assert_int_equal(store_seq_reserve(f->st, a, &seq, f->err, sizeof(f->err)), 0);
+    assert_int_equal(seq, 102);
+
+    /* Exhaustion is an error, not a wrap-around. */
+    assert_int_equal(put1(f, 0xc3, INT64_MAX, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(store_seq_reserve(f->st, c, &seq, f->err, sizeof(f->err)), -EOVERFLOW);
+    assert_non_null(strstr(f->err, "exhausted"));
+    /* Sequences above INT64_MAX are refused and remembered. */
+    assert_int_equal(put1(f, 0xc3, (uint64_t)INT64_MAX + 1, 0, NOW, 10, NOW), STORE_BAD_SEQ);
+}
+
+/* Writes a database the store must refuse, from SQL run by sqlite3 directly. */
+static void
+write_db(const char *dir, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, STORE_DB_NAME);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void
+test_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *sql; /* NULL: write garbage bytes instead */
+        int want;
+        const char *want_msg[3];
+    } cases[] = {
+        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "1"}},
+        {"CREATE TABLE t(x); PRAGMA user_version = 2; PRAGMA application_id = 1937404788;",
+         -EPROTO,
+         {"schema version 2", "move the data folder", NULL}},
+        {"CREATE TABLE t(x);", -EPROTO, {"not a samizdat store", NULL, NULL}},
+        {"PRAGMA application_id = 42; PRAGMA user_version = 1;",
+         -EPROTO,
+         {"not a samizdat store", NULL, NULL}},
+        {NULL, -EIO, {"not a database", "damaged", NULL}},
+    };
+    struct store *st = NULL;
+    char err[ERR_CAP];
+
+    store_close(f->st);
+    f->st = NULL;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[512];
+        struct stat sb1, sb2;
+
+        remove_dir(f->dir);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+        if (cases[i].sql != NULL) {
+            write_db(f->dir, cases[i].sql);
+        } else {
+            FILE *fp;
+
+            snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+            fp = fopen(path, "w");
+            assert_non_null(fp);
+            for (int k = 0; k < 200; k++)
+                fputs("this is not a database at all. ", fp);
+            fclose(fp);
+        }
+        snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+        assert_int_equal(stat(path, &sb1), 0);
+        err[0] = '\0';
+        assert_int_equal(store_open(f->dir, NULL, &st, err, sizeof(err)), cases[i].want);
+        assert_null(st);
+        print_message("refused: %s\n", err);
+        for (int k = 0; k < 3; k++) {
+            if (cases[i].want_msg[k] != NULL)
+                assert_non_null(strstr(err, cases[i].want_msg[k]));
+        }
+        /* The refused file is left as it was. */
+        assert_int_equal(stat(path, &sb2), 0);
+        assert_int_equal(sb1.st_size, sb2.st_size);
+        assert_int_equal(sb1.st_mtime, sb2.st_mtime);
+        /* And the lock was released: a fixed store opens. */
+    }
+    remove_dir(f->dir);
+    assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+}
+
+static void
+test_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct store *second = NULL;
+    char err[ERR_CAP], want[600];
+
+    /* flock() conflicts between two open file descriptions, even in one process. */
+    assert_int_equal(store_open(f->dir, NULL, &second, err, sizeof(err)), -EBUSY);
+    assert_null(second);
+    snprintf(want, sizeof(want),
+             "data folder %s is in use by another samizdatd (lock %s/lock held)", f->dir, f->dir);
+    print_message("refused: %s\n", err);
+    assert_non_null(strstr(err, want));
+
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(f->dir, NULL, &second, err, sizeof(err)), 0);
+    f->st = second;
+}
+
+struct equiv_collect {
+    size_t n;
+    uint64_t seq[8];
+    uint8_t a[8][SZ_BUNDLE_ID_LEN], b[8][SZ_BUNDLE_ID_LEN];
+};
+
+static int
+collect_equiv(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+              const uint8_t id_a[SZ_BUNDLE_ID_LEN], const uint8_t id_b[SZ_BUNDLE_ID_LEN], void *ctx)
+{
+    struct equiv_collect *c = ctx;
+
+    (void)publisher;
+    assert_true(c->n < 8);
+    c->seq[c->n] = sequence;
+    memcpy(c->a[c->n], id_a, SZ_BUNDLE_ID_LEN);
+    memcpy(c->b[c->n], id_b, SZ_BUNDLE_ID_LEN);
+    c->n++;
+    return 0;
+}
+
+static void
+test_equivocation(void **state)
+{
+    struct fixture *f = *state;
+    struct store_item it;
+    struct equiv_collect c = {0};
+    uint8_t id0[SZ_BUNDLE_ID_LEN], id1[SZ_BUNDLE_ID_LEN], id2[SZ_BUNDLE_ID_LEN];
+
+    assert_int_equal(put1(f, 1, 5, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 6, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 5, 0, NOW, 10, NOW), STORE_STORED); /* other key: fine */
+
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 0);
+
+    make_item(&it, 1, 5, 1, NOW, 10); /* same key and sequence, other id */
+    assert_int_equal(store_put(f->st, &it, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(it.status, STORE_STORED);
+    assert_true(it.equivocates);
+    free_items(&it, 1);
+
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 1);
+    make_id(id0, 1, 5, 0);
+    make_id(id1, 1, 5, 1);
+    make_id(id2, 1, 5, 2);
+    assert_int_equal(c.seq[0], 5);
+    assert_memory_equal(c.a[0], id0, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[0], id1, SZ_BUNDLE_ID_LEN);
+
+    /* A third: three pairs, in storage order. */
+    assert_int_equal(put1(f, 1, 5, 2, NOW, 10, NOW), STORE_STORED);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 3);
+    assert_memory_equal(c.a[0], id0, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[0], id1, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.a[1], id0, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[1], id2, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.a[2], id1, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[2], id2, SZ_BUNDLE_ID_LEN);
+}
+
+struct range_collect {
+    size_t n;
+    uint8_t pub[32];
+    uint64_t first[32], last[32];
+};
+
+static int
+collect_range(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *ctx)
+{
+    struct range_collect *c = ctx;
+
+    assert_true(c->n < 32);
+    c->pub[c->n] = publisher[0];
+    c->first[c->n] = first;
+    c->last[c->n] = last;
+    c->n++;
+    return 0;
+}
+
+static void
+test_seq_ranges(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        size_t n_seqs;
+        uint64_t seqs[10];
+        uint64_t since;
+        size_t n_ranges;
+        uint64_t ranges[6][2];
+    } cases[] = {
+        {6, {1, 2, 3, 5, 7, 8}, 0, 3, {{1, 3}, {5, 5}, {7, 8}}},
+        {6, {1, 2, 3, 5, 7, 8}, 2, 3, {{2, 3}, {5, 5}, {7, 8}}},
+        {6, {1, 2, 3, 5, 7, 8}, 6, 1, {{7, 8}}},
+        {6, {1, 2, 3, 5, 7, 8}, 9, 0, {{0, 0}}},
+        {0, {0}, 0, 0, {{0, 0}}},
+        {1, {4}, 0, 1, {{4, 4}}},
+        {4, {0, 1, 3, 4}, 0, 2, {{0, 1}, {3, 4}}},
+        {5, {10, 9, 8, 20, 2}, 0, 3, {{2, 2}, {8, 10}, {20, 20}}},
+    };
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct range_collect c = {0};
+        uint8_t p = (uint8_t)(10 + i);
+
+        for (size_t k = 0; k < cases[i].n_seqs; k++)
+            put1(f, p, cases[i].seqs[k], 0, NOW, 10, NOW);
+        make_pub(pub, p);
+        assert_int_equal(
+            store_seq_ranges(f->st, pub, cases[i].since, collect_range, &c, f->err, sizeof(f->err)),
+            0);
+        assert_int_equal(c.n, cases[i].n_ranges);
+        for (size_t k = 0; k < c.n; k++) {
+            assert_int_equal(c.first[k], cases[i].ranges[k][0]);
+            assert_int_equal(c.last[k], cases[i].ranges[k][1]);
+        }
+    }
+
+    /* Equivocating bundles do not split or repeat a range. */
+    {
+        struct range_collect c = {0};
+
+        put1(f, 10, 2, 7, NOW, 10, NOW);
+        make_pub(pub, 10);
+        assert_int_equal(store_seq_ranges(f->st, pub, 0, collect_range, &c, f->err, sizeof(f->err)),
+                         0);
+        assert_int_equal(c.n, 3);
+        assert_int_equal(c.first[0], 1);
+        assert_int_equal(c.last[0], 3);
+    }
+
+    /* All publishers at once, in key order. */
+    {
+        struct range_collect c = {0};
+
+        assert_int_equal(
+            store_seq_ranges(f->st, NULL, 0, collect_range, &c, f->err, sizeof(f->err)), 0);
+        /* Keys 10..17 (one per case) hold 3, 3, 3, 3, 0, 1, 2 and 3 ranges: "since" only
+         * filtered the per-publisher queries above. */
+        assert_int_equal(c.n, 3 + 3 + 3 + 3 + 0 + 1 + 2 + 3);
+        for (size_t k = 1; k < c.n; k++)
+            assert_true(c.pub[k - 1] < c.pub[k] ||
+                        (c.pub[k - 1] == c.pub[k] && c.last[k - 1] + 1 < c.first[k]));
+    }
+}
+
+struct reenter {
+    struct store *st;
+    int rc;
+    char err[ERR_CAP];
+};
+
+static int
+reenter_cb(const struct store_usage *u, void *ctx)
+{
+    struct reenter *r = ctx;
+    uint8_t id[SZ_BUNDLE_ID_LEN] = {0};
+
+    (void)u;
+    r->rc = store_has(r->st, id, r->err, sizeof(r->err));
+    return 1;
+}
+
+static void
+test_callback_reentry(void **state)
+{
+    struct fixture *f = *state;
+    struct reenter r = {.st = f->st};
+    uint8_t id[SZ_BUNDLE_ID_LEN] = {0};
+
+    assert_int_equal(put1(f, 1, 1, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(store_publishers(f->st, reenter_cb, &r, f->err, sizeof(f->err)), 0);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "inside a store callback"));
+    /* The store works normally afterwards. */
+    assert_int_equal(store_has(f->st, id, f->err, sizeof(f->err)), 0);
+}
+
+static int
+count_usage(const struct store_usage *u, void *ctx)
+{
+    uint64_t *n = ctx;
+
+    *n += u->n_bundles;
+    return 0;
+}
+
+/* 100,000 bundles: batch insert rate, then open time and memory after restart. */
+static void
+test_open_100k(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 100000, BATCH = 1000, SIZE = 200, N_PUB = 20, N_SINGLE = 100 };
+    struct store_item *items = calloc(BATCH, sizeof(*items));
+    uint8_t *bytes = malloc(SIZE);
+    uint64_t n_bundles, bytes_total, n_pub_bundles = 0;
+    struct store_usage u;
+    struct collect c = {.stop_after = 10};
+    struct range_collect rc = {0};
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    double t0, t_insert, t_single, t_open, t_query;
+    long rss_before, rss_after;
+
+    assert_non_null(items);
+    assert_non_null(bytes);
+    memset(bytes, 0x5a, SIZE);
+    t0 = now_ms();
+    for (size_t b = 0; b < N / BATCH; b++) {
+        for (size_t i = 0; i < BATCH; i++) {
+            size_t k = b * BATCH + i;
+            struct store_item *it = &items[i];
+
+            memset(it, 0, sizeof(*it));
+            make_id(it->meta.id, (uint8_t)(k % N_PUB), k / N_PUB + 1, 0);
+            make_pub(it->meta.publisher, (uint8_t)(k % N_PUB));
+            it->meta.sequence = k / N_PUB + 1;
+            it->meta.created = NOW - N + (int64_t)k;
+            it->meta.size = SIZE;
+            it->bytes = bytes;
+        }
+        assert_int_equal(store_put_batch(f->st, items, BATCH, NOW, f->err, sizeof(f->err)), 0);
+    }
+    t_insert = now_ms() - t0;
+
+    /* Single puts: one fsync each. */
+    t0 = now_ms();
+    for (size_t i = 0; i < N_SINGLE; i++)
+        assert_int_equal(put1(f, 200, i + 1, 0, NOW, SIZE, NOW), STORE_STORED);
+    t_single = now_ms() - t0;
+
+    store_close(f->st);
+    f->st = NULL;
+    rss_before = rss_kib();
+    t0 = now_ms();
+    assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+    t_open = now_ms() - t0;
+
+    t0 = now_ms();
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes_total, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, N + N_SINGLE);
+    assert_int_equal(bytes_total, (uint64_t)(N + N_SINGLE) * SIZE);
+    make_pub(pub, 7);
+    assert_int_equal(store_usage(f->st, pub, &u, f->err, sizeof(f->err)), 0);
+    assert_int_equal(u.n_bundles, N / N_PUB);
+    assert_int_equal(u.max_sequence, N / N_PUB);
+    assert_int_equal(store_list(f->st, pub, 4990, collect_meta, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 10);
+    assert_int_equal(c.seqs[0], 4990);
+    t_query = now_ms() - t0;
+    rss_after = rss_kib();
+
+    print_message("100k: batch insert %d bundles of %d bytes in %.0f ms (%.0f bundles/s, "
+                  "batches of %d)\n",
+                  N, SIZE, t_insert, N / (t_insert / 1e3), BATCH);
+    print_message("100k: %d single puts in %.0f ms (%.1f ms each: one fsync per commit)\n",
+                  N_SINGLE, t_single, t_single / N_SINGLE);
+    print_message("100k: open with %d bundles: %.2f ms\n", N + N_SINGLE, t_open);
+    print_message("100k: totals + usage + list after open: %.2f ms\n", t_query);
+
+    t0 = now_ms();
+    assert_int_equal(store_publishers(f->st, count_usage, &n_pub_bundles, f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(n_pub_bundles, N + N_SINGLE);
+    print_message("100k: publishers listing: %.2f ms\n", now_ms() - t0);
+    t0 = now_ms();
+    assert_int_equal(store_seq_ranges(f->st, pub, 0, collect_range, &rc, f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(rc.n, 1);
+    print_message("100k: sequence ranges of one publisher (%d bundles): %.2f ms\n", N / N_PUB,
+                  now_ms() - t0);
+    t0 = now_ms();
+    {
+        struct equiv_collect ec = {0};
+
+        assert_int_equal(store_equivocations(f->st, collect_equiv, &ec, f->err, sizeof(f->err)), 0);
+        assert_int_equal(ec.n, 0);
+    }
+    print_message("100k: equivocation scan: %.2f ms\n", now_ms() - t0);
+    print_message("100k: RSS %ld KiB before open, %ld KiB after open and queries "
+                  "(SQLite heap %lld KiB)\n",
+                  rss_before, rss_after, (long long)(sqlite3_memory_used() / 1024));
+    free(items);
+    free(bytes);
+}
+
+/* Throughput with realistic bundle sizes: bytes are written to the WAL, then
+ * checkpointed into the database. */
+static void
+test_throughput_large(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 1024, BATCH = 64, SIZE = 64 * 1024 };
+    struct store_item items[BATCH];
+    uint8_t *bytes = malloc(SIZE);
+    uint8_t id[SZ_BUNDLE_ID_LEN], *out = NULL;
+    size_t out_len;
+    double t0, t;
+
+    assert_non_null(bytes);
+    for (size_t i = 0; i < SIZE; i++)
+        bytes[i] = (uint8_t)(i * 2654435761u >> 13);
+    t0 = now_ms();
+    for (size_t b = 0; b < N / BATCH; b++) {
+        for (size_t i = 0; i < BATCH; i++) {
+            memset(&items[i], 0, sizeof(items[i]));
+            make_id(items[i].meta.id, 1, b * BATCH + i + 1, 0);
+            make_pub(items[i].meta.publisher, 1);
+            items[i].meta.sequence = b * BATCH + i + 1;
+            items[i].meta.created = NOW;
+            items[i].meta.size = SIZE;
+            items[i].bytes = bytes;
+        }
+        assert_int_equal(store_put_batch(f->st, items, BATCH, NOW, f->err, sizeof(f->err)), 0);
+    }
+    t = now_ms() - t0;
+    print_message("large: %d bundles of %d KiB in batches of %d: %.0f ms (%.1f MiB/s, %.0f "
+                  "bundles/s)\n",
+                  N, SIZE / 1024, BATCH, t, (double)N * SIZE / (1 << 20) / (t / 1e3),
+                  N / (t / 1e3));
+    t0 = now_ms();
+    for (size_t i = 0; i < N; i += 8) {
+        make_id(id, 1, i + 1, 0);
+        assert_int_equal(store_get(f->st, id, &out, &out_len, f->err, sizeof(f->err)), 0);
+        assert_int_equal(out_len, SIZE);
+        assert_memory_equal(out, bytes, SIZE);
+        free(out);
+    }
+    t = now_ms() - t0;
+    print_message("large: %d store_get of %d KiB: %.0f ms (%.1f MiB/s)\n", N / 8, SIZE / 1024, t,
+                  (double)(N / 8) * SIZE / (1 << 20) / (t / 1e3));
+    free(bytes);
+}
+
+/*
+ * Crash safety: a child stores batches and reports each batch's ids over a pipe
+ * only after store_put_batch() returned 0; the parent kills it with SIGKILL at a
+ * random moment, then checks that every reported id is in the reopened store.
+ */
+enum { CRASH_BATCH = 8 };
+
+static void
+crash_child(const char *dir, int fd, uint32_t round)
+{
+    struct store *st = NULL;
+    struct store_item items[CRASH_BATCH];
+    uint8_t buf[CRASH_BATCH * SZ_BUNDLE_ID_LEN];
+    uint8_t *bytes = malloc(64 * 1024);
+    char err[ERR_CAP];
+
+    if (bytes == NULL || store_open(dir, NULL, &st, err, sizeof(err)) != 0)
+        _exit(2);
+    memset(bytes, (int)round, 64 * 1024);
+    for (uint32_t b = 0;; b++) {
+        for (size_t i = 0; i < CRASH_BATCH; i++) {
+            uint64_t seq = (uint64_t)b * CRASH_BATCH + i + 1;
+
+            memset(&items[i], 0, sizeof(items[i]));
+            make_id(items[i].meta.id, (uint8_t)(round % 3), seq, round);
+            make_pub(items[i].meta.publisher, (uint8_t)(round % 3));
+            items[i].meta.sequence = seq;
+            items[i].meta.created = NOW + (int64_t)b;
+            items[i].meta.size = 100 + (seq * 7919) % (60 * 1024);
+            items[i].bytes = bytes;
+        }
+        if (store_put_batch(st, items, CRASH_BATCH, NOW, err, sizeof(err)) != 0)
+            _exit(3);
+        for (size_t i = 0; i < CRASH_BATCH; i++)
+            memcpy(buf + i * SZ_BUNDLE_ID_LEN, items[i].meta.id, SZ_BUNDLE_ID_LEN);
+        /* One write of at most PIPE_BUF bytes is atomic. */
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+            _exit(4);
+    }
+}
+
+static void
+test_crash_kill9(void **state)
+{
+    struct fixture *f = *state;
+    enum { ROUNDS = 20, MAX_IDS = 4096 };
+    uint8_t(*ids)[SZ_BUNDLE_ID_LEN] = malloc((size_t)MAX_IDS * SZ_BUNDLE_ID_LEN);
+    size_t n_ids = 0, n_total_ids = 0;
+    uint32_t rnd = 12345;
+    double t0 = now_ms();
+
+    assert_non_null(ids);
+    store_close(f->st);
+    f->st = NULL;
+    for (uint32_t round = 1; round <= ROUNDS; round++) {
+        uint8_t buf[CRASH_BATCH * SZ_BUNDLE_ID_LEN];
+        size_t want_batches, got = 0;
+        int fds[2], status;
+        ssize_t r;
+        pid_t pid;
+
+        rnd = rnd * 1103515245u + 12345u;
+        want_batches = 1 + (rnd >> 16) % 12;
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            crash_child(f->dir, fds[1], round);
+        }
+        close(fds[1]);
+        /* Let the child commit some batches, then kill it mid-work. */
+        n_ids = 0;
+        while (got < want_batches && (r = read(fds[0], buf, sizeof(buf))) > 0) {
+            assert_int_equal(r % SZ_BUNDLE_ID_LEN, 0);
+            assert_true(n_ids + (size_t)r / SZ_BUNDLE_ID_LEN <= MAX_IDS);
+            memcpy(ids[n_ids], buf, (size_t)r);
+            n_ids += (size_t)r / SZ_BUNDLE_ID_LEN;
+            got = n_ids / CRASH_BATCH;
+        }
+        if ((rnd >> 8) & 1)
+            usleep((rnd >> 4) % 3000); /* vary the moment of the kill */
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        /* Ids reported before the kill are still in the pipe. */
+        while ((r = read(fds[0], buf, sizeof(buf))) > 0) {
+            assert_int_equal(r % SZ_BUNDLE_ID_LEN, 0);
+            assert_true(n_ids + (size_t)r / SZ_BUNDLE_ID_LEN <= MAX_IDS);
+            memcpy(ids[n_ids], buf, (size_t)r);
+            n_ids += (size_t)r / SZ_BUNDLE_ID_LEN;
+        }
+        close(fds[0]);
+
+        assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+        for (size_t i = 0; i < n_ids; i++)
+            assert_int_equal(store_has(f->st, ids[i], f->err, sizeof(f->err)), 1);
+        n_total_ids += n_ids;
+        store_close(f->st);
+        f->st = NULL;
+    }
+
+    /* The database is consistent: integrity check and totals match the rows. */
+    {
+        char path[512];
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+
+        snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
+        sqlite3_finalize(s);
+        assert_int_equal(
+            sqlite3_prepare_v2(db,
+                               "SELECT (SELECT count(*) FROM bundles) = n_bundles AND"
+                               " (SELECT coalesce(sum(size), 0) FROM bundles) = bytes AND"
+                               " (SELECT count(*) FROM bundle_bytes) = n_bundles"
+                               " FROM totals",
+                               -1, &s, NULL),
+            SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(s, 0), 1);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+    }
+    print_message("kill -9: %d rounds, %zu acknowledged ids all present, %.0f ms\n", ROUNDS,
+                  n_total_ids, now_ms() - t0);
+    assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+    free(ids);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_has, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evict_in_batch_and_lowered_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remember, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seq_reserve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seq_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_reentry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_100k, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_kill9, setup, teardown),
+    };
+
+    /* A killed child must not take the test down through a broken pipe. */
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
