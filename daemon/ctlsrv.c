@@ -14,7 +14,9 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "gossip.h"
 #include "log.h"
+#include "peer.h"
 #include "publish.h"
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
@@ -65,6 +67,10 @@ struct job {
     char err[512];
     /* Storage that reply points into. */
     void *scratch[4];
+    /* IMPORT: the items stored, announced once the job is done. */
+    size_t n_items;
+    /* STATUS: the peer list, taken on the loop where the peers live. */
+    struct sz_wr peers_text, peers_json;
 };
 
 static void conn_read_next(struct ctlconn *c);
@@ -249,6 +255,8 @@ job_free(struct job *j)
     sz_container_free(j->container);
     for (i = 0; i < sizeof j->scratch / sizeof j->scratch[0]; i++)
         free(j->scratch[i]);
+    sz_wr_free(&j->peers_text, false);
+    sz_wr_free(&j->peers_json, false);
     free(j);
 }
 
@@ -278,6 +286,17 @@ on_job_done(uv_work_t *w, int status)
         j->container = NULL;
     } else if (j->err_code != 0) {
         ctlsrv_reply_error(c, j->err_code, "%s", j->err);
+    } else if (j->msg->type == SZ_CTL_IMPORT) {
+        const struct store_item *items = j->scratch[1];
+        size_t i;
+        for (i = 0; i < j->n_items; i++) {
+            if (items[i].status == STORE_STORED) {
+                d->n_imported++;
+                if (!d->stopping)
+                    gossip_stored(d, &items[i].meta, NULL);
+            }
+        }
+        conn_send(c, j->reply_frame, j->reply_len, false);
     } else if (j->reply_frame != NULL) {
         conn_send(c, j->reply_frame, j->reply_len, false);
     } else {
@@ -411,7 +430,10 @@ run_status(struct job *j)
         sc.json = &json;
         sc.n = 0;
         rc = store_publishers(d->store, status_publisher, &sc, err, sizeof err);
-        wr_printf(&json, "]}");
+        wr_printf(&json, "],");
+        sz_wr_bytes(&text, j->peers_text.p, j->peers_text.len);
+        sz_wr_bytes(&json, j->peers_json.p, j->peers_json.len);
+        wr_printf(&json, "}");
     }
     uv_mutex_unlock(&d->store_lock);
     if (rc != 0) {
@@ -522,6 +544,7 @@ run_import(struct job *j)
             break;
         }
     }
+    j->n_items = n_items;
     for (i = 0; i < m->n_items; i++) {
         res[i].text = texts[i];
         res[i].text_len = strlen(texts[i]);
@@ -720,6 +743,9 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
     switch (msg->type) {
     case SZ_CTL_STATUS:
         j->run = run_status;
+        sz_wr_init(&j->peers_text, SZ_CTL_MAX_TEXT_LEN / 2);
+        sz_wr_init(&j->peers_json, SZ_CTL_MAX_TEXT_LEN / 2);
+        peer_status(d, &j->peers_text, &j->peers_json);
         break;
     case SZ_CTL_IMPORT:
         j->run = run_import;

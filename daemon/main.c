@@ -18,6 +18,7 @@
 #include "ctlsrv.h"
 #include "daemon.h"
 #include "log.h"
+#include "peer.h"
 #include "publish.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
@@ -169,7 +170,8 @@ finish_shutdown(struct daemon *d)
 {
     static bool done;
 
-    if (done || d->n_jobs > 0 || maintenance_running || (d->pub != NULL && publish_busy(d->pub)))
+    if (done || d->n_jobs > 0 || maintenance_running ||
+        (d->pub != NULL && publish_busy(d->pub)) || !peer_all_closed(d))
         return;
     done = true;
     ctlsrv_close_all(d);
@@ -196,6 +198,7 @@ begin_shutdown(struct daemon *d, const char *why)
     d->stopping = true;
     log_msg(LOG_INFO, "%s: finishing work in flight, then stopping", why);
     ctlsrv_quiesce(d);
+    peer_stop(d);
     uv_timer_stop(&maintenance);
     if (d->pub != NULL)
         publish_flush(d->pub);
@@ -500,6 +503,13 @@ main(int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
+    rc = peer_start(d);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "cannot start peer links: %s", uv_strerror(rc));
+        begin_shutdown(d, "start-up failed");
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
     uv_timer_start(&maintenance, on_maintenance_timer, 1000, MAINTENANCE_INTERVAL_MS);
     config_addr_format(&CFG.listen, listen, sizeof listen);
     if (d->sk != NULL) {
@@ -516,6 +526,7 @@ out_loop:
     rc = uv_loop_close(&loop);
     if (rc != 0)
         log_msg(LOG_ERROR, "event loop did not close cleanly: %s", uv_strerror(rc));
+    peer_cleanup(d);
     if (status == 0)
         unlink(CFG.socket_path);
 out_mutex:

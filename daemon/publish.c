@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctlsrv.h"
+#include "gossip.h"
 #include "log.h"
 #include "samizdat/common.h"
 
@@ -25,6 +26,7 @@ struct seal {
     struct pubreq *reqs;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint64_t sequence;
+    struct store_meta meta; /* of the stored bundle, for the announcement */
     int err_code;
     char err[512];
 };
@@ -150,6 +152,7 @@ on_seal_work(uv_work_t *w)
     uv_mutex_lock(&d->store_lock);
     rc = store_put(d->store, &item, sp.created, err, sizeof err);
     uv_mutex_unlock(&d->store_lock);
+    s->meta = item.meta;
     if (rc != 0) {
         s->err_code = SZ_EINVAL;
         snprintf(s->err, sizeof s->err, "the bundle could not be stored: %s", err);
@@ -187,6 +190,8 @@ on_seal_done(uv_work_t *w, int status)
         log_msg(LOG_INFO, "published bundle %s: sequence %llu, %zu article(s)", hex,
                 (unsigned long long)s->sequence, n);
         d->n_published++;
+        if (!d->stopping)
+            gossip_stored(d, &s->meta, NULL);
     } else {
         log_msg(LOG_ERROR, "publishing %zu article(s) failed: %s", n, s->err);
     }

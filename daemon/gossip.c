@@ -1,0 +1,1349 @@
+/* Gossip: announce then pull, catch-up by ranges, serving, verification. */
+#include "gossip.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "log.h"
+#include "peer.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "samizdat/msg.h"
+
+#define KNOWN_SLOTS 512          /* per peer: ids it is known to have (8-byte prefixes) */
+#define MAX_FETCHES 4096         /* bundles being fetched at once, node-wide */
+#define MAX_CANDIDATES 8         /* peers that announced one id */
+#define MAX_REQUESTED 16         /* ids outstanding to one peer */
+#define REQUEST_TIMEOUT_MS 30000
+#define MAX_SERVE_IDS 64         /* ids a peer asked for, queued */
+#define MAX_SERVE_RANGES 16      /* ranges a peer asked for, queued */
+#define MAX_RANGES_OUT 4         /* ranges outstanding to one peer */
+#define MAX_RANGES_QUEUED 1024   /* ranges waiting to be asked of one peer */
+#define SERVE_BATCH_BYTES (1u << 20)
+#define RATE_WINDOW_MS 10000
+#define MAX_ANNOUNCED_PER_WINDOW 4096
+#define MAX_REQUESTS_PER_WINDOW 4096
+#define SUMMARY_EVERY_MS (5 * 60 * 1000)
+#define MAX_FLOORS 4096
+
+struct range_req {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t first, last;
+};
+
+struct gossip_peer {
+    uint64_t *known; /* ring of id prefixes, allocated on first use */
+    size_t known_next;
+    uint16_t listen_port;
+    uint32_t roles;
+    bool hello;
+    /* The bundle being received. */
+    uint8_t *rx;
+    uint32_t rx_total, rx_got;
+    /* What we asked of this peer. */
+    size_t n_requested;
+    size_t n_ranges_out;
+    struct range_req *ranges_queued;
+    size_t n_ranges_queued;
+    /* What the peer asked of us. */
+    uint8_t serve_ids[MAX_SERVE_IDS][SZ_BUNDLE_ID_LEN];
+    size_t n_serve_ids;
+    struct range_req serve_ranges[MAX_SERVE_RANGES];
+    size_t n_serve_ranges;
+    uint64_t serve_next; /* next sequence of serve_ranges[0] */
+    uint32_t serve_sent;
+    bool serving;        /* a job reads from the store for this peer */
+    /* Rate limits. */
+    int64_t window_ms;
+    uint32_t n_announced, n_requests;
+    int64_t last_summary_ms;
+};
+
+/* A bundle being fetched: from one peer at a time, others as fallbacks. */
+struct fetch {
+    struct fetch *next;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint32_t size;
+    struct peer *from; /* asked of; NULL while waiting for a candidate */
+    int64_t deadline_ms;
+    struct peer *cands[MAX_CANDIDATES];
+    size_t n_cands;
+};
+
+/* Per publisher: sequences below the floor are not fetched again (evicted or expired). */
+struct floor_ {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t floor;
+};
+
+struct gossip {
+    struct daemon *d;
+    struct fetch *fetches;
+    size_t n_fetches;
+    struct floor_ floors[MAX_FLOORS];
+    size_t n_floors;
+    uint64_t equivocations;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t
+prefix(const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    return sz_load64(id);
+}
+
+static bool
+known_has(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    const struct gossip_peer *g = p->g;
+    uint64_t x = prefix(id);
+    size_t i;
+
+    if (g == NULL || g->known == NULL)
+        return false;
+    for (i = 0; i < KNOWN_SLOTS; i++)
+        if (g->known[i] == x)
+            return true;
+    return false;
+}
+
+static void
+known_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct gossip_peer *g = p->g;
+
+    if (g == NULL || known_has(p, id))
+        return;
+    if (g->known == NULL) {
+        g->known = calloc(KNOWN_SLOTS, sizeof *g->known);
+        if (g->known == NULL)
+            return;
+    }
+    g->known[g->known_next] = prefix(id);
+    g->known_next = (g->known_next + 1) % KNOWN_SLOTS;
+}
+
+static uint64_t
+floor_of(const struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < gs->n_floors; i++)
+        if (memcmp(gs->floors[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            return gs->floors[i].floor;
+    return 0;
+}
+
+static void
+floor_raise(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t floor)
+{
+    size_t i;
+
+    for (i = 0; i < gs->n_floors; i++) {
+        if (memcmp(gs->floors[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0) {
+            if (floor > gs->floors[i].floor)
+                gs->floors[i].floor = floor;
+            return;
+        }
+    }
+    if (gs->n_floors < MAX_FLOORS) {
+        memcpy(gs->floors[gs->n_floors].publisher, pub, SZ_PUBLIC_KEY_LEN);
+        gs->floors[gs->n_floors++].floor = floor;
+    }
+}
+
+static struct fetch *
+fetch_find(struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct fetch *f;
+
+    for (f = gs->fetches; f != NULL; f = f->next)
+        if (memcmp(f->id, id, SZ_BUNDLE_ID_LEN) == 0)
+            return f;
+    return NULL;
+}
+
+static void
+fetch_remove(struct gossip *gs, struct fetch *f)
+{
+    struct fetch **pp;
+
+    for (pp = &gs->fetches; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    if (f->from != NULL && f->from->g != NULL && f->from->g->n_requested > 0)
+        f->from->g->n_requested--;
+    gs->n_fetches--;
+    free(f);
+}
+
+static void
+fetch_drop_candidate(struct fetch *f, const struct peer *p)
+{
+    size_t i;
+
+    for (i = 0; i < f->n_cands; i++) {
+        if (f->cands[i] == p) {
+            f->cands[i] = f->cands[--f->n_cands];
+            return;
+        }
+    }
+}
+
+/* Asks the next candidate peer for a fetch; drops the fetch when none is left. */
+static void
+fetch_next(struct gossip *gs, struct fetch *f)
+{
+    int64_t now = (int64_t)uv_now(gs->d->loop);
+    size_t i;
+
+    if (f->from != NULL) {
+        if (f->from->g != NULL && f->from->g->n_requested > 0)
+            f->from->g->n_requested--;
+        fetch_drop_candidate(f, f->from);
+        f->from = NULL;
+    }
+    for (i = 0; i < f->n_cands; i++) {
+        struct peer *p = f->cands[i];
+        if (p->closing || p->g == NULL || p->g->n_requested >= MAX_REQUESTED)
+            continue;
+        {
+            struct sz_msg m;
+            uint8_t body[SZ_MSG_MAX_REQUEST_LEN];
+            size_t len = 0;
+            if (sz_msg_encode_request(f->id, 1, body, sizeof body, &len) != 0)
+                continue;
+            (void)m;
+            if (peer_send(p, body, len) != 0)
+                continue;
+        }
+        p->g->n_requested++;
+        f->from = p;
+        f->deadline_ms = now + REQUEST_TIMEOUT_MS;
+        return;
+    }
+    if (f->n_cands == 0)
+        fetch_remove(gs, f);
+}
+
+/* ---- sending helpers ---- */
+
+static void
+send_simple(struct peer *p, uint8_t type)
+{
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    (void)peer_send_msg(p, &m);
+}
+
+/* Sends one bundle as BUNDLE chunks. */
+static int
+send_bundle(struct peer *p, const uint8_t *bytes, size_t len)
+{
+    struct sz_msg m;
+    size_t off;
+
+    for (off = 0; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
+        size_t n = len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_BUNDLE;
+        m.total = (uint32_t)len;
+        m.offset = (uint32_t)off;
+        m.data = bytes + off;
+        m.data_len = n;
+        if (peer_send_msg(p, &m) != 0)
+            return -1;
+    }
+    p->bundles_out++;
+    return 0;
+}
+
+/* ---- jobs ---- */
+
+enum job_kind {
+    JOB_WANTED,  /* which announced ids do we lack? */
+    JOB_VERIFY,  /* verify and store a received bundle */
+    JOB_SERVE,   /* read bundles a peer asked for */
+    JOB_SUMMARY, /* build our SUMMARY */
+    JOB_COMPARE, /* compare a peer's SUMMARY with ours */
+};
+
+struct gjob {
+    uv_work_t work;
+    enum job_kind kind;
+    struct gossip *gs;
+    struct peer *p;
+    /* WANTED */
+    struct sz_msg_announce *ann;
+    size_t n_ann;
+    bool *wanted;
+    /* VERIFY */
+    uint8_t *bundle;
+    size_t bundle_len;
+    int verify_rc;
+    bool carried;
+    struct store_item item;
+    /* SERVE: bundles read, in order; NULL bytes = not found (ids) */
+    uint8_t (*ids)[SZ_BUNDLE_ID_LEN];
+    size_t n_ids;
+    uint8_t **bytes;
+    size_t *lens;
+    size_t n_read;
+    bool range;
+    struct range_req rr;
+    uint64_t range_next; /* in: first sequence to read; out: next to read */
+    bool range_done;
+    /* SUMMARY / COMPARE: an encoded message list, or ranges to request */
+    uint8_t *msg;
+    size_t msg_len;
+    uint8_t *peer_summary; /* COMPARE: the peer's SUMMARY body (copy) */
+    size_t peer_summary_len;
+    struct range_req *want;
+    size_t n_want;
+    char err[256];
+};
+
+static void gossip_serve(struct peer *p);
+
+static void
+gjob_free(struct gjob *j)
+{
+    size_t i;
+
+    free(j->ann);
+    free(j->wanted);
+    free(j->bundle);
+    free(j->ids);
+    if (j->bytes != NULL)
+        for (i = 0; i < j->n_read; i++)
+            free(j->bytes[i]);
+    free(j->bytes);
+    free(j->lens);
+    free(j->msg);
+    free(j->peer_summary);
+    free(j->want);
+    free(j);
+}
+
+static void
+run_wanted(struct gjob *j)
+{
+    struct daemon *d = j->gs->d;
+    int64_t now = daemon_now();
+    size_t i;
+
+    uv_mutex_lock(&d->store_lock);
+    for (i = 0; i < j->n_ann; i++) {
+        int has = store_has(d->store, j->ann[i].id, NULL, 0);
+        int rem = has == 0 ? store_is_remembered(d->store, j->ann[i].id, now, NULL, NULL, 0) : 1;
+        j->wanted[i] = has == 0 && rem == 0;
+    }
+    uv_mutex_unlock(&d->store_lock);
+}
+
+static void
+run_verify(struct gjob *j)
+{
+    struct daemon *d = j->gs->d;
+    struct sz_bundle *b = NULL;
+    int64_t now = daemon_now();
+
+    j->verify_rc = sz_bundle_open(j->bundle, j->bundle_len, d->content_cap, &b);
+    if (j->verify_rc != 0)
+        return;
+    j->carried = daemon_carries(d, b->hdr.publisher);
+    store_meta_from_header(&j->item.meta, &b->hdr, b->id, j->bundle_len);
+    sz_bundle_free(b);
+    if (!j->carried)
+        return;
+    j->item.bytes = j->bundle;
+    uv_mutex_lock(&d->store_lock);
+    if (store_put(d->store, &j->item, now, j->err, sizeof j->err) != 0)
+        j->item.status = STORE_PENDING;
+    uv_mutex_unlock(&d->store_lock);
+}
+
+struct range_read {
+    struct gjob *j;
+    size_t bytes;
+};
+
+static int
+collect_range(const struct store_meta *m, void *arg)
+{
+    struct range_read *r = arg;
+    struct gjob *j = r->j;
+
+    if (m->sequence > j->rr.last || r->bytes >= SERVE_BATCH_BYTES || j->n_ids >= 256)
+        return 1;
+    memcpy(j->ids[j->n_ids++], m->id, SZ_BUNDLE_ID_LEN);
+    r->bytes += m->size;
+    j->range_next = m->sequence; /* bundles sharing a sequence are read together below */
+    return 0;
+}
+
+static void
+run_serve(struct gjob *j)
+{
+    struct daemon *d = j->gs->d;
+    size_t i, total = 0;
+
+    uv_mutex_lock(&d->store_lock);
+    if (j->range) {
+        struct range_read r = {j, 0};
+        uint64_t start = j->range_next;
+        j->ids = calloc(256, sizeof *j->ids);
+        if (j->ids != NULL)
+            (void)store_list(d->store, j->rr.publisher, start, collect_range, &r, NULL, 0);
+        /* Done when the listing stopped for the end of the range, not for the batch size. */
+        if (j->n_ids == 0 || (r.bytes < SERVE_BATCH_BYTES && j->n_ids < 256))
+            j->range_done = true;
+        else
+            j->range_next = j->range_next + 1;
+        /* A sequence split across two batches would be served twice: avoid it by
+         * ending the batch before the last sequence when the batch was cut. */
+        if (!j->range_done && j->n_ids > 1) {
+            struct store_meta m;
+            if (store_get_meta(d->store, j->ids[j->n_ids - 1], &m, NULL, 0) == 0) {
+                j->range_next = m.sequence;
+                while (j->n_ids > 1 &&
+                       store_get_meta(d->store, j->ids[j->n_ids - 1], &m, NULL, 0) == 0 &&
+                       m.sequence == j->range_next)
+                    j->n_ids--;
+            }
+        }
+        if (j->range_next > j->rr.last)
+            j->range_done = true;
+    }
+    j->bytes = calloc(j->n_ids + 1, sizeof *j->bytes);
+    j->lens = calloc(j->n_ids + 1, sizeof *j->lens);
+    if (j->bytes != NULL && j->lens != NULL) {
+        for (i = 0; i < j->n_ids && total < SERVE_BATCH_BYTES * 4; i++) {
+            if (store_get(d->store, j->ids[i], &j->bytes[i], &j->lens[i], NULL, 0) != 0)
+                j->bytes[i] = NULL;
+            total += j->lens[i];
+            j->n_read = i + 1;
+        }
+    }
+    uv_mutex_unlock(&d->store_lock);
+}
+
+struct summary_build {
+    struct sz_msg_summary_src *pubs;
+    struct sz_msg_range *ranges;
+    size_t n_pubs, n_ranges, cap_pubs, cap_ranges;
+    bool full;
+};
+
+static int
+collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *arg)
+{
+    struct summary_build *s = arg;
+
+    if (s->n_pubs == 0 || memcmp(s->pubs[s->n_pubs - 1].publisher, pub, SZ_PUBLIC_KEY_LEN) != 0) {
+        uint8_t *copy;
+        if (s->n_pubs == s->cap_pubs || s->n_pubs == SZ_MSG_MAX_SUMMARY_PUBLISHERS) {
+            s->full = true;
+            return 1;
+        }
+        copy = malloc(SZ_PUBLIC_KEY_LEN);
+        if (copy == NULL) {
+            s->full = true;
+            return 1;
+        }
+        memcpy(copy, pub, SZ_PUBLIC_KEY_LEN);
+        s->pubs[s->n_pubs].publisher = copy;
+        s->pubs[s->n_pubs].ranges = (const struct sz_msg_range *)(uintptr_t)s->n_ranges;
+        s->pubs[s->n_pubs].n_ranges = 0;
+        s->n_pubs++;
+    }
+    if (s->n_ranges == s->cap_ranges ||
+        s->pubs[s->n_pubs - 1].n_ranges == SZ_MSG_MAX_SUMMARY_RANGES)
+        return 0; /* Beyond the limits: the peer learns the rest from announcements. */
+    s->ranges[s->n_ranges].first = first;
+    s->ranges[s->n_ranges].last = last;
+    s->n_ranges++;
+    s->pubs[s->n_pubs - 1].n_ranges++;
+    return 0;
+}
+
+/* Our per-publisher ranges, as one SUMMARY (bounded by the frame size). */
+static void
+run_summary(struct gjob *j)
+{
+    struct daemon *d = j->gs->d;
+    struct summary_build s;
+    size_t i, len = 0, cap;
+
+    memset(&s, 0, sizeof s);
+    s.cap_pubs = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
+    s.cap_ranges = (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
+    s.pubs = calloc(s.cap_pubs, sizeof *s.pubs);
+    s.ranges = calloc(s.cap_ranges, sizeof *s.ranges);
+    if (s.pubs == NULL || s.ranges == NULL)
+        goto out;
+    uv_mutex_lock(&d->store_lock);
+    (void)store_seq_ranges(d->store, NULL, 0, collect_ranges, &s, NULL, 0);
+    uv_mutex_unlock(&d->store_lock);
+    for (i = 0; i < s.n_pubs; i++)
+        s.pubs[i].ranges = s.ranges + (uintptr_t)s.pubs[i].ranges;
+    cap = SZ_MSG_SUMMARY_HEADER_LEN;
+    for (i = 0; i < s.n_pubs; i++)
+        cap += SZ_MSG_SUMMARY_PUB_LEN(s.pubs[i].n_ranges);
+    if (cap > SZ_MSG_MAX_LEN)
+        goto out;
+    j->msg = malloc(cap);
+    if (j->msg != NULL && sz_msg_encode_summary(false, s.pubs, s.n_pubs, j->msg, cap, &len) == 0)
+        j->msg_len = len;
+out:
+    for (i = 0; i < s.n_pubs; i++)
+        free((void *)s.pubs[i].publisher);
+    free(s.pubs);
+    free(s.ranges);
+}
+
+struct own_ranges {
+    struct sz_msg_range *v;
+    size_t n, cap;
+};
+
+static int
+collect_own(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *arg)
+{
+    struct own_ranges *o = arg;
+
+    (void)pub;
+    if (o->n == o->cap) {
+        size_t cap = o->cap == 0 ? 16 : o->cap * 2;
+        struct sz_msg_range *v = realloc(o->v, cap * sizeof *v);
+        if (v == NULL)
+            return 1;
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n].first = first;
+    o->v[o->n].last = last;
+    o->n++;
+    return 0;
+}
+
+static void
+want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
+{
+    /* Split into spans the protocol allows. */
+    while (first <= last) {
+        uint64_t end = last - first >= SZ_MSG_MAX_RANGE_SPAN ? first + SZ_MSG_MAX_RANGE_SPAN - 1
+                                                              : last;
+        if (j->n_want == *cap) {
+            size_t c = *cap == 0 ? 16 : *cap * 2;
+            struct range_req *v;
+            if (c > MAX_RANGES_QUEUED)
+                return;
+            v = realloc(j->want, c * sizeof *v);
+            if (v == NULL)
+                return;
+            j->want = v;
+            *cap = c;
+        }
+        memcpy(j->want[j->n_want].publisher, pub, SZ_PUBLIC_KEY_LEN);
+        j->want[j->n_want].first = first;
+        j->want[j->n_want].last = end;
+        j->n_want++;
+        if (end == UINT64_MAX)
+            return;
+        first = end + 1;
+    }
+}
+
+/* The ranges the peer holds and we lack, above our floors. */
+static void
+run_compare(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct daemon *d = gs->d;
+    struct sz_msg m;
+    struct sz_msg_iter it;
+    struct sz_msg_summary_pub sp;
+    struct own_ranges own = {0};
+    size_t cap = 0, k, i;
+
+    if (sz_msg_decode(j->peer_summary, j->peer_summary_len, &m) != 0)
+        return;
+    sz_msg_summary_iter(&m, &it);
+    while (sz_msg_summary_next(&it, &sp)) {
+        struct store_usage u;
+        uint64_t floor;
+        if (!daemon_carries(d, sp.publisher))
+            continue;
+        own.n = 0;
+        uv_mutex_lock(&d->store_lock);
+        (void)store_seq_ranges(d->store, sp.publisher, 0, collect_own, &own, NULL, 0);
+        if (store_usage(d->store, sp.publisher, &u, NULL, 0) != 0)
+            memset(&u, 0, sizeof u);
+        uv_mutex_unlock(&d->store_lock);
+        floor = j->range_next; /* unused */
+        floor = 0;
+        (void)u;
+        for (k = 0; k < sp.n_ranges; k++) {
+            struct sz_msg_range r;
+            uint64_t cur;
+            sz_msg_summary_range(&sp, k, &r);
+            cur = r.first;
+            /* Subtract our ranges (sorted) from [r.first, r.last]. */
+            for (i = 0; i < own.n && cur <= r.last; i++) {
+                if (own.v[i].last < cur)
+                    continue;
+                if (own.v[i].first > r.last)
+                    break;
+                if (own.v[i].first > cur)
+                    want_add(j, sp.publisher, cur, own.v[i].first - 1, &cap);
+                if (own.v[i].last == UINT64_MAX) {
+                    cur = UINT64_MAX;
+                    break;
+                }
+                cur = own.v[i].last + 1;
+            }
+            if (cur <= r.last && !(i < own.n && own.v[i].last == UINT64_MAX))
+                want_add(j, sp.publisher, cur, r.last, &cap);
+        }
+        (void)floor;
+    }
+    free(own.v);
+}
+
+static void
+on_gjob_work(uv_work_t *w)
+{
+    struct gjob *j = w->data;
+
+    switch (j->kind) {
+    case JOB_WANTED:
+        run_wanted(j);
+        break;
+    case JOB_VERIFY:
+        run_verify(j);
+        break;
+    case JOB_SERVE:
+        run_serve(j);
+        break;
+    case JOB_SUMMARY:
+        run_summary(j);
+        break;
+    case JOB_COMPARE:
+        run_compare(j);
+        break;
+    }
+}
+
+static void send_ranges(struct peer *p);
+
+static void
+done_wanted(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct peer *p = j->p;
+    uint8_t ids[SZ_MSG_MAX_REQUEST][SZ_BUNDLE_ID_LEN];
+    size_t n = 0, i;
+    int64_t now = (int64_t)uv_now(gs->d->loop);
+
+    for (i = 0; i < j->n_ann; i++) {
+        struct fetch *f;
+        if (!j->wanted[i])
+            continue;
+        f = fetch_find(gs, j->ann[i].id);
+        if (f != NULL) {
+            if (f->n_cands < MAX_CANDIDATES && !p->closing)
+                f->cands[f->n_cands++] = p;
+            continue;
+        }
+        if (gs->n_fetches >= MAX_FETCHES)
+            break;
+        f = calloc(1, sizeof *f);
+        if (f == NULL)
+            break;
+        memcpy(f->id, j->ann[i].id, SZ_BUNDLE_ID_LEN);
+        f->size = j->ann[i].size;
+        f->next = gs->fetches;
+        gs->fetches = f;
+        gs->n_fetches++;
+        if (!p->closing)
+            f->cands[f->n_cands++] = p;
+        if (!p->closing && p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
+            memcpy(ids[n++], f->id, SZ_BUNDLE_ID_LEN);
+            p->g->n_requested++;
+            f->from = p;
+            f->deadline_ms = now + REQUEST_TIMEOUT_MS;
+        }
+    }
+    if (n > 0 && !p->closing) {
+        uint8_t body[SZ_MSG_MAX_REQUEST_LEN];
+        size_t len = 0;
+        if (sz_msg_encode_request(&ids[0][0], n, body, sizeof body, &len) == 0)
+            (void)peer_send(p, body, len);
+    }
+}
+
+static void
+done_verify(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct peer *p = j->p;
+    struct fetch *f;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    if (j->verify_rc != 0) {
+        if (!p->closing) {
+            char why[160];
+            snprintf(why, sizeof why, "sent an invalid bundle: %s", sz_strerror(j->verify_rc));
+            peer_misbehaved(p, SZ_GOODBYE_INVALID_BUNDLE, why);
+        }
+        return;
+    }
+    f = fetch_find(gs, j->item.meta.id);
+    if (!j->carried) {
+        if (!p->closing)
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL,
+                            "sent a bundle of a publisher this node does not carry");
+        return;
+    }
+    if (f != NULL)
+        fetch_remove(gs, f);
+    if (!p->closing)
+        known_add(p, j->item.meta.id);
+    p->bundles_in++;
+    switch (j->item.status) {
+    case STORE_STORED:
+        sz_bundle_id_hex(j->item.meta.id, hex);
+        log_msg(LOG_DEBUG, "stored bundle %s from %s", hex, p->addr);
+        if (j->item.equivocates) {
+            char pk[SZ_PK_TEXT_LEN + 1];
+            sz_pk_to_text(j->item.meta.publisher, pk);
+            gs->equivocations++;
+            log_msg(LOG_WARN,
+                    "EQUIVOCATION: publisher %s signed two different bundles with sequence %llu "
+                    "(one is %s): its key may be stolen",
+                    pk, (unsigned long long)j->item.meta.sequence, hex);
+        }
+        gs->d->n_imported++;
+        gossip_stored(gs->d, &j->item.meta, p);
+        break;
+    case STORE_EVICTED:
+    case STORE_EXPIRED:
+    case STORE_TOO_BIG:
+    case STORE_BAD_SEQ:
+        /* Not kept: never ask for it, or anything older of that publisher, again. */
+        floor_raise(gs, j->item.meta.publisher, j->item.meta.sequence + 1);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+done_serve(struct gjob *j)
+{
+    struct peer *p = j->p;
+    struct gossip_peer *g = p->g;
+    size_t i;
+
+    if (p->closing || g == NULL)
+        return;
+    g->serving = false;
+    for (i = 0; i < j->n_read; i++) {
+        if (j->bytes[i] != NULL) {
+            if (send_bundle(p, j->bytes[i], j->lens[i]) != 0)
+                return;
+            known_add(p, j->ids[i]);
+            if (j->range)
+                g->serve_sent++;
+        } else if (!j->range) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_NOT_FOUND;
+            memcpy(m.id, j->ids[i], SZ_BUNDLE_ID_LEN);
+            (void)peer_send_msg(p, &m);
+        }
+    }
+    if (j->range) {
+        if (j->range_done) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_RANGE_DONE;
+            memcpy(m.publisher, j->rr.publisher, SZ_PUBLIC_KEY_LEN);
+            m.first = j->rr.first;
+            m.last = j->rr.last;
+            m.sent = g->serve_sent;
+            (void)peer_send_msg(p, &m);
+            memmove(&g->serve_ranges[0], &g->serve_ranges[1],
+                    (g->n_serve_ranges - 1) * sizeof g->serve_ranges[0]);
+            g->n_serve_ranges--;
+            g->serve_sent = 0;
+            if (g->n_serve_ranges > 0)
+                g->serve_next = g->serve_ranges[0].first;
+        } else {
+            g->serve_next = j->range_next;
+        }
+    }
+    gossip_serve(p);
+}
+
+static void
+done_summary(struct gjob *j)
+{
+    struct peer *p = j->p;
+
+    if (!p->closing && j->msg_len > 0)
+        (void)peer_send(p, j->msg, j->msg_len);
+}
+
+static void
+done_compare(struct gjob *j)
+{
+    struct peer *p = j->p;
+    struct gossip_peer *g = p->g;
+    size_t i, n;
+
+    if (p->closing || g == NULL || j->n_want == 0)
+        return;
+    n = g->n_ranges_queued;
+    if (n + j->n_want > MAX_RANGES_QUEUED)
+        j->n_want = MAX_RANGES_QUEUED - n;
+    {
+        struct range_req *v = realloc(g->ranges_queued, (n + j->n_want + 1) * sizeof *v);
+        if (v == NULL)
+            return;
+        g->ranges_queued = v;
+    }
+    for (i = 0; i < j->n_want; i++) {
+        /* Below the floor: evicted or expired here; not fetched again. */
+        uint64_t floor = floor_of(j->gs, j->want[i].publisher);
+        if (j->want[i].last < floor)
+            continue;
+        if (j->want[i].first < floor)
+            j->want[i].first = floor;
+        g->ranges_queued[g->n_ranges_queued++] = j->want[i];
+    }
+    send_ranges(p);
+}
+
+static void
+on_gjob_done(uv_work_t *w, int status)
+{
+    struct gjob *j = w->data;
+    struct daemon *d = j->gs->d;
+
+    d->n_jobs--;
+    if (status == 0 && !d->stopping) {
+        switch (j->kind) {
+        case JOB_WANTED:
+            done_wanted(j);
+            break;
+        case JOB_VERIFY:
+            done_verify(j);
+            break;
+        case JOB_SERVE:
+            done_serve(j);
+            break;
+        case JOB_SUMMARY:
+            done_summary(j);
+            break;
+        case JOB_COMPARE:
+            done_compare(j);
+            break;
+        }
+    } else if (j->kind == JOB_SERVE && j->p->g != NULL) {
+        j->p->g->serving = false;
+    }
+    peer_release(j->p);
+    gjob_free(j);
+    daemon_job_done(d);
+}
+
+static struct gjob *
+gjob_new(struct peer *p, enum job_kind kind)
+{
+    struct gjob *j = calloc(1, sizeof *j);
+
+    if (j == NULL)
+        return NULL;
+    j->work.data = j;
+    j->kind = kind;
+    j->gs = p->d->gossip;
+    j->p = p;
+    return j;
+}
+
+static int
+gjob_queue(struct gjob *j)
+{
+    struct daemon *d = j->gs->d;
+    int rc = uv_queue_work(d->loop, &j->work, on_gjob_work, on_gjob_done);
+
+    if (rc != 0) {
+        gjob_free(j);
+        return rc;
+    }
+    d->n_jobs++;
+    peer_hold(j->p);
+    return 0;
+}
+
+/* ---- serving ---- */
+
+static void
+gossip_serve(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct gjob *j;
+
+    if (g == NULL || p->closing || g->serving || peer_send_room(p) < SERVE_BATCH_BYTES)
+        return;
+    if (g->n_serve_ids == 0 && g->n_serve_ranges == 0)
+        return;
+    j = gjob_new(p, JOB_SERVE);
+    if (j == NULL)
+        return;
+    if (g->n_serve_ids > 0) {
+        j->ids = malloc(g->n_serve_ids * sizeof *j->ids);
+        if (j->ids == NULL) {
+            gjob_free(j);
+            return;
+        }
+        memcpy(j->ids, g->serve_ids, g->n_serve_ids * sizeof *j->ids);
+        j->n_ids = g->n_serve_ids;
+        g->n_serve_ids = 0;
+    } else {
+        j->range = true;
+        j->rr = g->serve_ranges[0];
+        j->range_next = g->serve_next;
+    }
+    if (gjob_queue(j) == 0)
+        g->serving = true;
+}
+
+/* Asks the peer for queued ranges, a few at a time. */
+static void
+send_ranges(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+
+    while (g->n_ranges_out < MAX_RANGES_OUT && g->n_ranges_queued > 0 && !p->closing) {
+        struct sz_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_REQUEST_RANGE;
+        memcpy(m.publisher, g->ranges_queued[0].publisher, SZ_PUBLIC_KEY_LEN);
+        m.first = g->ranges_queued[0].first;
+        m.last = g->ranges_queued[0].last;
+        memmove(&g->ranges_queued[0], &g->ranges_queued[1],
+                (g->n_ranges_queued - 1) * sizeof g->ranges_queued[0]);
+        g->n_ranges_queued--;
+        if (peer_send_msg(p, &m) != 0)
+            return;
+        g->n_ranges_out++;
+    }
+}
+
+/* ---- messages ---- */
+
+static bool
+rate_ok(struct peer *p, uint32_t *counter, uint32_t add, uint32_t max, int64_t now)
+{
+    struct gossip_peer *g = p->g;
+
+    if (now - g->window_ms > RATE_WINDOW_MS) {
+        g->window_ms = now;
+        g->n_announced = 0;
+        g->n_requests = 0;
+    }
+    if (*counter + add > max)
+        return false;
+    *counter += add;
+    return true;
+}
+
+static int
+on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
+{
+    struct gossip *gs = p->d->gossip;
+    struct gjob *j;
+    size_t i, n = 0;
+
+    if (!rate_ok(p, &p->g->n_announced, (uint32_t)m->n_entries, MAX_ANNOUNCED_PER_WINDOW, now)) {
+        p->misbehaviour++;
+        if (log_allow(&p->noisy, 5, now))
+            log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", p->addr);
+        return 0;
+    }
+    j = gjob_new(p, JOB_WANTED);
+    if (j == NULL)
+        return 0;
+    j->ann = calloc(m->n_entries, sizeof *j->ann);
+    j->wanted = calloc(m->n_entries, sizeof *j->wanted);
+    if (j->ann == NULL || j->wanted == NULL) {
+        gjob_free(j);
+        return 0;
+    }
+    for (i = 0; i < m->n_entries; i++) {
+        struct sz_msg_announce a;
+        struct fetch *f;
+        sz_msg_announce_get(m, i, &a);
+        known_add(p, a.id);
+        if (!daemon_carries(p->d, a.publisher) || a.size > p->d->cfg->max_bundle_bytes ||
+            a.sequence < floor_of(gs, a.publisher))
+            continue;
+        f = fetch_find(gs, a.id);
+        if (f != NULL) {
+            /* Already fetching from another peer: this one is a fallback. */
+            if (f->n_cands < MAX_CANDIDATES) {
+                size_t k;
+                for (k = 0; k < f->n_cands && f->cands[k] != p; k++)
+                    ;
+                if (k == f->n_cands)
+                    f->cands[f->n_cands++] = p;
+            }
+            if (f->from == NULL)
+                fetch_next(gs, f);
+            continue;
+        }
+        j->ann[n++] = a;
+    }
+    j->n_ann = n;
+    if (n == 0 || gjob_queue(j) != 0) {
+        if (n == 0)
+            gjob_free(j);
+    }
+    return 0;
+}
+
+static int
+on_request(struct peer *p, const struct sz_msg *m, int64_t now)
+{
+    struct gossip_peer *g = p->g;
+    size_t i;
+
+    if (!rate_ok(p, &g->n_requests, (uint32_t)m->n_entries, MAX_REQUESTS_PER_WINDOW, now) ||
+        g->n_serve_ids + m->n_entries > MAX_SERVE_IDS) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many bundles at once");
+        return -1;
+    }
+    for (i = 0; i < m->n_entries; i++)
+        memcpy(g->serve_ids[g->n_serve_ids++], sz_msg_request_id(m, i), SZ_BUNDLE_ID_LEN);
+    gossip_serve(p);
+    return 0;
+}
+
+static int
+on_bundle(struct peer *p, const struct sz_msg *m)
+{
+    struct gossip_peer *g = p->g;
+    uint64_t cap = p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536;
+    struct gjob *j;
+
+    if (g->rx == NULL) {
+        if (m->offset != 0 || m->total > cap || (g->n_requested == 0 && g->n_ranges_out == 0)) {
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
+            return -1;
+        }
+        g->rx = malloc(m->total);
+        if (g->rx == NULL) {
+            peer_close(p, false, "out of memory for a bundle");
+            return -1;
+        }
+        g->rx_total = m->total;
+        g->rx_got = 0;
+    } else if (m->offset != g->rx_got || m->total != g->rx_total) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent bundle chunks out of order");
+        return -1;
+    }
+    if (m->data_len > g->rx_total - g->rx_got) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent more bundle bytes than announced");
+        return -1;
+    }
+    memcpy(g->rx + g->rx_got, m->data, m->data_len);
+    g->rx_got += (uint32_t)m->data_len;
+    if (g->rx_got < g->rx_total)
+        return 0;
+    /* Whole: verify and store on the thread pool. */
+    j = gjob_new(p, JOB_VERIFY);
+    if (j == NULL) {
+        free(g->rx);
+    } else {
+        j->bundle = g->rx;
+        j->bundle_len = g->rx_total;
+        if (gjob_queue(j) != 0)
+            log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
+    }
+    g->rx = NULL;
+    g->rx_total = g->rx_got = 0;
+    return 0;
+}
+
+static int
+on_summary(struct peer *p, const uint8_t *body, size_t len)
+{
+    struct gjob *j;
+
+    if (p->g->n_ranges_queued > 0 || p->g->n_ranges_out > 0)
+        return 0; /* Still catching up from this peer's last summary. */
+    j = gjob_new(p, JOB_COMPARE);
+    if (j == NULL)
+        return 0;
+    j->peer_summary = malloc(len);
+    if (j->peer_summary == NULL) {
+        gjob_free(j);
+        return 0;
+    }
+    memcpy(j->peer_summary, body, len);
+    j->peer_summary_len = len;
+    (void)gjob_queue(j);
+    return 0;
+}
+
+int
+gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
+{
+    int64_t now = (int64_t)uv_now(p->d->loop);
+    struct sz_msg m, r;
+    int rc;
+
+    rc = sz_msg_decode(body, len, &m);
+    if (rc != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "sent a malformed message: %s", sz_strerror(rc));
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, why);
+        return -1;
+    }
+    switch (m.type) {
+    case SZ_MSG_HELLO:
+        p->g->hello = true;
+        p->g->listen_port = m.listen_port;
+        p->g->roles = m.roles;
+        return 0;
+    case SZ_MSG_PING:
+        memset(&r, 0, sizeof r);
+        r.type = SZ_MSG_PONG;
+        r.nonce = m.nonce;
+        (void)peer_send_msg(p, &r);
+        return 0;
+    case SZ_MSG_PONG:
+        return 0;
+    case SZ_MSG_GOODBYE:
+        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", p->addr, m.reason,
+                (int)m.text_len, m.text);
+        peer_close(p, false, "the peer said goodbye");
+        return -1;
+    case SZ_MSG_ANNOUNCE:
+        return on_announce(p, &m, now);
+    case SZ_MSG_REQUEST:
+        return on_request(p, &m, now);
+    case SZ_MSG_BUNDLE:
+        return on_bundle(p, &m);
+    case SZ_MSG_NOT_FOUND: {
+        struct fetch *f = fetch_find(p->d->gossip, m.id);
+        if (f != NULL && f->from == p)
+            fetch_next(p->d->gossip, f);
+        return 0;
+    }
+    case SZ_MSG_SUMMARY:
+        return on_summary(p, body, len);
+    case SZ_MSG_REQUEST_RANGE:
+        if (p->g->n_serve_ranges >= MAX_SERVE_RANGES) {
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many ranges at once");
+            return -1;
+        }
+        memcpy(p->g->serve_ranges[p->g->n_serve_ranges].publisher, m.publisher,
+               SZ_PUBLIC_KEY_LEN);
+        p->g->serve_ranges[p->g->n_serve_ranges].first = m.first;
+        p->g->serve_ranges[p->g->n_serve_ranges].last = m.last;
+        if (p->g->n_serve_ranges++ == 0)
+            p->g->serve_next = m.first;
+        gossip_serve(p);
+        return 0;
+    case SZ_MSG_RANGE_DONE:
+        if (p->g->n_ranges_out > 0)
+            p->g->n_ranges_out--;
+        send_ranges(p);
+        return 0;
+    case SZ_MSG_GET_PEERS: {
+        struct sz_msg_peer addrs[SZ_MSG_MAX_PEERS];
+        uint8_t out[SZ_MSG_MAX_PEERS_LEN];
+        size_t n = peer_known_addresses(p->d, p, addrs, SZ_MSG_MAX_PEERS), olen = 0;
+        if (n > 0 && sz_msg_encode_peers(addrs, n, out, sizeof out, &olen) == 0)
+            (void)peer_send(p, out, olen);
+        return 0;
+    }
+    case SZ_MSG_PEERS: {
+        size_t i;
+        for (i = 0; i < m.n_entries; i++) {
+            struct sz_msg_peer a;
+            sz_msg_peer_get(&m, i, &a);
+            peer_consider(p->d, &a);
+        }
+        return 0;
+    }
+    case SZ_MSG_EQUIVOCATION: {
+        char pk[SZ_PK_TEXT_LEN + 1];
+        sz_pk_to_text(m.publisher, pk);
+        if (log_allow(&p->noisy, 5, now))
+            log_msg(LOG_WARN, "peer %s reports an EQUIVOCATION by publisher %s at sequence %llu",
+                    p->addr, pk, (unsigned long long)m.sequence);
+        return 0;
+    }
+    default:
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent an unknown message");
+        return -1;
+    }
+}
+
+/* ---- peer lifecycle ---- */
+
+static void
+send_summary(struct peer *p)
+{
+    struct gjob *j = gjob_new(p, JOB_SUMMARY);
+
+    if (j != NULL)
+        (void)gjob_queue(j);
+    p->g->last_summary_ms = (int64_t)uv_now(p->d->loop);
+}
+
+void
+gossip_peer_open(struct peer *p)
+{
+    struct daemon *d = p->d;
+    struct sz_msg m;
+
+    p->g = calloc(1, sizeof *p->g);
+    if (p->g == NULL) {
+        peer_close(p, false, "out of memory");
+        return;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_HELLO;
+    m.listen_port = d->cfg->max_inbound > 0 ? d->cfg->listen.port : 0;
+    m.roles = SZ_ROLE_RELAY;
+    (void)peer_send_msg(p, &m);
+    send_summary(p);
+    if (p->outbound)
+        send_simple(p, SZ_MSG_GET_PEERS);
+}
+
+void
+gossip_peer_drained(struct peer *p)
+{
+    gossip_serve(p);
+}
+
+void
+gossip_peer_closed(struct peer *p)
+{
+    struct gossip *gs = p->d->gossip;
+    struct fetch *f, *next;
+
+    if (gs != NULL) {
+        for (f = gs->fetches; f != NULL; f = next) {
+            next = f->next;
+            fetch_drop_candidate(f, p);
+            if (f->from == p) {
+                f->from = NULL;
+                fetch_next(gs, f);
+            } else if (f->n_cands == 0 && f->from == NULL) {
+                fetch_remove(gs, f);
+            }
+        }
+    }
+    if (p->g != NULL) {
+        free(p->g->known);
+        free(p->g->rx);
+        free(p->g->ranges_queued);
+        free(p->g);
+        p->g = NULL;
+    }
+}
+
+uint16_t
+gossip_listen_port(const struct peer *p)
+{
+    return p->g != NULL ? p->g->listen_port : 0;
+}
+
+void
+gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from)
+{
+    struct sz_msg_announce a;
+    uint8_t body[SZ_MSG_MAX_ANNOUNCE_LEN];
+    size_t len = 0;
+    struct peer *p;
+
+    if (from != NULL)
+        known_add(from, m->id);
+    memcpy(a.publisher, m->publisher, SZ_PUBLIC_KEY_LEN);
+    a.sequence = m->sequence;
+    memcpy(a.id, m->id, SZ_BUNDLE_ID_LEN);
+    a.size = (uint32_t)m->size;
+    if (sz_msg_encode_announce(&a, 1, body, sizeof body, &len) != 0)
+        return;
+    for (p = peer_first(d); p != NULL; p = p->next) {
+        if (p == from || !p->open || p->closing || p->g == NULL || known_has(p, m->id))
+            continue;
+        if (peer_send(p, body, len) == 0)
+            known_add(p, m->id);
+    }
+}
+
+void
+gossip_tick(struct daemon *d, int64_t now_ms)
+{
+    struct gossip *gs = d->gossip;
+    struct fetch *f, *next;
+    struct peer *p;
+
+    if (gs == NULL)
+        return;
+    for (f = gs->fetches; f != NULL; f = next) {
+        next = f->next;
+        if (f->from != NULL && now_ms > f->deadline_ms)
+            fetch_next(gs, f);
+        else if (f->from == NULL)
+            fetch_next(gs, f);
+    }
+    for (p = peer_first(d); p != NULL; p = p->next)
+        if (p->open && !p->closing && p->g != NULL &&
+            now_ms - p->g->last_summary_ms > SUMMARY_EVERY_MS)
+            send_summary(p);
+}
+
+int
+gossip_init(struct daemon *d)
+{
+    d->gossip = calloc(1, sizeof *d->gossip);
+    if (d->gossip == NULL)
+        return UV_ENOMEM;
+    d->gossip->d = d;
+    return 0;
+}
+
+void
+gossip_free(struct daemon *d)
+{
+    struct fetch *f, *next;
+
+    if (d->gossip == NULL)
+        return;
+    for (f = d->gossip->fetches; f != NULL; f = next) {
+        next = f->next;
+        free(f);
+    }
+    free(d->gossip);
+    d->gossip = NULL;
+}

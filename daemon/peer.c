@@ -1,0 +1,1127 @@
+/* Peer connections over libuv: listen, connect with backoff, handshake, frames. */
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "gossip.h"
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+#include "samizdat/msg.h"
+
+#define REPLAY_SLOTS 4096
+#define MAX_BANS 1024
+#define MAX_TARGETS 256
+#define BACKOFF_MIN_MS 1000u
+#define BACKOFF_MAX_MS 300000u
+#define TICK_MS 5000
+#define READ_BUF_LEN 65536
+
+/* An address we keep an outbound connection to. */
+struct target {
+    struct target *next;
+    struct net *net;
+    struct config_addr addr;
+    char name[CONFIG_HOST_CAP + 8];
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    bool resolving;
+    bool closed;       /* shutting down: no new attempt */
+    bool timer_closed; /* its timer handle finished closing */
+    uint32_t backoff_ms;
+    struct peer *p;
+};
+
+struct ban {
+    char ip[48];
+    uint8_t key[SZ_NODE_KEY_LEN];
+    bool has_key;
+    int64_t until_ms;
+};
+
+struct net {
+    struct daemon *d;
+    struct sz_link_keys *keys; /* sodium_malloc'd */
+    uv_tcp_t listener;
+    bool listening;
+    uv_timer_t tick;
+    struct peer *peers;
+    size_t n_inbound, n_outbound;
+    struct target *targets;
+    size_t n_targets;
+    size_t n_learned; /* targets learned by peer exchange */
+    size_t n_resolving;
+    struct ban bans[MAX_BANS];
+    size_t n_bans;
+    uint8_t replay[REPLAY_SLOTS][32];
+    int64_t replay_ms[REPLAY_SLOTS];
+    size_t replay_next;
+    uint64_t probes_rejected;
+    uint64_t misbehaviour; /* every peer's, including those gone */
+    struct log_limit probe_log;
+    bool stopping;
+    uint8_t rbuf[READ_BUF_LEN]; /* one read buffer for every peer: reads run one at a time */
+};
+
+struct pwreq {
+    uv_write_t req;
+    struct peer *p;
+    size_t len;
+    uint8_t data[];
+};
+
+static void peer_start_read(struct peer *p);
+static void target_schedule(struct target *t, bool failed);
+
+/* ---- keys ---- */
+
+/* Reads or creates DATA/node.key (the X25519 secret, mode 0600). */
+static int
+load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t err_cap)
+{
+    char path[4096];
+    uint8_t buf[SZ_NODE_KEY_LEN + 1];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/node.key", data_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf);
+        close(fd);
+        if (n != SZ_NODE_KEY_LEN) {
+            snprintf(err, err_cap, "%.300s is damaged (not %d bytes): move it away",
+                     path, SZ_NODE_KEY_LEN);
+            sodium_memzero(buf, sizeof buf);
+            return -1;
+        }
+        memcpy(k->node_sk, buf, SZ_NODE_KEY_LEN);
+        sodium_memzero(buf, sizeof buf);
+    } else if (errno == ENOENT) {
+        randombytes_buf(k->node_sk, SZ_NODE_KEY_LEN);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, k->node_sk, SZ_NODE_KEY_LEN) != SZ_NODE_KEY_LEN ||
+            fsync(fd) != 0) {
+            snprintf(err, err_cap, "cannot write the node key %.300s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+    } else {
+        snprintf(err, err_cap, "cannot read the node key %.300s: %s", path, strerror(errno));
+        return -1;
+    }
+    crypto_scalarmult_base(k->node_pk, k->node_sk);
+    return 0;
+}
+
+/* A network key file: 64 hex digits, white space around them ignored. */
+static int
+load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, size_t err_cap)
+{
+    char buf[256];
+    size_t n, a = 0;
+    ssize_t r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        snprintf(err, err_cap, "cannot read network key %s: %s", path, strerror(errno));
+        return -1;
+    }
+    r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    n = r > 0 ? (size_t)r : 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    while (a < n && (buf[a] == ' ' || buf[a] == '\t'))
+        a++;
+    if (sz_unhex(buf + a, n - a, key, SZ_NETWORK_KEY_LEN) != 0) {
+        sodium_memzero(buf, sizeof buf);
+        snprintf(err, err_cap,
+                 "network key %s must hold 64 hex digits (make one with: head -c 32 "
+                 "/dev/urandom | od -An -tx1 | tr -d ' \\n')",
+                 path);
+        return -1;
+    }
+    sodium_memzero(buf, sizeof buf);
+    return 0;
+}
+
+/* ---- bans and replays ---- */
+
+static bool
+is_banned(struct net *net, const char *ip, const uint8_t *key, int64_t now_ms)
+{
+    size_t i;
+
+    for (i = 0; i < net->n_bans; i++) {
+        struct ban *b = &net->bans[i];
+        if (b->until_ms <= now_ms)
+            continue;
+        if ((ip != NULL && strcmp(b->ip, ip) == 0) ||
+            (key != NULL && b->has_key && sodium_memcmp(b->key, key, SZ_NODE_KEY_LEN) == 0))
+            return true;
+    }
+    return false;
+}
+
+static void
+ban_add(struct net *net, const struct peer *p, int64_t until_ms)
+{
+    size_t i, slot = net->n_bans;
+    int64_t now = (int64_t)uv_now(net->d->loop);
+
+    for (i = 0; i < net->n_bans; i++)
+        if (net->bans[i].until_ms <= now) {
+            slot = i;
+            break;
+        }
+    if (slot == MAX_BANS)
+        slot = (size_t)randombytes_uniform(MAX_BANS);
+    else if (slot == net->n_bans)
+        net->n_bans++;
+    memset(&net->bans[slot], 0, sizeof net->bans[slot]);
+    snprintf(net->bans[slot].ip, sizeof net->bans[slot].ip, "%s", p->ip);
+    if (p->open) {
+        memcpy(net->bans[slot].key, p->node_key, SZ_NODE_KEY_LEN);
+        net->bans[slot].has_key = true;
+    }
+    net->bans[slot].until_ms = until_ms;
+}
+
+/* A first message's ephemeral key seen within the clock window is a replay. */
+static bool
+replay_seen(const uint8_t e[32], void *ctx)
+{
+    struct net *net = ctx;
+    int64_t now = (int64_t)uv_now(net->d->loop);
+    size_t i;
+
+    for (i = 0; i < REPLAY_SLOTS; i++)
+        if (net->replay_ms[i] != 0 && now - net->replay_ms[i] < 2 * SZ_HS_CLOCK_SKEW_S * 1000 &&
+            sodium_memcmp(net->replay[i], e, 32) == 0)
+            return true;
+    memcpy(net->replay[net->replay_next], e, 32);
+    net->replay_ms[net->replay_next] = now > 0 ? now : 1;
+    net->replay_next = (net->replay_next + 1) % REPLAY_SLOTS;
+    return false;
+}
+
+/* ---- lifetime ---- */
+
+static void
+peer_free(struct peer *p)
+{
+    struct net *net = p->d->net;
+
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else if (net->peers == p)
+        net->peers = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    if (p->outbound)
+        net->n_outbound--;
+    else
+        net->n_inbound--;
+    sz_link_free(p->link);
+    free(p);
+    daemon_job_done(net->d);
+}
+
+static void
+on_peer_handle_closed(uv_handle_t *h)
+{
+    struct peer *p = h->data;
+
+    if (--p->n_handles_open == 0 && p->holds == 0)
+        peer_free(p);
+}
+
+void
+peer_hold(struct peer *p)
+{
+    p->holds++;
+}
+
+void
+peer_release(struct peer *p)
+{
+    if (--p->holds == 0 && p->n_handles_open == 0 && p->closing)
+        peer_free(p);
+}
+
+void
+peer_close(struct peer *p, bool ban, const char *why)
+{
+    struct net *net = p->d->net;
+    int64_t now = (int64_t)uv_now(p->d->loop);
+
+    if (p->closing)
+        return;
+    p->closing = true;
+    if (why != NULL)
+        log_msg(ban ? LOG_WARN : LOG_INFO, "peer %s: closed: %s%s", p->addr, why,
+                ban ? " (banned)" : "");
+    if (ban && net->d->cfg->ban_seconds > 0)
+        ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
+    if (p->open)
+        gossip_peer_closed(p);
+    if (p->target != NULL) {
+        p->target->p = NULL;
+        if (!net->stopping)
+            target_schedule(p->target, !p->open || ban);
+        p->target = NULL;
+    }
+    uv_close((uv_handle_t *)&p->tcp, on_peer_handle_closed);
+    uv_close((uv_handle_t *)&p->timer, on_peer_handle_closed);
+}
+
+/* Encodes a GOODBYE (the text cut to the protocol's limit). */
+static int
+goodbye(uint8_t reason, const char *why, uint8_t *out, size_t cap, size_t *len)
+{
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_GOODBYE;
+    m.reason = reason;
+    m.text = why;
+    m.text_len = strlen(why);
+    if (m.text_len > SZ_MSG_MAX_GOODBYE_TEXT_LEN)
+        m.text_len = SZ_MSG_MAX_GOODBYE_TEXT_LEN;
+    return sz_msg_encode(&m, out, cap, len);
+}
+
+void
+peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
+{
+    uint8_t body[300];
+    size_t len = 0;
+
+    if (p->closing)
+        return;
+    p->misbehaviour++;
+    p->d->net->misbehaviour++;
+    if (p->open && goodbye(reason, why, body, sizeof body, &len) == 0)
+        (void)peer_send(p, body, len);
+    peer_close(p, true, why);
+}
+
+/* ---- writing ---- */
+
+static void
+on_peer_write(uv_write_t *req, int status)
+{
+    struct pwreq *w = (struct pwreq *)req;
+    struct peer *p = w->p;
+    bool was_full = p->queued >= PEER_SEND_QUEUE_MAX;
+
+    p->queued -= w->len;
+    free(w);
+    if (p->closing) {
+        peer_release(p);
+        return;
+    }
+    if (status < 0) {
+        peer_close(p, false, uv_strerror(status));
+    } else {
+        if (p->queued < PEER_SEND_QUEUE_MAX / 2) {
+            p->full_since_ms = 0;
+            if (p->paused) {
+                p->paused = false;
+                peer_start_read(p);
+            }
+            if (was_full || p->queued == 0)
+                gossip_peer_drained(p);
+        }
+    }
+    peer_release(p);
+}
+
+/* Writes bytes that are already on the wire format (handshake output or a sealed frame). */
+static int
+write_owned(struct peer *p, struct pwreq *w)
+{
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    int rc;
+
+    w->p = p;
+    rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &buf, 1, on_peer_write);
+    if (rc != 0) {
+        free(w);
+        peer_close(p, false, uv_strerror(rc));
+        return rc;
+    }
+    p->queued += w->len;
+    p->bytes_out += w->len;
+    peer_hold(p);
+    if (p->queued >= PEER_SEND_QUEUE_MAX && p->full_since_ms == 0)
+        p->full_since_ms = (int64_t)uv_now(p->d->loop);
+    return 0;
+}
+
+/* Sends what the link has queued (handshake messages). */
+static int
+flush_link(struct peer *p)
+{
+    size_t n;
+    const uint8_t *out = sz_link_output(p->link, &n);
+    struct pwreq *w;
+
+    if (n == 0 || p->closing)
+        return 0;
+    w = malloc(sizeof *w + n);
+    if (w == NULL) {
+        peer_close(p, false, "out of memory");
+        return UV_ENOMEM;
+    }
+    memcpy(w->data, out, n);
+    w->len = n;
+    sz_link_output_consume(p->link, n);
+    return write_owned(p, w);
+}
+
+int
+peer_send(struct peer *p, const uint8_t *body, size_t len)
+{
+    struct pwreq *w;
+    int rc;
+
+    if (p->closing || !p->open)
+        return UV_ECANCELED;
+    w = malloc(sizeof *w + len + SZ_FRAME_OVERHEAD);
+    if (w == NULL) {
+        peer_close(p, false, "out of memory");
+        return UV_ENOMEM;
+    }
+    rc = sz_link_seal(p->link, body, len, w->data);
+    if (rc != 0) {
+        free(w);
+        peer_close(p, false, sz_strerror(rc));
+        return UV_EINVAL;
+    }
+    w->len = len + SZ_FRAME_OVERHEAD;
+    return write_owned(p, w);
+}
+
+int
+peer_send_msg(struct peer *p, const struct sz_msg *m)
+{
+    uint8_t small[1024], *body = small;
+    size_t len = 0;
+    int rc;
+
+    rc = sz_msg_encoded_len(m, &len);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "peer %s: cannot encode a %s message: %s", p->addr,
+                sz_msg_type_name(m->type) != NULL ? sz_msg_type_name(m->type) : "?",
+                sz_strerror(rc));
+        return UV_EINVAL;
+    }
+    if (len > sizeof small && (body = malloc(len)) == NULL)
+        return UV_ENOMEM;
+    rc = sz_msg_encode(m, body, len, &len);
+    rc = rc == 0 ? peer_send(p, body, len) : UV_EINVAL;
+    if (body != small)
+        free(body);
+    return rc;
+}
+
+size_t
+peer_send_room(const struct peer *p)
+{
+    return p->queued >= PEER_SEND_QUEUE_MAX ? 0 : PEER_SEND_QUEUE_MAX - p->queued;
+}
+
+/* ---- reading ---- */
+
+static void
+on_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct peer *p = h->data;
+
+    (void)suggested;
+    *buf = uv_buf_init((char *)p->d->net->rbuf, READ_BUF_LEN);
+}
+
+static void
+on_close_timer(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+
+    peer_close(p, false, NULL);
+}
+
+/* A responder whose first message failed: say nothing, close after 1..10 s. */
+static void
+reject_probe(struct peer *p, int err)
+{
+    struct net *net = p->d->net;
+
+    net->probes_rejected++;
+    p->silent_close = true;
+    if (log_allow(&net->probe_log, 20, (int64_t)uv_now(p->d->loop)))
+        log_msg(LOG_INFO, "peer %s: rejected a connection that did not prove the network key "
+                          "(%s)",
+                p->addr, sz_strerror(err));
+    uv_read_stop((uv_stream_t *)&p->tcp);
+    uv_timer_stop(&p->timer);
+    uv_timer_start(&p->timer, on_close_timer, 1000 + randombytes_uniform(9000), 0);
+}
+
+static void
+on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct peer *p = s->data;
+    struct net *net = p->d->net;
+    struct sz_link_event ev;
+    int64_t now = daemon_now();
+    int rc;
+
+    if (nread < 0) {
+        peer_close(p, false, nread == UV_EOF ? "the peer closed the connection"
+                                             : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0 || p->closing || p->silent_close)
+        return;
+    p->bytes_in += (uint64_t)nread;
+    p->last_rx_ms = (int64_t)uv_now(p->d->loop);
+    rc = sz_link_input(p->link, (const uint8_t *)buf->base, (size_t)nread);
+    while (rc == 0 && !p->closing) {
+        enum sz_link_state before = sz_link_state(p->link);
+        rc = sz_link_poll(p->link, now, &ev);
+        if (rc != 0)
+            break;
+        if (flush_link(p) != 0)
+            return;
+        if (ev.type == SZ_LINK_EV_NONE)
+            break;
+        if (ev.type == SZ_LINK_EV_OPEN) {
+            memcpy(p->node_key, sz_link_peer_key(p->link), SZ_NODE_KEY_LEN);
+            if (is_banned(net, NULL, p->node_key, p->last_rx_ms)) {
+                peer_close(p, false, "banned node key");
+                return;
+            }
+            if (sodium_memcmp(p->node_key, net->keys->node_pk, SZ_NODE_KEY_LEN) == 0) {
+                peer_close(p, false, "connected to itself");
+                return;
+            }
+            p->open = true;
+            p->connected_ms = p->last_rx_ms;
+            uv_timer_stop(&p->timer);
+            if (p->target != NULL)
+                p->target->backoff_ms = BACKOFF_MIN_MS;
+            log_msg(LOG_INFO, "peer %s: link open (%s)", p->addr,
+                    p->outbound ? "outbound" : "inbound");
+            gossip_peer_open(p);
+        } else if (ev.type == SZ_LINK_EV_MESSAGE) {
+            (void)before;
+            if (gossip_peer_message(p, ev.body, ev.body_len) != 0)
+                return;
+        }
+    }
+    if (rc != 0 && !p->closing) {
+        if (!p->outbound && sz_link_state(p->link) == SZ_LINK_FAILED && !p->open &&
+            sz_link_version(p->link) == 0 && p->bytes_out == 0)
+            reject_probe(p, rc);
+        else if (p->open)
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "a frame failed authentication or its limits");
+        else
+            peer_close(p, false, sz_strerror(rc));
+    }
+}
+
+static void
+peer_start_read(struct peer *p)
+{
+    int rc;
+
+    if (p->closing || p->paused || p->silent_close)
+        return;
+    rc = uv_read_start((uv_stream_t *)&p->tcp, on_peer_alloc, on_peer_read);
+    if (rc != 0)
+        peer_close(p, false, uv_strerror(rc));
+}
+
+/* ---- timers ---- */
+
+static void
+on_peer_timer(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+
+    if (!p->open)
+        peer_close(p, false, "handshake timed out");
+}
+
+/* Every few seconds: idle pings and timeouts, slow peers, reconnects, gossip timers. */
+static void
+on_tick(uv_timer_t *t)
+{
+    struct net *net = t->data;
+    struct peer *p, *next;
+    int64_t now = (int64_t)uv_now(net->d->loop);
+
+    for (p = net->peers; p != NULL; p = next) {
+        next = p->next;
+        if (!p->open || p->closing)
+            continue;
+        if (p->full_since_ms != 0 && now - p->full_since_ms > PEER_SLOW_LIMIT_MS) {
+            peer_misbehaved(p, SZ_GOODBYE_TOO_SLOW, "its send queue stayed full for 60 s");
+            continue;
+        }
+        if (now - p->last_rx_ms > PEER_IDLE_TIMEOUT_MS) {
+            peer_close(p, false, "idle for 180 s");
+            continue;
+        }
+        if (now - p->last_rx_ms > PEER_PING_AFTER_MS) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_PING;
+            m.nonce = randombytes_random();
+            (void)peer_send_msg(p, &m);
+        }
+    }
+    gossip_tick(net->d, now);
+}
+
+/* ---- new connections ---- */
+
+static struct peer *
+peer_new(struct net *net, bool outbound)
+{
+    struct peer *p = calloc(1, sizeof *p);
+    int rc;
+
+    if (p == NULL)
+        return NULL;
+    rc = uv_tcp_init(net->d->loop, &p->tcp);
+    if (rc != 0) {
+        free(p);
+        return NULL;
+    }
+    if (uv_timer_init(net->d->loop, &p->timer) != 0) {
+        /* The TCP handle exists: it must be closed, and then freed. */
+        p->tcp.data = p;
+        uv_close((uv_handle_t *)&p->tcp, (uv_close_cb)free);
+        return NULL;
+    }
+    p->tcp.data = p;
+    p->timer.data = p;
+    p->n_handles_open = 2;
+    p->d = net->d;
+    p->outbound = outbound;
+    p->next = net->peers;
+    if (net->peers != NULL)
+        net->peers->prev = p;
+    net->peers = p;
+    if (outbound)
+        net->n_outbound++;
+    else
+        net->n_inbound++;
+    return p;
+}
+
+static void
+addr_to_text(const struct sockaddr_storage *ss, char *ip, size_t ip_cap, char *addr,
+             size_t addr_cap)
+{
+    int port = 0;
+
+    ip[0] = '\0';
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, ip_cap);
+        port = ntohs(a->sin_port);
+        snprintf(addr, addr_cap, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, ip_cap);
+        port = ntohs(a->sin6_port);
+        snprintf(addr, addr_cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(addr, addr_cap, "?");
+    }
+}
+
+/* Starts the link on a connected socket. */
+static void
+peer_begin(struct peer *p)
+{
+    struct net *net = p->d->net;
+    int rc;
+
+    rc = sz_link_new(p->outbound ? SZ_LINK_INITIATOR : SZ_LINK_RESPONDER, net->keys, daemon_now(),
+                     &p->link);
+    if (rc != 0) {
+        peer_close(p, false, "out of memory");
+        return;
+    }
+    if (!p->outbound)
+        sz_link_set_replay_check(p->link, replay_seen, net);
+    uv_tcp_nodelay(&p->tcp, 1);
+    p->last_rx_ms = (int64_t)uv_now(p->d->loop);
+    uv_timer_start(&p->timer, on_peer_timer, PEER_HANDSHAKE_TIMEOUT_MS, 0);
+    if (flush_link(p) != 0)
+        return;
+    peer_start_read(p);
+}
+
+static void
+on_inbound(uv_stream_t *server, int status)
+{
+    struct net *net = server->data;
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    struct peer *p;
+
+    if (status < 0) {
+        log_msg(LOG_WARN, "peer listener: %s", uv_strerror(status));
+        return;
+    }
+    p = peer_new(net, false);
+    if (p == NULL) {
+        log_msg(LOG_ERROR, "out of memory for an inbound peer");
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&p->tcp) != 0) {
+        peer_close(p, false, NULL);
+        return;
+    }
+    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+    if (net->stopping || net->n_inbound > net->d->cfg->max_inbound ||
+        is_banned(net, p->ip, NULL, (int64_t)uv_now(net->d->loop))) {
+        /* Refused before the handshake: nothing is sent. */
+        peer_close(p, false, NULL);
+        return;
+    }
+    peer_begin(p);
+}
+
+static void
+on_connected(uv_connect_t *req, int status)
+{
+    struct peer *p = req->data;
+
+    free(req);
+    if (p->closing)
+        return;
+    if (status < 0) {
+        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(status));
+        peer_close(p, false, NULL);
+        return;
+    }
+    peer_begin(p);
+}
+
+static void
+on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct target *t = req->data;
+    struct net *net = t->net;
+    struct sockaddr_storage ss;
+    uv_connect_t *creq;
+    struct peer *p;
+    int rc;
+
+    t->resolving = false;
+    net->n_resolving--;
+    if (t->closed) {
+        /* Shutdown: the timer closed while the lookup ran; the lookup frees. */
+        if (res != NULL)
+            uv_freeaddrinfo(res);
+        if (t->timer_closed)
+            free(t);
+        daemon_job_done(net->d);
+        return;
+    }
+    if (status < 0 || res == NULL || net->stopping) {
+        if (status < 0 && status != UV_ECANCELED)
+            log_msg(LOG_WARN, "peer %s: cannot resolve: %s", t->name, uv_strerror(status));
+        if (res != NULL)
+            uv_freeaddrinfo(res);
+        if (!net->stopping && !t->closed)
+            target_schedule(t, true);
+        daemon_job_done(net->d);
+        return;
+    }
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+    p = peer_new(net, true);
+    creq = malloc(sizeof *creq);
+    if (p == NULL || creq == NULL) {
+        free(creq);
+        if (p != NULL)
+            peer_close(p, false, NULL);
+        target_schedule(t, true);
+        return;
+    }
+    addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+    if (is_banned(net, p->ip, NULL, (int64_t)uv_now(net->d->loop))) {
+        free(creq);
+        peer_close(p, false, NULL);
+        target_schedule(t, true);
+        return;
+    }
+    p->target = t;
+    t->p = p;
+    creq->data = p;
+    rc = uv_tcp_connect(creq, &p->tcp, (const struct sockaddr *)&ss, on_connected);
+    if (rc != 0) {
+        free(creq);
+        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(rc));
+        peer_close(p, false, NULL);
+    }
+}
+
+static void
+on_target_timer(uv_timer_t *timer)
+{
+    struct target *t = timer->data;
+    struct net *net = t->net;
+    struct addrinfo hints;
+    char port[8];
+    int rc;
+
+    if (net->stopping || t->p != NULL || t->resolving)
+        return;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof port, "%u", t->addr.port);
+    t->gai.data = t;
+    rc = uv_getaddrinfo(net->d->loop, &t->gai, on_resolved, t->addr.host, port, &hints);
+    if (rc != 0) {
+        log_msg(LOG_WARN, "peer %s: cannot resolve: %s", t->name, uv_strerror(rc));
+        target_schedule(t, true);
+        return;
+    }
+    t->resolving = true;
+    net->n_resolving++;
+}
+
+/* Next attempt: at once after a clean close, else after an exponential backoff with jitter. */
+static void
+target_schedule(struct target *t, bool failed)
+{
+    uint64_t delay;
+
+    if (t->closed)
+        return;
+    if (failed) {
+        delay = t->backoff_ms / 2 + randombytes_uniform(t->backoff_ms / 2 + 1);
+        t->backoff_ms = t->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : t->backoff_ms * 2;
+    } else {
+        delay = 200 + randombytes_uniform(800);
+    }
+    uv_timer_start(&t->timer, on_target_timer, delay, 0);
+}
+
+/* Adds an address to keep connected to (config peers, and later peer exchange). */
+static int
+target_add(struct net *net, const struct config_addr *a)
+{
+    struct target *t;
+    int rc;
+
+    if (net->n_targets >= MAX_TARGETS)
+        return UV_ENOBUFS;
+    for (t = net->targets; t != NULL; t = t->next)
+        if (t->addr.port == a->port && strcmp(t->addr.host, a->host) == 0)
+            return 0;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return UV_ENOMEM;
+    rc = uv_timer_init(net->d->loop, &t->timer);
+    if (rc != 0) {
+        free(t);
+        return rc;
+    }
+    t->net = net;
+    t->addr = *a;
+    t->timer.data = t;
+    t->backoff_ms = BACKOFF_MIN_MS;
+    config_addr_format(a, t->name, sizeof t->name);
+    t->next = net->targets;
+    net->targets = t;
+    net->n_targets++;
+    uv_timer_start(&t->timer, on_target_timer, randombytes_uniform(200), 0);
+    return 0;
+}
+
+/* ---- start and stop ---- */
+
+int
+peer_start(struct daemon *d)
+{
+    const struct config *cfg = d->cfg;
+    struct net *net = calloc(1, sizeof *net);
+    struct sockaddr_storage ss;
+    char err[512], name[300];
+    size_t i;
+    int rc;
+
+    if (net == NULL)
+        return UV_ENOMEM;
+    net->d = d;
+    d->net = net;
+    net->keys = sodium_malloc(sizeof *net->keys);
+    if (net->keys == NULL)
+        return UV_ENOMEM;
+    memset(net->keys, 0, sizeof *net->keys);
+    memcpy(net->keys->network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
+    if (cfg->network_key != NULL &&
+        load_network_key(cfg->network_key, net->keys->network_key, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        return UV_EINVAL;
+    }
+    if (load_node_key(cfg->data_dir, net->keys, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        return UV_EINVAL;
+    }
+    rc = uv_timer_init(d->loop, &net->tick);
+    if (rc != 0)
+        return rc;
+    net->tick.data = net;
+    uv_timer_start(&net->tick, on_tick, TICK_MS, TICK_MS);
+    if (cfg->max_inbound > 0) {
+        rc = uv_tcp_init(d->loop, &net->listener);
+        if (rc != 0)
+            return rc;
+        net->listener.data = net;
+        net->listening = true;
+        if (cfg->listen.kind == CONFIG_ADDR_IPV6)
+            rc = uv_ip6_addr(cfg->listen.host, cfg->listen.port, (struct sockaddr_in6 *)&ss);
+        else
+            rc = uv_ip4_addr(cfg->listen.host, cfg->listen.port, (struct sockaddr_in *)&ss);
+        if (rc == 0)
+            rc = uv_tcp_bind(&net->listener, (const struct sockaddr *)&ss, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&net->listener, 128, on_inbound);
+        config_addr_format(&cfg->listen, name, sizeof name);
+        if (rc != 0) {
+            log_msg(LOG_ERROR, "cannot listen for peers on %s: %s%s", name, uv_strerror(rc),
+                    rc == UV_EADDRINUSE ? " (another program uses that port: pick another with "
+                                          "--listen)"
+                                        : "");
+            return rc;
+        }
+        {
+            struct sockaddr_storage bound;
+            int len = sizeof bound;
+            char ip[48];
+            if (uv_tcp_getsockname(&net->listener, (struct sockaddr *)&bound, &len) == 0) {
+                addr_to_text(&bound, ip, sizeof ip, name, sizeof name);
+                log_msg(LOG_INFO, "listening for peers on %s", name);
+            }
+        }
+    }
+    for (i = 0; i < cfg->n_peers; i++) {
+        rc = target_add(net, &cfg->peers[i]);
+        if (rc != 0)
+            log_msg(LOG_WARN, "peer %s ignored: %s", cfg->peers[i].host, uv_strerror(rc));
+    }
+    return gossip_init(d);
+}
+
+static void
+on_target_closed(uv_handle_t *h)
+{
+    struct target *t = h->data;
+
+    /* A lookup still running frees the target when it ends. */
+    t->timer_closed = true;
+    if (!t->resolving)
+        free(t);
+}
+
+void
+peer_stop(struct daemon *d)
+{
+    struct net *net = d->net;
+    struct target *t, *tn;
+    struct peer *p, *next;
+    uint8_t body[300];
+    size_t len = 0;
+
+    if (net == NULL || net->stopping)
+        return;
+    net->stopping = true;
+    for (p = net->peers; p != NULL; p = next) {
+        next = p->next;
+        if (p->open && goodbye(SZ_GOODBYE_SHUTDOWN, "shutting down", body, sizeof body, &len) == 0)
+            (void)peer_send(p, body, len);
+        peer_close(p, false, NULL);
+    }
+    for (t = net->targets; t != NULL; t = tn) {
+        tn = t->next;
+        t->closed = true;
+        if (t->resolving)
+            uv_cancel((uv_req_t *)&t->gai);
+        uv_close((uv_handle_t *)&t->timer, on_target_closed);
+    }
+    if (net->listening) {
+        net->listening = false;
+        uv_close((uv_handle_t *)&net->listener, NULL);
+    }
+    uv_close((uv_handle_t *)&net->tick, NULL);
+}
+
+void
+peer_cleanup(struct daemon *d)
+{
+    if (d->net == NULL)
+        return;
+    gossip_free(d);
+    sodium_free(d->net->keys);
+    free(d->net);
+    d->net = NULL;
+}
+
+bool
+peer_all_closed(const struct daemon *d)
+{
+    return d->net == NULL || (d->net->peers == NULL && d->net->n_resolving == 0);
+}
+
+/* ---- peer exchange ---- */
+
+size_t
+peer_known_addresses(const struct daemon *d, const struct peer *except, struct sz_msg_peer *out,
+                     size_t max)
+{
+    const struct peer *p;
+    size_t n = 0;
+
+    if (d->net == NULL)
+        return 0;
+    for (p = d->net->peers; p != NULL && n < max; p = p->next) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        if (p == except || !p->open || p->closing || gossip_listen_port(p) == 0)
+            continue;
+        if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) != 0)
+            continue;
+        memset(&out[n], 0, sizeof out[n]);
+        if (ss.ss_family == AF_INET) {
+            out[n].family = SZ_FAMILY_IPV4;
+            memcpy(out[n].addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        } else if (ss.ss_family == AF_INET6) {
+            out[n].family = SZ_FAMILY_IPV6;
+            memcpy(out[n].addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        out[n].port = gossip_listen_port(p);
+        n++;
+    }
+    return n;
+}
+
+void
+peer_consider(struct daemon *d, const struct sz_msg_peer *a)
+{
+    struct net *net = d->net;
+    struct config_addr ca;
+
+    if (net == NULL || net->stopping || net->n_learned >= 64 ||
+        net->n_outbound >= d->cfg->outbound_target)
+        return;
+    memset(&ca, 0, sizeof ca);
+    if (a->family == SZ_FAMILY_IPV4) {
+        if (uv_inet_ntop(AF_INET, a->addr, ca.host, sizeof ca.host) != 0)
+            return;
+        ca.kind = CONFIG_ADDR_IPV4;
+    } else {
+        if (uv_inet_ntop(AF_INET6, a->addr, ca.host, sizeof ca.host) != 0)
+            return;
+        ca.kind = CONFIG_ADDR_IPV6;
+    }
+    ca.port = a->port;
+    if (target_add(net, &ca) == 0)
+        net->n_learned++;
+}
+
+struct peer *
+peer_first(const struct daemon *d)
+{
+    return d->net != NULL ? d->net->peers : NULL;
+}
+
+/* ---- status ---- */
+
+static void
+wr_fmt(struct sz_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+wr_fmt(struct sz_wr *w, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sz_wr_bytes(w, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+void
+peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
+{
+    const struct net *net = d->net;
+    const struct peer *p;
+    int64_t now;
+    size_t n = 0;
+    char key[2 * SZ_NODE_KEY_LEN + 1];
+
+    if (net == NULL) {
+        wr_fmt(json, "\"peers\":[]");
+        return;
+    }
+    now = (int64_t)uv_now(d->loop);
+    sz_hex(net->keys->node_pk, SZ_NODE_KEY_LEN, key);
+    wr_fmt(text,
+           "node key: %s\npeers: %zu inbound, %zu outbound; %llu probes rejected, "
+           "%llu misbehaviours\n",
+           key, net->n_inbound, net->n_outbound, (unsigned long long)net->probes_rejected,
+           (unsigned long long)net->misbehaviour);
+    wr_fmt(json, "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"misbehaviour\":%llu,\"peers\":[",
+           key, (unsigned long long)net->probes_rejected, (unsigned long long)net->misbehaviour);
+    for (p = net->peers; p != NULL; p = p->next) {
+        if (!p->open || p->closing)
+            continue;
+        sz_hex(p->node_key, SZ_NODE_KEY_LEN, key);
+        wr_fmt(text,
+               "  %s %s up %llds, in %llu B / %llu bundles, out %llu B / %llu bundles, "
+               "misbehaviour %llu\n",
+               p->addr, p->outbound ? "outbound" : "inbound",
+               (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,
+               (unsigned long long)p->bundles_in, (unsigned long long)p->bytes_out,
+               (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);
+        wr_fmt(json,
+               "%s{\"address\":\"%s\",\"direction\":\"%s\",\"node_key\":\"%s\",\"uptime_s\":%lld,"
+               "\"bytes_in\":%llu,\"bytes_out\":%llu,\"bundles_in\":%llu,\"bundles_out\":%llu,"
+               "\"misbehaviour\":%llu}",
+               n++ > 0 ? "," : "", p->addr, p->outbound ? "outbound" : "inbound", key,
+               (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,
+               (unsigned long long)p->bytes_out, (unsigned long long)p->bundles_in,
+               (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);
+    }
+    wr_fmt(json, "]");
+}
