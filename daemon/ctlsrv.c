@@ -378,6 +378,26 @@ status_publisher(const struct store_usage *u, void *arg)
     return 0;
 }
 
+static int
+status_equivocation(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+                    const uint8_t id_a[SZ_BUNDLE_ID_LEN], const uint8_t id_b[SZ_BUNDLE_ID_LEN],
+                    void *arg)
+{
+    struct status_ctx *s = arg;
+    char pk[SZ_PK_TEXT_LEN + 1], a[2 * SZ_BUNDLE_ID_LEN + 1], b[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    sz_pk_to_text(publisher, pk);
+    sz_bundle_id_hex(id_a, a);
+    sz_bundle_id_hex(id_b, b);
+    wr_printf(s->text,
+              "EQUIVOCATION: publisher %s signed two bundles with sequence %llu: %s and %s "
+              "(its key may be stolen)\n",
+              pk, (unsigned long long)sequence, a, b);
+    wr_printf(s->json, "%s{\"publisher\":\"%s\",\"sequence\":%llu,\"ids\":[\"%s\",\"%s\"]}",
+              s->n++ > 0 ? "," : "", pk, (unsigned long long)sequence, a, b);
+    return 0;
+}
+
 static void
 run_status(struct job *j)
 {
@@ -430,6 +450,10 @@ run_status(struct job *j)
         sc.json = &json;
         sc.n = 0;
         rc = store_publishers(d->store, status_publisher, &sc, err, sizeof err);
+        wr_printf(&json, "],\"equivocations\":[");
+        sc.n = 0;
+        if (rc == 0)
+            rc = store_equivocations(d->store, status_equivocation, &sc, err, sizeof err);
         wr_printf(&json, "],");
         sz_wr_bytes(&text, j->peers_text.p, j->peers_text.len);
         sz_wr_bytes(&json, j->peers_json.p, j->peers_json.len);

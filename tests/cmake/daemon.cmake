@@ -6,5 +6,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     add_test(NAME daemon_crash
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/crash_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
-    set_tests_properties(daemon_integration daemon_crash PROPERTIES TIMEOUT 600)
+    add_test(NAME daemon_gossip
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/gossip_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+    set_tests_properties(daemon_integration daemon_crash daemon_gossip PROPERTIES TIMEOUT 600)
 endif()

@@ -55,3 +55,25 @@ cleanup_daemons() {
     done
     wait 2>/dev/null
 }
+
+# peer_port NAME: the TCP port a daemon started with --listen 127.0.0.1:0 got.
+peer_port() {
+    sed -n 's/.*listening for peers on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$1.log" | tail -1
+}
+
+# count_bundles NAME: how many bundles the daemon holds.
+count_bundles() {
+    "$SZ" list --socket "$TMP/$1/control.sock" 2>/dev/null | wc -l
+}
+
+# wait_bundles NAME N SECONDS: waits until the daemon holds at least N bundles.
+wait_bundles() {
+    local i n
+    for i in $(seq 1 $(($3 * 10))); do
+        n=$(count_bundles "$1")
+        [ "$n" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "$1 holds $(count_bundles "$1") bundles, wanted $2 within $3 s" >&2
+    return 1
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Gossip between real samizdatd processes on 127.0.0.1: a line of 5 and a
+# ring of 8, a middle node restarted while publishing goes on, a node started
+# after 200 bundles were published, two halves that publish apart and then
+# join, and an equivocation detected on every node.
+# usage: gossip_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
+EX=$SRC/examples/articles
+COMMON=(--expiry-days 0 --batch-window-ms 0)
+
+"$SZ" keygen --secret-key "$TMP/p1.sk" --public-key "$TMP/p1.pk" --no-passphrase >/dev/null
+"$SZ" keygen --secret-key "$TMP/p2.sk" --public-key "$TMP/p2.pk" --no-passphrase >/dev/null
+"$SZ" keygen --secret-key "$TMP/x.sk" --public-key "$TMP/x.pk" --no-passphrase >/dev/null
+
+article() { # article NAME: a small article file with a unique id
+    printf -- '---\ntitle: Article %s\nid: %s\n---\nText of %s, %s.\n' "$1" "$1" "$1" "$RANDOM" \
+        >"$TMP/$1.md"
+    echo "$TMP/$1.md"
+}
+publish() { "$SZ" publish --socket "$TMP/$1/control.sock" "$(article "$2")" >/dev/null; }
+
+# --- a line of 5: n1 (publisher) - n2 - n3 - n4 - n5
+start_daemon n1 "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start n1"
+prev=n1
+for n in n2 n3 n4 n5; do
+    start_daemon $n "${COMMON[@]}" --peer "127.0.0.1:$(peer_port $prev)" || bad "start $n"
+    prev=$n
+done
+sleep 1
+for i in 1 2 3; do publish n1 "line-$i"; done
+check "line of 5: the far end gets every bundle" wait_bundles n5 3 20
+"$SZ" status --socket "$TMP/n3/control.sock" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert len(s["peers"]) == 2, s["peers"]
+assert all(p["misbehaviour"] == 0 for p in s["peers"])
+' && ok || bad "status --json lists a middle node's two peers"
+
+# --- restart a middle node while publishing continues
+stop_daemon n3
+publish n1 line-4
+publish n1 line-5
+check "n2 still gets new bundles" wait_bundles n2 5 10
+[ "$(count_bundles n5)" -eq 3 ] && ok || bad "n5 cut off while n3 is down"
+start_daemon n3 "${COMMON[@]}" --listen 127.0.0.1:0 --peer "127.0.0.1:$(peer_port n2)" \
+    --peer "127.0.0.1:$(peer_port n4)" || bad "restart n3"
+publish n1 line-6
+check "after the restart the far end catches up" wait_bundles n5 6 30
+
+# --- a node started after 200 bundles were published
+for i in $(seq 1 200); do
+    "$SZ" pack --secret-key "$TMP/p2.sk" --level 1 --output "$TMP/late-$i.bundle" \
+        "$(article "late-$i")" >/dev/null
+done
+"$SZ" import --socket "$TMP/n5/control.sock" "$TMP"/late-*.bundle >/dev/null || bad "import 200"
+start_daemon n6 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port n5)" || bad "start n6"
+check "a late node gets all 200 (and the 6 before)" wait_bundles n6 206 60
+check "the 200 reach the line's other end" wait_bundles n1 206 60
+for n in n1 n2 n3 n4 n5 n6; do stop_daemon $n; done
+
+# --- a ring of 8, publisher at r1
+start_daemon r1 "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start r1"
+for i in 2 3 4 5 6 7; do
+    start_daemon r$i "${COMMON[@]}" --peer "127.0.0.1:$(peer_port r$((i - 1)))" || bad "start r$i"
+done
+start_daemon r8 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port r7)" \
+    --peer "127.0.0.1:$(peer_port r1)" || bad "start r8"
+sleep 1
+publish r1 ring-1
+publish r1 ring-2
+all=1
+for i in 1 2 3 4 5 6 7 8; do
+    wait_bundles r$i 2 20 || all=0
+done
+[ $all -eq 1 ] && ok || bad "ring of 8: every node gets every bundle"
+for i in 1 2 3 4 5 6 7 8; do stop_daemon r$i; done
+
+# --- two halves publish apart, then join
+start_daemon h1 "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start h1"
+start_daemon h1b "${COMMON[@]}" --peer "127.0.0.1:$(peer_port h1)" || bad "start h1b"
+start_daemon h2 "${COMMON[@]}" --publisher-key "$TMP/p2.sk" || bad "start h2"
+start_daemon h2b "${COMMON[@]}" --peer "127.0.0.1:$(peer_port h2)" || bad "start h2b"
+for i in 1 2 3; do publish h1 "half1-$i"; publish h2 "half2-$i"; done
+wait_bundles h1b 3 10 || bad "half 1 spreads"
+wait_bundles h2b 3 10 || bad "half 2 spreads"
+# Join: a bridge connects the two halves.
+start_daemon bridge "${COMMON[@]}" --peer "127.0.0.1:$(peer_port h1b)" \
+    --peer "127.0.0.1:$(peer_port h2b)" || bad "start bridge"
+conv=1
+for n in h1 h1b h2 h2b bridge; do wait_bundles $n 6 30 || conv=0; done
+[ $conv -eq 1 ] && ok || bad "both halves converge after joining"
+
+# --- equivocation: one key, one sequence, two different bundles
+"$SZ" pack --secret-key "$TMP/x.sk" --sequence 7 --output "$TMP/eq-a.bundle" \
+    "$(article eq-a)" >/dev/null
+"$SZ" pack --secret-key "$TMP/x.sk" --sequence 7 --output "$TMP/eq-b.bundle" \
+    "$(article eq-b)" >/dev/null
+"$SZ" import --socket "$TMP/h1/control.sock" "$TMP/eq-a.bundle" >/dev/null
+"$SZ" import --socket "$TMP/h2/control.sock" "$TMP/eq-b.bundle" >/dev/null
+eq=1
+for n in h1 h1b h2 h2b bridge; do
+    wait_bundles $n 8 30 || eq=0
+    "$SZ" status --socket "$TMP/$n/control.sock" | grep -q "EQUIVOCATION: publisher $(cat "$TMP/x.pk")" ||
+        eq=0
+done
+[ $eq -eq 1 ] && ok || bad "the equivocation is held and reported on every node"
+grep -q EQUIVOCATION "$TMP/bridge.log" && ok || bad "the equivocation is logged"
+for n in h1 h1b h2 h2b bridge; do stop_daemon $n; done
+grep -h "misbehav\|banned" "$TMP"/*.log | head -5
+finish
