@@ -16,6 +16,7 @@
 
 #define KNOWN_SLOTS 512          /* per peer: ids it is known to have (8-byte prefixes) */
 #define MAX_FETCHES 4096         /* bundles being fetched at once, node-wide */
+#define MAX_FETCHES_PER_PEER 256 /* fetches one peer's announcements may start */
 #define MAX_CANDIDATES 8         /* peers that announced one id */
 #define MAX_REQUESTED 16         /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
@@ -46,6 +47,7 @@ struct gossip_peer {
     uint32_t rx_total, rx_got;
     /* What we asked of this peer. */
     size_t n_requested;
+    size_t n_owned; /* fetches its announcements started */
     size_t n_ranges_out;
     struct range_req *ranges_queued;
     size_t n_ranges_queued;
@@ -69,6 +71,7 @@ struct fetch {
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint32_t size;
     struct peer *from; /* asked of; NULL while waiting for a candidate */
+    struct peer *owner; /* whose announcement started it: one peer cannot fill the table */
     int64_t deadline_ms;
     struct peer *cands[MAX_CANDIDATES];
     size_t n_cands;
@@ -181,6 +184,8 @@ fetch_remove(struct gossip *gs, struct fetch *f)
     }
     if (f->from != NULL && f->from->g != NULL && f->from->g->n_requested > 0)
         f->from->g->n_requested--;
+    if (f->owner != NULL && f->owner->g != NULL && f->owner->g->n_owned > 0)
+        f->owner->g->n_owned--;
     gs->n_fetches--;
     free(f);
 }
@@ -666,11 +671,13 @@ done_wanted(struct gjob *j)
                 f->cands[f->n_cands++] = p;
             continue;
         }
-        if (gs->n_fetches >= MAX_FETCHES)
+        if (gs->n_fetches >= MAX_FETCHES || p->closing || p->g->n_owned >= MAX_FETCHES_PER_PEER)
             break;
         f = calloc(1, sizeof *f);
         if (f == NULL)
             break;
+        f->owner = p;
+        p->g->n_owned++;
         memcpy(f->id, j->ann[i].id, SZ_BUNDLE_ID_LEN);
         f->size = j->ann[i].size;
         f->next = gs->fetches;
@@ -1253,6 +1260,8 @@ gossip_peer_closed(struct peer *p)
     if (gs != NULL) {
         for (f = gs->fetches; f != NULL; f = next) {
             next = f->next;
+            if (f->owner == p)
+                f->owner = NULL;
             fetch_drop_candidate(f, p);
             if (f->from == p) {
                 f->from = NULL;
