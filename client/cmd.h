@@ -12,5 +12,6 @@ int cmd_import(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const char USAGE[] =
     "  verify    verify bundles against trusted publisher keys\n"
     "  unpack    verify bundles and add their articles to a library folder\n"
     "  inspect   show a bundle's header and articles without trusting it\n"
+    "  fetch     get trusted publishers' bundles through peers into a library\n"
     "\n"
     "With a local samizdatd:\n"
     "  publish   hand article files to a publishing daemon; prints the bundle id\n"
@@ -39,7 +40,7 @@ static const struct {
     {"keygen", cmd_keygen}, {"pack", cmd_pack},       {"verify", cmd_verify},
     {"unpack", cmd_unpack}, {"inspect", cmd_inspect}, {"publish", cmd_publish},
     {"import", cmd_import}, {"status", cmd_status},   {"list", cmd_list},
-    {"export", cmd_export},
+    {"export", cmd_export}, {"fetch", cmd_fetch},
 };
 
 int

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "samizdat/common.h"
+#include "samizdat/article.h"
 #include "samizdat/keys.h"
 
 #define PASS_MAX 1024
@@ -419,6 +420,67 @@ util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap)
 nomem:
     snprintf(err, err_cap, "out of memory");
     return -1;
+}
+
+int
+util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0, i = 0, line_no = 0;
+    int rc = -1;
+
+    if (util_read_file(path, 1u << 20, &buf, &len, err, err_cap) != 0)
+        return -1;
+    while (i < len) {
+        size_t s = i, e, k;
+        char key[SZ_PK_TEXT_LEN + 1], *name;
+        line_no++;
+        while (i < len && buf[i] != '\n')
+            i++;
+        e = i++;
+        while (s < e && (buf[s] == ' ' || buf[s] == '\t'))
+            s++;
+        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r'))
+            e--;
+        if (s == e || buf[s] == '#')
+            continue;
+        for (k = s; k < e && buf[k] != ' ' && buf[k] != '\t'; k++)
+            ;
+        if (k - s != SZ_PK_TEXT_LEN) {
+            snprintf(err, err_cap, "%s:%zu: expected a public key (szpk1...) then a name", path,
+                     line_no);
+            goto out;
+        }
+        memcpy(key, buf + s, k - s);
+        key[k - s] = '\0';
+        if (util_trust_add(t, key, err, err_cap) != 0) {
+            size_t n = strlen(err);
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s:%zu: %.*s", path, line_no, (int)n, err);
+            snprintf(err, err_cap, "%s", tmp);
+            goto out;
+        }
+        while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
+            k++;
+        if (k < e) {
+            if (!sz_utf8_valid(buf + k, e - k)) {
+                snprintf(err, err_cap, "%s:%zu: the name is not valid UTF-8", path, line_no);
+                goto out;
+            }
+            name = malloc(e - k + 1);
+            if (name == NULL) {
+                snprintf(err, err_cap, "out of memory");
+                goto out;
+            }
+            memcpy(name, buf + k, e - k);
+            name[e - k] = '\0';
+            t->names[t->n - 1] = name;
+        }
+    }
+    rc = 0;
+out:
+    free(buf);
+    return rc;
 }
 
 void

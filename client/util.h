@@ -78,6 +78,14 @@ struct util_trust {
 /* Adds the key given as a --trust argument; returns 0 or -1 with a reason in err. */
 int util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap);
 
+/*
+ * Adds every key of a trust file: lines "PUBLIC-KEY name...", blank lines and
+ * lines starting with '#' ignored; the name (the rest of the line, trimmed) may
+ * be empty. Returns 0 or -1 with "FILE:LINE: reason" in err.
+ */
+int
+util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap);
+
 /* Frees the lists of a struct util_trust. */
 void util_trust_free(struct util_trust *t);
 

@@ -60,7 +60,7 @@ struct job {
     void (*run)(struct job *j);
     /* Results, built on the pool thread. */
     struct sz_ctl_msg reply;
-    uint8_t *reply_frame;   /* encoded reply, or NULL */
+    uint8_t *reply_frame; /* encoded reply, or NULL */
     size_t reply_len;
     struct sz_container *container; /* PUBLISH: the validated articles */
     int err_code;
@@ -228,8 +228,7 @@ ctlsrv_reply_error(struct ctlconn *c, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-static void
-reply_error_close(struct ctlconn *c, int code, const char *fmt, ...)
+static void reply_error_close(struct ctlconn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -307,8 +306,8 @@ on_job_done(uv_work_t *w, int status)
     daemon_job_done(d);
 }
 
-static void
-job_fail(struct job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void job_fail(struct job *j, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 job_fail(struct job *j, int code, const char *fmt, ...)
@@ -322,8 +321,7 @@ job_fail(struct job *j, int code, const char *fmt, ...)
 }
 
 /* Appends printf output to a writer. */
-static void
-wr_printf(struct sz_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wr_printf(struct sz_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 wr_printf(struct sz_wr *w, const char *fmt, ...)
@@ -371,8 +369,7 @@ status_publisher(const struct store_usage *u, void *arg)
     wr_printf(s->text, "  %s  %llu bundles, %llu bytes, newest sequence %llu\n", pk,
               (unsigned long long)u->n_bundles, (unsigned long long)u->bytes,
               (unsigned long long)u->max_sequence);
-    wr_printf(s->json,
-              "%s{\"key\":\"%s\",\"bundles\":%llu,\"bytes\":%llu,\"max_sequence\":%llu}",
+    wr_printf(s->json, "%s{\"key\":\"%s\",\"bundles\":%llu,\"bytes\":%llu,\"max_sequence\":%llu}",
               s->n++ > 0 ? "," : "", pk, (unsigned long long)u->n_bundles,
               (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
     return 0;
@@ -427,17 +424,16 @@ run_status(struct job *j)
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
     if (rc == 0) {
-        wr_printf(&text, "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
+        wr_printf(&text,
+                  "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
                   (unsigned long long)n, (unsigned long long)bytes,
-                  (unsigned long long)cfg->max_bytes,
-                  (unsigned long long)cfg->publisher_max_bytes);
+                  (unsigned long long)cfg->max_bytes, (unsigned long long)cfg->publisher_max_bytes);
         wr_printf(&json,
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
                   "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,\"publishers\":[",
                   (unsigned long long)n, (unsigned long long)bytes,
-                  (unsigned long long)cfg->max_bytes,
-                  (unsigned long long)cfg->publisher_max_bytes,
+                  (unsigned long long)cfg->max_bytes, (unsigned long long)cfg->publisher_max_bytes,
                   (unsigned)cfg->expiry_days, cfg->carry == CONFIG_CARRY_ANY ? "any" : "list",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
                   (unsigned long long)d->n_refused);
@@ -486,7 +482,7 @@ run_import(struct job *j)
     struct sz_ctl_import_result *res;
     struct store_item *items;
     size_t *item_of, n_items = 0, i;
-    char (*texts)[200], err[256];
+    char(*texts)[200], err[256];
     int64_t now = daemon_now();
     int rc;
 
@@ -559,8 +555,7 @@ run_import(struct job *j)
             break;
         case STORE_EVICTED:
             res[k].code = SZ_CTL_IMPORT_POLICY;
-            snprintf(texts[k], sizeof texts[k],
-                     "not stored: it is the oldest bundle over a quota");
+            snprintf(texts[k], sizeof texts[k], "not stored: it is the oldest bundle over a quota");
             break;
         default:
             res[k].code = SZ_CTL_IMPORT_POLICY;
@@ -652,13 +647,11 @@ run_list(struct job *j)
 
     uv_mutex_lock(&d->store_lock);
     if (m->has_publisher) {
-        rc = store_list(d->store, m->publisher, m->since_sequence, list_entry, &l, err,
-                        sizeof err);
+        rc = store_list(d->store, m->publisher, m->since_sequence, list_entry, &l, err, sizeof err);
     } else {
         rc = store_publishers(d->store, collect_publisher, &p, err, sizeof err);
         for (i = 0; rc == 0 && !p.nomem && !l.full && i < p.n; i++)
-            rc = store_list(d->store, p.pk[i], m->since_sequence, list_entry, &l, err,
-                            sizeof err);
+            rc = store_list(d->store, p.pk[i], m->since_sequence, list_entry, &l, err, sizeof err);
     }
     uv_mutex_unlock(&d->store_lock);
     free(p.pk);
@@ -666,8 +659,9 @@ run_list(struct job *j)
     if (rc != 0)
         job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
     else if (p.nomem || l.full)
-        job_fail(j, SZ_ETOOBIG, "the list is too long: narrow it with --publisher or "
-                                "--since-sequence");
+        job_fail(j, SZ_ETOOBIG,
+                 "the list is too long: narrow it with --publisher or "
+                 "--since-sequence");
     else {
         j->reply.type = SZ_CTL_R_LIST;
         j->reply.entries = l.v;
@@ -960,8 +954,9 @@ on_connection(uv_stream_t *server, int status)
     }
     if (d->n_conns > MAX_CONNS || d->stopping) {
         c->busy = true;
-        reply_error_close(c, SZ_EINVAL, d->stopping ? "the daemon is shutting down"
-                                                    : "too many control connections; retry");
+        reply_error_close(c, SZ_EINVAL,
+                          d->stopping ? "the daemon is shutting down"
+                                      : "too many control connections; retry");
         return;
     }
     conn_read_next(c);

@@ -20,10 +20,10 @@
 #define MAX_CANDIDATES 8         /* peers that announced one id */
 #define MAX_REQUESTED 16         /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
-#define MAX_SERVE_IDS 64         /* ids a peer asked for, queued */
-#define MAX_SERVE_RANGES 16      /* ranges a peer asked for, queued */
-#define MAX_RANGES_OUT 4         /* ranges outstanding to one peer */
-#define MAX_RANGES_QUEUED 1024   /* ranges waiting to be asked of one peer */
+#define MAX_SERVE_IDS 64       /* ids a peer asked for, queued */
+#define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
+#define MAX_RANGES_OUT 4       /* ranges outstanding to one peer */
+#define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
 #define SERVE_BATCH_BYTES (1u << 20)
 #define RATE_WINDOW_MS 10000
 #define MAX_ANNOUNCED_PER_WINDOW 4096
@@ -58,7 +58,7 @@ struct gossip_peer {
     size_t n_serve_ranges;
     uint64_t serve_next; /* next sequence of serve_ranges[0] */
     uint32_t serve_sent;
-    bool serving;        /* a job reads from the store for this peer */
+    bool serving; /* a job reads from the store for this peer */
     /* Rate limits. */
     int64_t window_ms;
     uint32_t n_announced, n_requests;
@@ -70,7 +70,7 @@ struct fetch {
     struct fetch *next;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint32_t size;
-    struct peer *from; /* asked of; NULL while waiting for a candidate */
+    struct peer *from;  /* asked of; NULL while waiting for a candidate */
     struct peer *owner; /* whose announcement started it: one peer cannot fill the table */
     int64_t deadline_ms;
     struct peer *cands[MAX_CANDIDATES];
@@ -492,7 +492,8 @@ run_summary(struct gjob *j)
 
     memset(&s, 0, sizeof s);
     s.cap_pubs = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
-    s.cap_ranges = (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
+    s.cap_ranges =
+        (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
     s.pubs = calloc(s.cap_pubs, sizeof *s.pubs);
     s.ranges = calloc(s.cap_ranges, sizeof *s.ranges);
     if (s.pubs == NULL || s.ranges == NULL)
@@ -547,8 +548,8 @@ want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size
 {
     /* Split into spans the protocol allows. */
     while (first <= last) {
-        uint64_t end = last - first >= SZ_MSG_MAX_RANGE_SPAN ? first + SZ_MSG_MAX_RANGE_SPAN - 1
-                                                              : last;
+        uint64_t end =
+            last - first >= SZ_MSG_MAX_RANGE_SPAN ? first + SZ_MSG_MAX_RANGE_SPAN - 1 : last;
         if (j->n_want == *cap) {
             size_t c = *cap == 0 ? 16 : *cap * 2;
             struct range_req *v;
@@ -1145,8 +1146,8 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_PONG:
         return 0;
     case SZ_MSG_GOODBYE:
-        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", p->addr, m.reason,
-                (int)m.text_len, m.text);
+        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", p->addr, m.reason, (int)m.text_len,
+                m.text);
         peer_close(p, false, "the peer said goodbye");
         return -1;
     case SZ_MSG_ANNOUNCE:
@@ -1168,8 +1169,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many ranges at once");
             return -1;
         }
-        memcpy(p->g->serve_ranges[p->g->n_serve_ranges].publisher, m.publisher,
-               SZ_PUBLIC_KEY_LEN);
+        memcpy(p->g->serve_ranges[p->g->n_serve_ranges].publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
         p->g->serve_ranges[p->g->n_serve_ranges].first = m.first;
         p->g->serve_ranges[p->g->n_serve_ranges].last = m.last;
         if (p->g->n_serve_ranges++ == 0)

@@ -170,8 +170,8 @@ finish_shutdown(struct daemon *d)
 {
     static bool done;
 
-    if (done || d->n_jobs > 0 || maintenance_running ||
-        (d->pub != NULL && publish_busy(d->pub)) || !peer_all_closed(d))
+    if (done || d->n_jobs > 0 || maintenance_running || (d->pub != NULL && publish_busy(d->pub)) ||
+        !peer_all_closed(d))
         return;
     done = true;
     ctlsrv_close_all(d);
@@ -216,7 +216,8 @@ reload(struct daemon *d)
     int rc = 0;
 
     if (d->config_path == NULL) {
-        log_msg(LOG_INFO, "SIGHUP: no config file to reload (logs go to stderr; nothing to reopen)");
+        log_msg(LOG_INFO,
+                "SIGHUP: no config file to reload (logs go to stderr; nothing to reopen)");
         return;
     }
     config_init_defaults(&fresh);
@@ -245,8 +246,9 @@ reload(struct daemon *d)
     uv_mutex_lock(&d->store_lock);
     store_set_limits(d->store, &lim);
     uv_mutex_unlock(&d->store_lock);
-    log_msg(LOG_INFO, "SIGHUP: reloaded %s: log level, carry policy, quotas and expiry applied "
-                      "(other settings need a restart)",
+    log_msg(LOG_INFO,
+            "SIGHUP: reloaded %s: log level, carry policy, quotas and expiry applied "
+            "(other settings need a restart)",
             d->config_path);
     config_free(&fresh);
     uv_timer_again(&maintenance);
@@ -495,8 +497,8 @@ main(int argc, char **argv)
     }
     rc = ctlsrv_start(d, CFG.socket_path);
     if (rc != 0) {
-        log_msg(LOG_ERROR,
-                "cannot listen on control socket %s: %s%s", CFG.socket_path, uv_strerror(rc),
+        log_msg(LOG_ERROR, "cannot listen on control socket %s: %s%s", CFG.socket_path,
+                uv_strerror(rc),
                 rc == UV_EADDRINUSE ? " (another samizdatd answers there; stop it or use --socket)"
                                     : "");
         begin_shutdown(d, "start-up failed");

@@ -99,8 +99,8 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
         n = read(fd, buf, sizeof buf);
         close(fd);
         if (n != SZ_NODE_KEY_LEN) {
-            snprintf(err, err_cap, "%.300s is damaged (not %d bytes): move it away",
-                     path, SZ_NODE_KEY_LEN);
+            snprintf(err, err_cap, "%.300s is damaged (not %d bytes): move it away", path,
+                     SZ_NODE_KEY_LEN);
             sodium_memzero(buf, sizeof buf);
             return -1;
         }
@@ -109,8 +109,7 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
     } else if (errno == ENOENT) {
         randombytes_buf(k->node_sk, SZ_NODE_KEY_LEN);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, k->node_sk, SZ_NODE_KEY_LEN) != SZ_NODE_KEY_LEN ||
-            fsync(fd) != 0) {
+        if (fd < 0 || write(fd, k->node_sk, SZ_NODE_KEY_LEN) != SZ_NODE_KEY_LEN || fsync(fd) != 0) {
             snprintf(err, err_cap, "cannot write the node key %.300s: %s", path, strerror(errno));
             if (fd >= 0)
                 close(fd);
@@ -472,8 +471,9 @@ reject_probe(struct peer *p, int err)
     net->probes_rejected++;
     p->silent_close = true;
     if (log_allow(&net->probe_log, 20, (int64_t)uv_now(p->d->loop)))
-        log_msg(LOG_INFO, "peer %s: rejected a connection that did not prove the network key "
-                          "(%s)",
+        log_msg(LOG_INFO,
+                "peer %s: rejected a connection that did not prove the network key "
+                "(%s)",
                 p->addr, sz_strerror(err));
     uv_read_stop((uv_stream_t *)&p->tcp);
     uv_timer_stop(&p->timer);
@@ -490,8 +490,8 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int rc;
 
     if (nread < 0) {
-        peer_close(p, false, nread == UV_EOF ? "the peer closed the connection"
-                                             : uv_strerror((int)nread));
+        peer_close(p, false,
+                   nread == UV_EOF ? "the peer closed the connection" : uv_strerror((int)nread));
         return;
     }
     if (nread == 0 || p->closing || p->silent_close)
@@ -1064,8 +1064,7 @@ peer_first(const struct daemon *d)
 
 /* ---- status ---- */
 
-static void
-wr_fmt(struct sz_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wr_fmt(struct sz_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 wr_fmt(struct sz_wr *w, const char *fmt, ...)

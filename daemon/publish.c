@@ -44,9 +44,9 @@ struct publish {
     uint64_t window_ms;
     size_t max_articles;
     int level;
-    struct batch *open;             /* gathering requests; NULL when none waits */
+    struct batch *open;                  /* gathering requests; NULL when none waits */
     struct batch *closed, **closed_tail; /* full or due, waiting to be sealed in order */
-    struct seal *sealing;           /* at most one seal at a time: sequences stay in order */
+    struct seal *sealing;                /* at most one seal at a time: sequences stay in order */
 };
 
 static void start_seal(struct publish *p);

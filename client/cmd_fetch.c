@@ -1,0 +1,313 @@
+/* samizdat fetch: get the latest articles through any reachable peer. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cmd.h"
+#include "fetch.h"
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "util.h"
+
+static const char USAGE[] =
+    "usage: samizdat fetch --peer HOST:PORT [--peer ...] [--peers-file F]\n"
+    "                      (--trust PK ... | --trust-file F) --output DIR\n"
+    "                      [--network-key F] [--follow] [--json]\n"
+    "\n"
+    "Connects to peers in random order (several at once), fetches the bundles of\n"
+    "the trusted publishers that the library in DIR does not hold yet, verifies\n"
+    "each one, and adds it to the library. A peer that is blocked, refuses, is\n"
+    "too slow or misbehaves is named and skipped. An interrupted fetch resumes\n"
+    "where it stopped. Exits 0 when everything the reachable peers offered was\n"
+    "fetched, 7 when no peer answered or something could not be fetched.\n"
+    "\n"
+    "  --peer HOST:PORT       a peer to try (repeatable)\n"
+    "  --peers-file F         a file of peers, one HOST:PORT per line\n"
+    "  --trust PK             a trusted publisher: key file or szpk1... text\n"
+    "  --trust-file F         lines of 'PUBLIC-KEY name...' ('#' starts a comment)\n"
+    "  --output DIR           the library folder\n"
+    "  --network-key F        a private network's key (64 hex digits)\n"
+    "  --follow               stay connected and add new bundles as they appear\n"
+    "  --json                 print a summary as JSON on stdout\n"
+    "  --stale-after HOURS    warn when a publisher's newest bundle is older (48)\n"
+    "  --timeout SECONDS      give up after this long without --follow (600)\n"
+    "  --connect-timeout S    per-peer connection and handshake time limit (10)\n"
+    "  --parallel N           peers to fetch from at once (3)\n"
+    "  -h, --help             show this help\n";
+
+/* Adds peers from a file: one HOST:PORT per line, '#' comments. */
+static int
+load_peers_file(const char *path, char ***peers, size_t *n)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[512], *line, *save = NULL;
+
+    if (util_read_file(path, 1u << 20, &buf, &len, err, sizeof err) != 0) {
+        util_err("%s", err);
+        return -1;
+    }
+    for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *s = line, *e, **v;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            *--e = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        v = realloc(*peers, (*n + 1) * sizeof *v);
+        if (v == NULL || (v[*n] = strdup(s)) == NULL) {
+            free(buf);
+            return -1;
+        }
+        *peers = v;
+        (*n)++;
+    }
+    free(buf);
+    return 0;
+}
+
+static int
+load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
+{
+    uint8_t *buf = NULL;
+    size_t len = 0, a = 0;
+    char err[512];
+    int rc;
+
+    if (util_read_file(path, 4096, &buf, &len, err, sizeof err) != 0) {
+        util_err("%s", err);
+        return -1;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    while (a < len && (buf[a] == ' ' || buf[a] == '\t'))
+        a++;
+    rc = sz_unhex((const char *)buf + a, len - a, key, SZ_NETWORK_KEY_LEN);
+    sodium_memzero(buf, len);
+    free(buf);
+    if (rc != 0)
+        util_err("network key %s must hold 64 hex digits", path);
+    return rc == 0 ? 0 : -1;
+}
+
+static void
+print_json_str(const char *s)
+{
+    putchar('"');
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+int
+cmd_fetch(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"peer", required_argument, NULL, 'p'},
+        {"peers-file", required_argument, NULL, 'P'},
+        {"trust", required_argument, NULL, 't'},
+        {"trust-file", required_argument, NULL, 'T'},
+        {"output", required_argument, NULL, 'o'},
+        {"network-key", required_argument, NULL, 'k'},
+        {"follow", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"stale-after", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 'w'},
+        {"connect-timeout", required_argument, NULL, 'c'},
+        {"parallel", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct util_trust trust = {0};
+    struct fetch_opts o;
+    struct fetch_result res;
+    char **peers = NULL, err[1024];
+    size_t n_peers = 0, i;
+    uint64_t v;
+    bool json = false;
+    int c, rc = EXIT_USAGE;
+    int64_t now = (int64_t)time(NULL);
+
+    memset(&o, 0, sizeof o);
+    memset(&res, 0, sizeof res);
+    memcpy(o.network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
+    o.connect_timeout_ms = 10000;
+    o.timeout_s = 600;
+    o.parallel = 3;
+    o.content_cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP;
+    o.stale_after_s = 48 * 3600;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': {
+            char **nv = realloc(peers, (n_peers + 1) * sizeof *nv);
+            if (nv == NULL || (nv[n_peers] = strdup(optarg)) == NULL) {
+                util_err("out of memory");
+                goto out;
+            }
+            peers = nv;
+            n_peers++;
+            break;
+        }
+        case 'P':
+            if (load_peers_file(optarg, &peers, &n_peers) != 0)
+                goto out;
+            break;
+        case 't':
+            if (util_trust_add(&trust, optarg, err, sizeof err) != 0) {
+                util_err("%s", err);
+                rc = EXIT_KEY;
+                goto out;
+            }
+            break;
+        case 'T':
+            if (util_trust_load_file(&trust, optarg, err, sizeof err) != 0) {
+                util_err("%s", err);
+                rc = EXIT_KEY;
+                goto out;
+            }
+            break;
+        case 'o':
+            o.dir = optarg;
+            break;
+        case 'k':
+            if (load_network_key(optarg, o.network_key) != 0) {
+                rc = EXIT_KEY;
+                goto out;
+            }
+            break;
+        case 'f':
+            o.follow = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 's':
+            if (util_parse_u64(optarg, &v) != 0 || v > 24 * 365 * 10) {
+                util_err("--stale-after takes hours, not '%s'", optarg);
+                goto out;
+            }
+            o.stale_after_s = (int64_t)v * 3600;
+            break;
+        case 'w':
+            if (util_parse_u64(optarg, &v) != 0 || v > 86400 * 7) {
+                util_err("--timeout takes seconds, not '%s'", optarg);
+                goto out;
+            }
+            o.timeout_s = (int)v;
+            break;
+        case 'c':
+            if (util_parse_u64(optarg, &v) != 0 || v < 1 || v > 600) {
+                util_err("--connect-timeout takes 1 to 600 seconds, not '%s'", optarg);
+                goto out;
+            }
+            o.connect_timeout_ms = (int)v * 1000;
+            break;
+        case 'n':
+            if (util_parse_u64(optarg, &v) != 0 || v < 1 || v > 16) {
+                util_err("--parallel takes 1 to 16, not '%s'", optarg);
+                goto out;
+            }
+            o.parallel = (size_t)v;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            rc = EXIT_OK;
+            goto out;
+        default:
+            fputs(USAGE, stderr);
+            goto out;
+        }
+    }
+    if (n_peers == 0 || trust.n == 0 || o.dir == NULL || optind != argc) {
+        util_err("fetch needs at least one --peer (or --peers-file), one --trust (or "
+                 "--trust-file) and --output DIR");
+        fputs(USAGE, stderr);
+        goto out;
+    }
+    o.peers = peers;
+    o.n_peers = n_peers;
+    o.trust = &trust;
+    o.progress = isatty(STDERR_FILENO) && !json;
+    rc = fetch_run(&o, &res);
+    /* Freshness: how old is the newest bundle of each publisher? */
+    for (i = 0; res.pubs != NULL && i < trust.n; i++) {
+        char pk[SZ_PK_TEXT_LEN + 1], when[32];
+        const char *name = trust.names[i];
+        const struct fetch_pub_result *pr = &res.pubs[i];
+        sz_pk_to_text(trust.pk[i], pk);
+        if (name == NULL)
+            name = pk;
+        if (pr->newest_created == 0) {
+            fprintf(stderr, "samizdat: %s: no bundle yet\n", name);
+            continue;
+        }
+        if (sz_time_format(pr->newest_created, when, sizeof when) != 0)
+            snprintf(when, sizeof when, "?");
+        fprintf(stderr, "samizdat: %s: %llu new, newest sequence %llu made %s (%lld h ago)\n", name,
+                (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
+                (long long)((now - pr->newest_created) / 3600));
+        if (now - pr->newest_created > o.stale_after_s)
+            fprintf(stderr,
+                    "samizdat: WARNING: the newest bundle of %s is older than %lld hours: your "
+                    "peers may be withholding newer ones; try other peers\n",
+                    name, (long long)(o.stale_after_s / 3600));
+        if (pr->equivocation)
+            fprintf(stderr,
+                    "samizdat: WARNING: %s signed two different bundles with one "
+                    "sequence number: its key may be stolen\n",
+                    name);
+    }
+    if (json) {
+        printf("{\"complete\":%s,\"bundles\":%llu,\"bytes\":%llu,\"peers_tried\":%zu,"
+               "\"peers_ok\":%zu,\"peers_failed\":%zu,\"library\":",
+               res.complete ? "true" : "false", (unsigned long long)res.bundles,
+               (unsigned long long)res.bytes, res.peers_tried, res.peers_ok, res.peers_failed);
+        print_json_str(o.dir);
+        printf(",\"publishers\":[");
+        for (i = 0; res.pubs != NULL && i < trust.n; i++) {
+            char pk[SZ_PK_TEXT_LEN + 1];
+            sz_pk_to_text(trust.pk[i], pk);
+            printf("%s{\"key\":\"%s\",\"name\":", i > 0 ? "," : "", pk);
+            print_json_str(trust.names[i] != NULL ? trust.names[i] : "");
+            printf(",\"fetched\":%llu,\"sequence\":%llu,\"newest_created\":%lld,"
+                   "\"stale\":%s,\"rollback_seen\":%s,\"equivocation\":%s}",
+                   (unsigned long long)res.pubs[i].fetched,
+                   (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
+                   res.pubs[i].newest_created == 0 ||
+                           now - res.pubs[i].newest_created > o.stale_after_s
+                       ? "true"
+                       : "false",
+                   res.pubs[i].rollback_seen ? "true" : "false",
+                   res.pubs[i].equivocation ? "true" : "false");
+        }
+        printf("]}\n");
+    } else if (rc == EXIT_OK || res.bundles > 0) {
+        printf("%s/index.html\n", o.dir);
+    }
+    if (rc == EXIT_NETWORK && res.peers_ok == 0)
+        util_err("no peer could be reached: check the addresses, or try other peers");
+out:
+    free(res.pubs);
+    for (i = 0; i < n_peers; i++)
+        free(peers[i]);
+    free(peers);
+    util_trust_free(&trust);
+    return rc;
+}

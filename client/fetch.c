@@ -1,0 +1,1026 @@
+/* samizdat fetch: pull trusted publishers' bundles from peers into the library. */
+#include "fetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "library.h"
+#include "samizdat/buf.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+#include "samizdat/msg.h"
+
+#define MAX_CONNS 16
+#define RANGES_OUT 4
+#define CHUNK_SEQS 256
+#define SUMMARY_TIMEOUT_MS 15000
+#define IDLE_TIMEOUT_MS 60000
+#define BATCH_BUNDLES 64
+#define BATCH_BYTES (64u << 20)
+#define MAX_ANNOUNCED_PER_10S 4096
+#define MAX_HELD_RANGES 100000
+
+enum conn_state { C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
+
+struct claim {
+    size_t pub;
+    uint64_t first, last;
+};
+
+struct conn {
+    int fd;
+    enum conn_state state;
+    char name[300];
+    int64_t deadline_ms;
+    int64_t last_rx_ms;
+    struct sz_link *link;
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    uint8_t *rx;
+    uint32_t rx_total, rx_got;
+    struct claim *queue; /* ranges to ask this peer for */
+    size_t n_queue;
+    struct claim out_ranges[RANGES_OUT];
+    size_t n_out_ranges;
+    size_t n_requested;  /* ids asked for (--follow) */
+    struct claim *offer; /* what its SUMMARY offered of trusted publishers */
+    size_t n_offer;
+    uint64_t bundles, bytes;
+    int64_t window_ms;
+    uint32_t announced;
+};
+
+/* Sequence ranges held per publisher (sorted, disjoint). */
+struct held {
+    struct sz_msg_range *v;
+    size_t n, cap;
+};
+
+struct run {
+    const struct fetch_opts *o;
+    struct fetch_result *res;
+    struct sz_link_keys keys;
+    struct conn conns[MAX_CONNS];
+    size_t n_conns;
+    size_t *order; /* peers in random order */
+    size_t next_peer;
+    struct held *held;    /* per trusted publisher: in the library (by this tool) */
+    struct held *claimed; /* per trusted publisher: being fetched */
+    struct held *offered; /* per trusted publisher: offered by some peer */
+    struct library_item batch[BATCH_BUNDLES];
+    size_t n_batch, batch_bytes;
+    int64_t start_ms;
+    bool incomplete;
+    bool write_failed;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- ranges ---- */
+
+static bool
+held_has(const struct held *h, uint64_t seq)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (seq >= h->v[i].first && seq <= h->v[i].last)
+            return true;
+    return false;
+}
+
+/* Adds [first, last], merging neighbours. */
+static void
+held_add(struct held *h, uint64_t first, uint64_t last)
+{
+    size_t i, j;
+
+    for (i = 0; i < h->n && h->v[i].last < first && h->v[i].last + 1 < first; i++)
+        ;
+    if (h->n == h->cap) {
+        size_t cap = h->cap == 0 ? 8 : h->cap * 2;
+        struct sz_msg_range *v = realloc(h->v, cap * sizeof *v);
+        if (v == NULL || cap > MAX_HELD_RANGES)
+            return;
+        h->v = v;
+        h->cap = cap;
+    }
+    memmove(&h->v[i + 1], &h->v[i], (h->n - i) * sizeof h->v[0]);
+    h->v[i].first = first;
+    h->v[i].last = last;
+    h->n++;
+    /* Merge overlapping or adjacent ranges. */
+    for (j = 0; j + 1 < h->n;) {
+        if (h->v[j].last != UINT64_MAX && h->v[j].last + 1 >= h->v[j + 1].first) {
+            if (h->v[j + 1].last > h->v[j].last)
+                h->v[j].last = h->v[j + 1].last;
+            if (h->v[j + 1].first < h->v[j].first)
+                h->v[j].first = h->v[j + 1].first;
+            memmove(&h->v[j + 1], &h->v[j + 2], (h->n - j - 2) * sizeof h->v[0]);
+            h->n--;
+        } else {
+            j++;
+        }
+    }
+}
+
+static void
+held_remove(struct held *h, uint64_t first, uint64_t last)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++) {
+        struct sz_msg_range *r = &h->v[i];
+        if (r->last < first || r->first > last)
+            continue;
+        if (r->first >= first && r->last <= last) {
+            memmove(r, r + 1, (h->n - i - 1) * sizeof *r);
+            h->n--;
+            i--;
+        } else if (r->first < first && r->last > last) {
+            uint64_t tail_first = last + 1, tail_last = r->last;
+            r->last = first - 1;
+            held_add(h, tail_first, tail_last);
+            return;
+        } else if (r->first < first) {
+            r->last = first - 1;
+        } else {
+            r->first = last + 1;
+        }
+    }
+}
+
+static uint64_t
+held_max(const struct held *h)
+{
+    return h->n > 0 ? h->v[h->n - 1].last : 0;
+}
+
+/* ---- the state file: DIR/.samizdat/fetch.state ---- */
+
+static void
+state_path(const struct run *r, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/.samizdat/fetch.state", r->o->dir);
+}
+
+/* Lines "PUBLISHER-HEX FIRST LAST": the ranges this library holds. */
+static void
+state_load(struct run *r)
+{
+    char path[PATH_MAX], err[256], *line, *save = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0, i;
+
+    state_path(r, path, sizeof path);
+    if (util_read_file(path, 64u << 20, &buf, &len, err, sizeof err) != 0)
+        return;
+    for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char hex[65];
+        unsigned long long first, last;
+        uint8_t pk[32];
+        if (sscanf(line, "%64s %llu %llu", hex, &first, &last) != 3 || first > last ||
+            sz_unhex(hex, strlen(hex), pk, 32) != 0)
+            continue; /* A damaged line only costs a re-fetch. */
+        for (i = 0; i < r->o->trust->n; i++)
+            if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
+                held_add(&r->held[i], first, last);
+    }
+    free(buf);
+}
+
+static int
+state_save(struct run *r)
+{
+    char path[PATH_MAX], err[512], hex[65];
+    struct sz_wr w;
+    size_t i, k;
+    int rc;
+
+    state_path(r, path, sizeof path);
+    sz_wr_init(&w, 64u << 20);
+    for (i = 0; i < r->o->trust->n; i++) {
+        sz_hex(r->o->trust->pk[i], 32, hex);
+        for (k = 0; k < r->held[i].n; k++) {
+            char line[128];
+            int n = snprintf(line, sizeof line, "%s %llu %llu\n", hex,
+                             (unsigned long long)r->held[i].v[k].first,
+                             (unsigned long long)r->held[i].v[k].last);
+            sz_wr_bytes(&w, line, (size_t)n);
+        }
+    }
+    rc = sz_wr_status(&w) == 0 && util_write_atomic(path, w.p != NULL ? w.p : (uint8_t *)"", w.len,
+                                                    0644, false, err, sizeof err) == 0
+             ? 0
+             : -1;
+    if (rc != 0)
+        util_err("cannot save the fetch state: %s", err);
+    sz_wr_free(&w, false);
+    return rc;
+}
+
+/* ---- the library ---- */
+
+static void
+flush_batch(struct run *r)
+{
+    struct library_publisher *pubs;
+    struct library_result lr = {0};
+    char err[1024];
+    size_t i, k;
+
+    if (r->n_batch == 0)
+        return;
+    pubs = calloc(r->o->trust->n, sizeof *pubs);
+    if (pubs != NULL) {
+        for (i = 0; i < r->o->trust->n; i++) {
+            memcpy(pubs[i].pk, r->o->trust->pk[i], 32);
+            pubs[i].name = r->o->trust->names[i];
+        }
+        if (library_add(r->o->dir, r->batch, r->n_batch, pubs, r->o->trust->n, &lr, err,
+                        sizeof err) != 0) {
+            util_err("%s", err);
+            r->write_failed = true;
+        } else {
+            for (k = 0; k < r->n_batch; k++) {
+                const struct sz_bundle *b = r->batch[k].b;
+                for (i = 0; i < r->o->trust->n; i++) {
+                    if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
+                        continue;
+                    held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
+                    r->res->pubs[i].fetched++;
+                    if (b->hdr.sequence >= r->res->pubs[i].have_seq) {
+                        r->res->pubs[i].have_seq = b->hdr.sequence;
+                        r->res->pubs[i].newest_created = b->hdr.created;
+                    }
+                }
+            }
+            if (lr.equivocations > 0) {
+                util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
+                         "one sequence number; its key may be stolen. Both are kept in %s",
+                         r->o->dir);
+                for (i = 0; i < r->o->trust->n; i++)
+                    r->res->pubs[i].equivocation = true;
+            }
+            (void)state_save(r);
+        }
+        free(pubs);
+    }
+    for (k = 0; k < r->n_batch; k++) {
+        sz_bundle_free((struct sz_bundle *)r->batch[k].b);
+        free((uint8_t *)r->batch[k].raw);
+    }
+    r->n_batch = 0;
+    r->batch_bytes = 0;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_queue_out(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap < 4096 ? 4096 : c->out_cap;
+        uint8_t *q;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        q = realloc(c->out, cap);
+        if (q == NULL)
+            return;
+        c->out = q;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+}
+
+static void
+conn_flush_link(struct conn *c)
+{
+    size_t n;
+    const uint8_t *p = sz_link_output(c->link, &n);
+
+    if (n > 0) {
+        conn_queue_out(c, p, n);
+        sz_link_output_consume(c->link, n);
+    }
+}
+
+static void
+conn_send(struct conn *c, const struct sz_msg *m)
+{
+    uint8_t body[4096], frame[4096 + SZ_FRAME_OVERHEAD];
+    size_t len = 0;
+
+    if (sz_msg_encode(m, body, sizeof body, &len) != 0)
+        return;
+    if (sz_link_seal(c->link, body, len, frame) == 0)
+        conn_queue_out(c, frame, len + SZ_FRAME_OVERHEAD);
+}
+
+static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Ends a connection; its claimed ranges go back for other peers. */
+static void
+conn_end(struct run *r, struct conn *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->n_out_ranges; i++)
+        held_remove(&r->claimed[c->out_ranges[i].pub], c->out_ranges[i].first,
+                    c->out_ranges[i].last);
+    for (i = 0; i < c->n_queue; i++)
+        held_remove(&r->claimed[c->queue[i].pub], c->queue[i].first, c->queue[i].last);
+    c->n_out_ranges = c->n_queue = 0;
+    free(c->offer);
+    c->offer = NULL;
+    c->n_offer = 0;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    sz_link_free(c->link);
+    c->link = NULL;
+    free(c->out);
+    free(c->rx);
+    free(c->queue);
+    c->out = c->rx = NULL;
+    c->queue = NULL;
+    c->state = C_DONE;
+}
+
+static void plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last);
+static void send_ranges(struct run *r, struct conn *c);
+
+/* Gives work a failed peer left behind to the other open peers that offered it. */
+static void
+replan(struct run *r)
+{
+    size_t i, k;
+
+    for (i = 0; i < r->n_conns; i++) {
+        struct conn *o = &r->conns[i];
+        if (o->state != C_OPEN)
+            continue;
+        for (k = 0; k < o->n_offer; k++)
+            plan_ranges(r, o, o->offer[k].pub, o->offer[k].first, o->offer[k].last);
+        send_ranges(r, o);
+    }
+}
+
+static void
+conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    util_err("peer %s: %s; trying other peers", c->name, why);
+    r->res->peers_failed++;
+    conn_end(r, c);
+    replan(r);
+}
+
+/* Opens a non-blocking connection to the next untried peer. */
+static bool
+conn_start(struct run *r, struct conn *c)
+{
+    while (r->next_peer < r->o->n_peers) {
+        const char *spec = r->o->peers[r->order[r->next_peer++]];
+        char host[256], port[16];
+        const char *colon = strrchr(spec, ':');
+        struct addrinfo hints, *res = NULL;
+        int fd;
+
+        memset(c, 0, sizeof *c);
+        c->fd = -1;
+        snprintf(c->name, sizeof c->name, "%s", spec);
+        r->res->peers_tried++;
+        if (colon == NULL || colon == spec || colon[1] == '\0') {
+            util_err("peer %s: not HOST:PORT; skipped", spec);
+            continue;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+        if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+            memmove(host, host + 1, strlen(host));
+            host[strlen(host) - 1] = '\0';
+        }
+        snprintf(port, sizeof port, "%s", colon + 1);
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL) {
+            util_err("peer %s: cannot resolve the address; trying other peers", spec);
+            r->res->peers_failed++;
+            continue;
+        }
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
+            util_err("peer %s: cannot connect: %s; trying other peers", spec, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            freeaddrinfo(res);
+            r->res->peers_failed++;
+            continue;
+        }
+        freeaddrinfo(res);
+        c->fd = fd;
+        c->state = C_CONNECTING;
+        c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+        return true;
+    }
+    return false;
+}
+
+/* Splits what the peer holds of publisher i, minus what we hold or others fetch. */
+static void
+plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last)
+{
+    uint64_t s = first;
+
+    while (s <= last) {
+        uint64_t e;
+        if (held_has(&r->held[i], s) || held_has(&r->claimed[i], s)) {
+            if (s == UINT64_MAX)
+                break;
+            s++;
+            continue;
+        }
+        e = s;
+        while (e < last && e - s + 1 < CHUNK_SEQS && !held_has(&r->held[i], e + 1) &&
+               !held_has(&r->claimed[i], e + 1))
+            e++;
+        {
+            struct claim *q = realloc(c->queue, (c->n_queue + 1) * sizeof *q);
+            if (q == NULL)
+                return;
+            c->queue = q;
+            c->queue[c->n_queue].pub = i;
+            c->queue[c->n_queue].first = s;
+            c->queue[c->n_queue].last = e;
+            c->n_queue++;
+        }
+        held_add(&r->claimed[i], s, e);
+        if (e == UINT64_MAX)
+            break;
+        s = e + 1;
+    }
+}
+
+static void
+send_ranges(struct run *r, struct conn *c)
+{
+    while (c->n_out_ranges < RANGES_OUT && c->n_queue > 0) {
+        struct sz_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_REQUEST_RANGE;
+        memcpy(m.publisher, r->o->trust->pk[c->queue[0].pub], 32);
+        m.first = c->queue[0].first;
+        m.last = c->queue[0].last;
+        conn_send(c, &m);
+        c->out_ranges[c->n_out_ranges++] = c->queue[0];
+        memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof c->queue[0]);
+        c->n_queue--;
+    }
+}
+
+static ssize_t
+trusted_index(const struct run *r, const uint8_t *pk)
+{
+    size_t i;
+
+    for (i = 0; i < r->o->trust->n; i++)
+        if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void
+on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
+{
+    struct sz_msg_iter it;
+    struct sz_msg_summary_pub sp;
+    size_t k;
+
+    sz_msg_summary_iter(m, &it);
+    while (sz_msg_summary_next(&it, &sp)) {
+        ssize_t i = trusted_index(r, sp.publisher);
+        uint64_t peer_max = 0;
+        if (i < 0)
+            continue;
+        for (k = 0; k < sp.n_ranges; k++) {
+            struct sz_msg_range rg;
+            sz_msg_summary_range(&sp, k, &rg);
+            if (rg.last > peer_max)
+                peer_max = rg.last;
+            held_add(&r->offered[i], rg.first, rg.last);
+            {
+                struct claim *v = realloc(c->offer, (c->n_offer + 1) * sizeof *v);
+                if (v != NULL) {
+                    c->offer = v;
+                    c->offer[c->n_offer].pub = (size_t)i;
+                    c->offer[c->n_offer].first = rg.first;
+                    c->offer[c->n_offer].last = rg.last;
+                    c->n_offer++;
+                }
+            }
+            plan_ranges(r, c, (size_t)i, rg.first, rg.last);
+        }
+        if (peer_max < held_max(&r->held[i])) {
+            char pk[SZ_PK_TEXT_LEN + 1];
+            sz_pk_to_text(r->o->trust->pk[i], pk);
+            util_err("peer %s offers %s only up to sequence %llu, older than the %llu this "
+                     "library holds: a stale peer, or a rollback attempt",
+                     c->name, r->o->trust->names[i] != NULL ? r->o->trust->names[i] : pk,
+                     (unsigned long long)peer_max, (unsigned long long)held_max(&r->held[i]));
+            r->res->pubs[i].rollback_seen = true;
+        }
+    }
+    c->state = C_OPEN;
+    r->res->peers_ok++;
+    send_ranges(r, c);
+}
+
+/* A complete bundle from c: verify, check it is what was asked, queue for the library. */
+static int
+on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
+{
+    struct sz_bundle *b = NULL;
+    ssize_t i;
+    size_t k;
+    int rc = sz_bundle_open(raw, len, r->o->content_cap, &b);
+    bool asked = false;
+
+    if (rc != 0) {
+        free(raw);
+        conn_fail(r, c, "sent a bundle that fails verification (%s): nothing of it is kept",
+                  sz_strerror(rc));
+        return -1;
+    }
+    i = trusted_index(r, b->hdr.publisher);
+    for (k = 0; i >= 0 && k < c->n_out_ranges; k++)
+        if (c->out_ranges[k].pub == (size_t)i && b->hdr.sequence >= c->out_ranges[k].first &&
+            b->hdr.sequence <= c->out_ranges[k].last)
+            asked = true;
+    if (i >= 0 && c->n_requested > 0 && !held_has(&r->held[i], b->hdr.sequence)) {
+        asked = true;
+        c->n_requested--;
+    }
+    if (!asked) {
+        sz_bundle_free(b);
+        free(raw);
+        conn_fail(r, c, "sent a bundle that was not asked for");
+        return -1;
+    }
+    if (held_has(&r->held[i], b->hdr.sequence)) {
+        /* Seen before (another peer was faster, or a replay): nothing new. */
+        sz_bundle_free(b);
+        free(raw);
+        return 0;
+    }
+    c->bundles++;
+    r->res->bundles++;
+    r->res->bytes += len;
+    r->batch[r->n_batch].b = b;
+    r->batch[r->n_batch].raw = raw;
+    r->batch[r->n_batch].raw_len = len;
+    r->n_batch++;
+    r->batch_bytes += len;
+    if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES || r->o->follow)
+        flush_batch(r);
+    return 0;
+}
+
+static int
+on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
+{
+    struct sz_msg m, reply;
+    int64_t t = now_ms();
+    size_t k;
+
+    if (sz_msg_decode(body, len, &m) != 0) {
+        conn_fail(r, c, "sent a malformed message");
+        return -1;
+    }
+    switch (m.type) {
+    case SZ_MSG_SUMMARY:
+        if (c->state == C_WAIT_SUMMARY)
+            on_summary(r, c, &m);
+        return 0;
+    case SZ_MSG_BUNDLE:
+        if (c->rx == NULL) {
+            uint64_t cap = r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536;
+            if (m.offset != 0 || m.total > cap) {
+                conn_fail(r, c, "sent a bundle out of order or too large");
+                return -1;
+            }
+            c->rx = malloc(m.total);
+            if (c->rx == NULL) {
+                conn_fail(r, c, "out of memory for a bundle");
+                return -1;
+            }
+            c->rx_total = m.total;
+            c->rx_got = 0;
+        } else if (m.offset != c->rx_got || m.total != c->rx_total) {
+            conn_fail(r, c, "sent bundle pieces out of order");
+            return -1;
+        }
+        if (m.data_len > c->rx_total - c->rx_got) {
+            conn_fail(r, c, "sent more bundle bytes than it announced");
+            return -1;
+        }
+        memcpy(c->rx + c->rx_got, m.data, m.data_len);
+        c->rx_got += (uint32_t)m.data_len;
+        if (c->rx_got == c->rx_total) {
+            uint8_t *raw = c->rx;
+            c->rx = NULL;
+            return on_whole_bundle(r, c, raw, c->rx_total);
+        }
+        return 0;
+    case SZ_MSG_RANGE_DONE:
+        for (k = 0; k < c->n_out_ranges; k++) {
+            struct claim *cl = &c->out_ranges[k];
+            if (memcmp(r->o->trust->pk[cl->pub], m.publisher, 32) == 0 && cl->first == m.first &&
+                cl->last == m.last) {
+                /* What the peer did not send after all is free for other peers. */
+                held_remove(&r->claimed[cl->pub], cl->first, cl->last);
+                c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
+                break;
+            }
+        }
+        send_ranges(r, c);
+        return 0;
+    case SZ_MSG_ANNOUNCE: {
+        uint8_t ids[SZ_MSG_MAX_REQUEST][SZ_BUNDLE_ID_LEN], out[SZ_MSG_MAX_REQUEST_LEN];
+        uint8_t frame[SZ_MSG_MAX_REQUEST_LEN + SZ_FRAME_OVERHEAD];
+        size_t n = 0, olen = 0;
+        if (t - c->window_ms > 10000) {
+            c->window_ms = t;
+            c->announced = 0;
+        }
+        c->announced += (uint32_t)m.n_entries;
+        if (c->announced > MAX_ANNOUNCED_PER_10S) {
+            conn_fail(r, c, "floods announcements");
+            return -1;
+        }
+        for (k = 0; k < m.n_entries && r->o->follow; k++) {
+            struct sz_msg_announce a;
+            ssize_t i;
+            sz_msg_announce_get(&m, k, &a);
+            i = trusted_index(r, a.publisher);
+            if (i < 0 || held_has(&r->held[i], a.sequence) ||
+                held_has(&r->claimed[i], a.sequence) || c->n_requested >= 16 ||
+                a.size > r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536)
+                continue;
+            memcpy(ids[n++], a.id, SZ_BUNDLE_ID_LEN);
+            c->n_requested++;
+        }
+        if (n > 0 && sz_msg_encode_request(&ids[0][0], n, out, sizeof out, &olen) == 0 &&
+            sz_link_seal(c->link, out, olen, frame) == 0)
+            conn_queue_out(c, frame, olen + SZ_FRAME_OVERHEAD);
+        return 0;
+    }
+    case SZ_MSG_PING:
+        memset(&reply, 0, sizeof reply);
+        reply.type = SZ_MSG_PONG;
+        reply.nonce = m.nonce;
+        conn_send(c, &reply);
+        return 0;
+    case SZ_MSG_GOODBYE:
+        conn_fail(r, c, "said goodbye: %.*s", (int)m.text_len, m.text);
+        return -1;
+    case SZ_MSG_EQUIVOCATION: {
+        ssize_t i = trusted_index(r, m.publisher);
+        if (i >= 0) {
+            util_err("WARNING: peer %s reports an EQUIVOCATION: publisher %s signed two bundles "
+                     "with sequence %llu; its key may be stolen",
+                     c->name, r->o->trust->names[i] != NULL ? r->o->trust->names[i] : "(trusted)",
+                     (unsigned long long)m.sequence);
+            r->res->pubs[i].equivocation = true;
+        }
+        return 0;
+    }
+    default:
+        return 0; /* HELLO, PONG, PEERS, NOT_FOUND...: nothing to do for a reader. */
+    }
+}
+
+static void
+conn_readable(struct run *r, struct conn *c)
+{
+    uint8_t buf[65536];
+    struct sz_link_event ev;
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    int rc;
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && !r->o->follow)
+            conn_end(r, c);
+        else
+            conn_fail(r, c, "closed the connection%s",
+                      c->state == C_HANDSHAKE ? " during the handshake (wrong network key?)" : "");
+        return;
+    }
+    if (n < 0)
+        return;
+    c->last_rx_ms = now_ms();
+    if (sz_link_input(c->link, buf, (size_t)n) != 0) {
+        conn_fail(r, c, "sent more than a frame can hold");
+        return;
+    }
+    for (;;) {
+        rc = sz_link_poll(c->link, (int64_t)time(NULL), &ev);
+        if (rc != 0) {
+            conn_fail(r, c, "the link failed: %s", sz_strerror(rc));
+            return;
+        }
+        conn_flush_link(c);
+        if (ev.type == SZ_LINK_EV_NONE)
+            return;
+        if (ev.type == SZ_LINK_EV_OPEN) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_HELLO;
+            m.roles = SZ_ROLE_FETCH;
+            conn_send(c, &m);
+            c->state = C_WAIT_SUMMARY;
+            c->deadline_ms = now_ms() + SUMMARY_TIMEOUT_MS;
+        } else if (on_message(r, c, ev.body, ev.body_len) != 0) {
+            return;
+        }
+        if (c->state == C_DONE)
+            return;
+    }
+}
+
+static void
+conn_writable(struct run *r, struct conn *c)
+{
+    ssize_t n;
+
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            conn_fail(r, c, "cannot connect: %s", strerror(err != 0 ? err : errno));
+            return;
+        }
+        if (sz_link_new(SZ_LINK_INITIATOR, &r->keys, (int64_t)time(NULL), &c->link) != 0) {
+            conn_fail(r, c, "out of memory");
+            return;
+        }
+        conn_flush_link(c);
+        c->state = C_HANDSHAKE;
+        c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+        c->last_rx_ms = now_ms();
+    }
+    if (c->out_off < c->out_len) {
+        n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_fail(r, c, "write failed: %s", strerror(errno));
+            return;
+        }
+        if (n > 0)
+            c->out_off += (size_t)n;
+        if (c->out_off == c->out_len)
+            c->out_off = c->out_len = 0;
+    }
+}
+
+static bool
+wants_more(const struct run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_conns; i++)
+        if (r->conns[i].state != C_DONE)
+            return true;
+    return false;
+}
+
+/*
+ * Starts connections while fewer than `parallel` are under way and fewer than
+ * `parallel` peers have answered: dead peers are skipped in parallel, and once
+ * enough peers answer, no more are tried.
+ */
+static void
+fill_conns(struct run *r)
+{
+    size_t active = 0, i;
+
+    for (i = 0; i < r->n_conns; i++)
+        if (r->conns[i].state != C_DONE)
+            active++;
+    for (i = 0; i < MAX_CONNS && active < r->o->parallel && r->res->peers_ok < r->o->parallel &&
+                r->next_peer < r->o->n_peers;
+         i++) {
+        if (i < r->n_conns && r->conns[i].state != C_DONE)
+            continue;
+        if (!conn_start(r, &r->conns[i]))
+            break;
+        if (i >= r->n_conns)
+            r->n_conns = i + 1;
+        active++;
+    }
+}
+
+static void
+progress(const struct run *r)
+{
+    double secs = (double)(now_ms() - r->start_ms) / 1000.0;
+
+    if (!r->o->progress)
+        return;
+    fprintf(stderr, "\rfetched %llu bundles, %.1f MB, %.1f MB/s from %zu peer(s)   ",
+            (unsigned long long)r->res->bundles, (double)r->res->bytes / 1e6,
+            secs > 0 ? (double)r->res->bytes / 1e6 / secs : 0.0, r->res->peers_ok);
+}
+
+int
+fetch_run(const struct fetch_opts *o, struct fetch_result *res)
+{
+    struct run r;
+    struct pollfd pfd[MAX_CONNS];
+    size_t i, n_trust = o->trust->n;
+    int64_t last_progress = 0;
+    uint64_t seq;
+    int64_t created;
+    char err[512];
+    int status = EXIT_OK;
+
+    memset(&r, 0, sizeof r);
+    memset(res, 0, sizeof *res);
+    r.o = o;
+    r.res = res;
+    res->pubs = calloc(n_trust, sizeof *res->pubs);
+    r.held = calloc(n_trust, sizeof *r.held);
+    r.claimed = calloc(n_trust, sizeof *r.claimed);
+    r.offered = calloc(n_trust, sizeof *r.offered);
+    r.order = calloc(o->n_peers + 1, sizeof *r.order);
+    if (res->pubs == NULL || r.held == NULL || r.claimed == NULL || r.offered == NULL ||
+        r.order == NULL) {
+        util_err("out of memory");
+        status = EXIT_NETWORK;
+        goto out;
+    }
+    /* A fresh node key per run: a reader has no identity a peer could follow. */
+    memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
+    crypto_box_keypair(r.keys.node_pk, r.keys.node_sk);
+    for (i = 0; i < o->n_peers; i++)
+        r.order[i] = i;
+    for (i = o->n_peers; i > 1; i--) {
+        size_t j = randombytes_uniform((uint32_t)i), t = r.order[i - 1];
+        r.order[i - 1] = r.order[j];
+        r.order[j] = t;
+    }
+    state_load(&r);
+    for (i = 0; i < n_trust; i++) {
+        if (library_publisher_state(o->dir, o->trust->pk[i], &seq, &created, err, sizeof err) ==
+            1) {
+            res->pubs[i].have_seq = seq;
+            res->pubs[i].newest_created = created;
+        }
+    }
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    r.start_ms = now_ms();
+    fill_conns(&r);
+    while (!interrupted && wants_more(&r)) {
+        int64_t t = now_ms();
+        size_t n = 0;
+        if (o->timeout_s > 0 && !o->follow && t - r.start_ms > (int64_t)o->timeout_s * 1000) {
+            util_err("the fetch took longer than %d s: stopping (run it again to resume)",
+                     o->timeout_s);
+            r.incomplete = true;
+            break;
+        }
+        for (i = 0; i < r.n_conns; i++) {
+            struct conn *c = &r.conns[i];
+            if (c->state == C_DONE)
+                continue;
+            if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) && t > c->deadline_ms) {
+                conn_fail(&r, c, "no answer within %d s (blocked, or not a samizdat peer)",
+                          o->connect_timeout_ms / 1000);
+                continue;
+            }
+            if (c->state == C_WAIT_SUMMARY && t > c->deadline_ms) {
+                conn_fail(&r, c, "sent no summary within %d s", SUMMARY_TIMEOUT_MS / 1000);
+                continue;
+            }
+            if (c->state == C_OPEN && t - c->last_rx_ms > IDLE_TIMEOUT_MS &&
+                (c->n_out_ranges > 0 || !o->follow)) {
+                conn_fail(&r, c, "stalled for %d s", IDLE_TIMEOUT_MS / 1000);
+                continue;
+            }
+            if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
+                c->out_len == 0) {
+                conn_end(&r, c);
+                continue;
+            }
+            pfd[n].fd = c->fd;
+            pfd[n].events = POLLIN;
+            if (c->state == C_CONNECTING || c->out_off < c->out_len)
+                pfd[n].events |= POLLOUT;
+            pfd[n].revents = 0;
+            n++;
+        }
+        fill_conns(&r);
+        if (n == 0)
+            continue;
+        if (poll(pfd, n, 200) < 0 && errno != EINTR)
+            break;
+        for (i = 0; i < r.n_conns; i++) {
+            struct conn *c = &r.conns[i];
+            size_t k;
+            if (c->state == C_DONE)
+                continue;
+            for (k = 0; k < n && pfd[k].fd != c->fd; k++)
+                ;
+            if (k == n)
+                continue;
+            if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP))
+                conn_writable(&r, c);
+            if (c->state != C_DONE && c->state != C_CONNECTING &&
+                (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                conn_readable(&r, c);
+            if (c->state != C_DONE && c->out_off < c->out_len)
+                conn_writable(&r, c);
+        }
+        if (t - last_progress > 250) {
+            progress(&r);
+            last_progress = t;
+        }
+    }
+    flush_batch(&r);
+    if (o->progress) {
+        progress(&r);
+        fputc('\n', stderr);
+    }
+    for (i = 0; i < r.n_conns; i++)
+        if (r.conns[i].state != C_DONE)
+            conn_end(&r, &r.conns[i]);
+    /* Complete when every sequence some peer offered is in the library. */
+    for (i = 0; i < n_trust; i++) {
+        size_t k;
+        for (k = 0; k < r.offered[i].n; k++) {
+            uint64_t q;
+            for (q = r.offered[i].v[k].first; q <= r.offered[i].v[k].last; q++) {
+                if (!held_has(&r.held[i], q)) {
+                    r.incomplete = true;
+                    break;
+                }
+                if (q == UINT64_MAX)
+                    break;
+            }
+        }
+    }
+    res->complete = !r.incomplete && res->peers_ok > 0;
+    if (r.write_failed)
+        status = EXIT_OUTPUT;
+    else if (!res->complete)
+        status = EXIT_NETWORK;
+out:
+    for (i = 0; r.held != NULL && i < n_trust; i++)
+        free(r.held[i].v);
+    for (i = 0; r.claimed != NULL && i < n_trust; i++)
+        free(r.claimed[i].v);
+    for (i = 0; r.offered != NULL && i < n_trust; i++)
+        free(r.offered[i].v);
+    free(r.offered);
+    free(r.held);
+    free(r.claimed);
+    free(r.order);
+    sodium_memzero(&r.keys, sizeof r.keys);
+    return status;
+}

@@ -1,0 +1,58 @@
+/*
+ * samizdat fetch's engine: connect to peers (several at once, in random order),
+ * run the link handshake as a client that serves nothing, learn what each peer
+ * holds from its SUMMARY, pull the missing bundles of trusted publishers by
+ * sequence range, verify each, and add it to the library. Blocking, poll()-based.
+ */
+#ifndef SZ_CLIENT_FETCH_H
+#define SZ_CLIENT_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samizdat/bundle.h"
+#include "samizdat/link.h"
+#include "util.h"
+
+struct fetch_opts {
+    char **peers; /* "HOST:PORT" */
+    size_t n_peers;
+    const struct util_trust *trust;
+    const char *dir;
+    uint8_t network_key[SZ_NETWORK_KEY_LEN];
+    bool follow;
+    bool progress;           /* a progress line on stderr */
+    int connect_timeout_ms;  /* per attempt */
+    int timeout_s;           /* whole run without --follow; 0: none */
+    size_t parallel;         /* peers fetched from at once */
+    uint64_t content_cap;
+    int64_t stale_after_s;   /* warn when a publisher's newest bundle is older */
+};
+
+/* What happened, per publisher and in total. */
+struct fetch_pub_result {
+    uint64_t have_seq;      /* highest sequence in the library after the run */
+    int64_t newest_created; /* creation time of that bundle; 0 if none */
+    uint64_t fetched;       /* bundles added in this run */
+    bool rollback_seen;     /* a peer offered only older bundles than the library holds */
+    bool equivocation;
+};
+
+struct fetch_result {
+    struct fetch_pub_result *pubs; /* one per trusted key, in trust order */
+    uint64_t bundles, bytes;
+    size_t peers_tried, peers_ok, peers_failed;
+    bool complete; /* everything reachable peers offered was fetched */
+};
+
+/*
+ * Runs a fetch. Prints one line per peer problem (naming the peer) and per
+ * warning to stderr. Returns an exit status (EXIT_OK, EXIT_NETWORK when no peer
+ * answered or something offered could not be fetched, EXIT_OUTPUT when the
+ * library could not be written). res->pubs is allocated; free it.
+ */
+int
+fetch_run(const struct fetch_opts *o, struct fetch_result *res);
+
+#endif
