@@ -268,6 +268,9 @@ sz_link_input(struct sz_link *l, const uint8_t *buf, size_t len)
         uint8_t *q;
         while (cap < l->in_len + len)
             cap *= 2;
+        /* Doubling would overshoot the bound up to twice (4 MiB for a 2 MiB cap). */
+        if (cap > INPUT_CAP)
+            cap = INPUT_CAP;
         q = realloc(l->in, cap);
         if (q == NULL)
             return fail(l, -SZ_ENOMEM);
@@ -457,7 +460,8 @@ sz_link_poll(struct sz_link *l, int64_t now, struct sz_link_event *ev)
     memset(ev, 0, sizeof *ev);
     if (l->state == SZ_LINK_FAILED)
         return l->err;
-    p = l->in + l->in_off;
+    /* No input yet: in is NULL, and NULL + 0 is undefined. Nothing reads p then. */
+    p = l->in != NULL ? l->in + l->in_off : NULL;
     switch (l->state) {
     case SZ_LINK_WAIT_HS1:
         if (in_left(l) < SZ_HS1_LEN)
@@ -555,6 +559,32 @@ sz_link_seal(struct sz_link *l, const uint8_t *body, size_t len, uint8_t *out)
     return 0;
 }
 
+#ifdef SZ_LINK_TESTING
+/*
+ * Test-only (tests/test_link.c builds this file with SZ_LINK_TESTING): seals a
+ * frame whose sealed length says len_field whatever the body holds, so that
+ * tests can make the frames sz_link_seal() refuses (length 0, above
+ * SZ_MAX_FRAME_LEN). out takes SZ_FRAME_OVERHEAD + body_len bytes.
+ */
+int sz_link_test_seal_raw(struct sz_link *l, uint32_t len_field, const uint8_t *body,
+                          size_t body_len, uint8_t *out);
+
+int
+sz_link_test_seal_raw(struct sz_link *l, uint32_t len_field, const uint8_t *body, size_t body_len,
+                      uint8_t *out)
+{
+    uint8_t hdr[4];
+
+    if (l->state != SZ_LINK_OPEN)
+        return -SZ_EINVAL;
+    sz_store32(hdr, len_field);
+    seal(l->s->send_key, l->send_n, NULL, 0, hdr, sizeof hdr, out);
+    seal(l->s->send_key, l->send_n + 1, NULL, 0, body, body_len, out + SZ_FRAME_HEADER_LEN);
+    l->send_n += 2;
+    return 0;
+}
+#endif
+
 int
 sz_link_send(struct sz_link *l, const uint8_t *body, size_t len)
 {
@@ -578,8 +608,11 @@ sz_link_send(struct sz_link *l, const uint8_t *body, size_t len)
 const uint8_t *
 sz_link_output(const struct sz_link *l, size_t *len)
 {
+    static const uint8_t empty[1];
+
     *len = l->out_len - l->out_off;
-    return l->out + l->out_off;
+    /* Nothing queued yet (or the buffer was given back): NULL + 0 is undefined. */
+    return l->out != NULL ? l->out + l->out_off : empty;
 }
 
 void

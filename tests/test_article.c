@@ -682,6 +682,7 @@ test_mutations_on_the_wire(void **state)
 }
 
 /* Hand-assembled bytes of BUNDLE.md section 2, checked field by field. */
+/* clang-format off */
 static const uint8_t KAT_MIN[] = {
     0x01, 0x00, 0x00, 0x00,                         /* count 1 */
     0x01, 'a',                                      /* id "a" */
@@ -699,21 +700,35 @@ static const uint8_t KAT_MIN[] = {
 static const uint8_t KAT_FULL[] = {
     0x02, 0x00, 0x00, 0x00,                         /* count 2 */
     0x01, 'B',                                      /* "B" sorts before "a" (0x42 < 0x61) */
-    0x02, 0x00, 'T',  't',                          /* title */
+    0x02, 0x00, 'T', 't',                           /* title */
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* published -1 */
     0x03,                                           /* text/html */
-    0x08, 0x00, 'h',  't',  't',  'p',  ':',  '/',  '/',  'x',  0x02, /* two authors, in the given
-                                                                         order */
-    0x01, 0x00, 'Z',  0x02, 0x00, 'A',  'B',  0x02, 'e',  'n',        /* lang */
-    0x01, 0x00, 'S',                                                  /* summary */
-    0x02, 0x00, 0x00, 0x00, '<',  '>',                                /* body */
-    0x02, 0x00, /* two attachments, sorted by name */
-    0x01, 'a',  0x0a, 't',  'e',  'x',  't',  '/',  'p',  'l',  'a',  'i',  'n',  0x01,
-    0x00, 0x00, 0x00, 0x03, 0x02, 'a',  'b',  0x09, 'i',  'm',  'a',  'g',  'e',  '/',
-    'p',  'n',  'g',  0x02, 0x00, 0x00, 0x00, 0x01, 0x02, 0x01, 'a', /* second article, minimal */
-    0x01, 0x00, 'T',  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'y',  0x00, 0x00,
+    0x08, 0x00, 'h', 't', 't', 'p', ':', '/', '/', 'x', /* url */
+    0x02,                                           /* two authors, in the given order */
+    0x01, 0x00, 'Z',
+    0x02, 0x00, 'A', 'B',
+    0x02, 'e', 'n',                                 /* lang */
+    0x01, 0x00, 'S',                                /* summary */
+    0x02, 0x00, 0x00, 0x00, '<', '>',               /* body */
+    0x02, 0x00,                                     /* two attachments, sorted by name */
+    0x01, 'a',                                      /* name */
+    0x0a, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', /* media type */
+    0x01, 0x00, 0x00, 0x00, 0x03,                   /* data */
+    0x02, 'a', 'b',
+    0x09, 'i', 'm', 'a', 'g', 'e', '/', 'p', 'n', 'g',
+    0x02, 0x00, 0x00, 0x00, 0x01, 0x02,
+    0x01, 'a',                                      /* second article, minimal */
+    0x01, 0x00, 'T',
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* published 0 */
+    0x02,                                           /* text/markdown */
+    0x00, 0x00,                                     /* url */
+    0x00,                                           /* authors */
+    0x00,                                           /* lang */
+    0x00, 0x00,                                     /* summary */
+    0x01, 0x00, 0x00, 0x00, 'y',                    /* body */
+    0x00, 0x00,                                     /* attachments */
 };
+/* clang-format on */
 
 /* The articles of KAT_FULL, given in the "wrong" order (encoder must sort). */
 static void

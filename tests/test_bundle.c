@@ -1149,18 +1149,25 @@ static void
 test_container_errors_propagate(void **state)
 {
     /* Two articles "b" then "a": properly compressed and signed, non-canonical. */
-    static const uint8_t
-        out_of_order[] =
-            {
-                0x02, 0x00, 0x00, 0x00, /* count */
-                0x01, 'b',  0x01, 0x00, 'T',  0,    0,    0,    0,    0,
-                0,    0,    0,    0x01, /* id, title, pub, ctype */
-                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* url .. body_len */
-                'x',  0x00, 0x00,                                           /* body, n_atts */
-                0x01, 'a',  0x01, 0x00, 'T',  0,    0,    0,    0,    0,
-                0,    0,    0,    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                0x01, 0x00, 0x00, 0x00, 'x',  0x00, 0x00,
-            };
+    /* clang-format off */
+    static const uint8_t out_of_order[] = {
+        0x02, 0x00, 0x00, 0x00,                         /* count */
+        0x01, 'b',                                      /* id */
+        0x01, 0x00, 'T',                                /* title */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* published */
+        0x01,                                           /* ctype */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00,             /* url, authors, lang, summary */
+        0x01, 0x00, 0x00, 0x00, 'x',                    /* body */
+        0x00, 0x00,                                     /* attachments */
+        0x01, 'a',                                      /* the second article, at offset 31 */
+        0x01, 0x00, 'T',
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x00, 'x',
+        0x00, 0x00,
+    };
+    /* clang-format on */
     struct sz_container *c;
     struct hand h;
     uint8_t *f, *b, buf[sizeof out_of_order];

@@ -56,15 +56,15 @@ enum sz_msg_goodbye_reason {
 #define SZ_FAMILY_IPV6 6
 
 /* Limits (PROTOCOL.md 4 and 4.1). */
-#define SZ_MSG_MAX_LEN SZ_MAX_FRAME_LEN        /* a body is one frame */
-#define SZ_MSG_MAX_GOODBYE_TEXT_LEN 256        /* bytes of UTF-8 */
-#define SZ_MSG_MAX_ANNOUNCE 256                /* entries, at least 1 */
-#define SZ_MSG_MAX_REQUEST 64                  /* ids, at least 1 */
-#define SZ_MSG_MAX_SUMMARY_PUBLISHERS 1024     /* publishers in one SUMMARY */
-#define SZ_MSG_MAX_SUMMARY_RANGES 1024         /* ranges of one publisher */
-#define SZ_MSG_MAX_RANGE_SPAN 4096             /* last - first < this */
-#define SZ_MSG_MAX_PEERS 32                    /* addresses in one PEERS */
-#define SZ_MSG_MAX_CHUNK_LEN (256u << 10)      /* data of one BUNDLE message */
+#define SZ_MSG_MAX_LEN SZ_MAX_FRAME_LEN                  /* a body is one frame */
+#define SZ_MSG_MAX_GOODBYE_TEXT_LEN 256                  /* bytes of UTF-8 */
+#define SZ_MSG_MAX_ANNOUNCE 256                          /* entries, at least 1 */
+#define SZ_MSG_MAX_REQUEST 64                            /* ids, at least 1 */
+#define SZ_MSG_MAX_SUMMARY_PUBLISHERS 1024               /* publishers in one SUMMARY */
+#define SZ_MSG_MAX_SUMMARY_RANGES 1024                   /* ranges of one publisher */
+#define SZ_MSG_MAX_RANGE_SPAN 4096                       /* last - first < this */
+#define SZ_MSG_MAX_PEERS 32                              /* addresses in one PEERS */
+#define SZ_MSG_MAX_CHUNK_LEN (256u << 10)                /* data of one BUNDLE message */
 #define SZ_MSG_MIN_BUNDLE_LEN (SZ_BUNDLE_PREFIX_LEN + 1) /* header, signature, payload */
 
 /* Wire sizes of list entries, and the largest bodies of the bounded list messages. */
@@ -163,8 +163,7 @@ struct sz_msg_iter {
  * The BUNDLE total is not compared with the receiver's bundle cap: the caller
  * does that, and checks offsets against the bundle in progress (PROTOCOL.md 4.1).
  */
-int
-sz_msg_decode(const uint8_t *buf, size_t len, struct sz_msg *out);
+int sz_msg_decode(const uint8_t *buf, size_t len, struct sz_msg *out);
 
 /*
  * Computes the encoded length of m (only the fields of its type are read),
@@ -174,71 +173,58 @@ sz_msg_decode(const uint8_t *buf, size_t len, struct sz_msg *out);
  * value the decoder refuses, NULL with a length), -SZ_ETOOBIG (a count, text or
  * the whole body above its limit), -SZ_EUTF8.
  */
-int
-sz_msg_encoded_len(const struct sz_msg *m, size_t *len);
+int sz_msg_encoded_len(const struct sz_msg *m, size_t *len);
 
 /*
  * Encodes m into out (out_cap bytes) and sets *out_len. Same rules and errors
  * as sz_msg_encoded_len(), plus -SZ_ETOOBIG when out_cap is too small. Nothing
  * is written on failure.
  */
-int
-sz_msg_encode(const struct sz_msg *m, uint8_t *out, size_t out_cap, size_t *out_len);
+int sz_msg_encode(const struct sz_msg *m, uint8_t *out, size_t out_cap, size_t *out_len);
 
 /* As sz_msg_encode(), into a malloc'd *out (caller frees). Adds -SZ_ENOMEM. */
-int
-sz_msg_encode_alloc(const struct sz_msg *m, uint8_t **out, size_t *out_len);
+int sz_msg_encode_alloc(const struct sz_msg *m, uint8_t **out, size_t *out_len);
 
 /*
  * Typed encoders of the list messages from ordinary arrays, into out (out_cap
  * bytes; SZ_MSG_MAX_ANNOUNCE_LEN, SZ_MSG_MAX_REQUEST_LEN and SZ_MSG_MAX_PEERS_LEN
  * always suffice; a SUMMARY takes SZ_MSG_SUMMARY_HEADER_LEN plus
  * SZ_MSG_SUMMARY_PUB_LEN(n_ranges) per publisher, at most SZ_MSG_MAX_LEN).
+ * REQUEST takes n ids back to back (n x SZ_BUNDLE_ID_LEN bytes).
  * Return 0, -SZ_EINVAL (a value the decoder refuses, a count below 1 where one
  * is needed, NULL with a count), -SZ_ETOOBIG (a count above its limit, the body
  * above SZ_MSG_MAX_LEN, or out_cap too small). Nothing is written on failure.
  */
-int
-sz_msg_encode_announce(const struct sz_msg_announce *entries, size_t n, uint8_t *out,
-                       size_t out_cap, size_t *out_len);
-int
-sz_msg_encode_request(const uint8_t (*ids)[SZ_BUNDLE_ID_LEN], size_t n, uint8_t *out,
-                      size_t out_cap, size_t *out_len);
-int
-sz_msg_encode_summary(bool more, const struct sz_msg_summary_src *pubs, size_t n, uint8_t *out,
-                      size_t out_cap, size_t *out_len);
-int
-sz_msg_encode_peers(const struct sz_msg_peer *peers, size_t n, uint8_t *out, size_t out_cap,
-                    size_t *out_len);
+int sz_msg_encode_announce(const struct sz_msg_announce *entries, size_t n, uint8_t *out,
+                           size_t out_cap, size_t *out_len);
+int sz_msg_encode_request(const uint8_t *ids, size_t n, uint8_t *out, size_t out_cap,
+                          size_t *out_len);
+int sz_msg_encode_summary(bool more, const struct sz_msg_summary_src *pubs, size_t n, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
+int sz_msg_encode_peers(const struct sz_msg_peer *peers, size_t n, uint8_t *out, size_t out_cap,
+                        size_t *out_len);
 
 /*
  * Accessors of a successfully decoded message (i < m->n_entries; anything else
  * is a programmer error). They read the wire form with sz_load*, allocate
  * nothing and cannot fail.
  */
-void
-sz_msg_announce_get(const struct sz_msg *m, size_t i, struct sz_msg_announce *out);
+void sz_msg_announce_get(const struct sz_msg *m, size_t i, struct sz_msg_announce *out);
 /* REQUEST: the i-th id (SZ_BUNDLE_ID_LEN bytes inside the body). */
-const uint8_t *
-sz_msg_request_id(const struct sz_msg *m, size_t i);
+const uint8_t *sz_msg_request_id(const struct sz_msg *m, size_t i);
 /* PEERS: the i-th address (entries vary in size: this walks at most 32 of them). */
-void
-sz_msg_peer_get(const struct sz_msg *m, size_t i, struct sz_msg_peer *out);
+void sz_msg_peer_get(const struct sz_msg *m, size_t i, struct sz_msg_peer *out);
 
 /*
  * SUMMARY: starts a walk over the publishers; each sz_msg_summary_next() fills
  * *out with the next one and returns true, or returns false after the last.
  */
-void
-sz_msg_summary_iter(const struct sz_msg *m, struct sz_msg_iter *it);
-bool
-sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out);
+void sz_msg_summary_iter(const struct sz_msg *m, struct sz_msg_iter *it);
+bool sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out);
 /* The j-th range of a SUMMARY publisher (j < pub->n_ranges). */
-void
-sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_msg_range *out);
+void sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_msg_range *out);
 
 /* The name of a message type ("HELLO", ...), or NULL for an unknown one. */
-const char *
-sz_msg_type_name(uint8_t type);
+const char *sz_msg_type_name(uint8_t type);
 
 #endif

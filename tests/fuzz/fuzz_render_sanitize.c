@@ -10,7 +10,8 @@
  *   - links are http, https, mailto or relative; resources are relative paths
  *     (or data:image/ in src and poster), so nothing names a remote host, and
  *     no SVG presentation attribute or style loads a url();
- *   - end tags match the open elements and everything is closed at the end;
+ *   - every end tag closes an element the output opened, and everything is
+ *     closed at the end;
  *   - sanitizing the output again changes nothing.
  */
 #include <stdbool.h>
@@ -270,9 +271,34 @@ is_slash(uint8_t c)
     return c == '/' || c == '\\';
 }
 
+/*
+ * Image candidates as the HTML standard splits them: a URL runs to the next
+ * white space (commas at its end excepted), its descriptors to the next comma.
+ * No URL may start with a slash, which could name a host ("//host/...").
+ */
+static void
+check_srcset(const uint8_t *u, size_t n)
+{
+    size_t k = 0;
+
+    while (k < n) {
+        while (k < n && (u[k] == ' ' || u[k] == '\t' || u[k] == '\n' || u[k] == '\f' ||
+                         u[k] == '\r' || u[k] == ','))
+            k++;
+        if (k < n && is_slash(u[k]))
+            abort();
+        while (k < n && u[k] != ' ' && u[k] != '\t' && u[k] != '\n' && u[k] != '\f' && u[k] != '\r')
+            k++;
+        if (u[k - 1] == ',')
+            continue;
+        while (k < n && u[k] != ',')
+            k++;
+    }
+}
+
 /* Checks one emitted attribute of element `tag` against the policy. */
 static void
-check_attr(const char *tag, const char *name, const uint8_t *v, size_t n, uint8_t *tmp,
+check_attr(const char *tag, bool svg, const char *name, const uint8_t *v, size_t n, uint8_t *tmp,
            uint8_t *tmp2)
 {
     char scheme[32];
@@ -309,20 +335,27 @@ check_attr(const char *tag, const char *name, const uint8_t *v, size_t n, uint8_
         un = normalize_url(tmp, dn, tmp2);
         if (memchr(tmp2, ':', un) != NULL)
             abort();
-        for (size_t k = 0; k < un; k++)
-            if (is_slash(tmp2[k]) && (k == 0 || tmp2[k - 1] == ',' || tmp2[k - 1] == ' '))
-                abort();
+        check_srcset(tmp2, un);
     } else if (strcmp(name, "style") == 0) {
         dn = unescape_strict(v, n, tmp);
         un = unescape_loose(tmp, dn, tmp2);
         if (contains_ci(tmp2, un, "url(") || contains_ci(tmp2, un, "@import") ||
             contains_ci(tmp2, un, "expression(") || memchr(tmp2, '\\', un) != NULL)
             abort();
-    } else if (in_list(name, URL_PAINT_ATTRS)) {
+    } else if (svg && in_list(name, URL_PAINT_ATTRS)) {
         un = unescape_loose(v, n, tmp);
         if (contains_ci(tmp, un, "url("))
             abort();
     }
+}
+
+static bool
+in_svg(char (*open)[NAME_CAP], size_t depth)
+{
+    for (size_t k = 0; k < depth; k++)
+        if (strcmp(open[k], "svg") == 0)
+            return true;
+    return false;
 }
 
 /* Reads the sanitizer's output as a browser would and checks every promise. */
@@ -351,9 +384,13 @@ check_output(const uint8_t *o, size_t n)
         if (in_list(tag, FORBIDDEN_ELEMS))
             abort();
         if (end) {
-            if (i >= n || o[i++] != '>' || depth == 0 || strcmp(open[depth - 1], tag) != 0)
+            /* An end tag closes its element and whatever is still open inside it. */
+            size_t k = depth;
+            while (k > 0 && strcmp(open[k - 1], tag) != 0)
+                k--;
+            if (i >= n || o[i++] != '>' || k == 0)
                 abort();
-            depth--;
+            depth = k - 1;
             continue;
         }
         while (i < n && o[i] == ' ') {
@@ -368,7 +405,8 @@ check_output(const uint8_t *o, size_t n)
             if (q == NULL || memchr(v, '<', (size_t)(q - v)) != NULL ||
                 memchr(v, '>', (size_t)(q - v)) != NULL)
                 abort();
-            check_attr(tag, attr, v, (size_t)(q - v), tmp, tmp2);
+            check_attr(tag, in_svg(open, depth) || strcmp(tag, "svg") == 0, attr, v,
+                       (size_t)(q - v), tmp, tmp2);
             i = (size_t)(q - o) + 1;
         }
         if (i < n && o[i] == '>') {

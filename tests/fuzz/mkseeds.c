@@ -2,8 +2,10 @@
  * Writes the generated seed inputs of the proto harnesses into <dir>/<name>/:
  * containers, bundles signed with the fuzzing key (FUZZ_KEY_SEED), public key
  * texts and files, secret key files, and dates. Deterministic except for the
- * random nonces and salts inside the secret key files.
- *   usage: fuzz_mkseeds <dir>
+ * random nonces and salts inside the secret key files. Each bundle named after
+ * the directory also gives its decompressed container as a container seed,
+ * whether or not the container is valid (tests/vectors has both kinds).
+ *   usage: fuzz_mkseeds <dir> [bundle...]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <sodium.h>
+#include <zstd.h>
 
 #include "samizdat/article.h"
 #include "samizdat/bundle.h"
@@ -177,13 +180,49 @@ times(void)
     write_text("time", "last", "9999-12-31T23:59:59Z");
 }
 
+/* Writes the container inside a bundle file as container/<base name>.container. */
+static void
+extract_container(const char *path)
+{
+    static uint8_t buf[1 << 20];
+    const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    unsigned long long fcs;
+    uint8_t *content;
+    char file[256];
+    size_t len, n;
+    FILE *fp = fopen(path, "rb");
+
+    if (fp == NULL) {
+        perror(path);
+        exit(1);
+    }
+    len = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    if (len <= SZ_BUNDLE_PREFIX_LEN)
+        return;
+    fcs = ZSTD_getFrameContentSize(buf + SZ_BUNDLE_PREFIX_LEN, len - SZ_BUNDLE_PREFIX_LEN);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == 0 ||
+        fcs > sizeof buf)
+        return;
+    content = malloc((size_t)fcs);
+    if (content == NULL)
+        exit(1);
+    n = ZSTD_decompress(content, (size_t)fcs, buf + SZ_BUNDLE_PREFIX_LEN,
+                        len - SZ_BUNDLE_PREFIX_LEN);
+    if (!ZSTD_isError(n)) {
+        snprintf(file, sizeof file, "%.*s.container", (int)strcspn(base, "."), base);
+        write_seed("container", file, content, n);
+    }
+    free(content);
+}
+
 int
 main(int argc, char **argv)
 {
     uint8_t pk[SZ_PUBLIC_KEY_LEN], sk[SZ_SECRET_KEY_LEN];
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s <dir>\n", argv[0]);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <dir> [bundle...]\n", argv[0]);
         return 2;
     }
     out_dir = argv[1];
@@ -193,5 +232,7 @@ main(int argc, char **argv)
     pubkeys(pk);
     skfiles(sk);
     times();
+    for (int i = 2; i < argc; i++)
+        extract_container(argv[i]);
     return 0;
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# samizdat fetch against real daemons on 127.0.0.1: a fetch through a relay,
+# dead and silent peers named and skipped, resume, --follow, rollback and
+# staleness warnings, --json.
+# usage: fetch_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
+COMMON=(--expiry-days 0 --batch-window-ms 0)
+article() {
+    printf -- '---\ntitle: Article %s\nid: %s\n---\nText of %s.\n' "$1" "$1" "$1" >"$TMP/$1.md"
+    echo "$TMP/$1.md"
+}
+
+"$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub.pk") The Fetch Gazette" >"$TMP/trust"
+start_daemon pub "${COMMON[@]}" --publisher-key "$TMP/pub.sk" || bad "start pub"
+start_daemon relay "${COMMON[@]}" --peer "127.0.0.1:$(peer_port pub)" || bad "start relay"
+RELAY=127.0.0.1:$(peer_port relay)
+for i in 1 2 3; do "$SZ" publish --socket "$TMP/pub/control.sock" "$(article a$i)" >/dev/null; done
+wait_bundles relay 3 20 || bad "relay gets 3 bundles"
+
+# A silent peer: accepts TCP and never answers (the handshake must time out).
+python3 -c '
+import socket, time, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' >"$TMP/silent.port" &
+SILENT=$!
+sleep 0.5
+SILENT_PEER=127.0.0.1:$(head -1 "$TMP/silent.port")
+DEAD_PEER=127.0.0.1:1
+
+out=$("$SZ" fetch --peer "$DEAD_PEER" --peer "$SILENT_PEER" --peer "$RELAY" --trust-file "$TMP/trust" \
+    --output "$TMP/lib" --connect-timeout 2 --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch through the relay (rc $rc: $(cat "$TMP/err"))"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==3, s' \
+    "$out" && ok || bad "--json: 3 bundles, complete ($out)"
+grep -q "peer $DEAD_PEER: cannot connect" "$TMP/err" && ok || bad "dead peer named: $(cat "$TMP/err")"
+grep -q "peer $SILENT_PEER: no answer" "$TMP/err" && ok || bad "silent peer named: $(cat "$TMP/err")"
+grep -q "The Fetch Gazette" "$TMP/lib/index.html" && ok || bad "trust-file name in the library"
+for i in 1 2 3; do
+    ls "$TMP"/lib/*/a$i/index.html >/dev/null 2>&1 && ok || bad "article a$i unpacked"
+done
+
+# Resume: only what is new is fetched.
+"$SZ" publish --socket "$TMP/pub/control.sock" "$(article a4)" >/dev/null
+wait_bundles relay 4 20 || bad "relay gets the 4th"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --json 2>/dev/null)
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
+    bad "second fetch brings only the new bundle ($out)"
+
+# No reachable peer: exit 7 and a clear message.
+expect_status "no peer reachable" 7 "$SZ" fetch --peer "$DEAD_PEER" --trust-file "$TMP/trust" \
+    --output "$TMP/lib" --connect-timeout 2
+expect_stderr "no peer message" "no peer could be reached"
+
+# Staleness warning.
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
+    >/dev/null 2>"$TMP/err"
+sleep 1
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
+    >/dev/null 2>"$TMP/err"
+grep -q "WARNING: the newest bundle of The Fetch Gazette is older" "$TMP/err" && ok ||
+    bad "staleness warning: $(cat "$TMP/err")"
+
+# Rollback: a relay that holds only old bundles is reported.
+start_daemon old "${COMMON[@]}" --max-inbound 4 || bad "start old relay"
+first=$("$SZ" list --socket "$TMP/relay/control.sock" | awk '$3==1{print $1}')
+"$SZ" export --socket "$TMP/relay/control.sock" "$first" --output "$TMP/first.bundle"
+"$SZ" import --socket "$TMP/old/control.sock" "$TMP/first.bundle" >/dev/null
+"$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
+    >/dev/null 2>"$TMP/err"
+grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
+
+# --follow: a bundle published after the fetch started arrives.
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/followlib" --follow \
+    >/dev/null 2>"$TMP/follow.err" &
+FPID=$!
+sleep 2
+"$SZ" publish --socket "$TMP/pub/control.sock" "$(article followed)" >/dev/null
+got=0
+for _ in $(seq 1 100); do
+    if ls "$TMP"/followlib/*/followed/index.html >/dev/null 2>&1; then
+        got=1
+        break
+    fi
+    sleep 0.1
+done
+kill -INT $FPID
+wait $FPID
+[ $got -eq 1 ] && ok || bad "--follow receives a bundle published after it started: $(cat "$TMP/follow.err")"
+finish

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The censorship scenario, with network namespaces and veth links this test
+# makes and removes itself. Hosts: the origin (publisher daemon), relays A, B
+# and C, and the reader, on a bridge in a hub namespace, with addresses from
+# the benchmarking range 198.18.0.0/24 that exist only inside these
+# namespaces. In the reader's namespace a firewall silently drops every packet
+# to the origin and to relay A, as a censor's does, so connections to them time
+# out rather than being refused. The publisher publishes; fetch with peers
+# [origin, A, B] gets every article via B. Then B is killed, C starts, the
+# publisher publishes the next edition, and fetch with [origin, A, B, C] gets
+# it via C.
+# usage: censor_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+TAG=sz$$
+HUB=${TAG}hub
+HOSTS=(origin relaya relayb relayc reader)
+declare -A IP=([origin]=198.18.0.1 [relaya]=198.18.0.2 [relayb]=198.18.0.3 [relayc]=198.18.0.4
+    [reader]=198.18.0.10)
+declare -A PID
+PORT=7447
+FETCH_BOUND_S=45
+
+cleanup() {
+    local h
+    for h in "${!PID[@]}"; do kill -KILL "${PID[$h]}" 2>/dev/null; done
+    wait 2>/dev/null
+    for h in "${HOSTS[@]}"; do ip netns del "$TAG$h" 2>/dev/null; done
+    ip netns del "$HUB" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns add "$HUB" 2>/dev/null; then
+    echo "SKIPPED: censorship scenario needs root and network namespaces (ip netns)" >&2
+    exit 77
+fi
+if ! command -v nft >/dev/null; then
+    echo "SKIPPED: censorship scenario needs nft (Debian package nftables)" >&2
+    exit 77
+fi
+ip -n "$HUB" link add br0 type bridge
+ip -n "$HUB" link set br0 up
+ip -n "$HUB" link set lo up
+i=0
+for h in "${HOSTS[@]}"; do
+    i=$((i + 1))
+    ns=$TAG$h
+    ip netns add "$ns"
+    ip link add "v${TAG}$i" type veth peer name "h${TAG}$i"
+    ip link set "v${TAG}$i" netns "$ns"
+    ip link set "h${TAG}$i" netns "$HUB"
+    ip -n "$ns" link set "v${TAG}$i" name eth0
+    ip -n "$ns" addr add "${IP[$h]}/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+    ip -n "$HUB" link set "h${TAG}$i" master br0
+    ip -n "$HUB" link set "h${TAG}$i" up
+done
+# The censor: the reader's packets to the origin and to relay A vanish.
+ip netns exec "${TAG}reader" nft -f - <<NFT
+table inet censor {
+    chain out {
+        type filter hook output priority 0; policy accept;
+        ip daddr { ${IP[origin]}, ${IP[relaya]} } drop
+    }
+}
+NFT
+
+start() { # start HOST ARGS...: a daemon in the host's namespace
+    local h=$1
+    shift
+    mkdir -p "$TMP/$h"
+    ip netns exec "$TAG$h" "$SZD" --data-dir "$TMP/$h" --listen "${IP[$h]}:$PORT" \
+        --batch-window-ms 0 --expiry-days 0 "$@" >"$TMP/$h.log" 2>&1 &
+    PID[$h]=$!
+    for _ in $(seq 1 100); do
+        "$SZ" status --socket "$TMP/$h/control.sock" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$h did not start: $(tail -3 "$TMP/$h.log")" >&2
+    return 1
+}
+holds() { "$SZ" list --socket "$TMP/$1/control.sock" 2>/dev/null | grep -c "^$2 "; }
+wait_holds() { # wait_holds HOST ID SECONDS
+    for _ in $(seq 1 $(($3 * 10))); do
+        [ "$(holds "$1" "$2")" -ge 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+"$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub.pk") Exile Daily" >"$TMP/trust"
+check "origin starts" start origin --publisher-key "$TMP/pub.sk"
+check "relay A starts" start relaya --peer "${IP[origin]}:$PORT"
+check "relay B starts" start relayb --peer "${IP[origin]}:$PORT"
+
+# The firewall works as a censor's: from the reader, the origin times out.
+if ip netns exec "${TAG}reader" timeout 3 bash -c "exec 3<>/dev/tcp/${IP[origin]}/$PORT" 2>/dev/null; then
+    bad "the reader's route to the origin should be blocked"
+else
+    ok
+fi
+
+ARTICLES=()
+for f in "$SRC"/examples/articles/*.md "$SRC"/examples/articles/*.html "$SRC"/examples/articles/*.txt; do
+    [ "$(basename "$f")" = README.md ] || ARTICLES+=("$f")
+done
+ID1=$("$SZ" publish --socket "$TMP/origin/control.sock" "${ARTICLES[@]}")
+check "edition 1 reaches relay B" wait_holds relayb "$ID1" 30
+
+t0=$(date +%s)
+ip netns exec "${TAG}reader" "$SZ" fetch --peer "${IP[origin]}:$PORT" --peer "${IP[relaya]}:$PORT" \
+    --peer "${IP[relayb]}:$PORT" --trust-file "$TMP/trust" --output "$TMP/library" \
+    --connect-timeout 5 --json >"$TMP/fetch1.json" 2>"$TMP/fetch1.err"
+rc=$?
+t1=$(date +%s)
+[ $rc -eq 0 ] && ok || bad "fetch via B succeeds (rc $rc: $(cat "$TMP/fetch1.err"))"
+[ $((t1 - t0)) -le $FETCH_BOUND_S ] && ok || bad "fetch took $((t1 - t0)) s (bound $FETCH_BOUND_S s)"
+python3 - "$TMP/fetch1.json" <<'PY' && ok || bad "fetch summary: every article of edition 1"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["complete"] and s["bundles"] == 1 and s["peers_ok"] == 1, s
+PY
+grep -q "${IP[origin]}:$PORT" "$TMP/fetch1.err" && grep -q "${IP[relaya]}:$PORT" "$TMP/fetch1.err" &&
+    ok || bad "the blocked peers are named: $(cat "$TMP/fetch1.err")"
+n=0
+for f in "${ARTICLES[@]}"; do
+    id=$(sed -n 's/^id: *//p' "$f" | head -1)
+    [ -n "$id" ] || id=$(basename "${f%.*}")
+    ls "$TMP"/library/*/"$id"/index.html >/dev/null 2>&1 && n=$((n + 1))
+done
+[ $n -eq ${#ARTICLES[@]} ] && ok || bad "all ${#ARTICLES[@]} articles unpacked ($n)"
+grep -q "Exile Daily" "$TMP/library/index.html" && ok || bad "the trust file's name is in the library"
+
+# Relay B is gone; relay C appears; the next edition goes out.
+kill -KILL "${PID[relayb]}"
+wait "${PID[relayb]}" 2>/dev/null
+unset 'PID[relayb]'
+check "relay C starts" start relayc --peer "${IP[origin]}:$PORT"
+printf -- '---\ntitle: Second edition\nid: second-edition\n---\nThe next edition, via relay C.\n' \
+    >"$TMP/second.md"
+ID2=$("$SZ" publish --socket "$TMP/origin/control.sock" "$TMP/second.md")
+check "edition 2 reaches relay C" wait_holds relayc "$ID2" 30
+ip netns exec "${TAG}reader" "$SZ" fetch --peer "${IP[origin]}:$PORT" --peer "${IP[relaya]}:$PORT" \
+    --peer "${IP[relayb]}:$PORT" --peer "${IP[relayc]}:$PORT" --trust-file "$TMP/trust" \
+    --output "$TMP/library" --connect-timeout 5 --json >"$TMP/fetch2.json" 2>"$TMP/fetch2.err"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch via C succeeds (rc $rc: $(cat "$TMP/fetch2.err"))"
+python3 - "$TMP/fetch2.json" <<'PY' && ok || bad "second fetch brings exactly the new edition"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["complete"] and s["bundles"] == 1, s
+PY
+ls "$TMP"/library/*/second-edition/index.html >/dev/null 2>&1 && ok || bad "edition 2 unpacked"
+grep -q "Second edition" "$TMP/library/index.html" && ok || bad "edition 2 in the index"
+finish
