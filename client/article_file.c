@@ -13,6 +13,9 @@
 
 #define FRONT_MATTER_MAX_LEN (64u * 1024)
 
+static void set_err(char *err, size_t err_cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 set_err(char *err, size_t err_cap, const char *fmt, ...)
 {
@@ -23,6 +26,10 @@ set_err(char *err, size_t err_cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, err_cap, fmt, ap);
     va_end(ap);
+    /* The reason is one line: values quoted from the file may hold control characters. */
+    for (char *q = err; *q != '\0'; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            *q = '?';
 }
 
 /* Keeps a copy of n bytes (NUL-terminated) owned by f. */
@@ -411,6 +418,10 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
         } else if (key_is(k, klen, "attachments")) {
             struct sz_str *paths = NULL;
             size_t n = 0, i;
+            /* A second 'attachments:' replaces the first. */
+            free(f->att_paths);
+            f->att_paths = NULL;
+            f->n_att_paths = 0;
             rc = string_list(f, &doc, vn, "attachments", &paths, &n, err, err_cap);
             if (rc == 0 && n > 0) {
                 f->att_paths = calloc(n, sizeof *f->att_paths);

@@ -376,16 +376,29 @@ normalize_url(const uint8_t *p, size_t n, uint8_t *o)
 static bool
 url_scheme(const uint8_t *u, size_t n, char *scheme, size_t cap)
 {
-    if (n == 0 || !is_alpha(u[0]))
+    /*
+     * Conservative, as browsers are lenient: a ':' before any '/', '?' or '#'
+     * means a scheme. Browsers drop tabs and newlines inside URLs, so only
+     * letters, digits and "+-." count toward its name; a name too long for
+     * `cap` comes back empty, which no allow-list matches.
+     */
+    size_t k, o = 0;
+    bool too_long = false;
+
+    for (k = 0; k < n && u[k] != ':' && u[k] != '/' && u[k] != '?' && u[k] != '#'; k++)
+        ;
+    if (k == n || u[k] != ':' || k == 0)
         return false;
-    size_t k = 1;
-    while (k < n && (is_alnum(u[k]) || u[k] == '+' || u[k] == '-' || u[k] == '.'))
-        k++;
-    if (k >= n || u[k] != ':' || k >= cap)
-        return false;
-    for (size_t j = 0; j < k; j++)
-        scheme[j] = (char)lower(u[j]);
-    scheme[k] = '\0';
+    for (size_t j = 0; j < k; j++) {
+        if (!(is_alnum(u[j]) || u[j] == '+' || u[j] == '-' || u[j] == '.'))
+            continue;
+        if (o + 1 >= cap) {
+            too_long = true;
+            break;
+        }
+        scheme[o++] = (char)lower(u[j]);
+    }
+    scheme[too_long ? 0 : o] = '\0';
     return true;
 }
 
@@ -493,6 +506,41 @@ attr_kind(const char *tag, const char *name)
     return ATTR_PLAIN;
 }
 
+static bool
+in_foreign(const struct san *s)
+{
+    for (size_t k = 0; k < s->depth; k++) {
+        if (strcmp(s->stack[k], "svg") == 0 || strcmp(s->stack[k], "math") == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * True when a plain attribute's value (entities decoded) holds "url(" in any
+ * case, or, inside SVG or MathML, a backslash (a CSS escape could spell it).
+ */
+static bool
+plain_names_url(const struct san *s, const uint8_t *v, size_t len)
+{
+    uint8_t *dec = malloc(len + 1);
+    size_t n, k;
+    bool found = false;
+
+    if (dec == NULL)
+        return true; /* Leave the attribute out: losing it is safe. */
+    n = decode_value(v, len, dec);
+    for (k = 0; k < n && !found; k++) {
+        if (dec[k] == '\\' && in_foreign(s))
+            found = true;
+        else if (k + 4 <= n && lower(dec[k]) == 'u' && lower(dec[k + 1]) == 'r' &&
+                 lower(dec[k + 2]) == 'l' && dec[k + 3] == '(')
+            found = true;
+    }
+    free(dec);
+    return found;
+}
+
 /* Emits one attribute if the policy keeps it. */
 static void
 emit_attr(struct san *s, const char *tag, const struct attr *a)
@@ -506,6 +554,8 @@ emit_attr(struct san *s, const char *tag, const struct attr *a)
     if (kind == ATTR_DROP)
         return;
     const uint8_t *v = s->p + a->val_off;
+    if (kind == ATTR_PLAIN && plain_names_url(s, v, a->val_len))
+        return; /* SVG paint and the like: url(...) could name a remote host. */
     if (kind == ATTR_PLAIN) {
         outs(s, " ");
         outs(s, name);
@@ -573,16 +623,6 @@ skip_raw_text(struct san *s, const char *name)
         }
     }
     s->i = s->len;
-}
-
-static bool
-in_foreign(const struct san *s)
-{
-    for (size_t k = 0; k < s->depth; k++) {
-        if (strcmp(s->stack[k], "svg") == 0 || strcmp(s->stack[k], "math") == 0)
-            return true;
-    }
-    return false;
 }
 
 /* Handles a start or end tag at s->i ('<' then a letter, or "</" then a letter). */

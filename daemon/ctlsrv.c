@@ -207,6 +207,10 @@ ctlsrv_reply(struct ctlconn *c, const struct sz_ctl_msg *msg)
 
 static void
 vreply_error(struct ctlconn *c, int code, bool close_after, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void
+vreply_error(struct ctlconn *c, int code, bool close_after, const char *fmt, va_list ap)
 {
     struct sz_ctl_msg m = {.type = SZ_CTL_R_ERROR};
     char text[1024];

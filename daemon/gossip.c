@@ -49,6 +49,7 @@ struct gossip_peer {
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
     size_t n_ranges_out;
+    struct range_req ranges_out[MAX_RANGES_OUT]; /* asked of this peer, not yet done */
     struct range_req *ranges_queued;
     size_t n_ranges_queued;
     /* What the peer asked of us. */
@@ -957,8 +958,29 @@ send_ranges(struct peer *p)
         g->n_ranges_queued--;
         if (peer_send_msg(p, &m) != 0)
             return;
+        memcpy(g->ranges_out[g->n_ranges_out].publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
+        g->ranges_out[g->n_ranges_out].first = m.first;
+        g->ranges_out[g->n_ranges_out].last = m.last;
         g->n_ranges_out++;
     }
+}
+
+/* True when p was asked for this bundle: by id, or by a range holding its sequence. */
+static bool
+solicited(const struct peer *p, const struct sz_bundle_header *h,
+          const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    const struct gossip_peer *g = p->g;
+    const struct fetch *f = fetch_find(p->d->gossip, id);
+    size_t i;
+
+    if (f != NULL && f->from == p)
+        return true;
+    for (i = 0; i < g->n_ranges_out; i++)
+        if (memcmp(g->ranges_out[i].publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+            h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
+            return true;
+    return false;
 }
 
 /* ---- messages ---- */
@@ -987,7 +1009,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
     size_t i, n = 0;
 
     if (!rate_ok(p, &p->g->n_announced, (uint32_t)m->n_entries, MAX_ANNOUNCED_PER_WINDOW, now)) {
-        p->misbehaviour++;
+        peer_count_misbehaviour(p);
         if (log_allow(&p->noisy, 5, now))
             log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", p->addr);
         return 0;
@@ -1081,7 +1103,20 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     g->rx_got += (uint32_t)m->data_len;
     if (g->rx_got < g->rx_total)
         return 0;
-    /* Whole: verify and store on the thread pool. */
+    /* Whole: it must be what was asked of this peer (the id is in the header alone). */
+    {
+        struct sz_bundle_header h;
+        uint8_t id[SZ_BUNDLE_ID_LEN];
+        if (sz_bundle_parse(g->rx, g->rx_total, p->d->content_cap, &h, id) != 0 ||
+            !solicited(p, &h, id)) {
+            free(g->rx);
+            g->rx = NULL;
+            g->rx_total = g->rx_got = 0;
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
+            return -1;
+        }
+    }
+    /* Verify and store on the thread pool. */
     j = gjob_new(p, JOB_VERIFY);
     if (j == NULL) {
         free(g->rx);
@@ -1176,11 +1211,19 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             p->g->serve_next = m.first;
         gossip_serve(p);
         return 0;
-    case SZ_MSG_RANGE_DONE:
-        if (p->g->n_ranges_out > 0)
-            p->g->n_ranges_out--;
+    case SZ_MSG_RANGE_DONE: {
+        struct gossip_peer *g = p->g;
+        size_t i;
+        for (i = 0; i < g->n_ranges_out; i++) {
+            if (memcmp(g->ranges_out[i].publisher, m.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+                g->ranges_out[i].first == m.first && g->ranges_out[i].last == m.last) {
+                g->ranges_out[i] = g->ranges_out[--g->n_ranges_out];
+                break;
+            }
+        }
         send_ranges(p);
         return 0;
+    }
     case SZ_MSG_GET_PEERS: {
         struct sz_msg_peer addrs[SZ_MSG_MAX_PEERS];
         uint8_t out[SZ_MSG_MAX_PEERS_LEN];

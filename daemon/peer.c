@@ -303,6 +303,13 @@ goodbye(uint8_t reason, const char *why, uint8_t *out, size_t cap, size_t *len)
 }
 
 void
+peer_count_misbehaviour(struct peer *p)
+{
+    p->misbehaviour++;
+    p->d->net->misbehaviour++;
+}
+
+void
 peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
 {
     uint8_t body[300];
@@ -310,9 +317,10 @@ peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
 
     if (p->closing)
         return;
-    p->misbehaviour++;
-    p->d->net->misbehaviour++;
-    if (p->open && goodbye(reason, why, body, sizeof body, &len) == 0)
+    peer_count_misbehaviour(p);
+    /* A link that failed its checks cannot seal a GOODBYE: just ban and close. */
+    if (p->open && sz_link_state(p->link) == SZ_LINK_OPEN &&
+        goodbye(reason, why, body, sizeof body, &len) == 0)
         (void)peer_send(p, body, len);
     peer_close(p, true, why);
 }
@@ -397,7 +405,7 @@ peer_send(struct peer *p, const uint8_t *body, size_t len)
     struct pwreq *w;
     int rc;
 
-    if (p->closing || !p->open)
+    if (p->closing || !p->open || sz_link_state(p->link) != SZ_LINK_OPEN)
         return UV_ECANCELED;
     w = malloc(sizeof *w + len + SZ_FRAME_OVERHEAD);
     if (w == NULL) {

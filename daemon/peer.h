@@ -87,6 +87,10 @@ peer_send_room(const struct peer *p);
 void
 peer_close(struct peer *p, bool ban, const char *why);
 
+/* Counts a misbehaviour that is not (yet) worth a ban; it shows in status. */
+void
+peer_count_misbehaviour(struct peer *p);
+
 /* Counts a misbehaviour; bans and closes the peer (GOODBYE with reason first). */
 void
 peer_misbehaved(struct peer *p, uint8_t reason, const char *why);

@@ -51,9 +51,9 @@ run_suite() {
     [ "$rc" -eq 0 ] || STATUS=1
 }
 
-run_suite "normal build" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo
-run_suite "ASan+UBSan build" build-asan "-LE nosan" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_SANITIZE=ON
-run_suite "libFuzzer build" build-fuzz "-L fuzz" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_FUZZ=ON \
+run_suite "normal build" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSZ_WERROR=ON
+run_suite "ASan+UBSan build" build-asan "-LE nosan" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_SANITIZE=ON -DSZ_WERROR=ON
+run_suite "libFuzzer build" build-fuzz "-L fuzz" -- -DCMAKE_BUILD_TYPE=Debug -DSZ_FUZZ=ON -DSZ_WERROR=ON \
     -DCMAKE_C_COMPILER=clang
 
 echo

@@ -1,0 +1,1282 @@
+/*
+ * An adversarial samizdat peer: a test tool that drives proto/link.c and
+ * proto/msg.c directly over non-blocking sockets and poll(), to attack a
+ * real samizdatd the way a hostile node on the network could, and to check
+ * that the daemon reacts as proto/PROTOCOL.md says (silence towards probers,
+ * GOODBYE + close + ban for misbehaviour, bounded requests, timeouts).
+ *
+ * usage: adversary COMMAND HOST:PORT [ARG] [OPTIONS]; see usage() below.
+ * It prints what happened, one fact a line ("key: value" lines carry the
+ * numbers the test scripts read), and exits 0 when the daemon behaved as the
+ * spec says, 1 when it did not, 2 on a usage or local error.
+ *
+ * The binary carries its own copy of proto/link.c built with SZ_LINK_TESTING,
+ * for sz_link_test_seal_raw() (frames whose sealed length is out of range).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "samizdat/buf.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "samizdat/link.h"
+#include "samizdat/msg.h"
+
+/* Built into this binary from proto/link.c with SZ_LINK_TESTING. */
+int sz_link_test_seal_raw(struct sz_link *l, uint32_t len_field, const uint8_t *body,
+                          size_t body_len, uint8_t *out);
+
+#define HANDSHAKE_WAIT_MS 5000
+#define CLOSE_WAIT_MS 10000
+#define REQUEST_WAIT_MS 15000
+#define READ_CHUNK 65536
+#define FLOOD_OUT_LOW (256u << 10) /* refill the flood's output below this many bytes */
+#define SPEC_MAX_REQUESTED 16      /* PROTOCOL.md 4.4: ids outstanding to one peer */
+#define SPEC_REQUEST_TIMEOUT_S 30  /* PROTOCOL.md 4.2: a request is re-sent after 30 s */
+
+/* Command-line settings shared by every command. */
+struct opts {
+    const char *host;
+    uint16_t port;
+    const char *from;           /* source address of our connections, or NULL */
+    const char *key_check_from; /* a second source address to test the node-key ban */
+    const char *bait;           /* push-unwanted: a bundle to announce first */
+    double hold_s;              /* flood, idle-connections: how long to stay connected */
+    double seconds;             /* slow: how long to trickle */
+    bool slow_handshake;        /* slow: trickle the first handshake message instead */
+};
+
+static struct opts opt = {.hold_s = -1, .seconds = 20};
+static struct sz_link_keys keys; /* the network key and our random node key */
+
+/* One TCP connection to the daemon, with or without a link on it. */
+struct conn {
+    int fd;
+    struct sz_link *link; /* NULL: raw bytes only */
+    bool open;            /* handshake done */
+    bool closed;          /* the daemon closed (EOF or reset) */
+    bool reset;
+    bool quiet;   /* do not answer PINGs (a frame is half written) */
+    int link_err; /* the daemon's bytes failed our link (should never happen) */
+    double t_start, t_closed;
+    uint8_t *out; /* bytes waiting to be written */
+    size_t out_len, out_cap;
+    uint64_t bytes_in;
+    /* What the daemon sent. */
+    uint64_t n_msgs, n_by_type[256];
+    uint64_t n_request_ids;
+    bool goodbye;
+    uint8_t goodbye_reason;
+    char goodbye_text[SZ_MSG_MAX_GOODBYE_TEXT_LEN + 1];
+    const uint8_t *want_id; /* set: note when the daemon REQUESTs this id */
+    bool want_requested;
+    double t_want;
+};
+
+/* ---- small helpers ---- */
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* Prints the verdict and gives the exit status. */
+static int
+verdict(bool ok, const char *what)
+{
+    say("%s: %s", ok ? "PASS" : "FAIL", what);
+    return ok ? 0 : 1;
+}
+
+static void
+die_local(const char *what)
+{
+    fprintf(stderr, "adversary: %s\n", what);
+    exit(2);
+}
+
+static uint8_t *
+read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    struct stat st;
+
+    if (f == NULL || fstat(fileno(f), &st) != 0 || st.st_size <= 0 ||
+        (buf = malloc((size_t)st.st_size)) == NULL ||
+        fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        fprintf(stderr, "adversary: cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+/* ---- connections ---- */
+
+static void
+out_append(struct conn *c, const void *b, size_t n)
+{
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap == 0 ? 65536 : c->out_cap;
+        uint8_t *p;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        p = realloc(c->out, cap);
+        if (p == NULL)
+            die_local("out of memory");
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, b, n);
+    c->out_len += n;
+}
+
+/* Moves what the link queued (handshake messages, frames) to our output. */
+static void
+take_link_output(struct conn *c)
+{
+    size_t n;
+    const uint8_t *p = sz_link_output(c->link, &n);
+
+    if (n > 0) {
+        out_append(c, p, n);
+        sz_link_output_consume(c->link, n);
+    }
+}
+
+/* Connects to the daemon from opt.from (when set). Returns 0 or -1 (printed). */
+static int
+conn_connect(struct conn *c, const char *from)
+{
+    struct sockaddr_in sa;
+    int one = 1;
+
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        say("socket: %s", strerror(errno));
+        return -1;
+    }
+    if (from != NULL) {
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        if (inet_pton(AF_INET, from, &sa.sin_addr) != 1)
+            die_local("--from takes an IPv4 address");
+        if (bind(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            say("bind %s: %s", from, strerror(errno));
+            close(c->fd);
+            c->fd = -1;
+            return -1;
+        }
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(opt.port);
+    if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
+        die_local("HOST must be an IPv4 address");
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        say("connect %s:%u: %s", opt.host, (unsigned)opt.port, strerror(errno));
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0)
+        die_local("fcntl O_NONBLOCK failed");
+    c->t_start = now_s();
+    return 0;
+}
+
+static void
+conn_free(struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    sz_link_free(c->link);
+    c->link = NULL;
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+}
+
+static void
+mark_closed(struct conn *c, bool reset)
+{
+    if (!c->closed) {
+        c->closed = true;
+        c->reset = reset;
+        c->t_closed = now_s();
+    }
+    c->out_len = 0;
+}
+
+/* Encodes and queues one message. */
+static void
+send_msg(struct conn *c, const struct sz_msg *m)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+
+    if (sz_msg_encode_alloc(m, &body, &len) != 0 || sz_link_send(c->link, body, len) != 0)
+        die_local("cannot encode or seal a message");
+    free(body);
+    take_link_output(c);
+}
+
+static void
+send_body(struct conn *c, const uint8_t *body, size_t len)
+{
+    if (sz_link_send(c->link, body, len) != 0)
+        die_local("cannot seal a message");
+    take_link_output(c);
+}
+
+/* One message from the daemon: count it, answer PINGs, note REQUESTs and GOODBYE. */
+static void
+on_message(struct conn *c, const uint8_t *body, size_t len)
+{
+    struct sz_msg m;
+    size_t i;
+
+    c->n_msgs++;
+    if (sz_msg_decode(body, len, &m) != 0) {
+        say("the daemon sent a message we cannot decode (type 0x%02x, %zu bytes)",
+            len > 0 ? body[0] : 0, len);
+        c->link_err = -SZ_EBADMSG;
+        return;
+    }
+    c->n_by_type[m.type]++;
+    switch (m.type) {
+    case SZ_MSG_PING:
+        if (!c->quiet) {
+            struct sz_msg r;
+            memset(&r, 0, sizeof r);
+            r.type = SZ_MSG_PONG;
+            r.nonce = m.nonce;
+            send_msg(c, &r);
+        }
+        break;
+    case SZ_MSG_REQUEST:
+        c->n_request_ids += m.n_entries;
+        for (i = 0; i < m.n_entries && c->want_id != NULL; i++)
+            if (memcmp(sz_msg_request_id(&m, i), c->want_id, SZ_BUNDLE_ID_LEN) == 0 &&
+                !c->want_requested) {
+                c->want_requested = true;
+                c->t_want = now_s();
+            }
+        break;
+    case SZ_MSG_GOODBYE:
+        c->goodbye = true;
+        c->goodbye_reason = m.reason;
+        snprintf(c->goodbye_text, sizeof c->goodbye_text, "%.*s", (int)m.text_len, m.text);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+handle_input(struct conn *c, const uint8_t *buf, size_t n)
+{
+    struct sz_link_event ev;
+    int rc;
+
+    c->bytes_in += n;
+    if (c->link == NULL || c->link_err != 0)
+        return;
+    rc = sz_link_input(c->link, buf, n);
+    while (rc == 0) {
+        rc = sz_link_poll(c->link, (int64_t)time(NULL), &ev);
+        if (rc != 0 || ev.type == SZ_LINK_EV_NONE)
+            break;
+        if (ev.type == SZ_LINK_EV_OPEN)
+            c->open = true;
+        else if (ev.type == SZ_LINK_EV_MESSAGE)
+            on_message(c, ev.body, ev.body_len);
+    }
+    if (rc != 0 && c->link_err == 0) {
+        c->link_err = rc;
+        say("the daemon's bytes failed our link: %s", sz_strerror(rc));
+    }
+    take_link_output(c);
+}
+
+typedef bool (*done_cb)(const struct conn *c);
+
+static bool
+is_open(const struct conn *c)
+{
+    return c->open;
+}
+
+static bool
+out_empty(const struct conn *c)
+{
+    return c->out_len == 0;
+}
+
+static bool
+got_hs2(const struct conn *c)
+{
+    return c->bytes_in >= SZ_HS2_LEN;
+}
+
+static bool
+want_seen(const struct conn *c)
+{
+    return c->want_requested;
+}
+
+/*
+ * Reads, answers and writes until done(c) holds, the daemon closes, or
+ * timeout_ms passes. Returns 0 (done), 1 (timed out), -1 (closed).
+ */
+static int
+conn_pump(struct conn *c, int timeout_ms, done_cb done)
+{
+    double deadline = now_s() + timeout_ms / 1000.0;
+    uint8_t buf[READ_CHUNK];
+
+    for (;;) {
+        struct pollfd pfd;
+        double left;
+        int rc;
+
+        if (done != NULL && done(c))
+            return 0;
+        if (c->closed)
+            return -1;
+        left = deadline - now_s();
+        if (left <= 0)
+            return 1;
+        pfd.fd = c->fd;
+        pfd.events = POLLIN | (c->out_len > 0 ? POLLOUT : 0);
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (rc < 0 && errno != EINTR)
+            die_local("poll failed");
+        if (rc <= 0)
+            continue;
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = read(c->fd, buf, sizeof buf);
+            if (n > 0)
+                handle_input(c, buf, (size_t)n);
+            else if (n == 0)
+                mark_closed(c, false);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                mark_closed(c, true);
+        }
+        if (!c->closed && c->out_len > 0 && (pfd.revents & POLLOUT)) {
+            ssize_t n = write(c->fd, c->out, c->out_len);
+            if (n > 0) {
+                memmove(c->out, c->out + n, c->out_len - (size_t)n);
+                c->out_len -= (size_t)n;
+            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                mark_closed(c, true);
+            }
+        }
+    }
+}
+
+/* Writes raw bytes now (a frame piece, noise), outside the output queue. */
+static bool
+write_raw(struct conn *c, const uint8_t *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(c->fd, b, n);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            struct pollfd pfd = {c->fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 1000);
+            continue;
+        }
+        if (w <= 0) {
+            mark_closed(c, true);
+            return false;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/*
+ * Reads raw connections (no link) until every one is closed or the deadline
+ * passes, noting when each closed and how many bytes it got.
+ */
+static void
+watch_closes(struct conn *cs, size_t n, double deadline)
+{
+    struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
+    size_t *idx = calloc(n ? n : 1, sizeof *idx);
+
+    if (pfd == NULL || idx == NULL)
+        die_local("out of memory");
+    while (now_s() < deadline) {
+        size_t i, k = 0;
+        int rc;
+        for (i = 0; i < n; i++) {
+            if (cs[i].closed || cs[i].fd < 0)
+                continue;
+            pfd[k].fd = cs[i].fd;
+            pfd[k].events = POLLIN;
+            pfd[k].revents = 0;
+            idx[k++] = i;
+        }
+        if (k == 0)
+            break;
+        rc = poll(pfd, k, 100);
+        if (rc <= 0)
+            continue;
+        for (i = 0; i < k; i++) {
+            struct conn *c = &cs[idx[i]];
+            uint8_t buf[4096];
+            ssize_t r;
+            if (pfd[i].revents == 0)
+                continue;
+            r = read(c->fd, buf, sizeof buf);
+            if (r > 0)
+                c->bytes_in += (uint64_t)r;
+            else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                mark_closed(c, r < 0);
+        }
+    }
+    free(pfd);
+    free(idx);
+}
+
+/* Sends HELLO (no listening port, relay role). */
+static void
+send_hello(struct conn *c)
+{
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_HELLO;
+    m.listen_port = 0;
+    m.roles = SZ_ROLE_RELAY;
+    send_msg(c, &m);
+}
+
+/*
+ * Connects and completes the handshake as the initiator, then says HELLO.
+ * Returns 0 when the link is open; -1 when the daemon closed or never answered
+ * (printed, with *refused set when it closed without sending a byte).
+ */
+static int
+handshake(struct conn *c, const char *from, bool *refused)
+{
+    double t0;
+    int rc;
+
+    if (refused != NULL)
+        *refused = false;
+    if (conn_connect(c, from) != 0)
+        return -1;
+    t0 = now_s();
+    if (sz_link_new(SZ_LINK_INITIATOR, &keys, (int64_t)time(NULL), &c->link) != 0)
+        die_local("sz_link_new failed");
+    take_link_output(c);
+    rc = conn_pump(c, HANDSHAKE_WAIT_MS, is_open);
+    if (rc != 0 || c->link_err != 0) {
+        if (refused != NULL)
+            *refused = c->closed && c->bytes_in == 0;
+        say("handshake from %s: %s after %.0f ms (%llu bytes received)", from ? from : "any",
+            rc < 0 ? "the daemon closed the connection" : "no answer", (now_s() - t0) * 1000,
+            (unsigned long long)c->bytes_in);
+        return -1;
+    }
+    /* Message 3 is queued: write it before anything else. */
+    if (conn_pump(c, HANDSHAKE_WAIT_MS, out_empty) != 0)
+        return -1;
+    send_hello(c);
+    if (conn_pump(c, HANDSHAKE_WAIT_MS, out_empty) != 0)
+        return -1;
+    say("handshake from %s done in %.0f ms", from ? from : "any", (now_s() - t0) * 1000);
+    return 0;
+}
+
+static const char *
+reason_name(uint8_t r)
+{
+    static const char *const names[] = {"?",
+                                        "shutting down",
+                                        "protocol violation",
+                                        "invalid bundle",
+                                        "too slow",
+                                        "too many peers",
+                                        "banned",
+                                        "idle"};
+    return r < sizeof names / sizeof names[0] ? names[r] : "?";
+}
+
+/*
+ * Waits for the daemon to drop the link. Returns true when it closed within
+ * CLOSE_WAIT_MS; prints the GOODBYE it sent, if any. With want_reason (not 0),
+ * a GOODBYE with another reason is a failure.
+ */
+static bool
+expect_dropped(struct conn *c, uint8_t want_reason)
+{
+    double t0 = now_s();
+    int rc = conn_pump(c, CLOSE_WAIT_MS, NULL);
+
+    if (rc != -1) {
+        say("the daemon did NOT close the connection within %d ms", CLOSE_WAIT_MS);
+        return false;
+    }
+    say("closed_ms: %.0f", (c->t_closed - t0) * 1000);
+    if (c->goodbye) {
+        say("goodbye: reason %u (%s): \"%s\"", c->goodbye_reason, reason_name(c->goodbye_reason),
+            c->goodbye_text);
+        if (want_reason != 0 && c->goodbye_reason != want_reason) {
+            say("expected GOODBYE reason %u (%s)", want_reason, reason_name(want_reason));
+            return false;
+        }
+    } else {
+        say("goodbye: none (the connection was %s)", c->reset ? "reset" : "closed");
+    }
+    return true;
+}
+
+/*
+ * After a ban: a new connection from the same address must be refused before
+ * the handshake (closed, not a byte sent); with --key-check-from, one from
+ * another address with the same node key must be closed right after the
+ * handshake, before any message.
+ */
+static bool
+expect_banned(void)
+{
+    struct conn c;
+    bool refused = false, ok = true;
+
+    sleep_ms(200);
+    if (handshake(&c, opt.from, &refused) == 0) {
+        say("reconnect from %s: the handshake succeeded: NOT banned", opt.from ? opt.from : "any");
+        ok = false;
+    } else if (!refused) {
+        say("reconnect: neither refused nor answered");
+        ok = false;
+    } else {
+        say("reconnect from %s: refused before the handshake (address banned)",
+            opt.from ? opt.from : "any");
+    }
+    conn_free(&c);
+    if (opt.key_check_from != NULL) {
+        int rc = handshake(&c, opt.key_check_from, &refused);
+        if (rc == 0 || c.open) {
+            /* The daemon learns our node key from message 3, then must close. */
+            rc = conn_pump(&c, 3000, NULL);
+            if (rc == -1 && c.n_msgs == 0) {
+                say("reconnect from %s with the same node key: closed after the handshake "
+                    "(node key banned)",
+                    opt.key_check_from);
+            } else {
+                say("reconnect from %s with the same node key: %llu messages, %s: NOT banned",
+                    opt.key_check_from, (unsigned long long)c.n_msgs,
+                    rc == -1 ? "then closed" : "still open");
+                ok = false;
+            }
+        } else if (refused) {
+            say("reconnect from %s: refused before the handshake (that address is banned too)",
+                opt.key_check_from);
+        } else {
+            ok = false;
+        }
+        conn_free(&c);
+    }
+    return ok;
+}
+
+/* Sends a whole bundle as BUNDLE chunks (PROTOCOL.md 4.1). */
+static void
+send_bundle(struct conn *c, const uint8_t *b, size_t len)
+{
+    size_t off;
+
+    for (off = 0; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
+        struct sz_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_BUNDLE;
+        m.total = (uint32_t)len;
+        m.offset = (uint32_t)off;
+        m.data = b + off;
+        m.data_len = len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN;
+        send_msg(c, &m);
+    }
+}
+
+/* Announces one bundle with its real publisher, sequence, id and size. */
+static void
+announce_bundle(struct conn *c, const uint8_t *b, size_t len, uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header hdr;
+    struct sz_msg_announce a;
+    uint8_t body[SZ_MSG_MAX_ANNOUNCE_LEN];
+    size_t blen = 0;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
+        die_local("not a bundle");
+    memcpy(a.publisher, hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    a.sequence = hdr.sequence;
+    memcpy(a.id, id, SZ_BUNDLE_ID_LEN);
+    a.size = (uint32_t)len;
+    if (sz_msg_encode_announce(&a, 1, body, sizeof body, &blen) != 0)
+        die_local("cannot encode ANNOUNCE");
+    send_body(c, body, blen);
+    sz_bundle_id_hex(id, hex);
+    say("announced %s (sequence %llu, %zu bytes)", hex, (unsigned long long)hdr.sequence, len);
+}
+
+/* ---- commands ---- */
+
+/* Writes probe bytes on a raw connection. */
+struct probe {
+    const char *what;
+    struct conn c;
+    uint8_t bytes[256];
+    size_t len;
+};
+
+static bool
+probe_send(struct probe *p)
+{
+    if (conn_connect(&p->c, opt.from) != 0)
+        return false;
+    return write_raw(&p->c, p->bytes, p->len);
+}
+
+/* A first message made with the given network key and clock. */
+static void
+make_hs1(struct probe *p, const uint8_t *network_key, int64_t when)
+{
+    struct sz_link_keys k = keys;
+    struct sz_link *l = NULL;
+    const uint8_t *out;
+    size_t n;
+
+    memcpy(k.network_key, network_key, SZ_NETWORK_KEY_LEN);
+    if (sz_link_new(SZ_LINK_INITIATOR, &k, when, &l) != 0)
+        die_local("sz_link_new failed");
+    out = sz_link_output(l, &n);
+    if (n != SZ_HS1_LEN)
+        die_local("unexpected first message length");
+    memcpy(p->bytes, out, n);
+    p->len = n;
+    sz_link_free(l);
+    sodium_memzero(&k, sizeof k);
+}
+
+/*
+ * probe: connections that do not prove the network key. Noise, a first
+ * message made with a wrong network key, one with a clock 700 s behind, and
+ * the replay of a first message the daemon already answered. Each must get no
+ * byte at all, and be closed after 1 to 10 s (PROTOCOL.md 2).
+ */
+static int
+cmd_probe(void)
+{
+    struct probe pr[4];
+    struct conn first;
+    uint8_t wrong[SZ_NETWORK_KEY_LEN];
+    size_t i, n = sizeof pr / sizeof pr[0];
+    double t0;
+    bool ok = true;
+
+    memset(pr, 0, sizeof pr);
+    pr[0].what = "random bytes";
+    randombytes_buf(pr[0].bytes, sizeof pr[0].bytes);
+    pr[0].len = sizeof pr[0].bytes;
+    pr[1].what = "message 1 with a wrong network key";
+    randombytes_buf(wrong, sizeof wrong);
+    make_hs1(&pr[1], wrong, (int64_t)time(NULL));
+    pr[2].what = "message 1 with a clock 700 s behind";
+    make_hs1(&pr[2], keys.network_key, (int64_t)time(NULL) - 700);
+    pr[3].what = "replay of an answered message 1";
+    make_hs1(&pr[3], keys.network_key, (int64_t)time(NULL));
+
+    /* The replayed message is first sent for real: that one is answered. */
+    memset(&first, 0, sizeof first);
+    if (conn_connect(&first, opt.from) != 0 || !write_raw(&first, pr[3].bytes, pr[3].len))
+        return verdict(false, "cannot connect");
+    (void)conn_pump(&first, HANDSHAKE_WAIT_MS, got_hs2);
+    say("the genuine message 1 got %llu bytes back (want %d)", (unsigned long long)first.bytes_in,
+        SZ_HS2_LEN);
+    if (first.bytes_in != SZ_HS2_LEN)
+        ok = false;
+    conn_free(&first);
+
+    t0 = now_s();
+    for (i = 0; i < n; i++)
+        if (!probe_send(&pr[i]))
+            return verdict(false, "cannot connect");
+    /* No byte may come back; the daemon closes after 1 to 10 s. */
+    {
+        struct conn cs[sizeof pr / sizeof pr[0]];
+        for (i = 0; i < n; i++)
+            cs[i] = pr[i].c;
+        watch_closes(cs, n, t0 + 12);
+        for (i = 0; i < n; i++)
+            pr[i].c = cs[i];
+    }
+    for (i = 0; i < n; i++) {
+        struct conn *c = &pr[i].c;
+        double after = c->closed ? c->t_closed - t0 : -1;
+        bool good = c->bytes_in == 0 && c->closed && after >= 0.9 && after <= 11;
+        say("probe %zu (%s, %zu bytes): %llu bytes back, %s%.1f s", i + 1, pr[i].what, pr[i].len,
+            (unsigned long long)c->bytes_in, c->closed ? "closed after " : "still open after ",
+            c->closed ? after : now_s() - t0);
+        if (!good)
+            ok = false;
+        conn_free(c);
+    }
+    say("probes: %zu", n);
+    return verdict(ok, "probes got no byte back and were closed silently after 1-10 s");
+}
+
+/* garbage: the handshake, then noise where a frame should be. */
+static int
+cmd_garbage(void)
+{
+    struct conn c;
+    uint8_t noise[4096];
+    bool ok;
+
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    randombytes_buf(noise, sizeof noise);
+    out_append(&c, noise, sizeof noise);
+    say("sent %zu random bytes", sizeof noise);
+    ok = expect_dropped(&c, SZ_GOODBYE_PROTOCOL);
+    conn_free(&c);
+    ok = ok && expect_banned();
+    return verdict(ok, "noise after the handshake: dropped and banned");
+}
+
+/* oversize [LEN]: a frame whose sealed length is out of range. */
+static int
+cmd_oversize(const char *arg)
+{
+    struct conn c;
+    uint8_t body[16], frame[SZ_FRAME_OVERHEAD + sizeof body];
+    unsigned long long v = arg != NULL ? strtoull(arg, NULL, 0) : SZ_MAX_FRAME_LEN + 1ull;
+    uint32_t len_field = (uint32_t)v;
+    bool ok;
+
+    if (v > UINT32_MAX)
+        die_local("LEN must fit in 32 bits");
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    randombytes_buf(body, sizeof body);
+    if (sz_link_test_seal_raw(c.link, len_field, body, sizeof body, frame) != 0)
+        die_local("sz_link_test_seal_raw failed");
+    out_append(&c, frame, sizeof frame);
+    say("sent a frame whose sealed length says %lu (limit %u)", (unsigned long)len_field,
+        SZ_MAX_FRAME_LEN);
+    ok = expect_dropped(&c, SZ_GOODBYE_PROTOCOL);
+    conn_free(&c);
+    ok = ok && expect_banned();
+    return verdict(ok, "out-of-range frame length: dropped and banned");
+}
+
+/* truncated: half a frame, then close. Not misbehaviour: a later link must work. */
+static int
+cmd_truncated(void)
+{
+    struct conn c, again;
+    uint8_t body[64];
+    const uint8_t *frame;
+    size_t n;
+    bool ok = true;
+
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    memset(body, 0, sizeof body);
+    body[0] = SZ_MSG_PING; /* a PING with trailing bytes: never complete anyway */
+    if (sz_link_send(c.link, body, 9) != 0)
+        die_local("cannot seal");
+    frame = sz_link_output(c.link, &n);
+    if (!write_raw(&c, frame, n / 2))
+        return verdict(false, "the daemon closed before the half frame was written");
+    say("sent %zu of the %zu bytes of a frame, then closed", n / 2, n);
+    sleep_ms(300);
+    conn_free(&c);
+    sleep_ms(500);
+    if (handshake(&again, opt.from, NULL) != 0) {
+        say("a new link from the same address failed: a truncated frame got us banned?");
+        ok = false;
+    } else {
+        (void)conn_pump(&again, 1000, NULL);
+        if (again.closed) {
+            say("the new link was closed by the daemon");
+            ok = false;
+        } else {
+            say("a new link from the same address works (%llu messages received)",
+                (unsigned long long)again.n_msgs);
+        }
+    }
+    conn_free(&again);
+    return verdict(ok, "half a frame then close: the daemon took it as a plain close");
+}
+
+/* bad-signature BUNDLE: announce, wait for REQUEST, send it with a flipped signature byte. */
+static int
+cmd_bad_signature(const char *path)
+{
+    struct conn c;
+    size_t len;
+    uint8_t *b = read_file(path, &len);
+    uint8_t id[SZ_BUNDLE_ID_LEN], id2[SZ_BUNDLE_ID_LEN];
+    struct sz_bundle_header hdr;
+    bool ok;
+
+    if (len <= SZ_BUNDLE_PREFIX_LEN)
+        die_local("not a bundle");
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    announce_bundle(&c, b, len, id);
+    c.want_id = id;
+    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+        say("the daemon did not REQUEST the announced bundle within %d ms", REQUEST_WAIT_MS);
+        return verdict(false, "no REQUEST");
+    }
+    say("request_ms: %.0f", (c.t_want - c.t_start) * 1000);
+    b[SZ_BUNDLE_HEADER_LEN + 7] ^= 0x01;
+    if (sz_bundle_parse(b, len, 0, &hdr, id2) != 0 || memcmp(id, id2, sizeof id) != 0)
+        die_local("flipping a signature byte changed the id");
+    if (sz_bundle_verify(b, len, 0, &hdr, id2) == 0)
+        die_local("the altered bundle still verifies");
+    send_bundle(&c, b, len);
+    say("sent the bundle with signature byte %d flipped (same id)", 7);
+    ok = expect_dropped(&c, SZ_GOODBYE_INVALID_BUNDLE);
+    conn_free(&c);
+    free(b);
+    ok = ok && expect_banned();
+    return verdict(ok, "a requested bundle with a bad signature: dropped and banned");
+}
+
+/*
+ * push-unwanted BUNDLE [--bait BAIT]: send a valid bundle nobody asked for.
+ * With --bait, announce BAIT first and answer its REQUEST with BUNDLE instead
+ * (for a publisher outside the daemon's carry list, or any other bundle).
+ */
+static int
+cmd_push_unwanted(const char *path)
+{
+    struct conn c;
+    size_t len, bait_len = 0;
+    uint8_t *b = read_file(path, &len), *bait = NULL;
+    uint8_t id[SZ_BUNDLE_ID_LEN], bait_id[SZ_BUNDLE_ID_LEN];
+    struct sz_bundle_header hdr;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    bool ok;
+
+    if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
+        die_local("not a bundle");
+    if (opt.bait != NULL)
+        bait = read_file(opt.bait, &bait_len);
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    if (bait != NULL) {
+        announce_bundle(&c, bait, bait_len, bait_id);
+        c.want_id = bait_id;
+        if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0)
+            return verdict(false, "the daemon did not REQUEST the bait");
+        say("the daemon requested the bait after %.0f ms", (c.t_want - c.t_start) * 1000);
+    }
+    sz_bundle_id_hex(id, hex);
+    send_bundle(&c, b, len);
+    say("pushed bundle %s (%zu bytes)%s", hex, len,
+        bait != NULL ? " in answer to the bait's REQUEST" : " unasked");
+    ok = expect_dropped(&c, 0);
+    if (ok && c.goodbye && c.goodbye_reason != SZ_GOODBYE_PROTOCOL &&
+        c.goodbye_reason != SZ_GOODBYE_INVALID_BUNDLE) {
+        say("unexpected GOODBYE reason");
+        ok = false;
+    }
+    conn_free(&c);
+    free(b);
+    free(bait);
+    ok = ok && expect_banned();
+    return verdict(ok, "an unwanted bundle: dropped and banned");
+}
+
+/* flood N: N announcements of random ids, 256 per ANNOUNCE; requests are dropped. */
+static int
+cmd_flood(const char *arg)
+{
+    struct conn c;
+    unsigned long total = arg != NULL ? strtoul(arg, NULL, 0) : 100000;
+    unsigned long sent = 0, n_msgs = 0;
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
+    uint8_t *body = malloc(SZ_MSG_MAX_ANNOUNCE_LEN);
+    double t0, t_sent, elapsed, hold = opt.hold_s >= 0 ? opt.hold_s : 5;
+    uint64_t bound;
+    bool ok;
+
+    if (e == NULL || body == NULL)
+        die_local("out of memory");
+    if (total == 0)
+        die_local("N must be at least 1");
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    randombytes_buf(publisher, sizeof publisher);
+    t0 = now_s();
+    while (sent < total && !c.closed && now_s() - t0 < 60) {
+        if (c.out_len < FLOOD_OUT_LOW) {
+            size_t n = total - sent < SZ_MSG_MAX_ANNOUNCE ? total - sent : SZ_MSG_MAX_ANNOUNCE;
+            size_t i, blen = 0;
+            for (i = 0; i < n; i++) {
+                memcpy(e[i].publisher, publisher, SZ_PUBLIC_KEY_LEN);
+                e[i].sequence = sent + i + 1;
+                randombytes_buf(e[i].id, SZ_BUNDLE_ID_LEN);
+                e[i].size = 1000;
+            }
+            if (sz_msg_encode_announce(e, n, body, SZ_MSG_MAX_ANNOUNCE_LEN, &blen) != 0)
+                die_local("cannot encode ANNOUNCE");
+            send_body(&c, body, blen);
+            sent += n;
+            n_msgs++;
+        }
+        (void)conn_pump(&c, c.out_len < FLOOD_OUT_LOW ? 0 : 100, NULL);
+    }
+    (void)conn_pump(&c, 30000, out_empty);
+    t_sent = now_s();
+    say("announced: %lu ids in %lu ANNOUNCE messages in %.1f s", sent, n_msgs, t_sent - t0);
+    /* Keep the link and keep reading (answering PINGs) for the hold time. */
+    (void)conn_pump(&c, (int)(hold * 1000), NULL);
+    elapsed = now_s() - t0;
+    say("requests: %llu ids in %llu REQUEST messages", (unsigned long long)c.n_request_ids,
+        (unsigned long long)c.n_by_type[SZ_MSG_REQUEST]);
+    say("connection: %s after %.1f s", c.closed ? "dropped by the daemon" : "still open", elapsed);
+    if (c.goodbye)
+        say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+            c.goodbye_text);
+    /* Unanswered requests are re-sent after 30 s: allow one more batch per 30 s. */
+    bound = SPEC_MAX_REQUESTED * (1 + (uint64_t)(elapsed / SPEC_REQUEST_TIMEOUT_S));
+    ok = c.link_err == 0 && (c.closed || c.n_request_ids <= bound);
+    if (!c.closed)
+        say("request bound: %llu (16 outstanding per peer, re-sent after 30 s)",
+            (unsigned long long)bound);
+    conn_free(&c);
+    free(e);
+    free(body);
+    return verdict(ok, "announcement flood: requests stayed bounded or the link was dropped");
+}
+
+/*
+ * slow: the handshake, then one byte a second of a frame for --seconds. With
+ * --handshake, the first handshake message itself is trickled: the daemon
+ * must give up after 10 s (PROTOCOL.md 2, "Timeouts").
+ */
+static int
+cmd_slow(void)
+{
+    struct conn c;
+    uint8_t *frame = NULL;
+    size_t n, i = 0;
+    double t0, closed_after;
+    bool ok = true;
+
+    if (opt.slow_handshake) {
+        struct probe p;
+        memset(&p, 0, sizeof p);
+        make_hs1(&p, keys.network_key, (int64_t)time(NULL));
+        if (conn_connect(&c, opt.from) != 0)
+            return verdict(false, "cannot connect");
+        frame = malloc(p.len);
+        if (frame == NULL)
+            die_local("out of memory");
+        memcpy(frame, p.bytes, p.len);
+        n = p.len;
+    } else {
+        uint8_t *body = calloc(1, SZ_MSG_MAX_ANNOUNCE_LEN);
+        const uint8_t *out;
+        if (body == NULL)
+            die_local("out of memory");
+        if (handshake(&c, opt.from, NULL) != 0)
+            return verdict(false, "handshake failed");
+        /* A large valid frame (an ANNOUNCE of 256 entries), of which only a few bytes go. */
+        {
+            struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
+            size_t k, blen = 0;
+            if (e == NULL)
+                die_local("out of memory");
+            for (k = 0; k < SZ_MSG_MAX_ANNOUNCE; k++) {
+                randombytes_buf(e[k].publisher, SZ_PUBLIC_KEY_LEN);
+                randombytes_buf(e[k].id, SZ_BUNDLE_ID_LEN);
+                e[k].sequence = 1;
+                e[k].size = 1000;
+            }
+            if (sz_msg_encode_announce(e, SZ_MSG_MAX_ANNOUNCE, body, SZ_MSG_MAX_ANNOUNCE_LEN,
+                                       &blen) != 0 ||
+                sz_link_send(c.link, body, blen) != 0)
+                die_local("cannot seal");
+            free(e);
+        }
+        out = sz_link_output(c.link, &n);
+        frame = malloc(n);
+        if (frame == NULL)
+            die_local("out of memory");
+        memcpy(frame, out, n);
+        sz_link_output_consume(c.link, n);
+        free(body);
+        c.quiet = true; /* a PONG now would land inside our frame */
+    }
+    t0 = now_s();
+    while (i < n && now_s() - t0 < opt.seconds && !c.closed) {
+        if (!write_raw(&c, frame + i, 1))
+            break;
+        i++;
+        (void)conn_pump(&c, 1000, NULL);
+    }
+    closed_after = c.closed ? c.t_closed - t0 : now_s() - t0;
+    say("trickled: %zu of %zu bytes, one a second", i, n);
+    say("connection: %s after %.1f s", c.closed ? "closed by the daemon" : "still open",
+        closed_after);
+    if (opt.slow_handshake) {
+        /* Abandoned at 10 s; allow for the daemon's timer granularity. */
+        if (opt.seconds >= 12 && !(c.closed && closed_after >= 9 && closed_after <= 12.5)) {
+            say("expected the daemon to abandon the handshake after 10 s");
+            ok = false;
+        }
+        if (c.bytes_in > 0) {
+            say("the daemon answered an incomplete message 1 (%llu bytes)",
+                (unsigned long long)c.bytes_in);
+            ok = false;
+        }
+    } else {
+        /* PROTOCOL.md sets no deadline for a frame that keeps arriving: either is allowed. */
+        if (c.goodbye)
+            say("goodbye: reason %u (%s)", c.goodbye_reason, reason_name(c.goodbye_reason));
+        ok = c.link_err == 0;
+    }
+    free(frame);
+    conn_free(&c);
+    return verdict(ok, opt.slow_handshake ? "slow handshake: abandoned after 10 s"
+                                          : "slow frame: the daemon coped");
+}
+
+/* idle-connections N: N connections that never start the handshake. */
+static int
+cmd_idle(const char *arg)
+{
+    unsigned long n = arg != NULL ? strtoul(arg, NULL, 0) : 100, i;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 13, t0;
+    struct conn *cs = calloc(n ? n : 1, sizeof *cs);
+    unsigned long n_conn = 0, n_fail = 0, early = 0, at_timeout = 0, other = 0, open_left = 0;
+    uint64_t bytes = 0;
+    bool ok;
+
+    if (cs == NULL)
+        die_local("out of memory");
+    t0 = now_s();
+    for (i = 0; i < n; i++) {
+        if (conn_connect(&cs[i], opt.from) != 0) {
+            cs[i].fd = -1;
+            cs[i].closed = true;
+            n_fail++;
+            continue;
+        }
+        n_conn++;
+    }
+    say("opened: %lu connections in %.1f s (%lu failed)", n_conn, now_s() - t0, n_fail);
+    watch_closes(cs, n, t0 + hold);
+    for (i = 0; i < n; i++) {
+        double after = cs[i].t_closed - cs[i].t_start;
+        bytes += cs[i].bytes_in;
+        if (cs[i].fd < 0)
+            continue;
+        if (!cs[i].closed)
+            open_left++;
+        else if (after < 2)
+            early++;
+        else if (after >= 9 && after <= 12.5)
+            at_timeout++;
+        else
+            other++;
+        conn_free(&cs[i]);
+    }
+    say("closed_early: %lu (refused at once: above the inbound limit)", early);
+    say("closed_at_handshake_timeout: %lu (after 9-12.5 s)", at_timeout);
+    say("closed_other: %lu", other);
+    say("still_open: %lu after %.1f s", open_left, now_s() - t0);
+    say("bytes_back: %llu", (unsigned long long)bytes);
+    ok = bytes == 0 && (hold < 12.5 || open_left == 0);
+    free(cs);
+    return verdict(ok, "idle connections: no byte sent to them, all closed by the handshake "
+                       "timeout");
+}
+
+/* ---- main ---- */
+
+static void
+usage(void)
+{
+    fputs("usage: adversary COMMAND HOST:PORT [ARG] [OPTIONS]\n"
+          "\n"
+          "An adversarial samizdat peer for tests. Commands:\n"
+          "  probe                    connections without the network key: no byte back\n"
+          "  garbage                  handshake, then random bytes: dropped, banned\n"
+          "  oversize [LEN]           handshake, then a frame with sealed length LEN\n"
+          "                           (default SZ_MAX_FRAME_LEN + 1): dropped, banned\n"
+          "  truncated                handshake, half a frame, close: not banned\n"
+          "  bad-signature BUNDLE     announce, wait for REQUEST, send it with a bad\n"
+          "                           signature: GOODBYE, close, banned\n"
+          "  push-unwanted BUNDLE     send a bundle nobody asked for (with --bait B:\n"
+          "                           announce B, answer its REQUEST with BUNDLE)\n"
+          "  flood [N]                N announcements (default 100000); requests bounded\n"
+          "  slow                     trickle a frame one byte a second (--handshake:\n"
+          "                           trickle message 1; abandoned after 10 s)\n"
+          "  idle-connections [N]     N connections that never start the handshake\n"
+          "\n"
+          "Options:\n"
+          "  --from IP                source address of the connections (127.0.0.x)\n"
+          "  --key-check-from IP      after a ban, also reconnect from IP with the same\n"
+          "                           node key: must be closed after the handshake\n"
+          "  --network-key HEX        network key (default: the built-in one)\n"
+          "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
+          "  --hold SECONDS           flood, idle-connections: time to stay connected\n"
+          "  --seconds SECONDS        slow: time to trickle (default 20)\n"
+          "  --handshake              slow: trickle the handshake\n",
+          stderr);
+    exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *cmd, *target, *arg, *colon, *pos[3] = {NULL, NULL, NULL};
+    int i, n_pos = 0;
+
+    if (sodium_init() < 0)
+        die_local("sodium_init failed");
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    memcpy(keys.network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
+    for (i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strncmp(o, "--", 2) != 0) {
+            if (n_pos == 3)
+                usage();
+            pos[n_pos++] = o;
+            continue;
+        }
+        if (strcmp(o, "--handshake") == 0) {
+            opt.slow_handshake = true;
+            continue;
+        }
+        if (v == NULL)
+            usage();
+        i++;
+        if (strcmp(o, "--from") == 0)
+            opt.from = v;
+        else if (strcmp(o, "--key-check-from") == 0)
+            opt.key_check_from = v;
+        else if (strcmp(o, "--bait") == 0)
+            opt.bait = v;
+        else if (strcmp(o, "--hold") == 0)
+            opt.hold_s = atof(v);
+        else if (strcmp(o, "--seconds") == 0)
+            opt.seconds = atof(v);
+        else if (strcmp(o, "--network-key") == 0) {
+            if (sz_unhex(v, strlen(v), keys.network_key, SZ_NETWORK_KEY_LEN) != 0)
+                die_local("--network-key takes 64 hex digits");
+        } else
+            usage();
+    }
+    if (n_pos < 2)
+        usage();
+    cmd = pos[0];
+    target = pos[1];
+    arg = pos[2];
+    colon = strrchr(target, ':');
+    if (colon == NULL || colon == target || (size_t)(colon - target) >= 64)
+        usage();
+    {
+        static char host[64];
+        long port = strtol(colon + 1, NULL, 10);
+        memcpy(host, target, (size_t)(colon - target));
+        host[colon - target] = '\0';
+        if (port <= 0 || port > 65535)
+            usage();
+        opt.host = host;
+        opt.port = (uint16_t)port;
+    }
+    /* A fresh random node key: this adversary is nobody the daemon knows. */
+    randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+    crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+    say("adversary %s against %s:%u from %s", cmd, opt.host, (unsigned)opt.port,
+        opt.from != NULL ? opt.from : "any address");
+
+    if (strcmp(cmd, "probe") == 0 && arg == NULL)
+        return cmd_probe();
+    if (strcmp(cmd, "garbage") == 0 && arg == NULL)
+        return cmd_garbage();
+    if (strcmp(cmd, "oversize") == 0)
+        return cmd_oversize(arg);
+    if (strcmp(cmd, "truncated") == 0 && arg == NULL)
+        return cmd_truncated();
+    if (strcmp(cmd, "bad-signature") == 0 && arg != NULL)
+        return cmd_bad_signature(arg);
+    if (strcmp(cmd, "push-unwanted") == 0 && arg != NULL)
+        return cmd_push_unwanted(arg);
+    if (strcmp(cmd, "flood") == 0)
+        return cmd_flood(arg);
+    if (strcmp(cmd, "slow") == 0 && arg == NULL)
+        return cmd_slow();
+    if (strcmp(cmd, "idle-connections") == 0)
+        return cmd_idle(arg);
+    usage();
+    return 2;
+}

@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Adversarial peers against real samizdatd processes on 127.0.0.1.
+#
+# A publisher A, an honest relay B linked to A, and two targets that link to B:
+# T carries any publisher, T2 carries a list (A's key and a bait key). The
+# adversary tool (adversary.c) attacks T and T2 from its own loopback address
+# per attack (127.0.0.x: a ban of one address must not touch the honest links
+# on 127.0.0.1). After or during each attack: the target is still running, an
+# honest bundle published at A reaches it within 10 s, its memory (VmRSS) stays
+# under RSS_BOUND_KB, and the bad peer was dropped or banned as PROTOCOL.md 4.4
+# says ("misbehaviour" and "probes_rejected" counters, log lines, reconnects
+# refused).
+#
+# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
+# SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
+set -u
+SZ=$1
+SZD=$2
+ADV=$3
+SRC=$4
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
+COMMON=(--expiry-days 0 --batch-window-ms 0 --level 1)
+STRICT=${SZ_ADV_STRICT:-0}
+# PROTOCOL.md 4.5: per connection at most a frame (1 MiB), a bundle being
+# assembled (the cap) and a 4 MiB send queue. None of these attacks gets a
+# bundle assembled, so 200 MB is a generous bound for the whole daemon.
+RSS_BOUND_KB=$((200 * 1024))
+T_START=$EPOCHREALTIME
+
+since() { # since START: seconds elapsed, 1 decimal
+    awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+note() { echo "  $*"; }
+
+# status_field NAME FIELD: a top-level number of `samizdat status --json`.
+status_field() {
+    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+# n_peers NAME: open peer links.
+n_peers() {
+    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+        python3 -c 'import json, sys; print(len(json.load(sys.stdin)["peers"]))'
+}
+pid_of() { eval echo "\$PID_$1"; }
+alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(pid_of "$1")/status" 2>/dev/null || echo 0; }
+
+# rss_watch NAME FILE: samples VmRSS every 0.1 s and keeps the highest in FILE.
+# Runs until killed (rss_watch_stop).
+rss_watch() {
+    local max=0 r
+    while :; do
+        r=$(rss_kb "$1")
+        if [ "${r:-0}" -gt "$max" ]; then
+            max=$r
+            echo "$max" >"$2"
+        fi
+        sleep 0.1
+    done
+}
+RSS_PID=
+rss_watch_start() {
+    echo 0 >"$TMP/rss.max"
+    rss_watch "$1" "$TMP/rss.max" &
+    RSS_PID=$!
+}
+# rss_watch_stop WHAT: stops the sampler and checks the bound.
+rss_watch_stop() {
+    kill "$RSS_PID" 2>/dev/null
+    wait "$RSS_PID" 2>/dev/null
+    local max
+    max=$(cat "$TMP/rss.max")
+    note "$1: T's highest VmRSS $((max / 1024)) MB (bound $((RSS_BOUND_KB / 1024)) MB)"
+    [ "$max" -gt 0 ] && [ "$max" -lt $RSS_BOUND_KB ] && ok || bad "$1: VmRSS $max kB"
+}
+
+# count_p1 NAME: bundles of A's publisher key the daemon holds.
+count_p1() {
+    "$SZ" list --socket "$TMP/$1/control.sock" --publisher "$TMP/p1.pk" 2>/dev/null | wc -l
+}
+wait_p1() { # wait_p1 NAME N SECONDS
+    local _
+    for _ in $(seq 1 $(($3 * 10))); do
+        [ "$(count_p1 "$1")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# honest WHAT TARGET...: a new article published at A reaches each target within 10 s.
+N_HONEST=0
+honest() {
+    local what=$1 t0 n f
+    shift
+    N_HONEST=$((N_HONEST + 1))
+    f=$TMP/honest-$N_HONEST.md
+    printf -- '---\ntitle: Honest %s\nid: honest-%s\n---\nPublished during: %s.\n' \
+        "$N_HONEST" "$N_HONEST" "$what" >"$f"
+    t0=$EPOCHREALTIME
+    "$SZ" publish --socket "$TMP/A/control.sock" "$f" >/dev/null || bad "$what: publish at A"
+    for n in "$@"; do
+        if wait_p1 "$n" $N_HONEST 10; then
+            ok
+            note "$what: honest bundle $N_HONEST reached $n in $(since "$t0") s"
+        else
+            bad "$what: honest bundle $N_HONEST did not reach $n within 10 s"
+        fi
+    done
+}
+
+# still_up WHAT NAME: the daemon process is still running.
+still_up() {
+    if alive "$2"; then ok; else
+        bad "$1: $2 died"
+        tail -20 "$TMP/$2.log" >&2
+    fi
+}
+
+# adversary WHAT ARGS...: runs the tool, keeps its output in $TMP/adv.out, checks exit 0.
+adversary() {
+    local what=$1 rc=0
+    shift
+    "$ADV" "$@" >"$TMP/adv.out" 2>&1 || rc=$?
+    sed 's/^/    | /' "$TMP/adv.out"
+    [ $rc -eq 0 ] && ok || bad "$what: the adversary says the daemon misbehaved (exit $rc)"
+}
+
+# banned_in_log NAME IP: the daemon logged closing that address with a ban.
+banned_in_log() {
+    grep -q "peer $2:[0-9]*: closed: .*(banned)" "$TMP/$1.log"
+}
+
+# ---- setup
+for k in p1 p2 p3; do
+    "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null ||
+        bad "keygen $k"
+done
+# Bundles the adversary brings: p2 is a stranger's key (carried by T, not by
+# T2); p3 is on T2's list, as bait.
+pack() { # pack KEY NAME
+    printf -- '---\ntitle: Adversary %s\nid: %s\n---\nText of %s, %s.\n' "$2" "$2" "$2" "$RANDOM" \
+        >"$TMP/$2.md"
+    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --output "$TMP/$2.bundle" "$TMP/$2.md" \
+        >/dev/null || bad "pack $2"
+}
+for b in badsig pushed uncarried subst-bait subst; do pack p2 $b; done
+pack p3 bait
+
+start_daemon A "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start A"
+start_daemon B "${COMMON[@]}" --peer "127.0.0.1:$(peer_port A)" || bad "start B"
+start_daemon T "${COMMON[@]}" --peer "127.0.0.1:$(peer_port B)" || bad "start T"
+start_daemon T2 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port B)" --carry list \
+    --publishers "$(cat "$TMP/p1.pk")" --publishers "$(cat "$TMP/p3.pk")" || bad "start T2"
+TPORT=127.0.0.1:$(peer_port T)
+T2PORT=127.0.0.1:$(peer_port T2)
+for _ in $(seq 1 50); do
+    [ "$(n_peers T)" -ge 1 ] && [ "$(n_peers T2)" -ge 1 ] && [ "$(n_peers B)" -ge 3 ] && break
+    sleep 0.1
+done
+echo "setup: A, B, T ($TPORT), T2 ($T2PORT) linked in $(since "$T_START") s;" \
+    "T's VmRSS $(($(rss_kb T) / 1024)) MB"
+honest "warm-up" T T2
+
+# ---- probes without the network key: no byte back, silent close after 1-10 s
+echo "probe: connections that do not prove the network key"
+p0=$(status_field T probes_rejected)
+t0=$EPOCHREALTIME
+adversary "probe" probe "$TPORT" --from 127.0.0.10
+p1=$(status_field T probes_rejected)
+note "probe: probes_rejected $p0 -> $p1 in $(since "$t0") s"
+[ "$p1" -ge $((p0 + 4)) ] && ok || bad "probe: probes_rejected grew by $((p1 - p0)), wanted 4"
+grep -q "peer 127.0.0.10:[0-9]*: rejected a connection that did not prove the network key" \
+    "$TMP/T.log" && ok || bad "probe: T's log has no rejected-probe line"
+still_up probe T
+honest "after the probes" T
+
+# ---- garbage after the handshake: GOODBYE, close, ban
+# The ban (reconnect refused) fails until the daemon bug 1 (below) is fixed.
+echo "garbage: random bytes after the handshake"
+m0=$(status_field T misbehaviour)
+adversary "garbage" garbage "$TPORT" --from 127.0.0.11 --key-check-from 127.0.0.12
+m1=$(status_field T misbehaviour)
+note "garbage: misbehaviour $m0 -> $m1"
+[ "$m1" -gt "$m0" ] && ok || bad "garbage: misbehaviour did not grow"
+banned_in_log T 127.0.0.11 && ok || bad "garbage: T did not log a ban of 127.0.0.11"
+still_up garbage T
+honest "after garbage" T
+
+# ---- frames whose sealed length is out of range
+echo "oversize: sealed frame lengths SZ_MAX_FRAME_LEN + 1 and 0xFFFFFFFF"
+m0=$(status_field T misbehaviour)
+adversary "oversize 1048577" oversize "$TPORT" 1048577 --from 127.0.0.13 \
+    --key-check-from 127.0.0.14
+adversary "oversize 0xffffffff" oversize "$TPORT" 0xffffffff --from 127.0.0.15
+m1=$(status_field T misbehaviour)
+note "oversize: misbehaviour $m0 -> $m1"
+[ "$m1" -ge $((m0 + 2)) ] && ok || bad "oversize: misbehaviour grew by $((m1 - m0)), wanted 2"
+banned_in_log T 127.0.0.13 && ok || bad "oversize: T did not log a ban of 127.0.0.13"
+still_up oversize T
+honest "after oversize frames" T
+
+# ---- half a frame, then close: a plain disconnect, not misbehaviour
+echo "truncated: half a frame, then close"
+m0=$(status_field T misbehaviour)
+adversary "truncated" truncated "$TPORT" --from 127.0.0.16
+m1=$(status_field T misbehaviour)
+[ "$m1" -eq "$m0" ] && ok || bad "truncated: counted as misbehaviour ($m0 -> $m1)"
+still_up truncated T
+honest "after a truncated frame" T
+
+# ---- a requested bundle with a bad signature: GOODBYE (invalid bundle), close, ban
+echo "bad-signature: the requested bundle with one signature byte flipped"
+m0=$(status_field T misbehaviour)
+adversary "bad-signature" bad-signature "$TPORT" "$TMP/badsig.bundle" --from 127.0.0.17 \
+    --key-check-from 127.0.0.18
+m1=$(status_field T misbehaviour)
+note "bad-signature: misbehaviour $m0 -> $m1"
+[ "$m1" -gt "$m0" ] && ok || bad "bad-signature: misbehaviour did not grow"
+banned_in_log T 127.0.0.17 && ok || bad "bad-signature: T did not log a ban of 127.0.0.17"
+"$SZ" list --socket "$TMP/T/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
+    bad "bad-signature: T stored a bundle of p2" || ok
+still_up bad-signature T
+honest "after a bad signature" T
+
+# ---- a valid bundle nobody asked for: GOODBYE, close, ban
+echo "push-unwanted: a valid bundle pushed unasked (T), an uncarried publisher's (T2)"
+m0=$(status_field T misbehaviour)
+adversary "push-unwanted" push-unwanted "$TPORT" "$TMP/pushed.bundle" --from 127.0.0.19 \
+    --key-check-from 127.0.0.20
+m1=$(status_field T misbehaviour)
+note "push-unwanted: T's misbehaviour $m0 -> $m1"
+[ "$m1" -gt "$m0" ] && ok || bad "push-unwanted: misbehaviour did not grow"
+banned_in_log T 127.0.0.19 && ok || bad "push-unwanted: T did not log a ban of 127.0.0.19"
+# T2 carries p1 and p3: it requests the p3 bait, and gets p2's bundle instead.
+m0=$(status_field T2 misbehaviour)
+adversary "push-unwanted (uncarried)" push-unwanted "$T2PORT" "$TMP/uncarried.bundle" \
+    --bait "$TMP/bait.bundle" --from 127.0.0.21 --key-check-from 127.0.0.22
+m1=$(status_field T2 misbehaviour)
+note "push-unwanted: T2's misbehaviour $m0 -> $m1"
+[ "$m1" -gt "$m0" ] && ok || bad "push-unwanted (uncarried): T2's misbehaviour did not grow"
+banned_in_log T2 127.0.0.21 && ok || bad "push-unwanted: T2 did not log a ban of 127.0.0.21"
+"$SZ" list --socket "$TMP/T2/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
+    bad "push-unwanted: T2 stored a bundle of a publisher it does not carry" || ok
+still_up push-unwanted T
+still_up push-unwanted T2
+honest "after unwanted pushes" T T2
+
+# ---- a bundle other than the one requested (daemon bug 2 below): only with SZ_ADV_STRICT=1
+echo "substitute: answer a REQUEST with another (valid, carried) bundle"
+if "$ADV" push-unwanted "$TPORT" "$TMP/subst.bundle" --bait "$TMP/subst-bait.bundle" \
+    --from 127.0.0.23 >"$TMP/adv.out" 2>&1; then
+    ok
+    note "substitute: dropped and banned"
+elif [ "$STRICT" = 1 ]; then
+    sed 's/^/    | /' "$TMP/adv.out"
+    bad "substitute: T accepted a bundle it did not request (PROTOCOL.md 4.1)"
+else
+    note "substitute: KNOWN DAEMON BUG, not counted (SZ_ADV_STRICT=1 counts it):" \
+        "T accepted a bundle it did not request"
+fi
+
+# ---- an announcement flood: requests bounded (16 outstanding), memory bounded
+echo "flood: 100000 announcements of random ids, requests never answered"
+rss_watch_start T
+"$ADV" flood "$TPORT" 100000 --hold 10 --from 127.0.0.24 >"$TMP/flood.out" 2>&1 &
+FLOOD=$!
+for _ in $(seq 1 50); do
+    grep -q '^announced:' "$TMP/flood.out" && break
+    sleep 0.1
+done
+# While the flooder is connected, T shows it with its ignored announcements counted.
+"$SZ" status --socket "$TMP/T/control.sock" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+bad = [p for p in s["peers"] if p["address"].startswith("127.0.0.24:")]
+assert bad and bad[0]["misbehaviour"] > 0, s["peers"]
+print("  flood: T counts %d ignored announcement batches for the flooder" % bad[0]["misbehaviour"])
+' && ok || bad "flood: T's status does not count the flooder's excess announcements"
+honest "during the flood" T
+rc=0
+wait $FLOOD || rc=$?
+sed 's/^/    | /' "$TMP/flood.out"
+[ $rc -eq 0 ] && ok || bad "flood: requests were not bounded (exit $rc)"
+rss_watch_stop flood
+still_up flood T
+honest "after the flood" T
+
+# ---- slow peers: a frame trickled a byte a second; a handshake trickled (abandoned at 10 s)
+echo "slow: one byte a second, of a frame and of the handshake"
+rss_watch_start T
+"$ADV" slow "$TPORT" --seconds 12 --from 127.0.0.25 >"$TMP/slow.out" 2>&1 &
+SLOW=$!
+"$ADV" slow "$TPORT" --handshake --seconds 13 --from 127.0.0.26 >"$TMP/slowhs.out" 2>&1 &
+SLOWHS=$!
+sleep 2
+honest "during slow peers" T
+rc=0
+wait $SLOW || rc=$?
+sed 's/^/    | /' "$TMP/slow.out"
+[ $rc -eq 0 ] && ok || bad "slow frame (exit $rc)"
+rc=0
+wait $SLOWHS || rc=$?
+sed 's/^/    | /' "$TMP/slowhs.out"
+[ $rc -eq 0 ] && ok || bad "slow handshake: not abandoned after 10 s (exit $rc)"
+rss_watch_stop slow
+still_up slow T
+
+# ---- idle connections: never finish the handshake; held until the 10 s timeout
+echo "idle-connections: 200 connections that never start the handshake"
+rss_watch_start T
+"$ADV" idle-connections "$TPORT" 200 --hold 13 --from 127.0.0.27 >"$TMP/idle.out" 2>&1 &
+IDLE=$!
+sleep 1
+honest "during 200 idle connections" T
+rc=0
+wait $IDLE || rc=$?
+sed 's/^/    | /' "$TMP/idle.out"
+[ $rc -eq 0 ] && ok || bad "idle-connections (exit $rc)"
+rss_watch_stop idle-connections
+still_up idle-connections T
+
+# ---- after everything
+echo "after every attack"
+still_up end T
+still_up end T2
+honest "at the end" T T2
+note "T: probes_rejected $(status_field T probes_rejected), misbehaviour" \
+    "$(status_field T misbehaviour), VmRSS $(($(rss_kb T) / 1024)) MB;" \
+    "T2: misbehaviour $(status_field T2 misbehaviour)"
+[ "$(n_peers T)" -ge 1 ] && ok || bad "T lost its honest link to B"
+for n in T T2 B A; do
+    stop_daemon $n || bad "$n did not stop cleanly"
+done
+echo "total time $(since "$T_START") s"
+finish

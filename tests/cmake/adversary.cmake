@@ -1,0 +1,19 @@
+# Adversarial peers against real samizdatd processes (tests/adversary/): the
+# adversary tool drives proto directly (probes, garbage, oversized and
+# truncated frames, bad and unwanted bundles, floods, slow and idle peers), and
+# a recording TCP relay checks what a listener on the wire sees.
+if(TARGET samizdatd AND TARGET samizdat-cli)
+    # Its own copy of link.c with SZ_LINK_TESTING (sz_link_test_seal_raw), as test_link does.
+    add_executable(sz_adversary ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary.c
+                                ${PROJECT_SOURCE_DIR}/proto/link.c)
+    target_compile_definitions(sz_adversary PRIVATE SZ_LINK_TESTING)
+    target_link_libraries(sz_adversary PRIVATE samizdat)
+    add_test(NAME daemon_adversary
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd>
+                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR})
+    add_test(NAME daemon_wire
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/wire_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+    set_tests_properties(daemon_adversary daemon_wire PROPERTIES TIMEOUT 600)
+endif()
