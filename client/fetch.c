@@ -77,9 +77,10 @@ struct run {
     size_t n_conns;
     size_t *order; /* peers in random order */
     size_t next_peer;
-    struct held *held;    /* per trusted publisher: in the library (by this tool) */
-    struct held *claimed; /* per trusted publisher: being fetched */
-    struct held *offered; /* per trusted publisher: offered by some peer */
+    struct held *held;            /* per trusted publisher: in the library (by this tool) */
+    struct held *claimed;         /* per trusted publisher: being fetched */
+    struct held *offered;         /* per trusted publisher: offered by some peer */
+    struct sz_inflater *inflater; /* one zstd context for every bundle of the run */
     struct library_item batch[BATCH_BUNDLES];
     size_t n_batch, batch_bytes;
     int64_t start_ms;
@@ -579,7 +580,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     struct sz_bundle *b = NULL;
     ssize_t i;
     size_t k;
-    int rc = sz_bundle_open(raw, len, r->o->content_cap, &b);
+    int rc = sz_bundle_open_with(raw, len, r->o->content_cap, r->inflater, &b);
     bool asked = false;
 
     if (rc != 0) {
@@ -904,6 +905,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         r.order[i - 1] = r.order[j];
         r.order[j] = t;
     }
+    if (sz_inflater_new(&r.inflater) != 0)
+        r.inflater = NULL; /* Each bundle then gets a context of its own. */
     state_load(&r);
     for (i = 0; i < n_trust; i++) {
         if (library_publisher_state(o->dir, o->trust->pk[i], &seq, &created, err, sizeof err) ==
@@ -1021,6 +1024,7 @@ out:
     free(r.held);
     free(r.claimed);
     free(r.order);
+    sz_inflater_free(r.inflater);
     sodium_memzero(&r.keys, sizeof r.keys);
     return status;
 }

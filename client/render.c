@@ -23,9 +23,11 @@
 
 static const char css[] =
     ":root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fbfaf6;--muted:#5f5f5f;"
-    "--link:#1d4f91;--rule:#dddad2;--code:#f0eee8}"
+    "--link:#1d4f91;--rule:#dddad2;--code:#f0eee8;--warn-fg:#4a3300;--warn-bg:#fff3d1;"
+    "--warn-rule:#b7791f;--alarm-fg:#5f0b0b;--alarm-bg:#fde8e6;--alarm-rule:#c5221f}"
     "@media (prefers-color-scheme:dark){:root{--fg:#e7e4dd;--bg:#17181b;--muted:#a3a09a;"
-    "--link:#8fb6f0;--rule:#34353a;--code:#24252a}}"
+    "--link:#8fb6f0;--rule:#34353a;--code:#24252a;--warn-fg:#f6e3b8;--warn-bg:#392c0d;"
+    "--warn-rule:#e0a84a;--alarm-fg:#ffdcd8;--alarm-bg:#45100f;--alarm-rule:#ff6b61}}"
     "html{background:var(--bg)}"
     "body{margin:0 auto;max-width:40em;padding:1.5em 1.2em 4em;color:var(--fg);"
     "background:var(--bg);font:1.125rem/1.6 Georgia,\"DejaVu Serif\",\"Noto Serif\","
@@ -54,7 +56,16 @@ static const char css[] =
     "ol.articles{list-style:none;padding:0}"
     "ol.articles li{margin:1.4em 0}"
     "ol.articles h3{font-size:1.25rem;margin:0 0 .2em}"
-    ".summary{margin:.3em 0}";
+    ".summary{margin:.3em 0}"
+    ".warn,.alarm{margin:1em 0;padding:.7em 1em;border-radius:4px;font:1rem/1.5 system-ui,"
+    "-apple-system,\"Segoe UI\",\"DejaVu Sans\",sans-serif}"
+    ".warn{color:var(--warn-fg);background:var(--warn-bg);border:2px solid var(--warn-rule);"
+    "border-left-width:8px}"
+    ".alarm{color:var(--alarm-fg);background:var(--alarm-bg);border:3px solid var(--alarm-rule);"
+    "border-left-width:10px;font-weight:600}"
+    ".warn p,.alarm p{margin:.3em 0}.warn .detail,.alarm .detail{font-size:.85rem;font-weight:400}"
+    ".alarm strong{text-transform:uppercase;letter-spacing:.03em}"
+    ".warn a,.alarm a{color:inherit}";
 
 static void
 put(struct sz_wr *w, const char *s)

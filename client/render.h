@@ -7,6 +7,7 @@
 #ifndef SZ_CLIENT_RENDER_H
 #define SZ_CLIENT_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,16 +68,35 @@ struct render_entry {
 
 /* One publisher's section of the index; entries newest first. */
 struct render_publisher {
-    const uint8_t *pk; /* SZ_PUBLIC_KEY_LEN bytes */
-    const char *name;  /* NULL: the key's text form */
-    uint64_t sequence; /* highest bundle sequence in the library */
-    int64_t created;   /* newest bundle creation time */
+    const uint8_t *pk;  /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *name;   /* NULL: the key's text form */
+    bool has_bundle;    /* false: nothing from it yet; sequence and created unused */
+    uint64_t sequence;  /* highest bundle sequence in the library */
+    int64_t created;    /* newest bundle creation time */
+    bool fetched;       /* last_fetch and stale_after_s are known */
+    int64_t last_fetch; /* when the reader last fetched from peers */
+    int64_t stale_after_s;        /* the staleness threshold of that fetch */
+    bool equivocation_seen;       /* the library holds two bundles with one sequence */
+    uint64_t equivocation_seq;    /* the highest such sequence */
+    bool equivocation_reported;   /* a fetch reported one (a peer, or seen by the fetch) */
+    int64_t equivocation_reported_at; /* the time of the last such fetch */
     const struct render_entry *entries;
     size_t n_entries;
 };
 
-/* Appends index.html: publishers in the given order, each with its articles.
- * Errors are reported through sz_wr_status(w). */
+/*
+ * Is the publisher stale? True when it was fetched and, at that last fetch, its
+ * newest bundle was older than the threshold (or it had no bundle at all).
+ */
+bool
+render_publisher_stale(const struct render_publisher *p);
+
+/*
+ * Appends index.html: publishers in the given order, each with its articles.
+ * A publisher that equivocated gets a red warning at the top of the page and
+ * of its section; a stale one a warning box in its section. Errors are
+ * reported through sz_wr_status(w).
+ */
 void
 render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs);
 

@@ -69,6 +69,7 @@ struct job {
     void *scratch[4];
     /* IMPORT: the items stored, announced once the job is done. */
     size_t n_items;
+    size_t chunks_left; /* verification chunks still running */
     /* STATUS: the peer list, taken on the loop where the peers live. */
     struct sz_wr peers_text, peers_json;
 };
@@ -205,8 +206,7 @@ ctlsrv_reply(struct ctlconn *c, const struct sz_ctl_msg *msg)
     reply_msg(c, msg, false);
 }
 
-static void
-vreply_error(struct ctlconn *c, int code, bool close_after, const char *fmt, va_list ap)
+static void vreply_error(struct ctlconn *c, int code, bool close_after, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
 static void
@@ -290,7 +290,7 @@ on_job_done(uv_work_t *w, int status)
     } else if (j->err_code != 0) {
         ctlsrv_reply_error(c, j->err_code, "%s", j->err);
     } else if (j->msg->type == SZ_CTL_IMPORT) {
-        const struct store_item *items = j->scratch[1];
+        const struct store_item *items = j->scratch[2];
         size_t i;
         for (i = 0; i < j->n_items; i++) {
             if (items[i].status == STORE_STORED) {
@@ -478,35 +478,22 @@ run_status(struct job *j)
     sz_wr_free(&json, false);
 }
 
+/* Verifies bundles [from, to) of an IMPORT: several chunks run on the pool at once. */
 static void
-run_import(struct job *j)
+import_verify(struct job *j, size_t from, size_t to)
 {
     struct daemon *d = j->d;
     const struct sz_ctl_msg *m = j->msg;
-    struct sz_ctl_import_result *res;
-    struct store_item *items;
-    size_t *item_of, n_items = 0, i;
-    char(*texts)[200], err[256];
-    int64_t now = daemon_now();
+    struct sz_ctl_import_result *res = j->scratch[0];
+    struct store_item *cand = j->scratch[1];
+    char(*texts)[200] = j->scratch[3];
+    size_t i;
     int rc;
 
-    res = calloc(m->n_items, sizeof *res);
-    items = calloc(m->n_items + 1, sizeof *items);
-    item_of = calloc(m->n_items + 1, sizeof *item_of);
-    texts = calloc(m->n_items, sizeof *texts);
-    j->scratch[0] = res;
-    j->scratch[1] = items;
-    j->scratch[2] = item_of;
-    j->scratch[3] = texts;
-    if (res == NULL || items == NULL || item_of == NULL || texts == NULL) {
-        job_fail(j, SZ_ENOMEM, "the daemon is out of memory");
-        return;
-    }
-    /* Verify everything without the store lock: imports verify in parallel. */
-    for (i = 0; i < m->n_items; i++) {
+    for (i = from; i < to; i++) {
         struct sz_bundle *b = NULL;
         char pk[SZ_PK_TEXT_LEN + 1];
-        rc = sz_bundle_open(m->items[i], m->item_lens[i], d->content_cap, &b);
+        rc = daemon_open_bundle(d, m->items[i], m->item_lens[i], &b);
         if (rc != 0) {
             res[i].code = SZ_CTL_IMPORT_REFUSED;
             snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
@@ -520,18 +507,60 @@ run_import(struct job *j)
             snprintf(texts[i], sizeof texts[i],
                      "not carried: publisher %s is not in this relay's carry list", pk);
         } else {
-            store_meta_from_header(&items[n_items].meta, &b->hdr, b->id, m->item_lens[i]);
-            items[n_items].bytes = m->items[i];
-            item_of[n_items++] = i;
+            store_meta_from_header(&cand[i].meta, &b->hdr, b->id, m->item_lens[i]);
+            cand[i].bytes = m->items[i];
             res[i].code = SZ_CTL_IMPORT_STORED;
         }
         sz_bundle_free(b);
+    }
+}
+
+/* Allocates an IMPORT's result arrays (on the loop, before the chunks run). */
+static int
+import_prepare(struct job *j)
+{
+    size_t n = j->msg->n_items;
+
+    j->scratch[0] = calloc(n, sizeof(struct sz_ctl_import_result));
+    j->scratch[1] = calloc(n + 1, sizeof(struct store_item)); /* candidates, by index */
+    j->scratch[2] = calloc(n + 1, sizeof(struct store_item)); /* stored, packed */
+    j->scratch[3] = calloc(n, 200);
+    return j->scratch[0] != NULL && j->scratch[1] != NULL && j->scratch[2] != NULL &&
+                   j->scratch[3] != NULL
+               ? 0
+               : -1;
+}
+
+/* After every chunk verified: one transaction for the lot. */
+static void
+run_import(struct job *j)
+{
+    struct daemon *d = j->d;
+    const struct sz_ctl_msg *m = j->msg;
+    struct sz_ctl_import_result *res = j->scratch[0];
+    struct store_item *cand = j->scratch[1], *items = j->scratch[2];
+    size_t *item_of, n_items = 0, i;
+    char(*texts)[200] = j->scratch[3], err[256];
+    int64_t now = daemon_now();
+    int rc;
+
+    item_of = calloc(m->n_items + 1, sizeof *item_of);
+    if (item_of == NULL) {
+        job_fail(j, SZ_ENOMEM, "the daemon is out of memory");
+        return;
+    }
+    for (i = 0; i < m->n_items; i++) {
+        if (res[i].code == SZ_CTL_IMPORT_STORED) {
+            items[n_items] = cand[i];
+            item_of[n_items++] = i;
+        }
     }
     if (n_items > 0) {
         uv_mutex_lock(&d->store_lock);
         rc = store_put_batch(d->store, items, n_items, now, err, sizeof err);
         uv_mutex_unlock(&d->store_lock);
         if (rc != 0) {
+            free(item_of);
             job_fail(j, SZ_EINVAL, "nothing was stored: %s", err);
             return;
         }
@@ -567,6 +596,7 @@ run_import(struct job *j)
             break;
         }
     }
+    free(item_of);
     j->n_items = n_items;
     for (i = 0; i < m->n_items; i++) {
         res[i].text = texts[i];
@@ -730,6 +760,84 @@ run_and_encode(uv_work_t *w)
     }
 }
 
+/* ---- IMPORT in parallel chunks ---- */
+
+#define IMPORT_CHUNK 32
+
+struct ichunk {
+    uv_work_t work;
+    struct job *j;
+    size_t from, to;
+};
+
+static void
+on_chunk_work(uv_work_t *w)
+{
+    struct ichunk *k = w->data;
+
+    import_verify(k->j, k->from, k->to);
+}
+
+static void
+on_chunk_done(uv_work_t *w, int status)
+{
+    struct ichunk *k = w->data;
+    struct job *j = k->j;
+    struct daemon *d = j->d;
+    int rc;
+
+    (void)status;
+    free(k);
+    d->n_jobs--;
+    if (--j->chunks_left > 0)
+        return;
+    /* Every chunk verified: store them all in one transaction. */
+    rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
+    if (rc != 0) {
+        ctlsrv_reply_error(j->c, SZ_ENOMEM, "the daemon cannot queue work: %s", uv_strerror(rc));
+        ctlsrv_release(j->c);
+        job_free(j);
+        daemon_job_done(d);
+        return;
+    }
+    d->n_jobs++;
+}
+
+/* Queues the verification chunks of an IMPORT; the store job follows the last. */
+static int
+import_start(struct job *j)
+{
+    struct daemon *d = j->d;
+    size_t n = j->msg->n_items, from;
+
+    if (import_prepare(j) != 0)
+        return UV_ENOMEM;
+    j->chunks_left = (n + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
+    for (from = 0; from < n; from += IMPORT_CHUNK) {
+        struct ichunk *k = calloc(1, sizeof *k);
+        int rc;
+        if (k == NULL) {
+            /* Verify the rest in this thread's store job instead. */
+            import_verify(j, from, n);
+            j->chunks_left -= (n - from + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
+            break;
+        }
+        k->work.data = k;
+        k->j = j;
+        k->from = from;
+        k->to = from + IMPORT_CHUNK < n ? from + IMPORT_CHUNK : n;
+        rc = uv_queue_work(d->loop, &k->work, on_chunk_work, on_chunk_done);
+        if (rc != 0) {
+            free(k);
+            import_verify(j, from, n);
+            j->chunks_left -= (n - from + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
+            break;
+        }
+        d->n_jobs++;
+    }
+    return 0;
+}
+
 /* ---- requests ---- */
 
 static void
@@ -786,7 +894,15 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
         reply_error_close(c, SZ_EINVAL, "that message is a reply, not a request");
         return;
     }
-    rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
+    if (msg->type == SZ_CTL_IMPORT) {
+        rc = import_start(j);
+        if (rc == 0 && j->chunks_left == 0)
+            rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
+        else if (rc == 0)
+            d->n_jobs--; /* The store job is counted when the last chunk queues it. */
+    } else {
+        rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
+    }
     if (rc != 0) {
         job_free(j);
         ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon cannot queue work: %s", uv_strerror(rc));

@@ -24,6 +24,10 @@ struct daemon {
     /* The store is one SQLite connection: every thread-pool job takes this lock. */
     uv_mutex_t store_lock;
     uint64_t content_cap;     /* largest uncompressed bundle accepted */
+    /* zstd contexts lent to pool threads that open bundles. */
+    uv_mutex_t inflater_lock;
+    struct sz_inflater *inflaters[8];
+    size_t n_inflaters;
     /* Publishing (NULL sk when this daemon is not a publisher). */
     uint8_t *sk;              /* sodium_malloc'd secret key */
     uint8_t pk[SZ_PUBLIC_KEY_LEN];
@@ -52,6 +56,13 @@ daemon_job_done(struct daemon *d);
 /* True when the carry policy takes bundles of this publisher. */
 bool
 daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]);
+
+/*
+ * sz_bundle_open() with a zstd context borrowed from the daemon's pool (any
+ * thread). Returns as sz_bundle_open().
+ */
+int
+daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out);
 
 /* Current wall-clock time in seconds. */
 int64_t

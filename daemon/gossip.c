@@ -364,7 +364,7 @@ run_verify(struct gjob *j)
     struct sz_bundle *b = NULL;
     int64_t now = daemon_now();
 
-    j->verify_rc = sz_bundle_open(j->bundle, j->bundle_len, d->content_cap, &b);
+    j->verify_rc = daemon_open_bundle(d, j->bundle, j->bundle_len, &b);
     if (j->verify_rc != 0)
         return;
     j->carried = daemon_carries(d, b->hdr.publisher);

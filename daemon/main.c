@@ -65,6 +65,31 @@ daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN
     return false;
 }
 
+int
+daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out)
+{
+    struct sz_inflater *z = NULL;
+    int rc;
+
+    uv_mutex_lock(&d->inflater_lock);
+    if (d->n_inflaters > 0)
+        z = d->inflaters[--d->n_inflaters];
+    uv_mutex_unlock(&d->inflater_lock);
+    if (z == NULL && sz_inflater_new(&z) != 0)
+        z = NULL; /* Without one, sz_bundle_open_with() makes its own. */
+    rc = sz_bundle_open_with(buf, len, d->content_cap, z, out);
+    if (z != NULL) {
+        uv_mutex_lock(&d->inflater_lock);
+        if (d->n_inflaters < sizeof d->inflaters / sizeof d->inflaters[0]) {
+            d->inflaters[d->n_inflaters++] = z;
+            z = NULL;
+        }
+        uv_mutex_unlock(&d->inflater_lock);
+        sz_inflater_free(z);
+    }
+    return rc;
+}
+
 int64_t
 daemon_now(void)
 {
@@ -468,7 +493,7 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_key;
     }
-    if (uv_mutex_init(&d->store_lock) != 0) {
+    if (uv_mutex_init(&d->store_lock) != 0 || uv_mutex_init(&d->inflater_lock) != 0) {
         log_msg(LOG_ERROR, "cannot create a mutex");
         goto out_store;
     }
@@ -532,6 +557,9 @@ out_loop:
     if (status == 0)
         unlink(CFG.socket_path);
 out_mutex:
+    while (d->n_inflaters > 0)
+        sz_inflater_free(d->inflaters[--d->n_inflaters]);
+    uv_mutex_destroy(&d->inflater_lock);
     uv_mutex_destroy(&d->store_lock);
 out_store:
     store_close(d->store);

@@ -28,47 +28,56 @@ sz_safe_name(const char *s, size_t len)
     return true;
 }
 
+/* True when any of the 8 bytes of w is zero (the classic bit trick). */
+static bool
+has_zero_byte(uint64_t w)
+{
+    return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
+}
+
 bool
 sz_utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
 
+    /*
+     * RFC 3629 with the byte ranges of its table 3-7, so overlong forms and
+     * surrogates fail where they start; NUL is refused too. Runs of ASCII are
+     * checked eight bytes at a time.
+     */
     while (i < len) {
         uint8_t c = s[i];
-        size_t n;
-        uint32_t cp, min;
 
-        if (c == 0)
-            return false;
         if (c < 0x80) {
+            uint64_t w;
+            if (len - i >= 8) {
+                memcpy(&w, s + i, 8);
+                if ((w & 0x8080808080808080ull) == 0 && !has_zero_byte(w)) {
+                    i += 8;
+                    continue;
+                }
+            }
+            if (c == 0)
+                return false;
             i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            cp = c & 0x1f;
-            min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-            min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            if (len - i < 2 || (s[i + 1] & 0xc0) != 0x80)
+                return false;
+            i += 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+            if (len - i < 3 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80)
+                return false;
+            i += 3;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+            if (len - i < 4 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xc0) != 0x80 ||
+                (s[i + 3] & 0xc0) != 0x80)
+                return false;
+            i += 4;
         } else {
             return false;
         }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
     }
     return true;
 }

@@ -163,8 +163,39 @@ check_frame_header(const uint8_t *src, size_t src_len, uint64_t content_len)
  * that declares that very content size; the output buffer is never larger, so a
  * payload that inflates further fails inside zstd without growing anything.
  */
+struct sz_inflater {
+    ZSTD_DCtx *dctx;
+};
+
+int
+sz_inflater_new(struct sz_inflater **out)
+{
+    struct sz_inflater *z = calloc(1, sizeof *z);
+
+    if (z == NULL)
+        return -SZ_ENOMEM;
+    z->dctx = ZSTD_createDCtx();
+    if (z->dctx == NULL || ZSTD_isError(ZSTD_DCtx_setParameter(z->dctx, ZSTD_d_windowLogMax,
+                                                               SZ_ZSTD_WINDOW_LOG_MAX))) {
+        sz_inflater_free(z);
+        return -SZ_ENOMEM;
+    }
+    *out = z;
+    return 0;
+}
+
+void
+sz_inflater_free(struct sz_inflater *z)
+{
+    if (z == NULL)
+        return;
+    ZSTD_freeDCtx(z->dctx);
+    free(z);
+}
+
 static int
-inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, uint8_t **out)
+inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, struct sz_inflater *z,
+                uint8_t **out)
 {
     unsigned long long fcs;
     ZSTD_DCtx *dctx = NULL;
@@ -188,18 +219,24 @@ inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, uint8_t 
     rc = check_frame_header(src, src_len, content_len);
     if (rc != 0)
         return rc;
-    dctx = ZSTD_createDCtx();
+    /* A borrowed context is reset, so nothing of a previous bundle carries over. */
+    if (z != NULL) {
+        if (ZSTD_isError(ZSTD_DCtx_reset(z->dctx, ZSTD_reset_session_only)))
+            return -SZ_ENOMEM;
+    } else {
+        dctx = ZSTD_createDCtx();
+        if (dctx == NULL || ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
+                                                                SZ_ZSTD_WINDOW_LOG_MAX))) {
+            rc = -SZ_ENOMEM;
+            goto out;
+        }
+    }
     dst = malloc(content_len);
-    if (dctx == NULL || dst == NULL) {
+    if (dst == NULL) {
         rc = -SZ_ENOMEM;
         goto out;
     }
-    n = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, SZ_ZSTD_WINDOW_LOG_MAX);
-    if (ZSTD_isError(n)) {
-        rc = -SZ_ENOMEM;
-        goto out;
-    }
-    n = ZSTD_decompressDCtx(dctx, dst, content_len, src, src_len);
+    n = ZSTD_decompressDCtx(z != NULL ? z->dctx : dctx, dst, content_len, src, src_len);
     if (ZSTD_isError(n)) {
         rc = ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall ? -SZ_ELENGTH : -SZ_EBADMSG;
         goto out;
@@ -230,7 +267,7 @@ sz_bundle_free(struct sz_bundle *b)
 /* Opens a bundle, checking its signature and hash only when `verify`. */
 static int
 bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, bool verify,
-            struct sz_bundle **out)
+            struct sz_inflater *z, struct sz_bundle **out)
 {
     struct sz_bundle *b;
     int rc;
@@ -245,7 +282,7 @@ bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, bool verify,
     if (rc != 0)
         goto fail;
     rc = inflate_payload(buf + SZ_BUNDLE_PREFIX_LEN, (size_t)b->hdr.payload_len,
-                         (size_t)b->hdr.content_len, &b->content);
+                         (size_t)b->hdr.content_len, z, &b->content);
     if (rc != 0)
         goto fail;
     b->content_len = (size_t)b->hdr.content_len;
@@ -262,13 +299,20 @@ fail:
 int
 sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out)
 {
-    return bundle_open(buf, len, content_cap, true, out);
+    return bundle_open(buf, len, content_cap, true, NULL, out);
+}
+
+int
+sz_bundle_open_with(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_inflater *z,
+                    struct sz_bundle **out)
+{
+    return bundle_open(buf, len, content_cap, true, z, out);
 }
 
 int
 sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out)
 {
-    return bundle_open(buf, len, content_cap, false, out);
+    return bundle_open(buf, len, content_cap, false, NULL, out);
 }
 
 int

@@ -74,6 +74,26 @@ int sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap,
 int sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
 
 /*
+ * A reusable zstd decompression context. Opening many small bundles with one
+ * spares allocating and initialising a context per bundle. Used by one thread
+ * at a time.
+ */
+struct sz_inflater;
+
+/* Makes an inflater. Returns 0 or -SZ_ENOMEM. */
+int
+sz_inflater_new(struct sz_inflater **out);
+
+/* Frees an inflater (NULL is fine). */
+void
+sz_inflater_free(struct sz_inflater *z);
+
+/* sz_bundle_open() with a caller's inflater (NULL: a fresh context). */
+int
+sz_bundle_open_with(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_inflater *z,
+                    struct sz_bundle **out);
+
+/*
  * Like sz_bundle_open() but WITHOUT checking the signature or the payload hash:
  * for showing what an untrusted bundle claims to hold. Decompression stays
  * bounded exactly as in sz_bundle_open(). Never use its result as trusted.
