@@ -79,7 +79,7 @@ sz_link_free(struct sz_link *l);
 
 /*
  * Takes bytes received from the peer. They are buffered only as far as a
- * frame in progress needs (never more than SZ_FRAME_OVERHEAD + SZ_MAX_FRAME_LEN).
+ * frame in progress needs (never more than twice SZ_FRAME_OVERHEAD + SZ_MAX_FRAME_LEN).
  * Processing happens in sz_link_poll(). A responder given a first message that
  * does not prove the network key, is too old or too new, or was seen before
  * (replay_check says so), fails without queuing any byte.
