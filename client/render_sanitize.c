@@ -360,9 +360,10 @@ static size_t
 normalize_url(const uint8_t *p, size_t n, uint8_t *o)
 {
     size_t a = 0, b = n, m = 0;
-    while (a < b && p[a] <= 0x20)
+    /* A NUL is not stripped: the page shows it as U+FFFD, which browsers keep. */
+    while (a < b && p[a] <= 0x20 && p[a] != 0)
         a++;
-    while (b > a && p[b - 1] <= 0x20)
+    while (b > a && p[b - 1] <= 0x20 && p[b - 1] != 0)
         b--;
     for (size_t k = a; k < b; k++) {
         if (p[k] != '\t' && p[k] != '\n' && p[k] != '\r')
@@ -385,9 +386,12 @@ url_scheme(const uint8_t *u, size_t n, char *scheme, size_t cap)
     size_t k, o = 0;
     bool too_long = false;
 
-    for (k = 0; k < n && u[k] != ':' && u[k] != '/' && u[k] != '?' && u[k] != '#'; k++)
+    /* Browsers read '\\' as '/' in URLs. */
+    for (k = 0; k < n && u[k] != ':' && u[k] != '/' && u[k] != '\\' && u[k] != '?' && u[k] != '#';
+         k++)
         ;
-    if (k == n || u[k] != ':' || k == 0)
+    /* Even an empty name before ':' counts: such a URL is not a relative path. */
+    if (k == n || u[k] != ':')
         return false;
     for (size_t j = 0; j < k; j++) {
         if (!(is_alnum(u[j]) || u[j] == '+' || u[j] == '-' || u[j] == '.'))
@@ -473,11 +477,21 @@ style_ok(const uint8_t *v, size_t n)
     static const char *const bad[] = {"url",      "image",      "src",     "\\",
                                       "@",        "expression", "element", "binding",
                                       "behavior", "cross-fade", "/*",      NULL};
-    for (size_t k = 0; bad[k] != NULL; k++) {
-        if (contains_ci(v, n, bad[k]))
-            return false;
-    }
-    return true;
+    uint8_t *c = malloc(n + 1);
+    size_t m = 0;
+    bool ok = true;
+
+    if (c == NULL)
+        return false;
+    /* Checked without white space and control characters: "expre\rssion" counts. */
+    for (size_t k = 0; k < n; k++)
+        if (v[k] > 0x20)
+            c[m++] = v[k];
+    for (size_t k = 0; ok && bad[k] != NULL; k++)
+        if (contains_ci(c, m, bad[k]))
+            ok = false;
+    free(c);
+    return ok;
 }
 
 enum attr_kind { ATTR_PLAIN, ATTR_DROP, ATTR_LINK, ATTR_RESOURCE, ATTR_SRCSET, ATTR_STYLE };
@@ -530,6 +544,14 @@ plain_names_url(const struct san *s, const uint8_t *v, size_t len)
     if (dec == NULL)
         return true; /* Leave the attribute out: losing it is safe. */
     n = decode_value(v, len, dec);
+    /* White space and control characters are dropped first: "ur\rl(" counts too. */
+    {
+        size_t m = 0;
+        for (k = 0; k < n; k++)
+            if (dec[k] > 0x20)
+                dec[m++] = dec[k];
+        n = m;
+    }
     for (k = 0; k < n && !found; k++) {
         if (dec[k] == '\\' && in_foreign(s))
             found = true;
