@@ -314,7 +314,7 @@ string_list(struct article_file *f, yaml_document_t *doc, yaml_node_t *v, const 
             struct sz_str **out, size_t *n_out, char *err, size_t err_cap)
 {
     struct sz_str *list = NULL;
-    size_t n = 0, cap, len;
+    size_t n = 0, cap, len = 0;
     const char *s;
     yaml_node_item_t *it;
 

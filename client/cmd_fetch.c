@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "fetch.h"
+#include "library.h"
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
@@ -246,6 +247,24 @@ cmd_fetch(int argc, char **argv)
     o.trust = &trust;
     o.progress = isatty(STDERR_FILENO) && !json;
     rc = fetch_run(&o, &res);
+    /* The library remembers the fetch: index.html shows it and warns. */
+    if (res.pubs != NULL && res.peers_ok > 0 && rc != EXIT_OUTPUT) {
+        struct library_publisher *lp = calloc(trust.n, sizeof *lp);
+        bool *eq = calloc(trust.n, sizeof *eq);
+        for (i = 0; lp != NULL && eq != NULL && i < trust.n; i++) {
+            memcpy(lp[i].pk, trust.pk[i], sizeof lp[i].pk);
+            lp[i].name = trust.names[i];
+            eq[i] = res.pubs[i].equivocation;
+        }
+        if (lp == NULL || eq == NULL ||
+            library_note_fetch(o.dir, lp, trust.n, (int64_t)time(NULL), o.stale_after_s, eq, err,
+                               sizeof err) != 0) {
+            util_err("%s", lp == NULL || eq == NULL ? "out of memory" : err);
+            rc = EXIT_OUTPUT;
+        }
+        free(lp);
+        free(eq);
+    }
     /* Freshness: how old is the newest bundle of each publisher? */
     for (i = 0; res.pubs != NULL && i < trust.n; i++) {
         char pk[SZ_PK_TEXT_LEN + 1], when[32];

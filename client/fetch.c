@@ -290,8 +290,13 @@ flush_batch(struct run *r)
                 util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
                          "one sequence number; its key may be stolen. Both are kept in %s",
                          r->o->dir);
-                for (i = 0; i < r->o->trust->n; i++)
-                    r->res->pubs[i].equivocation = true;
+                for (i = 0; i < r->o->trust->n; i++) {
+                    struct library_publisher_info info;
+                    if (library_publisher_info(r->o->dir, r->o->trust->pk[i], &info, err,
+                                               sizeof err) != 0 ||
+                        info.equivocation_seen)
+                        r->res->pubs[i].equivocation = true;
+                }
             }
             (void)state_save(r);
         }

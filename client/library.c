@@ -7,6 +7,7 @@
  *   DIR/<pub-hex>/<id>/<attachment>    each attachment, byte for byte
  *   DIR/.samizdat/bundles/<id-hex>.bundle   every verified bundle added
  *   DIR/.samizdat/library.idx          the index below
+ *   DIR/.samizdat/publishers.idx       what the reader's fetches saw, below
  *   DIR/.samizdat/lock                 serialises writers (fcntl lock)
  *
  * An attachment whose name is one of the library's own file names (index.html,
@@ -23,6 +24,22 @@
  *   B <bundle-id-hex> <pub-hex> <sequence> <created>
  *   A <pub-hex> <id> <sequence> <bundle-id-hex> <published> <ctype> <title>
  *     <lang> <summary> <url> <authors> <files>      (one line)
+ *
+ * Two B records with one publisher and sequence are an equivocation: both
+ * bundles are kept, and index.html warns that the publisher's key may be stolen.
+ *
+ * publishers.idx, written by library_note_fetch() in the same syntax, holds one
+ * record per publisher a fetch asked for:
+ *
+ *   samizdat-publishers 1
+ *   F <pub-hex> <last-fetch> <stale-after-seconds> <equivocation-reported>
+ *
+ * where <equivocation-reported> is the time of the last fetch that reported an
+ * equivocation by the publisher, or "-" for none. Its N records (the names a
+ * fetch was given) go to library.idx. A missing file means no fetch yet; a
+ * damaged one stops library_add() and library_note_fetch() with an error that
+ * names it (moving it away loses only the last-fetch times and reported
+ * equivocations).
  *
  * Every file is written relative to an O_DIRECTORY descriptor of DIR through
  * directories opened with O_NOFOLLOW, to a fresh temporary name (O_EXCL) that is
@@ -60,6 +77,8 @@
 #define LOCK_FILE "lock"
 #define PAGE_FILE "index.html"
 #define INDEX_MAGIC "samizdat-library 1"
+#define PSTATE_FILE "publishers.idx"
+#define PSTATE_MAGIC "samizdat-publishers 1"
 #define INDEX_MAX_LEN ((size_t)1 << 30)
 #define PAGE_MAX_LEN ((size_t)1 << 30)
 #define NAME_MAX_LEN 256 /* a publisher's name as the reader gave it */
@@ -75,6 +94,15 @@ struct lib_bundle {
 struct lib_name {
     uint8_t pub[SZ_PUBLIC_KEY_LEN];
     char *name;
+};
+
+/* A publisher as the reader's fetches saw it (publishers.idx). */
+struct lib_pstate {
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    int64_t last_fetch;
+    int64_t stale_after;
+    bool reported; /* a fetch reported an equivocation: reported_at is set */
+    int64_t reported_at;
 };
 
 struct lib_art {
@@ -98,6 +126,8 @@ struct lib {
     size_t n_names, cap_names;
     struct lib_art **arts; /* sorted by publisher, then id */
     size_t n_arts, cap_arts;
+    struct lib_pstate *pst; /* from publishers.idx */
+    size_t n_pst, cap_pst;
 };
 
 struct ctx {
@@ -183,6 +213,7 @@ lib_free(struct lib *l)
         free(l->names[k].name);
     free(l->names);
     free(l->bundles);
+    free(l->pst);
     memset(l, 0, sizeof *l);
 }
 
@@ -257,6 +288,16 @@ find_name(const struct lib *l, const uint8_t *pub)
     for (size_t k = 0; k < l->n_names; k++) {
         if (memcmp(l->names[k].pub, pub, SZ_PUBLIC_KEY_LEN) == 0)
             return &l->names[k];
+    }
+    return NULL;
+}
+
+static struct lib_pstate *
+find_pstate(const struct lib *l, const uint8_t *pub)
+{
+    for (size_t k = 0; k < l->n_pst; k++) {
+        if (memcmp(l->pst[k].pub, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            return &l->pst[k];
     }
     return NULL;
 }
@@ -571,6 +612,27 @@ index_encode(struct sz_wr *w, const struct lib *l)
     }
 }
 
+static void
+pstate_encode(struct sz_wr *w, const struct lib *l)
+{
+    put(w, PSTATE_MAGIC "\n");
+    for (size_t k = 0; k < l->n_pst; k++) {
+        const struct lib_pstate *p = &l->pst[k];
+        put(w, "F ");
+        enc_hex(w, p->pub, SZ_PUBLIC_KEY_LEN);
+        put(w, " ");
+        enc_i64(w, p->last_fetch);
+        put(w, " ");
+        enc_i64(w, p->stale_after);
+        put(w, " ");
+        if (p->reported)
+            enc_i64(w, p->reported_at);
+        else
+            put(w, "-");
+        put(w, "\n");
+    }
+}
+
 /* ---- library.idx: decoding (the file may be damaged: check everything) ---- */
 
 struct field {
@@ -765,6 +827,32 @@ bad:
     return false;
 }
 
+/*
+ * Splits the line at buf[off..] into fields separated by one space. Sets *end
+ * to the offset of its '\n'. False for a line that is empty, lacks its '\n',
+ * has an empty field or more than MAX_FIELDS.
+ */
+static bool
+split_line(const uint8_t *buf, size_t len, size_t off, struct field *f, size_t *nf, size_t *end)
+{
+    const uint8_t *nl = memchr(buf + off, '\n', len - off);
+    *end = nl == NULL ? len : (size_t)(nl - buf);
+    *nf = 0;
+    if (nl == NULL || *end == off)
+        return false;
+    for (size_t k = off; k <= *end; k++) {
+        size_t start = k;
+        while (k < *end && buf[k] != ' ')
+            k++;
+        if (*nf == MAX_FIELDS || k == start)
+            return false;
+        f[*nf].p = (const char *)buf + start;
+        f[*nf].len = k - start;
+        (*nf)++;
+    }
+    return true;
+}
+
 /* Parses library.idx. On failure the reason names the line. */
 static int
 index_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
@@ -780,23 +868,10 @@ index_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
     off = sizeof magic - 1;
     line_no = 1;
     while (off < len) {
-        const uint8_t *nl = memchr(buf + off, '\n', len - off);
         struct field f[MAX_FIELDS];
-        size_t nf = 0, end = nl == NULL ? len : (size_t)(nl - buf);
-        bool ok = nl != NULL && end > off;
+        size_t nf, end;
+        bool ok = split_line(buf, len, off, f, &nf, &end);
         line_no++;
-        for (size_t k = off; ok && k <= end; k++) {
-            size_t start = k;
-            while (k < end && buf[k] != ' ')
-                k++;
-            if (nf == MAX_FIELDS || k == start) {
-                ok = false;
-                break;
-            }
-            f[nf].p = (const char *)buf + start;
-            f[nf].len = k - start;
-            nf++;
-        }
         if (ok && f[0].len == 1) {
             switch (f[0].p[0]) {
             case 'N':
@@ -838,6 +913,79 @@ index_load(struct ctx *c, struct lib *l)
     if (r != 0)
         lib_free(l);
     return r;
+}
+
+static bool
+parse_pstate(struct lib *l, struct field *f, size_t nf)
+{
+    struct lib_pstate p = {0};
+    if (nf != 5 || f[0].len != 1 || f[0].p[0] != 'F' || !dec_hex(f[1], p.pub, SZ_PUBLIC_KEY_LEN) ||
+        find_pstate(l, p.pub) != NULL || !dec_i64(f[2], &p.last_fetch) ||
+        !dec_i64(f[3], &p.stale_after) || p.stale_after < 0)
+        return false;
+    if (!(f[4].len == 1 && f[4].p[0] == '-')) {
+        if (!dec_i64(f[4], &p.reported_at))
+            return false;
+        p.reported = true;
+    }
+    if (!grow((void **)&l->pst, &l->cap_pst, l->n_pst, sizeof *l->pst))
+        return false;
+    l->pst[l->n_pst++] = p;
+    return true;
+}
+
+/* Parses publishers.idx. On failure the reason names the line. */
+static int
+pstate_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
+{
+    static const char magic[] = PSTATE_MAGIC "\n";
+    size_t line_no = 1, off = sizeof magic - 1;
+    if (len < sizeof magic - 1 || memcmp(buf, magic, sizeof magic - 1) != 0)
+        return fail(c,
+                    "%s/" STATE_DIR "/" PSTATE_FILE " is damaged or of an unknown version "
+                    "(line 1): move it away and fetch again (it holds only the last fetch times "
+                    "and the equivocations peers reported)",
+                    c->dir);
+    while (off < len) {
+        struct field f[MAX_FIELDS];
+        size_t nf, end;
+        line_no++;
+        if (!split_line(buf, len, off, f, &nf, &end) || !parse_pstate(l, f, nf))
+            return fail(c,
+                        "%s/" STATE_DIR "/" PSTATE_FILE " is damaged (line %zu): move it "
+                        "away and fetch again (it holds only the last fetch times and the "
+                        "equivocations peers reported)",
+                        c->dir, line_no);
+        off = end + 1;
+    }
+    return 0;
+}
+
+/* Loads DIR/.samizdat/publishers.idx (a missing file: no fetch recorded yet). */
+static int
+pstate_load(struct ctx *c, struct lib *l)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = read_file_at(c, c->sfd, STATE_DIR, PSTATE_FILE, INDEX_MAX_LEN, &buf, &len);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    r = pstate_parse(c, l, buf, len);
+    free(buf);
+    return r;
+}
+
+/* Loads library.idx, then publishers.idx; frees l on failure. */
+static int
+lib_load(struct ctx *c, struct lib *l)
+{
+    if (index_load(c, l) != 0)
+        return -1;
+    if (pstate_load(c, l) != 0) {
+        lib_free(l);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- adding bundles ---- */
@@ -1072,11 +1220,67 @@ check_item(struct ctx *c, const struct library_item *it, size_t k)
 
 struct pub_group {
     const uint8_t *pk;
+    bool has_bundle;
     uint64_t seq;
     int64_t created;
     int64_t newest;  /* newest article, INT64_MIN without any */
     size_t first, n; /* range in the sorted entry order */
+    bool eq_seen;    /* two bundles with one sequence: eq_seq, the highest */
+    uint64_t eq_seq;
+    const struct lib_pstate *ps; /* NULL: never fetched */
 };
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : (a > b);
+}
+
+/* Does the library hold two bundles of pub with one sequence? *seq: the highest such. */
+static int
+pub_equivocation(struct ctx *c, const struct lib *l, const uint8_t *pub, bool *seen, uint64_t *seq)
+{
+    size_t n = 0;
+    uint64_t *v = malloc((l->n_bundles + 1) * sizeof *v);
+    if (v == NULL)
+        return fail_nomem(c);
+    for (size_t k = 0; k < l->n_bundles; k++) {
+        if (memcmp(l->bundles[k].pub, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            v[n++] = l->bundles[k].seq;
+    }
+    qsort(v, n, sizeof *v, cmp_u64);
+    *seen = false;
+    *seq = 0;
+    for (size_t k = 1; k < n; k++) {
+        if (v[k] == v[k - 1]) {
+            *seen = true;
+            *seq = v[k];
+        }
+    }
+    free(v);
+    return 0;
+}
+
+/* The index's view of a publisher (entries left empty). */
+static struct render_publisher
+render_pub_of(const struct lib *l, const struct pub_group *g)
+{
+    return (struct render_publisher){
+        .pk = g->pk,
+        .name = publisher_name(l, g->pk),
+        .has_bundle = g->has_bundle,
+        .sequence = g->seq,
+        .created = g->created,
+        .fetched = g->ps != NULL,
+        .last_fetch = g->ps != NULL ? g->ps->last_fetch : 0,
+        .stale_after_s = g->ps != NULL ? g->ps->stale_after : 0,
+        .equivocation_seen = g->eq_seen,
+        .equivocation_seq = g->eq_seq,
+        .equivocation_reported = g->ps != NULL && g->ps->reported,
+        .equivocation_reported_at = g->ps != NULL ? g->ps->reported_at : 0,
+    };
+}
 
 static int
 cmp_art_newest(const void *x, const void *y)
@@ -1114,9 +1318,9 @@ write_index_html(struct ctx *c, const struct lib *l)
     sz_wr_init(&w, PAGE_MAX_LEN);
 
     arts = calloc(l->n_arts + 1, sizeof *arts);
-    groups = calloc(l->n_bundles + 1, sizeof *groups);
+    groups = calloc(l->n_bundles + l->n_pst + 1, sizeof *groups);
     entries = calloc(l->n_arts + 1, sizeof *entries);
-    pubs = calloc(l->n_bundles + 1, sizeof *pubs);
+    pubs = calloc(l->n_bundles + l->n_pst + 1, sizeof *pubs);
     if (arts == NULL || groups == NULL || entries == NULL || pubs == NULL) {
         fail_nomem(c);
         goto out;
@@ -1132,13 +1336,31 @@ write_index_html(struct ctx *c, const struct lib *l)
         while (g < n_groups && memcmp(groups[g].pk, b->pub, SZ_PUBLIC_KEY_LEN) != 0)
             g++;
         if (g == n_groups) {
-            groups[g] = (struct pub_group){b->pub, b->seq, b->created, INT64_MIN, 0, 0};
+            groups[g] = (struct pub_group){.pk = b->pub,
+                                           .has_bundle = true,
+                                           .seq = b->seq,
+                                           .created = b->created,
+                                           .newest = INT64_MIN};
             n_groups++;
         }
         if (b->seq > groups[g].seq)
             groups[g].seq = b->seq;
         if (b->created > groups[g].created)
             groups[g].created = b->created;
+    }
+    /* And one per publisher a fetch asked for that has none yet. */
+    for (size_t k = 0; k < l->n_pst; k++) {
+        size_t g = 0;
+        while (g < n_groups && memcmp(groups[g].pk, l->pst[k].pub, SZ_PUBLIC_KEY_LEN) != 0)
+            g++;
+        if (g == n_groups)
+            groups[n_groups++] = (struct pub_group){.pk = l->pst[k].pub, .newest = INT64_MIN};
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        groups[g].ps = find_pstate(l, groups[g].pk);
+        if (groups[g].has_bundle &&
+            pub_equivocation(c, l, groups[g].pk, &groups[g].eq_seen, &groups[g].eq_seq) != 0)
+            goto out;
     }
     for (size_t k = 0; k < l->n_arts;) {
         size_t e = k;
@@ -1167,14 +1389,9 @@ write_index_html(struct ctx *c, const struct lib *l)
         };
     }
     for (size_t g = 0; g < n_groups; g++) {
-        pubs[g] = (struct render_publisher){
-            .pk = groups[g].pk,
-            .name = publisher_name(l, groups[g].pk),
-            .sequence = groups[g].seq,
-            .created = groups[g].created,
-            .entries = entries + groups[g].first,
-            .n_entries = groups[g].n,
-        };
+        pubs[g] = render_pub_of(l, &groups[g]);
+        pubs[g].entries = entries + groups[g].first;
+        pubs[g].n_entries = groups[g].n;
     }
     render_index(&w, pubs, n_groups);
     if (sz_wr_status(&w) != 0) {
@@ -1203,6 +1420,22 @@ write_index(struct ctx *c, const struct lib *l)
                   sz_strerror(sz_wr_status(&w)));
     else
         rc = write_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, w.p, w.len, true);
+    sz_wr_free(&w, false);
+    return rc;
+}
+
+static int
+write_pstate(struct ctx *c, const struct lib *l)
+{
+    struct sz_wr w;
+    int rc;
+    sz_wr_init(&w, INDEX_MAX_LEN);
+    pstate_encode(&w, l);
+    if (sz_wr_status(&w) != 0)
+        rc = fail(c, "cannot write %s/" STATE_DIR "/" PSTATE_FILE ": %s", c->dir,
+                  sz_strerror(sz_wr_status(&w)));
+    else
+        rc = write_file_at(c, c->sfd, STATE_DIR, PSTATE_FILE, w.p, w.len, true);
     sz_wr_free(&w, false);
     return rc;
 }
@@ -1310,7 +1543,7 @@ library_add(const char *dir, const struct library_item *items, size_t n,
     if (open_root(&c) != 0 || open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 ||
         lock_library(&c) != 0 ||
         open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
-        index_load(&c, &l) != 0 || update_names(&c, &l, pubs, n_pubs, &changed) != 0)
+        lib_load(&c, &l) != 0 || update_names(&c, &l, pubs, n_pubs, &changed) != 0)
         goto out;
 
     order = calloc(n + 1, sizeof *order);
@@ -1423,5 +1656,127 @@ out:
     if (c.sfd >= 0)
         close(c.sfd);
     close(c.dfd);
+    return rc;
+}
+
+int
+library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
+                       struct library_publisher_info *info, char *err, size_t err_cap)
+{
+    struct ctx c = {
+        .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
+    struct lib l = {0};
+    struct pub_group g = {.pk = pk};
+    int rc = -1;
+
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    if (info == NULL || pk == NULL || dir == NULL || dir[0] == '\0') {
+        c.dir = "library";
+        return fail(&c, "library_publisher_info: invalid arguments");
+    }
+    memset(info, 0, sizeof *info);
+    c.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c.dfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return fail(&c, "cannot open folder %s: %s", dir, strerror(errno));
+    }
+    int r = open_dir_at(&c, c.dfd, "", STATE_DIR, false, &c.sfd);
+    if (r != 0) {
+        rc = r < 0 ? -1 : 0;
+        goto out;
+    }
+    if (lib_load(&c, &l) != 0)
+        goto out;
+    for (size_t k = 0; k < l.n_bundles; k++) {
+        const struct lib_bundle *b = &l.bundles[k];
+        if (memcmp(b->pub, pk, SZ_PUBLIC_KEY_LEN) != 0)
+            continue;
+        if (!g.has_bundle || b->seq > g.seq)
+            g.seq = b->seq;
+        if (!g.has_bundle || b->created > g.created)
+            g.created = b->created;
+        g.has_bundle = true;
+    }
+    g.ps = find_pstate(&l, pk);
+    if (g.has_bundle && pub_equivocation(&c, &l, pk, &g.eq_seen, &g.eq_seq) != 0)
+        goto out;
+    struct render_publisher rp = render_pub_of(&l, &g);
+    *info = (struct library_publisher_info){
+        .has_bundle = rp.has_bundle,
+        .seq = rp.sequence,
+        .created = rp.created,
+        .fetched = rp.fetched,
+        .last_fetch = rp.last_fetch,
+        .stale_after_s = rp.stale_after_s,
+        .stale = render_publisher_stale(&rp),
+        .equivocation_seen = rp.equivocation_seen,
+        .equivocation_seq = rp.equivocation_seq,
+        .equivocation_reported = rp.equivocation_reported,
+        .equivocation_reported_at = rp.equivocation_reported_at,
+    };
+    rc = 0;
+out:
+    lib_free(&l);
+    if (c.sfd >= 0)
+        close(c.sfd);
+    close(c.dfd);
+    return rc;
+}
+
+int
+library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t n_pubs,
+                   int64_t now, int64_t stale_after_s, const bool *equivocation, char *err,
+                   size_t err_cap)
+{
+    struct ctx c = {
+        .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
+    struct lib l = {0};
+    bool names_changed = false;
+    int rc = -1;
+
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    if (dir == NULL || dir[0] == '\0' || (n_pubs > 0 && pubs == NULL) || stale_after_s < 0) {
+        c.dir = "library";
+        return fail(&c, "library_note_fetch: invalid arguments");
+    }
+    if (open_root(&c) != 0 || open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 ||
+        lock_library(&c) != 0 || lib_load(&c, &l) != 0 ||
+        update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
+        goto out;
+    for (size_t k = 0; k < n_pubs; k++) {
+        struct lib_pstate *p = find_pstate(&l, pubs[k].pk);
+        if (p == NULL) {
+            if (!grow((void **)&l.pst, &l.cap_pst, l.n_pst, sizeof *l.pst)) {
+                fail_nomem(&c);
+                goto out;
+            }
+            p = &l.pst[l.n_pst++];
+            *p = (struct lib_pstate){0};
+            memcpy(p->pub, pubs[k].pk, SZ_PUBLIC_KEY_LEN);
+        }
+        p->last_fetch = now;
+        p->stale_after = stale_after_s;
+        if (equivocation != NULL && equivocation[k]) {
+            p->reported = true;
+            p->reported_at = now;
+        }
+    }
+    /* index.html, then the names, then publishers.idx: each step is complete
+     * on its own, and a crash in between only leaves index.html ahead. */
+    if (write_index_html(&c, &l) != 0 || sync_all(&c) != 0 ||
+        (names_changed && write_index(&c, &l) != 0) || write_pstate(&c, &l) != 0)
+        goto out;
+    rc = 0;
+out:
+    lib_free(&l);
+    if (c.lfd >= 0)
+        close(c.lfd);
+    if (c.sfd >= 0)
+        close(c.sfd);
+    if (c.dfd >= 0)
+        close(c.dfd);
     return rc;
 }

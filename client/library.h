@@ -37,7 +37,9 @@ struct library_result {
 /*
  * Adds verified bundles to the library in dir (created if missing, mode 0755),
  * then rebuilds index.html if anything was added (or index.html is missing). A bundle already
- * present (same id) changes nothing. Within a publisher, an article id seen in a bundle of higher
+ * present (same id) changes nothing. A new bundle with the sequence of another bundle of its
+ * publisher is kept too (counted in res->equivocations): index.html then warns in red that the
+ * publisher's key may be stolen. Within a publisher, an article id seen in a bundle of higher
  * sequence replaces the older one; a bundle of lower sequence never overwrites a newer article (it
  * only adds ids the library lacks). Never writes outside dir: every name is checked with
  * sz_safe_name() and files are opened relative to dir without following symlinks. Files are written
@@ -58,5 +60,48 @@ library_add(const char *dir, const struct library_item *items, size_t n,
 int
 library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                        int64_t *created, char *err, size_t err_cap);
+
+/* What the library knows about one publisher (library_publisher_info()). */
+struct library_publisher_info {
+    bool has_bundle; /* the library holds a bundle of it: seq and created are set */
+    uint64_t seq;    /* the highest bundle sequence */
+    int64_t created; /* the newest bundle creation time */
+    bool fetched;    /* library_note_fetch() recorded it: the next two are set */
+    int64_t last_fetch;
+    int64_t stale_after_s;      /* the staleness threshold of that fetch */
+    bool stale;                 /* index.html warns: at the last fetch, the newest bundle was
+                                   older than the threshold, or there was none */
+    bool equivocation_seen;     /* the library holds two different bundles with one sequence */
+    uint64_t equivocation_seq;  /* the highest such sequence */
+    bool equivocation_reported; /* a fetch reported one (kept until the library is reset) */
+    int64_t equivocation_reported_at; /* the last fetch that reported one */
+};
+
+/*
+ * Reads what the library in dir knows about publisher pk into *info (all zero
+ * for an unknown publisher or a missing library). Returns 0, or -1 with a
+ * one-line reason in err (a damaged state file is named). Reads only.
+ */
+int
+library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
+                       struct library_publisher_info *info, char *err, size_t err_cap);
+
+/*
+ * Records a fetch from peers in the library in dir (created if missing, like
+ * library_add()), then rebuilds index.html. For each of pubs: now as the time of
+ * its last fetch, stale_after_s (>= 0) as the staleness threshold index.html
+ * applies to it, its name when one is given (a later call without a name keeps
+ * it), and, when equivocation is not NULL and equivocation[k] is true, that an
+ * equivocation by pubs[k] was reported during the fetch. A reported
+ * equivocation is kept: index.html warns about it from then on. Publishers not
+ * in pubs keep what was recorded before. The state lives in
+ * DIR/.samizdat/publishers.idx, written like library.idx (temporary name,
+ * fsync, rename) under the same lock. Returns 0 or -1 with a one-line reason
+ * in err (e.g. a damaged publishers.idx or library.idx).
+ */
+int
+library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t n_pubs,
+                   int64_t now, int64_t stale_after_s, const bool *equivocation, char *err,
+                   size_t err_cap);
 
 #endif

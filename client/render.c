@@ -404,6 +404,149 @@ put_publisher_anchor(struct sz_wr *w, const uint8_t *pk)
     put(w, hex);
 }
 
+/* A span of seconds, roughly: "less than an hour", "5 hours", "3 days". */
+static void
+put_duration(struct sz_wr *w, uint64_t s)
+{
+    uint64_t n;
+    if (s < 3600) {
+        put(w, "less than an hour");
+        return;
+    }
+    if (s < 2 * 86400) {
+        n = s / 3600;
+        put_u64(w, n);
+        put(w, n == 1 ? " hour" : " hours");
+        return;
+    }
+    put_u64(w, s / 86400);
+    put(w, " days");
+}
+
+/* How much older than the last fetch the newest bundle was (0 if newer). */
+static uint64_t
+age_at_fetch(const struct render_publisher *p)
+{
+    return p->last_fetch > p->created ? (uint64_t)p->last_fetch - (uint64_t)p->created : 0;
+}
+
+bool
+render_publisher_stale(const struct render_publisher *p)
+{
+    if (!p->fetched)
+        return false;
+    if (!p->has_bundle)
+        return true;
+    return p->stale_after_s >= 0 && age_at_fetch(p) > (uint64_t)p->stale_after_s;
+}
+
+static bool
+equivocated(const struct render_publisher *p)
+{
+    return p->equivocation_seen || p->equivocation_reported;
+}
+
+/* The red box of a publisher whose key signed two bundles with one sequence. */
+static void
+put_equivocation(struct sz_wr *w, const struct render_publisher *p)
+{
+    put(w, "<div class=\"alarm\" role=\"alert\">\n<p><strong>Warning:</strong> ");
+    if (p->equivocation_seen) {
+        put(w, "Publisher ");
+        put_publisher(w, p->pk, p->name);
+        put(w, " signed two different bundles with the same sequence number (#");
+        put_u64(w, p->equivocation_seq);
+        put(w, "): its key may be stolen.</p>\n<p class=\"detail\">Both bundles are kept in this "
+               "library as evidence. Someone else may be publishing in this publisher&#39;s "
+               "name: do not trust its newer articles until you have confirmed its key by other "
+               "means.</p>\n");
+    } else {
+        put(w, "A peer reported during the fetch of ");
+        put_time(w, p->equivocation_reported_at);
+        put(w, " that publisher ");
+        put_publisher(w, p->pk, p->name);
+        put(w, " signed two different bundles with the same sequence number: its key may be "
+               "stolen.</p>\n<p class=\"detail\">This library does not hold both bundles, so it "
+               "could not check the report itself. Until you have confirmed the publisher&#39;s "
+               "key by other means, read its newer articles with suspicion.</p>\n");
+    }
+    put(w, "</div>\n");
+}
+
+/* The box of a publisher from which nothing new came for too long. */
+static void
+put_stale(struct sz_wr *w, const struct render_publisher *p)
+{
+    put(w, "<div class=\"warn\" role=\"status\">\n<p>");
+    if (!p->has_bundle) {
+        put(w, "No bundle from ");
+        put_publisher(w, p->pk, p->name);
+        put(w, " has reached this library yet: your peers may not carry it, or may be "
+               "withholding it; try other peers.</p>\n");
+    } else {
+        put(w, "No new bundle from ");
+        put_publisher(w, p->pk, p->name);
+        put(w, " for ");
+        put_duration(w, age_at_fetch(p));
+        put(w, ": your peers may be withholding newer editions; try other peers.</p>\n"
+               "<p class=\"detail\">At the last fetch, ");
+        put_time(w, p->last_fetch);
+        put(w, ", the newest bundle (#");
+        put_u64(w, p->sequence);
+        put(w, ") had been signed ");
+        put_time(w, p->created);
+        put(w, "; the warning shows after ");
+        uint64_t h = (uint64_t)(p->stale_after_s < 0 ? 0 : p->stale_after_s) / 3600;
+        put_u64(w, h);
+        put(w, h == 1 ? " hour" : " hours");
+        put(w, " (the fetch&#39;s --stale-after).</p>\n");
+    }
+    put(w, "</div>\n");
+}
+
+/* Top of the page: a line per publisher in trouble, linking to its section. */
+static void
+put_summary_warnings(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs)
+{
+    size_t n_alarm = 0, n_stale = 0;
+    for (size_t p = 0; p < n_pubs; p++) {
+        if (equivocated(&pubs[p]))
+            n_alarm++;
+        else if (render_publisher_stale(&pubs[p]))
+            n_stale++;
+    }
+    if (n_alarm > 0) {
+        put(w, "<div class=\"alarm\" role=\"alert\">\n<p><strong>Warning: a publisher&#39;s key "
+               "may be stolen.</strong> Two different bundles with one sequence number were "
+               "signed in the name of:</p>\n<ul>\n");
+        for (size_t p = 0; p < n_pubs; p++) {
+            if (!equivocated(&pubs[p]))
+                continue;
+            put(w, "<li><a href=\"#p-");
+            put_publisher_anchor(w, pubs[p].pk);
+            put(w, "\">");
+            put_publisher(w, pubs[p].pk, pubs[p].name);
+            put(w, "</a></li>\n");
+        }
+        put(w, "</ul>\n</div>\n");
+    }
+    if (n_stale > 0) {
+        put(w, "<div class=\"warn\" role=\"status\">\n<p>Nothing new for too long from:</p>\n"
+               "<ul>\n");
+        for (size_t p = 0; p < n_pubs; p++) {
+            if (equivocated(&pubs[p]) || !render_publisher_stale(&pubs[p]))
+                continue;
+            put(w, "<li><a href=\"#p-");
+            put_publisher_anchor(w, pubs[p].pk);
+            put(w, "\">");
+            put_publisher(w, pubs[p].pk, pubs[p].name);
+            put(w, "</a></li>\n");
+        }
+        put(w, "</ul>\n<p class=\"detail\">Your peers may be withholding newer editions: try "
+               "other peers.</p>\n</div>\n");
+    }
+}
+
 void
 render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs)
 {
@@ -421,6 +564,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
     put(w, n_pubs == 1 ? " publisher" : " publishers");
     put(w, ", newest first. Each one was checked against its publisher&#39;s signature "
            "before it was saved here. These pages load nothing from the network.</p>\n");
+    put_summary_warnings(w, pubs, n_pubs);
     if (n_pubs > 1) {
         put(w, "<nav><ul>\n");
         for (size_t p = 0; p < n_pubs; p++) {
@@ -444,7 +588,12 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
         put(w, pk_hex);
         put(w, "\">\n<h2>");
         put_publisher(w, pub->pk, pub->name);
-        put(w, "</h2>\n<p class=\"pubmeta\">");
+        put(w, "</h2>\n");
+        if (equivocated(pub))
+            put_equivocation(w, pub);
+        if (render_publisher_stale(pub))
+            put_stale(w, pub);
+        put(w, "<p class=\"pubmeta\">");
         if (pub->name != NULL && pub->name[0] != '\0') {
             put(w, "<span class=\"key\">");
             put(w, pk_text);
@@ -455,10 +604,18 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put_time(w, pub->entries[0].published);
             put(w, " &middot; ");
         }
-        put(w, "newest bundle: #");
-        put_u64(w, pub->sequence);
-        put(w, ", signed ");
-        put_time(w, pub->created);
+        if (pub->has_bundle) {
+            put(w, "newest bundle: #");
+            put_u64(w, pub->sequence);
+            put(w, ", signed ");
+            put_time(w, pub->created);
+        } else {
+            put(w, "no bundle yet");
+        }
+        if (pub->fetched) {
+            put(w, " &middot; last fetched: ");
+            put_time(w, pub->last_fetch);
+        }
         put(w, "</p>\n<ol class=\"articles\">\n");
         for (size_t k = 0; k < pub->n_entries; k++) {
             const struct render_entry *e = &pub->entries[k];

@@ -68,17 +68,17 @@ struct render_entry {
 
 /* One publisher's section of the index; entries newest first. */
 struct render_publisher {
-    const uint8_t *pk;  /* SZ_PUBLIC_KEY_LEN bytes */
-    const char *name;   /* NULL: the key's text form */
-    bool has_bundle;    /* false: nothing from it yet; sequence and created unused */
-    uint64_t sequence;  /* highest bundle sequence in the library */
-    int64_t created;    /* newest bundle creation time */
-    bool fetched;       /* last_fetch and stale_after_s are known */
-    int64_t last_fetch; /* when the reader last fetched from peers */
-    int64_t stale_after_s;        /* the staleness threshold of that fetch */
-    bool equivocation_seen;       /* the library holds two bundles with one sequence */
-    uint64_t equivocation_seq;    /* the highest such sequence */
-    bool equivocation_reported;   /* a fetch reported one (a peer, or seen by the fetch) */
+    const uint8_t *pk;                /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *name;                 /* NULL: the key's text form */
+    bool has_bundle;                  /* false: nothing from it yet; sequence and created unused */
+    uint64_t sequence;                /* highest bundle sequence in the library */
+    int64_t created;                  /* newest bundle creation time */
+    bool fetched;                     /* last_fetch and stale_after_s are known */
+    int64_t last_fetch;               /* when the reader last fetched from peers */
+    int64_t stale_after_s;            /* the staleness threshold of that fetch */
+    bool equivocation_seen;           /* the library holds two bundles with one sequence */
+    uint64_t equivocation_seq;        /* the highest such sequence */
+    bool equivocation_reported;       /* a fetch reported one (a peer, or seen by the fetch) */
     int64_t equivocation_reported_at; /* the time of the last such fetch */
     const struct render_entry *entries;
     size_t n_entries;

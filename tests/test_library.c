@@ -2,8 +2,9 @@
  * Tests of the offline library (client/library.c, render.c, render_sanitize.c):
  * layout, byte-identical bodies and attachments, ordering, idempotence,
  * sequence rules, refusal of planted symbolic links, escaping, CSP on every
- * page, Markdown without raw HTML, the HTML sanitizer (table-driven) and a
- * damaged index.
+ * page, Markdown without raw HTML, the HTML sanitizer (table-driven), a
+ * damaged index, and the freshness and equivocation warnings of index.html
+ * (library_note_fetch(), a damaged publishers.idx).
  *
  * `test_library --make-demo DIR` instead writes a small demo library to DIR
  * (used by tests/browser/no_network_test.sh) and exits.
@@ -994,6 +995,368 @@ test_damaged_index(void **state)
     made_free(&m2);
 }
 
+/* ---- freshness and equivocation in index.html ---- */
+
+#define HOUR 3600
+#define DAY 86400
+#define STALE_MSG "your peers may be withholding newer editions; try other peers"
+#define EQUIV_MSG "signed two different bundles with the same sequence number"
+
+static struct library_publisher
+pub_named(const struct key *k, const char *name)
+{
+    struct library_publisher p;
+    memcpy(p.pk, k->pk, sizeof p.pk);
+    p.name = name;
+    return p;
+}
+
+static void
+note_ok(const char *dir, const struct library_publisher *pubs, size_t n, int64_t now,
+        int64_t stale_after, const bool *equivocation)
+{
+    char err[512];
+    int rc = library_note_fetch(dir, pubs, n, now, stale_after, equivocation, err, sizeof err);
+    if (rc != 0)
+        print_error("library_note_fetch: %s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static size_t
+count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* index.html is still one well-formed page: CSP first, boxes balanced, no script. */
+static char *
+index_checked(const char *dir)
+{
+    char *idx = read_at(dir, "index.html");
+    assert_non_null(idx);
+    assert_non_null(strstr(idx, CSP_META));
+    assert_true(strstr(idx, CSP_META) < strstr(idx, "<body>"));
+    assert_null(strstr(idx, "<script"));
+    assert_int_equal(count(idx, "<div"), count(idx, "</div>"));
+    assert_int_equal(count(idx, "<section"), count(idx, "</section>"));
+    assert_int_equal(count(idx, "<ul>"), count(idx, "</ul>"));
+    size_t n = strlen(idx);
+    assert_true(n > 8 && strcmp(idx + n - 8, "</html>\n") == 0);
+    return idx;
+}
+
+static void
+assert_info(const char *dir, const struct key *k, struct library_publisher_info *info)
+{
+    char err[512];
+    int rc = library_publisher_info(dir, k->pk, info, err, sizeof err);
+    if (rc != 0)
+        print_error("library_publisher_info: %s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static void
+test_fetch_last_fetched(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1); /* bundle signed T0 + 2 h */
+    struct library_publisher_info info;
+    add_ok(w->dir, &m, 1, NULL);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.has_bundle);
+    assert_false(info.fetched);
+    assert_false(info.stale);
+    char *idx = index_checked(w->dir);
+    assert_null(strstr(idx, "last fetched"));
+    free(idx);
+
+    /* A fetch an hour after the bundle was signed: shown, fresh, the name kept. */
+    struct library_publisher pub = pub_named(&w->k, "Fetch <Gazette>");
+    note_ok(w->dir, &pub, 1, T0 + 3 * HOUR, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>Fetch &lt;Gazette&gt;</h2>"));
+    assert_non_null(strstr(idx, "last fetched: <time datetime=\"2024-08-29T13:00:00Z\">"));
+    assert_non_null(
+        strstr(idx, "newest bundle: #1, signed <time datetime=\"2024-08-29T12:00:00Z\">"));
+    assert_non_null(strstr(idx, "Newest article: <time datetime=\"2024-08-29T11:00:00Z\">"));
+    assert_null(strstr(idx, "class=\"warn\""));
+    assert_null(strstr(idx, "class=\"alarm\""));
+    free(idx);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.fetched);
+    assert_int_equal(info.last_fetch, T0 + 3 * HOUR);
+    assert_int_equal(info.stale_after_s, 48 * HOUR);
+    assert_false(info.stale);
+    assert_false(info.equivocation_seen);
+    assert_false(info.equivocation_reported);
+
+    /* A later library_add without names (an unpack) keeps the name and the fetch. */
+    struct sz_article a = art("later", "Later", T0 + 4 * HOUR, SZ_CTYPE_PLAIN, "later");
+    struct made m2 = make_bundle(&w->k, 2, T0 + 4 * HOUR, &a, 1);
+    add_ok(w->dir, &m2, 1, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>Fetch &lt;Gazette&gt;</h2>"));
+    assert_non_null(strstr(idx, "last fetched: <time datetime=\"2024-08-29T13:00:00Z\">"));
+    assert_non_null(strstr(idx, "newest bundle: #2"));
+    free(idx);
+
+    /* A fetch without a name keeps the name too; the time moves on. */
+    pub.name = NULL;
+    note_ok(w->dir, &pub, 1, T0 + 5 * HOUR, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>Fetch &lt;Gazette&gt;</h2>"));
+    assert_non_null(strstr(idx, "last fetched: <time datetime=\"2024-08-29T15:00:00Z\">"));
+    free(idx);
+    made_free(&m);
+    made_free(&m2);
+}
+
+static void
+test_fetch_stale(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 3); /* signed T0 + 2 h */
+    struct library_publisher_info info;
+    struct library_publisher pub = pub_named(&w->k, "Stale Times");
+    add_ok(w->dir, &m, 1, NULL);
+
+    /* Just under the threshold: no warning. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 48 * HOUR, 48 * HOUR, NULL);
+    char *idx = index_checked(w->dir);
+    assert_null(strstr(idx, STALE_MSG));
+    assert_null(strstr(idx, "class=\"warn\""));
+    free(idx);
+
+    /* Five days later: the box, in the section and at the top. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 5 * DAY + 60, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "No new bundle from Stale Times for 5 days: " STALE_MSG "."));
+    assert_non_null(strstr(idx, "the warning shows after 48 hours"));
+    assert_int_equal(count(idx, "<div class=\"warn\""), 2);
+    assert_null(strstr(idx, "class=\"alarm\""));
+    free(idx);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.stale);
+
+    /* The threshold is the fetch's: with a week, the same age is fine. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 5 * DAY + 60, 7 * DAY, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, STALE_MSG));
+    free(idx);
+
+    /* Under two days the age is in hours. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 30 * HOUR, 24 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "No new bundle from Stale Times for 30 hours"));
+    free(idx);
+
+    /* A newer bundle arrives (unpacked from a USB stick): the warning goes. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 5 * DAY, 48 * HOUR, NULL);
+    struct sz_article a = art("fresh", "Fresh", T0 + 5 * DAY, SZ_CTYPE_PLAIN, "fresh");
+    struct made m2 = make_bundle(&w->k, 4, T0 + 5 * DAY, &a, 1);
+    add_ok(w->dir, &m2, 1, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, STALE_MSG));
+    free(idx);
+    assert_info(w->dir, &w->k, &info);
+    assert_false(info.stale);
+
+    /* A trusted publisher with nothing in the library yet gets a section. */
+    struct key other = new_key();
+    struct library_publisher pubs[2] = {pub, pub_named(&other, "Silent Voice")};
+    note_ok(w->dir, pubs, 2, T0 + 5 * DAY + HOUR, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>Silent Voice</h2>"));
+    assert_non_null(strstr(idx, "No bundle from Silent Voice has reached this library yet"));
+    assert_non_null(strstr(idx, "no bundle yet &middot; last fetched: "));
+    assert_null(strstr(idx, "No new bundle from Stale Times"));
+    free(idx);
+    assert_info(w->dir, &other, &info);
+    assert_false(info.has_bundle);
+    assert_true(info.fetched);
+    assert_true(info.stale);
+    made_free(&m);
+    made_free(&m2);
+}
+
+static void
+test_fetch_equivocation_shown(void **state)
+{
+    struct world *w = *state;
+    struct library_publisher_info info;
+
+    /* Seen locally: two bundles with sequence 4, no fetch needed. */
+    struct sz_article a = art("x", "One", T0, SZ_CTYPE_PLAIN, "one");
+    struct sz_article b = art("x", "Other", T0, SZ_CTYPE_PLAIN, "other");
+    struct made m1 = make_bundle(&w->k, 4, T0, &a, 1);
+    struct made m2 = make_bundle(&w->k, 4, T0, &b, 1);
+    struct library_publisher pub = pub_named(&w->k, "Herald");
+    char err[512];
+    assert_int_equal(add(w->dir, &m1, 1, &pub, 1, NULL, err, sizeof err), 0);
+    char *idx = index_checked(w->dir);
+    assert_null(strstr(idx, EQUIV_MSG));
+    assert_null(strstr(idx, "class=\"alarm\""));
+    free(idx);
+    add_ok(w->dir, &m2, 1, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "Publisher Herald " EQUIV_MSG " (#4): its key may be stolen."));
+    assert_int_equal(count(idx, "<div class=\"alarm\" role=\"alert\">"), 2);
+    /* The warning at the top comes before any article. */
+    assert_true(strstr(idx, "class=\"alarm\"") < strstr(idx, "<ol class=\"articles\">"));
+    free(idx);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.equivocation_seen);
+    assert_int_equal(info.equivocation_seq, 4);
+    assert_false(info.equivocation_reported);
+
+    /* Reported by a peer for another publisher: shown, and kept by later fetches. */
+    struct key k2 = new_key();
+    struct sz_article c = art("y", "Why", T0, SZ_CTYPE_PLAIN, "why");
+    struct made m3 = make_bundle(&k2, 1, T0, &c, 1);
+    add_ok(w->dir, &m3, 1, NULL);
+    struct library_publisher pubs[2] = {pub, pub_named(&k2, "Courier")};
+    bool eq[2] = {false, true};
+    note_ok(w->dir, pubs, 2, T0 + HOUR, 48 * HOUR, eq);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "A peer reported during the fetch of <time "
+                                "datetime=\"2024-08-29T11:00:00Z\">2024-08-29T11:00:00Z</time> "
+                                "that publisher Courier " EQUIV_MSG));
+    assert_non_null(strstr(idx, "Publisher Herald " EQUIV_MSG));
+    free(idx);
+    eq[1] = false;
+    note_ok(w->dir, pubs, 2, T0 + 2 * HOUR, 48 * HOUR, eq);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "that publisher Courier " EQUIV_MSG));
+    free(idx);
+    assert_info(w->dir, &k2, &info);
+    assert_false(info.equivocation_seen);
+    assert_true(info.equivocation_reported);
+    assert_int_equal(info.equivocation_reported_at, T0 + HOUR);
+
+    /* An honest publisher in the same library gets no alarm about itself. */
+    struct key k3 = new_key();
+    struct made m4 = make_bundle(&k3, 1, T0, &c, 1);
+    add_ok(w->dir, &m4, 1, NULL);
+    assert_info(w->dir, &k3, &info);
+    assert_false(info.equivocation_seen);
+    assert_false(info.equivocation_reported);
+    made_free(&m1);
+    made_free(&m2);
+    made_free(&m3);
+    made_free(&m4);
+}
+
+static void
+write_pstate(const char *dir, const void *data, size_t len)
+{
+    char *p = path_of("%s/.samizdat/publishers.idx", dir);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    free(p);
+}
+
+static void
+test_fetch_damaged_state(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct sz_article a = art("later", "Later", T0, SZ_CTYPE_PLAIN, "later");
+    struct made m2 = make_bundle(&w->k, 2, T0, &a, 1);
+    struct key k2 = new_key();
+    struct library_publisher pubs[2] = {pub_named(&w->k, "One"), pub_named(&k2, "Two")};
+    struct library_publisher_info info;
+    bool eq[2] = {true, false};
+    char err[512];
+    add_ok(w->dir, &m, 1, NULL);
+
+    assert_int_equal(library_note_fetch(w->dir, pubs, 2, T0, -1, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "invalid"));
+    assert_int_equal(library_note_fetch(w->dir, NULL, 2, T0, 0, NULL, err, sizeof err), -1);
+
+    note_ok(w->dir, pubs, 2, T0 + DAY, 0, eq);
+    size_t len;
+    char *p = path_of("%s/.samizdat/publishers.idx", w->dir);
+    char *good = slurp(p, &len);
+    free(p);
+    assert_non_null(good);
+    assert_non_null(strstr(good, "samizdat-publishers 1\nF "));
+
+    /* Every prefix and every single-byte corruption: a clean error or a clean parse. */
+    for (size_t n = 0; n <= len; n++) {
+        write_pstate(w->dir, good, n);
+        int r = library_publisher_info(w->dir, w->k.pk, &info, err, sizeof err);
+        assert_true(r == 0 || r == -1);
+        if (r < 0)
+            assert_non_null(strstr(err, "publishers.idx is damaged"));
+        if (n > 0 && good[n - 1] != '\n')
+            assert_int_equal(r, -1);
+    }
+    for (size_t k = 0; k < len; k++) {
+        static const char junk[] = {'\0', ' ', '\n', '%', 'Z', ',', '-', (char)0xff};
+        for (size_t j = 0; j < sizeof junk; j++) {
+            char *bad = malloc(len);
+            assert_non_null(bad);
+            memcpy(bad, good, len);
+            bad[k] = junk[j];
+            write_pstate(w->dir, bad, len);
+            int r = library_publisher_info(w->dir, w->k.pk, &info, err, sizeof err);
+            assert_true(r == 0 || r == -1);
+            free(bad);
+        }
+    }
+    static const char *const cases[] = {
+        "",
+        "samizdat-publishers 2\n",
+        "samizdat-library 1\n",
+        "samizdat-publishers 1\nF 00 1 1 -\n",
+        "samizdat-publishers 1\nF "
+        "0000000000000000000000000000000000000000000000000000000000000000 1 -5 -\n",
+        "samizdat-publishers 1\nF "
+        "0000000000000000000000000000000000000000000000000000000000000000 1 1 x\n",
+        "samizdat-publishers 1\nF "
+        "0000000000000000000000000000000000000000000000000000000000000000 1 1\n",
+        "samizdat-publishers 1\nF "
+        "0000000000000000000000000000000000000000000000000000000000000000 1 1 -\nF "
+        "0000000000000000000000000000000000000000000000000000000000000000 2 1 -\n",
+        "samizdat-publishers 1\nN x\n",
+        "samizdat-publishers 1\n\n",
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_pstate(w->dir, cases[k], strlen(cases[k]));
+        assert_int_equal(library_note_fetch(w->dir, pubs, 2, T0, 0, NULL, err, sizeof err), -1);
+        assert_non_null(strstr(err, "publishers.idx is damaged"));
+        assert_non_null(strstr(err, "move it away"));
+        assert_int_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), -1);
+        assert_non_null(strstr(err, "publishers.idx is damaged"));
+        assert_int_equal(library_publisher_info(w->dir, w->k.pk, &info, err, sizeof err), -1);
+    }
+    /* Nothing was written meanwhile: index.html still shows the good state. */
+    char *idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>Two</h2>"));
+    free(idx);
+
+    /* Restored, it works again and keeps what it held. */
+    write_pstate(w->dir, good, len);
+    assert_int_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), 0);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.fetched);
+    assert_int_equal(info.last_fetch, T0 + DAY);
+    assert_true(info.equivocation_reported);
+    assert_true(info.stale);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "<h2>One</h2>"));
+    assert_non_null(strstr(idx, "No bundle from Two has reached this library yet"));
+    free(idx);
+    free(good);
+    made_free(&m);
+    made_free(&m2);
+}
+
 /* ---- the sanitizer, table-driven ---- */
 
 struct san_case {
@@ -1163,6 +1526,25 @@ make_demo(const char *dir)
     int rc = add(dir, ms, 2, pubs, 2, NULL, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "library_add: %s\n", err);
+
+    /* A publisher whose key signed two bundles with one sequence, one that sent
+     * nothing yet, and a fetch that finds the unnamed publisher stale. */
+    struct key k3 = new_key(), k4 = new_key();
+    struct sz_article e1 =
+        art("statement", "Official statement", T0 - 7200, SZ_CTYPE_PLAIN, "The genuine statement.");
+    struct sz_article e2 = art("statement", "Official statement (forged)", T0 - 7200,
+                               SZ_CTYPE_PLAIN, "A forged statement.");
+    struct made eq[2] = {make_bundle(&k3, 3, T0 - 3600, &e1, 1),
+                         make_bundle(&k3, 3, T0 - 3500, &e2, 1)};
+    struct library_publisher all[4] = {pubs[0], pubs[1], pub_named(&k3, "Compromised Herald"),
+                                       pub_named(&k4, "Silent Voice")};
+    if (rc == 0 && (rc = add(dir, eq, 2, NULL, 0, NULL, err, sizeof err)) != 0)
+        fprintf(stderr, "library_add: %s\n", err);
+    if (rc == 0 && (rc = library_note_fetch(dir, all, 4, T0 + 3600 + 23 * HOUR + 50 * 60, 24 * HOUR,
+                                            NULL, err, sizeof err)) != 0)
+        fprintf(stderr, "library_note_fetch: %s\n", err);
+    made_free(&eq[0]);
+    made_free(&eq[1]);
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
     sz_hex(k1.pk, SZ_PUBLIC_KEY_LEN, hex);
     /* The browser test opens this page: it has the image. */
@@ -1195,6 +1577,10 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test(test_sanitizer_table),
         cmocka_unit_test(test_sanitizer_prefixes),
     };
