@@ -23,7 +23,7 @@ start_daemon pub "${COMMON[@]}" --publisher-key "$TMP/pub.sk" || bad "start pub"
 start_daemon relay "${COMMON[@]}" --peer "127.0.0.1:$(peer_port pub)" || bad "start relay"
 RELAY=127.0.0.1:$(peer_port relay)
 for i in 1 2 3; do "$SZ" publish --socket "$TMP/pub/control.sock" "$(article a$i)" >/dev/null; done
-wait_bundles relay 3 20 || bad "relay gets 3 bundles"
+wait_bundles relay 3 60 || bad "relay gets 3 bundles"
 
 # A silent peer: accepts TCP and never answers (the handshake must time out).
 python3 -c '
@@ -54,7 +54,7 @@ done
 
 # Resume: only what is new is fetched.
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article a4)" >/dev/null
-wait_bundles relay 4 20 || bad "relay gets the 4th"
+wait_bundles relay 4 60 || bad "relay gets the 4th"
 out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --json 2>/dev/null)
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
     bad "second fetch brings only the new bundle ($out)"
@@ -89,7 +89,7 @@ FPID=$!
 sleep 2
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article followed)" >/dev/null
 got=0
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     if ls "$TMP"/followlib/*/followed/index.html >/dev/null 2>&1; then
         got=1
         break
