@@ -1725,6 +1725,20 @@ out:
     return rc;
 }
 
+/* Appends a zeroed state for publisher pk; NULL when out of memory. */
+static struct lib_pstate *
+add_pstate(struct lib *l, const uint8_t pk[SZ_PUBLIC_KEY_LEN])
+{
+    struct lib_pstate *p;
+
+    if (!grow((void **)&l->pst, &l->cap_pst, l->n_pst, sizeof *l->pst))
+        return NULL;
+    p = &l->pst[l->n_pst++];
+    *p = (struct lib_pstate){0};
+    memcpy(p->pub, pk, SZ_PUBLIC_KEY_LEN);
+    return p;
+}
+
 int
 library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t n_pubs,
                    int64_t now, int64_t stale_after_s, const bool *equivocation, char *err,
@@ -1748,14 +1762,11 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         goto out;
     for (size_t k = 0; k < n_pubs; k++) {
         struct lib_pstate *p = find_pstate(&l, pubs[k].pk);
+        if (p == NULL)
+            p = add_pstate(&l, pubs[k].pk);
         if (p == NULL) {
-            if (!grow((void **)&l.pst, &l.cap_pst, l.n_pst, sizeof *l.pst)) {
-                fail_nomem(&c);
-                goto out;
-            }
-            p = &l.pst[l.n_pst++];
-            *p = (struct lib_pstate){0};
-            memcpy(p->pub, pubs[k].pk, SZ_PUBLIC_KEY_LEN);
+            fail_nomem(&c);
+            goto out;
         }
         p->last_fetch = now;
         p->stale_after = stale_after_s;

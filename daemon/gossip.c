@@ -14,20 +14,22 @@
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
 
-#define KNOWN_SLOTS 512          /* per peer: ids it is known to have (8-byte prefixes) */
-#define MAX_FETCHES 4096         /* bundles being fetched at once, node-wide */
-#define MAX_FETCHES_PER_PEER 256 /* fetches one peer's announcements may start */
-#define MAX_CANDIDATES 8         /* peers that announced one id */
-#define MAX_REQUESTED 16         /* ids outstanding to one peer */
+#define KNOWN_SLOTS 512           /* per peer: ids it is known to have (8-byte prefixes) */
+#define MAX_FETCHES 16384         /* bundles being fetched at once, node-wide */
+#define MAX_FETCHES_PER_PEER 4096 /* fetches one peer's announcements may start */
+#define FETCH_BUCKETS 4096        /* hash buckets of the fetch table */
+#define RECENT_SLOTS 1024         /* ids stored lately: announcements racing them are ignored */
+#define MAX_CANDIDATES 8          /* peers that announced one id */
+#define MAX_REQUESTED 16          /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
 #define MAX_SERVE_IDS 64       /* ids a peer asked for, queued */
 #define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
-#define MAX_RANGES_OUT 4       /* ranges outstanding to one peer */
+#define MAX_RANGES_OUT 16      /* ranges outstanding to one peer */
 #define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
 #define SERVE_BATCH_BYTES (1u << 20)
 #define RATE_WINDOW_MS 10000
-#define MAX_ANNOUNCED_PER_WINDOW 4096
-#define MAX_REQUESTS_PER_WINDOW 4096
+#define MAX_ANNOUNCED_PER_WINDOW 32768
+#define MAX_REQUESTS_PER_WINDOW 65536
 #define SUMMARY_EVERY_MS (5 * 60 * 1000)
 #define MAX_FLOORS 4096
 
@@ -64,11 +66,21 @@ struct gossip_peer {
     int64_t window_ms;
     uint32_t n_announced, n_requests;
     int64_t last_summary_ms;
+    /* Announcements waiting for this loop turn's flush (allocated when used). */
+    struct sz_msg_announce *pend;
+    size_t n_pend;
+    /* A peer's SUMMARY kept while its comparison was cut at MAX_RANGES_QUEUED. */
+    uint8_t *summary;
+    size_t summary_len;
+    size_t n_verifying; /* bundles from this peer being verified */
 };
 
 /* A bundle being fetched: from one peer at a time, others as fallbacks. */
 struct fetch {
     struct fetch *next;
+    struct fetch *hnext;         /* the next in its hash bucket */
+    struct fetch *wnext, *wprev; /* in the queue of fetches waiting for a free peer */
+    bool waiting;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint32_t size;
     struct peer *from;  /* asked of; NULL while waiting for a candidate */
@@ -88,6 +100,12 @@ struct gossip {
     struct daemon *d;
     struct fetch *fetches;
     size_t n_fetches;
+    struct fetch *buckets[FETCH_BUCKETS];
+    uint64_t recent[RECENT_SLOTS]; /* id prefixes of bundles stored lately */
+    size_t recent_next;
+    uv_timer_t flush; /* sends coalesced announcements */
+    bool flush_armed;
+    struct fetch *wait_head, *wait_tail;
     struct floor_ floors[MAX_FLOORS];
     size_t n_floors;
     uint64_t equivocations;
@@ -161,15 +179,84 @@ floor_raise(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t fl
     }
 }
 
+static size_t
+bucket_of(const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    return (size_t)(sz_load64(id) % FETCH_BUCKETS);
+}
+
 static struct fetch *
 fetch_find(struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
     struct fetch *f;
 
-    for (f = gs->fetches; f != NULL; f = f->next)
+    for (f = gs->buckets[bucket_of(id)]; f != NULL; f = f->hnext)
         if (memcmp(f->id, id, SZ_BUNDLE_ID_LEN) == 0)
             return f;
     return NULL;
+}
+
+static void
+fetch_insert(struct gossip *gs, struct fetch *f)
+{
+    size_t b = bucket_of(f->id);
+
+    f->next = gs->fetches;
+    gs->fetches = f;
+    f->hnext = gs->buckets[b];
+    gs->buckets[b] = f;
+    gs->n_fetches++;
+}
+
+static void
+wait_push(struct gossip *gs, struct fetch *f)
+{
+    if (f->waiting)
+        return;
+    f->waiting = true;
+    f->wnext = NULL;
+    f->wprev = gs->wait_tail;
+    if (gs->wait_tail != NULL)
+        gs->wait_tail->wnext = f;
+    else
+        gs->wait_head = f;
+    gs->wait_tail = f;
+}
+
+static void
+wait_unlink(struct gossip *gs, struct fetch *f)
+{
+    if (!f->waiting)
+        return;
+    if (f->wprev != NULL)
+        f->wprev->wnext = f->wnext;
+    else
+        gs->wait_head = f->wnext;
+    if (f->wnext != NULL)
+        f->wnext->wprev = f->wprev;
+    else
+        gs->wait_tail = f->wprev;
+    f->waiting = false;
+    f->wnext = f->wprev = NULL;
+}
+
+static void
+recent_add(struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    gs->recent[gs->recent_next] = prefix(id);
+    gs->recent_next = (gs->recent_next + 1) % RECENT_SLOTS;
+}
+
+static bool
+recent_has(const struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    uint64_t x = prefix(id);
+    size_t i;
+
+    for (i = 0; i < RECENT_SLOTS; i++)
+        if (gs->recent[i] == x)
+            return true;
+    return false;
 }
 
 static void
@@ -183,10 +270,17 @@ fetch_remove(struct gossip *gs, struct fetch *f)
             break;
         }
     }
+    for (pp = &gs->buckets[bucket_of(f->id)]; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == f) {
+            *pp = f->hnext;
+            break;
+        }
+    }
     if (f->from != NULL && f->from->g != NULL && f->from->g->n_requested > 0)
         f->from->g->n_requested--;
     if (f->owner != NULL && f->owner->g != NULL && f->owner->g->n_owned > 0)
         f->owner->g->n_owned--;
+    wait_unlink(gs, f);
     gs->n_fetches--;
     free(f);
 }
@@ -234,10 +328,29 @@ fetch_next(struct gossip *gs, struct fetch *f)
         p->g->n_requested++;
         f->from = p;
         f->deadline_ms = now + REQUEST_TIMEOUT_MS;
+        wait_unlink(gs, f);
         return;
     }
     if (f->n_cands == 0)
         fetch_remove(gs, f);
+    else
+        wait_push(gs, f); /* Every candidate is busy: asked when one has room. */
+}
+
+/* Gives waiting fetches to peers that have room again (a bounded number per call). */
+static void
+drive_waiting(struct gossip *gs)
+{
+    size_t budget = 256;
+
+    while (budget-- > 0 && gs->wait_head != NULL) {
+        struct fetch *f = gs->wait_head;
+        wait_unlink(gs, f);
+        fetch_next(gs, f);
+        /* Still waiting: no candidate has room; the rest will not fare better now. */
+        if (f == gs->wait_tail && f->waiting)
+            break;
+    }
 }
 
 /* ---- sending helpers ---- */
@@ -316,6 +429,7 @@ struct gjob {
     size_t peer_summary_len;
     struct range_req *want;
     size_t n_want;
+    bool truncated; /* more ranges were wanted than one comparison queues */
     char err[256];
 };
 
@@ -547,6 +661,10 @@ collect_own(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last,
 static void
 want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
 {
+    if (j->n_want >= MAX_RANGES_QUEUED) {
+        j->truncated = true;
+        return;
+    }
     /* Split into spans the protocol allows. */
     while (first <= last) {
         uint64_t end =
@@ -555,7 +673,11 @@ want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size
             size_t c = *cap == 0 ? 16 : *cap * 2;
             struct range_req *v;
             if (c > MAX_RANGES_QUEUED)
+                c = MAX_RANGES_QUEUED;
+            if (c == *cap) {
+                j->truncated = true;
                 return;
+            }
             v = realloc(j->want, c * sizeof *v);
             if (v == NULL)
                 return;
@@ -673,6 +795,9 @@ done_wanted(struct gjob *j)
                 f->cands[f->n_cands++] = p;
             continue;
         }
+        /* Stored while this check ran (from another peer): not wanted after all. */
+        if (recent_has(gs, j->ann[i].id))
+            continue;
         if (gs->n_fetches >= MAX_FETCHES || p->closing || p->g->n_owned >= MAX_FETCHES_PER_PEER)
             break;
         f = calloc(1, sizeof *f);
@@ -682,9 +807,7 @@ done_wanted(struct gjob *j)
         p->g->n_owned++;
         memcpy(f->id, j->ann[i].id, SZ_BUNDLE_ID_LEN);
         f->size = j->ann[i].size;
-        f->next = gs->fetches;
-        gs->fetches = f;
-        gs->n_fetches++;
+        fetch_insert(gs, f);
         if (!p->closing)
             f->cands[f->n_cands++] = p;
         if (!p->closing && p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
@@ -692,6 +815,8 @@ done_wanted(struct gjob *j)
             p->g->n_requested++;
             f->from = p;
             f->deadline_ms = now + REQUEST_TIMEOUT_MS;
+        } else {
+            wait_push(gs, f);
         }
     }
     if (n > 0 && !p->closing) {
@@ -702,6 +827,8 @@ done_wanted(struct gjob *j)
     }
 }
 
+static void maybe_recompare(struct peer *p);
+
 static void
 done_verify(struct gjob *j)
 {
@@ -709,6 +836,9 @@ done_verify(struct gjob *j)
     struct peer *p = j->p;
     struct fetch *f;
     char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    if (p->g != NULL && p->g->n_verifying > 0)
+        p->g->n_verifying--;
 
     if (j->verify_rc != 0) {
         if (!p->closing) {
@@ -727,6 +857,8 @@ done_verify(struct gjob *j)
     }
     if (f != NULL)
         fetch_remove(gs, f);
+    recent_add(gs, j->item.meta.id);
+    drive_waiting(gs);
     if (!p->closing)
         known_add(p, j->item.meta.id);
     p->bundles_in++;
@@ -756,6 +888,7 @@ done_verify(struct gjob *j)
     default:
         break;
     }
+    maybe_recompare(p);
 }
 
 static void
@@ -827,6 +960,12 @@ done_compare(struct gjob *j)
     n = g->n_ranges_queued;
     if (n + j->n_want > MAX_RANGES_QUEUED)
         j->n_want = MAX_RANGES_QUEUED - n;
+    /* Cut at the queue's limit: compare again once these ranges are in. */
+    if (j->truncated && g->summary == NULL) {
+        g->summary = j->peer_summary;
+        g->summary_len = j->peer_summary_len;
+        j->peer_summary = NULL;
+    }
     {
         struct range_req *v = realloc(g->ranges_queued, (n + j->n_want + 1) * sizeof *v);
         if (v == NULL)
@@ -983,6 +1122,28 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
     return false;
 }
 
+/*
+ * A comparison cut short at the queue's limit resumes once everything asked
+ * of this peer has arrived and been stored, so nothing is asked twice.
+ */
+static void
+maybe_recompare(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct gjob *j;
+
+    if (g == NULL || p->closing || g->summary == NULL || g->n_ranges_out > 0 ||
+        g->n_ranges_queued > 0 || g->n_verifying > 0)
+        return;
+    j = gjob_new(p, JOB_COMPARE);
+    if (j == NULL)
+        return;
+    j->peer_summary = g->summary;
+    j->peer_summary_len = g->summary_len;
+    g->summary = NULL;
+    (void)gjob_queue(j);
+}
+
 /* ---- messages ---- */
 
 static bool
@@ -1125,6 +1286,8 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         j->bundle_len = g->rx_total;
         if (gjob_queue(j) != 0)
             log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
+        else
+            g->n_verifying++;
     }
     g->rx = NULL;
     g->rx_total = g->rx_got = 0;
@@ -1195,6 +1358,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         struct fetch *f = fetch_find(p->d->gossip, m.id);
         if (f != NULL && f->from == p)
             fetch_next(p->d->gossip, f);
+        drive_waiting(p->d->gossip);
         return 0;
     }
     case SZ_MSG_SUMMARY:
@@ -1222,6 +1386,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             }
         }
         send_ranges(p);
+        maybe_recompare(p);
         return 0;
     }
     case SZ_MSG_GET_PEERS: {
@@ -1280,7 +1445,7 @@ gossip_peer_open(struct peer *p)
     }
     memset(&m, 0, sizeof m);
     m.type = SZ_MSG_HELLO;
-    m.listen_port = d->cfg->max_inbound > 0 ? d->cfg->listen.port : 0;
+    m.listen_port = peer_listen_port(d);
     m.roles = SZ_ROLE_RELAY;
     (void)peer_send_msg(p, &m);
     send_summary(p);
@@ -1315,6 +1480,8 @@ gossip_peer_closed(struct peer *p)
         }
     }
     if (p->g != NULL) {
+        free(p->g->pend);
+        free(p->g->summary);
         free(p->g->known);
         free(p->g->rx);
         free(p->g->ranges_queued);
@@ -1329,28 +1496,68 @@ gossip_listen_port(const struct peer *p)
     return p->g != NULL ? p->g->listen_port : 0;
 }
 
+/* Sends a peer's coalesced announcements in one ANNOUNCE. */
+static void
+flush_peer(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    uint8_t body[SZ_MSG_MAX_ANNOUNCE_LEN];
+    size_t len = 0;
+
+    if (g == NULL || g->n_pend == 0)
+        return;
+    if (!p->closing && sz_msg_encode_announce(g->pend, g->n_pend, body, sizeof body, &len) == 0)
+        (void)peer_send(p, body, len);
+    free(g->pend);
+    g->pend = NULL;
+    g->n_pend = 0;
+}
+
+static void
+on_flush(uv_timer_t *t)
+{
+    struct gossip *gs = t->data;
+    struct peer *p;
+
+    gs->flush_armed = false;
+    for (p = peer_first(gs->d); p != NULL; p = p->next)
+        if (p->open && !p->closing)
+            flush_peer(p);
+}
+
 void
 gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from)
 {
+    struct gossip *gs = d->gossip;
     struct sz_msg_announce a;
-    uint8_t body[SZ_MSG_MAX_ANNOUNCE_LEN];
-    size_t len = 0;
     struct peer *p;
 
+    if (gs == NULL)
+        return;
+    recent_add(gs, m->id);
     if (from != NULL)
         known_add(from, m->id);
     memcpy(a.publisher, m->publisher, SZ_PUBLIC_KEY_LEN);
     a.sequence = m->sequence;
     memcpy(a.id, m->id, SZ_BUNDLE_ID_LEN);
     a.size = (uint32_t)m->size;
-    if (sz_msg_encode_announce(&a, 1, body, sizeof body, &len) != 0)
-        return;
+    /* Bundles stored in one loop turn go out in one ANNOUNCE per peer. */
     for (p = peer_first(d); p != NULL; p = p->next) {
-        if (p == from || !p->open || p->closing || p->g == NULL || known_has(p, m->id))
+        struct gossip_peer *g = p->g;
+        if (p == from || !p->open || p->closing || g == NULL || known_has(p, m->id))
             continue;
-        if (peer_send(p, body, len) == 0)
-            known_add(p, m->id);
+        if (g->pend == NULL) {
+            g->pend = malloc(SZ_MSG_MAX_ANNOUNCE * sizeof *g->pend);
+            if (g->pend == NULL)
+                continue;
+        }
+        g->pend[g->n_pend++] = a;
+        known_add(p, m->id);
+        if (g->n_pend == SZ_MSG_MAX_ANNOUNCE)
+            flush_peer(p);
     }
+    if (!gs->flush_armed && uv_timer_start(&gs->flush, on_flush, 0, 0) == 0)
+        gs->flush_armed = true;
 }
 
 void
@@ -1366,9 +1573,8 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         next = f->next;
         if (f->from != NULL && now_ms > f->deadline_ms)
             fetch_next(gs, f);
-        else if (f->from == NULL)
-            fetch_next(gs, f);
     }
+    drive_waiting(gs);
     for (p = peer_first(d); p != NULL; p = p->next)
         if (p->open && !p->closing && p->g != NULL &&
             now_ms - p->g->last_summary_ms > SUMMARY_EVERY_MS)
@@ -1378,11 +1584,24 @@ gossip_tick(struct daemon *d, int64_t now_ms)
 int
 gossip_init(struct daemon *d)
 {
+    int rc;
+
     d->gossip = calloc(1, sizeof *d->gossip);
     if (d->gossip == NULL)
         return UV_ENOMEM;
     d->gossip->d = d;
+    rc = uv_timer_init(d->loop, &d->gossip->flush);
+    if (rc != 0)
+        return rc;
+    d->gossip->flush.data = d->gossip;
     return 0;
+}
+
+void
+gossip_close(struct daemon *d)
+{
+    if (d->gossip != NULL && !uv_is_closing((uv_handle_t *)&d->gossip->flush))
+        uv_close((uv_handle_t *)&d->gossip->flush, NULL);
 }
 
 void

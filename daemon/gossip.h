@@ -16,40 +16,34 @@
 struct peer;
 
 /* Sets up the daemon's gossip state. Returns 0 or a libuv error. */
-int
-gossip_init(struct daemon *d);
+int gossip_init(struct daemon *d);
+
+/* Closes gossip's timer (at shutdown, on the loop). */
+void gossip_close(struct daemon *d);
 
 /* Frees the gossip state (after every peer is closed). */
-void
-gossip_free(struct daemon *d);
+void gossip_free(struct daemon *d);
 
 /* A handshake finished: says HELLO and sends this node's SUMMARY. */
-void
-gossip_peer_open(struct peer *p);
+void gossip_peer_open(struct peer *p);
 
 /* One message from an open peer. Returns 0, or -1 after calling peer_misbehaved(). */
-int
-gossip_peer_message(struct peer *p, const uint8_t *body, size_t len);
+int gossip_peer_message(struct peer *p, const uint8_t *body, size_t len);
 
 /* The peer's send queue has room again: continue serving what it asked. */
-void
-gossip_peer_drained(struct peer *p);
+void gossip_peer_drained(struct peer *p);
 
 /* The peer is closing: forget its requests, move its fetches to other peers. */
-void
-gossip_peer_closed(struct peer *p);
+void gossip_peer_closed(struct peer *p);
 
 /* A bundle was stored (imported, published or received from `from`, which may
  * be NULL): announce it to every peer not known to have it. */
-void
-gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from);
+void gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from);
 
 /* The listening port the peer said it has in HELLO (0: none, or no HELLO yet). */
-uint16_t
-gossip_listen_port(const struct peer *p);
+uint16_t gossip_listen_port(const struct peer *p);
 
 /* Time-driven work: request timeouts, periodic summaries. Called every few seconds. */
-void
-gossip_tick(struct daemon *d, int64_t now_ms);
+void gossip_tick(struct daemon *d, int64_t now_ms);
 
 #endif

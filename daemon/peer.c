@@ -58,7 +58,8 @@ struct net {
     size_t n_inbound, n_outbound;
     struct target *targets;
     size_t n_targets;
-    size_t n_learned; /* targets learned by peer exchange */
+    size_t n_learned;    /* targets learned by peer exchange */
+    uint16_t bound_port; /* the port the listener got (the configured one may be 0) */
     size_t n_resolving;
     struct ban bans[MAX_BANS];
     size_t n_bans;
@@ -934,6 +935,9 @@ peer_start(struct daemon *d)
             char ip[48];
             if (uv_tcp_getsockname(&net->listener, (struct sockaddr *)&bound, &len) == 0) {
                 addr_to_text(&bound, ip, sizeof ip, name, sizeof name);
+                net->bound_port =
+                    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
                 log_msg(LOG_INFO, "listening for peers on %s", name);
             }
         }
@@ -987,6 +991,7 @@ peer_stop(struct daemon *d)
         uv_close((uv_handle_t *)&net->listener, NULL);
     }
     uv_close((uv_handle_t *)&net->tick, NULL);
+    gossip_close(d);
 }
 
 void
@@ -1064,6 +1069,12 @@ peer_consider(struct daemon *d, const struct sz_msg_peer *a)
         net->n_learned++;
 }
 
+uint16_t
+peer_listen_port(const struct daemon *d)
+{
+    return d->net != NULL ? d->net->bound_port : 0;
+}
+
 struct peer *
 peer_first(const struct daemon *d)
 {
@@ -1094,7 +1105,7 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     const struct net *net = d->net;
     const struct peer *p;
     int64_t now;
-    size_t n = 0;
+    size_t n = 0, omitted = 0;
     char key[2 * SZ_NODE_KEY_LEN + 1];
 
     if (net == NULL) {
@@ -1113,6 +1124,11 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     for (p = net->peers; p != NULL; p = p->next) {
         if (!p->open || p->closing)
             continue;
+        /* Room for one more entry in both reports, and the closing bracket. */
+        if (text->max - text->len < 1024 || json->max - json->len < 1024) {
+            omitted++;
+            continue;
+        }
         sz_hex(p->node_key, SZ_NODE_KEY_LEN, key);
         wr_fmt(text,
                "  %s %s up %llds, in %llu B / %llu bundles, out %llu B / %llu bundles, "
@@ -1130,5 +1146,7 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
                (unsigned long long)p->bytes_out, (unsigned long long)p->bundles_in,
                (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);
     }
-    wr_fmt(json, "]");
+    wr_fmt(json, "],\"peers_omitted\":%zu", omitted);
+    if (omitted > 0)
+        wr_fmt(text, "  (%zu more peers not shown)\n", omitted);
 }

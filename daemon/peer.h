@@ -16,8 +16,8 @@
 #include "log.h"
 #include "samizdat/link.h"
 
-#define PEER_SEND_QUEUE_MAX (4u << 20)  /* bytes queued before reading pauses */
-#define PEER_SLOW_LIMIT_MS 60000        /* a queue full this long: disconnect */
+#define PEER_SEND_QUEUE_MAX (4u << 20) /* bytes queued before reading pauses */
+#define PEER_SLOW_LIMIT_MS 60000       /* a queue full this long: disconnect */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000
@@ -26,80 +26,68 @@ struct gossip_peer; /* gossip.c's per-peer state */
 
 struct peer {
     uv_tcp_t tcp;
-    uv_timer_t timer;          /* handshake, idle and delayed-close deadlines */
-    int n_handles_open;        /* the peer is freed when both handles closed */
+    uv_timer_t timer;   /* handshake, idle and delayed-close deadlines */
+    int n_handles_open; /* the peer is freed when both handles closed */
     struct daemon *d;
     struct peer *prev, *next;
     struct sz_link *link;
-    struct target *target;     /* outbound: the address we keep connecting to */
+    struct target *target; /* outbound: the address we keep connecting to */
     bool outbound;
-    bool open;                 /* handshake done */
+    bool open; /* handshake done */
     bool closing;
-    bool paused;               /* reading stopped: send queue full */
-    bool silent_close;         /* a failed probe: close later, say nothing */
-    char addr[64];             /* "ip:port" for logs and status */
+    bool paused;       /* reading stopped: send queue full */
+    bool silent_close; /* a failed probe: close later, say nothing */
+    char addr[64];     /* "ip:port" for logs and status */
     char ip[48];
     uint8_t node_key[SZ_NODE_KEY_LEN];
     int64_t connected_ms, last_rx_ms, full_since_ms;
-    size_t queued;             /* bytes in pending writes */
+    size_t queued; /* bytes in pending writes */
     uint64_t bytes_in, bytes_out, bundles_in, bundles_out, misbehaviour;
-    int holds;                 /* jobs in flight that point at this peer */
+    int holds; /* jobs in flight that point at this peer */
     struct log_limit noisy;
     struct gossip_peer *g;
 };
 
 /* Starts listening (unless max_inbound is 0) and connecting to configured peers. */
-int
-peer_start(struct daemon *d);
+int peer_start(struct daemon *d);
 
 /* Sends GOODBYE to every peer, closes every connection and the listener. */
-void
-peer_stop(struct daemon *d);
+void peer_stop(struct daemon *d);
 
 /* Frees what peer_start() made, once the loop has stopped. */
-void
-peer_cleanup(struct daemon *d);
+void peer_cleanup(struct daemon *d);
 
 /* True when every peer handle is closed (shutdown may finish). */
-bool
-peer_all_closed(const struct daemon *d);
+bool peer_all_closed(const struct daemon *d);
 
 /*
  * Seals one message into a write. Returns 0, or a negative code when the
  * peer is closing or the message cannot be sealed (the peer is then closed).
  */
-int
-peer_send(struct peer *p, const uint8_t *body, size_t len);
+int peer_send(struct peer *p, const uint8_t *body, size_t len);
 
 /* Encodes and sends one message. Returns 0 or a negative code. */
 struct sz_msg;
-int
-peer_send_msg(struct peer *p, const struct sz_msg *m);
+int peer_send_msg(struct peer *p, const struct sz_msg *m);
 
 /* Space left in the peer's send queue, in bytes. */
-size_t
-peer_send_room(const struct peer *p);
+size_t peer_send_room(const struct peer *p);
 
 /*
  * Closes the connection. With a ban, the peer's address and node key are
  * refused for the configured ban time. `why` is logged.
  */
-void
-peer_close(struct peer *p, bool ban, const char *why);
+void peer_close(struct peer *p, bool ban, const char *why);
 
 /* Counts a misbehaviour that is not (yet) worth a ban; it shows in status. */
-void
-peer_count_misbehaviour(struct peer *p);
+void peer_count_misbehaviour(struct peer *p);
 
 /* Counts a misbehaviour; bans and closes the peer (GOODBYE with reason first). */
-void
-peer_misbehaved(struct peer *p, uint8_t reason, const char *why);
+void peer_misbehaved(struct peer *p, uint8_t reason, const char *why);
 
 /* Keeps p allocated across a thread-pool job; release when the job is done. */
-void
-peer_hold(struct peer *p);
-void
-peer_release(struct peer *p);
+void peer_hold(struct peer *p);
+void peer_release(struct peer *p);
 
 /*
  * Peer exchange. peer_known_addresses() fills up to max entries with the
@@ -109,19 +97,18 @@ peer_release(struct peer *p);
  * (at most 64 learned addresses are kept).
  */
 struct sz_msg_peer;
-size_t
-peer_known_addresses(const struct daemon *d, const struct peer *except, struct sz_msg_peer *out,
-                     size_t max);
-void
-peer_consider(struct daemon *d, const struct sz_msg_peer *addr);
+size_t peer_known_addresses(const struct daemon *d, const struct peer *except,
+                            struct sz_msg_peer *out, size_t max);
+void peer_consider(struct daemon *d, const struct sz_msg_peer *addr);
+
+/* The port the peer listener is bound to (0 when not listening). */
+uint16_t peer_listen_port(const struct daemon *d);
 
 /* Every open peer, for gossip's iteration (NULL-terminated list via ->next). */
-struct peer *
-peer_first(const struct daemon *d);
+struct peer *peer_first(const struct daemon *d);
 
 /* Appends the peer list to status text and JSON (on the loop thread). */
 struct sz_wr;
-void
-peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json);
+void peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json);
 
 #endif

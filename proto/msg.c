@@ -112,7 +112,7 @@ walk_announce(struct sz_rd *r)
 static int
 walk_summary_pub(struct sz_rd *r)
 {
-    uint16_t m;
+    uint16_t m = 0;
     uint64_t first, last;
     int rc;
 

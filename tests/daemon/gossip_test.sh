@@ -13,7 +13,8 @@ TMP=$(mktemp -d)
 . "$SRC/tests/daemon/common.sh"
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 EX=$SRC/examples/articles
-COMMON=(--expiry-days 0 --batch-window-ms 0)
+# --outbound-target 1: no links beyond the ones each test draws (peer exchange stays off).
+COMMON=(--expiry-days 0 --batch-window-ms 0 --outbound-target 1)
 
 "$SZ" keygen --secret-key "$TMP/p1.sk" --public-key "$TMP/p1.pk" --no-passphrase >/dev/null
 "$SZ" keygen --secret-key "$TMP/p2.sk" --public-key "$TMP/p2.pk" --no-passphrase >/dev/null
@@ -113,5 +114,22 @@ done
 [ $eq -eq 1 ] && ok || bad "the equivocation is held and reported on every node"
 grep -q EQUIVOCATION "$TMP/bridge.log" && ok || bad "the equivocation is logged"
 for n in h1 h1b h2 h2b bridge; do stop_daemon $n; done
-grep -h "misbehav\|banned" "$TMP"/*.log | head -5
+
+# --- peer exchange: x3 knows only x1, and learns x2 (which x1 knows) from it
+start_daemon x1 --expiry-days 0 || bad "start x1"
+start_daemon x2 --expiry-days 0 --peer "127.0.0.1:$(peer_port x1)" || bad "start x2"
+sleep 1
+start_daemon x3 --expiry-days 0 --peer "127.0.0.1:$(peer_port x1)" || bad "start x3"
+pex=0
+for _ in $(seq 1 100); do
+    n=$("$SZ" status --socket "$TMP/x3/control.sock" --json |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
+    if [ "$n" -ge 2 ]; then
+        pex=1
+        break
+    fi
+    sleep 0.2
+done
+[ $pex -eq 1 ] && ok || bad "peer exchange: x3 links to x2, learned from x1"
+for n in x1 x2 x3; do stop_daemon $n; done
 finish
