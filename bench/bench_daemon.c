@@ -43,27 +43,27 @@ extern char **environ;
 #define PACK_LEVEL 3          /* as `samizdat pack --level 3` */
 #define SIGNED_MSG_LEN 123    /* BUNDLE.md 1.2: context (19) + header (104) */
 #define MIB (1024.0 * 1024.0)
-#define RAW_SLICE_S 0.15      /* one slice of the raw verification rate */
+#define RAW_SLICE_S 0.15 /* one slice of the raw verification rate */
 
 /* Targets from the issue. */
-#define TARGET_IMPORT_RATIO 0.50           /* 1 KB imports: bundles/s >= 0.5 x raw verify/s */
-#define TARGET_IDLE_RSS (8.0 * MIB)        /* bytes */
-#define TARGET_RSS_PER_BUNDLE 64.0         /* bytes per stored bundle, on top of the idle target */
-#define TARGET_STARTUP_S 0.200             /* exec to the first status reply */
+#define TARGET_IMPORT_RATIO 0.50    /* 1 KB imports: bundles/s >= 0.5 x raw verify/s */
+#define TARGET_IDLE_RSS (8.0 * MIB) /* bytes */
+#define TARGET_RSS_PER_BUNDLE 64.0  /* bytes per stored bundle, on top of the idle target */
+#define TARGET_STARTUP_S 0.200      /* exec to the first status reply */
 
 struct options {
     const char *corpus_dir, *cli, *daemon, *tmp;
-    size_t n_small;      /* 1 KB bundles per import line */
-    size_t n_group;      /* 50-article bundles per import line */
-    size_t n_fill;       /* bundles in the large store */
-    size_t n_publish;    /* publishes per latency line */
-    size_t n_restarts;   /* timed restarts with the large store */
-    size_t batch;        /* 1 KB bundles per request / per CLI invocation */
-    size_t group_batch;  /* 50-article bundles per request */
-    size_t fill_batch;   /* bundles per request when filling */
-    int clients;         /* concurrent clients */
-    const char *only;    /* run one section: import, publish or large */
-    int rounds;          /* rounds per import line; the fastest is reported */
+    size_t n_small;     /* 1 KB bundles per import line */
+    size_t n_group;     /* 50-article bundles per import line */
+    size_t n_fill;      /* bundles in the large store */
+    size_t n_publish;   /* publishes per latency line */
+    size_t n_restarts;  /* timed restarts with the large store */
+    size_t batch;       /* 1 KB bundles per request / per CLI invocation */
+    size_t group_batch; /* 50-article bundles per request */
+    size_t fill_batch;  /* bundles per request when filling */
+    int clients;        /* concurrent clients */
+    const char *only;   /* run one section: import, publish or large */
+    int rounds;         /* rounds per import line; the fastest is reported */
 };
 
 /* ---- Utilities ----------------------------------------------------------------------------- */
@@ -85,8 +85,7 @@ die(const char *fmt, ...)
     exit(2);
 }
 
-static void
-progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 progress(const char *fmt, ...)
@@ -120,8 +119,7 @@ xcalloc(size_t n, size_t size)
     return p;
 }
 
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *
 xasprintf(const char *fmt, ...)
@@ -272,8 +270,7 @@ add_section(const char *title)
     add_row(title)->section = true;
 }
 
-static void
-add_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void add_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 add_note(const char *fmt, ...)
@@ -322,7 +319,9 @@ print_table(void)
         }
         printf("%-*s | %*s | %*s | %6s | %-7s | %s\n", COL_WHAT, r->what, COL_VALUE, r->value,
                COL_REF, r->ref, r->ratio, r->target,
-               r->v == V_PASS ? "pass" : r->v == V_FAIL ? "FAIL" : "info");
+               r->v == V_PASS   ? "pass"
+               : r->v == V_FAIL ? "FAIL"
+                                : "info");
         failed += r->v == V_FAIL;
         passed += r->v == V_PASS;
     }
@@ -1098,9 +1097,9 @@ open_rate(const struct bset *s, double seconds)
 
 struct import_run {
     const char *sock;
-    uint8_t **req;      /* pre-encoded IMPORT frames */
+    uint8_t **req; /* pre-encoded IMPORT frames */
     size_t *req_len;
-    size_t *req_items;  /* bundles in each */
+    size_t *req_items; /* bundles in each */
     size_t n_req;
     atomic_size_t next; /* next request to send */
     atomic_size_t stored;
@@ -1154,8 +1153,7 @@ import_client(void *arg)
         size_t ok = 0;
         ctl_roundtrip(fd, r->req[k], r->req_len[k], &frame, &reply);
         if (reply->type != SZ_CTL_R_IMPORTED || reply->n_results != r->req_items[k])
-            die("unexpected reply to IMPORT (type %u, %zu results)", reply->type,
-                reply->n_results);
+            die("unexpected reply to IMPORT (type %u, %zu results)", reply->type, reply->n_results);
         for (size_t i = 0; i < reply->n_results; i++) {
             if (reply->results[i].code == SZ_CTL_IMPORT_STORED)
                 ok++;
@@ -1378,10 +1376,9 @@ struct ctx {
     struct corpus c;
     uint8_t pk[SZ_PUBLIC_KEY_LEN], sk[SZ_SECRET_KEY_LEN];   /* publisher of imported bundles */
     uint8_t fpk[SZ_PUBLIC_KEY_LEN], fsk[SZ_SECRET_KEY_LEN]; /* publisher of the large store */
-    struct raw raw; /* the raw limit: every measurement of the run feeds it */
+    struct raw raw;     /* the raw limit: every measurement of the run feeds it */
     long rss_publisher; /* KiB, idle publisher daemon */
 };
-
 
 static struct row *
 rate_row(const char *what, double rate, double bytes_per_bundle)
@@ -1419,8 +1416,8 @@ cpu_s(pid_t pid)
     p = strrchr(buf, ')');
     /* After the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt
      * cmajflt utime stime. */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st) != 2)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -1630,8 +1627,8 @@ section_import(struct ctx *x, struct daemon *d)
             r = rate_row(label, l.best, avg);
             snprintf(r->ref, sizeof r->ref, "%.0f /s", l.ref);
             snprintf(r->ratio, sizeof r->ratio, "%.3f", l.best / l.ref);
-            add_note("  50-article %-39s mean %6.0f /s; daemon CPU %5.0f us/bundle", label,
-                     l.mean, l.cpu_us);
+            add_note("  50-article %-39s mean %6.0f /s; daemon CPU %5.0f us/bundle", label, l.mean,
+                     l.cpu_us);
         }
     }
     daemon_check_alive(d);
@@ -1807,8 +1804,7 @@ section_large(struct ctx *x, struct daemon *d)
     }
     qsort(tc, o->n_restarts, sizeof *tc, cmp_double);
     qsort(ts, o->n_restarts, sizeof *ts, cmp_double);
-    snprintf(label, sizeof label, "start-up: exec to first connect(), worst of %zu",
-             o->n_restarts);
+    snprintf(label, sizeof label, "start-up: exec to first connect(), worst of %zu", o->n_restarts);
     r = add_row(label);
     snprintf(r->value, sizeof r->value, "%.1f ms", tc[o->n_restarts - 1] * 1e3);
     snprintf(r->ref, sizeof r->ref, "%.0f ms", TARGET_STARTUP_S * 1e3);
@@ -1821,8 +1817,8 @@ section_large(struct ctx *x, struct daemon *d)
     judge(r, ts[o->n_restarts - 1], TARGET_STARTUP_S, 1.0, false);
     add_note("start-up with %zu bundles: connect median %.1f ms (min %.1f), status median %.1f "
              "ms (min %.1f); empty store: connect %.1f ms",
-             n, tc[o->n_restarts / 2] * 1e3, tc[0] * 1e3, ts[o->n_restarts / 2] * 1e3,
-             ts[0] * 1e3, t_conn * 1e3);
+             n, tc[o->n_restarts / 2] * 1e3, tc[0] * 1e3, ts[o->n_restarts / 2] * 1e3, ts[0] * 1e3,
+             t_conn * 1e3);
     free(tc);
     free(ts);
 
@@ -1830,8 +1826,8 @@ section_large(struct ctx *x, struct daemon *d)
     daemon_start(o, d, NULL, NULL, &rss);
     {
         char *st_argv[] = {(char *)o->cli, "status", "--socket", d->sock, NULL};
-        char *ls_argv[] = {(char *)o->cli, "list",   "--socket", d->sock, "--publisher",
-                           pk,             "--since-sequence",   since,   NULL};
+        char *ls_argv[] = {(char *)o->cli,     "list", "--socket", d->sock, "--publisher", pk,
+                           "--since-sequence", since,  NULL};
         sz_pk_to_text(x->fpk, pk);
         snprintf(since, sizeof since, "%zu", n > 10 ? n - 10 : 0);
         run_cli_quiet(o, st_argv);
@@ -1888,10 +1884,11 @@ section(const struct options *o, const char *name)
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: bench_daemon --samizdat CLI --samizdatd DAEMON --tmp DIR [--quick]\n"
-            "                    [--clients N] [--fill N] [--only import|publish|large] CORPUS_DIR\n"
-            "Normally run through bench/daemon; see bench/DAEMON.md.\n");
+    fprintf(
+        stderr,
+        "usage: bench_daemon --samizdat CLI --samizdatd DAEMON --tmp DIR [--quick]\n"
+        "                    [--clients N] [--fill N] [--only import|publish|large] CORPUS_DIR\n"
+        "Normally run through bench/daemon; see bench/DAEMON.md.\n");
     exit(2);
 }
 

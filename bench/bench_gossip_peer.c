@@ -283,10 +283,15 @@ poll_round(struct conn *cs, size_t n, const struct handler *h, int timeout_ms, s
     int rc;
 
     if (cap < n) {
-        pfd = realloc(pfd, n * sizeof *pfd);
-        idx = realloc(idx, n * sizeof *idx);
-        if (pfd == NULL || idx == NULL)
+        struct pollfd *np = realloc(pfd, n * sizeof *pfd);
+        size_t *ni;
+        if (np == NULL)
             die("out of memory");
+        pfd = np;
+        ni = realloc(idx, n * sizeof *idx);
+        if (ni == NULL)
+            die("out of memory");
+        idx = ni;
         cap = n;
     }
     for (i = 0; i < n; i++) {

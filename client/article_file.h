@@ -13,8 +13,8 @@
 #include "samizdat/article.h"
 
 struct article_file {
-    struct sz_article a;  /* strings point into memory owned by this struct */
-    char **att_paths;     /* attachment paths as written in the front matter */
+    struct sz_article a; /* strings point into memory owned by this struct */
+    char **att_paths;    /* attachment paths as written in the front matter */
     size_t n_att_paths;
     /* Private: owned allocations. */
     char **owned;
@@ -34,16 +34,13 @@ struct article_file {
  * paths). Unknown keys are ignored. The body (everything after the front matter)
  * is stored byte for byte.
  */
-int
-article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_t mtime,
-                   struct article_file **out, char *err, size_t err_cap);
+int article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_t mtime,
+                       struct article_file **out, char *err, size_t err_cap);
 
 /* Frees a parsed article file (NULL is fine). */
-void
-article_file_free(struct article_file *f);
+void article_file_free(struct article_file *f);
 
 /* Returns the media type for an attachment file name by its extension, or NULL. */
-const char *
-article_file_media_type(const char *name);
+const char *article_file_media_type(const char *name);
 
 #endif

@@ -24,8 +24,9 @@ usage(FILE *f, const char *text)
 
     ctlclient_default_socket(sock, sizeof sock);
     fputs(text, f);
-    fprintf(f, "  --socket PATH          the daemon's control socket\n"
-               "                         (default: %s)\n",
+    fprintf(f,
+            "  --socket PATH          the daemon's control socket\n"
+            "                         (default: %s)\n",
             sock);
 }
 
@@ -237,7 +238,7 @@ static const char STATUS_USAGE[] =
     "bundles and bytes it holds per publisher.\n"
     "\n"
     "  --json                 print the status as one JSON object\n"
-                     "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n";
 
 int
 cmd_status(int argc, char **argv)
@@ -294,9 +295,9 @@ static const char LIST_USAGE[] =
     "time and size, by publisher and sequence.\n"
     "\n"
     "  --publisher PK         only this publisher (key file or szpk1... text)\n"
-                     "  --since-sequence N     only sequences N and above\n"
-                     "  --json                 print a JSON array\n"
-                     "  -h, --help             show this help\n";
+    "  --since-sequence N     only sequences N and above\n"
+    "  --json                 print a JSON array\n"
+    "  -h, --help             show this help\n";
 
 int
 cmd_list(int argc, char **argv)
@@ -311,8 +312,7 @@ cmd_list(int argc, char **argv)
     };
     struct sz_ctl_msg req = {.type = SZ_CTL_LIST}, *reply = NULL;
     uint8_t *frame = NULL;
-    char sock[PATH_MAX], err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1],
-        when[32];
+    char sock[PATH_MAX], err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1], when[32];
     bool json = false;
     size_t i;
     int c, rc;
@@ -386,7 +386,7 @@ static const char EXPORT_USAGE[] =
     "out). ID is the bundle's 64-character hex id, as 'samizdat list' shows it.\n"
     "\n"
     "  --output FILE          where to write the bundle\n"
-                     "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n";
 
 int
 cmd_export(int argc, char **argv)

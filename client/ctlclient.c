@@ -89,8 +89,7 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
         goto out;
     }
     if (send_all(fd, out, out_len) != 0) {
-        snprintf(err, err_cap, "cannot send to samizdatd at %s: %s", socket_path,
-                 strerror(errno));
+        snprintf(err, err_cap, "cannot send to samizdatd at %s: %s", socket_path, strerror(errno));
         goto out;
     }
     r = recv_all(fd, hdr, sizeof hdr);

@@ -12,8 +12,7 @@
  * default data folder ($XDG_DATA_HOME/samizdat, else $HOME/.local/share/samizdat,
  * else /var/lib/samizdat). Writes into out.
  */
-void
-ctlclient_default_socket(char *out, size_t cap);
+void ctlclient_default_socket(char *out, size_t cap);
 
 /*
  * Connects to the socket, sends one request and reads one reply. On success
@@ -21,8 +20,7 @@ ctlclient_default_socket(char *out, size_t cap);
  * (caller frees). Returns 0, or -1 with a reason in err (naming the socket and
  * what to do).
  */
-int
-ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame,
-               struct sz_ctl_msg **reply, char *err, size_t err_cap);
+int ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame,
+                   struct sz_ctl_msg **reply, char *err, size_t err_cap);
 
 #endif

@@ -22,12 +22,12 @@ struct fetch_opts {
     const char *dir;
     uint8_t network_key[SZ_NETWORK_KEY_LEN];
     bool follow;
-    bool progress;           /* a progress line on stderr */
-    int connect_timeout_ms;  /* per attempt */
-    int timeout_s;           /* whole run without --follow; 0: none */
-    size_t parallel;         /* peers fetched from at once */
+    bool progress;          /* a progress line on stderr */
+    int connect_timeout_ms; /* per attempt */
+    int timeout_s;          /* whole run without --follow; 0: none */
+    size_t parallel;        /* peers fetched from at once */
     uint64_t content_cap;
-    int64_t stale_after_s;   /* warn when a publisher's newest bundle is older */
+    int64_t stale_after_s; /* warn when a publisher's newest bundle is older */
 };
 
 /* What happened, per publisher and in total. */
@@ -52,7 +52,6 @@ struct fetch_result {
  * answered or something offered could not be fetched, EXIT_OUTPUT when the
  * library could not be written). res->pubs is allocated; free it.
  */
-int
-fetch_run(const struct fetch_opts *o, struct fetch_result *res);
+int fetch_run(const struct fetch_opts *o, struct fetch_result *res);
 
 #endif

@@ -126,8 +126,8 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t *
     for (i = 0; i < n; i++) {
         struct stat st;
         size_t len;
-        if (util_read_file(paths[i], SZ_MAX_BODY_LEN + 65536, &ins[i].raw, &len, err,
-                           sizeof err) != 0) {
+        if (util_read_file(paths[i], SZ_MAX_BODY_LEN + 65536, &ins[i].raw, &len, err, sizeof err) !=
+            0) {
             util_err("%s", err);
             goto out;
         }

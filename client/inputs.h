@@ -13,8 +13,7 @@
  * Prints a one-line reason naming the file on failure. Returns an exit status
  * (EXIT_OK, or EXIT_INPUT).
  */
-int
-inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
-            size_t *content_len);
+int inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
+                size_t *content_len);
 
 #endif

@@ -45,10 +45,9 @@ struct library_result {
  * sz_safe_name() and files are opened relative to dir without following symlinks. Files are written
  * to a temporary name and renamed. Returns 0 or -1 with a one-line reason in err.
  */
-int
-library_add(const char *dir, const struct library_item *items, size_t n,
-            const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
-            char *err, size_t err_cap);
+int library_add(const char *dir, const struct library_item *items, size_t n,
+                const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
+                char *err, size_t err_cap);
 
 /*
  * Reads what the library in dir knows about publisher pk: the highest bundle
@@ -57,9 +56,8 @@ library_add(const char *dir, const struct library_item *items, size_t n,
  * has no bundle of pk (or does not exist yet), or -1 with a one-line reason in
  * err (e.g. a damaged DIR/.samizdat/library.idx). Reads only; takes no lock.
  */
-int
-library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
-                       int64_t *created, char *err, size_t err_cap);
+int library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
+                            int64_t *created, char *err, size_t err_cap);
 
 /* What the library knows about one publisher (library_publisher_info()). */
 struct library_publisher_info {
@@ -82,9 +80,8 @@ struct library_publisher_info {
  * for an unknown publisher or a missing library). Returns 0, or -1 with a
  * one-line reason in err (a damaged state file is named). Reads only.
  */
-int
-library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
-                       struct library_publisher_info *info, char *err, size_t err_cap);
+int library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
+                           struct library_publisher_info *info, char *err, size_t err_cap);
 
 /*
  * Records a fetch from peers in the library in dir (created if missing, like
@@ -99,9 +96,8 @@ library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
  * fsync, rename) under the same lock. Returns 0 or -1 with a one-line reason
  * in err (e.g. a damaged publishers.idx or library.idx).
  */
-int
-library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t n_pubs,
-                   int64_t now, int64_t stale_after_s, const bool *equivocation, char *err,
-                   size_t err_cap);
+int library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t n_pubs,
+                       int64_t now, int64_t stale_after_s, const bool *equivocation, char *err,
+                       size_t err_cap);
 
 #endif

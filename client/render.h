@@ -28,12 +28,10 @@
 
 /* The name under which an article's original body is stored: body.md,
  * body.html or body.txt. */
-const char *
-render_body_file(enum sz_ctype t);
+const char *render_body_file(enum sz_ctype t);
 
 /* Appends s[0..len) escaped for HTML text and double- or single-quoted attributes. */
-void
-render_escape(struct sz_wr *w, const char *s, size_t len);
+void render_escape(struct sz_wr *w, const char *s, size_t len);
 
 /* What an article page shows besides the article itself. */
 struct render_page {
@@ -51,8 +49,7 @@ struct render_page {
  * original body file (render_body_file()) and the attachments, and links to
  * ../../index.html. Errors are reported through sz_wr_status(w).
  */
-void
-render_article(struct sz_wr *w, const struct render_page *pg);
+void render_article(struct sz_wr *w, const struct render_page *pg);
 
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */
@@ -88,8 +85,7 @@ struct render_publisher {
  * Is the publisher stale? True when it was fetched and, at that last fetch, its
  * newest bundle was older than the threshold (or it had no bundle at all).
  */
-bool
-render_publisher_stale(const struct render_publisher *p);
+bool render_publisher_stale(const struct render_publisher *p);
 
 /*
  * Appends index.html: publishers in the given order, each with its articles.
@@ -97,7 +93,6 @@ render_publisher_stale(const struct render_publisher *p);
  * of its section; a stale one a warning box in its section. Errors are
  * reported through sz_wr_status(w).
  */
-void
-render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs);
+void render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs);
 
 #endif

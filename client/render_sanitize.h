@@ -29,7 +29,6 @@
  * Every attribute value is decoded and re-escaped, so what was checked is
  * what the browser sees. Errors are reported through sz_wr_status(w).
  */
-void
-render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
+void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
 
 #endif

@@ -83,8 +83,7 @@ int util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_
  * lines starting with '#' ignored; the name (the rest of the line, trimmed) may
  * be empty. Returns 0 or -1 with "FILE:LINE: reason" in err.
  */
-int
-util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap);
+int util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap);
 
 /* Frees the lists of a struct util_trust. */
 void util_trust_free(struct util_trust *t);

@@ -13,34 +13,27 @@
  * A stale socket file left by a dead daemon is replaced; a live one is an
  * error. Returns 0 or a libuv error code.
  */
-int
-ctlsrv_start(struct daemon *d, const char *path);
+int ctlsrv_start(struct daemon *d, const char *path);
 
 /* Stops accepting and stops reading new requests; open requests still finish. */
-void
-ctlsrv_quiesce(struct daemon *d);
+void ctlsrv_quiesce(struct daemon *d);
 
 /* Closes the listener and every connection (after ctlsrv_quiesce and once no
  * job is in flight). */
-void
-ctlsrv_close_all(struct daemon *d);
+void ctlsrv_close_all(struct daemon *d);
 
 /* Holds a connection across asynchronous work; it is freed only when unheld and closed. */
-void
-ctlsrv_hold(struct ctlconn *c);
-void
-ctlsrv_release(struct ctlconn *c);
+void ctlsrv_hold(struct ctlconn *c);
+void ctlsrv_release(struct ctlconn *c);
 
 /*
  * Sends a reply to the request the connection is waiting on and resumes
  * reading its next request. Encodes msg; on a closed connection does nothing.
  */
-void
-ctlsrv_reply(struct ctlconn *c, const struct sz_ctl_msg *msg);
+void ctlsrv_reply(struct ctlconn *c, const struct sz_ctl_msg *msg);
 
 /* Sends an R_ERROR reply with a positive sz_err code and a message. */
-void
-ctlsrv_reply_error(struct ctlconn *c, int code, const char *fmt, ...)
+void ctlsrv_reply_error(struct ctlconn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

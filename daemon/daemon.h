@@ -23,49 +23,45 @@ struct daemon {
     struct store *store;
     /* The store is one SQLite connection: every thread-pool job takes this lock. */
     uv_mutex_t store_lock;
-    uint64_t content_cap;     /* largest uncompressed bundle accepted */
+    uint64_t content_cap; /* largest uncompressed bundle accepted */
     /* zstd contexts lent to pool threads that open bundles. */
     uv_mutex_t inflater_lock;
     struct sz_inflater *inflaters[8];
     size_t n_inflaters;
     /* Publishing (NULL sk when this daemon is not a publisher). */
-    uint8_t *sk;              /* sodium_malloc'd secret key */
+    uint8_t *sk; /* sodium_malloc'd secret key */
     uint8_t pk[SZ_PUBLIC_KEY_LEN];
     struct publish *pub;
     /* Control socket. */
     uv_pipe_t ctl_listener;
     bool ctl_listening;
-    struct ctlconn *conns;    /* open control connections (doubly linked) */
+    struct ctlconn *conns; /* open control connections (doubly linked) */
     size_t n_conns;
     /* Signals. */
     uv_signal_t sigint, sigterm, sighup;
     bool stopping;
-    int64_t started_ms;       /* uv_now() at start */
-    int64_t started_wall;     /* time(NULL) at start */
+    int64_t started_ms;   /* uv_now() at start */
+    int64_t started_wall; /* time(NULL) at start */
     /* Peer links and gossip. */
     struct net *net;
     struct gossip *gossip;
-    size_t n_jobs;            /* thread-pool jobs in flight */
+    size_t n_jobs; /* thread-pool jobs in flight */
     uint64_t n_imported, n_published, n_refused;
 };
 
 /* Called after every thread-pool job ends, on the loop: continues a shutdown. */
-void
-daemon_job_done(struct daemon *d);
+void daemon_job_done(struct daemon *d);
 
 /* True when the carry policy takes bundles of this publisher. */
-bool
-daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]);
+bool daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]);
 
 /*
  * sz_bundle_open() with a zstd context borrowed from the daemon's pool (any
  * thread). Returns as sz_bundle_open().
  */
-int
-daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out);
+int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out);
 
 /* Current wall-clock time in seconds. */
-int64_t
-daemon_now(void);
+int64_t daemon_now(void);
 
 #endif

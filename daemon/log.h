@@ -13,16 +13,13 @@ enum log_level {
 };
 
 /* Sets the most verbose level printed (default LOG_INFO). */
-void
-log_set_level(enum log_level level);
+void log_set_level(enum log_level level);
 
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -1. */
-int
-log_parse_level(const char *s, enum log_level *out);
+int log_parse_level(const char *s, enum log_level *out);
 
 /* Writes one line: "2026-11-28T10:00:00Z samizdatd[pid] LEVEL message". */
-void
-log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * A token bucket for messages a peer or client can trigger at will: true when
@@ -34,7 +31,6 @@ struct log_limit {
     uint32_t suppressed;
 };
 
-bool
-log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms);
+bool log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms);
 
 #endif

@@ -14,29 +14,24 @@
 #include "samizdat/ctl.h"
 
 /* Creates the batcher (window and size from the config). Returns 0 or a libuv error. */
-int
-publish_init(struct daemon *d, uint64_t window_ms, size_t max_articles, int level,
-             struct publish **out);
+int publish_init(struct daemon *d, uint64_t window_ms, size_t max_articles, int level,
+                 struct publish **out);
 
 /*
  * Adds a validated PUBLISH request to the current batch. Takes ownership of
  * frame, msg and container (the container points into msg, which points into
  * frame). Holds c until its reply is sent.
  */
-void
-publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_msg *msg,
-            struct sz_container *container);
+void publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_msg *msg,
+                 struct sz_container *container);
 
 /* Seals whatever is waiting now (used at shutdown: in-flight work is finished). */
-void
-publish_flush(struct publish *p);
+void publish_flush(struct publish *p);
 
 /* Closes the batcher's timer; frees it once closed. Call after the last seal ended. */
-void
-publish_close(struct publish *p);
+void publish_close(struct publish *p);
 
 /* True while a batch is waiting or being sealed. */
-bool
-publish_busy(const struct publish *p);
+bool publish_busy(const struct publish *p);
 
 #endif

@@ -24,9 +24,9 @@ const uint8_t SZ_DEFAULT_NETWORK_KEY[SZ_NETWORK_KEY_LEN] = {
 /* Secret state lives in sodium_malloc'd memory; buffers in ordinary memory. */
 struct secrets {
     struct sz_link_keys keys;
-    uint8_t ck[KEY_LEN];    /* chaining key */
-    uint8_t k[KEY_LEN];     /* current handshake cipher key */
-    uint8_t e_sk[KEY_LEN];  /* our ephemeral secret */
+    uint8_t ck[KEY_LEN];   /* chaining key */
+    uint8_t k[KEY_LEN];    /* current handshake cipher key */
+    uint8_t e_sk[KEY_LEN]; /* our ephemeral secret */
     uint8_t send_key[KEY_LEN];
     uint8_t recv_key[KEY_LEN];
 };
@@ -35,17 +35,17 @@ struct sz_link {
     enum sz_link_role role;
     enum sz_link_state state;
     struct secrets *s;
-    uint8_t h[KEY_LEN];      /* handshake hash: the transcript so far */
-    uint8_t e_pk[KEY_LEN];   /* our ephemeral public key */
-    uint8_t re[KEY_LEN];     /* the peer's ephemeral public key */
-    uint8_t rs[KEY_LEN];     /* the peer's static (node) key */
+    uint8_t h[KEY_LEN];    /* handshake hash: the transcript so far */
+    uint8_t e_pk[KEY_LEN]; /* our ephemeral public key */
+    uint8_t re[KEY_LEN];   /* the peer's ephemeral public key */
+    uint8_t rs[KEY_LEN];   /* the peer's static (node) key */
     uint16_t version;
     uint32_t features;
     uint64_t send_n, recv_n; /* frame nonces: two per frame */
     uint8_t *in;             /* received, not yet processed */
     size_t in_len, in_off, in_cap;
-    size_t frame_body_len;   /* OPEN: body length of the frame in progress, 0 if none */
-    uint8_t *out;            /* queued for sending */
+    size_t frame_body_len; /* OPEN: body length of the frame in progress, 0 if none */
+    uint8_t *out;          /* queued for sending */
     size_t out_len, out_off, out_cap;
     sz_link_replay_cb replay_cb;
     void *replay_ctx;
@@ -108,14 +108,14 @@ seal(const uint8_t key[KEY_LEN], uint64_t n, const uint8_t *ad, size_t ad_len, c
 }
 
 static int
-open_(const uint8_t key[KEY_LEN], uint64_t n, const uint8_t *ad, size_t ad_len,
-      const uint8_t *ct, size_t ct_len, uint8_t *pt)
+open_(const uint8_t key[KEY_LEN], uint64_t n, const uint8_t *ad, size_t ad_len, const uint8_t *ct,
+      size_t ct_len, uint8_t *pt)
 {
     uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
 
     nonce_of(n, nonce);
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len,
-                                                      nonce, key) == 0
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len, nonce,
+                                                      key) == 0
                ? 0
                : -SZ_EAUTH;
 }
@@ -515,8 +515,8 @@ sz_link_poll(struct sz_link *l, int64_t now, struct sz_link_event *ev)
         nonce_of(l->recv_n + 1, nonce);
         /* In place: the plaintext overwrites the ciphertext it came from. */
         if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, NULL, NULL, body,
-                                                       l->frame_body_len + TAG_LEN, NULL, 0,
-                                                       nonce, l->s->recv_key) != 0)
+                                                       l->frame_body_len + TAG_LEN, NULL, 0, nonce,
+                                                       l->s->recv_key) != 0)
             return fail(l, -SZ_EAUTH);
         ev->type = SZ_LINK_EV_MESSAGE;
         ev->body = body;

@@ -97,7 +97,7 @@ struct made {
 static struct key
 new_key(void)
 {
-    struct key k;
+    struct key k = {0};
     assert_int_equal(sz_keypair(k.pk, k.sk), 0);
     return k;
 }
@@ -214,9 +214,11 @@ slurp(const char *path, size_t *len)
     assert_non_null(buf);
     for (;;) {
         if (n == cap) {
+            char *nb;
             cap *= 2;
-            buf = realloc(buf, cap + 1);
-            assert_non_null(buf);
+            nb = realloc(buf, cap + 1);
+            assert_non_null(nb);
+            buf = nb;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         if (got == 0)

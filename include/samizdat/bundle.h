@@ -81,25 +81,21 @@ int sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct 
 struct sz_inflater;
 
 /* Makes an inflater. Returns 0 or -SZ_ENOMEM. */
-int
-sz_inflater_new(struct sz_inflater **out);
+int sz_inflater_new(struct sz_inflater **out);
 
 /* Frees an inflater (NULL is fine). */
-void
-sz_inflater_free(struct sz_inflater *z);
+void sz_inflater_free(struct sz_inflater *z);
 
 /* sz_bundle_open() with a caller's inflater (NULL: a fresh context). */
-int
-sz_bundle_open_with(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_inflater *z,
-                    struct sz_bundle **out);
+int sz_bundle_open_with(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_inflater *z,
+                        struct sz_bundle **out);
 
 /*
  * Like sz_bundle_open() but WITHOUT checking the signature or the payload hash:
  * for showing what an untrusted bundle claims to hold. Decompression stays
  * bounded exactly as in sz_bundle_open(). Never use its result as trusted.
  */
-int
-sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
+int sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
 
 /* Frees an opened bundle (NULL is fine). */
 void sz_bundle_free(struct sz_bundle *b);

@@ -18,7 +18,7 @@
 #define SZ_CTL_FRAME_HEADER_LEN 4
 /* Largest body: a bundle at the default cap plus room for the fields around it. */
 #define SZ_CTL_MAX_BODY_LEN ((size_t)80 << 20)
-#define SZ_CTL_MAX_ITEMS 4096    /* files in one import/publish, rows in a list reply */
+#define SZ_CTL_MAX_ITEMS 4096     /* files in one import/publish, rows in a list reply */
 #define SZ_CTL_MAX_TEXT_LEN 65536 /* messages and status documents */
 
 /* Message types. Requests are below 0x80, replies at or above. */
@@ -39,10 +39,10 @@ enum sz_ctl_type {
 
 /* Outcome of importing one bundle. */
 enum sz_ctl_import_code {
-    SZ_CTL_IMPORT_STORED = 0,   /* verified and stored durably */
-    SZ_CTL_IMPORT_PRESENT = 1,  /* already held */
-    SZ_CTL_IMPORT_REFUSED = 2,  /* invalid: the text says why */
-    SZ_CTL_IMPORT_POLICY = 3,   /* valid, but carry policy or a quota refuses it */
+    SZ_CTL_IMPORT_STORED = 0,  /* verified and stored durably */
+    SZ_CTL_IMPORT_PRESENT = 1, /* already held */
+    SZ_CTL_IMPORT_REFUSED = 2, /* invalid: the text says why */
+    SZ_CTL_IMPORT_POLICY = 3,  /* valid, but carry policy or a quota refuses it */
 };
 
 struct sz_ctl_import_result {
@@ -101,8 +101,7 @@ struct sz_ctl_msg {
  * -SZ_ETOOBIG when the announced body exceeds SZ_CTL_MAX_BODY_LEN (the
  * connection must be dropped), -SZ_EBADMSG for an empty body.
  */
-int
-sz_ctl_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len);
+int sz_ctl_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len);
 
 /*
  * Decodes one body (without the 4-byte length). On success *out is allocated
@@ -112,12 +111,10 @@ sz_ctl_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len);
  * -SZ_ETOOBIG; text or JSON that is not UTF-8 with -SZ_EUTF8; -SZ_ENOMEM.
  * *out is untouched on failure.
  */
-int
-sz_ctl_decode(const uint8_t *buf, size_t len, struct sz_ctl_msg **out);
+int sz_ctl_decode(const uint8_t *buf, size_t len, struct sz_ctl_msg **out);
 
 /* Frees a decoded message (NULL is fine). */
-void
-sz_ctl_msg_free(struct sz_ctl_msg *m);
+void sz_ctl_msg_free(struct sz_ctl_msg *m);
 
 /*
  * Encodes msg (only the fields its type uses) as a whole frame, length prefix
@@ -128,7 +125,6 @@ sz_ctl_msg_free(struct sz_ctl_msg *m);
  * a text or the whole body above its limit; checked before anything is read or
  * allocated), -SZ_EUTF8, -SZ_ENOMEM. *out is untouched on failure.
  */
-int
-sz_ctl_encode(const struct sz_ctl_msg *msg, uint8_t **out, size_t *out_len);
+int sz_ctl_encode(const struct sz_ctl_msg *msg, uint8_t **out, size_t *out_len);
 
 #endif

@@ -16,9 +16,9 @@
 #define SZ_NODE_KEY_LEN 32 /* X25519 public or secret key */
 #define SZ_LINK_VERSION_MIN 1
 #define SZ_LINK_VERSION_MAX 1
-#define SZ_HS1_LEN 56  /* e (32) + sealed timestamp (8 + 16) */
-#define SZ_HS2_LEN 112 /* e (32) + sealed static (48) + sealed payload (32) */
-#define SZ_HS3_LEN 80  /* sealed static (48) + sealed payload (32) */
+#define SZ_HS1_LEN 56          /* e (32) + sealed timestamp (8 + 16) */
+#define SZ_HS2_LEN 112         /* e (32) + sealed static (48) + sealed payload (32) */
+#define SZ_HS3_LEN 80          /* sealed static (48) + sealed payload (32) */
 #define SZ_FRAME_HEADER_LEN 20 /* sealed 4-byte length */
 #define SZ_FRAME_OVERHEAD (SZ_FRAME_HEADER_LEN + 16)
 #define SZ_MAX_FRAME_LEN (1u << 20) /* largest frame body */
@@ -30,12 +30,12 @@ enum sz_link_role {
 };
 
 enum sz_link_state {
-    SZ_LINK_SEND_HS1 = 0,  /* initiator, before its first message is taken */
-    SZ_LINK_WAIT_HS1,      /* responder */
-    SZ_LINK_WAIT_HS2,      /* initiator */
-    SZ_LINK_WAIT_HS3,      /* responder */
-    SZ_LINK_OPEN,          /* transport: frames both ways */
-    SZ_LINK_FAILED,        /* a check failed: close (a responder: silently) */
+    SZ_LINK_SEND_HS1 = 0, /* initiator, before its first message is taken */
+    SZ_LINK_WAIT_HS1,     /* responder */
+    SZ_LINK_WAIT_HS2,     /* initiator */
+    SZ_LINK_WAIT_HS3,     /* responder */
+    SZ_LINK_OPEN,         /* transport: frames both ways */
+    SZ_LINK_FAILED,       /* a check failed: close (a responder: silently) */
 };
 
 /* What sz_link_poll() reports. */
@@ -69,13 +69,11 @@ extern const uint8_t SZ_DEFAULT_NETWORK_KEY[SZ_NETWORK_KEY_LEN];
  * queues its first handshake message at once (see sz_link_output()); `now` is
  * the wall-clock time in seconds, sealed into it. Returns 0, -SZ_ENOMEM.
  */
-int
-sz_link_new(enum sz_link_role role, const struct sz_link_keys *keys, int64_t now,
-            struct sz_link **out);
+int sz_link_new(enum sz_link_role role, const struct sz_link_keys *keys, int64_t now,
+                struct sz_link **out);
 
 /* Wipes every key and frees the link (NULL is fine). */
-void
-sz_link_free(struct sz_link *l);
+void sz_link_free(struct sz_link *l);
 
 /*
  * Takes bytes received from the peer. They are buffered only as far as a
@@ -85,8 +83,7 @@ sz_link_free(struct sz_link *l);
  * (replay_check says so), fails without queuing any byte.
  * Returns 0, or -SZ_EBADMSG / -SZ_EAUTH / -SZ_ETOOBIG once the link failed.
  */
-int
-sz_link_input(struct sz_link *l, const uint8_t *buf, size_t len);
+int sz_link_input(struct sz_link *l, const uint8_t *buf, size_t len);
 
 /*
  * Advances the link over the buffered input and returns the next event in *ev
@@ -96,8 +93,7 @@ sz_link_input(struct sz_link *l, const uint8_t *buf, size_t len);
  * key, forged or replayed message), -SZ_EBADMSG, -SZ_ETOOBIG (frame above the
  * limit), -SZ_EVERSION (no common protocol version).
  */
-int
-sz_link_poll(struct sz_link *l, int64_t now, struct sz_link_event *ev);
+int sz_link_poll(struct sz_link *l, int64_t now, struct sz_link_event *ev);
 
 /*
  * A responder's replay filter for first messages: called with the initiator's
@@ -105,16 +101,14 @@ sz_link_poll(struct sz_link *l, int64_t now, struct sz_link_event *ev);
  * message is then refused). Optional (NULL: no filter).
  */
 typedef bool (*sz_link_replay_cb)(const uint8_t e[32], void *ctx);
-void
-sz_link_set_replay_check(struct sz_link *l, sz_link_replay_cb cb, void *ctx);
+void sz_link_set_replay_check(struct sz_link *l, sz_link_replay_cb cb, void *ctx);
 
 /*
  * Encrypts one message body (1..SZ_MAX_FRAME_LEN bytes) into the output queue.
  * Only in SZ_LINK_OPEN. Returns 0, -SZ_EINVAL (not open, or empty), -SZ_ETOOBIG,
  * -SZ_ENOMEM.
  */
-int
-sz_link_send(struct sz_link *l, const uint8_t *body, size_t len);
+int sz_link_send(struct sz_link *l, const uint8_t *body, size_t len);
 
 /*
  * Encrypts one message body straight into out (len + SZ_FRAME_OVERHEAD bytes),
@@ -122,30 +116,22 @@ sz_link_send(struct sz_link *l, const uint8_t *body, size_t len);
  * Frames must reach the peer in the order they were sealed, after everything
  * already queued. Returns 0, -SZ_EINVAL, -SZ_ETOOBIG.
  */
-int
-sz_link_seal(struct sz_link *l, const uint8_t *body, size_t len, uint8_t *out);
+int sz_link_seal(struct sz_link *l, const uint8_t *body, size_t len, uint8_t *out);
 
 /* The bytes waiting to be sent (handshake messages and frames). */
-const uint8_t *
-sz_link_output(const struct sz_link *l, size_t *len);
+const uint8_t *sz_link_output(const struct sz_link *l, size_t *len);
 
 /* Drops the first n bytes of the output queue (after they were written). */
-void
-sz_link_output_consume(struct sz_link *l, size_t n);
+void sz_link_output_consume(struct sz_link *l, size_t n);
 
-enum sz_link_state
-sz_link_state(const struct sz_link *l);
+enum sz_link_state sz_link_state(const struct sz_link *l);
 
 /* After SZ_LINK_EV_OPEN: the peer's node key, the version and features agreed. */
-const uint8_t *
-sz_link_peer_key(const struct sz_link *l);
-uint16_t
-sz_link_version(const struct sz_link *l);
-uint32_t
-sz_link_features(const struct sz_link *l);
+const uint8_t *sz_link_peer_key(const struct sz_link *l);
+uint16_t sz_link_version(const struct sz_link *l);
+uint32_t sz_link_features(const struct sz_link *l);
 
 /* Bytes the link holds in buffers now (for memory accounting). */
-size_t
-sz_link_buffered(const struct sz_link *l);
+size_t sz_link_buffered(const struct sz_link *l);
 
 #endif
