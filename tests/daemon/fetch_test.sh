@@ -52,6 +52,14 @@ for i in 1 2 3; do
     ls "$TMP"/lib/*/a$i/index.html >/dev/null 2>&1 && ok || bad "article a$i unpacked"
 done
 
+# The fetched library opens from file:// and makes no network request.
+if command -v chromium >/dev/null; then
+    bash "$SRC/tests/browser/no_network_test.sh" "$TMP/lib" "$TMP/shots" >"$TMP/browser.log" 2>&1 &&
+        ok || bad "browser check of the fetched library: $(tail -5 "$TMP/browser.log")"
+else
+    echo "fetch_test: chromium is not installed; the browser check of the fetched library is skipped"
+fi
+
 # Resume: only what is new is fetched.
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article a4)" >/dev/null
 wait_bundles relay 4 60 || bad "relay gets the 4th"
