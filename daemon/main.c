@@ -50,52 +50,6 @@ static uv_timer_t maintenance;
 static uv_work_t maintenance_work;
 static bool maintenance_running;
 
-bool
-daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN])
-{
-    size_t i;
-
-    if (d->cfg->carry == CONFIG_CARRY_ANY)
-        return true;
-    if (d->sk != NULL && sodium_memcmp(d->pk, publisher, SZ_PUBLIC_KEY_LEN) == 0)
-        return true;
-    for (i = 0; i < d->cfg->n_publishers; i++)
-        if (sodium_memcmp(d->cfg->publishers[i], publisher, SZ_PUBLIC_KEY_LEN) == 0)
-            return true;
-    return false;
-}
-
-int
-daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out)
-{
-    struct sz_inflater *z = NULL;
-    int rc;
-
-    uv_mutex_lock(&d->inflater_lock);
-    if (d->n_inflaters > 0)
-        z = d->inflaters[--d->n_inflaters];
-    uv_mutex_unlock(&d->inflater_lock);
-    if (z == NULL && sz_inflater_new(&z) != 0)
-        z = NULL; /* Without one, sz_bundle_open_with() makes its own. */
-    rc = sz_bundle_open_with(buf, len, d->content_cap, z, out);
-    if (z != NULL) {
-        uv_mutex_lock(&d->inflater_lock);
-        if (d->n_inflaters < sizeof d->inflaters / sizeof d->inflaters[0]) {
-            d->inflaters[d->n_inflaters++] = z;
-            z = NULL;
-        }
-        uv_mutex_unlock(&d->inflater_lock);
-        sz_inflater_free(z);
-    }
-    return rc;
-}
-
-int64_t
-daemon_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
 static void
 store_limits_from(const struct config *cfg, struct store_limits *l)
 {
