@@ -61,6 +61,25 @@ sz_utf8_valid(const uint8_t *s, size_t len)
                 return false;
             i++;
         } else if (c >= 0xc2 && c <= 0xdf) {
+            uint64_t w;
+            /*
+             * Alphabets such as Cyrillic are runs of two-byte sequences: check
+             * four at once (leads 110xxxxx but not C0/C1, then 10xxxxxx).
+             */
+            while (len - i >= 8) {
+                memcpy(&w, s + i, 8);
+                if ((w & 0xc0e0c0e0c0e0c0e0ull) != 0x80c080c080c080c0ull ||
+                    (w & 0x001e001e001e001eull) == 0 || ((w & 0x001e) == 0) ||
+                    ((w & 0x001e0000ull) == 0) || ((w & 0x001e00000000ull) == 0) ||
+                    ((w & 0x001e000000000000ull) == 0))
+                    break;
+                i += 8;
+            }
+            if (i >= len)
+                break;
+            c = s[i];
+            if (c < 0xc2 || c > 0xdf)
+                continue;
             if (len - i < 2 || (s[i + 1] & 0xc0) != 0x80)
                 return false;
             i += 2;
