@@ -674,6 +674,23 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             return on_whole_bundle(r, c, raw, c->rx_total);
         }
         return 0;
+    case SZ_MSG_BUNDLES: {
+        struct sz_msg_iter it;
+        const uint8_t *b;
+        size_t blen;
+        sz_msg_bundles_iter(&m, &it);
+        while (sz_msg_bundles_next(&it, &b, &blen)) {
+            uint8_t *raw = malloc(blen);
+            if (raw == NULL) {
+                conn_fail(r, c, "out of memory for a bundle");
+                return -1;
+            }
+            memcpy(raw, b, blen);
+            if (on_whole_bundle(r, c, raw, blen) != 0)
+                return -1;
+        }
+        return 0;
+    }
     case SZ_MSG_RANGE_DONE:
         for (k = 0; k < c->n_out_ranges; k++) {
             struct claim *cl = &c->out_ranges[k];
@@ -902,6 +919,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     }
     /* A fresh node key per run: a reader has no identity a peer could follow. */
     memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
+    r.keys.features = SZ_FEATURE_BATCH;
     crypto_box_keypair(r.keys.node_pk, r.keys.node_sk);
     for (i = 0; i < o->n_peers; i++)
         r.order[i] = i;

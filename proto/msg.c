@@ -61,6 +61,8 @@ sz_msg_type_name(uint8_t type)
         return "PEERS";
     case SZ_MSG_EQUIVOCATION:
         return "EQUIVOCATION";
+    case SZ_MSG_BUNDLES:
+        return "BUNDLES";
     default:
         return NULL;
     }
@@ -157,6 +159,25 @@ walk_peer(struct sz_rd *r, struct sz_msg_peer *out)
     return rc;
 }
 
+/* One BUNDLES entry: a u32 length of at least SZ_MSG_MIN_BUNDLE_LEN, then the bundle. */
+static int
+walk_bundle(struct sz_rd *r, const uint8_t **p, size_t *len)
+{
+    uint32_t n;
+    const uint8_t *q;
+    int rc = sz_rd_u32(r, &n);
+
+    if (rc == 0 && n < SZ_MSG_MIN_BUNDLE_LEN)
+        rc = -SZ_EBADMSG;
+    if (rc == 0)
+        rc = sz_rd_bytes(r, n, &q);
+    if (rc == 0 && p != NULL) {
+        *p = q;
+        *len = n;
+    }
+    return rc;
+}
+
 /* The size of the smallest entry of a list type. */
 static size_t
 min_entry_len(uint8_t type)
@@ -168,6 +189,8 @@ min_entry_len(uint8_t type)
         return SZ_BUNDLE_ID_LEN;
     case SZ_MSG_SUMMARY:
         return SUMMARY_PUB_MIN_LEN;
+    case SZ_MSG_BUNDLES:
+        return 4 + SZ_MSG_MIN_BUNDLE_LEN;
     default:
         return PEER_MIN_LEN;
     }
@@ -189,6 +212,10 @@ count_limits(uint8_t type, size_t *min, size_t *max)
     case SZ_MSG_SUMMARY:
         *min = 0;
         *max = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
+        break;
+    case SZ_MSG_BUNDLES:
+        *min = 1;
+        *max = SZ_MSG_MAX_BUNDLES;
         break;
     default:
         *min = 0;
@@ -224,6 +251,9 @@ walk_entries(uint8_t type, struct sz_rd *r, size_t n, const uint8_t **entries, s
         case SZ_MSG_SUMMARY:
             rc = walk_summary_pub(r);
             break;
+        case SZ_MSG_BUNDLES:
+            rc = walk_bundle(r, NULL, NULL);
+            break;
         default:
             rc = walk_peer(r, NULL);
             break;
@@ -240,7 +270,7 @@ static bool
 is_list(uint8_t type)
 {
     return type == SZ_MSG_ANNOUNCE || type == SZ_MSG_REQUEST || type == SZ_MSG_SUMMARY ||
-           type == SZ_MSG_PEERS;
+           type == SZ_MSG_PEERS || type == SZ_MSG_BUNDLES;
 }
 
 /*
@@ -328,6 +358,7 @@ dec_fields(struct sz_rd *r, struct sz_msg *m)
         break;
     case SZ_MSG_ANNOUNCE:
     case SZ_MSG_REQUEST:
+    case SZ_MSG_BUNDLES:
         rc = sz_rd_u16(r, &n16);
         if (rc == 0)
             rc = walk_entries(m->type, r, n16, &m->entries, &m->entries_len);
@@ -451,6 +482,7 @@ sz_msg_encoded_len(const struct sz_msg *m, size_t *len)
     case SZ_MSG_REQUEST:
     case SZ_MSG_SUMMARY:
     case SZ_MSG_PEERS:
+    case SZ_MSG_BUNDLES:
         /* The raw entries must be exactly n_entries valid entries, nothing more. */
         sz_rd_init(&r, m->entries, m->entries_len);
         rc = as_arg_error(walk_entries(m->type, &r, m->n_entries, &entries, &entries_len));
@@ -560,6 +592,7 @@ enc_fields(struct put *w, const struct sz_msg *m)
         break;
     case SZ_MSG_ANNOUNCE:
     case SZ_MSG_REQUEST:
+    case SZ_MSG_BUNDLES:
         put_u16(w, (uint16_t)m->n_entries);
         put_bytes(w, m->entries, m->entries_len);
         break;
@@ -864,4 +897,50 @@ sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_m
     assert(j < pub->n_ranges);
     out->first = sz_load64(pub->ranges + j * RANGE_LEN);
     out->last = sz_load64(pub->ranges + j * RANGE_LEN + 8);
+}
+
+void
+sz_msg_bundles_iter(const struct sz_msg *m, struct sz_msg_iter *it)
+{
+    sz_rd_init(&it->rd, m->entries, m->entries_len);
+    it->n_left = m->n_entries;
+}
+
+bool
+sz_msg_bundles_next(struct sz_msg_iter *it, const uint8_t **bundle, size_t *len)
+{
+    if (it->n_left == 0 || walk_bundle(&it->rd, bundle, len) != 0)
+        return false;
+    it->n_left--;
+    return true;
+}
+
+int
+sz_msg_encode_bundles(const uint8_t *const *bundles, const size_t *lens, size_t n, uint8_t *out,
+                      size_t out_cap, size_t *out_len)
+{
+    struct put w = {out, 0, out_cap};
+    size_t need = 3, i;
+
+    if (out == NULL || out_len == NULL || bundles == NULL || lens == NULL || n == 0)
+        return -SZ_EINVAL;
+    if (n > SZ_MSG_MAX_BUNDLES)
+        return -SZ_ETOOBIG;
+    for (i = 0; i < n; i++) {
+        if (bundles[i] == NULL || lens[i] < SZ_MSG_MIN_BUNDLE_LEN || lens[i] > UINT32_MAX)
+            return -SZ_EINVAL;
+        if (lens[i] + 4 > SZ_MSG_MAX_LEN - need)
+            return -SZ_ETOOBIG;
+        need += 4 + lens[i];
+    }
+    if (need > out_cap)
+        return -SZ_ETOOBIG;
+    put_u8(&w, SZ_MSG_BUNDLES);
+    put_u16(&w, (uint16_t)n);
+    for (i = 0; i < n; i++) {
+        put_u32(&w, (uint32_t)lens[i]);
+        put_bytes(&w, bundles[i], lens[i]);
+    }
+    *out_len = w.off;
+    return 0;
 }

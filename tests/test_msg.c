@@ -575,13 +575,50 @@ test_unknown_type(void **state)
             assert_int_equal(sz_msg_encoded_len(&m, &len), -SZ_EINVAL);
         }
     }
-    /* Exactly the fourteen types of PROTOCOL.md 4 are known. */
+    /* Exactly the fifteen types of PROTOCOL.md 4 are known. */
     {
         size_t known = 0;
         for (unsigned t = 0; t < 256; t++)
             known += sz_msg_type_name((uint8_t)t) != NULL;
-        assert_int_equal(known, 14);
+        assert_int_equal(known, 15);
     }
+}
+
+/* BUNDLES: whole bundles back to back; every prefix of the body fails. */
+static void
+test_bundles(void **state)
+{
+    static uint8_t a[SZ_MSG_MIN_BUNDLE_LEN], b[SZ_MSG_MIN_BUNDLE_LEN + 7];
+    const uint8_t *ptrs[2] = {a, b};
+    size_t lens[2] = {sizeof a, sizeof b}, len = 0, blen, k;
+    uint8_t out[1024];
+    struct sz_msg m;
+    struct sz_msg_iter it;
+    const uint8_t *p;
+
+    (void)state;
+    memset(a, 0xa5, sizeof a);
+    memset(b, 0x5a, sizeof b);
+    assert_int_equal(sz_msg_encode_bundles(ptrs, lens, 2, out, sizeof out, &len), 0);
+    assert_int_equal(len, 3 + 4 + sizeof a + 4 + sizeof b);
+    assert_int_equal(sz_msg_decode(out, len, &m), 0);
+    assert_int_equal(m.type, SZ_MSG_BUNDLES);
+    assert_int_equal(m.n_entries, 2);
+    sz_msg_bundles_iter(&m, &it);
+    assert_true(sz_msg_bundles_next(&it, &p, &blen));
+    assert_int_equal(blen, sizeof a);
+    assert_memory_equal(p, a, sizeof a);
+    assert_true(sz_msg_bundles_next(&it, &p, &blen));
+    assert_int_equal(blen, sizeof b);
+    assert_memory_equal(p, b, sizeof b);
+    assert_false(sz_msg_bundles_next(&it, &p, &blen));
+    for (k = 1; k < len; k++)
+        assert_int_not_equal(sz_msg_decode(out, k, &m), 0);
+    /* A bundle shorter than the smallest possible one is refused. */
+    lens[0] = SZ_MSG_MIN_BUNDLE_LEN - 1;
+    assert_int_equal(sz_msg_encode_bundles(ptrs, lens, 2, out, sizeof out, &len), -SZ_EINVAL);
+    /* And no bundles at all. */
+    assert_int_equal(sz_msg_encode_bundles(ptrs, lens, 0, out, sizeof out, &len), -SZ_EINVAL);
 }
 
 /* Hand-written bodies that break one rule each. */
@@ -1027,15 +1064,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_answers),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_truncated_prefixes),
-        cmocka_unit_test(test_trailing),
-        cmocka_unit_test(test_unknown_type),
-        cmocka_unit_test(test_bad_bodies),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_accessors),
-        cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_known_answers),      cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_truncated_prefixes), cmocka_unit_test(test_trailing),
+        cmocka_unit_test(test_unknown_type),       cmocka_unit_test(test_bundles),
+        cmocka_unit_test(test_bad_bodies),         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_accessors),          cmocka_unit_test(test_encode_errors),
         cmocka_unit_test(test_type_names),
     };
 

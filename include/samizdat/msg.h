@@ -33,6 +33,7 @@ enum sz_msg_type {
     SZ_MSG_GET_PEERS = 0x30,     /* no fields */
     SZ_MSG_PEERS = 0x31,         /* entries: n x (family, address, port) */
     SZ_MSG_EQUIVOCATION = 0x40,  /* publisher, sequence, id (id_a), id_b */
+    SZ_MSG_BUNDLES = 0x14,       /* entries: n x (u32 len, bundle); feature SZ_FEATURE_BATCH */
 };
 
 /* GOODBYE reasons. */
@@ -51,6 +52,9 @@ enum sz_msg_goodbye_reason {
 #define SZ_ROLE_FETCH 0x2u /* a fetch client that serves nothing */
 #define SZ_ROLE_ALL (SZ_ROLE_RELAY | SZ_ROLE_FETCH)
 
+/* Handshake feature bits (PROTOCOL.md 2). */
+#define SZ_FEATURE_BATCH 0x1u /* BUNDLES: many whole bundles in one frame */
+
 /* PEERS address families. */
 #define SZ_FAMILY_IPV4 4
 #define SZ_FAMILY_IPV6 6
@@ -64,6 +68,7 @@ enum sz_msg_goodbye_reason {
 #define SZ_MSG_MAX_SUMMARY_RANGES 1024                   /* ranges of one publisher */
 #define SZ_MSG_MAX_RANGE_SPAN 4096                       /* last - first < this */
 #define SZ_MSG_MAX_PEERS 32                              /* addresses in one PEERS */
+#define SZ_MSG_MAX_BUNDLES 4096                          /* bundles in one BUNDLES */
 #define SZ_MSG_MAX_CHUNK_LEN (256u << 10)                /* data of one BUNDLE message */
 #define SZ_MSG_MIN_BUNDLE_LEN (SZ_BUNDLE_PREFIX_LEN + 1) /* header, signature, payload */
 
@@ -223,6 +228,17 @@ void sz_msg_summary_iter(const struct sz_msg *m, struct sz_msg_iter *it);
 bool sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out);
 /* The j-th range of a SUMMARY publisher (j < pub->n_ranges). */
 void sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_msg_range *out);
+
+/*
+ * BUNDLES: walks the whole bundles of a decoded message (each at least
+ * SZ_MSG_MIN_BUNDLE_LEN bytes, pointing into the body); encodes n bundles into
+ * out. The encoder returns 0, -SZ_EINVAL, -SZ_ETOOBIG (above SZ_MSG_MAX_BUNDLES,
+ * the frame limit, or out_cap).
+ */
+void sz_msg_bundles_iter(const struct sz_msg *m, struct sz_msg_iter *it);
+bool sz_msg_bundles_next(struct sz_msg_iter *it, const uint8_t **bundle, size_t *len);
+int sz_msg_encode_bundles(const uint8_t *const *bundles, const size_t *lens, size_t n, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
 
 /* The name of a message type ("HELLO", ...), or NULL for an unknown one. */
 const char *sz_msg_type_name(uint8_t type);
