@@ -128,6 +128,9 @@ on_write(uv_write_t *req, int status)
     bool close_after = w->close_after;
 
     free(w);
+    c->d->ctl_writes--;
+    if (c->d->stopping)
+        daemon_job_done(c->d);
     if (c->closing) {
         ctlsrv_release(c);
         return;
@@ -172,6 +175,7 @@ conn_send(struct ctlconn *c, const uint8_t *data, size_t len, bool close_after)
         conn_close(c);
         return;
     }
+    c->d->ctl_writes++;
     ctlsrv_hold(c);
 }
 

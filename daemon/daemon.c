@@ -52,4 +52,3 @@ daemon_now(void)
 {
     return (int64_t)time(NULL);
 }
-

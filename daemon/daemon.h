@@ -45,7 +45,8 @@ struct daemon {
     /* Peer links and gossip. */
     struct net *net;
     struct gossip *gossip;
-    size_t n_jobs; /* thread-pool jobs in flight */
+    size_t n_jobs;     /* thread-pool jobs in flight */
+    size_t ctl_writes; /* control replies being written: a shutdown waits for them */
     uint64_t n_imported, n_published, n_refused;
 };
 

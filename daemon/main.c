@@ -149,8 +149,8 @@ finish_shutdown(struct daemon *d)
 {
     static bool done;
 
-    if (done || d->n_jobs > 0 || maintenance_running || (d->pub != NULL && publish_busy(d->pub)) ||
-        !peer_all_closed(d))
+    if (done || d->n_jobs > 0 || d->ctl_writes > 0 || maintenance_running ||
+        (d->pub != NULL && publish_busy(d->pub)) || !peer_all_closed(d))
         return;
     done = true;
     ctlsrv_close_all(d);

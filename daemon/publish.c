@@ -36,6 +36,7 @@ struct batch {
     struct batch *next;
     struct pubreq *head, **tail;
     size_t n_articles;
+    size_t bytes; /* encoded articles: a batch never exceeds what one bundle may hold */
 };
 
 struct publish {
@@ -117,6 +118,14 @@ on_seal_work(uv_work_t *w)
     if (rc != 0) {
         s->err_code = -rc;
         snprintf(s->err, sizeof s->err, "the batch cannot be encoded: %s", sz_strerror(rc));
+        goto out;
+    }
+    if (content_len > d->content_cap) {
+        s->err_code = SZ_ETOOBIG;
+        snprintf(s->err, sizeof s->err,
+                 "the articles are larger (%zu bytes) than one bundle may hold here (%llu): "
+                 "publish fewer at once",
+                 content_len, (unsigned long long)d->content_cap);
         goto out;
     }
     /* The sequence is committed durably before it is used: a restart never reuses it. */
@@ -320,8 +329,9 @@ publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_
     ctlsrv_hold(c);
     /* A batch never holds one article id twice, nor more than max_articles:
      * such a request closes the open batch and starts the next. */
-    if (p->open != NULL && (p->open->n_articles + container->n_articles > p->max_articles ||
-                            collides(p->open, container)))
+    if (p->open != NULL &&
+        (p->open->n_articles + container->n_articles > p->max_articles ||
+         p->open->bytes + msg->container_len > p->d->content_cap || collides(p->open, container)))
         close_open(p);
     if (p->open == NULL) {
         b = calloc(1, sizeof *b);
@@ -344,7 +354,9 @@ publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_
     *b->tail = r;
     b->tail = &r->next;
     b->n_articles += container->n_articles;
-    if (b->n_articles >= p->max_articles || p->window_ms == 0 ||
+    b->bytes += msg->container_len;
+    /* During a shutdown nothing waits for a window: the batch is sealed at once. */
+    if (b->n_articles >= p->max_articles || p->window_ms == 0 || p->d->stopping ||
         !uv_is_active((uv_handle_t *)&p->timer))
         close_open(p);
 }

@@ -125,6 +125,33 @@ wait $p1
 [ -s "$TMP/b1" ] && cmp -s "$TMP/b1" "$TMP/b2" && ok || bad "two publishes in one window share a bundle"
 check "stop" stop_daemon pub
 
+# Two articles that each fit a bundle but not together go out as two bundles.
+python3 -c '
+import random, sys
+random.seed(int(sys.argv[2]))
+words = [random.choice("abcdefghijklmnopqrstuvwxyz") * random.randint(1, 9) for _ in range(40)]
+body = " ".join(random.choice(words) + str(random.randint(0, 99999)) for _ in range(3500))
+open(sys.argv[1], "w").write("---\ntitle: Big %s\n---\n%s\n" % (sys.argv[2], body))
+' "$TMP/big1.md" 1
+python3 -c '
+import random, sys
+random.seed(int(sys.argv[2]))
+body = " ".join(str(random.randint(0, 10**9)) for _ in range(3800))
+open(sys.argv[1], "w").write("---\ntitle: Big %s\n---\n%s\n" % (sys.argv[2], body))
+' "$TMP/big2.md" 2
+start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 1500 --max-bundle-bytes 64K ||
+    bad "restart with a small bundle cap"
+"$SZ" publish --socket "$SOCK" "$TMP/big1.md" >"$TMP/big1.id" 2>"$TMP/big1.err" &
+p1=$!
+sleep 0.3
+"$SZ" publish --socket "$SOCK" "$TMP/big2.md" >"$TMP/big2.id" 2>"$TMP/big2.err"
+r2=$?
+wait $p1
+r1=$?
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && ! cmp -s "$TMP/big1.id" "$TMP/big2.id" && ok ||
+    bad "articles too big to share a bundle get one each ($(cat "$TMP/big1.err" "$TMP/big2.err"))"
+check "stop" stop_daemon pub
+
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
 "$SZD" --config "$TMP/bad.conf" --data-dir "$TMP/never" >"$TMP/conf.log" 2>&1
