@@ -19,6 +19,7 @@
 #define MAX_FETCHES_PER_PEER 4096 /* fetches one peer's announcements may start */
 #define FETCH_BUCKETS 4096        /* hash buckets of the fetch table */
 #define RECENT_SLOTS 1024         /* ids stored lately: announcements racing them are ignored */
+#define MAX_DEFERRED 16384        /* wanted ids a peer announced beyond its fetch share */
 #define MAX_CANDIDATES 8          /* peers that announced one id */
 #define MAX_REQUESTED 16          /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
@@ -73,6 +74,9 @@ struct gossip_peer {
     uint8_t *summary;
     size_t summary_len;
     size_t n_verifying; /* bundles from this peer being verified */
+    /* Wanted ids announced beyond MAX_FETCHES_PER_PEER: fetched as earlier ones finish. */
+    struct sz_msg_announce *deferred;
+    size_t n_deferred, deferred_head, cap_deferred;
 };
 
 /* A bundle being fetched: from one peer at a time, others as fallbacks. */
@@ -338,10 +342,17 @@ fetch_next(struct gossip *gs, struct fetch *f)
 }
 
 /* Gives waiting fetches to peers that have room again (a bounded number per call). */
+static void take_deferred(struct gossip *gs, struct peer *p);
+
 static void
 drive_waiting(struct gossip *gs)
 {
     size_t budget = 256;
+    struct peer *p;
+
+    for (p = peer_first(gs->d); p != NULL; p = p->next)
+        if (p->g != NULL && p->g->n_deferred > 0)
+            take_deferred(gs, p);
 
     while (budget-- > 0 && gs->wait_head != NULL) {
         struct fetch *f = gs->wait_head;
@@ -776,6 +787,77 @@ on_gjob_work(uv_work_t *w)
 
 static void send_ranges(struct peer *p);
 
+/* A fetch of an announced id, with p as its owner and first candidate. */
+static struct fetch *
+new_fetch(struct gossip *gs, struct peer *p, const struct sz_msg_announce *a)
+{
+    struct fetch *f = calloc(1, sizeof *f);
+
+    if (f == NULL)
+        return NULL;
+    f->owner = p;
+    p->g->n_owned++;
+    memcpy(f->id, a->id, SZ_BUNDLE_ID_LEN);
+    f->size = a->size;
+    fetch_insert(gs, f);
+    f->cands[f->n_cands++] = p;
+    return f;
+}
+
+static void
+defer(struct peer *p, const struct sz_msg_announce *a)
+{
+    struct gossip_peer *g = p->g;
+
+    if (g->n_deferred == g->cap_deferred) {
+        size_t cap = g->cap_deferred == 0 ? 256 : g->cap_deferred * 2;
+        struct sz_msg_announce *v;
+        if (cap > MAX_DEFERRED)
+            return; /* Beyond even this: it comes back with the peer's next SUMMARY. */
+        /* Compact first: the queue is read from deferred_head. */
+        if (g->deferred_head > 0) {
+            memmove(g->deferred, g->deferred + g->deferred_head,
+                    (g->n_deferred - g->deferred_head) * sizeof *g->deferred);
+            g->n_deferred -= g->deferred_head;
+            g->deferred_head = 0;
+        }
+        if (g->n_deferred < g->cap_deferred) {
+            g->deferred[g->n_deferred++] = *a;
+            return;
+        }
+        v = realloc(g->deferred, cap * sizeof *v);
+        if (v == NULL)
+            return;
+        g->deferred = v;
+        g->cap_deferred = cap;
+    }
+    g->deferred[g->n_deferred++] = *a;
+}
+
+/* Starts deferred fetches of p while its share allows. */
+static void
+take_deferred(struct gossip *gs, struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+
+    while (g != NULL && !p->closing && g->deferred_head < g->n_deferred &&
+           g->n_owned < MAX_FETCHES_PER_PEER && gs->n_fetches < MAX_FETCHES) {
+        const struct sz_msg_announce *a = &g->deferred[g->deferred_head++];
+        struct fetch *f;
+        if (fetch_find(gs, a->id) != NULL || recent_has(gs, a->id))
+            continue;
+        f = new_fetch(gs, p, a);
+        if (f == NULL)
+            break;
+        wait_push(gs, f);
+    }
+    if (g != NULL && g->deferred_head == g->n_deferred) {
+        free(g->deferred);
+        g->deferred = NULL;
+        g->n_deferred = g->deferred_head = g->cap_deferred = 0;
+    }
+}
+
 static void
 done_wanted(struct gjob *j)
 {
@@ -798,19 +880,17 @@ done_wanted(struct gjob *j)
         /* Stored while this check ran (from another peer): not wanted after all. */
         if (recent_has(gs, j->ann[i].id))
             continue;
-        if (gs->n_fetches >= MAX_FETCHES || p->closing || p->g->n_owned >= MAX_FETCHES_PER_PEER)
+        if (p->closing)
             break;
-        f = calloc(1, sizeof *f);
+        if (gs->n_fetches >= MAX_FETCHES || p->g->n_owned >= MAX_FETCHES_PER_PEER) {
+            /* Over this peer's share: kept, and fetched as earlier fetches finish. */
+            defer(p, &j->ann[i]);
+            continue;
+        }
+        f = new_fetch(gs, p, &j->ann[i]);
         if (f == NULL)
             break;
-        f->owner = p;
-        p->g->n_owned++;
-        memcpy(f->id, j->ann[i].id, SZ_BUNDLE_ID_LEN);
-        f->size = j->ann[i].size;
-        fetch_insert(gs, f);
-        if (!p->closing)
-            f->cands[f->n_cands++] = p;
-        if (!p->closing && p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
+        if (p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
             memcpy(ids[n++], f->id, SZ_BUNDLE_ID_LEN);
             p->g->n_requested++;
             f->from = p;
@@ -1577,6 +1657,7 @@ gossip_peer_closed(struct peer *p)
         }
     }
     if (p->g != NULL) {
+        free(p->g->deferred);
         free(p->g->pend);
         free(p->g->summary);
         free(p->g->known);
