@@ -220,7 +220,8 @@ cmd_gen(int argc, char **argv)
     uint64_t total_bytes = 0, n_bundles = 0;
     double t0 = now_s();
 
-    for (i = 0; i < argc; i++) {
+    /* Options come in pairs: a name, then its value. */
+    for (i = 0; i + 1 <= argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
             die("%s needs a value", a);
@@ -248,7 +249,6 @@ cmd_gen(int argc, char **argv)
             seed = strtoull(v, NULL, 10);
         else
             die("unknown option %s", a);
-        i++;
     }
     if (out == NULL || corpus == NULL || publishers == 0 || pub_first + publishers > 100 ||
         first == 0 || last < first || min_bytes < 400 || max_bytes < min_bytes)
