@@ -596,7 +596,7 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     const struct store_meta *m = &it->meta;
     sqlite3_stmt *ins = st->stmt[S_INSERT];
     sqlite3_stmt *ins_bytes = st->stmt[S_INSERT_BYTES];
-    int64_t n;
+    int64_t n = 0;
     int rc, ret;
 
     ret = find(st, m->id, &n, NULL, err, err_cap);
@@ -734,7 +734,7 @@ store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
 int
 store_has(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], char *err, size_t err_cap)
 {
-    int64_t n;
+    int64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)
@@ -757,7 +757,7 @@ store_get_meta(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], struct stor
                char *err, size_t err_cap)
 {
     struct store_meta tmp;
-    int64_t n;
+    int64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)
@@ -803,9 +803,9 @@ int
 store_get(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint8_t **out, size_t *out_len,
           char *err, size_t err_cap)
 {
-    struct store_meta m;
+    struct store_meta m = {0};
     uint8_t *buf;
-    int64_t n;
+    int64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)
@@ -836,9 +836,9 @@ int
 store_read(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t offset, uint8_t *buf,
            size_t cap, size_t *n_read, char *err, size_t err_cap)
 {
-    struct store_meta m;
+    struct store_meta m = {0};
     size_t len;
-    int64_t n;
+    int64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)
@@ -864,7 +864,7 @@ int
 store_delete(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], bool remember_it, int64_t now,
              char *err, size_t err_cap)
 {
-    int64_t n;
+    int64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)

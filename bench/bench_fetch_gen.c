@@ -1,0 +1,736 @@
+/*
+ * bench_fetch_gen: the bundle generator and the raw open rate of bench/fetch
+ * (see bench/FETCH.md).
+ *
+ *   bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] [--articles K]
+ *                       [--level L] [--seed S]
+ *       Writes N bundles OUT/NNNNN.bundle (sequences 1..N, default 1000) of K
+ *       corpus documents each (default 50), sealed at zstd level L (default 3)
+ *       with a publisher key derived from the seed, and OUT/pub.pk (the public
+ *       key's text form) and OUT/pub.hex. Bundle s takes the documents
+ *       (s - 1 + j * stride) mod D, j = 0..K-1, stride = D / K, of the D
+ *       documents of MANIFEST.tsv sorted by name, so every bundle samples every
+ *       source and genre. Article ids are "sNNNNN-<file name without its
+ *       extension>", unique across bundles. Prints "key value" lines: bundles,
+ *       articles, bundle_bytes, text_bytes (sum of the bodies), seconds.
+ *
+ *   bench_fetch_gen open-rate --dir DIR [--passes P]
+ *       Loads every DIR/NAME.bundle into memory and times P passes (default 3)
+ *       of sz_bundle_open() + sz_bundle_free() over all of them, one thread,
+ *       in file-name order, and P passes of sz_bundle_verify() alone (Ed25519
+ *       + BLAKE2b, no decompression). Prints "key value" lines: bundles,
+ *       bundle_bytes, text_bytes, open_s (fastest pass, wall clock),
+ *       open_s_all (every pass), open_cpu_s (least process CPU time of a pass),
+ *       verify_s (fastest pass).
+ *
+ *   bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] [--page-extra N]
+ *       The least a library of samizdat's layout costs: for every bundle of
+ *       DIR, sz_bundle_open(), then for each article mkdir LIB/<pub-hex>/<id>
+ *       and plain open/write/close of the body file and of an index.html of
+ *       the body's length plus N bytes (default 3500, about what a rendered
+ *       page adds), then the raw bundle into LIB/.samizdat/bundles/; syncfs()
+ *       every B bundles (default 64) and at the end. No rendering, no
+ *       temporary names, no index. Prints "key value" lines: bundles, wall_s,
+ *       cpu_s (process user + system), open_cpu_s (of which in
+ *       sz_bundle_open), bytes_written.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "samizdat/article.h"
+#include "samizdat/buf.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "samizdat/keys.h"
+
+#if defined(__linux__)
+int syncfs(int fd); /* <unistd.h> declares it only with _GNU_SOURCE */
+#endif
+
+#define TITLE_MAX 200
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("bench_fetch_gen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double
+cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool
+read_file(const char *path, uint8_t **out, size_t *out_len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+
+    if (f == NULL)
+        return false;
+    for (;;) {
+        size_t got;
+        if (cap - len < 65536) {
+            uint8_t *p;
+            cap = cap * 2 + 65536;
+            p = realloc(buf, cap + 1);
+            if (p == NULL) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return false;
+            }
+            buf = p;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        fclose(f);
+        return false;
+    }
+    fclose(f);
+    *out = buf;
+    *out_len = len;
+    return true;
+}
+
+/* ---- corpus ---- */
+
+struct doc {
+    char name[64]; /* file name */
+    char id[64];   /* without its extension */
+    char lang[16];
+    bool html;
+    uint8_t *data;
+    size_t len;
+    char title[TITLE_MAX + 1];
+    size_t title_len;
+};
+
+static int
+cmp_doc(const void *a, const void *b)
+{
+    return strcmp(((const struct doc *)a)->name, ((const struct doc *)b)->name);
+}
+
+static const uint8_t *
+find_ci(const uint8_t *p, size_t len, const char *needle)
+{
+    size_t n = strlen(needle), i, k;
+
+    for (i = 0; n <= len && i <= len - n; i++) {
+        for (k = 0; k < n && (p[i + k] | 0x20) == (uint8_t)(needle[k] | 0x20); k++)
+            ;
+        if (k == n)
+            return p + i;
+    }
+    return NULL;
+}
+
+/* The HTML <title> or the first non-blank line; white space folded, controls dropped. */
+static void
+make_title(struct doc *d)
+{
+    const uint8_t *p = d->data, *end = d->data + d->len, *t;
+    size_t n = 0;
+    bool space = false;
+
+    if (d->html && (t = find_ci(p, d->len, "<title")) != NULL) {
+        const uint8_t *gt = memchr(t, '>', (size_t)(end - t));
+        if (gt != NULL) {
+            p = gt + 1;
+            t = find_ci(p, (size_t)(end - p), "</title");
+            end = t != NULL ? t : end;
+        }
+    } else {
+        while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
+            p++;
+        t = memchr(p, '\n', (size_t)(end - p));
+        end = t != NULL ? t : end;
+    }
+    for (; p < end && n < TITLE_MAX; p++) {
+        uint8_t ch = *p;
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            space = n > 0;
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f)
+            continue;
+        if (space && n < TITLE_MAX) {
+            d->title[n++] = ' ';
+            space = false;
+        }
+        if (n < TITLE_MAX)
+            d->title[n++] = (char)ch;
+    }
+    while (n > 0 && ((uint8_t)d->title[n - 1] & 0x80) != 0 &&
+           !sz_utf8_valid((const uint8_t *)d->title, n))
+        n--;
+    if (n == 0 || !sz_utf8_valid((const uint8_t *)d->title, n)) {
+        n = strlen(d->id);
+        memcpy(d->title, d->id, n);
+    }
+    d->title_len = n;
+}
+
+static void
+doc_article(const struct doc *d, struct sz_article *a, char *id, size_t id_cap, uint64_t seq,
+            int64_t published)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(id, id_cap, "s%05llu-%s", (unsigned long long)seq, d->id);
+    a->id.p = id;
+    a->id.len = strlen(id);
+    a->title.p = d->title;
+    a->title.len = d->title_len;
+    a->published = published;
+    a->ctype = d->html ? SZ_CTYPE_HTML : SZ_CTYPE_PLAIN;
+    a->lang.p = d->lang;
+    a->lang.len = strlen(d->lang);
+    a->body = d->data;
+    a->body_len = d->len;
+}
+
+/* Loads MANIFEST.tsv's .txt and .html documents that make valid articles, sorted by name. */
+static struct doc *
+load_corpus(const char *dir, size_t *n_out)
+{
+    char path[4096];
+    uint8_t *buf;
+    size_t len, start = 0, n = 0, cap = 0;
+    struct doc *docs = NULL;
+    bool first = true;
+
+    snprintf(path, sizeof path, "%s/MANIFEST.tsv", dir);
+    if (!read_file(path, &buf, &len))
+        die("cannot read %s: %s", path, strerror(errno));
+    while (start < len) {
+        size_t end = start, nf = 0, fs[4] = {0}, fl[4] = {0}, i;
+        while (end < len && buf[end] != '\n')
+            end++;
+        fs[0] = start;
+        for (i = start; i <= end && nf < 3; i++) {
+            if (i == end || buf[i] == '\t') {
+                fl[nf] = i - fs[nf];
+                nf++;
+                fs[nf] = i + 1;
+            }
+        }
+        if (!first && nf == 3 && fl[0] > 0 && fl[0] < 64 && fl[2] < 16) {
+            struct doc *d;
+            const char *dot;
+            if (n == cap) {
+                cap = cap * 2 + 256;
+                docs = realloc(docs, cap * sizeof *docs);
+                if (docs == NULL)
+                    die("out of memory");
+            }
+            d = &docs[n];
+            memset(d, 0, sizeof *d);
+            memcpy(d->name, buf + fs[0], fl[0]);
+            memcpy(d->lang, buf + fs[2], fl[2]);
+            dot = strrchr(d->name, '.');
+            if (dot != NULL && (strcmp(dot, ".txt") == 0 || strcmp(dot, ".html") == 0) &&
+                (size_t)(dot - d->name) < 60) {
+                d->html = strcmp(dot, ".html") == 0;
+                memcpy(d->id, d->name, (size_t)(dot - d->name));
+                if (sz_safe_name(d->id, strlen(d->id)))
+                    n++;
+            }
+        }
+        first = false;
+        start = end + 1;
+    }
+    free(buf);
+    qsort(docs, n, sizeof *docs, cmp_doc);
+    /* Load them; drop what is no valid article body. */
+    {
+        size_t k, kept = 0;
+        for (k = 0; k < n; k++) {
+            struct doc *d = &docs[k];
+            struct sz_article a;
+            char id[128];
+            int rc;
+            snprintf(path, sizeof path, "%s/%s", dir, d->name);
+            if (!read_file(path, &d->data, &d->len)) {
+                fprintf(stderr, "bench_fetch_gen: skipping %s: %s\n", path, strerror(errno));
+                continue;
+            }
+            make_title(d);
+            doc_article(d, &a, id, sizeof id, 1, 0);
+            if ((rc = sz_article_check(&a)) != 0) {
+                fprintf(stderr, "bench_fetch_gen: skipping %s: %s\n", path, sz_strerror(rc));
+                free(d->data);
+                continue;
+            }
+            docs[kept++] = *d;
+        }
+        n = kept;
+    }
+    if (n == 0)
+        die("%s/MANIFEST.tsv lists no usable .txt or .html documents", dir);
+    *n_out = n;
+    return docs;
+}
+
+/* ---- gen ---- */
+
+static int
+cmd_gen(int argc, char **argv)
+{
+    const char *corpus = NULL, *out = NULL;
+    unsigned long n_bundles = 1000, per = 50, seed = 1;
+    int level = 3, i;
+    struct doc *docs;
+    size_t n_docs, stride;
+    uint8_t pk[32], sk[64], kseed[32], in[8];
+    char pktext[SZ_PK_TEXT_LEN + 1], pkhex[65], path[4096];
+    int64_t created = (int64_t)time(NULL) - 3600, base = created - 86400;
+    uint64_t bundle_bytes = 0, text_bytes = 0, seq;
+    struct sz_article *arts;
+    char(*ids)[128];
+    double t0;
+    FILE *f;
+
+    for (i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            die("%s needs a value", a);
+        if (strcmp(a, "--corpus") == 0)
+            corpus = v;
+        else if (strcmp(a, "--out") == 0)
+            out = v;
+        else if (strcmp(a, "--bundles") == 0)
+            n_bundles = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--articles") == 0)
+            per = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--level") == 0)
+            level = atoi(v);
+        else if (strcmp(a, "--seed") == 0)
+            seed = strtoul(v, NULL, 10);
+        else
+            die("gen: unknown option %s", a);
+    }
+    if (corpus == NULL || out == NULL || n_bundles == 0 || n_bundles > 99999 || per == 0 ||
+        per > SZ_MAX_ARTICLES || level < 1 || level > 19)
+        die("gen: needs --corpus and --out; 1 <= bundles <= 99999, 1 <= articles <= 4096, "
+            "1 <= level <= 19");
+    docs = load_corpus(corpus, &n_docs);
+    if (per > n_docs)
+        die("gen: the corpus has only %zu documents, fewer than %lu per bundle", n_docs, per);
+    stride = n_docs / per;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST)
+        die("cannot make %s: %s", out, strerror(errno));
+
+    sz_store64(in, seed);
+    crypto_generichash(kseed, sizeof kseed, in, sizeof in, (const uint8_t *)"bench-fetch", 11);
+    crypto_sign_seed_keypair(pk, sk, kseed);
+    sz_pk_to_text(pk, pktext);
+    sz_hex(pk, 32, pkhex);
+    snprintf(path, sizeof path, "%s/pub.pk", out);
+    if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", pktext) < 0 || fclose(f) != 0)
+        die("cannot write %s", path);
+    snprintf(path, sizeof path, "%s/pub.hex", out);
+    if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", pkhex) < 0 || fclose(f) != 0)
+        die("cannot write %s", path);
+
+    arts = calloc(per, sizeof *arts);
+    ids = calloc(per, sizeof *ids);
+    if (arts == NULL || ids == NULL)
+        die("out of memory");
+    t0 = now_s();
+    for (seq = 1; seq <= n_bundles; seq++) {
+        struct sz_seal_params sp;
+        uint8_t *content = NULL, *b = NULL, id[32];
+        size_t content_len = 0, len = 0, j;
+        int rc;
+        for (j = 0; j < per; j++) {
+            const struct doc *d = &docs[(seq - 1 + j * stride) % n_docs];
+            doc_article(d, &arts[j], ids[j], sizeof ids[j], seq,
+                        base + (int64_t)seq * 60 + (int64_t)j);
+            text_bytes += d->len;
+        }
+        rc = sz_container_encode(arts, per, &content, &content_len);
+        if (rc != 0)
+            die("encoding bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
+        memset(&sp, 0, sizeof sp);
+        sp.secret_key = sk;
+        sp.sequence = seq;
+        sp.created = created;
+        sp.level = level;
+        rc = sz_bundle_seal(&sp, content, content_len, &b, &len, id);
+        if (rc != 0)
+            die("sealing bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
+        snprintf(path, sizeof path, "%s/%05llu.bundle", out, (unsigned long long)seq);
+        if ((f = fopen(path, "wb")) == NULL || fwrite(b, 1, len, f) != len || fclose(f) != 0)
+            die("cannot write %s", path);
+        bundle_bytes += len;
+        free(content);
+        free(b);
+    }
+    printf("bundles %lu\narticles %lu\nbundle_bytes %llu\ntext_bytes %llu\nseconds %.3f\n"
+           "level %d\ndocuments %zu\npublisher %s\n",
+           n_bundles, n_bundles * per, (unsigned long long)bundle_bytes,
+           (unsigned long long)text_bytes, now_s() - t0, level, n_docs, pkhex);
+    sodium_memzero(sk, sizeof sk);
+    for (size_t k = 0; k < n_docs; k++)
+        free(docs[k].data);
+    free(docs);
+    free(arts);
+    free(ids);
+    return 0;
+}
+
+/* ---- open-rate ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmd_open_rate(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int passes = 3, i, p;
+    DIR *d;
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0, k;
+    uint8_t **bufs;
+    size_t *lens;
+    uint64_t bundle_bytes = 0, text_bytes = 0;
+    double best_open = 1e30, best_verify = 1e30, best_open_cpu = 1e30;
+
+    for (i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            die("%s needs a value", a);
+        if (strcmp(a, "--dir") == 0)
+            dir = v;
+        else if (strcmp(a, "--passes") == 0)
+            passes = atoi(v);
+        else
+            die("open-rate: unknown option %s", a);
+    }
+    if (dir == NULL || passes < 1)
+        die("open-rate: needs --dir; --passes at least 1");
+    if ((d = opendir(dir)) == NULL)
+        die("cannot read %s: %s", dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        size_t nl = strlen(e->d_name);
+        if (nl < 8 || strcmp(e->d_name + nl - 7, ".bundle") != 0)
+            continue;
+        if (n == cap) {
+            cap = cap * 2 + 64;
+            names = realloc(names, cap * sizeof *names);
+            if (names == NULL)
+                die("out of memory");
+        }
+        if ((names[n++] = strdup(e->d_name)) == NULL)
+            die("out of memory");
+    }
+    closedir(d);
+    if (n == 0)
+        die("no .bundle files in %s", dir);
+    qsort(names, n, sizeof *names, cmp_str);
+    bufs = calloc(n, sizeof *bufs);
+    lens = calloc(n, sizeof *lens);
+    if (bufs == NULL || lens == NULL)
+        die("out of memory");
+    for (k = 0; k < n; k++) {
+        char path[4096];
+        struct sz_bundle *b = NULL;
+        int rc;
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        if (!read_file(path, &bufs[k], &lens[k]))
+            die("cannot read %s: %s", path, strerror(errno));
+        bundle_bytes += lens[k];
+        /* The untimed first open: checks the bundle and counts its article text. */
+        rc = sz_bundle_open(bufs[k], lens[k], 0, &b);
+        if (rc != 0)
+            die("%s does not open: %s", path, sz_strerror(rc));
+        for (size_t j = 0; j < b->c->n_articles; j++)
+            text_bytes += b->c->articles[j].body_len;
+        sz_bundle_free(b);
+    }
+    printf("bundles %zu\nbundle_bytes %llu\ntext_bytes %llu\nopen_s_all", n,
+           (unsigned long long)bundle_bytes, (unsigned long long)text_bytes);
+    for (p = 0; p < passes; p++) {
+        double t0 = now_s(), c0 = cpu_s(), t, c;
+        for (k = 0; k < n; k++) {
+            struct sz_bundle *b = NULL;
+            if (sz_bundle_open(bufs[k], lens[k], 0, &b) != 0)
+                die("a bundle failed to open");
+            sz_bundle_free(b);
+        }
+        t = now_s() - t0;
+        c = cpu_s() - c0;
+        printf(" %.4f", t);
+        if (t < best_open)
+            best_open = t;
+        if (c < best_open_cpu)
+            best_open_cpu = c;
+    }
+    putchar('\n');
+    for (p = 0; p < passes; p++) {
+        double t0 = now_s(), t;
+        for (k = 0; k < n; k++) {
+            struct sz_bundle_header h;
+            uint8_t id[32];
+            if (sz_bundle_verify(bufs[k], lens[k], 0, &h, id) != 0)
+                die("a bundle failed to verify");
+        }
+        t = now_s() - t0;
+        if (t < best_verify)
+            best_verify = t;
+    }
+    printf("open_s %.4f\nopen_cpu_s %.4f\nverify_s %.4f\n", best_open, best_open_cpu, best_verify);
+    for (k = 0; k < n; k++) {
+        free(bufs[k]);
+        free(names[k]);
+    }
+    free(bufs);
+    free(lens);
+    free(names);
+    return 0;
+}
+
+/* ---- write-floor ---- */
+
+static double
+rusage_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void
+write_at(int dfd, const char *name, const void *p, size_t len, const char *what)
+{
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const uint8_t *q = p;
+
+    if (fd < 0)
+        die("cannot create %s/%s: %s", what, name, strerror(errno));
+    while (len > 0) {
+        ssize_t n = write(fd, q, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die("cannot write %s/%s: %s", what, name, strerror(errno));
+        q += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) != 0)
+        die("cannot write %s/%s: %s", what, name, strerror(errno));
+}
+
+static void
+sync_dir(int fd)
+{
+#if defined(__linux__)
+    if (syncfs(fd) != 0)
+        die("syncfs: %s", strerror(errno));
+#else
+    (void)fd;
+    sync();
+#endif
+}
+
+static int
+cmd_write_floor(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    size_t batch = 64, extra = 3500, n = 0, cap = 0, k, max_body = 0;
+    char **names = NULL, path[4096];
+    uint8_t **bufs, *page = NULL;
+    size_t *lens;
+    DIR *d;
+    struct dirent *e;
+    int i, ofd, sfd, bfd, pfd = -1;
+    double t0, c0, open_cpu = 0;
+    uint64_t written = 0;
+
+    for (i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            die("%s needs a value", a);
+        if (strcmp(a, "--dir") == 0)
+            dir = v;
+        else if (strcmp(a, "--out") == 0)
+            out = v;
+        else if (strcmp(a, "--batch") == 0)
+            batch = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--page-extra") == 0)
+            extra = strtoul(v, NULL, 10);
+        else
+            die("write-floor: unknown option %s", a);
+    }
+    if (dir == NULL || out == NULL || batch == 0)
+        die("write-floor: needs --dir and --out; --batch at least 1");
+    if ((d = opendir(dir)) == NULL)
+        die("cannot read %s: %s", dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        size_t nl = strlen(e->d_name);
+        if (nl < 8 || strcmp(e->d_name + nl - 7, ".bundle") != 0)
+            continue;
+        if (n == cap) {
+            cap = cap * 2 + 64;
+            names = realloc(names, cap * sizeof *names);
+            if (names == NULL)
+                die("out of memory");
+        }
+        if ((names[n++] = strdup(e->d_name)) == NULL)
+            die("out of memory");
+    }
+    closedir(d);
+    if (n == 0)
+        die("no .bundle files in %s", dir);
+    qsort(names, n, sizeof *names, cmp_str);
+    bufs = calloc(n, sizeof *bufs);
+    lens = calloc(n, sizeof *lens);
+    if (bufs == NULL || lens == NULL)
+        die("out of memory");
+    for (k = 0; k < n; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        if (!read_file(path, &bufs[k], &lens[k]))
+            die("cannot read %s: %s", path, strerror(errno));
+    }
+    if (mkdir(out, 0755) != 0)
+        die("cannot make %s: %s", out, strerror(errno));
+    ofd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ofd < 0 || mkdirat(ofd, ".samizdat", 0755) != 0 ||
+        (sfd = openat(ofd, ".samizdat", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        mkdirat(sfd, "bundles", 0755) != 0 ||
+        (bfd = openat(sfd, "bundles", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        die("cannot make the folders of %s: %s", out, strerror(errno));
+
+    t0 = now_s();
+    c0 = rusage_s();
+    for (k = 0; k < n; k++) {
+        struct sz_bundle *b = NULL;
+        double o0 = rusage_s();
+        char id_hex[2 * SZ_BUNDLE_ID_LEN + 1], bname[2 * SZ_BUNDLE_ID_LEN + 8];
+        if (sz_bundle_open(bufs[k], lens[k], 0, &b) != 0)
+            die("%s does not open", names[k]);
+        open_cpu += rusage_s() - o0;
+        if (pfd < 0) {
+            char hex[65];
+            sz_hex(b->hdr.publisher, 32, hex);
+            if (mkdirat(ofd, hex, 0755) != 0 ||
+                (pfd = openat(ofd, hex, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                die("cannot make %s/%s: %s", out, hex, strerror(errno));
+        }
+        for (size_t j = 0; j < b->c->n_articles; j++) {
+            const struct sz_article *a = &b->c->articles[j];
+            char id[SZ_MAX_ID_LEN + 1];
+            int afd;
+            memcpy(id, a->id.p, a->id.len);
+            id[a->id.len] = '\0';
+            if (mkdirat(pfd, id, 0755) != 0 ||
+                (afd = openat(pfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                die("cannot make the folder of %s: %s", id, strerror(errno));
+            write_at(afd, a->ctype == SZ_CTYPE_HTML ? "body.html" : "body.txt", a->body,
+                     a->body_len, id);
+            if (a->body_len + extra > max_body) {
+                max_body = a->body_len + extra;
+                free(page);
+                if ((page = malloc(max_body)) == NULL)
+                    die("out of memory");
+                memset(page, 'x', max_body);
+            }
+            memcpy(page, a->body, a->body_len);
+            write_at(afd, "index.html", page, a->body_len + extra, id);
+            close(afd);
+            written += 2 * a->body_len + extra;
+        }
+        sz_bundle_id_hex(b->id, id_hex);
+        snprintf(bname, sizeof bname, "%s.bundle", id_hex);
+        write_at(bfd, bname, bufs[k], lens[k], "bundles");
+        written += lens[k];
+        sz_bundle_free(b);
+        if ((k + 1) % batch == 0)
+            sync_dir(ofd);
+    }
+    sync_dir(ofd);
+    printf("bundles %zu\nwall_s %.4f\ncpu_s %.4f\nopen_cpu_s %.4f\nbytes_written %llu\n", n,
+           now_s() - t0, rusage_s() - c0, open_cpu, (unsigned long long)written);
+    if (pfd >= 0)
+        close(pfd);
+    close(bfd);
+    close(sfd);
+    close(ofd);
+    for (k = 0; k < n; k++) {
+        free(bufs[k]);
+        free(names[k]);
+    }
+    free(bufs);
+    free(lens);
+    free(names);
+    free(page);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0)
+        die("sodium_init failed");
+    if (argc >= 2 && strcmp(argv[1], "gen") == 0)
+        return cmd_gen(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "open-rate") == 0)
+        return cmd_open_rate(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "write-floor") == 0)
+        return cmd_write_floor(argc - 2, argv + 2);
+    fprintf(stderr, "usage: bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] "
+                    "[--articles K] [--level L] [--seed S]\n"
+                    "       bench_fetch_gen open-rate --dir DIR [--passes P]\n"
+                    "       bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] "
+                    "[--page-extra N]\n");
+    return 2;
+}
