@@ -46,6 +46,7 @@ struct conn {
     char name[300];
     int64_t deadline_ms;
     int64_t last_rx_ms;
+    int64_t last_progress_ms; /* last SUMMARY, bundle bytes or RANGE_DONE */
     struct sz_link *link;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
@@ -61,6 +62,7 @@ struct conn {
     uint64_t bundles, bytes;
     int64_t window_ms;
     uint32_t announced;
+    bool misbehaved; /* proven hostile: its SUMMARY is not believed */
 };
 
 /* Sequence ranges held per publisher (sorted, disjoint). */
@@ -369,6 +371,8 @@ conn_end(struct run *r, struct conn *c)
     for (i = 0; i < c->n_queue; i++)
         held_remove(&r->claimed[c->queue[i].pub], c->queue[i].first, c->queue[i].last);
     c->n_out_ranges = c->n_queue = 0;
+    for (i = 0; !c->misbehaved && i < c->n_offer; i++)
+        held_add(&r->offered[c->offer[i].pub], c->offer[i].first, c->offer[i].last);
     free(c->offer);
     c->offer = NULL;
     c->n_offer = 0;
@@ -415,6 +419,8 @@ conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
     va_end(ap);
     util_err("peer %s: %s; trying other peers", c->name, why);
     r->res->peers_failed++;
+    if (c->state == C_OPEN)
+        r->res->peers_ok--; /* it answered, then failed: another peer may be tried */
     conn_end(r, c);
     replan(r);
 }
@@ -515,6 +521,8 @@ send_ranges(struct run *r, struct conn *c)
         m.first = c->queue[0].first;
         m.last = c->queue[0].last;
         conn_send(c, &m);
+        if (c->n_out_ranges == 0)
+            c->last_progress_ms = now_ms(); /* the stall clock starts with the request */
         c->out_ranges[c->n_out_ranges++] = c->queue[0];
         memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof c->queue[0]);
         c->n_queue--;
@@ -550,7 +558,6 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
             sz_msg_summary_range(&sp, k, &rg);
             if (rg.last > peer_max)
                 peer_max = rg.last;
-            held_add(&r->offered[i], rg.first, rg.last);
             {
                 struct claim *v = realloc(c->offer, (c->n_offer + 1) * sizeof *v);
                 if (v != NULL) {
@@ -574,6 +581,7 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
         }
     }
     c->state = C_OPEN;
+    c->last_progress_ms = now_ms();
     r->res->peers_ok++;
     send_ranges(r, c);
 }
@@ -590,6 +598,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
 
     if (rc != 0) {
         free(raw);
+        c->misbehaved = true;
         conn_fail(r, c, "sent a bundle that fails verification (%s): nothing of it is kept",
                   sz_strerror(rc));
         return -1;
@@ -606,6 +615,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     if (!asked) {
         sz_bundle_free(b);
         free(raw);
+        c->misbehaved = true;
         conn_fail(r, c, "sent a bundle that was not asked for");
         return -1;
     }
@@ -622,6 +632,8 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     r->batch[r->n_batch].raw = raw;
     r->batch[r->n_batch].raw_len = len;
     r->n_batch++;
+    /* Held from now on: a replan must not ask another peer for it again. */
+    held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
     r->batch_bytes += len;
     if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES || r->o->follow)
         flush_batch(r);
@@ -636,6 +648,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     size_t k;
 
     if (sz_msg_decode(body, len, &m) != 0) {
+        c->misbehaved = true;
         conn_fail(r, c, "sent a malformed message");
         return -1;
     }
@@ -648,6 +661,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         if (c->rx == NULL) {
             uint64_t cap = r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536;
             if (m.offset != 0 || m.total > cap) {
+                c->misbehaved = true;
                 conn_fail(r, c, "sent a bundle out of order or too large");
                 return -1;
             }
@@ -659,13 +673,16 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             c->rx_total = m.total;
             c->rx_got = 0;
         } else if (m.offset != c->rx_got || m.total != c->rx_total) {
+            c->misbehaved = true;
             conn_fail(r, c, "sent bundle pieces out of order");
             return -1;
         }
         if (m.data_len > c->rx_total - c->rx_got) {
+            c->misbehaved = true;
             conn_fail(r, c, "sent more bundle bytes than it announced");
             return -1;
         }
+        c->last_progress_ms = t;
         memcpy(c->rx + c->rx_got, m.data, m.data_len);
         c->rx_got += (uint32_t)m.data_len;
         if (c->rx_got == c->rx_total) {
@@ -678,6 +695,12 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         struct sz_msg_iter it;
         const uint8_t *b;
         size_t blen;
+        c->last_progress_ms = t;
+        if ((sz_link_features(c->link) & SZ_FEATURE_BATCH) == 0) {
+            c->misbehaved = true;
+            conn_fail(r, c, "sent BUNDLES without agreeing to the feature");
+            return -1;
+        }
         sz_msg_bundles_iter(&m, &it);
         while (sz_msg_bundles_next(&it, &b, &blen)) {
             uint8_t *raw = malloc(blen);
@@ -692,6 +715,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         return 0;
     }
     case SZ_MSG_RANGE_DONE:
+        c->last_progress_ms = t;
         for (k = 0; k < c->n_out_ranges; k++) {
             struct claim *cl = &c->out_ranges[k];
             if (memcmp(r->o->trust->pk[cl->pub], m.publisher, 32) == 0 && cl->first == m.first &&
@@ -714,6 +738,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         }
         c->announced += (uint32_t)m.n_entries;
         if (c->announced > MAX_ANNOUNCED_PER_10S) {
+            c->misbehaved = true;
             conn_fail(r, c, "floods announcements");
             return -1;
         }
@@ -841,6 +866,19 @@ conn_writable(struct run *r, struct conn *c)
     }
 }
 
+/* Another peer still holds claims: an idle peer stays, in case those fail. */
+static bool
+others_busy(const struct run *r, const struct conn *c)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_conns; i++)
+        if (&r->conns[i] != c && r->conns[i].state != C_DONE &&
+            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0))
+            return true;
+    return false;
+}
+
 static bool
 wants_more(const struct run *r)
 {
@@ -941,8 +979,11 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     r.start_ms = now_ms();
-    fill_conns(&r);
-    while (!interrupted && wants_more(&r)) {
+    for (;;) {
+        /* A peer that failed leaves room for an untried one. */
+        fill_conns(&r);
+        if (interrupted || !wants_more(&r))
+            break;
         int64_t t = now_ms();
         size_t n = 0;
         if (o->timeout_s > 0 && !o->follow && t - r.start_ms > (int64_t)o->timeout_s * 1000) {
@@ -964,13 +1005,14 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 conn_fail(&r, c, "sent no summary within %d s", SUMMARY_TIMEOUT_MS / 1000);
                 continue;
             }
-            if (c->state == C_OPEN && t - c->last_rx_ms > IDLE_TIMEOUT_MS &&
-                (c->n_out_ranges > 0 || !o->follow)) {
+            /* Stalled: asked, and no bundle byte for a minute (other traffic does not count). */
+            if (c->state == C_OPEN && c->n_out_ranges > 0 &&
+                t - c->last_progress_ms > IDLE_TIMEOUT_MS) {
                 conn_fail(&r, c, "stalled for %d s", IDLE_TIMEOUT_MS / 1000);
                 continue;
             }
             if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
-                c->out_len == 0) {
+                c->out_len == 0 && !others_busy(&r, c)) {
                 conn_end(&r, c);
                 continue;
             }

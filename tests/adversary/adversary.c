@@ -10,10 +10,15 @@
  * numbers the test scripts read), and exits 0 when the daemon behaved as the
  * spec says, 1 when it did not, 2 on a usage or local error.
  *
+ * adversary serve-evil MODE --listen HOST:PORT --bundles DIR turns it around:
+ * a malicious relay that `samizdat fetch` connects to (tampered bundles, an
+ * old bundle for a newer range, a stream cut mid-bundle, endless ANNOUNCEs).
+ *
  * The binary carries its own copy of proto/link.c built with SZ_LINK_TESTING,
  * for sz_link_test_seal_raw() (frames whose sealed length is out of range).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,8 +33,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <sodium.h>
 
@@ -61,12 +71,26 @@ struct opts {
     double hold_s;              /* flood, idle-connections: how long to stay connected */
     double seconds;             /* slow: how long to trickle */
     bool slow_handshake;        /* slow: trickle the first handshake message instead */
+    const char *listen;         /* serve-evil: HOST:PORT to listen on (port 0: any) */
+    const char *bundles;        /* serve-evil: folder of the bundles it holds */
+    uint64_t claim_last;        /* serve-evil old-as-new: last sequence claimed (0: newest + 100) */
+    double max_s;               /* serve-evil: lifetime of one session, seconds */
+    double rate;                /* serve-evil flood: ids announced per second (0: no limit) */
+    double answer_delay;        /* serve-evil: seconds between SUMMARY and the attack */
+    bool batch; /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
 };
 
-static struct opts opt = {.hold_s = -1, .seconds = 20};
+static struct opts opt = {.hold_s = -1, .seconds = 20, .max_s = 120};
 static struct sz_link_keys keys; /* the network key and our random node key */
 
-/* One TCP connection to the daemon, with or without a link on it. */
+/* serve-evil: a REQUEST_RANGE from the fetching peer, not answered yet. */
+struct range_req {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t first, last;
+};
+#define MAX_RANGE_REQS 16
+
+/* One TCP connection to the daemon (or, for serve-evil, from a fetching peer). */
 struct conn {
     int fd;
     struct sz_link *link; /* NULL: raw bytes only */
@@ -88,6 +112,9 @@ struct conn {
     const uint8_t *want_id; /* set: note when the daemon REQUESTs this id */
     bool want_requested;
     double t_want;
+    struct range_req ranges[MAX_RANGE_REQS]; /* serve-evil: REQUEST_RANGEs to answer */
+    size_t n_ranges;
+    uint64_t n_ranges_total;
 };
 
 /* ---- small helpers ---- */
@@ -311,6 +338,15 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
                 c->want_requested = true;
                 c->t_want = now_s();
             }
+        break;
+    case SZ_MSG_REQUEST_RANGE:
+        c->n_ranges_total++;
+        if (c->n_ranges < MAX_RANGE_REQS) {
+            struct range_req *q = &c->ranges[c->n_ranges++];
+            memcpy(q->publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
+            q->first = m.first;
+            q->last = m.last;
+        }
         break;
     case SZ_MSG_GOODBYE:
         c->goodbye = true;
@@ -1043,8 +1079,10 @@ cmd_slow(void)
         const uint8_t *out;
         if (body == NULL)
             die_local("out of memory");
-        if (handshake(&c, opt.from, NULL) != 0)
+        if (handshake(&c, opt.from, NULL) != 0) {
+            free(body);
             return verdict(false, "handshake failed");
+        }
         /* A large valid frame (an ANNOUNCE of 256 entries), of which only a few bytes go. */
         {
             struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
@@ -1157,6 +1195,421 @@ cmd_idle(const char *arg)
                        "timeout");
 }
 
+/* ---- serve-evil: a malicious relay for samizdat fetch ---- */
+
+enum evil_mode {
+    EVIL_TAMPERED,     /* the asked bundles, one payload byte flipped */
+    EVIL_TAMPERED_SIG, /* the asked bundles, one signature byte flipped */
+    EVIL_OLD_AS_NEW,   /* claims sequences up to --claim-last, answers with its oldest bundle */
+    EVIL_TRUNCATED,    /* half of the first asked bundle, then close */
+    EVIL_FLOOD,        /* endless ANNOUNCEs of random ids; serves nothing */
+    EVIL_N_MODES
+};
+
+static const char *const evil_mode_names[EVIL_N_MODES] = {
+    "tampered", "tampered-sig", "old-as-new", "truncated", "flood",
+};
+
+/* A bundle the evil relay holds (from --bundles DIR). */
+struct evil_bundle {
+    uint8_t *raw;
+    size_t len;
+    struct sz_bundle_header hdr;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+};
+
+static struct evil_bundle *evil_bundles; /* sorted by publisher, then sequence */
+static size_t n_evil_bundles;
+
+static int
+cmp_evil_bundle(const void *pa, const void *pb)
+{
+    const struct evil_bundle *a = pa, *b = pb;
+    int c = memcmp(a->hdr.publisher, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+
+    if (c != 0)
+        return c;
+    return a->hdr.sequence < b->hdr.sequence ? -1 : a->hdr.sequence > b->hdr.sequence;
+}
+
+/* Reads every file of dir that parses as a bundle. */
+static void
+load_evil_bundles(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        die_local("cannot open the --bundles folder");
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+        struct evil_bundle b, *v;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+            continue;
+        memset(&b, 0, sizeof b);
+        b.raw = read_file(path, &b.len);
+        if (sz_bundle_parse(b.raw, b.len, 0, &b.hdr, b.id) != 0) {
+            say("skipped %s: not a bundle", path);
+            free(b.raw);
+            continue;
+        }
+        v = realloc(evil_bundles, (n_evil_bundles + 1) * sizeof *v);
+        if (v == NULL)
+            die_local("out of memory");
+        evil_bundles = v;
+        evil_bundles[n_evil_bundles++] = b;
+    }
+    closedir(d);
+    if (n_evil_bundles > 0)
+        qsort(evil_bundles, n_evil_bundles, sizeof *evil_bundles, cmp_evil_bundle);
+}
+
+/*
+ * Sends SUMMARY: per publisher, the sequences held. old-as-new claims one range
+ * from its oldest bundle up to --claim-last (default: its newest + 100).
+ */
+static void
+send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
+{
+    size_t cap = n_evil_bundles + 1, n_pubs = 0, n_rg = 0, i, blen = 0;
+    struct sz_msg_summary_src *pubs = calloc(cap, sizeof *pubs);
+    struct sz_msg_range *rg = calloc(cap, sizeof *rg);
+    size_t *pub_first = calloc(cap, sizeof *pub_first);
+    uint8_t *body = malloc(SZ_MSG_MAX_LEN);
+
+    if (pubs == NULL || rg == NULL || pub_first == NULL || body == NULL)
+        die_local("out of memory");
+    for (i = 0; i < n_evil_bundles; i++) {
+        const struct evil_bundle *b = &evil_bundles[i];
+        uint64_t seq = b->hdr.sequence;
+        if (n_pubs == 0 ||
+            memcmp(pubs[n_pubs - 1].publisher, b->hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0) {
+            pubs[n_pubs].publisher = b->hdr.publisher;
+            pubs[n_pubs].ranges = &rg[n_rg];
+            pubs[n_pubs].n_ranges = 0;
+            pub_first[n_pubs] = n_rg;
+            n_pubs++;
+        }
+        if (pubs[n_pubs - 1].n_ranges > 0 &&
+            (rg[n_rg - 1].last == seq || rg[n_rg - 1].last + 1 == seq)) {
+            rg[n_rg - 1].last = seq;
+        } else {
+            rg[n_rg].first = rg[n_rg].last = seq;
+            n_rg++;
+            pubs[n_pubs - 1].n_ranges++;
+        }
+    }
+    for (i = 0; i < n_pubs; i++) {
+        struct sz_msg_range *r0 = &rg[pub_first[i]];
+        char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+        size_t k;
+        if (mode == EVIL_OLD_AS_NEW) {
+            uint64_t newest = r0[pubs[i].n_ranges - 1].last;
+            uint64_t claim = opt.claim_last != 0 ? opt.claim_last : newest + 100;
+            r0->last = claim > newest ? claim : newest;
+            pubs[i].n_ranges = 1;
+        }
+        sz_hex(pubs[i].publisher, SZ_PUBLIC_KEY_LEN, hex);
+        for (k = 0; k < pubs[i].n_ranges; k++)
+            say("conn %lu: summary: publisher %.16s... sequences %llu-%llu", conn_no, hex,
+                (unsigned long long)r0[k].first, (unsigned long long)r0[k].last);
+    }
+    if (sz_msg_encode_summary(false, pubs, n_pubs, body, SZ_MSG_MAX_LEN, &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    send_body(c, body, blen);
+    free(body);
+    free(pub_first);
+    free(rg);
+    free(pubs);
+}
+
+/* Sends one whole bundle: in a BUNDLES message when the link agreed on batch, else BUNDLE chunks.
+ */
+static void
+send_whole_bundle(struct conn *c, const uint8_t *b, size_t len)
+{
+    uint8_t *body;
+    size_t blen = 0;
+
+    if ((sz_link_features(c->link) & SZ_FEATURE_BATCH) == 0) {
+        send_bundle(c, b, len);
+        return;
+    }
+    body = malloc(SZ_MSG_MAX_LEN);
+    if (body == NULL)
+        die_local("out of memory");
+    if (sz_msg_encode_bundles(&b, &len, 1, body, SZ_MSG_MAX_LEN, &blen) != 0)
+        die_local("cannot encode BUNDLES");
+    send_body(c, body, blen);
+    free(body);
+}
+
+/* Prints what was served: the test looks for these bytes in the library. */
+static void
+say_served(unsigned long conn_no, const char *what, const struct evil_bundle *b,
+           const uint8_t *bytes, size_t len, const struct range_req *q)
+{
+    uint8_t sha[crypto_hash_sha256_BYTES];
+    char sha_hex[2 * crypto_hash_sha256_BYTES + 1], id_hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    crypto_hash_sha256(sha, bytes, len);
+    sz_hex(sha, sizeof sha, sha_hex);
+    sz_bundle_id_hex(b->id, id_hex);
+    say("conn %lu: served: %s sequence %llu for range %llu-%llu, %zu of %zu bytes, id %s, "
+        "sha256 %s",
+        conn_no, what, (unsigned long long)b->hdr.sequence, (unsigned long long)q->first,
+        (unsigned long long)q->last, len, b->len, id_hex, sha_hex);
+}
+
+/*
+ * Answers one REQUEST_RANGE the evil way. Returns false when the connection
+ * is to be closed now (truncated).
+ */
+static bool
+serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
+                 unsigned long conn_no)
+{
+    struct sz_msg m;
+    uint32_t sent = 0;
+    size_t i;
+
+    for (i = 0; i < n_evil_bundles; i++) {
+        const struct evil_bundle *b = &evil_bundles[i];
+        if (memcmp(b->hdr.publisher, q->publisher, SZ_PUBLIC_KEY_LEN) != 0)
+            continue;
+        if (mode == EVIL_OLD_AS_NEW) {
+            /* The oldest bundle, genuine, whatever newer range was asked. */
+            send_whole_bundle(c, b->raw, b->len);
+            say_served(conn_no, "old bundle", b, b->raw, b->len, q);
+            sent++;
+            break;
+        }
+        if (b->hdr.sequence < q->first || b->hdr.sequence > q->last)
+            continue;
+        if (mode == EVIL_TRUNCATED) {
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_BUNDLE;
+            m.total = (uint32_t)b->len;
+            m.offset = 0;
+            m.data = b->raw;
+            m.data_len = b->len / 2 > 0 ? b->len / 2 : 1;
+            send_msg(c, &m);
+            say_served(conn_no, "first half of", b, b->raw, m.data_len, q);
+            return false;
+        }
+        {
+            uint8_t *t = malloc(b->len);
+            if (t == NULL)
+                die_local("out of memory");
+            memcpy(t, b->raw, b->len);
+            if (mode == EVIL_TAMPERED_SIG)
+                t[SZ_BUNDLE_HEADER_LEN] ^= 0x01; /* the first signature byte */
+            else
+                t[b->len - 1] ^= 0x01; /* the last payload byte */
+            send_whole_bundle(c, t, b->len);
+            say_served(conn_no, mode == EVIL_TAMPERED_SIG ? "signature-flipped" : "payload-flipped",
+                       b, t, b->len, q);
+            free(t);
+            sent++;
+        }
+    }
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_RANGE_DONE;
+    memcpy(m.publisher, q->publisher, SZ_PUBLIC_KEY_LEN);
+    m.first = q->first;
+    m.last = q->last;
+    m.sent = sent;
+    send_msg(c, &m);
+    return true;
+}
+
+/* Endless ANNOUNCEs of random ids (the first bundle's publisher, if any) until the peer leaves. */
+static void
+evil_flood(struct conn *c, unsigned long conn_no)
+{
+    struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
+    uint8_t *body = malloc(SZ_MSG_MAX_ANNOUNCE_LEN), publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq = 1000000, sent = 0, n_msgs = 0;
+    double t0 = now_s(), next = t0;
+    /* --rate: one ANNOUNCE every 0.1 s; otherwise as fast as the socket takes them. */
+    size_t per_msg = opt.rate > 0 ? (size_t)(opt.rate / 10) : SZ_MSG_MAX_ANNOUNCE;
+
+    if (e == NULL || body == NULL)
+        die_local("out of memory");
+    if (n_evil_bundles > 0)
+        memcpy(publisher, evil_bundles[0].hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    else
+        randombytes_buf(publisher, sizeof publisher);
+    if (per_msg < 1)
+        per_msg = 1;
+    if (per_msg > SZ_MSG_MAX_ANNOUNCE)
+        per_msg = SZ_MSG_MAX_ANNOUNCE;
+    while (!c->closed && c->link_err == 0) {
+        bool due = opt.rate > 0 ? now_s() >= next : c->out_len < FLOOD_OUT_LOW;
+        if (due) {
+            size_t i, blen = 0;
+            for (i = 0; i < per_msg; i++) {
+                memcpy(e[i].publisher, publisher, SZ_PUBLIC_KEY_LEN);
+                e[i].sequence = seq++;
+                randombytes_buf(e[i].id, SZ_BUNDLE_ID_LEN);
+                e[i].size = 1000;
+            }
+            if (sz_msg_encode_announce(e, per_msg, body, SZ_MSG_MAX_ANNOUNCE_LEN, &blen) != 0)
+                die_local("cannot encode ANNOUNCE");
+            send_body(c, body, blen);
+            sent += per_msg;
+            n_msgs++;
+            next += 0.1;
+        }
+        if (opt.rate > 0)
+            (void)conn_pump(c, 20, NULL);
+        else
+            (void)conn_pump(c, c->out_len < FLOOD_OUT_LOW ? 0 : 100, NULL);
+        for (; c->n_ranges > 0; c->n_ranges--)
+            say("conn %lu: REQUEST_RANGE %llu-%llu (not served)", conn_no,
+                (unsigned long long)c->ranges[c->n_ranges - 1].first,
+                (unsigned long long)c->ranges[c->n_ranges - 1].last);
+    }
+    say("conn %lu: flooded %llu ids in %llu ANNOUNCE messages in %.1f s", conn_no,
+        (unsigned long long)sent, (unsigned long long)n_msgs, now_s() - t0);
+    free(e);
+    free(body);
+}
+
+static bool
+has_range_req(const struct conn *c)
+{
+    return c->n_ranges > 0;
+}
+
+/* One fetching peer: the handshake as responder, HELLO, SUMMARY, then the attack. */
+static void
+evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
+{
+    struct conn c;
+    int one = 1;
+
+    memset(&c, 0, sizeof c);
+    c.fd = fd;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        die_local("fcntl O_NONBLOCK failed");
+    c.t_start = now_s();
+    if (sz_link_new(SZ_LINK_RESPONDER, &keys, (int64_t)time(NULL), &c.link) != 0)
+        die_local("sz_link_new failed");
+    if (conn_pump(&c, HANDSHAKE_WAIT_MS, is_open) != 0 || c.link_err != 0) {
+        say("conn %lu: handshake failed (%s)", conn_no,
+            c.closed ? "the peer closed" : "no valid first message");
+        conn_free(&c);
+        return;
+    }
+    say("conn %lu: link open%s", conn_no,
+        (sz_link_features(c.link) & SZ_FEATURE_BATCH) != 0 ? " (batch: whole bundles in BUNDLES)"
+                                                           : "");
+    send_hello(&c);
+    send_evil_summary(&c, mode, conn_no);
+    if (opt.answer_delay > 0) /* hold the claims a while (REQUEST_RANGEs queue up) */
+        (void)conn_pump(&c, (int)(opt.answer_delay * 1000), NULL);
+    if (mode == EVIL_FLOOD) {
+        evil_flood(&c, conn_no);
+    } else {
+        while (!c.closed && c.link_err == 0) {
+            (void)conn_pump(&c, 1000, has_range_req);
+            while (c.n_ranges > 0 && !c.closed) {
+                struct range_req q = c.ranges[0];
+                memmove(&c.ranges[0], &c.ranges[1], (c.n_ranges - 1) * sizeof c.ranges[0]);
+                c.n_ranges--;
+                say("conn %lu: REQUEST_RANGE %llu-%llu", conn_no, (unsigned long long)q.first,
+                    (unsigned long long)q.last);
+                if (!serve_evil_range(&c, mode, &q, conn_no)) {
+                    /* Truncated: let the half bundle go out, then end the stream. */
+                    (void)conn_pump(&c, HANDSHAKE_WAIT_MS, out_empty);
+                    (void)shutdown(c.fd, SHUT_WR);
+                    say("conn %lu: closed mid-bundle", conn_no);
+                    (void)conn_pump(&c, HANDSHAKE_WAIT_MS, NULL);
+                    conn_free(&c);
+                    return;
+                }
+            }
+        }
+    }
+    say("conn %lu: the peer left after %.1f s (%llu REQUEST_RANGE)%s%s", conn_no,
+        now_s() - c.t_start, (unsigned long long)c.n_ranges_total, c.goodbye ? ", GOODBYE: " : "",
+        c.goodbye ? c.goodbye_text : "");
+    conn_free(&c);
+}
+
+/*
+ * serve-evil MODE --listen HOST:PORT --bundles DIR: a malicious relay. Prints
+ * the port it listens on as the first line, then serves every connection (one
+ * process each, at most --max-seconds) the MODE's way. Runs until killed.
+ */
+static int
+cmd_serve_evil(const char *mode_name)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int lfd, one = 1, mode;
+    unsigned long conn_no = 0;
+
+    for (mode = 0; mode < EVIL_N_MODES; mode++)
+        if (strcmp(mode_name, evil_mode_names[mode]) == 0)
+            break;
+    if (mode == EVIL_N_MODES)
+        die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated or flood");
+    if (opt.bundles != NULL)
+        load_evil_bundles(opt.bundles);
+    if (opt.batch)
+        keys.features |= SZ_FEATURE_BATCH;
+    if (n_evil_bundles == 0 && mode != EVIL_FLOOD)
+        die_local("serve-evil needs --bundles DIR holding at least one bundle");
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0)
+        die_local("socket failed");
+    (void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(opt.port);
+    if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
+        die_local("--listen takes an IPv4 HOST:PORT");
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 64) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
+        die_local("cannot listen on the --listen address");
+    say("%u", (unsigned)ntohs(sa.sin_port));
+    say("serve-evil %s on %s:%u with %zu bundles", mode_name, opt.host,
+        (unsigned)ntohs(sa.sin_port), n_evil_bundles);
+    signal(SIGCHLD, SIG_IGN); /* no zombies */
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        pid_t pid;
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            die_local("accept failed");
+        }
+        conn_no++;
+        say("conn %lu: accepted", conn_no);
+        pid = fork();
+        if (pid == 0) {
+            close(lfd);
+#ifdef __linux__
+            (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* killing the server ends its sessions */
+#endif
+            alarm((unsigned)opt.max_s);
+            evil_session(fd, (enum evil_mode)mode, conn_no);
+            say("conn %lu: ended", conn_no);
+            _exit(0);
+        }
+        if (pid < 0)
+            say("conn %lu: ended: fork failed: %s", conn_no, strerror(errno));
+        close(fd);
+    }
+}
+
 /* ---- main ---- */
 
 static void
@@ -1179,6 +1632,19 @@ usage(void)
           "                           trickle message 1; abandoned after 10 s)\n"
           "  idle-connections [N]     N connections that never start the handshake\n"
           "\n"
+          "usage: adversary serve-evil MODE [--listen HOST:PORT] --bundles DIR\n"
+          "\n"
+          "A malicious relay for `samizdat fetch`: listens (default 127.0.0.1:0), prints\n"
+          "its port as the first line, runs the handshake as responder, says SUMMARY\n"
+          "with the bundles of DIR, and answers REQUEST_RANGE the MODE's way:\n"
+          "  tampered                 the asked bundles with one payload byte flipped\n"
+          "  tampered-sig             the asked bundles with one signature byte flipped\n"
+          "  old-as-new               claims sequences up to --claim-last (default its\n"
+          "                           newest + 100); answers with its oldest bundle\n"
+          "  truncated                half of the first asked bundle, then closes\n"
+          "  flood                    endless ANNOUNCEs of random ids; serves nothing\n"
+          "                           (--rate N: N ids a second, default no limit)\n"
+          "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"
           "  --key-check-from IP      after a ban, also reconnect from IP with the same\n"
@@ -1187,7 +1653,16 @@ usage(void)
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
           "  --hold SECONDS           flood, idle-connections: time to stay connected\n"
           "  --seconds SECONDS        slow: time to trickle (default 20)\n"
-          "  --handshake              slow: trickle the handshake\n",
+          "  --handshake              slow: trickle the handshake\n"
+          "  --listen HOST:PORT       serve-evil: address to listen on\n"
+          "  --bundles DIR            serve-evil: the bundles it holds\n"
+          "  --claim-last SEQ         serve-evil old-as-new: last sequence it claims\n"
+          "  --max-seconds S          serve-evil: lifetime of one session (120)\n"
+          "  --rate N                 serve-evil flood: ids announced a second\n"
+          "  --answer-delay S         serve-evil: wait S seconds after SUMMARY before\n"
+          "                           answering (or flooding)\n"
+          "  --batch                  serve-evil: offer the batch feature; when agreed,\n"
+          "                           whole bundles go in BUNDLES (truncated: BUNDLE)\n",
           stderr);
     exit(2);
 }
@@ -1197,6 +1672,7 @@ main(int argc, char **argv)
 {
     const char *cmd, *target, *arg, *colon, *pos[3] = {NULL, NULL, NULL};
     int i, n_pos = 0;
+    bool serve;
 
     if (sodium_init() < 0)
         die_local("sodium_init failed");
@@ -1216,6 +1692,10 @@ main(int argc, char **argv)
             opt.slow_handshake = true;
             continue;
         }
+        if (strcmp(o, "--batch") == 0) {
+            opt.batch = true;
+            continue;
+        }
         if (v == NULL)
             usage();
         i++;
@@ -1229,6 +1709,18 @@ main(int argc, char **argv)
             opt.hold_s = atof(v);
         else if (strcmp(o, "--seconds") == 0)
             opt.seconds = atof(v);
+        else if (strcmp(o, "--listen") == 0)
+            opt.listen = v;
+        else if (strcmp(o, "--bundles") == 0)
+            opt.bundles = v;
+        else if (strcmp(o, "--claim-last") == 0)
+            opt.claim_last = strtoull(v, NULL, 10);
+        else if (strcmp(o, "--max-seconds") == 0)
+            opt.max_s = atof(v);
+        else if (strcmp(o, "--rate") == 0)
+            opt.rate = atof(v);
+        else if (strcmp(o, "--answer-delay") == 0)
+            opt.answer_delay = atof(v);
         else if (strcmp(o, "--network-key") == 0) {
             if (sz_unhex(v, strlen(v), keys.network_key, SZ_NETWORK_KEY_LEN) != 0)
                 die_local("--network-key takes 64 hex digits");
@@ -1238,7 +1730,10 @@ main(int argc, char **argv)
     if (n_pos < 2)
         usage();
     cmd = pos[0];
-    target = pos[1];
+    serve = strcmp(cmd, "serve-evil") == 0;
+    if (serve && (n_pos != 2 || opt.max_s < 1))
+        usage();
+    target = serve ? (opt.listen != NULL ? opt.listen : "127.0.0.1:0") : pos[1];
     arg = pos[2];
     colon = strrchr(target, ':');
     if (colon == NULL || colon == target || (size_t)(colon - target) >= 64)
@@ -1248,7 +1743,7 @@ main(int argc, char **argv)
         long port = strtol(colon + 1, NULL, 10);
         memcpy(host, target, (size_t)(colon - target));
         host[colon - target] = '\0';
-        if (port <= 0 || port > 65535)
+        if (port < (serve ? 0 : 1) || port > 65535)
             usage();
         opt.host = host;
         opt.port = (uint16_t)port;
@@ -1256,6 +1751,8 @@ main(int argc, char **argv)
     /* A fresh random node key: this adversary is nobody the daemon knows. */
     randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
     crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+    if (serve)
+        return cmd_serve_evil(pos[1]);
     say("adversary %s against %s:%u from %s", cmd, opt.host, (unsigned)opt.port,
         opt.from != NULL ? opt.from : "any address");
 

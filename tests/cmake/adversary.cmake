@@ -1,7 +1,8 @@
 # Adversarial peers against real samizdatd processes (tests/adversary/): the
 # adversary tool drives proto directly (probes, garbage, oversized and
-# truncated frames, bad and unwanted bundles, floods, slow and idle peers), and
-# a recording TCP relay checks what a listener on the wire sees.
+# truncated frames, bad and unwanted bundles, floods, slow and idle peers), a
+# recording TCP relay checks what a listener on the wire sees, and the tool's
+# serve-evil mode plays a malicious relay to samizdat fetch.
 if(TARGET samizdatd AND TARGET samizdat-cli)
     # Its own copy of link.c with SZ_LINK_TESTING (sz_link_test_seal_raw), as test_link does.
     add_executable(sz_adversary ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary.c
@@ -16,4 +17,10 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/wire_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_adversary daemon_wire PROPERTIES TIMEOUT 600)
+    # A malicious relay (sz_adversary serve-evil) against samizdat fetch.
+    add_test(NAME fetch_evil_relay
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/evil_relay_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd>
+                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR})
+    set_tests_properties(fetch_evil_relay PROPERTIES TIMEOUT 300)
 endif()
