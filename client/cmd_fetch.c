@@ -81,7 +81,7 @@ static int
 load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
 {
     uint8_t *buf = NULL;
-    size_t len = 0, a = 0;
+    size_t len = 0;
     char err[512];
     int rc;
 
@@ -89,11 +89,7 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
         util_err("%s", err);
         return -1;
     }
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    while (a < len && (buf[a] == ' ' || buf[a] == '\t'))
-        a++;
-    rc = sz_unhex((const char *)buf + a, len - a, key, SZ_NETWORK_KEY_LEN);
+    rc = sz_network_key_parse(buf, len, key);
     sodium_memzero(buf, len);
     free(buf);
     if (rc != 0)

@@ -54,6 +54,7 @@ struct net {
     uv_tcp_t listener;
     bool listening;
     uv_timer_t tick;
+    bool tick_started; /* the tick handle exists: close it at shutdown */
     struct peer *peers;
     size_t n_inbound, n_outbound;
     struct target *targets;
@@ -129,8 +130,7 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
 static int
 load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, size_t err_cap)
 {
-    char buf[256];
-    size_t n, a = 0;
+    uint8_t buf[256];
     ssize_t r;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -138,14 +138,9 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
         snprintf(err, err_cap, "cannot read network key %s: %s", path, strerror(errno));
         return -1;
     }
-    r = read(fd, buf, sizeof buf - 1);
+    r = read(fd, buf, sizeof buf);
     close(fd);
-    n = r > 0 ? (size_t)r : 0;
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
-    while (a < n && (buf[a] == ' ' || buf[a] == '\t'))
-        a++;
-    if (sz_unhex(buf + a, n - a, key, SZ_NETWORK_KEY_LEN) != 0) {
+    if (sz_network_key_parse(buf, r > 0 ? (size_t)r : 0, key) != 0) {
         sodium_memzero(buf, sizeof buf);
         snprintf(err, err_cap,
                  "network key %s must hold 64 hex digits (make one with: head -c 32 "
@@ -906,6 +901,7 @@ peer_start(struct daemon *d)
     rc = uv_timer_init(d->loop, &net->tick);
     if (rc != 0)
         return rc;
+    net->tick_started = true;
     net->tick.data = net;
     uv_timer_start(&net->tick, on_tick, TICK_MS, TICK_MS);
     if (cfg->max_inbound > 0) {
@@ -991,7 +987,9 @@ peer_stop(struct daemon *d)
         net->listening = false;
         uv_close((uv_handle_t *)&net->listener, NULL);
     }
-    uv_close((uv_handle_t *)&net->tick, NULL);
+    /* A start-up that failed early may not have made the tick handle. */
+    if (net->tick_started)
+        uv_close((uv_handle_t *)&net->tick, NULL);
     gossip_close(d);
 }
 

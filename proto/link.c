@@ -21,6 +21,19 @@ const uint8_t SZ_DEFAULT_NETWORK_KEY[SZ_NETWORK_KEY_LEN] = {
     0x12, 0xa6, 0x4f, 0xb9, 0x70, 0x0c, 0xde, 0x83, 0x29, 0x5a, 0xf1, 0x66, 0x04, 0xbb, 0x97, 0x3e,
 };
 
+int
+sz_network_key_parse(const uint8_t *buf, size_t len, uint8_t key[SZ_NETWORK_KEY_LEN])
+{
+    size_t a = 0;
+
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                       buf[len - 1] == '\t'))
+        len--;
+    while (a < len && (buf[a] == ' ' || buf[a] == '\t'))
+        a++;
+    return sz_unhex((const char *)buf + a, len - a, key, SZ_NETWORK_KEY_LEN);
+}
+
 /* Secret state lives in sodium_malloc'd memory; buffers in ordinary memory. */
 struct secrets {
     struct sz_link_keys keys;

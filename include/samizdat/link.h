@@ -61,6 +61,12 @@ struct sz_link_keys {
 
 struct sz_link;
 
+/*
+ * Parses the contents of a network key file: 64 hex digits, white space
+ * around them ignored. Returns 0 or -SZ_EBADMSG.
+ */
+int sz_network_key_parse(const uint8_t *buf, size_t len, uint8_t key[SZ_NETWORK_KEY_LEN]);
+
 /* The built-in network key nodes use unless told otherwise. */
 extern const uint8_t SZ_DEFAULT_NETWORK_KEY[SZ_NETWORK_KEY_LEN];
 

@@ -132,4 +132,30 @@ for _ in $(seq 1 100); do
 done
 [ $pex -eq 1 ] && ok || bad "peer exchange: x3 links to x2, learned from x1"
 for n in x1 x2 x3; do stop_daemon $n; done
+
+# --- a private network: nodes with its key link up; a node with the default key cannot
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/net.key"
+start_daemon k1 --expiry-days 0 --network-key "$TMP/net.key" || bad "start k1"
+start_daemon k2 --expiry-days 0 --network-key "$TMP/net.key" --peer "127.0.0.1:$(peer_port k1)" ||
+    bad "start k2"
+start_daemon k3 --expiry-days 0 --peer "127.0.0.1:$(peer_port k1)" || bad "start k3"
+peers_of() {
+    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))'
+}
+linked=0
+for _ in $(seq 1 50); do
+    [ "$(peers_of k2)" -ge 1 ] && linked=1 && break
+    sleep 0.2
+done
+[ $linked -eq 1 ] && ok || bad "two nodes with one private network key link up"
+sleep 2
+[ "$(peers_of k3)" -eq 0 ] && grep -q "did not prove the network key" "$TMP/k1.log" && ok ||
+    bad "a node with another network key gets no link, and the probe is logged"
+printf 'not a key\n' >"$TMP/bad.key"
+"$SZD" --data-dir "$TMP/kbad" --network-key "$TMP/bad.key" --listen 127.0.0.1:0 >"$TMP/kbad.log" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "64 hex digits" "$TMP/kbad.log" && ok ||
+    bad "a malformed network key is refused cleanly (rc $rc)"
+for n in k1 k2 k3; do stop_daemon $n; done
 finish
