@@ -37,7 +37,8 @@ while True:
 SILENT=$!
 sleep 0.5
 SILENT_PEER=127.0.0.1:$(head -1 "$TMP/silent.port")
-DEAD_PEER=127.0.0.1:1
+# A dead peer: a port that was free a moment ago (nothing listens there).
+DEAD_PEER=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 out=$("$SZ" fetch --peer "$DEAD_PEER" --peer "$SILENT_PEER" --peer "$RELAY" --trust-file "$TMP/trust" \
     --output "$TMP/lib" --connect-timeout 2 --json 2>"$TMP/err")
