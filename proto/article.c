@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
 
@@ -35,6 +39,50 @@ has_zero_byte(uint64_t w)
     return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
 }
 
+#ifdef __SSE2__
+/*
+ * Checks as many 16-byte blocks of s (n >= 16 bytes) as hold only ASCII
+ * (not NUL) and two-byte sequences (leads C2..DF, then 80..BF). Returns the
+ * bytes proven valid (a whole number of characters; 0 when the first block
+ * holds anything else, so the byte-wise path takes over), or SIZE_MAX when the
+ * bytes are certainly invalid UTF-8.
+ */
+static size_t
+utf8_sse2_block(const uint8_t *s, size_t n)
+{
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i m65 = _mm_set1_epi8(-65), m64 = _mm_set1_epi8(-64), m63 = _mm_set1_epi8(-63);
+    const __m128i m62 = _mm_set1_epi8(-62), m33 = _mm_set1_epi8(-33), m32 = _mm_set1_epi8(-32);
+    unsigned carry = 0; /* the previous block ended with a lead byte */
+    size_t off = 0;
+
+    while (n - off >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + off));
+        /*
+         * As signed bytes: 80..BF are -128..-65, C0..C1 -64..-63, C2..DF -62..-33,
+         * E0..FF -32..-1. "bad" is NUL, C0, C1 and E0..FF: not handled here.
+         */
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, m33), _mm_cmplt_epi8(v, zero)),
+                         _mm_cmpeq_epi8(v, zero)),
+            _mm_and_si128(_mm_cmpgt_epi8(v, m65), _mm_cmplt_epi8(v, m62))));
+        unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, m64));
+        unsigned lead = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpgt_epi8(v, m63), _mm_cmplt_epi8(v, m32)));
+
+        if (bad != 0)
+            break;
+        /* Each continuation byte right after a lead, and only there. */
+        if (cont != (((lead << 1) | carry) & 0xffffu))
+            return SIZE_MAX;
+        carry = lead >> 15;
+        off += 16;
+    }
+    /* A lead ending the last block checked: its character is left to the caller. */
+    return carry != 0 ? off - 1 : off;
+}
+#endif
+
 bool
 sz_utf8_valid(const uint8_t *s, size_t len)
 {
@@ -48,6 +96,18 @@ sz_utf8_valid(const uint8_t *s, size_t len)
     while (i < len) {
         uint8_t c = s[i];
 
+#ifdef __SSE2__
+        /* Sixteen bytes of ASCII and two-byte sequences at a time (most text). */
+        if (len - i >= 16) {
+            size_t used = utf8_sse2_block(s + i, len - i);
+            if (used == SIZE_MAX)
+                return false;
+            if (used > 0) {
+                i += used;
+                continue;
+            }
+        }
+#endif
         if (c < 0x80) {
             uint64_t w;
             if (len - i >= 8) {
