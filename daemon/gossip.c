@@ -1370,12 +1370,44 @@ on_request(struct peer *p, const struct sz_msg *m, int64_t now)
     return 0;
 }
 
+/*
+ * A whole bundle from p (BUNDLE chunks put together, or one of BUNDLES): it
+ * must be one asked of p, by id or by range (the id is in the header alone),
+ * then it is verified and stored on the thread pool. Takes `bytes`. Returns 0,
+ * or -1 after p was banned for it.
+ */
+static int
+take_bundle(struct peer *p, uint8_t *bytes, size_t len)
+{
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    struct gjob *j;
+
+    if (len > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536 ||
+        sz_bundle_parse(bytes, len, p->d->content_cap, &h, id) != 0 || !solicited(p, &h, id)) {
+        free(bytes);
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
+        return -1;
+    }
+    j = gjob_new(p, JOB_VERIFY);
+    if (j == NULL) {
+        free(bytes);
+        return 0;
+    }
+    j->bundle = bytes;
+    j->bundle_len = len;
+    if (gjob_queue(j) != 0) /* gjob_queue frees the job, and the bytes with it. */
+        log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
+    else
+        p->g->n_verifying++;
+    return 0;
+}
+
 static int
 on_bundle(struct peer *p, const struct sz_msg *m)
 {
     struct gossip_peer *g = p->g;
     uint64_t cap = p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536;
-    struct gjob *j;
 
     if (g->rx == NULL) {
         if (m->offset != 0 || m->total > cap || (g->n_requested == 0 && g->n_ranges_out == 0)) {
@@ -1401,34 +1433,14 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     g->rx_got += (uint32_t)m->data_len;
     if (g->rx_got < g->rx_total)
         return 0;
-    /* Whole: it must be what was asked of this peer (the id is in the header alone). */
+    /* Whole: checked and queued for verification; the bytes go with the job. */
     {
-        struct sz_bundle_header h;
-        uint8_t id[SZ_BUNDLE_ID_LEN];
-        if (sz_bundle_parse(g->rx, g->rx_total, p->d->content_cap, &h, id) != 0 ||
-            !solicited(p, &h, id)) {
-            free(g->rx);
-            g->rx = NULL;
-            g->rx_total = g->rx_got = 0;
-            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
-            return -1;
-        }
+        uint8_t *whole = g->rx;
+        size_t whole_len = g->rx_total;
+        g->rx = NULL;
+        g->rx_total = g->rx_got = 0;
+        return take_bundle(p, whole, whole_len);
     }
-    /* Verify and store on the thread pool. */
-    j = gjob_new(p, JOB_VERIFY);
-    if (j == NULL) {
-        free(g->rx);
-    } else {
-        j->bundle = g->rx;
-        j->bundle_len = g->rx_total;
-        if (gjob_queue(j) != 0)
-            log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
-        else
-            g->n_verifying++;
-    }
-    g->rx = NULL;
-    g->rx_total = g->rx_got = 0;
-    return 0;
 }
 
 /* Whole bundles, many to a frame: each must have been asked for, then is verified. */
@@ -1445,26 +1457,14 @@ on_bundles(struct peer *p, const struct sz_msg *m)
     }
     sz_msg_bundles_iter(m, &it);
     while (sz_msg_bundles_next(&it, &b, &len)) {
-        struct sz_bundle_header h;
-        uint8_t id[SZ_BUNDLE_ID_LEN];
-        struct gjob *j;
-        if (len > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536 ||
-            sz_bundle_parse(b, len, p->d->content_cap, &h, id) != 0 || !solicited(p, &h, id)) {
-            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
+        uint8_t *copy = malloc(len);
+        if (copy == NULL) {
+            peer_close(p, false, "out of memory for a bundle");
             return -1;
         }
-        j = gjob_new(p, JOB_VERIFY);
-        if (j == NULL)
-            continue;
-        j->bundle = malloc(len);
-        if (j->bundle == NULL) {
-            gjob_free(j);
-            continue;
-        }
-        memcpy(j->bundle, b, len);
-        j->bundle_len = len;
-        if (gjob_queue(j) == 0)
-            p->g->n_verifying++;
+        memcpy(copy, b, len);
+        if (take_bundle(p, copy, len) != 0)
+            return -1;
     }
     return 0;
 }
