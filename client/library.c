@@ -1408,36 +1408,34 @@ out:
     return rc;
 }
 
+/* Encodes one of the state files with `encode` and writes it durably to STATE_DIR/name. */
 static int
-write_index(struct ctx *c, const struct lib *l)
+write_state_file(struct ctx *c, const struct lib *l, const char *name,
+                 void (*encode)(struct sz_wr *, const struct lib *))
 {
     struct sz_wr w;
     int rc;
     sz_wr_init(&w, INDEX_MAX_LEN);
-    index_encode(&w, l);
+    encode(&w, l);
     if (sz_wr_status(&w) != 0)
-        rc = fail(c, "cannot write %s/" STATE_DIR "/" INDEX_FILE ": %s", c->dir,
+        rc = fail(c, "cannot write %s/" STATE_DIR "/%s: %s", c->dir, name,
                   sz_strerror(sz_wr_status(&w)));
     else
-        rc = write_file_at(c, c->sfd, STATE_DIR, INDEX_FILE, w.p, w.len, true);
+        rc = write_file_at(c, c->sfd, STATE_DIR, name, w.p, w.len, true);
     sz_wr_free(&w, false);
     return rc;
 }
 
 static int
+write_index(struct ctx *c, const struct lib *l)
+{
+    return write_state_file(c, l, INDEX_FILE, index_encode);
+}
+
+static int
 write_pstate(struct ctx *c, const struct lib *l)
 {
-    struct sz_wr w;
-    int rc;
-    sz_wr_init(&w, INDEX_MAX_LEN);
-    pstate_encode(&w, l);
-    if (sz_wr_status(&w) != 0)
-        rc = fail(c, "cannot write %s/" STATE_DIR "/" PSTATE_FILE ": %s", c->dir,
-                  sz_strerror(sz_wr_status(&w)));
-    else
-        rc = write_file_at(c, c->sfd, STATE_DIR, PSTATE_FILE, w.p, w.len, true);
-    sz_wr_free(&w, false);
-    return rc;
+    return write_state_file(c, l, PSTATE_FILE, pstate_encode);
 }
 
 /* Takes the writer's lock on DIR/.samizdat/lock (waits for another writer). */
