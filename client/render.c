@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include <md4c-html.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
@@ -82,12 +85,49 @@ put_n(struct sz_wr *w, const void *p, size_t n)
         sz_wr_bytes(w, p, n);
 }
 
+/* Length of the prefix of s[0..len) without a byte render_escape() replaces. */
+static size_t
+plain_run(const char *s, size_t len)
+{
+    size_t k = 0;
+#ifdef __SSE2__
+    const __m128i amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>'),
+                  quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\''), nul = _mm_setzero_si128();
+    for (; k + 16 <= len; k += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+        __m128i m =
+            _mm_or_si128(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, lt)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(v, gt), _mm_cmpeq_epi8(v, quot))),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, apos), _mm_cmpeq_epi8(v, nul)));
+        if (_mm_movemask_epi8(m) != 0)
+            break;
+    }
+#endif
+    for (; k < len; k++) {
+        switch (s[k]) {
+        case '&':
+        case '<':
+        case '>':
+        case '"':
+        case '\'':
+        case '\0':
+            return k;
+        default:
+            break;
+        }
+    }
+    return len;
+}
+
 void
 render_escape(struct sz_wr *w, const char *s, size_t len)
 {
     size_t start = 0;
     for (size_t k = 0; k < len; k++) {
         const char *rep;
+        k += plain_run(s + k, len - k);
+        if (k == len)
+            break;
         switch (s[k]) {
         case '&':
             rep = "&amp;";

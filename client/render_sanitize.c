@@ -36,32 +36,155 @@ struct attr {
     size_t val_off, val_len;
 };
 
-static bool
-in_list(const char *name, const char *const *list)
+/*
+ * The policy on names: the classes of an element, a bit set, looked up once per
+ * tag in tag_classes below (an element not there has none), and likewise for
+ * attributes in attr_classes. test_sanitizer_name_policy (tests/test_library.c)
+ * runs every name of the policy, and names one letter off, through the sanitizer.
+ */
+enum {
+    /* Its content is raw text (or RCDATA) for the browser's tokenizer. */
+    TAG_RAW_TEXT = 1u << 0,
+    /* Dropped together with its content. */
+    TAG_DROP_CONTENT = 1u << 1,
+    /* Dropped, its content kept. */
+    TAG_DROP_TAG = 1u << 2,
+    /* A void element: it has no end tag. */
+    TAG_VOID = 1u << 3,
+    /* Its href is a link the reader follows, not a resource the page loads. */
+    TAG_LINK = 1u << 4,
+};
+
+/* The classes of an attribute (ATTR_C_*, not to be confused with enum attr_kind). */
+enum {
+    /* Dropped (so are event handlers, on*, whatever their name). */
+    ATTR_C_DROP = 1u << 0,
+    /* A list of image candidates. */
+    ATTR_C_SRCSET = 1u << 1,
+    /* A URL the browser loads without a click. */
+    ATTR_C_RESOURCE = 1u << 2,
+    /* A data:image/ URL may stay, besides a local one. */
+    ATTR_C_DATA_IMAGE = 1u << 3,
+    /* A link on the elements of TAG_LINK, else a resource. */
+    ATTR_C_HREF = 1u << 4,
+    /* Inline CSS. */
+    ATTR_C_STYLE = 1u << 5,
+};
+
+struct name_class {
+    const char *name;
+    unsigned cls;
+};
+
+/* Sorted by strcmp() (lowercase ASCII order) for bsearch(). */
+static const struct name_class tag_classes[] = {
+    {"a", TAG_LINK},
+    {"animate", TAG_DROP_TAG},
+    {"animatemotion", TAG_DROP_TAG},
+    {"animatetransform", TAG_DROP_TAG},
+    {"applet", TAG_DROP_CONTENT},
+    {"area", TAG_VOID | TAG_LINK},
+    {"base", TAG_DROP_TAG | TAG_VOID},
+    {"body", TAG_DROP_TAG},
+    {"br", TAG_VOID},
+    {"col", TAG_VOID},
+    {"discard", TAG_DROP_TAG},
+    {"embed", TAG_DROP_TAG | TAG_VOID},
+    {"fencedframe", TAG_DROP_TAG},
+    {"frame", TAG_DROP_TAG},
+    {"frameset", TAG_DROP_CONTENT},
+    {"head", TAG_DROP_CONTENT},
+    {"hr", TAG_VOID},
+    {"html", TAG_DROP_TAG},
+    {"iframe", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"image", TAG_VOID},
+    {"img", TAG_VOID},
+    {"input", TAG_VOID},
+    {"keygen", TAG_DROP_TAG | TAG_VOID},
+    {"link", TAG_DROP_TAG | TAG_VOID},
+    {"meta", TAG_DROP_TAG | TAG_VOID},
+    {"noembed", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"noframes", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"noscript", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"object", TAG_DROP_CONTENT},
+    {"param", TAG_DROP_TAG | TAG_VOID},
+    {"plaintext", TAG_DROP_TAG},
+    {"portal", TAG_DROP_TAG},
+    {"script", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"select", TAG_DROP_CONTENT},
+    {"set", TAG_DROP_TAG},
+    {"source", TAG_VOID},
+    {"style", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"template", TAG_DROP_CONTENT},
+    {"textarea", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"title", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+    {"track", TAG_VOID},
+    {"wbr", TAG_VOID},
+    {"xmp", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+};
+
+/* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
+static const struct name_class attr_classes[] = {
+    {"action", ATTR_C_DROP},
+    {"archive", ATTR_C_DROP},
+    {"attributename", ATTR_C_DROP},
+    {"background", ATTR_C_RESOURCE},
+    {"classid", ATTR_C_DROP},
+    {"codebase", ATTR_C_DROP},
+    {"data", ATTR_C_RESOURCE},
+    {"dynsrc", ATTR_C_RESOURCE},
+    {"fetchpriority", ATTR_C_DROP},
+    {"formaction", ATTR_C_DROP},
+    {"href", ATTR_C_HREF},
+    {"http-equiv", ATTR_C_DROP},
+    {"imagesrcset", ATTR_C_SRCSET},
+    {"is", ATTR_C_DROP},
+    {"longdesc", ATTR_C_RESOURCE},
+    {"lowsrc", ATTR_C_RESOURCE},
+    {"manifest", ATTR_C_DROP},
+    {"nonce", ATTR_C_DROP},
+    {"ping", ATTR_C_DROP},
+    {"popovertarget", ATTR_C_DROP},
+    {"poster", ATTR_C_RESOURCE | ATTR_C_DATA_IMAGE},
+    {"profile", ATTR_C_DROP},
+    {"src", ATTR_C_RESOURCE | ATTR_C_DATA_IMAGE},
+    {"srcdoc", ATTR_C_DROP},
+    {"srcset", ATTR_C_SRCSET},
+    {"style", ATTR_C_STYLE},
+    {"xlink:href", ATTR_C_HREF},
+    {"xml:base", ATTR_C_DROP},
+    {"xmlns:xlink", ATTR_C_DROP},
+};
+
+static int
+cmp_name_class(const void *key, const void *entry)
 {
-    for (size_t k = 0; list[k] != NULL; k++) {
-        if (strcmp(name, list[k]) == 0)
-            return true;
-    }
-    return false;
+    const char *a = key, *b = ((const struct name_class *)entry)->name;
+    /* strcmp()'s order; most steps of a search are decided by the first letter alone. */
+    if (a[0] != b[0])
+        return (unsigned char)a[0] - (unsigned char)b[0];
+    return strcmp(a, b);
 }
 
-/* Elements whose content is raw text (or RCDATA) for the browser's tokenizer. */
-static const char *const raw_text[] = {"script",   "style",    "xmp",   "iframe",   "noembed",
-                                       "noframes", "noscript", "title", "textarea", NULL};
-/* Elements dropped together with their content. */
-static const char *const drop_content[] = {
-    "script",   "style",    "xmp",    "iframe", "noembed",  "noframes", "noscript", "title",
-    "textarea", "template", "object", "applet", "frameset", "head",     "select",   NULL};
-/* Elements dropped, their content kept. */
-static const char *const drop_tag[] = {
-    "html",      "body",        "meta",    "link",          "base",
-    "embed",     "param",       "keygen",  "portal",        "frame",
-    "plaintext", "set",         "animate", "animatemotion", "animatetransform",
-    "discard",   "fencedframe", NULL};
-static const char *const void_elems[] = {"area",   "base",  "br",    "col",    "embed", "hr",
-                                         "img",    "image", "input", "link",   "meta",  "param",
-                                         "source", "track", "wbr",   "keygen", NULL};
+/* The classes of name in table t (sorted, n entries); 0 when it is not there. */
+static unsigned
+name_class(const char *name, const struct name_class *t, size_t n)
+{
+    const struct name_class *e = bsearch(name, t, n, sizeof *t, cmp_name_class);
+    return e == NULL ? 0 : e->cls;
+}
+
+static unsigned
+tag_class(const char *name)
+{
+    return name_class(name, tag_classes, sizeof tag_classes / sizeof tag_classes[0]);
+}
+
+static unsigned
+attr_class(const char *name)
+{
+    return name_class(name, attr_classes, sizeof attr_classes / sizeof attr_classes[0]);
+}
 
 static bool
 is_space(uint8_t c)
@@ -496,26 +619,21 @@ style_ok(const uint8_t *v, size_t n)
 
 enum attr_kind { ATTR_PLAIN, ATTR_DROP, ATTR_LINK, ATTR_RESOURCE, ATTR_SRCSET, ATTR_STYLE };
 
+/* The kind of attribute name, of classes cls (attr_class()), on an element of classes tag. */
 static enum attr_kind
-attr_kind(const char *tag, const char *name)
+attr_kind(unsigned tag, const char *name, unsigned cls)
 {
-    static const char *const dropped[] = {
-        "ping",        "srcdoc",   "http-equiv", "action",        "formaction",    "manifest",
-        "codebase",    "archive",  "classid",    "profile",       "attributename", "nonce",
-        "xmlns:xlink", "xml:base", "is",         "popovertarget", "fetchpriority", NULL};
-    static const char *const resources[] = {"src",    "poster", "data",     "background",
-                                            "lowsrc", "dynsrc", "longdesc", NULL};
     if (name[0] == 'o' && name[1] == 'n')
         return ATTR_DROP;
-    if (in_list(name, dropped))
+    if (cls & ATTR_C_DROP)
         return ATTR_DROP;
-    if (strcmp(name, "srcset") == 0 || strcmp(name, "imagesrcset") == 0)
+    if (cls & ATTR_C_SRCSET)
         return ATTR_SRCSET;
-    if (in_list(name, resources))
+    if (cls & ATTR_C_RESOURCE)
         return ATTR_RESOURCE;
-    if (strcmp(name, "href") == 0 || strcmp(name, "xlink:href") == 0)
-        return (strcmp(tag, "a") == 0 || strcmp(tag, "area") == 0) ? ATTR_LINK : ATTR_RESOURCE;
-    if (strcmp(name, "style") == 0)
+    if (cls & ATTR_C_HREF)
+        return (tag & TAG_LINK) ? ATTR_LINK : ATTR_RESOURCE;
+    if (cls & ATTR_C_STYLE)
         return ATTR_STYLE;
     return ATTR_PLAIN;
 }
@@ -565,14 +683,15 @@ plain_names_url(const struct san *s, const uint8_t *v, size_t len)
 
 /* Emits one attribute if the policy keeps it. */
 static void
-emit_attr(struct san *s, const char *tag, const struct attr *a)
+emit_attr(struct san *s, unsigned tag, const struct attr *a)
 {
     char name[MAX_NAME + 1];
     size_t pos = a->name_off;
     if (!read_name(s->p, a->name_off + a->name_len, &pos, name, true) ||
         pos != a->name_off + a->name_len)
         return;
-    enum attr_kind kind = attr_kind(tag, name);
+    unsigned cls = attr_class(name);
+    enum attr_kind kind = attr_kind(tag, name, cls);
     if (kind == ATTR_DROP)
         return;
     const uint8_t *v = s->p + a->val_off;
@@ -602,8 +721,7 @@ emit_attr(struct san *s, const char *tag, const struct attr *a)
         keep = url_link_ok(norm, nn);
         break;
     case ATTR_RESOURCE:
-        keep = url_local(norm, nn) || ((strcmp(name, "src") == 0 || strcmp(name, "poster") == 0) &&
-                                       url_data_image(norm, nn));
+        keep = url_local(norm, nn) || ((cls & ATTR_C_DATA_IMAGE) && url_data_image(norm, nn));
         break;
     case ATTR_SRCSET:
         keep = srcset_ok(norm, nn);
@@ -670,6 +788,7 @@ do_tag(struct san *s)
     s->i = pos;
     if (!name_ok)
         return;
+    unsigned cls = tag_class(name);
 
     if (s->skipping) {
         if (!end && strcmp(s->skip_name, "head") == 0 && strcmp(name, "body") == 0) {
@@ -685,13 +804,13 @@ do_tag(struct san *s)
             }
             return;
         }
-        if (!end && in_list(name, raw_text))
+        if (!end && (cls & TAG_RAW_TEXT))
             skip_raw_text(s, name);
         return;
     }
 
     if (end) {
-        if (in_list(name, drop_content) || in_list(name, drop_tag))
+        if (cls & (TAG_DROP_CONTENT | TAG_DROP_TAG))
             return;
         for (size_t k = s->depth; k > 0; k--) {
             if (strcmp(s->stack[k - 1], name) == 0) {
@@ -705,8 +824,8 @@ do_tag(struct san *s)
         return; /* no such open element: never let it close the page around us */
     }
 
-    if (in_list(name, drop_content)) {
-        if (in_list(name, raw_text)) {
+    if (cls & TAG_DROP_CONTENT) {
+        if (cls & TAG_RAW_TEXT) {
             skip_raw_text(s, name);
         } else if (!self_close) {
             s->skipping = true;
@@ -715,9 +834,9 @@ do_tag(struct san *s)
         }
         return;
     }
-    if (in_list(name, drop_tag))
+    if (cls & TAG_DROP_TAG)
         return;
-    bool is_void = in_list(name, void_elems);
+    bool is_void = (cls & TAG_VOID) != 0;
     bool closes_self = self_close && in_foreign(s);
     if (!is_void && !closes_self && s->depth == MAX_DEPTH)
         return; /* too deep: drop the tag, keep its content */
@@ -727,7 +846,7 @@ do_tag(struct san *s)
     size_t ap = attrs;
     bool dummy = false;
     while (attr_next(p, s->len, &ap, &a, &dummy) == 1)
-        emit_attr(s, name, &a);
+        emit_attr(s, cls, &a);
     outs(s, closes_self ? "/>" : ">");
     if (!is_void && !closes_self)
         strcpy(s->stack[s->depth++], name);
