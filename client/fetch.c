@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@
 #define SUMMARY_TIMEOUT_MS 15000
 #define IDLE_TIMEOUT_MS 60000
 #define BATCH_BUNDLES 256
-#define BATCH_BYTES (128u << 20)
+#define BATCH_BYTES (64u << 20) /* two batches live at once: one filling, one being written */
 #define MAX_ANNOUNCED_PER_10S 4096
 #define MAX_HELD_RANGES 100000
 
@@ -79,12 +80,24 @@ struct run {
     size_t n_conns;
     size_t *order; /* peers in random order */
     size_t next_peer;
-    struct held *held;            /* per trusted publisher: in the library (by this tool) */
-    struct held *claimed;         /* per trusted publisher: being fetched */
-    struct held *offered;         /* per trusted publisher: offered by some peer */
-    struct sz_inflater *inflater; /* one zstd context for every bundle of the run */
-    struct library_item batch[BATCH_BUNDLES];
+    struct held *held;              /* per trusted publisher: in the library or on its way */
+    struct held *claimed;           /* per trusted publisher: being fetched */
+    struct held *offered;           /* per trusted publisher: offered by some peer */
+    struct held *done;              /* per trusted publisher: committed to the library */
+    struct sz_inflater *inflater;   /* one zstd context for every bundle of the run */
+    struct library_publisher *pubs; /* the trusted publishers, for the library */
+    struct library *lib;            /* the library, kept parsed between batches */
+    struct library_item batch[BATCH_BUNDLES]; /* being filled */
     size_t n_batch, batch_bytes;
+    /* The batch being written by the writer thread while the next one fills. */
+    struct library_item wbatch[BATCH_BUNDLES];
+    size_t n_wbatch;
+    bool writing;  /* the writer thread runs (or ran and awaits its join) */
+    bool threaded; /* ... as a thread: join it */
+    pthread_t writer;
+    int wrc; /* what library_put() returned */
+    struct library_result wres;
+    char werr[1024];
     int64_t start_ms;
     bool incomplete;
     bool write_failed;
@@ -216,8 +229,10 @@ state_load(struct run *r)
             sz_unhex(hex, strlen(hex), pk, 32) != 0)
             continue; /* A damaged line only costs a re-fetch. */
         for (i = 0; i < r->o->trust->n; i++)
-            if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
+            if (memcmp(r->o->trust->pk[i], pk, 32) == 0) {
                 held_add(&r->held[i], first, last);
+                held_add(&r->done[i], first, last);
+            }
     }
     free(buf);
 }
@@ -234,11 +249,11 @@ state_save(struct run *r)
     sz_wr_init(&w, 64u << 20);
     for (i = 0; i < r->o->trust->n; i++) {
         sz_hex(r->o->trust->pk[i], 32, hex);
-        for (k = 0; k < r->held[i].n; k++) {
+        for (k = 0; k < r->done[i].n; k++) {
             char line[128];
             int n = snprintf(line, sizeof line, "%s %llu %llu\n", hex,
-                             (unsigned long long)r->held[i].v[k].first,
-                             (unsigned long long)r->held[i].v[k].last);
+                             (unsigned long long)r->done[i].v[k].first,
+                             (unsigned long long)r->done[i].v[k].last);
             sz_wr_bytes(&w, line, (size_t)n);
         }
     }
@@ -254,62 +269,97 @@ state_save(struct run *r)
 
 /* ---- the library ---- */
 
-static void
-flush_batch(struct run *r)
+/*
+ * Batches go to the library on a writer thread, so that receiving and
+ * verifying the next batch overlaps writing this one. Only the writer touches
+ * r->lib and r->wbatch while r->writing; the main thread reads the outcome
+ * after batch_wait().
+ */
+static void *
+writer_main(void *arg)
 {
-    struct library_publisher *pubs;
-    struct library_result lr = {0};
+    struct run *r = arg;
+    r->wrc = r->lib != NULL ? library_put(r->lib, r->wbatch, r->n_wbatch, r->pubs, r->o->trust->n,
+                                          &r->wres, r->werr, sizeof r->werr)
+                            : library_add(r->o->dir, r->wbatch, r->n_wbatch, r->pubs,
+                                          r->o->trust->n, &r->wres, r->werr, sizeof r->werr);
+    return NULL;
+}
+
+/* Waits for the batch being written, then records what it committed. */
+static void
+batch_wait(struct run *r)
+{
     char err[1024];
     size_t i, k;
 
-    if (r->n_batch == 0)
+    if (!r->writing)
         return;
-    pubs = calloc(r->o->trust->n, sizeof *pubs);
-    if (pubs != NULL) {
-        for (i = 0; i < r->o->trust->n; i++) {
-            memcpy(pubs[i].pk, r->o->trust->pk[i], 32);
-            pubs[i].name = r->o->trust->names[i];
-        }
-        if (library_add(r->o->dir, r->batch, r->n_batch, pubs, r->o->trust->n, &lr, err,
-                        sizeof err) != 0) {
-            util_err("%s", err);
-            r->write_failed = true;
-        } else {
-            for (k = 0; k < r->n_batch; k++) {
-                const struct sz_bundle *b = r->batch[k].b;
-                for (i = 0; i < r->o->trust->n; i++) {
-                    if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
-                        continue;
-                    held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
-                    r->res->pubs[i].fetched++;
-                    if (b->hdr.sequence >= r->res->pubs[i].have_seq) {
-                        r->res->pubs[i].have_seq = b->hdr.sequence;
-                        r->res->pubs[i].newest_created = b->hdr.created;
-                    }
+    if (r->threaded)
+        pthread_join(r->writer, NULL);
+    r->writing = false;
+    if (r->wrc != 0) {
+        util_err("%s", r->werr);
+        r->write_failed = true;
+    } else {
+        for (k = 0; k < r->n_wbatch; k++) {
+            const struct sz_bundle *b = r->wbatch[k].b;
+            for (i = 0; i < r->o->trust->n; i++) {
+                if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
+                    continue;
+                held_add(&r->done[i], b->hdr.sequence, b->hdr.sequence);
+                r->res->pubs[i].fetched++;
+                if (b->hdr.sequence >= r->res->pubs[i].have_seq) {
+                    r->res->pubs[i].have_seq = b->hdr.sequence;
+                    r->res->pubs[i].newest_created = b->hdr.created;
                 }
             }
-            if (lr.equivocations > 0) {
-                util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
-                         "one sequence number; its key may be stolen. Both are kept in %s",
-                         r->o->dir);
-                for (i = 0; i < r->o->trust->n; i++) {
-                    struct library_publisher_info info;
-                    if (library_publisher_info(r->o->dir, r->o->trust->pk[i], &info, err,
-                                               sizeof err) != 0 ||
-                        info.equivocation_seen)
-                        r->res->pubs[i].equivocation = true;
-                }
-            }
-            (void)state_save(r);
         }
-        free(pubs);
+        if (r->wres.equivocations > 0) {
+            util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
+                     "one sequence number; its key may be stolen. Both are kept in %s",
+                     r->o->dir);
+            for (i = 0; i < r->o->trust->n; i++) {
+                struct library_publisher_info info;
+                if (library_publisher_info(r->o->dir, r->o->trust->pk[i], &info, err, sizeof err) !=
+                        0 ||
+                    info.equivocation_seen)
+                    r->res->pubs[i].equivocation = true;
+            }
+        }
+        (void)state_save(r);
     }
-    for (k = 0; k < r->n_batch; k++) {
-        sz_bundle_free((struct sz_bundle *)r->batch[k].b);
-        free((uint8_t *)r->batch[k].raw);
+    for (k = 0; k < r->n_wbatch; k++) {
+        sz_bundle_free((struct sz_bundle *)r->wbatch[k].b);
+        free((uint8_t *)r->wbatch[k].raw);
     }
-    r->n_batch = 0;
-    r->batch_bytes = 0;
+    r->n_wbatch = 0;
+}
+
+/* Hands the filled batch to the writer (after the previous one is written);
+ * with wait, returns once it is in the library too. */
+static void
+flush_batch(struct run *r, bool wait)
+{
+    sigset_t all, old;
+
+    batch_wait(r);
+    if (r->n_batch > 0) {
+        memcpy(r->wbatch, r->batch, r->n_batch * sizeof *r->batch);
+        r->n_wbatch = r->n_batch;
+        r->n_batch = 0;
+        r->batch_bytes = 0;
+        r->writing = true;
+        /* The writer takes no signals: SIGINT and SIGTERM stay with the fetch loop. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r->threaded = !wait && pthread_create(&r->writer, NULL, writer_main, r) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!r->threaded)
+            writer_main(r);
+    }
+    if (wait)
+        batch_wait(r);
 }
 
 /* ---- connections ---- */
@@ -636,7 +686,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
     r->batch_bytes += len;
     if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES || r->o->follow)
-        flush_batch(r);
+        flush_batch(r, r->o->follow);
     return 0;
 }
 
@@ -946,14 +996,20 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     r.res = res;
     res->pubs = calloc(n_trust, sizeof *res->pubs);
     r.held = calloc(n_trust, sizeof *r.held);
+    r.done = calloc(n_trust, sizeof *r.done);
+    r.pubs = calloc(n_trust + 1, sizeof *r.pubs);
     r.claimed = calloc(n_trust, sizeof *r.claimed);
     r.offered = calloc(n_trust, sizeof *r.offered);
     r.order = calloc(o->n_peers + 1, sizeof *r.order);
-    if (res->pubs == NULL || r.held == NULL || r.claimed == NULL || r.offered == NULL ||
-        r.order == NULL) {
+    if (res->pubs == NULL || r.held == NULL || r.done == NULL || r.pubs == NULL ||
+        r.claimed == NULL || r.offered == NULL || r.order == NULL) {
         util_err("out of memory");
         status = EXIT_NETWORK;
         goto out;
+    }
+    for (i = 0; i < n_trust; i++) {
+        memcpy(r.pubs[i].pk, o->trust->pk[i], 32);
+        r.pubs[i].name = o->trust->names[i];
     }
     /* A fresh node key per run: a reader has no identity a peer could follow. */
     memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
@@ -968,6 +1024,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     }
     if (sz_inflater_new(&r.inflater) != 0)
         r.inflater = NULL; /* Each bundle then gets a context of its own. */
+    if (library_open(o->dir, &r.lib, err, sizeof err) != 0)
+        r.lib = NULL; /* Each batch then reads the library afresh. */
     state_load(&r);
     for (i = 0; i < n_trust; i++) {
         if (library_publisher_state(o->dir, o->trust->pk[i], &seq, &created, err, sizeof err) ==
@@ -1050,7 +1108,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             last_progress = t;
         }
     }
-    flush_batch(&r);
+    flush_batch(&r, true);
     if (o->progress) {
         progress(&r);
         fputc('\n', stderr);
@@ -1064,7 +1122,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         for (k = 0; k < r.offered[i].n; k++) {
             uint64_t q;
             for (q = r.offered[i].v[k].first; q <= r.offered[i].v[k].last; q++) {
-                if (!held_has(&r.held[i], q)) {
+                if (!held_has(&r.done[i], q)) {
                     r.incomplete = true;
                     break;
                 }
@@ -1081,15 +1139,20 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
 out:
     for (i = 0; r.held != NULL && i < n_trust; i++)
         free(r.held[i].v);
+    for (i = 0; r.done != NULL && i < n_trust; i++)
+        free(r.done[i].v);
     for (i = 0; r.claimed != NULL && i < n_trust; i++)
         free(r.claimed[i].v);
     for (i = 0; r.offered != NULL && i < n_trust; i++)
         free(r.offered[i].v);
     free(r.offered);
     free(r.held);
+    free(r.done);
+    free(r.pubs);
     free(r.claimed);
     free(r.order);
     sz_inflater_free(r.inflater);
+    library_close(r.lib);
     sodium_memzero(&r.keys, sizeof r.keys);
     return status;
 }

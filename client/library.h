@@ -42,12 +42,28 @@ struct library_result {
  * publisher's key may be stolen. Within a publisher, an article id seen in a bundle of higher
  * sequence replaces the older one; a bundle of lower sequence never overwrites a newer article (it
  * only adds ids the library lacks). Never writes outside dir: every name is checked with
- * sz_safe_name() and files are opened relative to dir without following symlinks. Files are written
- * to a temporary name and renamed. Returns 0 or -1 with a one-line reason in err.
+ * sz_safe_name() and files are opened relative to dir without following symlinks. A file that
+ * replaces another is written to a temporary name and renamed; the files of one call are written
+ * by up to four threads. Returns 0 or -1 with a one-line reason in err.
  */
 int library_add(const char *dir, const struct library_item *items, size_t n,
                 const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
                 char *err, size_t err_cap);
+
+/*
+ * A library held open by one writer across several additions (a fetch adds
+ * its bundles batch by batch): library_put() is library_add() without reading
+ * DIR/.samizdat/library.idx again while it has not changed since the last call
+ * (another writer, or library_note_fetch(), replacing it is noticed and it is
+ * read again). library_open() only remembers dir; every call takes the
+ * library's lock for its duration. library_close(NULL) does nothing.
+ */
+struct library;
+int library_open(const char *dir, struct library **out, char *err, size_t err_cap);
+int library_put(struct library *lib, const struct library_item *items, size_t n,
+                const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
+                char *err, size_t err_cap);
+void library_close(struct library *lib);
 
 /*
  * Reads what the library in dir knows about publisher pk: the highest bundle

@@ -1474,6 +1474,181 @@ test_sanitizer_prefixes(void **state)
     }
 }
 
+/*
+ * The element and attribute policy, name by name. The sanitizer looks names up
+ * in its own sorted tables; these lists are the policy those tables must encode.
+ * Every name in them (in upper case too) and names one letter off each are run
+ * through the sanitizer in inputs whose output tells the classes apart.
+ */
+static const char *const pol_raw_text[] = {"script",   "style",    "xmp",   "iframe",   "noembed",
+                                           "noframes", "noscript", "title", "textarea", NULL};
+static const char *const pol_drop_content[] = {
+    "script",   "style",    "xmp",    "iframe", "noembed",  "noframes", "noscript", "title",
+    "textarea", "template", "object", "applet", "frameset", "head",     "select",   NULL};
+static const char *const pol_drop_tag[] = {
+    "html",      "body",        "meta",    "link",          "base",
+    "embed",     "param",       "keygen",  "portal",        "frame",
+    "plaintext", "set",         "animate", "animatemotion", "animatetransform",
+    "discard",   "fencedframe", NULL};
+static const char *const pol_void[] = {"area",   "base",  "br",    "col",    "embed", "hr",
+                                       "img",    "image", "input", "link",   "meta",  "param",
+                                       "source", "track", "wbr",   "keygen", NULL};
+static const char *const pol_link_elems[] = {"a", "area", NULL};
+static const char *const pol_drop_attrs[] = {
+    "ping",        "srcdoc",   "http-equiv", "action",        "formaction",    "manifest",
+    "codebase",    "archive",  "classid",    "profile",       "attributename", "nonce",
+    "xmlns:xlink", "xml:base", "is",         "popovertarget", "fetchpriority", NULL};
+static const char *const pol_resource_attrs[] = {"src",    "poster", "data",     "background",
+                                                 "lowsrc", "dynsrc", "longdesc", NULL};
+static const char *const pol_data_image_attrs[] = {"src", "poster", NULL};
+static const char *const pol_srcset_attrs[] = {"srcset", "imagesrcset", NULL};
+static const char *const pol_href_attrs[] = {"href", "xlink:href", NULL};
+static const char *const pol_style_attrs[] = {"style", NULL};
+
+static bool
+pol_listed(const char *name, const char *const *list)
+{
+    for (size_t k = 0; list[k] != NULL; k++)
+        if (strcmp(name, list[k]) == 0)
+            return true;
+    return false;
+}
+
+/* Writes the probes for name into probes[5] (upper case, one letter more,
+ * one less, one changed): the name itself is probed by the caller. */
+static size_t
+pol_near_misses(const char *name, char probes[5][40])
+{
+    size_t n = strlen(name), m = 0;
+    for (size_t k = 0; k <= n; k++)
+        probes[m][k] = (char)(name[k] >= 'a' && name[k] <= 'z' ? name[k] - 'a' + 'A' : name[k]);
+    m++;
+    snprintf(probes[m++], 40, "%sx", name);
+    snprintf(probes[m++], 40, "x%s", name);
+    if (n > 1) {
+        snprintf(probes[m], 40, "%.*s", (int)(n - 1), name);
+        m++;
+    }
+    snprintf(probes[m], 40, "%s", name);
+    probes[m][n - 1] = name[n - 1] == 'z' ? 'a' : (char)(name[n - 1] + 1);
+    m++;
+    return m;
+}
+
+static void
+pol_lower(const char *in, char *out)
+{
+    size_t k = 0;
+    for (; in[k] != '\0'; k++)
+        out[k] = (char)(in[k] >= 'A' && in[k] <= 'Z' ? in[k] - 'A' + 'a' : in[k]);
+    out[k] = '\0';
+}
+
+static void
+pol_expect(const char *in, const char *want)
+{
+    struct sz_wr w;
+    sz_wr_init(&w, 1 << 20);
+    render_sanitize_html(&w, (const uint8_t *)in, strlen(in));
+    assert_int_equal(sz_wr_status(&w), 0);
+    char *got = strndup(w.p == NULL ? "" : (const char *)w.p, w.len);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n  got:  %s\n  want: %s", in, got, want);
+    free(got);
+    sz_wr_free(&w, false);
+}
+
+static void
+pol_check_tag(const char *probe)
+{
+    char t[40], in[256], want[256];
+    pol_lower(probe, t);
+    /* Nested in itself: tells raw text, dropped content, dropped tag, void and kept apart. */
+    snprintf(in, sizeof in, "<%s><%s>x</%s>y</%s>z", probe, probe, probe, probe);
+    if (pol_listed(t, pol_raw_text))
+        snprintf(want, sizeof want, "yz");
+    else if (pol_listed(t, pol_drop_content))
+        snprintf(want, sizeof want, "z");
+    else if (pol_listed(t, pol_drop_tag))
+        snprintf(want, sizeof want, "xyz");
+    else if (pol_listed(t, pol_void))
+        snprintf(want, sizeof want, "<%s><%s>xyz", t, t);
+    else
+        snprintf(want, sizeof want, "<%s><%s>x</%s>y</%s>z", t, t, t, t);
+    pol_expect(in, want);
+    /* Inside an element dropped with its content, raw text still hides "</template>". */
+    snprintf(in, sizeof in, "<template><%s></template></%s>x</template>y", probe, probe);
+    pol_expect(in, pol_listed(t, pol_raw_text) ? "y" : "xy");
+}
+
+static void
+pol_check_attr(const char *probe)
+{
+    /* K: kept, D: dropped, for each value below. */
+    static const char *const values[] = {"u.png", "http://h/", "data:image/png,x", "a.png, /b.png",
+                                         "//h/x"};
+    static const char *const elems[] = {"p", "a", "area"};
+    char a[40];
+    pol_lower(probe, a);
+    for (size_t e = 0; e < sizeof elems / sizeof elems[0]; e++) {
+        const char *el = elems[e], *keep;
+        if ((a[0] == 'o' && a[1] == 'n') || pol_listed(a, pol_drop_attrs))
+            keep = "DDDDD";
+        else if (pol_listed(a, pol_srcset_attrs))
+            keep = "KDDDD";
+        else if (pol_listed(a, pol_resource_attrs))
+            keep = pol_listed(a, pol_data_image_attrs) ? "KDKKD" : "KDDKD";
+        else if (pol_listed(a, pol_href_attrs))
+            keep = pol_listed(el, pol_link_elems) ? "KKDKD" : "KDDKD";
+        else if (pol_listed(a, pol_style_attrs))
+            keep = "KKDKK";
+        else
+            keep = "KKKKK";
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            char in[256], want[256];
+            const char *end = pol_listed(el, pol_void) ? ""
+                              : strcmp(el, "a") == 0   ? "</a>"
+                                                       : "</p>";
+            snprintf(in, sizeof in, "<%s %s=\"%s\">t</%s>", el, probe, values[v], el);
+            if (keep[v] == 'K')
+                snprintf(want, sizeof want, "<%s %s=\"%s\">t%s", el, a, values[v], end);
+            else
+                snprintf(want, sizeof want, "<%s>t%s", el, end);
+            pol_expect(in, want);
+        }
+    }
+}
+
+static void
+test_sanitizer_name_policy(void **state)
+{
+    (void)state;
+    const char *const *tag_lists[] = {pol_raw_text, pol_drop_content, pol_drop_tag, pol_void,
+                                      pol_link_elems};
+    const char *const *attr_lists[] = {pol_drop_attrs, pol_resource_attrs, pol_srcset_attrs,
+                                       pol_href_attrs, pol_style_attrs};
+    static const char *const others[] = {"p",   "div", "svg", "math", "b",  "x", "on",
+                                         "one", "o",   "n",   "no",   "id", NULL};
+    char probes[5][40];
+
+    for (size_t l = 0; l < sizeof tag_lists / sizeof tag_lists[0]; l++)
+        for (const char *const *name = tag_lists[l]; *name != NULL; name++) {
+            pol_check_tag(*name);
+            for (size_t k = 0, n = pol_near_misses(*name, probes); k < n; k++)
+                pol_check_tag(probes[k]);
+        }
+    for (size_t l = 0; l < sizeof attr_lists / sizeof attr_lists[0]; l++)
+        for (const char *const *name = attr_lists[l]; *name != NULL; name++) {
+            pol_check_attr(*name);
+            for (size_t k = 0, n = pol_near_misses(*name, probes); k < n; k++)
+                pol_check_attr(probes[k]);
+        }
+    for (const char *const *name = others; *name != NULL; name++) {
+        pol_check_tag(*name);
+        pol_check_attr(*name);
+    }
+}
+
 /* ---- the demo library for the browser test ---- */
 
 static int
@@ -1556,6 +1731,168 @@ make_demo(const char *dir)
     return rc == 0 ? 0 : 1;
 }
 
+/* The reference for render_escape(): one byte at a time. */
+static void
+escape_ref(struct sz_wr *w, const char *s, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        switch (s[k]) {
+        case '&':
+            sz_wr_bytes(w, "&amp;", 5);
+            break;
+        case '<':
+            sz_wr_bytes(w, "&lt;", 4);
+            break;
+        case '>':
+            sz_wr_bytes(w, "&gt;", 4);
+            break;
+        case '"':
+            sz_wr_bytes(w, "&quot;", 6);
+            break;
+        case '\'':
+            sz_wr_bytes(w, "&#39;", 5);
+            break;
+        case '\0':
+            sz_wr_bytes(w, "\xef\xbf\xbd", 3);
+            break;
+        default:
+            sz_wr_bytes(w, &s[k], 1);
+        }
+    }
+}
+
+/* Every replaced byte at every offset around the 16-byte blocks, alone and in pairs. */
+static void
+test_escape_every_offset(void **state)
+{
+    (void)state;
+    static const char special[] = "&<>\"'\0";
+    char buf[64];
+    for (size_t len = 0; len <= 50; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t c = 0; c < sizeof special - 1; c++) {
+                for (size_t k = 0; k < len; k++)
+                    buf[k] = (char)('a' + (k % 26));
+                if (len > 0)
+                    buf[len - 1] = (char)0xd0; /* a high byte is never replaced */
+                if (pos < len)
+                    buf[pos] = special[c];
+                if (pos + 17 < len)
+                    buf[pos + 17] = special[(c + 1) % (sizeof special - 1)];
+                struct sz_wr got, want;
+                sz_wr_init(&got, 1 << 20);
+                sz_wr_init(&want, 1 << 20);
+                render_escape(&got, buf, len);
+                escape_ref(&want, buf, len);
+                assert_int_equal(got.len, want.len);
+                if (want.len > 0)
+                    assert_memory_equal(got.p, want.p, want.len);
+                sz_wr_free(&got, false);
+                sz_wr_free(&want, false);
+            }
+        }
+    }
+}
+
+/* A bundle of many articles: several writer threads share the work. */
+static void
+test_many_articles(void **state)
+{
+    struct world *w = *state;
+    enum { N = 120 };
+    static char ids[N][16], bodies[N][64];
+    struct sz_article a[N];
+    for (int k = 0; k < N; k++) {
+        snprintf(ids[k], sizeof ids[k], "a%03d", k);
+        snprintf(bodies[k], sizeof bodies[k], "body of <%d> & more", k);
+        a[k] = art(ids[k], ids[k], T0 - k, SZ_CTYPE_PLAIN, bodies[k]);
+    }
+    struct made m = make_bundle(&w->k, 1, T0, a, N);
+    struct library_result r;
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(r.bundles_added, 1);
+    assert_int_equal(r.articles_written, N);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    for (int k = 0; k < N; k++) {
+        char *p = path_of("%s/%s/%s/body.txt", w->dir, hex, ids[k]);
+        assert_file_bytes(p, bodies[k], strlen(bodies[k]));
+        free(p);
+        char *page = page_of(w->dir, &w->k, ids[k]);
+        char want[96];
+        snprintf(want, sizeof want, "body of &lt;%d&gt; &amp; more", k);
+        assert_non_null(strstr(page, want));
+        free(page);
+    }
+    char *index = read_at(w->dir, "index.html");
+    assert_non_null(strstr(index, "a119"));
+    free(index);
+    made_free(&m);
+}
+
+/* A library held open across additions sees another writer's changes. */
+static void
+test_open_library_batches(void **state)
+{
+    struct world *w = *state;
+    struct library *lib = NULL;
+    char err[512];
+    struct sz_article a1 = art("one", "First", T0, SZ_CTYPE_PLAIN, "1");
+    struct sz_article a2 = art("two", "Second", T0, SZ_CTYPE_PLAIN, "2");
+    struct sz_article a1b = art("one", "First, corrected", T0, SZ_CTYPE_PLAIN, "1b");
+    struct sz_article a3 = art("three", "Third", T0, SZ_CTYPE_PLAIN, "3");
+    struct sz_article ax = art("evil", "Same sequence", T0, SZ_CTYPE_PLAIN, "x");
+    struct made m1 = make_bundle(&w->k, 1, T0, &a1, 1), m2 = make_bundle(&w->k, 2, T0, &a2, 1),
+                m3 = make_bundle(&w->k, 3, T0, &a1b, 1), m4 = make_bundle(&w->k, 4, T0, &a3, 1),
+                mx = make_bundle(&w->k, 2, T0, &ax, 1);
+    struct library_result r;
+
+    assert_int_equal(library_open(w->dir, &lib, err, sizeof err), 0);
+    struct library_item it = {m1.b, m1.raw, m1.raw_len};
+    assert_int_equal(library_put(lib, &it, 1, NULL, 0, &r, err, sizeof err), 0);
+    it = (struct library_item){m2.b, m2.raw, m2.raw_len};
+    assert_int_equal(library_put(lib, &it, 1, NULL, 0, &r, err, sizeof err), 0);
+    it = (struct library_item){m2.b, m2.raw, m2.raw_len};
+    assert_int_equal(library_put(lib, &it, 1, NULL, 0, &r, err, sizeof err), 0);
+    assert_int_equal(r.bundles_present, 1);
+
+    /* Another writer adds bundle 3 behind the open library's back... */
+    add_ok(w->dir, &m3, 1, NULL);
+    /* ...and the open library keeps it when it adds bundle 4. */
+    it = (struct library_item){m4.b, m4.raw, m4.raw_len};
+    assert_int_equal(library_put(lib, &it, 1, NULL, 0, &r, err, sizeof err), 0);
+    /* A second bundle with sequence 2 is an equivocation, across calls too. */
+    it = (struct library_item){mx.b, mx.raw, mx.raw_len};
+    assert_int_equal(library_put(lib, &it, 1, NULL, 0, &r, err, sizeof err), 0);
+    assert_int_equal(r.equivocations, 1);
+    library_close(lib);
+
+    uint64_t seq = 0;
+    int64_t created = 0;
+    assert_int_equal(library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err), 1);
+    assert_int_equal(seq, 4);
+    char *page = page_of(w->dir, &w->k, "one");
+    assert_non_null(strstr(page, "First, corrected"));
+    free(page);
+    char *index = read_at(w->dir, "index.html");
+    assert_non_null(strstr(index, "First, corrected"));
+    assert_non_null(strstr(index, "Second"));
+    assert_non_null(strstr(index, "Third"));
+    assert_non_null(strstr(index, "Same sequence"));
+    free(index);
+    char *idx = read_at(w->dir, ".samizdat/library.idx");
+    size_t n_b = 0;
+    for (const char *q = idx; (q = strstr(q, "\nB ")) != NULL; q++)
+        n_b++;
+    assert_int_equal(n_b, 5);
+    free(idx);
+    made_free(&m1);
+    made_free(&m2);
+    made_free(&m3);
+    made_free(&m4);
+    made_free(&mx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1583,8 +1920,12 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
+        cmocka_unit_test(test_escape_every_offset),
         cmocka_unit_test(test_sanitizer_table),
         cmocka_unit_test(test_sanitizer_prefixes),
+        cmocka_unit_test(test_sanitizer_name_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
