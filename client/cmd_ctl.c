@@ -52,6 +52,44 @@ call(const char *sock, const struct sz_ctl_msg *req, uint8_t want, uint8_t **fra
     return EXIT_OK;
 }
 
+/*
+ * The options of a command that takes --socket and one or more operands (what
+ * names them in the error). Returns -1 to go on with argv[optind..], or the
+ * exit status.
+ */
+static int
+socket_and_operands(int argc, char **argv, const char *usage_text, const char *cmd,
+                    const char *what, char *sock, size_t sock_cap)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    ctlclient_default_socket(sock, sock_cap);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            snprintf(sock, sock_cap, "%s", optarg);
+            break;
+        case 'h':
+            usage(stdout, usage_text);
+            return EXIT_OK;
+        default:
+            usage(stderr, usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind == argc) {
+        util_err("%s needs at least one %s", cmd, what);
+        usage(stderr, usage_text);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
 static const char PUBLISH_USAGE[] =
     "usage: samizdat publish [--socket PATH] FILE...\n"
     "\n"
@@ -65,36 +103,14 @@ static const char PUBLISH_USAGE[] =
 int
 cmd_publish(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     char sock[PATH_MAX], hex[2 * SZ_BUNDLE_ID_LEN + 1];
     struct sz_ctl_msg req = {.type = SZ_CTL_PUBLISH}, *reply = NULL;
     uint8_t *content = NULL, *frame = NULL;
     size_t content_len = 0;
-    int c, rc;
+    int rc = socket_and_operands(argc, argv, PUBLISH_USAGE, "publish", "FILE", sock, sizeof sock);
 
-    ctlclient_default_socket(sock, sizeof sock);
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            snprintf(sock, sizeof sock, "%s", optarg);
-            break;
-        case 'h':
-            usage(stdout, PUBLISH_USAGE);
-            return EXIT_OK;
-        default:
-            usage(stderr, PUBLISH_USAGE);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind == argc) {
-        util_err("publish needs at least one FILE");
-        usage(stderr, PUBLISH_USAGE);
-        return EXIT_USAGE;
-    }
+    if (rc >= 0)
+        return rc;
     if (argc - optind > SZ_MAX_ARTICLES) {
         util_err("too many files: publish at most %d at once", SZ_MAX_ARTICLES);
         return EXIT_USAGE;
@@ -180,34 +196,13 @@ out:
 int
 cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     char sock[PATH_MAX];
     bool refused = false;
-    int c, rc = EXIT_OK;
+    int rc = socket_and_operands(argc, argv, IMPORT_USAGE, "import", "BUNDLE", sock, sizeof sock);
 
-    ctlclient_default_socket(sock, sizeof sock);
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            snprintf(sock, sizeof sock, "%s", optarg);
-            break;
-        case 'h':
-            usage(stdout, IMPORT_USAGE);
-            return EXIT_OK;
-        default:
-            usage(stderr, IMPORT_USAGE);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind == argc) {
-        util_err("import needs at least one BUNDLE");
-        usage(stderr, IMPORT_USAGE);
-        return EXIT_USAGE;
-    }
+    if (rc >= 0)
+        return rc;
+    rc = EXIT_OK;
     /* Batches of files keep each request under the protocol's size limit. */
     while (optind < argc && rc == EXIT_OK) {
         size_t n = 0, bytes = 0;
