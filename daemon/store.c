@@ -513,20 +513,24 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
     return 0;
 }
 
-/* Evicts until `publisher` is within its quota. */
+/*
+ * Evicts the oldest bundles of `publisher` (of anyone when NULL) until its
+ * bytes (the store's total when NULL) are within limit.
+ */
 static int
-enforce_publisher(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *err,
-                  size_t err_cap)
+evict_to(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, uint64_t limit,
+         char *err, size_t err_cap)
 {
     uint64_t bytes;
     bool gone = true;
     int ret;
 
     while (gone && ec->budget > 0) {
-        ret = publisher_bytes(st, publisher, &bytes, err, err_cap);
+        ret = publisher != NULL ? publisher_bytes(st, publisher, &bytes, err, err_cap)
+                                : total_bytes(st, &bytes, err, err_cap);
         if (ret < 0)
             return ret;
-        if (bytes <= st->lim.max_publisher_bytes)
+        if (bytes <= limit)
             break;
         ret = evict_oldest(st, ec, publisher, &gone, err, err_cap);
         if (ret < 0)
@@ -543,12 +547,10 @@ static int
 enforce(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *err, size_t err_cap)
 {
     uint8_t over[SZ_PUBLIC_KEY_LEN];
-    uint64_t bytes;
-    bool gone = true;
     int ret;
 
     if (st->lim.max_publisher_bytes > 0 && publisher != NULL) {
-        ret = enforce_publisher(st, ec, publisher, err, err_cap);
+        ret = evict_to(st, ec, publisher, st->lim.max_publisher_bytes, err, err_cap);
         if (ret < 0)
             return ret;
     } else if (st->lim.max_publisher_bytes > 0) {
@@ -568,23 +570,15 @@ enforce(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *
             if (rc != SQLITE_ROW)
                 return db_error(st, rc, "finding publishers over quota", err, err_cap);
             before_n = ec->n_evicted;
-            ret = enforce_publisher(st, ec, over, err, err_cap);
+            ret = evict_to(st, ec, over, st->lim.max_publisher_bytes, err, err_cap);
             if (ret < 0)
                 return ret;
             if (ec->n_evicted == before_n) /* no progress: do not spin */
                 break;
         }
     }
-    while (st->lim.max_total_bytes > 0 && gone && ec->budget > 0) {
-        ret = total_bytes(st, &bytes, err, err_cap);
-        if (ret < 0)
-            return ret;
-        if (bytes <= st->lim.max_total_bytes)
-            break;
-        ret = evict_oldest(st, ec, NULL, &gone, err, err_cap);
-        if (ret < 0)
-            return ret;
-    }
+    if (st->lim.max_total_bytes > 0)
+        return evict_to(st, ec, NULL, st->lim.max_total_bytes, err, err_cap);
     return 0;
 }
 
