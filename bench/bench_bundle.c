@@ -32,6 +32,8 @@
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 
+#include "corpus.h"
+
 extern char **environ;
 
 #define GROUP_SIZE 50
@@ -52,17 +54,6 @@ extern char **environ;
 static const char SIGN_CONTEXT[] = "samizdat-bundle-v1";
 #define SIGN_CONTEXT_LEN sizeof SIGN_CONTEXT
 #define SIGNED_LEN (SIGN_CONTEXT_LEN + SZ_BUNDLE_HEADER_LEN)
-
-struct doc {
-    char name[64]; /* file name in the corpus folder */
-    char id[64];   /* file name without its extension */
-    char lang[16];
-    bool html;
-    uint8_t *data; /* whole file, loaded on first use */
-    size_t len;
-    char title[SZ_MAX_TITLE_LEN];
-    size_t title_len;
-};
 
 struct corpus {
     const char *dir;
@@ -219,44 +210,6 @@ print_skip(const char *what, const char *fmt, ...)
 
 /* ---- Corpus -------------------------------------------------------------------------------- */
 
-static bool
-read_file(const char *path, uint8_t **out, size_t *out_len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0, n;
-
-    if (f == NULL)
-        return false;
-    for (;;) {
-        if (cap - len < 65536) {
-            cap = cap * 2 + 65536;
-            buf = realloc(buf, cap);
-            if (buf == NULL)
-                die("out of memory");
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        return false;
-    }
-    fclose(f);
-    *out = buf;
-    *out_len = len;
-    return true;
-}
-
-static int
-cmp_doc_name(const void *a, const void *b)
-{
-    return strcmp(((const struct doc *)a)->name, ((const struct doc *)b)->name);
-}
-
 /* Reads MANIFEST.tsv: file name in column 1, language in column 3; the header line is skipped. */
 static void
 corpus_load_manifest(struct corpus *c)
@@ -267,7 +220,7 @@ corpus_load_manifest(struct corpus *c)
     bool first = true;
 
     snprintf(path, sizeof path, "%s/MANIFEST.tsv", c->dir);
-    if (!read_file(path, &buf, &len))
+    if (!bench_read_file(path, &buf, &len))
         die("cannot read %s: %s (is %s the shared corpus?)", path, strerror(errno), c->dir);
     while (start < len) {
         size_t end = start, nf = 0, fstart[4] = {0}, flen[4] = {0}, i;
@@ -310,78 +263,7 @@ corpus_load_manifest(struct corpus *c)
     free(buf);
     if (c->n_docs == 0)
         die("%s lists no .txt or .html documents", path);
-    qsort(c->docs, c->n_docs, sizeof *c->docs, cmp_doc_name);
-}
-
-/* Case-insensitive search for an ASCII needle. */
-static const uint8_t *
-find_ci(const uint8_t *p, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    for (size_t i = 0; n <= len && i <= len - n; i++) {
-        size_t k = 0;
-        while (k < n && (p[i + k] | 0x20) == (uint8_t)(needle[k] | 0x20))
-            k++;
-        if (k == n)
-            return p + i;
-    }
-    return NULL;
-}
-
-/*
- * Sets the title: the text of <title> for HTML, else the first non-blank line.
- * White space runs become one space and other control characters are dropped,
- * so the title passes BUNDLE.md's rule; it is cut to the limit on a character
- * boundary. Falls back to the id.
- */
-static void
-doc_make_title(struct doc *d)
-{
-    const uint8_t *p = d->data, *end = d->data + d->len, *t;
-    size_t n = 0;
-    bool space = false;
-
-    if (d->html && (t = find_ci(p, d->len, "<title")) != NULL) {
-        const uint8_t *gt = memchr(t, '>', (size_t)(end - t));
-        if (gt != NULL) {
-            p = gt + 1;
-            t = find_ci(p, (size_t)(end - p), "</title");
-            end = t != NULL ? t : end;
-        }
-    } else {
-        while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-            p++;
-        t = memchr(p, '\n', (size_t)(end - p));
-        end = t != NULL ? t : end;
-    }
-    for (; p < end && n < sizeof d->title; p++) {
-        uint8_t ch = *p;
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
-            space = n > 0;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            continue;
-        if (space && n < sizeof d->title) {
-            d->title[n++] = ' ';
-            space = false;
-        }
-        if (n < sizeof d->title)
-            d->title[n++] = (char)ch;
-    }
-    /* Never end inside a multi-byte character. */
-    if (n == sizeof d->title) {
-        while (n > 0 && ((uint8_t)d->title[n - 1] & 0xc0) == 0x80)
-            n--;
-        if (n > 0 && ((uint8_t)d->title[n - 1] & 0xc0) == 0xc0)
-            n--;
-    }
-    if (n == 0 || !sz_utf8_valid((const uint8_t *)d->title, n)) {
-        n = strlen(d->id);
-        memcpy(d->title, d->id, n);
-    }
-    d->title_len = n;
+    qsort(c->docs, c->n_docs, sizeof *c->docs, bench_cmp_doc_name);
 }
 
 static void
@@ -411,11 +293,11 @@ doc_load(const struct corpus *c, struct doc *d)
     if (d->data != NULL)
         return true;
     snprintf(path, sizeof path, "%s/%s", c->dir, d->name);
-    if (!read_file(path, &d->data, &d->len)) {
+    if (!bench_read_file(path, &d->data, &d->len)) {
         fprintf(stderr, "bench_bundle: skipping %s: %s\n", path, strerror(errno));
         return false;
     }
-    doc_make_title(d);
+    bench_doc_title(d, sizeof d->title);
     doc_article(d, &a);
     if ((rc = sz_article_check(&a)) != 0) {
         fprintf(stderr, "bench_bundle: skipping %s: %s\n", path, sz_strerror(rc));

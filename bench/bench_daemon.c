@@ -36,6 +36,8 @@
 #include "samizdat/ctl.h"
 #include "samizdat/keys.h"
 
+#include "corpus.h"
+
 extern char **environ;
 
 #define SMALL_BUNDLE_LEN 1024 /* "1 KB bundles" */
@@ -154,38 +156,6 @@ sleep_s(double s)
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static bool
-read_file(const char *path, uint8_t **out, size_t *out_len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0, n;
-
-    if (f == NULL)
-        return false;
-    for (;;) {
-        if (cap - len < 65536) {
-            cap = cap * 2 + 65536;
-            buf = realloc(buf, cap);
-            if (buf == NULL)
-                die("out of memory");
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        return false;
-    }
-    fclose(f);
-    *out = buf;
-    *out_len = len;
-    return true;
 }
 
 static void
@@ -335,86 +305,11 @@ print_table(void)
 
 /* ---- Corpus -------------------------------------------------------------------------------- */
 
-struct doc {
-    char name[64];
-    char id[64];
-    char lang[16];
-    bool html;
-    uint8_t *data;
-    size_t len;
-    char title[SZ_MAX_TITLE_LEN];
-    size_t title_len;
-};
-
 struct corpus {
     const char *dir;
     struct doc *docs; /* loaded and valid, sorted by name */
     size_t n_docs;
 };
-
-static const uint8_t *
-find_ci(const uint8_t *p, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    for (size_t i = 0; n <= len && i <= len - n; i++) {
-        size_t k = 0;
-        while (k < n && (p[i + k] | 0x20) == (uint8_t)(needle[k] | 0x20))
-            k++;
-        if (k == n)
-            return p + i;
-    }
-    return NULL;
-}
-
-/* Title: HTML <title> or the first non-blank line, white space folded, cut on a character. */
-static void
-doc_make_title(struct doc *d)
-{
-    const uint8_t *p = d->data, *end = d->data + d->len, *t;
-    size_t n = 0;
-    bool space = false;
-
-    if (d->html && (t = find_ci(p, d->len, "<title")) != NULL) {
-        const uint8_t *gt = memchr(t, '>', (size_t)(end - t));
-        if (gt != NULL) {
-            p = gt + 1;
-            t = find_ci(p, (size_t)(end - p), "</title");
-            end = t != NULL ? t : end;
-        }
-    } else {
-        while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-            p++;
-        t = memchr(p, '\n', (size_t)(end - p));
-        end = t != NULL ? t : end;
-    }
-    for (; p < end && n < sizeof d->title; p++) {
-        uint8_t ch = *p;
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
-            space = n > 0;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            continue;
-        if (space && n < sizeof d->title) {
-            d->title[n++] = ' ';
-            space = false;
-        }
-        if (n < sizeof d->title)
-            d->title[n++] = (char)ch;
-    }
-    if (n == sizeof d->title) {
-        while (n > 0 && ((uint8_t)d->title[n - 1] & 0xc0) == 0x80)
-            n--;
-        if (n > 0 && ((uint8_t)d->title[n - 1] & 0xc0) == 0xc0)
-            n--;
-    }
-    if (n == 0 || !sz_utf8_valid((const uint8_t *)d->title, n)) {
-        n = strlen(d->id);
-        memcpy(d->title, d->id, n);
-    }
-    d->title_len = n;
-}
 
 static void
 doc_article(const struct doc *d, struct sz_article *a, int64_t published)
@@ -432,12 +327,6 @@ doc_article(const struct doc *d, struct sz_article *a, int64_t published)
     a->body_len = d->len;
 }
 
-static int
-cmp_doc_name(const void *a, const void *b)
-{
-    return strcmp(((const struct doc *)a)->name, ((const struct doc *)b)->name);
-}
-
 /* Reads MANIFEST.tsv (file, bytes, language, ...) and loads every valid .txt/.html document. */
 static void
 corpus_load(struct corpus *c)
@@ -447,7 +336,7 @@ corpus_load(struct corpus *c)
     size_t len, cap = 0, start = 0, skipped = 0;
     bool first = true;
 
-    if (!read_file(path, &buf, &len))
+    if (!bench_read_file(path, &buf, &len))
         die("cannot read %s: %s (pass the corpus folder)", path, strerror(errno));
     while (start < len) {
         size_t end = start, nf = 0, fstart[4] = {0}, flen[4] = {0}, i;
@@ -481,8 +370,8 @@ corpus_load(struct corpus *c)
                 struct sz_article a;
                 d->html = strcmp(dot, ".html") == 0;
                 memcpy(d->id, d->name, (size_t)(dot - d->name));
-                if (sz_safe_name(d->id, strlen(d->id)) && read_file(fp, &d->data, &d->len)) {
-                    doc_make_title(d);
+                if (sz_safe_name(d->id, strlen(d->id)) && bench_read_file(fp, &d->data, &d->len)) {
+                    bench_doc_title(d, sizeof d->title);
                     doc_article(d, &a, 0);
                     if (sz_article_check(&a) == 0)
                         c->n_docs++;
@@ -505,7 +394,7 @@ corpus_load(struct corpus *c)
         die("%s: only %zu usable documents", c->dir, c->n_docs);
     if (skipped > 0)
         progress("skipped %zu corpus documents that are not valid article bodies", skipped);
-    qsort(c->docs, c->n_docs, sizeof *c->docs, cmp_doc_name);
+    qsort(c->docs, c->n_docs, sizeof *c->docs, bench_cmp_doc_name);
 }
 
 /* ---- Bundles ------------------------------------------------------------------------------- */
@@ -715,7 +604,7 @@ print_log_tail(const struct daemon *d)
     uint8_t *buf;
     size_t len;
 
-    if (read_file(d->log, &buf, &len)) {
+    if (bench_read_file(d->log, &buf, &len)) {
         size_t from = len > 2000 ? len - 2000 : 0;
         fprintf(stderr, "--- last lines of %s ---\n%.*s\n", d->log, (int)(len - from),
                 (const char *)buf + from);

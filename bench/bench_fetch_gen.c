@@ -56,6 +56,8 @@
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 
+#include "corpus.h"
+
 #if defined(__linux__)
 int syncfs(int fd); /* <unistd.h> declares it only with _GNU_SOURCE */
 #endif
@@ -95,123 +97,7 @@ cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static bool
-read_file(const char *path, uint8_t **out, size_t *out_len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-
-    if (f == NULL)
-        return false;
-    for (;;) {
-        size_t got;
-        if (cap - len < 65536) {
-            uint8_t *p;
-            cap = cap * 2 + 65536;
-            p = realloc(buf, cap + 1);
-            if (p == NULL) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return false;
-            }
-            buf = p;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        fclose(f);
-        return false;
-    }
-    fclose(f);
-    *out = buf;
-    *out_len = len;
-    return true;
-}
-
 /* ---- corpus ---- */
-
-struct doc {
-    char name[64]; /* file name */
-    char id[64];   /* without its extension */
-    char lang[16];
-    bool html;
-    uint8_t *data;
-    size_t len;
-    char title[TITLE_MAX + 1];
-    size_t title_len;
-};
-
-static int
-cmp_doc(const void *a, const void *b)
-{
-    return strcmp(((const struct doc *)a)->name, ((const struct doc *)b)->name);
-}
-
-static const uint8_t *
-find_ci(const uint8_t *p, size_t len, const char *needle)
-{
-    size_t n = strlen(needle), i, k;
-
-    for (i = 0; n <= len && i <= len - n; i++) {
-        for (k = 0; k < n && (p[i + k] | 0x20) == (uint8_t)(needle[k] | 0x20); k++)
-            ;
-        if (k == n)
-            return p + i;
-    }
-    return NULL;
-}
-
-/* The HTML <title> or the first non-blank line; white space folded, controls dropped. */
-static void
-make_title(struct doc *d)
-{
-    const uint8_t *p = d->data, *end = d->data + d->len, *t;
-    size_t n = 0;
-    bool space = false;
-
-    if (d->html && (t = find_ci(p, d->len, "<title")) != NULL) {
-        const uint8_t *gt = memchr(t, '>', (size_t)(end - t));
-        if (gt != NULL) {
-            p = gt + 1;
-            t = find_ci(p, (size_t)(end - p), "</title");
-            end = t != NULL ? t : end;
-        }
-    } else {
-        while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-            p++;
-        t = memchr(p, '\n', (size_t)(end - p));
-        end = t != NULL ? t : end;
-    }
-    for (; p < end && n < TITLE_MAX; p++) {
-        uint8_t ch = *p;
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
-            space = n > 0;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            continue;
-        if (space && n < TITLE_MAX) {
-            d->title[n++] = ' ';
-            space = false;
-        }
-        if (n < TITLE_MAX)
-            d->title[n++] = (char)ch;
-    }
-    while (n > 0 && ((uint8_t)d->title[n - 1] & 0x80) != 0 &&
-           !sz_utf8_valid((const uint8_t *)d->title, n))
-        n--;
-    if (n == 0 || !sz_utf8_valid((const uint8_t *)d->title, n)) {
-        n = strlen(d->id);
-        memcpy(d->title, d->id, n);
-    }
-    d->title_len = n;
-}
 
 static void
 doc_article(const struct doc *d, struct sz_article *a, char *id, size_t id_cap, uint64_t seq,
@@ -242,7 +128,7 @@ load_corpus(const char *dir, size_t *n_out)
     bool first = true;
 
     snprintf(path, sizeof path, "%s/MANIFEST.tsv", dir);
-    if (!read_file(path, &buf, &len))
+    if (!bench_read_file(path, &buf, &len))
         die("cannot read %s: %s", path, strerror(errno));
     while (start < len) {
         size_t end = start, nf = 0, fs[4] = {0}, fl[4] = {0}, i;
@@ -282,7 +168,7 @@ load_corpus(const char *dir, size_t *n_out)
         start = end + 1;
     }
     free(buf);
-    qsort(docs, n, sizeof *docs, cmp_doc);
+    qsort(docs, n, sizeof *docs, bench_cmp_doc_name);
     /* Load them; drop what is no valid article body. */
     {
         size_t k, kept = 0;
@@ -292,11 +178,11 @@ load_corpus(const char *dir, size_t *n_out)
             char id[128];
             int rc;
             snprintf(path, sizeof path, "%s/%s", dir, d->name);
-            if (!read_file(path, &d->data, &d->len)) {
+            if (!bench_read_file(path, &d->data, &d->len)) {
                 fprintf(stderr, "bench_fetch_gen: skipping %s: %s\n", path, strerror(errno));
                 continue;
             }
-            make_title(d);
+            bench_doc_title(d, TITLE_MAX);
             doc_article(d, &a, id, sizeof id, 1, 0);
             if ((rc = sz_article_check(&a)) != 0) {
                 fprintf(stderr, "bench_fetch_gen: skipping %s: %s\n", path, sz_strerror(rc));
@@ -484,7 +370,7 @@ cmd_open_rate(int argc, char **argv)
         struct sz_bundle *b = NULL;
         int rc;
         snprintf(path, sizeof path, "%s/%s", dir, names[k]);
-        if (!read_file(path, &bufs[k], &lens[k]))
+        if (!bench_read_file(path, &bufs[k], &lens[k]))
             die("cannot read %s: %s", path, strerror(errno));
         bundle_bytes += lens[k];
         /* The untimed first open: checks the bundle and counts its article text. */
@@ -638,7 +524,7 @@ cmd_write_floor(int argc, char **argv)
         die("out of memory");
     for (k = 0; k < n; k++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[k]);
-        if (!read_file(path, &bufs[k], &lens[k]))
+        if (!bench_read_file(path, &bufs[k], &lens[k]))
             die("cannot read %s: %s", path, strerror(errno));
     }
     if (mkdir(out, 0755) != 0)

@@ -2,5 +2,6 @@
 # Included from bench/CMakeLists.txt. Not a CTest test: its numbers depend on the
 # machine and are judged by a person reading the table.
 find_package(Threads REQUIRED)
-add_executable(bench_daemon ${CMAKE_CURRENT_LIST_DIR}/bench_daemon.c)
+add_executable(bench_daemon ${CMAKE_CURRENT_LIST_DIR}/bench_daemon.c
+                            ${CMAKE_CURRENT_LIST_DIR}/corpus.c)
 target_link_libraries(bench_daemon PRIVATE samizdat PkgConfig::SODIUM Threads::Threads)
