@@ -142,6 +142,10 @@ static const struct opt options[] = {
         "one. Empty: the built-in key that every samizdat node knows."),
     OPT("network", "max_inbound", "max-inbound", "N", "64", false, K_U32, FIELD(max_inbound), 0,
         10000, false, "connections", "Most inbound peer connections at once. 0: accept none."),
+    OPT("network", "max_handshakes_per_address", "max-handshakes-per-address", "N", "8", false,
+        K_U32, FIELD(max_handshakes_per_address), 0, 10000, false, "connections",
+        "Most inbound connections from one IP address that may be in the handshake at once; "
+        "more are refused, so that one address cannot hold every inbound slot. 0: no limit."),
     OPT("network", "outbound_target", "outbound-target", "N", "8", false, K_U32,
         FIELD(outbound_target), 0, 1000, false, "connections",
         "Outbound peer connections kept open. 0: open none."),
@@ -767,6 +771,7 @@ config_init_defaults(struct config *cfg)
     cfg->max_bundle_bytes = CONFIG_DEFAULT_MAX_BUNDLE_BYTES;
     cfg->carry = CONFIG_CARRY_ANY;
     cfg->max_inbound = CONFIG_DEFAULT_MAX_INBOUND;
+    cfg->max_handshakes_per_address = CONFIG_DEFAULT_MAX_HANDSHAKES_PER_ADDRESS;
     cfg->outbound_target = CONFIG_DEFAULT_OUTBOUND_TARGET;
     cfg->ban_seconds = CONFIG_DEFAULT_BAN_SECONDS;
 }
@@ -856,6 +861,7 @@ config_equal(const struct config *a, const struct config *b)
         a->max_bundle_bytes != b->max_bundle_bytes || a->carry != b->carry ||
         a->n_publishers != b->n_publishers || a->n_peers != b->n_peers ||
         !str_eq(a->network_key, b->network_key) || a->max_inbound != b->max_inbound ||
+        a->max_handshakes_per_address != b->max_handshakes_per_address ||
         a->outbound_target != b->outbound_target || a->ban_seconds != b->ban_seconds)
         return false;
     for (i = 0; i < a->n_publishers; i++)

@@ -68,6 +68,7 @@
 #define CONFIG_DEFAULT_REMEMBER_DAYS 14
 #define CONFIG_DEFAULT_MAX_BUNDLE_BYTES (64ull << 20) /* 64 MiB */
 #define CONFIG_DEFAULT_MAX_INBOUND 64
+#define CONFIG_DEFAULT_MAX_HANDSHAKES_PER_ADDRESS 8
 #define CONFIG_DEFAULT_OUTBOUND_TARGET 8
 #define CONFIG_DEFAULT_BAN_SECONDS 3600
 
@@ -132,10 +133,11 @@ struct config {
     /* [network] */
     struct config_addr *peers; /* malloc'd bootstrap list, no duplicates */
     size_t n_peers;
-    char *network_key;        /* private network key file; NULL: built-in key */
-    uint32_t max_inbound;     /* 0: accept no inbound peer connections */
-    uint32_t outbound_target; /* 0: open no outbound peer connections */
-    uint32_t ban_seconds;     /* 0: never ban a misbehaving peer */
+    char *network_key;                   /* private network key file; NULL: built-in key */
+    uint32_t max_inbound;                /* 0: accept no inbound peer connections */
+    uint32_t max_handshakes_per_address; /* inbound handshakes in progress; 0: no limit */
+    uint32_t outbound_target;            /* 0: open no outbound peer connections */
+    uint32_t ban_seconds;                /* 0: never ban a misbehaving peer */
 };
 
 /* One option, as main.c needs it for getopt_long() and --help. */

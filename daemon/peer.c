@@ -68,6 +68,8 @@ struct net {
     int64_t replay_ms[REPLAY_SLOTS];
     size_t replay_next;
     uint64_t probes_rejected;
+    uint64_t handshakes_refused; /* inbound refused: the address had too many in progress */
+    struct log_limit busy_log;
     uint64_t misbehaviour; /* every peer's, including those gone */
     struct log_limit probe_log;
     bool stopping;
@@ -683,6 +685,19 @@ peer_begin(struct peer *p)
     peer_start_read(p);
 }
 
+/* Inbound connections from p's address, other than p, still before the end of the handshake. */
+static size_t
+handshakes_from(const struct net *net, const struct peer *p)
+{
+    const struct peer *q;
+    size_t n = 0;
+
+    for (q = net->peers; q != NULL; q = q->next)
+        if (q != p && !q->outbound && !q->open && !q->closing && strcmp(q->ip, p->ip) == 0)
+            n++;
+    return n;
+}
+
 static void
 on_inbound(uv_stream_t *server, int status)
 {
@@ -690,6 +705,7 @@ on_inbound(uv_stream_t *server, int status)
     struct sockaddr_storage ss;
     int len = sizeof ss;
     struct peer *p;
+    uint32_t limit;
 
     if (status < 0) {
         log_msg(LOG_WARN, "peer listener: %s", uv_strerror(status));
@@ -706,9 +722,20 @@ on_inbound(uv_stream_t *server, int status)
     }
     if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+    /* Every refusal comes before the handshake: nothing is sent. */
+    limit = net->d->cfg->max_handshakes_per_address;
+    if (!net->stopping && limit > 0 && handshakes_from(net, p) >= limit) {
+        net->handshakes_refused++;
+        if (log_allow(&net->busy_log, 20, (int64_t)uv_now(net->d->loop)))
+            log_msg(LOG_INFO,
+                    "peer %s: refused a connection: %u from this address are already in the "
+                    "handshake (max_handshakes_per_address)",
+                    p->addr, (unsigned)limit);
+        peer_close(p, false, NULL);
+        return;
+    }
     if (net->stopping || net->n_inbound > net->d->cfg->max_inbound ||
         is_banned(net, p->ip, NULL, (int64_t)uv_now(net->d->loop))) {
-        /* Refused before the handshake: nothing is sent. */
         peer_close(p, false, NULL);
         return;
     }
@@ -1115,11 +1142,14 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     sz_hex(net->keys->node_pk, SZ_NODE_KEY_LEN, key);
     wr_fmt(text,
            "node key: %s\npeers: %zu inbound, %zu outbound; %llu probes rejected, "
-           "%llu misbehaviours\n",
+           "%llu handshakes refused (too many from one address), %llu misbehaviours\n",
            key, net->n_inbound, net->n_outbound, (unsigned long long)net->probes_rejected,
-           (unsigned long long)net->misbehaviour);
-    wr_fmt(json, "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"misbehaviour\":%llu,\"peers\":[",
-           key, (unsigned long long)net->probes_rejected, (unsigned long long)net->misbehaviour);
+           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
+    wr_fmt(json,
+           "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"handshakes_refused\":%llu,"
+           "\"misbehaviour\":%llu,\"peers\":[",
+           key, (unsigned long long)net->probes_rejected,
+           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
     for (p = net->peers; p != NULL; p = p->next) {
         if (!p->open || p->closing)
             continue;

@@ -66,6 +66,7 @@ show(const struct config *c, const char *key, char *buf, size_t cap)
     NUM("max_bundle_bytes", c->max_bundle_bytes);
     NUM("carry", c->carry);
     NUM("max_inbound", c->max_inbound);
+    NUM("max_handshakes_per_address", c->max_handshakes_per_address);
     NUM("outbound_target", c->outbound_target);
     NUM("ban_seconds", c->ban_seconds);
     NUM("fsync", 1);
@@ -233,6 +234,9 @@ static const struct set_case set_cases[] = {
     {"max_inbound", "0", "0"},
     {"max_inbound", "10000", "10000"},
     {"max_inbound", "10001", NULL},
+    {"max_handshakes_per_address", "0", "0"},
+    {"max_handshakes_per_address", "10000", "10000"},
+    {"max_handshakes_per_address", "10001", NULL},
     {"outbound_target", "0", "0"},
     {"outbound_target", "1000", "1000"},
     {"outbound_target", "1001", NULL},
@@ -336,6 +340,7 @@ test_defaults(void **state)
     assert_int_equal(cfg.n_peers, 0);
     assert_null(cfg.network_key);
     assert_int_equal(cfg.max_inbound, 64);
+    assert_int_equal(cfg.max_handshakes_per_address, 8);
     assert_int_equal(cfg.outbound_target, 8);
     assert_int_equal(cfg.ban_seconds, 3600);
     config_free(&cfg);

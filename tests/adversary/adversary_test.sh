@@ -8,8 +8,8 @@
 # on 127.0.0.1). After or during each attack: the target is still running, an
 # honest bundle published at A reaches it within 10 s, its memory (VmRSS) stays
 # under RSS_BOUND_KB, and the bad peer was dropped or banned as PROTOCOL.md 4.4
-# says ("misbehaviour" and "probes_rejected" counters, log lines, reconnects
-# refused).
+# says ("misbehaviour", "probes_rejected" and "handshakes_refused" counters,
+# log lines, reconnects refused).
 #
 # usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
 # SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
@@ -310,16 +310,40 @@ rss_watch_stop slow
 still_up slow T
 
 # ---- idle connections: never finish the handshake; held until the 10 s timeout
-echo "idle-connections: 200 connections that never start the handshake"
+# One address may hold at most 8 connections in the handshake (the default
+# max_handshakes_per_address); the rest are closed at once, so the other 56
+# inbound slots stay free: a reader connecting from another address meanwhile
+# gets its articles.
+echo "idle-connections: 200 connections from one address that never start the handshake"
+r0=$(status_field T handshakes_refused)
+echo "$(cat "$TMP/p1.pk") Publisher A" >"$TMP/trust"
 rss_watch_start T
 "$ADV" idle-connections "$TPORT" 200 --hold 13 --from 127.0.0.27 >"$TMP/idle.out" 2>&1 &
 IDLE=$!
 sleep 1
 honest "during 200 idle connections" T
+t0=$EPOCHREALTIME
+rc=0
+timeout 20 "$SZ" fetch --peer "$TPORT" --trust-file "$TMP/trust" --output "$TMP/reader" \
+    >"$TMP/reader.out" 2>&1 || rc=$?
+note "idle-connections: a reader's fetch from 127.0.0.1 meanwhile: exit $rc in $(since "$t0") s"
+if [ $rc -eq 0 ] &&
+    [ "$(find "$TMP/reader" -mindepth 3 -name index.html | wc -l)" -ge $N_HONEST ]; then
+    ok
+else
+    sed 's/^/    | /' "$TMP/reader.out"
+    bad "idle-connections: a reader from another address could not fetch during the flood"
+fi
 rc=0
 wait $IDLE || rc=$?
 sed 's/^/    | /' "$TMP/idle.out"
 [ $rc -eq 0 ] && ok || bad "idle-connections (exit $rc)"
+r1=$(status_field T handshakes_refused)
+note "idle-connections: handshakes_refused $r0 -> $r1"
+[ $((r1 - r0)) -ge 190 ] && [ $((r1 - r0)) -le 192 ] && ok ||
+    bad "idle-connections: T refused $((r1 - r0)) connections of 200, wanted 192 (8 may wait)"
+grep -q "peer 127.0.0.27:[0-9]*: refused a connection: 8 from this address" "$TMP/T.log" && ok ||
+    bad "idle-connections: T's log does not say why it refused 127.0.0.27"
 rss_watch_stop idle-connections
 still_up idle-connections T
 

@@ -95,7 +95,8 @@ check_ranges(const struct config *c)
         abort();
     if (c->carry != CONFIG_CARRY_ANY && c->carry != CONFIG_CARRY_LIST)
         abort();
-    if (c->max_inbound > 10000 || c->outbound_target > 1000 || c->ban_seconds > 31536000)
+    if (c->max_inbound > 10000 || c->max_handshakes_per_address > 10000 ||
+        c->outbound_target > 1000 || c->ban_seconds > 31536000)
         abort();
     if (c->n_peers > CONFIG_MAX_PEERS || (c->n_peers == 0) != (c->peers == NULL))
         abort();
