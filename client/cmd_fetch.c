@@ -316,8 +316,10 @@ cmd_fetch(int argc, char **argv)
     } else if (rc == EXIT_OK || res.bundles > 0) {
         printf("%s/index.html\n", o.dir);
     }
-    if (rc == EXIT_NETWORK && res.peers_ok == 0)
+    if (rc == EXIT_NETWORK && res.peers_answered == 0)
         util_err("no peer could be reached: check the addresses, or try other peers");
+    else if (rc == EXIT_NETWORK && res.peers_ok == 0)
+        util_err("no peer gave what it offered (see above): try other peers");
 out:
     free(res.pubs);
     for (i = 0; i < n_peers; i++)

@@ -33,6 +33,8 @@
 #define BATCH_BYTES (64u << 20) /* two batches live at once: one filling, one being written */
 #define MAX_ANNOUNCED_PER_10S 4096
 #define MAX_HELD_RANGES 100000
+/* Ranges queued for one peer: 16M sequences, more than any honest peer offers at once. */
+#define MAX_QUEUE 65536
 
 enum conn_state { C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
 
@@ -53,17 +55,23 @@ struct conn {
     size_t out_len, out_off, out_cap;
     uint8_t *rx;
     uint32_t rx_total, rx_got;
-    struct claim *queue; /* ranges to ask this peer for */
-    size_t n_queue;
+    struct claim *queue; /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
+    size_t q0, n_queue, queue_cap;
     struct claim out_ranges[RANGES_OUT];
     size_t n_out_ranges;
     size_t n_requested;  /* ids asked for (--follow) */
     struct claim *offer; /* what its SUMMARY offered of trusted publishers */
     size_t n_offer;
+    struct held *skip; /* per trusted publisher: asked for, not sent (NULL until it happens) */
+    bool queue_cut;    /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
+    bool counted_ok;   /* counted in peers_ok */
+    bool skip_nomem;   /* skip could not be made: never plan again, or it could ask in a loop */
     uint64_t bundles, bytes;
     int64_t window_ms;
     uint32_t announced;
-    bool misbehaved; /* proven hostile: its SUMMARY is not believed */
+    bool misbehaved;     /* proven hostile: its SUMMARY is not believed */
+    uint8_t hs_head[40]; /* the first bytes it sent during the handshake */
+    size_t hs_head_len;
 };
 
 /* Sequence ranges held per publisher (sorted, disjoint). */
@@ -123,15 +131,28 @@ now_ms(void)
 
 /* ---- ranges ---- */
 
+/* The first range (sorted, disjoint) that ends at or after seq; h->n when none. */
+static size_t
+held_at(const struct held *h, uint64_t seq)
+{
+    size_t lo = 0, hi = h->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->v[mid].last < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static bool
 held_has(const struct held *h, uint64_t seq)
 {
-    size_t i;
+    size_t i = held_at(h, seq);
 
-    for (i = 0; i < h->n; i++)
-        if (seq >= h->v[i].first && seq <= h->v[i].last)
-            return true;
-    return false;
+    return i < h->n && h->v[i].first <= seq;
 }
 
 /* Adds [first, last], merging neighbours. */
@@ -144,8 +165,11 @@ held_add(struct held *h, uint64_t first, uint64_t last)
         ;
     if (h->n == h->cap) {
         size_t cap = h->cap == 0 ? 8 : h->cap * 2;
-        struct sz_msg_range *v = realloc(h->v, cap * sizeof *v);
-        if (v == NULL || cap > MAX_HELD_RANGES)
+        struct sz_msg_range *v;
+        if (cap > MAX_HELD_RANGES)
+            return;
+        v = realloc(h->v, cap * sizeof *v);
+        if (v == NULL)
             return;
         h->v = v;
         h->cap = cap;
@@ -418,14 +442,20 @@ conn_end(struct run *r, struct conn *c)
     for (i = 0; i < c->n_out_ranges; i++)
         held_remove(&r->claimed[c->out_ranges[i].pub], c->out_ranges[i].first,
                     c->out_ranges[i].last);
-    for (i = 0; i < c->n_queue; i++)
+    for (i = c->q0; i < c->q0 + c->n_queue; i++)
         held_remove(&r->claimed[c->queue[i].pub], c->queue[i].first, c->queue[i].last);
-    c->n_out_ranges = c->n_queue = 0;
+    c->n_out_ranges = c->n_queue = c->q0 = c->queue_cap = 0;
     for (i = 0; !c->misbehaved && i < c->n_offer; i++)
         held_add(&r->offered[c->offer[i].pub], c->offer[i].first, c->offer[i].last);
     free(c->offer);
     c->offer = NULL;
     c->n_offer = 0;
+    if (c->skip != NULL) {
+        for (i = 0; i < r->o->trust->n; i++)
+            free(c->skip[i].v);
+        free(c->skip);
+        c->skip = NULL;
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -442,19 +472,32 @@ conn_end(struct run *r, struct conn *c)
 static void plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last);
 static void send_ranges(struct run *r, struct conn *c);
 
-/* Gives work a failed peer left behind to the other open peers that offered it. */
+/*
+ * Gives work a peer left undone (it failed, or answered a range without all
+ * of its bundles) to the other open peers that offered it.
+ */
 static void
-replan(struct run *r)
+replan(struct run *r, const struct conn *except)
 {
     size_t i, k;
 
     for (i = 0; i < r->n_conns; i++) {
         struct conn *o = &r->conns[i];
-        if (o->state != C_OPEN)
+        if (o->state != C_OPEN || o == except)
             continue;
         for (k = 0; k < o->n_offer; k++)
             plan_ranges(r, o, o->offer[k].pub, o->offer[k].first, o->offer[k].last);
         send_ranges(r, o);
+    }
+}
+
+/* A peer that answered, then failed or withheld, is no longer ok: another may be tried. */
+static void
+peer_not_ok(struct run *r, struct conn *c)
+{
+    if (c->counted_ok) {
+        r->res->peers_ok--;
+        c->counted_ok = false;
     }
 }
 
@@ -469,10 +512,9 @@ conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
     va_end(ap);
     util_err("peer %s: %s; trying other peers", c->name, why);
     r->res->peers_failed++;
-    if (c->state == C_OPEN)
-        r->res->peers_ok--; /* it answered, then failed: another peer may be tried */
+    peer_not_ok(r, c);
     conn_end(r, c);
-    replan(r);
+    replan(r, NULL);
 }
 
 /* Opens a non-blocking connection to the next untried peer. */
@@ -525,34 +567,84 @@ conn_start(struct run *r, struct conn *c)
     return false;
 }
 
-/* Splits what the peer holds of publisher i, minus what we hold or others fetch. */
+/*
+ * Where the sequences from s on stop being free in h: sets *covered_to to the
+ * last sequence of the range holding s and returns true, or sets *free_to to
+ * the last free sequence before h's next range (UINT64_MAX when none).
+ */
+static bool
+held_span(const struct held *h, uint64_t s, uint64_t *covered_to, uint64_t *free_to)
+{
+    size_t k = held_at(h, s);
+
+    if (k < h->n && h->v[k].first <= s) {
+        *covered_to = h->v[k].last;
+        return true;
+    }
+    *free_to = k < h->n ? h->v[k].first - 1 : UINT64_MAX;
+    return false;
+}
+
+/* Appends a claim to c's queue. Returns false when the queue is full or memory is out. */
+static bool
+queue_push(struct conn *c, size_t pub, uint64_t first, uint64_t last)
+{
+    if (c->n_queue >= MAX_QUEUE) {
+        c->queue_cut = true;
+        return false;
+    }
+    if (c->q0 + c->n_queue == c->queue_cap) {
+        if (c->q0 > 0) {
+            memmove(c->queue, c->queue + c->q0, c->n_queue * sizeof *c->queue);
+            c->q0 = 0;
+        } else {
+            size_t cap = c->queue_cap == 0 ? 16 : c->queue_cap * 2;
+            struct claim *q = realloc(c->queue, cap * sizeof *q);
+            if (q == NULL)
+                return false;
+            c->queue = q;
+            c->queue_cap = cap;
+        }
+    }
+    c->queue[c->q0 + c->n_queue].pub = pub;
+    c->queue[c->q0 + c->n_queue].first = first;
+    c->queue[c->q0 + c->n_queue].last = last;
+    c->n_queue++;
+    return true;
+}
+
+/*
+ * Splits what the peer holds of publisher i, minus what we hold or others
+ * fetch, into claims of at most CHUNK_SEQS sequences. A peer claiming more
+ * than MAX_QUEUE claims' worth gets the first of them planned: the rest is
+ * planned again when it has delivered (or another peer offers it).
+ */
 static void
 plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last)
 {
     uint64_t s = first;
 
     while (s <= last) {
-        uint64_t e;
-        if (held_has(&r->held[i], s) || held_has(&r->claimed[i], s)) {
-            if (s == UINT64_MAX)
+        uint64_t to, free_held = UINT64_MAX, free_claimed = UINT64_MAX, free_skip = UINT64_MAX, e;
+        if (held_span(&r->held[i], s, &to, &free_held) ||
+            held_span(&r->claimed[i], s, &to, &free_claimed) ||
+            (c->skip != NULL && held_span(&c->skip[i], s, &to, &free_skip))) {
+            if (to >= last)
                 break;
-            s++;
+            s = to + 1;
             continue;
         }
-        e = s;
-        while (e < last && e - s + 1 < CHUNK_SEQS && !held_has(&r->held[i], e + 1) &&
-               !held_has(&r->claimed[i], e + 1))
-            e++;
-        {
-            struct claim *q = realloc(c->queue, (c->n_queue + 1) * sizeof *q);
-            if (q == NULL)
-                return;
-            c->queue = q;
-            c->queue[c->n_queue].pub = i;
-            c->queue[c->n_queue].first = s;
-            c->queue[c->n_queue].last = e;
-            c->n_queue++;
-        }
+        e = last;
+        if (e - s >= CHUNK_SEQS)
+            e = s + CHUNK_SEQS - 1;
+        if (e > free_held)
+            e = free_held;
+        if (e > free_claimed)
+            e = free_claimed;
+        if (e > free_skip)
+            e = free_skip;
+        if (!queue_push(c, i, s, e))
+            return;
         held_add(&r->claimed[i], s, e);
         if (e == UINT64_MAX)
             break;
@@ -567,15 +659,17 @@ send_ranges(struct run *r, struct conn *c)
         struct sz_msg m;
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_REQUEST_RANGE;
-        memcpy(m.publisher, r->o->trust->pk[c->queue[0].pub], 32);
-        m.first = c->queue[0].first;
-        m.last = c->queue[0].last;
+        memcpy(m.publisher, r->o->trust->pk[c->queue[c->q0].pub], 32);
+        m.first = c->queue[c->q0].first;
+        m.last = c->queue[c->q0].last;
         conn_send(c, &m);
         if (c->n_out_ranges == 0)
             c->last_progress_ms = now_ms(); /* the stall clock starts with the request */
-        c->out_ranges[c->n_out_ranges++] = c->queue[0];
-        memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof c->queue[0]);
+        c->out_ranges[c->n_out_ranges++] = c->queue[c->q0];
+        c->q0++;
         c->n_queue--;
+        if (c->n_queue == 0)
+            c->q0 = 0;
     }
 }
 
@@ -633,6 +727,8 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
     c->state = C_OPEN;
     c->last_progress_ms = now_ms();
     r->res->peers_ok++;
+    r->res->peers_answered++;
+    c->counted_ok = true;
     send_ranges(r, c);
 }
 
@@ -770,11 +866,37 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             struct claim *cl = &c->out_ranges[k];
             if (memcmp(r->o->trust->pk[cl->pub], m.publisher, 32) == 0 && cl->first == m.first &&
                 cl->last == m.last) {
-                /* What the peer did not send after all is free for other peers. */
+                /*
+                 * What the peer did not send after all (evicted since its
+                 * SUMMARY, or withheld) is not asked of it again, and goes
+                 * to the other peers that offered it.
+                 */
+                uint64_t to = 0, free_to;
+                if (!held_span(&r->held[cl->pub], cl->first, &to, &free_to) || to < cl->last) {
+                    const char *nm = r->o->trust->names[cl->pub];
+                    util_err("peer %s: did not send all of sequences %llu-%llu of %s that it "
+                             "offered; asking other peers",
+                             c->name, (unsigned long long)cl->first, (unsigned long long)cl->last,
+                             nm != NULL ? nm : "a trusted publisher");
+                    peer_not_ok(r, c);
+                }
                 held_remove(&r->claimed[cl->pub], cl->first, cl->last);
+                if (c->skip == NULL)
+                    c->skip = calloc(r->o->trust->n, sizeof *c->skip);
+                if (c->skip != NULL)
+                    held_add(&c->skip[cl->pub], cl->first, cl->last);
+                else
+                    c->skip_nomem = true;
                 c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
+                replan(r, c);
                 break;
             }
+        }
+        /* A queue cut at MAX_QUEUE: plan the rest of what it offered. */
+        if (c->queue_cut && c->n_queue == 0 && !c->skip_nomem) {
+            c->queue_cut = false;
+            for (k = 0; k < c->n_offer; k++)
+                plan_ranges(r, c, c->offer[k].pub, c->offer[k].first, c->offer[k].last);
         }
         send_ranges(r, c);
         return 0;
@@ -834,6 +956,49 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     }
 }
 
+/*
+ * Why a handshake failed, in words: link_err is the link's error, or 0 when
+ * the peer closed the connection. A samizdat node with another network key
+ * sends nothing and closes; one that sent text, or bytes and then closed, is
+ * something else: a web server, a proxy, or a filter on the way answering in
+ * the node's place.
+ */
+static void
+handshake_failed_why(const struct conn *c, int link_err, char *why, size_t cap)
+{
+    char shown[sizeof c->hs_head + 1];
+    size_t i, n = 0;
+    bool text = c->hs_head_len > 0;
+
+    for (i = 0; i < c->hs_head_len; i++) {
+        uint8_t b = c->hs_head[i];
+        if (b == '\r' || b == '\n')
+            break;
+        if (b < 0x20 || b > 0x7e) {
+            text = false;
+            break;
+        }
+        shown[n++] = (char)b;
+    }
+    shown[n] = '\0';
+    if (text && n > 0)
+        snprintf(why, cap,
+                 "is not a samizdat node: it answered in text (\"%s\"), as a web server, a "
+                 "proxy or a filter on the way does",
+                 shown);
+    else if (link_err != 0)
+        snprintf(why, cap, "the handshake failed: %s", sz_strerror(link_err));
+    else if (c->hs_head_len == 0)
+        snprintf(why, cap,
+                 "closed the connection during the handshake without a word: a node with "
+                 "another network key does that (see --network-key), and so can a filter on "
+                 "the way");
+    else
+        snprintf(why, cap,
+                 "is not a samizdat node, or something on the way changed the data: it closed "
+                 "the connection after a handshake reply that does not check");
+}
+
 static void
 conn_readable(struct run *r, struct conn *c)
 {
@@ -843,15 +1008,26 @@ conn_readable(struct run *r, struct conn *c)
     int rc;
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && !r->o->follow)
+        char why[256];
+        if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && !r->o->follow) {
             conn_end(r, c);
-        else
-            conn_fail(r, c, "closed the connection%s",
-                      c->state == C_HANDSHAKE ? " during the handshake (wrong network key?)" : "");
+        } else if (c->state == C_HANDSHAKE) {
+            handshake_failed_why(c, 0, why, sizeof why);
+            conn_fail(r, c, "%s", why);
+        } else {
+            conn_fail(r, c, "closed the connection");
+        }
         return;
     }
     if (n < 0)
         return;
+    if (c->state == C_HANDSHAKE && c->hs_head_len < sizeof c->hs_head) {
+        size_t k = sizeof c->hs_head - c->hs_head_len;
+        if (k > (size_t)n)
+            k = (size_t)n;
+        memcpy(c->hs_head + c->hs_head_len, buf, k);
+        c->hs_head_len += k;
+    }
     c->last_rx_ms = now_ms();
     if (sz_link_input(c->link, buf, (size_t)n) != 0) {
         conn_fail(r, c, "sent more than a frame can hold");
@@ -860,7 +1036,12 @@ conn_readable(struct run *r, struct conn *c)
     for (;;) {
         rc = sz_link_poll(c->link, (int64_t)time(NULL), &ev);
         if (rc != 0) {
-            conn_fail(r, c, "the link failed: %s", sz_strerror(rc));
+            char why[256];
+            if (c->state == C_HANDSHAKE)
+                handshake_failed_why(c, rc, why, sizeof why);
+            else
+                snprintf(why, sizeof why, "the link failed: %s", sz_strerror(rc));
+            conn_fail(r, c, "%s", why);
             return;
         }
         conn_flush_link(c);

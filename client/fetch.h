@@ -42,8 +42,10 @@ struct fetch_pub_result {
 struct fetch_result {
     struct fetch_pub_result *pubs; /* one per trusted key, in trust order */
     uint64_t bundles, bytes;
-    size_t peers_tried, peers_ok, peers_failed;
-    bool complete; /* everything reachable peers offered was fetched */
+    size_t peers_tried, peers_failed;
+    size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
+    size_t peers_answered; /* got as far as their SUMMARY */
+    bool complete;         /* everything reachable peers offered was fetched */
 };
 
 /*

@@ -1203,7 +1203,10 @@ publisher_name(const struct lib *l, const uint8_t *pub)
     return nm != NULL ? nm->name : NULL;
 }
 
-/* Builds the library record of an article (files taken over from *files). */
+/*
+ * Builds the library record of an article, taking over files. On failure
+ * (NULL) files still belong to the caller.
+ */
 static struct lib_art *
 art_new(const struct sz_bundle *b, const struct sz_article *a, char **files)
 {
@@ -1233,6 +1236,8 @@ art_new(const struct sz_bundle *b, const struct sz_article *a, char **files)
         }
     }
     if (!ok) {
+        r->files = NULL; /* the caller still owns files */
+        r->n_files = 0;
         art_free(r);
         return NULL;
     }

@@ -1203,11 +1203,12 @@ enum evil_mode {
     EVIL_OLD_AS_NEW,   /* claims sequences up to --claim-last, answers with its oldest bundle */
     EVIL_TRUNCATED,    /* half of the first asked bundle, then close */
     EVIL_FLOOD,        /* endless ANNOUNCEs of random ids; serves nothing */
+    EVIL_WITHHOLD,     /* offers its bundles, answers every range with RANGE_DONE alone */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
-    "tampered", "tampered-sig", "old-as-new", "truncated", "flood",
+    "tampered", "tampered-sig", "old-as-new", "truncated", "flood", "withhold",
 };
 
 /* A bundle the evil relay holds (from --bundles DIR). */
@@ -1377,7 +1378,7 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
     uint32_t sent = 0;
     size_t i;
 
-    for (i = 0; i < n_evil_bundles; i++) {
+    for (i = 0; i < n_evil_bundles && mode != EVIL_WITHHOLD; i++) {
         const struct evil_bundle *b = &evil_bundles[i];
         if (memcmp(b->hdr.publisher, q->publisher, SZ_PUBLIC_KEY_LEN) != 0)
             continue;
@@ -1644,6 +1645,8 @@ usage(void)
           "  truncated                half of the first asked bundle, then closes\n"
           "  flood                    endless ANNOUNCEs of random ids; serves nothing\n"
           "                           (--rate N: N ids a second, default no limit)\n"
+          "  withhold                 offers its bundles in SUMMARY, then answers every\n"
+          "                           REQUEST_RANGE with RANGE_DONE and no bundle\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"

@@ -6,11 +6,14 @@
 #
 #   tampered      the new bundle with one payload byte flipped
 #   tampered-sig  the new bundle with one signature byte flipped
-#   old-as-new    claims sequences up to newest + 100, answers with sequence 1
+#   old-as-new    claims sequences up to newest + 100, answers with sequence 1;
+#                 once more claiming every sequence up to 2^64 - 2
 #   truncated     half of the new bundle, then closes the stream
 #   flood         endless ANNOUNCEs of random ids as fast as it can, serves nothing
 #   flood-slow    endless ANNOUNCEs, 200 ids a second (under fetch's flood
 #                 limit of 4096 per 10 s), serves nothing
+#   withhold      offers the new bundle, answers the request for it with
+#                 RANGE_DONE alone (as a relay that evicted it meanwhile does)
 #
 # fetch runs with the evil relay and the honest one: --parallel 1 until it has
 # tried each first; --parallel 2 with the honest relay behind a proxy that holds
@@ -105,7 +108,7 @@ fetch_into() {
     local lib=$1 t0=$EPOCHREALTIME
     shift
     RC=0
-    timeout 150 "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" || RC=$?
+    timeout -k 10 150 "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" || RC=$?
     SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 }
 # fresh LIB: a copy of the library as it was before the new article.
@@ -136,6 +139,7 @@ declare -A REASON=(
     [truncated]='closed the connection'
     [flood]='flood'
     [flood-slow]='stall|flood'
+    [withhold]='did not send all'
 )
 
 # check_run WHAT MODE NAME HONEST LIB ASKED_BEFORE BOUND: a fetch into LIB from
@@ -257,7 +261,7 @@ export_seq 1 "$TMP/old/1.bundle"
 
 # ---- each evil mode ----
 
-for mode in tampered tampered-sig old-as-new truncated flood flood-slow; do
+for mode in tampered tampered-sig old-as-new truncated flood withhold flood-slow; do
     echo "mode $mode"
     publish "$mode"
     rm -rf "$TMP/new" "$TMP/ref"
@@ -343,6 +347,18 @@ for mode in tampered tampered-sig old-as-new truncated flood flood-slow; do
                     bad "$mode --parallel 2, evil relay $how: the evil relay was not asked first"
             fi
         done
+        # A SUMMARY claiming every sequence there is: fetch plans a bounded
+        # part of it, and is not held up.
+        if [ "$mode" = old-as-new ]; then
+            start_evil huge old-as-new "$dir" --claim-last 18446744073709551614 || continue
+            fresh "$TMP/lib"
+            before=$(evil_asked huge)
+            fetch_into "$TMP/lib" --peer "${ADDR[huge]}" --peer "$SLOW_RELAY" --parallel 2
+            check_run "$mode claiming sequences up to 2^64 - 2, honest relay delayed" "$mode" \
+                huge "$SLOW_RELAY" "$TMP/lib" "$before" $MAX_RUN_S
+            [ "$(evil_asked huge)" -gt "$before" ] && ok ||
+                bad "$mode claiming up to 2^64 - 2: the evil relay was not asked first"
+        fi
 
         # The evil relay alone: exit 7, the library untouched.
         fresh "$TMP/lib"

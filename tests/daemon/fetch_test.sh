@@ -91,6 +91,36 @@ first=$("$SZ" list --socket "$TMP/relay/control.sock" | awk '$3==1{print $1}')
     >/dev/null 2>"$TMP/err"
 grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
 
+# Peers that are no samizdat node for this reader, each named with the reason:
+# a node with another network key (it says nothing and closes after 1-10 s),
+# and a web server (or a filter answering in its place).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/other.netkey"
+start_daemon otherkey "${COMMON[@]}" --network-key "$TMP/other.netkey" || bad "start otherkey"
+python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+c.close()
+' >"$TMP/http.port" &
+HTTPD=$!
+for _ in $(seq 1 50); do [ -s "$TMP/http.port" ] && break; sleep 0.1; done
+rc=0
+"$SZ" fetch --peer "127.0.0.1:$(peer_port otherkey)" --peer "127.0.0.1:$(head -1 "$TMP/http.port")" \
+    --parallel 2 --connect-timeout 15 --trust-file "$TMP/trust" --output "$TMP/strangers" \
+    >/dev/null 2>"$TMP/err" || rc=$?
+wait $HTTPD
+[ $rc -eq 7 ] && ok || bad "fetch from strangers only: exit $rc, wanted 7"
+grep -q "peer 127.0.0.1:$(peer_port otherkey): closed the connection during the handshake without a word: a node with another network key" "$TMP/err" &&
+    ok || bad "a node with another network key is not named for it: $(cat "$TMP/err")"
+grep -q "peer 127.0.0.1:$(head -1 "$TMP/http.port"): is not a samizdat node: it answered in text (\"HTTP/1.1 403 Forbidden\")" "$TMP/err" &&
+    ok || bad "a web server is not named for it: $(cat "$TMP/err")"
+grep -q "no peer could be reached" "$TMP/err" && ok || bad "no summary line: $(cat "$TMP/err")"
+
 # --follow: a bundle published after the fetch started arrives.
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/followlib" --follow \
     >/dev/null 2>"$TMP/follow.err" &
