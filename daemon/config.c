@@ -144,8 +144,9 @@ static const struct opt options[] = {
         10000, false, "connections", "Most inbound peer connections at once. 0: accept none."),
     OPT("network", "max_handshakes_per_address", "max-handshakes-per-address", "N", "8", false,
         K_U32, FIELD(max_handshakes_per_address), 0, 10000, false, "connections",
-        "Most inbound connections from one IP address that may be in the handshake at once; "
-        "more are refused, so that one address cannot hold every inbound slot. 0: no limit."),
+        "Most inbound connections from one IP address (IPv6: one /64) that may be in the "
+        "handshake at once; more are refused, so that one address cannot hold every inbound "
+        "slot. 0: no limit."),
     OPT("network", "outbound_target", "outbound-target", "N", "8", false, K_U32,
         FIELD(outbound_target), 0, 1000, false, "connections",
         "Outbound peer connections kept open. 0: open none."),

@@ -685,6 +685,33 @@ peer_begin(struct peer *p)
     peer_start_read(p);
 }
 
+/*
+ * What per-address limits count as one address: an IPv4 address (also when
+ * mapped into IPv6), or an IPv6 /64, the block one host or home usually gets.
+ */
+static void
+addr_group(const struct sockaddr_storage *ss, uint8_t group[9])
+{
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    memset(group, 0, 9);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        group[0] = 4;
+        memcpy(group + 1, &a->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        const uint8_t *b = a->sin6_addr.s6_addr;
+        if (memcmp(b, v4_mapped, sizeof v4_mapped) == 0) {
+            group[0] = 4;
+            memcpy(group + 1, b + 12, 4);
+        } else {
+            group[0] = 6;
+            memcpy(group + 1, b, 8);
+        }
+    }
+}
+
 /* Inbound connections from p's address, other than p, still before the end of the handshake. */
 static size_t
 handshakes_from(const struct net *net, const struct peer *p)
@@ -693,7 +720,8 @@ handshakes_from(const struct net *net, const struct peer *p)
     size_t n = 0;
 
     for (q = net->peers; q != NULL; q = q->next)
-        if (q != p && !q->outbound && !q->open && !q->closing && strcmp(q->ip, p->ip) == 0)
+        if (q != p && !q->outbound && !q->open && !q->closing &&
+            memcmp(q->group, p->group, sizeof p->group) == 0)
             n++;
     return n;
 }
@@ -720,8 +748,10 @@ on_inbound(uv_stream_t *server, int status)
         peer_close(p, false, NULL);
         return;
     }
-    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0)
+    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
         addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+        addr_group(&ss, p->group);
+    }
     /* Every refusal comes before the handshake: nothing is sent. */
     limit = net->d->cfg->max_handshakes_per_address;
     if (!net->stopping && limit > 0 && handshakes_from(net, p) >= limit) {

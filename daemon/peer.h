@@ -39,6 +39,7 @@ struct peer {
     bool silent_close; /* a failed probe: close later, say nothing */
     char addr[64];     /* "ip:port" for logs and status */
     char ip[48];
+    uint8_t group[9]; /* the IPv4 address, or the IPv6 /64, that per-address limits count */
     uint8_t node_key[SZ_NODE_KEY_LEN];
     int64_t connected_ms, last_rx_ms, full_since_ms;
     size_t queued; /* bytes in pending writes */
