@@ -597,7 +597,7 @@ read_file_at(struct ctx *c, int fd, const char *rel, const char *name, size_t ma
     uint8_t *buf = NULL;
     size_t got = 0;
     int rc = -1;
-    int f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (f < 0) {
         if (errno == ENOENT)
             return 1;

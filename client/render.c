@@ -22,7 +22,8 @@
 #include "render_sanitize.h"
 
 /* Largest rendered Markdown before sanitizing (bodies are at most 32 MiB). */
-#define MD_OUT_MAX (256u << 20)
+/* Markdown that renders to more than this (64 MiB + twice its size) is shown as text. */
+#define MD_OUT_BASE (64u << 20)
 
 static const char css[] =
     ":root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fbfaf6;--muted:#5f5f5f;"
@@ -278,21 +279,26 @@ on_md_output(const MD_CHAR *text, MD_SIZE size, void *userdata)
     put_n(userdata, text, size);
 }
 
-/* Markdown: md4c with raw HTML disabled, then the sanitizer. */
+/*
+ * Markdown: md4c with raw HTML disabled, then the sanitizer. Markdown that
+ * md4c cannot render within the bound (link references can multiply a small
+ * text many times over) is shown as published, unformatted, so that one
+ * article never costs the others their place in the library.
+ */
 static void
 body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
 {
     struct sz_wr md;
-    sz_wr_init(&md, MD_OUT_MAX);
+    sz_wr_init(&md, MD_OUT_BASE + 2 * len);
     unsigned flags = MD_FLAG_NOHTML | MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH |
                      MD_FLAG_PERMISSIVEURLAUTOLINKS | MD_FLAG_PERMISSIVEWWWAUTOLINKS;
     if (md_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
-                MD_HTML_FLAG_SKIP_UTF8_BOM) != 0) {
-        if (w->err == 0)
-            w->err = -SZ_ENOMEM;
-    } else if (sz_wr_status(&md) != 0) {
-        if (w->err == 0)
-            w->err = sz_wr_status(&md);
+                MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
+        sz_wr_status(&md) != 0) {
+        put(w, "<p class=\"note\">This Markdown would not render within bounds; here it is as "
+               "published, unformatted.</p>\n<pre class=\"plain\">");
+        render_escape(w, (const char *)body, len);
+        put(w, "</pre>");
     } else {
         render_sanitize_html(w, md.p, md.len);
     }

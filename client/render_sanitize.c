@@ -570,7 +570,8 @@ srcset_ok(const uint8_t *u, size_t n)
         return false;
     size_t k = 0;
     while (k < n) {
-        while (k < n && (is_space(u[k]) || u[k] == ','))
+        /* A URL parser drops each candidate's leading C0 controls and spaces. */
+        while (k < n && (u[k] <= 0x20 || u[k] == ','))
             k++;
         if (k < n && (u[k] == '/' || u[k] == '\\'))
             return false;

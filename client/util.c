@@ -42,7 +42,7 @@ util_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, cha
     ssize_t n;
     int fd, rc = -1;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
     if (fd < 0) {
         snprintf(err, err_cap, "cannot open %s: %s", path, strerror(errno));
         return -1;

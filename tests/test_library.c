@@ -1395,6 +1395,10 @@ static const struct san_case san_cases[] = {
     SC("<img src=\"data:text/html,x\">", "<img>"),
     SC("<img srcset=\"a.png 1x, https://x.example/b.png 2x\">", "<img>"),
     SC("<img srcset=\"a.png 1x, b.png 2x\">", "<img srcset=\"a.png 1x, b.png 2x\">"),
+    /* A URL parser drops a candidate's leading control characters: //host. */
+    SC("<img srcset=\"a.png 1x, &#1;//x.example/b.png 2x\">", "<img>"),
+    SC("<img srcset=\"a.png 1x,\x1f//x.example/b.png 2x\">", "<img>"),
+    SC("<img srcset=\"a.png 1x, &#9;\\\\x.example\\b.png 2x\">", "<img>"),
     SC("<img src=\"photo.jpg\" alt='a \"b\"'>", "<img src=\"photo.jpg\" alt=\"a &quot;b&quot;\">"),
     SC("<meta http-equiv=refresh content=\"0;url=https://x.example\">t", "t"),
     SC("<link rel=dns-prefetch href=//x.example>t", "t"),

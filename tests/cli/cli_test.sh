@@ -117,6 +117,26 @@ expect_status "mixed good and bad" 1 "$SZ" unpack --trust "$TMP/pk" --output "$T
     "$TMP/next.bundle" "$TMP/tampered.bundle"
 [ ! -e "$TMP/lib3" ] && ok || bad "nothing unpacked when one bundle is refused"
 
+# Markdown that multiplies itself when rendered (one 2,000-byte link reference
+# used 150,000 times: 600 KB of text, 300 MB of HTML) is shown as text, and the
+# other article of the bundle is there too.
+python3 -c '
+import sys
+url = "https://example.org/" + "a" * 1980
+open(sys.argv[1], "w").write("---\ntitle: Bomb\nid: bomb\n---\n[a]: " + url + "\n\n" + "[a] " * 150000)
+open(sys.argv[2], "w").write("---\ntitle: Fine\nid: fine\n---\nAll good.\n")
+' "$TMP/bomb.md" "$TMP/fine.md"
+"$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bomb.bundle" "$TMP/bomb.md" "$TMP/fine.md" \
+    >/dev/null || bad "pack the Markdown bomb"
+check "a Markdown bomb unpacks" "$SZ" unpack --trust "$TMP/pk" --output "$TMP/bomblib" \
+    "$TMP/bomb.bundle"
+grep -q "would not render within bounds" "$TMP"/bomblib/*/bomb/index.html 2>/dev/null && ok ||
+    bad "the Markdown bomb's page does not show it as text"
+[ "$(stat -c %s "$TMP"/bomblib/*/bomb/index.html 2>/dev/null || echo 0)" -lt 2000000 ] && ok ||
+    bad "the Markdown bomb's page is not bounded"
+grep -q "All good." "$TMP"/bomblib/*/fine/index.html 2>/dev/null && ok ||
+    bad "the article beside the Markdown bomb is missing"
+
 # --- bad article input: a clear error naming the file, nothing written
 printf -- '---\ntitle: x\n---\n' >"$TMP/nobody.md"
 printf 'ok title\n\xff\xfe broken\n' >"$TMP/broken.txt"
