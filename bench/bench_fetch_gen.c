@@ -561,7 +561,7 @@ cmd_write_floor(int argc, char **argv)
             if (mkdirat(pfd, id, 0755) != 0 ||
                 (afd = openat(pfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                 die("cannot make the folder of %s: %s", id, strerror(errno));
-            write_at(afd, a->ctype == SZ_CTYPE_HTML ? "body.html" : "body.txt", a->body,
+            write_at(afd, a->ctype == SZ_CTYPE_HTML ? "body.html.txt" : "body.txt", a->body,
                      a->body_len, id);
             if (a->body_len + extra > max_body) {
                 max_body = a->body_len + extra;

@@ -3,15 +3,19 @@
  *
  *   DIR/index.html                     every article, by publisher, newest first
  *   DIR/<pub-hex>/<id>/index.html      the rendered article page
- *   DIR/<pub-hex>/<id>/body.md|.html|.txt   the body, byte for byte as packed
+ *   DIR/<pub-hex>/<id>/body.md|.html.txt|.txt   the body, byte for byte as packed
  *   DIR/<pub-hex>/<id>/<attachment>    each attachment, byte for byte
  *   DIR/.samizdat/bundles/<id-hex>.bundle   every verified bundle added
  *   DIR/.samizdat/library.idx          the index below
  *   DIR/.samizdat/publishers.idx       what the reader's fetches saw, below
  *   DIR/.samizdat/lock                 serialises writers (fcntl lock)
  *
- * An attachment whose name is one of the library's own file names (index.html,
- * body.md, ...) is stored with '_' prepended until the name is free.
+ * Files a browser would open as a document that runs script or loads remote
+ * resources (HTML, XML, SVG: the original of an HTML body, or an attachment
+ * so named) get ".txt" appended, so that opening one from file:// shows its
+ * text. An attachment whose name is one of the library's own file names
+ * (index.html, body.md, ..., compared ignoring case, as some file systems
+ * do) is stored with '_' prepended until the name is free.
  *
  * library.idx is a line-oriented text file, one record per line, fields
  * separated by one space; strings are percent-encoded (bytes <= 0x20, 0x7f,
@@ -71,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1138,18 +1143,41 @@ lib_load(struct ctx *c, struct lib *l)
 
 /* ---- adding bundles ---- */
 
+/* Names compared ignoring ASCII case: FAT, exFAT and casefolded ext4 do. */
 static bool
 reserved_name(const char *s)
 {
-    return strcmp(s, PAGE_FILE) == 0 || strcmp(s, "body.md") == 0 || strcmp(s, "body.html") == 0 ||
-           strcmp(s, "body.txt") == 0;
+    return strcasecmp(s, PAGE_FILE) == 0 || strcasecmp(s, "body.md") == 0 ||
+           strcasecmp(s, "body.html") == 0 || strcasecmp(s, "body.html.txt") == 0 ||
+           strcasecmp(s, "body.txt") == 0;
 }
 
 static bool
 in_names(char *const *v, size_t n, const char *s)
 {
     for (size_t k = 0; k < n; k++) {
-        if (v[k] != NULL && strcmp(v[k], s) == 0)
+        if (v[k] != NULL && strcasecmp(v[k], s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * True when a browser opening the file from file:// would run it as a
+ * document (script, remote loads): by its extension, ignoring case.
+ */
+static bool
+active_name(const char *s)
+{
+    static const char *const ext[] = {"html", "htm",  "shtml", "xhtml", "xht",  "xml",
+                                      "svg",  "svgz", "mht",   "mhtml", "xsl",  "xslt",
+                                      "rdf",  "xhtm", "shtm",  "hta",   "wbxml"};
+    const char *dot = strrchr(s, '.');
+
+    if (dot == NULL)
+        return false;
+    for (size_t k = 0; k < sizeof ext / sizeof ext[0]; k++) {
+        if (strcasecmp(dot + 1, ext[k]) == 0)
             return true;
     }
     return false;
@@ -1176,6 +1204,10 @@ stored_names(struct ctx *c, const struct sz_article *a, char ***out)
             goto nomem;
         memcpy(s, nm->p, nm->len);
         s[nm->len] = '\0';
+        if (active_name(s)) {
+            size_t n = strlen(s) < SZ_MAX_ID_LEN - 4 ? strlen(s) : SZ_MAX_ID_LEN - 4;
+            memcpy(s + n, ".txt", 5);
+        }
         while (reserved_name(s) || in_names(v, k + 1, s)) {
             size_t n = strlen(s);
             if (n >= SZ_MAX_ID_LEN) {

@@ -177,7 +177,7 @@ render_body_file(enum sz_ctype t)
     case SZ_CTYPE_MARKDOWN:
         return "body.md";
     case SZ_CTYPE_HTML:
-        return "body.html";
+        return "body.html.txt"; /* as text: opened as HTML, the original may load remote files */
     case SZ_CTYPE_PLAIN:
     default:
         return "body.txt";

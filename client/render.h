@@ -27,7 +27,7 @@
     "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 /* The name under which an article's original body is stored: body.md,
- * body.html or body.txt. */
+ * body.html.txt (so that a browser shows it as text) or body.txt. */
 const char *render_body_file(enum sz_ctype t);
 
 /* Appends s[0..len) escaped for HTML text and double- or single-quoted attributes. */

@@ -409,7 +409,8 @@ test_layout(void **state)
     assert_file_bytes(p = path_of("%s/%s/putin-mongolia/map.png", w->dir, hex), test_png,
                       sizeof test_png);
     free(p);
-    assert_file_bytes(p = path_of("%s/%s/html-one/body.html", w->dir, hex), html_body,
+    /* Shown as text when opened: as HTML it could load remote files. */
+    assert_file_bytes(p = path_of("%s/%s/html-one/body.html.txt", w->dir, hex), html_body,
                       sizeof html_body - 1);
     free(p);
     assert_file_bytes(p = path_of("%s/%s/ru-text/body.txt", w->dir, hex), txt_body,
@@ -576,7 +577,7 @@ test_sequence_rules(void **state)
     free(p);
     assert_false(exists(p = path_of("%s/%s/story/body.md", w->dir, hex)));
     free(p);
-    assert_file_bytes(p = path_of("%s/%s/story/body.html", w->dir, hex), "<p>three</p>", 12);
+    assert_file_bytes(p = path_of("%s/%s/story/body.html.txt", w->dir, hex), "<p>three</p>", 12);
     free(p);
     char *idx = read_at(w->dir, "index.html");
     assert_non_null(strstr(idx, "Version three"));
@@ -859,25 +860,51 @@ static void
 test_reserved_attachment_name(void **state)
 {
     struct world *w = *state;
-    struct sz_attachment atts[2] = {
+    /*
+     * Names a browser would open as a document (HTML, SVG, XML) get ".txt";
+     * names of the library's own files, in any case (FAT and exFAT ignore
+     * it), get '_' prepended until free.
+     */
+    struct sz_attachment atts[6] = {
+        {S("Body.md"), S("text/markdown"), (const uint8_t *)"attached", 8},
         {S("_index.html"), S("text/html"), (const uint8_t *)"first", 5},
+        {S("body.TXT"), S("text/plain"), (const uint8_t *)"second", 6},
         {S("index.html"), S("text/html"), (const uint8_t *)"<script>x</script>", 18},
+        {S("index.html.txt"), S("text/plain"), (const uint8_t *)"third", 5},
+        {S("x.SVG"), S("image/svg+xml"), (const uint8_t *)"<svg/>", 6},
     };
     struct sz_article a = art("r", "Reserved", T0, SZ_CTYPE_PLAIN, "body");
     a.atts = atts;
-    a.n_atts = 2;
+    a.n_atts = 6;
     struct made m = make_bundle(&w->k, 1, T0, &a, 1);
     add_ok(w->dir, &m, 1, NULL);
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
     pub_hex(&w->k, hex);
     char *p;
-    assert_file_bytes(p = path_of("%s/%s/r/_index.html", w->dir, hex), "first", 5);
+    static const struct {
+        const char *file, *bytes;
+    } want[] = {
+        {"body.txt", "body"},
+        {"_Body.md", "attached"},
+        {"_index.html.txt", "first"},
+        {"_body.TXT", "second"},
+        {"index.html.txt", "<script>x</script>"},
+        {"x.SVG.txt", "<svg/>"},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        assert_file_bytes(p = path_of("%s/%s/r/%s", w->dir, hex, want[k].file), want[k].bytes,
+                          strlen(want[k].bytes));
+        free(p);
+    }
+    /* The sixth, "index.html.txt", met the fourth's new name: '_' until free. */
+    assert_file_bytes(p = path_of("%s/%s/r/__index.html.txt", w->dir, hex), "third", 5);
     free(p);
-    assert_file_bytes(p = path_of("%s/%s/r/__index.html", w->dir, hex), "<script>x</script>", 18);
+    assert_false(exists(p = path_of("%s/%s/r/x.SVG", w->dir, hex)));
     free(p);
     char *page = page_of(w->dir, &w->k, "r");
     assert_non_null(strstr(page, CSP_META));
-    assert_non_null(strstr(page, "href=\"__index.html\""));
+    assert_non_null(strstr(page, "href=\"index.html.txt\""));
+    assert_non_null(strstr(page, "href=\"x.SVG.txt\""));
     free(page);
     made_free(&m);
 }

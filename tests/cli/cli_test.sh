@@ -72,6 +72,8 @@ OUT=$("$SZ" unpack --trust "$TMP/pk" --output "$LIB" "$TMP/all.bundle")
 for f in "${ARTICLES[@]}"; do
     base=$(basename "$f")
     ext=${base##*.}
+    # An HTML original is kept as body.html.txt: opened, it shows as text.
+    [ "$ext" = html ] && ext=html.txt
     body=$(find "$LIB" -name "body.$ext" -path "*/${base%.*}*/*" | head -1)
     if [ -z "$body" ]; then
         id=$(sed -n 's/^id: *//p' "$f" | head -1)
