@@ -14,14 +14,16 @@
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
 
-#define KNOWN_SLOTS 512           /* per peer: ids it is known to have (8-byte prefixes) */
-#define MAX_FETCHES 16384         /* bundles being fetched at once, node-wide */
-#define MAX_FETCHES_PER_PEER 4096 /* fetches one peer's announcements may start */
-#define FETCH_BUCKETS 4096        /* hash buckets of the fetch table */
-#define RECENT_SLOTS 1024         /* ids stored lately: announcements racing them are ignored */
-#define MAX_DEFERRED 16384        /* wanted ids a peer announced beyond its fetch share */
-#define MAX_CANDIDATES 8          /* peers that announced one id */
-#define MAX_REQUESTED 16          /* ids outstanding to one peer */
+#define KNOWN_SLOTS 512              /* per peer: ids it is known to have (8-byte prefixes) */
+#define TAKEN_SLOTS 64               /* per peer: ids of the last bundles it sent */
+#define VERIFY_HOLD_BYTES (8u << 20) /* a peer's bundles waiting for verification */
+#define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
+#define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
+#define FETCH_BUCKETS 4096           /* hash buckets of the fetch table */
+#define RECENT_SLOTS 1024            /* ids stored lately: announcements racing them are ignored */
+#define MAX_DEFERRED 16384           /* wanted ids a peer announced beyond its fetch share */
+#define MAX_CANDIDATES 8             /* peers that announced one id */
+#define MAX_REQUESTED 16             /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
 #define MAX_SERVE_IDS 64       /* ids a peer asked for, queued */
 #define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
@@ -48,6 +50,7 @@ struct gossip_peer {
     /* The bundle being received. */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
+    bool rx_skip; /* larger than this node keeps: its chunks are read and dropped */
     /* What we asked of this peer. */
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
@@ -73,7 +76,12 @@ struct gossip_peer {
     /* A peer's SUMMARY kept while its comparison was cut at MAX_RANGES_QUEUED. */
     uint8_t *summary;
     size_t summary_len;
-    size_t n_verifying; /* bundles from this peer being verified */
+    bool comparing;         /* a COMPARE job runs for this peer: further SUMMARYs are ignored */
+    size_t round_bundles;   /* bundles from this peer verified since its last comparison */
+    size_t n_verifying;     /* bundles from this peer being verified */
+    size_t verifying_bytes; /* their size: beyond VERIFY_HOLD_BYTES, reading pauses */
+    uint64_t taken[TAKEN_SLOTS]; /* id prefixes of the last bundles taken from it */
+    size_t taken_next;
     /* Wanted ids announced beyond MAX_FETCHES_PER_PEER: fetched as earlier ones finish. */
     struct sz_msg_announce *deferred;
     size_t n_deferred, deferred_head, cap_deferred;
@@ -155,14 +163,20 @@ known_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
 }
 
 static uint64_t
-floor_of(const struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN])
+floor_in(const struct floor_ *v, size_t n, const uint8_t pub[SZ_PUBLIC_KEY_LEN])
 {
     size_t i;
 
-    for (i = 0; i < gs->n_floors; i++)
-        if (memcmp(gs->floors[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0)
-            return gs->floors[i].floor;
+    for (i = 0; i < n; i++)
+        if (memcmp(v[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            return v[i].floor;
     return 0;
+}
+
+static uint64_t
+floor_of(const struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN])
+{
+    return floor_in(gs->floors, gs->n_floors, pub);
 }
 
 static void
@@ -289,16 +303,28 @@ fetch_remove(struct gossip *gs, struct fetch *f)
     free(f);
 }
 
-static void
-fetch_drop_candidate(struct fetch *f, const struct peer *p)
+static bool
+fetch_has_candidate(const struct fetch *f, const struct peer *p)
 {
     size_t i;
 
-    for (i = 0; i < f->n_cands; i++) {
-        if (f->cands[i] == p) {
+    for (i = 0; i < f->n_cands; i++)
+        if (f->cands[i] == p)
+            return true;
+    return false;
+}
+
+/* Removes p from the candidates (every time it is there: a freed peer must not stay). */
+static void
+fetch_drop_candidate(struct fetch *f, const struct peer *p)
+{
+    size_t i = 0;
+
+    while (i < f->n_cands) {
+        if (f->cands[i] == p)
             f->cands[i] = f->cands[--f->n_cands];
-            return;
-        }
+        else
+            i++;
     }
 }
 
@@ -438,6 +464,8 @@ struct gjob {
     size_t msg_len;
     uint8_t *peer_summary; /* COMPARE: the peer's SUMMARY body (copy) */
     size_t peer_summary_len;
+    struct floor_ *floors; /* COMPARE: the floors when it was queued (copy) */
+    size_t n_floors;
     struct range_req *want;
     size_t n_want;
     bool truncated; /* more ranges were wanted than one comparison queues */
@@ -462,6 +490,7 @@ gjob_free(struct gjob *j)
     free(j->lens);
     free(j->msg);
     free(j->peer_summary);
+    free(j->floors);
     free(j->want);
     free(j);
 }
@@ -541,16 +570,27 @@ run_serve(struct gjob *j)
             j->range_done = true;
         else
             j->range_next = j->range_next + 1;
-        /* A sequence split across two batches would be served twice: avoid it by
-         * ending the batch before the last sequence when the batch was cut. */
+        /*
+         * A sequence split across two batches would be served twice: when the
+         * batch was cut, end it before its last sequence, and go on from
+         * there. A batch of one sequence (bundles that share it: an
+         * equivocation) goes whole, and the next starts past it; otherwise
+         * the same batch would be served again without end.
+         */
         if (!j->range_done && j->n_ids > 1) {
             struct store_meta m;
             if (store_get_meta(d->store, j->ids[j->n_ids - 1], &m, NULL, 0) == 0) {
-                j->range_next = m.sequence;
-                while (j->n_ids > 1 &&
-                       store_get_meta(d->store, j->ids[j->n_ids - 1], &m, NULL, 0) == 0 &&
-                       m.sequence == j->range_next)
-                    j->n_ids--;
+                uint64_t cut = m.sequence;
+                size_t keep = j->n_ids;
+                while (keep > 0 && store_get_meta(d->store, j->ids[keep - 1], &m, NULL, 0) == 0 &&
+                       m.sequence == cut)
+                    keep--;
+                if (keep > 0) {
+                    j->n_ids = keep;
+                    j->range_next = cut;
+                } else {
+                    j->range_next = cut + 1; /* stored sequences are at most INT64_MAX */
+                }
             }
         }
         if (j->range_next > j->rr.last)
@@ -721,23 +761,23 @@ run_compare(struct gjob *j)
         return;
     sz_msg_summary_iter(&m, &it);
     while (sz_msg_summary_next(&it, &sp)) {
-        struct store_usage u;
-        uint64_t floor;
+        /* Below the floor (evicted or expired here) is not wanted: the
+         * queue's limit counts only ranges that will be asked for. */
+        uint64_t floor = floor_in(j->floors, j->n_floors, sp.publisher);
         if (!daemon_carries(d, sp.publisher))
             continue;
         own.n = 0;
         uv_mutex_lock(&d->store_lock);
         (void)store_seq_ranges(d->store, sp.publisher, 0, collect_own, &own, NULL, 0);
-        if (store_usage(d->store, sp.publisher, &u, NULL, 0) != 0)
-            memset(&u, 0, sizeof u);
         uv_mutex_unlock(&d->store_lock);
-        floor = j->range_next; /* unused */
-        floor = 0;
-        (void)u;
         for (k = 0; k < sp.n_ranges; k++) {
             struct sz_msg_range r;
             uint64_t cur;
             sz_msg_summary_range(&sp, k, &r);
+            if (r.last < floor)
+                continue;
+            if (r.first < floor)
+                r.first = floor;
             cur = r.first;
             /* Subtract our ranges (sorted) from [r.first, r.last]. */
             for (i = 0; i < own.n && cur <= r.last; i++) {
@@ -756,7 +796,6 @@ run_compare(struct gjob *j)
             if (cur <= r.last && !(i < own.n && own.v[i].last == UINT64_MAX))
                 want_add(j, sp.publisher, cur, r.last, &cap);
         }
-        (void)floor;
     }
     free(own.v);
 }
@@ -873,7 +912,8 @@ done_wanted(struct gjob *j)
             continue;
         f = fetch_find(gs, j->ann[i].id);
         if (f != NULL) {
-            if (f->n_cands < MAX_CANDIDATES && !p->closing)
+            /* An id announced twice (in one ANNOUNCE or two) is one candidate. */
+            if (f->n_cands < MAX_CANDIDATES && !p->closing && !fetch_has_candidate(f, p))
                 f->cands[f->n_cands++] = p;
             continue;
         }
@@ -919,6 +959,12 @@ done_verify(struct gjob *j)
 
     if (p->g != NULL && p->g->n_verifying > 0)
         p->g->n_verifying--;
+    if (p->g != NULL) {
+        p->g->verifying_bytes -=
+            p->g->verifying_bytes < j->bundle_len ? p->g->verifying_bytes : j->bundle_len;
+        if (p->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2)
+            peer_hold_reading(p, false);
+    }
 
     if (j->verify_rc != 0) {
         if (!p->closing) {
@@ -930,9 +976,8 @@ done_verify(struct gjob *j)
     }
     f = fetch_find(gs, j->item.meta.id);
     if (!j->carried) {
-        if (!p->closing)
-            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL,
-                            "sent a bundle of a publisher this node does not carry");
+        /* Asked for, so carried then: the carry list changed (reload) since. Dropped. */
+        log_msg(LOG_DEBUG, "peer %s: a bundle of a publisher no longer carried: dropped", p->addr);
         return;
     }
     if (f != NULL)
@@ -942,6 +987,8 @@ done_verify(struct gjob *j)
     if (!p->closing)
         known_add(p, j->item.meta.id);
     p->bundles_in++;
+    if (p->g != NULL)
+        p->g->round_bundles++;
     switch (j->item.status) {
     case STORE_STORED:
         sz_bundle_id_hex(j->item.meta.id, hex);
@@ -1034,6 +1081,19 @@ done_serve(struct gjob *j)
     if (p->closing || g == NULL)
         return;
     g->serving = false;
+    if (!j->range) {
+        /*
+         * The ids read (at most 4 MiB of bundles) are answered now; the rest
+         * stay queued for the next job. Nothing read at all (out of memory):
+         * all are dropped, or the same job would run again and again.
+         */
+        size_t done = j->n_read > 0 ? j->n_read : j->n_ids;
+        if (done > g->n_serve_ids)
+            done = g->n_serve_ids;
+        memmove(g->serve_ids, g->serve_ids + done,
+                (g->n_serve_ids - done) * sizeof g->serve_ids[0]);
+        g->n_serve_ids -= done;
+    }
     if (send_batched(p, j) != 0)
         return;
     for (i = 0; i < j->n_read; i++) {
@@ -1128,6 +1188,8 @@ on_gjob_done(uv_work_t *w, int status)
     struct daemon *d = j->gs->d;
 
     d->n_jobs--;
+    if (j->kind == JOB_COMPARE && j->p->g != NULL)
+        j->p->g->comparing = false;
     if (status == 0 && !d->stopping) {
         switch (j->kind) {
         case JOB_WANTED:
@@ -1204,9 +1266,9 @@ gossip_serve(struct peer *p)
             gjob_free(j);
             return;
         }
+        /* They leave the queue when done_serve() has answered them. */
         memcpy(j->ids, g->serve_ids, g->n_serve_ids * sizeof *j->ids);
         j->n_ids = g->n_serve_ids;
-        g->n_serve_ids = 0;
     } else {
         j->range = true;
         j->rr = g->serve_ranges[0];
@@ -1263,22 +1325,56 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
  * A comparison cut short at the queue's limit resumes once everything asked
  * of this peer has arrived and been stored, so nothing is asked twice.
  */
+/*
+ * Queues the comparison of a peer's SUMMARY (summary is taken over) with what
+ * this node holds, above the floors as they are now. One at a time per peer.
+ */
+static void
+queue_compare(struct peer *p, uint8_t *summary, size_t len)
+{
+    struct gjob *j = gjob_new(p, JOB_COMPARE);
+
+    if (j == NULL) {
+        free(summary);
+        return;
+    }
+    j->peer_summary = summary;
+    j->peer_summary_len = len;
+    if (j->gs->n_floors > 0) {
+        j->floors = malloc(j->gs->n_floors * sizeof *j->floors);
+        if (j->floors == NULL) {
+            gjob_free(j);
+            return;
+        }
+        memcpy(j->floors, j->gs->floors, j->gs->n_floors * sizeof *j->floors);
+        j->n_floors = j->gs->n_floors;
+    }
+    p->g->round_bundles = 0;
+    if (gjob_queue(j) == 0)
+        p->g->comparing = true;
+}
+
 static void
 maybe_recompare(struct peer *p)
 {
     struct gossip_peer *g = p->g;
-    struct gjob *j;
 
-    if (g == NULL || p->closing || g->summary == NULL || g->n_ranges_out > 0 ||
+    if (g == NULL || p->closing || g->summary == NULL || g->comparing || g->n_ranges_out > 0 ||
         g->n_ranges_queued > 0 || g->n_verifying > 0)
         return;
-    j = gjob_new(p, JOB_COMPARE);
-    if (j == NULL)
+    if (g->round_bundles == 0) {
+        /*
+         * The last round of ranges brought nothing (the peer answered
+         * RANGE_DONE alone: it evicted them, or withholds): comparing again
+         * would ask for the same ranges without end. Its next SUMMARY
+         * starts afresh.
+         */
+        free(g->summary);
+        g->summary = NULL;
         return;
-    j->peer_summary = g->summary;
-    j->peer_summary_len = g->summary_len;
+    }
+    queue_compare(p, g->summary, g->summary_len);
     g->summary = NULL;
-    (void)gjob_queue(j);
 }
 
 /* ---- messages ---- */
@@ -1332,13 +1428,8 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
         f = fetch_find(gs, a.id);
         if (f != NULL) {
             /* Already fetching from another peer: this one is a fallback. */
-            if (f->n_cands < MAX_CANDIDATES) {
-                size_t k;
-                for (k = 0; k < f->n_cands && f->cands[k] != p; k++)
-                    ;
-                if (k == f->n_cands)
-                    f->cands[f->n_cands++] = p;
-            }
+            if (f->n_cands < MAX_CANDIDATES && !fetch_has_candidate(f, p))
+                f->cands[f->n_cands++] = p;
             if (f->from == NULL)
                 fetch_next(gs, f);
             continue;
@@ -1389,6 +1480,19 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len)
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
         return -1;
     }
+    /* The same bundle again from this peer (one of the last TAKEN_SLOTS): dropped unverified. */
+    {
+        uint64_t x = prefix(id);
+        size_t i;
+        for (i = 0; i < TAKEN_SLOTS; i++) {
+            if (p->g->taken[i] == x) {
+                free(bytes);
+                return 0;
+            }
+        }
+        p->g->taken[p->g->taken_next] = x;
+        p->g->taken_next = (p->g->taken_next + 1) % TAKEN_SLOTS;
+    }
     j = gjob_new(p, JOB_VERIFY);
     if (j == NULL) {
         free(bytes);
@@ -1396,10 +1500,15 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len)
     }
     j->bundle = bytes;
     j->bundle_len = len;
-    if (gjob_queue(j) != 0) /* gjob_queue frees the job, and the bytes with it. */
+    if (gjob_queue(j) != 0) { /* gjob_queue frees the job, and the bytes with it. */
         log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
-    else
-        p->g->n_verifying++;
+        return 0;
+    }
+    p->g->n_verifying++;
+    p->g->verifying_bytes += len;
+    /* Verification is slower than a link: hold reading rather than queue without bound. */
+    if (p->g->verifying_bytes > VERIFY_HOLD_BYTES)
+        peer_hold_reading(p, true);
     return 0;
 }
 
@@ -1409,15 +1518,24 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     struct gossip_peer *g = p->g;
     uint64_t cap = p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536;
 
-    if (g->rx == NULL) {
-        if (m->offset != 0 || m->total > cap || (g->n_requested == 0 && g->n_ranges_out == 0)) {
+    if (g->rx == NULL && !g->rx_skip) {
+        if (m->offset != 0 || (g->n_requested == 0 && g->n_ranges_out == 0)) {
             peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
             return -1;
         }
-        g->rx = malloc(m->total);
-        if (g->rx == NULL) {
-            peer_close(p, false, "out of memory for a bundle");
-            return -1;
+        if (m->total > cap) {
+            /* The peer cannot know this node's max_bundle_bytes: not its fault. */
+            log_msg(LOG_INFO,
+                    "peer %s: sent a bundle of %lu bytes, more than max_bundle_bytes: "
+                    "dropped",
+                    p->addr, (unsigned long)m->total);
+            g->rx_skip = true;
+        } else {
+            g->rx = malloc(m->total);
+            if (g->rx == NULL) {
+                peer_close(p, false, "out of memory for a bundle");
+                return -1;
+            }
         }
         g->rx_total = m->total;
         g->rx_got = 0;
@@ -1428,6 +1546,14 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     if (m->data_len > g->rx_total - g->rx_got) {
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent more bundle bytes than announced");
         return -1;
+    }
+    if (g->rx_skip) {
+        g->rx_got += (uint32_t)m->data_len;
+        if (g->rx_got == g->rx_total) {
+            g->rx_skip = false;
+            g->rx_total = g->rx_got = 0;
+        }
+        return 0;
     }
     memcpy(g->rx + g->rx_got, m->data, m->data_len);
     g->rx_got += (uint32_t)m->data_len;
@@ -1472,21 +1598,18 @@ on_bundles(struct peer *p, const struct sz_msg *m)
 static int
 on_summary(struct peer *p, const uint8_t *body, size_t len)
 {
-    struct gjob *j;
+    uint8_t *copy;
 
-    if (p->g->n_ranges_queued > 0 || p->g->n_ranges_out > 0)
-        return 0; /* Still catching up from this peer's last summary. */
-    j = gjob_new(p, JOB_COMPARE);
-    if (j == NULL)
+    /* Still comparing or catching up from this peer's last summary: ignored. */
+    if (p->g->comparing || p->g->n_ranges_queued > 0 || p->g->n_ranges_out > 0)
         return 0;
-    j->peer_summary = malloc(len);
-    if (j->peer_summary == NULL) {
-        gjob_free(j);
+    copy = malloc(len);
+    if (copy == NULL)
         return 0;
-    }
-    memcpy(j->peer_summary, body, len);
-    j->peer_summary_len = len;
-    (void)gjob_queue(j);
+    memcpy(copy, body, len);
+    free(p->g->summary); /* a newer summary replaces one kept from before */
+    p->g->summary = NULL;
+    queue_compare(p, copy, len);
     return 0;
 }
 

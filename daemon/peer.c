@@ -42,7 +42,7 @@ struct target {
 };
 
 struct ban {
-    char ip[48];
+    uint8_t group[9]; /* the address (IPv6: the /64), as peer.group; group[0] == 0: none */
     uint8_t key[SZ_NODE_KEY_LEN];
     bool has_key;
     int64_t until_ms;
@@ -157,7 +157,7 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
 /* ---- bans and replays ---- */
 
 static bool
-is_banned(struct net *net, const char *ip, const uint8_t *key, int64_t now_ms)
+is_banned(struct net *net, const uint8_t *group, const uint8_t *key, int64_t now_ms)
 {
     size_t i;
 
@@ -165,7 +165,7 @@ is_banned(struct net *net, const char *ip, const uint8_t *key, int64_t now_ms)
         struct ban *b = &net->bans[i];
         if (b->until_ms <= now_ms)
             continue;
-        if ((ip != NULL && strcmp(b->ip, ip) == 0) ||
+        if ((group != NULL && b->group[0] != 0 && memcmp(b->group, group, sizeof b->group) == 0) ||
             (key != NULL && b->has_key && sodium_memcmp(b->key, key, SZ_NODE_KEY_LEN) == 0))
             return true;
     }
@@ -188,7 +188,7 @@ ban_add(struct net *net, const struct peer *p, int64_t until_ms)
     else if (slot == net->n_bans)
         net->n_bans++;
     memset(&net->bans[slot], 0, sizeof net->bans[slot]);
-    snprintf(net->bans[slot].ip, sizeof net->bans[slot].ip, "%s", p->ip);
+    memcpy(net->bans[slot].group, p->group, sizeof net->bans[slot].group);
     if (p->open) {
         memcpy(net->bans[slot].key, p->node_key, SZ_NODE_KEY_LEN);
         net->bans[slot].has_key = true;
@@ -554,11 +554,23 @@ peer_start_read(struct peer *p)
 {
     int rc;
 
-    if (p->closing || p->paused || p->silent_close)
+    if (p->closing || p->paused || p->reading_held || p->silent_close)
         return;
     rc = uv_read_start((uv_stream_t *)&p->tcp, on_peer_alloc, on_peer_read);
     if (rc != 0)
         peer_close(p, false, uv_strerror(rc));
+}
+
+void
+peer_hold_reading(struct peer *p, bool hold)
+{
+    if (p->closing || p->reading_held == hold)
+        return;
+    p->reading_held = hold;
+    if (hold)
+        uv_read_stop((uv_stream_t *)&p->tcp);
+    else
+        peer_start_read(p);
 }
 
 /* ---- timers ---- */
@@ -765,7 +777,7 @@ on_inbound(uv_stream_t *server, int status)
         return;
     }
     if (net->stopping || net->n_inbound > net->d->cfg->max_inbound ||
-        is_banned(net, p->ip, NULL, (int64_t)uv_now(net->d->loop))) {
+        is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
         peer_close(p, false, NULL);
         return;
     }
@@ -832,7 +844,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
-    if (is_banned(net, p->ip, NULL, (int64_t)uv_now(net->d->loop))) {
+    addr_group(&ss, p->group);
+    if (is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
         free(creq);
         peer_close(p, false, NULL);
         target_schedule(t, true);

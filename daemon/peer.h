@@ -36,6 +36,7 @@ struct peer {
     bool open; /* handshake done */
     bool closing;
     bool paused;       /* reading stopped: send queue full */
+    bool reading_held; /* reading stopped by gossip: its bundles wait for verification */
     bool silent_close; /* a failed probe: close later, say nothing */
     char addr[64];     /* "ip:port" for logs and status */
     char ip[48];
@@ -70,6 +71,9 @@ int peer_send(struct peer *p, const uint8_t *body, size_t len);
 /* Encodes and sends one message. Returns 0 or a negative code. */
 struct sz_msg;
 int peer_send_msg(struct peer *p, const struct sz_msg *m);
+
+/* Stops (hold) or resumes reading from the peer. */
+void peer_hold_reading(struct peer *p, bool hold);
 
 /* Space left in the peer's send queue, in bytes. */
 size_t peer_send_room(const struct peer *p);
