@@ -1121,7 +1121,14 @@ done_serve(struct gjob *j)
             memcpy(m.publisher, j->rr.publisher, SZ_PUBLIC_KEY_LEN);
             m.first = j->rr.first;
             m.last = j->rr.last;
+            /*
+             * The wire allows at most one a sequence: bundles that share one
+             * (an equivocation) would exceed it, and the message could not be
+             * encoded. The span is below SZ_MSG_MAX_RANGE_SPAN.
+             */
             m.sent = g->serve_sent;
+            if (m.sent > j->rr.last - j->rr.first + 1)
+                m.sent = (uint32_t)(j->rr.last - j->rr.first + 1);
             (void)peer_send_msg(p, &m);
             memmove(&g->serve_ranges[0], &g->serve_ranges[1],
                     (g->n_serve_ranges - 1) * sizeof g->serve_ranges[0]);
