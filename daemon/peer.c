@@ -21,6 +21,8 @@
 #define REPLAY_SLOTS 4096
 #define MAX_BANS 1024
 #define MAX_TARGETS 256
+#define MAX_LEARNED 64     /* targets learned by peer exchange at once */
+#define LEARNED_ATTEMPTS 5 /* a learned address failing this often in a row is forgotten */
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 300000u
 #define TICK_MS 5000
@@ -39,6 +41,8 @@ struct target {
     bool timer_closed; /* its timer handle finished closing */
     uint32_t backoff_ms;
     struct peer *p;
+    bool learned;      /* from peer exchange, not the configuration */
+    unsigned failures; /* attempts failed in a row */
 };
 
 struct ban {
@@ -527,8 +531,10 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             p->open = true;
             p->connected_ms = p->last_rx_ms;
             uv_timer_stop(&p->timer);
-            if (p->target != NULL)
+            if (p->target != NULL) {
                 p->target->backoff_ms = BACKOFF_MIN_MS;
+                p->target->failures = 0;
+            }
             log_msg(LOG_INFO, "peer %s: link open (%s)", p->addr,
                     p->outbound ? "outbound" : "inbound");
             gossip_peer_open(p);
@@ -889,6 +895,29 @@ on_target_timer(uv_timer_t *timer)
 }
 
 /* Next attempt: at once after a clean close, else after an exponential backoff with jitter. */
+static void on_target_closed(uv_handle_t *h);
+
+/* Forgets a learned target: a peer that named it may have named nothing that works. */
+static void
+target_forget(struct target *t)
+{
+    struct net *net = t->net;
+    struct target **pp;
+
+    for (pp = &net->targets; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
+    net->n_targets--;
+    net->n_learned--;
+    t->closed = true;
+    log_msg(LOG_INFO, "peer %s (learned from another peer): %u attempts failed, forgotten", t->name,
+            t->failures);
+    uv_close((uv_handle_t *)&t->timer, on_target_closed);
+}
+
 static void
 target_schedule(struct target *t, bool failed)
 {
@@ -896,6 +925,11 @@ target_schedule(struct target *t, bool failed)
 
     if (t->closed)
         return;
+    t->failures = failed ? t->failures + 1 : 0;
+    if (failed && t->learned && t->failures >= LEARNED_ATTEMPTS && !t->resolving && t->p == NULL) {
+        target_forget(t);
+        return;
+    }
     if (failed) {
         delay = t->backoff_ms / 2 + randombytes_uniform(t->backoff_ms / 2 + 1);
         t->backoff_ms = t->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : t->backoff_ms * 2;
@@ -905,9 +939,13 @@ target_schedule(struct target *t, bool failed)
     uv_timer_start(&t->timer, on_target_timer, delay, 0);
 }
 
-/* Adds an address to keep connected to (config peers, and later peer exchange). */
+/*
+ * Adds an address to keep connected to (config peers, and later peer
+ * exchange). Returns 0 when added, 1 when it is there already, or a negative
+ * libuv code.
+ */
 static int
-target_add(struct net *net, const struct config_addr *a)
+target_add(struct net *net, const struct config_addr *a, bool learned)
 {
     struct target *t;
     int rc;
@@ -916,7 +954,7 @@ target_add(struct net *net, const struct config_addr *a)
         return UV_ENOBUFS;
     for (t = net->targets; t != NULL; t = t->next)
         if (t->addr.port == a->port && strcmp(t->addr.host, a->host) == 0)
-            return 0;
+            return 1;
     t = calloc(1, sizeof *t);
     if (t == NULL)
         return UV_ENOMEM;
@@ -927,6 +965,7 @@ target_add(struct net *net, const struct config_addr *a)
     }
     t->net = net;
     t->addr = *a;
+    t->learned = learned;
     t->timer.data = t;
     t->backoff_ms = BACKOFF_MIN_MS;
     config_addr_format(a, t->name, sizeof t->name);
@@ -1010,8 +1049,8 @@ peer_start(struct daemon *d)
         }
     }
     for (i = 0; i < cfg->n_peers; i++) {
-        rc = target_add(net, &cfg->peers[i]);
-        if (rc != 0)
+        rc = target_add(net, &cfg->peers[i], false);
+        if (rc < 0)
             log_msg(LOG_WARN, "peer %s ignored: %s", cfg->peers[i].host, uv_strerror(rc));
     }
     return gossip_init(d);
@@ -1120,7 +1159,7 @@ peer_consider(struct daemon *d, const struct sz_msg_peer *a)
     struct net *net = d->net;
     struct config_addr ca;
 
-    if (net == NULL || net->stopping || net->n_learned >= 64 ||
+    if (net == NULL || net->stopping || net->n_learned >= MAX_LEARNED ||
         net->n_outbound >= d->cfg->outbound_target)
         return;
     memset(&ca, 0, sizeof ca);
@@ -1134,7 +1173,7 @@ peer_consider(struct daemon *d, const struct sz_msg_peer *a)
         ca.kind = CONFIG_ADDR_IPV6;
     }
     ca.port = a->port;
-    if (target_add(net, &ca) == 0)
+    if (target_add(net, &ca, true) == 0)
         net->n_learned++;
 }
 
