@@ -509,15 +509,20 @@ write_all(int fd, const uint8_t *p, size_t len)
  * fsync, then renameat() over the name. A symbolic link at `name` is replaced,
  * never followed. rel is fd's path relative to DIR, for messages.
  */
+#define TMP_NAME_LEN 64 /* ".tmp-PID-WORKER-SEQ" */
+
+/*
+ * Writes data to a new temporary file in fd (its name in tmp), to become
+ * `name` by commit_at(). On failure nothing is left behind.
+ */
 static int
-write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data,
-              size_t len, bool durable)
+stage_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data, size_t len,
+         bool durable, char tmp[TMP_NAME_LEN])
 {
-    char tmp[64];
     int tfd = -1;
     const char *sep = rel[0] != '\0' ? "/" : "";
     for (int attempt = 0; attempt < 100 && tfd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, ".tmp-%ld-%u-%u", (long)getpid(), c->worker, c->tmp_seq++);
+        snprintf(tmp, TMP_NAME_LEN, ".tmp-%ld-%u-%u", (long)getpid(), c->worker, c->tmp_seq++);
         tfd = openat(fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (tfd < 0 && errno != EEXIST)
             break;
@@ -535,11 +540,32 @@ write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const vo
         unlinkat(fd, tmp, 0);
         return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
     }
+    return 0;
+}
+
+/* Gives a file staged by stage_at() its name, replacing what had it. */
+static int
+commit_at(struct ctx *c, int fd, const char *rel, const char *name, const char *tmp)
+{
+    const char *sep = rel[0] != '\0' ? "/" : "";
+
     if (renameat(fd, tmp, fd, name) != 0) {
         int e = errno;
         unlinkat(fd, tmp, 0);
         return fail(c, "cannot replace %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
     }
+    return 0;
+}
+
+static int
+write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data,
+              size_t len, bool durable)
+{
+    char tmp[TMP_NAME_LEN];
+
+    if (stage_at(c, fd, rel, name, data, len, durable, tmp) != 0 ||
+        commit_at(c, fd, rel, name, tmp) != 0)
+        return -1;
     if (durable && fsync(fd) != 0)
         return fail(c, "cannot sync folder %s/%s: %s", c->dir, rel, strerror(errno));
     return 0;
@@ -1429,6 +1455,48 @@ plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_
 /* Writes one article's folder: the original files first, the page last (a page
  * implies its files), then removes files of the older version that the new one
  * does not have. */
+/*
+ * A new version of an article over an old one: every file is written under a
+ * temporary name first, and only when all are written do they take their
+ * names (the page last). A failure (a full disk) leaves the old version whole.
+ */
+static int
+replace_files(struct ctx *c, int afd, const char *rel, const struct lib_art *rec,
+              const struct sz_article *a, const struct sz_wr *page)
+{
+    size_t n = rec->n_files + 1, k, staged = 0;
+    char(*tmp)[TMP_NAME_LEN] = calloc(n, sizeof *tmp);
+    int rc = -1;
+
+    if (tmp == NULL)
+        return fail_nomem(c);
+    for (k = 0; k < n; k++) {
+        const char *name = k < rec->n_files ? rec->files[k] : PAGE_FILE;
+        const void *data = k == 0             ? (const void *)a->body
+                           : k < rec->n_files ? (const void *)a->atts[k - 1].data
+                                              : (const void *)page->p;
+        size_t len = k == 0 ? a->body_len : k < rec->n_files ? a->atts[k - 1].data_len : page->len;
+        if (stage_at(c, afd, rel, name, data, len, false, tmp[k]) != 0)
+            goto out;
+        staged++;
+    }
+    for (k = 0; k < n; k++) {
+        const char *name = k < rec->n_files ? rec->files[k] : PAGE_FILE;
+        int r = commit_at(c, afd, rel, name, tmp[k]);
+        tmp[k][0] = '\0'; /* renamed, or removed by commit_at() */
+        if (r != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (k = 0; k < staged; k++) {
+        if (tmp[k][0] != '\0')
+            unlinkat(afd, tmp[k], 0);
+    }
+    free(tmp);
+    return rc;
+}
+
 static int
 run_article(struct ctx *c, const struct lib *l, const struct job *j)
 {
@@ -1462,14 +1530,20 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
     fs_lock(c);
     if (open_dir_at(c, j->pfd, pub_hex, rec->id, true, &afd) != 0)
         goto out;
-    if (put_file_at(c, afd, rel, rec->files[0], a->body, a->body_len) != 0)
-        goto out;
-    for (size_t k = 0; k < a->n_atts; k++) {
-        if (put_file_at(c, afd, rel, rec->files[k + 1], a->atts[k].data, a->atts[k].data_len) != 0)
+    if (j->old != NULL) {
+        if (replace_files(c, afd, rel, rec, a, &w) != 0)
+            goto out;
+    } else {
+        if (put_file_at(c, afd, rel, rec->files[0], a->body, a->body_len) != 0)
+            goto out;
+        for (size_t k = 0; k < a->n_atts; k++) {
+            if (put_file_at(c, afd, rel, rec->files[k + 1], a->atts[k].data, a->atts[k].data_len) !=
+                0)
+                goto out;
+        }
+        if (put_file_at(c, afd, rel, PAGE_FILE, w.p, w.len) != 0)
             goto out;
     }
-    if (put_file_at(c, afd, rel, PAGE_FILE, w.p, w.len) != 0)
-        goto out;
     if (j->old != NULL) {
         const struct lib_art *old = j->old;
         for (size_t k = 0; k < old->n_files; k++) {

@@ -22,10 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -854,6 +856,67 @@ test_html_body_sanitized(void **state)
     assert_null(strstr(page, "evil.example"));
     free(page);
     made_free(&m);
+}
+
+/*
+ * A new version of an article that cannot be written whole (here a file size
+ * limit stands in for a full disk) leaves the old version whole: its body, its
+ * page, and no temporary file.
+ */
+static void
+test_replace_fails_whole(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a1 = art("whole", "Version one", T0, SZ_CTYPE_MARKDOWN, "version one");
+    struct made m1 = make_bundle(&w->k, 1, T0, &a1, 1);
+    add_ok(w->dir, &m1, 1, NULL);
+
+    size_t big_len = 3u << 20;
+    uint8_t *big = calloc(1, big_len);
+    assert_non_null(big);
+    struct sz_attachment att = {S("big.bin"), S("application/octet-stream"), big, big_len};
+    struct sz_article a2 = art("whole", "Version two", T0 + 60, SZ_CTYPE_MARKDOWN, "version two");
+    a2.atts = &att;
+    a2.n_atts = 1;
+    struct made m2 = make_bundle(&w->k, 2, T0 + 60, &a2, 1);
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 1u << 20;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    char err[512];
+    int rc = add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, -1);
+
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+    pub_hex(&w->k, hex);
+    assert_file_bytes(p = path_of("%s/%s/whole/body.md", w->dir, hex), "version one", 11);
+    free(p);
+    assert_false(exists(p = path_of("%s/%s/whole/big.bin", w->dir, hex)));
+    free(p);
+    char *page = page_of(w->dir, &w->k, "whole");
+    assert_non_null(strstr(page, "Version one"));
+    free(page);
+    p = path_of("%s/%s/whole", w->dir, hex);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        assert_true(strncmp(e->d_name, ".tmp-", 5) != 0);
+    closedir(d);
+    free(p);
+
+    /* Room again: the new version goes in whole. */
+    add_ok(w->dir, &m2, 1, NULL);
+    assert_file_bytes(p = path_of("%s/%s/whole/body.md", w->dir, hex), "version two", 11);
+    free(p);
+    made_free(&m1);
+    made_free(&m2);
+    free(big);
 }
 
 static void
@@ -1945,6 +2008,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_markdown_no_raw_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
