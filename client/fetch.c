@@ -772,6 +772,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         return 0;
     }
     c->bundles++;
+    c->bytes += len;
     r->res->bundles++;
     r->res->bytes += len;
     r->batch[r->n_batch].b = b;
@@ -1151,12 +1152,33 @@ static void
 progress(const struct run *r)
 {
     double secs = (double)(now_ms() - r->start_ms) / 1000.0;
+    const char *busiest = NULL;
+    uint64_t most = 0;
+    size_t i, n_open = 0;
+    char peers[340];
 
     if (!r->o->progress)
         return;
-    fprintf(stderr, "\rfetched %llu bundles, %.1f MB, %.1f MB/s from %zu peer(s)   ",
+    /* The peer that has sent the most, and how many others are connected. */
+    for (i = 0; i < r->n_conns; i++) {
+        const struct conn *c = &r->conns[i];
+        if (c->state == C_OPEN)
+            n_open++;
+        if ((c->state == C_OPEN || c->bytes > 0) && (busiest == NULL || c->bytes > most)) {
+            busiest = c->name;
+            most = c->bytes;
+        }
+    }
+    if (busiest == NULL)
+        snprintf(peers, sizeof peers, "connecting");
+    else if (n_open <= 1)
+        snprintf(peers, sizeof peers, "from %.300s", busiest);
+    else
+        snprintf(peers, sizeof peers, "from %.300s and %zu more", busiest, n_open - 1);
+    /* \033[K clears what a longer line left. */
+    fprintf(stderr, "\rfetched %llu bundles, %.1f MB, %.1f MB/s, %s\033[K",
             (unsigned long long)r->res->bundles, (double)r->res->bytes / 1e6,
-            secs > 0 ? (double)r->res->bytes / 1e6 / secs : 0.0, r->res->peers_ok);
+            secs > 0 ? (double)r->res->bytes / 1e6 / secs : 0.0, peers);
 }
 
 int

@@ -68,6 +68,20 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" 
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
     bad "second fetch brings only the new bundle ($out)"
 
+# On a terminal, progress names bundles, bytes, rate and the peer (script(1)
+# gives fetch a terminal); piped, as everywhere above, it stays quiet.
+if command -v script >/dev/null; then
+    script -qec "'$SZ' fetch --peer $RELAY --trust-file '$TMP/trust' --output '$TMP/ttylib'" \
+        /dev/null >"$TMP/tty.out" 2>&1 </dev/null
+    grep -aq "fetched 4 bundles, .* MB/s, from $RELAY" "$TMP/tty.out" && ok ||
+        bad "no progress line naming the peer on a terminal: $(cat -v "$TMP/tty.out")"
+else
+    echo "fetch_test: script(1) is missing; the terminal progress check is skipped"
+fi
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/pipedlib" >/dev/null \
+    2>"$TMP/piped.err"
+grep -q "fetched" "$TMP/piped.err" && bad "progress printed when not a terminal" || ok
+
 # No reachable peer: exit 7 and a clear message.
 expect_status "no peer reachable" 7 "$SZ" fetch --peer "$DEAD_PEER" --trust-file "$TMP/trust" \
     --output "$TMP/lib" --connect-timeout 2
