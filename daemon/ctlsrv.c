@@ -1110,6 +1110,7 @@ socket_is_live(const char *path)
 int
 ctlsrv_start(struct daemon *d, const char *path)
 {
+    struct stat st;
     mode_t old;
     int rc;
 
@@ -1119,7 +1120,9 @@ ctlsrv_start(struct daemon *d, const char *path)
     d->ctl_listener.data = d;
     d->ctl_listening = true;
     /* A socket file left by a daemon that died is replaced; a live one is not. */
-    if (access(path, F_OK) == 0) {
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return UV_EEXIST; /* not a socket: never deleted */
         if (socket_is_live(path))
             return UV_EADDRINUSE;
         unlink(path);

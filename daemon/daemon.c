@@ -10,16 +10,18 @@
 bool
 daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN])
 {
+    uv_rwlock_t *lock = (uv_rwlock_t *)&d->cfg_lock;
+    bool yes;
     size_t i;
 
-    if (d->cfg->carry == CONFIG_CARRY_ANY)
-        return true;
     if (d->sk != NULL && sodium_memcmp(d->pk, publisher, SZ_PUBLIC_KEY_LEN) == 0)
         return true;
-    for (i = 0; i < d->cfg->n_publishers; i++)
-        if (sodium_memcmp(d->cfg->publishers[i], publisher, SZ_PUBLIC_KEY_LEN) == 0)
-            return true;
-    return false;
+    uv_rwlock_rdlock(lock);
+    yes = d->cfg->carry == CONFIG_CARRY_ANY;
+    for (i = 0; !yes && i < d->cfg->n_publishers; i++)
+        yes = sodium_memcmp(d->cfg->publishers[i], publisher, SZ_PUBLIC_KEY_LEN) == 0;
+    uv_rwlock_rdunlock(lock);
+    return yes;
 }
 
 int

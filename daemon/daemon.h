@@ -19,6 +19,8 @@ struct gossip;
 struct daemon {
     uv_loop_t *loop;
     struct config *cfg;
+    /* Guards cfg->carry and cfg->publishers: SIGHUP replaces them while pool threads read them. */
+    uv_rwlock_t cfg_lock;
     const char *config_path; /* NULL when running on defaults and flags */
     struct store *store;
     /* The store is one SQLite connection: every thread-pool job takes this lock. */

@@ -49,6 +49,8 @@ static uv_timer_t maintenance;
 /* A maintenance job: expiry and forgetting old remembered ids, on the pool. */
 static uv_work_t maintenance_work;
 static bool maintenance_running;
+/* Bounds how long a shutdown waits for clients to read their replies. */
+static uv_timer_t shutdown_grace;
 
 static void
 store_limits_from(const struct config *cfg, struct store_limits *l)
@@ -128,6 +130,7 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
     memcpy(d->pk, f.public_key, SZ_PUBLIC_KEY_LEN);
     rc = 0;
 out:
+    sodium_memzero(&f, sizeof f); /* without a passphrase, f.sealed is the key in the clear */
     if (pass != NULL)
         sodium_free(pass);
     return rc;
@@ -143,16 +146,32 @@ on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* Closes what is left once no job is in flight and no batch waits. */
+static void
+on_shutdown_grace(uv_timer_t *t)
+{
+    /* Cancels the replies nobody reads: their on_write() continues the shutdown. */
+    ctlsrv_close_all(t->data);
+}
+
+/*
+ * Closes what is left once no job is in flight and no batch waits. Replies a
+ * client does not read are given 10 s, then their connections are closed.
+ */
 static void
 finish_shutdown(struct daemon *d)
 {
     static bool done;
 
-    if (done || d->n_jobs > 0 || d->ctl_writes > 0 || maintenance_running ||
-        (d->pub != NULL && publish_busy(d->pub)) || !peer_all_closed(d))
+    if (done || d->n_jobs > 0 || maintenance_running || (d->pub != NULL && publish_busy(d->pub)) ||
+        !peer_all_closed(d))
         return;
+    if (d->ctl_writes > 0) {
+        if (!uv_is_active((uv_handle_t *)&shutdown_grace))
+            uv_timer_start(&shutdown_grace, on_shutdown_grace, 10000, 0);
+        return;
+    }
     done = true;
+    uv_close((uv_handle_t *)&shutdown_grace, NULL);
     ctlsrv_close_all(d);
     if (d->pub != NULL)
         publish_close(d->pub);
@@ -191,6 +210,7 @@ reload(struct daemon *d)
 {
     struct config fresh;
     struct store_limits lim;
+    uint8_t(*old_publishers)[SZ_PUBLIC_KEY_LEN];
     char err[1024];
     int rc = 0;
 
@@ -211,10 +231,13 @@ reload(struct daemon *d)
     /* What can change while running: log level, carry policy, quotas, expiry. */
     log_set_level(fresh.log_level);
     CFG.log_level = fresh.log_level;
+    uv_rwlock_wrlock(&d->cfg_lock);
     CFG.carry = fresh.carry;
-    free(CFG.publishers);
+    old_publishers = CFG.publishers;
     CFG.publishers = fresh.publishers;
     CFG.n_publishers = fresh.n_publishers;
+    uv_rwlock_wrunlock(&d->cfg_lock);
+    free(old_publishers);
     fresh.publishers = NULL;
     fresh.n_publishers = 0;
     CFG.max_bytes = fresh.max_bytes;
@@ -447,7 +470,8 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_key;
     }
-    if (uv_mutex_init(&d->store_lock) != 0 || uv_mutex_init(&d->inflater_lock) != 0) {
+    if (uv_mutex_init(&d->store_lock) != 0 || uv_mutex_init(&d->inflater_lock) != 0 ||
+        uv_rwlock_init(&d->cfg_lock) != 0) {
         log_msg(LOG_ERROR, "cannot create a mutex");
         goto out_store;
     }
@@ -462,11 +486,13 @@ main(int argc, char **argv)
     if ((rc = start_signal(d, &d->sigint, SIGINT)) != 0 ||
         (rc = start_signal(d, &d->sigterm, SIGTERM)) != 0 ||
         (rc = start_signal(d, &d->sighup, SIGHUP)) != 0 ||
-        (rc = uv_timer_init(&loop, &maintenance)) != 0) {
+        (rc = uv_timer_init(&loop, &maintenance)) != 0 ||
+        (rc = uv_timer_init(&loop, &shutdown_grace)) != 0) {
         log_msg(LOG_ERROR, "cannot set up signals: %s", uv_strerror(rc));
         goto out_loop;
     }
     maintenance.data = d;
+    shutdown_grace.data = d;
     if (d->sk != NULL) {
         rc = publish_init(d, CFG.batch_window_ms, CFG.batch_max_articles, CFG.level, &d->pub);
         if (rc != 0) {
@@ -479,6 +505,7 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "cannot listen on control socket %s: %s%s", CFG.socket_path,
                 uv_strerror(rc),
                 rc == UV_EADDRINUSE ? " (another samizdatd answers there; stop it or use --socket)"
+                : rc == UV_EEXIST   ? " (a file that is not a socket: move it away or use --socket)"
                                     : "");
         begin_shutdown(d, "start-up failed");
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -515,6 +542,7 @@ out_mutex:
         sz_inflater_free(d->inflaters[--d->n_inflaters]);
     uv_mutex_destroy(&d->inflater_lock);
     uv_mutex_destroy(&d->store_lock);
+    uv_rwlock_destroy(&d->cfg_lock);
 out_store:
     store_close(d->store);
 out_key:

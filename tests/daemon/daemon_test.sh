@@ -152,6 +152,36 @@ r1=$?
     bad "articles too big to share a bundle get one each ($(cat "$TMP/big1.err" "$TMP/big2.err"))"
 check "stop" stop_daemon pub
 
+# --- shutdown while a client leaves a large reply unread: the daemon waits 10 s
+# for it, then closes the connection and exits (it used to wait for the client).
+{ printf -- '---\ntitle: Big\nid: big-export\n---\n' && head -c 600000 /dev/urandom | base64; } \
+    >"$TMP/big-export.md"
+"$SZ" pack --secret-key "$TMP/pub.sk" --level 1 --sequence 1000 --output "$TMP/big-export.bundle" \
+    "$TMP/big-export.md" >"$TMP/big-export.id" || bad "pack a 600 KB bundle"
+start_daemon grace || bad "start grace"
+"$SZ" import --socket "$TMP/grace/control.sock" "$TMP/big-export.bundle" >/dev/null ||
+    bad "import the 600 KB bundle"
+python3 -c '
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+body = bytes([1, 5]) + bytes.fromhex(sys.argv[2])
+s.sendall(struct.pack("<I", len(body)) + body)
+print("sent", flush=True)
+time.sleep(40)  # never reads the reply
+' "$TMP/grace/control.sock" "$(head -c 64 "$TMP/big-export.id")" >"$TMP/lazy.out" 2>&1 &
+LAZY=$!
+for _ in $(seq 1 50); do grep -q sent "$TMP/lazy.out" && break; sleep 0.1; done
+sleep 0.5
+t0=$EPOCHREALTIME
+stop_daemon grace
+secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+kill $LAZY 2>/dev/null
+wait $LAZY 2>/dev/null
+awk -v s="$secs" 'BEGIN { exit !(s >= 9 && s < 15) }' && ok ||
+    bad "shutdown with an unread reply took $secs s (wanted 10 s grace, under 15 s)"
+grep -q "ERROR" "$TMP/grace.log" && bad "shutdown with an unread reply: $(grep ERROR "$TMP/grace.log")" || ok
+
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
 "$SZD" --config "$TMP/bad.conf" --data-dir "$TMP/never" >"$TMP/conf.log" 2>&1
@@ -159,6 +189,16 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "bad.conf:2" "$TMP/conf.log" && ok ||
     bad "bad config names file and line (rc $rc: $(cat "$TMP/conf.log"))"
 [ ! -e "$TMP/never" ] && ok || bad "bad config changes nothing on disk"
+
+# --socket naming a file that is not a socket (a mistyped option): the daemon
+# refuses to start, says why, and the file is untouched.
+echo "precious" >"$TMP/notes.txt"
+rc=0
+timeout 20 "$SZD" --data-dir "$TMP/sockfile" --socket "$TMP/notes.txt" --listen 127.0.0.1:0 \
+    >"$TMP/sockfile.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "not a socket" "$TMP/sockfile.log" && ok ||
+    bad "--socket on a regular file: rc $rc: $(cat "$TMP/sockfile.log")"
+[ "$(cat "$TMP/notes.txt")" = precious ] && ok || bad "--socket on a regular file deleted it"
 check "the example config runs" start_daemon exconf --config "$SRC/examples/samizdatd.conf" \
     --socket "$TMP/exconf/control.sock"
 check "stop" stop_daemon exconf
