@@ -71,13 +71,14 @@ struct opts {
     double hold_s;              /* flood, idle-connections: how long to stay connected */
     double seconds;             /* slow: how long to trickle */
     bool slow_handshake;        /* slow: trickle the first handshake message instead */
-    const char *listen;         /* serve-evil: HOST:PORT to listen on (port 0: any) */
-    const char *bundles;        /* serve-evil: folder of the bundles it holds */
-    uint64_t claim_last;        /* serve-evil old-as-new: last sequence claimed (0: newest + 100) */
-    double max_s;               /* serve-evil: lifetime of one session, seconds */
-    double rate;                /* serve-evil flood: ids announced per second (0: no limit) */
-    double answer_delay;        /* serve-evil: seconds between SUMMARY and the attack */
-    bool batch; /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
+    unsigned long frames; /* bundle-repeat: at most this many BUNDLES messages (0: no limit) */
+    const char *listen;   /* serve-evil: HOST:PORT to listen on (port 0: any) */
+    const char *bundles;  /* serve-evil: folder of the bundles it holds */
+    uint64_t claim_last;  /* serve-evil old-as-new: last sequence claimed (0: newest + 100) */
+    double max_s;         /* serve-evil: lifetime of one session, seconds */
+    double rate;          /* serve-evil flood: ids announced per second (0: no limit) */
+    double answer_delay;  /* serve-evil: seconds between SUMMARY and the attack */
+    bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
 };
 
 static struct opts opt = {.hold_s = -1, .seconds = 20, .max_s = 120};
@@ -115,7 +116,25 @@ struct conn {
     struct range_req ranges[MAX_RANGE_REQS]; /* serve-evil: REQUEST_RANGEs to answer */
     size_t n_ranges;
     uint64_t n_ranges_total;
+    uint32_t range_done_sent; /* the last RANGE_DONE's count */
+    bool track;               /* put together the bundles the daemon sends, count them (tracked) */
+    uint8_t *rx;              /* a bundle being put together from BUNDLE chunks */
+    uint32_t rx_total, rx_got;
+    uint8_t *summary; /* the daemon's first SUMMARY (the body) */
+    size_t summary_len;
 };
+
+/* Bundles a command asks the daemon for, and how it answered each (conn.track). */
+struct tracked {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    struct sz_bundle_header hdr;
+    uint64_t n_got, n_not_found;
+};
+#define MAX_TRACKED SZ_MSG_MAX_REQUEST
+#define MAX_RX_BUNDLE (64u << 20) /* a bundle the daemon sends us: at most its default cap */
+static struct tracked tracked[MAX_TRACKED];
+static size_t n_tracked;
+static uint64_t n_untracked; /* bundles or NOT_FOUNDs received that are none of tracked[] */
 
 /* ---- small helpers ---- */
 
@@ -271,6 +290,10 @@ conn_free(struct conn *c)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_cap = 0;
+    free(c->rx);
+    c->rx = NULL;
+    free(c->summary);
+    c->summary = NULL;
 }
 
 static void
@@ -305,7 +328,66 @@ send_body(struct conn *c, const uint8_t *body, size_t len)
     take_link_output(c);
 }
 
-/* One message from the daemon: count it, answer PINGs, note REQUESTs and GOODBYE. */
+static struct tracked *
+tracked_find(const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < n_tracked; i++)
+        if (memcmp(tracked[i].id, id, SZ_BUNDLE_ID_LEN) == 0)
+            return &tracked[i];
+    return NULL;
+}
+
+/* A whole bundle from the daemon: counted against tracked[] by its id. */
+static void
+took_bundle(const uint8_t *b, size_t len)
+{
+    struct sz_bundle_header hdr;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    struct tracked *t = NULL;
+
+    if (sz_bundle_parse(b, len, 0, &hdr, id) == 0)
+        t = tracked_find(id);
+    if (t != NULL)
+        t->n_got++;
+    else
+        n_untracked++;
+}
+
+/* One BUNDLE chunk: put together in c->rx (PROTOCOL.md 4.1), counted when whole. */
+static void
+took_chunk(struct conn *c, const struct sz_msg *m)
+{
+    if (c->rx == NULL && m->offset == 0 && m->total > 0 && m->total <= MAX_RX_BUNDLE) {
+        c->rx = malloc(m->total);
+        if (c->rx == NULL)
+            die_local("out of memory");
+        c->rx_total = m->total;
+        c->rx_got = 0;
+    }
+    if (c->rx == NULL || m->offset != c->rx_got || m->total != c->rx_total ||
+        m->data_len > c->rx_total - c->rx_got) {
+        say("the daemon sent BUNDLE chunks out of order (offset %lu of %lu)",
+            (unsigned long)m->offset, (unsigned long)m->total);
+        c->link_err = -SZ_EBADMSG;
+        return;
+    }
+    memcpy(c->rx + c->rx_got, m->data, m->data_len);
+    c->rx_got += (uint32_t)m->data_len;
+    if (c->rx_got == c->rx_total) {
+        took_bundle(c->rx, c->rx_total);
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_total = c->rx_got = 0;
+    }
+}
+
+/*
+ * One message from the daemon: count it, answer PINGs, note REQUESTs and
+ * GOODBYE, keep its first SUMMARY; with c->track, count the bundles and
+ * NOT_FOUNDs it sends.
+ */
 static void
 on_message(struct conn *c, const uint8_t *body, size_t len)
 {
@@ -346,6 +428,41 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
             memcpy(q->publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
             q->first = m.first;
             q->last = m.last;
+        }
+        break;
+    case SZ_MSG_BUNDLE:
+        if (c->track)
+            took_chunk(c, &m);
+        break;
+    case SZ_MSG_BUNDLES:
+        if (c->track) {
+            struct sz_msg_iter it;
+            const uint8_t *b;
+            size_t blen;
+            sz_msg_bundles_iter(&m, &it);
+            while (sz_msg_bundles_next(&it, &b, &blen))
+                took_bundle(b, blen);
+        }
+        break;
+    case SZ_MSG_NOT_FOUND:
+        if (c->track) {
+            struct tracked *t = tracked_find(m.id);
+            if (t != NULL)
+                t->n_not_found++;
+            else
+                n_untracked++;
+        }
+        break;
+    case SZ_MSG_RANGE_DONE:
+        c->range_done_sent = m.sent;
+        break;
+    case SZ_MSG_SUMMARY:
+        if (c->summary == NULL) {
+            c->summary = malloc(len);
+            if (c->summary == NULL)
+                die_local("out of memory");
+            memcpy(c->summary, body, len);
+            c->summary_len = len;
         }
         break;
     case SZ_MSG_GOODBYE:
@@ -1195,6 +1312,487 @@ cmd_idle(const char *arg)
                        "timeout");
 }
 
+/* ---- answers the daemon owes: bundles sharing a sequence, big answers, repeats ---- */
+
+/* Reads bundle files into tracked[] (their ids and headers). */
+static void
+track_bundles(const char *const *paths, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > MAX_TRACKED)
+        die_local("give 1 to 64 bundle files");
+    for (i = 0; i < n; i++) {
+        size_t len;
+        uint8_t *b = read_file(paths[i], &len);
+        struct tracked *t = &tracked[n_tracked];
+        memset(t, 0, sizeof *t);
+        if (sz_bundle_parse(b, len, 0, &t->hdr, t->id) != 0)
+            die_local("not a bundle");
+        if (tracked_find(t->id) != NULL)
+            die_local("the same bundle given twice");
+        n_tracked++;
+        free(b);
+    }
+}
+
+static bool
+got_summary(const struct conn *c)
+{
+    return c->summary != NULL;
+}
+
+static bool
+range_asked(const struct conn *c)
+{
+    return c->n_ranges_total > 0;
+}
+
+static bool
+out_below_low(const struct conn *c)
+{
+    return c->out_len < FLOOD_OUT_LOW;
+}
+
+/*
+ * dup-announce BUNDLE: one ANNOUNCE listing the bundle twice, then a close as
+ * soon as the daemon REQUESTs it. A new link from the same address then stays
+ * silent for --hold seconds (default 7: a 5 s tick of the daemon passes, which
+ * retries waiting fetches): the daemon must stay up and must not REQUEST the
+ * id there, as nobody announced it on that link (a request there means the
+ * closed peer stayed a fetch candidate, and its memory went to the new one).
+ * Then the new link announces the bundle once: the daemon must REQUEST it, and
+ * keep the link when it comes.
+ */
+static int
+cmd_dup_announce(const char *path)
+{
+    struct conn c;
+    size_t len, blen = 0;
+    uint8_t *b = read_file(path, &len);
+    uint8_t id[SZ_BUNDLE_ID_LEN], id2[SZ_BUNDLE_ID_LEN], body[SZ_MSG_MAX_ANNOUNCE_LEN];
+    struct sz_msg_announce a[2];
+    struct sz_bundle_header hdr;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 7, t0;
+    bool ok = true;
+
+    if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
+        die_local("not a bundle");
+    sz_bundle_id_hex(id, hex);
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "handshake failed");
+    }
+    memcpy(a[0].publisher, hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    a[0].sequence = hdr.sequence;
+    memcpy(a[0].id, id, SZ_BUNDLE_ID_LEN);
+    a[0].size = (uint32_t)len;
+    a[1] = a[0];
+    if (sz_msg_encode_announce(a, 2, body, sizeof body, &blen) != 0)
+        die_local("cannot encode ANNOUNCE");
+    send_body(&c, body, blen);
+    say("announced %s twice in one ANNOUNCE (sequence %llu, %zu bytes)", hex,
+        (unsigned long long)hdr.sequence, len);
+    c.want_id = id;
+    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "the daemon did not REQUEST the announced bundle");
+    }
+    say("request_ms: %.0f", (c.t_want - c.t_start) * 1000);
+    conn_free(&c);
+    say("closed the link at once, the REQUEST unanswered");
+    sleep_ms(300); /* the daemon frees the closed peer meanwhile */
+
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "a new link after the close failed (did the daemon fall over?)");
+    }
+    c.want_id = id;
+    t0 = now_s();
+    (void)conn_pump(&c, (int)(hold * 1000), NULL);
+    if (c.closed) {
+        say("the daemon closed the new link after %.1f s", c.t_closed - t0);
+        ok = false;
+    } else if (c.want_requested) {
+        say("the daemon REQUESTed %s on the new link after %.1f s, though nobody announced it "
+            "there (the closed peer kept as a fetch candidate?)",
+            hex, c.t_want - t0);
+        ok = false;
+    } else {
+        say("silent_s: %.1f (no REQUEST of it on the new link meanwhile)", now_s() - t0);
+    }
+    if (ok) {
+        t0 = now_s();
+        announce_bundle(&c, b, len, id2);
+        if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+            say("the daemon did not REQUEST it from the new link within %d ms", REQUEST_WAIT_MS);
+            ok = false;
+        } else {
+            say("refetch_request_ms: %.0f", (c.t_want - t0) * 1000);
+            send_bundle(&c, b, len);
+            (void)conn_pump(&c, 2000, NULL);
+            if (c.closed) {
+                say("the daemon dropped the link after the bundle it asked for");
+                ok = false;
+            } else {
+                say("sent the bundle; the link stays open");
+            }
+        }
+    }
+    conn_free(&c);
+    free(b);
+    return verdict(ok, "an id announced twice, its announcer gone: the daemon stayed up and "
+                       "fetched it from the next peer that announced it");
+}
+
+static bool
+range_done_or_repeating(const struct conn *c)
+{
+    size_t i;
+
+    if (c->n_by_type[SZ_MSG_RANGE_DONE] > 0)
+        return true;
+    for (i = 0; i < n_tracked; i++)
+        if (tracked[i].n_got >= 10) /* served again and again: no need to wait for more */
+            return true;
+    return false;
+}
+
+/*
+ * request-range BUNDLE...: one REQUEST_RANGE over the sequences of the given
+ * bundles (one publisher; the daemon holds them all, e.g. two sharing a
+ * sequence). Each must come exactly once, then RANGE_DONE (PROTOCOL.md 4.3),
+ * within --hold seconds (default 10).
+ */
+static int
+cmd_request_range(const char *const *paths, size_t n)
+{
+    struct conn c;
+    struct sz_msg m;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0;
+    uint64_t first = UINT64_MAX, last = 0;
+    size_t i;
+    bool ok;
+
+    track_bundles(paths, n);
+    for (i = 0; i < n_tracked; i++) {
+        if (memcmp(tracked[i].hdr.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0)
+            die_local("request-range: the bundles must have one publisher");
+        if (tracked[i].hdr.sequence < first)
+            first = tracked[i].hdr.sequence;
+        if (tracked[i].hdr.sequence > last)
+            last = tracked[i].hdr.sequence;
+    }
+    if (last - first >= SZ_MSG_MAX_RANGE_SPAN)
+        die_local("request-range: the sequences span too much for one REQUEST_RANGE");
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed");
+    }
+    c.track = true;
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_REQUEST_RANGE;
+    memcpy(m.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    m.first = first;
+    m.last = last;
+    send_msg(&c, &m);
+    say("asked for sequences %llu-%llu (%zu bundles)", (unsigned long long)first,
+        (unsigned long long)last, n_tracked);
+    t0 = now_s();
+    if (conn_pump(&c, (int)(hold * 1000), range_done_or_repeating) == 0 &&
+        c.n_by_type[SZ_MSG_RANGE_DONE] > 0)
+        (void)conn_pump(&c, 500, NULL); /* copies sent after RANGE_DONE would show now */
+    ok = c.link_err == 0 && !c.closed && c.n_by_type[SZ_MSG_RANGE_DONE] == 1;
+    for (i = 0; i < n_tracked; i++) {
+        say("bundle %zu (sequence %llu): received %llu times", i + 1,
+            (unsigned long long)tracked[i].hdr.sequence, (unsigned long long)tracked[i].n_got);
+        if (tracked[i].n_got != 1)
+            ok = false;
+    }
+    say("other_bundles: %llu", (unsigned long long)n_untracked);
+    say("range_done: %llu (sent %lu) after %.1f s",
+        (unsigned long long)c.n_by_type[SZ_MSG_RANGE_DONE], (unsigned long)c.range_done_sent,
+        now_s() - t0);
+    say("bytes_in: %llu", (unsigned long long)c.bytes_in);
+    if (c.closed)
+        say("the daemon closed the link");
+    conn_free(&c);
+    return verdict(ok, "a range of bundles sharing a sequence: each sent once, then RANGE_DONE");
+}
+
+static bool
+all_answered(const struct conn *c)
+{
+    size_t i;
+
+    (void)c;
+    for (i = 0; i < n_tracked; i++)
+        if (tracked[i].n_got + tracked[i].n_not_found == 0)
+            return false;
+    return true;
+}
+
+#define QUIET_GIVE_UP_S 10 /* request-many: no byte for this long, nothing more will come */
+
+/*
+ * request-many BUNDLE...: one REQUEST for all their ids (at most 64, the
+ * daemon holding them). Each must be answered, by its bundle or NOT_FOUND
+ * (PROTOCOL.md 4.2), within --hold seconds (default 30; given up sooner after
+ * QUIET_GIVE_UP_S without a byte).
+ */
+static int
+cmd_request_many(const char *const *paths, size_t n)
+{
+    struct conn c;
+    uint8_t ids[MAX_TRACKED][SZ_BUNDLE_ID_LEN], body[SZ_MSG_MAX_REQUEST_LEN];
+    size_t blen = 0, i, n_answered = 0, n_got = 0, n_nf = 0;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 30, t0, t_last;
+    uint64_t last_bytes = 0;
+    bool ok;
+
+    track_bundles(paths, n);
+    for (i = 0; i < n_tracked; i++)
+        memcpy(ids[i], tracked[i].id, SZ_BUNDLE_ID_LEN);
+    if (sz_msg_encode_request(&ids[0][0], n_tracked, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST");
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed");
+    }
+    c.track = true;
+    send_body(&c, body, blen);
+    say("asked for %zu ids in one REQUEST", n_tracked);
+    t0 = t_last = now_s();
+    while (now_s() - t0 < hold) {
+        if (conn_pump(&c, 500, all_answered) != 1)
+            break;
+        if (c.bytes_in != last_bytes) {
+            last_bytes = c.bytes_in;
+            t_last = now_s();
+        } else if (now_s() - t_last >= QUIET_GIVE_UP_S) {
+            say("nothing received for %d s: given up", QUIET_GIVE_UP_S);
+            break;
+        }
+    }
+    for (i = 0; i < n_tracked; i++) {
+        if (tracked[i].n_got + tracked[i].n_not_found > 0)
+            n_answered++;
+        else
+            say("unanswered: bundle %zu (sequence %llu)", i + 1,
+                (unsigned long long)tracked[i].hdr.sequence);
+        if (tracked[i].n_got > 1)
+            say("bundle %zu came %llu times", i + 1, (unsigned long long)tracked[i].n_got);
+        n_got += tracked[i].n_got > 0;
+        n_nf += tracked[i].n_not_found > 0;
+    }
+    say("answered: %zu of %zu (%zu bundles, %zu NOT_FOUND) in %.1f s", n_answered, n_tracked, n_got,
+        n_nf, now_s() - t0);
+    say("bytes_in: %llu", (unsigned long long)c.bytes_in);
+    if (c.closed)
+        say("the daemon closed the link");
+    ok = c.link_err == 0 && !c.closed && n_answered == n_tracked;
+    conn_free(&c);
+    return verdict(ok, "one REQUEST of many big bundles: every id answered");
+}
+
+/*
+ * summary-flood [N]: N SUMMARY messages of about 1 MiB (default 1500), as fast
+ * as the daemon reads them, for at most --seconds. Each is the daemon's own
+ * SUMMARY (its publishers and ranges) repeated to fill 1024 publishers of 61
+ * ranges: there is nothing to fetch. The daemon may ignore them or drop us;
+ * its memory is the test script's to watch.
+ */
+static int
+cmd_summary_flood(const char *arg)
+{
+    unsigned long total = arg != NULL ? strtoul(arg, NULL, 0) : 1500, sent = 0;
+    size_t per_pub = (SZ_MSG_MAX_LEN - 4) / SZ_MSG_MAX_SUMMARY_PUBLISHERS;
+    size_t n_ranges = (per_pub - SZ_MSG_SUMMARY_PUB_LEN(0)) / 16, n_own = 0, i, k, blen = 0;
+    struct sz_msg_summary_pub *own = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS, sizeof *own);
+    struct sz_msg_summary_src *pubs = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS, sizeof *pubs);
+    struct sz_msg_range *rg = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS * n_ranges, sizeof *rg);
+    uint8_t *body = malloc(SZ_MSG_MAX_LEN);
+    struct conn c;
+    struct sz_msg m;
+    struct sz_msg_iter it;
+    double t0, elapsed;
+    int rc;
+
+    if (own == NULL || pubs == NULL || rg == NULL || body == NULL)
+        die_local("out of memory");
+    if (handshake(&c, opt.from, NULL) != 0) {
+        rc = verdict(false, "handshake failed");
+        goto out;
+    }
+    if (conn_pump(&c, HANDSHAKE_WAIT_MS, got_summary) != 0 ||
+        sz_msg_decode(c.summary, c.summary_len, &m) != 0) {
+        rc = verdict(false, "the daemon sent no SUMMARY after the handshake");
+        goto out;
+    }
+    sz_msg_summary_iter(&m, &it);
+    while (n_own < SZ_MSG_MAX_SUMMARY_PUBLISHERS && sz_msg_summary_next(&it, &own[n_own]))
+        if (own[n_own].n_ranges > 0)
+            n_own++;
+    say("the daemon's SUMMARY: %zu publishers with sequences", n_own);
+    if (n_own == 0) {
+        say("nothing to repeat: the daemon must hold some bundles first");
+        rc = 2;
+        goto out;
+    }
+    for (i = 0; i < SZ_MSG_MAX_SUMMARY_PUBLISHERS; i++) {
+        const struct sz_msg_summary_pub *o = &own[i % n_own];
+        pubs[i].publisher = o->publisher;
+        pubs[i].ranges = &rg[i * n_ranges];
+        pubs[i].n_ranges = n_ranges;
+        for (k = 0; k < n_ranges; k++)
+            sz_msg_summary_range(o, k % o->n_ranges, &rg[i * n_ranges + k]);
+    }
+    if (sz_msg_encode_summary(false, pubs, SZ_MSG_MAX_SUMMARY_PUBLISHERS, body, SZ_MSG_MAX_LEN,
+                              &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    t0 = now_s();
+    while (sent < total && !c.closed && c.link_err == 0 && now_s() - t0 < opt.seconds) {
+        if (c.out_len < FLOOD_OUT_LOW) {
+            send_body(&c, body, blen);
+            sent++;
+        }
+        (void)conn_pump(&c, 100, out_below_low);
+    }
+    elapsed = now_s() - t0;
+    say("summaries: %lu of %zu bytes in %.1f s (%.0f MB/s)", sent, blen, elapsed,
+        sent * (double)blen / 1e6 / (elapsed > 0 ? elapsed : 1));
+    (void)conn_pump(&c, 1000, NULL);
+    say("connection: %s", c.closed ? "dropped by the daemon" : "still open");
+    if (c.goodbye)
+        say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+            c.goodbye_text);
+    rc = verdict(c.link_err == 0,
+                 "a flood of SUMMARY messages with nothing to fetch: the daemon coped");
+out:
+    conn_free(&c);
+    free(own);
+    free(pubs);
+    free(rg);
+    free(body);
+    return rc;
+}
+
+/*
+ * bundle-repeat BUNDLE: a SUMMARY claiming the bundle's publisher and
+ * sequence, which the daemon lacks; on its REQUEST_RANGE, BUNDLES messages
+ * full of copies of that one valid bundle (at most 256 KiB) for --seconds
+ * (default 20) or --frames messages, never RANGE_DONE. The bundle was asked for once: the daemon
+ * must not queue a verification per copy (its memory is the test script's to
+ * watch). Prints whether it dropped the link ("dropped:"), and after a drop
+ * whether it banned us ("banned:"); the verdict is about the link only.
+ */
+static int
+cmd_bundle_repeat(const char *path)
+{
+    struct conn c;
+    size_t len, blen = 0, per, i;
+    uint8_t *b = read_file(path, &len), *body, sbody[256];
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    const uint8_t **ptrs;
+    size_t *lens;
+    struct sz_bundle_header hdr;
+    struct sz_msg_range r;
+    struct sz_msg_summary_src src;
+    unsigned long frames = 0;
+    double t0, t_asked;
+    bool asked = false, ok;
+
+    if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
+        die_local("not a bundle");
+    if (len > SZ_MSG_MAX_CHUNK_LEN)
+        die_local("bundle-repeat: the bundle must fit in BUNDLES (256 KiB)");
+    keys.features |= SZ_FEATURE_BATCH;
+    if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_BATCH) == 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, c.open ? "the daemon did not agree to the batch feature"
+                                     : "handshake failed");
+    }
+    r.first = r.last = hdr.sequence;
+    src.publisher = hdr.publisher;
+    src.ranges = &r;
+    src.n_ranges = 1;
+    if (sz_msg_encode_summary(false, &src, 1, sbody, sizeof sbody, &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    send_body(&c, sbody, blen);
+    say("SUMMARY: the bundle's publisher, sequence %llu", (unsigned long long)hdr.sequence);
+    t0 = now_s();
+    while (!asked && conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
+        for (i = 0; i < c.n_ranges; i++)
+            if (memcmp(c.ranges[i].publisher, hdr.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+                c.ranges[i].first <= hdr.sequence && hdr.sequence <= c.ranges[i].last)
+                asked = true;
+        c.n_ranges = 0;
+        c.n_ranges_total = 0;
+        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
+            break;
+    }
+    if (!asked) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "the daemon did not REQUEST_RANGE the claimed sequence");
+    }
+    t_asked = now_s();
+    say("request_range_ms: %.0f", (t_asked - t0) * 1000);
+    per = (SZ_MSG_MAX_LEN - 3) / (len + 4);
+    if (per > SZ_MSG_MAX_BUNDLES)
+        per = SZ_MSG_MAX_BUNDLES;
+    ptrs = calloc(per, sizeof *ptrs);
+    lens = calloc(per, sizeof *lens);
+    body = malloc(SZ_MSG_MAX_LEN);
+    if (ptrs == NULL || lens == NULL || body == NULL)
+        die_local("out of memory");
+    for (i = 0; i < per; i++) {
+        ptrs[i] = b;
+        lens[i] = len;
+    }
+    if (sz_msg_encode_bundles(ptrs, lens, per, body, SZ_MSG_MAX_LEN, &blen) != 0)
+        die_local("cannot encode BUNDLES");
+    t0 = now_s();
+    while (!c.closed && c.link_err == 0 && now_s() - t0 < opt.seconds) {
+        if (opt.frames != 0 && frames >= opt.frames) {
+            if (conn_pump(&c, 100, out_empty) == 0)
+                break; /* all written */
+            continue;
+        }
+        if (c.out_len < FLOOD_OUT_LOW) {
+            send_body(&c, body, blen);
+            frames++;
+        }
+        (void)conn_pump(&c, 100, out_below_low);
+    }
+    say("sent: %lu BUNDLES messages of %zu copies (%zu bytes each) in %.1f s", frames, per, len,
+        now_s() - t0);
+    if (!c.closed)
+        (void)conn_pump(&c, 2000, NULL);
+    if (c.closed) {
+        say("dropped: yes, after %.1f s of copies", c.t_closed - t0);
+        if (c.goodbye)
+            say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+                c.goodbye_text);
+    } else {
+        say("dropped: no (the link is still open)");
+    }
+    ok = c.link_err == 0;
+    if (ok && c.closed && opt.from != NULL)
+        say("banned: %s", expect_banned() ? "yes" : "no");
+    conn_free(&c);
+    free(ptrs);
+    free(lens);
+    free(body);
+    free(b);
+    return verdict(ok, "copies of one requested bundle: the daemon coped");
+}
+
 /* ---- serve-evil: a malicious relay for samizdat fetch ---- */
 
 enum evil_mode {
@@ -1632,6 +2230,18 @@ usage(void)
           "  slow                     trickle a frame one byte a second (--handshake:\n"
           "                           trickle message 1; abandoned after 10 s)\n"
           "  idle-connections [N]     N connections that never start the handshake\n"
+          "  dup-announce BUNDLE      announce it twice in one ANNOUNCE, close on its\n"
+          "                           REQUEST; a new link, silent for --hold seconds\n"
+          "                           (7), gets no REQUEST, then announces and sends it\n"
+          "  request-range BUNDLE...  REQUEST_RANGE over their sequences (one publisher):\n"
+          "                           each once, then RANGE_DONE (--hold, default 10)\n"
+          "  request-many BUNDLE...   one REQUEST of their ids (at most 64): each answered\n"
+          "                           by its bundle or NOT_FOUND (--hold, default 30)\n"
+          "  summary-flood [N]        N SUMMARY messages of 1 MiB (default 1500), the\n"
+          "                           daemon's own ranges repeated; at most --seconds\n"
+          "  bundle-repeat BUNDLE     SUMMARY claiming it; on REQUEST_RANGE, BUNDLES full\n"
+          "                           of copies of it for --seconds or --frames messages,\n"
+          "                           never RANGE_DONE\n"
           "\n"
           "usage: adversary serve-evil MODE [--listen HOST:PORT] --bundles DIR\n"
           "\n"
@@ -1654,8 +2264,11 @@ usage(void)
           "                           node key: must be closed after the handshake\n"
           "  --network-key HEX        network key (default: the built-in one)\n"
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
-          "  --hold SECONDS           flood, idle-connections: time to stay connected\n"
-          "  --seconds SECONDS        slow: time to trickle (default 20)\n"
+          "  --hold SECONDS           flood, idle-connections: time to stay connected;\n"
+          "                           dup-announce, request-range, request-many: wait\n"
+          "  --seconds SECONDS        slow: time to trickle (default 20); summary-flood,\n"
+          "                           bundle-repeat: time to send\n"
+          "  --frames N               bundle-repeat: at most N BUNDLES messages\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"
           "  --bundles DIR            serve-evil: the bundles it holds\n"
@@ -1673,7 +2286,8 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    const char *cmd, *target, *arg, *colon, *pos[3] = {NULL, NULL, NULL};
+    /* COMMAND, HOST:PORT, then ARG or, for request-range and request-many, the bundles. */
+    const char *cmd, *target, *arg, *colon, *pos[2 + MAX_TRACKED] = {NULL};
     int i, n_pos = 0;
     bool serve;
 
@@ -1686,7 +2300,7 @@ main(int argc, char **argv)
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strncmp(o, "--", 2) != 0) {
-            if (n_pos == 3)
+            if (n_pos == 2 + MAX_TRACKED)
                 usage();
             pos[n_pos++] = o;
             continue;
@@ -1712,6 +2326,8 @@ main(int argc, char **argv)
             opt.hold_s = atof(v);
         else if (strcmp(o, "--seconds") == 0)
             opt.seconds = atof(v);
+        else if (strcmp(o, "--frames") == 0)
+            opt.frames = strtoul(v, NULL, 10);
         else if (strcmp(o, "--listen") == 0)
             opt.listen = v;
         else if (strcmp(o, "--bundles") == 0)
@@ -1759,6 +2375,8 @@ main(int argc, char **argv)
     say("adversary %s against %s:%u from %s", cmd, opt.host, (unsigned)opt.port,
         opt.from != NULL ? opt.from : "any address");
 
+    if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0)
+        usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
         return cmd_probe();
     if (strcmp(cmd, "garbage") == 0 && arg == NULL)
@@ -1777,6 +2395,16 @@ main(int argc, char **argv)
         return cmd_slow();
     if (strcmp(cmd, "idle-connections") == 0)
         return cmd_idle(arg);
+    if (strcmp(cmd, "request-range") == 0 && arg != NULL)
+        return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
+    if (strcmp(cmd, "request-many") == 0 && arg != NULL)
+        return cmd_request_many(&pos[2], (size_t)(n_pos - 2));
+    if (strcmp(cmd, "dup-announce") == 0 && arg != NULL)
+        return cmd_dup_announce(arg);
+    if (strcmp(cmd, "summary-flood") == 0)
+        return cmd_summary_flood(arg);
+    if (strcmp(cmd, "bundle-repeat") == 0 && arg != NULL)
+        return cmd_bundle_repeat(arg);
     usage();
     return 2;
 }
