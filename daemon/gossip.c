@@ -1329,10 +1329,6 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
 }
 
 /*
- * A comparison cut short at the queue's limit resumes once everything asked
- * of this peer has arrived and been stored, so nothing is asked twice.
- */
-/*
  * Queues the comparison of a peer's SUMMARY (summary is taken over) with what
  * this node holds, above the floors as they are now. One at a time per peer.
  */
@@ -1361,6 +1357,11 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
         p->g->comparing = true;
 }
 
+/*
+ * A comparison cut short at the queue's limit resumes once everything asked
+ * of this peer has arrived and been stored, so nothing is asked twice; but
+ * only when that round brought a bundle.
+ */
 static void
 maybe_recompare(struct peer *p)
 {
