@@ -787,6 +787,36 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     return 0;
 }
 
+/*
+ * The peer answered c->out_ranges[k] with RANGE_DONE. What it did not send
+ * after all (evicted since its SUMMARY, or withheld) is not asked of it
+ * again, and goes to the other peers that offered it.
+ */
+static void
+range_done(struct run *r, struct conn *c, size_t k)
+{
+    struct claim cl = c->out_ranges[k];
+    uint64_t to = 0, free_to;
+
+    c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
+    if (!held_span(&r->held[cl.pub], cl.first, &to, &free_to) || to < cl.last) {
+        const char *nm = r->o->trust->names[cl.pub];
+        util_err("peer %s: did not send all of sequences %llu-%llu of %s that it offered; asking "
+                 "other peers",
+                 c->name, (unsigned long long)cl.first, (unsigned long long)cl.last,
+                 nm != NULL ? nm : "a trusted publisher");
+        peer_not_ok(r, c);
+    }
+    held_remove(&r->claimed[cl.pub], cl.first, cl.last);
+    if (c->skip == NULL)
+        c->skip = calloc(r->o->trust->n, sizeof *c->skip);
+    if (c->skip != NULL)
+        held_add(&c->skip[cl.pub], cl.first, cl.last);
+    else
+        c->skip_nomem = true;
+    replan(r, c);
+}
+
 static int
 on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
 {
@@ -867,29 +897,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             struct claim *cl = &c->out_ranges[k];
             if (memcmp(r->o->trust->pk[cl->pub], m.publisher, 32) == 0 && cl->first == m.first &&
                 cl->last == m.last) {
-                /*
-                 * What the peer did not send after all (evicted since its
-                 * SUMMARY, or withheld) is not asked of it again, and goes
-                 * to the other peers that offered it.
-                 */
-                uint64_t to = 0, free_to;
-                if (!held_span(&r->held[cl->pub], cl->first, &to, &free_to) || to < cl->last) {
-                    const char *nm = r->o->trust->names[cl->pub];
-                    util_err("peer %s: did not send all of sequences %llu-%llu of %s that it "
-                             "offered; asking other peers",
-                             c->name, (unsigned long long)cl->first, (unsigned long long)cl->last,
-                             nm != NULL ? nm : "a trusted publisher");
-                    peer_not_ok(r, c);
-                }
-                held_remove(&r->claimed[cl->pub], cl->first, cl->last);
-                if (c->skip == NULL)
-                    c->skip = calloc(r->o->trust->n, sizeof *c->skip);
-                if (c->skip != NULL)
-                    held_add(&c->skip[cl->pub], cl->first, cl->last);
-                else
-                    c->skip_nomem = true;
-                c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
-                replan(r, c);
+                range_done(r, c, k);
                 break;
             }
         }

@@ -504,11 +504,6 @@ write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-/*
- * Writes data to `name` inside fd: a new temporary file (O_EXCL, O_NOFOLLOW),
- * fsync, then renameat() over the name. A symbolic link at `name` is replaced,
- * never followed. rel is fd's path relative to DIR, for messages.
- */
 #define TMP_NAME_LEN 64 /* ".tmp-PID-WORKER-SEQ" */
 
 /*
@@ -557,6 +552,11 @@ commit_at(struct ctx *c, int fd, const char *rel, const char *name, const char *
     return 0;
 }
 
+/*
+ * Writes data to `name` inside fd: a new temporary file (O_EXCL, O_NOFOLLOW),
+ * fsync, then renameat() over the name. A symbolic link at `name` is replaced,
+ * never followed. rel is fd's path relative to DIR, for messages.
+ */
 static int
 write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void *data,
               size_t len, bool durable)
@@ -1452,9 +1452,29 @@ plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_
     return 0;
 }
 
-/* Writes one article's folder: the original files first, the page last (a page
- * implies its files), then removes files of the older version that the new one
- * does not have. */
+/*
+ * File k of an article's folder, in the order they are written: the body,
+ * the attachments, then the page (a page implies its files).
+ */
+static void
+article_file(const struct lib_art *rec, const struct sz_article *a, const struct sz_wr *page,
+             size_t k, const char **name, const void **data, size_t *len)
+{
+    if (k == 0) {
+        *name = rec->files[0];
+        *data = a->body;
+        *len = a->body_len;
+    } else if (k < rec->n_files) {
+        *name = rec->files[k];
+        *data = a->atts[k - 1].data;
+        *len = a->atts[k - 1].data_len;
+    } else {
+        *name = PAGE_FILE;
+        *data = page->p;
+        *len = page->len;
+    }
+}
+
 /*
  * A new version of an article over an old one: every file is written under a
  * temporary name first, and only when all are written do they take their
@@ -1464,24 +1484,22 @@ static int
 replace_files(struct ctx *c, int afd, const char *rel, const struct lib_art *rec,
               const struct sz_article *a, const struct sz_wr *page)
 {
-    size_t n = rec->n_files + 1, k, staged = 0;
+    size_t n = rec->n_files + 1, k, staged = 0, len;
     char(*tmp)[TMP_NAME_LEN] = calloc(n, sizeof *tmp);
+    const char *name;
+    const void *data;
     int rc = -1;
 
     if (tmp == NULL)
         return fail_nomem(c);
     for (k = 0; k < n; k++) {
-        const char *name = k < rec->n_files ? rec->files[k] : PAGE_FILE;
-        const void *data = k == 0             ? (const void *)a->body
-                           : k < rec->n_files ? (const void *)a->atts[k - 1].data
-                                              : (const void *)page->p;
-        size_t len = k == 0 ? a->body_len : k < rec->n_files ? a->atts[k - 1].data_len : page->len;
+        article_file(rec, a, page, k, &name, &data, &len);
         if (stage_at(c, afd, rel, name, data, len, false, tmp[k]) != 0)
             goto out;
         staged++;
     }
     for (k = 0; k < n; k++) {
-        const char *name = k < rec->n_files ? rec->files[k] : PAGE_FILE;
+        article_file(rec, a, page, k, &name, &data, &len);
         int r = commit_at(c, afd, rel, name, tmp[k]);
         tmp[k][0] = '\0'; /* renamed, or removed by commit_at() */
         if (r != 0)
@@ -1497,6 +1515,10 @@ out:
     return rc;
 }
 
+/*
+ * Writes one article's folder: the original files first, the page last, then
+ * removes files of the older version that the new one does not have.
+ */
 static int
 run_article(struct ctx *c, const struct lib *l, const struct job *j)
 {
@@ -1534,15 +1556,14 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
         if (replace_files(c, afd, rel, rec, a, &w) != 0)
             goto out;
     } else {
-        if (put_file_at(c, afd, rel, rec->files[0], a->body, a->body_len) != 0)
-            goto out;
-        for (size_t k = 0; k < a->n_atts; k++) {
-            if (put_file_at(c, afd, rel, rec->files[k + 1], a->atts[k].data, a->atts[k].data_len) !=
-                0)
+        for (size_t k = 0; k <= rec->n_files; k++) {
+            const char *name;
+            const void *data;
+            size_t len;
+            article_file(rec, a, &w, k, &name, &data, &len);
+            if (put_file_at(c, afd, rel, name, data, len) != 0)
                 goto out;
         }
-        if (put_file_at(c, afd, rel, PAGE_FILE, w.p, w.len) != 0)
-            goto out;
     }
     if (j->old != NULL) {
         const struct lib_art *old = j->old;
