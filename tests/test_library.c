@@ -920,6 +920,42 @@ test_replace_fails_whole(void **state)
 }
 
 static void
+on_alarm(int sig)
+{
+    (void)sig;
+    fail_msg("the library blocked on a FIFO for 10 s");
+}
+
+/*
+ * A FIFO where library.idx belongs (planted, or left by a broken tool) is
+ * refused at once with the file named; reading it used to block for ever,
+ * holding the library's lock.
+ */
+static void
+test_fifo_state_file(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("f", "FIFO", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    char *p = path_of("%s/.samizdat", w->dir), err[512];
+    assert_int_equal(mkdir(p, 0700), 0);
+    free(p);
+    p = path_of("%s/.samizdat/library.idx", w->dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    free(p);
+
+    void (*prev)(int) = signal(SIGALRM, on_alarm);
+    alarm(10);
+    int rc = add(w->dir, &m, 1, NULL, 0, NULL, err, sizeof err);
+    alarm(0);
+    signal(SIGALRM, prev);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "library.idx"));
+    assert_non_null(strstr(err, "not a regular file"));
+    made_free(&m);
+}
+
+static void
 test_reserved_attachment_name(void **state)
 {
     struct world *w = *state;
@@ -2009,6 +2045,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
