@@ -507,6 +507,29 @@ write_all(int fd, const uint8_t *p, size_t len)
 #define TMP_NAME_LEN 64 /* ".tmp-PID-WORKER-SEQ" */
 
 /*
+ * Writes data into f, a file just created in fd as `created`, syncs it when
+ * durable, and closes it. On failure the file is removed and the error names
+ * `name`, the file it stands for.
+ */
+static int
+fill_file(struct ctx *c, int fd, int f, const char *created, const char *rel, const char *name,
+          const void *data, size_t len, bool durable)
+{
+    const char *sep = rel[0] != '\0' ? "/" : "";
+    int e = 0;
+
+    if (write_all(f, data, len) != 0 || (durable && fsync(f) != 0))
+        e = errno;
+    if (close(f) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
+        unlinkat(fd, created, 0);
+        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
+    }
+    return 0;
+}
+
+/*
  * Writes data to a new temporary file in fd (its name in tmp), to become
  * `name` by commit_at(). On failure nothing is left behind.
  */
@@ -515,7 +538,6 @@ stage_at(struct ctx *c, int fd, const char *rel, const char *name, const void *d
          bool durable, char tmp[TMP_NAME_LEN])
 {
     int tfd = -1;
-    const char *sep = rel[0] != '\0' ? "/" : "";
     for (int attempt = 0; attempt < 100 && tfd < 0; attempt++) {
         snprintf(tmp, TMP_NAME_LEN, ".tmp-%ld-%u-%u", (long)getpid(), c->worker, c->tmp_seq++);
         tfd = openat(fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -524,18 +546,7 @@ stage_at(struct ctx *c, int fd, const char *rel, const char *name, const void *d
     }
     if (tfd < 0)
         return fail(c, "cannot create a file in %s/%s: %s", c->dir, rel, strerror(errno));
-    if (write_all(tfd, data, len) != 0 || (durable && fsync(tfd) != 0)) {
-        int e = errno;
-        close(tfd);
-        unlinkat(fd, tmp, 0);
-        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
-    }
-    if (close(tfd) != 0) {
-        int e = errno;
-        unlinkat(fd, tmp, 0);
-        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
-    }
-    return 0;
+    return fill_file(c, fd, tfd, tmp, rel, name, data, len, durable);
 }
 
 /* Gives a file staged by stage_at() its name, replacing what had it. */
@@ -589,18 +600,7 @@ put_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void
             return write_file_at(c, fd, rel, name, data, len, false);
         return fail(c, "cannot create %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(errno));
     }
-    if (write_all(f, data, len) != 0) {
-        int e = errno;
-        close(f);
-        unlinkat(fd, name, 0);
-        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
-    }
-    if (close(f) != 0) {
-        int e = errno;
-        unlinkat(fd, name, 0);
-        return fail(c, "cannot write %s/%s%s%s: %s", c->dir, rel, sep, name, strerror(e));
-    }
-    return 0;
+    return fill_file(c, fd, f, name, rel, name, data, len, false);
 }
 
 /* Makes every file written so far durable (see "Durability" above). */
