@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,66 +229,126 @@ held_max(const struct held *h)
 /* ---- the state file: DIR/.samizdat/fetch.state ---- */
 
 static void
-state_path(const struct run *r, char *out, size_t cap)
+state_path(const struct run *r, const char *name, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/.samizdat/fetch.state", r->o->dir);
+    snprintf(out, cap, "%s/.samizdat/%s", r->o->dir, name);
 }
 
-/* Lines "PUBLISHER-HEX FIRST LAST": the ranges this library holds. */
+/* One line "PUBLISHER-HEX FIRST LAST": a range this library holds. */
+static bool
+state_line(const char *line, uint8_t pk[32], uint64_t *first, uint64_t *last)
+{
+    char hex[65];
+    unsigned long long f, l;
+
+    if (sscanf(line, "%64s %llu %llu", hex, &f, &l) != 3 || f > l ||
+        sz_unhex(hex, strlen(hex), pk, 32) != 0)
+        return false; /* A damaged line only costs a re-fetch. */
+    *first = f;
+    *last = l;
+    return true;
+}
+
+static ssize_t
+trusted_index(const struct run *r, const uint8_t *pk)
+{
+    for (size_t i = 0; i < r->o->trust->n; i++)
+        if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
 static void
 state_load(struct run *r)
 {
     char path[PATH_MAX], err[256], *line, *save = NULL;
-    uint8_t *buf = NULL;
-    size_t len = 0, i;
+    uint8_t *buf = NULL, pk[32];
+    uint64_t first, last;
+    size_t len = 0;
 
-    state_path(r, path, sizeof path);
+    state_path(r, "fetch.state", path, sizeof path);
     if (util_read_file(path, 64u << 20, &buf, &len, err, sizeof err) != 0)
         return;
     for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        char hex[65];
-        unsigned long long first, last;
-        uint8_t pk[32];
-        if (sscanf(line, "%64s %llu %llu", hex, &first, &last) != 3 || first > last ||
-            sz_unhex(hex, strlen(hex), pk, 32) != 0)
-            continue; /* A damaged line only costs a re-fetch. */
-        for (i = 0; i < r->o->trust->n; i++)
-            if (memcmp(r->o->trust->pk[i], pk, 32) == 0) {
-                held_add(&r->held[i], first, last);
-                held_add(&r->done[i], first, last);
-            }
+        ssize_t i;
+        if (!state_line(line, pk, &first, &last) || (i = trusted_index(r, pk)) < 0)
+            continue;
+        held_add(&r->held[i], first, last);
+        held_add(&r->done[i], first, last);
     }
     free(buf);
 }
 
+static void
+state_put(struct sz_wr *w, const uint8_t pk[32], uint64_t first, uint64_t last)
+{
+    char hex[65], line[128];
+    int n;
+
+    sz_hex(pk, 32, hex);
+    n = snprintf(line, sizeof line, "%s %llu %llu\n", hex, (unsigned long long)first,
+                 (unsigned long long)last);
+    sz_wr_bytes(w, line, (size_t)n);
+}
+
+/*
+ * Rewrites the state file under DIR/.samizdat/fetch.lock. Another fetch into
+ * the same library (at the same time, or earlier with other trusted keys) may
+ * have saved since this one loaded: its lines for publishers this run does
+ * not trust are kept, and its ranges for those it does are merged in (the
+ * library holds them either way).
+ */
 static int
 state_save(struct run *r)
 {
-    char path[PATH_MAX], err[512], hex[65];
+    char path[PATH_MAX], lock[PATH_MAX], err[512] = "", *line, *save = NULL;
+    uint8_t *old = NULL, pk[32];
+    uint64_t first, last;
+    size_t i, k, old_len = 0;
     struct sz_wr w;
-    size_t i, k;
-    int rc;
+    int fd, rc = -1;
 
-    state_path(r, path, sizeof path);
-    sz_wr_init(&w, 64u << 20);
-    for (i = 0; i < r->o->trust->n; i++) {
-        sz_hex(r->o->trust->pk[i], 32, hex);
-        for (k = 0; k < r->done[i].n; k++) {
-            char line[128];
-            int n = snprintf(line, sizeof line, "%s %llu %llu\n", hex,
-                             (unsigned long long)r->done[i].v[k].first,
-                             (unsigned long long)r->done[i].v[k].last);
-            sz_wr_bytes(&w, line, (size_t)n);
+    state_path(r, "fetch.state", path, sizeof path);
+    state_path(r, "fetch.lock", lock, sizeof lock);
+    fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        util_err("cannot save the fetch state: cannot open %s: %s", lock, strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            util_err("cannot save the fetch state: cannot lock %s: %s", lock, strerror(errno));
+            close(fd);
+            return -1;
         }
     }
-    rc = sz_wr_status(&w) == 0 && util_write_atomic(path, w.p != NULL ? w.p : (uint8_t *)"", w.len,
-                                                    0644, false, err, sizeof err) == 0
-             ? 0
-             : -1;
+    sz_wr_init(&w, 64u << 20);
+    if (util_read_file(path, 64u << 20, &old, &old_len, err, sizeof err) == 0) {
+        for (line = strtok_r((char *)old, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save)) {
+            ssize_t t;
+            if (!state_line(line, pk, &first, &last))
+                continue;
+            if ((t = trusted_index(r, pk)) >= 0)
+                held_add(&r->done[t], first, last);
+            else
+                state_put(&w, pk, first, last);
+        }
+        free(old);
+    }
+    for (i = 0; i < r->o->trust->n; i++)
+        for (k = 0; k < r->done[i].n; k++)
+            state_put(&w, r->o->trust->pk[i], r->done[i].v[k].first, r->done[i].v[k].last);
+    if (sz_wr_status(&w) != 0)
+        snprintf(err, sizeof err, "%s", sz_strerror(sz_wr_status(&w)));
+    else
+        rc = util_write_atomic(path, w.p != NULL ? w.p : (uint8_t *)"", w.len, 0644, false, err,
+                               sizeof err);
     if (rc != 0)
         util_err("cannot save the fetch state: %s", err);
     sz_wr_free(&w, false);
+    close(fd); /* releases the lock */
     return rc;
 }
 
@@ -671,17 +732,6 @@ send_ranges(struct run *r, struct conn *c)
         if (c->n_queue == 0)
             c->q0 = 0;
     }
-}
-
-static ssize_t
-trusted_index(const struct run *r, const uint8_t *pk)
-{
-    size_t i;
-
-    for (i = 0; i < r->o->trust->n; i++)
-        if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
-            return (ssize_t)i;
-    return -1;
 }
 
 static void

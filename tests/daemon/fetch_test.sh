@@ -87,6 +87,20 @@ expect_status "no peer reachable" 7 "$SZ" fetch --peer "$DEAD_PEER" --trust-file
     --output "$TMP/lib" --connect-timeout 2
 expect_stderr "no peer message" "no peer could be reached"
 
+# A fetch trusting another publisher keeps the first one's progress: fetching
+# the first again downloads nothing.
+"$SZ" keygen --secret-key "$TMP/pub2.sk" --public-key "$TMP/pub2.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub2.pk") The Other Paper" >"$TMP/trust2"
+"$SZ" pack --secret-key "$TMP/pub2.sk" --output "$TMP/b1.bundle" "$(article b1)" </dev/null \
+    >/dev/null 2>&1 || bad "pack the second publisher's bundle"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/b1.bundle" >/dev/null || bad "import b1"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust2" --output "$TMP/lib" --json 2>/dev/null)
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
+    bad "fetch of the second publisher ($out)"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --json 2>/dev/null)
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==0, s' \
+    "$out" && ok || bad "the first publisher's progress survives a fetch of another ($out)"
+
 # Staleness warning.
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
     >/dev/null 2>"$TMP/err"
@@ -98,7 +112,8 @@ grep -q "WARNING: the newest bundle of The Fetch Gazette is older" "$TMP/err" &&
 
 # Rollback: a relay that holds only old bundles is reported.
 start_daemon old "${COMMON[@]}" --max-inbound 4 || bad "start old relay"
-first=$("$SZ" list --socket "$TMP/relay/control.sock" | awk '$3==1{print $1}')
+first=$("$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" |
+    awk '$3==1{print $1}')
 "$SZ" export --socket "$TMP/relay/control.sock" "$first" --output "$TMP/first.bundle"
 "$SZ" import --socket "$TMP/old/control.sock" "$TMP/first.bundle" >/dev/null
 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
