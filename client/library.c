@@ -2,13 +2,19 @@
  * The reader's library folder. Layout:
  *
  *   DIR/index.html                     every article, by publisher, newest first
- *   DIR/<pub-hex>/<id>/index.html      the rendered article page
- *   DIR/<pub-hex>/<id>/body.md|.html.txt|.txt   the body, byte for byte as packed
- *   DIR/<pub-hex>/<id>/<attachment>    each attachment, byte for byte
+ *   DIR/<pub-hex>/<folder>/index.html  the rendered article page
+ *   DIR/<pub-hex>/<folder>/body.md|.html.txt|.txt   the body, byte for byte
+ *   DIR/<pub-hex>/<folder>/<attachment>    each attachment, byte for byte
  *   DIR/.samizdat/bundles/<id-hex>.bundle   every verified bundle added
  *   DIR/.samizdat/library.idx          the index below
  *   DIR/.samizdat/publishers.idx       what the reader's fetches saw, below
  *   DIR/.samizdat/lock                 serialises writers (fcntl lock)
+ *
+ * An article's folder is its id, unless another article of the publisher
+ * already has a folder of that name ignoring case ("Report" and "report"):
+ * FAT, exFAT, macOS and casefolded ext4 see one folder there, so the later
+ * article gets "<id>~2" (then ~3, ...; '~' is never in an id) and library.idx
+ * records it. A library is then portable to such a file system.
  *
  * Files a browser would open as a document that runs script or loads remote
  * resources (HTML, XML, SVG: the original of an HTML body, or an attachment
@@ -27,7 +33,9 @@
  *   N <pub-hex> <name>
  *   B <bundle-id-hex> <pub-hex> <sequence> <created>
  *   A <pub-hex> <id> <sequence> <bundle-id-hex> <published> <ctype> <title>
- *     <lang> <summary> <url> <authors> <files>      (one line)
+ *     <lang> <summary> <url> <authors> <files> [<folder>]      (one line)
+ *
+ * where <folder> is there only when it is not <id>.
  *
  * Two B records with one publisher and sequence are an equivocation: both
  * bundles are kept, and index.html warns that the publisher's key may be stolen.
@@ -97,8 +105,9 @@
 #define INDEX_MAX_LEN ((size_t)1 << 30)
 #define PAGE_MAX_LEN ((size_t)1 << 30)
 #define NAME_MAX_LEN 256 /* a publisher's name as the reader gave it */
-#define MAX_FIELDS 13
-#define MAX_WORKERS 4 /* threads checking and writing one batch */
+#define MAX_FIELDS 14
+#define FOLDER_MAX_LEN (SZ_MAX_ID_LEN + 11) /* id, '~', a number below 10^9 */
+#define MAX_WORKERS 4                       /* threads checking and writing one batch */
 
 struct lib_bundle {
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -124,6 +133,7 @@ struct lib_pstate {
 struct lib_art {
     uint8_t pub[SZ_PUBLIC_KEY_LEN];
     char *id;
+    char *folder; /* NULL: the folder is the id */
     uint64_t seq;
     uint8_t bundle[SZ_BUNDLE_ID_LEN];
     int64_t published;
@@ -147,6 +157,10 @@ struct lib {
     size_t n_names, cap_names;
     struct lib_art **arts; /* sorted by publisher, then id */
     size_t n_arts, cap_arts;
+    /* Open-addressing table of the articles by (publisher, folder ignoring
+     * ASCII case), fold_cap slots (a power of two, at least twice n_arts). */
+    struct lib_art **by_folder;
+    size_t fold_cap;
     struct lib_pstate *pst; /* from publishers.idx */
     size_t n_pst, cap_pst;
 };
@@ -217,6 +231,7 @@ art_free(struct lib_art *a)
     if (a == NULL)
         return;
     free(a->id);
+    free(a->folder);
     free(a->title);
     free(a->lang);
     free(a->summary);
@@ -232,6 +247,7 @@ lib_free(struct lib *l)
     for (size_t k = 0; k < l->n_arts; k++)
         art_free(l->arts[k]);
     free(l->arts);
+    free(l->by_folder);
     for (size_t k = 0; k < l->n_names; k++)
         free(l->names[k].name);
     free(l->names);
@@ -297,8 +313,7 @@ art_insert(struct lib *l, size_t pos, struct lib_art *a)
     return true;
 }
 
-/* ---- bundle lookup ---- */
-
+/* A 64-bit mix of 8 bytes of p and salt, for the hash tables. */
 static size_t
 mix64(const uint8_t *p, uint64_t salt)
 {
@@ -312,6 +327,122 @@ mix64(const uint8_t *p, uint64_t salt)
     x ^= x >> 33;
     return (size_t)x;
 }
+
+/* ---- article folders ---- */
+
+static const char *
+art_folder(const struct lib_art *a)
+{
+    return a->folder != NULL ? a->folder : a->id;
+}
+
+static size_t
+hash_folder(const uint8_t *pub, const char *s)
+{
+    uint64_t x = UINT64_C(0xcbf29ce484222325);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        x ^= ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch;
+        x *= UINT64_C(0x100000001b3);
+    }
+    return mix64(pub, x);
+}
+
+static void
+fold_put(struct lib_art **tab, size_t cap, struct lib_art *a)
+{
+    size_t i = hash_folder(a->pub, art_folder(a)) & (cap - 1);
+    while (tab[i] != NULL)
+        i = (i + 1) & (cap - 1);
+    tab[i] = a;
+}
+
+/* True when an article of pub has the folder name, ignoring ASCII case. */
+static bool
+folder_taken(const struct lib *l, const uint8_t *pub, const char *name)
+{
+    if (l->fold_cap == 0)
+        return false;
+    for (size_t i = hash_folder(pub, name) & (l->fold_cap - 1); l->by_folder[i] != NULL;
+         i = (i + 1) & (l->fold_cap - 1)) {
+        const struct lib_art *a = l->by_folder[i];
+        if (memcmp(a->pub, pub, SZ_PUBLIC_KEY_LEN) == 0 && strcasecmp(art_folder(a), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Makes room in the folder table for n_arts + extra articles. */
+static bool
+folder_reserve(struct lib *l, size_t extra)
+{
+    size_t need = l->n_arts + extra, cap = l->fold_cap < 64 ? 64 : l->fold_cap;
+    if (need * 2 <= l->fold_cap)
+        return true;
+    while (need * 2 > cap) {
+        if (cap > SIZE_MAX / 4 / sizeof *l->by_folder)
+            return false;
+        cap *= 2;
+    }
+    struct lib_art **tab = calloc(cap, sizeof *tab);
+    if (tab == NULL)
+        return false;
+    for (size_t k = 0; k < l->n_arts; k++)
+        fold_put(tab, cap, l->arts[k]);
+    free(l->by_folder);
+    l->by_folder = tab;
+    l->fold_cap = cap;
+    return true;
+}
+
+/* rec, a newer version of old, takes old's place (and folder). */
+static void
+folder_swap(struct lib *l, const struct lib_art *old, struct lib_art *rec)
+{
+    size_t i = hash_folder(old->pub, art_folder(old)) & (l->fold_cap - 1);
+    while (l->by_folder[i] != old)
+        i = (i + 1) & (l->fold_cap - 1);
+    l->by_folder[i] = rec;
+}
+
+/*
+ * Gives rec, a new article, a folder no other article of its publisher has
+ * (ignoring case): its id, or "<id>~N".
+ */
+static bool
+folder_choose(const struct lib *l, struct lib_art *rec)
+{
+    char name[FOLDER_MAX_LEN + 1];
+
+    if (!folder_taken(l, rec->pub, rec->id))
+        return true;
+    /* At most n_arts folders can be taken: one of n_arts + 1 numbers is free. */
+    for (size_t n = 2; n <= l->n_arts + 2 && n < 1000000000; n++) {
+        snprintf(name, sizeof name, "%s~%zu", rec->id, n);
+        if (!folder_taken(l, rec->pub, name)) {
+            rec->folder = dup_n(name, strlen(name));
+            return rec->folder != NULL;
+        }
+    }
+    return false;
+}
+
+/* True when f is a folder the library gives the article id: "<id>~N", N >= 2. */
+static bool
+folder_valid(const char *id, const char *f)
+{
+    size_t n = strlen(id), k;
+
+    if (strncmp(f, id, n) != 0 || f[n] != '~' || f[n + 1] < '1' || f[n + 1] > '9')
+        return false;
+    for (k = n + 1; f[k] != '\0'; k++) {
+        if (f[k] < '0' || f[k] > '9' || k - n > 9)
+            return false;
+    }
+    return strcmp(f + n + 1, "1") != 0;
+}
+
+/* ---- bundle lookup ---- */
 
 static size_t
 hash_id(const uint8_t *id)
@@ -790,6 +921,10 @@ index_encode(struct sz_wr *w, const struct lib *l)
         enc_list(w, a->authors, a->n_authors);
         put(w, " ");
         enc_list(w, a->files, a->n_files);
+        if (a->folder != NULL) {
+            put(w, " ");
+            put(w, a->folder);
+        }
         put(w, "\n");
     }
 }
@@ -984,17 +1119,21 @@ parse_article(struct lib *l, struct field *f, size_t nf)
     struct lib_art *a = calloc(1, sizeof *a);
     if (a == NULL)
         return false;
-    if (nf != 13 || !dec_hex(f[1], a->pub, SZ_PUBLIC_KEY_LEN) || !sz_safe_name(f[2].p, f[2].len) ||
-        (a->id = dup_n(f[2].p, f[2].len)) == NULL || !dec_u64(f[3], &a->seq) ||
-        !dec_hex(f[4], a->bundle, SZ_BUNDLE_ID_LEN) || !dec_i64(f[5], &a->published) ||
-        !dec_u64(f[6], &ctype) || ctype < SZ_CTYPE_PLAIN || ctype > SZ_CTYPE_HTML ||
-        !dec_str(f[7], SZ_MAX_TITLE_LEN, &a->title) || a->title[0] == '\0' ||
-        !dec_str(f[8], SZ_MAX_LANG_LEN, &a->lang) ||
+    if ((nf != 13 && nf != 14) || !dec_hex(f[1], a->pub, SZ_PUBLIC_KEY_LEN) ||
+        !sz_safe_name(f[2].p, f[2].len) || (a->id = dup_n(f[2].p, f[2].len)) == NULL ||
+        !dec_u64(f[3], &a->seq) || !dec_hex(f[4], a->bundle, SZ_BUNDLE_ID_LEN) ||
+        !dec_i64(f[5], &a->published) || !dec_u64(f[6], &ctype) || ctype < SZ_CTYPE_PLAIN ||
+        ctype > SZ_CTYPE_HTML || !dec_str(f[7], SZ_MAX_TITLE_LEN, &a->title) ||
+        a->title[0] == '\0' || !dec_str(f[8], SZ_MAX_LANG_LEN, &a->lang) ||
         !dec_str(f[9], SZ_MAX_SUMMARY_LEN, &a->summary) ||
         !dec_str(f[10], SZ_MAX_URL_LEN, &a->url) ||
         !dec_list(f[11], SZ_MAX_AUTHORS, SZ_MAX_AUTHOR_LEN, false, &a->authors, &a->n_authors) ||
         !dec_list(f[12], SZ_MAX_ATTACHMENTS + 1, SZ_MAX_ID_LEN, true, &a->files, &a->n_files) ||
         a->n_files == 0)
+        goto bad;
+    if (nf == 14 &&
+        (f[13].len > FOLDER_MAX_LEN || (a->folder = dup_n(f[13].p, f[13].len)) == NULL ||
+         !folder_valid(a->id, a->folder)))
         goto bad;
     a->ctype = (enum sz_ctype)ctype;
     size_t pos = art_pos(l, a->pub, a->id, &found);
@@ -1075,6 +1214,8 @@ index_parse(struct ctx *c, struct lib *l, const uint8_t *buf, size_t len)
                         c->dir, line_no, c->dir);
         off = end + 1;
     }
+    if (!folder_reserve(l, 0))
+        return fail_nomem(c);
     return 0;
 }
 
@@ -1425,6 +1566,16 @@ plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_
         free_list(files, a->n_atts + 1);
         return fail_nomem(c);
     }
+    if (old != NULL) {
+        if (old->folder != NULL &&
+            (rec->folder = dup_n(old->folder, strlen(old->folder))) == NULL) {
+            art_free(rec);
+            return fail_nomem(c);
+        }
+    } else if (!folder_reserve(l, 1) || !folder_choose(l, rec)) {
+        art_free(rec);
+        return fail_nomem(c);
+    }
     if (old != NULL &&
         !grow((void **)&p->retired, &p->cap_retired, p->n_retired, sizeof *p->retired)) {
         art_free(rec);
@@ -1438,10 +1589,13 @@ plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_
     if (old != NULL) {
         p->retired[p->n_retired++] = old;
         l->arts[pos] = rec;
+        folder_swap(l, old, rec);
     } else if (!art_insert(l, pos, rec)) {
         art_free(rec);
         p->n_jobs--;
         return fail_nomem(c);
+    } else {
+        fold_put(l->by_folder, l->fold_cap, rec);
     }
     j->it = it;
     j->a = a;
@@ -1525,13 +1679,13 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
     const struct sz_bundle *b = j->it->b;
     const struct sz_article *a = j->a;
     const struct lib_art *rec = j->rec;
-    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[2 * SZ_PUBLIC_KEY_LEN + SZ_MAX_ID_LEN + 2];
+    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[2 * SZ_PUBLIC_KEY_LEN + FOLDER_MAX_LEN + 2];
     int afd = -1, rc = -1;
     struct sz_wr w;
     sz_wr_init(&w, PAGE_MAX_LEN);
 
     sz_hex(b->hdr.publisher, SZ_PUBLIC_KEY_LEN, pub_hex);
-    snprintf(rel, sizeof rel, "%s/%s", pub_hex, rec->id);
+    snprintf(rel, sizeof rel, "%s/%s", pub_hex, art_folder(rec));
     struct render_page pg = {
         .a = a,
         .publisher = b->hdr.publisher,
@@ -1550,7 +1704,7 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
     }
 
     fs_lock(c);
-    if (open_dir_at(c, j->pfd, pub_hex, rec->id, true, &afd) != 0)
+    if (open_dir_at(c, j->pfd, pub_hex, art_folder(rec), true, &afd) != 0)
         goto out;
     if (j->old != NULL) {
         if (replace_files(c, afd, rel, rec, a, &w) != 0)
@@ -1918,7 +2072,7 @@ write_index_html(struct ctx *c, const struct lib *l)
     for (size_t k = 0; k < l->n_arts; k++) {
         const struct lib_art *a = arts[k];
         entries[k] = (struct render_entry){
-            .id = a->id,
+            .folder = art_folder(a),
             .title = a->title,
             .lang = a->lang,
             .summary = a->summary,

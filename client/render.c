@@ -674,7 +674,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put(w, "><h3 dir=\"auto\"><a href=\"");
             put(w, pk_hex);
             put(w, "/");
-            esc(w, e->id);
+            esc(w, e->folder);
             put(w, "/index.html\">");
             esc(w, e->title);
             put(w, "</a></h3>\n<p class=\"meta\">");

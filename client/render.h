@@ -54,7 +54,7 @@ void render_article(struct sz_wr *w, const struct render_page *pg);
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */
 struct render_entry {
-    const char *id;
+    const char *folder; /* the article's folder in the publisher's */
     const char *title;
     const char *lang;
     const char *summary;

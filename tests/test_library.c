@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1006,6 +1007,97 @@ test_reserved_attachment_name(void **state)
     assert_non_null(strstr(page, "href=\"x.SVG.txt\""));
     free(page);
     made_free(&m);
+}
+
+/* Counts the article folders of k in dir whose names equal name ignoring case. */
+static size_t
+folders_like(const char *dir, const struct key *k, const char *name)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(k, hex);
+    char *p = path_of("%s/%s", dir, hex);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strcasecmp(e->d_name, name) == 0;
+    closedir(d);
+    free(p);
+    return n;
+}
+
+static void
+test_ids_differing_in_case(void **state)
+{
+    struct world *w = *state;
+    /*
+     * "Report" and "report" are two articles, but FAT, exFAT, macOS and
+     * casefolded ext4 see one folder: the later one gets a folder of its own,
+     * no two folders of a publisher equal ignoring case, and every link of
+     * index.html leads to its own article.
+     */
+    struct sz_article a1[2] = {art("Report", "Upper", T0, SZ_CTYPE_PLAIN, "upper body"),
+                               art("report", "Lower", T0 + 1, SZ_CTYPE_PLAIN, "lower body")};
+    struct made m1 = make_bundle(&w->k, 1, T0, a1, 2);
+    add_ok(w->dir, &m1, 1, NULL);
+    /* In a later bundle: a third spelling, and a new version of "report". */
+    struct sz_article a2[2] = {art("REPORT", "Capitals", T0 + 2, SZ_CTYPE_PLAIN, "capital body"),
+                               art("report", "Lower v2", T0 + 3, SZ_CTYPE_PLAIN, "lower v2")};
+    struct made m2 = make_bundle(&w->k, 2, T0 + 10, a2, 2);
+    add_ok(w->dir, &m2, 1, NULL);
+    assert_int_equal(folders_like(w->dir, &w->k, "report"), 1);
+    assert_int_equal(folders_like(w->dir, &w->k, "report~2"), 1);
+    assert_int_equal(folders_like(w->dir, &w->k, "report~3"), 1);
+    assert_int_equal(folders_like(w->dir, &w->k, "report~4"), 0);
+
+    /* Follow each link of index.html to its page: one per title, each with its body. */
+    char *index = read_at(w->dir, "index.html");
+    assert_non_null(index);
+    static const char *const titles[] = {"Upper", "Lower v2", "Capitals"};
+    static const char *const bodies[] = {"upper body", "lower v2", "capital body"};
+    size_t found = 0;
+    for (char *h = index; (h = strstr(h, "<a href=\"")) != NULL; h++) {
+        char href[512];
+        if (sscanf(h + 9, "%511[^\"]", href) != 1 || strstr(href, "/index.html") == NULL ||
+            strchr(href, '/') == strrchr(href, '/'))
+            continue;
+        char *page = read_at(w->dir, href);
+        if (page == NULL)
+            fail_msg("index.html links to %s, which is missing", href);
+        for (size_t t = 0; t < 3; t++) {
+            char *tag = path_of("<title>%s", titles[t]);
+            if (strstr(page, tag) != NULL) {
+                assert_non_null(strstr(page, bodies[t]));
+                found |= (size_t)1 << t;
+            }
+            free(tag);
+        }
+        free(page);
+    }
+    assert_int_equal(found, 7);
+    free(index);
+
+    /* The folders are remembered: another version of "REPORT" replaces its page. */
+    struct sz_article a3 = art("REPORT", "Capitals v2", T0 + 4, SZ_CTYPE_PLAIN, "capital v2");
+    struct made m3 = make_bundle(&w->k, 3, T0 + 20, &a3, 1);
+    add_ok(w->dir, &m3, 1, NULL);
+    assert_int_equal(folders_like(w->dir, &w->k, "report~4"), 0);
+    char *page = NULL;
+    for (int n = 2; n <= 3 && page == NULL; n++) {
+        char hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[128];
+        pub_hex(&w->k, hex);
+        snprintf(rel, sizeof rel, "%s/REPORT~%d/index.html", hex, n);
+        char *s = read_at(w->dir, rel);
+        if (s != NULL && strstr(s, "capital v2") != NULL)
+            page = s;
+        else
+            free(s);
+    }
+    assert_non_null(page);
+    free(page);
+    made_free(&m1);
+    made_free(&m2);
+    made_free(&m3);
 }
 
 static void
@@ -2044,6 +2136,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_markdown_no_raw_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_differing_in_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
