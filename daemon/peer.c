@@ -358,6 +358,35 @@ on_peer_write(uv_write_t *req, int status)
     peer_release(p);
 }
 
+static void
+on_close_soon(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+
+    peer_close(p, false, p->close_why);
+}
+
+/*
+ * A send to an open peer that fails closes it on the next turn of the loop,
+ * not at once: the sender may be walking gossip's fetches and peers, which
+ * closing a peer changes. Until then the peer neither sends nor reads.
+ */
+static void
+close_soon(struct peer *p, const char *why)
+{
+    if (p->closing || p->close_soon)
+        return;
+    if (!p->open) {
+        peer_close(p, false, why);
+        return;
+    }
+    p->close_soon = true;
+    p->close_why = why;
+    uv_read_stop((uv_stream_t *)&p->tcp);
+    uv_timer_stop(&p->timer);
+    uv_timer_start(&p->timer, on_close_soon, 0, 0);
+}
+
 /* Writes bytes that are already on the wire format (handshake output or a sealed frame). */
 static int
 write_owned(struct peer *p, struct pwreq *w)
@@ -369,7 +398,7 @@ write_owned(struct peer *p, struct pwreq *w)
     rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &buf, 1, on_peer_write);
     if (rc != 0) {
         free(w);
-        peer_close(p, false, uv_strerror(rc));
+        close_soon(p, uv_strerror(rc));
         return rc;
     }
     p->queued += w->len;
@@ -407,17 +436,17 @@ peer_send(struct peer *p, const uint8_t *body, size_t len)
     struct pwreq *w;
     int rc;
 
-    if (p->closing || !p->open || sz_link_state(p->link) != SZ_LINK_OPEN)
+    if (p->closing || p->close_soon || !p->open || sz_link_state(p->link) != SZ_LINK_OPEN)
         return UV_ECANCELED;
     w = malloc(sizeof *w + len + SZ_FRAME_OVERHEAD);
     if (w == NULL) {
-        peer_close(p, false, "out of memory");
+        close_soon(p, "out of memory");
         return UV_ENOMEM;
     }
     rc = sz_link_seal(p->link, body, len, w->data);
     if (rc != 0) {
         free(w);
-        peer_close(p, false, sz_strerror(rc));
+        close_soon(p, sz_strerror(rc));
         return UV_EINVAL;
     }
     w->len = len + SZ_FRAME_OVERHEAD;
@@ -509,7 +538,7 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     p->bytes_in += (uint64_t)nread;
     p->last_rx_ms = (int64_t)uv_now(p->d->loop);
     rc = sz_link_input(p->link, (const uint8_t *)buf->base, (size_t)nread);
-    while (rc == 0 && !p->closing) {
+    while (rc == 0 && !p->closing && !p->close_soon) {
         enum sz_link_state before = sz_link_state(p->link);
         rc = sz_link_poll(p->link, now, &ev);
         if (rc != 0)
@@ -560,7 +589,7 @@ peer_start_read(struct peer *p)
 {
     int rc;
 
-    if (p->closing || p->paused || p->reading_held || p->silent_close)
+    if (p->closing || p->paused || p->reading_held || p->silent_close || p->close_soon)
         return;
     rc = uv_read_start((uv_stream_t *)&p->tcp, on_peer_alloc, on_peer_read);
     if (rc != 0)

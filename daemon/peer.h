@@ -38,7 +38,9 @@ struct peer {
     bool paused;       /* reading stopped: send queue full */
     bool reading_held; /* reading stopped by gossip: its bundles wait for verification */
     bool silent_close; /* a failed probe: close later, say nothing */
-    char addr[64];     /* "ip:port" for logs and status */
+    bool close_soon;   /* a send failed: closed on the next turn of the loop */
+    const char *close_why;
+    char addr[64]; /* "ip:port" for logs and status */
     char ip[48];
     uint8_t group[9]; /* the IPv4 address, or the IPv6 /64, that per-address limits count */
     uint8_t node_key[SZ_NODE_KEY_LEN];
