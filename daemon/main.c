@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,12 @@ static uv_timer_t maintenance;
 /* A maintenance job: expiry and forgetting old remembered ids, on the pool. */
 static uv_work_t maintenance_work;
 static bool maintenance_running;
+static bool maintenance_again;       /* SIGHUP during a run: run once more after it */
+static atomic_bool maintenance_stop; /* shutdown: finish after the current step */
+#define MAINTENANCE_STEP 256         /* bundles removed per transaction */
+/* The command line, for SIGHUP: its flags override the file again. */
+static int saved_argc;
+static char **saved_argv;
 /* Bounds how long a shutdown waits for clients to read their replies. */
 static uv_timer_t shutdown_grace;
 
@@ -194,6 +201,7 @@ begin_shutdown(struct daemon *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
+    atomic_store(&maintenance_stop, true);
     log_msg(LOG_INFO, "%s: finishing work in flight, then stopping", why);
     ctlsrv_quiesce(d);
     peer_stop(d);
@@ -205,6 +213,15 @@ begin_shutdown(struct daemon *d, const char *why)
 
 /* ---- reload and maintenance ---- */
 
+static struct option *make_options(void);
+static int apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts,
+                       char *err, size_t err_cap);
+static void on_maintenance_timer(uv_timer_t *t);
+
+/*
+ * SIGHUP: reads the config file again, with the command line's flags over it
+ * as at start, and applies what can change while running.
+ */
 static void
 reload(struct daemon *d)
 {
@@ -219,10 +236,18 @@ reload(struct daemon *d)
                 "SIGHUP: no config file to reload (logs go to stderr; nothing to reopen)");
         return;
     }
+    struct option *opts = make_options();
+    if (opts == NULL) {
+        log_msg(LOG_ERROR, "SIGHUP: out of memory; keeping the running configuration");
+        return;
+    }
     config_init_defaults(&fresh);
     rc = config_load_file(&fresh, d->config_path, err, sizeof err);
     if (rc == 0)
+        rc = apply_flags(&fresh, saved_argc, saved_argv, opts, err, sizeof err);
+    if (rc == 0)
         rc = config_finish(&fresh, err, sizeof err);
+    free(opts);
     if (rc != 0) {
         log_msg(LOG_ERROR, "SIGHUP: %s; keeping the running configuration", err);
         config_free(&fresh);
@@ -249,28 +274,56 @@ reload(struct daemon *d)
     store_set_limits(d->store, &lim);
     uv_mutex_unlock(&d->store_lock);
     log_msg(LOG_INFO,
-            "SIGHUP: reloaded %s: log level, carry policy, quotas and expiry applied "
-            "(other settings need a restart)",
+            "SIGHUP: reloaded %s (command-line flags still override it): log level, carry "
+            "policy, quotas and expiry applied (other settings need a restart)",
             d->config_path);
     config_free(&fresh);
-    uv_timer_again(&maintenance);
-    if (!maintenance_running)
-        uv_timer_start(&maintenance, NULL, 0, 0);
+    /* Apply the new quotas and expiry to what is held now, not in an hour. */
+    if (maintenance_running)
+        maintenance_again = true;
+    else
+        uv_timer_start(&maintenance, on_maintenance_timer, 0, MAINTENANCE_INTERVAL_MS);
+}
+
+/*
+ * Runs fn (store_expire or store_evict) in steps of MAINTENANCE_STEP bundles,
+ * one transaction each, releasing the store between them so that gossip,
+ * publishing and the control socket are not held up. Returns the count.
+ */
+static uint64_t
+maintenance_steps(struct daemon *d,
+                  int (*fn)(struct store *, int64_t, uint64_t, uint64_t *, char *, size_t),
+                  int64_t now, const char *what)
+{
+    uint64_t total = 0, n;
+    char err[256];
+    int rc;
+
+    do {
+        n = 0;
+        uv_mutex_lock(&d->store_lock);
+        rc = fn(d->store, now, MAINTENANCE_STEP, &n, err, sizeof err);
+        uv_mutex_unlock(&d->store_lock);
+        if (rc != 0) {
+            log_msg(LOG_WARN, "maintenance: %s failed: %s", what, err);
+            break;
+        }
+        total += n;
+    } while (n == MAINTENANCE_STEP && !atomic_load(&maintenance_stop));
+    return total;
 }
 
 static void
 on_maintenance_work(uv_work_t *w)
 {
     struct daemon *d = w->data;
-    uint64_t removed = 0, forgotten = 0, evicted = 0;
+    uint64_t removed, forgotten = 0, evicted;
     char err[256];
     int64_t now = daemon_now();
 
+    removed = maintenance_steps(d, store_expire, now, "expiry");
+    evicted = maintenance_steps(d, store_evict, now, "eviction");
     uv_mutex_lock(&d->store_lock);
-    if (store_expire(d->store, now, 0, &removed, err, sizeof err) != 0)
-        log_msg(LOG_WARN, "maintenance: expiry failed: %s", err);
-    if (store_evict(d->store, now, 0, &evicted, err, sizeof err) != 0)
-        log_msg(LOG_WARN, "maintenance: eviction failed: %s", err);
     if (store_forget_expired(d->store, now, &forgotten, err, sizeof err) != 0)
         log_msg(LOG_WARN, "maintenance: forgetting old ids failed: %s", err);
     uv_mutex_unlock(&d->store_lock);
@@ -287,6 +340,10 @@ on_maintenance_done(uv_work_t *w, int status)
 
     (void)status;
     maintenance_running = false;
+    if (maintenance_again && !d->stopping) {
+        maintenance_again = false;
+        uv_timer_start(&maintenance, on_maintenance_timer, 0, MAINTENANCE_INTERVAL_MS);
+    }
     daemon_job_done(d);
 }
 
@@ -340,19 +397,15 @@ make_dirs(const char *path, char *err, size_t err_cap)
     return 0;
 }
 
-/* Parses the command line into CFG: --config first, then every flag in order. */
-static int
-parse_args(int argc, char **argv, const char **config_path)
+/* The getopt_long() table of every flag; NULL when out of memory. */
+static struct option *
+make_options(void)
 {
     size_t n_opts = config_n_options(), i;
     struct option *opts = calloc(n_opts + 4, sizeof *opts);
-    char err[1024];
-    int c, idx, rc = -1;
 
-    if (opts == NULL) {
-        fprintf(stderr, "samizdatd: out of memory\n");
-        return 2;
-    }
+    if (opts == NULL)
+        return NULL;
     for (i = 0; i < n_opts; i++) {
         opts[i].name = config_option_at(i)->flag;
         opts[i].has_arg = required_argument;
@@ -365,6 +418,42 @@ parse_args(int argc, char **argv, const char **config_path)
     opts[n_opts + 1].val = 'h';
     opts[n_opts + 2].name = "version";
     opts[n_opts + 2].val = 'V';
+    return opts;
+}
+
+/* Sets every setting flag of the command line into cfg, in the order given. */
+static int
+apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts, char *err,
+            size_t err_cap)
+{
+    char why[768];
+    int c, idx;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        if (c != 0)
+            continue;
+        if (config_set(cfg, opts[idx].name, optarg, why, sizeof why) != 0) {
+            snprintf(err, err_cap, "--%s: %s", opts[idx].name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses the command line into CFG: --config first, then every flag in order. */
+static int
+parse_args(int argc, char **argv, const char **config_path)
+{
+    struct option *opts = make_options();
+    char err[1024];
+    int c, idx, rc = -1;
+
+    if (opts == NULL) {
+        fprintf(stderr, "samizdatd: out of memory\n");
+        return 2;
+    }
     /* Pass 1: --config, --help, --version. */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
@@ -399,15 +488,10 @@ parse_args(int argc, char **argv, const char **config_path)
         goto out;
     }
     /* Pass 2: flags override the file, in the order given. */
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-        if (c != 0)
-            continue;
-        if (config_set(&CFG, opts[idx].name, optarg, err, sizeof err) != 0) {
-            fprintf(stderr, "samizdatd: --%s: %s\n", opts[idx].name, err);
-            rc = 2;
-            goto out;
-        }
+    if (apply_flags(&CFG, argc, argv, opts, err, sizeof err) != 0) {
+        fprintf(stderr, "samizdatd: %s\n", err);
+        rc = 2;
+        goto out;
     }
     if (config_finish(&CFG, err, sizeof err) != 0) {
         fprintf(stderr, "samizdatd: %s%s\n", *config_path != NULL ? "configuration: " : "", err);
@@ -447,6 +531,8 @@ main(int argc, char **argv)
         exit(1);
     }
     config_init_defaults(&CFG);
+    saved_argc = argc;
+    saved_argv = argv;
     rc = parse_args(argc, argv, &config_path);
     if (rc != 0) {
         config_free(&CFG);
