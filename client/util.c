@@ -345,6 +345,7 @@ util_load_secret_key(const char *path, const char *pass_file, uint8_t **sk_out, 
 out:
     util_sk_free(sk);
     util_pass_free(pass);
+    sodium_memzero(&f, sizeof f); /* without a passphrase, f.sealed is the key in the clear */
     if (buf != NULL)
         sodium_memzero(buf, len);
     free(buf);

@@ -493,15 +493,12 @@ on_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)p->d->net->rbuf, READ_BUF_LEN);
 }
 
-static void
-on_close_timer(uv_timer_t *t)
-{
-    struct peer *p = t->data;
-
-    peer_close(p, false, NULL);
-}
-
-/* A responder whose first message failed: say nothing, close after 1..10 s. */
+/*
+ * A responder whose first message failed says nothing and goes on reading
+ * and discarding until the handshake deadline closes the connection, exactly
+ * as when too few bytes came: a prober sees the same silence, the same close
+ * time and the same FIN whatever and however much it sent.
+ */
 static void
 reject_probe(struct peer *p, int err)
 {
@@ -514,9 +511,6 @@ reject_probe(struct peer *p, int err)
                 "peer %s: rejected a connection that did not prove the network key "
                 "(%s)",
                 p->addr, sz_strerror(err));
-    uv_read_stop((uv_stream_t *)&p->tcp);
-    uv_timer_stop(&p->timer);
-    uv_timer_start(&p->timer, on_close_timer, 1000 + randombytes_uniform(9000), 0);
 }
 
 static void
@@ -616,7 +610,7 @@ on_peer_timer(uv_timer_t *t)
     struct peer *p = t->data;
 
     if (!p->open)
-        peer_close(p, false, "handshake timed out");
+        peer_close(p, false, p->silent_close ? NULL : "handshake timed out");
 }
 
 /* Every few seconds: idle pings and timeouts, slow peers, reconnects, gossip timers. */

@@ -141,15 +141,32 @@ all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
+static int skfile_parse(const uint8_t *buf, size_t len, struct sz_skfile *f);
+
+/*
+ * Without a passphrase the sealed key is the secret key under a known key:
+ * the local copy is wiped whatever the outcome.
+ */
 int
 sz_skfile_parse(const uint8_t *buf, size_t len, struct sz_skfile *out)
 {
     struct sz_skfile f;
+    int rc = skfile_parse(buf, len, &f);
+
+    if (rc == 0)
+        *out = f;
+    sodium_memzero(&f, sizeof f);
+    return rc;
+}
+
+static int
+skfile_parse(const uint8_t *buf, size_t len, struct sz_skfile *f)
+{
     uint8_t magic[4], version;
     uint16_t reserved;
     struct sz_rd r;
 
-    memset(&f, 0, sizeof f);
+    memset(f, 0, sizeof *f);
     if (len < 8)
         return -SZ_EBADMSG;
     sz_rd_init(&r, buf, len);
@@ -163,32 +180,31 @@ sz_skfile_parse(const uint8_t *buf, size_t len, struct sz_skfile *out)
         return -SZ_EBADMSG;
     if (len > SZ_SKFILE_LEN)
         return -SZ_ETRAILING;
-    (void)sz_rd_u8(&r, &f.kdf);
+    (void)sz_rd_u8(&r, &f->kdf);
     (void)sz_rd_u16(&r, &reserved);
-    (void)sz_rd_u64(&r, &f.opslimit);
-    (void)sz_rd_u64(&r, &f.memlimit);
-    (void)sz_rd_copy(&r, f.salt, sizeof f.salt);
-    (void)sz_rd_copy(&r, f.nonce, sizeof f.nonce);
-    (void)sz_rd_copy(&r, f.public_key, sizeof f.public_key);
-    (void)sz_rd_copy(&r, f.sealed, sizeof f.sealed);
+    (void)sz_rd_u64(&r, &f->opslimit);
+    (void)sz_rd_u64(&r, &f->memlimit);
+    (void)sz_rd_copy(&r, f->salt, sizeof f->salt);
+    (void)sz_rd_copy(&r, f->nonce, sizeof f->nonce);
+    (void)sz_rd_copy(&r, f->public_key, sizeof f->public_key);
+    (void)sz_rd_copy(&r, f->sealed, sizeof f->sealed);
     if (reserved != 0)
         return -SZ_ECANON;
-    switch (f.kdf) {
+    switch (f->kdf) {
     case SZ_KDF_NONE:
-        if (f.opslimit != 0 || f.memlimit != 0 || !all_zero(f.salt, sizeof f.salt))
+        if (f->opslimit != 0 || f->memlimit != 0 || !all_zero(f->salt, sizeof f->salt))
             return -SZ_ECANON;
         break;
     case SZ_KDF_ARGON2ID:
-        if (f.opslimit > SZ_SKFILE_MAX_OPSLIMIT || f.memlimit > SZ_SKFILE_MAX_MEMLIMIT)
+        if (f->opslimit > SZ_SKFILE_MAX_OPSLIMIT || f->memlimit > SZ_SKFILE_MAX_MEMLIMIT)
             return -SZ_ETOOBIG;
-        if (f.opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-            f.memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN)
+        if (f->opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
+            f->memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN)
             return -SZ_EINVAL;
         break;
     default:
         return -SZ_EVERSION;
     }
-    *out = f;
     return 0;
 }
 
@@ -291,6 +307,7 @@ sz_skfile_seal(const uint8_t *sk, const char *pass, size_t pass_len, uint64_t op
     memcpy(out + SK_AD_LEN, f.sealed, sizeof f.sealed);
 out:
     sodium_memzero(key, sizeof key);
+    sodium_memzero(&f, sizeof f);
     return rc;
 }
 

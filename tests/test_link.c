@@ -1527,10 +1527,29 @@ setup(void **state)
     return sz_init();
 }
 
+/* The built-in network key is what PROTOCOL.md says it is derived from. */
+static void
+test_default_network_key(void **state)
+{
+    static const char text[] = "samizdat default network key v1";
+    static const char hex[] = "81493014bae4d87568a0c9c296d631ef9f9a3b43e9da72129db1b4a66386bf0c";
+    uint8_t want[32], from_hex[32];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(
+        crypto_generichash(want, sizeof want, (const uint8_t *)text, sizeof text - 1, NULL, 0), 0);
+    assert_int_equal(sodium_hex2bin(from_hex, sizeof from_hex, hex, sizeof hex - 1, NULL, &n, NULL),
+                     0);
+    assert_int_equal(n, 32);
+    assert_memory_equal(want, from_hex, 32);
+    assert_memory_equal(SZ_DEFAULT_NETWORK_KEY, want, SZ_NETWORK_KEY_LEN);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_network_key),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_handshake_fresh),
         cmocka_unit_test(test_messages),

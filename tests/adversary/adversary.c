@@ -870,14 +870,17 @@ make_hs1(struct probe *p, const uint8_t *network_key, int64_t when)
 
 /*
  * probe: connections that do not prove the network key. Noise, a first
- * message made with a wrong network key, one with a clock 700 s behind, and
- * the replay of a first message the daemon already answered. Each must get no
- * byte at all, and be closed after 1 to 10 s (PROTOCOL.md 2).
+ * message made with a wrong network key, one with a clock 700 s behind, the
+ * replay of a first message the daemon already answered, noise shorter than a
+ * first message, and a first message's worth of noise followed by more bytes
+ * 0.5 s later. Each must get no byte at all and be closed with a FIN (no
+ * reset) at the handshake deadline: all at the same moment, so that nothing
+ * tells a prober where the first message ends (PROTOCOL.md 2).
  */
 static int
 cmd_probe(void)
 {
-    struct probe pr[4];
+    struct probe pr[6];
     struct conn first;
     uint8_t wrong[SZ_NETWORK_KEY_LEN];
     size_t i, n = sizeof pr / sizeof pr[0];
@@ -895,6 +898,12 @@ cmd_probe(void)
     make_hs1(&pr[2], keys.network_key, (int64_t)time(NULL) - 700);
     pr[3].what = "replay of an answered message 1";
     make_hs1(&pr[3], keys.network_key, (int64_t)time(NULL));
+    pr[4].what = "noise shorter than message 1";
+    randombytes_buf(pr[4].bytes, 20);
+    pr[4].len = 20;
+    pr[5].what = "message 1's length of noise, then 10 bytes more";
+    randombytes_buf(pr[5].bytes, SZ_HS1_LEN);
+    pr[5].len = SZ_HS1_LEN;
 
     /* The replayed message is first sent for real: that one is answered. */
     memset(&first, 0, sizeof first);
@@ -911,28 +920,44 @@ cmd_probe(void)
     for (i = 0; i < n; i++)
         if (!probe_send(&pr[i]))
             return verdict(false, "cannot connect");
-    /* No byte may come back; the daemon closes after 1 to 10 s. */
+    {
+        uint8_t more[10];
+        struct timespec ts = {0, 500000000};
+        randombytes_buf(more, sizeof more);
+        nanosleep(&ts, NULL);
+        if (!write_raw(&pr[5].c, more, sizeof more))
+            return verdict(false, "cannot write to probe 6");
+    }
+    /* No byte may come back; the daemon closes at the handshake deadline (10 s). */
     {
         struct conn cs[sizeof pr / sizeof pr[0]];
         for (i = 0; i < n; i++)
             cs[i] = pr[i].c;
-        watch_closes(cs, n, t0 + 12);
+        watch_closes(cs, n, t0 + 14);
         for (i = 0; i < n; i++)
             pr[i].c = cs[i];
     }
+    double first_close = 1e9, last_close = 0;
     for (i = 0; i < n; i++) {
         struct conn *c = &pr[i].c;
         double after = c->closed ? c->t_closed - t0 : -1;
-        bool good = c->bytes_in == 0 && c->closed && after >= 0.9 && after <= 11;
-        say("probe %zu (%s, %zu bytes): %llu bytes back, %s%.1f s", i + 1, pr[i].what, pr[i].len,
+        bool good = c->bytes_in == 0 && c->closed && !c->reset && after >= 9 && after <= 12;
+        say("probe %zu (%s, %zu bytes): %llu bytes back, %s%.2f s%s", i + 1, pr[i].what, pr[i].len,
             (unsigned long long)c->bytes_in, c->closed ? "closed after " : "still open after ",
-            c->closed ? after : now_s() - t0);
+            c->closed ? after : now_s() - t0, c->reset ? " (reset)" : "");
         if (!good)
             ok = false;
+        if (c->closed) {
+            first_close = after < first_close ? after : first_close;
+            last_close = after > last_close ? after : last_close;
+        }
         conn_free(c);
     }
-    say("probes: %zu", n);
-    return verdict(ok, "probes got no byte back and were closed silently after 1-10 s");
+    say("probes: %zu, closed between %.2f and %.2f s", n, first_close, last_close);
+    if (last_close - first_close > 1.0)
+        ok = false;
+    return verdict(ok, "probes got no byte back and were closed alike (FIN) at the handshake "
+                       "deadline");
 }
 
 /* garbage: the handshake, then noise where a frame should be. */

@@ -121,7 +121,7 @@ first=$("$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" 
 grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
 
 # Peers that are no samizdat node for this reader, each named with the reason:
-# a node with another network key (it says nothing and closes after 1-10 s),
+# a node with another network key (it says nothing and closes at its handshake deadline),
 # and a web server (or a filter answering in its place).
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/other.netkey"
 start_daemon otherkey "${COMMON[@]}" --network-key "$TMP/other.netkey" || bad "start otherkey"
