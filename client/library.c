@@ -16,12 +16,14 @@
  * article gets "<id>~2" (then ~3, ...; '~' is never in an id) and library.idx
  * records it. A library is then portable to such a file system.
  *
- * Files a browser would open as a document that runs script or loads remote
- * resources (HTML, XML, SVG: the original of an HTML body, or an attachment
- * so named) get ".txt" appended, so that opening one from file:// shows its
- * text. An attachment whose name is one of the library's own file names
- * (index.html, body.md, ..., compared ignoring case, as some file systems
- * do) is stored with '_' prepended until the name is free.
+ * Only files a browser opens passively from file:// (pictures, sound, film,
+ * plain text, PDF, office documents and archives, by extension: see
+ * passive_name()) keep their names; every other original (an HTML body, an
+ * HTML, SVG, RSS or other XML attachment, a name without extension) gets
+ * ".txt" appended, so that opening it shows its text and runs nothing. An
+ * attachment whose name is taken (one of the library's own file names, or an
+ * earlier attachment's, compared ignoring case as some file systems do) is
+ * stored with "_", then "2_", "3_"... prepended until the name is free.
  *
  * library.idx is a line-oriented text file, one record per line, fields
  * separated by one space; strings are percent-encoded (bytes <= 0x20, 0x7f,
@@ -107,7 +109,9 @@
 #define NAME_MAX_LEN 256 /* a publisher's name as the reader gave it */
 #define MAX_FIELDS 14
 #define FOLDER_MAX_LEN (SZ_MAX_ID_LEN + 11) /* id, '~', a number below 10^9 */
-#define MAX_WORKERS 4                       /* threads checking and writing one batch */
+/* A stored file name: an attachment name, ".txt", and a "_" or "N_" prefix. */
+#define STORED_NAME_MAX (SZ_MAX_ID_LEN + 4 + 4)
+#define MAX_WORKERS 4 /* threads checking and writing one batch */
 
 struct lib_bundle {
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -1046,6 +1050,22 @@ bad:
 }
 
 /* Decodes a ','-separated list of non-empty strings. */
+/* A name the library may have given a file: safe characters, not "." or "-" first. */
+static bool
+stored_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > STORED_NAME_MAX || s[0] == '.' || s[0] == '-')
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char ch = s[k];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
 static bool
 dec_list(struct field f, size_t max_items, size_t max_len, bool safe_names, char ***out,
          size_t *n_out)
@@ -1073,7 +1093,7 @@ dec_list(struct field f, size_t max_items, size_t max_len, bool safe_names, char
         if (!dec_str(item, max_len, &s))
             goto bad;
         v[n++] = s;
-        if (s[0] == '\0' || (safe_names && !sz_safe_name(s, strlen(s))))
+        if (s[0] == '\0' || (safe_names && !stored_name_ok(s)))
             goto bad;
         start = k + 1;
     }
@@ -1128,7 +1148,7 @@ parse_article(struct lib *l, struct field *f, size_t nf)
         !dec_str(f[9], SZ_MAX_SUMMARY_LEN, &a->summary) ||
         !dec_str(f[10], SZ_MAX_URL_LEN, &a->url) ||
         !dec_list(f[11], SZ_MAX_AUTHORS, SZ_MAX_AUTHOR_LEN, false, &a->authors, &a->n_authors) ||
-        !dec_list(f[12], SZ_MAX_ATTACHMENTS + 1, SZ_MAX_ID_LEN, true, &a->files, &a->n_files) ||
+        !dec_list(f[12], SZ_MAX_ATTACHMENTS + 1, STORED_NAME_MAX, true, &a->files, &a->n_files) ||
         a->n_files == 0)
         goto bad;
     if (nf == 14 &&
@@ -1330,15 +1350,29 @@ in_names(char *const *v, size_t n, const char *s)
 }
 
 /*
- * True when a browser opening the file from file:// would run it as a
- * document (script, remote loads): by its extension, ignoring case.
+ * True when a browser opens the file from file:// as a picture, a sound, a
+ * film, plain text or a PDF, or offers to save it: by its extension, ignoring
+ * case. Anything else may open as a document that runs script or loads remote
+ * resources (HTML, SVG, XML and every "+xml" type: .rss, .atom, .xsd, .xbl...,
+ * or what a browser sniffs from a file with no known extension), so it is
+ * stored with ".txt" appended. (Chromium's PDF viewer was checked: a PDF whose
+ * open action is a URI or JavaScript asking for a URL makes no request.)
  */
 static bool
-active_name(const char *s)
+passive_name(const char *s)
 {
-    static const char *const ext[] = {"html", "htm",  "shtml", "xhtml", "xht",  "xml",
-                                      "svg",  "svgz", "mht",   "mhtml", "xsl",  "xslt",
-                                      "rdf",  "xhtm", "shtm",  "hta",   "wbxml"};
+    static const char *const ext[] = {
+        /* pictures (never SVG) */
+        "png", "jpg", "jpeg", "gif", "webp", "avif", "bmp", "ico",
+        /* sound and film */
+        "mp3", "ogg", "oga", "opus", "wav", "flac", "m4a", "aac", "weba", "mp4", "m4v", "webm",
+        "ogv", "mov",
+        /* text a browser shows as text */
+        "txt", "md", "markdown", "csv", "tsv", "json", "log",
+        /* documents a browser shows in its viewer or offers to save */
+        "pdf", "epub", "odt", "ods", "odp", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "rtf",
+        /* archives */
+        "zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "tar"};
     const char *dot = strrchr(s, '.');
 
     if (dot == NULL)
@@ -1352,8 +1386,11 @@ active_name(const char *s)
 
 /*
  * The file names of an article in the library: [0] the body file, then one per
- * attachment. An attachment named like one of the library's own files gets '_'
- * prepended until the name is free.
+ * attachment. A name that is not passive_name() gets ".txt" appended; a name
+ * taken already (ignoring case, as FAT, exFAT and macOS do: by the library's
+ * own files or an earlier attachment) gets "_", then "2_", "3_"... prepended
+ * until it is free. At most SZ_MAX_ATTACHMENTS + 6 names are taken, so a free
+ * one is always found within STORED_NAME_MAX.
  */
 static int
 stored_names(struct ctx *c, const struct sz_article *a, char ***out)
@@ -1366,25 +1403,18 @@ stored_names(struct ctx *c, const struct sz_article *a, char ***out)
         goto nomem;
     for (size_t k = 0; k < a->n_atts; k++) {
         const struct sz_str *nm = &a->atts[k].name;
-        char *s = malloc(SZ_MAX_ID_LEN + 1);
+        char base[SZ_MAX_ID_LEN + 5], *s = malloc(STORED_NAME_MAX + 1);
         if (s == NULL)
             goto nomem;
-        memcpy(s, nm->p, nm->len);
-        s[nm->len] = '\0';
-        if (active_name(s)) {
-            size_t n = strlen(s) < SZ_MAX_ID_LEN - 4 ? strlen(s) : SZ_MAX_ID_LEN - 4;
-            memcpy(s + n, ".txt", 5);
-        }
-        while (reserved_name(s) || in_names(v, k + 1, s)) {
-            size_t n = strlen(s);
-            if (n >= SZ_MAX_ID_LEN) {
-                free(s);
-                free_list(v, a->n_atts + 1);
-                return fail(c, "article %.*s: attachment %.*s cannot be given a free name",
-                            (int)a->id.len, a->id.p, (int)nm->len, nm->p);
-            }
-            memmove(s + 1, s, n + 1);
-            s[0] = '_';
+        snprintf(base, sizeof base, "%.*s", (int)nm->len, nm->p);
+        if (!passive_name(base))
+            memcpy(base + nm->len, ".txt", 5);
+        snprintf(s, STORED_NAME_MAX + 1, "%s", base);
+        for (unsigned n = 1; reserved_name(s) || in_names(v, k + 1, s); n++) {
+            if (n == 1)
+                snprintf(s, STORED_NAME_MAX + 1, "_%s", base);
+            else
+                snprintf(s, STORED_NAME_MAX + 1, "%u_%s", n, base);
         }
         v[k + 1] = s;
     }

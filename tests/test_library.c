@@ -963,7 +963,7 @@ test_reserved_attachment_name(void **state)
     /*
      * Names a browser would open as a document (HTML, SVG, XML) get ".txt";
      * names of the library's own files, in any case (FAT and exFAT ignore
-     * it), get '_' prepended until free.
+     * it), get '_', then "2_", "3_"... prepended until free.
      */
     struct sz_attachment atts[6] = {
         {S("Body.md"), S("text/markdown"), (const uint8_t *)"attached", 8},
@@ -996,8 +996,8 @@ test_reserved_attachment_name(void **state)
                           strlen(want[k].bytes));
         free(p);
     }
-    /* The sixth, "index.html.txt", met the fourth's new name: '_' until free. */
-    assert_file_bytes(p = path_of("%s/%s/r/__index.html.txt", w->dir, hex), "third", 5);
+    /* The sixth, "index.html.txt", met the fourth's new name, then the second's: "2_". */
+    assert_file_bytes(p = path_of("%s/%s/r/2_index.html.txt", w->dir, hex), "third", 5);
     free(p);
     assert_false(exists(p = path_of("%s/%s/r/x.SVG", w->dir, hex)));
     free(p);
@@ -1098,6 +1098,76 @@ test_ids_differing_in_case(void **state)
     made_free(&m1);
     made_free(&m2);
     made_free(&m3);
+}
+
+static void
+test_attachment_names_allowlist(void **state)
+{
+    struct world *w = *state;
+    /*
+     * Only names a browser opens passively keep their name; every other one
+     * (an RSS or Atom feed is XML, and XHTML inside runs script; no extension
+     * lets the browser sniff) gets ".txt". Two 100-byte names that differ
+     * only in case both fit, whole.
+     */
+    char upper[101], lower[101], html[101];
+    memset(upper, 'A', 96);
+    memcpy(upper + 96, ".png", 5);
+    memset(lower, 'a', 96);
+    memcpy(lower + 96, ".png", 5);
+    memset(html, 'h', 95);
+    memcpy(html + 95, ".html", 6);
+    struct sz_attachment atts[8] = {
+        {S("feed.rss"), S("application/rss+xml"), (const uint8_t *)"<rss/>", 6},
+        {S("feed.ATOM"), S("application/atom+xml"), (const uint8_t *)"<feed/>", 7},
+        {S("schema.xsd"), S("text/xml"), (const uint8_t *)"<xs/>", 5},
+        {S("README"), S("text/plain"), (const uint8_t *)"<html>", 6},
+        {S("photo.JPG"), S("image/jpeg"), (const uint8_t *)"jpeg", 4},
+        {S("report.pdf"), S("application/pdf"), (const uint8_t *)"%PDF", 4},
+        {S(upper), S("image/png"), (const uint8_t *)"upper", 5},
+        {S(lower), S("image/png"), (const uint8_t *)"lower", 5},
+    };
+    struct sz_article a = art("n", "Names", T0, SZ_CTYPE_PLAIN, "body");
+    a.atts = atts;
+    a.n_atts = 8;
+    struct sz_attachment atts2[1] = {{S(html), S("text/html"), (const uint8_t *)"<p>", 3}};
+    struct sz_article b = art("m", "Long", T0, SZ_CTYPE_PLAIN, "body");
+    b.atts = atts2;
+    b.n_atts = 1;
+    struct sz_article both[2] = {a, b};
+    struct made m = make_bundle(&w->k, 1, T0, both, 2);
+    add_ok(w->dir, &m, 1, NULL);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+    pub_hex(&w->k, hex);
+    char under_lower[102];
+    snprintf(under_lower, sizeof under_lower, "_%s", lower);
+    const struct {
+        const char *file, *bytes;
+    } want[] = {
+        {"feed.rss.txt", "<rss/>"}, {"feed.ATOM.txt", "<feed/>"}, {"schema.xsd.txt", "<xs/>"},
+        {"README.txt", "<html>"},   {"photo.JPG", "jpeg"},        {"report.pdf", "%PDF"},
+        {upper, "upper"},           {under_lower, "lower"},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        assert_file_bytes(p = path_of("%s/%s/n/%s", w->dir, hex, want[k].file), want[k].bytes,
+                          strlen(want[k].bytes));
+        free(p);
+    }
+    assert_false(exists(p = path_of("%s/%s/n/feed.rss", w->dir, hex)));
+    free(p);
+    /* 95 + ".html" + ".txt": nothing cut off. */
+    assert_file_bytes(p = path_of("%s/%s/m/%s.txt", w->dir, hex, html), "<p>", 3);
+    free(p);
+    char *page = page_of(w->dir, &w->k, "n");
+    assert_non_null(strstr(page, "href=\"feed.rss.txt\""));
+    assert_null(strstr(page, "href=\"feed.rss\""));
+    free(page);
+    /* The stored names are read back from library.idx: a second bundle adds to it. */
+    struct sz_article c = art("o", "Other", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m2 = make_bundle(&w->k, 2, T0 + 1, &c, 1);
+    add_ok(w->dir, &m2, 1, NULL);
+    made_free(&m);
+    made_free(&m2);
 }
 
 static void
@@ -2137,6 +2207,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_differing_in_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attachment_names_allowlist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
