@@ -104,7 +104,8 @@ struct run {
     bool writing;  /* the writer thread runs (or ran and awaits its join) */
     bool threaded; /* ... as a thread: join it */
     pthread_t writer;
-    int wrc; /* what library_put() returned */
+    int wrc;                 /* what library_put() returned for the whole batch */
+    bool wok[BATCH_BUNDLES]; /* committed: all, or those that went in one by one */
     struct library_result wres;
     char werr[1024];
     int64_t start_ms;
@@ -360,14 +361,48 @@ state_save(struct run *r)
  * r->lib and r->wbatch while r->writing; the main thread reads the outcome
  * after batch_wait().
  */
+static int
+put_items(struct run *r, const struct library_item *items, size_t n, struct library_result *res,
+          char *err, size_t cap)
+{
+    return r->lib != NULL
+               ? library_put(r->lib, items, n, r->pubs, r->o->trust->n, res, err, cap)
+               : library_add(r->o->dir, items, n, r->pubs, r->o->trust->n, res, err, cap);
+}
+
 static void *
 writer_main(void *arg)
 {
     struct run *r = arg;
-    r->wrc = r->lib != NULL ? library_put(r->lib, r->wbatch, r->n_wbatch, r->pubs, r->o->trust->n,
-                                          &r->wres, r->werr, sizeof r->werr)
-                            : library_add(r->o->dir, r->wbatch, r->n_wbatch, r->pubs,
-                                          r->o->trust->n, &r->wres, r->werr, sizeof r->werr);
+    size_t k;
+
+    r->wrc = put_items(r, r->wbatch, r->n_wbatch, &r->wres, r->werr, sizeof r->werr);
+    for (k = 0; k < r->n_wbatch; k++)
+        r->wok[k] = r->wrc == 0;
+    if (r->wrc != 0 && r->n_wbatch > 1) {
+        /* One bundle the library cannot take must not hold back the rest of its batch
+         * on every fetch: each goes in alone (a full disk fails them all again). */
+        bool named = false;
+        memset(&r->wres, 0, sizeof r->wres);
+        for (k = 0; k < r->n_wbatch; k++) {
+            struct library_result one;
+            char err[900], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+            if (put_items(r, &r->wbatch[k], 1, &one, err, sizeof err) != 0) {
+                if (!named) { /* the first that fails alone is named; the others are alike */
+                    sz_bundle_id_hex(r->wbatch[k].b->id, hex);
+                    snprintf(r->werr, sizeof r->werr, "bundle %.16s (sequence %llu): %s", hex,
+                             (unsigned long long)r->wbatch[k].b->hdr.sequence, err);
+                    named = true;
+                }
+                continue;
+            }
+            r->wok[k] = true;
+            r->wres.bundles_added += one.bundles_added;
+            r->wres.bundles_present += one.bundles_present;
+            r->wres.articles_written += one.articles_written;
+            r->wres.equivocations += one.equivocations;
+        }
+    }
     return NULL;
 }
 
@@ -386,9 +421,15 @@ batch_wait(struct run *r)
     if (r->wrc != 0) {
         util_err("%s", r->werr);
         r->write_failed = true;
-    } else {
+    }
+    bool any = false;
+    for (k = 0; k < r->n_wbatch; k++)
+        any = any || r->wok[k];
+    if (any) {
         for (k = 0; k < r->n_wbatch; k++) {
             const struct sz_bundle *b = r->wbatch[k].b;
+            if (!r->wok[k])
+                continue;
             for (i = 0; i < r->o->trust->n; i++) {
                 if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
                     continue;

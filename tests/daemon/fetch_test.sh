@@ -101,6 +101,24 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" 
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==0, s' \
     "$out" && ok || bad "the first publisher's progress survives a fetch of another ($out)"
 
+# A bundle the library cannot take (here a file stands where its article's
+# folder goes) is named, and does not hold back the others of its batch.
+PUBDIR=$(basename "$(dirname "$(ls -d "$TMP"/lib/*/a1)")")
+mkdir -p "$TMP/blocked/$PUBDIR"
+echo "not a folder" >"$TMP/blocked/$PUBDIR/a2"
+rc=0
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/blocked" >/dev/null \
+    2>"$TMP/err" || rc=$?
+[ $rc -eq 5 ] && ok || bad "a bundle that cannot be written: exit $rc, wanted 5 ($(cat "$TMP/err"))"
+grep -q "a2" "$TMP/err" && ok || bad "the failing article is named: $(cat "$TMP/err")"
+for i in 1 3 4; do
+    [ -f "$TMP/blocked/$PUBDIR/a$i/index.html" ] && ok || bad "a$i written despite a2 ($(cat "$TMP/err"))"
+done
+rm "$TMP/blocked/$PUBDIR/a2"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/blocked" --json 2>/dev/null)
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==1, s' \
+    "$out" && ok || bad "then only the missing bundle is fetched ($out)"
+
 # Staleness warning.
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
     >/dev/null 2>"$TMP/err"
