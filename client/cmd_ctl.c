@@ -137,7 +137,8 @@ static const char IMPORT_USAGE[] =
     "\n"
     "Hands bundle files to a local samizdatd (sneakernet in). The daemon verifies\n"
     "each, applies its carry policy and stores it; one line per file says what\n"
-    "happened. Exits 1 when any bundle was refused.\n"
+    "happened. A bundle dated more than a day ahead of the daemon's clock is\n"
+    "refused. Exits 1 when any bundle was refused.\n"
     "\n"
     "  -h, --help             show this help\n";
 
@@ -145,7 +146,8 @@ static const char IMPORT_USAGE[] =
 static int
 import_batch(const char *sock, char **paths, size_t n, bool *any_refused)
 {
-    static const char *names[] = {"stored", "present", "refused", "not-carried"};
+    /* POLICY: not carried, or a quota, the expiry or a date ahead of the clock refused it. */
+    static const char *names[] = {"stored", "present", "refused", "not-stored"};
     struct sz_ctl_msg req = {.type = SZ_CTL_IMPORT}, *reply = NULL;
     uint8_t **bufs = calloc(n, sizeof *bufs), *frame = NULL;
     size_t *lens = calloc(n, sizeof *lens), i;

@@ -101,7 +101,8 @@ static const struct opt options[] = {
     /* [store] */
     OPT("store", "max_bytes", "max-bytes", "SIZE", "1G", false, K_SIZE, FIELD(max_bytes),
         1ull << 20, INT64_MAX, true, NULL,
-        "Total size of the bundles kept; beyond it the oldest are evicted. 0: no limit."),
+        "Total size of the bundles kept; beyond it the oldest are evicted (never the node's "
+        "own: only publisher_max_bytes limits those). 0: no limit."),
     OPT("store", "publisher_max_bytes", "publisher-max-bytes", "SIZE", "256M", false, K_SIZE,
         FIELD(publisher_max_bytes), 1ull << 20, INT64_MAX, true, NULL,
         "Most bytes kept for any one publisher, so that no key can fill the store; at most "

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "peer.h"
 #include "publish.h"
+#include "samizdat/article.h"
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
@@ -25,6 +26,7 @@
 #define READ_BUF_LEN 65536
 #define MAX_CONNS 64
 #define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
+#define RESULT_TEXT_LEN 320 /* one import result's text, NUL included */
 
 struct ctlconn {
     uv_pipe_t pipe;
@@ -410,7 +412,7 @@ run_status(struct job *j)
     const struct config *cfg = d->cfg;
     struct sz_wr text, json;
     struct status_ctx sc;
-    uint64_t n = 0, bytes = 0;
+    uint64_t n = 0, bytes = 0, n_future;
     char err[256], pk[SZ_PK_TEXT_LEN + 1];
     int64_t up = daemon_now() - d->started_wall;
     int rc;
@@ -431,6 +433,7 @@ run_status(struct job *j)
     }
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
+    n_future = store_n_future(d->store);
     if (rc == 0) {
         wr_printf(&text,
                   "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
@@ -439,16 +442,20 @@ run_status(struct job *j)
         wr_printf(&json,
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
-                  "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,\"publishers\":[",
+                  "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,"
+                  "\"refused_future\":%llu,\"publishers\":[",
                   (unsigned long long)n, (unsigned long long)bytes,
                   (unsigned long long)cfg->max_bytes, (unsigned long long)cfg->publisher_max_bytes,
                   (unsigned)cfg->expiry_days, cfg->carry == CONFIG_CARRY_ANY ? "any" : "list",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
-                  (unsigned long long)d->n_refused);
+                  (unsigned long long)d->n_refused, (unsigned long long)n_future);
         wr_printf(&text, "carry: %s; imported %llu, published %llu, refused %llu\n",
                   cfg->carry == CONFIG_CARRY_ANY ? "any publisher" : "listed publishers only",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
                   (unsigned long long)d->n_refused);
+        wr_printf(&text,
+                  "bundles refused as dated more than %lld hours ahead of this clock: %llu\n",
+                  (long long)(STORE_MAX_FUTURE_S / 3600), (unsigned long long)n_future);
         wr_printf(&text, "publishers:%s\n", n == 0 ? " none" : "");
         sc.text = &text;
         sc.json = &json;
@@ -490,7 +497,7 @@ import_verify(struct job *j, size_t from, size_t to)
     const struct sz_ctl_msg *m = j->msg;
     struct sz_ctl_import_result *res = j->scratch[0];
     struct store_item *cand = j->scratch[1];
-    char(*texts)[200] = j->scratch[3];
+    char(*texts)[RESULT_TEXT_LEN] = j->scratch[3];
     size_t i;
     int rc;
 
@@ -519,6 +526,14 @@ import_verify(struct job *j, size_t from, size_t to)
     }
 }
 
+/* RFC 3339, or the raw seconds for a time outside years 1..9999. */
+static void
+format_time(int64_t t, char *out, size_t out_cap)
+{
+    if (sz_time_format(t, out, out_cap) != 0)
+        snprintf(out, out_cap, "%lld s after 1970", (long long)t);
+}
+
 /* Allocates an IMPORT's result arrays (on the loop, before the chunks run). */
 static int
 import_prepare(struct job *j)
@@ -528,7 +543,7 @@ import_prepare(struct job *j)
     j->scratch[0] = calloc(n, sizeof(struct sz_ctl_import_result));
     j->scratch[1] = calloc(n + 1, sizeof(struct store_item)); /* candidates, by index */
     j->scratch[2] = calloc(n + 1, sizeof(struct store_item)); /* stored, packed */
-    j->scratch[3] = calloc(n, 200);
+    j->scratch[3] = calloc(n, RESULT_TEXT_LEN);
     return j->scratch[0] != NULL && j->scratch[1] != NULL && j->scratch[2] != NULL &&
                    j->scratch[3] != NULL
                ? 0
@@ -544,7 +559,7 @@ run_import(struct job *j)
     struct sz_ctl_import_result *res = j->scratch[0];
     struct store_item *cand = j->scratch[1], *items = j->scratch[2];
     size_t *item_of, n_items = 0, i;
-    char(*texts)[200] = j->scratch[3], err[256];
+    char(*texts)[RESULT_TEXT_LEN] = j->scratch[3], err[256];
     int64_t now = daemon_now();
     int rc;
 
@@ -594,6 +609,18 @@ run_import(struct job *j)
             res[k].code = SZ_CTL_IMPORT_POLICY;
             snprintf(texts[k], sizeof texts[k], "not stored: it is the oldest bundle over a quota");
             break;
+        case STORE_FUTURE: {
+            char created[48], clock[48];
+            format_time(items[i].meta.created, created, sizeof created);
+            format_time(now, clock, sizeof clock);
+            res[k].code = SZ_CTL_IMPORT_POLICY;
+            snprintf(texts[k], sizeof texts[k],
+                     "not stored: it is dated %s, more than %lld hours ahead of this machine's "
+                     "clock (%s); check the clock of its publisher, and this machine's (date -u), "
+                     "then import it again",
+                     created, (long long)(STORE_MAX_FUTURE_S / 3600), clock);
+            break;
+        }
         default:
             res[k].code = SZ_CTL_IMPORT_POLICY;
             snprintf(texts[k], sizeof texts[k], "not stored: its sequence is out of range");

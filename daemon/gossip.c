@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "peer.h"
+#include "samizdat/article.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
@@ -35,6 +36,7 @@
 #define MAX_REQUESTS_PER_WINDOW 65536
 #define SUMMARY_EVERY_MS (5 * 60 * 1000)
 #define MAX_FLOORS 4096
+#define MAX_SKIPS 256 /* sequences refused as dated too far ahead: not asked for by range again */
 
 struct range_req {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -108,6 +110,16 @@ struct floor_ {
     uint64_t floor;
 };
 
+/*
+ * One sequence not fetched again by range: its bundle was dated too far ahead
+ * (STORE_FUTURE). Unlike a floor it leaves the publisher's older sequences
+ * wanted: a clock that was wrong for one bundle says nothing about the others.
+ */
+struct skip {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+};
+
 struct gossip {
     struct daemon *d;
     struct fetch *fetches;
@@ -120,7 +132,10 @@ struct gossip {
     struct fetch *wait_head, *wait_tail;
     struct floor_ floors[MAX_FLOORS];
     size_t n_floors;
+    struct skip skips[MAX_SKIPS]; /* a ring: the oldest is replaced when full */
+    size_t n_skips, skip_next;
     uint64_t equivocations;
+    struct log_limit future_log; /* bundles dated ahead, from any peer */
 };
 
 /* ---- small helpers ---- */
@@ -195,6 +210,22 @@ floor_raise(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t fl
         memcpy(gs->floors[gs->n_floors].publisher, pub, SZ_PUBLIC_KEY_LEN);
         gs->floors[gs->n_floors++].floor = floor;
     }
+}
+
+static void
+skip_add(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t sequence)
+{
+    size_t i;
+
+    for (i = 0; i < gs->n_skips; i++)
+        if (gs->skips[i].sequence == sequence &&
+            memcmp(gs->skips[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            return;
+    memcpy(gs->skips[gs->skip_next].publisher, pub, SZ_PUBLIC_KEY_LEN);
+    gs->skips[gs->skip_next].sequence = sequence;
+    gs->skip_next = (gs->skip_next + 1) % MAX_SKIPS;
+    if (gs->n_skips < MAX_SKIPS)
+        gs->n_skips++;
 }
 
 static size_t
@@ -466,6 +497,8 @@ struct gjob {
     size_t peer_summary_len;
     struct floor_ *floors; /* COMPARE: the floors when it was queued (copy) */
     size_t n_floors;
+    struct skip *skips; /* COMPARE: the skipped sequences when it was queued (copy) */
+    size_t n_skips;
     struct range_req *want;
     size_t n_want;
     bool truncated; /* more ranges were wanted than one comparison queues */
@@ -491,6 +524,7 @@ gjob_free(struct gjob *j)
     free(j->msg);
     free(j->peer_summary);
     free(j->floors);
+    free(j->skips);
     free(j->want);
     free(j);
 }
@@ -710,7 +744,7 @@ collect_own(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last,
 }
 
 static void
-want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
+want_span(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
 {
     if (j->n_want >= MAX_RANGES_QUEUED) {
         j->truncated = true;
@@ -745,7 +779,36 @@ want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size
     }
 }
 
-/* The ranges the peer holds and we lack, above our floors. */
+/* Wants [first, last] of pub, less the skipped sequences (dated too far ahead). */
+static void
+want_add(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
+{
+    for (;;) {
+        uint64_t next = 0;
+        bool found = false;
+        size_t i;
+
+        for (i = 0; i < j->n_skips; i++) {
+            uint64_t s = j->skips[i].sequence;
+            if (s >= first && s <= last && (!found || s < next) &&
+                memcmp(j->skips[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0) {
+                next = s;
+                found = true;
+            }
+        }
+        if (!found) {
+            want_span(j, pub, first, last, cap);
+            return;
+        }
+        if (next > first)
+            want_span(j, pub, first, next - 1, cap);
+        if (next == last)
+            return;
+        first = next + 1;
+    }
+}
+
+/* The ranges the peer holds and we lack, above our floors, less the skipped sequences. */
 static void
 run_compare(struct gjob *j)
 {
@@ -949,6 +1012,33 @@ done_wanted(struct gjob *j)
 
 static void maybe_recompare(struct peer *p);
 
+/* RFC 3339, or the raw seconds for a time outside years 1..9999. */
+static void
+format_time(int64_t t, char *out, size_t out_cap)
+{
+    if (sz_time_format(t, out, out_cap) != 0)
+        snprintf(out, out_cap, "%lld s after 1970", (long long)t);
+}
+
+/* Says (rate-limited, node-wide) that a bundle from p was refused as dated ahead. */
+static void
+log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
+{
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1], created[48], now[48];
+
+    if (!log_allow(&gs->future_log, 5, (int64_t)uv_now(gs->d->loop)))
+        return;
+    sz_bundle_id_hex(m->id, hex);
+    sz_pk_to_text(m->publisher, pk);
+    format_time(m->created, created, sizeof created);
+    format_time(daemon_now(), now, sizeof now);
+    log_msg(LOG_WARN,
+            "bundle %s of publisher %s from peer %s is dated %s, more than %lld hours ahead of "
+            "this machine's clock (%s): not stored. The publisher's clock, or this machine's, "
+            "is wrong; the peer is not penalised",
+            hex, pk, p->addr, created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
+}
+
 static void
 done_verify(struct gjob *j)
 {
@@ -1011,6 +1101,16 @@ done_verify(struct gjob *j)
     case STORE_BAD_SEQ:
         /* Not kept: never ask for it, or anything older of that publisher, again. */
         floor_raise(gs, j->item.meta.publisher, j->item.meta.sequence + 1);
+        break;
+    case STORE_FUTURE:
+        /*
+         * Dated too far ahead of this clock. Not the peer's fault (it may only
+         * relay it, and its publisher's clock may be wrong): no penalty. The
+         * store remembers the id against announcements; the skip keeps range
+         * comparisons from asking for it again.
+         */
+        skip_add(gs, j->item.meta.publisher, j->item.meta.sequence);
+        log_future(gs, p, &j->item.meta);
         break;
     default:
         break;
@@ -1351,6 +1451,15 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
         }
         memcpy(j->floors, j->gs->floors, j->gs->n_floors * sizeof *j->floors);
         j->n_floors = j->gs->n_floors;
+    }
+    if (j->gs->n_skips > 0) {
+        j->skips = malloc(j->gs->n_skips * sizeof *j->skips);
+        if (j->skips == NULL) {
+            gjob_free(j);
+            return;
+        }
+        memcpy(j->skips, j->gs->skips, j->gs->n_skips * sizeof *j->skips);
+        j->n_skips = j->gs->n_skips;
     }
     p->g->round_bundles = 0;
     if (gjob_queue(j) == 0)

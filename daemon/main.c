@@ -556,6 +556,9 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_key;
     }
+    /* A publishing node's own bundles are never evicted for the total quota. */
+    if (d->sk != NULL)
+        store_set_own_publisher(d->store, d->pk);
     if (uv_mutex_init(&d->store_lock) != 0 || uv_mutex_init(&d->inflater_lock) != 0 ||
         uv_rwlock_init(&d->cfg_lock) != 0) {
         log_msg(LOG_ERROR, "cannot create a mutex");

@@ -100,6 +100,7 @@ enum stmt {
     S_TOTALS,
     S_OLDEST_PUB,
     S_OLDEST,
+    S_OLDEST_OTHER,
     S_OVER_PUB,
     S_REMEMBER,
     S_UNREMEMBER,
@@ -107,6 +108,8 @@ enum stmt {
     S_FORGET,
     S_EXPIRE_REMEMBER,
     S_EXPIRE_DELETE,
+    S_FUTURE_REMEMBER,
+    S_FUTURE_DELETE,
     S_PUBLISHERS,
     S_LIST,
     S_RANGES_PUB,
@@ -135,6 +138,9 @@ static const char *const stmt_sql[N_STMT] = {
     [S_OLDEST_PUB] = "SELECT n, id FROM bundles WHERE publisher = ?1"
                      " ORDER BY created, sequence, n LIMIT 1",
     [S_OLDEST] = "SELECT n, id FROM bundles ORDER BY created, sequence, n LIMIT 1",
+    /* The same walk of bundles_by_age, passing over the own publisher's bundles. */
+    [S_OLDEST_OTHER] = "SELECT n, id FROM bundles WHERE publisher <> ?1"
+                       " ORDER BY created, sequence, n LIMIT 1",
     [S_OVER_PUB] = "SELECT publisher FROM publishers WHERE bytes > ?1 LIMIT 1",
     [S_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at) VALUES (?1, ?2, ?3)",
     [S_UNREMEMBER] = "DELETE FROM history WHERE id = ?1",
@@ -145,6 +151,12 @@ static const char *const stmt_sql[N_STMT] = {
                           " ORDER BY created, sequence, n LIMIT ?2",
     [S_EXPIRE_DELETE] = "DELETE FROM bundles WHERE n IN (SELECT n FROM bundles WHERE created < ?1"
                         " ORDER BY created, sequence, n LIMIT ?2)",
+    /* ?5: the own publisher, whose bundles (dated by this clock) are kept. */
+    [S_FUTURE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
+                          " SELECT id, ?3, ?4 FROM bundles WHERE created > ?1 AND publisher <> ?5"
+                          " ORDER BY created, sequence, n LIMIT ?2",
+    [S_FUTURE_DELETE] = "DELETE FROM bundles WHERE n IN (SELECT n FROM bundles WHERE created > ?1"
+                        " AND publisher <> ?5 ORDER BY created, sequence, n LIMIT ?2)",
     [S_PUBLISHERS] = "SELECT p.publisher, p.n_bundles, p.bytes,"
                      " (SELECT max(b.sequence) FROM bundles b WHERE b.publisher = p.publisher)"
                      " FROM publishers p ORDER BY p.publisher",
@@ -172,6 +184,9 @@ struct store {
     int lock_fd;
     bool in_cb; /* a callback is running: store calls are refused */
     struct store_limits lim;
+    bool has_own; /* own: the node's own publisher, never evicted for the total quota */
+    uint8_t own[SZ_PUBLIC_KEY_LEN];
+    uint64_t n_future; /* STORE_FUTURE refusals committed since open */
     char *dir;
     char *db_path;
     char *lock_path;
@@ -375,6 +390,15 @@ before(int64_t now, int64_t span)
     return now - span;
 }
 
+/* now + span without overflow; span > 0. */
+static int64_t
+after(int64_t now, int64_t span)
+{
+    if (now > INT64_MAX - span)
+        return INT64_MAX;
+    return now + span;
+}
+
 /* Looks up a bundle: 1 and its n and metadata (m may be NULL), 0, or an error. */
 static int
 find(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_t *n, struct store_meta *m,
@@ -460,17 +484,20 @@ struct evict_ctx {
     int64_t now;
     uint64_t budget; /* evictions left; UINT64_MAX when unbounded */
     uint64_t n_evicted;
+    uint64_t n_future; /* items refused as STORE_FUTURE */
 };
 
 /*
- * Evicts the oldest bundle (of `publisher`, or of all when NULL). Sets *gone to
- * false when there is nothing to evict.
+ * Evicts the oldest bundle of `publisher`, or when NULL (for the total quota)
+ * the oldest of any publisher but the own one: an honest node must not lose
+ * what it publishes to whoever fills its store. Sets *gone to false when there
+ * is nothing to evict.
  */
 static int
 evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, bool *gone,
              char *err, size_t err_cap)
 {
-    enum stmt which = publisher != NULL ? S_OLDEST_PUB : S_OLDEST;
+    enum stmt which = publisher != NULL ? S_OLDEST_PUB : st->has_own ? S_OLDEST_OTHER : S_OLDEST;
     sqlite3_stmt *s = st->stmt[which];
     uint8_t id[SZ_BUNDLE_ID_LEN];
     int64_t n = 0;
@@ -478,6 +505,8 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
 
     if (publisher != NULL)
         bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+    else if (st->has_own)
+        bind_blob(s, 1, st->own, SZ_PUBLIC_KEY_LEN);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         n = sqlite3_column_int64(s, 0);
@@ -514,8 +543,10 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
 }
 
 /*
- * Evicts the oldest bundles of `publisher` (of anyone when NULL) until its
- * bytes (the store's total when NULL) are within limit.
+ * Evicts the oldest bundles of `publisher` (of anyone but the own publisher
+ * when NULL) until its bytes (the store's total when NULL) are within limit,
+ * or nothing evictable is left: the own publisher's bundles alone may hold
+ * more than the total, and then the loop ends without error.
  */
 static int
 evict_to(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, uint64_t limit,
@@ -582,6 +613,24 @@ enforce(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, char *
     return 0;
 }
 
+/*
+ * The time a refused future-dated id is remembered at. A bundle only a little
+ * ahead (a publisher's clock a day fast) becomes acceptable once this clock
+ * catches up: its entry is dated back so that it lapses then, and peers may
+ * offer it again. One dated years ahead is remembered for remember_s, as any
+ * refusal.
+ */
+static int64_t
+future_remembered_at(const struct store *st, int64_t now, int64_t created)
+{
+    int64_t at;
+
+    if (st->lim.remember_s <= 0)
+        return now;
+    at = before(before(created, STORE_MAX_FUTURE_S), st->lim.remember_s);
+    return at < now ? at : now;
+}
+
 /* Stores items[i] inside the running transaction and enforces the quotas. */
 static int
 put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_cap)
@@ -604,6 +653,12 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     if (m->sequence > (uint64_t)INT64_MAX) {
         it->status = STORE_BAD_SEQ;
         return remember(st, m->id, STORE_REASON_BAD_SEQ, ec->now, err, err_cap);
+    }
+    if (m->created > after(ec->now, STORE_MAX_FUTURE_S)) {
+        it->status = STORE_FUTURE;
+        ec->n_future++;
+        return remember(st, m->id, STORE_REASON_FUTURE,
+                        future_remembered_at(st, ec->now, m->created), err, err_cap);
     }
     if (st->lim.max_age_s > 0 && m->created < before(ec->now, st->lim.max_age_s)) {
         it->status = STORE_EXPIRED;
@@ -695,6 +750,7 @@ store_put_batch(struct store *st, struct store_item *items, size_t n, int64_t no
     ret = commit(st, err, err_cap);
     if (ret < 0)
         goto fail_status;
+    st->n_future += ec.n_future;
     return 0;
 
 fail:
@@ -1224,42 +1280,69 @@ limit_of(uint64_t max_n)
     return max_n == 0 || max_n > (uint64_t)INT64_MAX ? -1 : (int64_t)max_n;
 }
 
+/*
+ * Removes at most max_n (0: all) bundles picked by a pair of statements (one
+ * remembers the ids, the other deletes the rows), inside the running
+ * transaction; adds the count to *n.
+ */
+static int
+remove_picked(struct store *st, enum stmt rem_which, enum stmt del_which, int64_t bound,
+              uint64_t max_n, int reason, int64_t now, uint64_t *n, char *err, size_t err_cap)
+{
+    sqlite3_stmt *rem = st->stmt[rem_which];
+    sqlite3_stmt *del = st->stmt[del_which];
+    int ret;
+
+    /* Both statements pick the same rows: same filter, same total order. */
+    bind_i64(rem, 1, bound);
+    bind_i64(rem, 2, limit_of(max_n));
+    bind_i64(rem, 3, reason);
+    bind_i64(rem, 4, now);
+    if (rem_which == S_FUTURE_REMEMBER) {
+        static const uint8_t none[SZ_PUBLIC_KEY_LEN];
+        bind_blob(rem, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
+        bind_blob(del, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
+    }
+    ret = run(st, rem_which, "remembering removed bundles", err, err_cap);
+    if (ret < 0)
+        return ret;
+    bind_i64(del, 1, bound);
+    bind_i64(del, 2, limit_of(max_n));
+    ret = run(st, del_which, "deleting expired or future-dated bundles", err, err_cap);
+    if (ret < 0)
+        return ret;
+    *n += (uint64_t)sqlite3_changes(st->db);
+    return 0;
+}
+
 int
 store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
              size_t err_cap)
 {
-    sqlite3_stmt *rem = st->stmt[S_EXPIRE_REMEMBER];
-    sqlite3_stmt *del = st->stmt[S_EXPIRE_DELETE];
-    int64_t cutoff;
     uint64_t n = 0;
     int ret = busy_check(st, err, err_cap);
 
     if (ret < 0)
         return ret;
-    if (st->lim.max_age_s <= 0)
-        goto out;
-    cutoff = before(now, st->lim.max_age_s);
     ret = begin(st, err, err_cap);
     if (ret < 0)
         return ret;
-    /* Both statements pick the same rows: same filter, same total order. */
-    bind_i64(rem, 1, cutoff);
-    bind_i64(rem, 2, limit_of(max_n));
-    bind_i64(rem, 3, STORE_REASON_EXPIRED);
-    bind_i64(rem, 4, now);
-    ret = run(st, S_EXPIRE_REMEMBER, "remembering expired bundles", err, err_cap);
-    if (ret < 0)
-        goto fail;
-    bind_i64(del, 1, cutoff);
-    bind_i64(del, 2, limit_of(max_n));
-    ret = run(st, S_EXPIRE_DELETE, "deleting expired bundles", err, err_cap);
-    if (ret < 0)
-        goto fail;
-    n = (uint64_t)sqlite3_changes(st->db);
+    if (st->lim.max_age_s > 0) {
+        ret = remove_picked(st, S_EXPIRE_REMEMBER, S_EXPIRE_DELETE, before(now, st->lim.max_age_s),
+                            max_n, STORE_REASON_EXPIRED, now, &n, err, err_cap);
+        if (ret < 0)
+            goto fail;
+    }
+    /* Dated too far ahead: a put refuses them now, but older stores may hold some. */
+    if (max_n == 0 || n < max_n) {
+        ret = remove_picked(st, S_FUTURE_REMEMBER, S_FUTURE_DELETE, after(now, STORE_MAX_FUTURE_S),
+                            max_n == 0 ? 0 : max_n - n, STORE_REASON_FUTURE, now, &n, err, err_cap);
+        if (ret < 0)
+            goto fail;
+    }
     ret = commit(st, err, err_cap);
     if (ret < 0)
         return ret;
-out:
     if (n_removed != NULL)
         *n_removed = n;
     return 0;
@@ -1301,6 +1384,22 @@ store_set_limits(struct store *st, const struct store_limits *limits)
         st->lim = *limits;
     else
         memset(&st->lim, 0, sizeof(st->lim));
+}
+
+void
+store_set_own_publisher(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN])
+{
+    st->has_own = publisher != NULL;
+    if (publisher != NULL)
+        memcpy(st->own, publisher, SZ_PUBLIC_KEY_LEN);
+    else
+        memset(st->own, 0, SZ_PUBLIC_KEY_LEN);
+}
+
+uint64_t
+store_n_future(const struct store *st)
+{
+    return st->n_future;
 }
 
 /* Runs a statement returning one integer (a PRAGMA), outside the cache. */

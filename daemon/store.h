@@ -46,6 +46,14 @@
 /* Name of the database and of the lock file inside the data folder. */
 #define STORE_DB_NAME "store.sqlite"
 #define STORE_LOCK_NAME "lock"
+/*
+ * How far ahead of the store's clock (the `now` of a put) a bundle's `created`
+ * may be. The signer chooses `created`, and eviction and expiry go by it: a
+ * bundle dated years ahead would sort as the newest held, outlive every honest
+ * bundle under the quotas and never expire. A day leaves room for clocks that
+ * are wrong by hours and for time zones mistaken for UTC.
+ */
+#define STORE_MAX_FUTURE_S ((int64_t)24 * 3600)
 
 struct store;
 
@@ -77,6 +85,8 @@ enum store_status {
     STORE_EVICTED = 5,   /* stored, then evicted in the same call as the oldest
                             bundle over a quota: not held, id remembered */
     STORE_BAD_SEQ = 6,   /* sequence above INT64_MAX: refused, id remembered */
+    STORE_FUTURE = 7,    /* created more than STORE_MAX_FUTURE_S after now: refused,
+                            id remembered until now catches up (at most remember_s) */
 };
 
 /* Why an id is remembered in the history. Values >= 100 are free for the daemon. */
@@ -88,6 +98,7 @@ enum store_reason {
     STORE_REASON_INVALID = 5,  /* failed verification (set by the daemon) */
     STORE_REASON_UNWANTED = 6, /* publisher not carried (set by the daemon) */
     STORE_REASON_DELETED = 7,  /* deleted by an operator */
+    STORE_REASON_FUTURE = 8,   /* dated more than STORE_MAX_FUTURE_S ahead */
 };
 
 /* One bundle for store_put_batch(). */
@@ -135,6 +146,19 @@ void store_close(struct store *st);
  * store_expire() apply them to what is already held. */
 void store_set_limits(struct store *st, const struct store_limits *limits);
 
+/*
+ * Names the node's own publisher (the key it publishes with; NULL: none). Its
+ * bundles are never evicted to bring the total within max_total_bytes: only
+ * its own max_publisher_bytes, expiry and deletion remove them. They still
+ * count towards the total, so other publishers share what they leave. The key
+ * is copied and kept across store_set_limits().
+ */
+void store_set_own_publisher(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]);
+
+/* Bundles refused as STORE_FUTURE by the puts committed since the store was
+ * opened (not kept across a restart). */
+uint64_t store_n_future(const struct store *st);
+
 /* Fills *m from a verified bundle's header, id and length (received is zeroed). */
 void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
                             const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len);
@@ -142,12 +166,14 @@ void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header 
 /*
  * Stores n bundles in one transaction (one fsync), then evicts the oldest bundles
  * (by created time, then sequence) until the quotas hold again, remembering the
- * evicted ids. Each item's status says what happened to it; `now` is its
- * received time and the time evictions/refusals are remembered at. Storing an id
- * forgets it from the history. Returns 0 when the transaction committed: every
- * STORED item then survives kill -9 and power loss. On error nothing is written
- * and every status is STORE_PENDING. Returns 0, -EINVAL, -ENOSPC, -EIO, -ENOMEM,
- * -EBUSY.
+ * evicted ids; the total quota never evicts the own publisher's bundles (see
+ * store_set_own_publisher()). A bundle created more than STORE_MAX_FUTURE_S
+ * after `now` is refused (STORE_FUTURE). Each item's status says what happened
+ * to it; `now` is its received time and the time evictions/refusals are
+ * remembered at. Storing an id forgets it from the history. Returns 0 when the
+ * transaction committed: every STORED item then survives kill -9 and power
+ * loss. On error nothing is written and every status is STORE_PENDING.
+ * Returns 0, -EINVAL, -ENOSPC, -EIO, -ENOMEM, -EBUSY.
  */
 int store_put_batch(struct store *st, struct store_item *items, size_t n, int64_t now, char *err,
                     size_t err_cap);
@@ -240,9 +266,11 @@ int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, c
                          size_t err_cap);
 
 /*
- * Removes bundles created before now - max_age_s, oldest first, at most max_n
- * (0: all) in one transaction, and remembers their ids. Call again while
- * *n_removed == max_n. Sets *n_removed unless NULL.
+ * Removes bundles created before now - max_age_s, oldest first, then bundles
+ * created more than STORE_MAX_FUTURE_S after now (held from before that check,
+ * or stored while the clock was ahead), at most max_n (0: all) in one
+ * transaction, and remembers their ids. Call again while *n_removed == max_n.
+ * Sets *n_removed unless NULL.
  */
 int store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
                  size_t err_cap);
@@ -250,7 +278,9 @@ int store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_remo
 /*
  * Evicts the oldest bundles until every publisher and the total are within the
  * quotas (needed after store_set_limits() lowers them), at most max_n (0: no
- * bound) in one transaction, remembering their ids. Sets *n_removed unless NULL.
+ * bound) in one transaction, remembering their ids. When the own publisher's
+ * bundles alone exceed the total, they stay and the call still succeeds. Sets
+ * *n_removed unless NULL.
  */
 int store_evict(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
                 size_t err_cap);

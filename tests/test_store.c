@@ -521,6 +521,159 @@ test_evict_in_batch_and_lowered_limits(void **state)
     assert_int_equal(n_removed, 0);
 }
 
+/*
+ * The node's own publisher under the total quota: a flood of other publishers'
+ * bundles, all dated newer than its own (up to a day ahead, as far as a put
+ * accepts), evicts only the flooders' bundles; the own ones go only under
+ * their own quota. Without an own publisher the oldest goes, whoever it is.
+ */
+static void
+test_own_publisher_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_total_bytes = 4000, .max_publisher_bytes = 4000};
+    uint8_t own[SZ_PUBLIC_KEY_LEN], id[SZ_BUNDLE_ID_LEN];
+    uint64_t n_removed, n_bundles, bytes;
+    struct store_usage u;
+    int reason = 0;
+
+    reopen(f, &lim);
+    make_pub(own, 1);
+    store_set_own_publisher(f->st, own);
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 100, 1000, NOW), STORE_STORED);
+    /* Two flooders, four bundles each, up to the total quota and beyond. */
+    for (uint8_t pub = 2; pub <= 3; pub++)
+        for (uint64_t s = 1; s <= 4; s++)
+            assert_int_equal(put1(f, pub, s, 0,
+                                  NOW + STORE_MAX_FUTURE_S - 100 + pub * 10 + (int64_t)s, 1000,
+                                  NOW),
+                             STORE_STORED);
+    assert_int_equal(has1(f, 1, 1, 0), 1);
+    assert_int_equal(has1(f, 2, 4, 0), 0);
+    for (uint64_t s = 2; s <= 4; s++)
+        assert_int_equal(has1(f, 3, s, 0), 1);
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, 4);
+    assert_int_equal(bytes, 4000);
+
+    /* Publishing more makes room by evicting the flooders', never refuses. */
+    assert_int_equal(put1(f, 1, 2, 0, NOW, 1000, NOW), STORE_STORED);
+    assert_int_equal(has1(f, 3, 2, 0), 0);
+    assert_int_equal(put1(f, 1, 3, 0, NOW + 1, 1000, NOW + 1), STORE_STORED);
+    assert_int_equal(put1(f, 1, 4, 0, NOW + 2, 1000, NOW + 2), STORE_STORED);
+    assert_int_equal(store_usage(f->st, own, &u, f->err, sizeof(f->err)), 0);
+    assert_int_equal(u.n_bundles, 4);
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, 4);
+
+    /* The own quota still applies to the own publisher: its oldest goes. */
+    assert_int_equal(put1(f, 1, 5, 0, NOW + 3, 1000, NOW + 3), STORE_STORED);
+    assert_int_equal(has1(f, 1, 1, 0), 0);
+    make_id(id, 1, 1, 0);
+    assert_int_equal(store_is_remembered(f->st, id, NOW + 3, &reason, f->err, sizeof(f->err)), 1);
+    assert_int_equal(reason, STORE_REASON_EVICTED);
+
+    /* Only own bundles fill the total: another's is stored and evicted at once. */
+    assert_int_equal(put1(f, 4, 1, 0, NOW + 3600, 1000, NOW + 4), STORE_EVICTED);
+    assert_int_equal(store_usage(f->st, own, &u, f->err, sizeof(f->err)), 0);
+    assert_int_equal(u.n_bundles, 4);
+
+    /* A total lowered below the own bundles: nothing to evict, no error, no loop. */
+    lim.max_total_bytes = 2000;
+    store_set_limits(f->st, &lim);
+    assert_int_equal(store_evict(f->st, NOW + 5, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+    assert_int_equal(store_evict(f->st, NOW + 5, 1, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+    assert_int_equal(put1(f, 1, 6, 0, NOW + 6, 1000, NOW + 6), STORE_STORED);
+    assert_int_equal(has1(f, 1, 2, 0), 0); /* its own quota, 4000, evicted it */
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(bytes, 4000);
+    /* A lowered own quota does evict them, oldest first. */
+    lim.max_publisher_bytes = 2000;
+    store_set_limits(f->st, &lim);
+    assert_int_equal(store_evict(f->st, NOW + 7, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 2);
+    assert_int_equal(has1(f, 1, 5, 0), 1);
+    assert_int_equal(has1(f, 1, 6, 0), 1);
+
+    /* The own publisher survives set_limits; cleared, the oldest goes again. */
+    store_set_own_publisher(f->st, NULL);
+    assert_int_equal(put1(f, 5, 1, 0, NOW + 100, 1000, NOW + 8), STORE_STORED);
+    assert_int_equal(has1(f, 1, 5, 0), 0);
+    assert_int_equal(has1(f, 5, 1, 0), 1);
+}
+
+/*
+ * A bundle dated more than STORE_MAX_FUTURE_S ahead is refused and remembered;
+ * one a little too far ahead only until the clock catches up with it. Held
+ * ones (from before the check) are removed by store_expire().
+ */
+static void
+test_future_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.remember_s = 14 * 86400};
+    const int64_t y2100 = 4102444800; /* 2100-01-01T00:00:00Z */
+    struct store_item items[3];
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint64_t n_removed;
+    int reason = 0;
+
+    reopen(f, &lim);
+    assert_int_equal(store_n_future(f->st), 0);
+    assert_int_equal(put1(f, 1, 1, 0, NOW + STORE_MAX_FUTURE_S, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 2, 0, NOW + STORE_MAX_FUTURE_S + 1, 10, NOW), STORE_FUTURE);
+    assert_int_equal(has1(f, 1, 2, 0), 0);
+    make_id(id, 1, 2, 0);
+    assert_int_equal(store_is_remembered(f->st, id, NOW, &reason, f->err, sizeof(f->err)), 1);
+    assert_int_equal(reason, STORE_REASON_FUTURE);
+    /* A second later it is acceptable: no longer remembered, and stored. */
+    assert_int_equal(store_is_remembered(f->st, id, NOW + 1, NULL, f->err, sizeof(f->err)), 0);
+    assert_int_equal(put1(f, 1, 2, 0, NOW + STORE_MAX_FUTURE_S + 1, 10, NOW + 1), STORE_STORED);
+
+    /* Dated 2100: remembered for remember_s, as any refusal. */
+    assert_int_equal(put1(f, 2, 1, 0, y2100, 10, NOW), STORE_FUTURE);
+    make_id(id, 2, 1, 0);
+    assert_int_equal(
+        store_is_remembered(f->st, id, NOW + lim.remember_s - 1, NULL, f->err, sizeof(f->err)), 1);
+    assert_int_equal(
+        store_is_remembered(f->st, id, NOW + lim.remember_s, NULL, f->err, sizeof(f->err)), 0);
+
+    /* In a batch, the others are stored. */
+    make_item(&items[0], 3, 1, 0, NOW, 10);
+    make_item(&items[1], 3, 2, 0, INT64_MAX, 10);
+    make_item(&items[2], 3, 3, 0, NOW + 60, 10);
+    assert_int_equal(store_put_batch(f->st, items, 3, NOW, f->err, sizeof(f->err)), 0);
+    assert_int_equal(items[0].status, STORE_STORED);
+    assert_int_equal(items[1].status, STORE_FUTURE);
+    assert_int_equal(items[2].status, STORE_STORED);
+    free_items(items, 3);
+    assert_int_equal(store_n_future(f->st), 3);
+
+    /* Held, but too far ahead of this clock: removed by store_expire() even
+     * without max_age, and remembered. (1,1) is exactly at the bound. */
+    assert_int_equal(store_expire(f->st, NOW, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(has1(f, 1, 1, 0), 1);
+    assert_int_equal(has1(f, 1, 2, 0), 0);
+    make_id(id, 1, 2, 0);
+    assert_int_equal(store_is_remembered(f->st, id, NOW, &reason, f->err, sizeof(f->err)), 1);
+    assert_int_equal(reason, STORE_REASON_FUTURE);
+    assert_int_equal(store_expire(f->st, NOW, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+    /* Bounded per call like expiry: two held a day and more ahead, one per call. */
+    assert_int_equal(
+        store_expire(f->st, NOW - STORE_MAX_FUTURE_S, 1, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(
+        store_expire(f->st, NOW - STORE_MAX_FUTURE_S, 1, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(
+        store_expire(f->st, NOW - STORE_MAX_FUTURE_S, 1, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 0);
+}
+
 static void
 test_expiry(void **state)
 {
@@ -1250,6 +1403,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evict_in_batch_and_lowered_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_publisher_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_future_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remember, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_reserve, setup, teardown),

@@ -162,7 +162,7 @@ banned_in_log() {
 }
 
 # ---- setup
-for k in p1 p2 p3 p4 p5 p6; do
+for k in p1 p2 p3 p4 p5 p6 p7; do
     "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null ||
         bad "keygen $k"
 done
@@ -203,14 +203,14 @@ echo "setup: A, B, T ($TPORT), T2 ($T2PORT) linked in $(since "$T_START") s;" \
     "T's VmRSS $(($(rss_kb T) / 1024)) MB"
 honest "warm-up" T T2
 
-# ---- probes without the network key: no byte back, silent close after 1-10 s
+# ---- probes without the network key: no byte back, a FIN at the handshake deadline
 echo "probe: connections that do not prove the network key"
 p0=$(status_field T probes_rejected)
 t0=$EPOCHREALTIME
 adversary "probe" probe "$TPORT" --from 127.0.0.10
 p1=$(status_field T probes_rejected)
 note "probe: probes_rejected $p0 -> $p1 in $(since "$t0") s"
-[ "$p1" -ge $((p0 + 4)) ] && ok || bad "probe: probes_rejected grew by $((p1 - p0)), wanted 4"
+[ "$p1" -ge $((p0 + 5)) ] && ok || bad "probe: probes_rejected grew by $((p1 - p0)), wanted 5"
 grep -q "peer 127.0.0.10:[0-9]*: rejected a connection that did not prove the network key" \
     "$TMP/T.log" && ok || bad "probe: T's log has no rejected-probe line"
 still_up probe T
@@ -445,6 +445,50 @@ note "summary-flood: done in $(since "$t0") s"
 rss_watch_stop summary-flood
 still_up summary-flood T
 honest "after a SUMMARY flood" T
+
+# ---- a bundle dated 2100: not stored, the peer not penalised, not fetched again
+# Its signer chose the date (p7 is anyone's throwaway key). Asked for by range
+# after a SUMMARY, it is refused as dated more than 24 hours ahead of T's
+# clock; the peer may only relay it, so the link stays up and nothing counts
+# as misbehaviour. Offered again, by SUMMARY or by ANNOUNCE, T does not ask.
+echo "future-dated: a bundle dated 2100, asked for by range, then offered again"
+printf -- '---\ntitle: From 2100\nid: future\n---\nA date no clock has reached.\n' >"$TMP/future.md"
+"$SZ" pack --secret-key "$TMP/p7.sk" --level 1 --sequence 5 --created 2100-01-01T00:00:00Z \
+    --output "$TMP/future.bundle" "$TMP/future.md" >/dev/null || bad "pack future"
+m0=$(status_field T misbehaviour)
+f0=$(status_field T refused_future)
+adversary "future-dated" bundle-repeat "$TPORT" "$TMP/future.bundle" --frames 1 --seconds 5 \
+    --from 127.0.0.34
+m1=$(status_field T misbehaviour)
+f1=$(status_field T refused_future)
+note "future-dated: misbehaviour $m0 -> $m1, refused_future $f0 -> $f1"
+grep -q "^dropped: no" "$TMP/adv.out" && ok || bad "future-dated: T dropped the link"
+[ "$m1" -eq "$m0" ] && ok || bad "future-dated: counted as misbehaviour ($m0 -> $m1)"
+[ "$f1" -eq $((f0 + 1)) ] && ok || bad "future-dated: refused_future $f0 -> $f1, wanted +1"
+[ "$(count_pub T p7)" -eq 0 ] && ok || bad "future-dated: T stored a bundle dated 2100"
+grep -q "of publisher $(cat "$TMP/p7.pk") from peer 127.0.0.34:[0-9]* is dated 2100-01-01T00:00:00Z, \
+more than 24 hours ahead of this machine's clock" "$TMP/T.log" && ok ||
+    bad "future-dated: T's log does not say why it dropped the bundle"
+banned_in_log T 127.0.0.34 && bad "future-dated: T banned the peer" || ok
+# Offered again: T asks neither by range nor by id (each waits 15 s for a request).
+if "$ADV" bundle-repeat "$TPORT" "$TMP/future.bundle" --frames 1 --seconds 5 \
+    --from 127.0.0.35 >"$TMP/adv.out" 2>&1; then
+    bad "future-dated: T asked for the refused bundle again by range"
+else
+    grep -q "did not REQUEST_RANGE the claimed sequence" "$TMP/adv.out" && ok ||
+        bad "future-dated (range again): $(tail -3 "$TMP/adv.out")"
+fi
+if "$ADV" dup-announce "$TPORT" "$TMP/future.bundle" --hold 1 --from 127.0.0.36 \
+    >"$TMP/adv.out" 2>&1; then
+    bad "future-dated: T asked for the refused bundle again by id"
+else
+    grep -q "did not REQUEST the announced bundle" "$TMP/adv.out" && ok ||
+        bad "future-dated (announced again): $(tail -3 "$TMP/adv.out")"
+fi
+[ "$(status_field T refused_future)" -eq "$f1" ] && ok ||
+    bad "future-dated: refused again ($(status_field T refused_future) after $f1)"
+still_up future-dated T
+honest "after a bundle dated 2100" T
 
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering
 # (Last of the attacks on T: a crash here must not hide the results above.)

@@ -182,6 +182,75 @@ awk -v s="$secs" 'BEGIN { exit !(s >= 9 && s < 15) }' && ok ||
     bad "shutdown with an unread reply took $secs s (wanted 10 s grace, under 15 s)"
 grep -q "ERROR" "$TMP/grace.log" && bad "shutdown with an unread reply: $(grep ERROR "$TMP/grace.log")" || ok
 
+# --- bundle dates against the daemon's clock, and the node's own bundles under
+# the total quota. Anyone can make keys and sign bundles dated 2100: they are
+# refused on import, with both dates named. Other publishers' bundles dated as
+# far ahead as is accepted (20 h) fill the 1M total quota: they evict one
+# another, never the node's own bundle, and publishing still works.
+for k in x1 x2; do
+    "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null
+done
+# flood_bundle KEY SEQUENCE CREATED NAME: a bundle of about 225 KB (random
+# base64 hardly compresses) at $TMP/NAME.bundle.
+flood_bundle() {
+    { printf -- '---\ntitle: Flood %s %s\nid: flood-%s\n---\n' "$1" "$2" "$2" &&
+        head -c 220000 /dev/urandom | base64 -w 76; } >"$TMP/flood.md"
+    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$2" --created "$3" \
+        --output "$TMP/$4.bundle" "$TMP/flood.md" >/dev/null || bad "pack $4"
+}
+# The "soon" ones are dated 20 h ahead, a minute apart: x1's first, then x2's.
+SOON=$(($(date +%s) + 20 * 3600))
+n=0
+for k in x1 x2; do
+    for i in 1 2 3 4; do
+        n=$((n + 1))
+        flood_bundle $k $i 2100-01-01T00:00:00Z "$k-$i-2100"
+        flood_bundle $k $((i + 10)) "$(date -u -d "@$((SOON + n * 60))" +%Y-%m-%dT%H:%M:%SZ)" \
+            "$k-$i-soon"
+    done
+done
+QSOCK=$TMP/quota/control.sock
+check "start a publisher with 1M quotas" start_daemon quota --publisher-key "$TMP/pub.sk" \
+    --batch-window-ms 0 --max-bytes 1M --publisher-max-bytes 1M
+OWN=$("$SZ" publish --socket "$QSOCK" "${ARTICLES[0]}")
+[[ $OWN =~ ^[0-9a-f]{64}$ ]] && ok || bad "publish at the quota daemon ($OWN)"
+out=$("$SZ" import --socket "$QSOCK" "$TMP/x1-1-2100.bundle" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "^not-stored [0-9a-f]\{64\} .*x1-1-2100.bundle: not stored: it is dated \
+2100-01-01T00:00:00Z, more than 24 hours ahead of this machine's clock (20[0-9-]*T[0-9:]*Z); \
+check the clock of its publisher, and this machine's" <<<"$out" && ok ||
+    bad "import of a bundle dated 2100 refused, naming both dates (rc $rc): $out"
+"$SZ" import --socket "$QSOCK" "$TMP"/x1-[234]-2100.bundle "$TMP"/x2-?-2100.bundle >"$TMP/imp" 2>&1
+rc=$?
+[ $rc -eq 1 ] && [ "$(grep -c "^not-stored .*: not stored: it is dated 2100" "$TMP/imp")" -eq 7 ] &&
+    ok || bad "every bundle dated 2100 refused (rc $rc): $(cat "$TMP/imp")"
+[ "$(count_bundles quota)" -eq 1 ] && ok || bad "bundles dated 2100 stored: $("$SZ" list --socket "$QSOCK")"
+"$SZ" status --socket "$QSOCK" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["refused_future"] == 8, s
+' && ok || bad "status --json counts 8 bundles refused as dated ahead"
+"$SZ" status --socket "$QSOCK" | grep -q "bundles refused as dated more than 24 hours ahead of this clock: 8$" &&
+    ok || bad "status counts bundles refused as dated ahead: $("$SZ" status --socket "$QSOCK")"
+for k in x1 x2; do
+    for i in 1 2 3 4; do
+        "$SZ" import --socket "$QSOCK" "$TMP/$k-$i-soon.bundle" >>"$TMP/imp-soon" 2>&1 ||
+            bad "import of $k-$i-soon: $(tail -1 "$TMP/imp-soon")"
+    done
+done
+"$SZ" list --socket "$QSOCK" >"$TMP/quota.list"
+grep -q "^$OWN " "$TMP/quota.list" && ok ||
+    bad "the node's own bundle survives other publishers' bundles filling the total quota: $(cat "$TMP/quota.list")"
+[ "$("$SZ" list --socket "$QSOCK" --publisher "$TMP/x1.pk" | wc -l)" -eq 0 ] &&
+    [ "$("$SZ" list --socket "$QSOCK" --publisher "$TMP/x2.pk" | wc -l)" -eq 4 ] && ok ||
+    bad "other publishers' bundles evict one another, oldest first: $(cat "$TMP/quota.list")"
+ID3=$("$SZ" publish --socket "$QSOCK" "${ARTICLES[1]}" 2>"$TMP/pub3.err")
+rc=$?
+[ $rc -eq 0 ] && [ "$("$SZ" list --socket "$QSOCK" --publisher "$TMP/pub.pk" | wc -l)" -eq 2 ] &&
+    ok || bad "publishing with the total quota full of others' bundles (rc $rc): $(cat "$TMP/pub3.err")"
+"$SZ" list --socket "$QSOCK" | grep -q "^$ID3 " && ok || bad "the new own bundle is held"
+check "stop" stop_daemon quota
+
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
 "$SZD" --config "$TMP/bad.conf" --data-dir "$TMP/never" >"$TMP/conf.log" 2>&1
