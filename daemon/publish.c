@@ -1,10 +1,16 @@
 /* The publishing batcher: window, seal on the pool, durable sequence, replies. */
 #include "publish.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "ctlsrv.h"
 #include "gossip.h"
 #include "log.h"
@@ -30,6 +36,70 @@ struct seal {
     int err_code;
     char err[512];
 };
+
+/*
+ * DATA/publisher.seq: the last sequence this node signed, in decimal, kept
+ * beside the store as well as in it. A store that is moved aside (damaged),
+ * restored from an old backup or started anew must not hand out a number the
+ * key already signed: two bundles with one sequence read as a stolen key.
+ * Reserves the next sequence above both records and writes it here (fsync'd)
+ * before anything is signed with it.
+ */
+#define SEQ_FILE "publisher.seq"
+
+static int
+reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
+{
+    char path[PATH_MAX], buf[32], why[256];
+    uint64_t last = 0;
+    ssize_t n;
+    int fd, rc = -1;
+
+    snprintf(path, sizeof path, "%s/" SEQ_FILE, d->cfg->data_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n < 0) {
+        snprintf(err, err_cap, "cannot read %.160s: %s", path, strerror(errno));
+        goto out;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (n > 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0) {
+            snprintf(err, err_cap,
+                     "%.100s is damaged (it should hold the last sequence this key signed): "
+                     "put that number in it (see samizdat list --publisher), then publish again",
+                     path);
+            goto out;
+        }
+        last = v;
+    }
+    uv_mutex_lock(&d->store_lock);
+    rc = store_seq_reserve_above(d->store, d->pk, last, seq, why, sizeof why);
+    uv_mutex_unlock(&d->store_lock);
+    if (rc != 0) {
+        snprintf(err, err_cap, "%s", why);
+        goto out;
+    }
+    rc = -1;
+    n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", *seq);
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
+        snprintf(err, err_cap, "cannot record the sequence in %.160s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
 
 /* Requests whose articles go into one bundle. */
 struct batch {
@@ -129,9 +199,7 @@ on_seal_work(uv_work_t *w)
         goto out;
     }
     /* The sequence is committed durably before it is used: a restart never reuses it. */
-    uv_mutex_lock(&d->store_lock);
-    rc = store_seq_reserve(d->store, d->pk, &s->sequence, err, sizeof err);
-    uv_mutex_unlock(&d->store_lock);
+    rc = reserve_sequence(d, &s->sequence, err, sizeof err);
     if (rc != 0) {
         s->err_code = SZ_EINVAL;
         snprintf(s->err, sizeof s->err, "no sequence number: %s", err);

@@ -234,7 +234,8 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
     case SQLITE_NOTADB:
         code = -EIO;
         advice = "the database is damaged: stop samizdatd, move store.sqlite* out of the "
-                 "data folder (or restore a backup) and start again with an empty store";
+                 "data folder (or restore a backup) and start again with an empty store "
+                 "(leave publisher.seq in place: it keeps a publisher's next sequence)";
         break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
@@ -1178,6 +1179,13 @@ int
 store_seq_reserve(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                   char *err, size_t err_cap)
 {
+    return store_seq_reserve_above(st, publisher, 0, seq, err, err_cap);
+}
+
+int
+store_seq_reserve_above(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                        uint64_t floor, uint64_t *seq, char *err, size_t err_cap)
+{
     int64_t last = 0, held = 0, next;
     int ret = busy_check(st, err, err_cap);
 
@@ -1196,6 +1204,8 @@ store_seq_reserve(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], 
     if (ret < 0)
         goto fail;
     next = last > held ? last : held;
+    if (floor > (uint64_t)next)
+        next = floor > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)floor;
     if (next >= INT64_MAX) {
         set_err(err, err_cap,
                 "store: the sequence numbers of this publisher key are exhausted; publish "
@@ -1481,7 +1491,8 @@ check_schema(struct store *st, bool *create, char *err, size_t err_cap)
         set_err(err, err_cap,
                 "store %s has schema version %lld, but this samizdatd (%s) understands only "
                 "schema version %d: run the samizdatd that wrote it (or a newer one), or move "
-                "the data folder %s aside to start with an empty store",
+                "the data folder %s aside to start with an empty store (a publishing node: "
+                "copy its publisher.seq into the new one)",
                 st->db_path, (long long)version, SZ_VERSION_STRING, STORE_SCHEMA_VERSION, st->dir);
         return -EPROTO;
     }

@@ -250,6 +250,11 @@ int store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *er
 int store_seq_reserve(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                       char *err, size_t err_cap);
 
+/* store_seq_reserve(), and the sequence is also above `floor` (the last one
+ * used as recorded elsewhere). */
+int store_seq_reserve_above(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                            uint64_t floor, uint64_t *seq, char *err, size_t err_cap);
+
 /* Remembers `id` (not to be fetched again) with a reason, as of `now`. */
 int store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason, int64_t now,
                    char *err, size_t err_cap);

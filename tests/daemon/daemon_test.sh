@@ -251,6 +251,29 @@ rc=$?
 "$SZ" list --socket "$QSOCK" | grep -q "^$ID3 " && ok || bad "the new own bundle is held"
 check "stop" stop_daemon quota
 
+# --- a publishing node's store moved aside (as the damaged-store advice says):
+# the next sequence still follows the last one signed, never 1 again.
+check "start seqpub" start_daemon seqpub --publisher-key "$TMP/pub.sk" --batch-window-ms 0
+"$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[0]}" >/dev/null
+"$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[1]}" >/dev/null
+before=$("$SZ" list --socket "$TMP/seqpub/control.sock" | awk '{print $3}' | sort -n | tail -1)
+check "stop seqpub" stop_daemon seqpub
+mkdir "$TMP/moved" && mv "$TMP"/seqpub/store.sqlite* "$TMP/moved/"
+check "restart seqpub with an empty store" start_daemon seqpub --publisher-key "$TMP/pub.sk" \
+    --batch-window-ms 0
+"$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[2]}" >/dev/null
+after=$("$SZ" list --socket "$TMP/seqpub/control.sock" | awk '{print $3}')
+[ -n "$before" ] && [ "$after" = $((before + 1)) ] && ok ||
+    bad "sequence after the store was moved aside: $after, wanted $((before + 1))"
+[ "$(stat -c %a "$TMP/seqpub/publisher.seq")" = 600 ] && ok || bad "publisher.seq mode"
+echo "garbage" >"$TMP/seqpub/publisher.seq"
+rc=0
+"$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[0]}" >/dev/null 2>"$TMP/seq.err" ||
+    rc=$?
+[ $rc -ne 0 ] && grep -q "publisher.seq is damaged" "$TMP/seq.err" && ok ||
+    bad "a damaged publisher.seq stops publishing with a clear error (rc $rc): $(cat "$TMP/seq.err")"
+check "stop seqpub" stop_daemon seqpub
+
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
 "$SZD" --config "$TMP/bad.conf" --data-dir "$TMP/never" >"$TMP/conf.log" 2>&1
