@@ -1,9 +1,11 @@
 /* The commands that talk to a local samizdatd: publish, import, status, list, export. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -26,8 +28,11 @@ usage(FILE *f, const char *text)
     fputs(text, f);
     fprintf(f,
             "  --socket PATH          the daemon's control socket\n"
-            "                         (default: %s)\n",
-            sock);
+            "                         (default: %s)\n"
+            "\n"
+            "Exits 6 when the daemon cannot be reached, refuses, or makes no progress\n"
+            "for %d s (set SAMIZDAT_CTL_TIMEOUT=SECONDS to change that).\n",
+            sock, CTLCLIENT_DEFAULT_TIMEOUT_S);
 }
 
 /* Sends req and checks the reply type; prints the daemon's error otherwise. */
@@ -115,7 +120,7 @@ cmd_publish(int argc, char **argv)
         util_err("too many files: publish at most %d at once", SZ_MAX_ARTICLES);
         return EXIT_USAGE;
     }
-    rc = inputs_load((const char *const *)argv + optind, (size_t)(argc - optind), time(NULL),
+    rc = inputs_load((const char *const *)argv + optind, (size_t)(argc - optind), time(NULL), NULL,
                      &content, &content_len);
     if (rc != EXIT_OK)
         return rc;
@@ -138,7 +143,8 @@ static const char IMPORT_USAGE[] =
     "Hands bundle files to a local samizdatd (sneakernet in). The daemon verifies\n"
     "each, applies its carry policy and stores it; one line per file says what\n"
     "happened. A bundle dated more than a day ahead of the daemon's clock is\n"
-    "refused. Exits 1 when any bundle was refused.\n"
+    "refused. Exits 1 when any bundle was refused, 3 (before sending anything)\n"
+    "when a file is missing or not a regular file.\n"
     "\n"
     "  -h, --help             show this help\n";
 
@@ -200,31 +206,53 @@ cmd_import(int argc, char **argv)
 {
     char sock[PATH_MAX];
     bool refused = false;
-    int rc = socket_and_operands(argc, argv, IMPORT_USAGE, "import", "BUNDLE", sock, sizeof sock);
+    size_t *sizes = NULL;
+    int i,
+        rc = socket_and_operands(argc, argv, IMPORT_USAGE, "import", "BUNDLE", sock, sizeof sock);
 
     if (rc >= 0)
         return rc;
+    /*
+     * Every file is checked before anything is sent, with stat() alone: opening
+     * a FIFO or a device to learn its size would block or read a stream.
+     */
+    sizes = calloc((size_t)(argc - optind), sizeof *sizes);
+    if (sizes == NULL) {
+        util_err("out of memory");
+        return EXIT_INPUT;
+    }
+    for (i = optind; i < argc; i++) {
+        struct stat st;
+        if (stat(argv[i], &st) != 0) {
+            util_err("cannot read %s: %s: nothing was imported", argv[i], strerror(errno));
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            util_err("%s is not a regular file: give bundle files; nothing was imported", argv[i]);
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        sizes[i - optind] = (size_t)st.st_size;
+    }
     rc = EXIT_OK;
     /* Batches of files keep each request under the protocol's size limit. */
-    while (optind < argc && rc == EXIT_OK) {
+    for (i = optind; i < argc && rc == EXIT_OK;) {
         size_t n = 0, bytes = 0;
-        while (optind + (int)n < argc && n < 256) {
-            FILE *f = fopen(argv[optind + (int)n], "rb");
-            long sz = 0;
-            if (f != NULL && fseek(f, 0, SEEK_END) == 0)
-                sz = ftell(f);
-            if (f != NULL)
-                fclose(f);
-            if (n > 0 && bytes + (size_t)(sz > 0 ? sz : 0) > SZ_CTL_MAX_BODY_LEN / 2)
+        while (i + (int)n < argc && n < 256) {
+            size_t sz = sizes[i - optind + (int)n];
+            if (n > 0 && bytes + sz > SZ_CTL_MAX_BODY_LEN / 2)
                 break;
-            bytes += (size_t)(sz > 0 ? sz : 0);
+            bytes += sz;
             n++;
         }
-        rc = import_batch(sock, argv + optind, n, &refused);
-        optind += (int)n;
+        rc = import_batch(sock, argv + i, n, &refused);
+        i += (int)n;
     }
     if (rc == EXIT_OK && refused)
         rc = EXIT_REFUSED;
+out:
+    free(sizes);
     return rc;
 }
 
@@ -382,7 +410,7 @@ static const char EXPORT_USAGE[] =
     "Copies one stored bundle out of a local samizdatd into FILE (sneakernet\n"
     "out). ID is the bundle's 64-character hex id, as 'samizdat list' shows it.\n"
     "\n"
-    "  --output FILE          where to write the bundle\n"
+    "  --output FILE          where to write the bundle (replaced atomically)\n"
     "  -h, --help             show this help\n";
 
 int
@@ -424,6 +452,12 @@ cmd_export(int argc, char **argv)
     }
     if (sz_unhex(argv[optind], strlen(argv[optind]), req.id, SZ_BUNDLE_ID_LEN) != 0) {
         util_err("'%s' is not a bundle id (64 hex characters)", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (util_same_file(out_path, sock)) {
+        util_err("--output %s is the daemon's control socket: the bundle would replace it; "
+                 "choose another output file",
+                 out_path);
         return EXIT_USAGE;
     }
     rc = call(sock, &req, SZ_CTL_R_EXPORT, &frame, &reply);

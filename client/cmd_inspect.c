@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "samizdat/bundle.h"
@@ -40,6 +41,8 @@ cmd_inspect(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct sz_bundle *b = NULL;
+    struct sz_bundle_header hdr;
+    struct stat st;
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
     uint8_t *raw = NULL;
     size_t raw_len = 0, i, j;
@@ -68,6 +71,13 @@ cmd_inspect(int argc, char **argv)
         fputs(USAGE, stderr);
         return EXIT_USAGE;
     }
+    if (stat(argv[optind], &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size > cap * 2 + 4096) {
+        util_err("%s is too large (%lld bytes) for a bundle of at most %llu MiB uncompressed: "
+                 "pass --max-size MIB to look at larger bundles",
+                 argv[optind], (long long)st.st_size, (unsigned long long)(cap >> 20));
+        return EXIT_INPUT;
+    }
     if (util_read_file(argv[optind], (size_t)(cap * 2 + 4096), &raw, &raw_len, err, sizeof err) !=
         0) {
         util_err("%s", err);
@@ -75,6 +85,16 @@ cmd_inspect(int argc, char **argv)
     }
     sig = sz_bundle_verify(raw, raw_len, cap, NULL, NULL);
     r = sz_bundle_inspect(raw, raw_len, cap, &b);
+    if (r == -SZ_ETOOBIG &&
+        sz_bundle_parse(raw, raw_len, SZ_BUNDLE_MAX_CONTENT_LEN, &hdr, NULL) == 0 &&
+        hdr.content_len > cap) {
+        util_err("%s: it is too large: it declares %llu MiB uncompressed, above the limit of "
+                 "%llu MiB (pass --max-size MIB to look at larger bundles)",
+                 argv[optind], (unsigned long long)((hdr.content_len + (1u << 20) - 1) >> 20),
+                 (unsigned long long)(cap >> 20));
+        free(raw);
+        return EXIT_REFUSED;
+    }
     if (r != 0) {
         util_err("%s: cannot read it as a bundle: %s", argv[optind], sz_strerror(r));
         free(raw);

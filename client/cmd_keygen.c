@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -12,14 +13,15 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat keygen --secret-key SK --public-key PK [--no-passphrase | --passphrase-file "
-    "F]\n"
+    "usage: samizdat keygen --secret-key SK --public-key PK\n"
+    "                       [--no-passphrase | --passphrase-file F] [--force]\n"
     "\n"
     "Makes a new Ed25519 publisher key pair. The secret key file is written with\n"
     "mode 0600 and encrypted with a passphrase (Argon2id), asked on the terminal\n"
     "unless --passphrase-file names a file whose first line is the passphrase.\n"
     "--no-passphrase writes it unencrypted (for daemons and scripts). Existing\n"
-    "files are never overwritten. Prints the public key's text form on stdout.\n"
+    "files are never overwritten unless --force is given; both files are written\n"
+    "or neither is. Prints the public key's text form on stdout.\n"
     "\n"
     "  --secret-key SK        where to write the secret key\n"
     "  --public-key PK        where to write the public key (one line of text)\n"
@@ -45,6 +47,8 @@ cmd_keygen(int argc, char **argv)
     uint8_t pk[32], *sk = NULL, file[SZ_SKFILE_LEN];
     char *pass = NULL, text[SZ_PK_TEXT_LEN + 1], line[SZ_PK_TEXT_LEN + 64], err[512];
     size_t pass_len = 0;
+    struct util_tmp sk_tmp = {.slot = -1}, pk_tmp = {.slot = -1};
+    struct stat st;
     int c, r, rc = EXIT_USAGE;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -81,6 +85,17 @@ cmd_keygen(int argc, char **argv)
         util_err("--no-passphrase and --passphrase-file exclude each other");
         return EXIT_USAGE;
     }
+    if (util_same_file(sk_path, pk_path)) {
+        util_err("--secret-key and --public-key both name %s: give two different files", sk_path);
+        return EXIT_USAGE;
+    }
+    /* Refuse before the passphrase is asked and Argon2 runs, not after. */
+    if (!force && (lstat(sk_path, &st) == 0 || lstat(pk_path, &st) == 0)) {
+        util_err("%s already exists: not overwriting it (remove it first, or use --force to "
+                 "replace it)",
+                 lstat(sk_path, &st) == 0 ? sk_path : pk_path);
+        return EXIT_OUTPUT;
+    }
     if (!no_pass && util_read_passphrase(pass_file, "New passphrase for the secret key: ", true,
                                          &pass, &pass_len, err, sizeof err) != 0) {
         util_err("%s", err);
@@ -101,21 +116,35 @@ cmd_keygen(int argc, char **argv)
     }
     sz_pk_to_text(pk, text);
     snprintf(line, sizeof line, "%s\n", text);
-    if (util_write_atomic(sk_path, file, sizeof file, 0600, !force, err, sizeof err) != 0) {
-        util_err("%s", err);
-        rc = EXIT_OUTPUT;
+    /* Both files are written in full before either replaces anything. */
+    rc = EXIT_OUTPUT;
+    if (util_tmp_write(&sk_tmp, sk_path, file, sizeof file, 0600, err, sizeof err) != 0 ||
+        util_tmp_write(&pk_tmp, pk_path, line, strlen(line), 0644, err, sizeof err) != 0) {
+        util_err("%s: nothing was written%s", err,
+                 force ? " and the old key files are untouched" : "");
         goto out;
     }
-    if (util_write_atomic(pk_path, line, strlen(line), 0644, !force, err, sizeof err) != 0) {
-        /* A secret key without its public half is useless: take it back. */
-        unlink(sk_path);
-        util_err("%s", err);
-        rc = EXIT_OUTPUT;
+    if (util_tmp_commit(&sk_tmp, !force, err, sizeof err) != 0) {
+        util_err("%s: nothing was written", err);
+        goto out;
+    }
+    if (util_tmp_commit(&pk_tmp, !force, err, sizeof err) != 0) {
+        if (!force) {
+            /* The secret key was created here (link() refuses to replace): take it back. */
+            unlink(sk_path);
+            util_err("%s: nothing was written", err);
+        } else {
+            util_err("%s; %s holds the new secret key, whose public key is %s: write that "
+                     "line to a file yourself",
+                     err, sk_path, text);
+        }
         goto out;
     }
     printf("%s\n", text);
     rc = EXIT_OK;
 out:
+    util_tmp_discard(&sk_tmp);
+    util_tmp_discard(&pk_tmp);
     sodium_memzero(file, sizeof file);
     util_sk_free(sk);
     util_pass_free(pass);

@@ -19,7 +19,7 @@
 
 static const char USAGE[] =
     "usage: samizdat pack --secret-key SK [--passphrase-file F] --output BUNDLE\n"
-    "                     [--sequence N] [--level L] FILE...\n"
+    "                     [--sequence N] [--level L] [--created TIME] [--allow-large] FILE...\n"
     "\n"
     "Packs article files (.md, .html, .txt, each optionally starting with a\n"
     "YAML front-matter block) into one signed, compressed bundle, and prints the\n"
@@ -32,6 +32,8 @@ static const char USAGE[] =
     "                         the last one used with this key, kept in SK.seq)\n"
     "  --level L              zstd level 1..19 (default 19: packed once, read often)\n"
     "  --created TIME         creation time, RFC 3339 (default: now)\n"
+    "  --allow-large          pack more than 64 MiB of articles, which readers and\n"
+    "                         relays refuse unless they raise their limit\n"
     "  -h, --help             show this help\n";
 
 /*
@@ -99,6 +101,7 @@ cmd_pack(int argc, char **argv)
         {"sequence", required_argument, NULL, 'n'},
         {"level", required_argument, NULL, 'l'},
         {"created", required_argument, NULL, 'c'},
+        {"allow-large", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -107,9 +110,9 @@ cmd_pack(int argc, char **argv)
     uint8_t *sk = NULL, *content = NULL, *bundle = NULL, id[SZ_BUNDLE_ID_LEN];
     size_t content_len = 0, bundle_len = 0, n_in;
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
-    bool seq_given = false;
+    bool seq_given = false, allow_large = false;
     int64_t created = (int64_t)time(NULL);
-    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX];
     int c, r, rc = EXIT_USAGE;
 
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -143,6 +146,9 @@ cmd_pack(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'L':
+            allow_large = true;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             return EXIT_OK;
@@ -161,9 +167,41 @@ cmd_pack(int argc, char **argv)
         util_err("too many files: a bundle holds at most %d articles", SZ_MAX_ARTICLES);
         return EXIT_USAGE;
     }
-    rc = inputs_load((const char *const *)argv + optind, n_in, created, &content, &content_len);
+    /* The bundle replaces its output: never a file this run reads or keeps. */
+    snprintf(seq_path, sizeof seq_path, "%s.seq", sk_path);
+    if (util_same_file(out_path, sk_path) || util_same_file(out_path, seq_path) ||
+        (pass_file != NULL && util_same_file(out_path, pass_file))) {
+        util_err("--output %s is the same file as the %s: the bundle would replace it; choose "
+                 "another output file",
+                 out_path,
+                 util_same_file(out_path, sk_path)    ? "secret key"
+                 : util_same_file(out_path, seq_path) ? "sequence record"
+                                                      : "passphrase file");
+        return EXIT_USAGE;
+    }
+    rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, &content,
+                     &content_len);
     if (rc != EXIT_OK)
         goto out;
+    /*
+     * Checked before the key is opened and a sequence number is taken: a
+     * bundle readers would refuse must not use one up.
+     */
+    if (content_len > SZ_BUNDLE_MAX_CONTENT_LEN ||
+        (content_len > SZ_BUNDLE_DEFAULT_CONTENT_CAP && !allow_large)) {
+        if (content_len > SZ_BUNDLE_MAX_CONTENT_LEN)
+            util_err("the articles come to %zu MiB, above the %llu MiB a bundle can hold: "
+                     "publish fewer or smaller articles per bundle",
+                     (content_len + (1u << 20) - 1) >> 20, SZ_BUNDLE_MAX_CONTENT_LEN >> 20);
+        else
+            util_err("the articles come to %zu MiB, above the %llu MiB that readers (verify, "
+                     "unpack, fetch) and relays accept by default: they would refuse this "
+                     "bundle. Publish fewer or smaller articles per bundle (or pass "
+                     "--allow-large if every reader and relay it goes to raises its limit)",
+                     (content_len + (1u << 20) - 1) >> 20, SZ_BUNDLE_DEFAULT_CONTENT_CAP >> 20);
+        rc = EXIT_INPUT;
+        goto out;
+    }
     if (util_load_secret_key(sk_path, pass_file, &sk, err, sizeof err) != 0) {
         util_err("%s", err);
         rc = EXIT_KEY;

@@ -89,9 +89,12 @@ cmd_unpack(int argc, char **argv)
         struct sz_bundle *b = NULL;
         uint8_t *raw = NULL;
         size_t raw_len = 0;
-        if (util_load_bundle(argv[optind], &trust, cap, &b, &raw, &raw_len, err, sizeof err) != 0) {
+        int r = util_load_bundle(argv[optind], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
+        if (r != EXIT_OK) {
             util_err("%s", err);
-            rc = EXIT_REFUSED;
+            /* A file that cannot be read (3) outweighs a refusal (1). */
+            if (rc == EXIT_OK || r == EXIT_INPUT)
+                rc = r;
             continue;
         }
         items[n].b = b;
@@ -100,7 +103,7 @@ cmd_unpack(int argc, char **argv)
         n++;
     }
     if (rc != EXIT_OK) {
-        util_err("nothing was unpacked: every bundle must verify first");
+        util_err("nothing was unpacked: every bundle must be read and verify first");
         goto out;
     }
     for (i = 0; i < trust.n; i++) {

@@ -15,7 +15,7 @@ static const char USAGE[] =
     "Verifies each bundle completely: format, Ed25519 signature, payload hash,\n"
     "bounded decompression and every article. A bundle passes only when it is\n"
     "signed by one of the trusted keys. Prints one line per bundle; exits 1 if\n"
-    "any bundle is refused.\n"
+    "any bundle is refused, 3 if a file cannot be read.\n"
     "\n"
     "  --trust PK             a trusted publisher: a public key file or szpk1... text\n"
     "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
@@ -80,9 +80,12 @@ cmd_verify(int argc, char **argv)
         size_t raw_len = 0;
         char hex[2 * SZ_BUNDLE_ID_LEN + 1], when[32];
 
-        if (util_load_bundle(argv[i], &trust, cap, &b, &raw, &raw_len, err, sizeof err) != 0) {
+        int r = util_load_bundle(argv[i], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
+        if (r != EXIT_OK) {
             util_err("%s", err);
-            rc = EXIT_REFUSED;
+            /* A file that cannot be read (3) outweighs a refusal (1). */
+            if (rc == EXIT_OK || r == EXIT_INPUT)
+                rc = r;
             continue;
         }
         if (!quiet) {

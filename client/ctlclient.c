@@ -2,10 +2,12 @@
 #include "ctlclient.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,13 +27,36 @@ ctlclient_default_socket(char *out, size_t cap)
         snprintf(out, cap, "/var/lib/samizdat/control.sock");
 }
 
+/*
+ * Waits until fd is ready for ev, or timeout_ms pass without it. Returns 1
+ * when ready, 0 on timeout, -1 on error (errno set).
+ */
 static int
-send_all(int fd, const uint8_t *p, size_t len)
+wait_fd(int fd, short ev, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = ev};
+    int n;
+
+    do
+        n = poll(&p, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : n > 0;
+}
+
+/* Sends everything; returns 0, -1 on error (errno set) or -3 when no byte left for timeout_ms. */
+static int
+send_all(int fd, const uint8_t *p, size_t len, int timeout_ms)
 {
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int w = wait_fd(fd, POLLOUT, timeout_ms);
+            if (w <= 0)
+                return w == 0 ? -3 : -1;
+            continue;
+        }
         if (n < 0)
             return -1;
         p += n;
@@ -40,13 +65,23 @@ send_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+/*
+ * Receives exactly len bytes; returns 0, -1 on error, -2 when the peer closed,
+ * or -3 when no byte arrived for timeout_ms.
+ */
 static int
-recv_all(int fd, uint8_t *p, size_t len)
+recv_all(int fd, uint8_t *p, size_t len, int timeout_ms)
 {
     while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
+        ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int w = wait_fd(fd, POLLIN, timeout_ms);
+            if (w <= 0)
+                return w == 0 ? -3 : -1;
+            continue;
+        }
         if (n <= 0)
             return n == 0 ? -2 : -1;
         p += n;
@@ -56,13 +91,38 @@ recv_all(int fd, uint8_t *p, size_t len)
 }
 
 int
+ctlclient_timeout(unsigned *seconds, char *err, size_t err_cap)
+{
+    const char *v = getenv("SAMIZDAT_CTL_TIMEOUT");
+    char *end;
+    unsigned long n;
+
+    *seconds = CTLCLIENT_DEFAULT_TIMEOUT_S;
+    if (v == NULL || *v == '\0')
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || errno != 0 || *end != '\0' || n < 1 || n > 86400) {
+        snprintf(err, err_cap,
+                 "SAMIZDAT_CTL_TIMEOUT must be a whole number of seconds from 1 to 86400, not "
+                 "'%s'",
+                 v);
+        return -1;
+    }
+    *seconds = (unsigned)n;
+    return 0;
+}
+
+int
 ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame_out,
                struct sz_ctl_msg **reply, char *err, size_t err_cap)
 {
     struct sockaddr_un sa;
+    struct timeval tv;
     uint8_t *out = NULL, hdr[SZ_CTL_FRAME_HEADER_LEN], *frame = NULL;
     size_t out_len = 0, frame_len = 0;
-    int fd = -1, rc = -1, r;
+    unsigned timeout_s;
+    int fd = -1, rc = -1, r, timeout_ms;
 
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -71,6 +131,9 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
         return -1;
     }
     memcpy(sa.sun_path, socket_path, strlen(socket_path));
+    if (ctlclient_timeout(&timeout_s, err, err_cap) != 0)
+        return -1;
+    timeout_ms = (int)timeout_s * 1000;
     r = sz_ctl_encode(req, &out, &out_len);
     if (r != 0) {
         snprintf(err, err_cap, "cannot encode the request: %s", sz_strerror(r));
@@ -81,38 +144,84 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
         snprintf(err, err_cap, "cannot make a socket: %s", strerror(errno));
         goto out;
     }
+    /* A daemon whose backlog is full makes connect() wait: at most this long. */
+    tv.tv_sec = (time_t)timeout_s;
+    tv.tv_usec = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            snprintf(err, err_cap,
+                     "samizdatd at %s did not accept the connection within %u s: is it "
+                     "overloaded or stuck? see its log",
+                     socket_path, timeout_s);
+        else
+            snprintf(err, err_cap,
+                     "cannot reach samizdatd at %s: %s (is it running? pass --socket PATH to "
+                     "name another daemon's socket)",
+                     socket_path, strerror(errno));
+        goto out;
+    }
+    /*
+     * From here every wait is bounded: a daemon that stops answering for
+     * timeout_s (a publish waits for the batch window, which is seconds) is
+     * given up on rather than waited for forever.
+     */
+    r = send_all(fd, out, out_len, timeout_ms);
+    if (r != 0) {
+        if (r == -3)
+            snprintf(err, err_cap,
+                     "samizdatd at %s did not take the request within %u s: is it overloaded or "
+                     "stuck? see its log",
+                     socket_path, timeout_s);
+        else
+            snprintf(err, err_cap, "cannot send to samizdatd at %s: %s", socket_path,
+                     strerror(errno));
+        goto out;
+    }
+    r = recv_all(fd, hdr, sizeof hdr, timeout_ms);
+    if (r == -3) {
         snprintf(err, err_cap,
-                 "cannot reach samizdatd at %s: %s (is it running? pass --socket PATH to "
-                 "name another daemon's socket)",
-                 socket_path, strerror(errno));
+                 "samizdatd at %s did not answer within %u s: is it overloaded or stuck? see its "
+                 "log",
+                 socket_path, timeout_s);
         goto out;
-    }
-    if (send_all(fd, out, out_len) != 0) {
-        snprintf(err, err_cap, "cannot send to samizdatd at %s: %s", socket_path, strerror(errno));
-        goto out;
-    }
-    r = recv_all(fd, hdr, sizeof hdr);
-    if (r == 0) {
-        /* With the header alone, peek checks the limit and asks for the body. */
-        r = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
-        if (r == 1) {
-            frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
-            r = 0;
-        }
     }
     if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s closed the connection without a valid reply",
                  socket_path);
         goto out;
     }
+    /* The announced length is checked against the protocol's limit before any allocation. */
+    r = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
+    if (r == -SZ_ETOOBIG) {
+        snprintf(err, err_cap,
+                 "samizdatd at %s announced a reply of %lu bytes, above the protocol's limit of "
+                 "%zu: is it a samizdatd of another version? see its log",
+                 socket_path, (unsigned long)sz_load32(hdr), (size_t)SZ_CTL_MAX_BODY_LEN);
+        goto out;
+    }
+    if (r < 0) {
+        snprintf(err, err_cap, "samizdatd at %s sent a reply this client cannot read: %s",
+                 socket_path, sz_strerror(r));
+        goto out;
+    }
+    if (r == 1)
+        frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
     frame = malloc(frame_len);
     if (frame == NULL) {
         snprintf(err, err_cap, "out of memory for the daemon's reply");
         goto out;
     }
     memcpy(frame, hdr, sizeof hdr);
-    if (recv_all(fd, frame + sizeof hdr, frame_len - sizeof hdr) != 0) {
+    r = recv_all(fd, frame + sizeof hdr, frame_len - sizeof hdr, timeout_ms);
+    if (r == -3) {
+        snprintf(err, err_cap,
+                 "samizdatd at %s stopped in the middle of its reply and did not go on within "
+                 "%u s: is it overloaded or stuck? see its log",
+                 socket_path, timeout_s);
+        goto out;
+    }
+    if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s closed the connection mid-reply", socket_path);
         goto out;
     }

@@ -14,8 +14,21 @@
  */
 void ctlclient_default_socket(char *out, size_t cap);
 
+/* Seconds without progress after which a daemon command gives up. */
+#define CTLCLIENT_DEFAULT_TIMEOUT_S 60
+
 /*
- * Connects to the socket, sends one request and reads one reply. On success
+ * The inactivity limit of ctlclient_call(): SAMIZDAT_CTL_TIMEOUT (seconds,
+ * 1..86400) when set, else CTLCLIENT_DEFAULT_TIMEOUT_S. Returns 0, or -1 with
+ * a reason in err when the variable is malformed.
+ */
+int ctlclient_timeout(unsigned *seconds, char *err, size_t err_cap);
+
+/*
+ * Connects to the socket, sends one request and reads one reply. Every wait
+ * (connecting, sending, each part of the reply) ends after the inactivity
+ * limit of ctlclient_timeout(); a reply announcing more than
+ * SZ_CTL_MAX_BODY_LEN is refused before anything is allocated. On success
  * *reply is decoded (free with sz_ctl_msg_free()) and points into *frame
  * (caller frees). Returns 0, or -1 with a reason in err (naming the socket and
  * what to do).

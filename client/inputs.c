@@ -36,9 +36,29 @@ input_free(struct input *in)
     free(in->raw);
 }
 
-/* Loads the attachments an article names, relative to the article's folder. */
+/* True when the relative path a has a ".." component. */
+static bool
+has_dotdot(const char *a)
+{
+    const char *p = a;
+
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return true;
+        if (p[n] == '\0')
+            return false;
+        p += n + 1;
+    }
+}
+
+/*
+ * Loads the attachments an article names, relative to the article's folder.
+ * They must be in that folder or below it: whoever packs a contributor's
+ * article signs what it attaches, so it cannot reach any other file.
+ */
 static int
-load_attachments(const char *path, struct input *in)
+load_attachments(const char *path, struct input *in, const char *output)
 {
     struct article_file *f = in->f;
     char dir[PATH_MAX], full[PATH_MAX], err[512];
@@ -46,41 +66,53 @@ load_attachments(const char *path, struct input *in)
     size_t i, len;
 
     if (f->n_att_paths == 0)
-        return 0;
+        return EXIT_OK;
     snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - path) : 1,
              slash != NULL ? path : ".");
     in->att_data = calloc(f->n_att_paths, sizeof *in->att_data);
     in->atts = calloc(f->n_att_paths, sizeof *in->atts);
     if (in->att_data == NULL || in->atts == NULL) {
         util_err("%s: out of memory", path);
-        return -1;
+        return EXIT_INPUT;
     }
     for (i = 0; i < f->n_att_paths; i++) {
         const char *a = f->att_paths[i], *name = strrchr(a, '/'), *type;
         name = name != NULL ? name + 1 : a;
         if (!sz_safe_name(name, strlen(name))) {
             util_err("%s: attachment name '%s' is unsafe: use A-Z a-z 0-9 . _ - only", path, name);
-            return -1;
+            return EXIT_INPUT;
+        }
+        if (a[0] == '/' || has_dotdot(a)) {
+            util_err("%s: attachment '%s' is outside the article's folder: attachments are "
+                     "files beside the article or in a folder below it (no absolute path, "
+                     "no '..'); copy the file there",
+                     path, a);
+            return EXIT_INPUT;
         }
         type = article_file_media_type(name);
         if (type == NULL) {
             util_err("%s: attachment '%s' has an unknown type: use .png, .jpg, .gif, .webp, "
                      ".avif or .pdf",
                      path, a);
-            return -1;
+            return EXIT_INPUT;
         }
-        if ((size_t)snprintf(full, sizeof full, "%s%s%s", a[0] == '/' ? "" : dir,
-                             a[0] == '/' ? "" : "/", a) >= sizeof full) {
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, a) >= sizeof full) {
             util_err("%s: attachment path %s is too long", path, a);
-            return -1;
+            return EXIT_INPUT;
+        }
+        if (output != NULL && util_same_file(full, output)) {
+            util_err("%s: attachment %s is the --output file %s: the bundle would replace it; "
+                     "choose another output file",
+                     path, full, output);
+            return EXIT_USAGE;
         }
         if (util_read_file(full, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
             util_err("%s: attachment: %s", path, err);
-            return -1;
+            return EXIT_INPUT;
         }
         if (len == 0) {
             util_err("%s: attachment %s is empty", path, full);
-            return -1;
+            return EXIT_INPUT;
         }
         in->atts[i].name.p = name;
         in->atts[i].name.len = strlen(name);
@@ -91,7 +123,7 @@ load_attachments(const char *path, struct input *in)
     }
     f->a.atts = in->atts;
     f->a.n_atts = f->n_att_paths;
-    return 0;
+    return EXIT_OK;
 }
 
 /* Names every pair of files that share an article id. */
@@ -110,8 +142,8 @@ report_duplicates(const char *const *paths, const struct sz_article *arts, size_
 }
 
 int
-inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
-            size_t *content_len)
+inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
+            uint8_t **content, size_t *content_len)
 {
     struct input *ins = calloc(n, sizeof *ins);
     struct sz_article *arts = calloc(n, sizeof *arts);
@@ -122,6 +154,15 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t *
     if (ins == NULL || arts == NULL) {
         util_err("out of memory");
         goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (output != NULL && util_same_file(paths[i], output)) {
+            util_err("--output %s is the same file as the input %s: the bundle would replace "
+                     "it; choose another output file",
+                     output, paths[i]);
+            rc = EXIT_USAGE;
+            goto out;
+        }
     }
     for (i = 0; i < n; i++) {
         struct stat st;
@@ -139,8 +180,10 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t *
             util_err("%s: %s", paths[i], err);
             goto out;
         }
-        if (load_attachments(paths[i], &ins[i]) != 0)
+        rc = load_attachments(paths[i], &ins[i], output);
+        if (rc != EXIT_OK)
             goto out;
+        rc = EXIT_INPUT;
         r = sz_article_check(&ins[i].f->a);
         if (r != 0) {
             util_err("%s: %s", paths[i], sz_strerror(r));

@@ -10,10 +10,13 @@
  * names), checks every one, and encodes them as one article container in
  * *content (malloc'd, caller frees). `fallback_time` is the publication time of
  * a file whose front matter has no date and whose mtime cannot be read.
- * Prints a one-line reason naming the file on failure. Returns an exit status
- * (EXIT_OK, or EXIT_INPUT).
+ * Attachments are files in the article's folder or below it: an absolute path
+ * or a ".." component is refused. When `output` is not NULL, no article or
+ * attachment may be that file (it is about to be replaced). Prints a one-line
+ * reason naming the file on failure. Returns an exit status (EXIT_OK,
+ * EXIT_USAGE when an input is the output, or EXIT_INPUT).
  */
-int inputs_load(const char *const *paths, size_t n, int64_t fallback_time, uint8_t **content,
-                size_t *content_len);
+int inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
+                uint8_t **content, size_t *content_len);
 
 #endif

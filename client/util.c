@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,66 +102,337 @@ write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-int
-util_write_atomic(const char *path, const void *data, size_t len, unsigned mode, bool exclusive,
-                  char *err, size_t err_cap)
+/*
+ * Signals that would kill the client on their default action. While a
+ * temporary file or a quietened terminal is about to be left behind, they get
+ * a handler that cleans up and then lets the default action happen. A signal
+ * the program already handles (fetch stops on SIGINT) or ignores (nohup) is
+ * left alone: the program then finishes or stops on its own terms.
+ */
+static void
+signals_catch(const int *sigs, size_t n, void (*fn)(int), struct sigaction *old, bool *caught)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    const char *slash;
-    int fd, dfd, rc = -1;
+    struct sigaction sa;
+    size_t i;
 
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%08x", path, randombytes_random()) >= (int)sizeof tmp) {
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    /* The handler runs once, then the default action acts at once on raise(). */
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < n; i++) {
+        caught[i] = false;
+        if (sigaction(sigs[i], NULL, &old[i]) != 0)
+            continue;
+        if ((old[i].sa_flags & SA_SIGINFO) != 0 || old[i].sa_handler != SIG_DFL)
+            continue;
+        caught[i] = sigaction(sigs[i], &sa, NULL) == 0;
+    }
+}
+
+static void
+signals_restore(const int *sigs, size_t n, const struct sigaction *old, const bool *caught)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (caught[i])
+            (void)sigaction(sigs[i], &old[i], NULL);
+}
+
+/*
+ * Temporaries removed on a fatal signal: a key file's temporary is a copy of
+ * the secret key and must not outlive an interrupted keygen. The table is
+ * shared with the handler: a path is complete before its slot is marked used.
+ */
+#define CLEANUP_SLOTS 4
+static const int CLEANUP_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_CLEANUP_SIGNALS (sizeof CLEANUP_SIGNALS / sizeof CLEANUP_SIGNALS[0])
+static pthread_mutex_t cleanup_mu = PTHREAD_MUTEX_INITIALIZER;
+static char cleanup_path[CLEANUP_SLOTS][PATH_MAX];
+static volatile sig_atomic_t cleanup_used[CLEANUP_SLOTS];
+static struct sigaction cleanup_old[N_CLEANUP_SIGNALS];
+static bool cleanup_caught[N_CLEANUP_SIGNALS];
+static size_t cleanup_n;
+
+static void
+on_signal_cleanup(int sig)
+{
+    int saved = errno;
+    size_t i;
+
+    for (i = 0; i < CLEANUP_SLOTS; i++)
+        if (cleanup_used[i])
+            (void)unlink(cleanup_path[i]);
+    (void)raise(sig);
+    errno = saved;
+}
+
+/* Blocks the cleanup signals in this thread while the table and the file change together. */
+static void
+cleanup_block(sigset_t *old)
+{
+    sigset_t set;
+    size_t i;
+
+    sigemptyset(&set);
+    for (i = 0; i < N_CLEANUP_SIGNALS; i++)
+        sigaddset(&set, CLEANUP_SIGNALS[i]);
+    (void)pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/* Registers tmp (signals blocked by the caller); returns its slot, or -1 when the table is full. */
+static int
+cleanup_arm(const char *tmp)
+{
+    int slot = -1, i;
+
+    pthread_mutex_lock(&cleanup_mu);
+    for (i = 0; i < CLEANUP_SLOTS; i++) {
+        if (!cleanup_used[i]) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot >= 0) {
+        snprintf(cleanup_path[slot], sizeof cleanup_path[slot], "%s", tmp);
+        atomic_signal_fence(memory_order_seq_cst);
+        cleanup_used[slot] = 1;
+        if (cleanup_n++ == 0)
+            signals_catch(CLEANUP_SIGNALS, N_CLEANUP_SIGNALS, on_signal_cleanup, cleanup_old,
+                          cleanup_caught);
+    }
+    pthread_mutex_unlock(&cleanup_mu);
+    return slot;
+}
+
+/* Forgets a slot (signals blocked by the caller); the last one puts the old handlers back. */
+static void
+cleanup_disarm(int slot)
+{
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&cleanup_mu);
+    cleanup_used[slot] = 0;
+    if (--cleanup_n == 0)
+        signals_restore(CLEANUP_SIGNALS, N_CLEANUP_SIGNALS, cleanup_old, cleanup_caught);
+    pthread_mutex_unlock(&cleanup_mu);
+}
+
+/* True when path is a samizdat secret key file (its first bytes are the magic). */
+static bool
+is_secret_key_file(const char *path)
+{
+    uint8_t magic[4];
+    bool yes = false;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return false;
+    yes = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
+          memcmp(magic, "SZSK", sizeof magic) == 0;
+    close(fd);
+    return yes;
+}
+
+int
+util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_t len, unsigned mode,
+               char *err, size_t err_cap)
+{
+    struct stat st;
+    sigset_t old;
+    bool secret = (mode & 077) == 0;
+    int fd, e;
+
+    t->slot = -1;
+    t->live = false;
+    if (snprintf(t->path, sizeof t->path, "%s", path) >= (int)sizeof t->path ||
+        snprintf(t->tmp, sizeof t->tmp, "%s.tmp-%08x", path, randombytes_random()) >=
+            (int)sizeof t->tmp) {
         snprintf(err, err_cap, "path too long: %s", path);
         return -1;
     }
-    if (exclusive && access(path, F_OK) == 0) {
-        snprintf(err, err_cap, "%s already exists: not overwriting it (remove it first)", path);
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        snprintf(err, err_cap,
+                 "%s exists and is not a regular file: not replacing it (give a file name)", path);
         return -1;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    if (!secret && is_secret_key_file(path)) {
+        snprintf(err, err_cap,
+                 "%s is a samizdat secret key: not replacing it (give another output file)", path);
+        return -1;
+    }
+    cleanup_block(&old);
+    fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    e = errno;
+    if (fd >= 0) {
+        t->live = true;
+        t->slot = cleanup_arm(t->tmp);
+    }
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
-        snprintf(err, err_cap, "cannot create %s: %s", tmp, strerror(errno));
+        snprintf(err, err_cap, "cannot write %s (creating %s): %s%s", path, t->tmp, strerror(e),
+                 e == ENOENT   ? " (does its folder exist?)"
+                 : e == EACCES ? " (check the folder's permissions)"
+                               : "");
         return -1;
     }
-    /* The umask must not widen nor narrow what the caller asked for secrets. */
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        snprintf(err, err_cap, "cannot write %s: %s", tmp, strerror(errno));
+    /*
+     * A secret gets exactly its mode whatever the umask; anything else gets the
+     * mode as narrowed by the umask, like every file the user makes.
+     */
+    if ((secret && fchmod(fd, (mode_t)mode) != 0) || write_all(fd, data, len) != 0 ||
+        fsync(fd) != 0) {
+        snprintf(err, err_cap, "cannot write %s: %s", t->tmp, strerror(errno));
         close(fd);
-        unlink(tmp);
+        util_tmp_discard(t);
         return -1;
     }
     if (close(fd) != 0) {
-        snprintf(err, err_cap, "cannot write %s: %s", tmp, strerror(errno));
-        unlink(tmp);
+        snprintf(err, err_cap, "cannot write %s: %s", t->tmp, strerror(errno));
+        util_tmp_discard(t);
         return -1;
     }
+    return 0;
+}
+
+void
+util_tmp_discard(struct util_tmp *t)
+{
+    sigset_t old;
+
+    if (!t->live)
+        return;
+    cleanup_block(&old);
+    (void)unlink(t->tmp);
+    cleanup_disarm(t->slot);
+    t->slot = -1;
+    t->live = false;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int
+util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
+{
+    char dir[PATH_MAX];
+    const char *slash;
+    sigset_t old;
+    int dfd, r, e;
+
+    cleanup_block(&old);
     if (exclusive) {
         /* link() fails when path exists, so two writers cannot both win. */
-        if (link(tmp, path) != 0) {
-            snprintf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
-            unlink(tmp);
-            return -1;
-        }
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        snprintf(err, err_cap, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
+        r = link(t->tmp, t->path);
+        e = errno;
+        (void)unlink(t->tmp);
+    } else {
+        r = rename(t->tmp, t->path);
+        e = errno;
+        if (r != 0)
+            (void)unlink(t->tmp);
+    }
+    cleanup_disarm(t->slot);
+    t->slot = -1;
+    t->live = false;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        if (exclusive && e == EEXIST)
+            snprintf(err, err_cap, "%s already exists: not overwriting it", t->path);
+        else if (exclusive)
+            snprintf(err, err_cap, "cannot create %s: %s", t->path, strerror(e));
+        else
+            snprintf(err, err_cap, "cannot rename %s to %s: %s", t->tmp, t->path, strerror(e));
         return -1;
     }
-    slash = strrchr(path, '/');
+    slash = strrchr(t->path, '/');
     if (slash == NULL)
         snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
+    else if (slash == t->path)
         snprintf(dir, sizeof dir, "/");
     else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - t->path), t->path);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
         close(dfd);
     }
-    rc = 0;
-    return rc;
+    return 0;
+}
+
+int
+util_write_atomic(const char *path, const void *data, size_t len, unsigned mode, bool exclusive,
+                  char *err, size_t err_cap)
+{
+    struct util_tmp t;
+
+    if (exclusive && access(path, F_OK) == 0) {
+        snprintf(err, err_cap, "%s already exists: not overwriting it (remove it first)", path);
+        return -1;
+    }
+    if (util_tmp_write(&t, path, data, len, mode, err, err_cap) != 0)
+        return -1;
+    return util_tmp_commit(&t, exclusive, err, err_cap);
+}
+
+/* Lexically tidies a path that cannot be resolved: no "//", no "./" parts. */
+static void
+tidy_path(const char *p, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    while (*p != '\0' && n + 1 < cap) {
+        if (p[0] == '/' && p[1] == '/') {
+            p++;
+            continue;
+        }
+        if ((n == 0 || out[n - 1] == '/') && p[0] == '.' && (p[1] == '/' || p[1] == '\0') &&
+            !(n == 0 && p[1] == '\0')) {
+            p += p[1] == '/' ? 2 : 1;
+            continue;
+        }
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+}
+
+/* The absolute path of `path`, resolving its folder when it exists (the file itself may not). */
+static void
+normalise_path(const char *path, char *out, size_t cap)
+{
+    char dir[PATH_MAX], real[PATH_MAX], tidy[PATH_MAX];
+    const char *slash, *base;
+
+    tidy_path(path, tidy, sizeof tidy);
+    if (realpath(tidy, real) != NULL) {
+        snprintf(out, cap, "%s", real);
+        return;
+    }
+    slash = strrchr(tidy, '/');
+    base = slash != NULL ? slash + 1 : tidy;
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == tidy)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - tidy), tidy);
+    if (*base != '\0' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0 &&
+        realpath(dir, real) != NULL &&
+        snprintf(out, cap, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", base) < (int)cap)
+        return;
+    snprintf(out, cap, "%s", tidy);
+}
+
+bool
+util_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char na[PATH_MAX], nb[PATH_MAX];
+
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    normalise_path(a, na, sizeof na);
+    normalise_path(b, nb, sizeof nb);
+    return strcmp(na, nb) == 0;
 }
 
 /* Reads one line from fd into buf (cap bytes incl. NUL) without echo handling. */
@@ -187,30 +461,69 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
+/*
+ * The terminal a passphrase prompt has quietened. A signal that ends or stops
+ * the client at the prompt must not leave the user's terminal without echo.
+ */
+static const int PROMPT_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+#define N_PROMPT_SIGNALS (sizeof PROMPT_SIGNALS / sizeof PROMPT_SIGNALS[0])
+static volatile sig_atomic_t prompt_fd = -1;
+static struct termios prompt_old, prompt_quiet;
+
+static void
+on_prompt_signal(int sig)
+{
+    struct sigaction sa;
+    int saved = errno, fd = prompt_fd;
+
+    if (fd >= 0) {
+        (void)tcsetattr(fd, TCSAFLUSH, &prompt_old);
+        (void)write(fd, "\n", 1);
+    }
+    /* The handler was reset: the default action ends or stops the client here. */
+    (void)raise(sig);
+    if (sig == SIGTSTP && fd >= 0) {
+        /* Continued (fg): quiet again, and catch the next stop too. */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_prompt_signal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGTSTP, &sa, NULL);
+        (void)tcsetattr(fd, TCSAFLUSH, &prompt_quiet);
+    }
+    errno = saved;
+}
+
 static int
 prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 {
-    struct termios old, quiet;
+    struct sigaction old_sa[N_PROMPT_SIGNALS];
+    bool caught[N_PROMPT_SIGNALS];
     int fd, rc;
 
     fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return -3;
-    if (tcgetattr(fd, &old) != 0) {
+    if (tcgetattr(fd, &prompt_old) != 0) {
         close(fd);
         return -3;
     }
-    quiet = old;
-    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-    quiet.c_lflag |= ICANON;
+    prompt_quiet = prompt_old;
+    prompt_quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    prompt_quiet.c_lflag |= ICANON;
+    prompt_fd = fd;
+    signals_catch(PROMPT_SIGNALS, N_PROMPT_SIGNALS, on_prompt_signal, old_sa, caught);
     (void)write(fd, prompt, strlen(prompt));
-    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
-        close(fd);
-        return -3;
+    if (tcsetattr(fd, TCSAFLUSH, &prompt_quiet) != 0) {
+        rc = -3;
+        goto out;
     }
     rc = read_line_fd(fd, buf, cap, len);
-    (void)tcsetattr(fd, TCSAFLUSH, &old);
+    (void)tcsetattr(fd, TCSAFLUSH, &prompt_old);
     (void)write(fd, "\n", 1);
+out:
+    signals_restore(PROMPT_SIGNALS, N_PROMPT_SIGNALS, old_sa, caught);
+    prompt_fd = -1;
     close(fd);
     return rc;
 }
@@ -502,19 +815,40 @@ util_load_bundle(const char *path, const struct util_trust *trust, uint64_t cont
                  size_t err_cap)
 {
     struct sz_bundle *b = NULL;
+    struct sz_bundle_header hdr;
+    struct stat st;
     uint8_t *raw = NULL;
     size_t len = 0, i;
     char text[SZ_PK_TEXT_LEN + 1];
     uint64_t max = SZ_BUNDLE_PREFIX_LEN + content_cap + content_cap / 128 + 4096;
     int r;
 
+    /* A file too large for the cap is not read at all; the message says how to accept it. */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        snprintf(err, err_cap,
+                 "%s is too large (%lld bytes) for a bundle of at most %llu MiB uncompressed: "
+                 "pass --max-size MIB to accept larger bundles from a publisher you trust",
+                 path, (long long)st.st_size, (unsigned long long)(content_cap >> 20));
+        return EXIT_INPUT;
+    }
     if (util_read_file(path, (size_t)max, &raw, &len, err, err_cap) != 0)
-        return -1;
+        return EXIT_INPUT;
     r = sz_bundle_open(raw, len, content_cap, &b);
+    if (r == -SZ_ETOOBIG && sz_bundle_parse(raw, len, SZ_BUNDLE_MAX_CONTENT_LEN, &hdr, NULL) == 0 &&
+        hdr.content_len > content_cap) {
+        snprintf(err, err_cap,
+                 "%s: refused: it is too large: it declares %llu MiB uncompressed, above the "
+                 "limit of %llu MiB (pass --max-size MIB to accept larger bundles from a "
+                 "publisher you trust)",
+                 path, (unsigned long long)((hdr.content_len + (1u << 20) - 1) >> 20),
+                 (unsigned long long)(content_cap >> 20));
+        free(raw);
+        return EXIT_REFUSED;
+    }
     if (r != 0) {
         snprintf(err, err_cap, "%s: refused: %s", path, sz_strerror(r));
         free(raw);
-        return -1;
+        return EXIT_REFUSED;
     }
     for (i = 0; i < trust->n; i++)
         if (sodium_memcmp(trust->pk[i], b->hdr.publisher, 32) == 0)
@@ -527,10 +861,10 @@ util_load_bundle(const char *path, const struct util_trust *trust, uint64_t cont
                  path, text);
         sz_bundle_free(b);
         free(raw);
-        return -1;
+        return EXIT_REFUSED;
     }
     *b_out = b;
     *raw_out = raw;
     *raw_len = len;
-    return 0;
+    return EXIT_OK;
 }

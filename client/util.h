@@ -2,6 +2,7 @@
 #ifndef SZ_CLIENT_UTIL_H
 #define SZ_CLIENT_UTIL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,11 +34,48 @@ int util_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len,
 
 /*
  * Writes data to path atomically: a temporary file in the same folder (created
- * with `mode`), fsync, rename, fsync of the folder. With `exclusive`, an
- * existing path is not replaced. Returns 0, or -1 with a reason in err.
+ * with `mode`), fsync, rename, fsync of the folder. A mode that gives nothing to
+ * group and others (a secret) is applied exactly; a wider one is narrowed by the
+ * umask. With `exclusive`, an existing path is not replaced. A folder, socket or
+ * other non-regular file is never replaced, nor a secret key file by a
+ * non-secret one. SIGINT, SIGTERM and SIGHUP (when at their default action)
+ * remove the temporary before they end the client. Returns 0, or -1 with a
+ * reason in err.
  */
 int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode, bool exclusive,
                       char *err, size_t err_cap);
+
+/* A file written in two steps, so that several can be replaced only once all are written. */
+struct util_tmp {
+    char path[PATH_MAX]; /* the destination */
+    char tmp[PATH_MAX];  /* the temporary beside it */
+    int slot;            /* in the table of temporaries removed on a signal, or -1 */
+    bool live;           /* the temporary exists */
+};
+
+/*
+ * The first step of util_write_atomic(): checks path may be replaced, then
+ * writes and fsyncs the temporary (removed on a signal, as above). Returns 0,
+ * or -1 with a reason in err (nothing left behind).
+ */
+int util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_t len,
+                   unsigned mode, char *err, size_t err_cap);
+
+/*
+ * The second step: renames the temporary over the path (with `exclusive`, links
+ * it only if the path does not exist) and fsyncs the folder. The temporary is
+ * gone afterwards either way. Returns 0, or -1 with a reason in err.
+ */
+int util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap);
+
+/* Removes the temporary of a util_tmp_write() that will not be committed (idempotent). */
+void util_tmp_discard(struct util_tmp *t);
+
+/*
+ * True when a and b name the same file: the same device and inode when both
+ * exist (so a symbolic or hard link counts), else the same normalised path.
+ */
+bool util_same_file(const char *a, const char *b);
 
 /*
  * Reads a passphrase: from the first line of pass_file when given, otherwise
@@ -92,7 +130,10 @@ void util_trust_free(struct util_trust *t);
  * Reads a bundle file, verifies it completely (signature, hash, bounded
  * decompression, container) and checks its publisher is in `trust`.
  * On success *b and *raw (the file's bytes) are set; the caller frees both.
- * Returns 0, or -1 with a one-line reason in err naming the file.
+ * Returns EXIT_OK; EXIT_INPUT when the file is missing, unreadable, not a
+ * regular file or too large to read under the cap; or EXIT_REFUSED when it
+ * fails verification or its publisher is not trusted. On failure err holds a
+ * one-line reason naming the file.
  */
 int util_load_bundle(const char *path, const struct util_trust *trust, uint64_t content_cap,
                      struct sz_bundle **b, uint8_t **raw, size_t *raw_len, char *err,

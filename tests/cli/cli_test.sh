@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the offline client: keygen, pack, verify, unpack,
-# inspect over examples/articles and tests/vectors, as a user runs them.
+# inspect over examples/articles and tests/vectors, as a user runs them; plus
+# what the daemon commands do on their own (a FIFO, a fake daemon that stalls
+# or lies) and on signals (a terminal prompt, an interrupted write).
 # usage: cli_test.sh SAMIZDAT_BINARY SOURCE_DIR
 set -u
 SZ=$1
@@ -161,6 +163,261 @@ sed -i 's/^title:/id: dup1\ntitle:/' "$TMP/d2.md"
 expect_status "duplicate ids" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bad.bundle" \
     "$TMP/dup1.md" "$TMP/d2.md"
 expect_stderr "duplicate message" "same article id"
+
+# --- keygen: both files or neither, never the old secret key lost
+"$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
+cp "$TMP/old.sk" "$TMP/old.sk.orig"
+cp "$TMP/old.pk" "$TMP/old.pk.orig"
+expect_status "keygen --force with an unwritable public key" 5 "$SZ" keygen --no-passphrase \
+    --force --secret-key "$TMP/old.sk" --public-key "$TMP/nonexistent/dir/new.pk"
+expect_stderr "unwritable public key named" "nonexistent/dir/new.pk"
+cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen --force lost the old secret key"
+cmp -s "$TMP/old.pk" "$TMP/old.pk.orig" && ok || bad "keygen --force changed the old public key"
+[ -z "$(find "$TMP" -maxdepth 1 -name '*.tmp-*')" ] && ok || bad "keygen left a temporary behind"
+# Existing files are refused before the passphrase is asked (no terminal here:
+# a prompt would fail with status 4), and the refusal names --force.
+expect_status "keygen refuses existing files before the prompt" 5 setsid "$SZ" keygen \
+    --secret-key "$TMP/old.sk" --public-key "$TMP/fresh.pk" </dev/null
+expect_stderr "existing key message names --force" "old.sk already exists.*--force"
+"$SZ" keygen --help | grep -q -- "unless --force" && ok || bad "keygen --help mentions --force"
+# The two options naming one file (by path, symbolic or hard link) are refused.
+expect_status "keygen with one file for both keys" 2 "$SZ" keygen --no-passphrase --force \
+    --secret-key "$TMP/same.sk" --public-key "$TMP/same.sk"
+expect_stderr "same file message" "both name"
+[ ! -e "$TMP/same.sk" ] && ok || bad "keygen wrote a key into the one file"
+expect_status "keygen with one file spelled twice" 2 "$SZ" keygen --no-passphrase \
+    --secret-key "$TMP/same.sk" --public-key "$TMP/./same.sk"
+ln -s old.sk "$TMP/old-link.pk"
+ln "$TMP/old.sk" "$TMP/old-hard.pk"
+for l in old-link.pk old-hard.pk; do
+    expect_status "keygen --force with $l pointing to the secret key" 2 "$SZ" keygen \
+        --no-passphrase --force --secret-key "$TMP/old.sk" --public-key "$TMP/$l"
+    cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen through $l replaced the key"
+done
+check "keygen --force replaces a key pair" "$SZ" keygen --no-passphrase --force \
+    --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
+! cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen --force did not replace the key"
+
+# --- pack and export never replace the key or an input
+P_SK=$TMP/p.sk
+"$SZ" keygen --no-passphrase --secret-key "$P_SK" --public-key "$TMP/p.pk" >/dev/null
+cp "$P_SK" "$TMP/p.sk.orig"
+cp "${ARTICLES[0]}" "$TMP/in.md"
+cp "$TMP/in.md" "$TMP/in.md.orig"
+ln -s p.sk "$TMP/p-link.sk"
+for o in p.sk p-link.sk p.sk.seq in.md ./in.md; do
+    expect_status "pack --output $o (the key or an input)" 2 "$SZ" pack --secret-key "$P_SK" \
+        --output "$TMP/$o" "$TMP/in.md"
+    expect_stderr "pack --output $o message" "same file as the"
+    cmp -s "$P_SK" "$TMP/p.sk.orig" && cmp -s "$TMP/in.md" "$TMP/in.md.orig" && ok ||
+        bad "pack --output $o replaced the key or the input"
+    # (Put back, so that one failure does not cascade into the tests below.)
+    cp "$TMP/p.sk.orig" "$P_SK" && chmod 600 "$P_SK"
+    cp "$TMP/in.md.orig" "$TMP/in.md"
+    rm -f "$P_SK.seq"
+done
+mkdir -p "$TMP/attout"
+cp "$EX/river-photo.md" "$EX/river.png" "$TMP/attout/"
+expect_status "pack --output an attachment" 2 "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/attout/river.png" "$TMP/attout/river-photo.md"
+cmp -s "$EX/river.png" "$TMP/attout/river.png" && ok || bad "pack replaced an attachment"
+check "pack replaces an ordinary output" "$SZ" pack --secret-key "$P_SK" --output "$TMP/in.bundle" \
+    "$TMP/in.md"
+check "pack replaces an ordinary output again" "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/in.bundle" "$TMP/in.md"
+expect_status "export --output the control socket" 2 "$SZ" export --socket "$TMP/nosuch.sock" \
+    0000000000000000000000000000000000000000000000000000000000000000 --output "$TMP/nosuch.sock"
+expect_stderr "export socket message" "control socket"
+
+# --- file modes: secrets exactly 0600, everything else as the umask says
+(
+    umask 027
+    "$SZ" keygen --no-passphrase --secret-key "$TMP/um.sk" --public-key "$TMP/um.pk" >/dev/null
+    "$SZ" pack --secret-key "$P_SK" --output "$TMP/um.bundle" "$TMP/in.md" >/dev/null
+)
+[ "$(stat -c %a "$TMP/um.sk")" = 600 ] && ok || bad "secret key mode under umask 027"
+[ "$(stat -c %a "$TMP/um.pk")" = 640 ] && ok || bad "public key mode under umask 027: $(stat -c %a "$TMP/um.pk")"
+[ "$(stat -c %a "$TMP/um.bundle")" = 640 ] && ok || bad "bundle mode under umask 027: $(stat -c %a "$TMP/um.bundle")"
+(
+    umask 0
+    "$SZ" keygen --no-passphrase --secret-key "$TMP/um0.sk" --public-key "$TMP/um0.pk" >/dev/null
+)
+[ "$(stat -c %a "$TMP/um0.sk")" = 600 ] && ok || bad "secret key mode under umask 0"
+[ "$(stat -c %a "$TMP/um0.pk")" = 644 ] && ok || bad "public key mode under umask 0"
+
+# --- verify and unpack: a file that cannot be read is status 3, not a refusal
+expect_status "verify of a missing bundle" 3 "$SZ" verify --trust "$TMP/pk" "$TMP/missing.bundle"
+expect_stderr "missing bundle named" "missing.bundle"
+expect_status "verify of a folder" 3 "$SZ" verify --trust "$TMP/pk" "$TMP/attout"
+expect_stderr "folder message" "not a regular file"
+expect_status "unpack of a missing bundle" 3 "$SZ" unpack --trust "$TMP/pk" --output "$TMP/lib4" \
+    "$TMP/missing.bundle"
+[ ! -e "$TMP/lib4" ] && ok || bad "unpack of a missing bundle left a library behind"
+expect_status "verify: a refusal stays 1" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/all.bundle"
+chmod 000 "$TMP/in.bundle"
+if [ "$(id -u)" != 0 ]; then
+    expect_status "verify of an unreadable bundle" 3 "$SZ" verify --trust "$TMP/p.pk" \
+        "$TMP/in.bundle"
+fi
+chmod 644 "$TMP/in.bundle"
+
+# --- attachments stay beside the article
+mkdir -p "$TMP/att/sub/img"
+cp "$EX/river.png" "$TMP/att/river.png"
+cp "$EX/river.png" "$TMP/att/sub/img/river.png"
+printf -- '---\ntitle: Up\nid: up\nattachments: [../river.png]\n---\nbody\n' >"$TMP/att/sub/up.md"
+printf -- '---\ntitle: Abs\nid: abs\nattachments: [%s]\n---\nbody\n' "$TMP/att/river.png" \
+    >"$TMP/att/sub/abs.md"
+printf -- '---\ntitle: Mid\nid: mid\nattachments: [img/../img/river.png]\n---\nbody\n' \
+    >"$TMP/att/sub/mid.md"
+printf -- '---\ntitle: Below\nid: below\nattachments: [img/river.png]\n---\nbody\n' \
+    >"$TMP/att/sub/below.md"
+for f in up abs mid; do
+    expect_status "attachment outside the folder ($f)" 3 "$SZ" pack --secret-key "$P_SK" \
+        --output "$TMP/att.bundle" "$TMP/att/sub/$f.md"
+    expect_stderr "attachment refusal names the article and the attachment ($f)" \
+        "$f.md: attachment '.*river.png' is outside the article's folder"
+done
+[ ! -e "$TMP/att.bundle" ] && ok || bad "a bundle was made with an outside attachment"
+check "an attachment in a folder below the article" "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/att.bundle" "$TMP/att/sub/below.md"
+
+# --- pack refuses what readers refuse by default, without using up a sequence
+for i in 1 2 3; do
+    {
+        printf -- '---\ntitle: Big %s\nid: big%s\n---\n' "$i" "$i"
+        head -c $((22 * 1024 * 1024)) /dev/zero | tr '\0' 'a'
+        printf '\n'
+    } >"$TMP/big$i.txt"
+done
+SEQ_BEFORE=$(cat "$P_SK.seq")
+expect_status "pack of 66 MiB" 3 "$SZ" pack --secret-key "$P_SK" --level 1 \
+    --output "$TMP/big.bundle" "$TMP"/big[123].txt
+expect_stderr "large bundle message" "readers .* refuse this bundle.*--allow-large"
+[ "$(cat "$P_SK.seq")" = "$SEQ_BEFORE" ] && ok || bad "a refused pack used up a sequence number"
+[ ! -e "$TMP/big.bundle" ] && ok || bad "a refused pack wrote a bundle"
+check "pack --allow-large" "$SZ" pack --secret-key "$P_SK" --level 1 --allow-large \
+    --output "$TMP/big.bundle" "$TMP"/big[123].txt
+expect_status "verify of a large bundle" 1 "$SZ" verify --trust "$TMP/p.pk" "$TMP/big.bundle"
+expect_stderr "too large message names --max-size" "too large.*--max-size"
+check "verify --max-size 128 of a large bundle" "$SZ" verify --trust "$TMP/p.pk" --max-size 128 \
+    "$TMP/big.bundle"
+rm -f "$TMP"/big[123].txt "$TMP/big.bundle"
+
+# --- daemon commands: a FIFO is refused, a stalled or lying daemon is given up on
+mkfifo "$TMP/fifo"
+expect_status "import of a FIFO" 3 timeout 20 "$SZ" import --socket "$TMP/nosuch.sock" "$TMP/fifo"
+expect_stderr "FIFO message" "fifo is not a regular file"
+cat >"$TMP/fake_daemon.py" <<'PY'
+# A fake samizdatd: accepts, reads the request, then stalls or sends a bad header.
+import os, socket, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    if mode == "huge":
+        c.sendall(b"\xff\xff\xff\xff")
+        c.close()
+    else:
+        time.sleep(3600)
+PY
+for mode in stall huge; do
+    python3 "$TMP/fake_daemon.py" "$mode" "$TMP/$mode.sock" &
+    FAKE_PID=$!
+    trap 'kill "$FAKE_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+    for _ in $(seq 50); do [ -S "$TMP/$mode.sock" ] && break; sleep 0.1; done
+    if [ "$mode" = stall ]; then
+        SAMIZDAT_CTL_TIMEOUT=2 expect_status "status on a stalled daemon" 6 timeout 20 "$SZ" \
+            status --socket "$TMP/stall.sock"
+        expect_stderr "stall message" "stall.sock did not answer within 2 s.*see its log"
+    else
+        expect_status "status on a daemon announcing a huge reply" 6 timeout 20 "$SZ" status \
+            --socket "$TMP/huge.sock"
+        expect_stderr "huge reply message" "4294967295 bytes, above the protocol's limit"
+    fi
+    kill "$FAKE_PID" 2>/dev/null
+    wait "$FAKE_PID" 2>/dev/null
+    trap 'rm -rf "$TMP"' EXIT
+done
+SAMIZDAT_CTL_TIMEOUT=soon expect_status "malformed SAMIZDAT_CTL_TIMEOUT" 6 "$SZ" status \
+    --socket "$TMP/nosuch.sock"
+expect_stderr "malformed timeout message" "SAMIZDAT_CTL_TIMEOUT must be"
+
+# --- signals: the terminal gets its echo back, temporaries are removed
+cat >"$TMP/pty_prompt.py" <<'PY'
+# Runs keygen on a pseudo-terminal, signals it at the passphrase prompt, and
+# checks the terminal's echo is back on afterwards.
+import fcntl, os, signal, subprocess, sys, termios, time
+sz, tmp, signame = sys.argv[1], sys.argv[2], sys.argv[3]
+m, s = os.openpty()
+def child():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+p = subprocess.Popen([sz, "keygen", "--secret-key", tmp + "/tty.sk", "--public-key",
+                      tmp + "/tty.pk"], stdin=s, stdout=s, stderr=s, preexec_fn=child)
+out, end = b"", time.time() + 10
+while b"passphrase" not in out and time.time() < end:
+    out += os.read(m, 1024)
+time.sleep(0.2)
+if termios.tcgetattr(s)[3] & termios.ECHO:
+    sys.exit("echo is still on at the prompt")
+if signame == "SIGTSTP":
+    # Here the stop itself is discarded (an orphaned process group): the prompt
+    # goes on, quiet again, and a later SIGINT still gives the echo back.
+    p.send_signal(signal.SIGTSTP)
+    time.sleep(0.5)
+    if p.poll() is not None:
+        sys.exit("keygen ended on SIGTSTP")
+    if termios.tcgetattr(s)[3] & termios.ECHO:
+        sys.exit("echo is on at the prompt after SIGTSTP")
+    signame = "SIGINT"
+p.send_signal(getattr(signal, signame))
+p.wait(timeout=10)
+if not termios.tcgetattr(s)[3] & termios.ECHO:
+    sys.exit("echo is off after %s at the prompt" % signame)
+PY
+for sig in SIGINT SIGTERM SIGTSTP; do
+    check "terminal echo restored after $sig at the prompt" python3 "$TMP/pty_prompt.py" "$SZ" \
+        "$TMP" "$sig"
+done
+# A write interrupted by SIGTERM (sent from inside fsync) leaves no temporary:
+# for keygen it would be a copy of the secret key.
+if command -v "${CC:-cc}" >/dev/null; then
+    cat >"$TMP/fsync_term.c" <<'C'
+/* fsync() of a temporary output file (NAME.tmp-XXXXXXXX) raises SIGTERM. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int fsync(int fd)
+{
+    char link[64], target[4096];
+    ssize_t n;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof target - 1);
+    if (n > 0) {
+        target[n] = 0;
+        if (strstr(target, ".tmp-") != NULL)
+            raise(SIGTERM);
+    }
+    return 0;
+}
+C
+    "${CC:-cc}" -shared -fPIC -o "$TMP/fsync_term.so" "$TMP/fsync_term.c"
+    mkdir -p "$TMP/int"
+    expect_status "keygen killed mid-write" 143 env LD_PRELOAD="$TMP/fsync_term.so" \
+        ASAN_OPTIONS=verify_asan_link_order=0 "$SZ" keygen --no-passphrase \
+        --secret-key "$TMP/int/k.sk" --public-key "$TMP/int/k.pk"
+    expect_status "pack killed mid-write" 143 env LD_PRELOAD="$TMP/fsync_term.so" \
+        ASAN_OPTIONS=verify_asan_link_order=0 "$SZ" pack --secret-key "$P_SK" --sequence 99 \
+        --output "$TMP/int/b.bundle" "$TMP/in.md"
+    [ -z "$(ls -A "$TMP/int")" ] && ok || bad "an interrupted write left $(ls "$TMP/int")"
+else
+    echo "SKIP: no C compiler to interrupt a write"
+fi
 
 # --- the test vectors: valid ones pass, each invalid one is refused with its reason
 if [ -f "$VEC/expected.tsv" ]; then
