@@ -3,8 +3,18 @@
  * browser does and re-serializes what it keeps: tags are rebuilt from their
  * parts with quoted, escaped attribute values, text never contains '<', and no
  * raw-text element (script, style, textarea, ...) is ever emitted. So however
- * the input was crafted, the browser parses the output the way this file
+ * the input was crafted, the browser tokenizes the output the way this file
  * modelled it, and the checks below apply to what the browser sees.
+ *
+ * The tree the browser builds from those tokens is modelled too (the "tree
+ * construction" of the HTML standard, for the elements kept): an end tag
+ * closes exactly what the browser's would, and wherever the browser would close
+ * elements by itself (a <p> closed by a <div>, a cell by the next cell,
+ * foreign content left by an HTML element, ...) the output closes them with
+ * end tags of its own. So every end tag written closes the innermost open
+ * element, the browser's tree and the model stay the same, nothing is ever
+ * written self-closed ("/>"), and the body can neither close the page's own
+ * elements around it nor leave any open after it.
  */
 #include "render_sanitize.h"
 
@@ -12,24 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "samizdat/common.h"
 
 #define MAX_DEPTH 256
 #define MAX_NAME 32
-
-struct san {
-    struct sz_wr *w;
-    const uint8_t *p;
-    size_t len;
-    size_t i;
-    /* Open elements emitted so far, innermost last. */
-    char stack[MAX_DEPTH][MAX_NAME + 1];
-    size_t depth;
-    /* While dropping an element with its content (template, object, head ...). */
-    bool skipping;
-    char skip_name[MAX_NAME + 1];
-    size_t skip_depth;
-};
+/* Buckets of the index from element names to open elements (a power of 2),
+ * for names the tables do not list; each listed name has its own slot. */
+#define N_BUCKETS 512
+#define N_SLOTS (N_BUCKETS + 256)
 
 struct attr {
     size_t name_off, name_len;
@@ -38,7 +40,7 @@ struct attr {
 
 /*
  * The policy on names: the classes of an element, a bit set, looked up once per
- * tag in tag_classes below (an element not there has none), and likewise for
+ * tag in tag_infos below (an element not there has none), and likewise for
  * attributes in attr_classes. test_sanitizer_name_policy (tests/test_library.c)
  * runs every name of the policy, and names one letter off, through the sanitizer.
  */
@@ -53,6 +55,41 @@ enum {
     TAG_VOID = 1u << 3,
     /* Its href is a link the reader follows, not a resource the page loads. */
     TAG_LINK = 1u << 4,
+};
+
+/*
+ * What the tree construction of the HTML standard does with an HTML element
+ * (also in tag_infos; SVG and MathML elements get theirs in elem_push()).
+ */
+enum {
+    /* "Special": an end tag of another name does not close past it. */
+    TREE_SPECIAL = 1u << 8,
+    /* Bounds "in scope", and with these, "in list item scope" and "in button scope". */
+    TREE_SCOPE = 1u << 9,
+    TREE_LIST_SCOPE = 1u << 10,
+    TREE_BUTTON_SCOPE = 1u << 11,
+    /* Bounds "in table scope". */
+    TREE_TABLE_SCOPE = 1u << 12,
+    /* Pushes a marker onto the list of active formatting elements. */
+    TREE_MARKER = 1u << 13,
+    /* Part of a table: sets the insertion mode. */
+    TREE_TABLE_PART = 1u << 14,
+    /* Its start tag closes an open <p> (in button scope). */
+    TREE_CLOSES_P = 1u << 15,
+    /* Its end tag closes it when it is in scope, with all inside it. */
+    TREE_BLOCK_END = 1u << 16,
+    /* A formatting element (its end tag runs the adoption agency algorithm). */
+    TREE_FORMATTING = 1u << 17,
+    /* h1 to h6. */
+    TREE_HEADING = 1u << 18,
+    /* "Generate implied end tags" closes it. */
+    TREE_IMPLIED_END = 1u << 19,
+    /* Its start tag leaves SVG and MathML content ("breaks out"). */
+    TREE_BREAKOUT = 1u << 20,
+    /* Special, but li, dd and dt start tags look past it (address, div, p;
+     * and search, which Chromium does not count as special yet: the model
+     * may close more than a browser would, with end tags it writes, never less). */
+    TREE_SEE_THROUGH = 1u << 21,
 };
 
 /* The classes of an attribute (ATTR_C_*, not to be confused with enum attr_kind). */
@@ -76,51 +113,217 @@ struct name_class {
     unsigned cls;
 };
 
+#define T_SPEC TREE_SPECIAL
+#define T_BLOCK (TREE_SPECIAL | TREE_CLOSES_P | TREE_BLOCK_END)
+#define T_FMT (TREE_FORMATTING | TREE_BREAKOUT)
+
+struct tag_info {
+    const char *name;
+    unsigned cls; /* TAG_* and TREE_* */
+    uint8_t id;
+};
+
+enum tag_id {
+    ID_OTHER,
+    ID_A,
+    ID_BODY,
+    ID_BR,
+    ID_BUTTON,
+    ID_CAPTION,
+    ID_COL,
+    ID_COLGROUP,
+    ID_DD,
+    ID_DT,
+    ID_FONT,
+    ID_FORM,
+    ID_H1,
+    ID_H2,
+    ID_H3,
+    ID_H4,
+    ID_H5,
+    ID_H6,
+    ID_HEAD,
+    ID_LI,
+    ID_MARQUEE,
+    ID_MATH,
+    ID_NOBR,
+    ID_OPTGROUP,
+    ID_OPTION,
+    ID_P,
+    ID_RB,
+    ID_RP,
+    ID_RT,
+    ID_RTC,
+    ID_RUBY,
+    ID_SVG,
+    ID_TABLE,
+    ID_TBODY,
+    ID_TD,
+    ID_TFOOT,
+    ID_TH,
+    ID_THEAD,
+    ID_TR,
+    N_IDS
+};
+
 /* Sorted by strcmp() (lowercase ASCII order) for bsearch(). */
-static const struct name_class tag_classes[] = {
-    {"a", TAG_LINK},
-    {"animate", TAG_DROP_TAG},
-    {"animatemotion", TAG_DROP_TAG},
-    {"animatetransform", TAG_DROP_TAG},
-    {"applet", TAG_DROP_CONTENT},
-    {"area", TAG_VOID | TAG_LINK},
-    {"base", TAG_DROP_TAG | TAG_VOID},
-    {"body", TAG_DROP_TAG},
-    {"br", TAG_VOID},
-    {"col", TAG_VOID},
-    {"discard", TAG_DROP_TAG},
-    {"embed", TAG_DROP_TAG | TAG_VOID},
-    {"fencedframe", TAG_DROP_TAG},
-    {"frame", TAG_DROP_TAG},
-    {"frameset", TAG_DROP_CONTENT},
-    {"head", TAG_DROP_CONTENT},
-    {"hr", TAG_VOID},
-    {"html", TAG_DROP_TAG},
-    {"iframe", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"image", TAG_VOID},
-    {"img", TAG_VOID},
-    {"input", TAG_VOID},
-    {"keygen", TAG_DROP_TAG | TAG_VOID},
-    {"link", TAG_DROP_TAG | TAG_VOID},
-    {"meta", TAG_DROP_TAG | TAG_VOID},
-    {"noembed", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"noframes", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"noscript", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"object", TAG_DROP_CONTENT},
-    {"param", TAG_DROP_TAG | TAG_VOID},
-    {"plaintext", TAG_DROP_TAG},
-    {"portal", TAG_DROP_TAG},
-    {"script", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"select", TAG_DROP_CONTENT},
-    {"set", TAG_DROP_TAG},
-    {"source", TAG_VOID},
-    {"style", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"template", TAG_DROP_CONTENT},
-    {"textarea", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"title", TAG_RAW_TEXT | TAG_DROP_CONTENT},
-    {"track", TAG_VOID},
-    {"wbr", TAG_VOID},
-    {"xmp", TAG_RAW_TEXT | TAG_DROP_CONTENT},
+static const struct tag_info tag_infos[] = {
+    {"a", TAG_LINK | TREE_FORMATTING, ID_A},
+    {"address", T_BLOCK | TREE_SEE_THROUGH, ID_OTHER},
+    {"animate", TAG_DROP_TAG, ID_OTHER},
+    {"animatemotion", TAG_DROP_TAG, ID_OTHER},
+    {"animatetransform", TAG_DROP_TAG, ID_OTHER},
+    {"annotation-xml", TAG_DROP_CONTENT, ID_OTHER},
+    {"applet", TAG_DROP_CONTENT, ID_OTHER},
+    {"area", TAG_VOID | TAG_LINK | T_SPEC, ID_OTHER},
+    {"article", T_BLOCK, ID_OTHER},
+    {"aside", T_BLOCK, ID_OTHER},
+    {"b", T_FMT, ID_OTHER},
+    {"base", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"basefont", TAG_VOID | T_SPEC, ID_OTHER},
+    {"bgsound", TAG_VOID | T_SPEC, ID_OTHER},
+    {"big", T_FMT, ID_OTHER},
+    {"blockquote", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"body", TAG_DROP_TAG, ID_BODY},
+    {"br", TAG_VOID | T_SPEC | TREE_BREAKOUT, ID_BR},
+    {"button", T_SPEC | TREE_BUTTON_SCOPE, ID_BUTTON},
+    {"caption", T_SPEC | TREE_SCOPE | TREE_MARKER | TREE_TABLE_PART, ID_CAPTION},
+    {"center", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"code", T_FMT, ID_OTHER},
+    {"col", TAG_VOID | T_SPEC, ID_COL},
+    {"colgroup", T_SPEC | TREE_TABLE_PART, ID_COLGROUP},
+    {"dd", T_SPEC | TREE_IMPLIED_END | TREE_BREAKOUT, ID_DD},
+    {"details", T_BLOCK, ID_OTHER},
+    {"dialog", TREE_CLOSES_P | TREE_BLOCK_END, ID_OTHER},
+    {"dir", T_BLOCK, ID_OTHER},
+    {"discard", TAG_DROP_TAG, ID_OTHER},
+    {"div", T_BLOCK | TREE_SEE_THROUGH | TREE_BREAKOUT, ID_OTHER},
+    {"dl", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"dt", T_SPEC | TREE_IMPLIED_END | TREE_BREAKOUT, ID_DT},
+    {"em", T_FMT, ID_OTHER},
+    {"embed", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"fencedframe", TAG_DROP_TAG, ID_OTHER},
+    {"fieldset", T_BLOCK, ID_OTHER},
+    {"figcaption", T_BLOCK, ID_OTHER},
+    {"figure", T_BLOCK, ID_OTHER},
+    {"font", TREE_FORMATTING, ID_FONT},
+    {"footer", T_BLOCK, ID_OTHER},
+    {"form", T_SPEC | TREE_CLOSES_P, ID_FORM},
+    {"frame", TAG_DROP_TAG, ID_OTHER},
+    {"frameset", TAG_DROP_CONTENT, ID_OTHER},
+    {"h1", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H1},
+    {"h2", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H2},
+    {"h3", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H3},
+    {"h4", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H4},
+    {"h5", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H5},
+    {"h6", T_SPEC | TREE_CLOSES_P | TREE_HEADING | TREE_BREAKOUT, ID_H6},
+    {"head", TAG_DROP_CONTENT, ID_HEAD},
+    {"header", T_BLOCK, ID_OTHER},
+    {"hgroup", T_BLOCK, ID_OTHER},
+    {"hr", TAG_VOID | T_SPEC | TREE_CLOSES_P | TREE_BREAKOUT, ID_OTHER},
+    {"html", TAG_DROP_TAG, ID_OTHER},
+    {"i", T_FMT, ID_OTHER},
+    {"iframe", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"image", TAG_VOID | T_SPEC, ID_OTHER},
+    {"img", TAG_VOID | T_SPEC | TREE_BREAKOUT, ID_OTHER},
+    {"input", TAG_VOID | T_SPEC, ID_OTHER},
+    {"keygen", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"li", T_SPEC | TREE_IMPLIED_END | TREE_BREAKOUT, ID_LI},
+    {"link", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"listing", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"main", T_BLOCK, ID_OTHER},
+    {"marquee", T_SPEC | TREE_SCOPE | TREE_MARKER, ID_MARQUEE},
+    {"math", 0, ID_MATH},
+    {"menu", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"meta", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"nav", T_BLOCK, ID_OTHER},
+    {"nobr", T_FMT, ID_NOBR},
+    {"noembed", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"noframes", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"noscript", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"object", TAG_DROP_CONTENT, ID_OTHER},
+    {"ol", T_BLOCK | TREE_LIST_SCOPE | TREE_BREAKOUT, ID_OTHER},
+    {"optgroup", TREE_IMPLIED_END, ID_OPTGROUP},
+    {"option", TREE_IMPLIED_END, ID_OPTION},
+    {"p", T_SPEC | TREE_CLOSES_P | TREE_IMPLIED_END | TREE_SEE_THROUGH | TREE_BREAKOUT, ID_P},
+    {"param", TAG_DROP_TAG | TAG_VOID, ID_OTHER},
+    {"plaintext", TAG_DROP_TAG, ID_OTHER},
+    {"portal", TAG_DROP_TAG, ID_OTHER},
+    {"pre", T_BLOCK | TREE_BREAKOUT, ID_OTHER},
+    {"rb", TREE_IMPLIED_END, ID_RB},
+    {"rp", TREE_IMPLIED_END, ID_RP},
+    {"rt", TREE_IMPLIED_END, ID_RT},
+    {"rtc", TREE_IMPLIED_END, ID_RTC},
+    {"ruby", TREE_BREAKOUT, ID_RUBY},
+    {"s", T_FMT, ID_OTHER},
+    {"script", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"search", T_BLOCK | TREE_SEE_THROUGH, ID_OTHER},
+    {"section", T_BLOCK, ID_OTHER},
+    {"select", TAG_DROP_CONTENT, ID_OTHER},
+    {"set", TAG_DROP_TAG, ID_OTHER},
+    {"small", T_FMT, ID_OTHER},
+    {"source", TAG_VOID | T_SPEC, ID_OTHER},
+    {"span", TREE_BREAKOUT, ID_OTHER},
+    {"strike", T_FMT, ID_OTHER},
+    {"strong", T_FMT, ID_OTHER},
+    {"style", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"sub", TREE_BREAKOUT, ID_OTHER},
+    {"summary", T_BLOCK, ID_OTHER},
+    {"sup", TREE_BREAKOUT, ID_OTHER},
+    {"svg", 0, ID_SVG},
+    {"table",
+     T_SPEC | TREE_SCOPE | TREE_TABLE_SCOPE | TREE_TABLE_PART | TREE_CLOSES_P | TREE_BREAKOUT,
+     ID_TABLE},
+    {"tbody", T_SPEC | TREE_TABLE_PART, ID_TBODY},
+    {"td", T_SPEC | TREE_SCOPE | TREE_MARKER | TREE_TABLE_PART, ID_TD},
+    {"template", TAG_DROP_CONTENT, ID_OTHER},
+    {"textarea", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"tfoot", T_SPEC | TREE_TABLE_PART, ID_TFOOT},
+    {"th", T_SPEC | TREE_SCOPE | TREE_MARKER | TREE_TABLE_PART, ID_TH},
+    {"thead", T_SPEC | TREE_TABLE_PART, ID_THEAD},
+    {"title", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+    {"tr", T_SPEC | TREE_TABLE_PART, ID_TR},
+    {"track", TAG_VOID | T_SPEC, ID_OTHER},
+    {"tt", T_FMT, ID_OTHER},
+    {"u", T_FMT, ID_OTHER},
+    {"ul", T_BLOCK | TREE_LIST_SCOPE | TREE_BREAKOUT, ID_OTHER},
+    {"var", TREE_BREAKOUT, ID_OTHER},
+    {"wbr", TAG_VOID | T_SPEC, ID_OTHER},
+    {"xmp", TAG_RAW_TEXT | TAG_DROP_CONTENT, ID_OTHER},
+};
+
+enum ns { NS_HTML, NS_SVG, NS_MATH };
+
+/* An open element, and the nearest elements at or below it of the kinds the
+ * tree construction asks about (-1: none), so that no question walks the stack. */
+struct elem {
+    char name[MAX_NAME + 1];
+    uint8_t ns;           /* enum ns */
+    uint8_t id;           /* enum tag_id, HTML elements only */
+    unsigned tree;        /* TREE_* classes */
+    uint16_t slot;        /* in san.slot_top */
+    int16_t prev_in_slot; /* the next open element down in the same slot */
+    int16_t scope, list_scope, button_scope, table_scope; /* boundaries of each scope */
+    int16_t special, special_stop, marker, html, table_part;
+};
+
+struct san {
+    struct sz_wr *w;
+    const uint8_t *p;
+    size_t len;
+    size_t i;
+    /* Open elements emitted so far, innermost last. */
+    struct elem stack[MAX_DEPTH];
+    size_t depth;
+    /* Innermost open element of each slot (see name_slot()), -1 when none. */
+    int16_t slot_top[N_SLOTS];
+    unsigned char hash_key[crypto_shorthash_KEYBYTES];
+    /* The row of tag_infos of each enum tag_id. */
+    int16_t row_of[N_IDS];
+    /* While dropping an element with its content (template, object, head ...). */
+    bool skipping;
+    char skip_name[MAX_NAME + 1];
+    size_t skip_depth;
 };
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
@@ -174,10 +377,23 @@ name_class(const char *name, const struct name_class *t, size_t n)
     return e == NULL ? 0 : e->cls;
 }
 
-static unsigned
-tag_class(const char *name)
+static int
+cmp_tag_info(const void *key, const void *entry)
 {
-    return name_class(name, tag_classes, sizeof tag_classes / sizeof tag_classes[0]);
+    const char *a = key, *b = ((const struct tag_info *)entry)->name;
+    if (a[0] != b[0])
+        return (unsigned char)a[0] - (unsigned char)b[0];
+    return strcmp(a, b);
+}
+
+#define N_TAG_INFOS (sizeof tag_infos / sizeof tag_infos[0])
+_Static_assert(N_TAG_INFOS <= N_SLOTS - N_BUCKETS, "a slot for each listed name");
+
+/* What the tables say of an element name; NULL when they do not list it. */
+static const struct tag_info *
+tag_lookup(const char *name)
+{
+    return bsearch(name, tag_infos, N_TAG_INFOS, sizeof tag_infos[0], cmp_tag_info);
 }
 
 static unsigned
@@ -639,27 +855,22 @@ attr_kind(unsigned tag, const char *name, unsigned cls)
     return ATTR_PLAIN;
 }
 
-static bool
-in_foreign(const struct san *s)
-{
-    for (size_t k = 0; k < s->depth; k++) {
-        if (strcmp(s->stack[k], "svg") == 0 || strcmp(s->stack[k], "math") == 0)
-            return true;
-    }
-    return false;
-}
-
 /*
  * True when a plain attribute's value (entities decoded) holds "url(" in any
- * case, or, inside SVG or MathML, a backslash (a CSS escape could spell it).
+ * case, or a backslash: a CSS escape could spell "url(" in an SVG presentation
+ * attribute, and whether the browser reads one as CSS must not depend on
+ * where the element stands (a title or alt text with a backslash is the price).
  */
 static bool
-plain_names_url(const struct san *s, const uint8_t *v, size_t len)
+plain_names_url(const uint8_t *v, size_t len)
 {
-    uint8_t *dec = malloc(len + 1);
+    uint8_t *dec;
     size_t n, k;
     bool found = false;
 
+    if (memchr(v, '\\', len) != NULL)
+        return true;
+    dec = malloc(len + 1);
     if (dec == NULL)
         return true; /* Leave the attribute out: losing it is safe. */
     n = decode_value(v, len, dec);
@@ -672,7 +883,7 @@ plain_names_url(const struct san *s, const uint8_t *v, size_t len)
         n = m;
     }
     for (k = 0; k < n && !found; k++) {
-        if (dec[k] == '\\' && in_foreign(s))
+        if (dec[k] == '\\')
             found = true;
         else if (k + 4 <= n && lower(dec[k]) == 'u' && lower(dec[k + 1]) == 'r' &&
                  lower(dec[k + 2]) == 'l' && dec[k + 3] == '(')
@@ -696,7 +907,7 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     if (kind == ATTR_DROP)
         return;
     const uint8_t *v = s->p + a->val_off;
-    if (kind == ATTR_PLAIN && plain_names_url(s, v, a->val_len))
+    if (kind == ATTR_PLAIN && plain_names_url(v, a->val_len))
         return; /* SVG paint and the like: url(...) could name a remote host. */
     if (kind == ATTR_PLAIN) {
         outs(s, " ");
@@ -766,6 +977,528 @@ skip_raw_text(struct san *s, const char *name)
     s->i = s->len;
 }
 
+/* ---- the tree construction model ---- */
+
+/* A tag being handled: its name and what the tables say of it. */
+struct tag {
+    const char *name;
+    unsigned cls; /* TAG_* and TREE_* */
+    unsigned id;  /* enum tag_id */
+    int row;      /* in tag_infos, or -1 */
+    size_t attrs; /* offset of the attributes in the input (start tags) */
+    bool self_close;
+};
+
+static struct tag
+tag_of(const char *name)
+{
+    const struct tag_info *ti = tag_lookup(name);
+    struct tag t = {name, 0, ID_OTHER, -1, 0, false};
+    if (ti != NULL) {
+        t.cls = ti->cls;
+        t.id = ti->id;
+        t.row = (int)(ti - tag_infos);
+    }
+    return t;
+}
+
+/* Where the index keeps the open elements named like this: an HTML element
+ * the tables list has its own slot, any other shares a bucket, keyed per call
+ * so that no body can pick names that all fall in one. */
+static unsigned
+name_slot(const struct san *s, uint8_t ns, const char *name, int row)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    if (ns == NS_HTML && row >= 0)
+        return N_BUCKETS + (unsigned)row;
+    crypto_shorthash(h, (const unsigned char *)name, strlen(name), s->hash_key);
+    return (((unsigned)h[0] | (unsigned)h[1] << 8) + ns) & (N_BUCKETS - 1);
+}
+
+/* The innermost open element named name in namespace ns, or -1. */
+static int
+find_open(const struct san *s, uint8_t ns, const char *name, int row)
+{
+    int k = s->slot_top[name_slot(s, ns, name, row)];
+    while (k >= 0 && !(s->stack[k].ns == ns && strcmp(s->stack[k].name, name) == 0))
+        k = s->stack[k].prev_in_slot;
+    return k;
+}
+
+/* The innermost open HTML element of a listed name (by enum tag_id), or -1. */
+static int
+find_id(const struct san *s, unsigned id)
+{
+    return s->slot_top[N_BUCKETS + (unsigned)s->row_of[id]];
+}
+
+static struct elem *
+top(struct san *s)
+{
+    return &s->stack[s->depth - 1];
+}
+
+/* The id of the innermost element if it is a listed HTML one, else ID_OTHER. */
+static unsigned
+top_id(const struct san *s)
+{
+    return s->depth > 0 && s->stack[s->depth - 1].ns == NS_HTML ? s->stack[s->depth - 1].id
+                                                                : ID_OTHER;
+}
+
+/* Index of the nearest element at or below the top with a field set, or -1. */
+#define NEAREST(s, field) ((s)->depth == 0 ? -1 : (int)(s)->stack[(s)->depth - 1].field)
+
+/* The innermost HTML element of this id if it is in the scope whose innermost
+ * boundary is at index boundary (an element bounding its own scope counts), or -1. */
+static int
+in_scope(const struct san *s, unsigned id, int boundary)
+{
+    int k = find_id(s, id);
+    return k >= 0 && k >= boundary ? k : -1;
+}
+
+static bool
+is_name(const char *name, const char *a, const char *b, const char *c)
+{
+    return strcmp(name, a) == 0 || (b != NULL && strcmp(name, b) == 0) ||
+           (c != NULL && strcmp(name, c) == 0);
+}
+
+/* Pushes an element whose start tag was just written. */
+static void
+elem_push(struct san *s, const struct tag *t, uint8_t ns)
+{
+    struct elem *e = &s->stack[s->depth];
+    const struct elem *b = s->depth > 0 ? &s->stack[s->depth - 1] : NULL;
+    int16_t k = (int16_t)s->depth;
+    unsigned c = 0;
+
+    if (ns == NS_HTML)
+        c = t->cls;
+    else if (ns == NS_SVG
+                 ? is_name(t->name, "foreignobject", "desc", "title")
+                 : is_name(t->name, "mi", "mo", "mn") || is_name(t->name, "ms", "mtext", NULL))
+        c = TREE_SPECIAL | TREE_SCOPE; /* integration points */
+    strcpy(e->name, t->name);
+    e->ns = ns;
+    e->id = (uint8_t)(ns == NS_HTML ? t->id : ID_OTHER);
+    e->tree = c;
+#define BELOW(field, cond) e->field = (cond) ? k : (b == NULL ? -1 : b->field)
+    BELOW(scope, c & TREE_SCOPE);
+    BELOW(list_scope, c & (TREE_SCOPE | TREE_LIST_SCOPE));
+    BELOW(button_scope, c & (TREE_SCOPE | TREE_BUTTON_SCOPE));
+    BELOW(table_scope, c & TREE_TABLE_SCOPE);
+    BELOW(special, c & TREE_SPECIAL);
+    BELOW(special_stop, (c & TREE_SPECIAL) && !(c & TREE_SEE_THROUGH));
+    BELOW(marker, c & TREE_MARKER);
+    BELOW(html, ns == NS_HTML);
+    BELOW(table_part, ns == NS_HTML && (c & TREE_TABLE_PART));
+#undef BELOW
+    e->slot = (uint16_t)name_slot(s, ns, t->name, t->row);
+    e->prev_in_slot = s->slot_top[e->slot];
+    s->slot_top[e->slot] = k;
+    s->depth++;
+}
+
+/* Writes the end tag of the innermost open element and pops it. */
+static void
+elem_close_top(struct san *s)
+{
+    struct elem *e = top(s);
+    outs(s, "</");
+    outs(s, e->name);
+    outs(s, ">");
+    s->slot_top[e->slot] = e->prev_in_slot;
+    s->depth--;
+}
+
+/* Closes the open element at index k and all inside it, innermost first. */
+static void
+close_to(struct san *s, int k)
+{
+    while (k >= 0 && s->depth > (size_t)k)
+        elem_close_top(s);
+}
+
+static void
+close_p_in_button_scope(struct san *s)
+{
+    close_to(s, in_scope(s, ID_P, NEAREST(s, button_scope)));
+}
+
+/* "Generate implied end tags", except for elements of id but. */
+static void
+implied_end_tags(struct san *s, unsigned but)
+{
+    while (s->depth > 0 && top(s)->ns == NS_HTML && (top(s)->tree & TREE_IMPLIED_END) &&
+           top(s)->id != but)
+        elem_close_top(s);
+}
+
+/* The insertion mode, as the innermost table part on the stack sets it. */
+enum mode { IN_BODY, IN_TABLE, IN_TABLE_BODY, IN_ROW, IN_CELL, IN_CAPTION, IN_COLUMN_GROUP };
+
+static enum mode
+insertion_mode(const struct san *s)
+{
+    int k = NEAREST(s, table_part);
+    if (k < 0)
+        return IN_BODY;
+    switch (s->stack[k].id) {
+    case ID_TD:
+    case ID_TH:
+        return IN_CELL;
+    case ID_TR:
+        return IN_ROW;
+    case ID_CAPTION:
+        return IN_CAPTION;
+    case ID_COLGROUP:
+        return IN_COLUMN_GROUP;
+    case ID_TABLE:
+        return IN_TABLE;
+    default:
+        return IN_TABLE_BODY;
+    }
+}
+
+/* caption, col, colgroup, tbody, td, tfoot, th, thead, tr: what the browser
+ * ignores outside a table, and what closes a cell or a caption. */
+static bool
+is_table_inner(unsigned id)
+{
+    switch (id) {
+    case ID_CAPTION:
+    case ID_COL:
+    case ID_COLGROUP:
+    case ID_TBODY:
+    case ID_TD:
+    case ID_TFOOT:
+    case ID_TH:
+    case ID_THEAD:
+    case ID_TR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Writes a start tag with the attributes the policy keeps, and pushes the
+ * element when push (void elements are not; nothing is written "/>"). */
+static void
+emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
+{
+    struct attr a;
+    bool dummy = false;
+    size_t ap = t->attrs;
+
+    if (push && s->depth == MAX_DEPTH)
+        return; /* too deep: drop the tag, keep its content */
+    outs(s, "<");
+    outs(s, t->name);
+    while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1)
+        emit_attr(s, t->cls, &a);
+    outs(s, ">");
+    if (push)
+        elem_push(s, t, ns);
+}
+
+/* An element the browser would add by itself (a tbody around a row, ...),
+ * written out; false when too deep. */
+static bool
+emit_implied(struct san *s, const char *name)
+{
+    struct tag t = tag_of(name);
+    if (s->depth == MAX_DEPTH)
+        return false;
+    outs(s, "<");
+    outs(s, name);
+    outs(s, ">");
+    elem_push(s, &t, NS_HTML);
+    return true;
+}
+
+/* Does a <font> tag carry color, face or size (it then leaves SVG and MathML)? */
+static bool
+font_leaves_foreign(const struct san *s, size_t attrs)
+{
+    struct attr a;
+    bool dummy = false;
+    size_t ap = attrs;
+    while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1) {
+        char name[MAX_NAME + 1];
+        size_t pos = a.name_off;
+        if (read_name(s->p, a.name_off + a.name_len, &pos, name, true) &&
+            is_name(name, "color", "face", "size"))
+            return true;
+    }
+    return false;
+}
+
+static void html_start(struct san *s, const struct tag *t);
+
+/* A start tag "in body" (also in cells and captions). */
+static void
+body_start(struct san *s, const struct tag *t)
+{
+    int k;
+
+    switch (t->id) {
+    case ID_CAPTION:
+    case ID_COL:
+    case ID_COLGROUP:
+    case ID_TBODY:
+    case ID_TD:
+    case ID_TFOOT:
+    case ID_TH:
+    case ID_THEAD:
+    case ID_TR:
+        return; /* the browser ignores these outside a table */
+    case ID_SVG:
+    case ID_MATH:
+        emit_start(s, t, t->id == ID_SVG ? NS_SVG : NS_MATH, true);
+        if (t->self_close && s->depth > 0 && top(s)->ns != NS_HTML &&
+            strcmp(top(s)->name, t->name) == 0)
+            elem_close_top(s);
+        return;
+    case ID_LI:
+    case ID_DD:
+    case ID_DT:
+        /* The innermost special element, address, div and p aside, is closed
+         * when it is an item of the same kind. */
+        k = NEAREST(s, special_stop);
+        if (k >= 0 && s->stack[k].ns == NS_HTML &&
+            (t->id == ID_LI ? s->stack[k].id == ID_LI
+                            : s->stack[k].id == ID_DD || s->stack[k].id == ID_DT))
+            close_to(s, k);
+        close_p_in_button_scope(s);
+        break;
+    case ID_FORM:
+        if (find_id(s, ID_FORM) >= 0)
+            return; /* the browser ignores a form inside a form */
+        close_p_in_button_scope(s);
+        break;
+    case ID_BUTTON:
+    case ID_NOBR:
+        close_to(s, in_scope(s, t->id, NEAREST(s, scope)));
+        break;
+    case ID_A:
+        /* An <a> still open (since the last marker) is closed first. */
+        k = find_id(s, ID_A);
+        if (k >= 0 && k > NEAREST(s, marker))
+            close_to(s, k);
+        break;
+    case ID_OPTION:
+    case ID_OPTGROUP:
+        if (top_id(s) == ID_OPTION)
+            elem_close_top(s);
+        break;
+    case ID_RB:
+    case ID_RTC:
+    case ID_RP:
+    case ID_RT:
+        if (in_scope(s, ID_RUBY, NEAREST(s, scope)) >= 0)
+            implied_end_tags(s, t->id == ID_RP || t->id == ID_RT ? ID_RTC : ID_OTHER);
+        break;
+    default:
+        if (t->cls & TREE_CLOSES_P) {
+            close_p_in_button_scope(s);
+            if ((t->cls & TREE_HEADING) && s->depth > 0 && top(s)->ns == NS_HTML &&
+                (top(s)->tree & TREE_HEADING))
+                elem_close_top(s);
+        }
+        break;
+    }
+    emit_start(s, t, NS_HTML, !(t->cls & TAG_VOID));
+}
+
+/* Closes the open element at index k (a table part) and all inside it, and
+ * handles the start tag again in the insertion mode that leaves. */
+static void
+close_and_redo(struct san *s, int k, const struct tag *t)
+{
+    if (k < 0)
+        return;
+    close_to(s, k);
+    html_start(s, t);
+}
+
+/* A start tag by the HTML rules of the insertion mode. In a table, a row or a
+ * column group the browser would move anything but a table part out before
+ * the table: it is dropped instead, so the innermost element there is always
+ * the table part itself. */
+static void
+html_start(struct san *s, const struct tag *t)
+{
+    unsigned id = t->id;
+
+    switch (insertion_mode(s)) {
+    case IN_BODY:
+        body_start(s, t);
+        return;
+    case IN_CELL:
+    case IN_CAPTION:
+        if (is_table_inner(id))
+            close_and_redo(s, NEAREST(s, table_part), t); /* the cell or the caption */
+        else
+            body_start(s, t);
+        return;
+    case IN_COLUMN_GROUP:
+        if (id == ID_COL)
+            emit_start(s, t, NS_HTML, false);
+        else
+            close_and_redo(s, NEAREST(s, table_part), t);
+        return;
+    case IN_ROW:
+        if (id == ID_TD || id == ID_TH)
+            emit_start(s, t, NS_HTML, true);
+        else if (is_table_inner(id) || id == ID_TABLE)
+            close_and_redo(s, NEAREST(s, table_part), t);
+        return;
+    case IN_TABLE_BODY:
+        if (id == ID_TR)
+            emit_start(s, t, NS_HTML, true);
+        else if (id == ID_TD || id == ID_TH) {
+            if (emit_implied(s, "tr"))
+                emit_start(s, t, NS_HTML, true);
+        } else if (is_table_inner(id) || id == ID_TABLE)
+            close_and_redo(s, NEAREST(s, table_part), t);
+        return;
+    case IN_TABLE:
+        if (id == ID_CAPTION || id == ID_COLGROUP || id == ID_TBODY || id == ID_THEAD ||
+            id == ID_TFOOT) {
+            emit_start(s, t, NS_HTML, true);
+        } else if (id == ID_COL) {
+            if (emit_implied(s, "colgroup"))
+                emit_start(s, t, NS_HTML, false);
+        } else if (id == ID_TR || id == ID_TD || id == ID_TH) {
+            if (emit_implied(s, "tbody"))
+                html_start(s, t);
+        } else if (id == ID_TABLE) {
+            close_and_redo(s, NEAREST(s, table_part), t);
+        }
+        return;
+    }
+}
+
+/* Do start tags follow the HTML rules here (rather than foreign content's)? */
+static bool
+html_rules_for_start(const struct san *s, const char *name)
+{
+    const struct elem *e;
+    if (s->depth == 0)
+        return true;
+    e = &s->stack[s->depth - 1];
+    if (e->ns == NS_HTML)
+        return true;
+    /* MathML text integration points (but for two names), SVG's HTML ones. */
+    if (e->ns == NS_MATH && (e->tree & TREE_SCOPE))
+        return !is_name(name, "mglyph", "malignmark", NULL);
+    return e->ns == NS_SVG && (e->tree & TREE_SCOPE);
+}
+
+/* Leaves foreign content: closes SVG and MathML elements down to an HTML
+ * element or an integration point. */
+static void
+leave_foreign(struct san *s)
+{
+    while (s->depth > 0 && top(s)->ns != NS_HTML && !(top(s)->tree & TREE_SCOPE))
+        elem_close_top(s);
+}
+
+static void
+start_tag(struct san *s, const struct tag *t)
+{
+    if (!html_rules_for_start(s, t->name)) {
+        if (!((t->cls & TREE_BREAKOUT) || (t->id == ID_FONT && font_leaves_foreign(s, t->attrs)))) {
+            /* An element of the same namespace; a self-closed one ends at once. */
+            uint8_t ns = top(s)->ns;
+            struct tag f = *t;
+            f.row = -1; /* listed names are HTML ones */
+            emit_start(s, &f, ns, true);
+            if (t->self_close && s->depth > 0 && top(s)->ns == ns &&
+                strcmp(top(s)->name, t->name) == 0)
+                elem_close_top(s);
+            return;
+        }
+        leave_foreign(s);
+    }
+    html_start(s, t);
+}
+
+/* An end tag by the HTML rules of the insertion mode. */
+static void
+html_end(struct san *s, const struct tag *t)
+{
+    enum mode m = insertion_mode(s);
+    int k;
+
+    if (t->row < 0) {
+        /* Any other end tag: the innermost element of that name, unless a
+         * special element stands in between. */
+        k = find_open(s, NS_HTML, t->name, -1);
+        if (m == IN_BODY || m == IN_CELL || m == IN_CAPTION)
+            close_to(s, k >= NEAREST(s, special) ? k : -1);
+        else if (m == IN_COLUMN_GROUP)
+            elem_close_top(s); /* the browser pops the group, then ignores the tag */
+        return;
+    }
+    if (is_table_inner(t->id) || t->id == ID_TABLE) {
+        close_to(s, in_scope(s, t->id, NEAREST(s, table_scope)));
+        return;
+    }
+    if (m == IN_TABLE || m == IN_TABLE_BODY || m == IN_ROW)
+        return; /* nothing is in scope past the table part on top */
+    if (m == IN_COLUMN_GROUP) {
+        elem_close_top(s);
+        return;
+    }
+    if (t->id == ID_P) {
+        k = in_scope(s, ID_P, NEAREST(s, button_scope));
+    } else if (t->id == ID_LI) {
+        k = in_scope(s, ID_LI, NEAREST(s, list_scope));
+    } else if (t->cls & TREE_HEADING) {
+        /* Any heading closes the innermost one. */
+        k = -1;
+        for (unsigned h = ID_H1; h <= ID_H6; h++) {
+            int kh = in_scope(s, h, NEAREST(s, scope));
+            if (kh > k)
+                k = kh;
+        }
+    } else if ((t->cls & (TREE_BLOCK_END | TREE_FORMATTING)) || t->id == ID_FORM ||
+               t->id == ID_DD || t->id == ID_DT || t->id == ID_BUTTON || t->id == ID_MARQUEE) {
+        k = find_open(s, NS_HTML, t->name, t->row);
+        if (k < NEAREST(s, scope))
+            k = -1;
+    } else {
+        k = find_open(s, NS_HTML, t->name, t->row);
+        if (k < NEAREST(s, special))
+            k = -1;
+    }
+    close_to(s, k);
+}
+
+static void
+end_tag(struct san *s, const struct tag *t)
+{
+    if (s->depth > 0 && top(s)->ns != NS_HTML) {
+        if (t->id == ID_BR || t->id == ID_P) {
+            leave_foreign(s);
+        } else {
+            /* The innermost SVG or MathML element of that name, if no HTML
+             * element stands in between; else the HTML rules. */
+            int k = find_open(s, NS_SVG, t->name, -1), m = find_open(s, NS_MATH, t->name, -1);
+            if (m > k)
+                k = m;
+            if (k >= 0 && k > NEAREST(s, html)) {
+                close_to(s, k);
+                return;
+            }
+        }
+    }
+    html_end(s, t);
+}
+
 /* Handles a start or end tag at s->i ('<' then a letter, or "</" then a letter). */
 static void
 do_tag(struct san *s)
@@ -789,10 +1522,12 @@ do_tag(struct san *s)
     s->i = pos;
     if (!name_ok)
         return;
-    unsigned cls = tag_class(name);
+    struct tag t = tag_of(name);
+    t.attrs = attrs;
+    t.self_close = self_close;
 
     if (s->skipping) {
-        if (!end && strcmp(s->skip_name, "head") == 0 && strcmp(name, "body") == 0) {
+        if (!end && strcmp(s->skip_name, "head") == 0 && t.id == ID_BODY) {
             s->skipping = false;
             return;
         }
@@ -805,28 +1540,18 @@ do_tag(struct san *s)
             }
             return;
         }
-        if (!end && (cls & TAG_RAW_TEXT))
+        if (!end && (t.cls & TAG_RAW_TEXT))
             skip_raw_text(s, name);
         return;
     }
 
     if (end) {
-        if (cls & (TAG_DROP_CONTENT | TAG_DROP_TAG))
-            return;
-        for (size_t k = s->depth; k > 0; k--) {
-            if (strcmp(s->stack[k - 1], name) == 0) {
-                s->depth = k - 1;
-                outs(s, "</");
-                outs(s, name);
-                outs(s, ">");
-                return;
-            }
-        }
-        return; /* no such open element: never let it close the page around us */
+        if (!(t.cls & (TAG_DROP_CONTENT | TAG_DROP_TAG)))
+            end_tag(s, &t);
+        return;
     }
-
-    if (cls & TAG_DROP_CONTENT) {
-        if (cls & TAG_RAW_TEXT) {
+    if (t.cls & TAG_DROP_CONTENT) {
+        if (t.cls & TAG_RAW_TEXT) {
             skip_raw_text(s, name);
         } else if (!self_close) {
             s->skipping = true;
@@ -835,22 +1560,34 @@ do_tag(struct san *s)
         }
         return;
     }
-    if (cls & TAG_DROP_TAG)
+    if (t.cls & TAG_DROP_TAG)
         return;
-    bool is_void = (cls & TAG_VOID) != 0;
-    bool closes_self = self_close && in_foreign(s);
-    if (!is_void && !closes_self && s->depth == MAX_DEPTH)
-        return; /* too deep: drop the tag, keep its content */
+    start_tag(s, &t);
+}
 
-    outs(s, "<");
-    outs(s, name);
-    size_t ap = attrs;
-    bool dummy = false;
-    while (attr_next(p, s->len, &ap, &a, &dummy) == 1)
-        emit_attr(s, cls, &a);
-    outs(s, closes_self ? "/>" : ">");
-    if (!is_void && !closes_self)
-        strcpy(s->stack[s->depth++], name);
+/* Text: in a column group, where the browser would close the group and move
+ * the text before the table, the group is closed first. */
+static void
+do_text(struct san *s, const uint8_t *p, size_t n)
+{
+    if (top_id(s) == ID_COLGROUP) {
+        for (size_t k = 0; k < n; k++) {
+            if (!is_space(p[k])) {
+                elem_close_top(s);
+                break;
+            }
+        }
+    }
+    out_text(s, p, n);
+}
+
+/* A '<' that starts no tag: text, written "&lt;". */
+static void
+do_lt(struct san *s)
+{
+    if (top_id(s) == ID_COLGROUP)
+        elem_close_top(s);
+    outs(s, "&lt;");
 }
 
 /* Skips "<!-- ... -->", "<!...>" and "<?...>" at s->i. */
@@ -889,12 +1626,16 @@ render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
     s->w = w;
     s->p = in;
     s->len = len;
+    memset(s->slot_top, 0xff, sizeof s->slot_top); /* all -1 */
+    randombytes_buf(s->hash_key, sizeof s->hash_key);
+    for (size_t k = 0; k < N_TAG_INFOS; k++)
+        s->row_of[tag_infos[k].id] = (int16_t)k;
     while (s->i < s->len) {
         const uint8_t *lt = memchr(in + s->i, '<', s->len - s->i);
         size_t next = lt == NULL ? s->len : (size_t)(lt - in);
         if (next > s->i) {
             if (!s->skipping)
-                out_text(s, in + s->i, next - s->i);
+                do_text(s, in + s->i, next - s->i);
             s->i = next;
             continue;
         }
@@ -912,15 +1653,10 @@ render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
             skip_markup_decl(s);
         } else {
             if (!s->skipping)
-                outs(s, "&lt;");
+                do_lt(s);
             s->i++;
         }
     }
-    while (s->depth > 0) {
-        s->depth--;
-        outs(s, "</");
-        outs(s, s->stack[s->depth]);
-        outs(s, ">");
-    }
+    close_to(s, 0);
     free(s);
 }

@@ -21,13 +21,20 @@
  *   - comments, doctypes and processing instructions are dropped;
  *   - attributes: event handlers (on*), ping, srcdoc, http-equiv and
  *     style values that could load something (url(), image(), @import,
- *     escapes) are dropped; links keep only http, https, mailto and relative
- *     targets; resources (src, srcset, poster, ...) keep only relative paths
- *     and data: in src/poster, so nothing can name a remote host;
- *   - end tags without a matching open element are dropped and elements left
- *     open are closed at the end, so the body cannot close the page around it.
+ *     escapes) are dropped, and so is any other value with "url(" or a
+ *     backslash (a CSS escape); links keep only http, https, mailto and
+ *     relative targets; resources (src, srcset, poster, ...) keep only
+ *     relative paths and data: in src/poster, so nothing can name a remote host;
+ *   - the output is nested as the browser's tree: nothing is written
+ *     self-closed, every end tag closes the innermost open element, elements
+ *     the browser would close by itself are closed by end tags written for
+ *     them, end tags that would close nothing (or the page's own elements)
+ *     are dropped, and elements left open are closed at the end; so the body
+ *     can neither close the page around it nor keep the page's later parts
+ *     inside its own elements.
  * Every attribute value is decoded and re-escaped, so what was checked is
- * what the browser sees. Errors are reported through sz_wr_status(w).
+ * what the browser sees. Time and memory are linear in len; errors are
+ * reported through sz_wr_status(w).
  */
 void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
 

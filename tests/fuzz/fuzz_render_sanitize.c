@@ -10,8 +10,11 @@
  *   - links are http, https, mailto or relative; resources are relative paths
  *     (or data:image/ in src and poster), so nothing names a remote host, and
  *     no SVG presentation attribute or style loads a url();
- *   - every end tag closes an element the output opened, and everything is
- *     closed at the end;
+ *   - nothing is written self-closed ("/>"), every end tag closes the
+ *     innermost element the output opened (void elements aside), and
+ *     everything is closed at the end, so the browser's tree is the nesting
+ *     of the tags and the body cannot close or leave open the page's elements;
+ *   - no plain attribute holds a backslash (a CSS escape could spell "url(");
  *   - sanitizing the output again changes nothing.
  */
 #include <stdbool.h>
@@ -61,9 +64,9 @@ static const char *const FORBIDDEN_ELEMS[] = {"script",
                                               NULL};
 static const char *const FORBIDDEN_ATTRS[] = {"ping",   "srcdoc",     "http-equiv",
                                               "action", "formaction", NULL};
-static const char *const VOID_ELEMS[] = {"area",   "base",  "br",    "col",    "embed", "hr",
-                                         "img",    "image", "input", "link",   "meta",  "param",
-                                         "source", "track", "wbr",   "keygen", NULL};
+static const char *const VOID_ELEMS[] = {
+    "area", "base",  "br",     "col",   "embed", "hr",     "img",      "image",   "input", "link",
+    "meta", "param", "source", "track", "wbr",   "keygen", "basefont", "bgsound", NULL};
 /* Attributes whose value is a URL the browser loads without a click. */
 static const char *const RESOURCE_ATTRS[] = {"src",    "poster", "data",     "background",
                                              "lowsrc", "dynsrc", "longdesc", NULL};
@@ -342,9 +345,10 @@ check_attr(const char *tag, bool svg, const char *name, const uint8_t *v, size_t
         if (contains_ci(tmp2, un, "url(") || contains_ci(tmp2, un, "@import") ||
             contains_ci(tmp2, un, "expression(") || memchr(tmp2, '\\', un) != NULL)
             abort();
-    } else if (svg && in_list(name, URL_PAINT_ATTRS)) {
+    } else {
         un = unescape_loose(v, n, tmp);
-        if (contains_ci(tmp, un, "url("))
+        if ((svg && in_list(name, URL_PAINT_ATTRS) && contains_ci(tmp, un, "url(")) ||
+            memchr(tmp, '\\', un) != NULL)
             abort();
     }
 }
@@ -358,11 +362,34 @@ in_svg(char (*open)[NAME_CAP], size_t depth)
     return false;
 }
 
+enum { NS_HTML, NS_SVG, NS_MATH };
+
+/*
+ * The namespace of an element named tag opened inside open[depth - 1] (of
+ * namespace ns[depth - 1]). Only <svg> and <math> enter foreign content and
+ * only integration points leave it: the sanitizer closes SVG and MathML
+ * elements before any other HTML element, so none breaks out in its output.
+ */
+static int
+child_ns(char (*open)[NAME_CAP], const int *ns, size_t depth, const char *tag)
+{
+    static const char *const svg_points[] = {"foreignobject", "desc", "title", NULL};
+    static const char *const math_points[] = {"mi", "mo", "mn", "ms", "mtext", NULL};
+    int up = depth == 0 ? NS_HTML : ns[depth - 1];
+
+    if (up == NS_HTML || (up == NS_SVG && in_list(open[depth - 1], svg_points)) ||
+        (up == NS_MATH && in_list(open[depth - 1], math_points) && strcmp(tag, "mglyph") != 0 &&
+         strcmp(tag, "malignmark") != 0))
+        return strcmp(tag, "svg") == 0 ? NS_SVG : strcmp(tag, "math") == 0 ? NS_MATH : NS_HTML;
+    return up;
+}
+
 /* Reads the sanitizer's output as a browser would and checks every promise. */
 static void
 check_output(const uint8_t *o, size_t n)
 {
     static char open[MAX_OPEN][NAME_CAP];
+    static int ns[MAX_OPEN];
     size_t depth = 0, i = 0;
     uint8_t *tmp, *tmp2;
 
@@ -384,13 +411,10 @@ check_output(const uint8_t *o, size_t n)
         if (in_list(tag, FORBIDDEN_ELEMS))
             abort();
         if (end) {
-            /* An end tag closes its element and whatever is still open inside it. */
-            size_t k = depth;
-            while (k > 0 && strcmp(open[k - 1], tag) != 0)
-                k--;
-            if (i >= n || o[i++] != '>' || k == 0)
+            /* An end tag closes the innermost open element. */
+            if (i >= n || o[i++] != '>' || depth == 0 || strcmp(open[depth - 1], tag) != 0)
                 abort();
-            depth = k - 1;
+            depth--;
             continue;
         }
         while (i < n && o[i] == ' ') {
@@ -409,17 +433,16 @@ check_output(const uint8_t *o, size_t n)
                        (size_t)(q - v), tmp, tmp2);
             i = (size_t)(q - o) + 1;
         }
-        if (i < n && o[i] == '>') {
-            i++;
-            if (!in_list(tag, VOID_ELEMS)) {
-                if (depth == MAX_OPEN)
-                    abort();
-                strcpy(open[depth++], tag);
-            }
-        } else if (n - i >= 2 && o[i] == '/' && o[i + 1] == '>') {
-            i += 2; /* self-closed: only written inside svg or math */
-        } else {
+        /* "/>" is never written: a void element (in HTML, not in SVG or
+         * MathML, where every element has an end tag) is not pushed. */
+        if (i >= n || o[i++] != '>')
             abort();
+        int tag_ns = child_ns(open, ns, depth, tag);
+        if (tag_ns != NS_HTML || !in_list(tag, VOID_ELEMS)) {
+            if (depth == MAX_OPEN)
+                abort();
+            ns[depth] = tag_ns;
+            strcpy(open[depth++], tag);
         }
     }
     if (depth != 0)

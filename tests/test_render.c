@@ -1,0 +1,633 @@
+/*
+ * Tests of the limits of article pages (client/render.c, render_sanitize.c):
+ *   - the sanitizer's output is nested as the browser builds it: nothing
+ *     self-closed, every end tag closes the innermost element, and the page's
+ *     wrapper around the body is closed before the footer, whatever the body
+ *     (the <form>/<svg> and SVG breakout exploits among others);
+ *   - no backslash reaches an attribute, inside SVG or not;
+ *   - Markdown bodies of the families that make md4c 0.4.8 super-linear, an
+ *     HTML body that made the sanitizer walk its stack per character, and an
+ *     article whose body is searched for 256 attachment names all render
+ *     within a time limit (each takes minutes, or 20 s and more, without the
+ *     bounds), yet ordinary Markdown keeps its formatting;
+ *   - the attachments the body mentions are found as a scan per name found them.
+ * Timed renderings run in a child process with an alarm, so that a regression
+ * fails in seconds instead of hanging the suite.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "samizdat/article.h"
+#include "samizdat/buf.h"
+#include "samizdat/bundle.h"
+#include "samizdat/common.h"
+#include "render.h"
+#include "render_sanitize.h"
+
+/* Seconds a timed rendering may take, sanitizers included (the unbounded code
+ * takes a minute or more on each input below, or 20 s for the sanitizer's). */
+#define TIME_LIMIT_S 10
+
+/* ---- helpers ---- */
+
+static char *
+dup_out(const struct sz_wr *w)
+{
+    char *s = malloc(w->len + 1);
+    assert_non_null(s);
+    if (w->len > 0)
+        memcpy(s, w->p, w->len);
+    s[w->len] = '\0';
+    return s;
+}
+
+static char *
+sanitize(const char *in, size_t len)
+{
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)256 << 20);
+    render_sanitize_html(&w, (const uint8_t *)in, len);
+    assert_int_equal(sz_wr_status(&w), 0);
+    char *s = dup_out(&w);
+    sz_wr_free(&w, false);
+    return s;
+}
+
+/* The page of an article with this body and these attachments (file names). */
+static char *
+page(enum sz_ctype ctype, const char *body, size_t len, struct sz_attachment *atts,
+     const char *const *files, size_t n_atts)
+{
+    static const uint8_t zero[SZ_BUNDLE_ID_LEN];
+    struct sz_article a;
+    memset(&a, 0, sizeof a);
+    a.id = (struct sz_str){"a", 1};
+    a.title = (struct sz_str){"Title", 5};
+    a.published = 1724925600;
+    a.ctype = ctype;
+    a.body = (const uint8_t *)body;
+    a.body_len = len;
+    a.atts = atts;
+    a.n_atts = n_atts;
+    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, files};
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 30);
+    render_article(&w, &pg);
+    assert_int_equal(sz_wr_status(&w), 0);
+    char *s = dup_out(&w);
+    sz_wr_free(&w, false);
+    return s;
+}
+
+/* A body of the pattern a repeated k times, then b repeated k times. */
+static char *
+repeat2(const char *a, const char *b, size_t k, size_t *len)
+{
+    size_t la = strlen(a), lb = strlen(b), n = 0;
+    char *s = malloc(k * (la + lb) + 1);
+    assert_non_null(s);
+    for (size_t j = 0; j < k; j++, n += la)
+        memcpy(s + n, a, la);
+    for (size_t j = 0; j < k; j++, n += lb)
+        memcpy(s + n, b, lb);
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+static const char *const void_names[] = {
+    "area", "base",  "br",     "col",   "embed", "hr",     "img",      "image",   "input", "link",
+    "meta", "param", "source", "track", "wbr",   "keygen", "basefont", "bgsound", NULL};
+
+static bool
+listed(const char *name, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(name, *list) == 0)
+            return true;
+    return false;
+}
+
+enum { NS_HTML, NS_SVG, NS_MATH };
+
+/* The namespace of an element named name opened inside one of namespace up
+ * named parent (the output leaves foreign content only at integration points). */
+static int
+child_ns(int up, const char *parent, const char *name)
+{
+    static const char *const svg_points[] = {"foreignobject", "desc", "title", NULL};
+    static const char *const math_points[] = {"mi", "mo", "mn", "ms", "mtext", NULL};
+    if (up == NS_HTML || (up == NS_SVG && listed(parent, svg_points)) ||
+        (up == NS_MATH && listed(parent, math_points) && strcmp(name, "mglyph") != 0 &&
+         strcmp(name, "malignmark") != 0))
+        return strcmp(name, "svg") == 0 ? NS_SVG : strcmp(name, "math") == 0 ? NS_MATH : NS_HTML;
+    return up;
+}
+
+/*
+ * Reads the page from the body's wrapper (<div class="body ...">) to <footer>
+ * as a browser builds it, given that nothing is self-closed and every end tag
+ * closes the innermost open element: true when both hold and the wrapper is
+ * closed before the footer, else false with the reason in why. (Text never
+ * holds '<', attribute values never '>': the sanitizer escapes both.)
+ */
+static bool
+body_contained(const char *pg, char *why, size_t cap)
+{
+    static char open[4096][40];
+    static int ns[4096];
+    size_t depth = 0;
+    const char *p = strstr(pg, "<div class=\"body "), *end = strstr(pg, "<footer>");
+
+    if (p == NULL || end == NULL || end < p) {
+        snprintf(why, cap, "no body wrapper before the footer");
+        return false;
+    }
+    while (p < end) {
+        char name[40];
+        size_t n = 0;
+        bool close;
+
+        p = strchr(p, '<');
+        if (p == NULL || p >= end)
+            break;
+        close = p[1] == '/';
+        p += close ? 2 : 1;
+        while (n < sizeof name - 1 && ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                                       *p == '-' || *p == ':' || *p == '.' || *p == '_'))
+            name[n++] = *p++;
+        name[n] = '\0';
+        const char *gt = strchr(p, '>');
+        if (n == 0 || gt == NULL) {
+            snprintf(why, cap, "a tag that is not one at offset %td", p - pg);
+            return false;
+        }
+        p = gt;
+        if (p[-1] == '/') {
+            snprintf(why, cap, "self-closed <%s/> at offset %td", name, p - pg);
+            return false;
+        }
+        p++;
+        if (close) {
+            if (depth == 0 || strcmp(open[depth - 1], name) != 0) {
+                snprintf(why, cap,
+                         "</%s> does not close the innermost element (<%s>) at offset %td", name,
+                         depth == 0 ? "" : open[depth - 1], p - pg);
+                return false;
+            }
+            depth--;
+            continue;
+        }
+        int e_ns =
+            child_ns(depth == 0 ? NS_HTML : ns[depth - 1], depth == 0 ? "" : open[depth - 1], name);
+        if (e_ns == NS_HTML && listed(name, void_names))
+            continue;
+        if (depth == 4096) {
+            snprintf(why, cap, "too deep");
+            return false;
+        }
+        ns[depth] = e_ns;
+        strcpy(open[depth++], name);
+    }
+    if (depth != 0) {
+        snprintf(why, cap, "<%s> still open at the footer", open[depth - 1]);
+        return false;
+    }
+    return true;
+}
+
+static void
+assert_body_contained(const char *pg)
+{
+    char why[200];
+    if (!body_contained(pg, why, sizeof why))
+        fail_msg("%s", why);
+}
+
+/* Runs fn(arg) in a child process given TIME_LIMIT_S seconds; true when it
+ * returned in time and fn's checks passed (fn exits 1 when they do not). */
+static bool
+finishes_in_time(void (*fn)(void *), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(TIME_LIMIT_S);
+        fn(arg);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st))
+        print_error("child killed by signal %d (SIGALRM: over %d s)\n", WTERMSIG(st), TIME_LIMIT_S);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* ---- the sanitizer's tree ---- */
+
+/* A presentation attribute that the browser reads as CSS inside SVG, where
+ * "\75 rl(" is "url(": the old sanitizer thought </form> had ended the SVG. */
+static void
+test_no_backslash_in_attributes(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "<form><svg></form><rect fill=\"\\75 rl(http://x.invalid/p.svg#p)\"/>",
+        "<svg><rect fill=\"\\75 rl(http://x.invalid/p.svg#p)\"/></svg>",
+        "<p title=\"a\\b\" class=\"c\">x</p>",
+        "<svg><g><rect fill=\"&bsol;75 rl(http://x.invalid/)\"/></g></svg>",
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *out = sanitize(cases[k], strlen(cases[k]));
+        if (strchr(out, '\\') != NULL || strstr(out, "bsol") != NULL)
+            fail_msg("%s\n  gave %s", cases[k], out);
+        free(out);
+    }
+    char *out = sanitize(cases[0], strlen(cases[0]));
+    assert_string_equal(out, "<form><svg></svg></form><rect></rect>");
+    free(out);
+    out = sanitize(cases[2], strlen(cases[2]));
+    assert_string_equal(out, "<p class=\"c\">x</p>");
+    free(out);
+}
+
+/*
+ * Bodies whose tags a browser closes, or keeps open, otherwise than they
+ * read: the page's wrapper must still be closed by the page, nothing be
+ * self-closed, and each end tag close the innermost element.
+ */
+static const char *const tree_cases[] = {
+    /* An HTML element leaves SVG: the old sanitizer wrote <div/> (kept open). */
+    "<p>Hello</p><svg><p></p><div style=\"display:none\"/><div/>",
+    "<form><svg></form><rect fill=\"\\75 rl(http://x.invalid/p.svg#p)\"/>",
+    /* </form> removes only the form; the old model dropped the div too. */
+    "<form><div style=\"display:none\"><div></form>x",
+    /* <li> closes the div of the previous item, then </div> closed the wrapper. */
+    "<ul><li><div><li>x</div>y</ul>",
+    "<dl><dt><div><dd>x</div>y</dl>",
+    "<button><div><button>q</div>r",
+    "<b><div style=\"display:none\"><div></b>x",
+    "<table><tr><td><div><table><table></table></table>X</td></tr></table><div>y",
+    "<table><div style=\"display:none\"><table>x</table></div>z",
+    "<table><col><tr><td>1<td>2<caption>c</table>",
+    "<svg><foreignObject><div></svg>x</div>y",
+    "<math><mi><div>x</mi>y<mglyph><p>z</math>",
+    "<h1><div><h2><h3>x</h2></div></h1>y",
+    "<p><span><div>x</span></p>y",
+    "<a href=x>1<div><a href=y>2</a></div>3",
+    "<ruby><li><rb>x</ruby>",
+    "<select><option><div></select>x",
+    "</div></article></body></html>x",
+    "<svg><g><image href=\"a.png\"/><rect/></g><font color=red>x</svg>",
+    "<marquee><b><div></marquee>x",
+};
+
+static void
+test_tree_nested_as_built(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t k = 0; k < sizeof tree_cases / sizeof tree_cases[0]; k++) {
+        char why[200];
+        char *pg = page(SZ_CTYPE_HTML, tree_cases[k], strlen(tree_cases[k]), NULL, NULL, 0);
+        if (!body_contained(pg, why, sizeof why)) {
+            print_error("%s\n  %s\n", tree_cases[k], why);
+            failed++;
+        }
+        free(pg);
+    }
+    assert_int_equal(failed, 0);
+    /* Deeper than the sanitizer keeps (256), of every kind. */
+    static const char *const deep[] = {"<div>", "<li>", "<svg>", "<table>", "<b>",     "<zz>",
+                                       "<td>",  "<p>",  "<a>",   "<math>",  "<button>"};
+    for (size_t k = 0; k < sizeof deep / sizeof deep[0]; k++) {
+        size_t len;
+        char *body = repeat2(deep[k], "x<span>", 300, &len);
+        char *pg = page(SZ_CTYPE_HTML, body, len, NULL, NULL, 0);
+        assert_body_contained(pg);
+        free(pg);
+        free(body);
+    }
+}
+
+/* The two exploits, exactly: the output the browser reads. */
+static void
+test_svg_breakout_output(void **state)
+{
+    (void)state;
+    char *out = sanitize(tree_cases[0], strlen(tree_cases[0]));
+    assert_null(strstr(out, "/>"));
+    assert_string_equal(out, "<p>Hello</p><svg></svg><p></p><div style=\"display:none\">"
+                             "<div></div></div>");
+    free(out);
+    static const char self[] = "<svg><use href=\"#a\"/><g><rect/></g></svg><br/><p/>x";
+    out = sanitize(self, sizeof self - 1);
+    assert_string_equal(out, "<svg><use href=\"#a\"></use><g><rect></rect></g></svg><br><p>x</p>");
+    free(out);
+}
+
+/* ---- bounded time ---- */
+
+struct timed {
+    enum sz_ctype ctype;
+    const char *body;
+    size_t len;
+    const char *want;   /* in the page, or NULL */
+    const char *unwant; /* not in the page, or NULL */
+};
+
+static void
+render_checked(void *arg)
+{
+    const struct timed *t = arg;
+    char *pg = page(t->ctype, t->body, t->len, NULL, NULL, 0);
+    if (strstr(pg, "<footer>") == NULL || (t->want != NULL && strstr(pg, t->want) == NULL) ||
+        (t->unwant != NULL && strstr(pg, t->unwant) != NULL))
+        _exit(1);
+    free(pg);
+}
+
+/* Renders a pattern in time (printing why not); returns 1 when it did not. */
+static int
+timed_family(const char *what, const char *a, const char *b, size_t k, const char *want)
+{
+    struct timed t = {SZ_CTYPE_MARKDOWN, NULL, 0, want, NULL};
+    char *body = repeat2(a, b, k, &t.len);
+    bool ok;
+    t.body = body;
+    ok = finishes_in_time(render_checked, &t);
+    print_message("%s, %zu bytes: %s\n", what, t.len, ok ? "ok" : "FAILED");
+    free(body);
+    return ok ? 0 : 1;
+}
+
+/* Each of these took md4c 0.4.8 a minute or more (measured without sanitizers). */
+static void
+test_markdown_families_bounded(void **state)
+{
+    (void)state;
+    int failed = 0;
+    /* Strikethrough: 138 s at 2.4 MB. Rendered without it: no <del>. */
+    failed += timed_family("tilde openers then closers", "~a ", "a~ ", 400000, "<p>~a ~a");
+    /* Permissive autolinks: 9.5 s at 400 KB, quadratic. */
+    failed += timed_family("autolinks in one word", "_www.", "", 320000, NULL);
+    failed += timed_family("autolinks then marks", "www.a.b/ ", "a_ ", 200000, NULL);
+    /* Link brackets walking the block's lines (#236): 45 s at 1.6 MB. */
+    failed += timed_family("brackets on many lines", "]([\n", "", 600000, NULL);
+    /* Nested lists, then blank lines: 126 s at 1.6 MB. */
+    failed += timed_family("nested lists and blank lines", "1. ", "\n\n ", 400000, NULL);
+    /* Strikethrough across lines: 71 s at 1.6 MB. */
+    failed += timed_family("tilde lines", "~a\n", "a~\n", 300000, NULL);
+    assert_int_equal(failed, 0);
+}
+
+/* Output that grows as the square of the input: shown as plain text. */
+static void
+test_markdown_output_explosion_bounded(void **state)
+{
+    (void)state;
+    /* A link reference definition used n times (#238): 14.8 s at 400 KB, 6.4 GB. */
+    size_t n = 200000, len = 0;
+    char *body = malloc(6 + n + 4 * n);
+    assert_non_null(body);
+    memcpy(body, "[x]: ", 5);
+    len = 5;
+    memset(body + len, 'x', n);
+    len += n;
+    for (size_t k = 0; k < n; k++, len += 4)
+        memcpy(body + len, "\n[x]", 4);
+    struct timed t = {SZ_CTYPE_MARKDOWN, body, len, "would not render within bounds", NULL};
+    int failed = !finishes_in_time(render_checked, &t);
+    print_message("a reference used %zu times: %s\n", n, failed ? "FAILED" : "ok");
+    free(body);
+
+    /* A table header of 20,000 columns over 100,000 one-cell rows (20 GB). */
+    size_t cols = 20000, rows = 100000;
+    body = malloc(6 * cols + 2 * rows + 8);
+    assert_non_null(body);
+    len = 0;
+    for (size_t k = 0; k < cols; k++, len += 2)
+        memcpy(body + len, "|a", 2);
+    body[len++] = '\n';
+    for (size_t k = 0; k < cols; k++, len += 4)
+        memcpy(body + len, "|---", 4);
+    body[len++] = '\n';
+    for (size_t k = 0; k < rows; k++, len += 2)
+        memcpy(body + len, "|\n", 2);
+    t.body = body;
+    t.len = len;
+    bool ok = finishes_in_time(render_checked, &t);
+    print_message("a table of %zu columns and %zu rows: %s\n", cols, rows, ok ? "ok" : "FAILED");
+    failed += !ok;
+    free(body);
+    assert_int_equal(failed, 0);
+}
+
+/* Normal Markdown keeps every extension; a body over one bound loses only its
+ * extension, one over a bound no flag lifts is shown as plain text. */
+static void
+test_markdown_formatting_kept(void **state)
+{
+    (void)state;
+    static const char md[] =
+        "A ~~struck~~ word, a link to www.example.org and "
+        "https://example.org/x, *emphasis*, [a link](https://example.org/) "
+        "and [a reference][r].\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "- one\n- two\n  1. nested\n\n> quoted\n\n[r]: https://example.org/r\n";
+    char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
+    assert_non_null(strstr(pg, "<del>struck</del>"));
+    assert_non_null(strstr(pg, "<a href=\"http://www.example.org\">www.example.org</a>"));
+    assert_non_null(strstr(pg, "<a href=\"https://example.org/x\">https://example.org/x</a>"));
+    assert_non_null(strstr(pg, "<em>emphasis</em>"));
+    assert_non_null(strstr(pg, "<a href=\"https://example.org/r\">a reference</a>"));
+    assert_non_null(strstr(pg, "<table>"));
+    assert_non_null(strstr(pg, "<ol>"));
+    assert_non_null(strstr(pg, "<blockquote>"));
+    assert_null(strstr(pg, "would not render"));
+    assert_body_contained(pg);
+    free(pg);
+
+    /* Too many struck-out words in one paragraph: no <del>, still Markdown. */
+    size_t len;
+    char *body = repeat2("~a ", "a~ *b* ", 5000, &len);
+    pg = page(SZ_CTYPE_MARKDOWN, body, len, NULL, NULL, 0);
+    assert_null(strstr(pg, "<del>"));
+    assert_non_null(strstr(pg, "<em>b</em>"));
+    assert_null(strstr(pg, "would not render"));
+    free(pg);
+    free(body);
+
+    /* Too many brackets over too many lines of one paragraph: plain text. */
+    body = repeat2("]([\n", "", 300000, &len);
+    pg = page(SZ_CTYPE_MARKDOWN, body, len, NULL, NULL, 0);
+    assert_non_null(strstr(pg, "would not render within bounds"));
+    free(pg);
+    free(body);
+}
+
+/* 255 open elements, then an attribute of 32 Mi backslashes: the old
+ * sanitizer walked its stack for each backslash (21.6 s, 32 s unoptimized). */
+static void
+test_sanitizer_deep_backslashes_bounded(void **state)
+{
+    (void)state;
+    size_t n = (size_t)32 << 20, len = 0;
+    char *body = malloc(3 * 255 + 6 + n + 3);
+    assert_non_null(body);
+    for (size_t k = 0; k < 255; k++, len += 3)
+        memcpy(body + len, "<b>", 3);
+    memcpy(body + len, "<i a=\"", 6);
+    len += 6;
+    memset(body + len, '\\', n);
+    len += n;
+    memcpy(body + len, "\">", 2);
+    len += 2;
+    struct timed t = {SZ_CTYPE_HTML, body, len, "<i>", "\\\\"};
+    assert_true(finishes_in_time(render_checked, &t));
+    free(body);
+
+    /* End tags of no open element under 255 open ones: a walk each, before. */
+    n = (size_t)6 << 20;
+    len = 0;
+    body = malloc(4 * 255 + 5 * n);
+    assert_non_null(body);
+    for (size_t k = 0; k < 255; k++, len += 4)
+        memcpy(body + len, "<zz>", 4);
+    for (size_t k = 0; k < n; k++, len += 5)
+        memcpy(body + len, "</yy>", 5);
+    t = (struct timed){SZ_CTYPE_HTML, body, len, "</zz>", "</yy>"};
+    assert_true(finishes_in_time(render_checked, &t));
+    free(body);
+}
+
+/* ---- attachments the body mentions ---- */
+
+#define N_NAMES 256
+
+struct many_atts {
+    struct sz_attachment atts[N_NAMES];
+    char names[N_NAMES][100];
+    const char *files[N_NAMES];
+    char *body;
+    size_t len;
+};
+
+static void
+render_many_atts(void *arg)
+{
+    struct many_atts *m = arg;
+    char *pg = page(SZ_CTYPE_MARKDOWN, m->body, m->len, m->atts, m->files, N_NAMES);
+    /* None is mentioned (each differs from the body in its last bytes). */
+    size_t figures = 0;
+    for (const char *p = pg; (p = strstr(p, "<figure>")) != NULL; p++)
+        figures++;
+    if (figures != N_NAMES)
+        _exit(1);
+    free(pg);
+}
+
+/* 256 image attachments with 96-byte names that all start like the body: one
+ * scan of 16 MiB per name (minutes with the old code) becomes one scan. */
+static void
+test_many_attachment_names_bounded(void **state)
+{
+    (void)state;
+    struct many_atts *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    for (size_t k = 0; k < N_NAMES; k++) {
+        memset(m->names[k], 'a', 88);
+        snprintf(m->names[k] + 88, 12, "%04zu.png", k);
+        m->files[k] = m->names[k];
+        m->atts[k] = (struct sz_attachment){
+            {m->names[k], strlen(m->names[k])}, {"image/png", 9}, (const uint8_t *)"x", 1};
+    }
+    m->len = (size_t)16 << 20;
+    m->body = malloc(m->len);
+    assert_non_null(m->body);
+    memset(m->body, 'a', m->len);
+    assert_true(finishes_in_time(render_many_atts, m));
+    free(m->body);
+    free(m);
+}
+
+/* Which images get a figure: those whose file name the body does not hold,
+ * compared with a plain search on random names and bodies. */
+static void
+test_attachment_mentions_exact(void **state)
+{
+    (void)state;
+    srand(29);
+    for (int trial = 0; trial < 300; trial++) {
+        char names[8][8], body[64];
+        const char *files[8];
+        struct sz_attachment atts[8];
+        size_t n = 1 + (size_t)(rand() % 8), blen = (size_t)(rand() % 64);
+        for (size_t k = 0; k < n; k++) {
+            size_t l = 1 + (size_t)(rand() % 6);
+            for (size_t j = 0; j < l; j++)
+                names[k][j] = "ab."[rand() % 3];
+            names[k][l] = '\0';
+            for (size_t j = 0; j < k; j++)
+                if (strcmp(names[j], names[k]) == 0)
+                    memcpy(names[k], (char[]){'u', (char)('0' + k), '\0'}, 3); /* unique */
+            l = strlen(names[k]);
+            files[k] = names[k];
+            bool image = rand() % 4 != 0;
+            atts[k] = (struct sz_attachment){{names[k], l},
+                                             {image ? "image/png" : "text/plain", image ? 9 : 10},
+                                             (const uint8_t *)"x",
+                                             1};
+        }
+        for (size_t j = 0; j < blen; j++)
+            body[j] = "ab.x"[rand() % 4];
+        body[blen] = '\0';
+        char *pg = page(SZ_CTYPE_MARKDOWN, body, blen, atts, files, n);
+        const char *figs = strstr(strstr(pg, "<div class=\"body "), "\n</div>\n");
+        assert_non_null(figs);
+        for (size_t k = 0; k < n; k++) {
+            char fig[64];
+            snprintf(fig, sizeof fig, "<figure><img src=\"%s\"", names[k]);
+            bool shown = strstr(figs, fig) != NULL;
+            bool want = atts[k].media_type.len == 9 && strstr(body, names[k]) == NULL;
+            if (shown != want)
+                fail_msg("trial %d: body \"%s\", name \"%s\": figure %s", trial, body, names[k],
+                         shown ? "shown" : "missing");
+        }
+        free(pg);
+    }
+}
+
+int
+main(void)
+{
+    if (sz_init() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_backslash_in_attributes),
+        cmocka_unit_test(test_tree_nested_as_built),
+        cmocka_unit_test(test_svg_breakout_output),
+        cmocka_unit_test(test_markdown_formatting_kept),
+        cmocka_unit_test(test_markdown_families_bounded),
+        cmocka_unit_test(test_markdown_output_explosion_bounded),
+        cmocka_unit_test(test_sanitizer_deep_backslashes_bounded),
+        cmocka_unit_test(test_many_attachment_names_bounded),
+        cmocka_unit_test(test_attachment_mentions_exact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
