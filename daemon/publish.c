@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,37 +40,37 @@ struct seal {
 };
 
 /*
- * DATA/publisher.seq: the last sequence this node signed, in decimal, kept
- * beside the store as well as in it. A store that is moved aside (damaged),
- * restored from an old backup or started anew must not hand out a number the
- * key already signed: two bundles with one sequence read as a stolen key.
- * Reserves the next sequence above both records and writes it here (fsync'd)
- * before anything is signed with it.
+ * Two records of the last sequence this node signed, besides the store:
+ * DATA/publisher.seq, so that a store moved aside (damaged), restored from an
+ * old backup or started anew never hands out a number the key already signed
+ * (two bundles with one sequence read as a stolen key); and SK.seq beside the
+ * publisher key, the record `samizdat pack` keeps for the same key, taken under
+ * its lock, so that packing by hand with this key never reuses a number the
+ * node signed, nor the node one that was packed. The next sequence is reserved
+ * above all three and written to both files (fsync'd) before anything is
+ * signed with it. A key in a folder the daemon cannot write is published
+ * without SK.seq (said once in the log).
  */
 #define SEQ_FILE "publisher.seq"
+#define SEQ_LOCK_WAIT_MS 5000
 
+static bool sk_seq_warned; /* touched only by the seal, one at a time */
+
+/* Reads a record: empty (0) or one decimal number and a newline. */
 static int
-reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
+seq_read(int fd, const char *path, uint64_t *last, char *err, size_t err_cap)
 {
-    char path[PATH_MAX], buf[32], why[256];
-    uint64_t last = 0;
-    ssize_t n;
-    int fd, rc = -1;
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 
-    snprintf(path, sizeof path, "%s/" SEQ_FILE, d->cfg->data_dir);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
-        return -1;
-    }
-    n = pread(fd, buf, sizeof buf - 1, 0);
     if (n < 0) {
         snprintf(err, err_cap, "cannot read %.160s: %s", path, strerror(errno));
-        goto out;
+        return -1;
     }
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
         buf[--n] = '\0';
+    *last = 0;
     if (n > 0) {
         char *end;
         errno = 0;
@@ -78,10 +80,93 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
                      "%.100s is damaged (it should hold the last sequence this key signed): "
                      "put that number in it (see samizdat list --publisher), then publish again",
                      path);
-            goto out;
+            return -1;
         }
-        last = v;
+        *last = v;
     }
+    return 0;
+}
+
+static int
+seq_write(int fd, const char *path, uint64_t seq, char *err, size_t err_cap)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", seq);
+
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
+        snprintf(err, err_cap, "cannot record the sequence in %.160s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Opens and locks SK.seq. *fd stays -1 when the key's folder cannot be
+ * written. A lock held longer than SEQ_LOCK_WAIT_MS (a stopped `pack`) fails
+ * this publish rather than holding the thread pool.
+ */
+static int
+sk_seq_open(const char *path, int *fd, char *err, size_t err_cap)
+{
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0) {
+        if (errno == EACCES || errno == EPERM || errno == EROFS) {
+            if (!sk_seq_warned)
+                log_msg(LOG_WARN,
+                        "cannot write %s (%s): this node's sequence numbers are kept in its "
+                        "data folder only, so do not also use samizdat pack with this key",
+                        path, strerror(errno));
+            sk_seq_warned = true;
+            return 0;
+        }
+        snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
+        return -1;
+    }
+    for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) != 0; waited += 10) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, err_cap, "cannot lock %.160s: %s", path, strerror(errno));
+            break;
+        }
+        if (waited >= SEQ_LOCK_WAIT_MS) {
+            snprintf(err, err_cap,
+                     "%.160s is locked by another program (samizdat pack?) for more than %d s: "
+                     "let it finish, then publish again",
+                     path, SEQ_LOCK_WAIT_MS / 1000);
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    if (err[0] != '\0') {
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
+{
+    char path[PATH_MAX], kpath[PATH_MAX], why[256];
+    uint64_t last = 0, last_k = 0;
+    int fd = -1, kfd = -1, rc = -1;
+
+    err[0] = '\0';
+    snprintf(kpath, sizeof kpath, "%s.seq", d->cfg->publisher_key);
+    if (sk_seq_open(kpath, &kfd, err, err_cap) != 0)
+        return -1;
+    if (kfd >= 0 && seq_read(kfd, kpath, &last_k, err, err_cap) != 0)
+        goto out;
+    snprintf(path, sizeof path, "%s/" SEQ_FILE, d->cfg->data_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (seq_read(fd, path, &last, err, err_cap) != 0)
+        goto out;
+    if (last_k > last)
+        last = last_k;
     uv_mutex_lock(&d->store_lock);
     rc = store_seq_reserve_above(d->store, d->pk, last, seq, why, sizeof why);
     uv_mutex_unlock(&d->store_lock);
@@ -90,14 +175,15 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
         goto out;
     }
     rc = -1;
-    n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", *seq);
-    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
-        snprintf(err, err_cap, "cannot record the sequence in %.160s: %s", path, strerror(errno));
+    if (seq_write(fd, path, *seq, err, err_cap) != 0 ||
+        (kfd >= 0 && seq_write(kfd, kpath, *seq, err, err_cap) != 0))
         goto out;
-    }
     rc = 0;
 out:
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    if (kfd >= 0)
+        close(kfd);
     return rc;
 }
 

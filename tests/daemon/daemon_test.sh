@@ -266,6 +266,17 @@ after=$("$SZ" list --socket "$TMP/seqpub/control.sock" | awk '{print $3}')
 [ -n "$before" ] && [ "$after" = $((before + 1)) ] && ok ||
     bad "sequence after the store was moved aside: $after, wanted $((before + 1))"
 [ "$(stat -c %a "$TMP/seqpub/publisher.seq")" = 600 ] && ok || bad "publisher.seq mode"
+# The same key used by hand with `samizdat pack` (its SK.seq) and by the node:
+# neither ever signs a number the other used.
+"$SZ" pack --secret-key "$TMP/pub.sk" --level 1 --output "$TMP/byhand.bundle" "${ARTICLES[0]}" \
+    >/dev/null 2>"$TMP/byhand.err" || bad "pack with the node's key: $(cat "$TMP/byhand.err")"
+byhand=$("$SZ" inspect "$TMP/byhand.bundle" | awk '/^sequence:/ {print $2}')
+[ -n "$after" ] && [ "$byhand" = $((after + 1)) ] && ok ||
+    bad "pack after the node signed $after used sequence $byhand, wanted $((after + 1))"
+"$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[1]}" >/dev/null
+node=$("$SZ" list --socket "$TMP/seqpub/control.sock" | awk '{print $3}' | sort -n | tail -1)
+[ -n "$byhand" ] && [ "$node" = $((byhand + 1)) ] && ok ||
+    bad "the node published sequence $node after pack used $byhand, wanted $((byhand + 1))"
 echo "garbage" >"$TMP/seqpub/publisher.seq"
 rc=0
 "$SZ" publish --socket "$TMP/seqpub/control.sock" "${ARTICLES[0]}" >/dev/null 2>"$TMP/seq.err" ||
