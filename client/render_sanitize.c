@@ -856,14 +856,18 @@ attr_kind(unsigned tag, const char *name, unsigned cls)
 }
 
 /*
- * True when a plain attribute's value (entities decoded) holds "url(" in any
- * case, or a backslash: a CSS escape could spell "url(" in an SVG presentation
- * attribute, and whether the browser reads one as CSS must not depend on
- * where the element stands (a title or alt text with a backslash is the price).
+ * True when a plain attribute's value (entities decoded) holds a CSS function
+ * that fetches ("url(", "image-set(" with a quoted URL, ...) in any case, or
+ * a backslash: a CSS escape could spell "url(" in an SVG presentation
+ * attribute (cursor, fill, filter, ...), and whether the browser reads one as
+ * CSS must not depend on where the element stands (a title or alt text with a
+ * backslash or "image(" is the price).
  */
 static bool
 plain_names_url(const uint8_t *v, size_t len)
 {
+    static const char *const fetching[] = {"url(",     "image-set(", "image(", "cross-fade(",
+                                           "element(", "src(",       NULL};
     uint8_t *dec;
     size_t n, k;
     bool found = false;
@@ -882,13 +886,11 @@ plain_names_url(const uint8_t *v, size_t len)
                 dec[m++] = dec[k];
         n = m;
     }
-    for (k = 0; k < n && !found; k++) {
-        if (dec[k] == '\\')
-            found = true;
-        else if (k + 4 <= n && lower(dec[k]) == 'u' && lower(dec[k + 1]) == 'r' &&
-                 lower(dec[k + 2]) == 'l' && dec[k + 3] == '(')
-            found = true;
-    }
+    if (memchr(dec, '\\', n) != NULL)
+        found = true;
+    /* Only values holding "(" can call a function: most values are checked at once. */
+    for (k = 0; !found && memchr(dec, '(', n) != NULL && fetching[k] != NULL; k++)
+        found = contains_ci(dec, n, fetching[k]);
     free(dec);
     return found;
 }

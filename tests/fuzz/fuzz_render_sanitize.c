@@ -347,7 +347,8 @@ check_attr(const char *tag, bool svg, const char *name, const uint8_t *v, size_t
             abort();
     } else {
         un = unescape_loose(v, n, tmp);
-        if ((svg && in_list(name, URL_PAINT_ATTRS) && contains_ci(tmp, un, "url(")) ||
+        if ((svg && in_list(name, URL_PAINT_ATTRS) &&
+             (contains_ci(tmp, un, "url(") || contains_ci(tmp, un, "image-set("))) ||
             memchr(tmp, '\\', un) != NULL)
             abort();
     }
