@@ -1,6 +1,7 @@
 /* samizdat keygen: a new publisher key pair. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@ cmd_keygen(int argc, char **argv)
     char *pass = NULL, text[SZ_PK_TEXT_LEN + 1], line[SZ_PK_TEXT_LEN + 64], err[512];
     size_t pass_len = 0;
     struct util_tmp sk_tmp = {.slot = -1}, pk_tmp = {.slot = -1};
+    uint8_t *old_pk = NULL;
+    size_t old_pk_len = 0;
     struct stat st;
     int c, r, rc = EXIT_USAGE;
 
@@ -124,20 +127,33 @@ cmd_keygen(int argc, char **argv)
                  force ? " and the old key files are untouched" : "");
         goto out;
     }
-    if (util_tmp_commit(&sk_tmp, !force, err, sizeof err) != 0) {
-        util_err("%s: nothing was written", err);
+    /*
+     * The public key goes first: if the secret key then cannot be put in place,
+     * the public key is put back, and a secret key is never lost (a public key
+     * can always be rebuilt from its secret key file).
+     */
+    if (force && lstat(pk_path, &st) == 0 &&
+        util_read_file(pk_path, 4096, &old_pk, &old_pk_len, err, sizeof err) != 0) {
+        util_err("%s: nothing was written and the old key files are untouched", err);
         goto out;
     }
     if (util_tmp_commit(&pk_tmp, !force, err, sizeof err) != 0) {
-        if (!force) {
-            /* The secret key was created here (link() refuses to replace): take it back. */
-            unlink(sk_path);
-            util_err("%s: nothing was written", err);
-        } else {
-            util_err("%s; %s holds the new secret key, whose public key is %s: write that "
-                     "line to a file yourself",
-                     err, sk_path, text);
-        }
+        util_err("%s: nothing was written%s", err,
+                 force ? " and the old key files are untouched" : "");
+        goto out;
+    }
+    if (util_tmp_commit(&sk_tmp, !force, err, sizeof err) != 0) {
+        char why[512];
+        if (old_pk == NULL ? unlink(pk_path) == 0
+                           : (util_tmp_write(&pk_tmp, pk_path, old_pk, old_pk_len, 0644, why,
+                                             sizeof why) == 0 &&
+                              util_tmp_commit(&pk_tmp, false, why, sizeof why) == 0))
+            util_err("%s: nothing was written%s", err,
+                     force ? " and the old key files are untouched" : "");
+        else
+            util_err("%s; the secret key %s is untouched, but %s now holds a public key that "
+                     "has no secret key: write the old public key back into it",
+                     err, sk_path, pk_path);
         goto out;
     }
     printf("%s\n", text);
@@ -145,6 +161,7 @@ cmd_keygen(int argc, char **argv)
 out:
     util_tmp_discard(&sk_tmp);
     util_tmp_discard(&pk_tmp);
+    free(old_pk);
     sodium_memzero(file, sizeof file);
     util_sk_free(sk);
     util_pass_free(pass);

@@ -194,6 +194,25 @@ for l in old-link.pk old-hard.pk; do
         --no-passphrase --force --secret-key "$TMP/old.sk" --public-key "$TMP/$l"
     cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen through $l replaced the key"
 done
+# A key file that cannot be replaced (immutable, where the file system and the
+# user allow it): whichever of the two fails, the old pair is left as it was.
+if chattr +i "$TMP/old.pk" 2>/dev/null; then
+    expect_status "keygen --force with an immutable public key" 5 "$SZ" keygen \
+        --no-passphrase --force --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
+    chattr -i "$TMP/old.pk"
+    cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok ||
+        bad "keygen --force replaced the secret key when the public key could not be"
+    expect_stderr "immutable public key: nothing written" "nothing was written"
+    chattr +i "$TMP/old.sk"
+    expect_status "keygen --force with an immutable secret key" 5 "$SZ" keygen \
+        --no-passphrase --force --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
+    chattr -i "$TMP/old.sk"
+    cmp -s "$TMP/old.pk" "$TMP/old.pk.orig" && ok ||
+        bad "keygen --force left a new public key beside the old secret key"
+    expect_stderr "immutable secret key: nothing written" "nothing was written"
+else
+    echo "SKIP: chattr +i is not possible here; immutable key file cases not run"
+fi
 check "keygen --force replaces a key pair" "$SZ" keygen --no-passphrase --force \
     --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
 ! cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen --force did not replace the key"
