@@ -875,6 +875,59 @@ config_equal(const struct config *a, const struct config *b)
     return true;
 }
 
+static void
+add_name(char *names, size_t cap, size_t *n, const char *name)
+{
+    size_t len = strlen(names);
+
+    if (len < cap)
+        snprintf(names + len, cap - len, "%s%s", *n > 0 ? ", " : "", name);
+    (*n)++;
+}
+
+size_t
+config_restart_only_changes(const struct config *running, const struct config *fresh, char *names,
+                            size_t cap)
+{
+    const struct config *a = running, *b = fresh;
+    size_t n = 0, i;
+    bool peers = a->n_peers != b->n_peers;
+
+    if (cap > 0)
+        names[0] = '\0';
+    for (i = 0; !peers && i < a->n_peers; i++)
+        peers = !addr_eq(&a->peers[i], &b->peers[i]);
+    if (!str_eq(a->data_dir, b->data_dir))
+        add_name(names, cap, &n, "data_dir");
+    if (!str_eq(a->socket_path, b->socket_path))
+        add_name(names, cap, &n, "socket");
+    if (!addr_eq(&a->listen, &b->listen))
+        add_name(names, cap, &n, "listen");
+    if (!str_eq(a->publisher_key, b->publisher_key))
+        add_name(names, cap, &n, "publisher_key");
+    if (!str_eq(a->passphrase_file, b->passphrase_file))
+        add_name(names, cap, &n, "passphrase_file");
+    if (a->batch_window_ms != b->batch_window_ms)
+        add_name(names, cap, &n, "batch_window_ms");
+    if (a->batch_max_articles != b->batch_max_articles)
+        add_name(names, cap, &n, "batch_max_articles");
+    if (a->level != b->level)
+        add_name(names, cap, &n, "level");
+    if (peers)
+        add_name(names, cap, &n, "peers");
+    if (!str_eq(a->network_key, b->network_key))
+        add_name(names, cap, &n, "network_key");
+    if (a->max_inbound != b->max_inbound)
+        add_name(names, cap, &n, "max_inbound");
+    if (a->max_handshakes_per_address != b->max_handshakes_per_address)
+        add_name(names, cap, &n, "max_handshakes_per_address");
+    if (a->outbound_target != b->outbound_target)
+        add_name(names, cap, &n, "outbound_target");
+    if (a->ban_seconds != b->ban_seconds)
+        add_name(names, cap, &n, "ban_seconds");
+    return n;
+}
+
 /* ---- The INI file ---- */
 
 struct ini_ctx {
@@ -885,6 +938,7 @@ struct ini_ctx {
     unsigned line;                /* number of the line last handed to inih */
     bool indented;                /* that line starts with white space */
     const struct opt *last_opt;   /* option of the last key line */
+    bool key_in_section;          /* a key line since the last section header (inih's prev_name) */
     unsigned last_line;           /* and its line number */
     unsigned set_line[N_OPTIONS]; /* where each option was set in this file */
     bool failed;
@@ -993,10 +1047,15 @@ read_line(char *str, int num, void *stream)
             return NULL;
         }
     }
-    if (!c->indented && s < line + len && *s == '[') {
+    /*
+     * inih reads an indented line as more of the previous key's value only
+     * after a key of the same section; otherwise "  [name]" is a header too.
+     */
+    if (s < line + len && *s == '[' && (!c->indented || !c->key_in_section)) {
         check_section_line(c, s, (size_t)(line + len - s));
         if (c->failed)
             return NULL;
+        c->key_in_section = false;
     }
     memcpy(str, line, len);
     str[len] = '\n';
@@ -1070,6 +1129,7 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 
     if (c->failed)
         return 0;
+    c->key_in_section = true;
     len = strlen(value);
     trim(&value, &len);
     /*

@@ -203,6 +203,14 @@ char *config_default_data_dir(const char *xdg_data_home, const char *home);
 /* True when a and b hold the same settings (lists compared in order). */
 bool config_equal(const struct config *a, const struct config *b);
 
+/*
+ * Writes into names (comma-separated INI keys, cut to cap) the settings that
+ * differ between the running configuration and a fresh one and take effect
+ * only at a restart. Returns how many differ.
+ */
+size_t config_restart_only_changes(const struct config *running, const struct config *fresh,
+                                   char *names, size_t cap);
+
 /* Number of options in the table, and option i (i < config_n_options()). */
 size_t config_n_options(void);
 const struct config_option *config_option_at(size_t i);

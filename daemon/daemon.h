@@ -2,6 +2,7 @@
 #ifndef SZ_DAEMON_DAEMON_H
 #define SZ_DAEMON_DAEMON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,7 +26,8 @@ struct daemon {
     struct store *store;
     /* The store is one SQLite connection: every thread-pool job takes this lock. */
     uv_mutex_t store_lock;
-    uint64_t content_cap; /* largest uncompressed bundle accepted */
+    /* Largest uncompressed bundle accepted; SIGHUP changes it while pool threads read it. */
+    _Atomic uint64_t content_cap;
     /* zstd contexts lent to pool threads that open bundles. */
     uv_mutex_t inflater_lock;
     struct sz_inflater *inflaters[8];

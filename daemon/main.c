@@ -50,9 +50,10 @@ static uv_timer_t maintenance;
 /* A maintenance job: expiry and forgetting old remembered ids, on the pool. */
 static uv_work_t maintenance_work;
 static bool maintenance_running;
-static bool maintenance_again;       /* SIGHUP during a run: run once more after it */
-static atomic_bool maintenance_stop; /* shutdown: finish after the current step */
-#define MAINTENANCE_STEP 256         /* bundles removed per transaction */
+static bool maintenance_again;               /* SIGHUP during a run: run once more after it */
+static atomic_bool maintenance_stop;         /* shutdown: finish after the current step */
+static atomic_bool maintenance_after_reload; /* the next run applies a SIGHUP's limits */
+#define MAINTENANCE_STEP 256                 /* bundles removed per transaction */
 /* The command line, for SIGHUP: its flags override the file again. */
 static int saved_argc;
 static char **saved_argv;
@@ -69,23 +70,105 @@ store_limits_from(const struct config *cfg, struct store_limits *l)
     l->remember_s = (int64_t)cfg->remember_days * 86400;
 }
 
+/* Warns when a file holding a secret can be read by group or others. */
+static void
+warn_if_readable(int fd, const char *what, const char *path)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        log_msg(LOG_WARN, "%s %s is readable by group or others (mode %04o): run chmod 600 on it",
+                what, path, (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * Reads the passphrase: the file's first line, without its line end (a
+ * trailing CR too), as `samizdat keygen --passphrase-file` takes it. The
+ * value of passphrase_file is not repeated when it names no file: it may be
+ * the passphrase itself, pasted in place of a path.
+ */
+static int
+read_passphrase(const char *path, char *pass, size_t cap, size_t *pass_len, char *err,
+                size_t err_cap)
+{
+    struct stat st;
+    ssize_t n;
+    size_t len;
+    char *nl;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0) {
+        if (errno == ENOENT)
+            snprintf(err, err_cap,
+                     "the passphrase file named by passphrase_file (or --passphrase-file) does "
+                     "not exist (its name is not shown in case it is the passphrase itself): "
+                     "give the path of a file whose first line is the passphrase");
+        else
+            snprintf(err, err_cap, "cannot open passphrase file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, err_cap, "passphrase file %s is not a regular file: name the file itself",
+                 path);
+        close(fd);
+        return -1;
+    }
+    warn_if_readable(fd, "passphrase file", path);
+    n = read(fd, pass, cap - 1);
+    if (n < 0) {
+        snprintf(err, err_cap, "cannot read passphrase file %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    len = (size_t)n;
+    nl = memchr(pass, '\n', len);
+    if (nl != NULL)
+        len = (size_t)(nl - pass);
+    else if (len == cap - 1) {
+        snprintf(err, err_cap, "passphrase file %s: the first line is longer than %zu bytes", path,
+                 cap - 2);
+        return -1;
+    }
+    if (len > 0 && pass[len - 1] == '\r')
+        len--;
+    if (len == 0) {
+        snprintf(err, err_cap,
+                 "passphrase file %s is empty (its first line should be the key's passphrase)",
+                 path);
+        return -1;
+    }
+    *pass_len = len;
+    return 0;
+}
+
 /* Loads the publisher's secret key (unencrypted, or with the passphrase file). */
 static int
 load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t err_cap)
 {
     struct sz_skfile f;
+    struct stat st;
     uint8_t buf[SZ_SKFILE_LEN + 1];
     char *pass = NULL;
     size_t pass_len = 0;
     ssize_t n;
     int fd, rc = -1, r;
 
-    fd = open(cfg->publisher_key, O_RDONLY | O_CLOEXEC);
+    fd = open(cfg->publisher_key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(err, err_cap, "cannot open publisher key %s: %s", cfg->publisher_key,
                  strerror(errno));
         return -1;
     }
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, err_cap,
+                 "publisher key %s is not a regular file: name the secret key file made by "
+                 "samizdat keygen",
+                 cfg->publisher_key);
+        close(fd);
+        return -1;
+    }
+    warn_if_readable(fd, "secret key", cfg->publisher_key);
     n = read(fd, buf, sizeof buf);
     close(fd);
     r = n < 0 ? -SZ_EBADMSG : sz_skfile_parse(buf, (size_t)n, &f);
@@ -95,31 +178,26 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
                  sz_strerror(r));
         return -1;
     }
+    if (f.kdf == SZ_KDF_NONE && cfg->passphrase_file != NULL)
+        log_msg(LOG_WARN,
+                "publisher key %s has no passphrase: passphrase_file is not used (remove it "
+                "from the configuration)",
+                cfg->publisher_key);
     if (f.kdf != SZ_KDF_NONE) {
         if (cfg->passphrase_file == NULL) {
             snprintf(err, err_cap,
                      "publisher key %s is encrypted: give passphrase_file (--passphrase-file "
                      "FILE), or make a key with 'samizdat keygen --no-passphrase'",
                      cfg->publisher_key);
-            return -1;
+            goto out;
         }
         pass = sodium_malloc(1024);
         if (pass == NULL) {
             snprintf(err, err_cap, "out of secure memory");
-            return -1;
-        }
-        fd = open(cfg->passphrase_file, O_RDONLY | O_CLOEXEC);
-        n = fd < 0 ? -1 : read(fd, pass, 1023);
-        if (fd >= 0)
-            close(fd);
-        if (n <= 0) {
-            snprintf(err, err_cap, "cannot read passphrase file %s", cfg->passphrase_file);
             goto out;
         }
-        pass_len = (size_t)n;
-        for (size_t i = 0; i < pass_len; i++)
-            if (pass[i] == '\n' || pass[i] == '\r')
-                pass_len = i;
+        if (read_passphrase(cfg->passphrase_file, pass, 1024, &pass_len, err, err_cap) != 0)
+            goto out;
     }
     d->sk = sodium_malloc(SZ_SECRET_KEY_LEN);
     if (d->sk == NULL) {
@@ -228,7 +306,7 @@ reload(struct daemon *d)
     struct config fresh;
     struct store_limits lim;
     uint8_t(*old_publishers)[SZ_PUBLIC_KEY_LEN];
-    char err[1024];
+    char err[1024], changed[512];
     int rc = 0;
 
     if (d->config_path == NULL) {
@@ -253,6 +331,33 @@ reload(struct daemon *d)
         config_free(&fresh);
         return;
     }
+    /*
+     * A relay that carries a list must carry someone: the running key counts,
+     * not a publisher_key that would only be loaded at a restart.
+     */
+    if (fresh.carry == CONFIG_CARRY_LIST && fresh.n_publishers == 0 && d->sk == NULL) {
+        log_msg(LOG_ERROR,
+                "SIGHUP: %s: carry = list with no publishers would carry nothing (a new "
+                "publisher_key is loaded only at a restart): list publishers, or restart; "
+                "keeping the running configuration",
+                d->config_path);
+        config_free(&fresh);
+        return;
+    }
+    if (config_restart_only_changes(&CFG, &fresh, changed, sizeof changed) > 0)
+        log_msg(LOG_WARN,
+                "SIGHUP: %s changes settings that take effect only at a restart, still running "
+                "with the old values: %s",
+                d->config_path, changed);
+    if (fresh.max_bytes < CFG.max_bytes || fresh.publisher_max_bytes < CFG.publisher_max_bytes ||
+        fresh.expiry_days < CFG.expiry_days)
+        log_msg(LOG_WARN,
+                "SIGHUP: lowered limits (max_bytes %llu -> %llu, publisher_max_bytes %llu -> "
+                "%llu, expiry_days %u -> %u): bundles beyond them are removed now",
+                (unsigned long long)CFG.max_bytes, (unsigned long long)fresh.max_bytes,
+                (unsigned long long)CFG.publisher_max_bytes,
+                (unsigned long long)fresh.publisher_max_bytes, (unsigned)CFG.expiry_days,
+                (unsigned)fresh.expiry_days);
     /* What can change while running: log level, carry policy, quotas, expiry. */
     log_set_level(fresh.log_level);
     CFG.log_level = fresh.log_level;
@@ -269,16 +374,20 @@ reload(struct daemon *d)
     CFG.publisher_max_bytes = fresh.publisher_max_bytes;
     CFG.expiry_days = fresh.expiry_days;
     CFG.remember_days = fresh.remember_days;
+    CFG.max_bundle_bytes = fresh.max_bundle_bytes;
+    d->content_cap = fresh.max_bundle_bytes;
     store_limits_from(&CFG, &lim);
     uv_mutex_lock(&d->store_lock);
     store_set_limits(d->store, &lim);
     uv_mutex_unlock(&d->store_lock);
     log_msg(LOG_INFO,
             "SIGHUP: reloaded %s (command-line flags still override it): log level, carry "
-            "policy, quotas and expiry applied (other settings need a restart)",
+            "policy, quotas, max_bundle_bytes and expiry applied (other settings need a "
+            "restart)",
             d->config_path);
     config_free(&fresh);
     /* Apply the new quotas and expiry to what is held now, not in an hour. */
+    atomic_store(&maintenance_after_reload, true);
     if (maintenance_running)
         maintenance_again = true;
     else
@@ -320,6 +429,7 @@ on_maintenance_work(uv_work_t *w)
     uint64_t removed, forgotten = 0, evicted;
     char err[256];
     int64_t now = daemon_now();
+    bool reloaded = atomic_exchange(&maintenance_after_reload, false);
 
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");
@@ -328,7 +438,8 @@ on_maintenance_work(uv_work_t *w)
         log_msg(LOG_WARN, "maintenance: forgetting old ids failed: %s", err);
     uv_mutex_unlock(&d->store_lock);
     if (removed + evicted + forgotten > 0)
-        log_msg(LOG_INFO, "maintenance: %llu expired, %llu evicted, %llu remembered ids forgotten",
+        log_msg(reloaded && removed + evicted > 0 ? LOG_WARN : LOG_INFO,
+                "maintenance: %llu expired, %llu evicted, %llu remembered ids forgotten",
                 (unsigned long long)removed, (unsigned long long)evicted,
                 (unsigned long long)forgotten);
 }
@@ -526,6 +637,15 @@ main(int argc, char **argv)
     char err[1024], pk[SZ_PK_TEXT_LEN + 1], listen[300];
     int rc, status = 1;
 
+    /*
+     * SIGHUP's default action ends the process: a reload asked while the key
+     * is unlocked or the store opened must wait for the handler, not kill the
+     * daemon (a service manager would not restart it).
+     */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    (void)pthread_sigmask(SIG_BLOCK, &hup, NULL);
     if (sz_init() != 0) {
         fprintf(stderr, "samizdatd: cannot initialise libsodium\n");
         exit(1);
@@ -580,6 +700,7 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "cannot set up signals: %s", uv_strerror(rc));
         goto out_loop;
     }
+    (void)pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
     maintenance.data = d;
     shutdown_grace.data = d;
     if (d->sk != NULL) {

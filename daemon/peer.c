@@ -141,9 +141,22 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        snprintf(err, err_cap, "cannot read network key %s: %s", path, strerror(errno));
+        size_t n = strlen(path), hex = strspn(path, "0123456789abcdefABCDEF");
+        if (errno == ENOENT && n >= 32 && hex == n)
+            /* Not repeated: it is most likely the key itself, pasted in place of a path. */
+            snprintf(err, err_cap,
+                     "network_key names no file, and looks like the key itself: put the 64 hex "
+                     "digits in a file readable only by this daemon and give its path");
+        else
+            snprintf(err, err_cap, "cannot read network key file %s: %s", path, strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        log_msg(LOG_WARN,
+                "network key file %s is readable by group or others (mode %04o): run chmod 600 "
+                "on it",
+                path, (unsigned)(st.st_mode & 07777));
     r = read(fd, buf, sizeof buf);
     close(fd);
     if (sz_network_key_parse(buf, r > 0 ? (size_t)r : 0, key) != 0) {

@@ -514,6 +514,15 @@ test_file_errors(void **state)
          "test.conf:3: this line is indented, so it continues the value of 'max_bytes' from line "
          "2; remove the indentation (only lists continue on indented lines)"},
         {"[store]\n  max_bytes = 1G\n", NULL},
+        {"  [bogus]\n[store]\nmax_bytes = 2G\n",
+         "test.conf:1: unknown section [bogus] (the sections are [daemon], [publish], [store], "
+         "[policy] and [network])"},
+        {"[store]\n  [store] extra\nmax_bytes = 2G\n",
+         "test.conf:2: unexpected text after [store]"},
+        {"[store]\nmax_bytes = 1G\n[policy]\n  [bogus]\n",
+         "test.conf:4: unknown section [bogus] (the sections are [daemon], [publish], [store], "
+         "[policy] and [network])"},
+        {"[network]\npeers = 192.0.2.1:7000\n  [2001:db8::1]:7000\n", NULL},
         {"[store]\nmax_bytes = abc\n",
          "test.conf:2: invalid value 'abc' for max_bytes: expected a size like 512M (suffixes K, "
          "M, G, T or KiB, MiB, GiB, TiB; all powers of 1024)"},

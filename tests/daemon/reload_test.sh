@@ -54,4 +54,105 @@ done
 [ "$held" -le 1048576 ] && ok || bad "within the lowered quota 5 s after SIGHUP ($held bytes)"
 [ "$(status_field quota quota_bytes)" = 1048576 ] && ok || bad "quota lowered"
 kill -0 "$PID_quota" && ok || bad "daemon alive after the reload"
+grep -q "WARN SIGHUP: lowered limits (max_bytes 4194304 -> 1048576" "$TMP/quota.log" && ok ||
+    bad "lowering the quota is warned with old and new values: $(grep SIGHUP "$TMP/quota.log")"
+grep -q "WARN maintenance: 0 expired, [1-9][0-9]* evicted" "$TMP/quota.log" && ok ||
+    bad "evictions after a reload are warned: $(grep maintenance "$TMP/quota.log")"
+
+# 3. Raising the quotas raises the largest bundle accepted (derived from them
+#    at start) without a restart.
+{ printf -- '---\ntitle: Big\nid: big\n---\n'; head -c 1200000 /dev/urandom | base64 -w 76; } \
+    >"$TMP/big.md"
+"$SZ" pack --secret-key "$TMP/k.sk" --level 1 --allow-large --output "$TMP/big.bundle" \
+    "$TMP/big.md" </dev/null >/dev/null 2>&1 || bad "pack big"
+printf '[store]\nmax_bytes = 1M\n' >"$TMP/cap.ini"
+start_daemon cap --config "$TMP/cap.ini" || bad "start cap"
+rc=0
+"$SZ" import --socket "$TMP/cap/control.sock" "$TMP/big.bundle" >"$TMP/big.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && ok || bad "a 1.6 MB bundle is refused under a 1M quota: $(cat "$TMP/big.out")"
+printf '[store]\nmax_bytes = 1G\n' >"$TMP/cap.ini"
+kill -HUP "$PID_cap"
+for i in $(seq 1 50); do
+    [ "$(status_field cap quota_bytes)" = 1073741824 ] && break
+    sleep 0.1
+done
+"$SZ" import --socket "$TMP/cap/control.sock" "$TMP/big.bundle" >"$TMP/big.out" 2>&1 && ok ||
+    bad "the bundle is taken after the quota was raised by SIGHUP: $(cat "$TMP/big.out")"
+check "stop cap" stop_daemon cap
+
+# 4. Settings that need a restart are named when they change; a reload that
+#    would make a relay carry nothing is refused.
+printf '[store]\nmax_bytes = 1G\n' >"$TMP/relay.ini"
+start_daemon relay --config "$TMP/relay.ini" || bad "start relay"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/n1.bundle" >/dev/null || bad "import n1"
+printf '[daemon]\npublisher_key = %s\n[policy]\ncarry = list\n' \
+    "$TMP/missing.sk" >"$TMP/relay.ini"
+kill -HUP "$PID_relay"
+for i in $(seq 1 50); do
+    grep -q "SIGHUP:.*carry = list" "$TMP/relay.log" && break
+    sleep 0.1
+done
+grep -q "ERROR SIGHUP:.*carry nothing.*keeping the running configuration" "$TMP/relay.log" && ok ||
+    bad "carry = list without publishers refused on reload: $(grep SIGHUP "$TMP/relay.log")"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/n2.bundle" >"$TMP/n2.out" 2>&1 && ok ||
+    bad "the relay still carries after the refused reload: $(cat "$TMP/n2.out")"
+printf '[store]\nmax_bytes = 2G\n[network]\nmax_inbound = 5\n' >"$TMP/relay.ini"
+kill -HUP "$PID_relay"
+for i in $(seq 1 50); do
+    grep -q "WARN SIGHUP:.*restart" "$TMP/relay.log" && break
+    sleep 0.1
+done
+grep -q "WARN SIGHUP: .*take effect only at a restart.*: max_inbound$" "$TMP/relay.log" && ok ||
+    bad "a changed max_inbound is named as needing a restart: $(grep SIGHUP "$TMP/relay.log")"
+check "stop relay" stop_daemon relay
+
+# 5. SIGHUP while the daemon starts (unlocking an encrypted key takes a
+#    while) waits for the handler instead of killing the daemon.
+printf 'a passphrase\n' >"$TMP/pass"
+chmod 600 "$TMP/pass"
+"$SZ" keygen --secret-key "$TMP/enc.sk" --public-key "$TMP/enc.pk" --passphrase-file "$TMP/pass" \
+    >/dev/null || bad "keygen enc"
+mkdir -p "$TMP/early"
+"$SZD" --data-dir "$TMP/early" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
+    --passphrase-file "$TMP/pass" >"$TMP/early.log" 2>&1 &
+PID_early=$!
+sleep 0.05
+kill -HUP "$PID_early"
+for i in $(seq 1 100); do
+    "$SZ" status --socket "$TMP/early/control.sock" >/dev/null 2>&1 && break
+    kill -0 "$PID_early" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$PID_early" 2>/dev/null && ok ||
+    bad "SIGHUP during start-up killed the daemon: $(tail -3 "$TMP/early.log")"
+check "stop early" stop_daemon early
+
+# 6. Secrets: a network key pasted in place of a path is not repeated in the
+#    log; key and passphrase files readable by others are warned about; an
+#    empty passphrase file says so.
+NK=77e76c07e4210d493d93a822dbce4f1ef9a996208036b99ad28dabc908147405
+rc=0
+"$SZD" --data-dir "$TMP/nk" --listen 127.0.0.1:0 --network-key "$NK" >"$TMP/nk.log" 2>&1 ||
+    rc=$?
+[ $rc -ne 0 ] && grep -q "looks like the key itself" "$TMP/nk.log" && ok ||
+    bad "a pasted network key is refused with a hint (rc $rc): $(cat "$TMP/nk.log")"
+! grep -q "$NK" "$TMP/nk.log" && ok || bad "the pasted network key appears in the log"
+rc=0
+"$SZD" --data-dir "$TMP/pp" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
+    --passphrase-file "a passphrase" >"$TMP/pp.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && ! grep -q "a passphrase" "$TMP/pp.log" && ok ||
+    bad "a passphrase given in place of its file is not repeated (rc $rc): $(cat "$TMP/pp.log")"
+: >"$TMP/empty-pass"
+rc=0
+"$SZD" --data-dir "$TMP/pp" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
+    --passphrase-file "$TMP/empty-pass" >"$TMP/pp.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "empty-pass is empty" "$TMP/pp.log" && ok ||
+    bad "an empty passphrase file is named as empty (rc $rc): $(cat "$TMP/pp.log")"
+chmod 644 "$TMP/pass" "$TMP/enc.sk"
+start_daemon loose --publisher-key "$TMP/enc.sk" --passphrase-file "$TMP/pass" ||
+    bad "start with readable key files"
+grep -q "WARN secret key .*enc.sk is readable by group or others" "$TMP/loose.log" &&
+    grep -q "WARN passphrase file .*pass is readable by group or others" "$TMP/loose.log" && ok ||
+    bad "readable key and passphrase files warned about: $(cat "$TMP/loose.log")"
+check "stop loose" stop_daemon loose
 finish
