@@ -20,7 +20,10 @@ struct gossip;
 struct daemon {
     uv_loop_t *loop;
     struct config *cfg;
-    /* Guards cfg->carry and cfg->publishers: SIGHUP replaces them while pool threads read them. */
+    /*
+     * Guards cfg->carry, publishers, the quotas, expiry and max_bundle_bytes:
+     * SIGHUP replaces them on the loop while pool threads read them.
+     */
     uv_rwlock_t cfg_lock;
     const char *config_path; /* NULL when running on defaults and flags */
     struct store *store;

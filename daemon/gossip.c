@@ -136,6 +136,7 @@ struct gossip {
     size_t n_skips, skip_next;
     uint64_t equivocations;
     struct log_limit future_log; /* bundles dated ahead, from any peer */
+    struct log_limit equiv_sent; /* EQUIVOCATION broadcasts, at most a few a minute */
 };
 
 /* ---- small helpers ---- */
@@ -465,6 +466,16 @@ enum job_kind {
     JOB_COMPARE, /* compare a peer's SUMMARY with ours */
 };
 
+/* Two held bundles of one publisher and sequence (evidence of a stolen key). */
+struct equiv_pair {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+    uint8_t id_a[SZ_BUNDLE_ID_LEN], id_b[SZ_BUNDLE_ID_LEN];
+};
+
+/* Pairs told to a peer when its link opens (the first the store lists). */
+#define MAX_EQUIV_ON_OPEN 32
+
 struct gjob {
     uv_work_t work;
     enum job_kind kind;
@@ -502,6 +513,9 @@ struct gjob {
     struct range_req *want;
     size_t n_want;
     bool truncated; /* more ranges were wanted than one comparison queues */
+    /* VERIFY: the pair a stored bundle made; SUMMARY: pairs for a new peer */
+    struct equiv_pair *equiv;
+    size_t n_equiv;
     char err[256];
 };
 
@@ -526,6 +540,7 @@ gjob_free(struct gjob *j)
     free(j->floors);
     free(j->skips);
     free(j->want);
+    free(j->equiv);
     free(j);
 }
 
@@ -543,6 +558,33 @@ run_wanted(struct gjob *j)
         j->wanted[i] = has == 0 && rem == 0;
     }
     uv_mutex_unlock(&d->store_lock);
+}
+
+struct equiv_collect {
+    struct gjob *j;
+    size_t cap;
+    const uint8_t *publisher; /* NULL: any pair */
+    uint64_t sequence;
+};
+
+static int
+collect_equiv(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+              const uint8_t id_a[SZ_BUNDLE_ID_LEN], const uint8_t id_b[SZ_BUNDLE_ID_LEN], void *arg)
+{
+    struct equiv_collect *c = arg;
+    struct equiv_pair *e;
+
+    if (c->publisher != NULL &&
+        (sequence != c->sequence || memcmp(publisher, c->publisher, SZ_PUBLIC_KEY_LEN) != 0))
+        return 0;
+    if (c->j->equiv == NULL && (c->j->equiv = calloc(c->cap, sizeof *c->j->equiv)) == NULL)
+        return 1;
+    e = &c->j->equiv[c->j->n_equiv++];
+    memcpy(e->publisher, publisher, SZ_PUBLIC_KEY_LEN);
+    e->sequence = sequence;
+    memcpy(e->id_a, id_a, SZ_BUNDLE_ID_LEN);
+    memcpy(e->id_b, id_b, SZ_BUNDLE_ID_LEN);
+    return c->j->n_equiv == c->cap;
 }
 
 static void
@@ -564,6 +606,11 @@ run_verify(struct gjob *j)
     uv_mutex_lock(&d->store_lock);
     if (store_put(d->store, &j->item, now, j->err, sizeof j->err) != 0)
         j->item.status = STORE_PENDING;
+    if (j->item.status == STORE_STORED && j->item.equivocates) {
+        /* The pair, for the peers: they cannot tell it from the new bundle alone. */
+        struct equiv_collect c = {j, 1, j->item.meta.publisher, j->item.meta.sequence};
+        (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);
+    }
     uv_mutex_unlock(&d->store_lock);
 }
 
@@ -700,6 +747,10 @@ run_summary(struct gjob *j)
         goto out;
     uv_mutex_lock(&d->store_lock);
     (void)store_seq_ranges(d->store, NULL, 0, collect_ranges, &s, NULL, 0);
+    {
+        struct equiv_collect c = {j, MAX_EQUIV_ON_OPEN, NULL, 0};
+        (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);
+    }
     uv_mutex_unlock(&d->store_lock);
     for (i = 0; i < s.n_pubs; i++)
         s.pubs[i].ranges = s.ranges + (uintptr_t)s.pubs[i].ranges;
@@ -1091,6 +1142,9 @@ done_verify(struct gjob *j)
                     "EQUIVOCATION: publisher %s signed two different bundles with sequence %llu "
                     "(one is %s): its key may be stolen",
                     pk, (unsigned long long)j->item.meta.sequence, hex);
+            if (j->n_equiv > 0)
+                gossip_equivocation(gs->d, &j->equiv[0].publisher[0], j->equiv[0].sequence,
+                                    j->equiv[0].id_a, j->equiv[0].id_b);
         }
         gs->d->n_imported++;
         gossip_stored(gs->d, &j->item.meta, p);
@@ -1243,6 +1297,8 @@ done_serve(struct gjob *j)
     gossip_serve(p);
 }
 
+static void send_equivocation(struct peer *p, const struct equiv_pair *e);
+
 static void
 done_summary(struct gjob *j)
 {
@@ -1250,6 +1306,9 @@ done_summary(struct gjob *j)
 
     if (!p->closing && j->msg_len > 0)
         (void)peer_send(p, j->msg, j->msg_len);
+    /* What this node holds as evidence, so a reader sees it without asking. */
+    for (size_t i = 0; i < j->n_equiv && !p->closing; i++)
+        send_equivocation(p, &j->equiv[i]);
 }
 
 static void
@@ -1941,6 +2000,40 @@ on_flush(uv_timer_t *t)
     for (p = peer_first(gs->d); p != NULL; p = p->next)
         if (p->open && !p->closing)
             flush_peer(p);
+}
+
+static void
+send_equivocation(struct peer *p, const struct equiv_pair *e)
+{
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_EQUIVOCATION;
+    memcpy(m.publisher, e->publisher, SZ_PUBLIC_KEY_LEN);
+    m.sequence = e->sequence;
+    memcpy(m.id, e->id_a, SZ_BUNDLE_ID_LEN);
+    memcpy(m.id_b, e->id_b, SZ_BUNDLE_ID_LEN);
+    (void)peer_send_msg(p, &m);
+}
+
+void
+gossip_equivocation(struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+                    const uint8_t id_a[SZ_BUNDLE_ID_LEN], const uint8_t id_b[SZ_BUNDLE_ID_LEN])
+{
+    struct gossip *gs = d->gossip;
+    struct equiv_pair e;
+    struct peer *p;
+
+    /* A key's owner can make pairs without end: a few a minute tell the peers enough. */
+    if (gs == NULL || !log_allow(&gs->equiv_sent, 10, (int64_t)uv_now(d->loop)))
+        return;
+    memcpy(e.publisher, publisher, SZ_PUBLIC_KEY_LEN);
+    e.sequence = sequence;
+    memcpy(e.id_a, id_a, SZ_BUNDLE_ID_LEN);
+    memcpy(e.id_b, id_b, SZ_BUNDLE_ID_LEN);
+    for (p = peer_first(d); p != NULL; p = p->next)
+        if (p->open && !p->closing && p->g != NULL)
+            send_equivocation(p, &e);
 }
 
 void

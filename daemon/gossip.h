@@ -40,6 +40,16 @@ void gossip_peer_closed(struct peer *p);
  * be NULL): announce it to every peer not known to have it. */
 void gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from);
 
+/*
+ * Tells every open peer (relays and readers) that this node holds two bundles
+ * of publisher with one sequence, id_a and id_b: an EQUIVOCATION message. At
+ * most a few a minute; peers that connect later hear of it when their link
+ * opens. Loop thread only.
+ */
+void gossip_equivocation(struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                         uint64_t sequence, const uint8_t id_a[SZ_BUNDLE_ID_LEN],
+                         const uint8_t id_b[SZ_BUNDLE_ID_LEN]);
+
 /* The listening port the peer said it has in HELLO (0: none, or no HELLO yet). */
 uint16_t gossip_listen_port(const struct peer *p);
 

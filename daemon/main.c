@@ -361,20 +361,21 @@ reload(struct daemon *d)
     /* What can change while running: log level, carry policy, quotas, expiry. */
     log_set_level(fresh.log_level);
     CFG.log_level = fresh.log_level;
+    /* Pool threads (status, carry checks) read these under the lock. */
     uv_rwlock_wrlock(&d->cfg_lock);
     CFG.carry = fresh.carry;
     old_publishers = CFG.publishers;
     CFG.publishers = fresh.publishers;
     CFG.n_publishers = fresh.n_publishers;
-    uv_rwlock_wrunlock(&d->cfg_lock);
-    free(old_publishers);
-    fresh.publishers = NULL;
-    fresh.n_publishers = 0;
     CFG.max_bytes = fresh.max_bytes;
     CFG.publisher_max_bytes = fresh.publisher_max_bytes;
     CFG.expiry_days = fresh.expiry_days;
     CFG.remember_days = fresh.remember_days;
     CFG.max_bundle_bytes = fresh.max_bundle_bytes;
+    uv_rwlock_wrunlock(&d->cfg_lock);
+    free(old_publishers);
+    fresh.publishers = NULL;
+    fresh.n_publishers = 0;
     d->content_cap = fresh.max_bundle_bytes;
     store_limits_from(&CFG, &lim);
     uv_mutex_lock(&d->store_lock);

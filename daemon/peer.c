@@ -119,8 +119,10 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 || write(fd, k->node_sk, SZ_NODE_KEY_LEN) != SZ_NODE_KEY_LEN || fsync(fd) != 0) {
             snprintf(err, err_cap, "cannot write the node key %.300s: %s", path, strerror(errno));
-            if (fd >= 0)
+            if (fd >= 0) {
                 close(fd);
+                unlink(path); /* a short file would read as damaged at the next start */
+            }
             return -1;
         }
         close(fd);
@@ -285,8 +287,10 @@ peer_close(struct peer *p, bool ban, const char *why)
         return;
     p->closing = true;
     if (why != NULL)
-        log_msg(ban ? LOG_WARN : LOG_INFO, "peer %s: closed: %s%s", p->addr, why,
-                ban ? " (banned)" : "");
+        log_msg(ban           ? LOG_WARN
+                : p->outbound ? LOG_INFO
+                              : LOG_DEBUG,
+                "peer %s: closed: %s%s", p->addr, why, ban ? " (banned)" : "");
     if (ban && net->d->cfg->ban_seconds > 0)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
     if (p->open)
@@ -571,7 +575,8 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 p->target->backoff_ms = BACKOFF_MIN_MS;
                 p->target->failures = 0;
             }
-            log_msg(LOG_INFO, "peer %s: link open (%s)", p->addr,
+            /* Inbound links include readers: their addresses stay out of the default log. */
+            log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", p->addr,
                     p->outbound ? "outbound" : "inbound");
             gossip_peer_open(p);
         } else if (ev.type == SZ_LINK_EV_MESSAGE) {

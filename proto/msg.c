@@ -274,6 +274,23 @@ is_list(uint8_t type)
 }
 
 /*
+ * True when valid UTF-8 text holds a control character (C0, DEL or C1): the
+ * text is shown in logs and on terminals, where they could forge lines or
+ * send escape sequences.
+ */
+static bool
+has_controls(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return true;
+        if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+/*
  * The rules on the scalar fields of m's type (PROTOCOL.md 4), shared by the
  * decoder and the encoder. Returns 0, -SZ_EBADMSG, -SZ_ETOOBIG or -SZ_EUTF8.
  */
@@ -293,7 +310,7 @@ check_fields(const struct sz_msg *m)
             return -SZ_ETOOBIG;
         if (!sz_utf8_valid((const uint8_t *)m->text, m->text_len))
             return -SZ_EUTF8;
-        return 0;
+        return has_controls((const uint8_t *)m->text, m->text_len) ? -SZ_EBADMSG : 0;
     case SZ_MSG_SUMMARY:
         return m->more > 1 ? -SZ_EBADMSG : 0;
     case SZ_MSG_BUNDLE:

@@ -113,7 +113,19 @@ for n in h1 h1b h2 h2b bridge; do
 done
 [ $eq -eq 1 ] && ok || bad "the equivocation is held and reported on every node"
 grep -q EQUIVOCATION "$TMP/bridge.log" && ok || bad "the equivocation is logged"
-for n in h1 h1b h2 h2b bridge; do stop_daemon $n; done
+# A node that stores the second bundle of the pair tells its peers ...
+grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" \
+    "$TMP"/h1.log "$TMP"/h1b.log "$TMP"/h2.log "$TMP"/h2b.log "$TMP"/bridge.log && ok ||
+    bad "a node that stored the pair sent EQUIVOCATION to its peers"
+# ... and a node that links up later hears of it when the link opens.
+start_daemon late "${COMMON[@]}" --peer "127.0.0.1:$(peer_port bridge)" || bad "start late"
+for i in $(seq 1 100); do
+    grep -q "reports an EQUIVOCATION" "$TMP/late.log" && break
+    sleep 0.1
+done
+grep -q "peer 127.0.0.1:$(peer_port bridge) reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" \
+    "$TMP/late.log" && ok || bad "a new peer is told of the equivocation: $(grep -c . "$TMP/late.log") log lines"
+for n in h1 h1b h2 h2b bridge late; do stop_daemon $n; done
 
 # --- peer exchange: x3 knows only x1, and learns x2 (which x1 knows) from it
 start_daemon x1 --expiry-days 0 || bad "start x1"
