@@ -17,6 +17,7 @@
 
 #define KNOWN_SLOTS 512              /* per peer: ids it is known to have (8-byte prefixes) */
 #define TAKEN_SLOTS 64               /* per peer: ids of the last bundles it sent */
+#define ASKED_SLOTS 64               /* per peer: ids last asked of it */
 #define VERIFY_HOLD_BYTES (8u << 20) /* a peer's bundles waiting for verification */
 #define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
 #define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
@@ -35,6 +36,8 @@
 #define MAX_ANNOUNCED_PER_WINDOW 32768
 #define MAX_REQUESTS_PER_WINDOW 65536
 #define SUMMARY_EVERY_MS (5 * 60 * 1000)
+#define SUMMARY_MIN_GAP_MS 30000 /* a peer's SUMMARYs closer than this are ignored */
+#define MUTE_MS (5 * 60 * 1000)  /* announcements ignored after one went unanswered */
 #define MAX_FLOORS 4096
 #define MAX_SKIPS 256 /* sequences refused as dated too far ahead: not asked for by range again */
 
@@ -72,6 +75,7 @@ struct gossip_peer {
     int64_t window_ms;
     uint32_t n_announced, n_requests;
     int64_t last_summary_ms;
+    int64_t summary_rx_ms; /* when its last SUMMARY was taken */
     /* Announcements waiting for this loop turn's flush (allocated when used). */
     struct sz_msg_announce *pend;
     size_t n_pend;
@@ -84,6 +88,11 @@ struct gossip_peer {
     size_t verifying_bytes; /* their size: beyond VERIFY_HOLD_BYTES, reading pauses */
     uint64_t taken[TAKEN_SLOTS]; /* id prefixes of the last bundles taken from it */
     size_t taken_next;
+    /* Ids asked of it lately: one that comes after its request timed out is still welcome. */
+    uint64_t asked[ASKED_SLOTS];
+    size_t asked_next;
+    int64_t last_chunk_ms;  /* when it last sent bundle bytes: a slow answer is still an answer */
+    int64_t muted_until_ms; /* its announcements are ignored: one it made went unanswered */
     /* Wanted ids announced beyond MAX_FETCHES_PER_PEER: fetched as earlier ones finish. */
     struct sz_msg_announce *deferred;
     size_t n_deferred, deferred_head, cap_deferred;
@@ -111,13 +120,16 @@ struct floor_ {
 };
 
 /*
- * One sequence not fetched again by range: its bundle was dated too far ahead
- * (STORE_FUTURE). Unlike a floor it leaves the publisher's older sequences
+ * One sequence not fetched again by range until `until_s` (this node's clock):
+ * its bundle was dated too far ahead (STORE_FUTURE: until the clock has
+ * caught up) or was larger than this node keeps (for an hour: a SIGHUP may
+ * raise the limit). Unlike a floor it leaves the publisher's older sequences
  * wanted: a clock that was wrong for one bundle says nothing about the others.
  */
 struct skip {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint64_t sequence;
+    int64_t until_s;
 };
 
 struct gossip {
@@ -214,16 +226,21 @@ floor_raise(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t fl
 }
 
 static void
-skip_add(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t sequence)
+skip_add(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+         int64_t until_s)
 {
     size_t i;
 
     for (i = 0; i < gs->n_skips; i++)
         if (gs->skips[i].sequence == sequence &&
-            memcmp(gs->skips[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            memcmp(gs->skips[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0) {
+            if (until_s > gs->skips[i].until_s)
+                gs->skips[i].until_s = until_s;
             return;
+        }
     memcpy(gs->skips[gs->skip_next].publisher, pub, SZ_PUBLIC_KEY_LEN);
     gs->skips[gs->skip_next].sequence = sequence;
+    gs->skips[gs->skip_next].until_s = until_s;
     gs->skip_next = (gs->skip_next + 1) % MAX_SKIPS;
     if (gs->n_skips < MAX_SKIPS)
         gs->n_skips++;
@@ -373,6 +390,13 @@ fetch_next(struct gossip *gs, struct fetch *f)
         fetch_drop_candidate(f, f->from);
         f->from = NULL;
     }
+    /* A peer that let an announced id go unanswered is no candidate for a while. */
+    for (i = 0; i < f->n_cands;) {
+        if (f->cands[i]->g != NULL && f->cands[i]->g->muted_until_ms > now)
+            f->cands[i] = f->cands[--f->n_cands];
+        else
+            i++;
+    }
     for (i = 0; i < f->n_cands; i++) {
         struct peer *p = f->cands[i];
         if (p->closing || p->g == NULL || p->g->n_requested >= MAX_REQUESTED)
@@ -388,6 +412,8 @@ fetch_next(struct gossip *gs, struct fetch *f)
                 continue;
         }
         p->g->n_requested++;
+        p->g->asked[p->g->asked_next] = prefix(f->id);
+        p->g->asked_next = (p->g->asked_next + 1) % ASKED_SLOTS;
         f->from = p;
         f->deadline_ms = now + REQUEST_TIMEOUT_MS;
         wait_unlink(gs, f);
@@ -993,6 +1019,8 @@ take_deferred(struct gossip *gs, struct peer *p)
 {
     struct gossip_peer *g = p->g;
 
+    if (g != NULL && g->muted_until_ms > (int64_t)uv_now(gs->d->loop))
+        g->deferred_head = g->n_deferred; /* its announcements are not believed now */
     while (g != NULL && !p->closing && g->deferred_head < g->n_deferred &&
            g->n_owned < MAX_FETCHES_PER_PEER && gs->n_fetches < MAX_FETCHES) {
         const struct sz_msg_announce *a = &g->deferred[g->deferred_head++];
@@ -1163,7 +1191,8 @@ done_verify(struct gjob *j)
          * store remembers the id against announcements; the skip keeps range
          * comparisons from asking for it again.
          */
-        skip_add(gs, j->item.meta.publisher, j->item.meta.sequence);
+        skip_add(gs, j->item.meta.publisher, j->item.meta.sequence,
+                 j->item.meta.created - STORE_MAX_FUTURE_S);
         log_future(gs, p, &j->item.meta);
         break;
     default:
@@ -1480,6 +1509,9 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
 
     if (f != NULL && f->from == p)
         return true;
+    for (i = 0; i < ASKED_SLOTS; i++)
+        if (g->asked[i] != 0 && g->asked[i] == prefix(id))
+            return true;
     for (i = 0; i < g->n_ranges_out; i++)
         if (memcmp(g->ranges_out[i].publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
             h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
@@ -1512,13 +1544,16 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
         j->n_floors = j->gs->n_floors;
     }
     if (j->gs->n_skips > 0) {
+        /* Only the skips still in force: a bundle once dated ahead is wanted when due. */
+        int64_t now_s = daemon_now();
         j->skips = malloc(j->gs->n_skips * sizeof *j->skips);
         if (j->skips == NULL) {
             gjob_free(j);
             return;
         }
-        memcpy(j->skips, j->gs->skips, j->gs->n_skips * sizeof *j->skips);
-        j->n_skips = j->gs->n_skips;
+        for (size_t i = 0; i < j->gs->n_skips; i++)
+            if (j->gs->skips[i].until_s > now_s)
+                j->skips[j->n_skips++] = j->gs->skips[i];
     }
     p->g->round_bundles = 0;
     if (gjob_queue(j) == 0)
@@ -1584,6 +1619,14 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
             log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", p->addr);
         return 0;
     }
+    if (p->g->muted_until_ms > now) {
+        for (i = 0; i < m->n_entries; i++) {
+            struct sz_msg_announce a;
+            sz_msg_announce_get(m, i, &a);
+            known_add(p, a.id);
+        }
+        return 0;
+    }
     j = gjob_new(p, JOB_WANTED);
     if (j == NULL)
         return 0;
@@ -1626,13 +1669,23 @@ on_request(struct peer *p, const struct sz_msg *m, int64_t now)
     struct gossip_peer *g = p->g;
     size_t i;
 
-    if (!rate_ok(p, &g->n_requests, (uint32_t)m->n_entries, MAX_REQUESTS_PER_WINDOW, now) ||
-        g->n_serve_ids + m->n_entries > MAX_SERVE_IDS) {
+    if (!rate_ok(p, &g->n_requests, (uint32_t)m->n_entries, MAX_REQUESTS_PER_WINDOW, now)) {
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many bundles at once");
         return -1;
     }
-    for (i = 0; i < m->n_entries; i++)
-        memcpy(g->serve_ids[g->n_serve_ids++], sz_msg_request_id(m, i), SZ_BUNDLE_ID_LEN);
+    /*
+     * An honest peer asks again what a slow link has not delivered yet: ids
+     * already queued are not queued twice, and beyond the queue's room the
+     * request is dropped (the peer asks again or asks another peer).
+     */
+    for (i = 0; i < m->n_entries && g->n_serve_ids < MAX_SERVE_IDS; i++) {
+        const uint8_t *id = sz_msg_request_id(m, i);
+        size_t k = 0;
+        while (k < g->n_serve_ids && memcmp(g->serve_ids[k], id, SZ_BUNDLE_ID_LEN) != 0)
+            k++;
+        if (k == g->n_serve_ids)
+            memcpy(g->serve_ids[g->n_serve_ids++], id, SZ_BUNDLE_ID_LEN);
+    }
     gossip_serve(p);
     return 0;
 }
@@ -1650,8 +1703,28 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len)
     uint8_t id[SZ_BUNDLE_ID_LEN];
     struct gjob *j;
 
-    if (len > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536 ||
-        sz_bundle_parse(bytes, len, p->d->content_cap, &h, id) != 0 || !solicited(p, &h, id)) {
+    int rc = len > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536
+                 ? -SZ_ETOOBIG
+                 : sz_bundle_parse(bytes, len, p->d->content_cap, &h, id);
+    if (rc == -SZ_ETOOBIG && sz_bundle_parse(bytes, len, SZ_BUNDLE_MAX_CONTENT_LEN, &h, id) == 0 &&
+        solicited(p, &h, id)) {
+        /*
+         * Asked for, but it declares more than this node keeps (its
+         * max_bundle_bytes is lower than the sender's): not the peer's
+         * fault. Not asked by range again for a while.
+         */
+        struct fetch *f = fetch_find(p->d->gossip, id);
+        free(bytes);
+        if (f != NULL && f->from == p)
+            fetch_next(p->d->gossip, f);
+        skip_add(p->d->gossip, h.publisher, h.sequence, daemon_now() + 3600);
+        if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
+            log_msg(LOG_INFO,
+                    "peer %s: sent a bundle larger than max_bundle_bytes once unpacked: dropped",
+                    p->addr);
+        return 0;
+    }
+    if (rc != 0 || !solicited(p, &h, id)) {
         free(bytes);
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
         return -1;
@@ -1694,6 +1767,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     struct gossip_peer *g = p->g;
     uint64_t cap = p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536;
 
+    g->last_chunk_ms = (int64_t)uv_now(p->d->loop);
     if (g->rx == NULL && !g->rx_skip) {
         if (m->offset != 0 || (g->n_requested == 0 && g->n_ranges_out == 0)) {
             peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
@@ -1776,9 +1850,17 @@ on_summary(struct peer *p, const uint8_t *body, size_t len)
 {
     uint8_t *copy;
 
-    /* Still comparing or catching up from this peer's last summary: ignored. */
-    if (p->g->comparing || p->g->n_ranges_queued > 0 || p->g->n_ranges_out > 0)
+    int64_t now = (int64_t)uv_now(p->d->loop);
+
+    /*
+     * Still comparing or catching up from this peer's last summary, or one
+     * came less than SUMMARY_MIN_GAP_MS ago (peers send one every 5 minutes;
+     * each costs a pass over the store): ignored.
+     */
+    if (p->g->comparing || p->g->n_ranges_queued > 0 || p->g->n_ranges_out > 0 ||
+        (p->g->summary_rx_ms != 0 && now - p->g->summary_rx_ms < SUMMARY_MIN_GAP_MS))
         return 0;
+    p->g->summary_rx_ms = now;
     copy = malloc(len);
     if (copy == NULL)
         return 0;
@@ -1810,6 +1892,9 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         p->g->roles = m.roles;
         return 0;
     case SZ_MSG_PING:
+        /* A peer that does not read its queue gets no more replies to queue. */
+        if (peer_send_room(p) == 0)
+            return 0;
         memset(&r, 0, sizeof r);
         r.type = SZ_MSG_PONG;
         r.nonce = m.nonce;
@@ -1868,7 +1953,9 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_GET_PEERS: {
         struct sz_msg_peer addrs[SZ_MSG_MAX_PEERS];
         uint8_t out[SZ_MSG_MAX_PEERS_LEN];
-        size_t n = peer_known_addresses(p->d, p, addrs, SZ_MSG_MAX_PEERS), olen = 0;
+        size_t n = peer_send_room(p) == 0 ? 0
+                                          : peer_known_addresses(p->d, p, addrs, SZ_MSG_MAX_PEERS),
+               olen = 0;
         if (n > 0 && sz_msg_encode_peers(addrs, n, out, sizeof out, &olen) == 0)
             (void)peer_send(p, out, olen);
         return 0;
@@ -2082,8 +2169,28 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         return;
     for (f = gs->fetches; f != NULL; f = next) {
         next = f->next;
-        if (f->from != NULL && now_ms > f->deadline_ms)
-            fetch_next(gs, f);
+        if (f->from == NULL || now_ms <= f->deadline_ms)
+            continue;
+        /* Still sending bundle bytes: slow, not silent; its answer may be this one. */
+        if (f->from->g != NULL && now_ms - f->from->g->last_chunk_ms < REQUEST_TIMEOUT_MS &&
+            now_ms - f->deadline_ms < 4 * REQUEST_TIMEOUT_MS)
+            continue;
+        /*
+         * It announced this id and then sent nothing at all for the whole
+         * timeout: its other announcements are not believed for a while, so
+         * that ids made up by one peer cannot hold the fetch table.
+         */
+        if (f->from == f->owner && f->from->g != NULL && f->from->g->muted_until_ms <= now_ms &&
+            now_ms - f->from->g->last_chunk_ms >= REQUEST_TIMEOUT_MS) {
+            f->from->g->muted_until_ms = now_ms + MUTE_MS;
+            peer_count_misbehaviour(f->from);
+            if (log_allow(&f->from->noisy, 5, now_ms))
+                log_msg(LOG_INFO,
+                        "peer %s: did not answer a request for a bundle it announced; its "
+                        "announcements are ignored for 5 minutes",
+                        f->from->addr);
+        }
+        fetch_next(gs, f);
     }
     drive_waiting(gs);
     for (p = peer_first(d); p != NULL; p = p->next)

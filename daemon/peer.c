@@ -355,6 +355,8 @@ on_peer_write(uv_write_t *req, int status)
 
     p->queued -= w->len;
     free(w);
+    if (status >= 0)
+        p->drained_ms = (int64_t)uv_now(p->d->loop);
     if (p->closing) {
         peer_release(p);
         return;
@@ -418,6 +420,8 @@ write_owned(struct peer *p, struct pwreq *w)
         close_soon(p, uv_strerror(rc));
         return rc;
     }
+    if (p->queued == 0)
+        p->drained_ms = (int64_t)uv_now(p->d->loop);
     p->queued += w->len;
     p->bytes_out += w->len;
     peer_hold(p);
@@ -643,8 +647,14 @@ on_tick(uv_timer_t *t)
         next = p->next;
         if (!p->open || p->closing)
             continue;
-        if (p->full_since_ms != 0 && now - p->full_since_ms > PEER_SLOW_LIMIT_MS) {
-            peer_misbehaved(p, SZ_GOODBYE_TOO_SLOW, "its send queue stayed full for 60 s");
+        /*
+         * A full queue that still drains is a slow link (a reader on a poor
+         * connection), not misbehaviour. A queue that has not moved at all
+         * for 60 s is a peer that stopped reading: closed, not banned.
+         */
+        if (p->full_since_ms != 0 && now - p->full_since_ms > PEER_SLOW_LIMIT_MS &&
+            now - p->drained_ms > PEER_SLOW_LIMIT_MS) {
+            peer_close(p, false, "it read nothing of its send queue for 60 s");
             continue;
         }
         if (now - p->last_rx_ms > PEER_IDLE_TIMEOUT_MS) {

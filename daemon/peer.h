@@ -45,7 +45,8 @@ struct peer {
     uint8_t group[9]; /* the IPv4 address, or the IPv6 /64, that per-address limits count */
     uint8_t node_key[SZ_NODE_KEY_LEN];
     int64_t connected_ms, last_rx_ms, full_since_ms;
-    size_t queued; /* bytes in pending writes */
+    int64_t drained_ms; /* when a write last completed, or the queue last became non-empty */
+    size_t queued;      /* bytes in pending writes */
     uint64_t bytes_in, bytes_out, bundles_in, bundles_out, misbehaviour;
     int holds; /* jobs in flight that point at this peer */
     struct log_limit noisy;

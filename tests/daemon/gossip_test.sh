@@ -127,6 +127,22 @@ grep -q "peer 127.0.0.1:$(peer_port bridge) reports an EQUIVOCATION by publisher
     "$TMP/late.log" && ok || bad "a new peer is told of the equivocation: $(grep -c . "$TMP/late.log") log lines"
 for n in h1 h1b h2 h2b bridge late; do stop_daemon $n; done
 
+# --- a relay keeping smaller bundles than its peer: a bundle declaring more than
+# its max_bundle_bytes once unpacked is dropped, and the peer is not banned.
+start_daemon big "${COMMON[@]}" --publisher-key "$TMP/p2.sk" || bad "start big"
+start_daemon small "${COMMON[@]}" --max-bundle-bytes 1M --peer "127.0.0.1:$(peer_port big)" ||
+    bad "start small"
+{ printf -- '---\ntitle: Long\nid: long\n---\n'
+  for i in $(seq 1 40000); do echo "The same line of a long and very repetitive report, $((i % 7))."; done
+} >"$TMP/long.md"
+"$SZ" publish --socket "$TMP/big/control.sock" "$TMP/long.md" >/dev/null || bad "publish long"
+publish big after-long
+wait_bundles small 1 20 || bad "the small relay takes the next bundle"
+! grep -q "(banned)" "$TMP/small.log" && ok ||
+    bad "a bundle above max_bundle_bytes once unpacked got its sender banned: $(grep banned "$TMP/small.log")"
+[ "$(count_bundles small)" -eq 1 ] && ok || bad "the small relay holds only the small bundle"
+for n in big small; do stop_daemon $n; done
+
 # --- peer exchange: x3 knows only x1, and learns x2 (which x1 knows) from it
 start_daemon x1 --expiry-days 0 || bad "start x1"
 start_daemon x2 --expiry-days 0 --peer "127.0.0.1:$(peer_port x1)" || bad "start x2"
