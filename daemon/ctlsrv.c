@@ -27,6 +27,8 @@
 #define MAX_CONNS 64
 #define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
 #define RESULT_TEXT_LEN 320 /* one import result's text, NUL included */
+/* The largest bundle an R_EXPORT carries: the body less its header and blob length. */
+#define MAX_EXPORT_LEN (SZ_CTL_MAX_BODY_LEN - 2 - 4)
 
 struct ctlconn {
     uv_pipe_t pipe;
@@ -71,10 +73,42 @@ struct job {
     void *scratch[4];
     /* IMPORT: the items stored, announced once the job is done. */
     size_t n_items;
-    size_t chunks_left; /* verification chunks still running */
+    /*
+     * IMPORT: the items still to open fully (verify, inflate, decode), in
+     * request order, and how far the chunks have got through them. Only the
+     * loop touches todo_next and chunks_running.
+     */
+    size_t *todo;
+    size_t n_todo, todo_next;
+    size_t chunks_running; /* screening or verification chunks on the pool */
+    /* IMPORT: per item, the earlier byte-identical item it repeats, or NO_ITEM. */
+    size_t *first_of;
     /* STATUS: the peer list, taken on the loop where the peers live. */
     struct sz_wr peers_text, peers_json;
+    /* IMPORT: pairs of one publisher and sequence that imported bundles made, for the peers. */
+    struct import_equiv {
+        uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+        uint64_t sequence;
+        uint8_t id_a[SZ_BUNDLE_ID_LEN], id_b[SZ_BUNDLE_ID_LEN];
+    } equiv[4];
+    size_t n_equiv;
 };
+
+/* Finds the pair of the bundle j->equiv[j->n_equiv] names (publisher, sequence). */
+static int
+find_equiv(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
+           const uint8_t id_a[SZ_BUNDLE_ID_LEN], const uint8_t id_b[SZ_BUNDLE_ID_LEN], void *arg)
+{
+    struct job *j = arg;
+    struct import_equiv *e = &j->equiv[j->n_equiv];
+
+    if (sequence != e->sequence || memcmp(publisher, e->publisher, SZ_PUBLIC_KEY_LEN) != 0)
+        return 0;
+    memcpy(e->id_a, id_a, SZ_BUNDLE_ID_LEN);
+    memcpy(e->id_b, id_b, SZ_BUNDLE_ID_LEN);
+    j->n_equiv++;
+    return 1;
+}
 
 static void conn_read_next(struct ctlconn *c);
 
@@ -264,6 +298,8 @@ job_free(struct job *j)
     sz_container_free(j->container);
     for (i = 0; i < sizeof j->scratch / sizeof j->scratch[0]; i++)
         free(j->scratch[i]);
+    free(j->todo);
+    free(j->first_of);
     sz_wr_free(&j->peers_text, false);
     sz_wr_free(&j->peers_json, false);
     free(j);
@@ -305,6 +341,9 @@ on_job_done(uv_work_t *w, int status)
                     gossip_stored(d, &items[i].meta, NULL);
             }
         }
+        for (i = 0; i < j->n_equiv && !d->stopping; i++)
+            gossip_equivocation(d, j->equiv[i].publisher, j->equiv[i].sequence, j->equiv[i].id_a,
+                                j->equiv[i].id_b);
         conn_send(c, j->reply_frame, j->reply_len, false);
     } else if (j->reply_frame != NULL) {
         conn_send(c, j->reply_frame, j->reply_len, false);
@@ -364,15 +403,81 @@ wr_json_str(struct sz_wr *w, const char *s)
     sz_wr_u8(w, '"');
 }
 
+/*
+ * Publishers and equivocations a status shows at most. Any peer can make a
+ * relay with carry = any hold bundles of throwaway keys, so the full lists
+ * would outgrow the text limit; these keep a status well within it beside the
+ * peers (at most half the limit) and count the rest.
+ */
+#define STATUS_MAX_PUBLISHERS 50
+#define STATUS_MAX_EQUIVOCATIONS 20
+
+/* One publisher of a status, with what ranks it. */
+struct status_pub {
+    struct store_usage u;
+    bool own; /* the daemon's own publisher key */
+};
+
+/* The STATUS_MAX_PUBLISHERS publishers ranked first, and the sum of the rest. */
+struct status_pubs {
+    struct status_pub v[STATUS_MAX_PUBLISHERS];
+    size_t n;
+    const uint8_t *own; /* NULL when the daemon does not publish */
+    uint64_t n_omitted, bytes_omitted;
+};
+
+/*
+ * Ranks publishers: the daemon's own first, then by bytes held, most first,
+ * then by key. Returns < 0 when a ranks before b.
+ */
+static int
+cmp_status_pub(const void *pa, const void *pb)
+{
+    const struct status_pub *a = pa, *b = pb;
+
+    if (a->own != b->own)
+        return a->own ? -1 : 1;
+    if (a->u.bytes != b->u.bytes)
+        return a->u.bytes > b->u.bytes ? -1 : 1;
+    return memcmp(a->u.publisher, b->u.publisher, SZ_PUBLIC_KEY_LEN);
+}
+
+/* Keeps the publishers that rank first in a fixed array, whatever their number. */
+static int
+status_collect_publisher(const struct store_usage *u, void *arg)
+{
+    struct status_pubs *p = arg;
+    struct status_pub cand;
+    size_t i, last = 0;
+
+    cand.u = *u;
+    cand.own = p->own != NULL && memcmp(p->own, u->publisher, SZ_PUBLIC_KEY_LEN) == 0;
+    if (p->n < STATUS_MAX_PUBLISHERS) {
+        p->v[p->n++] = cand;
+        return 0;
+    }
+    for (i = 1; i < p->n; i++)
+        if (cmp_status_pub(&p->v[i], &p->v[last]) > 0)
+            last = i;
+    if (cmp_status_pub(&cand, &p->v[last]) < 0) {
+        struct status_pub out = p->v[last];
+        p->v[last] = cand;
+        cand = out;
+    }
+    p->n_omitted++;
+    p->bytes_omitted += cand.u.bytes;
+    return 0;
+}
+
 struct status_ctx {
     struct sz_wr *text, *json;
     size_t n;
+    uint64_t n_omitted;
 };
 
-static int
-status_publisher(const struct store_usage *u, void *arg)
+static void
+status_publisher(struct status_ctx *s, const struct store_usage *u)
 {
-    struct status_ctx *s = arg;
     char pk[SZ_PK_TEXT_LEN + 1];
 
     sz_pk_to_text(u->publisher, pk);
@@ -382,7 +487,6 @@ status_publisher(const struct store_usage *u, void *arg)
     wr_printf(s->json, "%s{\"key\":\"%s\",\"bundles\":%llu,\"bytes\":%llu,\"max_sequence\":%llu}",
               s->n++ > 0 ? "," : "", pk, (unsigned long long)u->n_bundles,
               (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
-    return 0;
 }
 
 static int
@@ -393,6 +497,10 @@ status_equivocation(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequenc
     struct status_ctx *s = arg;
     char pk[SZ_PK_TEXT_LEN + 1], a[2 * SZ_BUNDLE_ID_LEN + 1], b[2 * SZ_BUNDLE_ID_LEN + 1];
 
+    if (s->n >= STATUS_MAX_EQUIVOCATIONS) {
+        s->n_omitted++;
+        return 0;
+    }
     sz_pk_to_text(publisher, pk);
     sz_bundle_id_hex(id_a, a);
     sz_bundle_id_hex(id_b, b);
@@ -412,11 +520,27 @@ run_status(struct job *j)
     const struct config *cfg = d->cfg;
     struct sz_wr text, json;
     struct status_ctx sc;
-    uint64_t n = 0, bytes = 0, n_future;
+    struct status_pubs *pubs = calloc(1, sizeof *pubs);
+    uint64_t n = 0, bytes = 0, n_future, max_bytes, publisher_max_bytes;
+    uint32_t expiry_days;
+    bool carry_any;
     char err[256], pk[SZ_PK_TEXT_LEN + 1];
     int64_t up = daemon_now() - d->started_wall;
+    size_t i;
     int rc;
 
+    if (pubs == NULL) {
+        job_fail(j, SZ_ENOMEM, "the daemon is out of memory");
+        return;
+    }
+    pubs->own = d->sk != NULL ? d->pk : NULL;
+    /* SIGHUP replaces these on the loop while this runs on the pool. */
+    uv_rwlock_rdlock(&d->cfg_lock);
+    carry_any = cfg->carry == CONFIG_CARRY_ANY;
+    max_bytes = cfg->max_bytes;
+    publisher_max_bytes = cfg->publisher_max_bytes;
+    expiry_days = cfg->expiry_days;
+    uv_rwlock_rdunlock(&d->cfg_lock);
     sz_wr_init(&text, SZ_CTL_MAX_TEXT_LEN);
     sz_wr_init(&json, SZ_CTL_MAX_TEXT_LEN);
     wr_printf(&text, "samizdatd %s, up %lld s\n", SZ_VERSION_STRING, (long long)up);
@@ -434,43 +558,60 @@ run_status(struct job *j)
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
     n_future = store_n_future(d->store);
+    if (rc == 0)
+        rc = store_publishers(d->store, status_collect_publisher, pubs, err, sizeof err);
     if (rc == 0) {
         wr_printf(&text,
                   "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
-                  (unsigned long long)n, (unsigned long long)bytes,
-                  (unsigned long long)cfg->max_bytes, (unsigned long long)cfg->publisher_max_bytes);
+                  (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
+                  (unsigned long long)publisher_max_bytes);
         wr_printf(&json,
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
                   "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,"
                   "\"refused_future\":%llu,\"publishers\":[",
-                  (unsigned long long)n, (unsigned long long)bytes,
-                  (unsigned long long)cfg->max_bytes, (unsigned long long)cfg->publisher_max_bytes,
-                  (unsigned)cfg->expiry_days, cfg->carry == CONFIG_CARRY_ANY ? "any" : "list",
-                  (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
-                  (unsigned long long)d->n_refused, (unsigned long long)n_future);
+                  (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
+                  (unsigned long long)publisher_max_bytes, (unsigned)expiry_days,
+                  carry_any ? "any" : "list", (unsigned long long)d->n_imported,
+                  (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
+                  (unsigned long long)n_future);
         wr_printf(&text, "carry: %s; imported %llu, published %llu, refused %llu\n",
-                  cfg->carry == CONFIG_CARRY_ANY ? "any publisher" : "listed publishers only",
+                  carry_any ? "any publisher" : "listed publishers only",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
                   (unsigned long long)d->n_refused);
         wr_printf(&text,
                   "bundles refused as dated more than %lld hours ahead of this clock: %llu\n",
                   (long long)(STORE_MAX_FUTURE_S / 3600), (unsigned long long)n_future);
-        wr_printf(&text, "publishers:%s\n", n == 0 ? " none" : "");
+        if (pubs->n_omitted > 0)
+            wr_printf(&text, "publishers (the %zu holding the most bytes):\n", pubs->n);
+        else
+            wr_printf(&text, "publishers:%s\n", pubs->n == 0 ? " none" : "");
         sc.text = &text;
         sc.json = &json;
         sc.n = 0;
-        rc = store_publishers(d->store, status_publisher, &sc, err, sizeof err);
-        wr_printf(&json, "],\"equivocations\":[");
+        sc.n_omitted = 0;
+        qsort(pubs->v, pubs->n, sizeof pubs->v[0], cmp_status_pub);
+        for (i = 0; i < pubs->n; i++)
+            status_publisher(&sc, &pubs->v[i].u);
+        if (pubs->n_omitted > 0)
+            wr_printf(&text, "  and %llu more publishers (%llu bytes)\n",
+                      (unsigned long long)pubs->n_omitted, (unsigned long long)pubs->bytes_omitted);
+        wr_printf(&json,
+                  "],\"publishers_omitted\":%llu,\"publishers_omitted_bytes\":%llu,"
+                  "\"equivocations\":[",
+                  (unsigned long long)pubs->n_omitted, (unsigned long long)pubs->bytes_omitted);
         sc.n = 0;
-        if (rc == 0)
-            rc = store_equivocations(d->store, status_equivocation, &sc, err, sizeof err);
-        wr_printf(&json, "],");
+        rc = store_equivocations(d->store, status_equivocation, &sc, err, sizeof err);
+        if (sc.n_omitted > 0)
+            wr_printf(&text, "  (%llu more equivocations not shown)\n",
+                      (unsigned long long)sc.n_omitted);
+        wr_printf(&json, "],\"equivocations_omitted\":%llu,", (unsigned long long)sc.n_omitted);
         sz_wr_bytes(&text, j->peers_text.p, j->peers_text.len);
         sz_wr_bytes(&json, j->peers_json.p, j->peers_json.len);
         wr_printf(&json, "}");
     }
     uv_mutex_unlock(&d->store_lock);
+    free(pubs);
     if (rc != 0) {
         job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
     } else if (sz_wr_status(&text) != 0 || sz_wr_status(&json) != 0) {
@@ -489,7 +630,140 @@ run_status(struct job *j)
     sz_wr_free(&json, false);
 }
 
-/* Verifies bundles [from, to) of an IMPORT: several chunks run on the pool at once. */
+/* first_of[] of an item that repeats no earlier item. */
+#define NO_ITEM SIZE_MAX
+
+/* An item's id and index, sorted to find the items of a request that repeat one another. */
+struct id_index {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    size_t i;
+};
+
+static int
+cmp_id_index(const void *a, const void *b)
+{
+    const struct id_index *x = a, *y = b;
+    int c = memcmp(x->id, y->id, SZ_BUNDLE_ID_LEN);
+
+    if (c != 0)
+        return c;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Marks each parsed item that is byte for byte an earlier item of the request
+ * (first_of): it is neither verified nor opened, and takes its first copy's
+ * outcome. Without memory for the sort, nothing is marked and the store tells
+ * the copies apart, at the cost of opening each.
+ */
+static void
+import_find_repeats(struct job *j, const bool *parsed)
+{
+    const struct sz_ctl_msg *m = j->msg;
+    const struct sz_ctl_import_result *res = j->scratch[0];
+    struct id_index *v = calloc(m->n_items, sizeof *v);
+    size_t n = 0, i, g;
+
+    if (v == NULL)
+        return;
+    for (i = 0; i < m->n_items; i++) {
+        if (parsed[i]) {
+            memcpy(v[n].id, res[i].id, SZ_BUNDLE_ID_LEN);
+            v[n++].i = i;
+        }
+    }
+    qsort(v, n, sizeof *v, cmp_id_index);
+    for (g = 0; g < n; g = i) {
+        size_t f = v[g].i;
+        for (i = g + 1; i < n && memcmp(v[i].id, v[g].id, SZ_BUNDLE_ID_LEN) == 0; i++) {
+            size_t k = v[i].i;
+            if (m->item_lens[k] == m->item_lens[f] &&
+                memcmp(m->items[k], m->items[f], m->item_lens[f]) == 0)
+                j->first_of[k] = f;
+        }
+    }
+    free(v);
+}
+
+/*
+ * The first pass of an IMPORT, one pool job that inflates nothing: parses each
+ * item's header and marks the repeats within the request, then checks each
+ * other item's signature and payload hash (BUNDLE.md 1.3 steps 1-6: no zstd,
+ * a cost in proportion to the bytes received), refuses the publishers not
+ * carried (step 7) and answers the ids already stored. Only what is left goes
+ * to todo, to be inflated and decoded (steps 8-9) by the verification chunks:
+ * many copies of a bomb, bombs of publishers not carried and bundles held
+ * already cost no decompression at all.
+ */
+static void
+import_screen(struct job *j)
+{
+    struct daemon *d = j->d;
+    const struct sz_ctl_msg *m = j->msg;
+    struct sz_ctl_import_result *res = j->scratch[0];
+    char(*texts)[RESULT_TEXT_LEN] = j->scratch[3];
+    uint64_t cap = d->content_cap;
+    bool *parsed = calloc(m->n_items, sizeof *parsed);
+    size_t i;
+    int rc;
+
+    if (parsed == NULL) {
+        /* No memory to sort out anything: every item is opened in full. */
+        for (i = 0; i < m->n_items; i++) {
+            j->first_of[i] = NO_ITEM;
+            j->todo[j->n_todo++] = i;
+        }
+        return;
+    }
+    for (i = 0; i < m->n_items; i++) {
+        j->first_of[i] = NO_ITEM;
+        rc = sz_bundle_parse(m->items[i], m->item_lens[i], cap, NULL, res[i].id);
+        if (rc != 0) {
+            res[i].code = SZ_CTL_IMPORT_REFUSED;
+            snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
+        } else {
+            parsed[i] = true;
+        }
+    }
+    import_find_repeats(j, parsed);
+    for (i = 0; i < m->n_items; i++) {
+        struct sz_bundle_header hdr;
+        char pk[SZ_PK_TEXT_LEN + 1];
+        if (!parsed[i] || j->first_of[i] != NO_ITEM)
+            continue;
+        rc = sz_bundle_verify(m->items[i], m->item_lens[i], cap, &hdr, res[i].id);
+        if (rc != 0) {
+            res[i].code = SZ_CTL_IMPORT_REFUSED;
+            snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
+            continue;
+        }
+        if (!daemon_carries(d, hdr.publisher)) {
+            sz_pk_to_text(hdr.publisher, pk);
+            res[i].code = SZ_CTL_IMPORT_POLICY;
+            snprintf(texts[i], sizeof texts[i],
+                     "not carried: publisher %s is not in this relay's carry list", pk);
+            continue;
+        }
+        /* A held id is this very bundle: the id names the signed header, which
+         * commits to the payload just verified. A failed lookup opens the item:
+         * the store has the last word. */
+        uv_mutex_lock(&d->store_lock);
+        rc = store_has(d->store, res[i].id, NULL, 0);
+        uv_mutex_unlock(&d->store_lock);
+        if (rc == 1) {
+            res[i].code = SZ_CTL_IMPORT_PRESENT;
+            snprintf(texts[i], sizeof texts[i], "already stored");
+        } else {
+            j->todo[j->n_todo++] = i;
+        }
+    }
+    free(parsed);
+}
+
+/*
+ * Opens todo[from, to) of an IMPORT fully: signature and hash again (cheap beside
+ * what follows), bounded inflation, container.
+ */
 static void
 import_verify(struct job *j, size_t from, size_t to)
 {
@@ -498,12 +772,12 @@ import_verify(struct job *j, size_t from, size_t to)
     struct sz_ctl_import_result *res = j->scratch[0];
     struct store_item *cand = j->scratch[1];
     char(*texts)[RESULT_TEXT_LEN] = j->scratch[3];
-    size_t i;
+    size_t t;
     int rc;
 
-    for (i = from; i < to; i++) {
+    for (t = from; t < to; t++) {
+        size_t i = j->todo[t];
         struct sz_bundle *b = NULL;
-        char pk[SZ_PK_TEXT_LEN + 1];
         rc = daemon_open_bundle(d, m->items[i], m->item_lens[i], &b);
         if (rc != 0) {
             res[i].code = SZ_CTL_IMPORT_REFUSED;
@@ -511,17 +785,9 @@ import_verify(struct job *j, size_t from, size_t to)
             (void)sz_bundle_parse(m->items[i], m->item_lens[i], d->content_cap, NULL, res[i].id);
             continue;
         }
-        memcpy(res[i].id, b->id, SZ_BUNDLE_ID_LEN);
-        if (!daemon_carries(d, b->hdr.publisher)) {
-            sz_pk_to_text(b->hdr.publisher, pk);
-            res[i].code = SZ_CTL_IMPORT_POLICY;
-            snprintf(texts[i], sizeof texts[i],
-                     "not carried: publisher %s is not in this relay's carry list", pk);
-        } else {
-            store_meta_from_header(&cand[i].meta, &b->hdr, b->id, m->item_lens[i]);
-            cand[i].bytes = m->items[i];
-            res[i].code = SZ_CTL_IMPORT_STORED;
-        }
+        store_meta_from_header(&cand[i].meta, &b->hdr, b->id, m->item_lens[i]);
+        cand[i].bytes = m->items[i];
+        res[i].code = SZ_CTL_IMPORT_STORED;
         sz_bundle_free(b);
     }
 }
@@ -544,8 +810,10 @@ import_prepare(struct job *j)
     j->scratch[1] = calloc(n + 1, sizeof(struct store_item)); /* candidates, by index */
     j->scratch[2] = calloc(n + 1, sizeof(struct store_item)); /* stored, packed */
     j->scratch[3] = calloc(n, RESULT_TEXT_LEN);
+    j->todo = calloc(n, sizeof *j->todo);
+    j->first_of = calloc(n, sizeof *j->first_of);
     return j->scratch[0] != NULL && j->scratch[1] != NULL && j->scratch[2] != NULL &&
-                   j->scratch[3] != NULL
+                   j->scratch[3] != NULL && j->todo != NULL && j->first_of != NULL
                ? 0
                : -1;
 }
@@ -559,17 +827,19 @@ run_import(struct job *j)
     struct sz_ctl_import_result *res = j->scratch[0];
     struct store_item *cand = j->scratch[1], *items = j->scratch[2];
     size_t *item_of, n_items = 0, i;
-    char(*texts)[RESULT_TEXT_LEN] = j->scratch[3], err[256];
+    char(*texts)[RESULT_TEXT_LEN] = j->scratch[3], err[480];
     int64_t now = daemon_now();
     int rc;
 
+    /* Items no chunk could be queued for are opened here. */
+    import_verify(j, j->todo_next, j->n_todo);
     item_of = calloc(m->n_items + 1, sizeof *item_of);
     if (item_of == NULL) {
         job_fail(j, SZ_ENOMEM, "the daemon is out of memory");
         return;
     }
     for (i = 0; i < m->n_items; i++) {
-        if (res[i].code == SZ_CTL_IMPORT_STORED) {
+        if (res[i].code == SZ_CTL_IMPORT_STORED && j->first_of[i] == NO_ITEM) {
             items[n_items] = cand[i];
             item_of[n_items++] = i;
         }
@@ -577,6 +847,15 @@ run_import(struct job *j)
     if (n_items > 0) {
         uv_mutex_lock(&d->store_lock);
         rc = store_put_batch(d->store, items, n_items, now, err, sizeof err);
+        /* Evidence of a stolen key: the pairs go to the peers once the job is done. */
+        for (i = 0; rc == 0 && i < n_items && j->n_equiv < sizeof j->equiv / sizeof j->equiv[0];
+             i++) {
+            if (items[i].status != STORE_STORED || !items[i].equivocates)
+                continue;
+            memcpy(j->equiv[j->n_equiv].publisher, items[i].meta.publisher, SZ_PUBLIC_KEY_LEN);
+            j->equiv[j->n_equiv].sequence = items[i].meta.sequence;
+            (void)store_equivocations(d->store, find_equiv, j, NULL, 0);
+        }
         uv_mutex_unlock(&d->store_lock);
         if (rc != 0) {
             free(item_of);
@@ -628,6 +907,19 @@ run_import(struct job *j)
         }
     }
     free(item_of);
+    /* A repeat is held once its first copy is; otherwise it fares as that copy did. */
+    for (i = 0; i < m->n_items; i++) {
+        size_t f = j->first_of[i];
+        if (f == NO_ITEM)
+            continue;
+        if (res[f].code == SZ_CTL_IMPORT_STORED || res[f].code == SZ_CTL_IMPORT_PRESENT) {
+            res[i].code = SZ_CTL_IMPORT_PRESENT;
+            snprintf(texts[i], sizeof texts[i], "already stored");
+        } else {
+            res[i].code = res[f].code;
+            memcpy(texts[i], texts[f], sizeof texts[i]);
+        }
+    }
     j->n_items = n_items;
     for (i = 0; i < m->n_items; i++) {
         res[i].text = texts[i];
@@ -738,17 +1030,31 @@ static void
 run_export(struct job *j)
 {
     struct daemon *d = j->d;
+    struct store_meta meta;
     uint8_t *bytes = NULL;
     size_t len = 0;
     char err[256], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    bool too_big = false;
     int rc;
 
+    sz_bundle_id_hex(j->msg->id, hex);
     uv_mutex_lock(&d->store_lock);
-    rc = store_get(d->store, j->msg->id, &bytes, &len, err, sizeof err);
+    rc = store_get_meta(d->store, j->msg->id, &meta, err, sizeof err);
+    /* A node with a large max_bundle_bytes can hold a bundle no R_EXPORT can carry. */
+    too_big = rc == 0 && meta.size > MAX_EXPORT_LEN;
+    if (rc == 0 && !too_big)
+        rc = store_get(d->store, j->msg->id, &bytes, &len, err, sizeof err);
     uv_mutex_unlock(&d->store_lock);
     if (rc == -ENOENT) {
-        sz_bundle_id_hex(j->msg->id, hex);
         job_fail(j, SZ_EINVAL, "no bundle %s is stored here (see 'samizdat list')", hex);
+        return;
+    }
+    if (too_big) {
+        job_fail(j, SZ_ETOOBIG,
+                 "bundle %s is %llu bytes, above the control protocol's limit of %zu bytes: it "
+                 "cannot be exported or imported through the control socket, only passed from "
+                 "relay to relay by gossip",
+                 hex, (unsigned long long)meta.size, (size_t)MAX_EXPORT_LEN);
         return;
     }
     if (rc != 0) {
@@ -791,13 +1097,22 @@ run_and_encode(uv_work_t *w)
     }
 }
 
-/* ---- IMPORT in parallel chunks ---- */
+/* ---- IMPORT in chunks ---- */
 
-#define IMPORT_CHUNK 32
+/* Items one verification chunk opens. */
+#define IMPORT_CHUNK 16
+/*
+ * Chunks of one request on the thread pool at once. The pool is shared by
+ * every request, peer and the store (libuv's default is 4 threads): one
+ * import of bundles that inflate to the content cap must leave room for a
+ * STATUS, a LIST and the gossip's store jobs.
+ */
+#define IMPORT_MAX_RUNNING 2
 
 struct ichunk {
     uv_work_t work;
     struct job *j;
+    bool screen; /* the first pass (import_screen) rather than import_verify */
     size_t from, to;
 };
 
@@ -806,23 +1121,59 @@ on_chunk_work(uv_work_t *w)
 {
     struct ichunk *k = w->data;
 
-    import_verify(k->j, k->from, k->to);
+    if (k->screen)
+        import_screen(k->j);
+    else
+        import_verify(k->j, k->from, k->to);
 }
 
-static void
-on_chunk_done(uv_work_t *w, int status)
+static void on_chunk_done(uv_work_t *w, int status);
+
+/* Queues one chunk (on the loop). Returns 0 or a libuv error; nothing is queued on error. */
+static int
+import_queue_chunk(struct job *j, bool screen, size_t from, size_t to)
 {
-    struct ichunk *k = w->data;
-    struct job *j = k->j;
+    struct ichunk *k = calloc(1, sizeof *k);
+    int rc;
+
+    if (k == NULL)
+        return UV_ENOMEM;
+    k->work.data = k;
+    k->j = j;
+    k->screen = screen;
+    k->from = from;
+    k->to = to;
+    rc = uv_queue_work(j->d->loop, &k->work, on_chunk_work, on_chunk_done);
+    if (rc != 0) {
+        free(k);
+        return rc;
+    }
+    j->d->n_jobs++;
+    j->chunks_running++;
+    return 0;
+}
+
+/*
+ * Keeps up to IMPORT_MAX_RUNNING verification chunks of the request on the
+ * pool, and queues the store job once the last has finished. When a chunk
+ * cannot be queued, the store job opens what is left itself.
+ */
+static void
+import_pump(struct job *j)
+{
     struct daemon *d = j->d;
     int rc;
 
-    (void)status;
-    free(k);
-    d->n_jobs--;
-    if (--j->chunks_left > 0)
+    while (j->chunks_running < IMPORT_MAX_RUNNING && j->todo_next < j->n_todo) {
+        size_t to =
+            j->n_todo - j->todo_next > IMPORT_CHUNK ? j->todo_next + IMPORT_CHUNK : j->n_todo;
+        if (import_queue_chunk(j, false, j->todo_next, to) != 0)
+            break;
+        j->todo_next = to;
+    }
+    if (j->chunks_running > 0)
         return;
-    /* Every chunk verified: store them all in one transaction. */
+    /* Every chunk done: store them all in one transaction. */
     rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
     if (rc != 0) {
         ctlsrv_reply_error(j->c, SZ_ENOMEM, "the daemon cannot queue work: %s", uv_strerror(rc));
@@ -834,39 +1185,26 @@ on_chunk_done(uv_work_t *w, int status)
     d->n_jobs++;
 }
 
-/* Queues the verification chunks of an IMPORT; the store job follows the last. */
+static void
+on_chunk_done(uv_work_t *w, int status)
+{
+    struct ichunk *k = w->data;
+    struct job *j = k->j;
+
+    (void)status; /* Nothing cancels these: a shutdown finishes the request. */
+    free(k);
+    j->d->n_jobs--;
+    j->chunks_running--;
+    import_pump(j);
+}
+
+/* Queues the first pass of an IMPORT; the chunks and the store job follow it. */
 static int
 import_start(struct job *j)
 {
-    struct daemon *d = j->d;
-    size_t n = j->msg->n_items, from;
-
     if (import_prepare(j) != 0)
         return UV_ENOMEM;
-    j->chunks_left = (n + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
-    for (from = 0; from < n; from += IMPORT_CHUNK) {
-        struct ichunk *k = calloc(1, sizeof *k);
-        int rc;
-        if (k == NULL) {
-            /* Verify the rest in this thread's store job instead. */
-            import_verify(j, from, n);
-            j->chunks_left -= (n - from + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
-            break;
-        }
-        k->work.data = k;
-        k->j = j;
-        k->from = from;
-        k->to = from + IMPORT_CHUNK < n ? from + IMPORT_CHUNK : n;
-        rc = uv_queue_work(d->loop, &k->work, on_chunk_work, on_chunk_done);
-        if (rc != 0) {
-            free(k);
-            import_verify(j, from, n);
-            j->chunks_left -= (n - from + IMPORT_CHUNK - 1) / IMPORT_CHUNK;
-            break;
-        }
-        d->n_jobs++;
-    }
-    return 0;
+    return import_queue_chunk(j, true, 0, 0);
 }
 
 /* ---- requests ---- */
@@ -926,20 +1264,18 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
         return;
     }
     if (msg->type == SZ_CTL_IMPORT) {
+        /* The chunks count themselves in n_jobs; the store job follows the last. */
         rc = import_start(j);
-        if (rc == 0 && j->chunks_left == 0)
-            rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
-        else if (rc == 0)
-            d->n_jobs--; /* The store job is counted when the last chunk queues it. */
     } else {
         rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
+        if (rc == 0)
+            d->n_jobs++;
     }
     if (rc != 0) {
         job_free(j);
         ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon cannot queue work: %s", uv_strerror(rc));
         return;
     }
-    d->n_jobs++;
     ctlsrv_hold(c);
 }
 

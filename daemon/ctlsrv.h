@@ -11,10 +11,8 @@
 /*
  * Binds the control socket at `path` with mode 0600 and starts accepting.
  * A stale socket file left by a dead daemon is replaced; a live one is an
- * error. First names the daemon's publisher key, if it has one, to the store
- * as its own (store_set_own_publisher()): call it once, after the key is
- * loaded and the store opened, before the loop runs. Returns 0 or a libuv
- * error code.
+ * error. Call it once, after the key is loaded and the store opened, before
+ * the loop runs. Returns 0 or a libuv error code.
  */
 int ctlsrv_start(struct daemon *d, const char *path);
 

@@ -224,7 +224,8 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
         break;
     case SQLITE_FULL:
         code = -ENOSPC;
-        advice = "the disk is full: free disk space or lower the store quotas";
+        advice = "the disk is full: free space on the data folder's file system (lower "
+                 "quotas only limit growth: the store file does not shrink)";
         break;
     case SQLITE_IOERR:
         code = -EIO;

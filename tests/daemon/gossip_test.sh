@@ -126,6 +126,27 @@ done
 grep -q "peer 127.0.0.1:$(peer_port bridge) reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" \
     "$TMP/late.log" && ok || bad "a new peer is told of the equivocation: $(grep -c . "$TMP/late.log") log lines"
 for n in h1 h1b h2 h2b bridge late; do stop_daemon $n; done
+# A pair imported through the control socket is told to the peers too, even to
+# one that does not carry the publisher (it only logs it).
+start_daemon eqs "${COMMON[@]}" --carry list --publishers "$(cat "$TMP/p1.pk")" || bad "start eqs"
+start_daemon eqr "${COMMON[@]}" --peer "127.0.0.1:$(peer_port eqs)" || bad "start eqr"
+for v in c d; do
+    "$SZ" pack --secret-key "$TMP/x.sk" --sequence 9 --output "$TMP/eq-$v.bundle" \
+        "$(article eq-$v)" >/dev/null
+done
+for i in $(seq 1 50); do
+    grep -q "link open (outbound)" "$TMP/eqr.log" && break
+    sleep 0.1
+done
+"$SZ" import --socket "$TMP/eqr/control.sock" "$TMP/eq-c.bundle" >/dev/null
+"$SZ" import --socket "$TMP/eqr/control.sock" "$TMP/eq-d.bundle" >/dev/null
+for i in $(seq 1 50); do
+    grep -q "reports an EQUIVOCATION" "$TMP/eqs.log" && break
+    sleep 0.1
+done
+grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 9" "$TMP/eqs.log" &&
+    ok || bad "an imported pair is told to the peers"
+for n in eqs eqr; do stop_daemon $n; done
 
 # --- a relay keeping smaller bundles than its peer: a bundle declaring more than
 # its max_bundle_bytes once unpacked is dropped, and the peer is not banned.
