@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "cmd.h"
 #include "ctlclient.h"
 #include "inputs.h"
@@ -142,9 +144,11 @@ static const char IMPORT_USAGE[] =
     "\n"
     "Hands bundle files to a local samizdatd (sneakernet in). The daemon verifies\n"
     "each, applies its carry policy and stores it; one line per file says what\n"
-    "happened. A bundle dated more than a day ahead of the daemon's clock is\n"
-    "refused. Exits 1 when any bundle was refused, 3 (before sending anything)\n"
-    "when a file is missing or not a regular file.\n"
+    "happened: 'OUTCOME ID FILE: TEXT', OUTCOME one of stored, present, refused,\n"
+    "not-stored, and ID the bundle's id, or '-' for a file that is not a bundle\n"
+    "the daemon can read. A bundle dated more than a day ahead of the daemon's\n"
+    "clock is refused. Exits 1 when any bundle was refused, 3 (before sending\n"
+    "anything) when a file is missing or not a regular file.\n"
     "\n"
     "  -h, --help             show this help\n";
 
@@ -184,9 +188,17 @@ import_batch(const char *sock, char **paths, size_t n, bool *any_refused)
     }
     for (i = 0; i < n; i++) {
         const struct sz_ctl_import_result *r = &reply->results[i];
-        sz_bundle_id_hex(r->id, hex);
-        printf("%s %s %s: %.*s\n", r->code < 4 ? names[r->code] : "unknown", hex, paths[i],
-               (int)r->text_len, r->text);
+        /* An all-zero id: the daemon could not even read the file's structure
+         * (proto/CONTROL.md 5.9), so it has no id: "-" stands in its place. */
+        if (sodium_is_zero(r->id, sizeof r->id)) {
+            printf("%s - %s: %s%.*s%s\n", r->code < 4 ? names[r->code] : "unknown", paths[i],
+                   r->code == SZ_CTL_IMPORT_REFUSED ? "not a bundle this daemon can read (" : "",
+                   (int)r->text_len, r->text, r->code == SZ_CTL_IMPORT_REFUSED ? ")" : "");
+        } else {
+            sz_bundle_id_hex(r->id, hex);
+            printf("%s %s %s: %.*s\n", r->code < 4 ? names[r->code] : "unknown", hex, paths[i],
+                   (int)r->text_len, r->text);
+        }
         if (r->code == SZ_CTL_IMPORT_REFUSED || r->code == SZ_CTL_IMPORT_POLICY)
             *any_refused = true;
     }
@@ -404,13 +416,317 @@ out:
     return rc;
 }
 
+/* ---- export: reading the daemon's data folder from its STATUS ---- */
+
+/* A cursor over the STATUS reply's JSON text (RFC 8259). */
+struct jcur {
+    const char *p, *end;
+};
+
+static void
+json_ws(struct jcur *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int
+json_hex4(struct jcur *c, unsigned *v)
+{
+    *v = 0;
+    for (int k = 0; k < 4; k++, c->p++) {
+        char h = c->p < c->end ? *c->p : '\0';
+        unsigned d = h >= '0' && h <= '9'   ? (unsigned)(h - '0')
+                     : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10)
+                     : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10)
+                                            : 16u;
+        if (d == 16u)
+            return -1;
+        *v = *v << 4 | d;
+    }
+    return 0;
+}
+
+/*
+ * Reads the string at the cursor, decoded, into out (NUL-terminated; NULL to
+ * skip it). Returns 0, or -1 when it is malformed, holds U+0000 or does not
+ * fit in cap.
+ */
+static int
+json_string(struct jcur *c, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    json_ws(c);
+    if (c->p >= c->end || *c->p != '"')
+        return -1;
+    for (c->p++; c->p < c->end && *c->p != '"';) {
+        char b[4];
+        size_t nb = 1;
+        unsigned u;
+        b[0] = *c->p++;
+        if (b[0] == '\\') {
+            if (c->p >= c->end)
+                return -1;
+            switch (*c->p++) {
+            case '"':
+                b[0] = '"';
+                break;
+            case '\\':
+                b[0] = '\\';
+                break;
+            case '/':
+                b[0] = '/';
+                break;
+            case 'b':
+                b[0] = '\b';
+                break;
+            case 'f':
+                b[0] = '\f';
+                break;
+            case 'n':
+                b[0] = '\n';
+                break;
+            case 'r':
+                b[0] = '\r';
+                break;
+            case 't':
+                b[0] = '\t';
+                break;
+            case 'u':
+                /* No surrogates: the reference daemon escapes only control characters. */
+                if (json_hex4(c, &u) != 0 || u == 0 || (u >= 0xd800 && u <= 0xdfff))
+                    return -1;
+                if (u < 0x80) {
+                    b[0] = (char)u;
+                } else if (u < 0x800) {
+                    b[0] = (char)(0xc0 | u >> 6);
+                    b[1] = (char)(0x80 | (u & 0x3f));
+                    nb = 2;
+                } else {
+                    b[0] = (char)(0xe0 | u >> 12);
+                    b[1] = (char)(0x80 | ((u >> 6) & 0x3f));
+                    b[2] = (char)(0x80 | (u & 0x3f));
+                    nb = 3;
+                }
+                break;
+            default:
+                return -1;
+            }
+        } else if ((unsigned char)b[0] < 0x20) {
+            return -1;
+        }
+        if (out != NULL) {
+            if (n + nb >= cap)
+                return -1;
+            memcpy(out + n, b, nb);
+        }
+        n += nb;
+    }
+    if (c->p >= c->end)
+        return -1;
+    c->p++;
+    if (out != NULL)
+        out[n] = '\0';
+    return 0;
+}
+
+/* Skips the value at the cursor (objects and arrays nested at most `depth` deep). */
+static int
+json_skip(struct jcur *c, int depth)
+{
+    json_ws(c);
+    if (c->p >= c->end || depth <= 0)
+        return -1;
+    if (*c->p == '"')
+        return json_string(c, NULL, 0);
+    if (*c->p == '{' || *c->p == '[') {
+        char close = *c->p == '{' ? '}' : ']';
+        c->p++;
+        json_ws(c);
+        if (c->p < c->end && *c->p == close) {
+            c->p++;
+            return 0;
+        }
+        for (;;) {
+            if (close == '}') {
+                json_ws(c);
+                if (json_string(c, NULL, 0) != 0)
+                    return -1;
+                json_ws(c);
+                if (c->p >= c->end || *c->p++ != ':')
+                    return -1;
+            }
+            if (json_skip(c, depth - 1) != 0)
+                return -1;
+            json_ws(c);
+            if (c->p < c->end && *c->p == ',') {
+                c->p++;
+                continue;
+            }
+            if (c->p < c->end && *c->p == close) {
+                c->p++;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    /* A number, true, false or null. */
+    const char *start = c->p;
+    while (c->p < c->end && *c->p != '\0' && strchr("+-.0123456789eEtruefalsn", *c->p) != NULL)
+        c->p++;
+    return c->p > start ? 0 : -1;
+}
+
+/*
+ * Finds the top-level string member `key` of a JSON object. Returns 1 with
+ * its decoded value in out, 0 when there is no such member (or it is not a
+ * string), or -1 when the text is not a well-formed object.
+ */
+static int
+json_member(const char *json, size_t len, const char *key, char *out, size_t cap)
+{
+    struct jcur c = {json, json + len};
+    char name[64];
+    int found = 0;
+
+    json_ws(&c);
+    if (c.p >= c.end || *c.p++ != '{')
+        return -1;
+    json_ws(&c);
+    if (c.p < c.end && *c.p == '}')
+        return 0;
+    for (;;) {
+        const char *name_at = c.p;
+        int r = json_string(&c, name, sizeof name);
+        if (r != 0) {
+            /* A name too long to be the key is skipped. */
+            c.p = name_at;
+            if (json_string(&c, NULL, 0) != 0)
+                return -1;
+            name[0] = '\0';
+        }
+        json_ws(&c);
+        if (c.p >= c.end || *c.p++ != ':')
+            return -1;
+        json_ws(&c);
+        if (!found && strcmp(name, key) == 0 && c.p < c.end && *c.p == '"') {
+            if (json_string(&c, out, cap) != 0)
+                return -1;
+            found = 1;
+        } else if (json_skip(&c, 16) != 0) {
+            return -1;
+        }
+        json_ws(&c);
+        if (c.p < c.end && *c.p == ',') {
+            c.p++;
+            continue;
+        }
+        if (c.p < c.end && *c.p == '}')
+            return found;
+        return -1;
+    }
+}
+
+/* The real path of the folder that will hold `path` (which itself may not exist yet). */
+static bool
+real_folder_of(const char *path, char *out)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) >= (int)sizeof dir)
+        return false;
+    return realpath(dir, out) != NULL;
+}
+
+/* Is the real path `inner` the folder `outer` or inside it? */
+static bool
+path_within(const char *inner, const char *outer)
+{
+    size_t n = strlen(outer);
+
+    if (strcmp(outer, "/") == 0)
+        return true;
+    return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/*
+ * Refuses an export into the daemon's data folder (node.key, publisher.seq,
+ * store.sqlite live there), asking the daemon where it is (STATUS, member
+ * data_dir). The output's folder and the data folder are compared by real
+ * path, so a symbolic link to either is seen through. A daemon that reports no
+ * data folder is not checked. Returns -1 to go on, or an exit status.
+ */
+static int
+refuse_data_dir(const char *sock, const char *out_path)
+{
+    struct sz_ctl_msg req = {.type = SZ_CTL_STATUS}, *reply = NULL;
+    uint8_t *frame = NULL;
+    char data_dir[PATH_MAX], real_data[PATH_MAX], real_out[PATH_MAX], sock_dir[PATH_MAX],
+        target[PATH_MAX];
+    const char *base, *link_to = NULL;
+    struct stat st;
+    int rc = call(sock, &req, SZ_CTL_R_STATUS, &frame, &reply), r;
+
+    if (rc != EXIT_OK)
+        goto out;
+    rc = -1;
+    r = json_member(reply->json, reply->json_len, "data_dir", data_dir, sizeof data_dir);
+    if (r < 0) {
+        util_err("samizdatd at %s sent a status this client cannot read: nothing was exported "
+                 "(is it a samizdatd of another version?)",
+                 sock);
+        rc = EXIT_DAEMON;
+        goto out;
+    }
+    if (r == 0 || !real_folder_of(out_path, real_out))
+        goto out; /* a missing folder fails the write itself */
+    /* A symbolic link to a file in there is refused too, though it alone would be replaced. */
+    if (lstat(out_path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(out_path, target) != NULL)
+        link_to = target;
+    if (realpath(data_dir, real_data) != NULL &&
+        (path_within(real_out, real_data) ||
+         (link_to != NULL && path_within(link_to, real_data)))) {
+        util_err("--output %s is in (or links into) the daemon's data folder %s: the bundle "
+                 "could replace its files (node.key, store.sqlite); choose a file outside it",
+                 out_path, data_dir);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    /*
+     * A relative data folder is relative to the daemon's working folder, which
+     * this client does not know; by default the control socket is in it.
+     */
+    base = strrchr(sock, '/');
+    base = base != NULL ? base + 1 : sock;
+    if (data_dir[0] != '/' && strcmp(base, "control.sock") == 0 && real_folder_of(sock, sock_dir) &&
+        (path_within(real_out, sock_dir) || (link_to != NULL && path_within(link_to, sock_dir)))) {
+        util_err("--output %s is in (or links into) the daemon's data folder %s (beside its "
+                 "control socket): the bundle could replace its files (node.key, store.sqlite); "
+                 "choose a file outside it",
+                 out_path, sock_dir);
+        rc = EXIT_USAGE;
+    }
+out:
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return rc;
+}
+
 static const char EXPORT_USAGE[] =
     "usage: samizdat export [--socket PATH] ID --output FILE\n"
     "\n"
     "Copies one stored bundle out of a local samizdatd into FILE (sneakernet\n"
     "out). ID is the bundle's 64-character hex id, as 'samizdat list' shows it.\n"
     "\n"
-    "  --output FILE          where to write the bundle (replaced atomically)\n"
+    "  --output FILE          where to write the bundle (replaced atomically); a secret\n"
+    "                         key, the control socket, a folder or a file in the\n"
+    "                         daemon's data folder is refused (status 2)\n"
     "  -h, --help             show this help\n";
 
 int
@@ -426,6 +742,7 @@ cmd_export(int argc, char **argv)
     uint8_t *frame = NULL, id[SZ_BUNDLE_ID_LEN];
     const char *out_path = NULL;
     char sock[PATH_MAX], err[512];
+    struct stat st;
     int c, rc;
 
     ctlclient_default_socket(sock, sizeof sock);
@@ -454,12 +771,27 @@ cmd_export(int argc, char **argv)
         util_err("'%s' is not a bundle id (64 hex characters)", argv[optind]);
         return EXIT_USAGE;
     }
+    /* Refusals of the output are usage errors (status 2), found before the bundle is asked for. */
     if (util_same_file(out_path, sock)) {
         util_err("--output %s is the daemon's control socket: the bundle would replace it; "
                  "choose another output file",
                  out_path);
         return EXIT_USAGE;
     }
+    if (util_is_secret_key(out_path)) {
+        util_err("--output %s is a samizdat secret key: the bundle would replace it; choose "
+                 "another output file",
+                 out_path);
+        return EXIT_USAGE;
+    }
+    if (lstat(out_path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        util_err("--output %s exists and is not a regular file (a folder?): give a file name",
+                 out_path);
+        return EXIT_USAGE;
+    }
+    rc = refuse_data_dir(sock, out_path);
+    if (rc >= 0)
+        return rc;
     rc = call(sock, &req, SZ_CTL_R_EXPORT, &frame, &reply);
     if (rc != EXIT_OK)
         goto out;

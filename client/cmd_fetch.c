@@ -18,7 +18,7 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat fetch --peer HOST:PORT [--peer ...] [--peers-file F]\n"
+    "usage: samizdat fetch --peer HOST[:PORT] [--peer ...] [--peers-file F]\n"
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
     "                      [--network-key F] [--follow] [--json]\n"
     "\n"
@@ -27,15 +27,21 @@ static const char USAGE[] =
     "each one, and adds it to the library. A peer that is blocked, refuses, is\n"
     "too slow or misbehaves is named and skipped. An interrupted fetch resumes\n"
     "where it stopped. Exits 0 when everything the reachable peers offered was\n"
-    "fetched, 7 when no peer answered or something could not be fetched.\n"
+    "fetched, 7 when no peer answered or something could not be fetched. A\n"
+    "publisher that signed two bundles with one sequence (its key may be stolen)\n"
+    "is a WARNING, and both bundles are kept; it does not change the exit status.\n"
+    "In files, '#' at the start of a line or after white space starts a comment.\n"
     "\n"
-    "  --peer HOST:PORT       a peer to try (repeatable)\n"
-    "  --peers-file F         a file of peers, one HOST:PORT per line\n"
+    "  --peer HOST[:PORT]     a peer to try (repeatable); port 7447 when none is\n"
+    "                         given; IPv6 in brackets: [::1] or [::1]:7447\n"
+    "  --peers-file F         a file of peers, one HOST[:PORT] per line\n"
     "  --trust PK             a trusted publisher: key file or szpk1... text\n"
-    "  --trust-file F         lines of 'PUBLIC-KEY name...' ('#' starts a comment)\n"
+    "  --trust-file F         lines of 'PUBLIC-KEY name...'\n"
     "  --output DIR           the library folder\n"
     "  --network-key F        a private network's key (64 hex digits)\n"
-    "  --follow               stay connected and add new bundles as they appear\n"
+    "  --follow               stay connected and add new bundles as they appear;\n"
+    "                         reconnect to peers that go away (every 1 s, slowing\n"
+    "                         to every 60 s) until Ctrl-C or SIGTERM\n"
     "  --json                 print a summary as JSON on stdout\n"
     "  --stale-after HOURS    warn when a publisher's newest bundle is older (48)\n"
     "  --timeout SECONDS      give up after this long without --follow (600)\n"
@@ -43,7 +49,28 @@ static const char USAGE[] =
     "  --parallel N           peers to fetch from at once (3)\n"
     "  -h, --help             show this help\n";
 
-/* Adds peers from a file: one HOST:PORT per line, '#' comments. */
+/*
+ * Cuts the comment off a line of a peers or trust file: '#' at the start of
+ * the line or after white space starts one (a '#' inside a word, as in
+ * "C# Weekly", stays), and the white space before it goes too.
+ */
+static void
+cut_comment(char *s)
+{
+    char *p, *e;
+
+    for (p = s; *p != '\0'; p++) {
+        if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
+}
+
+/* Adds peers from a file: one HOST[:PORT] per line, '#' comments. */
 static int
 load_peers_file(const char *path, char ***peers, size_t *n)
 {
@@ -57,13 +84,11 @@ load_peers_file(const char *path, char ***peers, size_t *n)
     }
     for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        char *s = line, *e, **v;
+        char *s = line, **v;
         while (*s == ' ' || *s == '\t')
             s++;
-        e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-            *--e = '\0';
-        if (*s == '\0' || *s == '#')
+        cut_comment(s);
+        if (*s == '\0')
             continue;
         v = realloc(*peers, (*n + 1) * sizeof *v);
         if (v == NULL || (v[*n] = strdup(s)) == NULL) {
@@ -174,6 +199,7 @@ cmd_fetch(int argc, char **argv)
             }
             break;
         case 'T':
+            /* '#' comments are cut by the shared trust file reader. */
             if (util_trust_load_file(&trust, optarg, err, sizeof err) != 0) {
                 util_err("%s", err);
                 rc = EXIT_KEY;
@@ -238,13 +264,25 @@ cmd_fetch(int argc, char **argv)
         fputs(USAGE, stderr);
         goto out;
     }
+    /* A folder of other files is refused before any peer is asked for anything. */
+    {
+        char why[512];
+        if (library_check(o.dir, why, sizeof why) != 0) {
+            util_err("%s", why);
+            rc = EXIT_OUTPUT;
+            goto out;
+        }
+    }
     o.peers = peers;
     o.n_peers = n_peers;
     o.trust = &trust;
-    o.progress = isatty(STDERR_FILENO) && !json;
+    /* Following, a line per bundle added says more than a progress line that never ends. */
+    o.progress = isatty(STDERR_FILENO) && !json && !o.follow;
+    o.bundle_lines = isatty(STDERR_FILENO) && o.follow;
     rc = fetch_run(&o, &res);
     /* The library remembers the fetch: index.html shows it and warns. */
-    if (res.pubs != NULL && res.peers_ok > 0 && rc != EXIT_OUTPUT) {
+    if (res.pubs != NULL && (res.peers_ok > 0 || (o.follow && res.peers_answered > 0)) &&
+        rc != EXIT_OUTPUT) {
         struct library_publisher *lp = calloc(trust.n, sizeof *lp);
         bool *eq = calloc(trust.n, sizeof *eq);
         for (i = 0; lp != NULL && eq != NULL && i < trust.n; i++) {
@@ -275,8 +313,9 @@ cmd_fetch(int argc, char **argv)
         }
         if (sz_time_format(pr->newest_created, when, sizeof when) != 0)
             snprintf(when, sizeof when, "?");
-        fprintf(stderr, "samizdat: %s: %llu new, newest sequence %llu made %s (%lld h ago)\n", name,
-                (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
+        fprintf(stderr,
+                "samizdat: %s: %llu new, highest sequence %llu, newest signed %s (%lld h ago)\n",
+                name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
                 (long long)((now - pr->newest_created) / 3600));
         if (now - pr->newest_created > o.stale_after_s)
             fprintf(stderr,
@@ -318,6 +357,9 @@ cmd_fetch(int argc, char **argv)
     }
     if (rc == EXIT_NETWORK && res.peers_answered == 0)
         util_err("no peer could be reached: check the addresses, or try other peers");
+    else if (rc == EXIT_NETWORK && o.follow)
+        util_err("some bundles that peers offered had not arrived when the fetch stopped (see "
+                 "above): run it again to get them");
     else if (rc == EXIT_NETWORK && res.peers_ok == 0)
         util_err("no peer gave what it offered (see above): try other peers");
 out:

@@ -11,7 +11,7 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat unpack --trust PK [--trust PK ...] --output DIR BUNDLE...\n"
+    "usage: samizdat unpack (--trust PK ... | --trust-file F) --output DIR BUNDLE...\n"
     "\n"
     "Verifies every bundle completely, and only when all pass, adds their articles\n"
     "to the library in DIR: index.html, a page per article, each article's\n"
@@ -19,7 +19,10 @@ static const char USAGE[] =
     "Prints the path of DIR/index.html.\n"
     "\n"
     "  --trust PK             a trusted publisher: a public key file or szpk1... text\n"
-    "  --output DIR           the library folder (created if missing)\n"
+    "  --trust-file F         lines of 'PUBLIC-KEY name...' ('#' starts a comment), as\n"
+    "                         for fetch: the names appear in the library\n"
+    "  --output DIR           the library folder: a new or empty folder, or a library\n"
+    "                         made earlier (a folder holding other files is refused)\n"
     "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
     "  -h, --help             show this help\n";
 
@@ -27,11 +30,9 @@ int
 cmd_unpack(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"trust", required_argument, NULL, 't'},
-        {"output", required_argument, NULL, 'o'},
-        {"max-size", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"trust", required_argument, NULL, 't'},  {"trust-file", required_argument, NULL, 'T'},
+        {"output", required_argument, NULL, 'o'}, {"max-size", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct util_trust trust = {0};
     struct library_item *items = NULL;
@@ -39,14 +40,29 @@ cmd_unpack(int argc, char **argv)
     struct library_result res = {0};
     const char *dir = NULL;
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
-    size_t n = 0, i;
+    size_t n = 0, n_before, i;
     char err[1024];
-    int c, rc = EXIT_USAGE;
+    int c, r, rc = EXIT_USAGE;
 
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (util_trust_add(&trust, optarg, err, sizeof err) != 0) {
+                util_err("%s", err);
+                rc = EXIT_KEY;
+                goto out;
+            }
+            break;
+        case 'T':
+            n_before = trust.n;
+            r = util_trust_load_file(&trust, optarg, err, sizeof err);
+            if (r == 0 && trust.n == n_before) {
+                snprintf(err, sizeof err,
+                         "%s holds no public key: a trust file has lines \"PUBLIC-KEY name...\"",
+                         optarg);
+                r = -1;
+            }
+            if (r != 0) {
                 util_err("%s", err);
                 rc = EXIT_KEY;
                 goto out;
@@ -72,8 +88,15 @@ cmd_unpack(int argc, char **argv)
         }
     }
     if (trust.n == 0 || dir == NULL || optind == argc) {
-        util_err("unpack needs at least one --trust PK, --output DIR and one BUNDLE");
+        util_err("unpack needs at least one trusted key (--trust PK or --trust-file F), "
+                 "--output DIR and one BUNDLE");
         fputs(USAGE, stderr);
+        goto out;
+    }
+    /* A folder of the user's own is refused before any bundle is read. */
+    if (library_check(dir, err, sizeof err) != 0) {
+        util_err("%s", err);
+        rc = EXIT_OUTPUT;
         goto out;
     }
     items = calloc((size_t)(argc - optind), sizeof *items);
@@ -89,7 +112,7 @@ cmd_unpack(int argc, char **argv)
         struct sz_bundle *b = NULL;
         uint8_t *raw = NULL;
         size_t raw_len = 0;
-        int r = util_load_bundle(argv[optind], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
+        r = util_load_bundle(argv[optind], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
         if (r != EXIT_OK) {
             util_err("%s", err);
             /* A file that cannot be read (3) outweighs a refusal (1). */

@@ -10,7 +10,7 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat verify --trust PK [--trust PK ...] BUNDLE...\n"
+    "usage: samizdat verify (--trust PK ... | --trust-file F) BUNDLE...\n"
     "\n"
     "Verifies each bundle completely: format, Ed25519 signature, payload hash,\n"
     "bounded decompression and every article. A bundle passes only when it is\n"
@@ -18,6 +18,8 @@ static const char USAGE[] =
     "any bundle is refused, 3 if a file cannot be read.\n"
     "\n"
     "  --trust PK             a trusted publisher: a public key file or szpk1... text\n"
+    "  --trust-file F         lines of 'PUBLIC-KEY name...' ('#' starts a comment), as\n"
+    "                         for fetch; may be combined with --trust\n"
     "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
     "  -q, --quiet            print nothing for bundles that pass\n"
     "  -h, --help             show this help\n";
@@ -26,22 +28,36 @@ int
 cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"trust", required_argument, NULL, 't'},
-        {"max-size", required_argument, NULL, 'm'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"trust", required_argument, NULL, 't'},    {"trust-file", required_argument, NULL, 'T'},
+        {"max-size", required_argument, NULL, 'm'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct util_trust trust = {0};
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
     bool quiet = false;
     char err[1024];
-    int c, i, rc = EXIT_OK;
+    size_t n_before;
+    int c, i, r, rc = EXIT_OK;
 
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (util_trust_add(&trust, optarg, err, sizeof err) != 0) {
+                util_err("%s", err);
+                util_trust_free(&trust);
+                return EXIT_KEY;
+            }
+            break;
+        case 'T':
+            n_before = trust.n;
+            r = util_trust_load_file(&trust, optarg, err, sizeof err);
+            if (r == 0 && trust.n == n_before) {
+                snprintf(err, sizeof err,
+                         "%s holds no public key: a trust file has lines \"PUBLIC-KEY name...\"",
+                         optarg);
+                r = -1;
+            }
+            if (r != 0) {
                 util_err("%s", err);
                 util_trust_free(&trust);
                 return EXIT_KEY;
@@ -69,7 +85,8 @@ cmd_verify(int argc, char **argv)
         }
     }
     if (trust.n == 0 || optind == argc) {
-        util_err("verify needs at least one --trust PK and one BUNDLE");
+        util_err("verify needs at least one trusted key (--trust PK or --trust-file F) and one "
+                 "BUNDLE");
         fputs(USAGE, stderr);
         util_trust_free(&trust);
         return EXIT_USAGE;
@@ -80,7 +97,7 @@ cmd_verify(int argc, char **argv)
         size_t raw_len = 0;
         char hex[2 * SZ_BUNDLE_ID_LEN + 1], when[32];
 
-        int r = util_load_bundle(argv[i], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
+        r = util_load_bundle(argv[i], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
         if (r != EXIT_OK) {
             util_err("%s", err);
             /* A file that cannot be read (3) outweighs a refusal (1). */

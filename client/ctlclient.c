@@ -113,6 +113,30 @@ ctlclient_timeout(unsigned *seconds, char *err, size_t err_cap)
     return 0;
 }
 
+/*
+ * After the whole request went out, the daemon carries it out even when its
+ * reply never arrives (proto/CONTROL.md 6.2 and 7.2): a user who retries a
+ * publish that timed out would publish the articles twice. Says so for the
+ * requests that change what the daemon holds.
+ */
+static void
+note_may_complete(const struct sz_ctl_msg *req, char *err, size_t err_cap)
+{
+    size_t n = strlen(err);
+
+    if (n >= err_cap)
+        return;
+    if (req->type == SZ_CTL_PUBLISH)
+        snprintf(err + n, err_cap - n,
+                 ". It has the whole request and may still publish it (or already has): check "
+                 "with 'samizdat list' before publishing again, or the articles may be "
+                 "published twice");
+    else if (req->type == SZ_CTL_IMPORT)
+        snprintf(err + n, err_cap - n,
+                 ". It has the whole request and may still import the bundles (or already has): "
+                 "check with 'samizdat list' before importing again");
+}
+
 int
 ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame_out,
                struct sz_ctl_msg **reply, char *err, size_t err_cap)
@@ -178,18 +202,19 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                      strerror(errno));
         goto out;
     }
+    /* From here the daemon has the whole request: every failure gets note_may_complete(). */
     r = recv_all(fd, hdr, sizeof hdr, timeout_ms);
     if (r == -3) {
         snprintf(err, err_cap,
                  "samizdatd at %s did not answer within %u s: is it overloaded or stuck? see its "
                  "log",
                  socket_path, timeout_s);
-        goto out;
+        goto sent;
     }
     if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s closed the connection without a valid reply",
                  socket_path);
-        goto out;
+        goto sent;
     }
     /* The announced length is checked against the protocol's limit before any allocation. */
     r = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
@@ -198,19 +223,19 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                  "samizdatd at %s announced a reply of %lu bytes, above the protocol's limit of "
                  "%zu: is it a samizdatd of another version? see its log",
                  socket_path, (unsigned long)sz_load32(hdr), (size_t)SZ_CTL_MAX_BODY_LEN);
-        goto out;
+        goto sent;
     }
     if (r < 0) {
         snprintf(err, err_cap, "samizdatd at %s sent a reply this client cannot read: %s",
                  socket_path, sz_strerror(r));
-        goto out;
+        goto sent;
     }
     if (r == 1)
         frame_len = SZ_CTL_FRAME_HEADER_LEN + sz_load32(hdr);
     frame = malloc(frame_len);
     if (frame == NULL) {
         snprintf(err, err_cap, "out of memory for the daemon's reply");
-        goto out;
+        goto sent;
     }
     memcpy(frame, hdr, sizeof hdr);
     r = recv_all(fd, frame + sizeof hdr, frame_len - sizeof hdr, timeout_ms);
@@ -219,21 +244,24 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                  "samizdatd at %s stopped in the middle of its reply and did not go on within "
                  "%u s: is it overloaded or stuck? see its log",
                  socket_path, timeout_s);
-        goto out;
+        goto sent;
     }
     if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s closed the connection mid-reply", socket_path);
-        goto out;
+        goto sent;
     }
     r = sz_ctl_decode(frame + sizeof hdr, frame_len - sizeof hdr, reply);
     if (r != 0) {
         snprintf(err, err_cap, "samizdatd at %s sent a reply this client cannot read: %s",
                  socket_path, sz_strerror(r));
-        goto out;
+        goto sent;
     }
     *frame_out = frame;
     frame = NULL;
     rc = 0;
+    goto out;
+sent:
+    note_may_complete(req, err, err_cap);
 out:
     if (fd >= 0)
         close(fd);

@@ -31,7 +31,9 @@ int ctlclient_timeout(unsigned *seconds, char *err, size_t err_cap);
  * SZ_CTL_MAX_BODY_LEN is refused before anything is allocated. On success
  * *reply is decoded (free with sz_ctl_msg_free()) and points into *frame
  * (caller frees). Returns 0, or -1 with a reason in err (naming the socket and
- * what to do).
+ * what to do; for a PUBLISH or IMPORT that the daemon received whole, also that
+ * it may still be carried out, and to check with 'samizdat list' before
+ * retrying).
  */
 int ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame,
                    struct sz_ctl_msg **reply, char *err, size_t err_cap);

@@ -36,6 +36,30 @@
 #define MAX_HELD_RANGES 100000
 /* Ranges queued for one peer: 16M sequences, more than any honest peer offers at once. */
 #define MAX_QUEUE 65536
+/* A peer's EQUIVOCATION reports follow its SUMMARY: a peer with nothing to send is
+ * kept this long after it, to hear them. */
+#define EVIDENCE_GRACE_MS 250
+/* Ids asked of one peer by REQUEST at once: for announcements, and as evidence of an
+ * equivocation (a relay queues up to 64; see proto/PROTOCOL.md 4.4). */
+#define MAX_ANNOUNCE_REQUESTS 16
+#define MAX_REQ_IDS 32
+/* Per peer and run: ids asked for after its EQUIVOCATION reports, and bundles of a
+ * sequence the library already holds passed on to it (each costs a library write). */
+#define MAX_EVIDENCE_REQUESTS 16
+#define MAX_SAME_SEQ_BUNDLES 16
+/* Ids of the bundles taken in this run, the newest kept: a bundle sent again (two
+ * peers racing, a replay) is dropped without touching the library. */
+#define SEEN_RING 4096
+/* --follow: reconnect after 1 s, doubling to 60 s, each wait drawn from [w/2, w];
+ * a link that lasted BACKOFF_RESET_MS after its SUMMARY starts again from 1 s. */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define BACKOFF_RESET_MS 10000
+/* --follow: PING a peer silent this long, and give up on it after FOLLOW_DEAD_MS. */
+#define FOLLOW_PING_MS 60000
+#define FOLLOW_DEAD_MS 180000
+/* --follow: a bundle waits at most this long for others to share its library write. */
+#define FOLLOW_FLUSH_MS 1000
 
 enum conn_state { C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
 
@@ -44,9 +68,25 @@ struct claim {
     uint64_t first, last;
 };
 
+/* One peer given on the command line, across the connections made to it. */
+struct peer {
+    char host[256], port[8];
+    char name[300];   /* HOST:PORT as shown in messages, the port always given */
+    bool bad_address; /* not an address: named once, never tried */
+    bool busy;        /* a connection to it is under way */
+    bool tried, answered, failed;
+    bool down;             /* --follow: it went away, and that was said */
+    int64_t retry_at_ms;   /* --follow: not tried again before */
+    int64_t backoff_ms;    /* --follow: the wait after its next failure */
+    unsigned evidence_req; /* ids asked for after its EQUIVOCATION reports */
+    unsigned same_seq;     /* bundles of held sequences it sent that went to the library */
+    unsigned eq_reports;   /* EQUIVOCATION reports it sent */
+};
+
 struct conn {
     int fd;
     enum conn_state state;
+    size_t peer; /* index in run.peers */
     char name[300];
     int64_t deadline_ms;
     int64_t last_rx_ms;
@@ -60,8 +100,14 @@ struct conn {
     size_t q0, n_queue, queue_cap;
     struct claim out_ranges[RANGES_OUT];
     size_t n_out_ranges;
-    size_t n_requested;  /* ids asked for (--follow) */
-    struct claim *offer; /* what its SUMMARY offered of trusted publishers */
+    uint8_t req_ids[MAX_REQ_IDS][SZ_BUNDLE_ID_LEN]; /* asked for by REQUEST, not yet sent */
+    size_t n_req_ids;
+    size_t n_req_announced;         /* of those, asked for after an ANNOUNCE */
+    bool req_evidence[MAX_REQ_IDS]; /* asked for as evidence of an equivocation */
+    int64_t req_since_ms;           /* when the last REQUEST went out */
+    int64_t open_ms;                /* when its SUMMARY came; 0 before */
+    bool pinged;                    /* --follow: a PING is out since it last spoke */
+    struct claim *offer;            /* what its SUMMARY offered of trusted publishers */
     size_t n_offer;
     struct held *skip; /* per trusted publisher: asked for, not sent (NULL until it happens) */
     bool queue_cut;    /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
@@ -87,8 +133,12 @@ struct run {
     struct sz_link_keys keys;
     struct conn conns[MAX_CONNS];
     size_t n_conns;
-    size_t *order; /* peers in random order */
+    struct peer *peers; /* one per o->peers */
+    size_t *order;      /* peers in random order */
     size_t next_peer;
+    uint8_t (*seen)[SZ_BUNDLE_ID_LEN]; /* ring: ids taken in this run (NULL: none kept) */
+    size_t n_seen, seen_next;
+    int64_t batch_since_ms;         /* when the first bundle of the filling batch came */
     struct held *held;              /* per trusted publisher: in the library or on its way */
     struct held *claimed;           /* per trusted publisher: being fetched */
     struct held *offered;           /* per trusted publisher: offered by some peer */
@@ -225,6 +275,30 @@ static uint64_t
 held_max(const struct held *h)
 {
     return h->n > 0 ? h->v[h->n - 1].last : 0;
+}
+
+/* ---- ids taken in this run ---- */
+
+static bool
+seen_has(const struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t k;
+
+    for (k = 0; r->seen != NULL && k < r->n_seen; k++)
+        if (memcmp(r->seen[k], id, SZ_BUNDLE_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+static void
+seen_add(struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    if (r->seen == NULL)
+        return;
+    memcpy(r->seen[r->seen_next], id, SZ_BUNDLE_ID_LEN);
+    r->seen_next = (r->seen_next + 1) % SEEN_RING;
+    if (r->n_seen < SEEN_RING)
+        r->n_seen++;
 }
 
 /* ---- the state file: DIR/.samizdat/fetch.state ---- */
@@ -406,6 +480,59 @@ writer_main(void *arg)
     return NULL;
 }
 
+/* Appends at most max bytes of t, control characters shown as '?', to *w. */
+static void
+put_shown(char **w, const char *end, const char *t, size_t len, size_t max)
+{
+    size_t k;
+
+    for (k = 0; k < len && k < max && *w + 1 < end; k++) {
+        unsigned char ch = (unsigned char)t[k];
+        *(*w)++ = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    if (k < len) {
+        /* Cut on a UTF-8 character boundary, then mark the cut. */
+        while (k > 0 && ((unsigned char)t[k] & 0xc0) == 0x80) {
+            k--;
+            (*w)--;
+        }
+        if (*w + 3 < end) {
+            memcpy(*w, "...", 3);
+            *w += 3;
+        }
+    }
+    **w = '\0';
+}
+
+/* --follow on a terminal: one line per bundle added, naming its publisher and articles. */
+static void
+print_added(const struct run *r, size_t pub, const struct sz_bundle *b)
+{
+    char line[400], *w = line, *end = line + sizeof line, pk[SZ_PK_TEXT_LEN + 1];
+    const char *name = r->o->trust->names[pub];
+    size_t j;
+
+    if (name == NULL) {
+        sz_pk_to_text(r->o->trust->pk[pub], pk);
+        name = pk;
+    }
+    line[0] = '\0';
+    for (j = 0; j < b->c->n_articles && j < 3; j++) {
+        if (w + 4 >= end)
+            break;
+        w += snprintf(w, (size_t)(end - w), "%s\"", j > 0 ? ", " : "");
+        put_shown(&w, end, b->c->articles[j].title.p, b->c->articles[j].title.len, 60);
+        if (w + 1 < end)
+            *w++ = '"';
+        *w = '\0';
+    }
+    if (j < b->c->n_articles && w + 5 < end)
+        snprintf(w, (size_t)(end - w), ", ...");
+    util_err("added from %s: sequence %llu, %zu article%s: %s", name,
+             (unsigned long long)b->hdr.sequence, b->c->n_articles,
+             b->c->n_articles == 1 ? "" : "s", line);
+}
+
 /* Waits for the batch being written, then records what it committed. */
 static void
 batch_wait(struct run *r)
@@ -425,6 +552,15 @@ batch_wait(struct run *r)
     bool any = false;
     for (k = 0; k < r->n_wbatch; k++)
         any = any || r->wok[k];
+    /* A bundle alone in its batch (as one of a sequence already held goes: see
+     * on_whole_bundle) that the library held already is not news: it is in,
+     * but not counted as fetched. */
+    bool old =
+        r->n_wbatch == 1 && r->wok[0] && r->wres.bundles_added == 0 && r->wres.bundles_present == 1;
+    if (old) {
+        r->res->bundles--;
+        r->res->bytes -= r->wbatch[0].raw_len;
+    }
     if (any) {
         for (k = 0; k < r->n_wbatch; k++) {
             const struct sz_bundle *b = r->wbatch[k].b;
@@ -434,11 +570,16 @@ batch_wait(struct run *r)
                 if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
                     continue;
                 held_add(&r->done[i], b->hdr.sequence, b->hdr.sequence);
-                r->res->pubs[i].fetched++;
-                if (b->hdr.sequence >= r->res->pubs[i].have_seq) {
+                if (!old)
+                    r->res->pubs[i].fetched++;
+                if (!old && r->o->bundle_lines)
+                    print_added(r, i, b);
+                /* The highest sequence and the newest signing time, each on its own:
+                 * a publisher may date a later sequence earlier. */
+                if (b->hdr.sequence > r->res->pubs[i].have_seq)
                     r->res->pubs[i].have_seq = b->hdr.sequence;
+                if (b->hdr.created > r->res->pubs[i].newest_created)
                     r->res->pubs[i].newest_created = b->hdr.created;
-                }
             }
         }
         if (r->wres.equivocations > 0) {
@@ -561,6 +702,7 @@ conn_end(struct run *r, struct conn *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    r->peers[c->peer].busy = false;
     sz_link_free(c->link);
     c->link = NULL;
     free(c->out);
@@ -603,6 +745,42 @@ peer_not_ok(struct run *r, struct conn *c)
     }
 }
 
+/*
+ * A peer failed (why says how). Without follow it is named and not tried
+ * again. With follow it is tried again after a wait that doubles from
+ * BACKOFF_MIN_MS to BACKOFF_MAX_MS (jittered, so that readers do not come
+ * back in step), and named only when it goes away, not at each retry; a
+ * hostile one waits the longest. open_ms: when its link got its SUMMARY (0:
+ * never): a link that lasted starts the waits again from the shortest.
+ */
+static void
+peer_went_away(struct run *r, size_t pi, const char *why, bool hostile, int64_t open_ms)
+{
+    struct peer *p = &r->peers[pi];
+    int64_t t = now_ms(), wait;
+
+    if (!p->failed) {
+        p->failed = true;
+        r->res->peers_failed++;
+    }
+    if (!r->o->follow) {
+        util_err("peer %s: %s; trying other peers", p->name, why);
+        return;
+    }
+    if (hostile)
+        p->backoff_ms = BACKOFF_MAX_MS;
+    else if (open_ms != 0 && t - open_ms >= BACKOFF_RESET_MS)
+        p->backoff_ms = BACKOFF_MIN_MS;
+    if (!p->down)
+        util_err("peer %s: %s; trying it again every %d s or less until it answers (Ctrl-C "
+                 "stops)",
+                 p->name, why, BACKOFF_MAX_MS / 1000);
+    p->down = true;
+    wait = p->backoff_ms / 2 + (int64_t)randombytes_uniform((uint32_t)(p->backoff_ms / 2) + 1);
+    p->retry_at_ms = t + wait;
+    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
 static void
 conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
 {
@@ -612,61 +790,118 @@ conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    util_err("peer %s: %s; trying other peers", c->name, why);
-    r->res->peers_failed++;
     peer_not_ok(r, c);
+    peer_went_away(r, c->peer, why, c->misbehaved, c->open_ms);
     conn_end(r, c);
     replan(r, NULL);
 }
 
-/* Opens a non-blocking connection to the next untried peer. */
+/*
+ * Splits spec, "HOST[:PORT]" or "[IPv6][:PORT]", into p->host and p->port
+ * (FETCH_DEFAULT_PORT when none is given) and names the peer HOST:PORT.
+ * Returns false with the reason in why.
+ */
 static bool
-conn_start(struct run *r, struct conn *c)
+peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
 {
-    while (r->next_peer < r->o->n_peers) {
-        const char *spec = r->o->peers[r->order[r->next_peer++]];
-        char host[256], port[16];
-        const char *colon = strrchr(spec, ':');
-        struct addrinfo hints, *res = NULL;
-        int fd;
+    const char *host = spec, *host_end, *port = NULL, *colon;
+    bool v6 = spec[0] == '[';
+    size_t k;
+    unsigned long v = 0;
 
-        memset(c, 0, sizeof *c);
-        c->fd = -1;
-        snprintf(c->name, sizeof c->name, "%s", spec);
-        r->res->peers_tried++;
-        if (colon == NULL || colon == spec || colon[1] == '\0') {
-            util_err("peer %s: not HOST:PORT; skipped", spec);
-            continue;
-        }
-        snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
-        if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-            memmove(host, host + 1, strlen(host));
-            host[strlen(host) - 1] = '\0';
-        }
-        snprintf(port, sizeof port, "%s", colon + 1);
-        memset(&hints, 0, sizeof hints);
-        hints.ai_socktype = SOCK_STREAM;
-        if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL) {
-            util_err("peer %s: cannot resolve the address; trying other peers", spec);
-            r->res->peers_failed++;
-            continue;
-        }
-        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
-            util_err("peer %s: cannot connect: %s; trying other peers", spec, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            freeaddrinfo(res);
-            r->res->peers_failed++;
-            continue;
-        }
-        freeaddrinfo(res);
-        c->fd = fd;
-        c->state = C_CONNECTING;
-        c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
-        return true;
+    if (strpbrk(spec, " \t") != NULL) {
+        snprintf(why, cap, "contains white space: give one address per line or --peer");
+        return false;
     }
-    return false;
+    if (v6) {
+        host = spec + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL) {
+            snprintf(why, cap, "an IPv6 address in brackets lacks its ']'");
+            return false;
+        }
+        if (host_end[1] == ':')
+            port = host_end + 2;
+        else if (host_end[1] != '\0') {
+            snprintf(why, cap, "only ':PORT' may follow the ']' of an IPv6 address");
+            return false;
+        }
+    } else {
+        colon = strchr(spec, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+            snprintf(why, cap, "an IPv6 address goes in brackets: [ADDRESS] or [ADDRESS]:PORT");
+            return false;
+        }
+        host_end = colon != NULL ? colon : spec + strlen(spec);
+        if (colon != NULL)
+            port = colon + 1;
+    }
+    if (host_end == host || (size_t)(host_end - host) >= sizeof p->host) {
+        snprintf(why, cap, host_end == host ? "no host before the port" : "the host is too long");
+        return false;
+    }
+    if (port != NULL) {
+        for (k = 0; port[k] >= '0' && port[k] <= '9' && k < 6; k++)
+            v = v * 10 + (unsigned long)(port[k] - '0');
+        if (k == 0 || port[k] != '\0' || v < 1 || v > 65535) {
+            snprintf(why, cap, "the port must be a number from 1 to 65535 (or left out for %d)",
+                     FETCH_DEFAULT_PORT);
+            return false;
+        }
+    } else {
+        v = FETCH_DEFAULT_PORT;
+    }
+    snprintf(p->host, sizeof p->host, "%.*s", (int)(host_end - host), host);
+    snprintf(p->port, sizeof p->port, "%lu", v);
+    snprintf(p->name, sizeof p->name, v6 ? "[%s]:%s" : "%s:%s", p->host, p->port);
+    return true;
+}
+
+/* Opens a non-blocking connection to peer pi. On failure the peer is named and c stays done. */
+static bool
+conn_start(struct run *r, struct conn *c, size_t pi)
+{
+    struct peer *p = &r->peers[pi];
+    struct addrinfo hints, *res = NULL;
+    char why[400];
+    int fd, gai, e;
+
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->state = C_DONE;
+    c->peer = pi;
+    snprintf(c->name, sizeof c->name, "%s", p->name);
+    if (!p->tried) {
+        p->tried = true;
+        r->res->peers_tried++;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    gai = getaddrinfo(p->host, p->port, &hints, &res);
+    if (gai != 0 || res == NULL) {
+        snprintf(why, sizeof why, "cannot resolve the address: %s",
+                 gai != 0 ? gai_strerror(gai) : "no address");
+        if (res != NULL)
+            freeaddrinfo(res);
+        peer_went_away(r, pi, why, false, 0);
+        return false;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        snprintf(why, sizeof why, "cannot connect: %s", strerror(e));
+        peer_went_away(r, pi, why, false, 0);
+        return false;
+    }
+    freeaddrinfo(res);
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+    p->busy = true;
+    return true;
 }
 
 /*
@@ -816,11 +1051,116 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
         }
     }
     c->state = C_OPEN;
-    c->last_progress_ms = now_ms();
+    c->last_progress_ms = c->open_ms = now_ms();
     r->res->peers_ok++;
-    r->res->peers_answered++;
     c->counted_ok = true;
+    if (!r->peers[c->peer].answered) {
+        r->peers[c->peer].answered = true;
+        r->res->peers_answered++;
+    }
+    if (r->peers[c->peer].down) {
+        util_err("peer %s answers again", c->name);
+        r->peers[c->peer].down = false;
+    }
     send_ranges(r, c);
+}
+
+/* ---- ids asked for by REQUEST ---- */
+
+static ssize_t
+req_find(const struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t k;
+
+    for (k = 0; k < c->n_req_ids; k++)
+        if (memcmp(c->req_ids[k], id, SZ_BUNDLE_ID_LEN) == 0)
+            return (ssize_t)k;
+    return -1;
+}
+
+static void
+req_add(struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN], bool evidence)
+{
+    memcpy(c->req_ids[c->n_req_ids], id, SZ_BUNDLE_ID_LEN);
+    c->req_evidence[c->n_req_ids] = evidence;
+    c->n_req_ids++;
+    if (!evidence)
+        c->n_req_announced++;
+}
+
+/* Forgets id as asked of c (it came, or c has not got it). Returns whether it was. */
+static bool
+req_take(struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    ssize_t k = req_find(c, id);
+    size_t last;
+
+    if (k < 0)
+        return false;
+    if (!c->req_evidence[k])
+        c->n_req_announced--;
+    last = --c->n_req_ids;
+    memcpy(c->req_ids[k], c->req_ids[last], SZ_BUNDLE_ID_LEN);
+    c->req_evidence[k] = c->req_evidence[last];
+    return true;
+}
+
+static void
+send_request(struct conn *c, const uint8_t (*ids)[SZ_BUNDLE_ID_LEN], size_t n)
+{
+    uint8_t out[SZ_MSG_MAX_REQUEST_LEN], frame[SZ_MSG_MAX_REQUEST_LEN + SZ_FRAME_OVERHEAD];
+    size_t olen = 0;
+
+    if (n > 0 && sz_msg_encode_request(&ids[0][0], n, out, sizeof out, &olen) == 0 &&
+        sz_link_seal(c->link, out, olen, frame) == 0) {
+        conn_queue_out(c, frame, olen + SZ_FRAME_OVERHEAD);
+        c->req_since_ms = now_ms();
+    }
+}
+
+/*
+ * c reports that trusted publisher i signed two bundles with one sequence: ask
+ * it for both, so that the library holds the proof (and says so) instead of
+ * only a report. At most MAX_EVIDENCE_REQUESTS ids per peer and run, so that
+ * reports cannot make a reader download without end (and the caller looks at
+ * no more than MAX_EVIDENCE_REQUESTS reports per peer).
+ */
+static void
+request_evidence(struct run *r, struct conn *c, const struct sz_msg *m)
+{
+    struct peer *p = &r->peers[c->peer];
+    const uint8_t *ids[2] = {m->id, m->id_b};
+    uint8_t want[2][SZ_BUNDLE_ID_LEN];
+    size_t n = 0, k;
+    ssize_t i = trusted_index(r, m->publisher);
+    struct library_publisher_info info;
+    char err[256];
+
+    if (p->evidence_req >= MAX_EVIDENCE_REQUESTS)
+        return;
+    /* The library holds two bundles with that sequence already: the proof is in. */
+    if (library_publisher_info(r->o->dir, m->publisher, &info, err, sizeof err) == 0 &&
+        info.equivocation_seen && info.equivocation_seq == m->sequence)
+        return;
+    /* A range asked of it (or queued) holding that sequence brings both anyway. */
+    for (k = 0; k < c->n_out_ranges; k++)
+        if ((ssize_t)c->out_ranges[k].pub == i && m->sequence >= c->out_ranges[k].first &&
+            m->sequence <= c->out_ranges[k].last)
+            return;
+    for (k = c->q0; k < c->q0 + c->n_queue; k++)
+        if ((ssize_t)c->queue[k].pub == i && m->sequence >= c->queue[k].first &&
+            m->sequence <= c->queue[k].last)
+            return;
+    for (k = 0; k < 2; k++) {
+        if (p->evidence_req >= MAX_EVIDENCE_REQUESTS || c->n_req_ids >= MAX_REQ_IDS)
+            break;
+        if (seen_has(r, ids[k]) || req_find(c, ids[k]) >= 0)
+            continue;
+        req_add(c, ids[k], true);
+        memcpy(want[n++], ids[k], SZ_BUNDLE_ID_LEN);
+        p->evidence_req++;
+    }
+    send_request(c, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])want, n);
 }
 
 /* A complete bundle from c: verify, check it is what was asked, queue for the library. */
@@ -831,7 +1171,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     ssize_t i;
     size_t k;
     int rc = sz_bundle_open_with(raw, len, r->o->content_cap, r->inflater, &b);
-    bool asked = false;
+    bool asked = false, by_id = false, same_seq = false;
 
     if (rc != 0) {
         free(raw);
@@ -845,10 +1185,9 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         if (c->out_ranges[k].pub == (size_t)i && b->hdr.sequence >= c->out_ranges[k].first &&
             b->hdr.sequence <= c->out_ranges[k].last)
             asked = true;
-    if (i >= 0 && c->n_requested > 0 && !held_has(&r->held[i], b->hdr.sequence)) {
-        asked = true;
-        c->n_requested--;
-    }
+    /* Asked for by id too, it is still to come as the answer to that REQUEST. */
+    if (i >= 0 && !asked && req_take(c, b->id))
+        asked = by_id = true;
     if (!asked) {
         sz_bundle_free(b);
         free(raw);
@@ -857,11 +1196,31 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         return -1;
     }
     if (held_has(&r->held[i], b->hdr.sequence)) {
-        /* Seen before (another peer was faster, or a replay): nothing new. */
-        sz_bundle_free(b);
-        free(raw);
-        return 0;
+        struct peer *p = &r->peers[c->peer];
+        /*
+         * The same bundle again (another peer was faster, or a replay) brings
+         * nothing new. Another bundle with a sequence already held is an
+         * equivocation, or one the library got in an earlier run: the library
+         * tells them apart, keeps both of an equivocation and warns. Bundles
+         * asked for by id are bounded by the asking; the others by
+         * MAX_SAME_SEQ_BUNDLES per peer, as each costs a library write.
+         */
+        if (seen_has(r, b->id) || (!by_id && p->same_seq >= MAX_SAME_SEQ_BUNDLES)) {
+            sz_bundle_free(b);
+            free(raw);
+            return 0;
+        }
+        if (!by_id)
+            p->same_seq++;
+        same_seq = true;
+    } else {
+        /* Held from now on: a replan must not ask another peer for it again. */
+        held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
     }
+    seen_add(r, b->id);
+    /* Alone in its batch, so that the library's answer tells whether it was new. */
+    if (same_seq)
+        flush_batch(r, false);
     c->bundles++;
     c->bytes += len;
     r->res->bundles++;
@@ -869,12 +1228,12 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     r->batch[r->n_batch].b = b;
     r->batch[r->n_batch].raw = raw;
     r->batch[r->n_batch].raw_len = len;
-    r->n_batch++;
-    /* Held from now on: a replan must not ask another peer for it again. */
-    held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
+    if (r->n_batch++ == 0)
+        r->batch_since_ms = now_ms();
     r->batch_bytes += len;
-    if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES || r->o->follow)
-        flush_batch(r, r->o->follow);
+    /* With --follow, the main loop also writes a batch that waited FOLLOW_FLUSH_MS. */
+    if (same_seq || r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
+        flush_batch(r, false);
     return 0;
 }
 
@@ -1001,9 +1360,8 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         send_ranges(r, c);
         return 0;
     case SZ_MSG_ANNOUNCE: {
-        uint8_t ids[SZ_MSG_MAX_REQUEST][SZ_BUNDLE_ID_LEN], out[SZ_MSG_MAX_REQUEST_LEN];
-        uint8_t frame[SZ_MSG_MAX_REQUEST_LEN + SZ_FRAME_OVERHEAD];
-        size_t n = 0, olen = 0;
+        uint8_t ids[SZ_MSG_MAX_REQUEST][SZ_BUNDLE_ID_LEN];
+        size_t n = 0;
         if (t - c->window_ms > 10000) {
             c->window_ms = t;
             c->announced = 0;
@@ -1020,17 +1378,20 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             sz_msg_announce_get(&m, k, &a);
             i = trusted_index(r, a.publisher);
             if (i < 0 || held_has(&r->held[i], a.sequence) ||
-                held_has(&r->claimed[i], a.sequence) || c->n_requested >= 16 ||
-                a.size > r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536)
+                held_has(&r->claimed[i], a.sequence) ||
+                c->n_req_announced >= MAX_ANNOUNCE_REQUESTS || c->n_req_ids >= MAX_REQ_IDS ||
+                req_find(c, a.id) >= 0 || a.size > r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536)
                 continue;
+            req_add(c, a.id, false);
             memcpy(ids[n++], a.id, SZ_BUNDLE_ID_LEN);
-            c->n_requested++;
         }
-        if (n > 0 && sz_msg_encode_request(&ids[0][0], n, out, sizeof out, &olen) == 0 &&
-            sz_link_seal(c->link, out, olen, frame) == 0)
-            conn_queue_out(c, frame, olen + SZ_FRAME_OVERHEAD);
+        send_request(c, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])ids, n);
         return 0;
     }
+    case SZ_MSG_NOT_FOUND:
+        /* It no longer has what it announced (or reported): its slot is free again. */
+        (void)req_take(c, m.id);
+        return 0;
     case SZ_MSG_PING:
         memset(&reply, 0, sizeof reply);
         reply.type = SZ_MSG_PONG;
@@ -1042,17 +1403,29 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         return -1;
     case SZ_MSG_EQUIVOCATION: {
         ssize_t i = trusted_index(r, m.publisher);
-        if (i >= 0) {
+        struct peer *p = &r->peers[c->peer];
+        if (i < 0)
+            return 0;
+        /* A few named per peer, and a bounded number looked into: reports cannot
+         * flood the terminal or keep the fetch busy. The pair is asked for, so that
+         * the library proves (or not) what the report claims. */
+        if (p->eq_reports < 4) {
+            char pk[SZ_PK_TEXT_LEN + 1];
+            sz_pk_to_text(m.publisher, pk);
             util_err("WARNING: peer %s reports an EQUIVOCATION: publisher %s signed two bundles "
                      "with sequence %llu; its key may be stolen",
-                     c->name, r->o->trust->names[i] != NULL ? r->o->trust->names[i] : "(trusted)",
+                     c->name, r->o->trust->names[i] != NULL ? r->o->trust->names[i] : pk,
                      (unsigned long long)m.sequence);
-            r->res->pubs[i].equivocation = true;
         }
+        r->res->pubs[i].equivocation = true;
+        if (p->eq_reports < MAX_EVIDENCE_REQUESTS)
+            request_evidence(r, c, &m);
+        if (p->eq_reports < UINT_MAX)
+            p->eq_reports++;
         return 0;
     }
     default:
-        return 0; /* HELLO, PONG, PEERS, NOT_FOUND...: nothing to do for a reader. */
+        return 0; /* HELLO, PONG, PEERS...: nothing to do for a reader. */
     }
 }
 
@@ -1129,6 +1502,7 @@ conn_readable(struct run *r, struct conn *c)
         c->hs_head_len += k;
     }
     c->last_rx_ms = now_ms();
+    c->pinged = false;
     if (sz_link_input(c->link, buf, (size_t)n) != 0) {
         conn_fail(r, c, "sent more than a frame can hold");
         return;
@@ -1210,6 +1584,7 @@ others_busy(const struct run *r, const struct conn *c)
     return false;
 }
 
+/* Something is under way, or (with follow) some peer may still be tried. */
 static bool
 wants_more(const struct run *r)
 {
@@ -1218,7 +1593,49 @@ wants_more(const struct run *r)
     for (i = 0; i < r->n_conns; i++)
         if (r->conns[i].state != C_DONE)
             return true;
+    for (i = 0; r->o->follow && i < r->o->n_peers; i++)
+        if (!r->peers[i].bad_address)
+            return true;
     return false;
+}
+
+/* A connection has ranges asked or queued. */
+static bool
+ranges_out(const struct run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_conns; i++)
+        if (r->conns[i].state == C_OPEN &&
+            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0))
+            return true;
+    return false;
+}
+
+/*
+ * The peer to connect to next, or SIZE_MAX for none now. Without follow, each
+ * peer once, in random order. With it, the first in that order that has no
+ * connection and whose wait after its last failure is over.
+ */
+static size_t
+next_peer(struct run *r, int64_t t)
+{
+    size_t k;
+
+    if (!r->o->follow) {
+        while (r->next_peer < r->o->n_peers) {
+            size_t pi = r->order[r->next_peer++];
+            if (!r->peers[pi].bad_address)
+                return pi;
+        }
+        return SIZE_MAX;
+    }
+    for (k = 0; k < r->o->n_peers; k++) {
+        const struct peer *p = &r->peers[r->order[k]];
+        if (!p->bad_address && !p->busy && t >= p->retry_at_ms)
+            return r->order[k];
+    }
+    return SIZE_MAX;
 }
 
 /*
@@ -1229,18 +1646,21 @@ wants_more(const struct run *r)
 static void
 fill_conns(struct run *r)
 {
-    size_t active = 0, i;
+    size_t active = 0, i, pi;
+    int64_t t = now_ms();
 
     for (i = 0; i < r->n_conns; i++)
         if (r->conns[i].state != C_DONE)
             active++;
-    for (i = 0; i < MAX_CONNS && active < r->o->parallel && r->res->peers_ok < r->o->parallel &&
-                r->next_peer < r->o->n_peers;
+    for (i = 0; i < MAX_CONNS && active < r->o->parallel && r->res->peers_ok < r->o->parallel;
          i++) {
         if (i < r->n_conns && r->conns[i].state != C_DONE)
             continue;
-        if (!conn_start(r, &r->conns[i]))
-            break;
+        do {
+            pi = next_peer(r, t);
+            if (pi == SIZE_MAX)
+                return;
+        } while (!conn_start(r, &r->conns[i], pi));
         if (i >= r->n_conns)
             r->n_conns = i + 1;
         active++;
@@ -1303,11 +1723,24 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     r.claimed = calloc(n_trust, sizeof *r.claimed);
     r.offered = calloc(n_trust, sizeof *r.offered);
     r.order = calloc(o->n_peers + 1, sizeof *r.order);
+    r.peers = calloc(o->n_peers + 1, sizeof *r.peers);
     if (res->pubs == NULL || r.held == NULL || r.done == NULL || r.pubs == NULL ||
-        r.claimed == NULL || r.offered == NULL || r.order == NULL) {
+        r.claimed == NULL || r.offered == NULL || r.order == NULL || r.peers == NULL) {
         util_err("out of memory");
         status = EXIT_NETWORK;
         goto out;
+    }
+    /* Without it, a bundle sent twice goes to the library twice (which keeps one). */
+    r.seen = calloc(SEEN_RING, sizeof *r.seen);
+    for (i = 0; i < o->n_peers; i++) {
+        char why[200];
+        r.peers[i].backoff_ms = BACKOFF_MIN_MS;
+        if (!peer_parse(o->peers[i], &r.peers[i], why, sizeof why)) {
+            util_err("peer %s: %s; skipped (write HOST, HOST:PORT, [IPv6] or [IPv6]:PORT)",
+                     o->peers[i], why);
+            r.peers[i].bad_address = true;
+            res->peers_tried++;
+        }
     }
     for (i = 0; i < n_trust; i++) {
         memcpy(r.pubs[i].pk, o->trust->pk[i], 32);
@@ -1340,12 +1773,19 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     signal(SIGTERM, on_sigint);
     r.start_ms = now_ms();
     for (;;) {
-        /* A peer that failed leaves room for an untried one. */
-        fill_conns(&r);
-        if (interrupted || !wants_more(&r))
-            break;
         int64_t t = now_ms();
         size_t n = 0;
+        /* --follow: what came in goes to the library when the peers pause, or within
+         * FOLLOW_FLUSH_MS, together. */
+        if (o->follow && r.n_batch > 0 &&
+            (t - r.batch_since_ms >= FOLLOW_FLUSH_MS || !ranges_out(&r)))
+            flush_batch(&r, true);
+        if (interrupted)
+            break;
+        /* A peer that failed leaves room for an untried one. */
+        fill_conns(&r);
+        if (!wants_more(&r))
+            break;
         if (o->timeout_s > 0 && !o->follow && t - r.start_ms > (int64_t)o->timeout_s * 1000) {
             util_err("the fetch took longer than %d s: stopping (run it again to resume)",
                      o->timeout_s);
@@ -1371,10 +1811,33 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 conn_fail(&r, c, "stalled for %d s", IDLE_TIMEOUT_MS / 1000);
                 continue;
             }
+            /* Ids asked for and neither sent nor refused for a minute: the peer dropped
+             * them; their slots serve new announcements. */
+            if (c->state == C_OPEN && c->n_req_ids > 0 &&
+                t - (c->req_since_ms > c->last_progress_ms ? c->req_since_ms
+                                                           : c->last_progress_ms) >
+                    IDLE_TIMEOUT_MS)
+                c->n_req_ids = c->n_req_announced = 0;
             if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
-                c->out_len == 0 && !others_busy(&r, c)) {
+                c->n_req_ids == 0 && c->out_len == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS &&
+                !others_busy(&r, c)) {
                 conn_end(&r, c);
                 continue;
+            }
+            /* --follow: a link silent this long may be dead without a word (a peer that
+             * vanished, a NAT that forgot it): ask, then give up and reconnect. */
+            if (c->state == C_OPEN && o->follow && t - c->last_rx_ms > FOLLOW_DEAD_MS) {
+                conn_fail(&r, c, "sent nothing for %d s", FOLLOW_DEAD_MS / 1000);
+                continue;
+            }
+            if (c->state == C_OPEN && o->follow && t - c->last_rx_ms > FOLLOW_PING_MS &&
+                !c->pinged) {
+                struct sz_msg ping;
+                memset(&ping, 0, sizeof ping);
+                ping.type = SZ_MSG_PING;
+                randombytes_buf(&ping.nonce, sizeof ping.nonce);
+                conn_send(c, &ping);
+                c->pinged = true;
             }
             pfd[n].fd = c->fd;
             pfd[n].events = POLLIN;
@@ -1384,8 +1847,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             n++;
         }
         fill_conns(&r);
-        if (n == 0)
+        if (n == 0) {
+            /* --follow with every peer waiting to be tried again: sleep a little. */
+            if (o->follow && !interrupted)
+                (void)poll(NULL, 0, 200);
             continue;
+        }
         if (poll(pfd, n, 200) < 0 && errno != EINTR)
             break;
         for (i = 0; i < r.n_conns; i++) {
@@ -1433,7 +1900,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             }
         }
     }
-    res->complete = !r.incomplete && res->peers_ok > 0;
+    /* With --follow, peers come and go: one that answered at some time counts. */
+    res->complete = !r.incomplete && (o->follow ? res->peers_answered > 0 : res->peers_ok > 0);
     if (r.write_failed)
         status = EXIT_OUTPUT;
     else if (!res->complete)
@@ -1453,6 +1921,8 @@ out:
     free(r.pubs);
     free(r.claimed);
     free(r.order);
+    free(r.peers);
+    free(r.seen);
     sz_inflater_free(r.inflater);
     library_close(r.lib);
     sodium_memzero(&r.keys, sizeof r.keys);

@@ -2,7 +2,10 @@
  * samizdat fetch's engine: connect to peers (several at once, in random order),
  * run the link handshake as a client that serves nothing, learn what each peer
  * holds from its SUMMARY, pull the missing bundles of trusted publishers by
- * sequence range, verify each, and add it to the library. Blocking, poll()-based.
+ * sequence range, verify each, and add it to the library. With follow, stay
+ * connected, pull what peers announce, and reconnect to peers that go away
+ * (exponential backoff with jitter) until SIGINT or SIGTERM. Blocking,
+ * poll()-based.
  */
 #ifndef SZ_CLIENT_FETCH_H
 #define SZ_CLIENT_FETCH_H
@@ -15,14 +18,18 @@
 #include "samizdat/link.h"
 #include "util.h"
 
+/* The peer port when an address names none: the daemon's default (samizdatd.conf(5)). */
+#define FETCH_DEFAULT_PORT 7447
+
 struct fetch_opts {
-    char **peers; /* "HOST:PORT" */
+    char **peers; /* "HOST[:PORT]", IPv6 in brackets; FETCH_DEFAULT_PORT when none */
     size_t n_peers;
     const struct util_trust *trust;
     const char *dir;
     uint8_t network_key[SZ_NETWORK_KEY_LEN];
     bool follow;
     bool progress;          /* a progress line on stderr */
+    bool bundle_lines;      /* one line per bundle added on stderr (--follow on a terminal) */
     int connect_timeout_ms; /* per attempt */
     int timeout_s;          /* whole run without --follow; 0: none */
     size_t parallel;        /* peers fetched from at once */
@@ -49,10 +56,12 @@ struct fetch_result {
 };
 
 /*
- * Runs a fetch. Prints one line per peer problem (naming the peer) and per
- * warning to stderr. Returns an exit status (EXIT_OK, EXIT_NETWORK when no peer
- * answered or something offered could not be fetched, EXIT_OUTPUT when the
- * library could not be written). res->pubs is allocated; free it.
+ * Runs a fetch. Prints one line per peer problem (naming the peer; with
+ * follow, once each time a peer goes away, not per retry) and per warning to
+ * stderr. Returns an exit status (EXIT_OK, EXIT_NETWORK when no peer answered
+ * or something offered could not be fetched, EXIT_OUTPUT when the library could
+ * not be written); an equivocation is a warning, not a failure. res->pubs is
+ * allocated; free it.
  */
 int fetch_run(const struct fetch_opts *o, struct fetch_result *res);
 

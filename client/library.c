@@ -78,6 +78,7 @@
 #endif
 #include "library.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -589,6 +590,45 @@ open_root(struct ctx *c)
     if (c->dfd < 0)
         return fail(c, "cannot open folder %s: %s", c->dir, strerror(errno));
     return 0;
+}
+
+/*
+ * Refuses a folder that holds anything but has no STATE_DIR: it is the user's
+ * own (Downloads, the current folder, a web site), and writing a library there
+ * would replace its index.html. An empty or new folder becomes a library. The
+ * entries are read before STATE_DIR is looked for: every writer creates
+ * STATE_DIR before anything else, so a library that another writer is making
+ * at this moment is never taken for someone else's folder.
+ */
+static int
+check_library_folder(struct ctx *c)
+{
+    struct stat st;
+    struct dirent *e;
+    bool other = false;
+    int fd = openat(c->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail(c, "cannot read folder %s: %s", c->dir, strerror(err));
+    }
+    while (!other && (e = readdir(d)) != NULL)
+        other = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    if (!other)
+        return 0;
+    if (fstatat(c->dfd, STATE_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0; /* a library: open_dir_at() checks what STATE_DIR is */
+    if (errno != ENOENT)
+        return fail(c, "cannot read %s/" STATE_DIR ": %s", c->dir, strerror(errno));
+    return fail(c,
+                "%s already holds other files and is not a samizdat library (it has no " STATE_DIR
+                " folder): writing the library there would replace its index.html. Give a new "
+                "or empty folder, or the library folder made earlier",
+                c->dir);
 }
 
 /*
@@ -1941,17 +1981,43 @@ write_one(struct ctx *c, const void *arg, size_t k)
     return j->a != NULL ? run_article(c, a->l, j) : run_bundle(c, j);
 }
 
+/*
+ * A publisher's bundles in the library. The highest sequence and the newest
+ * signing (creation) time may belong to different bundles: a publisher may
+ * sign #6 with an earlier date than #5 (pack --created, a wrong clock).
+ * Freshness is about when the publisher last signed anything, so the index's
+ * "newest bundle" and its staleness warning use the newest signing time and
+ * the sequence of that bundle; the highest sequence keeps its own time.
+ */
 struct pub_group {
     const uint8_t *pk;
     bool has_bundle;
-    uint64_t seq;
-    int64_t created;
-    int64_t newest;  /* newest article, INT64_MIN without any */
-    size_t first, n; /* range in the sorted entry order */
-    bool eq_seen;    /* two bundles with one sequence: eq_seq, the highest */
+    uint64_t seq;         /* the highest sequence */
+    int64_t seq_created;  /* the creation time of that bundle (the newest of two, if equivocated) */
+    int64_t created;      /* the newest creation time of any bundle */
+    uint64_t created_seq; /* the sequence of that bundle (the highest, on a tie) */
+    int64_t newest;       /* newest article, INT64_MIN without any */
+    size_t first, n;      /* range in the sorted entry order */
+    bool eq_seen;         /* two bundles with one sequence: eq_seq, the highest */
     uint64_t eq_seq;
     const struct lib_pstate *ps; /* NULL: never fetched */
 };
+
+/* Counts bundle b into its publisher's group (see struct pub_group). */
+static void
+group_add_bundle(struct pub_group *g, const struct lib_bundle *b)
+{
+    if (!g->has_bundle || b->seq > g->seq || (b->seq == g->seq && b->created > g->seq_created)) {
+        g->seq = b->seq;
+        g->seq_created = b->created;
+    }
+    if (!g->has_bundle || b->created > g->created ||
+        (b->created == g->created && b->seq > g->created_seq)) {
+        g->created = b->created;
+        g->created_seq = b->seq;
+    }
+    g->has_bundle = true;
+}
 
 static int
 cmp_u64(const void *x, const void *y)
@@ -1993,8 +2059,11 @@ render_pub_of(const struct lib *l, const struct pub_group *g)
         .pk = g->pk,
         .name = publisher_name(l, g->pk),
         .has_bundle = g->has_bundle,
-        .sequence = g->seq,
+        /* The newest signed bundle: see struct pub_group. */
+        .sequence = g->created_seq,
         .created = g->created,
+        .highest_sequence = g->seq,
+        .highest_created = g->seq_created,
         .fetched = g->ps != NULL,
         .last_fetch = g->ps != NULL ? g->ps->last_fetch : 0,
         .stale_after_s = g->ps != NULL ? g->ps->stale_after : 0,
@@ -2058,18 +2127,9 @@ write_index_html(struct ctx *c, const struct lib *l)
         size_t g = 0;
         while (g < n_groups && memcmp(groups[g].pk, b->pub, SZ_PUBLIC_KEY_LEN) != 0)
             g++;
-        if (g == n_groups) {
-            groups[g] = (struct pub_group){.pk = b->pub,
-                                           .has_bundle = true,
-                                           .seq = b->seq,
-                                           .created = b->created,
-                                           .newest = INT64_MIN};
-            n_groups++;
-        }
-        if (b->seq > groups[g].seq)
-            groups[g].seq = b->seq;
-        if (b->created > groups[g].created)
-            groups[g].created = b->created;
+        if (g == n_groups)
+            groups[n_groups++] = (struct pub_group){.pk = b->pub, .newest = INT64_MIN};
+        group_add_bundle(&groups[g], b);
     }
     /* And one per publisher a fetch asked for that has none yet. */
     for (size_t k = 0; k < l->n_pst; k++) {
@@ -2284,6 +2344,30 @@ stamp_eq(const struct stamp *a, const struct stamp *b)
 }
 
 int
+library_check(const char *dir, char *err, size_t err_cap)
+{
+    struct ctx c = {
+        .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
+    int rc;
+
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    if (dir == NULL || dir[0] == '\0') {
+        c.dir = "library";
+        return fail(&c, "library_check: invalid arguments");
+    }
+    c.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c.dfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return fail(&c, "cannot open folder %s: %s", dir, strerror(errno));
+    }
+    rc = check_library_folder(&c);
+    close(c.dfd);
+    return rc;
+}
+
+int
 library_open(const char *dir, struct library **out, char *err, size_t err_cap)
 {
     struct ctx c = {.dir = "library", .err = err, .err_cap = err_cap};
@@ -2358,8 +2442,8 @@ library_put(struct library *lib, const struct library_item *items, size_t n,
     struct check_arg ca = {items};
     if (par_for(&c, n, 1, check_one, &ca) != 0)
         goto out;
-    if (open_root(&c) != 0 || open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 ||
-        lock_library(&c) != 0 ||
+    if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
+        open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
         open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
         lib_refresh(&c, lib) != 0)
         goto out;
@@ -2529,22 +2613,19 @@ library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
         goto out;
     for (size_t k = 0; k < l.n_bundles; k++) {
         const struct lib_bundle *b = &l.bundles[k];
-        if (memcmp(b->pub, pk, SZ_PUBLIC_KEY_LEN) != 0)
-            continue;
-        if (!g.has_bundle || b->seq > g.seq)
-            g.seq = b->seq;
-        if (!g.has_bundle || b->created > g.created)
-            g.created = b->created;
-        g.has_bundle = true;
+        if (memcmp(b->pub, pk, SZ_PUBLIC_KEY_LEN) == 0)
+            group_add_bundle(&g, b);
     }
     g.ps = find_pstate(&l, pk);
     if (g.has_bundle && pub_equivocation(&c, &l, pk, &g.eq_seen, &g.eq_seq) != 0)
         goto out;
     struct render_publisher rp = render_pub_of(&l, &g);
     *info = (struct library_publisher_info){
-        .has_bundle = rp.has_bundle,
-        .seq = rp.sequence,
-        .created = rp.created,
+        .has_bundle = g.has_bundle,
+        .seq = g.seq,
+        .seq_created = g.seq_created,
+        .created = g.created,
+        .created_seq = g.created_seq,
         .fetched = rp.fetched,
         .last_fetch = rp.last_fetch,
         .stale_after_s = rp.stale_after_s,
@@ -2594,9 +2675,9 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         c.dir = "library";
         return fail(&c, "library_note_fetch: invalid arguments");
     }
-    if (open_root(&c) != 0 || open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 ||
-        lock_library(&c) != 0 || lib_load(&c, &l) != 0 ||
-        update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
+    if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
+        open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
+        lib_load(&c, &l) != 0 || update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
         goto out;
     for (size_t k = 0; k < n_pubs; k++) {
         struct lib_pstate *p = find_pstate(&l, pubs[k].pk);

@@ -36,7 +36,9 @@ struct library_result {
 
 /*
  * Adds verified bundles to the library in dir (created if missing, mode 0755),
- * then rebuilds index.html if anything was added (or index.html is missing). A bundle already
+ * then rebuilds index.html if anything was added (or index.html is missing). A folder that
+ * already holds files but no DIR/.samizdat is not a library (it is the user's own, whose
+ * index.html would be replaced): it is refused, and nothing is written. A bundle already
  * present (same id) changes nothing. A new bundle with the sequence of another bundle of its
  * publisher is kept too (counted in res->equivocations): index.html then warns in red that the
  * publisher's key may be stolen. Within a publisher, an article id seen in a bundle of higher
@@ -49,6 +51,14 @@ struct library_result {
 int library_add(const char *dir, const struct library_item *items, size_t n,
                 const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
                 char *err, size_t err_cap);
+
+/*
+ * Checks up front what library_add() and library_note_fetch() check before they
+ * write: that dir is missing, empty, or a library (it holds DIR/.samizdat),
+ * not a folder of other files. Returns 0, or -1 with a one-line reason in err
+ * that says what to give instead. Reads only.
+ */
+int library_check(const char *dir, char *err, size_t err_cap);
 
 /*
  * A library held open by one writer across several additions (a fetch adds
@@ -67,20 +77,28 @@ void library_close(struct library *lib);
 
 /*
  * Reads what the library in dir knows about publisher pk: the highest bundle
- * sequence and the newest bundle creation time it has verified (for freshness
- * and rollback checks). Returns 1 with *seq and *created set, 0 when the library
- * has no bundle of pk (or does not exist yet), or -1 with a one-line reason in
- * err (e.g. a damaged DIR/.samizdat/library.idx). Reads only; takes no lock.
+ * sequence (for rollback checks) and the newest bundle creation time (for
+ * freshness) it has verified. The two may belong to different bundles, as a
+ * publisher may date a later sequence earlier: library_publisher_info() also
+ * gives the creation time of the highest sequence. Returns 1 with *seq and *created set, 0 when the
+ * library has no bundle of pk (or does not exist yet), or -1 with a one-line reason in err (e.g. a
+ * damaged DIR/.samizdat/library.idx). Reads only; takes no lock.
  */
 int library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                             int64_t *created, char *err, size_t err_cap);
 
 /* What the library knows about one publisher (library_publisher_info()). */
 struct library_publisher_info {
-    bool has_bundle; /* the library holds a bundle of it: seq and created are set */
-    uint64_t seq;    /* the highest bundle sequence */
-    int64_t created; /* the newest bundle creation time */
-    bool fetched;    /* library_note_fetch() recorded it: the next two are set */
+    bool has_bundle;     /* the library holds a bundle of it: the next four are set */
+    uint64_t seq;        /* the highest bundle sequence */
+    int64_t seq_created; /* the creation time of that bundle */
+    /* The newest signing (creation) time of any of its bundles, and that bundle's
+     * sequence: not always the highest, as a publisher may date a later sequence
+     * earlier. index.html shows this bundle as the newest, and its staleness
+     * warning (`stale`) is based on this time. */
+    int64_t created;
+    uint64_t created_seq;
+    bool fetched; /* library_note_fetch() recorded it: the next two are set */
     int64_t last_fetch;
     int64_t stale_after_s;      /* the staleness threshold of that fetch */
     bool stale;                 /* index.html warns: at the last fetch, the newest bundle was
@@ -100,8 +118,9 @@ int library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
                            struct library_publisher_info *info, char *err, size_t err_cap);
 
 /*
- * Records a fetch from peers in the library in dir (created if missing, like
- * library_add()), then rebuilds index.html. For each of pubs: now as the time of
+ * Records a fetch from peers in the library in dir (created if missing, and
+ * refused when it holds files but is not a library, like library_add()), then
+ * rebuilds index.html. For each of pubs: now as the time of
  * its last fetch, stale_after_s (>= 0) as the staleness threshold index.html
  * applies to it, its name when one is given (a later call without a name keeps
  * it), and, when equivocation is not NULL and equivocation[k] is true, that an

@@ -1167,6 +1167,12 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put_u64(w, pub->sequence);
             put(w, ", signed ");
             put_time(w, pub->created);
+            if (pub->highest_sequence != pub->sequence) {
+                put(w, " &middot; highest sequence: #");
+                put_u64(w, pub->highest_sequence);
+                put(w, ", signed ");
+                put_time(w, pub->highest_created);
+            }
         } else {
             put(w, "no bundle yet");
         }

@@ -65,11 +65,15 @@ struct render_entry {
 
 /* One publisher's section of the index; entries newest first. */
 struct render_publisher {
-    const uint8_t *pk;                /* SZ_PUBLIC_KEY_LEN bytes */
-    const char *name;                 /* NULL: the key's text form */
-    bool has_bundle;                  /* false: nothing from it yet; sequence and created unused */
-    uint64_t sequence;                /* highest bundle sequence in the library */
-    int64_t created;                  /* newest bundle creation time */
+    const uint8_t *pk; /* SZ_PUBLIC_KEY_LEN bytes */
+    const char *name;  /* NULL: the key's text form */
+    bool has_bundle;   /* false: nothing from it yet; the next four unused */
+    uint64_t sequence; /* the newest bundle (signed last): its sequence */
+    int64_t created;   /* and its creation time, which staleness goes by */
+    /* The highest bundle sequence and its creation time: another bundle than
+     * the newest when the publisher dated a later sequence earlier. */
+    uint64_t highest_sequence;
+    int64_t highest_created;
     bool fetched;                     /* last_fetch and stale_after_s are known */
     int64_t last_fetch;               /* when the reader last fetched from peers */
     int64_t stale_after_s;            /* the staleness threshold of that fetch */

@@ -219,20 +219,32 @@ cleanup_disarm(int slot)
     pthread_mutex_unlock(&cleanup_mu);
 }
 
-/* True when path is a samizdat secret key file (its first bytes are the magic). */
+/*
+ * True when path is a samizdat secret key file (its first bytes are the magic);
+ * a symbolic link counts only when `follow`.
+ */
 static bool
-is_secret_key_file(const char *path)
+is_secret_key_file(const char *path, bool follow)
 {
     uint8_t magic[4];
     bool yes = false;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 
     if (fd < 0)
         return false;
-    yes = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
+    /* Only a regular file is read: a FIFO or a device could block or be a stream. */
+    yes = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+          read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
           memcmp(magic, "SZSK", sizeof magic) == 0;
     close(fd);
     return yes;
+}
+
+bool
+util_is_secret_key(const char *path)
+{
+    return is_secret_key_file(path, true);
 }
 
 int
@@ -257,7 +269,7 @@ util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_t le
                  "%s exists and is not a regular file: not replacing it (give a file name)", path);
         return -1;
     }
-    if (!secret && is_secret_key_file(path)) {
+    if (!secret && is_secret_key_file(path, false)) {
         snprintf(err, err_cap,
                  "%s is a samizdat secret key: not replacing it (give another output file)", path);
         return -1;
@@ -665,6 +677,24 @@ out:
     return rc;
 }
 
+static int trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t len,
+                       char *err, size_t err_cap);
+
+/*
+ * Is buf, which holds no public key file, a trust file ("PUBLIC-KEY name..."
+ * lines)? Only when it parses as one and holds at least one key.
+ */
+static bool
+looks_like_trust_file(const char *path, const uint8_t *buf, size_t len)
+{
+    struct util_trust t = {0};
+    char err[256];
+    bool yes = trust_parse(&t, path, buf, len, err, sizeof err) == 0 && t.n > 0;
+
+    util_trust_free(&t);
+    return yes;
+}
+
 int
 util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap)
 {
@@ -687,12 +717,15 @@ util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap)
         return -1;
     }
     r = sz_pk_file_parse(buf, len, pk);
-    free(buf);
-    if (r != 0) {
+    if (r != 0 && looks_like_trust_file(arg, buf, len))
+        snprintf(err, err_cap,
+                 "%s looks like a trust file: use --trust-file %s (--trust takes one public "
+                 "key: a key file or szpk1... text)",
+                 arg, arg);
+    else if (r != 0)
         snprintf(err, err_cap, "%s holds no valid samizdat public key: %s", arg, sz_strerror(r));
-        return -1;
-    }
-    return 0;
+    free(buf);
+    return r != 0 ? -1 : 0;
 }
 
 int
@@ -711,14 +744,13 @@ util_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-int
-util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap)
+/* Appends pk, unnamed, to t. */
+static int
+trust_push(struct util_trust *t, const uint8_t pk[32], char *err, size_t err_cap)
 {
-    uint8_t pk[32], (*v)[32];
+    uint8_t(*v)[32];
     char **names;
 
-    if (util_parse_trust(arg, pk, err, err_cap) != 0)
-        return -1;
     v = realloc(t->pk, (t->n + 1) * sizeof *v);
     if (v == NULL)
         goto nomem;
@@ -737,14 +769,38 @@ nomem:
 }
 
 int
+util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap)
+{
+    uint8_t pk[32];
+
+    if (util_parse_trust(arg, pk, err, err_cap) != 0)
+        return -1;
+    return trust_push(t, pk, err, err_cap);
+}
+
+int
 util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap)
 {
     uint8_t *buf = NULL;
-    size_t len = 0, i = 0, line_no = 0;
-    int rc = -1;
+    size_t len = 0;
+    int rc;
 
     if (util_read_file(path, 1u << 20, &buf, &len, err, err_cap) != 0)
         return -1;
+    rc = trust_parse(t, path, buf, len, err, err_cap);
+    free(buf);
+    return rc;
+}
+
+/* The lines of trust file `path` (its len bytes in buf), as util_trust_load_file() says. */
+static int
+trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t len, char *err,
+            size_t err_cap)
+{
+    size_t i = 0, line_no = 0;
+    uint8_t pk[32];
+    int r;
+
     while (i < len) {
         size_t s = i, e, k;
         char key[SZ_PK_TEXT_LEN + 1], *name;
@@ -763,38 +819,47 @@ util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t e
         if (k - s != SZ_PK_TEXT_LEN) {
             snprintf(err, err_cap, "%s:%zu: expected a public key (szpk1...) then a name", path,
                      line_no);
-            goto out;
+            return -1;
         }
         memcpy(key, buf + s, k - s);
         key[k - s] = '\0';
-        if (util_trust_add(t, key, err, err_cap) != 0) {
-            size_t n = strlen(err);
-            char tmp[512];
-            snprintf(tmp, sizeof tmp, "%s:%zu: %.*s", path, line_no, (int)n, err);
-            snprintf(err, err_cap, "%s", tmp);
-            goto out;
+        /* The key's text form only: a trust file never names other files. */
+        r = sz_pk_from_text(key, k - s, pk);
+        if (r != 0) {
+            snprintf(err, err_cap, "%s:%zu: public key '%s' is invalid: %s", path, line_no, key,
+                     sz_strerror(r));
+            return -1;
         }
+        if (trust_push(t, pk, err, err_cap) != 0)
+            return -1;
         while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
             k++;
+        /* A '#' after white space starts a comment ("Exile Daily # the main one");
+         * one inside a word ("The C# Gazette") is part of the name. */
+        for (size_t h = k; h < e; h++) {
+            if (buf[h] == '#' && (h == k || buf[h - 1] == ' ' || buf[h - 1] == '\t')) {
+                e = h;
+                break;
+            }
+        }
+        while (e > k && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
+            e--;
         if (k < e) {
             if (!sz_utf8_valid(buf + k, e - k)) {
                 snprintf(err, err_cap, "%s:%zu: the name is not valid UTF-8", path, line_no);
-                goto out;
+                return -1;
             }
             name = malloc(e - k + 1);
             if (name == NULL) {
                 snprintf(err, err_cap, "out of memory");
-                goto out;
+                return -1;
             }
             memcpy(name, buf + k, e - k);
             name[e - k] = '\0';
             t->names[t->n - 1] = name;
         }
     }
-    rc = 0;
-out:
-    free(buf);
-    return rc;
+    return 0;
 }
 
 void

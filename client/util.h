@@ -71,6 +71,9 @@ int util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_ca
 /* Removes the temporary of a util_tmp_write() that will not be committed (idempotent). */
 void util_tmp_discard(struct util_tmp *t);
 
+/* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
+bool util_is_secret_key(const char *path);
+
 /*
  * True when a and b name the same file: the same device and inode when both
  * exist (so a symbolic or hard link counts), else the same normalised path.
@@ -102,7 +105,8 @@ void util_sk_free(uint8_t *sk);
 
 /*
  * Parses a --trust argument: a public key text form, or the path of a public key
- * file. Returns 0 or -1 with a reason in err.
+ * file. Returns 0 or -1 with a reason in err (for a trust file given instead,
+ * one that says to use --trust-file).
  */
 int util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap);
 
@@ -117,9 +121,13 @@ struct util_trust {
 int util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap);
 
 /*
- * Adds every key of a trust file: lines "PUBLIC-KEY name...", blank lines and
- * lines starting with '#' ignored; the name (the rest of the line, trimmed) may
- * be empty. Returns 0 or -1 with "FILE:LINE: reason" in err.
+ * Adds every key of a trust file (fetch, verify and unpack --trust-file): lines
+ * "PUBLIC-KEY name..." where PUBLIC-KEY is a key's szpk1... text form, blank
+ * lines and lines starting with '#' ignored; the name (the rest of the line,
+ * trimmed) may be empty. A '#' after white space starts a comment that ends
+ * the line ("KEY Exile Daily # the main one" names "Exile Daily"); one inside
+ * a word ("The C# Gazette") does not. Returns 0 or -1 with "FILE:LINE: reason"
+ * in err.
  */
 int util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap);
 

@@ -670,6 +670,11 @@ test_symlink_refused(void **state)
     char *target = tmp_dir();
     char *lib = path_of("%s/lib", w->dir);
     assert_int_equal(mkdir(lib, 0755), 0);
+    /* Links planted inside a library (a folder with files but no .samizdat is
+     * refused before anything is opened: see test_foreign_folder_refused). */
+    char *lib_state = path_of("%s/.samizdat", lib);
+    assert_int_equal(mkdir(lib_state, 0755), 0);
+    free(lib_state);
 
     /* DIR/<pub> -> elsewhere. */
     char *link = path_of("%s/%s", lib, hex);
@@ -2202,6 +2207,141 @@ test_open_library_batches(void **state)
     made_free(&mx);
 }
 
+/*
+ * A folder that holds the user's own files (--output . or ~/Downloads) is not
+ * a library: it is refused before anything in it is touched, by library_add()
+ * and library_note_fetch() alike. A new or empty folder, an existing library,
+ * and a library whose state folder alone is there, are written.
+ */
+static void
+test_foreign_folder_refused(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("a", "A", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    struct library_publisher pub = pub_named(&w->k, "Named");
+    char err[512];
+    char *own = path_of("%s/downloads", w->dir);
+    char *own_page = path_of("%s/index.html", own);
+    assert_int_equal(mkdir(own, 0755), 0);
+    FILE *f = fopen(own_page, "w");
+    assert_non_null(f);
+    fputs("my own page", f);
+    fclose(f);
+
+    err[0] = '\0';
+    assert_int_equal(add(own, &m, 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, own));
+    assert_non_null(strstr(err, "not a samizdat library"));
+    assert_non_null(strstr(err, "new or empty folder, or the library folder made earlier"));
+    err[0] = '\0';
+    assert_int_equal(library_note_fetch(own, &pub, 1, T0, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a samizdat library"));
+    err[0] = '\0';
+    assert_int_equal(library_check(own, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a samizdat library"));
+    assert_file_bytes(own_page, "my own page", 11);
+    char *st = path_of("%s/.samizdat", own);
+    assert_false(exists(st));
+    free(st);
+
+    /* Any entry counts, a hidden one too. */
+    char *hidden = path_of("%s/hidden", w->dir), *hidden_file = path_of("%s/.profile", hidden);
+    assert_int_equal(mkdir(hidden, 0755), 0);
+    f = fopen(hidden_file, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(add(hidden, &m, 1, NULL, 0, NULL, err, sizeof err), -1);
+
+    /* An empty folder, a new one, and then each again as the library it became. */
+    char *empty = path_of("%s/empty", w->dir), *fresh = path_of("%s/new/lib", w->dir);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    assert_int_equal(library_check(empty, err, sizeof err), 0);
+    assert_int_equal(library_check(fresh, err, sizeof err), 0);
+    add_ok(empty, &m, 1, NULL);
+    assert_int_equal(library_check(empty, err, sizeof err), 0);
+    add_ok(fresh, &m, 1, NULL);
+    struct sz_article b = art("b", "B", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m2 = make_bundle(&w->k, 2, T0, &b, 1);
+    struct library_result r;
+    add_ok(empty, &m2, 1, &r);
+    assert_int_equal(r.bundles_added, 1);
+    note_ok(fresh, &pub, 1, T0, 0, NULL);
+    note_ok(empty, &pub, 1, T0, 0, NULL);
+
+    /* A library whose state folder is all that is left of it is still one. */
+    char *bare = path_of("%s/bare", w->dir), *bare_state = path_of("%s/.samizdat", bare);
+    assert_int_equal(mkdir(bare, 0755), 0);
+    assert_int_equal(mkdir(bare_state, 0755), 0);
+    add_ok(bare, &m, 1, NULL);
+
+    free(own);
+    free(own_page);
+    free(hidden);
+    free(hidden_file);
+    free(empty);
+    free(fresh);
+    free(bare);
+    free(bare_state);
+    made_free(&m);
+    made_free(&m2);
+}
+
+/*
+ * A publisher may sign a later sequence with an earlier date (#6 dated before
+ * #5). Every "bundle #N, signed T" of index.html pairs a bundle with its own
+ * time; the newest bundle shown, and the staleness warning, are the newest
+ * signature's.
+ */
+static void
+test_newest_signature(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a5 = art("five", "Five", T0, SZ_CTYPE_PLAIN, "five");
+    struct sz_article a6 = art("six", "Six", T0, SZ_CTYPE_PLAIN, "six");
+    const int64_t t6 = T0, t5 = T0 + 10 * DAY;
+    struct made ms[2] = {make_bundle(&w->k, 6, t6, &a6, 1), make_bundle(&w->k, 5, t5, &a5, 1)};
+    struct library_publisher pub = pub_named(&w->k, "Dated Daily");
+    char when5[32], when6[32], wrong[128];
+    assert_int_equal(sz_time_format(t5, when5, sizeof when5), 0);
+    assert_int_equal(sz_time_format(t6, when6, sizeof when6), 0);
+    add_ok(w->dir, ms, 2, NULL);
+    /* A fetch a day after #5 was signed: fresh, though #6 is 11 days old. */
+    note_ok(w->dir, &pub, 1, t5 + DAY, 48 * HOUR, NULL);
+
+    char *idx = index_checked(w->dir);
+    snprintf(wrong, sizeof wrong, "#6, signed <time datetime=\"%s\">", when5);
+    assert_null(strstr(idx, wrong));
+    snprintf(wrong, sizeof wrong, "#5, signed <time datetime=\"%s\">", when6);
+    assert_null(strstr(idx, wrong));
+    assert_null(strstr(idx, STALE_MSG));
+    snprintf(wrong, sizeof wrong, "newest bundle: #5, signed <time datetime=\"%s\">", when5);
+    assert_non_null(strstr(idx, wrong));
+    snprintf(wrong, sizeof wrong, "highest sequence: #6, signed <time datetime=\"%s\">", when6);
+    assert_non_null(strstr(idx, wrong));
+    free(idx);
+
+    struct library_publisher_info info;
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.has_bundle);
+    assert_int_equal(info.seq, 6);
+    assert_int_equal(info.seq_created, t6);
+    assert_int_equal(info.created, t5);
+    assert_int_equal(info.created_seq, 5);
+    assert_false(info.stale);
+
+    /* Three days after #5 it is stale: the warning names #5 and its time. */
+    note_ok(w->dir, &pub, 1, t5 + 3 * DAY, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "No new bundle from Dated Daily for 3 days"));
+    snprintf(wrong, sizeof wrong, "the newest bundle (#5) had been signed <time datetime=\"%s\">",
+             when5);
+    assert_non_null(strstr(idx, wrong));
+    free(idx);
+    made_free(&ms[0]);
+    made_free(&ms[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2235,6 +2375,8 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_folder_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_signature, setup, teardown),
         cmocka_unit_test(test_escape_every_offset),
         cmocka_unit_test(test_sanitizer_table),
         cmocka_unit_test(test_sanitizer_prefixes),

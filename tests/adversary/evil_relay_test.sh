@@ -159,8 +159,8 @@ check_run() {
         bad "$what: the honest relay was blamed: $(cat "$ERRF")"
     fi
     # The one new bundle, fetched once (not again from another peer after a failure).
-    grep -q "The Evil Test Gazette: 1 new, newest sequence $SEQ " "$ERRF" && ok ||
-        bad "$what: wanted '1 new, newest sequence $SEQ': $(cat "$ERRF")"
+    grep -q "The Evil Test Gazette: 1 new, highest sequence $SEQ, " "$ERRF" && ok ||
+        bad "$what: wanted '1 new, highest sequence $SEQ': $(cat "$ERRF")"
     if diff <(content "$TMP/ref") <(content "$lib") >"$TMP/diff"; then ok; else
         bad "$what: the library differs from a fetch from the honest relay alone:
 $(head -20 "$TMP/diff")"

@@ -98,6 +98,78 @@ find "$LIB" -type f -printf '%P %s %T@\n' | sort >"$TMP/before"
 find "$LIB" -type f -printf '%P %s %T@\n' | sort >"$TMP/after"
 cmp -s "$TMP/before" "$TMP/after" && ok || bad "unpacking the same bundle twice changes nothing"
 
+# --- the library folder: a folder of the user's own is never written into
+mkdir -p "$TMP/own"
+printf 'my own page\n' >"$TMP/own/index.html"
+expect_status "unpack into a folder holding other files" 5 "$SZ" unpack --trust "$TMP/pk" \
+    --output "$TMP/own" "$TMP/all.bundle"
+expect_stderr "foreign folder message says what to do" \
+    "own already holds other files and is not a samizdat library.*Give a new or empty folder, or the library folder made earlier"
+expect_status "unpack --output . in a folder holding other files" 5 bash -c \
+    'cd "$1" && "$2" unpack --trust "$3" --output . "$4"' sh "$TMP/own" "$SZ" "$TMP/pk" \
+    "$TMP/all.bundle"
+# fetch refuses it before asking any peer (none listens on port 9 here).
+out=$(timeout 20 "$SZ" fetch --peer 127.0.0.1:9 --trust "$TMP/pk" --output "$TMP/own" \
+    2>"$TMP/stderr")
+rc=$?
+[ $rc -eq 5 ] && [ -z "$out" ] && grep -q "not a samizdat library" "$TMP/stderr" &&
+    ! grep -q "127.0.0.1:9" "$TMP/stderr" && ok ||
+    bad "fetch into a folder of other files refused up front (rc $rc, stdout '$out'): $(cat "$TMP/stderr")"
+[ "$(cat "$TMP/own/index.html")" = "my own page" ] && [ "$(ls -A "$TMP/own")" = index.html ] &&
+    ok || bad "unpack wrote into a folder of the user's own: $(ls -A "$TMP/own")"
+mkdir -p "$TMP/emptylib"
+check "unpack into an empty folder" "$SZ" unpack --trust "$TMP/pk" --output "$TMP/emptylib" \
+    "$TMP/all.bundle"
+check "unpack into the library it became" "$SZ" unpack --trust "$TMP/pk" \
+    --output "$TMP/emptylib" "$TMP/next.bundle"
+
+# --- a trust file (as fetch --trust-file takes it) for verify and unpack
+printf '# publishers I trust\n\n%s Exile Daily # the main one\n' "$PK_TEXT" >"$TMP/trust.txt"
+expect_status "verify --trust given a trust file" 4 "$SZ" verify --trust "$TMP/trust.txt" \
+    "$TMP/all.bundle"
+expect_stderr "verify --trust given a trust file: hint" "looks like a trust file: use --trust-file"
+expect_status "unpack --trust given a trust file" 4 "$SZ" unpack --trust "$TMP/trust.txt" \
+    --output "$TMP/tflib" "$TMP/all.bundle"
+expect_stderr "unpack --trust given a trust file: hint" "looks like a trust file: use --trust-file"
+"$SZ" verify --trust-file "$TMP/trust.txt" "$TMP/all.bundle" 2>&1 | grep -q "^OK .*$ID" && ok ||
+    bad "verify --trust-file"
+check "unpack --trust-file" "$SZ" unpack --trust-file "$TMP/trust.txt" --output "$TMP/tflib" \
+    "$TMP/all.bundle"
+grep -q "Exile Daily" "$TMP/tflib/index.html" 2>/dev/null && ok ||
+    bad "unpack --trust-file: the trust file's name is not in the library"
+! grep -q "the main one" "$TMP/tflib/index.html" 2>/dev/null && ok ||
+    bad "unpack --trust-file: the comment after the name is in the library"
+printf '%s Someone Else\n' "$(cat "$TMP/epk")" >"$TMP/trust-other.txt"
+expect_status "verify --trust-file of another publisher" 1 "$SZ" verify \
+    --trust-file "$TMP/trust-other.txt" "$TMP/all.bundle"
+check "verify --trust-file and --trust together" "$SZ" verify --trust-file \
+    "$TMP/trust-other.txt" --trust "$TMP/pk" "$TMP/all.bundle"
+printf '# nobody yet\n' >"$TMP/trust-none.txt"
+expect_status "verify --trust-file without a key" 4 "$SZ" verify --trust-file \
+    "$TMP/trust-none.txt" "$TMP/all.bundle"
+expect_stderr "trust file without a key named" "trust-none.txt holds no public key"
+printf '%s Fine\nnot-a-key Broken\n' "$PK_TEXT" >"$TMP/trust-bad.txt"
+expect_status "unpack --trust-file with a bad line" 4 "$SZ" unpack --trust-file \
+    "$TMP/trust-bad.txt" --output "$TMP/tflib2" "$TMP/all.bundle"
+expect_stderr "bad trust line named" "trust-bad.txt:2: "
+[ ! -e "$TMP/tflib2" ] && ok || bad "a bad trust file left a library behind"
+
+# --- the newest bundle: a later sequence may be dated earlier (#6 before #5)
+"$SZ" keygen --no-passphrase --secret-key "$TMP/dated.sk" --public-key "$TMP/dated.pk" >/dev/null
+printf -- '---\ntitle: Five\nid: five\n---\nfive\n' >"$TMP/five.md"
+printf -- '---\ntitle: Six\nid: six\n---\nsix\n' >"$TMP/six.md"
+"$SZ" pack --secret-key "$TMP/dated.sk" --sequence 6 --created 2026-11-20T00:00:00Z \
+    --output "$TMP/six.bundle" "$TMP/six.md" >/dev/null || bad "pack #6"
+"$SZ" pack --secret-key "$TMP/dated.sk" --sequence 5 --created 2026-11-25T00:00:00Z \
+    --output "$TMP/five.bundle" "$TMP/five.md" >/dev/null || bad "pack #5"
+check "unpack #5 and #6" "$SZ" unpack --trust "$TMP/dated.pk" --output "$TMP/datedlib" \
+    "$TMP/six.bundle" "$TMP/five.bundle"
+# Every "#N, signed TIME" of index.html names bundle N with its own time.
+pairs=$(grep -o '#[0-9]*)\{0,1\},\{0,1\} [a-z ]*signed <time datetime="[^"]*"' \
+    "$TMP/datedlib/index.html" | sed 's/^#\([0-9]*\).*datetime="\([^"]*\)"$/\1 \2/' | sort -u)
+[ -n "$pairs" ] && ! grep -Evx '6 2026-11-20T00:00:00Z|5 2026-11-25T00:00:00Z' <<<"$pairs" >/dev/null &&
+    ok || bad "index.html pairs a bundle with another's time: $(echo $pairs)"
+
 # --- refusals
 expect_status "verify with another key" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/all.bundle"
 expect_stderr "untrusted key named" "not a trusted publisher"
@@ -352,6 +424,16 @@ for mode in stall huge; do
         SAMIZDAT_CTL_TIMEOUT=2 expect_status "status on a stalled daemon" 6 timeout 20 "$SZ" \
             status --socket "$TMP/stall.sock"
         expect_stderr "stall message" "stall.sock did not answer within 2 s.*see its log"
+        ! grep -q "samizdat list" "$TMP/stderr" && ok || bad "status on a stalled daemon: $(cat "$TMP/stderr")"
+        # A publish or import the daemon got whole may still be carried out: no blind retry.
+        SAMIZDAT_CTL_TIMEOUT=2 expect_status "publish on a stalled daemon" 6 timeout 20 "$SZ" \
+            publish --socket "$TMP/stall.sock" "$TMP/in.md"
+        expect_stderr "publish timeout: it may still publish" \
+            "did not answer within 2 s.*may still publish it.*check with 'samizdat list' before publishing again"
+        SAMIZDAT_CTL_TIMEOUT=2 expect_status "import on a stalled daemon" 6 timeout 20 "$SZ" \
+            import --socket "$TMP/stall.sock" "$TMP/all.bundle"
+        expect_stderr "import timeout: it may still import" \
+            "did not answer within 2 s.*may still import.*check with 'samizdat list' before importing again"
     else
         expect_status "status on a daemon announcing a huge reply" 6 timeout 20 "$SZ" status \
             --socket "$TMP/huge.sock"

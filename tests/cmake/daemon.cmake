@@ -18,11 +18,14 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     add_test(NAME daemon_import
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/import_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+    add_test(NAME daemon_ctl_client
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/ctl_client_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME censorship_scenario
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_integration daemon_crash daemon_gossip daemon_fetch daemon_reload
-                         daemon_import censorship_scenario
+                         daemon_import daemon_ctl_client censorship_scenario
                          PROPERTIES TIMEOUT 600)
     # Namespaces are machine-wide: the scenario runs alone, and skips (77) without root.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # samizdat fetch against real daemons on 127.0.0.1: a fetch through a relay,
 # dead and silent peers named and skipped, resume, --follow, rollback and
-# staleness warnings, --json.
+# staleness warnings, --json, equivocation, comments in peers and trust files,
+# the default port, --follow across a relay restart.
 # usage: fetch_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
@@ -10,7 +11,9 @@ SRC=$3
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
-trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
+trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null
+for p in ${FOLLOWERS:-}; do kill -KILL $p 2>/dev/null; done
+cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 article() {
     printf -- '---\ntitle: Article %s\nid: %s\n---\nText of %s.\n' "$1" "$1" "$1" >"$TMP/$1.md"
@@ -104,7 +107,9 @@ python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and
 # A bundle the library cannot take (here a file stands where its article's
 # folder goes) is named, and does not hold back the others of its batch.
 PUBDIR=$(basename "$(dirname "$(ls -d "$TMP"/lib/*/a1)")")
-mkdir -p "$TMP/blocked/$PUBDIR"
+# (.samizdat makes the folder a library: fetch refuses to write into any other
+# folder that already holds files.)
+mkdir -p "$TMP/blocked/$PUBDIR" "$TMP/blocked/.samizdat"
 echo "not a folder" >"$TMP/blocked/$PUBDIR/a2"
 rc=0
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/blocked" >/dev/null \
@@ -137,6 +142,65 @@ first=$("$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" 
 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
     >/dev/null 2>"$TMP/err"
 grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
+
+# Equivocation: a relay holds two bundles that one key signed with one
+# sequence. Both reach the library, the fetch warns (a warning: the exit status
+# stays 0) and index.html shows the alarm.
+"$SZ" keygen --secret-key "$TMP/eq.sk" --public-key "$TMP/eq.pk" --no-passphrase >/dev/null
+for n in 1 2; do
+    "$SZ" pack --secret-key "$TMP/eq.sk" --sequence 1 --output "$TMP/eq$n.bundle" "$(article eq$n)" \
+        </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle $n"
+done
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/eq1.bundle" "$TMP/eq2.bundle" >/dev/null ||
+    bad "import the equivocating bundles"
+echo "$(cat "$TMP/eq.pk") Two Faced Times" >"$TMP/eqtrust"
+rc=0
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/eqtrust" --output "$TMP/eqlib" --json \
+    2>"$TMP/err") || rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch of an equivocation: exit $rc, wanted 0 ($(cat "$TMP/err"))"
+grep -q "WARNING: Two Faced Times signed two different bundles with one sequence number" \
+    "$TMP/err" && ok || bad "no equivocation warning: $(cat "$TMP/err")"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); p=s["publishers"][0]; assert p["equivocation"] and p["fetched"]==2, s' \
+    "$out" && ok || bad "--json: both bundles fetched, equivocation true ($out)"
+grep -q "signed two different bundles with the same sequence number (#1)" "$TMP/eqlib/index.html" &&
+    ok || bad "index.html shows no equivocation alarm"
+ls "$TMP"/eqlib/*/eq1/index.html "$TMP"/eqlib/*/eq2/index.html >/dev/null 2>&1 && ok ||
+    bad "the articles of both equivocating bundles are kept"
+
+# A library that holds one bundle of such a pair gets the other when a relay
+# reports the equivocation (a relay that sends EQUIVOCATION messages): the
+# reader asks for both, so the library proves it instead of noting a report.
+"$SZ" import --socket "$TMP/old/control.sock" "$TMP/eq1.bundle" >/dev/null || bad "import eq1 alone"
+"$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/eqtrust" --output "$TMP/eqlib2" \
+    >/dev/null 2>"$TMP/err" || bad "fetch one bundle of the pair: $(cat "$TMP/err")"
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/eqtrust" --output "$TMP/eqlib2" >/dev/null \
+    2>"$TMP/err"
+if grep -q "reports an EQUIVOCATION" "$TMP/err"; then
+    grep -q "signed two different bundles with the same sequence number (#1)" \
+        "$TMP/eqlib2/index.html" && ls "$TMP"/eqlib2/*/eq2/index.html >/dev/null 2>&1 && ok ||
+        bad "a reported equivocation is not fetched and proven: $(cat "$TMP/err")"
+else
+    echo "fetch_test: this samizdatd sends no EQUIVOCATION; the check of reported equivocations is skipped"
+fi
+
+# Comments: '#' at the start of a line or after white space, in peers and trust files;
+# a '#' inside a word stays.
+printf '# relays\n%s  # relay 1\n\n' "$RELAY" >"$TMP/peers.txt"
+printf '# mine\n%s The C# Gazette # the main one\n' "$(cat "$TMP/pub.pk")" >"$TMP/trust.comments"
+out=$("$SZ" fetch --peers-file "$TMP/peers.txt" --trust-file "$TMP/trust.comments" \
+    --output "$TMP/commentlib" --json 2>"$TMP/err")
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["publishers"][0]["name"]=="The C# Gazette", s' \
+    "$out" && ok || bad "comments in peers and trust files: $out $(cat "$TMP/err")"
+
+# An address without a port means 7447, as for the daemon (IPv6 in brackets).
+if python3 -c 'import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(("127.0.0.1", 7447)) == 0)'; then
+    expect_status "peers without port" 7 "$SZ" fetch --peer 127.0.0.1 --peer "[::1]" \
+        --trust-file "$TMP/trust" --output "$TMP/portlib" --connect-timeout 2
+    expect_stderr "127.0.0.1 means port 7447" "peer 127\.0\.0\.1:7447: "
+    expect_stderr "[::1] means port 7447" "peer \[::1\]:7447: "
+else
+    echo "fetch_test: something listens on 127.0.0.1:7447; the default port check is skipped"
+fi
 
 # Peers that are no samizdat node for this reader, each named with the reason:
 # a node with another network key (it says nothing and closes at its handshake deadline),
@@ -185,4 +249,63 @@ done
 kill -INT $FPID
 wait $FPID
 [ $got -eq 1 ] && ok || bad "--follow receives a bundle published after it started: $(cat "$TMP/follow.err")"
+
+# --follow survives a relay restart and gets what the relay receives after it;
+# a peer unreachable from the start does not end it and is named once, not at
+# each retry; on a terminal each bundle added gets a line.
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/restartlib" --follow --json \
+    >"$TMP/restart.out" 2>"$TMP/restart.err" &
+RPID=$!
+"$SZ" fetch --peer "$DEAD_PEER" --trust-file "$TMP/trust" --output "$TMP/deadlib" --follow \
+    >/dev/null 2>"$TMP/dead.err" &
+DPID=$!
+FOLLOWERS="$RPID $DPID"
+TPID=
+if command -v script >/dev/null; then
+    script -qec "echo \$\$ >'$TMP/tty.pid'; exec '$SZ' fetch --peer $RELAY --trust-file '$TMP/trust' --output '$TMP/ttyfollow' --follow" \
+        /dev/null >"$TMP/ttyfollow.out" 2>&1 </dev/null &
+    TPID=$!
+    FOLLOWERS="$FOLLOWERS $TPID"
+fi
+for _ in $(seq 1 100); do
+    ls "$TMP"/restartlib/*/followed/index.html >/dev/null 2>&1 &&
+        { [ -z "$TPID" ] || ls "$TMP"/ttyfollow/*/followed/index.html >/dev/null 2>&1; } && break
+    sleep 0.1
+done
+RPORT=$(peer_port relay)
+stop_daemon relay || bad "relay stops"
+start_daemon relay "${COMMON[@]}" --peer "127.0.0.1:$(peer_port pub)" --listen "127.0.0.1:$RPORT" ||
+    bad "relay restarts on port $RPORT"
+"$SZ" publish --socket "$TMP/pub/control.sock" "$(article afterrestart)" >/dev/null
+got=0
+for _ in $(seq 1 200); do
+    if ls "$TMP"/restartlib/*/afterrestart/index.html >/dev/null 2>&1 &&
+        { [ -z "$TPID" ] || grep -aq "Article afterrestart" "$TMP/ttyfollow.out"; }; then
+        got=1
+        break
+    fi
+    sleep 0.1
+done
+alive=0
+kill -0 $RPID 2>/dev/null && alive=1
+kill -INT $RPID
+rc=0
+wait $RPID || rc=$?
+[ $got -eq 1 ] && [ $alive -eq 1 ] && ok ||
+    bad "--follow survives a relay restart (running: $alive): $(cat "$TMP/restart.err")"
+[ $rc -eq 0 ] && ok || bad "--follow interrupted: exit $rc, wanted 0 ($(cat "$TMP/restart.err"))"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["complete"], s' \
+    "$TMP/restart.out" && ok || bad "--follow --json summary: $(cat "$TMP/restart.out")"
+kill -0 $DPID 2>/dev/null && ok || bad "--follow ended on a peer unreachable from the start: $(cat "$TMP/dead.err")"
+kill -INT $DPID
+wait $DPID
+n=$(grep -c "peer $DEAD_PEER" "$TMP/dead.err")
+[ "$n" -eq 1 ] && ok || bad "an unreachable peer is named $n times, wanted once: $(cat "$TMP/dead.err")"
+if [ -n "$TPID" ]; then
+    kill -INT "$(cat "$TMP/tty.pid")"
+    wait $TPID
+    grep -aq "added from The Fetch Gazette: sequence [0-9]*, 1 article: \"Article afterrestart\"" \
+        "$TMP/ttyfollow.out" && ok || bad "no line per bundle added on a terminal: $(cat -v "$TMP/ttyfollow.out")"
+fi
+FOLLOWERS=
 finish

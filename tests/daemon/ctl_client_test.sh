@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The daemon commands of the client against a real samizdatd: export never
+# writes into the daemon's data folder nor over a secret key (status 2, as
+# README says of refused outputs); import names a file that is not a bundle
+# without a made-up id; a publish or import that times out says the daemon
+# may still carry it out (and it does).
+# usage: ctl_client_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+trap 'kill -CONT "${PID_pub:-}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
+DATA=$TMP/pub
+SOCK=$DATA/control.sock
+
+"$SZ" keygen --no-passphrase --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" >/dev/null
+check "daemon starts" start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 0
+printf -- '---\ntitle: One\nid: one\n---\nThe first article.\n' >"$TMP/one.md"
+ID=$("$SZ" publish --socket "$SOCK" "$TMP/one.md")
+[[ $ID =~ ^[0-9a-f]{64}$ ]] && ok || bad "publish prints the bundle id ($ID)"
+
+# --- export: the daemon's own files and a secret key are refused with status 2
+sums() { (cd "$DATA" && sha256sum node.key publisher.seq store.sqlite 2>/dev/null); }
+cp "$TMP/pub.sk" "$TMP/pub.sk.orig"
+BEFORE=$(sums)
+ln -s "$DATA" "$TMP/data-link"
+ln -s "$DATA/node.key" "$TMP/node-link.bundle"
+for out in "$DATA/node.key" "$DATA/publisher.seq" "$DATA/store.sqlite" "$DATA/new.bundle" \
+    "$TMP/data-link/node.key" "$TMP/data-link/new.bundle" "$TMP/pub/../pub/node.key" \
+    "$TMP/node-link.bundle"; do
+    expect_status "export --output $out (in the data folder)" 2 "$SZ" export --socket "$SOCK" \
+        "$ID" --output "$out"
+    expect_stderr "export --output $out: message" "is in \(or links into\) the daemon's data folder"
+done
+# From inside the data folder, with relative paths.
+expect_status "export --output node.key from inside the data folder" 2 bash -c \
+    'cd "$1" && "$2" export --socket control.sock "$3" --output node.key' sh "$DATA" "$SZ" "$ID"
+[ "$(sums)" = "$BEFORE" ] && [ ! -e "$DATA/new.bundle" ] && ok ||
+    bad "export changed the daemon's files: $(sums)"
+expect_status "export --output a secret key" 2 "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/pub.sk"
+expect_stderr "secret key message" "pub.sk is a samizdat secret key"
+ln -s pub.sk "$TMP/sk-link.bundle"
+expect_status "export --output a link to a secret key" 2 "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/sk-link.bundle"
+cmp -s "$TMP/pub.sk" "$TMP/pub.sk.orig" && ok || bad "export replaced the secret key"
+mkdir "$TMP/afolder"
+expect_status "export --output a folder" 2 "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/afolder"
+check "export --output an ordinary file" "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/one.bundle"
+check "export replaces an ordinary file" "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/one.bundle"
+check "the exported bundle verifies" "$SZ" verify --trust "$TMP/pub.pk" "$TMP/one.bundle"
+
+# --- import: a file that is not a bundle has no id to show
+printf 'just some text\n' >"$TMP/bad.txt"
+rc=0
+out=$("$SZ" import --socket "$SOCK" "$TMP/bad.txt" "$TMP/one.bundle") || rc=$?
+[ $rc -eq 1 ] && ok || bad "import of a non-bundle: exit $rc, wanted 1"
+grep -qx "refused - $TMP/bad.txt: not a bundle this daemon can read (refused: .*)" <<<"$out" &&
+    ok || bad "import of a non-bundle says so, with '-' for its id: $out"
+! grep -q "0000000000000000000000000000000000000000000000000000000000000000" <<<"$out" && ok ||
+    bad "import shows an all-zero id: $out"
+grep -qx "present $ID $TMP/one.bundle: already stored" <<<"$out" && ok ||
+    bad "import of a held bundle beside it: $out"
+
+# --- a publish or import that times out may still be carried out
+N0=$("$SZ" list --socket "$SOCK" | wc -l)
+printf -- '---\ntitle: Two\nid: two\n---\nThe second article.\n' >"$TMP/two.md"
+kill -STOP "$PID_pub"
+SAMIZDAT_CTL_TIMEOUT=2 expect_status "publish to a stopped daemon" 6 timeout 30 "$SZ" publish \
+    --socket "$SOCK" "$TMP/two.md"
+expect_stderr "publish timeout message" \
+    "did not answer within 2 s.*may still publish it.*check with 'samizdat list' before publishing again"
+"$SZ" keygen --no-passphrase --secret-key "$TMP/other.sk" --public-key "$TMP/other.pk" >/dev/null
+"$SZ" pack --secret-key "$TMP/other.sk" --output "$TMP/other.bundle" "$TMP/two.md" >/dev/null
+SAMIZDAT_CTL_TIMEOUT=2 expect_status "import to a stopped daemon" 6 timeout 30 "$SZ" import \
+    --socket "$SOCK" "$TMP/other.bundle"
+expect_stderr "import timeout message" \
+    "did not answer within 2 s.*may still import.*check with 'samizdat list' before importing again"
+kill -CONT "$PID_pub"
+# The daemon carries out both requests once it runs again, as the messages say.
+for _ in $(seq 1 100); do
+    [ "$("$SZ" list --socket "$SOCK" | wc -l)" -ge $((N0 + 2)) ] && break
+    sleep 0.1
+done
+[ "$("$SZ" list --socket "$SOCK" | wc -l)" -eq $((N0 + 2)) ] && ok ||
+    bad "the timed-out publish and import were carried out: $("$SZ" list --socket "$SOCK")"
+# Status and list change nothing: no such note on their time-outs.
+kill -STOP "$PID_pub"
+SAMIZDAT_CTL_TIMEOUT=1 expect_status "status of a stopped daemon" 6 timeout 30 "$SZ" status \
+    --socket "$SOCK"
+! grep -q "samizdat list" "$TMP/stderr" && ok || bad "status timeout mentions list: $(cat "$TMP/stderr")"
+kill -CONT "$PID_pub"
+
+check "clean stop" stop_daemon pub
+finish
