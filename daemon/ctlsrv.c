@@ -25,6 +25,12 @@
 
 #define READ_BUF_LEN 65536
 #define MAX_CONNS 64
+/*
+ * Memory all control requests being received may hold: each may announce up
+ * to 80 MiB and then stall, so 64 connections could otherwise hold 5 GiB.
+ * Three requests of the largest size fit.
+ */
+#define CTL_RX_BUDGET (256u << 20)
 #define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
 #define RESULT_TEXT_LEN 320 /* one import result's text, NUL included */
 /* The largest bundle an R_EXPORT carries: the body less its header and blob length. */
@@ -38,6 +44,7 @@ struct ctlconn {
     size_t frame_len;   /* bytes received */
     size_t frame_cap;   /* header + announced body, once known */
     size_t frame_alloc; /* bytes allocated for frame */
+    size_t counted;     /* of which counted in d->ctl_rx_bytes */
     int holds;          /* 1 for the handle, +1 per job or batch holding it */
     bool busy;          /* a request is being served: reading is paused */
     bool closing;
@@ -124,6 +131,7 @@ conn_free(struct ctlconn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     d->n_conns--;
+    d->ctl_rx_bytes -= c->counted;
     free(c->frame);
     free(c);
 }
@@ -1336,11 +1344,22 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                 cap = 65536;
             if (cap > c->frame_cap)
                 cap = c->frame_cap;
+            if (c->d->ctl_rx_bytes + (cap - c->frame_alloc) > CTL_RX_BUDGET) {
+                c->busy = true;
+                uv_read_stop((uv_stream_t *)&c->pipe);
+                reply_error_close(c, SZ_ETOOBIG,
+                                  "the daemon is already receiving %zu MiB of other requests: "
+                                  "send this one again when they are done",
+                                  c->d->ctl_rx_bytes >> 20);
+                return;
+            }
             g = realloc(c->frame, cap);
             if (g == NULL) {
                 conn_close(c);
                 return;
             }
+            c->d->ctl_rx_bytes += cap - c->frame_alloc;
+            c->counted += cap - c->frame_alloc;
             c->frame = g;
             c->frame_alloc = cap;
         }
@@ -1353,6 +1372,8 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
             size_t len = c->frame_len;
             c->frame = NULL;
             c->frame_len = c->frame_cap = c->frame_alloc = 0;
+            c->d->ctl_rx_bytes -= c->counted;
+            c->counted = 0;
             c->busy = true;
             uv_read_stop((uv_stream_t *)&c->pipe);
             if (n > 0) {

@@ -44,6 +44,7 @@ struct daemon {
     bool ctl_listening;
     struct ctlconn *conns; /* open control connections (doubly linked) */
     size_t n_conns;
+    size_t ctl_rx_bytes; /* memory of control requests still being received, all connections */
     /* Signals. */
     uv_signal_t sigint, sigterm, sighup;
     bool stopping;

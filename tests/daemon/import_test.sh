@@ -163,4 +163,35 @@ EOF
     bad "status --json with 600 publishers: $(tail -1 "$TMP/py.err")"
 check "stop many" stop_daemon many
 
+# --- Requests that announce 80 MiB and stall: together they hold at most the
+# daemon's budget (256 MiB); one beyond it is refused, and the daemon answers.
+start_daemon stall || bad "start stall"
+python3 - "$TMP/stall/control.sock" "$PID_stall" <<'EOF' 2>"$TMP/stall.err" && ok ||
+import socket, struct, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+body = 80 << 20
+chunk = b"\0" * (1 << 20)
+conns, refused = [], 0
+for k in range(5):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(10)
+    s.sendall(struct.pack("<I", body))
+    try:
+        for _ in range(79):
+            s.sendall(chunk)
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        refused += 1
+    conns.append(s)
+time.sleep(0.5)
+rss = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
+assert refused >= 1, f"no request was refused beyond the budget (rss {rss} kB)"
+assert rss < 400 * 1024, f"daemon holds {rss} kB for stalled requests"
+print(f"refused {refused}, rss {rss} kB", file=sys.stderr)
+EOF
+    bad "stalled 80 MiB requests are bounded: $(tail -2 "$TMP/stall.err")"
+"$SZ" status --socket "$TMP/stall/control.sock" >/dev/null 2>&1 && ok ||
+    bad "status answers beside stalled requests"
+check "stop stall" stop_daemon stall
+
 finish
