@@ -895,15 +895,24 @@ run_compare(struct gjob *j)
     struct sz_msg_iter it;
     struct sz_msg_summary_pub sp;
     struct own_ranges own = {0};
-    size_t cap = 0, k, i;
+    size_t cap = 0, k, i, n_seen = 0;
+    /* Publishers already compared: each costs a pass over the store, once. */
+    uint8_t(*seen)[SZ_PUBLIC_KEY_LEN] = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS, sizeof *seen);
 
-    if (sz_msg_decode(j->peer_summary, j->peer_summary_len, &m) != 0)
+    if (seen == NULL || sz_msg_decode(j->peer_summary, j->peer_summary_len, &m) != 0) {
+        free(seen);
         return;
+    }
     sz_msg_summary_iter(&m, &it);
     while (sz_msg_summary_next(&it, &sp)) {
         /* Below the floor (evicted or expired here) is not wanted: the
          * queue's limit counts only ranges that will be asked for. */
         uint64_t floor = floor_in(j->floors, j->n_floors, sp.publisher);
+        for (i = 0; i < n_seen && memcmp(seen[i], sp.publisher, SZ_PUBLIC_KEY_LEN) != 0; i++)
+            ;
+        if (i < n_seen || n_seen == SZ_MSG_MAX_SUMMARY_PUBLISHERS)
+            continue; /* named twice: the first entry counts */
+        memcpy(seen[n_seen++], sp.publisher, SZ_PUBLIC_KEY_LEN);
         if (!daemon_carries(d, sp.publisher))
             continue;
         own.n = 0;
@@ -938,6 +947,7 @@ run_compare(struct gjob *j)
         }
     }
     free(own.v);
+    free(seen);
 }
 
 static void
