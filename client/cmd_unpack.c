@@ -40,7 +40,7 @@ cmd_unpack(int argc, char **argv)
     struct library_result res = {0};
     const char *dir = NULL;
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
-    size_t n = 0, n_before, i;
+    size_t n = 0, i;
     char err[1024];
     int c, r, rc = EXIT_USAGE;
 
@@ -54,15 +54,7 @@ cmd_unpack(int argc, char **argv)
             }
             break;
         case 'T':
-            n_before = trust.n;
-            r = util_trust_load_file(&trust, optarg, err, sizeof err);
-            if (r == 0 && trust.n == n_before) {
-                snprintf(err, sizeof err,
-                         "%s holds no public key: a trust file has lines \"PUBLIC-KEY name...\"",
-                         optarg);
-                r = -1;
-            }
-            if (r != 0) {
+            if (util_trust_load_file(&trust, optarg, err, sizeof err) != 0) {
                 util_err("%s", err);
                 rc = EXIT_KEY;
                 goto out;

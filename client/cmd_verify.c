@@ -36,7 +36,6 @@ cmd_verify(int argc, char **argv)
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
     bool quiet = false;
     char err[1024];
-    size_t n_before;
     int c, i, r, rc = EXIT_OK;
 
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -49,15 +48,7 @@ cmd_verify(int argc, char **argv)
             }
             break;
         case 'T':
-            n_before = trust.n;
-            r = util_trust_load_file(&trust, optarg, err, sizeof err);
-            if (r == 0 && trust.n == n_before) {
-                snprintf(err, sizeof err,
-                         "%s holds no public key: a trust file has lines \"PUBLIC-KEY name...\"",
-                         optarg);
-                r = -1;
-            }
-            if (r != 0) {
+            if (util_trust_load_file(&trust, optarg, err, sizeof err) != 0) {
                 util_err("%s", err);
                 util_trust_free(&trust);
                 return EXIT_KEY;

@@ -785,10 +785,17 @@ util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t e
     size_t len = 0;
     int rc;
 
+    size_t n_before = t->n;
+
     if (util_read_file(path, 1u << 20, &buf, &len, err, err_cap) != 0)
         return -1;
     rc = trust_parse(t, path, buf, len, err, err_cap);
     free(buf);
+    if (rc == 0 && t->n == n_before) {
+        snprintf(err, err_cap,
+                 "%s holds no public key: a trust file has lines \"PUBLIC-KEY name...\"", path);
+        rc = -1;
+    }
     return rc;
 }
 

@@ -127,7 +127,7 @@ int util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_
  * trimmed) may be empty. A '#' after white space starts a comment that ends
  * the line ("KEY Exile Daily # the main one" names "Exile Daily"); one inside
  * a word ("The C# Gazette") does not. Returns 0 or -1 with "FILE:LINE: reason"
- * in err.
+ * in err; a file without any key is an error too.
  */
 int util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t err_cap);
 
