@@ -438,10 +438,16 @@ drive_waiting(struct gossip *gs)
         if (p->g != NULL && p->g->n_deferred > 0)
             take_deferred(gs, p);
 
-    while (budget-- > 0 && gs->wait_head != NULL) {
+    while (budget > 0 && gs->wait_head != NULL) {
         struct fetch *f = gs->wait_head;
+        size_t before = gs->n_fetches;
         wait_unlink(gs, f);
         fetch_next(gs, f);
+        /* Dropped (no candidate left, e.g. its announcer was muted): f is gone, and
+         * costs nothing of the budget, so ids made up by a muted peer clear at once. */
+        if (gs->n_fetches < before)
+            continue;
+        budget--;
         /* Still waiting: no candidate has room; the rest will not fare better now. */
         if (f == gs->wait_tail && f->waiting)
             break;

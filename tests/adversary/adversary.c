@@ -46,6 +46,7 @@
 #include "samizdat/buf.h"
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
+#include "samizdat/keys.h"
 #include "samizdat/link.h"
 #include "samizdat/msg.h"
 
@@ -69,20 +70,30 @@ struct opts {
     const char *key_check_from; /* a second source address to test the node-key ban */
     const char *bait;           /* push-unwanted: a bundle to announce first */
     double hold_s;              /* flood, idle-connections: how long to stay connected */
-    double seconds;             /* slow: how long to trickle */
+    double seconds;             /* slow: how long to trickle (< 0: the command's default) */
     bool slow_handshake;        /* slow: trickle the first handshake message instead */
     unsigned long frames; /* bundle-repeat: at most this many BUNDLES messages (0: no limit) */
     const char *listen;   /* serve-evil: HOST:PORT to listen on (port 0: any) */
     const char *bundles;  /* serve-evil: folder of the bundles it holds */
     uint64_t claim_last;  /* serve-evil old-as-new: last sequence claimed (0: newest + 100) */
     double max_s;         /* serve-evil: lifetime of one session, seconds */
-    double rate;          /* serve-evil flood: ids announced per second (0: no limit) */
+    double rate;          /* serve-evil flood: ids announced per second (0: no limit);
+                             slow-read, slow-bundle: bytes per second (0: the default) */
     double answer_delay;  /* serve-evil: seconds between SUMMARY and the attack */
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
+    unsigned long links;  /* fake-announce: links opened (0: the default) */
+    int rcvbuf;           /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
 };
 
-static struct opts opt = {.hold_s = -1, .seconds = 20, .max_s = 120};
+static struct opts opt = {.hold_s = -1, .seconds = -1, .max_s = 120};
 static struct sz_link_keys keys; /* the network key and our random node key */
+
+/* --seconds, or the command's default when not given. */
+static double
+seconds_or(double def)
+{
+    return opt.seconds >= 0 ? opt.seconds : def;
+}
 
 /* serve-evil: a REQUEST_RANGE from the fetching peer, not answered yet. */
 struct range_req {
@@ -107,6 +118,7 @@ struct conn {
     /* What the daemon sent. */
     uint64_t n_msgs, n_by_type[256];
     uint64_t n_request_ids;
+    double t_first_request, t_last_request; /* when REQUESTs came (0: none yet) */
     bool goodbye;
     uint8_t goodbye_reason;
     char goodbye_text[SZ_MSG_MAX_GOODBYE_TEXT_LEN + 1];
@@ -249,6 +261,9 @@ conn_connect(struct conn *c, const char *from)
         say("socket: %s", strerror(errno));
         return -1;
     }
+    /* Before connect(): the receive window is scaled from it in the handshake. */
+    if (opt.rcvbuf > 0)
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &opt.rcvbuf, sizeof opt.rcvbuf);
     if (from != NULL) {
         memset(&sa, 0, sizeof sa);
         sa.sin_family = AF_INET;
@@ -414,6 +429,9 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
         break;
     case SZ_MSG_REQUEST:
         c->n_request_ids += m.n_entries;
+        c->t_last_request = now_s();
+        if (c->t_first_request == 0)
+            c->t_first_request = c->t_last_request;
         for (i = 0; i < m.n_entries && c->want_id != NULL; i++)
             if (memcmp(sz_msg_request_id(&m, i), c->want_id, SZ_BUNDLE_ID_LEN) == 0 &&
                 !c->want_requested) {
@@ -528,6 +546,39 @@ want_seen(const struct conn *c)
 }
 
 /*
+ * What poll() said of c: reads at most max_read bytes (and answers them), and
+ * writes what waits. Returns the bytes read.
+ */
+static size_t
+conn_io(struct conn *c, short revents, size_t max_read)
+{
+    uint8_t buf[READ_CHUNK];
+    size_t got = 0;
+
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && max_read > 0) {
+        ssize_t n = read(c->fd, buf, max_read < sizeof buf ? max_read : sizeof buf);
+        if (n > 0) {
+            handle_input(c, buf, (size_t)n);
+            got = (size_t)n;
+        } else if (n == 0) {
+            mark_closed(c, false);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            mark_closed(c, true);
+        }
+    }
+    if (!c->closed && c->out_len > 0 && (revents & POLLOUT)) {
+        ssize_t n = write(c->fd, c->out, c->out_len);
+        if (n > 0) {
+            memmove(c->out, c->out + n, c->out_len - (size_t)n);
+            c->out_len -= (size_t)n;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            mark_closed(c, true);
+        }
+    }
+    return got;
+}
+
+/*
  * Reads, answers and writes until done(c) holds, the daemon closes, or
  * timeout_ms passes. Returns 0 (done), 1 (timed out), -1 (closed).
  */
@@ -535,7 +586,6 @@ static int
 conn_pump(struct conn *c, int timeout_ms, done_cb done)
 {
     double deadline = now_s() + timeout_ms / 1000.0;
-    uint8_t buf[READ_CHUNK];
 
     for (;;) {
         struct pollfd pfd;
@@ -555,26 +605,8 @@ conn_pump(struct conn *c, int timeout_ms, done_cb done)
         rc = poll(&pfd, 1, (int)(left * 1000) + 1);
         if (rc < 0 && errno != EINTR)
             die_local("poll failed");
-        if (rc <= 0)
-            continue;
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = read(c->fd, buf, sizeof buf);
-            if (n > 0)
-                handle_input(c, buf, (size_t)n);
-            else if (n == 0)
-                mark_closed(c, false);
-            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                mark_closed(c, true);
-        }
-        if (!c->closed && c->out_len > 0 && (pfd.revents & POLLOUT)) {
-            ssize_t n = write(c->fd, c->out, c->out_len);
-            if (n > 0) {
-                memmove(c->out, c->out + n, c->out_len - (size_t)n);
-                c->out_len -= (size_t)n;
-            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                mark_closed(c, true);
-            }
-        }
+        if (rc > 0)
+            (void)conn_io(c, pfd.revents, SIZE_MAX);
     }
 }
 
@@ -1253,7 +1285,7 @@ cmd_slow(void)
         c.quiet = true; /* a PONG now would land inside our frame */
     }
     t0 = now_s();
-    while (i < n && now_s() - t0 < opt.seconds && !c.closed) {
+    while (i < n && now_s() - t0 < seconds_or(20) && !c.closed) {
         if (!write_raw(&c, frame + i, 1))
             break;
         i++;
@@ -1265,7 +1297,7 @@ cmd_slow(void)
         closed_after);
     if (opt.slow_handshake) {
         /* Abandoned at 10 s; allow for the daemon's timer granularity. */
-        if (opt.seconds >= 12 && !(c.closed && closed_after >= 9 && closed_after <= 12.5)) {
+        if (seconds_or(20) >= 12 && !(c.closed && closed_after >= 9 && closed_after <= 12.5)) {
             say("expected the daemon to abandon the handshake after 10 s");
             ok = false;
         }
@@ -1680,7 +1712,7 @@ cmd_summary_flood(const char *arg)
                               &blen) != 0)
         die_local("cannot encode SUMMARY");
     t0 = now_s();
-    while (sent < total && !c.closed && c.link_err == 0 && now_s() - t0 < opt.seconds) {
+    while (sent < total && !c.closed && c.link_err == 0 && now_s() - t0 < seconds_or(20)) {
         if (c.out_len < FLOOD_OUT_LOW) {
             send_body(&c, body, blen);
             sent++;
@@ -1783,7 +1815,7 @@ cmd_bundle_repeat(const char *path)
     if (sz_msg_encode_bundles(ptrs, lens, per, body, SZ_MSG_MAX_LEN, &blen) != 0)
         die_local("cannot encode BUNDLES");
     t0 = now_s();
-    while (!c.closed && c.link_err == 0 && now_s() - t0 < opt.seconds) {
+    while (!c.closed && c.link_err == 0 && now_s() - t0 < seconds_or(20)) {
         if (opt.frames != 0 && frames >= opt.frames) {
             if (conn_pump(&c, 100, out_empty) == 0)
                 break; /* all written */
@@ -1816,6 +1848,420 @@ cmd_bundle_repeat(const char *path)
     free(body);
     free(b);
     return verdict(ok, "copies of one requested bundle: the daemon coped");
+}
+
+/* ---- slow and greedy peers: reply floods, slow readers and senders, made-up ids ---- */
+
+#define PING_FLOOD_RCVBUF 65536 /* ping-flood: our receive buffer, so the kernel holds little */
+/* ping-flood: the daemon's send queue (PROTOCOL.md 4.4: 4 MiB; no bundle is served), doubled. */
+#define PING_FLOOD_QUEUE_BOUND (8u << 20)
+#define PING_FLOOD_QUIET_S 2 /* ping-flood: no reply for this long, the queue is empty */
+
+/*
+ * What a peer that never reads may find waiting for it: the daemon's send
+ * queue, what the kernel holds of it on the way (the daemon's socket send
+ * buffer, which grows up to tcp_wmem's maximum, and our receive buffer).
+ */
+static uint64_t
+reply_bound(void)
+{
+    uint64_t wmem_max = 4u << 20; /* Linux's default */
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+
+    if (f != NULL) {
+        unsigned long long lo, def, max;
+        if (fscanf(f, "%llu %llu %llu", &lo, &def, &max) == 3)
+            wmem_max = max;
+        fclose(f);
+    }
+    return PING_FLOOD_QUEUE_BOUND + wmem_max + 2 * (uint64_t)PING_FLOOD_RCVBUF;
+}
+
+/*
+ * ping-flood: PING and GET_PEERS, alternately, as fast as the daemon takes
+ * them, for --seconds (default 10), never reading a byte. Each asks for a
+ * reply: a daemon queueing replies however full the send queue is grows
+ * without bound (PROTOCOL.md 4.4: no reply while the queue is full; the test
+ * script watches the daemon's memory). Then, 1 s later, it reads what the
+ * daemon queued: at most reply_bound() bytes may come.
+ */
+static int
+cmd_ping_flood(void)
+{
+    struct conn c;
+    double seconds = seconds_or(10), t0, t_last;
+    uint64_t n_ping = 0, n_get_peers = 0, bytes_out = 0, replies, bound = reply_bound();
+    uint64_t pongs, peers;
+    bool ok;
+
+    opt.rcvbuf = PING_FLOOD_RCVBUF;
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed");
+    }
+    pongs = c.n_by_type[SZ_MSG_PONG];
+    peers = c.n_by_type[SZ_MSG_PEERS];
+    replies = c.bytes_in;
+    t0 = now_s();
+    while (!c.closed && now_s() - t0 < seconds) {
+        struct pollfd pfd = {c.fd, POLLOUT, 0};
+        ssize_t n;
+        while (c.out_len < FLOOD_OUT_LOW) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            if ((n_ping + n_get_peers) % 2 == 0) {
+                m.type = SZ_MSG_PING;
+                m.nonce = n_ping++;
+            } else {
+                m.type = SZ_MSG_GET_PEERS;
+                n_get_peers++;
+            }
+            send_msg(&c, &m);
+        }
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        n = write(c.fd, c.out, c.out_len);
+        if (n > 0) {
+            memmove(c.out, c.out + n, c.out_len - (size_t)n);
+            c.out_len -= (size_t)n;
+            bytes_out += (uint64_t)n;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            mark_closed(&c, true);
+        }
+    }
+    say("flood: %llu PING and %llu GET_PEERS queued, %.1f MB written in %.1f s; nothing read",
+        (unsigned long long)n_ping, (unsigned long long)n_get_peers, bytes_out / 1e6, now_s() - t0);
+    if (c.closed) {
+        say("the daemon closed the link after %.1f s of flood", c.t_closed - t0);
+        conn_free(&c);
+        return verdict(c.link_err == 0, "a PING flood: the daemon dropped the link");
+    }
+    c.out_len = 0; /* the rest of the flood is not sent: the replies are read now */
+    sleep_ms(1000);
+    t0 = t_last = now_s();
+    while (!c.closed && c.link_err == 0 && c.bytes_in - replies <= bound &&
+           now_s() - t_last < PING_FLOOD_QUIET_S) {
+        uint64_t before = c.bytes_in;
+        (void)conn_pump(&c, 100, NULL);
+        if (c.bytes_in != before)
+            t_last = now_s();
+    }
+    replies = c.bytes_in - replies;
+    say("replies: %llu bytes (%llu PONG, %llu PEERS) read in %.1f s%s (bound %llu bytes)",
+        (unsigned long long)replies, (unsigned long long)(c.n_by_type[SZ_MSG_PONG] - pongs),
+        (unsigned long long)(c.n_by_type[SZ_MSG_PEERS] - peers), now_s() - t0,
+        replies > bound ? ", and more coming: given up" : "", (unsigned long long)bound);
+    if (c.closed)
+        say("the daemon closed the link while we read");
+    ok = c.link_err == 0 && replies <= bound;
+    conn_free(&c);
+    return verdict(ok, "a PING and GET_PEERS flood that never reads: the replies queued for it "
+                       "stayed bounded");
+}
+
+#define SLOW_READ_RCVBUF 16384 /* slow-read: so that the kernel holds little of what is sent */
+#define SLOW_READ_DRAIN_S 20   /* slow-read: the rest of the range, read at full speed, within */
+
+static bool
+range_done(const struct conn *c)
+{
+    return c->n_by_type[SZ_MSG_RANGE_DONE] > 0;
+}
+
+/*
+ * slow-read BUNDLE...: one REQUEST_RANGE over their sequences (one publisher,
+ * held by the daemon, more than is read meanwhile), then reads at --rate
+ * bytes a second (default 100000) for --seconds (default 80), answering as an
+ * honest peer does. The daemon's send queue stays full all along and drains
+ * steadily: PROTOCOL.md 4.4 keeps such a link (only a queue that did not
+ * drain at all for 60 s is closed). The bytes must have kept coming (at least
+ * half the rate); then, read at full speed, the rest of the range must come,
+ * then RANGE_DONE, on the same link.
+ */
+static int
+cmd_slow_read(const char *const *paths, size_t n)
+{
+    struct conn c;
+    struct sz_msg m;
+    double rate = opt.rate > 0 ? opt.rate : 100000, seconds = seconds_or(80), t0, t_note, t;
+    uint64_t first = UINT64_MAX, last = 0, got = 0, asked = 0;
+    size_t i, n_whole = 0;
+    bool ok;
+
+    for (i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) == 0)
+            asked += (uint64_t)st.st_size;
+    }
+    track_bundles(paths, n);
+    for (i = 0; i < n_tracked; i++) {
+        if (memcmp(tracked[i].hdr.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0)
+            die_local("slow-read: the bundles must have one publisher");
+        first = tracked[i].hdr.sequence < first ? tracked[i].hdr.sequence : first;
+        last = tracked[i].hdr.sequence > last ? tracked[i].hdr.sequence : last;
+    }
+    if (last - first >= SZ_MSG_MAX_RANGE_SPAN)
+        die_local("slow-read: the sequences span too much for one REQUEST_RANGE");
+    opt.rcvbuf = SLOW_READ_RCVBUF;
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed");
+    }
+    c.track = true;
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_REQUEST_RANGE;
+    memcpy(m.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN);
+    m.first = first;
+    m.last = last;
+    send_msg(&c, &m);
+    say("asked for sequences %llu-%llu (%zu bundles, %.1f MB); reading %.0f bytes a second for "
+        "%.0f s",
+        (unsigned long long)first, (unsigned long long)last, n_tracked, asked / 1e6, rate, seconds);
+    t0 = t_note = now_s();
+    while (!c.closed && c.link_err == 0 && (t = now_s()) - t0 < seconds) {
+        /* A token bucket: what the rate allows since t0, less what was read. */
+        double allowed = rate * (t - t0) - (double)got;
+        struct pollfd pfd = {c.fd, (short)((allowed >= 1 ? POLLIN : 0) | (c.out_len ? POLLOUT : 0)),
+                             0};
+        if (t - t_note >= 20) {
+            t_note = t;
+            say("t=%.0f s: read %.1f MB", t - t0, got / 1e6);
+        }
+        if (pfd.events == 0) {
+            sleep_ms(10);
+            continue;
+        }
+        if (poll(&pfd, 1, 50) > 0)
+            got += conn_io(&c, pfd.revents, allowed >= 1 ? (size_t)allowed : 0);
+    }
+    t = now_s() - t0;
+    for (i = 0; i < n_tracked; i++)
+        n_whole += tracked[i].n_got > 0;
+    say("read: %.1f MB in %.1f s (%.0f bytes a second); %llu BUNDLE messages, %zu of %zu bundles "
+        "whole",
+        got / 1e6, t, got / (t > 0 ? t : 1), (unsigned long long)c.n_by_type[SZ_MSG_BUNDLE],
+        n_whole, n_tracked);
+    ok = c.link_err == 0 && got >= rate * seconds / 2;
+    if (got < rate * seconds / 2)
+        say("the bytes did not keep coming (wanted at least %.1f MB)", rate * seconds / 2e6);
+    if (c.n_by_type[SZ_MSG_RANGE_DONE] > 0) {
+        say("the range was done before the end: ask for more, or read slower");
+        ok = false;
+    }
+    /*
+     * A close (or GOODBYE) waits behind what the kernel holds of the queue:
+     * read the rest at full speed. A kept link brings the whole range, then
+     * RANGE_DONE.
+     */
+    t = now_s();
+    (void)conn_pump(&c, SLOW_READ_DRAIN_S * 1000, range_done);
+    if (c.closed) {
+        say("connection: dropped by the daemon (the close seen %.1f s after the REQUEST_RANGE)",
+            c.t_closed - t0);
+        if (c.goodbye)
+            say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+                c.goodbye_text);
+        ok = false;
+    } else if (c.n_by_type[SZ_MSG_RANGE_DONE] == 0) {
+        say("connection: open, but the rest of the range did not come within %d s",
+            SLOW_READ_DRAIN_S);
+        ok = false;
+    } else {
+        n_whole = 0;
+        for (i = 0; i < n_tracked; i++)
+            n_whole += tracked[i].n_got > 0;
+        say("connection: kept; then read at full speed: %zu of %zu bundles whole and RANGE_DONE "
+            "in %.1f s",
+            n_whole, n_tracked, now_s() - t);
+        if (n_whole != n_tracked)
+            ok = false;
+    }
+    conn_free(&c);
+    return verdict(ok, "a slow but steady reader: its link kept");
+}
+
+/*
+ * slow-bundle BUNDLE: announces it; on the daemon's REQUEST, sends it in
+ * BUNDLE chunks of --rate bytes (default 30000), one a second, so that it
+ * takes longer than the 30 s request timeout. PROTOCOL.md 4.2: a peer still
+ * sending bundle bytes gets up to 2 more minutes, and the bundle is still one
+ * that was asked for. The link must stay open; the test script checks that
+ * the daemon stored the bundle and banned nobody.
+ */
+static int
+cmd_slow_bundle(const char *path)
+{
+    struct conn c;
+    size_t len, off, chunk, n_chunks = 0;
+    uint8_t *b = read_file(path, &len), id[SZ_BUNDLE_ID_LEN];
+    double rate = opt.rate > 0 ? opt.rate : 30000, period, t0;
+    bool ok;
+
+    chunk = rate < SZ_MSG_MAX_CHUNK_LEN ? (size_t)rate : SZ_MSG_MAX_CHUNK_LEN;
+    if (chunk == 0)
+        die_local("slow-bundle: --rate must be at least 1");
+    period = (double)chunk / rate;
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "handshake failed");
+    }
+    announce_bundle(&c, b, len, id);
+    c.want_id = id;
+    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+        conn_free(&c);
+        free(b);
+        return verdict(false, "the daemon did not REQUEST the announced bundle");
+    }
+    say("request_ms: %.0f; sending %zu bytes, %zu a chunk, one chunk every %.2f s",
+        (c.t_want - c.t_start) * 1000, len, chunk, period);
+    t0 = now_s();
+    for (off = 0; off < len && !c.closed; off += chunk) {
+        struct sz_msg m;
+        double due = t0 + period * (double)n_chunks;
+        while (!c.closed && now_s() < due)
+            (void)conn_pump(&c, (int)((due - now_s()) * 1000) + 1, NULL);
+        if (c.closed)
+            break;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_BUNDLE;
+        m.total = (uint32_t)len;
+        m.offset = (uint32_t)off;
+        m.data = b + off;
+        m.data_len = len - off < chunk ? len - off : chunk;
+        send_msg(&c, &m);
+        n_chunks++;
+        (void)conn_pump(&c, 5000, out_empty);
+    }
+    if (!c.closed) {
+        say("sent: %zu bytes in %zu chunks, the last %.1f s after the REQUEST", len, n_chunks,
+            now_s() - c.t_want);
+        (void)conn_pump(&c, 3000, NULL);
+    }
+    ok = c.link_err == 0 && !c.closed && !c.goodbye;
+    if (c.closed) {
+        say("connection: dropped by the daemon %.1f s after the REQUEST, %zu of %zu bytes sent",
+            c.t_closed - c.t_want, off < len ? off : len, len);
+        if (c.goodbye)
+            say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+                c.goodbye_text);
+    } else {
+        say("connection: still open 3 s after the last chunk");
+    }
+    conn_free(&c);
+    free(b);
+    return verdict(ok, "a requested bundle sent slowly, past the request timeout: taken, the link "
+                       "kept");
+}
+
+#define FAKE_LINKS 4 /* fake-announce: 4 links of 4096 fetches fill the daemon's 16384 */
+
+/*
+ * fake-announce PUBLIC_KEY_FILE [N]: --links links (default 4), each with its
+ * own node key, announce N made-up ids each (default 5000) of that publisher
+ * (one the daemon carries), then stay for --hold seconds (default 50),
+ * answering PINGs and nothing else. PROTOCOL.md 4.2: a peer that sent nothing
+ * for 30 s after a REQUEST of an id it announced has its announcements ignored
+ * for 5 minutes, so the daemon must not ask a link for more than its first 16
+ * ids (4.4: requests outstanding to one peer). The test script checks that
+ * the daemon's fetch table, which these links filled, takes honest bundles
+ * again.
+ */
+static int
+cmd_fake_announce(const char *pk_path, const char *arg)
+{
+    unsigned long per_link = arg != NULL ? strtoul(arg, NULL, 0) : 5000;
+    size_t n_links = opt.links > 0 ? opt.links : FAKE_LINKS, i, k, pk_len;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 50, t0;
+    uint8_t *pk_file = read_file(pk_path, &pk_len), publisher[SZ_PUBLIC_KEY_LEN];
+    struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
+    uint8_t *body = malloc(SZ_MSG_MAX_ANNOUNCE_LEN);
+    struct conn *cs = calloc(n_links, sizeof *cs);
+    struct pollfd *pfd = calloc(n_links, sizeof *pfd);
+    bool ok = true;
+
+    if (e == NULL || body == NULL || cs == NULL || pfd == NULL)
+        die_local("out of memory");
+    if (sz_pk_file_parse(pk_file, pk_len, publisher) != 0)
+        die_local("fake-announce: not a public key file");
+    for (i = 0; i < n_links; i++)
+        cs[i].fd = -1;
+    for (i = 0; i < n_links; i++) {
+        unsigned long sent = 0;
+        /* A node key per link: each is another peer to the daemon. */
+        randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+        crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+        if (handshake(&cs[i], opt.from, NULL) != 0) {
+            ok = false;
+            break;
+        }
+        while (sent < per_link) {
+            size_t n =
+                per_link - sent < SZ_MSG_MAX_ANNOUNCE ? per_link - sent : SZ_MSG_MAX_ANNOUNCE;
+            size_t blen = 0;
+            for (k = 0; k < n; k++) {
+                memcpy(e[k].publisher, publisher, SZ_PUBLIC_KEY_LEN);
+                e[k].sequence = 1000000000ull + i * (uint64_t)per_link + sent + k;
+                randombytes_buf(e[k].id, SZ_BUNDLE_ID_LEN);
+                e[k].size = 1000;
+            }
+            if (sz_msg_encode_announce(e, n, body, SZ_MSG_MAX_ANNOUNCE_LEN, &blen) != 0)
+                die_local("cannot encode ANNOUNCE");
+            send_body(&cs[i], body, blen);
+            sent += n;
+        }
+        if (conn_pump(&cs[i], HANDSHAKE_WAIT_MS, out_empty) != 0) {
+            ok = false;
+            break;
+        }
+    }
+    if (!ok) {
+        say("link %zu: failed before its announcements were out", i + 1);
+        goto out;
+    }
+    say("announced: %lu made-up ids on each of %zu links; holding them %.0f s", per_link, n_links,
+        hold);
+    t0 = now_s();
+    while (now_s() - t0 < hold) {
+        size_t n_open = 0;
+        for (i = 0; i < n_links; i++) {
+            pfd[i].fd = cs[i].closed ? -1 : cs[i].fd;
+            pfd[i].events = (short)(POLLIN | (cs[i].out_len > 0 ? POLLOUT : 0));
+            pfd[i].revents = 0;
+            n_open += !cs[i].closed;
+        }
+        if (n_open == 0)
+            break;
+        if (poll(pfd, n_links, 200) <= 0)
+            continue;
+        for (i = 0; i < n_links; i++)
+            if (pfd[i].revents != 0)
+                (void)conn_io(&cs[i], pfd[i].revents, SIZE_MAX);
+    }
+    for (i = 0; i < n_links; i++) {
+        struct conn *c = &cs[i];
+        say("link %zu: %llu ids requested (the first %.1f s, the last %.1f s after the "
+            "announcements)%s",
+            i + 1, (unsigned long long)c->n_request_ids,
+            c->t_first_request > 0 ? c->t_first_request - t0 : -1.0,
+            c->t_last_request > 0 ? c->t_last_request - t0 : -1.0,
+            c->closed ? "; dropped by the daemon" : "");
+        if (c->n_request_ids > SPEC_MAX_REQUESTED || c->link_err != 0)
+            ok = false;
+    }
+    if (hold < SPEC_REQUEST_TIMEOUT_S + 10)
+        say("held less than %d s: the daemon's request timeout was not tested",
+            SPEC_REQUEST_TIMEOUT_S + 10);
+out:
+    for (i = 0; i < n_links; i++)
+        conn_free(&cs[i]);
+    free(cs);
+    free(pfd);
+    free(e);
+    free(body);
+    free(pk_file);
+    return verdict(ok, "made-up announcements: after its first requests went unanswered, no link "
+                       "was asked for more");
 }
 
 /* ---- serve-evil: a malicious relay for samizdat fetch ---- */
@@ -2267,6 +2713,18 @@ usage(void)
           "  bundle-repeat BUNDLE     SUMMARY claiming it; on REQUEST_RANGE, BUNDLES full\n"
           "                           of copies of it for --seconds or --frames messages,\n"
           "                           never RANGE_DONE\n"
+          "  ping-flood               PING and GET_PEERS as fast as they go for --seconds\n"
+          "                           (10), never reading; then the replies queued\n"
+          "                           meanwhile must stay under 8 MiB + tcp_wmem's max\n"
+          "  slow-read BUNDLE...      REQUEST_RANGE over their sequences (one publisher,\n"
+          "                           more than is read), read at --rate bytes a second\n"
+          "                           (100000) for --seconds (80): the link is kept\n"
+          "  slow-bundle BUNDLE       announce it; on REQUEST send it at --rate bytes a\n"
+          "                           second (30000), past the 30 s request timeout:\n"
+          "                           the link is kept\n"
+          "  fake-announce PK [N]     --links links (4) announce N made-up ids each\n"
+          "                           (5000) of publisher key file PK, answer nothing for\n"
+          "                           --hold seconds (50): at most 16 requests a link\n"
           "\n"
           "usage: adversary serve-evil MODE [--listen HOST:PORT] --bundles DIR\n"
           "\n"
@@ -2289,17 +2747,21 @@ usage(void)
           "                           node key: must be closed after the handshake\n"
           "  --network-key HEX        network key (default: the built-in one)\n"
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
-          "  --hold SECONDS           flood, idle-connections: time to stay connected;\n"
-          "                           dup-announce, request-range, request-many: wait\n"
+          "  --hold SECONDS           flood, idle-connections, fake-announce: time to\n"
+          "                           stay connected; dup-announce, request-range,\n"
+          "                           request-many: wait\n"
           "  --seconds SECONDS        slow: time to trickle (default 20); summary-flood,\n"
-          "                           bundle-repeat: time to send\n"
+          "                           bundle-repeat (20), ping-flood: time to send;\n"
+          "                           slow-read: time to read\n"
           "  --frames N               bundle-repeat: at most N BUNDLES messages\n"
+          "  --rate N                 slow-read, slow-bundle: bytes a second;\n"
+          "                           serve-evil flood: ids announced a second\n"
+          "  --links N                fake-announce: links opened, each a new node key\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"
           "  --bundles DIR            serve-evil: the bundles it holds\n"
           "  --claim-last SEQ         serve-evil old-as-new: last sequence it claims\n"
           "  --max-seconds S          serve-evil: lifetime of one session (120)\n"
-          "  --rate N                 serve-evil flood: ids announced a second\n"
           "  --answer-delay S         serve-evil: wait S seconds after SUMMARY before\n"
           "                           answering (or flooding)\n"
           "  --batch                  serve-evil: offer the batch feature; when agreed,\n"
@@ -2365,6 +2827,8 @@ main(int argc, char **argv)
             opt.rate = atof(v);
         else if (strcmp(o, "--answer-delay") == 0)
             opt.answer_delay = atof(v);
+        else if (strcmp(o, "--links") == 0)
+            opt.links = strtoul(v, NULL, 10);
         else if (strcmp(o, "--network-key") == 0) {
             if (sz_unhex(v, strlen(v), keys.network_key, SZ_NETWORK_KEY_LEN) != 0)
                 die_local("--network-key takes 64 hex digits");
@@ -2400,7 +2864,8 @@ main(int argc, char **argv)
     say("adversary %s against %s:%u from %s", cmd, opt.host, (unsigned)opt.port,
         opt.from != NULL ? opt.from : "any address");
 
-    if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0)
+    if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0 &&
+        strcmp(cmd, "slow-read") != 0 && !(n_pos == 4 && strcmp(cmd, "fake-announce") == 0))
         usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
         return cmd_probe();
@@ -2430,6 +2895,14 @@ main(int argc, char **argv)
         return cmd_summary_flood(arg);
     if (strcmp(cmd, "bundle-repeat") == 0 && arg != NULL)
         return cmd_bundle_repeat(arg);
+    if (strcmp(cmd, "ping-flood") == 0 && arg == NULL)
+        return cmd_ping_flood();
+    if (strcmp(cmd, "slow-read") == 0 && arg != NULL)
+        return cmd_slow_read(&pos[2], (size_t)(n_pos - 2));
+    if (strcmp(cmd, "slow-bundle") == 0 && arg != NULL)
+        return cmd_slow_bundle(arg);
+    if (strcmp(cmd, "fake-announce") == 0 && arg != NULL)
+        return cmd_fake_announce(arg, pos[3]);
     usage();
     return 2;
 }

@@ -18,6 +18,11 @@
 # (memory bounded), an id announced twice by a peer that then leaves (no use
 # of the freed peer: a crash under ASan).
 #
+# Slow and greedy peers, run together (about 75 s): a peer flooding PING and
+# GET_PEERS that never reads (replies and memory bounded), a slow but steady
+# reader and a slow sender of a requested bundle (both keep their links), and
+# links announcing made-up ids (ignored after 30 s; honest bundles still come).
+#
 # usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
 # SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
 set -u
@@ -162,7 +167,7 @@ banned_in_log() {
 }
 
 # ---- setup
-for k in p1 p2 p3 p4 p5 p6 p7; do
+for k in p1 p2 p3 p4 p5 p6 p7 p8 p9; do
     "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null ||
         bad "keygen $k"
 done
@@ -180,10 +185,11 @@ pack p3 bait
 # announced twice; p3's second bundle (T2 carries p3) is sent over and over.
 pack p4 dup
 pack p3 repeat
-# big KEY NAME SEQUENCE: a bundle of about 600 KB (random base64 text hardly compresses).
+# big KEY NAME SEQUENCE [BYTES]: a bundle of about BYTES (default 600 KB; random
+# base64 text compresses to about the random bytes it encodes).
 big() {
     { printf -- '---\ntitle: Big %s\nid: %s\n---\n' "$2" "$2" &&
-        head -c 600000 /dev/urandom | base64 -w 76; } >"$TMP/$2.md"
+        head -c "${4:-600000}" /dev/urandom | base64 -w 76; } >"$TMP/$2.md"
     "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$3" --output "$TMP/$2.bundle" \
         "$TMP/$2.md" >/dev/null || bad "pack $2"
 }
@@ -489,6 +495,83 @@ fi
     bad "future-dated: refused again ($(status_field T refused_future) after $f1)"
 still_up future-dated T
 honest "after a bundle dated 2100" T
+
+# ---- slow and greedy peers, run together, each from its own address
+# PROTOCOL.md 4.4 and 4.2, checked against peers that take a minute or more:
+# - ping-flood (T): PING and GET_PEERS as fast as T reads them, never reading
+#   the replies: no reply is queued while the send queue is full, so T's memory
+#   and the replies waiting for the peer stay bounded.
+# - slow-read (T): a REQUEST_RANGE of 20 MB read at 100 KB/s for 70 s: T's
+#   queue for it stays full but drains, so the link is kept past the 60 s
+#   after which a queue that did not drain at all is closed (T's 5 s tick:
+#   60-65 s), and nobody is banned.
+# - slow-bundle (T): a 1.2 MB bundle T asked for, sent at 30 KB/s (40 s, past
+#   the 30 s request timeout): T stores it and keeps the link.
+# - fake-announce (T2): 4 links announce 5000 made-up ids each of A's
+#   publisher (4 x 4096 fetches fill T2's fetch table) and answer nothing:
+#   30 s after its REQUEST, each link's announcements are ignored (logged, no
+#   more REQUESTs), and a bundle published at A then reaches T2 within 10 s.
+# No bundle is published at A before that check: one announced while T2's
+# fetch table is full would wait behind the made-up fetches.
+echo "slow-and-greedy: a PING flood, a slow reader, a slow sender (T); made-up announcements (T2)"
+SG_START=$EPOCHREALTIME
+big p8 slowread-1 1 12000000
+big p8 slowread-2 2 8000000
+big p9 slowbundle 1 1200000
+"$SZ" import --socket "$TMP/T/control.sock" "$TMP/slowread-1.bundle" "$TMP/slowread-2.bundle" \
+    >"$TMP/import.out" 2>&1 || bad "slow-read: import at T: $(cat "$TMP/import.out")"
+[ "$(count_pub T p8)" -eq 2 ] && ok || bad "slow-read: T does not hold the 20 MB of p8"
+note "slow-and-greedy: bundles of $(($(stat -c %s "$TMP/slowread-1.bundle") / 1000000)) MB," \
+    "$(($(stat -c %s "$TMP/slowread-2.bundle") / 1000000)) MB and" \
+    "$(($(stat -c %s "$TMP/slowbundle.bundle") / 1000)) kB made in $(since "$SG_START") s"
+m0=$(status_field T2 misbehaviour)
+t0=$EPOCHREALTIME
+"$ADV" slow-read "$TPORT" "$TMP/slowread-1.bundle" "$TMP/slowread-2.bundle" --rate 100000 \
+    --seconds 70 --from 127.0.0.40 >"$TMP/slowread.out" 2>&1 &
+SLOWREAD=$!
+"$ADV" slow-bundle "$TPORT" "$TMP/slowbundle.bundle" --rate 30000 --from 127.0.0.41 \
+    >"$TMP/slowbundle.out" 2>&1 &
+SLOWBUNDLE=$!
+"$ADV" fake-announce "$T2PORT" "$TMP/p1.pk" 5000 --links 4 --hold 60 --from 127.0.0.42 \
+    >"$TMP/fake.out" 2>&1 &
+FAKE=$!
+sleep 2 # their handshakes and announcements first: the flood takes both cores
+rss_watch_start T
+adversary "ping-flood" ping-flood "$TPORT" --seconds 10 --from 127.0.0.43
+rss_watch_stop ping-flood
+still_up ping-flood T
+# Each of the 4 links is ignored about 30-35 s after T2 asked it (T2's tick is 5 s).
+n_muted=0
+while [ "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) }')" = 1 ]; do
+    n_muted=$(grep -c "peer 127.0.0.42:[0-9]*: did not answer a request for a bundle it announced" \
+        "$TMP/T2.log")
+    [ "$n_muted" -ge 4 ] && break
+    sleep 0.2
+done
+note "fake-announce: T2 ignores $n_muted of the 4 links after $(since "$t0") s"
+[ "$n_muted" -ge 4 ] && ok ||
+    bad "fake-announce: T2 logged $n_muted of 4 links as not answering what they announced"
+honest "after made-up announcements" T2 T
+rc=0
+wait $FAKE || rc=$?
+sed 's/^/    | /' "$TMP/fake.out"
+[ $rc -eq 0 ] && ok || bad "fake-announce: T2 kept asking links that never answered (exit $rc)"
+m1=$(status_field T2 misbehaviour)
+note "fake-announce: T2's misbehaviour $m0 -> $m1"
+rc=0
+wait $SLOWBUNDLE || rc=$?
+sed 's/^/    | /' "$TMP/slowbundle.out"
+[ $rc -eq 0 ] && ok || bad "slow-bundle: T dropped a peer sending what it asked for (exit $rc)"
+wait_pub T p9 1 5 && ok || bad "slow-bundle: T did not store the bundle sent slowly"
+banned_in_log T 127.0.0.41 && bad "slow-bundle: T banned the slow sender" || ok
+rc=0
+wait $SLOWREAD || rc=$?
+sed 's/^/    | /' "$TMP/slowread.out"
+[ $rc -eq 0 ] && ok || bad "slow-read: T dropped a slow but steady reader (exit $rc)"
+banned_in_log T 127.0.0.40 && bad "slow-read: T banned the slow reader" || ok
+note "slow-and-greedy: done in $(since "$SG_START") s"
+still_up slow-and-greedy T
+still_up slow-and-greedy T2
 
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering
 # (Last of the attacks on T: a crash here must not hide the results above.)
