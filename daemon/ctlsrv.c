@@ -67,6 +67,7 @@ struct job {
     struct ctlconn *c;
     struct daemon *d;
     uint8_t *frame;         /* owned; msg points into it */
+    size_t rx_counted;      /* its bytes counted in d->ctl_rx_bytes until freed */
     struct sz_ctl_msg *msg; /* owned */
     void (*run)(struct job *j);
     /* Results, built on the pool thread. */
@@ -88,6 +89,9 @@ struct job {
     size_t *todo;
     size_t n_todo, todo_next;
     size_t chunks_running; /* screening or verification chunks on the pool */
+    bool iwaiting;         /* in the queue of requests waiting for a chunk slot */
+    struct job *iwait_next;
+    bool store_queued; /* its store job is queued: the chunks are all done */
     /* IMPORT: per item, the earlier byte-identical item it repeats, or NO_ITEM. */
     size_t *first_of;
     /* STATUS: the peer list, taken on the loop where the peers live. */
@@ -300,6 +304,7 @@ job_free(struct job *j)
 {
     size_t i;
 
+    j->d->ctl_rx_bytes -= j->rx_counted;
     sz_ctl_msg_free(j->msg);
     free(j->frame);
     free(j->reply_frame);
@@ -332,7 +337,10 @@ on_job_done(uv_work_t *w, int status)
     if (status == UV_ECANCELED) {
         ctlsrv_reply_error(c, SZ_EINVAL, "the daemon is shutting down; try again later");
     } else if (j->msg->type == SZ_CTL_PUBLISH && j->err_code == 0) {
-        /* The batch takes the request over and replies when the bundle is stored. */
+        /* The batch takes the request over and replies when the bundle is stored
+         * (batches are bounded by the bundle cap: no longer counted here). */
+        d->ctl_rx_bytes -= j->rx_counted;
+        j->rx_counted = 0;
         publish_add(d->pub, c, j->frame, j->msg, j->container);
         j->frame = NULL;
         j->msg = NULL;
@@ -1110,12 +1118,47 @@ run_and_encode(uv_work_t *w)
 /* Items one verification chunk opens. */
 #define IMPORT_CHUNK 16
 /*
- * Chunks of one request on the thread pool at once. The pool is shared by
- * every request, peer and the store (libuv's default is 4 threads): one
- * import of bundles that inflate to the content cap must leave room for a
- * STATUS, a LIST and the gossip's store jobs.
+ * Verification chunks of all requests on the thread pool at once. The pool is
+ * shared by every request, peer and the store (libuv's default is 4
+ * threads): imports of bundles that inflate to the content cap must leave
+ * room for a STATUS, a LIST and the gossip's store jobs, however many run.
+ * Requests take the free slots in turn.
  */
 #define IMPORT_MAX_RUNNING 2
+
+static size_t import_chunks;                /* verification chunks on the pool, all requests */
+static struct job *iwait_head, *iwait_tail; /* requests waiting for a slot, in turn */
+
+/* A request waiting for a slot counts as a job: a shutdown waits for it. */
+static void
+iwait_push(struct job *j)
+{
+    if (j->iwaiting)
+        return;
+    j->iwaiting = true;
+    j->iwait_next = NULL;
+    if (iwait_tail != NULL)
+        iwait_tail->iwait_next = j;
+    else
+        iwait_head = j;
+    iwait_tail = j;
+    j->d->n_jobs++;
+}
+
+static struct job *
+iwait_pop(void)
+{
+    struct job *j = iwait_head;
+
+    if (j == NULL)
+        return NULL;
+    iwait_head = j->iwait_next;
+    if (iwait_head == NULL)
+        iwait_tail = NULL;
+    j->iwaiting = false;
+    j->d->n_jobs--;
+    return j;
+}
 
 struct ichunk {
     uv_work_t work;
@@ -1162,25 +1205,37 @@ import_queue_chunk(struct job *j, bool screen, size_t from, size_t to)
 }
 
 /*
- * Keeps up to IMPORT_MAX_RUNNING verification chunks of the request on the
- * pool, and queues the store job once the last has finished. When a chunk
- * cannot be queued, the store job opens what is left itself.
+ * Queues verification chunks of the request while the pool has a slot for
+ * them (IMPORT_MAX_RUNNING, all requests), waits its turn for more, and
+ * queues the store job once the last has finished. When a chunk cannot be
+ * queued, the store job opens what is left itself.
  */
 static void
 import_pump(struct job *j)
 {
     struct daemon *d = j->d;
+    bool failed = false;
     int rc;
 
-    while (j->chunks_running < IMPORT_MAX_RUNNING && j->todo_next < j->n_todo) {
+    if (j->store_queued || j->iwaiting)
+        return;
+    while (import_chunks < IMPORT_MAX_RUNNING && j->todo_next < j->n_todo) {
         size_t to =
             j->n_todo - j->todo_next > IMPORT_CHUNK ? j->todo_next + IMPORT_CHUNK : j->n_todo;
-        if (import_queue_chunk(j, false, j->todo_next, to) != 0)
+        if (import_queue_chunk(j, false, j->todo_next, to) != 0) {
+            failed = true;
             break;
+        }
+        import_chunks++;
         j->todo_next = to;
+    }
+    if (!failed && j->todo_next < j->n_todo) {
+        iwait_push(j); /* more when a slot frees, after the requests waiting before it */
+        return;
     }
     if (j->chunks_running > 0)
         return;
+    j->store_queued = true;
     /* Every chunk done: store them all in one transaction. */
     rc = uv_queue_work(d->loop, &j->work, run_and_encode, on_job_done);
     if (rc != 0) {
@@ -1199,10 +1254,17 @@ on_chunk_done(uv_work_t *w, int status)
     struct ichunk *k = w->data;
     struct job *j = k->j;
 
+    bool verify = !k->screen;
+
     (void)status; /* Nothing cancels these: a shutdown finishes the request. */
     free(k);
     j->d->n_jobs--;
     j->chunks_running--;
+    if (verify)
+        import_chunks--;
+    /* The requests waiting for a slot go first, in turn; then this one. */
+    while (import_chunks < IMPORT_MAX_RUNNING && iwait_head != NULL)
+        import_pump(iwait_pop());
     import_pump(j);
 }
 
@@ -1218,7 +1280,7 @@ import_start(struct job *j)
 /* ---- requests ---- */
 
 static void
-dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
+dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len, size_t counted)
 {
     struct daemon *d = c->d;
     struct sz_ctl_msg *msg = NULL;
@@ -1227,6 +1289,7 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
 
     rc = sz_ctl_decode(frame + SZ_CTL_FRAME_HEADER_LEN, frame_len - SZ_CTL_FRAME_HEADER_LEN, &msg);
     if (rc != 0) {
+        d->ctl_rx_bytes -= counted;
         free(frame);
         if (log_allow(&c->noisy, 10, (int64_t)uv_now(d->loop)))
             log_msg(LOG_WARN, "control: bad request (%s); closing that connection",
@@ -1237,6 +1300,7 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
     }
     j = calloc(1, sizeof *j);
     if (j == NULL) {
+        d->ctl_rx_bytes -= counted;
         sz_ctl_msg_free(msg);
         free(frame);
         ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon is out of memory");
@@ -1246,6 +1310,7 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len)
     j->c = c;
     j->d = d;
     j->frame = frame;
+    j->rx_counted = counted;
     j->msg = msg;
     switch (msg->type) {
     case SZ_CTL_STATUS:
@@ -1348,7 +1413,7 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                 c->busy = true;
                 uv_read_stop((uv_stream_t *)&c->pipe);
                 reply_error_close(c, SZ_ETOOBIG,
-                                  "the daemon is already receiving %zu MiB of other requests: "
+                                  "the daemon already holds %zu MiB of other requests: "
                                   "send this one again when they are done",
                                   c->d->ctl_rx_bytes >> 20);
                 return;
@@ -1370,19 +1435,21 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
         if (c->frame_len == c->frame_cap) {
             uint8_t *frame = c->frame;
             size_t len = c->frame_len;
+            /* The request's memory stays counted until its job frees it. */
+            size_t counted = c->counted;
             c->frame = NULL;
             c->frame_len = c->frame_cap = c->frame_alloc = 0;
-            c->d->ctl_rx_bytes -= c->counted;
             c->counted = 0;
             c->busy = true;
             uv_read_stop((uv_stream_t *)&c->pipe);
             if (n > 0) {
                 /* Pipelined bytes wait for the reply: a client sends one request at a time. */
+                c->d->ctl_rx_bytes -= counted;
                 reply_error_close(c, SZ_EINVAL, "send one request at a time");
                 free(frame);
                 return;
             }
-            dispatch(c, frame, len);
+            dispatch(c, frame, len, counted);
         }
     }
 }

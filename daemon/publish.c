@@ -129,7 +129,7 @@ sk_seq_open(const char *path, int *fd, char *err, size_t err_cap)
         }
         if (waited >= SEQ_LOCK_WAIT_MS) {
             snprintf(err, err_cap,
-                     "%.160s is locked by another program (samizdat pack?) for more than %d s: "
+                     "%.100s is locked by another program (samizdat pack?) for more than %d s: "
                      "let it finish, then publish again",
                      path, SEQ_LOCK_WAIT_MS / 1000);
             break;
