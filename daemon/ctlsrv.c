@@ -560,10 +560,11 @@ run_status(struct job *j)
     sz_wr_init(&text, SZ_CTL_MAX_TEXT_LEN);
     sz_wr_init(&json, SZ_CTL_MAX_TEXT_LEN);
     wr_printf(&text, "samizdatd %s, up %lld s\n", SZ_VERSION_STRING, (long long)up);
-    wr_printf(&text, "data folder: %s\n", cfg->data_dir);
+    const char *dir = d->data_dir_shown != NULL ? d->data_dir_shown : cfg->data_dir;
+    wr_printf(&text, "data folder: %s\n", dir);
     wr_printf(&json, "{\"version\":\"%s\",\"uptime_s\":%lld,\"data_dir\":", SZ_VERSION_STRING,
               (long long)up);
-    wr_json_str(&json, cfg->data_dir);
+    wr_json_str(&json, dir);
     if (d->sk != NULL) {
         sz_pk_to_text(d->pk, pk);
         wr_printf(&text, "publisher key: %s\n", pk);

@@ -26,6 +26,12 @@ struct daemon {
      */
     uv_rwlock_t cfg_lock;
     const char *config_path; /* NULL when running on defaults and flags */
+    /*
+     * The data folder as STATUS shows it: its real (absolute) path, so that a
+     * client elsewhere can tell a file in it, with bytes that are not UTF-8
+     * shown as U+FFFD. NULL until start-up has made the folder.
+     */
+    char *data_dir_shown;
     struct store *store;
     /* The store is one SQLite connection: every thread-pool job takes this lock. */
     uv_mutex_t store_lock;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "peer.h"
 #include "publish.h"
+#include "samizdat/article.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 #include "store.h"
@@ -219,6 +220,39 @@ out:
     if (pass != NULL)
         sodium_free(pass);
     return rc;
+}
+
+/*
+ * The real path of the data folder, with bytes that are not UTF-8 replaced by
+ * U+FFFD (control replies carry UTF-8 text only). NULL when out of memory.
+ */
+static char *
+shown_data_dir(const char *dir)
+{
+    char *real = realpath(dir, NULL), *out;
+    const uint8_t *p = (const uint8_t *)(real != NULL ? real : dir);
+    size_t n = strlen((const char *)p), i = 0, o = 0;
+
+    out = malloc(3 * n + 1);
+    while (out != NULL && i < n) {
+        size_t len = 0;
+        for (size_t l = 1; l <= 4 && i + l <= n && len == 0; l++)
+            if (sz_utf8_valid(p + i, l))
+                len = l;
+        if (len == 0) {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(out + o, p + i, len);
+            o += len;
+            i += len;
+        }
+    }
+    if (out != NULL)
+        out[o] = '\0';
+    free(real);
+    return out;
 }
 
 /* ---- shutdown ---- */
@@ -668,6 +702,7 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_cfg;
     }
+    d->data_dir_shown = shown_data_dir(CFG.data_dir);
     if (CFG.publisher_key != NULL && load_publisher_key(d, &CFG, err, sizeof err) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         goto out_cfg;
@@ -762,6 +797,7 @@ out_key:
 out_cfg:
     if (status == 0)
         log_msg(LOG_INFO, "stopped");
+    free(d->data_dir_shown);
     config_free(&CFG);
     return status;
 }

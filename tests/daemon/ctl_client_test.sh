@@ -56,6 +56,41 @@ check "export replaces an ordinary file" "$SZ" export --socket "$SOCK" "$ID" \
     --output "$TMP/one.bundle"
 check "the exported bundle verifies" "$SZ" verify --trust "$TMP/pub.pk" "$TMP/one.bundle"
 
+# --- a data folder given as a relative path, and a socket elsewhere: the
+# daemon reports its real path, so export from another folder still refuses.
+mkdir -p "$TMP/srv" "$TMP/elsewhere"
+(cd "$TMP/srv" && exec "$SZD" --data-dir rel-data --socket "$TMP/rel.sock" \
+    --listen 127.0.0.1:0 >"$TMP/rel.log" 2>&1) &
+PID_rel=$!
+for i in $(seq 1 100); do
+    "$SZ" status --socket "$TMP/rel.sock" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$SZ" import --socket "$TMP/rel.sock" "$TMP/one.bundle" >/dev/null || bad "import into rel"
+cp "$TMP/srv/rel-data/node.key" "$TMP/node.key.orig"
+expect_status "export into a relative data folder, from another folder" 2 bash -c \
+    'cd "$1" && "$2" export --socket "$3" "$4" --output "$5"' sh "$TMP/elsewhere" "$SZ" \
+    "$TMP/rel.sock" "$ID" "$TMP/srv/rel-data/node.key"
+cmp -s "$TMP/srv/rel-data/node.key" "$TMP/node.key.orig" && ok ||
+    bad "export replaced node.key of a daemon started with a relative data folder"
+"$SZ" status --socket "$TMP/rel.sock" | grep -qx "data folder: $TMP/srv/rel-data" && ok ||
+    bad "status shows the data folder's real path: $("$SZ" status --socket "$TMP/rel.sock" | head -3)"
+kill "$PID_rel"; wait "$PID_rel" 2>/dev/null
+# A data folder whose name is not UTF-8: status (and so export) still work.
+BADDIR=$TMP/$'lat\xe9'
+"$SZD" --data-dir "$BADDIR" --listen 127.0.0.1:0 >"$TMP/bad.log" 2>&1 &
+PID_bad=$!
+for i in $(seq 1 100); do
+    "$SZ" status --socket "$BADDIR/control.sock" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$SZ" status --socket "$BADDIR/control.sock" >"$TMP/bad.status" 2>&1 && ok ||
+    bad "status of a daemon whose data folder is not UTF-8: $(head -2 "$TMP/bad.status")"
+"$SZ" import --socket "$BADDIR/control.sock" "$TMP/one.bundle" >/dev/null || bad "import into bad"
+check "export from a daemon whose data folder is not UTF-8" "$SZ" export \
+    --socket "$BADDIR/control.sock" "$ID" --output "$TMP/from-bad.bundle"
+kill "$PID_bad"; wait "$PID_bad" 2>/dev/null
+
 # --- import: a file that is not a bundle has no id to show
 printf 'just some text\n' >"$TMP/bad.txt"
 rc=0
