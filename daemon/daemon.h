@@ -61,7 +61,8 @@ struct daemon {
     struct gossip *gossip;
     size_t n_jobs;     /* thread-pool jobs in flight */
     size_t ctl_writes; /* control replies being written: a shutdown waits for them */
-    uint64_t n_imported, n_published, n_refused;
+    /* Counted on the loop, read by STATUS on the pool. */
+    _Atomic uint64_t n_imported, n_published, n_refused;
 };
 
 /* Called after every thread-pool job ends, on the loop: continues a shutdown. */
