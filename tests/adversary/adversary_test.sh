@@ -74,7 +74,8 @@ rss_watch() {
         r=$(rss_kb "$1")
         if [ "${r:-0}" -gt "$max" ]; then
             max=$r
-            echo "$max" >"$2"
+            # Renamed into place: a sampler killed mid-write never leaves an empty file.
+            echo "$max" >"$2.tmp" && mv -f "$2.tmp" "$2"
         fi
         sleep 0.1
     done
