@@ -1525,6 +1525,33 @@ range_done_or_repeating(const struct conn *c)
  * sequence). Each must come exactly once, then RANGE_DONE (PROTOCOL.md 4.3),
  * within --hold seconds (default 10).
  */
+/*
+ * The sequences [*first, *last] of the tracked bundles, which must share one
+ * publisher and fit one REQUEST_RANGE; dies naming cmd otherwise.
+ */
+static void
+tracked_range(const char *cmd, uint64_t *first, uint64_t *last)
+{
+    char why[128];
+
+    *first = UINT64_MAX;
+    *last = 0;
+    for (size_t i = 0; i < n_tracked; i++) {
+        if (memcmp(tracked[i].hdr.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0) {
+            snprintf(why, sizeof why, "%s: the bundles must have one publisher", cmd);
+            die_local(why);
+        }
+        if (tracked[i].hdr.sequence < *first)
+            *first = tracked[i].hdr.sequence;
+        if (tracked[i].hdr.sequence > *last)
+            *last = tracked[i].hdr.sequence;
+    }
+    if (*last - *first >= SZ_MSG_MAX_RANGE_SPAN) {
+        snprintf(why, sizeof why, "%s: the sequences span too much for one REQUEST_RANGE", cmd);
+        die_local(why);
+    }
+}
+
 static int
 cmd_request_range(const char *const *paths, size_t n)
 {
@@ -1536,16 +1563,7 @@ cmd_request_range(const char *const *paths, size_t n)
     bool ok;
 
     track_bundles(paths, n);
-    for (i = 0; i < n_tracked; i++) {
-        if (memcmp(tracked[i].hdr.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0)
-            die_local("request-range: the bundles must have one publisher");
-        if (tracked[i].hdr.sequence < first)
-            first = tracked[i].hdr.sequence;
-        if (tracked[i].hdr.sequence > last)
-            last = tracked[i].hdr.sequence;
-    }
-    if (last - first >= SZ_MSG_MAX_RANGE_SPAN)
-        die_local("request-range: the sequences span too much for one REQUEST_RANGE");
+    tracked_range("request-range", &first, &last);
     if (handshake(&c, opt.from, NULL) != 0) {
         conn_free(&c);
         return verdict(false, "handshake failed");
@@ -1994,14 +2012,7 @@ cmd_slow_read(const char *const *paths, size_t n)
             asked += (uint64_t)st.st_size;
     }
     track_bundles(paths, n);
-    for (i = 0; i < n_tracked; i++) {
-        if (memcmp(tracked[i].hdr.publisher, tracked[0].hdr.publisher, SZ_PUBLIC_KEY_LEN) != 0)
-            die_local("slow-read: the bundles must have one publisher");
-        first = tracked[i].hdr.sequence < first ? tracked[i].hdr.sequence : first;
-        last = tracked[i].hdr.sequence > last ? tracked[i].hdr.sequence : last;
-    }
-    if (last - first >= SZ_MSG_MAX_RANGE_SPAN)
-        die_local("slow-read: the sequences span too much for one REQUEST_RANGE");
+    tracked_range("slow-read", &first, &last);
     opt.rcvbuf = SLOW_READ_RCVBUF;
     if (handshake(&c, opt.from, NULL) != 0) {
         conn_free(&c);
