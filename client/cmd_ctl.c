@@ -1,5 +1,9 @@
 /* The commands that talk to a local samizdatd: publish, import, status, list, export. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* O_PATH */
+#endif
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -7,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -628,49 +633,102 @@ json_member(const char *json, size_t len, const char *key, char *out, size_t cap
     }
 }
 
-/* The real path of the folder that will hold `path` (which itself may not exist yet). */
-static bool
-real_folder_of(const char *path, char *out)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
+#ifdef O_PATH
+#define DIR_OPEN_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC) /* needs no read permission */
+#else
+#define DIR_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
 
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) >= (int)sizeof dir)
-        return false;
-    return realpath(dir, out) != NULL;
+/*
+ * Is the open folder fd the folder `outer` (by device and inode) or inside it?
+ * Walks up through "..", so no path on the way is trusted.
+ */
+static bool
+folder_within(int fd, const struct stat *outer)
+{
+    struct stat st, up;
+    bool yes = false;
+    int cur = openat(fd, ".", DIR_OPEN_FLAGS), next;
+
+    for (int depth = 0; cur >= 0 && depth < 4096; depth++) {
+        if (fstat(cur, &st) != 0)
+            break;
+        if (st.st_dev == outer->st_dev && st.st_ino == outer->st_ino) {
+            yes = true;
+            break;
+        }
+        next = openat(cur, "..", DIR_OPEN_FLAGS);
+        if (next < 0 || fstat(next, &up) != 0 ||
+            (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) {
+            if (next >= 0)
+                close(next);
+            break; /* the root */
+        }
+        close(cur);
+        cur = next;
+    }
+    if (cur >= 0)
+        close(cur);
+    return yes;
 }
 
-/* Is the real path `inner` the folder `outer` or inside it? */
-static bool
-path_within(const char *inner, const char *outer)
+/*
+ * When `name` in the folder dirfd is a symbolic link, opens the folder that
+ * holds its target (relative to dirfd when the target is relative). Returns the
+ * open folder, or -1 when it is not a link or that folder cannot be opened.
+ */
+static int
+link_target_folder(int dirfd, const char *name)
 {
-    size_t n = strlen(outer);
+    char target[PATH_MAX], folder[PATH_MAX];
+    ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+    const char *slash;
 
-    if (strcmp(outer, "/") == 0)
-        return true;
-    return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+    if (n <= 0)
+        return -1;
+    target[n] = '\0';
+    slash = strrchr(target, '/');
+    if (slash == NULL)
+        snprintf(folder, sizeof folder, ".");
+    else if (slash == target)
+        snprintf(folder, sizeof folder, "/");
+    else
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - target), target);
+    return openat(dirfd, folder, DIR_OPEN_FLAGS);
+}
+
+/* Is the output (name in the open folder dirfd), or the file a link there points to, in `outer`? */
+static bool
+output_within(int dirfd, const char *name, const struct stat *outer)
+{
+    int link_dir;
+    bool yes = folder_within(dirfd, outer);
+
+    if (!yes && (link_dir = link_target_folder(dirfd, name)) >= 0) {
+        yes = folder_within(link_dir, outer);
+        close(link_dir);
+    }
+    return yes;
 }
 
 /*
  * Refuses an export into the daemon's data folder (node.key, publisher.seq,
  * store.sqlite live there), asking the daemon where it is (STATUS, member
- * data_dir). The output's folder and the data folder are compared by real
- * path, so a symbolic link to either is seen through. A daemon that reports no
- * data folder is not checked. Returns -1 to go on, or an exit status.
+ * data_dir). The output's folder, already open as dirfd (the bundle is later
+ * written through it, so a folder on the path swapped meanwhile cannot redirect
+ * the write), is compared with the data folder by device and inode, walking up
+ * from it; a symbolic link at the output is followed for the check too. A
+ * daemon that reports no data folder is not checked. Returns -1 to go on, or
+ * an exit status.
  */
 static int
-refuse_data_dir(const char *sock, const char *out_path)
+refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_path)
 {
     struct sz_ctl_msg req = {.type = SZ_CTL_STATUS}, *reply = NULL;
     uint8_t *frame = NULL;
-    char data_dir[PATH_MAX], real_data[PATH_MAX], real_out[PATH_MAX], sock_dir[PATH_MAX],
-        target[PATH_MAX];
-    const char *base, *link_to = NULL;
-    struct stat st;
+    char data_dir[PATH_MAX], sock_dir[PATH_MAX];
+    const char *base, *slash;
+    struct stat data_st;
     int rc = call(sock, &req, SZ_CTL_R_STATUS, &frame, &reply), r;
 
     if (rc != EXIT_OK)
@@ -684,14 +742,10 @@ refuse_data_dir(const char *sock, const char *out_path)
         rc = EXIT_DAEMON;
         goto out;
     }
-    if (r == 0 || !real_folder_of(out_path, real_out))
-        goto out; /* a missing folder fails the write itself */
-    /* A symbolic link to a file in there is refused too, though it alone would be replaced. */
-    if (lstat(out_path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(out_path, target) != NULL)
-        link_to = target;
-    if (realpath(data_dir, real_data) != NULL &&
-        (path_within(real_out, real_data) ||
-         (link_to != NULL && path_within(link_to, real_data)))) {
+    if (r == 0)
+        goto out;
+    if (stat(data_dir, &data_st) == 0 && S_ISDIR(data_st.st_mode) &&
+        output_within(dirfd, name, &data_st)) {
         util_err("--output %s is in (or links into) the daemon's data folder %s: the bundle "
                  "could replace its files (node.key, store.sqlite); choose a file outside it",
                  out_path, data_dir);
@@ -702,10 +756,16 @@ refuse_data_dir(const char *sock, const char *out_path)
      * A relative data folder is relative to the daemon's working folder, which
      * this client does not know; by default the control socket is in it.
      */
-    base = strrchr(sock, '/');
-    base = base != NULL ? base + 1 : sock;
-    if (data_dir[0] != '/' && strcmp(base, "control.sock") == 0 && real_folder_of(sock, sock_dir) &&
-        (path_within(real_out, sock_dir) || (link_to != NULL && path_within(link_to, sock_dir)))) {
+    slash = strrchr(sock, '/');
+    base = slash != NULL ? slash + 1 : sock;
+    if (slash == NULL)
+        snprintf(sock_dir, sizeof sock_dir, ".");
+    else if (slash == sock)
+        snprintf(sock_dir, sizeof sock_dir, "/");
+    else
+        snprintf(sock_dir, sizeof sock_dir, "%.*s", (int)(slash - sock), sock);
+    if (data_dir[0] != '/' && strcmp(base, "control.sock") == 0 && stat(sock_dir, &data_st) == 0 &&
+        output_within(dirfd, name, &data_st)) {
         util_err("--output %s is in (or links into) the daemon's data folder %s (beside its "
                  "control socket): the bundle could replace its files (node.key, store.sqlite); "
                  "choose a file outside it",
@@ -716,6 +776,42 @@ out:
     sz_ctl_msg_free(reply);
     free(frame);
     return rc;
+}
+
+/*
+ * Opens the folder of out_path and points *name at its last part. Returns the
+ * open folder, or -1 after telling the user (*status set).
+ */
+static int
+open_output_folder(const char *out_path, const char **name, int *status)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(out_path, '/');
+    int fd;
+
+    *name = slash != NULL ? slash + 1 : out_path;
+    if (**name == '\0' || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
+        util_err("--output %s names a folder: give a file name", out_path);
+        *status = EXIT_USAGE;
+        return -1;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == out_path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        util_err("cannot open the folder %s of --output %s: %s%s", dir, out_path, strerror(e),
+                 e == ENOENT    ? " (create it first)"
+                 : e == EACCES  ? " (check its permissions)"
+                 : e == ENOTDIR ? " (a part of the path is not a folder)"
+                                : "");
+        *status = EXIT_OUTPUT;
+    }
+    return fd;
 }
 
 static const char EXPORT_USAGE[] =
@@ -740,10 +836,11 @@ cmd_export(int argc, char **argv)
     };
     struct sz_ctl_msg req = {.type = SZ_CTL_EXPORT}, *reply = NULL;
     uint8_t *frame = NULL, id[SZ_BUNDLE_ID_LEN];
-    const char *out_path = NULL;
+    const char *out_path = NULL, *name;
     char sock[PATH_MAX], err[512];
-    struct stat st;
-    int c, rc;
+    struct stat st, sock_st;
+    struct util_tmp tmp;
+    int c, rc, dirfd;
 
     ctlclient_default_socket(sock, sizeof sock);
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -771,27 +868,38 @@ cmd_export(int argc, char **argv)
         util_err("'%s' is not a bundle id (64 hex characters)", argv[optind]);
         return EXIT_USAGE;
     }
-    /* Refusals of the output are usage errors (status 2), found before the bundle is asked for. */
-    if (util_same_file(out_path, sock)) {
+    /*
+     * Refusals of the output are usage errors (status 2), found before the
+     * bundle is asked for. Its folder is opened once, checked, and written
+     * through.
+     */
+    dirfd = open_output_folder(out_path, &name, &rc);
+    if (dirfd < 0)
+        return rc;
+    rc = EXIT_USAGE;
+    if (util_same_file(out_path, sock) ||
+        (stat(sock, &sock_st) == 0 && fstatat(dirfd, name, &st, 0) == 0 &&
+         st.st_dev == sock_st.st_dev && st.st_ino == sock_st.st_ino)) {
         util_err("--output %s is the daemon's control socket: the bundle would replace it; "
                  "choose another output file",
                  out_path);
-        return EXIT_USAGE;
+        goto out;
     }
-    if (util_is_secret_key(out_path)) {
+    if (util_is_secret_key_at(dirfd, name)) {
         util_err("--output %s is a samizdat secret key: the bundle would replace it; choose "
                  "another output file",
                  out_path);
-        return EXIT_USAGE;
+        goto out;
     }
-    if (lstat(out_path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+        !S_ISLNK(st.st_mode)) {
         util_err("--output %s exists and is not a regular file (a folder?): give a file name",
                  out_path);
-        return EXIT_USAGE;
+        goto out;
     }
-    rc = refuse_data_dir(sock, out_path);
+    rc = refuse_data_dir(sock, dirfd, name, out_path);
     if (rc >= 0)
-        return rc;
+        goto out;
     rc = call(sock, &req, SZ_CTL_R_EXPORT, &frame, &reply);
     if (rc != EXIT_OK)
         goto out;
@@ -803,12 +911,14 @@ cmd_export(int argc, char **argv)
         rc = EXIT_DAEMON;
         goto out;
     }
-    if (util_write_atomic(out_path, reply->bundle, reply->bundle_len, 0644, false, err,
-                          sizeof err) != 0) {
+    if (util_tmp_write_at(&tmp, dirfd, name, out_path, reply->bundle, reply->bundle_len, 0644, err,
+                          sizeof err) != 0 ||
+        util_tmp_commit(&tmp, false, err, sizeof err) != 0) {
         util_err("%s", err);
         rc = EXIT_OUTPUT;
     }
 out:
+    close(dirfd);
     sz_ctl_msg_free(reply);
     free(frame);
     return rc;

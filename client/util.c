@@ -150,6 +150,7 @@ static const int CLEANUP_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
 #define N_CLEANUP_SIGNALS (sizeof CLEANUP_SIGNALS / sizeof CLEANUP_SIGNALS[0])
 static pthread_mutex_t cleanup_mu = PTHREAD_MUTEX_INITIALIZER;
 static char cleanup_path[CLEANUP_SLOTS][PATH_MAX];
+static int cleanup_dirfd[CLEANUP_SLOTS];
 static volatile sig_atomic_t cleanup_used[CLEANUP_SLOTS];
 static struct sigaction cleanup_old[N_CLEANUP_SIGNALS];
 static bool cleanup_caught[N_CLEANUP_SIGNALS];
@@ -163,7 +164,7 @@ on_signal_cleanup(int sig)
 
     for (i = 0; i < CLEANUP_SLOTS; i++)
         if (cleanup_used[i])
-            (void)unlink(cleanup_path[i]);
+            (void)unlinkat(cleanup_dirfd[i], cleanup_path[i], 0);
     (void)raise(sig);
     errno = saved;
 }
@@ -181,9 +182,12 @@ cleanup_block(sigset_t *old)
     (void)pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-/* Registers tmp (signals blocked by the caller); returns its slot, or -1 when the table is full. */
+/*
+ * Registers tmp, relative to dirfd (signals blocked by the caller); returns its
+ * slot, or -1 when the table is full.
+ */
 static int
-cleanup_arm(const char *tmp)
+cleanup_arm(int dirfd, const char *tmp)
 {
     int slot = -1, i;
 
@@ -196,6 +200,7 @@ cleanup_arm(const char *tmp)
     }
     if (slot >= 0) {
         snprintf(cleanup_path[slot], sizeof cleanup_path[slot], "%s", tmp);
+        cleanup_dirfd[slot] = dirfd;
         atomic_signal_fence(memory_order_seq_cst);
         cleanup_used[slot] = 1;
         if (cleanup_n++ == 0)
@@ -220,16 +225,16 @@ cleanup_disarm(int slot)
 }
 
 /*
- * True when path is a samizdat secret key file (its first bytes are the magic);
- * a symbolic link counts only when `follow`.
+ * True when path (relative to dirfd) is a samizdat secret key file (its first
+ * bytes are the magic); a symbolic link counts only when `follow`.
  */
 static bool
-is_secret_key_file(const char *path, bool follow)
+is_secret_key_file(int dirfd, const char *path, bool follow)
 {
     uint8_t magic[4];
     bool yes = false;
     struct stat st;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 
     if (fd < 0)
         return false;
@@ -244,12 +249,25 @@ is_secret_key_file(const char *path, bool follow)
 bool
 util_is_secret_key(const char *path)
 {
-    return is_secret_key_file(path, true);
+    return is_secret_key_file(AT_FDCWD, path, true);
+}
+
+bool
+util_is_secret_key_at(int dirfd, const char *name)
+{
+    return is_secret_key_file(dirfd, name, true);
 }
 
 int
 util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_t len, unsigned mode,
                char *err, size_t err_cap)
+{
+    return util_tmp_write_at(t, AT_FDCWD, path, path, data, len, mode, err, err_cap);
+}
+
+int
+util_tmp_write_at(struct util_tmp *t, int dirfd, const char *name, const char *path,
+                  const void *data, size_t len, unsigned mode, char *err, size_t err_cap)
 {
     struct stat st;
     sigset_t old;
@@ -258,28 +276,31 @@ util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_t le
 
     t->slot = -1;
     t->live = false;
+    t->dirfd = dirfd;
     if (snprintf(t->path, sizeof t->path, "%s", path) >= (int)sizeof t->path ||
-        snprintf(t->tmp, sizeof t->tmp, "%s.tmp-%08x", path, randombytes_random()) >=
+        snprintf(t->name, sizeof t->name, "%s", name) >= (int)sizeof t->name ||
+        snprintf(t->tmp, sizeof t->tmp, "%s.tmp-%08x", name, randombytes_random()) >=
             (int)sizeof t->tmp) {
         snprintf(err, err_cap, "path too long: %s", path);
         return -1;
     }
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+        !S_ISLNK(st.st_mode)) {
         snprintf(err, err_cap,
                  "%s exists and is not a regular file: not replacing it (give a file name)", path);
         return -1;
     }
-    if (!secret && is_secret_key_file(path, false)) {
+    if (!secret && is_secret_key_file(dirfd, name, false)) {
         snprintf(err, err_cap,
                  "%s is a samizdat secret key: not replacing it (give another output file)", path);
         return -1;
     }
     cleanup_block(&old);
-    fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    fd = openat(dirfd, t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
     e = errno;
     if (fd >= 0) {
         t->live = true;
-        t->slot = cleanup_arm(t->tmp);
+        t->slot = cleanup_arm(dirfd, t->tmp);
     }
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
@@ -316,7 +337,7 @@ util_tmp_discard(struct util_tmp *t)
     if (!t->live)
         return;
     cleanup_block(&old);
-    (void)unlink(t->tmp);
+    (void)unlinkat(t->dirfd, t->tmp, 0);
     cleanup_disarm(t->slot);
     t->slot = -1;
     t->live = false;
@@ -334,14 +355,14 @@ util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
     cleanup_block(&old);
     if (exclusive) {
         /* link() fails when path exists, so two writers cannot both win. */
-        r = link(t->tmp, t->path);
+        r = linkat(t->dirfd, t->tmp, t->dirfd, t->name, 0);
         e = errno;
-        (void)unlink(t->tmp);
+        (void)unlinkat(t->dirfd, t->tmp, 0);
     } else {
-        r = rename(t->tmp, t->path);
+        r = renameat(t->dirfd, t->tmp, t->dirfd, t->name);
         e = errno;
         if (r != 0)
-            (void)unlink(t->tmp);
+            (void)unlinkat(t->dirfd, t->tmp, 0);
     }
     cleanup_disarm(t->slot);
     t->slot = -1;
@@ -356,14 +377,14 @@ util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
             snprintf(err, err_cap, "cannot rename %s to %s: %s", t->tmp, t->path, strerror(e));
         return -1;
     }
-    slash = strrchr(t->path, '/');
+    slash = strrchr(t->name, '/');
     if (slash == NULL)
         snprintf(dir, sizeof dir, ".");
-    else if (slash == t->path)
+    else if (slash == t->name)
         snprintf(dir, sizeof dir, "/");
     else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - t->path), t->path);
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - t->name), t->name);
+    dfd = openat(t->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
         close(dfd);

@@ -47,8 +47,10 @@ int util_write_atomic(const char *path, const void *data, size_t len, unsigned m
 
 /* A file written in two steps, so that several can be replaced only once all are written. */
 struct util_tmp {
-    char path[PATH_MAX]; /* the destination */
-    char tmp[PATH_MAX];  /* the temporary beside it */
+    char path[PATH_MAX]; /* the destination, as shown to the user */
+    char name[PATH_MAX]; /* the destination, relative to dirfd */
+    char tmp[PATH_MAX];  /* the temporary beside it, relative to dirfd */
+    int dirfd;           /* the folder names are relative to, or AT_FDCWD */
     int slot;            /* in the table of temporaries removed on a signal, or -1 */
     bool live;           /* the temporary exists */
 };
@@ -62,6 +64,15 @@ int util_tmp_write(struct util_tmp *t, const char *path, const void *data, size_
                    unsigned mode, char *err, size_t err_cap);
 
 /*
+ * util_tmp_write() of the file `name` in the open folder dirfd (which must stay
+ * open until the commit or discard), so that a folder on the way to it that is
+ * renamed or replaced in the meantime cannot redirect the write; `path` is
+ * the name shown in messages.
+ */
+int util_tmp_write_at(struct util_tmp *t, int dirfd, const char *name, const char *path,
+                      const void *data, size_t len, unsigned mode, char *err, size_t err_cap);
+
+/*
  * The second step: renames the temporary over the path (with `exclusive`, links
  * it only if the path does not exist) and fsyncs the folder. The temporary is
  * gone afterwards either way. Returns 0, or -1 with a reason in err.
@@ -73,6 +84,9 @@ void util_tmp_discard(struct util_tmp *t);
 
 /* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
 bool util_is_secret_key(const char *path);
+
+/* util_is_secret_key() of the file `name` in the open folder dirfd. */
+bool util_is_secret_key_at(int dirfd, const char *name);
 
 /*
  * True when a and b name the same file: the same device and inode when both

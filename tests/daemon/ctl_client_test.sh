@@ -76,6 +76,43 @@ cmp -s "$TMP/srv/rel-data/node.key" "$TMP/node.key.orig" && ok ||
 "$SZ" status --socket "$TMP/rel.sock" | grep -qx "data folder: $TMP/srv/rel-data" && ok ||
     bad "status shows the data folder's real path: $("$SZ" status --socket "$TMP/rel.sock" | head -3)"
 kill "$PID_rel"; wait "$PID_rel" 2>/dev/null
+# A folder on the output's path swapped for a link into the data folder while
+# export waits for the daemon (a race an attacker who owns a folder on the
+# path could win): the checked folder is the one written. A stand-in daemon
+# answers STATUS with the real daemon's data folder and swaps the link before
+# it answers EXPORT with the bundle.
+mkdir "$TMP/safe"
+ln -s "$TMP/safe" "$TMP/via"
+BEFORE=$(sums)
+python3 - "$TMP/swap.sock" "$DATA" "$TMP/one.bundle" "$TMP/via" >"$TMP/swap.log" 2>&1 <<'PY' &
+import json, os, socket, struct, sys
+path, data_dir, bundle_file, via = sys.argv[1:5]
+bundle = open(bundle_file, "rb").read()
+def text(b): return struct.pack("<I", len(b)) + b
+def frame(body): return struct.pack("<I", len(body)) + body
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path); srv.listen(4); srv.settimeout(20)
+for _ in range(2):
+    c, _addr = srv.accept()
+    hdr = b""
+    while len(hdr) < 4: hdr += c.recv(4 - len(hdr))
+    n = struct.unpack("<I", hdr)[0]; body = b""
+    while len(body) < n: body += c.recv(n - len(body))
+    if body[1] == 0x01:
+        js = json.dumps({"data_dir": data_dir}).encode()
+        c.sendall(frame(b"\x01\x81" + text(b"stand-in\n") + text(js)))
+    elif body[1] == 0x05:
+        os.unlink(via); os.symlink(data_dir, via)
+        c.sendall(frame(b"\x01\x85" + text(bundle)))
+    c.close()
+PY
+PID_swap=$!
+for i in $(seq 1 100); do [ -S "$TMP/swap.sock" ] && break; sleep 0.1; done
+check "export through a folder swapped for a link into the data folder meanwhile" \
+    "$SZ" export --socket "$TMP/swap.sock" "$ID" --output "$TMP/via/node.key"
+wait "$PID_swap" 2>/dev/null || bad "the stand-in daemon failed: $(tail -3 "$TMP/swap.log")"
+[ "$(sums)" = "$BEFORE" ] && cmp -s "$TMP/safe/node.key" "$TMP/one.bundle" && ok ||
+    bad "export wrote through the swapped link into the data folder: $(sums)"
 # A data folder whose name is not UTF-8: status (and so export) still work.
 BADDIR=$TMP/$'lat\xe9'
 "$SZD" --data-dir "$BADDIR" --listen 127.0.0.1:0 >"$TMP/bad.log" 2>&1 &
