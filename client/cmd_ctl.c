@@ -330,6 +330,120 @@ cmd_status(int argc, char **argv)
     return rc;
 }
 
+/* Prints the entries of one R_LIST; *n_printed counts the entries printed so far. */
+static void
+list_print(const struct sz_ctl_msg *reply, bool json, size_t *n_printed)
+{
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1], when[32];
+
+    for (size_t i = 0; i < reply->n_entries; i++) {
+        const struct sz_ctl_entry *e = &reply->entries[i];
+        sz_bundle_id_hex(e->id, hex);
+        sz_pk_to_text(e->publisher, pk);
+        if (sz_time_format(e->created, when, sizeof when) != 0)
+            snprintf(when, sizeof when, "%lld", (long long)e->created);
+        if (json)
+            printf("%s{\"id\":\"%s\",\"publisher\":\"%s\",\"sequence\":%llu,\"created\":\"%s\","
+                   "\"size\":%llu,\"received\":%lld}",
+                   *n_printed > 0 ? "," : "", hex, pk, (unsigned long long)e->sequence, when,
+                   (unsigned long long)e->size, (long long)e->received);
+        else
+            printf("%s %s %llu %s %llu\n", hex, pk, (unsigned long long)e->sequence, when,
+                   (unsigned long long)e->size);
+        (*n_printed)++;
+    }
+}
+
+/* Does entry e come after the cursor of req in the order of LIST_PAGE (CONTROL.md 6.5)? */
+static bool
+after_cursor(const struct sz_ctl_entry *e, const struct sz_ctl_msg *req)
+{
+    int c;
+
+    if (!req->has_after)
+        return true;
+    c = memcmp(e->publisher, req->after_publisher, SZ_PUBLIC_KEY_LEN);
+    if (c != 0)
+        return c > 0;
+    if (e->sequence != req->after_sequence)
+        return e->sequence > req->after_sequence;
+    return memcmp(e->id, req->after_id, SZ_BUNDLE_ID_LEN) > 0;
+}
+
+/*
+ * Lists page by page (LIST_PAGE, from the entry listed last) until a page is
+ * not full, so a store of any size is listed whole; a daemon that does not
+ * know LIST_PAGE (version 1) is asked with one LIST instead.
+ */
+static int
+list_pages(const char *sock, const struct sz_ctl_msg *filter, bool json)
+{
+    struct sz_ctl_msg req = *filter, *reply = NULL;
+    uint8_t *frame = NULL;
+    char err[1024];
+    size_t n_printed = 0;
+    int rc = EXIT_OK;
+
+    req.type = SZ_CTL_LIST_PAGE;
+    req.has_after = 0;
+    if (json)
+        putchar('[');
+    for (;;) {
+        if (ctlclient_call(sock, &req, &frame, &reply, err, sizeof err) != 0) {
+            util_err("%s", err);
+            rc = EXIT_DAEMON;
+            break;
+        }
+        if (reply->type == SZ_CTL_R_ERROR && reply->code == (uint32_t)SZ_EVERSION &&
+            req.type == SZ_CTL_LIST_PAGE && !req.has_after) {
+            /* An older daemon: one LIST, which it refuses when the list is too long. */
+            sz_ctl_msg_free(reply);
+            free(frame);
+            reply = NULL;
+            frame = NULL;
+            req.type = SZ_CTL_LIST;
+            continue;
+        }
+        if (reply->type == SZ_CTL_R_ERROR) {
+            util_err("samizdatd refused: %.*s", (int)reply->text_len, reply->text);
+            rc = EXIT_DAEMON;
+            break;
+        }
+        if (reply->type != SZ_CTL_R_LIST) {
+            util_err("samizdatd sent an unexpected reply (type %u)", reply->type);
+            rc = EXIT_DAEMON;
+            break;
+        }
+        /* The first and the last follow the cursor, so each page moves it on. */
+        if (reply->n_entries > 0 && (!after_cursor(&reply->entries[0], &req) ||
+                                     !after_cursor(&reply->entries[reply->n_entries - 1], &req))) {
+            util_err("samizdatd sent a page of the list that does not follow the last one; "
+                     "the list above is incomplete");
+            rc = EXIT_DAEMON;
+            break;
+        }
+        list_print(reply, json, &n_printed);
+        if (req.type == SZ_CTL_LIST || reply->n_entries < SZ_CTL_MAX_ITEMS)
+            break;
+        const struct sz_ctl_entry *last = &reply->entries[reply->n_entries - 1];
+        req.has_after = 1;
+        memcpy(req.after_publisher, last->publisher, SZ_PUBLIC_KEY_LEN);
+        req.after_sequence = last->sequence;
+        memcpy(req.after_id, last->id, SZ_BUNDLE_ID_LEN);
+        sz_ctl_msg_free(reply);
+        free(frame);
+        reply = NULL;
+        frame = NULL;
+    }
+    if (json && rc == EXIT_OK)
+        printf("]\n");
+    else if (json)
+        fflush(stdout);
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return rc;
+}
+
 static const char LIST_USAGE[] =
     "usage: samizdat list [--socket PATH] [--publisher PK] [--since-sequence N] [--json]\n"
     "\n"
@@ -352,12 +466,10 @@ cmd_list(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sz_ctl_msg req = {.type = SZ_CTL_LIST}, *reply = NULL;
-    uint8_t *frame = NULL;
-    char sock[PATH_MAX], err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1], when[32];
+    struct sz_ctl_msg req = {.type = SZ_CTL_LIST};
+    char sock[PATH_MAX], err[512];
     bool json = false;
-    size_t i;
-    int c, rc;
+    int c;
 
     ctlclient_default_socket(sock, sizeof sock);
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -393,32 +505,7 @@ cmd_list(int argc, char **argv)
         util_err("list takes no arguments beyond its options");
         return EXIT_USAGE;
     }
-    rc = call(sock, &req, SZ_CTL_R_LIST, &frame, &reply);
-    if (rc != EXIT_OK)
-        goto out;
-    if (json)
-        putchar('[');
-    for (i = 0; i < reply->n_entries; i++) {
-        const struct sz_ctl_entry *e = &reply->entries[i];
-        sz_bundle_id_hex(e->id, hex);
-        sz_pk_to_text(e->publisher, pk);
-        if (sz_time_format(e->created, when, sizeof when) != 0)
-            snprintf(when, sizeof when, "%lld", (long long)e->created);
-        if (json)
-            printf("%s{\"id\":\"%s\",\"publisher\":\"%s\",\"sequence\":%llu,\"created\":\"%s\","
-                   "\"size\":%llu,\"received\":%lld}",
-                   i > 0 ? "," : "", hex, pk, (unsigned long long)e->sequence, when,
-                   (unsigned long long)e->size, (long long)e->received);
-        else
-            printf("%s %s %llu %s %llu\n", hex, pk, (unsigned long long)e->sequence, when,
-                   (unsigned long long)e->size);
-    }
-    if (json)
-        printf("]\n");
-out:
-    sz_ctl_msg_free(reply);
-    free(frame);
-    return rc;
+    return list_pages(sock, &req, json);
 }
 
 /* ---- export: reading the daemon's data folder from its STATUS ---- */

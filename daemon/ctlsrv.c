@@ -1043,6 +1043,41 @@ run_list(struct job *j)
     }
 }
 
+/* CONTROL.md 6.5: one page of at most SZ_CTL_MAX_ITEMS entries after the cursor. */
+static void
+run_list_page(struct job *j)
+{
+    struct daemon *d = j->d;
+    const struct sz_ctl_msg *m = j->msg;
+    struct list_ctx l = {.v = calloc(MAX_LIST_ENTRIES, sizeof *l.v), .cap = MAX_LIST_ENTRIES};
+    struct store_cursor after;
+    char err[256];
+    int rc;
+
+    j->scratch[0] = l.v;
+    if (l.v == NULL) {
+        job_fail(j, SZ_ENOMEM, "the daemon is out of memory");
+        return;
+    }
+    if (m->has_after) {
+        memcpy(after.publisher, m->after_publisher, SZ_PUBLIC_KEY_LEN);
+        after.sequence = m->after_sequence;
+        memcpy(after.id, m->after_id, SZ_BUNDLE_ID_LEN);
+    }
+    uv_mutex_lock(&d->store_lock);
+    rc = store_list_page(d->store, m->has_publisher ? m->publisher : NULL, m->since_sequence,
+                         m->has_after ? &after : NULL, MAX_LIST_ENTRIES, list_entry, &l, err,
+                         sizeof err);
+    uv_mutex_unlock(&d->store_lock);
+    if (rc != 0) {
+        job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
+        return;
+    }
+    j->reply.type = SZ_CTL_R_LIST;
+    j->reply.entries = l.v;
+    j->reply.n_entries = l.n;
+}
+
 static void
 run_export(struct job *j)
 {
@@ -1325,6 +1360,9 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len, size_t counted)
         break;
     case SZ_CTL_LIST:
         j->run = run_list;
+        break;
+    case SZ_CTL_LIST_PAGE:
+        j->run = run_list_page;
         break;
     case SZ_CTL_EXPORT:
         j->run = run_export;

@@ -112,6 +112,8 @@ enum stmt {
     S_FUTURE_DELETE,
     S_PUBLISHERS,
     S_LIST,
+    S_PAGE_PUB,
+    S_PAGE_ALL,
     S_RANGES_PUB,
     S_RANGES_ALL,
     S_EQUIVS,
@@ -162,6 +164,13 @@ static const char *const stmt_sql[N_STMT] = {
                      " FROM publishers p ORDER BY p.publisher",
     [S_LIST] = "SELECT id, publisher, sequence, created, size, received FROM bundles"
                " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence, n",
+    /* A page of a listing: the order is (publisher, sequence, id), after a cursor. */
+    [S_PAGE_PUB] = "SELECT id, publisher, sequence, created, size, received FROM bundles"
+                   " WHERE publisher = ?1 AND sequence >= ?2 AND (sequence, id) > (?3, ?4)"
+                   " ORDER BY sequence, id LIMIT ?5",
+    [S_PAGE_ALL] = "SELECT id, publisher, sequence, created, size, received FROM bundles"
+                   " WHERE sequence >= ?1 AND (publisher, sequence, id) > (?2, ?3, ?4)"
+                   " ORDER BY publisher, sequence, id LIMIT ?5",
     [S_RANGES_PUB] = "SELECT publisher, sequence FROM bundles"
                      " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence",
     [S_RANGES_ALL] = "SELECT publisher, sequence FROM bundles"
@@ -1077,6 +1086,69 @@ store_list(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_
         return 0;
     bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
     bind_i64(s, 2, since_bound(since_sequence));
+    return iterate(st, s, meta_row, &a, "listing bundles", err, err_cap);
+}
+
+int
+store_list_page(struct store *st, const uint8_t *publisher, uint64_t since_sequence,
+                const struct store_cursor *after, size_t limit, store_meta_cb cb, void *ctx,
+                char *err, size_t err_cap)
+{
+    /* Above every 32-byte id: a blob compares by its bytes, then the longer is larger. */
+    static const uint8_t above_ids[SZ_BUNDLE_ID_LEN + 1] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t nothing[1] = {0};
+    struct meta_arg a = {cb, ctx};
+    const uint8_t *a_pub = nothing, *a_id = nothing;
+    size_t a_pub_len = 0, a_id_len = 0;
+    int64_t a_seq = -1;
+    sqlite3_stmt *s;
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    if (since_sequence > (uint64_t)INT64_MAX || limit == 0)
+        return 0;
+    if (after != NULL) {
+        a_pub = after->publisher;
+        a_pub_len = SZ_PUBLIC_KEY_LEN;
+        if (after->sequence > (uint64_t)INT64_MAX) {
+            /* No stored sequence is that high: what follows is the next publisher. */
+            a_seq = INT64_MAX;
+            a_id = above_ids;
+            a_id_len = sizeof above_ids;
+        } else {
+            a_seq = (int64_t)after->sequence;
+            a_id = after->id;
+            a_id_len = SZ_BUNDLE_ID_LEN;
+        }
+    }
+    if (publisher != NULL) {
+        int c = after != NULL ? memcmp(after->publisher, publisher, SZ_PUBLIC_KEY_LEN) : -1;
+        if (c > 0)
+            return 0; /* the cursor is past this publisher */
+        if (c < 0) {  /* before it: the whole publisher follows */
+            a_seq = -1;
+            a_id = nothing;
+            a_id_len = 0;
+        } else if (a_seq > (int64_t)since_sequence) {
+            since_sequence = (uint64_t)a_seq; /* lets the index start at the cursor */
+        }
+        s = st->stmt[S_PAGE_PUB];
+        bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+        bind_i64(s, 2, (int64_t)since_sequence);
+        bind_i64(s, 3, a_seq);
+        bind_blob(s, 4, a_id, a_id_len);
+    } else {
+        s = st->stmt[S_PAGE_ALL];
+        bind_i64(s, 1, (int64_t)since_sequence);
+        bind_blob(s, 2, a_pub, a_pub_len);
+        bind_i64(s, 3, a_seq);
+        bind_blob(s, 4, a_id, a_id_len);
+    }
+    bind_i64(s, 5, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
     return iterate(st, s, meta_row, &a, "listing bundles", err, err_cap);
 }
 

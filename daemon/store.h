@@ -225,6 +225,24 @@ int store_publishers(struct store *st, store_usage_cb cb, void *ctx, char *err, 
 int store_list(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
                uint64_t since_sequence, store_meta_cb cb, void *ctx, char *err, size_t err_cap);
 
+/* Where a page of a listing starts: after the bundle listed last. */
+struct store_cursor {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+};
+
+/*
+ * Calls cb for at most `limit` bundles with sequence >= since_sequence, of
+ * `publisher` (or of every publisher when NULL), in order of (publisher key,
+ * sequence, id) bytewise, starting after the cursor `after` (from the start
+ * when NULL). Paging by the last bundle listed lists each bundle once, even
+ * when bundles are stored or evicted between pages.
+ */
+int store_list_page(struct store *st, const uint8_t *publisher, uint64_t since_sequence,
+                    const struct store_cursor *after, size_t limit, store_meta_cb cb, void *ctx,
+                    char *err, size_t err_cap);
+
 /*
  * Calls cb once per contiguous range [first, last] of sequences >= since_sequence
  * held for `publisher`, or for every publisher (in key order) when publisher is

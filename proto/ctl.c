@@ -43,10 +43,13 @@ sz_ctl_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len)
     return 0;
 }
 
-static bool
-type_known(uint8_t type)
+/* CONTROL.md 3.1: the lowest version that has the type, or 0 for a type of none. */
+static uint8_t
+type_version(uint8_t type)
 {
     switch (type) {
+    case SZ_CTL_LIST_PAGE:
+        return 2;
     case SZ_CTL_STATUS:
     case SZ_CTL_PUBLISH:
     case SZ_CTL_IMPORT:
@@ -58,9 +61,9 @@ type_known(uint8_t type)
     case SZ_CTL_R_IMPORTED:
     case SZ_CTL_R_LIST:
     case SZ_CTL_R_EXPORT:
-        return true;
+        return 1;
     default:
-        return false;
+        return 0;
     }
 }
 
@@ -181,6 +184,30 @@ dec_list(struct sz_rd *r, struct sz_ctl_msg *m)
     return 0;
 }
 
+/* CONTROL.md 5.12: LIST's fields, then has_after and the entry listed last. */
+static int
+dec_list_page(struct sz_rd *r, struct sz_ctl_msg *m)
+{
+    int rc = dec_list(r, m);
+
+    if (rc == 0)
+        rc = sz_rd_u8(r, &m->has_after);
+    if (rc == 0)
+        rc = sz_rd_copy(r, m->after_publisher, sizeof m->after_publisher);
+    if (rc == 0)
+        rc = sz_rd_u64(r, &m->after_sequence);
+    if (rc == 0)
+        rc = sz_rd_copy(r, m->after_id, sizeof m->after_id);
+    if (rc != 0)
+        return rc;
+    if (m->has_after > 1 ||
+        (m->has_after == 0 &&
+         (!all_zero(m->after_publisher, sizeof m->after_publisher) || m->after_sequence != 0 ||
+          !all_zero(m->after_id, sizeof m->after_id))))
+        return -SZ_EBADMSG;
+    return 0;
+}
+
 static int
 dec_imported(struct sz_rd *r, struct sz_ctl_msg *m)
 {
@@ -262,6 +289,9 @@ dec_fields(struct sz_rd *r, struct sz_ctl_msg *m)
     case SZ_CTL_LIST:
         rc = dec_list(r, m);
         break;
+    case SZ_CTL_LIST_PAGE:
+        rc = dec_list_page(r, m);
+        break;
     case SZ_CTL_EXPORT:
         rc = sz_rd_copy(r, m->id, sizeof m->id);
         break;
@@ -309,14 +339,15 @@ sz_ctl_decode(const uint8_t *buf, size_t len, struct sz_ctl_msg **out)
     rc = sz_rd_u8(&r, &version);
     if (rc != 0)
         goto out;
-    if (version != SZ_CTL_VERSION) {
+    if (version < 1 || version > SZ_CTL_VERSION) {
         rc = -SZ_EVERSION;
         goto out;
     }
     rc = sz_rd_u8(&r, &type);
     if (rc != 0)
         goto out;
-    if (!type_known(type)) {
+    /* Each type has one version, the one that added it: one encoding per message. */
+    if (type_version(type) == 0 || type_version(type) != version) {
         rc = -SZ_EVERSION;
         goto out;
     }
@@ -455,6 +486,12 @@ check_msg(const struct sz_ctl_msg *m, size_t *body_len)
         else
             rc = add_len(&total, 1 + SZ_PUBLIC_KEY_LEN + 8);
         break;
+    case SZ_CTL_LIST_PAGE:
+        if (m->has_publisher > 1 || m->has_after > 1)
+            rc = -SZ_EINVAL;
+        else
+            rc = add_len(&total, 2 * (1 + SZ_PUBLIC_KEY_LEN + 8) + SZ_BUNDLE_ID_LEN);
+        break;
     case SZ_CTL_EXPORT:
         rc = add_len(&total, SZ_BUNDLE_ID_LEN);
         break;
@@ -529,6 +566,15 @@ enc_fields(struct sz_wr *w, const struct sz_ctl_msg *m)
         sz_wr_bytes(w, m->has_publisher ? m->publisher : no_publisher, SZ_PUBLIC_KEY_LEN);
         sz_wr_u64(w, m->since_sequence);
         break;
+    case SZ_CTL_LIST_PAGE:
+        sz_wr_u8(w, m->has_publisher);
+        sz_wr_bytes(w, m->has_publisher ? m->publisher : no_publisher, SZ_PUBLIC_KEY_LEN);
+        sz_wr_u64(w, m->since_sequence);
+        sz_wr_u8(w, m->has_after);
+        sz_wr_bytes(w, m->has_after ? m->after_publisher : no_publisher, SZ_PUBLIC_KEY_LEN);
+        sz_wr_u64(w, m->has_after ? m->after_sequence : 0);
+        sz_wr_bytes(w, m->has_after ? m->after_id : no_publisher, SZ_BUNDLE_ID_LEN);
+        break;
     case SZ_CTL_EXPORT:
         sz_wr_bytes(w, m->id, SZ_BUNDLE_ID_LEN);
         break;
@@ -588,7 +634,7 @@ sz_ctl_encode(const struct sz_ctl_msg *msg, uint8_t **out, size_t *out_len)
     /* The writer's bound is the exact frame length: any disagreement with check_msg() fails. */
     sz_wr_init(&w, SZ_CTL_FRAME_HEADER_LEN + body_len);
     sz_wr_u32(&w, (uint32_t)body_len);
-    sz_wr_u8(&w, SZ_CTL_VERSION);
+    sz_wr_u8(&w, type_version(msg->type));
     sz_wr_u8(&w, msg->type);
     enc_fields(&w, msg);
     rc = sz_wr_status(&w);

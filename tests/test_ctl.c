@@ -111,6 +111,16 @@ static const struct sample {
       .publisher = {0xa1, 0xa2, 0xa3, 0xa4, [31] = 0xaf},
       .since_sequence = 42}},
     {"list-zero-publisher", {.type = SZ_CTL_LIST, .has_publisher = 1}},
+    {"list-page-first", {.type = SZ_CTL_LIST_PAGE}},
+    {"list-page-after",
+     {.type = SZ_CTL_LIST_PAGE,
+      .has_publisher = 1,
+      .publisher = {0xa1, [31] = 0xaf},
+      .since_sequence = 9,
+      .has_after = 1,
+      .after_publisher = {0xa1, [31] = 0xaf},
+      .after_sequence = UINT64_MAX,
+      .after_id = {0xff, [31] = 0x01}}},
     {"export", {.type = SZ_CTL_EXPORT, .id = {0, 1, 2, 3, [31] = 31}}},
     {"r-error",
      {.type = SZ_CTL_R_ERROR, .code = SZ_EVERSION, .text = "unknown version", .text_len = 15}},
@@ -159,6 +169,15 @@ assert_msg_equal(const struct sz_ctl_msg *a, const struct sz_ctl_msg *b)
         assert_int_equal(a->has_publisher, b->has_publisher);
         assert_memory_equal(a->publisher, b->publisher, SZ_PUBLIC_KEY_LEN);
         assert_true(a->since_sequence == b->since_sequence);
+        break;
+    case SZ_CTL_LIST_PAGE:
+        assert_int_equal(a->has_publisher, b->has_publisher);
+        assert_memory_equal(a->publisher, b->publisher, SZ_PUBLIC_KEY_LEN);
+        assert_true(a->since_sequence == b->since_sequence);
+        assert_int_equal(a->has_after, b->has_after);
+        assert_memory_equal(a->after_publisher, b->after_publisher, SZ_PUBLIC_KEY_LEN);
+        assert_true(a->after_sequence == b->after_sequence);
+        assert_memory_equal(a->after_id, b->after_id, SZ_BUNDLE_ID_LEN);
         break;
     case SZ_CTL_EXPORT:
         assert_memory_equal(a->id, b->id, SZ_BUNDLE_ID_LEN);
@@ -236,7 +255,8 @@ encode_ok(const struct sz_ctl_msg *msg, size_t *len)
     assert_non_null(frame);
     assert_true(*len >= SZ_CTL_FRAME_HEADER_LEN + 2);
     assert_int_equal(sz_load32(frame), *len - SZ_CTL_FRAME_HEADER_LEN);
-    assert_int_equal(frame[4], SZ_CTL_VERSION);
+    /* The lowest version that has the type: 2 for LIST_PAGE, else 1 (CONTROL.md 3.1). */
+    assert_int_equal(frame[4], msg->type == SZ_CTL_LIST_PAGE ? 2 : 1);
     assert_int_equal(frame[5], msg->type);
     return frame;
 }
@@ -284,6 +304,18 @@ test_known_answers(void **state)
           .publisher = {0xa1, 0xa2, 0xa3, 0xa4, [31] = 0xaf},
           .since_sequence = 0x0102030405060708},
          "2b000000 01 04 01 a1a2a3a4" Z8 Z8 Z8 "000000af 0807060504030201"},
+        {{.type = SZ_CTL_LIST_PAGE, .since_sequence = 5},
+         "74000000 02 06 00" Z32 "0500000000000000 00" Z32 Z8 Z32},
+        {{.type = SZ_CTL_LIST_PAGE,
+          .has_publisher = 1,
+          .publisher = {0xa1, 0xa2, 0xa3, 0xa4, [31] = 0xaf},
+          .has_after = 1,
+          .after_publisher = {0xa1, 0xa2, 0xa3, 0xa4, [31] = 0xaf},
+          .after_sequence = 0x0102030405060708,
+          .after_id = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                       16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31}},
+         "74000000 02 06 01 a1a2a3a4" Z8 Z8 Z8 "000000af" Z8 "01 a1a2a3a4" Z8 Z8 Z8
+         "000000af 0807060504030201" ID_HEX},
         {{.type = SZ_CTL_EXPORT,
           .id = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                  16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31}},
@@ -412,16 +444,23 @@ test_trailing(void **state)
     }
 }
 
-/* Any version but 1 is refused before the rest is looked at, even when short. */
+/*
+ * Any version but 1 and 2 is refused before the rest is looked at, even when
+ * short; a type under another version than the one that added it is unknown
+ * (one encoding per message).
+ */
 static void
 test_bad_version(void **state)
 {
-    static const uint8_t versions[] = {0, 2, 3, 0x7f, 0x80, 0xff};
+    static const uint8_t versions[] = {0, 3, 0x7f, 0x80, 0xff};
 
     (void)state;
     for (size_t i = 0; i < N_ELEMS(SAMPLES); i++) {
         size_t len;
         uint8_t *frame = encode_ok(&SAMPLES[i].msg, &len);
+
+        frame[4] = SAMPLES[i].msg.type == SZ_CTL_LIST_PAGE ? 1 : 2;
+        assert_decode_fails(frame + 4, len - 4, -SZ_EVERSION);
 
         for (size_t v = 0; v < N_ELEMS(versions); v++) {
             frame[4] = versions[v];
@@ -436,14 +475,16 @@ test_bad_version(void **state)
 static void
 test_unknown_type(void **state)
 {
-    static const uint8_t types[] = {0x00, 0x06, 0x07, 0x7f, 0x86, 0x87, 0xc0, 0xff};
+    static const uint8_t types[] = {0x00, 0x07, 0x08, 0x7f, 0x86, 0x87, 0xc0, 0xff};
 
     (void)state;
-    for (size_t i = 0; i < N_ELEMS(types); i++) {
-        uint8_t body[8] = {SZ_CTL_VERSION, types[i], 1, 0, 0, 0, 0x61, 0};
+    for (uint8_t version = 1; version <= 2; version++) {
+        for (size_t i = 0; i < N_ELEMS(types); i++) {
+            uint8_t body[8] = {version, types[i], 1, 0, 0, 0, 0x61, 0};
 
-        assert_decode_fails(body, 2, -SZ_EVERSION);
-        assert_decode_fails(body, sizeof body, -SZ_EVERSION);
+            assert_decode_fails(body, 2, -SZ_EVERSION);
+            assert_decode_fails(body, sizeof body, -SZ_EVERSION);
+        }
     }
 }
 
@@ -518,6 +559,18 @@ test_bad_bodies(void **state)
         {"list key without filter", "01 04 00 01" Z8 Z8 Z8 "00000000000000" Z8, -SZ_EBADMSG},
         {"list key end without filter", "01 04 00" Z8 Z8 Z8 "0000000000000001" Z8, -SZ_EBADMSG},
         {"list short", "01 04 00" Z32 "00000000000000", -SZ_EBADMSG},
+        {"list page as version 1", "01 06 00" Z32 Z8 "00" Z32 Z8 Z32, -SZ_EVERSION},
+        {"list page has_after 2", "02 06 00" Z32 Z8 "02" Z32 Z8 Z32, -SZ_EBADMSG},
+        {"list page has 2", "02 06 02" Z32 Z8 "00" Z32 Z8 Z32, -SZ_EBADMSG},
+        {"list page key without cursor", "02 06 00" Z32 Z8 "00 01" Z8 Z8 Z8 "00000000000000" Z8 Z32,
+         -SZ_EBADMSG},
+        {"list page sequence without cursor", "02 06 00" Z32 Z8 "00" Z32 "0100000000000000" Z32,
+         -SZ_EBADMSG},
+        {"list page id without cursor", "02 06 00" Z32 Z8 "00" Z32 Z8 Z8 Z8 Z8 "00000000000000ff",
+         -SZ_EBADMSG},
+        {"list page short", "02 06 00" Z32 Z8 "00" Z32 Z8 Z8 Z8 Z8 "00000000000000", -SZ_EBADMSG},
+        {"list page trailing", "02 06 00" Z32 Z8 "00" Z32 Z8 Z32 "00", -SZ_ETRAILING},
+        {"list as list page", "02 06 00" Z32 Z8, -SZ_EBADMSG},
         {"list trailing", "01 04 00" Z32 Z8 "00", -SZ_ETRAILING},
         {"export short", "01 05" Z8 Z8 Z8 "00000000000000", -SZ_EBADMSG},
         {"export trailing", "01 05" Z32 "00", -SZ_ETRAILING},
@@ -591,7 +644,7 @@ test_encode_errors(void **state)
         int rc;
     } cases[] = {
         {"type 0", {.type = 0}, -SZ_EINVAL},
-        {"type 6", {.type = 6}, -SZ_EINVAL},
+        {"type 7", {.type = 7}, -SZ_EINVAL},
         {"type 0xff", {.type = 0xff}, -SZ_EINVAL},
         {"publish null", {.type = SZ_CTL_PUBLISH, .container_len = 5}, -SZ_EINVAL},
         {"publish empty", {.type = SZ_CTL_PUBLISH, .container = one}, -SZ_EINVAL},
@@ -614,6 +667,8 @@ test_encode_errors(void **state)
          {.type = SZ_CTL_IMPORT, .items = two_items, .item_lens = half_lens, .n_items = 2},
          -SZ_ETOOBIG},
         {"list has 2", {.type = SZ_CTL_LIST, .has_publisher = 2}, -SZ_EINVAL},
+        {"list page has 2", {.type = SZ_CTL_LIST_PAGE, .has_publisher = 2}, -SZ_EINVAL},
+        {"list page has_after 2", {.type = SZ_CTL_LIST_PAGE, .has_after = 2}, -SZ_EINVAL},
         {"error text 65537", {.type = SZ_CTL_R_ERROR, .text = "x", .text_len = 65537}, -SZ_ETOOBIG},
         {"error text null", {.type = SZ_CTL_R_ERROR, .text_len = 3}, -SZ_EINVAL},
         {"error text nul", {.type = SZ_CTL_R_ERROR, .text = "a\0b", .text_len = 3}, -SZ_EUTF8},
@@ -683,6 +738,20 @@ test_list_without_filter(void **state)
     sz_ctl_msg_free(m);
     free(frame);
     sz_ctl_msg_free(NULL);
+
+    /* A LIST_PAGE without a cursor sends zero cursor fields, likewise. */
+    msg.type = SZ_CTL_LIST_PAGE;
+    memcpy(msg.after_publisher, PK_B, sizeof PK_B);
+    msg.after_sequence = 77;
+    memset(msg.after_id, 0xee, sizeof msg.after_id);
+    frame = encode_ok(&msg, &len);
+    assert_int_equal(sz_ctl_decode(frame + 4, len - 4, &m), 0);
+    assert_int_equal(m->has_after, 0);
+    assert_true(bytes_eq(m->after_publisher, 32, (const uint8_t[32]){0}, 32));
+    assert_true(m->after_sequence == 0);
+    assert_true(bytes_eq(m->after_id, 32, (const uint8_t[32]){0}, 32));
+    sz_ctl_msg_free(m);
+    free(frame);
 }
 
 /* Exactly at each limit encodes and decodes; one above is refused. */

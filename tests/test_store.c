@@ -307,6 +307,158 @@ test_list_since(void **state)
     }
 }
 
+struct page_collect {
+    struct store_cursor last;
+    uint8_t pub[64], salt[64];
+    uint64_t seq[64];
+    size_t n;
+};
+
+static int
+collect_page(const struct store_meta *m, void *ctx)
+{
+    struct page_collect *c = ctx;
+
+    assert_true(c->n < 64);
+    c->pub[c->n] = m->publisher[0];
+    c->seq[c->n] = m->sequence;
+    c->salt[c->n] = m->id[9];
+    c->n++;
+    memcpy(c->last.publisher, m->publisher, SZ_PUBLIC_KEY_LEN);
+    c->last.sequence = m->sequence;
+    memcpy(c->last.id, m->id, SZ_BUNDLE_ID_LEN);
+    return 0;
+}
+
+/* Pages of `limit` from the start, each after the last bundle of the one before. */
+static void
+list_all_pages(struct fixture *f, const uint8_t *pub, uint64_t since, size_t limit,
+               struct page_collect *all)
+{
+    struct store_cursor after;
+    bool first = true;
+
+    memset(all, 0, sizeof *all);
+    for (int pages = 0; pages < 64; pages++) {
+        struct page_collect c = {0};
+        assert_int_equal(store_list_page(f->st, pub, since, first ? NULL : &after, limit,
+                                         collect_page, &c, f->err, sizeof(f->err)),
+                         0);
+        assert_true(c.n <= limit);
+        for (size_t i = 0; i < c.n; i++) {
+            assert_true(all->n < 64);
+            all->pub[all->n] = c.pub[i];
+            all->seq[all->n] = c.seq[i];
+            all->salt[all->n] = c.salt[i];
+            all->n++;
+        }
+        if (c.n < limit)
+            return;
+        after = c.last;
+        first = false;
+    }
+    fail_msg("paging did not end");
+}
+
+/*
+ * Listing page by page: every bundle once, in order of (publisher, sequence,
+ * id) whatever the order they were stored in and the page size, equivocating
+ * bundles included; a cursor past a publisher, before it, or above every
+ * sequence; a bundle evicted between pages.
+ */
+static void
+test_list_page(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        uint8_t pub;
+        uint64_t seq;
+        uint8_t salt;
+    } want[] = {{1, 1, 0},
+                {1, 2, 0},
+                {1, 3, 0},
+                {1, 3, 1},
+                {1, 3, 2},
+                {1, 4, 0},
+                {1, 5, 0},
+                {2, 1, 0},
+                {2, 2, 0},
+                {2, 3, 0},
+                {3, (uint64_t)INT64_MAX, 0}};
+    struct page_collect all;
+    struct store_cursor after;
+    uint8_t pub[SZ_PUBLIC_KEY_LEN], id[SZ_BUNDLE_ID_LEN];
+
+    /* Stored out of order: publisher 2 first, the equivocation's ids backwards. */
+    for (uint64_t s = 3; s >= 1; s--)
+        assert_int_equal(put1(f, 2, s, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 3, (uint64_t)INT64_MAX, 0, NOW, 10, NOW), STORE_STORED);
+    for (uint64_t s = 5; s >= 1; s--)
+        assert_int_equal(put1(f, 1, s, s == 3 ? 2 : 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 3, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 3, 1, NOW, 10, NOW), STORE_STORED);
+
+    for (size_t limit = 1; limit <= 12; limit++) {
+        list_all_pages(f, NULL, 0, limit, &all);
+        assert_int_equal(all.n, sizeof want / sizeof want[0]);
+        for (size_t i = 0; i < all.n; i++) {
+            assert_int_equal(all.pub[i], want[i].pub);
+            assert_true(all.seq[i] == want[i].seq);
+            assert_int_equal(all.salt[i], want[i].salt);
+        }
+    }
+    /* One publisher, from a sequence on. */
+    make_pub(pub, 1);
+    list_all_pages(f, pub, 3, 2, &all);
+    assert_int_equal(all.n, 5);
+    assert_true(all.seq[0] == 3 && all.salt[0] == 0 && all.seq[2] == 3 && all.salt[2] == 2);
+    assert_true(all.seq[4] == 5);
+    list_all_pages(f, NULL, 4, 3, &all);
+    assert_int_equal(all.n, 3); /* 1/4, 1/5, 3/INT64_MAX */
+    assert_true(all.pub[2] == 3);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_list_page(f->st, NULL, UINT64_MAX, NULL, 10, collect_page, &all, f->err,
+                                     sizeof(f->err)),
+                     0);
+    assert_int_equal(all.n, 0);
+
+    /* Cursors: above every sequence of publisher 1 goes on with publisher 2. */
+    struct page_collect c = {0};
+    make_pub(after.publisher, 1);
+    after.sequence = UINT64_MAX;
+    memset(after.id, 0, sizeof after.id);
+    assert_int_equal(
+        store_list_page(f->st, NULL, 0, &after, 10, collect_page, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.pub[0], 2);
+    /* Filtered by publisher 2: a cursor in publisher 1 lists all of 2, one in 3 nothing. */
+    memset(&c, 0, sizeof c);
+    make_pub(pub, 2);
+    assert_int_equal(
+        store_list_page(f->st, pub, 0, &after, 10, collect_page, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 3);
+    memset(&c, 0, sizeof c);
+    make_pub(after.publisher, 3);
+    after.sequence = 0;
+    assert_int_equal(
+        store_list_page(f->st, pub, 0, &after, 10, collect_page, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 0);
+
+    /* The bundle a page ended on is evicted: the next page still starts after it. */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(
+        store_list_page(f->st, NULL, 0, NULL, 4, collect_page, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 4); /* ends on 1/3 salt 1 */
+    make_id(id, 1, 3, 1);
+    assert_int_equal(store_delete(f->st, id, false, NOW, f->err, sizeof(f->err)), 0);
+    after = c.last;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(
+        store_list_page(f->st, NULL, 0, &after, 1, collect_page, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 1);
+    assert_true(c.pub[0] == 1 && c.seq[0] == 3 && c.salt[0] == 2);
+}
+
 static void
 test_batch(void **state)
 {
@@ -1399,6 +1551,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_has, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),

@@ -14,7 +14,7 @@
 
 #include "samizdat/bundle.h"
 
-#define SZ_CTL_VERSION 1
+#define SZ_CTL_VERSION 2 /* the highest version this codec speaks (CONTROL.md 3.1) */
 #define SZ_CTL_FRAME_HEADER_LEN 4
 /* Largest body: a bundle at the default cap plus room for the fields around it. */
 #define SZ_CTL_MAX_BODY_LEN ((size_t)80 << 20)
@@ -28,6 +28,8 @@ enum sz_ctl_type {
     SZ_CTL_IMPORT = 0x03,  /* bundles: n_items bundle byte strings */
     SZ_CTL_LIST = 0x04,    /* has_publisher, publisher, since_sequence */
     SZ_CTL_EXPORT = 0x05,  /* id */
+    /* version 2: LIST's filter and a cursor; answered by R_LIST */
+    SZ_CTL_LIST_PAGE = 0x06,
 
     SZ_CTL_R_ERROR = 0x80,     /* code, text */
     SZ_CTL_R_STATUS = 0x81,    /* text (human), json */
@@ -71,10 +73,15 @@ struct sz_ctl_msg {
     const uint8_t **items;
     size_t *item_lens;
     size_t n_items;
-    /* LIST */
+    /* LIST, LIST_PAGE */
     uint8_t has_publisher;
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint64_t since_sequence;
+    /* LIST_PAGE: list what comes after this entry (when has_after is 1) */
+    uint8_t has_after;
+    uint8_t after_publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t after_sequence;
+    uint8_t after_id[SZ_BUNDLE_ID_LEN];
     /* EXPORT, R_PUBLISHED */
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint64_t sequence;
@@ -105,8 +112,9 @@ int sz_ctl_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len);
 
 /*
  * Decodes one body (without the 4-byte length). On success *out is allocated
- * (free with sz_ctl_msg_free()); its pointers refer into buf. Unknown types and
- * versions fail with -SZ_EVERSION; malformed fields with -SZ_EBADMSG; trailing
+ * (free with sz_ctl_msg_free()); its pointers refer into buf. Each type is
+ * read under the one version that has it (1, or 2 for LIST_PAGE).
+ * Unknown types and versions fail with -SZ_EVERSION; malformed fields with -SZ_EBADMSG; trailing
  * bytes with -SZ_ETRAILING; counts and text lengths above limits with
  * -SZ_ETOOBIG; text or JSON that is not UTF-8 with -SZ_EUTF8; -SZ_ENOMEM.
  * *out is untouched on failure.
@@ -118,12 +126,14 @@ void sz_ctl_msg_free(struct sz_ctl_msg *m);
 
 /*
  * Encodes msg (only the fields its type uses) as a whole frame, length prefix
- * included, into *out (malloc'd; caller frees). Applies the decoder's rules, so
- * what encodes also decodes; a LIST without a publisher sends a zero key
- * whatever msg->publisher holds. Returns 0 or -SZ_EINVAL (unknown type, bad
- * field value, empty blob, NULL pointer with a length), -SZ_ETOOBIG (a count,
- * a text or the whole body above its limit; checked before anything is read or
- * allocated), -SZ_EUTF8, -SZ_ENOMEM. *out is untouched on failure.
+ * included, into *out (malloc'd; caller frees), under the lowest version that
+ * has its type (1, or 2 for LIST_PAGE), so a daemon of version 1 reads every
+ * message of version 1. Applies the decoder's rules, so what encodes also
+ * decodes; a LIST without a publisher sends a zero key whatever msg->publisher
+ * holds, and a LIST_PAGE without a cursor sends zero cursor fields. Returns 0 or -SZ_EINVAL
+ * (unknown type, bad field value, empty blob, NULL pointer with a length), -SZ_ETOOBIG (a count, a
+ * text or the whole body above its limit; checked before anything is read or allocated), -SZ_EUTF8,
+ * -SZ_ENOMEM. *out is untouched on failure.
  */
 int sz_ctl_encode(const struct sz_ctl_msg *msg, uint8_t **out, size_t *out_len);
 

@@ -20,7 +20,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME daemon_ctl_client
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/ctl_client_test.sh
-                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME censorship_scenario
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})

@@ -3,12 +3,14 @@
 # writes into the daemon's data folder nor over a secret key (status 2, as
 # README says of refused outputs); import names a file that is not a bundle
 # without a made-up id; a publish or import that times out says the daemon
-# may still carry it out (and it does).
-# usage: ctl_client_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+# may still carry it out (and it does); list shows every bundle of a store
+# larger than one reply, and falls back to one LIST with an older daemon.
+# usage: ctl_client_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
 SZD=$2
 SRC=$3
+GEN=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
@@ -127,6 +129,66 @@ done
 check "export from a daemon whose data folder is not UTF-8" "$SZ" export \
     --socket "$BADDIR/control.sock" "$ID" --output "$TMP/from-bad.bundle"
 kill "$PID_bad"; wait "$PID_bad" 2>/dev/null
+
+# --- list: more bundles than one reply holds (4096) are listed page by page,
+# each once, in order; the ids are those import stored.
+mkdir -p "$TMP/gen-corpus"
+printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+    >"$TMP/gen-corpus/MANIFEST.tsv"
+printf 'a.txt\t6\ten\ttest\ta\tnone\ttest\n' >>"$TMP/gen-corpus/MANIFEST.tsv"
+echo hello >"$TMP/gen-corpus/a.txt"
+"$GEN" gen --corpus "$TMP/gen-corpus" --out "$TMP/gen-out" --bundles 4500 --articles 1 --level 1 \
+    >/dev/null || bad "generating 4500 bundles"
+check "daemon for many bundles starts" start_daemon many
+"$SZ" import --socket "$TMP/many/control.sock" "$TMP/gen-out/"*.bundle | awk '$1 == "stored" {print $2}' |
+    sort >"$TMP/many.stored"
+[ "$(wc -l <"$TMP/many.stored")" -eq 4500 ] && ok ||
+    bad "import of 4500 bundles stored $(wc -l <"$TMP/many.stored")"
+check "list of 4500 bundles" "$SZ" list --socket "$TMP/many/control.sock"
+cp "$TMP/check.out" "$TMP/many.list"
+awk '{print $1}' "$TMP/many.list" | sort | cmp -s - "$TMP/many.stored" && ok ||
+    bad "list shows $(wc -l <"$TMP/many.list") lines, not the 4500 ids stored"
+awk '{print $3}' "$TMP/many.list" | cmp -s - <(seq 1 4500) && ok ||
+    bad "list is not in order of sequence: $(awk '{print $3}' "$TMP/many.list" | head -3 | tr '\n' ' ')"
+check "list --json of 4500 bundles" "$SZ" list --socket "$TMP/many/control.sock" --json
+python3 -c 'import json, sys; a = json.load(open(sys.argv[1])); print("\n".join(sorted(e["id"] for e in a)))' \
+    "$TMP/check.out" | cmp -s - "$TMP/many.stored" && ok || bad "list --json does not hold the 4500 ids"
+check "list --publisher --since-sequence across pages" "$SZ" list \
+    --socket "$TMP/many/control.sock" --publisher "$TMP/gen-out/pub.pk" --since-sequence 300
+[ "$(wc -l <"$TMP/check.out")" -eq 4201 ] && [ "$(awk 'NR == 1 {print $3}' "$TMP/check.out")" = 300 ] &&
+    ok || bad "list --publisher --since-sequence 300: $(wc -l <"$TMP/check.out") lines"
+stop_daemon many
+# An older daemon (control protocol version 1) refuses LIST_PAGE as an unknown
+# version: list asks it with one LIST.
+python3 - "$TMP/old.sock" >"$TMP/old.log" 2>&1 <<'PY' &
+import os, socket, struct, sys
+def text(b): return struct.pack("<I", len(b)) + b
+def frame(body): return struct.pack("<I", len(body)) + body
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1]); srv.listen(4); srv.settimeout(20)
+entry = bytes(range(32)) + bytes([0xa1] * 32) + struct.pack("<QqQq", 7, 1700000000, 123, 1700000001)
+seen = []
+for _ in range(2):
+    c, _addr = srv.accept()
+    hdr = b""
+    while len(hdr) < 4: hdr += c.recv(4 - len(hdr))
+    n = struct.unpack("<I", hdr)[0]; body = b""
+    while len(body) < n: body += c.recv(n - len(body))
+    seen.append(body[:2].hex())
+    if body[0] != 1:
+        c.sendall(frame(b"\x01\x80" + struct.pack("<I", 5) + text(b"unknown version")))
+    else:
+        c.sendall(frame(b"\x01\x84" + struct.pack("<I", 1) + entry))
+    c.close()
+print(" ".join(seen))
+PY
+PID_old=$!
+for i in $(seq 1 100); do [ -S "$TMP/old.sock" ] && break; sleep 0.1; done
+check "list against a daemon of control protocol version 1" "$SZ" list --socket "$TMP/old.sock"
+grep -q "^000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f .* 7 " "$TMP/check.out" &&
+    ok || bad "list from a version-1 daemon: $(head -c 300 "$TMP/check.out")"
+wait "$PID_old" 2>/dev/null
+grep -qx "0206 0104" "$TMP/old.log" && ok || bad "list asked: $(cat "$TMP/old.log")"
 
 # --- import: a file that is not a bundle has no id to show
 printf 'just some text\n' >"$TMP/bad.txt"

@@ -62,6 +62,13 @@ msg_equal(const struct sz_ctl_msg *a, const struct sz_ctl_msg *b)
         return a->has_publisher == b->has_publisher &&
                memcmp(a->publisher, b->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
                a->since_sequence == b->since_sequence;
+    case SZ_CTL_LIST_PAGE:
+        return a->has_publisher == b->has_publisher &&
+               memcmp(a->publisher, b->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+               a->since_sequence == b->since_sequence && a->has_after == b->has_after &&
+               memcmp(a->after_publisher, b->after_publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+               a->after_sequence == b->after_sequence &&
+               memcmp(a->after_id, b->after_id, SZ_BUNDLE_ID_LEN) == 0;
     case SZ_CTL_EXPORT:
         return memcmp(a->id, b->id, SZ_BUNDLE_ID_LEN) == 0;
     case SZ_CTL_R_ERROR:
@@ -120,6 +127,10 @@ check_limits(const struct sz_ctl_msg *m)
         break;
     case SZ_CTL_LIST:
         if (m->has_publisher > 1)
+            abort();
+        break;
+    case SZ_CTL_LIST_PAGE:
+        if (m->has_publisher > 1 || m->has_after > 1)
             abort();
         break;
     case SZ_CTL_R_ERROR:
