@@ -329,11 +329,16 @@ struct san {
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
 static const struct name_class attr_classes[] = {
     {"action", ATTR_C_DROP},
+    /* Anchor positioning, popovers and invoker commands: an element out of the
+     * body's box (the top layer ignores containment) could cover the page. */
+    {"anchor", ATTR_C_DROP},
     {"archive", ATTR_C_DROP},
     {"attributename", ATTR_C_DROP},
     {"background", ATTR_C_RESOURCE},
     {"classid", ATTR_C_DROP},
     {"codebase", ATTR_C_DROP},
+    {"command", ATTR_C_DROP},
+    {"commandfor", ATTR_C_DROP},
     {"data", ATTR_C_RESOURCE},
     {"dynsrc", ATTR_C_RESOURCE},
     {"fetchpriority", ATTR_C_DROP},
@@ -341,13 +346,16 @@ static const struct name_class attr_classes[] = {
     {"href", ATTR_C_HREF},
     {"http-equiv", ATTR_C_DROP},
     {"imagesrcset", ATTR_C_SRCSET},
+    {"interestfor", ATTR_C_DROP},
     {"is", ATTR_C_DROP},
     {"longdesc", ATTR_C_RESOURCE},
     {"lowsrc", ATTR_C_RESOURCE},
     {"manifest", ATTR_C_DROP},
     {"nonce", ATTR_C_DROP},
     {"ping", ATTR_C_DROP},
+    {"popover", ATTR_C_DROP},
     {"popovertarget", ATTR_C_DROP},
+    {"popovertargetaction", ATTR_C_DROP},
     {"poster", ATTR_C_RESOURCE | ATTR_C_DATA_IMAGE},
     {"profile", ATTR_C_DROP},
     {"src", ATTR_C_RESOURCE | ATTR_C_DATA_IMAGE},
@@ -745,14 +753,71 @@ url_scheme(const uint8_t *u, size_t n, char *scheme, size_t cap)
     return true;
 }
 
-/* A relative path that stays on this machine and cannot name a host. */
+/*
+ * How far up a relative URL in an article's page may climb: the page is
+ * <library>/<publisher>/<article>/index.html, so two ".." reach the library
+ * and a third would name any file on the reader's disk.
+ */
+#define URL_MAX_ASCENT 2
+
+/* Is the path segment u[0..n) "." (1) or ".." (2), as a URL parser reads it (also "%2e")? 0:
+ * neither. */
+static int
+url_dot_segment(const uint8_t *u, size_t n)
+{
+    int dots = 0;
+    size_t k = 0;
+
+    while (k < n) {
+        if (u[k] == '.')
+            k++;
+        else if (k + 3 <= n && u[k] == '%' && u[k + 1] == '2' && lower(u[k + 2]) == 'e')
+            k += 3;
+        else
+            return 0;
+        if (++dots > 2)
+            return 0;
+    }
+    return dots;
+}
+
+/*
+ * True when the relative URL u[0..n) (no scheme, not rooted) stays within
+ * URL_MAX_ASCENT folders above the page: its ".." segments (also spelt with
+ * %2e, and with "\" for "/", as browsers read file: URLs) never climb higher.
+ */
+static bool
+url_within_library(const uint8_t *u, size_t n)
+{
+    long depth = 0;
+    size_t k = 0;
+
+    while (k <= n) {
+        size_t e = k;
+        while (e < n && u[e] != '/' && u[e] != '\\' && u[e] != '?' && u[e] != '#')
+            e++;
+        int dots = url_dot_segment(u + k, e - k);
+        if (dots == 2)
+            depth--;
+        else if (dots == 0 && e < n && (u[e] == '/' || u[e] == '\\'))
+            depth++; /* a folder (the last segment is the file itself) */
+        if (depth < -URL_MAX_ASCENT)
+            return false;
+        if (e == n || u[e] == '?' || u[e] == '#')
+            break;
+        k = e + 1;
+    }
+    return true;
+}
+
+/* A relative path that stays on this machine, within the library, and cannot name a host. */
 static bool
 url_local(const uint8_t *u, size_t n)
 {
     char scheme[16];
     if (url_scheme(u, n, scheme, sizeof scheme))
         return false;
-    return n == 0 || (u[0] != '/' && u[0] != '\\');
+    return n == 0 || (u[0] != '/' && u[0] != '\\' && url_within_library(u, n));
 }
 
 static bool
@@ -763,7 +828,10 @@ url_link_ok(const uint8_t *u, size_t n)
         return strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0 ||
                strcmp(scheme, "mailto") == 0;
     /* Protocol-relative links would point at file://host/ (a network share). */
-    return !(n >= 2 && (u[0] == '/' || u[0] == '\\') && (u[1] == '/' || u[1] == '\\'));
+    if (n >= 2 && (u[0] == '/' || u[0] == '\\') && (u[1] == '/' || u[1] == '\\'))
+        return false;
+    /* A rooted or climbing link would open a file of the reader's outside the library. */
+    return n == 0 || (u[0] != '/' && u[0] != '\\' && url_within_library(u, n));
 }
 
 static bool
@@ -790,6 +858,11 @@ srcset_ok(const uint8_t *u, size_t n)
         while (k < n && (u[k] <= 0x20 || u[k] == ','))
             k++;
         if (k < n && (u[k] == '/' || u[k] == '\\'))
+            return false;
+        size_t start = k;
+        while (k < n && u[k] > 0x20 && u[k] != ',')
+            k++;
+        if (!url_within_library(u + start, k - start))
             return false;
         while (k < n && u[k] != ',')
             k++;

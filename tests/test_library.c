@@ -1735,6 +1735,23 @@ static const struct san_case san_cases[] = {
     SC("<a\thref=\"x\"\nid=y>z</a>", "<a href=\"x\" id=\"y\">z</a>"),
     SC("<p>x<p>y", "<p>x</p><p>y</p>"),
     SC("</ >t</>u", "tu"),
+    /* A page is <library>/<publisher>/<article>/index.html: two ".." reach the
+     * library, a third would name any file on the reader's disk. */
+    SC("<img src=\"../../other/x.png\">", "<img src=\"../../other/x.png\">"),
+    SC("<img src=\"../../../x.png\">", "<img>"),
+    SC("<img src=\"a/b/../../../../x.png\">", "<img src=\"a/b/../../../../x.png\">"),
+    SC("<img src=\"a/../../../../x.png\">", "<img>"),
+    SC("<img src=\".%2e/%2E%2e/..\\x.png\">", "<img>"),
+    SC("<img src=\"..%2e/x.png\">", "<img src=\"..%2e/x.png\">"), /* three dots: a name */
+    SC("<img src=\"../../../../../../../../tmp/secret.png\">", "<img>"),
+    SC("<img src=\"x.png?../../../../a\">", "<img src=\"x.png?../../../../a\">"),
+    SC("<img srcset=\"a.png 1x, ../../../../etc/b.png 2x\">", "<img>"),
+    SC("<a href=\"../../../../../../etc/passwd\">x</a>", "<a>x</a>"),
+    SC("<a href=\"../../pub/art/index.html\">x</a>", "<a href=\"../../pub/art/index.html\">x</a>"),
+    /* Popovers, invoker commands and anchors: the top layer escapes the body's box. */
+    SC("<div popover id=p>x</div><button commandfor=p command=show-popover>b</button>",
+       "<div id=\"p\">x</div><button>b</button>"),
+    SC("<a interestfor=p anchor=q href=x>y</a>", "<a href=\"x\">y</a>"),
 };
 
 static void
@@ -1804,10 +1821,30 @@ static const char *const pol_closes_same[] = {"p",      "a",    "li",     "dd", 
                                               "h3",     "h4",   "h5",     "h6", NULL};
 static const char *const pol_table_parts[] = {"caption", "col", "colgroup", "tbody", "td",
                                               "tfoot",   "th",  "thead",    "tr",    NULL};
-static const char *const pol_drop_attrs[] = {
-    "ping",        "srcdoc",   "http-equiv", "action",        "formaction",    "manifest",
-    "codebase",    "archive",  "classid",    "profile",       "attributename", "nonce",
-    "xmlns:xlink", "xml:base", "is",         "popovertarget", "fetchpriority", NULL};
+static const char *const pol_drop_attrs[] = {"ping",
+                                             "srcdoc",
+                                             "http-equiv",
+                                             "action",
+                                             "formaction",
+                                             "manifest",
+                                             "codebase",
+                                             "archive",
+                                             "classid",
+                                             "profile",
+                                             "attributename",
+                                             "nonce",
+                                             "xmlns:xlink",
+                                             "xml:base",
+                                             "is",
+                                             "popovertarget",
+                                             "fetchpriority",
+                                             "popover",
+                                             "popovertargetaction",
+                                             "command",
+                                             "commandfor",
+                                             "interestfor",
+                                             "anchor",
+                                             NULL};
 static const char *const pol_resource_attrs[] = {"src",    "poster", "data",     "background",
                                                  "lowsrc", "dynsrc", "longdesc", NULL};
 static const char *const pol_data_image_attrs[] = {"src", "poster", NULL};
@@ -1982,13 +2019,17 @@ make_demo(const char *dir)
         "<img src=\"https://example.invalid/h.png\" alt=\"remote\"> and to run "
         "<script>document.title='pwned'</script> code; neither works.</p>"
         "<p style=\"background:url(https://example.invalid/bg.png)\">Styled paragraph.</p>";
+    /* A body that tries to cover the whole page (its navigation and provenance). */
+    static const char overlay[] =
+        "<div style=\"position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:2147483647;"
+        "background:rgb(1,2,3)\"></div><p>This body tries to cover the page.</p>";
     static const char ru[] =
         "Президент России Владимир Путин посетит Монголию на следующей неделе.\n\n"
         "Это первая поездка Путина в страну — участницу Международного уголовного суда "
         "после выдачи ордера на его арест.";
     struct sz_attachment att = {S("photo.png"), S("image/png"), test_png, sizeof test_png};
     static struct sz_str authors[] = {{"The Moscow Times", 16}};
-    struct sz_article a[2];
+    struct sz_article a[3];
     a[0] = art("putin-mongolia", "Putin to Visit ICC Signatory Mongolia Despite Arrest Warrant", T0,
                SZ_CTYPE_MARKDOWN, md);
     a[0].url = S("https://www.themoscowtimes.com/2024/08/29/"
@@ -2002,11 +2043,12 @@ make_demo(const char *dir)
     a[1] =
         art("html-body", "An HTML body <with> markup & scripts", T0 - 86400, SZ_CTYPE_HTML, html);
     a[1].lang = S("en");
+    a[2] = art("overlay", "A body that covers the page", T0 - 2 * 86400, SZ_CTYPE_HTML, overlay);
     struct sz_article b = art("putin-mongolia-ru", "Путин посетит Монголию, несмотря на ордер МУС",
                               T0 + 600, SZ_CTYPE_PLAIN, ru);
     b.lang = S("ru");
     b.summary = S("Первая поездка в страну — участницу МУС.");
-    struct made ms[2] = {make_bundle(&k1, 1, T0 + 3600, a, 2),
+    struct made ms[2] = {make_bundle(&k1, 1, T0 + 3600, a, 3),
                          make_bundle(&k2, 7, T0 + 900, &b, 1)};
     struct library_publisher pubs[2];
     memcpy(pubs[0].pk, k1.pk, sizeof pubs[0].pk);
