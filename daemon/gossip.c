@@ -32,6 +32,12 @@
 #define MAX_RANGES_OUT 16      /* ranges outstanding to one peer */
 #define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
 #define SERVE_BATCH_BYTES (1u << 20)
+/*
+ * Node-wide: bytes in every peer's send queue plus what serving jobs may read
+ * (PROTOCOL.md 4.5). Without it, 64 links asking for one large bundle and not
+ * reading would each hold a copy (64 x 64 MiB).
+ */
+#define SERVE_BUDGET_BYTES ((size_t)256 << 20)
 #define RATE_WINDOW_MS 10000
 #define MAX_ANNOUNCED_PER_WINDOW 32768
 #define MAX_REQUESTS_PER_WINDOW 65536
@@ -70,7 +76,9 @@ struct gossip_peer {
     size_t n_serve_ranges;
     uint64_t serve_next; /* next sequence of serve_ranges[0] */
     uint32_t serve_sent;
-    bool serving; /* a job reads from the store for this peer */
+    bool serving;               /* a job reads from the store for this peer */
+    bool serve_blocked;         /* waits for the node-wide serve budget */
+    uint64_t serve_blocked_seq; /* when it began to wait: the longest waiting goes first */
     /* Rate limits. */
     int64_t window_ms;
     uint32_t n_announced, n_requests;
@@ -149,6 +157,9 @@ struct gossip {
     uint64_t equivocations;
     struct log_limit future_log; /* bundles dated ahead, from any peer */
     struct log_limit equiv_sent; /* EQUIVOCATION broadcasts, at most a few a minute */
+    size_t serve_reserved;       /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
+    size_t n_serve_blocked;      /* peers waiting for the serve budget */
+    uint64_t serve_block_seq;
 };
 
 /* ---- small helpers ---- */
@@ -533,6 +544,7 @@ struct gjob {
     struct range_req rr;
     uint64_t range_next; /* in: first sequence to read; out: next to read */
     bool range_done;
+    size_t reserve; /* counted in serve_reserved until the job is done */
     /* SUMMARY / COMPARE: an encoded message list, or ranges to request */
     uint8_t *msg;
     size_t msg_len;
@@ -1401,6 +1413,8 @@ on_gjob_done(uv_work_t *w, int status)
     d->n_jobs--;
     if (j->kind == JOB_COMPARE && j->p->g != NULL)
         j->p->g->comparing = false;
+    if (j->kind == JOB_SERVE)
+        j->gs->serve_reserved -= j->reserve; /* what it read is in the send queue from now */
     if (status == 0 && !d->stopping) {
         switch (j->kind) {
         case JOB_WANTED:
@@ -1423,6 +1437,8 @@ on_gjob_done(uv_work_t *w, int status)
         j->p->g->serving = false;
     }
     peer_release(j->p);
+    if (j->kind == JOB_SERVE && !d->stopping)
+        gossip_send_freed(d);
     gjob_free(j);
     daemon_job_done(d);
 }
@@ -1459,15 +1475,39 @@ gjob_queue(struct gjob *j)
 /* ---- serving ---- */
 
 static void
+serve_unblock(struct gossip *gs, struct gossip_peer *g)
+{
+    if (g->serve_blocked) {
+        g->serve_blocked = false;
+        gs->n_serve_blocked--;
+    }
+}
+
+static void
 gossip_serve(struct peer *p)
 {
     struct gossip_peer *g = p->g;
+    struct gossip *gs = p->d->gossip;
+    /* A job reads up to 4 batches, and then at most one more bundle. */
+    size_t reserve = 4 * (size_t)SERVE_BATCH_BYTES + (size_t)p->d->cfg->max_bundle_bytes,
+           used = peer_queued_total(p->d) + gs->serve_reserved;
     struct gjob *j;
 
     if (g == NULL || p->closing || g->serving || peer_send_room(p) < SERVE_BATCH_BYTES)
         return;
-    if (g->n_serve_ids == 0 && g->n_serve_ranges == 0)
+    if (g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
+        serve_unblock(gs, g);
         return;
+    }
+    /* Beyond the budget the peer waits (nothing is dropped); an idle node always serves. */
+    if (used > 0 && (used > SERVE_BUDGET_BYTES || reserve > SERVE_BUDGET_BYTES - used)) {
+        if (!g->serve_blocked) {
+            g->serve_blocked = true;
+            g->serve_blocked_seq = ++gs->serve_block_seq;
+            gs->n_serve_blocked++;
+        }
+        return;
+    }
     j = gjob_new(p, JOB_SERVE);
     if (j == NULL)
         return;
@@ -1485,8 +1525,42 @@ gossip_serve(struct peer *p)
         j->rr = g->serve_ranges[0];
         j->range_next = g->serve_next;
     }
-    if (gjob_queue(j) == 0)
+    j->reserve = reserve;
+    if (gjob_queue(j) == 0) {
         g->serving = true;
+        gs->serve_reserved += reserve;
+        serve_unblock(gs, g);
+    }
+}
+
+bool
+gossip_serve_waiting(const struct daemon *d)
+{
+    return d->gossip != NULL && d->gossip->n_serve_blocked > 0;
+}
+
+void
+gossip_send_freed(struct daemon *d)
+{
+    struct gossip *gs = d->gossip;
+
+    /* Half the budget free before anyone goes on: not a job per finished write. */
+    while (gs != NULL && !d->stopping && gs->n_serve_blocked > 0 &&
+           peer_queued_total(d) + gs->serve_reserved < SERVE_BUDGET_BYTES / 2) {
+        struct peer *p, *first = NULL;
+        for (p = peer_first(d); p != NULL; p = p->next)
+            if (p->g != NULL && p->g->serve_blocked &&
+                (first == NULL || p->g->serve_blocked_seq < first->g->serve_blocked_seq))
+                first = p;
+        if (first == NULL) {
+            gs->n_serve_blocked = 0; /* cannot happen: the count follows the flags */
+            return;
+        }
+        serve_unblock(gs, first->g);
+        gossip_serve(first);
+        if (first->g != NULL && first->g->serve_blocked)
+            return; /* the budget is taken again */
+    }
 }
 
 /* Asks the peer for queued ranges, a few at a time. */
@@ -2059,6 +2133,8 @@ gossip_peer_closed(struct peer *p)
         }
     }
     if (p->g != NULL) {
+        if (gs != NULL)
+            serve_unblock(gs, p->g);
         free(p->g->deferred);
         free(p->g->pend);
         free(p->g->summary);

@@ -6,6 +6,7 @@
 #ifndef SZ_DAEMON_GOSSIP_H
 #define SZ_DAEMON_GOSSIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,15 @@ int gossip_peer_message(struct peer *p, const uint8_t *body, size_t len);
 
 /* The peer's send queue has room again: continue serving what it asked. */
 void gossip_peer_drained(struct peer *p);
+
+/*
+ * Bytes left the node's send queues (a write finished or was dropped): peers
+ * whose serving waited for the node-wide budget may go on.
+ */
+void gossip_send_freed(struct daemon *d);
+
+/* True while some peer's serving waits for the node-wide send budget. */
+bool gossip_serve_waiting(const struct daemon *d);
 
 /* The peer is closing: forget its requests, move its fetches to other peers. */
 void gossip_peer_closed(struct peer *p);

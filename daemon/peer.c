@@ -75,6 +75,7 @@ struct net {
     uint64_t handshakes_refused; /* inbound refused: the address had too many in progress */
     struct log_limit busy_log;
     uint64_t misbehaviour; /* every peer's, including those gone */
+    size_t queued;         /* bytes in pending writes, every peer's */
     struct log_limit probe_log;
     bool stopping;
     uint8_t rbuf[READ_BUF_LEN]; /* one read buffer for every peer: reads run one at a time */
@@ -354,10 +355,12 @@ on_peer_write(uv_write_t *req, int status)
     bool was_full = p->queued >= PEER_SEND_QUEUE_MAX;
 
     p->queued -= w->len;
+    p->d->net->queued -= w->len;
     free(w);
     if (status >= 0)
         p->drained_ms = (int64_t)uv_now(p->d->loop);
     if (p->closing) {
+        gossip_send_freed(p->d);
         peer_release(p);
         return;
     }
@@ -373,6 +376,7 @@ on_peer_write(uv_write_t *req, int status)
             if (was_full || p->queued == 0)
                 gossip_peer_drained(p);
         }
+        gossip_send_freed(p->d);
     }
     peer_release(p);
 }
@@ -423,6 +427,7 @@ write_owned(struct peer *p, struct pwreq *w)
     if (p->queued == 0)
         p->drained_ms = (int64_t)uv_now(p->d->loop);
     p->queued += w->len;
+    p->d->net->queued += w->len;
     p->bytes_out += w->len;
     peer_hold(p);
     if (p->queued >= PEER_SEND_QUEUE_MAX && p->full_since_ms == 0)
@@ -642,6 +647,7 @@ on_tick(uv_timer_t *t)
     struct net *net = t->data;
     struct peer *p, *next;
     int64_t now = (int64_t)uv_now(net->d->loop);
+    size_t n_stalled = 0;
 
     for (p = net->peers; p != NULL; p = next) {
         next = p->next;
@@ -657,6 +663,18 @@ on_tick(uv_timer_t *t)
             peer_close(p, false, "it read nothing of its send queue for 60 s");
             continue;
         }
+        /*
+         * While peers wait for the node-wide send budget (PROTOCOL.md 4.5),
+         * a full queue that has not moved for 20 s holds bytes others need.
+         */
+        if (p->full_since_ms != 0 && now - p->drained_ms > PEER_STALL_SHORT_MS &&
+            gossip_serve_waiting(net->d)) {
+            peer_close(p, false,
+                       "it read nothing of its send queue for 20 s while other peers wait for "
+                       "this node's send budget");
+            n_stalled++;
+            continue;
+        }
         if (now - p->last_rx_ms > PEER_IDLE_TIMEOUT_MS) {
             peer_close(p, false, "idle for 180 s");
             continue;
@@ -669,6 +687,12 @@ on_tick(uv_timer_t *t)
             (void)peer_send_msg(p, &m);
         }
     }
+    /* Inbound closes are logged at debug level (readers): this says how many, not who. */
+    if (n_stalled > 0)
+        log_msg(LOG_INFO,
+                "send budget: closed %zu link(s) that read nothing of their send queue for 20 s "
+                "while other peers waited",
+                n_stalled);
     gossip_tick(net->d, now);
 }
 
@@ -1232,6 +1256,12 @@ uint16_t
 peer_listen_port(const struct daemon *d)
 {
     return d->net != NULL ? d->net->bound_port : 0;
+}
+
+size_t
+peer_queued_total(const struct daemon *d)
+{
+    return d->net != NULL ? d->net->queued : 0;
 }
 
 struct peer *

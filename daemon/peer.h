@@ -18,6 +18,7 @@
 
 #define PEER_SEND_QUEUE_MAX (4u << 20) /* bytes queued before reading pauses */
 #define PEER_SLOW_LIMIT_MS 60000       /* a queue full this long: disconnect */
+#define PEER_STALL_SHORT_MS 20000 /* no drain this long while others wait for the send budget */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000
@@ -111,6 +112,9 @@ void peer_consider(struct daemon *d, const struct sz_msg_peer *addr);
 
 /* The port the peer listener is bound to (0 when not listening). */
 uint16_t peer_listen_port(const struct daemon *d);
+
+/* Bytes waiting in every peer's send queue together. */
+size_t peer_queued_total(const struct daemon *d);
 
 /* Every open peer, for gossip's iteration (NULL-terminated list via ->next). */
 struct peer *peer_first(const struct daemon *d);

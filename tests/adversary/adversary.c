@@ -2275,6 +2275,63 @@ out:
                        "was asked for more");
 }
 
+#define HOARD_LINKS 48     /* hoard: links opened (0: the default) */
+#define HOARD_RCVBUF 16384 /* hoard: so that the kernel holds little of what is sent */
+
+/*
+ * hoard BUNDLE...: --links links (default 48), each with its own node key,
+ * ask for the bundles (one REQUEST of their ids) and then never read, for
+ * --hold seconds (default 30). Each link's send queue at the daemon holds
+ * what it was served; PROTOCOL.md 4.5: every queue together stays within
+ * the node's send budget (the test script samples the daemon's memory), and
+ * while peers wait for that budget, a queue that has not moved for 20 s is
+ * closed. The verdict is only that the links were made and asked.
+ */
+static int
+cmd_hoard(const char *const *paths, size_t n)
+{
+    size_t n_links = opt.links > 0 ? opt.links : HOARD_LINKS, i, blen = 0;
+    uint8_t ids[MAX_TRACKED][SZ_BUNDLE_ID_LEN], body[SZ_MSG_MAX_REQUEST_LEN];
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 30, t0 = now_s();
+    struct conn *cs = calloc(n_links, sizeof *cs);
+    bool ok = true;
+
+    if (cs == NULL)
+        die_local("out of memory");
+    track_bundles(paths, n);
+    for (i = 0; i < n_tracked; i++)
+        memcpy(ids[i], tracked[i].id, SZ_BUNDLE_ID_LEN);
+    if (sz_msg_encode_request(&ids[0][0], n_tracked, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST");
+    opt.rcvbuf = HOARD_RCVBUF;
+    for (i = 0; i < n_links; i++)
+        cs[i].fd = -1;
+    for (i = 0; i < n_links && ok; i++) {
+        /* A node key per link: each is another peer to the daemon. */
+        randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+        crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+        if (handshake(&cs[i], opt.from, NULL) != 0) {
+            say("link %zu: handshake failed", i + 1);
+            ok = false;
+            break;
+        }
+        send_body(&cs[i], body, blen);
+        if (conn_pump(&cs[i], HANDSHAKE_WAIT_MS, out_empty) != 0) {
+            say("link %zu: the REQUEST did not go out", i + 1);
+            ok = false;
+        }
+    }
+    if (ok)
+        say("%zu links asked for %zu bundles each in %.1f s; reading nothing for %.0f s", n_links,
+            n_tracked, now_s() - t0, hold);
+    while (ok && now_s() - t0 < hold)
+        sleep_ms(200);
+    for (i = 0; i < n_links; i++)
+        conn_free(&cs[i]);
+    free(cs);
+    return verdict(ok, "links that ask for large bundles and never read: made and asked");
+}
+
 /* ---- serve-evil: a malicious relay for samizdat fetch ---- */
 
 enum evil_mode {
@@ -2736,6 +2793,8 @@ usage(void)
           "  fake-announce PK [N]     --links links (4) announce N made-up ids each\n"
           "                           (5000) of publisher key file PK, answer nothing for\n"
           "                           --hold seconds (50): at most 16 requests a link\n"
+          "  hoard BUNDLE...          --links links (48) ask for the bundles and read\n"
+          "                           nothing for --hold seconds (30)\n"
           "\n"
           "usage: adversary serve-evil MODE [--listen HOST:PORT] --bundles DIR\n"
           "\n"
@@ -2767,7 +2826,7 @@ usage(void)
           "  --frames N               bundle-repeat: at most N BUNDLES messages\n"
           "  --rate N                 slow-read, slow-bundle: bytes a second;\n"
           "                           serve-evil flood: ids announced a second\n"
-          "  --links N                fake-announce: links opened, each a new node key\n"
+          "  --links N                fake-announce, hoard: links opened, each a new node key\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"
           "  --bundles DIR            serve-evil: the bundles it holds\n"
@@ -2876,7 +2935,8 @@ main(int argc, char **argv)
         opt.from != NULL ? opt.from : "any address");
 
     if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0 &&
-        strcmp(cmd, "slow-read") != 0 && !(n_pos == 4 && strcmp(cmd, "fake-announce") == 0))
+        strcmp(cmd, "slow-read") != 0 && strcmp(cmd, "hoard") != 0 &&
+        !(n_pos == 4 && strcmp(cmd, "fake-announce") == 0))
         usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
         return cmd_probe();
@@ -2912,6 +2972,8 @@ main(int argc, char **argv)
         return cmd_slow_read(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "slow-bundle") == 0 && arg != NULL)
         return cmd_slow_bundle(arg);
+    if (strcmp(cmd, "hoard") == 0 && arg != NULL)
+        return cmd_hoard(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "fake-announce") == 0 && arg != NULL)
         return cmd_fake_announce(arg, pos[3]);
     usage();

@@ -18,6 +18,10 @@
 # (memory bounded), an id announced twice by a peer that then leaves (no use
 # of the freed peer: a crash under ASan).
 #
+# Hoarders (about 35 s): links that ask for large bundles and never read (the
+# node's send budget bounds memory; stalled links are closed so others are
+# served).
+#
 # Slow and greedy peers, run together (about 75 s): a peer flooding PING and
 # GET_PEERS that never reads (replies and memory bounded), a slow but steady
 # reader and a slow sender of a requested bundle (both keep their links), and
@@ -573,6 +577,43 @@ banned_in_log T 127.0.0.40 && bad "slow-read: T banned the slow reader" || ok
 note "slow-and-greedy: done in $(since "$SG_START") s"
 still_up slow-and-greedy T
 still_up slow-and-greedy T2
+
+# ---- hoarders: links that ask for large bundles and never read (PROTOCOL.md 4.5)
+# 48 links ask T for the 20 MB of p8 and read nothing. Without a node-wide
+# send budget each of their queues would hold a copy (about 1 GB in all); with
+# it, T's memory stays within the bound plus the budget (256 MiB), and while
+# others wait for the budget, a queue that has not moved for 20 s is closed:
+# a reader asking T for p8 meanwhile is served within about 30 s, not after
+# the 60 s at which such queues are closed anyway.
+echo "hoard: 48 links ask T for the 20 MB of p8 and never read"
+RSS_BOUND_PLAIN=$RSS_BOUND_KB
+RSS_BOUND_KB=$((RSS_BOUND_KB + 256 * 1024))
+rss_watch_start T
+"$ADV" hoard "$TPORT" "$TMP/slowread-1.bundle" "$TMP/slowread-2.bundle" --links 48 --hold 32 \
+    --from 127.0.0.44 >"$TMP/hoard.out" 2>&1 &
+HOARD=$!
+for _ in $(seq 1 100); do
+    grep -q "reading nothing" "$TMP/hoard.out" && break
+    sleep 0.1
+done
+t0=$EPOCHREALTIME
+rc=0
+timeout 45 "$SZ" fetch --peer "$TPORT" --trust "$TMP/p8.pk" --output "$TMP/hoard-reader" \
+    >"$TMP/hoard-reader.out" 2>&1 || rc=$?
+note "hoard: a reader's fetch of p8 from T meanwhile: exit $rc in $(since "$t0") s"
+[ $rc -eq 0 ] && [ "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 40) }')" = 1 ] &&
+    ok || bad "hoard: a reader was not served by T within 40 s (exit $rc): $(tail -3 "$TMP/hoard-reader.out")"
+rc=0
+wait $HOARD || rc=$?
+sed 's/^/    | /' "$TMP/hoard.out"
+[ $rc -eq 0 ] && ok || bad "hoard: the links were not made (exit $rc)"
+rss_watch_stop hoard
+RSS_BOUND_KB=$RSS_BOUND_PLAIN
+n_closed=$(sed -n 's/.*send budget: closed \([0-9]*\) link(s) that read nothing.*/\1/p' \
+    "$TMP/T.log" | awk '{ n += $1 } END { print n + 0 }')
+note "hoard: T closed $n_closed of the 48 links for not reading while others waited"
+[ "$n_closed" -ge 1 ] && ok || bad "hoard: T closed no link that held its send budget"
+still_up hoard T
 
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering
 # (Last of the attacks on T: a crash here must not hide the results above.)
