@@ -77,6 +77,8 @@ struct gossip_peer {
     uint64_t serve_next; /* next sequence of serve_ranges[0] */
     uint32_t serve_sent;
     bool serving;               /* a job reads from the store for this peer */
+    bool summary_more;          /* our last SUMMARY's first part was not all of it */
+    bool summary_rest_queued;   /* ... and the rest is on its way to this fetch client */
     bool serve_blocked;         /* waits for the node-wide serve budget */
     uint64_t serve_blocked_seq; /* when it began to wait: the longest waiting goes first */
     /* Rate limits. */
@@ -518,6 +520,8 @@ struct equiv_pair {
 
 /* Pairs told to a peer when its link opens (the first the store lists). */
 #define MAX_EQUIV_ON_OPEN 32
+/* A SUMMARY in parts, for a fetch client: relays get the first (PROTOCOL.md 4.3). */
+#define MAX_SUMMARY_PARTS 16
 
 struct gjob {
     uv_work_t work;
@@ -545,6 +549,9 @@ struct gjob {
     uint64_t range_next; /* in: first sequence to read; out: next to read */
     bool range_done;
     size_t reserve; /* counted in serve_reserved until the job is done */
+    /* SUMMARY: 0 for the first part, 1 for the rest; parts were left out */
+    size_t part_from;
+    bool summary_more;
     /* SUMMARY / COMPARE: an encoded message list, or ranges to request */
     uint8_t *msg;
     size_t msg_len;
@@ -734,27 +741,74 @@ run_serve(struct gjob *j)
     uv_mutex_unlock(&d->store_lock);
 }
 
+/*
+ * A SUMMARY in parts (PROTOCOL.md 4.3): each part at most 1024 publishers and
+ * one frame; a publisher with more ranges than one entry holds goes on in
+ * another entry. Parts before `skip` are built and dropped (they were sent).
+ */
 struct summary_build {
     struct sz_msg_summary_src *pubs;
     struct sz_msg_range *ranges;
     size_t n_pubs, n_ranges, cap_pubs, cap_ranges;
-    bool full;
+    size_t part, skip, max_parts; /* parts built so far, dropped, at most built */
+    struct sz_wr out;             /* the parts kept: u32 length, then the message */
+    bool failed;                  /* out of memory: nothing is sent */
+    bool more;                    /* parts beyond max_parts were left out */
+    bool cut_says_done;           /* the last part kept says more = 0 even when cut */
 };
+
+/* Ends the part being built (more: another follows). Returns 1 to stop the walk. */
+static int
+summary_flush(struct summary_build *s, bool more)
+{
+    size_t i, len = 0, cap = SZ_MSG_SUMMARY_HEADER_LEN;
+    uint8_t *msg;
+
+    for (i = 0; i < s->n_pubs; i++) {
+        s->pubs[i].ranges = s->ranges + (uintptr_t)s->pubs[i].ranges;
+        cap += SZ_MSG_SUMMARY_PUB_LEN(s->pubs[i].n_ranges);
+    }
+    if (s->part >= s->skip) {
+        /* A reader waits for more = 0: the last part it will get says so. */
+        bool says_more = more && !(s->cut_says_done && s->part + 1 >= s->skip + s->max_parts);
+        msg = malloc(cap);
+        if (msg == NULL || cap > SZ_MSG_MAX_LEN ||
+            sz_msg_encode_summary(says_more, s->pubs, s->n_pubs, msg, cap, &len) != 0) {
+            s->failed = true;
+        } else {
+            sz_wr_u32(&s->out, (uint32_t)len);
+            sz_wr_bytes(&s->out, msg, len);
+        }
+        free(msg);
+    }
+    for (i = 0; i < s->n_pubs; i++)
+        free((void *)s->pubs[i].publisher);
+    s->n_pubs = s->n_ranges = 0;
+    s->part++;
+    if (s->failed)
+        return 1;
+    if (more && s->part >= s->skip + s->max_parts) {
+        s->more = true;
+        return 1;
+    }
+    return 0;
+}
 
 static int
 collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *arg)
 {
     struct summary_build *s = arg;
 
-    if (s->n_pubs == 0 || memcmp(s->pubs[s->n_pubs - 1].publisher, pub, SZ_PUBLIC_KEY_LEN) != 0) {
+    if (s->n_ranges == s->cap_ranges && summary_flush(s, true) != 0)
+        return 1;
+    if (s->n_pubs == 0 || memcmp(s->pubs[s->n_pubs - 1].publisher, pub, SZ_PUBLIC_KEY_LEN) != 0 ||
+        s->pubs[s->n_pubs - 1].n_ranges == SZ_MSG_MAX_SUMMARY_RANGES) {
         uint8_t *copy;
-        if (s->n_pubs == s->cap_pubs || s->n_pubs == SZ_MSG_MAX_SUMMARY_PUBLISHERS) {
-            s->full = true;
+        if (s->n_pubs == s->cap_pubs && summary_flush(s, true) != 0)
             return 1;
-        }
         copy = malloc(SZ_PUBLIC_KEY_LEN);
         if (copy == NULL) {
-            s->full = true;
+            s->failed = true;
             return 1;
         }
         memcpy(copy, pub, SZ_PUBLIC_KEY_LEN);
@@ -763,9 +817,6 @@ collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t la
         s->pubs[s->n_pubs].n_ranges = 0;
         s->n_pubs++;
     }
-    if (s->n_ranges == s->cap_ranges ||
-        s->pubs[s->n_pubs - 1].n_ranges == SZ_MSG_MAX_SUMMARY_RANGES)
-        return 0; /* Beyond the limits: the peer learns the rest from announcements. */
     s->ranges[s->n_ranges].first = first;
     s->ranges[s->n_ranges].last = last;
     s->n_ranges++;
@@ -773,42 +824,51 @@ collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t la
     return 0;
 }
 
-/* Our per-publisher ranges, as one SUMMARY (bounded by the frame size). */
+/*
+ * Our per-publisher ranges as SUMMARY parts: the first part only (j->part_from
+ * 0), or the parts after it (1: for a fetch client, up to MAX_SUMMARY_PARTS).
+ * j->msg holds them, each as u32 length then the message; j->summary_more is
+ * set when parts were left out.
+ */
 static void
 run_summary(struct gjob *j)
 {
     struct daemon *d = j->gs->d;
     struct summary_build s;
-    size_t i, len = 0, cap;
+    size_t i;
 
     memset(&s, 0, sizeof s);
     s.cap_pubs = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
     s.cap_ranges =
         (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
+    s.skip = j->part_from;
+    s.max_parts = j->part_from == 0 ? 1 : MAX_SUMMARY_PARTS - 1;
+    s.cut_says_done = j->part_from != 0;
     s.pubs = calloc(s.cap_pubs, sizeof *s.pubs);
     s.ranges = calloc(s.cap_ranges, sizeof *s.ranges);
+    sz_wr_init(&s.out, (size_t)MAX_SUMMARY_PARTS * (SZ_MSG_MAX_LEN + 4));
     if (s.pubs == NULL || s.ranges == NULL)
         goto out;
     uv_mutex_lock(&d->store_lock);
     (void)store_seq_ranges(d->store, NULL, 0, collect_ranges, &s, NULL, 0);
-    {
+    if (j->part_from == 0) {
         struct equiv_collect c = {j, MAX_EQUIV_ON_OPEN, NULL, 0};
         (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);
     }
     uv_mutex_unlock(&d->store_lock);
-    for (i = 0; i < s.n_pubs; i++)
-        s.pubs[i].ranges = s.ranges + (uintptr_t)s.pubs[i].ranges;
-    cap = SZ_MSG_SUMMARY_HEADER_LEN;
-    for (i = 0; i < s.n_pubs; i++)
-        cap += SZ_MSG_SUMMARY_PUB_LEN(s.pubs[i].n_ranges);
-    if (cap > SZ_MSG_MAX_LEN)
-        goto out;
-    j->msg = malloc(cap);
-    if (j->msg != NULL && sz_msg_encode_summary(false, s.pubs, s.n_pubs, j->msg, cap, &len) == 0)
-        j->msg_len = len;
+    /* The last part (an empty store still says so), unless it was sent before. */
+    if (!s.failed && !s.more && s.part >= s.skip)
+        (void)summary_flush(&s, false);
+    if (!s.failed && sz_wr_status(&s.out) == 0 && s.out.len > 0) {
+        j->msg = s.out.p;
+        j->msg_len = s.out.len;
+        s.out.p = NULL;
+        j->summary_more = s.more;
+    }
 out:
     for (i = 0; i < s.n_pubs; i++)
         free((void *)s.pubs[i].publisher);
+    sz_wr_free(&s.out, false);
     free(s.pubs);
     free(s.ranges);
 }
@@ -1356,16 +1416,33 @@ done_serve(struct gjob *j)
 
 static void send_equivocation(struct peer *p, const struct equiv_pair *e);
 
+static void send_summary_rest(struct peer *p);
+
 static void
 done_summary(struct gjob *j)
 {
     struct peer *p = j->p;
+    size_t off = 0;
 
-    if (!p->closing && j->msg_len > 0)
-        (void)peer_send(p, j->msg, j->msg_len);
+    if (p->closing || p->g == NULL)
+        return;
+    /* The parts, each as u32 length then the message. */
+    while (off + 4 <= j->msg_len && !p->closing) {
+        size_t len = sz_load32(j->msg + off);
+        if (len > j->msg_len - off - 4)
+            break;
+        if (peer_send(p, j->msg + off + 4, len) != 0)
+            return;
+        off += 4 + len;
+    }
     /* What this node holds as evidence, so a reader sees it without asking. */
     for (size_t i = 0; i < j->n_equiv && !p->closing; i++)
         send_equivocation(p, &j->equiv[i]);
+    if (j->part_from == 0 && p->g != NULL) {
+        p->g->summary_more = j->summary_more;
+        p->g->summary_rest_queued = false;
+        send_summary_rest(p);
+    }
 }
 
 static void
@@ -1980,6 +2057,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         p->g->hello = true;
         p->g->listen_port = m.listen_port;
         p->g->roles = m.roles;
+        send_summary_rest(p);
         return 0;
     case SZ_MSG_PING:
         /* A peer that does not read its queue gets no more replies to queue. */
@@ -2074,6 +2152,28 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
 }
 
 /* ---- peer lifecycle ---- */
+
+/*
+ * A fetch client (HELLO with the fetch role, not a relay) gets the parts of
+ * our SUMMARY after the first: it does not follow announcements. Relays get
+ * the first part only and learn the rest from announcements.
+ */
+static void
+send_summary_rest(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct gjob *j;
+
+    if (g == NULL || p->closing || !g->summary_more || g->summary_rest_queued || !g->hello ||
+        (g->roles & SZ_ROLE_FETCH) == 0 || (g->roles & SZ_ROLE_RELAY) != 0)
+        return;
+    j = gjob_new(p, JOB_SUMMARY);
+    if (j == NULL)
+        return;
+    j->part_from = 1;
+    if (gjob_queue(j) == 0)
+        g->summary_rest_queued = true;
+}
 
 static void
 send_summary(struct peer *p)
