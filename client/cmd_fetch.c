@@ -322,11 +322,24 @@ cmd_fetch(int argc, char **argv)
                     "samizdat: WARNING: the newest bundle of %s is older than %lld hours: your "
                     "peers may be withholding newer ones; try other peers\n",
                     name, (long long)(o.stale_after_s / 3600));
-        if (pr->equivocation)
-            fprintf(stderr,
-                    "samizdat: WARNING: %s signed two different bundles with one "
-                    "sequence number: its key may be stolen\n",
-                    name);
+        if (pr->equivocation) {
+            /* Proof is a pair of bundles the library holds; anything less is a peer's claim. */
+            struct library_publisher_info info;
+            char ierr[256];
+            if (library_publisher_info(o.dir, trust.pk[i], &info, ierr, sizeof ierr) == 0 &&
+                info.equivocation_seen)
+                fprintf(stderr,
+                        "samizdat: WARNING: %s signed two different bundles with one "
+                        "sequence number (%llu; both are in the library): its key may be "
+                        "stolen\n",
+                        name, (unsigned long long)info.equivocation_seq);
+            else
+                fprintf(stderr,
+                        "samizdat: WARNING: a peer reports that %s signed two different "
+                        "bundles with one sequence number, but did not send both: not proven "
+                        "(its key may be stolen, or the peer lies); fetch from other peers\n",
+                        name);
+        }
     }
     if (json) {
         printf("{\"complete\":%s,\"bundles\":%llu,\"bytes\":%llu,\"peers_tried\":%zu,"

@@ -101,6 +101,8 @@
 #define BUNDLES_DIR "bundles"
 #define INDEX_FILE "library.idx"
 #define LOCK_FILE "lock"
+/* Present while a writer changes files: one that died left temporaries behind. */
+#define WRITING_FILE "writing"
 #define PAGE_FILE "index.html"
 #define INDEX_MAGIC "samizdat-library 1"
 #define PSTATE_FILE "publishers.idx"
@@ -2237,6 +2239,65 @@ lock_library(struct ctx *c)
     return 0;
 }
 
+/* Removes the temporaries (".tmp-*": no name the library gives starts with a
+ * dot) in fd and, `depth` levels down, in its folders. */
+static void
+sweep_dir(int fd, int depth)
+{
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (own >= 0)
+            close(own);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) {
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+        } else if (depth > 0 && e->d_name[0] != '.' &&
+                   (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                sweep_dir(sub, depth - 1);
+                close(sub);
+            }
+        }
+    }
+    closedir(d);
+}
+
+/*
+ * Under the lock: when the last writer died while writing (its mark is still
+ * there), removes the temporaries it left in the library, its state folder
+ * and every article folder (<publisher>/<article>), then marks this writer's
+ * turn. done_writing() takes the mark away once everything is in place.
+ */
+static int
+begin_writing(struct ctx *c)
+{
+    struct stat st;
+    int f;
+
+    if (fstatat(c->sfd, WRITING_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        sweep_dir(c->dfd, 2);
+        sweep_dir(c->sfd, 1);
+    }
+    f = openat(c->sfd, WRITING_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f < 0)
+        return fail(c, "cannot write %s/" STATE_DIR "/" WRITING_FILE ": %s", c->dir,
+                    strerror(errno));
+    close(f);
+    return 0;
+}
+
+static void
+done_writing(struct ctx *c)
+{
+    (void)unlinkat(c->sfd, WRITING_FILE, 0);
+}
+
 /* Records the names the reader gave its publishers; true when one changed. */
 static int
 update_names(struct ctx *c, struct lib *l, const struct library_publisher *pubs, size_t n_pubs,
@@ -2489,18 +2550,23 @@ library_put(struct library *lib, const struct library_item *items, size_t n,
         r.bundles_added++;
         changed = true;
     }
+    struct stat st;
+    bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    bool writing = plan.n_jobs > 0 || changed || !have_page;
+    if (writing && begin_writing(&c) != 0)
+        goto out;
     struct write_arg wa = {l, &plan};
     if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0)
         goto out;
 
     /* index.html before library.idx: if anything fails, the next run redoes both. */
-    struct stat st;
-    bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if ((changed || !have_page) && write_index_html(&c, l) != 0)
         goto out;
     if (changed &&
         (sync_all(&c) != 0 || write_index(&c, l) != 0 || stamp_of(&c, INDEX_FILE, &lib->idx) != 0))
         goto out;
+    if (writing)
+        done_writing(&c);
     if (res != NULL)
         *res = r;
     rc = 0;
@@ -2689,16 +2755,19 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         }
         p->last_fetch = now;
         p->stale_after = stale_after_s;
-        if (equivocation != NULL && equivocation[k]) {
-            p->reported = true;
-            p->reported_at = now;
+        /* A claim holds until a fetch without it: a lying peer's alarm does not stay. */
+        if (equivocation != NULL) {
+            p->reported = equivocation[k];
+            if (equivocation[k])
+                p->reported_at = now;
         }
     }
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
-    if (write_index_html(&c, &l) != 0 || sync_all(&c) != 0 ||
+    if (begin_writing(&c) != 0 || write_index_html(&c, &l) != 0 || sync_all(&c) != 0 ||
         (names_changed && write_index(&c, &l) != 0) || write_pstate(&c, &l) != 0)
         goto out;
+    done_writing(&c);
     rc = 0;
 out:
     lib_free(&l);

@@ -105,7 +105,7 @@ struct library_publisher_info {
                                    older than the threshold, or there was none */
     bool equivocation_seen;     /* the library holds two different bundles with one sequence */
     uint64_t equivocation_seq;  /* the highest such sequence */
-    bool equivocation_reported; /* a fetch reported one (kept until the library is reset) */
+    bool equivocation_reported; /* the last fetch that recorded reports had one */
     int64_t equivocation_reported_at; /* the last fetch that reported one */
 };
 
@@ -123,9 +123,11 @@ int library_publisher_info(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN],
  * rebuilds index.html. For each of pubs: now as the time of
  * its last fetch, stale_after_s (>= 0) as the staleness threshold index.html
  * applies to it, its name when one is given (a later call without a name keeps
- * it), and, when equivocation is not NULL and equivocation[k] is true, that an
- * equivocation by pubs[k] was reported during the fetch. A reported
- * equivocation is kept: index.html warns about it from then on. Publishers not
+ * it), and, when equivocation is not NULL, whether a peer reported an
+ * equivocation by pubs[k] during the fetch (equivocation[k]). A report is a
+ * peer's claim, not proof: index.html warns about it until a later fetch (with
+ * equivocation not NULL) in which no peer reports it; a pair the library holds
+ * itself (proof) is warned about for good, whatever is passed. Publishers not
  * in pubs keep what was recorded before. The state lives in
  * DIR/.samizdat/publishers.idx, written like library.idx (temporary name,
  * fsync, rename) under the same lock. Returns 0 or -1 with a one-line reason

@@ -1477,6 +1477,67 @@ test_fetch_stale(void **state)
     made_free(&m2);
 }
 
+/* Writes an empty file dir/rel. */
+static void
+touch(const char *dir, const char *rel)
+{
+    char path[2 * PATH_MAX + 2];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static bool
+lib_has_file(const char *dir, const char *rel)
+{
+    char path[2 * PATH_MAX + 2];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return lstat(path, &st) == 0;
+}
+
+/*
+ * A writer killed while writing leaves temporaries (".tmp-*") in article
+ * folders, the library's folder and its state folder: the next writer removes
+ * them. A library whose last writer finished is not searched.
+ */
+static void
+test_dead_writer_temporaries(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("x", "One", T0, SZ_CTYPE_PLAIN, "one");
+    struct sz_article b = art("y", "Two", T0, SZ_CTYPE_PLAIN, "two");
+    struct made m1 = make_bundle(&w->k, 1, T0, &a, 1);
+    struct made m2 = make_bundle(&w->k, 2, T0, &b, 1);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[PATH_MAX];
+
+    add_ok(w->dir, &m1, 1, NULL);
+    assert_false(lib_has_file(w->dir, ".samizdat/writing"));
+    sz_hex(w->k.pk, SZ_PUBLIC_KEY_LEN, hex);
+    snprintf(rel, sizeof rel, "%s/x/.tmp-99999-0-1", hex);
+    /* Not after a writer that finished: a file of that name is left alone. */
+    touch(w->dir, rel);
+    add_ok(w->dir, &m2, 1, NULL);
+    assert_true(lib_has_file(w->dir, rel));
+    /* After one that died writing (its mark still there): gone, and the mark too. */
+    touch(w->dir, ".samizdat/writing");
+    touch(w->dir, ".tmp-99999-0-2");
+    touch(w->dir, ".samizdat/.tmp-99999-0-3");
+    touch(w->dir, ".samizdat/bundles/.tmp-99999-0-4");
+    struct library_publisher pub = pub_named(&w->k, "Herald");
+    note_ok(w->dir, &pub, 1, T0 + HOUR, 48 * HOUR, NULL);
+    assert_false(lib_has_file(w->dir, rel));
+    assert_false(lib_has_file(w->dir, ".tmp-99999-0-2"));
+    assert_false(lib_has_file(w->dir, ".samizdat/.tmp-99999-0-3"));
+    assert_false(lib_has_file(w->dir, ".samizdat/bundles/.tmp-99999-0-4"));
+    assert_false(lib_has_file(w->dir, ".samizdat/writing"));
+    snprintf(rel, sizeof rel, "%s/y/index.html", hex);
+    assert_true(lib_has_file(w->dir, rel));
+    made_free(&m1);
+    made_free(&m2);
+}
+
 static void
 test_fetch_equivocation_shown(void **state)
 {
@@ -1507,7 +1568,9 @@ test_fetch_equivocation_shown(void **state)
     assert_int_equal(info.equivocation_seq, 4);
     assert_false(info.equivocation_reported);
 
-    /* Reported by a peer for another publisher: shown, and kept by later fetches. */
+    /* Reported by a peer for another publisher: shown, kept by a note without
+     * reports (NULL), dropped by a later fetch in which no peer reports it (a
+     * claim is not proof: a lying peer's alarm must not stay for good). */
     struct key k2 = new_key();
     struct sz_article c = art("y", "Why", T0, SZ_CTYPE_PLAIN, "why");
     struct made m3 = make_bundle(&k2, 1, T0, &c, 1);
@@ -1521,8 +1584,7 @@ test_fetch_equivocation_shown(void **state)
                                 "that publisher Courier " EQUIV_MSG));
     assert_non_null(strstr(idx, "Publisher Herald " EQUIV_MSG));
     free(idx);
-    eq[1] = false;
-    note_ok(w->dir, pubs, 2, T0 + 2 * HOUR, 48 * HOUR, eq);
+    note_ok(w->dir, pubs, 2, T0 + 90 * 60, 48 * HOUR, NULL);
     idx = index_checked(w->dir);
     assert_non_null(strstr(idx, "that publisher Courier " EQUIV_MSG));
     free(idx);
@@ -1530,6 +1592,15 @@ test_fetch_equivocation_shown(void **state)
     assert_false(info.equivocation_seen);
     assert_true(info.equivocation_reported);
     assert_int_equal(info.equivocation_reported_at, T0 + HOUR);
+    eq[1] = false;
+    note_ok(w->dir, pubs, 2, T0 + 2 * HOUR, 48 * HOUR, eq);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, "that publisher Courier " EQUIV_MSG));
+    assert_non_null(strstr(idx, "Publisher Herald " EQUIV_MSG)); /* proof stays */
+    free(idx);
+    assert_info(w->dir, &k2, &info);
+    assert_false(info.equivocation_seen);
+    assert_false(info.equivocation_reported);
 
     /* An honest publisher in the same library gets no alarm about itself. */
     struct key k3 = new_key();
@@ -2414,6 +2485,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_writer_temporaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
