@@ -364,6 +364,27 @@ fold_put(struct lib_art **tab, size_t cap, struct lib_art *a)
     tab[i] = a;
 }
 
+/*
+ * True for a name Windows cannot give a file or folder, on a FAT or exFAT
+ * stick too: a device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9) with or
+ * without an extension ("nul.png"), or one that ends with a dot, which
+ * Windows drops ("report." would be "report").
+ */
+static bool
+windows_unsafe(const char *s)
+{
+    static const char *const dev[] = {"con", "prn", "aux", "nul"};
+    size_t n = strcspn(s, "."), len = strlen(s);
+
+    if (len > 0 && s[len - 1] == '.')
+        return true;
+    for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
+        if (n == 3 && strncasecmp(s, dev[k], 3) == 0)
+            return true;
+    return n == 4 && (strncasecmp(s, "com", 3) == 0 || strncasecmp(s, "lpt", 3) == 0) &&
+           s[3] >= '1' && s[3] <= '9';
+}
+
 /* True when an article of pub has the folder name, ignoring ASCII case. */
 static bool
 folder_taken(const struct lib *l, const uint8_t *pub, const char *name)
@@ -414,14 +435,15 @@ folder_swap(struct lib *l, const struct lib_art *old, struct lib_art *rec)
 
 /*
  * Gives rec, a new article, a folder no other article of its publisher has
- * (ignoring case): its id, or "<id>~N".
+ * (ignoring case): its id, or "<id>~N", also when Windows could not name a
+ * folder after the id (windows_unsafe(): "nul~2", "report.~2").
  */
 static bool
 folder_choose(const struct lib *l, struct lib_art *rec)
 {
     char name[FOLDER_MAX_LEN + 1];
 
-    if (!folder_taken(l, rec->pub, rec->id))
+    if (!windows_unsafe(rec->id) && !folder_taken(l, rec->pub, rec->id))
         return true;
     /* At most n_arts folders can be taken: one of n_arts + 1 numbers is free. */
     for (size_t n = 2; n <= l->n_arts + 2 && n < 1000000000; n++) {
@@ -1430,7 +1452,8 @@ passive_name(const char *s)
  * The file names of an article in the library: [0] the body file, then one per
  * attachment. A name that is not passive_name() gets ".txt" appended; a name
  * taken already (ignoring case, as FAT, exFAT and macOS do: by the library's
- * own files or an earlier attachment) gets "_", then "2_", "3_"... prepended
+ * own files or an earlier attachment), or that Windows cannot give a file
+ * (windows_unsafe(): "nul.png"), gets "_", then "2_", "3_"... prepended
  * until it is free. At most SZ_MAX_ATTACHMENTS + 6 names are taken, so a free
  * one is always found within STORED_NAME_MAX.
  */
@@ -1452,7 +1475,7 @@ stored_names(struct ctx *c, const struct sz_article *a, char ***out)
         if (!passive_name(base))
             memcpy(base + nm->len, ".txt", 5);
         snprintf(s, STORED_NAME_MAX + 1, "%s", base);
-        for (unsigned n = 1; reserved_name(s) || in_names(v, k + 1, s); n++) {
+        for (unsigned n = 1; reserved_name(s) || windows_unsafe(s) || in_names(v, k + 1, s); n++) {
             if (n == 1)
                 snprintf(s, STORED_NAME_MAX + 1, "_%s", base);
             else

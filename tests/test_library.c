@@ -1538,6 +1538,42 @@ test_dead_writer_temporaries(void **state)
     made_free(&m2);
 }
 
+/*
+ * Names Windows cannot give a file or folder (a FAT or exFAT stick too):
+ * device names with or without an extension, and a trailing dot. Such ids get
+ * a folder "<id>~2", such attachments a "_" in front; near misses keep theirs.
+ */
+static void
+test_windows_names(void **state)
+{
+    struct world *w = *state;
+    static const char *const ids[] = {"nul",   "CON", "com3",    "Lpt9", "report.",
+                                      "aux.x", "com", "console", "com0", "nullish"};
+    static const char *const want[] = {"nul~2",   "CON~2", "com3~2",  "Lpt9~2", "report.~2",
+                                       "aux.x~2", "com",   "console", "com0",   "nullish"};
+    struct sz_article a[10];
+    struct sz_attachment att = {S("aux.png"), S("image/png"), test_png, sizeof test_png};
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[PATH_MAX];
+
+    for (size_t k = 0; k < 10; k++)
+        a[k] = art(ids[k], "Title", T0, SZ_CTYPE_PLAIN, "text");
+    a[6].atts = &att;
+    a[6].n_atts = 1;
+    struct made m = make_bundle(&w->k, 1, T0, a, 10);
+    add_ok(w->dir, &m, 1, NULL);
+    sz_hex(w->k.pk, SZ_PUBLIC_KEY_LEN, hex);
+    for (size_t k = 0; k < 10; k++) {
+        snprintf(rel, sizeof rel, "%s/%s/index.html", hex, want[k]);
+        if (!lib_has_file(w->dir, rel))
+            fail_msg("article %s: no page at %s", ids[k], rel);
+    }
+    snprintf(rel, sizeof rel, "%s/com/_aux.png", hex);
+    assert_true(lib_has_file(w->dir, rel));
+    snprintf(rel, sizeof rel, "%s/com/aux.png", hex);
+    assert_false(lib_has_file(w->dir, rel));
+    made_free(&m);
+}
+
 static void
 test_fetch_equivocation_shown(void **state)
 {
@@ -2486,6 +2522,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_writer_temporaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
