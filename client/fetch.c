@@ -29,7 +29,34 @@
 #define RANGES_OUT 4
 #define CHUNK_SEQS 256
 #define SUMMARY_TIMEOUT_MS 15000
+/* A SUMMARY may come in parts (PROTOCOL.md 4.3: `more`). The summary ends with a
+ * part saying more = 0, the MAX_SUMMARY_PARTS-th part, or when no further part came
+ * within SUMMARY_PART_WAIT_MS (a relay stopping short) or SUMMARY_TOTAL_MS passed. */
+#define SUMMARY_PART_WAIT_MS 5000
+#define SUMMARY_TOTAL_MS 60000
+#define MAX_SUMMARY_PARTS 64
+/* Separate ranges of one publisher believed of one peer: beyond, the highest are ignored. */
+#define MAX_PEER_RANGES 4096
 #define IDLE_TIMEOUT_MS 60000
+/*
+ * While ranges are asked of a peer, its bundle bytes over each RATE_WINDOW_MS
+ * must average at least MIN_RATE_BPS, and at least 1/SLOW_FACTOR of the best
+ * rate a peer of this run kept over a window, or a range must come whole
+ * within it. The reader's own link may be slow (a throttled country): peers
+ * are judged against each other, and only a peer that drips bytes is judged
+ * alone.
+ */
+#define RATE_WINDOW_MS 30000
+#define MIN_RATE_BPS 256
+#define SLOW_FACTOR 8
+/* Bytes queued for sending to one peer: a reader sends only small messages. Past
+ * OUT_CAP / 2 it answers no PING and reads nothing from that peer until it takes
+ * some; a peer that takes nothing of a waiting queue for OUT_STALL_MS is dropped. */
+#define OUT_CAP (64u << 10)
+#define OUT_STALL_MS 30000
+/* Copies of bundles already taken in this run that one peer may send before it is
+ * dropped (each is dropped unverified). */
+#define MAX_REPEATS 16
 #define BATCH_BUNDLES 256
 #define BATCH_BYTES (64u << 20) /* two batches live at once: one filling, one being written */
 #define MAX_ANNOUNCED_PER_10S 4096
@@ -83,17 +110,38 @@ struct peer {
     unsigned eq_reports;   /* EQUIVOCATION reports it sent */
 };
 
+/* Sequence ranges held per publisher (sorted, disjoint, not touching). */
+struct held {
+    struct sz_msg_range *v;
+    size_t n, cap;
+};
+
+/* What one peer's SUMMARY says of one trusted publisher, and what it did not send. */
+struct conn_pub {
+    struct held offer; /* what it offers: at most MAX_PEER_RANGES ranges */
+    struct held skip;  /* asked for and not sent: not asked of it again */
+    uint64_t max;      /* the highest sequence it claims (ranges ignored included) */
+    bool listed;       /* its SUMMARY names the publisher */
+    bool covers;       /* ... up to what the library holds at least: counted in run_pub.covered */
+};
+
 struct conn {
     int fd;
     enum conn_state state;
     size_t peer; /* index in run.peers */
     char name[300];
     int64_t deadline_ms;
+    int64_t summary_until_ms; /* every part of its SUMMARY must have come by then */
+    size_t n_summary_parts;
     int64_t last_rx_ms;
     int64_t last_progress_ms; /* last SUMMARY, bundle bytes or RANGE_DONE */
+    int64_t rate_since_ms;    /* the current RATE_WINDOW_MS window began */
+    uint64_t rate_bytes;      /* bundle bytes received in it */
     struct sz_link *link;
-    uint8_t *out;
+    uint8_t *out; /* out[out_off .. out_len) waits to be sent, at most OUT_CAP */
     size_t out_len, out_off, out_cap;
+    int64_t out_moved_ms; /* the waiting output last moved (or began to wait) */
+    bool out_overflow;    /* a message did not fit in OUT_CAP */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
     struct claim *queue; /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
@@ -107,12 +155,13 @@ struct conn {
     int64_t req_since_ms;           /* when the last REQUEST went out */
     int64_t open_ms;                /* when its SUMMARY came; 0 before */
     bool pinged;                    /* --follow: a PING is out since it last spoke */
-    struct claim *offer;            /* what its SUMMARY offered of trusted publishers */
-    size_t n_offer;
-    struct held *skip; /* per trusted publisher: asked for, not sent (NULL until it happens) */
-    bool queue_cut;    /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
-    bool counted_ok;   /* counted in peers_ok */
-    bool skip_nomem;   /* skip could not be made: never plan again, or it could ask in a loop */
+    struct conn_pub *cp;            /* per trusted publisher, from its SUMMARY (NULL before) */
+    uint64_t n_ignored;             /* ranges of its SUMMARY past MAX_PEER_RANGES */
+    size_t n_withheld;              /* ranges it answered without all their bundles */
+    unsigned n_repeats;             /* bundles it sent that this run had taken already */
+    bool queue_cut;  /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
+    bool counted_ok; /* counted in peers_ok */
+    bool skip_nomem; /* a skip range was not kept: never plan again (it could ask in a loop) */
     uint64_t bundles, bytes;
     int64_t window_ms;
     uint32_t announced;
@@ -121,10 +170,11 @@ struct conn {
     size_t hs_head_len;
 };
 
-/* Sequence ranges held per publisher (sorted, disjoint). */
-struct held {
-    struct sz_msg_range *v;
-    size_t n, cap;
+/* Per trusted publisher, for the run. */
+struct run_pub {
+    uint64_t lib_seq; /* the highest sequence the library held at the start */
+    size_t covered;   /* ok peers whose SUMMARY offers it up to what the library holds */
+    bool listed;      /* some peer's complete SUMMARY named it */
 };
 
 struct run {
@@ -139,6 +189,7 @@ struct run {
     uint8_t (*seen)[SZ_BUNDLE_ID_LEN]; /* ring: ids taken in this run (NULL: none kept) */
     size_t n_seen, seen_next;
     int64_t batch_since_ms;         /* when the first bundle of the filling batch came */
+    uint64_t best_bps;              /* the best bundle-byte rate a peer kept over a window */
     struct held *held;              /* per trusted publisher: in the library or on its way */
     struct held *claimed;           /* per trusted publisher: being fetched */
     struct held *offered;           /* per trusted publisher: offered by some peer */
@@ -146,19 +197,31 @@ struct run {
     struct sz_inflater *inflater;   /* one zstd context for every bundle of the run */
     struct library_publisher *pubs; /* the trusted publishers, for the library */
     struct library *lib;            /* the library, kept parsed between batches */
+    struct run_pub *rp;             /* per trusted publisher */
     struct library_item batch[BATCH_BUNDLES]; /* being filled */
+    size_t batch_pub[BATCH_BUNDLES];          /* the trusted publisher of each */
     size_t n_batch, batch_bytes;
     /* The batch being written by the writer thread while the next one fills. */
     struct library_item wbatch[BATCH_BUNDLES];
+    size_t wbatch_pub[BATCH_BUNDLES];
     size_t n_wbatch;
     bool writing;  /* the writer thread runs (or ran and awaits its join) */
     bool threaded; /* ... as a thread: join it */
     pthread_t writer;
-    int wrc;                 /* what library_put() returned for the whole batch */
-    bool wok[BATCH_BUNDLES]; /* committed: all, or those that went in one by one */
+    /* What the writer did: the batch goes in one library_put() per publisher, so
+     * that the library's counts say what it added of each. */
+    int wrc;                  /* 0, or the first failure */
+    bool wnamed;              /* werr names a bundle that failed alone */
+    bool wok[BATCH_BUNDLES];  /* committed */
+    bool wnew[BATCH_BUNDLES]; /* known to be new to the library (not only committed) */
+    uint64_t *wadded;         /* per trusted publisher: bundles the library added */
+    uint64_t wadded_bytes;    /* their bytes (estimated for a publisher's part that was
+                                 partly in the library already) */
     struct library_result wres;
     char werr[1024];
+    uint64_t rx_bundles, rx_bytes; /* verified bundles received, for the progress line */
     int64_t start_ms;
+    int64_t stop_ms; /* --timeout: stop then (INT64_MAX: never) */
     bool incomplete;
     bool write_failed;
 };
@@ -207,68 +270,143 @@ held_has(const struct held *h, uint64_t seq)
     return i < h->n && h->v[i].first <= seq;
 }
 
-/* Adds [first, last], merging neighbours. */
-static void
+/* Makes room for one more range. Returns false at MAX_HELD_RANGES or out of memory. */
+static bool
+held_grow(struct held *h)
+{
+    size_t cap = h->cap == 0 ? 8 : h->cap * 2;
+    struct sz_msg_range *v;
+
+    if (h->n < h->cap)
+        return true;
+    if (cap > MAX_HELD_RANGES)
+        return false;
+    v = realloc(h->v, cap * sizeof *v);
+    if (v == NULL)
+        return false;
+    h->v = v;
+    h->cap = cap;
+    return true;
+}
+
+/*
+ * Adds [first, last], merged with the ranges it overlaps or touches: a binary
+ * search, then one move of the ranges after it, so that a peer's many ranges
+ * cost O(log n) each to look up. Returns false (nothing changed) when there is
+ * no room.
+ */
+static bool
 held_add(struct held *h, uint64_t first, uint64_t last)
 {
-    size_t i, j;
+    /* i: the first range ending at or after first - 1 (it may touch); j: the first after
+     * i starting beyond last + 1. [i, j) all overlap or touch [first, last]. */
+    size_t i = held_at(h, first > 0 ? first - 1 : 0), lo = i, hi = h->n;
 
-    for (i = 0; i < h->n && h->v[i].last < first && h->v[i].last + 1 < first; i++)
-        ;
-    if (h->n == h->cap) {
-        size_t cap = h->cap == 0 ? 8 : h->cap * 2;
-        struct sz_msg_range *v;
-        if (cap > MAX_HELD_RANGES)
-            return;
-        v = realloc(h->v, cap * sizeof *v);
-        if (v == NULL)
-            return;
-        h->v = v;
-        h->cap = cap;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (last == UINT64_MAX || h->v[mid].first <= last + 1)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    if (lo > i) {
+        if (h->v[i].first < first)
+            first = h->v[i].first;
+        if (h->v[lo - 1].last > last)
+            last = h->v[lo - 1].last;
+        h->v[i].first = first;
+        h->v[i].last = last;
+        memmove(&h->v[i + 1], &h->v[lo], (h->n - lo) * sizeof h->v[0]);
+        h->n -= lo - i - 1;
+        return true;
+    }
+    if (!held_grow(h))
+        return false;
     memmove(&h->v[i + 1], &h->v[i], (h->n - i) * sizeof h->v[0]);
     h->v[i].first = first;
     h->v[i].last = last;
     h->n++;
-    /* Merge overlapping or adjacent ranges. */
-    for (j = 0; j + 1 < h->n;) {
-        if (h->v[j].last != UINT64_MAX && h->v[j].last + 1 >= h->v[j + 1].first) {
-            if (h->v[j + 1].last > h->v[j].last)
-                h->v[j].last = h->v[j + 1].last;
-            if (h->v[j + 1].first < h->v[j].first)
-                h->v[j].first = h->v[j + 1].first;
-            memmove(&h->v[j + 1], &h->v[j + 2], (h->n - j - 2) * sizeof h->v[0]);
-            h->n--;
-        } else {
-            j++;
-        }
-    }
+    return true;
 }
 
+/*
+ * Merges the ranges src (sorted by first; they may overlap) into h in one
+ * pass, keeping at most cap ranges: the highest beyond are dropped and
+ * counted in *dropped. Returns false (h unchanged) when out of memory.
+ */
+static bool
+held_merge(struct held *h, const struct sz_msg_range *src, size_t n_src, size_t cap,
+           uint64_t *dropped)
+{
+    size_t a = 0, b = 0, n = 0, room = h->n + n_src;
+    struct sz_msg_range *v;
+
+    if (n_src == 0)
+        return true;
+    v = malloc(room * sizeof *v);
+    if (v == NULL)
+        return false;
+    while (a < h->n || b < n_src) {
+        struct sz_msg_range x =
+            b == n_src || (a < h->n && h->v[a].first <= src[b].first) ? h->v[a++] : src[b++];
+        if (n > 0 && (v[n - 1].last == UINT64_MAX || v[n - 1].last + 1 >= x.first)) {
+            if (x.last > v[n - 1].last)
+                v[n - 1].last = x.last;
+        } else {
+            v[n++] = x;
+        }
+    }
+    if (n > cap) {
+        *dropped += n - cap;
+        n = cap;
+    }
+    free(h->v);
+    h->v = v;
+    h->n = n;
+    h->cap = room;
+    return true;
+}
+
+/* Removes [first, last]: a binary search, then one move. */
 static void
 held_remove(struct held *h, uint64_t first, uint64_t last)
 {
-    size_t i;
+    size_t i = held_at(h, first), j;
 
-    for (i = 0; i < h->n; i++) {
-        struct sz_msg_range *r = &h->v[i];
-        if (r->last < first || r->first > last)
-            continue;
-        if (r->first >= first && r->last <= last) {
-            memmove(r, r + 1, (h->n - i - 1) * sizeof *r);
-            h->n--;
-            i--;
-        } else if (r->first < first && r->last > last) {
-            uint64_t tail_first = last + 1, tail_last = r->last;
-            r->last = first - 1;
-            held_add(h, tail_first, tail_last);
-            return;
-        } else if (r->first < first) {
-            r->last = first - 1;
-        } else {
-            r->first = last + 1;
+    if (i == h->n || h->v[i].first > last)
+        return;
+    if (h->v[i].first < first && h->v[i].last > last) {
+        /* Split in two. Without room the tail is dropped too: it is then only free
+         * to be planned again, which costs at most a second request. */
+        uint64_t tail_last = h->v[i].last;
+        h->v[i].last = first - 1;
+        if (held_grow(h)) {
+            memmove(&h->v[i + 2], &h->v[i + 1], (h->n - i - 1) * sizeof h->v[0]);
+            h->v[i + 1].first = last + 1;
+            h->v[i + 1].last = tail_last;
+            h->n++;
         }
+        return;
     }
+    if (h->v[i].first < first) {
+        h->v[i].last = first - 1;
+        i++;
+    }
+    for (j = i; j < h->n && h->v[j].last <= last; j++)
+        ;
+    if (j < h->n && h->v[j].first <= last)
+        h->v[j].first = last + 1;
+    memmove(&h->v[i], &h->v[j], (h->n - j) * sizeof h->v[0]);
+    h->n -= j - i;
+}
+
+/* Whether every sequence of [first, last] is in h. */
+static bool
+held_covers(const struct held *h, uint64_t first, uint64_t last)
+{
+    size_t i = held_at(h, first);
+
+    return i < h->n && h->v[i].first <= first && h->v[i].last >= last;
 }
 
 static uint64_t
@@ -444,38 +582,97 @@ put_items(struct run *r, const struct library_item *items, size_t n, struct libr
                : library_add(r->o->dir, items, n, r->pubs, r->o->trust->n, res, err, cap);
 }
 
+/*
+ * Puts the items of one publisher (at idx[0..n) of the batch) into the
+ * library, and records what the library added of them. If the library
+ * refuses them together, each goes in alone: one bundle it cannot take must
+ * not hold back the rest on every fetch (a full disk fails them all again).
+ */
+static void
+put_group(struct run *r, const struct library_item *items, const size_t *idx, size_t n, size_t pub)
+{
+    struct library_result res;
+    char err[900], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    uint64_t bytes = 0;
+    size_t k;
+    int rc;
+
+    memset(&res, 0, sizeof res);
+    rc = put_items(r, items, n, &res, err, sizeof err);
+    if (rc == 0) {
+        for (k = 0; k < n; k++) {
+            r->wok[idx[k]] = true;
+            /* All new or none: known per bundle. Partly: only the count is. */
+            r->wnew[idx[k]] = res.bundles_added == n;
+            bytes += items[k].raw_len;
+        }
+        r->wadded[pub] += res.bundles_added;
+        r->wadded_bytes += n > 0 ? bytes * res.bundles_added / n : 0;
+        r->wres.bundles_added += res.bundles_added;
+        r->wres.bundles_present += res.bundles_present;
+        r->wres.articles_written += res.articles_written;
+        r->wres.equivocations += res.equivocations;
+        return;
+    }
+    if (r->wrc == 0) {
+        r->wrc = rc;
+        snprintf(r->werr, sizeof r->werr, "%s", err);
+    }
+    if (n == 1)
+        return;
+    for (k = 0; k < n; k++) {
+        memset(&res, 0, sizeof res);
+        if (put_items(r, &items[k], 1, &res, err, sizeof err) != 0) {
+            if (!r->wnamed) { /* the first that fails alone is named; the others are alike */
+                sz_bundle_id_hex(items[k].b->id, hex);
+                snprintf(r->werr, sizeof r->werr, "bundle %.16s (sequence %llu): %s", hex,
+                         (unsigned long long)items[k].b->hdr.sequence, err);
+                r->wnamed = true;
+            }
+            continue;
+        }
+        r->wok[idx[k]] = true;
+        r->wnew[idx[k]] = res.bundles_added == 1;
+        r->wadded[pub] += res.bundles_added;
+        if (res.bundles_added == 1)
+            r->wadded_bytes += items[k].raw_len;
+        r->wres.bundles_added += res.bundles_added;
+        r->wres.bundles_present += res.bundles_present;
+        r->wres.articles_written += res.articles_written;
+        r->wres.equivocations += res.equivocations;
+    }
+}
+
 static void *
 writer_main(void *arg)
 {
     struct run *r = arg;
-    size_t k;
+    struct library_item items[BATCH_BUNDLES];
+    size_t idx[BATCH_BUNDLES], k, j, n;
+    bool taken[BATCH_BUNDLES];
 
-    r->wrc = put_items(r, r->wbatch, r->n_wbatch, &r->wres, r->werr, sizeof r->werr);
+    r->wrc = 0;
+    r->werr[0] = '\0';
+    r->wnamed = false;
+    r->wadded_bytes = 0;
+    memset(&r->wres, 0, sizeof r->wres);
+    memset(r->wadded, 0, r->o->trust->n * sizeof *r->wadded);
     for (k = 0; k < r->n_wbatch; k++)
-        r->wok[k] = r->wrc == 0;
-    if (r->wrc != 0 && r->n_wbatch > 1) {
-        /* One bundle the library cannot take must not hold back the rest of its batch
-         * on every fetch: each goes in alone (a full disk fails them all again). */
-        bool named = false;
-        memset(&r->wres, 0, sizeof r->wres);
-        for (k = 0; k < r->n_wbatch; k++) {
-            struct library_result one;
-            char err[900], hex[2 * SZ_BUNDLE_ID_LEN + 1];
-            if (put_items(r, &r->wbatch[k], 1, &one, err, sizeof err) != 0) {
-                if (!named) { /* the first that fails alone is named; the others are alike */
-                    sz_bundle_id_hex(r->wbatch[k].b->id, hex);
-                    snprintf(r->werr, sizeof r->werr, "bundle %.16s (sequence %llu): %s", hex,
-                             (unsigned long long)r->wbatch[k].b->hdr.sequence, err);
-                    named = true;
-                }
+        r->wok[k] = r->wnew[k] = taken[k] = false;
+    /* One library_put() per publisher in the batch (most batches hold one): the
+     * library then says how many of each it added, so that "N new" counts only
+     * those, not what it held already (an earlier run cut short, another fetch). */
+    for (k = 0; k < r->n_wbatch; k++) {
+        if (taken[k])
+            continue;
+        for (j = k, n = 0; j < r->n_wbatch; j++) {
+            if (taken[j] || r->wbatch_pub[j] != r->wbatch_pub[k])
                 continue;
-            }
-            r->wok[k] = true;
-            r->wres.bundles_added += one.bundles_added;
-            r->wres.bundles_present += one.bundles_present;
-            r->wres.articles_written += one.articles_written;
-            r->wres.equivocations += one.equivocations;
+            taken[j] = true;
+            items[n] = r->wbatch[j];
+            idx[n++] = j;
         }
+        put_group(r, items, idx, n, r->wbatch_pub[k]);
     }
     return NULL;
 }
@@ -552,35 +749,28 @@ batch_wait(struct run *r)
     bool any = false;
     for (k = 0; k < r->n_wbatch; k++)
         any = any || r->wok[k];
-    /* A bundle alone in its batch (as one of a sequence already held goes: see
-     * on_whole_bundle) that the library held already is not news: it is in,
-     * but not counted as fetched. */
-    bool old =
-        r->n_wbatch == 1 && r->wok[0] && r->wres.bundles_added == 0 && r->wres.bundles_present == 1;
-    if (old) {
-        r->res->bundles--;
-        r->res->bytes -= r->wbatch[0].raw_len;
+    /* Counted: what the library added, not what it was handed (it may have held some
+     * already: an earlier run stopped before saving its state, another fetch). */
+    for (i = 0; i < r->o->trust->n; i++) {
+        r->res->pubs[i].fetched += r->wadded[i];
+        r->res->bundles += r->wadded[i];
     }
+    r->res->bytes += r->wadded_bytes;
     if (any) {
         for (k = 0; k < r->n_wbatch; k++) {
             const struct sz_bundle *b = r->wbatch[k].b;
             if (!r->wok[k])
                 continue;
-            for (i = 0; i < r->o->trust->n; i++) {
-                if (memcmp(r->o->trust->pk[i], b->hdr.publisher, 32) != 0)
-                    continue;
-                held_add(&r->done[i], b->hdr.sequence, b->hdr.sequence);
-                if (!old)
-                    r->res->pubs[i].fetched++;
-                if (!old && r->o->bundle_lines)
-                    print_added(r, i, b);
-                /* The highest sequence and the newest signing time, each on its own:
-                 * a publisher may date a later sequence earlier. */
-                if (b->hdr.sequence > r->res->pubs[i].have_seq)
-                    r->res->pubs[i].have_seq = b->hdr.sequence;
-                if (b->hdr.created > r->res->pubs[i].newest_created)
-                    r->res->pubs[i].newest_created = b->hdr.created;
-            }
+            i = r->wbatch_pub[k];
+            held_add(&r->done[i], b->hdr.sequence, b->hdr.sequence);
+            if (r->wnew[k] && r->o->bundle_lines)
+                print_added(r, i, b);
+            /* The highest sequence and the newest signing time, each on its own:
+             * a publisher may date a later sequence earlier. */
+            if (b->hdr.sequence > r->res->pubs[i].have_seq)
+                r->res->pubs[i].have_seq = b->hdr.sequence;
+            if (b->hdr.created > r->res->pubs[i].newest_created)
+                r->res->pubs[i].newest_created = b->hdr.created;
         }
         if (r->wres.equivocations > 0) {
             util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
@@ -609,10 +799,13 @@ static void
 flush_batch(struct run *r, bool wait)
 {
     sigset_t all, old;
+    int64_t t0 = now_ms(), paused;
+    size_t i;
 
     batch_wait(r);
     if (r->n_batch > 0) {
         memcpy(r->wbatch, r->batch, r->n_batch * sizeof *r->batch);
+        memcpy(r->wbatch_pub, r->batch_pub, r->n_batch * sizeof *r->batch_pub);
         r->n_wbatch = r->n_batch;
         r->n_batch = 0;
         r->batch_bytes = 0;
@@ -627,26 +820,76 @@ flush_batch(struct run *r, bool wait)
     }
     if (wait)
         batch_wait(r);
+    /* While this reader waited for its own disk, peers could not be read from, nor
+     * sent to: that time does not count against them (rate windows, send queues). */
+    paused = now_ms() - t0;
+    for (i = 0; paused > 0 && i < r->n_conns; i++) {
+        r->conns[i].rate_since_ms += paused;
+        r->conns[i].out_moved_ms += paused;
+    }
 }
 
 /* ---- connections ---- */
 
+/* Bytes waiting to be sent to c. */
+static size_t
+conn_out_waiting(const struct conn *c)
+{
+    return c->out_len - c->out_off;
+}
+
+/* So much waits for c that it gets no PONG and is not read from until it takes some. */
+static bool
+conn_out_busy(const struct conn *c)
+{
+    return conn_out_waiting(c) >= OUT_CAP / 2;
+}
+
+/*
+ * Queues n bytes for c. At most OUT_CAP wait: what does not fit is not
+ * queued and marks the connection (the main loop drops it). Callers check
+ * conn_out_room() before sealing a frame, so that no sealed frame is lost.
+ */
 static void
 conn_queue_out(struct conn *c, const uint8_t *p, size_t n)
 {
+    if (conn_out_waiting(c) + n > OUT_CAP) {
+        c->out_overflow = true;
+        return;
+    }
+    if (c->out_off > 0 && c->out_len + n > c->out_cap) {
+        memmove(c->out, c->out + c->out_off, conn_out_waiting(c));
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
     if (c->out_len + n > c->out_cap) {
         size_t cap = c->out_cap < 4096 ? 4096 : c->out_cap;
         uint8_t *q;
         while (cap < c->out_len + n)
             cap *= 2;
         q = realloc(c->out, cap);
-        if (q == NULL)
+        if (q == NULL) {
+            c->out_overflow = true;
             return;
+        }
         c->out = q;
         c->out_cap = cap;
     }
+    if (c->out_len == c->out_off)
+        c->out_moved_ms = now_ms(); /* the clock of a queue that does not move starts */
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
+}
+
+/* Whether a frame of body_len bytes fits in c's queue; if not, marks the connection. */
+static bool
+conn_out_room(struct conn *c, size_t body_len)
+{
+    if (conn_out_waiting(c) + body_len + SZ_FRAME_OVERHEAD > OUT_CAP) {
+        c->out_overflow = true;
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -667,7 +910,7 @@ conn_send(struct conn *c, const struct sz_msg *m)
     uint8_t body[4096], frame[4096 + SZ_FRAME_OVERHEAD];
     size_t len = 0;
 
-    if (sz_msg_encode(m, body, sizeof body, &len) != 0)
+    if (sz_msg_encode(m, body, sizeof body, &len) != 0 || !conn_out_room(c, len))
         return;
     if (sz_link_seal(c->link, body, len, frame) == 0)
         conn_queue_out(c, frame, len + SZ_FRAME_OVERHEAD);
@@ -688,17 +931,22 @@ conn_end(struct run *r, struct conn *c)
     for (i = c->q0; i < c->q0 + c->n_queue; i++)
         held_remove(&r->claimed[c->queue[i].pub], c->queue[i].first, c->queue[i].last);
     c->n_out_ranges = c->n_queue = c->q0 = c->queue_cap = 0;
-    for (i = 0; !c->misbehaved && i < c->n_offer; i++)
-        held_add(&r->offered[c->offer[i].pub], c->offer[i].first, c->offer[i].last);
-    free(c->offer);
-    c->offer = NULL;
-    c->n_offer = 0;
-    if (c->skip != NULL) {
-        for (i = 0; i < r->o->trust->n; i++)
-            free(c->skip[i].v);
-        free(c->skip);
-        c->skip = NULL;
+    if (c->n_withheld > 1)
+        util_err("peer %s: in all, %zu ranges it offered came without all their bundles; "
+                 "asked other peers",
+                 c->name, c->n_withheld);
+    for (i = 0; c->cp != NULL && i < r->o->trust->n; i++) {
+        /* What a peer that finished its SUMMARY and did not misbehave offered: the
+         * fetch is complete only when the library holds it. */
+        uint64_t dropped = 0;
+        if (!c->misbehaved && c->open_ms != 0)
+            (void)held_merge(&r->offered[i], c->cp[i].offer.v, c->cp[i].offer.n, MAX_HELD_RANGES,
+                             &dropped);
+        free(c->cp[i].offer.v);
+        free(c->cp[i].skip.v);
     }
+    free(c->cp);
+    c->cp = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -716,32 +964,76 @@ conn_end(struct run *r, struct conn *c)
 static void plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last);
 static void send_ranges(struct run *r, struct conn *c);
 
+/* Plans everything c offered (what is held, claimed or skipped is left out). */
+static void
+plan_all(struct run *r, struct conn *c)
+{
+    size_t i, k;
+
+    for (i = 0; c->cp != NULL && i < r->o->trust->n; i++)
+        for (k = 0; k < c->cp[i].offer.n; k++)
+            plan_ranges(r, c, i, c->cp[i].offer.v[k].first, c->cp[i].offer.v[k].last);
+}
+
 /*
- * Gives work a peer left undone (it failed, or answered a range without all
- * of its bundles) to the other open peers that offered it.
+ * Gives work a peer left undone (it failed) to the other open peers that
+ * offered it.
  */
 static void
 replan(struct run *r, const struct conn *except)
 {
-    size_t i, k;
+    size_t i;
 
     for (i = 0; i < r->n_conns; i++) {
         struct conn *o = &r->conns[i];
         if (o->state != C_OPEN || o == except)
             continue;
-        for (k = 0; k < o->n_offer; k++)
-            plan_ranges(r, o, o->offer[k].pub, o->offer[k].first, o->offer[k].last);
+        plan_all(r, o);
         send_ranges(r, o);
     }
 }
 
-/* A peer that answered, then failed or withheld, is no longer ok: another may be tried. */
+/*
+ * Gives [first, last] of publisher pub, which a peer answered without all of
+ * its bundles, to the other open peers that offered some of it: only their
+ * offers that overlap it are looked at (a binary search each).
+ */
+static void
+replan_range(struct run *r, const struct conn *except, size_t pub, uint64_t first, uint64_t last)
+{
+    size_t i, k;
+
+    for (i = 0; i < r->n_conns; i++) {
+        struct conn *o = &r->conns[i];
+        const struct held *of;
+        if (o->state != C_OPEN || o == except || o->cp == NULL)
+            continue;
+        of = &o->cp[pub].offer;
+        for (k = held_at(of, first); k < of->n && of->v[k].first <= last; k++)
+            plan_ranges(r, o, pub, of->v[k].first > first ? of->v[k].first : first,
+                        of->v[k].last < last ? of->v[k].last : last);
+        send_ranges(r, o);
+    }
+}
+
+/*
+ * A peer that answered, then failed or withheld, is no longer ok: another may
+ * be tried, also for each publisher it was counted as offering.
+ */
 static void
 peer_not_ok(struct run *r, struct conn *c)
 {
+    size_t i;
+
     if (c->counted_ok) {
         r->res->peers_ok--;
         c->counted_ok = false;
+    }
+    for (i = 0; c->cp != NULL && i < r->o->trust->n; i++) {
+        if (c->cp[i].covers) {
+            r->rp[i].covered--;
+            c->cp[i].covers = false;
+        }
     }
 }
 
@@ -965,7 +1257,7 @@ plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t la
         uint64_t to, free_held = UINT64_MAX, free_claimed = UINT64_MAX, free_skip = UINT64_MAX, e;
         if (held_span(&r->held[i], s, &to, &free_held) ||
             held_span(&r->claimed[i], s, &to, &free_claimed) ||
-            (c->skip != NULL && held_span(&c->skip[i], s, &to, &free_skip))) {
+            held_span(&c->cp[i].skip, s, &to, &free_skip)) {
             if (to >= last)
                 break;
             s = to + 1;
@@ -1000,8 +1292,11 @@ send_ranges(struct run *r, struct conn *c)
         m.first = c->queue[c->q0].first;
         m.last = c->queue[c->q0].last;
         conn_send(c, &m);
-        if (c->n_out_ranges == 0)
-            c->last_progress_ms = now_ms(); /* the stall clock starts with the request */
+        if (c->n_out_ranges == 0) {
+            /* The rate clock starts with the request. */
+            c->last_progress_ms = c->rate_since_ms = now_ms();
+            c->rate_bytes = 0;
+        }
         c->out_ranges[c->n_out_ranges++] = c->queue[c->q0];
         c->q0++;
         c->n_queue--;
@@ -1010,45 +1305,60 @@ send_ranges(struct run *r, struct conn *c)
     }
 }
 
-static void
-on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
+/* Orders claims by publisher, then first sequence. */
+static int
+cmp_claim(const void *pa, const void *pb)
 {
-    struct sz_msg_iter it;
-    struct sz_msg_summary_pub sp;
-    size_t k;
+    const struct claim *a = pa, *b = pb;
 
-    sz_msg_summary_iter(m, &it);
-    while (sz_msg_summary_next(&it, &sp)) {
-        ssize_t i = trusted_index(r, sp.publisher);
-        uint64_t peer_max = 0;
-        if (i < 0)
-            continue;
-        for (k = 0; k < sp.n_ranges; k++) {
-            struct sz_msg_range rg;
-            sz_msg_summary_range(&sp, k, &rg);
-            if (rg.last > peer_max)
-                peer_max = rg.last;
-            {
-                struct claim *v = realloc(c->offer, (c->n_offer + 1) * sizeof *v);
-                if (v != NULL) {
-                    c->offer = v;
-                    c->offer[c->n_offer].pub = (size_t)i;
-                    c->offer[c->n_offer].first = rg.first;
-                    c->offer[c->n_offer].last = rg.last;
-                    c->n_offer++;
-                }
-            }
-            plan_ranges(r, c, (size_t)i, rg.first, rg.last);
-        }
-        if (peer_max < held_max(&r->held[i])) {
+    if (a->pub != b->pub)
+        return a->pub < b->pub ? -1 : 1;
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* What the library holds of publisher i, at least: the baseline of rollback checks. */
+static uint64_t
+baseline(const struct run *r, size_t i)
+{
+    uint64_t h = held_max(&r->held[i]);
+
+    return h > r->rp[i].lib_seq ? h : r->rp[i].lib_seq;
+}
+
+/*
+ * c's SUMMARY is complete: warn of rollbacks, count which publishers it
+ * offers up to what the library holds (fill_conns goes on trying peers for
+ * the others), plan what it offers, and start asking.
+ */
+static void
+summary_done(struct run *r, struct conn *c)
+{
+    size_t i, k;
+
+    if (c->n_ignored > 0)
+        util_err("peer %s: offers more than %d separate ranges of a publisher; %llu more are "
+                 "ignored",
+                 c->name, MAX_PEER_RANGES, (unsigned long long)c->n_ignored);
+    for (i = 0; i < r->o->trust->n; i++) {
+        struct conn_pub *p = &c->cp[i];
+        uint64_t base = baseline(r, i);
+        if (!p->listed)
+            continue; /* not evidence of anything: other peers are tried for it */
+        r->rp[i].listed = true;
+        if (p->max < base) {
             char pk[SZ_PK_TEXT_LEN + 1];
             sz_pk_to_text(r->o->trust->pk[i], pk);
             util_err("peer %s offers %s only up to sequence %llu, older than the %llu this "
                      "library holds: a stale peer, or a rollback attempt",
                      c->name, r->o->trust->names[i] != NULL ? r->o->trust->names[i] : pk,
-                     (unsigned long long)peer_max, (unsigned long long)held_max(&r->held[i]));
+                     (unsigned long long)p->max, (unsigned long long)base);
             r->res->pubs[i].rollback_seen = true;
+        } else {
+            p->covers = true;
+            r->rp[i].covered++;
         }
+        for (k = 0; k < p->offer.n; k++)
+            plan_ranges(r, c, i, p->offer.v[k].first, p->offer.v[k].last);
     }
     c->state = C_OPEN;
     c->last_progress_ms = c->open_ms = now_ms();
@@ -1063,6 +1373,85 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
         r->peers[c->peer].down = false;
     }
     send_ranges(r, c);
+}
+
+/*
+ * One part of c's SUMMARY: its ranges of trusted publishers are sorted once
+ * and merged into what c offers (a publisher listed twice is merged too; past
+ * MAX_PEER_RANGES ranges of one publisher the highest are ignored). Planning
+ * waits for the last part (`more` 0), or the MAX_SUMMARY_PARTS-th.
+ */
+static void
+on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
+{
+    struct sz_msg_iter it;
+    struct sz_msg_summary_pub sp;
+    struct claim *all = NULL;
+    struct sz_msg_range *rg = NULL;
+    size_t n = 0, k, a, b;
+    int64_t t = now_ms();
+
+    if (c->cp == NULL && (c->cp = calloc(r->o->trust->n, sizeof *c->cp)) == NULL) {
+        conn_fail(r, c, "out of memory for its summary");
+        return;
+    }
+    /* Count, then collect: a part holds at most SZ_MSG_MAX_LEN / 16 ranges. */
+    sz_msg_summary_iter(m, &it);
+    while (sz_msg_summary_next(&it, &sp))
+        if (trusted_index(r, sp.publisher) >= 0)
+            n += sp.n_ranges;
+    if (n > 0 &&
+        ((all = malloc(n * sizeof *all)) == NULL || (rg = malloc(n * sizeof *rg)) == NULL)) {
+        free(all);
+        conn_fail(r, c, "out of memory for its summary");
+        return;
+    }
+    n = 0;
+    sz_msg_summary_iter(m, &it);
+    while (sz_msg_summary_next(&it, &sp)) {
+        ssize_t i = trusted_index(r, sp.publisher);
+        if (i < 0)
+            continue;
+        c->cp[i].listed = true;
+        for (k = 0; k < sp.n_ranges; k++) {
+            struct sz_msg_range x;
+            sz_msg_summary_range(&sp, k, &x);
+            if (x.last > c->cp[i].max)
+                c->cp[i].max = x.last;
+            all[n].pub = (size_t)i;
+            all[n].first = x.first;
+            all[n].last = x.last;
+            n++;
+        }
+    }
+    if (n > 1)
+        qsort(all, n, sizeof *all, cmp_claim);
+    for (a = 0; a < n; a = b) {
+        for (b = a; b < n && all[b].pub == all[a].pub; b++) {
+            rg[b - a].first = all[b].first;
+            rg[b - a].last = all[b].last;
+        }
+        if (!held_merge(&c->cp[all[a].pub].offer, rg, b - a, MAX_PEER_RANGES, &c->n_ignored)) {
+            free(all);
+            free(rg);
+            conn_fail(r, c, "out of memory for its summary");
+            return;
+        }
+    }
+    free(all);
+    free(rg);
+    c->n_summary_parts++;
+    c->last_progress_ms = t;
+    if (m->more && c->n_summary_parts < MAX_SUMMARY_PARTS) {
+        c->deadline_ms = t + SUMMARY_PART_WAIT_MS;
+        if (c->deadline_ms > c->summary_until_ms)
+            c->deadline_ms = c->summary_until_ms;
+        return;
+    }
+    if (m->more)
+        util_err("peer %s: its summary has more than %d parts; the rest is ignored", c->name,
+                 MAX_SUMMARY_PARTS);
+    summary_done(r, c);
 }
 
 /* ---- ids asked for by REQUEST ---- */
@@ -1112,7 +1501,7 @@ send_request(struct conn *c, const uint8_t (*ids)[SZ_BUNDLE_ID_LEN], size_t n)
     size_t olen = 0;
 
     if (n > 0 && sz_msg_encode_request(&ids[0][0], n, out, sizeof out, &olen) == 0 &&
-        sz_link_seal(c->link, out, olen, frame) == 0) {
+        conn_out_room(c, olen) && sz_link_seal(c->link, out, olen, frame) == 0) {
         conn_queue_out(c, frame, olen + SZ_FRAME_OVERHEAD);
         c->req_since_ms = now_ms();
     }
@@ -1163,15 +1552,23 @@ request_evidence(struct run *r, struct conn *c, const struct sz_msg *m)
     send_request(c, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])want, n);
 }
 
-/* A complete bundle from c: verify, check it is what was asked, queue for the library. */
+/*
+ * A complete bundle from c: check it is what was asked, drop it unverified
+ * when this run has it already (its id costs a hash, verifying it a signature
+ * check and a decompression), else verify it and queue it for the library.
+ * Returns 0, or -1 when c failed.
+ */
 static int
 on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
 {
     struct sz_bundle *b = NULL;
+    struct sz_bundle_header hdr;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    struct peer *p = &r->peers[c->peer];
     ssize_t i;
     size_t k;
-    int rc = sz_bundle_open_with(raw, len, r->o->content_cap, r->inflater, &b);
-    bool asked = false, by_id = false, same_seq = false;
+    int rc = sz_bundle_parse(raw, len, r->o->content_cap, &hdr, id);
+    bool asked = false, by_id = false;
 
     if (rc != 0) {
         free(raw);
@@ -1180,59 +1577,75 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
                   sz_strerror(rc));
         return -1;
     }
-    i = trusted_index(r, b->hdr.publisher);
+    i = trusted_index(r, hdr.publisher);
     for (k = 0; i >= 0 && k < c->n_out_ranges; k++)
-        if (c->out_ranges[k].pub == (size_t)i && b->hdr.sequence >= c->out_ranges[k].first &&
-            b->hdr.sequence <= c->out_ranges[k].last)
+        if (c->out_ranges[k].pub == (size_t)i && hdr.sequence >= c->out_ranges[k].first &&
+            hdr.sequence <= c->out_ranges[k].last)
             asked = true;
     /* Asked for by id too, it is still to come as the answer to that REQUEST. */
-    if (i >= 0 && !asked && req_take(c, b->id))
+    if (i >= 0 && !asked && req_find(c, id) >= 0)
         asked = by_id = true;
     if (!asked) {
-        sz_bundle_free(b);
         free(raw);
         c->misbehaved = true;
         conn_fail(r, c, "sent a bundle that was not asked for");
         return -1;
     }
-    if (held_has(&r->held[i], b->hdr.sequence)) {
-        struct peer *p = &r->peers[c->peer];
-        /*
-         * The same bundle again (another peer was faster, or a replay) brings
-         * nothing new. Another bundle with a sequence already held is an
-         * equivocation, or one the library got in an earlier run: the library
-         * tells them apart, keeps both of an equivocation and warns. Bundles
-         * asked for by id are bounded by the asking; the others by
-         * MAX_SAME_SEQ_BUNDLES per peer, as each costs a library write.
-         */
-        if (seen_has(r, b->id) || (!by_id && p->same_seq >= MAX_SAME_SEQ_BUNDLES)) {
-            sz_bundle_free(b);
-            free(raw);
-            return 0;
+    /* The same bundle again (another peer was faster, or a replay) brings nothing
+     * new. A few are races; more are a peer keeping this reader busy. */
+    if (seen_has(r, id)) {
+        free(raw);
+        if (by_id)
+            (void)req_take(c, id);
+        if (++c->n_repeats > MAX_REPEATS) {
+            c->misbehaved = true;
+            conn_fail(r, c, "sent bundles this fetch already had %u times", c->n_repeats);
+            return -1;
         }
+        return 0;
+    }
+    /*
+     * Another bundle with a sequence already held is an equivocation, or one
+     * the library got in an earlier run: the library tells them apart, keeps
+     * both of an equivocation and warns. Bundles asked for by id are bounded
+     * by the asking; the others by MAX_SAME_SEQ_BUNDLES per peer, as each
+     * costs a library write (past it, dropped unverified).
+     */
+    if (held_has(&r->held[i], hdr.sequence) && !by_id && p->same_seq >= MAX_SAME_SEQ_BUNDLES) {
+        free(raw);
+        return 0;
+    }
+    rc = sz_bundle_open_with(raw, len, r->o->content_cap, r->inflater, &b);
+    if (rc != 0) {
+        free(raw);
+        c->misbehaved = true;
+        conn_fail(r, c, "sent a bundle that fails verification (%s): nothing of it is kept",
+                  sz_strerror(rc));
+        return -1;
+    }
+    if (by_id)
+        (void)req_take(c, id);
+    if (held_has(&r->held[i], b->hdr.sequence)) {
         if (!by_id)
             p->same_seq++;
-        same_seq = true;
     } else {
         /* Held from now on: a replan must not ask another peer for it again. */
         held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
     }
     seen_add(r, b->id);
-    /* Alone in its batch, so that the library's answer tells whether it was new. */
-    if (same_seq)
-        flush_batch(r, false);
     c->bundles++;
     c->bytes += len;
-    r->res->bundles++;
-    r->res->bytes += len;
+    r->rx_bundles++;
+    r->rx_bytes += len;
     r->batch[r->n_batch].b = b;
     r->batch[r->n_batch].raw = raw;
     r->batch[r->n_batch].raw_len = len;
+    r->batch_pub[r->n_batch] = (size_t)i;
     if (r->n_batch++ == 0)
         r->batch_since_ms = now_ms();
     r->batch_bytes += len;
     /* With --follow, the main loop also writes a batch that waited FOLLOW_FLUSH_MS. */
-    if (same_seq || r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
+    if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
         flush_batch(r, false);
     return 0;
 }
@@ -1249,22 +1662,33 @@ range_done(struct run *r, struct conn *c, size_t k)
     uint64_t to = 0, free_to;
 
     c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
-    if (!held_span(&r->held[cl.pub], cl.first, &to, &free_to) || to < cl.last) {
+    held_remove(&r->claimed[cl.pub], cl.first, cl.last);
+    if (held_span(&r->held[cl.pub], cl.first, &to, &free_to) && to >= cl.last) {
+        /* A range served whole is progress whatever its size (a loaded relay may
+         * answer late, but answers): the rate window starts again. */
+        c->rate_since_ms = now_ms();
+        c->rate_bytes = 0;
+        return;
+    }
+    /* Named at the first such range; conn_end says how many there were in all. */
+    if (c->n_withheld++ == 0) {
         const char *nm = r->o->trust->names[cl.pub];
         util_err("peer %s: did not send all of sequences %llu-%llu of %s that it offered; asking "
                  "other peers",
                  c->name, (unsigned long long)cl.first, (unsigned long long)cl.last,
                  nm != NULL ? nm : "a trusted publisher");
-        peer_not_ok(r, c);
     }
-    held_remove(&r->claimed[cl.pub], cl.first, cl.last);
-    if (c->skip == NULL)
-        c->skip = calloc(r->o->trust->n, sizeof *c->skip);
-    if (c->skip != NULL)
-        held_add(&c->skip[cl.pub], cl.first, cl.last);
-    else
+    peer_not_ok(r, c);
+    if (!held_add(&c->cp[cl.pub].skip, cl.first, cl.last))
         c->skip_nomem = true;
-    replan(r, c);
+    replan_range(r, c, cl.pub, cl.first, cl.last);
+}
+
+/* The run is to stop: interrupted, or past --timeout. Long loops look. */
+static bool
+run_over(const struct run *r)
+{
+    return interrupted || now_ms() > r->stop_ms;
 }
 
 static int
@@ -1287,6 +1711,12 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     case SZ_MSG_BUNDLE:
         if (c->rx == NULL) {
             uint64_t cap = r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536;
+            /* PROTOCOL.md 4.1: room for a bundle only while something is asked of it. */
+            if (c->n_out_ranges == 0 && c->n_req_ids == 0) {
+                c->misbehaved = true;
+                conn_fail(r, c, "sent a bundle that was not asked for");
+                return -1;
+            }
             if (m.offset != 0 || m.total > cap) {
                 c->misbehaved = true;
                 conn_fail(r, c, "sent a bundle out of order or too large");
@@ -1310,6 +1740,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             return -1;
         }
         c->last_progress_ms = t;
+        c->rate_bytes += m.data_len;
         memcpy(c->rx + c->rx_got, m.data, m.data_len);
         c->rx_got += (uint32_t)m.data_len;
         if (c->rx_got == c->rx_total) {
@@ -1330,7 +1761,12 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         }
         sz_msg_bundles_iter(&m, &it);
         while (sz_msg_bundles_next(&it, &b, &blen)) {
-            uint8_t *raw = malloc(blen);
+            uint8_t *raw;
+            /* Up to 4096 bundles to verify: the run's end is not put off for them. */
+            if (run_over(r))
+                return 0;
+            c->rate_bytes += blen;
+            raw = malloc(blen);
             if (raw == NULL) {
                 conn_fail(r, c, "out of memory for a bundle");
                 return -1;
@@ -1354,8 +1790,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         /* A queue cut at MAX_QUEUE: plan the rest of what it offered. */
         if (c->queue_cut && c->n_queue == 0 && !c->skip_nomem) {
             c->queue_cut = false;
-            for (k = 0; k < c->n_offer; k++)
-                plan_ranges(r, c, c->offer[k].pub, c->offer[k].first, c->offer[k].last);
+            plan_all(r, c);
         }
         send_ranges(r, c);
         return 0;
@@ -1393,6 +1828,9 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         (void)req_take(c, m.id);
         return 0;
     case SZ_MSG_PING:
+        /* A peer that does not take what is sent to it gets no more (PROTOCOL.md 4.4). */
+        if (conn_out_busy(c))
+            return 0;
         memset(&reply, 0, sizeof reply);
         reply.type = SZ_MSG_PONG;
         reply.nonce = m.nonce;
@@ -1529,10 +1967,11 @@ conn_readable(struct run *r, struct conn *c)
             conn_send(c, &m);
             c->state = C_WAIT_SUMMARY;
             c->deadline_ms = now_ms() + SUMMARY_TIMEOUT_MS;
+            c->summary_until_ms = now_ms() + SUMMARY_TOTAL_MS;
         } else if (on_message(r, c, ev.body, ev.body_len) != 0) {
             return;
         }
-        if (c->state == C_DONE)
+        if (c->state == C_DONE || run_over(r))
             return;
     }
 }
@@ -1564,8 +2003,10 @@ conn_writable(struct run *r, struct conn *c)
             conn_fail(r, c, "write failed: %s", strerror(errno));
             return;
         }
-        if (n > 0)
+        if (n > 0) {
             c->out_off += (size_t)n;
+            c->out_moved_ms = now_ms();
+        }
         if (c->out_off == c->out_len)
             c->out_off = c->out_len = 0;
     }
@@ -1639,21 +2080,45 @@ next_peer(struct run *r, int64_t t)
 }
 
 /*
- * Starts connections while fewer than `parallel` are under way and fewer than
- * `parallel` peers have answered: dead peers are skipped in parallel, and once
- * enough peers answer, no more are tried.
+ * Whether some trusted publisher is offered, up to what the library holds, by
+ * fewer than `parallel` peers that answered and did not fail or withhold. A
+ * peer whose SUMMARY leaves a publisher out (or offers only older bundles)
+ * says nothing of it: other peers are asked.
+ */
+static bool
+peers_wanted(const struct run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->o->trust->n; i++)
+        if (r->rp[i].covered < r->o->parallel)
+            return true;
+    return false;
+}
+
+/*
+ * Starts connections while fewer than `parallel` are under way and some
+ * publisher is offered by fewer than `parallel` peers (peers_wanted): dead
+ * peers are skipped in parallel, and once enough peers offer every
+ * publisher, no more are tried.
  */
 static void
 fill_conns(struct run *r)
 {
-    size_t active = 0, i, pi;
+    size_t active = 0, i, k, pi;
     int64_t t = now_ms();
 
-    for (i = 0; i < r->n_conns; i++)
-        if (r->conns[i].state != C_DONE)
+    for (i = 0; i < r->n_conns; i++) {
+        const struct conn *c = &r->conns[i];
+        bool covers = c->state != C_OPEN;
+        for (k = 0; !covers && c->cp != NULL && k < r->o->trust->n; k++)
+            covers = c->cp[k].covers;
+        /* A link that offers none of the publishers takes no slot (with --follow it
+         * stays, for what it may announce): peers that do are still tried. */
+        if (c->state != C_DONE && covers)
             active++;
-    for (i = 0; i < MAX_CONNS && active < r->o->parallel && r->res->peers_ok < r->o->parallel;
-         i++) {
+    }
+    for (i = 0; i < MAX_CONNS && active < r->o->parallel && peers_wanted(r); i++) {
         if (i < r->n_conns && r->conns[i].state != C_DONE)
             continue;
         do {
@@ -1696,8 +2161,8 @@ progress(const struct run *r)
         snprintf(peers, sizeof peers, "from %.300s and %zu more", busiest, n_open - 1);
     /* \033[K clears what a longer line left. */
     fprintf(stderr, "\rfetched %llu bundles, %.1f MB, %.1f MB/s, %s\033[K",
-            (unsigned long long)r->res->bundles, (double)r->res->bytes / 1e6,
-            secs > 0 ? (double)r->res->bytes / 1e6 / secs : 0.0, peers);
+            (unsigned long long)r->rx_bundles, (double)r->rx_bytes / 1e6,
+            secs > 0 ? (double)r->rx_bytes / 1e6 / secs : 0.0, peers);
 }
 
 int
@@ -1724,8 +2189,11 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     r.offered = calloc(n_trust, sizeof *r.offered);
     r.order = calloc(o->n_peers + 1, sizeof *r.order);
     r.peers = calloc(o->n_peers + 1, sizeof *r.peers);
+    r.rp = calloc(n_trust + 1, sizeof *r.rp);
+    r.wadded = calloc(n_trust + 1, sizeof *r.wadded);
     if (res->pubs == NULL || r.held == NULL || r.done == NULL || r.pubs == NULL ||
-        r.claimed == NULL || r.offered == NULL || r.order == NULL || r.peers == NULL) {
+        r.claimed == NULL || r.offered == NULL || r.order == NULL || r.peers == NULL ||
+        r.rp == NULL || r.wadded == NULL) {
         util_err("out of memory");
         status = EXIT_NETWORK;
         goto out;
@@ -1767,11 +2235,16 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             1) {
             res->pubs[i].have_seq = seq;
             res->pubs[i].newest_created = created;
+            /* The rollback baseline: the state file may lag behind the library (a run
+             * killed between the two), or be missing (a library made by unpack). */
+            r.rp[i].lib_seq = seq;
         }
     }
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     r.start_ms = now_ms();
+    r.stop_ms =
+        o->timeout_s > 0 && !o->follow ? r.start_ms + (int64_t)o->timeout_s * 1000 : INT64_MAX;
     for (;;) {
         int64_t t = now_ms();
         size_t n = 0;
@@ -1786,7 +2259,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         fill_conns(&r);
         if (!wants_more(&r))
             break;
-        if (o->timeout_s > 0 && !o->follow && t - r.start_ms > (int64_t)o->timeout_s * 1000) {
+        if (t > r.stop_ms) {
             util_err("the fetch took longer than %d s: stopping (run it again to resume)",
                      o->timeout_s);
             r.incomplete = true;
@@ -1802,14 +2275,56 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 continue;
             }
             if (c->state == C_WAIT_SUMMARY && t > c->deadline_ms) {
-                conn_fail(&r, c, "sent no summary within %d s", SUMMARY_TIMEOUT_MS / 1000);
+                if (c->n_summary_parts == 0) {
+                    conn_fail(&r, c, "sent no summary within %d s", SUMMARY_TIMEOUT_MS / 1000);
+                    continue;
+                }
+                /* Parts said more would follow, and none came for a while: what came is
+                 * its summary (a relay may send only its first part). */
+                summary_done(&r, c);
+                if (c->state == C_DONE)
+                    continue;
+            }
+            if (c->out_overflow) {
+                conn_fail(&r, c, "does not take what is sent to it (%u KiB wait)",
+                          (unsigned)(conn_out_waiting(c) >> 10));
                 continue;
             }
-            /* Stalled: asked, and no bundle byte for a minute (other traffic does not count). */
-            if (c->state == C_OPEN && c->n_out_ranges > 0 &&
-                t - c->last_progress_ms > IDLE_TIMEOUT_MS) {
-                conn_fail(&r, c, "stalled for %d s", IDLE_TIMEOUT_MS / 1000);
+            /* Sent nothing of what waits for it for a while: it does not read. */
+            if (conn_out_waiting(c) > 0 && t - c->out_moved_ms > OUT_STALL_MS) {
+                conn_fail(&r, c, "took nothing of what was sent to it for %d s",
+                          OUT_STALL_MS / 1000);
                 continue;
+            }
+            /* Too slow: asked, and fewer than MIN_RATE_BPS bundle bytes a second over a
+             * window (other traffic does not count). What it holds goes to other peers. */
+            if (c->state == C_OPEN && c->n_out_ranges > 0 &&
+                t - c->rate_since_ms >= RATE_WINDOW_MS) {
+                if (c->rate_bytes == 0) {
+                    conn_fail(&r, c, "stalled: no bundle byte for %d s", RATE_WINDOW_MS / 1000);
+                    continue;
+                }
+                uint64_t bps = c->rate_bytes / (RATE_WINDOW_MS / 1000);
+                if (bps < MIN_RATE_BPS) {
+                    conn_fail(&r, c,
+                              "too slow: %llu bytes of bundles in %d s, under %d bytes a second "
+                              "(stalled, or holding back what it offered)",
+                              (unsigned long long)c->rate_bytes, RATE_WINDOW_MS / 1000,
+                              MIN_RATE_BPS);
+                    continue;
+                }
+                if (bps * SLOW_FACTOR < r.best_bps) {
+                    conn_fail(&r, c,
+                              "too slow: %llu bytes a second of bundles over %d s, while another "
+                              "peer kept %llu (what it holds goes to faster peers)",
+                              (unsigned long long)bps, RATE_WINDOW_MS / 1000,
+                              (unsigned long long)r.best_bps);
+                    continue;
+                }
+                if (bps > r.best_bps)
+                    r.best_bps = bps;
+                c->rate_since_ms = t;
+                c->rate_bytes = 0;
             }
             /* Ids asked for and neither sent nor refused for a minute: the peer dropped
              * them; their slots serve new announcements. */
@@ -1819,8 +2334,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                     IDLE_TIMEOUT_MS)
                 c->n_req_ids = c->n_req_announced = 0;
             if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
-                c->n_req_ids == 0 && c->out_len == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS &&
-                !others_busy(&r, c)) {
+                c->n_req_ids == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS && !others_busy(&r, c)) {
                 conn_end(&r, c);
                 continue;
             }
@@ -1840,7 +2354,9 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 c->pinged = true;
             }
             pfd[n].fd = c->fd;
-            pfd[n].events = POLLIN;
+            /* While much waits for it, it is not read from (PROTOCOL.md 4.4 asks the
+             * same of a daemon): what it sends waits in the kernel, bounded. */
+            pfd[n].events = conn_out_busy(c) ? 0 : POLLIN;
             if (c->state == C_CONNECTING || c->out_off < c->out_len)
                 pfd[n].events |= POLLOUT;
             pfd[n].revents = 0;
@@ -1866,7 +2382,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 continue;
             if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP))
                 conn_writable(&r, c);
-            if (c->state != C_DONE && c->state != C_CONNECTING &&
+            if (c->state != C_DONE && c->state != C_CONNECTING && !conn_out_busy(c) &&
                 (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
                 conn_readable(&r, c);
             if (c->state != C_DONE && c->out_off < c->out_len)
@@ -1888,17 +2404,21 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     /* Complete when every sequence some peer offered is in the library. */
     for (i = 0; i < n_trust; i++) {
         size_t k;
-        for (k = 0; k < r.offered[i].n; k++) {
-            uint64_t q;
-            for (q = r.offered[i].v[k].first; q <= r.offered[i].v[k].last; q++) {
-                if (!held_has(&r.done[i], q)) {
-                    r.incomplete = true;
-                    break;
-                }
-                if (q == UINT64_MAX)
-                    break;
-            }
-        }
+        for (k = 0; k < r.offered[i].n && !r.incomplete; k++)
+            if (!held_covers(&r.done[i], r.offered[i].v[k].first, r.offered[i].v[k].last))
+                r.incomplete = true;
+    }
+    /* A publisher the library holds that no peer that answered offered at all: maybe
+     * none of them carries it, maybe they hide that newer bundles exist. */
+    for (i = 0; i < n_trust && res->peers_answered > 0; i++) {
+        char pk[SZ_PK_TEXT_LEN + 1];
+        if (r.rp[i].listed || baseline(&r, i) == 0)
+            continue;
+        sz_pk_to_text(o->trust->pk[i], pk);
+        util_err("no peer offers %s, of which this library holds sequences up to %llu: peers "
+                 "that do not carry it, or a rollback attempt; try other peers",
+                 o->trust->names[i] != NULL ? o->trust->names[i] : pk,
+                 (unsigned long long)baseline(&r, i));
     }
     /* With --follow, peers come and go: one that answered at some time counts. */
     res->complete = !r.incomplete && (o->follow ? res->peers_answered > 0 : res->peers_ok > 0);
@@ -1916,6 +2436,8 @@ out:
     for (i = 0; r.offered != NULL && i < n_trust; i++)
         free(r.offered[i].v);
     free(r.offered);
+    free(r.rp);
+    free(r.wadded);
     free(r.held);
     free(r.done);
     free(r.pubs);

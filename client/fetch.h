@@ -1,11 +1,13 @@
 /*
- * samizdat fetch's engine: connect to peers (several at once, in random order),
- * run the link handshake as a client that serves nothing, learn what each peer
- * holds from its SUMMARY, pull the missing bundles of trusted publishers by
- * sequence range, verify each, and add it to the library. With follow, stay
- * connected, pull what peers announce, and reconnect to peers that go away
- * (exponential backoff with jitter) until SIGINT or SIGTERM. Blocking,
- * poll()-based.
+ * samizdat fetch's engine: connect to peers (several at once, in random order,
+ * more while some trusted publisher is offered by fewer than `parallel` of
+ * them), run the link handshake as a client that serves nothing, learn what
+ * each peer holds from its SUMMARY (all of its parts), pull the missing bundles
+ * of trusted publishers by sequence range (a peer too slow to serve them is
+ * dropped and its ranges asked of others), verify each, and add it to the
+ * library. With follow, stay connected, pull what peers announce, and
+ * reconnect to peers that go away (exponential backoff with jitter) until
+ * SIGINT or SIGTERM. Blocking, poll()-based.
  */
 #ifndef SZ_CLIENT_FETCH_H
 #define SZ_CLIENT_FETCH_H
@@ -41,14 +43,15 @@ struct fetch_opts {
 struct fetch_pub_result {
     uint64_t have_seq;      /* highest sequence in the library after the run */
     int64_t newest_created; /* creation time of that bundle; 0 if none */
-    uint64_t fetched;       /* bundles added in this run */
+    uint64_t fetched;       /* bundles the library added in this run (not those it had) */
     bool rollback_seen;     /* a peer offered only older bundles than the library holds */
     bool equivocation;
 };
 
 struct fetch_result {
     struct fetch_pub_result *pubs; /* one per trusted key, in trust order */
-    uint64_t bundles, bytes;
+    uint64_t bundles, bytes;       /* added to the library (bytes estimated when a batch of a
+                                      publisher was partly in it already) */
     size_t peers_tried, peers_failed;
     size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
     size_t peers_answered; /* got as far as their SUMMARY */

@@ -2341,12 +2341,27 @@ enum evil_mode {
     EVIL_TRUNCATED,    /* half of the first asked bundle, then close */
     EVIL_FLOOD,        /* endless ANNOUNCEs of random ids; serves nothing */
     EVIL_WITHHOLD,     /* offers its bundles, answers every range with RANGE_DONE alone */
+    EVIL_HONEST,       /* serves the asked bundles as they are */
+    EVIL_OMIT,         /* a SUMMARY that names no publisher; serves nothing */
+    EVIL_PARTS,        /* SUMMARY in 3 parts, its own publishers in the last; serves honestly */
+    EVIL_UNASKED,      /* a SUMMARY that names no publisher, then a bundle's first byte */
+    EVIL_PINGFLOOD,    /* after the first range asked, PINGs as fast as they go, never reading */
+    EVIL_SLOWLORIS,    /* answers the first range asked one byte at a time (--rate a second) */
+    EVIL_MANYRANGES,   /* a 1 MiB SUMMARY of single-sequence ranges; RANGE_DONE alone */
+    EVIL_REPEAT,       /* BUNDLES messages full of copies of the asked bundle */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
-    "tampered", "tampered-sig", "old-as-new", "truncated", "flood", "withhold",
+    "tampered", "tampered-sig", "old-as-new", "truncated", "flood",     "withhold",   "honest",
+    "omit",     "parts",        "unasked",    "pingflood", "slowloris", "manyranges", "repeat",
 };
+
+#define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
+#define EVIL_MANY_ENTRIES 63          /* manyranges: its publisher listed again this many times */
+#define EVIL_PINGFLOOD_DRIP_S 20.0    /* pingflood: one byte of the asked bundle this often */
+#define EVIL_UNASKED_TOTAL (8u << 20) /* unasked: the size the bundle claims */
+#define EVIL_REPEAT_FRAMES 64         /* repeat: BUNDLES messages per range (--frames) */
 
 /* A bundle the evil relay holds (from --bundles DIR). */
 struct evil_bundle {
@@ -2410,18 +2425,51 @@ load_evil_bundles(const char *dir)
  * Sends SUMMARY: per publisher, the sequences held. old-as-new claims one range
  * from its oldest bundle up to --claim-last (default: its newest + 100).
  */
+/*
+ * parts: SUMMARY parts with `more` set, each of SZ_MSG_MAX_SUMMARY_PUBLISHERS
+ * made-up publishers holding sequence 1, before the one that names its own.
+ */
+static void
+send_decoy_summaries(struct conn *c, unsigned long conn_no)
+{
+    size_t n = SZ_MSG_MAX_SUMMARY_PUBLISHERS, i, k, blen = 0;
+    struct sz_msg_summary_src *pubs = calloc(n, sizeof *pubs);
+    uint8_t *keys_ = malloc(n * SZ_PUBLIC_KEY_LEN), *body = malloc(SZ_MSG_MAX_LEN);
+    struct sz_msg_range one = {1, 1};
+
+    if (pubs == NULL || keys_ == NULL || body == NULL)
+        die_local("out of memory");
+    for (k = 0; k < EVIL_DECOY_PARTS; k++) {
+        randombytes_buf(keys_, n * SZ_PUBLIC_KEY_LEN);
+        for (i = 0; i < n; i++) {
+            pubs[i].publisher = keys_ + i * SZ_PUBLIC_KEY_LEN;
+            pubs[i].ranges = &one;
+            pubs[i].n_ranges = 1;
+        }
+        if (sz_msg_encode_summary(true, pubs, n, body, SZ_MSG_MAX_LEN, &blen) != 0)
+            die_local("cannot encode SUMMARY");
+        send_body(c, body, blen);
+        say("conn %lu: summary part %zu: %zu made-up publishers, more to come", conn_no, k + 1, n);
+    }
+    free(body);
+    free(keys_);
+    free(pubs);
+}
+
 static void
 send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 {
-    size_t cap = n_evil_bundles + 1, n_pubs = 0, n_rg = 0, i, blen = 0;
+    size_t cap = n_evil_bundles + 1 + EVIL_MANY_ENTRIES, n_pubs = 0, n_rg = 0, i, blen = 0;
     struct sz_msg_summary_src *pubs = calloc(cap, sizeof *pubs);
-    struct sz_msg_range *rg = calloc(cap, sizeof *rg);
+    struct sz_msg_range *rg = calloc(cap, sizeof *rg), *many = NULL;
     size_t *pub_first = calloc(cap, sizeof *pub_first);
     uint8_t *body = malloc(SZ_MSG_MAX_LEN);
 
     if (pubs == NULL || rg == NULL || pub_first == NULL || body == NULL)
         die_local("out of memory");
-    for (i = 0; i < n_evil_bundles; i++) {
+    if (mode == EVIL_PARTS)
+        send_decoy_summaries(c, conn_no);
+    for (i = 0; i < n_evil_bundles && mode != EVIL_OMIT && mode != EVIL_UNASKED; i++) {
         const struct evil_bundle *b = &evil_bundles[i];
         uint64_t seq = b->hdr.sequence;
         if (n_pubs == 0 ||
@@ -2456,9 +2504,31 @@ send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
             say("conn %lu: summary: publisher %.16s... sequences %llu-%llu", conn_no, hex,
                 (unsigned long long)r0[k].first, (unsigned long long)r0[k].last);
     }
+    if (mode == EVIL_MANYRANGES && n_pubs > 0) {
+        /* The first publisher again and again, each time with as many single-sequence
+         * ranges as one entry holds, above what it has, highest first: a reader that
+         * inserts ranges one by one moves them all each time. */
+        size_t per = SZ_MSG_MAX_SUMMARY_RANGES, n = EVIL_MANY_ENTRIES * per, k;
+        uint64_t base = rg[pub_first[0] + pubs[0].n_ranges - 1].last + 2;
+        many = calloc(n, sizeof *many);
+        if (many == NULL)
+            die_local("out of memory");
+        for (k = 0; k < n; k++)
+            many[k].first = many[k].last = base + 2 * (uint64_t)(n - 1 - k);
+        for (k = 0; k < EVIL_MANY_ENTRIES; k++) {
+            pubs[n_pubs].publisher = pubs[0].publisher;
+            pubs[n_pubs].ranges = &many[k * per];
+            pubs[n_pubs].n_ranges = per;
+            n_pubs++;
+        }
+        say("conn %lu: summary: its first publisher %d times more, %zu single sequences from "
+            "%llu",
+            conn_no, EVIL_MANY_ENTRIES, n, (unsigned long long)base);
+    }
     if (sz_msg_encode_summary(false, pubs, n_pubs, body, SZ_MSG_MAX_LEN, &blen) != 0)
         die_local("cannot encode SUMMARY");
     send_body(c, body, blen);
+    free(many);
     free(body);
     free(pub_first);
     free(rg);
@@ -2507,6 +2577,64 @@ say_served(unsigned long conn_no, const char *what, const struct evil_bundle *b,
  * Answers one REQUEST_RANGE the evil way. Returns false when the connection
  * is to be closed now (truncated).
  */
+/* repeat: BUNDLES messages full of copies of b (--frames of them), each sent before the next. */
+static bool
+evil_repeat(struct conn *c, const struct evil_bundle *b, const struct range_req *q,
+            unsigned long conn_no)
+{
+    size_t per = (SZ_MSG_MAX_LEN - 3) / (4 + b->len), k, blen = 0;
+    unsigned long frames = opt.frames > 0 ? opt.frames : EVIL_REPEAT_FRAMES, f;
+    const uint8_t **ptrs;
+    size_t *lens;
+    uint8_t *body = malloc(SZ_MSG_MAX_LEN);
+
+    if (per > SZ_MSG_MAX_BUNDLES)
+        per = SZ_MSG_MAX_BUNDLES;
+    ptrs = calloc(per + 1, sizeof *ptrs);
+    lens = calloc(per + 1, sizeof *lens);
+    if (body == NULL || ptrs == NULL || lens == NULL)
+        die_local("out of memory");
+    for (k = 0; k < per; k++) {
+        ptrs[k] = b->raw;
+        lens[k] = b->len;
+    }
+    if ((sz_link_features(c->link) & SZ_FEATURE_BATCH) == 0 ||
+        sz_msg_encode_bundles(ptrs, lens, per, body, SZ_MSG_MAX_LEN, &blen) != 0)
+        die_local("repeat needs --batch, and a bundle that fits in BUNDLES");
+    for (f = 0; f < frames && !c->closed && c->link_err == 0; f++) {
+        send_body(c, body, blen);
+        (void)conn_pump(c, HANDSHAKE_WAIT_MS, out_empty);
+    }
+    say_served(conn_no, "copies of", b, b->raw, b->len, q);
+    say("conn %lu: sent %lu BUNDLES messages of %zu copies each", conn_no, f, per);
+    free(lens);
+    free(ptrs);
+    free(body);
+    return !c->closed;
+}
+
+/* slowloris: b one byte at a time, --rate bytes a second (0.2), for as long as the peer stays. */
+static void
+evil_drip(struct conn *c, const struct evil_bundle *b, unsigned long conn_no)
+{
+    double every = 1.0 / (opt.rate > 0 ? opt.rate : 0.2);
+    size_t off;
+
+    for (off = 0; off < b->len && !c->closed && c->link_err == 0; off++) {
+        struct sz_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_BUNDLE;
+        m.total = (uint32_t)b->len;
+        m.offset = (uint32_t)off;
+        m.data = b->raw + off;
+        m.data_len = 1;
+        send_msg(c, &m);
+        (void)conn_pump(c, (int)(every * 1000), NULL);
+    }
+    say("conn %lu: dripped %zu of %zu bytes of sequence %llu", conn_no, off, b->len,
+        (unsigned long long)b->hdr.sequence);
+}
+
 static bool
 serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
                  unsigned long conn_no)
@@ -2515,7 +2643,7 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
     uint32_t sent = 0;
     size_t i;
 
-    for (i = 0; i < n_evil_bundles && mode != EVIL_WITHHOLD; i++) {
+    for (i = 0; i < n_evil_bundles && mode != EVIL_WITHHOLD && mode != EVIL_MANYRANGES; i++) {
         const struct evil_bundle *b = &evil_bundles[i];
         if (memcmp(b->hdr.publisher, q->publisher, SZ_PUBLIC_KEY_LEN) != 0)
             continue;
@@ -2528,6 +2656,22 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
         }
         if (b->hdr.sequence < q->first || b->hdr.sequence > q->last)
             continue;
+        if (mode == EVIL_HONEST || mode == EVIL_PARTS) {
+            send_whole_bundle(c, b->raw, b->len);
+            say_served(conn_no, "genuine", b, b->raw, b->len, q);
+            sent++;
+            continue;
+        }
+        if (mode == EVIL_REPEAT) {
+            if (!evil_repeat(c, b, q, conn_no))
+                return false;
+            sent++;
+            break;
+        }
+        if (mode == EVIL_SLOWLORIS) {
+            evil_drip(c, b, conn_no);
+            return false;
+        }
         if (mode == EVIL_TRUNCATED) {
             memset(&m, 0, sizeof m);
             m.type = SZ_MSG_BUNDLE;
@@ -2624,6 +2768,80 @@ has_range_req(const struct conn *c)
     return c->n_ranges > 0;
 }
 
+/*
+ * pingflood: once a range is asked, never reads again and writes PINGs as
+ * fast as the socket takes them, plus one byte of a bundle of that range
+ * every EVIL_PINGFLOOD_DRIP_S (bundle bytes keep a simple stall check
+ * quiet), until the peer leaves. A reader that answers every PING and keeps
+ * reading queues PONGs without end.
+ */
+static void
+evil_pingflood(struct conn *c, unsigned long conn_no)
+{
+    const struct evil_bundle *b = &evil_bundles[0];
+    uint64_t n_ping = 0, off = 0;
+    double t0 = now_s(), next_drip = t0;
+    size_t i;
+
+    if (conn_pump(c, REQUEST_WAIT_MS, has_range_req) != 0) {
+        say("conn %lu: no range asked", conn_no);
+        return;
+    }
+    for (i = 0; i < n_evil_bundles; i++)
+        if (memcmp(evil_bundles[i].hdr.publisher, c->ranges[0].publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+            evil_bundles[i].hdr.sequence >= c->ranges[0].first &&
+            evil_bundles[i].hdr.sequence <= c->ranges[0].last) {
+            b = &evil_bundles[i];
+            break;
+        }
+    say("conn %lu: REQUEST_RANGE %llu-%llu; reading no more, flooding PINGs", conn_no,
+        (unsigned long long)c->ranges[0].first, (unsigned long long)c->ranges[0].last);
+    while (!c->closed && c->link_err == 0) {
+        struct pollfd pfd = {c->fd, POLLOUT, 0};
+        if (now_s() >= next_drip && off < b->len) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_BUNDLE;
+            m.total = (uint32_t)b->len;
+            m.offset = (uint32_t)off;
+            m.data = b->raw + off;
+            m.data_len = 1;
+            send_msg(c, &m);
+            off++;
+            next_drip += EVIL_PINGFLOOD_DRIP_S;
+        }
+        while (c->out_len < FLOOD_OUT_LOW) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_PING;
+            m.nonce = n_ping++;
+            send_msg(c, &m);
+        }
+        if (poll(&pfd, 1, 100) > 0)
+            (void)conn_io(c, pfd.revents, 0); /* writes only */
+    }
+    say("conn %lu: sent %llu PINGs in %.1f s", conn_no, (unsigned long long)n_ping, now_s() - t0);
+}
+
+/* unasked: the start of a bundle, with nothing asked (its SUMMARY named no publisher). */
+static void
+evil_unasked(struct conn *c, unsigned long conn_no)
+{
+    const struct evil_bundle *b = &evil_bundles[0];
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_BUNDLE;
+    m.total = EVIL_UNASKED_TOTAL;
+    m.offset = 0;
+    m.data = b->raw;
+    m.data_len = 1;
+    send_msg(c, &m);
+    say("conn %lu: sent the first byte of a %u-byte bundle nobody asked for", conn_no,
+        EVIL_UNASKED_TOTAL);
+    (void)conn_pump(c, (int)(opt.max_s * 1000), NULL);
+}
+
 /* One fetching peer: the handshake as responder, HELLO, SUMMARY, then the attack. */
 static void
 evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
@@ -2654,6 +2872,10 @@ evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
         (void)conn_pump(&c, (int)(opt.answer_delay * 1000), NULL);
     if (mode == EVIL_FLOOD) {
         evil_flood(&c, conn_no);
+    } else if (mode == EVIL_PINGFLOOD) {
+        evil_pingflood(&c, conn_no);
+    } else if (mode == EVIL_UNASKED) {
+        evil_unasked(&c, conn_no);
     } else {
         while (!c.closed && c.link_err == 0) {
             (void)conn_pump(&c, 1000, has_range_req);
@@ -2698,7 +2920,9 @@ cmd_serve_evil(const char *mode_name)
         if (strcmp(mode_name, evil_mode_names[mode]) == 0)
             break;
     if (mode == EVIL_N_MODES)
-        die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated or flood");
+        die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated, flood, "
+                  "withhold, honest, omit, parts, unasked, pingflood, slowloris, manyranges or "
+                  "repeat");
     if (opt.bundles != NULL)
         load_evil_bundles(opt.bundles);
     if (opt.batch)
@@ -2810,6 +3034,22 @@ usage(void)
           "                           (--rate N: N ids a second, default no limit)\n"
           "  withhold                 offers its bundles in SUMMARY, then answers every\n"
           "                           REQUEST_RANGE with RANGE_DONE and no bundle\n"
+          "  honest                   serves the asked bundles as they are\n"
+          "  omit                     a SUMMARY that names no publisher; serves nothing\n"
+          "  parts                    SUMMARY in 3 parts (more = 1 on the first two, of\n"
+          "                           1024 made-up publishers each); serves honestly\n"
+          "  unasked                  a SUMMARY naming no publisher, then the first byte\n"
+          "                           of an 8 MiB bundle nobody asked for\n"
+          "  pingflood                once a range is asked, reads nothing more and sends\n"
+          "                           PINGs as fast as they go, and one byte of the bundle\n"
+          "                           every 20 s\n"
+          "  slowloris                answers the first range asked with one byte of its\n"
+          "                           bundle at a time, --rate bytes a second (0.2)\n"
+          "  manyranges               a 1 MiB SUMMARY: its publisher again 63 times with\n"
+          "                           1024 made-up single sequences each; answers every\n"
+          "                           REQUEST_RANGE with RANGE_DONE and no bundle\n"
+          "  repeat                   with --batch: answers a range with --frames (64)\n"
+          "                           BUNDLES messages full of copies of its bundle\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"
@@ -2823,9 +3063,10 @@ usage(void)
           "  --seconds SECONDS        slow: time to trickle (default 20); summary-flood,\n"
           "                           bundle-repeat (20), ping-flood: time to send;\n"
           "                           slow-read: time to read\n"
-          "  --frames N               bundle-repeat: at most N BUNDLES messages\n"
-          "  --rate N                 slow-read, slow-bundle: bytes a second;\n"
-          "                           serve-evil flood: ids announced a second\n"
+          "  --frames N               bundle-repeat: at most N BUNDLES messages;\n"
+          "                           serve-evil repeat: BUNDLES messages per range\n"
+          "  --rate N                 slow-read, slow-bundle, serve-evil slowloris: bytes\n"
+          "                           a second; serve-evil flood: ids announced a second\n"
           "  --links N                fake-announce, hoard: links opened, each a new node key\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"

@@ -23,10 +23,23 @@
 # ("peer 127.0.0.1:PORT: ..."), exit 0 having fetched the new article (once)
 # from the honest relay, leave a library identical to the one a fetch from the
 # honest relay alone makes (never a byte of the evil bundles), and finish in
-# under 30 s (flood-slow: 80 s, as a peer that sends no bundle byte for 60 s is
-# stalled). With the evil relay alone: exit 7, and not one byte of the library
-# changes. flood-slow makes one run of each kind, at once: it is the slow part
-# of the test (about a minute).
+# under 30 s (flood-slow: 50 s, as a peer asked for ranges that sends fewer
+# than 4 KB/s of bundles over 30 s is dropped). With the evil relay alone:
+# exit 7, and not one byte of the library changes. flood-slow makes one run of
+# each kind, at once: it is a slow part of the test (about 30 s).
+#
+# Then relays that wear the reader down or lie by omission or by number, each
+# against the library before one more article: pingflood (never reads, PINGs
+# as fast as it can: the reader's peak memory stays near an honest fetch's),
+# parts (SUMMARY in parts, the publisher in the last: fetched), omit (SUMMARY
+# naming no publisher: other peers are still tried; alone, a warning), honest
+# (offering only sequences 1-2 to a library without fetch.state: a rollback
+# warning, and "0 new"; the honest relay then: "1 new"), manyranges (a 1 MiB
+# SUMMARY of single-sequence ranges, each withheld: little CPU, one line),
+# repeat (BUNDLES full of copies: named, little CPU), unasked (a bundle's
+# first byte with nothing asked: named) and slowloris (one byte every 5 s:
+# named and dropped after 30 s while the honest relay serves; it runs in the
+# background meanwhile).
 #
 # usage: evil_relay_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
 set -u
@@ -41,7 +54,7 @@ PIDS=() # the evil relays and the delaying proxy
 trap 'kill "${PIDS[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0 --level 1)
 MAX_RUN_S=30    # a fetch against a fast evil relay ends within this
-MAX_SLOW_S=80   # and against flood-slow (fetch: a peer silent for 60 s is stalled)
+MAX_SLOW_S=50   # and against flood-slow (fetch: under 4 KB/s of bundles for 30 s is too slow)
 MAX_ATTEMPTS=12 # --parallel 1 runs to see each peer tried first (miss: 2^-12)
 FETCH=(--trust-file "$TMP/trust" --connect-timeout 3 --timeout 100)
 ERRF=$TMP/err # fetch_into's stderr
@@ -107,7 +120,7 @@ evil_asked() {
 fetch_into() {
     local lib=$1 t0=$EPOCHREALTIME
     shift
-    RC=0
+    RC=0 CPU= HWM=
     timeout -k 10 150 "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" || RC=$?
     SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 }
@@ -138,7 +151,7 @@ declare -A REASON=(
     [old-as-new]='not asked for|older|rollback'
     [truncated]='closed the connection'
     [flood]='flood'
-    [flood-slow]='stall|flood'
+    [flood-slow]='stall|flood|too slow'
     [withhold]='did not send all'
 )
 
@@ -374,4 +387,207 @@ for mode in tampered tampered-sig old-as-new truncated flood withhold flood-slow
     rm -rf "$TMP/base"
     mv "$TMP/ref" "$TMP/base"
 done
+
+# ---- relays that wear the reader down, lie by omission or by number ----
+#
+# One more article, then each case against the library as it was before it.
+# The slow relay's case waits out a 30 s rate window: it runs in the
+# background while the others run.
+echo "wearing-down and lying relays"
+publish wear
+rm -rf "$TMP/new" "$TMP/ref" "$TMP/low"
+mkdir -p "$TMP/new" "$TMP/low"
+export_seq "$SEQ" "$TMP/new/$SEQ.bundle"
+export_seq 1 "$TMP/low/1.bundle"
+export_seq 2 "$TMP/low/2.bundle"
+cp -a "$TMP/base" "$TMP/ref"
+fetch_into "$TMP/ref" --peer "$RELAY"
+[ "$RC" -eq 0 ] && ok || bad "wear: reference fetch: exit $RC: $(cat "$ERRF")"
+n_pids=${#PIDS[@]}
+GAZ="The Evil Test Gazette"
+
+# cpu_fetch LIB ARGS...: fetch_into, with the CPU seconds it took (user + system) in CPU.
+cpu_fetch() {
+    local TIMEFORMAT='%3U %3S' u s
+    { time fetch_into "$@"; } 2>"$TMP/time"
+    read -r u s <"$TMP/time"
+    CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+}
+# mem_fetch LIB ARGS...: fetch_into without the timeout wrapper, sampling the
+# fetch's peak resident memory (VmHWM, KiB) into HWM while it runs.
+mem_fetch() {
+    local lib=$1 t0=$EPOCHREALTIME pid h
+    shift
+    "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" &
+    pid=$!
+    HWM=0 CPU=
+    while kill -0 "$pid" 2>/dev/null; do
+        h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+        [ -n "$h" ] && HWM=$h
+        sleep 0.1
+    done
+    RC=0
+    wait "$pid" || RC=$?
+    SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+}
+# named NAME REGEX WHAT: the fetch named the evil relay NAME for REGEX.
+named() {
+    grep -Eq "peer ${ADDR[$1]}: .*($2)" "$ERRF" && ok ||
+        bad "$3: the relay ${ADDR[$1]} is not named for '$2': $(head -c 1500 "$ERRF")"
+}
+# got_new WHAT N: the fetch said the library got N new bundles.
+got_new() {
+    grep -q "$GAZ: $2 new, " "$ERRF" && ok || bad "$1: wanted '$2 new': $(head -c 1500 "$ERRF")"
+}
+same_as_ref() {
+    if diff <(content "$TMP/ref") <(content "$2") >"$TMP/diff"; then ok; else
+        bad "$1: the library differs from a fetch from the honest relay alone:
+$(head -20 "$TMP/diff")"
+    fi
+}
+show() {
+    note "$1: exit $RC in $SECS s${CPU:+, $CPU s CPU}${HWM:+, peak memory $HWM KiB}"
+    sed 's/^/      /' "$ERRF" | head -20
+}
+
+# A relay that answers the range asked of it one byte every 5 s, with the
+# honest relay (delayed 1 s, so the slow one is asked first) next to it: the
+# slow one is named and dropped at the end of its 30 s window, the honest one
+# serves the bundle, well before --timeout (60 s).
+start_evil slow slowloris "$TMP/new"
+fresh "$TMP/lib.slow"
+(
+    ERRF=$TMP/err.slow
+    fetch_into "$TMP/lib.slow" --peer "${ADDR[slow]}" --peer "$SLOW_RELAY" --parallel 2 \
+        --timeout 60
+    echo "$RC $SECS" >"$TMP/slow.rc"
+) &
+slow_job=$!
+
+# A relay that never reads and sends PINGs as fast as it can (and a byte of
+# the bundle every 20 s): the reader's memory stays near that of an honest
+# fetch (it grew by about 10 MB a second when every PING got a PONG queued).
+start_evil ping pingflood "$TMP/new"
+fresh "$TMP/lib"
+mem_fetch "$TMP/lib" --peer "$RELAY"
+ref_hwm=$HWM
+show "honest fetch, for its memory"
+[ "$RC" -eq 0 ] && ok || bad "wear: honest fetch: exit $RC"
+fresh "$TMP/lib"
+mem_fetch "$TMP/lib" --peer "${ADDR[ping]}" --timeout 8
+hwm=$HWM
+show "pingflood alone, --timeout 8"
+[ "$RC" -eq 7 ] && ok || bad "pingflood: exit $RC, wanted 7"
+faster pingflood "$SECS" 12
+[ "$hwm" -gt 0 ] && [ "$hwm" -lt $((ref_hwm + 16384)) ] && ok ||
+    bad "pingflood: the fetch's peak memory was $hwm KiB (an honest fetch: $ref_hwm KiB)"
+
+# The publisher only in the third part of the SUMMARY (more = 1 on the first two,
+# of 1024 other publishers each): fetched.
+start_evil parts parts "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[parts]}"
+show "summary in parts"
+[ "$RC" -eq 0 ] && ok || bad "parts: exit $RC, wanted 0"
+got_new parts 1
+same_as_ref parts "$TMP/lib"
+
+# Relays whose SUMMARY names no publisher: not a peer that answered for it.
+# With --parallel 1 and five of them listed before the honest relay (in random
+# order), the honest one is still tried, and the bundle fetched (twice, as the
+# honest one may come first by chance).
+omits=()
+for k in 1 2 3 4 5; do
+    start_evil "omit$k" omit "$TMP/new"
+    omits+=(--peer "${ADDR[omit$k]}")
+done
+for run in 1 2; do
+    fresh "$TMP/lib"
+    fetch_into "$TMP/lib" "${omits[@]}" --peer "$RELAY" --parallel 1
+    show "five omitting relays and the honest one, --parallel 1 (run $run)"
+    [ "$RC" -eq 0 ] && ok || bad "omit, run $run: exit $RC, wanted 0"
+    got_new "omit, run $run" 1
+    same_as_ref "omit, run $run" "$TMP/lib"
+done
+# Alone, one of them: the library holds the publisher and no peer offers it: warned.
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[omit1]}"
+show "an omitting relay alone"
+grep -q "no peer offers $GAZ, of which this library holds sequences up to $((SEQ - 1))" \
+    "$ERRF" && ok || bad "omit alone: no warning that no peer offers the publisher: $(cat "$ERRF")"
+
+# The library without its fetch.state (a fetch killed between library.idx and
+# fetch.state, or a library made by unpack): a relay offering only sequences
+# 1-2 is a rollback, and what the library had is not "new"; nor is anything a
+# fetch of the honest relay brings again but the new bundle.
+start_evil low honest "$TMP/low"
+cp -a "$TMP/base" "$TMP/lib.nostate"
+rm -f "$TMP/lib.nostate/.samizdat/fetch.state"
+rm -rf "$TMP/lib"
+cp -a "$TMP/lib.nostate" "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[low]}"
+show "no fetch.state, a relay offering sequences 1-2"
+grep -q "peer ${ADDR[low]} offers $GAZ only up to sequence 2, older than the $((SEQ - 1)) this" \
+    "$ERRF" && ok || bad "no fetch.state: no rollback warning for a relay offering 1-2: $(cat "$ERRF")"
+got_new "no fetch.state, sequences 1-2 again" 0
+rm -rf "$TMP/lib"
+cp -a "$TMP/lib.nostate" "$TMP/lib"
+fetch_into "$TMP/lib" --peer "$RELAY"
+show "no fetch.state, the honest relay"
+[ "$RC" -eq 0 ] && ok || bad "no fetch.state, honest relay: exit $RC, wanted 0"
+got_new "no fetch.state, every bundle again" 1
+same_as_ref "no fetch.state, honest relay" "$TMP/lib"
+
+# A 1 MiB SUMMARY of 63 x 1024 single-sequence ranges, each asked range answered
+# by RANGE_DONE alone, next to the honest relay (delayed): little CPU, one line
+# about the ranges withheld (and one with their count), the bundle from the
+# honest relay. Exit 7: what the relay offered was not fetched.
+start_evil many manyranges "$TMP/new"
+fresh "$TMP/lib"
+cpu_fetch "$TMP/lib" --peer "${ADDR[many]}" --peer "$SLOW_RELAY" --parallel 2 --timeout 30
+show "manyranges and the honest relay"
+[ "$RC" -eq 7 ] && ok || bad "manyranges: exit $RC, wanted 7"
+faster "manyranges (CPU)" "$CPU" 5
+faster manyranges "$SECS" 25
+got_new manyranges 1
+same_as_ref manyranges "$TMP/lib"
+[ "$(grep -c 'did not send all' "$ERRF")" -eq 1 ] && ok ||
+    bad "manyranges: wanted one 'did not send all' line: $(grep -c 'did not send all' "$ERRF")"
+[ "$(wc -l <"$ERRF")" -lt 20 ] && ok || bad "manyranges: $(wc -l <"$ERRF") lines on stderr"
+
+# BUNDLES messages full of copies of the asked bundle, next to the honest relay
+# (delayed): the copies are not verified one by one, the relay is named and
+# dropped, the bundle is in the library once.
+start_evil rep repeat "$TMP/new" --batch
+fresh "$TMP/lib"
+cpu_fetch "$TMP/lib" --peer "${ADDR[rep]}" --peer "$SLOW_RELAY" --parallel 2 --timeout 30
+show "repeat and the honest relay"
+[ "$RC" -eq 0 ] && ok || bad "repeat: exit $RC, wanted 0"
+named rep 'already had' repeat
+faster "repeat (CPU)" "$CPU" 5
+got_new repeat 1
+same_as_ref repeat "$TMP/lib"
+
+# A bundle's first byte with nothing asked (its SUMMARY offered nothing):
+# misbehaviour, named; the reader did not make room for 8 MiB.
+start_evil una unasked "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[una]}"
+show "a bundle nobody asked for"
+[ "$RC" -eq 7 ] && ok || bad "unasked: exit $RC, wanted 7"
+named una 'not asked for' unasked
+
+wait $slow_job
+read -r RC SECS <"$TMP/slow.rc"
+CPU= HWM=
+ERRF=$TMP/err.slow show "slowloris and the honest relay (delayed), --timeout 60"
+ERRF=$TMP/err.slow
+[ "$RC" -eq 0 ] && ok || bad "slowloris: exit $RC, wanted 0"
+faster slowloris "$SECS" 45
+named slow 'too slow|stalled' slowloris
+got_new slowloris 1
+same_as_ref slowloris "$TMP/lib.slow"
+ERRF=$TMP/err
+kill "${PIDS[@]:$n_pids}" 2>/dev/null
+wait "${PIDS[@]:$n_pids}" 2>/dev/null
 finish
