@@ -2349,12 +2349,14 @@ enum evil_mode {
     EVIL_SLOWLORIS,    /* answers the first range asked one byte at a time (--rate a second) */
     EVIL_MANYRANGES,   /* a 1 MiB SUMMARY of single-sequence ranges; RANGE_DONE alone */
     EVIL_REPEAT,       /* BUNDLES messages full of copies of the asked bundle */
+    EVIL_FAKEEQ,       /* serves honestly, and claims an equivocation it cannot back */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
-    "tampered", "tampered-sig", "old-as-new", "truncated", "flood",     "withhold",   "honest",
-    "omit",     "parts",        "unasked",    "pingflood", "slowloris", "manyranges", "repeat",
+    "tampered",  "tampered-sig", "old-as-new", "truncated", "flood",
+    "withhold",  "honest",       "omit",       "parts",     "unasked",
+    "pingflood", "slowloris",    "manyranges", "repeat",    "fakeeq",
 };
 
 #define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
@@ -2656,7 +2658,7 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
         }
         if (b->hdr.sequence < q->first || b->hdr.sequence > q->last)
             continue;
-        if (mode == EVIL_HONEST || mode == EVIL_PARTS) {
+        if (mode == EVIL_HONEST || mode == EVIL_PARTS || mode == EVIL_FAKEEQ) {
             send_whole_bundle(c, b->raw, b->len);
             say_served(conn_no, "genuine", b, b->raw, b->len, q);
             sent++;
@@ -2868,6 +2870,20 @@ evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
                                                            : "");
     send_hello(&c);
     send_evil_summary(&c, mode, conn_no);
+    if (mode == EVIL_FAKEEQ && n_evil_bundles > 0) {
+        /* Two made-up ids for its newest bundle's sequence: a claim with nothing behind it. */
+        const struct evil_bundle *b = &evil_bundles[n_evil_bundles - 1];
+        struct sz_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_EQUIVOCATION;
+        memcpy(m.publisher, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+        m.sequence = b->hdr.sequence;
+        randombytes_buf(m.id, SZ_BUNDLE_ID_LEN);
+        randombytes_buf(m.id_b, SZ_BUNDLE_ID_LEN);
+        send_msg(&c, &m);
+        say("conn %lu: EQUIVOCATION of sequence %llu with two made-up ids", conn_no,
+            (unsigned long long)m.sequence);
+    }
     if (opt.answer_delay > 0) /* hold the claims a while (REQUEST_RANGEs queue up) */
         (void)conn_pump(&c, (int)(opt.answer_delay * 1000), NULL);
     if (mode == EVIL_FLOOD) {
@@ -3050,6 +3066,9 @@ usage(void)
           "                           REQUEST_RANGE with RANGE_DONE and no bundle\n"
           "  repeat                   with --batch: answers a range with --frames (64)\n"
           "                           BUNDLES messages full of copies of its bundle\n"
+          "  fakeeq                   serves its bundles honestly, and sends an\n"
+          "                           EQUIVOCATION of its newest sequence with two\n"
+          "                           made-up ids (which it cannot send)\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"

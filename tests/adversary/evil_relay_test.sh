@@ -577,6 +577,26 @@ show "a bundle nobody asked for"
 [ "$RC" -eq 7 ] && ok || bad "unasked: exit $RC, wanted 7"
 named una 'not asked for' unasked
 
+# A relay that serves honestly but claims an equivocation it cannot back (two
+# made-up ids for its newest sequence): the reader asks it for both, gets
+# neither, and says the claim is not proven (not "X signed two bundles");
+# index.html shows it as a peer's report until a fetch in which no peer
+# reports it.
+start_evil feq fakeeq "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[feq]}"
+show "a made-up equivocation"
+[ "$RC" -eq 0 ] && ok || bad "fakeeq: exit $RC, wanted 0"
+grep -q "a peer reports that $GAZ signed two different bundles with one sequence number, but did not send both: not proven" \
+    "$ERRF" && ok || bad "fakeeq: the claim is not called unproven: $(head -c 1500 "$ERRF")"
+grep -q "WARNING: $GAZ signed two different" "$ERRF" && bad "fakeeq: the claim is stated as fact" || ok
+grep -q "A peer reported during the fetch" "$TMP/lib/index.html" && ok ||
+    bad "fakeeq: index.html does not show the report"
+fetch_into "$TMP/lib" --peer "$RELAY"
+show "then the honest relay"
+grep -q "A peer reported during the fetch" "$TMP/lib/index.html" &&
+    bad "fakeeq: the report stays after a fetch in which no peer made it" || ok
+
 wait $slow_job
 read -r RC SECS <"$TMP/slow.rc"
 CPU= HWM=
