@@ -116,7 +116,19 @@ mkdir -p "$TMP/early"
 "$SZD" --data-dir "$TMP/early" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
     --passphrase-file "$TMP/pass" >"$TMP/early.log" 2>&1 &
 PID_early=$!
-sleep 0.05
+# Once main() has blocked SIGHUP (SigBlk bit 0): before that, a SIGHUP ends any
+# process by its default action (under ASan that window lasts longer than 50 ms).
+blocked=0
+for i in $(seq 1 500); do
+    blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$PID_early/status" 2>/dev/null)
+    if [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ]; then
+        blocked=1
+        break
+    fi
+    sleep 0.01
+done
+[ $blocked = 1 ] && ok || bad "the daemon never blocked SIGHUP while it started"
+[ -S "$TMP/early/control.sock" ] && echo "reload_test: the daemon was up before SIGHUP was sent"
 kill -HUP "$PID_early"
 for i in $(seq 1 100); do
     "$SZ" status --socket "$TMP/early/control.sock" >/dev/null 2>&1 && break
