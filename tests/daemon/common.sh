@@ -77,3 +77,12 @@ wait_bundles() {
     echo "$1 holds $(count_bundles "$1") bundles, wanted $2 within $3 s" >&2
     return 1
 }
+
+# tiny_corpus DIR: a corpus of one short document, for bench_fetch_gen to make
+# many small bundles from (MANIFEST.tsv as the benchmark corpus has it).
+tiny_corpus() {
+    mkdir -p "$1"
+    printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' >"$1/MANIFEST.tsv"
+    printf 'a.txt\t6\ten\ttest\ta\tnone\ttest\n' >>"$1/MANIFEST.tsv"
+    echo hello >"$1/a.txt"
+}

@@ -132,11 +132,7 @@ kill "$PID_bad"; wait "$PID_bad" 2>/dev/null
 
 # --- list: more bundles than one reply holds (4096) are listed page by page,
 # each once, in order; the ids are those import stored.
-mkdir -p "$TMP/gen-corpus"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/gen-corpus/MANIFEST.tsv"
-printf 'a.txt\t6\ten\ttest\ta\tnone\ttest\n' >>"$TMP/gen-corpus/MANIFEST.tsv"
-echo hello >"$TMP/gen-corpus/a.txt"
+tiny_corpus "$TMP/gen-corpus"
 "$GEN" gen --corpus "$TMP/gen-corpus" --out "$TMP/gen-out" --bundles 4500 --articles 1 --level 1 \
     >/dev/null || bad "generating 4500 bundles"
 check "daemon for many bundles starts" start_daemon many

@@ -15,11 +15,8 @@ TMP=$(mktemp -d)
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 
 N=1100
-mkdir -p "$TMP/corpus" "$TMP/bundles"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/corpus/MANIFEST.tsv"
-printf 'a.txt\t6\ten\ttest\ta\tnone\ttest\n' >>"$TMP/corpus/MANIFEST.tsv"
-echo hello >"$TMP/corpus/a.txt"
+mkdir -p "$TMP/bundles"
+tiny_corpus "$TMP/corpus"
 # One bundle each of N publishers (keys from seeds 1..N).
 for i in $(seq 1 $N); do
     "$GEN" gen --corpus "$TMP/corpus" --out "$TMP/g" --bundles 1 --articles 1 --level 1 \
