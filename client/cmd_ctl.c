@@ -769,18 +769,11 @@ link_target_folder(int dirfd, const char *name)
 {
     char target[PATH_MAX], folder[PATH_MAX];
     ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
-    const char *slash;
 
     if (n <= 0)
         return -1;
     target[n] = '\0';
-    slash = strrchr(target, '/');
-    if (slash == NULL)
-        snprintf(folder, sizeof folder, ".");
-    else if (slash == target)
-        snprintf(folder, sizeof folder, "/");
-    else
-        snprintf(folder, sizeof folder, "%.*s", (int)(slash - target), target);
+    (void)util_split_path(target, folder, sizeof folder);
     return openat(dirfd, folder, DIR_OPEN_FLAGS);
 }
 
@@ -814,7 +807,7 @@ refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_p
     struct sz_ctl_msg req = {.type = SZ_CTL_STATUS}, *reply = NULL;
     uint8_t *frame = NULL;
     char data_dir[PATH_MAX], sock_dir[PATH_MAX];
-    const char *base, *slash;
+    const char *base;
     struct stat data_st;
     int rc = call(sock, &req, SZ_CTL_R_STATUS, &frame, &reply), r;
 
@@ -843,14 +836,7 @@ refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_p
      * A relative data folder is relative to the daemon's working folder, which
      * this client does not know; by default the control socket is in it.
      */
-    slash = strrchr(sock, '/');
-    base = slash != NULL ? slash + 1 : sock;
-    if (slash == NULL)
-        snprintf(sock_dir, sizeof sock_dir, ".");
-    else if (slash == sock)
-        snprintf(sock_dir, sizeof sock_dir, "/");
-    else
-        snprintf(sock_dir, sizeof sock_dir, "%.*s", (int)(slash - sock), sock);
+    base = util_split_path(sock, sock_dir, sizeof sock_dir);
     if (data_dir[0] != '/' && strcmp(base, "control.sock") == 0 && stat(sock_dir, &data_st) == 0 &&
         output_within(dirfd, name, &data_st)) {
         util_err("--output %s is in (or links into) the daemon's data folder %s (beside its "
@@ -873,21 +859,14 @@ static int
 open_output_folder(const char *out_path, const char **name, int *status)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(out_path, '/');
     int fd;
 
-    *name = slash != NULL ? slash + 1 : out_path;
+    *name = util_split_path(out_path, dir, sizeof dir);
     if (**name == '\0' || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
         util_err("--output %s names a folder: give a file name", out_path);
         *status = EXIT_USAGE;
         return -1;
     }
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == out_path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path);
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;

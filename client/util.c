@@ -348,7 +348,6 @@ int
 util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
 {
     char dir[PATH_MAX];
-    const char *slash;
     sigset_t old;
     int dfd, r, e;
 
@@ -377,13 +376,7 @@ util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
             snprintf(err, err_cap, "cannot rename %s to %s: %s", t->tmp, t->path, strerror(e));
         return -1;
     }
-    slash = strrchr(t->name, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == t->name)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - t->name), t->name);
+    (void)util_split_path(t->name, dir, sizeof dir);
     dfd = openat(t->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
@@ -405,6 +398,20 @@ util_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
     if (util_tmp_write(&t, path, data, len, mode, err, err_cap) != 0)
         return -1;
     return util_tmp_commit(&t, exclusive, err, err_cap);
+}
+
+const char *
+util_split_path(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    return slash != NULL ? slash + 1 : path;
 }
 
 /* Lexically tidies a path that cannot be resolved: no "//", no "./" parts. */
@@ -433,21 +440,14 @@ static void
 normalise_path(const char *path, char *out, size_t cap)
 {
     char dir[PATH_MAX], real[PATH_MAX], tidy[PATH_MAX];
-    const char *slash, *base;
+    const char *base;
 
     tidy_path(path, tidy, sizeof tidy);
     if (realpath(tidy, real) != NULL) {
         snprintf(out, cap, "%s", real);
         return;
     }
-    slash = strrchr(tidy, '/');
-    base = slash != NULL ? slash + 1 : tidy;
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == tidy)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - tidy), tidy);
+    base = util_split_path(tidy, dir, sizeof dir);
     if (*base != '\0' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0 &&
         realpath(dir, real) != NULL &&
         snprintf(out, cap, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", base) < (int)cap)

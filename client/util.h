@@ -82,6 +82,13 @@ int util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_ca
 /* Removes the temporary of a util_tmp_write() that will not be committed (idempotent). */
 void util_tmp_discard(struct util_tmp *t);
 
+/*
+ * Splits path at its last '/': writes the folder that holds it into dir ("."
+ * when path has no '/', "/" for a name in the root) and returns the last part
+ * (a pointer into path). The folder is cut to cap bytes.
+ */
+const char *util_split_path(const char *path, char *dir, size_t cap);
+
 /* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
 bool util_is_secret_key(const char *path);
 
