@@ -45,7 +45,8 @@ static const char USAGE[] =
     "  --json                 print a summary as JSON on stdout\n"
     "  --stale-after HOURS    warn when a publisher's newest bundle is older (48)\n"
     "  --timeout SECONDS      give up after this long without --follow (600)\n"
-    "  --connect-timeout S    per-peer connection and handshake time limit (10)\n"
+    "  --connect-timeout S    per-peer limit for the name lookup, each address and the\n"
+    "                         handshake (10)\n"
     "  --parallel N           peers to fetch from at once (3)\n"
     "  -h, --help             show this help\n";
 

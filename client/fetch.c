@@ -88,7 +88,24 @@
 /* --follow: a bundle waits at most this long for others to share its library write. */
 #define FOLLOW_FLUSH_MS 1000
 
-enum conn_state { C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
+enum conn_state { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
+
+/*
+ * A name looked up in a thread of its own: getaddrinfo() blocks for as long as
+ * the resolver waits, and a censor's DNS that drops queries makes that 10 s or
+ * more per name, while other peers' bundles wait to be read. The thread and the
+ * peer each hold a reference; the last to let go frees it. When done, the
+ * thread writes a byte to fds[1], so fds[0] becomes readable for poll().
+ */
+struct lookup {
+    pthread_mutex_t mu;
+    int refs;
+    bool done;
+    int gai;              /* getaddrinfo()'s result, once done */
+    struct addrinfo *res; /* its addresses, until taken */
+    char host[256], port[8];
+    int fds[2];
+};
 
 struct claim {
     size_t pub;
@@ -108,6 +125,7 @@ struct peer {
     unsigned evidence_req; /* ids asked for after its EQUIVOCATION reports */
     unsigned same_seq;     /* bundles of held sequences it sent that went to the library */
     unsigned eq_reports;   /* EQUIVOCATION reports it sent */
+    struct lookup *lookup; /* its name being looked up (kept across connections) */
 };
 
 /* Sequence ranges held per publisher (sorted, disjoint, not touching). */
@@ -128,6 +146,10 @@ struct conn_pub {
 struct conn {
     int fd;
     enum conn_state state;
+    struct addrinfo *ai;      /* the peer's addresses, while connecting */
+    struct addrinfo *ai_next; /* ... the next one to try */
+    size_t n_ai_tried;
+    int ai_err;  /* why the last address failed */
     size_t peer; /* index in run.peers */
     char name[300];
     int64_t deadline_ms;
@@ -947,6 +969,9 @@ conn_end(struct run *r, struct conn *c)
     }
     free(c->cp);
     c->cp = NULL;
+    if (c->ai != NULL)
+        freeaddrinfo(c->ai);
+    c->ai = c->ai_next = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -1149,51 +1174,232 @@ peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
     return true;
 }
 
-/* Opens a non-blocking connection to peer pi. On failure the peer is named and c stays done. */
+/* Lets go of one reference to l: the last frees it. */
+static void
+lookup_release(struct lookup *l)
+{
+    bool last;
+
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->mu);
+    last = --l->refs == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (!last)
+        return;
+    if (l->res != NULL)
+        freeaddrinfo(l->res);
+    close(l->fds[0]);
+    close(l->fds[1]);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+static void *
+lookup_main(void *arg)
+{
+    struct lookup *l = arg;
+    struct addrinfo hints, *res = NULL;
+    int gai;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    gai = getaddrinfo(l->host, l->port, &hints, &res);
+    pthread_mutex_lock(&l->mu);
+    l->gai = gai;
+    l->res = gai == 0 ? res : NULL;
+    l->done = true;
+    pthread_mutex_unlock(&l->mu);
+    /* A socket, not a pipe: no SIGPIPE, whatever the loop did with its end. */
+    (void)send(l->fds[1], "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    lookup_release(l);
+    return NULL;
+}
+
+/*
+ * Starts looking up p's name in a thread. Returns the lookup, or NULL when no
+ * thread could be made (the caller then looks it up itself).
+ */
+static struct lookup *
+lookup_start(const struct peer *p)
+{
+    struct lookup *l = calloc(1, sizeof *l);
+    pthread_attr_t attr;
+    pthread_t th;
+    sigset_t all, old;
+    int rc;
+
+    if (l == NULL)
+        return NULL;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, l->fds) != 0) {
+        free(l);
+        return NULL;
+    }
+    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+        close(l->fds[0]);
+        close(l->fds[1]);
+        free(l);
+        return NULL;
+    }
+    snprintf(l->host, sizeof l->host, "%s", p->host);
+    snprintf(l->port, sizeof l->port, "%s", p->port);
+    l->refs = 2;
+    if (pthread_attr_init(&attr) != 0) {
+        l->refs = 1;
+        lookup_release(l);
+        return NULL;
+    }
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Signals go to the loop's thread, where they interrupt poll(). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&th, &attr, lookup_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        l->refs = 1;
+        lookup_release(l);
+        return NULL;
+    }
+    return l;
+}
+
+/*
+ * Connects to the next of c's addresses that takes a connect() at once.
+ * Returns false when none is left (c->ai_err says why the last failed).
+ */
+static bool
+conn_connect_next(struct run *r, struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    while (c->ai_next != NULL) {
+        const struct addrinfo *a = c->ai_next;
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        c->ai_next = a->ai_next;
+        c->n_ai_tried++;
+        if (fd < 0) {
+            c->ai_err = errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+            c->ai_err = errno;
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->state = C_CONNECTING;
+        c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+        return true;
+    }
+    return false;
+}
+
+/* "cannot connect: why", naming how many addresses were tried when more than one. */
+static void
+conn_connect_failed(struct run *r, struct conn *c, const char *why)
+{
+    if (c->n_ai_tried > 1)
+        conn_fail(r, c, "cannot connect to any of its %zu addresses (the last: %s)", c->n_ai_tried,
+                  why);
+    else
+        conn_fail(r, c, "cannot connect: %s", why);
+}
+
+/*
+ * The peer's addresses are known (gai: getaddrinfo()'s result): connects to
+ * the first that answers, trying the next on an error or a timeout.
+ */
+static void
+conn_resolved(struct run *r, struct conn *c, int gai, struct addrinfo *res)
+{
+    if (gai != 0 || res == NULL) {
+        if (res != NULL)
+            freeaddrinfo(res);
+        conn_fail(r, c, "cannot resolve the address: %s",
+                  gai != 0 ? gai_strerror(gai) : "no address");
+        return;
+    }
+    c->ai = c->ai_next = res;
+    if (!conn_connect_next(r, c))
+        conn_connect_failed(r, c, strerror(c->ai_err));
+}
+
+/* The lookup of c's peer is done: takes its result. */
+static void
+conn_lookup_done(struct run *r, struct conn *c)
+{
+    struct peer *p = &r->peers[c->peer];
+    struct lookup *l = p->lookup;
+    struct addrinfo *res;
+    int gai;
+
+    pthread_mutex_lock(&l->mu);
+    gai = l->gai;
+    res = l->res;
+    l->res = NULL;
+    pthread_mutex_unlock(&l->mu);
+    p->lookup = NULL;
+    lookup_release(l);
+    conn_resolved(r, c, gai, res);
+}
+
+static bool
+lookup_is_done(struct lookup *l)
+{
+    bool done;
+
+    pthread_mutex_lock(&l->mu);
+    done = l->done;
+    pthread_mutex_unlock(&l->mu);
+    return done;
+}
+
+/*
+ * Opens a non-blocking connection to peer pi: an address at once, a name once
+ * a lookup thread has found it (C_RESOLVING until then). On failure the peer
+ * is named and c stays done.
+ */
 static bool
 conn_start(struct run *r, struct conn *c, size_t pi)
 {
     struct peer *p = &r->peers[pi];
     struct addrinfo hints, *res = NULL;
-    char why[400];
-    int fd, gai, e;
+    int gai;
 
     memset(c, 0, sizeof *c);
     c->fd = -1;
-    c->state = C_DONE;
+    c->state = C_RESOLVING;
     c->peer = pi;
     snprintf(c->name, sizeof c->name, "%s", p->name);
     if (!p->tried) {
         p->tried = true;
         r->res->peers_tried++;
     }
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    gai = getaddrinfo(p->host, p->port, &hints, &res);
-    if (gai != 0 || res == NULL) {
-        snprintf(why, sizeof why, "cannot resolve the address: %s",
-                 gai != 0 ? gai_strerror(gai) : "no address");
-        if (res != NULL)
-            freeaddrinfo(res);
-        peer_went_away(r, pi, why, false, 0);
-        return false;
-    }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
-        e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        snprintf(why, sizeof why, "cannot connect: %s", strerror(e));
-        peer_went_away(r, pi, why, false, 0);
-        return false;
-    }
-    freeaddrinfo(res);
-    c->fd = fd;
-    c->state = C_CONNECTING;
-    c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
     p->busy = true;
-    return true;
+    c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+    if (p->lookup == NULL) {
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICHOST;
+        gai = getaddrinfo(p->host, p->port, &hints, &res);
+        if (gai != EAI_NONAME) {
+            conn_resolved(r, c, gai, res);
+            return c->state != C_DONE;
+        }
+        p->lookup = lookup_start(p);
+        if (p->lookup == NULL) {
+            hints.ai_flags = 0;
+            gai = getaddrinfo(p->host, p->port, &hints, &res);
+            conn_resolved(r, c, gai, res);
+            return c->state != C_DONE;
+        }
+    }
+    /* A lookup from an earlier connection may have finished meanwhile. */
+    if (lookup_is_done(p->lookup))
+        conn_lookup_done(r, c);
+    return c->state != C_DONE;
 }
 
 /*
@@ -1985,7 +2191,9 @@ conn_writable(struct run *r, struct conn *c)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            conn_fail(r, c, "cannot connect: %s", strerror(err != 0 ? err : errno));
+            c->ai_err = err != 0 ? err : errno;
+            if (!conn_connect_next(r, c))
+                conn_connect_failed(r, c, strerror(c->ai_err));
             return;
         }
         if (sz_link_new(SZ_LINK_INITIATOR, &r->keys, (int64_t)time(NULL), &c->link) != 0) {
@@ -2170,7 +2378,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
 {
     struct run r;
     struct pollfd pfd[MAX_CONNS];
-    size_t i, n_trust = o->trust->n;
+    size_t pfd_conn[MAX_CONNS]; /* the connection each is polled for */
+    size_t i, k, n_trust = o->trust->n;
     int64_t last_progress = 0;
     uint64_t seq;
     int64_t created;
@@ -2269,7 +2478,23 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             struct conn *c = &r.conns[i];
             if (c->state == C_DONE)
                 continue;
-            if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) && t > c->deadline_ms) {
+            if (c->state == C_RESOLVING && t > c->deadline_ms) {
+                /* The lookup goes on: a later try (--follow) takes its answer. */
+                conn_fail(&r, c,
+                          "cannot resolve the address: no answer from DNS within %d s (a "
+                          "censor's DNS may drop the question: give the peer's IP address)",
+                          o->connect_timeout_ms / 1000);
+                continue;
+            }
+            if (c->state == C_CONNECTING && t > c->deadline_ms) {
+                c->ai_err = ETIMEDOUT;
+                if (!conn_connect_next(&r, c))
+                    conn_connect_failed(&r, c,
+                                        "no answer (a firewall on the way may drop the packets)");
+                if (c->state == C_DONE)
+                    continue;
+            }
+            if (c->state == C_HANDSHAKE && t > c->deadline_ms) {
                 conn_fail(&r, c, "no answer within %d s (blocked, or not a samizdat peer)",
                           o->connect_timeout_ms / 1000);
                 continue;
@@ -2353,13 +2578,20 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 conn_send(c, &ping);
                 c->pinged = true;
             }
+            pfd_conn[n] = i;
+            pfd[n].revents = 0;
+            if (c->state == C_RESOLVING) {
+                pfd[n].fd = r.peers[c->peer].lookup->fds[0];
+                pfd[n].events = POLLIN;
+                n++;
+                continue;
+            }
             pfd[n].fd = c->fd;
             /* While much waits for it, it is not read from (PROTOCOL.md 4.4 asks the
              * same of a daemon): what it sends waits in the kernel, bounded. */
             pfd[n].events = conn_out_busy(c) ? 0 : POLLIN;
             if (c->state == C_CONNECTING || c->out_off < c->out_len)
                 pfd[n].events |= POLLOUT;
-            pfd[n].revents = 0;
             n++;
         }
         fill_conns(&r);
@@ -2371,15 +2603,17 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         }
         if (poll(pfd, n, 200) < 0 && errno != EINTR)
             break;
-        for (i = 0; i < r.n_conns; i++) {
-            struct conn *c = &r.conns[i];
-            size_t k;
-            if (c->state == C_DONE)
+        for (k = 0; k < n; k++) {
+            struct conn *c = &r.conns[pfd_conn[k]];
+            /* A connection polled may have ended meanwhile, and its slot been reused. */
+            if (c->state == C_DONE ||
+                pfd[k].fd != (c->state == C_RESOLVING ? r.peers[c->peer].lookup->fds[0] : c->fd))
                 continue;
-            for (k = 0; k < n && pfd[k].fd != c->fd; k++)
-                ;
-            if (k == n)
+            if (c->state == C_RESOLVING) {
+                if (pfd[k].revents != 0 && lookup_is_done(r.peers[c->peer].lookup))
+                    conn_lookup_done(&r, c);
                 continue;
+            }
             if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP))
                 conn_writable(&r, c);
             if (c->state != C_DONE && c->state != C_CONNECTING && !conn_out_busy(c) &&
@@ -2403,7 +2637,6 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             conn_end(&r, &r.conns[i]);
     /* Complete when every sequence some peer offered is in the library. */
     for (i = 0; i < n_trust; i++) {
-        size_t k;
         for (k = 0; k < r.offered[i].n && !r.incomplete; k++)
             if (!held_covers(&r.done[i], r.offered[i].v[k].first, r.offered[i].v[k].last))
                 r.incomplete = true;
@@ -2427,6 +2660,9 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     else if (!res->complete)
         status = EXIT_NETWORK;
 out:
+    /* A lookup still under way frees itself when its thread ends. */
+    for (i = 0; r.peers != NULL && i < o->n_peers; i++)
+        lookup_release(r.peers[i].lookup);
     for (i = 0; r.held != NULL && i < n_trust; i++)
         free(r.held[i].v);
     for (i = 0; r.done != NULL && i < n_trust; i++)

@@ -887,6 +887,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct target *t = req->data;
     struct net *net = t->net;
     struct sockaddr_storage ss;
+    const struct addrinfo *a;
+    unsigned n_addr, k;
     uv_connect_t *creq;
     struct peer *p;
     int rc;
@@ -912,8 +914,15 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         daemon_job_done(net->d);
         return;
     }
+    /* Each attempt failed in a row takes the next address: one of a name's may not
+     * work (an IPv6 address without a route, a mirror that is down). */
+    n_addr = 0;
+    for (a = res; a != NULL; a = a->ai_next)
+        n_addr++;
+    for (a = res, k = t->failures % n_addr; k > 0; k--)
+        a = a->ai_next;
     memset(&ss, 0, sizeof ss);
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    memcpy(&ss, a->ai_addr, a->ai_addrlen < sizeof ss ? a->ai_addrlen : sizeof ss);
     uv_freeaddrinfo(res);
     p = peer_new(net, true);
     creq = malloc(sizeof *creq);

@@ -8,7 +8,8 @@
 # out rather than being refused. The publisher publishes; fetch with peers
 # [origin, A, B] gets every article via B. Then B is killed, C starts, the
 # publisher publishes the next edition, and fetch with [origin, A, B, C] gets
-# it via C.
+# it via C. Then the reader's DNS is censored too, and a fetch from peers
+# given by name gets edition 3 via C.
 # usage: censor_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
@@ -31,7 +32,7 @@ cleanup() {
     wait 2>/dev/null
     for h in "${HOSTS[@]}"; do ip netns del "$TAG$h" 2>/dev/null; done
     ip netns del "$HUB" 2>/dev/null
-    rm -rf "$TMP"
+    [ -n "${KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -159,4 +160,65 @@ assert s["complete"] and s["bundles"] == 1, s
 PY
 ls "$TMP"/library/*/second-edition/index.html >/dev/null 2>&1 && ok || bad "edition 2 unpacked"
 grep -q "Second edition" "$TMP/library/index.html" && ok || bad "edition 2 in the index"
+
+# The censor's DNS: the reader's resolver is the origin's address, whose packets
+# vanish, so every lookup of a name waits until the resolver gives up (5 s, 3
+# times: 15 s per name). /etc/hosts names a mirror with two addresses: relay A
+# (blocked) first, then relay C. Peers given by name must not hold up the
+# fetch: each lookup is its own, the mirror's second address is tried after the
+# first times out, and edition 3 arrives via C within the connect timeout of
+# the names plus one of relay A's address.
+# (Dropped on the way in: a packet dropped on the way out fails the sender at once.)
+ip netns exec "${TAG}origin" nft -f - <<NFT
+table inet censor {
+    chain in {
+        type filter hook input priority 0; policy accept;
+        meta l4proto { tcp, udp } th dport 53 drop
+    }
+}
+NFT
+ip netns exec "${TAG}reader" nft delete table inet censor
+ip netns exec "${TAG}reader" nft -f - <<NFT
+table inet censor {
+    chain out {
+        type filter hook output priority 0; policy accept;
+        ip daddr { ${IP[origin]}, ${IP[relaya]} } th dport != 53 drop
+    }
+}
+NFT
+printf 'nameserver %s\noptions timeout:5 attempts:3\n' "${IP[origin]}" >"$TMP/resolv.conf"
+printf 'hosts: files dns\n' >"$TMP/nsswitch.conf"
+printf '127.0.0.1 localhost\n%s mirror.exile.test\n%s mirror.exile.test\n' "${IP[relaya]}" \
+    "${IP[relayc]}" >"$TMP/hosts"
+in_reader() { # runs a command in the reader's namespace, with the files above as /etc's
+    ip netns exec "${TAG}reader" bash -c 'mount --bind "$1" /etc/resolv.conf &&
+        mount --bind "$2" /etc/nsswitch.conf && mount --bind "$3" /etc/hosts && shift 3 &&
+        exec "$@"' _ "$TMP/resolv.conf" "$TMP/nsswitch.conf" "$TMP/hosts" "$@"
+}
+first=$(in_reader getent ahostsv4 mirror.exile.test | awk 'NR == 1 { print $1 }')
+[ "$first" = "${IP[relaya]}" ] && ok ||
+    bad "the mirror's blocked address comes first in the reader's lookups (got '$first')"
+printf -- '---\ntitle: Third edition\nid: third-edition\n---\nThe next edition, via a name.\n' \
+    >"$TMP/third.md"
+ID3=$("$SZ" publish --socket "$TMP/origin/control.sock" "$TMP/third.md")
+check "edition 3 reaches relay C" wait_holds relayc "$ID3" 30
+t0=$(date +%s)
+in_reader "$SZ" fetch --peer origin.exile.test:$PORT --peer relaya.exile.test:$PORT \
+    --peer mirror.exile.test:$PORT --trust-file "$TMP/trust" --output "$TMP/library" \
+    --connect-timeout 5 --json >"$TMP/fetch3.json" 2>"$TMP/fetch3.err"
+rc=$?
+t1=$(date +%s)
+[ $rc -eq 0 ] && ok || bad "fetch by names succeeds (rc $rc: $(cat "$TMP/fetch3.err"))"
+echo "fetch by names: $((t1 - t0)) s" >&2
+[ $((t1 - t0)) -le 14 ] && ok ||
+    bad "fetch by names took $((t1 - t0)) s: names that do not resolve held it up (bound 14 s)"
+python3 - "$TMP/fetch3.json" <<'PY' && ok || bad "third fetch brings exactly edition 3"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["complete"] and s["bundles"] == 1 and s["peers_ok"] == 1, s
+PY
+grep -q "origin.exile.test:$PORT: cannot resolve the address: no answer from DNS" \
+    "$TMP/fetch3.err" && grep -q "relaya.exile.test:$PORT: cannot resolve" "$TMP/fetch3.err" &&
+    ok || bad "the names DNS does not answer for are named: $(cat "$TMP/fetch3.err")"
+ls "$TMP"/library/*/third-edition/index.html >/dev/null 2>&1 && ok || bad "edition 3 unpacked"
 finish
