@@ -20,7 +20,7 @@
 static const char USAGE[] =
     "usage: samizdat fetch --peer HOST[:PORT] [--peer ...] [--peers-file F]\n"
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
-    "                      [--network-key F] [--follow] [--json]\n"
+    "                      [--network-key F] [--follow] [--json] [--proxy HOST:PORT]\n"
     "\n"
     "Connects to peers in random order (several at once), fetches the bundles of\n"
     "the trusted publishers that the library in DIR does not hold yet, verifies\n"
@@ -48,6 +48,9 @@ static const char USAGE[] =
     "  --connect-timeout S    per-peer limit for the name lookup, each address and the\n"
     "                         handshake (10)\n"
     "  --parallel N           peers to fetch from at once (3)\n"
+    "  --proxy HOST:PORT      connect to every peer through this SOCKS5 proxy, which\n"
+    "                         also looks up peers' names (Tor: 127.0.0.1:9050);\n"
+    "                         --connect-timeout is then 30 unless given\n"
     "  -h, --help             show this help\n";
 
 /*
@@ -155,6 +158,7 @@ cmd_fetch(int argc, char **argv)
         {"timeout", required_argument, NULL, 'w'},
         {"connect-timeout", required_argument, NULL, 'c'},
         {"parallel", required_argument, NULL, 'n'},
+        {"proxy", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -164,7 +168,7 @@ cmd_fetch(int argc, char **argv)
     char **peers = NULL, err[1024];
     size_t n_peers = 0, i;
     uint64_t v;
-    bool json = false;
+    bool json = false, connect_timeout_set = false;
     int c, rc = EXIT_USAGE;
     int64_t now = (int64_t)time(NULL);
 
@@ -242,7 +246,29 @@ cmd_fetch(int argc, char **argv)
                 goto out;
             }
             o.connect_timeout_ms = (int)v * 1000;
+            connect_timeout_set = true;
             break;
+        case 'x': {
+            const char *hp = optarg, *colon;
+            if (strncmp(hp, "socks5h://", 10) == 0)
+                hp += 10;
+            else if (strncmp(hp, "socks5://", 9) == 0)
+                hp += 9;
+            else if (strstr(hp, "://") != NULL) {
+                util_err("--proxy takes a SOCKS5 proxy (HOST:PORT or socks5h://HOST:PORT), not "
+                         "'%s'",
+                         optarg);
+                goto out;
+            }
+            colon = strrchr(hp, ':');
+            if (colon == NULL || strchr(colon, ']') != NULL || colon[1] == '\0') {
+                util_err("--proxy needs the proxy's port, as in 127.0.0.1:9050 (Tor), not '%s'",
+                         optarg);
+                goto out;
+            }
+            o.proxy = hp;
+            break;
+        }
         case 'n':
             if (util_parse_u64(optarg, &v) != 0 || v < 1 || v > 16) {
                 util_err("--parallel takes 1 to 16, not '%s'", optarg);
@@ -259,6 +285,9 @@ cmd_fetch(int argc, char **argv)
             goto out;
         }
     }
+    /* Through a proxy (Tor builds a circuit first) a connection takes longer. */
+    if (o.proxy != NULL && !connect_timeout_set)
+        o.connect_timeout_ms = 30000;
     if (n_peers == 0 || trust.n == 0 || o.dir == NULL || optind != argc) {
         util_err("fetch needs at least one --peer (or --peers-file), one --trust (or "
                  "--trust-file) and --output DIR");

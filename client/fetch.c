@@ -1,6 +1,7 @@
 /* samizdat fetch: pull trusted publishers' bundles from peers into the library. */
 #include "fetch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,7 +89,16 @@
 /* --follow: a bundle waits at most this long for others to share its library write. */
 #define FOLLOW_FLUSH_MS 1000
 
-enum conn_state { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_WAIT_SUMMARY, C_OPEN, C_DONE };
+enum conn_state {
+    C_RESOLVING,
+    C_CONNECTING,
+    C_PROXY_HELLO,   /* SOCKS5: our greeting sent, its method choice awaited */
+    C_PROXY_CONNECT, /* SOCKS5: CONNECT sent, its reply awaited */
+    C_HANDSHAKE,
+    C_WAIT_SUMMARY,
+    C_OPEN,
+    C_DONE
+};
 
 /*
  * A name looked up in a thread of its own: getaddrinfo() blocks for as long as
@@ -149,7 +159,9 @@ struct conn {
     struct addrinfo *ai;      /* the peer's addresses, while connecting */
     struct addrinfo *ai_next; /* ... the next one to try */
     size_t n_ai_tried;
-    int ai_err;  /* why the last address failed */
+    int ai_err;                  /* why the last address failed */
+    uint8_t px[4 + 1 + 255 + 2]; /* a SOCKS5 reply being read: at most a name's */
+    size_t px_len;
     size_t peer; /* index in run.peers */
     char name[300];
     int64_t deadline_ms;
@@ -195,6 +207,7 @@ struct conn {
 /* Per trusted publisher, for the run. */
 struct run_pub {
     uint64_t lib_seq; /* the highest sequence the library held at the start */
+    bool in_lib;      /* the library held a bundle of it at the start */
     size_t covered;   /* ok peers whose SUMMARY offers it up to what the library holds */
     bool listed;      /* some peer's complete SUMMARY named it */
 };
@@ -205,8 +218,10 @@ struct run {
     struct sz_link_keys keys;
     struct conn conns[MAX_CONNS];
     size_t n_conns;
-    struct peer *peers; /* one per o->peers */
-    size_t *order;      /* peers in random order */
+    struct peer proxy;         /* --proxy: its host, port and name */
+    struct addrinfo *proxy_ai; /* ... its addresses, looked up once */
+    struct peer *peers;        /* one per o->peers */
+    size_t *order;             /* peers in random order */
     size_t next_peer;
     uint8_t (*seen)[SZ_BUNDLE_ID_LEN]; /* ring: ids taken in this run (NULL: none kept) */
     size_t n_seen, seen_next;
@@ -491,6 +506,31 @@ trusted_index(const struct run *r, const uint8_t *pk)
         if (memcmp(r->o->trust->pk[i], pk, 32) == 0)
             return (ssize_t)i;
     return -1;
+}
+
+/*
+ * A bundle the library holds (library_each_bundle()): not asked for again, as
+ * fetch.state may lag behind the library (a run killed between the two) or be
+ * missing (a library made by unpack, or copied from another reader). Its
+ * highest sequence is the rollback baseline.
+ */
+static void
+library_bundle_held(void *arg, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t seq, int64_t created)
+{
+    struct run *r = arg;
+    struct fetch_pub_result *pr;
+    ssize_t i = trusted_index(r, pk);
+
+    if (i < 0)
+        return;
+    (void)held_add(&r->held[i], seq, seq);
+    (void)held_add(&r->done[i], seq, seq);
+    pr = &r->res->pubs[i];
+    if (!r->rp[i].in_lib || seq > pr->have_seq)
+        pr->have_seq = r->rp[i].lib_seq = seq;
+    if (!r->rp[i].in_lib || created > pr->newest_created)
+        pr->newest_created = created;
+    r->rp[i].in_lib = true;
 }
 
 static void
@@ -1300,7 +1340,9 @@ conn_connect_next(struct run *r, struct conn *c)
 static void
 conn_connect_failed(struct run *r, struct conn *c, const char *why)
 {
-    if (c->n_ai_tried > 1)
+    if (r->o->proxy != NULL)
+        conn_fail(r, c, "cannot connect to the proxy %s: %s", r->proxy.name, why);
+    else if (c->n_ai_tried > 1)
         conn_fail(r, c, "cannot connect to any of its %zu addresses (the last: %s)", c->n_ai_tried,
                   why);
     else
@@ -1379,6 +1421,14 @@ conn_start(struct run *r, struct conn *c, size_t pi)
     }
     p->busy = true;
     c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+    if (r->proxy_ai != NULL) {
+        /* Through the proxy, which looks the name up itself: its addresses are
+         * the run's (c->ai stays NULL: not this connection's to free). */
+        c->ai_next = r->proxy_ai;
+        if (!conn_connect_next(r, c))
+            conn_connect_failed(r, c, strerror(c->ai_err));
+        return c->state != C_DONE;
+    }
     if (p->lookup == NULL) {
         memset(&hints, 0, sizeof hints);
         hints.ai_socktype = SOCK_STREAM;
@@ -2116,13 +2166,163 @@ handshake_failed_why(const struct conn *c, int link_err, char *why, size_t cap)
                  "the connection after a handshake reply that does not check");
 }
 
+/* The connection to the peer is made: starts the handshake as its initiator. */
+static bool
+conn_link_start(struct run *r, struct conn *c)
+{
+    if (sz_link_new(SZ_LINK_INITIATOR, &r->keys, (int64_t)time(NULL), &c->link) != 0) {
+        conn_fail(r, c, "out of memory");
+        return false;
+    }
+    conn_flush_link(c);
+    c->state = C_HANDSHAKE;
+    c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+    c->last_rx_ms = now_ms();
+    return true;
+}
+
+/* What a SOCKS5 reply code means (RFC 1928, 6). */
+static const char *
+socks_reply_text(uint8_t rep)
+{
+    static const char *const text[] = {
+        "succeeded",
+        "general failure",
+        "the proxy's rules do not allow it",
+        "the network is unreachable from the proxy",
+        "the host is unreachable from the proxy",
+        "connection refused",
+        "TTL expired (no answer in time)",
+        "the proxy does not support CONNECT",
+        "the proxy does not support this kind of address",
+    };
+    return rep < sizeof text / sizeof text[0] ? text[rep] : "an unknown failure";
+}
+
+/*
+ * Queues the SOCKS5 CONNECT for c's peer: its IP address as one, and a name
+ * as a name, for the proxy to look up (no DNS question leaves the reader's
+ * machine). Returns false when the name is too long for SOCKS5.
+ */
+static bool
+proxy_send_connect(struct run *r, struct conn *c)
+{
+    const struct peer *p = &r->peers[c->peer];
+    uint8_t req[4 + 1 + 255 + 2];
+    size_t n = 0, len = strlen(p->host);
+    unsigned long port = strtoul(p->port, NULL, 10);
+
+    req[n++] = 5; /* version */
+    req[n++] = 1; /* CONNECT */
+    req[n++] = 0;
+    if (inet_pton(AF_INET, p->host, req + n + 1) == 1) {
+        req[n] = 1;
+        n += 1 + 4;
+    } else if (inet_pton(AF_INET6, p->host, req + n + 1) == 1) {
+        req[n] = 4;
+        n += 1 + 16;
+    } else {
+        if (len > 255)
+            return false;
+        req[n++] = 3;
+        req[n++] = (uint8_t)len;
+        memcpy(req + n, p->host, len);
+        n += len;
+    }
+    req[n++] = (uint8_t)(port >> 8);
+    req[n++] = (uint8_t)port;
+    conn_queue_out(c, req, n);
+    return true;
+}
+
+/* Bytes of the SOCKS5 reply awaited in c's state, as far as what came tells. */
+static size_t
+proxy_need(const struct conn *c)
+{
+    if (c->state == C_PROXY_HELLO)
+        return 2;
+    if (c->px_len < 5)
+        return 5;
+    switch (c->px[3]) {
+    case 1:
+        return 4 + 4 + 2;
+    case 4:
+        return 4 + 16 + 2;
+    case 3:
+        return 4 + 1 + (size_t)c->px[4] + 2;
+    default:
+        return 5;
+    }
+}
+
+/*
+ * Reads the proxy's answers, no byte further than each needs (after the
+ * CONNECT reply, what comes is the peer's). A proxy that answers otherwise
+ * than SOCKS5 says fails the connection with a message naming it.
+ */
+static void
+proxy_readable(struct run *r, struct conn *c)
+{
+    size_t need = proxy_need(c);
+    ssize_t n = recv(c->fd, c->px + c->px_len, need - c->px_len, 0);
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_fail(r, c, "the proxy %s closed the connection%s", r->proxy.name,
+                  c->state == C_PROXY_HELLO ? " (is it a SOCKS5 proxy?)" : "");
+        return;
+    }
+    if (n < 0)
+        return;
+    c->px_len += (size_t)n;
+    if (c->px[0] != 5) {
+        conn_fail(r, c, "the proxy %s does not speak SOCKS5 (it answered with byte 0x%02x)",
+                  r->proxy.name, c->px[0]);
+        return;
+    }
+    if (c->px_len < proxy_need(c))
+        return;
+    if (c->state == C_PROXY_HELLO) {
+        if (c->px[1] != 0) {
+            conn_fail(r, c,
+                      "the proxy %s %s, and fetch offers only no authentication (Tor's "
+                      "SocksPort and ssh -D take none)",
+                      r->proxy.name,
+                      c->px[1] == 2 ? "wants a user name and password"
+                                    : "accepts no method fetch offers (it may want a password)");
+            return;
+        }
+        c->px_len = 0;
+        c->state = C_PROXY_CONNECT;
+        if (!proxy_send_connect(r, c))
+            conn_fail(r, c, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
+        return;
+    }
+    if (c->px_len >= 2 && c->px[1] != 0) {
+        conn_fail(r, c, "the proxy %s could not connect to it: %s", r->proxy.name,
+                  socks_reply_text(c->px[1]));
+        return;
+    }
+    if (c->px[3] != 1 && c->px[3] != 3 && c->px[3] != 4) {
+        conn_fail(r, c, "the proxy %s sent a reply that is not SOCKS5 (address type %u)",
+                  r->proxy.name, c->px[3]);
+        return;
+    }
+    (void)conn_link_start(r, c);
+}
+
 static void
 conn_readable(struct run *r, struct conn *c)
 {
     uint8_t buf[65536];
     struct sz_link_event ev;
-    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    ssize_t n;
     int rc;
+
+    if (c->state == C_PROXY_HELLO || c->state == C_PROXY_CONNECT) {
+        proxy_readable(r, c);
+        return;
+    }
+    n = recv(c->fd, buf, sizeof buf, 0);
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         char why[256];
@@ -2196,14 +2396,16 @@ conn_writable(struct run *r, struct conn *c)
                 conn_connect_failed(r, c, strerror(c->ai_err));
             return;
         }
-        if (sz_link_new(SZ_LINK_INITIATOR, &r->keys, (int64_t)time(NULL), &c->link) != 0) {
-            conn_fail(r, c, "out of memory");
+        if (r->o->proxy != NULL) {
+            /* SOCKS5: version 5, one method offered, "no authentication". */
+            static const uint8_t hello[3] = {5, 1, 0};
+            conn_queue_out(c, hello, sizeof hello);
+            c->state = C_PROXY_HELLO;
+            c->px_len = 0;
+            c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
+        } else if (!conn_link_start(r, c)) {
             return;
         }
-        conn_flush_link(c);
-        c->state = C_HANDSHAKE;
-        c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
-        c->last_rx_ms = now_ms();
     }
     if (c->out_off < c->out_len) {
         n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -2381,8 +2583,6 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     size_t pfd_conn[MAX_CONNS]; /* the connection each is polled for */
     size_t i, k, n_trust = o->trust->n;
     int64_t last_progress = 0;
-    uint64_t seq;
-    int64_t created;
     char err[512];
     int status = EXIT_OK;
 
@@ -2423,6 +2623,27 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         memcpy(r.pubs[i].pk, o->trust->pk[i], 32);
         r.pubs[i].name = o->trust->names[i];
     }
+    if (o->proxy != NULL) {
+        /* Looked up once, here: a proxy is mostly an address on this machine. */
+        struct addrinfo hints;
+        char why[200];
+        int gai;
+        if (!peer_parse(o->proxy, &r.proxy, why, sizeof why)) {
+            util_err("--proxy %s: %s (write HOST:PORT, e.g. 127.0.0.1:9050 for Tor)", o->proxy,
+                     why);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        gai = getaddrinfo(r.proxy.host, r.proxy.port, &hints, &r.proxy_ai);
+        if (gai != 0) {
+            r.proxy_ai = NULL;
+            util_err("--proxy %s: cannot resolve the address: %s", r.proxy.name, gai_strerror(gai));
+            status = EXIT_NETWORK;
+            goto out;
+        }
+    }
     /* A fresh node key per run: a reader has no identity a peer could follow. */
     memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
     r.keys.features = SZ_FEATURE_BATCH;
@@ -2439,16 +2660,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     if (library_open(o->dir, &r.lib, err, sizeof err) != 0)
         r.lib = NULL; /* Each batch then reads the library afresh. */
     state_load(&r);
-    for (i = 0; i < n_trust; i++) {
-        if (library_publisher_state(o->dir, o->trust->pk[i], &seq, &created, err, sizeof err) ==
-            1) {
-            res->pubs[i].have_seq = seq;
-            res->pubs[i].newest_created = created;
-            /* The rollback baseline: the state file may lag behind the library (a run
-             * killed between the two), or be missing (a library made by unpack). */
-            r.rp[i].lib_seq = seq;
-        }
-    }
+    if (library_each_bundle(o->dir, library_bundle_held, &r, err, sizeof err) != 0)
+        util_err("%s; fetching as if the library held nothing", err);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     r.start_ms = now_ms();
@@ -2493,6 +2706,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                                         "no answer (a firewall on the way may drop the packets)");
                 if (c->state == C_DONE)
                     continue;
+            }
+            if ((c->state == C_PROXY_HELLO || c->state == C_PROXY_CONNECT) && t > c->deadline_ms) {
+                conn_fail(&r, c, "the proxy %s %s within %d s", r.proxy.name,
+                          c->state == C_PROXY_HELLO ? "did not answer" : "did not connect to it",
+                          o->connect_timeout_ms / 1000);
+                continue;
             }
             if (c->state == C_HANDSHAKE && t > c->deadline_ms) {
                 conn_fail(&r, c, "no answer within %d s (blocked, or not a samizdat peer)",
@@ -2660,6 +2879,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     else if (!res->complete)
         status = EXIT_NETWORK;
 out:
+    if (r.proxy_ai != NULL)
+        freeaddrinfo(r.proxy_ai);
     /* A lookup still under way frees itself when its thread ends. */
     for (i = 0; r.peers != NULL && i < o->n_peers; i++)
         lookup_release(r.peers[i].lookup);

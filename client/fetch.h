@@ -33,6 +33,7 @@ struct fetch_opts {
     bool progress;          /* a progress line on stderr */
     bool bundle_lines;      /* one line per bundle added on stderr (--follow on a terminal) */
     int connect_timeout_ms; /* per attempt */
+    const char *proxy;      /* a SOCKS5 proxy, HOST:PORT, every connection goes through (or NULL) */
     int timeout_s;          /* whole run without --follow; 0: none */
     size_t parallel;        /* peers fetched from at once */
     uint64_t content_cap;

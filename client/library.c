@@ -2628,8 +2628,10 @@ library_add(const char *dir, const struct library_item *items, size_t n,
 }
 
 int
-library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
-                        int64_t *created, char *err, size_t err_cap)
+library_each_bundle(const char *dir,
+                    void (*fn)(void *arg, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t seq,
+                               int64_t created),
+                    void *arg, char *err, size_t err_cap)
 {
     struct ctx c = {
         .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
@@ -2652,22 +2654,50 @@ library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], ui
     if (index_load(&c, &l) != 0)
         goto out;
     rc = 0;
-    for (size_t k = 0; k < l.n_bundles; k++) {
-        const struct lib_bundle *b = &l.bundles[k];
-        if (memcmp(b->pub, pk, SZ_PUBLIC_KEY_LEN) != 0)
-            continue;
-        if (rc == 0 || b->seq > *seq)
-            *seq = b->seq;
-        if (rc == 0 || b->created > *created)
-            *created = b->created;
-        rc = 1;
-    }
+    for (size_t k = 0; k < l.n_bundles; k++)
+        fn(arg, l.bundles[k].pub, l.bundles[k].seq, l.bundles[k].created);
 out:
     lib_free(&l);
     if (c.sfd >= 0)
         close(c.sfd);
     close(c.dfd);
     return rc;
+}
+
+struct pub_state {
+    const uint8_t *pk;
+    uint64_t seq;
+    int64_t created;
+    bool found;
+};
+
+static void
+pub_state_add(void *arg, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t seq, int64_t created)
+{
+    struct pub_state *ps = arg;
+
+    if (memcmp(pk, ps->pk, SZ_PUBLIC_KEY_LEN) != 0)
+        return;
+    if (!ps->found || seq > ps->seq)
+        ps->seq = seq;
+    if (!ps->found || created > ps->created)
+        ps->created = created;
+    ps->found = true;
+}
+
+int
+library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
+                        int64_t *created, char *err, size_t err_cap)
+{
+    struct pub_state ps = {.pk = pk};
+
+    if (library_each_bundle(dir, pub_state_add, &ps, err, err_cap) != 0)
+        return -1;
+    if (!ps.found)
+        return 0;
+    *seq = ps.seq;
+    *created = ps.created;
+    return 1;
 }
 
 int

@@ -87,6 +87,17 @@ void library_close(struct library *lib);
 int library_publisher_state(const char *dir, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t *seq,
                             int64_t *created, char *err, size_t err_cap);
 
+/*
+ * Calls fn(arg, pk, seq, created) for each bundle the library in dir holds
+ * (each B record of library.idx: committed), in no particular order. Returns
+ * 0 (also when the library does not exist yet), or -1 with a one-line reason
+ * in err (e.g. a damaged library.idx). Reads only; takes no lock.
+ */
+int library_each_bundle(const char *dir,
+                        void (*fn)(void *arg, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t seq,
+                                   int64_t created),
+                        void *arg, char *err, size_t err_cap);
+
 /* What the library knows about one publisher (library_publisher_info()). */
 struct library_publisher_info {
     bool has_bundle;     /* the library holds a bundle of it: the next four are set */

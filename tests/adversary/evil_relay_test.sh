@@ -518,8 +518,9 @@ grep -q "no peer offers $GAZ, of which this library holds sequences up to $((SEQ
 
 # The library without its fetch.state (a fetch killed between library.idx and
 # fetch.state, or a library made by unpack): a relay offering only sequences
-# 1-2 is a rollback, and what the library had is not "new"; nor is anything a
-# fetch of the honest relay brings again but the new bundle.
+# 1-2 is a rollback, and what the library had is not "new" (nor asked for: the
+# library's own index says what it holds); nor is anything a fetch of the
+# honest relay brings again but the new bundle.
 start_evil low honest "$TMP/low"
 cp -a "$TMP/base" "$TMP/lib.nostate"
 rm -f "$TMP/lib.nostate/.samizdat/fetch.state"
@@ -530,6 +531,9 @@ show "no fetch.state, a relay offering sequences 1-2"
 grep -q "peer ${ADDR[low]} offers $GAZ only up to sequence 2, older than the $((SEQ - 1)) this" \
     "$ERRF" && ok || bad "no fetch.state: no rollback warning for a relay offering 1-2: $(cat "$ERRF")"
 got_new "no fetch.state, sequences 1-2 again" 0
+asked=$(evil_asked low)
+[ "$asked" = 0 ] && ok ||
+    bad "no fetch.state: the reader asked for $asked ranges of sequences its library holds"
 rm -rf "$TMP/lib"
 cp -a "$TMP/lib.nostate" "$TMP/lib"
 fetch_into "$TMP/lib" --peer "$RELAY"

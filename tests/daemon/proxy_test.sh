@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# samizdat fetch --proxy: every connection through a SOCKS5 proxy (a small
+# stand-in, tests/daemon/socks5.py), peers' names looked up by the proxy and
+# never on the reader's machine; a proxy that refuses, is down, wants a
+# password or is not a SOCKS5 proxy is named with what to do.
+# usage: proxy_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+PROXIES=()
+trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
+COMMON=(--expiry-days 0 --batch-window-ms 0)
+NAME=relay.samizdat.test # known to the proxy only
+
+# start_proxy MODE: a stand-in proxy; sets PROXY to its address, logging to $TMP/proxy.MODE.log.
+start_proxy() {
+    local port=
+    python3 "$SRC/tests/daemon/socks5.py" "$1" "$TMP/proxy.$1.log" "$NAME=127.0.0.1" \
+        >"$TMP/proxy.$1.port" 2>&1 &
+    PROXIES+=($!)
+    for _ in $(seq 1 50); do
+        port=$(head -1 "$TMP/proxy.$1.port" 2>/dev/null)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    PROXY=127.0.0.1:$port
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+"$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub.pk") The Proxied Gazette" >"$TMP/trust"
+printf -- '---\ntitle: Through a proxy\nid: proxied\n---\nFetched through SOCKS5.\n' >"$TMP/a.md"
+start_daemon pub "${COMMON[@]}" --publisher-key "$TMP/pub.sk" || bad "start pub"
+PORT=$(peer_port pub)
+"$SZ" publish --socket "$TMP/pub/control.sock" "$TMP/a.md" >/dev/null || bad "publish"
+if getent hosts "$NAME" >/dev/null; then
+    echo "SKIPPED: $NAME resolves on this machine; the test needs a name only the proxy knows" >&2
+    exit 77
+fi
+
+# A name only the proxy can look up: fetched through it, the name sent as a name.
+start_proxy ok
+OK_PROXY=$PROXY
+out=$("$SZ" fetch --proxy "socks5h://$OK_PROXY" --peer "$NAME:$PORT" --trust-file "$TMP/trust" \
+    --output "$TMP/lib" --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch through the proxy (rc $rc: $(cat "$TMP/err"))"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==1, s' \
+    "$out" && ok || bad "--json: 1 bundle, complete ($out)"
+ls "$TMP"/lib/*/proxied/index.html >/dev/null 2>&1 && ok || bad "the article is unpacked"
+grep -qx "CONNECT name $NAME:$PORT" "$TMP/proxy.ok.log" && ok ||
+    bad "the proxy got the peer's name: $(cat "$TMP/proxy.ok.log" 2>/dev/null)"
+
+# Without the proxy the same name does not resolve: the proxy did the lookup.
+expect_status "the name without the proxy" 7 \
+    "$SZ" fetch --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib2"
+expect_stderr "not resolved locally" "peer $NAME:$PORT: cannot resolve the address"
+
+# An address, through the proxy; and a peer the proxy cannot reach.
+DEAD=$(free_port)
+"$SZ" fetch --proxy "$OK_PROXY" --peer "127.0.0.1:$DEAD" --peer "127.0.0.1:$PORT" \
+    --trust-file "$TMP/trust" --output "$TMP/lib3" >/dev/null 2>"$TMP/err"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch by address through the proxy (rc $rc: $(cat "$TMP/err"))"
+grep -qx "CONNECT ip 127.0.0.1:$PORT" "$TMP/proxy.ok.log" && ok || bad "the address sent as one"
+grep -q "peer 127.0.0.1:$DEAD: the proxy $OK_PROXY could not connect to it: connection refused" \
+    "$TMP/err" && ok || bad "the refused peer is named with the proxy's reason: $(cat "$TMP/err")"
+
+# The proxy is down.
+DEADPX=127.0.0.1:$(free_port)
+expect_status "a proxy that is down" 7 "$SZ" fetch --proxy "$DEADPX" --peer "$NAME:$PORT" \
+    --trust-file "$TMP/trust" --output "$TMP/lib4" --connect-timeout 3
+expect_stderr "the proxy named" "cannot connect to the proxy $DEADPX: Connection refused"
+
+# A proxy that wants a password, and a web server given as the proxy.
+start_proxy auth
+expect_status "a proxy that wants a password" 7 "$SZ" fetch --proxy "$PROXY" \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "says it wants a password" "the proxy $PROXY accepts no method fetch offers"
+start_proxy http
+expect_status "a web server as the proxy" 7 "$SZ" fetch --proxy "$PROXY" \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "not SOCKS5" "the proxy $PROXY does not speak SOCKS5"
+
+# Usage errors.
+expect_status "an HTTP proxy URL" 2 "$SZ" fetch --proxy http://127.0.0.1:3128 \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "only SOCKS5" "--proxy takes a SOCKS5 proxy"
+expect_status "a proxy without a port" 2 "$SZ" fetch --proxy 127.0.0.1 \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "the port asked for" "--proxy needs the proxy's port"
+finish

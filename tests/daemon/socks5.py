@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""A small SOCKS5 proxy (RFC 1928, CONNECT, no authentication) for the tests.
+
+usage: socks5.py MODE LOG [NAME=ADDRESS...]
+Listens on 127.0.0.1 at a free port and prints it. Each request goes to LOG
+as "CONNECT name HOST:PORT" (a name the client sent) or "CONNECT ip HOST:PORT".
+Names are looked up in the NAME=ADDRESS pairs only (the proxy's own DNS).
+MODE: ok (serves), auth (accepts only a user name and password), http
+(answers as a web server does).
+"""
+import select
+import socket
+import sys
+import threading
+
+MODE, LOG = sys.argv[1], sys.argv[2]
+NAMES = dict(a.split("=", 1) for a in sys.argv[3:])
+log_lock = threading.Lock()
+
+
+def log(line):
+    with log_lock, open(LOG, "a") as f:
+        f.write(line + "\n")
+
+
+def read_exact(s, n):
+    b = b""
+    while len(b) < n:
+        chunk = s.recv(n - len(b))
+        if not chunk:
+            raise EOFError
+        b += chunk
+    return b
+
+
+def pipe(a, b):
+    socks = [a, b]
+    while True:
+        r, _, _ = select.select(socks, [], [])
+        for s in r:
+            data = s.recv(65536)
+            if not data:
+                return
+            (b if s is a else a).sendall(data)
+
+
+def serve(c):
+    try:
+        if MODE == "http":
+            c.recv(64)
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return
+        ver, n = read_exact(c, 2)
+        methods = read_exact(c, n)
+        if MODE == "auth" or 0 not in methods:
+            c.sendall(b"\x05\xff")
+            return
+        c.sendall(b"\x05\x00")
+        ver, cmd, _, atyp = read_exact(c, 4)
+        if atyp == 1:
+            host, kind = socket.inet_ntop(socket.AF_INET, read_exact(c, 4)), "ip"
+        elif atyp == 4:
+            host, kind = socket.inet_ntop(socket.AF_INET6, read_exact(c, 16)), "ip"
+        else:
+            host, kind = read_exact(c, read_exact(c, 1)[0]).decode(), "name"
+        port = int.from_bytes(read_exact(c, 2), "big")
+        log(f"CONNECT {kind} {host}:{port}")
+        addr = NAMES.get(host, host) if kind == "name" else host
+        if kind == "name" and host not in NAMES:
+            c.sendall(b"\x05\x04\x00\x01" + bytes(6))  # host unreachable
+            return
+        try:
+            t = socket.create_connection((addr, port), 5)
+        except OSError:
+            c.sendall(b"\x05\x05\x00\x01" + bytes(6))  # connection refused
+            return
+        c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + (1080).to_bytes(2, "big"))
+        pipe(c, t)
+        t.close()
+    except (EOFError, OSError):
+        pass
+    finally:
+        c.close()
+
+
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    conn, _ = s.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
