@@ -250,10 +250,9 @@ struct run {
     int wrc;                  /* 0, or the first failure */
     bool wnamed;              /* werr names a bundle that failed alone */
     bool wok[BATCH_BUNDLES];  /* committed */
-    bool wnew[BATCH_BUNDLES]; /* known to be new to the library (not only committed) */
+    bool wnew[BATCH_BUNDLES]; /* new to the library (not only committed) */
     uint64_t *wadded;         /* per trusted publisher: bundles the library added */
-    uint64_t wadded_bytes;    /* their bytes (estimated for a publisher's part that was
-                                 partly in the library already) */
+    uint64_t wadded_bytes;    /* their bytes */
     struct library_result wres;
     char werr[1024];
     uint64_t rx_bundles, rx_bytes; /* verified bundles received, for the progress line */
@@ -635,13 +634,22 @@ state_save(struct run *r)
  * r->lib and r->wbatch while r->writing; the main thread reads the outcome
  * after batch_wait().
  */
+/* Adds items to the library; added[k] says whether items[k] was new to it. */
 static int
-put_items(struct run *r, const struct library_item *items, size_t n, struct library_result *res,
-          char *err, size_t cap)
+put_items(struct run *r, const struct library_item *items, size_t n, bool *added,
+          struct library_result *res, char *err, size_t cap)
 {
-    return r->lib != NULL
-               ? library_put(r->lib, items, n, r->pubs, r->o->trust->n, res, err, cap)
-               : library_add(r->o->dir, items, n, r->pubs, r->o->trust->n, res, err, cap);
+    struct library *tmp = NULL;
+    int rc;
+
+    if (r->lib != NULL)
+        return library_put_each(r->lib, items, n, r->pubs, r->o->trust->n, added, res, err, cap);
+    /* library_open() failed at the start (out of memory): one for this batch. */
+    if (library_open(r->o->dir, &tmp, err, cap) != 0)
+        return -1;
+    rc = library_put_each(tmp, items, n, r->pubs, r->o->trust->n, added, res, err, cap);
+    library_close(tmp);
+    return rc;
 }
 
 /*
@@ -655,21 +663,20 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
 {
     struct library_result res;
     char err[900], hex[2 * SZ_BUNDLE_ID_LEN + 1];
-    uint64_t bytes = 0;
+    bool added[BATCH_BUNDLES];
     size_t k;
     int rc;
 
     memset(&res, 0, sizeof res);
-    rc = put_items(r, items, n, &res, err, sizeof err);
+    rc = put_items(r, items, n, added, &res, err, sizeof err);
     if (rc == 0) {
         for (k = 0; k < n; k++) {
             r->wok[idx[k]] = true;
-            /* All new or none: known per bundle. Partly: only the count is. */
-            r->wnew[idx[k]] = res.bundles_added == n;
-            bytes += items[k].raw_len;
+            r->wnew[idx[k]] = added[k];
+            if (added[k])
+                r->wadded_bytes += items[k].raw_len;
         }
         r->wadded[pub] += res.bundles_added;
-        r->wadded_bytes += n > 0 ? bytes * res.bundles_added / n : 0;
         r->wres.bundles_added += res.bundles_added;
         r->wres.bundles_present += res.bundles_present;
         r->wres.articles_written += res.articles_written;
@@ -684,7 +691,7 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
         return;
     for (k = 0; k < n; k++) {
         memset(&res, 0, sizeof res);
-        if (put_items(r, &items[k], 1, &res, err, sizeof err) != 0) {
+        if (put_items(r, &items[k], 1, &added[k], &res, err, sizeof err) != 0) {
             if (!r->wnamed) { /* the first that fails alone is named; the others are alike */
                 sz_bundle_id_hex(items[k].b->id, hex);
                 snprintf(r->werr, sizeof r->werr, "bundle %.16s (sequence %llu): %s", hex,
@@ -694,9 +701,9 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
             continue;
         }
         r->wok[idx[k]] = true;
-        r->wnew[idx[k]] = res.bundles_added == 1;
+        r->wnew[idx[k]] = added[k];
         r->wadded[pub] += res.bundles_added;
-        if (res.bundles_added == 1)
+        if (added[k])
             r->wadded_bytes += items[k].raw_len;
         r->wres.bundles_added += res.bundles_added;
         r->wres.bundles_present += res.bundles_present;

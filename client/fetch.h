@@ -51,8 +51,7 @@ struct fetch_pub_result {
 
 struct fetch_result {
     struct fetch_pub_result *pubs; /* one per trusted key, in trust order */
-    uint64_t bundles, bytes;       /* added to the library (bytes estimated when a batch of a
-                                      publisher was partly in it already) */
+    uint64_t bundles, bytes;       /* added to the library */
     size_t peers_tried, peers_failed;
     size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
     size_t peers_answered; /* got as far as their SUMMARY */

@@ -2502,6 +2502,14 @@ library_put(struct library *lib, const struct library_item *items, size_t n,
             const struct library_publisher *pubs, size_t n_pubs, struct library_result *res,
             char *err, size_t err_cap)
 {
+    return library_put_each(lib, items, n, pubs, n_pubs, NULL, res, err, err_cap);
+}
+
+int
+library_put_each(struct library *lib, const struct library_item *items, size_t n,
+                 const struct library_publisher *pubs, size_t n_pubs, bool *added,
+                 struct library_result *res, char *err, size_t err_cap)
+{
     struct ctx c = {.dir = lib != NULL ? lib->dir : "library",
                     .dfd = -1,
                     .sfd = -1,
@@ -2547,6 +2555,8 @@ library_put(struct library *lib, const struct library_item *items, size_t n,
     for (size_t k = 0; k < n; k++) {
         const struct library_item *it = &items[order[k]];
         const struct sz_bundle *b = it->b;
+        if (added != NULL)
+            added[order[k]] = false;
         if (find_bundle(l, b->id) != NULL) {
             r.bundles_present++;
             continue;
@@ -2571,6 +2581,8 @@ library_put(struct library *lib, const struct library_item *items, size_t n,
             goto out;
         }
         r.bundles_added++;
+        if (added != NULL)
+            added[order[k]] = true;
         changed = true;
     }
     struct stat st;

@@ -76,6 +76,16 @@ int library_put(struct library *lib, const struct library_item *items, size_t n,
 void library_close(struct library *lib);
 
 /*
+ * library_put() that also says which items the library added: added (NULL, or
+ * n entries) gets added[k] = true when items[k] was new to the library, false
+ * when it held that bundle already (or an earlier item of the call was the
+ * same bundle). Set only when the call returns 0.
+ */
+int library_put_each(struct library *lib, const struct library_item *items, size_t n,
+                     const struct library_publisher *pubs, size_t n_pubs, bool *added,
+                     struct library_result *res, char *err, size_t err_cap);
+
+/*
  * Reads what the library in dir knows about publisher pk: the highest bundle
  * sequence (for rollback checks) and the newest bundle creation time (for
  * freshness) it has verified. The two may belong to different bundles, as a

@@ -2356,6 +2356,71 @@ test_open_library_batches(void **state)
     made_free(&mx);
 }
 
+struct seen_bundles {
+    uint64_t seqs[8];
+    size_t n;
+};
+
+static void
+note_bundle(void *arg, const uint8_t pk[SZ_PUBLIC_KEY_LEN], uint64_t seq, int64_t created)
+{
+    struct seen_bundles *sb = arg;
+    (void)pk;
+    assert_int_equal(created, T0);
+    assert_true(sb->n < 8);
+    sb->seqs[sb->n++] = seq;
+}
+
+/*
+ * library_put_each() says which items of a call were new, also when part of
+ * the batch was in the library already; library_each_bundle() lists what the
+ * library holds (the fetch's resume point without fetch.state).
+ */
+static void
+test_put_each_and_each_bundle(void **state)
+{
+    struct world *w = *state;
+    struct library *lib = NULL;
+    char err[512];
+    struct sz_article a1 = art("one", "First", T0, SZ_CTYPE_PLAIN, "1");
+    struct sz_article a2 = art("two", "Second", T0, SZ_CTYPE_PLAIN, "2");
+    struct sz_article a3 = art("three", "Third", T0, SZ_CTYPE_PLAIN, "3");
+    struct made m1 = make_bundle(&w->k, 1, T0, &a1, 1), m2 = make_bundle(&w->k, 2, T0, &a2, 1),
+                m3 = make_bundle(&w->k, 3, T0, &a3, 1);
+    struct library_item items[4] = {{m3.b, m3.raw, m3.raw_len},
+                                    {m1.b, m1.raw, m1.raw_len},
+                                    {m2.b, m2.raw, m2.raw_len},
+                                    {m3.b, m3.raw, m3.raw_len}};
+    bool added[4] = {true, true, true, true};
+    struct seen_bundles sb = {{0}, 0};
+    struct library_result r;
+
+    /* No library yet: nothing, and no error. */
+    assert_int_equal(library_each_bundle(w->dir, note_bundle, &sb, err, sizeof err), 0);
+    assert_int_equal(sb.n, 0);
+    add_ok(w->dir, &m2, 1, NULL);
+    assert_int_equal(library_open(w->dir, &lib, err, sizeof err), 0);
+    assert_int_equal(library_put_each(lib, items, 4, NULL, 0, added, &r, err, sizeof err), 0);
+    /* Bundle 3 twice in one call: the first is new, the second not; 2 was held. */
+    assert_true(added[0]);
+    assert_true(added[1]);
+    assert_false(added[2]);
+    assert_false(added[3]);
+    assert_int_equal(r.bundles_added, 2);
+    assert_int_equal(r.bundles_present, 2);
+    library_close(lib);
+
+    assert_int_equal(library_each_bundle(w->dir, note_bundle, &sb, err, sizeof err), 0);
+    assert_int_equal(sb.n, 3);
+    uint64_t sum = 0;
+    for (size_t k = 0; k < sb.n; k++)
+        sum += sb.seqs[k];
+    assert_int_equal(sum, 1 + 2 + 3);
+    made_free(&m1);
+    made_free(&m2);
+    made_free(&m3);
+}
+
 /*
  * A folder that holds the user's own files (--output . or ~/Downloads) is not
  * a library: it is refused before anything in it is touched, by library_add()
@@ -2526,6 +2591,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_each_and_each_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_folder_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newest_signature, setup, teardown),
         cmocka_unit_test(test_escape_every_offset),
