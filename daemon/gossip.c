@@ -38,6 +38,21 @@
  * reading would each hold a copy (64 x 64 MiB).
  */
 #define SERVE_BUDGET_BYTES ((size_t)256 << 20)
+/*
+ * Node-wide: bytes of the large bundles being received (PROTOCOL.md 4.5). A
+ * bundle over ASSEMBLE_SMALL_BYTES that would take the total past
+ * ASSEMBLE_BUDGET_BYTES waits, its link not read from, until others are in;
+ * smaller ones (most bundles) never wait. Without it, 72 links each sending
+ * a bundle of the 64 MiB cap would hold 4.5 GiB. While links wait, one that
+ * sent no byte of its large bundle for ASSEMBLE_STALL_MS, or fewer than
+ * ASSEMBLE_MIN_RATE bytes a second after ASSEMBLE_GRACE_MS, is closed; the
+ * links this node opened go on first.
+ */
+#define ASSEMBLE_SMALL_BYTES ((uint32_t)1 << 20)
+#define ASSEMBLE_BUDGET_BYTES ((uint64_t)256 << 20)
+#define ASSEMBLE_STALL_MS 20000
+#define ASSEMBLE_GRACE_MS 60000
+#define ASSEMBLE_MIN_RATE (64u << 10)
 #define RATE_WINDOW_MS 10000
 #define MAX_ANNOUNCED_PER_WINDOW 32768
 #define MAX_REQUESTS_PER_WINDOW 65536
@@ -61,7 +76,11 @@ struct gossip_peer {
     /* The bundle being received. */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
-    bool rx_skip; /* larger than this node keeps: its chunks are read and dropped */
+    bool rx_skip;         /* larger than this node keeps: its chunks are read and dropped */
+    bool rx_counted;      /* a large bundle counted in gossip.assembling */
+    bool rx_held;         /* a large bundle waiting for the receive budget */
+    uint64_t rx_held_seq; /* when it began to wait: the longest waiting goes first */
+    int64_t rx_start_ms;  /* when it was counted */
     /* What we asked of this peer. */
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
@@ -162,6 +181,9 @@ struct gossip {
     size_t serve_reserved;       /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
     size_t n_serve_blocked;      /* peers waiting for the serve budget */
     uint64_t serve_block_seq;
+    uint64_t assembling; /* sizes of the large bundles being received (ASSEMBLE_BUDGET_BYTES) */
+    size_t n_rx_held;    /* links whose large bundle waits for it */
+    uint64_t rx_held_seq;
 };
 
 /* ---- small helpers ---- */
@@ -201,6 +223,14 @@ known_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
     }
     g->known[g->known_next] = prefix(id);
     g->known_next = (g->known_next + 1) % KNOWN_SLOTS;
+}
+
+/* Notes an id asked of a peer: its bundle is welcome even after the request timed out. */
+static void
+asked_add(struct gossip_peer *g, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    g->asked[g->asked_next] = prefix(id);
+    g->asked_next = (g->asked_next + 1) % ASKED_SLOTS;
 }
 
 static uint64_t
@@ -425,8 +455,7 @@ fetch_next(struct gossip *gs, struct fetch *f)
                 continue;
         }
         p->g->n_requested++;
-        p->g->asked[p->g->asked_next] = prefix(f->id);
-        p->g->asked_next = (p->g->asked_next + 1) % ASKED_SLOTS;
+        asked_add(p->g, f->id);
         f->from = p;
         f->deadline_ms = now + REQUEST_TIMEOUT_MS;
         wait_unlink(gs, f);
@@ -1163,6 +1192,7 @@ done_wanted(struct gjob *j)
         if (p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
             memcpy(ids[n++], f->id, SZ_BUNDLE_ID_LEN);
             p->g->n_requested++;
+            asked_add(p->g, f->id);
             f->from = p;
             f->deadline_ms = now + REQUEST_TIMEOUT_MS;
         } else {
@@ -1220,7 +1250,7 @@ done_verify(struct gjob *j)
         p->g->verifying_bytes -=
             p->g->verifying_bytes < j->bundle_len ? p->g->verifying_bytes : j->bundle_len;
         if (p->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2)
-            peer_hold_reading(p, false);
+            peer_hold_reading(p, PEER_HOLD_VERIFY, false);
     }
 
     if (j->verify_rc != 0) {
@@ -1924,8 +1954,98 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len)
     p->g->verifying_bytes += len;
     /* Verification is slower than a link: hold reading rather than queue without bound. */
     if (p->g->verifying_bytes > VERIFY_HOLD_BYTES)
-        peer_hold_reading(p, true);
+        peer_hold_reading(p, PEER_HOLD_VERIFY, true);
     return 0;
+}
+
+/* Counts g's large bundle in the receive budget, and reads from its link again. */
+static void
+assemble_count(struct gossip *gs, struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+
+    if (g->rx_held) {
+        g->rx_held = false;
+        gs->n_rx_held--;
+        peer_hold_reading(p, PEER_HOLD_ASSEMBLE, false);
+        /* It could send nothing while held: its request timeouts start again. */
+        g->last_chunk_ms = (int64_t)uv_now(p->d->loop);
+    }
+    g->rx_counted = true;
+    g->rx_start_ms = (int64_t)uv_now(p->d->loop);
+    gs->assembling += g->rx_total;
+}
+
+/* Whether held link p goes on before held link q. */
+static bool
+assemble_before(const struct peer *p, const struct peer *q)
+{
+    if (p->outbound != q->outbound)
+        return p->outbound;
+    return p->g->rx_held_seq < q->g->rx_held_seq;
+}
+
+/*
+ * Lets held links go on, as far as the receive budget allows: the links this
+ * node opened first (its configured and learned peers: anyone can open many
+ * links to it, few can be among those it chose), then the longest waiting.
+ */
+static void
+assemble_wake(struct gossip *gs)
+{
+    while (gs->n_rx_held > 0 && !gs->d->stopping) {
+        struct peer *p, *first = NULL;
+        for (p = peer_first(gs->d); p != NULL; p = p->next)
+            if (p->g != NULL && p->g->rx_held && (first == NULL || assemble_before(p, first)))
+                first = p;
+        if (first == NULL) {
+            gs->n_rx_held = 0; /* cannot happen: the count follows the flags */
+            return;
+        }
+        if (gs->assembling > 0 && gs->assembling + first->g->rx_total > ASSEMBLE_BUDGET_BYTES)
+            return;
+        assemble_count(gs, first);
+    }
+}
+
+/* g's large bundle is in, or will never be: its share of the budget is free. */
+static void
+assemble_done(struct gossip *gs, struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+
+    if (g->rx_counted) {
+        g->rx_counted = false;
+        gs->assembling -= gs->assembling < g->rx_total ? gs->assembling : g->rx_total;
+    }
+    if (g->rx_held) {
+        g->rx_held = false;
+        gs->n_rx_held--;
+        peer_hold_reading(p, PEER_HOLD_ASSEMBLE, false);
+    }
+    assemble_wake(gs);
+}
+
+/*
+ * A large bundle begins: counted in the receive budget, or, when the budget
+ * is taken, held with its link not read from until assemble_wake() lets it
+ * go on (what was read already is kept: at most a frame or two).
+ */
+static void
+assemble_begin(struct gossip *gs, struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+
+    if (g->rx_total <= ASSEMBLE_SMALL_BYTES)
+        return;
+    if (gs->assembling == 0 || gs->assembling + g->rx_total <= ASSEMBLE_BUDGET_BYTES) {
+        assemble_count(gs, p);
+        return;
+    }
+    g->rx_held = true;
+    g->rx_held_seq = ++gs->rx_held_seq;
+    gs->n_rx_held++;
+    peer_hold_reading(p, PEER_HOLD_ASSEMBLE, true);
 }
 
 static int
@@ -1956,6 +2076,8 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         }
         g->rx_total = m->total;
         g->rx_got = 0;
+        if (g->rx != NULL)
+            assemble_begin(p->d->gossip, p);
     } else if (m->offset != g->rx_got || m->total != g->rx_total) {
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent bundle chunks out of order");
         return -1;
@@ -1980,6 +2102,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     {
         uint8_t *whole = g->rx;
         size_t whole_len = g->rx_total;
+        assemble_done(p->d->gossip, p);
         g->rx = NULL;
         g->rx_total = g->rx_got = 0;
         return take_bundle(p, whole, whole_len);
@@ -2233,8 +2356,10 @@ gossip_peer_closed(struct peer *p)
         }
     }
     if (p->g != NULL) {
-        if (gs != NULL)
+        if (gs != NULL) {
             serve_unblock(gs, p->g);
+            assemble_done(gs, p);
+        }
         free(p->g->deferred);
         free(p->g->pend);
         free(p->g->summary);
@@ -2355,13 +2480,18 @@ gossip_tick(struct daemon *d, int64_t now_ms)
 {
     struct gossip *gs = d->gossip;
     struct fetch *f, *next;
-    struct peer *p;
+    struct peer *p, *next_p;
+    size_t n_closed = 0;
 
     if (gs == NULL)
         return;
     for (f = gs->fetches; f != NULL; f = next) {
         next = f->next;
         if (f->from == NULL || now_ms <= f->deadline_ms)
+            continue;
+        /* This node does not read from it (its large bundle waits for the receive
+         * budget): it cannot answer, and is not blamed. */
+        if ((f->from->reading_held & PEER_HOLD_ASSEMBLE) != 0)
             continue;
         /* Still sending bundle bytes: slow, not silent; its answer may be this one. */
         if (f->from->g != NULL && now_ms - f->from->g->last_chunk_ms < REQUEST_TIMEOUT_MS &&
@@ -2385,6 +2515,35 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         fetch_next(gs, f);
     }
     drive_waiting(gs);
+    /* While links wait for the receive budget, the large bundles that hold it
+     * must come in: a link that stalls or drips is closed (not banned). */
+    for (p = peer_first(d); p != NULL && gs->n_rx_held > 0; p = next_p) {
+        struct gossip_peer *g = p->g;
+        int64_t age;
+        next_p = p->next;
+        if (g == NULL || !g->rx_counted || p->closing)
+            continue;
+        age = now_ms - g->rx_start_ms;
+        /* A link let go after waiting gets the whole time from then. */
+        if (now_ms - (g->last_chunk_ms > g->rx_start_ms ? g->last_chunk_ms : g->rx_start_ms) >
+            ASSEMBLE_STALL_MS) {
+            n_closed++;
+            peer_close(p, false,
+                       "sent no byte of its bundle for 20 s while other peers wait for this "
+                       "node's receive budget");
+        } else if (age > ASSEMBLE_GRACE_MS &&
+                   (uint64_t)g->rx_got * 1000 / (uint64_t)age < ASSEMBLE_MIN_RATE) {
+            n_closed++;
+            peer_close(p, false,
+                       "sent its bundle at under 64 KiB a second while other peers wait for "
+                       "this node's receive budget");
+        }
+    }
+    if (n_closed > 0)
+        log_msg(LOG_INFO,
+                "receive budget: closed %zu link(s) whose large bundle stalled while other "
+                "peers waited",
+                n_closed);
     for (p = peer_first(d); p != NULL; p = p->next)
         if (p->open && !p->closing && p->g != NULL &&
             now_ms - p->g->last_summary_ms > SUMMARY_EVERY_MS)

@@ -298,6 +298,9 @@ finish_shutdown(struct daemon *d)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+    /* Only lookups of peer names may be left: the loop does not wait for them. */
+    if (peer_lookups_running(d) > 0)
+        uv_stop(d->loop);
 }
 
 void
@@ -667,10 +670,11 @@ main(int argc, char **argv)
 {
     struct daemon *d = &D;
     struct store_limits lim;
-    uv_loop_t loop;
+    static uv_loop_t loop; /* static: lookup threads left at a stop may still signal it */
     const char *config_path = NULL;
     char err[1024], pk[SZ_PK_TEXT_LEN + 1], listen[300];
     int rc, status = 1;
+    bool lookups_left = false;
 
     /*
      * SIGHUP's default action ends the process: a reload asked while the key
@@ -776,10 +780,21 @@ main(int argc, char **argv)
     status = 0;
 out_loop:
     uv_walk(&loop, on_walk_close, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    rc = uv_loop_close(&loop);
-    if (rc != 0)
-        log_msg(LOG_ERROR, "event loop did not close cleanly: %s", uv_strerror(rc));
+    if (peer_lookups_running(d) > 0) {
+        /* Closed handles finish in a turn or two; the lookups of peer names that
+         * still wait on a DNS server end with the process (their targets stay
+         * allocated: a lookup thread still writes to its request). */
+        for (int k = 0; k < 4; k++)
+            (void)uv_run(&loop, UV_RUN_NOWAIT);
+        log_msg(LOG_DEBUG, "stopping with %zu lookup(s) of peer names unfinished",
+                peer_lookups_running(d));
+        lookups_left = true;
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rc = uv_loop_close(&loop);
+        if (rc != 0)
+            log_msg(LOG_ERROR, "event loop did not close cleanly: %s", uv_strerror(rc));
+    }
     peer_cleanup(d);
     if (status == 0)
         unlink(CFG.socket_path);
@@ -799,5 +814,12 @@ out_cfg:
         log_msg(LOG_INFO, "stopped");
     free(d->data_dir_shown);
     config_free(&CFG);
+    if (lookups_left) {
+        /* libuv joins its thread pool at exit, which would wait for those lookups
+         * (seconds, or minutes with several DNS servers): everything of ours is
+         * closed and written, so the process ends here. */
+        fflush(NULL);
+        _exit(status);
+    }
     return status;
 }

@@ -618,14 +618,16 @@ peer_start_read(struct peer *p)
 }
 
 void
-peer_hold_reading(struct peer *p, bool hold)
+peer_hold_reading(struct peer *p, unsigned reason, bool hold)
 {
-    if (p->closing || p->reading_held == hold)
+    unsigned before = p->reading_held;
+
+    if (p->closing)
         return;
-    p->reading_held = hold;
-    if (hold)
+    p->reading_held = hold ? before | reason : before & ~reason;
+    if (before == 0 && p->reading_held != 0)
         uv_read_stop((uv_stream_t *)&p->tcp);
-    else
+    else if (before != 0 && p->reading_held == 0)
         peer_start_read(p);
 }
 
@@ -675,7 +677,8 @@ on_tick(uv_timer_t *t)
             n_stalled++;
             continue;
         }
-        if (now - p->last_rx_ms > PEER_IDLE_TIMEOUT_MS) {
+        /* Not read from by this node (PEER_HOLD_*): its silence is not its own. */
+        if (now - p->last_rx_ms > PEER_IDLE_TIMEOUT_MS && p->reading_held == 0) {
             peer_close(p, false, "idle for 180 s");
             continue;
         }
@@ -881,6 +884,8 @@ on_connected(uv_connect_t *req, int status)
     peer_begin(p);
 }
 
+static void target_connect(struct target *t, const struct sockaddr_storage *ss);
+
 static void
 on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
@@ -889,9 +894,6 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct sockaddr_storage ss;
     const struct addrinfo *a;
     unsigned n_addr, k;
-    uv_connect_t *creq;
-    struct peer *p;
-    int rc;
 
     t->resolving = false;
     net->n_resolving--;
@@ -924,6 +926,18 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     memset(&ss, 0, sizeof ss);
     memcpy(&ss, a->ai_addr, a->ai_addrlen < sizeof ss ? a->ai_addrlen : sizeof ss);
     uv_freeaddrinfo(res);
+    target_connect(t, &ss);
+}
+
+/* Opens an outbound connection for target t to the address ss. */
+static void
+target_connect(struct target *t, const struct sockaddr_storage *ss)
+{
+    struct net *net = t->net;
+    uv_connect_t *creq;
+    struct peer *p;
+    int rc;
+
     p = peer_new(net, true);
     creq = malloc(sizeof *creq);
     if (p == NULL || creq == NULL) {
@@ -933,8 +947,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         target_schedule(t, true);
         return;
     }
-    addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
-    addr_group(&ss, p->group);
+    addr_to_text(ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+    addr_group(ss, p->group);
     if (is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
         free(creq);
         peer_close(p, false, NULL);
@@ -944,7 +958,7 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     p->target = t;
     t->p = p;
     creq->data = p;
-    rc = uv_tcp_connect(creq, &p->tcp, (const struct sockaddr *)&ss, on_connected);
+    rc = uv_tcp_connect(creq, &p->tcp, (const struct sockaddr *)ss, on_connected);
     if (rc != 0) {
         free(creq);
         log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(rc));
@@ -963,6 +977,24 @@ on_target_timer(uv_timer_t *timer)
 
     if (net->stopping || t->p != NULL || t->resolving)
         return;
+    /* An address: no lookup. Lookups wait for their share of libuv's thread
+     * pool (half of it), which a DNS server that never answers (a censor's)
+     * holds for the resolver's whole timeout: an address must not wait behind
+     * names that do not resolve. */
+    if (t->addr.kind != CONFIG_ADDR_NAME) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        rc = t->addr.kind == CONFIG_ADDR_IPV4
+                 ? uv_ip4_addr(t->addr.host, t->addr.port, (struct sockaddr_in *)&ss)
+                 : uv_ip6_addr(t->addr.host, t->addr.port, (struct sockaddr_in6 *)&ss);
+        if (rc != 0) {
+            log_msg(LOG_WARN, "peer %s: not an address: %s", t->name, uv_strerror(rc));
+            target_schedule(t, true);
+            return;
+        }
+        target_connect(t, &ss);
+        return;
+    }
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -1200,7 +1232,13 @@ peer_cleanup(struct daemon *d)
 bool
 peer_all_closed(const struct daemon *d)
 {
-    return d->net == NULL || (d->net->peers == NULL && d->net->n_resolving == 0);
+    return d->net == NULL || d->net->peers == NULL;
+}
+
+size_t
+peer_lookups_running(const struct daemon *d)
+{
+    return d->net == NULL ? 0 : d->net->n_resolving;
 }
 
 /* ---- peer exchange ---- */

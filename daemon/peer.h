@@ -36,10 +36,10 @@ struct peer {
     bool outbound;
     bool open; /* handshake done */
     bool closing;
-    bool paused;       /* reading stopped: send queue full */
-    bool reading_held; /* reading stopped by gossip: its bundles wait for verification */
-    bool silent_close; /* a failed probe: close later, say nothing */
-    bool close_soon;   /* a send failed: closed on the next turn of the loop */
+    bool paused;           /* reading stopped: send queue full */
+    unsigned reading_held; /* reading stopped by gossip: PEER_HOLD_* bits, why */
+    bool silent_close;     /* a failed probe: close later, say nothing */
+    bool close_soon;       /* a send failed: closed on the next turn of the loop */
     const char *close_why;
     char addr[64]; /* "ip:port" for logs and status */
     char ip[48];
@@ -67,6 +67,13 @@ void peer_cleanup(struct daemon *d);
 bool peer_all_closed(const struct daemon *d);
 
 /*
+ * Lookups of peer names not finished: a stop does not wait for them (one
+ * running cannot be cancelled, and a DNS server that never answers holds it
+ * for the resolver's whole timeout).
+ */
+size_t peer_lookups_running(const struct daemon *d);
+
+/*
  * Seals one message into a write. Returns 0, or a negative code when the
  * peer is closing or the message cannot be sealed (the peer is then closed).
  */
@@ -76,8 +83,12 @@ int peer_send(struct peer *p, const uint8_t *body, size_t len);
 struct sz_msg;
 int peer_send_msg(struct peer *p, const struct sz_msg *m);
 
-/* Stops (hold) or resumes reading from the peer. */
-void peer_hold_reading(struct peer *p, bool hold);
+/* Why gossip stops reading from a peer: reading resumes once no reason is left. */
+#define PEER_HOLD_VERIFY 1u   /* its bundles wait for verification */
+#define PEER_HOLD_ASSEMBLE 2u /* its large bundle waits for the node-wide receive budget */
+
+/* Stops (hold) or resumes reading from the peer for one PEER_HOLD_* reason. */
+void peer_hold_reading(struct peer *p, unsigned reason, bool hold);
 
 /* Space left in the peer's send queue, in bytes. */
 size_t peer_send_room(const struct peer *p);

@@ -2332,6 +2332,138 @@ cmd_hoard(const char *const *paths, size_t n)
     return verdict(ok, "links that ask for large bundles and never read: made and asked");
 }
 
+#define FILL_LINKS 48           /* fill: links opened (0: the default) */
+#define FILL_SIZE (24u << 20)   /* fill: the size each made-up bundle claims */
+#define FILL_OUT_MAX (1u << 20) /* fill: sealed bytes waiting per link before the next chunk */
+
+/*
+ * fill PUBLIC_KEY_FILE [SIZE]: --links links (default 48), each with its own
+ * node key, announce one made-up id of that publisher claiming SIZE bytes
+ * (default 24 MiB); each link answers the daemon's REQUEST with BUNDLE chunks
+ * of random bytes as fast as the daemon takes them, all but the last byte,
+ * then sends nothing more for --hold seconds (default 40), answering PINGs;
+ * it stops after --seconds in all (default --hold + 120).
+ * PROTOCOL.md 4.5: the large bundles being received together stay within the
+ * node's receive budget (the test script samples the daemon's memory); links
+ * beyond it wait, and while they do, one that sends nothing for 20 s is
+ * closed. The verdict is only that the links were made and asked.
+ */
+static int
+cmd_fill(const char *pk_path, const char *arg)
+{
+    size_t n_links = opt.links > 0 ? opt.links : FILL_LINKS, i, pk_len, n_asked = 0, n_done = 0;
+    unsigned long size = arg != NULL ? strtoul(arg, NULL, 0) : FILL_SIZE;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 40, t0, t_filled = 0;
+    double stop_s = seconds_or(hold + 120);
+    uint8_t *pk_file = read_file(pk_path, &pk_len), publisher[SZ_PUBLIC_KEY_LEN];
+    uint8_t(*ids)[SZ_BUNDLE_ID_LEN] = calloc(n_links, SZ_BUNDLE_ID_LEN);
+    uint32_t *sent = calloc(n_links, sizeof *sent);
+    struct conn *cs = calloc(n_links, sizeof *cs);
+    struct pollfd *pfd = calloc(n_links, sizeof *pfd);
+    uint8_t *junk = malloc(SZ_MSG_MAX_CHUNK_LEN);
+    bool ok = true;
+
+    if (ids == NULL || sent == NULL || cs == NULL || pfd == NULL || junk == NULL)
+        die_local("out of memory");
+    if (sz_pk_file_parse(pk_file, pk_len, publisher) != 0)
+        die_local("fill: not a public key file");
+    if (size < 2 || size > UINT32_MAX)
+        die_local("fill: SIZE must be 2 bytes to 4 GiB");
+    randombytes_buf(junk, SZ_MSG_MAX_CHUNK_LEN);
+    for (i = 0; i < n_links; i++)
+        cs[i].fd = -1;
+    for (i = 0; i < n_links && ok; i++) {
+        struct sz_msg_announce a;
+        uint8_t body[SZ_MSG_MAX_ANNOUNCE_LEN];
+        size_t blen = 0;
+        /* A node key per link: each is another peer to the daemon. */
+        randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+        crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+        if (handshake(&cs[i], opt.from, NULL) != 0) {
+            say("link %zu: handshake failed", i + 1);
+            ok = false;
+            break;
+        }
+        memcpy(a.publisher, publisher, SZ_PUBLIC_KEY_LEN);
+        a.sequence = 2000000000ull + i;
+        randombytes_buf(ids[i], SZ_BUNDLE_ID_LEN);
+        memcpy(a.id, ids[i], SZ_BUNDLE_ID_LEN);
+        a.size = (uint32_t)size;
+        if (sz_msg_encode_announce(&a, 1, body, sizeof body, &blen) != 0)
+            die_local("cannot encode ANNOUNCE");
+        send_body(&cs[i], body, blen);
+        cs[i].want_id = ids[i];
+    }
+    if (!ok)
+        goto out;
+    say("%zu links announced a made-up bundle of %lu bytes each", n_links, size);
+    t0 = now_s();
+    while (now_s() - t0 < stop_s && (t_filled == 0 || now_s() - t_filled < hold)) {
+        size_t n_open = 0;
+        for (i = 0; i < n_links; i++) {
+            struct conn *c = &cs[i];
+            /* The next chunk once the last has mostly gone, all but the last byte. */
+            while (!c->closed && c->want_requested && sent[i] < size - 1 &&
+                   c->out_len < FILL_OUT_MAX) {
+                struct sz_msg m;
+                uint32_t left = (uint32_t)(size - 1 - sent[i]);
+                memset(&m, 0, sizeof m);
+                m.type = SZ_MSG_BUNDLE;
+                m.total = (uint32_t)size;
+                m.offset = sent[i];
+                m.data = junk;
+                m.data_len = left < SZ_MSG_MAX_CHUNK_LEN ? left : SZ_MSG_MAX_CHUNK_LEN;
+                send_msg(c, &m);
+                sent[i] += (uint32_t)m.data_len;
+                if (sent[i] == size - 1)
+                    n_done++;
+            }
+            pfd[i].fd = c->closed ? -1 : c->fd;
+            pfd[i].events = (short)(POLLIN | (c->out_len > 0 ? POLLOUT : 0));
+            pfd[i].revents = 0;
+            n_open += !c->closed;
+        }
+        n_asked = 0;
+        for (i = 0; i < n_links; i++)
+            n_asked += cs[i].want_requested;
+        if (t_filled == 0 && n_asked == n_links && n_done == n_links) {
+            t_filled = now_s();
+            say("every link sent all but the last byte in %.1f s; sending nothing for %.0f s",
+                t_filled - t0, hold);
+        }
+        if (n_open == 0)
+            break;
+        if (poll(pfd, n_links, 200) <= 0)
+            continue;
+        for (i = 0; i < n_links; i++)
+            if (pfd[i].revents != 0)
+                (void)conn_io(&cs[i], pfd[i].revents, SIZE_MAX);
+    }
+    {
+        size_t n_closed = 0, n_full = 0;
+        uint64_t total = 0;
+        for (i = 0; i < n_links; i++) {
+            n_closed += cs[i].closed;
+            n_full += sent[i] == size - 1;
+            total += sent[i];
+        }
+        say("links: %zu asked for their bundle, %zu sent all but its last byte, %zu closed by "
+            "the daemon; %llu MB sent in all",
+            n_asked, n_full, n_closed, (unsigned long long)(total / 1000000));
+        ok = n_asked > 0;
+    }
+out:
+    for (i = 0; i < n_links; i++)
+        conn_free(&cs[i]);
+    free(cs);
+    free(pfd);
+    free(ids);
+    free(sent);
+    free(junk);
+    free(pk_file);
+    return verdict(ok, "links that send large bundles and never finish them: made and asked");
+}
+
 /* ---- serve-evil: a malicious relay for samizdat fetch ---- */
 
 enum evil_mode {
@@ -3035,6 +3167,10 @@ usage(void)
           "                           --hold seconds (50): at most 16 requests a link\n"
           "  hoard BUNDLE...          --links links (48) ask for the bundles and read\n"
           "                           nothing for --hold seconds (30)\n"
+          "  fill PK [SIZE]           --links links (48) announce a made-up bundle of\n"
+          "                           publisher key file PK claiming SIZE bytes (24 MiB),\n"
+          "                           send all but its last byte when asked, then nothing\n"
+          "                           for --hold seconds (40); at most --seconds in all\n"
           "\n"
           "usage: adversary serve-evil MODE [--listen HOST:PORT] --bundles DIR\n"
           "\n"
@@ -3196,7 +3332,7 @@ main(int argc, char **argv)
 
     if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0 &&
         strcmp(cmd, "slow-read") != 0 && strcmp(cmd, "hoard") != 0 &&
-        !(n_pos == 4 && strcmp(cmd, "fake-announce") == 0))
+        !(n_pos == 4 && (strcmp(cmd, "fake-announce") == 0 || strcmp(cmd, "fill") == 0)))
         usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
         return cmd_probe();
@@ -3236,6 +3372,8 @@ main(int argc, char **argv)
         return cmd_hoard(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "fake-announce") == 0 && arg != NULL)
         return cmd_fake_announce(arg, pos[3]);
+    if (strcmp(cmd, "fill") == 0 && arg != NULL)
+        return cmd_fill(arg, pos[3]);
     usage();
     return 2;
 }

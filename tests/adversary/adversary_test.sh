@@ -503,11 +503,11 @@ fi
 still_up future-dated T
 honest "after a bundle dated 2100" T
 
-# The slow and greedy peers and the hoarders check time and memory bounds,
+# The slow and greedy peers, the hoarders and the fillers check time and memory bounds,
 # which AddressSanitizer distorts (and they take about two minutes): they run
 # in the normal build only.
 if [ "$ASAN" = 1 ]; then
-    echo "slow-and-greedy, hoard: skipped under AddressSanitizer (timing and memory bounds; the normal build runs them)"
+    echo "slow-and-greedy, hoard, fill: skipped under AddressSanitizer (timing and memory bounds; the normal build runs them)"
 else
 
 # ---- slow and greedy peers, run together, each from its own address
@@ -623,6 +623,45 @@ n_closed=$(sed -n 's/.*send budget: closed \([0-9]*\) link(s) that read nothing.
 note "hoard: T closed $n_closed of the 48 links for not reading while others waited"
 [ "$n_closed" -ge 1 ] && ok || bad "hoard: T closed no link that held its send budget"
 still_up hoard T
+
+# ---- fillers: links that send large bundles and never finish (PROTOCOL.md 4.5)
+# 48 links each announce a made-up bundle of 32 MiB and, asked for it, send all
+# but its last byte. Without a node-wide receive budget T would hold every one
+# (1.5 GB); with it, the large bundles being received stay within 256 MiB and
+# the other links wait unread; while they wait, a link that sends nothing for
+# 20 s is closed. A small bundle published meanwhile is not held up at all; a
+# 3 MB one from B (a link T opened: those go first) arrives once a round of
+# stalled fillers is closed (about 20 s), well before the attack ends (40 s).
+echo "fill: 48 links send T all but the last byte of a 32 MiB made-up bundle each"
+RSS_BOUND_PLAIN=$RSS_BOUND_KB
+RSS_BOUND_KB=$((RSS_BOUND_KB + 256 * 1024))
+rss_watch_start T
+"$ADV" fill "$TPORT" "$TMP/p1.pk" 33554432 --links 48 --hold 35 --seconds 45 \
+    --from 127.0.0.45 >"$TMP/fill.out" 2>&1 &
+FILL=$!
+sleep 5
+honest "fill: a small bundle during the attack" T
+big p9 fill-big 5 2200000
+t0=$EPOCHREALTIME
+"$SZ" import --socket "$TMP/B/control.sock" "$TMP/fill-big.bundle" >"$TMP/import.out" 2>&1 ||
+    bad "fill: import at B: $(cat "$TMP/import.out")"
+if wait_pub T p9 2 30; then
+    ok
+    note "fill: a 3 MB bundle from B reached T $(since "$t0") s after its import at B"
+else
+    bad "fill: a 3 MB bundle from B did not reach T within 30 s, while the attack went on"
+fi
+rc=0
+wait $FILL || rc=$?
+sed 's/^/    | /' "$TMP/fill.out" | grep -v handshake
+[ $rc -eq 0 ] && ok || bad "fill: the links were not made (exit $rc)"
+rss_watch_stop fill
+RSS_BOUND_KB=$RSS_BOUND_PLAIN
+n_closed=$(sed -n 's/.*receive budget: closed \([0-9]*\) link(s).*/\1/p' "$TMP/T.log" |
+    awk '{ n += $1 } END { print n + 0 }')
+note "fill: T closed $n_closed of the 48 links for stalling while others waited"
+[ "$n_closed" -ge 1 ] && ok || bad "fill: T closed no link that held its receive budget"
+still_up fill T
 fi
 
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering

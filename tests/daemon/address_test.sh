@@ -1,28 +1,43 @@
 #!/usr/bin/env bash
 # Peers given by name: a name with two addresses, the first refused, is reached
 # at the second by a relay (--peer) and by `samizdat fetch`; a name that does
-# not resolve is named and skipped. The test runs in a mount namespace of its
-# own with an /etc/hosts and /etc/nsswitch.conf of its own (no DNS at all).
+# not resolve is named and skipped. Then a DNS server that never answers (a
+# censor's): a publisher with 40 peer names behind it reaches its peer given
+# by address at once. The test runs in a mount and network
+# namespace of its own, with an /etc/hosts, /etc/nsswitch.conf and
+# /etc/resolv.conf of its own.
 # usage: address_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
 SZD=$2
 SRC=$3
 if [ -z "${SZ_ADDRESS_TEST_NS:-}" ]; then
-    # As root a mount namespace; otherwise a user namespace too, where allowed.
-    for flags in "-m" "-r -m"; do
-        # shellcheck disable=SC2086
-        if unshare $flags true 2>/dev/null; then
-            SZ_ADDRESS_TEST_NS=1 exec unshare $flags bash "$0" "$@"
-        fi
-    done
-    echo "SKIPPED: needs a mount namespace (unshare -m, as root or in a user namespace)" >&2
+    # As root, mount and network namespaces; otherwise a user namespace too, where allowed.
+    if command -v ip >/dev/null; then
+        for flags in "-m -n" "-r -m -n"; do
+            # shellcheck disable=SC2086
+            if unshare $flags true 2>/dev/null; then
+                SZ_ADDRESS_TEST_NS=1 exec unshare $flags bash "$0" "$@"
+            fi
+        done
+    fi
+    echo "SKIPPED: needs mount and network namespaces (unshare -m -n, as root or in a user" \
+        "namespace) and ip" >&2
     exit 77
 fi
+ip link set lo up || {
+    echo "SKIPPED: cannot bring up the loopback of the namespace" >&2
+    exit 77
+}
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
-trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
+DNS=
+trap '[ -n "$DNS" ] && kill $DNS 2>/dev/null; cleanup_daemons
+umount /etc/hosts /etc/nsswitch.conf /etc/resolv.conf 2>/dev/null; rm -rf "$TMP"' EXIT
+since() { # since START: seconds elapsed (START from $EPOCHREALTIME), 2 decimals
+    awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'
+}
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 NAME=two.samizdat.test
 
@@ -35,7 +50,12 @@ mount --bind "$TMP/hosts" /etc/hosts && mount --bind "$TMP/nsswitch.conf" /etc/n
     echo "SKIPPED: cannot mount over /etc/hosts in the namespace" >&2
     exit 77
 }
-first=$(getent ahostsv4 "$NAME" | awk 'NR == 1 { print $1 }')
+# (Not getent: it asks for configured addresses only, and lo does not count.)
+lookup() { # lookup NAME: its first IPv4 address, as the daemon and fetch get them
+    python3 -c 'import socket, sys
+print(socket.getaddrinfo(sys.argv[1], 1, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])' "$1"
+}
+first=$(lookup "$NAME")
 [ "$first" = 127.0.0.1 ] && ok || bad "the refused address comes first in lookups (got '$first')"
 
 "$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
@@ -72,4 +92,64 @@ expect_status "fetch from a name none of whose addresses answers" 7 \
     "$SZ" fetch --peer "$NAME:$DEAD" --trust-file "$TMP/trust" --output "$TMP/lib2" \
     --connect-timeout 5
 expect_stderr "both addresses tried" "peer $NAME:$DEAD: cannot connect to any of its 2 addresses"
+
+# A DNS server that reads every question and answers none: each lookup waits
+# 2 x 5 s. A publisher with 40 peer names behind it and one peer given by
+# address: the address is connected to at once (it went through the same
+# lookup queue as the names, which holds two at a time: 30 s and more), and a
+# bundle published reaches that peer within seconds.
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    s.recv(4096)
+' >"$TMP/dns.out" 2>&1 &
+DNS=$!
+for _ in $(seq 1 50); do
+    grep -q ready "$TMP/dns.out" && break
+    sleep 0.1
+done
+printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n' >"$TMP/resolv.conf"
+printf 'hosts: files dns\n' >"$TMP/nsswitch.conf"
+if ! grep -q ready "$TMP/dns.out" || ! mount --bind "$TMP/resolv.conf" /etc/resolv.conf ||
+    ! mount --bind "$TMP/nsswitch.conf" /etc/nsswitch.conf; then
+    echo "skipped: a silent DNS server ($(cat "$TMP/dns.out"))" >&2
+    finish
+    exit
+fi
+# Checked meanwhile: a lookup through it waits.
+(
+    t0=$EPOCHREALTIME
+    lookup nowhere.blocked.test >/dev/null 2>&1
+    since "$t0" >"$TMP/lookup.took"
+) &
+LOOKUP=$!
+"$SZ" keygen --secret-key "$TMP/pub2.sk" --public-key "$TMP/pub2.pk" --no-passphrase >/dev/null
+start_daemon relay2 "${COMMON[@]}" || bad "start relay2"
+peers=()
+for k in $(seq 1 40); do peers+=(--peer "n$k.blocked.test:7447"); done
+t0=$EPOCHREALTIME
+start_daemon pub2 "${COMMON[@]}" --publisher-key "$TMP/pub2.sk" "${peers[@]}" \
+    --peer "127.0.0.1:$(peer_port relay2)" ||
+    bad "start a publisher whose peers' names do not resolve"
+printf -- '---\ntitle: Despite DNS\nid: despite-dns\n---\nPublished anyway.\n' >"$TMP/b.md"
+"$SZ" publish --socket "$TMP/pub2/control.sock" "$TMP/b.md" >/dev/null || bad "publish at pub2"
+wait_bundles relay2 1 15
+took=$(since "$t0")
+echo "a bundle from a publisher with 40 peer names behind a silent DNS server reached its" \
+    "peer given by address $took s after the publisher started" >&2
+awk -v t="$took" 'BEGIN { exit !(t < 5) }' && ok ||
+    bad "the peer given by address waited $took s behind names that do not resolve"
+# Lookups still waiting must not hold up a stop (SIGTERM).
+t0=$EPOCHREALTIME
+stop_daemon pub2 || bad "pub2 exits 0 on SIGTERM"
+took=$(since "$t0")
+awk -v t="$took" 'BEGIN { exit !(t < 5) }' && ok ||
+    bad "pub2 took $took s to stop with its peers' lookups waiting"
+wait $LOOKUP
+took=$(cat "$TMP/lookup.took")
+awk -v t="$took" 'BEGIN { exit !(t >= 4) }' && ok ||
+    bad "a lookup through the silent DNS server should wait (took $took s)"
 finish
