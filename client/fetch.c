@@ -2286,6 +2286,12 @@ proxy_readable(struct run *r, struct conn *c)
                   r->proxy.name, c->px[0]);
         return;
     }
+    /* A refusal is said at once: a proxy may close without the rest of its reply. */
+    if (c->state == C_PROXY_CONNECT && c->px_len >= 2 && c->px[1] != 0) {
+        conn_fail(r, c, "the proxy %s could not connect to it: %s", r->proxy.name,
+                  socks_reply_text(c->px[1]));
+        return;
+    }
     if (c->px_len < proxy_need(c))
         return;
     if (c->state == C_PROXY_HELLO) {
@@ -2302,11 +2308,6 @@ proxy_readable(struct run *r, struct conn *c)
         c->state = C_PROXY_CONNECT;
         if (!proxy_send_connect(r, c))
             conn_fail(r, c, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
-        return;
-    }
-    if (c->px_len >= 2 && c->px[1] != 0) {
-        conn_fail(r, c, "the proxy %s could not connect to it: %s", r->proxy.name,
-                  socks_reply_text(c->px[1]));
         return;
     }
     if (c->px[3] != 1 && c->px[3] != 3 && c->px[3] != 4) {
