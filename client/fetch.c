@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -1219,6 +1220,17 @@ peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
     snprintf(p->port, sizeof p->port, "%lu", v);
     snprintf(p->name, sizeof p->name, v6 ? "[%s]:%s" : "%s:%s", p->host, p->port);
     return true;
+}
+
+/* Whether host is a Tor onion service name ("....onion", any case, a final dot allowed). */
+static bool
+onion_name(const char *host)
+{
+    size_t n = strlen(host);
+
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    return n > 6 && strncasecmp(host + n - 6, ".onion", 6) == 0;
 }
 
 /* Lets go of one reference to l: the last frees it. */
@@ -2623,6 +2635,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (!peer_parse(o->peers[i], &r.peers[i], why, sizeof why)) {
             util_err("peer %s: %s; skipped (write HOST, HOST:PORT, [IPv6] or [IPv6]:PORT)",
                      o->peers[i], why);
+            r.peers[i].bad_address = true;
+            res->peers_tried++;
+        } else if (o->proxy == NULL && onion_name(r.peers[i].host)) {
+            /* Only Tor reaches these; a lookup would only tell the DNS server. */
+            util_err("peer %s: a Tor onion address, reachable only through Tor: give --proxy "
+                     "127.0.0.1:9050 (Tor's SocksPort); skipped",
+                     r.peers[i].name);
             r.peers[i].bad_address = true;
             res->peers_tried++;
         }

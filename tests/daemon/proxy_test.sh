@@ -72,6 +72,17 @@ grep -qx "CONNECT ip 127.0.0.1:$PORT" "$TMP/proxy.ok.log" && ok || bad "the addr
 grep -q "peer 127.0.0.1:$DEAD: the proxy $OK_PROXY could not connect to it: connection refused" \
     "$TMP/err" && ok || bad "the refused peer is named with the proxy's reason: $(cat "$TMP/err")"
 
+# An onion address: skipped without a proxy (no DNS question about it), sent to
+# the proxy as a name with one.
+ONION=exampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion
+expect_status "an onion address without a proxy" 7 "$SZ" fetch --peer "$ONION:$PORT" \
+    --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "onion without a proxy" "peer $ONION:$PORT: a Tor onion address, reachable only through Tor: give --proxy"
+expect_status "an onion address the proxy cannot reach" 7 "$SZ" fetch --proxy "$OK_PROXY" \
+    --peer "$ONION:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
+expect_stderr "the proxy's reason" "peer $ONION:$PORT: the proxy $OK_PROXY could not connect to it: the host is unreachable from the proxy"
+grep -qx "CONNECT name $ONION:$PORT" "$TMP/proxy.ok.log" && ok || bad "the onion name sent to the proxy"
+
 # The proxy is down.
 DEADPX=127.0.0.1:$(free_port)
 expect_status "a proxy that is down" 7 "$SZ" fetch --proxy "$DEADPX" --peer "$NAME:$PORT" \
