@@ -102,11 +102,24 @@ enum conn_state {
 };
 
 /*
+ * Where lookup threads say they are done: a socket pair per run, whose read
+ * end the loop polls (two descriptors in all, however many lookups wait on a
+ * DNS server that never answers). The run and each lookup hold a reference:
+ * a thread that outlives the run still writes to its own descriptor, never to
+ * one that was closed and reused.
+ */
+struct notifier {
+    pthread_mutex_t mu;
+    int refs;
+    int fds[2];
+};
+
+/*
  * A name looked up in a thread of its own: getaddrinfo() blocks for as long as
  * the resolver waits, and a censor's DNS that drops queries makes that 10 s or
  * more per name, while other peers' bundles wait to be read. The thread and the
  * peer each hold a reference; the last to let go frees it. When done, the
- * thread writes a byte to fds[1], so fds[0] becomes readable for poll().
+ * thread writes a byte to its notifier.
  */
 struct lookup {
     pthread_mutex_t mu;
@@ -115,7 +128,7 @@ struct lookup {
     int gai;              /* getaddrinfo()'s result, once done */
     struct addrinfo *res; /* its addresses, until taken */
     char host[256], port[8];
-    int fds[2];
+    struct notifier *nt;
 };
 
 struct claim {
@@ -219,6 +232,7 @@ struct run {
     struct sz_link_keys keys;
     struct conn conns[MAX_CONNS];
     size_t n_conns;
+    struct notifier *nt;       /* where lookup threads say they are done (made when needed) */
     struct peer proxy;         /* --proxy: its host, port and name */
     struct addrinfo *proxy_ai; /* ... its addresses, looked up once */
     struct peer *peers;        /* one per o->peers */
@@ -1233,6 +1247,64 @@ onion_name(const char *host)
     return n > 6 && strncasecmp(host + n - 6, ".onion", 6) == 0;
 }
 
+static struct notifier *
+notifier_new(void)
+{
+    struct notifier *nt = calloc(1, sizeof *nt);
+
+    if (nt == NULL)
+        return NULL;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, nt->fds) != 0) {
+        free(nt);
+        return NULL;
+    }
+    if (pthread_mutex_init(&nt->mu, NULL) != 0) {
+        close(nt->fds[0]);
+        close(nt->fds[1]);
+        free(nt);
+        return NULL;
+    }
+    nt->refs = 1;
+    return nt;
+}
+
+static void
+notifier_hold(struct notifier *nt)
+{
+    pthread_mutex_lock(&nt->mu);
+    nt->refs++;
+    pthread_mutex_unlock(&nt->mu);
+}
+
+/* Lets go of one reference to nt: the last closes it. */
+static void
+notifier_release(struct notifier *nt)
+{
+    bool last;
+
+    if (nt == NULL)
+        return;
+    pthread_mutex_lock(&nt->mu);
+    last = --nt->refs == 0;
+    pthread_mutex_unlock(&nt->mu);
+    if (!last)
+        return;
+    close(nt->fds[0]);
+    close(nt->fds[1]);
+    pthread_mutex_destroy(&nt->mu);
+    free(nt);
+}
+
+/* Reads what lookups wrote to nt (one byte each; they only say "look"). */
+static void
+notifier_drain(struct notifier *nt)
+{
+    char buf[256];
+
+    while (recv(nt->fds[0], buf, sizeof buf, 0) > 0)
+        ;
+}
+
 /* Lets go of one reference to l: the last frees it. */
 static void
 lookup_release(struct lookup *l)
@@ -1248,8 +1320,7 @@ lookup_release(struct lookup *l)
         return;
     if (l->res != NULL)
         freeaddrinfo(l->res);
-    close(l->fds[0]);
-    close(l->fds[1]);
+    notifier_release(l->nt);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -1269,8 +1340,8 @@ lookup_main(void *arg)
     l->res = gai == 0 ? res : NULL;
     l->done = true;
     pthread_mutex_unlock(&l->mu);
-    /* A socket, not a pipe: no SIGPIPE, whatever the loop did with its end. */
-    (void)send(l->fds[1], "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* A socket, not a pipe: no SIGPIPE. A full buffer already says "look". */
+    (void)send(l->nt->fds[1], "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     lookup_release(l);
     return NULL;
 }
@@ -1280,26 +1351,25 @@ lookup_main(void *arg)
  * thread could be made (the caller then looks it up itself).
  */
 static struct lookup *
-lookup_start(const struct peer *p)
+lookup_start(struct run *r, const struct peer *p)
 {
-    struct lookup *l = calloc(1, sizeof *l);
+    struct lookup *l;
     pthread_attr_t attr;
     pthread_t th;
     sigset_t all, old;
     int rc;
 
+    if (r->nt == NULL && (r->nt = notifier_new()) == NULL)
+        return NULL;
+    l = calloc(1, sizeof *l);
     if (l == NULL)
         return NULL;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, l->fds) != 0) {
-        free(l);
-        return NULL;
-    }
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
-        close(l->fds[0]);
-        close(l->fds[1]);
         free(l);
         return NULL;
     }
+    notifier_hold(r->nt);
+    l->nt = r->nt;
     snprintf(l->host, sizeof l->host, "%s", p->host);
     snprintf(l->port, sizeof l->port, "%s", p->port);
     l->refs = 2;
@@ -1457,7 +1527,7 @@ conn_start(struct run *r, struct conn *c, size_t pi)
             conn_resolved(r, c, gai, res);
             return c->state != C_DONE;
         }
-        p->lookup = lookup_start(p);
+        p->lookup = lookup_start(r, p);
         if (p->lookup == NULL) {
             hints.ai_flags = 0;
             gai = getaddrinfo(p->host, p->port, &hints, &res);
@@ -2599,8 +2669,8 @@ int
 fetch_run(const struct fetch_opts *o, struct fetch_result *res)
 {
     struct run r;
-    struct pollfd pfd[MAX_CONNS];
-    size_t pfd_conn[MAX_CONNS]; /* the connection each is polled for */
+    struct pollfd pfd[MAX_CONNS + 1];
+    size_t pfd_conn[MAX_CONNS + 1]; /* the connection each is polled for (SIZE_MAX: lookups) */
     size_t i, k, n_trust = o->trust->n;
     int64_t last_progress = 0;
     char err[512];
@@ -2697,6 +2767,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     for (;;) {
         int64_t t = now_ms();
         size_t n = 0;
+        bool resolving = false;
         /* --follow: what came in goes to the library when the peers pause, or within
          * FOLLOW_FLUSH_MS, together. */
         if (o->follow && r.n_batch > 0 &&
@@ -2719,7 +2790,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             if (c->state == C_DONE)
                 continue;
             if (c->state == C_RESOLVING && t > c->deadline_ms) {
-                /* The lookup goes on: a later try (--follow) takes its answer. */
+                /* The lookup goes on: a later try (--follow) takes its answer. Without
+                 * --follow there is none: the thread frees it when it ends. */
+                if (!o->follow) {
+                    lookup_release(r.peers[c->peer].lookup);
+                    r.peers[c->peer].lookup = NULL;
+                }
                 conn_fail(&r, c,
                           "cannot resolve the address: no answer from DNS within %d s (a "
                           "censor's DNS may drop the question: give the peer's IP address)",
@@ -2824,14 +2900,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 conn_send(c, &ping);
                 c->pinged = true;
             }
-            pfd_conn[n] = i;
-            pfd[n].revents = 0;
             if (c->state == C_RESOLVING) {
-                pfd[n].fd = r.peers[c->peer].lookup->fds[0];
-                pfd[n].events = POLLIN;
-                n++;
+                resolving = true; /* polled once, below, for every lookup */
                 continue;
             }
+            pfd_conn[n] = i;
+            pfd[n].revents = 0;
             pfd[n].fd = c->fd;
             /* While much waits for it, it is not read from (PROTOCOL.md 4.4 asks the
              * same of a daemon): what it sends waits in the kernel, bounded. */
@@ -2841,6 +2915,15 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             n++;
         }
         fill_conns(&r);
+        for (i = 0; i < r.n_conns && !resolving; i++)
+            resolving = r.conns[i].state == C_RESOLVING;
+        if (resolving && r.nt != NULL) {
+            pfd_conn[n] = SIZE_MAX;
+            pfd[n].fd = r.nt->fds[0];
+            pfd[n].events = POLLIN;
+            pfd[n].revents = 0;
+            n++;
+        }
         if (n == 0) {
             /* --follow with every peer waiting to be tried again: sleep a little. */
             if (o->follow && !interrupted)
@@ -2850,16 +2933,22 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (poll(pfd, n, 200) < 0 && errno != EINTR)
             break;
         for (k = 0; k < n; k++) {
-            struct conn *c = &r.conns[pfd_conn[k]];
-            /* A connection polled may have ended meanwhile, and its slot been reused. */
-            if (c->state == C_DONE ||
-                pfd[k].fd != (c->state == C_RESOLVING ? r.peers[c->peer].lookup->fds[0] : c->fd))
-                continue;
-            if (c->state == C_RESOLVING) {
-                if (pfd[k].revents != 0 && lookup_is_done(r.peers[c->peer].lookup))
-                    conn_lookup_done(&r, c);
+            struct conn *c;
+            if (pfd_conn[k] == SIZE_MAX) {
+                /* Some lookup is done: each connection waiting for one looks. */
+                if (pfd[k].revents == 0)
+                    continue;
+                notifier_drain(r.nt);
+                for (i = 0; i < r.n_conns; i++)
+                    if (r.conns[i].state == C_RESOLVING &&
+                        lookup_is_done(r.peers[r.conns[i].peer].lookup))
+                        conn_lookup_done(&r, &r.conns[i]);
                 continue;
             }
+            c = &r.conns[pfd_conn[k]];
+            /* A connection polled may have ended meanwhile (its fd closed). */
+            if (c->state == C_DONE || c->state == C_RESOLVING || pfd[k].fd != c->fd)
+                continue;
             if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP))
                 conn_writable(&r, c);
             if (c->state != C_DONE && c->state != C_CONNECTING && !conn_out_busy(c) &&
@@ -2911,6 +3000,7 @@ out:
     /* A lookup still under way frees itself when its thread ends. */
     for (i = 0; r.peers != NULL && i < o->n_peers; i++)
         lookup_release(r.peers[i].lookup);
+    notifier_release(r.nt);
     for (i = 0; r.held != NULL && i < n_trust; i++)
         free(r.held[i].v);
     for (i = 0; r.done != NULL && i < n_trust; i++)

@@ -1249,8 +1249,12 @@ done_verify(struct gjob *j)
     if (p->g != NULL) {
         p->g->verifying_bytes -=
             p->g->verifying_bytes < j->bundle_len ? p->g->verifying_bytes : j->bundle_len;
-        if (p->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2)
+        if (p->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2 &&
+            (p->reading_held & PEER_HOLD_VERIFY) != 0) {
             peer_hold_reading(p, PEER_HOLD_VERIFY, false);
+            /* It could send nothing while held: its timeouts start again. */
+            p->g->last_chunk_ms = (int64_t)uv_now(p->d->loop);
+        }
     }
 
     if (j->verify_rc != 0) {
@@ -2038,14 +2042,18 @@ assemble_begin(struct gossip *gs, struct peer *p)
 
     if (g->rx_total <= ASSEMBLE_SMALL_BYTES)
         return;
-    if (gs->assembling == 0 || gs->assembling + g->rx_total <= ASSEMBLE_BUDGET_BYTES) {
+    if (gs->n_rx_held == 0 &&
+        (gs->assembling == 0 || gs->assembling + g->rx_total <= ASSEMBLE_BUDGET_BYTES)) {
         assemble_count(gs, p);
         return;
     }
+    /* Behind the links already waiting, in assemble_wake()'s order: a newcomer that
+     * fits the gap must not overtake one that waits for more room. */
     g->rx_held = true;
     g->rx_held_seq = ++gs->rx_held_seq;
     gs->n_rx_held++;
     peer_hold_reading(p, PEER_HOLD_ASSEMBLE, true);
+    assemble_wake(gs);
 }
 
 static int
@@ -2521,7 +2529,9 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         struct gossip_peer *g = p->g;
         int64_t age;
         next_p = p->next;
-        if (g == NULL || !g->rx_counted || p->closing)
+        /* A link this node does not read from (its bundles wait for verification)
+         * is not stalling. */
+        if (g == NULL || !g->rx_counted || p->closing || p->reading_held != 0)
             continue;
         age = now_ms - g->rx_start_ms;
         /* A link let go after waiting gets the whole time from then. */

@@ -142,6 +142,24 @@ echo "a bundle from a publisher with 40 peer names behind a silent DNS server re
     "peer given by address $took s after the publisher started" >&2
 awk -v t="$took" 'BEGIN { exit !(t < 5) }' && ok ||
     bad "the peer given by address waited $took s behind names that do not resolve"
+# fetch with the same 40 names and the relay, 16 at once, and few descriptors:
+# each name is named after 1 s, the relay serves, and no lookup falls back to
+# blocking the fetch (lookups share one descriptor pair: one each ran out).
+echo "$(cat "$TMP/pub2.pk") Despite DNS" >"$TMP/trust2"
+t0=$EPOCHREALTIME
+(
+    ulimit -n 64
+    exec "$SZ" fetch "${peers[@]}" --peer "127.0.0.1:$(peer_port relay2)" --trust-file \
+        "$TMP/trust2" --output "$TMP/lib5" --connect-timeout 1 --parallel 16 --json
+) >"$TMP/fetch5.json" 2>"$TMP/fetch5.err"
+rc=$?
+took=$(since "$t0")
+echo "fetch from 40 names behind the silent DNS server and one address: $took s" >&2
+[ $rc -eq 0 ] && ok || bad "fetch past 40 names that do not resolve (rc $rc): $(tail -3 "$TMP/fetch5.err")"
+n=$(grep -c "cannot resolve the address: no answer from DNS within 1 s" "$TMP/fetch5.err")
+[ "$n" -eq 40 ] && ok || bad "each of the 40 names named once for its silent DNS ($n): $(head -5 "$TMP/fetch5.err")"
+awk -v t="$took" 'BEGIN { exit !(t < 12) }' && ok || bad "fetch past 40 silent names took $took s"
+
 # Lookups still waiting must not hold up a stop (SIGTERM).
 t0=$EPOCHREALTIME
 stop_daemon pub2 || bad "pub2 exits 0 on SIGTERM"
