@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +110,7 @@ enum conn_state {
  * one that was closed and reused.
  */
 struct notifier {
-    pthread_mutex_t mu;
-    int refs;
+    atomic_int refs;
     int fds[2];
 };
 
@@ -122,8 +122,8 @@ struct notifier {
  * thread writes a byte to its notifier.
  */
 struct lookup {
-    pthread_mutex_t mu;
-    int refs;
+    pthread_mutex_t mu; /* guards done, gai and res */
+    atomic_int refs;
     bool done;
     int gai;              /* getaddrinfo()'s result, once done */
     struct addrinfo *res; /* its addresses, until taken */
@@ -1258,40 +1258,18 @@ notifier_new(void)
         free(nt);
         return NULL;
     }
-    if (pthread_mutex_init(&nt->mu, NULL) != 0) {
-        close(nt->fds[0]);
-        close(nt->fds[1]);
-        free(nt);
-        return NULL;
-    }
-    nt->refs = 1;
+    atomic_init(&nt->refs, 1);
     return nt;
-}
-
-static void
-notifier_hold(struct notifier *nt)
-{
-    pthread_mutex_lock(&nt->mu);
-    nt->refs++;
-    pthread_mutex_unlock(&nt->mu);
 }
 
 /* Lets go of one reference to nt: the last closes it. */
 static void
 notifier_release(struct notifier *nt)
 {
-    bool last;
-
-    if (nt == NULL)
-        return;
-    pthread_mutex_lock(&nt->mu);
-    last = --nt->refs == 0;
-    pthread_mutex_unlock(&nt->mu);
-    if (!last)
+    if (nt == NULL || atomic_fetch_sub(&nt->refs, 1) != 1)
         return;
     close(nt->fds[0]);
     close(nt->fds[1]);
-    pthread_mutex_destroy(&nt->mu);
     free(nt);
 }
 
@@ -1309,14 +1287,7 @@ notifier_drain(struct notifier *nt)
 static void
 lookup_release(struct lookup *l)
 {
-    bool last;
-
-    if (l == NULL)
-        return;
-    pthread_mutex_lock(&l->mu);
-    last = --l->refs == 0;
-    pthread_mutex_unlock(&l->mu);
-    if (!last)
+    if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
         return;
     if (l->res != NULL)
         freeaddrinfo(l->res);
@@ -1368,13 +1339,13 @@ lookup_start(struct run *r, const struct peer *p)
         free(l);
         return NULL;
     }
-    notifier_hold(r->nt);
+    atomic_fetch_add(&r->nt->refs, 1);
     l->nt = r->nt;
     snprintf(l->host, sizeof l->host, "%s", p->host);
     snprintf(l->port, sizeof l->port, "%s", p->port);
-    l->refs = 2;
+    atomic_init(&l->refs, 2);
     if (pthread_attr_init(&attr) != 0) {
-        l->refs = 1;
+        atomic_store(&l->refs, 1);
         lookup_release(l);
         return NULL;
     }
@@ -1386,7 +1357,7 @@ lookup_start(struct run *r, const struct peer *p)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        l->refs = 1;
+        atomic_store(&l->refs, 1);
         lookup_release(l);
         return NULL;
     }
