@@ -667,12 +667,14 @@ on_tick(uv_timer_t *t)
         }
         /*
          * While peers wait for the node-wide send budget (PROTOCOL.md 4.5),
-         * a full queue that has not moved for 20 s holds bytes others need.
+         * a full queue that has not moved for 15 s holds bytes others need (with
+         * the 5 s tick: closed within 20 s, before a waiting reader gives up on
+         * this node after 30 s without a byte).
          */
         if (p->full_since_ms != 0 && now - p->drained_ms > PEER_STALL_SHORT_MS &&
             gossip_serve_waiting(net->d)) {
             peer_close(p, false,
-                       "it read nothing of its send queue for 20 s while other peers wait for "
+                       "it read nothing of its send queue for 15 s while other peers wait for "
                        "this node's send budget");
             n_stalled++;
             continue;
@@ -693,7 +695,7 @@ on_tick(uv_timer_t *t)
     /* Inbound closes are logged at debug level (readers): this says how many, not who. */
     if (n_stalled > 0)
         log_msg(LOG_INFO,
-                "send budget: closed %zu link(s) that read nothing of their send queue for 20 s "
+                "send budget: closed %zu link(s) that read nothing of their send queue for 15 s "
                 "while other peers waited",
                 n_stalled);
     gossip_tick(net->d, now);

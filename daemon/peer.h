@@ -18,7 +18,7 @@
 
 #define PEER_SEND_QUEUE_MAX (4u << 20) /* bytes queued before reading pauses */
 #define PEER_SLOW_LIMIT_MS 60000       /* a queue full this long: disconnect */
-#define PEER_STALL_SHORT_MS 20000 /* no drain this long while others wait for the send budget */
+#define PEER_STALL_SHORT_MS 15000 /* no drain this long while others wait for the send budget */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000

@@ -2284,7 +2284,7 @@ out:
  * --hold seconds (default 30). Each link's send queue at the daemon holds
  * what it was served; PROTOCOL.md 4.5: every queue together stays within
  * the node's send budget (the test script samples the daemon's memory), and
- * while peers wait for that budget, a queue that has not moved for 20 s is
+ * while peers wait for that budget, a queue that has not moved for 15 s is
  * closed. The verdict is only that the links were made and asked.
  */
 static int

@@ -591,8 +591,9 @@ still_up slow-and-greedy T2
 # 48 links ask T for the 20 MB of p8 and read nothing. Without a node-wide
 # send budget each of their queues would hold a copy (about 1 GB in all); with
 # it, T's memory stays within the bound plus the budget (256 MiB), and while
-# others wait for the budget, a queue that has not moved for 20 s is closed:
-# a reader asking T for p8 meanwhile is served within about 30 s, not after
+# others wait for the budget, a queue that has not moved for 15 s is closed:
+# a reader asking T for p8 meanwhile is served within about 20 s (readers give
+# up on a peer after 30 s without a bundle byte), not after
 # the 60 s at which such queues are closed anyway.
 echo "hoard: 48 links ask T for the 20 MB of p8 and never read"
 RSS_BOUND_PLAIN=$RSS_BOUND_KB
