@@ -820,22 +820,30 @@ expect_banned(void)
     return ok;
 }
 
+/* Sends one BUNDLE chunk: n bytes of data at offset off of a bundle of total bytes. */
+static void
+send_chunk(struct conn *c, size_t total, size_t off, const uint8_t *data, size_t n)
+{
+    struct sz_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_BUNDLE;
+    m.total = (uint32_t)total;
+    m.offset = (uint32_t)off;
+    m.data = data;
+    m.data_len = n;
+    send_msg(c, &m);
+}
+
 /* Sends a whole bundle as BUNDLE chunks (PROTOCOL.md 4.1). */
 static void
 send_bundle(struct conn *c, const uint8_t *b, size_t len)
 {
     size_t off;
 
-    for (off = 0; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
-        struct sz_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = SZ_MSG_BUNDLE;
-        m.total = (uint32_t)len;
-        m.offset = (uint32_t)off;
-        m.data = b + off;
-        m.data_len = len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN;
-        send_msg(c, &m);
-    }
+    for (off = 0; off < len; off += SZ_MSG_MAX_CHUNK_LEN)
+        send_chunk(c, len, off, b + off,
+                   len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN);
 }
 
 /* Announces one bundle with its real publisher, sequence, id and size. */
@@ -2128,19 +2136,12 @@ cmd_slow_bundle(const char *path)
         (c.t_want - c.t_start) * 1000, len, chunk, period);
     t0 = now_s();
     for (off = 0; off < len && !c.closed; off += chunk) {
-        struct sz_msg m;
         double due = t0 + period * (double)n_chunks;
         while (!c.closed && now_s() < due)
             (void)conn_pump(&c, (int)((due - now_s()) * 1000) + 1, NULL);
         if (c.closed)
             break;
-        memset(&m, 0, sizeof m);
-        m.type = SZ_MSG_BUNDLE;
-        m.total = (uint32_t)len;
-        m.offset = (uint32_t)off;
-        m.data = b + off;
-        m.data_len = len - off < chunk ? len - off : chunk;
-        send_msg(&c, &m);
+        send_chunk(&c, len, off, b + off, len - off < chunk ? len - off : chunk);
         n_chunks++;
         (void)conn_pump(&c, 5000, out_empty);
     }
@@ -2405,16 +2406,10 @@ cmd_fill(const char *pk_path, const char *arg)
             /* The next chunk once the last has mostly gone, all but the last byte. */
             while (!c->closed && c->want_requested && sent[i] < size - 1 &&
                    c->out_len < FILL_OUT_MAX) {
-                struct sz_msg m;
                 uint32_t left = (uint32_t)(size - 1 - sent[i]);
-                memset(&m, 0, sizeof m);
-                m.type = SZ_MSG_BUNDLE;
-                m.total = (uint32_t)size;
-                m.offset = sent[i];
-                m.data = junk;
-                m.data_len = left < SZ_MSG_MAX_CHUNK_LEN ? left : SZ_MSG_MAX_CHUNK_LEN;
-                send_msg(c, &m);
-                sent[i] += (uint32_t)m.data_len;
+                uint32_t n = left < SZ_MSG_MAX_CHUNK_LEN ? left : SZ_MSG_MAX_CHUNK_LEN;
+                send_chunk(c, size, sent[i], junk, n);
+                sent[i] += n;
                 if (sent[i] == size - 1)
                     n_done++;
             }
@@ -2755,14 +2750,7 @@ evil_drip(struct conn *c, const struct evil_bundle *b, unsigned long conn_no)
     size_t off;
 
     for (off = 0; off < b->len && !c->closed && c->link_err == 0; off++) {
-        struct sz_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = SZ_MSG_BUNDLE;
-        m.total = (uint32_t)b->len;
-        m.offset = (uint32_t)off;
-        m.data = b->raw + off;
-        m.data_len = 1;
-        send_msg(c, &m);
+        send_chunk(c, b->len, off, b->raw + off, 1);
         (void)conn_pump(c, (int)(every * 1000), NULL);
     }
     say("conn %lu: dripped %zu of %zu bytes of sequence %llu", conn_no, off, b->len,
@@ -2807,14 +2795,9 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
             return false;
         }
         if (mode == EVIL_TRUNCATED) {
-            memset(&m, 0, sizeof m);
-            m.type = SZ_MSG_BUNDLE;
-            m.total = (uint32_t)b->len;
-            m.offset = 0;
-            m.data = b->raw;
-            m.data_len = b->len / 2 > 0 ? b->len / 2 : 1;
-            send_msg(c, &m);
-            say_served(conn_no, "first half of", b, b->raw, m.data_len, q);
+            size_t half = b->len / 2 > 0 ? b->len / 2 : 1;
+            send_chunk(c, b->len, 0, b->raw, half);
+            say_served(conn_no, "first half of", b, b->raw, half, q);
             return false;
         }
         {
@@ -2933,14 +2916,7 @@ evil_pingflood(struct conn *c, unsigned long conn_no)
     while (!c->closed && c->link_err == 0) {
         struct pollfd pfd = {c->fd, POLLOUT, 0};
         if (now_s() >= next_drip && off < b->len) {
-            struct sz_msg m;
-            memset(&m, 0, sizeof m);
-            m.type = SZ_MSG_BUNDLE;
-            m.total = (uint32_t)b->len;
-            m.offset = (uint32_t)off;
-            m.data = b->raw + off;
-            m.data_len = 1;
-            send_msg(c, &m);
+            send_chunk(c, b->len, off, b->raw + off, 1);
             off++;
             next_drip += EVIL_PINGFLOOD_DRIP_S;
         }
@@ -2962,15 +2938,8 @@ static void
 evil_unasked(struct conn *c, unsigned long conn_no)
 {
     const struct evil_bundle *b = &evil_bundles[0];
-    struct sz_msg m;
 
-    memset(&m, 0, sizeof m);
-    m.type = SZ_MSG_BUNDLE;
-    m.total = EVIL_UNASKED_TOTAL;
-    m.offset = 0;
-    m.data = b->raw;
-    m.data_len = 1;
-    send_msg(c, &m);
+    send_chunk(c, EVIL_UNASKED_TOTAL, 0, b->raw, 1);
     say("conn %lu: sent the first byte of a %u-byte bundle nobody asked for", conn_no,
         EVIL_UNASKED_TOTAL);
     (void)conn_pump(c, (int)(opt.max_s * 1000), NULL);
