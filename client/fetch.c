@@ -27,6 +27,7 @@
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
+#include "samizdat/socks5.h"
 
 #define MAX_CONNS 16
 #define RANGES_OUT 4
@@ -94,8 +95,7 @@
 enum conn_state {
     C_RESOLVING,
     C_CONNECTING,
-    C_PROXY_HELLO,   /* SOCKS5: our greeting sent, its method choice awaited */
-    C_PROXY_CONNECT, /* SOCKS5: CONNECT sent, its reply awaited */
+    C_PROXY, /* SOCKS5: the proxy's handshake (conn.socks) */
     C_HANDSHAKE,
     C_WAIT_SUMMARY,
     C_OPEN,
@@ -173,10 +173,9 @@ struct conn {
     struct addrinfo *ai;      /* the peer's addresses, while connecting */
     struct addrinfo *ai_next; /* ... the next one to try */
     size_t n_ai_tried;
-    int ai_err;                  /* why the last address failed */
-    uint8_t px[4 + 1 + 255 + 2]; /* a SOCKS5 reply being read: at most a name's */
-    size_t px_len;
-    size_t peer; /* index in run.peers */
+    int ai_err;             /* why the last address failed */
+    struct sz_socks5 socks; /* the proxy's handshake, in C_PROXY */
+    size_t peer;            /* index in run.peers */
     char name[300];
     int64_t deadline_ms;
     int64_t summary_until_ms; /* every part of its SUMMARY must have come by then */
@@ -2241,134 +2240,53 @@ conn_link_start(struct run *r, struct conn *c)
     return true;
 }
 
-/* What a SOCKS5 reply code means (RFC 1928, 6). */
-static const char *
-socks_reply_text(uint8_t rep)
-{
-    static const char *const text[] = {
-        "succeeded",
-        "general failure",
-        "the proxy's rules do not allow it",
-        "the network is unreachable from the proxy",
-        "the host is unreachable from the proxy",
-        "connection refused",
-        "TTL expired (no answer in time)",
-        "the proxy does not support CONNECT",
-        "the proxy does not support this kind of address",
-    };
-    return rep < sizeof text / sizeof text[0] ? text[rep] : "an unknown failure";
-}
-
-/*
- * Queues the SOCKS5 CONNECT for c's peer: its IP address as one, and a name
- * as a name, for the proxy to look up (no DNS question leaves the reader's
- * machine). Returns false when the name is too long for SOCKS5.
- */
-static bool
-proxy_send_connect(struct run *r, struct conn *c)
-{
-    const struct peer *p = &r->peers[c->peer];
-    uint8_t req[4 + 1 + 255 + 2];
-    size_t n = 0, len = strlen(p->host);
-    unsigned long port = strtoul(p->port, NULL, 10);
-
-    req[n++] = 5; /* version */
-    req[n++] = 1; /* CONNECT */
-    req[n++] = 0;
-    if (inet_pton(AF_INET, p->host, req + n + 1) == 1) {
-        req[n] = 1;
-        n += 1 + 4;
-    } else if (inet_pton(AF_INET6, p->host, req + n + 1) == 1) {
-        req[n] = 4;
-        n += 1 + 16;
-    } else {
-        if (len > 255)
-            return false;
-        req[n++] = 3;
-        req[n++] = (uint8_t)len;
-        memcpy(req + n, p->host, len);
-        n += len;
-    }
-    req[n++] = (uint8_t)(port >> 8);
-    req[n++] = (uint8_t)port;
-    conn_queue_out(c, req, n);
-    return true;
-}
-
-/* Bytes of the SOCKS5 reply awaited in c's state, as far as what came tells. */
-static size_t
-proxy_need(const struct conn *c)
-{
-    if (c->state == C_PROXY_HELLO)
-        return 2;
-    if (c->px_len < 5)
-        return 5;
-    switch (c->px[3]) {
-    case 1:
-        return 4 + 4 + 2;
-    case 4:
-        return 4 + 16 + 2;
-    case 3:
-        return 4 + 1 + (size_t)c->px[4] + 2;
-    default:
-        return 5;
-    }
-}
-
 /*
  * Reads the proxy's answers, no byte further than each needs (after the
- * CONNECT reply, what comes is the peer's). A proxy that answers otherwise
- * than SOCKS5 says fails the connection with a message naming it.
+ * CONNECT reply, what comes is the peer's), and sends what the handshake
+ * asks. A proxy that answers otherwise than SOCKS5 says fails the connection
+ * with a message naming it.
  */
 static void
 proxy_readable(struct run *r, struct conn *c)
 {
-    size_t need = proxy_need(c);
-    ssize_t n = recv(c->fd, c->px + c->px_len, need - c->px_len, 0);
+    uint8_t in[SZ_SOCKS5_OUT_MAX], out[SZ_SOCKS5_OUT_MAX];
+    size_t used, out_len;
+    char why[160];
+    ssize_t n = recv(c->fd, in, sz_socks5_need(&c->socks), 0);
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         conn_fail(r, c, "the proxy %s closed the connection%s", r->proxy.name,
-                  c->state == C_PROXY_HELLO ? " (is it a SOCKS5 proxy?)" : "");
+                  sz_socks5_connecting(&c->socks) ? "" : " (is it a SOCKS5 proxy?)");
         return;
     }
     if (n < 0)
         return;
-    c->px_len += (size_t)n;
-    if (c->px[0] != 5) {
-        conn_fail(r, c, "the proxy %s does not speak SOCKS5 (it answered with byte 0x%02x)",
-                  r->proxy.name, c->px[0]);
+    switch (sz_socks5_input(&c->socks, in, (size_t)n, &used, out, sizeof out, &out_len)) {
+    case SZ_SOCKS5_MORE:
         return;
+    case SZ_SOCKS5_SEND:
+        conn_queue_out(c, out, out_len);
+        sodium_memzero(out, sizeof out);
+        return;
+    case SZ_SOCKS5_OPEN:
+        sz_socks5_wipe(&c->socks);
+        (void)conn_link_start(r, c);
+        return;
+    case SZ_SOCKS5_FAILED:
+    default:
+        break;
     }
-    /* A refusal is said at once: a proxy may close without the rest of its reply. */
-    if (c->state == C_PROXY_CONNECT && c->px_len >= 2 && c->px[1] != 0) {
-        conn_fail(r, c, "the proxy %s could not connect to it: %s", r->proxy.name,
-                  socks_reply_text(c->px[1]));
-        return;
-    }
-    if (c->px_len < proxy_need(c))
-        return;
-    if (c->state == C_PROXY_HELLO) {
-        if (c->px[1] != 0) {
-            conn_fail(r, c,
-                      "the proxy %s %s, and fetch offers only no authentication (Tor's "
-                      "SocksPort and ssh -D take none)",
-                      r->proxy.name,
-                      c->px[1] == 2 ? "wants a user name and password"
-                                    : "accepts no method fetch offers (it may want a password)");
-            return;
-        }
-        c->px_len = 0;
-        c->state = C_PROXY_CONNECT;
-        if (!proxy_send_connect(r, c))
-            conn_fail(r, c, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
-        return;
-    }
-    if (c->px[3] != 1 && c->px[3] != 3 && c->px[3] != 4) {
-        conn_fail(r, c, "the proxy %s sent a reply that is not SOCKS5 (address type %u)",
-                  r->proxy.name, c->px[3]);
-        return;
-    }
-    (void)conn_link_start(r, c);
+    if (c->socks.fail == SZ_SOCKS5_F_WANTS_AUTH || c->socks.fail == SZ_SOCKS5_F_NO_METHOD)
+        conn_fail(r, c,
+                  "the proxy %s %s, and fetch offers only no authentication (Tor's SocksPort "
+                  "and ssh -D take none)",
+                  r->proxy.name,
+                  c->socks.fail == SZ_SOCKS5_F_WANTS_AUTH
+                      ? "wants a user name and password"
+                      : "accepts no method fetch offers (it may want a password)");
+    else
+        conn_fail(r, c, "the proxy %s %s", r->proxy.name,
+                  sz_socks5_fail_text(&c->socks, why, sizeof why));
 }
 
 static void
@@ -2379,7 +2297,7 @@ conn_readable(struct run *r, struct conn *c)
     ssize_t n;
     int rc;
 
-    if (c->state == C_PROXY_HELLO || c->state == C_PROXY_CONNECT) {
+    if (c->state == C_PROXY) {
         proxy_readable(r, c);
         return;
     }
@@ -2458,11 +2376,18 @@ conn_writable(struct run *r, struct conn *c)
             return;
         }
         if (r->o->proxy != NULL) {
-            /* SOCKS5: version 5, one method offered, "no authentication". */
-            static const uint8_t hello[3] = {5, 1, 0};
-            conn_queue_out(c, hello, sizeof hello);
-            c->state = C_PROXY_HELLO;
-            c->px_len = 0;
+            /* SOCKS5: the peer's IP address as one, and a name as a name, for the
+             * proxy to look up (no DNS question leaves the reader's machine). */
+            const struct peer *p = &r->peers[c->peer];
+            uint8_t hello[SZ_SOCKS5_OUT_MAX];
+            size_t hello_len;
+            if (sz_socks5_start(&c->socks, p->host, (uint16_t)strtoul(p->port, NULL, 10), NULL,
+                                NULL, hello, sizeof hello, &hello_len) != 0) {
+                conn_fail(r, c, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
+                return;
+            }
+            conn_queue_out(c, hello, hello_len);
+            c->state = C_PROXY;
             c->deadline_ms = now_ms() + r->o->connect_timeout_ms;
         } else if (!conn_link_start(r, c)) {
             return;
@@ -2781,9 +2706,10 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 if (c->state == C_DONE)
                     continue;
             }
-            if ((c->state == C_PROXY_HELLO || c->state == C_PROXY_CONNECT) && t > c->deadline_ms) {
+            if (c->state == C_PROXY && t > c->deadline_ms) {
                 conn_fail(&r, c, "the proxy %s %s within %d s", r.proxy.name,
-                          c->state == C_PROXY_HELLO ? "did not answer" : "did not connect to it",
+                          sz_socks5_connecting(&c->socks) ? "did not connect to it"
+                                                          : "did not answer",
                           o->connect_timeout_ms / 1000);
                 continue;
             }
