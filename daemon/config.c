@@ -33,6 +33,7 @@ enum kind {
     K_PATH,      /* char *, empty: NULL */
     K_LISTEN,    /* struct config_addr, an IP literal */
     K_PEERS,     /* list of struct config_addr */
+    K_PROXY,     /* struct config_addr, a name allowed; empty: none (port 0) */
     K_LOG_LEVEL, /* enum log_level */
     K_U32,       /* uint32_t within [min, max] */
     K_INT,       /* int within [min, max] */
@@ -137,6 +138,12 @@ static const struct opt options[] = {
         "the list; an empty value clears it."),
     OPT("network", "peer", "peer", "HOST:PORT", NULL, true, K_PEERS, FIELD(peers), 0, 0, false,
         NULL, "The same as peers; may be repeated."),
+    OPT("network", "proxy", "proxy", "HOST:PORT", "", false, K_PROXY, FIELD(proxy), 0, 0, false,
+        NULL,
+        "SOCKS5 proxy for every outbound peer connection, as Tor's SocksPort (127.0.0.1:9050): "
+        "peers' names go to the proxy as names, so the node asks no DNS server, and peers at "
+        ".onion addresses can be reached. Inbound connections do not use it. Empty: connect "
+        "directly."),
     OPT("network", "network_key", "network-key", "PATH", "", false, K_PATH, FIELD(network_key), 0,
         0, false, NULL,
         "File holding a private network key: only nodes with the same key can talk to this "
@@ -647,6 +654,50 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
         return 0;
     case K_PEERS:
         return add_peers(cfg, s, len, key, err, err_cap);
+    case K_PROXY: {
+        struct config_addr a;
+        const char *hp = s, *colon;
+        size_t hp_len = len;
+        if (len == 0) {
+            memset(field, 0, sizeof a);
+            return 0;
+        }
+        if (len >= 10 && memcmp(s, "socks5h://", 10) == 0) {
+            hp += 10;
+            hp_len -= 10;
+        } else if (len >= 9 && memcmp(s, "socks5://", 9) == 0) {
+            hp += 9;
+            hp_len -= 9;
+        }
+        for (i = 0; i + 3 <= hp_len && memcmp(hp + i, "://", 3) != 0; i++)
+            ;
+        if (i + 3 <= hp_len) {
+            set_err(err, err_cap,
+                    "invalid value '%s' for %s: only a SOCKS5 proxy can be used, written "
+                    "HOST:PORT or socks5h://HOST:PORT",
+                    q, key);
+            return -1;
+        }
+        /* The port is not the peers' default: it must be given. */
+        for (colon = hp + hp_len; colon > hp && colon[-1] != ':' && colon[-1] != ']'; colon--)
+            ;
+        if (colon == hp || colon[-1] != ':' || colon == hp + hp_len) {
+            set_err(err, err_cap,
+                    "invalid value '%s' for %s: give the SOCKS5 proxy's address and port, as "
+                    "127.0.0.1:9050 for Tor",
+                    q, key);
+            return -1;
+        }
+        if (parse_addr(hp, hp_len, true, false, &a, why, sizeof why) < 0) {
+            set_err(err, err_cap,
+                    "invalid value '%s' for %s: %s (expected a SOCKS5 proxy's HOST:PORT, as "
+                    "127.0.0.1:9050 for Tor)",
+                    q, key, why);
+            return -1;
+        }
+        memcpy(field, &a, sizeof a);
+        return 0;
+    }
     case K_KEYS:
         return add_publishers(cfg, s, len, key, err, err_cap);
     case K_LOG_LEVEL:
@@ -862,7 +913,8 @@ config_equal(const struct config *a, const struct config *b)
         a->expiry_days != b->expiry_days || a->remember_days != b->remember_days ||
         a->max_bundle_bytes != b->max_bundle_bytes || a->carry != b->carry ||
         a->n_publishers != b->n_publishers || a->n_peers != b->n_peers ||
-        !str_eq(a->network_key, b->network_key) || a->max_inbound != b->max_inbound ||
+        !str_eq(a->network_key, b->network_key) || !addr_eq(&a->proxy, &b->proxy) ||
+        a->max_inbound != b->max_inbound ||
         a->max_handshakes_per_address != b->max_handshakes_per_address ||
         a->outbound_target != b->outbound_target || a->ban_seconds != b->ban_seconds)
         return false;
@@ -917,6 +969,8 @@ config_restart_only_changes(const struct config *running, const struct config *f
         add_name(names, cap, &n, "peers");
     if (!str_eq(a->network_key, b->network_key))
         add_name(names, cap, &n, "network_key");
+    if (!addr_eq(&a->proxy, &b->proxy))
+        add_name(names, cap, &n, "proxy");
     if (a->max_inbound != b->max_inbound)
         add_name(names, cap, &n, "max_inbound");
     if (a->max_handshakes_per_address != b->max_handshakes_per_address)

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +79,10 @@ struct net {
     uint64_t misbehaviour; /* every peer's, including those gone */
     size_t queued;         /* bytes in pending writes, every peer's */
     struct log_limit probe_log;
+    bool proxy;                       /* [network] proxy set: outbound links go through it */
+    struct sockaddr_storage proxy_ss; /* ... its address */
+    char proxy_name[CONFIG_HOST_CAP + 16];
+    struct log_limit proxy_log;
     bool stopping;
     uint8_t rbuf[READ_BUF_LEN]; /* one read buffer for every peer: reads run one at a time */
 };
@@ -252,6 +258,10 @@ peer_free(struct peer *p)
     else
         net->n_inbound--;
     sz_link_free(p->link);
+    if (p->socks != NULL) {
+        sz_socks5_wipe(p->socks);
+        free(p->socks);
+    }
     free(p);
     daemon_job_done(net->d);
 }
@@ -638,8 +648,15 @@ on_peer_timer(uv_timer_t *t)
 {
     struct peer *p = t->data;
 
-    if (!p->open)
+    if (p->socks != NULL) {
+        char why[400];
+        snprintf(why, sizeof why, "the proxy %s %s within %d s", p->d->net->proxy_name,
+                 sz_socks5_connecting(p->socks) ? "did not connect to it" : "did not answer",
+                 PEER_PROXY_TIMEOUT_MS / 1000);
+        peer_close(p, false, why);
+    } else if (!p->open) {
         peer_close(p, false, p->silent_close ? NULL : "handshake timed out");
+    }
 }
 
 /* Every few seconds: idle pings and timeouts, slow peers, reconnects, gossip timers. */
@@ -870,20 +887,135 @@ on_inbound(uv_stream_t *server, int status)
     peer_begin(p);
 }
 
+/* Sends raw bytes (the proxy's handshake) to p. */
+static int
+write_bytes(struct peer *p, const uint8_t *data, size_t n)
+{
+    struct pwreq *w = malloc(sizeof *w + n);
+
+    if (w == NULL) {
+        peer_close(p, false, "out of memory");
+        return UV_ENOMEM;
+    }
+    memcpy(w->data, data, n);
+    w->len = n;
+    return write_owned(p, w);
+}
+
+/*
+ * The proxy's answers. Only the proxy speaks here: the peer, as the
+ * responder, says nothing before our first handshake message, so a byte
+ * after the proxy's last reply is refused rather than carried over.
+ */
+static void
+on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct peer *p = s->data;
+    struct net *net = p->d->net;
+    uint8_t out[SZ_SOCKS5_OUT_MAX];
+    size_t used, out_len;
+    char why[600], text[200];
+    enum sz_socks5_status st;
+
+    if (p->closing || p->socks == NULL)
+        return;
+    if (nread < 0) {
+        snprintf(why, sizeof why, "the proxy %s closed the connection%s", net->proxy_name,
+                 sz_socks5_connecting(p->socks) ? "" : " (is it a SOCKS5 proxy?)");
+        peer_close(p, false, why);
+        return;
+    }
+    if (nread == 0)
+        return;
+    p->bytes_in += (uint64_t)nread;
+    st = sz_socks5_input(p->socks, (const uint8_t *)buf->base, (size_t)nread, &used, out,
+                         sizeof out, &out_len);
+    if (st == SZ_SOCKS5_SEND) {
+        (void)write_bytes(p, out, out_len);
+        sodium_memzero(out, sizeof out);
+        return;
+    }
+    if (st == SZ_SOCKS5_MORE)
+        return;
+    if (st == SZ_SOCKS5_FAILED) {
+        snprintf(why, sizeof why, "the proxy %s %s%s", net->proxy_name,
+                 sz_socks5_fail_text(p->socks, text, sizeof text),
+                 p->socks->fail == SZ_SOCKS5_F_WANTS_AUTH || p->socks->fail == SZ_SOCKS5_F_NO_METHOD
+                     ? " (the node offers only no authentication, as Tor's SocksPort takes)"
+                     : "");
+        peer_close(p, false, why);
+        return;
+    }
+    if (used < (size_t)nread) {
+        snprintf(why, sizeof why,
+                 "the proxy %s sent bytes after its reply, before the peer could speak",
+                 net->proxy_name);
+        peer_close(p, false, why);
+        return;
+    }
+    uv_read_stop(s);
+    uv_timer_stop(&p->timer);
+    sz_socks5_wipe(p->socks);
+    free(p->socks);
+    p->socks = NULL;
+    peer_begin(p);
+}
+
+/* Connected to the proxy: asks it for p's target, as a name when it is one. */
+static void
+proxy_begin(struct peer *p)
+{
+    const struct target *t = p->target;
+    uint8_t out[SZ_SOCKS5_OUT_MAX];
+    size_t out_len;
+    int rc;
+
+    p->socks = malloc(sizeof *p->socks);
+    if (p->socks == NULL || t == NULL) {
+        peer_close(p, false, "out of memory");
+        return;
+    }
+    rc = sz_socks5_start(p->socks, t->addr.host, t->addr.port, NULL, NULL, out, sizeof out,
+                         &out_len);
+    if (rc != 0) {
+        peer_close(p, false, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
+        return;
+    }
+    uv_timer_start(&p->timer, on_peer_timer, PEER_PROXY_TIMEOUT_MS, 0);
+    if (write_bytes(p, out, out_len) != 0)
+        return;
+    rc = uv_read_start((uv_stream_t *)&p->tcp, on_peer_alloc, on_proxy_read);
+    if (rc != 0)
+        peer_close(p, false, uv_strerror(rc));
+}
+
 static void
 on_connected(uv_connect_t *req, int status)
 {
     struct peer *p = req->data;
+    struct net *net = p->d->net;
 
     free(req);
     if (p->closing)
         return;
     if (status < 0) {
-        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(status));
+        if (p->via_proxy) {
+            /* Every outbound link needs the proxy: say so, not once per peer. */
+            if (log_allow(&net->proxy_log, 1, (int64_t)uv_now(p->d->loop)))
+                log_msg(LOG_WARN,
+                        "cannot connect to the proxy %s: %s (is it running? [network] proxy "
+                        "names it)",
+                        net->proxy_name, uv_strerror(status));
+        } else {
+            log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(status));
+        }
         peer_close(p, false, NULL);
         return;
     }
-    peer_begin(p);
+    if (p->via_proxy)
+        proxy_begin(p);
+    else
+        peer_begin(p);
 }
 
 static void target_connect(struct target *t, const struct sockaddr_storage *ss);
@@ -931,7 +1063,34 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     target_connect(t, &ss);
 }
 
-/* Opens an outbound connection for target t to the address ss. */
+/*
+ * What per-address limits and bans count for a target reached through the
+ * proxy (the socket's own address is the proxy's): its address when it is one,
+ * else its name, hashed into the same 9 bytes (first byte 'n').
+ */
+static void
+target_group(const struct target *t, uint8_t group[9])
+{
+    struct sockaddr_storage ss;
+    uint8_t h[crypto_generichash_BYTES_MIN];
+
+    memset(&ss, 0, sizeof ss);
+    if (t->addr.kind == CONFIG_ADDR_IPV4 &&
+        uv_ip4_addr(t->addr.host, t->addr.port, (struct sockaddr_in *)&ss) == 0) {
+        addr_group(&ss, group);
+    } else if (t->addr.kind == CONFIG_ADDR_IPV6 &&
+               uv_ip6_addr(t->addr.host, t->addr.port, (struct sockaddr_in6 *)&ss) == 0) {
+        addr_group(&ss, group);
+    } else {
+        crypto_generichash(h, sizeof h, (const uint8_t *)t->addr.host, strlen(t->addr.host), NULL,
+                           0);
+        group[0] = 'n';
+        memcpy(group + 1, h, 8);
+    }
+}
+
+/* Opens an outbound connection for target t to the address ss (the proxy's
+ * when net->proxy). */
 static void
 target_connect(struct target *t, const struct sockaddr_storage *ss)
 {
@@ -949,8 +1108,14 @@ target_connect(struct target *t, const struct sockaddr_storage *ss)
         target_schedule(t, true);
         return;
     }
-    addr_to_text(ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
-    addr_group(ss, p->group);
+    if (net->proxy) {
+        p->via_proxy = true;
+        snprintf(p->addr, sizeof p->addr, "%s", t->name);
+        target_group(t, p->group);
+    } else {
+        addr_to_text(ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+        addr_group(ss, p->group);
+    }
     if (is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
         free(creq);
         peer_close(p, false, NULL);
@@ -979,6 +1144,11 @@ on_target_timer(uv_timer_t *timer)
 
     if (net->stopping || t->p != NULL || t->resolving)
         return;
+    /* Through the proxy, which looks names up itself: no DNS question here. */
+    if (net->proxy) {
+        target_connect(t, &net->proxy_ss);
+        return;
+    }
     /* An address: no lookup. Lookups wait for their share of libuv's thread
      * pool (half of it), which a DNS server that never answers (a censor's)
      * holds for the resolver's whole timeout: an address must not wait behind
@@ -1096,6 +1266,50 @@ target_add(struct net *net, const struct config_addr *a, bool learned)
 
 /* ---- start and stop ---- */
 
+/* Whether host is a Tor onion service name ("....onion", any case, a final dot allowed). */
+static bool
+onion_name(const char *host)
+{
+    size_t n = strlen(host);
+
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    return n > 6 && strncasecmp(host + n - 6, ".onion", 6) == 0;
+}
+
+/* Sets the proxy's address from the configuration: looked up once, at start
+ * (a proxy is mostly an address on this machine). */
+static int
+proxy_address(struct net *net, const struct config_addr *a)
+{
+    struct addrinfo hints, *res = NULL;
+    char port[8];
+    int rc;
+
+    config_addr_format(a, net->proxy_name, sizeof net->proxy_name);
+    memset(&net->proxy_ss, 0, sizeof net->proxy_ss);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (a->kind != CONFIG_ADDR_NAME)
+        hints.ai_flags = AI_NUMERICHOST;
+    snprintf(port, sizeof port, "%u", a->port);
+    rc = getaddrinfo(a->host, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        log_msg(LOG_ERROR, "cannot look up the proxy %s: %s (check [network] proxy)",
+                net->proxy_name, rc != 0 ? gai_strerror(rc) : "no address");
+        if (res != NULL)
+            freeaddrinfo(res);
+        return UV_EINVAL;
+    }
+    memcpy(&net->proxy_ss, res->ai_addr,
+           res->ai_addrlen < sizeof net->proxy_ss ? res->ai_addrlen : sizeof net->proxy_ss);
+    freeaddrinfo(res);
+    net->proxy = true;
+    log_msg(LOG_INFO, "outbound peer connections go through the SOCKS5 proxy %s", net->proxy_name);
+    return 0;
+}
+
 int
 peer_start(struct daemon *d)
 {
@@ -1166,7 +1380,20 @@ peer_start(struct daemon *d)
             }
         }
     }
+    if (cfg->proxy.port != 0) {
+        rc = proxy_address(net, &cfg->proxy);
+        if (rc != 0)
+            return rc;
+    }
     for (i = 0; i < cfg->n_peers; i++) {
+        if (!net->proxy && onion_name(cfg->peers[i].host)) {
+            config_addr_format(&cfg->peers[i], name, sizeof name);
+            log_msg(LOG_WARN,
+                    "peer %s: a Tor onion address, reachable only through Tor: set [network] "
+                    "proxy = 127.0.0.1:9050 (Tor's SocksPort); skipped",
+                    name);
+            continue;
+        }
         rc = target_add(net, &cfg->peers[i], false);
         if (rc < 0)
             log_msg(LOG_WARN, "peer %s ignored: %s", cfg->peers[i].host, uv_strerror(rc));
@@ -1259,8 +1486,20 @@ peer_known_addresses(const struct daemon *d, const struct peer *except, struct s
         int len = sizeof ss;
         if (p == except || !p->open || p->closing || gossip_listen_port(p) == 0)
             continue;
-        if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) != 0)
+        if (p->via_proxy) {
+            /* The socket's address is the proxy's: only an address we asked it for
+             * can be passed on (a name cannot). */
+            const struct target *t = p->target;
+            memset(&ss, 0, sizeof ss);
+            if (t == NULL || (t->addr.kind == CONFIG_ADDR_IPV4
+                                  ? uv_ip4_addr(t->addr.host, 0, (struct sockaddr_in *)&ss)
+                              : t->addr.kind == CONFIG_ADDR_IPV6
+                                  ? uv_ip6_addr(t->addr.host, 0, (struct sockaddr_in6 *)&ss)
+                                  : -1) != 0)
+                continue;
+        } else if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) != 0) {
             continue;
+        }
         memset(&out[n], 0, sizeof out[n]);
         if (ss.ss_family == AF_INET) {
             out[n].family = SZ_FAMILY_IPV4;
@@ -1357,6 +1596,8 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
            "%llu handshakes refused (too many from one address), %llu misbehaviours\n",
            key, net->n_inbound, net->n_outbound, (unsigned long long)net->probes_rejected,
            (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
+    if (net->proxy)
+        wr_fmt(text, "outbound links through the SOCKS5 proxy %s\n", net->proxy_name);
     wr_fmt(json,
            "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"handshakes_refused\":%llu,"
            "\"misbehaviour\":%llu,\"peers\":[",
@@ -1374,7 +1615,10 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
         wr_fmt(text,
                "  %s %s up %llds, in %llu B / %llu bundles, out %llu B / %llu bundles, "
                "misbehaviour %llu\n",
-               p->addr, p->outbound ? "outbound" : "inbound",
+               p->addr,
+               !p->outbound   ? "inbound"
+               : p->via_proxy ? "outbound (through the proxy)"
+                              : "outbound",
                (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,
                (unsigned long long)p->bundles_in, (unsigned long long)p->bytes_out,
                (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);

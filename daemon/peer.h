@@ -12,14 +12,17 @@
 
 #include <uv.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "samizdat/link.h"
+#include "samizdat/socks5.h"
 
 #define PEER_SEND_QUEUE_MAX (4u << 20) /* bytes queued before reading pauses */
 #define PEER_SLOW_LIMIT_MS 60000       /* a queue full this long: disconnect */
 #define PEER_STALL_SHORT_MS 15000 /* no drain this long while others wait for the send budget */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
+#define PEER_PROXY_TIMEOUT_MS 60000 /* a proxy's handshake: Tor may build a circuit first */
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000
 
@@ -41,9 +44,11 @@ struct peer {
     bool silent_close;     /* a failed probe: close later, say nothing */
     bool close_soon;       /* a send failed: closed on the next turn of the loop */
     const char *close_why;
-    char addr[64]; /* "ip:port" for logs and status */
+    char addr[CONFIG_HOST_CAP + 16]; /* "ip:port" (through a proxy, "name:port") for logs */
     char ip[48];
-    uint8_t group[9]; /* the IPv4 address, or the IPv6 /64, that per-address limits count */
+    uint8_t group[9];        /* the IPv4 address, or the IPv6 /64, that per-address limits count */
+    struct sz_socks5 *socks; /* outbound through [network] proxy: its handshake, until done */
+    bool via_proxy;          /* outbound through the proxy */
     uint8_t node_key[SZ_NODE_KEY_LEN];
     int64_t connected_ms, last_rx_ms, full_since_ms;
     int64_t drained_ms; /* when a write last completed, or the queue last became non-empty */

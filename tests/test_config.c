@@ -76,6 +76,13 @@ show(const struct config *c, const char *key, char *buf, size_t cap)
         config_addr_format(&c->listen, buf, cap);
         return;
     }
+    if (strcmp(key, "proxy") == 0) {
+        if (c->proxy.port == 0)
+            snprintf(buf, cap, "(none)");
+        else
+            config_addr_format(&c->proxy, buf, cap);
+        return;
+    }
     if (strcmp(key, "peers") == 0 || strcmp(key, "peer") == 0) {
         buf[0] = '\0';
         for (i = 0, off = 0; i < c->n_peers && off < cap; i++) {
@@ -229,6 +236,17 @@ static const struct set_case set_cases[] = {
     {"peers", "relay.example.org:99999", NULL},
     {"peers", "good.example bad..example", NULL},
     {"peers", "2001:db8::1", NULL},
+    {"proxy", "127.0.0.1:9050", "127.0.0.1:9050"},
+    {"proxy", "socks5h://localhost:1080", "localhost:1080"},
+    {"proxy", "socks5://[::1]:9050", "[::1]:9050"},
+    {"proxy", "", "(none)"},
+    {"proxy", "127.0.0.1", NULL},
+    {"proxy", "[::1]", NULL},
+    {"proxy", "127.0.0.1:", NULL},
+    {"proxy", "127.0.0.1:0", NULL},
+    {"proxy", "127.0.0.1:65536", NULL},
+    {"proxy", "http://127.0.0.1:3128", NULL},
+    {"proxy", "bad..name:9050", NULL},
     {"network_key", "/etc/samizdat/net.key", "/etc/samizdat/net.key"},
     {"network_key", "", "(null)"},
     {"max_inbound", "0", "0"},

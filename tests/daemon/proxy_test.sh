@@ -16,14 +16,15 @@ trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 NAME=relay.samizdat.test # known to the proxy only
 
-# start_proxy MODE: a stand-in proxy; sets PROXY to its address, logging to $TMP/proxy.MODE.log.
+# start_proxy MODE [LABEL]: a stand-in proxy; sets PROXY to its address, logging
+# to $TMP/proxy.LABEL.log (LABEL: MODE when not given).
 start_proxy() {
-    local port=
-    python3 "$SRC/tests/daemon/socks5.py" "$1" "$TMP/proxy.$1.log" "$NAME=127.0.0.1" \
-        >"$TMP/proxy.$1.port" 2>&1 &
+    local port= label=${2:-$1}
+    python3 "$SRC/tests/daemon/socks5.py" "$1" "$TMP/proxy.$label.log" "$NAME=127.0.0.1" \
+        >"$TMP/proxy.$label.port" 2>&1 &
     PROXIES+=($!)
     for _ in $(seq 1 50); do
-        port=$(head -1 "$TMP/proxy.$1.port" 2>/dev/null)
+        port=$(head -1 "$TMP/proxy.$label.port" 2>/dev/null)
         [ -n "$port" ] && break
         sleep 0.1
     done
@@ -98,6 +99,62 @@ start_proxy http
 expect_status "a web server as the proxy" 7 "$SZ" fetch --proxy "$PROXY" \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
 expect_stderr "not SOCKS5" "the proxy $PROXY does not speak SOCKS5"
+
+# wait_log NAME TEXT SECONDS: waits until daemon NAME's log has TEXT.
+wait_log() {
+    for _ in $(seq 1 $(($3 * 10))); do
+        grep -qF -- "$2" "$TMP/$1.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# A relay whose outbound links go through the proxy ([network] proxy): it
+# reaches the publisher by a name only the proxy knows, sent as a name.
+start_proxy ok relay
+RELAY_PROXY=$PROXY
+start_daemon via "${COMMON[@]}" --proxy "$RELAY_PROXY" --peer "$NAME:$PORT" || bad "start via"
+wait_bundles via 1 20 && ok || bad "the relay got the bundle through the proxy: $(tail -5 "$TMP/via.log")"
+grep -qx "CONNECT name $NAME:$PORT" "$TMP/proxy.relay.log" && ok ||
+    bad "the relay's proxy got the peer's name: $(cat "$TMP/proxy.relay.log" 2>/dev/null)"
+grep -q "cannot resolve" "$TMP/via.log" && bad "the relay looked the name up itself" || ok
+"$SZ" status --socket "$TMP/via/control.sock" | grep -q "$NAME:$PORT" && ok ||
+    bad "status names the peer by its name: $("$SZ" status --socket "$TMP/via/control.sock")"
+# A reader fetching from that relay gets the bundle it took through the proxy.
+VIA_PORT=$(peer_port via)
+"$SZ" fetch --peer "127.0.0.1:$VIA_PORT" --trust-file "$TMP/trust" --output "$TMP/lib5" \
+    >/dev/null 2>"$TMP/err" && ok || bad "fetch from the relay (rc $?: $(cat "$TMP/err"))"
+stop_daemon via
+
+# An onion peer: skipped with a message without a proxy, asked of the proxy
+# (as a name) with one, and the proxy's reason logged when it cannot reach it.
+start_daemon onion1 "${COMMON[@]}" --peer "$ONION:$PORT" || bad "start onion1"
+grep -qF "peer $ONION:$PORT: a Tor onion address, reachable only through Tor: set [network] proxy" \
+    "$TMP/onion1.log" && ok || bad "onion without a proxy: $(tail -3 "$TMP/onion1.log")"
+stop_daemon onion1
+start_daemon onion2 "${COMMON[@]}" --proxy "$RELAY_PROXY" --peer "$ONION:$PORT" || bad "start onion2"
+wait_log onion2 "peer $ONION:$PORT: closed: the proxy $RELAY_PROXY could not connect to it: the host is unreachable from the proxy" 10 &&
+    ok || bad "the proxy's reason for the onion peer: $(tail -3 "$TMP/onion2.log")"
+grep -qx "CONNECT name $ONION:$PORT" "$TMP/proxy.relay.log" && ok || bad "the onion name sent to the relay's proxy"
+stop_daemon onion2
+
+# A proxy that is down, one that wants a password, and a web server.
+start_daemon pxdown "${COMMON[@]}" --proxy "$DEADPX" --peer "$NAME:$PORT" || bad "start pxdown"
+wait_log pxdown "cannot connect to the proxy $DEADPX: connection refused (is it running?" 10 &&
+    ok || bad "the proxy down is said: $(tail -3 "$TMP/pxdown.log")"
+stop_daemon pxdown
+start_proxy auth auth2
+start_daemon pxauth "${COMMON[@]}" --proxy "$PROXY" --peer "$NAME:$PORT" || bad "start pxauth"
+wait_log pxauth "the proxy $PROXY accepts none of the authentication methods offered" 10 &&
+    ok || bad "the proxy wanting a password is said: $(tail -3 "$TMP/pxauth.log")"
+stop_daemon pxauth
+start_proxy http http2
+start_daemon pxhttp "${COMMON[@]}" --proxy "$PROXY" --peer "$NAME:$PORT" || bad "start pxhttp"
+wait_log pxhttp "the proxy $PROXY does not speak SOCKS5" 10 &&
+    ok || bad "a web server as the proxy is said: $(tail -3 "$TMP/pxhttp.log")"
+stop_daemon pxhttp
+expect_status "samizdatd with a proxy without a port" 2 "$SZD" --data-dir "$TMP/bad" --proxy 127.0.0.1
+expect_stderr "the proxy's port asked for" "give the SOCKS5 proxy's address and port"
 
 # Usage errors.
 expect_status "an HTTP proxy URL" 2 "$SZ" fetch --proxy http://127.0.0.1:3128 \
