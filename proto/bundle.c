@@ -51,12 +51,18 @@ header_encode(const struct sz_bundle_header *h, uint8_t out[SZ_BUNDLE_HEADER_LEN
     memcpy(out + 72, h->payload_hash, 32);
 }
 
-int
-sz_bundle_parse(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle_header *hdr,
-                uint8_t id[SZ_BUNDLE_ID_LEN])
+/*
+ * The header checks of BUNDLE.md 1.3, shared by sz_bundle_parse() (total is
+ * the buffer's length) and sz_bundle_verify_prefix() (total is the length the
+ * whole bundle will have). Reads only the header from buf (len bytes). On
+ * success *hdr holds the decoded header; it is untouched on failure.
+ */
+static int
+parse_header(const uint8_t *buf, size_t len, uint64_t total, uint64_t content_cap,
+             struct sz_bundle_header *hdr)
 {
     struct sz_bundle_header h;
-    uint8_t magic[4], flags, msg[SIGNED_LEN];
+    uint8_t magic[4], flags;
     uint16_t reserved;
     const uint8_t *header;
     struct sz_rd r;
@@ -89,17 +95,65 @@ sz_bundle_parse(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_
         return -SZ_EBADMSG;
     if (h.payload_len > ZSTD_COMPRESSBOUND(h.content_len))
         return -SZ_ETOOBIG;
-    if (len - SZ_BUNDLE_HEADER_LEN < SZ_BUNDLE_SIG_LEN ||
-        len - SZ_BUNDLE_PREFIX_LEN < h.payload_len)
+    /* A prefix's total comes from its caller and may be anything: compare before subtracting. */
+    if (total < SZ_BUNDLE_PREFIX_LEN || total - SZ_BUNDLE_PREFIX_LEN < h.payload_len)
         return -SZ_EBADMSG;
-    if (len - SZ_BUNDLE_PREFIX_LEN > h.payload_len)
+    if (total - SZ_BUNDLE_PREFIX_LEN > h.payload_len)
         return -SZ_ETRAILING;
+    *hdr = h;
+    return 0;
+}
+
+/* The id: BLAKE2b-256 of the signed message. */
+static void
+bundle_id(const uint8_t *header, uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    uint8_t msg[SIGNED_LEN];
+
+    signed_message(header, msg);
+    crypto_generichash(id, SZ_BUNDLE_ID_LEN, msg, sizeof msg, NULL, 0);
+}
+
+int
+sz_bundle_parse(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle_header *hdr,
+                uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    int rc = parse_header(buf, len, len, content_cap, &h);
+
+    if (rc != 0)
+        return rc;
     if (hdr != NULL)
         *hdr = h;
-    if (id != NULL) {
-        signed_message(header, msg);
-        crypto_generichash(id, SZ_BUNDLE_ID_LEN, msg, sizeof msg, NULL, 0);
-    }
+    if (id != NULL)
+        bundle_id(buf, id);
+    return 0;
+}
+
+int
+sz_bundle_verify_prefix(const uint8_t *buf, size_t len, uint64_t total, uint64_t content_cap,
+                        struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    uint8_t msg[SIGNED_LEN];
+    int rc;
+
+    /*
+     * The header first, the prefix's length after: with total == len this
+     * fails exactly as sz_bundle_parse() does, whatever len is.
+     */
+    rc = parse_header(buf, len, total, content_cap, &h);
+    if (rc != 0)
+        return rc;
+    if (len < SZ_BUNDLE_PREFIX_LEN)
+        return -SZ_EBADMSG;
+    signed_message(buf, msg);
+    if (crypto_sign_verify_detached(buf + SZ_BUNDLE_HEADER_LEN, msg, sizeof msg, h.publisher) != 0)
+        return -SZ_EAUTH;
+    if (hdr != NULL)
+        *hdr = h;
+    if (id != NULL)
+        bundle_id(buf, id);
     return 0;
 }
 
@@ -108,14 +162,11 @@ sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz
                  uint8_t id[SZ_BUNDLE_ID_LEN])
 {
     struct sz_bundle_header h;
-    uint8_t msg[SIGNED_LEN], hash[32], bid[SZ_BUNDLE_ID_LEN];
-    int rc = sz_bundle_parse(buf, len, content_cap, &h, bid);
+    uint8_t hash[32], bid[SZ_BUNDLE_ID_LEN];
+    int rc = sz_bundle_verify_prefix(buf, len, len, content_cap, &h, bid);
 
     if (rc != 0)
         return rc;
-    signed_message(buf, msg);
-    if (crypto_sign_verify_detached(buf + SZ_BUNDLE_HEADER_LEN, msg, sizeof msg, h.publisher) != 0)
-        return -SZ_EAUTH;
     crypto_generichash(hash, sizeof hash, buf + SZ_BUNDLE_PREFIX_LEN, (size_t)h.payload_len, NULL,
                        0);
     if (sodium_memcmp(hash, h.payload_hash, sizeof hash) != 0)

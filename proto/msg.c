@@ -25,6 +25,7 @@
 #define NONCE_LEN (1 + 8)
 #define BUNDLE_HEADER_LEN (1 + 4 + 4)
 #define NOT_FOUND_LEN (1 + SZ_BUNDLE_ID_LEN)
+#define REQUEST_PART_LEN (1 + SZ_BUNDLE_ID_LEN + 4)
 #define REQUEST_RANGE_LEN (1 + SZ_PUBLIC_KEY_LEN + 8 + 8)
 #define RANGE_DONE_LEN (REQUEST_RANGE_LEN + 4)
 #define EQUIVOCATION_LEN (1 + SZ_PUBLIC_KEY_LEN + 8 + 2 * SZ_BUNDLE_ID_LEN)
@@ -63,6 +64,8 @@ sz_msg_type_name(uint8_t type)
         return "EQUIVOCATION";
     case SZ_MSG_BUNDLES:
         return "BUNDLES";
+    case SZ_MSG_REQUEST_PART:
+        return "REQUEST_PART";
     default:
         return NULL;
     }
@@ -331,6 +334,9 @@ check_fields(const struct sz_msg *m)
         if (m->type == SZ_MSG_RANGE_DONE && m->sent > m->last - m->first + 1)
             return -SZ_EBADMSG;
         return 0;
+    case SZ_MSG_REQUEST_PART:
+        /* Offset 0 is the whole bundle: that is a REQUEST. */
+        return m->offset == 0 ? -SZ_EBADMSG : 0;
     case SZ_MSG_EQUIVOCATION:
         if (memcmp(m->id, m->id_b, SZ_BUNDLE_ID_LEN) == 0)
             return -SZ_EBADMSG;
@@ -409,6 +415,11 @@ dec_fields(struct sz_rd *r, struct sz_msg *m)
         break;
     case SZ_MSG_NOT_FOUND:
         rc = sz_rd_copy(r, m->id, SZ_BUNDLE_ID_LEN);
+        break;
+    case SZ_MSG_REQUEST_PART:
+        rc = sz_rd_copy(r, m->id, SZ_BUNDLE_ID_LEN);
+        if (rc == 0)
+            rc = sz_rd_u32(r, &m->offset);
         break;
     case SZ_MSG_REQUEST_RANGE:
     case SZ_MSG_RANGE_DONE:
@@ -520,6 +531,9 @@ sz_msg_encoded_len(const struct sz_msg *m, size_t *len)
     case SZ_MSG_NOT_FOUND:
         n = NOT_FOUND_LEN;
         break;
+    case SZ_MSG_REQUEST_PART:
+        n = REQUEST_PART_LEN;
+        break;
     case SZ_MSG_REQUEST_RANGE:
         n = REQUEST_RANGE_LEN;
         break;
@@ -629,6 +643,10 @@ enc_fields(struct put *w, const struct sz_msg *m)
         break;
     case SZ_MSG_NOT_FOUND:
         put_bytes(w, m->id, SZ_BUNDLE_ID_LEN);
+        break;
+    case SZ_MSG_REQUEST_PART:
+        put_bytes(w, m->id, SZ_BUNDLE_ID_LEN);
+        put_u32(w, m->offset);
         break;
     case SZ_MSG_REQUEST_RANGE:
     case SZ_MSG_RANGE_DONE:

@@ -84,6 +84,30 @@ big_content(size_t body_len, size_t *len)
     return out;
 }
 
+/* A container of one article whose body is body_len hex digits that compress poorly. */
+static uint8_t *
+noisy_content(size_t body_len, size_t *len)
+{
+    static const uint8_t seed[randombytes_SEEDBYTES] = {42};
+    static const char digits[] = "0123456789abcdef";
+    struct sz_article a;
+    uint8_t *body = malloc(body_len), *out;
+
+    assert_non_null(body);
+    randombytes_buf_deterministic(body, body_len, seed);
+    for (size_t i = 0; i < body_len; i++)
+        body[i] = (uint8_t)digits[body[i] & 15];
+    memset(&a, 0, sizeof a);
+    a.id = (struct sz_str)S("noisy");
+    a.title = (struct sz_str)S("Noisy");
+    a.ctype = SZ_CTYPE_PLAIN;
+    a.body = body;
+    a.body_len = body_len;
+    assert_int_equal(sz_container_encode(&a, 1, &out, len), 0);
+    free(body);
+    return out;
+}
+
 /* One zstd frame of src; content size written or not, optional checksum and window. */
 static uint8_t *
 zframe(const uint8_t *src, size_t len, int level, bool with_size, bool checksum, int window_log,
@@ -255,6 +279,51 @@ open_copy(const uint8_t *b, size_t len, uint64_t cap)
         assert_ptr_equal(out, (struct sz_bundle *)&copy); /* untouched */
     free(copy);
     return rc;
+}
+
+/*
+ * sz_bundle_verify_prefix on an exact-size copy of the first n bytes (so ASan
+ * sees any read past them). On failure hdr and id must be untouched.
+ */
+static int
+prefix_copy(const uint8_t *b, size_t n, uint64_t total, struct sz_bundle_header *hdr,
+            uint8_t id[32])
+{
+    uint8_t *copy = malloc(n > 0 ? n : 1), mark[32];
+    struct sz_bundle_header h;
+    int rc;
+
+    assert_non_null(copy);
+    if (n > 0)
+        memcpy(copy, b, n);
+    memset(&h, 0x5a, sizeof h);
+    memset(mark, 0x5a, sizeof mark);
+    rc = sz_bundle_verify_prefix(copy, n, total, 0, &h, mark);
+    if (rc != 0) {
+        assert_int_equal(h.version, 0x5a);
+        assert_true(h.payload_len == 0x5a5a5a5a5a5a5a5aull);
+        for (size_t i = 0; i < sizeof mark; i++)
+            assert_int_equal(mark[i], 0x5a);
+    } else {
+        if (hdr != NULL)
+            *hdr = h;
+        if (id != NULL)
+            memcpy(id, mark, sizeof mark);
+    }
+    free(copy);
+    return rc;
+}
+
+static void
+assert_hdr_equal(const struct sz_bundle_header *a, const struct sz_bundle_header *b)
+{
+    assert_int_equal(a->version, b->version);
+    assert_memory_equal(a->publisher, b->publisher, 32);
+    assert_true(a->sequence == b->sequence);
+    assert_true(a->created == b->created);
+    assert_true(a->payload_len == b->payload_len);
+    assert_true(a->content_len == b->content_len);
+    assert_memory_equal(a->payload_hash, b->payload_hash, 32);
 }
 
 /* ---- decompression bombs (first: they measure the process's peak RSS) ----- */
@@ -760,6 +829,10 @@ test_header_fields(void **state)
         rc = sz_bundle_parse(c, len, 0, &hdr, NULL);
         if (cases[i].want != -SZ_ELENGTH && rc != cases[i].want)
             fail_msg("%s: parse rc %d, want %d", cases[i].what, rc, cases[i].want);
+        /* And so does the prefix alone, given the whole length (the frame is not its business). */
+        rc = prefix_copy(c, SZ_BUNDLE_PREFIX_LEN, len, NULL, NULL);
+        if (rc != (cases[i].want == -SZ_ELENGTH ? 0 : cases[i].want))
+            fail_msg("%s: verify_prefix rc %d, want %d", cases[i].what, rc, cases[i].want);
         if (rc == 0 && cases[i].width == 8 && cases[i].off == 48)
             assert_true((uint64_t)hdr.created == cases[i].value);
         free(c);
@@ -977,6 +1050,112 @@ test_every_bit_flip(void **state)
         }
     }
     assert_int_equal(n, 8 * len);
+    free(c);
+    free(b);
+    free(content);
+}
+
+/*
+ * The prefix of a bundle (header and signature) checked before the payload
+ * has come (PROTOCOL.md 4.1.1): the header's rules against the announced
+ * total, and the signature; the payload is not looked at.
+ */
+static void
+test_verify_prefix(void **state)
+{
+    static const size_t signed_bytes[] = {8, 40, 48, 55, 72, 103};
+    size_t clen, len;
+    uint8_t *content = noisy_content(4000, &clen), *b, *c;
+    struct sz_bundle_header hdr, want_hdr;
+    uint8_t id[32], want_id[32], sealed_id[32];
+    (void)state;
+
+    /* A payload of about 2 KiB, so that the prefix is well short of the whole. */
+    b = seal(content, clen, 1, &len, sealed_id);
+    assert_true(len > 2 * SZ_BUNDLE_PREFIX_LEN);
+    assert_int_equal(sz_bundle_verify(b, len, 0, &want_hdr, want_id), 0);
+    assert_memory_equal(want_id, sealed_id, 32);
+
+    /* The prefix alone, with the right total: the header and id of the whole. */
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, len, &hdr, id), 0);
+    assert_memory_equal(id, want_id, 32);
+    assert_hdr_equal(&hdr, &want_hdr);
+    /* Any longer part of it, up to the whole, says the same; NULL outputs are fine. */
+    for (size_t n = SZ_BUNDLE_PREFIX_LEN + 1; n <= len; n += (n < 200 ? 1 : 997))
+        check_rc(prefix_copy(b, n, len, NULL, NULL), 0, "longer prefix", n);
+    assert_int_equal(prefix_copy(b, len, len, &hdr, id), 0);
+    assert_memory_equal(id, want_id, 32);
+    assert_int_equal(sz_bundle_verify_prefix(b, len, len, 0, NULL, NULL), 0);
+
+    /* Less than the prefix: never enough, whatever the total. */
+    for (size_t n = 0; n < SZ_BUNDLE_PREFIX_LEN; n++)
+        check_rc(prefix_copy(b, n, len, NULL, NULL), -SZ_EBADMSG, "short prefix", n);
+    assert_int_equal(sz_bundle_verify_prefix(NULL, 0, len, 0, NULL, NULL), -SZ_EBADMSG);
+
+    /* The total must be exactly the bundle's length. */
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, len - 1, NULL, NULL), -SZ_EBADMSG);
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, len + 1, NULL, NULL), -SZ_ETRAILING);
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, SZ_BUNDLE_PREFIX_LEN, NULL, NULL),
+                     -SZ_EBADMSG);
+    /* Totals below the header's own length, or huge: no wrap-around. */
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, 0, NULL, NULL), -SZ_EBADMSG);
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, 50, NULL, NULL), -SZ_EBADMSG);
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, SZ_BUNDLE_HEADER_LEN, NULL, NULL),
+                     -SZ_EBADMSG);
+    assert_int_equal(prefix_copy(b, SZ_BUNDLE_PREFIX_LEN, UINT64_MAX, NULL, NULL), -SZ_ETRAILING);
+    /* The content cap applies as in sz_bundle_parse(). */
+    assert_int_equal(sz_bundle_verify_prefix(b, SZ_BUNDLE_PREFIX_LEN, len, clen - 1, NULL, NULL),
+                     -SZ_ETOOBIG);
+    assert_int_equal(sz_bundle_verify_prefix(b, SZ_BUNDLE_PREFIX_LEN, len, clen, NULL, NULL), 0);
+
+    c = malloc(len);
+    assert_non_null(c);
+    /*
+     * With the buffer's own length as the total, it fails as sz_bundle_parse()
+     * does, even short of the prefix: a header defect is named as such.
+     */
+    for (size_t k = 0; k < 4; k++) {
+        memcpy(c, b, len);
+        if (k == 1)
+            c[4] = 2; /* version */
+        else if (k == 2)
+            c[5] = 1; /* flags */
+        else if (k == 3)
+            sz_store64(c + 64, UINT64_MAX); /* content_len */
+        for (size_t n = 0; n <= SZ_BUNDLE_PREFIX_LEN + 1; n++) {
+            int want = sz_bundle_parse(c, n, 0, NULL, NULL);
+
+            assert_int_not_equal(want, 0);
+            check_rc(prefix_copy(c, n, n, NULL, NULL), want, "prefix as parse", 1000 * k + n);
+        }
+    }
+    /* Every byte of the signature matters. */
+    for (size_t i = SZ_BUNDLE_HEADER_LEN; i < SZ_BUNDLE_PREFIX_LEN; i++) {
+        memcpy(c, b, len);
+        c[i] ^= 0x01;
+        check_rc(prefix_copy(c, SZ_BUNDLE_PREFIX_LEN, len, NULL, NULL), -SZ_EAUTH, "signature", i);
+    }
+    /* Signed header bytes whose change still parses: publisher, created, the payload hash. */
+    for (size_t i = 0; i < N_ELEMS(signed_bytes); i++) {
+        memcpy(c, b, len);
+        c[signed_bytes[i]] ^= 0x01;
+        assert_int_equal(sz_bundle_parse(c, len, 0, NULL, NULL), 0);
+        check_rc(prefix_copy(c, SZ_BUNDLE_PREFIX_LEN, len, NULL, NULL), -SZ_EAUTH, "header",
+                 signed_bytes[i]);
+    }
+    /* Another key's signature over the same header. */
+    memcpy(c, b, len);
+    resign(c, OTHER_SK);
+    assert_int_equal(prefix_copy(c, SZ_BUNDLE_PREFIX_LEN, len, NULL, NULL), -SZ_EAUTH);
+
+    /* The payload is not its business: changed or missing, the prefix still verifies. */
+    memcpy(c, b, len);
+    for (size_t i = SZ_BUNDLE_PREFIX_LEN; i < len; i++)
+        c[i] ^= 0xff;
+    assert_int_equal(sz_bundle_verify(c, len, 0, NULL, NULL), -SZ_EHASH);
+    assert_int_equal(prefix_copy(c, len, len, &hdr, id), 0);
+    assert_memory_equal(id, want_id, 32);
+    assert_hdr_equal(&hdr, &want_hdr);
     free(c);
     free(b);
     free(content);
@@ -1225,6 +1404,7 @@ main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_verify_prefix),
         cmocka_unit_test(test_every_bit_flip),
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_single_segment_window),

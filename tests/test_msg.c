@@ -100,6 +100,10 @@ assert_msg_equal(const struct sz_msg *a, const struct sz_msg *b)
     case SZ_MSG_NOT_FOUND:
         assert_memory_equal(a->id, b->id, 32);
         break;
+    case SZ_MSG_REQUEST_PART:
+        assert_memory_equal(a->id, b->id, 32);
+        assert_int_equal(a->offset, b->offset);
+        break;
     case SZ_MSG_RANGE_DONE:
         assert_int_equal(a->sent, b->sent);
         /* fall through */
@@ -276,6 +280,11 @@ build_samples(void **state)
         struct sz_msg m = {.type = SZ_MSG_NOT_FOUND};
         memcpy(m.id, ID, 32);
         add_msg("not-found", &m);
+        m.type = SZ_MSG_REQUEST_PART;
+        m.offset = 1;
+        add_msg("request-part-1", &m);
+        m.offset = UINT32_MAX;
+        add_msg("request-part-max", &m);
     }
     assert_int_equal(sz_msg_encode_summary(false, NULL, 0, buf, sizeof buf, &len), 0);
     add_sample("summary-empty", buf, len);
@@ -349,6 +358,7 @@ test_known_answers(void **state)
         "11 0200" ID_HEX ID2_HEX,                              /* REQUEST 2 */
         "12 e8030000 e7030000 ff",                             /* BUNDLE total 1000, offset 999 */
         "13" ID_HEX,                                           /* NOT_FOUND */
+        "15" ID_HEX "39300000",                                /* REQUEST_PART offset 12345 */
         "20 01 0200" PK_HEX "0100 0100000000000000 0300000000000000" ID_HEX "0000",
         "21" PK_HEX "0a00000000000000 0b00000000000000",          /* REQUEST_RANGE 10..11 */
         "22" PK_HEX "0a00000000000000 0b00000000000000 02000000", /* RANGE_DONE 2 sent */
@@ -356,8 +366,8 @@ test_known_answers(void **state)
         "31 02 04 c0000201 401f 06 20010db8000000000000000000000001 bb01", /* PEERS */
         "40" PK_HEX "0900000000000000" ID_HEX ID2_HEX,                     /* EQUIVOCATION seq 9 */
     };
-    static const uint8_t types[] = {0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12,
-                                    0x13, 0x20, 0x21, 0x22, 0x30, 0x31, 0x40};
+    static const uint8_t types[] = {0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13,
+                                    0x15, 0x20, 0x21, 0x22, 0x30, 0x31, 0x40};
     uint8_t out[1024];
 
     (void)state;
@@ -410,6 +420,10 @@ test_known_answers(void **state)
             break;
         case SZ_MSG_NOT_FOUND:
             assert_memory_equal(m.id, ID, 32);
+            break;
+        case SZ_MSG_REQUEST_PART:
+            assert_memory_equal(m.id, ID, 32);
+            assert_int_equal(m.offset, 12345);
             break;
         case SZ_MSG_SUMMARY: {
             struct sz_msg_iter it;
@@ -575,12 +589,12 @@ test_unknown_type(void **state)
             assert_int_equal(sz_msg_encoded_len(&m, &len), -SZ_EINVAL);
         }
     }
-    /* Exactly the fifteen types of PROTOCOL.md 4 are known. */
+    /* Exactly the sixteen types of PROTOCOL.md 4 are known. */
     {
         size_t known = 0;
         for (unsigned t = 0; t < 256; t++)
             known += sz_msg_type_name((uint8_t)t) != NULL;
-        assert_int_equal(known, 15);
+        assert_int_equal(known, 16);
     }
 }
 
@@ -668,6 +682,12 @@ test_bad_bodies(void **state)
         {"bundle total 168", "12 a8000000 00000000 ff", -SZ_EBADMSG},
         {"bundle total 0", "12 00000000 00000000 ff", -SZ_EBADMSG},
         {"not found short", "13" Z8 Z8 Z8 "00000000000000", -SZ_EBADMSG},
+        {"request part offset 0", "15" ID_HEX "00000000", -SZ_EBADMSG},
+        {"request part no offset", "15" ID_HEX, -SZ_EBADMSG},
+        {"request part offset cut", "15" ID_HEX "010000", -SZ_EBADMSG},
+        {"request part id cut", "15" Z8 Z8 Z8 "00000000000000", -SZ_EBADMSG},
+        {"request part long", "15" ID_HEX "01000000 00", -SZ_ETRAILING},
+        {"request part offset 0, long", "15" ID_HEX "00000000 01", -SZ_EBADMSG},
         {"summary more 2", "20 02 0000", -SZ_EBADMSG},
         {"summary more ff", "20 ff 0000", -SZ_EBADMSG},
         {"summary 1025", "20 00 0104", -SZ_ETOOBIG},
@@ -992,6 +1012,7 @@ test_encode_errors(void **state)
         {"range span", {.type = SZ_MSG_REQUEST_RANGE, .last = 4096}, -SZ_ETOOBIG},
         {"done sent", {.type = SZ_MSG_RANGE_DONE, .first = 1, .last = 1, .sent = 2}, -SZ_EINVAL},
         {"equivocation same ids", {.type = SZ_MSG_EQUIVOCATION}, -SZ_EINVAL},
+        {"request part offset 0", {.type = SZ_MSG_REQUEST_PART}, -SZ_EINVAL},
     };
     static const struct sz_msg_range bad_range[] = {{5, 4}};
     struct sz_msg_announce ann;
@@ -1060,6 +1081,7 @@ test_type_names(void **state)
     assert_string_equal(sz_msg_type_name(SZ_MSG_HELLO), "HELLO");
     assert_string_equal(sz_msg_type_name(SZ_MSG_REQUEST_RANGE), "REQUEST_RANGE");
     assert_string_equal(sz_msg_type_name(SZ_MSG_EQUIVOCATION), "EQUIVOCATION");
+    assert_string_equal(sz_msg_type_name(SZ_MSG_REQUEST_PART), "REQUEST_PART");
     assert_null(sz_msg_type_name(0));
     assert_null(sz_msg_type_name(0x41));
 }

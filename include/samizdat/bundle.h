@@ -66,6 +66,21 @@ int sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap,
                      struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN]);
 
 /*
+ * Checks the start of a bundle whose length is known to be total, before the
+ * rest has come: the header as sz_bundle_parse() checks it (total must be
+ * exactly header + signature + payload_len) and the Ed25519 signature, and
+ * computes the id. buf holds at least SZ_BUNDLE_PREFIX_LEN bytes (len);
+ * anything after the prefix is not looked at. The payload hash is checked
+ * only once the whole bundle is there (sz_bundle_verify()). The header's
+ * errors come first, as sz_bundle_parse() gives them. Returns 0 or
+ * -SZ_EBADMSG (len below the prefix, or a total below the bundle's length),
+ * -SZ_EVERSION, -SZ_ETOOBIG, -SZ_ECANON, -SZ_ETRAILING (a total above it),
+ * -SZ_EAUTH.
+ */
+int sz_bundle_verify_prefix(const uint8_t *buf, size_t len, uint64_t total, uint64_t content_cap,
+                            struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN]);
+
+/*
  * sz_bundle_verify(), then decompression into exactly content_len bytes (never
  * more), then sz_container_decode(). On success *out is set; free it with
  * sz_bundle_free(). Returns 0 or the errors above, -SZ_ELENGTH, the container's

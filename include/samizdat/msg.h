@@ -34,6 +34,7 @@ enum sz_msg_type {
     SZ_MSG_PEERS = 0x31,         /* entries: n x (family, address, port) */
     SZ_MSG_EQUIVOCATION = 0x40,  /* publisher, sequence, id (id_a), id_b */
     SZ_MSG_BUNDLES = 0x14,       /* entries: n x (u32 len, bundle); feature SZ_FEATURE_BATCH */
+    SZ_MSG_REQUEST_PART = 0x15,  /* id, offset; feature SZ_FEATURE_PART */
 };
 
 /* GOODBYE reasons. */
@@ -54,6 +55,7 @@ enum sz_msg_goodbye_reason {
 
 /* Handshake feature bits (PROTOCOL.md 2). */
 #define SZ_FEATURE_BATCH 0x1u /* BUNDLES: many whole bundles in one frame */
+#define SZ_FEATURE_PART 0x2u  /* REQUEST_PART: the rest of a bundle, from an offset */
 
 /* PEERS address families. */
 #define SZ_FAMILY_IPV4 4
@@ -100,7 +102,7 @@ struct sz_msg {
     size_t entries_len;
     size_t n_entries;
     uint8_t more; /* SUMMARY: 1 when another SUMMARY follows */
-    /* BUNDLE */
+    /* BUNDLE; REQUEST_PART: id, offset (>= 1) */
     uint32_t total;
     uint32_t offset;
     const uint8_t *data;

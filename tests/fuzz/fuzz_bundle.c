@@ -6,6 +6,12 @@
  * fixes the payload hash): that drives decompression and the container decoder
  * through the verified path too, without weakening the library. Whatever opens
  * must satisfy the format's invariants, abort() otherwise.
+ *
+ * sz_bundle_verify_prefix() is held to sz_bundle_verify() on the same bytes,
+ * given the whole length as the total: it succeeds exactly when the structure
+ * and the signature are right (whatever the payload hash), with the same id,
+ * from the prefix alone as from the whole; and it fails with verify's error
+ * whenever that error is not the payload hash's.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -144,6 +150,76 @@ check_same(const struct sz_bundle *a, const struct sz_bundle *b)
         abort();
 }
 
+/*
+ * sz_bundle_verify_prefix() on an exact-size copy of the first n bytes (ASan
+ * sees any read past them), for a bundle of total bytes. A failure must leave
+ * the outputs untouched.
+ */
+static int
+prefix_one(const uint8_t *data, size_t n, size_t total, struct sz_bundle_header *hdr,
+           uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h, untouched;
+    uint8_t pid[SZ_BUNDLE_ID_LEN], mark[SZ_BUNDLE_ID_LEN], *copy = malloc(n > 0 ? n : 1);
+    int rc;
+
+    if (copy == NULL)
+        abort();
+    if (n > 0)
+        memcpy(copy, data, n);
+    memset(&untouched, 0xa5, sizeof untouched);
+    memcpy(&h, &untouched, sizeof h);
+    memset(mark, 0xa5, sizeof mark);
+    memcpy(pid, mark, sizeof pid);
+    rc = sz_bundle_verify_prefix(copy, n, total, CONTENT_CAP, &h, pid);
+    fuzz_check_rc(rc);
+    if (rc != 0 && (memcmp(&h, &untouched, sizeof h) != 0 || memcmp(pid, mark, sizeof pid) != 0))
+        abort();
+    if (rc == 0) {
+        *hdr = h;
+        memcpy(id, pid, sizeof pid);
+    }
+    free(copy);
+    return rc;
+}
+
+/*
+ * The prefix check against the whole verification of the same bytes; parse_rc,
+ * h and id are sz_bundle_parse()'s on them.
+ */
+static void
+check_prefix(const uint8_t *data, size_t size, int parse_rc, const struct sz_bundle_header *h,
+             const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header hv, hp, hq;
+    uint8_t idv[SZ_BUNDLE_ID_LEN], idp[SZ_BUNDLE_ID_LEN], idq[SZ_BUNDLE_ID_LEN];
+    size_t n = size < SZ_BUNDLE_PREFIX_LEN ? size : SZ_BUNDLE_PREFIX_LEN;
+    int rc_verify, rc_whole, rc_prefix;
+
+    rc_verify = sz_bundle_verify(data, size, CONTENT_CAP, &hv, idv);
+    rc_whole = prefix_one(data, size, size, &hp, idp);
+    rc_prefix = prefix_one(data, n, size, &hq, idq);
+    /* Nothing after the prefix is looked at. */
+    if (rc_prefix != rc_whole)
+        abort();
+    /* Success only where the structure is sound: then the header and id are the parse's. */
+    if (rc_whole == 0 && (parse_rc != 0 || !hdr_equal(&hp, h) || memcmp(idp, id, sizeof idp) != 0 ||
+                          !hdr_equal(&hq, h) || memcmp(idq, id, sizeof idq) != 0))
+        abort();
+    /* Structural errors are the parse's. */
+    if (parse_rc != 0 && rc_whole != parse_rc)
+        abort();
+    if (rc_verify == 0) {
+        if (rc_whole != 0 || !hdr_equal(&hv, &hp) || memcmp(idv, idp, sizeof idv) != 0)
+            abort();
+    } else if (rc_verify == -SZ_EHASH) {
+        if (rc_whole != 0)
+            abort();
+    } else if (rc_whole != rc_verify) {
+        abort();
+    }
+}
+
 /* Replaces publisher, payload hash and signature so that the copy verifies. */
 static void
 resign(uint8_t *buf, size_t size)
@@ -162,9 +238,9 @@ resign(uint8_t *buf, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sz_bundle_header h, h2, untouched;
+    struct sz_bundle_header h, h2, h3, untouched;
     struct sz_bundle *opened, *inspected, *resigned;
-    uint8_t id[SZ_BUNDLE_ID_LEN], id2[SZ_BUNDLE_ID_LEN], *copy;
+    uint8_t id[SZ_BUNDLE_ID_LEN], id2[SZ_BUNDLE_ID_LEN], id3[SZ_BUNDLE_ID_LEN], *copy;
     int rc, rc_inspect, rc_open;
 
     memset(&untouched, 0xa5, sizeof untouched);
@@ -174,6 +250,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_rc(rc);
     if (rc != 0 && memcmp(&h, &untouched, sizeof h) != 0)
         abort();
+    check_prefix(data, size, rc, &h, id);
     rc_inspect = open_one(sz_bundle_inspect, data, size, rc, &inspected);
     rc_open = open_one(sz_bundle_open, data, size, rc, &opened);
     /* Whatever verifies, inspects the same way. */
@@ -201,6 +278,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sz_bundle_verify(copy, size, CONTENT_CAP, &h2, id2) != 0 ||
         memcmp(h2.publisher, fuzz_pk, sizeof fuzz_pk) != 0 || h2.sequence != h.sequence ||
         h2.payload_len != h.payload_len || h2.content_len != h.content_len)
+        abort();
+    /* The re-signed copy verifies, so its prefix does, with the same header and id. */
+    if (prefix_one(copy, SZ_BUNDLE_PREFIX_LEN, size, &h3, id3) != 0 || !hdr_equal(&h3, &h2) ||
+        memcmp(id3, id2, sizeof id3) != 0)
+        abort();
+    /* The total is the whole bundle's length, exactly. */
+    if (prefix_one(copy, SZ_BUNDLE_PREFIX_LEN, size - 1, &h3, id3) != -SZ_EBADMSG ||
+        prefix_one(copy, SZ_BUNDLE_PREFIX_LEN, size + 1, &h3, id3) != -SZ_ETRAILING)
         abort();
     if (open_one(sz_bundle_open, copy, size, 0, &resigned) != rc_inspect)
         abort();

@@ -100,6 +100,10 @@ check_limits(const struct sz_msg *m, const uint8_t *body, size_t len)
     case SZ_MSG_EQUIVOCATION:
         check(memcmp(m->id, m->id_b, SZ_BUNDLE_ID_LEN) != 0);
         break;
+    case SZ_MSG_REQUEST_PART:
+        check(len == 1 + SZ_BUNDLE_ID_LEN + 4 && m->offset >= 1);
+        check(memcmp(m->id, body + 1, SZ_BUNDLE_ID_LEN) == 0);
+        break;
     default:
         break;
     }
