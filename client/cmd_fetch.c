@@ -372,10 +372,13 @@ cmd_fetch(int argc, char **argv)
         }
     }
     if (json) {
-        printf("{\"complete\":%s,\"bundles\":%llu,\"bytes\":%llu,\"peers_tried\":%zu,"
-               "\"peers_ok\":%zu,\"peers_failed\":%zu,\"library\":",
+        printf("{\"complete\":%s,\"bundles\":%llu,\"bytes\":%llu,\"resumed\":%llu,"
+               "\"resumed_bytes\":%llu,\"peers_tried\":%zu,\"peers_ok\":%zu,\"peers_failed\":%zu,"
+               "\"library\":",
                res.complete ? "true" : "false", (unsigned long long)res.bundles,
-               (unsigned long long)res.bytes, res.peers_tried, res.peers_ok, res.peers_failed);
+               (unsigned long long)res.bytes, (unsigned long long)res.resumed,
+               (unsigned long long)res.resumed_bytes, res.peers_tried, res.peers_ok,
+               res.peers_failed);
         print_json_str(o.dir);
         printf(",\"publishers\":[");
         for (i = 0; res.pubs != NULL && i < trust.n; i++) {

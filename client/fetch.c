@@ -16,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +93,12 @@
 #define FOLLOW_DEAD_MS 180000
 /* --follow: a bundle waits at most this long for others to share its library write. */
 #define FOLLOW_FLUSH_MS 1000
+/* A bundle this large keeps what came of it when its link is lost (from this
+ * much on), in DIR/.samizdat/partial/, and the rest is asked for by
+ * REQUEST_PART (PROTOCOL.md 4.1.1) in this run or a later one. */
+#define PART_MIN_TOTAL (1u << 20)
+#define PART_MIN_KEEP (64u << 10)
+#define MAX_PARTS 64
 
 enum conn_state {
     C_RESOLVING,
@@ -129,6 +137,17 @@ struct lookup {
     struct addrinfo *res; /* its addresses, until taken */
     char host[256], port[8];
     struct notifier *nt;
+};
+
+/* A large bundle of a trusted publisher partly fetched: its first `have` bytes
+ * are in DIR/.samizdat/partial/ID.part. */
+struct part {
+    size_t pub; /* trusted publisher index */
+    uint64_t seq;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint32_t have, total;
+    bool asked; /* a REQUEST_PART for it is out (conn.part) */
+    bool off;   /* not asked for by part again in this run: done, dropped or refused */
 };
 
 struct claim {
@@ -191,7 +210,11 @@ struct conn {
     bool out_overflow;    /* a message did not fit in OUT_CAP */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
-    struct claim *queue; /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
+    bool rx_part;          /* rx continues a kept part (run.parts[part - 1]) */
+    bool whole_by_part;    /* the bundle on_whole_bundle() gets was asked for by part */
+    size_t part;           /* 1 + the index in run.parts of its REQUEST_PART; 0: none */
+    int64_t part_since_ms; /* when that went out */
+    struct claim *queue;   /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
     size_t q0, n_queue, queue_cap;
     struct claim out_ranges[RANGES_OUT];
     size_t n_out_ranges;
@@ -270,6 +293,8 @@ struct run {
     struct library_result wres;
     char werr[1024];
     uint64_t rx_bundles, rx_bytes; /* verified bundles received, for the progress line */
+    struct part parts[MAX_PARTS];  /* large bundles partly here, from earlier links */
+    size_t n_parts;
     int64_t start_ms;
     int64_t stop_ms; /* --timeout: stop then (INT64_MAX: never) */
     bool incomplete;
@@ -1002,11 +1027,18 @@ conn_send(struct conn *c, const struct sz_msg *m)
 static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Ends a connection; its claimed ranges go back for other peers. */
+static void part_save(struct run *r, struct conn *c);
+static void part_release(struct run *r, struct conn *c);
+
+/* Ends a connection; its claimed ranges go back for other peers, and what came
+ * of a large bundle is kept for a REQUEST_PART. */
 static void
 conn_end(struct run *r, struct conn *c)
 {
     size_t i;
+
+    part_save(r, c);
+    part_release(r, c);
 
     for (i = 0; i < c->n_out_ranges; i++)
         held_remove(&r->claimed[c->out_ranges[i].pub], c->out_ranges[i].first,
@@ -1049,6 +1081,7 @@ conn_end(struct run *r, struct conn *c)
 
 static void plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t last);
 static void send_ranges(struct run *r, struct conn *c);
+static void ask_parts(struct run *r, struct conn *c);
 
 /* Plans everything c offered (what is held, claimed or skipped is left out). */
 static void
@@ -1074,6 +1107,7 @@ replan(struct run *r, const struct conn *except)
         struct conn *o = &r->conns[i];
         if (o->state != C_OPEN || o == except)
             continue;
+        ask_parts(r, o);
         plan_all(r, o);
         send_ranges(r, o);
     }
@@ -1100,6 +1134,290 @@ replan_range(struct run *r, const struct conn *except, size_t pub, uint64_t firs
                         of->v[k].last < last ? of->v[k].last : last);
         send_ranges(r, o);
     }
+}
+
+/* ---- parts of large bundles: DIR/.samizdat/partial/ID.part ---- */
+
+static void
+part_path(const struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN], const char *suffix, char *out,
+          size_t cap)
+{
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    sz_bundle_id_hex(id, hex);
+    snprintf(out, cap, "%s/.samizdat/partial/%s%s", r->o->dir, hex, suffix);
+}
+
+/* The kept bytes of parts[k] are of no more use (the bundle came, or they failed). */
+static void
+part_forget(struct run *r, size_t k)
+{
+    char path[PATH_MAX];
+
+    part_path(r, r->parts[k].id, ".part", path, sizeof path);
+    (void)unlink(path);
+    r->parts[k].off = true;
+    r->parts[k].have = 0;
+}
+
+/* The part of bundle id, if one is kept. */
+static ssize_t
+part_find(const struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    for (size_t k = 0; k < r->n_parts; k++)
+        if (memcmp(r->parts[k].id, id, SZ_BUNDLE_ID_LEN) == 0)
+            return (ssize_t)k;
+    return -1;
+}
+
+/*
+ * Checks the first len bytes of a bundle of total bytes: a trusted publisher's
+ * signed header (the payload is checked when the bundle is whole), a sequence
+ * the library lacks. Returns the publisher's index, or -1.
+ */
+static ssize_t
+part_check(const struct run *r, const uint8_t *buf, size_t len, uint64_t total,
+           struct sz_bundle_header *h, uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    ssize_t i;
+
+    if (total > UINT32_MAX || len < SZ_BUNDLE_PREFIX_LEN || len >= total ||
+        sz_bundle_verify_prefix(buf, len, total, r->o->content_cap, h, id) != 0)
+        return -1;
+    i = trusted_index(r, h->publisher);
+    if (i < 0 || held_has(&r->held[i], h->sequence))
+        return -1;
+    return i;
+}
+
+/*
+ * A link lost partway through a large bundle: the bytes that came are kept
+ * (written whole, then renamed), for this run's other peers or a later run to
+ * send only the rest. Best effort: a part not kept costs a new download.
+ */
+static void
+part_save(struct run *r, struct conn *c)
+{
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    char dir[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX];
+    ssize_t i, k;
+    size_t off = 0;
+    int fd;
+
+    if (c->rx == NULL || c->rx_total < PART_MIN_TOTAL || (c->rx_got < PART_MIN_KEEP && !c->rx_part))
+        return;
+    i = part_check(r, c->rx, c->rx_got, c->rx_total, &h, id);
+    if (i < 0)
+        return;
+    k = part_find(r, id);
+    if (k < 0 && r->n_parts == MAX_PARTS)
+        return;
+    if (k >= 0 && r->parts[k].have >= c->rx_got && !r->parts[k].off)
+        return;
+    /* Before the first bundle, the library may not exist yet (checked at the
+     * start: DIR is missing, empty or a library). */
+    (void)mkdir(r->o->dir, 0755);
+    state_path(r, "", dir, sizeof dir);
+    (void)mkdir(dir, 0755);
+    state_path(r, "partial", dir, sizeof dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return;
+    part_path(r, id, ".tmp", tmp, sizeof tmp);
+    part_path(r, id, ".part", path, sizeof path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    while (off < c->rx_got) {
+        ssize_t n = write(fd, c->rx + off, c->rx_got - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    if (close(fd) != 0 || off < c->rx_got || rename(tmp, path) != 0) {
+        (void)unlink(tmp);
+        return;
+    }
+    if (k < 0) {
+        k = (ssize_t)r->n_parts++;
+        memset(&r->parts[k], 0, sizeof r->parts[k]);
+        memcpy(r->parts[k].id, id, SZ_BUNDLE_ID_LEN);
+        r->parts[k].pub = (size_t)i;
+        r->parts[k].seq = h.sequence;
+        r->parts[k].total = c->rx_total;
+    }
+    r->parts[k].have = c->rx_got;
+    r->parts[k].off = false;
+}
+
+/*
+ * At the start: the parts earlier runs kept. One that fails its checks, or of a
+ * sequence the library holds now, is deleted; one of a publisher not trusted in
+ * this run is left for a run that trusts it.
+ */
+static void
+parts_load(struct run *r)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 300];
+    struct dirent *e;
+    DIR *d;
+
+    state_path(r, "partial", dir, sizeof dir);
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL && r->n_parts < MAX_PARTS) {
+        uint8_t buf[SZ_BUNDLE_PREFIX_LEN], id[SZ_BUNDLE_ID_LEN], want[SZ_BUNDLE_ID_LEN];
+        struct sz_bundle_header h;
+        size_t len = strlen(e->d_name);
+        struct stat st;
+        uint64_t total;
+        bool keep = false;
+        int fd;
+
+        if (len != 2 * SZ_BUNDLE_ID_LEN + 5 || strcmp(e->d_name + len - 5, ".part") != 0 ||
+            sz_unhex(e->d_name, 2 * SZ_BUNDLE_ID_LEN, want, sizeof want) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= SZ_BUNDLE_PREFIX_LEN &&
+            read(fd, buf, sizeof buf) == (ssize_t)sizeof buf) {
+            total = SZ_BUNDLE_PREFIX_LEN + sz_load64(buf + 56); /* payload_len (BUNDLE.md 1.1) */
+            if (total >= SZ_BUNDLE_PREFIX_LEN && total <= UINT32_MAX &&
+                (uint64_t)st.st_size < total) {
+                ssize_t i = part_check(r, buf, sizeof buf, total, &h, id);
+                if (i < 0 && trusted_index(r, buf + 8) < 0 &&
+                    sz_bundle_verify_prefix(buf, sizeof buf, total, r->o->content_cap, &h, id) ==
+                        0 &&
+                    memcmp(id, want, sizeof id) == 0) {
+                    close(fd);
+                    continue; /* another publisher's: kept for a run that trusts it */
+                }
+                if (i >= 0 && memcmp(id, want, sizeof id) == 0) {
+                    struct part *pt = &r->parts[r->n_parts++];
+                    memset(pt, 0, sizeof *pt);
+                    memcpy(pt->id, id, sizeof id);
+                    pt->pub = (size_t)i;
+                    pt->seq = h.sequence;
+                    pt->have = (uint32_t)st.st_size;
+                    pt->total = (uint32_t)total;
+                    keep = true;
+                }
+            }
+        }
+        close(fd);
+        if (!keep)
+            (void)unlink(path);
+    }
+    closedir(d);
+}
+
+/* The bundle came whole: its kept part, if any, is deleted. */
+static void
+part_done(struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    ssize_t k = r->n_parts > 0 ? part_find(r, id) : -1;
+
+    if (k >= 0)
+        part_forget(r, (size_t)k);
+}
+
+/* c's REQUEST_PART, if any, is no longer out: its sequence is free for others. */
+static void
+part_release(struct run *r, struct conn *c)
+{
+    struct part *pt;
+
+    if (c->part == 0)
+        return;
+    pt = &r->parts[c->part - 1];
+    pt->asked = false;
+    held_remove(&r->claimed[pt->pub], pt->seq, pt->seq);
+    c->part = 0;
+}
+
+/* c's REQUEST_PART failed (NOT_FOUND, no answer): the bundle is asked for by
+ * range, from any peer, from its first byte. The kept bytes stay for a later run. */
+static void
+part_refused(struct run *r, struct conn *c)
+{
+    struct part *pt;
+
+    if (c->part == 0)
+        return;
+    pt = &r->parts[c->part - 1];
+    part_release(r, c);
+    pt->off = true;
+    replan_range(r, NULL, pt->pub, pt->seq, pt->seq);
+}
+
+/* Asks c for the rest of one kept part it offers, before its ranges are planned
+ * (the part's sequence is then claimed, and left out of them). */
+static void
+ask_parts(struct run *r, struct conn *c)
+{
+    size_t k;
+
+    if (c->part != 0 || c->cp == NULL || (sz_link_features(c->link) & SZ_FEATURE_PART) == 0)
+        return;
+    for (k = 0; k < r->n_parts; k++) {
+        struct part *pt = &r->parts[k];
+        struct sz_msg m;
+        if (pt->off || pt->asked || !held_has(&c->cp[pt->pub].offer, pt->seq) ||
+            held_has(&r->held[pt->pub], pt->seq) || held_has(&r->claimed[pt->pub], pt->seq))
+            continue;
+        memset(&m, 0, sizeof m);
+        m.type = SZ_MSG_REQUEST_PART;
+        memcpy(m.id, pt->id, SZ_BUNDLE_ID_LEN);
+        m.offset = pt->have;
+        conn_send(c, &m);
+        if (!held_add(&r->claimed[pt->pub], pt->seq, pt->seq))
+            return;
+        pt->asked = true;
+        c->part = k + 1;
+        c->part_since_ms = c->last_progress_ms = now_ms();
+        return;
+    }
+}
+
+/*
+ * The first BUNDLE answering c's REQUEST_PART: rx is set up with the kept bytes.
+ * Returns false when they cannot be read (the part is then given up).
+ */
+static bool
+part_resume(struct run *r, struct conn *c)
+{
+    struct part *pt = &r->parts[c->part - 1];
+    char path[PATH_MAX];
+    size_t off = 0;
+    int fd;
+
+    part_path(r, pt->id, ".part", path, sizeof path);
+    c->rx = malloc(pt->total);
+    fd = c->rx != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    while (fd >= 0 && off < pt->have) {
+        ssize_t n = read(fd, c->rx + off, pt->have - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (off < pt->have) {
+        free(c->rx);
+        c->rx = NULL;
+        return false;
+    }
+    c->rx_total = pt->total;
+    c->rx_got = pt->have;
+    c->rx_part = true;
+    return true;
 }
 
 /*
@@ -1672,9 +1990,12 @@ summary_done(struct run *r, struct conn *c)
             p->covers = true;
             r->rp[i].covered++;
         }
-        for (k = 0; k < p->offer.n; k++)
-            plan_ranges(r, c, i, p->offer.v[k].first, p->offer.v[k].last);
     }
+    /* The rest of kept parts first: their sequences are then left out of the ranges. */
+    ask_parts(r, c);
+    for (i = 0; i < r->o->trust->n; i++)
+        for (k = 0; c->cp[i].listed && k < c->cp[i].offer.n; k++)
+            plan_ranges(r, c, i, c->cp[i].offer.v[k].first, c->cp[i].offer.v[k].last);
     c->state = C_OPEN;
     c->last_progress_ms = c->open_ms = now_ms();
     r->res->peers_ok++;
@@ -1898,7 +2219,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
             hdr.sequence <= c->out_ranges[k].last)
             asked = true;
     /* Asked for by id too, it is still to come as the answer to that REQUEST. */
-    if (i >= 0 && !asked && req_find(c, id) >= 0)
+    if (i >= 0 && !asked && (req_find(c, id) >= 0 || c->whole_by_part))
         asked = by_id = true;
     if (!asked) {
         free(raw);
@@ -1948,6 +2269,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         held_add(&r->held[i], b->hdr.sequence, b->hdr.sequence);
     }
     seen_add(r, b->id);
+    part_done(r, b->id);
     c->bundles++;
     c->bytes += len;
     r->rx_bundles++;
@@ -1963,6 +2285,45 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
         flush_batch(r, false);
     return 0;
+}
+
+/*
+ * The rest of a kept part has come: the whole bundle is checked here first, as
+ * a failure may come from the kept bytes (this reader's own) rather than from
+ * the peer: the part is then dropped and the bundle asked for from its start,
+ * without holding it against the peer. Takes raw. Returns 0, or -1 when c failed.
+ */
+static int
+on_whole_part(struct run *r, struct conn *c, uint8_t *raw, size_t len)
+{
+    size_t k = c->part - 1;
+    struct part *pt = &r->parts[k];
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    int rc = sz_bundle_verify(raw, len, r->o->content_cap, &h, id);
+    uint32_t kept = pt->have;
+
+    c->rx_part = false;
+    if (rc == 0 && memcmp(id, pt->id, SZ_BUNDLE_ID_LEN) != 0)
+        rc = -SZ_EAUTH;
+    if (rc != 0) {
+        free(raw);
+        util_err("peer %s: a bundle finished from bytes an earlier link brought does not check "
+                 "out (%s): asking for all of it again",
+                 c->name, sz_strerror(rc));
+        part_forget(r, k);
+        part_refused(r, c);
+        return 0;
+    }
+    part_release(r, c);
+    c->whole_by_part = true;
+    rc = on_whole_bundle(r, c, raw, len);
+    c->whole_by_part = false;
+    if (rc == 0) {
+        r->res->resumed++;
+        r->res->resumed_bytes += kept;
+    }
+    return rc;
 }
 
 /*
@@ -2024,10 +2385,22 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             on_summary(r, c, &m);
         return 0;
     case SZ_MSG_BUNDLE:
-        if (c->rx == NULL) {
+        if (c->rx == NULL && m.offset != 0 && c->part != 0 &&
+            m.offset == r->parts[c->part - 1].have && m.total == r->parts[c->part - 1].total) {
+            /* The rest of a kept part (PROTOCOL.md 4.1.1). */
+            if (!part_resume(r, c)) {
+                util_err("cannot read the part of a bundle kept in %s/.samizdat/partial: "
+                         "asking for all of it again",
+                         r->o->dir);
+                part_forget(r, c->part - 1);
+                part_refused(r, c);
+                conn_fail(r, c, "its answer to a part request could not be used");
+                return -1;
+            }
+        } else if (c->rx == NULL) {
             uint64_t cap = r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536;
             /* PROTOCOL.md 4.1: room for a bundle only while something is asked of it. */
-            if (c->n_out_ranges == 0 && c->n_req_ids == 0) {
+            if (c->n_out_ranges == 0 && c->n_req_ids == 0 && c->part == 0) {
                 c->misbehaved = true;
                 conn_fail(r, c, "sent a bundle that was not asked for");
                 return -1;
@@ -2061,6 +2434,8 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         if (c->rx_got == c->rx_total) {
             uint8_t *raw = c->rx;
             c->rx = NULL;
+            if (c->rx_part)
+                return on_whole_part(r, c, raw, c->rx_total);
             return on_whole_bundle(r, c, raw, c->rx_total);
         }
         return 0;
@@ -2141,6 +2516,9 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     case SZ_MSG_NOT_FOUND:
         /* It no longer has what it announced (or reported): its slot is free again. */
         (void)req_take(c, m.id);
+        if (c->part != 0 && c->rx == NULL &&
+            memcmp(r->parts[c->part - 1].id, m.id, SZ_BUNDLE_ID_LEN) == 0)
+            part_refused(r, c);
         return 0;
     case SZ_MSG_PING:
         /* A peer that does not take what is sent to it gets no more (PROTOCOL.md 4.4). */
@@ -2639,7 +3017,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     }
     /* A fresh node key per run: a reader has no identity a peer could follow. */
     memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
-    r.keys.features = SZ_FEATURE_BATCH;
+    r.keys.features = SZ_FEATURE_BATCH | SZ_FEATURE_PART;
     crypto_box_keypair(r.keys.node_pk, r.keys.node_sk);
     for (i = 0; i < o->n_peers; i++)
         r.order[i] = i;
@@ -2655,6 +3033,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     state_load(&r);
     if (library_each_bundle(o->dir, library_bundle_held, &r, err, sizeof err) != 0)
         util_err("%s; fetching as if the library held nothing", err);
+    parts_load(&r);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     r.start_ms = now_ms();
@@ -2777,8 +3156,15 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                                                            : c->last_progress_ms) >
                     IDLE_TIMEOUT_MS)
                 c->n_req_ids = c->n_req_announced = 0;
+            /* A part request neither answered nor refused for a minute: asked by range. */
+            if (c->state == C_OPEN && c->part != 0 && c->rx == NULL &&
+                t - (c->part_since_ms > c->last_progress_ms ? c->part_since_ms
+                                                            : c->last_progress_ms) >
+                    IDLE_TIMEOUT_MS)
+                part_refused(&r, c);
             if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
-                c->n_req_ids == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS && !others_busy(&r, c)) {
+                c->n_req_ids == 0 && c->part == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS &&
+                !others_busy(&r, c)) {
                 conn_end(&r, c);
                 continue;
             }

@@ -50,8 +50,9 @@ struct fetch_pub_result {
 };
 
 struct fetch_result {
-    struct fetch_pub_result *pubs; /* one per trusted key, in trust order */
-    uint64_t bundles, bytes;       /* added to the library */
+    struct fetch_pub_result *pubs;   /* one per trusted key, in trust order */
+    uint64_t bundles, bytes;         /* added to the library */
+    uint64_t resumed, resumed_bytes; /* bundles finished from bytes an earlier link brought */
     size_t peers_tried, peers_failed;
     size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
     size_t peers_answered; /* got as far as their SUMMARY */

@@ -90,6 +90,7 @@ struct gossip_peer {
     size_t n_ranges_queued;
     /* What the peer asked of us. */
     uint8_t serve_ids[MAX_SERVE_IDS][SZ_BUNDLE_ID_LEN];
+    uint32_t serve_offsets[MAX_SERVE_IDS]; /* REQUEST_PART: the first byte wanted; else 0 */
     size_t n_serve_ids;
     struct range_req serve_ranges[MAX_SERVE_RANGES];
     size_t n_serve_ranges;
@@ -508,14 +509,14 @@ send_simple(struct peer *p, uint8_t type)
     (void)peer_send_msg(p, &m);
 }
 
-/* Sends one bundle as BUNDLE chunks. */
+/* Sends one bundle as BUNDLE chunks, from byte `from` (0, or a REQUEST_PART's offset). */
 static int
-send_bundle(struct peer *p, const uint8_t *bytes, size_t len)
+send_bundle(struct peer *p, const uint8_t *bytes, size_t len, size_t from)
 {
     struct sz_msg m;
     size_t off;
 
-    for (off = 0; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
+    for (off = from; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
         size_t n = len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN;
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_BUNDLE;
@@ -569,6 +570,7 @@ struct gjob {
     struct store_item item;
     /* SERVE: bundles read, in order; NULL bytes = not found (ids) */
     uint8_t (*ids)[SZ_BUNDLE_ID_LEN];
+    uint32_t *offsets; /* per id: 0, or the offset of a REQUEST_PART */
     size_t n_ids;
     uint8_t **bytes;
     size_t *lens;
@@ -610,6 +612,7 @@ gjob_free(struct gjob *j)
     free(j->wanted);
     free(j->bundle);
     free(j->ids);
+    free(j->offsets);
     if (j->bytes != NULL)
         for (i = 0; i < j->n_read; i++)
             free(j->bytes[i]);
@@ -1342,7 +1345,8 @@ send_batched(struct peer *p, struct gjob *j)
     if (body == NULL)
         return 0;
     for (i = 0; i <= j->n_read; i++) {
-        bool fits = i < j->n_read && j->bytes[i] != NULL && j->lens[i] <= SZ_MSG_MAX_CHUNK_LEN;
+        bool fits = i < j->n_read && j->bytes[i] != NULL && j->lens[i] <= SZ_MSG_MAX_CHUNK_LEN &&
+                    (j->offsets == NULL || j->offsets[i] == 0);
         if (fits && (n == SZ_MSG_MAX_BUNDLES || total + 4 + j->lens[i] > SZ_MSG_MAX_LEN)) {
             /* Full: send what is gathered, then go on. */
             i--;
@@ -1397,15 +1401,18 @@ done_serve(struct gjob *j)
             done = g->n_serve_ids;
         memmove(g->serve_ids, g->serve_ids + done,
                 (g->n_serve_ids - done) * sizeof g->serve_ids[0]);
+        memmove(g->serve_offsets, g->serve_offsets + done,
+                (g->n_serve_ids - done) * sizeof g->serve_offsets[0]);
         g->n_serve_ids -= done;
     }
     if (send_batched(p, j) != 0)
         return;
     for (i = 0; i < j->n_read; i++) {
-        if (j->bytes[i] != NULL) {
-            if (j->lens[i] == 0) /* Went out in a BUNDLES message. */
-                continue;
-            if (send_bundle(p, j->bytes[i], j->lens[i]) != 0)
+        uint32_t from = j->offsets != NULL && i < j->n_ids ? j->offsets[i] : 0;
+        if (j->bytes[i] != NULL && j->lens[i] == 0) /* Went out in a BUNDLES message. */
+            continue;
+        if (j->bytes[i] != NULL && from < j->lens[i]) {
+            if (send_bundle(p, j->bytes[i], j->lens[i], from) != 0)
                 return;
             known_add(p, j->ids[i]);
             if (j->range)
@@ -1601,7 +1608,7 @@ gossip_serve(struct peer *p)
     struct gossip *gs = p->d->gossip;
     /* A job reads up to 4 batches, and then at most one more bundle. */
     size_t reserve = 4 * (size_t)SERVE_BATCH_BYTES + (size_t)p->d->cfg->max_bundle_bytes,
-           used = peer_queued_total(p->d) + gs->serve_reserved;
+           used = peer_queued_total(p->d) + gs->serve_reserved, k;
     struct gjob *j;
 
     if (g == NULL || p->closing || g->serving || peer_send_room(p) < SERVE_BATCH_BYTES)
@@ -1631,6 +1638,16 @@ gossip_serve(struct peer *p)
         /* They leave the queue when done_serve() has answered them. */
         memcpy(j->ids, g->serve_ids, g->n_serve_ids * sizeof *j->ids);
         j->n_ids = g->n_serve_ids;
+        for (k = 0; k < g->n_serve_ids && g->serve_offsets[k] == 0; k++)
+            ;
+        if (k < g->n_serve_ids) {
+            j->offsets = malloc(g->n_serve_ids * sizeof *j->offsets);
+            if (j->offsets == NULL) {
+                gjob_free(j);
+                return;
+            }
+            memcpy(j->offsets, g->serve_offsets, g->n_serve_ids * sizeof *j->offsets);
+        }
     } else {
         j->range = true;
         j->rr = g->serve_ranges[0];
@@ -1884,8 +1901,39 @@ on_request(struct peer *p, const struct sz_msg *m, int64_t now)
         size_t k = 0;
         while (k < g->n_serve_ids && memcmp(g->serve_ids[k], id, SZ_BUNDLE_ID_LEN) != 0)
             k++;
-        if (k == g->n_serve_ids)
+        if (k == g->n_serve_ids) {
+            g->serve_offsets[g->n_serve_ids] = 0;
             memcpy(g->serve_ids[g->n_serve_ids++], id, SZ_BUNDLE_ID_LEN);
+        }
+    }
+    gossip_serve(p);
+    return 0;
+}
+
+/*
+ * REQUEST_PART (PROTOCOL.md 4.1.1): the rest of a bundle from an offset, for a
+ * peer that lost a link partway through it. Served with the ids: BUNDLE
+ * messages from the offset on, or NOT_FOUND.
+ */
+static int
+on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
+{
+    struct gossip_peer *g = p->g;
+    size_t k = 0;
+
+    if ((sz_link_features(p->link) & SZ_FEATURE_PART) == 0) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "REQUEST_PART without the part feature");
+        return -1;
+    }
+    if (!rate_ok(p, &g->n_requests, 1, MAX_REQUESTS_PER_WINDOW, now)) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many bundles at once");
+        return -1;
+    }
+    while (k < g->n_serve_ids && memcmp(g->serve_ids[k], m->id, SZ_BUNDLE_ID_LEN) != 0)
+        k++;
+    if (k == g->n_serve_ids && g->n_serve_ids < MAX_SERVE_IDS) {
+        g->serve_offsets[g->n_serve_ids] = m->offset;
+        memcpy(g->serve_ids[g->n_serve_ids++], m->id, SZ_BUNDLE_ID_LEN);
     }
     gossip_serve(p);
     return 0;
@@ -2210,6 +2258,8 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         return on_announce(p, &m, now);
     case SZ_MSG_REQUEST:
         return on_request(p, &m, now);
+    case SZ_MSG_REQUEST_PART:
+        return on_request_part(p, &m, now);
     case SZ_MSG_BUNDLE:
         return on_bundle(p, &m);
     case SZ_MSG_BUNDLES:

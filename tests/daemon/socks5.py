@@ -6,7 +6,10 @@ Listens on 127.0.0.1 at a free port and prints it. Each request goes to LOG
 as "CONNECT name HOST:PORT" (a name the client sent) or "CONNECT ip HOST:PORT".
 Names are looked up in the NAME=ADDRESS pairs only (the proxy's own DNS).
 MODE: ok (serves), auth (accepts only a user name and password), http
-(answers as a web server does).
+(answers as a web server does), cut:N (serves, but closes a connection once
+N bytes came back from the host: a link lost partway). When a served
+connection ends, "CLOSED HOST:PORT down N" gives the bytes sent back to the
+client.
 """
 import select
 import socket
@@ -14,6 +17,7 @@ import sys
 import threading
 
 MODE, LOG = sys.argv[1], sys.argv[2]
+CUT = int(MODE[4:]) if MODE.startswith("cut:") else None
 NAMES = dict(a.split("=", 1) for a in sys.argv[3:])
 log_lock = threading.Lock()
 
@@ -34,13 +38,21 @@ def read_exact(s, n):
 
 
 def pipe(a, b):
+    """Copies both ways until one side closes; returns the bytes b sent to a."""
     socks = [a, b]
+    down = 0
     while True:
         r, _, _ = select.select(socks, [], [])
         for s in r:
             data = s.recv(65536)
             if not data:
-                return
+                return down
+            if s is b:
+                if CUT is not None and down + len(data) > CUT:
+                    data = data[: CUT - down]
+                    a.sendall(data)
+                    return down + len(data)
+                down += len(data)
             (b if s is a else a).sendall(data)
 
 
@@ -75,8 +87,9 @@ def serve(c):
             c.sendall(b"\x05\x05\x00\x01" + bytes(6))  # connection refused
             return
         c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + (1080).to_bytes(2, "big"))
-        pipe(c, t)
+        down = pipe(c, t)
         t.close()
+        log(f"CLOSED {host}:{port} down {down}")
     except (EOFError, OSError):
         pass
     finally:
