@@ -98,7 +98,8 @@
  * REQUEST_PART (PROTOCOL.md 4.1.1) in this run or a later one. */
 #define PART_MIN_TOTAL (1u << 20)
 #define PART_MIN_KEEP (64u << 10)
-#define MAX_PARTS 64
+#define MAX_PARTS 16
+#define PART_MAX_AGE_S (30 * 86400) /* a part kept longer is deleted */
 
 enum conn_state {
     C_RESOLVING,
@@ -146,8 +147,8 @@ struct part {
     uint64_t seq;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint32_t have, total;
-    bool asked; /* a REQUEST_PART for it is out (conn.part) */
-    bool off;   /* not asked for by part again in this run: done, dropped or refused */
+    size_t owner; /* 1 + the index in run.conns of the link it is claimed for; 0: none */
+    bool off;     /* not asked for by part again in this run: done, dropped or refused */
 };
 
 struct claim {
@@ -211,8 +212,11 @@ struct conn {
     uint8_t *rx;
     uint32_t rx_total, rx_got;
     bool rx_part;          /* rx continues a kept part (run.parts[part - 1]) */
+    bool rx_discard;       /* the rest of a part no longer wanted: its bytes are let go */
     bool whole_by_part;    /* the bundle on_whole_bundle() gets was asked for by part */
-    size_t part;           /* 1 + the index in run.parts of its REQUEST_PART; 0: none */
+    size_t part;           /* 1 + the index in run.parts of its REQUEST_PART out; 0: none */
+    uint32_t part_offset;  /* ... the offset asked, where its answer starts */
+    uint32_t part_total;   /* ... and the bundle's length */
     int64_t part_since_ms; /* when that went out */
     struct claim *queue;   /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
     size_t q0, n_queue, queue_cap;
@@ -1126,7 +1130,7 @@ replan_range(struct run *r, const struct conn *except, size_t pub, uint64_t firs
     for (i = 0; i < r->n_conns; i++) {
         struct conn *o = &r->conns[i];
         const struct held *of;
-        if (o->state != C_OPEN || o == except || o->cp == NULL)
+        if ((except != NULL && o == except) || o->state != C_OPEN || o->cp == NULL)
             continue;
         of = &o->cp[pub].offer;
         for (k = held_at(of, first); k < of->n && of->v[k].first <= last; k++)
@@ -1137,6 +1141,12 @@ replan_range(struct run *r, const struct conn *except, size_t pub, uint64_t firs
 }
 
 /* ---- parts of large bundles: DIR/.samizdat/partial/ID.part ---- */
+
+static size_t
+conn_index(const struct run *r, const struct conn *c)
+{
+    return (size_t)(c - r->conns);
+}
 
 static void
 part_path(const struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN], const char *suffix, char *out,
@@ -1190,10 +1200,23 @@ part_check(const struct run *r, const uint8_t *buf, size_t len, uint64_t total,
     return i;
 }
 
+/* A slot for a new part: a free one, or one whose part is done with. */
+static ssize_t
+part_slot(struct run *r)
+{
+    if (r->n_parts < MAX_PARTS)
+        return (ssize_t)r->n_parts++;
+    for (size_t k = 0; k < r->n_parts; k++)
+        if (r->parts[k].owner == 0 && r->parts[k].off)
+            return (ssize_t)k;
+    return -1;
+}
+
 /*
  * A link lost partway through a large bundle: the bytes that came are kept
  * (written whole, then renamed), for this run's other peers or a later run to
- * send only the rest. Best effort: a part not kept costs a new download.
+ * send only the rest. Not from a peer that misbehaved. Best effort: a part not
+ * kept costs a new download.
  */
 static void
 part_save(struct run *r, struct conn *c)
@@ -1205,15 +1228,16 @@ part_save(struct run *r, struct conn *c)
     size_t off = 0;
     int fd;
 
-    if (c->rx == NULL || c->rx_total < PART_MIN_TOTAL || (c->rx_got < PART_MIN_KEEP && !c->rx_part))
+    if (c->rx == NULL || c->misbehaved || c->rx_total < PART_MIN_TOTAL ||
+        (c->rx_got < PART_MIN_KEEP && !c->rx_part))
         return;
     i = part_check(r, c->rx, c->rx_got, c->rx_total, &h, id);
     if (i < 0)
         return;
     k = part_find(r, id);
-    if (k < 0 && r->n_parts == MAX_PARTS)
-        return;
-    if (k >= 0 && r->parts[k].have >= c->rx_got && !r->parts[k].off)
+    /* Never a shorter one over a longer one, nor one another link is asked for. */
+    if (k >= 0 && (r->parts[k].have >= c->rx_got ||
+                   (r->parts[k].owner != 0 && r->parts[k].owner != conn_index(r, c) + 1)))
         return;
     /* Before the first bundle, the library may not exist yet (checked at the
      * start: DIR is missing, empty or a library). */
@@ -1241,7 +1265,9 @@ part_save(struct run *r, struct conn *c)
         return;
     }
     if (k < 0) {
-        k = (ssize_t)r->n_parts++;
+        k = part_slot(r);
+        if (k < 0)
+            return; /* on disk, for a later run */
         memset(&r->parts[k], 0, sizeof r->parts[k]);
         memcpy(r->parts[k].id, id, SZ_BUNDLE_ID_LEN);
         r->parts[k].pub = (size_t)i;
@@ -1253,22 +1279,24 @@ part_save(struct run *r, struct conn *c)
 }
 
 /*
- * At the start: the parts earlier runs kept. One that fails its checks, or of a
- * sequence the library holds now, is deleted; one of a publisher not trusted in
- * this run is left for a run that trusts it.
+ * At the start: the parts earlier runs kept. One that fails its checks, of a
+ * sequence the library holds now, or older than PART_MAX_AGE_S, is deleted,
+ * as is a write a crash cut short; one of a publisher not trusted in this run
+ * is left for a run that trusts it (until it is too old).
  */
 static void
 parts_load(struct run *r)
 {
     char dir[PATH_MAX], path[PATH_MAX + 300];
     struct dirent *e;
+    time_t now = time(NULL);
     DIR *d;
 
     state_path(r, "partial", dir, sizeof dir);
     d = opendir(dir);
     if (d == NULL)
         return;
-    while ((e = readdir(d)) != NULL && r->n_parts < MAX_PARTS) {
+    while ((e = readdir(d)) != NULL) {
         uint8_t buf[SZ_BUNDLE_PREFIX_LEN], id[SZ_BUNDLE_ID_LEN], want[SZ_BUNDLE_ID_LEN];
         struct sz_bundle_header h;
         size_t len = strlen(e->d_name);
@@ -1277,26 +1305,25 @@ parts_load(struct run *r)
         bool keep = false;
         int fd;
 
-        if (len != 2 * SZ_BUNDLE_ID_LEN + 5 || strcmp(e->d_name + len - 5, ".part") != 0 ||
+        if (len != 2 * SZ_BUNDLE_ID_LEN + 5 ||
             sz_unhex(e->d_name, 2 * SZ_BUNDLE_ID_LEN, want, sizeof want) != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (strcmp(e->d_name + len - 5, ".part") != 0) {
+            if (strcmp(e->d_name + len - 4, ".tmp") == 0)
+                (void)unlink(path);
+            continue;
+        }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
             continue;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= SZ_BUNDLE_PREFIX_LEN &&
+            now - st.st_mtime < PART_MAX_AGE_S && r->n_parts < MAX_PARTS &&
             read(fd, buf, sizeof buf) == (ssize_t)sizeof buf) {
             total = SZ_BUNDLE_PREFIX_LEN + sz_load64(buf + 56); /* payload_len (BUNDLE.md 1.1) */
-            if (total >= SZ_BUNDLE_PREFIX_LEN && total <= UINT32_MAX &&
+            if (total > SZ_BUNDLE_PREFIX_LEN && total <= UINT32_MAX &&
                 (uint64_t)st.st_size < total) {
                 ssize_t i = part_check(r, buf, sizeof buf, total, &h, id);
-                if (i < 0 && trusted_index(r, buf + 8) < 0 &&
-                    sz_bundle_verify_prefix(buf, sizeof buf, total, r->o->content_cap, &h, id) ==
-                        0 &&
-                    memcmp(id, want, sizeof id) == 0) {
-                    close(fd);
-                    continue; /* another publisher's: kept for a run that trusts it */
-                }
                 if (i >= 0 && memcmp(id, want, sizeof id) == 0) {
                     struct part *pt = &r->parts[r->n_parts++];
                     memset(pt, 0, sizeof *pt);
@@ -1306,8 +1333,15 @@ parts_load(struct run *r)
                     pt->have = (uint32_t)st.st_size;
                     pt->total = (uint32_t)total;
                     keep = true;
+                } else if (trusted_index(r, buf + 8) < 0 &&
+                           sz_bundle_verify_prefix(buf, sizeof buf, total, r->o->content_cap, &h,
+                                                   id) == 0 &&
+                           memcmp(id, want, sizeof id) == 0) {
+                    keep = true; /* another publisher's: for a run that trusts it */
                 }
             }
+        } else if (r->n_parts == MAX_PARTS && now - st.st_mtime < PART_MAX_AGE_S) {
+            keep = true; /* no slot in this run: for a later one */
         }
         close(fd);
         if (!keep)
@@ -1326,67 +1360,110 @@ part_done(struct run *r, const uint8_t id[SZ_BUNDLE_ID_LEN])
         part_forget(r, (size_t)k);
 }
 
-/* c's REQUEST_PART, if any, is no longer out: its sequence is free for others. */
+/* parts[k] is no longer claimed by a link: its sequence is free for others. */
 static void
-part_release(struct run *r, struct conn *c)
+part_unclaim(struct run *r, size_t k)
 {
-    struct part *pt;
+    struct part *pt = &r->parts[k];
 
-    if (c->part == 0)
+    if (pt->owner == 0)
         return;
-    pt = &r->parts[c->part - 1];
-    pt->asked = false;
     held_remove(&r->claimed[pt->pub], pt->seq, pt->seq);
-    c->part = 0;
+    pt->owner = 0;
 }
 
-/* c's REQUEST_PART failed (NOT_FOUND, no answer): the bundle is asked for by
- * range, from any peer, from its first byte. The kept bytes stay for a later run. */
+/* Sends c the REQUEST_PART of the next part claimed for it, one at a time. */
 static void
-part_refused(struct run *r, struct conn *c)
+part_send_next(struct run *r, struct conn *c)
 {
-    struct part *pt;
+    size_t k, me = conn_index(r, c) + 1;
 
-    if (c->part == 0)
-        return;
-    pt = &r->parts[c->part - 1];
-    part_release(r, c);
-    pt->off = true;
-    replan_range(r, NULL, pt->pub, pt->seq, pt->seq);
-}
-
-/* Asks c for the rest of one kept part it offers, before its ranges are planned
- * (the part's sequence is then claimed, and left out of them). */
-static void
-ask_parts(struct run *r, struct conn *c)
-{
-    size_t k;
-
-    if (c->part != 0 || c->cp == NULL || (sz_link_features(c->link) & SZ_FEATURE_PART) == 0)
+    if (c->part != 0 || c->state == C_DONE)
         return;
     for (k = 0; k < r->n_parts; k++) {
         struct part *pt = &r->parts[k];
         struct sz_msg m;
-        if (pt->off || pt->asked || !held_has(&c->cp[pt->pub].offer, pt->seq) ||
-            held_has(&r->held[pt->pub], pt->seq) || held_has(&r->claimed[pt->pub], pt->seq))
+        if (pt->owner != me || pt->off)
             continue;
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_REQUEST_PART;
         memcpy(m.id, pt->id, SZ_BUNDLE_ID_LEN);
         m.offset = pt->have;
         conn_send(c, &m);
-        if (!held_add(&r->claimed[pt->pub], pt->seq, pt->seq))
-            return;
-        pt->asked = true;
         c->part = k + 1;
+        c->part_offset = pt->have;
+        c->part_total = pt->total;
         c->part_since_ms = c->last_progress_ms = now_ms();
+        if (c->n_out_ranges == 0) {
+            /* The rate clock starts with the request, as for ranges. */
+            c->rate_since_ms = c->part_since_ms;
+            c->rate_bytes = 0;
+        }
         return;
     }
 }
 
+/* c ends: the parts claimed for it go back (its REQUEST_PART's answer with it). */
+static void
+part_release(struct run *r, struct conn *c)
+{
+    size_t k, me = conn_index(r, c) + 1;
+
+    for (k = 0; k < r->n_parts; k++)
+        if (r->parts[k].owner == me)
+            part_unclaim(r, k);
+    c->part = 0;
+}
+
+/*
+ * c's REQUEST_PART is over without the bundle (NOT_FOUND, no answer, the part
+ * gone meanwhile, or the finished bundle failed its check): the bundle is asked
+ * for by range, from its first byte, from any peer; c goes on with its next part.
+ */
+static void
+part_refused(struct run *r, struct conn *c)
+{
+    struct part *pt;
+    size_t k;
+
+    if (c->part == 0)
+        return;
+    k = c->part - 1;
+    pt = &r->parts[k];
+    c->part = 0;
+    part_unclaim(r, k);
+    pt->off = true;
+    if (!held_has(&r->held[pt->pub], pt->seq))
+        replan_range(r, NULL, pt->pub, pt->seq, pt->seq);
+    part_send_next(r, c);
+}
+
+/*
+ * Claims for c the kept parts it offers, before its ranges are planned (their
+ * sequences are then left out of them), and asks for the first.
+ */
+static void
+ask_parts(struct run *r, struct conn *c)
+{
+    size_t k, me = conn_index(r, c) + 1;
+
+    if (c->cp == NULL || (sz_link_features(c->link) & SZ_FEATURE_PART) == 0)
+        return;
+    for (k = 0; k < r->n_parts; k++) {
+        struct part *pt = &r->parts[k];
+        if (pt->off || pt->owner != 0 || !held_has(&c->cp[pt->pub].offer, pt->seq) ||
+            held_has(&r->held[pt->pub], pt->seq) || held_has(&r->claimed[pt->pub], pt->seq))
+            continue;
+        if (!held_add(&r->claimed[pt->pub], pt->seq, pt->seq))
+            break;
+        pt->owner = me;
+    }
+    part_send_next(r, c);
+}
+
 /*
  * The first BUNDLE answering c's REQUEST_PART: rx is set up with the kept bytes.
- * Returns false when they cannot be read (the part is then given up).
+ * Returns false when they cannot be read.
  */
 static bool
 part_resume(struct run *r, struct conn *c)
@@ -1397,10 +1474,10 @@ part_resume(struct run *r, struct conn *c)
     int fd;
 
     part_path(r, pt->id, ".part", path, sizeof path);
-    c->rx = malloc(pt->total);
+    c->rx = malloc(c->part_total);
     fd = c->rx != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-    while (fd >= 0 && off < pt->have) {
-        ssize_t n = read(fd, c->rx + off, pt->have - off);
+    while (fd >= 0 && off < c->part_offset) {
+        ssize_t n = read(fd, c->rx + off, c->part_offset - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -1409,13 +1486,13 @@ part_resume(struct run *r, struct conn *c)
     }
     if (fd >= 0)
         close(fd);
-    if (off < pt->have) {
+    if (off < c->part_offset) {
         free(c->rx);
         c->rx = NULL;
         return false;
     }
-    c->rx_total = pt->total;
-    c->rx_got = pt->have;
+    c->rx_total = c->part_total;
+    c->rx_got = c->part_offset;
     c->rx_part = true;
     return true;
 }
@@ -2301,7 +2378,7 @@ on_whole_part(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     struct sz_bundle_header h;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     int rc = sz_bundle_verify(raw, len, r->o->content_cap, &h, id);
-    uint32_t kept = pt->have;
+    uint32_t kept = c->part_offset;
 
     c->rx_part = false;
     if (rc == 0 && memcmp(id, pt->id, SZ_BUNDLE_ID_LEN) != 0)
@@ -2315,15 +2392,17 @@ on_whole_part(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         part_refused(r, c);
         return 0;
     }
-    part_release(r, c);
+    c->part = 0;
+    part_unclaim(r, k);
     c->whole_by_part = true;
     rc = on_whole_bundle(r, c, raw, len);
     c->whole_by_part = false;
-    if (rc == 0) {
-        r->res->resumed++;
-        r->res->resumed_bytes += kept;
-    }
-    return rc;
+    if (rc != 0)
+        return rc;
+    r->res->resumed++;
+    r->res->resumed_bytes += kept;
+    part_send_next(r, c);
+    return 0;
 }
 
 /*
@@ -2385,19 +2464,23 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             on_summary(r, c, &m);
         return 0;
     case SZ_MSG_BUNDLE:
-        if (c->rx == NULL && m.offset != 0 && c->part != 0 &&
-            m.offset == r->parts[c->part - 1].have && m.total == r->parts[c->part - 1].total) {
-            /* The rest of a kept part (PROTOCOL.md 4.1.1). */
-            if (!part_resume(r, c)) {
-                util_err("cannot read the part of a bundle kept in %s/.samizdat/partial: "
-                         "asking for all of it again",
-                         r->o->dir);
-                part_forget(r, c->part - 1);
-                part_refused(r, c);
-                conn_fail(r, c, "its answer to a part request could not be used");
-                return -1;
+        if (c->rx == NULL && !c->rx_discard && m.offset != 0 && c->part != 0 &&
+            m.offset == c->part_offset && m.total == c->part_total) {
+            /* The answer to its REQUEST_PART (PROTOCOL.md 4.1.1). A part that came
+             * whole meanwhile (by an id asked as evidence), or whose kept bytes
+             * cannot be read, lets the answer go by, and the peer is not blamed. */
+            if (r->parts[c->part - 1].off || !part_resume(r, c)) {
+                if (!r->parts[c->part - 1].off) {
+                    util_err("cannot read the part of a bundle kept in %s/.samizdat/partial: "
+                             "asking for all of it again",
+                             r->o->dir);
+                    part_forget(r, c->part - 1);
+                }
+                c->rx_discard = true;
+                c->rx_total = m.total;
+                c->rx_got = m.offset;
             }
-        } else if (c->rx == NULL) {
+        } else if (c->rx == NULL && !c->rx_discard) {
             uint64_t cap = r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536;
             /* PROTOCOL.md 4.1: room for a bundle only while something is asked of it. */
             if (c->n_out_ranges == 0 && c->n_req_ids == 0 && c->part == 0) {
@@ -2429,8 +2512,14 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         }
         c->last_progress_ms = t;
         c->rate_bytes += m.data_len;
-        memcpy(c->rx + c->rx_got, m.data, m.data_len);
+        if (!c->rx_discard)
+            memcpy(c->rx + c->rx_got, m.data, m.data_len);
         c->rx_got += (uint32_t)m.data_len;
+        if (c->rx_got == c->rx_total && c->rx_discard) {
+            c->rx_discard = false;
+            part_refused(r, c);
+            return 0;
+        }
         if (c->rx_got == c->rx_total) {
             uint8_t *raw = c->rx;
             c->rx = NULL;
@@ -2794,7 +2883,7 @@ others_busy(const struct run *r, const struct conn *c)
 
     for (i = 0; i < r->n_conns; i++)
         if (&r->conns[i] != c && r->conns[i].state != C_DONE &&
-            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0))
+            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0 || r->conns[i].part != 0))
             return true;
     return false;
 }
@@ -2822,7 +2911,7 @@ ranges_out(const struct run *r)
 
     for (i = 0; i < r->n_conns; i++)
         if (r->conns[i].state == C_OPEN &&
-            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0))
+            (r->conns[i].n_out_ranges > 0 || r->conns[i].n_queue > 0 || r->conns[i].part != 0))
             return true;
     return false;
 }
@@ -3121,7 +3210,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             }
             /* Too slow: asked, and fewer than MIN_RATE_BPS bundle bytes a second over a
              * window (other traffic does not count). What it holds goes to other peers. */
-            if (c->state == C_OPEN && c->n_out_ranges > 0 &&
+            if (c->state == C_OPEN && (c->n_out_ranges > 0 || c->part != 0) &&
                 t - c->rate_since_ms >= RATE_WINDOW_MS) {
                 if (c->rate_bytes == 0) {
                     conn_fail(&r, c, "stalled: no bundle byte for %d s", RATE_WINDOW_MS / 1000);
@@ -3157,7 +3246,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                     IDLE_TIMEOUT_MS)
                 c->n_req_ids = c->n_req_announced = 0;
             /* A part request neither answered nor refused for a minute: asked by range. */
-            if (c->state == C_OPEN && c->part != 0 && c->rx == NULL &&
+            if (c->state == C_OPEN && c->part != 0 && c->rx == NULL && !c->rx_discard &&
                 t - (c->part_since_ms > c->last_progress_ms ? c->part_since_ms
                                                             : c->last_progress_ms) >
                     IDLE_TIMEOUT_MS)

@@ -678,6 +678,13 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
                     q, key);
             return -1;
         }
+        if (memchr(hp, '@', hp_len) != NULL) {
+            set_err(err, err_cap,
+                    "invalid value '%s' for %s: a user name and password for the proxy are not "
+                    "supported (Tor's SocksPort takes none): give HOST:PORT",
+                    q, key);
+            return -1;
+        }
         /* The port is not the peers' default: it must be given. */
         for (colon = hp + hp_len; colon > hp && colon[-1] != ':' && colon[-1] != ']'; colon--)
             ;

@@ -509,9 +509,12 @@ send_simple(struct peer *p, uint8_t type)
     (void)peer_send_msg(p, &m);
 }
 
-/* Sends one bundle as BUNDLE chunks, from byte `from` (0, or a REQUEST_PART's offset). */
+/*
+ * Sends a bundle of len bytes as BUNDLE chunks from byte `from` on (0, or a
+ * REQUEST_PART's offset); data holds the bytes from `from` on.
+ */
 static int
-send_bundle(struct peer *p, const uint8_t *bytes, size_t len, size_t from)
+send_bundle(struct peer *p, const uint8_t *data, size_t len, size_t from)
 {
     struct sz_msg m;
     size_t off;
@@ -522,7 +525,7 @@ send_bundle(struct peer *p, const uint8_t *bytes, size_t len, size_t from)
         m.type = SZ_MSG_BUNDLE;
         m.total = (uint32_t)len;
         m.offset = (uint32_t)off;
-        m.data = bytes + off;
+        m.data = data + (off - from);
         m.data_len = n;
         if (peer_send_msg(p, &m) != 0)
             return -1;
@@ -716,6 +719,40 @@ collect_range(const struct store_meta *m, void *arg)
     return 0;
 }
 
+/*
+ * Reads bundle j->ids[i] from byte `from` on into j->bytes[i] (those bytes
+ * only), with j->lens[i] the whole bundle's length. Leaves j->bytes[i] NULL
+ * when the store lacks it or from is not below its length. Returns the bytes
+ * read. Called with the store locked.
+ */
+static size_t
+serve_read_part(struct daemon *d, struct gjob *j, size_t i, uint32_t from)
+{
+    struct store_meta meta;
+    size_t off = 0, n;
+    uint8_t *buf;
+
+    j->bytes[i] = NULL;
+    j->lens[i] = 0;
+    if (store_get_meta(d->store, j->ids[i], &meta, NULL, 0) != 0 || from >= meta.size)
+        return 0;
+    buf = malloc((size_t)(meta.size - from));
+    if (buf == NULL)
+        return 0;
+    while (off < meta.size - from) {
+        if (store_read(d->store, j->ids[i], from + off, buf + off, (size_t)(meta.size - from) - off,
+                       &n, NULL, 0) != 0 ||
+            n == 0) {
+            free(buf);
+            return 0;
+        }
+        off += n;
+    }
+    j->bytes[i] = buf;
+    j->lens[i] = (size_t)meta.size;
+    return off;
+}
+
 static void
 run_serve(struct gjob *j)
 {
@@ -764,9 +801,16 @@ run_serve(struct gjob *j)
     j->lens = calloc(j->n_ids + 1, sizeof *j->lens);
     if (j->bytes != NULL && j->lens != NULL) {
         for (i = 0; i < j->n_ids && total < SERVE_BATCH_BYTES * 4; i++) {
-            if (store_get(d->store, j->ids[i], &j->bytes[i], &j->lens[i], NULL, 0) != 0)
-                j->bytes[i] = NULL;
-            total += j->lens[i];
+            uint32_t from = j->offsets != NULL ? j->offsets[i] : 0;
+            if (from > 0) {
+                /* REQUEST_PART: only the bytes from the offset are read, and none
+                 * for an offset at or past the end (NOT_FOUND). */
+                total += serve_read_part(d, j, i, from);
+            } else {
+                if (store_get(d->store, j->ids[i], &j->bytes[i], &j->lens[i], NULL, 0) != 0)
+                    j->bytes[i] = NULL;
+                total += j->lens[i];
+            }
             j->n_read = i + 1;
         }
     }
@@ -1412,6 +1456,7 @@ done_serve(struct gjob *j)
         if (j->bytes[i] != NULL && j->lens[i] == 0) /* Went out in a BUNDLES message. */
             continue;
         if (j->bytes[i] != NULL && from < j->lens[i]) {
+            /* For a part, bytes[i] holds the bundle from `from` on. */
             if (send_bundle(p, j->bytes[i], j->lens[i], from) != 0)
                 return;
             known_add(p, j->ids[i]);
@@ -1927,6 +1972,11 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
     }
     if (!rate_ok(p, &g->n_requests, 1, MAX_REQUESTS_PER_WINDOW, now)) {
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many bundles at once");
+        return -1;
+    }
+    /* The rest of a bundle it was sent on this link: an honest reader has it. */
+    if (known_has(p, m->id)) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for part of a bundle it already has");
         return -1;
     }
     while (k < g->n_serve_ids && memcmp(g->serve_ids[k], m->id, SZ_BUNDLE_ID_LEN) != 0)

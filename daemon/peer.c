@@ -933,6 +933,10 @@ on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (st == SZ_SOCKS5_SEND) {
         (void)write_bytes(p, out, out_len);
         sodium_memzero(out, sizeof out);
+        if (used < (size_t)nread && !p->closing) {
+            snprintf(why, sizeof why, "the proxy %s sent more than its answer", net->proxy_name);
+            peer_close(p, false, why);
+        }
         return;
     }
     if (st == SZ_SOCKS5_MORE)

@@ -246,6 +246,7 @@ static const struct set_case set_cases[] = {
     {"proxy", "127.0.0.1:0", NULL},
     {"proxy", "127.0.0.1:65536", NULL},
     {"proxy", "http://127.0.0.1:3128", NULL},
+    {"proxy", "socks5://user:pw@127.0.0.1:9050", NULL},
     {"proxy", "bad..name:9050", NULL},
     {"network_key", "/etc/samizdat/net.key", "/etc/samizdat/net.key"},
     {"network_key", "", "(null)"},

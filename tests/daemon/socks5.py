@@ -7,7 +7,8 @@ as "CONNECT name HOST:PORT" (a name the client sent) or "CONNECT ip HOST:PORT".
 Names are looked up in the NAME=ADDRESS pairs only (the proxy's own DNS).
 MODE: ok (serves), auth (accepts only a user name and password), http
 (answers as a web server does), cut:N (serves, but closes a connection once
-N bytes came back from the host: a link lost partway). When a served
+N bytes came back from the host: a link lost partway), stall:N (serves, but
+after N bytes from the host sends nothing more and keeps the connection open). When a served
 connection ends, "CLOSED HOST:PORT down N" gives the bytes sent back to the
 client.
 """
@@ -17,7 +18,8 @@ import sys
 import threading
 
 MODE, LOG = sys.argv[1], sys.argv[2]
-CUT = int(MODE[4:]) if MODE.startswith("cut:") else None
+CUT = int(MODE.split(":")[1]) if MODE.startswith(("cut:", "stall:")) else None
+STALL = MODE.startswith("stall:")
 NAMES = dict(a.split("=", 1) for a in sys.argv[3:])
 log_lock = threading.Lock()
 
@@ -51,7 +53,12 @@ def pipe(a, b):
                 if CUT is not None and down + len(data) > CUT:
                     data = data[: CUT - down]
                     a.sendall(data)
-                    return down + len(data)
+                    down += len(data)
+                    if STALL:
+                        # Nothing more, until the client gives up and closes.
+                        while a.recv(65536):
+                            pass
+                    return down
                 down += len(data)
             (b if s is a else a).sendall(data)
 
