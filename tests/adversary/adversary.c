@@ -134,6 +134,10 @@ struct conn {
     uint32_t rx_total, rx_got;
     uint8_t *summary; /* the daemon's first SUMMARY (the body) */
     size_t summary_len;
+    /* request-part: the one BUNDLE message the answer should be (offset != 0) */
+    uint32_t part_offset, part_total;
+    const uint8_t *part_data; /* the bytes from part_offset on */
+    int part_seen;            /* 0 none yet, 1 as expected, -1 anything else */
 };
 
 /* Bundles a command asks the daemon for, and how it answered each (conn.track). */
@@ -449,8 +453,14 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
         }
         break;
     case SZ_MSG_BUNDLE:
-        if (c->track)
+        if (c->part_offset != 0) {
+            bool as_asked = m.offset == c->part_offset && m.total == c->part_total &&
+                            m.data_len == (size_t)(c->part_total - c->part_offset) &&
+                            memcmp(m.data, c->part_data, m.data_len) == 0;
+            c->part_seen = as_asked ? 1 : -1;
+        } else if (c->track) {
             took_chunk(c, &m);
+        }
         break;
     case SZ_MSG_BUNDLES:
         if (c->track) {
@@ -1617,6 +1627,90 @@ all_answered(const struct conn *c)
         if (tracked[i].n_got + tracked[i].n_not_found == 0)
             return false;
     return true;
+}
+
+/* request-part: done when a NOT_FOUND came, or a BUNDLE. */
+static bool
+part_not_found(const struct conn *c)
+{
+    return c->part_seen != 0 || (n_tracked > 0 && tracked[0].n_not_found > 0);
+}
+
+static bool
+part_bundle_seen(const struct conn *c)
+{
+    return c->part_seen != 0;
+}
+
+/*
+ * request-part BUNDLE: the daemon holding it, with the part feature
+ * (PROTOCOL.md 4.1.1): REQUEST_PART at its length is answered NOT_FOUND (and
+ * costs it no read); REQUEST_PART for its last 1000 bytes is answered by one
+ * BUNDLE message holding exactly those; asking again for part of a bundle it
+ * sent us closes the link.
+ */
+static int
+cmd_request_part(const char *path)
+{
+    struct conn c;
+    size_t len, blen = 0;
+    uint8_t *b = read_file(path, &len), body[64];
+    struct sz_msg m;
+    double t0;
+    bool nf, got, closed;
+
+    if (len <= 1000)
+        die_local("request-part: the bundle must be over 1000 bytes");
+    track_bundles(&path, 1);
+    keys.features |= SZ_FEATURE_PART;
+    if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_PART) == 0) {
+        bool open = c.open;
+        conn_free(&c);
+        free(b);
+        return verdict(false,
+                       open ? "the daemon did not agree to the part feature" : "handshake failed");
+    }
+    c.track = true;
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_REQUEST_PART;
+    memcpy(m.id, tracked[0].id, SZ_BUNDLE_ID_LEN);
+    m.offset = (uint32_t)len;
+    if (sz_msg_encode(&m, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST_PART");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && !part_not_found(&c) && conn_pump(&c, 200, part_not_found) == 1)
+        ;
+    nf = tracked[0].n_not_found == 1 && c.part_seen == 0 && !c.closed;
+    say("REQUEST_PART at the end of the bundle: %s", nf ? "NOT_FOUND" : "not NOT_FOUND");
+
+    c.part_offset = (uint32_t)(len - 1000);
+    c.part_total = (uint32_t)len;
+    c.part_data = b + len - 1000;
+    m.offset = c.part_offset;
+    if (sz_msg_encode(&m, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST_PART");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && c.part_seen == 0 && conn_pump(&c, 200, part_bundle_seen) == 1)
+        ;
+    got = c.part_seen == 1 && !c.closed;
+    say("REQUEST_PART for the last 1000 bytes: %s",
+        got ? "one BUNDLE with exactly those" : "not answered as asked");
+
+    m.offset = 1;
+    if (sz_msg_encode(&m, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST_PART");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && !c.closed && conn_pump(&c, 200, NULL) == 1)
+        ;
+    closed = c.closed;
+    say("REQUEST_PART again for a bundle it sent: %s", closed ? "link closed" : "link still open");
+    conn_free(&c);
+    free(b);
+    return verdict(nf && got && closed, "REQUEST_PART: NOT_FOUND past the end, the rest as asked, "
+                                        "no second part of a bundle sent");
 }
 
 #define QUIET_GIVE_UP_S 10 /* request-many: no byte for this long, nothing more will come */
@@ -3117,6 +3211,8 @@ usage(void)
           "                           each once, then RANGE_DONE (--hold, default 10)\n"
           "  request-many BUNDLE...   one REQUEST of their ids (at most 64): each answered\n"
           "                           by its bundle or NOT_FOUND (--hold, default 30)\n"
+          "  request-part BUNDLE      REQUEST_PART at its end (NOT_FOUND), for its last\n"
+          "                           1000 bytes (those), then again (link closed)\n"
           "  summary-flood [N]        N SUMMARY messages of 1 MiB (default 1500), the\n"
           "                           daemon's own ranges repeated; at most --seconds\n"
           "  bundle-repeat BUNDLE     SUMMARY claiming it; on REQUEST_RANGE, BUNDLES full\n"
@@ -3323,6 +3419,8 @@ main(int argc, char **argv)
         return cmd_idle(arg);
     if (strcmp(cmd, "request-range") == 0 && arg != NULL)
         return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
+    if (strcmp(cmd, "request-part") == 0 && arg != NULL && n_pos == 3)
+        return cmd_request_part(arg);
     if (strcmp(cmd, "request-many") == 0 && arg != NULL)
         return cmd_request_many(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "dup-announce") == 0 && arg != NULL)

@@ -174,7 +174,7 @@ banned_in_log() {
 }
 
 # ---- setup
-for k in p1 p2 p3 p4 p5 p6 p7 p8 p9; do
+for k in p1 p2 p3 p4 p5 p6 p7 p8 p9 p10; do
     "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null ||
         bad "keygen $k"
 done
@@ -412,6 +412,16 @@ adversary "shared-sequence" request-range "$TPORT" "$TMP/eq-a.bundle" "$TMP/eq-b
 note "shared-sequence: done in $(since "$t0") s"
 still_up shared-sequence T
 honest "after a shared-sequence range" T
+
+# ---- REQUEST_PART (PROTOCOL.md 4.1.1): past the end, the rest, a second time
+echo "request-part: NOT_FOUND past the end, the last 1000 bytes, then a repeat"
+big p10 part 1
+"$SZ" import --socket "$TMP/T/control.sock" "$TMP/part.bundle" >"$TMP/import.out" 2>&1 ||
+    bad "request-part: import at T: $(cat "$TMP/import.out")"
+adversary "request-part" request-part "$TPORT" "$TMP/part.bundle" --from 127.0.0.50
+grep -q "peer 127.0.0.50:[0-9]*: closed: asked for part of a bundle it already has (banned)" \
+    "$TMP/T.log" && ok || bad "request-part: the repeat is logged as misbehaviour"
+still_up request-part T
 
 # ---- one REQUEST whose bundles exceed what one serving job reads (4 MiB)
 # Every id must be answered (bundle or NOT_FOUND), not the first 7 alone.
