@@ -124,8 +124,13 @@ plain_run(const char *s, size_t len)
     return len;
 }
 
-void
-render_escape(struct sz_wr *w, const char *s, size_t len)
+/*
+ * Escapes s[0..len) for HTML: with attr, for text and quoted attributes alike;
+ * without, for text between tags only, where quotes stand as they are (a body
+ * of quotes would otherwise grow sixfold).
+ */
+static void
+escape(struct sz_wr *w, const char *s, size_t len, bool attr)
 {
     size_t start = 0;
     for (size_t k = 0; k < len; k++) {
@@ -144,9 +149,13 @@ render_escape(struct sz_wr *w, const char *s, size_t len)
             rep = "&gt;";
             break;
         case '"':
+            if (!attr)
+                continue;
             rep = "&quot;";
             break;
         case '\'':
+            if (!attr)
+                continue;
             rep = "&#39;";
             break;
         case '\0':
@@ -160,6 +169,19 @@ render_escape(struct sz_wr *w, const char *s, size_t len)
         start = k + 1;
     }
     put_n(w, s + start, len - start);
+}
+
+void
+render_escape(struct sz_wr *w, const char *s, size_t len)
+{
+    escape(w, s, len, true);
+}
+
+/* An article body shown as text (inside <pre>): quotes as they are. */
+static void
+escape_text(struct sz_wr *w, const uint8_t *s, size_t len)
+{
+    escape(w, (const char *)s, len, false);
 }
 
 static void
@@ -723,7 +745,7 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
         sz_wr_status(&md) != 0) {
         put(w, "<p class=\"note\">This Markdown would not render within bounds; here it is as "
                "published, unformatted.</p>\n<pre class=\"plain\">");
-        render_escape(w, (const char *)body, len);
+        escape_text(w, body, len);
         put(w, "</pre>");
     } else {
         render_sanitize_html(w, md.p, md.len);
@@ -877,7 +899,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     case SZ_CTYPE_PLAIN:
     default:
         put(w, "<div class=\"body plain\" dir=\"auto\">\n<pre class=\"plain\">");
-        render_escape(w, (const char *)a->body, a->body_len);
+        escape_text(w, a->body, a->body_len);
         put(w, "</pre>");
         break;
     }

@@ -396,6 +396,27 @@ test_markdown_families_bounded(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* A plain-text body is escaped for text: quotes stay quotes, so a page never
+ * grows sixfold with them; markup and ampersands are escaped. */
+static void
+test_plain_body_quotes(void **state)
+{
+    static const char body[] = "He said \"no\" & 'yes' <b>x</b>";
+    size_t n = 100000;
+    char *quotes = malloc(n), *pg;
+
+    (void)state;
+    pg = page(SZ_CTYPE_PLAIN, body, strlen(body), NULL, NULL, 0);
+    assert_non_null(strstr(pg, ">He said \"no\" &amp; 'yes' &lt;b&gt;x&lt;/b&gt;</pre>"));
+    free(pg);
+    assert_non_null(quotes);
+    memset(quotes, '"', n);
+    pg = page(SZ_CTYPE_PLAIN, quotes, n, NULL, NULL, 0);
+    assert_true(strlen(pg) < n + 20000);
+    free(pg);
+    free(quotes);
+}
+
 /* Output that grows as the square of the input: shown as plain text. */
 static void
 test_markdown_output_explosion_bounded(void **state)
@@ -625,6 +646,7 @@ main(void)
         cmocka_unit_test(test_markdown_formatting_kept),
         cmocka_unit_test(test_markdown_families_bounded),
         cmocka_unit_test(test_markdown_output_explosion_bounded),
+        cmocka_unit_test(test_plain_body_quotes),
         cmocka_unit_test(test_sanitizer_deep_backslashes_bounded),
         cmocka_unit_test(test_many_attachment_names_bounded),
         cmocka_unit_test(test_attachment_mentions_exact),
