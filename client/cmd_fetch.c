@@ -21,6 +21,7 @@ static const char USAGE[] =
     "usage: samizdat fetch --peer HOST[:PORT] [--peer ...] [--peers-file F]\n"
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
     "                      [--network-key F] [--follow] [--json] [--proxy HOST:PORT]\n"
+    "                      [--proxy-auth-file F]\n"
     "\n"
     "Connects to peers in random order (several at once), fetches the bundles of\n"
     "the trusted publishers that the library in DIR does not hold yet, verifies\n"
@@ -51,6 +52,8 @@ static const char USAGE[] =
     "  --proxy HOST:PORT      connect to every peer through this SOCKS5 proxy, which\n"
     "                         also looks up peers' names (Tor: 127.0.0.1:9050);\n"
     "                         --connect-timeout is then 30 unless given\n"
+    "  --proxy-auth-file F    the proxy's user name and password, as USER:PASSWORD on\n"
+    "                         the first line of F (RFC 1929; never on the command line)\n"
     "  -h, --help             show this help\n";
 
 /*
@@ -159,13 +162,16 @@ cmd_fetch(int argc, char **argv)
         {"connect-timeout", required_argument, NULL, 'c'},
         {"parallel", required_argument, NULL, 'n'},
         {"proxy", required_argument, NULL, 'x'},
+        {"proxy-auth-file", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct util_trust trust = {0};
     struct fetch_opts o;
     struct fetch_result res;
-    char **peers = NULL, err[1024];
+    char **peers = NULL, err[1024], *auth = NULL;
+    const char *auth_file = NULL;
+    size_t auth_len = 0;
     size_t n_peers = 0, i;
     uint64_t v;
     bool json = false, connect_timeout_set = false;
@@ -268,6 +274,9 @@ cmd_fetch(int argc, char **argv)
             }
             o.proxy = hp;
             break;
+        case 'A':
+            auth_file = optarg;
+            break;
         }
         case 'n':
             if (util_parse_u64(optarg, &v) != 0 || v < 1 || v > 16) {
@@ -284,6 +293,30 @@ cmd_fetch(int argc, char **argv)
             fputs(USAGE, stderr);
             goto out;
         }
+    }
+    if (auth_file != NULL) {
+        char *colon;
+        if (o.proxy == NULL) {
+            util_err("--proxy-auth-file goes with --proxy HOST:PORT");
+            goto out;
+        }
+        if (util_read_secret_file(auth_file, "proxy credentials file", &auth, &auth_len, err,
+                                  sizeof err) != 0) {
+            util_err("%s", err);
+            goto out;
+        }
+        /* USER:PASSWORD, each 1 to 255 bytes (RFC 1929); the password may hold ':'. */
+        colon = memchr(auth, ':', auth_len);
+        if (colon == NULL || colon == auth || colon - auth > 255 || colon + 1 == auth + auth_len ||
+            (size_t)(auth + auth_len - colon - 1) > 255) {
+            util_err("proxy credentials file %s: its first line must be USER:PASSWORD, each of "
+                     "1 to 255 bytes",
+                     auth_file);
+            goto out;
+        }
+        *colon = '\0';
+        o.proxy_user = auth;
+        o.proxy_pass = colon + 1;
     }
     /* Through a proxy (Tor builds a circuit first) a connection takes longer. */
     if (o.proxy != NULL && !connect_timeout_set)
@@ -409,6 +442,7 @@ cmd_fetch(int argc, char **argv)
     else if (rc == EXIT_NETWORK && res.peers_ok == 0)
         util_err("no peer gave what it offered (see above): try other peers");
 out:
+    util_pass_free(auth);
     free(res.pubs);
     for (i = 0; i < n_peers; i++)
         free(peers[i]);

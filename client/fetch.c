@@ -2743,14 +2743,21 @@ proxy_readable(struct run *r, struct conn *c)
     default:
         break;
     }
-    if (c->socks.fail == SZ_SOCKS5_F_WANTS_AUTH || c->socks.fail == SZ_SOCKS5_F_NO_METHOD)
+    if ((c->socks.fail == SZ_SOCKS5_F_WANTS_AUTH || c->socks.fail == SZ_SOCKS5_F_NO_METHOD) &&
+        r->o->proxy_user == NULL)
         conn_fail(r, c,
-                  "the proxy %s %s, and fetch offers only no authentication (Tor's SocksPort "
-                  "and ssh -D take none)",
+                  "the proxy %s %s: give them with --proxy-auth-file (Tor's SocksPort and ssh -D "
+                  "take none)",
                   r->proxy.name,
                   c->socks.fail == SZ_SOCKS5_F_WANTS_AUTH
                       ? "wants a user name and password"
                       : "accepts no method fetch offers (it may want a password)");
+    else if (c->socks.fail == SZ_SOCKS5_F_NO_METHOD)
+        conn_fail(r, c, "the proxy %s takes no user name and password: leave out --proxy-auth-file",
+                  r->proxy.name);
+    else if (c->socks.fail == SZ_SOCKS5_F_AUTH_REFUSED)
+        conn_fail(r, c, "the proxy %s refused the user name and password: check --proxy-auth-file",
+                  r->proxy.name);
     else
         conn_fail(r, c, "the proxy %s %s", r->proxy.name,
                   sz_socks5_fail_text(&c->socks, why, sizeof why));
@@ -2848,8 +2855,9 @@ conn_writable(struct run *r, struct conn *c)
             const struct peer *p = &r->peers[c->peer];
             uint8_t hello[SZ_SOCKS5_OUT_MAX];
             size_t hello_len;
-            if (sz_socks5_start(&c->socks, p->host, (uint16_t)strtoul(p->port, NULL, 10), NULL,
-                                NULL, hello, sizeof hello, &hello_len) != 0) {
+            if (sz_socks5_start(&c->socks, p->host, (uint16_t)strtoul(p->port, NULL, 10),
+                                r->o->proxy_user, r->o->proxy_pass, hello, sizeof hello,
+                                &hello_len) != 0) {
                 conn_fail(r, c, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
                 return;
             }

@@ -34,8 +34,10 @@ struct fetch_opts {
     bool bundle_lines;      /* one line per bundle added on stderr (--follow on a terminal) */
     int connect_timeout_ms; /* per attempt */
     const char *proxy;      /* a SOCKS5 proxy, HOST:PORT, every connection goes through (or NULL) */
-    int timeout_s;          /* whole run without --follow; 0: none */
-    size_t parallel;        /* peers fetched from at once */
+    const char *proxy_user; /* its user name and password (RFC 1929), or NULL: none */
+    const char *proxy_pass;
+    int timeout_s;   /* whole run without --follow; 0: none */
+    size_t parallel; /* peers fetched from at once */
     uint64_t content_cap;
     int64_t stale_after_s; /* warn when a publisher's newest bundle is older */
 };

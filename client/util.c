@@ -568,6 +568,55 @@ util_pass_free(char *pass)
         sodium_free(pass);
 }
 
+/*
+ * Reads the first line of the secret file at path (what names it in messages)
+ * into buf (PASS_MAX bytes), warning when others may read the file.
+ */
+static int
+read_secret_line(const char *path, const char *what, char *buf, size_t *len, char *err,
+                 size_t err_cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+    struct stat st;
+
+    if (fd < 0) {
+        snprintf(err, err_cap, "cannot open %s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) == 0 && (st.st_mode & 0004) != 0)
+        fprintf(stderr, "samizdat: warning: %s %s is world-readable; run chmod 600 on it\n", what,
+                path);
+    r = read_line_fd(fd, buf, PASS_MAX, len);
+    close(fd);
+    if (r != 0) {
+        snprintf(err, err_cap, "cannot read %s %s: %s", what, path,
+                 r == -2 ? "first line longer than 1023 bytes" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int
+util_read_secret_file(const char *path, const char *what, char **out, size_t *out_len, char *err,
+                      size_t err_cap)
+{
+    char *buf = sodium_malloc(PASS_MAX);
+    size_t len = 0;
+
+    if (buf == NULL) {
+        snprintf(err, err_cap, "out of secure memory for the %s", what);
+        return -1;
+    }
+    if (read_secret_line(path, what, buf, &len, err, err_cap) != 0) {
+        util_pass_free(buf);
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
 int
 util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, char **out,
                      size_t *out_len, char *err, size_t err_cap)
@@ -581,25 +630,8 @@ util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, ch
         return -1;
     }
     if (pass_file != NULL) {
-        int fd = open(pass_file, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0) {
-            snprintf(err, err_cap, "cannot open passphrase file %s: %s", pass_file,
-                     strerror(errno));
+        if (read_secret_line(pass_file, "passphrase file", pass, &len, err, err_cap) != 0)
             goto out;
-        }
-        if (fstat(fd, &st) == 0 && (st.st_mode & 0004) != 0)
-            fprintf(stderr,
-                    "samizdat: warning: passphrase file %s is world-readable; "
-                    "run chmod 600 on it\n",
-                    pass_file);
-        r = read_line_fd(fd, pass, PASS_MAX, &len);
-        close(fd);
-        if (r != 0) {
-            snprintf(err, err_cap, "cannot read passphrase file %s: %s", pass_file,
-                     r == -2 ? "first line longer than 1023 bytes" : strerror(errno));
-            goto out;
-        }
     } else {
         r = prompt_tty(prompt, pass, PASS_MAX, &len);
         if (r == -3) {

@@ -110,6 +110,15 @@ bool util_same_file(const char *a, const char *b);
 int util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, char **out,
                          size_t *out_len, char *err, size_t err_cap);
 
+/*
+ * Reads the first line of a file holding a secret (what names the file in
+ * messages, as "proxy credentials file") into sodium_malloc'd memory,
+ * NUL-terminated: free it with util_pass_free(). Warns when the file is
+ * world-readable. Returns 0, or -1 with a reason in err.
+ */
+int util_read_secret_file(const char *path, const char *what, char **out, size_t *out_len,
+                          char *err, size_t err_cap);
+
 /* Wipes and frees a passphrase from util_read_passphrase(). */
 void util_pass_free(char *pass);
 

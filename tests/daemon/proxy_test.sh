@@ -156,6 +156,37 @@ stop_daemon pxhttp
 expect_status "samizdatd with a proxy without a port" 2 "$SZD" --data-dir "$TMP/bad" --proxy 127.0.0.1
 expect_stderr "the proxy's port asked for" "give the SOCKS5 proxy's address and port"
 
+# A proxy that takes a user name and password (a commercial SOCKS5 service):
+# given in a file, never on the command line.
+start_proxy "userpass:reader:s3cret:with:colons" userpass
+printf 'reader:s3cret:with:colons\n' >"$TMP/creds"
+chmod 600 "$TMP/creds"
+"$SZ" fetch --proxy "$PROXY" --proxy-auth-file "$TMP/creds" --peer "$NAME:$PORT" \
+    --trust-file "$TMP/trust" --output "$TMP/lib6" >/dev/null 2>"$TMP/err" && ok ||
+    bad "fetch through a proxy with a password (rc $?: $(cat "$TMP/err"))"
+grep -qx "AUTH ok reader" "$TMP/proxy.userpass.log" && ok || bad "the proxy got the credentials"
+ls "$TMP"/lib6/*/proxied/index.html >/dev/null 2>&1 && ok || bad "the article came through it"
+printf 'reader:wrong\n' >"$TMP/creds.bad"
+chmod 600 "$TMP/creds.bad"
+expect_status "a wrong password" 7 "$SZ" fetch --proxy "$PROXY" --proxy-auth-file "$TMP/creds.bad" \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
+expect_stderr "the refusal named" "the proxy $PROXY refused the user name and password: check --proxy-auth-file"
+expect_status "no credentials for it" 7 "$SZ" fetch --proxy "$PROXY" --peer "$NAME:$PORT" \
+    --trust-file "$TMP/trust" --output "$TMP/lib7"
+expect_stderr "the file asked for" "the proxy $PROXY accepts no method fetch offers \(it may want a password\): give them with --proxy-auth-file"
+expect_status "credentials for a proxy that takes none" 7 "$SZ" fetch --proxy "$OK_PROXY" \
+    --proxy-auth-file "$TMP/creds" --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
+expect_stderr "said" "the proxy $OK_PROXY takes no user name and password: leave out --proxy-auth-file"
+printf 'no-colon\n' >"$TMP/creds.nocolon"
+expect_status "credentials without a colon" 2 "$SZ" fetch --proxy "$PROXY" \
+    --proxy-auth-file "$TMP/creds.nocolon" --peer "$NAME:$PORT" --trust-file "$TMP/trust" \
+    --output "$TMP/lib7"
+expect_stderr "the form said" "its first line must be USER:PASSWORD"
+expect_status "credentials without a proxy" 2 "$SZ" fetch --proxy-auth-file "$TMP/creds" \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
+expect_stderr "the proxy asked for" "--proxy-auth-file goes with --proxy"
+grep -q "s3cret" "$TMP"/*.log "$TMP/err" "$TMP/stderr" 2>/dev/null && bad "the password was shown" || ok
+
 # Usage errors.
 expect_status "an HTTP proxy URL" 2 "$SZ" fetch --proxy http://127.0.0.1:3128 \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"

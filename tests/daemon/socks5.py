@@ -8,7 +8,9 @@ Names are looked up in the NAME=ADDRESS pairs only (the proxy's own DNS).
 MODE: ok (serves), auth (accepts only a user name and password), http
 (answers as a web server does), cut:N (serves, but closes a connection once
 N bytes came back from the host: a link lost partway), stall:N (serves, but
-after N bytes from the host sends nothing more and keeps the connection open). When a served
+after N bytes from the host sends nothing more and keeps the connection open),
+userpass:USER:PASS (serves only a client offering a user name and password, RFC
+1929, and only with these; logs "AUTH ok USER" or "AUTH refused USER"). When a served
 connection ends, "CLOSED HOST:PORT down N" gives the bytes sent back to the
 client.
 """
@@ -20,6 +22,7 @@ import threading
 MODE, LOG = sys.argv[1], sys.argv[2]
 CUT = int(MODE.split(":")[1]) if MODE.startswith(("cut:", "stall:")) else None
 STALL = MODE.startswith("stall:")
+CREDS = tuple(MODE.split(":", 2)[1:]) if MODE.startswith("userpass:") else None
 NAMES = dict(a.split("=", 1) for a in sys.argv[3:])
 log_lock = threading.Lock()
 
@@ -71,10 +74,24 @@ def serve(c):
             return
         ver, n = read_exact(c, 2)
         methods = read_exact(c, n)
-        if MODE == "auth" or 0 not in methods:
+        if CREDS is not None:
+            if 2 not in methods:
+                c.sendall(b"\x05\xff")
+                return
+            c.sendall(b"\x05\x02")
+            read_exact(c, 1)
+            user = read_exact(c, read_exact(c, 1)[0]).decode()
+            password = read_exact(c, read_exact(c, 1)[0]).decode()
+            good = (user, password) == CREDS
+            log(f"AUTH {'ok' if good else 'refused'} {user}")
+            c.sendall(b"\x01\x00" if good else b"\x01\x01")
+            if not good:
+                return
+        elif MODE == "auth" or 0 not in methods:
             c.sendall(b"\x05\xff")
             return
-        c.sendall(b"\x05\x00")
+        else:
+            c.sendall(b"\x05\x00")
         ver, cmd, _, atyp = read_exact(c, 4)
         if atyp == 1:
             host, kind = socket.inet_ntop(socket.AF_INET, read_exact(c, 4)), "ip"
