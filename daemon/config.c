@@ -144,6 +144,10 @@ static const struct opt options[] = {
         "peers' names go to the proxy as names, so the node asks no DNS server, and peers at "
         ".onion addresses can be reached. Inbound connections do not use it. Empty: connect "
         "directly."),
+    OPT("network", "proxy_auth_file", "proxy-auth-file", "PATH", "", false, K_PATH,
+        FIELD(proxy_auth_file), 0, 0, false, NULL,
+        "File whose first line is USER:PASSWORD for a proxy that wants them (RFC 1929). Empty: "
+        "the proxy is offered no authentication, as Tor's SocksPort takes."),
     OPT("network", "network_key", "network-key", "PATH", "", false, K_PATH, FIELD(network_key), 0,
         0, false, NULL,
         "File holding a private network key: only nodes with the same key can talk to this "
@@ -846,6 +850,7 @@ config_free(struct config *cfg)
     free(cfg->publisher_key);
     free(cfg->passphrase_file);
     free(cfg->network_key);
+    free(cfg->proxy_auth_file);
     free(cfg->publishers);
     free(cfg->peers);
     memset(cfg, 0, sizeof *cfg);
@@ -888,6 +893,7 @@ config_copy(struct config *dst, const struct config *src)
     rc |= dup_str(&dst->publisher_key, src->publisher_key);
     rc |= dup_str(&dst->passphrase_file, src->passphrase_file);
     rc |= dup_str(&dst->network_key, src->network_key);
+    rc |= dup_str(&dst->proxy_auth_file, src->proxy_auth_file);
     rc |= dup_mem(&publishers, src->publishers, src->n_publishers * sizeof *src->publishers);
     rc |= dup_mem(&peers, src->peers, src->n_peers * sizeof *src->peers);
     dst->publishers = publishers;
@@ -921,7 +927,7 @@ config_equal(const struct config *a, const struct config *b)
         a->max_bundle_bytes != b->max_bundle_bytes || a->carry != b->carry ||
         a->n_publishers != b->n_publishers || a->n_peers != b->n_peers ||
         !str_eq(a->network_key, b->network_key) || !addr_eq(&a->proxy, &b->proxy) ||
-        a->max_inbound != b->max_inbound ||
+        !str_eq(a->proxy_auth_file, b->proxy_auth_file) || a->max_inbound != b->max_inbound ||
         a->max_handshakes_per_address != b->max_handshakes_per_address ||
         a->outbound_target != b->outbound_target || a->ban_seconds != b->ban_seconds)
         return false;
@@ -978,6 +984,8 @@ config_restart_only_changes(const struct config *running, const struct config *f
         add_name(names, cap, &n, "network_key");
     if (!addr_eq(&a->proxy, &b->proxy))
         add_name(names, cap, &n, "proxy");
+    if (!str_eq(a->proxy_auth_file, b->proxy_auth_file))
+        add_name(names, cap, &n, "proxy_auth_file");
     if (a->max_inbound != b->max_inbound)
         add_name(names, cap, &n, "max_inbound");
     if (a->max_handshakes_per_address != b->max_handshakes_per_address)
@@ -1419,6 +1427,10 @@ config_finish(struct config *cfg, char *err, size_t err_cap)
         set_err(err, err_cap,
                 "publishers lists keys, but carry = any carries every publisher: set carry = "
                 "list to carry only those");
+        goto out;
+    }
+    if (cfg->proxy_auth_file != NULL && cfg->proxy.port == 0) {
+        set_err(err, err_cap, "proxy_auth_file is set, but proxy is not");
         goto out;
     }
     if (cfg->passphrase_file != NULL && cfg->publisher_key == NULL) {

@@ -134,6 +134,7 @@ struct config {
     struct config_addr *peers; /* malloc'd bootstrap list, no duplicates */
     size_t n_peers;
     struct config_addr proxy;            /* SOCKS5 proxy for outbound links; port 0: none */
+    char *proxy_auth_file;               /* USER:PASSWORD for it; NULL: none */
     char *network_key;                   /* private network key file; NULL: built-in key */
     uint32_t max_inbound;                /* 0: accept no inbound peer connections */
     uint32_t max_handshakes_per_address; /* inbound handshakes in progress; 0: no limit */

@@ -43,6 +43,9 @@ struct daemon {
     size_t n_inflaters;
     /* Publishing (NULL sk when this daemon is not a publisher). */
     uint8_t *sk; /* sodium_malloc'd secret key */
+    /* [network] proxy_auth_file: "USER\0PASSWORD", sodium_malloc'd (NULL: none) */
+    char *proxy_auth;
+    const char *proxy_pass; /* points into proxy_auth */
     uint8_t pk[SZ_PUBLIC_KEY_LEN];
     struct publish *pub;
     /* Control socket. */

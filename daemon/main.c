@@ -82,15 +82,28 @@ warn_if_readable(int fd, const char *what, const char *path)
                 what, path, (unsigned)(st.st_mode & 07777));
 }
 
+/* A file holding a secret: its name in messages, its option, what its first line is. */
+struct secret_file {
+    const char *what;    /* "passphrase file" */
+    const char *option;  /* "passphrase_file (or --passphrase-file)" */
+    const char *content; /* "the passphrase" */
+};
+
+static const struct secret_file PASSPHRASE_FILE = {
+    "passphrase file", "passphrase_file (or --passphrase-file)", "the key's passphrase"};
+static const struct secret_file PROXY_AUTH_FILE = {"proxy credentials file",
+                                                   "proxy_auth_file (or --proxy-auth-file)",
+                                                   "USER:PASSWORD for the proxy"};
+
 /*
- * Reads the passphrase: the file's first line, without its line end (a
- * trailing CR too), as `samizdat keygen --passphrase-file` takes it. The
- * value of passphrase_file is not repeated when it names no file: it may be
- * the passphrase itself, pasted in place of a path.
+ * Reads a secret: the file's first line, without its line end (a trailing CR
+ * too), as `samizdat keygen --passphrase-file` takes it. The option's value is
+ * not repeated when it names no file: it may be the secret itself, pasted in
+ * place of a path.
  */
 static int
-read_passphrase(const char *path, char *pass, size_t cap, size_t *pass_len, char *err,
-                size_t err_cap)
+read_secret(const struct secret_file *sf, const char *path, char *pass, size_t cap,
+            size_t *pass_len, char *err, size_t err_cap)
 {
     struct stat st;
     ssize_t n;
@@ -101,23 +114,22 @@ read_passphrase(const char *path, char *pass, size_t cap, size_t *pass_len, char
     if (fd < 0) {
         if (errno == ENOENT)
             snprintf(err, err_cap,
-                     "the passphrase file named by passphrase_file (or --passphrase-file) does "
-                     "not exist (its name is not shown in case it is the passphrase itself): "
-                     "give the path of a file whose first line is the passphrase");
+                     "the %s named by %s does not exist (its name is not shown in case it is "
+                     "the secret itself): give the path of a file whose first line is %s",
+                     sf->what, sf->option, sf->content);
         else
-            snprintf(err, err_cap, "cannot open passphrase file %s: %s", path, strerror(errno));
+            snprintf(err, err_cap, "cannot open %s %s: %s", sf->what, path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(err, err_cap, "passphrase file %s is not a regular file: name the file itself",
-                 path);
+        snprintf(err, err_cap, "%s %s is not a regular file: name the file itself", sf->what, path);
         close(fd);
         return -1;
     }
-    warn_if_readable(fd, "passphrase file", path);
+    warn_if_readable(fd, sf->what, path);
     n = read(fd, pass, cap - 1);
     if (n < 0) {
-        snprintf(err, err_cap, "cannot read passphrase file %s: %s", path, strerror(errno));
+        snprintf(err, err_cap, "cannot read %s %s: %s", sf->what, path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -127,19 +139,51 @@ read_passphrase(const char *path, char *pass, size_t cap, size_t *pass_len, char
     if (nl != NULL)
         len = (size_t)(nl - pass);
     else if (len == cap - 1) {
-        snprintf(err, err_cap, "passphrase file %s: the first line is longer than %zu bytes", path,
+        snprintf(err, err_cap, "%s %s: the first line is longer than %zu bytes", sf->what, path,
                  cap - 2);
         return -1;
     }
     if (len > 0 && pass[len - 1] == '\r')
         len--;
     if (len == 0) {
-        snprintf(err, err_cap,
-                 "passphrase file %s is empty (its first line should be the key's passphrase)",
-                 path);
+        snprintf(err, err_cap, "%s %s is empty (its first line should be %s)", sf->what, path,
+                 sf->content);
         return -1;
     }
+    pass[len] = '\0';
     *pass_len = len;
+    return 0;
+}
+
+/*
+ * Loads the proxy's user name and password (proxy_auth_file: USER:PASSWORD,
+ * each 1 to 255 bytes) into d->proxy_auth, sodium_malloc'd.
+ */
+static int
+load_proxy_auth(struct daemon *d, const struct config *cfg, char *err, size_t err_cap)
+{
+    size_t len = 0;
+    char *colon;
+
+    d->proxy_auth = sodium_malloc(1024);
+    if (d->proxy_auth == NULL) {
+        snprintf(err, err_cap, "out of secure memory");
+        return -1;
+    }
+    if (read_secret(&PROXY_AUTH_FILE, cfg->proxy_auth_file, d->proxy_auth, 1024, &len, err,
+                    err_cap) != 0)
+        return -1;
+    colon = memchr(d->proxy_auth, ':', len);
+    if (colon == NULL || colon == d->proxy_auth || colon - d->proxy_auth > 255 ||
+        colon + 1 == d->proxy_auth + len || (size_t)(d->proxy_auth + len - colon - 1) > 255) {
+        snprintf(err, err_cap,
+                 "proxy credentials file %s: its first line must be USER:PASSWORD, each of 1 to "
+                 "255 bytes",
+                 cfg->proxy_auth_file);
+        return -1;
+    }
+    *colon = '\0';
+    d->proxy_pass = colon + 1;
     return 0;
 }
 
@@ -197,7 +241,8 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
             snprintf(err, err_cap, "out of secure memory");
             goto out;
         }
-        if (read_passphrase(cfg->passphrase_file, pass, 1024, &pass_len, err, err_cap) != 0)
+        if (read_secret(&PASSPHRASE_FILE, cfg->passphrase_file, pass, 1024, &pass_len, err,
+                        err_cap) != 0)
             goto out;
     }
     d->sk = sodium_malloc(SZ_SECRET_KEY_LEN);
@@ -711,6 +756,10 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_cfg;
     }
+    if (CFG.proxy_auth_file != NULL && load_proxy_auth(d, &CFG, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto out_key;
+    }
     store_limits_from(&CFG, &lim);
     if (store_open(CFG.data_dir, &lim, &d->store, err, sizeof err) != 0) {
         log_msg(LOG_ERROR, "%s", err);
@@ -809,6 +858,8 @@ out_store:
 out_key:
     if (d->sk != NULL)
         sodium_free(d->sk);
+    if (d->proxy_auth != NULL)
+        sodium_free(d->proxy_auth);
 out_cfg:
     if (status == 0)
         log_msg(LOG_INFO, "stopped");

@@ -942,11 +942,15 @@ on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (st == SZ_SOCKS5_MORE)
         return;
     if (st == SZ_SOCKS5_FAILED) {
+        enum sz_socks5_fail f = p->socks->fail;
+        bool creds = p->d->proxy_auth != NULL;
         snprintf(why, sizeof why, "the proxy %s %s%s", net->proxy_name,
                  sz_socks5_fail_text(p->socks, text, sizeof text),
-                 p->socks->fail == SZ_SOCKS5_F_WANTS_AUTH || p->socks->fail == SZ_SOCKS5_F_NO_METHOD
-                     ? " (the node offers only no authentication, as Tor's SocksPort takes)"
-                     : "");
+                 (f == SZ_SOCKS5_F_WANTS_AUTH || f == SZ_SOCKS5_F_NO_METHOD) && !creds
+                     ? " (it may want a user name and password: set proxy_auth_file)"
+                 : f == SZ_SOCKS5_F_NO_METHOD    ? " (it takes no password: remove proxy_auth_file)"
+                 : f == SZ_SOCKS5_F_AUTH_REFUSED ? " (check proxy_auth_file)"
+                                                 : "");
         peer_close(p, false, why);
         return;
     }
@@ -979,8 +983,8 @@ proxy_begin(struct peer *p)
         peer_close(p, false, "out of memory");
         return;
     }
-    rc = sz_socks5_start(p->socks, t->addr.host, t->addr.port, NULL, NULL, out, sizeof out,
-                         &out_len);
+    rc = sz_socks5_start(p->socks, t->addr.host, t->addr.port, p->d->proxy_auth, p->d->proxy_pass,
+                         out, sizeof out, &out_len);
     if (rc != 0) {
         peer_close(p, false, "the name is too long for a SOCKS5 proxy (255 bytes at most)");
         return;

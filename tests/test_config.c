@@ -55,6 +55,7 @@ show(const struct config *c, const char *key, char *buf, size_t cap)
     STR("publisher_key", c->publisher_key);
     STR("passphrase_file", c->passphrase_file);
     STR("network_key", c->network_key);
+    STR("proxy_auth_file", c->proxy_auth_file);
     NUM("log_level", c->log_level);
     NUM("batch_window_ms", c->batch_window_ms);
     NUM("batch_max_articles", c->batch_max_articles);
@@ -248,6 +249,9 @@ static const struct set_case set_cases[] = {
     {"proxy", "http://127.0.0.1:3128", NULL},
     {"proxy", "socks5://user:pw@127.0.0.1:9050", NULL},
     {"proxy", "bad..name:9050", NULL},
+    {"proxy_auth_file", "/etc/samizdat/proxy.auth", "/etc/samizdat/proxy.auth"},
+    {"proxy_auth_file", "", "(null)"},
+    {"proxy_auth_file", "a\x01b", NULL},
     {"network_key", "/etc/samizdat/net.key", "/etc/samizdat/net.key"},
     {"network_key", "", "(null)"},
     {"max_inbound", "0", "0"},
@@ -1056,6 +1060,15 @@ test_finish(void **state)
     assert_int_equal(config_finish(&cfg, err, sizeof err), -1);
     assert_string_equal(err, "passphrase_file is set, but publisher_key is not");
     assert_null(cfg.data_dir);
+    config_free(&cfg);
+
+    /* So are proxy credentials without a proxy. */
+    config_init_defaults(&cfg);
+    assert_int_equal(config_set(&cfg, "proxy_auth_file", "/a", err, sizeof err), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof err), -1);
+    assert_string_equal(err, "proxy_auth_file is set, but proxy is not");
+    assert_int_equal(config_set(&cfg, "proxy", "127.0.0.1:9050", err, sizeof err), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof err), 0);
     config_free(&cfg);
 }
 

@@ -185,6 +185,20 @@ expect_stderr "the form said" "its first line must be USER:PASSWORD"
 expect_status "credentials without a proxy" 2 "$SZ" fetch --proxy-auth-file "$TMP/creds" \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
 expect_stderr "the proxy asked for" "--proxy-auth-file goes with --proxy"
+# A relay through that proxy, with proxy_auth_file; and with a wrong password.
+start_daemon viaauth "${COMMON[@]}" --proxy "$PROXY" --proxy-auth-file "$TMP/creds" \
+    --peer "$NAME:$PORT" || bad "start viaauth"
+wait_bundles viaauth 1 20 && ok || bad "the relay got the bundle through a proxy with a password"
+stop_daemon viaauth
+start_daemon viabad "${COMMON[@]}" --proxy "$PROXY" --proxy-auth-file "$TMP/creds.bad" \
+    --peer "$NAME:$PORT" || bad "start viabad"
+wait_log viabad "the proxy $PROXY refused the user name and password (check proxy_auth_file)" 10 &&
+    ok || bad "a wrong password is said: $(tail -3 "$TMP/viabad.log")"
+stop_daemon viabad
+expect_status "samizdatd with credentials without a colon" 1 "$SZD" --data-dir "$TMP/bad2" \
+    --listen 127.0.0.1:0 --proxy "$PROXY" --proxy-auth-file "$TMP/creds.nocolon"
+grep -q "its first line must be USER:PASSWORD" "$TMP/stderr" && ok ||
+    bad "the form said: $(cat "$TMP/stderr")"
 grep -q "s3cret" "$TMP"/*.log "$TMP/err" "$TMP/stderr" 2>/dev/null && bad "the password was shown" || ok
 
 # Usage errors.
