@@ -1075,6 +1075,8 @@ conn_end(struct run *r, struct conn *c)
     r->peers[c->peer].busy = false;
     sz_link_free(c->link);
     c->link = NULL;
+    if (c->out != NULL && r->o->proxy_user != NULL)
+        sodium_memzero(c->out, c->out_cap); /* the proxy's password may have been in it */
     free(c->out);
     free(c->rx);
     free(c->queue);
@@ -2737,6 +2739,9 @@ proxy_readable(struct run *r, struct conn *c)
         return;
     case SZ_SOCKS5_OPEN:
         sz_socks5_wipe(&c->socks);
+        /* What was sent to the proxy (its password, if any) is not kept. */
+        if (c->out != NULL)
+            sodium_memzero(c->out, c->out_off);
         (void)conn_link_start(r, c);
         return;
     case SZ_SOCKS5_FAILED:

@@ -366,6 +366,8 @@ on_peer_write(uv_write_t *req, int status)
 
     p->queued -= w->len;
     p->d->net->queued -= w->len;
+    if (p->via_proxy && !p->open)
+        sodium_memzero(w->data, w->len); /* the proxy's password may be in it */
     free(w);
     if (status >= 0)
         p->drained_ms = (int64_t)uv_now(p->d->loop);
