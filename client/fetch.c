@@ -1307,12 +1307,12 @@ parts_load(struct run *r)
         bool keep = false;
         int fd;
 
-        if (len != 2 * SZ_BUNDLE_ID_LEN + 5 ||
+        if ((len != 2 * SZ_BUNDLE_ID_LEN + 5 && len != 2 * SZ_BUNDLE_ID_LEN + 4) ||
             sz_unhex(e->d_name, 2 * SZ_BUNDLE_ID_LEN, want, sizeof want) != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (strcmp(e->d_name + len - 5, ".part") != 0) {
-            if (strcmp(e->d_name + len - 4, ".tmp") == 0)
+        if (strcmp(e->d_name + 2 * SZ_BUNDLE_ID_LEN, ".part") != 0) {
+            if (strcmp(e->d_name + 2 * SZ_BUNDLE_ID_LEN, ".tmp") == 0)
                 (void)unlink(path);
             continue;
         }

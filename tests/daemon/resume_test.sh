@@ -68,6 +68,8 @@ KEPT=$(stat -c %s "$PART" 2>/dev/null || echo 0)
     bad "the part that came is kept (file '$PART', $KEPT bytes)"
 [ "$(stat -c %a "$PART" 2>/dev/null)" = 600 ] && ok || bad "the part is the reader's only (0600)"
 ls "$TMP"/lib/*/large/index.html >/dev/null 2>&1 && bad "a part was unpacked" || ok
+cp "$PART" "$TMP/saved.part"
+ID=$(basename "$PART" .part)
 
 # 2. The next fetch asks for the rest only, and the article is whole.
 start_proxy ok ok
@@ -118,4 +120,21 @@ expect_stderr "the stall named" "peer 127.0.0.1:$PORT: stalled"
 [ $((T1 - T0)) -le 45 ] && ok || bad "the stalled fetch ended within 45 s (took $((T1 - T0)) s)"
 STILL=$(stat -c %s "$(part_files "$TMP/lib3")" 2>/dev/null || echo 0)
 [ "$STILL" = "$KEPT" ] && ok || bad "the part is still kept ($KEPT -> $STILL bytes)"
+
+# 5. What a fetch finds in the partial folder at its start: a part older than 30
+# days, a write a crash cut short, a part under another bundle's name and one
+# that is not a bundle are deleted, not used.
+mkdir -p "$TMP/lib4/.samizdat/partial"
+P4=$TMP/lib4/.samizdat/partial
+cp "$TMP/saved.part" "$P4/$ID.part"
+touch -d '40 days ago' "$P4/$ID.part"
+cp "$TMP/saved.part" "$P4/$ID.tmp"
+cp "$TMP/saved.part" "$P4/$(printf 'a%.0s' $(seq 1 64)).part"
+head -c 5000 /dev/urandom >"$P4/$(printf 'b%.0s' $(seq 1 64)).part"
+out=$("$SZ" fetch --peer "127.0.0.1:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4" \
+    --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_field "$out" resumed)" = 0 ] && ok ||
+    bad "a fetch over stale parts: whole, none resumed (rc $rc: $out $(cat "$TMP/err"))"
+[ -z "$(ls -A "$P4")" ] && ok || bad "the stale parts are deleted: $(ls "$P4")"
 finish
