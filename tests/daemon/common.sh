@@ -78,6 +78,24 @@ wait_bundles() {
     return 1
 }
 
+# start_proxy MODE [LABEL [NAME=ADDRESS...]]: a stand-in SOCKS5 proxy
+# (tests/daemon/socks5.py MODE, which knows NAME as ADDRESS); sets PROXY to its
+# address and adds its pid to PROXIES, logging to $TMP/proxy.LABEL.log (LABEL:
+# MODE when not given).
+start_proxy() {
+    local mode=$1 label=${2:-$1} port=
+    shift $(($# < 2 ? $# : 2))
+    python3 "$SRC/tests/daemon/socks5.py" "$mode" "$TMP/proxy.$label.log" "$@" \
+        >"$TMP/proxy.$label.port" 2>&1 &
+    PROXIES+=($!)
+    for _ in $(seq 1 50); do
+        port=$(head -1 "$TMP/proxy.$label.port" 2>/dev/null)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    PROXY=127.0.0.1:$port
+}
+
 # tiny_corpus DIR: a corpus of one short document, for bench_fetch_gen to make
 # many small bundles from (MANIFEST.tsv as the benchmark corpus has it).
 tiny_corpus() {

@@ -16,20 +16,6 @@ trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 NAME=relay.samizdat.test # known to the proxy only
 
-# start_proxy MODE [LABEL]: a stand-in proxy; sets PROXY to its address, logging
-# to $TMP/proxy.LABEL.log (LABEL: MODE when not given).
-start_proxy() {
-    local port= label=${2:-$1}
-    python3 "$SRC/tests/daemon/socks5.py" "$1" "$TMP/proxy.$label.log" "$NAME=127.0.0.1" \
-        >"$TMP/proxy.$label.port" 2>&1 &
-    PROXIES+=($!)
-    for _ in $(seq 1 50); do
-        port=$(head -1 "$TMP/proxy.$label.port" 2>/dev/null)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
-    PROXY=127.0.0.1:$port
-}
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -46,7 +32,7 @@ if getent hosts "$NAME" >/dev/null; then
 fi
 
 # A name only the proxy can look up: fetched through it, the name sent as a name.
-start_proxy ok
+start_proxy ok ok "$NAME=127.0.0.1"
 OK_PROXY=$PROXY
 out=$("$SZ" fetch --proxy "socks5h://$OK_PROXY" --peer "$NAME:$PORT" --trust-file "$TMP/trust" \
     --output "$TMP/lib" --json 2>"$TMP/err")
@@ -91,11 +77,11 @@ expect_status "a proxy that is down" 7 "$SZ" fetch --proxy "$DEADPX" --peer "$NA
 expect_stderr "the proxy named" "cannot connect to the proxy $DEADPX: Connection refused"
 
 # A proxy that wants a password, and a web server given as the proxy.
-start_proxy auth
+start_proxy auth auth "$NAME=127.0.0.1"
 expect_status "a proxy that wants a password" 7 "$SZ" fetch --proxy "$PROXY" \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
 expect_stderr "says it wants a password" "the proxy $PROXY accepts no method fetch offers"
-start_proxy http
+start_proxy http http "$NAME=127.0.0.1"
 expect_status "a web server as the proxy" 7 "$SZ" fetch --proxy "$PROXY" \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4"
 expect_stderr "not SOCKS5" "the proxy $PROXY does not speak SOCKS5"
@@ -111,7 +97,7 @@ wait_log() {
 
 # A relay whose outbound links go through the proxy ([network] proxy): it
 # reaches the publisher by a name only the proxy knows, sent as a name.
-start_proxy ok relay
+start_proxy ok relay "$NAME=127.0.0.1"
 RELAY_PROXY=$PROXY
 start_daemon via "${COMMON[@]}" --proxy "$RELAY_PROXY" --peer "$NAME:$PORT" || bad "start via"
 wait_bundles via 1 20 && ok || bad "the relay got the bundle through the proxy: $(tail -5 "$TMP/via.log")"
@@ -143,12 +129,12 @@ start_daemon pxdown "${COMMON[@]}" --proxy "$DEADPX" --peer "$NAME:$PORT" || bad
 wait_log pxdown "cannot connect to the proxy $DEADPX: connection refused (is it running?" 10 &&
     ok || bad "the proxy down is said: $(tail -3 "$TMP/pxdown.log")"
 stop_daemon pxdown
-start_proxy auth auth2
+start_proxy auth auth2 "$NAME=127.0.0.1"
 start_daemon pxauth "${COMMON[@]}" --proxy "$PROXY" --peer "$NAME:$PORT" || bad "start pxauth"
 wait_log pxauth "the proxy $PROXY accepts none of the authentication methods offered" 10 &&
     ok || bad "the proxy wanting a password is said: $(tail -3 "$TMP/pxauth.log")"
 stop_daemon pxauth
-start_proxy http http2
+start_proxy http http2 "$NAME=127.0.0.1"
 start_daemon pxhttp "${COMMON[@]}" --proxy "$PROXY" --peer "$NAME:$PORT" || bad "start pxhttp"
 wait_log pxhttp "the proxy $PROXY does not speak SOCKS5" 10 &&
     ok || bad "a web server as the proxy is said: $(tail -3 "$TMP/pxhttp.log")"
@@ -158,7 +144,7 @@ expect_stderr "the proxy's port asked for" "give the SOCKS5 proxy's address and 
 
 # A proxy that takes a user name and password (a commercial SOCKS5 service):
 # given in a file, never on the command line.
-start_proxy "userpass:reader:s3cret:with:colons" userpass
+start_proxy "userpass:reader:s3cret:with:colons" userpass "$NAME=127.0.0.1"
 printf 'reader:s3cret:with:colons\n' >"$TMP/creds"
 chmod 600 "$TMP/creds"
 "$SZ" fetch --proxy "$PROXY" --proxy-auth-file "$TMP/creds" --peer "$NAME:$PORT" \

@@ -16,18 +16,6 @@ PROXIES=()
 trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 MIB=$((1 << 20))
 
-# start_proxy MODE LABEL: sets PROXY, logging to $TMP/proxy.LABEL.log.
-start_proxy() {
-    local port=
-    python3 "$SRC/tests/daemon/socks5.py" "$1" "$TMP/proxy.$2.log" >"$TMP/proxy.$2.port" 2>&1 &
-    PROXIES+=($!)
-    for _ in $(seq 1 50); do
-        port=$(head -1 "$TMP/proxy.$2.port" 2>/dev/null)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
-    PROXY=127.0.0.1:$port
-}
 # down_bytes LABEL: bytes the proxy sent back on its last connection, once closed.
 down_bytes() {
     for _ in $(seq 1 50); do
