@@ -64,18 +64,16 @@ small_content(size_t *len)
     return out;
 }
 
-/* A container of one article whose body is body_len bytes of 'a'. */
+/* A container of one plain-text article with this id, title and body; takes body. */
 static uint8_t *
-big_content(size_t body_len, size_t *len)
+plain_content(const char *id, const char *title, uint8_t *body, size_t body_len, size_t *len)
 {
     struct sz_article a;
-    uint8_t *body = malloc(body_len), *out;
+    uint8_t *out;
 
-    assert_non_null(body);
-    memset(body, 'a', body_len);
     memset(&a, 0, sizeof a);
-    a.id = (struct sz_str)S("big");
-    a.title = (struct sz_str)S("Big");
+    a.id = (struct sz_str){id, strlen(id)};
+    a.title = (struct sz_str){title, strlen(title)};
     a.ctype = SZ_CTYPE_PLAIN;
     a.body = body;
     a.body_len = body_len;
@@ -84,28 +82,30 @@ big_content(size_t body_len, size_t *len)
     return out;
 }
 
+/* A container of one article whose body is body_len bytes of 'a'. */
+static uint8_t *
+big_content(size_t body_len, size_t *len)
+{
+    uint8_t *body = malloc(body_len);
+
+    assert_non_null(body);
+    memset(body, 'a', body_len);
+    return plain_content("big", "Big", body, body_len, len);
+}
+
 /* A container of one article whose body is body_len hex digits that compress poorly. */
 static uint8_t *
 noisy_content(size_t body_len, size_t *len)
 {
     static const uint8_t seed[randombytes_SEEDBYTES] = {42};
     static const char digits[] = "0123456789abcdef";
-    struct sz_article a;
-    uint8_t *body = malloc(body_len), *out;
+    uint8_t *body = malloc(body_len);
 
     assert_non_null(body);
     randombytes_buf_deterministic(body, body_len, seed);
     for (size_t i = 0; i < body_len; i++)
         body[i] = (uint8_t)digits[body[i] & 15];
-    memset(&a, 0, sizeof a);
-    a.id = (struct sz_str)S("noisy");
-    a.title = (struct sz_str)S("Noisy");
-    a.ctype = SZ_CTYPE_PLAIN;
-    a.body = body;
-    a.body_len = body_len;
-    assert_int_equal(sz_container_encode(&a, 1, &out, len), 0);
-    free(body);
-    return out;
+    return plain_content("noisy", "Noisy", body, body_len, len);
 }
 
 /* One zstd frame of src; content size written or not, optional checksum and window. */
