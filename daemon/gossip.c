@@ -15,7 +15,8 @@
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
 
-#define KNOWN_SLOTS 512              /* per peer: ids it is known to have (8-byte prefixes) */
+#define KNOWN_SLOTS 512              /* per peer: ids it has or was told of (8-byte prefixes) */
+#define HAS_SLOTS 256                /* per peer: ids it has for certain (sent or announced) */
 #define TAKEN_SLOTS 64               /* per peer: ids of the last bundles it sent */
 #define ASKED_SLOTS 64               /* per peer: ids last asked of it */
 #define VERIFY_HOLD_BYTES (8u << 20) /* a peer's bundles waiting for verification */
@@ -61,6 +62,18 @@
 #define MUTE_MS (5 * 60 * 1000)  /* announcements ignored after one went unanswered */
 #define MAX_FLOORS 4096
 #define MAX_SKIPS 256 /* sequences refused as dated too far ahead: not asked for by range again */
+/*
+ * A large bundle (over ASSEMBLE_SMALL_BYTES) whose link was lost partway
+ * keeps what came (from PART_MIN_KEEP bytes on, its signed header checked,
+ * unless the peer was banned) for PART_KEEP_MS, and
+ * the next peer that has it is asked only for the rest (REQUEST_PART,
+ * PROTOCOL.md 4.1.1). Kept parts count in the receive budget
+ * (ASSEMBLE_BUDGET_BYTES) and are the first to go when a bundle being
+ * received needs the room.
+ */
+#define MAX_KEPT_PARTS 8
+#define PART_MIN_KEEP ((uint32_t)64 << 10)
+#define PART_KEEP_MS (10 * 60 * 1000)
 
 struct range_req {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -70,6 +83,11 @@ struct range_req {
 struct gossip_peer {
     uint64_t *known; /* ring of id prefixes, allocated on first use */
     size_t known_next;
+    /* Ids it has itself: it sent or announced them, or they were sent to it
+     * (a REQUEST_PART for one is nonsense). known also holds ids this node
+     * only announced to it. Allocated on first use. */
+    uint64_t *has;
+    size_t has_next;
     uint16_t listen_port;
     uint32_t roles;
     bool hello;
@@ -81,6 +99,12 @@ struct gossip_peer {
     bool rx_held;         /* a large bundle waiting for the receive budget */
     uint64_t rx_held_seq; /* when it began to wait: the longest waiting goes first */
     int64_t rx_start_ms;  /* when it was counted */
+    uint32_t rx_base;     /* bytes it had when it was counted: a resumed part's */
+    bool rx_resumed;      /* it continues a kept part */
+    /* Our REQUEST_PART out to this peer (one at a time), until its answer begins. */
+    bool part_out;
+    uint8_t part_id[SZ_BUNDLE_ID_LEN];
+    uint32_t part_offset, part_total;
     /* What we asked of this peer. */
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
@@ -143,6 +167,16 @@ struct fetch {
     size_t n_cands;
 };
 
+/* What came of a large bundle before its link was lost (MAX_KEPT_PARTS). */
+struct kept_part {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+    uint32_t total, got;
+    uint8_t *bytes; /* total bytes long, the first got filled */
+    int64_t kept_ms;
+};
+
 /* Per publisher: sequences below the floor are not fetched again (evicted or expired). */
 struct floor_ {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -185,6 +219,8 @@ struct gossip {
     uint64_t assembling; /* sizes of the large bundles being received (ASSEMBLE_BUDGET_BYTES) */
     size_t n_rx_held;    /* links whose large bundle waits for it */
     uint64_t rx_held_seq;
+    struct kept_part parts[MAX_KEPT_PARTS]; /* counted in `assembling` */
+    size_t n_parts;
 };
 
 /* ---- small helpers ---- */
@@ -224,6 +260,39 @@ known_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
     }
     g->known[g->known_next] = prefix(id);
     g->known_next = (g->known_next + 1) % KNOWN_SLOTS;
+}
+
+static bool
+peer_has(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    const struct gossip_peer *g = p->g;
+    uint64_t x = prefix(id);
+    size_t i;
+
+    if (g == NULL || g->has == NULL)
+        return false;
+    for (i = 0; i < HAS_SLOTS; i++)
+        if (g->has[i] == x)
+            return true;
+    return false;
+}
+
+/* p has this bundle (it sent or announced it, or it was sent to it); known too. */
+static void
+has_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct gossip_peer *g = p->g;
+
+    known_add(p, id);
+    if (g == NULL || peer_has(p, id))
+        return;
+    if (g->has == NULL) {
+        g->has = calloc(HAS_SLOTS, sizeof *g->has);
+        if (g->has == NULL)
+            return;
+    }
+    g->has[g->has_next] = prefix(id);
+    g->has_next = (g->has_next + 1) % HAS_SLOTS;
 }
 
 /* Notes an id asked of a peer: its bundle is welcome even after the request timed out. */
@@ -370,6 +439,54 @@ recent_has(const struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
     return false;
 }
 
+/* The kept part of bundle id, or NULL. */
+static struct kept_part *
+part_find(struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < gs->n_parts; i++)
+        if (memcmp(gs->parts[i].id, id, SZ_BUNDLE_ID_LEN) == 0)
+            return &gs->parts[i];
+    return NULL;
+}
+
+/*
+ * Takes kept part k out of the table (k points into it); its bytes are freed
+ * unless take (they then belong to the caller, still counted in the receive
+ * budget). The budget it frees is handed out by the caller (assemble_wake()).
+ */
+static uint8_t *
+part_remove(struct gossip *gs, struct kept_part *k, bool take)
+{
+    uint8_t *bytes = k->bytes;
+
+    if (!take) {
+        gs->assembling -= gs->assembling < k->total ? gs->assembling : k->total;
+        free(bytes);
+        bytes = NULL;
+    }
+    *k = gs->parts[--gs->n_parts];
+    memset(&gs->parts[gs->n_parts], 0, sizeof gs->parts[0]);
+    return bytes;
+}
+
+/* Drops the part kept the longest (for room). Returns false when none is kept. */
+static bool
+part_drop_oldest(struct gossip *gs)
+{
+    struct kept_part *oldest = NULL;
+    size_t i;
+
+    for (i = 0; i < gs->n_parts; i++)
+        if (oldest == NULL || gs->parts[i].kept_ms < oldest->kept_ms)
+            oldest = &gs->parts[i];
+    if (oldest == NULL)
+        return false;
+    (void)part_remove(gs, oldest, false);
+    return true;
+}
+
 static void
 fetch_remove(struct gossip *gs, struct fetch *f)
 {
@@ -426,6 +543,7 @@ static void
 fetch_next(struct gossip *gs, struct fetch *f)
 {
     int64_t now = (int64_t)uv_now(gs->d->loop);
+    const struct kept_part *k = part_find(gs, f->id);
     size_t i;
 
     if (f->from != NULL) {
@@ -445,13 +563,24 @@ fetch_next(struct gossip *gs, struct fetch *f)
         struct peer *p = f->cands[i];
         if (p->closing || p->g == NULL || p->g->n_requested >= MAX_REQUESTED)
             continue;
-        {
+        if (k != NULL && !p->g->part_out && (sz_link_features(p->link) & SZ_FEATURE_PART) != 0) {
+            /* The rest of a kept part (one REQUEST_PART out per link). */
             struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_REQUEST_PART;
+            memcpy(m.id, f->id, SZ_BUNDLE_ID_LEN);
+            m.offset = k->got;
+            if (peer_send_msg(p, &m) != 0)
+                continue;
+            p->g->part_out = true;
+            memcpy(p->g->part_id, f->id, SZ_BUNDLE_ID_LEN);
+            p->g->part_offset = k->got;
+            p->g->part_total = k->total;
+        } else {
             uint8_t body[SZ_MSG_MAX_REQUEST_LEN];
             size_t len = 0;
             if (sz_msg_encode_request(f->id, 1, body, sizeof body, &len) != 0)
                 continue;
-            (void)m;
             if (peer_send(p, body, len) != 0)
                 continue;
         }
@@ -570,6 +699,8 @@ struct gjob {
     size_t bundle_len;
     int verify_rc;
     bool carried;
+    bool resumed;                    /* it continued a part this node kept */
+    uint8_t rx_id[SZ_BUNDLE_ID_LEN]; /* its id, from the header */
     struct store_item item;
     /* SERVE: bundles read, in order; NULL bytes = not found (ids) */
     uint8_t (*ids)[SZ_BUNDLE_ID_LEN];
@@ -1236,6 +1367,10 @@ done_wanted(struct gjob *j)
         f = new_fetch(gs, p, &j->ann[i]);
         if (f == NULL)
             break;
+        if (part_find(gs, f->id) != NULL) {
+            fetch_next(gs, f); /* part of it is kept: a REQUEST_PART for the rest */
+            continue;
+        }
         if (p->g->n_requested < MAX_REQUESTED && n < SZ_MSG_MAX_REQUEST) {
             memcpy(ids[n++], f->id, SZ_BUNDLE_ID_LEN);
             p->g->n_requested++;
@@ -1304,6 +1439,31 @@ done_verify(struct gjob *j)
         }
     }
 
+    if (j->verify_rc != 0 && j->resumed) {
+        /*
+         * The kept bytes are this node's own, and only the rest came from p:
+         * either may be wrong, so p is not blamed (PROTOCOL.md 4.1.1). The
+         * part is gone; the bundle is asked for again whole, p included.
+         */
+        size_t i;
+        f = fetch_find(gs, j->rx_id);
+        sz_bundle_id_hex(j->rx_id, hex);
+        log_msg(LOG_INFO,
+                "bundle %s, resumed from a kept part with the rest from peer %s, failed its "
+                "check (%s): asked for again whole",
+                hex, p->addr, sz_strerror(j->verify_rc));
+        if (p->g != NULL)
+            for (i = 0; i < TAKEN_SLOTS; i++)
+                if (p->g->taken[i] == prefix(j->rx_id))
+                    p->g->taken[i] = 0;
+        if (f != NULL && f->from == p) {
+            if (p->g != NULL && p->g->n_requested > 0)
+                p->g->n_requested--;
+            f->from = NULL;
+            fetch_next(gs, f);
+        }
+        return;
+    }
     if (j->verify_rc != 0) {
         if (!p->closing) {
             char why[160];
@@ -1323,7 +1483,7 @@ done_verify(struct gjob *j)
     recent_add(gs, j->item.meta.id);
     drive_waiting(gs);
     if (!p->closing)
-        known_add(p, j->item.meta.id);
+        has_add(p, j->item.meta.id);
     p->bundles_in++;
     if (p->g != NULL)
         p->g->round_bundles++;
@@ -1410,7 +1570,7 @@ send_batched(struct peer *p, struct gjob *j)
                 return -1;
             }
             for (k = 0; k < n; k++) {
-                known_add(p, j->ids[idx[k]]);
+                has_add(p, j->ids[idx[k]]);
                 j->lens[idx[k]] = 0;
                 p->bundles_out++;
                 if (j->range)
@@ -1459,7 +1619,7 @@ done_serve(struct gjob *j)
             /* For a part, bytes[i] holds the bundle from `from` on. */
             if (send_bundle(p, j->bytes[i], j->lens[i], from) != 0)
                 return;
-            known_add(p, j->ids[i]);
+            has_add(p, j->ids[i]);
             if (j->range)
                 g->serve_sent++;
         } else if (!j->range) {
@@ -1736,22 +1896,86 @@ gossip_send_freed(struct daemon *d)
     }
 }
 
+/*
+ * A kept part of range r's publisher, with a sequence in r, that p can be
+ * asked for the rest of; NULL when there is none.
+ */
+static struct kept_part *
+part_in_range(struct gossip *gs, const struct peer *p, const struct range_req *r)
+{
+    size_t i;
+
+    if ((sz_link_features(p->link) & SZ_FEATURE_PART) == 0)
+        return NULL;
+    for (i = 0; i < gs->n_parts; i++)
+        if (memcmp(gs->parts[i].publisher, r->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+            gs->parts[i].sequence >= r->first && gs->parts[i].sequence <= r->last)
+            return &gs->parts[i];
+    return NULL;
+}
+
+/*
+ * Kept part k's sequence is in a range p holds: the bundle is fetched by id
+ * from p (a REQUEST_PART for the rest, or a REQUEST while another part is
+ * out to p) rather than whole in the range. Returns false when it cannot be
+ * (the fetch table is full): the range then keeps it.
+ */
+static bool
+part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
+{
+    struct fetch *f = fetch_find(gs, k->id);
+
+    if (f == NULL) {
+        if (gs->n_fetches >= MAX_FETCHES || (f = calloc(1, sizeof *f)) == NULL)
+            return false;
+        memcpy(f->id, k->id, SZ_BUNDLE_ID_LEN);
+        f->size = k->total;
+        fetch_insert(gs, f);
+    }
+    if (!fetch_has_candidate(f, p)) {
+        if (f->n_cands == MAX_CANDIDATES)
+            return f->from != NULL || f->waiting; /* others will bring it */
+        f->cands[f->n_cands++] = p;
+    }
+    if (f->from == NULL)
+        fetch_next(gs, f);
+    return true;
+}
+
 /* Asks the peer for queued ranges, a few at a time. */
 static void
 send_ranges(struct peer *p)
 {
     struct gossip_peer *g = p->g;
+    struct gossip *gs = p->d->gossip;
 
     while (g->n_ranges_out < MAX_RANGES_OUT && g->n_ranges_queued > 0 && !p->closing) {
         struct sz_msg m;
+        struct range_req *head = &g->ranges_queued[0];
+        struct kept_part *k = part_in_range(gs, p, head);
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_REQUEST_RANGE;
-        memcpy(m.publisher, g->ranges_queued[0].publisher, SZ_PUBLIC_KEY_LEN);
-        m.first = g->ranges_queued[0].first;
-        m.last = g->ranges_queued[0].last;
-        memmove(&g->ranges_queued[0], &g->ranges_queued[1],
-                (g->n_ranges_queued - 1) * sizeof g->ranges_queued[0]);
-        g->n_ranges_queued--;
+        memcpy(m.publisher, head->publisher, SZ_PUBLIC_KEY_LEN);
+        m.first = head->first;
+        m.last = head->last;
+        if (k != NULL && part_fetch_from(gs, p, k)) {
+            /* The range up to the part's sequence now, the rest stays queued. */
+            uint64_t seq = k->sequence;
+            if (seq == head->last) {
+                memmove(&g->ranges_queued[0], &g->ranges_queued[1],
+                        (g->n_ranges_queued - 1) * sizeof g->ranges_queued[0]);
+                g->n_ranges_queued--;
+            } else {
+                head->first = seq + 1;
+            }
+            if (seq == m.first)
+                continue;
+            m.last = seq - 1;
+        } else {
+            memmove(&g->ranges_queued[0], &g->ranges_queued[1],
+                    (g->n_ranges_queued - 1) * sizeof g->ranges_queued[0]);
+            g->n_ranges_queued--;
+        }
         if (peer_send_msg(p, &m) != 0)
             return;
         memcpy(g->ranges_out[g->n_ranges_out].publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
@@ -1886,7 +2110,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
         for (i = 0; i < m->n_entries; i++) {
             struct sz_msg_announce a;
             sz_msg_announce_get(m, i, &a);
-            known_add(p, a.id);
+            has_add(p, a.id);
         }
         return 0;
     }
@@ -1903,7 +2127,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
         struct sz_msg_announce a;
         struct fetch *f;
         sz_msg_announce_get(m, i, &a);
-        known_add(p, a.id);
+        has_add(p, a.id);
         if (!daemon_carries(p->d, a.publisher) || a.size > p->d->cfg->max_bundle_bytes ||
             a.sequence < floor_of(gs, a.publisher))
             continue;
@@ -1975,7 +2199,7 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
         return -1;
     }
     /* The rest of a bundle it was sent on this link: an honest reader has it. */
-    if (known_has(p, m->id)) {
+    if (peer_has(p, m->id)) {
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for part of a bundle it already has");
         return -1;
     }
@@ -1992,11 +2216,12 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
 /*
  * A whole bundle from p (BUNDLE chunks put together, or one of BUNDLES): it
  * must be one asked of p, by id or by range (the id is in the header alone),
- * then it is verified and stored on the thread pool. Takes `bytes`. Returns 0,
- * or -1 after p was banned for it.
+ * then it is verified and stored on the thread pool. Takes `bytes`. resumed:
+ * it continued a part this node kept (then a bundle that fails its check is
+ * not held against p). Returns 0, or -1 after p was banned for it.
  */
 static int
-take_bundle(struct peer *p, uint8_t *bytes, size_t len)
+take_bundle(struct peer *p, uint8_t *bytes, size_t len, bool resumed)
 {
     struct sz_bundle_header h;
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -2048,6 +2273,8 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len)
     }
     j->bundle = bytes;
     j->bundle_len = len;
+    j->resumed = resumed;
+    memcpy(j->rx_id, id, SZ_BUNDLE_ID_LEN);
     if (gjob_queue(j) != 0) { /* gjob_queue frees the job, and the bytes with it. */
         log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
         return 0;
@@ -2075,6 +2302,7 @@ assemble_count(struct gossip *gs, struct peer *p)
     }
     g->rx_counted = true;
     g->rx_start_ms = (int64_t)uv_now(p->d->loop);
+    g->rx_base = g->rx_got;
     gs->assembling += g->rx_total;
 }
 
@@ -2104,8 +2332,12 @@ assemble_wake(struct gossip *gs)
             gs->n_rx_held = 0; /* cannot happen: the count follows the flags */
             return;
         }
-        if (gs->assembling > 0 && gs->assembling + first->g->rx_total > ASSEMBLE_BUDGET_BYTES)
+        if (gs->assembling > 0 && gs->assembling + first->g->rx_total > ASSEMBLE_BUDGET_BYTES) {
+            /* Kept parts make room first: a bundle coming in goes before one that may. */
+            if (part_drop_oldest(gs))
+                continue;
             return;
+        }
         assemble_count(gs, first);
     }
 }
@@ -2161,7 +2393,31 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     uint64_t cap = p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536;
 
     g->last_chunk_ms = (int64_t)uv_now(p->d->loop);
-    if (g->rx == NULL && !g->rx_skip) {
+    if (g->rx == NULL && !g->rx_skip && m->offset != 0 && g->part_out &&
+        m->offset == g->part_offset && m->total == g->part_total) {
+        /* The answer to our REQUEST_PART: it continues the kept part. */
+        struct gossip *gs = p->d->gossip;
+        struct kept_part *k = part_find(gs, g->part_id);
+        g->part_out = false;
+        g->rx_total = m->total;
+        g->rx_got = m->offset;
+        if (k != NULL && k->got == m->offset && k->total == m->total) {
+            g->rx = part_remove(gs, k, true);
+            g->rx_counted = true; /* its share of the receive budget moves with it */
+            g->rx_start_ms = g->last_chunk_ms;
+            g->rx_base = m->offset;
+            g->rx_resumed = true;
+            if (log_allow(&p->noisy, 5, g->last_chunk_ms)) {
+                char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+                sz_bundle_id_hex(g->part_id, hex);
+                log_msg(LOG_INFO, "peer %s: sends the rest of bundle %s, from byte %lu", p->addr,
+                        hex, (unsigned long)m->offset);
+            }
+        } else {
+            /* The part came another way, or went for room, since: let go. */
+            g->rx_skip = true;
+        }
+    } else if (g->rx == NULL && !g->rx_skip) {
         if (m->offset != 0 || (g->n_requested == 0 && g->n_ranges_out == 0)) {
             peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
             return -1;
@@ -2182,6 +2438,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         }
         g->rx_total = m->total;
         g->rx_got = 0;
+        g->rx_resumed = false;
         if (g->rx != NULL)
             assemble_begin(p->d->gossip, p);
     } else if (m->offset != g->rx_got || m->total != g->rx_total) {
@@ -2208,10 +2465,12 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     {
         uint8_t *whole = g->rx;
         size_t whole_len = g->rx_total;
+        bool resumed = g->rx_resumed;
         assemble_done(p->d->gossip, p);
         g->rx = NULL;
         g->rx_total = g->rx_got = 0;
-        return take_bundle(p, whole, whole_len);
+        g->rx_resumed = false;
+        return take_bundle(p, whole, whole_len, resumed);
     }
 }
 
@@ -2235,7 +2494,7 @@ on_bundles(struct peer *p, const struct sz_msg *m)
             return -1;
         }
         memcpy(copy, b, len);
-        if (take_bundle(p, copy, len) != 0)
+        if (take_bundle(p, copy, len, false) != 0)
             return -1;
     }
     return 0;
@@ -2316,6 +2575,16 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         return on_bundles(p, &m);
     case SZ_MSG_NOT_FOUND: {
         struct fetch *f = fetch_find(p->d->gossip, m.id);
+        if (p->g->part_out && memcmp(p->g->part_id, m.id, SZ_BUNDLE_ID_LEN) == 0) {
+            /* No rest from this peer: it lacks the bundle, or ours is another
+             * of that sequence. The bundle is asked for whole from now on. */
+            struct kept_part *k = part_find(p->d->gossip, m.id);
+            p->g->part_out = false;
+            if (k != NULL) {
+                (void)part_remove(p->d->gossip, k, false);
+                assemble_wake(p->d->gossip);
+            }
+        }
         if (f != NULL && f->from == p)
             fetch_next(p->d->gossip, f);
         drive_waiting(p->d->gossip);
@@ -2443,12 +2712,61 @@ gossip_peer_drained(struct peer *p)
     gossip_serve(p);
 }
 
+/*
+ * p's link is lost partway through a large bundle: what came is kept for a
+ * REQUEST_PART to the next peer that has it, when its signed header checks
+ * out and p was asked for it. The bytes and their share of the receive
+ * budget move to the kept part.
+ */
+static void
+part_keep(struct gossip *gs, struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    struct kept_part *k;
+
+    if (g->rx == NULL || !g->rx_counted || g->rx_got < PART_MIN_KEEP || gs->d->stopping)
+        return;
+    if (sz_bundle_verify_prefix(g->rx, g->rx_got, g->rx_total, p->d->content_cap, &h, id) != 0 ||
+        !solicited(p, &h, id))
+        return;
+    k = part_find(gs, id);
+    if (k != NULL) {
+        if (k->got >= g->rx_got)
+            return;
+        (void)part_remove(gs, k, false);
+    }
+    if (gs->n_parts == MAX_KEPT_PARTS)
+        (void)part_drop_oldest(gs);
+    k = &gs->parts[gs->n_parts++];
+    memcpy(k->id, id, SZ_BUNDLE_ID_LEN);
+    memcpy(k->publisher, h.publisher, SZ_PUBLIC_KEY_LEN);
+    k->sequence = h.sequence;
+    k->total = g->rx_total;
+    k->got = g->rx_got;
+    k->bytes = g->rx;
+    k->kept_ms = (int64_t)uv_now(gs->d->loop);
+    g->rx = NULL;
+    g->rx_counted = false;
+    g->rx_total = g->rx_got = 0;
+    sz_bundle_id_hex(id, hex);
+    log_msg(LOG_INFO,
+            "peer %s: link lost after %lu of %lu bytes of bundle %s: they are kept for 10 "
+            "minutes, and the next peer that has it is asked for the rest",
+            p->addr, (unsigned long)k->got, (unsigned long)k->total, hex);
+}
+
 void
-gossip_peer_closed(struct peer *p)
+gossip_peer_closed(struct peer *p, bool banned)
 {
     struct gossip *gs = p->d->gossip;
     struct fetch *f, *next;
 
+    /* Before the fetches move on: the next peer asked is then asked for the rest. */
+    if (gs != NULL && p->g != NULL && !banned)
+        part_keep(gs, p);
     if (gs != NULL) {
         for (f = gs->fetches; f != NULL; f = next) {
             next = f->next;
@@ -2472,6 +2790,7 @@ gossip_peer_closed(struct peer *p)
         free(p->g->pend);
         free(p->g->summary);
         free(p->g->known);
+        free(p->g->has);
         free(p->g->rx);
         free(p->g->ranges_queued);
         free(p->g);
@@ -2559,7 +2878,15 @@ gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from)
         return;
     recent_add(gs, m->id);
     if (from != NULL)
-        known_add(from, m->id);
+        has_add(from, m->id);
+    {
+        /* Came another way (or was published, or imported): a kept part of it is done with. */
+        struct kept_part *k = part_find(gs, m->id);
+        if (k != NULL) {
+            (void)part_remove(gs, k, false);
+            assemble_wake(gs);
+        }
+    }
     memcpy(a.publisher, m->publisher, SZ_PUBLIC_KEY_LEN);
     a.sequence = m->sequence;
     memcpy(a.id, m->id, SZ_BUNDLE_ID_LEN);
@@ -2593,6 +2920,17 @@ gossip_tick(struct daemon *d, int64_t now_ms)
 
     if (gs == NULL)
         return;
+    {
+        size_t i = 0, n_before = gs->n_parts;
+        while (i < gs->n_parts) {
+            if (now_ms - gs->parts[i].kept_ms > PART_KEEP_MS)
+                (void)part_remove(gs, &gs->parts[i], false);
+            else
+                i++;
+        }
+        if (gs->n_parts < n_before)
+            assemble_wake(gs);
+    }
     for (f = gs->fetches; f != NULL; f = next) {
         next = f->next;
         if (f->from == NULL || now_ms <= f->deadline_ms)
@@ -2642,7 +2980,7 @@ gossip_tick(struct daemon *d, int64_t now_ms)
                        "sent no byte of its bundle for 20 s while other peers wait for this "
                        "node's receive budget");
         } else if (age > ASSEMBLE_GRACE_MS &&
-                   (uint64_t)g->rx_got * 1000 / (uint64_t)age < ASSEMBLE_MIN_RATE) {
+                   (uint64_t)(g->rx_got - g->rx_base) * 1000 / (uint64_t)age < ASSEMBLE_MIN_RATE) {
             n_closed++;
             peer_close(p, false,
                        "sent its bundle at under 64 KiB a second while other peers wait for "
@@ -2694,6 +3032,8 @@ gossip_free(struct daemon *d)
         next = f->next;
         free(f);
     }
+    while (d->gossip->n_parts > 0)
+        (void)part_remove(d->gossip, &d->gossip->parts[0], false);
     free(d->gossip);
     d->gossip = NULL;
 }

@@ -43,8 +43,11 @@ void gossip_send_freed(struct daemon *d);
 /* True while some peer's serving waits for the node-wide send budget. */
 bool gossip_serve_waiting(const struct daemon *d);
 
-/* The peer is closing: forget its requests, move its fetches to other peers. */
-void gossip_peer_closed(struct peer *p);
+/*
+ * The peer is closing: forget its requests, move its fetches to other peers.
+ * Unless it was banned, what came of a large bundle is kept for the next.
+ */
+void gossip_peer_closed(struct peer *p, bool banned);
 
 /* A bundle was stored (imported, published or received from `from`, which may
  * be NULL): announce it to every peer not known to have it. */

@@ -305,7 +305,7 @@ peer_close(struct peer *p, bool ban, const char *why)
     if (ban && net->d->cfg->ban_seconds > 0)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
     if (p->open)
-        gossip_peer_closed(p);
+        gossip_peer_closed(p, ban);
     if (p->target != NULL) {
         p->target->p = NULL;
         if (!net->stopping)

@@ -125,4 +125,79 @@ rc=$?
 [ $rc -eq 0 ] && [ "$(json_field "$out" resumed)" = 0 ] && ok ||
     bad "a fetch over stale parts: whole, none resumed (rc $rc: $out $(cat "$TMP/err"))"
 [ -z "$(ls -A "$P4")" ] && ok || bad "the stale parts are deleted: $(ls "$P4")"
+
+# 6. Relays resume too: a relay whose only link to the publisher is cut after
+# every 3 MiB gets the 8 MiB bundle anyway, each new link carrying on where
+# the last one stopped (fetched from zero each time, it never would).
+start_proxy cut:$((3 * MIB)) relaycut
+start_daemon relay --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$PORT" || bad "start relay"
+wait_bundles relay 1 60 && ok || bad "the relay got the bundle through a link cut every 3 MiB"
+LINKS=$(grep -c "^CONNECT " "$TMP/proxy.relaycut.log")
+[ "$LINKS" -ge 3 ] && ok || bad "the bundle took at least 3 links ($LINKS)"
+grep -q "link lost after [0-9]* of $SIZE bytes of bundle $ID: they are kept" "$TMP/relay.log" && ok ||
+    bad "the relay says it kept what came: $(grep 'link lost' "$TMP/relay.log")"
+# What came through the proxy, all links together (the last one may still be up).
+sleep 0.5
+stop_daemon relay && ok || bad "the relay stops cleanly: $(tail -3 "$TMP/relay.log")"
+sleep 0.5
+DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.relaycut.log" | paste -sd+)
+DOWN=$((${DOWN:-0}))
+[ -n "$DOWN" ] && [ "$DOWN" -lt $((SIZE + SIZE / 5)) ] && ok ||
+    bad "the relay got the bundle about once: $DOWN bytes through the proxy for $SIZE"
+start_daemon relay --expiry-days 0 || bad "restart relay"
+RPORT=$(peer_port relay)
+out=$("$SZ" fetch --peer "127.0.0.1:$RPORT" --trust-file "$TMP/trust" --output "$TMP/lib5" \
+    --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && ok || bad "a fetch from the relay (rc $rc: $(cat "$TMP/err"))"
+cmp -s "$TMP/in/big.png" "$(ls "$TMP"/lib5/*/large/big.png 2>/dev/null | head -1)" && ok ||
+    bad "the relay's resumed bundle is whole: the attachment is byte-identical"
+
+# 7. The rest from a relay that announced the bundle: relay R keeps part of a
+# new 8 MiB bundle (its link to the publisher cut after 3 MiB, the proxy then
+# gone), then relay Q, linked to R, gets the bundle and tells R of it; R asks Q
+# for the rest. Q serves it: having told R of a bundle does not mean R has it.
+"$SZ" keygen --secret-key "$TMP/pub2.sk" --public-key "$TMP/pub2.pk" --no-passphrase >/dev/null
+{
+    printf '\x89PNG\r\n\x1a\n'
+    head -c $((8 * MIB)) /dev/urandom
+} >"$TMP/in/big2.png"
+printf -- '---\ntitle: Another large report\nid: large2\nattachments: [big2.png]\n---\nScan.\n' \
+    >"$TMP/in/large2.md"
+"$SZ" pack --secret-key "$TMP/pub2.sk" --level 1 --output "$TMP/large2.bundle" "$TMP/in/large2.md" \
+    >/dev/null || bad "pack large2"
+start_daemon pub2 --expiry-days 0 || bad "start pub2"
+"$SZ" import --socket "$TMP/pub2/control.sock" "$TMP/large2.bundle" >/dev/null || bad "import at pub2"
+start_proxy cut:$((3 * MIB)) r2cut
+R2PROXY_PID=${PROXIES[-1]}
+start_daemon r2 --log-level debug --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$(peer_port pub2)" ||
+    bad "start r2"
+for _ in $(seq 1 100); do
+    grep -q "link lost after" "$TMP/r2.log" && break
+    sleep 0.1
+done
+kill "$R2PROXY_PID"
+grep -q "link lost after" "$TMP/r2.log" && ok || bad "r2 kept part of the bundle (the test's premise)"
+start_daemon q2 --log-level debug --expiry-days 0 --peer "127.0.0.1:$(peer_port r2)" || bad "start q2"
+for _ in $(seq 1 100); do
+    grep -q 'link open (outbound)' "$TMP/q2.log" && break
+    sleep 0.1
+done
+"$SZ" import --socket "$TMP/q2/control.sock" "$TMP/large2.bundle" >/dev/null || bad "import at q2"
+wait_bundles r2 1 30 && ok || bad "r2 got the rest of the bundle from q2"
+grep -q "peer 127.0.0.1:[0-9]*: sends the rest of bundle" "$TMP/r2.log" && ok ||
+    bad "r2 asked q2 for the rest only"
+grep -q "(banned)" "$TMP/r2.log" "$TMP/q2.log" &&
+    bad "a ban: $(grep -h '(banned)' "$TMP/r2.log" "$TMP/q2.log")" || ok
+stop_daemon r2 && ok || bad "r2 stops cleanly after a resumed bundle"
+# A relay stopped while it keeps a part frees it (a leak fails this under ASan).
+start_proxy cut:$((3 * MIB)) r3cut
+start_daemon r3 --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$(peer_port pub2)" ||
+    bad "start r3"
+for _ in $(seq 1 100); do
+    grep -q "link lost after" "$TMP/r3.log" && break
+    sleep 0.1
+done
+kill "${PROXIES[-1]}"
+stop_daemon r3 && ok || bad "r3 stops cleanly while it keeps a part: $(tail -3 "$TMP/r3.log")"
 finish
