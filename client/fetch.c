@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/file.h>
 #include <dirent.h>
 #include <sys/socket.h>
@@ -1632,17 +1631,6 @@ peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
     return true;
 }
 
-/* Whether host is a Tor onion service name ("....onion", any case, a final dot allowed). */
-static bool
-onion_name(const char *host)
-{
-    size_t n = strlen(host);
-
-    if (n > 0 && host[n - 1] == '.')
-        n--;
-    return n > 6 && strncasecmp(host + n - 6, ".onion", 6) == 0;
-}
-
 static struct notifier *
 notifier_new(void)
 {
@@ -3083,7 +3071,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                      o->peers[i], why);
             r.peers[i].bad_address = true;
             res->peers_tried++;
-        } else if (o->proxy == NULL && onion_name(r.peers[i].host)) {
+        } else if (o->proxy == NULL && sz_socks5_onion_name(r.peers[i].host)) {
             /* Only Tor reaches these; a lookup would only tell the DNS server. */
             util_err("peer %s: a Tor onion address, reachable only through Tor: give --proxy "
                      "127.0.0.1:9050 (Tor's SocksPort); skipped",

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1276,17 +1275,6 @@ target_add(struct net *net, const struct config_addr *a, bool learned)
 
 /* ---- start and stop ---- */
 
-/* Whether host is a Tor onion service name ("....onion", any case, a final dot allowed). */
-static bool
-onion_name(const char *host)
-{
-    size_t n = strlen(host);
-
-    if (n > 0 && host[n - 1] == '.')
-        n--;
-    return n > 6 && strncasecmp(host + n - 6, ".onion", 6) == 0;
-}
-
 /* Sets the proxy's address from the configuration: looked up once, at start
  * (a proxy is mostly an address on this machine). */
 static int
@@ -1396,7 +1384,7 @@ peer_start(struct daemon *d)
             return rc;
     }
     for (i = 0; i < cfg->n_peers; i++) {
-        if (!net->proxy && onion_name(cfg->peers[i].host)) {
+        if (!net->proxy && sz_socks5_onion_name(cfg->peers[i].host)) {
             config_addr_format(&cfg->peers[i], name, sizeof name);
             log_msg(LOG_WARN,
                     "peer %s: a Tor onion address, reachable only through Tor: set [network] "

@@ -270,3 +270,23 @@ sz_socks5_wipe(struct sz_socks5 *s)
 {
     sodium_memzero(s, sizeof *s);
 }
+
+bool
+sz_socks5_onion_name(const char *host)
+{
+    static const char suffix[] = ".onion";
+    size_t n = strlen(host), k = sizeof suffix - 1, i;
+
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    if (n <= k)
+        return false;
+    for (i = 0; i < k; i++) {
+        char c = host[n - k + i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != suffix[i])
+            return false;
+    }
+    return true;
+}

@@ -681,6 +681,25 @@ test_reply_text(void **state)
     assert_string_equal(sz_socks5_reply_text(255), "an unknown failure");
 }
 
+static void
+test_onion_name(void **state)
+{
+    (void)state;
+    assert_true(sz_socks5_onion_name("duskgytldkxiuqc6.onion"));
+    assert_true(sz_socks5_onion_name("a.onion"));
+    assert_true(sz_socks5_onion_name("News.Example.ONION"));
+    assert_true(sz_socks5_onion_name("example.onion."));
+    assert_false(sz_socks5_onion_name(".onion"));
+    assert_false(sz_socks5_onion_name("onion"));
+    assert_false(sz_socks5_onion_name(""));
+    assert_false(sz_socks5_onion_name("."));
+    assert_false(sz_socks5_onion_name("example.onion.org"));
+    assert_false(sz_socks5_onion_name("exampleonion"));
+    assert_false(sz_socks5_onion_name("example.onio"));
+    assert_false(sz_socks5_onion_name("example.onion.."));
+    assert_false(sz_socks5_onion_name("127.0.0.1"));
+}
+
 int
 main(void)
 {
@@ -698,6 +717,7 @@ main(void)
         cmocka_unit_test(test_refusal_after_two_bytes),
         cmocka_unit_test(test_auth_wiped),
         cmocka_unit_test(test_reply_text),
+        cmocka_unit_test(test_onion_name),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,4 +97,11 @@ const char *sz_socks5_reply_text(uint8_t reply);
 /* Wipes s (the password it may still hold). */
 void sz_socks5_wipe(struct sz_socks5 *s);
 
+/*
+ * True when host is a Tor onion name ("....onion", any case, a final dot
+ * allowed): only a proxy into Tor reaches it, and asking a DNS server about
+ * it would only tell that server.
+ */
+bool sz_socks5_onion_name(const char *host);
+
 #endif
