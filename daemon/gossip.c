@@ -74,6 +74,10 @@
 #define MAX_KEPT_PARTS 8
 #define PART_MIN_KEEP ((uint32_t)64 << 10)
 #define PART_KEEP_MS (10 * 60 * 1000)
+/* A REQUEST_PART unanswered this long no longer holds its link's one slot. */
+#define PART_OUT_MS (5 * 60 * 1000)
+#define REFUSED_SLOTS 4    /* per peer: parts it answered NOT_FOUND */
+#define NO_RESUME_SLOTS 64 /* ids whose resumption failed: fetched whole from then on */
 
 struct range_req {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -100,11 +104,17 @@ struct gossip_peer {
     uint64_t rx_held_seq; /* when it began to wait: the longest waiting goes first */
     int64_t rx_start_ms;  /* when it was counted */
     uint32_t rx_base;     /* bytes it had when it was counted: a resumed part's */
-    bool rx_resumed;      /* it continues a kept part */
+    bool rx_resumed;      /* it continues a kept part ... */
+    char rx_part_from[CONFIG_HOST_CAP + 16]; /* ... that came from this peer */
     /* Our REQUEST_PART out to this peer (one at a time), until its answer begins. */
     bool part_out;
     uint8_t part_id[SZ_BUNDLE_ID_LEN];
     uint32_t part_offset, part_total;
+    int64_t part_out_ms;
+    bool rx_skip_part; /* rx_skip holds the rest of a part gone since it was asked */
+    uint8_t rx_skip_id[SZ_BUNDLE_ID_LEN];
+    uint64_t part_refused[REFUSED_SLOTS]; /* id prefixes of parts it answered NOT_FOUND */
+    size_t part_refused_next;
     /* What we asked of this peer. */
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
@@ -175,6 +185,7 @@ struct kept_part {
     uint32_t total, got;
     uint8_t *bytes; /* total bytes long, the first got filled */
     int64_t kept_ms;
+    char from[CONFIG_HOST_CAP + 16]; /* the peer the bytes came from, for the logs */
 };
 
 /* Per publisher: sequences below the floor are not fetched again (evicted or expired). */
@@ -221,6 +232,8 @@ struct gossip {
     uint64_t rx_held_seq;
     struct kept_part parts[MAX_KEPT_PARTS]; /* counted in `assembling` */
     size_t n_parts;
+    uint64_t no_resume[NO_RESUME_SLOTS]; /* a ring of id prefixes */
+    size_t no_resume_next;
 };
 
 /* ---- small helpers ---- */
@@ -471,20 +484,86 @@ part_remove(struct gossip *gs, struct kept_part *k, bool take)
     return bytes;
 }
 
-/* Drops the part kept the longest (for room). Returns false when none is kept. */
+/* True when a REQUEST_PART for kept part k is out to some peer. */
+static bool
+part_asked(const struct gossip *gs, const struct kept_part *k)
+{
+    const struct peer *p;
+
+    for (p = peer_first(gs->d); p != NULL; p = p->next)
+        if (p->g != NULL && p->g->part_out && memcmp(p->g->part_id, k->id, SZ_BUNDLE_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Drops a part for room: the one kept the longest of those not being asked
+ * for, else the one kept the longest. Returns false when none is kept.
+ */
 static bool
 part_drop_oldest(struct gossip *gs)
 {
     struct kept_part *oldest = NULL;
+    bool oldest_asked = false;
     size_t i;
 
-    for (i = 0; i < gs->n_parts; i++)
-        if (oldest == NULL || gs->parts[i].kept_ms < oldest->kept_ms)
+    for (i = 0; i < gs->n_parts; i++) {
+        bool asked = part_asked(gs, &gs->parts[i]);
+        if (oldest == NULL || (oldest_asked && !asked) ||
+            (asked == oldest_asked && gs->parts[i].kept_ms < oldest->kept_ms)) {
             oldest = &gs->parts[i];
+            oldest_asked = asked;
+        }
+    }
     if (oldest == NULL)
         return false;
     (void)part_remove(gs, oldest, false);
     return true;
+}
+
+/* Whether p answered NOT_FOUND to a REQUEST_PART of this id (not asked again). */
+static bool
+part_refused_by(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < REFUSED_SLOTS; i++)
+        if (p->g->part_refused[i] != 0 && p->g->part_refused[i] == prefix(id))
+            return true;
+    return false;
+}
+
+/* Whether one of our ranges out to p holds this publisher's sequence: it comes whole. */
+static bool
+range_out_holds(const struct gossip_peer *g, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t seq)
+{
+    size_t i;
+
+    for (i = 0; i < g->n_ranges_out; i++)
+        if (memcmp(g->ranges_out[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0 &&
+            seq >= g->ranges_out[i].first && seq <= g->ranges_out[i].last)
+            return true;
+    return false;
+}
+
+/* Whether p can be sent a REQUEST_PART for kept part k now. */
+static bool
+part_askable(const struct peer *p, const struct kept_part *k, int64_t now)
+{
+    return (sz_link_features(p->link) & SZ_FEATURE_PART) != 0 &&
+           (!p->g->part_out || now - p->g->part_out_ms >= PART_OUT_MS) &&
+           !part_refused_by(p, k->id);
+}
+
+static bool
+no_resume_has(const struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < NO_RESUME_SLOTS; i++)
+        if (gs->no_resume[i] != 0 && gs->no_resume[i] == prefix(id))
+            return true;
+    return false;
 }
 
 static void
@@ -563,7 +642,10 @@ fetch_next(struct gossip *gs, struct fetch *f)
         struct peer *p = f->cands[i];
         if (p->closing || p->g == NULL || p->g->n_requested >= MAX_REQUESTED)
             continue;
-        if (k != NULL && !p->g->part_out && (sz_link_features(p->link) & SZ_FEATURE_PART) != 0) {
+        /* Part of it is kept, and a range out to p brings it whole: not asked again. */
+        if (k != NULL && range_out_holds(p->g, k->publisher, k->sequence))
+            continue;
+        if (k != NULL && part_askable(p, k, now)) {
             /* The rest of a kept part (one REQUEST_PART out per link). */
             struct sz_msg m;
             memset(&m, 0, sizeof m);
@@ -576,6 +658,7 @@ fetch_next(struct gossip *gs, struct fetch *f)
             memcpy(p->g->part_id, f->id, SZ_BUNDLE_ID_LEN);
             p->g->part_offset = k->got;
             p->g->part_total = k->total;
+            p->g->part_out_ms = now;
         } else {
             uint8_t body[SZ_MSG_MAX_REQUEST_LEN];
             size_t len = 0;
@@ -595,6 +678,23 @@ fetch_next(struct gossip *gs, struct fetch *f)
         fetch_remove(gs, f);
     else
         wait_push(gs, f); /* Every candidate is busy: asked when one has room. */
+}
+
+/*
+ * p answered the fetch of id, but what it sent cannot be used (through no
+ * fault of its own): the fetch is asked again, p still a candidate.
+ */
+static void
+fetch_again(struct gossip *gs, struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct fetch *f = fetch_find(gs, id);
+
+    if (f == NULL || f->from != p)
+        return;
+    if (p->g != NULL && p->g->n_requested > 0)
+        p->g->n_requested--;
+    f->from = NULL;
+    fetch_next(gs, f);
 }
 
 /* Gives waiting fetches to peers that have room again (a bounded number per call). */
@@ -699,8 +799,9 @@ struct gjob {
     size_t bundle_len;
     int verify_rc;
     bool carried;
-    bool resumed;                    /* it continued a part this node kept */
-    uint8_t rx_id[SZ_BUNDLE_ID_LEN]; /* its id, from the header */
+    bool resumed;                            /* it continued a part this node kept */
+    char resumed_from[CONFIG_HOST_CAP + 16]; /* ... whose bytes came from this peer */
+    uint8_t rx_id[SZ_BUNDLE_ID_LEN];         /* its id, from the header */
     struct store_item item;
     /* SERVE: bundles read, in order; NULL bytes = not found (ids) */
     uint8_t (*ids)[SZ_BUNDLE_ID_LEN];
@@ -1446,22 +1547,19 @@ done_verify(struct gjob *j)
          * part is gone; the bundle is asked for again whole, p included.
          */
         size_t i;
-        f = fetch_find(gs, j->rx_id);
         sz_bundle_id_hex(j->rx_id, hex);
-        log_msg(LOG_INFO,
-                "bundle %s, resumed from a kept part with the rest from peer %s, failed its "
-                "check (%s): asked for again whole",
-                hex, p->addr, sz_strerror(j->verify_rc));
+        log_msg(LOG_WARN,
+                "bundle %s, resumed from a kept part (from peer %s) with the rest from peer %s, "
+                "failed its check (%s): one of the two sent bad bytes; asked for again whole "
+                "(it is not resumed again)",
+                hex, j->resumed_from, p->addr, sz_strerror(j->verify_rc));
+        gs->no_resume[gs->no_resume_next] = prefix(j->rx_id);
+        gs->no_resume_next = (gs->no_resume_next + 1) % NO_RESUME_SLOTS;
         if (p->g != NULL)
             for (i = 0; i < TAKEN_SLOTS; i++)
                 if (p->g->taken[i] == prefix(j->rx_id))
                     p->g->taken[i] = 0;
-        if (f != NULL && f->from == p) {
-            if (p->g != NULL && p->g->n_requested > 0)
-                p->g->n_requested--;
-            f->from = NULL;
-            fetch_next(gs, f);
-        }
+        fetch_again(gs, p, j->rx_id);
         return;
     }
     if (j->verify_rc != 0) {
@@ -1897,21 +1995,25 @@ gossip_send_freed(struct daemon *d)
 }
 
 /*
- * A kept part of range r's publisher, with a sequence in r, that p can be
- * asked for the rest of; NULL when there is none.
+ * The kept part of range r's publisher with the lowest sequence in r that p
+ * can be asked for the rest of now (and is not bringing whole in another
+ * range); NULL when there is none.
  */
 static struct kept_part *
 part_in_range(struct gossip *gs, const struct peer *p, const struct range_req *r)
 {
+    struct kept_part *best = NULL;
+    int64_t now = (int64_t)uv_now(gs->d->loop);
     size_t i;
 
-    if ((sz_link_features(p->link) & SZ_FEATURE_PART) == 0)
-        return NULL;
-    for (i = 0; i < gs->n_parts; i++)
-        if (memcmp(gs->parts[i].publisher, r->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
-            gs->parts[i].sequence >= r->first && gs->parts[i].sequence <= r->last)
-            return &gs->parts[i];
-    return NULL;
+    for (i = 0; i < gs->n_parts; i++) {
+        struct kept_part *k = &gs->parts[i];
+        if (memcmp(k->publisher, r->publisher, SZ_PUBLIC_KEY_LEN) == 0 && k->sequence >= r->first &&
+            k->sequence <= r->last && (best == NULL || k->sequence < best->sequence) &&
+            part_askable(p, k, now) && !range_out_holds(p->g, k->publisher, k->sequence))
+            best = k;
+    }
+    return best;
 }
 
 /*
@@ -1923,8 +2025,10 @@ part_in_range(struct gossip *gs, const struct peer *p, const struct range_req *r
 static bool
 part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
 {
+    uint8_t id[SZ_BUNDLE_ID_LEN];
     struct fetch *f = fetch_find(gs, k->id);
 
+    memcpy(id, k->id, SZ_BUNDLE_ID_LEN);
     if (f == NULL) {
         if (gs->n_fetches >= MAX_FETCHES || (f = calloc(1, sizeof *f)) == NULL)
             return false;
@@ -1939,7 +2043,9 @@ part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
     }
     if (f->from == NULL)
         fetch_next(gs, f);
-    return true;
+    /* Dropped (p muted, say): the range keeps the sequence. */
+    f = fetch_find(gs, id);
+    return f != NULL && (f->from != NULL || f->waiting);
 }
 
 /* Asks the peer for queued ranges, a few at a time. */
@@ -2216,12 +2322,13 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
 /*
  * A whole bundle from p (BUNDLE chunks put together, or one of BUNDLES): it
  * must be one asked of p, by id or by range (the id is in the header alone),
- * then it is verified and stored on the thread pool. Takes `bytes`. resumed:
- * it continued a part this node kept (then a bundle that fails its check is
- * not held against p). Returns 0, or -1 after p was banned for it.
+ * then it is verified and stored on the thread pool. Takes `bytes`.
+ * resumed_from: it continued a part this node kept, from that peer (NULL: it
+ * did not); then a bundle that fails its check is not held against p.
+ * Returns 0, or -1 after p was banned for it.
  */
 static int
-take_bundle(struct peer *p, uint8_t *bytes, size_t len, bool resumed)
+take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from)
 {
     struct sz_bundle_header h;
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -2273,7 +2380,9 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, bool resumed)
     }
     j->bundle = bytes;
     j->bundle_len = len;
-    j->resumed = resumed;
+    j->resumed = resumed_from != NULL;
+    if (resumed_from != NULL)
+        snprintf(j->resumed_from, sizeof j->resumed_from, "%s", resumed_from);
     memcpy(j->rx_id, id, SZ_BUNDLE_ID_LEN);
     if (gjob_queue(j) != 0) { /* gjob_queue frees the job, and the bytes with it. */
         log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
@@ -2402,6 +2511,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         g->rx_total = m->total;
         g->rx_got = m->offset;
         if (k != NULL && k->got == m->offset && k->total == m->total) {
+            snprintf(g->rx_part_from, sizeof g->rx_part_from, "%s", k->from);
             g->rx = part_remove(gs, k, true);
             g->rx_counted = true; /* its share of the receive budget moves with it */
             g->rx_start_ms = g->last_chunk_ms;
@@ -2414,8 +2524,11 @@ on_bundle(struct peer *p, const struct sz_msg *m)
                         hex, (unsigned long)m->offset);
             }
         } else {
-            /* The part came another way, or went for room, since: let go. */
+            /* The part came another way, went for room or grew since: its
+             * bytes are let go, then the bundle is asked for again. */
             g->rx_skip = true;
+            g->rx_skip_part = true;
+            memcpy(g->rx_skip_id, g->part_id, SZ_BUNDLE_ID_LEN);
         }
     } else if (g->rx == NULL && !g->rx_skip) {
         if (m->offset != 0 || (g->n_requested == 0 && g->n_ranges_out == 0)) {
@@ -2454,6 +2567,11 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         if (g->rx_got == g->rx_total) {
             g->rx_skip = false;
             g->rx_total = g->rx_got = 0;
+            if (g->rx_skip_part) {
+                /* p answered as asked: asked again (whole, or from the part as it is now). */
+                g->rx_skip_part = false;
+                fetch_again(p->d->gossip, p, g->rx_skip_id);
+            }
         }
         return 0;
     }
@@ -2470,7 +2588,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         g->rx = NULL;
         g->rx_total = g->rx_got = 0;
         g->rx_resumed = false;
-        return take_bundle(p, whole, whole_len, resumed);
+        return take_bundle(p, whole, whole_len, resumed ? g->rx_part_from : NULL);
     }
 }
 
@@ -2494,7 +2612,7 @@ on_bundles(struct peer *p, const struct sz_msg *m)
             return -1;
         }
         memcpy(copy, b, len);
-        if (take_bundle(p, copy, len, false) != 0)
+        if (take_bundle(p, copy, len, NULL) != 0)
             return -1;
     }
     return 0;
@@ -2576,14 +2694,12 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_NOT_FOUND: {
         struct fetch *f = fetch_find(p->d->gossip, m.id);
         if (p->g->part_out && memcmp(p->g->part_id, m.id, SZ_BUNDLE_ID_LEN) == 0) {
-            /* No rest from this peer: it lacks the bundle, or ours is another
-             * of that sequence. The bundle is asked for whole from now on. */
-            struct kept_part *k = part_find(p->d->gossip, m.id);
+            /* No rest from this peer (it lacks this bundle, perhaps holding
+             * another of its sequence): the part stays for other peers, and
+             * this one is not asked for it again. */
             p->g->part_out = false;
-            if (k != NULL) {
-                (void)part_remove(p->d->gossip, k, false);
-                assemble_wake(p->d->gossip);
-            }
+            p->g->part_refused[p->g->part_refused_next] = prefix(m.id);
+            p->g->part_refused_next = (p->g->part_refused_next + 1) % REFUSED_SLOTS;
         }
         if (f != NULL && f->from == p)
             fetch_next(p->d->gossip, f);
@@ -2729,8 +2845,10 @@ part_keep(struct gossip *gs, struct peer *p)
 
     if (g->rx == NULL || !g->rx_counted || g->rx_got < PART_MIN_KEEP || gs->d->stopping)
         return;
+    /* Not one stored since (a verified copy came another way), nor one whose
+     * resumption failed before. */
     if (sz_bundle_verify_prefix(g->rx, g->rx_got, g->rx_total, p->d->content_cap, &h, id) != 0 ||
-        !solicited(p, &h, id))
+        !solicited(p, &h, id) || recent_has(gs, id) || no_resume_has(gs, id))
         return;
     k = part_find(gs, id);
     if (k != NULL) {
@@ -2748,6 +2866,7 @@ part_keep(struct gossip *gs, struct peer *p)
     k->got = g->rx_got;
     k->bytes = g->rx;
     k->kept_ms = (int64_t)uv_now(gs->d->loop);
+    snprintf(k->from, sizeof k->from, "%s", p->addr);
     g->rx = NULL;
     g->rx_counted = false;
     g->rx_total = g->rx_got = 0;

@@ -82,6 +82,7 @@ struct opts {
     double answer_delay;  /* serve-evil: seconds between SUMMARY and the attack */
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
+    unsigned long bytes;  /* prefix-drop: bytes of the bundle sent (0: the default) */
     int rcvbuf;           /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
 };
 
@@ -1713,6 +1714,120 @@ cmd_request_part(const char *path)
                                         "no second part of a bundle sent");
 }
 
+#define PREFIX_DROP_BYTES (2u << 20) /* prefix-drop: bytes sent by default */
+
+/* prefix-drop: done once the daemon REQUESTed the id, or asked for any range. */
+static bool
+want_or_range(const struct conn *c)
+{
+    return c->want_requested || c->n_ranges_total > 0;
+}
+
+/*
+ * prefix-drop BUNDLE: announces it (offering the part feature); on the
+ * daemon's REQUEST of it, or a REQUEST_RANGE over its sequence (within --hold
+ * seconds, default 10), sends --bytes bytes of it (default 2 MiB) in BUNDLE
+ * messages with its real total: its real header and signature, then garbage.
+ * Then the link is cut at once, without GOODBYE (our side shut, then closed).
+ * PROTOCOL.md 4.1.1: a relay keeps what came of a large bundle and asks the
+ * next peer that has it for the rest; the finished bundle then fails its
+ * check, which must not be held against that peer. The test script checks
+ * the daemon's log; the verdict is only that it asked and the bytes went.
+ */
+static int
+cmd_prefix_drop(const char *path)
+{
+    struct conn c;
+    size_t len, count, off, i;
+    uint8_t *b = read_file(path, &len), *data, id[SZ_BUNDLE_ID_LEN];
+    struct sz_bundle_header hdr;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0, t_sent;
+    bool asked = false, ok;
+    const char *how = "";
+
+    count = opt.bytes > 0 ? opt.bytes : PREFIX_DROP_BYTES;
+    if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
+        die_local("not a bundle");
+    if (count >= len)
+        die_local("prefix-drop: --bytes must be below the bundle's size");
+    data = malloc(count);
+    if (data == NULL)
+        die_local("out of memory");
+    memset(data, 0xA5, count);
+    memcpy(data, b, count < SZ_BUNDLE_PREFIX_LEN ? count : SZ_BUNDLE_PREFIX_LEN);
+    keys.features |= SZ_FEATURE_PART;
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        free(data);
+        free(b);
+        return verdict(false, "handshake failed");
+    }
+    say("part feature: %s",
+        (sz_link_features(c.link) & SZ_FEATURE_PART) != 0 ? "agreed" : "not agreed");
+    announce_bundle(&c, b, len, id);
+    c.want_id = id;
+    t0 = now_s();
+    while (!asked && now_s() - t0 < hold) {
+        int left_ms = (int)((t0 + hold - now_s()) * 1000) + 1;
+        if (conn_pump(&c, left_ms, want_or_range) != 0)
+            break;
+        if (c.want_requested) {
+            asked = true;
+            how = "REQUEST";
+        }
+        for (i = 0; i < c.n_ranges && !asked; i++)
+            if (memcmp(c.ranges[i].publisher, hdr.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+                c.ranges[i].first <= hdr.sequence && hdr.sequence <= c.ranges[i].last) {
+                asked = true;
+                how = "REQUEST_RANGE";
+            }
+        c.n_ranges = 0;
+        c.n_ranges_total = 0;
+    }
+    if (!asked) {
+        say("the daemon did not ask for the bundle within %.0f s%s", hold,
+            c.closed ? " (it closed the link)" : "");
+        conn_free(&c);
+        free(data);
+        free(b);
+        return verdict(false, "the daemon did not ask for the announced bundle");
+    }
+    say("request_ms: %.0f (%s)", (now_s() - c.t_start) * 1000, how);
+    for (off = 0; off < count; off += SZ_MSG_MAX_CHUNK_LEN)
+        send_chunk(&c, len, off, data + off,
+                   count - off < SZ_MSG_MAX_CHUNK_LEN ? count - off : SZ_MSG_MAX_CHUNK_LEN);
+    ok = conn_pump(&c, 30000, out_empty) == 0 && c.link_err == 0;
+    t_sent = now_s();
+    if (!ok) {
+        say("could not send the %zu bytes: %s", count,
+            c.closed ? "the daemon closed the link" : "not written within 30 s");
+    } else {
+        say("sent: %zu of %zu bytes of the bundle (its real first %d, then 0xA5 bytes) in %.1f s",
+            count, len, SZ_BUNDLE_PREFIX_LEN, t_sent - t0);
+        /*
+         * Cut the link: our FIN follows the bytes at once. Reading on until
+         * the daemon closes its side keeps the kernel from answering its
+         * bytes (a PING) with a reset, which could lose ours on the way.
+         */
+        c.quiet = true; /* nothing more from us, not even a PONG */
+        if (shutdown(c.fd, SHUT_WR) != 0)
+            say("shutdown: %s", strerror(errno));
+        say("cut the link without GOODBYE");
+        if (conn_pump(&c, CLOSE_WAIT_MS, NULL) == -1)
+            say("the daemon closed its side %.0f ms later", (c.t_closed - t_sent) * 1000);
+        else
+            say("the daemon did not close its side within %d ms", CLOSE_WAIT_MS);
+        if (c.goodbye)
+            say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+                c.goodbye_text);
+    }
+    conn_free(&c);
+    free(data);
+    free(b);
+    return verdict(ok, "a large bundle asked for: its real first bytes then garbage, then the "
+                       "link cut");
+}
+
 #define QUIET_GIVE_UP_S 10 /* request-many: no byte for this long, nothing more will come */
 
 /*
@@ -3213,6 +3328,9 @@ usage(void)
           "                           by its bundle or NOT_FOUND (--hold, default 30)\n"
           "  request-part BUNDLE      REQUEST_PART at its end (NOT_FOUND), for its last\n"
           "                           1000 bytes (those), then again (link closed)\n"
+          "  prefix-drop BUNDLE       announce it; when asked (--hold, default 10), send\n"
+          "                           --bytes of it (2 MiB): its real header and signature,\n"
+          "                           then garbage; then cut the link without GOODBYE\n"
           "  summary-flood [N]        N SUMMARY messages of 1 MiB (default 1500), the\n"
           "                           daemon's own ranges repeated; at most --seconds\n"
           "  bundle-repeat BUNDLE     SUMMARY claiming it; on REQUEST_RANGE, BUNDLES full\n"
@@ -3279,7 +3397,7 @@ usage(void)
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
           "  --hold SECONDS           flood, idle-connections, fake-announce: time to\n"
           "                           stay connected; dup-announce, request-range,\n"
-          "                           request-many: wait\n"
+          "                           request-many, prefix-drop: wait\n"
           "  --seconds SECONDS        slow: time to trickle (default 20); summary-flood,\n"
           "                           bundle-repeat (20), ping-flood: time to send;\n"
           "                           slow-read: time to read\n"
@@ -3288,6 +3406,7 @@ usage(void)
           "  --rate N                 slow-read, slow-bundle, serve-evil slowloris: bytes\n"
           "                           a second; serve-evil flood: ids announced a second\n"
           "  --links N                fake-announce, hoard: links opened, each a new node key\n"
+          "  --bytes N                prefix-drop: bytes of the bundle sent\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"
           "  --bundles DIR            serve-evil: the bundles it holds\n"
@@ -3360,6 +3479,8 @@ main(int argc, char **argv)
             opt.answer_delay = atof(v);
         else if (strcmp(o, "--links") == 0)
             opt.links = strtoul(v, NULL, 10);
+        else if (strcmp(o, "--bytes") == 0)
+            opt.bytes = strtoul(v, NULL, 0);
         else if (strcmp(o, "--network-key") == 0) {
             if (sz_unhex(v, strlen(v), keys.network_key, SZ_NETWORK_KEY_LEN) != 0)
                 die_local("--network-key takes 64 hex digits");
@@ -3421,6 +3542,8 @@ main(int argc, char **argv)
         return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "request-part") == 0 && arg != NULL && n_pos == 3)
         return cmd_request_part(arg);
+    if (strcmp(cmd, "prefix-drop") == 0 && arg != NULL)
+        return cmd_prefix_drop(arg);
     if (strcmp(cmd, "request-many") == 0 && arg != NULL)
         return cmd_request_many(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "dup-announce") == 0 && arg != NULL)

@@ -34,7 +34,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME daemon_fetch_resume
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/resume_test.sh
-                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:sz_adversary>)
     add_test(NAME censorship_scenario
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
