@@ -30,17 +30,18 @@
 #define QUOTE_MAX 80
 
 enum kind {
-    K_PATH,      /* char *, empty: NULL */
-    K_LISTEN,    /* struct config_addr, an IP literal */
-    K_PEERS,     /* list of struct config_addr */
-    K_PROXY,     /* struct config_addr, a name allowed; empty: none (port 0) */
-    K_LOG_LEVEL, /* enum log_level */
-    K_U32,       /* uint32_t within [min, max] */
-    K_INT,       /* int within [min, max] */
-    K_SIZE,      /* uint64_t: 0 when zero_ok, else within [min, max] */
-    K_FSYNC,     /* boolean that must be true */
-    K_CARRY,     /* enum config_carry */
-    K_KEYS,      /* list of public keys */
+    K_PATH,       /* char *, empty: NULL */
+    K_LISTEN,     /* struct config_addr, an IP literal */
+    K_LISTEN_OPT, /* the same, or empty: none (host "") */
+    K_PEERS,      /* list of struct config_addr */
+    K_PROXY,      /* struct config_addr, a name allowed; empty: none (port 0) */
+    K_LOG_LEVEL,  /* enum log_level */
+    K_U32,        /* uint32_t within [min, max] */
+    K_INT,        /* int within [min, max] */
+    K_SIZE,       /* uint64_t: 0 when zero_ok, else within [min, max] */
+    K_FSYNC,      /* boolean that must be true */
+    K_CARRY,      /* enum config_carry */
+    K_KEYS,       /* list of public keys */
 };
 
 struct opt {
@@ -144,6 +145,13 @@ static const struct opt options[] = {
         "peers' names go to the proxy as names, so the node asks no DNS server, and peers at "
         ".onion addresses can be reached. Inbound connections do not use it. Empty: connect "
         "directly."),
+    OPT("network", "onion_listen", "onion-listen", "HOST:PORT", "", false, K_LISTEN_OPT,
+        FIELD(onion_listen), 0, 0, false, NULL,
+        "A second address for inbound peer connections, for a Tor onion service to forward "
+        "to (HiddenServicePort 7447 127.0.0.1:7448): every connection there comes from the "
+        "local Tor, so none is banned or limited by its address (a misbehaving one is closed "
+        "and its node key banned), and none is passed on to other peers as an address. "
+        "Empty: none."),
     OPT("network", "proxy_auth_file", "proxy-auth-file", "PATH", "", false, K_PATH,
         FIELD(proxy_auth_file), 0, 0, false, NULL,
         "File whose first line is USER:PASSWORD for a proxy that wants them (RFC 1929). Empty: "
@@ -656,6 +664,19 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
             return -1;
         }
         return 0;
+    case K_LISTEN_OPT:
+        if (len == 0) {
+            memset(field, 0, sizeof(struct config_addr));
+            return 0;
+        }
+        if (parse_addr(s, len, false, true, field, why, sizeof why) < 0) {
+            set_err(err, err_cap,
+                    "invalid value '%s' for %s: %s (expected an address like 127.0.0.1:7448, or "
+                    "nothing)",
+                    q, key, why);
+            return -1;
+        }
+        return 0;
     case K_PEERS:
         return add_peers(cfg, s, len, key, err, err_cap);
     case K_PROXY: {
@@ -917,8 +938,8 @@ config_equal(const struct config *a, const struct config *b)
     size_t i;
 
     if (!str_eq(a->data_dir, b->data_dir) || !str_eq(a->socket_path, b->socket_path) ||
-        !addr_eq(&a->listen, &b->listen) || a->log_level != b->log_level ||
-        !str_eq(a->publisher_key, b->publisher_key) ||
+        !addr_eq(&a->listen, &b->listen) || !addr_eq(&a->onion_listen, &b->onion_listen) ||
+        a->log_level != b->log_level || !str_eq(a->publisher_key, b->publisher_key) ||
         !str_eq(a->passphrase_file, b->passphrase_file) ||
         a->batch_window_ms != b->batch_window_ms ||
         a->batch_max_articles != b->batch_max_articles || a->level != b->level ||
@@ -968,6 +989,8 @@ config_restart_only_changes(const struct config *running, const struct config *f
         add_name(names, cap, &n, "socket");
     if (!addr_eq(&a->listen, &b->listen))
         add_name(names, cap, &n, "listen");
+    if (!addr_eq(&a->onion_listen, &b->onion_listen))
+        add_name(names, cap, &n, "onion_listen");
     if (!str_eq(a->publisher_key, b->publisher_key))
         add_name(names, cap, &n, "publisher_key");
     if (!str_eq(a->passphrase_file, b->passphrase_file))
@@ -1427,6 +1450,13 @@ config_finish(struct config *cfg, char *err, size_t err_cap)
         set_err(err, err_cap,
                 "publishers lists keys, but carry = any carries every publisher: set carry = "
                 "list to carry only those");
+        goto out;
+    }
+    if (cfg->onion_listen.host[0] != '\0' && cfg->onion_listen.port != 0 &&
+        addr_eq(&cfg->onion_listen, &cfg->listen)) {
+        set_err(err, err_cap,
+                "onion_listen is the same address as listen: give the onion service its own "
+                "port (as 127.0.0.1:7448)");
         goto out;
     }
     if (cfg->proxy_auth_file != NULL && cfg->proxy.port == 0) {

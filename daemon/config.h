@@ -133,6 +133,7 @@ struct config {
     /* [network] */
     struct config_addr *peers; /* malloc'd bootstrap list, no duplicates */
     size_t n_peers;
+    struct config_addr onion_listen;     /* for a Tor onion service; host "": none */
     struct config_addr proxy;            /* SOCKS5 proxy for outbound links; port 0: none */
     char *proxy_auth_file;               /* USER:PASSWORD for it; NULL: none */
     char *network_key;                   /* private network key file; NULL: built-in key */

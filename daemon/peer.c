@@ -28,6 +28,9 @@
 #define BACKOFF_MAX_MS 300000u
 #define TICK_MS 5000
 #define READ_BUF_LEN 65536
+/* The onion service's connections in the handshake at once: this many times
+ * max_handshakes_per_address (they all come from one address, the local Tor). */
+#define ONION_HANDSHAKES 4u
 
 /* An address we keep an outbound connection to. */
 struct target {
@@ -58,6 +61,9 @@ struct net {
     struct sz_link_keys *keys; /* sodium_malloc'd */
     uv_tcp_t listener;
     bool listening;
+    uv_tcp_t onion_listener; /* [network] onion_listen: what a local Tor forwards */
+    bool onion_listening;
+    uint64_t onion_seq; /* numbers the onion service's connections */
     uv_timer_t tick;
     bool tick_started; /* the tick handle exists: close it at shutdown */
     struct peer *peers;
@@ -597,7 +603,9 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             }
             /* Inbound links include readers: their addresses stay out of the default log. */
             log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", p->addr,
-                    p->outbound ? "outbound" : "inbound");
+                    p->outbound    ? "outbound"
+                    : p->via_onion ? "inbound, through the onion service"
+                                   : "inbound");
             gossip_peer_open(p);
         } else if (ev.type == SZ_LINK_EV_MESSAGE) {
             (void)before;
@@ -842,8 +850,21 @@ handshakes_from(const struct net *net, const struct peer *p)
     return n;
 }
 
+/* Inbound connections from the onion service, other than p, still in the handshake. */
+static size_t
+onion_handshakes(const struct net *net, const struct peer *p)
+{
+    const struct peer *q;
+    size_t n = 0;
+
+    for (q = net->peers; q != NULL; q = q->next)
+        if (q != p && q->via_onion && !q->open && !q->closing)
+            n++;
+    return n;
+}
+
 static void
-on_inbound(uv_stream_t *server, int status)
+accept_inbound(uv_stream_t *server, int status, bool onion)
 {
     struct net *net = server->data;
     struct sockaddr_storage ss;
@@ -864,13 +885,37 @@ on_inbound(uv_stream_t *server, int status)
         peer_close(p, false, NULL);
         return;
     }
-    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (onion) {
+        /*
+         * Every connection comes from the local Tor: its address says nothing
+         * of who it is. Each gets a group of its own, so that a ban or a
+         * per-address limit never covers the others (its node key is still
+         * banned when it misbehaves), and a name for the logs.
+         */
+        uint64_t n = ++net->onion_seq;
+        p->via_onion = true;
+        p->group[0] = 'o';
+        memcpy(p->group + 1, &n, 8);
+        snprintf(p->addr, sizeof p->addr, "onion#%llu", (unsigned long long)n);
+        snprintf(p->ip, sizeof p->ip, "onion");
+    } else if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
         addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
         addr_group(&ss, p->group);
     }
     /* Every refusal comes before the handshake: nothing is sent. */
     limit = net->d->cfg->max_handshakes_per_address;
-    if (!net->stopping && limit > 0 && handshakes_from(net, p) >= limit) {
+    if (onion && !net->stopping && limit > 0 &&
+        onion_handshakes(net, p) >= ONION_HANDSHAKES * limit) {
+        net->handshakes_refused++;
+        if (log_allow(&net->busy_log, 20, (int64_t)uv_now(net->d->loop)))
+            log_msg(LOG_INFO,
+                    "onion service: refused a connection: %u of its connections are already in "
+                    "the handshake (%u times max_handshakes_per_address)",
+                    (unsigned)(ONION_HANDSHAKES * limit), (unsigned)ONION_HANDSHAKES);
+        peer_close(p, false, NULL);
+        return;
+    }
+    if (!onion && !net->stopping && limit > 0 && handshakes_from(net, p) >= limit) {
         net->handshakes_refused++;
         if (log_allow(&net->busy_log, 20, (int64_t)uv_now(net->d->loop)))
             log_msg(LOG_INFO,
@@ -886,6 +931,18 @@ on_inbound(uv_stream_t *server, int status)
         return;
     }
     peer_begin(p);
+}
+
+static void
+on_inbound(uv_stream_t *server, int status)
+{
+    accept_inbound(server, status, false);
+}
+
+static void
+on_onion_inbound(uv_stream_t *server, int status)
+{
+    accept_inbound(server, status, true);
 }
 
 /* Sends raw bytes (the proxy's handshake) to p. */
@@ -1308,12 +1365,56 @@ proxy_address(struct net *net, const struct config_addr *a)
     return 0;
 }
 
+/*
+ * Listens for inbound peer connections on a (cb for each); *listening is set
+ * once the handle exists (peer_stop() closes it); *bound_port, when not NULL,
+ * gets the port it got. what and flag name it in messages.
+ */
+static int
+listen_on(struct net *net, uv_tcp_t *h, bool *listening, const struct config_addr *a,
+          uv_connection_cb cb, const char *what, const char *flag, uint16_t *bound_port)
+{
+    struct sockaddr_storage ss, bound;
+    int rc, len = sizeof bound;
+    char name[CONFIG_HOST_CAP + 16], ip[48];
+
+    memset(&ss, 0, sizeof ss);
+    rc = uv_tcp_init(net->d->loop, h);
+    if (rc != 0)
+        return rc;
+    h->data = net;
+    *listening = true;
+    if (a->kind == CONFIG_ADDR_IPV6)
+        rc = uv_ip6_addr(a->host, a->port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(a->host, a->port, (struct sockaddr_in *)&ss);
+    if (rc == 0)
+        rc = uv_tcp_bind(h, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)h, 128, cb);
+    config_addr_format(a, name, sizeof name);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "cannot listen for %s on %s: %s%s%s%s", what, name, uv_strerror(rc),
+                rc == UV_EADDRINUSE ? " (another program uses that port: pick another with " : "",
+                rc == UV_EADDRINUSE ? flag : "", rc == UV_EADDRINUSE ? ")" : "");
+        return rc;
+    }
+    if (uv_tcp_getsockname(h, (struct sockaddr *)&bound, &len) == 0) {
+        addr_to_text(&bound, ip, sizeof ip, name, sizeof name);
+        if (bound_port != NULL)
+            *bound_port =
+                ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+        log_msg(LOG_INFO, "listening for %s on %s", what, name);
+    }
+    return 0;
+}
+
 int
 peer_start(struct daemon *d)
 {
     const struct config *cfg = d->cfg;
     struct net *net = calloc(1, sizeof *net);
-    struct sockaddr_storage ss;
     char err[512], name[300];
     size_t i;
     int rc;
@@ -1344,39 +1445,14 @@ peer_start(struct daemon *d)
     net->tick.data = net;
     uv_timer_start(&net->tick, on_tick, TICK_MS, TICK_MS);
     if (cfg->max_inbound > 0) {
-        rc = uv_tcp_init(d->loop, &net->listener);
+        rc = listen_on(net, &net->listener, &net->listening, &cfg->listen, on_inbound, "peers",
+                       "--listen", &net->bound_port);
+        if (rc == 0 && cfg->onion_listen.host[0] != '\0')
+            rc = listen_on(net, &net->onion_listener, &net->onion_listening, &cfg->onion_listen,
+                           on_onion_inbound, "the onion service's connections", "--onion-listen",
+                           NULL);
         if (rc != 0)
             return rc;
-        net->listener.data = net;
-        net->listening = true;
-        if (cfg->listen.kind == CONFIG_ADDR_IPV6)
-            rc = uv_ip6_addr(cfg->listen.host, cfg->listen.port, (struct sockaddr_in6 *)&ss);
-        else
-            rc = uv_ip4_addr(cfg->listen.host, cfg->listen.port, (struct sockaddr_in *)&ss);
-        if (rc == 0)
-            rc = uv_tcp_bind(&net->listener, (const struct sockaddr *)&ss, 0);
-        if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&net->listener, 128, on_inbound);
-        config_addr_format(&cfg->listen, name, sizeof name);
-        if (rc != 0) {
-            log_msg(LOG_ERROR, "cannot listen for peers on %s: %s%s", name, uv_strerror(rc),
-                    rc == UV_EADDRINUSE ? " (another program uses that port: pick another with "
-                                          "--listen)"
-                                        : "");
-            return rc;
-        }
-        {
-            struct sockaddr_storage bound;
-            int len = sizeof bound;
-            char ip[48];
-            if (uv_tcp_getsockname(&net->listener, (struct sockaddr *)&bound, &len) == 0) {
-                addr_to_text(&bound, ip, sizeof ip, name, sizeof name);
-                net->bound_port =
-                    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                      : ((struct sockaddr_in *)&bound)->sin_port);
-                log_msg(LOG_INFO, "listening for peers on %s", name);
-            }
-        }
     }
     if (cfg->proxy.port != 0) {
         rc = proxy_address(net, &cfg->proxy);
@@ -1439,6 +1515,10 @@ peer_stop(struct daemon *d)
         net->listening = false;
         uv_close((uv_handle_t *)&net->listener, NULL);
     }
+    if (net->onion_listening) {
+        net->onion_listening = false;
+        uv_close((uv_handle_t *)&net->onion_listener, NULL);
+    }
     /* A start-up that failed early may not have made the tick handle. */
     if (net->tick_started)
         uv_close((uv_handle_t *)&net->tick, NULL);
@@ -1482,7 +1562,8 @@ peer_known_addresses(const struct daemon *d, const struct peer *except, struct s
     for (p = d->net->peers; p != NULL && n < max; p = p->next) {
         struct sockaddr_storage ss;
         int len = sizeof ss;
-        if (p == except || !p->open || p->closing || gossip_listen_port(p) == 0)
+        /* An onion service's peer is 127.0.0.1 here: no address to pass on. */
+        if (p == except || !p->open || p->closing || gossip_listen_port(p) == 0 || p->via_onion)
             continue;
         if (p->via_proxy) {
             /* The socket's address is the proxy's: only an address we asked it for
@@ -1614,7 +1695,8 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
                "  %s %s up %llds, in %llu B / %llu bundles, out %llu B / %llu bundles, "
                "misbehaviour %llu\n",
                p->addr,
-               !p->outbound   ? "inbound"
+               p->via_onion   ? "inbound (through the onion service)"
+               : !p->outbound ? "inbound"
                : p->via_proxy ? "outbound (through the proxy)"
                               : "outbound",
                (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,

@@ -49,6 +49,7 @@ struct peer {
     uint8_t group[9];        /* the IPv4 address, or the IPv6 /64, that per-address limits count */
     struct sz_socks5 *socks; /* outbound through [network] proxy: its handshake, until done */
     bool via_proxy;          /* outbound through the proxy */
+    bool via_onion;          /* inbound through [network] onion_listen (a local Tor) */
     uint8_t node_key[SZ_NODE_KEY_LEN];
     int64_t connected_ms, last_rx_ms, full_since_ms;
     int64_t drained_ms; /* when a write last completed, or the queue last became non-empty */

@@ -77,6 +77,13 @@ show(const struct config *c, const char *key, char *buf, size_t cap)
         config_addr_format(&c->listen, buf, cap);
         return;
     }
+    if (strcmp(key, "onion_listen") == 0) {
+        if (c->onion_listen.host[0] == '\0')
+            snprintf(buf, cap, "(none)");
+        else
+            config_addr_format(&c->onion_listen, buf, cap);
+        return;
+    }
     if (strcmp(key, "proxy") == 0) {
         if (c->proxy.port == 0)
             snprintf(buf, cap, "(none)");
@@ -237,6 +244,12 @@ static const struct set_case set_cases[] = {
     {"peers", "relay.example.org:99999", NULL},
     {"peers", "good.example bad..example", NULL},
     {"peers", "2001:db8::1", NULL},
+    {"onion_listen", "127.0.0.1:7448", "127.0.0.1:7448"},
+    {"onion_listen", "[::1]:7448", "[::1]:7448"},
+    {"onion_listen", "127.0.0.1:0", "127.0.0.1:0"},
+    {"onion_listen", "", "(none)"},
+    {"onion_listen", "localhost:7448", NULL},
+    {"onion_listen", "127.0.0.1:65536", NULL},
     {"proxy", "127.0.0.1:9050", "127.0.0.1:9050"},
     {"proxy", "socks5h://localhost:1080", "localhost:1080"},
     {"proxy", "socks5://[::1]:9050", "[::1]:9050"},
@@ -1060,6 +1073,17 @@ test_finish(void **state)
     assert_int_equal(config_finish(&cfg, err, sizeof err), -1);
     assert_string_equal(err, "passphrase_file is set, but publisher_key is not");
     assert_null(cfg.data_dir);
+    config_free(&cfg);
+
+    /* The onion service's port is not the public one. */
+    config_init_defaults(&cfg);
+    assert_int_equal(config_set(&cfg, "listen", "127.0.0.1:7447", err, sizeof err), 0);
+    assert_int_equal(config_set(&cfg, "onion_listen", "127.0.0.1:7447", err, sizeof err), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof err), -1);
+    assert_string_equal(err, "onion_listen is the same address as listen: give the onion service "
+                             "its own port (as 127.0.0.1:7448)");
+    assert_int_equal(config_set(&cfg, "onion_listen", "127.0.0.1:7448", err, sizeof err), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof err), 0);
     config_free(&cfg);
 
     /* So are proxy credentials without a proxy. */

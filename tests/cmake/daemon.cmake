@@ -32,6 +32,10 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     add_test(NAME daemon_fetch_proxy
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/proxy_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+    add_test(NAME daemon_onion_listen
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/onion_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:sz_adversary>)
     add_test(NAME daemon_fetch_resume
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/resume_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
@@ -41,7 +45,7 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_integration daemon_crash daemon_gossip daemon_fetch daemon_reload
                          daemon_import daemon_ctl_client daemon_summary_parts
-                         daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume
+                         daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume daemon_onion_listen
                          censorship_scenario PROPERTIES TIMEOUT 600)
     # Namespaces are machine-wide: the scenario runs alone, and skips (77) without root.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
