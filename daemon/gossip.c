@@ -3030,6 +3030,21 @@ gossip_stored(struct daemon *d, const struct store_meta *m, struct peer *from)
 }
 
 void
+gossip_parts(const struct daemon *d, size_t *n, uint64_t *bytes)
+{
+    const struct gossip *gs = d->gossip;
+    size_t i;
+
+    *n = 0;
+    *bytes = 0;
+    if (gs == NULL)
+        return;
+    *n = gs->n_parts;
+    for (i = 0; i < gs->n_parts; i++)
+        *bytes += gs->parts[i].got;
+}
+
+void
 gossip_tick(struct daemon *d, int64_t now_ms)
 {
     struct gossip *gs = d->gossip;

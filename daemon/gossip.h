@@ -40,6 +40,9 @@ void gossip_peer_drained(struct peer *p);
  */
 void gossip_send_freed(struct daemon *d);
 
+/* Parts of large bundles kept from lost links (PROTOCOL.md 4.1.1): how many, what they hold. */
+void gossip_parts(const struct daemon *d, size_t *n, uint64_t *bytes);
+
 /* True while some peer's serving waits for the node-wide send budget. */
 bool gossip_serve_waiting(const struct daemon *d);
 

@@ -72,6 +72,7 @@ struct net {
     size_t n_targets;
     size_t n_learned;    /* targets learned by peer exchange */
     uint16_t bound_port; /* the port the listener got (the configured one may be 0) */
+    uint16_t onion_port; /* ... and the onion service's listener */
     size_t n_resolving;
     struct ban bans[MAX_BANS];
     size_t n_bans;
@@ -1450,7 +1451,7 @@ peer_start(struct daemon *d)
         if (rc == 0 && cfg->onion_listen.host[0] != '\0')
             rc = listen_on(net, &net->onion_listener, &net->onion_listening, &cfg->onion_listen,
                            on_onion_inbound, "the onion service's connections", "--onion-listen",
-                           NULL);
+                           &net->onion_port);
         if (rc != 0)
             return rc;
     }
@@ -1677,6 +1678,22 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
            (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
     if (net->proxy)
         wr_fmt(text, "outbound links through the SOCKS5 proxy %s\n", net->proxy_name);
+    if (net->onion_listening)
+        wr_fmt(text, "inbound links from the onion service on port %u\n",
+               (unsigned)net->onion_port);
+    {
+        size_t n_parts = 0;
+        uint64_t part_bytes = 0;
+        gossip_parts(d, &n_parts, &part_bytes);
+        if (n_parts > 0)
+            wr_fmt(text,
+                   "parts of large bundles kept from lost links: %zu, %llu bytes (the rest is "
+                   "asked of the next peer that has them)\n",
+                   n_parts, (unsigned long long)part_bytes);
+        wr_fmt(json, "\"parts_kept\":%zu,\"parts_kept_bytes\":%llu,\"onion_port\":%u,", n_parts,
+               (unsigned long long)part_bytes,
+               (unsigned)(net->onion_listening ? net->onion_port : 0));
+    }
     wr_fmt(json,
            "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"handshakes_refused\":%llu,"
            "\"misbehaviour\":%llu,\"peers\":[",

@@ -55,7 +55,9 @@ fetch_from onion1 "$OPORT" && article_in onion1 && ok ||
 
 # 2. A relay that comes in through the onion service is shown as such, and is not
 # passed on to other peers as an address; one on the ordinary port is.
-start_daemon ronion --peer "127.0.0.1:$OPORT" || bad "start ronion"
+# One link only (to t): it must not reach other relays itself, or they would
+# rightly pass its address on.
+start_daemon ronion --peer "127.0.0.1:$OPORT" --outbound-target 1 || bad "start ronion"
 start_daemon rplain --peer "127.0.0.1:$TPORT" || bad "start rplain"
 RONION=$(peer_port ronion)
 RPLAIN=$(peer_port rplain)
@@ -67,6 +69,8 @@ done
 "$SZ" status --socket "$TMP/t/control.sock" >"$TMP/status.txt" 2>&1
 grep -q "onion#[0-9]* inbound (through the onion service)" "$TMP/status.txt" && ok ||
     bad "status shows the onion peer: $(cat "$TMP/status.txt")"
+grep -q "inbound links from the onion service on port $OPORT" "$TMP/status.txt" && ok ||
+    bad "status shows the onion service's port: $(cat "$TMP/status.txt")"
 start_daemon s --peer "127.0.0.1:$TPORT" --outbound-target 4 || bad "start s"
 for _ in $(seq 1 100); do
     grep -q "peer 127.0.0.1:$RPLAIN: link open (outbound)" "$TMP/s.log" && break

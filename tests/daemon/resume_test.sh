@@ -179,6 +179,9 @@ for _ in $(seq 1 100); do
 done
 kill "$R2PROXY_PID"
 grep -q "link lost after" "$TMP/r2.log" && ok || bad "r2 kept part of the bundle (the test's premise)"
+"$SZ" status --socket "$TMP/r2/control.sock" >"$TMP/r2.status" 2>&1
+grep -q "parts of large bundles kept from lost links: 1, [1-9][0-9]* bytes" "$TMP/r2.status" && ok ||
+    bad "r2's status shows the kept part: $(grep -i part "$TMP/r2.status")"
 start_daemon q2 --log-level debug --expiry-days 0 --peer "127.0.0.1:$(peer_port r2)" || bad "start q2"
 for _ in $(seq 1 100); do
     grep -q 'link open (outbound)' "$TMP/q2.log" && break
@@ -190,6 +193,9 @@ grep -q "peer 127.0.0.1:[0-9]*: sends the rest of bundle" "$TMP/r2.log" && ok ||
     bad "r2 asked q2 for the rest only"
 grep -q "(banned)" "$TMP/r2.log" "$TMP/q2.log" &&
     bad "a ban: $(grep -h '(banned)' "$TMP/r2.log" "$TMP/q2.log")" || ok
+"$SZ" status --socket "$TMP/r2/control.sock" --json 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["parts_kept"] != 0)' && ok ||
+    bad "r2's status: no part kept once the bundle is in"
 stop_daemon r2 && ok || bad "r2 stops cleanly after a resumed bundle"
 # A relay stopped while it keeps a part frees it (a leak fails this under ASan).
 start_proxy cut:$((3 * MIB)) r3cut
