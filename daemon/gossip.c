@@ -244,68 +244,62 @@ prefix(const uint8_t id[SZ_BUNDLE_ID_LEN])
     return sz_load64(id);
 }
 
+/* Whether id's prefix is in a ring of `slots` prefixes (NULL: an empty ring). */
 static bool
-known_has(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+ring_has(const uint64_t *ring, size_t slots, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    const struct gossip_peer *g = p->g;
     uint64_t x = prefix(id);
     size_t i;
 
-    if (g == NULL || g->known == NULL)
+    if (ring == NULL)
         return false;
-    for (i = 0; i < KNOWN_SLOTS; i++)
-        if (g->known[i] == x)
+    for (i = 0; i < slots; i++)
+        if (ring[i] == x)
             return true;
     return false;
+}
+
+/* Adds id's prefix to a ring of `slots`, allocated on first use (none when out of memory). */
+static void
+ring_add(uint64_t **ring, size_t *next, size_t slots, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    if (ring_has(*ring, slots, id))
+        return;
+    if (*ring == NULL) {
+        *ring = calloc(slots, sizeof **ring);
+        if (*ring == NULL)
+            return;
+    }
+    (*ring)[*next] = prefix(id);
+    *next = (*next + 1) % slots;
+}
+
+static bool
+known_has(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    return p->g != NULL && ring_has(p->g->known, KNOWN_SLOTS, id);
 }
 
 static void
 known_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    struct gossip_peer *g = p->g;
-
-    if (g == NULL || known_has(p, id))
-        return;
-    if (g->known == NULL) {
-        g->known = calloc(KNOWN_SLOTS, sizeof *g->known);
-        if (g->known == NULL)
-            return;
-    }
-    g->known[g->known_next] = prefix(id);
-    g->known_next = (g->known_next + 1) % KNOWN_SLOTS;
+    if (p->g != NULL)
+        ring_add(&p->g->known, &p->g->known_next, KNOWN_SLOTS, id);
 }
 
 static bool
 peer_has(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    const struct gossip_peer *g = p->g;
-    uint64_t x = prefix(id);
-    size_t i;
-
-    if (g == NULL || g->has == NULL)
-        return false;
-    for (i = 0; i < HAS_SLOTS; i++)
-        if (g->has[i] == x)
-            return true;
-    return false;
+    return p->g != NULL && ring_has(p->g->has, HAS_SLOTS, id);
 }
 
 /* p has this bundle (it sent or announced it, or it was sent to it); known too. */
 static void
 has_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    struct gossip_peer *g = p->g;
-
     known_add(p, id);
-    if (g == NULL || peer_has(p, id))
-        return;
-    if (g->has == NULL) {
-        g->has = calloc(HAS_SLOTS, sizeof *g->has);
-        if (g->has == NULL)
-            return;
-    }
-    g->has[g->has_next] = prefix(id);
-    g->has_next = (g->has_next + 1) % HAS_SLOTS;
+    if (p->g != NULL)
+        ring_add(&p->g->has, &p->g->has_next, HAS_SLOTS, id);
 }
 
 /* Notes an id asked of a peer: its bundle is welcome even after the request timed out. */
@@ -521,18 +515,6 @@ part_drop_oldest(struct gossip *gs)
     return true;
 }
 
-/* Whether p answered NOT_FOUND to a REQUEST_PART of this id (not asked again). */
-static bool
-part_refused_by(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
-{
-    size_t i;
-
-    for (i = 0; i < REFUSED_SLOTS; i++)
-        if (p->g->part_refused[i] != 0 && p->g->part_refused[i] == prefix(id))
-            return true;
-    return false;
-}
-
 /* Whether one of our ranges out to p holds this publisher's sequence: it comes whole. */
 static bool
 range_out_holds(const struct gossip_peer *g, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t seq)
@@ -552,18 +534,8 @@ part_askable(const struct peer *p, const struct kept_part *k, int64_t now)
 {
     return (sz_link_features(p->link) & SZ_FEATURE_PART) != 0 &&
            (!p->g->part_out || now - p->g->part_out_ms >= PART_OUT_MS) &&
-           !part_refused_by(p, k->id);
-}
-
-static bool
-no_resume_has(const struct gossip *gs, const uint8_t id[SZ_BUNDLE_ID_LEN])
-{
-    size_t i;
-
-    for (i = 0; i < NO_RESUME_SLOTS; i++)
-        if (gs->no_resume[i] != 0 && gs->no_resume[i] == prefix(id))
-            return true;
-    return false;
+           /* It answered NOT_FOUND to one for this id: not asked again. */
+           !ring_has(p->g->part_refused, REFUSED_SLOTS, k->id);
 }
 
 static void
@@ -2848,7 +2820,7 @@ part_keep(struct gossip *gs, struct peer *p)
     /* Not one stored since (a verified copy came another way), nor one whose
      * resumption failed before. */
     if (sz_bundle_verify_prefix(g->rx, g->rx_got, g->rx_total, p->d->content_cap, &h, id) != 0 ||
-        !solicited(p, &h, id) || recent_has(gs, id) || no_resume_has(gs, id))
+        !solicited(p, &h, id) || recent_has(gs, id) || ring_has(gs->no_resume, NO_RESUME_SLOTS, id))
         return;
     k = part_find(gs, id);
     if (k != NULL) {

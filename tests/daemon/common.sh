@@ -78,6 +78,17 @@ wait_bundles() {
     return 1
 }
 
+# wait_log FILE PATTERN SECONDS: waits until a line of FILE matches PATTERN
+# (grep); returns 1 when none did in time.
+wait_log() {
+    local i
+    for i in $(seq 1 $(($3 * 10))); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # start_proxy MODE [LABEL [NAME=ADDRESS...]]: a stand-in SOCKS5 proxy
 # (tests/daemon/socks5.py MODE, which knows NAME as ADDRESS); sets PROXY to its
 # address and adds its pid to PROXIES, logging to $TMP/proxy.LABEL.log (LABEL:

@@ -72,10 +72,7 @@ grep -q "onion#[0-9]* inbound (through the onion service)" "$TMP/status.txt" && 
 grep -q "inbound links from the onion service on port $OPORT" "$TMP/status.txt" && ok ||
     bad "status shows the onion service's port: $(cat "$TMP/status.txt")"
 start_daemon s --peer "127.0.0.1:$TPORT" --outbound-target 4 || bad "start s"
-for _ in $(seq 1 100); do
-    grep -q "peer 127.0.0.1:$RPLAIN: link open (outbound)" "$TMP/s.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/s.log" "peer 127.0.0.1:$RPLAIN: link open (outbound)" 10
 grep -q "peer 127.0.0.1:$RPLAIN: link open (outbound)" "$TMP/s.log" && ok ||
     bad "s learned the relay on t's ordinary port from t (the test's premise)"
 sleep 2

@@ -173,20 +173,14 @@ start_proxy cut:$((3 * MIB)) r2cut
 R2PROXY_PID=${PROXIES[-1]}
 start_daemon r2 --log-level debug --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$(peer_port pub2)" ||
     bad "start r2"
-for _ in $(seq 1 100); do
-    grep -q "link lost after" "$TMP/r2.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/r2.log" "link lost after" 10
 kill "$R2PROXY_PID"
 grep -q "link lost after" "$TMP/r2.log" && ok || bad "r2 kept part of the bundle (the test's premise)"
 "$SZ" status --socket "$TMP/r2/control.sock" >"$TMP/r2.status" 2>&1
 grep -q "parts of large bundles kept from lost links: 1, [1-9][0-9]* bytes" "$TMP/r2.status" && ok ||
     bad "r2's status shows the kept part: $(grep -i part "$TMP/r2.status")"
 start_daemon q2 --log-level debug --expiry-days 0 --peer "127.0.0.1:$(peer_port r2)" || bad "start q2"
-for _ in $(seq 1 100); do
-    grep -q 'link open (outbound)' "$TMP/q2.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/q2.log" 'link open (outbound)' 10
 "$SZ" import --socket "$TMP/q2/control.sock" "$TMP/large2.bundle" >/dev/null || bad "import at q2"
 wait_bundles r2 1 30 && ok || bad "r2 got the rest of the bundle from q2"
 grep -q "peer 127.0.0.1:[0-9]*: sends the rest of bundle" "$TMP/r2.log" && ok ||
@@ -201,10 +195,7 @@ stop_daemon r2 && ok || bad "r2 stops cleanly after a resumed bundle"
 start_proxy cut:$((3 * MIB)) r3cut
 start_daemon r3 --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$(peer_port pub2)" ||
     bad "start r3"
-for _ in $(seq 1 100); do
-    grep -q "link lost after" "$TMP/r3.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/r3.log" "link lost after" 10
 kill "${PROXIES[-1]}"
 stop_daemon r3 && ok || bad "r3 stops cleanly while it keeps a part: $(tail -3 "$TMP/r3.log")"
 
@@ -230,18 +221,12 @@ T8PORT=$(peer_port t8)
 "$ADV" prefix-drop "127.0.0.1:$T8PORT" "$TMP/large3.bundle" --bytes $((2 * MIB)) \
     --from 127.0.0.60 >"$TMP/prefix.out" 2>&1 && ok ||
     bad "prefix-drop: t8 asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix.out")"
-for _ in $(seq 1 50); do
-    grep -q "link lost after" "$TMP/t8.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/t8.log" "link lost after" 5
 KEPT3="peer 127.0.0.60:[0-9]*: link lost after $((2 * MIB)) of $SIZE3 bytes of bundle $ID3:"
 grep -q "$KEPT3 they are kept" "$TMP/t8.log" && ok ||
     bad "t8 kept the 2 MiB that came: $(grep -h 'link lost\|127.0.0.60' "$TMP/t8.log" | tail -3)"
 start_daemon h8 --log-level debug --expiry-days 0 --peer "127.0.0.1:$T8PORT" || bad "start h8"
-for _ in $(seq 1 100); do
-    grep -q 'link open (outbound)' "$TMP/h8.log" && break
-    sleep 0.1
-done
+wait_log "$TMP/h8.log" 'link open (outbound)' 10
 "$SZ" import --socket "$TMP/h8/control.sock" "$TMP/large3.bundle" >/dev/null || bad "import at h8"
 wait_bundles t8 1 30 && ok || bad "t8 got the bundle after its kept part failed"
 grep -q "peer 127.0.0.1:[0-9]*: sends the rest of bundle $ID3, from byte $((2 * MIB))" \
