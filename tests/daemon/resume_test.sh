@@ -27,17 +27,22 @@ down_bytes() {
 }
 part_files() { find "$1/.samizdat/partial" -name '*.part' 2>/dev/null; }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# large_article ID TITLE: $TMP/in/ID.md with an 8 MiB attachment that does not
+# compress, $TMP/in/big-ID.png: one bundle of over 8 MiB.
+large_article() {
+    {
+        printf '\x89PNG\r\n\x1a\n'
+        head -c $((8 * MIB)) /dev/urandom
+    } >"$TMP/in/big-$1.png"
+    printf -- '---\ntitle: %s\nid: %s\nattachments: [big-%s.png]\n---\nSee the scan.\n' \
+        "$2" "$1" "$1" >"$TMP/in/$1.md"
+}
 
 # An article with an 8 MiB attachment that does not compress: one 8 MiB bundle.
 "$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
 echo "$(cat "$TMP/pub.pk") The Heavy Gazette" >"$TMP/trust"
 mkdir -p "$TMP/in"
-{
-    printf '\x89PNG\r\n\x1a\n'
-    head -c $((8 * MIB)) /dev/urandom
-} >"$TMP/in/big.png"
-printf -- '---\ntitle: A large report\nid: large\nattachments: [big.png]\n---\nSee the scan.\n' \
-    >"$TMP/in/large.md"
+large_article large "A large report"
 start_daemon pub --expiry-days 0 --batch-window-ms 0 --level 1 --publisher-key "$TMP/pub.sk" ||
     bad "start pub"
 PORT=$(peer_port pub)
@@ -71,7 +76,7 @@ rc=$?
 DOWN=$(down_bytes ok)
 [ -n "$DOWN" ] && [ "$DOWN" -lt $((SIZE - KEPT + 256 * 1024)) ] && ok ||
     bad "only the rest came: $DOWN bytes through the proxy for $SIZE - $KEPT"
-cmp -s "$TMP/in/big.png" "$(ls "$TMP"/lib/*/large/big.png 2>/dev/null | head -1)" && ok ||
+cmp -s "$TMP/in/big-large.png" "$(ls "$TMP"/lib/*/large/big-large.png 2>/dev/null | head -1)" && ok ||
     bad "the attachment is whole and byte-identical"
 [ -z "$(part_files "$TMP/lib")" ] && ok || bad "the part is deleted once the bundle is in"
 
@@ -90,7 +95,7 @@ grep -q "does not check out" "$TMP/err" && ok || bad "the damaged part is said: 
 [ "$(json_field "$out" bundles)" = 1 ] && [ "$(json_field "$out" resumed)" = 0 ] &&
     [ "$(json_field "$out" peers_failed)" = 0 ] && ok ||
     bad "--json: the bundle fetched whole, the peer not blamed ($out)"
-cmp -s "$TMP/in/big.png" "$(ls "$TMP"/lib2/*/large/big.png 2>/dev/null | head -1)" && ok ||
+cmp -s "$TMP/in/big-large.png" "$(ls "$TMP"/lib2/*/large/big-large.png 2>/dev/null | head -1)" && ok ||
     bad "the attachment is whole after the damaged part"
 [ -z "$(part_files "$TMP/lib2")" ] && ok || bad "the damaged part is deleted"
 
@@ -151,7 +156,7 @@ out=$("$SZ" fetch --peer "127.0.0.1:$RPORT" --trust-file "$TMP/trust" --output "
     --json 2>"$TMP/err")
 rc=$?
 [ $rc -eq 0 ] && ok || bad "a fetch from the relay (rc $rc: $(cat "$TMP/err"))"
-cmp -s "$TMP/in/big.png" "$(ls "$TMP"/lib5/*/large/big.png 2>/dev/null | head -1)" && ok ||
+cmp -s "$TMP/in/big-large.png" "$(ls "$TMP"/lib5/*/large/big-large.png 2>/dev/null | head -1)" && ok ||
     bad "the relay's resumed bundle is whole: the attachment is byte-identical"
 
 # 7. The rest from a relay that announced the bundle: relay R keeps part of a
@@ -159,12 +164,7 @@ cmp -s "$TMP/in/big.png" "$(ls "$TMP"/lib5/*/large/big.png 2>/dev/null | head -1
 # gone), then relay Q, linked to R, gets the bundle and tells R of it; R asks Q
 # for the rest. Q serves it: having told R of a bundle does not mean R has it.
 "$SZ" keygen --secret-key "$TMP/pub2.sk" --public-key "$TMP/pub2.pk" --no-passphrase >/dev/null
-{
-    printf '\x89PNG\r\n\x1a\n'
-    head -c $((8 * MIB)) /dev/urandom
-} >"$TMP/in/big2.png"
-printf -- '---\ntitle: Another large report\nid: large2\nattachments: [big2.png]\n---\nScan.\n' \
-    >"$TMP/in/large2.md"
+large_article large2 "Another large report"
 "$SZ" pack --secret-key "$TMP/pub2.sk" --level 1 --output "$TMP/large2.bundle" "$TMP/in/large2.md" \
     >/dev/null || bad "pack large2"
 start_daemon pub2 --expiry-days 0 || bad "start pub2"
@@ -207,12 +207,7 @@ stop_daemon r3 && ok || bad "r3 stops cleanly while it keeps a part: $(tail -3 "
 # the bundle whole again, and ends up with the real one.
 "$SZ" keygen --secret-key "$TMP/pub3.sk" --public-key "$TMP/pub3.pk" --no-passphrase >/dev/null
 echo "$(cat "$TMP/pub3.pk") The Garbled Gazette" >"$TMP/trust3"
-{
-    printf '\x89PNG\r\n\x1a\n'
-    head -c $((8 * MIB)) /dev/urandom
-} >"$TMP/in/big3.png"
-printf -- '---\ntitle: A third large report\nid: large3\nattachments: [big3.png]\n---\nScan.\n' \
-    >"$TMP/in/large3.md"
+large_article large3 "A third large report"
 ID3=$("$SZ" pack --secret-key "$TMP/pub3.sk" --level 1 --output "$TMP/large3.bundle" \
     "$TMP/in/large3.md") || bad "pack large3"
 SIZE3=$(stat -c %s "$TMP/large3.bundle")
@@ -242,6 +237,6 @@ out=$("$SZ" fetch --peer "127.0.0.1:$T8PORT" --trust-file "$TMP/trust3" --output
     --json 2>"$TMP/err")
 rc=$?
 [ $rc -eq 0 ] && ok || bad "a fetch from t8 (rc $rc: $(cat "$TMP/err"))"
-cmp -s "$TMP/in/big3.png" "$(ls "$TMP"/lib8/*/large3/big3.png 2>/dev/null | head -1)" && ok ||
+cmp -s "$TMP/in/big-large3.png" "$(ls "$TMP"/lib8/*/large3/big-large3.png 2>/dev/null | head -1)" && ok ||
     bad "t8's bundle is the real one: the attachment is byte-identical"
 finish
