@@ -32,6 +32,14 @@
 #define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
 #define MAX_RANGES_OUT 16      /* ranges outstanding to one peer */
 #define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
+/*
+ * A peer asked for ranges that sent no bundle byte for this long, or less than
+ * RANGE_MIN_RATE bytes a second over such a span, holds no other peer back.
+ */
+#define RANGE_STALL_MS (20 * 1000)
+#define RANGE_MIN_RATE (32 * 1024)
+/* A summary with sequences left to other peers is compared again at least this often. */
+#define LEFT_RECHECK_MS (30 * 1000)
 #define SERVE_BATCH_BYTES (1u << 20)
 /*
  * Node-wide: bytes in every peer's send queue plus what serving jobs may read
@@ -147,6 +155,15 @@ struct gossip_peer {
     uint8_t *summary;
     size_t summary_len;
     bool comparing;         /* a COMPARE job runs for this peer: further SUMMARYs are ignored */
+    bool cut;               /* its last comparison was cut at MAX_RANGES_QUEUED */
+    bool left_to_others;    /* its summary named sequences other peers were asked for */
+    bool others_done;       /* ... and one of those peers' rounds ended since */
+    int64_t left_ms;        /* when its summary was last compared with some left to others */
+    bool ranging;           /* ranges were asked of it since its round last ended */
+    int64_t ranges_ms;      /* when it was last asked for a range */
+    bool ranges_slow;       /* ... and it sent under RANGE_MIN_RATE over the last span */
+    int64_t rate_ms;        /* the span's start (0: no range out) ... */
+    uint64_t rate_bytes;    /* ... and the link's bytes_in then */
     size_t round_bundles;   /* bundles from this peer verified since its last comparison */
     size_t n_verifying;     /* bundles from this peer being verified */
     size_t verifying_bytes; /* their size: beyond VERIFY_HOLD_BYTES, reading pauses */
@@ -1761,30 +1778,137 @@ done_summary(struct gjob *j)
     }
 }
 
+/* Whether a peer asked for ranges sends them at a useful rate (so far). */
+static bool
+ranges_moving(const struct gossip_peer *o, int64_t now)
+{
+    int64_t last = o->ranges_ms > o->last_chunk_ms ? o->ranges_ms : o->last_chunk_ms;
+
+    return !o->ranges_slow && now - last < RANGE_STALL_MS;
+}
+
+/* Takes range x out of the pieces (n of them, room for cap; may grow). */
+static int
+pieces_minus(struct range_req **piece, size_t *n, size_t *cap, const struct range_req *x)
+{
+    size_t i = 0;
+
+    while (i < *n) {
+        struct range_req *c = &(*piece)[i];
+        if (memcmp(x->publisher, c->publisher, SZ_PUBLIC_KEY_LEN) != 0 || x->last < c->first ||
+            x->first > c->last) {
+            i++;
+        } else if (x->first > c->first && x->last < c->last) {
+            /* x splits c in two: the right half goes at the end. */
+            if (*n == *cap) {
+                struct range_req *v = realloc(*piece, 2 * *cap * sizeof *v);
+                if (v == NULL)
+                    return -1;
+                *piece = v;
+                *cap *= 2;
+                c = &(*piece)[i];
+            }
+            (*piece)[*n] = *c;
+            (*piece)[*n].first = x->last + 1;
+            (*n)++;
+            c->last = x->first - 1;
+            i++;
+        } else if (x->first > c->first) {
+            c->last = x->first - 1;
+            i++;
+        } else if (x->last < c->last) {
+            c->first = x->last + 1;
+            i++;
+        } else {
+            (*piece)[i] = (*piece)[--*n]; /* all of c is asked elsewhere */
+        }
+    }
+    return 0;
+}
+
+/*
+ * Appends range r to p's queue less the sequences asked of other peers that
+ * are sending: a node linked to several peers that hold the same bundles
+ * takes each once. Ranges queued for another peer, not asked of it yet, that
+ * lie wholly in r are taken over from it; the rest of its queued ranges and
+ * those out to it are left to it. Sets *left when some of r was left to
+ * another peer, *full when p's queue is.
+ */
+static void
+queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *left, bool *full)
+{
+    struct gossip_peer *g = p->g;
+    int64_t now = (int64_t)uv_now(gs->d->loop);
+    struct range_req *piece = malloc(sizeof *piece);
+    size_t n = 1, cap = 1, i;
+    struct peer *q;
+
+    if (piece == NULL) {
+        *full = true;
+        return;
+    }
+    piece[0] = *r;
+    for (q = peer_first(gs->d); q != NULL && n > 0; q = q->next) {
+        struct gossip_peer *o = q->g;
+        size_t k;
+        if (q == p || o == NULL || q->closing || o->n_ranges_out + o->n_ranges_queued == 0 ||
+            !ranges_moving(o, now))
+            continue;
+        for (k = 0; k < o->n_ranges_out + o->n_ranges_queued && n > 0;) {
+            bool queued = k >= o->n_ranges_out;
+            struct range_req *x =
+                queued ? &o->ranges_queued[k - o->n_ranges_out] : &o->ranges_out[k];
+            if (memcmp(x->publisher, r->publisher, SZ_PUBLIC_KEY_LEN) != 0 || x->last < r->first ||
+                x->first > r->last) {
+                k++;
+                continue;
+            }
+            if (queued && x->first >= r->first && x->last <= r->last) {
+                /* Not asked of q yet: p takes it (the next idle peer may take it back). */
+                size_t at = k - o->n_ranges_out;
+                memmove(&o->ranges_queued[at], &o->ranges_queued[at + 1],
+                        (o->n_ranges_queued - at - 1) * sizeof *x);
+                o->n_ranges_queued--;
+                continue;
+            }
+            *left = true;
+            if (pieces_minus(&piece, &n, &cap, x) != 0) {
+                free(piece);
+                *full = true;
+                return;
+            }
+            k++;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (g->n_ranges_queued >= MAX_RANGES_QUEUED) {
+            *full = true;
+            break;
+        }
+        if ((g->n_ranges_queued & 15) == 0) {
+            struct range_req *v = realloc(g->ranges_queued, (g->n_ranges_queued + 16) * sizeof *v);
+            if (v == NULL) {
+                *full = true;
+                break;
+            }
+            g->ranges_queued = v;
+        }
+        g->ranges_queued[g->n_ranges_queued++] = piece[i];
+        g->ranging = true;
+    }
+    free(piece);
+}
+
 static void
 done_compare(struct gjob *j)
 {
     struct peer *p = j->p;
     struct gossip_peer *g = p->g;
-    size_t i, n;
+    bool left = false, full = j->truncated;
+    size_t i;
 
-    if (p->closing || g == NULL || j->n_want == 0)
+    if (p->closing || g == NULL)
         return;
-    n = g->n_ranges_queued;
-    if (n + j->n_want > MAX_RANGES_QUEUED)
-        j->n_want = MAX_RANGES_QUEUED - n;
-    /* Cut at the queue's limit: compare again once these ranges are in. */
-    if (j->truncated && g->summary == NULL) {
-        g->summary = j->peer_summary;
-        g->summary_len = j->peer_summary_len;
-        j->peer_summary = NULL;
-    }
-    {
-        struct range_req *v = realloc(g->ranges_queued, (n + j->n_want + 1) * sizeof *v);
-        if (v == NULL)
-            return;
-        g->ranges_queued = v;
-    }
     for (i = 0; i < j->n_want; i++) {
         /* Below the floor: evicted or expired here; not fetched again. */
         uint64_t floor = floor_of(j->gs, j->want[i].publisher);
@@ -1792,9 +1916,26 @@ done_compare(struct gjob *j)
             continue;
         if (j->want[i].first < floor)
             j->want[i].first = floor;
-        g->ranges_queued[g->n_ranges_queued++] = j->want[i];
+        queue_range(j->gs, p, &j->want[i], &left, &full);
+    }
+    /*
+     * Cut at the queue's limit: compared again once these ranges are in.
+     * Left to other peers: compared again when their rounds end, or they
+     * stall (the tick), so a peer that withholds holds nothing back for long.
+     */
+    g->left_to_others = left;
+    g->others_done = false;
+    g->cut = full;
+    if (left)
+        g->left_ms = (int64_t)uv_now(p->d->loop);
+    /* Kept for those, and to take over ranges other peers have not been asked yet. */
+    if (g->summary == NULL) {
+        g->summary = j->peer_summary;
+        g->summary_len = j->peer_summary_len;
+        j->peer_summary = NULL;
     }
     send_ranges(p);
+    maybe_recompare(p);
 }
 
 static void
@@ -2060,6 +2201,7 @@ send_ranges(struct peer *p)
         g->ranges_out[g->n_ranges_out].first = m.first;
         g->ranges_out[g->n_ranges_out].last = m.last;
         g->n_ranges_out++;
+        g->ranges_ms = (int64_t)uv_now(p->d->loop);
     }
 }
 
@@ -2125,28 +2267,75 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
         p->g->comparing = true;
 }
 
+/* Whether another peer that is sending has ranges queued, not asked yet. */
+static bool
+others_queued(const struct peer *p)
+{
+    int64_t now = (int64_t)uv_now(p->d->loop);
+    const struct peer *q;
+
+    for (q = peer_first(p->d); q != NULL; q = q->next)
+        if (q != p && q->g != NULL && !q->closing && q->g->n_ranges_queued > 0 &&
+            ranges_moving(q->g, now))
+            return true;
+    return false;
+}
+
 /*
- * A comparison cut short at the queue's limit resumes once everything asked
- * of this peer has arrived and been stored, so nothing is asked twice; but
- * only when that round brought a bundle.
+ * Peer `done` ended its round of ranges (or its link closed): the peers that
+ * left sequences to it compare their summaries again, to ask for what did
+ * not come.
+ */
+static void
+wake_left(struct gossip *gs, const struct peer *done)
+{
+    struct peer *q;
+
+    for (q = peer_first(gs->d); q != NULL; q = q->next) {
+        if (q == done || q->g == NULL || q->closing || !q->g->left_to_others)
+            continue;
+        q->g->others_done = true;
+        maybe_recompare(q);
+    }
+}
+
+/*
+ * When this peer's round of ranges has ended (everything asked of it arrived
+ * and was stored, or was not sent): a comparison cut short at the queue's
+ * limit resumes, so nothing is asked twice, but only when that round brought
+ * a bundle; one that left sequences to other peers resumes once one of their
+ * rounds ended too (or the tick finds them stalled).
  */
 static void
 maybe_recompare(struct peer *p)
 {
     struct gossip_peer *g = p->g;
 
-    if (g == NULL || p->closing || g->summary == NULL || g->comparing || g->n_ranges_out > 0 ||
-        g->n_ranges_queued > 0 || g->n_verifying > 0)
+    if (g == NULL || p->closing || g->comparing || g->n_ranges_out > 0 || g->n_ranges_queued > 0 ||
+        g->n_verifying > 0)
         return;
-    if (g->round_bundles == 0) {
-        /*
-         * The last round of ranges brought nothing (the peer answered
-         * RANGE_DONE alone: it evicted them, or withholds): comparing again
-         * would ask for the same ranges without end. Its next SUMMARY
-         * starts afresh.
-         */
-        free(g->summary);
-        g->summary = NULL;
+    if (g->ranging) {
+        g->ranging = false;
+        wake_left(p->d->gossip, p);
+        if (p->closing || p->g != g)
+            return;
+    }
+    if (g->summary == NULL)
+        return;
+    /*
+     * Compared again: when sequences left to others may not have come; when
+     * the round brought bundles and was cut short, or other peers still
+     * have ranges waiting to be asked (this idle peer takes some over). A
+     * round that brought nothing (the peer answered RANGE_DONE alone: it
+     * evicted them, or withholds) is not followed by another, which would
+     * ask for the same ranges without end: its next SUMMARY starts afresh.
+     */
+    if (!(g->left_to_others && g->others_done) &&
+        !(g->round_bundles > 0 && (g->cut || others_queued(p)))) {
+        if (!g->left_to_others) {
+            free(g->summary);
+            g->summary = NULL;
+        }
         return;
     }
     queue_compare(p, g->summary, g->summary_len);
@@ -2873,6 +3062,8 @@ gossip_peer_closed(struct peer *p, bool banned)
         }
     }
     if (p->g != NULL) {
+        /* What was asked of it is asked of the peers that left it to this one. */
+        bool wake = p->g->ranging;
         if (gs != NULL) {
             serve_unblock(gs, p->g);
             assemble_done(gs, p);
@@ -2886,6 +3077,8 @@ gossip_peer_closed(struct peer *p, bool banned)
         free(p->g->ranges_queued);
         free(p->g);
         p->g = NULL;
+        if (gs != NULL && wake)
+            wake_left(gs, p);
     }
 }
 
@@ -3102,6 +3295,32 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         if (p->open && !p->closing && p->g != NULL &&
             now_ms - p->g->last_summary_ms > SUMMARY_EVERY_MS)
             send_summary(p);
+    /* The rate of each link that has ranges out, over spans of RANGE_STALL_MS. */
+    for (p = peer_first(d); p != NULL; p = p->next) {
+        struct gossip_peer *g = p->g;
+        if (g == NULL)
+            continue;
+        if (g->n_ranges_out == 0) {
+            g->rate_ms = 0;
+            g->ranges_slow = false;
+        } else if (g->rate_ms == 0) {
+            g->rate_ms = now_ms;
+            g->rate_bytes = p->bytes_in;
+        } else if (now_ms - g->rate_ms >= RANGE_STALL_MS) {
+            g->ranges_slow = (p->bytes_in - g->rate_bytes) * 1000 <
+                             (uint64_t)RANGE_MIN_RATE * (uint64_t)(now_ms - g->rate_ms);
+            g->rate_ms = now_ms;
+            g->rate_bytes = p->bytes_in;
+        }
+    }
+    /* Sequences left to peers that stall, or send slowly: asked of others after a while. */
+    for (p = peer_first(d); p != NULL; p = p->next) {
+        if (p->closing || p->g == NULL || !p->g->left_to_others ||
+            now_ms - p->g->left_ms < LEFT_RECHECK_MS)
+            continue;
+        p->g->others_done = true;
+        maybe_recompare(p);
+    }
 }
 
 int

@@ -9,6 +9,8 @@ MODE: ok (serves), auth (accepts only a user name and password), http
 (answers as a web server does), cut:N (serves, but closes a connection once
 N bytes came back from the host: a link lost partway), stall:N (serves, but
 after N bytes from the host sends nothing more and keeps the connection open),
+rate:N (serves, passing at most N bytes a second from the host on each
+connection: a slow link),
 userpass:USER:PASS (serves only a client offering a user name and password, RFC
 1929, and only with these; logs "AUTH ok USER" or "AUTH refused USER"). When a served
 connection ends, "CLOSED HOST:PORT down N" gives the bytes sent back to the
@@ -18,10 +20,12 @@ import select
 import socket
 import sys
 import threading
+import time
 
 MODE, LOG = sys.argv[1], sys.argv[2]
 CUT = int(MODE.split(":")[1]) if MODE.startswith(("cut:", "stall:")) else None
 STALL = MODE.startswith("stall:")
+RATE = int(MODE.split(":")[1]) if MODE.startswith("rate:") else None
 CREDS = tuple(MODE.split(":", 2)[1:]) if MODE.startswith("userpass:") else None
 NAMES = dict(a.split("=", 1) for a in sys.argv[3:])
 log_lock = threading.Lock()
@@ -46,10 +50,16 @@ def pipe(a, b):
     """Copies both ways until one side closes; returns the bytes b sent to a."""
     socks = [a, b]
     down = 0
+    start = time.monotonic()
     while True:
         r, _, _ = select.select(socks, [], [])
         for s in r:
-            data = s.recv(65536)
+            if s is b and RATE is not None:
+                # Nothing from the host before its time: N bytes a second.
+                ahead = down / RATE - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            data = s.recv(65536 if RATE is None or s is a else max(1, min(65536, RATE // 10)))
             if not data:
                 return down
             if s is b:

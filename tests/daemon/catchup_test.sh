@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# A relay that catches up from several peers holding the same bundles takes
+# each bundle once (a range asked of one peer is not asked of another while
+# that peer sends it), and a peer that was asked first but withholds or stalls
+# holds nothing back for long: what it did not send is asked of the others.
+# usage: catchup_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR ADVERSARY BENCH_FETCH_GEN
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+ADV=$4
+GEN=$5
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+PROXIES=()
+EVILS=()
+trap 'kill "${PROXIES[@]}" "${EVILS[@]}" 2>/dev/null; cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+
+# links_in NAME: "bundles bytes" received over all of the daemon's links.
+links_in() {
+    "$SZ" status --json --socket "$TMP/$1/control.sock" | python3 -c '
+import json, sys
+links = json.load(sys.stdin)["peers"]
+print(sum(l["bundles_in"] for l in links), sum(l["bytes_in"] for l in links))'
+}
+# start_evil NAME MODE [ARGS...]: a malicious relay holding the bundles of
+# $TMP/g; sets EVIL to its address.
+start_evil() {
+    local name=$1 mode=$2 port=
+    shift 2
+    "$ADV" serve-evil "$mode" --listen 127.0.0.1:0 --bundles "$TMP/g" "$@" \
+        >"$TMP/evil.$name.log" 2>&1 &
+    EVILS+=($!)
+    for _ in $(seq 1 50); do
+        port=$(grep -m1 -x '[0-9][0-9]*' "$TMP/evil.$name.log" 2>/dev/null)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    EVIL=127.0.0.1:$port
+}
+# since T0: whole seconds since T0 (date +%s).
+since() { echo $(($(date +%s) - $1)); }
+note() { echo "$*"; }
+
+# A corpus of 12 documents of 20 KB of random text (it compresses little):
+# bundles of 10 of them are about 150 KB.
+mkdir -p "$TMP/corpus"
+printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' >"$TMP/corpus/MANIFEST.tsv"
+for i in $(seq 1 12); do
+    head -c 15000 /dev/urandom | base64 -w 76 >"$TMP/corpus/d$i.txt"
+    printf 'd%s.txt\t%s\ten\ttest\td%s\tnone\ttest\n' $i "$(stat -c %s "$TMP/corpus/d$i.txt")" $i \
+        >>"$TMP/corpus/MANIFEST.tsv"
+done
+N=40
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/g" --bundles $N --articles 10 \
+    --level 1 --seed 11 >"$TMP/gen.out" 2>&1 || {
+    bad "generating $N bundles: $(tail -2 "$TMP/gen.out")"
+    finish
+    exit
+}
+TOTAL=$(cat "$TMP/g/"*.bundle | wc -c)
+note "$N bundles of one publisher, $TOTAL bytes"
+
+for r in a b f; do
+    check "relay $r starts" start_daemon $r --expiry-days 0
+    "$SZ" import --socket "$TMP/$r/control.sock" "$TMP/g/"*.bundle >"$TMP/import.$r" 2>&1
+    [ "$(grep -c '^stored ' "$TMP/import.$r")" -eq $N ] && ok || bad "import into $r"
+done
+
+# 3 (started first: it takes the longest). E asks a relay first that sends one
+# byte at a time (a stalled link that stays open); relay f links to E
+# meanwhile. E gets every bundle from f within a minute.
+start_evil slow slowloris --rate 0.2
+t3=$(date +%s)
+check "relay e starts" start_daemon e --expiry-days 0 --peer "$EVIL"
+wait_log "$TMP/evil.slow.log" "REQUEST_RANGE" 10 ||
+    note "the slow relay logged no REQUEST_RANGE: $(tail -3 "$TMP/evil.slow.log")"
+stop_daemon f
+check "relay f restarts, linked to e" start_daemon f --expiry-days 0 --peer "127.0.0.1:$(peer_port e)"
+
+# 1. C links to a and b through a slow proxy (1 MB/s a link): both offer all
+# N in their SUMMARY at once; C takes each bundle once.
+start_proxy rate:1000000 slow
+t0=$(date +%s)
+check "relay c starts" start_daemon c --expiry-days 0 --proxy "$PROXY" \
+    --peer "127.0.0.1:$(peer_port a)" --peer "127.0.0.1:$(peer_port b)"
+wait_bundles c $N 60 && ok || bad "c did not get the $N bundles"
+sleep 1
+read -r n_in bytes_in < <(links_in c)
+note "1: c holds $(count_bundles c) after $(since "$t0") s; received $n_in bundles, $bytes_in bytes over its 2 links"
+[ "$n_in" -le $((N + N / 20)) ] && ok ||
+    bad "c received $n_in bundles for the $N it lacked (each once expected, at most 5 % more)"
+[ "$bytes_in" -le $((TOTAL + TOTAL / 20)) ] && ok ||
+    bad "c received $bytes_in bytes for $TOTAL bytes of bundles"
+stop_daemon c
+
+# 2. D asks a withholding relay first (it answers every range with RANGE_DONE
+# and no bundle, after 4 s); relay a links to D meanwhile. D gets every bundle
+# from a once the withholder's answer came.
+start_evil withhold withhold --answer-delay 4
+t0=$(date +%s)
+check "relay d starts" start_daemon d --expiry-days 0 --peer "$EVIL"
+wait_log "$TMP/evil.withhold.log" "REQUEST_RANGE" 10 ||
+    note "the withholder logged no REQUEST_RANGE: $(tail -3 "$TMP/evil.withhold.log")"
+stop_daemon a
+check "relay a restarts, linked to d" start_daemon a --expiry-days 0 --peer "127.0.0.1:$(peer_port d)"
+wait_bundles d $N 30 && ok || bad "d did not get the bundles the withholder kept back, from a"
+read -r n_in bytes_in < <(links_in d)
+note "2: d holds $(count_bundles d) after $(since "$t0") s; received $n_in bundles"
+[ "$n_in" -le $((N + N / 20)) ] && ok || bad "d received $n_in bundles for the $N it lacked"
+stop_daemon d
+
+# 4. Bundles of 24 publishers (24 ranges, more than 16 go out to one peer at
+# once): G, linked to a and b through the slow proxy, takes each once, and
+# both links carry a share of them.
+mkdir -p "$TMP/g4"
+for i in $(seq 1 24); do
+    "$GEN" gen --corpus "$TMP/corpus" --out "$TMP/g4/$i" --bundles 1 --articles 10 --level 1 \
+        --seed $((100 + i)) >/dev/null 2>&1 || bad "generating publisher $i"
+    mv "$TMP/g4/$i/00001.bundle" "$TMP/g4/$i.bundle"
+done
+for r in a b; do
+    "$SZ" import --socket "$TMP/$r/control.sock" "$TMP/g4/"*.bundle >"$TMP/import4.$r" 2>&1
+    [ "$(grep -c '^stored ' "$TMP/import4.$r")" -eq 24 ] && ok || bad "import of 24 publishers into $r"
+done
+t0=$(date +%s)
+check "relay g starts" start_daemon g --expiry-days 0 --proxy "$PROXY" \
+    --peer "127.0.0.1:$(peer_port a)" --peer "127.0.0.1:$(peer_port b)"
+wait_bundles g $((N + 24)) 60 && ok || bad "g did not get the $((N + 24)) bundles"
+sleep 1
+per_link=$("$SZ" status --json --socket "$TMP/g/control.sock" |
+    python3 -c 'import json,sys; print(*(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))')
+note "4: g holds $(count_bundles g) after $(since "$t0") s; bundles received on its links: $per_link"
+read -r l1 l2 <<<"$per_link"
+[ $((${l1:-0} + ${l2:-0})) -le $((N + 24 + (N + 24) / 20)) ] && ok ||
+    bad "g received $per_link bundles on its links for the $((N + 24)) it lacked"
+[ "${l1:-0}" -ge 4 ] && [ "${l2:-0}" -ge 4 ] && ok ||
+    bad "g's two links did not share the catch-up: $per_link bundles"
+stop_daemon g
+
+wait_bundles e $N $((60 - $(since "$t3"))) && ok ||
+    bad "e did not get, from f, the bundles a stalled relay was asked for, within 60 s"
+note "3: e holds $(count_bundles e) after $(since "$t3") s"
+for r in e a b f; do stop_daemon $r; done
+finish
