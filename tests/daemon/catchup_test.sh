@@ -93,7 +93,7 @@ note "1: c holds $(count_bundles c) after $(since "$t0") s; received $n_in bundl
     bad "c received $n_in bundles for the $N it lacked (each once expected, at most 5 % more)"
 [ "$bytes_in" -le $((TOTAL + TOTAL / 20)) ] && ok ||
     bad "c received $bytes_in bytes for $TOTAL bytes of bundles"
-stop_daemon c
+stop_daemon c && ok || bad "c stops cleanly: $(tail -3 "$TMP/c.log")"
 
 # 2. D asks a withholding relay first (it answers every range with RANGE_DONE
 # and no bundle, after 4 s); relay a links to D meanwhile. D gets every bundle
@@ -109,7 +109,7 @@ wait_bundles d $N 30 && ok || bad "d did not get the bundles the withholder kept
 read -r n_in bytes_in < <(links_in d)
 note "2: d holds $(count_bundles d) after $(since "$t0") s; received $n_in bundles"
 [ "$n_in" -le $((N + N / 20)) ] && ok || bad "d received $n_in bundles for the $N it lacked"
-stop_daemon d
+stop_daemon d && ok || bad "d stops cleanly: $(tail -3 "$TMP/d.log")"
 
 # 4. Bundles of 24 publishers (24 ranges, more than 16 go out to one peer at
 # once): G, linked to a and b through the slow proxy, takes each once, and
@@ -137,10 +137,12 @@ read -r l1 l2 <<<"$per_link"
     bad "g received $per_link bundles on its links for the $((N + 24)) it lacked"
 [ "${l1:-0}" -ge 4 ] && [ "${l2:-0}" -ge 4 ] && ok ||
     bad "g's two links did not share the catch-up: $per_link bundles"
-stop_daemon g
+stop_daemon g && ok || bad "g stops cleanly: $(tail -3 "$TMP/g.log")"
 
 wait_bundles e $N $((60 - $(since "$t3"))) && ok ||
     bad "e did not get, from f, the bundles a stalled relay was asked for, within 60 s"
 note "3: e holds $(count_bundles e) after $(since "$t3") s"
-for r in e a b f; do stop_daemon $r; done
+for r in e a b f; do
+    stop_daemon $r && ok || bad "$r stops cleanly: $(tail -3 "$TMP/$r.log")"
+done
 finish
