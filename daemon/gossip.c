@@ -113,6 +113,11 @@ struct gossip_peer {
     int64_t rx_start_ms;  /* when it was counted */
     uint32_t rx_base;     /* bytes it had when it was counted: a resumed part's */
     bool rx_resumed;      /* it continues a kept part ... */
+    /* A large bundle's signed header checked: its publisher and sequence,
+     * which catch-up from other peers leaves to this link while it sends. */
+    bool rx_known;
+    uint8_t rx_publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t rx_sequence;
     char rx_part_from[CONFIG_HOST_CAP + 16]; /* ... that came from this peer */
     /* Our REQUEST_PART out to this peer (one at a time), until its answer begins. */
     bool part_out;
@@ -1831,8 +1836,9 @@ pieces_minus(struct range_req **piece, size_t *n, size_t *cap, const struct rang
  * are sending: a node linked to several peers that hold the same bundles
  * takes each once. Ranges queued for another peer, not asked of it yet, that
  * lie wholly in r are taken over from it; the rest of its queued ranges and
- * those out to it are left to it. Sets *left when some of r was left to
- * another peer, *full when p's queue is.
+ * those out to it are left to it, as is the sequence of a large bundle
+ * coming in on any link. Sets *left when some of r was left to another peer
+ * (or link), *full when p's queue is.
  */
 static void
 queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *left, bool *full)
@@ -1848,6 +1854,24 @@ queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *
         return;
     }
     piece[0] = *r;
+    /* Large bundles coming in now (on p too: a bundle it sends by id). */
+    for (q = peer_first(gs->d); q != NULL && n > 0; q = q->next) {
+        const struct gossip_peer *o = q->g;
+        struct range_req x;
+        if (o == NULL || q->closing || o->rx == NULL || !o->rx_known ||
+            now - o->last_chunk_ms >= RANGE_STALL_MS ||
+            memcmp(o->rx_publisher, r->publisher, SZ_PUBLIC_KEY_LEN) != 0 ||
+            o->rx_sequence < r->first || o->rx_sequence > r->last)
+            continue;
+        memcpy(x.publisher, o->rx_publisher, SZ_PUBLIC_KEY_LEN);
+        x.first = x.last = o->rx_sequence;
+        *left = true;
+        if (pieces_minus(&piece, &n, &cap, &x) != 0) {
+            free(piece);
+            *full = true;
+            return;
+        }
+    }
     for (q = peer_first(gs->d); q != NULL && n > 0; q = q->next) {
         struct gossip_peer *o = q->g;
         size_t k;
@@ -2656,6 +2680,27 @@ assemble_begin(struct gossip *gs, struct peer *p)
     assemble_wake(gs);
 }
 
+/*
+ * A large bundle coming in on p has its header and signature: when they
+ * check and it was asked of p, its publisher and sequence are known (once:
+ * one signature check per bundle).
+ */
+static void
+rx_learn(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+
+    g->rx_known =
+        sz_bundle_verify_prefix(g->rx, g->rx_got, g->rx_total, p->d->content_cap, &h, id) == 0 &&
+        solicited(p, &h, id);
+    if (g->rx_known) {
+        memcpy(g->rx_publisher, h.publisher, SZ_PUBLIC_KEY_LEN);
+        g->rx_sequence = h.sequence;
+    }
+}
+
 static int
 on_bundle(struct peer *p, const struct sz_msg *m)
 {
@@ -2678,6 +2723,9 @@ on_bundle(struct peer *p, const struct sz_msg *m)
             g->rx_start_ms = g->last_chunk_ms;
             g->rx_base = m->offset;
             g->rx_resumed = true;
+            g->rx_known = true;
+            memcpy(g->rx_publisher, k->publisher, SZ_PUBLIC_KEY_LEN);
+            g->rx_sequence = k->sequence;
             if (log_allow(&p->noisy, 5, g->last_chunk_ms)) {
                 char hex[2 * SZ_BUNDLE_ID_LEN + 1];
                 sz_bundle_id_hex(g->part_id, hex);
@@ -2713,6 +2761,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         g->rx_total = m->total;
         g->rx_got = 0;
         g->rx_resumed = false;
+        g->rx_known = false;
         if (g->rx != NULL)
             assemble_begin(p->d->gossip, p);
     } else if (m->offset != g->rx_got || m->total != g->rx_total) {
@@ -2738,8 +2787,11 @@ on_bundle(struct peer *p, const struct sz_msg *m)
     }
     memcpy(g->rx + g->rx_got, m->data, m->data_len);
     g->rx_got += (uint32_t)m->data_len;
-    if (g->rx_got < g->rx_total)
+    if (g->rx_got < g->rx_total) {
+        if (!g->rx_known && g->rx_total > ASSEMBLE_SMALL_BYTES && g->rx_got >= SZ_BUNDLE_PREFIX_LEN)
+            rx_learn(p);
         return 0;
+    }
     /* Whole: checked and queued for verification; the bytes go with the job. */
     {
         uint8_t *whole = g->rx;

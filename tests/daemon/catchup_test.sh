@@ -139,6 +139,39 @@ read -r l1 l2 <<<"$per_link"
     bad "g's two links did not share the catch-up: $per_link bundles"
 stop_daemon g && ok || bad "g stops cleanly: $(tail -3 "$TMP/g.log")"
 
+# 5. H receives an 8 MiB bundle by announcement through the slow proxy (8 s);
+# meanwhile relay y, which holds it, links to H and offers it in its SUMMARY.
+# H takes it once: from the link it is coming in on.
+"$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
+mkdir -p "$TMP/in"
+{
+    printf '\x89PNG\r\n\x1a\n'
+    head -c $((8 << 20)) /dev/urandom
+} >"$TMP/in/scan.png"
+printf -- '---\ntitle: A scan\nid: scan\nattachments: [scan.png]\n---\nSee the scan.\n' >"$TMP/in/scan.md"
+check "publisher starts" start_daemon pub --expiry-days 0 --batch-window-ms 0 --level 1 \
+    --publisher-key "$TMP/pub.sk"
+check "relay y starts" start_daemon y --expiry-days 0 --peer "127.0.0.1:$(peer_port pub)"
+check "relay h starts" start_daemon h --expiry-days 0 --proxy "$PROXY" --peer "127.0.0.1:$(peer_port pub)"
+wait_log "$TMP/h.log" "link open" 10 || bad "h did not link to the publisher"
+check "publish an 8 MiB article" "$SZ" publish --socket "$TMP/pub/control.sock" "$TMP/in/scan.md"
+wait_bundles y 1 20 && ok || bad "y did not get the 8 MiB bundle"
+stop_daemon y
+sleep 1
+check "relay y restarts, linked to h" start_daemon y --expiry-days 0 --peer "127.0.0.1:$(peer_port h)"
+t0=$(date +%s)
+wait_bundles h 1 40 && ok || bad "h did not get the 8 MiB bundle"
+sleep 1
+read -r n_in bytes_in < <(links_in h)
+SIZE=$("$SZ" list --socket "$TMP/pub/control.sock" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["size"])')
+note "5: h holds $(count_bundles h) ($(since "$t0") s after y linked to it); received $n_in bundles, $bytes_in bytes for $SIZE"
+[ "$n_in" -eq 1 ] && [ "$bytes_in" -le $((SIZE + SIZE / 20)) ] && ok ||
+    bad "h received $n_in bundles, $bytes_in bytes, for one bundle of $SIZE bytes"
+for r in h y pub; do
+    stop_daemon $r && ok || bad "$r stops cleanly: $(tail -3 "$TMP/$r.log")"
+done
+
 wait_bundles e $N $((60 - $(since "$t3"))) && ok ||
     bad "e did not get, from f, the bundles a stalled relay was asked for, within 60 s"
 note "3: e holds $(count_bundles e) after $(since "$t3") s"
