@@ -32,7 +32,9 @@
 
 #define MAX_CONNS 16
 #define RANGES_OUT 4
-#define CHUNK_SEQS 256
+/* Claims this small leave some queued while RANGES_OUT are out: an idle peer
+ * takes some over (steal_claims()). */
+#define CHUNK_SEQS 64
 #define SUMMARY_TIMEOUT_MS 15000
 /* A SUMMARY may come in parts (PROTOCOL.md 4.3: `more`). The summary ends with a
  * part saying more = 0, the MAX_SUMMARY_PARTS-th part, or when no further part came
@@ -2005,6 +2007,54 @@ send_ranges(struct run *r, struct conn *c)
     }
 }
 
+/* Whether c offers all of [first, last] of publisher pub and was never found not to send it. */
+static bool
+conn_offers(const struct conn *c, size_t pub, uint64_t first, uint64_t last)
+{
+    const struct held *of = &c->cp[pub].offer, *sk = &c->cp[pub].skip;
+    size_t k = held_at(of, first);
+    size_t j = held_at(sk, first);
+
+    return k < of->n && of->v[k].first <= first && of->v[k].last >= last &&
+           !(j < sk->n && sk->v[j].first <= last);
+}
+
+/*
+ * c has nothing queued to ask: it takes over about half of the claims still
+ * queued (not asked yet) at the open peer with the most, from the end, as far
+ * as c offers them. A reader with several peers thus fetches one publisher's
+ * backlog from more than one at once, each bundle still from one peer only.
+ */
+static void
+steal_claims(struct run *r, struct conn *c)
+{
+    struct conn *o = NULL;
+    size_t i, want, taken = 0;
+
+    if (c->state != C_OPEN || c->cp == NULL || c->n_queue > 0 || c->n_out_ranges >= RANGES_OUT)
+        return;
+    for (i = 0; i < r->n_conns; i++) {
+        struct conn *x = &r->conns[i];
+        if (x != c && x->state == C_OPEN && x->n_queue > 0 &&
+            (o == NULL || x->n_queue > o->n_queue))
+            o = x;
+    }
+    if (o == NULL)
+        return;
+    want = (o->n_queue + 1) / 2;
+    while (taken < want && o->n_queue > 0) {
+        const struct claim cl = o->queue[o->q0 + o->n_queue - 1];
+        if (!conn_offers(c, cl.pub, cl.first, cl.last) || !queue_push(c, cl.pub, cl.first, cl.last))
+            break;
+        o->n_queue--;
+        taken++;
+    }
+    if (o->n_queue == 0)
+        o->q0 = 0;
+    if (taken > 0)
+        send_ranges(r, c);
+}
+
 /* Orders claims by publisher, then first sequence. */
 static int
 cmp_claim(const void *pa, const void *pb)
@@ -2076,6 +2126,7 @@ summary_done(struct run *r, struct conn *c)
         r->peers[c->peer].down = false;
     }
     send_ranges(r, c);
+    steal_claims(r, c);
 }
 
 /*
@@ -2562,6 +2613,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             plan_all(r, c);
         }
         send_ranges(r, c);
+        steal_claims(r, c);
         return 0;
     case SZ_MSG_ANNOUNCE: {
         uint8_t ids[SZ_MSG_MAX_REQUEST][SZ_BUNDLE_ID_LEN];

@@ -172,6 +172,38 @@ for r in h y pub; do
     stop_daemon $r && ok || bad "$r stops cleanly: $(tail -3 "$TMP/$r.log")"
 done
 
+# 6. A reader (samizdat fetch) with two peers, through another slow proxy, and
+# 320 bundles of one publisher (5 claims of 64 sequences): the idle peer takes
+# over claims queued for the other. Both links carry a share; each bundle
+# comes once.
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/g6" --bundles 320 --articles 1 --level 1 \
+    --seed 66 >/dev/null 2>&1 || bad "generating 320 bundles"
+TOTAL6=$(cat "$TMP/g6/"*.bundle | wc -c)
+for r in a b; do
+    "$SZ" import --socket "$TMP/$r/control.sock" "$TMP/g6/"*.bundle >"$TMP/import6.$r" 2>&1
+    [ "$(grep -c '^stored ' "$TMP/import6.$r")" -eq 320 ] && ok || bad "import of 320 bundles into $r"
+done
+echo "$(cat "$TMP/g6/pub.pk") The Daily" >"$TMP/trust6"
+start_proxy rate:1000000 reader
+t0=$(date +%s)
+rc=0
+timeout 60 "$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port a)" \
+    --peer "127.0.0.1:$(peer_port b)" --trust-file "$TMP/trust6" --output "$TMP/lib6" --json \
+    >"$TMP/fetch6.json" 2>"$TMP/fetch6.err" || rc=$?
+[ $rc -eq 0 ] && ok || bad "the reader's fetch from a and b: exit $rc: $(tail -2 "$TMP/fetch6.err")"
+for _ in $(seq 1 50); do
+    [ "$(grep -c '^CLOSED ' "$TMP/proxy.reader.log")" -ge 2 ] && break
+    sleep 0.1
+done
+downs=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.reader.log" | sort -n | tr '\n' ' ')
+note "6: the reader fetched $(grep -o '"bundles":[0-9]*' "$TMP/fetch6.json") in $(since "$t0") s; bytes per link: $downs for $TOTAL6 of bundles"
+read -r d1 d2 <<<"$downs"
+grep -q '"bundles":320,' "$TMP/fetch6.json" && ok || bad "the reader did not fetch the 320 bundles"
+[ $((${d1:-0} + ${d2:-0})) -le $((TOTAL6 + TOTAL6 / 10)) ] && ok ||
+    bad "the reader's links carried $downs bytes for $TOTAL6 bytes of bundles"
+[ "${d1:-0}" -ge $((TOTAL6 / 8)) ] && ok ||
+    bad "the reader took nearly all from one peer: $downs bytes per link"
+
 wait_bundles e $N $((60 - $(since "$t3"))) && ok ||
     bad "e did not get, from f, the bundles a stalled relay was asked for, within 60 s"
 note "3: e holds $(count_bundles e) after $(since "$t3") s"
