@@ -2334,11 +2334,14 @@ static void
 maybe_recompare(struct peer *p)
 {
     struct gossip_peer *g = p->g;
+    bool ranged;
 
     if (g == NULL || p->closing || g->comparing || g->n_ranges_out > 0 || g->n_ranges_queued > 0 ||
         g->n_verifying > 0)
         return;
-    if (g->ranging) {
+    /* A round of ranges ends now (not a bundle announced while it is idle). */
+    ranged = g->ranging;
+    if (ranged) {
         g->ranging = false;
         wake_left(p->d->gossip, p);
         if (p->closing || p->g != g)
@@ -2348,14 +2351,15 @@ maybe_recompare(struct peer *p)
         return;
     /*
      * Compared again: when sequences left to others may not have come; when
-     * the round brought bundles and was cut short, or other peers still
-     * have ranges waiting to be asked (this idle peer takes some over). A
+     * a round of ranges ends that brought bundles and was cut short, or
+     * while other peers still have ranges waiting to be asked (this idle
+     * peer takes some over). A
      * round that brought nothing (the peer answered RANGE_DONE alone: it
      * evicted them, or withholds) is not followed by another, which would
      * ask for the same ranges without end: its next SUMMARY starts afresh.
      */
     if (!(g->left_to_others && g->others_done) &&
-        !(g->round_bundles > 0 && (g->cut || others_queued(p)))) {
+        !(ranged && g->round_bundles > 0 && (g->cut || others_queued(p)))) {
         if (!g->left_to_others) {
             free(g->summary);
             g->summary = NULL;
