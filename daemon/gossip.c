@@ -32,6 +32,7 @@
 #define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
 #define MAX_RANGES_OUT 16      /* ranges outstanding to one peer */
 #define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
+#define RANGE_CHUNK_SEQS 128   /* sequences in one range asked in a catch-up, at most */
 /*
  * A peer asked for ranges that sent no bundle byte for this long, or less than
  * RANGE_MIN_RATE bytes a second over such a span, holds no other peer back.
@@ -1792,6 +1793,14 @@ ranges_moving(const struct gossip_peer *o, int64_t now)
     return !o->ranges_slow && now - last < RANGE_STALL_MS;
 }
 
+static int
+cmp_range_first(const void *a, const void *b)
+{
+    const struct range_req *x = a, *y = b;
+
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
 /* Takes range x out of the pieces (n of them, room for cap; may grow). */
 static int
 pieces_minus(struct range_req **piece, size_t *n, size_t *cap, const struct range_req *x)
@@ -1847,6 +1856,7 @@ queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *
     int64_t now = (int64_t)uv_now(gs->d->loop);
     struct range_req *piece = malloc(sizeof *piece);
     size_t n = 1, cap = 1, i;
+    bool stop = false;
     struct peer *q;
 
     if (piece == NULL) {
@@ -1904,22 +1914,39 @@ queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *
             k++;
         }
     }
-    for (i = 0; i < n; i++) {
-        if (g->n_ranges_queued >= MAX_RANGES_QUEUED) {
-            *full = true;
-            break;
-        }
-        if ((g->n_ranges_queued & 15) == 0) {
-            struct range_req *v = realloc(g->ranges_queued, (g->n_ranges_queued + 16) * sizeof *v);
-            if (v == NULL) {
-                *full = true;
+    /* In sequence order, in spans of at most RANGE_CHUNK_SEQS: what is still
+     * queued when another peer is idle can be taken over in parts. */
+    qsort(piece, n, sizeof *piece, cmp_range_first);
+    for (i = 0; i < n && !stop; i++) {
+        uint64_t first = piece[i].first;
+        for (;;) {
+            struct range_req *c;
+            if (g->n_ranges_queued >= MAX_RANGES_QUEUED) {
+                stop = true;
                 break;
             }
-            g->ranges_queued = v;
+            if ((g->n_ranges_queued & 15) == 0) {
+                struct range_req *v =
+                    realloc(g->ranges_queued, (g->n_ranges_queued + 16) * sizeof *v);
+                if (v == NULL) {
+                    stop = true;
+                    break;
+                }
+                g->ranges_queued = v;
+            }
+            c = &g->ranges_queued[g->n_ranges_queued++];
+            *c = piece[i];
+            c->first = first;
+            if (piece[i].last - first >= RANGE_CHUNK_SEQS)
+                c->last = first + RANGE_CHUNK_SEQS - 1;
+            g->ranging = true;
+            if (c->last == piece[i].last)
+                break;
+            first = c->last + 1;
         }
-        g->ranges_queued[g->n_ranges_queued++] = piece[i];
-        g->ranging = true;
     }
+    if (stop)
+        *full = true;
     free(piece);
 }
 
