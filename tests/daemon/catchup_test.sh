@@ -39,6 +39,28 @@ start_evil() {
     done
     EVIL=127.0.0.1:$port
 }
+# evil_first NAME MODE [ARGS...]: daemon NAME starts linked only to a new
+# malicious relay in MODE (its log $TMP/evil.MODE.log), and asks it for a range.
+evil_first() {
+    local name=$1 mode=$2
+    shift 2
+    start_evil "$mode" "$mode" "$@"
+    check "relay $name starts" start_daemon "$name" --expiry-days 0 --peer "$EVIL"
+    wait_log "$TMP/evil.$mode.log" "REQUEST_RANGE" 10 ||
+        note "the $mode relay logged no REQUEST_RANGE: $(tail -3 "$TMP/evil.$mode.log")"
+}
+# relink RELAY NAME: relay RELAY restarts, linked to daemon NAME (so its
+# SUMMARY comes after that of NAME's first peer).
+relink() {
+    stop_daemon "$1"
+    check "relay $1 restarts, linked to $2" start_daemon "$1" --expiry-days 0 \
+        --peer "127.0.0.1:$(peer_port "$2")"
+}
+# per_link NAME: the bundles received on each of the daemon's links.
+per_link() {
+    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+        python3 -c 'import json,sys; print(*(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))'
+}
 # since T0: whole seconds since T0 (date +%s).
 since() { echo $(($(date +%s) - $1)); }
 note() { echo "$*"; }
@@ -71,13 +93,9 @@ done
 # 3 (started first: it takes the longest). E asks a relay first that sends one
 # byte at a time (a stalled link that stays open); relay f links to E
 # meanwhile. E gets every bundle from f within a minute.
-start_evil slow slowloris --rate 0.2
 t3=$(date +%s)
-check "relay e starts" start_daemon e --expiry-days 0 --peer "$EVIL"
-wait_log "$TMP/evil.slow.log" "REQUEST_RANGE" 10 ||
-    note "the slow relay logged no REQUEST_RANGE: $(tail -3 "$TMP/evil.slow.log")"
-stop_daemon f
-check "relay f restarts, linked to e" start_daemon f --expiry-days 0 --peer "127.0.0.1:$(peer_port e)"
+evil_first e slowloris --rate 0.2
+relink f e
 # When E has them all, noted meanwhile (the sections below run in between).
 (
     for _ in $(seq 1 180); do
@@ -106,13 +124,9 @@ stop_daemon c && ok || bad "c stops cleanly: $(tail -3 "$TMP/c.log")"
 # 2. D asks a withholding relay first (it answers every range with RANGE_DONE
 # and no bundle, after 4 s); relay a links to D meanwhile. D gets every bundle
 # from a once the withholder's answer came.
-start_evil withhold withhold --answer-delay 4
 t0=$(date +%s)
-check "relay d starts" start_daemon d --expiry-days 0 --peer "$EVIL"
-wait_log "$TMP/evil.withhold.log" "REQUEST_RANGE" 10 ||
-    note "the withholder logged no REQUEST_RANGE: $(tail -3 "$TMP/evil.withhold.log")"
-stop_daemon a
-check "relay a restarts, linked to d" start_daemon a --expiry-days 0 --peer "127.0.0.1:$(peer_port d)"
+evil_first d withhold --answer-delay 4
+relink a d
 wait_bundles d $N 30 && ok || bad "d did not get the bundles the withholder kept back, from a"
 read -r n_in bytes_in < <(links_in d)
 note "2: d holds $(count_bundles d) after $(since "$t0") s; received $n_in bundles"
@@ -137,8 +151,7 @@ check "relay g starts" start_daemon g --expiry-days 0 --proxy "$PROXY" \
     --peer "127.0.0.1:$(peer_port a)" --peer "127.0.0.1:$(peer_port b)"
 wait_bundles g $((N + 24)) 60 && ok || bad "g did not get the $((N + 24)) bundles"
 sleep 1
-per_link=$("$SZ" status --json --socket "$TMP/g/control.sock" |
-    python3 -c 'import json,sys; print(*(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))')
+per_link=$(per_link g)
 note "4: g holds $(count_bundles g) after $(since "$t0") s; bundles received on its links: $per_link"
 read -r l1 l2 <<<"$per_link"
 [ $((${l1:-0} + ${l2:-0})) -le $((N + 24 + (N + 24) / 20)) ] && ok ||
@@ -164,9 +177,7 @@ check "relay h starts" start_daemon h --expiry-days 0 --proxy "$PROXY" --peer "1
 wait_log "$TMP/h.log" "link open" 10 || bad "h did not link to the publisher"
 check "publish an 8 MiB article" "$SZ" publish --socket "$TMP/pub/control.sock" "$TMP/in/scan.md"
 wait_bundles y 1 20 && ok || bad "y did not get the 8 MiB bundle"
-stop_daemon y
-sleep 1
-check "relay y restarts, linked to h" start_daemon y --expiry-days 0 --peer "127.0.0.1:$(peer_port h)"
+relink y h
 t0=$(date +%s)
 wait_bundles h 1 40 && ok || bad "h did not get the 8 MiB bundle"
 sleep 1
@@ -228,8 +239,7 @@ check "relay k starts" start_daemon k --expiry-days 0 --proxy "$PROXY" \
     --peer "127.0.0.1:$(peer_port a)" --peer "127.0.0.1:$(peer_port b)"
 wait_bundles k "$HELD" 60 && ok || bad "k did not get the $HELD bundles a holds"
 sleep 1
-per_link=$("$SZ" status --json --socket "$TMP/k/control.sock" |
-    python3 -c 'import json,sys; print(*(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))')
+per_link=$(per_link k)
 note "7: k holds $(count_bundles k) of $HELD after $(since "$t0") s; bundles received on its links: $per_link"
 read -r l1 l2 <<<"$per_link"
 [ $((${l1:-0} + ${l2:-0})) -le $((HELD + HELD / 20)) ] && ok ||
