@@ -18,7 +18,7 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_adversary daemon_wire PROPERTIES TIMEOUT 600)
     # Its time bounds (a reader served while hoarders hold the send budget) must
-    # not share the machine with daemon_catchup_peers' thousands of bundles.
+    # not share the machine with daemon_catchup_peers or daemon_crash.
     set_tests_properties(daemon_adversary PROPERTIES RESOURCE_LOCK busy_daemons)
     # A malicious relay (sz_adversary serve-evil) against samizdat fetch.
     add_test(NAME fetch_evil_relay
