@@ -144,6 +144,16 @@ struct gossip_peer {
     size_t n_serve_ranges;
     uint64_t serve_next; /* next sequence of serve_ranges[0] */
     uint32_t serve_sent;
+    /*
+     * A bundle larger than the send room goes in pieces, each read when the
+     * send queue has drained (PROTOCOL.md 4.5): piece_next is its first byte
+     * not read yet. Nothing else is served to this peer before its last piece.
+     */
+    bool piece_out;
+    uint8_t piece_id[SZ_BUNDLE_ID_LEN];
+    uint32_t piece_next;
+    bool piece_range;           /* it answers serve_ranges[0] */
+    bool piece_range_done;      /* ... and that range ends with it: RANGE_DONE follows it */
     bool serving;               /* a job reads from the store for this peer */
     bool summary_more;          /* our last SUMMARY's first part was not all of it */
     bool summary_rest_queued;   /* ... and the rest is on its way to this fetch client */
@@ -734,17 +744,18 @@ send_simple(struct peer *p, uint8_t type)
 }
 
 /*
- * Sends a bundle of len bytes as BUNDLE chunks from byte `from` on (0, or a
- * REQUEST_PART's offset); data holds the bytes from `from` on.
+ * Sends bytes `from` to `end` of a bundle of len bytes as BUNDLE chunks (from:
+ * 0, a REQUEST_PART's offset or where the last piece ended; end: len, or
+ * where this piece ends); data holds those bytes.
  */
 static int
-send_bundle(struct peer *p, const uint8_t *data, size_t len, size_t from)
+send_bundle(struct peer *p, const uint8_t *data, size_t len, size_t from, size_t end)
 {
     struct sz_msg m;
     size_t off;
 
-    for (off = from; off < len; off += SZ_MSG_MAX_CHUNK_LEN) {
-        size_t n = len - off < SZ_MSG_MAX_CHUNK_LEN ? len - off : SZ_MSG_MAX_CHUNK_LEN;
+    for (off = from; off < end; off += SZ_MSG_MAX_CHUNK_LEN) {
+        size_t n = end - off < SZ_MSG_MAX_CHUNK_LEN ? end - off : SZ_MSG_MAX_CHUNK_LEN;
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_BUNDLE;
         m.total = (uint32_t)len;
@@ -754,7 +765,8 @@ send_bundle(struct peer *p, const uint8_t *data, size_t len, size_t from)
         if (peer_send_msg(p, &m) != 0)
             return -1;
     }
-    p->bundles_out++;
+    if (end == len)
+        p->bundles_out++;
     return 0;
 }
 
@@ -809,6 +821,9 @@ struct gjob {
     struct range_req rr;
     uint64_t range_next; /* in: first sequence to read; out: next to read */
     bool range_done;
+    size_t room;    /* bytes it reads at most (a piece rounds up to a whole chunk) */
+    bool piece;     /* it reads the next piece of the peer's piece_id */
+    uint32_t cut;   /* the last bundle read stops before this byte (0: at its end) */
     size_t reserve; /* counted in serve_reserved until the job is done */
     /* SUMMARY: 0 for the first part, 1 for the rest; parts were left out */
     size_t part_from;
@@ -948,29 +963,42 @@ collect_range(const struct store_meta *m, void *arg)
 
 /*
  * Reads bundle j->ids[i] from byte `from` on into j->bytes[i] (those bytes
- * only), with j->lens[i] the whole bundle's length. Leaves j->bytes[i] NULL
- * when the store lacks it or from is not below its length. Returns the bytes
- * read. Called with the store locked.
+ * only), with j->lens[i] the whole bundle's length: all of the rest when it
+ * is at most `max` bytes, else a piece of `max` rounded up to whole chunks,
+ * and j->cut says where the piece ends. Leaves j->bytes[i] NULL when the
+ * store lacks it or from is not below its length. Returns the bytes read.
+ * Called with the store locked.
  */
 static size_t
-serve_read_part(struct daemon *d, struct gjob *j, size_t i, uint32_t from)
+serve_read(struct daemon *d, struct gjob *j, size_t i, uint32_t from, size_t max)
 {
     struct store_meta meta;
-    size_t off = 0, n;
+    size_t off = 0, n, want;
     uint8_t *buf;
 
     j->bytes[i] = NULL;
     j->lens[i] = 0;
     if (store_get_meta(d->store, j->ids[i], &meta, NULL, 0) != 0 || from >= meta.size)
         return 0;
-    buf = malloc((size_t)(meta.size - from));
-    if (buf == NULL)
+    want = (size_t)(meta.size - from);
+    if (want > max) {
+        size_t piece =
+            max + (SZ_MSG_MAX_CHUNK_LEN - max % SZ_MSG_MAX_CHUNK_LEN) % SZ_MSG_MAX_CHUNK_LEN;
+        if (piece < want) {
+            want = piece;
+            j->cut = from + (uint32_t)piece;
+        }
+    }
+    buf = malloc(want);
+    if (buf == NULL) {
+        j->cut = 0;
         return 0;
-    while (off < meta.size - from) {
-        if (store_read(d->store, j->ids[i], from + off, buf + off, (size_t)(meta.size - from) - off,
-                       &n, NULL, 0) != 0 ||
+    }
+    while (off < want) {
+        if (store_read(d->store, j->ids[i], from + off, buf + off, want - off, &n, NULL, 0) != 0 ||
             n == 0) {
             free(buf);
+            j->cut = 0;
             return 0;
         }
         off += n;
@@ -1027,17 +1055,17 @@ run_serve(struct gjob *j)
     j->bytes = calloc(j->n_ids + 1, sizeof *j->bytes);
     j->lens = calloc(j->n_ids + 1, sizeof *j->lens);
     if (j->bytes != NULL && j->lens != NULL) {
-        for (i = 0; i < j->n_ids && total < SERVE_BATCH_BYTES * 4; i++) {
+        for (i = 0; i < j->n_ids && (j->range || total < j->room) && j->cut == 0; i++) {
+            /*
+             * REQUEST_PART, or the next piece: only the bytes from the offset
+             * are read, and none for an offset at or past the end (NOT_FOUND).
+             * A bundle larger than the room left is cut into pieces (in a
+             * range, only the last of the batch can be: the listing stops
+             * past SERVE_BATCH_BYTES, below the room).
+             */
             uint32_t from = j->offsets != NULL ? j->offsets[i] : 0;
-            if (from > 0) {
-                /* REQUEST_PART: only the bytes from the offset are read, and none
-                 * for an offset at or past the end (NOT_FOUND). */
-                total += serve_read_part(d, j, i, from);
-            } else {
-                if (store_get(d->store, j->ids[i], &j->bytes[i], &j->lens[i], NULL, 0) != 0)
-                    j->bytes[i] = NULL;
-                total += j->lens[i];
-            }
+            size_t left = total < j->room ? j->room - total : 1;
+            total += serve_read(d, j, i, from, !j->range || i + 1 == j->n_ids ? left : SIZE_MAX);
             j->n_read = i + 1;
         }
     }
@@ -1677,6 +1705,38 @@ send_batched(struct peer *p, struct gjob *j)
     return 0;
 }
 
+/* The range at the head of p's queue is answered: RANGE_DONE, and the next one. */
+static void
+serve_range_done(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    const struct range_req *rr = &g->serve_ranges[0];
+    struct sz_msg m;
+
+    if (g->n_serve_ranges == 0)
+        return;
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_RANGE_DONE;
+    memcpy(m.publisher, rr->publisher, SZ_PUBLIC_KEY_LEN);
+    m.first = rr->first;
+    m.last = rr->last;
+    /*
+     * The wire allows at most one a sequence: bundles that share one (an
+     * equivocation) would exceed it, and the message could not be encoded.
+     * The span is below SZ_MSG_MAX_RANGE_SPAN.
+     */
+    m.sent = g->serve_sent;
+    if (m.sent > rr->last - rr->first + 1)
+        m.sent = (uint32_t)(rr->last - rr->first + 1);
+    (void)peer_send_msg(p, &m);
+    memmove(&g->serve_ranges[0], &g->serve_ranges[1],
+            (g->n_serve_ranges - 1) * sizeof g->serve_ranges[0]);
+    g->n_serve_ranges--;
+    g->serve_sent = 0;
+    if (g->n_serve_ranges > 0)
+        g->serve_next = g->serve_ranges[0].first;
+}
+
 static void
 done_serve(struct gjob *j)
 {
@@ -1687,9 +1747,9 @@ done_serve(struct gjob *j)
     if (p->closing || g == NULL)
         return;
     g->serving = false;
-    if (!j->range) {
+    if (!j->range && !j->piece) {
         /*
-         * The ids read (at most 4 MiB of bundles) are answered now; the rest
+         * The ids read (at most the send room) are answered now; the rest
          * stay queued for the next job. Nothing read at all (out of memory):
          * all are dropped, or the same job would run again and again.
          */
@@ -1706,15 +1766,20 @@ done_serve(struct gjob *j)
         return;
     for (i = 0; i < j->n_read; i++) {
         uint32_t from = j->offsets != NULL && i < j->n_ids ? j->offsets[i] : 0;
+        size_t end = j->cut != 0 && i + 1 == j->n_read ? j->cut : j->lens[i];
         if (j->bytes[i] != NULL && j->lens[i] == 0) /* Went out in a BUNDLES message. */
             continue;
         if (j->bytes[i] != NULL && from < j->lens[i]) {
-            /* For a part, bytes[i] holds the bundle from `from` on. */
-            if (send_bundle(p, j->bytes[i], j->lens[i], from) != 0)
+            /* For a part or a piece, bytes[i] holds the bundle from `from` on. */
+            if (send_bundle(p, j->bytes[i], j->lens[i], from, end) != 0)
                 return;
+            if (end < j->lens[i])
+                continue; /* its next piece goes when the send queue has drained */
             has_add(p, j->ids[i]);
-            if (j->range)
+            if (j->range || (j->piece && g->piece_range))
                 g->serve_sent++;
+        } else if (j->piece) {
+            break; /* below */
         } else if (!j->range) {
             struct sz_msg m;
             memset(&m, 0, sizeof m);
@@ -1723,32 +1788,37 @@ done_serve(struct gjob *j)
             (void)peer_send_msg(p, &m);
         }
     }
-    if (j->range) {
-        if (j->range_done) {
-            struct sz_msg m;
-            memset(&m, 0, sizeof m);
-            m.type = SZ_MSG_RANGE_DONE;
-            memcpy(m.publisher, j->rr.publisher, SZ_PUBLIC_KEY_LEN);
-            m.first = j->rr.first;
-            m.last = j->rr.last;
-            /*
-             * The wire allows at most one a sequence: bundles that share one
-             * (an equivocation) would exceed it, and the message could not be
-             * encoded. The span is below SZ_MSG_MAX_RANGE_SPAN.
-             */
-            m.sent = g->serve_sent;
-            if (m.sent > j->rr.last - j->rr.first + 1)
-                m.sent = (uint32_t)(j->rr.last - j->rr.first + 1);
-            (void)peer_send_msg(p, &m);
-            memmove(&g->serve_ranges[0], &g->serve_ranges[1],
-                    (g->n_serve_ranges - 1) * sizeof g->serve_ranges[0]);
-            g->n_serve_ranges--;
-            g->serve_sent = 0;
-            if (g->n_serve_ranges > 0)
-                g->serve_next = g->serve_ranges[0].first;
-        } else {
-            g->serve_next = j->range_next;
+    if (j->piece && (j->n_read == 0 || j->bytes[0] == NULL)) {
+        /*
+         * The rest of a bundle partly sent left the store meanwhile (evicted),
+         * or could not be read: the peer's bundle cannot be finished on this
+         * link, and nothing else may go before it. Closing the link (no fault
+         * of the peer) lets it keep what came and ask another peer for the rest.
+         */
+        peer_close(p, false, "the rest of a bundle partly sent to it could not be read");
+        return;
+    }
+    if (j->cut != 0 && j->n_read > 0 && j->bytes[j->n_read - 1] != NULL) {
+        /* Nothing else is served to p until the last piece is out. */
+        memcpy(g->piece_id, j->ids[j->n_read - 1], SZ_BUNDLE_ID_LEN);
+        g->piece_next = j->cut;
+        if (!j->piece) {
+            g->piece_out = true;
+            g->piece_range = j->range;
+            g->piece_range_done = false;
         }
+    } else if (j->piece) {
+        g->piece_out = false;
+        if (g->piece_range && g->piece_range_done)
+            serve_range_done(p);
+    }
+    if (j->range) {
+        if (j->range_done && g->piece_out)
+            g->piece_range_done = true; /* RANGE_DONE after its last piece */
+        else if (j->range_done)
+            serve_range_done(p);
+        else
+            g->serve_next = j->range_next;
     }
     gossip_serve(p);
 }
@@ -2073,14 +2143,17 @@ gossip_serve(struct peer *p)
 {
     struct gossip_peer *g = p->g;
     struct gossip *gs = p->d->gossip;
-    /* A job reads up to 4 batches, and then at most one more bundle. */
-    size_t reserve = 4 * (size_t)SERVE_BATCH_BYTES + (size_t)p->d->cfg->max_bundle_bytes,
+    /*
+     * A job reads up to the link's send room (at most 4 MiB), a large bundle
+     * in pieces: a bundle or piece that crosses the room ends at a whole chunk.
+     */
+    size_t room = peer_send_room(p), reserve = room + SZ_MSG_MAX_CHUNK_LEN,
            used = peer_queued_total(p->d) + gs->serve_reserved, k;
     struct gjob *j;
 
-    if (g == NULL || p->closing || g->serving || peer_send_room(p) < SERVE_BATCH_BYTES)
+    if (g == NULL || p->closing || g->serving || room < SERVE_BATCH_BYTES)
         return;
-    if (g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
+    if (!g->piece_out && g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
         serve_unblock(gs, g);
         return;
     }
@@ -2096,7 +2169,20 @@ gossip_serve(struct peer *p)
     j = gjob_new(p, JOB_SERVE);
     if (j == NULL)
         return;
-    if (g->n_serve_ids > 0) {
+    j->room = room;
+    if (g->piece_out) {
+        /* The next piece of a bundle partly sent, before anything else. */
+        j->piece = true;
+        j->ids = malloc(sizeof *j->ids);
+        j->offsets = malloc(sizeof *j->offsets);
+        if (j->ids == NULL || j->offsets == NULL) {
+            gjob_free(j);
+            return;
+        }
+        memcpy(j->ids[0], g->piece_id, SZ_BUNDLE_ID_LEN);
+        j->offsets[0] = g->piece_next;
+        j->n_ids = 1;
+    } else if (g->n_serve_ids > 0) {
         j->ids = malloc(g->n_serve_ids * sizeof *j->ids);
         if (j->ids == NULL) {
             gjob_free(j);

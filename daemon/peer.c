@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +87,7 @@ struct net {
     struct log_limit busy_log;
     uint64_t misbehaviour; /* every peer's, including those gone */
     size_t queued;         /* bytes in pending writes, every peer's */
+    size_t heap_free;      /* malloc's free bytes at their lowest since the last trim */
     struct log_limit probe_log;
     bool proxy;                       /* [network] proxy set: outbound links go through it */
     struct sockaddr_storage proxy_ss; /* ... its address */
@@ -368,7 +372,7 @@ on_peer_write(uv_write_t *req, int status)
 {
     struct pwreq *w = (struct pwreq *)req;
     struct peer *p = w->p;
-    bool was_full = p->queued >= PEER_SEND_QUEUE_MAX;
+    size_t before = p->queued;
 
     p->queued -= w->len;
     p->d->net->queued -= w->len;
@@ -386,12 +390,12 @@ on_peer_write(uv_write_t *req, int status)
         peer_close(p, false, uv_strerror(status));
     } else {
         if (p->queued < PEER_SEND_QUEUE_MAX / 2) {
-            p->full_since_ms = 0;
             if (p->paused) {
                 p->paused = false;
                 peer_start_read(p);
             }
-            if (was_full || p->queued == 0)
+            /* Below half: room for the next serve batch while half is still on its way. */
+            if (before >= PEER_SEND_QUEUE_MAX / 2 || p->queued == 0)
                 gossip_peer_drained(p);
         }
         gossip_send_freed(p->d);
@@ -448,8 +452,6 @@ write_owned(struct peer *p, struct pwreq *w)
     p->d->net->queued += w->len;
     p->bytes_out += w->len;
     peer_hold(p);
-    if (p->queued >= PEER_SEND_QUEUE_MAX && p->full_since_ms == 0)
-        p->full_since_ms = (int64_t)uv_now(p->d->loop);
     return 0;
 }
 
@@ -669,6 +671,33 @@ on_peer_timer(uv_timer_t *t)
     }
 }
 
+/*
+ * glibc keeps freed memory in its arenas: after a burst (links closed with
+ * their send queues full, large bundles received) a daemon would go on
+ * holding hundreds of MiB it no longer uses. When the free memory it holds
+ * has grown by TRIM_AFTER_BYTES over its lowest since the last trim, it is
+ * given back. (Trimmed pages still count as free in mallinfo2(): hence the
+ * growth, not the total.)
+ */
+#define TRIM_AFTER_BYTES ((size_t)32 << 20)
+
+static void
+trim_heap(struct net *net)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+
+    if (mi.fordblks > net->heap_free + TRIM_AFTER_BYTES) {
+        (void)malloc_trim(0);
+        net->heap_free = mallinfo2().fordblks;
+    } else if (mi.fordblks < net->heap_free) {
+        net->heap_free = mi.fordblks;
+    }
+#else
+    (void)net;
+#endif
+}
+
 /* Every few seconds: idle pings and timeouts, slow peers, reconnects, gossip timers. */
 static void
 on_tick(uv_timer_t *t)
@@ -683,23 +712,25 @@ on_tick(uv_timer_t *t)
         if (!p->open || p->closing)
             continue;
         /*
-         * A full queue that still drains is a slow link (a reader on a poor
-         * connection), not misbehaviour. A queue that has not moved at all
-         * for 60 s is a peer that stopped reading: closed, not banned.
+         * A queue that still drains is a slow link (a reader on a poor
+         * connection), not misbehaviour. One holding a share of the send
+         * budget (bundles) that has not moved at all for 60 s is a peer that
+         * stopped reading: closed, not banned. (A large bundle goes in pieces
+         * as the queue drains: a peer that never reads holds one piece, and
+         * its queue need not be full.)
          */
-        if (p->full_since_ms != 0 && now - p->full_since_ms > PEER_SLOW_LIMIT_MS &&
-            now - p->drained_ms > PEER_SLOW_LIMIT_MS) {
+        bool holds = p->queued >= PEER_STALL_MIN_BYTES;
+        if (holds && now - p->drained_ms > PEER_SLOW_LIMIT_MS) {
             peer_close(p, false, "it read nothing of its send queue for 60 s");
             continue;
         }
         /*
          * While peers wait for the node-wide send budget (PROTOCOL.md 4.5),
-         * a full queue that has not moved for 15 s holds bytes others need (with
+         * such a queue that has not moved for 15 s holds bytes others need (with
          * the 5 s tick: closed within 20 s, before a waiting reader gives up on
          * this node after 30 s without a byte).
          */
-        if (p->full_since_ms != 0 && now - p->drained_ms > PEER_STALL_SHORT_MS &&
-            gossip_serve_waiting(net->d)) {
+        if (holds && now - p->drained_ms > PEER_STALL_SHORT_MS && gossip_serve_waiting(net->d)) {
             peer_close(p, false,
                        "it read nothing of its send queue for 15 s while other peers wait for "
                        "this node's send budget");
@@ -726,6 +757,7 @@ on_tick(uv_timer_t *t)
                 "while other peers waited",
                 n_stalled);
     gossip_tick(net->d, now);
+    trim_heap(net);
 }
 
 /* ---- new connections ---- */

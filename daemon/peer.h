@@ -19,7 +19,9 @@
 #include "samizdat/socks5.h"
 
 #define PEER_SEND_QUEUE_MAX (4u << 20) /* bytes queued before reading pauses */
-#define PEER_SLOW_LIMIT_MS 60000       /* a queue full this long: disconnect */
+/* A send queue of PEER_STALL_MIN_BYTES or more that has not moved this long: disconnect. */
+#define PEER_SLOW_LIMIT_MS 60000
+#define PEER_STALL_MIN_BYTES (1u << 20)
 #define PEER_STALL_SHORT_MS 15000 /* no drain this long while others wait for the send budget */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define PEER_PROXY_TIMEOUT_MS 60000 /* a proxy's handshake: Tor may build a circuit first */
@@ -51,7 +53,7 @@ struct peer {
     bool via_proxy;          /* outbound through the proxy */
     bool via_onion;          /* inbound through [network] onion_listen (a local Tor) */
     uint8_t node_key[SZ_NODE_KEY_LEN];
-    int64_t connected_ms, last_rx_ms, full_since_ms;
+    int64_t connected_ms, last_rx_ms;
     int64_t drained_ms; /* when a write last completed, or the queue last became non-empty */
     size_t queued;      /* bytes in pending writes */
     uint64_t bytes_in, bytes_out, bundles_in, bundles_out, misbehaviour;
