@@ -17,8 +17,9 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/wire_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_adversary daemon_wire PROPERTIES TIMEOUT 600)
-    # Its time bounds (a reader served while hoarders hold the send budget) must
-    # not share the machine with daemon_catchup_peers or daemon_crash.
+    # Its time and memory bounds (a bundle from B while fillers hold the receive
+    # budget, T's memory with hoarders) must not share the machine with
+    # daemon_catchup_peers or daemon_crash.
     set_tests_properties(daemon_adversary PROPERTIES RESOURCE_LOCK busy_daemons)
     # A malicious relay (sz_adversary serve-evil) against samizdat fetch.
     add_test(NAME fetch_evil_relay
