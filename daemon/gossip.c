@@ -28,9 +28,17 @@
 #define MAX_CANDIDATES 8             /* peers that announced one id */
 #define MAX_REQUESTED 16             /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
-#define MAX_SERVE_IDS 64       /* ids a peer asked for, queued */
-#define MAX_SERVE_RANGES 16    /* ranges a peer asked for, queued */
-#define MAX_RANGES_OUT 16      /* ranges outstanding to one peer */
+#define MAX_SERVE_IDS 64    /* ids a peer asked for, queued */
+#define MAX_SERVE_RANGES 16 /* ranges a peer asked for, queued */
+#define MAX_RANGES_OUT 16   /* ranges outstanding to one peer */
+/*
+ * A peer is asked for RANGES_OUT_START ranges at once at first, one more
+ * (up to MAX_RANGES_OUT) each time it ends one within RANGE_FAST_MS of the
+ * last: a slow peer holds a few spans, the rest stays queued, for another
+ * peer to take over when it has nothing left to do.
+ */
+#define RANGES_OUT_START 4
+#define RANGE_FAST_MS 1000
 #define MAX_RANGES_QUEUED 1024 /* ranges waiting to be asked of one peer */
 #define RANGE_CHUNK_SEQS 128   /* sequences in one range asked in a catch-up, at most */
 /*
@@ -177,6 +185,8 @@ struct gossip_peer {
     int64_t left_ms;        /* when its summary was last compared with some left to others */
     bool ranging;           /* ranges were asked of it since its round last ended */
     int64_t ranges_ms;      /* when it was last asked for a range */
+    size_t ranges_window;   /* ranges it may have outstanding (0: RANGES_OUT_START) */
+    int64_t range_mark_ms;  /* its last RANGE_DONE, or the first range out since */
     bool ranges_slow;       /* ... and it sent under RANGE_MIN_RATE over the last span */
     int64_t rate_ms;        /* the span's start (0: no range out) ... */
     uint64_t rate_bytes;    /* ... and the link's bytes_in then */
@@ -2305,7 +2315,9 @@ send_ranges(struct peer *p)
     struct gossip_peer *g = p->g;
     struct gossip *gs = p->d->gossip;
 
-    while (g->n_ranges_out < MAX_RANGES_OUT && g->n_ranges_queued > 0 && !p->closing) {
+    size_t window = g->ranges_window > 0 ? g->ranges_window : RANGES_OUT_START;
+
+    while (g->n_ranges_out < window && g->n_ranges_queued > 0 && !p->closing) {
         struct sz_msg m;
         struct range_req *head = &g->ranges_queued[0];
         struct kept_part *k = part_in_range(gs, p, head);
@@ -2337,7 +2349,8 @@ send_ranges(struct peer *p)
         memcpy(g->ranges_out[g->n_ranges_out].publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
         g->ranges_out[g->n_ranges_out].first = m.first;
         g->ranges_out[g->n_ranges_out].last = m.last;
-        g->n_ranges_out++;
+        if (g->n_ranges_out++ == 0)
+            g->range_mark_ms = (int64_t)uv_now(p->d->loop);
         g->ranges_ms = (int64_t)uv_now(p->d->loop);
     }
 }
@@ -3057,6 +3070,12 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             if (memcmp(g->ranges_out[i].publisher, m.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
                 g->ranges_out[i].first == m.first && g->ranges_out[i].last == m.last) {
                 g->ranges_out[i] = g->ranges_out[--g->n_ranges_out];
+                /* A range ended soon after the last: the peer keeps up, ask more at once. */
+                if (now - g->range_mark_ms <= RANGE_FAST_MS) {
+                    size_t w = g->ranges_window > 0 ? g->ranges_window : RANGES_OUT_START;
+                    g->ranges_window = w < MAX_RANGES_OUT ? w + 1 : w;
+                }
+                g->range_mark_ms = now;
                 break;
             }
         }

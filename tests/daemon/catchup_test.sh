@@ -133,7 +133,7 @@ note "2: d holds $(count_bundles d) after $(since "$t0") s; received $n_in bundl
 [ "$n_in" -le $((N + N / 20)) ] && ok || bad "d received $n_in bundles for the $N it lacked"
 stop_daemon d && ok || bad "d stops cleanly: $(tail -3 "$TMP/d.log")"
 
-# 4. Bundles of 24 publishers (24 ranges, more than 16 go out to one peer at
+# 4. Bundles of 24 publishers (24 ranges, more than go out to one peer at
 # once): G, linked to a and b through the slow proxy, takes each once, and
 # both links carry a share of them.
 mkdir -p "$TMP/g4"
@@ -156,8 +156,10 @@ note "4: g holds $(count_bundles g) after $(since "$t0") s; bundles received on 
 read -r l1 l2 <<<"$per_link"
 [ $((${l1:-0} + ${l2:-0})) -le $((N + 24 + (N + 24) / 20)) ] && ok ||
     bad "g received $per_link bundles on its links for the $((N + 24)) it lacked"
-[ "${l1:-0}" -ge 4 ] && [ "${l2:-0}" -ge 4 ] && ok ||
-    bad "g's two links did not share the catch-up: $per_link bundles"
+# A peer is asked for 4 ranges at first (16 once it keeps up): the other takes
+# over what stays queued (before, 16 went to the first at once: 9 and 55).
+[ "${l1:-0}" -ge 16 ] && [ "${l2:-0}" -ge 16 ] && ok ||
+    bad "g's two links did not share the catch-up (a quarter each at least): $per_link bundles"
 stop_daemon g && ok || bad "g stops cleanly: $(tail -3 "$TMP/g.log")"
 
 # 5. H receives an 8 MiB bundle by announcement through the slow proxy (8 s);
