@@ -1728,9 +1728,10 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     }
     wr_fmt(json,
            "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"handshakes_refused\":%llu,"
-           "\"misbehaviour\":%llu,\"peers\":[",
+           "\"misbehaviour\":%llu,\"send_queue_bytes\":%zu,\"peers\":[",
            key, (unsigned long long)net->probes_rejected,
-           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
+           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour,
+           net->queued);
     for (p = net->peers; p != NULL; p = p->next) {
         if (!p->open || p->closing)
             continue;
@@ -1742,7 +1743,7 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
         sz_hex(p->node_key, SZ_NODE_KEY_LEN, key);
         wr_fmt(text,
                "  %s %s up %llds, in %llu B / %llu bundles, out %llu B / %llu bundles, "
-               "misbehaviour %llu\n",
+               "queued %zu B, misbehaviour %llu\n",
                p->addr,
                p->via_onion   ? "inbound (through the onion service)"
                : !p->outbound ? "inbound"
@@ -1750,15 +1751,15 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
                               : "outbound",
                (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,
                (unsigned long long)p->bundles_in, (unsigned long long)p->bytes_out,
-               (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);
+               (unsigned long long)p->bundles_out, p->queued, (unsigned long long)p->misbehaviour);
         wr_fmt(json,
                "%s{\"address\":\"%s\",\"direction\":\"%s\",\"node_key\":\"%s\",\"uptime_s\":%lld,"
                "\"bytes_in\":%llu,\"bytes_out\":%llu,\"bundles_in\":%llu,\"bundles_out\":%llu,"
-               "\"misbehaviour\":%llu}",
+               "\"send_queue_bytes\":%zu,\"misbehaviour\":%llu}",
                n++ > 0 ? "," : "", p->addr, p->outbound ? "outbound" : "inbound", key,
                (long long)((now - p->connected_ms) / 1000), (unsigned long long)p->bytes_in,
                (unsigned long long)p->bytes_out, (unsigned long long)p->bundles_in,
-               (unsigned long long)p->bundles_out, (unsigned long long)p->misbehaviour);
+               (unsigned long long)p->bundles_out, p->queued, (unsigned long long)p->misbehaviour);
     }
     wr_fmt(json, "],\"peers_omitted\":%zu", omitted);
     if (omitted > 0)

@@ -623,9 +623,19 @@ for _ in $(seq 1 100); do
 done
 sleep 2
 rss1=$(rss_kb T)
-note "hoard: T's VmRSS grew by $(((rss1 - rss0) / 1024)) MB with the 16 links (bound 96 MB: 6 MB each)"
-[ "${rss1:-0}" -gt 0 ] && [ $((rss1 - rss0)) -lt $((96 * 1024)) ] && ok ||
+note "hoard: T's VmRSS grew by $(((rss1 - rss0) / 1024)) MB with the 16 links (bound 128 MB: 8 MB each)"
+[ "${rss1:-0}" -gt 0 ] && [ $((rss1 - rss0)) -lt $((128 * 1024)) ] && ok ||
     bad "hoard: 16 links that never read took $(((rss1 - rss0) / 1024)) MB of T's memory"
+# What T holds for each of them (its status): at most 4 MiB and one chunk (4.5 MiB).
+queues=$("$SZ" status --socket "$TMP/T/control.sock" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+q = [p.get("send_queue_bytes", -1) for p in s["peers"] if p["address"].startswith("127.0.0.44:")]
+print(len(q), max(q or [-1]), min(q or [-1]))')
+read -r n_q max_q min_q <<<"$queues"
+note "hoard: T's send queues to the $n_q hoarding links: $((min_q / 1024)) to $((max_q / 1024)) KiB"
+[ "$n_q" = 16 ] && [ "$min_q" -ge 0 ] && [ "$max_q" -le $((4608 * 1024)) ] && ok ||
+    bad "hoard: T's send queues to 16 links that never read: $queues (count, largest, smallest)"
 t0=$EPOCHREALTIME
 rc=0
 timeout 45 "$SZ" fetch --peer "$TPORT" --trust "$TMP/p8.pk" --output "$TMP/hoard-reader" \
@@ -646,14 +656,15 @@ sed 's/^/    | /' "$TMP/hoard2.out" | grep -v "handshake from"
 [ $rc -eq 0 ] && ok || bad "hoard: the 104 more links were not made (exit $rc)"
 rss_watch_stop hoard
 RSS_BOUND_KB=$RSS_BOUND_PLAIN
-# Once they are gone, T gives the memory back (within its 5 s tick).
+# Once they are gone, T gives the memory back (within its 5 s tick): all but
+# about 60 MB (what stays in use or cannot be trimmed; before, T kept 200 MB).
 for _ in $(seq 1 40); do
     rss2=$(rss_kb T)
-    [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((64 * 1024)) ] && break
+    [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((100 * 1024)) ] && break
     sleep 0.5
 done
 note "hoard: T's VmRSS $((rss2 / 1024)) MB once the links were gone ($((rss0 / 1024)) MB before them)"
-[ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((64 * 1024)) ] && ok ||
+[ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((100 * 1024)) ] && ok ||
     bad "hoard: T held $(((rss2 - rss0) / 1024)) MB more than before the hoarders 20 s after they left"
 n_closed=$(sed -n 's/.*send budget: closed \([0-9]*\) link(s) that read nothing.*/\1/p' \
     "$TMP/T.log" | awk '{ n += $1 } END { print n + 0 }')
