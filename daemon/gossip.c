@@ -64,11 +64,13 @@
  * a bundle of the 64 MiB cap would hold 4.5 GiB. While links wait, one that
  * sent no byte of its large bundle for ASSEMBLE_STALL_MS, or fewer than
  * ASSEMBLE_MIN_RATE bytes a second after ASSEMBLE_GRACE_MS, is closed; the
- * links this node opened go on first.
+ * links this node opened go on first, and while one of those waits, a link
+ * it did not open is closed after ASSEMBLE_STALL_IN_MS without a byte.
  */
 #define ASSEMBLE_SMALL_BYTES ((uint32_t)1 << 20)
 #define ASSEMBLE_BUDGET_BYTES ((uint64_t)256 << 20)
 #define ASSEMBLE_STALL_MS 20000
+#define ASSEMBLE_STALL_IN_MS 5000
 #define ASSEMBLE_GRACE_MS 60000
 #define ASSEMBLE_MIN_RATE (64u << 10)
 #define RATE_WINDOW_MS 10000
@@ -3404,6 +3406,7 @@ gossip_tick(struct daemon *d, int64_t now_ms)
     struct fetch *f, *next;
     struct peer *p, *next_p;
     size_t n_closed = 0;
+    bool held_out = false; /* a link this node opened waits for the receive budget */
 
     if (gs == NULL)
         return;
@@ -3449,10 +3452,15 @@ gossip_tick(struct daemon *d, int64_t now_ms)
     }
     drive_waiting(gs);
     /* While links wait for the receive budget, the large bundles that hold it
-     * must come in: a link that stalls or drips is closed (not banned). */
+     * must come in: a link that stalls or drips is closed (not banned). While
+     * a link this node opened waits (a peer it chose, which others cannot
+     * crowd out by connecting many times), links it did not open get less
+     * time to go silent. */
+    for (p = peer_first(d); p != NULL && gs->n_rx_held > 0 && !held_out; p = p->next)
+        held_out = p->outbound && p->g != NULL && p->g->rx_held && !p->closing;
     for (p = peer_first(d); p != NULL && gs->n_rx_held > 0; p = next_p) {
         struct gossip_peer *g = p->g;
-        int64_t age;
+        int64_t age, stall = held_out && !p->outbound ? ASSEMBLE_STALL_IN_MS : ASSEMBLE_STALL_MS;
         next_p = p->next;
         /* A link this node does not read from (its bundles wait for verification)
          * is not stalling. */
@@ -3461,11 +3469,14 @@ gossip_tick(struct daemon *d, int64_t now_ms)
         age = now_ms - g->rx_start_ms;
         /* A link let go after waiting gets the whole time from then. */
         if (now_ms - (g->last_chunk_ms > g->rx_start_ms ? g->last_chunk_ms : g->rx_start_ms) >
-            ASSEMBLE_STALL_MS) {
+            stall) {
             n_closed++;
             peer_close(p, false,
-                       "sent no byte of its bundle for 20 s while other peers wait for this "
-                       "node's receive budget");
+                       stall == ASSEMBLE_STALL_MS
+                           ? "sent no byte of its bundle for 20 s while other peers wait for "
+                             "this node's receive budget"
+                           : "sent no byte of its bundle for 5 s while a peer this node chose "
+                             "waits for its receive budget");
         } else if (age > ASSEMBLE_GRACE_MS &&
                    (uint64_t)(g->rx_got - g->rx_base) * 1000 / (uint64_t)age < ASSEMBLE_MIN_RATE) {
             n_closed++;
