@@ -39,8 +39,11 @@ for _ in $(seq 1 50); do
 done
 [ -s "$TMP/dump/port" ] || bad "the recording relay did not start"
 RELAY=127.0.0.1:$(cat "$TMP/dump/port")
-start_daemon B "${COMMON[@]}" --peer "$RELAY" || bad "start B"
-start_daemon C "${COMMON[@]}" --peer "$RELAY" || bad "start C"
+# B and C dial only the relay: with more outbound links wanted they would
+# learn A's own port from each other's PEERS (A's HELLO names it) and link
+# to A directly, and the bundle would then not cross the recording relay.
+start_daemon B "${COMMON[@]}" --peer "$RELAY" --outbound-target 1 || bad "start B"
+start_daemon C "${COMMON[@]}" --peer "$RELAY" --outbound-target 1 || bad "start C"
 sleep 1
 
 # The article: a title, the sentence, and ~40 KB of base64 noise (compresses
