@@ -157,9 +157,9 @@ struct gossip_peer {
     /*
      * A bundle larger than the send room goes in pieces, each read when the
      * send queue has drained (PROTOCOL.md 4.5): piece_next is its first byte
-     * not read yet. Nothing else is served to this peer before its last piece.
+     * not read yet (0: no bundle in pieces). Nothing else is served to this
+     * peer before its last piece.
      */
-    bool piece_out;
     uint8_t piece_id[SZ_BUNDLE_ID_LEN];
     uint32_t piece_next;
     bool piece_range;           /* it answers serve_ranges[0] */
@@ -187,7 +187,7 @@ struct gossip_peer {
     int64_t left_ms;        /* when its summary was last compared with some left to others */
     bool ranging;           /* ranges were asked of it since its round last ended */
     int64_t ranges_ms;      /* when it was last asked for a range */
-    size_t ranges_window;   /* ranges it may have outstanding (0: RANGES_OUT_START) */
+    size_t ranges_window;   /* ranges it may have outstanding */
     int64_t range_mark_ms;  /* its last RANGE_DONE, or the first range out since */
     bool ranges_slow;       /* ... and it sent under RANGE_MIN_RATE over the last span */
     int64_t rate_ms;        /* the span's start (0: no range out) ... */
@@ -1815,17 +1815,16 @@ done_serve(struct gjob *j)
         memcpy(g->piece_id, j->ids[j->n_read - 1], SZ_BUNDLE_ID_LEN);
         g->piece_next = j->cut;
         if (!j->piece) {
-            g->piece_out = true;
             g->piece_range = j->range;
             g->piece_range_done = false;
         }
     } else if (j->piece) {
-        g->piece_out = false;
+        g->piece_next = 0;
         if (g->piece_range && g->piece_range_done)
             serve_range_done(p);
     }
     if (j->range) {
-        if (j->range_done && g->piece_out)
+        if (j->range_done && g->piece_next != 0)
             g->piece_range_done = true; /* RANGE_DONE after its last piece */
         else if (j->range_done)
             serve_range_done(p);
@@ -2165,7 +2164,7 @@ gossip_serve(struct peer *p)
 
     if (g == NULL || p->closing || g->serving || room < SERVE_BATCH_BYTES)
         return;
-    if (!g->piece_out && g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
+    if (g->piece_next == 0 && g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
         serve_unblock(gs, g);
         return;
     }
@@ -2182,7 +2181,7 @@ gossip_serve(struct peer *p)
     if (j == NULL)
         return;
     j->room = room;
-    if (g->piece_out) {
+    if (g->piece_next != 0) {
         /* The next piece of a bundle partly sent, before anything else. */
         j->piece = true;
         j->ids = malloc(sizeof *j->ids);
@@ -2317,9 +2316,7 @@ send_ranges(struct peer *p)
     struct gossip_peer *g = p->g;
     struct gossip *gs = p->d->gossip;
 
-    size_t window = g->ranges_window > 0 ? g->ranges_window : RANGES_OUT_START;
-
-    while (g->n_ranges_out < window && g->n_ranges_queued > 0 && !p->closing) {
+    while (g->n_ranges_out < g->ranges_window && g->n_ranges_queued > 0 && !p->closing) {
         struct sz_msg m;
         struct range_req *head = &g->ranges_queued[0];
         struct kept_part *k = part_in_range(gs, p, head);
@@ -3073,10 +3070,8 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
                 g->ranges_out[i].first == m.first && g->ranges_out[i].last == m.last) {
                 g->ranges_out[i] = g->ranges_out[--g->n_ranges_out];
                 /* A range ended soon after the last: the peer keeps up, ask more at once. */
-                if (now - g->range_mark_ms <= RANGE_FAST_MS) {
-                    size_t w = g->ranges_window > 0 ? g->ranges_window : RANGES_OUT_START;
-                    g->ranges_window = w < MAX_RANGES_OUT ? w + 1 : w;
-                }
+                if (now - g->range_mark_ms <= RANGE_FAST_MS && g->ranges_window < MAX_RANGES_OUT)
+                    g->ranges_window++;
                 g->range_mark_ms = now;
                 break;
             }
@@ -3163,6 +3158,7 @@ gossip_peer_open(struct peer *p)
         peer_close(p, false, "out of memory");
         return;
     }
+    p->g->ranges_window = RANGES_OUT_START;
     memset(&m, 0, sizeof m);
     m.type = SZ_MSG_HELLO;
     m.listen_port = peer_listen_port(d);
