@@ -151,6 +151,9 @@ struct gossip_peer {
     uint32_t serve_offsets[MAX_SERVE_IDS]; /* REQUEST_PART: the first byte wanted; else 0 */
     size_t n_serve_ids;
     struct range_req serve_ranges[MAX_SERVE_RANGES];
+    /* REQUEST_SPARSE: the ranges wanted within serve_ranges[i] (else NULL, 0) */
+    struct sz_msg_range *serve_sub[MAX_SERVE_RANGES];
+    size_t serve_n_sub[MAX_SERVE_RANGES];
     size_t n_serve_ranges;
     uint64_t serve_next; /* next sequence of serve_ranges[0] */
     uint32_t serve_sent;
@@ -831,6 +834,8 @@ struct gjob {
     size_t n_read;
     bool range;
     struct range_req rr;
+    struct sz_msg_range *sub; /* REQUEST_SPARSE: only these sequences of rr (copy) */
+    size_t n_sub, sub_i;
     uint64_t range_next; /* in: first sequence to read; out: next to read */
     bool range_done;
     size_t room;    /* bytes it reads at most (a piece rounds up to a whole chunk) */
@@ -839,6 +844,7 @@ struct gjob {
     size_t reserve; /* counted in serve_reserved until the job is done */
     /* SUMMARY: 0 for the first part, 1 for the rest; parts were left out */
     size_t part_from;
+    bool packed; /* SUMMARY: SUMMARY_PACKED where it is shorter (feature SZ_FEATURE_SPARSE) */
     bool summary_more;
     /* SUMMARY / COMPARE: an encoded message list, or ranges to request */
     uint8_t *msg;
@@ -881,6 +887,7 @@ gjob_free(struct gjob *j)
     free(j->skips);
     free(j->want);
     free(j->equiv);
+    free(j->sub);
     free(j);
 }
 
@@ -967,6 +974,15 @@ collect_range(const struct store_meta *m, void *arg)
 
     if (m->sequence > j->rr.last || r->bytes >= SERVE_BATCH_BYTES || j->n_ids >= 256)
         return 1;
+    if (j->n_sub > 0) {
+        /* A sparse request: sequences between its ranges are not wanted (listed in order). */
+        while (j->sub_i < j->n_sub && j->sub[j->sub_i].last < m->sequence)
+            j->sub_i++;
+        if (j->sub_i == j->n_sub)
+            return 1;
+        if (m->sequence < j->sub[j->sub_i].first)
+            return 0;
+    }
     memcpy(j->ids[j->n_ids++], m->id, SZ_BUNDLE_ID_LEN);
     r->bytes += m->size;
     j->range_next = m->sequence; /* bundles sharing a sequence are read together below */
@@ -1098,6 +1114,7 @@ struct summary_build {
     bool failed;                  /* out of memory: nothing is sent */
     bool more;                    /* parts beyond max_parts were left out */
     bool cut_says_done;           /* the last part kept says more = 0 even when cut */
+    bool packed;                  /* SUMMARY_PACKED where shorter */
 };
 
 /* Ends the part being built (more: another follows). Returns 1 to stop the walk. */
@@ -1114,9 +1131,15 @@ summary_flush(struct summary_build *s, bool more)
     if (s->part >= s->skip) {
         /* A reader waits for more = 0: the last part it will get says so. */
         bool says_more = more && !(s->cut_says_done && s->part + 1 >= s->skip + s->max_parts);
+        /* Packed ranges are shorter unless the gaps are huge; the parts stay the same. */
+        size_t plen = s->packed ? sz_msg_summary_packed_len(s->pubs, s->n_pubs) : 0;
+        bool packed = plen != 0 && plen <= cap;
+        if (packed)
+            cap = plen;
         msg = malloc(cap);
         if (msg == NULL || cap > SZ_MSG_MAX_LEN ||
-            sz_msg_encode_summary(says_more, s->pubs, s->n_pubs, msg, cap, &len) != 0) {
+            (packed ? sz_msg_encode_summary_packed(says_more, s->pubs, s->n_pubs, msg, cap, &len)
+                    : sz_msg_encode_summary(says_more, s->pubs, s->n_pubs, msg, cap, &len)) != 0) {
             s->failed = true;
         } else {
             sz_wr_u32(&s->out, (uint32_t)len);
@@ -1187,6 +1210,7 @@ run_summary(struct gjob *j)
     s.skip = j->part_from;
     s.max_parts = j->part_from == 0 ? 1 : MAX_SUMMARY_PARTS - 1;
     s.cut_says_done = j->part_from != 0;
+    s.packed = j->packed;
     s.pubs = calloc(s.cap_pubs, sizeof *s.pubs);
     s.ranges = calloc(s.cap_ranges, sizeof *s.ranges);
     sz_wr_init(&s.out, (size_t)MAX_SUMMARY_PARTS * (SZ_MSG_MAX_LEN + 4));
@@ -1316,7 +1340,7 @@ run_compare(struct gjob *j)
     struct sz_msg_iter it;
     struct sz_msg_summary_pub sp;
     struct own_ranges own = {0};
-    size_t cap = 0, k, i, n_seen = 0;
+    size_t cap = 0, i, n_seen = 0;
     /* Publishers already compared: each costs a pass over the store, once. */
     uint8_t(*seen)[SZ_PUBLIC_KEY_LEN] = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS, sizeof *seen);
 
@@ -1340,10 +1364,9 @@ run_compare(struct gjob *j)
         uv_mutex_lock(&d->store_lock);
         (void)store_seq_ranges(d->store, sp.publisher, 0, collect_own, &own, NULL, 0);
         uv_mutex_unlock(&d->store_lock);
-        for (k = 0; k < sp.n_ranges; k++) {
-            struct sz_msg_range r;
+        struct sz_msg_range r;
+        while (sz_msg_summary_range_next(&sp, &r)) {
             uint64_t cur;
-            sz_msg_summary_range(&sp, k, &r);
             if (r.last < floor)
                 continue;
             if (r.first < floor)
@@ -1741,9 +1764,15 @@ serve_range_done(struct peer *p)
     if (m.sent > rr->last - rr->first + 1)
         m.sent = (uint32_t)(rr->last - rr->first + 1);
     (void)peer_send_msg(p, &m);
+    free(g->serve_sub[0]);
     memmove(&g->serve_ranges[0], &g->serve_ranges[1],
             (g->n_serve_ranges - 1) * sizeof g->serve_ranges[0]);
+    memmove(&g->serve_sub[0], &g->serve_sub[1], (g->n_serve_ranges - 1) * sizeof g->serve_sub[0]);
+    memmove(&g->serve_n_sub[0], &g->serve_n_sub[1],
+            (g->n_serve_ranges - 1) * sizeof g->serve_n_sub[0]);
     g->n_serve_ranges--;
+    g->serve_sub[g->n_serve_ranges] = NULL;
+    g->serve_n_sub[g->n_serve_ranges] = 0;
     g->serve_sent = 0;
     if (g->n_serve_ranges > 0)
         g->serve_next = g->serve_ranges[0].first;
@@ -2216,6 +2245,16 @@ gossip_serve(struct peer *p)
         j->range = true;
         j->rr = g->serve_ranges[0];
         j->range_next = g->serve_next;
+        if (g->serve_n_sub[0] > 0) {
+            /* The job's own copy: the link may close while it runs. */
+            j->sub = malloc(g->serve_n_sub[0] * sizeof *j->sub);
+            if (j->sub == NULL) {
+                gjob_free(j);
+                return;
+            }
+            memcpy(j->sub, g->serve_sub[0], g->serve_n_sub[0] * sizeof *j->sub);
+            j->n_sub = g->serve_n_sub[0];
+        }
     }
     j->reserve = reserve;
     if (gjob_queue(j) == 0) {
@@ -2310,6 +2349,62 @@ part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
 }
 
 /* Asks the peer for queued ranges, a few at a time. */
+/*
+ * How many ranges at the head of p's queue go in one REQUEST_SPARSE (1: a
+ * REQUEST_RANGE): those of one publisher, in order, within one span, of at
+ * most RANGE_CHUNK_SEQS sequences in all, none holding a part kept here.
+ */
+static size_t
+sparse_run(struct gossip *gs, const struct peer *p)
+{
+    const struct gossip_peer *g = p->g;
+    const struct range_req *h = &g->ranges_queued[0];
+    uint64_t seqs = h->last - h->first + 1;
+    size_t n = 1;
+
+    if ((sz_link_features(p->link) & SZ_FEATURE_SPARSE) == 0)
+        return 1;
+    while (n < g->n_ranges_queued && n < RANGE_CHUNK_SEQS) {
+        const struct range_req *r = &g->ranges_queued[n];
+        if (memcmp(r->publisher, h->publisher, SZ_PUBLIC_KEY_LEN) != 0 ||
+            r->first <= g->ranges_queued[n - 1].last ||
+            r->last - h->first >= SZ_MSG_MAX_RANGE_SPAN ||
+            r->last - r->first + 1 > RANGE_CHUNK_SEQS - seqs || part_in_range(gs, p, r) != NULL)
+            break;
+        seqs += r->last - r->first + 1;
+        n++;
+    }
+    return n;
+}
+
+/* Sends the first n queued ranges of p as one REQUEST_SPARSE; 0, or -1 when the link failed. */
+static int
+send_sparse(struct peer *p, size_t n)
+{
+    struct gossip_peer *g = p->g;
+    struct sz_msg_range v[RANGE_CHUNK_SEQS];
+    uint8_t body[1 + SZ_PUBLIC_KEY_LEN + 2 + RANGE_CHUNK_SEQS * SZ_MSG_PACKED_RANGE_MAX_LEN];
+    struct range_req *out = &g->ranges_out[g->n_ranges_out];
+    size_t i, len = 0;
+
+    for (i = 0; i < n; i++) {
+        v[i].first = g->ranges_queued[i].first;
+        v[i].last = g->ranges_queued[i].last;
+    }
+    if (sz_msg_encode_request_sparse(g->ranges_queued[0].publisher, v, n, body, sizeof body,
+                                     &len) != 0 ||
+        peer_send(p, body, len) != 0)
+        return -1;
+    /* Asked of it: the whole span, as its RANGE_DONE will name it. */
+    memcpy(out->publisher, g->ranges_queued[0].publisher, SZ_PUBLIC_KEY_LEN);
+    out->first = v[0].first;
+    out->last = v[n - 1].last;
+    memmove(&g->ranges_queued[0], &g->ranges_queued[n],
+            (g->n_ranges_queued - n) * sizeof g->ranges_queued[0]);
+    g->n_ranges_queued -= n;
+    return 0;
+}
+
 static void
 send_ranges(struct peer *p)
 {
@@ -2320,6 +2415,15 @@ send_ranges(struct peer *p)
         struct sz_msg m;
         struct range_req *head = &g->ranges_queued[0];
         struct kept_part *k = part_in_range(gs, p, head);
+        size_t n = k == NULL ? sparse_run(gs, p) : 1;
+        if (n > 1) {
+            if (send_sparse(p, n) != 0)
+                return;
+            if (g->n_ranges_out++ == 0)
+                g->range_mark_ms = (int64_t)uv_now(p->d->loop);
+            g->ranges_ms = (int64_t)uv_now(p->d->loop);
+            continue;
+        }
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_REQUEST_RANGE;
         memcpy(m.publisher, head->publisher, SZ_PUBLIC_KEY_LEN);
@@ -2960,6 +3064,45 @@ on_bundles(struct peer *p, const struct sz_msg *m)
     return 0;
 }
 
+/*
+ * REQUEST_SPARSE (PROTOCOL.md 4.3): the bundles of some sequences in a span,
+ * answered as a REQUEST_RANGE of the whole span that leaves the others out.
+ */
+static int
+on_request_sparse(struct peer *p, const struct sz_msg *m)
+{
+    struct gossip_peer *g = p->g;
+    struct sz_msg_summary_pub pub;
+    struct sz_msg_range *sub;
+    size_t i = g->n_serve_ranges, k;
+
+    if ((sz_link_features(p->link) & SZ_FEATURE_SPARSE) == 0) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "REQUEST_SPARSE without the sparse feature");
+        return -1;
+    }
+    if (i >= MAX_SERVE_RANGES) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many ranges at once");
+        return -1;
+    }
+    sub = malloc(m->n_entries * sizeof *sub);
+    if (sub == NULL) {
+        peer_close(p, false, "out of memory for a range it asked for");
+        return -1;
+    }
+    sz_msg_sparse_ranges(m, &pub);
+    for (k = 0; k < m->n_entries && sz_msg_summary_range_next(&pub, &sub[k]); k++)
+        ;
+    memcpy(g->serve_ranges[i].publisher, m->publisher, SZ_PUBLIC_KEY_LEN);
+    g->serve_ranges[i].first = m->first;
+    g->serve_ranges[i].last = m->last;
+    g->serve_sub[i] = sub;
+    g->serve_n_sub[i] = k;
+    if (g->n_serve_ranges++ == 0)
+        g->serve_next = m->first;
+    gossip_serve(p);
+    return 0;
+}
+
 static int
 on_summary(struct peer *p, const uint8_t *body, size_t len)
 {
@@ -3050,6 +3193,14 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     }
     case SZ_MSG_SUMMARY:
         return on_summary(p, body, len);
+    case SZ_MSG_SUMMARY_PACKED:
+        if ((sz_link_features(p->link) & SZ_FEATURE_SPARSE) == 0) {
+            peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "SUMMARY_PACKED without the sparse feature");
+            return -1;
+        }
+        return on_summary(p, body, len);
+    case SZ_MSG_REQUEST_SPARSE:
+        return on_request_sparse(p, &m);
     case SZ_MSG_REQUEST_RANGE:
         if (p->g->n_serve_ranges >= MAX_SERVE_RANGES) {
             peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many ranges at once");
@@ -3133,6 +3284,7 @@ send_summary_rest(struct peer *p)
     if (j == NULL)
         return;
     j->part_from = 1;
+    j->packed = (sz_link_features(p->link) & SZ_FEATURE_SPARSE) != 0;
     if (gjob_queue(j) == 0)
         g->summary_rest_queued = true;
 }
@@ -3142,8 +3294,10 @@ send_summary(struct peer *p)
 {
     struct gjob *j = gjob_new(p, JOB_SUMMARY);
 
-    if (j != NULL)
+    if (j != NULL) {
+        j->packed = (sz_link_features(p->link) & SZ_FEATURE_SPARSE) != 0;
         (void)gjob_queue(j);
+    }
     p->g->last_summary_ms = (int64_t)uv_now(p->d->loop);
 }
 
@@ -3261,6 +3415,8 @@ gossip_peer_closed(struct peer *p, bool banned)
         free(p->g->has);
         free(p->g->rx);
         free(p->g->ranges_queued);
+        for (size_t i = 0; i < p->g->n_serve_ranges; i++)
+            free(p->g->serve_sub[i]);
         free(p->g);
         p->g = NULL;
         if (gs != NULL && wake)

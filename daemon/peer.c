@@ -1461,7 +1461,7 @@ peer_start(struct daemon *d)
         return UV_ENOMEM;
     memset(net->keys, 0, sizeof *net->keys);
     memcpy(net->keys->network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
-    net->keys->features = SZ_FEATURE_BATCH | SZ_FEATURE_PART;
+    net->keys->features = SZ_FEATURE_BATCH | SZ_FEATURE_PART | SZ_FEATURE_SPARSE;
     if (cfg->network_key != NULL &&
         load_network_key(cfg->network_key, net->keys->network_key, err, sizeof err) != 0) {
         log_msg(LOG_ERROR, "%s", err);

@@ -56,6 +56,10 @@ sz_msg_type_name(uint8_t type)
         return "REQUEST_RANGE";
     case SZ_MSG_RANGE_DONE:
         return "RANGE_DONE";
+    case SZ_MSG_SUMMARY_PACKED:
+        return "SUMMARY_PACKED";
+    case SZ_MSG_REQUEST_SPARSE:
+        return "REQUEST_SPARSE";
     case SZ_MSG_GET_PEERS:
         return "GET_PEERS";
     case SZ_MSG_PEERS:
@@ -136,6 +140,107 @@ walk_summary_pub(struct sz_rd *r)
     return rc;
 }
 
+/*
+ * One number of a packed range: u64 in LEB128 (7 bits a byte, low first, the
+ * top bit set on all but the last), at most 10 bytes, and no trailing zero
+ * group (one encoding per number).
+ */
+static int
+rd_varint(struct sz_rd *r, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < 10; i++) {
+        uint8_t b;
+        int rc = sz_rd_u8(r, &b);
+        if (rc != 0)
+            return rc;
+        if (i == 9 && b > 1)
+            return -SZ_EBADMSG; /* past 64 bits */
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if ((b & 0x80) == 0) {
+            if (b == 0 && i > 0)
+                return -SZ_EBADMSG;
+            *out = v;
+            return 0;
+        }
+    }
+    return -SZ_EBADMSG;
+}
+
+static size_t
+varint_len(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Range j of a packed list from its two numbers (gap, span): the first range
+ * starts at its gap, each next one gap + 1 past the end of the one before;
+ * each ends span past its start. So ranges ascend without overlap.
+ */
+static int
+packed_range(size_t j, uint64_t prev_last, uint64_t gap, uint64_t span, struct sz_msg_range *out)
+{
+    uint64_t a = gap;
+
+    if (j > 0) {
+        if (prev_last == UINT64_MAX || gap > UINT64_MAX - prev_last - 1)
+            return -SZ_EBADMSG;
+        a = prev_last + 1 + gap;
+    }
+    if (span > UINT64_MAX - a)
+        return -SZ_EBADMSG;
+    out->first = a;
+    out->last = a + span;
+    return 0;
+}
+
+/* m packed ranges; *first and *last (either may be NULL) get the first's start, the last's end. */
+static int
+walk_packed_ranges(struct sz_rd *r, size_t m, uint64_t *first, uint64_t *last)
+{
+    struct sz_msg_range x = {0, 0};
+    uint64_t gap, span;
+    int rc = 0;
+
+    for (size_t j = 0; rc == 0 && j < m; j++) {
+        rc = rd_varint(r, &gap);
+        if (rc == 0)
+            rc = rd_varint(r, &span);
+        if (rc == 0)
+            rc = packed_range(j, x.last, gap, span, &x);
+        if (rc == 0 && j == 0 && first != NULL)
+            *first = x.first;
+    }
+    if (rc == 0 && last != NULL)
+        *last = x.last;
+    return rc;
+}
+
+/* One SUMMARY_PACKED publisher: key, u16 m, m packed ranges. */
+static int
+walk_summary_pub_packed(struct sz_rd *r)
+{
+    uint16_t m = 0;
+    int rc;
+
+    rc = rd_skip(r, SZ_PUBLIC_KEY_LEN);
+    if (rc == 0)
+        rc = sz_rd_u16(r, &m);
+    if (rc == 0)
+        rc = check_count(m, 0, SZ_MSG_MAX_SUMMARY_RANGES, sz_rd_left(r), 2);
+    if (rc == 0)
+        rc = walk_packed_ranges(r, m, NULL, NULL);
+    return rc;
+}
+
 /* One PEERS entry: family 4 or 6, its address, a port that is not 0. */
 static int
 walk_peer(struct sz_rd *r, struct sz_msg_peer *out)
@@ -191,6 +296,7 @@ min_entry_len(uint8_t type)
     case SZ_MSG_REQUEST:
         return SZ_BUNDLE_ID_LEN;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         return SUMMARY_PUB_MIN_LEN;
     case SZ_MSG_BUNDLES:
         return 4 + SZ_MSG_MIN_BUNDLE_LEN;
@@ -213,6 +319,7 @@ count_limits(uint8_t type, size_t *min, size_t *max)
         *max = SZ_MSG_MAX_REQUEST;
         break;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         *min = 0;
         *max = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
         break;
@@ -254,6 +361,9 @@ walk_entries(uint8_t type, struct sz_rd *r, size_t n, const uint8_t **entries, s
         case SZ_MSG_SUMMARY:
             rc = walk_summary_pub(r);
             break;
+        case SZ_MSG_SUMMARY_PACKED:
+            rc = walk_summary_pub_packed(r);
+            break;
         case SZ_MSG_BUNDLES:
             rc = walk_bundle(r, NULL, NULL);
             break;
@@ -273,7 +383,7 @@ static bool
 is_list(uint8_t type)
 {
     return type == SZ_MSG_ANNOUNCE || type == SZ_MSG_REQUEST || type == SZ_MSG_SUMMARY ||
-           type == SZ_MSG_PEERS || type == SZ_MSG_BUNDLES;
+           type == SZ_MSG_SUMMARY_PACKED || type == SZ_MSG_PEERS || type == SZ_MSG_BUNDLES;
 }
 
 /*
@@ -315,7 +425,12 @@ check_fields(const struct sz_msg *m)
             return -SZ_EUTF8;
         return has_controls((const uint8_t *)m->text, m->text_len) ? -SZ_EBADMSG : 0;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         return m->more > 1 ? -SZ_EBADMSG : 0;
+    case SZ_MSG_REQUEST_SPARSE:
+        if (m->first > m->last)
+            return -SZ_EBADMSG;
+        return m->last - m->first >= SZ_MSG_MAX_RANGE_SPAN ? -SZ_ETOOBIG : 0;
     case SZ_MSG_BUNDLE:
         if (m->data_len > SZ_MSG_MAX_CHUNK_LEN)
             return -SZ_ETOOBIG;
@@ -389,6 +504,7 @@ dec_fields(struct sz_rd *r, struct sz_msg *m)
             m->n_entries = n16;
         break;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         rc = sz_rd_u8(r, &m->more);
         if (rc == 0)
             rc = sz_rd_u16(r, &n16);
@@ -396,6 +512,22 @@ dec_fields(struct sz_rd *r, struct sz_msg *m)
             rc = walk_entries(m->type, r, n16, &m->entries, &m->entries_len);
         if (rc == 0)
             m->n_entries = n16;
+        break;
+    case SZ_MSG_REQUEST_SPARSE:
+        rc = sz_rd_copy(r, m->publisher, SZ_PUBLIC_KEY_LEN);
+        if (rc == 0)
+            rc = sz_rd_u16(r, &n16);
+        if (rc == 0)
+            rc = check_count(n16, 1, SZ_MSG_MAX_SPARSE_RANGES, sz_rd_left(r), 2);
+        if (rc == 0)
+            rc = sz_rd_bytes(r, 0, &p);
+        if (rc == 0) {
+            size_t start = r->off;
+            rc = walk_packed_ranges(r, n16, &m->first, &m->last);
+            m->entries = p;
+            m->entries_len = r->off - start;
+            m->n_entries = n16;
+        }
         break;
     case SZ_MSG_PEERS:
         rc = sz_rd_u8(r, &n8);
@@ -509,6 +641,7 @@ sz_msg_encoded_len(const struct sz_msg *m, size_t *len)
     case SZ_MSG_ANNOUNCE:
     case SZ_MSG_REQUEST:
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
     case SZ_MSG_PEERS:
     case SZ_MSG_BUNDLES:
         /* The raw entries must be exactly n_entries valid entries, nothing more. */
@@ -518,7 +651,8 @@ sz_msg_encoded_len(const struct sz_msg *m, size_t *len)
             rc = -SZ_EINVAL;
         if (rc != 0)
             return rc;
-        n = (m->type == SZ_MSG_SUMMARY ? SZ_MSG_SUMMARY_HEADER_LEN
+        n = (m->type == SZ_MSG_SUMMARY || m->type == SZ_MSG_SUMMARY_PACKED
+                 ? SZ_MSG_SUMMARY_HEADER_LEN
              : m->type == SZ_MSG_PEERS ? 2
                                        : 3);
         if (m->entries_len > SZ_MSG_MAX_LEN - n)
@@ -537,6 +671,20 @@ sz_msg_encoded_len(const struct sz_msg *m, size_t *len)
     case SZ_MSG_REQUEST_RANGE:
         n = REQUEST_RANGE_LEN;
         break;
+    case SZ_MSG_REQUEST_SPARSE: {
+        /* Exactly n_entries packed ranges from first to last, nothing more. */
+        uint64_t first = 0, last = 0;
+        if (m->n_entries < 1 || m->n_entries > SZ_MSG_MAX_SPARSE_RANGES)
+            return m->n_entries < 1 ? -SZ_EINVAL : -SZ_ETOOBIG;
+        sz_rd_init(&r, m->entries, m->entries_len);
+        rc = as_arg_error(walk_packed_ranges(&r, m->n_entries, &first, &last));
+        if (rc != 0)
+            return rc;
+        if (sz_rd_left(&r) != 0 || first != m->first || last != m->last)
+            return -SZ_EINVAL;
+        n = 1 + SZ_PUBLIC_KEY_LEN + 2 + m->entries_len;
+        break;
+    }
     case SZ_MSG_RANGE_DONE:
         n = RANGE_DONE_LEN;
         break;
@@ -602,6 +750,47 @@ put_u64(struct put *w, uint64_t v)
     put_bytes(w, b, sizeof b);
 }
 
+static void
+put_varint(struct put *w, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    put_bytes(w, b, n);
+}
+
+/*
+ * The packed length of n ranges (ascending, without overlap, first <= last
+ * each): 0 when they break that.
+ */
+static size_t
+packed_ranges_len(const struct sz_msg_range *v, size_t n)
+{
+    size_t len = 0;
+
+    for (size_t j = 0; j < n; j++) {
+        if (v[j].first > v[j].last || (j > 0 && v[j].first <= v[j - 1].last))
+            return 0;
+        len += varint_len(j == 0 ? v[j].first : v[j].first - v[j - 1].last - 1) +
+               varint_len(v[j].last - v[j].first);
+    }
+    return n == 0 ? 0 : len;
+}
+
+static void
+put_packed_ranges(struct put *w, const struct sz_msg_range *v, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        put_varint(w, j == 0 ? v[j].first : v[j].first - v[j - 1].last - 1);
+        put_varint(w, v[j].last - v[j].first);
+    }
+}
+
 /* Writes a message that sz_msg_encoded_len() accepted. */
 static void
 enc_fields(struct put *w, const struct sz_msg *m)
@@ -628,7 +817,13 @@ enc_fields(struct put *w, const struct sz_msg *m)
         put_bytes(w, m->entries, m->entries_len);
         break;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         put_u8(w, m->more);
+        put_u16(w, (uint16_t)m->n_entries);
+        put_bytes(w, m->entries, m->entries_len);
+        break;
+    case SZ_MSG_REQUEST_SPARSE:
+        put_bytes(w, m->publisher, SZ_PUBLIC_KEY_LEN);
         put_u16(w, (uint16_t)m->n_entries);
         put_bytes(w, m->entries, m->entries_len);
         break;
@@ -822,6 +1017,94 @@ sz_msg_encode_summary(bool more, const struct sz_msg_summary_src *pubs, size_t n
     return 0;
 }
 
+size_t
+sz_msg_summary_packed_len(const struct sz_msg_summary_src *pubs, size_t n)
+{
+    size_t len = SZ_MSG_SUMMARY_HEADER_LEN, i, r;
+
+    if (check_arg_count(n, 0, SZ_MSG_MAX_SUMMARY_PUBLISHERS, pubs) != 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        const struct sz_msg_summary_src *s = &pubs[i];
+        if (check_arg_count(s->n_ranges, 0, SZ_MSG_MAX_SUMMARY_RANGES, s->ranges) != 0 ||
+            s->publisher == NULL)
+            return 0;
+        r = packed_ranges_len(s->ranges, s->n_ranges);
+        if (r == 0 && s->n_ranges > 0)
+            return 0;
+        /* At most 20 bytes a range, 1024 ranges: the sum stays far below SIZE_MAX. */
+        len += SZ_PUBLIC_KEY_LEN + 2 + r;
+    }
+    return len;
+}
+
+int
+sz_msg_encode_summary_packed(bool more, const struct sz_msg_summary_src *pubs, size_t n,
+                             uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    struct put w = {out, 0, out_cap};
+    size_t len, i;
+    int rc;
+
+    rc = check_arg_count(n, 0, SZ_MSG_MAX_SUMMARY_PUBLISHERS, pubs);
+    if (rc != 0)
+        return rc;
+    if (out == NULL || out_len == NULL)
+        return -SZ_EINVAL;
+    for (i = 0; i < n; i++) {
+        rc = check_arg_count(pubs[i].n_ranges, 0, SZ_MSG_MAX_SUMMARY_RANGES, pubs[i].ranges);
+        if (rc != 0)
+            return rc;
+    }
+    len = sz_msg_summary_packed_len(pubs, n);
+    if (len == 0)
+        return -SZ_EINVAL;
+    if (len > SZ_MSG_MAX_LEN || len > out_cap)
+        return -SZ_ETOOBIG;
+    put_u8(&w, SZ_MSG_SUMMARY_PACKED);
+    put_u8(&w, more ? 1 : 0);
+    put_u16(&w, (uint16_t)n);
+    for (i = 0; i < n; i++) {
+        put_bytes(&w, pubs[i].publisher, SZ_PUBLIC_KEY_LEN);
+        put_u16(&w, (uint16_t)pubs[i].n_ranges);
+        put_packed_ranges(&w, pubs[i].ranges, pubs[i].n_ranges);
+    }
+    assert(w.off == len);
+    *out_len = len;
+    return 0;
+}
+
+int
+sz_msg_encode_request_sparse(const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                             const struct sz_msg_range *ranges, size_t n, uint8_t *out,
+                             size_t out_cap, size_t *out_len)
+{
+    struct put w = {out, 0, out_cap};
+    size_t len;
+    int rc;
+
+    rc = check_arg_count(n, 1, SZ_MSG_MAX_SPARSE_RANGES, ranges);
+    if (rc != 0)
+        return rc;
+    if (publisher == NULL || out == NULL || out_len == NULL)
+        return -SZ_EINVAL;
+    len = packed_ranges_len(ranges, n);
+    if (len == 0)
+        return -SZ_EINVAL;
+    if (ranges[n - 1].last - ranges[0].first >= SZ_MSG_MAX_RANGE_SPAN)
+        return -SZ_ETOOBIG;
+    len += 1 + SZ_PUBLIC_KEY_LEN + 2;
+    if (len > out_cap)
+        return -SZ_ETOOBIG;
+    put_u8(&w, SZ_MSG_REQUEST_SPARSE);
+    put_bytes(&w, publisher, SZ_PUBLIC_KEY_LEN);
+    put_u16(&w, (uint16_t)n);
+    put_packed_ranges(&w, ranges, n);
+    assert(w.off == len);
+    *out_len = len;
+    return 0;
+}
+
 static size_t
 addr_len(uint8_t family)
 {
@@ -900,22 +1183,30 @@ sz_msg_peer_get(const struct sz_msg *m, size_t i, struct sz_msg_peer *out)
 void
 sz_msg_summary_iter(const struct sz_msg *m, struct sz_msg_iter *it)
 {
-    assert(m->type == SZ_MSG_SUMMARY);
+    assert(m->type == SZ_MSG_SUMMARY || m->type == SZ_MSG_SUMMARY_PACKED);
     sz_rd_init(&it->rd, m->entries, m->entries_len);
     it->n_left = m->n_entries;
+    it->packed = m->type == SZ_MSG_SUMMARY_PACKED;
 }
 
 bool
 sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out)
 {
     const uint8_t *publisher, *ranges;
+    size_t start;
     uint16_t n;
 
     if (it->n_left == 0)
         return false;
     /* Bounded reads all the same: a hand-made message ends the walk instead of overrunning. */
     if (sz_rd_bytes(&it->rd, SZ_PUBLIC_KEY_LEN, &publisher) != 0 || sz_rd_u16(&it->rd, &n) != 0 ||
-        sz_rd_bytes(&it->rd, (size_t)n * RANGE_LEN, &ranges) != 0) {
+        sz_rd_bytes(&it->rd, 0, &ranges) != 0) {
+        it->n_left = 0;
+        return false;
+    }
+    start = it->rd.off;
+    if (it->packed ? walk_packed_ranges(&it->rd, n, NULL, NULL) != 0
+                   : rd_skip(&it->rd, (size_t)n * RANGE_LEN) != 0) {
         it->n_left = 0;
         return false;
     }
@@ -923,13 +1214,54 @@ sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out)
     out->publisher = publisher;
     out->n_ranges = n;
     out->ranges = ranges;
+    out->ranges_len = it->rd.off - start;
+    out->packed = it->packed;
+    out->next = 0;
+    out->off = 0;
+    out->prev_last = 0;
     return true;
+}
+
+bool
+sz_msg_summary_range_next(struct sz_msg_summary_pub *pub, struct sz_msg_range *out)
+{
+    struct sz_rd r;
+    uint64_t gap, span;
+
+    if (pub->next >= pub->n_ranges)
+        return false;
+    if (!pub->packed) {
+        sz_msg_summary_range(pub, pub->next++, out);
+        return true;
+    }
+    sz_rd_init(&r, pub->ranges + pub->off, pub->ranges_len - pub->off);
+    if (rd_varint(&r, &gap) != 0 || rd_varint(&r, &span) != 0 ||
+        packed_range(pub->next, pub->prev_last, gap, span, out) != 0) {
+        pub->next = pub->n_ranges; /* not decoded: ends the walk */
+        return false;
+    }
+    pub->off += r.off;
+    pub->prev_last = out->last;
+    pub->next++;
+    return true;
+}
+
+void
+sz_msg_sparse_ranges(const struct sz_msg *m, struct sz_msg_summary_pub *out)
+{
+    assert(m->type == SZ_MSG_REQUEST_SPARSE);
+    memset(out, 0, sizeof *out);
+    out->publisher = m->publisher;
+    out->n_ranges = m->n_entries;
+    out->ranges = m->entries;
+    out->ranges_len = m->entries_len;
+    out->packed = true;
 }
 
 void
 sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_msg_range *out)
 {
-    assert(j < pub->n_ranges);
+    assert(j < pub->n_ranges && !pub->packed);
     out->first = sz_load64(pub->ranges + j * RANGE_LEN);
     out->last = sz_load64(pub->ranges + j * RANGE_LEN + 8);
 }

@@ -299,6 +299,21 @@ build_samples(void **state)
     assert_int_equal(sz_msg_encode_summary(false, pubs, 1, buf, sizeof buf, &len), 0);
     assert_int_equal(len, SZ_MSG_SUMMARY_HEADER_LEN + SZ_MSG_SUMMARY_PUB_LEN(1024));
     add_sample("summary-1024-ranges", buf, len);
+    assert_int_equal(sz_msg_encode_summary_packed(false, NULL, 0, buf, sizeof buf, &len), 0);
+    add_sample("summary-packed-empty", buf, len);
+    pubs[0] = (struct sz_msg_summary_src){.publisher = PK, .ranges = r3, .n_ranges = 3};
+    assert_int_equal(sz_msg_encode_summary_packed(true, pubs, 3, buf, sizeof buf, &len), 0);
+    add_sample("summary-packed-3", buf, len);
+    pubs[0] = (struct sz_msg_summary_src){.publisher = PK, .ranges = r1024, .n_ranges = 1024};
+    assert_int_equal(sz_msg_encode_summary_packed(false, pubs, 1, buf, sizeof buf, &len), 0);
+    /* first 10 i, last 10 i + i % 3: gaps and spans of one byte each, after the first range. */
+    assert_int_equal(len, SZ_MSG_SUMMARY_HEADER_LEN + 32 + 2 + 2 * 1024);
+    assert_int_equal(len, sz_msg_summary_packed_len(pubs, 1));
+    add_sample("summary-packed-1024-ranges", buf, len);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, r3 + 1, 1, buf, sizeof buf, &len), 0);
+    add_sample("request-sparse-1", buf, len);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, r1024, 400, buf, sizeof buf, &len), 0);
+    add_sample("request-sparse-400", buf, len);
     {
         struct sz_msg m = {.type = SZ_MSG_REQUEST_RANGE, .first = 5, .last = 5};
         memcpy(m.publisher, PK, 32);
@@ -589,12 +604,12 @@ test_unknown_type(void **state)
             assert_int_equal(sz_msg_encoded_len(&m, &len), -SZ_EINVAL);
         }
     }
-    /* Exactly the sixteen types of PROTOCOL.md 4 are known. */
+    /* Exactly the eighteen types of PROTOCOL.md 4 are known. */
     {
         size_t known = 0;
         for (unsigned t = 0; t < 256; t++)
             known += sz_msg_type_name((uint8_t)t) != NULL;
-        assert_int_equal(known, 16);
+        assert_int_equal(known, 18);
     }
 }
 
@@ -1074,6 +1089,120 @@ test_encode_errors(void **state)
 }
 
 /* Names for logs. */
+/* SUMMARY_PACKED and REQUEST_SPARSE: the packed ranges, byte for byte, and their limits. */
+static void
+test_packed(void **state)
+{
+    static const struct {
+        const char *hex;
+        int rc;
+    } bad[] = {
+        {"24" PK_HEX "0000", -SZ_EBADMSG},         /* no range */
+        {"24" PK_HEX "0100 8000", -SZ_EBADMSG},    /* 0 in two bytes */
+        {"24" PK_HEX "0100 0580 00", -SZ_EBADMSG}, /* a span in two bytes, the last 0 */
+        {"24" PK_HEX "0100 05", -SZ_EBADMSG},      /* a range cut short */
+        {"24" PK_HEX "0100 ffffffffffffffffff02 00", -SZ_EBADMSG},       /* 65 bits */
+        {"24" PK_HEX "0100 ffffffffffffffffffff 00", -SZ_EBADMSG},       /* 11 bytes */
+        {"24" PK_HEX "0100 00 8020", -SZ_ETOOBIG},                       /* 0 .. 4096 */
+        {"24" PK_HEX "0200 00 00 ff1f 00", -SZ_ETOOBIG},                 /* 0 and 4096 */
+        {"24" PK_HEX "0200 feffffffffffffffff01 00 01 00", -SZ_EBADMSG}, /* past 2^64 - 1 */
+        {"24" PK_HEX "0100 01 ffffffffffffffffff01", -SZ_EBADMSG},       /* ends past 2^64 - 1 */
+        {"23 00 0100" PK_HEX "0100 01", -SZ_EBADMSG},                    /* a range cut short */
+        {"23 00 0100" PK_HEX "0200 00 00", -SZ_EBADMSG},                 /* 2 ranges, 1 there */
+        {"23 02 0000", -SZ_EBADMSG},                                     /* more = 2 */
+        {"23 00 0100" PK_HEX "0200 ffffffffffffffffff01 00 00 00", -SZ_EBADMSG},
+    };
+    static const struct sz_msg_range want[] = {{5, 5}, {7, 9}, {300, 300}};
+    static const struct sz_msg_range desc[] = {{7, 9}, {5, 5}}, overlap[] = {{5, 7}, {7, 9}},
+                                     wide[] = {{0, 0}, {4096, 4096}};
+    struct sz_msg_summary_src src = {PK, want, 3};
+    struct sz_msg_summary_pub pub;
+    struct sz_msg_range r;
+    struct sz_msg_iter it;
+    struct sz_msg m;
+    uint8_t buf[256], *b;
+    size_t len, blen;
+
+    (void)state;
+    /* 5 .. 5: gap 5, span 0; 7 .. 9: gap 1 past 5, span 2; 300: gap 290 past 9 (a2 02). */
+    b = from_hex("24" PK_HEX "0300 0500 0102 a20200", &blen);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, want, 3, buf, sizeof buf, &len), 0);
+    assert_true(bytes_eq(buf, len, b, blen));
+    assert_int_equal(sz_msg_decode(b, blen, &m), 0);
+    assert_int_equal(m.type, SZ_MSG_REQUEST_SPARSE);
+    assert_memory_equal(m.publisher, PK, 32);
+    assert_int_equal(m.first, 5);
+    assert_int_equal(m.last, 300);
+    assert_int_equal(m.n_entries, 3);
+    sz_msg_sparse_ranges(&m, &pub);
+    for (size_t j = 0; j < 3; j++) {
+        assert_true(sz_msg_summary_range_next(&pub, &r));
+        assert_int_equal(r.first, want[j].first);
+        assert_int_equal(r.last, want[j].last);
+    }
+    assert_false(sz_msg_summary_range_next(&pub, &r));
+    free(b);
+
+    /* The same ranges in a SUMMARY_PACKED, and in a SUMMARY: one walk reads both. */
+    b = from_hex("23 01 0100" PK_HEX "0300 0500 0102 a20200", &blen);
+    assert_int_equal(sz_msg_encode_summary_packed(true, &src, 1, buf, sizeof buf, &len), 0);
+    assert_true(bytes_eq(buf, len, b, blen));
+    free(b);
+    for (int packed = 0; packed < 2; packed++) {
+        if (packed)
+            assert_int_equal(sz_msg_encode_summary_packed(false, &src, 1, buf, sizeof buf, &len),
+                             0);
+        else
+            assert_int_equal(sz_msg_encode_summary(false, &src, 1, buf, sizeof buf, &len), 0);
+        assert_int_equal(sz_msg_decode(buf, len, &m), 0);
+        sz_msg_summary_iter(&m, &it);
+        assert_true(sz_msg_summary_next(&it, &pub));
+        assert_int_equal(pub.n_ranges, 3);
+        for (size_t j = 0; j < 3; j++) {
+            assert_true(sz_msg_summary_range_next(&pub, &r));
+            assert_int_equal(r.first, want[j].first);
+            assert_int_equal(r.last, want[j].last);
+        }
+        assert_false(sz_msg_summary_range_next(&pub, &r));
+        assert_false(sz_msg_summary_next(&it, &pub));
+    }
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = from_hex(bad[i].hex, &blen);
+        print_message("bad packed %zu\n", i);
+        assert_int_equal(sz_msg_decode(b, blen, &m), bad[i].rc);
+        free(b);
+    }
+
+    /* The encoders refuse what the decoder would. */
+    assert_int_equal(sz_msg_encode_request_sparse(PK, desc, 2, buf, sizeof buf, &len), -SZ_EINVAL);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, overlap, 2, buf, sizeof buf, &len),
+                     -SZ_EINVAL);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, wide, 2, buf, sizeof buf, &len), -SZ_ETOOBIG);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, want, 0, buf, sizeof buf, &len), -SZ_EINVAL);
+    assert_int_equal(sz_msg_encode_request_sparse(PK, want, 3, buf, 10, &len), -SZ_ETOOBIG);
+    src.ranges = desc;
+    src.n_ranges = 2;
+    assert_int_equal(sz_msg_encode_summary_packed(false, &src, 1, buf, sizeof buf, &len),
+                     -SZ_EINVAL);
+    assert_int_equal(sz_msg_summary_packed_len(&src, 1), 0);
+    {
+        /* A hand-built REQUEST_SPARSE whose first and last do not match its ranges. */
+        struct sz_msg s = {.type = SZ_MSG_REQUEST_SPARSE, .first = 5, .last = 301};
+        assert_int_equal(sz_msg_encode_request_sparse(PK, want, 3, buf, sizeof buf, &len), 0);
+        assert_int_equal(sz_msg_decode(buf, len, &m), 0);
+        memcpy(s.publisher, PK, 32);
+        s.entries = m.entries;
+        s.entries_len = m.entries_len;
+        s.n_entries = m.n_entries;
+        assert_int_equal(sz_msg_encoded_len(&s, &len), -SZ_EINVAL);
+        s.last = 300;
+        assert_int_equal(sz_msg_encoded_len(&s, &len), 0);
+        s.n_entries = 2;
+        assert_int_equal(sz_msg_encoded_len(&s, &len), -SZ_EINVAL);
+    }
+}
+
 static void
 test_type_names(void **state)
 {
@@ -1095,7 +1224,7 @@ main(void)
         cmocka_unit_test(test_unknown_type),       cmocka_unit_test(test_bundles),
         cmocka_unit_test(test_bad_bodies),         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_accessors),          cmocka_unit_test(test_encode_errors),
-        cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_type_names),         cmocka_unit_test(test_packed),
     };
 
     return cmocka_run_group_tests(tests, build_samples, free_samples);

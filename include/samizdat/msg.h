@@ -19,22 +19,24 @@
 
 /* Message types: the first byte of every frame body. */
 enum sz_msg_type {
-    SZ_MSG_HELLO = 0x01,         /* listen_port, roles; first message each way */
-    SZ_MSG_PING = 0x02,          /* nonce */
-    SZ_MSG_PONG = 0x03,          /* nonce (the PING's) */
-    SZ_MSG_GOODBYE = 0x04,       /* reason, text */
-    SZ_MSG_ANNOUNCE = 0x10,      /* entries: n x (publisher, sequence, id, size) */
-    SZ_MSG_REQUEST = 0x11,       /* entries: n x id */
-    SZ_MSG_BUNDLE = 0x12,        /* total, offset, data */
-    SZ_MSG_NOT_FOUND = 0x13,     /* id */
-    SZ_MSG_SUMMARY = 0x20,       /* more, entries: n x (publisher, m x range) */
-    SZ_MSG_REQUEST_RANGE = 0x21, /* publisher, first, last */
-    SZ_MSG_RANGE_DONE = 0x22,    /* publisher, first, last, sent */
-    SZ_MSG_GET_PEERS = 0x30,     /* no fields */
-    SZ_MSG_PEERS = 0x31,         /* entries: n x (family, address, port) */
-    SZ_MSG_EQUIVOCATION = 0x40,  /* publisher, sequence, id (id_a), id_b */
-    SZ_MSG_BUNDLES = 0x14,       /* entries: n x (u32 len, bundle); feature SZ_FEATURE_BATCH */
-    SZ_MSG_REQUEST_PART = 0x15,  /* id, offset; feature SZ_FEATURE_PART */
+    SZ_MSG_HELLO = 0x01,          /* listen_port, roles; first message each way */
+    SZ_MSG_PING = 0x02,           /* nonce */
+    SZ_MSG_PONG = 0x03,           /* nonce (the PING's) */
+    SZ_MSG_GOODBYE = 0x04,        /* reason, text */
+    SZ_MSG_ANNOUNCE = 0x10,       /* entries: n x (publisher, sequence, id, size) */
+    SZ_MSG_REQUEST = 0x11,        /* entries: n x id */
+    SZ_MSG_BUNDLE = 0x12,         /* total, offset, data */
+    SZ_MSG_NOT_FOUND = 0x13,      /* id */
+    SZ_MSG_SUMMARY = 0x20,        /* more, entries: n x (publisher, m x range) */
+    SZ_MSG_REQUEST_RANGE = 0x21,  /* publisher, first, last */
+    SZ_MSG_RANGE_DONE = 0x22,     /* publisher, first, last, sent */
+    SZ_MSG_SUMMARY_PACKED = 0x23, /* SUMMARY with packed ranges; feature SZ_FEATURE_SPARSE */
+    SZ_MSG_REQUEST_SPARSE = 0x24, /* publisher, packed ranges; feature SZ_FEATURE_SPARSE */
+    SZ_MSG_GET_PEERS = 0x30,      /* no fields */
+    SZ_MSG_PEERS = 0x31,          /* entries: n x (family, address, port) */
+    SZ_MSG_EQUIVOCATION = 0x40,   /* publisher, sequence, id (id_a), id_b */
+    SZ_MSG_BUNDLES = 0x14,        /* entries: n x (u32 len, bundle); feature SZ_FEATURE_BATCH */
+    SZ_MSG_REQUEST_PART = 0x15,   /* id, offset; feature SZ_FEATURE_PART */
 };
 
 /* GOODBYE reasons. */
@@ -56,6 +58,8 @@ enum sz_msg_goodbye_reason {
 /* Handshake feature bits (PROTOCOL.md 2). */
 #define SZ_FEATURE_BATCH 0x1u /* BUNDLES: many whole bundles in one frame */
 #define SZ_FEATURE_PART 0x2u  /* REQUEST_PART: the rest of a bundle, from an offset */
+/* SUMMARY_PACKED and REQUEST_SPARSE: catch-up of scattered gaps in bytes per gap, not 190 */
+#define SZ_FEATURE_SPARSE 0x4u
 
 /* PEERS address families. */
 #define SZ_FAMILY_IPV4 4
@@ -78,6 +82,11 @@ enum sz_msg_goodbye_reason {
 #define SZ_MSG_ANNOUNCE_ENTRY_LEN (SZ_PUBLIC_KEY_LEN + 8 + SZ_BUNDLE_ID_LEN + 4)
 #define SZ_MSG_SUMMARY_PUB_LEN(n_ranges) (SZ_PUBLIC_KEY_LEN + 2 + 16 * (size_t)(n_ranges))
 #define SZ_MSG_SUMMARY_HEADER_LEN 4 /* type, more, n */
+/* Packed ranges: u64 LEB128 varints, at most 10 bytes each, two per range. */
+#define SZ_MSG_PACKED_RANGE_MAX_LEN 20
+#define SZ_MSG_MAX_SPARSE_RANGES 1024 /* ranges in one REQUEST_SPARSE, at least 1 */
+#define SZ_MSG_MAX_REQUEST_SPARSE_LEN                                                              \
+    (1 + SZ_PUBLIC_KEY_LEN + 2 + SZ_MSG_MAX_SPARSE_RANGES * SZ_MSG_PACKED_RANGE_MAX_LEN)
 #define SZ_MSG_MAX_ANNOUNCE_LEN (3 + SZ_MSG_MAX_ANNOUNCE * SZ_MSG_ANNOUNCE_ENTRY_LEN)
 #define SZ_MSG_MAX_REQUEST_LEN (3 + SZ_MSG_MAX_REQUEST * SZ_BUNDLE_ID_LEN)
 #define SZ_MSG_MAX_PEERS_LEN (2 + SZ_MSG_MAX_PEERS * (1 + 16 + 2))
@@ -97,7 +106,8 @@ struct sz_msg {
     uint8_t reason;   /* enum sz_msg_goodbye_reason */
     const char *text; /* UTF-8, not NUL-terminated */
     size_t text_len;
-    /* ANNOUNCE, REQUEST, SUMMARY, PEERS: n_entries entries in wire form (entries_len bytes) */
+    /* ANNOUNCE, REQUEST, SUMMARY(_PACKED), PEERS: n_entries entries in wire form (entries_len
+     * bytes); REQUEST_SPARSE: its n_entries packed ranges */
     const uint8_t *entries;
     size_t entries_len;
     size_t n_entries;
@@ -108,6 +118,7 @@ struct sz_msg {
     const uint8_t *data;
     size_t data_len;
     /* NOT_FOUND: id; REQUEST_RANGE, RANGE_DONE: publisher, first, last (, sent);
+     * REQUEST_SPARSE: publisher, first and last (its first and last range's ends);
      * EQUIVOCATION: publisher, sequence, id (id_a), id_b */
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -132,11 +143,22 @@ struct sz_msg_range {
     uint64_t last;
 };
 
-/* One publisher of a decoded SUMMARY; ranges stay in wire form (sz_msg_summary_range()). */
+/*
+ * One publisher of a decoded SUMMARY or SUMMARY_PACKED, or the ranges of a
+ * REQUEST_SPARSE; ranges stay in wire form, read in order with
+ * sz_msg_summary_range_next() (either form) or sz_msg_summary_range() (16-byte
+ * form only).
+ */
 struct sz_msg_summary_pub {
     const uint8_t *publisher; /* SZ_PUBLIC_KEY_LEN bytes */
     size_t n_ranges;
-    const uint8_t *ranges; /* n_ranges x 16 bytes */
+    const uint8_t *ranges; /* n_ranges x 16 bytes, or ranges_len bytes of packed ranges */
+    size_t ranges_len;
+    bool packed;
+    /* The walk of sz_msg_summary_range_next(). */
+    size_t next;
+    size_t off;
+    uint64_t prev_last;
 };
 
 /* One publisher to encode into a SUMMARY. */
@@ -157,6 +179,7 @@ struct sz_msg_peer {
 struct sz_msg_iter {
     struct sz_rd rd;
     size_t n_left;
+    bool packed; /* SUMMARY_PACKED */
 };
 
 /*
@@ -210,6 +233,21 @@ int sz_msg_encode_summary(bool more, const struct sz_msg_summary_src *pubs, size
                           size_t out_cap, size_t *out_len);
 int sz_msg_encode_peers(const struct sz_msg_peer *peers, size_t n, uint8_t *out, size_t out_cap,
                         size_t *out_len);
+/*
+ * SUMMARY_PACKED: as sz_msg_encode_summary(), each publisher's ranges in
+ * ascending order without overlap (else -SZ_EINVAL); the body takes at most
+ * what the SUMMARY would (sz_msg_summary_packed_len() says how much).
+ * REQUEST_SPARSE: 1 to SZ_MSG_MAX_SPARSE_RANGES ranges in ascending order
+ * without overlap, last's last - first's first < SZ_MSG_MAX_RANGE_SPAN;
+ * SZ_MSG_MAX_REQUEST_SPARSE_LEN always suffices.
+ */
+int sz_msg_encode_summary_packed(bool more, const struct sz_msg_summary_src *pubs, size_t n,
+                                 uint8_t *out, size_t out_cap, size_t *out_len);
+/* The body length of that SUMMARY_PACKED, or 0 when its arguments are refused. */
+size_t sz_msg_summary_packed_len(const struct sz_msg_summary_src *pubs, size_t n);
+int sz_msg_encode_request_sparse(const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                                 const struct sz_msg_range *ranges, size_t n, uint8_t *out,
+                                 size_t out_cap, size_t *out_len);
 
 /*
  * Accessors of a successfully decoded message (i < m->n_entries; anything else
@@ -223,13 +261,18 @@ const uint8_t *sz_msg_request_id(const struct sz_msg *m, size_t i);
 void sz_msg_peer_get(const struct sz_msg *m, size_t i, struct sz_msg_peer *out);
 
 /*
- * SUMMARY: starts a walk over the publishers; each sz_msg_summary_next() fills
- * *out with the next one and returns true, or returns false after the last.
+ * SUMMARY, SUMMARY_PACKED: starts a walk over the publishers; each
+ * sz_msg_summary_next() fills *out with the next one and returns true, or
+ * returns false after the last.
  */
 void sz_msg_summary_iter(const struct sz_msg *m, struct sz_msg_iter *it);
 bool sz_msg_summary_next(struct sz_msg_iter *it, struct sz_msg_summary_pub *out);
-/* The j-th range of a SUMMARY publisher (j < pub->n_ranges). */
+/* The j-th range of a SUMMARY publisher (j < pub->n_ranges; not packed). */
 void sz_msg_summary_range(const struct sz_msg_summary_pub *pub, size_t j, struct sz_msg_range *out);
+/* The next range of pub, either form: true and *out, or false after the last. */
+bool sz_msg_summary_range_next(struct sz_msg_summary_pub *pub, struct sz_msg_range *out);
+/* REQUEST_SPARSE: its ranges as a publisher to walk with sz_msg_summary_range_next(). */
+void sz_msg_sparse_ranges(const struct sz_msg *m, struct sz_msg_summary_pub *out);
 
 /*
  * BUNDLES: walks the whole bundles of a decoded message (each at least

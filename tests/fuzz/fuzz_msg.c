@@ -73,18 +73,41 @@ check_limits(const struct sz_msg *m, const uint8_t *body, size_t len)
         check(m->data + m->data_len == body + len);
         break;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         check(m->more <= 1 && m->n_entries <= SZ_MSG_MAX_SUMMARY_PUBLISHERS);
         sz_msg_summary_iter(m, &it);
         while (sz_msg_summary_next(&it, &pub)) {
+            uint64_t prev = 0;
             n_pubs++;
             check(pub.n_ranges <= SZ_MSG_MAX_SUMMARY_RANGES);
+            check(pub.packed == (m->type == SZ_MSG_SUMMARY_PACKED));
             for (j = 0; j < pub.n_ranges; j++) {
-                sz_msg_summary_range(&pub, j, &r);
+                check(sz_msg_summary_range_next(&pub, &r));
                 check(r.first <= r.last);
+                /* Packed ranges ascend without overlap. */
+                check(!pub.packed || j == 0 || r.first > prev);
+                prev = r.last;
             }
+            check(!sz_msg_summary_range_next(&pub, &r));
         }
         check(n_pubs == m->n_entries && sz_rd_left(&it.rd) == 0);
         break;
+    case SZ_MSG_REQUEST_SPARSE: {
+        uint64_t prev = 0;
+        check(m->n_entries >= 1 && m->n_entries <= SZ_MSG_MAX_SPARSE_RANGES);
+        check(m->first <= m->last && m->last - m->first < SZ_MSG_MAX_RANGE_SPAN);
+        check(m->entries + m->entries_len == body + len);
+        sz_msg_sparse_ranges(m, &pub);
+        for (j = 0; j < m->n_entries; j++) {
+            check(sz_msg_summary_range_next(&pub, &r));
+            check(r.first <= r.last && r.first >= m->first && r.last <= m->last);
+            check(j > 0 || r.first == m->first);
+            check(j == 0 || r.first > prev);
+            prev = r.last;
+        }
+        check(prev == m->last && !sz_msg_summary_range_next(&pub, &r));
+        break;
+    }
     case SZ_MSG_REQUEST_RANGE:
     case SZ_MSG_RANGE_DONE:
         check(m->first <= m->last && m->last - m->first < SZ_MSG_MAX_RANGE_SPAN);
@@ -136,9 +159,10 @@ check_typed(const struct sz_msg *m, const uint8_t *body, size_t len)
         rc = sz_msg_encode_peers(p, m->n_entries, out, len, &out_len);
         break;
     }
-    case SZ_MSG_SUMMARY: {
-        /* Every range takes 16 bytes of the body: len / 16 bounds them all. */
-        struct sz_msg_range *ranges = malloc((len / 16 + 1) * sizeof *ranges);
+    case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED: {
+        /* Every range takes at least 2 bytes of the body: len / 2 bounds them all. */
+        struct sz_msg_range *ranges = malloc((len / 2 + 1) * sizeof *ranges);
         struct sz_msg_summary_src *src = malloc((m->n_entries + 1) * sizeof *src);
         struct sz_msg_summary_pub pub;
         struct sz_msg_iter it;
@@ -150,10 +174,25 @@ check_typed(const struct sz_msg *m, const uint8_t *body, size_t len)
             src[i].ranges = ranges + n_ranges;
             src[i].n_ranges = pub.n_ranges;
             for (j = 0; j < pub.n_ranges; j++)
-                sz_msg_summary_range(&pub, j, &ranges[n_ranges++]);
+                check(sz_msg_summary_range_next(&pub, &ranges[n_ranges++]));
         }
-        rc = sz_msg_encode_summary(m->more != 0, src, i, out, len, &out_len);
+        if (m->type == SZ_MSG_SUMMARY)
+            rc = sz_msg_encode_summary(m->more != 0, src, i, out, len, &out_len);
+        else
+            rc = sz_msg_encode_summary_packed(m->more != 0, src, i, out, len, &out_len);
         free(src);
+        free(ranges);
+        break;
+    }
+    case SZ_MSG_REQUEST_SPARSE: {
+        struct sz_msg_range *ranges = malloc(m->n_entries * sizeof *ranges);
+        struct sz_msg_summary_pub pub;
+
+        check(ranges != NULL);
+        sz_msg_sparse_ranges(m, &pub);
+        for (i = 0; i < m->n_entries; i++)
+            check(sz_msg_summary_range_next(&pub, &ranges[i]));
+        rc = sz_msg_encode_request_sparse(m->publisher, ranges, m->n_entries, out, len, &out_len);
         free(ranges);
         break;
     }
