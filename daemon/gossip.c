@@ -2348,7 +2348,6 @@ part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
     return f != NULL && (f->from != NULL || f->waiting);
 }
 
-/* Asks the peer for queued ranges, a few at a time. */
 /*
  * How many ranges at the head of p's queue go in one REQUEST_SPARSE (1: a
  * REQUEST_RANGE): those of one publisher, in order, within one span, of at
@@ -2405,6 +2404,7 @@ send_sparse(struct peer *p, size_t n)
     return 0;
 }
 
+/* Asks the peer for queued ranges, a few at a time. */
 static void
 send_ranges(struct peer *p)
 {
@@ -3065,7 +3065,7 @@ on_bundles(struct peer *p, const struct sz_msg *m)
 }
 
 /*
- * REQUEST_SPARSE (PROTOCOL.md 4.3): the bundles of some sequences in a span,
+ * REQUEST_SPARSE (PROTOCOL.md 4.3.2): the bundles of some sequences in a span,
  * answered as a REQUEST_RANGE of the whole span that leaves the others out.
  */
 static int
