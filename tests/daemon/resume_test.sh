@@ -27,12 +27,13 @@ down_bytes() {
 }
 part_files() { find "$1/.samizdat/partial" -name '*.part' 2>/dev/null; }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-# large_article ID TITLE: $TMP/in/ID.md with an 8 MiB attachment that does not
-# compress, $TMP/in/big-ID.png: one bundle of over 8 MiB.
+# large_article ID TITLE [MIB]: $TMP/in/ID.md with an attachment of MIB MiB
+# (8 by default) that does not compress, $TMP/in/big-ID.png: one bundle of
+# over that size.
 large_article() {
     {
         printf '\x89PNG\r\n\x1a\n'
-        head -c $((8 * MIB)) /dev/urandom
+        head -c $((${3:-8} * MIB)) /dev/urandom
     } >"$TMP/in/big-$1.png"
     printf -- '---\ntitle: %s\nid: %s\nattachments: [big-%s.png]\n---\nSee the scan.\n' \
         "$2" "$1" "$1" >"$TMP/in/$1.md"
@@ -239,4 +240,59 @@ rc=$?
 [ $rc -eq 0 ] && ok || bad "a fetch from t8 (rc $rc: $(cat "$TMP/err"))"
 cmp -s "$TMP/in/big-large3.png" "$(ls "$TMP"/lib8/*/large3/big-large3.png 2>/dev/null | head -1)" && ok ||
     bad "t8's bundle is the real one: the attachment is byte-identical"
+
+# 9. A bundle evicted between two of its pieces (PROTOCOL.md 4.5): relay E
+# serves a 24 MiB bundle to a reader through a 2 MB/s proxy, 4 MiB at a time,
+# each piece read from its store once the last has drained. Meanwhile a later
+# 20 MiB edition of the same publisher takes its place (publisher quota
+# 40 MiB). E cannot read the next piece: it closes the link at once, blaming
+# nobody; the reader keeps what came and gets only the rest from relay S.
+"$SZ" keygen --secret-key "$TMP/pub9.sk" --public-key "$TMP/pub9.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub9.pk") The Evicted Gazette" >"$TMP/trust9"
+large_article large9a "An early edition" 24
+large_article large9b "A later edition" 20
+for e in a b; do
+    "$SZ" pack --secret-key "$TMP/pub9.sk" --level 1 --output "$TMP/large9$e.bundle" \
+        "$TMP/in/large9$e.md" >/dev/null || bad "pack large9$e"
+done
+SIZE9=$(stat -c %s "$TMP/large9a.bundle")
+start_daemon e9 --log-level debug --expiry-days 0 --publisher-max-bytes 40M \
+    --max-bundle-bytes 40M || bad "start e9"
+"$SZ" import --socket "$TMP/e9/control.sock" "$TMP/large9a.bundle" >/dev/null || bad "import at e9"
+start_daemon s9 --expiry-days 0 || bad "start s9"
+"$SZ" import --socket "$TMP/s9/control.sock" "$TMP/large9a.bundle" >/dev/null || bad "import at s9"
+start_proxy rate:2000000 slow9
+"$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port e9)" --trust-file "$TMP/trust9" \
+    --output "$TMP/lib9" --connect-timeout 5 --json >"$TMP/fetch9.json" 2>"$TMP/fetch9.err" &
+FETCH9=$!
+# Two seconds into the bundle: E has read its first piece or two, not all six.
+for _ in $(seq 1 100); do
+    grep -q "^CONNECT " "$TMP/proxy.slow9.log" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 2
+"$SZ" import --socket "$TMP/e9/control.sock" "$TMP/large9b.bundle" >"$TMP/import9" 2>&1 ||
+    bad "import of the later edition at e9: $(cat "$TMP/import9")"
+T9=$(date +%s)
+timeout 60 tail --pid="$FETCH9" -f /dev/null
+wait "$FETCH9"
+rc=$?
+echo "9: the fetch from e9 ended $(($(date +%s) - T9)) s after the eviction, rc $rc: $(tail -2 "$TMP/fetch9.err")"
+[ "$(count_bundles e9)" = 1 ] && ok || bad "e9 holds only the later edition (the test's premise)"
+grep -q "could not be read" "$TMP/e9.log" && ok ||
+    bad "e9 closed the link when the rest could not be read: $(grep -i 'peer .*clos\|evict' "$TMP/e9.log" | tail -3)"
+[ $rc -ne 0 ] && [ $(($(date +%s) - T9)) -le 20 ] && ok ||
+    bad "the fetch ended, without the bundle, within 20 s of the eviction (rc $rc)"
+grep -q "(banned)" "$TMP/e9.log" && bad "a ban: $(grep '(banned)' "$TMP/e9.log")" || ok
+KEPT9=$(stat -c %s "$(part_files "$TMP/lib9" | head -1)" 2>/dev/null || echo 0)
+[ "$KEPT9" -ge $((4 * MIB)) ] && [ "$KEPT9" -lt "$SIZE9" ] && ok ||
+    bad "the reader kept what came of the bundle ($KEPT9 of $SIZE9 bytes)"
+out=$("$SZ" fetch --peer "127.0.0.1:$(peer_port s9)" --trust-file "$TMP/trust9" \
+    --output "$TMP/lib9" --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_field "$out" resumed)" = 1 ] &&
+    [ "$(json_field "$out" resumed_bytes)" = "$KEPT9" ] && ok ||
+    bad "the rest from s9: 1 bundle resumed from $KEPT9 bytes (rc $rc: $out $(cat "$TMP/err"))"
+cmp -s "$TMP/in/big-large9a.png" "$(ls "$TMP"/lib9/*/large9a/big-large9a.png 2>/dev/null | head -1)" &&
+    ok || bad "the early edition is whole: the attachment is byte-identical"
 finish
