@@ -12,21 +12,24 @@
  *       "lost K" if links close meanwhile.
  *
  *   bench_gossip_peer catchup --connect IP:PORT --have FILE [--window W]
- *                             [--quiet-ms MS] [--timeout-s S]
+ *                             [--quiet-ms MS] [--timeout-s S] [--no-sparse]
  *       Plays a node that holds the sequence ranges listed in FILE (lines
  *       "PUBLISHER_HEX FIRST LAST") and reconnects: says HELLO, SUMMARY and
  *       GET_PEERS as an outbound daemon does, compares the daemon's SUMMARY
  *       with its own ranges, and asks for what it lacks with REQUEST_RANGE
- *       (spans of at most 4096, W outstanding at a time: the daemon's
- *       MAX_RANGES_OUT is 4), as daemon/gossip.c does. Bundles are counted, not
+ *       (spans of at most 4096, W outstanding at a time: the daemon starts
+ *       with 4), as daemon/gossip.c does. It offers the sparse feature
+ *       (PROTOCOL.md 4.3.2; not with --no-sparse): where the daemon offers it
+ *       too, its SUMMARY goes packed and consecutive gaps within one span go
+ *       in one REQUEST_SPARSE. Bundles are counted, not
  *       stored. When everything asked for has come (RANGE_DONE) it waits
  *       QUIET ms more for stray messages and prints one JSON object: times,
  *       round trips, messages and bytes each way by type.
  *
  * Round trips are counted causally: the handshake is one (message 1 out,
  * message 2 back; message 3 leaves together with the first frames); the
- * SUMMARY exchange is one; each REQUEST_RANGE sent in answer to a RANGE_DONE
- * is one more than the request that RANGE_DONE ended.
+ * SUMMARY exchange is one; each REQUEST_RANGE (or REQUEST_SPARSE) sent in
+ * answer to a RANGE_DONE is one more than the request that RANGE_DONE ended.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -480,8 +483,9 @@ struct pub_have {
 struct cu_ctx {
     struct pub_have *have;
     size_t n_have;
-    uint8_t *summary;
-    size_t summary_len;
+    uint8_t *summary, *summary_packed; /* SUMMARY, and SUMMARY_PACKED for a sparse link */
+    size_t summary_len, summary_packed_len;
+    bool sparse; /* offer the sparse feature (PROTOCOL.md 4.3.2) */
     int window;
     struct range3 *queue; /* to ask, in order */
     size_t n_queue, q_next, q_cap;
@@ -527,20 +531,62 @@ queue_add(struct cu_ctx *x, const uint8_t *pub, uint64_t first, uint64_t last)
     }
 }
 
+/*
+ * On a sparse link: the queued ranges from x->q_next on that go in one
+ * REQUEST_SPARSE (one publisher, in order, within one span), sent; returns
+ * how many (0: one REQUEST_RANGE is due instead).
+ */
+static size_t
+send_sparse(struct conn *c, struct cu_ctx *x, int depth)
+{
+    static struct sz_msg_range v[SZ_MSG_MAX_SPARSE_RANGES];
+    static uint8_t body[SZ_MSG_MAX_REQUEST_SPARSE_LEN];
+    const struct range3 *h = &x->queue[x->q_next];
+    size_t n = 1, len = 0;
+
+    if ((sz_link_features(c->link) & SZ_FEATURE_SPARSE) == 0)
+        return 0;
+    while (x->q_next + n < x->n_queue && n < SZ_MSG_MAX_SPARSE_RANGES) {
+        const struct range3 *r = &x->queue[x->q_next + n];
+        if (memcmp(r->pub, h->pub, 32) != 0 || r->first <= r[-1].last || r->last - h->first >= SPAN)
+            break;
+        n++;
+    }
+    if (n == 1)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i].first = x->queue[x->q_next + i].first;
+        v[i].last = x->queue[x->q_next + i].last;
+    }
+    if (sz_msg_encode_request_sparse(h->pub, v, n, body, sizeof body, &len) != 0)
+        die("cannot encode a REQUEST_SPARSE");
+    x->out[x->n_out] = *h;
+    x->out[x->n_out].last = v[n - 1].last;
+    x->out[x->n_out].depth = depth;
+    x->n_out++;
+    x->q_next += n;
+    x->n_ranges_asked++;
+    (void)conn_send(c, body, len);
+    return n;
+}
+
 static void
 send_next_ranges(struct conn *c, struct cu_ctx *x, int depth)
 {
     while ((int)x->n_out < x->window && x->q_next < x->n_queue) {
-        struct range3 *r = &x->queue[x->q_next++];
+        struct range3 *r;
         struct sz_msg m;
+        if (depth > x->max_depth)
+            x->max_depth = depth;
+        if (send_sparse(c, x, depth) > 0)
+            continue;
+        r = &x->queue[x->q_next++];
         memset(&m, 0, sizeof m);
         m.type = SZ_MSG_REQUEST_RANGE;
         memcpy(m.publisher, r->pub, 32);
         m.first = r->first;
         m.last = r->last;
         r->depth = depth;
-        if (depth > x->max_depth)
-            x->max_depth = depth;
         x->out[x->n_out++] = *r;
         x->n_ranges_asked++;
         (void)conn_send_msg(c, &m);
@@ -557,12 +603,10 @@ compare(struct cu_ctx *x, const struct sz_msg *m)
     sz_msg_summary_iter(m, &it);
     while (sz_msg_summary_next(&it, &sp)) {
         struct pub_have *h = have_find(x, sp.publisher);
-        size_t k, i;
-        for (k = 0; k < sp.n_ranges; k++) {
-            struct sz_msg_range r;
-            uint64_t cur;
-            sz_msg_summary_range(&sp, k, &r);
-            cur = r.first;
+        struct sz_msg_range r;
+        size_t i;
+        while (sz_msg_summary_range_next(&sp, &r)) {
+            uint64_t cur = r.first;
             for (i = 0; h != NULL && i < h->n && cur <= r.last; i++) {
                 if (h->r[i].last < cur)
                     continue;
@@ -588,7 +632,10 @@ static void
 cu_open(struct conn *c, void *ctx)
 {
     struct cu_ctx *x = ctx;
-    say_hello(c, x->summary, x->summary_len);
+    if ((sz_link_features(c->link) & SZ_FEATURE_SPARSE) != 0)
+        say_hello(c, x->summary_packed, x->summary_packed_len);
+    else
+        say_hello(c, x->summary, x->summary_len);
 }
 
 static void
@@ -604,6 +651,7 @@ cu_message(struct conn *c, const struct sz_msg *m, const uint8_t *body, size_t l
         answer_ping(c, m);
         break;
     case SZ_MSG_SUMMARY:
+    case SZ_MSG_SUMMARY_PACKED:
         if (!x->got_summary) {
             x->got_summary = true;
             x->t_summary = now_ms();
@@ -689,9 +737,16 @@ read_have(struct cu_ctx *x, const char *path)
         cap += SZ_MSG_SUMMARY_PUB_LEN(x->have[i].n);
     }
     x->summary = malloc(cap);
-    if (src == NULL || x->summary == NULL ||
+    x->summary_packed = malloc(cap);
+    if (src == NULL || x->summary == NULL || x->summary_packed == NULL ||
         sz_msg_encode_summary(false, src, x->n_have, x->summary, cap, &x->summary_len) != 0)
         die("cannot encode our SUMMARY");
+    /* Packed ranges take at most 20 bytes each: fall back to the 16-byte form if longer. */
+    if (sz_msg_encode_summary_packed(false, src, x->n_have, x->summary_packed, cap,
+                                     &x->summary_packed_len) != 0) {
+        memcpy(x->summary_packed, x->summary, x->summary_len);
+        x->summary_packed_len = x->summary_len;
+    }
     free(src);
 }
 
@@ -727,6 +782,7 @@ cmd_catchup(int argc, char **argv)
 
     memset(&x, 0, sizeof x);
     x.window = 4;
+    x.sparse = true;
     for (a = 0; a < argc; a++) {
         if (strcmp(argv[a], "--connect") == 0 && a + 1 < argc)
             addr = argv[++a];
@@ -738,6 +794,8 @@ cmd_catchup(int argc, char **argv)
             quiet_ms = atof(argv[++a]);
         else if (strcmp(argv[a], "--timeout-s") == 0 && a + 1 < argc)
             timeout_s = atof(argv[++a]);
+        else if (strcmp(argv[a], "--no-sparse") == 0)
+            x.sparse = false;
         else
             die("catchup: unknown option %s", argv[a]);
     }
@@ -745,6 +803,8 @@ cmd_catchup(int argc, char **argv)
         die("catchup: needs --connect IP:PORT, --have FILE, 1 <= window <= 64");
     parse_addr(addr, &sa);
     read_have(&x, have);
+    if (x.sparse)
+        keys_template->features = SZ_FEATURE_SPARSE;
     if (conn_start(&c, &sa) != 0)
         die("cannot connect to %s: %s", addr, strerror(errno));
     while (!stop_flag) {
@@ -805,6 +865,7 @@ main(int argc, char **argv)
         return cmd_catchup(argc - 2, argv + 2);
     fprintf(stderr,
             "usage: bench_gossip_peer idle --connect IP:PORT [--n N]\n"
-            "       bench_gossip_peer catchup --connect IP:PORT --have FILE [--window W]\n");
+            "       bench_gossip_peer catchup --connect IP:PORT --have FILE [--window W]\n"
+            "                                 [--quiet-ms MS] [--timeout-s S] [--no-sparse]\n");
     return 2;
 }
