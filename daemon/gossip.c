@@ -2376,6 +2376,21 @@ sparse_run(struct gossip *gs, const struct peer *p)
     return n;
 }
 
+/* A range (or a sparse request's span) was asked of p: out until its RANGE_DONE. */
+static void
+range_out_add(struct peer *p, const uint8_t *publisher, uint64_t first, uint64_t last)
+{
+    struct gossip_peer *g = p->g;
+    struct range_req *out = &g->ranges_out[g->n_ranges_out];
+
+    memcpy(out->publisher, publisher, SZ_PUBLIC_KEY_LEN);
+    out->first = first;
+    out->last = last;
+    if (g->n_ranges_out++ == 0)
+        g->range_mark_ms = (int64_t)uv_now(p->d->loop);
+    g->ranges_ms = (int64_t)uv_now(p->d->loop);
+}
+
 /* Sends the first n queued ranges of p as one REQUEST_SPARSE; 0, or -1 when the link failed. */
 static int
 send_sparse(struct peer *p, size_t n)
@@ -2383,7 +2398,6 @@ send_sparse(struct peer *p, size_t n)
     struct gossip_peer *g = p->g;
     struct sz_msg_range v[RANGE_CHUNK_SEQS];
     uint8_t body[1 + SZ_PUBLIC_KEY_LEN + 2 + RANGE_CHUNK_SEQS * SZ_MSG_PACKED_RANGE_MAX_LEN];
-    struct range_req *out = &g->ranges_out[g->n_ranges_out];
     size_t i, len = 0;
 
     for (i = 0; i < n; i++) {
@@ -2395,9 +2409,7 @@ send_sparse(struct peer *p, size_t n)
         peer_send(p, body, len) != 0)
         return -1;
     /* Asked of it: the whole span, as its RANGE_DONE will name it. */
-    memcpy(out->publisher, g->ranges_queued[0].publisher, SZ_PUBLIC_KEY_LEN);
-    out->first = v[0].first;
-    out->last = v[n - 1].last;
+    range_out_add(p, g->ranges_queued[0].publisher, v[0].first, v[n - 1].last);
     memmove(&g->ranges_queued[0], &g->ranges_queued[n],
             (g->n_ranges_queued - n) * sizeof g->ranges_queued[0]);
     g->n_ranges_queued -= n;
@@ -2419,9 +2431,6 @@ send_ranges(struct peer *p)
         if (n > 1) {
             if (send_sparse(p, n) != 0)
                 return;
-            if (g->n_ranges_out++ == 0)
-                g->range_mark_ms = (int64_t)uv_now(p->d->loop);
-            g->ranges_ms = (int64_t)uv_now(p->d->loop);
             continue;
         }
         memset(&m, 0, sizeof m);
@@ -2449,12 +2458,7 @@ send_ranges(struct peer *p)
         }
         if (peer_send_msg(p, &m) != 0)
             return;
-        memcpy(g->ranges_out[g->n_ranges_out].publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
-        g->ranges_out[g->n_ranges_out].first = m.first;
-        g->ranges_out[g->n_ranges_out].last = m.last;
-        if (g->n_ranges_out++ == 0)
-            g->range_mark_ms = (int64_t)uv_now(p->d->loop);
-        g->ranges_ms = (int64_t)uv_now(p->d->loop);
+        range_out_add(p, m.publisher, m.first, m.last);
     }
 }
 
