@@ -1618,6 +1618,95 @@ cmd_request_range(const char *const *paths, size_t n)
     return verdict(ok, "a range of bundles sharing a sequence: each sent once, then RANGE_DONE");
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * request-sparse BUNDLE...: with the sparse feature (PROTOCOL.md 4.3.2), one
+ * REQUEST_SPARSE naming only the sequences of the given bundles (one
+ * publisher; the daemon holds others between them). Each must come once and
+ * nothing else, then one RANGE_DONE naming the span and the bundles sent,
+ * within --hold seconds (default 10). Then, on a link without the feature,
+ * the same message must close the link (a protocol violation).
+ */
+static int
+cmd_request_sparse(const char *const *paths, size_t n)
+{
+    static uint8_t body[SZ_MSG_MAX_REQUEST_SPARSE_LEN];
+    struct sz_msg_range v[MAX_TRACKED];
+    uint64_t seq[MAX_TRACKED], first, last;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0;
+    size_t i, nv = 0, blen = 0;
+    struct conn c;
+    bool served, closed;
+
+    track_bundles(paths, n);
+    tracked_range("request-sparse", &first, &last);
+    for (i = 0; i < n_tracked; i++)
+        seq[i] = tracked[i].hdr.sequence;
+    qsort(seq, n_tracked, sizeof seq[0], cmp_u64);
+    for (i = 0; i < n_tracked; i++) {
+        if (nv > 0 && seq[i] <= v[nv - 1].last + 1) {
+            v[nv - 1].last = seq[i];
+            continue;
+        }
+        v[nv].first = v[nv].last = seq[i];
+        nv++;
+    }
+    if (sz_msg_encode_request_sparse(tracked[0].hdr.publisher, v, nv, body, sizeof body, &blen) !=
+        0)
+        die_local("cannot encode REQUEST_SPARSE");
+
+    keys.features |= SZ_FEATURE_SPARSE;
+    if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_SPARSE) == 0) {
+        bool open = c.open;
+        conn_free(&c);
+        return verdict(false, open ? "the daemon did not agree to the sparse feature"
+                                   : "handshake failed");
+    }
+    c.track = true;
+    send_body(&c, body, blen);
+    say("asked for %zu ranges within sequences %llu-%llu (%zu bundles)", nv,
+        (unsigned long long)first, (unsigned long long)last, n_tracked);
+    t0 = now_s();
+    if (conn_pump(&c, (int)(hold * 1000), range_done_or_repeating) == 0 &&
+        c.n_by_type[SZ_MSG_RANGE_DONE] > 0)
+        (void)conn_pump(&c, 500, NULL); /* anything sent after RANGE_DONE would show now */
+    served = c.link_err == 0 && !c.closed && c.n_by_type[SZ_MSG_RANGE_DONE] == 1 &&
+             c.range_done_sent == n_tracked && n_untracked == 0;
+    for (i = 0; i < n_tracked; i++) {
+        say("bundle %zu (sequence %llu): received %llu times", i + 1,
+            (unsigned long long)tracked[i].hdr.sequence, (unsigned long long)tracked[i].n_got);
+        if (tracked[i].n_got != 1)
+            served = false;
+    }
+    say("other_bundles: %llu", (unsigned long long)n_untracked);
+    say("range_done: %llu (sent %lu) after %.1f s",
+        (unsigned long long)c.n_by_type[SZ_MSG_RANGE_DONE], (unsigned long)c.range_done_sent,
+        now_s() - t0);
+    conn_free(&c);
+
+    keys.features &= ~SZ_FEATURE_SPARSE;
+    if (handshake(&c, opt.from, NULL) != 0) {
+        conn_free(&c);
+        return verdict(false, "the second handshake failed");
+    }
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && !c.closed && conn_pump(&c, 200, NULL) == 1)
+        ;
+    closed = c.closed;
+    say("REQUEST_SPARSE without the feature: %s", closed ? "link closed" : "link still open");
+    conn_free(&c);
+    return verdict(served && closed, "REQUEST_SPARSE: the sequences asked, once each, nothing "
+                                     "else, then RANGE_DONE; refused without the feature");
+}
+
 static bool
 all_answered(const struct conn *c)
 {
@@ -3324,6 +3413,9 @@ usage(void)
           "                           (7), gets no REQUEST, then announces and sends it\n"
           "  request-range BUNDLE...  REQUEST_RANGE over their sequences (one publisher):\n"
           "                           each once, then RANGE_DONE (--hold, default 10)\n"
+          "  request-sparse BUNDLE... REQUEST_SPARSE of their sequences alone (one\n"
+          "                           publisher): each once, nothing else, then RANGE_DONE;\n"
+          "                           then on a link without the feature (link closed)\n"
           "  request-many BUNDLE...   one REQUEST of their ids (at most 64): each answered\n"
           "                           by its bundle or NOT_FOUND (--hold, default 30)\n"
           "  request-part BUNDLE      REQUEST_PART at its end (NOT_FOUND), for its last\n"
@@ -3517,7 +3609,8 @@ main(int argc, char **argv)
         opt.from != NULL ? opt.from : "any address");
 
     if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0 &&
-        strcmp(cmd, "slow-read") != 0 && strcmp(cmd, "hoard") != 0 &&
+        strcmp(cmd, "request-sparse") != 0 && strcmp(cmd, "slow-read") != 0 &&
+        strcmp(cmd, "hoard") != 0 &&
         !(n_pos == 4 && (strcmp(cmd, "fake-announce") == 0 || strcmp(cmd, "fill") == 0)))
         usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
@@ -3540,6 +3633,8 @@ main(int argc, char **argv)
         return cmd_idle(arg);
     if (strcmp(cmd, "request-range") == 0 && arg != NULL)
         return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
+    if (strcmp(cmd, "request-sparse") == 0 && arg != NULL)
+        return cmd_request_sparse(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "request-part") == 0 && arg != NULL && n_pos == 3)
         return cmd_request_part(arg);
     if (strcmp(cmd, "prefix-drop") == 0 && arg != NULL)

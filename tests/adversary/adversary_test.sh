@@ -174,7 +174,7 @@ banned_in_log() {
 }
 
 # ---- setup
-for k in p1 p2 p3 p4 p5 p6 p7 p8 p9 p10; do
+for k in p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 p11; do
     "$SZ" keygen --secret-key "$TMP/$k.sk" --public-key "$TMP/$k.pk" --no-passphrase >/dev/null ||
         bad "keygen $k"
 done
@@ -423,6 +423,18 @@ adversary "request-part" request-part "$TPORT" "$TMP/part.bundle" --from 127.0.0
 grep -q "peer 127.0.0.50:[0-9]*: closed: asked for part of a bundle it already has (banned)" \
     "$TMP/T.log" && ok || bad "request-part: the repeat is logged as misbehaviour"
 still_up request-part T
+
+# ---- REQUEST_SPARSE (PROTOCOL.md 4.3.2): the sequences asked and no other
+echo "request-sparse: sequences 1 and 3 of three asked; then on a link without the feature"
+for q in 1 2 3; do big p11 sparse-$q $q 20000; done
+"$SZ" import --socket "$TMP/T/control.sock" "$TMP/sparse-1.bundle" "$TMP/sparse-2.bundle" \
+    "$TMP/sparse-3.bundle" >"$TMP/import.out" 2>&1 ||
+    bad "request-sparse: import at T: $(cat "$TMP/import.out")"
+adversary "request-sparse" request-sparse "$TPORT" "$TMP/sparse-1.bundle" "$TMP/sparse-3.bundle" \
+    --from 127.0.0.51
+grep -q "peer 127.0.0.51:[0-9]*: closed: REQUEST_SPARSE without the sparse feature" "$TMP/T.log" &&
+    ok || bad "request-sparse: the message without the feature is logged as misbehaviour"
+still_up request-sparse T
 
 # ---- one REQUEST whose bundles exceed what one serving job reads (4 MiB)
 # Every id must be answered (bundle or NOT_FOUND), not the first 7 alone.
