@@ -1639,7 +1639,7 @@ cmd_request_sparse(const char *const *paths, size_t n)
 {
     static uint8_t body[SZ_MSG_MAX_REQUEST_SPARSE_LEN];
     struct sz_msg_range v[MAX_TRACKED];
-    uint64_t seq[MAX_TRACKED], first, last;
+    uint64_t seq[MAX_TRACKED] = {0}, first, last;
     double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0;
     size_t i, nv = 0, blen = 0;
     struct conn c;
