@@ -1571,14 +1571,42 @@ tracked_range(const char *cmd, uint64_t *first, uint64_t *last)
     }
 }
 
+/*
+ * Waits up to hold seconds for the answer to a range asked on c (and 0.5 s
+ * more for anything sent after its RANGE_DONE), says what came, and returns
+ * whether the link stayed up, one RANGE_DONE came and each tracked bundle
+ * came exactly once.
+ */
+static bool
+range_answer(struct conn *c, double hold)
+{
+    double t0 = now_s();
+    bool ok;
+
+    if (conn_pump(c, (int)(hold * 1000), range_done_or_repeating) == 0 &&
+        c->n_by_type[SZ_MSG_RANGE_DONE] > 0)
+        (void)conn_pump(c, 500, NULL); /* anything sent after RANGE_DONE would show now */
+    ok = c->link_err == 0 && !c->closed && c->n_by_type[SZ_MSG_RANGE_DONE] == 1;
+    for (size_t i = 0; i < n_tracked; i++) {
+        say("bundle %zu (sequence %llu): received %llu times", i + 1,
+            (unsigned long long)tracked[i].hdr.sequence, (unsigned long long)tracked[i].n_got);
+        if (tracked[i].n_got != 1)
+            ok = false;
+    }
+    say("other_bundles: %llu", (unsigned long long)n_untracked);
+    say("range_done: %llu (sent %lu) after %.1f s",
+        (unsigned long long)c->n_by_type[SZ_MSG_RANGE_DONE], (unsigned long)c->range_done_sent,
+        now_s() - t0);
+    return ok;
+}
+
 static int
 cmd_request_range(const char *const *paths, size_t n)
 {
     struct conn c;
     struct sz_msg m;
-    double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 10;
     uint64_t first = UINT64_MAX, last = 0;
-    size_t i;
     bool ok;
 
     track_bundles(paths, n);
@@ -1596,21 +1624,7 @@ cmd_request_range(const char *const *paths, size_t n)
     send_msg(&c, &m);
     say("asked for sequences %llu-%llu (%zu bundles)", (unsigned long long)first,
         (unsigned long long)last, n_tracked);
-    t0 = now_s();
-    if (conn_pump(&c, (int)(hold * 1000), range_done_or_repeating) == 0 &&
-        c.n_by_type[SZ_MSG_RANGE_DONE] > 0)
-        (void)conn_pump(&c, 500, NULL); /* copies sent after RANGE_DONE would show now */
-    ok = c.link_err == 0 && !c.closed && c.n_by_type[SZ_MSG_RANGE_DONE] == 1;
-    for (i = 0; i < n_tracked; i++) {
-        say("bundle %zu (sequence %llu): received %llu times", i + 1,
-            (unsigned long long)tracked[i].hdr.sequence, (unsigned long long)tracked[i].n_got);
-        if (tracked[i].n_got != 1)
-            ok = false;
-    }
-    say("other_bundles: %llu", (unsigned long long)n_untracked);
-    say("range_done: %llu (sent %lu) after %.1f s",
-        (unsigned long long)c.n_by_type[SZ_MSG_RANGE_DONE], (unsigned long)c.range_done_sent,
-        now_s() - t0);
+    ok = range_answer(&c, hold);
     say("bytes_in: %llu", (unsigned long long)c.bytes_in);
     if (c.closed)
         say("the daemon closed the link");
@@ -1673,22 +1687,7 @@ cmd_request_sparse(const char *const *paths, size_t n)
     send_body(&c, body, blen);
     say("asked for %zu ranges within sequences %llu-%llu (%zu bundles)", nv,
         (unsigned long long)first, (unsigned long long)last, n_tracked);
-    t0 = now_s();
-    if (conn_pump(&c, (int)(hold * 1000), range_done_or_repeating) == 0 &&
-        c.n_by_type[SZ_MSG_RANGE_DONE] > 0)
-        (void)conn_pump(&c, 500, NULL); /* anything sent after RANGE_DONE would show now */
-    served = c.link_err == 0 && !c.closed && c.n_by_type[SZ_MSG_RANGE_DONE] == 1 &&
-             c.range_done_sent == n_tracked && n_untracked == 0;
-    for (i = 0; i < n_tracked; i++) {
-        say("bundle %zu (sequence %llu): received %llu times", i + 1,
-            (unsigned long long)tracked[i].hdr.sequence, (unsigned long long)tracked[i].n_got);
-        if (tracked[i].n_got != 1)
-            served = false;
-    }
-    say("other_bundles: %llu", (unsigned long long)n_untracked);
-    say("range_done: %llu (sent %lu) after %.1f s",
-        (unsigned long long)c.n_by_type[SZ_MSG_RANGE_DONE], (unsigned long)c.range_done_sent,
-        now_s() - t0);
+    served = range_answer(&c, hold) && c.range_done_sent == n_tracked && n_untracked == 0;
     conn_free(&c);
 
     keys.features &= ~SZ_FEATURE_SPARSE;
