@@ -1,7 +1,9 @@
 /*
  * The reader's library folder. Layout:
  *
- *   DIR/index.html                     every article, by publisher, newest first
+ *   DIR/index.html                     every publisher's newest articles, newest first
+ *   DIR/archive/<pub-hex>/YYYY-MM.html a month of a publisher's articles, for a
+ *                                      publisher with more than RENDER_INDEX_LATEST
  *   DIR/<pub-hex>/<folder>/index.html  the rendered article page
  *   DIR/<pub-hex>/<folder>/body.md|.html.txt|.txt   the body, byte for byte
  *   DIR/<pub-hex>/<folder>/<attachment>    each attachment, byte for byte
@@ -66,6 +68,11 @@
  * One library_add() checks its bundles on up to MAX_WORKERS threads, plans
  * every change in memory, then renders the pages on up to MAX_WORKERS threads
  * while one thread at a time creates and writes files (fs_lock()).
+ *
+ * index.html lists at most RENDER_INDEX_LATEST articles of each publisher, so
+ * that a library of years still opens at once; a publisher with more gets its
+ * month pages, all of its articles, linked from index.html. They are written
+ * before index.html, and only those whose bytes change (write_months()).
  *
  * Durability: the files of one library_add() are written without an fsync
  * each; one file system barrier (syncfs() on Linux, sync() elsewhere) then
@@ -2121,9 +2128,152 @@ cmp_group(const void *x, const void *y)
     return memcmp(a->pk, b->pk, SZ_PUBLIC_KEY_LEN);
 }
 
-/* Renders and writes DIR/index.html from the library's records. */
+/* Is name a month page's ("YYYY-MM.html")? */
+static bool
+month_page_name(const char *name)
+{
+    static const char form[] = "dddd-dd.html";
+    if (strlen(name) != sizeof form - 1)
+        return false;
+    for (size_t k = 0; form[k] != '\0'; k++) {
+        if (form[k] == 'd' ? name[k] < '0' || name[k] > '9' : name[k] != form[k])
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Deletes the month pages in fd (DIR/<rel>) of months not in months[0..n),
+ * which is sorted newest first: an article replaced by a version of another
+ * month can leave one without articles. Best effort: a page left behind only
+ * shows what the publisher's articles were.
+ */
+static void
+drop_old_months(int fd, const uint32_t *months, size_t n)
+{
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (own >= 0)
+            close(own);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        bool keep = !month_page_name(e->d_name);
+        for (size_t k = 0; k < n && !keep; k++) {
+            char name[RENDER_MONTH_NAME_LEN];
+            render_month_name(months[k], name);
+            keep = strcmp(name, e->d_name) == 0;
+        }
+        if (!keep)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Does the regular file `name` in fd hold exactly data[0..len)? */
 static int
-write_index_html(struct ctx *c, const struct lib *l)
+same_file(struct ctx *c, int fd, const char *rel, const char *name, const uint8_t *data, size_t len,
+          bool *same)
+{
+    struct stat st;
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    int rc;
+
+    *same = false;
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != len)
+        return 0;
+    rc = read_file_at(c, fd, rel, name, len, &old, &old_len);
+    if (rc < 0)
+        return -1;
+    *same = rc == 0 && old_len == len && memcmp(old, data, len) == 0;
+    free(old);
+    return 0;
+}
+
+/*
+ * Writes the month pages of pub, a publisher with more than
+ * RENDER_INDEX_LATEST articles (see render.h), to DIR/archive/<pub-hex>/.
+ * With `all`, every page is rendered and written where its bytes differ from
+ * the file's (a month gained an article, a neighbour month appeared, the
+ * publisher's name changed), and the pages of months left without articles
+ * are deleted; without, only the pages missing are written (a library made
+ * before month pages existed, or a page deleted by hand).
+ */
+static int
+write_months(struct ctx *c, const struct render_publisher *pub, bool all)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[sizeof RENDER_ARCHIVE_DIR + 2 * SZ_PUBLIC_KEY_LEN + 1];
+    uint32_t *months = malloc((pub->n_entries + 1) * sizeof *months);
+    size_t *starts = malloc((pub->n_entries + 1) * sizeof *starts);
+    size_t n_months = 0;
+    int afd = -1, pfd = -1, rc = -1;
+
+    if (months == NULL || starts == NULL) {
+        fail_nomem(c);
+        goto out;
+    }
+    sz_hex(pub->pk, SZ_PUBLIC_KEY_LEN, hex);
+    snprintf(rel, sizeof rel, "%s/%s", RENDER_ARCHIVE_DIR, hex);
+    if (open_dir_at(c, c->dfd, "", RENDER_ARCHIVE_DIR, true, &afd) != 0 ||
+        open_dir_at(c, afd, RENDER_ARCHIVE_DIR, hex, true, &pfd) != 0)
+        goto out;
+    /* Entries are newest first, so each month's are together. */
+    for (size_t k = 0; k < pub->n_entries; k++) {
+        uint32_t m = render_month_of(pub->entries[k].published);
+        if (n_months == 0 || months[n_months - 1] != m) {
+            months[n_months] = m;
+            starts[n_months++] = k;
+        }
+    }
+    starts[n_months] = pub->n_entries;
+    for (size_t i = 0; i < n_months; i++) {
+        char name[RENDER_MONTH_NAME_LEN];
+        struct stat st;
+        struct sz_wr w;
+        bool same = false;
+        int wrc;
+
+        render_month_name(months[i], name);
+        if (!all && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            continue;
+        sz_wr_init(&w, PAGE_MAX_LEN);
+        render_month_page(&w, pub, months[i], pub->entries + starts[i], starts[i + 1] - starts[i],
+                          i > 0 ? months[i - 1] : UINT32_MAX,
+                          i + 1 < n_months ? months[i + 1] : UINT32_MAX);
+        if (sz_wr_status(&w) != 0)
+            wrc = fail(c, "cannot render %s/%s/%s: %s", c->dir, rel, name,
+                       sz_strerror(sz_wr_status(&w)));
+        else if ((wrc = same_file(c, pfd, rel, name, w.p, w.len, &same)) == 0 && !same)
+            wrc = write_file_at(c, pfd, rel, name, w.p, w.len, false);
+        sz_wr_free(&w, false);
+        if (wrc != 0)
+            goto out;
+    }
+    if (all)
+        drop_old_months(pfd, months, n_months);
+    rc = 0;
+out:
+    if (pfd >= 0)
+        close(pfd);
+    if (afd >= 0)
+        close(afd);
+    free(months);
+    free(starts);
+    return rc;
+}
+
+/*
+ * Renders and writes DIR/index.html from the library's records, after the
+ * month pages it links to (write_months(): every one with `all_months`, else
+ * only those missing).
+ */
+static int
+write_index_html(struct ctx *c, const struct lib *l, bool all_months)
 {
     const struct lib_art **arts = NULL;
     struct pub_group *groups = NULL;
@@ -2200,6 +2350,8 @@ write_index_html(struct ctx *c, const struct lib *l)
         pubs[g] = render_pub_of(l, &groups[g]);
         pubs[g].entries = entries + groups[g].first;
         pubs[g].n_entries = groups[g].n;
+        if (pubs[g].n_entries > RENDER_INDEX_LATEST && write_months(c, &pubs[g], all_months) != 0)
+            goto out;
     }
     render_index(&w, pubs, n_groups);
     if (sz_wr_status(&w) != 0) {
@@ -2595,7 +2747,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
         goto out;
 
     /* index.html before library.idx: if anything fails, the next run redoes both. */
-    if ((changed || !have_page) && write_index_html(&c, l) != 0)
+    if ((changed || !have_page) && write_index_html(&c, l, changed) != 0)
         goto out;
     if (changed &&
         (sync_all(&c) != 0 || write_index(&c, l) != 0 || stamp_of(&c, INDEX_FILE, &lib->idx) != 0))
@@ -2829,8 +2981,9 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     }
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
-    if (begin_writing(&c) != 0 || write_index_html(&c, &l) != 0 || sync_all(&c) != 0 ||
-        (names_changed && write_index(&c, &l) != 0) || write_pstate(&c, &l) != 0)
+    if (begin_writing(&c) != 0 || write_index_html(&c, &l, names_changed) != 0 ||
+        sync_all(&c) != 0 || (names_changed && write_index(&c, &l) != 0) ||
+        write_pstate(&c, &l) != 0)
         goto out;
     done_writing(&c);
     rc = 0;

@@ -73,7 +73,8 @@ static const char css[] =
     "border-left-width:10px;font-weight:600}"
     ".warn p,.alarm p{margin:.3em 0}.warn .detail,.alarm .detail{font-size:.85rem;font-weight:400}"
     ".alarm strong{text-transform:uppercase;letter-spacing:.03em}"
-    ".warn a,.alarm a{color:inherit}";
+    ".warn a,.alarm a{color:inherit}"
+    ".months ul{list-style:none;padding:0}.months li{margin:.3em 0}";
 
 static void
 put(struct sz_wr *w, const char *s)
@@ -1130,6 +1131,197 @@ put_summary_warnings(struct sz_wr *w, const struct render_publisher *pubs, size_
     }
 }
 
+/*
+ * The list of articles: links to <prefix><pk_hex>/<folder>/index.html, prefix
+ * leading from the page to the library's folder ("" or "../../").
+ */
+static void
+put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix,
+            const struct render_entry *entries, size_t n)
+{
+    put(w, "<ol class=\"articles\">\n");
+    for (size_t k = 0; k < n; k++) {
+        const struct render_entry *e = &entries[k];
+        put(w, "<li");
+        if (e->lang[0] != '\0') {
+            put(w, " lang=\"");
+            esc(w, e->lang);
+            put(w, "\"");
+        }
+        put(w, "><h3 dir=\"auto\"><a href=\"");
+        put(w, prefix);
+        put(w, pk_hex);
+        put(w, "/");
+        esc(w, e->folder);
+        put(w, "/index.html\">");
+        esc(w, e->title);
+        put(w, "</a></h3>\n<p class=\"meta\">");
+        put_time(w, e->published);
+        for (size_t j = 0; j < e->n_authors; j++) {
+            put(w, j == 0 ? " &middot; by " : (j + 1 == e->n_authors ? " and " : ", "));
+            esc(w, e->authors[j]);
+        }
+        if (e->lang[0] != '\0') {
+            put(w, " &middot; ");
+            esc(w, e->lang);
+        }
+        put(w, "</p>\n");
+        if (e->summary[0] != '\0') {
+            put(w, "<p class=\"summary\" dir=\"auto\">");
+            esc(w, e->summary);
+            put(w, "</p>\n");
+        }
+        put(w, "</li>\n");
+    }
+    put(w, "</ol>\n");
+}
+
+static const char *const month_names[12] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December",
+};
+
+uint32_t
+render_month_of(int64_t published)
+{
+    char buf[32];
+    unsigned y, m;
+    if (sz_time_format(published, buf, sizeof buf) != 0)
+        return published < 0 ? 0 : 9999 * 12 + 11; /* beyond what can be shown */
+    if (sscanf(buf, "%4u-%2u", &y, &m) != 2 || y > 9999 || m < 1 || m > 12)
+        return 0;
+    return y * 12 + m - 1;
+}
+
+void
+render_month_name(uint32_t month, char out[RENDER_MONTH_NAME_LEN])
+{
+    if (month > 9999 * 12 + 11)
+        month = 9999 * 12 + 11;
+    snprintf(out, RENDER_MONTH_NAME_LEN, "%04u-%02u.html", (unsigned)(month / 12),
+             (unsigned)(month % 12 + 1));
+}
+
+/* "November 2026". */
+static void
+put_month(struct sz_wr *w, uint32_t month)
+{
+    char year[8];
+    snprintf(year, sizeof year, "%04u", (unsigned)(month / 12 % 10000));
+    put(w, month_names[month % 12]);
+    put(w, " ");
+    put(w, year);
+}
+
+/* A link to a month page, from prefix (the path to the publisher's month
+ * pages), named "November 2026", or "November" without the year. */
+static void
+put_month_link(struct sz_wr *w, const char *prefix, uint32_t month, bool year)
+{
+    char name[RENDER_MONTH_NAME_LEN];
+    render_month_name(month, name);
+    put(w, "<a href=\"");
+    put(w, prefix);
+    put(w, name);
+    put(w, "\">");
+    if (year)
+        put_month(w, month);
+    else
+        put(w, month_names[month % 12]);
+    put(w, "</a>");
+}
+
+/* index.html's list of a publisher's month pages: a line per year, newest first. */
+static void
+put_months(struct sz_wr *w, const char *pk_hex, const struct render_entry *entries, size_t n)
+{
+    char prefix[sizeof RENDER_ARCHIVE_DIR + 2 * SZ_PUBLIC_KEY_LEN + 2];
+    uint32_t year = UINT32_MAX;
+
+    snprintf(prefix, sizeof prefix, "%s/%s/", RENDER_ARCHIVE_DIR, pk_hex);
+    put(w, "<nav class=\"months\" id=\"m-");
+    put(w, pk_hex);
+    put(w, "\">\n<p>All ");
+    put_u64(w, n);
+    put(w, " articles, by month:</p>\n<ul>\n");
+    for (size_t k = 0; k < n;) {
+        uint32_t month = render_month_of(entries[k].published);
+        size_t e = k + 1;
+        while (e < n && render_month_of(entries[e].published) == month)
+            e++;
+        if (month / 12 != year) {
+            char y[8];
+            if (year != UINT32_MAX)
+                put(w, "</li>\n");
+            year = month / 12;
+            snprintf(y, sizeof y, "%04u", (unsigned)(year % 10000));
+            put(w, "<li><strong>");
+            put(w, y);
+            put(w, "</strong>: ");
+        } else {
+            put(w, " &middot; ");
+        }
+        put_month_link(w, prefix, month, false);
+        put(w, " (");
+        put_u64(w, e - k);
+        put(w, ")");
+        k = e;
+    }
+    if (year != UINT32_MAX)
+        put(w, "</li>\n");
+    put(w, "</ul>\n</nav>\n");
+}
+
+/* The month page's links: back to the library, to the newer and the older month. */
+static void
+put_month_nav(struct sz_wr *w, const char *pk_hex, uint32_t newer, uint32_t older)
+{
+    put(w, "<nav><a href=\"../../index.html#m-");
+    put(w, pk_hex);
+    put(w, "\">&larr; Library</a>");
+    if (newer != UINT32_MAX) {
+        put(w, " &middot; newer: ");
+        put_month_link(w, "", newer, true);
+    }
+    if (older != UINT32_MAX) {
+        put(w, " &middot; older: ");
+        put_month_link(w, "", older, true);
+    }
+    put(w, "</nav>\n");
+}
+
+void
+render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t month,
+                  const struct render_entry *entries, size_t n, uint32_t newer, uint32_t older)
+{
+    char pk_hex[2 * SZ_PUBLIC_KEY_LEN + 1], pk_text[SZ_PK_TEXT_LEN + 1];
+    struct sz_wr title;
+
+    sz_hex(pub->pk, SZ_PUBLIC_KEY_LEN, pk_hex);
+    sz_pk_to_text(pub->pk, pk_text);
+    sz_wr_init(&title, 4096);
+    put(&title, pub->name != NULL && pub->name[0] != '\0' ? pub->name : pk_text);
+    put(&title, ": ");
+    put_month(&title, month);
+    if (sz_wr_status(&title) != 0 && w->err == 0)
+        w->err = sz_wr_status(&title);
+    page_begin(w, (struct sz_str){"en", 2},
+               (struct sz_str){(const char *)title.p, title.p != NULL ? title.len : 0});
+    sz_wr_free(&title, false);
+    put_month_nav(w, pk_hex, newer, older);
+    put(w, "<header>\n<h1>");
+    put_publisher(w, pub->pk, pub->name);
+    put(w, "</h1>\n<p class=\"note\">");
+    put_u64(w, n);
+    put(w, n == 1 ? " article" : " articles");
+    put(w, " of ");
+    put_month(w, month);
+    put(w, ", newest first. Each one was checked against its publisher&#39;s signature before "
+           "it was saved here. These pages load nothing from the network.</p>\n</header>\n");
+    put_entries(w, pk_hex, "../../", entries, n);
+    put_month_nav(w, pk_hex, newer, older);
+    page_end(w);
+}
 void
 render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs)
 {
@@ -1205,40 +1397,22 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put(w, " &middot; last fetched: ");
             put_time(w, pub->last_fetch);
         }
-        put(w, "</p>\n<ol class=\"articles\">\n");
-        for (size_t k = 0; k < pub->n_entries; k++) {
-            const struct render_entry *e = &pub->entries[k];
-            put(w, "<li");
-            if (e->lang[0] != '\0') {
-                put(w, " lang=\"");
-                esc(w, e->lang);
-                put(w, "\"");
-            }
-            put(w, "><h3 dir=\"auto\"><a href=\"");
+        put(w, "</p>\n");
+        size_t shown = pub->n_entries;
+        if (shown > RENDER_INDEX_LATEST) {
+            shown = RENDER_INDEX_LATEST;
+            put(w, "<p class=\"note\">The newest ");
+            put_u64(w, shown);
+            put(w, " of ");
+            put_u64(w, pub->n_entries);
+            put(w, " articles; <a href=\"#m-");
             put(w, pk_hex);
-            put(w, "/");
-            esc(w, e->folder);
-            put(w, "/index.html\">");
-            esc(w, e->title);
-            put(w, "</a></h3>\n<p class=\"meta\">");
-            put_time(w, e->published);
-            for (size_t j = 0; j < e->n_authors; j++) {
-                put(w, j == 0 ? " &middot; by " : (j + 1 == e->n_authors ? " and " : ", "));
-                esc(w, e->authors[j]);
-            }
-            if (e->lang[0] != '\0') {
-                put(w, " &middot; ");
-                esc(w, e->lang);
-            }
-            put(w, "</p>\n");
-            if (e->summary[0] != '\0') {
-                put(w, "<p class=\"summary\" dir=\"auto\">");
-                esc(w, e->summary);
-                put(w, "</p>\n");
-            }
-            put(w, "</li>\n");
+            put(w, "\">all of them by month</a> below.</p>\n");
         }
-        put(w, "</ol>\n</section>\n");
+        put_entries(w, pk_hex, "", pub->entries, shown);
+        if (shown < pub->n_entries)
+            put_months(w, pk_hex, pub->entries, pub->n_entries);
+        put(w, "</section>\n");
     }
     page_end(w);
 }

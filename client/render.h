@@ -92,9 +92,38 @@ struct render_publisher {
 bool render_publisher_stale(const struct render_publisher *p);
 
 /*
+ * How many articles of one publisher index.html lists, newest first. A
+ * publisher with more gets a page per month (UTC, of the articles' published
+ * times) in DIR/RENDER_ARCHIVE_DIR/<pub-hex>/, and index.html links to each.
+ */
+#define RENDER_INDEX_LATEST 100
+#define RENDER_ARCHIVE_DIR "archive"
+
+/* An article's month: year * 12 + month - 1 of its published time (UTC); a
+ * time before year 0 or after 9999 counts as the first or the last month. */
+uint32_t render_month_of(int64_t published);
+
+/* The file name of a month's page: "YYYY-MM.html". */
+#define RENDER_MONTH_NAME_LEN 13
+void render_month_name(uint32_t month, char out[RENDER_MONTH_NAME_LEN]);
+
+/*
+ * Appends the page of one month of a publisher's articles (entries: that
+ * month's, newest first; pub's own entries are not used), with links to the
+ * newer and the older month that have a page (UINT32_MAX: none) and to the
+ * library. The page lives in DIR/RENDER_ARCHIVE_DIR/<pub-hex>/. Errors are
+ * reported through sz_wr_status(w).
+ */
+void render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t month,
+                       const struct render_entry *entries, size_t n, uint32_t newer,
+                       uint32_t older);
+
+/*
  * Appends index.html: publishers in the given order, each with its articles.
  * A publisher that equivocated gets a red warning at the top of the page and
- * of its section; a stale one a warning box in its section. Errors are
+ * of its section; a stale one a warning box in its section. Of a publisher
+ * with more than RENDER_INDEX_LATEST articles, only the newest are listed,
+ * then a link to each of its month pages. Errors are
  * reported through sz_wr_status(w).
  */
 void render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs);

@@ -2185,6 +2185,25 @@ make_demo(const char *dir)
         fprintf(stderr, "library_note_fetch: %s\n", err);
     made_free(&eq[0]);
     made_free(&eq[1]);
+
+    /* A publisher with more articles than index.html lists: month pages. Its
+     * articles are w000 to w100, alike (the browser test opens one of them). */
+    enum { NW = RENDER_INDEX_LATEST + 1 };
+    struct key k5 = new_key();
+    static char wid[NW][8], wtitle[NW][40];
+    static struct sz_article wa[NW];
+    for (int k = 0; k < NW; k++) {
+        snprintf(wid[k], sizeof wid[k], "w%03d", k);
+        snprintf(wtitle[k], sizeof wtitle[k], "Weekly dispatch %d", NW - k);
+        wa[k] = art(wid[k], wtitle[k], T0 - (int64_t)k * 3 * 86400, SZ_CTYPE_PLAIN,
+                    "A dispatch from the archive.");
+    }
+    struct made wm = make_bundle(&k5, 1, T0, wa, NW);
+    struct library_publisher wp = pub_named(&k5, "Weekly Archive");
+    if (rc == 0 && (rc = add(dir, &wm, 1, &wp, 1, NULL, err, sizeof err)) != 0)
+        fprintf(stderr, "library_add: %s\n", err);
+    made_free(&wm);
+
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
     sz_hex(k1.pk, SZ_PUBLIC_KEY_LEN, hex);
     /* The browser test opens this page: it has the image. */
@@ -2287,10 +2306,165 @@ test_many_articles(void **state)
         assert_non_null(strstr(page, want));
         free(page);
     }
+    /* index.html lists the newest 100; the rest are on the month page. */
     char *index = read_at(w->dir, "index.html");
-    assert_non_null(strstr(index, "a119"));
+    char *link = path_of("<a href=\"%s/a099/index.html\">", hex);
+    assert_non_null(strstr(index, link));
+    free(link);
+    assert_null(strstr(index, "a100/index.html"));
+    free(index);
+    char *month = path_of("archive/%s/2024-08.html", hex);
+    index = read_at(w->dir, month);
+    free(month);
+    assert_non_null(index);
+    link = path_of("<a href=\"../../%s/a119/index.html\">", hex);
+    assert_non_null(strstr(index, link));
+    free(link);
     free(index);
     made_free(&m);
+}
+
+/* The month page `name` of k's, with its links checked: every one leads to a file. */
+static char *
+month_page(const char *dir, const struct key *k, const char *name)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(k, hex);
+    char *p = path_of("%s/archive/%s/%s", dir, hex, name);
+    char *page = slurp(p, NULL);
+    if (page == NULL)
+        fail_msg("missing month page %s", p);
+    assert_non_null(strstr(page, CSP_META));
+    assert_null(strstr(page, "<script"));
+    for (const char *h = page; (h = strstr(h, "href=\"")) != NULL; h += 6) {
+        char href[512];
+        if (sscanf(h + 6, "%511[^\"#]", href) != 1)
+            continue;
+        char *target = path_of("%s/archive/%s/%s", dir, hex, href);
+        if (!exists(target))
+            fail_msg("%s links to %s, which is missing", p, href);
+        free(target);
+    }
+    free(p);
+    return page;
+}
+
+static struct stat
+stat_of(const char *dir, const struct key *k, const char *name)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    struct stat st;
+    pub_hex(k, hex);
+    char *p = path_of("%s/archive/%s/%s", dir, hex, name);
+    if (lstat(p, &st) != 0)
+        fail_msg("missing %s", p);
+    free(p);
+    return st;
+}
+
+static bool
+same_stat(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_size == b->st_size;
+}
+
+/*
+ * A publisher with more articles than index.html lists gets a page per month,
+ * linked from index.html; a change rewrites only the pages it changes, drops a
+ * month left empty, and a page deleted by hand comes back at the next fetch.
+ */
+static void
+test_month_pages(void **state)
+{
+    struct world *w = *state;
+    enum { N = 121 };
+    static char ids[N][16];
+    struct sz_article a[N + 1];
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    /* A day apart from 2024-08-29 back: August 29, July 31, June 30, May 31
+     * articles; and one in March. */
+    for (int k = 0; k < N; k++) {
+        snprintf(ids[k], sizeof ids[k], "a%03d", k);
+        a[k] = art(ids[k], ids[k], T0 - (int64_t)k * DAY, SZ_CTYPE_PLAIN, "text");
+    }
+    a[N] = art("old", "In March", T0 - 167 * DAY, SZ_CTYPE_PLAIN, "march");
+    struct made m1 = make_bundle(&w->k, 1, T0, a, N + 1);
+    struct library_publisher pub = pub_named(&w->k, "Monthly <Times>");
+    char err[512];
+    assert_int_equal(add(w->dir, &m1, 1, &pub, 1, NULL, err, sizeof err), 0);
+
+    char *idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "The newest 100 of 122 articles"));
+    assert_int_equal(count(idx, "/index.html\">"), 100);
+    static const char *const months[][2] = {
+        {"2024-08", "August</a> (29)"}, {"2024-07", "July</a> (31)"}, {"2024-06", "June</a> (30)"},
+        {"2024-05", "May</a> (31)"},    {"2024-03", "March</a> (1)"},
+    };
+    for (size_t k = 0; k < 5; k++) {
+        char *want = path_of("<a href=\"archive/%s/%s.html\">%s", hex, months[k][0], months[k][1]);
+        assert_non_null(strstr(idx, want));
+        free(want);
+    }
+    free(idx);
+
+    /* Each month page lists its articles only, newest first, under the name. */
+    char *page = month_page(w->dir, &w->k, "2024-07.html");
+    assert_int_equal(count(page, "<li"), 31);
+    assert_non_null(strstr(page, "<h1>Monthly &lt;Times&gt;</h1>"));
+    assert_non_null(strstr(page, "31 articles of July 2024"));
+    char *first = path_of("<a href=\"../../%s/a029/index.html\">", hex);
+    char *last = path_of("<a href=\"../../%s/a059/index.html\">", hex);
+    assert_non_null(strstr(page, first));
+    assert_true(strstr(page, first) < strstr(page, last));
+    free(first);
+    free(last);
+    assert_non_null(strstr(page, "newer: <a href=\"2024-08.html\">August 2024</a>"));
+    assert_non_null(strstr(page, "older: <a href=\"2024-06.html\">June 2024</a>"));
+    free(page);
+    page = month_page(w->dir, &w->k, "2024-05.html");
+    assert_non_null(strstr(page, "older: <a href=\"2024-03.html\">March 2024</a>"));
+    free(page);
+    free(month_page(w->dir, &w->k, "2024-03.html"));
+    free(month_page(w->dir, &w->k, "2024-08.html"));
+    struct stat june = stat_of(w->dir, &w->k, "2024-06.html");
+    struct stat aug = stat_of(w->dir, &w->k, "2024-08.html");
+
+    /* March's only article comes again, dated September: March goes, September
+     * comes, August links to it; June does not change and is not written. */
+    struct sz_article moved = art("old", "Now in September", T0 + 10 * DAY, SZ_CTYPE_PLAIN, "sept");
+    struct made m2 = make_bundle(&w->k, 2, T0 + 10 * DAY, &moved, 1);
+    assert_int_equal(add(w->dir, &m2, 1, &pub, 1, NULL, err, sizeof err), 0);
+    char *march = path_of("%s/archive/%s/2024-03.html", w->dir, hex);
+    assert_false(exists(march));
+    free(march);
+    page = month_page(w->dir, &w->k, "2024-09.html");
+    assert_non_null(strstr(page, "Now in September"));
+    free(page);
+    page = month_page(w->dir, &w->k, "2024-08.html");
+    assert_non_null(strstr(page, "newer: <a href=\"2024-09.html\">September 2024</a>"));
+    free(page);
+    struct stat june2 = stat_of(w->dir, &w->k, "2024-06.html");
+    struct stat aug2 = stat_of(w->dir, &w->k, "2024-08.html");
+    assert_true(same_stat(&june, &june2));
+    assert_false(same_stat(&aug, &aug2));
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, "2024-03.html"));
+    assert_non_null(strstr(idx, "<li><strong>2024</strong>: <a href=\"archive/"));
+    assert_non_null(strstr(idx, ".html\">September</a> (1) &middot; <a href=\"archive/"));
+    free(idx);
+
+    /* A month page deleted by hand is written again at the next fetch's note. */
+    char *july = path_of("%s/archive/%s/2024-07.html", w->dir, hex);
+    assert_int_equal(unlink(july), 0);
+    note_ok(w->dir, &pub, 1, T0 + 11 * DAY, 48 * HOUR, NULL);
+    assert_true(exists(july));
+    free(july);
+    struct stat june3 = stat_of(w->dir, &w->k, "2024-06.html");
+    assert_true(same_stat(&june, &june3));
+    made_free(&m1);
+    made_free(&m2);
 }
 
 /* A library held open across additions sees another writer's changes. */
@@ -2590,6 +2764,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_windows_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_damaged_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_articles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_month_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_library_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_each_and_each_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_folder_refused, setup, teardown),

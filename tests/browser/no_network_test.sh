@@ -136,17 +136,28 @@ if run article-dom "file://$lib/$article" dom; then
     grep -q 'Content-Security-Policy' "$work/article-dom.dom" || fail "$article has no CSP"
     grep -q 'pwned' "$work/article-dom.dom" && fail "a script ran in $article"
 fi
-# Every page of the library, DOM only: none may reach the network.
+# Every page of the library, DOM only: none may reach the network. Of the
+# demo's archive publisher (101 alike articles w000 to w100, to have month
+# pages), one article is opened.
 n=0
+n_months=0
 while IFS= read -r rel; do
     n=$((n + 1))
     if run "page$n" "file://$lib/$rel" dom; then
         python3 "$check" netlog "$work/page$n.netlog" >/dev/null ||
             fail "$rel made network requests: $(python3 "$check" netlog "$work/page$n.netlog" | tail -n +2 | tr -d '\n')"
         grep -q 'pwned' "$work/page$n.dom" && fail "a script ran in $rel"
+        grep -q 'Content-Security-Policy' "$work/page$n.dom" || fail "$rel has no CSP"
+        case $rel in
+        archive/*)
+            n_months=$((n_months + 1))
+            grep -q '<ol class="articles">' "$work/page$n.dom" || fail "$rel did not load"
+            ;;
+        esac
     fi
-done < <(cd "$lib" && ls -- */*/index.html 2>/dev/null)
-echo "checked $n article pages"
+done < <(cd "$lib" && ls -- */*/index.html archive/*/*.html 2>/dev/null |
+    grep -Ev '^[0-9a-f]+/w(0[0-9][1-9]|0[1-9]0|100)/index\.html$')
+echo "checked $n pages, $n_months of them month pages"
 
 # 3. The image is displayed.
 if [ -n "$rgb" ] && [ -s "$shots/article.png" ]; then

@@ -2,10 +2,11 @@
 if(TARGET szclient)
     sz_unit_test(test_library SOURCES test_library.c LIBS szclient)
 
-    # Browser test: test_library --make-demo writes a small library (two
-    # publishers, Markdown with an image, HTML with a remote image and a script,
-    # Cyrillic plain text); headless Chromium then opens it from file:// and the
-    # NetLog must show no network request. Skipped (77) without Chromium.
+    # Browser test: test_library --make-demo writes a small library (Markdown
+    # with an image, HTML with a remote image and a script, Cyrillic plain
+    # text, a publisher with month pages); headless Chromium then opens it from
+    # file:// and the NetLog must show no network request. Skipped (77) without
+    # Chromium.
     set(SZ_DEMO_LIBRARY ${CMAKE_CURRENT_BINARY_DIR}/browser-library)
     add_test(NAME library_demo
              COMMAND sh -c "rm -rf \"$1\" && \"$2\" --make-demo \"$1\"" sh
