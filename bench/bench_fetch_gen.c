@@ -3,7 +3,7 @@
  * (see bench/FETCH.md).
  *
  *   bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] [--articles K]
- *                       [--level L] [--seed S]
+ *                       [--level L] [--seed S] [--spread-days D]
  *       Writes N bundles OUT/NNNNN.bundle (sequences 1..N, default 1000) of K
  *       corpus documents each (default 50), sealed at zstd level L (default 3)
  *       with a publisher key derived from the seed, and OUT/pub.pk (the public
@@ -11,8 +11,12 @@
  *       (s - 1 + j * stride) mod D, j = 0..K-1, stride = D / K, of the D
  *       documents of MANIFEST.tsv sorted by name, so every bundle samples every
  *       source and genre. Article ids are "sNNNNN-<file name without its
- *       extension>", unique across bundles. Prints "key value" lines: bundles,
- *       articles, bundle_bytes, text_bytes (sum of the bodies), seconds.
+ *       extension>", unique across bundles. The articles of bundle s are
+ *       published a minute after those of bundle s - 1 (all within a day),
+ *       or, with --spread-days D, spread evenly over the D days before that
+ *       day (a library of years: D = 1825). Prints "key value" lines:
+ *       bundles, articles, bundle_bytes, text_bytes (sum of the bodies),
+ *       seconds.
  *
  *   bench_fetch_gen open-rate --dir DIR [--passes P]
  *       Loads every DIR/NAME.bundle into memory and times P passes (default 3)
@@ -205,7 +209,7 @@ static int
 cmd_gen(int argc, char **argv)
 {
     const char *corpus = NULL, *out = NULL;
-    unsigned long n_bundles = 1000, per = 50, seed = 1;
+    unsigned long n_bundles = 1000, per = 50, seed = 1, spread_days = 0;
     int level = 3, i;
     struct doc *docs;
     size_t n_docs, stride;
@@ -234,13 +238,15 @@ cmd_gen(int argc, char **argv)
             level = atoi(v);
         else if (strcmp(a, "--seed") == 0)
             seed = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--spread-days") == 0)
+            spread_days = strtoul(v, NULL, 10);
         else
             die("gen: unknown option %s", a);
     }
     if (corpus == NULL || out == NULL || n_bundles == 0 || n_bundles > 99999 || per == 0 ||
-        per > SZ_MAX_ARTICLES || level < 1 || level > 19)
+        per > SZ_MAX_ARTICLES || level < 1 || level > 19 || spread_days > 36500)
         die("gen: needs --corpus and --out; 1 <= bundles <= 99999, 1 <= articles <= 4096, "
-            "1 <= level <= 19");
+            "1 <= level <= 19, spread-days <= 36500");
     docs = load_corpus(corpus, &n_docs);
     if (per > n_docs)
         die("gen: the corpus has only %zu documents, fewer than %lu per bundle", n_docs, per);
@@ -272,8 +278,11 @@ cmd_gen(int argc, char **argv)
         int rc;
         for (j = 0; j < per; j++) {
             const struct doc *d = &docs[(seq - 1 + j * stride) % n_docs];
-            doc_article(d, &arts[j], ids[j], sizeof ids[j], seq,
-                        base + (int64_t)seq * 60 + (int64_t)j);
+            int64_t when =
+                spread_days == 0
+                    ? base + (int64_t)seq * 60
+                    : base - (int64_t)((n_bundles - seq) * spread_days * 86400 / n_bundles);
+            doc_article(d, &arts[j], ids[j], sizeof ids[j], seq, when + (int64_t)j);
             text_bytes += d->len;
         }
         rc = sz_container_encode(arts, per, &content, &content_len);
@@ -614,7 +623,7 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "write-floor") == 0)
         return cmd_write_floor(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] "
-                    "[--articles K] [--level L] [--seed S]\n"
+                    "[--articles K] [--level L] [--seed S] [--spread-days D]\n"
                     "       bench_fetch_gen open-rate --dir DIR [--passes P]\n"
                     "       bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] "
                     "[--page-extra N]\n");
