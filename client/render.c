@@ -1322,6 +1322,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     put_month_nav(w, pk_hex, newer, older);
     page_end(w);
 }
+
 void
 render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs)
 {
