@@ -2949,7 +2949,7 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     struct ctx c = {
         .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
     struct lib l = {0};
-    bool names_changed = false;
+    bool names_changed = false, alarm_changed = false;
     int rc = -1;
 
     if (err != NULL && err_cap > 0)
@@ -2974,6 +2974,8 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         p->stale_after = stale_after_s;
         /* A claim holds until a fetch without it: a lying peer's alarm does not stay. */
         if (equivocation != NULL) {
+            /* The month pages repeat the warning: rewritten when it changes. */
+            alarm_changed = alarm_changed || p->reported != equivocation[k] || equivocation[k];
             p->reported = equivocation[k];
             if (equivocation[k])
                 p->reported_at = now;
@@ -2981,7 +2983,7 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     }
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
-    if (begin_writing(&c) != 0 || write_index_html(&c, &l, names_changed) != 0 ||
+    if (begin_writing(&c) != 0 || write_index_html(&c, &l, names_changed || alarm_changed) != 0 ||
         sync_all(&c) != 0 || (names_changed && write_index(&c, &l) != 0) ||
         write_pstate(&c, &l) != 0)
         goto out;

@@ -1311,7 +1311,10 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     put_month_nav(w, pk_hex, newer, older);
     put(w, "<header>\n<h1>");
     put_publisher(w, pub->pk, pub->name);
-    put(w, "</h1>\n<p class=\"note\">");
+    put(w, "</h1>\n");
+    if (equivocated(pub))
+        put_equivocation(w, pub);
+    put(w, "<p class=\"note\">");
     put_u64(w, n);
     put(w, n == 1 ? " article" : " articles");
     put(w, " of ");

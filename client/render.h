@@ -111,8 +111,8 @@ void render_month_name(uint32_t month, char out[RENDER_MONTH_NAME_LEN]);
  * Appends the page of one month of a publisher's articles (entries: that
  * month's, newest first; pub's own entries are not used), with links to the
  * newer and the older month that have a page (UINT32_MAX: none) and to the
- * library. The page lives in DIR/RENDER_ARCHIVE_DIR/<pub-hex>/. Errors are
- * reported through sz_wr_status(w).
+ * library, and index.html's red warning when the publisher equivocated. The page lives in
+ * DIR/RENDER_ARCHIVE_DIR/<pub-hex>/. Errors are reported through sz_wr_status(w).
  */
 void render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t month,
                        const struct render_entry *entries, size_t n, uint32_t newer,

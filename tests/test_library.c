@@ -2463,6 +2463,20 @@ test_month_pages(void **state)
     free(july);
     struct stat june3 = stat_of(w->dir, &w->k, "2024-06.html");
     assert_true(same_stat(&june, &june3));
+
+    /* A fetch in which a peer reports an equivocation: the month pages warn
+     * too, until a fetch without the report. */
+    bool reported = true;
+    note_ok(w->dir, &pub, 1, T0 + 12 * DAY, 48 * HOUR, &reported);
+    page = month_page(w->dir, &w->k, "2024-06.html");
+    assert_non_null(strstr(page, EQUIV_MSG));
+    assert_non_null(strstr(page, "<div class=\"alarm\" role=\"alert\">"));
+    free(page);
+    reported = false;
+    note_ok(w->dir, &pub, 1, T0 + 13 * DAY, 48 * HOUR, &reported);
+    page = month_page(w->dir, &w->k, "2024-06.html");
+    assert_null(strstr(page, EQUIV_MSG));
+    free(page);
     made_free(&m1);
     made_free(&m2);
 }
