@@ -117,8 +117,9 @@ STILL=$(stat -c %s "$(part_files "$TMP/lib3")" 2>/dev/null || echo 0)
 [ "$STILL" = "$KEPT" ] && ok || bad "the part is still kept ($KEPT -> $STILL bytes)"
 
 # 5. What a fetch finds in the partial folder at its start: a part older than 30
-# days, a write a crash cut short, a part under another bundle's name and one
-# that is not a bundle are deleted, not used.
+# days, a write a crash cut short, a part under another bundle's name, one
+# that is not a bundle and one of a sequence the library holds are deleted,
+# not used; one of a publisher the fetch does not trust is kept.
 mkdir -p "$TMP/lib4/.samizdat/partial"
 P4=$TMP/lib4/.samizdat/partial
 cp "$TMP/saved.part" "$P4/$ID.part"
@@ -132,6 +133,29 @@ rc=$?
 [ $rc -eq 0 ] && [ "$(json_field "$out" resumed)" = 0 ] && ok ||
     bad "a fetch over stale parts: whole, none resumed (rc $rc: $out $(cat "$TMP/err"))"
 [ -z "$(ls -A "$P4")" ] && ok || bad "the stale parts are deleted: $(ls "$P4")"
+# A part of a sequence the library holds by now is deleted at the start too.
+cp "$TMP/saved.part" "$P4/$ID.part"
+out=$("$SZ" fetch --peer "127.0.0.1:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib4" \
+    --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_field "$out" bundles)" = 0 ] && [ -z "$(ls -A "$P4")" ] && ok ||
+    bad "a part of a sequence the library holds is deleted (rc $rc: $out; $(ls "$P4"))"
+# One of a publisher that this fetch does not trust is kept, for a fetch that
+# does, which then gets only the rest.
+"$SZ" keygen --secret-key "$TMP/other.sk" --public-key "$TMP/other.pk" --no-passphrase >/dev/null
+P5=$TMP/lib5/.samizdat/partial
+mkdir -p "$P5"
+cp "$TMP/saved.part" "$P5/$ID.part"
+"$SZ" fetch --peer "127.0.0.1:$PORT" --trust "$TMP/other.pk" --output "$TMP/lib5" \
+    >/dev/null 2>"$TMP/err"
+[ -f "$P5/$ID.part" ] && ok || bad "a part of a publisher not trusted in this fetch is kept"
+SAVED=$(stat -c %s "$TMP/saved.part")
+out=$("$SZ" fetch --peer "127.0.0.1:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib5" \
+    --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_field "$out" resumed)" = 1 ] &&
+    [ "$(json_field "$out" resumed_bytes)" = "$SAVED" ] && ok ||
+    bad "the fetch that trusts it resumes from the kept $SAVED bytes (rc $rc: $out $(cat "$TMP/err"))"
 
 # 6. Relays resume too: a relay whose only link to the publisher is cut after
 # every 3 MiB gets the 8 MiB bundle anyway, each new link carrying on where
