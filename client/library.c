@@ -624,6 +624,24 @@ open_root(struct ctx *c)
 }
 
 /*
+ * A directory stream of the folder fd, on a descriptor of its own (closedir()
+ * leaves fd open), or NULL with errno set.
+ */
+static DIR *
+open_stream(int fd)
+{
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+
+    if (d == NULL && own >= 0) {
+        int e = errno;
+        close(own);
+        errno = e;
+    }
+    return d;
+}
+
+/*
  * Refuses a folder that holds anything but has no STATE_DIR: it is the user's
  * own (Downloads, the current folder, a web site), and writing a library there
  * would replace its index.html. An empty or new folder becomes a library. The
@@ -637,15 +655,10 @@ check_library_folder(struct ctx *c)
     struct stat st;
     struct dirent *e;
     bool other = false;
-    int fd = openat(c->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = open_stream(c->dfd);
 
-    if (d == NULL) {
-        int err = errno;
-        if (fd >= 0)
-            close(fd);
-        return fail(c, "cannot read folder %s: %s", c->dir, strerror(err));
-    }
+    if (d == NULL)
+        return fail(c, "cannot read folder %s: %s", c->dir, strerror(errno));
     while (!other && (e = readdir(d)) != NULL)
         other = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
     closedir(d);
@@ -2151,15 +2164,11 @@ month_page_name(const char *name)
 static void
 drop_old_months(int fd, const uint32_t *months, size_t n)
 {
-    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    DIR *d = open_stream(fd);
     struct dirent *e;
 
-    if (d == NULL) {
-        if (own >= 0)
-            close(own);
+    if (d == NULL)
         return;
-    }
     while ((e = readdir(d)) != NULL) {
         bool keep = !month_page_name(e->d_name);
         for (size_t k = 0; k < n && !keep; k++) {
@@ -2419,15 +2428,11 @@ lock_library(struct ctx *c)
 static void
 sweep_dir(int fd, int depth)
 {
-    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    DIR *d = open_stream(fd);
     struct dirent *e;
 
-    if (d == NULL) {
-        if (own >= 0)
-            close(own);
+    if (d == NULL)
         return;
-    }
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, ".tmp-", 5) == 0) {
             (void)unlinkat(dirfd(d), e->d_name, 0);
