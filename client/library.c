@@ -1161,19 +1161,20 @@ dec_list(struct field f, size_t max_items, size_t max_len, bool safe_names, char
         *n_out = 0;
         return true;
     }
+    /* Exactly as many slots as items: a library holds tens of thousands of lists. */
+    size_t items = 1;
+    for (size_t k = 0; k < f.len; k++)
+        items += f.p[k] == ',';
+    if (items > max_items || (v = calloc(items, sizeof *v)) == NULL)
+        return false;
     size_t start = 0;
     for (size_t k = 0; k <= f.len; k++) {
         if (k < f.len && f.p[k] != ',')
             continue;
         struct field item = {f.p + start, k - start};
         char *s;
-        if (n == max_items || item.len == 0 || (item.len == 1 && item.p[0] == '-'))
+        if (item.len == 0 || (item.len == 1 && item.p[0] == '-'))
             goto bad;
-        if (n == 0) {
-            v = calloc(max_items, sizeof *v);
-            if (v == NULL)
-                goto bad;
-        }
         if (!dec_str(item, max_len, &s))
             goto bad;
         v[n++] = s;
