@@ -2379,6 +2379,9 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     }
     if (by_id)
         (void)req_take(c, id);
+    /* A peer that delivers the publisher's bundles offers it, even if its
+     * SUMMARY listed nothing of it (a --follow reader that started first). */
+    r->rp[i].listed = true;
     if (held_has(&r->held[i], b->hdr.sequence)) {
         if (!by_id)
             p->same_seq++;

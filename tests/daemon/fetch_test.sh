@@ -250,6 +250,34 @@ kill -INT $FPID
 wait $FPID
 [ $got -eq 1 ] && ok || bad "--follow receives a bundle published after it started: $(cat "$TMP/follow.err")"
 
+# --follow started before its peer carries the publisher at all (its SUMMARY
+# lists nothing of it): what arrives later is offered, not withheld, and the
+# reader is not told at the end that no peer offers it.
+"$SZ" keygen --secret-key "$TMP/late.sk" --public-key "$TMP/late.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/late.pk") The Late Gazette" >"$TMP/trust-late"
+"$SZ" pack --secret-key "$TMP/late.sk" --output "$TMP/late.bundle" "$(article latecomer)" \
+    </dev/null >/dev/null || bad "pack latecomer"
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-late" --output "$TMP/latelib" --follow \
+    >/dev/null 2>"$TMP/late.err" &
+FPID=$!
+sleep 2
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/late.bundle" >/dev/null || bad "import latecomer"
+got=0
+for _ in $(seq 1 300); do
+    if ls "$TMP"/latelib/*/latecomer/index.html >/dev/null 2>&1; then
+        got=1
+        break
+    fi
+    sleep 0.1
+done
+kill -INT $FPID
+rc=0
+wait $FPID || rc=$?
+[ $got -eq 1 ] && [ $rc -eq 0 ] && ok ||
+    bad "--follow gets a publisher its peer did not carry yet (exit $rc): $(cat "$TMP/late.err")"
+grep -q "no peer offers\|rollback" "$TMP/late.err" &&
+    bad "--follow warns of withholding for bundles it received: $(cat "$TMP/late.err")" || ok
+
 # --follow survives a relay restart and gets what the relay receives after it;
 # a peer unreachable from the start does not end it and is named once, not at
 # each retry; on a terminal each bundle added gets a line.
