@@ -1290,6 +1290,107 @@ test_damaged_index(void **state)
     made_free(&m2);
 }
 
+/*
+ * An A record's lists at their limits: SZ_MAX_AUTHORS authors and
+ * SZ_MAX_ATTACHMENTS + 1 stored files load, and come back out as written; one
+ * more of either is a damaged index.
+ */
+static char *
+with_field(const char *good, size_t field, const char *value)
+{
+    const char *a = strstr(good, "\nA ");
+    assert_non_null(a);
+    a++;
+    const char *start = a;
+    for (size_t k = 0; k < field; k++) {
+        start = strchr(start, ' ');
+        assert_non_null(start);
+        start++;
+    }
+    const char *end = start + strcspn(start, " \n");
+    size_t head = (size_t)(start - good), vlen = strlen(value);
+    char *out = malloc(head + vlen + strlen(end) + 1);
+    assert_non_null(out);
+    memcpy(out, good, head);
+    memcpy(out + head, value, vlen);
+    strcpy(out + head + vlen, end);
+    return out;
+}
+
+static char *
+name_list(const char *prefix, const char *suffix, size_t n)
+{
+    char *v = malloc(n * 32 + 1);
+    assert_non_null(v);
+    v[0] = '\0';
+    for (size_t k = 0; k < n; k++)
+        sprintf(v + strlen(v), "%s%s%zu%s", k > 0 ? "," : "", prefix, k, suffix);
+    return v;
+}
+
+static void
+test_index_list_limits(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("lists", "Lists", T0, SZ_CTYPE_PLAIN, "lists");
+    struct sz_article o = art("other", "Other", T0, SZ_CTYPE_PLAIN, "other");
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    struct made m2 = make_bundle(&w->k, 2, T0 + 1, &o, 1);
+    char err[512];
+    uint64_t seq;
+    int64_t created;
+    assert_int_equal(add(w->dir, &m, 1, NULL, 0, NULL, err, sizeof err), 0);
+    char *p = path_of("%s/.samizdat/library.idx", w->dir);
+    size_t len;
+    char *good = slurp(p, &len); /* NUL-terminated */
+    assert_non_null(good);
+
+    /* Fields of "A pub id seq bundle published ctype title lang summary url authors files". */
+    static const struct {
+        size_t field, at_limit;
+        const char *prefix, *suffix;
+    } lists[] = {
+        {11, SZ_MAX_AUTHORS, "Author%20", ""},
+        {12, SZ_MAX_ATTACHMENTS + 1, "file", ".png"},
+    };
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
+        for (size_t extra = 0; extra <= 1; extra++) {
+            size_t n = lists[k].at_limit + extra;
+            char *v = name_list(lists[k].prefix, lists[k].suffix, n);
+            char *idx = with_field(good, lists[k].field, v);
+            write_index(w->dir, idx, strlen(idx));
+            int r = library_publisher_state(w->dir, w->k.pk, &seq, &created, err, sizeof err);
+            if (extra == 1) {
+                assert_int_equal(r, -1);
+                /* Line 3: after the magic and the B line. */
+                assert_non_null(strstr(err, "library.idx is damaged (line 3)"));
+            } else {
+                assert_int_equal(r, 1);
+                assert_int_equal(seq, 1);
+                /* Adding another article rewrites library.idx: the list comes back whole. */
+                assert_int_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), 0);
+                char *again = slurp(p, NULL);
+                assert_non_null(again);
+                char *field = malloc(strlen(v) + 2);
+                assert_non_null(field);
+                sprintf(field, " %s", v);
+                const char *at = strstr(again, field);
+                assert_non_null(at);
+                assert_true(at[strlen(field)] == ' ' || at[strlen(field)] == '\n');
+                free(field);
+                free(again);
+            }
+            free(idx);
+            free(v);
+            write_index(w->dir, good, len);
+        }
+    }
+    free(good);
+    free(p);
+    made_free(&m);
+    made_free(&m2);
+}
+
 /* ---- freshness and equivocation in index.html ---- */
 
 #define HOUR 3600
@@ -2771,6 +2872,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_list_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
