@@ -71,7 +71,8 @@
 /* Ranges queued for one peer: 16M sequences, more than any honest peer offers at once. */
 #define MAX_QUEUE 65536
 /* A peer's EQUIVOCATION reports follow its SUMMARY: a peer with nothing to send is
- * kept this long after it, to hear them. */
+ * kept until it answers a PING sent after its SUMMARY (its reports came before the
+ * PONG), or this long when it does not answer. */
 #define EVIDENCE_GRACE_MS 250
 /* Ids asked of one peer by REQUEST at once: for announcements, and as evidence of an
  * equivocation (a relay queues up to 64; see proto/PROTOCOL.md 4.4). */
@@ -230,6 +231,8 @@ struct conn {
     int64_t req_since_ms;           /* when the last REQUEST went out */
     int64_t open_ms;                /* when its SUMMARY came; 0 before */
     bool pinged;                    /* --follow: a PING is out since it last spoke */
+    uint64_t barrier_nonce;         /* the PING sent after its SUMMARY */
+    bool barrier_done;              /* its PONG came: every report it sent is in */
     struct conn_pub *cp;            /* per trusted publisher, from its SUMMARY (NULL before) */
     uint64_t n_ignored;             /* ranges of its SUMMARY past MAX_PEER_RANGES */
     size_t n_withheld;              /* ranges it answered without all their bundles */
@@ -2115,6 +2118,15 @@ summary_done(struct run *r, struct conn *c)
             plan_ranges(r, c, i, c->cp[i].offer.v[k].first, c->cp[i].offer.v[k].last);
     c->state = C_OPEN;
     c->last_progress_ms = c->open_ms = now_ms();
+    if (!r->o->follow) {
+        /* Its answer comes after the reports it sent with its SUMMARY. */
+        struct sz_msg ping;
+        memset(&ping, 0, sizeof ping);
+        ping.type = SZ_MSG_PING;
+        randombytes_buf(&c->barrier_nonce, sizeof c->barrier_nonce);
+        ping.nonce = c->barrier_nonce;
+        conn_send(c, &ping);
+    }
     r->res->peers_ok++;
     c->counted_ok = true;
     if (!r->peers[c->peer].answered) {
@@ -2654,6 +2666,10 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             memcmp(r->parts[c->part - 1].id, m.id, SZ_BUNDLE_ID_LEN) == 0)
             part_refused(r, c);
         return 0;
+    case SZ_MSG_PONG:
+        if (c->state == C_OPEN && !r->o->follow && m.nonce == c->barrier_nonce)
+            c->barrier_done = true;
+        return 0;
     case SZ_MSG_PING:
         /* A peer that does not take what is sent to it gets no more (PROTOCOL.md 4.4). */
         if (conn_out_busy(c))
@@ -2690,7 +2706,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         return 0;
     }
     default:
-        return 0; /* HELLO, PONG, PEERS...: nothing to do for a reader. */
+        return 0; /* HELLO, PEERS...: nothing to do for a reader. */
     }
 }
 
@@ -3308,8 +3324,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                     IDLE_TIMEOUT_MS)
                 part_refused(&r, c);
             if (c->state == C_OPEN && !o->follow && c->n_out_ranges == 0 && c->n_queue == 0 &&
-                c->n_req_ids == 0 && c->part == 0 && t - c->open_ms >= EVIDENCE_GRACE_MS &&
-                !others_busy(&r, c)) {
+                c->n_req_ids == 0 && c->part == 0 &&
+                (c->barrier_done || t - c->open_ms >= EVIDENCE_GRACE_MS) && !others_busy(&r, c)) {
                 conn_end(&r, c);
                 continue;
             }
