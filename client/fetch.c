@@ -307,6 +307,7 @@ struct run {
     int64_t stop_ms; /* --timeout: stop then (INT64_MAX: never) */
     bool incomplete;
     bool write_failed;
+    bool disk_full; /* a write failed for want of space: nothing more would fit */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -861,6 +862,12 @@ batch_wait(struct run *r)
     if (r->wrc != 0) {
         util_err("%s", r->werr);
         r->write_failed = true;
+        if (strstr(r->werr, strerror(ENOSPC)) != NULL)
+            r->disk_full = true;
+#ifdef EDQUOT
+        if (strstr(r->werr, strerror(EDQUOT)) != NULL)
+            r->disk_full = true;
+#endif
     }
     bool any = false;
     for (k = 0; k < r->n_wbatch; k++)
@@ -3211,6 +3218,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             flush_batch(&r, true);
         if (interrupted)
             break;
+        /* Nothing more would fit in the library: no more is downloaded. */
+        if (r.disk_full) {
+            util_err("stopping: the library's disk is full (run the fetch again once there is "
+                     "space: it gets the rest)");
+            r.incomplete = true;
+            break;
+        }
         /* A peer that failed leaves room for an untried one. */
         fill_conns(&r);
         if (!wants_more(&r))

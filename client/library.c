@@ -78,7 +78,10 @@
  * each; one file system barrier (syncfs() on Linux, sync() elsewhere) then
  * makes them all durable before library.idx, the commit point, is written and
  * fsync'ed. After a power cut before the commit, the next run finds the bundles
- * missing from library.idx and writes everything again.
+ * missing from library.idx and writes everything again. A batch that fails
+ * while writing its files (a full disk) removes what it wrote for bundles and
+ * articles the library did not hold (undo_new_files()), so that the space
+ * comes back and a caller can add fewer bundles.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* syncfs() */
@@ -2636,6 +2639,57 @@ library_close(struct library *lib)
     free(lib);
 }
 
+/*
+ * A batch that failed while writing its files (most often on a full disk):
+ * removes what it wrote for bundles and articles the library did not hold.
+ * Nothing links to those yet, so the library is as it was and the space
+ * comes back (a caller may then add fewer bundles). The files of an article
+ * being replaced stay: the next run writes them again.
+ */
+static void
+undo_new_files(struct ctx *c, const struct plan *p)
+{
+    for (size_t k = 0; k < p->n_jobs; k++) {
+        const struct job *j = &p->jobs[k];
+        if (j->a == NULL) {
+            char id_hex[2 * SZ_BUNDLE_ID_LEN + 1], name[2 * SZ_BUNDLE_ID_LEN + 8];
+            sz_bundle_id_hex(j->it->b->id, id_hex);
+            snprintf(name, sizeof name, "%s.bundle", id_hex);
+            (void)unlinkat(c->bfd, name, 0);
+            continue;
+        }
+        if (j->old != NULL || j->pfd < 0)
+            continue;
+        const char *folder = art_folder(j->rec);
+        int afd = openat(j->pfd, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (afd < 0)
+            continue;
+        (void)unlinkat(afd, PAGE_FILE, 0);
+        for (size_t f = 0; f < j->rec->n_files; f++)
+            (void)unlinkat(afd, j->rec->files[f], 0);
+        close(afd);
+        (void)unlinkat(j->pfd, folder, AT_REMOVEDIR); /* fails if anything else is in it */
+    }
+}
+
+/* A full disk: the error says what to do about it. */
+static void
+advise_full(struct ctx *c)
+{
+    if (c->err == NULL || c->err_cap == 0)
+        return;
+    bool full = strstr(c->err, strerror(ENOSPC)) != NULL;
+#ifdef EDQUOT
+    full = full || strstr(c->err, strerror(EDQUOT)) != NULL;
+#endif
+    size_t n = strlen(c->err);
+    if (full && n + 1 < c->err_cap)
+        snprintf(c->err + n, c->err_cap - n,
+                 " (the disk holding %s is full: free space on it, or use a library folder on "
+                 "another disk, and run again)",
+                 c->dir);
+}
+
 /* The library's state, from memory when its files have not changed since. */
 static int
 lib_refresh(struct ctx *c, struct library *lib)
@@ -2749,8 +2803,10 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     if (writing && begin_writing(&c) != 0)
         goto out;
     struct write_arg wa = {l, &plan};
-    if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0)
+    if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0) {
+        undo_new_files(&c, &plan);
         goto out;
+    }
 
     /* index.html before library.idx: if anything fails, the next run redoes both. */
     if ((changed || !have_page) && write_index_html(&c, l, changed) != 0)
@@ -2768,6 +2824,7 @@ out:
         /* l may hold what is not on disk: read the files again next time. */
         lib_free(l);
         lib->loaded = false;
+        advise_full(&c);
     }
     if (lib != NULL)
         lib->tmp_seq = c.tmp_seq;

@@ -44,13 +44,18 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/catchup_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
                      $<TARGET_FILE:sz_adversary> $<TARGET_FILE:bench_fetch_gen>)
+    add_test(NAME library_full_disk
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/full_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME censorship_scenario
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_integration daemon_crash daemon_gossip daemon_fetch daemon_reload
                          daemon_import daemon_ctl_client daemon_summary_parts
                          daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume daemon_onion_listen
-                         daemon_catchup_peers censorship_scenario PROPERTIES TIMEOUT 600)
+                         daemon_catchup_peers library_full_disk censorship_scenario
+                         PROPERTIES TIMEOUT 600)
     # Namespaces are machine-wide: the scenario runs alone, and skips (77) without root.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
     # Not beside daemon_adversary, whose time bounds their load could break (its
@@ -58,4 +63,6 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     set_tests_properties(daemon_catchup_peers daemon_crash PROPERTIES RESOURCE_LOCK busy_daemons)
     # Needs a mount namespace for its own /etc/hosts; skips (77) where there is none.
     set_tests_properties(daemon_peer_addresses daemon_fetch_proxy PROPERTIES SKIP_RETURN_CODE 77)
+    # Needs a mount namespace for its small tmpfs; skips (77) where there is none.
+    set_tests_properties(library_full_disk PROPERTIES SKIP_RETURN_CODE 77)
 endif()

@@ -59,7 +59,10 @@ def pipe(a, b):
                 ahead = down / RATE - (time.monotonic() - start)
                 if ahead > 0:
                     time.sleep(ahead)
-            data = s.recv(65536 if RATE is None or s is a else max(1, min(65536, RATE // 10)))
+            try:
+                data = s.recv(65536 if RATE is None or s is a else max(1, min(65536, RATE // 10)))
+            except OSError:
+                return down  # reset: a side that closed with bytes unread
             if not data:
                 return down
             if s is b:
@@ -73,7 +76,10 @@ def pipe(a, b):
                             pass
                     return down
                 down += len(data)
-            (b if s is a else a).sendall(data)
+            try:
+                (b if s is a else a).sendall(data)
+            except OSError:
+                return down  # one side went away while the other was sending
 
 
 def serve(c):

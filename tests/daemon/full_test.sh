@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# A library on a disk that fills up (a USB stick, an SD card): `samizdat fetch`
+# adds the bundles that fit, says the disk is full and what to do, leaves no
+# file of a bundle it could not add, and a fetch after space was freed gets the
+# rest. `samizdat unpack` (all or nothing) leaves the library as it was. The
+# disk is a 1 MiB tmpfs in a mount namespace of the test's own. A fetch of a
+# long backlog stops downloading once the disk is full.
+# usage: full_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+GEN=$4
+if [ -z "${SZ_FULL_TEST_NS:-}" ]; then
+    for flags in "-m" "-r -m"; do
+        # shellcheck disable=SC2086
+        if unshare $flags true 2>/dev/null; then
+            SZ_FULL_TEST_NS=1 exec unshare $flags bash "$0" "$@"
+        fi
+    done
+    echo "SKIPPED: needs a mount namespace (unshare -m, as root or in a user namespace)" >&2
+    exit 77
+fi
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+DISK=$TMP/disk
+mkdir -p "$DISK"
+PROXIES=()
+trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+mount -t tmpfs -o size=1m tmpfs "$DISK" || {
+    echo "SKIPPED: cannot mount a tmpfs in the mount namespace" >&2
+    exit 77
+}
+N=20
+
+# N bundles of one article each, 40 KB of text that compresses little: each
+# takes about 120 KB in a library (its page, its body and the bundle).
+"$SZ" keygen --secret-key "$TMP/pub.sk" --public-key "$TMP/pub.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub.pk") The Heavy Weekly" >"$TMP/trust"
+mkdir -p "$TMP/in"
+for k in $(seq 1 $N); do
+    {
+        printf -- '---\ntitle: Edition %s\nid: edition-%s\n---\n' "$k" "$k"
+        head -c 30000 /dev/urandom | base64 -w 76
+    } >"$TMP/in/e$k.md"
+    "$SZ" pack --secret-key "$TMP/pub.sk" --output "$TMP/in/e$k.bundle" "$TMP/in/e$k.md" \
+        </dev/null >/dev/null || bad "pack edition $k"
+done
+start_daemon relay || bad "start relay"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/in/e*.bundle >/dev/null ||
+    bad "import the editions"
+RELAY=127.0.0.1:$(peer_port relay)
+
+articles() { find "$1" -mindepth 2 -maxdepth 2 -type d -name 'edition-*' | wc -l; }
+bundle_files() { find "$1/.samizdat/bundles" -name '*.bundle' 2>/dev/null | wc -l; }
+listed() { grep -o 'href="[0-9a-f]*/edition-[0-9]*/index.html"' "$1/index.html" | sort -u | wc -l; }
+fetched() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["publishers"][0]["fetched"])' "$1"; }
+
+# 1. The disk fills up: what fits is added, the rest leaves nothing behind.
+rc=0
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$DISK/lib" --json \
+    2>"$TMP/err1") || rc=$?
+[ $rc -eq 5 ] && ok || bad "fetch onto a full disk: exit $rc, wanted 5 ($(cat "$TMP/err1"))"
+grep -q "No space left on device (the disk holding $DISK/lib is full: free space on it, or use a library folder on another disk, and run again)" \
+    "$TMP/err1" && ok || bad "a full disk is not named with what to do: $(cat "$TMP/err1")"
+got=$(fetched "$out" 2>/dev/null || echo 0)
+echo "full_test: $got of $N editions fit on the 1 MiB disk; df: $(df -k "$DISK" | tail -1)"
+[ "$got" -ge 1 ] && [ "$got" -lt $N ] && ok ||
+    bad "the editions that fit are not added: $got of $N ($out)"
+[ "$(articles "$DISK/lib")" -eq "$got" ] && [ "$(bundle_files "$DISK/lib")" -eq "$got" ] &&
+    [ "$(listed "$DISK/lib")" -eq "$got" ] && ok ||
+    bad "files of editions not added are left on the disk: $(articles "$DISK/lib") article folders, $(bundle_files "$DISK/lib") bundle files, $(listed "$DISK/lib") listed, $got added"
+for d in "$DISK"/lib/*/edition-*; do
+    [ -f "$d/index.html" ] || bad "an added edition has no page: $d"
+done
+
+# 2. Space freed (the disk grows): the next fetch gets the rest.
+mount -o remount,size=16m "$DISK" || bad "grow the tmpfs"
+rc=0
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$DISK/lib" --json \
+    2>"$TMP/err2") || rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch after space was freed: exit $rc ($(cat "$TMP/err2"))"
+[ "$(fetched "$out" 2>/dev/null || echo 0)" -eq $((N - got)) ] &&
+    [ "$(articles "$DISK/lib")" -eq $N ] && [ "$(listed "$DISK/lib")" -eq $N ] && ok ||
+    bad "the rest did not come after space was freed: $out"
+
+# 3. unpack is all or nothing: on a full disk nothing of the batch stays.
+umount "$DISK" && mount -t tmpfs -o size=1m tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
+"$SZ" unpack --trust-file "$TMP/trust" --output "$DISK/lib" "$TMP/in/e1.bundle" >/dev/null \
+    2>"$TMP/err3" || bad "unpack one edition: $(cat "$TMP/err3")"
+before=$(df -k --output=used "$DISK" | tail -1)
+expect_status "unpack onto a full disk" 5 \
+    "$SZ" unpack --trust-file "$TMP/trust" --output "$DISK/lib" "$TMP"/in/e*.bundle
+expect_stderr "unpack names the full disk" "is full: free space on it"
+after=$(df -k --output=used "$DISK" | tail -1)
+[ "$(articles "$DISK/lib")" -eq 1 ] && [ "$(bundle_files "$DISK/lib")" -eq 1 ] &&
+    [ "$(listed "$DISK/lib")" -eq 1 ] && ok ||
+    bad "a failed unpack left files: $(articles "$DISK/lib") article folders, $(bundle_files "$DISK/lib") bundle files"
+echo "full_test: disk used before the failed unpack ${before} KiB, after ${after} KiB"
+[ "$after" -le $((before + 8)) ] && ok || bad "a failed unpack took space: $before -> $after KiB"
+
+# 4. A backlog far larger than the disk (3000 bundles, about 9 MB, through a
+# proxy that counts the bytes): once the disk is full the fetch stops
+# downloading instead of fetching everything only to fail writing it.
+mkdir -p "$TMP/corpus"
+printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+    >"$TMP/corpus/MANIFEST.tsv"
+head -c 3000 /dev/urandom | base64 -w 76 >"$TMP/corpus/a.txt"
+printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/corpus/a.txt")" \
+    >>"$TMP/corpus/MANIFEST.tsv"
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/backlog" --bundles 3000 --articles 1 --level 1 \
+    >/dev/null || bad "generating 3000 bundles"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/backlog/*.bundle >/dev/null ||
+    bad "import the backlog"
+TOTAL=$(cat "$TMP"/backlog/*.bundle | wc -c)
+echo "$(cat "$TMP/backlog/pub.pk") The Long Backlog" >"$TMP/trust-backlog"
+umount "$DISK" && mount -t tmpfs -o size=1m tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
+start_proxy ok
+expect_status "fetch of a backlog onto a small disk" 5 \
+    "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
+    --output "$DISK/backlog"
+expect_stderr "the fetch says why it stops" "stopping: the library's disk is full"
+for _ in $(seq 1 50); do
+    grep -q "^CLOSED " "$TMP/proxy.ok.log" 2>/dev/null && break
+    sleep 0.1
+done
+DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.ok.log" | paste -sd+)
+DOWN=$((${DOWN:-0}))
+echo "full_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetch stopped"
+[ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
+    bad "the fetch downloaded $DOWN of $TOTAL bytes onto a full disk"
+[ "$(find "$DISK/backlog" -mindepth 2 -maxdepth 2 -type d | wc -l)" -ge 1 ] && ok ||
+    bad "nothing of the backlog was added"
+
+stop_daemon relay || bad "the relay stops cleanly"
+finish
