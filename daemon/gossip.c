@@ -77,6 +77,9 @@
 #define MAX_ANNOUNCED_PER_WINDOW 32768
 #define MAX_REQUESTS_PER_WINDOW 65536
 #define SUMMARY_EVERY_MS (5 * 60 * 1000)
+/* After the store failed to write a bundle (a full disk, most often): no new
+ * bundles are asked for this long (what is missing comes with a later compare). */
+#define STORE_PAUSE_MS 60000
 #define SUMMARY_MIN_GAP_MS 30000 /* a peer's SUMMARYs closer than this are ignored */
 #define MUTE_MS (5 * 60 * 1000)  /* announcements ignored after one went unanswered */
 #define MAX_FLOORS 4096
@@ -272,8 +275,11 @@ struct gossip {
     uint64_t equivocations;
     struct log_limit future_log; /* bundles dated ahead, from any peer */
     struct log_limit equiv_sent; /* EQUIVOCATION broadcasts, at most a few a minute */
-    size_t serve_reserved;       /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
-    size_t n_serve_blocked;      /* peers waiting for the serve budget */
+    bool store_failed;           /* the store failed to write a bundle, at store_failed_ms */
+    int64_t store_failed_ms;
+    struct log_limit store_log;
+    size_t serve_reserved;  /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
+    size_t n_serve_blocked; /* peers waiting for the serve budget */
     uint64_t serve_block_seq;
     uint64_t assembling; /* sizes of the large bundles being received (ASSEMBLE_BUDGET_BYTES) */
     size_t n_rx_held;    /* links whose large bundle waits for it */
@@ -861,7 +867,7 @@ struct gjob {
     /* VERIFY: the pair a stored bundle made; SUMMARY: pairs for a new peer */
     struct equiv_pair *equiv;
     size_t n_equiv;
-    char err[256];
+    char err[512]; /* VERIFY: why the store failed (a path, the cause, what to do) */
 };
 
 static void gossip_serve(struct peer *p);
@@ -1668,6 +1674,15 @@ done_verify(struct gjob *j)
     case STORE_BAD_SEQ:
         /* Not kept: never ask for it, or anything older of that publisher, again. */
         floor_raise(gs, j->item.meta.publisher, j->item.meta.sequence + 1);
+        break;
+    case STORE_PENDING:
+        /* The store failed to write it (j->err says why and what to do). */
+        gs->store_failed = true;
+        gs->store_failed_ms = (int64_t)uv_now(gs->d->loop);
+        if (log_allow(&gs->store_log, 2, gs->store_failed_ms))
+            log_msg(LOG_ERROR,
+                    "cannot store a bundle from %s: %s; no bundles are asked of peers for %d s",
+                    p->addr, j->err, STORE_PAUSE_MS / 1000);
         break;
     case STORE_FUTURE:
         /*
@@ -2483,14 +2498,25 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
     return false;
 }
 
+/* The store failed to write lately: asking peers for more would download what
+ * cannot be kept. */
+static bool
+store_paused(const struct gossip *gs, int64_t now)
+{
+    return gs->store_failed && now - gs->store_failed_ms < STORE_PAUSE_MS;
+}
+
 /*
  * Queues the comparison of a peer's SUMMARY (summary is taken over) with what
  * this node holds, above the floors as they are now. One at a time per peer.
+ * Skipped while the store cannot write (store_paused()): the peer's next
+ * SUMMARY is compared.
  */
 static void
 queue_compare(struct peer *p, uint8_t *summary, size_t len)
 {
-    struct gjob *j = gjob_new(p, JOB_COMPARE);
+    struct gjob *j =
+        store_paused(p->d->gossip, (int64_t)uv_now(p->d->loop)) ? NULL : gjob_new(p, JOB_COMPARE);
 
     if (j == NULL) {
         free(summary);
@@ -2634,7 +2660,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
             log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", p->addr);
         return 0;
     }
-    if (p->g->muted_until_ms > now) {
+    if (p->g->muted_until_ms > now || store_paused(gs, now)) {
         for (i = 0; i < m->n_entries; i++) {
             struct sz_msg_announce a;
             sz_msg_announce_get(m, i, &a);

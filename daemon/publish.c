@@ -258,7 +258,7 @@ on_seal_work(uv_work_t *w)
     struct pubreq *r;
     uint8_t *content = NULL, *bundle = NULL;
     size_t n = 0, k = 0, content_len = 0, bundle_len = 0;
-    char err[256];
+    char err[480];
     int rc;
 
     for (r = s->reqs; r != NULL; r = r->next)

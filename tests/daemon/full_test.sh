@@ -4,7 +4,8 @@
 # file of a bundle it could not add, and a fetch after space was freed gets the
 # rest. `samizdat unpack` (all or nothing) leaves the library as it was. The
 # disk is a 1 MiB tmpfs in a mount namespace of the test's own. A fetch of a
-# long backlog stops downloading once the disk is full.
+# long backlog stops downloading once the disk is full; a relay whose data
+# folder fills up says so and keeps running.
 # usage: full_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
@@ -27,7 +28,7 @@ TMP=$(mktemp -d)
 DISK=$TMP/disk
 mkdir -p "$DISK"
 PROXIES=()
-trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" "$TMP/small" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 mount -t tmpfs -o size=1m tmpfs "$DISK" || {
     echo "SKIPPED: cannot mount a tmpfs in the mount namespace" >&2
     exit 77
@@ -132,6 +133,18 @@ echo "full_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetc
     bad "the fetch downloaded $DOWN of $TOTAL bytes onto a full disk"
 [ "$(find "$DISK/backlog" -mindepth 2 -maxdepth 2 -type d | wc -l)" -ge 1 ] && ok ||
     bad "nothing of the backlog was added"
+
+# 5. A relay whose data folder fills up says so in its log with what to do,
+# and keeps running (it serves what it holds, and asks for no bundles for a
+# minute after each failure).
+mkdir -p "$TMP/small"
+mount -t tmpfs -o size=2m tmpfs "$TMP/small" || bad "a 2 MiB tmpfs for a relay"
+start_daemon small --peer "$RELAY" || bad "start a relay on a small disk"
+wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk is full: free space on the data folder's file system" 30 &&
+    ok || bad "a relay on a full disk does not say so: $(tail -3 "$TMP/small.log")"
+"$SZ" status --socket "$TMP/small/control.sock" >"$TMP/small.status" 2>&1 && ok ||
+    bad "the relay on a full disk does not answer: $(cat "$TMP/small.status")"
+stop_daemon small && ok || bad "the relay on a full disk stops cleanly: $(tail -3 "$TMP/small.log")"
 
 stop_daemon relay || bad "the relay stops cleanly"
 finish
