@@ -5,7 +5,7 @@
 # rest. `samizdat unpack` (all or nothing) leaves the library as it was. The
 # disk is a 1 MiB tmpfs in a mount namespace of the test's own. A fetch of a
 # long backlog stops downloading once the disk is full; a relay whose data
-# folder fills up says so and keeps running.
+# folder fills up says so and keeps running; publish on a full disk says so.
 # usage: full_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
@@ -28,7 +28,7 @@ TMP=$(mktemp -d)
 DISK=$TMP/disk
 mkdir -p "$DISK"
 PROXIES=()
-trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" "$TMP/small" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" "$TMP/small" "$TMP/newsroom" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 mount -t tmpfs -o size=1m tmpfs "$DISK" || {
     echo "SKIPPED: cannot mount a tmpfs in the mount namespace" >&2
     exit 77
@@ -145,6 +145,20 @@ wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk i
 "$SZ" status --socket "$TMP/small/control.sock" >"$TMP/small.status" 2>&1 && ok ||
     bad "the relay on a full disk does not answer: $(cat "$TMP/small.status")"
 stop_daemon small && ok || bad "the relay on a full disk stops cleanly: $(tail -3 "$TMP/small.log")"
+
+# 6. A publishing daemon on a full disk: publish fails with the store's reason
+# and what to do; after space was freed the next publish works.
+mkdir -p "$TMP/newsroom"
+mount -t tmpfs -o size=1m tmpfs "$TMP/newsroom" || bad "a 1 MiB tmpfs for a publisher"
+start_daemon newsroom --publisher-key "$TMP/pub.sk" --batch-window-ms 0 ||
+    bad "start a publisher on a small disk"
+head -c $((2 << 20)) /dev/zero >"$TMP/newsroom/filler" 2>/dev/null
+expect_status "publish onto a full disk" 6 \
+    "$SZ" publish --socket "$TMP/newsroom/control.sock" "$TMP/in/e1.md"
+expect_stderr "publish names the full disk" "the disk is full: free space on the data folder's file system"
+rm -f "$TMP/newsroom/filler"
+check "publish once space was freed" "$SZ" publish --socket "$TMP/newsroom/control.sock" "$TMP/in/e2.md"
+stop_daemon newsroom && ok || bad "the publisher stops cleanly: $(tail -3 "$TMP/newsroom.log")"
 
 stop_daemon relay || bad "the relay stops cleanly"
 finish
