@@ -336,4 +336,42 @@ if [ -n "$TPID" ]; then
         "$TMP/ttyfollow.out" && ok || bad "no line per bundle added on a terminal: $(cat -v "$TMP/ttyfollow.out")"
 fi
 FOLLOWERS=
+
+# Writers at once: three fetches and an unpack into one library. The library's
+# lock takes them in turn: each bundle is added once, and the library holds
+# every one of them and nothing twice.
+"$SZ" keygen --secret-key "$TMP/many.sk" --public-key "$TMP/many.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/many.pk") The Crowded Courier" >"$TMP/trust-many"
+for k in $(seq 1 40); do
+    "$SZ" pack --secret-key "$TMP/many.sk" --output "$TMP/many$k.bundle" "$(article crowd$k)" \
+        </dev/null >/dev/null || bad "pack crowd$k"
+done
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/many*.bundle >/dev/null || bad "import crowd"
+PIDS=()
+for k in 1 2 3; do
+    "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-many" --output "$TMP/crowdlib" --json \
+        >"$TMP/crowd$k.json" 2>"$TMP/crowd$k.err" &
+    PIDS+=($!)
+done
+"$SZ" unpack --trust-file "$TMP/trust-many" --output "$TMP/crowdlib" "$TMP/many7.bundle" \
+    "$TMP/many33.bundle" >/dev/null 2>"$TMP/crowdu.err" &
+PIDS+=($!)
+rcs=
+for p in "${PIDS[@]}"; do
+    rc=0
+    wait "$p" || rc=$?
+    rcs="$rcs$rc"
+done
+[ "$rcs" = 0000 ] && ok || bad "writers at once: exits $rcs: $(cat "$TMP"/crowd*.err)"
+added=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["bundles"] for f in sys.argv[1:]))' \
+    "$TMP"/crowd[123].json)
+unpacked=$(sed -n 's/^samizdat: \([0-9]*\) bundle(s) added.*/\1/p' "$TMP/crowdu.err")
+[ $((added + ${unpacked:-0})) -eq 40 ] && ok ||
+    bad "writers at once added $added + ${unpacked:-?} bundles, wanted 40 in all"
+[ "$(grep -c '^B ' "$TMP/crowdlib/.samizdat/library.idx")" -eq 40 ] &&
+    [ "$(grep -c '^A ' "$TMP/crowdlib/.samizdat/library.idx")" -eq 40 ] &&
+    [ "$(find "$TMP/crowdlib/.samizdat/bundles" -name '*.bundle' | wc -l)" -eq 40 ] &&
+    [ "$(grep -o 'href="[0-9a-f]*/crowd[0-9]*/index.html"' "$TMP/crowdlib/index.html" | sort -u | wc -l)" -eq 40 ] &&
+    [ "$(grep -o 'href="[0-9a-f]*/crowd[0-9]*/index.html"' "$TMP/crowdlib/index.html" | wc -l)" -eq 40 ] &&
+    ok || bad "writers at once: the library does not hold each of the 40 bundles once"
 finish
