@@ -94,8 +94,12 @@ struct job {
     bool store_queued; /* its store job is queued: the chunks are all done */
     /* IMPORT: per item, the earlier byte-identical item it repeats, or NO_ITEM. */
     size_t *first_of;
-    /* STATUS: the peer list, taken on the loop where the peers live. */
+    /* STATUS: the peer list, taken on the loop where the peers live, and the
+     * store's last failure to write a bundle from a peer (gossip_store_error()). */
     struct sz_wr peers_text, peers_json;
+    bool store_failed;
+    int64_t store_failed_age_ms;
+    char store_err[512];
     /* IMPORT: pairs of one publisher and sequence that imported bundles made, for the peers. */
     struct import_equiv {
         uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -578,6 +582,14 @@ run_status(struct job *j)
     if (rc == 0)
         rc = store_publishers(d->store, status_collect_publisher, pubs, err, sizeof err);
     if (rc == 0) {
+        if (j->store_failed) {
+            wr_printf(&json, ",\"store_error\":{\"age_s\":%lld,\"text\":",
+                      (long long)(j->store_failed_age_ms / 1000));
+            wr_json_str(&json, j->store_err);
+            wr_printf(&json, "}");
+        } else {
+            wr_printf(&json, ",\"store_error\":null");
+        }
         wr_printf(&text,
                   "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
                   (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
@@ -592,6 +604,10 @@ run_status(struct job *j)
                   carry_any ? "any" : "list", (unsigned long long)d->n_imported,
                   (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
                   (unsigned long long)n_future);
+        if (j->store_failed)
+            wr_printf(&text,
+                      "WARNING: %lld s ago the store could not write a bundle from a peer: %s\n",
+                      (long long)(j->store_failed_age_ms / 1000), j->store_err);
         wr_printf(&text, "carry: %s; imported %llu, published %llu, refused %llu\n",
                   carry_any ? "any publisher" : "listed publishers only",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,
@@ -1354,6 +1370,8 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len, size_t counted)
         sz_wr_init(&j->peers_text, SZ_CTL_MAX_TEXT_LEN / 2);
         sz_wr_init(&j->peers_json, SZ_CTL_MAX_TEXT_LEN / 2);
         peer_status(d, &j->peers_text, &j->peers_json);
+        j->store_failed =
+            gossip_store_error(d, &j->store_failed_age_ms, j->store_err, sizeof j->store_err);
         break;
     case SZ_CTL_IMPORT:
         j->run = run_import;

@@ -277,6 +277,7 @@ struct gossip {
     struct log_limit equiv_sent; /* EQUIVOCATION broadcasts, at most a few a minute */
     bool store_failed;           /* the store failed to write a bundle, at store_failed_ms */
     int64_t store_failed_ms;
+    char store_err[512]; /* ... and why */
     struct log_limit store_log;
     size_t serve_reserved;  /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
     size_t n_serve_blocked; /* peers waiting for the serve budget */
@@ -1679,6 +1680,7 @@ done_verify(struct gjob *j)
         /* The store failed to write it (j->err says why and what to do). */
         gs->store_failed = true;
         gs->store_failed_ms = (int64_t)uv_now(gs->d->loop);
+        snprintf(gs->store_err, sizeof gs->store_err, "%s", j->err);
         if (log_allow(&gs->store_log, 2, gs->store_failed_ms))
             log_msg(LOG_ERROR,
                     "cannot store a bundle from %s: %s; no bundles are asked of peers for %d s",
@@ -2496,6 +2498,19 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
             h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
             return true;
     return false;
+}
+
+bool
+gossip_store_error(const struct daemon *d, int64_t *age_ms, char *reason, size_t cap)
+{
+    const struct gossip *gs = d->gossip;
+
+    if (gs == NULL || !gs->store_failed)
+        return false;
+    *age_ms = (int64_t)uv_now(d->loop) - gs->store_failed_ms;
+    if (cap > 0)
+        snprintf(reason, cap, "%s", gs->store_err);
+    return true;
 }
 
 /* The store failed to write lately: asking peers for more would download what

@@ -66,6 +66,13 @@ void gossip_equivocation(struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY
                          uint64_t sequence, const uint8_t id_a[SZ_BUNDLE_ID_LEN],
                          const uint8_t id_b[SZ_BUNDLE_ID_LEN]);
 
+/*
+ * The last time the store failed to write a bundle from a peer (a full disk,
+ * most often): true with how long ago (ms) and the store's reason (at most cap
+ * bytes, NUL-terminated); false when it never did. Loop thread only.
+ */
+bool gossip_store_error(const struct daemon *d, int64_t *age_ms, char *reason, size_t cap);
+
 /* The listening port the peer said it has in HELLO (0: none, or no HELLO yet). */
 uint16_t gossip_listen_port(const struct peer *p);
 

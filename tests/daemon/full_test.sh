@@ -144,6 +144,14 @@ wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk i
     ok || bad "a relay on a full disk does not say so: $(tail -3 "$TMP/small.log")"
 "$SZ" status --socket "$TMP/small/control.sock" >"$TMP/small.status" 2>&1 && ok ||
     bad "the relay on a full disk does not answer: $(cat "$TMP/small.status")"
+grep -q "^WARNING: [0-9]* s ago the store could not write a bundle from a peer: .*the disk is full" \
+    "$TMP/small.status" && ok || bad "status does not show the store's failure: $(cat "$TMP/small.status")"
+"$SZ" status --socket "$TMP/small/control.sock" --json >"$TMP/small.json" 2>&1
+python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["store_error"]; assert e["age_s"] >= 0 and "disk is full" in e["text"], e' \
+    "$TMP/small.json" && ok || bad "status --json has no store_error: $(head -c 600 "$TMP/small.json")"
+"$SZ" status --socket "$TMP/relay/control.sock" --json >"$TMP/relay.json" 2>&1
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["store_error"] is None' \
+    "$TMP/relay.json" && ok || bad "a healthy relay's status --json: $(head -c 600 "$TMP/relay.json")"
 stop_daemon small && ok || bad "the relay on a full disk stops cleanly: $(tail -3 "$TMP/small.log")"
 
 # 6. A publishing daemon on a full disk: publish fails with the store's reason
