@@ -307,7 +307,8 @@ struct run {
     int64_t stop_ms; /* --timeout: stop then (INT64_MAX: never) */
     bool incomplete;
     bool write_failed;
-    bool disk_full; /* a write failed for want of space: nothing more would fit */
+    bool disk_full;  /* a write failed for want of space: nothing more would fit */
+    bool disk_stuck; /* a write failed as every other would (read-only, no permission) */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -868,6 +869,10 @@ batch_wait(struct run *r)
         if (strstr(r->werr, strerror(EDQUOT)) != NULL)
             r->disk_full = true;
 #endif
+        /* A disk remounted read-only after errors, a folder made unwritable. */
+        if (strstr(r->werr, strerror(EROFS)) != NULL || strstr(r->werr, strerror(EACCES)) != NULL ||
+            strstr(r->werr, strerror(EIO)) != NULL)
+            r->disk_stuck = true;
     }
     bool any = false;
     for (k = 0; k < r->n_wbatch; k++)
@@ -3219,9 +3224,11 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (interrupted)
             break;
         /* Nothing more would fit in the library: no more is downloaded. */
-        if (r.disk_full) {
-            util_err("stopping: the library's disk is full (run the fetch again once there is "
-                     "space: it gets the rest)");
+        if (r.disk_full || r.disk_stuck) {
+            util_err(r.disk_full ? "stopping: the library's disk is full (run the fetch again "
+                                   "once there is space: it gets the rest)"
+                                 : "stopping: the library cannot be written (above; run the "
+                                   "fetch again once that is fixed: it gets the rest)");
             r.incomplete = true;
             break;
         }

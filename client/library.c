@@ -2603,11 +2603,36 @@ library_check(const char *dir, char *err, size_t err_cap)
     }
     c.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (c.dfd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return fail(&c, "cannot open folder %s: %s", dir, strerror(errno));
+        if (errno != ENOENT)
+            return fail(&c, "cannot open folder %s: %s", dir, strerror(errno));
+        /* To be created: its parent must take it. */
+        char *parent = strdup(dir), *slash;
+        if (parent == NULL)
+            return fail_nomem(&c);
+        size_t n = strlen(parent);
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = '\0';
+        slash = strrchr(parent, '/');
+        if (slash == NULL)
+            strcpy(parent, ".");
+        else
+            slash[slash == parent ? 1 : 0] = '\0';
+        rc = access(parent, W_OK) != 0 && errno != ENOENT
+                 ? fail(&c, "cannot create folder %s: %s: choose a folder you can write", dir,
+                        strerror(errno))
+                 : 0;
+        free(parent);
+        return rc;
     }
     rc = check_library_folder(&c);
+    /* Where nothing can be written (a read-only disk, another user's folder),
+     * say so before anything is downloaded. */
+    if (rc == 0 && faccessat(c.dfd, ".", W_OK, AT_EACCESS) != 0)
+        rc = fail(&c, "cannot write to folder %s: %s: choose a folder you can write", dir,
+                  strerror(errno));
+    if (rc == 0 && faccessat(c.dfd, STATE_DIR, W_OK, AT_EACCESS) != 0 && errno != ENOENT)
+        rc = fail(&c, "cannot write to folder %s/" STATE_DIR ": %s: choose a folder you can write",
+                  dir, strerror(errno));
     close(c.dfd);
     return rc;
 }

@@ -55,8 +55,9 @@ int library_add(const char *dir, const struct library_item *items, size_t n,
 /*
  * Checks up front what library_add() and library_note_fetch() check before they
  * write: that dir is missing, empty, or a library (it holds DIR/.samizdat),
- * not a folder of other files. Returns 0, or -1 with a one-line reason in err
- * that says what to give instead. Reads only.
+ * not a folder of other files, and that it (or, when missing, its parent) may
+ * be written to (not on a read-only disk, not another user's). Returns 0, or
+ * -1 with a one-line reason in err that says what to give instead. Reads only.
  */
 int library_check(const char *dir, char *err, size_t err_cap);
 

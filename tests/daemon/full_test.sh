@@ -134,6 +134,50 @@ echo "full_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetc
 [ "$(find "$DISK/backlog" -mindepth 2 -maxdepth 2 -type d | wc -l)" -ge 1 ] && ok ||
     bad "nothing of the backlog was added"
 
+# 4b. A disk that turns read-only while a fetch runs (a failing SD card that the
+# kernel remounts read-only): the fetch stops downloading. Through a proxy
+# that passes 500 KB a second the backlog would take 20 s.
+umount "$DISK" && mount -t tmpfs -o size=64m tmpfs "$DISK" || bad "a fresh 64 MiB tmpfs"
+start_proxy rate:500000 slowro
+"$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
+    --output "$DISK/rolib" >/dev/null 2>"$TMP/ro.err" &
+FPID=$!
+sleep 2
+for _ in $(seq 1 50); do
+    mount -o remount,ro "$DISK" 2>/dev/null && break # busy while a file is being written
+    sleep 0.1
+done
+rc=0
+wait $FPID || rc=$?
+[ $rc -eq 5 ] && grep -q "stopping: the library cannot be written" "$TMP/ro.err" && ok ||
+    bad "a fetch onto a disk turned read-only: exit $rc: $(cat "$TMP/ro.err")"
+for _ in $(seq 1 50); do
+    grep -q "^CLOSED " "$TMP/proxy.slowro.log" 2>/dev/null && break
+    sleep 0.1
+done
+DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.slowro.log" | paste -sd+)
+DOWN=$((${DOWN:-0}))
+echo "full_test: $DOWN of $TOTAL bytes downloaded before the fetch onto a read-only disk stopped"
+[ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
+    bad "the fetch downloaded $DOWN of $TOTAL bytes onto a read-only disk"
+
+# 4c. A library that cannot be written at all is refused before any peer is
+# asked for anything.
+start_proxy ok ro0
+expect_status "fetch into a read-only library" 5 \
+    "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
+    --output "$DISK/rolib"
+expect_stderr "the read-only library is named" \
+    "cannot write to folder $DISK/rolib: Read-only file system: choose a folder you can write"
+expect_status "fetch into a new folder on a read-only disk" 5 \
+    "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
+    --output "$DISK/newlib"
+expect_stderr "the read-only disk is named" "cannot create folder $DISK/newlib: Read-only file system"
+sleep 0.3
+! grep -q "^CONNECT" "$TMP/proxy.ro0.log" 2>/dev/null && ok ||
+    bad "a fetch into a library it cannot write connected to a peer"
+mount -o remount,rw "$DISK" || bad "the tmpfs writable again"
+
 # 5. A relay whose data folder fills up says so in its log with what to do,
 # and keeps running (it serves what it holds, and asks for no bundles for a
 # minute after each failure).
