@@ -3223,7 +3223,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             flush_batch(&r, true);
         if (interrupted)
             break;
-        /* Nothing more would fit in the library: no more is downloaded. */
+        /* Nothing more can be written to the library (full, read-only): no more is
+         * downloaded. */
         if (r.disk_full || r.disk_stuck) {
             util_err(r.disk_full ? "stopping: the library's disk is full (run the fetch again "
                                    "once there is space: it gets the rest)"
