@@ -307,8 +307,9 @@ struct run {
     int64_t stop_ms; /* --timeout: stop then (INT64_MAX: never) */
     bool incomplete;
     bool write_failed;
-    bool disk_full;  /* a write failed for want of space: nothing more would fit */
-    bool disk_stuck; /* a write failed as every other would (read-only, no permission) */
+    bool disk_full;             /* a write failed for want of space: nothing more would fit */
+    bool disk_stuck;            /* a write failed as every other would (read-only, no permission) */
+    atomic_bool write_hopeless; /* the writer met one of those: stop downloading now */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -701,11 +702,33 @@ put_items(struct run *r, const struct library_item *items, size_t n, bool *added
     return rc;
 }
 
+enum write_err { WRITE_ERR_OTHER, WRITE_ERR_FULL, WRITE_ERR_STUCK };
+
+/*
+ * What a library error says of the disk: full (no space, over quota), stuck
+ * (read-only, not ours, failing: every other write would fail too), or other
+ * (this bundle only, as far as is known).
+ */
+static enum write_err
+write_error_kind(const char *err)
+{
+    if (strstr(err, strerror(ENOSPC)) != NULL)
+        return WRITE_ERR_FULL;
+#ifdef EDQUOT
+    if (strstr(err, strerror(EDQUOT)) != NULL)
+        return WRITE_ERR_FULL;
+#endif
+    if (strstr(err, strerror(EROFS)) != NULL || strstr(err, strerror(EACCES)) != NULL ||
+        strstr(err, strerror(EIO)) != NULL)
+        return WRITE_ERR_STUCK;
+    return WRITE_ERR_OTHER;
+}
+
 /*
  * Puts the items of one publisher (at idx[0..n) of the batch) into the
  * library, and records what the library added of them. If the library
  * refuses them together, each goes in alone: one bundle it cannot take must
- * not hold back the rest on every fetch (a full disk fails them all again).
+ * not hold back the rest on every fetch (on a full disk, those that fit go in).
  */
 static void
 put_group(struct run *r, const struct library_item *items, const size_t *idx, size_t n, size_t pub)
@@ -736,6 +759,8 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
         r->wrc = rc;
         snprintf(r->werr, sizeof r->werr, "%s", err);
     }
+    if (write_error_kind(err) != WRITE_ERR_OTHER)
+        atomic_store(&r->write_hopeless, true); /* the fetch loop stops downloading */
     if (n == 1)
         return;
     for (k = 0; k < n; k++) {
@@ -863,16 +888,17 @@ batch_wait(struct run *r)
     if (r->wrc != 0) {
         util_err("%s", r->werr);
         r->write_failed = true;
-        if (strstr(r->werr, strerror(ENOSPC)) != NULL)
+        /* A full disk; one remounted read-only after errors, a folder made unwritable. */
+        switch (write_error_kind(r->werr)) {
+        case WRITE_ERR_FULL:
             r->disk_full = true;
-#ifdef EDQUOT
-        if (strstr(r->werr, strerror(EDQUOT)) != NULL)
-            r->disk_full = true;
-#endif
-        /* A disk remounted read-only after errors, a folder made unwritable. */
-        if (strstr(r->werr, strerror(EROFS)) != NULL || strstr(r->werr, strerror(EACCES)) != NULL ||
-            strstr(r->werr, strerror(EIO)) != NULL)
+            break;
+        case WRITE_ERR_STUCK:
             r->disk_stuck = true;
+            break;
+        case WRITE_ERR_OTHER:
+            break;
+        }
     }
     bool any = false;
     for (k = 0; k < r->n_wbatch; k++)
@@ -919,6 +945,20 @@ batch_wait(struct run *r)
         free((uint8_t *)r->wbatch[k].raw);
     }
     r->n_wbatch = 0;
+}
+
+/* Lets the batch being filled go unwritten. */
+static void
+batch_drop(struct run *r)
+{
+    size_t k;
+
+    for (k = 0; k < r->n_batch; k++) {
+        sz_bundle_free((struct sz_bundle *)r->batch[k].b);
+        free((uint8_t *)r->batch[k].raw);
+    }
+    r->n_batch = 0;
+    r->batch_bytes = 0;
 }
 
 /* Hands the filled batch to the writer (after the previous one is written);
@@ -3124,6 +3164,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     int status = EXIT_OK;
 
     memset(&r, 0, sizeof r);
+    atomic_init(&r.write_hopeless, false);
     memset(res, 0, sizeof *res);
     r.o = o;
     r.res = res;
@@ -3224,7 +3265,9 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (interrupted)
             break;
         /* Nothing more can be written to the library (full, read-only): no more is
-         * downloaded. */
+         * downloaded. The writer's error is printed first. */
+        if (atomic_load(&r.write_hopeless))
+            batch_wait(&r);
         if (r.disk_full || r.disk_stuck) {
             util_err(r.disk_full ? "stopping: the library's disk is full (run the fetch again "
                                    "once there is space: it gets the rest)"
@@ -3428,7 +3471,10 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             last_progress = t;
         }
     }
-    flush_batch(&r, true);
+    if (r.disk_full || r.disk_stuck)
+        batch_drop(&r); /* it would fail as the last did: the next run fetches it */
+    else
+        flush_batch(&r, true);
     if (o->progress) {
         progress(&r);
         fputc('\n', stderr);
