@@ -376,10 +376,21 @@ cmd_fetch(int argc, char **argv)
         }
         if (sz_time_format(pr->newest_created, when, sizeof when) != 0)
             snprintf(when, sizeof when, "?");
-        fprintf(stderr,
-                "samizdat: %s: %llu new, highest sequence %llu, newest signed %s (%lld h ago)\n",
-                name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
-                (long long)((now - pr->newest_created) / 3600));
+        if (pr->newest_created - now > 3600)
+            /* Signed "later" than now: one of the two clocks is wrong, and ages
+             * (the staleness warning too) are only as right as this one. */
+            fprintf(stderr,
+                    "samizdat: %s: %llu new, highest sequence %llu, newest signed %s, %lld h "
+                    "ahead of this computer's clock: check its date and time (or the "
+                    "publisher's clock is wrong)\n",
+                    name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
+                    (long long)((pr->newest_created - now) / 3600));
+        else
+            fprintf(stderr,
+                    "samizdat: %s: %llu new, highest sequence %llu, newest signed %s (%lld h "
+                    "ago)\n",
+                    name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
+                    (long long)(now > pr->newest_created ? (now - pr->newest_created) / 3600 : 0));
         if (now - pr->newest_created > o.stale_after_s)
             fprintf(stderr,
                     "samizdat: WARNING: the newest bundle of %s is older than %lld hours: your "

@@ -337,6 +337,20 @@ if [ -n "$TPID" ]; then
 fi
 FOLLOWERS=
 
+# A bundle signed "later" than the reader's clock (relays take up to 24 h
+# ahead): the reader is told its clock or the publisher's is wrong, not that
+# the bundle is some negative number of hours old.
+"$SZ" keygen --secret-key "$TMP/ahead.sk" --public-key "$TMP/ahead.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/ahead.pk") The Early Edition" >"$TMP/trust-ahead"
+"$SZ" pack --secret-key "$TMP/ahead.sk" --output "$TMP/ahead.bundle" \
+    --created "$(date -u -d '+20 hours 30 minutes' +%Y-%m-%dT%H:%M:%SZ)" "$(article early)" \
+    </dev/null >/dev/null || bad "pack a bundle dated 20 h ahead"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/ahead.bundle" >/dev/null || bad "import early"
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-ahead" --output "$TMP/aheadlib" >/dev/null \
+    2>"$TMP/ahead.err" || bad "fetch a bundle dated ahead: $(cat "$TMP/ahead.err")"
+grep -q "The Early Edition: 1 new, highest sequence 1, newest signed .*, 20 h ahead of this computer's clock: check its date and time" \
+    "$TMP/ahead.err" && ok || bad "a bundle dated ahead is not named so: $(cat "$TMP/ahead.err")"
+
 # Writers at once: three fetches and an unpack into one library. The library's
 # lock takes them in turn: each bundle is added once, and the library holds
 # every one of them and nothing twice.
