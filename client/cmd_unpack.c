@@ -16,6 +16,8 @@ static const char USAGE[] =
     "Verifies every bundle completely, and only when all pass, adds their articles\n"
     "to the library in DIR: index.html, a page per article, each article's\n"
     "original file and its attachments. A refused bundle leaves nothing behind.\n"
+    "Many bundles (over 128 MiB with their articles) are checked all first, then\n"
+    "read again and added in parts: memory does not grow with their number.\n"
     "Prints the path of DIR/index.html.\n"
     "\n"
     "  --trust PK             a trusted publisher: a public key file or szpk1... text\n"
@@ -25,6 +27,49 @@ static const char USAGE[] =
     "                         made earlier (a folder holding other files is refused)\n"
     "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
     "  -h, --help             show this help\n";
+
+/*
+ * What one library_add() holds at most: bundles and their articles, raw and
+ * uncompressed bytes together. Bundles that fit are kept from their check to
+ * their writing; past that (an archive from a USB stick), they are checked all
+ * first, then read again and added in parts of this size, so that memory does
+ * not grow with the number of bundles.
+ */
+#define UNPACK_HOLD_BYTES ((size_t)128 << 20)
+
+static size_t
+item_bytes(const struct library_item *it)
+{
+    return it->raw_len + it->b->content_len;
+}
+
+static void
+items_free(struct library_item *items, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        sz_bundle_free((struct sz_bundle *)items[i].b);
+        free((uint8_t *)items[i].raw);
+    }
+    *n = 0;
+}
+
+/* Adds items[0..*n) and frees them; sums the library's counts into *sum. */
+static int
+add_part(const char *dir, struct library_item *items, size_t *n,
+         const struct library_publisher *pubs, size_t n_pubs, struct library_result *sum, char *err,
+         size_t err_cap)
+{
+    struct library_result res = {0};
+    int r = library_add(dir, items, *n, pubs, n_pubs, &res, err, err_cap);
+    items_free(items, n);
+    if (r != 0)
+        return -1;
+    sum->bundles_added += res.bundles_added;
+    sum->bundles_present += res.bundles_present;
+    sum->articles_written += res.articles_written;
+    sum->equivocations += res.equivocations;
+    return 0;
+}
 
 int
 cmd_unpack(int argc, char **argv)
@@ -40,9 +85,10 @@ cmd_unpack(int argc, char **argv)
     struct library_result res = {0};
     const char *dir = NULL;
     uint64_t cap = SZ_BUNDLE_DEFAULT_CONTENT_CAP, mib;
-    size_t n = 0, i;
+    size_t n = 0, i, held = 0;
+    bool reread = false;
     char err[1024];
-    int c, r, rc = EXIT_USAGE;
+    int c, r, rc = EXIT_USAGE, first;
 
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -100,6 +146,7 @@ cmd_unpack(int argc, char **argv)
     }
     /* Verify everything first: one refused bundle and nothing is written. */
     rc = EXIT_OK;
+    first = optind;
     for (; optind < argc; optind++) {
         struct sz_bundle *b = NULL;
         uint8_t *raw = NULL;
@@ -115,7 +162,13 @@ cmd_unpack(int argc, char **argv)
         items[n].b = b;
         items[n].raw = raw;
         items[n].raw_len = raw_len;
-        n++;
+        held += item_bytes(&items[n++]);
+        if (held > UNPACK_HOLD_BYTES) {
+            /* Too much to hold: checked now, read again to be added. */
+            items_free(items, &n);
+            held = 0;
+            reread = true;
+        }
     }
     if (rc != EXIT_OK) {
         util_err("nothing was unpacked: every bundle must be read and verify first");
@@ -125,19 +178,49 @@ cmd_unpack(int argc, char **argv)
         memcpy(pubs[i].pk, trust.pk[i], 32);
         pubs[i].name = trust.names[i];
     }
-    if (library_add(dir, items, n, pubs, trust.n, &res, err, sizeof err) != 0) {
+    if (reread) {
+        items_free(items, &n); /* the last ones checked: read again below, in order */
+        held = 0;
+    } else if (add_part(dir, items, &n, pubs, trust.n, &res, err, sizeof err) != 0) {
         util_err("%s", err);
         rc = EXIT_OUTPUT;
         goto out;
+    }
+    for (int k = first; reread && k < argc; k++) {
+        struct sz_bundle *b = NULL;
+        uint8_t *raw = NULL;
+        size_t raw_len = 0;
+        /* Checked again: the file may have changed since its first reading. */
+        r = util_load_bundle(argv[k], &trust, cap, &b, &raw, &raw_len, err, sizeof err);
+        if (r != EXIT_OK) {
+            util_err("%s", err);
+            util_err("stopped: %s could not be read again as it was checked (it changed "
+                     "or went away since); %zu bundle(s) were added before it",
+                     argv[k], res.bundles_added);
+            rc = r;
+            goto out;
+        }
+        items[n].b = b;
+        items[n].raw = raw;
+        items[n].raw_len = raw_len;
+        held += item_bytes(&items[n++]);
+        if (held >= UNPACK_HOLD_BYTES / 2 || k + 1 == argc) {
+            held = 0;
+            if (add_part(dir, items, &n, pubs, trust.n, &res, err, sizeof err) != 0) {
+                util_err("%s", err);
+                if (res.bundles_added > 0)
+                    util_err("%zu bundle(s) of this unpack were added before that",
+                             res.bundles_added);
+                rc = EXIT_OUTPUT;
+                goto out;
+            }
+        }
     }
     fprintf(stderr, "samizdat: %zu bundle(s) added, %zu already present, %zu article(s) written\n",
             res.bundles_added, res.bundles_present, res.articles_written);
     printf("%s/index.html\n", dir);
 out:
-    for (i = 0; i < n; i++) {
-        sz_bundle_free((struct sz_bundle *)items[i].b);
-        free((uint8_t *)items[i].raw);
-    }
+    items_free(items, &n);
     free(items);
     free(pubs);
     util_trust_free(&trust);
