@@ -65,7 +65,9 @@
  * dropped (each is dropped unverified). */
 #define MAX_REPEATS 16
 #define BATCH_BUNDLES 256
-#define BATCH_BYTES (64u << 20) /* two batches live at once: one filling, one being written */
+/* Bundles and their articles (raw and uncompressed bytes) in one batch; two batches
+ * live at once: one filling, one being written. */
+#define BATCH_BYTES (64u << 20)
 #define MAX_ANNOUNCED_PER_10S 4096
 #define MAX_HELD_RANGES 100000
 /* Ranges queued for one peer: 16M sequences, more than any honest peer offers at once. */
@@ -2465,7 +2467,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     r->batch_pub[r->n_batch] = (size_t)i;
     if (r->n_batch++ == 0)
         r->batch_since_ms = now_ms();
-    r->batch_bytes += len;
+    r->batch_bytes += len + b->content_len; /* what it holds: the bundle and its articles */
     /* With --follow, the main loop also writes a batch that waited FOLLOW_FLUSH_MS. */
     if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
         flush_batch(r, false);

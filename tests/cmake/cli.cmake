@@ -5,11 +5,6 @@ if(TARGET samizdat-cli)
                      ${PROJECT_SOURCE_DIR})
     set_tests_properties(cli_offline PROPERTIES TIMEOUT 600)
     if(TARGET bench_fetch_gen)
-        if(SZ_SANITIZE)
-            set(SZ_SANITIZED ON)
-        else()
-            set(SZ_SANITIZED OFF)
-        endif()
         add_test(NAME cli_unpack_many
                  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/unpack_many_test.sh
                          $<TARGET_FILE:samizdat-cli> ${PROJECT_SOURCE_DIR}

@@ -44,17 +44,17 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/catchup_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
                      $<TARGET_FILE:sz_adversary> $<TARGET_FILE:bench_fetch_gen>)
-    add_test(NAME library_full_disk
-             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/full_test.sh
+    add_test(NAME library_limits
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/limits_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
-                     $<TARGET_FILE:bench_fetch_gen>)
+                     $<TARGET_FILE:bench_fetch_gen> ${SZ_SANITIZED})
     add_test(NAME censorship_scenario
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_integration daemon_crash daemon_gossip daemon_fetch daemon_reload
                          daemon_import daemon_ctl_client daemon_summary_parts
                          daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume daemon_onion_listen
-                         daemon_catchup_peers library_full_disk censorship_scenario
+                         daemon_catchup_peers library_limits censorship_scenario
                          PROPERTIES TIMEOUT 600)
     # Namespaces are machine-wide: the scenario runs alone, and skips (77) without root.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
@@ -64,5 +64,5 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     # Needs a mount namespace for its own /etc/hosts; skips (77) where there is none.
     set_tests_properties(daemon_peer_addresses daemon_fetch_proxy PROPERTIES SKIP_RETURN_CODE 77)
     # Needs a mount namespace for its small tmpfs; skips (77) where there is none.
-    set_tests_properties(library_full_disk PROPERTIES SKIP_RETURN_CODE 77)
+    set_tests_properties(library_limits PROPERTIES SKIP_RETURN_CODE 77)
 endif()

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# A library on a disk that fills up (a USB stick, an SD card): `samizdat fetch`
+# The limits a reader's machine sets. A library on a disk that fills up (a
+# USB stick, an SD card): `samizdat fetch`
 # adds the bundles that fit, says the disk is full and what to do, leaves no
 # file of a bundle it could not add, and a fetch after space was freed gets the
 # rest. `samizdat unpack` (all or nothing) leaves the library as it was. The
 # disk is a 1 MiB tmpfs in a mount namespace of the test's own. A fetch of a
 # long backlog stops downloading once the disk is full; a relay whose data
 # folder fills up says so and keeps running; publish on a full disk says so.
-# usage: full_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
+# Memory: a fetch of 200 MiB of articles holds two batches of 64 MiB at most,
+# not everything it has received.
+# usage: limits_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN SANITIZED(ON|OFF)
 set -u
 SZ=$1
 SZD=$2
 SRC=$3
 GEN=$4
+SANITIZED=${5:-OFF}
 if [ -z "${SZ_FULL_TEST_NS:-}" ]; then
     for flags in "-m" "-r -m"; do
         # shellcheck disable=SC2086
@@ -66,7 +70,7 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$DISK/lib"
 grep -q "No space left on device (the disk holding $DISK/lib is full: free space on it, or use a library folder on another disk, and run again)" \
     "$TMP/err1" && ok || bad "a full disk is not named with what to do: $(cat "$TMP/err1")"
 got=$(fetched "$out" 2>/dev/null || echo 0)
-echo "full_test: $got of $N editions fit on the 1 MiB disk; df: $(df -k "$DISK" | tail -1)"
+echo "limits_test: $got of $N editions fit on the 1 MiB disk; df: $(df -k "$DISK" | tail -1)"
 [ "$got" -ge 1 ] && [ "$got" -lt $N ] && ok ||
     bad "the editions that fit are not added: $got of $N ($out)"
 [ "$(articles "$DISK/lib")" -eq "$got" ] && [ "$(bundle_files "$DISK/lib")" -eq "$got" ] &&
@@ -98,7 +102,7 @@ after=$(df -k --output=used "$DISK" | tail -1)
 [ "$(articles "$DISK/lib")" -eq 1 ] && [ "$(bundle_files "$DISK/lib")" -eq 1 ] &&
     [ "$(listed "$DISK/lib")" -eq 1 ] && ok ||
     bad "a failed unpack left files: $(articles "$DISK/lib") article folders, $(bundle_files "$DISK/lib") bundle files"
-echo "full_test: disk used before the failed unpack ${before} KiB, after ${after} KiB"
+echo "limits_test: disk used before the failed unpack ${before} KiB, after ${after} KiB"
 [ "$after" -le $((before + 8)) ] && ok || bad "a failed unpack took space: $before -> $after KiB"
 
 # 4. A backlog far larger than the disk (3000 bundles, about 9 MB, through a
@@ -128,7 +132,7 @@ for _ in $(seq 1 50); do
 done
 DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.ok.log" | paste -sd+)
 DOWN=$((${DOWN:-0}))
-echo "full_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetch stopped"
+echo "limits_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetch stopped"
 [ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
     bad "the fetch downloaded $DOWN of $TOTAL bytes onto a full disk"
 [ "$(find "$DISK/backlog" -mindepth 2 -maxdepth 2 -type d | wc -l)" -ge 1 ] && ok ||
@@ -157,7 +161,7 @@ for _ in $(seq 1 50); do
 done
 DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.slowro.log" | paste -sd+)
 DOWN=$((${DOWN:-0}))
-echo "full_test: $DOWN of $TOTAL bytes downloaded before the fetch onto a read-only disk stopped"
+echo "limits_test: $DOWN of $TOTAL bytes downloaded before the fetch onto a read-only disk stopped"
 [ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
     bad "the fetch downloaded $DOWN of $TOTAL bytes onto a read-only disk"
 
@@ -211,6 +215,42 @@ expect_stderr "publish names the full disk" "the disk is full: free space on the
 rm -f "$TMP/newsroom/filler"
 check "publish once space was freed" "$SZ" publish --socket "$TMP/newsroom/control.sock" "$TMP/in/e2.md"
 stop_daemon newsroom && ok || bad "the publisher stops cleanly: $(tail -3 "$TMP/newsroom.log")"
+
+# 7. Memory: 200 bundles of one 1 MiB article each (40 MB of bundles, 200 MiB
+# of articles) fetched at once. Batches count the articles too, so the reader
+# holds about two batches of 64 MiB, not the 240 MiB it receives.
+mkdir -p "$TMP/bigcorpus"
+printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+    >"$TMP/bigcorpus/MANIFEST.tsv"
+python3 - "$TMP/bigcorpus/a.txt" <<'PY'
+import random, sys
+random.seed(2)
+words = "press freedom report city council water the of and news censor relay reader".split()
+out, size = [], 0
+while size < (1 << 20) - 400:
+    para = " ".join(random.choice(words) for _ in range(60)) + ".\n\n"
+    out.append(para)
+    size += len(para)
+open(sys.argv[1], "w").write("".join(out))
+PY
+printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/bigcorpus/a.txt")" \
+    >>"$TMP/bigcorpus/MANIFEST.tsv"
+"$GEN" gen --corpus "$TMP/bigcorpus" --out "$TMP/big" --bundles 200 --articles 1 --level 1 --seed 2 \
+    >/dev/null || bad "generating 200 bundles of 1 MiB articles"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/big/*.bundle >/dev/null ||
+    bad "import the 1 MiB articles"
+echo "$(cat "$TMP/big/pub.pk") The Long Reads" >"$TMP/trust-big"
+read -r rc mib < <(python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' \
+    "$TMP/big.err" "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-big" --output "$TMP/biglib")
+echo "limits_test: 200 MiB of articles fetched with ${mib} MiB of memory at most"
+[ "$rc" -eq 0 ] && grep -q "The Long Reads: 200 new" "$TMP/big.err" && ok ||
+    bad "fetch of 200 MiB of articles: exit $rc: $(cat "$TMP/big.err")"
+# Sanitizers add their own memory: only the plain build is measured.
+if [ "$SANITIZED" != ON ]; then
+    [ "$mib" -lt 200 ] && ok || bad "a fetch of 200 MiB of articles took $mib MiB of memory"
+fi
 
 stop_daemon relay || bad "the relay stops cleanly"
 finish
