@@ -413,21 +413,17 @@ cpu_fetch() {
     read -r u s <"$TMP/time"
     CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 }
-# mem_fetch LIB ARGS...: fetch_into without the timeout wrapper, sampling the
-# fetch's peak resident memory (VmHWM, KiB) into HWM while it runs.
+# mem_fetch LIB ARGS...: fetch_into without the timeout wrapper, with the
+# fetch's peak resident memory (KiB, from getrusage: exact however short the
+# fetch, where sampling /proc missed a fetch done in 0.1 s) in HWM.
 mem_fetch() {
-    local lib=$1 t0=$EPOCHREALTIME pid h
+    local lib=$1 t0=$EPOCHREALTIME
     shift
-    "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" &
-    pid=$!
-    HWM=0 CPU=
-    while kill -0 "$pid" 2>/dev/null; do
-        h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
-        [ -n "$h" ] && HWM=$h
-        sleep 0.1
-    done
-    RC=0
-    wait "$pid" || RC=$?
+    CPU=
+    read -r RC HWM < <(python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+        "$ERRF" "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib")
     SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 }
 # named NAME REGEX WHAT: the fetch named the evil relay NAME for REGEX.
