@@ -1681,6 +1681,11 @@ done_verify(struct gjob *j)
         gs->store_failed = true;
         gs->store_failed_ms = (int64_t)uv_now(gs->d->loop);
         snprintf(gs->store_err, sizeof gs->store_err, "%s", j->err);
+        /* Ranges not asked yet are not asked: a long catch-up would download
+         * everything only to drop it (a later compare asks again). */
+        for (struct peer *q = peer_first(gs->d); q != NULL; q = q->next)
+            if (q->g != NULL)
+                q->g->n_ranges_queued = 0;
         if (log_allow(&gs->store_log, 2, gs->store_failed_ms))
             log_msg(LOG_ERROR,
                     "cannot store a bundle from %s: %s; no bundles are asked of peers for %d s",

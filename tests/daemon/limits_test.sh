@@ -200,6 +200,22 @@ python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["store_error"]; asse
 "$SZ" status --socket "$TMP/relay/control.sock" --json >"$TMP/relay.json" 2>&1
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["store_error"] is None' \
     "$TMP/relay.json" && ok || bad "a healthy relay's status --json: $(head -c 600 "$TMP/relay.json")"
+# What it downloads: the ranges already asked for still come (up to 16 of
+# 128 sequences), the rest of the 3,020 bundles of its peer are not asked.
+bundles_in() {
+    "$SZ" status --socket "$TMP/small/control.sock" 2>/dev/null |
+        sed -n "s/^  $RELAY .* in [0-9]* B \/ \([0-9]*\) bundles.*/\1/p"
+}
+last=-1
+for _ in $(seq 1 30); do
+    now=$(bundles_in)
+    [ -n "$now" ] && [ "$now" = "$last" ] && break
+    last=$now
+    sleep 1
+done
+echo "limits_test: the relay on a full disk received $last of the 3,020 bundles its peer holds"
+[ -n "$last" ] && [ "$last" -lt 2600 ] && ok ||
+    bad "a relay on a full disk went on downloading: $last bundles of 3,020"
 stop_daemon small && ok || bad "the relay on a full disk stops cleanly: $(tail -3 "$TMP/small.log")"
 
 # 6. A publishing daemon on a full disk: publish fails with the store's reason
