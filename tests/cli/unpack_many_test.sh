@@ -13,25 +13,11 @@ SANITIZED=$4
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 . "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
 
 # 200 bundles of one article of 1 MiB of words each: 40 MB of bundles, 200 MiB
 # of articles (held at once, that is about 250 MiB of memory).
-mkdir -p "$TMP/corpus"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/corpus/MANIFEST.tsv"
-python3 - "$TMP/corpus/a.txt" <<'PY'
-import random, sys
-random.seed(1)
-words = "press freedom report city council water the of and news censor relay reader winter".split()
-out, size = [], 0
-while size < (1 << 20) - 400:
-    para = " ".join(random.choice(words) for _ in range(60)) + ".\n\n"
-    out.append(para)
-    size += len(para)
-open(sys.argv[1], "w").write("".join(out))
-PY
-printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/corpus/a.txt")" \
-    >>"$TMP/corpus/MANIFEST.tsv"
+words_corpus "$TMP/corpus" 1
 "$GEN" gen --corpus "$TMP/corpus" --out "$TMP/b" --bundles 200 --articles 1 --level 1 \
     >/dev/null || bad "generating 200 bundles"
 BUNDLES=("$TMP"/b/*.bundle)

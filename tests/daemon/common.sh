@@ -107,6 +107,27 @@ start_proxy() {
     PROXY=127.0.0.1:$port
 }
 
+# words_corpus DIR SEED: a corpus of one document of 1 MiB of random words (it
+# compresses about five times), for bench_fetch_gen to make bundles whose
+# articles take much more memory than their bytes on the wire.
+words_corpus() {
+    mkdir -p "$1"
+    printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+        >"$1/MANIFEST.tsv"
+    python3 - "$1/a.txt" "$2" <<'PY'
+import random, sys
+random.seed(int(sys.argv[2]))
+words = "press freedom report city council water the of and news censor relay reader".split()
+out, size = [], 0
+while size < (1 << 20) - 400:
+    para = " ".join(random.choice(words) for _ in range(60)) + ".\n\n"
+    out.append(para)
+    size += len(para)
+open(sys.argv[1], "w").write("".join(out))
+PY
+    printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$1/a.txt")" >>"$1/MANIFEST.tsv"
+}
+
 # tiny_corpus DIR: a corpus of one short document, for bench_fetch_gen to make
 # many small bundles from (MANIFEST.tsv as the benchmark corpus has it).
 tiny_corpus() {

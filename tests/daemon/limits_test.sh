@@ -38,6 +38,16 @@ mount -t tmpfs -o size=1m tmpfs "$DISK" || {
     exit 77
 }
 N=20
+# proxy_down LABEL: the bytes the proxy LABEL passed back, once its link closed.
+proxy_down() {
+    local d
+    for _ in $(seq 1 50); do
+        grep -q "^CLOSED " "$TMP/proxy.$1.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    d=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.$1.log" | paste -sd+)
+    echo $((${d:-0}))
+}
 
 # N bundles of one article each, 40 KB of text that compresses little: each
 # takes about 120 KB in a library (its page, its body and the bundle).
@@ -126,12 +136,7 @@ expect_status "fetch of a backlog onto a small disk" 5 \
     "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
     --output "$DISK/backlog"
 expect_stderr "the fetch says why it stops" "stopping: the library's disk is full"
-for _ in $(seq 1 50); do
-    grep -q "^CLOSED " "$TMP/proxy.ok.log" 2>/dev/null && break
-    sleep 0.1
-done
-DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.ok.log" | paste -sd+)
-DOWN=$((${DOWN:-0}))
+DOWN=$(proxy_down ok)
 echo "limits_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fetch stopped"
 [ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
     bad "the fetch downloaded $DOWN of $TOTAL bytes onto a full disk"
@@ -155,12 +160,7 @@ rc=0
 wait $FPID || rc=$?
 [ $rc -eq 5 ] && grep -q "stopping: the library cannot be written" "$TMP/ro.err" && ok ||
     bad "a fetch onto a disk turned read-only: exit $rc: $(cat "$TMP/ro.err")"
-for _ in $(seq 1 50); do
-    grep -q "^CLOSED " "$TMP/proxy.slowro.log" 2>/dev/null && break
-    sleep 0.1
-done
-DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.slowro.log" | paste -sd+)
-DOWN=$((${DOWN:-0}))
+DOWN=$(proxy_down slowro)
 echo "limits_test: $DOWN of $TOTAL bytes downloaded before the fetch onto a read-only disk stopped"
 [ "$DOWN" -gt 0 ] && [ "$DOWN" -lt $((TOTAL / 2)) ] && ok ||
     bad "the fetch downloaded $DOWN of $TOTAL bytes onto a read-only disk"
@@ -235,22 +235,7 @@ stop_daemon newsroom && ok || bad "the publisher stops cleanly: $(tail -3 "$TMP/
 # 7. Memory: 200 bundles of one 1 MiB article each (40 MB of bundles, 200 MiB
 # of articles) fetched at once. Batches count the articles too, so the reader
 # holds about two batches of 64 MiB, not the 240 MiB it receives.
-mkdir -p "$TMP/bigcorpus"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/bigcorpus/MANIFEST.tsv"
-python3 - "$TMP/bigcorpus/a.txt" <<'PY'
-import random, sys
-random.seed(2)
-words = "press freedom report city council water the of and news censor relay reader".split()
-out, size = [], 0
-while size < (1 << 20) - 400:
-    para = " ".join(random.choice(words) for _ in range(60)) + ".\n\n"
-    out.append(para)
-    size += len(para)
-open(sys.argv[1], "w").write("".join(out))
-PY
-printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/bigcorpus/a.txt")" \
-    >>"$TMP/bigcorpus/MANIFEST.tsv"
+words_corpus "$TMP/bigcorpus" 2
 "$GEN" gen --corpus "$TMP/bigcorpus" --out "$TMP/big" --bundles 200 --articles 1 --level 1 --seed 2 \
     >/dev/null || bad "generating 200 bundles of 1 MiB articles"
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/big/*.bundle >/dev/null ||
