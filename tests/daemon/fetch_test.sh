@@ -15,6 +15,14 @@ trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null
 for p in ${FOLLOWERS:-}; do kill -KILL $p 2>/dev/null; done
 cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
+# wait_page LIB ID: true once article ID's page is in LIB (within 30 s).
+wait_page() {
+    for _ in $(seq 1 300); do
+        ls "$1"/*/"$2"/index.html >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
 article() {
     printf -- '---\ntitle: Article %s\nid: %s\n---\nText of %s.\n' "$1" "$1" "$1" >"$TMP/$1.md"
     echo "$TMP/$1.md"
@@ -239,13 +247,7 @@ FPID=$!
 sleep 2
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article followed)" >/dev/null
 got=0
-for _ in $(seq 1 300); do
-    if ls "$TMP"/followlib/*/followed/index.html >/dev/null 2>&1; then
-        got=1
-        break
-    fi
-    sleep 0.1
-done
+wait_page "$TMP/followlib" followed && got=1
 kill -INT $FPID
 wait $FPID
 [ $got -eq 1 ] && ok || bad "--follow receives a bundle published after it started: $(cat "$TMP/follow.err")"
@@ -263,13 +265,7 @@ FPID=$!
 sleep 2
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP/late.bundle" >/dev/null || bad "import latecomer"
 got=0
-for _ in $(seq 1 300); do
-    if ls "$TMP"/latelib/*/latecomer/index.html >/dev/null 2>&1; then
-        got=1
-        break
-    fi
-    sleep 0.1
-done
+wait_page "$TMP/latelib" latecomer && got=1
 kill -INT $FPID
 rc=0
 wait $FPID || rc=$?
