@@ -27,13 +27,26 @@
 # reader and a slow sender of a requested bundle (both keep their links), and
 # links announcing made-up ids (ignored after 30 s; honest bundles still come).
 #
-# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
+# PART (default all) picks what runs after the setup: "attacks" is everything
+# but the slow and greedy peers, the hoarders and the fillers; "load" is only
+# those. The two parts run as two tests, each with its own daemons, so that
+# they can run side by side.
+#
+# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR [all|attacks|load]
 # SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
 set -u
 SZ=$1
 SZD=$2
 ADV=$3
 SRC=$4
+PART=${5:-all}
+case $PART in
+all | attacks | load) ;;
+*)
+    echo "adversary_test.sh: unknown part '$PART' (all, attacks or load)" >&2
+    exit 2
+    ;;
+esac
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
@@ -216,6 +229,8 @@ done
 echo "setup: A, B, T ($TPORT), T2 ($T2PORT) linked in $(since "$T_START") s;" \
     "T's VmRSS $(($(rss_kb T) / 1024)) MB"
 honest "warm-up" T T2
+
+if [ "$PART" != load ]; then
 
 # ---- probes without the network key: no byte back, a FIN at the handshake deadline
 echo "probe: connections that do not prove the network key"
@@ -525,11 +540,14 @@ fi
     bad "future-dated: refused again ($(status_field T refused_future) after $f1)"
 still_up future-dated T
 honest "after a bundle dated 2100" T
+fi
 
 # The slow and greedy peers, the hoarders and the fillers check time and memory bounds,
 # which AddressSanitizer distorts (and they take about two minutes): they run
 # in the normal build only.
-if [ "$ASAN" = 1 ]; then
+if [ "$PART" = attacks ]; then
+    :
+elif [ "$ASAN" = 1 ]; then
     echo "slow-and-greedy, hoard, fill: skipped under AddressSanitizer (timing and memory bounds; the normal build runs them)"
 else
 
@@ -727,6 +745,7 @@ note "fill: T closed $n_closed of the 48 links for stalling while others waited"
 still_up fill T
 fi
 
+if [ "$PART" != load ]; then
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering
 # (Last of the attacks on T: a crash here must not hide the results above.)
 # The peer must not stay a fetch candidate twice over: once freed, the daemon's
@@ -740,6 +759,7 @@ still_up dup-announce T
 wait_pub T p4 1 5 && ok ||
     bad "dup-announce: T did not store the bundle from the next link that announced it"
 honest "after a doubly announced id" T
+fi
 
 # ---- after everything
 echo "after every attack"

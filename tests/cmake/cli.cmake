@@ -9,6 +9,6 @@ if(TARGET samizdat-cli)
                  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/unpack_many_test.sh
                          $<TARGET_FILE:samizdat-cli> ${PROJECT_SOURCE_DIR}
                          $<TARGET_FILE:bench_fetch_gen> ${SZ_SANITIZED})
-        set_tests_properties(cli_unpack_many PROPERTIES TIMEOUT 600)
+        set_tests_properties(cli_unpack_many PROPERTIES TIMEOUT 600 PROCESSORS 2)
     endif()
 endif()

@@ -56,11 +56,17 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                          daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume daemon_onion_listen
                          daemon_catchup_peers library_limits censorship_scenario
                          PROPERTIES TIMEOUT 600)
-    # Namespaces are machine-wide: the scenario runs alone, and skips (77) without root.
-    set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
-    # Not beside daemon_adversary, whose time bounds their load could break (its
-    # "hoard" bound failed once beside daemon_crash's synchronous writes).
-    set_tests_properties(daemon_catchup_peers daemon_crash PROPERTIES RESOURCE_LOCK busy_daemons)
+    # They keep a core busy (tests/CMakeLists.txt: PROCESSORS).
+    set_tests_properties(daemon_crash daemon_reload daemon_import daemon_summary_parts
+                         PROPERTIES PROCESSORS 2)
+    # Skips (77) without root. Its namespaces and links carry the test's process
+    # id in their names: it can run beside other tests.
+    set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77)
+    # Not beside either part of daemon_adversary, whose time bounds their load
+    # could break (its "hoard" bound failed once beside daemon_crash's
+    # synchronous writes).
+    set_tests_properties(daemon_catchup_peers daemon_crash PROPERTIES RESOURCE_LOCK
+                         "busy_daemons_a;busy_daemons_b")
     # Needs a mount namespace for its own /etc/hosts; skips (77) where there is none.
     set_tests_properties(daemon_peer_addresses daemon_fetch_proxy PROPERTIES SKIP_RETURN_CODE 77)
     # Needs a mount namespace for its small tmpfs; skips (77) where there is none.

@@ -16,5 +16,6 @@ if(TARGET szclient)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/no_network_test.sh
                      ${SZ_DEMO_LIBRARY} ${CMAKE_CURRENT_BINARY_DIR}/browser-screenshots - 200,30,40)
     set_tests_properties(library_browser PROPERTIES
-        FIXTURES_REQUIRED sz_demo_library SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS browser)
+        FIXTURES_REQUIRED sz_demo_library SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS browser
+        PROCESSORS 2)
 endif()

@@ -8,7 +8,7 @@ if(SZ_CPPCHECK)
                      --error-exitcode=1 -I include -I client -I daemon
                      proto client daemon tests bench
              WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-    set_tests_properties(lint_cppcheck PROPERTIES LABELS nosan TIMEOUT 300)
+    set_tests_properties(lint_cppcheck PROPERTIES LABELS nosan TIMEOUT 300 PROCESSORS 2)
 endif()
 if(SZ_CLANG_FORMAT)
     add_test(NAME lint_format
