@@ -98,11 +98,15 @@ load_peers_file(const char *path, char ***peers, size_t *n)
         if (*s == '\0')
             continue;
         v = realloc(*peers, (*n + 1) * sizeof *v);
-        if (v == NULL || (v[*n] = strdup(s)) == NULL) {
+        if (v == NULL) {
             free(buf);
             return -1;
         }
-        *peers = v;
+        *peers = v; /* the old array is gone: the caller frees this one */
+        if ((v[*n] = strdup(s)) == NULL) {
+            free(buf);
+            return -1;
+        }
         (*n)++;
     }
     free(buf);
@@ -190,11 +194,15 @@ cmd_fetch(int argc, char **argv)
         switch (c) {
         case 'p': {
             char **nv = realloc(peers, (n_peers + 1) * sizeof *nv);
-            if (nv == NULL || (nv[n_peers] = strdup(optarg)) == NULL) {
+            if (nv == NULL) {
                 util_err("out of memory");
                 goto out;
             }
-            peers = nv;
+            peers = nv; /* the old array is gone: freed at out */
+            if ((nv[n_peers] = strdup(optarg)) == NULL) {
+                util_err("out of memory");
+                goto out;
+            }
             n_peers++;
             break;
         }
