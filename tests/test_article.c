@@ -202,6 +202,206 @@ test_utf8_all_code_points(void **state)
     }
 }
 
+/*
+ * A plain decoder of RFC 3629 (NUL refused), written apart from the one under
+ * test: the reference for the long buffers below.
+ */
+static bool
+ref_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n, k;
+        if (s[i] < 0x80) {
+            cp = s[i];
+            n = 1;
+        } else if ((s[i] & 0xe0) == 0xc0) {
+            cp = s[i] & 0x1fu;
+            n = 2;
+        } else if ((s[i] & 0xf0) == 0xe0) {
+            cp = s[i] & 0x0fu;
+            n = 3;
+        } else if ((s[i] & 0xf8) == 0xf0) {
+            cp = s[i] & 0x07u;
+            n = 4;
+        } else {
+            return false;
+        }
+        if (len - i < n)
+            return false;
+        for (k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if (cp == 0 || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+            (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Appends code point cp as UTF-8 (any value below 0x200000, even a surrogate). */
+static size_t
+put_cp(uint8_t *b, uint32_t cp)
+{
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        b[0] = (uint8_t)(0xc0 | cp >> 6);
+        b[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xe0 | cp >> 12);
+        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    b[0] = (uint8_t)(0xf0 | cp >> 18);
+    b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+    b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+    b[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* A small linear congruential generator: the same buffers on every run. */
+static uint32_t
+rnd(uint32_t *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return (*x >> 8) & 0xffffffu;
+}
+
+/* Puts a byte that often breaks UTF-8 somewhere in buf. */
+static void
+put_odd(uint8_t *buf, size_t len, uint32_t *x)
+{
+    static const uint8_t odd[] = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                  0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xf8, 0xff};
+    size_t at = rnd(x) % len;
+    buf[at] = odd[rnd(x) % sizeof odd];
+}
+
+/*
+ * Long text (the validator checks 16 or more bytes in blocks, where a
+ * character may straddle two of them), mostly valid, with a slip here and
+ * there: a wrong byte, a cut or doubled character, an overlong form, a
+ * surrogate. Every buffer and several slices of it (other offsets against
+ * the blocks) agree with the reference, valid or not.
+ */
+static void
+test_utf8_long_against_reference(void **state)
+{
+    static const uint32_t edges[] = {0x7f,     0x80,     0x7ff,  0x800,  0xd7ff,  0xd800,
+                                     0xdfff,   0xe000,   0xfffd, 0xffff, 0x10000, 0x10ffff,
+                                     0x110000, 0x1fffff, 0x41,   0x44f,  0x201c,  0x1f600};
+    uint8_t buf[700];
+    uint32_t x = 12345;
+    size_t n_valid = 0, n_invalid = 0;
+    (void)state;
+
+    for (int iter = 0; iter < 30000; iter++) {
+        size_t len = 0, target = 16 + rnd(&x) % (iter % 10 == 0 ? 680 : 80);
+        unsigned mix = rnd(&x) % 4; /* ASCII, Latin/Cyrillic, CJK, emoji weighted */
+        while (len + 4 <= target) {
+            unsigned r = rnd(&x) % 100;
+            uint32_t cp;
+            if (r < 8) { /* a run of ASCII: whole blocks of it */
+                size_t run = 1 + rnd(&x) % 40;
+                while (run-- > 0 && len + 4 < target)
+                    buf[len++] = (uint8_t)('a' + rnd(&x) % 26);
+                continue;
+            }
+            if (r < 60 - mix * 15)
+                cp = 0x20 + rnd(&x) % 0x5f;
+            else if (r < 80)
+                cp = 0x80 + rnd(&x) % 0x780;
+            else if (r < 95)
+                cp = 0x800 + rnd(&x) % 0xf800;
+            else
+                cp = 0x10000 + rnd(&x) % 0x100000;
+            if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd;
+            len += put_cp(buf + len, cp);
+        }
+        switch (rnd(&x) % 6) {
+        case 0: /* valid as made */
+            break;
+        case 1: /* one odd byte somewhere */
+            put_odd(buf, len, &x);
+            break;
+        case 2: /* an edge code point, valid or not, somewhere */
+        {
+            size_t at = rnd(&x) % (len - 4);
+            uint8_t t[4];
+            size_t k = put_cp(t, edges[rnd(&x) % (sizeof edges / sizeof edges[0])]);
+            memcpy(buf + at, t, k);
+            break;
+        }
+        case 3: /* the end cut anywhere */
+            len -= rnd(&x) % 4;
+            break;
+        case 4: /* a byte dropped */
+        {
+            size_t at = rnd(&x) % len;
+            memmove(buf + at, buf + at + 1, len - at - 1);
+            len--;
+            break;
+        }
+        default: /* two odd bytes */
+            put_odd(buf, len, &x);
+            put_odd(buf, len, &x);
+            break;
+        }
+        for (int k = 0; k < 4; k++) {
+            size_t from = k == 0 ? 0 : rnd(&x) % (len < 16 ? len + 1 : 16);
+            size_t to = k < 2 ? len : from + rnd(&x) % (len - from + 1);
+            bool want = ref_utf8_valid(buf + from, to - from);
+            if (sz_utf8_valid(buf + from, to - from) != want)
+                fail_msg("buffer %d, bytes %zu..%zu of %zu: want %d", iter, from, to, len, want);
+            if (want)
+                n_valid++;
+            else
+                n_invalid++;
+        }
+    }
+    /*
+     * Every position against the blocks: a character, whole or cut short,
+     * between runs of ASCII (an ASCII block right after a cut one).
+     */
+    {
+        static const char *const chars[] = {"\xc3\xa9", "\xe2\x80\x9c", "\xf0\x9f\x98\x80",
+                                            "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
+        for (size_t c = 0; c < sizeof chars / sizeof chars[0]; c++) {
+            size_t clen = strlen(chars[c]);
+            for (size_t cut = 0; cut < clen; cut++) {
+                for (size_t at = 0; at < 40; at++) {
+                    size_t n = 0;
+                    memset(buf, 'a', at);
+                    n = at;
+                    memcpy(buf + n, chars[c], clen - cut);
+                    n += clen - cut;
+                    memset(buf + n, 'b', 40);
+                    n += 40;
+                    if (sz_utf8_valid(buf, n) != (cut == 0))
+                        fail_msg("char %zu cut by %zu at %zu: want %d", c, cut, at, cut == 0);
+                    if (cut > 0 && sz_utf8_valid(buf, at + clen - cut))
+                        fail_msg("char %zu cut by %zu at the end of %zu bytes accepted", c, cut,
+                                 at + clen - cut);
+                }
+            }
+        }
+    }
+    /* Both kinds were tried, plenty of each. */
+    assert_true(n_valid > 20000);
+    assert_true(n_invalid > 20000);
+}
+
 static void
 test_ctype_name(void **state)
 {
@@ -1354,6 +1554,7 @@ main(void)
         cmocka_unit_test(test_safe_name),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_all_code_points),
+        cmocka_unit_test(test_utf8_long_against_reference),
         cmocka_unit_test(test_ctype_name),
         cmocka_unit_test(test_article_check),
         cmocka_unit_test(test_media_type_length),
