@@ -208,6 +208,8 @@ struct gossip_peer {
     size_t asked_next;
     int64_t last_chunk_ms;  /* when it last sent bundle bytes: a slow answer is still an answer */
     int64_t muted_until_ms; /* its announcements are ignored: one it made went unanswered */
+    /* It stopped partway through a bundle, a request out to it: closed at the tick's end. */
+    bool stalled;
     /* Wanted ids announced beyond MAX_FETCHES_PER_PEER: fetched as earlier ones finish. */
     struct sz_msg_announce *deferred;
     size_t n_deferred, deferred_head, cap_deferred;
@@ -3001,14 +3003,15 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         g->rx_got = m->offset;
         if (k != NULL && k->got == m->offset && k->total == m->total) {
             snprintf(g->rx_part_from, sizeof g->rx_part_from, "%s", k->from);
+            /* Before the part goes: its slot then holds another part, or zeros. */
+            memcpy(g->rx_publisher, k->publisher, SZ_PUBLIC_KEY_LEN);
+            g->rx_sequence = k->sequence;
+            g->rx_known = true;
             g->rx = part_remove(gs, k, true);
             g->rx_counted = true; /* its share of the receive budget moves with it */
             g->rx_start_ms = g->last_chunk_ms;
             g->rx_base = m->offset;
             g->rx_resumed = true;
-            g->rx_known = true;
-            memcpy(g->rx_publisher, k->publisher, SZ_PUBLIC_KEY_LEN);
-            g->rx_sequence = k->sequence;
             if (log_allow(&p->noisy, 5, g->last_chunk_ms)) {
                 char hex[2 * SZ_BUNDLE_ID_LEN + 1];
                 sz_bundle_id_hex(g->part_id, hex);
@@ -3607,7 +3610,7 @@ gossip_tick(struct daemon *d, int64_t now_ms)
     struct gossip *gs = d->gossip;
     struct fetch *f, *next;
     struct peer *p, *next_p;
-    size_t n_closed = 0;
+    size_t n_closed = 0, n_stalled = 0;
     bool held_out = false; /* a link this node opened waits for the receive budget */
 
     if (gs == NULL)
@@ -3636,6 +3639,21 @@ gossip_tick(struct daemon *d, int64_t now_ms)
             now_ms - f->deadline_ms < 4 * REQUEST_TIMEOUT_MS)
             continue;
         /*
+         * Stopped partway through a bundle, not a byte for the whole timeout
+         * (a link gone dead, or throttled to nothing by a censor): its link is
+         * closed below, not here (closing moves fetches on, this one among
+         * them), without a ban. What came of a large bundle is then kept and
+         * the next peer is asked for the rest only (gossip_peer_closed()).
+         */
+        if (f->from->g != NULL && f->from->g->rx != NULL && f->from->g->rx_got > 0 &&
+            f->from->reading_held == 0 && !f->from->closing &&
+            now_ms - f->from->g->last_chunk_ms >= REQUEST_TIMEOUT_MS) {
+            if (!f->from->g->stalled)
+                n_stalled++;
+            f->from->g->stalled = true;
+            continue;
+        }
+        /*
          * It announced this id and then sent nothing at all for the whole
          * timeout: its other announcements are not believed for a while, so
          * that ids made up by one peer cannot hold the fetch table.
@@ -3651,6 +3669,14 @@ gossip_tick(struct daemon *d, int64_t now_ms)
                         f->from->addr);
         }
         fetch_next(gs, f);
+    }
+    for (p = peer_first(d); p != NULL && n_stalled > 0; p = next_p) {
+        next_p = p->next;
+        if (p->g != NULL && p->g->stalled && !p->closing) {
+            n_stalled--;
+            peer_close(p, false,
+                       "sent no byte for 30 s partway through a bundle, with a request out");
+        }
     }
     drive_waiting(gs);
     /* While links wait for the receive budget, the large bundles that hold it

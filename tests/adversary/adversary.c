@@ -83,6 +83,7 @@ struct opts {
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
     unsigned long bytes;  /* prefix-drop: bytes of the bundle sent (0: the default) */
+    bool real;            /* prefix-drop: the bundle's real bytes, not garbage after its prefix */
     int rcvbuf;           /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
 };
 
@@ -1815,7 +1816,8 @@ want_or_range(const struct conn *c)
  * prefix-drop BUNDLE: announces it (offering the part feature); on the
  * daemon's REQUEST of it, or a REQUEST_RANGE over its sequence (within --hold
  * seconds, default 10), sends --bytes bytes of it (default 2 MiB) in BUNDLE
- * messages with its real total: its real header and signature, then garbage.
+ * messages with its real total: its real header and signature, then garbage
+ * (with --real, its real bytes: a part that checks out once the rest comes).
  * Then the link is cut at once, without GOODBYE (our side shut, then closed).
  * PROTOCOL.md 4.1.1: a relay keeps what came of a large bundle and asks the
  * next peer that has it for the rest; the finished bundle then fails its
@@ -1842,7 +1844,7 @@ cmd_prefix_drop(const char *path)
     if (data == NULL)
         die_local("out of memory");
     memset(data, 0xA5, count);
-    memcpy(data, b, count < SZ_BUNDLE_PREFIX_LEN ? count : SZ_BUNDLE_PREFIX_LEN);
+    memcpy(data, b, opt.real || count < SZ_BUNDLE_PREFIX_LEN ? count : SZ_BUNDLE_PREFIX_LEN);
     keys.features |= SZ_FEATURE_PART;
     if (handshake(&c, opt.from, NULL) != 0) {
         conn_free(&c);
@@ -1890,8 +1892,13 @@ cmd_prefix_drop(const char *path)
         say("could not send the %zu bytes: %s", count,
             c.closed ? "the daemon closed the link" : "not written within 30 s");
     } else {
-        say("sent: %zu of %zu bytes of the bundle (its real first %d, then 0xA5 bytes) in %.1f s",
-            count, len, SZ_BUNDLE_PREFIX_LEN, t_sent - t0);
+        if (opt.real)
+            say("sent: the first %zu of %zu bytes of the bundle in %.1f s", count, len,
+                t_sent - t0);
+        else
+            say("sent: %zu of %zu bytes of the bundle (its real first %d, then 0xA5 bytes) in "
+                "%.1f s",
+                count, len, SZ_BUNDLE_PREFIX_LEN, t_sent - t0);
         /*
          * Cut the link: our FIN follows the bytes at once. Reading on until
          * the daemon closes its side keeps the kernel from answering its
@@ -3421,7 +3428,8 @@ usage(void)
           "                           1000 bytes (those), then again (link closed)\n"
           "  prefix-drop BUNDLE       announce it; when asked (--hold, default 10), send\n"
           "                           --bytes of it (2 MiB): its real header and signature,\n"
-          "                           then garbage; then cut the link without GOODBYE\n"
+          "                           then garbage (--real: its real bytes); then cut the\n"
+          "                           link without GOODBYE\n"
           "  summary-flood [N]        N SUMMARY messages of 1 MiB (default 1500), the\n"
           "                           daemon's own ranges repeated; at most --seconds\n"
           "  bundle-repeat BUNDLE     SUMMARY claiming it; on REQUEST_RANGE, BUNDLES full\n"
@@ -3498,6 +3506,7 @@ usage(void)
           "                           a second; serve-evil flood: ids announced a second\n"
           "  --links N                fake-announce, hoard: links opened, each a new node key\n"
           "  --bytes N                prefix-drop: bytes of the bundle sent\n"
+          "  --real                   prefix-drop: its real bytes, not garbage\n"
           "  --handshake              slow: trickle the handshake\n"
           "  --listen HOST:PORT       serve-evil: address to listen on\n"
           "  --bundles DIR            serve-evil: the bundles it holds\n"
@@ -3535,6 +3544,10 @@ main(int argc, char **argv)
         }
         if (strcmp(o, "--handshake") == 0) {
             opt.slow_handshake = true;
+            continue;
+        }
+        if (strcmp(o, "--real") == 0) {
+            opt.real = true;
             continue;
         }
         if (strcmp(o, "--batch") == 0) {

@@ -319,4 +319,100 @@ rc=$?
     bad "the rest from s9: 1 bundle resumed from $KEPT9 bytes (rc $rc: $out $(cat "$TMP/err"))"
 cmp -s "$TMP/in/big-large9a.png" "$(ls "$TMP"/lib9/*/large9a/big-large9a.png 2>/dev/null | head -1)" &&
     ok || bad "the early edition is whole: the attachment is byte-identical"
+
+# 10. The rest stalls: relay R10 keeps the first 2 MiB of a new 8 MiB bundle
+# (sz_adversary prefix-drop --real, then the link cut) and asks relay S10, its
+# one outbound link, for the rest; the link to S10 goes through a proxy that
+# passes 1 MiB from S10 and then nothing, so a little of the rest comes, then
+# nothing. R10 does not wait on that link for good: 30 s without a byte (its
+# request's timeout) it closes it, keeps all that came (more than the 2 MiB),
+# and asks relay Q10, which links to it and has the bundle, for the rest only.
+# It has the bundle, whole, within 60 s of the stall, and bans nobody.
+"$SZ" keygen --secret-key "$TMP/pub10.sk" --public-key "$TMP/pub10.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub10.pk") The Stalled Gazette" >"$TMP/trust10"
+large_article large10 "A report that stalls"
+ID10=$("$SZ" pack --secret-key "$TMP/pub10.sk" --level 1 --output "$TMP/large10.bundle" \
+    "$TMP/in/large10.md") || bad "pack large10"
+start_daemon s10 --expiry-days 0 || bad "start s10"
+start_proxy stall:$((1 * MIB)) stall10
+start_daemon r10 --log-level debug --expiry-days 0 --proxy "$PROXY" \
+    --peer "127.0.0.1:$(peer_port s10)" || bad "start r10"
+wait_log "$TMP/r10.log" 'link open (outbound)' 10 || bad "r10 linked to s10 (the test's premise)"
+"$ADV" prefix-drop "127.0.0.1:$(peer_port r10)" "$TMP/large10.bundle" --real --bytes $((2 * MIB)) \
+    --from 127.0.0.62 >"$TMP/prefix10.out" 2>&1 && ok ||
+    bad "prefix-drop: r10 asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix10.out")"
+wait_log "$TMP/r10.log" "link lost after" 5 || bad "r10 kept the 2 MiB (the test's premise)"
+"$SZ" import --socket "$TMP/s10/control.sock" "$TMP/large10.bundle" >/dev/null || bad "import at s10"
+wait_log "$TMP/r10.log" "sends the rest of bundle $ID10, from byte $((2 * MIB))" 10 && ok ||
+    bad "r10 asked s10 for the rest of its kept part: $(grep -h "$ID10" "$TMP/r10.log" | tail -3)"
+# The proxy stalls once 1 MiB came from s10 in all: soon after the rest began.
+for _ in $(seq 1 50); do
+    grep -q "^STALLED " "$TMP/proxy.stall10.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "^STALLED " "$TMP/proxy.stall10.log" && ok || bad "the proxy to s10 stalled (the test's premise)"
+T10=$(date +%s)
+start_daemon q10 --expiry-days 0 --peer "127.0.0.1:$(peer_port r10)" || bad "start q10"
+# Linked first, then told of the bundle (section 11 has it the other way round).
+wait_log "$TMP/q10.log" 'link open (outbound)' 10
+"$SZ" import --socket "$TMP/q10/control.sock" "$TMP/large10.bundle" >/dev/null || bad "import at q10"
+if wait_bundles r10 1 60; then
+    ok
+    echo "10: r10 got the bundle $(($(date +%s) - T10)) s after the link to s10 stalled"
+else
+    bad "r10 got the bundle from q10 within 60 s of the stall: $(grep -h "$ID10" "$TMP/r10.log" | tail -3)"
+fi
+grep -q "peer 127.0.0.1:[0-9]*: closed: sent no byte for 30 s partway through a bundle" \
+    "$TMP/r10.log" && ok || bad "r10 closed the stalled link to s10: $(grep -h 'closed' "$TMP/r10.log")"
+FROM10=$(sed -n "s/.*: sends the rest of bundle $ID10, from byte \([0-9]*\)$/\1/p" "$TMP/r10.log" |
+    tail -1)
+[ "${FROM10:-0}" -gt $((2 * MIB)) ] && ok ||
+    bad "r10 asked q10 for the rest after what came from s10 too (from byte ${FROM10:-none})"
+grep -q "(banned)" "$TMP/r10.log" "$TMP/s10.log" "$TMP/q10.log" &&
+    bad "a ban: $(grep -h '(banned)' "$TMP/r10.log" "$TMP/s10.log" "$TMP/q10.log")" || ok
+out=$("$SZ" fetch --peer "127.0.0.1:$(peer_port r10)" --trust-file "$TMP/trust10" \
+    --output "$TMP/lib10" --json 2>"$TMP/err")
+rc=$?
+[ $rc -eq 0 ] && ok || bad "a fetch from r10 (rc $rc: $(cat "$TMP/err"))"
+cmp -s "$TMP/in/big-large10.png" "$(ls "$TMP"/lib10/*/large10/big-large10.png 2>/dev/null | head -1)" &&
+    ok || bad "r10's bundle is whole: the attachment is byte-identical"
+
+# 11. A bundle whose rest is coming is not asked of another peer by range
+# meanwhile: relay R11 keeps the first 2 MiB of a new 8 MiB bundle and gets
+# the rest from S11 through a proxy at 1 MB/s. Q11, which holds the bundle
+# already, links to R11 while the rest comes; its SUMMARY lists the bundle's
+# sequence, which R11 leaves to the link that brings it. The bundle crosses
+# into R11 once: from S11, and Q11 sends it nothing. (Before, R11 took the
+# publisher and sequence of the resumed bundle from the kept part's slot after
+# that was reused, and asked Q11 for the whole bundle by range.)
+"$SZ" keygen --secret-key "$TMP/pub11.sk" --public-key "$TMP/pub11.pk" --no-passphrase >/dev/null
+large_article large11 "A report resumed once"
+ID11=$("$SZ" pack --secret-key "$TMP/pub11.sk" --level 1 --output "$TMP/large11.bundle" \
+    "$TMP/in/large11.md") || bad "pack large11"
+start_daemon s11 --expiry-days 0 || bad "start s11"
+start_proxy rate:1000000 slow11
+start_daemon r11 --log-level debug --expiry-days 0 --proxy "$PROXY" \
+    --peer "127.0.0.1:$(peer_port s11)" || bad "start r11"
+wait_log "$TMP/r11.log" 'link open (outbound)' 10 || bad "r11 linked to s11 (the test's premise)"
+"$ADV" prefix-drop "127.0.0.1:$(peer_port r11)" "$TMP/large11.bundle" --real --bytes $((2 * MIB)) \
+    --from 127.0.0.63 >"$TMP/prefix11.out" 2>&1 ||
+    bad "prefix-drop: r11 asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix11.out")"
+wait_log "$TMP/r11.log" "link lost after" 5 || bad "r11 kept the 2 MiB (the test's premise)"
+# Q11 holds the bundle before it starts linking (its store is kept across a restart).
+start_daemon q11 --expiry-days 0 || bad "start q11"
+"$SZ" import --socket "$TMP/q11/control.sock" "$TMP/large11.bundle" >/dev/null || bad "import at q11"
+stop_daemon q11 || bad "stop q11"
+"$SZ" import --socket "$TMP/s11/control.sock" "$TMP/large11.bundle" >/dev/null || bad "import at s11"
+wait_log "$TMP/r11.log" "sends the rest of bundle $ID11, from byte $((2 * MIB))" 10 ||
+    bad "r11 asked s11 for the rest (the test's premise): $(grep -h "$ID11" "$TMP/r11.log" | tail -3)"
+# Q11 links to R11 while the rest comes (about 6 s at 1 MB/s).
+start_daemon q11 --expiry-days 0 --peer "127.0.0.1:$(peer_port r11)" || bad "restart q11"
+wait_bundles r11 1 30 && ok || bad "r11 got the bundle within 30 s"
+grep -q "stored bundle $ID11 from 127.0.0.1:$(peer_port s11)" "$TMP/r11.log" && ok ||
+    bad "r11 got the bundle from s11: $(grep -h "stored bundle $ID11" "$TMP/r11.log")"
+OUT11=$("$SZ" status --socket "$TMP/q11/control.sock" --json | python3 -c '
+import json, sys
+print(sum(l["bytes_out"] for l in json.load(sys.stdin)["peers"]))')
+[ "${OUT11:-0}" -lt $((1 * MIB)) ] && ok ||
+    bad "q11 sent r11 no copy of the bundle (it sent ${OUT11:-?} bytes)"
 finish

@@ -8,7 +8,8 @@ Names are looked up in the NAME=ADDRESS pairs only (the proxy's own DNS).
 MODE: ok (serves), auth (accepts only a user name and password), http
 (answers as a web server does), cut:N (serves, but closes a connection once
 N bytes came back from the host: a link lost partway), stall:N (serves, but
-after N bytes from the host sends nothing more and keeps the connection open),
+after N bytes from the host sends nothing more and keeps the connection open,
+logging "STALLED down N"),
 rate:N (serves, passing at most N bytes a second from the host on each
 connection: a slow link),
 userpass:USER:PASS (serves only a client offering a user name and password, RFC
@@ -72,6 +73,7 @@ def pipe(a, b):
                     down += len(data)
                     if STALL:
                         # Nothing more, until the client gives up and closes.
+                        log(f"STALLED down {down}")
                         while a.recv(65536):
                             pass
                     return down
