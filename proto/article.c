@@ -10,6 +10,8 @@
 /* SSSE3 (byte shuffles) where the compiler can target it for one function and
  * the processor is asked at run time: nearly every x86-64 processor. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <stdatomic.h>
 #include <tmmintrin.h>
 #define UTF8_SSSE3 1
 #endif
@@ -90,6 +92,29 @@ utf8_sse2_block(const uint8_t *s, size_t n)
 #endif
 
 #ifdef UTF8_SSSE3
+/*
+ * Whether the processor has SSSE3, asked once (CPUID) and remembered. The
+ * only static variable in proto/, and not state: a fact about the machine,
+ * the same for every caller and thread, and no result depends on it (both
+ * paths give the same answers). Not __builtin_cpu_supports(), whose start-up
+ * code asks the processor a dozen questions in every program linked with it:
+ * about 0.05 ms in a virtual machine, where each CPUID exits to the
+ * hypervisor (a whole `samizdat verify` takes about 1.2 ms).
+ */
+static bool
+have_ssse3(void)
+{
+    static atomic_int known; /* 0: not asked yet; 1: no; 2: yes */
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+
+    if (v == 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_SSSE3) != 0 ? 2 : 1;
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v == 2;
+}
+
 /*
  * Checks s (n >= 16 bytes) 16 bytes at a time, every kind of sequence at
  * once: each byte is classified with its predecessor by three table look-ups
@@ -199,7 +224,7 @@ sz_utf8_valid(const uint8_t *s, size_t len)
      * runs of ASCII and two-byte sequences are checked 16 or 8 bytes at a time.
      */
 #ifdef UTF8_SSSE3
-    if (len >= 16 && __builtin_cpu_supports("ssse3")) {
+    if (len >= 16 && have_ssse3()) {
         i = utf8_ssse3_blocks(s, len);
         if (i == SIZE_MAX)
             return false;
