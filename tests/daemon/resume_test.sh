@@ -328,29 +328,40 @@ cmp -s "$TMP/in/big-large9a.png" "$(ls "$TMP"/lib9/*/large9a/big-large9a.png 2>/
 # request's timeout) it closes it, keeps all that came (more than the 2 MiB),
 # and asks relay Q10, which links to it and has the bundle, for the rest only.
 # It has the bundle, whole, within 60 s of the stall, and bans nobody.
-"$SZ" keygen --secret-key "$TMP/pub10.sk" --public-key "$TMP/pub10.pk" --no-passphrase >/dev/null
+# kept_part N PROXY_MODE: a new 8 MiB bundle $TMP/largeN.bundle (publisher
+# pubN, id in IDN) and relays sN, which does not hold it yet, and rN, whose
+# one outbound link goes to sN through a proxy (socks5.py PROXY_MODE) and
+# which keeps the bundle's first 2 MiB, sent by sz_adversary prefix-drop
+# --real from 127.0.0.(52+N) before the link was cut.
+kept_part() {
+    local n=$1 id
+    "$SZ" keygen --secret-key "$TMP/pub$n.sk" --public-key "$TMP/pub$n.pk" --no-passphrase \
+        >/dev/null
+    large_article "large$n" "Large report $n"
+    id=$("$SZ" pack --secret-key "$TMP/pub$n.sk" --level 1 --output "$TMP/large$n.bundle" \
+        "$TMP/in/large$n.md") || bad "pack large$n"
+    eval "ID$n=$id"
+    start_daemon "s$n" --expiry-days 0 || bad "start s$n"
+    start_proxy "$2" "proxy$n"
+    start_daemon "r$n" --log-level debug --expiry-days 0 --proxy "$PROXY" \
+        --peer "127.0.0.1:$(peer_port "s$n")" || bad "start r$n"
+    wait_log "$TMP/r$n.log" 'link open (outbound)' 10 || bad "r$n linked to s$n (the test's premise)"
+    "$ADV" prefix-drop "127.0.0.1:$(peer_port "r$n")" "$TMP/large$n.bundle" --real \
+        --bytes $((2 * MIB)) --from "127.0.0.$((52 + n))" >"$TMP/prefix$n.out" 2>&1 ||
+        bad "prefix-drop: r$n asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix$n.out")"
+    wait_log "$TMP/r$n.log" "link lost after" 5 || bad "r$n kept the 2 MiB (the test's premise)"
+}
+kept_part 10 stall:$((1 * MIB))
 echo "$(cat "$TMP/pub10.pk") The Stalled Gazette" >"$TMP/trust10"
-large_article large10 "A report that stalls"
-ID10=$("$SZ" pack --secret-key "$TMP/pub10.sk" --level 1 --output "$TMP/large10.bundle" \
-    "$TMP/in/large10.md") || bad "pack large10"
-start_daemon s10 --expiry-days 0 || bad "start s10"
-start_proxy stall:$((1 * MIB)) stall10
-start_daemon r10 --log-level debug --expiry-days 0 --proxy "$PROXY" \
-    --peer "127.0.0.1:$(peer_port s10)" || bad "start r10"
-wait_log "$TMP/r10.log" 'link open (outbound)' 10 || bad "r10 linked to s10 (the test's premise)"
-"$ADV" prefix-drop "127.0.0.1:$(peer_port r10)" "$TMP/large10.bundle" --real --bytes $((2 * MIB)) \
-    --from 127.0.0.62 >"$TMP/prefix10.out" 2>&1 && ok ||
-    bad "prefix-drop: r10 asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix10.out")"
-wait_log "$TMP/r10.log" "link lost after" 5 || bad "r10 kept the 2 MiB (the test's premise)"
 "$SZ" import --socket "$TMP/s10/control.sock" "$TMP/large10.bundle" >/dev/null || bad "import at s10"
 wait_log "$TMP/r10.log" "sends the rest of bundle $ID10, from byte $((2 * MIB))" 10 && ok ||
     bad "r10 asked s10 for the rest of its kept part: $(grep -h "$ID10" "$TMP/r10.log" | tail -3)"
 # The proxy stalls once 1 MiB came from s10 in all: soon after the rest began.
 for _ in $(seq 1 50); do
-    grep -q "^STALLED " "$TMP/proxy.stall10.log" 2>/dev/null && break
+    grep -q "^STALLED " "$TMP/proxy.proxy10.log" 2>/dev/null && break
     sleep 0.1
 done
-grep -q "^STALLED " "$TMP/proxy.stall10.log" && ok || bad "the proxy to s10 stalled (the test's premise)"
+grep -q "^STALLED " "$TMP/proxy.proxy10.log" && ok || bad "the proxy to s10 stalled (the test's premise)"
 T10=$(date +%s)
 start_daemon q10 --expiry-days 0 --peer "127.0.0.1:$(peer_port r10)" || bad "start q10"
 # Linked first, then told of the bundle (section 11 has it the other way round).
@@ -385,19 +396,7 @@ cmp -s "$TMP/in/big-large10.png" "$(ls "$TMP"/lib10/*/large10/big-large10.png 2>
 # into R11 once: from S11, and Q11 sends it nothing. (Before, R11 took the
 # publisher and sequence of the resumed bundle from the kept part's slot after
 # that was reused, and asked Q11 for the whole bundle by range.)
-"$SZ" keygen --secret-key "$TMP/pub11.sk" --public-key "$TMP/pub11.pk" --no-passphrase >/dev/null
-large_article large11 "A report resumed once"
-ID11=$("$SZ" pack --secret-key "$TMP/pub11.sk" --level 1 --output "$TMP/large11.bundle" \
-    "$TMP/in/large11.md") || bad "pack large11"
-start_daemon s11 --expiry-days 0 || bad "start s11"
-start_proxy rate:1000000 slow11
-start_daemon r11 --log-level debug --expiry-days 0 --proxy "$PROXY" \
-    --peer "127.0.0.1:$(peer_port s11)" || bad "start r11"
-wait_log "$TMP/r11.log" 'link open (outbound)' 10 || bad "r11 linked to s11 (the test's premise)"
-"$ADV" prefix-drop "127.0.0.1:$(peer_port r11)" "$TMP/large11.bundle" --real --bytes $((2 * MIB)) \
-    --from 127.0.0.63 >"$TMP/prefix11.out" 2>&1 ||
-    bad "prefix-drop: r11 asked for the bundle and got 2 MiB of it: $(tail -5 "$TMP/prefix11.out")"
-wait_log "$TMP/r11.log" "link lost after" 5 || bad "r11 kept the 2 MiB (the test's premise)"
+kept_part 11 rate:1000000
 # Q11 holds the bundle before it starts linking (its store is kept across a restart).
 start_daemon q11 --expiry-days 0 || bad "start q11"
 "$SZ" import --socket "$TMP/q11/control.sock" "$TMP/large11.bundle" >/dev/null || bad "import at q11"
