@@ -163,6 +163,32 @@ test_utf8(void **state)
             fail_msg("utf8 #%zu (%s): want %d", i, cases[i].what, cases[i].ok);
 }
 
+/* Appends code point cp as UTF-8 (any value below 0x200000, even a surrogate). */
+static size_t
+put_cp(uint8_t *b, uint32_t cp)
+{
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        b[0] = (uint8_t)(0xc0 | cp >> 6);
+        b[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xe0 | cp >> 12);
+        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    b[0] = (uint8_t)(0xf0 | cp >> 18);
+    b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+    b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+    b[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
 /* Every code point round-trips through a reference encoder. */
 static void
 test_utf8_all_code_points(void **state)
@@ -171,28 +197,9 @@ test_utf8_all_code_points(void **state)
 
     for (uint32_t cp = 1; cp <= 0x10ffff; cp++) {
         uint8_t b[4];
-        size_t n;
+        size_t n = put_cp(b, cp);
         bool want = !(cp >= 0xd800 && cp <= 0xdfff);
 
-        if (cp < 0x80) {
-            b[0] = (uint8_t)cp;
-            n = 1;
-        } else if (cp < 0x800) {
-            b[0] = (uint8_t)(0xc0 | cp >> 6);
-            b[1] = (uint8_t)(0x80 | (cp & 0x3f));
-            n = 2;
-        } else if (cp < 0x10000) {
-            b[0] = (uint8_t)(0xe0 | cp >> 12);
-            b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-            b[2] = (uint8_t)(0x80 | (cp & 0x3f));
-            n = 3;
-        } else {
-            b[0] = (uint8_t)(0xf0 | cp >> 18);
-            b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
-            b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-            b[3] = (uint8_t)(0x80 | (cp & 0x3f));
-            n = 4;
-        }
         if (sz_utf8_valid(b, n) != want)
             fail_msg("U+%04X: want %d", cp, want);
         /* Every proper prefix of a multi-byte form is invalid. */
@@ -241,32 +248,6 @@ ref_utf8_valid(const uint8_t *s, size_t len)
         i += n;
     }
     return true;
-}
-
-/* Appends code point cp as UTF-8 (any value below 0x200000, even a surrogate). */
-static size_t
-put_cp(uint8_t *b, uint32_t cp)
-{
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (uint8_t)(0xc0 | cp >> 6);
-        b[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xe0 | cp >> 12);
-        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    b[0] = (uint8_t)(0xf0 | cp >> 18);
-    b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
-    b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-    b[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 /* A small linear congruential generator: the same buffers on every run. */
