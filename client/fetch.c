@@ -160,6 +160,18 @@ struct claim {
     uint64_t first, last;
 };
 
+/*
+ * A request out to a peer: a REQUEST_RANGE of one claim (cl NULL: the claim
+ * is pub, first, last), or a REQUEST_SPARSE of n_cl claims of publisher pub in
+ * ascending order (cl, malloc'd), whose RANGE_DONE names the span first..last.
+ */
+struct out_req {
+    size_t pub;
+    uint64_t first, last;
+    struct claim *cl;
+    size_t n_cl;
+};
+
 /* One peer given on the command line, across the connections made to it. */
 struct peer {
     char host[256], port[8];
@@ -224,7 +236,7 @@ struct conn {
     int64_t part_since_ms; /* when that went out */
     struct claim *queue;   /* ranges to ask this peer for: queue[q0 .. q0 + n_queue) */
     size_t q0, n_queue, queue_cap;
-    struct claim out_ranges[RANGES_OUT];
+    struct out_req out_ranges[RANGES_OUT]; /* asked of it, until their RANGE_DONE */
     size_t n_out_ranges;
     uint8_t req_ids[MAX_REQ_IDS][SZ_BUNDLE_ID_LEN]; /* asked for by REQUEST, not yet sent */
     size_t n_req_ids;
@@ -1074,16 +1086,66 @@ conn_flush_link(struct conn *c)
     }
 }
 
+/* Seals and queues one encoded message (at most 4096 bytes). */
 static void
-conn_send(struct conn *c, const struct sz_msg *m)
+conn_send_body(struct conn *c, const uint8_t *body, size_t len)
 {
-    uint8_t body[4096], frame[4096 + SZ_FRAME_OVERHEAD];
-    size_t len = 0;
+    uint8_t frame[4096 + SZ_FRAME_OVERHEAD];
 
-    if (sz_msg_encode(m, body, sizeof body, &len) != 0 || !conn_out_room(c, len))
+    if (len > 4096 || !conn_out_room(c, len))
         return;
     if (sz_link_seal(c->link, body, len, frame) == 0)
         conn_queue_out(c, frame, len + SZ_FRAME_OVERHEAD);
+}
+
+static void
+conn_send(struct conn *c, const struct sz_msg *m)
+{
+    uint8_t body[4096];
+    size_t len = 0;
+
+    if (sz_msg_encode(m, body, sizeof body, &len) == 0)
+        conn_send_body(c, body, len);
+}
+
+/* How many claims request q holds. */
+static size_t
+req_n_claims(const struct out_req *q)
+{
+    return q->cl != NULL ? q->n_cl : 1;
+}
+
+/* The j-th claim of request q (j < req_n_claims(q)). */
+static struct claim
+req_claim(const struct out_req *q, size_t j)
+{
+    struct claim one;
+
+    if (q->cl != NULL)
+        return q->cl[j];
+    one.pub = q->pub;
+    one.first = q->first;
+    one.last = q->last;
+    return one;
+}
+
+/* Whether sequence seq of trusted publisher pub was asked of c by a range out. */
+static bool
+out_holds(const struct conn *c, size_t pub, uint64_t seq)
+{
+    size_t k, j;
+
+    for (k = 0; k < c->n_out_ranges; k++) {
+        const struct out_req *q = &c->out_ranges[k];
+        if (q->pub != pub || seq < q->first || seq > q->last)
+            continue;
+        for (j = 0; j < req_n_claims(q); j++) {
+            struct claim cl = req_claim(q, j);
+            if (seq >= cl.first && seq <= cl.last)
+                return true;
+        }
+    }
+    return false;
 }
 
 static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
@@ -1102,9 +1164,15 @@ conn_end(struct run *r, struct conn *c)
     part_save(r, c);
     part_release(r, c);
 
-    for (i = 0; i < c->n_out_ranges; i++)
-        held_remove(&r->claimed[c->out_ranges[i].pub], c->out_ranges[i].first,
-                    c->out_ranges[i].last);
+    for (i = 0; i < c->n_out_ranges; i++) {
+        const struct out_req *q = &c->out_ranges[i];
+        size_t j;
+        for (j = 0; j < req_n_claims(q); j++) {
+            struct claim cl = req_claim(q, j);
+            held_remove(&r->claimed[cl.pub], cl.first, cl.last);
+        }
+        free(q->cl);
+    }
     for (i = c->q0; i < c->q0 + c->n_queue; i++)
         held_remove(&r->claimed[c->queue[i].pub], c->queue[i].first, c->queue[i].last);
     c->n_out_ranges = c->n_queue = c->q0 = c->queue_cap = 0;
@@ -2040,25 +2108,85 @@ plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t la
     }
 }
 
+/*
+ * How many claims at the head of c's queue go in one REQUEST_SPARSE (1: a
+ * REQUEST_RANGE): those of one publisher in ascending order, within one span
+ * (SZ_MSG_MAX_RANGE_SPAN), of at most CHUNK_SEQS sequences in all. A library
+ * with scattered holes thus asks for up to CHUNK_SEQS of them in one request
+ * instead of one request each (PROTOCOL.md 4.3.2); a claim of CHUNK_SEQS
+ * sequences, as in a plain backlog, still goes alone.
+ */
+static size_t
+sparse_run(const struct conn *c)
+{
+    const struct claim *h = &c->queue[c->q0];
+    uint64_t seqs = h->last - h->first + 1;
+    size_t n = 1;
+
+    if ((sz_link_features(c->link) & SZ_FEATURE_SPARSE) == 0)
+        return 1;
+    while (n < c->n_queue && seqs < CHUNK_SEQS) {
+        const struct claim *x = &c->queue[c->q0 + n];
+        if (x->pub != h->pub || x->first <= c->queue[c->q0 + n - 1].last ||
+            x->last - h->first >= SZ_MSG_MAX_RANGE_SPAN || x->last - x->first >= CHUNK_SEQS - seqs)
+            break;
+        seqs += x->last - x->first + 1;
+        n++;
+    }
+    return n;
+}
+
+/* Asks c for the claims at the head of its queue, up to RANGES_OUT requests out. */
 static void
 send_ranges(struct run *r, struct conn *c)
 {
     while (c->n_out_ranges < RANGES_OUT && c->n_queue > 0) {
-        struct sz_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = SZ_MSG_REQUEST_RANGE;
-        memcpy(m.publisher, r->o->trust->pk[c->queue[c->q0].pub], 32);
-        m.first = c->queue[c->q0].first;
-        m.last = c->queue[c->q0].last;
-        conn_send(c, &m);
+        struct out_req *q = &c->out_ranges[c->n_out_ranges];
+        const struct claim *h = &c->queue[c->q0];
+        size_t n = sparse_run(c), j;
+        struct claim *cl = NULL;
+
+        if (n > 1) {
+            struct sz_msg_range v[CHUNK_SEQS];
+            uint8_t body[1 + SZ_PUBLIC_KEY_LEN + 2 + CHUNK_SEQS * SZ_MSG_PACKED_RANGE_MAX_LEN];
+            size_t len = 0;
+            for (j = 0; j < n; j++) {
+                v[j].first = h[j].first;
+                v[j].last = h[j].last;
+            }
+            if ((cl = malloc(n * sizeof *cl)) != NULL &&
+                sz_msg_encode_request_sparse(r->o->trust->pk[h->pub], v, n, body, sizeof body,
+                                             &len) == 0) {
+                memcpy(cl, h, n * sizeof *cl);
+                conn_send_body(c, body, len);
+            } else {
+                free(cl); /* out of memory: one claim by REQUEST_RANGE */
+                cl = NULL;
+                n = 1;
+            }
+        }
+        if (n == 1) {
+            struct sz_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SZ_MSG_REQUEST_RANGE;
+            memcpy(m.publisher, r->o->trust->pk[h->pub], 32);
+            m.first = h->first;
+            m.last = h->last;
+            conn_send(c, &m);
+        }
         if (c->n_out_ranges == 0) {
             /* The rate clock starts with the request. */
             c->last_progress_ms = c->rate_since_ms = now_ms();
             c->rate_bytes = 0;
         }
-        c->out_ranges[c->n_out_ranges++] = c->queue[c->q0];
-        c->q0++;
-        c->n_queue--;
+        q->pub = h->pub;
+        q->first = h->first;
+        q->last = h[n - 1].last;
+        q->cl = cl;
+        q->n_cl = n;
+        c->n_out_ranges++;
+        c->q0 += n;
+        c->n_queue -= n;
         if (c->n_queue == 0)
             c->q0 = 0;
     }
@@ -2099,13 +2227,20 @@ steal_claims(struct run *r, struct conn *c)
     if (o == NULL)
         return;
     want = (o->n_queue + 1) / 2;
-    while (taken < want && o->n_queue > 0) {
-        const struct claim cl = o->queue[o->q0 + o->n_queue - 1];
-        if (!conn_offers(c, cl.pub, cl.first, cl.last) || !queue_push(c, cl.pub, cl.first, cl.last))
+    while (taken < want && taken < o->n_queue) {
+        const struct claim *cl = &o->queue[o->q0 + o->n_queue - 1 - taken];
+        if (!conn_offers(c, cl->pub, cl->first, cl->last))
             break;
-        o->n_queue--;
         taken++;
     }
+    /* In their order, so that scattered ones go in one request (sparse_run()). */
+    for (i = o->q0 + o->n_queue - taken; i < o->q0 + o->n_queue; i++) {
+        if (!queue_push(c, o->queue[i].pub, o->queue[i].first, o->queue[i].last)) {
+            c->n_queue = c->q0 = 0; /* out of memory: c takes none */
+            return;
+        }
+    }
+    o->n_queue -= taken;
     if (o->n_queue == 0)
         o->q0 = 0;
     if (taken > 0)
@@ -2215,7 +2350,7 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
         conn_fail(r, c, "out of memory for its summary");
         return;
     }
-    /* Count, then collect: a part holds at most SZ_MSG_MAX_LEN / 16 ranges. */
+    /* Count, then collect: a part holds at most SZ_MSG_MAX_LEN / 16 ranges, or / 2 packed. */
     sz_msg_summary_iter(m, &it);
     while (sz_msg_summary_next(&it, &sp))
         if (trusted_index(r, sp.publisher) >= 0)
@@ -2235,7 +2370,8 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
         c->cp[i].listed = true;
         for (k = 0; k < sp.n_ranges; k++) {
             struct sz_msg_range x;
-            sz_msg_summary_range(&sp, k, &x);
+            if (!sz_msg_summary_range_next(&sp, &x))
+                break; /* cannot happen: the decoder walked them all */
             if (x.last > c->cp[i].max)
                 c->cp[i].max = x.last;
             all[n].pub = (size_t)i;
@@ -2352,10 +2488,8 @@ request_evidence(struct run *r, struct conn *c, const struct sz_msg *m)
         info.equivocation_seen && info.equivocation_seq == m->sequence)
         return;
     /* A range asked of it (or queued) holding that sequence brings both anyway. */
-    for (k = 0; k < c->n_out_ranges; k++)
-        if ((ssize_t)c->out_ranges[k].pub == i && m->sequence >= c->out_ranges[k].first &&
-            m->sequence <= c->out_ranges[k].last)
-            return;
+    if (i >= 0 && out_holds(c, (size_t)i, m->sequence))
+        return;
     for (k = c->q0; k < c->q0 + c->n_queue; k++)
         if ((ssize_t)c->queue[k].pub == i && m->sequence >= c->queue[k].first &&
             m->sequence <= c->queue[k].last)
@@ -2386,7 +2520,6 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     uint8_t id[SZ_BUNDLE_ID_LEN];
     struct peer *p = &r->peers[c->peer];
     ssize_t i;
-    size_t k;
     int rc = sz_bundle_parse(raw, len, r->o->content_cap, &hdr, id);
     bool asked = false, by_id = false;
 
@@ -2398,10 +2531,8 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         return -1;
     }
     i = trusted_index(r, hdr.publisher);
-    for (k = 0; i >= 0 && k < c->n_out_ranges; k++)
-        if (c->out_ranges[k].pub == (size_t)i && hdr.sequence >= c->out_ranges[k].first &&
-            hdr.sequence <= c->out_ranges[k].last)
-            asked = true;
+    if (i >= 0 && out_holds(c, (size_t)i, hdr.sequence))
+        asked = true;
     /* Asked for by id too, it is still to come as the answer to that REQUEST. */
     if (i >= 0 && !asked && (req_find(c, id) >= 0 || c->whole_by_part))
         asked = by_id = true;
@@ -2523,30 +2654,41 @@ on_whole_part(struct run *r, struct conn *c, uint8_t *raw, size_t len)
 static void
 range_done(struct run *r, struct conn *c, size_t k)
 {
-    struct claim cl = c->out_ranges[k];
-    uint64_t to = 0, free_to;
+    struct out_req q = c->out_ranges[k];
+    size_t j, n = req_n_claims(&q);
+    bool whole = true;
 
     c->out_ranges[k] = c->out_ranges[--c->n_out_ranges];
-    held_remove(&r->claimed[cl.pub], cl.first, cl.last);
-    if (held_span(&r->held[cl.pub], cl.first, &to, &free_to) && to >= cl.last) {
+    for (j = 0; j < n; j++) {
+        struct claim cl = req_claim(&q, j);
+        held_remove(&r->claimed[cl.pub], cl.first, cl.last);
+    }
+    for (j = 0; j < n; j++) {
+        struct claim cl = req_claim(&q, j);
+        uint64_t to = 0, free_to;
+        if (held_span(&r->held[cl.pub], cl.first, &to, &free_to) && to >= cl.last)
+            continue;
+        whole = false;
+        /* Named at the first such range; conn_end says how many there were in all. */
+        if (c->n_withheld++ == 0) {
+            const char *nm = r->o->trust->names[cl.pub];
+            util_err("peer %s: did not send all of sequences %llu-%llu of %s that it offered; "
+                     "asking other peers",
+                     c->name, (unsigned long long)cl.first, (unsigned long long)cl.last,
+                     nm != NULL ? nm : "a trusted publisher");
+        }
+        peer_not_ok(r, c);
+        if (!held_add(&c->cp[cl.pub].skip, cl.first, cl.last))
+            c->skip_nomem = true;
+        replan_range(r, c, cl.pub, cl.first, cl.last);
+    }
+    free(q.cl);
+    if (whole) {
         /* A range served whole is progress whatever its size (a loaded relay may
          * answer late, but answers): the rate window starts again. */
         c->rate_since_ms = now_ms();
         c->rate_bytes = 0;
-        return;
     }
-    /* Named at the first such range; conn_end says how many there were in all. */
-    if (c->n_withheld++ == 0) {
-        const char *nm = r->o->trust->names[cl.pub];
-        util_err("peer %s: did not send all of sequences %llu-%llu of %s that it offered; asking "
-                 "other peers",
-                 c->name, (unsigned long long)cl.first, (unsigned long long)cl.last,
-                 nm != NULL ? nm : "a trusted publisher");
-    }
-    peer_not_ok(r, c);
-    if (!held_add(&c->cp[cl.pub].skip, cl.first, cl.last))
-        c->skip_nomem = true;
-    replan_range(r, c, cl.pub, cl.first, cl.last);
 }
 
 /* The run is to stop: interrupted, or past --timeout. Long loops look. */
@@ -2569,6 +2711,15 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         return -1;
     }
     switch (m.type) {
+    case SZ_MSG_SUMMARY_PACKED:
+        if ((sz_link_features(c->link) & SZ_FEATURE_SPARSE) == 0) {
+            c->misbehaved = true;
+            conn_fail(r, c, "sent SUMMARY_PACKED without agreeing to the feature");
+            return -1;
+        }
+        if (c->state == C_WAIT_SUMMARY)
+            on_summary(r, c, &m); /* the same summary, its ranges packed */
+        return 0;
     case SZ_MSG_SUMMARY:
         if (c->state == C_WAIT_SUMMARY)
             on_summary(r, c, &m);
@@ -2669,9 +2820,9 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     case SZ_MSG_RANGE_DONE:
         c->last_progress_ms = t;
         for (k = 0; k < c->n_out_ranges; k++) {
-            struct claim *cl = &c->out_ranges[k];
-            if (memcmp(r->o->trust->pk[cl->pub], m.publisher, 32) == 0 && cl->first == m.first &&
-                cl->last == m.last) {
+            const struct out_req *q = &c->out_ranges[k];
+            if (memcmp(r->o->trust->pk[q->pub], m.publisher, 32) == 0 && q->first == m.first &&
+                q->last == m.last) {
                 range_done(r, c, k);
                 break;
             }
@@ -3233,7 +3384,7 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     }
     /* A fresh node key per run: a reader has no identity a peer could follow. */
     memcpy(r.keys.network_key, o->network_key, SZ_NETWORK_KEY_LEN);
-    r.keys.features = SZ_FEATURE_BATCH | SZ_FEATURE_PART;
+    r.keys.features = SZ_FEATURE_BATCH | SZ_FEATURE_PART | SZ_FEATURE_SPARSE;
     crypto_box_keypair(r.keys.node_pk, r.keys.node_sk);
     for (i = 0; i < o->n_peers; i++)
         r.order[i] = i;

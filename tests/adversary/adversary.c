@@ -81,6 +81,7 @@ struct opts {
                              slow-read, slow-bundle: bytes per second (0: the default) */
     double answer_delay;  /* serve-evil: seconds between SUMMARY and the attack */
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
+    bool sparse;          /* serve-evil: offer the sparse feature (REQUEST_SPARSE is answered) */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
     unsigned long bytes;  /* prefix-drop: bytes of the bundle sent (0: the default) */
     bool real;            /* prefix-drop: the bundle's real bytes, not garbage after its prefix */
@@ -97,10 +98,13 @@ seconds_or(double def)
     return opt.seconds >= 0 ? opt.seconds : def;
 }
 
-/* serve-evil: a REQUEST_RANGE from the fetching peer, not answered yet. */
+/* serve-evil: a REQUEST_RANGE (or REQUEST_SPARSE) from the fetching peer, not answered yet. */
+#define MAX_SPARSE_SUB 128
 struct range_req {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
-    uint64_t first, last;
+    uint64_t first, last;                    /* the span its RANGE_DONE names */
+    struct sz_msg_range sub[MAX_SPARSE_SUB]; /* REQUEST_SPARSE: its ranges (the first ones) */
+    size_t n_sub;                            /* 0: a REQUEST_RANGE */
 };
 #define MAX_RANGE_REQS 16
 
@@ -130,6 +134,7 @@ struct conn {
     struct range_req ranges[MAX_RANGE_REQS]; /* serve-evil: REQUEST_RANGEs to answer */
     size_t n_ranges;
     uint64_t n_ranges_total;
+    uint64_t n_sparse;        /* of them, REQUEST_SPARSE */
     uint32_t range_done_sent; /* the last RANGE_DONE's count */
     bool track;               /* put together the bundles the daemon sends, count them (tracked) */
     uint8_t *rx;              /* a bundle being put together from BUNDLE chunks */
@@ -452,6 +457,23 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
             memcpy(q->publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
             q->first = m.first;
             q->last = m.last;
+            q->n_sub = 0;
+        }
+        break;
+    case SZ_MSG_REQUEST_SPARSE:
+        c->n_ranges_total++;
+        c->n_sparse++;
+        if (c->n_ranges < MAX_RANGE_REQS) {
+            struct range_req *q = &c->ranges[c->n_ranges++];
+            struct sz_msg_summary_pub sp;
+            memcpy(q->publisher, m.publisher, SZ_PUBLIC_KEY_LEN);
+            q->first = m.first;
+            q->last = m.last;
+            sz_msg_sparse_ranges(&m, &sp);
+            for (q->n_sub = 0;
+                 q->n_sub < MAX_SPARSE_SUB && sz_msg_summary_range_next(&sp, &q->sub[q->n_sub]);
+                 q->n_sub++)
+                ;
         }
         break;
     case SZ_MSG_BUNDLE:
@@ -3061,6 +3083,18 @@ evil_drip(struct conn *c, const struct evil_bundle *b, unsigned long conn_no)
         (unsigned long long)b->hdr.sequence);
 }
 
+/* Whether seq is in one of a REQUEST_SPARSE's ranges (a REQUEST_RANGE: true). */
+static bool
+in_sub(const struct range_req *q, uint64_t seq)
+{
+    size_t k;
+
+    for (k = 0; k < q->n_sub; k++)
+        if (seq >= q->sub[k].first && seq <= q->sub[k].last)
+            return true;
+    return q->n_sub == 0;
+}
+
 static bool
 serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
                  unsigned long conn_no)
@@ -3080,7 +3114,7 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
             sent++;
             break;
         }
-        if (b->hdr.sequence < q->first || b->hdr.sequence > q->last)
+        if (b->hdr.sequence < q->first || b->hdr.sequence > q->last || !in_sub(q, b->hdr.sequence))
             continue;
         if (mode == EVIL_HONEST || mode == EVIL_PARTS || mode == EVIL_FAKEEQ) {
             send_whole_bundle(c, b->raw, b->len);
@@ -3304,8 +3338,12 @@ evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
                 struct range_req q = c.ranges[0];
                 memmove(&c.ranges[0], &c.ranges[1], (c.n_ranges - 1) * sizeof c.ranges[0]);
                 c.n_ranges--;
-                say("conn %lu: REQUEST_RANGE %llu-%llu", conn_no, (unsigned long long)q.first,
-                    (unsigned long long)q.last);
+                if (q.n_sub > 0)
+                    say("conn %lu: REQUEST_SPARSE %llu-%llu, %zu ranges", conn_no,
+                        (unsigned long long)q.first, (unsigned long long)q.last, q.n_sub);
+                else
+                    say("conn %lu: REQUEST_RANGE %llu-%llu", conn_no, (unsigned long long)q.first,
+                        (unsigned long long)q.last);
                 if (!serve_evil_range(&c, mode, &q, conn_no)) {
                     /* Truncated: let the half bundle go out, then end the stream. */
                     (void)conn_pump(&c, HANDSHAKE_WAIT_MS, out_empty);
@@ -3318,8 +3356,9 @@ evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
             }
         }
     }
-    say("conn %lu: the peer left after %.1f s (%llu REQUEST_RANGE)%s%s", conn_no,
-        now_s() - c.t_start, (unsigned long long)c.n_ranges_total, c.goodbye ? ", GOODBYE: " : "",
+    say("conn %lu: the peer left after %.1f s (%llu REQUEST_RANGE, %llu REQUEST_SPARSE)%s%s",
+        conn_no, now_s() - c.t_start, (unsigned long long)(c.n_ranges_total - c.n_sparse),
+        (unsigned long long)c.n_sparse, c.goodbye ? ", GOODBYE: " : "",
         c.goodbye ? c.goodbye_text : "");
     conn_free(&c);
 }
@@ -3348,6 +3387,8 @@ cmd_serve_evil(const char *mode_name)
         load_evil_bundles(opt.bundles);
     if (opt.batch)
         keys.features |= SZ_FEATURE_BATCH;
+    if (opt.sparse)
+        keys.features |= SZ_FEATURE_SPARSE;
     if (n_evil_bundles == 0 && mode != EVIL_FLOOD)
         die_local("serve-evil needs --bundles DIR holding at least one bundle");
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -3515,7 +3556,9 @@ usage(void)
           "  --answer-delay S         serve-evil: wait S seconds after SUMMARY before\n"
           "                           answering (or flooding)\n"
           "  --batch                  serve-evil: offer the batch feature; when agreed,\n"
-          "                           whole bundles go in BUNDLES (truncated: BUNDLE)\n",
+          "                           whole bundles go in BUNDLES (truncated: BUNDLE)\n"
+          "  --sparse                 serve-evil: offer the sparse feature; a REQUEST_SPARSE\n"
+          "                           is answered as the MODE answers a range, its gaps left out\n",
           stderr);
     exit(2);
 }
@@ -3552,6 +3595,10 @@ main(int argc, char **argv)
         }
         if (strcmp(o, "--batch") == 0) {
             opt.batch = true;
+            continue;
+        }
+        if (strcmp(o, "--sparse") == 0) {
+            opt.sparse = true;
             continue;
         }
         if (v == NULL)

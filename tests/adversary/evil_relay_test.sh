@@ -555,6 +555,26 @@ same_as_ref manyranges "$TMP/lib"
     bad "manyranges: wanted one 'did not send all' line: $(grep -c 'did not send all' "$ERRF")"
 [ "$(wc -l <"$ERRF")" -lt 20 ] && ok || bad "manyranges: $(wc -l <"$ERRF") lines on stderr"
 
+# The same relay with the sparse feature: the reader asks for its single
+# sequences up to 64 in a REQUEST_SPARSE (PROTOCOL.md 4.3.2), and still names
+# the first withheld one and then their count, each sequence counted.
+start_evil manys manyranges "$TMP/new" --sparse
+fresh "$TMP/lib"
+cpu_fetch "$TMP/lib" --peer "${ADDR[manys]}" --peer "$SLOW_RELAY" --parallel 2 --timeout 30
+show "manyranges (sparse) and the honest relay"
+[ "$RC" -eq 7 ] && ok || bad "manyranges (sparse): exit $RC, wanted 7"
+faster "manyranges (sparse, CPU)" "$CPU" 5
+faster "manyranges (sparse)" "$SECS" 25
+got_new "manyranges (sparse)" 1
+same_as_ref "manyranges (sparse)" "$TMP/lib"
+[ "$(grep -c 'did not send all' "$ERRF")" -eq 1 ] && ok ||
+    bad "manyranges (sparse): wanted one 'did not send all' line: $(grep -c 'did not send all' "$ERRF")"
+sparse=$(grep -o '[0-9]* REQUEST_SPARSE)' "$TMP/evil.manys.log" | awk '{ s += $1 } END { print s + 0 }')
+withheld=$(sed -n 's/.*: in all, \([0-9]*\) ranges it offered came without all their bundles.*/\1/p' "$ERRF")
+echo "evil_relay_test: manyranges (sparse): $sparse REQUEST_SPARSE, ${withheld:-?} ranges withheld"
+[ "$sparse" -gt 0 ] && [ "${withheld:-0}" -ge $((32 * sparse)) ] && ok ||
+    bad "manyranges (sparse): $sparse REQUEST_SPARSE for ${withheld:-?} withheld ranges (wanted many ranges a request)"
+
 # BUNDLES messages full of copies of the asked bundle, next to the honest relay
 # (delayed): the copies are not verified one by one, the relay is named and
 # dropped, the bundle is in the library once.

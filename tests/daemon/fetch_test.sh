@@ -12,6 +12,7 @@ TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
 trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null
+[ -n "${DUMP:-}" ] && kill $DUMP 2>/dev/null
 for p in ${FOLLOWERS:-}; do kill -KILL $p 2>/dev/null; done
 cleanup_daemons; rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
@@ -384,4 +385,35 @@ unpacked=$(sed -n 's/^samizdat: \([0-9]*\) bundle(s) added.*/\1/p' "$TMP/crowdu.
     [ "$(grep -o 'href="[0-9a-f]*/crowd[0-9]*/index.html"' "$TMP/crowdlib/index.html" | sort -u | wc -l)" -eq 40 ] &&
     [ "$(grep -o 'href="[0-9a-f]*/crowd[0-9]*/index.html"' "$TMP/crowdlib/index.html" | wc -l)" -eq 40 ] &&
     ok || bad "writers at once: the library does not hold each of the 40 bundles once"
+# Scattered holes (PROTOCOL.md 4.3.2): a library that holds the odd sequences
+# of 200 asks for the 100 even ones in a few REQUEST_SPARSE messages, not one
+# REQUEST_RANGE each (about 85 bytes on the wire a hole, a round trip for
+# every 4): what the reader sends stays under 20 bytes a hole.
+"$SZ" keygen --secret-key "$TMP/holes.sk" --public-key "$TMP/holes.pk" --no-passphrase >/dev/null
+mkdir -p "$TMP/holes" "$TMP/dump"
+for k in $(seq 1 200); do
+    "$SZ" pack --secret-key "$TMP/holes.sk" --sequence "$k" --output "$TMP/holes/$k.bundle" \
+        "$(article hole$k)" </dev/null >/dev/null || bad "pack hole$k"
+done
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/holes/*.bundle >/dev/null || bad "import holes"
+"$SZ" unpack --trust "$TMP/holes.pk" --output "$TMP/holelib" "$TMP"/holes/*[13579].bundle \
+    >/dev/null 2>"$TMP/holes.err" || bad "unpack the odd sequences: $(cat "$TMP/holes.err")"
+python3 "$SRC/tests/adversary/dumpproxy.py" "$(peer_port relay)" "$TMP/dump" &
+DUMP=$!
+for _ in $(seq 1 50); do [ -s "$TMP/dump/port" ] && break; sleep 0.1; done
+out=$("$SZ" fetch --peer "127.0.0.1:$(cat "$TMP/dump/port")" --trust "$TMP/holes.pk" \
+    --output "$TMP/holelib" --json 2>"$TMP/holes.err")
+rc=$?
+kill $DUMP 2>/dev/null
+wait $DUMP 2>/dev/null
+DUMP=
+[ $rc -eq 0 ] && python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==100, s' \
+    "$out" && ok || bad "a fetch of 100 scattered holes (rc $rc: $out $(cat "$TMP/holes.err"))"
+[ "$(grep -c '^B ' "$TMP/holelib/.samizdat/library.idx")" -eq 200 ] &&
+    [ "$(ls -d "$TMP"/holelib/*/hole*/ | wc -l)" -eq 200 ] && ok ||
+    bad "the library does not hold all 200 bundles after the holes were fetched"
+sent=$(cat "$TMP"/dump/conn-*.c2s | wc -c)
+echo "fetch_test: the reader sent $sent bytes for 100 scattered holes"
+[ "$sent" -gt 0 ] && [ "$sent" -le 2000 ] && ok ||
+    bad "the reader sent $sent bytes to fetch 100 scattered holes (at most 2,000 expected)"
 finish
