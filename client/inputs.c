@@ -1,7 +1,9 @@
 /* Article files in: read, parse, attach, check, and encode as one container. */
 #include "inputs.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,22 +55,47 @@ has_dotdot(const char *a)
 }
 
 /*
+ * Whether the real path real lies below the real folder real_dir (both made
+ * by realpath(): no '.', '..' or link left in them).
+ */
+static bool
+below(const char *real_dir, const char *real)
+{
+    size_t n = strlen(real_dir);
+
+    if (n == 1 && real_dir[0] == '/')
+        return real[0] == '/' && real[1] != '\0';
+    return strncmp(real, real_dir, n) == 0 && real[n] == '/';
+}
+
+/*
  * Loads the attachments an article names, relative to the article's folder.
- * They must be in that folder or below it: whoever packs a contributor's
- * article signs what it attaches, so it cannot reach any other file.
+ * They must be in that folder or below it, also once symbolic links are
+ * followed: whoever packs a contributor's article signs what it attaches, so
+ * it cannot reach any other file (a link planted as "photo.png" to the
+ * secret key would publish the key). A samizdat secret key is refused
+ * wherever it lies.
  */
 static int
 load_attachments(const char *path, struct input *in, const char *output)
 {
     struct article_file *f = in->f;
-    char dir[PATH_MAX], full[PATH_MAX], err[512];
+    char dir[PATH_MAX], full[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX], err[512];
     const char *slash = strrchr(path, '/');
     size_t i, len;
 
     if (f->n_att_paths == 0)
         return EXIT_OK;
-    snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - path) : 1,
-             slash != NULL ? path : ".");
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (realpath(dir, real_dir) == NULL) {
+        util_err("%s: cannot resolve the article's folder %s: %s", path, dir, strerror(errno));
+        return EXIT_INPUT;
+    }
     in->att_data = calloc(f->n_att_paths, sizeof *in->att_data);
     in->atts = calloc(f->n_att_paths, sizeof *in->atts);
     if (in->att_data == NULL || in->atts == NULL) {
@@ -106,7 +133,24 @@ load_attachments(const char *path, struct input *in, const char *output)
                      path, full, output);
             return EXIT_USAGE;
         }
-        if (util_read_file(full, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
+        if (realpath(full, real) == NULL) {
+            util_err("%s: attachment %s: %s", path, full, strerror(errno));
+            return EXIT_INPUT;
+        }
+        if (!below(real_dir, real)) {
+            util_err("%s: attachment '%s' is a link to %s, outside the article's folder: "
+                     "attachments are files beside the article or in a folder below it; copy "
+                     "the file there",
+                     path, a, real);
+            return EXIT_INPUT;
+        }
+        if (util_is_secret_key(real)) {
+            util_err("%s: attachment %s is a samizdat secret key: packing it would publish it; "
+                     "name the right file",
+                     path, full);
+            return EXIT_INPUT;
+        }
+        if (util_read_file(real, ATTACHMENT_MAX, &in->att_data[i], &len, err, sizeof err) != 0) {
             util_err("%s: attachment: %s", path, err);
             return EXIT_INPUT;
         }

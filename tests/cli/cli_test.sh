@@ -372,6 +372,31 @@ done
 [ ! -e "$TMP/att.bundle" ] && ok || bad "a bundle was made with an outside attachment"
 check "an attachment in a folder below the article" "$SZ" pack --secret-key "$P_SK" \
     --output "$TMP/att.bundle" "$TMP/att/sub/below.md"
+# A symbolic link is followed to where it leads: a link planted beside an
+# article (a contributor's folder) as "photo.png" to the secret key, or to any
+# file outside the folder, is refused; a samizdat secret key is refused even
+# inside the folder; a link within the folder is fine.
+rm -f "$TMP/att.bundle"
+ln -s "$P_SK" "$TMP/att/sub/photo.png"
+ln -s ../river.png "$TMP/att/sub/up.png"
+cp "$P_SK" "$TMP/att/sub/img/key.png"
+ln -s img/river.png "$TMP/att/sub/near.png"
+printf -- '---\ntitle: Key\nid: key\nattachments: [photo.png]\n---\nbody\n' >"$TMP/att/sub/key.md"
+printf -- '---\ntitle: Link up\nid: linkup\nattachments: [up.png]\n---\nbody\n' >"$TMP/att/sub/linkup.md"
+printf -- '---\ntitle: Copy\nid: copy\nattachments: [img/key.png]\n---\nbody\n' >"$TMP/att/sub/copy.md"
+printf -- '---\ntitle: Near\nid: near\nattachments: [near.png]\n---\nbody\n' >"$TMP/att/sub/near.md"
+for f in key linkup; do
+    expect_status "attachment linked outside the folder ($f)" 3 "$SZ" pack --secret-key "$P_SK" \
+        --output "$TMP/att.bundle" "$TMP/att/sub/$f.md"
+    expect_stderr "linked attachment refusal ($f)" \
+        "$f.md: attachment '.*' is a link to .*, outside the article's folder"
+done
+expect_status "a secret key as an attachment" 3 "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/att.bundle" "$TMP/att/sub/copy.md"
+expect_stderr "secret key attachment refusal" "attachment .*key.png is a samizdat secret key"
+[ ! -e "$TMP/att.bundle" ] && ok || bad "a bundle was made with a linked or secret attachment"
+check "an attachment linked within the folder" "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/att.bundle" "$TMP/att/sub/near.md"
 
 # --- pack refuses what readers refuse by default, without using up a sequence
 for i in 1 2 3; do
