@@ -120,7 +120,9 @@ struct gossip_peer {
     /* The bundle being received. */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
-    bool rx_skip;         /* larger than this node keeps: its chunks are read and dropped */
+    bool rx_skip;     /* larger than this node keeps: its chunks are read and dropped */
+    bool rx_skip_big; /* ... as too large: its first bytes go to rx_head */
+    uint8_t rx_head[SZ_BUNDLE_PREFIX_LEN];
     bool rx_counted;      /* a large bundle counted in gossip.assembling */
     bool rx_held;         /* a large bundle waiting for the receive budget */
     uint64_t rx_held_seq; /* when it began to wait: the longest waiting goes first */
@@ -258,6 +260,9 @@ struct skip {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint64_t sequence;
     int64_t until_s;
+    /* 0: dated ahead (until until_s). Else larger than this node keeps: the
+     * max_bundle_bytes it needs; skipped while that setting is lower. */
+    uint64_t need_cap;
 };
 
 struct gossip {
@@ -404,7 +409,7 @@ floor_raise(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t fl
 
 static void
 skip_add(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
-         int64_t until_s)
+         int64_t until_s, uint64_t need_cap)
 {
     size_t i;
 
@@ -413,11 +418,14 @@ skip_add(struct gossip *gs, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t seque
             memcmp(gs->skips[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0) {
             if (until_s > gs->skips[i].until_s)
                 gs->skips[i].until_s = until_s;
+            if (need_cap > gs->skips[i].need_cap)
+                gs->skips[i].need_cap = need_cap;
             return;
         }
     memcpy(gs->skips[gs->skip_next].publisher, pub, SZ_PUBLIC_KEY_LEN);
     gs->skips[gs->skip_next].sequence = sequence;
     gs->skips[gs->skip_next].until_s = until_s;
+    gs->skips[gs->skip_next].need_cap = need_cap;
     gs->skip_next = (gs->skip_next + 1) % MAX_SKIPS;
     if (gs->n_skips < MAX_SKIPS)
         gs->n_skips++;
@@ -1701,7 +1709,7 @@ done_verify(struct gjob *j)
          * comparisons from asking for it again.
          */
         skip_add(gs, j->item.meta.publisher, j->item.meta.sequence,
-                 j->item.meta.created - STORE_MAX_FUTURE_S);
+                 j->item.meta.created - STORE_MAX_FUTURE_S, 0);
         log_future(gs, p, &j->item.meta);
         break;
     default:
@@ -2556,7 +2564,8 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
         j->n_floors = j->gs->n_floors;
     }
     if (j->gs->n_skips > 0) {
-        /* Only the skips still in force: a bundle once dated ahead is wanted when due. */
+        /* Only the skips still in force: a bundle once dated ahead is wanted when due,
+         * one too large once max_bundle_bytes is raised to hold it. */
         int64_t now_s = daemon_now();
         j->skips = malloc(j->gs->n_skips * sizeof *j->skips);
         if (j->skips == NULL) {
@@ -2564,7 +2573,8 @@ queue_compare(struct peer *p, uint8_t *summary, size_t len)
             return;
         }
         for (size_t i = 0; i < j->gs->n_skips; i++)
-            if (j->gs->skips[i].until_s > now_s)
+            if (j->gs->skips[i].need_cap != 0 ? j->gs->skips[i].need_cap > p->d->content_cap
+                                              : j->gs->skips[i].until_s > now_s)
                 j->skips[j->n_skips++] = j->gs->skips[i];
     }
     p->g->round_bundles = 0;
@@ -2797,6 +2807,9 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
  * did not); then a bundle that fails its check is not held against p.
  * Returns 0, or -1 after p was banned for it.
  */
+static void too_big(struct peer *p, const struct sz_bundle_header *h,
+                    const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t len);
+
 static int
 take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from)
 {
@@ -2812,13 +2825,10 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         /*
          * Asked for, but it declares more than this node keeps (its
          * max_bundle_bytes is lower than the sender's): not the peer's
-         * fault. Not asked by range again for a while.
+         * fault. Not asked of anyone again while max_bundle_bytes is lower.
          */
-        struct fetch *f = fetch_find(p->d->gossip, id);
         free(bytes);
-        if (f != NULL && f->from == p)
-            fetch_next(p->d->gossip, f);
-        skip_add(p->d->gossip, h.publisher, h.sequence, daemon_now() + 3600);
+        too_big(p, &h, id, len);
         if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
             log_msg(LOG_INFO,
                     "peer %s: sent a bundle larger than max_bundle_bytes once unpacked: dropped",
@@ -2986,6 +2996,55 @@ rx_learn(struct peer *p)
     }
 }
 
+/*
+ * A bundle p sent as asked (header h, id, len bytes in all) is larger than
+ * this node keeps: neither this fetch nor a range asks anyone for it again
+ * while max_bundle_bytes is below what it needs (a skip that a raise by
+ * SIGHUP lifts). Without that, every comparison downloaded it whole again
+ * from every peer that has it, every 5 minutes.
+ */
+static void
+too_big(struct peer *p, const struct sz_bundle_header *h, const uint8_t id[SZ_BUNDLE_ID_LEN],
+        uint64_t len)
+{
+    struct gossip *gs = p->d->gossip;
+    struct fetch *f = fetch_find(gs, id);
+    uint64_t need = h->content_len, over = SZ_BUNDLE_PREFIX_LEN + 65536;
+
+    if (len > over && len - over > need)
+        need = len - over;
+    if (f != NULL && f->from == p)
+        fetch_remove(gs, f);
+    skip_add(gs, h->publisher, h->sequence, INT64_MAX, need);
+}
+
+/*
+ * The first SZ_BUNDLE_PREFIX_LEN bytes of a bundle too large to keep, being
+ * read and dropped, are in g->rx_head: its signed header says which it is
+ * (too_big()). Returns -1 when p failed: the header is not valid, or not
+ * what was asked.
+ */
+static int
+too_big_head(struct peer *p)
+{
+    struct gossip_peer *g = p->g;
+    struct sz_bundle_header h;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+
+    if (sz_bundle_verify_prefix(g->rx_head, SZ_BUNDLE_PREFIX_LEN, g->rx_total,
+                                SZ_BUNDLE_MAX_CONTENT_LEN, &h, id) != 0) {
+        peer_misbehaved(p, SZ_GOODBYE_INVALID_BUNDLE,
+                        "sent a bundle whose signed header is invalid");
+        return -1;
+    }
+    if (!solicited(p, &h, id)) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
+        return -1;
+    }
+    too_big(p, &h, id, g->rx_total);
+    return 0;
+}
+
 static int
 on_bundle(struct peer *p, const struct sz_msg *m)
 {
@@ -3037,6 +3096,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
                     "dropped",
                     p->addr, (unsigned long)m->total);
             g->rx_skip = true;
+            g->rx_skip_big = true;
         } else {
             g->rx = malloc(m->total);
             if (g->rx == NULL) {
@@ -3059,9 +3119,18 @@ on_bundle(struct peer *p, const struct sz_msg *m)
         return -1;
     }
     if (g->rx_skip) {
+        if (g->rx_skip_big && g->rx_got < SZ_BUNDLE_PREFIX_LEN) {
+            size_t take = SZ_BUNDLE_PREFIX_LEN - g->rx_got;
+            if (take > m->data_len)
+                take = m->data_len;
+            memcpy(g->rx_head + g->rx_got, m->data, take);
+            if (g->rx_got + take == SZ_BUNDLE_PREFIX_LEN && too_big_head(p) != 0)
+                return -1;
+        }
         g->rx_got += (uint32_t)m->data_len;
         if (g->rx_got == g->rx_total) {
             g->rx_skip = false;
+            g->rx_skip_big = false;
             g->rx_total = g->rx_got = 0;
             if (g->rx_skip_part) {
                 /* p answered as asked: asked again (whole, or from the part as it is now). */

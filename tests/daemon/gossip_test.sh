@@ -148,21 +148,48 @@ grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 9" 
     ok || bad "an imported pair is told to the peers"
 for n in eqs eqr; do stop_daemon $n; done
 
-# --- a relay keeping smaller bundles than its peer: a bundle declaring more than
-# its max_bundle_bytes once unpacked is dropped, and the peer is not banned.
-start_daemon big "${COMMON[@]}" --publisher-key "$TMP/p2.sk" || bad "start big"
-start_daemon small "${COMMON[@]}" --max-bundle-bytes 1M --peer "127.0.0.1:$(peer_port big)" ||
-    bad "start small"
+# --- a relay keeping smaller bundles than its peers: a bundle declaring more
+# than its max_bundle_bytes once unpacked (long: small on the wire), or larger
+# than that on the wire (noise), is dropped, and the peer is not banned. Nor
+# is either asked of any peer again while max_bundle_bytes stays as it is:
+# when a second peer holding both links up, the comparison asks it only for
+# what the relay can keep (before: both again, from every peer, every 5
+# minutes).
+"$SZ" keygen --secret-key "$TMP/s.sk" --public-key "$TMP/s.pk" --no-passphrase >/dev/null
 { printf -- '---\ntitle: Long\nid: long\n---\n'
   for i in $(seq 1 40000); do echo "The same line of a long and very repetitive report, $((i % 7))."; done
 } >"$TMP/long.md"
-"$SZ" publish --socket "$TMP/big/control.sock" "$TMP/long.md" >/dev/null || bad "publish long"
+{ printf -- '---\ntitle: Noise\nid: noise\n---\n'
+  head -c 1600000 /dev/urandom | base64 -w 76
+} >"$TMP/noise.md"
+"$SZ" pack --secret-key "$TMP/s.sk" --output "$TMP/long.bundle" "$TMP/long.md" >/dev/null &&
+    "$SZ" pack --secret-key "$TMP/s.sk" --level 1 --output "$TMP/noise.bundle" "$TMP/noise.md" \
+        >/dev/null &&
+    "$SZ" pack --secret-key "$TMP/s.sk" --output "$TMP/fresh.bundle" "$(article fresh)" >/dev/null ||
+    bad "pack long, noise and fresh"
+start_daemon big "${COMMON[@]}" --publisher-key "$TMP/p2.sk" || bad "start big"
+"$SZ" import --socket "$TMP/big/control.sock" "$TMP/long.bundle" "$TMP/noise.bundle" >/dev/null ||
+    bad "import long and noise into big"
+start_daemon small "${COMMON[@]}" --max-bundle-bytes 1M --peer "127.0.0.1:$(peer_port big)" ||
+    bad "start small"
 publish big after-long
 wait_bundles small 1 20 || bad "the small relay takes the next bundle"
 ! grep -q "(banned)" "$TMP/small.log" && ok ||
-    bad "a bundle above max_bundle_bytes once unpacked got its sender banned: $(grep banned "$TMP/small.log")"
+    bad "a bundle above max_bundle_bytes got its sender banned: $(grep banned "$TMP/small.log")"
 [ "$(count_bundles small)" -eq 1 ] && ok || bad "the small relay holds only the small bundle"
-for n in big small; do stop_daemon $n; done
+drops=$(grep -c "max_bundle_bytes.*: dropped" "$TMP/small.log")
+[ "$drops" -eq 2 ] && ok || bad "small dropped $drops bundles as too large, wanted 2: $(grep dropped "$TMP/small.log")"
+start_daemon big2 "${COMMON[@]}" || bad "start big2"
+"$SZ" import --socket "$TMP/big2/control.sock" "$TMP/long.bundle" "$TMP/noise.bundle" \
+    "$TMP/fresh.bundle" >/dev/null || bad "import long, noise and fresh into big2"
+stop_daemon big2
+start_daemon big2 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port small)" || bad "restart big2"
+wait_bundles small 2 30 || bad "the small relay takes fresh from big2"
+sleep 1
+drops=$(grep -c "max_bundle_bytes.*: dropped" "$TMP/small.log")
+[ "$drops" -eq 2 ] && ok ||
+    bad "small downloaded bundles it cannot keep again from big2: $drops dropped in all, wanted 2"
+for n in big big2 small; do stop_daemon $n; done
 
 # --- peer exchange: x3 knows only x1, and learns x2 (which x1 knows) from it
 start_daemon x1 --expiry-days 0 || bad "start x1"
