@@ -880,6 +880,34 @@ open_output_folder(const char *out_path, const char **name, int *status)
     return fd;
 }
 
+/*
+ * Whether name (in folder dirfd; out_path as given) is, or leads through a
+ * link to, the sequence record "SK.seq" of a secret key SK beside it, whether
+ * the record exists yet or not: a bundle written there would stop SK from
+ * signing (pack and the daemon refuse a damaged record).
+ */
+static bool
+is_seq_record(int dirfd, const char *name, const char *out_path)
+{
+    char base[PATH_MAX], real[PATH_MAX];
+    size_t n = strlen(name);
+
+    if (n > 4 && strcmp(name + n - 4, ".seq") == 0 && n - 4 < sizeof base) {
+        memcpy(base, name, n - 4);
+        base[n - 4] = '\0';
+        if (util_is_secret_key_at(dirfd, base))
+            return true;
+    }
+    if (realpath(out_path, real) != NULL) {
+        n = strlen(real);
+        if (n > 4 && strcmp(real + n - 4, ".seq") == 0) {
+            real[n - 4] = '\0';
+            return util_is_secret_key(real);
+        }
+    }
+    return false;
+}
+
 static const char EXPORT_USAGE[] =
     "usage: samizdat export [--socket PATH] ID --output FILE\n"
     "\n"
@@ -887,8 +915,8 @@ static const char EXPORT_USAGE[] =
     "out). ID is the bundle's 64-character hex id, as 'samizdat list' shows it.\n"
     "\n"
     "  --output FILE          where to write the bundle (replaced atomically); a secret\n"
-    "                         key, the control socket, a folder or a file in the\n"
-    "                         daemon's data folder is refused (status 2)\n"
+    "                         key or its SK.seq, the control socket, a folder or a file\n"
+    "                         in the daemon's data folder is refused (status 2)\n"
     "  -h, --help             show this help\n";
 
 int
@@ -954,6 +982,12 @@ cmd_export(int argc, char **argv)
     if (util_is_secret_key_at(dirfd, name)) {
         util_err("--output %s is a samizdat secret key: the bundle would replace it; choose "
                  "another output file",
+                 out_path);
+        goto out;
+    }
+    if (is_seq_record(dirfd, name, out_path)) {
+        util_err("--output %s is the sequence record of a secret key: the bundle would "
+                 "replace it and the key could not sign again; choose another output file",
                  out_path);
         goto out;
     }

@@ -49,6 +49,19 @@ ln -s pub.sk "$TMP/sk-link.bundle"
 expect_status "export --output a link to a secret key" 2 "$SZ" export --socket "$SOCK" "$ID" \
     --output "$TMP/sk-link.bundle"
 cmp -s "$TMP/pub.sk" "$TMP/pub.sk.orig" && ok || bad "export replaced the secret key"
+# The key's sequence record, there or not yet, and through a link: a bundle
+# written there would stop the key from signing (pack refuses a damaged record).
+[ -e "$TMP/pub.sk.seq" ] || echo 5 >"$TMP/pub.sk.seq"
+cp "$TMP/pub.sk.seq" "$TMP/seq.orig"
+ln -s pub.sk.seq "$TMP/seq-link.bundle"
+cp "$TMP/pub.sk.orig" "$TMP/other.sk"
+for out in pub.sk.seq seq-link.bundle other.sk.seq; do
+    expect_status "export --output $out (a sequence record)" 2 "$SZ" export --socket "$SOCK" \
+        "$ID" --output "$TMP/$out"
+    expect_stderr "export --output $out: message" "is the sequence record of a secret key"
+done
+cmp -s "$TMP/pub.sk.seq" "$TMP/seq.orig" && [ ! -e "$TMP/other.sk.seq" ] && ok ||
+    bad "export wrote a secret key's sequence record"
 mkdir "$TMP/afolder"
 expect_status "export --output a folder" 2 "$SZ" export --socket "$SOCK" "$ID" \
     --output "$TMP/afolder"
