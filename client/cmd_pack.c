@@ -17,9 +17,13 @@
 #include "samizdat/common.h"
 #include "util.h"
 
+/* Sequences from here up are refused: half of them stay for later bundles of the key. */
+#define SEQUENCE_LIMIT ((uint64_t)1 << 63)
+
 static const char USAGE[] =
     "usage: samizdat pack --secret-key SK [--passphrase-file F] --output BUNDLE\n"
-    "                     [--sequence N] [--level L] [--created TIME] [--allow-large] FILE...\n"
+    "                     [--sequence N [--reuse-sequence]] [--level L] [--created TIME]\n"
+    "                     [--allow-large] FILE...\n"
     "\n"
     "Packs article files (.md, .html, .txt, each optionally starting with a\n"
     "YAML front-matter block) into one signed, compressed bundle, and prints the\n"
@@ -29,7 +33,11 @@ static const char USAGE[] =
     "  --passphrase-file F    read the key's passphrase from the first line of F\n"
     "  --output BUNDLE        the bundle file to write (replaced atomically)\n"
     "  --sequence N           the bundle's sequence number (default: one more than\n"
-    "                         the last one used with this key, kept in SK.seq)\n"
+    "                         the last one used with this key, kept in SK.seq); a\n"
+    "                         number at or below that one is refused, as is 2^63 or more\n"
+    "  --reuse-sequence       use --sequence N even so: a second bundle with a number\n"
+    "                         already used is an equivocation, which readers and relays\n"
+    "                         report as a sign of a stolen key (for tests)\n"
     "  --level L              zstd level 1..19 (default 19: packed once, read often)\n"
     "  --created TIME         creation time, RFC 3339 (default: now)\n"
     "  --allow-large          pack more than 64 MiB of articles, which readers and\n"
@@ -40,10 +48,11 @@ static const char USAGE[] =
  * Picks the bundle's sequence. The last sequence used with a key is kept in
  * "SK.seq" beside the secret key, updated in place under an exclusive lock and
  * fsync'd before the bundle is written: concurrent or later runs never reuse a
- * number. An explicit --sequence is used as given and raises the record.
+ * number. An explicit --sequence above the record raises it; one at or below
+ * it is refused (status 2) unless reuse is asked for.
  */
 static int
-next_sequence(const char *sk_path, bool given, uint64_t *seq)
+next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *status)
 {
     char path[PATH_MAX], buf[32];
     uint64_t last = 0, next;
@@ -74,7 +83,19 @@ next_sequence(const char *sk_path, bool given, uint64_t *seq)
     }
     next = given ? *seq : last + 1;
     if (!given && last == UINT64_MAX) {
-        util_err("%s: sequence numbers are exhausted", path);
+        util_err("%s says sequence %llu was used: this key has no sequence number left. Make "
+                 "a new key pair (samizdat keygen) and give readers its public key",
+                 path, (unsigned long long)last);
+        goto out;
+    }
+    if (given && next <= last && !reuse) {
+        util_err("--sequence %llu: this key has signed bundles up to sequence %llu (%s). A "
+                 "second bundle with a used number is an equivocation, which readers and "
+                 "relays report as a sign of a stolen key. Leave --sequence out to take %llu, "
+                 "or add --reuse-sequence if that is what you mean",
+                 (unsigned long long)next, (unsigned long long)last, path,
+                 (unsigned long long)(last + 1));
+        *status = EXIT_USAGE;
         goto out;
     }
     if (next > last) {
@@ -99,6 +120,7 @@ cmd_pack(int argc, char **argv)
         {"passphrase-file", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
         {"sequence", required_argument, NULL, 'n'},
+        {"reuse-sequence", no_argument, NULL, 'R'},
         {"level", required_argument, NULL, 'l'},
         {"created", required_argument, NULL, 'c'},
         {"allow-large", no_argument, NULL, 'L'},
@@ -110,7 +132,7 @@ cmd_pack(int argc, char **argv)
     uint8_t *sk = NULL, *content = NULL, *bundle = NULL, id[SZ_BUNDLE_ID_LEN];
     size_t content_len = 0, bundle_len = 0, n_in;
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
-    bool seq_given = false, allow_large = false;
+    bool seq_given = false, reuse = false, allow_large = false;
     int64_t created = (int64_t)time(NULL);
     char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX];
     int c, r, rc = EXIT_USAGE;
@@ -127,11 +149,14 @@ cmd_pack(int argc, char **argv)
             out_path = optarg;
             break;
         case 'n':
-            if (util_parse_u64(optarg, &seq) != 0 || seq == 0) {
-                util_err("--sequence takes a whole number from 1 up, not '%s'", optarg);
+            if (util_parse_u64(optarg, &seq) != 0 || seq == 0 || seq >= SEQUENCE_LIMIT) {
+                util_err("--sequence takes a whole number from 1 to 2^63 - 1, not '%s'", optarg);
                 return EXIT_USAGE;
             }
             seq_given = true;
+            break;
+        case 'R':
+            reuse = true;
             break;
         case 'l':
             if (util_parse_u64(optarg, &level) != 0 || level < 1 || level > 19) {
@@ -160,6 +185,10 @@ cmd_pack(int argc, char **argv)
     if (sk_path == NULL || out_path == NULL || optind == argc) {
         util_err("pack needs --secret-key SK, --output BUNDLE and at least one FILE");
         fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    if (reuse && !seq_given) {
+        util_err("--reuse-sequence goes with --sequence N");
         return EXIT_USAGE;
     }
     n_in = (size_t)(argc - optind);
@@ -207,10 +236,14 @@ cmd_pack(int argc, char **argv)
         rc = EXIT_KEY;
         goto out;
     }
-    if (next_sequence(sk_path, seq_given, &seq) != 0) {
+    /* A folder the bundle cannot go to must not use up a number either. */
+    if (!util_output_folder_ok(out_path)) {
         rc = EXIT_OUTPUT;
         goto out;
     }
+    rc = EXIT_OUTPUT;
+    if (next_sequence(sk_path, seq_given, reuse, &seq, &rc) != 0)
+        goto out;
     sp.secret_key = sk;
     sp.sequence = seq;
     sp.created = created;

@@ -81,17 +81,11 @@ load_attachments(const char *path, struct input *in, const char *output)
 {
     struct article_file *f = in->f;
     char dir[PATH_MAX], full[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX], err[512];
-    const char *slash = strrchr(path, '/');
     size_t i, len;
 
     if (f->n_att_paths == 0)
         return EXIT_OK;
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    (void)util_split_path(path, dir, sizeof dir);
     if (realpath(dir, real_dir) == NULL) {
         util_err("%s: cannot resolve the article's folder %s: %s", path, dir, strerror(errno));
         return EXIT_INPUT;

@@ -414,6 +414,34 @@ util_split_path(const char *path, char *dir, size_t cap)
     return slash != NULL ? slash + 1 : path;
 }
 
+bool
+util_output_folder_ok(const char *path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    (void)util_split_path(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        util_err("cannot write %s: its folder %s %s", path, dir,
+                 e == ENOENT    ? "does not exist (create it first)"
+                 : e == EACCES  ? "cannot be reached (check the permissions of the path)"
+                 : e == ENOTDIR ? "is not a folder (a part of the path is a file)"
+                                : strerror(e));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        util_err("cannot write %s: %s is not a folder", path, dir);
+        return false;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        util_err("cannot write %s: its folder %s is not writable (%s)", path, dir,
+                 errno == EROFS ? "a read-only file system" : "check its permissions");
+        return false;
+    }
+    return true;
+}
+
 /* Lexically tidies a path that cannot be resolved: no "//", no "./" parts. */
 static void
 tidy_path(const char *p, char *out, size_t cap)

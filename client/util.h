@@ -89,6 +89,13 @@ void util_tmp_discard(struct util_tmp *t);
  */
 const char *util_split_path(const char *path, char *dir, size_t cap);
 
+/*
+ * Whether the folder of output path exists and this process may create files
+ * in it; when not, says so (naming path) and returns false. A check before
+ * work that cannot be undone (a sequence number taken), not a guarantee.
+ */
+bool util_output_folder_ok(const char *path);
+
 /* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
 bool util_is_secret_key(const char *path);
 

@@ -206,12 +206,13 @@ pack p3 bait
 pack p4 dup
 pack p3 repeat
 # big KEY NAME SEQUENCE [BYTES]: a bundle of about BYTES (default 600 KB; random
-# base64 text compresses to about the random bytes it encodes).
+# base64 text compresses to about the random bytes it encodes). The sequence
+# is taken as given, even one used before (eq-a and eq-b make an equivocation).
 big() {
     { printf -- '---\ntitle: Big %s\nid: %s\n---\n' "$2" "$2" &&
         head -c "${4:-600000}" /dev/urandom | base64 -w 76; } >"$TMP/$2.md"
-    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$3" --output "$TMP/$2.bundle" \
-        "$TMP/$2.md" >/dev/null || bad "pack $2"
+    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$3" --reuse-sequence \
+        --output "$TMP/$2.bundle" "$TMP/$2.md" >/dev/null || bad "pack $2"
 }
 
 start_daemon A "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start A"

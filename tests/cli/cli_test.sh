@@ -65,6 +65,28 @@ check "verify with the key as text" "$SZ" verify --trust "$PK_TEXT" "$TMP/all.bu
 S1=$("$SZ" inspect "$TMP/all.bundle" | sed -n 's/^sequence: *//p')
 S2=$("$SZ" inspect "$TMP/next.bundle" | sed -n 's/^sequence: *//p')
 [ -n "$S1" ] && [ -n "$S2" ] && [ "$S2" -gt "$S1" ] && ok || bad "sequence increases ($S1 -> $S2)"
+# An explicit --sequence the key has used (or passed) is refused: a second
+# bundle with it would be an equivocation, shown to readers as a stolen key.
+# --reuse-sequence takes it all the same; 2^63 and up is refused; a missing
+# output folder uses up no number.
+SEQ_NOW=$(cat "$TMP/sk.seq")
+expect_status "pack --sequence of a used number" 2 "$SZ" pack --secret-key "$TMP/sk" \
+    --sequence "$S2" --output "$TMP/reused.bundle" "${ARTICLES[0]}"
+expect_stderr "used number message" "--sequence $S2: this key has signed bundles up to sequence $SEQ_NOW.*--reuse-sequence"
+[ ! -e "$TMP/reused.bundle" ] && [ "$(cat "$TMP/sk.seq")" = "$SEQ_NOW" ] && ok ||
+    bad "a refused --sequence wrote a bundle or changed the record"
+check "pack --sequence --reuse-sequence" "$SZ" pack --secret-key "$TMP/sk" --sequence "$S2" \
+    --reuse-sequence --output "$TMP/reused.bundle" "${ARTICLES[0]}"
+"$SZ" inspect "$TMP/reused.bundle" | grep -q "^sequence: *$S2\$" && ok || bad "--reuse-sequence: sequence $S2"
+expect_status "pack --sequence 2^63" 2 "$SZ" pack --secret-key "$TMP/sk" \
+    --sequence 9223372036854775808 --output "$TMP/huge.bundle" "${ARTICLES[0]}"
+expect_stderr "2^63 message" "from 1 to 2\^63 - 1"
+expect_status "pack --reuse-sequence alone" 2 "$SZ" pack --secret-key "$TMP/sk" --reuse-sequence \
+    --output "$TMP/huge.bundle" "${ARTICLES[0]}"
+expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/no/such/folder/x.bundle" "${ARTICLES[0]}"
+expect_stderr "missing folder message" "its folder .*/no/such/folder does not exist"
+[ "$(cat "$TMP/sk.seq")" = "$SEQ_NOW" ] && ok || bad "a pack into a missing folder used up a number"
 "$SZ" inspect "$TMP/all.bundle" | grep -q '^UNVERIFIED' && ok || bad "inspect says unverified"
 
 LIB=$TMP/library
@@ -160,7 +182,7 @@ printf -- '---\ntitle: Five\nid: five\n---\nfive\n' >"$TMP/five.md"
 printf -- '---\ntitle: Six\nid: six\n---\nsix\n' >"$TMP/six.md"
 "$SZ" pack --secret-key "$TMP/dated.sk" --sequence 6 --created 2026-11-20T00:00:00Z \
     --output "$TMP/six.bundle" "$TMP/six.md" >/dev/null || bad "pack #6"
-"$SZ" pack --secret-key "$TMP/dated.sk" --sequence 5 --created 2026-11-25T00:00:00Z \
+"$SZ" pack --secret-key "$TMP/dated.sk" --sequence 5 --reuse-sequence --created 2026-11-25T00:00:00Z \
     --output "$TMP/five.bundle" "$TMP/five.md" >/dev/null || bad "pack #5"
 check "unpack #5 and #6" "$SZ" unpack --trust "$TMP/dated.pk" --output "$TMP/datedlib" \
     "$TMP/six.bundle" "$TMP/five.bundle"

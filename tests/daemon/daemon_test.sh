@@ -195,7 +195,7 @@ done
 flood_bundle() {
     { printf -- '---\ntitle: Flood %s %s\nid: flood-%s\n---\n' "$1" "$2" "$2" &&
         head -c 220000 /dev/urandom | base64 -w 76; } >"$TMP/flood.md"
-    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$2" --created "$3" \
+    "$SZ" pack --secret-key "$TMP/$1.sk" --level 1 --sequence "$2" --reuse-sequence --created "$3" \
         --output "$TMP/$4.bundle" "$TMP/flood.md" >/dev/null || bad "pack $4"
 }
 # The "soon" ones are dated 20 h ahead, a minute apart: x1's first, then x2's.

@@ -157,8 +157,8 @@ grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")
 # stays 0) and index.html shows the alarm.
 "$SZ" keygen --secret-key "$TMP/eq.sk" --public-key "$TMP/eq.pk" --no-passphrase >/dev/null
 for n in 1 2; do
-    "$SZ" pack --secret-key "$TMP/eq.sk" --sequence 1 --output "$TMP/eq$n.bundle" "$(article eq$n)" \
-        </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle $n"
+    "$SZ" pack --secret-key "$TMP/eq.sk" --sequence 1 --reuse-sequence --output "$TMP/eq$n.bundle" \
+        "$(article eq$n)" </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle $n"
 done
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP/eq1.bundle" "$TMP/eq2.bundle" >/dev/null ||
     bad "import the equivocating bundles"

@@ -101,7 +101,7 @@ for n in h1 h1b h2 h2b bridge; do wait_bundles $n 6 30 || conv=0; done
 # --- equivocation: one key, one sequence, two different bundles
 "$SZ" pack --secret-key "$TMP/x.sk" --sequence 7 --output "$TMP/eq-a.bundle" \
     "$(article eq-a)" >/dev/null
-"$SZ" pack --secret-key "$TMP/x.sk" --sequence 7 --output "$TMP/eq-b.bundle" \
+"$SZ" pack --secret-key "$TMP/x.sk" --sequence 7 --reuse-sequence --output "$TMP/eq-b.bundle" \
     "$(article eq-b)" >/dev/null
 "$SZ" import --socket "$TMP/h1/control.sock" "$TMP/eq-a.bundle" >/dev/null
 "$SZ" import --socket "$TMP/h2/control.sock" "$TMP/eq-b.bundle" >/dev/null
@@ -131,7 +131,7 @@ for n in h1 h1b h2 h2b bridge late; do stop_daemon $n; done
 start_daemon eqs "${COMMON[@]}" --carry list --publishers "$(cat "$TMP/p1.pk")" || bad "start eqs"
 start_daemon eqr "${COMMON[@]}" --peer "127.0.0.1:$(peer_port eqs)" || bad "start eqr"
 for v in c d; do
-    "$SZ" pack --secret-key "$TMP/x.sk" --sequence 9 --output "$TMP/eq-$v.bundle" \
+    "$SZ" pack --secret-key "$TMP/x.sk" --sequence 9 --reuse-sequence --output "$TMP/eq-$v.bundle" \
         "$(article eq-$v)" >/dev/null
 done
 for i in $(seq 1 50); do
