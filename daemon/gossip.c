@@ -1591,7 +1591,7 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
             "bundle %s of publisher %s from peer %s is dated %s, more than %lld hours ahead of "
             "this machine's clock (%s): not stored. The publisher's clock, or this machine's, "
             "is wrong; the peer is not penalised",
-            hex, pk, p->addr, created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
+            hex, pk, peer_name(p), created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
 }
 
 static void
@@ -1627,7 +1627,7 @@ done_verify(struct gjob *j)
                 "bundle %s, resumed from a kept part (from peer %s) with the rest from peer %s, "
                 "failed its check (%s): one of the two sent bad bytes; asked for again whole "
                 "(it is not resumed again)",
-                hex, j->resumed_from, p->addr, sz_strerror(j->verify_rc));
+                hex, j->resumed_from, peer_name(p), sz_strerror(j->verify_rc));
         gs->no_resume[gs->no_resume_next] = prefix(j->rx_id);
         gs->no_resume_next = (gs->no_resume_next + 1) % NO_RESUME_SLOTS;
         if (p->g != NULL)
@@ -1648,7 +1648,8 @@ done_verify(struct gjob *j)
     f = fetch_find(gs, j->item.meta.id);
     if (!j->carried) {
         /* Asked for, so carried then: the carry list changed (reload) since. Dropped. */
-        log_msg(LOG_DEBUG, "peer %s: a bundle of a publisher no longer carried: dropped", p->addr);
+        log_msg(LOG_DEBUG, "peer %s: a bundle of a publisher no longer carried: dropped",
+                peer_name(p));
         return;
     }
     if (f != NULL)
@@ -1663,7 +1664,7 @@ done_verify(struct gjob *j)
     switch (j->item.status) {
     case STORE_STORED:
         sz_bundle_id_hex(j->item.meta.id, hex);
-        log_msg(LOG_DEBUG, "stored bundle %s from %s", hex, p->addr);
+        log_msg(LOG_DEBUG, "stored bundle %s from %s", hex, peer_name(p));
         if (j->item.equivocates) {
             char pk[SZ_PK_TEXT_LEN + 1];
             sz_pk_to_text(j->item.meta.publisher, pk);
@@ -1699,7 +1700,7 @@ done_verify(struct gjob *j)
         if (log_allow(&gs->store_log, 2, gs->store_failed_ms))
             log_msg(LOG_ERROR,
                     "cannot store a bundle from %s: %s; no bundles are asked of peers for %d s",
-                    p->addr, j->err, STORE_PAUSE_MS / 1000);
+                    peer_name(p), j->err, STORE_PAUSE_MS / 1000);
         break;
     case STORE_FUTURE:
         /*
@@ -2689,7 +2690,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
     if (!rate_ok(p, &p->g->n_announced, (uint32_t)m->n_entries, MAX_ANNOUNCED_PER_WINDOW, now)) {
         peer_count_misbehaviour(p);
         if (log_allow(&p->noisy, 5, now))
-            log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", p->addr);
+            log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", peer_name(p));
         return 0;
     }
     if (p->g->muted_until_ms > now || store_paused(gs, now)) {
@@ -2832,7 +2833,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
             log_msg(LOG_INFO,
                     "peer %s: sent a bundle larger than max_bundle_bytes once unpacked: dropped",
-                    p->addr);
+                    peer_name(p));
         return 0;
     }
     if (rc != 0 || !solicited(p, &h, id)) {
@@ -2865,7 +2866,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         snprintf(j->resumed_from, sizeof j->resumed_from, "%s", resumed_from);
     memcpy(j->rx_id, id, SZ_BUNDLE_ID_LEN);
     if (gjob_queue(j) != 0) { /* gjob_queue frees the job, and the bytes with it. */
-        log_msg(LOG_WARN, "peer %s: cannot queue verification", p->addr);
+        log_msg(LOG_WARN, "peer %s: cannot queue verification", peer_name(p));
         return 0;
     }
     p->g->n_verifying++;
@@ -3074,8 +3075,8 @@ on_bundle(struct peer *p, const struct sz_msg *m)
             if (log_allow(&p->noisy, 5, g->last_chunk_ms)) {
                 char hex[2 * SZ_BUNDLE_ID_LEN + 1];
                 sz_bundle_id_hex(g->part_id, hex);
-                log_msg(LOG_INFO, "peer %s: sends the rest of bundle %s, from byte %lu", p->addr,
-                        hex, (unsigned long)m->offset);
+                log_msg(LOG_INFO, "peer %s: sends the rest of bundle %s, from byte %lu",
+                        peer_name(p), hex, (unsigned long)m->offset);
             }
         } else {
             /* The part came another way, went for room or grew since: its
@@ -3094,7 +3095,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
             log_msg(LOG_INFO,
                     "peer %s: sent a bundle of %lu bytes, more than max_bundle_bytes: "
                     "dropped",
-                    p->addr, (unsigned long)m->total);
+                    peer_name(p), (unsigned long)m->total);
             g->rx_skip = true;
             g->rx_skip_big = true;
         } else {
@@ -3284,8 +3285,8 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_PONG:
         return 0;
     case SZ_MSG_GOODBYE:
-        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", p->addr, m.reason, (int)m.text_len,
-                m.text);
+        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
+                (int)m.text_len, m.text);
         peer_close(p, false, "the peer said goodbye");
         return -1;
     case SZ_MSG_ANNOUNCE:
@@ -3377,7 +3378,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         sz_pk_to_text(m.publisher, pk);
         if (log_allow(&p->noisy, 5, now))
             log_msg(LOG_WARN, "peer %s reports an EQUIVOCATION by publisher %s at sequence %llu",
-                    p->addr, pk, (unsigned long long)m.sequence);
+                    peer_name(p), pk, (unsigned long long)m.sequence);
         return 0;
     }
     default:
@@ -3489,7 +3490,7 @@ part_keep(struct gossip *gs, struct peer *p)
     k->got = g->rx_got;
     k->bytes = g->rx;
     k->kept_ms = (int64_t)uv_now(gs->d->loop);
-    snprintf(k->from, sizeof k->from, "%s", p->addr);
+    snprintf(k->from, sizeof k->from, "%s", peer_name(p));
     g->rx = NULL;
     g->rx_counted = false;
     g->rx_total = g->rx_got = 0;
@@ -3497,7 +3498,7 @@ part_keep(struct gossip *gs, struct peer *p)
     log_msg(LOG_INFO,
             "peer %s: link lost after %lu of %lu bytes of bundle %s: they are kept for 10 "
             "minutes, and the next peer that has it is asked for the rest",
-            p->addr, (unsigned long)k->got, (unsigned long)k->total, hex);
+            peer_name(p), (unsigned long)k->got, (unsigned long)k->total, hex);
 }
 
 void
@@ -3735,7 +3736,7 @@ gossip_tick(struct daemon *d, int64_t now_ms)
                 log_msg(LOG_INFO,
                         "peer %s: did not answer a request for a bundle it announced; its "
                         "announcements are ignored for 5 minutes",
-                        f->from->addr);
+                        peer_name(f->from));
         }
         fetch_next(gs, f);
     }

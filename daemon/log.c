@@ -15,6 +15,12 @@ log_set_level(enum log_level level)
     max_level = level;
 }
 
+bool
+log_enabled(enum log_level level)
+{
+    return level <= max_level;
+}
+
 int
 log_parse_level(const char *s, enum log_level *out)
 {

@@ -15,6 +15,9 @@ enum log_level {
 /* Sets the most verbose level printed (default LOG_INFO). */
 void log_set_level(enum log_level level);
 
+/* Whether messages of this level are printed. */
+bool log_enabled(enum log_level level);
+
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -1. */
 int log_parse_level(const char *s, enum log_level *out);
 

@@ -66,7 +66,8 @@ struct net {
     bool listening;
     uv_tcp_t onion_listener; /* [network] onion_listen: what a local Tor forwards */
     bool onion_listening;
-    uint64_t onion_seq; /* numbers the onion service's connections */
+    uint64_t onion_seq;   /* numbers the onion service's connections */
+    uint64_t inbound_seq; /* ... and the others this node did not open (their labels) */
     uv_timer_t tick;
     bool tick_started; /* the tick handle exists: close it at shutdown */
     struct peer *peers;
@@ -311,7 +312,7 @@ peer_close(struct peer *p, bool ban, const char *why)
         log_msg(ban           ? LOG_WARN
                 : p->outbound ? LOG_INFO
                               : LOG_DEBUG,
-                "peer %s: closed: %s%s", p->addr, why, ban ? " (banned)" : "");
+                "peer %s: closed: %s%s", peer_name(p), why, ban ? " (banned)" : "");
     if (ban && net->d->cfg->ban_seconds > 0)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
     if (p->open)
@@ -508,7 +509,7 @@ peer_send_msg(struct peer *p, const struct sz_msg *m)
 
     rc = sz_msg_encoded_len(m, &len);
     if (rc != 0) {
-        log_msg(LOG_ERROR, "peer %s: cannot encode a %s message: %s", p->addr,
+        log_msg(LOG_ERROR, "peer %s: cannot encode a %s message: %s", peer_name(p),
                 sz_msg_type_name(m->type) != NULL ? sz_msg_type_name(m->type) : "?",
                 sz_strerror(rc));
         return UV_EINVAL;
@@ -556,7 +557,7 @@ reject_probe(struct peer *p, int err)
         log_msg(LOG_INFO,
                 "peer %s: rejected a connection that did not prove the network key "
                 "(%s)",
-                p->addr, sz_strerror(err));
+                peer_name(p), sz_strerror(err));
 }
 
 static void
@@ -605,7 +606,7 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 p->target->failures = 0;
             }
             /* Inbound links include readers: their addresses stay out of the default log. */
-            log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", p->addr,
+            log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", peer_name(p),
                     p->outbound    ? "outbound"
                     : p->via_onion ? "inbound, through the onion service"
                                    : "inbound");
@@ -896,6 +897,12 @@ onion_handshakes(const struct net *net, const struct peer *p)
     return n;
 }
 
+const char *
+peer_name(const struct peer *p)
+{
+    return p->label[0] != '\0' && !log_enabled(LOG_DEBUG) ? p->label : p->addr;
+}
+
 static void
 accept_inbound(uv_stream_t *server, int status, bool onion)
 {
@@ -931,9 +938,13 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
         memcpy(p->group + 1, &n, 8);
         snprintf(p->addr, sizeof p->addr, "onion#%llu", (unsigned long long)n);
         snprintf(p->ip, sizeof p->ip, "onion");
-    } else if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
-        addr_group(&ss, p->group);
+    } else {
+        snprintf(p->label, sizeof p->label, "inbound#%llu", (unsigned long long)++net->inbound_seq);
+        if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
+            addr_to_text(&ss, p->ip, sizeof p->ip, p->addr, sizeof p->addr);
+            addr_group(&ss, p->group);
+        }
+        log_msg(LOG_DEBUG, "peer %s: connection from %s", p->label, p->addr);
     }
     /* Every refusal comes before the handshake: nothing is sent. */
     limit = net->d->cfg->max_handshakes_per_address;
@@ -954,7 +965,7 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
             log_msg(LOG_INFO,
                     "peer %s: refused a connection: %u from this address are already in the "
                     "handshake (max_handshakes_per_address)",
-                    p->addr, (unsigned)limit);
+                    peer_name(p), (unsigned)limit);
         peer_close(p, false, NULL);
         return;
     }
@@ -1106,7 +1117,7 @@ on_connected(uv_connect_t *req, int status)
                         "names it)",
                         net->proxy_name, uv_strerror(status));
         } else {
-            log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(status));
+            log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", peer_name(p), uv_strerror(status));
         }
         peer_close(p, false, NULL);
         return;
@@ -1227,7 +1238,7 @@ target_connect(struct target *t, const struct sockaddr_storage *ss)
     rc = uv_tcp_connect(creq, &p->tcp, (const struct sockaddr *)ss, on_connected);
     if (rc != 0) {
         free(creq);
-        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", p->addr, uv_strerror(rc));
+        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", peer_name(p), uv_strerror(rc));
         peer_close(p, false, NULL);
     }
 }

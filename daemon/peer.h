@@ -46,7 +46,8 @@ struct peer {
     bool silent_close;     /* a failed probe: close later, say nothing */
     bool close_soon;       /* a send failed: closed on the next turn of the loop */
     const char *close_why;
-    char addr[CONFIG_HOST_CAP + 16]; /* "ip:port" (through a proxy, "name:port") for logs */
+    char addr[CONFIG_HOST_CAP + 16]; /* "ip:port" (through a proxy, "name:port") */
+    char label[24];                  /* a link it did not open: "inbound#N", for the logs */
     char ip[48];
     uint8_t group[9];        /* the IPv4 address, or the IPv6 /64, that per-address limits count */
     struct sz_socks5 *socks; /* outbound through [network] proxy: its handshake, until done */
@@ -61,6 +62,13 @@ struct peer {
     struct log_limit noisy;
     struct gossip_peer *g;
 };
+
+/*
+ * The peer's name in the log: its address, but for a link this node did not
+ * open (readers among them: README) its label, unless the log level is
+ * debug, where a line at its start ties the label to its address.
+ */
+const char *peer_name(const struct peer *p);
 
 /* Starts listening (unless max_inbound is 0) and connecting to configured peers. */
 int peer_start(struct daemon *d);

@@ -218,8 +218,11 @@ big() {
 start_daemon A "${COMMON[@]}" --publisher-key "$TMP/p1.sk" || bad "start A"
 start_daemon B "${COMMON[@]}" --peer "127.0.0.1:$(peer_port A)" || bad "start B"
 # T takes 128 inbound links (64 by default): the hoarders below need 120.
-start_daemon T "${COMMON[@]}" --peer "127.0.0.1:$(peer_port B)" --max-inbound 128 || bad "start T"
-start_daemon T2 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port B)" --carry list \
+# T and T2 log at debug level: only there do they name the peers they did
+# not open by address (the checks below tell the attackers apart by it).
+start_daemon T "${COMMON[@]}" --log-level debug --peer "127.0.0.1:$(peer_port B)" \
+    --max-inbound 128 || bad "start T"
+start_daemon T2 "${COMMON[@]}" --log-level debug --peer "127.0.0.1:$(peer_port B)" --carry list \
     --publishers "$(cat "$TMP/p1.pk")" --publishers "$(cat "$TMP/p3.pk")" || bad "start T2"
 TPORT=127.0.0.1:$(peer_port T)
 T2PORT=127.0.0.1:$(peer_port T2)

@@ -240,6 +240,11 @@ grep -q "peer 127.0.0.1:$(peer_port otherkey): closed the connection during the 
 grep -q "peer 127.0.0.1:$(head -1 "$TMP/http.port"): is not a samizdat node: it answered in text (\"HTTP/1.1 403 Forbidden\")" "$TMP/err" &&
     ok || bad "a web server is not named for it: $(cat "$TMP/err")"
 grep -q "no peer could be reached" "$TMP/err" && ok || bad "no summary line: $(cat "$TMP/err")"
+# That node logs the reader it turned away under a label, not its address
+# (readers' addresses appear only at --log-level debug).
+grep -q "peer inbound#[0-9]*: rejected a connection that did not prove the network key" \
+    "$TMP/otherkey.log" && ok || bad "the rejected reader is not logged as inbound#N: $(cat "$TMP/otherkey.log")"
+! grep "peer 127\.0\.0\.1:" "$TMP/otherkey.log" && ok || bad "a reader's address is in a log at the default level"
 
 # --follow: a bundle published after the fetch started arrives.
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/followlib" --follow \
