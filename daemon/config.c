@@ -1435,6 +1435,9 @@ config_finish(struct config *cfg, char *err, size_t err_cap)
     uint64_t pub_max = cfg->publisher_max_bytes, bundle_max = cfg->max_bundle_bytes;
     int ret = -1;
 
+    if (cfg->max_bundle_bytes_set == 0)
+        cfg->max_bundle_bytes_set = cfg->max_bundle_bytes;
+
     /* Quotas: a smaller limit wins, so lower the larger ones to match it. */
     if (cfg->max_bytes != 0 && (pub_max == 0 || pub_max > cfg->max_bytes))
         pub_max = cfg->max_bytes;

@@ -121,11 +121,12 @@ struct config {
     uint32_t batch_max_articles; /* 1..SZ_MAX_ARTICLES */
     int level;                   /* zstd level, 1..19 */
     /* [store]: 0 means "no limit" for the sizes, as in struct store_limits */
-    uint64_t max_bytes;           /* all bundles together */
-    uint64_t publisher_max_bytes; /* per publisher; <= max_bytes after finish */
-    uint32_t expiry_days;         /* 0: bundles never expire */
-    uint32_t remember_days;       /* 1..3650: how long refused/evicted ids are kept */
-    uint64_t max_bundle_bytes;    /* one bundle; never 0; <= the quotas after finish */
+    uint64_t max_bytes;            /* all bundles together */
+    uint64_t publisher_max_bytes;  /* per publisher; <= max_bytes after finish */
+    uint32_t expiry_days;          /* 0: bundles never expire */
+    uint32_t remember_days;        /* 1..3650: how long refused/evicted ids are kept */
+    uint64_t max_bundle_bytes;     /* one bundle; never 0; <= the quotas after finish */
+    uint64_t max_bundle_bytes_set; /* ... as set, before finish lowered it (0: not finished) */
     /* [policy] */
     enum config_carry carry;
     uint8_t (*publishers)[SZ_PUBLIC_KEY_LEN]; /* malloc'd, no duplicates */

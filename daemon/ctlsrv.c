@@ -77,6 +77,7 @@ struct job {
     struct sz_container *container; /* PUBLISH: the validated articles */
     int err_code;
     char err[512];
+    bool err_logged; /* err is the store's failure: logged too, for the operator */
     /* Storage that reply points into. */
     void *scratch[4];
     /* IMPORT: the items stored, announced once the job is done. */
@@ -350,6 +351,13 @@ on_job_done(uv_work_t *w, int status)
         j->msg = NULL;
         j->container = NULL;
     } else if (j->err_code != 0) {
+        if (j->err_logged && log_allow(&c->noisy, 10, (int64_t)uv_now(d->loop)))
+            log_msg(LOG_ERROR, "control request %s failed: %s",
+                    j->msg->type == SZ_CTL_IMPORT   ? "import"
+                    : j->msg->type == SZ_CTL_EXPORT ? "export"
+                    : j->msg->type == SZ_CTL_STATUS ? "status"
+                                                    : "list",
+                    j->err);
         ctlsrv_reply_error(c, j->err_code, "%s", j->err);
     } else if (j->msg->type == SZ_CTL_IMPORT) {
         const struct store_item *items = j->scratch[2];
@@ -384,6 +392,23 @@ job_fail(struct job *j, int code, const char *fmt, ...)
     va_list ap;
 
     j->err_code = code < 0 ? -code : code;
+    va_start(ap, fmt);
+    vsnprintf(j->err, sizeof j->err, fmt, ap);
+    va_end(ap);
+}
+
+/* As job_fail() for a failure of the store (a full disk, damage): the
+ * operator reads it in the log too, not only the client. */
+static void job_fail_store(struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+job_fail_store(struct job *j, const char *fmt, ...)
+{
+    va_list ap;
+
+    j->err_code = SZ_EINVAL;
+    j->err_logged = true;
     va_start(ap, fmt);
     vsnprintf(j->err, sizeof j->err, fmt, ap);
     va_end(ap);
@@ -646,7 +671,7 @@ run_status(struct job *j)
     uv_mutex_unlock(&d->store_lock);
     free(pubs);
     if (rc != 0) {
-        job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
+        job_fail_store(j, "the store cannot be read: %s", err);
     } else if (sz_wr_status(&text) != 0 || sz_wr_status(&json) != 0) {
         job_fail(j, SZ_ETOOBIG, "the status report is too large");
     } else {
@@ -751,7 +776,20 @@ import_screen(struct job *j)
     for (i = 0; i < m->n_items; i++) {
         j->first_of[i] = NO_ITEM;
         rc = sz_bundle_parse(m->items[i], m->item_lens[i], cap, NULL, res[i].id);
-        if (rc != 0) {
+        if (rc == -SZ_ETOOBIG) {
+            struct sz_bundle_header h;
+            res[i].code = SZ_CTL_IMPORT_REFUSED;
+            if (sz_bundle_parse(m->items[i], m->item_lens[i], SZ_BUNDLE_MAX_CONTENT_LEN, &h,
+                                res[i].id) == 0 &&
+                h.content_len > cap)
+                snprintf(texts[i], sizeof texts[i],
+                         "refused: it holds %llu bytes of articles, more than this daemon's "
+                         "max_bundle_bytes (%llu): raise it (the quotas max_bytes and "
+                         "publisher_max_bytes bound it too) to take this bundle",
+                         (unsigned long long)h.content_len, (unsigned long long)cap);
+            else
+                snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
+        } else if (rc != 0) {
             res[i].code = SZ_CTL_IMPORT_REFUSED;
             snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
         } else {
@@ -892,7 +930,7 @@ run_import(struct job *j)
         uv_mutex_unlock(&d->store_lock);
         if (rc != 0) {
             free(item_of);
-            job_fail(j, SZ_EINVAL, "nothing was stored: %s", err);
+            job_fail_store(j, "nothing was stored: %s", err);
             return;
         }
     }
@@ -1047,7 +1085,7 @@ run_list(struct job *j)
     free(p.pk);
     j->scratch[0] = l.v;
     if (rc != 0)
-        job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
+        job_fail_store(j, "the store cannot be read: %s", err);
     else if (p.nomem || l.full)
         job_fail(j, SZ_ETOOBIG,
                  "the list is too long: narrow it with --publisher or "
@@ -1086,7 +1124,7 @@ run_list_page(struct job *j)
                          sizeof err);
     uv_mutex_unlock(&d->store_lock);
     if (rc != 0) {
-        job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
+        job_fail_store(j, "the store cannot be read: %s", err);
         return;
     }
     j->reply.type = SZ_CTL_R_LIST;
@@ -1126,7 +1164,7 @@ run_export(struct job *j)
         return;
     }
     if (rc != 0) {
-        job_fail(j, SZ_EINVAL, "the store cannot be read: %s", err);
+        job_fail_store(j, "the store cannot be read: %s", err);
         return;
     }
     j->scratch[0] = bytes;

@@ -823,6 +823,12 @@ main(int argc, char **argv)
         sz_pk_to_text(d->pk, pk);
         log_msg(LOG_INFO, "publishing as %s", pk);
     }
+    if (CFG.max_bundle_bytes < CFG.max_bundle_bytes_set)
+        log_msg(LOG_INFO,
+                "max_bundle_bytes is %llu bytes here, not %llu: no bundle can be larger than "
+                "the quota (max_bytes, publisher_max_bytes); larger ones are not kept",
+                (unsigned long long)CFG.max_bundle_bytes,
+                (unsigned long long)CFG.max_bundle_bytes_set);
     log_msg(LOG_INFO, "ready: data folder %s, control socket %s, listen %s", CFG.data_dir,
             CFG.socket_path, listen);
     uv_run(&loop, UV_RUN_DEFAULT);

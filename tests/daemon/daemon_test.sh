@@ -150,6 +150,22 @@ wait $p1
 r1=$?
 [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && ! cmp -s "$TMP/big1.id" "$TMP/big2.id" && ok ||
     bad "articles too big to share a bundle get one each ($(cat "$TMP/big1.err" "$TMP/big2.err"))"
+# A valid bundle above the cap is refused for its size, with what to change
+# (not as a file the daemon cannot read); the log says the cap was lowered
+# when a quota is below it.
+printf -- '---\ntitle: Wide\nid: wide\n---\n' >"$TMP/wide.md"
+head -c 100000 /dev/zero | tr '\0' 'w' >>"$TMP/wide.md"
+"$SZ" pack --secret-key "$TMP/pub.sk" --output "$TMP/wide.bundle" "$TMP/wide.md" >/dev/null ||
+    bad "pack a bundle of 100 KB of articles"
+expect_status "import of a bundle above max_bundle_bytes" 1 "$SZ" import --socket "$SOCK" \
+    "$TMP/wide.bundle"
+"$SZ" import --socket "$SOCK" "$TMP/wide.bundle" 2>&1 | grep -q \
+    "^refused [0-9a-f]\{64\} .*wide.bundle: refused: it holds 10[0-9]* bytes of articles, more than this daemon's max_bundle_bytes (65536): raise it" &&
+    ok || bad "import of a bundle above max_bundle_bytes: $("$SZ" import --socket "$SOCK" "$TMP/wide.bundle" 2>&1)"
+check "stop" stop_daemon pub
+start_daemon pub --publisher-key "$TMP/pub.sk" --max-bytes 1M || bad "restart with a 1 MiB quota"
+grep -q "max_bundle_bytes is 1048576 bytes here, not 67108864: no bundle can be larger than the quota" \
+    "$TMP/pub.log" && ok || bad "the lowered max_bundle_bytes is not in the log"
 check "stop" stop_daemon pub
 
 # --- shutdown while a client leaves a large reply unread: the daemon waits 10 s

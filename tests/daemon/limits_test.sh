@@ -228,6 +228,12 @@ head -c $((2 << 20)) /dev/zero >"$TMP/newsroom/filler" 2>/dev/null
 expect_status "publish onto a full disk" 6 \
     "$SZ" publish --socket "$TMP/newsroom/control.sock" "$TMP/in/e1.md"
 expect_stderr "publish names the full disk" "the disk is full: free space on the data folder's file system"
+# An import that fails there is in the daemon's log too, for its operator.
+expect_status "import onto a full disk" 6 \
+    "$SZ" import --socket "$TMP/newsroom/control.sock" "$TMP/in/e3.bundle"
+expect_stderr "import names the full disk" "nothing was stored: .*the disk is full"
+grep -q "ERROR control request import failed: nothing was stored: .*the disk is full" \
+    "$TMP/newsroom.log" && ok || bad "the failed import is not in the log: $(tail -3 "$TMP/newsroom.log")"
 rm -f "$TMP/newsroom/filler"
 check "publish once space was freed" "$SZ" publish --socket "$TMP/newsroom/control.sock" "$TMP/in/e2.md"
 stop_daemon newsroom && ok || bad "the publisher stops cleanly: $(tail -3 "$TMP/newsroom.log")"
