@@ -51,7 +51,7 @@ struct opt {
     uint64_t min;     /* K_U32, K_INT, K_SIZE */
     uint64_t max;     /* K_U32, K_INT, K_SIZE */
     bool zero_ok;     /* K_SIZE: 0 means no limit */
-    const char *unit; /* K_U32, K_INT: what the number counts */
+    const char *unit; /* K_U32, K_INT: what the number counts ("": nothing to say) */
 };
 
 #define FIELD(f) offsetof(struct config, f)
@@ -98,7 +98,7 @@ static const struct opt options[] = {
     OPT("publish", "batch_max_articles", "batch-max-articles", "N", "100", false, K_U32,
         FIELD(batch_max_articles), 1, SZ_MAX_ARTICLES, false, "articles",
         "Most articles in one bundle (1 to 4096); a full batch is published at once."),
-    OPT("publish", "level", "level", "N", "19", false, K_INT, FIELD(level), 1, 19, false, "a level",
+    OPT("publish", "level", "level", "N", "19", false, K_INT, FIELD(level), 1, 19, false, "",
         "zstd compression level of new bundles, from 1 (fastest) to 19 (smallest)."),
     /* [store] */
     OPT("store", "max_bytes", "max-bytes", "SIZE", "1G", false, K_SIZE, FIELD(max_bytes),
@@ -766,9 +766,9 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
     case K_INT:
         if (parse_u64(s, len, &v) < 0 || v < o->min || v > o->max) {
             set_err(err, err_cap,
-                    "invalid value '%s' for %s: expected a whole number of %s from %llu to "
-                    "%llu",
-                    q, key, o->unit, (unsigned long long)o->min, (unsigned long long)o->max);
+                    "invalid value '%s' for %s: expected a whole number%s%s from %llu to %llu", q,
+                    key, o->unit[0] != '\0' ? " of " : "", o->unit, (unsigned long long)o->min,
+                    (unsigned long long)o->max);
             return -1;
         }
         if (o->kind == K_U32)

@@ -588,6 +588,14 @@ make_dirs(const char *path, char *err, size_t err_cap)
         }
         tmp[i] = path[i];
     }
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            snprintf(err, err_cap, "data folder %s exists and is not a folder: give another path",
+                     path);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -625,7 +633,7 @@ apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
         if (c != 0)
             continue;
         if (config_set(cfg, opts[idx].name, optarg, why, sizeof why) != 0) {
@@ -648,9 +656,9 @@ parse_args(int argc, char **argv, const char **config_path)
         fprintf(stderr, "samizdatd: out of memory\n");
         return 2;
     }
-    /* Pass 1: --config, --help, --version. */
+    /* Pass 1: --config, --help, --version (":": a missing value is told apart). */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
         if (c == 'h') {
             fputs(USAGE, stdout);
             config_print_help(stdout);
@@ -664,9 +672,13 @@ parse_args(int argc, char **argv, const char **config_path)
         }
         if (c == 'c')
             *config_path = optarg;
+        if (c == ':') {
+            fprintf(stderr, "samizdatd: %s needs a value (see --help)\n", argv[optind - 1]);
+            rc = 2;
+            goto out;
+        }
         if (c == '?') {
-            fprintf(stderr, "samizdatd: unknown option or missing value: %s (see --help)\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "samizdatd: unknown option: %s (see --help)\n", argv[optind - 1]);
             rc = 2;
             goto out;
         }
@@ -801,7 +813,22 @@ main(int argc, char **argv)
     }
     rc = ctlsrv_start(d, CFG.socket_path);
     if (rc != 0) {
-        log_msg(LOG_ERROR, "cannot listen on control socket %s: %s%s", CFG.socket_path,
+        char dir[4096];
+        struct stat st;
+        const char *slash = strrchr(CFG.socket_path, '/');
+        /* libuv reports a missing folder as a permission problem: look. */
+        if (slash == NULL || slash == CFG.socket_path)
+            snprintf(dir, sizeof dir, "%s", slash == NULL ? "." : "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - CFG.socket_path), CFG.socket_path);
+        if ((rc == UV_EACCES || rc == UV_ENOENT) && stat(dir, &st) != 0 && errno == ENOENT)
+            log_msg(LOG_ERROR,
+                    "cannot listen on control socket %s: its folder %s does not exist (create "
+                    "it, or use --socket)",
+                    CFG.socket_path, dir);
+        else
+            log_msg(
+                LOG_ERROR, "cannot listen on control socket %s: %s%s", CFG.socket_path,
                 uv_strerror(rc),
                 rc == UV_EADDRINUSE ? " (another samizdatd answers there; stop it or use --socket)"
                 : rc == UV_EEXIST   ? " (a file that is not a socket: move it away or use --socket)"
@@ -811,8 +838,7 @@ main(int argc, char **argv)
         goto out_loop;
     }
     rc = peer_start(d);
-    if (rc != 0) {
-        log_msg(LOG_ERROR, "cannot start peer links: %s", uv_strerror(rc));
+    if (rc != 0) { /* it said why */
         begin_shutdown(d, "start-up failed");
         uv_run(&loop, UV_RUN_DEFAULT);
         goto out_loop;

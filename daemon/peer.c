@@ -122,11 +122,19 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
     snprintf(path, sizeof path, "%s/node.key", data_dir);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+            log_msg(LOG_WARN,
+                    "node key %.300s is readable by group or others (mode %04o): run chmod 600 "
+                    "on it",
+                    path, (unsigned)(st.st_mode & 07777));
         n = read(fd, buf, sizeof buf);
         close(fd);
         if (n != SZ_NODE_KEY_LEN) {
-            snprintf(err, err_cap, "%.300s is damaged (not %d bytes): move it away", path,
-                     SZ_NODE_KEY_LEN);
+            snprintf(err, err_cap,
+                     "%.300s is damaged (not %d bytes): move it away, and a new node key is "
+                     "made at the next start (peers then know this node as a new one)",
+                     path, SZ_NODE_KEY_LEN);
             sodium_memzero(buf, sizeof buf);
             return -1;
         }
@@ -1463,13 +1471,17 @@ peer_start(struct daemon *d)
     size_t i;
     int rc;
 
-    if (net == NULL)
+    if (net == NULL) {
+        log_msg(LOG_ERROR, "cannot start peer links: out of memory");
         return UV_ENOMEM;
+    }
     net->d = d;
     d->net = net;
     net->keys = sodium_malloc(sizeof *net->keys);
-    if (net->keys == NULL)
+    if (net->keys == NULL) {
+        log_msg(LOG_ERROR, "cannot start peer links: out of memory for the keys");
         return UV_ENOMEM;
+    }
     memset(net->keys, 0, sizeof *net->keys);
     memcpy(net->keys->network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
     net->keys->features = SZ_FEATURE_BATCH | SZ_FEATURE_PART | SZ_FEATURE_SPARSE;
@@ -1483,8 +1495,10 @@ peer_start(struct daemon *d)
         return UV_EINVAL;
     }
     rc = uv_timer_init(d->loop, &net->tick);
-    if (rc != 0)
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "cannot start peer links: %s", uv_strerror(rc));
         return rc;
+    }
     net->tick_started = true;
     net->tick.data = net;
     uv_timer_start(&net->tick, on_tick, TICK_MS, TICK_MS);
@@ -1516,7 +1530,10 @@ peer_start(struct daemon *d)
         if (rc < 0)
             log_msg(LOG_WARN, "peer %s ignored: %s", cfg->peers[i].host, uv_strerror(rc));
     }
-    return gossip_init(d);
+    rc = gossip_init(d);
+    if (rc != 0)
+        log_msg(LOG_ERROR, "cannot start gossip: %s", uv_strerror(rc));
+    return rc;
 }
 
 static void

@@ -70,7 +70,8 @@ struct peer {
  */
 const char *peer_name(const struct peer *p);
 
-/* Starts listening (unless max_inbound is 0) and connecting to configured peers. */
+/* Starts listening (unless max_inbound is 0) and connecting to configured peers.
+ * Every failure is logged here, with what to do. */
 int peer_start(struct daemon *d);
 
 /* Sends GOODBYE to every peer, closes every connection and the listener. */

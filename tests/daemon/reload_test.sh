@@ -167,4 +167,44 @@ grep -q "WARN secret key .*enc.sk is readable by group or others" "$TMP/loose.lo
     grep -q "WARN passphrase file .*pass is readable by group or others" "$TMP/loose.log" && ok ||
     bad "readable key and passphrase files warned about: $(cat "$TMP/loose.log")"
 check "stop loose" stop_daemon loose
+
+# Start-up mistakes an operator makes, each named with what to do (each run
+# bounded: a daemon that started by mistake would run on).
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/x" --max-bytes >"$TMP/flag.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "^samizdatd: --max-bytes needs a value" "$TMP/flag.log" && ok ||
+    bad "a flag without its value (rc $rc): $(cat "$TMP/flag.log")"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/x" --maximum-bytes 1M >"$TMP/flag.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "^samizdatd: unknown option: --maximum-bytes" "$TMP/flag.log" && ok ||
+    bad "an unknown flag (rc $rc): $(cat "$TMP/flag.log")"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/x" --level 20 >"$TMP/flag.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "for level: expected a whole number from 1 to 19" "$TMP/flag.log" && ok ||
+    bad "a level out of range (rc $rc): $(cat "$TMP/flag.log")"
+: >"$TMP/plainfile"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/plainfile" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "data folder .*plainfile exists and is not a folder" "$TMP/df.log" && ok ||
+    bad "a data folder that is a file (rc $rc): $(cat "$TMP/df.log")"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/sockless" --socket "$TMP/no/such/ctl.sock" --listen 127.0.0.1:0 \
+    >"$TMP/sock.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "control socket .*/no/such/ctl.sock: its folder .*/no/such does not exist" \
+    "$TMP/sock.log" && ok || bad "a control socket in a missing folder (rc $rc): $(cat "$TMP/sock.log")"
+mkdir -p "$TMP/nk1"
+head -c 10 /dev/zero >"$TMP/nk1/node.key"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/nk1" --listen 127.0.0.1:0 >"$TMP/nk1.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "node.key is damaged (not 32 bytes): move it away, and a new node key" \
+    "$TMP/nk1.log" && [ "$(grep -c ERROR "$TMP/nk1.log")" -eq 1 ] && ok ||
+    bad "a damaged node key: one error saying what to do (rc $rc): $(cat "$TMP/nk1.log")"
+rm "$TMP/nk1/node.key"
+start_daemon nk1 || bad "start nk1 (a new node key)"
+stop_daemon nk1
+chmod 644 "$TMP/nk1/node.key"
+start_daemon nk1 || bad "start nk1 with a readable node key"
+grep -q "WARN node key .*node.key is readable by group or others (mode 0644): run chmod 600" \
+    "$TMP/nk1.log" && ok || bad "a readable node key is not warned about: $(cat "$TMP/nk1.log")"
+check "stop nk1" stop_daemon nk1
 finish
