@@ -2695,6 +2695,15 @@ undo_new_files(struct ctx *c, const struct plan *p)
         close(afd);
         (void)unlinkat(j->pfd, folder, AT_REMOVEDIR); /* fails if anything else is in it */
     }
+    /* A publisher folder made for this batch and now empty goes too. */
+    for (size_t k = 0; k < p->n_dirs; k++) {
+        char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+        sz_hex(p->dirs[k].pub, SZ_PUBLIC_KEY_LEN, hex);
+        (void)unlinkat(c->dfd, hex, AT_REMOVEDIR); /* fails unless empty */
+    }
+    /* What is left is as it was, but for temporaries of replaced files. */
+    sweep_dir(c->dfd, 2);
+    sweep_dir(c->sfd, 1);
 }
 
 /* A full disk: the error says what to do about it. */
@@ -2732,6 +2741,51 @@ lib_refresh(struct ctx *c, struct library *lib)
     lib->pst = pst;
     lib->loaded = true;
     return 0;
+}
+
+/*
+ * A library whose library.idx is gone (moved away, as a damage message says,
+ * or deleted) while DIR/.samizdat/bundles holds bundles, and no writer died
+ * while writing (its mark would be there): adding bundles none of which are
+ * among those would write an index.html without the earlier articles.
+ * Refused, with the way back: add the bundles of that folder again (a batch
+ * holding any of them is that recovery, or a fetch of the same bundles).
+ */
+static int
+check_lost_index(struct ctx *c, const struct lib *l, const struct library_item *items, size_t n)
+{
+    struct stat st;
+    struct dirent *e;
+    size_t held = 0;
+    DIR *d;
+
+    if (l->n_bundles > 0 || n == 0 || fstatat(c->sfd, INDEX_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+        errno != ENOENT || fstatat(c->sfd, WRITING_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    d = open_stream(c->bfd);
+    if (d == NULL)
+        return 0; /* nothing to say about what cannot be read */
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len == 2 * SZ_BUNDLE_ID_LEN + 7 && strcmp(e->d_name + len - 7, ".bundle") == 0)
+            held++;
+    }
+    closedir(d);
+    if (held == 0)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        char name[2 * SZ_BUNDLE_ID_LEN + 8];
+        sz_bundle_id_hex(items[k].b->id, name);
+        strcat(name, ".bundle");
+        if (fstatat(c->bfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return 0;
+    }
+    return fail(c,
+                "%s/" STATE_DIR "/" INDEX_FILE " is missing, but %s/" STATE_DIR "/" BUNDLES_DIR
+                " holds %zu bundles of this library: adding others now would leave their "
+                "articles out of index.html. Add those bundles again first (samizdat unpack "
+                "--trust-file F --output %s %s/" STATE_DIR "/" BUNDLES_DIR "/*.bundle)",
+                c->dir, c->dir, held, c->dir, c->dir);
 }
 
 int
@@ -2774,7 +2828,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
         open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
-        lib_refresh(&c, lib) != 0)
+        lib_refresh(&c, lib) != 0 || check_lost_index(&c, l, items, n) != 0)
         goto out;
     /* From here l changes before the files do: any failure drops it (see out). */
     if (update_names(&c, l, pubs, n_pubs, &changed) != 0)
@@ -2830,6 +2884,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     struct write_arg wa = {l, &plan};
     if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0) {
         undo_new_files(&c, &plan);
+        done_writing(&c); /* the library is as it was: nothing for the next writer to sweep */
         goto out;
     }
 

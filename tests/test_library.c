@@ -1291,6 +1291,44 @@ test_damaged_index(void **state)
 }
 
 /*
+ * library.idx deleted (or moved away) while .samizdat/bundles holds the
+ * library's bundles: adding another bundle alone would write an index.html
+ * without the earlier articles, so it is refused, naming the way back; adding
+ * the held bundles again (with the new one) lists them all.
+ */
+static void
+test_lost_index(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct sz_article a = art("later", "Later", T0, SZ_CTYPE_PLAIN, "later");
+    struct made both[2];
+    char err[512];
+
+    both[1] = make_bundle(&w->k, 2, T0, &a, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char *p = path_of("%s/.samizdat/library.idx", w->dir);
+    assert_int_equal(unlink(p), 0);
+    free(p);
+    assert_int_equal(add(w->dir, &both[1], 1, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "library.idx is missing"));
+    assert_non_null(strstr(err, "holds 1 bundles"));
+    assert_non_null(strstr(err, ".samizdat/bundles/*.bundle"));
+    char *idx = read_at(w->dir, "index.html");
+    assert_null(strstr(idx, "Later")); /* untouched */
+    free(idx);
+
+    both[0] = m;
+    add_ok(w->dir, both, 2, NULL);
+    idx = read_at(w->dir, "index.html");
+    assert_non_null(strstr(idx, "Later"));
+    assert_non_null(strstr(idx, "/putin-mongolia/index.html"));
+    free(idx);
+    made_free(&m);
+    made_free(&both[1]);
+}
+
+/*
  * An A record's lists at their limits: SZ_MAX_AUTHORS authors and
  * SZ_MAX_ATTACHMENTS + 1 stored files load, and come back out as written; one
  * more of either is a damaged index.
@@ -2872,6 +2910,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_list_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),

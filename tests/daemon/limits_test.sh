@@ -114,6 +114,19 @@ after=$(df -k --output=used "$DISK" | tail -1)
     bad "a failed unpack left files: $(articles "$DISK/lib") article folders, $(bundle_files "$DISK/lib") bundle files"
 echo "limits_test: disk used before the failed unpack ${before} KiB, after ${after} KiB"
 [ "$after" -le $((before + 8)) ] && ok || bad "a failed unpack took space: $before -> $after KiB"
+# Nor does the failure leave its writing mark (the next writer would sweep the
+# whole library for nothing) or a folder for a publisher the library lacked.
+[ ! -e "$DISK/lib/.samizdat/writing" ] && ok || bad "a failed unpack left .samizdat/writing"
+"$SZ" keygen --secret-key "$TMP/wide.sk" --public-key "$TMP/wide.pk" --no-passphrase >/dev/null
+{ printf -- '---\ntitle: Wide\nid: wide\n---\n' && head -c 1500000 /dev/urandom | base64; } \
+    >"$TMP/wide.md"
+"$SZ" pack --secret-key "$TMP/wide.sk" --level 1 --output "$TMP/wide.bundle" "$TMP/wide.md" \
+    >/dev/null || bad "pack a 2 MB article"
+expect_status "unpack of a new publisher onto a full disk" 5 \
+    "$SZ" unpack --trust "$TMP/wide.pk" --output "$DISK/lib" "$TMP/wide.bundle"
+[ "$(find "$DISK/lib" -mindepth 1 -maxdepth 1 -type d ! -name .samizdat | wc -l)" -eq 1 ] &&
+    [ ! -e "$DISK/lib/.samizdat/writing" ] && ok ||
+    bad "a failed unpack of a new publisher left a folder or its mark: $(ls -a "$DISK/lib")"
 
 # 4. A backlog far larger than the disk (3000 bundles, about 9 MB, through a
 # proxy that counts the bytes): once the disk is full the fetch stops
