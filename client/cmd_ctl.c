@@ -48,7 +48,13 @@ call(const char *sock, const struct sz_ctl_msg *req, uint8_t want, uint8_t **fra
      struct sz_ctl_msg **reply)
 {
     char err[1024];
+    unsigned timeout_s;
 
+    /* A malformed SAMIZDAT_CTL_TIMEOUT is the user's to fix (2), not the daemon's. */
+    if (ctlclient_timeout(&timeout_s, err, sizeof err) != 0) {
+        util_err("%s", err);
+        return EXIT_USAGE;
+    }
     if (ctlclient_call(sock, req, frame, reply, err, sizeof err) != 0) {
         util_err("%s", err);
         return EXIT_DAEMON;

@@ -20,8 +20,9 @@
 static const char USAGE[] =
     "usage: samizdat fetch --peer HOST[:PORT] [--peer ...] [--peers-file F]\n"
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
-    "                      [--network-key F] [--follow] [--json] [--proxy HOST:PORT]\n"
-    "                      [--proxy-auth-file F]\n"
+    "                      [--network-key F] [--follow] [--json] [--stale-after HOURS]\n"
+    "                      [--timeout SECONDS] [--connect-timeout S] [--parallel N]\n"
+    "                      [--proxy HOST:PORT] [--proxy-auth-file F]\n"
     "\n"
     "Connects to peers in random order (several at once), fetches the bundles of\n"
     "the trusted publishers that the library in DIR does not hold yet, verifies\n"
@@ -77,20 +78,24 @@ cut_comment(char *s)
         *--e = '\0';
 }
 
-/* Adds peers from a file: one HOST[:PORT] per line, '#' comments. */
+/* Adds peers from a file: one HOST[:PORT] per line, '#' comments (a UTF-8
+ * byte order mark, as some editors write, is skipped). A file with none is
+ * an error: the user meant to give some. */
 static int
 load_peers_file(const char *path, char ***peers, size_t *n)
 {
     uint8_t *buf = NULL;
-    size_t len = 0;
-    char err[512], *line, *save = NULL;
+    size_t len = 0, before = *n;
+    char err[512], *line, *save = NULL, *text;
 
     if (util_read_file(path, 1u << 20, &buf, &len, err, sizeof err) != 0) {
         util_err("%s", err);
         return -1;
     }
-    for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
+    text = (char *)buf;
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        text += 3;
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char *s = line, **v;
         while (*s == ' ' || *s == '\t')
             s++;
@@ -110,6 +115,10 @@ load_peers_file(const char *path, char ***peers, size_t *n)
         (*n)++;
     }
     free(buf);
+    if (*n == before) {
+        util_err("%s holds no peer: write one HOST[:PORT] per line ('#' starts a comment)", path);
+        return -1;
+    }
     return 0;
 }
 
@@ -370,8 +379,9 @@ cmd_fetch(int argc, char **argv)
         free(lp);
         free(eq);
     }
-    /* Freshness: how old is the newest bundle of each publisher? */
-    for (i = 0; res.pubs != NULL && i < trust.n; i++) {
+    /* Freshness: how old is the newest bundle of each publisher? (Not after a
+     * usage error: nothing was tried.) */
+    for (i = 0; res.pubs != NULL && rc != EXIT_USAGE && i < trust.n; i++) {
         char pk[SZ_PK_TEXT_LEN + 1], when[32];
         const char *name = trust.names[i];
         const struct fetch_pub_result *pr = &res.pubs[i];

@@ -11,7 +11,7 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat inspect BUNDLE\n"
+    "usage: samizdat inspect [--max-size MIB] BUNDLE\n"
     "\n"
     "Shows a bundle's header fields and article list WITHOUT trusting it: the\n"
     "signature is checked against the key the bundle names, but that key is not\n"

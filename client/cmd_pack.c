@@ -191,6 +191,11 @@ cmd_pack(int argc, char **argv)
         util_err("--reuse-sequence goes with --sequence N");
         return EXIT_USAGE;
     }
+    if (created - (int64_t)time(NULL) > 24 * 3600)
+        util_err("warning: --created is %lld hours ahead of this computer's clock: relays "
+                 "refuse a bundle dated more than 24 hours ahead until then, and readers "
+                 "see it dated in the future",
+                 (long long)((created - (int64_t)time(NULL)) / 3600));
     n_in = (size_t)(argc - optind);
     if (n_in > SZ_MAX_ARTICLES) {
         util_err("too many files: a bundle holds at most %d articles", SZ_MAX_ARTICLES);

@@ -10,12 +10,13 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat verify (--trust PK ... | --trust-file F) BUNDLE...\n"
+    "usage: samizdat verify (--trust PK ... | --trust-file F) [--max-size MIB] [-q]\n"
+    "                       BUNDLE...\n"
     "\n"
     "Verifies each bundle completely: format, Ed25519 signature, payload hash,\n"
     "bounded decompression and every article. A bundle passes only when it is\n"
     "signed by one of the trusted keys. Prints one line per bundle; exits 1 if\n"
-    "any bundle is refused, 3 if a file cannot be read.\n"
+    "any bundle is refused, 3 if a file cannot be read (3 when both happen).\n"
     "\n"
     "  --trust PK             a trusted publisher: a public key file or szpk1... text\n"
     "  --trust-file F         lines of 'PUBLIC-KEY name...' ('#' starts a comment), as\n"

@@ -3357,6 +3357,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             res->peers_tried++;
         }
     }
+    for (i = 0; i < o->n_peers && r.peers[i].bad_address; i++)
+        ;
+    if (i == o->n_peers) {
+        util_err("none of the peers given can be tried (see above): fix the addresses");
+        status = EXIT_USAGE;
+        goto out;
+    }
     for (i = 0; i < n_trust; i++) {
         memcpy(r.pubs[i].pk, o->trust->pk[i], 32);
         r.pubs[i].name = o->trust->names[i];

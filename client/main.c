@@ -1,4 +1,5 @@
 /* samizdat: the command-line client. Dispatches to one subcommand. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static const char USAGE[] =
     "  status    show the daemon's state\n"
     "  list      list the bundles the daemon holds\n"
     "\n"
-    "Run 'samizdat COMMAND --help' for a command's options.\n"
+    "Run 'samizdat COMMAND --help' or 'samizdat help COMMAND' for a command's\n"
+    "options.\n"
     "Exit status: 0 success, 1 refused (verification failed), 2 usage error,\n"
     "3 bad input file, 4 key or passphrase problem, 5 cannot write output,\n"
     "6 daemon problem, 7 network problem.\n";
@@ -43,10 +45,33 @@ static const struct {
     {"export", cmd_export}, {"fetch", cmd_fetch},
 };
 
+/* Exits with the status, or EXIT_OUTPUT when standard output could not be written. */
+static void
+finish(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        util_err("cannot write to standard output");
+        rc = EXIT_OUTPUT;
+    }
+    exit(rc);
+}
+
+/* Runs the command called name; false when there is none. */
+static bool
+run_command(const char *name, int argc, char **argv)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(name, COMMANDS[i].name) == 0)
+            finish(COMMANDS[i].run(argc, argv));
+    return false;
+}
+
 int
 main(int argc, char **argv)
 {
-    size_t i;
+    static char help_flag[] = "--help";
 
     if (sz_init() != 0) {
         util_err("cannot initialise libsodium");
@@ -56,25 +81,24 @@ main(int argc, char **argv)
         fputs(USAGE, stderr);
         exit(EXIT_USAGE);
     }
+    if (strcmp(argv[1], "help") == 0 && argc >= 3) {
+        /* samizdat help COMMAND: that command's --help. */
+        char *hv[] = {argv[2], help_flag, NULL};
+        if (!run_command(argv[2], 2, hv)) {
+            util_err("unknown command '%s': run 'samizdat --help' for the list", argv[2]);
+            exit(EXIT_USAGE);
+        }
+    }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(USAGE, stdout);
-        exit(EXIT_OK);
+        finish(EXIT_OK);
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("samizdat %s\n", SZ_VERSION_STRING);
-        exit(EXIT_OK);
+        finish(EXIT_OK);
     }
-    for (i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
-        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
-            int rc = COMMANDS[i].run(argc - 1, argv + 1);
-            if (fflush(stdout) != 0) {
-                util_err("cannot write to standard output");
-                rc = EXIT_OUTPUT;
-            }
-            exit(rc);
-        }
-    }
-    util_err("unknown command '%s': run 'samizdat --help' for the list", argv[1]);
+    if (!run_command(argv[1], argc - 1, argv + 1))
+        util_err("unknown command '%s': run 'samizdat --help' for the list", argv[1]);
     exit(EXIT_USAGE);
 }

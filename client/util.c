@@ -1,6 +1,7 @@
 /* Blocking helpers for the client: files, keys, passphrases. */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -496,7 +498,9 @@ util_same_file(const char *a, const char *b)
     return strcmp(na, nb) == 0;
 }
 
-/* Reads one line from fd into buf (cap bytes incl. NUL) without echo handling. */
+/* Reads one line from fd into buf (cap bytes incl. NUL) without echo handling. Returns
+ * 0, 1 when the input ended before any byte (*len 0), -1 on a read error, -2 for a
+ * line too long. */
 static int
 read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 {
@@ -509,6 +513,11 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
             continue;
         if (r < 0)
             return -1;
+        if (r == 0 && n == 0) {
+            buf[0] = '\0';
+            *len = 0;
+            return 1; /* the end, nothing before it (Ctrl-D at a prompt) */
+        }
         if (r == 0 || c == '\n')
             break;
         if (n + 1 >= cap)
@@ -616,6 +625,8 @@ read_secret_line(const char *path, const char *what, char *buf, size_t *len, cha
                 path);
     r = read_line_fd(fd, buf, PASS_MAX, len);
     close(fd);
+    if (r == 1)
+        r = 0; /* an empty file: an empty passphrase, refused by the caller */
     if (r != 0) {
         snprintf(err, err_cap, "cannot read %s %s: %s", what, path,
                  r == -2 ? "first line longer than 1023 bytes" : strerror(errno));
@@ -666,6 +677,11 @@ util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, ch
             snprintf(err, err_cap,
                      "no terminal to ask for the passphrase: use --passphrase-file FILE%s",
                      confirm ? " or --no-passphrase" : "");
+            goto out;
+        }
+        if (r == 1) {
+            snprintf(err, err_cap, "no passphrase given (end of input)%s",
+                     confirm ? ": nothing was written" : "");
             goto out;
         }
         if (r != 0) {
@@ -776,17 +792,78 @@ looks_like_trust_file(const char *path, const uint8_t *buf, size_t len)
     return yes;
 }
 
+/*
+ * Why the text s (len bytes, white space around it left out), which starts
+ * like a public key, is not one (sz_pk_from_text() said r): for a person
+ * who copied or typed it.
+ */
+static const char *
+pk_text_why(const char *s, size_t len, int r)
+{
+    const size_t plen = sizeof SZ_PK_TEXT_PREFIX - 1;
+
+    if (r == -SZ_ECHECKSUM)
+        return "a character is mistyped (its checksum does not match)";
+    if (len < plen || strncasecmp(s, SZ_PK_TEXT_PREFIX, plen) != 0)
+        return "a key starts with szpk1";
+    if (len != SZ_PK_TEXT_LEN)
+        return len < SZ_PK_TEXT_LEN ? "it is too short: a key is szpk1 and 58 more characters (cut "
+                                      "off when copied?)"
+                                    : "it is too long: a key is szpk1 and 58 more characters";
+    for (size_t i = plen; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '2' && s[i] <= '7')))
+            return "it holds a character no key has (keys use a-z and 2-7)";
+    return "a character is mistyped (the last one cannot be that)";
+}
+
+/* sz_pk_from_text() of s (len bytes), its prefix taken in capitals too (SZPK1...). */
+static int
+pk_from_text(const char *s, size_t len, uint8_t pk[32])
+{
+    char copy[SZ_PK_TEXT_LEN];
+
+    if (len != SZ_PK_TEXT_LEN)
+        return sz_pk_from_text(s, len, pk);
+    memcpy(copy, s, len);
+    for (size_t i = 0; i < sizeof SZ_PK_TEXT_PREFIX - 1; i++)
+        copy[i] = (char)tolower((unsigned char)copy[i]);
+    return sz_pk_from_text(copy, len, pk);
+}
+
+/* s without the white space around it: sets *len. */
+static const char *
+trimmed(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    *len = n;
+    return s;
+}
+
 int
 util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap)
 {
     uint8_t *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, tlen;
+    const char *t = trimmed(arg, &tlen);
     int r;
 
-    if (strncmp(arg, SZ_PK_TEXT_PREFIX, strlen(SZ_PK_TEXT_PREFIX)) == 0 && access(arg, F_OK) != 0) {
-        r = sz_pk_from_text(arg, strlen(arg), pk);
+    /* Key text (also as copied: spaces around it, the prefix in capitals), unless
+     * a file has that name. */
+    if (tlen >= sizeof SZ_PK_TEXT_PREFIX - 1 &&
+        strncasecmp(t, SZ_PK_TEXT_PREFIX, sizeof SZ_PK_TEXT_PREFIX - 1) == 0 &&
+        access(arg, F_OK) != 0) {
+        r = pk_from_text(t, tlen, pk);
         if (r != 0) {
-            snprintf(err, err_cap, "public key '%s' is invalid: %s", arg, sz_strerror(r));
+            snprintf(err, err_cap, "public key '%.*s' is invalid: %s", (int)tlen, t,
+                     pk_text_why(t, tlen, r));
             return -1;
         }
         return 0;
@@ -794,7 +871,7 @@ util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap)
     if (util_read_file(arg, 65536, &buf, &len, err, err_cap) != 0) {
         size_t n = strlen(err);
         snprintf(err + n, err_cap > n ? err_cap - n : 0,
-                 " (--trust takes a public key file or a key like szpk1...)");
+                 " (give a public key file or a key like szpk1...)");
         return -1;
     }
     r = sz_pk_file_parse(buf, len, pk);
@@ -823,6 +900,18 @@ util_parse_u64(const char *s, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* The index of pk in t, or t->n when it is not there. */
+static size_t
+trust_find(const struct util_trust *t, const uint8_t pk[32])
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (memcmp(t->pk[i], pk, 32) == 0)
+            break;
+    return i;
 }
 
 /* Appends pk, unnamed, to t. */
@@ -856,6 +945,8 @@ util_trust_add(struct util_trust *t, const char *arg, char *err, size_t err_cap)
 
     if (util_parse_trust(arg, pk, err, err_cap) != 0)
         return -1;
+    if (trust_find(t, pk) < t->n)
+        return 0; /* given twice: once is enough */
     return trust_push(t, pk, err, err_cap);
 }
 
@@ -889,6 +980,8 @@ trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t l
     uint8_t pk[32];
     int r;
 
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        i = 3; /* a UTF-8 byte order mark, as some editors write */
     while (i < len) {
         size_t s = i, e, k;
         char key[SZ_PK_TEXT_LEN + 1], *name;
@@ -912,13 +1005,15 @@ trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t l
         memcpy(key, buf + s, k - s);
         key[k - s] = '\0';
         /* The key's text form only: a trust file never names other files. */
-        r = sz_pk_from_text(key, k - s, pk);
+        r = pk_from_text(key, k - s, pk);
         if (r != 0) {
             snprintf(err, err_cap, "%s:%zu: public key '%s' is invalid: %s", path, line_no, key,
-                     sz_strerror(r));
+                     pk_text_why(key, k - s, r));
             return -1;
         }
-        if (trust_push(t, pk, err, err_cap) != 0)
+        /* Listed before (here or by --trust): one entry, named once. */
+        size_t at = trust_find(t, pk);
+        if (at == t->n && trust_push(t, pk, err, err_cap) != 0)
             return -1;
         while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
             k++;
@@ -944,7 +1039,16 @@ trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t l
             }
             memcpy(name, buf + k, e - k);
             name[e - k] = '\0';
-            t->names[t->n - 1] = name;
+            if (t->names[at] != NULL && strcmp(t->names[at], name) != 0) {
+                snprintf(err, err_cap,
+                         "%s:%zu: public key %s is listed again with another name ('%s', before "
+                         "'%s'): keep one line for it",
+                         path, line_no, key, name, t->names[at]);
+                free(name);
+                return -1;
+            }
+            free(t->names[at]);
+            t->names[at] = name;
         }
     }
     return 0;

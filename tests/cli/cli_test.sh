@@ -87,6 +87,16 @@ expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/no/such/folder/x.bundle" "${ARTICLES[0]}"
 expect_stderr "missing folder message" "its folder .*/no/such/folder does not exist"
 [ "$(cat "$TMP/sk.seq")" = "$SEQ_NOW" ] && ok || bad "a pack into a missing folder used up a number"
+expect_status "pack --created 2100" 0 "$SZ" pack --secret-key "$TMP/sk" --created 2100-01-01T00:00:00Z \
+    --output "$TMP/future.bundle" "${ARTICLES[0]}"
+expect_stderr "far future warning" "warning: --created is [0-9]* hours ahead .*relays refuse"
+# Help: 'samizdat help COMMAND' is that command's --help; help to a full output fails.
+"$SZ" help pack | grep -q "^usage: samizdat pack" && ok || bad "samizdat help pack"
+expect_status "samizdat help of no command" 2 "$SZ" help nothing
+if [ -w /dev/full ]; then
+    expect_status "--help to a full output" 5 bash -c '"$1" --help >/dev/full' sh "$SZ"
+    expect_status "pack --help to a full output" 5 bash -c '"$1" pack --help >/dev/full' sh "$SZ"
+fi
 "$SZ" inspect "$TMP/all.bundle" | grep -q '^UNVERIFIED' && ok || bad "inspect says unverified"
 
 LIB=$TMP/library
@@ -137,6 +147,19 @@ rc=$?
 [ $rc -eq 5 ] && [ -z "$out" ] && grep -q "not a samizdat library" "$TMP/stderr" &&
     ! grep -q "127.0.0.1:9" "$TMP/stderr" && ok ||
     bad "fetch into a folder of other files refused up front (rc $rc, stdout '$out'): $(cat "$TMP/stderr")"
+# Peers that cannot be tried at all are a usage error (2), not a network one.
+expect_status "fetch with no usable peer address" 2 "$SZ" fetch --peer 127.0.0.1:99999 \
+    --peer "a b" --trust "$TMP/pk" --output "$TMP/nopeer"
+expect_stderr "no usable peer message" "none of the peers given can be tried"
+: >"$TMP/empty.peers"
+expect_status "fetch --peers-file of no peer" 2 "$SZ" fetch --peers-file "$TMP/empty.peers" \
+    --trust "$TMP/pk" --output "$TMP/nopeer"
+expect_stderr "empty peers file message" "empty.peers holds no peer"
+printf '\357\273\277127.0.0.1:9\n' >"$TMP/bom.peers"
+expect_status "fetch --peers-file with a byte order mark" 7 "$SZ" fetch --peers-file \
+    "$TMP/bom.peers" --trust "$TMP/pk" --output "$TMP/nopeer" --connect-timeout 2
+expect_stderr "the peer after a byte order mark" "peer 127.0.0.1:9: cannot connect"
+[ ! -e "$TMP/nopeer" ] && ok || bad "a fetch that tried no peer made a library folder"
 [ "$(cat "$TMP/own/index.html")" = "my own page" ] && [ "$(ls -A "$TMP/own")" = index.html ] &&
     ok || bad "unpack wrote into a folder of the user's own: $(ls -A "$TMP/own")"
 mkdir -p "$TMP/emptylib"
@@ -175,6 +198,30 @@ expect_status "unpack --trust-file with a bad line" 4 "$SZ" unpack --trust-file 
     "$TMP/trust-bad.txt" --output "$TMP/tflib2" "$TMP/all.bundle"
 expect_stderr "bad trust line named" "trust-bad.txt:2: "
 [ ! -e "$TMP/tflib2" ] && ok || bad "a bad trust file left a library behind"
+# A byte order mark (Windows Notepad writes one) is skipped; a key listed twice
+# under one name is one publisher, under two names a mistake to fix.
+printf '\357\273\277%s Exile Daily\n%s Exile Daily\n' "$PK_TEXT" "$PK_TEXT" >"$TMP/trust-bom.txt"
+"$SZ" verify --trust-file "$TMP/trust-bom.txt" "$TMP/all.bundle" 2>&1 | grep -q "^OK .*$ID" && ok ||
+    bad "a trust file with a byte order mark and a repeated line"
+printf '%s Exile Daily\n%s Exile Weekly\n' "$PK_TEXT" "$PK_TEXT" >"$TMP/trust-twice.txt"
+expect_status "a key listed under two names" 4 "$SZ" verify --trust-file "$TMP/trust-twice.txt" \
+    "$TMP/all.bundle"
+expect_stderr "two names message" "trust-twice.txt:2: public key .* is listed again with another name"
+# Key text as people copy or type it: spaces around it and capitals are fine; a
+# slip is named for what it is.
+check "--trust with spaces around the key" "$SZ" verify --trust " $PK_TEXT " "$TMP/all.bundle"
+check "--trust with the key in capitals" "$SZ" verify --trust "$(echo "$PK_TEXT" | tr a-z A-Z)" \
+    "$TMP/all.bundle"
+last=${PK_TEXT: -1}
+[ "$last" = a ] && other=b || other=a
+expect_status "--trust with a mistyped key" 4 "$SZ" verify --trust "${PK_TEXT%?}$other" \
+    "$TMP/all.bundle"
+expect_stderr "mistyped key message" "is invalid: a character is mistyped"
+expect_status "--trust with a key cut short" 4 "$SZ" verify --trust "${PK_TEXT%??????}" \
+    "$TMP/all.bundle"
+expect_stderr "short key message" "is invalid: it is too short"
+expect_status "list --publisher of no key" 4 "$SZ" list --publisher garbage --socket "$TMP/nosuch.sock"
+expect_stderr "list --publisher message" "give a public key file or a key like szpk1"
 
 # --- the newest bundle: a later sequence may be dated earlier (#6 before #5)
 "$SZ" keygen --no-passphrase --secret-key "$TMP/dated.sk" --public-key "$TMP/dated.pk" >/dev/null
@@ -490,7 +537,7 @@ for mode in stall huge; do
     wait "$FAKE_PID" 2>/dev/null
     trap 'rm -rf "$TMP"' EXIT
 done
-SAMIZDAT_CTL_TIMEOUT=soon expect_status "malformed SAMIZDAT_CTL_TIMEOUT" 6 "$SZ" status \
+SAMIZDAT_CTL_TIMEOUT=soon expect_status "malformed SAMIZDAT_CTL_TIMEOUT" 2 "$SZ" status \
     --socket "$TMP/nosuch.sock"
 expect_stderr "malformed timeout message" "SAMIZDAT_CTL_TIMEOUT must be"
 
@@ -498,7 +545,7 @@ expect_stderr "malformed timeout message" "SAMIZDAT_CTL_TIMEOUT must be"
 cat >"$TMP/pty_prompt.py" <<'PY'
 # Runs keygen on a pseudo-terminal, signals it at the passphrase prompt, and
 # checks the terminal's echo is back on afterwards.
-import fcntl, os, signal, subprocess, sys, termios, time
+import fcntl, os, select, signal, subprocess, sys, termios, time
 sz, tmp, signame = sys.argv[1], sys.argv[2], sys.argv[3]
 m, s = os.openpty()
 def child():
@@ -512,6 +559,26 @@ while b"passphrase" not in out and time.time() < end:
 time.sleep(0.2)
 if termios.tcgetattr(s)[3] & termios.ECHO:
     sys.exit("echo is still on at the prompt")
+if signame == "EOF":
+    # Ctrl-D: keygen stops there (it asked for the passphrase again before), writes nothing.
+    os.write(m, b"\x04")
+    rc = p.wait(timeout=10)
+    time.sleep(0.2)
+    try:
+        while True:
+            chunk = os.read(m, 1024) if select.select([m], [], [], 0.2)[0] else b""
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    if rc != 4 or b"no passphrase given" not in out or b"Repeat" in out:
+        sys.exit("Ctrl-D at the prompt: exit %d, output %r" % (rc, out))
+    if os.path.exists(tmp + "/tty.sk") or os.path.exists(tmp + "/tty.pk"):
+        sys.exit("Ctrl-D at the prompt: a key file was written")
+    if not termios.tcgetattr(s)[3] & termios.ECHO:
+        sys.exit("echo is off after Ctrl-D at the prompt")
+    sys.exit(0)
 if signame == "SIGTSTP":
     # Here the stop itself is discarded (an orphaned process group): the prompt
     # goes on, quiet again, and a later SIGINT still gives the echo back.
@@ -527,7 +594,7 @@ p.wait(timeout=10)
 if not termios.tcgetattr(s)[3] & termios.ECHO:
     sys.exit("echo is off after %s at the prompt" % signame)
 PY
-for sig in SIGINT SIGTERM SIGTSTP; do
+for sig in SIGINT SIGTERM SIGTSTP EOF; do
     check "terminal echo restored after $sig at the prompt" python3 "$TMP/pty_prompt.py" "$SZ" \
         "$TMP" "$sig"
 done
