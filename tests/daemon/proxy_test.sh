@@ -59,10 +59,10 @@ grep -qx "CONNECT ip 127.0.0.1:$PORT" "$TMP/proxy.ok.log" && ok || bad "the addr
 grep -q "peer 127.0.0.1:$DEAD: the proxy $OK_PROXY could not connect to it: connection refused" \
     "$TMP/err" && ok || bad "the refused peer is named with the proxy's reason: $(cat "$TMP/err")"
 
-# An onion address: skipped without a proxy (no DNS question about it), sent to
-# the proxy as a name with one.
+# An onion address: skipped without a proxy (no DNS question about it; the only
+# peer given, a usage error: --proxy is missing), sent to the proxy as a name with one.
 ONION=exampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion
-expect_status "an onion address without a proxy" 7 "$SZ" fetch --peer "$ONION:$PORT" \
+expect_status "an onion address without a proxy" 2 "$SZ" fetch --peer "$ONION:$PORT" \
     --trust-file "$TMP/trust" --output "$TMP/lib4"
 expect_stderr "onion without a proxy" "peer $ONION:$PORT: a Tor onion address, reachable only through Tor: give --proxy"
 expect_status "an onion address the proxy cannot reach" 7 "$SZ" fetch --proxy "$OK_PROXY" \
