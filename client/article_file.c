@@ -367,6 +367,72 @@ key_is(const char *k, size_t klen, const char *name)
     return klen == strlen(name) && memcmp(k, name, klen) == 0;
 }
 
+/* The edit distance between a (an) and b (bn), both at most 31 bytes. */
+static size_t
+edit_distance(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t row[32], i, j;
+
+    for (j = 0; j <= bn; j++)
+        row[j] = j;
+    for (i = 1; i <= an; i++) {
+        size_t diag = row[0], up;
+        row[0] = i;
+        for (j = 1; j <= bn; j++) {
+            up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[bn];
+}
+
+/* The front-matter fields, each with its names, as bits of a set. */
+static const struct {
+    const char *name, *other;
+} FIELDS[] = {
+    {"title", NULL},       {"date", NULL},        {"id", "slug"},
+    {"url", NULL},         {"lang", "language"},  {"summary", "description"},
+    {"authors", "author"}, {"attachments", NULL},
+};
+#define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
+
+/* The field key k names (N_FIELDS for none). */
+static size_t
+field_of(const char *k, size_t klen)
+{
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (key_is(k, klen, FIELDS[i].name) ||
+            (FIELDS[i].other && key_is(k, klen, FIELDS[i].other)))
+            return i;
+    return N_FIELDS;
+}
+
+/* An unknown key: when it is a letter or two from a field's name, f->warning says so. */
+static void
+warn_near(struct article_file *f, const char *k, size_t klen)
+{
+    if (f->warning[0] != '\0' || klen < 3 || klen > 31)
+        return;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const char *names[2] = {FIELDS[i].name, FIELDS[i].other};
+        for (size_t n = 0; n < 2 && names[n] != NULL; n++) {
+            size_t len = strlen(names[n]), d = edit_distance(k, klen, names[n], len);
+            if (d > 0 && d <= (len > 4 ? 2u : 1u)) {
+                snprintf(f->warning, sizeof f->warning,
+                         "front matter key '%.*s' is not one samizdat reads: did you mean '%s'?",
+                         (int)klen, k, names[n]);
+                return;
+            }
+        }
+    }
+}
+
 /* Applies the front-matter mapping to f. */
 static int
 apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, char *err,
@@ -377,6 +443,7 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
     yaml_node_t *root;
     yaml_node_pair_t *pair;
     bool have_doc = false;
+    unsigned seen = 0; /* the fields given so far, bit i for FIELDS[i] */
     int rc = 0;
 
     if (fm_len > FRONT_MATTER_MAX_LEN) {
@@ -405,11 +472,25 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
     for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
         yaml_node_t *kn = yaml_document_get_node(&doc, pair->key);
         yaml_node_t *vn = yaml_document_get_node(&doc, pair->value);
-        size_t klen = 0, vlen = 0;
+        size_t klen = 0, vlen = 0, field;
         const char *k = scalar_of(&doc, kn, &klen), *v;
 
         if (k == NULL || vn == NULL)
             continue;
+        field = field_of(k, klen);
+        if (field == N_FIELDS) {
+            warn_near(f, k, klen);
+            continue;
+        }
+        if (seen & (1u << field)) {
+            set_err(err, err_cap, "front matter: '%s'%s%s%s is given twice: keep one",
+                    FIELDS[field].name, FIELDS[field].other != NULL ? " (or '" : "",
+                    FIELDS[field].other != NULL ? FIELDS[field].other : "",
+                    FIELDS[field].other != NULL ? "')" : "");
+            rc = -SZ_EINVAL;
+            break;
+        }
+        seen |= 1u << field;
         v = scalar_of(&doc, vn, &vlen);
         if (key_is(k, klen, "authors") || key_is(k, klen, "author")) {
             free(f->a.authors);
@@ -418,7 +499,6 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
         } else if (key_is(k, klen, "attachments")) {
             struct sz_str *paths = NULL;
             size_t n = 0, i;
-            /* A second 'attachments:' replaces the first. */
             free(f->att_paths);
             f->att_paths = NULL;
             f->n_att_paths = 0;

@@ -16,6 +16,7 @@ struct article_file {
     struct sz_article a; /* strings point into memory owned by this struct */
     char **att_paths;    /* attachment paths as written in the front matter */
     size_t n_att_paths;
+    char warning[160]; /* for the user: a front-matter key that looks mistyped; "" when none */
     /* Private: owned allocations. */
     char **owned;
     size_t n_owned;
@@ -31,7 +32,9 @@ struct article_file {
  *
  * Front-matter keys: title, date, id (or slug), url, author or authors (string or
  * list), lang (or language), summary (or description), attachments (list of
- * paths). Unknown keys are ignored. The body (everything after the front matter)
+ * paths). A field given twice (also under its other name) is an error. Other
+ * keys are ignored (a site's own, like tags); one a letter or two from a known
+ * key is named in `warning`. The body (everything after the front matter)
  * is stored byte for byte.
  */
 int article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_t mtime,

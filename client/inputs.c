@@ -218,6 +218,8 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
             util_err("%s: %s", paths[i], err);
             goto out;
         }
+        if (ins[i].f->warning[0] != '\0')
+            util_err("%s: warning: %s", paths[i], ins[i].f->warning);
         rc = load_attachments(paths[i], &ins[i], output);
         if (rc != EXIT_OK)
             goto out;

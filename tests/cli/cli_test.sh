@@ -298,12 +298,27 @@ head -c $((33 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$TMP/huge.txt"
 expect_status "oversized article" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bad.bundle" \
     "$TMP/huge.txt"
 expect_stderr "oversized message" "too large|larger"
-cp "${ARTICLES[0]}" "$TMP/dup1.md"
-cp "${ARTICLES[0]}" "$TMP/d2.md"
-sed -i 's/^title:/id: dup1\ntitle:/' "$TMP/d2.md"
+for f in dup1 d2; do
+    sed '/^id:/d; s/^title:/id: dup1\ntitle:/' "${ARTICLES[0]}" >"$TMP/$f.md"
+done
 expect_status "duplicate ids" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bad.bundle" \
     "$TMP/dup1.md" "$TMP/d2.md"
 expect_stderr "duplicate message" "same article id"
+# A field given twice (or under both its names) is refused; a key a letter or
+# two from a field's name is named in a warning (the article is packed: sites
+# keep keys of their own, like tags).
+printf -- '---\ntitle: One\ntitle: Two\n---\nbody\n' >"$TMP/twotitles.md"
+printf -- '---\ntitle: One\nauthor: A\nauthors: [B]\n---\nbody\n' >"$TMP/twoauthors.md"
+for f in twotitles twoauthors; do
+    expect_status "a field given twice ($f)" 3 "$SZ" pack --secret-key "$TMP/sk" \
+        --output "$TMP/bad.bundle" "$TMP/$f.md"
+    expect_stderr "field given twice message ($f)" "$f.md: front matter: '(title|authors)'.* is given twice"
+done
+printf -- '---\ntitle: One\nsumary: short\ntags: [a]\n---\nbody\n' >"$TMP/typo.md"
+expect_status "a mistyped front matter key" 0 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/typo.bundle" "$TMP/typo.md"
+expect_stderr "mistyped key warning" "typo.md: warning: front matter key 'sumary' .*did you mean 'summary'"
+! grep -q "tags" "$TMP/stderr" && ok || bad "a key of the site's own (tags) is warned about"
 
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
