@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,17 @@ bool
 log_enabled(enum log_level level)
 {
     return level <= max_level;
+}
+
+void
+log_warn_readable(int fd, const char *what, const char *path)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        log_msg(LOG_WARN,
+                "%s %.300s is readable by group or others (mode %04o): run chmod 600 on it", what,
+                path, (unsigned)(st.st_mode & 07777));
 }
 
 int

@@ -15,6 +15,10 @@ enum log_level {
 /* Sets the most verbose level printed (default LOG_INFO). */
 void log_set_level(enum log_level level);
 
+/* Warns when the file open as fd, which holds a secret (what, at path), can be
+ * read by group or others. */
+void log_warn_readable(int fd, const char *what, const char *path);
+
 /* Whether messages of this level are printed. */
 bool log_enabled(enum log_level level);
 

@@ -71,17 +71,6 @@ store_limits_from(const struct config *cfg, struct store_limits *l)
     l->remember_s = (int64_t)cfg->remember_days * 86400;
 }
 
-/* Warns when a file holding a secret can be read by group or others. */
-static void
-warn_if_readable(int fd, const char *what, const char *path)
-{
-    struct stat st;
-
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-        log_msg(LOG_WARN, "%s %s is readable by group or others (mode %04o): run chmod 600 on it",
-                what, path, (unsigned)(st.st_mode & 07777));
-}
-
 /* A file holding a secret: its name in messages, its option, what its first line is. */
 struct secret_file {
     const char *what;    /* "passphrase file" */
@@ -126,7 +115,7 @@ read_secret(const struct secret_file *sf, const char *path, char *pass, size_t c
         close(fd);
         return -1;
     }
-    warn_if_readable(fd, sf->what, path);
+    log_warn_readable(fd, sf->what, path);
     n = read(fd, pass, cap - 1);
     if (n < 0) {
         snprintf(err, err_cap, "cannot read %s %s: %s", sf->what, path, strerror(errno));
@@ -213,7 +202,7 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
         close(fd);
         return -1;
     }
-    warn_if_readable(fd, "secret key", cfg->publisher_key);
+    log_warn_readable(fd, "secret key", cfg->publisher_key);
     n = read(fd, buf, sizeof buf);
     close(fd);
     r = n < 0 ? -SZ_EBADMSG : sz_skfile_parse(buf, (size_t)n, &f);

@@ -122,12 +122,7 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
     snprintf(path, sizeof path, "%s/node.key", data_dir);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-            log_msg(LOG_WARN,
-                    "node key %.300s is readable by group or others (mode %04o): run chmod 600 "
-                    "on it",
-                    path, (unsigned)(st.st_mode & 07777));
+        log_warn_readable(fd, "node key", path);
         n = read(fd, buf, sizeof buf);
         close(fd);
         if (n != SZ_NODE_KEY_LEN) {
@@ -179,12 +174,7 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
             snprintf(err, err_cap, "cannot read network key file %s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-        log_msg(LOG_WARN,
-                "network key file %s is readable by group or others (mode %04o): run chmod 600 "
-                "on it",
-                path, (unsigned)(st.st_mode & 07777));
+    log_warn_readable(fd, "network key file", path);
     r = read(fd, buf, sizeof buf);
     close(fd);
     if (sz_network_key_parse(buf, r > 0 ? (size_t)r : 0, key) != 0) {
