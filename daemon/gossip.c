@@ -2821,12 +2821,15 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     int rc = len > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536
                  ? -SZ_ETOOBIG
                  : sz_bundle_parse(bytes, len, p->d->content_cap, &h, id);
-    if (rc == -SZ_ETOOBIG && sz_bundle_parse(bytes, len, SZ_BUNDLE_MAX_CONTENT_LEN, &h, id) == 0 &&
+    if (rc == -SZ_ETOOBIG &&
+        sz_bundle_verify_prefix(bytes, len, len, SZ_BUNDLE_MAX_CONTENT_LEN, &h, id) == 0 &&
         solicited(p, &h, id)) {
         /*
-         * Asked for, but it declares more than this node keeps (its
-         * max_bundle_bytes is lower than the sender's): not the peer's
-         * fault. Not asked of anyone again while max_bundle_bytes is lower.
+         * Asked for, and signed by its publisher (a header made up by the
+         * peer would have it skip a sequence), but it declares more than
+         * this node keeps (its max_bundle_bytes is lower than the
+         * sender's): not the peer's fault. Not asked of anyone again while
+         * max_bundle_bytes is lower.
          */
         free(bytes);
         too_big(p, &h, id, len);
@@ -2836,7 +2839,12 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
                     peer_name(p));
         return 0;
     }
-    if (rc != 0 || !solicited(p, &h, id)) {
+    if (rc != 0) {
+        free(bytes);
+        peer_misbehaved(p, SZ_GOODBYE_INVALID_BUNDLE, "sent a bundle that fails verification");
+        return -1;
+    }
+    if (!solicited(p, &h, id)) {
         free(bytes);
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
         return -1;

@@ -2803,13 +2803,14 @@ enum evil_mode {
     EVIL_MANYRANGES,   /* a 1 MiB SUMMARY of single-sequence ranges; RANGE_DONE alone */
     EVIL_REPEAT,       /* BUNDLES messages full of copies of the asked bundle */
     EVIL_FAKEEQ,       /* serves honestly, and claims an equivocation it cannot back */
+    EVIL_BIGHDR,       /* the asked bundles, their header made to declare 1 GiB of articles */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
-    "tampered",  "tampered-sig", "old-as-new", "truncated", "flood",
-    "withhold",  "honest",       "omit",       "parts",     "unasked",
-    "pingflood", "slowloris",    "manyranges", "repeat",    "fakeeq",
+    "tampered",   "tampered-sig", "old-as-new", "truncated", "flood",     "withhold",
+    "honest",     "omit",         "parts",      "unasked",   "pingflood", "slowloris",
+    "manyranges", "repeat",       "fakeeq",     "bighdr",
 };
 
 #define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
@@ -3145,10 +3146,15 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
             memcpy(t, b->raw, b->len);
             if (mode == EVIL_TAMPERED_SIG)
                 t[SZ_BUNDLE_HEADER_LEN] ^= 0x01; /* the first signature byte */
+            else if (mode == EVIL_BIGHDR)
+                sz_store64(t + 64, SZ_BUNDLE_MAX_CONTENT_LEN); /* content_len (BUNDLE.md 1.1) */
             else
                 t[b->len - 1] ^= 0x01; /* the last payload byte */
             send_whole_bundle(c, t, b->len);
-            say_served(conn_no, mode == EVIL_TAMPERED_SIG ? "signature-flipped" : "payload-flipped",
+            say_served(conn_no,
+                       mode == EVIL_TAMPERED_SIG ? "signature-flipped"
+                       : mode == EVIL_BIGHDR     ? "1 GiB-declaring"
+                                                 : "payload-flipped",
                        b, t, b->len, q);
             free(t);
             sent++;
@@ -3528,6 +3534,8 @@ usage(void)
           "  fakeeq                   serves its bundles honestly, and sends an\n"
           "                           EQUIVOCATION of its newest sequence with two\n"
           "                           made-up ids (which it cannot send)\n"
+          "  bighdr                   the asked bundles, their header changed to declare\n"
+          "                           1 GiB of articles (so their signature fails)\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"

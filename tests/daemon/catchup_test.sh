@@ -25,11 +25,11 @@ links = json.load(sys.stdin)["peers"]
 print(sum(l["bundles_in"] for l in links), sum(l["bytes_in"] for l in links))'
 }
 # start_evil NAME MODE [ARGS...]: a malicious relay holding the bundles of
-# $TMP/g; sets EVIL to its address.
+# $TMP/g, on $EVIL_HOST (127.0.0.1 unless set); sets EVIL to its address.
 start_evil() {
     local name=$1 mode=$2 port=
     shift 2
-    "$ADV" serve-evil "$mode" --listen 127.0.0.1:0 --bundles "$TMP/g" "$@" \
+    "$ADV" serve-evil "$mode" --listen "${EVIL_HOST:-127.0.0.1}:0" --bundles "$TMP/g" "$@" \
         >"$TMP/evil.$name.log" 2>&1 &
     EVILS+=($!)
     for _ in $(seq 1 50); do
@@ -37,7 +37,7 @@ start_evil() {
         [ -n "$port" ] && break
         sleep 0.1
     done
-    EVIL=127.0.0.1:$port
+    EVIL=${EVIL_HOST:-127.0.0.1}:$port
 }
 # evil_first NAME MODE [ARGS...]: daemon NAME starts linked only to a new
 # malicious relay in MODE (its log $TMP/evil.MODE.log), and asks it for a range.
@@ -132,6 +132,18 @@ read -r n_in bytes_in < <(links_in d)
 note "2: d holds $(count_bundles d) after $(since "$t0") s; received $n_in bundles"
 [ "$n_in" -le $((N + N / 20)) ] && ok || bad "d received $n_in bundles for the $N it lacked"
 stop_daemon d && ok || bad "d stops cleanly: $(tail -3 "$TMP/d.log")"
+
+# 2b. Q asks a relay first that answers with the bundles' headers changed to
+# declare 1 GiB of articles, more than Q keeps (their signatures fail): Q bans
+# it rather than taking it at its word and skipping those sequences (which it
+# did, and then never asked anyone for them), and gets them all from a. (The
+# relay listens on 127.0.0.2: a ban is of an address.)
+EVIL_HOST=127.0.0.2 evil_first q bighdr
+wait_log "$TMP/q.log" "signed header is invalid\|fails verification\|invalid bundle" 10 ||
+    bad "q did not refuse the relay that made up large headers: $(grep -i 'peer' "$TMP/q.log" | tail -3)"
+relink a q
+wait_bundles q $N 30 && ok || bad "q did not get the $N bundles from a (holds $(count_bundles q))"
+stop_daemon q && ok || bad "q stops cleanly: $(tail -3 "$TMP/q.log")"
 
 # 4. Bundles of 24 publishers (24 ranges, more than go out to one peer at
 # once): G, linked to a and b through the slow proxy, takes each once, and
