@@ -22,6 +22,7 @@ static const char USAGE[] =
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
     "                      [--network-key F] [--follow] [--json] [--stale-after HOURS]\n"
     "                      [--timeout SECONDS] [--connect-timeout S] [--parallel N]\n"
+    "                      [--max-size MIB]\n"
     "                      [--proxy HOST:PORT] [--proxy-auth-file F]\n"
     "\n"
     "Connects to peers in random order (several at once), fetches the bundles of\n"
@@ -50,6 +51,8 @@ static const char USAGE[] =
     "  --connect-timeout S    per-peer limit for the name lookup, each address and the\n"
     "                         handshake (10)\n"
     "  --parallel N           peers to fetch from at once (3)\n"
+    "  --max-size MIB         skip bundles holding more than MIB of articles (64);\n"
+    "                         they are named, and the exit status is 7\n"
     "  --proxy HOST:PORT      connect to every peer through this SOCKS5 proxy, which\n"
     "                         also looks up peers' names (Tor: 127.0.0.1:9050);\n"
     "                         --connect-timeout is then 30 unless given\n"
@@ -174,6 +177,7 @@ cmd_fetch(int argc, char **argv)
         {"timeout", required_argument, NULL, 'w'},
         {"connect-timeout", required_argument, NULL, 'c'},
         {"parallel", required_argument, NULL, 'n'},
+        {"max-size", required_argument, NULL, 'm'},
         {"proxy", required_argument, NULL, 'x'},
         {"proxy-auth-file", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
@@ -255,6 +259,13 @@ cmd_fetch(int argc, char **argv)
                 goto out;
             }
             o.stale_after_s = (int64_t)v * 3600;
+            break;
+        case 'm':
+            if (util_parse_u64(optarg, &v) != 0 || v < 1 || v > 1024) {
+                util_err("--max-size takes MiB from 1 to 1024, not '%s'", optarg);
+                goto out;
+            }
+            o.content_cap = v << 20;
             break;
         case 'w':
             if (util_parse_u64(optarg, &v) != 0 || v > 86400 * 7) {
@@ -448,9 +459,11 @@ cmd_fetch(int argc, char **argv)
             sz_pk_to_text(trust.pk[i], pk);
             printf("%s{\"key\":\"%s\",\"name\":", i > 0 ? "," : "", pk);
             print_json_str(trust.names[i] != NULL ? trust.names[i] : "");
-            printf(",\"fetched\":%llu,\"sequence\":%llu,\"newest_created\":%lld,"
-                   "\"stale\":%s,\"rollback_seen\":%s,\"equivocation\":%s}",
+            printf(",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
+                   "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
+                   "\"equivocation\":%s}",
                    (unsigned long long)res.pubs[i].fetched,
+                   (unsigned long long)res.pubs[i].too_large,
                    (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
                    res.pubs[i].newest_created == 0 ||
                            now - res.pubs[i].newest_created > o.stale_after_s
@@ -463,12 +476,18 @@ cmd_fetch(int argc, char **argv)
     } else if (rc == EXIT_OK || res.bundles > 0) {
         printf("%s/index.html\n", o.dir);
     }
+    for (i = 0, v = 0; res.pubs != NULL && i < trust.n; i++)
+        v += res.pubs[i].too_large;
+    if (v > 0)
+        util_err("%llu bundle(s) hold more articles than --max-size %llu allows (named above): "
+                 "not fetched",
+                 (unsigned long long)v, (unsigned long long)(o.content_cap >> 20));
     if (rc == EXIT_NETWORK && res.peers_answered == 0)
         util_err("no peer could be reached: check the addresses, or try other peers");
     else if (rc == EXIT_NETWORK && o.follow)
         util_err("some bundles that peers offered had not arrived when the fetch stopped (see "
                  "above): run it again to get them");
-    else if (rc == EXIT_NETWORK && res.peers_ok == 0)
+    else if (rc == EXIT_NETWORK && res.peers_ok == 0 && v == 0)
         util_err("no peer gave what it offered (see above): try other peers");
 out:
     util_pass_free(auth);

@@ -227,8 +227,10 @@ struct conn {
     bool out_overflow;    /* a message did not fit in OUT_CAP */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
-    bool rx_part;          /* rx continues a kept part (run.parts[part - 1]) */
-    bool rx_discard;       /* the rest of a part no longer wanted: its bytes are let go */
+    bool rx_part;    /* rx continues a kept part (run.parts[part - 1]) */
+    bool rx_discard; /* the rest of a part no longer wanted: its bytes are let go */
+    bool rx_big;     /* ... or of a bundle above --max-size: its first bytes to rx_head */
+    uint8_t rx_head[SZ_BUNDLE_PREFIX_LEN];
     bool whole_by_part;    /* the bundle on_whole_bundle() gets was asked for by part */
     size_t part;           /* 1 + the index in run.parts of its REQUEST_PART out; 0: none */
     uint32_t part_offset;  /* ... the offset asked, where its answer starts */
@@ -2507,6 +2509,45 @@ request_evidence(struct run *r, struct conn *c, const struct sz_msg *m)
 }
 
 /*
+ * A bundle c sent as asked (its signed header h checked; total bytes on the
+ * wire) holds more articles than --max-size lets this reader open: not the
+ * peer's fault. It is asked of no one again in this run, which is then
+ * incomplete, and the user is told what to raise. Returns 0, or -1 when it
+ * was not asked of c (c failed).
+ */
+static int
+too_large(struct run *r, struct conn *c, const struct sz_bundle_header *h,
+          const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t total)
+{
+    ssize_t i = trusted_index(r, h->publisher);
+    uint64_t need = h->content_len, over = SZ_BUNDLE_PREFIX_LEN + 65536, mib;
+    const char *name;
+    char pk[SZ_PK_TEXT_LEN + 1];
+
+    if (i < 0 || (!out_holds(c, (size_t)i, h->sequence) && req_find(c, id) < 0)) {
+        c->misbehaved = true;
+        conn_fail(r, c, "sent a bundle that was not asked for");
+        return -1;
+    }
+    (void)req_take(c, id);
+    r->incomplete = true;
+    if (held_has(&r->held[i], h->sequence))
+        return 0; /* told already */
+    (void)held_add(&r->held[i], h->sequence, h->sequence);
+    r->res->pubs[i].too_large++;
+    if (total > over && total - over > need)
+        need = total - over;
+    mib = (need + (1u << 20) - 1) >> 20;
+    sz_pk_to_text(r->o->trust->pk[i], pk);
+    name = r->o->trust->names[i] != NULL ? r->o->trust->names[i] : pk;
+    util_err("%s: bundle %llu holds %llu MiB of articles, more than --max-size %llu allows: not "
+             "fetched (run the fetch again with --max-size %llu to get it)",
+             name, (unsigned long long)h->sequence, (unsigned long long)mib,
+             (unsigned long long)(r->o->content_cap >> 20), (unsigned long long)mib);
+    return 0;
+}
+
+/*
  * A complete bundle from c: check it is what was asked, drop it unverified
  * when this run has it already (its id costs a hash, verifying it a signature
  * check and a decompression), else verify it and queue it for the library.
@@ -2523,6 +2564,12 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     int rc = sz_bundle_parse(raw, len, r->o->content_cap, &hdr, id);
     bool asked = false, by_id = false;
 
+    /* Larger than this reader opens, but signed by its publisher: not a fault. */
+    if (rc == -SZ_ETOOBIG &&
+        sz_bundle_verify_prefix(raw, len, len, SZ_BUNDLE_MAX_CONTENT_LEN, &hdr, id) == 0) {
+        free(raw);
+        return too_large(r, c, &hdr, id, len);
+    }
     if (rc != 0) {
         free(raw);
         c->misbehaved = true;
@@ -2749,13 +2796,15 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
                 conn_fail(r, c, "sent a bundle that was not asked for");
                 return -1;
             }
-            if (m.offset != 0 || m.total > cap) {
+            if (m.offset != 0) {
                 c->misbehaved = true;
-                conn_fail(r, c, "sent a bundle out of order or too large");
+                conn_fail(r, c, "sent a bundle out of order");
                 return -1;
             }
-            c->rx = malloc(m.total);
-            if (c->rx == NULL) {
+            if (m.total > cap) {
+                /* Read and dropped: its signed header says whether it was sent as asked. */
+                c->rx_discard = c->rx_big = true;
+            } else if ((c->rx = malloc(m.total)) == NULL) {
                 conn_fail(r, c, "out of memory for a bundle");
                 return -1;
             }
@@ -2775,7 +2824,29 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         c->rate_bytes += m.data_len;
         if (!c->rx_discard)
             memcpy(c->rx + c->rx_got, m.data, m.data_len);
+        if (c->rx_big && c->rx_got < SZ_BUNDLE_PREFIX_LEN) {
+            size_t take = SZ_BUNDLE_PREFIX_LEN - c->rx_got;
+            if (take > m.data_len)
+                take = m.data_len;
+            memcpy(c->rx_head + c->rx_got, m.data, take);
+            if (c->rx_got + take == SZ_BUNDLE_PREFIX_LEN) {
+                struct sz_bundle_header h;
+                uint8_t id[SZ_BUNDLE_ID_LEN];
+                if (sz_bundle_verify_prefix(c->rx_head, SZ_BUNDLE_PREFIX_LEN, c->rx_total,
+                                            SZ_BUNDLE_MAX_CONTENT_LEN, &h, id) != 0) {
+                    c->misbehaved = true;
+                    conn_fail(r, c, "sent a bundle whose signed header fails verification");
+                    return -1;
+                }
+                if (too_large(r, c, &h, id, c->rx_total) != 0)
+                    return -1;
+            }
+        }
         c->rx_got += (uint32_t)m.data_len;
+        if (c->rx_got == c->rx_total && c->rx_big) {
+            c->rx_discard = c->rx_big = false;
+            return 0;
+        }
         if (c->rx_got == c->rx_total && c->rx_discard) {
             c->rx_discard = false;
             part_refused(r, c);

@@ -47,6 +47,7 @@ struct fetch_pub_result {
     uint64_t have_seq;      /* highest sequence in the library after the run */
     int64_t newest_created; /* creation time of that bundle; 0 if none */
     uint64_t fetched;       /* bundles the library added in this run (not those it had) */
+    uint64_t too_large;     /* bundles not fetched: more articles than content_cap */
     bool rollback_seen;     /* a peer offered only older bundles than the library holds */
     bool equivocation;
 };

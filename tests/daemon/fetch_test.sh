@@ -421,4 +421,47 @@ sent=$(cat "$TMP"/dump/conn-*.c2s | wc -c)
 echo "fetch_test: the reader sent $sent bytes for 100 scattered holes"
 [ "$sent" -gt 0 ] && [ "$sent" -le 2000 ] && ok ||
     bad "the reader sent $sent bytes to fetch 100 scattered holes (at most 2,000 expected)"
+# Bundles above --max-size (here 1 MiB): one of 1.5 MiB of text (small on the
+# wire), one with a 1.3 MiB photo (large on the wire). The relay sent what was
+# asked: the fetch names each bundle and what to raise, takes the others, does
+# not blame the relay, and exits 7; with the limit raised it takes the two.
+"$SZ" keygen --secret-key "$TMP/big.sk" --public-key "$TMP/big.pk" --no-passphrase >/dev/null
+mkdir -p "$TMP/bigin" "$TMP/bigb"
+{
+    printf -- '---\ntitle: Long\nid: long\n---\n'
+    yes 'A long line of a long report, said again and again.' | head -c $((1536 << 10))
+} >"$TMP/bigin/long.md"
+{
+    printf '\x89PNG\r\n\x1a\n'
+    head -c $((1300 << 10)) /dev/urandom
+} >"$TMP/bigin/scan.png"
+printf -- '---\ntitle: Scan\nid: scan\nattachments: [scan.png]\n---\nThe scan.\n' >"$TMP/bigin/scan.md"
+for a in small1:"$(article small1)" long:"$TMP/bigin/long.md" small3:"$(article small3)" \
+    scan:"$TMP/bigin/scan.md"; do
+    "$SZ" pack --secret-key "$TMP/big.sk" --level 1 --output "$TMP/bigb/${a%%:*}.bundle" "${a#*:}" \
+        </dev/null >/dev/null 2>"$TMP/big.err" || bad "pack ${a%%:*}: $(cat "$TMP/big.err")"
+done
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/bigb/*.bundle >/dev/null || bad "import big"
+out=$("$SZ" fetch --peer "$RELAY" --trust "$TMP/big.pk" --output "$TMP/biglib" --max-size 1 \
+    --json 2>"$TMP/big.err")
+rc=$?
+[ $rc -eq 7 ] && ok || bad "a fetch with bundles above --max-size exits $rc, not 7: $(cat "$TMP/big.err")"
+grep -q 'bundle 2 holds 2 MiB of articles, more than --max-size 1 allows.*--max-size 2' "$TMP/big.err" &&
+    grep -q 'bundle 4 holds 2 MiB of articles, more than --max-size 1 allows' "$TMP/big.err" &&
+    ok || bad "the bundles above --max-size are not named with the size to give: $(cat "$TMP/big.err")"
+grep -q 'fails verification\|not asked\|out of order\|too large' "$TMP/big.err" &&
+    bad "the relay that sent bundles as asked is blamed: $(cat "$TMP/big.err")" || ok
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); p=s["publishers"][0]
+assert s["bundles"]==2 and not s["complete"] and p["too_large"]==2, s' "$out" && ok ||
+    bad "--json after bundles above --max-size: $out"
+ls -d "$TMP"/biglib/*/small1 "$TMP"/biglib/*/small3 >/dev/null 2>&1 &&
+    ! ls -d "$TMP"/biglib/*/long "$TMP"/biglib/*/scan >/dev/null 2>&1 && ok ||
+    bad "the library after --max-size 1: $(ls "$TMP"/biglib/*/)"
+"$SZ" fetch --peer "$RELAY" --trust "$TMP/big.pk" --output "$TMP/biglib" --max-size 2 \
+    >/dev/null 2>"$TMP/big.err" && ls -d "$TMP"/biglib/*/long "$TMP"/biglib/*/scan >/dev/null 2>&1 &&
+    ok || bad "a fetch with --max-size 2 did not get the two large bundles: $(cat "$TMP/big.err")"
+"$SZ" fetch --peer "$RELAY" --trust "$TMP/big.pk" --output "$TMP/biglib" --max-size 0 \
+    >/dev/null 2>"$TMP/big.err"
+[ $? -eq 2 ] && grep -q -- '--max-size takes MiB from 1 to 1024' "$TMP/big.err" && ok ||
+    bad "--max-size 0 is not a usage error: $(cat "$TMP/big.err")"
 finish
