@@ -367,6 +367,13 @@ static int apply_flags(struct config *cfg, int argc, char **argv, const struct o
                        char *err, size_t err_cap);
 static void on_maintenance_timer(uv_timer_t *t);
 
+/* A limit where 0 means none (max_bytes, publisher_max_bytes, expiry_days) went down. */
+static bool
+lowered(uint64_t before, uint64_t after)
+{
+    return after != 0 && (before == 0 || after < before);
+}
+
 /*
  * SIGHUP: reads the config file again, with the command line's flags over it
  * as at start, and applies what can change while running.
@@ -420,8 +427,9 @@ reload(struct daemon *d)
                 "SIGHUP: %s changes settings that take effect only at a restart, still running "
                 "with the old values: %s",
                 d->config_path, changed);
-    if (fresh.max_bytes < CFG.max_bytes || fresh.publisher_max_bytes < CFG.publisher_max_bytes ||
-        fresh.expiry_days < CFG.expiry_days)
+    if (lowered(CFG.max_bytes, fresh.max_bytes) ||
+        lowered(CFG.publisher_max_bytes, fresh.publisher_max_bytes) ||
+        lowered(CFG.expiry_days, fresh.expiry_days))
         log_msg(LOG_WARN,
                 "SIGHUP: lowered limits (max_bytes %llu -> %llu, publisher_max_bytes %llu -> "
                 "%llu, expiry_days %u -> %u): bundles beyond them are removed now",
@@ -429,6 +437,12 @@ reload(struct daemon *d)
                 (unsigned long long)CFG.publisher_max_bytes,
                 (unsigned long long)fresh.publisher_max_bytes, (unsigned)CFG.expiry_days,
                 (unsigned)fresh.expiry_days);
+    if (fresh.max_bundle_bytes < CFG.max_bundle_bytes)
+        log_msg(LOG_WARN,
+                "SIGHUP: max_bundle_bytes lowered (%llu -> %llu): larger bundles are no longer "
+                "accepted; those held stay",
+                (unsigned long long)CFG.max_bundle_bytes,
+                (unsigned long long)fresh.max_bundle_bytes);
     /* What can change while running: log level, carry policy, quotas, expiry. */
     log_set_level(fresh.log_level);
     CFG.log_level = fresh.log_level;

@@ -78,6 +78,14 @@ for i in $(seq 1 50); do
 done
 "$SZ" import --socket "$TMP/cap/control.sock" "$TMP/big.bundle" >"$TMP/big.out" 2>&1 && ok ||
     bad "the bundle is taken after the quota was raised by SIGHUP: $(cat "$TMP/big.out")"
+# No quota (0) is no lowering; a lower max_bundle_bytes is named (bundles held stay).
+printf '[store]\nmax_bytes = 0\nmax_bundle_bytes = 4K\n' >"$TMP/cap.ini"
+kill -HUP "$PID_cap"
+wait_log "$TMP/cap.log" "max_bundle_bytes lowered" 5
+grep -q "WARN SIGHUP: max_bundle_bytes lowered (67108864 -> 4096): larger bundles are no longer accepted; those held stay" \
+    "$TMP/cap.log" && ok || bad "a lowered max_bundle_bytes is not named: $(grep SIGHUP "$TMP/cap.log")"
+grep -q "lowered limits" "$TMP/cap.log" && bad "max_bytes 1G -> 0 (no quota) is called lowered: $(grep SIGHUP "$TMP/cap.log")" || ok
+[ "$(status_field cap bundles)" = 1 ] && ok || bad "the bundle held stays after max_bundle_bytes was lowered"
 check "stop cap" stop_daemon cap
 
 # 4. Settings that need a restart are named when they change; a reload that
