@@ -1003,6 +1003,8 @@ cmd_export(int argc, char **argv)
                  out_path);
         goto out;
     }
+    if (!util_output_file_ok(out_path))
+        goto out;
     rc = refuse_data_dir(sock, dirfd, name, out_path);
     if (rc >= 0)
         goto out;

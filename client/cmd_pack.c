@@ -82,7 +82,8 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         goto out;
     }
     next = given ? *seq : last + 1;
-    if (!given && last == UINT64_MAX) {
+    /* Relays store sequences up to 2^63 - 1 (an SQLite integer): none above. */
+    if (!given && last >= (uint64_t)INT64_MAX) {
         util_err("%s says sequence %llu was used: this key has no sequence number left. Make "
                  "a new key pair (samizdat keygen) and give readers its public key",
                  path, (unsigned long long)last);
@@ -242,7 +243,7 @@ cmd_pack(int argc, char **argv)
         goto out;
     }
     /* A folder the bundle cannot go to must not use up a number either. */
-    if (!util_output_folder_ok(out_path)) {
+    if (!util_output_folder_ok(out_path) || !util_output_file_ok(out_path)) {
         rc = EXIT_OUTPUT;
         goto out;
     }

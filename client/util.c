@@ -444,6 +444,38 @@ util_output_folder_ok(const char *path)
     return true;
 }
 
+bool
+util_output_file_ok(const char *path)
+{
+    char head[8];
+    struct stat st;
+    ssize_t n = 0;
+    int fd;
+
+    if (lstat(path, &st) != 0)
+        return true; /* nothing there (or not reachable: the write says why) */
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        util_err("%s exists and is not a regular file: not replacing it (give a file name)", path);
+        return false;
+    }
+    if (is_secret_key_file(AT_FDCWD, path, false)) {
+        util_err("%s is a samizdat secret key: not replacing it (give another output file)", path);
+        return false;
+    }
+    /* A public key is one line of text (a key file is at most a few hundred bytes). */
+    fd = S_ISREG(st.st_mode) && st.st_size <= 512 ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                                                  : -1;
+    if (fd >= 0) {
+        n = read(fd, head, sizeof head);
+        close(fd);
+    }
+    if (n >= 5 && memcmp(head, "szpk1", 5) == 0) {
+        util_err("%s is a samizdat public key: not replacing it (give another output file)", path);
+        return false;
+    }
+    return true;
+}
+
 /* Lexically tidies a path that cannot be resolved: no "//", no "./" parts. */
 static void
 tidy_path(const char *p, char *out, size_t cap)

@@ -96,6 +96,13 @@ const char *util_split_path(const char *path, char *dir, size_t cap);
  */
 bool util_output_folder_ok(const char *path);
 
+/*
+ * Before a bundle is made to replace path: true when nothing stands there, or
+ * a file a bundle may replace; false (after a message on stderr) for a folder
+ * or another non-regular file, and for a samizdat secret or public key.
+ */
+bool util_output_file_ok(const char *path);
+
 /* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
 bool util_is_secret_key(const char *path);
 

@@ -81,12 +81,31 @@ check "pack --sequence --reuse-sequence" "$SZ" pack --secret-key "$TMP/sk" --seq
 expect_status "pack --sequence 2^63" 2 "$SZ" pack --secret-key "$TMP/sk" \
     --sequence 9223372036854775808 --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_stderr "2^63 message" "from 1 to 2\^63 - 1"
+# A record at 2^63 - 1 leaves no number (relays refuse 2^63 and above).
+cp "$TMP/sk" "$TMP/fullseq.sk"
+echo 9223372036854775807 >"$TMP/fullseq.sk.seq"
+expect_status "pack after sequence 2^63 - 1" 5 "$SZ" pack --secret-key "$TMP/fullseq.sk" \
+    --output "$TMP/huge.bundle" "${ARTICLES[0]}"
+expect_stderr "no number left message" "sequence 9223372036854775807 was used: this key has no sequence number left"
+[ ! -e "$TMP/huge.bundle" ] && ok || bad "a bundle was made with sequence 2^63"
 expect_status "pack --reuse-sequence alone" 2 "$SZ" pack --secret-key "$TMP/sk" --reuse-sequence \
     --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/no/such/folder/x.bundle" "${ARTICLES[0]}"
 expect_stderr "missing folder message" "its folder .*/no/such/folder does not exist"
 [ "$(cat "$TMP/sk.seq")" = "$SEQ_NOW" ] && ok || bad "a pack into a missing folder used up a number"
+# An output that is a folder, a secret key or a public key (a slip for
+# --public-key) is refused before a number is taken, and left as it was.
+mkdir -p "$TMP/outfolder"
+cp "$TMP/pk" "$TMP/pk.copy"
+expect_status "pack --output FOLDER" 5 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/outfolder" "${ARTICLES[0]}"
+expect_stderr "folder output message" "outfolder exists and is not a regular file"
+expect_status "pack --output PUBLIC-KEY" 5 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/pk" "${ARTICLES[0]}"
+expect_stderr "public key output message" "pk is a samizdat public key: not replacing it"
+cmp -s "$TMP/pk" "$TMP/pk.copy" && ok || bad "pack --output PUBLIC-KEY replaced the public key"
+expect_status "pack --output SECRET-KEY" 5 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/fullseq.sk" "${ARTICLES[0]}"
+expect_stderr "secret key output message" "fullseq.sk is a samizdat secret key: not replacing it"
+[ "$(cat "$TMP/sk.seq")" = "$SEQ_NOW" ] && ok || bad "a refused output used up a number ($SEQ_NOW -> $(cat "$TMP/sk.seq"))"
 expect_status "pack --created 2100" 0 "$SZ" pack --secret-key "$TMP/sk" --created 2100-01-01T00:00:00Z \
     --output "$TMP/future.bundle" "${ARTICLES[0]}"
 expect_stderr "far future warning" "warning: --created is [0-9]* hours ahead .*relays refuse"

@@ -65,6 +65,11 @@ cmp -s "$TMP/pub.sk.seq" "$TMP/seq.orig" && [ ! -e "$TMP/other.sk.seq" ] && ok |
 mkdir "$TMP/afolder"
 expect_status "export --output a folder" 2 "$SZ" export --socket "$SOCK" "$ID" \
     --output "$TMP/afolder"
+cp "$TMP/pub.pk" "$TMP/pub.pk.orig"
+expect_status "export --output a public key" 2 "$SZ" export --socket "$SOCK" "$ID" \
+    --output "$TMP/pub.pk"
+expect_stderr "export --output a public key: message" "pub.pk is a samizdat public key: not replacing it"
+cmp -s "$TMP/pub.pk" "$TMP/pub.pk.orig" && ok || bad "export replaced the public key"
 check "export --output an ordinary file" "$SZ" export --socket "$SOCK" "$ID" \
     --output "$TMP/one.bundle"
 check "export replaces an ordinary file" "$SZ" export --socket "$SOCK" "$ID" \
