@@ -361,14 +361,28 @@ on_job_done(uv_work_t *w, int status)
         ctlsrv_reply_error(c, j->err_code, "%s", j->err);
     } else if (j->msg->type == SZ_CTL_IMPORT) {
         const struct store_item *items = j->scratch[2];
-        size_t i;
+        size_t i, n_eq = 0;
         for (i = 0; i < j->n_items; i++) {
             if (items[i].status == STORE_STORED) {
                 d->n_imported++;
                 if (!d->stopping)
                     gossip_stored(d, &items[i].meta, NULL);
+                /* Logged as gossip logs one (README: status and logs), a few an import. */
+                if (items[i].equivocates && n_eq++ < 4) {
+                    char pk[SZ_PK_TEXT_LEN + 1], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+                    sz_pk_to_text(items[i].meta.publisher, pk);
+                    sz_bundle_id_hex(items[i].meta.id, hex);
+                    log_msg(LOG_WARN,
+                            "EQUIVOCATION: publisher %s signed two different bundles with "
+                            "sequence %llu (one is %s, imported): its key may be stolen",
+                            pk, (unsigned long long)items[i].meta.sequence, hex);
+                }
             }
         }
+        if (n_eq > 4)
+            log_msg(LOG_WARN,
+                    "EQUIVOCATION: %zu more in the same import (samizdat status lists them)",
+                    n_eq - 4);
         for (i = 0; i < j->n_equiv && !d->stopping; i++)
             gossip_equivocation(d, j->equiv[i].publisher, j->equiv[i].sequence, j->equiv[i].id_a,
                                 j->equiv[i].id_b);

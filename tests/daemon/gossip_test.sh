@@ -113,6 +113,12 @@ for n in h1 h1b h2 h2b bridge; do
 done
 [ $eq -eq 1 ] && ok || bad "the equivocation is held and reported on every node"
 grep -q EQUIVOCATION "$TMP/bridge.log" && ok || bad "the equivocation is logged"
+# ... and so is one that an import makes (a node without peers).
+start_daemon imp "${COMMON[@]}" || bad "start imp"
+"$SZ" import --socket "$TMP/imp/control.sock" "$TMP/eq-a.bundle" "$TMP/eq-b.bundle" >/dev/null
+grep -q "WARN EQUIVOCATION: publisher $(cat "$TMP/x.pk") signed two different bundles with sequence 7 (one is [0-9a-f]*, imported)" \
+    "$TMP/imp.log" && ok || bad "an equivocation made by an import is not logged: $(tail -3 "$TMP/imp.log")"
+stop_daemon imp || bad "stop imp"
 # A node that stores the second bundle of the pair tells its peers ...
 grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" \
     "$TMP"/h1.log "$TMP"/h1b.log "$TMP"/h2.log "$TMP"/h2b.log "$TMP"/bridge.log && ok ||
