@@ -11,7 +11,8 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat unpack (--trust PK ... | --trust-file F) --output DIR BUNDLE...\n"
+    "usage: samizdat unpack (--trust PK ... | --trust-file F) --output DIR [--max-size MIB]\n"
+    "                       BUNDLE...\n"
     "\n"
     "Verifies every bundle completely, and only when all pass, adds their articles\n"
     "to the library in DIR: index.html, a page per article, each article's\n"

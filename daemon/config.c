@@ -97,18 +97,21 @@ static const struct opt options[] = {
         "bundle per publish command."),
     OPT("publish", "batch_max_articles", "batch-max-articles", "N", "100", false, K_U32,
         FIELD(batch_max_articles), 1, SZ_MAX_ARTICLES, false, "articles",
-        "Most articles in one bundle (1 to 4096); a full batch is published at once."),
+        "Most articles in a bundle made of several publish commands (1 to 4096): a full batch "
+        "is published at once, and a command that would overfill it starts the next (one "
+        "command's articles always share a bundle)."),
     OPT("publish", "level", "level", "N", "19", false, K_INT, FIELD(level), 1, 19, false, "",
         "zstd compression level of new bundles, from 1 (fastest) to 19 (smallest)."),
     /* [store] */
     OPT("store", "max_bytes", "max-bytes", "SIZE", "1G", false, K_SIZE, FIELD(max_bytes),
         1ull << 20, INT64_MAX, true, NULL,
-        "Total size of the bundles kept; beyond it the oldest are evicted (never the node's "
-        "own: only publisher_max_bytes limits those). 0: no limit."),
+        "Total size of the bundles kept (0, or 1M and up); beyond it the oldest are evicted "
+        "(never the node's own: only publisher_max_bytes and expiry remove those). 0: no "
+        "limit."),
     OPT("store", "publisher_max_bytes", "publisher-max-bytes", "SIZE", "256M", false, K_SIZE,
         FIELD(publisher_max_bytes), 1ull << 20, INT64_MAX, true, NULL,
-        "Most bytes kept for any one publisher, so that no key can fill the store; at most "
-        "max_bytes. 0: no limit."),
+        "Most bytes kept for any one publisher (0, or 1M and up), so that no key can fill the "
+        "store; at most max_bytes. 0: no limit."),
     OPT("store", "expiry_days", "expiry-days", "DAYS", "90", false, K_U32, FIELD(expiry_days), 0,
         36500, false, "days",
         "Bundles created longer ago than this are dropped and refused. 0: never."),
@@ -118,7 +121,9 @@ static const struct opt options[] = {
         "that peers do not offer them again."),
     OPT("store", "max_bundle_bytes", "max-bundle-bytes", "SIZE", "64M", false, K_SIZE,
         FIELD(max_bundle_bytes), 4ull << 10, SZ_BUNDLE_MAX_CONTENT_LEN, false, NULL,
-        "Largest bundle stored or accepted from a peer (4K to 1G); at most the quotas above."),
+        "Most bytes of articles a bundle may hold once unpacked (the size its header "
+        "declares, not its size on disk) to be stored or taken from a peer (4K to 1G); at "
+        "most the quotas above."),
     OPT("store", "fsync", "fsync", "BOOL", "yes", false, K_FSYNC, 0, 0, 0, false, NULL,
         "Always yes: the store syncs every bundle to disk before acknowledging it, so a crash "
         "or power cut loses nothing acknowledged. 'no' is refused."),
