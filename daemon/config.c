@@ -166,7 +166,9 @@ static const struct opt options[] = {
         "File holding a private network key: only nodes with the same key can talk to this "
         "one. Empty: the built-in key that every samizdat node knows."),
     OPT("network", "max_inbound", "max-inbound", "N", "64", false, K_U32, FIELD(max_inbound), 0,
-        10000, false, "connections", "Most inbound peer connections at once. 0: accept none."),
+        10000, false, "connections",
+        "Most inbound peer connections at once; when all are open, the address holding the most "
+        "makes room for another. 0: accept none."),
     OPT("network", "max_handshakes_per_address", "max-handshakes-per-address", "N", "8", false,
         K_U32, FIELD(max_handshakes_per_address), 0, 10000, false, "connections",
         "Most inbound connections from one IP address (IPv6: one /64) that may be in the "

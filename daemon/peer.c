@@ -85,6 +85,9 @@ struct net {
     size_t replay_next;
     uint64_t probes_rejected;
     uint64_t handshakes_refused; /* inbound refused: the address had too many in progress */
+    uint64_t inbound_full;       /* inbound refused: max_inbound links open, fairly shared */
+    uint64_t inbound_evicted;    /* inbound closed to make room for another address's */
+    struct log_limit full_log;
     struct log_limit busy_log;
     uint64_t misbehaviour; /* every peer's, including those gone */
     size_t queued;         /* bytes in pending writes, every peer's */
@@ -882,6 +885,87 @@ handshakes_from(const struct net *net, const struct peer *p)
     return n;
 }
 
+static int
+cmp_group(const void *a, const void *b)
+{
+    const struct peer *x = *(const struct peer *const *)a, *y = *(const struct peer *const *)b;
+
+    return memcmp(x->group, y->group, sizeof x->group);
+}
+
+/*
+ * Inbound links (not closing) other than p: their number, and in *same those
+ * from p's address.
+ */
+static size_t
+inbound_live(const struct net *net, const struct peer *p, size_t *same)
+{
+    const struct peer *q;
+    size_t n = 0;
+
+    *same = 0;
+    for (q = net->peers; q != NULL; q = q->next) {
+        if (q == p || q->outbound || q->closing)
+            continue;
+        n++;
+        if (memcmp(q->group, p->group, sizeof q->group) == 0)
+            (*same)++;
+    }
+    return n;
+}
+
+/*
+ * The node has max_inbound links it did not open, and p is one more. When an
+ * address holds at least two links more than p's would, its quietest link is
+ * closed to make room: one address (a flood of connections kept alive) cannot
+ * keep everyone else out, while addresses shared by many readers (a carrier's
+ * NAT) still get their share. Returns whether room was made.
+ */
+static bool
+make_room(struct net *net, const struct peer *p, size_t n, size_t same)
+{
+    struct peer **v = malloc(n * sizeof *v), *q, *quiet = NULL;
+    size_t k = 0, i, run = 0, best = 0, best_at = 0;
+    uint8_t body[300];
+    size_t len = 0;
+    char why[160];
+
+    if (v == NULL)
+        return false;
+    for (q = net->peers; q != NULL && k < n; q = q->next)
+        if (q != p && !q->outbound && !q->closing)
+            v[k++] = q;
+    qsort(v, k, sizeof *v, cmp_group);
+    for (i = 0; i < k; i++) {
+        run = i > 0 && memcmp(v[i]->group, v[i - 1]->group, sizeof v[i]->group) == 0 ? run + 1 : 1;
+        if (run > best) {
+            best = run;
+            best_at = i + 1 - run;
+        }
+    }
+    if (best < same + 2) {
+        free(v);
+        return false;
+    }
+    for (i = best_at; i < best_at + best; i++)
+        if (quiet == NULL || v[i]->last_rx_ms < quiet->last_rx_ms)
+            quiet = v[i];
+    free(v);
+    net->inbound_evicted++;
+    if (log_allow(&net->full_log, 20, (int64_t)uv_now(net->d->loop)))
+        log_msg(LOG_INFO,
+                "peer %s: closed to make room for a peer from another address: its address "
+                "held %zu of the %u inbound links (max_inbound)",
+                peer_name(quiet), best, (unsigned)net->d->cfg->max_inbound);
+    snprintf(why, sizeof why, "room made for another address (%zu links from this one)", best);
+    if (quiet->open && sz_link_state(quiet->link) == SZ_LINK_OPEN &&
+        goodbye(SZ_GOODBYE_TOO_MANY_PEERS, "too many peers from your address", body, sizeof body,
+                &len) == 0)
+        (void)peer_send(quiet, body, len);
+    peer_close(quiet, false, why);
+    return true;
+}
+
 /* Inbound connections from the onion service, other than p, still in the handshake. */
 static size_t
 onion_handshakes(const struct net *net, const struct peer *p)
@@ -967,10 +1051,23 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
         peer_close(p, false, NULL);
         return;
     }
-    if (net->stopping || net->n_inbound > net->d->cfg->max_inbound ||
-        is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
+    if (net->stopping || is_banned(net, p->group, NULL, (int64_t)uv_now(net->d->loop))) {
         peer_close(p, false, NULL);
         return;
+    }
+    if (net->n_inbound > net->d->cfg->max_inbound) {
+        size_t same, n = inbound_live(net, p, &same);
+        if (n >= net->d->cfg->max_inbound && !make_room(net, p, n, same)) {
+            net->inbound_full++;
+            if (log_allow(&net->full_log, 20, (int64_t)uv_now(net->d->loop)))
+                log_msg(LOG_INFO,
+                        "peer %s: refused a connection: the %u inbound links (max_inbound) are "
+                        "open, shared fairly between addresses (%zu from this one): raise "
+                        "max_inbound if this lasts",
+                        peer_name(p), (unsigned)net->d->cfg->max_inbound, same);
+            peer_close(p, false, NULL);
+            return;
+        }
     }
     peer_begin(p);
 }
@@ -1723,9 +1820,12 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     sz_hex(net->keys->node_pk, SZ_NODE_KEY_LEN, key);
     wr_fmt(text,
            "node key: %s\npeers: %zu inbound, %zu outbound; %llu probes rejected, "
-           "%llu handshakes refused (too many from one address), %llu misbehaviours\n",
+           "%llu handshakes refused (too many from one address), %llu misbehaviours\n"
+           "max_inbound reached: %llu connections refused, %llu links closed to make room for "
+           "another address\n",
            key, net->n_inbound, net->n_outbound, (unsigned long long)net->probes_rejected,
-           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour);
+           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour,
+           (unsigned long long)net->inbound_full, (unsigned long long)net->inbound_evicted);
     if (net->proxy)
         wr_fmt(text, "outbound links through the SOCKS5 proxy %s\n", net->proxy_name);
     if (net->onion_listening)
@@ -1746,9 +1846,11 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     }
     wr_fmt(json,
            "\"node_key\":\"%s\",\"probes_rejected\":%llu,\"handshakes_refused\":%llu,"
+           "\"inbound_full\":%llu,\"inbound_evicted\":%llu,"
            "\"misbehaviour\":%llu,\"send_queue_bytes\":%zu,\"peers\":[",
            key, (unsigned long long)net->probes_rejected,
-           (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour,
+           (unsigned long long)net->handshakes_refused, (unsigned long long)net->inbound_full,
+           (unsigned long long)net->inbound_evicted, (unsigned long long)net->misbehaviour,
            net->queued);
     for (p = net->peers; p != NULL; p = p->next) {
         if (!p->open || p->closing)

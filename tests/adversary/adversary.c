@@ -1411,6 +1411,66 @@ cmd_idle(const char *arg)
                        "timeout");
 }
 
+/*
+ * hold-links N: N links, each with a node key of its own, kept open for
+ * --hold seconds (30), answering PINGs (so never idle): one address trying to
+ * take every inbound slot. Says how many the daemon closed, and why.
+ */
+static int
+cmd_hold_links(const char *arg)
+{
+    unsigned long n = arg != NULL ? strtoul(arg, NULL, 0) : 64, i, n_open = 0, left = 0;
+    unsigned long too_many = 0, other = 0;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 30, t0;
+    struct conn *cs = calloc(n ? n : 1, sizeof *cs);
+    struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
+
+    if (cs == NULL || pfd == NULL)
+        die_local("out of memory");
+    for (i = 0; i < n; i++) {
+        randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+        crypto_scalarmult_base(keys.node_pk, keys.node_sk);
+        if (handshake(&cs[i], opt.from, NULL) == 0) {
+            n_open++;
+        } else {
+            conn_free(&cs[i]);
+            cs[i].fd = -1;
+            cs[i].closed = true;
+        }
+    }
+    say("links_open: %lu of %lu", n_open, n);
+    t0 = now_s();
+    while (now_s() - t0 < hold) {
+        for (i = 0; i < n; i++) {
+            pfd[i].fd = cs[i].closed ? -1 : cs[i].fd;
+            pfd[i].events = (short)(POLLIN | (cs[i].out_len > 0 ? POLLOUT : 0));
+            pfd[i].revents = 0;
+        }
+        if (poll(pfd, n, 200) <= 0)
+            continue;
+        for (i = 0; i < n; i++)
+            if (pfd[i].revents != 0 && !cs[i].closed)
+                (void)conn_io(&cs[i], pfd[i].revents, SIZE_MAX);
+    }
+    for (i = 0; i < n; i++) {
+        if (cs[i].fd < 0)
+            continue;
+        if (!cs[i].closed)
+            left++;
+        else if (cs[i].goodbye && cs[i].goodbye_reason == SZ_GOODBYE_TOO_MANY_PEERS)
+            too_many++;
+        else
+            other++;
+        conn_free(&cs[i]);
+    }
+    say("closed_too_many_peers: %lu", too_many);
+    say("closed_other: %lu", other);
+    say("still_open: %lu after %.1f s", left, now_s() - t0);
+    free(cs);
+    free(pfd);
+    return verdict(n_open > 0, "links held");
+}
+
 /* ---- answers the daemon owes: bundles sharing a sequence, big answers, repeats ---- */
 
 /* Reads bundle files into tracked[] (their ids and headers). */
@@ -3461,6 +3521,8 @@ usage(void)
           "  slow                     trickle a frame one byte a second (--handshake:\n"
           "                           trickle message 1; abandoned after 10 s)\n"
           "  idle-connections [N]     N connections that never start the handshake\n"
+          "  hold-links [N]           N links (64), a node key each, kept open and\n"
+          "                           answering PINGs for --hold seconds (30)\n"
           "  dup-announce BUNDLE      announce it twice in one ANNOUNCE, close on its\n"
           "                           REQUEST; a new link, silent for --hold seconds\n"
           "                           (7), gets no REQUEST, then announces and sends it\n"
@@ -3698,6 +3760,8 @@ main(int argc, char **argv)
         return cmd_slow();
     if (strcmp(cmd, "idle-connections") == 0)
         return cmd_idle(arg);
+    if (strcmp(cmd, "hold-links") == 0)
+        return cmd_hold_links(arg);
     if (strcmp(cmd, "request-range") == 0 && arg != NULL)
         return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "request-sparse") == 0 && arg != NULL)

@@ -418,6 +418,41 @@ grep -q "peer 127.0.0.27:[0-9]*: refused a connection: 8 from this address" "$TM
 rss_watch_stop idle-connections
 still_up idle-connections T
 
+# ---- links held open: one address takes every inbound slot and keeps it
+# (a node key per link, each answering PINGs, so never idle). A reader from
+# another address still gets in: the node closes a link of the address that
+# holds the most (before, the reader was turned away as long as they stayed).
+echo "hold-links: 8 links from one address fill a node's 8 inbound slots and stay"
+start_daemon F "${COMMON[@]}" --log-level debug --max-inbound 8 --peer "127.0.0.1:$(peer_port B)" ||
+    bad "start F"
+wait_bundles F "$N_HONEST" 30 || bad "hold-links: F did not get the honest bundles"
+"$ADV" hold-links "127.0.0.1:$(peer_port F)" 8 --hold 8 --from 127.0.0.30 >"$TMP/hold.out" 2>&1 &
+HOLD=$!
+for _ in $(seq 1 100); do
+    [ "$(grep -c 'handshake from 127.0.0.30 done' "$TMP/hold.out" 2>/dev/null)" -ge 8 ] && break
+    sleep 0.1
+done
+rc=0
+timeout 20 "$SZ" fetch --peer "127.0.0.1:$(peer_port F)" --trust-file "$TMP/trust" \
+    --output "$TMP/reader-f" >"$TMP/reader-f.out" 2>&1 || rc=$?
+if [ $rc -eq 0 ] &&
+    [ "$(find "$TMP/reader-f" -mindepth 3 -name index.html | wc -l)" -ge $N_HONEST ]; then
+    ok
+else
+    sed 's/^/    | /' "$TMP/reader-f.out"
+    bad "hold-links: a reader from another address could not fetch while one address held every slot"
+fi
+[ "$(status_field F inbound_evicted)" -ge 1 ] && ok ||
+    bad "hold-links: F's status counts no link closed to make room"
+grep -q "peer 127.0.0.30:[0-9]*: closed to make room for a peer from another address: its address held 8 of the 8 inbound links" \
+    "$TMP/F.log" && ok || bad "hold-links: F's log does not say which link it closed to make room, and why"
+wait $HOLD
+sed 's/^/    | /' "$TMP/hold.out" | grep -v 'handshake from'
+grep -q "closed_too_many_peers: [1-9]" "$TMP/hold.out" && ok ||
+    bad "hold-links: the link closed for room was not told why (GOODBYE too many peers)"
+still_up hold-links F
+stop_daemon F || bad "stop F"
+
 # ---- a range whose bundles share a sequence (an equivocation) and exceed 1 MiB together
 # Each must be served once, then RANGE_DONE: not the first one without end.
 echo "shared-sequence: REQUEST_RANGE of two 600 KB bundles signed with the same sequence"
