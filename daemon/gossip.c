@@ -15,18 +15,22 @@
 #include "samizdat/keys.h"
 #include "samizdat/msg.h"
 
-#define KNOWN_SLOTS 512              /* per peer: ids it has or was told of (8-byte prefixes) */
-#define HAS_SLOTS 256                /* per peer: ids it has for certain (sent or announced) */
-#define TAKEN_SLOTS 64               /* per peer: ids of the last bundles it sent */
-#define ASKED_SLOTS 64               /* per peer: ids last asked of it */
-#define VERIFY_HOLD_BYTES (8u << 20) /* a peer's bundles waiting for verification */
-#define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
-#define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
-#define FETCH_BUCKETS 4096           /* hash buckets of the fetch table */
-#define RECENT_SLOTS 1024            /* ids stored lately: announcements racing them are ignored */
-#define MAX_DEFERRED 16384           /* wanted ids a peer announced beyond its fetch share */
-#define MAX_CANDIDATES 8             /* peers that announced one id */
-#define MAX_REQUESTED 16             /* ids outstanding to one peer */
+#define KNOWN_SLOTS 512               /* per peer: ids it has or was told of (8-byte prefixes) */
+#define HAS_SLOTS 256                 /* per peer: ids it has for certain (sent or announced) */
+#define TAKEN_SLOTS 64                /* per peer: ids of the last bundles it sent */
+#define ASKED_SLOTS 64                /* per peer: ids last asked of it */
+#define VERIFY_HOLD_BYTES (8u << 20)  /* a peer's bundles waiting for verification */
+#define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
+#define MAX_FETCHES 16384             /* bundles being fetched at once, node-wide */
+#define MAX_FETCHES_PER_PEER 4096     /* fetches one peer's announcements may start */
+#define FETCH_BUCKETS 4096            /* hash buckets of the fetch table */
+#define RECENT_SLOTS 1024             /* ids stored lately: announcements racing them are ignored */
+#define MAX_DEFERRED 4096             /* wanted ids a peer announced beyond its fetch share */
+#define MAX_DEFERRED_ALL 32768        /* ... every peer's together (80 bytes each) */
+#define DRIVE_SLICE 256               /* deferred fetches one peer starts per turn */
+#define NOT_FOUND_LIMIT 64            /* its own announced ids it says it lacks, per 10 s */
+#define MAX_CANDIDATES 8              /* peers that announced one id */
+#define MAX_REQUESTED 16              /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
 #define MAX_SERVE_IDS 64    /* ids a peer asked for, queued */
 #define MAX_SERVE_RANGES 16 /* ranges a peer asked for, queued */
@@ -117,6 +121,7 @@ struct gossip_peer {
     uint16_t listen_port;
     uint32_t roles;
     bool hello;
+    bool peers_asked; /* a GET_PEERS is out to it: one PEERS is taken */
     /* The bundle being received. */
     uint8_t *rx;
     uint32_t rx_total, rx_got;
@@ -215,6 +220,9 @@ struct gossip_peer {
     /* Wanted ids announced beyond MAX_FETCHES_PER_PEER: fetched as earlier ones finish. */
     struct sz_msg_announce *deferred;
     size_t n_deferred, deferred_head, cap_deferred;
+    /* NOT_FOUND for ids it announced itself, in the window since nf_since_ms. */
+    unsigned n_not_found;
+    int64_t nf_since_ms;
 };
 
 /* A bundle being fetched: from one peer at a time, others as fallbacks. */
@@ -280,9 +288,13 @@ struct gossip {
     struct skip skips[MAX_SKIPS]; /* a ring: the oldest is replaced when full */
     size_t n_skips, skip_next;
     uint64_t equivocations;
-    struct log_limit future_log; /* bundles dated ahead, from any peer */
-    struct log_limit equiv_sent; /* EQUIVOCATION broadcasts, at most a few a minute */
-    bool store_failed;           /* the store failed to write a bundle, at store_failed_ms */
+    struct log_limit future_log;  /* bundles dated ahead, from any peer */
+    struct log_limit equiv_sent;  /* EQUIVOCATION broadcasts, at most a few a minute */
+    struct log_limit equiv_log;   /* equivocations stored: status lists them all */
+    size_t n_deferred_all;        /* deferred announcements, every peer's */
+    size_t verifying_all;         /* bytes of the bundles waiting for verification, node-wide */
+    struct log_limit goodbye_log; /* GOODBYEs from links this node did not open */
+    bool store_failed;            /* the store failed to write a bundle, at store_failed_ms */
     int64_t store_failed_ms;
     char store_err[512]; /* ... and why */
     struct log_limit store_log;
@@ -735,7 +747,7 @@ fetch_again(struct gossip *gs, struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN
 }
 
 /* Gives waiting fetches to peers that have room again (a bounded number per call). */
-static void take_deferred(struct gossip *gs, struct peer *p);
+static void take_deferred(struct gossip *gs, struct peer *p, size_t slice);
 
 static void
 drive_waiting(struct gossip *gs)
@@ -743,9 +755,26 @@ drive_waiting(struct gossip *gs)
     size_t budget = 256;
     struct peer *p;
 
+    /*
+     * Room in the fetch table goes first to the links this node opened (peers
+     * it chose: others cannot crowd them out by connecting), then to the
+     * others a slice each, taking turns until the room is gone or nobody
+     * waits: fresh links cannot take it all before older ones.
+     */
     for (p = peer_first(gs->d); p != NULL; p = p->next)
-        if (p->g != NULL && p->g->n_deferred > 0)
-            take_deferred(gs, p);
+        if (p->outbound && p->g != NULL && p->g->n_deferred > 0)
+            take_deferred(gs, p, MAX_FETCHES);
+    for (bool more = true; more && gs->n_fetches < MAX_FETCHES;) {
+        more = false;
+        for (p = peer_first(gs->d); p != NULL && gs->n_fetches < MAX_FETCHES; p = p->next) {
+            if (p->outbound || p->g == NULL || p->g->n_deferred == 0)
+                continue;
+            size_t before = p->g->deferred_head;
+            take_deferred(gs, p, DRIVE_SLICE);
+            if (p->g->n_deferred > 0 && p->g->deferred_head != before)
+                more = true;
+        }
+    }
 
     while (budget > 0 && gs->wait_head != NULL) {
         struct fetch *f = gs->wait_head;
@@ -1459,6 +1488,10 @@ defer(struct peer *p, const struct sz_msg_announce *a)
 {
     struct gossip_peer *g = p->g;
 
+    /* Beyond the bounds it comes back with the peer's next SUMMARY. */
+    if (g->n_deferred - g->deferred_head >= MAX_DEFERRED ||
+        p->d->gossip->n_deferred_all >= MAX_DEFERRED_ALL)
+        return;
     if (g->n_deferred == g->cap_deferred) {
         size_t cap = g->cap_deferred == 0 ? 256 : g->cap_deferred * 2;
         struct sz_msg_announce *v;
@@ -1473,6 +1506,7 @@ defer(struct peer *p, const struct sz_msg_announce *a)
         }
         if (g->n_deferred < g->cap_deferred) {
             g->deferred[g->n_deferred++] = *a;
+            p->d->gossip->n_deferred_all++;
             return;
         }
         v = realloc(g->deferred, cap * sizeof *v);
@@ -1482,32 +1516,44 @@ defer(struct peer *p, const struct sz_msg_announce *a)
         g->cap_deferred = cap;
     }
     g->deferred[g->n_deferred++] = *a;
+    p->d->gossip->n_deferred_all++;
 }
 
-/* Starts deferred fetches of p while its share allows. */
+/* Drops what is left of p's deferred announcements. */
 static void
-take_deferred(struct gossip *gs, struct peer *p)
+deferred_clear(struct gossip *gs, struct gossip_peer *g)
+{
+    gs->n_deferred_all -= g->n_deferred - g->deferred_head;
+    free(g->deferred);
+    g->deferred = NULL;
+    g->n_deferred = g->deferred_head = g->cap_deferred = 0;
+}
+
+/* Starts up to `slice` deferred fetches of p while its share allows. */
+static void
+take_deferred(struct gossip *gs, struct peer *p, size_t slice)
 {
     struct gossip_peer *g = p->g;
 
-    if (g != NULL && g->muted_until_ms > (int64_t)uv_now(gs->d->loop))
-        g->deferred_head = g->n_deferred; /* its announcements are not believed now */
-    while (g != NULL && !p->closing && g->deferred_head < g->n_deferred &&
+    if (g != NULL && g->muted_until_ms > (int64_t)uv_now(gs->d->loop)) {
+        deferred_clear(gs, g); /* its announcements are not believed now */
+        return;
+    }
+    while (g != NULL && !p->closing && g->deferred_head < g->n_deferred && slice > 0 &&
            g->n_owned < MAX_FETCHES_PER_PEER && gs->n_fetches < MAX_FETCHES) {
         const struct sz_msg_announce *a = &g->deferred[g->deferred_head++];
         struct fetch *f;
+        gs->n_deferred_all--;
         if (fetch_find(gs, a->id) != NULL || recent_has(gs, a->id))
             continue;
         f = new_fetch(gs, p, a);
         if (f == NULL)
             break;
         wait_push(gs, f);
+        slice--;
     }
-    if (g != NULL && g->deferred_head == g->n_deferred) {
-        free(g->deferred);
-        g->deferred = NULL;
-        g->n_deferred = g->deferred_head = g->cap_deferred = 0;
-    }
+    if (g != NULL && g->deferred_head == g->n_deferred)
+        deferred_clear(gs, g);
 }
 
 static void
@@ -1523,6 +1569,9 @@ done_wanted(struct gjob *j)
         struct fetch *f;
         if (!j->wanted[i])
             continue;
+        /* Muted while this check ran: its announcements are not believed now. */
+        if (!p->closing && p->g != NULL && p->g->muted_until_ms > now)
+            break;
         f = fetch_find(gs, j->ann[i].id);
         if (f != NULL) {
             /* An id announced twice (in one ANNOUNCE or two) is one candidate. */
@@ -1604,14 +1653,23 @@ done_verify(struct gjob *j)
 
     if (p->g != NULL && p->g->n_verifying > 0)
         p->g->n_verifying--;
-    if (p->g != NULL) {
+    if (p->g != NULL)
         p->g->verifying_bytes -=
             p->g->verifying_bytes < j->bundle_len ? p->g->verifying_bytes : j->bundle_len;
-        if (p->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2 &&
-            (p->reading_held & PEER_HOLD_VERIFY) != 0) {
-            peer_hold_reading(p, PEER_HOLD_VERIFY, false);
-            /* It could send nothing while held: its timeouts start again. */
-            p->g->last_chunk_ms = (int64_t)uv_now(p->d->loop);
+    {
+        bool was_full = gs->verifying_all > VERIFY_ALL_BYTES / 2;
+        gs->verifying_all -= gs->verifying_all < j->bundle_len ? gs->verifying_all : j->bundle_len;
+        if (gs->verifying_all <= VERIFY_ALL_BYTES / 2) {
+            /* Below half of both budgets, a link held for them is read again: this
+             * one, and when the node-wide budget was what held them, the others. */
+            struct peer *q;
+            for (q = was_full ? peer_first(gs->d) : p; q != NULL; q = was_full ? q->next : NULL)
+                if (q->g != NULL && (q->reading_held & PEER_HOLD_VERIFY) != 0 &&
+                    q->g->verifying_bytes <= VERIFY_HOLD_BYTES / 2) {
+                    peer_hold_reading(q, PEER_HOLD_VERIFY, false);
+                    /* It could send nothing while held: its timeouts start again. */
+                    q->g->last_chunk_ms = (int64_t)uv_now(gs->d->loop);
+                }
         }
     }
 
@@ -1669,10 +1727,12 @@ done_verify(struct gjob *j)
             char pk[SZ_PK_TEXT_LEN + 1];
             sz_pk_to_text(j->item.meta.publisher, pk);
             gs->equivocations++;
-            log_msg(LOG_WARN,
-                    "EQUIVOCATION: publisher %s signed two different bundles with sequence %llu "
-                    "(one is %s): its key may be stolen",
-                    pk, (unsigned long long)j->item.meta.sequence, hex);
+            /* Anyone can sign pairs with a key of their own: a few lines a minute. */
+            if (log_allow(&gs->equiv_log, 10, (int64_t)uv_now(gs->d->loop)))
+                log_msg(LOG_WARN,
+                        "EQUIVOCATION: publisher %s signed two different bundles with sequence "
+                        "%llu (one is %s): its key may be stolen (samizdat status lists them)",
+                        pk, (unsigned long long)j->item.meta.sequence, hex);
             if (j->n_equiv > 0)
                 gossip_equivocation(gs->d, &j->equiv[0].publisher[0], j->equiv[0].sequence,
                                     j->equiv[0].id_a, j->equiv[0].id_b);
@@ -2879,8 +2939,10 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     }
     p->g->n_verifying++;
     p->g->verifying_bytes += len;
-    /* Verification is slower than a link: hold reading rather than queue without bound. */
-    if (p->g->verifying_bytes > VERIFY_HOLD_BYTES)
+    p->d->gossip->verifying_all += len;
+    /* Verification is slower than a link: hold reading rather than queue without bound
+     * (what one peer queues, and what all of them do: many links, a large bundle each). */
+    if (p->g->verifying_bytes > VERIFY_HOLD_BYTES || p->d->gossip->verifying_all > VERIFY_ALL_BYTES)
         peer_hold_reading(p, PEER_HOLD_VERIFY, true);
     return 0;
 }
@@ -3293,8 +3355,15 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_PONG:
         return 0;
     case SZ_MSG_GOODBYE:
-        log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
-                (int)m.text_len, m.text);
+        /* A reader done with its fetch says so: routine. Links this node did not
+         * open are anyone's, and can come and go a thousand times a second. */
+        if (p->outbound || (m.reason != SZ_GOODBYE_SHUTDOWN &&
+                            log_allow(&p->d->gossip->goodbye_log, 30, (int64_t)now)))
+            log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
+                    (int)m.text_len, m.text);
+        else
+            log_msg(LOG_DEBUG, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
+                    (int)m.text_len, m.text);
         peer_close(p, false, "the peer said goodbye");
         return -1;
     case SZ_MSG_ANNOUNCE:
@@ -3316,6 +3385,23 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             p->g->part_out = false;
             p->g->part_refused[p->g->part_refused_next] = prefix(m.id);
             p->g->part_refused_next = (p->g->part_refused_next + 1) % REFUSED_SLOTS;
+        }
+        /* Ids it announced and then says it lacks, many in a row: made up to
+         * keep this node asking. Its announcements are ignored for a while. */
+        if (f != NULL && f->from == p && f->owner == p) {
+            if (now - p->g->nf_since_ms > 10000) {
+                p->g->nf_since_ms = now;
+                p->g->n_not_found = 0;
+            }
+            if (++p->g->n_not_found == NOT_FOUND_LIMIT && p->g->muted_until_ms <= now) {
+                p->g->muted_until_ms = now + MUTE_MS;
+                peer_count_misbehaviour(p);
+                if (log_allow(&p->noisy, 5, now))
+                    log_msg(LOG_INFO,
+                            "peer %s: said NOT_FOUND to %u bundles it had announced within "
+                            "10 s; its announcements are ignored for 5 minutes",
+                            peer_name(p), NOT_FOUND_LIMIT);
+            }
         }
         if (f != NULL && f->from == p)
             fetch_next(p->d->gossip, f);
@@ -3374,10 +3460,17 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     }
     case SZ_MSG_PEERS: {
         size_t i;
+        /* Only the answer to this node's GET_PEERS (to a peer it chose), once:
+         * anyone connecting could otherwise steer its outbound links. */
+        if (!p->g->peers_asked) {
+            log_msg(LOG_DEBUG, "peer %s: sent PEERS not asked for: ignored", peer_name(p));
+            return 0;
+        }
+        p->g->peers_asked = false;
         for (i = 0; i < m.n_entries; i++) {
             struct sz_msg_peer a;
             sz_msg_peer_get(&m, i, &a);
-            peer_consider(p->d, &a);
+            peer_consider(p->d, p, &a);
         }
         return 0;
     }
@@ -3450,8 +3543,10 @@ gossip_peer_open(struct peer *p)
     m.roles = SZ_ROLE_RELAY;
     (void)peer_send_msg(p, &m);
     send_summary(p);
-    if (p->outbound)
+    if (p->outbound) {
         send_simple(p, SZ_MSG_GET_PEERS);
+        p->g->peers_asked = true;
+    }
 }
 
 void
@@ -3538,6 +3633,7 @@ gossip_peer_closed(struct peer *p, bool banned)
         if (gs != NULL) {
             serve_unblock(gs, p->g);
             assemble_done(gs, p);
+            deferred_clear(gs, p->g);
         }
         free(p->g->deferred);
         free(p->g->pend);

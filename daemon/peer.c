@@ -915,6 +915,60 @@ inbound_live(const struct net *net, const struct peer *p, size_t *same)
 }
 
 /*
+ * What an address is: global, private (RFC 1918, 100.64/10, fc00::/7),
+ * loopback, or other (unspecified, link-local, multicast, reserved), for
+ * addresses learned from peers.
+ */
+enum { SCOPE_GLOBAL, SCOPE_PRIVATE, SCOPE_LOOPBACK, SCOPE_OTHER };
+
+static int
+addr_scope(int family, const uint8_t *a)
+{
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    size_t i;
+    bool zero = true;
+
+    if (family == AF_INET) {
+        if (a[0] == 127)
+            return SCOPE_LOOPBACK;
+        if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+            (a[0] == 100 && (a[1] & 0xc0) == 64))
+            return SCOPE_PRIVATE;
+        if (a[0] == 0 || (a[0] == 169 && a[1] == 254) || a[0] >= 224)
+            return SCOPE_OTHER;
+        return SCOPE_GLOBAL;
+    }
+    if (memcmp(a, v4_mapped, sizeof v4_mapped) == 0)
+        return addr_scope(AF_INET, a + 12);
+    for (i = 0; i < 15; i++)
+        zero = zero && a[i] == 0;
+    if (zero)
+        return a[15] == 1 ? SCOPE_LOOPBACK : SCOPE_OTHER;
+    if ((a[0] & 0xfe) == 0xfc)
+        return SCOPE_PRIVATE;
+    if ((a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || a[0] == 0xff)
+        return SCOPE_OTHER;
+    return SCOPE_GLOBAL;
+}
+
+/* The scope of p's address; a peer reached through the proxy counts as global. */
+static int
+peer_scope(const struct peer *p)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+
+    if (p->via_proxy || p->via_onion ||
+        uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return SCOPE_GLOBAL;
+    if (ss.ss_family == AF_INET)
+        return addr_scope(AF_INET, (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr);
+    if (ss.ss_family == AF_INET6)
+        return addr_scope(AF_INET6, ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr);
+    return SCOPE_GLOBAL;
+}
+
+/*
  * The node has max_inbound links it did not open, and p is one more. When an
  * address holds at least two links more than p's would, its quietest link is
  * closed to make room: one address (a flood of connections kept alive) cannot
@@ -1744,13 +1798,23 @@ peer_known_addresses(const struct daemon *d, const struct peer *except, struct s
 }
 
 void
-peer_consider(struct daemon *d, const struct sz_msg_peer *a)
+peer_consider(struct daemon *d, const struct peer *from, const struct sz_msg_peer *a)
 {
     struct net *net = d->net;
     struct config_addr ca;
+    int scope = addr_scope(a->family == SZ_FAMILY_IPV4 ? AF_INET : AF_INET6, a->addr);
 
     if (net == NULL || net->stopping || net->n_learned >= MAX_LEARNED ||
         net->n_outbound >= d->cfg->outbound_target)
+        return;
+    /*
+     * A peer on the Internet has no business pointing this node at its own
+     * machine or its local network (a probe of services there): loopback and
+     * private addresses are taken only from a peer reached at one of the
+     * same kind (a test network, a LAN); link-local, multicast and the like
+     * never.
+     */
+    if (scope == SCOPE_OTHER || (scope != SCOPE_GLOBAL && scope != peer_scope(from)))
         return;
     memset(&ca, 0, sizeof ca);
     if (a->family == SZ_FAMILY_IPV4) {

@@ -129,14 +129,15 @@ void peer_release(struct peer *p);
 /*
  * Peer exchange. peer_known_addresses() fills up to max entries with the
  * listening addresses of open peers that completed a handshake (excluding
- * `except`); peer_consider() adds an address learned from a peer as an
- * outbound target while this node has fewer outbound links than its target
- * (at most 64 learned addresses are kept).
+ * `except`); peer_consider() adds an address learned from peer `from` as
+ * an outbound target while this node has fewer outbound links than its
+ * target (at most 64 learned addresses are kept): a global address, or a
+ * loopback or private one only from a peer at an address of the same kind.
  */
 struct sz_msg_peer;
 size_t peer_known_addresses(const struct daemon *d, const struct peer *except,
                             struct sz_msg_peer *out, size_t max);
-void peer_consider(struct daemon *d, const struct sz_msg_peer *addr);
+void peer_consider(struct daemon *d, const struct peer *from, const struct sz_msg_peer *addr);
 
 /* The port the peer listener is bound to (0 when not listening). */
 uint16_t peer_listen_port(const struct daemon *d);

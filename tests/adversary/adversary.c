@@ -82,6 +82,7 @@ struct opts {
     double answer_delay;  /* serve-evil: seconds between SUMMARY and the attack */
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
     bool sparse;          /* serve-evil: offer the sparse feature (REQUEST_SPARSE is answered) */
+    bool not_found;       /* flood: answer every id asked with NOT_FOUND */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
     unsigned long bytes;  /* prefix-drop: bytes of the bundle sent (0: the default) */
     bool real;            /* prefix-drop: the bundle's real bytes, not garbage after its prefix */
@@ -439,6 +440,13 @@ on_message(struct conn *c, const uint8_t *body, size_t len)
         }
         break;
     case SZ_MSG_REQUEST:
+        for (i = 0; opt.not_found && i < m.n_entries; i++) {
+            struct sz_msg r;
+            memset(&r, 0, sizeof r);
+            r.type = SZ_MSG_NOT_FOUND;
+            memcpy(r.id, sz_msg_request_id(&m, i), SZ_BUNDLE_ID_LEN);
+            send_msg(c, &r);
+        }
         c->n_request_ids += m.n_entries;
         c->t_last_request = now_s();
         if (c->t_first_request == 0)
@@ -1255,6 +1263,10 @@ cmd_flood(const char *arg)
             c.goodbye_text);
     /* Unanswered requests are re-sent after 30 s: allow one more batch per 30 s. */
     bound = SPEC_MAX_REQUESTED * (1 + (uint64_t)(elapsed / SPEC_REQUEST_TIMEOUT_S));
+    /* Answered NOT_FOUND, ids are asked as fast as they are refused, until 64
+     * refusals in 10 s have the daemon ignore this peer (16 may be out then). */
+    if (opt.not_found)
+        bound += 64 + SPEC_MAX_REQUESTED;
     ok = c.link_err == 0 && (c.closed || c.n_request_ids <= bound);
     if (!c.closed)
         say("request bound: %llu (16 outstanding per peer, re-sent after 30 s)",
@@ -1469,6 +1481,42 @@ cmd_hold_links(const char *arg)
     free(cs);
     free(pfd);
     return verdict(n_open > 0, "links held");
+}
+
+/*
+ * peers-inject PORT [N]: a link (this node was not asked) that sends PEERS
+ * naming 127.0.0.1:PORT .. PORT + N - 1 (N at most 32, default 8), then stays
+ * --hold seconds (5): a daemon that takes them connects there.
+ */
+static int
+cmd_peers_inject(const char *port_arg, const char *n_arg)
+{
+    unsigned long port = port_arg != NULL ? strtoul(port_arg, NULL, 0) : 0;
+    unsigned long n = n_arg != NULL ? strtoul(n_arg, NULL, 0) : 8, i;
+    struct sz_msg_peer addrs[SZ_MSG_MAX_PEERS];
+    uint8_t out[SZ_MSG_MAX_PEERS_LEN];
+    size_t len = 0;
+    struct conn c;
+
+    if (port == 0 || port + n > 65536 || n == 0 || n > SZ_MSG_MAX_PEERS)
+        die_local("peers-inject takes PORT and at most 32 addresses");
+    if (handshake(&c, opt.from, NULL) != 0)
+        return verdict(false, "handshake failed");
+    memset(addrs, 0, sizeof addrs);
+    for (i = 0; i < n; i++) {
+        addrs[i].family = SZ_FAMILY_IPV4;
+        addrs[i].addr[0] = 127;
+        addrs[i].addr[3] = 1;
+        addrs[i].port = (uint16_t)(port + i);
+    }
+    if (sz_msg_encode_peers(addrs, n, out, sizeof out, &len) != 0)
+        die_local("cannot encode PEERS");
+    send_body(&c, out, len);
+    say("sent PEERS: 127.0.0.1:%lu-%lu", port, port + n - 1);
+    (void)conn_pump(&c, (int)((opt.hold_s >= 0 ? opt.hold_s : 5) * 1000), NULL);
+    say("connection: %s", c.closed ? "dropped by the daemon" : "still open");
+    conn_free(&c);
+    return verdict(true, "PEERS sent unasked");
 }
 
 /* ---- answers the daemon owes: bundles sharing a sequence, big answers, repeats ---- */
@@ -3518,9 +3566,12 @@ usage(void)
           "  push-unwanted BUNDLE     send a bundle nobody asked for (with --bait B:\n"
           "                           announce B, answer its REQUEST with BUNDLE)\n"
           "  flood [N]                N announcements (default 100000); requests bounded\n"
+          "                           (--not-found: every id asked is answered NOT_FOUND)\n"
           "  slow                     trickle a frame one byte a second (--handshake:\n"
           "                           trickle message 1; abandoned after 10 s)\n"
           "  idle-connections [N]     N connections that never start the handshake\n"
+          "  peers-inject PORT [N]    PEERS naming 127.0.0.1:PORT.. (N of them, 8),\n"
+          "                           sent unasked; then --hold seconds (5)\n"
           "  hold-links [N]           N links (64), a node key each, kept open and\n"
           "                           answering PINGs for --hold seconds (30)\n"
           "  dup-announce BUNDLE      announce it twice in one ANNOUNCE, close on its\n"
@@ -3671,6 +3722,10 @@ main(int argc, char **argv)
             opt.sparse = true;
             continue;
         }
+        if (strcmp(o, "--not-found") == 0) {
+            opt.not_found = true;
+            continue;
+        }
         if (v == NULL)
             usage();
         i++;
@@ -3740,7 +3795,8 @@ main(int argc, char **argv)
     if (n_pos > 3 && strcmp(cmd, "request-range") != 0 && strcmp(cmd, "request-many") != 0 &&
         strcmp(cmd, "request-sparse") != 0 && strcmp(cmd, "slow-read") != 0 &&
         strcmp(cmd, "hoard") != 0 &&
-        !(n_pos == 4 && (strcmp(cmd, "fake-announce") == 0 || strcmp(cmd, "fill") == 0)))
+        !(n_pos == 4 && (strcmp(cmd, "fake-announce") == 0 || strcmp(cmd, "fill") == 0 ||
+                         strcmp(cmd, "peers-inject") == 0)))
         usage();
     if (strcmp(cmd, "probe") == 0 && arg == NULL)
         return cmd_probe();
@@ -3762,6 +3818,8 @@ main(int argc, char **argv)
         return cmd_idle(arg);
     if (strcmp(cmd, "hold-links") == 0)
         return cmd_hold_links(arg);
+    if (strcmp(cmd, "peers-inject") == 0)
+        return cmd_peers_inject(arg, n_pos > 3 ? pos[3] : NULL);
     if (strcmp(cmd, "request-range") == 0 && arg != NULL)
         return cmd_request_range(&pos[2], (size_t)(n_pos - 2));
     if (strcmp(cmd, "request-sparse") == 0 && arg != NULL)

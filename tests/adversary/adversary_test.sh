@@ -360,6 +360,19 @@ rss_watch_stop flood
 still_up flood T
 honest "after the flood" T
 
+# ---- the same, each id asked answered NOT_FOUND at once: ids made up to keep
+# T asking (before, T asked for every one of them, 20000 here, as fast as
+# they were refused). After 64 in 10 s its announcements are ignored.
+echo "flood --not-found: 20000 announcements of random ids, each request answered NOT_FOUND"
+"$ADV" flood "$TPORT" 20000 --hold 5 --not-found --from 127.0.0.31 >"$TMP/nf.out" 2>&1
+rc=$?
+sed 's/^/    | /' "$TMP/nf.out"
+[ $rc -eq 0 ] && ok || bad "flood --not-found: T kept asking for ids the peer said it lacked (exit $rc)"
+grep -q "peer 127.0.0.31:[0-9]*: said NOT_FOUND to 64 bundles it had announced within 10 s" "$TMP/T.log" &&
+    ok || bad "flood --not-found: T's log does not say why it stopped believing the peer"
+still_up flood-not-found T
+honest "after the NOT_FOUND flood" T
+
 # ---- slow peers: a frame trickled a byte a second; a handshake trickled (abandoned at 10 s)
 echo "slow: one byte a second, of a frame and of the handshake"
 rss_watch_start T
@@ -452,6 +465,33 @@ grep -q "closed_too_many_peers: [1-9]" "$TMP/hold.out" && ok ||
     bad "hold-links: the link closed for room was not told why (GOODBYE too many peers)"
 still_up hold-links F
 stop_daemon F || bad "stop F"
+
+# ---- PEERS nobody asked for: a peer that connected to T names addresses for
+# T to connect to (here a port on T's own machine, as a probe of the services
+# there would). T asks only peers it chose (GET_PEERS), and takes loopback and
+# private addresses only from peers at such addresses: it never connects.
+echo "peers-inject: an inbound link sends PEERS naming a local port"
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(0.2)
+print(s.getsockname()[1], flush=True)
+n, t0 = 0, time.time()
+while time.time() - t0 < 12:
+    try:
+        c, _ = s.accept(); n += 1; c.close()
+    except socket.timeout:
+        pass
+print("connections", n, flush=True)
+' >"$TMP/lure.out" &
+LURE=$!
+for _ in $(seq 1 50); do [ -s "$TMP/lure.out" ] && break; sleep 0.1; done
+LURE_PORT=$(head -1 "$TMP/lure.out")
+"$ADV" peers-inject "$TPORT" "$LURE_PORT" 1 --hold 6 --from 127.0.0.32 >"$TMP/inject.out" 2>&1 ||
+    bad "peers-inject: $(cat "$TMP/inject.out")"
+wait $LURE
+grep -q "^connections 0$" "$TMP/lure.out" && ok ||
+    bad "peers-inject: T connected to the port an inbound peer named: $(tail -1 "$TMP/lure.out")"
+still_up peers-inject T
 
 # ---- a range whose bundles share a sequence (an equivocation) and exceed 1 MiB together
 # Each must be served once, then RANGE_DONE: not the first one without end.
