@@ -2927,8 +2927,10 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             if (i < 0 || held_has(&r->held[i], a.sequence) ||
                 held_has(&r->claimed[i], a.sequence) ||
                 c->n_req_announced >= MAX_ANNOUNCE_REQUESTS || c->n_req_ids >= MAX_REQ_IDS ||
-                req_find(c, a.id) >= 0 || a.size > r->o->content_cap + SZ_BUNDLE_PREFIX_LEN + 65536)
+                req_find(c, a.id) >= 0)
                 continue;
+            /* One larger than --max-size is asked for all the same: its signed header,
+             * when it comes, says whether to tell the user (too_large()). */
             req_add(c, a.id, false);
             memcpy(ids[n++], a.id, SZ_BUNDLE_ID_LEN);
         }

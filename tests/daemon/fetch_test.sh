@@ -441,7 +441,23 @@ for a in small1:"$(article small1)" long:"$TMP/bigin/long.md" small3:"$(article 
     "$SZ" pack --secret-key "$TMP/big.sk" --level 1 --output "$TMP/bigb/${a%%:*}.bundle" "${a#*:}" \
         </dev/null >/dev/null 2>"$TMP/big.err" || bad "pack ${a%%:*}: $(cat "$TMP/big.err")"
 done
+# A --follow reader started before the relay has them gets them announced.
+"$SZ" fetch --peer "$RELAY" --trust "$TMP/big.pk" --output "$TMP/bigfollow" --max-size 1 --follow \
+    >/dev/null 2>"$TMP/bigfollow.err" &
+BIGF=$!
+FOLLOWERS="${FOLLOWERS:-} $BIGF"
+sleep 1
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/bigb/*.bundle >/dev/null || bad "import big"
+for _ in $(seq 1 100); do
+    [ "$(grep -c 'MiB of articles, more than --max-size 1' "$TMP/bigfollow.err")" -ge 2 ] &&
+        ls -d "$TMP"/bigfollow/*/small3 >/dev/null 2>&1 && break
+    sleep 0.1
+done
+kill -TERM $BIGF 2>/dev/null
+wait $BIGF
+[ "$(grep -c 'MiB of articles, more than --max-size 1' "$TMP/bigfollow.err")" -eq 2 ] &&
+    ls -d "$TMP"/bigfollow/*/small1 "$TMP"/bigfollow/*/small3 >/dev/null 2>&1 && ok ||
+    bad "--follow --max-size 1: the announced bundles above it are not named once each: $(cat "$TMP/bigfollow.err")"
 out=$("$SZ" fetch --peer "$RELAY" --trust "$TMP/big.pk" --output "$TMP/biglib" --max-size 1 \
     --json 2>"$TMP/big.err")
 rc=$?
