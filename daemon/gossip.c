@@ -22,6 +22,7 @@
 #define VERIFY_HOLD_BYTES (8u << 20)  /* a peer's bundles waiting for verification */
 #define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
 #define MAX_FETCHES 16384             /* bundles being fetched at once, node-wide */
+#define FETCHES_RESERVED 4096         /* ... beyond, for the peers this node chose */
 #define MAX_FETCHES_PER_PEER 4096     /* fetches one peer's announcements may start */
 #define FETCH_BUCKETS 4096            /* hash buckets of the fetch table */
 #define RECENT_SLOTS 1024             /* ids stored lately: announcements racing them are ignored */
@@ -749,6 +750,17 @@ fetch_again(struct gossip *gs, struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN
 /* Gives waiting fetches to peers that have room again (a bounded number per call). */
 static void take_deferred(struct gossip *gs, struct peer *p, size_t slice);
 
+/*
+ * Whether p's announcements may start another fetch: links this node did not
+ * open share MAX_FETCHES, and the peers it chose have FETCHES_RESERVED more,
+ * so that links anyone can open cannot fill the table before them.
+ */
+static bool
+fetch_room(const struct gossip *gs, const struct peer *p)
+{
+    return gs->n_fetches < MAX_FETCHES + (p->outbound ? FETCHES_RESERVED : 0);
+}
+
 static void
 drive_waiting(struct gossip *gs)
 {
@@ -757,9 +769,10 @@ drive_waiting(struct gossip *gs)
 
     /*
      * Room in the fetch table goes first to the links this node opened (peers
-     * it chose: others cannot crowd them out by connecting), then to the
-     * others a slice each, taking turns until the room is gone or nobody
-     * waits: fresh links cannot take it all before older ones.
+     * it chose: others cannot crowd them out by connecting; they also have
+     * FETCHES_RESERVED of their own), then to the others a slice each, taking
+     * turns until their MAX_FETCHES is taken or nobody waits: fresh links
+     * cannot take it all before older ones.
      */
     for (p = peer_first(gs->d); p != NULL; p = p->next)
         if (p->outbound && p->g != NULL && p->g->n_deferred > 0)
@@ -1540,7 +1553,7 @@ take_deferred(struct gossip *gs, struct peer *p, size_t slice)
         return;
     }
     while (g != NULL && !p->closing && g->deferred_head < g->n_deferred && slice > 0 &&
-           g->n_owned < MAX_FETCHES_PER_PEER && gs->n_fetches < MAX_FETCHES) {
+           g->n_owned < MAX_FETCHES_PER_PEER && fetch_room(gs, p)) {
         const struct sz_msg_announce *a = &g->deferred[g->deferred_head++];
         struct fetch *f;
         gs->n_deferred_all--;
@@ -1584,7 +1597,7 @@ done_wanted(struct gjob *j)
             continue;
         if (p->closing)
             break;
-        if (gs->n_fetches >= MAX_FETCHES || p->g->n_owned >= MAX_FETCHES_PER_PEER) {
+        if (!fetch_room(gs, p) || p->g->n_owned >= MAX_FETCHES_PER_PEER) {
             /* Over this peer's share: kept, and fetched as earlier fetches finish. */
             defer(p, &j->ann[i]);
             continue;
@@ -2423,7 +2436,7 @@ part_fetch_from(struct gossip *gs, struct peer *p, const struct kept_part *k)
 
     memcpy(id, k->id, SZ_BUNDLE_ID_LEN);
     if (f == NULL) {
-        if (gs->n_fetches >= MAX_FETCHES || (f = calloc(1, sizeof *f)) == NULL)
+        if (!fetch_room(gs, p) || (f = calloc(1, sizeof *f)) == NULL)
             return false;
         memcpy(f->id, k->id, SZ_BUNDLE_ID_LEN);
         f->size = k->total;

@@ -645,8 +645,9 @@ else
 #   publisher (4 x 4096 fetches fill T2's fetch table) and answer nothing:
 #   30 s after its REQUEST, each link's announcements are ignored (logged, no
 #   more REQUESTs), and a bundle published at A then reaches T2 within 10 s.
-# No bundle is published at A before that check: one announced while T2's
-# fetch table is full would wait behind the made-up fetches.
+#   One published while T2's fetch table is full of the made-up fetches
+#   reaches it within 10 s too: T2's link to B is one it opened, and such
+#   links have fetches of their own (before, it waited for the mute, 30 s).
 echo "slow-and-greedy: a PING flood, a slow reader, a slow sender (T); made-up announcements (T2)"
 SG_START=$EPOCHREALTIME
 big p8 slowread-1 1 12000000
@@ -670,6 +671,7 @@ SLOWBUNDLE=$!
     >"$TMP/fake.out" 2>&1 &
 FAKE=$!
 sleep 2 # their handshakes and announcements first: the flood takes both cores
+honest "while made-up announcements fill T2's fetch table" T2
 rss_watch_start T
 adversary "ping-flood" ping-flood "$TPORT" --seconds 10 --from 127.0.0.43
 rss_watch_stop ping-flood
