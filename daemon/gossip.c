@@ -3368,8 +3368,8 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_PONG:
         return 0;
     case SZ_MSG_GOODBYE:
-        /* A reader done with its fetch says so: routine. Links this node did not
-         * open are anyone's, and can come and go a thousand times a second. */
+        /* A peer shutting down says so: routine. Links this node did not open
+         * are anyone's, and can come and go a thousand times a second. */
         if (p->outbound || (m.reason != SZ_GOODBYE_SHUTDOWN &&
                             log_allow(&p->d->gossip->goodbye_log, 30, (int64_t)now)))
             log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
