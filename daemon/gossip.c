@@ -24,6 +24,7 @@
 #define MAX_FETCHES 16384             /* bundles being fetched at once, node-wide */
 #define FETCHES_RESERVED 4096         /* ... beyond, for the peers this node chose */
 #define MAX_FETCHES_PER_PEER 4096     /* fetches one peer's announcements may start */
+#define MAX_FETCHES_PER_ADDRESS 4096  /* ... the links one address opened to this node, together */
 #define FETCH_BUCKETS 4096            /* hash buckets of the fetch table */
 #define RECENT_SLOTS 1024             /* ids stored lately: announcements racing them are ignored */
 #define MAX_DEFERRED 4096             /* wanted ids a peer announced beyond its fetch share */
@@ -751,14 +752,46 @@ fetch_again(struct gossip *gs, struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN
 static void take_deferred(struct gossip *gs, struct peer *p, size_t slice);
 
 /*
- * Whether p's announcements may start another fetch: links this node did not
- * open share MAX_FETCHES, and the peers it chose have FETCHES_RESERVED more,
- * so that links anyone can open cannot fill the table before them.
+ * Whether there is room in the table for a fetch p's announcements start:
+ * links this node did not open share MAX_FETCHES, and the peers it chose have
+ * FETCHES_RESERVED more, so that links anyone can open cannot fill the table
+ * before them.
  */
 static bool
 fetch_room(const struct gossip *gs, const struct peer *p)
 {
     return gs->n_fetches < MAX_FETCHES + (p->outbound ? FETCHES_RESERVED : 0);
+}
+
+/*
+ * Fetches started by the announcements of the links p's address (its IPv4
+ * address, or IPv6 /64) opened to this node, p's own included; for a link
+ * this node opened, p's own.
+ */
+static size_t
+address_owned(const struct gossip *gs, const struct peer *p)
+{
+    size_t n = 0;
+
+    if (p->outbound || p->group[0] == 0)
+        return p->g->n_owned;
+    for (const struct peer *q = peer_first(gs->d); q != NULL; q = q->next)
+        if (!q->outbound && q->g != NULL && memcmp(q->group, p->group, sizeof q->group) == 0)
+            n += q->g->n_owned;
+    return n;
+}
+
+/*
+ * Whether p's announcements may start another fetch now: within its own share
+ * (MAX_FETCHES_PER_PEER), its address's (MAX_FETCHES_PER_ADDRESS: links from
+ * one address cannot take the room other peers that connected here need) and
+ * the table's.
+ */
+static bool
+may_start_fetch(const struct gossip *gs, const struct peer *p)
+{
+    return p->g->n_owned < MAX_FETCHES_PER_PEER && fetch_room(gs, p) &&
+           address_owned(gs, p) < MAX_FETCHES_PER_ADDRESS;
 }
 
 static void
@@ -1553,7 +1586,7 @@ take_deferred(struct gossip *gs, struct peer *p, size_t slice)
         return;
     }
     while (g != NULL && !p->closing && g->deferred_head < g->n_deferred && slice > 0 &&
-           g->n_owned < MAX_FETCHES_PER_PEER && fetch_room(gs, p)) {
+           may_start_fetch(gs, p)) {
         const struct sz_msg_announce *a = &g->deferred[g->deferred_head++];
         struct fetch *f;
         gs->n_deferred_all--;
@@ -1597,8 +1630,9 @@ done_wanted(struct gjob *j)
             continue;
         if (p->closing)
             break;
-        if (!fetch_room(gs, p) || p->g->n_owned >= MAX_FETCHES_PER_PEER) {
-            /* Over this peer's share: kept, and fetched as earlier fetches finish. */
+        if (!may_start_fetch(gs, p)) {
+            /* Over its share (or its address's, or the table full): kept, and fetched
+             * as earlier fetches finish. */
             defer(p, &j->ann[i]);
             continue;
         }

@@ -84,9 +84,10 @@ struct opts {
     bool sparse;          /* serve-evil: offer the sparse feature (REQUEST_SPARSE is answered) */
     bool not_found;       /* flood: answer every id asked with NOT_FOUND */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
-    unsigned long bytes;  /* prefix-drop: bytes of the bundle sent (0: the default) */
-    bool real;            /* prefix-drop: the bundle's real bytes, not garbage after its prefix */
-    int rcvbuf;           /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
+    unsigned long addresses; /* fake-announce: links spread over this many --from addresses */
+    unsigned long bytes;     /* prefix-drop: bytes of the bundle sent (0: the default) */
+    bool real;  /* prefix-drop: the bundle's real bytes, not garbage after its prefix */
+    int rcvbuf; /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
 };
 
 static struct opts opt = {.hold_s = -1, .seconds = -1, .max_s = 120};
@@ -2600,7 +2601,26 @@ cmd_slow_bundle(const char *path)
                        "kept");
 }
 
-#define FAKE_LINKS 4 /* fake-announce: 4 links of 4096 fetches fill the daemon's 16384 */
+#define FAKE_LINKS 4 /* fake-announce: links opened (0: the default) */
+
+/*
+ * The source address of link i of n spread over --addresses addresses: --from,
+ * its last byte raised by i % --addresses (so 127.0.0.60 and 3 give .60 to .62).
+ */
+static const char *
+spread_from(size_t i, char buf[INET_ADDRSTRLEN])
+{
+    struct in_addr a;
+
+    if (opt.from == NULL || opt.addresses <= 1)
+        return opt.from;
+    if (inet_pton(AF_INET, opt.from, &a) != 1)
+        die_local("--from takes an IPv4 address");
+    a.s_addr = htonl(ntohl(a.s_addr) + (uint32_t)(i % opt.addresses));
+    if (inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN) == NULL)
+        die_local("--addresses: no such address");
+    return buf;
+}
 
 /*
  * fake-announce PUBLIC_KEY_FILE [N]: --links links (default 4), each with its
@@ -2634,10 +2654,11 @@ cmd_fake_announce(const char *pk_path, const char *arg)
         cs[i].fd = -1;
     for (i = 0; i < n_links; i++) {
         unsigned long sent = 0;
+        char from[INET_ADDRSTRLEN];
         /* A node key per link: each is another peer to the daemon. */
         randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
         crypto_scalarmult_base(keys.node_pk, keys.node_sk);
-        if (handshake(&cs[i], opt.from, NULL) != 0) {
+        if (handshake(&cs[i], spread_from(i, from), NULL) != 0) {
             ok = false;
             break;
         }
@@ -3607,6 +3628,8 @@ usage(void)
           "  fake-announce PK [N]     --links links (4) announce N made-up ids each\n"
           "                           (5000) of publisher key file PK, answer nothing for\n"
           "                           --hold seconds (50): at most 16 requests a link\n"
+          "                           (--addresses A: the links come from A addresses,\n"
+          "                           --from and the next ones)\n"
           "  hoard BUNDLE...          --links links (48) ask for the bundles and read\n"
           "                           nothing for --hold seconds (30)\n"
           "  fill PK [SIZE]           --links links (48) announce a made-up bundle of\n"
@@ -3667,6 +3690,7 @@ usage(void)
           "  --rate N                 slow-read, slow-bundle, serve-evil slowloris: bytes\n"
           "                           a second; serve-evil flood: ids announced a second\n"
           "  --links N                fake-announce, hoard: links opened, each a new node key\n"
+          "  --addresses N            fake-announce: spread the links over N addresses\n"
           "  --bytes N                prefix-drop: bytes of the bundle sent\n"
           "  --real                   prefix-drop: its real bytes, not garbage\n"
           "  --handshake              slow: trickle the handshake\n"
@@ -3755,6 +3779,8 @@ main(int argc, char **argv)
             opt.answer_delay = atof(v);
         else if (strcmp(o, "--links") == 0)
             opt.links = strtoul(v, NULL, 10);
+        else if (strcmp(o, "--addresses") == 0)
+            opt.addresses = strtoul(v, NULL, 10);
         else if (strcmp(o, "--bytes") == 0)
             opt.bytes = strtoul(v, NULL, 0);
         else if (strcmp(o, "--network-key") == 0) {

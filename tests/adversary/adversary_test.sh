@@ -641,18 +641,30 @@ else
 #   60-65 s), and nobody is banned.
 # - slow-bundle (T): a 1.2 MB bundle T asked for, sent at 30 KB/s (40 s, past
 #   the 30 s request timeout): T stores it and keeps the link.
-# - fake-announce (T2): 4 links announce 5000 made-up ids each of A's
-#   publisher (4 x 4096 fetches fill T2's fetch table) and answer nothing:
-#   30 s after its REQUEST, each link's announcements are ignored (logged, no
-#   more REQUESTs), and a bundle published at A then reaches T2 within 10 s.
-#   One published while T2's fetch table is full of the made-up fetches
-#   reaches it within 10 s too: T2's link to B is one it opened, and such
-#   links have fetches of their own (before, it waited for the mute, 30 s).
+# - fake-announce (T2): 4 links from one address announce 5000 made-up ids
+#   each of A's publisher and answer nothing: 30 s after its REQUEST, each
+#   link's announcements are ignored (logged, no more REQUESTs), and a bundle
+#   published at A then reaches T2 within 10 s. The links of one address start
+#   at most 4096 fetches together, so a bundle that a relay R, which linked to
+#   T2, brings meanwhile reaches T2 within 5 s (before, the 4 links filled
+#   the table and R's bundle waited for their mute, 30 s). Then 3 more links,
+#   from 3 more addresses, fill the table (4 x 4096): a bundle published at A
+#   still reaches T2 within 10 s, as T2's link to B is one it opened, and such
+#   links have fetches of their own (before, it waited for the mute).
 echo "slow-and-greedy: a PING flood, a slow reader, a slow sender (T); made-up announcements (T2)"
 SG_START=$EPOCHREALTIME
 big p8 slowread-1 1 12000000
 big p8 slowread-2 2 8000000
 big p9 slowbundle 1 1200000
+pack p3 via-r
+# R takes no links and opens none but to T2: that link is one T2 did not open,
+# and the only way for what R holds.
+start_daemon R "${COMMON[@]}" --peer "$T2PORT" --max-inbound 0 --outbound-target 1 || bad "start R"
+for _ in $(seq 1 50); do
+    [ "$(n_peers R)" -ge 1 ] && break
+    sleep 0.1
+done
+[ "$(n_peers R)" -ge 1 ] && ok || bad "R did not link to T2 within 5 s"
 "$SZ" import --socket "$TMP/T/control.sock" "$TMP/slowread-1.bundle" "$TMP/slowread-2.bundle" \
     >"$TMP/import.out" 2>&1 || bad "slow-read: import at T: $(cat "$TMP/import.out")"
 [ "$(count_pub T p8)" -eq 2 ] && ok || bad "slow-read: T does not hold the 20 MB of p8"
@@ -671,27 +683,54 @@ SLOWBUNDLE=$!
     >"$TMP/fake.out" 2>&1 &
 FAKE=$!
 sleep 2 # their handshakes and announcements first: the flood takes both cores
+n_r0=$(count_pub T2 p3)
+t1=$EPOCHREALTIME
+"$SZ" import --socket "$TMP/R/control.sock" "$TMP/via-r.bundle" >"$TMP/import.out" 2>&1 ||
+    bad "fake-announce: import at R: $(cat "$TMP/import.out")"
+if wait_pub T2 p3 $((n_r0 + 1)) 5; then
+    ok
+    note "fake-announce: the bundle R brought reached T2 in $(since "$t1") s"
+else
+    bad "fake-announce: the bundle R brought did not reach T2 within 5 s" \
+        "while 4 links of one address announced made-up ids"
+fi
+"$ADV" fake-announce "$T2PORT" "$TMP/p1.pk" 5000 --links 3 --addresses 3 --hold 60 \
+    --from 127.0.0.60 >"$TMP/fake2.out" 2>&1 &
+FAKE2=$!
+sleep 2
 honest "while made-up announcements fill T2's fetch table" T2
 rss_watch_start T
 adversary "ping-flood" ping-flood "$TPORT" --seconds 10 --from 127.0.0.43
 rss_watch_stop ping-flood
 still_up ping-flood T
-# Each of the 4 links is ignored about 30-35 s after T2 asked it (T2's tick is 5 s).
+# A link is ignored about 30-35 s after T2 asked it (T2's tick is 5 s): the
+# first of one address's 4 (the others wait for the room it held) and the 3
+# links of 3 addresses.
 n_muted=0
+n_muted3=0
 while [ "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) }')" = 1 ]; do
     n_muted=$(grep -c "peer 127.0.0.42:[0-9]*: did not answer a request for a bundle it announced" \
         "$TMP/T2.log")
-    [ "$n_muted" -ge 4 ] && break
+    n_muted3=$(grep -c "peer 127.0.0.6[012]:[0-9]*: did not answer a request for a bundle it announced" \
+        "$TMP/T2.log")
+    [ "$n_muted" -ge 1 ] && [ "$n_muted3" -ge 3 ] && break
     sleep 0.2
 done
-note "fake-announce: T2 ignores $n_muted of the 4 links after $(since "$t0") s"
-[ "$n_muted" -ge 4 ] && ok ||
-    bad "fake-announce: T2 logged $n_muted of 4 links as not answering what they announced"
+note "fake-announce: T2 ignores $n_muted of one address's 4 links and $n_muted3 of the 3" \
+    "addresses' after $(since "$t0") s"
+[ "$n_muted" -ge 1 ] && [ "$n_muted3" -ge 3 ] && ok ||
+    bad "fake-announce: T2 logged $n_muted of one address's links (expected 1 or more) and" \
+        "$n_muted3 of 3 addresses' links (expected 3) as not answering what they announced"
 honest "after made-up announcements" T2 T
 rc=0
 wait $FAKE || rc=$?
 sed 's/^/    | /' "$TMP/fake.out"
 [ $rc -eq 0 ] && ok || bad "fake-announce: T2 kept asking links that never answered (exit $rc)"
+rc=0
+wait $FAKE2 || rc=$?
+sed 's/^/    | /' "$TMP/fake2.out"
+[ $rc -eq 0 ] && ok ||
+    bad "fake-announce (3 addresses): T2 kept asking links that never answered (exit $rc)"
 m1=$(status_field T2 misbehaviour)
 note "fake-announce: T2's misbehaviour $m0 -> $m1"
 rc=0
