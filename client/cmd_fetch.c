@@ -46,7 +46,8 @@ static const char USAGE[] =
     "                         reconnect to peers that go away (every 1 s, slowing\n"
     "                         to every 60 s) until Ctrl-C or SIGTERM\n"
     "  --json                 print a summary as JSON on stdout\n"
-    "  --stale-after HOURS    warn when a publisher's newest bundle is older (48)\n"
+    "  --stale-after HOURS    warn when a publisher's newest bundle is older (48;\n"
+    "                         0: never)\n"
     "  --timeout SECONDS      give up after this long without --follow (600)\n"
     "  --connect-timeout S    per-peer limit for the name lookup, each address and the\n"
     "                         handshake (10)\n"
@@ -420,11 +421,11 @@ cmd_fetch(int argc, char **argv)
                     "ago)\n",
                     name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
                     (long long)(now > pr->newest_created ? (now - pr->newest_created) / 3600 : 0));
-        if (now - pr->newest_created > o.stale_after_s)
+        if (o.stale_after_s > 0 && now - pr->newest_created > o.stale_after_s)
             fprintf(stderr,
-                    "samizdat: WARNING: the newest bundle of %s is older than %lld hours: your "
+                    "samizdat: WARNING: the newest bundle of %s is older than %lld hour%s: your "
                     "peers may be withholding newer ones; try other peers\n",
-                    name, (long long)(o.stale_after_s / 3600));
+                    name, (long long)(o.stale_after_s / 3600), o.stale_after_s == 3600 ? "" : "s");
         if (pr->equivocation) {
             /* Proof is a pair of bundles the library holds; anything less is a peer's claim. */
             struct library_publisher_info info;
@@ -459,18 +460,18 @@ cmd_fetch(int argc, char **argv)
             sz_pk_to_text(trust.pk[i], pk);
             printf("%s{\"key\":\"%s\",\"name\":", i > 0 ? "," : "", pk);
             print_json_str(trust.names[i] != NULL ? trust.names[i] : "");
-            printf(",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
-                   "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
-                   "\"equivocation\":%s}",
-                   (unsigned long long)res.pubs[i].fetched,
-                   (unsigned long long)res.pubs[i].too_large,
-                   (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
-                   res.pubs[i].newest_created == 0 ||
-                           now - res.pubs[i].newest_created > o.stale_after_s
-                       ? "true"
-                       : "false",
-                   res.pubs[i].rollback_seen ? "true" : "false",
-                   res.pubs[i].equivocation ? "true" : "false");
+            printf(
+                ",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
+                "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
+                "\"equivocation\":%s}",
+                (unsigned long long)res.pubs[i].fetched, (unsigned long long)res.pubs[i].too_large,
+                (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
+                res.pubs[i].newest_created == 0 ||
+                        (o.stale_after_s > 0 && now - res.pubs[i].newest_created > o.stale_after_s)
+                    ? "true"
+                    : "false",
+                res.pubs[i].rollback_seen ? "true" : "false",
+                res.pubs[i].equivocation ? "true" : "false");
         }
         printf("]}\n");
     } else if (rc == EXIT_OK || res.bundles > 0) {

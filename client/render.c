@@ -1021,7 +1021,8 @@ render_publisher_stale(const struct render_publisher *p)
         return false;
     if (!p->has_bundle)
         return true;
-    return p->stale_after_s >= 0 && age_at_fetch(p) > (uint64_t)p->stale_after_s;
+    /* 0: the reader asked for no warning (--stale-after 0). */
+    return p->stale_after_s > 0 && age_at_fetch(p) > (uint64_t)p->stale_after_s;
 }
 
 static bool

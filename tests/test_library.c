@@ -1581,6 +1581,15 @@ test_fetch_stale(void **state)
     assert_null(strstr(idx, STALE_MSG));
     free(idx);
 
+    /* 0 asks for no warning, whatever the age. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 5 * DAY + 60, 0, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, STALE_MSG));
+    assert_null(strstr(idx, "class=\"warn\""));
+    free(idx);
+    assert_info(w->dir, &w->k, &info);
+    assert_false(info.stale);
+
     /* Under two days the age is in hours. */
     note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 30 * HOUR, 24 * HOUR, NULL);
     idx = index_checked(w->dir);
@@ -1819,7 +1828,7 @@ test_fetch_damaged_state(void **state)
     assert_non_null(strstr(err, "invalid"));
     assert_int_equal(library_note_fetch(w->dir, NULL, 2, T0, 0, NULL, err, sizeof err), -1);
 
-    note_ok(w->dir, pubs, 2, T0 + DAY, 0, eq);
+    note_ok(w->dir, pubs, 2, T0 + DAY, 1, eq);
     size_t len;
     char *p = path_of("%s/.samizdat/publishers.idx", w->dir);
     char *good = slurp(p, &len);

@@ -133,14 +133,32 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/block
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==1, s' \
     "$out" && ok || bad "then only the missing bundle is fetched ($out)"
 
-# Staleness warning.
-"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
-    >/dev/null 2>"$TMP/err"
-sleep 1
-"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --stale-after 0 \
-    >/dev/null 2>"$TMP/err"
-grep -q "WARNING: the newest bundle of The Fetch Gazette is older" "$TMP/err" && ok ||
-    bad "staleness warning: $(cat "$TMP/err")"
+# Staleness warning: a publisher whose newest bundle was signed 3 hours ago.
+"$SZ" keygen --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/old.pk") The Old Courier" >"$TMP/trust-old"
+printf -- '---\ntitle: Three hours ago\n---\nWritten a while ago.\n' >"$TMP/old.md"
+"$SZ" pack --secret-key "$TMP/old.sk" --created "$(date -u -d '-3 hours' +%Y-%m-%dT%H:%M:%SZ)" \
+    --output "$TMP/old.bundle" "$TMP/old.md" >/dev/null || bad "pack a bundle signed 3 hours ago"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/old.bundle" >/dev/null ||
+    bad "import a bundle signed 3 hours ago"
+stale_fetch() { # stale_fetch [OPTION...]: fetches it into lib-old, stderr in $TMP/err
+    "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-old" --output "$TMP/lib-old" "$@" \
+        >/dev/null 2>"$TMP/err"
+}
+stale_fetch --stale-after 2 || bad "fetch of a stale publisher: exit $? ($(cat "$TMP/err"))"
+grep -q "WARNING: the newest bundle of The Old Courier is older than 2 hours" "$TMP/err" && ok ||
+    bad "staleness warning after 2 hours: $(cat "$TMP/err")"
+grep -q 'class="warn"' "$TMP/lib-old/index.html" && ok ||
+    bad "index.html shows no staleness warning after 2 hours"
+stale_fetch
+grep -q "WARNING" "$TMP/err" && bad "staleness warning after the default 48 hours: $(cat "$TMP/err")" ||
+    ok
+stale_fetch --stale-after 1
+grep -q "older than 1 hour:" "$TMP/err" && ok || bad "staleness warning after 1 hour: $(cat "$TMP/err")"
+stale_fetch --stale-after 0
+grep -q "WARNING" "$TMP/err" && bad "--stale-after 0 still warns: $(cat "$TMP/err")" || ok
+grep -q 'class="warn"' "$TMP/lib-old/index.html" &&
+    bad "--stale-after 0: index.html still shows a staleness warning" || ok
 
 # Rollback: a relay that holds only old bundles is reported.
 start_daemon old "${COMMON[@]}" --max-inbound 4 || bad "start old relay"
