@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "inputs.h"
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
+#include "samizdat/keys.h"
 #include "util.h"
 
 /* Sequences from here up are refused: half of them stay for later bundles of the key. */
@@ -44,23 +46,63 @@ static const char USAGE[] =
     "                         relays refuse unless they raise their limit\n"
     "  -h, --help             show this help\n";
 
+/* Reads a sequence record: empty (0) or a decimal number. Returns 0, or -1 (said). */
+static int
+seq_record_read(int fd, const char *path, uint64_t *last)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+
+    *last = 0;
+    if (n < 0) {
+        util_err("cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (n > 0 && util_parse_u64(buf, last) != 0) {
+        util_err("%s is damaged (expected a number): fix it, or pass --sequence N", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+seq_record_write(int fd, const char *path, uint64_t seq)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)seq);
+
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
+        util_err("cannot update %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Picks the bundle's sequence. The last sequence used with a key is kept in
- * "SK.seq" beside the secret key, updated in place under an exclusive lock and
+ * "SK.seq" beside the secret key file (links followed: every name of the key
+ * finds that one record), updated in place under an exclusive lock and
  * fsync'd before the bundle is written: concurrent or later runs never reuse a
- * number. An explicit --sequence above the record raises it; one at or below
- * it is refused (status 2) unless reuse is asked for.
+ * number. A record an earlier version kept beside a link to the key is read
+ * too, and kept up to date. An explicit --sequence above the record raises it;
+ * one at or below it is refused (status 2) unless reuse is asked for.
  */
 static int
 next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *status)
 {
-    char path[PATH_MAX], buf[32];
-    uint64_t last = 0, next;
-    ssize_t n;
-    int fd, rc = -1;
+    char path[PATH_MAX], legacy[PATH_MAX];
+    uint64_t last = 0, last_l = 0, next;
+    struct stat st;
+    int fd, lfd = -1, rc = -1;
 
-    snprintf(path, sizeof path, "%s.seq", sk_path);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sz_seq_record_paths(sk_path, path, legacy, sizeof path) != 0) {
+        util_err("cannot find the secret key %s: %s", sk_path, strerror(errno));
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         util_err("cannot open the sequence record %s: %s", path, strerror(errno));
         return -1;
@@ -69,18 +111,30 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         util_err("cannot lock %s: %s", path, strerror(errno));
         goto out;
     }
-    n = pread(fd, buf, sizeof buf - 1, 0);
-    if (n < 0) {
-        util_err("cannot read %s: %s", path, strerror(errno));
+    if (seq_record_read(fd, path, &last) != 0)
         goto out;
+    /* Taken after the real record's lock, always in that order: no deadlock. */
+    if (legacy[0] != '\0') {
+        lfd = open(legacy, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (lfd < 0 && errno != ENOENT) {
+            util_err("cannot open the sequence record %s: %s", legacy, strerror(errno));
+            goto out;
+        }
+        if (lfd >= 0 && flock(lfd, LOCK_EX) != 0) {
+            util_err("cannot lock %s: %s", legacy, strerror(errno));
+            goto out;
+        }
+        if (lfd >= 0 && seq_record_read(lfd, legacy, &last_l) != 0)
+            goto out;
+        if (last_l > last)
+            last = last_l;
     }
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    if (n > 0 && util_parse_u64(buf, &last) != 0) {
-        util_err("%s is damaged (expected a number): fix it, or pass --sequence N", path);
-        goto out;
-    }
+    /* Hard links are names a path cannot tell apart: each folder's name has a record. */
+    if (stat(sk_path, &st) == 0 && st.st_nlink > 1)
+        util_err("warning: the secret key %s has %ju names (hard links): the sequence record "
+                 "%s is found only through names in that folder; pack through one name only, "
+                 "or a number may be used twice",
+                 sk_path, (uintmax_t)st.st_nlink, path);
     next = given ? *seq : last + 1;
     /* Relays store sequences up to 2^63 - 1 (an SQLite integer): none above. */
     if (!given && last >= (uint64_t)INT64_MAX) {
@@ -100,15 +154,15 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         goto out;
     }
     if (next > last) {
-        n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)next);
-        if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0 || fsync(fd) != 0) {
-            util_err("cannot update %s: %s", path, strerror(errno));
+        if (seq_record_write(fd, path, next) != 0 ||
+            (lfd >= 0 && seq_record_write(lfd, legacy, next) != 0))
             goto out;
-        }
     }
     *seq = next;
     rc = 0;
 out:
+    if (lfd >= 0)
+        close(lfd);
     close(fd);
     return rc;
 }
@@ -135,7 +189,7 @@ cmd_pack(int argc, char **argv)
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
     bool seq_given = false, reuse = false, allow_large = false;
     int64_t created = (int64_t)time(NULL);
-    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX];
+    char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX], legacy_seq[PATH_MAX];
     int c, r, rc = EXIT_USAGE;
 
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -203,15 +257,17 @@ cmd_pack(int argc, char **argv)
         return EXIT_USAGE;
     }
     /* The bundle replaces its output: never a file this run reads or keeps. */
-    snprintf(seq_path, sizeof seq_path, "%s.seq", sk_path);
+    if (sz_seq_record_paths(sk_path, seq_path, legacy_seq, sizeof seq_path) != 0)
+        snprintf(seq_path, sizeof seq_path, "%s.seq", sk_path); /* the key is checked below */
     if (util_same_file(out_path, sk_path) || util_same_file(out_path, seq_path) ||
+        (legacy_seq[0] != '\0' && util_same_file(out_path, legacy_seq)) ||
         (pass_file != NULL && util_same_file(out_path, pass_file))) {
         util_err("--output %s is the same file as the %s: the bundle would replace it; choose "
                  "another output file",
                  out_path,
-                 util_same_file(out_path, sk_path)    ? "secret key"
-                 : util_same_file(out_path, seq_path) ? "sequence record"
-                                                      : "passphrase file");
+                 util_same_file(out_path, sk_path)                          ? "secret key"
+                 : pass_file != NULL && util_same_file(out_path, pass_file) ? "passphrase file"
+                                                                            : "sequence record");
         return EXIT_USAGE;
     }
     rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, &content,

@@ -17,6 +17,7 @@
 #include "gossip.h"
 #include "log.h"
 #include "samizdat/common.h"
+#include "samizdat/keys.h"
 
 /* One waiting PUBLISH request. */
 struct pubreq {
@@ -101,15 +102,18 @@ seq_write(int fd, const char *path, uint64_t seq, char *err, size_t err_cap)
 }
 
 /*
- * Opens and locks SK.seq. *fd stays -1 when the key's folder cannot be
- * written. A lock held longer than SEQ_LOCK_WAIT_MS (a stopped `pack`) fails
- * this publish rather than holding the thread pool.
+ * Opens and locks SK.seq (created unless `legacy`: then a missing one is no
+ * error). *fd stays -1 when the key's folder cannot be written. A lock held
+ * longer than SEQ_LOCK_WAIT_MS (a stopped `pack`) fails this publish rather
+ * than holding the thread pool.
  */
 static int
-sk_seq_open(const char *path, int *fd, char *err, size_t err_cap)
+sk_seq_open(const char *path, bool legacy, int *fd, char *err, size_t err_cap)
 {
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    *fd = open(path, O_RDWR | (legacy ? 0 : O_CREAT) | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (*fd < 0) {
+        if (legacy && errno == ENOENT)
+            return 0;
         if (errno == EACCES || errno == EPERM || errno == EROFS) {
             if (!sk_seq_warned)
                 log_msg(LOG_WARN,
@@ -147,18 +151,31 @@ sk_seq_open(const char *path, int *fd, char *err, size_t err_cap)
 static int
 reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
 {
-    char path[PATH_MAX], kpath[PATH_MAX], why[256];
-    uint64_t last = 0, last_k = 0;
-    int fd = -1, kfd = -1, rc = -1;
+    char path[PATH_MAX], kpath[PATH_MAX], lpath[PATH_MAX], why[256];
+    uint64_t last = 0, last_k = 0, last_l = 0;
+    int fd = -1, kfd = -1, lfd = -1, rc = -1;
 
     err[0] = '\0';
     if (d->cfg->publisher_key != NULL) { /* NULL: a key given in memory (tests) */
-        snprintf(kpath, sizeof kpath, "%s.seq", d->cfg->publisher_key);
-        if (sk_seq_open(kpath, &kfd, err, err_cap) != 0)
+        /* Beside the key file itself, links followed (as samizdat pack does);
+         * one an earlier version kept beside a link to it is read too. */
+        if (sz_seq_record_paths(d->cfg->publisher_key, kpath, lpath, sizeof kpath) != 0) {
+            snprintf(err, err_cap, "cannot find the publisher key %.160s: %s",
+                     d->cfg->publisher_key, strerror(errno));
             return -1;
+        }
+        if (sk_seq_open(kpath, false, &kfd, err, err_cap) != 0)
+            return -1;
+        /* Taken after the real record's lock, always in that order: no deadlock. */
+        if (lpath[0] != '\0' && sk_seq_open(lpath, true, &lfd, err, err_cap) != 0)
+            goto out;
     }
     if (kfd >= 0 && seq_read(kfd, kpath, &last_k, err, err_cap) != 0)
         goto out;
+    if (lfd >= 0 && seq_read(lfd, lpath, &last_l, err, err_cap) != 0)
+        goto out;
+    if (last_l > last_k)
+        last_k = last_l;
     snprintf(path, sizeof path, "%s/" SEQ_FILE, d->cfg->data_dir);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -178,7 +195,8 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
     }
     rc = -1;
     if (seq_write(fd, path, *seq, err, err_cap) != 0 ||
-        (kfd >= 0 && seq_write(kfd, kpath, *seq, err, err_cap) != 0))
+        (kfd >= 0 && seq_write(kfd, kpath, *seq, err, err_cap) != 0) ||
+        (lfd >= 0 && seq_write(lfd, lpath, *seq, err, err_cap) != 0))
         goto out;
     rc = 0;
 out:
@@ -186,6 +204,8 @@ out:
         close(fd);
     if (kfd >= 0)
         close(kfd);
+    if (lfd >= 0)
+        close(lfd);
     return rc;
 }
 

@@ -1,6 +1,10 @@
 /* Publisher keys: public key text form, secret key file. Formats in BUNDLE.md. */
 #include "samizdat/keys.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -315,5 +319,53 @@ int
 sz_keypair(uint8_t pk[32], uint8_t *sk)
 {
     crypto_sign_keypair(pk, sk);
+    return 0;
+}
+
+int
+sz_seq_record_paths(const char *sk_path, char *canon, char *legacy, size_t cap)
+{
+    char real[PATH_MAX], dir[PATH_MAX], dir_real[PATH_MAX], joined[PATH_MAX + 8];
+    const char *slash, *base;
+    int n;
+
+    if (sk_path == NULL || canon == NULL || legacy == NULL || cap == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    canon[0] = legacy[0] = '\0';
+    if (realpath(sk_path, real) == NULL)
+        return -1;
+    /* The name given, its folder resolved: the same as REAL unless the key
+     * itself is a link (or a name of a folder on the way is, which realpath
+     * resolves alike in both). */
+    slash = strrchr(sk_path, '/');
+    base = slash != NULL ? slash + 1 : sk_path;
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == sk_path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - sk_path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - sk_path), sk_path);
+    else {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (realpath(dir, dir_real) == NULL)
+        return -1;
+    snprintf(joined, sizeof joined, "%s%s%s.seq", dir_real, strcmp(dir_real, "/") == 0 ? "" : "/",
+             base);
+    n = snprintf(canon, cap, "%s.seq", real);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (strcmp(joined, canon) != 0) {
+        n = snprintf(legacy, cap, "%s.seq", sk_path);
+        if (n < 0 || (size_t)n >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+    }
     return 0;
 }

@@ -72,4 +72,15 @@ int sz_skfile_seal(const uint8_t *sk, const char *pass, size_t pass_len, uint64_
 /* Makes a new Ed25519 key pair. sk is SZ_SECRET_KEY_LEN bytes. Returns 0. */
 int sz_keypair(uint8_t pk[32], uint8_t *sk);
 
+/*
+ * The sequence record of the secret key file sk_path (the last sequence signed
+ * with the key, kept beside it): "REAL.seq", REAL being the file sk_path names
+ * once every symbolic link is followed, so that each name of the key finds one
+ * record. When "sk_path.seq" is another name (sk_path is or passes through a
+ * link), *legacy is that name, where earlier versions kept the record; else it
+ * is empty. Writes at most cap bytes to each. Returns 0, or -1 with errno set
+ * (the key file cannot be found, ENAMETOOLONG).
+ */
+int sz_seq_record_paths(const char *sk_path, char *canon, char *legacy, size_t cap);
+
 #endif

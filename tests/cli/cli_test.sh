@@ -410,6 +410,31 @@ for o in p.sk p-link.sk p.sk.seq in.md ./in.md; do
     cp "$TMP/in.md.orig" "$TMP/in.md"
     rm -f "$P_SK.seq"
 done
+# A link to the key finds the key's own sequence record: packing through
+# either name never takes one number twice (each name had a record before).
+seq_of() { "$SZ" inspect "$1" | awk '$1 == "sequence:" { print $2 }'; }
+"$SZ" pack --secret-key "$P_SK" --output "$TMP/via-real.bundle" "$TMP/in.md" >/dev/null &&
+    "$SZ" pack --secret-key "$TMP/p-link.sk" --output "$TMP/via-link.bundle" "$TMP/in.md" \
+        >/dev/null || bad "pack through the key and through a link to it"
+s_real=$(seq_of "$TMP/via-real.bundle")
+s_link=$(seq_of "$TMP/via-link.bundle")
+[ -n "$s_real" ] && [ "$s_link" = $((s_real + 1)) ] && ok ||
+    bad "pack through a link to the key took sequence $s_link after $s_real"
+# A record an earlier version kept beside the link counts too, and follows.
+echo 40 >"$TMP/p-link.sk.seq"
+"$SZ" pack --secret-key "$TMP/p-link.sk" --output "$TMP/via-link2.bundle" "$TMP/in.md" \
+    >/dev/null && "$SZ" pack --secret-key "$P_SK" --output "$TMP/via-real2.bundle" "$TMP/in.md" \
+    >/dev/null || bad "pack with a record beside the link"
+[ "$(seq_of "$TMP/via-link2.bundle")" = 41 ] && [ "$(seq_of "$TMP/via-real2.bundle")" = 42 ] &&
+    [ "$(cat "$TMP/p-link.sk.seq")" = 41 ] && ok ||
+    bad "a record beside the link: sequences $(seq_of "$TMP/via-link2.bundle") and" \
+        "$(seq_of "$TMP/via-real2.bundle"), wanted 41 and 42"
+# A hard link is another name a path cannot tell: pack warns.
+ln "$P_SK" "$TMP/p-hard.sk"
+"$SZ" pack --secret-key "$P_SK" --output "$TMP/via-hard.bundle" "$TMP/in.md" >/dev/null \
+    2>"$TMP/err" || bad "pack of a key with a hard link"
+grep -q "has 2 names (hard links)" "$TMP/err" && ok || bad "no warning of a hard link: $(cat "$TMP/err")"
+rm -f "$TMP/p-hard.sk"
 mkdir -p "$TMP/attout"
 cp "$EX/river-photo.md" "$EX/river.png" "$TMP/attout/"
 expect_status "pack --output an attachment" 2 "$SZ" pack --secret-key "$P_SK" \

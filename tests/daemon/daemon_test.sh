@@ -300,6 +300,21 @@ rc=0
 [ $rc -ne 0 ] && grep -q "publisher.seq is damaged" "$TMP/seq.err" && ok ||
     bad "a damaged publisher.seq stops publishing with a clear error (rc $rc): $(cat "$TMP/seq.err")"
 check "stop seqpub" stop_daemon seqpub
+# A node given the key through a link, and pack given the key's own name:
+# one record, beside the key file, so neither signs a number the other used.
+mkdir "$TMP/etc" && ln -s "$TMP/pub.sk" "$TMP/etc/publisher.sk"
+check "start linkpub" start_daemon linkpub --publisher-key "$TMP/etc/publisher.sk" \
+    --batch-window-ms 0
+"$SZ" publish --socket "$TMP/linkpub/control.sock" "${ARTICLES[0]}" >/dev/null
+l1=$("$SZ" list --socket "$TMP/linkpub/control.sock" | awk '{print $3}' | sort -n | tail -1)
+[ -n "$node" ] && [ "$l1" = $((node + 1)) ] && ok ||
+    bad "the node given a link to the key published sequence $l1 after $node"
+"$SZ" pack --secret-key "$TMP/pub.sk" --level 1 --output "$TMP/byhand2.bundle" "${ARTICLES[0]}" \
+    >/dev/null 2>"$TMP/byhand.err" || bad "pack with the node's key: $(cat "$TMP/byhand.err")"
+byhand2=$("$SZ" inspect "$TMP/byhand2.bundle" | awk '/^sequence:/ {print $2}')
+[ -n "$l1" ] && [ "$byhand2" = $((l1 + 1)) ] && ok ||
+    bad "pack after the node (key given through a link) signed $l1 used sequence $byhand2"
+check "stop linkpub" stop_daemon linkpub
 
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
