@@ -97,6 +97,9 @@
 #define FOLLOW_DEAD_MS 180000
 /* --follow: a bundle waits at most this long for others to share its library write. */
 #define FOLLOW_FLUSH_MS 1000
+/* Without --follow: at most this long, so that a slow link's bundles are kept
+ * even if the fetch is then killed (a batch of BATCH_BYTES can take an hour). */
+#define FLUSH_MS 10000
 /* A bundle this large keeps what came of it when its link is lost (from this
  * much on), in DIR/.samizdat/partial/, and the rest is asked for by
  * REQUEST_PART (PROTOCOL.md 4.1.1) in this run or a later one. */
@@ -328,13 +331,12 @@ struct run {
     atomic_bool write_hopeless; /* the writer met one of those: stop downloading now */
 };
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted; /* the signal's number */
 
 static void
 on_sigint(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    interrupted = sig;
 }
 
 static int64_t
@@ -2646,7 +2648,8 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     if (r->n_batch++ == 0)
         r->batch_since_ms = now_ms();
     r->batch_bytes += len + b->content_len; /* what it holds: the bundle and its articles */
-    /* With --follow, the main loop also writes a batch that waited FOLLOW_FLUSH_MS. */
+    /* The main loop also writes a batch that waited FLUSH_MS (FOLLOW_FLUSH_MS with
+     * --follow). */
     if (r->n_batch == BATCH_BUNDLES || r->batch_bytes >= BATCH_BYTES)
         flush_batch(r, false);
     return 0;
@@ -3483,6 +3486,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     parts_load(&r);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
+    {
+        /* A closed terminal or a lost ssh session: what came is written, as for
+         * Ctrl-C. Under nohup (SIGHUP ignored), it stays ignored. */
+        struct sigaction sa;
+        if (sigaction(SIGHUP, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+            signal(SIGHUP, on_sigint);
+    }
     r.start_ms = now_ms();
     r.stop_ms =
         o->timeout_s > 0 && !o->follow ? r.start_ms + (int64_t)o->timeout_s * 1000 : INT64_MAX;
@@ -3495,8 +3505,19 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (o->follow && r.n_batch > 0 &&
             (t - r.batch_since_ms >= FOLLOW_FLUSH_MS || !ranges_out(&r)))
             flush_batch(&r, true);
-        if (interrupted)
+        else if (r.n_batch > 0 && t - r.batch_since_ms >= FLUSH_MS)
+            flush_batch(&r, false);
+        if (interrupted && o->follow)
+            break; /* how a follower ends */
+        if (interrupted) {
+            util_err("stopping: %s (what came is written to the library; run the fetch again "
+                     "to get the rest)",
+                     interrupted == SIGHUP    ? "the terminal was closed (SIGHUP)"
+                     : interrupted == SIGTERM ? "asked to stop (SIGTERM)"
+                                              : "interrupted");
+            r.incomplete = true;
             break;
+        }
         /* Nothing more can be written to the library (full, read-only): no more is
          * downloaded. The writer's error is printed first. */
         if (atomic_load(&r.write_hopeless))

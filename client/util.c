@@ -316,15 +316,18 @@ util_tmp_write_at(struct util_tmp *t, int dirfd, const char *name, const char *p
      * A secret gets exactly its mode whatever the umask; anything else gets the
      * mode as narrowed by the umask, like every file the user makes.
      */
+    e = 0;
     if ((secret && fchmod(fd, (mode_t)mode) != 0) || write_all(fd, data, len) != 0 ||
-        fsync(fd) != 0) {
-        snprintf(err, err_cap, "cannot write %s: %s", t->tmp, strerror(errno));
-        close(fd);
-        util_tmp_discard(t);
-        return -1;
-    }
-    if (close(fd) != 0) {
-        snprintf(err, err_cap, "cannot write %s: %s", t->tmp, strerror(errno));
+        fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
+        /* The file asked for, not the temporary (removed now, nothing left behind). */
+        snprintf(err, err_cap, "cannot write %s: %s%s", path, strerror(e),
+                 e == ENOSPC || e == EDQUOT ? " (the disk is full: free some space, then run "
+                                              "the command again)"
+                                            : "");
         util_tmp_discard(t);
         return -1;
     }

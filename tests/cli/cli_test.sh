@@ -435,6 +435,21 @@ ln "$P_SK" "$TMP/p-hard.sk"
     2>"$TMP/err" || bad "pack of a key with a hard link"
 grep -q "has 2 names (hard links)" "$TMP/err" && ok || bad "no warning of a hard link: $(cat "$TMP/err")"
 rm -f "$TMP/p-hard.sk"
+# A full disk: pack names the output (not its temporary), says what to do,
+# and leaves nothing behind.
+if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/full" &&
+    mount -t tmpfs -o size=64k tmpfs "$TMP/full" 2>/dev/null; then
+    { printf -- '---\ntitle: Too big\n---\n' && head -c 200000 /dev/urandom | base64; } \
+        >"$TMP/bigin.md"
+    expect_status "pack to a full disk" 5 "$SZ" pack --secret-key "$P_SK" --level 1 \
+        --output "$TMP/full/x.bundle" "$TMP/bigin.md"
+    expect_stderr "pack to a full disk: message" \
+        "cannot write $TMP/full/x.bundle: No space left on device \(the disk is full: free some"
+    [ -z "$(ls -A "$TMP/full")" ] && ok || bad "pack to a full disk left $(ls -A "$TMP/full")"
+    umount "$TMP/full"
+else
+    echo "SKIPPED: pack to a full disk (needs root and a tmpfs mount)"
+fi
 mkdir -p "$TMP/attout"
 cp "$EX/river-photo.md" "$EX/river.png" "$TMP/attout/"
 expect_status "pack --output an attachment" 2 "$SZ" pack --secret-key "$P_SK" \

@@ -414,4 +414,41 @@ import json, sys
 print(sum(l["bytes_out"] for l in json.load(sys.stdin)["peers"]))')
 [ "${OUT11:-0}" -lt $((1 * MIB)) ] && ok ||
     bad "q11 sent r11 no copy of the bundle (it sent ${OUT11:-?} bytes)"
+
+# 12. A slow fetch killed outright keeps what came, up to its last 10 s: 40
+# bundles of 460 KB at 1 MB/s (18 s) killed with SIGKILL after 13 s; before,
+# bundles were written only 256 or 64 MiB at a time, and all of them were
+# lost. And SIGHUP (a closed terminal) writes what came and says so.
+"$SZ" keygen --secret-key "$TMP/pub12.sk" --public-key "$TMP/pub12.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/pub12.pk") The Slow Gazette" >"$TMP/trust12"
+for i in $(seq 1 40); do
+    { printf -- '---\ntitle: Slow %s\nid: slow-%s\n---\n' "$i" "$i" &&
+        head -c 450000 /dev/urandom | base64 -w 76; } >"$TMP/in/slow-$i.md"
+    "$SZ" pack --secret-key "$TMP/pub12.sk" --level 1 --output "$TMP/slow-$i.bundle" \
+        "$TMP/in/slow-$i.md" >/dev/null || bad "pack slow-$i"
+done
+start_daemon r12 --expiry-days 0 || bad "start r12"
+"$SZ" import --socket "$TMP/r12/control.sock" "$TMP"/slow-*.bundle >/dev/null || bad "import at r12"
+articles12() { find "$1" -mindepth 3 -maxdepth 3 -name index.html 2>/dev/null | wc -l; }
+start_proxy rate:1000000 slow12
+"$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port r12)" --trust-file "$TMP/trust12" \
+    --output "$TMP/lib12" --connect-timeout 5 >/dev/null 2>"$TMP/fetch12.err" &
+FETCH12=$!
+sleep 13
+kill -KILL "$FETCH12" 2>/dev/null
+wait "$FETCH12" 2>/dev/null
+n12=$(articles12 "$TMP/lib12")
+echo "12: a fetch killed after 13 s at 1 MB/s left $n12 of 40 articles"
+[ "$n12" -ge 5 ] && [ "$n12" -lt 40 ] && ok ||
+    bad "a fetch killed after 13 s at 1 MB/s kept $n12 articles (wanted 5 or more, not all 40)"
+"$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port r12)" --trust-file "$TMP/trust12" \
+    --output "$TMP/lib12b" --connect-timeout 5 >/dev/null 2>"$TMP/fetch12b.err" &
+FETCH12=$!
+sleep 4
+kill -HUP "$FETCH12" 2>/dev/null
+rc=0
+wait "$FETCH12" || rc=$?
+n12=$(articles12 "$TMP/lib12b")
+[ $rc -eq 7 ] && grep -q "the terminal was closed (SIGHUP)" "$TMP/fetch12b.err" && [ "$n12" -ge 1 ] &&
+    ok || bad "SIGHUP: exit $rc (wanted 7), $n12 articles written: $(tail -3 "$TMP/fetch12b.err")"
 finish
