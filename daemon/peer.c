@@ -113,49 +113,185 @@ static void target_schedule(struct target *t, bool failed);
 
 /* ---- keys ---- */
 
-/* Reads or creates DATA/node.key (the X25519 secret, mode 0600). */
+#define NODE_KEY_NAME "node.key"
+/* Where a new node key is written before it gets its name (a fixed name: the
+ * data folder's lock, taken by store_open() before peer_start(), keeps any other
+ * samizdatd out of the folder, so a file by this name is a crashed start's). */
+#define NODE_KEY_TMP_NAME "node.key.tmp"
+
+/*
+ * Makes a new node key and gives it the name node.key in the open data folder
+ * dfd only once its 32 bytes are on disk: written and fsynced under
+ * NODE_KEY_TMP_NAME, linked to node.key, then the folder fsynced. A crash at
+ * any point leaves no node.key (the next start makes one) or a whole one, never
+ * a short one. link() fails when node.key exists, as O_EXCL did: a key someone
+ * put there meanwhile is never replaced. Returns 0, 1 when node.key appeared
+ * meanwhile (the caller reads that one instead), or -1 with a reason in err.
+ */
+static int
+make_node_key(int dfd, const char *data_dir, struct sz_link_keys *k, char *err, size_t err_cap)
+{
+    const char *step = "creating " NODE_KEY_TMP_NAME;
+    ssize_t n = -1;
+    int fd, r, e;
+
+    randombytes_buf(k->node_sk, SZ_NODE_KEY_LEN);
+    fd = openat(dfd, NODE_KEY_TMP_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        goto fail;
+    step = "writing " NODE_KEY_TMP_NAME;
+    do
+        n = write(fd, k->node_sk, SZ_NODE_KEY_LEN);
+    while (n < 0 && errno == EINTR);
+    if (n != SZ_NODE_KEY_LEN) {
+        if (n >= 0)
+            errno = ENOSPC; /* a short write to a regular file: the disk is full */
+        goto fail_tmp;
+    }
+    if (fsync(fd) != 0)
+        goto fail_tmp;
+    r = close(fd);
+    fd = -1;
+    if (r != 0)
+        goto fail_tmp;
+    step = "naming it " NODE_KEY_NAME;
+    r = linkat(dfd, NODE_KEY_TMP_NAME, dfd, NODE_KEY_NAME, 0);
+    if (r != 0 && (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS))
+        /* A file system without hard links (FAT): rename, the lock keeping
+         * other daemons out. */
+        r = renameat(dfd, NODE_KEY_TMP_NAME, dfd, NODE_KEY_NAME);
+    if (r != 0) {
+        if (errno == EEXIST) {
+            (void)unlinkat(dfd, NODE_KEY_TMP_NAME, 0);
+            sodium_memzero(k->node_sk, SZ_NODE_KEY_LEN);
+            return 1;
+        }
+        goto fail_tmp;
+    }
+    /* Left behind on failure, it is removed at the next start. */
+    (void)unlinkat(dfd, NODE_KEY_TMP_NAME, 0);
+    /* The key is whole under its name by now: a folder that cannot be synced
+     * (EINVAL: the file system does not sync folders) is only warned about. */
+    if (fsync(dfd) != 0 && errno != EINVAL)
+        log_msg(LOG_WARN,
+                "cannot sync the data folder %.300s after making its " NODE_KEY_NAME
+                ": %s; a power cut now could lose the key, and a new one would be made at the "
+                "next start (peers then know this node as a new one)",
+                data_dir, strerror(errno));
+    return 0;
+
+fail_tmp:
+    e = errno;
+    if (fd >= 0)
+        close(fd);
+    (void)unlinkat(dfd, NODE_KEY_TMP_NAME, 0);
+    errno = e;
+fail:
+    snprintf(err, err_cap,
+             "cannot make the node key %.300s/" NODE_KEY_NAME " (%s): %s; check that the data "
+             "folder is writable and its disk has room, then start again",
+             data_dir, step, strerror(errno));
+    sodium_memzero(k->node_sk, SZ_NODE_KEY_LEN);
+    return -1;
+}
+
+/*
+ * Reads DATA/node.key (the X25519 secret, mode 0600), or makes it at the first
+ * start (make_node_key()).
+ */
 static int
 load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t err_cap)
 {
     char path[4096];
     uint8_t buf[SZ_NODE_KEY_LEN + 1];
+    struct stat st;
     ssize_t n;
-    int fd;
+    int dfd, fd, r, attempt, rc = -1;
 
-    snprintf(path, sizeof path, "%s/node.key", data_dir);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) {
-        log_warn_readable(fd, "node key", path);
-        n = read(fd, buf, sizeof buf);
-        close(fd);
-        if (n != SZ_NODE_KEY_LEN) {
-            snprintf(err, err_cap,
-                     "%.300s is damaged (not %d bytes): move it away, and a new node key is "
-                     "made at the next start (peers then know this node as a new one)",
-                     path, SZ_NODE_KEY_LEN);
-            sodium_memzero(buf, sizeof buf);
-            return -1;
-        }
-        memcpy(k->node_sk, buf, SZ_NODE_KEY_LEN);
-        sodium_memzero(buf, sizeof buf);
-    } else if (errno == ENOENT) {
-        randombytes_buf(k->node_sk, SZ_NODE_KEY_LEN);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, k->node_sk, SZ_NODE_KEY_LEN) != SZ_NODE_KEY_LEN || fsync(fd) != 0) {
-            snprintf(err, err_cap, "cannot write the node key %.300s: %s", path, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(path); /* a short file would read as damaged at the next start */
-            }
-            return -1;
-        }
-        close(fd);
-    } else {
-        snprintf(err, err_cap, "cannot read the node key %.300s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/" NODE_KEY_NAME, data_dir);
+    dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(err, err_cap, "cannot open the data folder %.300s to read its node key: %s",
+                 data_dir, strerror(errno));
         return -1;
     }
+    /* A temporary left by a start that crashed while making the key: that key
+     * was never named node.key, so it was never used. */
+    if (unlinkat(dfd, NODE_KEY_TMP_NAME, 0) == 0)
+        log_msg(LOG_INFO,
+                "removed %.300s/" NODE_KEY_TMP_NAME
+                ", left by a start that was interrupted while making the node key",
+                data_dir);
+    else if (errno != ENOENT) {
+        snprintf(err, err_cap,
+                 "cannot remove %.300s/" NODE_KEY_TMP_NAME
+                 " (left by an interrupted start): %s; remove it by hand",
+                 data_dir, strerror(errno));
+        goto out;
+    }
+    /* A second attempt only when node.key appeared while the first made one. */
+    for (attempt = 0; attempt < 2; attempt++) {
+        fd = openat(dfd, NODE_KEY_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT) {
+            snprintf(err, err_cap, "cannot read the node key %.300s: %s", path, strerror(errno));
+            goto out;
+        }
+        /*
+         * An empty node.key never held a key: versions that wrote node.key in
+         * place created it empty and used the key only once its 32 bytes were
+         * written and fsynced, so an empty one is a first start killed in
+         * between (and now it only ever gets its name once whole). No node's
+         * identity is lost by replacing it; any other size is refused below.
+         */
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+            close(fd);
+            fd = -1;
+            log_msg(LOG_WARN,
+                    "%.300s is empty (a first start was interrupted while making it; no key was "
+                    "ever in it): making a new node key",
+                    path);
+            if (unlinkat(dfd, NODE_KEY_NAME, 0) != 0 && errno != ENOENT) {
+                snprintf(err, err_cap, "cannot remove the empty node key %.300s: %s; move it away",
+                         path, strerror(errno));
+                goto out;
+            }
+        }
+        if (fd >= 0) {
+            log_warn_readable(fd, "node key", path);
+            n = read(fd, buf, sizeof buf);
+            close(fd);
+            if (n != SZ_NODE_KEY_LEN) {
+                snprintf(err, err_cap,
+                         "%.300s is damaged (not %d bytes): move it away, and a new node key is "
+                         "made at the next start (peers then know this node as a new one)",
+                         path, SZ_NODE_KEY_LEN);
+                sodium_memzero(buf, sizeof buf);
+                goto out;
+            }
+            memcpy(k->node_sk, buf, SZ_NODE_KEY_LEN);
+            sodium_memzero(buf, sizeof buf);
+            rc = 0;
+            break;
+        }
+        r = make_node_key(dfd, data_dir, k, err, err_cap);
+        if (r < 0)
+            goto out;
+        if (r == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc != 0) {
+        snprintf(err, err_cap,
+                 "%.300s keeps appearing and disappearing while this daemon starts: is something "
+                 "else writing into the data folder? Stop it, then start again",
+                 path);
+        goto out;
+    }
     crypto_scalarmult_base(k->node_pk, k->node_sk);
-    return 0;
+out:
+    close(dfd);
+    return rc;
 }
 
 /* A network key file: 64 hex digits, white space around them ignored. */

@@ -316,6 +316,42 @@ byhand2=$("$SZ" inspect "$TMP/byhand2.bundle" | awk '/^sequence:/ {print $2}')
     bad "pack after the node (key given through a link) signed $l1 used sequence $byhand2"
 check "stop linkpub" stop_daemon linkpub
 
+# --- the node key is named node.key only once whole: a first start killed while
+# making it leaves node.key.tmp (removed at the next start), or, from versions
+# that wrote node.key in place, an empty node.key (replaced: it never held a
+# key). Any other wrong size is still refused and left alone.
+mkdir -p "$TMP/nktmp"
+head -c 32 /dev/urandom >"$TMP/nktmp/node.key.tmp"
+check "start with a leftover node.key.tmp" start_daemon nktmp
+[ ! -e "$TMP/nktmp/node.key.tmp" ] && [ "$(stat -c '%s %a' "$TMP/nktmp/node.key")" = "32 600" ] &&
+    ok || bad "leftover node.key.tmp: $(ls -l "$TMP/nktmp")"
+grep -q "INFO removed .*nktmp/node.key.tmp, left by a start that was interrupted" "$TMP/nktmp.log" &&
+    ok || bad "the leftover node.key.tmp is not logged: $(cat "$TMP/nktmp.log")"
+check "stop nktmp" stop_daemon nktmp
+# Killed between naming node.key and removing the temporary: both name one key.
+cp "$TMP/nktmp/node.key" "$TMP/nktmp.key.orig"
+ln "$TMP/nktmp/node.key" "$TMP/nktmp/node.key.tmp"
+check "restart with node.key.tmp linked to node.key" start_daemon nktmp
+[ ! -e "$TMP/nktmp/node.key.tmp" ] && cmp -s "$TMP/nktmp/node.key" "$TMP/nktmp.key.orig" && ok ||
+    bad "the node key changed when a leftover temporary named it too"
+check "stop nktmp" stop_daemon nktmp
+mkdir -p "$TMP/nkempty"
+install -m 600 /dev/null "$TMP/nkempty/node.key"
+check "start with an empty node.key" start_daemon nkempty
+[ "$(stat -c '%s %a' "$TMP/nkempty/node.key")" = "32 600" ] && ok ||
+    bad "an empty node.key was not replaced: $(ls -l "$TMP/nkempty")"
+grep -q "WARN .*nkempty/node.key is empty (a first start was interrupted while making it" \
+    "$TMP/nkempty.log" && ok || bad "the empty node.key is not logged: $(cat "$TMP/nkempty.log")"
+check "stop nkempty" stop_daemon nkempty
+mkdir -p "$TMP/nkshort"
+head -c 1 /dev/urandom >"$TMP/nkshort/node.key"
+cp "$TMP/nkshort/node.key" "$TMP/nkshort.key.orig"
+rc=0
+timeout 20 "$SZD" --data-dir "$TMP/nkshort" --listen 127.0.0.1:0 >"$TMP/nkshort.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "node.key is damaged (not 32 bytes): move it away" "$TMP/nkshort.log" &&
+    cmp -s "$TMP/nkshort/node.key" "$TMP/nkshort.key.orig" && ok ||
+    bad "a 1-byte node.key is refused and kept (rc $rc): $(cat "$TMP/nkshort.log")"
+
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
 "$SZD" --config "$TMP/bad.conf" --data-dir "$TMP/never" >"$TMP/conf.log" 2>&1
