@@ -1,5 +1,6 @@
 /* samizdat keygen: a new publisher key pair. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,39 @@ static const char USAGE[] =
     "  --force                replace existing key files\n"
     "  -h, --help             show this help\n";
 
+/*
+ * Renames the two written temporaries over pk_path and sk_path (with `force`
+ * replacing files there, else only where none exists); when the secret key
+ * cannot be put in place, puts back the old public key (old_pk, or none).
+ * Returns 0, or -1 having said what happened.
+ */
+static int
+commit_pair(struct util_tmp *pk_tmp, const char *pk_path, struct util_tmp *sk_tmp,
+            const char *sk_path, bool force, const uint8_t *old_pk, size_t old_pk_len)
+{
+    char err[512], why[512];
+
+    if (util_tmp_commit(pk_tmp, !force, err, sizeof err) != 0) {
+        util_err("%s: nothing was written%s", err,
+                 force ? " and the old key files are untouched" : "");
+        return -1;
+    }
+    if (util_tmp_commit(sk_tmp, !force, err, sizeof err) != 0) {
+        if (old_pk == NULL ? unlink(pk_path) == 0
+                           : (util_tmp_write(pk_tmp, pk_path, old_pk, old_pk_len, 0644, why,
+                                             sizeof why) == 0 &&
+                              util_tmp_commit(pk_tmp, false, why, sizeof why) == 0))
+            util_err("%s: nothing was written%s", err,
+                     force ? " and the old key files are untouched" : "");
+        else
+            util_err("%s; the secret key %s is untouched, but %s now holds a public key that "
+                     "has no secret key: write the old public key back into it",
+                     err, sk_path, pk_path);
+        return -1;
+    }
+    return 0;
+}
+
 int
 cmd_keygen(int argc, char **argv)
 {
@@ -52,6 +86,7 @@ cmd_keygen(int argc, char **argv)
     uint8_t *old_pk = NULL;
     size_t old_pk_len = 0;
     struct stat st;
+    sigset_t held;
     int c, r, rc = EXIT_USAGE;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -127,35 +162,31 @@ cmd_keygen(int argc, char **argv)
                  force ? " and the old key files are untouched" : "");
         goto out;
     }
-    /*
-     * The public key goes first: if the secret key then cannot be put in place,
-     * the public key is put back, and a secret key is never lost (a public key
-     * can always be rebuilt from its secret key file).
-     */
     if (force && lstat(pk_path, &st) == 0 &&
         util_read_file(pk_path, 4096, &old_pk, &old_pk_len, err, sizeof err) != 0) {
         util_err("%s: nothing was written and the old key files are untouched", err);
         goto out;
     }
-    if (util_tmp_commit(&pk_tmp, !force, err, sizeof err) != 0) {
-        util_err("%s: nothing was written%s", err,
-                 force ? " and the old key files are untouched" : "");
+    /*
+     * The two files are put in place with SIGINT, SIGTERM and SIGHUP held off
+     * from before the first rename until after the second (and the folder
+     * fsyncs): a signal in between used to remove the secret key's temporary
+     * and end the program, leaving the new public key beside the old secret
+     * key. Such a signal now acts once the pair is in place.
+     *
+     * The public key goes first: if the secret key then cannot be put in place,
+     * the public key is put back, and a secret key is never lost (a public key
+     * can always be rebuilt from its secret key file). An end that cannot be
+     * held off (SIGKILL, a crash, a power cut) between the two renames leaves
+     * the new public key beside the old secret key; the other order would leave
+     * the new secret key beside the old public key, with the old secret key
+     * gone for good.
+     */
+    util_signals_hold(&held);
+    r = commit_pair(&pk_tmp, pk_path, &sk_tmp, sk_path, force, old_pk, old_pk_len);
+    util_signals_release(&held);
+    if (r != 0)
         goto out;
-    }
-    if (util_tmp_commit(&sk_tmp, !force, err, sizeof err) != 0) {
-        char why[512];
-        if (old_pk == NULL ? unlink(pk_path) == 0
-                           : (util_tmp_write(&pk_tmp, pk_path, old_pk, old_pk_len, 0644, why,
-                                             sizeof why) == 0 &&
-                              util_tmp_commit(&pk_tmp, false, why, sizeof why) == 0))
-            util_err("%s: nothing was written%s", err,
-                     force ? " and the old key files are untouched" : "");
-        else
-            util_err("%s; the secret key %s is untouched, but %s now holds a public key that "
-                     "has no secret key: write the old public key back into it",
-                     err, sk_path, pk_path);
-        goto out;
-    }
     printf("%s\n", text);
     rc = EXIT_OK;
 out:

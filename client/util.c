@@ -349,6 +349,18 @@ util_tmp_discard(struct util_tmp *t)
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+void
+util_signals_hold(sigset_t *old)
+{
+    cleanup_block(old);
+}
+
+void
+util_signals_release(const sigset_t *old)
+{
+    (void)pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 int
 util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_cap)
 {

@@ -3,6 +3,7 @@
 #define SZ_CLIENT_UTIL_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,17 @@ int util_tmp_commit(struct util_tmp *t, bool exclusive, char *err, size_t err_ca
 
 /* Removes the temporary of a util_tmp_write() that will not be committed (idempotent). */
 void util_tmp_discard(struct util_tmp *t);
+
+/*
+ * Holds SIGINT, SIGTERM and SIGHUP off in this thread (their old mask saved in
+ * *old) until util_signals_release(old), around util_tmp_commit() calls that
+ * must not be cut apart: a signal sent in between acts at the release, once
+ * they are all done (its cleanup then removes what is left uncommitted).
+ */
+void util_signals_hold(sigset_t *old);
+
+/* Ends a util_signals_hold(): puts back the mask it saved. */
+void util_signals_release(const sigset_t *old);
 
 /*
  * Splits path at its last '/': writes the folder that holds it into dir ("."

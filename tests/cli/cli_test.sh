@@ -391,6 +391,42 @@ fi
 check "keygen --force replaces a key pair" "$SZ" keygen --no-passphrase --force \
     --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
 ! cmp -s "$TMP/old.sk" "$TMP/old.sk.orig" && ok || bad "keygen --force did not replace the key"
+# SIGTERM between the two renames (sent from the fsync of the public key's
+# folder, which runs between them) acts only once both files are in place:
+# never the new public key beside the old secret key, nor one without the other.
+if command -v "${CC:-cc}" >/dev/null; then
+    cat >"$TMP/dirsync_term.c" <<'C'
+/* fsync() of a folder raises SIGTERM. */
+#include <signal.h>
+#include <sys/stat.h>
+int fsync(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        raise(SIGTERM);
+    return 0;
+}
+C
+    "${CC:-cc}" -shared -fPIC -o "$TMP/dirsync_term.so" "$TMP/dirsync_term.c"
+    cp "$TMP/old.sk" "$TMP/pair.sk.before"
+    cp "$TMP/old.pk" "$TMP/pair.pk.before"
+    expect_status "keygen --force interrupted between its renames" 143 env \
+        LD_PRELOAD="$TMP/dirsync_term.so" ASAN_OPTIONS=verify_asan_link_order=0 "$SZ" keygen \
+        --no-passphrase --force --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk"
+    ! cmp -s "$TMP/old.sk" "$TMP/pair.sk.before" && ! cmp -s "$TMP/old.pk" "$TMP/pair.pk.before" &&
+        ok || bad "keygen --force interrupted between its renames replaced one key of the pair"
+    "$SZ" pack --secret-key "$TMP/old.sk" --output "$TMP/pair.bundle" "${ARTICLES[0]}" >/dev/null &&
+        "$SZ" verify --trust "$TMP/old.pk" "$TMP/pair.bundle" >/dev/null && ok ||
+        bad "after keygen --force was interrupted, the public key does not match the secret key"
+    mkdir -p "$TMP/pairint"
+    expect_status "keygen interrupted between its links" 143 env \
+        LD_PRELOAD="$TMP/dirsync_term.so" ASAN_OPTIONS=verify_asan_link_order=0 "$SZ" keygen \
+        --no-passphrase --secret-key "$TMP/pairint/k.sk" --public-key "$TMP/pairint/k.pk"
+    [ "$(ls "$TMP/pairint" | tr '\n' ' ')" = "k.pk k.sk " ] && ok ||
+        bad "keygen interrupted between its links left $(ls "$TMP/pairint")"
+else
+    echo "SKIP: no C compiler to interrupt keygen between its renames"
+fi
 
 # --- pack and export never replace the key or an input
 P_SK=$TMP/p.sk
