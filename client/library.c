@@ -77,11 +77,18 @@
  * Durability: the files of one library_add() are written without an fsync
  * each; one file system barrier (syncfs() on Linux, sync() elsewhere) then
  * makes them all durable before library.idx, the commit point, is written and
- * fsync'ed. After a power cut before the commit, the next run finds the bundles
- * missing from library.idx and writes everything again. A batch that fails
- * while writing its files (a full disk) removes what it wrote for bundles and
- * articles the library did not hold (undo_new_files()), so that the space
- * comes back and a caller can add fewer bundles.
+ * fsync'ed. Until then nothing of the library is lost: the files of an article
+ * being replaced (a correction) and the pages being replaced or dropped
+ * (index.html, month pages) move aside to ".prev-" names instead (see
+ * PREV_PREFIX), and are deleted once library.idx is in place. A batch that
+ * fails before its commit (a full disk, at any step) puts them back and removes
+ * what it wrote for bundles and articles the library did not hold
+ * (undo_batch()), so that the library is as it was, the space comes back and a
+ * caller can add fewer bundles. After a power cut or a kill before the commit,
+ * the next writer finds the mark of one that died (recover_writing()): it puts
+ * back what was aside unless library.idx has the bundle that replaced it,
+ * renders index.html again from library.idx, and the bundles missing from
+ * library.idx are written again when they are added again.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* syncfs() */
@@ -125,6 +132,15 @@
 /* A stored file name: an attachment name, ".txt", and a "_" or "N_" prefix. */
 #define STORED_NAME_MAX (SZ_MAX_ID_LEN + 4 + 4)
 #define MAX_WORKERS 4 /* threads checking and writing one batch */
+/*
+ * What a batch moves aside instead of replacing or deleting, to put back if it
+ * fails before library.idx is written: an article's old file k (its files,
+ * then its page) as ".prev-<new-bundle-id-hex>-<k>" in the article's folder,
+ * and a page (index.html, a month page) as ".prev-<name>" in its folder. No
+ * name the library gives starts with a dot.
+ */
+#define PREV_PREFIX ".prev-"
+#define PREV_NAME_LEN (sizeof PREV_PREFIX + 2 * SZ_BUNDLE_ID_LEN + 22) /* "-" and a size_t */
 
 struct lib_bundle {
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -182,6 +198,22 @@ struct lib {
     size_t n_pst, cap_pst;
 };
 
+/*
+ * A page a batch wrote or removed (index.html, or a month page of archive/<pub>/),
+ * to be undone if the batch fails before its commit.
+ */
+struct page_change {
+    bool month; /* in archive/<pub-hex>/, else in DIR */
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    char name[RENDER_MONTH_NAME_LEN > sizeof PAGE_FILE ? RENDER_MONTH_NAME_LEN : sizeof PAGE_FILE];
+    bool had_old; /* the page it replaced or removed is at PREV_PREFIX name */
+};
+
+struct page_log {
+    struct page_change *v;
+    size_t n, cap;
+};
+
 struct ctx {
     const char *dir;
     int dfd;                /* DIR */
@@ -191,6 +223,7 @@ struct ctx {
     unsigned worker;        /* which worker thread: part of temporary names */
     pthread_mutex_t *fs_mu; /* NULL, or held by a worker while it changes files */
     unsigned tmp_seq;
+    struct page_log *pages; /* NULL: pages are replaced at once, else logged here */
     char *err;
     size_t err_cap;
 };
@@ -408,6 +441,21 @@ folder_taken(const struct lib *l, const uint8_t *pub, const char *name)
             return true;
     }
     return false;
+}
+
+/* The article of pub whose folder is exactly name, or NULL. */
+static const struct lib_art *
+find_folder(const struct lib *l, const uint8_t *pub, const char *name)
+{
+    if (l->fold_cap == 0)
+        return NULL;
+    for (size_t i = hash_folder(pub, name) & (l->fold_cap - 1); l->by_folder[i] != NULL;
+         i = (i + 1) & (l->fold_cap - 1)) {
+        const struct lib_art *a = l->by_folder[i];
+        if (memcmp(a->pub, pub, SZ_PUBLIC_KEY_LEN) == 0 && strcmp(art_folder(a), name) == 0)
+            return a;
+    }
+    return NULL;
 }
 
 /* Makes room in the folder table for n_arts + extra articles. */
@@ -804,6 +852,59 @@ write_file_at(struct ctx *c, int fd, const char *rel, const char *name, const vo
     return 0;
 }
 
+/* The name article file k of the version that bundle `id` replaces moves to. */
+static void
+prev_name(const uint8_t id[SZ_BUNDLE_ID_LEN], size_t k, char out[PREV_NAME_LEN])
+{
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    sz_hex(id, SZ_BUNDLE_ID_LEN, hex);
+    snprintf(out, PREV_NAME_LEN, PREV_PREFIX "%s-%zu", hex, k);
+}
+
+/*
+ * Writes a page (index.html in DIR, or a month page in archive/<pub-hex>/, fd
+ * being that folder) as write_file_at() does. In a batch (c->pages), the page
+ * it replaces moves aside to PREV_PREFIX name first and the change is logged,
+ * so that undo_pages() can put it back; a folder there is left alone, and
+ * replacing it fails as it did.
+ */
+static int
+put_page(struct ctx *c, int fd, const char *rel, const uint8_t *pub, const char *name,
+         const void *data, size_t len)
+{
+    struct page_log *pl = c->pages;
+    char tmp[TMP_NAME_LEN], prev[PREV_NAME_LEN];
+    const char *sep = rel[0] != '\0' ? "/" : "";
+    struct stat st;
+
+    if (pl == NULL)
+        return write_file_at(c, fd, rel, name, data, len, false);
+    if (!grow((void **)&pl->v, &pl->cap, pl->n, sizeof *pl->v))
+        return fail_nomem(c);
+    if (stage_at(c, fd, rel, name, data, len, false, tmp) != 0)
+        return -1;
+    struct page_change *ch = &pl->v[pl->n];
+    *ch = (struct page_change){.month = pub != NULL};
+    if (pub != NULL)
+        memcpy(ch->pub, pub, SZ_PUBLIC_KEY_LEN);
+    snprintf(ch->name, sizeof ch->name, "%s", name);
+    snprintf(prev, sizeof prev, PREV_PREFIX "%s", name);
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        if (renameat(fd, name, fd, prev) != 0) {
+            int e = errno;
+            unlinkat(fd, tmp, 0);
+            return fail(c, "cannot move %s/%s%s%s aside: %s", c->dir, rel, sep, name, strerror(e));
+        }
+        ch->had_old = true;
+        pl->n++; /* from here the old page must come back if anything fails */
+    }
+    if (commit_at(c, fd, rel, name, tmp) != 0)
+        return -1;
+    if (!ch->had_old)
+        pl->n++; /* a new page: it goes if the batch fails */
+    return 0;
+}
+
 /*
  * Writes data to `name` inside fd as a new file (O_EXCL, O_NOFOLLOW); when the
  * name is taken (an article being replaced, or the remains of a run that was
@@ -825,16 +926,25 @@ put_file_at(struct ctx *c, int fd, const char *rel, const char *name, const void
     return fill_file(c, fd, f, name, rel, name, data, len, false);
 }
 
+/* Makes every change to the file system of fd so far durable; false on an error. */
+static bool
+sync_disk(int fd)
+{
+#if defined(__linux__)
+    return syncfs(fd) == 0;
+#else
+    (void)fd;
+    sync();
+    return true;
+#endif
+}
+
 /* Makes every file written so far durable (see "Durability" above). */
 static int
 sync_all(struct ctx *c)
 {
-#if defined(__linux__)
-    if (syncfs(c->dfd) != 0)
+    if (!sync_disk(c->dfd))
         return fail(c, "cannot sync %s to disk: %s", c->dir, strerror(errno));
-#else
-    sync();
-#endif
     return 0;
 }
 
@@ -1749,16 +1859,38 @@ article_file(const struct lib_art *rec, const struct sz_article *a, const struct
 }
 
 /*
+ * Where old file name (ignoring case, as FAT, exFAT and casefolded ext4 do)
+ * is among the old version's files, its page being file old->n_files; or
+ * SIZE_MAX.
+ */
+static size_t
+old_file_index(const struct lib_art *old, const char *name)
+{
+    if (strcasecmp(name, PAGE_FILE) == 0)
+        return old->n_files;
+    for (size_t k = 0; k < old->n_files; k++) {
+        if (strcasecmp(old->files[k], name) == 0)
+            return k;
+    }
+    return SIZE_MAX;
+}
+
+/*
  * A new version of an article over an old one: every file is written under a
  * temporary name first, and only when all are written do they take their
  * names (the page last). A failure (a full disk) leaves the old version whole.
+ * Each old file moves aside (prev_name(): to the name for the new bundle and
+ * its index) rather than being replaced or deleted, so that the old version
+ * comes back whole if the batch fails before library.idx records the new one
+ * (restore_replaced()); drop_aside() deletes them after the commit.
  */
 static int
-replace_files(struct ctx *c, int afd, const char *rel, const struct lib_art *rec,
-              const struct sz_article *a, const struct sz_wr *page)
+replace_files(struct ctx *c, int afd, const char *rel, const struct job *j,
+              const struct sz_wr *page)
 {
+    const struct lib_art *rec = j->rec, *old = j->old;
     size_t n = rec->n_files + 1, k, staged = 0, len;
-    char(*tmp)[TMP_NAME_LEN] = calloc(n, sizeof *tmp);
+    char(*tmp)[TMP_NAME_LEN] = calloc(n, sizeof *tmp), prev[PREV_NAME_LEN];
     const char *name;
     const void *data;
     int rc = -1;
@@ -1766,17 +1898,37 @@ replace_files(struct ctx *c, int afd, const char *rel, const struct lib_art *rec
     if (tmp == NULL)
         return fail_nomem(c);
     for (k = 0; k < n; k++) {
-        article_file(rec, a, page, k, &name, &data, &len);
+        article_file(rec, j->a, page, k, &name, &data, &len);
         if (stage_at(c, afd, rel, name, data, len, false, tmp[k]) != 0)
             goto out;
         staged++;
     }
     for (k = 0; k < n; k++) {
-        article_file(rec, a, page, k, &name, &data, &len);
+        article_file(rec, j->a, page, k, &name, &data, &len);
+        size_t i = old_file_index(old, name);
+        if (i != SIZE_MAX) {
+            prev_name(rec->bundle, i, prev);
+            if (renameat(afd, i < old->n_files ? old->files[i] : PAGE_FILE, afd, prev) != 0 &&
+                errno != ENOENT) {
+                fail(c, "cannot move %s/%s/%s aside: %s", c->dir, rel, name, strerror(errno));
+                goto out;
+            }
+        }
         int r = commit_at(c, afd, rel, name, tmp[k]);
         tmp[k][0] = '\0'; /* renamed, or removed by commit_at() */
         if (r != 0)
             goto out;
+    }
+    /* The old files the new version does not have go aside too. */
+    for (k = 0; k < old->n_files; k++) {
+        if (in_names(rec->files, rec->n_files, old->files[k]) ||
+            strcasecmp(old->files[k], PAGE_FILE) == 0)
+            continue;
+        prev_name(rec->bundle, k, prev);
+        if (renameat(afd, old->files[k], afd, prev) != 0 && errno != ENOENT) {
+            fail(c, "cannot move %s/%s/%s aside: %s", c->dir, rel, old->files[k], strerror(errno));
+            goto out;
+        }
     }
     rc = 0;
 out:
@@ -1789,8 +1941,8 @@ out:
 }
 
 /*
- * Writes one article's folder: the original files first, the page last, then
- * removes files of the older version that the new one does not have.
+ * Writes one article's folder: the original files first, the page last; a
+ * new version moves the older one's files aside (replace_files()).
  */
 static int
 run_article(struct ctx *c, const struct lib *l, const struct job *j)
@@ -1826,7 +1978,7 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
     if (open_dir_at(c, j->pfd, pub_hex, art_folder(rec), true, &afd) != 0)
         goto out;
     if (j->old != NULL) {
-        if (replace_files(c, afd, rel, rec, a, &w) != 0)
+        if (replace_files(c, afd, rel, j, &w) != 0)
             goto out;
     } else {
         for (size_t k = 0; k <= rec->n_files; k++) {
@@ -1836,18 +1988,6 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
             article_file(rec, a, &w, k, &name, &data, &len);
             if (put_file_at(c, afd, rel, name, data, len) != 0)
                 goto out;
-        }
-    }
-    if (j->old != NULL) {
-        const struct lib_art *old = j->old;
-        for (size_t k = 0; k < old->n_files; k++) {
-            if (in_names(rec->files, rec->n_files, old->files[k]) ||
-                strcmp(old->files[k], PAGE_FILE) == 0)
-                continue;
-            if (unlinkat(afd, old->files[k], 0) != 0 && errno != ENOENT) {
-                fail(c, "cannot remove %s/%s/%s: %s", c->dir, rel, old->files[k], strerror(errno));
-                goto out;
-            }
         }
     }
     rc = 0;
@@ -2160,13 +2300,14 @@ month_page_name(const char *name)
 }
 
 /*
- * Deletes the month pages in fd (DIR/<rel>) of months not in months[0..n),
- * which is sorted newest first: an article replaced by a version of another
- * month can leave one without articles. Best effort: a page left behind only
- * shows what the publisher's articles were.
+ * Deletes the month pages in fd (archive/<pub-hex>/) of months not in
+ * months[0..n), which is sorted newest first: an article replaced by a version
+ * of another month can leave one without articles. In a batch (c->pages) such
+ * a page moves aside instead, logged as put_page() does. Best effort: a page
+ * left behind only shows what the publisher's articles were.
  */
 static void
-drop_old_months(int fd, const uint32_t *months, size_t n)
+drop_old_months(struct ctx *c, int fd, const uint8_t *pub, const uint32_t *months, size_t n)
 {
     DIR *d = open_stream(fd);
     struct dirent *e;
@@ -2180,8 +2321,23 @@ drop_old_months(int fd, const uint32_t *months, size_t n)
             render_month_name(months[k], name);
             keep = strcmp(name, e->d_name) == 0;
         }
-        if (!keep)
+        if (keep)
+            continue;
+        struct page_log *pl = c->pages;
+        if (pl == NULL) {
             (void)unlinkat(dirfd(d), e->d_name, 0);
+            continue;
+        }
+        char prev[PREV_NAME_LEN];
+        /* A month page's name: RENDER_MONTH_NAME_LEN - 1 characters. */
+        snprintf(prev, sizeof prev, PREV_PREFIX "%.*s", RENDER_MONTH_NAME_LEN - 1, e->d_name);
+        if (!grow((void **)&pl->v, &pl->cap, pl->n, sizeof *pl->v) ||
+            renameat(dirfd(d), e->d_name, dirfd(d), prev) != 0)
+            continue;
+        struct page_change *ch = &pl->v[pl->n++];
+        *ch = (struct page_change){.month = true, .had_old = true};
+        memcpy(ch->pub, pub, SZ_PUBLIC_KEY_LEN);
+        snprintf(ch->name, sizeof ch->name, "%.*s", RENDER_MONTH_NAME_LEN - 1, e->d_name);
     }
     closedir(d);
 }
@@ -2262,13 +2418,13 @@ write_months(struct ctx *c, const struct render_publisher *pub, bool all)
             wrc = fail(c, "cannot render %s/%s/%s: %s", c->dir, rel, name,
                        sz_strerror(sz_wr_status(&w)));
         else if ((wrc = same_file(c, pfd, rel, name, w.p, w.len, &same)) == 0 && !same)
-            wrc = write_file_at(c, pfd, rel, name, w.p, w.len, false);
+            wrc = put_page(c, pfd, rel, pub->pk, name, w.p, w.len);
         sz_wr_free(&w, false);
         if (wrc != 0)
             goto out;
     }
     if (all)
-        drop_old_months(pfd, months, n_months);
+        drop_old_months(c, pfd, pub->pk, months, n_months);
     rc = 0;
 out:
     if (pfd >= 0)
@@ -2371,7 +2527,7 @@ write_index_html(struct ctx *c, const struct lib *l, bool all_months)
         fail(c, "cannot render %s/" PAGE_FILE ": %s", c->dir, sz_strerror(sz_wr_status(&w)));
         goto out;
     }
-    rc = write_file_at(c, c->dfd, "", PAGE_FILE, w.p, w.len, false);
+    rc = put_page(c, c->dfd, "", NULL, PAGE_FILE, w.p, w.len);
 out:
     sz_wr_free(&w, false);
     free(arts);
@@ -2381,34 +2537,47 @@ out:
     return rc;
 }
 
-/* Encodes one of the state files with `encode` and writes it durably to STATE_DIR/name. */
+/*
+ * Encodes one of the state files with `encode` and writes it durably to
+ * STATE_DIR/name, as write_file_at() does. *placed tells whether the new file
+ * took the name, which a failure to sync the folder after does not undo.
+ */
 static int
 write_state_file(struct ctx *c, const struct lib *l, const char *name,
-                 void (*encode)(struct sz_wr *, const struct lib *))
+                 void (*encode)(struct sz_wr *, const struct lib *), bool *placed)
 {
+    char tmp[TMP_NAME_LEN];
     struct sz_wr w;
-    int rc;
+    int rc = -1;
+    *placed = false;
     sz_wr_init(&w, INDEX_MAX_LEN);
     encode(&w, l);
-    if (sz_wr_status(&w) != 0)
-        rc = fail(c, "cannot write %s/" STATE_DIR "/%s: %s", c->dir, name,
-                  sz_strerror(sz_wr_status(&w)));
-    else
-        rc = write_file_at(c, c->sfd, STATE_DIR, name, w.p, w.len, true);
+    if (sz_wr_status(&w) != 0) {
+        fail(c, "cannot write %s/" STATE_DIR "/%s: %s", c->dir, name,
+             sz_strerror(sz_wr_status(&w)));
+    } else if (stage_at(c, c->sfd, STATE_DIR, name, w.p, w.len, true, tmp) == 0 &&
+               commit_at(c, c->sfd, STATE_DIR, name, tmp) == 0) {
+        *placed = true;
+        rc = fsync(c->sfd) != 0
+                 ? fail(c, "cannot sync folder %s/" STATE_DIR ": %s", c->dir, strerror(errno))
+                 : 0;
+    }
     sz_wr_free(&w, false);
     return rc;
 }
 
+/* Writes library.idx, the commit point; *placed as for write_state_file(). */
 static int
-write_index(struct ctx *c, const struct lib *l)
+write_index(struct ctx *c, const struct lib *l, bool *placed)
 {
-    return write_state_file(c, l, INDEX_FILE, index_encode);
+    return write_state_file(c, l, INDEX_FILE, index_encode, placed);
 }
 
 static int
 write_pstate(struct ctx *c, const struct lib *l)
 {
-    return write_state_file(c, l, PSTATE_FILE, pstate_encode);
+    bool placed;
+    return write_state_file(c, l, PSTATE_FILE, pstate_encode, &placed);
 }
 
 /* Takes the writer's lock on DIR/.samizdat/lock (waits for another writer). */
@@ -2453,22 +2622,13 @@ sweep_dir(int fd, int depth)
 }
 
 /*
- * Under the lock: when the last writer died while writing (its mark is still
- * there), removes the temporaries it left in the library, its state folder
- * and every article folder (<publisher>/<article>), then marks this writer's
- * turn. done_writing() takes the mark away once everything is in place.
+ * Under the lock, after recover_writing(): marks this writer's turn.
+ * done_writing() takes the mark away once everything is in place.
  */
 static int
 begin_writing(struct ctx *c)
 {
-    struct stat st;
-    int f;
-
-    if (fstatat(c->sfd, WRITING_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        sweep_dir(c->dfd, 2);
-        sweep_dir(c->sfd, 1);
-    }
-    f = openat(c->sfd, WRITING_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int f = openat(c->sfd, WRITING_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (f < 0)
         return fail(c, "cannot write %s/" STATE_DIR "/" WRITING_FILE ": %s", c->dir,
                     strerror(errno));
@@ -2480,6 +2640,220 @@ static void
 done_writing(struct ctx *c)
 {
     (void)unlinkat(c->sfd, WRITING_FILE, 0);
+}
+
+/*
+ * True when name is what replace_files() moved aside: PREV_PREFIX, the new
+ * bundle's id in hex, '-' and the old file's index, which go to id and *k.
+ */
+static bool
+prev_parse(const char *name, uint8_t id[SZ_BUNDLE_ID_LEN], size_t *k)
+{
+    const size_t pre = sizeof PREV_PREFIX - 1, hex = 2 * SZ_BUNDLE_ID_LEN;
+    size_t len = strlen(name), v = 0;
+
+    if (len < pre + hex + 2 || len > pre + hex + 6 || strncmp(name, PREV_PREFIX, pre) != 0 ||
+        sz_unhex(name + pre, hex, id, SZ_BUNDLE_ID_LEN) != 0 || name[pre + hex] != '-')
+        return false;
+    for (const char *p = name + pre + hex + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    *k = v;
+    return true;
+}
+
+/*
+ * Resolves what a writer that died left in an article folder (afd, the folder
+ * `folder` of the publisher folder `pub_dir`; pub NULL when that is no
+ * publisher's): removes its temporaries, and each old file that
+ * replace_files() moved aside goes when library.idx holds the bundle that
+ * replaced it (the batch went in), or else back to its name in the record
+ * library.idx still has; the files of the new version that record does not
+ * list then go. *restored tells that an old version came back.
+ */
+static int
+recover_article(struct ctx *c, const struct lib *l, const uint8_t *pub, int afd,
+                const char *pub_dir, const char *folder, bool *restored)
+{
+    const struct lib_art *a = pub != NULL ? find_folder(l, pub, folder) : NULL;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    struct dirent *e;
+    bool back = false;
+    size_t k;
+    int rc = 0;
+    DIR *d = open_stream(afd);
+
+    if (d == NULL)
+        return 0; /* as sweep_dir(): nothing to do about what cannot be read */
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) {
+            (void)unlinkat(afd, e->d_name, 0);
+        } else if (prev_parse(e->d_name, id, &k)) {
+            if (find_bundle(l, id) != NULL) {
+                (void)unlinkat(afd, e->d_name, 0);
+            } else if (a != NULL && k <= a->n_files) {
+                /* Otherwise no record says what it was: left alone. */
+                const char *to = k < a->n_files ? a->files[k] : PAGE_FILE;
+                if (renameat(afd, e->d_name, afd, to) != 0)
+                    rc = fail(c, "cannot put back %s/%s/%s/%s: %s", c->dir, pub_dir, folder, to,
+                              strerror(errno));
+                else
+                    back = true;
+            }
+        }
+    }
+    closedir(d);
+    if (!back)
+        return rc;
+    *restored = true;
+    d = open_stream(afd);
+    if (d == NULL)
+        return rc;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.' && strcasecmp(e->d_name, PAGE_FILE) != 0 &&
+            !in_names(a->files, a->n_files, e->d_name))
+            (void)unlinkat(afd, e->d_name, 0);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* recover_article() for every article folder in pfd, the folder `name` in DIR. */
+static int
+recover_publisher(struct ctx *c, const struct lib *l, int pfd, const char *name, bool *restored)
+{
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    bool known = strlen(name) == 2 * SZ_PUBLIC_KEY_LEN &&
+                 sz_unhex(name, 2 * SZ_PUBLIC_KEY_LEN, pub, SZ_PUBLIC_KEY_LEN) == 0;
+    struct dirent *e;
+    int rc = 0;
+    DIR *d = open_stream(pfd);
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) {
+            (void)unlinkat(pfd, e->d_name, 0);
+            continue;
+        }
+        if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+            continue;
+        int afd = openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (afd < 0)
+            continue;
+        if (recover_article(c, l, known ? pub : NULL, afd, name, e->d_name, restored) != 0)
+            rc = -1;
+        close(afd);
+    }
+    closedir(d);
+    return rc;
+}
+
+/*
+ * In archive/ (fd) and each publisher's folder in it: removes temporaries
+ * and, with `drop`, the pages moved aside. True when there is such a page.
+ */
+static bool
+sweep_archive(int fd, bool drop)
+{
+    struct dirent *e;
+    bool found = false;
+    DIR *d = open_stream(fd);
+
+    if (d == NULL)
+        return false;
+    sweep_dir(fd, 0);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+            continue;
+        int pfd = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd < 0)
+            continue;
+        DIR *p = open_stream(pfd);
+        struct dirent *f;
+        while (p != NULL && (f = readdir(p)) != NULL) {
+            if (strncmp(f->d_name, ".tmp-", 5) == 0) {
+                (void)unlinkat(pfd, f->d_name, 0);
+            } else if (strncmp(f->d_name, PREV_PREFIX, sizeof PREV_PREFIX - 1) == 0) {
+                found = true;
+                if (drop)
+                    (void)unlinkat(pfd, f->d_name, 0);
+            }
+        }
+        if (p != NULL)
+            closedir(p);
+        close(pfd);
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+ * Under the lock, before a writer plans anything (l is library.idx and
+ * publishers.idx): when the last writer died while writing (its mark is still
+ * there), removes the temporaries it left in the library, its state folder and
+ * every article folder (<publisher>/<article>) and resolves what it moved
+ * aside (recover_article()). When it had replaced pages (they are aside too)
+ * or an old version came back, index.html and the month pages are rendered
+ * again from library.idx, so that they show what the articles' folders hold.
+ * The mark stays until this writer is done (done_writing()); all of this can
+ * be done again.
+ */
+static int
+recover_writing(struct ctx *c, const struct lib *l)
+{
+    struct stat st;
+    struct dirent *e;
+    bool pages = false, restored = false;
+    int rc = 0, afd;
+    DIR *d;
+
+    if (fstatat(c->sfd, WRITING_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0;
+    sweep_dir(c->sfd, 1);
+    d = open_stream(c->dfd);
+    if (d == NULL)
+        return fail(c, "cannot read folder %s: %s", c->dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strncmp(name, ".tmp-", 5) == 0) {
+            (void)unlinkat(c->dfd, name, 0);
+            continue;
+        }
+        if (strncmp(name, PREV_PREFIX, sizeof PREV_PREFIX - 1) == 0)
+            pages = true;
+        if (name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+            continue;
+        int sub = openat(c->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+            continue;
+        if (strcmp(name, RENDER_ARCHIVE_DIR) == 0)
+            pages = sweep_archive(sub, false) || pages;
+        else if (recover_publisher(c, l, sub, name, &restored) != 0)
+            rc = -1;
+        close(sub);
+    }
+    closedir(d);
+    if (rc != 0 || (!pages && !restored))
+        return rc;
+    /* The old versions back for good before the pages say so. */
+    if (restored && sync_all(c) != 0)
+        return -1;
+    struct page_log *pl = c->pages;
+    c->pages = NULL;
+    rc = write_index_html(c, l, true);
+    c->pages = pl;
+    if (rc != 0)
+        return -1;
+    (void)unlinkat(c->dfd, PREV_PREFIX PAGE_FILE, 0);
+    afd = openat(c->dfd, RENDER_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (afd >= 0) {
+        sweep_archive(afd, true);
+        close(afd);
+    }
+    return 0;
 }
 
 /* Records the names the reader gave its publishers; true when one changed. */
@@ -2665,11 +3039,11 @@ library_close(struct library *lib)
 }
 
 /*
- * A batch that failed while writing its files (most often on a full disk):
- * removes what it wrote for bundles and articles the library did not hold.
- * Nothing links to those yet, so the library is as it was and the space
- * comes back (a caller may then add fewer bundles). The files of an article
- * being replaced stay: the next run writes them again.
+ * A batch that failed before its commit (most often on a full disk): removes
+ * what it wrote for bundles and articles the library did not hold. Nothing
+ * links to those any more (undo_pages() has put the pages back), so the space
+ * comes back (a caller may then add fewer bundles). The versions of articles
+ * being replaced come back by restore_replaced().
  */
 static void
 undo_new_files(struct ctx *c, const struct plan *p)
@@ -2704,6 +3078,180 @@ undo_new_files(struct ctx *c, const struct plan *p)
     /* What is left is as it was, but for temporaries of replaced files. */
     sweep_dir(c->dfd, 2);
     sweep_dir(c->sfd, 1);
+}
+
+/* The folder of a logged page, DIR or archive/<pub-hex>/, opened; or -1. */
+static int
+page_dir(struct ctx *c, const struct page_change *ch)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    int afd, fd;
+
+    if (!ch->month)
+        return fcntl(c->dfd, F_DUPFD_CLOEXEC, 0);
+    afd = openat(c->dfd, RENDER_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (afd < 0)
+        return -1;
+    sz_hex(ch->pub, SZ_PUBLIC_KEY_LEN, hex);
+    fd = openat(afd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(afd);
+    return fd;
+}
+
+/*
+ * Puts back the pages of a failed batch, the last change first: a page it
+ * replaced or removed comes back from aside, one it added goes, and so do the
+ * month page folders left empty. *moved tells that one came back; false when
+ * one could not.
+ */
+static bool
+undo_pages(struct ctx *c, const struct page_log *pl, bool *moved)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], prev[PREV_NAME_LEN];
+    bool ok = true, added = false;
+
+    for (size_t k = pl->n; k-- > 0;) {
+        const struct page_change *ch = &pl->v[k];
+        int fd = page_dir(c, ch);
+        if (fd < 0) {
+            ok = false;
+            continue;
+        }
+        snprintf(prev, sizeof prev, PREV_PREFIX "%s", ch->name);
+        if (ch->had_old) {
+            if (renameat(fd, prev, fd, ch->name) == 0)
+                *moved = true;
+            else
+                ok = false;
+        } else if (unlinkat(fd, ch->name, 0) != 0 && errno != ENOENT) {
+            ok = false;
+        }
+        close(fd);
+        added = added || (ch->month && !ch->had_old);
+    }
+    int afd =
+        added ? openat(c->dfd, RENDER_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+              : -1;
+    if (afd >= 0) {
+        for (size_t k = 0; k < pl->n; k++) {
+            if (!pl->v[k].month || pl->v[k].had_old)
+                continue;
+            sz_hex(pl->v[k].pub, SZ_PUBLIC_KEY_LEN, hex);
+            (void)unlinkat(afd, hex, AT_REMOVEDIR); /* fails unless empty */
+        }
+        close(afd);
+        (void)unlinkat(c->dfd, RENDER_ARCHIVE_DIR, AT_REMOVEDIR);
+    }
+    return ok;
+}
+
+/*
+ * Puts back the old versions of the articles a failed batch replaced
+ * (replace_files()): the new version's files go and the old ones come back
+ * from aside. A new file whose name (ignoring case) an old one has stays while
+ * that old file is not aside: it is still the old file. *moved tells that a
+ * file came back; false when one could not.
+ */
+static bool
+restore_replaced(const struct plan *p, bool *moved)
+{
+    char prev[PREV_NAME_LEN];
+    struct stat st;
+    bool ok = true;
+
+    for (size_t k = 0; k < p->n_jobs; k++) {
+        const struct job *j = &p->jobs[k];
+        if (j->a == NULL || j->old == NULL)
+            continue;
+        const struct lib_art *rec = j->rec, *old = j->old;
+        int afd = openat(j->pfd, art_folder(rec), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (afd < 0) {
+            ok = ok && errno == ENOENT;
+            continue;
+        }
+        for (size_t f = 0; f < rec->n_files; f++) {
+            size_t i = old_file_index(old, rec->files[f]);
+            if (i != SIZE_MAX) {
+                prev_name(rec->bundle, i, prev);
+                if (fstatat(afd, prev, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                    strcmp(old->files[i], rec->files[f]) == 0)
+                    continue; /* the old file, or the rename below replaces it */
+            }
+            if (unlinkat(afd, rec->files[f], 0) != 0 && errno != ENOENT)
+                ok = false;
+        }
+        for (size_t i = 0; i <= old->n_files; i++) {
+            prev_name(rec->bundle, i, prev);
+            if (renameat(afd, prev, afd, i < old->n_files ? old->files[i] : PAGE_FILE) == 0)
+                *moved = true;
+            else if (errno != ENOENT)
+                ok = false;
+        }
+        close(afd);
+    }
+    return ok;
+}
+
+/*
+ * A batch that failed before its commit (library.idx): puts back the pages
+ * and the article versions it replaced, and removes what it added, so that
+ * the library is as it was. What came back is made durable before the caller
+ * takes the writing mark away. False when something could not be undone: the
+ * mark then stays, and the next writer finishes the job (recover_writing()).
+ */
+static bool
+undo_batch(struct ctx *c, const struct plan *p, const struct page_log *pl)
+{
+    bool moved = false;
+    bool ok = undo_pages(c, pl, &moved);
+    ok = restore_replaced(p, &moved) && ok;
+    undo_new_files(c, p);
+    return moved ? sync_disk(c->dfd) && ok : ok;
+}
+
+/* After the commit: deletes what the batch moved aside. */
+static void
+drop_aside(struct ctx *c, const struct plan *p, const struct page_log *pl)
+{
+    char prev[PREV_NAME_LEN];
+
+    for (size_t k = 0; k < pl->n; k++) {
+        const struct page_change *ch = &pl->v[k];
+        if (!ch->had_old)
+            continue;
+        int fd = page_dir(c, ch);
+        if (fd < 0)
+            continue;
+        snprintf(prev, sizeof prev, PREV_PREFIX "%s", ch->name);
+        (void)unlinkat(fd, prev, 0);
+        close(fd);
+    }
+    for (size_t k = 0; k < p->n_jobs; k++) {
+        const struct job *j = &p->jobs[k];
+        if (j->a == NULL || j->old == NULL)
+            continue;
+        int afd =
+            openat(j->pfd, art_folder(j->rec), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (afd < 0)
+            continue;
+        for (size_t i = 0; i <= j->old->n_files; i++) {
+            prev_name(j->rec->bundle, i, prev);
+            (void)unlinkat(afd, prev, 0);
+        }
+        close(afd);
+    }
+}
+
+/* Appends note to the error message, when it fits. */
+static void
+add_note(struct ctx *c, const char *note)
+{
+    size_t n;
+    if (c->err == NULL || c->err_cap == 0)
+        return;
+    n = strlen(c->err);
+    if (n + 1 < c->err_cap)
+        snprintf(c->err + n, c->err_cap - n, "%s", note);
 }
 
 /* A full disk: the error says what to do about it. */
@@ -2811,8 +3359,9 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
                     .err_cap = err_cap};
     struct library_result r = {0, 0, 0, 0};
     struct plan plan = {0};
+    struct page_log pages = {0};
     size_t *order = NULL;
-    bool changed = false;
+    bool changed = false, writing = false, placed = false, undone = true;
     int rc = -1;
 
     if (err != NULL && err_cap > 0)
@@ -2828,7 +3377,8 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
         open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
-        lib_refresh(&c, lib) != 0 || check_lost_index(&c, l, items, n) != 0)
+        lib_refresh(&c, lib) != 0 || check_lost_index(&c, l, items, n) != 0 ||
+        recover_writing(&c, l) != 0)
         goto out;
     /* From here l changes before the files do: any failure drops it (see out). */
     if (update_names(&c, l, pubs, n_pubs, &changed) != 0)
@@ -2878,37 +3428,52 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     }
     struct stat st;
     bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    bool writing = plan.n_jobs > 0 || changed || !have_page;
+    writing = plan.n_jobs > 0 || changed || !have_page;
     if (writing && begin_writing(&c) != 0)
         goto out;
     struct write_arg wa = {l, &plan};
-    if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0) {
-        undo_new_files(&c, &plan);
-        done_writing(&c); /* the library is as it was: nothing for the next writer to sweep */
-        goto out;
-    }
+    if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0)
+        goto fail_undo;
 
-    /* index.html before library.idx: if anything fails, the next run redoes both. */
+    /* index.html before library.idx: the pages it replaces wait aside until the commit. */
+    c.pages = &pages;
     if ((changed || !have_page) && write_index_html(&c, l, changed) != 0)
-        goto out;
-    if (changed &&
-        (sync_all(&c) != 0 || write_index(&c, l) != 0 || stamp_of(&c, INDEX_FILE, &lib->idx) != 0))
+        goto fail_undo;
+    c.pages = NULL;
+    if (changed && (sync_all(&c) != 0 || write_index(&c, l, &placed) != 0)) {
+        if (!placed)
+            goto fail_undo;
+        goto out; /* library.idx is in place: the next writer finishes (recover_writing()) */
+    }
+    drop_aside(&c, &plan, &pages);
+    if (changed && stamp_of(&c, INDEX_FILE, &lib->idx) != 0)
         goto out;
     if (writing)
         done_writing(&c);
     if (res != NULL)
         *res = r;
     rc = 0;
+    goto out;
+fail_undo:
+    /* Nothing refers to what the batch wrote yet: it goes, and what it replaced comes back. */
+    c.pages = NULL;
+    undone = undo_batch(&c, &plan, &pages);
+    if (undone && writing)
+        done_writing(&c); /* the library is as it was: nothing for the next writer to do */
 out:
     if (rc != 0 && lib != NULL) {
         /* l may hold what is not on disk: read the files again next time. */
         lib_free(l);
         lib->loaded = false;
         advise_full(&c);
+        if (!undone)
+            add_note(&c, " (what was written could not all be undone now: the next run on this "
+                         "library puts it back as it was)");
     }
     if (lib != NULL)
         lib->tmp_seq = c.tmp_seq;
     plan_free(&plan);
+    free(pages.v);
     free(order);
     if (c.lfd >= 0)
         close(c.lfd);
@@ -3092,7 +3657,7 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     struct ctx c = {
         .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
     struct lib l = {0};
-    bool names_changed = false, alarm_changed = false;
+    bool names_changed = false, alarm_changed = false, placed;
     int rc = -1;
 
     if (err != NULL && err_cap > 0)
@@ -3103,7 +3668,8 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     }
     if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
-        lib_load(&c, &l) != 0 || update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
+        lib_load(&c, &l) != 0 || recover_writing(&c, &l) != 0 ||
+        update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
         goto out;
     for (size_t k = 0; k < n_pubs; k++) {
         struct lib_pstate *p = find_pstate(&l, pubs[k].pk);
@@ -3127,7 +3693,7 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
     if (begin_writing(&c) != 0 || write_index_html(&c, &l, names_changed || alarm_changed) != 0 ||
-        sync_all(&c) != 0 || (names_changed && write_index(&c, &l) != 0) ||
+        sync_all(&c) != 0 || (names_changed && write_index(&c, &l, &placed) != 0) ||
         write_pstate(&c, &l) != 0)
         goto out;
     done_writing(&c);

@@ -3,8 +3,9 @@
  * layout, byte-identical bodies and attachments, ordering, idempotence,
  * sequence rules, refusal of planted symbolic links, escaping, CSP on every
  * page, Markdown without raw HTML, the HTML sanitizer (table-driven), a
- * damaged index, and the freshness and equivocation warnings of index.html
- * (library_note_fetch(), a damaged publishers.idx).
+ * damaged index, the freshness and equivocation warnings of index.html
+ * (library_note_fetch(), a damaged publishers.idx), and batches that fail or
+ * whose writer dies before library.idx records them (corrections included).
  *
  * `test_library --make-demo DIR` instead writes a small demo library to DIR
  * (used by tests/browser/no_network_test.sh) and exits.
@@ -30,6 +31,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "samizdat/article.h"
@@ -2892,6 +2894,405 @@ test_newest_signature(void **state)
     made_free(&ms[1]);
 }
 
+/* ---- batches that fail or die before their commit ---- */
+
+static char **list_v;
+static size_t list_n, list_cap, list_root_len;
+static const char *list_skip;
+
+static int
+list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    char line[1024];
+    const char *rel = path + list_root_len;
+    if (list_skip != NULL && strncmp(rel, list_skip, strlen(list_skip)) == 0)
+        return 0;
+    if (flag == FTW_D) {
+        snprintf(line, sizeof line, "%s/", rel);
+    } else if (flag == FTW_F && S_ISREG(st->st_mode)) {
+        size_t len;
+        char *s = slurp(path, &len);
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        assert_non_null(s);
+        for (size_t k = 0; k < len; k++)
+            h = (h ^ (uint8_t)s[k]) * UINT64_C(0x100000001b3);
+        free(s);
+        snprintf(line, sizeof line, "%s %zu %016llx", rel, len, (unsigned long long)h);
+    } else {
+        snprintf(line, sizeof line, "%s (type %o)", rel, (unsigned)(st->st_mode & S_IFMT));
+    }
+    if (list_n == list_cap) {
+        list_cap = list_cap == 0 ? 256 : 2 * list_cap;
+        char **v = realloc(list_v, list_cap * sizeof *list_v);
+        assert_non_null(v);
+        list_v = v;
+    }
+    list_v[list_n] = strdup(line);
+    assert_non_null(list_v[list_n]);
+    list_n++;
+    return 0;
+}
+
+static int
+cmp_line(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/*
+ * Everything a library holds: every entry below dir (but those whose path
+ * relative to dir starts with skip, when given) with the size and a hash of
+ * each file's bytes, sorted, one a line.
+ */
+static char *
+listing(const char *dir, const char *skip)
+{
+    size_t len = 1;
+    list_n = 0;
+    list_root_len = strlen(dir);
+    list_skip = skip;
+    assert_int_equal(nftw(dir, list_one, 16, FTW_PHYS), 0);
+    qsort(list_v, list_n, sizeof *list_v, cmp_line);
+    for (size_t k = 0; k < list_n; k++)
+        len += strlen(list_v[k]) + 1;
+    char *out = malloc(len), *p = out;
+    assert_non_null(out);
+    for (size_t k = 0; k < list_n; k++) {
+        size_t n = strlen(list_v[k]);
+        memcpy(p, list_v[k], n);
+        p[n] = '\n';
+        p += n + 1;
+        free(list_v[k]);
+    }
+    *p = '\0';
+    free(list_v);
+    list_v = NULL;
+    list_cap = 0;
+    return out;
+}
+
+/* Fails naming the first line in which two listings differ; frees both. */
+static void
+assert_same_listing(char *want, char *got)
+{
+    const char *a = want, *b = got;
+    while (*a != '\0' && *b != '\0') {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || memcmp(a, b, la) != 0)
+            break;
+        a += la + 1;
+        b += lb + 1;
+    }
+    if (*a != '\0' || *b != '\0') {
+        int la = (int)strcspn(a, "\n"), lb = (int)strcspn(b, "\n");
+        print_error("the library differs: wanted \"%.*s\", found \"%.*s\"\n", la, a, lb, b);
+        free(want);
+        free(got);
+        fail();
+    }
+    free(want);
+    free(got);
+}
+
+enum { N_FILL = 130 };
+/* library.idx is the only file a batch writes that exceeds this (see big_library()). */
+#define FILL_LIMIT (128u << 10)
+
+/*
+ * A library whose library.idx is far larger than any other file a batch
+ * writes: each article has a long URL, which library.idx holds for all of
+ * them and an article's page for its own only, so a file size limit between
+ * the two makes the write of library.idx fail alone, as a disk that fills up
+ * at the last step does. Article "a-art-1" (the newest) has a picture; the
+ * others are three days apart, so that there are month pages.
+ */
+static struct made
+big_library(const struct key *k)
+{
+    static char ids[N_FILL][16], url[1501];
+    static struct sz_attachment pic = {{"pic.png", 7}, {"image/png", 9}, test_png, sizeof test_png};
+    struct sz_article a[N_FILL + 2];
+    memset(url, 0, sizeof url);
+    memcpy(url, "https://example.org/", 20);
+    memset(url + 20, 'u', sizeof url - 21);
+    for (int n = 0; n < N_FILL; n++) {
+        snprintf(ids[n], sizeof ids[n], "p%03d", n);
+        a[n] = art(ids[n], ids[n], T0 - (int64_t)(n + 1) * 3 * DAY, SZ_CTYPE_PLAIN, "filler");
+        a[n].url = S(url);
+    }
+    a[N_FILL] = art("a-art-1", "Original title", T0, SZ_CTYPE_MARKDOWN, "original ![p](pic.png)");
+    a[N_FILL].atts = &pic;
+    a[N_FILL].n_atts = 1;
+    a[N_FILL + 1] = art("lonely", "Alone in its month", T0 - 800 * DAY, SZ_CTYPE_PLAIN, "alone");
+    return make_bundle(k, 1, T0, a, N_FILL + 2);
+}
+
+/*
+ * Corrections (#2) of "a-art-1" (a new title, no picture) and of "lonely"
+ * (dated a month that has other articles, so that its own month page goes),
+ * and a new article (#3) in a month of its own.
+ */
+static void
+correction_batch(const struct key *k, struct made out[2])
+{
+    struct sz_article corr[2] = {
+        art("a-art-1", "Corrected title", T0, SZ_CTYPE_MARKDOWN, "corrected"),
+        art("lonely", "Not alone", T0 - 3 * DAY - HOUR, SZ_CTYPE_PLAIN, "moved"),
+    };
+    struct sz_article fresh = art("fresh", "Fresh news", T0 + 40 * DAY, SZ_CTYPE_PLAIN, "fresh");
+    out[0] = make_bundle(k, 2, T0 + DAY, corr, 2);
+    out[1] = make_bundle(k, 3, T0 + 40 * DAY, &fresh, 1);
+}
+
+static off_t
+size_at(const char *dir, const char *rel)
+{
+    char *p = path_of("%s/%s", dir, rel);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    free(p);
+    return st.st_size;
+}
+
+/* Adds ms with files limited to FILL_LIMIT bytes; returns library_add()'s result. */
+static int
+add_limited(const char *dir, const struct made *ms, size_t n, char *err, size_t err_cap)
+{
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = FILL_LIMIT;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = add(dir, ms, n, NULL, 0, NULL, err, err_cap);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    return rc;
+}
+
+/* A library made of the batches ms[0..n) added one after the other, in a new folder. */
+static char *
+reference_library(const struct made *const *ms, const size_t *n, size_t n_batches)
+{
+    char *dir = tmp_dir();
+    for (size_t k = 0; k < n_batches; k++)
+        add_ok(dir, ms[k], n[k], NULL);
+    return dir;
+}
+
+/* What a reader sees of a library that has not taken correction_batch(). */
+static void
+assert_uncorrected(const char *dir, const struct key *k)
+{
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+    pub_hex(k, hex);
+    char *page = page_of(dir, k, "a-art-1"), *idx = index_checked(dir);
+    assert_non_null(strstr(page, "Original title"));
+    assert_non_null(strstr(idx, "Original title"));
+    assert_null(strstr(idx, "Corrected title"));
+    assert_null(strstr(idx, "Fresh news"));
+    assert_null(strstr(idx, "Not alone"));
+    assert_file_bytes(p = path_of("%s/%s/a-art-1/pic.png", dir, hex), test_png, sizeof test_png);
+    free(p);
+    assert_false(exists(p = path_of("%s/%s/fresh", dir, hex)));
+    free(p);
+    free(page);
+    free(idx);
+}
+
+/*
+ * A batch that fails after writing its articles, when library.idx (its commit)
+ * cannot be written, leaves the library exactly as it was: no new article, no
+ * bundle file, the corrected article in its old version with its picture,
+ * index.html and the month pages as they were. Once there is room, the same
+ * batch goes in as it would have.
+ */
+static void
+test_failed_commit_undone(void **state)
+{
+    struct world *w = *state;
+    struct made m1 = big_library(&w->k), batch[2];
+    correction_batch(&w->k, batch);
+    add_ok(w->dir, &m1, 1, NULL);
+    assert_true(size_at(w->dir, ".samizdat/library.idx") > (off_t)FILL_LIMIT);
+    assert_true(size_at(w->dir, "index.html") < (off_t)FILL_LIMIT / 2);
+
+    char *before = listing(w->dir, NULL), err[512];
+    assert_int_equal(add_limited(w->dir, batch, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "library.idx"));
+    assert_uncorrected(w->dir, &w->k);
+    assert_false(lib_has_file(w->dir, ".samizdat/writing"));
+    assert_same_listing(before, listing(w->dir, NULL));
+
+    add_ok(w->dir, batch, 2, NULL);
+    char *page = page_of(w->dir, &w->k, "a-art-1"), *idx = index_checked(w->dir);
+    assert_non_null(strstr(page, "Corrected title"));
+    assert_non_null(strstr(idx, "Corrected title"));
+    assert_non_null(strstr(idx, "Fresh news"));
+    free(page);
+    free(idx);
+    const struct made *steps[2] = {&m1, batch};
+    size_t counts[2] = {1, 2};
+    char *ref = reference_library(steps, counts, 2);
+    assert_same_listing(listing(ref, NULL), listing(w->dir, NULL));
+    rm_rf(ref);
+    made_free(&m1);
+    made_free(&batch[0]);
+    made_free(&batch[1]);
+}
+
+/* A bundle of 101 articles of k, one a week: more than index.html lists, so month pages. */
+static struct made
+many_weekly(const struct key *k)
+{
+    static char ids[101][16];
+    struct sz_article a[101];
+    for (int n = 0; n < 101; n++) {
+        snprintf(ids[n], sizeof ids[n], "w%03d", n);
+        a[n] = art(ids[n], ids[n], T0 - (int64_t)n * 7 * DAY, SZ_CTYPE_PLAIN, "weekly");
+    }
+    return make_bundle(k, 1, T0, a, 101);
+}
+
+/*
+ * The same when index.html cannot be replaced (a folder stands there): the
+ * articles, the corrections, the bundles and the month pages the batch wrote
+ * (of a publisher new to the library too, with its folders) go again.
+ */
+static void
+test_failed_page_undone(void **state)
+{
+    struct world *w = *state;
+    struct key k2 = new_key();
+    struct made m1 = big_library(&w->k), batch[3];
+    correction_batch(&w->k, batch);
+    batch[2] = many_weekly(&k2);
+    add_ok(w->dir, &m1, 1, NULL);
+    char *page = path_of("%s/index.html", w->dir), *kept = path_of("%s/index.html/x", w->dir);
+    assert_int_equal(unlink(page), 0);
+    assert_int_equal(mkdir(page, 0755), 0);
+    touch(w->dir, "index.html/x");
+
+    char *before = listing(w->dir, NULL), err[512];
+    assert_int_equal(add(w->dir, batch, 3, NULL, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "index.html"));
+    assert_same_listing(before, listing(w->dir, NULL));
+
+    assert_int_equal(unlink(kept), 0);
+    assert_int_equal(rmdir(page), 0);
+    /* Nothing of the batch was left for a later one to show. */
+    add_ok(w->dir, NULL, 0, NULL);
+    assert_uncorrected(w->dir, &w->k);
+    add_ok(w->dir, batch, 3, NULL);
+    const struct made *steps[2] = {&m1, batch};
+    size_t counts[2] = {1, 3};
+    char *ref = reference_library(steps, counts, 2);
+    assert_same_listing(listing(ref, NULL), listing(w->dir, NULL));
+    rm_rf(ref);
+    free(page);
+    free(kept);
+    made_free(&m1);
+    for (size_t k = 0; k < 3; k++)
+        made_free(&batch[k]);
+}
+
+/*
+ * Adds ms in a child process that the file size limit kills (SIGXFSZ) when it
+ * writes library.idx: a writer that dies after replacing an article and
+ * index.html, before its commit (SIGKILL, a power cut).
+ */
+static void
+add_and_die(const char *dir, const struct made *ms, size_t n)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim = {FILL_LIMIT, FILL_LIMIT}, core = {0, 0};
+        char err[512];
+        signal(SIGXFSZ, SIG_DFL);
+        setrlimit(RLIMIT_CORE, &core);
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+            _exit(2);
+        _exit(add(dir, ms, n, NULL, 0, NULL, err, sizeof err) == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGXFSZ);
+}
+
+/*
+ * A writer that died while correcting an article, before library.idx recorded
+ * the correction, left it half done: the next writer puts the old version
+ * back (its page, its picture, index.html), so that a later unrelated batch
+ * does not record a mixed library. When library.idx had recorded the
+ * correction, the next writer keeps it and removes what was kept aside.
+ */
+static void
+test_dead_writer_correction(void **state)
+{
+    struct world *w = *state;
+    struct made m1 = big_library(&w->k), batch[2];
+    struct sz_article la = art("later", "Later news", T0 + 2 * DAY, SZ_CTYPE_PLAIN, "later");
+    struct made later = make_bundle(&w->k, 4, T0 + 2 * DAY, &la, 1);
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+    pub_hex(&w->k, hex);
+    correction_batch(&w->k, batch);
+
+    /* Died before the commit. */
+    add_ok(w->dir, &m1, 1, NULL);
+    add_and_die(w->dir, batch, 1);
+    assert_true(lib_has_file(w->dir, ".samizdat/writing"));
+    p = page_of(w->dir, &w->k, "a-art-1");
+    assert_non_null(strstr(p, "Corrected title")); /* the state the writer died in */
+    free(p);
+    /* The next writer, even one that adds nothing, shows the old version again. */
+    add_ok(w->dir, &m1, 1, NULL);
+    assert_uncorrected(w->dir, &w->k);
+    add_ok(w->dir, &later, 1, NULL);
+    assert_uncorrected(w->dir, &w->k);
+    assert_false(lib_has_file(w->dir, ".samizdat/writing"));
+    const struct made *steps[3] = {&m1, &later, batch};
+    size_t counts[3] = {1, 1, 1};
+    char *ref = reference_library(steps, counts, 2);
+    /* All but the file of the correction's bundle, which stays until it is added. */
+    assert_same_listing(listing(ref, "/.samizdat/bundles"), listing(w->dir, "/.samizdat/bundles"));
+    /* Added again, the correction shows. */
+    add_ok(w->dir, batch, 1, NULL);
+    add_ok(ref, batch, 1, NULL);
+    assert_same_listing(listing(ref, NULL), listing(w->dir, NULL));
+    rm_rf(ref);
+
+    /* Died after the commit (library.idx of a library that took the correction). */
+    char *dead = tmp_dir();
+    add_ok(dead, &m1, 1, NULL);
+    add_and_die(dead, batch, 1);
+    steps[1] = batch;
+    ref = reference_library(steps, counts, 2);
+    char *from = path_of("%s/.samizdat/library.idx", ref),
+         *to = path_of("%s/.samizdat/library.idx", dead);
+    size_t len;
+    char *idx = slurp(from, &len);
+    assert_non_null(idx);
+    FILE *f = fopen(to, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(idx, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(idx);
+    free(from);
+    free(to);
+    add_ok(dead, &later, 1, NULL);
+    add_ok(ref, &later, 1, NULL);
+    assert_same_listing(listing(ref, NULL), listing(dead, NULL));
+    rm_rf(ref);
+    rm_rf(dead);
+    made_free(&m1);
+    made_free(&later);
+    made_free(&batch[0]);
+    made_free(&batch[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2933,6 +3334,9 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_put_each_and_each_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_folder_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newest_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_page_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_writer_correction, setup, teardown),
         cmocka_unit_test(test_escape_every_offset),
         cmocka_unit_test(test_sanitizer_table),
         cmocka_unit_test(test_sanitizer_prefixes),
