@@ -105,6 +105,8 @@
 /* A REQUEST_PART unanswered this long no longer holds its link's one slot. */
 #define PART_OUT_MS (5 * 60 * 1000)
 #define REFUSED_SLOTS 4    /* per peer: parts it answered NOT_FOUND */
+#define SENT_SLOTS 64      /* per peer: ids of the last bundles sent to it */
+#define PART_ASKED_SLOTS 8 /* per peer: ids of the last parts it asked for */
 #define NO_RESUME_SLOTS 64 /* ids whose resumption failed: fetched whole from then on */
 
 struct range_req {
@@ -151,6 +153,12 @@ struct gossip_peer {
     uint8_t rx_skip_id[SZ_BUNDLE_ID_LEN];
     uint64_t part_refused[REFUSED_SLOTS]; /* id prefixes of parts it answered NOT_FOUND */
     size_t part_refused_next;
+    /* Ids sent to it on this link, whole or the rest, and ids it asked a part of:
+     * a REQUEST_PART that crossed the bundle going to it is told NOT_FOUND. */
+    uint64_t sent[SENT_SLOTS];
+    size_t sent_next;
+    uint64_t part_asked[PART_ASKED_SLOTS];
+    size_t part_asked_next;
     /* What we asked of this peer. */
     size_t n_requested;
     size_t n_owned; /* fetches its announcements started */
@@ -376,6 +384,25 @@ has_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
     known_add(p, id);
     if (p->g != NULL)
         ring_add(&p->g->has, &p->g->has_next, HAS_SLOTS, id);
+}
+
+/* Adds id's prefix to a ring of `slots` held in place. */
+static void
+fixed_ring_add(uint64_t *ring, size_t *next, size_t slots, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    if (ring_has(ring, slots, id))
+        return;
+    ring[*next] = prefix(id);
+    *next = (*next + 1) % slots;
+}
+
+/* A bundle (or the rest of one) went to p on this link: it has it. */
+static void
+sent_add(struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    has_add(p, id);
+    if (p->g != NULL)
+        fixed_ring_add(p->g->sent, &p->g->sent_next, SENT_SLOTS, id);
 }
 
 /* Notes an id asked of a peer: its bundle is welcome even after the request timed out. */
@@ -1866,7 +1893,7 @@ send_batched(struct peer *p, struct gjob *j)
                 return -1;
             }
             for (k = 0; k < n; k++) {
-                has_add(p, j->ids[idx[k]]);
+                sent_add(p, j->ids[idx[k]]);
                 j->lens[idx[k]] = 0;
                 p->bundles_out++;
                 if (j->range)
@@ -1956,7 +1983,7 @@ done_serve(struct gjob *j)
                 return;
             if (end < j->lens[i])
                 continue; /* its next piece goes when the send queue has drained */
-            has_add(p, j->ids[i]);
+            sent_add(p, j->ids[i]);
             if (j->range || (j->piece && g->piece_range))
                 g->serve_sent++;
         } else if (j->piece) {
@@ -2892,11 +2919,27 @@ on_request_part(struct peer *p, const struct sz_msg *m, int64_t now)
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for too many bundles at once");
         return -1;
     }
-    /* The rest of a bundle it was sent on this link: an honest reader has it. */
     if (peer_has(p, m->id)) {
+        /*
+         * Sent to it whole on this link, and it had not asked for a part of it
+         * here before: its request crossed the bundle (it kept part of it from
+         * a peer lost meanwhile). It has the bundle now; NOT_FOUND ends its
+         * request. A part of a bundle it sent or announced itself, or a second
+         * part after one was sent, is nonsense.
+         */
+        if (ring_has(g->sent, SENT_SLOTS, m->id) &&
+            !ring_has(g->part_asked, PART_ASKED_SLOTS, m->id)) {
+            struct sz_msg r;
+            memset(&r, 0, sizeof r);
+            r.type = SZ_MSG_NOT_FOUND;
+            memcpy(r.id, m->id, SZ_BUNDLE_ID_LEN);
+            (void)peer_send_msg(p, &r);
+            return 0;
+        }
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "asked for part of a bundle it already has");
         return -1;
     }
+    fixed_ring_add(g->part_asked, &g->part_asked_next, PART_ASKED_SLOTS, m->id);
     while (k < g->n_serve_ids && memcmp(g->serve_ids[k], m->id, SZ_BUNDLE_ID_LEN) != 0)
         k++;
     if (k == g->n_serve_ids && g->n_serve_ids < MAX_SERVE_IDS) {
@@ -3430,8 +3473,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
              * another of its sequence): the part stays for other peers, and
              * this one is not asked for it again. */
             p->g->part_out = false;
-            p->g->part_refused[p->g->part_refused_next] = prefix(m.id);
-            p->g->part_refused_next = (p->g->part_refused_next + 1) % REFUSED_SLOTS;
+            fixed_ring_add(p->g->part_refused, &p->g->part_refused_next, REFUSED_SLOTS, m.id);
         }
         /* Ids it announced and then says it lacks, many in a row: made up to
          * keep this node asking. Its announcements are ignored for a while. */

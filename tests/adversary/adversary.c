@@ -1863,28 +1863,69 @@ part_bundle_seen(const struct conn *c)
     return c->part_seen != 0;
 }
 
+static bool
+whole_seen(const struct conn *c)
+{
+    (void)c;
+    return n_tracked > 0 && tracked[0].n_got > 0;
+}
+
 /*
  * request-part BUNDLE: the daemon holding it, with the part feature
- * (PROTOCOL.md 4.1.1): REQUEST_PART at its length is answered NOT_FOUND (and
- * costs it no read); REQUEST_PART for its last 1000 bytes is answered by one
- * BUNDLE message holding exactly those; asking again for part of a bundle it
- * sent us closes the link.
+ * (PROTOCOL.md 4.1.1): on a first link, the bundle asked for by id and sent
+ * whole, then a REQUEST_PART of it (as when the request crossed the bundle) is
+ * answered NOT_FOUND and the link stays. On a second link: REQUEST_PART at
+ * its length is answered NOT_FOUND (and costs it no read); REQUEST_PART for
+ * its last 1000 bytes is answered by one BUNDLE message holding exactly
+ * those; asking again for part of the bundle it sent us closes the link.
  */
 static int
 cmd_request_part(const char *path)
 {
     struct conn c;
     size_t len, blen = 0;
-    uint8_t *b = read_file(path, &len), body[64];
+    uint8_t *b = read_file(path, &len), body[SZ_MSG_MAX_REQUEST_LEN];
     struct sz_msg m;
     double t0;
-    bool nf, got, closed;
+    bool nf, got, closed, crossed;
 
     if (len <= 1000)
         die_local("request-part: the bundle must be over 1000 bytes");
     track_bundles(&path, 1);
     keys.features |= SZ_FEATURE_PART;
     if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_PART) == 0) {
+        bool open = c.open;
+        conn_free(&c);
+        free(b);
+        return verdict(false,
+                       open ? "the daemon did not agree to the part feature" : "handshake failed");
+    }
+    c.track = true;
+    if (sz_msg_encode_request(tracked[0].id, 1, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && !whole_seen(&c) && conn_pump(&c, 200, whole_seen) == 1)
+        ;
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_REQUEST_PART;
+    memcpy(m.id, tracked[0].id, SZ_BUNDLE_ID_LEN);
+    m.offset = 1;
+    if (sz_msg_encode(&m, body, sizeof body, &blen) != 0)
+        die_local("cannot encode REQUEST_PART");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (now_s() - t0 < 10 && !part_not_found(&c) && conn_pump(&c, 200, part_not_found) == 1)
+        ;
+    crossed = tracked[0].n_got == 1 && tracked[0].n_not_found == 1 && !c.closed;
+    say("REQUEST_PART of a bundle just sent whole on the link: %s", crossed
+                                                                        ? "NOT_FOUND, the link kept"
+                                                                    : c.closed ? "link closed"
+                                                                               : "not NOT_FOUND");
+    conn_free(&c);
+    tracked[0].n_got = tracked[0].n_not_found = 0;
+
+    if (handshake(&c, opt.from, NULL) != 0) {
         bool open = c.open;
         conn_free(&c);
         free(b);
@@ -1930,8 +1971,9 @@ cmd_request_part(const char *path)
     say("REQUEST_PART again for a bundle it sent: %s", closed ? "link closed" : "link still open");
     conn_free(&c);
     free(b);
-    return verdict(nf && got && closed, "REQUEST_PART: NOT_FOUND past the end, the rest as asked, "
-                                        "no second part of a bundle sent");
+    return verdict(crossed && nf && got && closed,
+                   "REQUEST_PART: NOT_FOUND for one crossing the bundle and past the end, the "
+                   "rest as asked, no second part of a bundle sent");
 }
 
 #define PREFIX_DROP_BYTES (2u << 20) /* prefix-drop: bytes sent by default */

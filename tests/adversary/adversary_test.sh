@@ -508,8 +508,10 @@ note "shared-sequence: done in $(since "$t0") s"
 still_up shared-sequence T
 honest "after a shared-sequence range" T
 
-# ---- REQUEST_PART (PROTOCOL.md 4.1.1): past the end, the rest, a second time
-echo "request-part: NOT_FOUND past the end, the last 1000 bytes, then a repeat"
+# ---- REQUEST_PART (PROTOCOL.md 4.1.1): crossing a bundle sent whole, past the
+# end, the rest, a second time. (A REQUEST_PART that crossed the bundle on its
+# way got an honest relay banned for an hour before.)
+echo "request-part: of a bundle sent whole (NOT_FOUND), past the end, the last 1000 bytes, then a repeat"
 big p10 part 1
 "$SZ" import --socket "$TMP/T/control.sock" "$TMP/part.bundle" >"$TMP/import.out" 2>&1 ||
     bad "request-part: import at T: $(cat "$TMP/import.out")"
