@@ -428,34 +428,34 @@ windows_unsafe(const char *s)
            s[3] >= '1' && s[3] <= '9';
 }
 
-/* True when an article of pub has the folder name, ignoring ASCII case. */
-static bool
-folder_taken(const struct lib *l, const uint8_t *pub, const char *name)
-{
-    if (l->fold_cap == 0)
-        return false;
-    for (size_t i = hash_folder(pub, name) & (l->fold_cap - 1); l->by_folder[i] != NULL;
-         i = (i + 1) & (l->fold_cap - 1)) {
-        const struct lib_art *a = l->by_folder[i];
-        if (memcmp(a->pub, pub, SZ_PUBLIC_KEY_LEN) == 0 && strcasecmp(art_folder(a), name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* The article of pub whose folder is exactly name, or NULL. */
+/* The article of pub whose folder is name: exactly, or ignoring ASCII case; or NULL. */
 static const struct lib_art *
-find_folder(const struct lib *l, const uint8_t *pub, const char *name)
+folder_lookup(const struct lib *l, const uint8_t *pub, const char *name, bool exact)
 {
     if (l->fold_cap == 0)
         return NULL;
     for (size_t i = hash_folder(pub, name) & (l->fold_cap - 1); l->by_folder[i] != NULL;
          i = (i + 1) & (l->fold_cap - 1)) {
         const struct lib_art *a = l->by_folder[i];
-        if (memcmp(a->pub, pub, SZ_PUBLIC_KEY_LEN) == 0 && strcmp(art_folder(a), name) == 0)
+        if (memcmp(a->pub, pub, SZ_PUBLIC_KEY_LEN) == 0 &&
+            (exact ? strcmp(art_folder(a), name) : strcasecmp(art_folder(a), name)) == 0)
             return a;
     }
     return NULL;
+}
+
+/* True when an article of pub has the folder name, ignoring ASCII case. */
+static bool
+folder_taken(const struct lib *l, const uint8_t *pub, const char *name)
+{
+    return folder_lookup(l, pub, name, false) != NULL;
+}
+
+/* The article of pub whose folder is exactly name, or NULL. */
+static const struct lib_art *
+find_folder(const struct lib *l, const uint8_t *pub, const char *name)
+{
+    return folder_lookup(l, pub, name, true);
 }
 
 /* Makes room in the folder table for n_arts + extra articles. */
