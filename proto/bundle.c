@@ -210,6 +210,61 @@ check_frame_header(const uint8_t *src, size_t src_len, uint64_t content_len)
 }
 
 /*
+ * Walks the blocks of the frame at src, whose compressed size libzstd found to
+ * be frame_len (so every block header and block lies inside it). RFC 8878
+ * 3.1.1.2 limits every block to Block_Maximum_Size, the smaller of the window
+ * and 128 KiB: the stored size of a Raw or Compressed block, the size an RLE
+ * block regenerates. libzstd's one-shot decoder does not check it for Raw and
+ * RLE blocks while its streaming decoder does, so this reader checks it itself
+ * (BUNDLE.md 1.3 step 8.2), for every reader to agree on what is a bundle.
+ * Returns 0 or -SZ_EBADMSG.
+ */
+static int
+check_blocks(const uint8_t *src, size_t frame_len)
+{
+    static const size_t did_lens[4] = {0, 1, 2, 4};
+    const uint64_t abs_max = 128 * 1024;
+    struct sz_rd r;
+    const uint8_t *p;
+    uint8_t fhd, wd = 0;
+    uint64_t window, fcs = 0, block_max;
+    size_t fcs_len;
+    bool single;
+
+    sz_rd_init(&r, src, frame_len);
+    if (sz_rd_bytes(&r, 4, &p) != 0 || sz_rd_u8(&r, &fhd) != 0)
+        return -SZ_EBADMSG;
+    single = (fhd & 0x20) != 0;
+    fcs_len = (fhd >> 6) == 0 ? (single ? 1 : 0) : (size_t)1 << (fhd >> 6);
+    if ((!single && sz_rd_u8(&r, &wd) != 0) || sz_rd_bytes(&r, did_lens[fhd & 3], &p) != 0 ||
+        sz_rd_bytes(&r, fcs_len, &p) != 0)
+        return -SZ_EBADMSG;
+    for (size_t i = fcs_len; i > 0; i--)
+        fcs = fcs << 8 | p[i - 1];
+    if (fcs_len == 2)
+        fcs += 256;
+    if (single) {
+        window = fcs;
+    } else {
+        window = 1ull << (10 + (wd >> 3));
+        window += (window >> 3) * (wd & 7);
+    }
+    block_max = window < abs_max ? window : abs_max;
+    for (;;) {
+        uint32_t bh, type, size;
+        if (sz_rd_bytes(&r, 3, &p) != 0)
+            return -SZ_EBADMSG;
+        bh = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+        type = (bh >> 1) & 3;
+        size = bh >> 3;
+        if (size > block_max || type == 3 || sz_rd_bytes(&r, type == 1 ? 1 : size, &p) != 0)
+            return -SZ_EBADMSG;
+        if (bh & 1)
+            return 0;
+    }
+}
+
+/*
  * Decompresses exactly content_len bytes. The frame must be a single zstd frame
  * that declares that very content size; the output buffer is never larger, so a
  * payload that inflates further fails inside zstd without growing anything.
@@ -258,7 +313,7 @@ inflate_payload(const uint8_t *src, size_t src_len, size_t content_len, struct s
     if (src_len < 4 || sz_load32(src) != ZSTD_MAGICNUMBER)
         return -SZ_EBADMSG;
     n = ZSTD_findFrameCompressedSize(src, src_len);
-    if (ZSTD_isError(n))
+    if (ZSTD_isError(n) || check_blocks(src, n) != 0)
         return -SZ_EBADMSG;
     if (n != src_len)
         return -SZ_ETRAILING;

@@ -311,13 +311,13 @@ compress(const uint8_t *src, size_t len, bool with_size, size_t *out_len)
 }
 
 /*
- * A frame of raw blocks, byte by byte (RFC 8878): 4-byte Frame_Content_Size,
- * window 2^window_log. Independent of the compressor's version.
+ * A frame of raw blocks of block_max bytes (the last one shorter), byte by
+ * byte (RFC 8878): 4-byte Frame_Content_Size, window 2^window_log.
+ * Independent of the compressor's version.
  */
 static uint8_t *
-raw_frame(const uint8_t *src, size_t len, int window_log, size_t *out_len)
+raw_frame(const uint8_t *src, size_t len, int window_log, size_t block_max, size_t *out_len)
 {
-    const size_t block_max = 128 * 1024;
     uint8_t *f = malloc(10 + len + 3 * (len / block_max + 1));
     size_t o = 0, i = 0;
 
@@ -630,12 +630,34 @@ main(int argc, char **argv)
     }
 
     /* A frame that asks for a 32 MiB window (the limit is 16 MiB). */
-    z = raw_frame(one, one_len, 25, &zlen);
+    z = raw_frame(one, one_len, 25, 128 * 1024, &zlen);
     hand_defaults(&h, z, zlen, one_len);
     b = hand_bundle(&h, &len);
     emit("invalid-window-too-large.bundle", b, len, "ETOOBIG", NULL);
     free(b);
     free(z);
+
+    /*
+     * A block above Block_Maximum_Size (RFC 8878: the smaller of the window
+     * and 128 KiB): an article with a 2000-byte body, its container in one
+     * raw block, in a 1 KiB window.
+     */
+    {
+        struct sz_article a = hello_article();
+        uint8_t body[2000];
+        for (size_t i = 0; i < sizeof body; i++)
+            body[i] = (uint8_t)("samizdat "[i % 9]);
+        a.body = body;
+        a.body_len = sizeof body;
+        check(sz_container_encode(&a, 1, &c, &clen), "block-too-large");
+        z = raw_frame(c, clen, 10, clen, &zlen);
+        hand_defaults(&h, z, zlen, clen);
+        b = hand_bundle(&h, &len);
+        emit("invalid-block-too-large.bundle", b, len, "EBADMSG", NULL);
+        free(b);
+        free(z);
+        free(c);
+    }
 
     /* Above the default 64 MiB cap: two articles with 32 MiB bodies. */
     {

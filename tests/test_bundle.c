@@ -168,6 +168,39 @@ raw_frame(const uint8_t *src, size_t len, int window_log, int mantissa, bool sin
     return f;
 }
 
+/*
+ * A frame of raw blocks of `block` bytes each (the last one shorter), in a
+ * window of 2^window_log: with block above the smaller of the window and
+ * 128 KiB, each block breaks RFC 8878's Block_Maximum_Size.
+ */
+static uint8_t *
+sized_blocks_frame(const uint8_t *src, size_t len, int window_log, size_t block, size_t *out_len)
+{
+    size_t cap = 10 + len + 3 * (len / block + 1), o = 0, i = 0;
+    uint8_t *f = malloc(cap);
+
+    assert_non_null(f);
+    sz_store32(f, 0xFD2FB528u);
+    o = 4;
+    f[o++] = 0x80; /* 4-byte Frame_Content_Size */
+    f[o++] = (uint8_t)((window_log - 10) << 3);
+    sz_store32(f + o, (uint32_t)len);
+    o += 4;
+    do {
+        size_t n = len - i < block ? len - i : block;
+        uint32_t bh = (uint32_t)(n << 3) | (i + n == len ? 1u : 0u); /* Raw_Block = 0 */
+        f[o++] = (uint8_t)bh;
+        f[o++] = (uint8_t)(bh >> 8);
+        f[o++] = (uint8_t)(bh >> 16);
+        memcpy(f + o, src + i, n);
+        o += n;
+        i += n;
+    } while (i < len);
+    assert_true(o <= cap);
+    *out_len = o;
+    return f;
+}
+
 /* Every header field, settable to anything; signed per BUNDLE.md 1.2. */
 struct hand {
     uint8_t magic[4];
@@ -1177,7 +1210,9 @@ test_frames(void **state)
     size_t clen, n, n2;
     /* Compressible, so that two frames of it still fit ZSTD_COMPRESSBOUND(content_len). */
     uint8_t *content = big_content(1000, &clen);
-    struct frame_case cases[32];
+    size_t blen;
+    uint8_t *big = big_content(140000, &blen);
+    struct frame_case cases[40];
     size_t k = 0;
     (void)state;
 
@@ -1251,6 +1286,14 @@ test_frames(void **state)
     ADD("window 2^24 * 9/8", raw_frame(content, clen, 24, 1, false, &n), n, clen, -SZ_ETOOBIG);
     ADD("window 2^25", raw_frame(content, clen, 25, 0, false, &n), n, clen, -SZ_ETOOBIG);
     ADD("window 2^31", raw_frame(content, clen, 31, 0, false, &n), n, clen, -SZ_ETOOBIG);
+    /* Block_Maximum_Size (RFC 8878): the smaller of the window and 128 KiB. */
+    assert_true(clen > 1025 && blen > 128 * 1024 + 1);
+    ADD("raw blocks of 2^10 + 1, window 2^10", sized_blocks_frame(content, clen, 10, 1025, &n), n,
+        clen, -SZ_EBADMSG);
+    ADD("raw blocks of 128 KiB, window 2^19", sized_blocks_frame(big, blen, 19, 131072, &n), n,
+        blen, 0);
+    ADD("raw blocks of 128 KiB + 1, window 2^19", sized_blocks_frame(big, blen, 19, 131073, &n), n,
+        blen, -SZ_EBADMSG);
     /* The content size is compared first: a wrong one is ELENGTH, whatever the window. */
     ADD("window 2^25, size != content_len", raw_frame(content, clen, 25, 0, false, &n), n, clen + 1,
         -SZ_ELENGTH);
@@ -1291,6 +1334,7 @@ test_frames(void **state)
         free(b);
         free(cases[i].frame);
     }
+    free(big);
     free(content);
     assert_int_equal(n_bad, 0);
 }
