@@ -3426,6 +3426,16 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, why);
         return -1;
     }
+    /*
+     * HELLO is the first message each way, and comes once (PROTOCOL.md 4): a
+     * peer's roles and port are what it said first. A GOODBYE may come first,
+     * from a node that refuses the link at once.
+     */
+    if (m.type == SZ_MSG_HELLO ? p->g->hello : !p->g->hello && m.type != SZ_MSG_GOODBYE) {
+        peer_misbehaved(p, SZ_GOODBYE_PROTOCOL,
+                        p->g->hello ? "sent a second HELLO" : "sent a message before its HELLO");
+        return -1;
+    }
     switch (m.type) {
     case SZ_MSG_HELLO:
         p->g->hello = true;

@@ -298,6 +298,12 @@ ANNOUNCE, REQUEST, BUNDLE, NOT_FOUND, BUNDLES, REQUEST_PART = 0x10, 0x11, 0x12, 
 SUMMARY, REQUEST_RANGE, RANGE_DONE, SUMMARY_PACKED, REQUEST_SPARSE = 0x20, 0x21, 0x22, 0x23, 0x24
 GET_PEERS, PEERS = 0x30, 0x31
 EQUIVOCATION = 0x40
+MSG_NAMES = {HELLO: "HELLO", PING: "PING", PONG: "PONG", GOODBYE: "GOODBYE", ANNOUNCE: "ANNOUNCE",
+             REQUEST: "REQUEST", BUNDLE: "BUNDLE", NOT_FOUND: "NOT_FOUND", BUNDLES: "BUNDLES",
+             REQUEST_PART: "REQUEST_PART", SUMMARY: "SUMMARY", REQUEST_RANGE: "REQUEST_RANGE",
+             RANGE_DONE: "RANGE_DONE", SUMMARY_PACKED: "SUMMARY_PACKED",
+             REQUEST_SPARSE: "REQUEST_SPARSE", GET_PEERS: "GET_PEERS", PEERS: "PEERS",
+             EQUIVOCATION: "EQUIVOCATION"}
 
 ROLE_RELAY, ROLE_FETCH = 0x1, 0x2
 MIN_BUNDLE = 169  # a bundle has a 104-byte header, a 64-byte signature and >= 1 payload byte
@@ -882,6 +888,34 @@ def cmd_tamper(args):
     return 0 if how in ("fin", "reset") else 1
 
 
+def cmd_order(args):
+    """HELLO out of its place (section 4: the first message each way, once):
+    a PING before it, or a second HELLO. The peer must send GOODBYE 2
+    (protocol violation) and close the link."""
+    sock = socket.create_connection((args.host, args.port), timeout=HANDSHAKE_TIMEOUT)
+    link = Link(sock, Handshake(args.network_key, keypair(), args.features).run(sock))
+    if args.case == "ping-first":
+        link.send(msg_ping(5))
+    else:
+        link.send(msg_hello(0, ROLE_FETCH))
+        link.send(msg_hello(0, ROLE_FETCH))
+    sock.settimeout(args.timeout)
+    seen, reason, how = [], None, "timeout"
+    try:
+        while True:
+            body = link.recv()
+            seen.append(MSG_NAMES.get(body[0], hex(body[0])))
+            if body[0] == GOODBYE and len(body) >= 2:
+                reason = body[1]
+    except socket.timeout:
+        pass
+    except (LinkClosed, ConnectionResetError):
+        how = "closed"
+    sock.close()
+    print(json.dumps({"case": args.case, "received": seen, "goodbye": reason, "closed": how}))
+    return 0 if reason == 2 and how == "closed" else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
@@ -920,13 +954,18 @@ def main():
     common(t)
     t.add_argument("--flip", choices=("header", "body"), default="body")
 
+    o = sub.add_parser("order", help="handshake, then HELLO out of its place")
+    common(o)
+    o.add_argument("--case", choices=("ping-first", "hello-twice"), required=True)
+
     args = p.parse_args()
     host, _, port = args.peer.rpartition(":")
     args.host, args.port = host.strip("[]"), int(port)
     args.network_key = read_network_key(args.network_key) if args.network_key else DEFAULT_NETWORK_KEY
     if args.mode == "fetch" and not (1 <= args.span <= 4096 and 1 <= args.window <= 16):
         p.error("--span is 1..4096 and --window 1..16")
-    return {"fetch": cmd_fetch, "probe": cmd_probe, "tamper": cmd_tamper}[args.mode](args)
+    return {"fetch": cmd_fetch, "probe": cmd_probe, "tamper": cmd_tamper,
+            "order": cmd_order}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@
 # `samizdat pack` wrote or the publisher exported, and pass `samizdat verify`.
 # Then the negative side: message 1 under a wrong network key gets no byte
 # back and a FIN (at once after the prober's FIN, else at the 10 s deadline),
-# and a frame with a flipped ciphertext byte makes the node close the link
-# and ban the address.
+# a message before HELLO or a second HELLO is a protocol violation, and a
+# frame with a flipped ciphertext byte makes the node close the link and ban
+# the address.
 #
 # usage: protocol_spec_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR [PYTHON]
 # Exits 77 (skipped) when PYTHON (default: python3) lacks PyNaCl.
@@ -188,6 +189,19 @@ PROBE=
 [ $rc -eq 0 ] && ok || bad "slow probe: $(cat "$TMP/probe-slow.json")"
 json "$TMP/probe-slow.json" '9 <= d["seconds"] <= 12' && ok ||
     bad "the node closes a silent prober at its 10 s deadline"
+
+# --- HELLO is the first message each way, and comes once (section 4): a PING
+# before it, or a second HELLO, is a protocol violation: GOODBYE 2, closed.
+# A node of its own that does not ban, so that both cases meet it.
+start_daemon strict "${COMMON[@]}" --ban-seconds 0 || bad "start the node for HELLO's place"
+STRICT=127.0.0.1:$(peer_port strict)
+for c in ping-first hello-twice; do
+    client order "$STRICT" --case $c --timeout 5 >"$TMP/order-$c.json" 2>&1 && ok ||
+        bad "$c: not GOODBYE 2 and closed: $(cat "$TMP/order-$c.json")"
+done
+"$SZ" status --socket "$TMP/strict/control.sock" >"$TMP/status-strict"
+grep -q ', 2 misbehaviours' "$TMP/status-strict" && ok ||
+    bad "both are counted: $(grep peers: "$TMP/status-strict")"
 
 # --- A flipped ciphertext byte fails the link (section 3). Last: the node then
 # bans 127.0.0.1 for an hour (4.4).
