@@ -692,9 +692,11 @@ reject_probe(struct peer *p, int err)
     p->silent_close = true;
     if (log_allow(&net->probe_log, 20, (int64_t)uv_now(p->d->loop)))
         log_msg(LOG_INFO,
-                "peer %s: rejected a connection that did not prove the network key "
-                "(%s)",
-                peer_name(p), sz_strerror(err));
+                "peer %s: rejected a connection that did not prove the network key, or whose "
+                "clock differs from this machine's by more than 10 minutes, or that replayed a "
+                "first message%s%s%s",
+                peer_name(p), err == -SZ_EAUTH ? "" : " (",
+                err == -SZ_EAUTH ? "" : sz_strerror(err), err == -SZ_EAUTH ? "" : ")");
 }
 
 static void
@@ -707,8 +709,16 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int rc;
 
     if (nread < 0) {
-        peer_close(p, false,
-                   nread == UV_EOF ? "the peer closed the connection" : uv_strerror((int)nread));
+        /* Silence and a close are all a node says to a first message it refuses. */
+        if (nread == UV_EOF && p->link != NULL && sz_link_state(p->link) == SZ_LINK_WAIT_HS2)
+            peer_close(p, false,
+                       "the peer closed the connection without answering the handshake: a node "
+                       "with another network key does that, and so does any node whose clock "
+                       "differs from this machine's by more than 10 minutes (check both clocks)");
+        else
+            peer_close(p, false,
+                       nread == UV_EOF ? "the peer closed the connection"
+                                       : uv_strerror((int)nread));
         return;
     }
     if (nread == 0 || p->closing || p->silent_close)
@@ -805,7 +815,13 @@ on_peer_timer(uv_timer_t *t)
                  PEER_PROXY_TIMEOUT_MS / 1000);
         peer_close(p, false, why);
     } else if (!p->open) {
-        peer_close(p, false, p->silent_close ? NULL : "handshake timed out");
+        peer_close(p, false,
+                   p->silent_close ? NULL
+                   : p->link != NULL && sz_link_state(p->link) == SZ_LINK_WAIT_HS2
+                       ? "no answer to the handshake: a node with another network key stays "
+                         "silent, and so does any node whose clock differs from this machine's "
+                         "by more than 10 minutes (check both clocks); or the peer is overloaded"
+                       : "handshake timed out");
     }
 }
 
