@@ -6,7 +6,8 @@
 # published, then fetched from the relay and compared byte for byte; STATUS,
 # IMPORT, LIST, LIST_PAGE and EXPORT and their effects; malformed requests,
 # bad articles and misuse, each answered as documented while the daemon
-# keeps serving; a publish waiting in its batch when the daemon stops.
+# keeps serving; the bundle cap closing a batch; a publish waiting in its
+# batch when the daemon stops.
 # usage: control_spec_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR [PYTHON]
 set -u
 SZ=$1
@@ -219,8 +220,8 @@ echo "$out" | js 'j[0]["text"] == "stored" and j[1]["text"] == "already stored"
     and j[2]["text"].startswith("refused: ") and j[3]["text"].startswith("refused: ")
     and j[5]["text"].startswith("not stored: it is dated 2099-01-01T00:00:00Z")' |
     grep -qx True && ok || bad "R_IMPORTED texts: $out"
-[ "$(cc --json status | js 'j["imported"], j["refused_future"], j["bundles"]')" = "(1, 1, 4)" ] &&
-    ok || bad "STATUS after the import: imported 1, refused_future 1, 4 bundles"
+[ "$(cc --json status | js 'j["imported"], j["refused_future"], j["refused"], j["bundles"]')" = \
+    "(1, 1, 0, 4)" ] && ok || bad "STATUS after the import: imported 1, refused_future 1, 4 bundles"
 out=$(cc --socket "$RSOCK" --json import "$TMP/off.bundle")
 echo "$out" | js 'j[0]["outcome"] == "POLICY" and j[0]["text"].startswith("not carried")' |
     grep -qx True && ok || bad "import into a relay that does not carry the key: $out"
@@ -299,6 +300,22 @@ FR=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import control_clien
 a = c.Article(id="twice", title="Twice", published=1714521600, ctype="text/plain", body="x\n")
 print(c.frame(c.encode_publish(c.encode_container([a]))).hex())' "$SRC/tests/spec")
 raw_expect "two requests in one write" EINVAL true "$FR" 02000000 0101
+# A request sent while the one before is being served waits for its reply,
+# then is answered in turn.
+out=$("$PY" - "$SRC/tests/spec" "$SOCK" <<'PY'
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import control_client as c
+a = c.Article(id="late", title="Late", published=1714521600, ctype="text/plain", body="x\n")
+with c.ControlClient(sys.argv[2], 10) as conn:
+    conn.send_bytes(c.frame(c.encode_publish(c.encode_container([a]))))
+    time.sleep(0.1)
+    conn.send_bytes(c.frame(c.encode_status()))
+    print(c.TYPE_NAMES[conn.read_reply()[1]], c.TYPE_NAMES[conn.read_reply()[1]])
+PY
+)
+[ "$out" = "R_PUBLISHED R_STATUS" ] && ok || bad "a STATUS sent during a PUBLISH: $out"
+N=$((N + 1))
 # A request cut off by a disconnect: nothing happens.
 cc raw --no-reply "${FR%??}"
 sleep 0.8
@@ -327,6 +344,29 @@ PY
 [ "$out" = EINVAL ] && ok || bad "65 control connections at once: $out"
 serving "65 connections"
 
+# --- the bundle cap closes a batch; an article over it fails alone -------------
+check "a publisher with a 4 KiB bundle cap starts" start_daemon capped \
+    --publisher-key "$TMP/other.sk" --max-bundle-bytes 4K --batch-window-ms 600 --expiry-days 0
+CSOCK=$TMP/capped/control.sock
+"$PY" -c 'import sys; print("---\ntitle: Half\n---\n" + "h" * 2500)' >"$A/half1.md"
+cp "$A/half1.md" "$A/half2.md"
+"$PY" -c 'import sys; print("---\ntitle: Too big\n---\n" + "b" * 5000)' >"$A/toobig.md"
+cc --socket "$CSOCK" --json publish "$A/half1.md" >"$TMP/h1" 2>&1 &
+H1=$!
+sleep 0.1
+cc --socket "$CSOCK" --json publish "$A/toobig.md" >"$TMP/big" 2>"$TMP/big.err" &
+BIG=$!
+sleep 0.1
+cc --socket "$CSOCK" --json publish "$A/half2.md" >"$TMP/h2" 2>&1
+wait $H1 $BIG
+S1=$(js 'j["sequence"]' <"$TMP/h1")
+[ "$(js 'j["error"]["name"]' <"$TMP/big")" = ETOOBIG ] && ok ||
+    bad "an article over the bundle cap: R_ERROR ETOOBIG ($(cat "$TMP/big"))"
+[ "$(js 'j["sequence"]' <"$TMP/h2")" = $((S1 + 1)) ] && ok ||
+    bad "articles that would not fit one bundle go into two, with no sequence skipped" \
+        "($(cat "$TMP/h1" "$TMP/h2"))"
+stop_daemon capped
+
 # --- shutdown: a publish waiting in its batch is sealed and answered ------------
 stop_daemon pub
 check "publisher restarts with a long batch window" start_daemon pub \
@@ -336,7 +376,7 @@ LAST=$!
 sleep 0.5
 T0=$(date +%s%N)
 stop_daemon pub && ok || bad "the daemon stops with status 0"
-wait $LAST && [ "$(js 'j["sequence"]' <"$TMP/last")" = 5 ] && ok ||
+wait $LAST && [ "$(js 'j["sequence"]' <"$TMP/last")" = 6 ] && ok ||
     bad "a publish waiting when the daemon stops is answered R_PUBLISHED ($(cat "$TMP/last"))"
 [ $((($(date +%s%N) - T0) / 1000000)) -lt 4000 ] && ok || bad "the stop waited for the window"
 [ ! -e "$SOCK" ] && ok || bad "a clean exit removes the socket file"
