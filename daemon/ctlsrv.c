@@ -1009,6 +1009,8 @@ run_import(struct job *j)
     for (i = 0; i < m->n_items; i++) {
         res[i].text = texts[i];
         res[i].text_len = strlen(texts[i]);
+        if (res[i].code == SZ_CTL_IMPORT_REFUSED || res[i].code == SZ_CTL_IMPORT_POLICY)
+            d->n_refused++; /* atomic: this runs on the thread pool */
     }
     j->reply.type = SZ_CTL_R_IMPORTED;
     j->reply.results = res;

@@ -1770,6 +1770,7 @@ done_verify(struct gjob *j)
         return;
     }
     if (j->verify_rc != 0) {
+        gs->d->n_refused++;
         if (!p->closing) {
             char why[160];
             snprintf(why, sizeof why, "sent an invalid bundle: %s", sz_strerror(j->verify_rc));
@@ -1819,6 +1820,7 @@ done_verify(struct gjob *j)
     case STORE_TOO_BIG:
     case STORE_BAD_SEQ:
         /* Not kept: never ask for it, or anything older of that publisher, again. */
+        gs->d->n_refused++;
         floor_raise(gs, j->item.meta.publisher, j->item.meta.sequence + 1);
         break;
     case STORE_PENDING:
@@ -1843,6 +1845,7 @@ done_verify(struct gjob *j)
          * store remembers the id against announcements; the skip keeps range
          * comparisons from asking for it again.
          */
+        gs->d->n_refused++;
         skip_add(gs, j->item.meta.publisher, j->item.meta.sequence,
                  j->item.meta.created - STORE_MAX_FUTURE_S, 0);
         log_future(gs, p, &j->item.meta);

@@ -286,11 +286,14 @@ honest "after a truncated frame" T
 # ---- a requested bundle with a bad signature: GOODBYE (invalid bundle), close, ban
 echo "bad-signature: the requested bundle with one signature byte flipped"
 m0=$(status_field T misbehaviour)
+r0=$(status_field T refused)
 adversary "bad-signature" bad-signature "$TPORT" "$TMP/badsig.bundle" --from 127.0.0.17 \
     --key-check-from 127.0.0.18
 m1=$(status_field T misbehaviour)
-note "bad-signature: misbehaviour $m0 -> $m1"
+r1=$(status_field T refused)
+note "bad-signature: misbehaviour $m0 -> $m1, refused $r0 -> $r1"
 [ "$m1" -gt "$m0" ] && ok || bad "bad-signature: misbehaviour did not grow"
+[ "$r1" -gt "$r0" ] && ok || bad "bad-signature: the refused bundle is not counted ($r0 -> $r1)"
 banned_in_log T 127.0.0.17 && ok || bad "bad-signature: T did not log a ban of 127.0.0.17"
 "$SZ" list --socket "$TMP/T/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
     bad "bad-signature: T stored a bundle of p2" || ok

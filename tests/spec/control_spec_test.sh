@@ -221,10 +221,13 @@ echo "$out" | js 'j[0]["text"] == "stored" and j[1]["text"] == "already stored"
     and j[5]["text"].startswith("not stored: it is dated 2099-01-01T00:00:00Z")' |
     grep -qx True && ok || bad "R_IMPORTED texts: $out"
 [ "$(cc --json status | js 'j["imported"], j["refused_future"], j["refused"], j["bundles"]')" = \
-    "(1, 1, 0, 4)" ] && ok || bad "STATUS after the import: imported 1, refused_future 1, 4 bundles"
+    "(1, 1, 4, 4)" ] && ok ||
+    bad "STATUS after the import: imported 1, refused_future 1, refused 4 (3 + the future one), 4 bundles"
 out=$(cc --socket "$RSOCK" --json import "$TMP/off.bundle")
 echo "$out" | js 'j[0]["outcome"] == "POLICY" and j[0]["text"].startswith("not carried")' |
     grep -qx True && ok || bad "import into a relay that does not carry the key: $out"
+[ "$(cc --socket "$RSOCK" --json status | js 'j["refused"]')" = 1 ] && ok ||
+    bad "the relay counts the bundle it does not carry as refused"
 check "the imported bundle is exported byte for byte" cc export "$OFF" --output "$TMP/off.out"
 cmp -s "$TMP/off.out" "$TMP/off.bundle" && ok || bad "EXPORT of an imported bundle differs"
 [ "$(cc --json list --publisher "$OTHER" | js '[(e["id"], e["sequence"]) for e in j]')" = \
