@@ -20,15 +20,45 @@ static const char USAGE[] =
     "  --max-size MIB         refuse bundles declaring more than MIB uncompressed (64)\n"
     "  -h, --help             show this help\n";
 
-/* Prints a length-delimited string, replacing control characters. */
+/*
+ * The length of a character at p (n bytes left) that must not reach a
+ * terminal, else 0: C1 controls (U+0080..U+009F; U+009B is CSI, which some
+ * terminals act on), and the marks that reorder text (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069) or break lines (U+2028, U+2029), with which
+ * a title could make a line read other than it is. The bundle's fields are
+ * valid UTF-8, but inspect shows what nobody vouches for yet.
+ */
+static size_t
+unsafe_char_len(const unsigned char *p, size_t n)
+{
+    if (n >= 2 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+        return 2;
+    if (n >= 2 && p[0] == 0xd8 && p[1] == 0x9c)
+        return 2;
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x80 &&
+        (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xa8 && p[2] <= 0xae)))
+        return 3;
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+        return 3;
+    return 0;
+}
+
+/* Prints a length-delimited string, each control or reordering character as '?'. */
 static void
 print_str(struct sz_str s)
 {
-    size_t i;
+    const unsigned char *p = (const unsigned char *)s.p;
+    size_t i = 0;
 
-    for (i = 0; i < s.len; i++) {
-        unsigned char ch = (unsigned char)s.p[i];
-        putchar(ch < 0x20 || ch == 0x7f ? '?' : ch);
+    while (i < s.len) {
+        size_t k = unsafe_char_len(p + i, s.len - i);
+        if (k > 0) {
+            putchar('?');
+            i += k;
+        } else {
+            putchar(p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i]);
+            i++;
+        }
     }
 }
 

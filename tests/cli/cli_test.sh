@@ -117,6 +117,15 @@ if [ -w /dev/full ]; then
     expect_status "pack --help to a full output" 5 bash -c '"$1" pack --help >/dev/full' sh "$SZ"
 fi
 "$SZ" inspect "$TMP/all.bundle" | grep -q '^UNVERIFIED' && ok || bad "inspect says unverified"
+# A title a terminal could act on (U+009B, CSI) or that reorders the line
+# (U+202E) is shown with '?' in their place: inspect shows unvouched text.
+printf '<html><head><title>x\302\23331mRED\342\200\256evil</title></head><p>b</p></html>\n' \
+    >"$TMP/spoof.html"
+"$SZ" pack --secret-key "$TMP/sk" --output "$TMP/spoof.bundle" "$TMP/spoof.html" >/dev/null 2>&1 ||
+    bad "pack a title with U+009B and U+202E"
+"$SZ" inspect "$TMP/spoof.bundle" >"$TMP/spoof.out"
+grep -q 'x?31mRED?evil' "$TMP/spoof.out" && ! grep -q $'\xc2\x9b\|\xe2\x80\xae' "$TMP/spoof.out" &&
+    ok || bad "inspect shows U+009B and U+202E as '?': $(tail -1 "$TMP/spoof.out" | od -c | head -3)"
 
 LIB=$TMP/library
 OUT=$("$SZ" unpack --trust "$TMP/pk" --output "$LIB" "$TMP/all.bundle")
