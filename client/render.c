@@ -296,7 +296,10 @@ authors_list(struct sz_wr *w, const struct sz_str *authors, size_t n)
     for (size_t k = 0; k < n; k++) {
         if (k > 0)
             put(w, k + 1 == n ? " and " : ", ");
+        /* Isolated: a name's right-to-left text or marks cannot reorder the line. */
+        put(w, "<bdi>");
         esc_str(w, authors[k]);
+        put(w, "</bdi>");
     }
 }
 
@@ -1160,7 +1163,9 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix,
         put_time(w, e->published);
         for (size_t j = 0; j < e->n_authors; j++) {
             put(w, j == 0 ? " &middot; by " : (j + 1 == e->n_authors ? " and " : ", "));
+            put(w, "<bdi>");
             esc(w, e->authors[j]);
+            put(w, "</bdi>");
         }
         if (e->lang[0] != '\0') {
             put(w, " &middot; ");

@@ -440,7 +440,15 @@ test_layout(void **state)
     assert_non_null(strstr(page, "href=\"map.png\""));
     assert_non_null(strstr(page, "<html lang=\"en\">"));
     assert_non_null(strstr(page, "2024-08-29T10:00:00Z"));
-    assert_non_null(strstr(page, "The Moscow Times and Jane Roe"));
+    /* Each author isolated: right-to-left text or marks in a name stay inside it. */
+    assert_non_null(strstr(page, "<bdi>The Moscow Times</bdi> and <bdi>Jane Roe</bdi>"));
+    {
+        char *index = slurp(p = path_of("%s/index.html", w->dir), NULL);
+        free(p);
+        assert_non_null(index);
+        assert_non_null(strstr(index, " by <bdi>The Moscow Times</bdi> and <bdi>Jane Roe</bdi>"));
+        free(index);
+    }
     assert_non_null(
         strstr(page, "<a href=\"https://www.themoscowtimes.com/2024/08/29/putin-to-visit-a86194\""
                      " rel=\"noreferrer noopener\">"));
