@@ -140,6 +140,8 @@ def tiny_png():
             + chunk(b"IEND", b""))
 
 
+# 1022 bytes with white space and non-ASCII: with CR, the longest line.
+LONG_PASSPHRASE = (" ünïcode and spaces\t".encode() * 50)[:1022]
 ARTICLE_MD = b"---\ntitle: Packed by samizdat\ndate: 2024-03-01T10:00:00Z\n---\nBody.\n"
 
 
@@ -223,12 +225,14 @@ def test_keys(cli, d):
                  "--output", os.path.join(d, "py1-wrong.bundle"), art], pass_fds=[rfd])
         os.close(rfd)
         check(r.returncode == 4, f"pack with a wrong passphrase: status {r.returncode}")
-    # The smallest Argon2id limits of 3.2 (fast), memlimit not a multiple of 1 KiB.
-    for ops, mem in ((1, 8192), (16, 8192), (2, 8192 + 100)):
+    # The smallest Argon2id limits of 3.2 (fast), memlimit not a multiple of
+    # 1 KiB; a NUL is a byte of the passphrase like any other.
+    for ops, mem, pw in ((1, 8192, passphrase), (16, 8192, passphrase),
+                         (2, 8192 + 100, b"\0" + passphrase + b"\0x")):
         sk = os.path.join(d, f"py-{ops}-{mem}.sk")
-        W.write_secret_key_file(sk, kp.seed, passphrase, opslimit=ops, memlimit=mem)
+        W.write_secret_key_file(sk, kp.seed, pw, opslimit=ops, memlimit=mem)
         rfd, wfd = os.pipe()
-        os.write(wfd, passphrase + b"\n")
+        os.write(wfd, pw + b"\n")
         os.close(wfd)
         out = os.path.join(d, f"py-{ops}-{mem}.bundle")
         r = run([cli, "pack", "--secret-key", sk, "--passphrase-file", f"/dev/fd/{rfd}",
@@ -271,9 +275,18 @@ def test_keys(cli, d):
     status, _ = sk_refused(cli, d, "damaged", bytes(damaged))
     check(status == 4, f"damaged secret key file: status {status}")
 
-    # The reverse: keys made by samizdat keygen, opened here.
+    # samizdat refuses an empty passphrase and a first line over 1023 bytes
+    # (3.2), before it writes anything.
+    for name, line in (("empty", b"\r\n"), ("1023 bytes and CR", b"p" * 1023 + b"\r\n")):
+        pwf = write(os.path.join(d, "refused.pw"), line, 0o600)
+        r = run([cli, "keygen", "--secret-key", os.path.join(d, "refused.sk"),
+                 "--public-key", os.path.join(d, "refused.pk"), "--passphrase-file", pwf])
+        check(r.returncode == 4 and not os.path.exists(os.path.join(d, "refused.sk")),
+              f"keygen with a passphrase line {name}: status {r.returncode}")
+    # The reverse: keys made by samizdat keygen, opened here (the passphrase
+    # as long as samizdat takes it, its line ending in CR LF).
     for label, opts, pw in (("no passphrase", ["--no-passphrase"], None),
-                            ("passphrase", None, " ünïcode and spaces ".encode())):
+                            ("passphrase", None, LONG_PASSPHRASE)):
         sk, pk = os.path.join(d, f"cli-{label[:2]}.sk"), os.path.join(d, f"cli-{label[:2]}.pk")
         if opts is None:
             opts = ["--passphrase-file", write(sk + ".pw", pw + b"\r\n", 0o600)]
@@ -623,12 +636,28 @@ def test_boundaries(cli, d):
         check(theirs == expected, f"boundary '{name}': the independent reader says {theirs}, "
               f"BUNDLE.md {expected}")
         paths.append(write(os.path.join(d, f"bound-{k:02d}.bundle"), data))
-    got = verify(cli, pk, paths)
+    # 1.1 and 1.4: every u64 sequence and every i64 created is valid.
+    one = [A()]
+    headers = [(0, 0), ((1 << 63) - 1, 1), (1 << 63, 2), ((1 << 64) - 1, 3),
+               (4, -(1 << 63)), (5, (1 << 63) - 1), (6, W.PUBLISHED_MIN - 1),
+               (7, W.PUBLISHED_MAX + 1), (8, -1)]
+    hpaths = [write(os.path.join(d, f"header-{k}.bundle"), W.make_bundle(kp.seed, one, seq, cr))
+              for k, (seq, cr) in enumerate(headers)]
+    got = verify(cli, pk, paths + hpaths)
     for p, (name, _, expected) in zip(paths, cases):
         check(got[p][0] == expected, f"boundary '{name}': samizdat verify says {got[p][0]}, "
               f"BUNDLE.md {expected}")
         os.unlink(p)
-    part_done(f"boundaries: {len(cases)} bundles at and past the limits", before)
+    for p, (seq, cr) in zip(hpaths, headers):
+        check(got[p][0] == "ok" and got[p][2] == seq,
+              f"sequence {seq}, created {cr}: samizdat verify says {got[p]}")
+        r = run([cli, "inspect", p])
+        shown = W.rfc3339(cr) if W.PUBLISHED_MIN <= cr <= W.PUBLISHED_MAX else str(cr)
+        check(f"sequence:    {seq}" in r.stdout.splitlines()
+              and f"created:     {shown}" in r.stdout.splitlines(),
+              f"inspect of sequence {seq}, created {cr}: {r.stdout.splitlines()[4:6]}")
+    part_done(f"boundaries: {len(cases)} bundles at and past the limits, "
+              f"{len(headers)} at the ends of sequence and created", before)
 
 
 # --- part 4: the daemon publishes with a key written here -------------------------------
@@ -664,6 +693,18 @@ def test_daemon(cli, daemon, d):
                     got = verify(cli, W.public_key_text(kp.public), [out])[out]
                     check(got[0] == "ok" and got[1] == bid,
                           f"the daemon's bundle under the key written here: {got}")
+            # 1.4: the relay stores sequence 2^63 - 1, not 2^63.
+            other = W.KeyPair.generate()
+            now = int(time.time())
+            last = write(os.path.join(d, "seq-last.bundle"),
+                         W.make_bundle(other.seed, [A()], (1 << 63) - 1, now))
+            past = write(os.path.join(d, "seq-past.bundle"),
+                         W.make_bundle(other.seed, [A(id="b")], 1 << 63, now))
+            r = run([cli, "import", "--socket", sock, last, past], timeout=60)
+            lines = r.stdout.splitlines()
+            check(any(ln.startswith("stored ") and ln.endswith(": stored") for ln in lines)
+                  and any(ln.startswith("not-stored ") and "out of range" in ln for ln in lines),
+                  f"import of sequences 2^63 - 1 and 2^63: {r.stdout.strip()}")
     finally:
         p.send_signal(signal.SIGTERM)
         try:
