@@ -483,8 +483,11 @@ cmd_fetch(int argc, char **argv)
         util_err("%llu bundle(s) hold more articles than --max-size %llu allows (named above): "
                  "not fetched",
                  (unsigned long long)v, (unsigned long long)(o.content_cap >> 20));
-    if (rc == EXIT_NETWORK && res.peers_answered == 0)
+    if (rc == EXIT_NETWORK && res.peers_linked == 0)
         util_err("no peer could be reached: check the addresses, or try other peers");
+    else if (rc == EXIT_NETWORK && res.peers_answered == 0)
+        util_err("no peer served this fetch as a samizdat node should (see above): try other "
+                 "peers");
     else if (rc == EXIT_NETWORK && o.follow)
         util_err("some bundles that peers offered had not arrived when the fetch stopped (see "
                  "above): run it again to get them");

@@ -181,7 +181,7 @@ struct peer {
     char name[300];   /* HOST:PORT as shown in messages, the port always given */
     bool bad_address; /* not an address: named once, never tried */
     bool busy;        /* a connection to it is under way */
-    bool tried, answered, failed;
+    bool tried, linked, answered, failed;
     bool down;             /* --follow: it went away, and that was said */
     int64_t retry_at_ms;   /* --follow: not tried again before */
     int64_t backoff_ms;    /* --follow: the wait after its next failure */
@@ -3166,6 +3166,10 @@ conn_readable(struct run *r, struct conn *c)
             return;
         if (ev.type == SZ_LINK_EV_OPEN) {
             struct sz_msg m;
+            if (!r->peers[c->peer].linked) {
+                r->peers[c->peer].linked = true;
+                r->res->peers_linked++;
+            }
             memset(&m, 0, sizeof m);
             m.type = SZ_MSG_HELLO;
             m.roles = SZ_ROLE_FETCH;

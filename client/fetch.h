@@ -59,6 +59,7 @@ struct fetch_result {
     size_t peers_tried, peers_failed;
     size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
     size_t peers_answered; /* got as far as their SUMMARY */
+    size_t peers_linked;   /* completed the handshake (a link, once per peer) */
     bool complete;         /* everything reachable peers offered was fetched */
 };
 

@@ -350,6 +350,10 @@ for r in unasked gap early; do
     json "$TMP/lib-$r.json" "not d['complete'] and d['peers_failed'] == 1" && ok || bad "$r: --json"
 done
 grep -q "not asked for" "$TMP/lib-unasked.err" && ok || bad "fetch names the unasked bundle"
+# The handshake succeeded: fetch does not call the peer unreachable.
+grep -q "no peer served this fetch as a samizdat node should" "$TMP/lib-unasked.err" &&
+    ! grep -q "could be reached" "$TMP/lib-unasked.err" && ok ||
+    bad "fetch calls a peer that completed the handshake unreachable: $(cat "$TMP/lib-unasked.err")"
 json "$TMP/lib-unasked.json" "d['bundles'] == 0" && ok || bad "fetch took the unasked bundle"
 [ ! -e "$TMP/lib-gap/.samizdat/bundles/$LARGE.bundle" ] && [ ! -e "$TMP/lib-early/.samizdat/bundles/$LARGE.bundle" ] &&
     ok || bad "fetch kept a large bundle sent with a hole or after RANGE_DONE"
