@@ -593,6 +593,32 @@ write_owned(struct peer *p, struct pwreq *w)
     return 0;
 }
 
+/*
+ * Sends GOODBYE on a link whose handshake is done but that is not open for
+ * gossip (peer_send() refuses those): to a banned node key, right before the
+ * close. Nothing happens when it cannot be sent.
+ */
+static void
+goodbye_unopened(struct peer *p, uint8_t reason, const char *why)
+{
+    uint8_t body[300];
+    size_t len = 0;
+    struct pwreq *w;
+
+    if (p->closing || sz_link_state(p->link) != SZ_LINK_OPEN ||
+        goodbye(reason, why, body, sizeof body, &len) != 0)
+        return;
+    w = malloc(sizeof *w + len + SZ_FRAME_OVERHEAD);
+    if (w == NULL)
+        return;
+    if (sz_link_seal(p->link, body, len, w->data) != 0) {
+        free(w);
+        return;
+    }
+    w->len = len + SZ_FRAME_OVERHEAD;
+    (void)write_owned(p, w);
+}
+
 /* Sends what the link has queued (handshake messages). */
 static int
 flush_link(struct peer *p)
@@ -738,6 +764,9 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (ev.type == SZ_LINK_EV_OPEN) {
             memcpy(p->node_key, sz_link_peer_key(p->link), SZ_NODE_KEY_LEN);
             if (is_banned(net, NULL, p->node_key, p->last_rx_ms)) {
+                /* It proved the network key: it may learn why (PROTOCOL.md 4.4). */
+                goodbye_unopened(p, SZ_GOODBYE_BANNED,
+                                 "this node key is banned here for misbehaving; try again later");
                 peer_close(p, false, "banned node key");
                 return;
             }

@@ -816,8 +816,8 @@ expect_dropped(struct conn *c, uint8_t want_reason)
 /*
  * After a ban: a new connection from the same address must be refused before
  * the handshake (closed, not a byte sent); with --key-check-from, one from
- * another address with the same node key must be closed right after the
- * handshake, before any message.
+ * another address with the same node key must be sent GOODBYE 6 (banned)
+ * right after the handshake, and nothing else, and closed.
  */
 static bool
 expect_banned(void)
@@ -840,12 +840,13 @@ expect_banned(void)
     if (opt.key_check_from != NULL) {
         int rc = handshake(&c, opt.key_check_from, &refused);
         if (rc == 0 || c.open) {
-            /* The daemon learns our node key from message 3, then must close. */
+            /* The daemon learns our node key from message 3, then must say
+             * GOODBYE 6 (banned), nothing else, and close. */
             rc = conn_pump(&c, 3000, NULL);
-            if (rc == -1 && c.n_msgs == 0) {
-                say("reconnect from %s with the same node key: closed after the handshake "
-                    "(node key banned)",
-                    opt.key_check_from);
+            if (rc == -1 && c.n_msgs == 1 && c.goodbye && c.goodbye_reason == SZ_GOODBYE_BANNED) {
+                say("reconnect from %s with the same node key: GOODBYE banned (\"%s\") and "
+                    "closed after the handshake (node key banned)",
+                    opt.key_check_from, c.goodbye_text);
             } else {
                 say("reconnect from %s with the same node key: %llu messages, %s: NOT banned",
                     opt.key_check_from, (unsigned long long)c.n_msgs,
@@ -3718,7 +3719,8 @@ usage(void)
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"
           "  --key-check-from IP      after a ban, also reconnect from IP with the same\n"
-          "                           node key: must be closed after the handshake\n"
+          "                           node key: must get GOODBYE banned after the\n"
+          "                           handshake, and be closed\n"
           "  --network-key HEX        network key (default: the built-in one)\n"
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
           "  --hold SECONDS           flood, idle-connections, fake-announce: time to\n"
