@@ -89,23 +89,32 @@ static int
 load_peers_file(const char *path, char ***peers, size_t *n)
 {
     uint8_t *buf = NULL;
-    size_t len = 0, before = *n;
-    char err[512], *line, *save = NULL, *text;
+    size_t len = 0, before = *n, lineno = 0;
+    char err[512], *line, *next, *text;
 
     if (util_read_file(path, 1u << 20, &buf, &len, err, sizeof err) != 0) {
-        util_err("%s", err);
+        util_err("--peers-file: %s", err);
         return -1;
     }
     text = (char *)buf;
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         text += 3;
-    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    for (line = text; line != NULL; line = next) {
         char *s = line, **v;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        lineno++;
         while (*s == ' ' || *s == '\t')
             s++;
         cut_comment(s);
         if (*s == '\0')
             continue;
+        if (strpbrk(s, " \t") != NULL) {
+            util_err("%s:%zu: '%s' is not one address: write one HOST[:PORT] per line; skipped",
+                     path, lineno, s);
+            continue;
+        }
         v = realloc(*peers, (*n + 1) * sizeof *v);
         if (v == NULL) {
             free(buf);
@@ -135,7 +144,7 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
     int rc;
 
     if (util_read_file(path, 4096, &buf, &len, err, sizeof err) != 0) {
-        util_err("%s", err);
+        util_err("--network-key: %s", err);
         return -1;
     }
     rc = sz_network_key_parse(buf, len, key);
@@ -256,7 +265,8 @@ cmd_fetch(int argc, char **argv)
             break;
         case 's':
             if (util_parse_u64(optarg, &v) != 0 || v > 24 * 365 * 10) {
-                util_err("--stale-after takes hours, not '%s'", optarg);
+                util_err("--stale-after takes hours from 0 to 87600 (0: never warn), not '%s'",
+                         optarg);
                 goto out;
             }
             o.stale_after_s = (int64_t)v * 3600;
@@ -270,7 +280,8 @@ cmd_fetch(int argc, char **argv)
             break;
         case 'w':
             if (util_parse_u64(optarg, &v) != 0 || v > 86400 * 7) {
-                util_err("--timeout takes seconds, not '%s'", optarg);
+                util_err("--timeout takes seconds from 0 to 604800 (0: no limit), not '%s'",
+                         optarg);
                 goto out;
             }
             o.timeout_s = (int)v;
@@ -350,7 +361,14 @@ cmd_fetch(int argc, char **argv)
     /* Through a proxy (Tor builds a circuit first) a connection takes longer. */
     if (o.proxy != NULL && !connect_timeout_set)
         o.connect_timeout_ms = 30000;
-    if (n_peers == 0 || trust.n == 0 || o.dir == NULL || optind != argc) {
+    if (optind != argc) {
+        util_err("fetch takes no arguments, only options: '%s' is not one (the library folder "
+                 "goes after --output)",
+                 argv[optind]);
+        fputs(USAGE, stderr);
+        goto out;
+    }
+    if (n_peers == 0 || trust.n == 0 || o.dir == NULL) {
         util_err("fetch needs at least one --peer (or --peers-file), one --trust (or "
                  "--trust-file) and --output DIR");
         fputs(USAGE, stderr);

@@ -172,7 +172,7 @@ cmd_unpack(int argc, char **argv)
         }
     }
     if (rc != EXIT_OK) {
-        util_err("nothing was unpacked: every bundle must be read and verify first");
+        util_err("nothing was unpacked: every bundle must be read and verified first");
         goto out;
     }
     for (i = 0; i < trust.n; i++) {

@@ -1005,9 +1005,12 @@ util_trust_load_file(struct util_trust *t, const char *path, char *err, size_t e
     int rc;
 
     size_t n_before = t->n;
+    char why[512];
 
-    if (util_read_file(path, 1u << 20, &buf, &len, err, err_cap) != 0)
+    if (util_read_file(path, 1u << 20, &buf, &len, why, sizeof why) != 0) {
+        snprintf(err, err_cap, "trust file: %s", why);
         return -1;
+    }
     rc = trust_parse(t, path, buf, len, err, err_cap);
     free(buf);
     if (rc == 0 && t->n == n_before) {

@@ -188,6 +188,36 @@ expect_status "fetch --peers-file with a byte order mark" 7 "$SZ" fetch --peers-
     "$TMP/bom.peers" --trust "$TMP/pk" --output "$TMP/nopeer" --connect-timeout 2
 expect_stderr "the peer after a byte order mark" "peer 127.0.0.1:9: cannot connect"
 [ ! -e "$TMP/nopeer" ] && ok || bad "a fetch that tried no peer made a library folder"
+# A peers file's line that is not one address is named by file and line and
+# skipped; the other peers are still tried.
+printf '# two\n\na b\n127.0.0.1:9 # the real one\n' >"$TMP/two.peers"
+expect_status "fetch --peers-file with a bad line" 7 "$SZ" fetch --peers-file "$TMP/two.peers" \
+    --trust "$TMP/pk" --output "$TMP/nopeer" --connect-timeout 2
+expect_stderr "the bad line named" "two.peers:3: 'a b' is not one address"
+expect_stderr "the good line tried" "peer 127.0.0.1:9: cannot connect"
+rm -rf "$TMP/nopeer"
+# A missing file names the option it was given to.
+expect_status "fetch --peers-file missing" 2 "$SZ" fetch --peers-file "$TMP/none.peers" \
+    --trust "$TMP/pk" --output "$TMP/nopeer"
+expect_stderr "missing peers file named" "^samizdat: --peers-file: cannot open .*none.peers"
+expect_status "fetch --network-key missing" 4 "$SZ" fetch --peer 127.0.0.1:9 \
+    --network-key "$TMP/none.key" --trust "$TMP/pk" --output "$TMP/nopeer"
+expect_stderr "missing network key file named" "^samizdat: --network-key: cannot open"
+expect_status "fetch --trust-file missing" 4 "$SZ" fetch --peer 127.0.0.1:9 \
+    --trust-file "$TMP/none.trust" --output "$TMP/nopeer"
+expect_stderr "missing trust file named" "^samizdat: trust file: cannot open"
+# An argument that is not an option is named, not taken for missing options.
+expect_status "fetch with an argument" 2 "$SZ" fetch --peer 127.0.0.1:9 --trust "$TMP/pk" \
+    --output "$TMP/nopeer" stray
+expect_stderr "the stray argument named" "fetch takes no arguments, only options: 'stray'"
+# A value out of range is told with the range.
+expect_status "fetch --timeout out of range" 2 "$SZ" fetch --peer 127.0.0.1:9 --trust "$TMP/pk" \
+    --output "$TMP/nopeer" --timeout 604801
+expect_stderr "--timeout's range" "from 0 to 604800"
+expect_status "fetch --stale-after out of range" 2 "$SZ" fetch --peer 127.0.0.1:9 \
+    --trust "$TMP/pk" --output "$TMP/nopeer" --stale-after 87601
+expect_stderr "--stale-after's range" "from 0 to 87600"
+[ ! -e "$TMP/nopeer" ] && ok || bad "a fetch refused for its usage made a library folder"
 [ "$(cat "$TMP/own/index.html")" = "my own page" ] && [ "$(ls -A "$TMP/own")" = index.html ] &&
     ok || bad "unpack wrote into a folder of the user's own: $(ls -A "$TMP/own")"
 mkdir -p "$TMP/emptylib"
