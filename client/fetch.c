@@ -3025,10 +3025,11 @@ handshake_failed_why(const struct conn *c, int link_err, char *why, size_t cap)
         snprintf(why, cap, "the handshake failed: %s", sz_strerror(link_err));
     else if (c->hs_head_len == 0)
         snprintf(why, cap,
-                 "closed the connection during the handshake without a word: a node with "
-                 "another network key does that (see --network-key), so does any node when "
-                 "this computer's clock is more than 10 minutes off (check the date and time "
-                 "zone), and so can a filter on the way");
+                 "closed the connection during the handshake without a word: a node that is "
+                 "full or has banned this address does that, so does one with another network "
+                 "key (see --network-key), and any node when this computer's clock is more "
+                 "than 10 minutes off (check the date and time zone); so can a filter on the "
+                 "way");
     else
         snprintf(why, cap,
                  "is not a samizdat node, or something on the way changed the data: it closed "
@@ -3124,7 +3125,7 @@ conn_readable(struct run *r, struct conn *c)
     n = recv(c->fd, buf, sizeof buf, 0);
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        char why[320];
+        char why[512];
         if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && !r->o->follow) {
             conn_end(r, c);
         } else if (c->state == C_HANDSHAKE) {
@@ -3153,7 +3154,7 @@ conn_readable(struct run *r, struct conn *c)
     for (;;) {
         rc = sz_link_poll(c->link, (int64_t)time(NULL), &ev);
         if (rc != 0) {
-            char why[320];
+            char why[512];
             if (c->state == C_HANDSHAKE)
                 handshake_failed_why(c, rc, why, sizeof why);
             else

@@ -176,7 +176,9 @@ static const struct opt options[] = {
         "slot. 0: no limit."),
     OPT("network", "outbound_target", "outbound-target", "N", "8", false, K_U32,
         FIELD(outbound_target), 0, 1000, false, "connections",
-        "Outbound peer connections kept open. 0: open none."),
+        "Outbound connections kept open to peers learned from other peers. 0: none to learned "
+        "peers. "
+        "The peers given with --peers and --peer are always connected."),
     OPT("network", "ban_seconds", "ban-seconds", "SECONDS", "3600", false, K_U32,
         FIELD(ban_seconds), 0, 31536000, false, "seconds",
         "How long a peer that sent invalid data is refused. 0: never ban."),

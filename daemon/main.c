@@ -36,7 +36,8 @@ static const char USAGE[] =
     "socket (samizdat publish/import/status/list/export), and, given a publisher\n"
     "key, turns published articles into signed bundles. With no arguments it runs\n"
     "a relay on the defaults below. Every option can also be set in the INI file\n"
-    "given with --config (section and key shown in brackets); flags override it.\n"
+    "given with --config, in the [section] it is listed under, its key the flag's\n"
+    "name with underscores (--max-bytes: max_bytes); flags override the file.\n"
     "\n"
     "  --config FILE          read settings from this INI file first\n"
     "  -h, --help             show this help\n"
@@ -427,16 +428,26 @@ reload(struct daemon *d)
                 "SIGHUP: %s changes settings that take effect only at a restart, still running "
                 "with the old values: %s",
                 d->config_path, changed);
-    if (lowered(CFG.max_bytes, fresh.max_bytes) ||
-        lowered(CFG.publisher_max_bytes, fresh.publisher_max_bytes) ||
-        lowered(CFG.expiry_days, fresh.expiry_days))
-        log_msg(LOG_WARN,
-                "SIGHUP: lowered limits (max_bytes %llu -> %llu, publisher_max_bytes %llu -> "
-                "%llu, expiry_days %u -> %u): bundles beyond them are removed now",
-                (unsigned long long)CFG.max_bytes, (unsigned long long)fresh.max_bytes,
-                (unsigned long long)CFG.publisher_max_bytes,
-                (unsigned long long)fresh.publisher_max_bytes, (unsigned)CFG.expiry_days,
-                (unsigned)fresh.expiry_days);
+    {
+        /* Only the limits that were lowered are named, each with both values. */
+        char what[256] = "";
+        size_t n = 0;
+        if (lowered(CFG.max_bytes, fresh.max_bytes))
+            n += (size_t)snprintf(what + n, sizeof what - n, "%smax_bytes %llu -> %llu",
+                                  n > 0 ? ", " : "", (unsigned long long)CFG.max_bytes,
+                                  (unsigned long long)fresh.max_bytes);
+        if (n < sizeof what && lowered(CFG.publisher_max_bytes, fresh.publisher_max_bytes))
+            n += (size_t)snprintf(what + n, sizeof what - n, "%spublisher_max_bytes %llu -> %llu",
+                                  n > 0 ? ", " : "", (unsigned long long)CFG.publisher_max_bytes,
+                                  (unsigned long long)fresh.publisher_max_bytes);
+        if (n < sizeof what && lowered(CFG.expiry_days, fresh.expiry_days))
+            n += (size_t)snprintf(what + n, sizeof what - n, "%sexpiry_days %u -> %u",
+                                  n > 0 ? ", " : "", (unsigned)CFG.expiry_days,
+                                  (unsigned)fresh.expiry_days);
+        if (n > 0)
+            log_msg(LOG_WARN, "SIGHUP: lowered limits (%s): bundles beyond them are removed now",
+                    what);
+    }
     if (fresh.max_bundle_bytes < CFG.max_bundle_bytes)
         log_msg(LOG_WARN,
                 "SIGHUP: max_bundle_bytes lowered (%llu -> %llu): larger bundles are no longer "

@@ -739,8 +739,9 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread == UV_EOF && p->link != NULL && sz_link_state(p->link) == SZ_LINK_WAIT_HS2)
             peer_close(p, false,
                        "the peer closed the connection without answering the handshake: a node "
-                       "with another network key does that, and so does any node whose clock "
-                       "differs from this machine's by more than 10 minutes (check both clocks)");
+                       "that is full (max_inbound) or has banned this address does that, and so "
+                       "does one with another network key, or whose clock differs from this "
+                       "machine's by more than 10 minutes (check both clocks)");
         else
             peer_close(p, false,
                        nread == UV_EOF ? "the peer closed the connection"

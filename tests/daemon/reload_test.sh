@@ -56,6 +56,9 @@ done
 kill -0 "$PID_quota" && ok || bad "daemon alive after the reload"
 grep -q "WARN SIGHUP: lowered limits (max_bytes 4194304 -> 1048576" "$TMP/quota.log" && ok ||
     bad "lowering the quota is warned with old and new values: $(grep SIGHUP "$TMP/quota.log")"
+# Only what was lowered is named: the expiry did not change.
+! grep "SIGHUP: lowered limits" "$TMP/quota.log" | grep -q expiry_days && ok ||
+    bad "an unchanged expiry named as lowered: $(grep SIGHUP "$TMP/quota.log")"
 grep -q "WARN maintenance: 0 expired, [1-9][0-9]* evicted" "$TMP/quota.log" && ok ||
     bad "evictions after a reload are warned: $(grep maintenance "$TMP/quota.log")"
 
