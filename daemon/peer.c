@@ -2064,12 +2064,24 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     }
     now = (int64_t)uv_now(d->loop);
     sz_hex(net->keys->node_pk, SZ_NODE_KEY_LEN, key);
+    /* Links open for gossip, as listed below; the others are still in the handshake. */
+    size_t n_in = 0, n_out = 0, n_connecting = 0;
+    for (p = net->peers; p != NULL; p = p->next) {
+        if (p->closing)
+            continue;
+        if (!p->open)
+            n_connecting++;
+        else if (p->outbound)
+            n_out++;
+        else
+            n_in++;
+    }
     wr_fmt(text,
-           "node key: %s\npeers: %zu inbound, %zu outbound; %llu probes rejected, "
-           "%llu handshakes refused (too many from one address), %llu misbehaviours\n"
+           "node key: %s\npeers: %zu inbound, %zu outbound, %zu connecting; %llu probes "
+           "rejected, %llu handshakes refused (too many from one address), %llu misbehaviours\n"
            "max_inbound reached: %llu connections refused, %llu links closed to make room for "
            "another address\n",
-           key, net->n_inbound, net->n_outbound, (unsigned long long)net->probes_rejected,
+           key, n_in, n_out, n_connecting, (unsigned long long)net->probes_rejected,
            (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour,
            (unsigned long long)net->inbound_full, (unsigned long long)net->inbound_evicted);
     if (net->proxy)

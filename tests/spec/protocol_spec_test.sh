@@ -97,6 +97,15 @@ PRIV=127.0.0.1:$(peer_port priv)
 # 10 s handshake deadline) runs meanwhile.
 client probe "$PRIV" --extra 300 --timeout 15 >"$TMP/probe-slow.json" 2>&1 &
 PROBE=$!
+# Meanwhile the node's status counts that connection as connecting, not as a
+# linked inbound peer.
+for i in $(seq 1 30); do
+    "$SZ" status --socket "$TMP/priv/control.sock" >"$TMP/priv.status" 2>&1
+    grep -q '^peers: 0 inbound, 0 outbound, 1 connecting;' "$TMP/priv.status" && break
+    sleep 0.1
+done
+grep -q '^peers: 0 inbound, 0 outbound, 1 connecting;' "$TMP/priv.status" && ok ||
+    bad "a connection in its handshake is shown as connecting: $(grep peers: "$TMP/priv.status")"
 
 # same_bundles DIR [COUNT [KEY]]: DIR holds COUNT (default: all) of the
 # expected bundles, byte for byte, and each passes samizdat verify under KEY
