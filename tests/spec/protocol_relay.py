@@ -579,6 +579,13 @@ class Conn:
             how = "violation"
         except LinkClosed as e:
             how = str(e)
+            if how == "cut on purpose":
+                # A FIN after the last byte sent, not a reset: a close with the
+                # peer's frames unread would reset the link, and the peer could
+                # lose bytes it had not read yet, which a cut must not do.
+                self.log("close", how=how)
+                self.close_gracefully()
+                return
         except socket.timeout:
             how = "idle"
         except ProtocolError as e:  # a frame that fails its tag: no GOODBYE
@@ -605,6 +612,18 @@ class Conn:
                     self.log("recv", msg=MSG_NAMES.get(body[0], hex(body[0])), late=True)
         except (ProtocolError, OSError):
             pass
+
+    def close_gracefully(self):
+        """Sends FIN, reads and drops what the peer still sends until it
+        closes too (2 s at most), then closes."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(2)
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.sock.close()
 
     def close_quietly(self):
         try:
