@@ -199,7 +199,7 @@ mount -o remount,rw "$DISK" || bad "the tmpfs writable again"
 # and keeps running (it serves what it holds, and asks for no bundles for a
 # minute after each failure).
 mkdir -p "$TMP/small"
-mount -t tmpfs -o size=2m tmpfs "$TMP/small" || bad "a 2 MiB tmpfs for a relay"
+mount -t tmpfs -o size=1m tmpfs "$TMP/small" || bad "a 1 MiB tmpfs for a relay"
 start_daemon small --peer "$RELAY" || bad "start a relay on a small disk"
 wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk is full: free space on the data folder's file system" 30 &&
     ok || bad "a relay on a full disk does not say so: $(tail -3 "$TMP/small.log")"
