@@ -92,6 +92,7 @@ struct net {
     uint64_t misbehaviour; /* every peer's, including those gone */
     size_t queued;         /* bytes in pending writes, every peer's */
     size_t heap_free;      /* malloc's free bytes at their lowest since the last trim */
+    size_t rss_trimmed;    /* resident bytes right after the last trim (Linux) */
     struct log_limit probe_log;
     bool proxy;                       /* [network] proxy set: outbound links go through it */
     struct sockaddr_storage proxy_ss; /* ... its address */
@@ -865,15 +866,41 @@ on_peer_timer(uv_timer_t *t)
  */
 #define TRIM_AFTER_BYTES ((size_t)32 << 20)
 
+/* This process's resident bytes, or 0 when they cannot be read. */
+static size_t
+resident_bytes(void)
+{
+    size_t rss = 0;
+#ifdef __linux__
+    unsigned long size_pages, rss_pages;
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size_pages, &rss_pages) == 2)
+            rss = (size_t)rss_pages * (size_t)sysconf(_SC_PAGESIZE);
+        fclose(f);
+    }
+#endif
+    return rss;
+}
+
+/*
+ * Trimmed pages count as free, so a burst that reuses them and frees them
+ * again between two ticks can leave the free bytes no higher than their
+ * lowest seen: the resident size tells that case (it grew by
+ * TRIM_AFTER_BYTES since the last trim while as much is free).
+ */
 static void
 trim_heap(struct net *net)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();
+    size_t rss = resident_bytes();
 
-    if (mi.fordblks > net->heap_free + TRIM_AFTER_BYTES) {
+    if (mi.fordblks > net->heap_free + TRIM_AFTER_BYTES ||
+        (mi.fordblks > TRIM_AFTER_BYTES && rss > net->rss_trimmed + TRIM_AFTER_BYTES)) {
         (void)malloc_trim(0);
         net->heap_free = mallinfo2().fordblks;
+        net->rss_trimmed = resident_bytes();
     } else if (mi.fordblks < net->heap_free) {
         net->heap_free = mi.fordblks;
     }
