@@ -4,11 +4,6 @@
 # copies of them and hand-made bundles with one defect each, and holds both
 # readers to the outcome BUNDLE.md gives. Skipped (77) without the modules.
 if(TARGET samizdat-cli)
-    if(EXISTS /usr/bin/python3)
-        set(SZ_SPEC_PYTHON /usr/bin/python3)
-    else()
-        find_program(SZ_SPEC_PYTHON python3)
-    endif()
     if(SZ_SPEC_PYTHON)
         add_test(NAME spec_bundle
                  COMMAND ${SZ_SPEC_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/spec/bundle_spec.py test

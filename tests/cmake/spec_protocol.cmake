@@ -4,12 +4,6 @@
 # and checks the probe and bad-frame behaviour the specification promises.
 # Skips (77) when the Python has no PyNaCl (python3-nacl).
 if(TARGET samizdatd AND TARGET samizdat-cli)
-    # Debian's interpreter, where the distribution's python3-nacl is installed.
-    if(EXISTS /usr/bin/python3)
-        set(SZ_SPEC_PYTHON /usr/bin/python3)
-    else()
-        set(SZ_SPEC_PYTHON python3)
-    endif()
     add_test(NAME spec_protocol
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/spec/protocol_spec_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}

@@ -5,11 +5,6 @@
 # unpack in the real programs exactly as written, up to the limits BUNDLE.md
 # gives and not one past them. Skipped (77) without the modules.
 if(TARGET samizdat-cli)
-    if(EXISTS /usr/bin/python3)
-        set(SZ_SPEC_PYTHON /usr/bin/python3)
-    else()
-        find_program(SZ_SPEC_PYTHON python3)
-    endif()
     if(SZ_SPEC_PYTHON)
         set(SZ_SPEC_WRITER_ARGS $<TARGET_FILE:samizdat-cli> ${PROJECT_SOURCE_DIR})
         if(TARGET samizdatd)
