@@ -137,6 +137,15 @@ cmd_publish(int argc, char **argv)
                      &content, &content_len);
     if (rc != EXIT_OK)
         return rc;
+    /* One PUBLISH frame carries the version, type and blob length besides the articles. */
+    if (content_len > SZ_CTL_MAX_BODY_LEN - 6) {
+        util_err("the articles come to %zu bytes, more than one publish request may carry "
+                 "(%zu): publish fewer at once (a daemon's bundle holds at most its "
+                 "max_bundle_bytes, 64 MiB by default)",
+                 content_len, SZ_CTL_MAX_BODY_LEN - 6);
+        free(content);
+        return EXIT_INPUT;
+    }
     req.container = content;
     req.container_len = content_len;
     rc = call(sock, &req, SZ_CTL_R_PUBLISHED, &frame, &reply);

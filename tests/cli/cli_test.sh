@@ -689,6 +689,19 @@ done
 SAMIZDAT_CTL_TIMEOUT=soon expect_status "malformed SAMIZDAT_CTL_TIMEOUT" 2 "$SZ" status \
     --socket "$TMP/nosuch.sock"
 expect_stderr "malformed timeout message" "SAMIZDAT_CTL_TIMEOUT must be"
+# Articles beyond what one publish request carries: named as too large (an
+# input problem, 3), before any daemon is asked.
+mkdir "$TMP/big"
+for i in 1 2 3 4 5; do
+    { echo "Big article $i"; yes "a line of a long article $i" | head -c 17000000; } \
+        >"$TMP/big/big$i.txt"
+done
+expect_status "publish of more than a request carries" 3 "$SZ" publish \
+    --socket "$TMP/nosuch.sock" "$TMP"/big/big*.txt
+expect_stderr "publish too large message" \
+    "articles come to [0-9]* bytes, more than one publish request may carry.*publish fewer"
+! grep -q "nosuch.sock" "$TMP/stderr" && ok || bad "publish too large asked a daemon: $(cat "$TMP/stderr")"
+rm -rf "$TMP/big"
 
 # --- signals: the terminal gets its echo back, temporaries are removed
 cat >"$TMP/pty_prompt.py" <<'PY'
