@@ -550,6 +550,41 @@ out:
     return rc;
 }
 
+/*
+ * Says why a one-line text field (a title, an author) of at most max bytes is
+ * refused: its length in bytes (not letters: a Cyrillic letter takes two), or
+ * a control character, such as the line break a YAML '>' or '|' block ends with.
+ */
+static void
+explain_line(const char *what, struct sz_str s, size_t max, char *err, size_t err_cap)
+{
+    size_t i;
+
+    if (s.len > max) {
+        set_err(err, err_cap,
+                "%s is %zu bytes long: at most %zu bytes of UTF-8 (where a Cyrillic letter "
+                "takes 2)",
+                what, s.len, max);
+        return;
+    }
+    for (i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c == '\n' || c == '\r') {
+            set_err(err, err_cap,
+                    "%s holds a line break: it must be one line (a YAML block with '>' or '|' "
+                    "ends with one: write '>-' or '|-', or put the text on the key's line)",
+                    what);
+            return;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            set_err(err, err_cap, "%s holds a control character (byte 0x%02x at offset %zu)", what,
+                    c, i);
+            return;
+        }
+    }
+    set_err(err, err_cap, "invalid %s (1..%zu bytes of UTF-8, no control characters)", what, max);
+}
+
 /* Explains why a finished article fails sz_article_check(), field by field. */
 static void
 explain_check(const struct sz_article *a, int rc, char *err, size_t err_cap)
@@ -575,8 +610,7 @@ explain_check(const struct sz_article *a, int rc, char *err, size_t err_cap)
     probe.body_len = 1;
     probe.title = a->title;
     if (sz_article_check(&probe) != 0) {
-        set_err(err, err_cap, "invalid title (1..%d characters, no control characters)",
-                SZ_MAX_TITLE_LEN);
+        explain_line("title", a->title, SZ_MAX_TITLE_LEN, err, err_cap);
         return;
     }
     probe.url = a->url;
@@ -601,8 +635,9 @@ explain_check(const struct sz_article *a, int rc, char *err, size_t err_cap)
         probe.authors = &a->authors[i];
         probe.n_authors = 1;
         if (sz_article_check(&probe) != 0) {
-            set_err(err, err_cap, "invalid author #%zu (1..%d characters, no control characters)",
-                    i + 1, SZ_MAX_AUTHOR_LEN);
+            char what[32];
+            snprintf(what, sizeof what, "author #%zu", i + 1);
+            explain_line(what, a->authors[i], SZ_MAX_AUTHOR_LEN, err, err_cap);
             return;
         }
     }

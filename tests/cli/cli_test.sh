@@ -377,6 +377,21 @@ expect_status "a mistyped front matter key" 0 "$SZ" pack --secret-key "$TMP/sk" 
     --output "$TMP/typo.bundle" "$TMP/typo.md"
 expect_stderr "mistyped key warning" "typo.md: warning: front matter key 'sumary' .*did you mean 'summary'"
 ! grep -q "tags" "$TMP/stderr" && ok || bad "a key of the site's own (tags) is warned about"
+# A refused title says why: its length in bytes (600 Cyrillic letters are
+# 1200 bytes, over the 1024 allowed), or the line break a YAML '>' block
+# ends with.
+{
+    printf -- '---\ntitle: '
+    for _ in $(seq 600); do printf 'Ж'; done
+    printf '\n---\nbody\n'
+} >"$TMP/longru.md"
+printf -- '---\ntitle: >\n  A folded\n  title\n---\nbody\n' >"$TMP/folded.md"
+expect_status "a title over 1024 bytes" 3 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/bad.bundle" "$TMP/longru.md"
+expect_stderr "long title message in bytes" "longru.md: title is 1200 bytes long: at most 1024 bytes"
+expect_status "a folded title" 3 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/bad.bundle" "$TMP/folded.md"
+expect_stderr "folded title message" "folded.md: title holds a line break.*'>-'"
 
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
