@@ -178,6 +178,12 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                      "samizdatd at %s did not accept the connection within %u s: is it "
                      "overloaded or stuck? see its log",
                      socket_path, timeout_s);
+        else if (errno == EACCES || errno == EPERM)
+            /* The socket (mode 0600) is for the daemon's user and root alone. */
+            snprintf(err, err_cap,
+                     "cannot reach samizdatd at %s: %s (only the user the daemon runs as, and "
+                     "root, may use its control socket: run this command as that user)",
+                     socket_path, strerror(errno));
         else
             snprintf(err, err_cap,
                      "cannot reach samizdatd at %s: %s (is it running? pass --socket PATH to "

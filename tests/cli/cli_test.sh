@@ -704,6 +704,22 @@ done
 SAMIZDAT_CTL_TIMEOUT=soon expect_status "malformed SAMIZDAT_CTL_TIMEOUT" 2 "$SZ" status \
     --socket "$TMP/nosuch.sock"
 expect_stderr "malformed timeout message" "SAMIZDAT_CTL_TIMEOUT must be"
+# A control socket of another user: the message says whose it is, not "is it
+# running?". Root reaches any socket, so as root the command runs as nobody.
+mkdir "$TMP/perm"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    "$TMP/perm/control.sock"
+chmod 000 "$TMP/perm/control.sock"
+AS_OTHER=()
+[ "$(id -u)" = 0 ] && AS_OTHER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+if "${AS_OTHER[@]}" "$SZ" --version >/dev/null 2>&1; then
+    expect_status "status on another user's socket" 6 "${AS_OTHER[@]}" "$SZ" status \
+        --socket "$TMP/perm/control.sock"
+    expect_stderr "another user's socket message" \
+        "Permission denied \(only the user the daemon runs as, and root, may use its control socket"
+else
+    echo "skipped: the client cannot run as another user here"
+fi
 # Articles beyond what one publish request carries: named as too large (an
 # input problem, 3), before any daemon is asked.
 mkdir "$TMP/big"
