@@ -68,6 +68,24 @@ below(const char *real_dir, const char *real)
     return strncmp(real, real_dir, n) == 0 && real[n] == '/';
 }
 
+/* Does s occur in buf[0..len)? */
+static bool
+contains(const uint8_t *buf, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    const uint8_t *p = buf, *end = buf + len;
+
+    while (n > 0 && (size_t)(end - p) >= n) {
+        p = memchr(p, (unsigned char)s[0], (size_t)(end - p) - n + 1);
+        if (p == NULL)
+            return false;
+        if (memcmp(p, s, n) == 0)
+            return true;
+        p++;
+    }
+    return false;
+}
+
 /*
  * Loads the attachments an article names, relative to the article's folder.
  * They must be in that folder or below it, also once symbolic links are
@@ -152,6 +170,16 @@ load_attachments(const char *path, struct input *in, const char *output)
             util_err("%s: attachment %s is empty", path, full);
             return EXIT_INPUT;
         }
+        /* Readers get the file under its name alone, beside the article's page. */
+        const char *rel = a;
+        while (rel[0] == '.' && rel[1] == '/')
+            rel += 2;
+        if (strchr(rel, '/') != NULL && f->a.body != NULL &&
+            contains(f->a.body, f->a.body_len, rel))
+            util_err("%s: warning: the body names attachment '%s', but readers get it as '%s' "
+                     "(an attachment keeps only its file name), so that link will not find it: "
+                     "link it as '%s', or put the file beside the article",
+                     path, rel, name, name);
         in->atts[i].name.p = name;
         in->atts[i].name.len = strlen(name);
         in->atts[i].media_type.p = type;

@@ -605,6 +605,15 @@ done
 [ ! -e "$TMP/att.bundle" ] && ok || bad "a bundle was made with an outside attachment"
 check "an attachment in a folder below the article" "$SZ" pack --secret-key "$P_SK" \
     --output "$TMP/att.bundle" "$TMP/att/sub/below.md"
+! grep -q "warning" "$TMP/check.out" && ok || bad "a folder attachment the body does not name is warned about"
+# Readers get an attachment under its file name alone: a body that links it
+# by its folder ("img/river.png") would show a broken picture, so pack says so.
+printf -- '---\ntitle: Inline\nid: inline\nattachments: [img/river.png]\n---\n![r](img/river.png)\n' \
+    >"$TMP/att/sub/inline.md"
+expect_status "a body linking an attachment by its folder" 0 "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/att.bundle" "$TMP/att/sub/inline.md"
+expect_stderr "folder link warning" \
+    "inline.md: warning: the body names attachment 'img/river.png', but readers get it as 'river.png'"
 # A symbolic link is followed to where it leads: a link planted beside an
 # article (a contributor's folder) as "photo.png" to the secret key, or to any
 # file outside the folder, is refused; a samizdat secret key is refused even
