@@ -670,6 +670,7 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
 {
     struct article_file *f;
     const char *base = base_name(file_name), *dot;
+    enum sz_ctype ctype;
     size_t body_start = 0, i, e;
     int rc;
 
@@ -677,6 +678,24 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
         set_err(err, err_cap, "file is larger than the %u MiB an article may hold",
                 SZ_MAX_BODY_LEN >> 20);
         return -SZ_ETOOBIG;
+    }
+    /* A bundle handed in as an article (its magic, BUNDLE.md) is named as one. */
+    if (len >= 4 && memcmp(buf, "SZBN", 4) == 0) {
+        set_err(err, err_cap,
+                "this is a samizdat bundle, not an article: hand it to a daemon with "
+                "'samizdat import', or read it with 'samizdat inspect' or 'samizdat unpack'");
+        return -SZ_EINVAL;
+    }
+    dot = strrchr(base, '.');
+    if (dot != NULL && (strcasecmp(dot, ".md") == 0 || strcasecmp(dot, ".markdown") == 0)) {
+        ctype = SZ_CTYPE_MARKDOWN;
+    } else if (dot != NULL && (strcasecmp(dot, ".html") == 0 || strcasecmp(dot, ".htm") == 0)) {
+        ctype = SZ_CTYPE_HTML;
+    } else if (dot != NULL && strcasecmp(dot, ".txt") == 0) {
+        ctype = SZ_CTYPE_PLAIN;
+    } else {
+        set_err(err, err_cap, "unsupported file type: use .md, .html or .txt");
+        return -SZ_EINVAL;
     }
     if (!sz_utf8_valid(buf, len)) {
         set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu)",
@@ -686,18 +705,7 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
     f = calloc(1, sizeof *f);
     if (f == NULL)
         return -SZ_ENOMEM;
-    dot = strrchr(base, '.');
-    if (dot != NULL && (strcasecmp(dot, ".md") == 0 || strcasecmp(dot, ".markdown") == 0)) {
-        f->a.ctype = SZ_CTYPE_MARKDOWN;
-    } else if (dot != NULL && (strcasecmp(dot, ".html") == 0 || strcasecmp(dot, ".htm") == 0)) {
-        f->a.ctype = SZ_CTYPE_HTML;
-    } else if (dot != NULL && strcasecmp(dot, ".txt") == 0) {
-        f->a.ctype = SZ_CTYPE_PLAIN;
-    } else {
-        set_err(err, err_cap, "unsupported file type: use .md, .html or .txt");
-        rc = -SZ_EINVAL;
-        goto fail;
-    }
+    f->a.ctype = ctype;
     if ((rc = own_str(f, base, (size_t)(dot - base), &f->a.id)) != 0)
         goto fail;
     f->a.published = mtime;

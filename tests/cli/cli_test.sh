@@ -352,6 +352,16 @@ for f in nobody.md broken.txt unsafe.md badyaml.md file.pdf; do
     expect_stderr "error names $f" "$f"
 done
 [ ! -e "$TMP/bad.bundle" ] && ok || bad "no bundle from bad input"
+# A bundle handed in as an article (packed already, meant for import) is named
+# as a bundle, not as text with a bad byte; so is a file of an unknown type.
+for f in all.bundle file.pdf; do
+    expect_status "pack of $f" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bad.bundle" \
+        "$TMP/$f"
+done
+expect_stderr "unknown type message" "file.pdf: unsupported file type"
+expect_status "publish of a bundle" 3 "$SZ" publish --socket "$TMP/nosuch.sock" "$TMP/all.bundle"
+expect_stderr "bundle as an article message" \
+    "all.bundle: this is a samizdat bundle, not an article: .*samizdat import"
 head -c $((33 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$TMP/huge.txt"
 expect_status "oversized article" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/bad.bundle" \
     "$TMP/huge.txt"
