@@ -251,6 +251,11 @@ cmd_pack(int argc, char **argv)
                  "refuse a bundle dated more than 24 hours ahead until then, and readers "
                  "see it dated in the future",
                  (long long)((created - (int64_t)time(NULL)) / 3600));
+    /* Relays drop bundles older than their expiry_days, 90 by default (samizdatd(8)). */
+    if ((int64_t)time(NULL) - created > 90 * 24 * 3600)
+        util_err("warning: --created is %lld days ago: relays with the default expiry "
+                 "(expiry_days = 90) refuse and drop a bundle created that long ago",
+                 (long long)(((int64_t)time(NULL) - created) / (24 * 3600)));
     n_in = (size_t)(argc - optind);
     if (n_in > SZ_MAX_ARTICLES) {
         util_err("too many files: a bundle holds at most %d articles", SZ_MAX_ARTICLES);

@@ -109,6 +109,10 @@ expect_stderr "secret key output message" "fullseq.sk is a samizdat secret key: 
 expect_status "pack --created 2100" 0 "$SZ" pack --secret-key "$TMP/sk" --created 2100-01-01T00:00:00Z \
     --output "$TMP/future.bundle" "${ARTICLES[0]}"
 expect_stderr "far future warning" "warning: --created is [0-9]* hours ahead .*relays refuse"
+# A date before relays' default expiry (90 days) is packed, with a warning.
+expect_status "pack --created 2020" 0 "$SZ" pack --secret-key "$TMP/sk" --created 2020-01-01T00:00:00Z \
+    --output "$TMP/past.bundle" "${ARTICLES[0]}"
+expect_stderr "far past warning" "warning: --created is [0-9]* days ago: relays with the default expiry"
 # Help: 'samizdat help COMMAND' is that command's --help; help to a full output fails.
 "$SZ" help pack | grep -q "^usage: samizdat pack" && ok || bad "samizdat help pack"
 expect_status "samizdat help of no command" 2 "$SZ" help nothing
