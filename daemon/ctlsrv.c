@@ -540,9 +540,9 @@ status_publisher(struct status_ctx *s, const struct store_usage *u)
     char pk[SZ_PK_TEXT_LEN + 1];
 
     sz_pk_to_text(u->publisher, pk);
-    wr_printf(s->text, "  %s  %llu bundles, %llu bytes, newest sequence %llu\n", pk,
-              (unsigned long long)u->n_bundles, (unsigned long long)u->bytes,
-              (unsigned long long)u->max_sequence);
+    wr_printf(s->text, "  %s  %llu bundle%s, %llu bytes, newest sequence %llu\n", pk,
+              (unsigned long long)u->n_bundles, u->n_bundles == 1 ? "" : "s",
+              (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
     wr_printf(s->json, "%s{\"key\":\"%s\",\"bundles\":%llu,\"bytes\":%llu,\"max_sequence\":%llu}",
               s->n++ > 0 ? "," : "", pk, (unsigned long long)u->n_bundles,
               (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
@@ -630,9 +630,9 @@ run_status(struct job *j)
             wr_printf(&json, ",\"store_error\":null");
         }
         wr_printf(&text,
-                  "stored: %llu bundles, %llu bytes (quota %llu bytes, %llu per publisher)\n",
-                  (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
-                  (unsigned long long)publisher_max_bytes);
+                  "stored: %llu bundle%s, %llu bytes (quota %llu bytes, %llu per publisher)\n",
+                  (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)bytes,
+                  (unsigned long long)max_bytes, (unsigned long long)publisher_max_bytes);
         wr_printf(&json,
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
@@ -666,8 +666,9 @@ run_status(struct job *j)
         for (i = 0; i < pubs->n; i++)
             status_publisher(&sc, &pubs->v[i].u);
         if (pubs->n_omitted > 0)
-            wr_printf(&text, "  and %llu more publishers (%llu bytes)\n",
-                      (unsigned long long)pubs->n_omitted, (unsigned long long)pubs->bytes_omitted);
+            wr_printf(&text, "  and %llu more publisher%s (%llu bytes)\n",
+                      (unsigned long long)pubs->n_omitted, pubs->n_omitted == 1 ? "" : "s",
+                      (unsigned long long)pubs->bytes_omitted);
         wr_printf(&json,
                   "],\"publishers_omitted\":%llu,\"publishers_omitted_bytes\":%llu,"
                   "\"equivocations\":[",

@@ -44,6 +44,10 @@ import json, sys
 s = json.load(sys.stdin)
 assert s["bundles"] == 1 and s["publishers"][0]["bundles"] == 1, s
 ' && ok || bad "status --json parses and counts one bundle"
+st=$("$SZ" status --socket "$SOCK")
+grep -q "^stored: 1 bundle, [0-9]* bytes" <<<"$st" &&
+    grep -q "^  $(cat "$TMP/pub.pk")  1 bundle, [0-9]* bytes, newest sequence 1$" <<<"$st" &&
+    ok || bad "status says '1 bundle', not '1 bundles': $st"
 # An invalid article is refused with its reason; nothing is published.
 printf -- '---\ntitle: t\n---\n' >"$TMP/empty.md"
 expect_status "publish of an invalid article" 3 "$SZ" publish --socket "$SOCK" "$TMP/empty.md"
