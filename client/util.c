@@ -784,6 +784,13 @@ util_load_secret_key(const char *path, const char *pass_file, uint8_t **sk_out, 
 
     if (util_read_file(path, 4096, &buf, &len, err, err_cap) != 0)
         return -1;
+    if (sz_pk_file_parse(buf, len, (uint8_t[SZ_PUBLIC_KEY_LEN]){0}) == 0) {
+        snprintf(err, err_cap,
+                 "%s is a public key, not a secret key: name the secret key file samizdat "
+                 "keygen wrote beside it (its --secret-key)",
+                 path);
+        goto out;
+    }
     if (stat(path, &st) == 0 && (st.st_mode & 0077) != 0)
         fprintf(stderr,
                 "samizdat: warning: secret key %s is readable by others; run chmod 600 on it\n",

@@ -203,10 +203,18 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
         close(fd);
         return -1;
     }
-    log_warn_readable(fd, "secret key", cfg->publisher_key);
     n = read(fd, buf, sizeof buf);
-    close(fd);
     r = n < 0 ? -SZ_EBADMSG : sz_skfile_parse(buf, (size_t)n, &f);
+    if (r != 0 && n > 0 && sz_pk_file_parse(buf, (size_t)n, (uint8_t[SZ_PUBLIC_KEY_LEN]){0}) == 0) {
+        close(fd);
+        snprintf(err, err_cap,
+                 "publisher key %s is a public key, not a secret key: name the secret key "
+                 "file samizdat keygen wrote beside it (its --secret-key)",
+                 cfg->publisher_key);
+        return -1;
+    }
+    log_warn_readable(fd, "secret key", cfg->publisher_key);
+    close(fd);
     sodium_memzero(buf, sizeof buf);
     if (r != 0) {
         snprintf(err, err_cap, "%s is not a samizdat secret key file: %s", cfg->publisher_key,

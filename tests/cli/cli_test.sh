@@ -406,6 +406,11 @@ expect_stderr "long title message in bytes" "longru.md: title is 1200 bytes long
 expect_status "a folded title" 3 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/bad.bundle" "$TMP/folded.md"
 expect_stderr "folded title message" "folded.md: title holds a line break.*'>-'"
+chmod 644 "$TMP/pk"
+expect_status "pack with the public key as --secret-key" 4 "$SZ" pack --secret-key "$TMP/pk" \
+    --output "$TMP/bad.bundle" "${ARTICLES[0]}"
+expect_stderr "public key named as one" "pk is a public key, not a secret key: name the secret key file"
+grep -q "readable" "$TMP/stderr" && bad "a public key is not a secret key readable by others: $(cat "$TMP/stderr")" || ok
 
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null

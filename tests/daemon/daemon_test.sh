@@ -355,6 +355,14 @@ timeout 20 "$SZD" --data-dir "$TMP/nkshort" --listen 127.0.0.1:0 >"$TMP/nkshort.
 [ $rc -eq 1 ] && grep -q "node.key is damaged (not 32 bytes): move it away" "$TMP/nkshort.log" &&
     cmp -s "$TMP/nkshort/node.key" "$TMP/nkshort.key.orig" && ok ||
     bad "a 1-byte node.key is refused and kept (rc $rc): $(cat "$TMP/nkshort.log")"
+# The public key named as the publisher key: said so, and no warning that a
+# "secret key" is readable (a public key is meant to be).
+rc=0
+timeout 20 "$SZD" --data-dir "$TMP/pkgiven" --listen 127.0.0.1:0 --publisher-key "$TMP/pub.pk" \
+    >"$TMP/pkgiven.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "ERROR publisher key .*pub.pk is a public key, not a secret key" \
+    "$TMP/pkgiven.log" && ! grep -q "readable" "$TMP/pkgiven.log" && ok ||
+    bad "a public key as --publisher-key is named as one (rc $rc): $(cat "$TMP/pkgiven.log")"
 
 # --- configuration errors: file and line named, non-zero exit, nothing created
 printf '[store]\nmax_byts = 1G\n' >"$TMP/bad.conf"
