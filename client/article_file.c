@@ -102,6 +102,28 @@ article_file_media_type(const char *name)
     return NULL;
 }
 
+bool
+article_file_content_matches(const char *type, const uint8_t *data, size_t len)
+{
+    if (strcmp(type, "image/png") == 0)
+        return len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0;
+    if (strcmp(type, "image/jpeg") == 0)
+        return len >= 3 && memcmp(data, "\xff\xd8\xff", 3) == 0;
+    if (strcmp(type, "image/gif") == 0)
+        return len >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0);
+    if (strcmp(type, "image/webp") == 0)
+        return len >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0;
+    if (strcmp(type, "image/avif") == 0) /* an ISO media file: its first box is "ftyp" */
+        return len >= 12 && memcmp(data + 4, "ftyp", 4) == 0;
+    if (strcmp(type, "application/pdf") == 0) { /* readers accept "%PDF-" in the first 1024 bytes */
+        for (size_t i = 0; i + 5 <= len && i < 1024; i++)
+            if (memcmp(data + i, "%PDF-", 5) == 0)
+                return true;
+        return false;
+    }
+    return true;
+}
+
 /* The part of a path after its last '/'. */
 static const char *
 base_name(const char *path)

@@ -46,4 +46,7 @@ void article_file_free(struct article_file *f);
 /* Returns the media type for an attachment file name by its extension, or NULL. */
 const char *article_file_media_type(const char *name);
 
+/* Whether data starts as a file of that media type does (its signature bytes). */
+bool article_file_content_matches(const char *type, const uint8_t *data, size_t len);
+
 #endif

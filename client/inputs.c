@@ -170,6 +170,10 @@ load_attachments(const char *path, struct input *in, const char *output)
             util_err("%s: attachment %s is empty", path, full);
             return EXIT_INPUT;
         }
+        if (!article_file_content_matches(type, in->att_data[i], len))
+            util_err("%s: warning: attachment %s is named as %s but does not start as one "
+                     "does: readers' browsers may not show it; check that it is the right file",
+                     path, full, type);
         /* Readers get the file under its name alone, beside the article's page. */
         const char *rel = a;
         while (rel[0] == '.' && rel[1] == '/')

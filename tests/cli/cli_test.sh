@@ -633,6 +633,18 @@ expect_status "a body linking an attachment by its folder" 0 "$SZ" pack --secret
     --output "$TMP/att.bundle" "$TMP/att/sub/inline.md"
 expect_stderr "folder link warning" \
     "inline.md: warning: the body names attachment 'img/river.png', but readers get it as 'river.png'"
+# The type goes by the name: a file that does not start as that type does
+# (a text file named .png, a picture named .pdf) is packed with a warning.
+printf 'not a picture\n' >"$TMP/att/sub/fake.png"
+cp "$EX/river.png" "$TMP/att/sub/photo.pdf"
+printf -- '---\ntitle: Fake\nid: fake\nattachments: [fake.png, photo.pdf, img/river.png]\n---\nbody\n' \
+    >"$TMP/att/sub/fake.md"
+expect_status "attachments whose bytes are not their type" 0 "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/att.bundle" "$TMP/att/sub/fake.md"
+expect_stderr "wrong bytes warning" "fake.md: warning: attachment .*fake.png is named as image/png but does not start as one does"
+expect_stderr "wrong bytes warning (pdf)" "fake.md: warning: attachment .*photo.pdf is named as application/pdf"
+[ "$(grep -c "does not start as one does" "$TMP/stderr")" -eq 2 ] && ok ||
+    bad "a real PNG is not warned about: $(cat "$TMP/stderr")"
 # A symbolic link is followed to where it leads: a link planted beside an
 # article (a contributor's folder) as "photo.png" to the secret key, or to any
 # file outside the folder, is refused; a samizdat secret key is refused even
