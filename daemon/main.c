@@ -832,6 +832,10 @@ main(int argc, char **argv)
             log_msg(LOG_ERROR, "cannot start publishing: %s", uv_strerror(rc));
             goto out_loop;
         }
+        if (publish_check_records(d, err, sizeof err) != 0) {
+            log_msg(LOG_ERROR, "%s", err);
+            goto out_loop;
+        }
     }
     rc = ctlsrv_start(d, CFG.socket_path);
     if (rc != 0) {

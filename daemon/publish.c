@@ -59,7 +59,7 @@ static bool sk_seq_warned; /* touched only by the seal, one at a time */
 
 /* Reads a record: empty (0) or one decimal number and a newline. */
 static int
-seq_read(int fd, const char *path, uint64_t *last, char *err, size_t err_cap)
+seq_read(int fd, const char *path, uint64_t *last, const char *then, char *err, size_t err_cap)
 {
     char buf[32];
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -79,8 +79,8 @@ seq_read(int fd, const char *path, uint64_t *last, char *err, size_t err_cap)
         if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0) {
             snprintf(err, err_cap,
                      "%.100s is damaged (it should hold the last sequence this key signed): "
-                     "put that number in it (see samizdat list --publisher), then publish again",
-                     path);
+                     "put that number in it (see samizdat list --publisher), then %s",
+                     path, then);
             return -1;
         }
         *last = v;
@@ -170,9 +170,9 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
         if (lpath[0] != '\0' && sk_seq_open(lpath, true, &lfd, err, err_cap) != 0)
             goto out;
     }
-    if (kfd >= 0 && seq_read(kfd, kpath, &last_k, err, err_cap) != 0)
+    if (kfd >= 0 && seq_read(kfd, kpath, &last_k, "publish again", err, err_cap) != 0)
         goto out;
-    if (lfd >= 0 && seq_read(lfd, lpath, &last_l, err, err_cap) != 0)
+    if (lfd >= 0 && seq_read(lfd, lpath, &last_l, "publish again", err, err_cap) != 0)
         goto out;
     if (last_l > last_k)
         last_k = last_l;
@@ -182,7 +182,7 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
         snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
         goto out;
     }
-    if (seq_read(fd, path, &last, err, err_cap) != 0)
+    if (seq_read(fd, path, &last, "publish again", err, err_cap) != 0)
         goto out;
     if (last_k > last)
         last = last_k;
@@ -262,6 +262,39 @@ publish_init(struct daemon *d, uint64_t window_ms, size_t max_articles, int leve
     p->level = level;
     p->closed_tail = &p->closed;
     *out = p;
+    return 0;
+}
+
+int
+publish_check_records(const struct daemon *d, char *err, size_t err_cap)
+{
+    char kpath[PATH_MAX], lpath[PATH_MAX], path[PATH_MAX];
+    const char *paths[3];
+    size_t n = 0;
+
+    if (d->cfg->publisher_key != NULL &&
+        sz_seq_record_paths(d->cfg->publisher_key, kpath, lpath, sizeof kpath) == 0) {
+        paths[n++] = kpath;
+        if (lpath[0] != '\0')
+            paths[n++] = lpath;
+    }
+    snprintf(path, sizeof path, "%s/" SEQ_FILE, d->cfg->data_dir);
+    paths[n++] = path;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t last;
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc;
+        if (fd < 0)
+            continue; /* none yet, or unreadable: the first publish says more */
+        /* A writer holding the lock may be midway: its record is read at publish. */
+        if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+            close(fd);
+            continue;
+        }
+        rc = seq_read(fd, paths[i], &last, "start samizdatd again", err, err_cap);
+        close(fd);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -18,6 +18,13 @@ int publish_init(struct daemon *d, uint64_t window_ms, size_t max_articles, int 
                  struct publish **out);
 
 /*
+ * Reads the sequence records (SK.seq beside the key, publisher.seq in the data
+ * folder) at start, so that a damaged one stops the daemon then rather than
+ * failing its first publish. Returns 0, or -1 with err set.
+ */
+int publish_check_records(const struct daemon *d, char *err, size_t err_cap);
+
+/*
  * Adds a validated PUBLISH request to the current batch. Takes ownership of
  * frame, msg and container (the container points into msg, which points into
  * frame). Holds c until its reply is sent.

@@ -304,6 +304,14 @@ rc=0
 [ $rc -ne 0 ] && grep -q "publisher.seq is damaged" "$TMP/seq.err" && ok ||
     bad "a damaged publisher.seq stops publishing with a clear error (rc $rc): $(cat "$TMP/seq.err")"
 check "stop seqpub" stop_daemon seqpub
+# ... and a node started with it says so at once, before anyone publishes.
+rc=0
+timeout 20 "$SZD" --data-dir "$TMP/seqpub" --listen 127.0.0.1:0 --publisher-key "$TMP/pub.sk" \
+    >"$TMP/seqstart.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "ERROR .*seqpub/publisher.seq is damaged (it should hold the last sequence this \
+key signed): put that number in it (see samizdat list --publisher), then start samizdatd again" \
+    "$TMP/seqstart.log" && ok ||
+    bad "a damaged publisher.seq stops the node at its start (rc $rc): $(cat "$TMP/seqstart.log")"
 # A node given the key through a link, and pack given the key's own name:
 # one record, beside the key file, so neither signs a number the other used.
 mkdir "$TMP/etc" && ln -s "$TMP/pub.sk" "$TMP/etc/publisher.sk"
