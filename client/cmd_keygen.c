@@ -1,5 +1,8 @@
 /* samizdat keygen: a new publisher key pair. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,28 @@ commit_pair(struct util_tmp *pk_tmp, const char *pk_path, struct util_tmp *sk_tm
         return -1;
     }
     return 0;
+}
+
+/*
+ * Makes the key's empty sequence record (SK.seq: no number used yet) beside it,
+ * so that pack can tell a key copied without its record from a new one. One
+ * already there (--force over an older key) is kept: its numbers only rise.
+ */
+static void
+make_seq_record(const char *sk_path)
+{
+    char path[PATH_MAX], legacy[PATH_MAX];
+    int fd;
+
+    if (sz_seq_record_paths(sk_path, path, legacy, sizeof path) != 0)
+        return;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
+        close(fd);
+    else if (errno != EEXIST)
+        util_err("warning: cannot make the sequence record %s: %s (pack makes it, with a "
+                 "warning)",
+                 path, strerror(errno));
 }
 
 int
@@ -187,6 +212,7 @@ cmd_keygen(int argc, char **argv)
     util_signals_release(&held);
     if (r != 0)
         goto out;
+    make_seq_record(sk_path);
     printf("%s\n", text);
     rc = EXIT_OK;
 out:

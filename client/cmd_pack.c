@@ -96,13 +96,19 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
     char path[PATH_MAX], legacy[PATH_MAX];
     uint64_t last = 0, last_l = 0, next;
     struct stat st;
+    bool created = false;
     int fd, lfd = -1, rc = -1;
 
     if (sz_seq_record_paths(sk_path, path, legacy, sizeof path) != 0) {
         util_err("cannot find the secret key %s: %s", sk_path, strerror(errno));
         return -1;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* keygen makes the record with the key: one missing may have been left behind. */
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        created = fd >= 0;
+    }
     if (fd < 0) {
         util_err("cannot open the sequence record %s: %s", path, strerror(errno));
         return -1;
@@ -153,6 +159,14 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         *status = EXIT_USAGE;
         goto out;
     }
+    if (created && lfd < 0 && !given)
+        util_err("warning: this key had no sequence record (%s, made by keygen with the key), "
+                 "so this bundle takes sequence %llu. If the key signed bundles before (the "
+                 "record left behind when the key was copied?), that number is used twice, "
+                 "which readers and relays report as a stolen key: then do not publish this "
+                 "bundle, and pack again with --sequence N above the last number the key "
+                 "signed (samizdat list --publisher KEY on a relay shows it)",
+                 path, (unsigned long long)next);
     if (next > last) {
         if (seq_record_write(fd, path, next) != 0 ||
             (lfd >= 0 && seq_record_write(lfd, legacy, next) != 0))

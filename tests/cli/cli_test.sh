@@ -412,6 +412,31 @@ expect_status "pack with the public key as --secret-key" 4 "$SZ" pack --secret-k
 expect_stderr "public key named as one" "pk is a public key, not a secret key: name the secret key file"
 grep -q "readable" "$TMP/stderr" && bad "a public key is not a secret key readable by others: $(cat "$TMP/stderr")" || ok
 
+# --- keygen makes the key's empty sequence record; pack warns when a key has
+# none (copied without it: its numbers may be used twice), and only then.
+"$SZ" keygen --no-passphrase --secret-key "$TMP/rec.sk" --public-key "$TMP/rec.pk" >/dev/null
+[ -f "$TMP/rec.sk.seq" ] && [ ! -s "$TMP/rec.sk.seq" ] && [ "$(stat -c %a "$TMP/rec.sk.seq")" = 600 ] &&
+    ok || bad "keygen makes an empty record, mode 600: $(ls -l "$TMP"/rec.*)"
+expect_status "first pack with a new key" 0 "$SZ" pack --secret-key "$TMP/rec.sk" \
+    --output "$TMP/rec1.bundle" "${ARTICLES[0]}"
+! grep -q "warning" "$TMP/stderr" && ok || bad "no warning for a new key: $(cat "$TMP/stderr")"
+cp -p "$TMP/rec.sk" "$TMP/copied.sk"
+expect_status "pack with a key copied without its record" 0 "$SZ" pack --secret-key "$TMP/copied.sk" \
+    --output "$TMP/copied1.bundle" "${ARTICLES[0]}"
+expect_stderr "a key without a record" "warning: this key had no sequence record .*copied.sk.seq.*takes sequence 1\\..*--sequence N"
+expect_status "second pack with the copied key" 0 "$SZ" pack --secret-key "$TMP/copied.sk" \
+    --output "$TMP/copied2.bundle" "${ARTICLES[0]}"
+! grep -q "warning" "$TMP/stderr" && ok || bad "the record now exists: no warning ($(cat "$TMP/stderr"))"
+expect_status "--sequence with a key without a record" 0 "$SZ" pack --secret-key "$TMP/copied.sk" \
+    --output "$TMP/copied3.bundle" --sequence 9 "${ARTICLES[0]}"
+rm "$TMP/copied.sk.seq"
+expect_status "--sequence given to a key without a record" 0 "$SZ" pack --secret-key "$TMP/copied.sk" \
+    --output "$TMP/copied4.bundle" --sequence 12 "${ARTICLES[0]}"
+! grep -q "warning" "$TMP/stderr" && ok || bad "a number given: no warning ($(cat "$TMP/stderr"))"
+# --force over a key keeps its record: numbers only rise.
+"$SZ" keygen --no-passphrase --force --secret-key "$TMP/rec.sk" --public-key "$TMP/rec.pk" >/dev/null
+[ "$(cat "$TMP/rec.sk.seq")" = 1 ] && ok || bad "keygen --force reset the record: $(cat "$TMP/rec.sk.seq")"
+
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
 cp "$TMP/old.sk" "$TMP/old.sk.orig"
