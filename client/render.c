@@ -876,7 +876,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     page_begin(w, a->lang, a->title);
     put(w, "<nav><a href=\"../../index.html\">&larr; Library</a> &middot; ");
     put_publisher(w, pg->publisher, pg->publisher_name);
-    put(w, "</nav>\n<article>\n<header>\n<h1 dir=\"auto\">");
+    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"auto\">");
     esc_str(w, a->title);
     put(w, "</h1>\n<p class=\"meta\">");
     put_time(w, a->published);
@@ -979,7 +979,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     put_time(w, pg->created);
     put(w, ", id <span class=\"key\">");
     put(w, id_hex);
-    put(w, "</span>.</p>\n</footer>\n</article>\n");
+    put(w, "</span>.</p>\n</footer>\n</article>\n</main>\n");
     page_end(w);
 }
 
@@ -1315,7 +1315,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
                (struct sz_str){(const char *)title.p, title.p != NULL ? title.len : 0});
     sz_wr_free(&title, false);
     put_month_nav(w, pk_hex, newer, older);
-    put(w, "<header>\n<h1>");
+    put(w, "<main>\n<header>\n<h1>");
     put_publisher(w, pub->pk, pub->name);
     put(w, "</h1>\n");
     if (equivocated(pub))
@@ -1328,6 +1328,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     put(w, ", newest first. Each one was checked against its publisher&#39;s signature before "
            "it was saved here. These pages load nothing from the network.</p>\n</header>\n");
     put_entries(w, pk_hex, "../../", entries, n);
+    put(w, "</main>\n");
     put_month_nav(w, pk_hex, newer, older);
     page_end(w);
 }
@@ -1341,7 +1342,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
         n_articles += pubs[p].n_entries;
 
     page_begin(w, (struct sz_str){"en", 2}, (struct sz_str){title, sizeof title - 1});
-    put(w, "<header>\n<h1>Library</h1>\n<p class=\"note\">");
+    put(w, "<main>\n<header>\n<h1>Library</h1>\n<p class=\"note\">");
     put_u64(w, n_articles);
     put(w, n_articles == 1 ? " article" : " articles");
     put(w, " from ");
@@ -1424,5 +1425,6 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put_months(w, pk_hex, pub->entries, pub->n_entries);
         put(w, "</section>\n");
     }
+    put(w, "</main>\n");
     page_end(w);
 }

@@ -10,7 +10,9 @@
  *     article whose body is searched for 256 attachment names all render
  *     within a time limit (each takes minutes, or 20 s and more, without the
  *     bounds), yet ordinary Markdown keeps its formatting;
- *   - the attachments the body mentions are found as a scan per name found them.
+ *   - the attachments the body mentions are found as a scan per name found them;
+ *   - the pages' structure, as a screen reader reads it: a main region, named
+ *     navigation, headings in order, the language of the text.
  * Timed renderings run in a child process with an alarm, so that a regression
  * fails in seconds instead of hanging the suite.
  */
@@ -634,6 +636,117 @@ test_attachment_mentions_exact(void **state)
     }
 }
 
+/* ---- the pages' structure, as assistive technology reads it ---- */
+
+static const uint8_t test_pk[SZ_PUBLIC_KEY_LEN] = {1};
+static const char *const entry_authors[] = {"Анна Соколова"};
+static const struct render_entry test_entries[] = {
+    {"ru-one", "Рынок труда", "ru", "Кто уезжает.", entry_authors, 1, 1790000000},
+    {"en-two", "Labour market", "en", "", NULL, 0, 1789000000},
+};
+
+static char *
+wr_string(struct sz_wr *w)
+{
+    assert_int_equal(sz_wr_status(w), 0);
+    char *s = dup_out(w);
+    sz_wr_free(w, false);
+    return s;
+}
+
+static char *
+index_page(void)
+{
+    struct render_publisher pub;
+    memset(&pub, 0, sizeof pub);
+    pub.pk = test_pk;
+    pub.name = "Новая газета";
+    pub.entries = test_entries;
+    pub.n_entries = 2;
+    struct render_publisher pubs[2] = {pub, pub};
+    pubs[1].name = "Exile Daily";
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 24);
+    render_index(&w, pubs, 2);
+    return wr_string(&w);
+}
+
+static char *
+month_page(void)
+{
+    struct render_publisher pub;
+    memset(&pub, 0, sizeof pub);
+    pub.pk = test_pk;
+    pub.name = "Exile Daily";
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 24);
+    render_month_page(&w, &pub, render_month_of(1790000000), test_entries, 2,
+                      render_month_of(1790000000) + 1, render_month_of(1790000000) - 1);
+    return wr_string(&w);
+}
+
+/* The part of s from the first a to the end of the first b after it, or NULL. */
+static const char *
+between(const char *s, const char *a, const char *b, size_t *len)
+{
+    const char *p = strstr(s, a), *q = p != NULL ? strstr(p, b) : NULL;
+    if (q == NULL)
+        return NULL;
+    *len = (size_t)(q - p) + strlen(b);
+    return p;
+}
+
+static bool
+holds(const char *p, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t k = 0; k + n <= len; k++)
+        if (memcmp(p + k, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static size_t
+count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Each page has one main region, holding what the page is about, so that a
+ * screen reader can jump past the navigation to it. */
+static void
+test_pages_have_main(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    const char *m;
+    char *pg = page(SZ_CTYPE_MARKDOWN, "Text", 4, NULL, NULL, 0);
+    assert_int_equal(count(pg, "<main>"), 1);
+    assert_non_null(m = between(pg, "<main>", "</main>", &len));
+    assert_true(holds(m, len, "<article>") && holds(m, len, "</article>"));
+    assert_false(holds(m, len, "<nav"));
+    free(pg);
+
+    pg = index_page();
+    assert_int_equal(count(pg, "<main>"), 1);
+    assert_non_null(m = between(pg, "<main>", "</main>", &len));
+    assert_true(holds(m, len, "<h1>Library</h1>"));
+    assert_int_equal(count(pg, "<section class=\"publisher\""), 2);
+    for (const char *s = strstr(pg, "<section"); s != NULL; s = strstr(s + 1, "<section"))
+        assert_true(s > m && s < m + len);
+    free(pg);
+
+    pg = month_page();
+    assert_int_equal(count(pg, "<main>"), 1);
+    assert_non_null(m = between(pg, "<main>", "</main>", &len));
+    assert_true(holds(m, len, "<h1>") && holds(m, len, "<ol class=\"articles\">"));
+    assert_false(holds(m, len, "<nav"));
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -650,6 +763,7 @@ main(void)
         cmocka_unit_test(test_sanitizer_deep_backslashes_bounded),
         cmocka_unit_test(test_many_attachment_names_bounded),
         cmocka_unit_test(test_attachment_mentions_exact),
+        cmocka_unit_test(test_pages_have_main),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
