@@ -1237,9 +1237,11 @@ put_month_link(struct sz_wr *w, const char *prefix, uint32_t month, bool year)
     put(w, "</a>");
 }
 
-/* index.html's list of a publisher's month pages: a line per year, newest first. */
+/* index.html's list of a publisher's month pages: a line per year, newest first.
+ * Named after the publisher, as each publisher with month pages has one. */
 static void
-put_months(struct sz_wr *w, const char *pk_hex, const struct render_entry *entries, size_t n)
+put_months(struct sz_wr *w, const struct render_publisher *pub, const char *pk_hex,
+           const struct render_entry *entries, size_t n)
 {
     char prefix[sizeof RENDER_ARCHIVE_DIR + 2 * SZ_PUBLIC_KEY_LEN + 2];
     uint32_t year = UINT32_MAX;
@@ -1247,7 +1249,15 @@ put_months(struct sz_wr *w, const char *pk_hex, const struct render_entry *entri
     snprintf(prefix, sizeof prefix, "%s/%s/", RENDER_ARCHIVE_DIR, pk_hex);
     put(w, "<nav class=\"months\" id=\"m-");
     put(w, pk_hex);
-    put(w, "\">\n<p>All ");
+    put(w, "\" aria-label=\"");
+    if (pub->name != NULL && pub->name[0] != '\0') {
+        esc(w, pub->name);
+    } else {
+        char pk_text[SZ_PK_TEXT_LEN + 1];
+        sz_pk_to_text(pub->pk, pk_text);
+        put(w, pk_text);
+    }
+    put(w, " by month\">\n<p>All ");
     put_u64(w, n);
     put(w, " articles, by month:</p>\n<ul>\n");
     for (size_t k = 0; k < n;) {
@@ -1278,11 +1288,13 @@ put_months(struct sz_wr *w, const char *pk_hex, const struct render_entry *entri
     put(w, "</ul>\n</nav>\n");
 }
 
-/* The month page's links: back to the library, to the newer and the older month. */
+/* The month page's links: back to the library, to the newer and the older month;
+ * at the top of the page and again at its end, each named for where it is. */
 static void
-put_month_nav(struct sz_wr *w, const char *pk_hex, uint32_t newer, uint32_t older)
+put_month_nav(struct sz_wr *w, const char *pk_hex, uint32_t newer, uint32_t older, bool end)
 {
-    put(w, "<nav><a href=\"../../index.html#m-");
+    put(w, end ? "<nav aria-label=\"Months, end of page\">" : "<nav aria-label=\"Months\">");
+    put(w, "<a href=\"../../index.html#m-");
     put(w, pk_hex);
     put(w, "\">&larr; Library</a>");
     if (newer != UINT32_MAX) {
@@ -1314,7 +1326,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     page_begin(w, (struct sz_str){"en", 2},
                (struct sz_str){(const char *)title.p, title.p != NULL ? title.len : 0});
     sz_wr_free(&title, false);
-    put_month_nav(w, pk_hex, newer, older);
+    put_month_nav(w, pk_hex, newer, older, false);
     put(w, "<main>\n<header>\n<h1>");
     put_publisher(w, pub->pk, pub->name);
     put(w, "</h1>\n");
@@ -1329,7 +1341,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
            "it was saved here. These pages load nothing from the network.</p>\n</header>\n");
     put_entries(w, pk_hex, "../../", entries, n);
     put(w, "</main>\n");
-    put_month_nav(w, pk_hex, newer, older);
+    put_month_nav(w, pk_hex, newer, older, true);
     page_end(w);
 }
 
@@ -1352,7 +1364,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
            "before it was saved here. These pages load nothing from the network.</p>\n");
     put_summary_warnings(w, pubs, n_pubs);
     if (n_pubs > 1) {
-        put(w, "<nav><ul>\n");
+        put(w, "<nav aria-label=\"Publishers\"><ul>\n");
         for (size_t p = 0; p < n_pubs; p++) {
             put(w, "<li><a href=\"#p-");
             put_publisher_anchor(w, pubs[p].pk);
@@ -1422,7 +1434,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
         }
         put_entries(w, pk_hex, "", pub->entries, shown);
         if (shown < pub->n_entries)
-            put_months(w, pk_hex, pub->entries, pub->n_entries);
+            put_months(w, pub, pk_hex, pub->entries, pub->n_entries);
         put(w, "</section>\n");
     }
     put(w, "</main>\n");

@@ -747,6 +747,67 @@ test_pages_have_main(void **state)
     free(pg);
 }
 
+/* Where a page has more than one navigation region, each has a name of its
+ * own, so that a screen reader's list of regions tells them apart. */
+static void
+navs_named_apart(const char *pg)
+{
+    char labels[8][256];
+    size_t n = 0;
+    for (const char *p = strstr(pg, "<nav"); p != NULL; p = strstr(p + 1, "<nav")) {
+        const char *end = strchr(p, '>'), *l = strstr(p, "aria-label=\"");
+        assert_true(n < 8);
+        if (count(pg, "<nav") == 1)
+            return;
+        if (l == NULL || l > end)
+            fail_msg("a navigation region without a name: %.60s", p);
+        l += strlen("aria-label=\"");
+        size_t len = (size_t)(strchr(l, '"') - l);
+        assert_true(len > 0 && len < sizeof labels[0]);
+        memcpy(labels[n], l, len);
+        labels[n][len] = '\0';
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(labels[k], labels[n]) == 0)
+                fail_msg("two navigation regions named \"%s\"", labels[n]);
+        n++;
+    }
+}
+
+static void
+test_navigation_named(void **state)
+{
+    (void)state;
+    /* Two publishers with month pages: the list of publishers and a list of
+     * months for each. */
+    static struct render_entry many[RENDER_INDEX_LATEST + 1];
+    for (size_t k = 0; k < RENDER_INDEX_LATEST + 1; k++)
+        many[k] = (struct render_entry){"a", "T", "", "", NULL, 0, 1790000000 - (int64_t)k * 86400};
+    struct render_publisher pubs[2];
+    memset(pubs, 0, sizeof pubs);
+    pubs[0].pk = pubs[1].pk = test_pk;
+    pubs[0].name = "Новая газета";
+    pubs[1].name = NULL;
+    pubs[0].entries = pubs[1].entries = many;
+    pubs[0].n_entries = pubs[1].n_entries = RENDER_INDEX_LATEST + 1;
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 24);
+    render_index(&w, pubs, 2);
+    char *pg = wr_string(&w);
+    assert_int_equal(count(pg, "<nav"), 3);
+    navs_named_apart(pg);
+    assert_non_null(strstr(pg, "aria-label=\"Новая газета by month\""));
+    free(pg);
+
+    pg = month_page();
+    assert_int_equal(count(pg, "<nav"), 2);
+    navs_named_apart(pg);
+    free(pg);
+
+    pg = page(SZ_CTYPE_MARKDOWN, "Text", 4, NULL, NULL, 0);
+    navs_named_apart(pg);
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -764,6 +825,7 @@ main(void)
         cmocka_unit_test(test_many_attachment_names_bounded),
         cmocka_unit_test(test_attachment_mentions_exact),
         cmocka_unit_test(test_pages_have_main),
+        cmocka_unit_test(test_navigation_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
