@@ -63,7 +63,7 @@ static const char css[] =
     ".publisher>h2{margin:.8em 0 .2em}"
     "ol.articles{list-style:none;padding:0}"
     "ol.articles li{margin:1.4em 0}"
-    "ol.articles h3{font-size:1.25rem;margin:0 0 .2em}"
+    "ol.articles h2,ol.articles h3{font-size:1.25rem;margin:0 0 .2em}"
     ".summary{margin:.3em 0}"
     ".warn,.alarm{margin:1em 0;padding:.7em 1em;border-radius:4px;font:1rem/1.5 system-ui,"
     "-apple-system,\"Segoe UI\",\"DejaVu Sans\",sans-serif}"
@@ -1137,12 +1137,14 @@ put_summary_warnings(struct sz_wr *w, const struct render_publisher *pubs, size_
 
 /*
  * The list of articles: links to <prefix><pk_hex>/<folder>/index.html, prefix
- * leading from the page to the library's folder ("" or "../../").
+ * leading from the page to the library's folder ("" or "../../"), each title a
+ * heading of the level one below the page's heading above the list ('2' or '3').
  */
 static void
-put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix,
+put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix, char level,
             const struct render_entry *entries, size_t n)
 {
+    const char open[] = {'<', 'h', level, '\0'}, close[] = {'<', '/', 'h', level, '>', '\0'};
     put(w, "<ol class=\"articles\">\n");
     for (size_t k = 0; k < n; k++) {
         const struct render_entry *e = &entries[k];
@@ -1152,14 +1154,18 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix,
             esc(w, e->lang);
             put(w, "\"");
         }
-        put(w, "><h3 dir=\"auto\"><a href=\"");
+        put(w, ">");
+        put(w, open);
+        put(w, " dir=\"auto\"><a href=\"");
         put(w, prefix);
         put(w, pk_hex);
         put(w, "/");
         esc(w, e->folder);
         put(w, "/index.html\">");
         esc(w, e->title);
-        put(w, "</a></h3>\n<p class=\"meta\">");
+        put(w, "</a>");
+        put(w, close);
+        put(w, "\n<p class=\"meta\">");
         put_time(w, e->published);
         for (size_t j = 0; j < e->n_authors; j++) {
             put(w, j == 0 ? " &middot; by " : (j + 1 == e->n_authors ? " and " : ", "));
@@ -1339,7 +1345,7 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     put_month(w, month);
     put(w, ", newest first. Each one was checked against its publisher&#39;s signature before "
            "it was saved here. These pages load nothing from the network.</p>\n</header>\n");
-    put_entries(w, pk_hex, "../../", entries, n);
+    put_entries(w, pk_hex, "../../", '2', entries, n);
     put(w, "</main>\n");
     put_month_nav(w, pk_hex, newer, older, true);
     page_end(w);
@@ -1432,7 +1438,7 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put(w, pk_hex);
             put(w, "\">all of them by month</a> below.</p>\n");
         }
-        put_entries(w, pk_hex, "", pub->entries, shown);
+        put_entries(w, pk_hex, "", '3', pub->entries, shown);
         if (shown < pub->n_entries)
             put_months(w, pub, pk_hex, pub->entries, pub->n_entries);
         put(w, "</section>\n");

@@ -808,6 +808,40 @@ test_navigation_named(void **state)
     free(pg);
 }
 
+/* The page's headings start at h1 and never skip a level going down. */
+static void
+headings_in_order(const char *pg)
+{
+    int last = 0;
+    for (const char *p = strstr(pg, "<h"); p != NULL; p = strstr(p + 1, "<h")) {
+        if (p[2] < '1' || p[2] > '6' || (p[3] != '>' && p[3] != ' '))
+            continue;
+        int level = p[2] - '0';
+        if (level > last + 1)
+            fail_msg("h%d after h%d: %.60s", level, last, p);
+        last = level;
+    }
+    assert_int_not_equal(last, 0);
+}
+
+static void
+test_headings_in_order(void **state)
+{
+    (void)state;
+    char *pg = index_page();
+    headings_in_order(pg);
+    free(pg);
+    pg = month_page();
+    headings_in_order(pg);
+    assert_non_null(strstr(pg, "<h2 dir=\"auto\"><a href=\"../../"));
+    free(pg);
+    struct sz_attachment att = {{"a.png", 5}, {"image/png", 9}, (const uint8_t *)"x", 1};
+    const char *files[] = {"a.png"};
+    pg = page(SZ_CTYPE_MARKDOWN, "Text", 4, &att, files, 1);
+    headings_in_order(pg);
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -826,6 +860,7 @@ main(void)
         cmocka_unit_test(test_attachment_mentions_exact),
         cmocka_unit_test(test_pages_have_main),
         cmocka_unit_test(test_navigation_named),
+        cmocka_unit_test(test_headings_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
