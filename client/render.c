@@ -872,11 +872,24 @@ render_article(struct sz_wr *w, const struct render_page *pg)
 {
     const struct sz_article *a = pg->a;
     const char *body_file = render_body_file(a->ctype);
+    /*
+     * The page's own words are English. Of an article in a known language,
+     * the page is in that language and its navigation and footer are marked
+     * English; of one in no known language, the page is English and the
+     * article's title and body are marked unknown (lang=""), so that neither
+     * is read aloud in a language it is not in.
+     */
+    bool known = a->lang.len > 0;
+    const char *own = known ? " lang=\"en\"" : "", *text = known ? "" : " lang=\"\"";
 
-    page_begin(w, a->lang, a->title);
-    put(w, "<nav><a href=\"../../index.html\">&larr; Library</a> &middot; ");
+    page_begin(w, known ? a->lang : (struct sz_str){"en", 2}, a->title);
+    put(w, "<nav");
+    put(w, own);
+    put(w, "><a href=\"../../index.html\">&larr; Library</a> &middot; ");
     put_publisher(w, pg->publisher, pg->publisher_name);
-    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"auto\">");
+    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"auto\"");
+    put(w, text);
+    put(w, ">");
     esc_str(w, a->title);
     put(w, "</h1>\n<p class=\"meta\">");
     put_time(w, a->published);
@@ -893,16 +906,22 @@ render_article(struct sz_wr *w, const struct render_page *pg)
 
     switch (a->ctype) {
     case SZ_CTYPE_MARKDOWN:
-        put(w, "<div class=\"body markdown\" dir=\"auto\">\n");
+        put(w, "<div class=\"body markdown\" dir=\"auto\"");
+        put(w, text);
+        put(w, ">\n");
         body_markdown(w, a->body, a->body_len);
         break;
     case SZ_CTYPE_HTML:
-        put(w, "<div class=\"body html\" dir=\"auto\">\n");
+        put(w, "<div class=\"body html\" dir=\"auto\"");
+        put(w, text);
+        put(w, ">\n");
         render_sanitize_html(w, a->body, a->body_len);
         break;
     case SZ_CTYPE_PLAIN:
     default:
-        put(w, "<div class=\"body plain\" dir=\"auto\">\n<pre class=\"plain\">");
+        put(w, "<div class=\"body plain\" dir=\"auto\"");
+        put(w, text);
+        put(w, ">\n<pre class=\"plain\">");
         escape_text(w, a->body, a->body_len);
         put(w, "</pre>");
         break;
@@ -927,7 +946,9 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         put(w, "</figcaption></figure>\n");
     }
 
-    put(w, "<footer>\n");
+    put(w, "<footer");
+    put(w, own);
+    put(w, ">\n");
     if (a->url.len > 0) {
         put(w, "<p>Original: ");
         if (is_web_url(a->url)) {

@@ -864,9 +864,9 @@ test_html_body_sanitized(void **state)
     struct made m = make_bundle(&w->k, 1, T0, &a, 1);
     add_ok(w->dir, &m, 1, NULL);
     char *page = page_of(w->dir, &w->k, "h");
-    char *b = strstr(page, "<div class=\"body html\" dir=\"auto\">\n");
+    char *b = strstr(page, "<div class=\"body html\" dir=\"auto\" lang=\"\">\n");
     assert_non_null(b);
-    b += strlen("<div class=\"body html\" dir=\"auto\">\n");
+    b += strlen("<div class=\"body html\" dir=\"auto\" lang=\"\">\n");
     static const char want[] = "<p>Text</p><img><div><b>open</b></div>\n</div>\n<footer>";
     assert_memory_equal(b, want, sizeof want - 1);
     assert_null(strstr(page, "evil.example"));

@@ -842,6 +842,58 @@ test_headings_in_order(void **state)
     free(pg);
 }
 
+/* An article page of this language ("" for none), title and body. */
+static char *
+page_in(const char *lang, const char *title, const char *body)
+{
+    static const uint8_t zero[SZ_BUNDLE_ID_LEN];
+    struct sz_article a;
+    memset(&a, 0, sizeof a);
+    a.id = (struct sz_str){"a", 1};
+    a.title = (struct sz_str){title, strlen(title)};
+    a.lang = (struct sz_str){lang, strlen(lang)};
+    a.published = 1724925600;
+    a.ctype = SZ_CTYPE_MARKDOWN;
+    a.body = (const uint8_t *)body;
+    a.body_len = strlen(body);
+    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, NULL};
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 24);
+    render_article(&w, &pg);
+    return wr_string(&w);
+}
+
+/* Every page names its language. An article's page is in the article's
+ * language, its English navigation and footer marked so; of an article in no
+ * known language, the page is English and the article's text marked unknown. */
+static void
+test_page_language(void **state)
+{
+    (void)state;
+    char *pg = page_in("ru", "Рынок труда", "Текст статьи.");
+    assert_non_null(strstr(pg, "<html lang=\"ru\">"));
+    assert_non_null(strstr(pg, "<nav lang=\"en\">"));
+    assert_non_null(strstr(pg, "<footer lang=\"en\">"));
+    assert_non_null(strstr(pg, "<h1 dir=\"auto\">Рынок труда</h1>"));
+    assert_non_null(strstr(pg, "<div class=\"body markdown\" dir=\"auto\">"));
+    free(pg);
+
+    pg = page_in("", "Заметка", "Текст без языка.");
+    assert_non_null(strstr(pg, "<html lang=\"en\">"));
+    assert_non_null(strstr(pg, "<nav>"));
+    assert_non_null(strstr(pg, "<footer>"));
+    assert_non_null(strstr(pg, "<h1 dir=\"auto\" lang=\"\">Заметка</h1>"));
+    assert_non_null(strstr(pg, "<div class=\"body markdown\" dir=\"auto\" lang=\"\">"));
+    free(pg);
+
+    pg = index_page();
+    assert_non_null(strstr(pg, "<html lang=\"en\">"));
+    free(pg);
+    pg = month_page();
+    assert_non_null(strstr(pg, "<html lang=\"en\">"));
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -861,6 +913,7 @@ main(void)
         cmocka_unit_test(test_pages_have_main),
         cmocka_unit_test(test_navigation_named),
         cmocka_unit_test(test_headings_in_order),
+        cmocka_unit_test(test_page_language),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
