@@ -53,7 +53,11 @@ static const char css[] =
     "pre{padding:.8em;overflow-x:auto}"
     "pre.plain{background:none;padding:0;white-space:pre-wrap;font:inherit}"
     "blockquote{margin:1em 0;padding-left:1em;border-left:3px solid var(--rule)}"
-    "table{border-collapse:collapse}td,th{border:1px solid var(--rule);padding:.2em .5em}"
+    /* A table wider than the page scrolls by itself, its scroll bar just under
+     * it, rather than the whole body with the bar at the body's end. */
+    "table{border-collapse:collapse;display:block;width:max-content;max-width:100%;"
+    "overflow-x:auto}"
+    "td,th{border:1px solid var(--rule);padding:.2em .5em}"
     "hr{border:0;border-top:1px solid var(--rule)}"
     "footer{margin-top:3em;border-top:1px solid var(--rule);padding-top:1em}"
     "footer h2{font-size:1rem}"

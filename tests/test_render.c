@@ -894,6 +894,45 @@ test_page_language(void **state)
     free(pg);
 }
 
+/* The declarations of the page style's rule for selector (NUL-terminated,
+ * in buf), or NULL when the style has no such rule. */
+static const char *
+style_rule(const char *pg, const char *selector, char *buf, size_t size)
+{
+    const char *st = strstr(pg, "<style>"), *end = st != NULL ? strstr(st, "</style>") : NULL;
+    size_t n = strlen(selector);
+    for (const char *p = st; p != NULL && p < end; p = strstr(p + 1, selector)) {
+        if (p[n] != '{' || (p[-1] != '}' && p[-1] != '>'))
+            continue;
+        const char *close = strchr(p, '}');
+        size_t len = (size_t)(close - p) - n - 1;
+        assert_true(len < size);
+        memcpy(buf, p + n + 1, len);
+        buf[len] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
+/* A table wider than the page scrolls by itself, so that its scroll bar is
+ * under it (not at the end of the article) and, where the browser lets a
+ * scrolled box take the keyboard, it can be scrolled without a mouse. */
+static void
+test_wide_table_scrolls_itself(void **state)
+{
+    (void)state;
+    char buf[256];
+    static const char md[] = "| a | b |\n| --- | --- |\n| 1 | 2 |\n";
+    char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
+    assert_non_null(strstr(pg, "<table>"));
+    const char *r = style_rule(pg, "table", buf, sizeof buf);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "display:block"));
+    assert_non_null(strstr(r, "max-width:100%"));
+    assert_non_null(strstr(r, "overflow-x:auto"));
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -914,6 +953,7 @@ main(void)
         cmocka_unit_test(test_navigation_named),
         cmocka_unit_test(test_headings_in_order),
         cmocka_unit_test(test_page_language),
+        cmocka_unit_test(test_wide_table_scrolls_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
