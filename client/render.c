@@ -215,11 +215,14 @@ render_body_file(enum sz_ctype t)
     }
 }
 
-/* Writes <time datetime="...">...</time> in RFC 3339. */
+/*
+ * Writes <time datetime="RFC 3339">, showing the time as "2024-08-29 10:00 UTC":
+ * read the same way in every language, with no letters to translate.
+ */
 static void
 put_time(struct sz_wr *w, int64_t t)
 {
-    char buf[32];
+    char buf[32], shown[40];
     if (sz_time_format(t, buf, sizeof buf) != 0) {
         put(w, "(unknown time)");
         return;
@@ -227,7 +230,13 @@ put_time(struct sz_wr *w, int64_t t)
     put(w, "<time datetime=\"");
     put(w, buf);
     put(w, "\">");
-    put(w, buf);
+    /* sz_time_format() writes YYYY-MM-DDTHH:MM:SSZ; a year beyond 9999 is left as is. */
+    if (strlen(buf) == 20 && buf[10] == 'T') {
+        snprintf(shown, sizeof shown, "%.10s %.5s UTC", buf, buf + 11);
+        put(w, shown);
+    } else {
+        put(w, buf);
+    }
     put(w, "</time>");
 }
 
