@@ -247,6 +247,9 @@ struct conn {
     size_t n_req_ids;
     size_t n_req_announced;         /* of those, asked for after an ANNOUNCE */
     bool req_evidence[MAX_REQ_IDS]; /* asked for as evidence of an equivocation */
+    bool req_claimed[MAX_REQ_IDS];  /* after an ANNOUNCE: it claims its sequence ... */
+    size_t req_pub[MAX_REQ_IDS];    /* ... of this trusted publisher in run.claimed */
+    uint64_t req_seq[MAX_REQ_IDS];  /* ... this one, so that no other peer is asked */
     int64_t req_since_ms;           /* when the last REQUEST went out */
     int64_t open_ms;                /* when its SUMMARY came; 0 before */
     bool pinged;                    /* --follow: a PING is out since it last spoke */
@@ -1157,6 +1160,7 @@ static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
 
 static void part_save(struct run *r, struct conn *c);
 static void part_release(struct run *r, struct conn *c);
+static void req_drop_all(struct run *r, struct conn *c);
 
 /* Ends a connection; its claimed ranges go back for other peers, and what came
  * of a large bundle is kept for a REQUEST_PART. */
@@ -1167,6 +1171,7 @@ conn_end(struct run *r, struct conn *c)
 
     part_save(r, c);
     part_release(r, c);
+    req_drop_all(r, c);
 
     for (i = 0; i < c->n_out_ranges; i++) {
         const struct out_req *q = &c->out_ranges[i];
@@ -2427,30 +2432,60 @@ req_find(const struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN])
     return -1;
 }
 
+/*
+ * Notes id as asked of c: as evidence, or after an ANNOUNCE of sequence seq of
+ * trusted publisher pub, which it then claims (another peer announcing it too
+ * is not asked for it while c may still send it).
+ */
 static void
-req_add(struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN], bool evidence)
+req_add(struct run *r, struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN], bool evidence,
+        size_t pub, uint64_t seq)
 {
-    memcpy(c->req_ids[c->n_req_ids], id, SZ_BUNDLE_ID_LEN);
-    c->req_evidence[c->n_req_ids] = evidence;
-    c->n_req_ids++;
+    size_t k = c->n_req_ids++;
+
+    memcpy(c->req_ids[k], id, SZ_BUNDLE_ID_LEN);
+    c->req_evidence[k] = evidence;
+    c->req_claimed[k] = !evidence && held_add(&r->claimed[pub], seq, seq);
+    c->req_pub[k] = pub;
+    c->req_seq[k] = seq;
     if (!evidence)
         c->n_req_announced++;
 }
 
+/* Forgets the k-th id asked of c, and the sequence it claimed. */
+static void
+req_drop(struct run *r, struct conn *c, size_t k)
+{
+    size_t last = --c->n_req_ids;
+
+    if (!c->req_evidence[k])
+        c->n_req_announced--;
+    if (c->req_claimed[k])
+        held_remove(&r->claimed[c->req_pub[k]], c->req_seq[k], c->req_seq[k]);
+    memcpy(c->req_ids[k], c->req_ids[last], SZ_BUNDLE_ID_LEN);
+    c->req_evidence[k] = c->req_evidence[last];
+    c->req_claimed[k] = c->req_claimed[last];
+    c->req_pub[k] = c->req_pub[last];
+    c->req_seq[k] = c->req_seq[last];
+}
+
+/* Forgets every id asked of c. */
+static void
+req_drop_all(struct run *r, struct conn *c)
+{
+    while (c->n_req_ids > 0)
+        req_drop(r, c, c->n_req_ids - 1);
+}
+
 /* Forgets id as asked of c (it came, or c has not got it). Returns whether it was. */
 static bool
-req_take(struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN])
+req_take(struct run *r, struct conn *c, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
     ssize_t k = req_find(c, id);
-    size_t last;
 
     if (k < 0)
         return false;
-    if (!c->req_evidence[k])
-        c->n_req_announced--;
-    last = --c->n_req_ids;
-    memcpy(c->req_ids[k], c->req_ids[last], SZ_BUNDLE_ID_LEN);
-    c->req_evidence[k] = c->req_evidence[last];
+    req_drop(r, c, (size_t)k);
     return true;
 }
 
@@ -2503,7 +2538,7 @@ request_evidence(struct run *r, struct conn *c, const struct sz_msg *m)
             break;
         if (seen_has(r, ids[k]) || req_find(c, ids[k]) >= 0)
             continue;
-        req_add(c, ids[k], true);
+        req_add(r, c, ids[k], true, 0, 0);
         memcpy(want[n++], ids[k], SZ_BUNDLE_ID_LEN);
         p->evidence_req++;
     }
@@ -2531,7 +2566,7 @@ too_large(struct run *r, struct conn *c, const struct sz_bundle_header *h,
         conn_fail(r, c, "sent a bundle that was not asked for");
         return -1;
     }
-    (void)req_take(c, id);
+    (void)req_take(r, c, id);
     r->incomplete = true;
     if (held_has(&r->held[i], h->sequence))
         return 0; /* told already */
@@ -2596,7 +2631,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
     if (seen_has(r, id)) {
         free(raw);
         if (by_id)
-            (void)req_take(c, id);
+            (void)req_take(r, c, id);
         if (++c->n_repeats > MAX_REPEATS) {
             c->misbehaved = true;
             conn_fail(r, c, "sent bundles this fetch already had %u times", c->n_repeats);
@@ -2624,7 +2659,7 @@ on_whole_bundle(struct run *r, struct conn *c, uint8_t *raw, size_t len)
         return -1;
     }
     if (by_id)
-        (void)req_take(c, id);
+        (void)req_take(r, c, id);
     /* A peer that delivers the publisher's bundles offers it, even if its
      * SUMMARY listed nothing of it (a --follow reader that started first). */
     r->rp[i].listed = true;
@@ -2927,22 +2962,32 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
             ssize_t i;
             sz_msg_announce_get(&m, k, &a);
             i = trusted_index(r, a.publisher);
-            if (i < 0 || held_has(&r->held[i], a.sequence) ||
-                held_has(&r->claimed[i], a.sequence) ||
-                c->n_req_announced >= MAX_ANNOUNCE_REQUESTS || c->n_req_ids >= MAX_REQ_IDS ||
+            if (i < 0 || held_has(&r->held[i], a.sequence))
+                continue;
+            /* Asked of a peer already (several announce what they all got): it is on
+             * its way, and a second copy would count against c as a repeat. c offers
+             * it now, so that replan() asks c for it should that peer fail. */
+            if (held_has(&r->claimed[i], a.sequence)) {
+                if (c->cp != NULL)
+                    (void)held_add(&c->cp[i].offer, a.sequence, a.sequence);
+                continue;
+            }
+            if (c->n_req_announced >= MAX_ANNOUNCE_REQUESTS || c->n_req_ids >= MAX_REQ_IDS ||
                 req_find(c, a.id) >= 0)
                 continue;
             /* One larger than --max-size is asked for all the same: its signed header,
              * when it comes, says whether to tell the user (too_large()). */
-            req_add(c, a.id, false);
+            req_add(r, c, a.id, false, (size_t)i, a.sequence);
             memcpy(ids[n++], a.id, SZ_BUNDLE_ID_LEN);
         }
         send_request(c, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])ids, n);
         return 0;
     }
     case SZ_MSG_NOT_FOUND:
-        /* It no longer has what it announced (or reported): its slot is free again. */
-        (void)req_take(c, m.id);
+        /* It no longer has what it announced (or reported): its slot is free again,
+         * and another peer that announced it is asked for it. */
+        if (req_take(r, c, m.id))
+            replan(r, c);
         if (c->part != 0 && c->rx == NULL &&
             memcmp(r->parts[c->part - 1].id, m.id, SZ_BUNDLE_ID_LEN) == 0)
             part_refused(r, c);
@@ -3636,12 +3681,15 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 c->rate_bytes = 0;
             }
             /* Ids asked for and neither sent nor refused for a minute: the peer dropped
-             * them; their slots serve new announcements. */
+             * them; their slots serve new announcements, and other peers that
+             * announced them are asked. */
             if (c->state == C_OPEN && c->n_req_ids > 0 &&
                 t - (c->req_since_ms > c->last_progress_ms ? c->req_since_ms
                                                            : c->last_progress_ms) >
-                    IDLE_TIMEOUT_MS)
-                c->n_req_ids = c->n_req_announced = 0;
+                    IDLE_TIMEOUT_MS) {
+                req_drop_all(&r, c);
+                replan(&r, c);
+            }
             /* A part request neither answered nor refused for a minute: asked by range. */
             if (c->state == C_OPEN && c->part != 0 && c->rx == NULL && !c->rx_discard &&
                 t - (c->part_since_ms > c->last_progress_ms ? c->part_since_ms

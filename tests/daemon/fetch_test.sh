@@ -2,7 +2,8 @@
 # samizdat fetch against real daemons on 127.0.0.1: a fetch through a relay,
 # dead and silent peers named and skipped, resume, --follow, rollback and
 # staleness warnings, --json, equivocation, comments in peers and trust files,
-# the default port, --follow across a relay restart.
+# the default port, --follow across a relay restart, --follow of two relays
+# that announce each bundle at once.
 # usage: fetch_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
@@ -498,4 +499,42 @@ ls -d "$TMP"/biglib/*/small1 "$TMP"/biglib/*/small3 >/dev/null 2>&1 &&
     >/dev/null 2>"$TMP/big.err"
 [ $? -eq 2 ] && grep -q -- '--max-size takes MiB from 1 to 1024' "$TMP/big.err" && ok ||
     bad "--max-size 0 is not a usage error: $(cat "$TMP/big.err")"
+# --follow with two relays that both get each new bundle at once: both announce
+# it, and it is asked of one of them only. Before, the reader asked both for
+# about half of the bundles, downloaded those twice and, after 16 such copies,
+# dropped an honest relay as one that "sent bundles this fetch already had".
+"$SZ" keygen --secret-key "$TMP/twin.sk" --public-key "$TMP/twin.pk" --no-passphrase >/dev/null
+start_daemon twinpub "${COMMON[@]}" --level 1 --publisher-key "$TMP/twin.sk" || bad "start twinpub"
+start_daemon twin1 "${COMMON[@]}" --outbound-target 1 --peer "127.0.0.1:$(peer_port twinpub)" ||
+    bad "start twin1"
+start_daemon twin2 "${COMMON[@]}" --outbound-target 1 --peer "127.0.0.1:$(peer_port twinpub)" ||
+    bad "start twin2"
+"$SZ" fetch --peer "127.0.0.1:$(peer_port twin1)" --peer "127.0.0.1:$(peer_port twin2)" \
+    --trust "$TMP/twin.pk" --output "$TMP/twinlib" --follow >/dev/null 2>"$TMP/twin.err" &
+TWINF=$!
+FOLLOWERS="${FOLLOWERS:-} $TWINF"
+sleep 1
+for i in $(seq 1 20); do
+    { printf -- '---\ntitle: Twin %s\nid: twin%s\n---\n' "$i" "$i"
+      head -c 1000000 /dev/urandom | base64 -w 76; } >"$TMP/twin.md"
+    "$SZ" publish --socket "$TMP/twinpub/control.sock" "$TMP/twin.md" >/dev/null ||
+        bad "publish twin$i"
+done
+wait_bundles twin1 20 30 && wait_bundles twin2 20 30 || bad "the twin relays get 20 bundles"
+wait_page "$TMP/twinlib" twin20 || bad "--follow of two relays gets the last bundle"
+sleep 1
+sent=0
+for n in twin1 twin2; do
+    k=$("$SZ" status --socket "$TMP/$n/control.sock" --json | python3 -c '
+import json, sys
+print(sum(p["bundles_out"] for p in json.load(sys.stdin)["peers"] if p["direction"] == "inbound"))')
+    sent=$((sent + k))
+done
+kill -TERM $TWINF 2>/dev/null
+wait $TWINF
+[ "$(ls "$TMP"/twinlib/.samizdat/bundles | wc -l)" -eq 20 ] && ok ||
+    bad "--follow of two relays: $(ls "$TMP"/twinlib/.samizdat/bundles | wc -l) bundles, wanted 20"
+[ "$sent" -eq 20 ] && ok ||
+    bad "--follow of two relays announcing each bundle: $sent bundles sent for 20: $(cat "$TMP/twin.err")"
+for n in twinpub twin1 twin2; do stop_daemon $n; done
 finish
