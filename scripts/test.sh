@@ -16,6 +16,7 @@ JOBS=$(nproc)
 SLOTS=$((JOBS * 2))
 TOTAL_PASS=0
 TOTAL_FAIL=0
+TOTAL_SKIP=0
 STATUS=0
 
 # run_suite NAME BUILD_DIR CTEST_SLOTS CTEST_ARGS -- CMAKE_ARGS...
@@ -44,10 +45,12 @@ run_suite() {
     local line
     line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$dir.ctest.log" | tail -1)
     if [ -n "$line" ]; then
-        local failed total
+        local failed total skipped
         failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
         total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
-        TOTAL_PASS=$((TOTAL_PASS + total - failed))
+        skipped=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped' "$dir.ctest.log")
+        TOTAL_PASS=$((TOTAL_PASS + total - failed - skipped))
+        TOTAL_SKIP=$((TOTAL_SKIP + skipped))
         TOTAL_FAIL=$((TOTAL_FAIL + failed))
     elif [ "$rc" -ne 0 ]; then
         TOTAL_FAIL=$((TOTAL_FAIL + 1))
@@ -61,5 +64,9 @@ run_suite "libFuzzer build" build-fuzz "$JOBS" "-L fuzz" -- -DCMAKE_BUILD_TYPE=D
     -DCMAKE_C_COMPILER=clang
 
 echo
-echo "suite: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+if [ "$TOTAL_SKIP" -gt 0 ]; then
+    echo "suite: $TOTAL_PASS passed, $TOTAL_SKIP skipped (each says why above), $TOTAL_FAIL failed"
+else
+    echo "suite: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+fi
 exit $STATUS

@@ -40,6 +40,17 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns add "$HUB" 2
     echo "SKIPPED: censorship scenario needs root and network namespaces (ip netns)" >&2
     exit 77
 fi
+# ip netns exec remounts / (a chroot whose / is no mount point cannot), and the
+# reader's name lookups are given their own files bound over /etc's.
+if ! ip netns exec "$HUB" true 2>/dev/null; then
+    echo "SKIPPED: censorship scenario: 'ip netns exec' cannot run here (is / a mount point?)" >&2
+    exit 77
+fi
+if [ ! -f /etc/hosts ] || [ ! -f /etc/nsswitch.conf ] || [ ! -f /etc/resolv.conf ]; then
+    echo "SKIPPED: censorship scenario binds its own /etc/hosts, /etc/nsswitch.conf and" \
+        "/etc/resolv.conf over this machine's, and one is missing" >&2
+    exit 77
+fi
 if ! command -v nft >/dev/null; then
     echo "SKIPPED: censorship scenario needs nft (Debian package nftables)" >&2
     exit 77
