@@ -389,6 +389,103 @@ key_is(const char *k, size_t klen, const char *name)
     return klen == strlen(name) && memcmp(k, name, klen) == 0;
 }
 
+/* Reads 1 to max digits at v[*i] into *out; returns how many it read. */
+static size_t
+rd_num(const char *v, size_t vlen, size_t *i, size_t max, unsigned *out)
+{
+    size_t n = 0;
+
+    *out = 0;
+    while (n < max && *i < vlen && v[*i] >= '0' && v[*i] <= '9') {
+        *out = *out * 10 + (unsigned)(v[*i] - '0');
+        (*i)++;
+        n++;
+    }
+    return n;
+}
+
+static bool
+rd_ch(const char *v, size_t vlen, size_t *i, char c)
+{
+    if (*i < vlen && v[*i] == c) {
+        (*i)++;
+        return true;
+    }
+    return false;
+}
+
+static void
+skip_blanks(const char *v, size_t vlen, size_t *i)
+{
+    while (*i < vlen && (v[*i] == ' ' || v[*i] == '\t'))
+        (*i)++;
+}
+
+/*
+ * Parses a front-matter date: RFC 3339, or a YAML timestamp as Jekyll and
+ * other site generators write one: "2024-08-29 10:00:00 +0300",
+ * "2024-8-29 9:00:00.5 -05:00", "2024-08-29 10:00" (seconds may be left out,
+ * as Jekyll allows; no zone means UTC, as YAML has it). Returns 0 or
+ * -SZ_EINVAL.
+ */
+static int
+front_matter_date(const char *v, size_t vlen, int64_t *out)
+{
+    unsigned y, mo, d, h, mi, se = 0, oh = 0, om = 0;
+    char iso[96], sign = 'Z';
+    size_t i = 0, n;
+
+    if (sz_time_parse(v, vlen, out) == 0)
+        return 0;
+    if (rd_num(v, vlen, &i, 4, &y) != 4 || !rd_ch(v, vlen, &i, '-') ||
+        rd_num(v, vlen, &i, 2, &mo) == 0 || !rd_ch(v, vlen, &i, '-') ||
+        rd_num(v, vlen, &i, 2, &d) == 0)
+        return -SZ_EINVAL;
+    if (!rd_ch(v, vlen, &i, 'T') && !rd_ch(v, vlen, &i, 't')) {
+        n = i;
+        skip_blanks(v, vlen, &i);
+        if (i == n)
+            return -SZ_EINVAL;
+    }
+    if (rd_num(v, vlen, &i, 2, &h) == 0 || !rd_ch(v, vlen, &i, ':') ||
+        rd_num(v, vlen, &i, 2, &mi) != 2)
+        return -SZ_EINVAL;
+    if (rd_ch(v, vlen, &i, ':')) {
+        if (rd_num(v, vlen, &i, 2, &se) != 2)
+            return -SZ_EINVAL;
+        if (rd_ch(v, vlen, &i, '.')) { /* a fraction of a second, dropped */
+            n = i;
+            while (i < vlen && v[i] >= '0' && v[i] <= '9')
+                i++;
+            if (i == n)
+                return -SZ_EINVAL;
+        }
+    }
+    skip_blanks(v, vlen, &i);
+    if (rd_ch(v, vlen, &i, 'Z') || rd_ch(v, vlen, &i, 'z')) {
+        sign = 'Z';
+    } else if (i < vlen && (v[i] == '+' || v[i] == '-')) {
+        sign = v[i++];
+        n = rd_num(v, vlen, &i, 2, &oh);
+        if (n == 0)
+            return -SZ_EINVAL;
+        if (rd_ch(v, vlen, &i, ':')) {
+            if (rd_num(v, vlen, &i, 2, &om) != 2)
+                return -SZ_EINVAL;
+        } else if (n == 2 && i < vlen && rd_num(v, vlen, &i, 2, &om) != 2) {
+            return -SZ_EINVAL;
+        }
+    }
+    if (i != vlen)
+        return -SZ_EINVAL;
+    if (sign == 'Z')
+        snprintf(iso, sizeof iso, "%04u-%02u-%02uT%02u:%02u:%02uZ", y, mo, d, h, mi, se);
+    else
+        snprintf(iso, sizeof iso, "%04u-%02u-%02uT%02u:%02u:%02u%c%02u:%02u", y, mo, d, h, mi, se,
+                 sign, oh, om);
+    return sz_time_parse(iso, strlen(iso), out);
+}
+
 /* The edit distance between a (an) and b (bn), both at most 31 bytes. */
 static size_t
 edit_distance(const char *a, size_t an, const char *b, size_t bn)
@@ -546,10 +643,10 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
         } else if (key_is(k, klen, "title")) {
             rc = own_str(f, v, vlen, &f->a.title);
         } else if (key_is(k, klen, "date")) {
-            if (sz_time_parse(v, vlen, &f->a.published) != 0) {
+            if (front_matter_date(v, vlen, &f->a.published) != 0) {
                 set_err(err, err_cap,
-                        "front matter: date '%.*s' is not an RFC 3339 date-time "
-                        "(like 2024-08-29T10:00:00Z)",
+                        "front matter: date '%.*s' is not a date-time like "
+                        "2024-08-29T10:00:00+03:00 or 2024-08-29 10:00:00 +0300",
                         (int)(vlen > 64 ? 64 : vlen), v);
                 rc = -SZ_EINVAL;
             }

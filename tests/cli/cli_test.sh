@@ -391,6 +391,23 @@ expect_status "a mistyped front matter key" 0 "$SZ" pack --secret-key "$TMP/sk" 
     --output "$TMP/typo.bundle" "$TMP/typo.md"
 expect_stderr "mistyped key warning" "typo.md: warning: front matter key 'sumary' .*did you mean 'summary'"
 ! grep -q "tags" "$TMP/stderr" && ok || bad "a key of the site's own (tags) is warned about"
+# A date as Jekyll and YAML write one is read with its zone (UTC without
+# one; seconds may be left out); other forms are refused, naming both.
+for pair in "2024-08-29 10:00:00 +0300=2024-08-29T07:00:00Z" \
+    "2024-8-29 9:00:00.5 -05:00=2024-08-29T14:00:00Z" \
+    "2024-08-29 10:00=2024-08-29T10:00:00Z" \
+    "2024-08-29t10:00:00 -0530=2024-08-29T15:30:00Z"; do
+    printf -- '---\ntitle: Dated\ndate: %s\n---\nbody\n' "${pair%%=*}" >"$TMP/jdate.md"
+    "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/jdate.bundle" "$TMP/jdate.md" >/dev/null 2>&1 &&
+        "$SZ" inspect "$TMP/jdate.bundle" | grep -q "^  - jdate  ${pair#*=}  " &&
+        ok || bad "date '${pair%%=*}' packed as ${pair#*=}"
+done
+for d in "2024-08-29 10" "2024-08-29 10:00.5" "2024-02-30 10:00:00" "2024-08-29 10:00:00 +030"; do
+    printf -- '---\ntitle: Dated\ndate: %s\n---\nbody\n' "$d" >"$TMP/jdate.md"
+    expect_status "date '$d' refused" 3 "$SZ" pack --secret-key "$TMP/sk" \
+        --output "$TMP/bad.bundle" "$TMP/jdate.md"
+    expect_stderr "date '$d' message" "jdate.md: front matter: date '${d//+/\\+}' is not a date-time like 2024-08-29T10:00:00\\+03:00 or 2024-08-29 10:00:00 \\+0300"
+done
 # A refused title says why: its length in bytes (600 Cyrillic letters are
 # 1200 bytes, over the 1024 allowed), or the line break a YAML '>' block
 # ends with.
