@@ -261,7 +261,11 @@ struct kept_part {
     char from[CONFIG_HOST_CAP + 16]; /* the peer the bytes came from, for the logs */
 };
 
-/* Per publisher: sequences below the floor are not fetched again (evicted or expired). */
+/*
+ * Per publisher: sequences below the floor are not fetched again (refused as
+ * evicted, expired or too big). The store keeps its own floor of the bundles it
+ * evicted (store_evicted_seq()), which a comparison adds.
+ */
 struct floor_ {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint64_t floor;
@@ -1460,6 +1464,7 @@ run_compare(struct gjob *j)
     struct sz_msg_summary_pub sp;
     struct own_ranges own = {0};
     size_t cap = 0, i, n_seen = 0;
+    int64_t now = daemon_now();
     /* Publishers already compared: each costs a pass over the store, once. */
     uint8_t(*seen)[SZ_PUBLIC_KEY_LEN] = calloc(SZ_MSG_MAX_SUMMARY_PUBLISHERS, sizeof *seen);
 
@@ -1471,7 +1476,7 @@ run_compare(struct gjob *j)
     while (sz_msg_summary_next(&it, &sp)) {
         /* Below the floor (evicted or expired here) is not wanted: the
          * queue's limit counts only ranges that will be asked for. */
-        uint64_t floor = floor_in(j->floors, j->n_floors, sp.publisher);
+        uint64_t floor = floor_in(j->floors, j->n_floors, sp.publisher), evicted = 0;
         for (i = 0; i < n_seen && memcmp(seen[i], sp.publisher, SZ_PUBLIC_KEY_LEN) != 0; i++)
             ;
         if (i < n_seen || n_seen == SZ_MSG_MAX_SUMMARY_PUBLISHERS)
@@ -1482,6 +1487,10 @@ run_compare(struct gjob *j)
         own.n = 0;
         uv_mutex_lock(&d->store_lock);
         (void)store_seq_ranges(d->store, sp.publisher, 0, collect_own, &own, NULL, 0);
+        /* The store's floor: it evicted up to there for a quota (before a restart too). */
+        if (store_evicted_seq(d->store, sp.publisher, now, &evicted, NULL, 0) == 1 &&
+            evicted >= floor)
+            floor = evicted + 1;
         uv_mutex_unlock(&d->store_lock);
         struct sz_msg_range r;
         while (sz_msg_summary_range_next(&sp, &r)) {

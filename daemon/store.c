@@ -33,6 +33,17 @@
 /* How long to wait for a lock held by another program (a sqlite3 shell). */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/*
+ * Version 2: per publisher, the highest sequence evicted for a quota and when
+ * (the latest such eviction), so that gossip does not fetch the evicted
+ * sequences again after a restart. The ids are in history; this is their floor.
+ */
+#define EVICTED_SQL                                                                                \
+    "CREATE TABLE evicted ("                                                                       \
+    "  publisher BLOB PRIMARY KEY,"                                                                \
+    "  last_seq INTEGER NOT NULL,"                                                                 \
+    "  at INTEGER NOT NULL) WITHOUT ROWID;"
+
 static const char schema_sql[] =
     "BEGIN IMMEDIATE;"
     /* AUTOINCREMENT: n is never reused, so rows inserted by the current
@@ -66,7 +77,7 @@ static const char schema_sql[] =
     "CREATE INDEX history_by_at ON history(at);"
     "CREATE TABLE publisher_seq ("
     "  publisher BLOB PRIMARY KEY,"
-    "  last_seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "  last_seq INTEGER NOT NULL) WITHOUT ROWID;" EVICTED_SQL /* Added in version 2. */
     "CREATE TRIGGER bundles_ins AFTER INSERT ON bundles BEGIN"
     "  INSERT INTO publishers(publisher, n_bundles, bytes) VALUES (new.publisher, 1, new.size)"
     "    ON CONFLICT(publisher) DO UPDATE SET n_bundles = n_bundles + 1,"
@@ -84,6 +95,10 @@ static const char schema_sql[] =
                                                          "PRAGMA user_version = " STR(
                                                              STORE_SCHEMA_VERSION) ";"
                                                                                    "COMMIT;";
+
+/* Upgrades a version 1 store (one step: STORE.md, "Schema version"). */
+static const char upgrade_to_2_sql[] = "BEGIN IMMEDIATE;" EVICTED_SQL "PRAGMA user_version = 2;"
+                                       "COMMIT;";
 
 enum stmt {
     S_BEGIN,
@@ -106,6 +121,9 @@ enum stmt {
     S_UNREMEMBER,
     S_IS_REMEMBERED,
     S_FORGET,
+    S_EVICTED_SET,
+    S_EVICTED_GET,
+    S_EVICTED_FORGET,
     S_EXPIRE_REMEMBER,
     S_EXPIRE_DELETE,
     S_FUTURE_REMEMBER,
@@ -137,17 +155,23 @@ static const char *const stmt_sql[N_STMT] = {
     [S_PUB_BYTES] = "SELECT n_bundles, bytes FROM publishers WHERE publisher = ?1",
     [S_MAX_SEQ] = "SELECT max(sequence) FROM bundles WHERE publisher = ?1",
     [S_TOTALS] = "SELECT n_bundles, bytes FROM totals WHERE one = 1",
-    [S_OLDEST_PUB] = "SELECT n, id FROM bundles WHERE publisher = ?1"
+    [S_OLDEST_PUB] = "SELECT n, id, publisher, sequence FROM bundles WHERE publisher = ?1"
                      " ORDER BY created, sequence, n LIMIT 1",
-    [S_OLDEST] = "SELECT n, id FROM bundles ORDER BY created, sequence, n LIMIT 1",
+    [S_OLDEST] = "SELECT n, id, publisher, sequence FROM bundles"
+                 " ORDER BY created, sequence, n LIMIT 1",
     /* The same walk of bundles_by_age, passing over the own publisher's bundles. */
-    [S_OLDEST_OTHER] = "SELECT n, id FROM bundles WHERE publisher <> ?1"
+    [S_OLDEST_OTHER] = "SELECT n, id, publisher, sequence FROM bundles WHERE publisher <> ?1"
                        " ORDER BY created, sequence, n LIMIT 1",
     [S_OVER_PUB] = "SELECT publisher FROM publishers WHERE bytes > ?1 LIMIT 1",
     [S_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at) VALUES (?1, ?2, ?3)",
     [S_UNREMEMBER] = "DELETE FROM history WHERE id = ?1",
     [S_IS_REMEMBERED] = "SELECT reason, at FROM history WHERE id = ?1",
     [S_FORGET] = "DELETE FROM history WHERE at <= ?1",
+    [S_EVICTED_SET] = "INSERT INTO evicted(publisher, last_seq, at) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT(publisher) DO UPDATE SET"
+                      " last_seq = max(last_seq, excluded.last_seq), at = excluded.at",
+    [S_EVICTED_GET] = "SELECT last_seq, at FROM evicted WHERE publisher = ?1",
+    [S_EVICTED_FORGET] = "DELETE FROM evicted WHERE at <= ?1",
     [S_EXPIRE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
                           " SELECT id, ?3, ?4 FROM bundles WHERE created < ?1"
                           " ORDER BY created, sequence, n LIMIT ?2",
@@ -510,8 +534,8 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
 {
     enum stmt which = publisher != NULL ? S_OLDEST_PUB : st->has_own ? S_OLDEST_OTHER : S_OLDEST;
     sqlite3_stmt *s = st->stmt[which];
-    uint8_t id[SZ_BUNDLE_ID_LEN];
-    int64_t n = 0;
+    uint8_t id[SZ_BUNDLE_ID_LEN], pub[SZ_PUBLIC_KEY_LEN];
+    int64_t n = 0, sequence = 0;
     int rc, ret = 0;
 
     if (publisher != NULL)
@@ -522,6 +546,8 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
     if (rc == SQLITE_ROW) {
         n = sqlite3_column_int64(s, 0);
         column_copy(s, 1, id, SZ_BUNDLE_ID_LEN);
+        column_copy(s, 2, pub, SZ_PUBLIC_KEY_LEN);
+        sequence = sqlite3_column_int64(s, 3);
     } else if (rc != SQLITE_DONE) {
         ret = db_error(st, rc, "finding the oldest bundle", err, err_cap);
     }
@@ -530,6 +556,13 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
     if (ret < 0 || rc == SQLITE_DONE)
         return ret;
     ret = remember(st, id, STORE_REASON_EVICTED, ec->now, err, err_cap);
+    if (ret < 0)
+        return ret;
+    /* The floor gossip asks above (store_evicted_seq()), in the same transaction. */
+    bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
+    bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
+    bind_i64(st->stmt[S_EVICTED_SET], 3, ec->now);
+    ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
     if (ret < 0)
         return ret;
     ret = delete_n(st, n, err, err_cap);
@@ -1336,6 +1369,26 @@ store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_
 }
 
 int
+store_evicted_seq(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
+                  uint64_t *last_seq, char *err, size_t err_cap)
+{
+    int64_t v[2] = {0, 0};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_EVICTED_GET], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    ret = row_ints(st, S_EVICTED_GET, v, 2, "looking up evictions", err, err_cap);
+    if (ret <= 0)
+        return ret;
+    /* Lapses with the last of the ids it stands for (history). */
+    if (st->lim.remember_s > 0 && v[1] <= before(now, st->lim.remember_s))
+        return 0;
+    *last_seq = (uint64_t)v[0];
+    return 1;
+}
+
+int
 store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
                      size_t err_cap)
 {
@@ -1350,6 +1403,10 @@ store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char 
         if (ret < 0)
             return ret;
         n = (uint64_t)sqlite3_changes(st->db);
+        bind_i64(st->stmt[S_EVICTED_FORGET], 1, before(now, st->lim.remember_s));
+        ret = run(st, S_EVICTED_FORGET, "forgetting old evictions", err, err_cap);
+        if (ret < 0)
+            return ret;
     }
     if (n_forgotten != NULL)
         *n_forgotten = n;
@@ -1544,10 +1601,11 @@ exec_sql(struct store *st, const char *sql, const char *what, char *err, size_t 
 
 /*
  * Checks the schema version before anything writes to the file (switching to WAL
- * rewrites its header). Sets *create when the database is new and empty.
+ * rewrites its header). Sets *create when the database is new and empty, and
+ * *version to the version found.
  */
 static int
-check_schema(struct store *st, bool *create, char *err, size_t err_cap)
+check_schema(struct store *st, bool *create, int64_t *version_out, char *err, size_t err_cap)
 {
     int64_t app_id = 0, version = 0, n_objects = 0;
     int ret;
@@ -1560,6 +1618,7 @@ check_schema(struct store *st, bool *create, char *err, size_t err_cap)
     if (ret < 0)
         return ret;
     *create = false;
+    *version_out = version;
     if (version > STORE_SCHEMA_VERSION || version < 0) {
         set_err(err, err_cap,
                 "store %s has schema version %lld, but this samizdatd (%s) understands only "
@@ -1581,11 +1640,22 @@ check_schema(struct store *st, bool *create, char *err, size_t err_cap)
                 st->db_path, (long long)app_id, (long long)version, st->dir);
         return -EPROTO;
     }
-    /*
-     * Older versions would be upgraded here, one version at a time, each step in
-     * its own transaction that also sets user_version. Version 1 is the first.
-     */
     return 0;
+}
+
+/*
+ * Upgrades an older store one version at a time, each step in its own
+ * transaction that also sets user_version: a crash leaves a consistent older
+ * or newer store.
+ */
+static int
+upgrade(struct store *st, int64_t version, char *err, size_t err_cap)
+{
+    int ret = 0;
+
+    if (version < 2)
+        ret = exec_sql(st, upgrade_to_2_sql, "upgrading the store to version 2", err, err_cap);
+    return ret;
 }
 
 static int
@@ -1694,6 +1764,7 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
 {
     struct store *st;
     bool create = false;
+    int64_t version = 0;
     int rc, ret;
 
     st = calloc(1, sizeof(*st));
@@ -1739,7 +1810,7 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
-    ret = check_schema(st, &create, err, err_cap);
+    ret = check_schema(st, &create, &version, err, err_cap);
     if (ret < 0)
         goto fail;
     ret = configure(st, err, err_cap);
@@ -1749,9 +1820,11 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
         ret = exec_sql(st, schema_sql, "creating the database", err, err_cap);
         if (ret == 0)
             ret = sync_dir(st, err, err_cap);
-        if (ret < 0)
-            goto fail;
+    } else if (version < STORE_SCHEMA_VERSION) {
+        ret = upgrade(st, version, err, err_cap);
     }
+    if (ret < 0)
+        goto fail;
     for (int i = 0; i < N_STMT; i++) {
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
                                 NULL);

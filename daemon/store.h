@@ -42,7 +42,7 @@
 #include "samizdat/bundle.h"
 
 /* The schema version this code writes and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* Name of the database and of the lock file inside the data folder. */
 #define STORE_DB_NAME "store.sqlite"
 #define STORE_LOCK_NAME "lock"
@@ -284,7 +284,17 @@ int store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int rea
 int store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_t now,
                         int *reason, char *err, size_t err_cap);
 
-/* Drops remembered ids older than remember_s; sets *n_forgotten unless NULL. */
+/*
+ * The highest sequence of `publisher` evicted for a quota (per-publisher or
+ * total) less than remember_s before `now` (the latest such eviction counts):
+ * returns 1 and sets *last_seq, 0 when none, or a negative error. Kept across
+ * restarts, so that gossip does not fetch the evicted sequences again.
+ */
+int store_evicted_seq(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
+                      uint64_t *last_seq, char *err, size_t err_cap);
+
+/* Drops remembered ids, and evictions (store_evicted_seq()), older than
+ * remember_s; sets *n_forgotten (ids) unless NULL. */
 int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
                          size_t err_cap);
 

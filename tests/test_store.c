@@ -673,6 +673,66 @@ test_evict_in_batch_and_lowered_limits(void **state)
     assert_int_equal(n_removed, 0);
 }
 
+/* store_evicted_seq() of publisher pub: the last sequence evicted, or -1 when none. */
+static int64_t
+evicted1(struct fixture *f, uint8_t pub, int64_t now)
+{
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq = 0;
+    int ret;
+
+    make_pub(publisher, pub);
+    ret = store_evicted_seq(f->st, publisher, now, &seq, f->err, sizeof(f->err));
+    assert_true(ret == 0 || ret == 1);
+    return ret == 1 ? (int64_t)seq : -1;
+}
+
+/*
+ * Evictions leave a floor per publisher (the highest sequence evicted) that
+ * survives a restart, so that gossip does not fetch the evicted sequences
+ * again; it lapses, as their ids do, remember_s after the last eviction.
+ */
+static void
+test_evicted_seq(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_publisher_bytes = 2000, .remember_s = 100};
+    uint64_t n;
+
+    reopen(f, &lim);
+    assert_int_equal(evicted1(f, 1, NOW), -1);
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 50, 1000, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 2, 0, NOW - 40, 1000, NOW), STORE_STORED);
+    assert_int_equal(evicted1(f, 1, NOW), -1);
+    /* A newer bundle evicts 1, then another evicts 2. */
+    assert_int_equal(put1(f, 1, 3, 0, NOW - 30, 1000, NOW), STORE_STORED);
+    assert_int_equal(evicted1(f, 1, NOW), 1);
+    assert_int_equal(put1(f, 1, 4, 0, NOW - 20, 1000, NOW + 10), STORE_STORED);
+    assert_int_equal(evicted1(f, 1, NOW), 2);
+    assert_int_equal(evicted1(f, 2, NOW), -1);
+    /* Kept across a restart. */
+    reopen(f, &lim);
+    assert_int_equal(evicted1(f, 1, NOW), 2);
+    /* An old bundle evicted on arrival never lowers it. */
+    assert_int_equal(put1(f, 1, 1, 7, NOW - 90, 1000, NOW + 20), STORE_EVICTED);
+    assert_int_equal(evicted1(f, 1, NOW + 20), 2);
+    /* The total quota's evictions count too. */
+    lim.max_total_bytes = 2000;
+    reopen(f, &lim);
+    assert_int_equal(put1(f, 2, 9, 0, NOW - 10, 1000, NOW + 30), STORE_STORED);
+    assert_int_equal(evicted1(f, 1, NOW + 30), 3);
+    /* Lapses remember_s after the last eviction (at NOW + 30). */
+    assert_int_equal(evicted1(f, 1, NOW + 129), 3);
+    assert_int_equal(evicted1(f, 1, NOW + 130), -1);
+    assert_int_equal(store_forget_expired(f->st, NOW + 129, &n, f->err, sizeof(f->err)), 0);
+    reopen(f, NULL);
+    assert_int_equal(evicted1(f, 1, NOW + 1000), 3);
+    reopen(f, &lim);
+    assert_int_equal(store_forget_expired(f->st, NOW + 130, &n, f->err, sizeof(f->err)), 0);
+    reopen(f, NULL);
+    assert_int_equal(evicted1(f, 1, NOW + 1000), -1);
+}
+
 /*
  * The node's own publisher under the total quota: a flood of other publishers'
  * bundles, all dated newer than its own (up to a day ahead, as far as a put
@@ -1002,10 +1062,10 @@ test_schema_refused(void **state)
         int want;
         const char *want_msg[3];
     } cases[] = {
-        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "1"}},
-        {"CREATE TABLE t(x); PRAGMA user_version = 2; PRAGMA application_id = 1937404788;",
+        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "2"}},
+        {"CREATE TABLE t(x); PRAGMA user_version = 3; PRAGMA application_id = 1937404788;",
          -EPROTO,
-         {"schema version 2", "move the data folder", NULL}},
+         {"schema version 3", "move the data folder", NULL}},
         {"CREATE TABLE t(x);", -EPROTO, {"not a samizdat store", NULL, NULL}},
         {"PRAGMA application_id = 42; PRAGMA user_version = 1;",
          -EPROTO,
@@ -1053,6 +1113,55 @@ test_schema_refused(void **state)
     }
     remove_dir(f->dir);
     assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+}
+
+/*
+ * A version 1 store (no record of evictions) is upgraded in place on open: its
+ * bundles and history stay, and evictions are recorded from then on.
+ */
+static void
+test_schema_upgrade(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_publisher_bytes = 2000};
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+
+    reopen(f, &lim);
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 50, 1000, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 2, 0, NOW - 40, 1000, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 3, 0, NOW - 30, 1000, NOW), STORE_STORED);
+    store_close(f->st);
+    f->st = NULL;
+    /* What version 1 wrote: no table of evictions. */
+    snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE evicted; PRAGMA user_version = 1;", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    assert_int_equal(store_open(f->dir, &lim, &f->st, f->err, sizeof(f->err)), 0);
+    assert_int_equal(has1(f, 1, 2, 0), 1);
+    assert_int_equal(has1(f, 1, 3, 0), 1);
+    make_id(id, 1, 1, 0);
+    assert_int_equal(store_is_remembered(f->st, id, NOW, NULL, f->err, sizeof(f->err)), 1);
+    assert_int_equal(evicted1(f, 1, NOW), -1); /* not recorded by version 1 */
+    assert_int_equal(put1(f, 1, 4, 0, NOW - 20, 1000, NOW), STORE_STORED);
+    assert_int_equal(evicted1(f, 1, NOW), 2);
+    store_close(f->st);
+    f->st = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), STORE_SCHEMA_VERSION);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    reopen(f, &lim);
+    assert_int_equal(evicted1(f, 1, NOW), 2);
 }
 
 static void
@@ -1556,12 +1665,14 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evict_in_batch_and_lowered_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evicted_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_publisher_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_future_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remember, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_ranges, setup, teardown),

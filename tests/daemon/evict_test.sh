@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A relay that evicted a publisher's oldest bundles for its per-publisher quota
+# does not fetch them again from a peer that keeps them all, not even after a
+# restart (the store keeps how far it evicted); a newer bundle still comes, by
+# catch-up and by announcement.
+# usage: evict_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+set -u
+SZ=$1
+SZD=$2
+SRC=$3
+TMP=$(mktemp -d)
+. "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/daemon/common.sh"
+trap 'cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+
+# bundles_in NAME: the bundles received over all of the daemon's open links.
+bundles_in() {
+    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+        python3 -c 'import json,sys; print(sum(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))'
+}
+# seqs NAME: the sequences the daemon holds, in order, on one line.
+seqs() {
+    "$SZ" list --socket "$TMP/$1/control.sock" | awk '{print $3}' | sort -n | tr '\n' ' '
+}
+# wait_for SECONDS COMMAND...: until the command succeeds.
+wait_for() {
+    local t=$1 i
+    shift
+    for i in $(seq 1 $((t * 10))); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# make_bundle I: bundle I of key k, of about 306 KB (random text compresses
+# little), created I minutes after T0; imported into daemon src.
+T0=$(($(date +%s) - 3600))
+make_bundle() {
+    { printf -- '---\ntitle: Report %s\nid: r%s\n---\n' "$1" "$1"
+      head -c 300000 /dev/urandom | base64 -w 76; } >"$TMP/r$1.md"
+    "$SZ" pack --secret-key "$TMP/k.sk" --level 1 --sequence "$1" \
+        --created "$(date -u -d "@$((T0 + 60 * $1))" +%Y-%m-%dT%H:%M:%SZ)" \
+        --output "$TMP/r$1.bundle" "$TMP/r$1.md" </dev/null >/dev/null 2>&1 || bad "pack r$1"
+    "$SZ" import --socket "$TMP/src/control.sock" "$TMP/r$1.bundle" >/dev/null || bad "import r$1"
+}
+relay() { start_daemon relay --expiry-days 0 --publisher-max-bytes 1M --peer "127.0.0.1:$(peer_port src)"; }
+
+"$SZ" keygen --secret-key "$TMP/k.sk" --public-key "$TMP/k.pk" --no-passphrase >/dev/null
+check "start the source (no quota)" start_daemon src --expiry-days 0
+for i in 1 2 3 4 5; do make_bundle $i; done
+
+# 1. The relay takes all 5; its 1 MiB quota keeps the newest 3.
+check "start the relay with a 1M per-publisher quota" relay
+wait_for 10 eval '[ "$(bundles_in relay)" -ge 5 ]' && ok ||
+    bad "the relay received $(bundles_in relay) bundles, wanted 5"
+wait_for 5 eval '[ "$(seqs relay)" = "3 4 5 " ]' && ok ||
+    bad "the relay holds sequences $(seqs relay), wanted 3 4 5 (1 and 2 evicted)"
+check "stop the relay" stop_daemon relay
+
+# 2. Restarted, with a newer bundle at the source: it catches up that one
+# only, not the evicted 1 and 2 that the source still offers.
+make_bundle 6
+check "restart the relay" relay
+wait_for 10 eval '[ "$(seqs relay)" = "4 5 6 " ]' && ok ||
+    bad "after the restart the relay holds $(seqs relay), wanted 4 5 6"
+sleep 1 # time for evicted bundles, if asked for, to come in
+n=$(bundles_in relay)
+[ "$n" -eq 1 ] && ok ||
+    bad "after the restart the relay fetched $n bundles, wanted 1 (evicted ones fetched again)"
+
+# 3. A bundle published later still comes, announced.
+make_bundle 7
+wait_for 10 eval '[ "$(seqs relay)" = "5 6 7 " ]' && ok ||
+    bad "the relay holds $(seqs relay) after a new bundle, wanted 5 6 7"
+n=$(bundles_in relay)
+[ "$n" -eq 2 ] && ok || bad "the relay fetched $n bundles since the restart, wanted 2"
+check "stop the relay" stop_daemon relay
+check "stop the source" stop_daemon src
+finish
