@@ -1,6 +1,6 @@
 /*
  * HTML pages of the offline library. Markdown goes through md4c with raw HTML
- * disabled, HTML bodies through render_sanitize_html(), plain text is escaped.
+ * disabled, HTML bodies through render_sanitize_body(), plain text is escaped.
  * The Markdown output is sanitized too, so a link or image in Markdown obeys
  * the same URL rules as one in an HTML body.
  */
@@ -51,12 +51,17 @@ static const char css[] =
     "figure{margin:1.5em 0}figcaption{color:var(--muted);font-size:.9rem}"
     "pre,code{background:var(--code);font-size:.9em}"
     "pre{padding:.8em;overflow-x:auto}"
+    /* A scroll box takes the focus (so that a keyboard can scroll it): an
+     * outline inside it shows that, where the body's box cannot clip it. */
+    "pre:focus-visible,.scroll:focus-visible{outline:2px solid var(--link);outline-offset:-2px}"
     "pre.plain{background:none;padding:0;white-space:pre-wrap;font:inherit}"
     "blockquote{margin:1em 0;padding-left:1em;border-left:3px solid var(--rule)}"
     /* A table wider than the page scrolls by itself, its scroll bar just under
-     * it, rather than the whole body with the bar at the body's end. */
-    "table{border-collapse:collapse;display:block;width:max-content;max-width:100%;"
-    "overflow-x:auto}"
+     * it, rather than the whole body with the bar at the body's end; in a box
+     * of its own (render_sanitize_body()) that takes the focus and is named as
+     * a region, which the table could not be without losing its role. */
+    "table{border-collapse:collapse}"
+    ".scroll{width:max-content;max-width:100%;overflow-x:auto}"
     "td,th{border:1px solid var(--rule);padding:.2em .5em}"
     "hr{border:0;border-top:1px solid var(--rule)}"
     "footer{margin-top:3em;border-top:1px solid var(--rule);padding-top:1em}"
@@ -765,7 +770,7 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
         escape_text(w, body, len);
         put(w, "</pre>");
     } else {
-        render_sanitize_html(w, md.p, md.len);
+        render_sanitize_body(w, md.p, md.len);
     }
     sz_wr_free(&md, false);
 }
@@ -928,7 +933,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         put(w, "<div class=\"body html\" dir=\"auto\"");
         put(w, text);
         put(w, ">\n");
-        render_sanitize_html(w, a->body, a->body_len);
+        render_sanitize_body(w, a->body, a->body_len);
         break;
     case SZ_CTYPE_PLAIN:
     default:

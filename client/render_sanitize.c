@@ -305,10 +305,12 @@ struct elem {
     int16_t prev_in_slot; /* the next open element down in the same slot */
     int16_t scope, list_scope, button_scope, table_scope; /* boundaries of each scope */
     int16_t special, special_stop, marker, html, table_part;
+    bool scroll; /* the page's scroll box around a table (render_sanitize_body()) */
 };
 
 struct san {
     struct sz_wr *w;
+    bool page; /* render_sanitize_body(): what the article page adds */
     const uint8_t *p;
     size_t len;
     size_t i;
@@ -968,14 +970,17 @@ plain_names_url(const uint8_t *v, size_t len)
     return found;
 }
 
-/* Emits one attribute if the policy keeps it. */
+/* Emits one attribute if the policy keeps it; never a tabindex when
+ * own_tabindex (the page gave the element its own). */
 static void
-emit_attr(struct san *s, unsigned tag, const struct attr *a)
+emit_attr(struct san *s, unsigned tag, const struct attr *a, bool own_tabindex)
 {
     char name[MAX_NAME + 1];
     size_t pos = a->name_off;
     if (!read_name(s->p, a->name_off + a->name_len, &pos, name, true) ||
         pos != a->name_off + a->name_len)
+        return;
+    if (own_tabindex && strcmp(name, "tabindex") == 0)
         return;
     unsigned cls = attr_class(name);
     enum attr_kind kind = attr_kind(tag, name, cls);
@@ -1156,6 +1161,7 @@ elem_push(struct san *s, const struct tag *t, uint8_t ns)
                  : is_name(t->name, "mi", "mo", "mn") || is_name(t->name, "ms", "mtext", NULL))
         c = TREE_SPECIAL | TREE_SCOPE; /* integration points */
     strcpy(e->name, t->name);
+    e->scroll = false;
     e->ns = ns;
     e->id = (uint8_t)(ns == NS_HTML ? t->id : ID_OTHER);
     e->tree = c;
@@ -1176,16 +1182,20 @@ elem_push(struct san *s, const struct tag *t, uint8_t ns)
     s->depth++;
 }
 
-/* Writes the end tag of the innermost open element and pops it. */
+/* Writes the end tag of the innermost open element and pops it; a table's
+ * scroll box goes with the table. */
 static void
 elem_close_top(struct san *s)
 {
     struct elem *e = top(s);
+    bool table = e->ns == NS_HTML && e->id == ID_TABLE;
     outs(s, "</");
     outs(s, e->name);
     outs(s, ">");
     s->slot_top[e->slot] = e->prev_in_slot;
     s->depth--;
+    if (table && s->depth > 0 && top(s)->scroll)
+        elem_close_top(s);
 }
 
 /* Closes the open element at index k and all inside it, innermost first. */
@@ -1258,21 +1268,81 @@ is_table_inner(unsigned id)
     }
 }
 
+/* Does the tag whose attributes start at attrs carry one of these (b and c may be NULL)? */
+static bool
+has_attr(const struct san *s, size_t attrs, const char *a, const char *b, const char *c)
+{
+    struct attr at;
+    bool dummy = false;
+    size_t ap = attrs;
+    while (attr_next(s->p, s->len, &ap, &at, &dummy) == 1) {
+        char name[MAX_NAME + 1];
+        size_t pos = at.name_off;
+        if (read_name(s->p, at.name_off + at.name_len, &pos, name, true) && is_name(name, a, b, c))
+            return true;
+    }
+    return false;
+}
+
+/* Does the input at s->i (just past a <pre> tag) start with a <code> tag, white
+ * space aside? Then the <pre> is a code block. */
+static bool
+code_follows(const struct san *s)
+{
+    static const char code[] = "<code";
+    size_t k = s->i, n = sizeof code - 1;
+    while (k < s->len && is_space(s->p[k]))
+        k++;
+    if (s->len - k <= n)
+        return false;
+    for (size_t j = 0; j < n; j++)
+        if (lower(s->p[k + j]) != (uint8_t)code[j])
+            return false;
+    return is_space(s->p[k + n]) || s->p[k + n] == '>' || s->p[k + n] == '/';
+}
+
+/*
+ * The box around a table that the page scrolls when the table is wider than
+ * the page (the table's own box cannot take the focus in every browser: a
+ * table's role would go with it). Focusable, so that a keyboard can scroll it
+ * where the browser leaves scroll boxes out of the tab order, and named, as
+ * a region a screen reader announces. It is closed with its table.
+ */
+static void
+emit_scroll_box(struct san *s)
+{
+    struct tag t = tag_of("div");
+    outs(s, "<div class=\"scroll\" role=\"region\" aria-label=\"Table\" tabindex=\"0\">");
+    elem_push(s, &t, NS_HTML);
+    top(s)->scroll = true;
+}
+
 /* Writes a start tag with the attributes the policy keeps, and pushes the
- * element when push (void elements are not; nothing is written "/>"). */
+ * element when push (void elements are not; nothing is written "/>"). For the
+ * article page, a table goes into a scroll box and a <pre>, which scrolls
+ * itself, takes the focus, named "Code" when it holds code and the publisher
+ * named it not. */
 static void
 emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
 {
     struct attr a;
-    bool dummy = false;
+    bool dummy = false, pre = false;
     size_t ap = t->attrs;
 
     if (push && s->depth == MAX_DEPTH)
         return; /* too deep: drop the tag, keep its content */
+    if (s->page && ns == NS_HTML && t->id == ID_TABLE && s->depth + 2 <= MAX_DEPTH)
+        emit_scroll_box(s);
     outs(s, "<");
     outs(s, t->name);
+    if (s->page && ns == NS_HTML && strcmp(t->name, "pre") == 0) {
+        pre = true;
+        outs(s, " tabindex=\"0\"");
+        if (code_follows(s) && !has_attr(s, t->attrs, "role", "aria-label", "aria-labelledby"))
+            outs(s, " role=\"region\" aria-label=\"Code\"");
+    }
     while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1)
-        emit_attr(s, t->cls, &a);
+        emit_attr(s, t->cls, &a, pre);
     outs(s, ">");
     if (push)
         elem_push(s, t, ns);
@@ -1297,17 +1367,7 @@ emit_implied(struct san *s, const char *name)
 static bool
 font_leaves_foreign(const struct san *s, size_t attrs)
 {
-    struct attr a;
-    bool dummy = false;
-    size_t ap = attrs;
-    while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1) {
-        char name[MAX_NAME + 1];
-        size_t pos = a.name_off;
-        if (read_name(s->p, a.name_off + a.name_len, &pos, name, true) &&
-            is_name(name, "color", "face", "size"))
-            return true;
-    }
-    return false;
+    return has_attr(s, attrs, "color", "face", "size");
 }
 
 static void html_start(struct san *s, const struct tag *t);
@@ -1689,8 +1749,8 @@ skip_markup_decl(struct san *s)
     s->i = gt == NULL ? s->len : (size_t)(gt - p) + 1;
 }
 
-void
-render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
+static void
+sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
 {
     struct san *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -1699,6 +1759,7 @@ render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
         return;
     }
     s->w = w;
+    s->page = page;
     s->p = in;
     s->len = len;
     memset(s->slot_top, 0xff, sizeof s->slot_top); /* all -1 */
@@ -1734,4 +1795,16 @@ render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
     }
     close_to(s, 0);
     free(s);
+}
+
+void
+render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
+{
+    sanitize(w, in, len, false);
+}
+
+void
+render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len)
+{
+    sanitize(w, in, len, true);
 }

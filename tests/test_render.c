@@ -12,7 +12,8 @@
  *     bounds), yet ordinary Markdown keeps its formatting;
  *   - the attachments the body mentions are found as a scan per name found them;
  *   - the pages' structure, as a screen reader reads it: a main region, named
- *     navigation, headings in order, the language of the text.
+ *     navigation, headings in order, the language of the text; and scroll
+ *     boxes (wide tables, code) that a keyboard reaches.
  * Timed renderings run in a child process with an alarm, so that a regression
  * fails in seconds instead of hanging the suite.
  */
@@ -914,9 +915,8 @@ style_rule(const char *pg, const char *selector, char *buf, size_t size)
     return NULL;
 }
 
-/* A table wider than the page scrolls by itself, so that its scroll bar is
- * under it (not at the end of the article) and, where the browser lets a
- * scrolled box take the keyboard, it can be scrolled without a mouse. */
+/* A table wider than the page scrolls by itself, in a box of its own, so
+ * that its scroll bar is under it (not at the end of the article). */
 static void
 test_wide_table_scrolls_itself(void **state)
 {
@@ -925,12 +925,107 @@ test_wide_table_scrolls_itself(void **state)
     static const char md[] = "| a | b |\n| --- | --- |\n| 1 | 2 |\n";
     char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
     assert_non_null(strstr(pg, "<table>"));
-    const char *r = style_rule(pg, "table", buf, sizeof buf);
+    const char *r = style_rule(pg, ".scroll", buf, sizeof buf);
     assert_non_null(r);
-    assert_non_null(strstr(r, "display:block"));
     assert_non_null(strstr(r, "max-width:100%"));
     assert_non_null(strstr(r, "overflow-x:auto"));
+    /* The table itself does not scroll: its box would not take the keyboard. */
+    r = style_rule(pg, "table", buf, sizeof buf);
+    assert_non_null(r);
+    assert_null(strstr(r, "overflow"));
     free(pg);
+}
+
+/* Each element of a body that tells whether it holds </pre> or a table
+ * (the first "<pre" or scroll box after from), and its start tag in tag. */
+static const char *
+next_box(const char *from, char *tag, size_t cap)
+{
+    const char *pre = strstr(from, "<pre"), *box = strstr(from, "<div class=\"scroll\"");
+    const char *p = pre == NULL || (box != NULL && box < pre) ? box : pre;
+    if (p == NULL)
+        return NULL;
+    size_t n = (size_t)(strchr(p, '>') - p) + 1;
+    assert_true(n < cap);
+    memcpy(tag, p, n);
+    tag[n] = '\0';
+    return p;
+}
+
+/*
+ * A code block or a table wider than the page scrolls in a box of its own,
+ * which a browser that leaves scroll boxes out of the tab order (Safari)
+ * could not reach by keyboard: each such box takes the focus (tabindex="0"),
+ * is named for a screen reader where it holds code or a table, and shows it
+ * is focused. The same for Markdown and HTML bodies; a publisher's own
+ * tabindex on a <pre> gives way to the page's, and the sanitizer alone adds
+ * nothing (sanitizing its output again changes nothing).
+ */
+static void
+test_scroll_boxes_focusable(void **state)
+{
+    (void)state;
+    static const char code_box[] = "<pre tabindex=\"0\" role=\"region\" aria-label=\"Code\">";
+    static const char table_box[] =
+        "<div class=\"scroll\" role=\"region\" aria-label=\"Table\" tabindex=\"0\">";
+    static const char md[] = "Text.\n\n```c\nint x = 1; /* a very long line "
+                             "..............................................................."
+                             "............................................................ */\n"
+                             "```\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n";
+    char buf[256], tag[256];
+    char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
+    assert_non_null(strstr(pg, code_box));
+    assert_non_null(strstr(pg, "<pre tabindex=\"0\" role=\"region\" aria-label=\"Code\">"
+                               "<code class=\"language-c\">"));
+    assert_non_null(strstr(pg, table_box));
+    assert_non_null(strstr(pg, "aria-label=\"Table\" tabindex=\"0\"><table>"));
+    assert_non_null(strstr(pg, "</table></div>"));
+    assert_body_contained(pg);
+    /* Focused, it shows: an outline inside the box, which the body's box
+     * (contain:paint) cannot clip. */
+    const char *r = style_rule(pg, "pre:focus-visible,.scroll:focus-visible", buf, sizeof buf);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "outline:2px solid"));
+    assert_non_null(strstr(r, "outline-offset:-"));
+    free(pg);
+
+    static const char html[] =
+        "<p>Art:</p><pre tabindex=\"3\">  /\\_/\\\n ( o.o )</pre>"
+        "<pre role=\"img\" aria-label=\"A cat\" tabindex=\"-1\"><code>=^.^=</code></pre>"
+        "<pre>\n<code>make</code></pre>"
+        "<p>A<table><tr><td>1<table><tr><td>2</table></td><td>3</td></tr></table>b</p>"
+        "<table><caption>c</caption><tr><td>x</td></tr>";
+    pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
+    assert_body_contained(pg);
+    size_t n_pre = 0, n_table = 0;
+    for (const char *p = next_box(pg, tag, sizeof tag); p != NULL;
+         p = next_box(p + 1, tag, sizeof tag)) {
+        if (strncmp(tag, "<pre", 4) == 0) {
+            assert_int_equal(count(tag, "tabindex="), 1);
+            assert_non_null(strstr(tag, " tabindex=\"0\""));
+            n_pre++;
+        } else {
+            assert_string_equal(tag, table_box);
+            assert_true(strncmp(p + strlen(tag), "<table>", 7) == 0);
+            n_table++;
+        }
+    }
+    assert_int_equal(n_pre, 3);
+    assert_int_equal(n_table, 3);
+    /* Where the publisher named it, its name stays; a code block gets one. */
+    assert_non_null(strstr(pg, "<pre tabindex=\"0\">  /"));
+    assert_non_null(strstr(pg, "<pre tabindex=\"0\" role=\"img\" aria-label=\"A cat\">"));
+    assert_non_null(strstr(pg, code_box));
+    free(pg);
+
+    /* The sanitizer by itself adds nothing. */
+    char *out = sanitize(html, sizeof html - 1);
+    assert_null(strstr(out, "scroll"));
+    assert_null(strstr(out, "tabindex=\"0\""));
+    char *again = sanitize(out, strlen(out));
+    assert_string_equal(again, out);
+    free(again);
+    free(out);
 }
 
 int
@@ -954,6 +1049,7 @@ main(void)
         cmocka_unit_test(test_headings_in_order),
         cmocka_unit_test(test_page_language),
         cmocka_unit_test(test_wide_table_scrolls_itself),
+        cmocka_unit_test(test_scroll_boxes_focusable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
