@@ -38,12 +38,12 @@ static const char css[] =
     "background:var(--bg);font:1.125rem/1.6 Georgia,\"DejaVu Serif\",\"Noto Serif\","
     "\"Times New Roman\",serif;overflow-wrap:break-word}"
     "a{color:var(--link)}"
-    "h1,h2,h3{line-height:1.25;font-weight:700}"
+    "h1,h2,h3,h4{line-height:1.25;font-weight:700}"
     "h1{font-size:2rem;margin:.4em 0 .3em}"
     /* The article's own markup stays in its box: a fixed or absolute element
      * of it cannot cover the page's navigation and provenance. */
     ".body{contain:paint;position:relative;overflow-x:auto}"
-    ".body h1{font-size:1.5rem}.body h2{font-size:1.3rem}.body h3{font-size:1.15rem}"
+    ".body h2{font-size:1.5rem}.body h3{font-size:1.3rem}.body h4{font-size:1.15rem}"
     ".meta,.pubmeta,nav,footer,.note{color:var(--muted);font:.9rem/1.5 system-ui,"
     "-apple-system,\"Segoe UI\",\"DejaVu Sans\",sans-serif}"
     "nav{margin-bottom:1.5em}"

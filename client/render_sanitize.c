@@ -1182,6 +1182,20 @@ elem_push(struct san *s, const struct tag *t, uint8_t ns)
     s->depth++;
 }
 
+/* Writes an element's name. On the article page, whose title is its only h1,
+ * the body's headings are one level down (h6 stays h6); the tree does not
+ * change, as the browser treats all six alike. */
+static void
+out_name(struct san *s, const char *name, uint8_t ns, unsigned id)
+{
+    if (s->page && ns == NS_HTML && id >= ID_H1 && id < ID_H6) {
+        const char h[] = {'h', (char)('2' + (id - ID_H1)), '\0'};
+        outs(s, h);
+        return;
+    }
+    outs(s, name);
+}
+
 /* Writes the end tag of the innermost open element and pops it; a table's
  * scroll box goes with the table. */
 static void
@@ -1190,7 +1204,7 @@ elem_close_top(struct san *s)
     struct elem *e = top(s);
     bool table = e->ns == NS_HTML && e->id == ID_TABLE;
     outs(s, "</");
-    outs(s, e->name);
+    out_name(s, e->name, e->ns, e->id);
     outs(s, ">");
     s->slot_top[e->slot] = e->prev_in_slot;
     s->depth--;
@@ -1334,7 +1348,7 @@ emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
     if (s->page && ns == NS_HTML && t->id == ID_TABLE && s->depth + 2 <= MAX_DEPTH)
         emit_scroll_box(s);
     outs(s, "<");
-    outs(s, t->name);
+    out_name(s, t->name, ns, t->id);
     if (s->page && ns == NS_HTML && strcmp(t->name, "pre") == 0) {
         pre = true;
         outs(s, " tabindex=\"0\"");

@@ -39,14 +39,16 @@
 void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
 
 /*
- * As render_sanitize_html(), fitted to the article page around the body: each
- * table is put in a box that scrolls it when it is wider than the page (a
- * <div class="scroll">, a region named "Table"), and that box and each <pre>
- * (which scrolls itself) take the focus (tabindex="0"), so that a keyboard can
- * scroll them in browsers that leave scroll boxes out of the tab order; a
- * <pre> that holds code and that the publisher named not is a region named
- * "Code". The publisher's own tabindex on a <pre> is dropped. Unlike
- * render_sanitize_html(), sanitizing its output again does not leave it as is.
+ * As render_sanitize_html(), fitted to the article page around the body: its
+ * headings are one level down (h1 becomes h2, ..., h6 stays h6), as the
+ * page's title is its h1; each table is put in a box that scrolls it when it
+ * is wider than the page (a <div class="scroll">, a region named "Table"), and
+ * that box and each <pre> (which scrolls itself) take the focus
+ * (tabindex="0"), so that a keyboard can scroll them in browsers that leave
+ * scroll boxes out of the tab order; a <pre> that holds code and that the
+ * publisher named not is a region named "Code". The publisher's own tabindex
+ * on a <pre> is dropped. Unlike render_sanitize_html(), sanitizing its output
+ * again does not leave it as is.
  */
 void render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
 

@@ -895,6 +895,47 @@ test_page_language(void **state)
     free(pg);
 }
 
+/* The part of the page that is the article's body (NUL-terminated, in a copy
+ * the caller frees). */
+static char *
+body_of(const char *pg)
+{
+    const char *b = strstr(pg, "<div class=\"body "),
+               *e = b != NULL ? strstr(b, "\n</div>\n") : NULL;
+    assert_non_null(e);
+    return strndup(b, (size_t)(e - b));
+}
+
+/* The page's title is its only h1: a body's headings are one level below it,
+ * Markdown's and HTML's alike (h6 stays h6). */
+static void
+test_body_headings_below_title(void **state)
+{
+    (void)state;
+    char *pg = page_in("en", "Title", "# Section\n\nText.\n\n## Sub\n\n### Three\n");
+    assert_int_equal(count(pg, "<h1"), 1);
+    assert_non_null(strstr(pg, "<h2>Section</h2>"));
+    assert_non_null(strstr(pg, "<h3>Sub</h3>"));
+    assert_non_null(strstr(pg, "<h4>Three</h4>"));
+    headings_in_order(pg);
+    free(pg);
+    pg = page_in("en", "Title", "##### Five\n\n###### Six\n");
+    assert_non_null(strstr(pg, "<h6>Five</h6>\n<h6>Six</h6>"));
+    free(pg);
+
+    static const char html[] = "<h1 id=\"s\">Section</h1><p>x</p><h2>Sub</h2><h5>Five</h5>"
+                               "<h6>Six</h6><h1>Open<h3>Two</h1><svg><h1>out</h1></svg>";
+    pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
+    char *b = body_of(pg);
+    assert_string_equal(b, "<div class=\"body html\" dir=\"auto\" lang=\"\">\n"
+                           "<h2 id=\"s\">Section</h2><p>x</p><h3>Sub</h3><h6>Five</h6><h6>Six</h6>"
+                           "<h2>Open</h2><h4>Two</h4><svg></svg><h2>out</h2>");
+    assert_int_equal(count(pg, "<h1"), 1);
+    assert_body_contained(pg);
+    free(b);
+    free(pg);
+}
+
 /* The declarations of the page style's rule for selector (NUL-terminated,
  * in buf), or NULL when the style has no such rule. */
 static const char *
@@ -1050,6 +1091,7 @@ main(void)
         cmocka_unit_test(test_page_language),
         cmocka_unit_test(test_wide_table_scrolls_itself),
         cmocka_unit_test(test_scroll_boxes_focusable),
+        cmocka_unit_test(test_body_headings_below_title),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
