@@ -606,7 +606,68 @@ md_scan_cost(const uint8_t *p, size_t len, struct md_cost *mc)
  */
 struct md_count {
     size_t n, max;
+    struct md_first *first; /* NULL, or what the first block is */
 };
+
+/*
+ * Is the first block a level 1 heading, and what is its text? The dry run
+ * notes it, so that a body that opens by repeating the article's title under
+ * the page's own can be shown without that heading. The text is kept up to a
+ * bound: a longer one is no title's.
+ */
+enum { FIRST_WAIT, FIRST_IN_H1, FIRST_H1, FIRST_OTHER };
+#define MD_FIRST_TEXT_MAX (4 * SZ_MAX_TITLE_LEN)
+
+struct md_first {
+    int state;
+    size_t len;
+    bool too_long;
+    char text[MD_FIRST_TEXT_MAX];
+};
+
+static void
+md_first_add(struct md_first *f, const char *s, size_t n)
+{
+    if (n > MD_FIRST_TEXT_MAX - f->len) {
+        f->too_long = true;
+        return;
+    }
+    memcpy(f->text + f->len, s, n);
+    f->len += n;
+}
+
+/* The text md_html() shows for a run of a heading's text. */
+static void
+md_first_text(struct md_first *f, MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size)
+{
+    static const struct {
+        const char *ent, *c;
+    } ents[] = {{"&amp;", "&"}, {"&lt;", "<"},   {"&gt;", ">"},  {"&quot;", "\""},
+                {"&#39;", "'"}, {"&apos;", "'"}, {"&nbsp;", " "}};
+    switch (type) {
+    case MD_TEXT_BR:
+    case MD_TEXT_SOFTBR:
+        md_first_add(f, " ", 1);
+        return;
+    case MD_TEXT_NULLCHAR:
+        md_first_add(f, "\xef\xbf\xbd", 3);
+        return;
+    case MD_TEXT_ENTITY:
+        /* The few a title is likely to hold; another stays as written, and
+         * the heading then differs from the title. */
+        for (size_t k = 0; k < sizeof ents / sizeof ents[0]; k++) {
+            if (strlen(ents[k].ent) == size && memcmp(ents[k].ent, text, size) == 0) {
+                md_first_add(f, ents[k].c, strlen(ents[k].c));
+                return;
+            }
+        }
+        md_first_add(f, text, size);
+        return;
+    default:
+        md_first_add(f, text, size);
+        return;
+    }
+}
 
 /* Bytes md_html() writes for s[0..n) of text or a title at most (it escapes
  * these four; NUL comes alone, as a text of its own). */
@@ -674,7 +735,11 @@ md_count_add(void *userdata, size_t n)
 static int
 md_count_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 {
+    struct md_first *f = ((struct md_count *)userdata)->first;
     size_t n = 16;
+    if (f != NULL && f->state == FIRST_WAIT && type != MD_BLOCK_DOC)
+        f->state = type == MD_BLOCK_H && ((MD_BLOCK_H_DETAIL *)detail)->level == 1 ? FIRST_IN_H1
+                                                                                   : FIRST_OTHER;
     if (type == MD_BLOCK_OL || type == MD_BLOCK_TH || type == MD_BLOCK_TD)
         n = 48;
     else if (type == MD_BLOCK_CODE && detail != NULL)
@@ -686,8 +751,10 @@ md_count_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 static int
 md_count_leave_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 {
-    (void)type;
+    struct md_first *f = ((struct md_count *)userdata)->first;
     (void)detail;
+    if (f != NULL && f->state == FIRST_IN_H1 && type == MD_BLOCK_H)
+        f->state = FIRST_H1;
     return md_count_add(userdata, 16);
 }
 
@@ -715,16 +782,19 @@ md_count_leave_span(MD_SPANTYPE type, void *detail, void *userdata)
 static int
 md_count_text(MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size, void *userdata)
 {
-    (void)type;
+    struct md_first *f = ((struct md_count *)userdata)->first;
+    if (f != NULL && f->state == FIRST_IN_H1)
+        md_first_text(f, type, text, size);
     /* Line breaks ("<br>\n") and entities (up to 8 bytes of UTF-8) are covered too. */
     return md_count_add(userdata, 8 + md_text_len(text, size));
 }
 
-/* True when md_html() would write at most max bytes for the body with these flags. */
+/* True when md_html() would write at most max bytes for the body with these
+ * flags; first (or NULL) learns what the first block is. */
 static bool
-md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max)
+md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max, struct md_first *first)
 {
-    struct md_count c = {0, max};
+    struct md_count c = {0, max, first};
     MD_PARSER parser;
     memset(&parser, 0, sizeof parser);
     parser.flags = flags;
@@ -736,22 +806,92 @@ md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max)
     return md_parse((const MD_CHAR *)body, (MD_SIZE)len, &parser, &c) == 0 && c.n <= max;
 }
 
+/* s[0..n) with white space runs as one space, trimmed, into out (n bytes at
+ * least); returns its length. As titles are derived from text (article_file.c). */
+static size_t
+collapse_space(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    bool space = false;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c <= 0x20 || c == 0x7f) {
+            space = o > 0;
+            continue;
+        }
+        if (space)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = (char)c;
+    }
+    return o;
+}
+
+/* Does the first heading's text say what the title says, white space aside? */
+static bool
+same_text(const struct md_first *f, struct sz_str title)
+{
+    char *a, *b;
+    size_t na, nb;
+    bool same;
+    if (f->state != FIRST_H1 || f->too_long)
+        return false;
+    a = malloc(f->len + 1);
+    b = malloc(title.len + 1);
+    same = a != NULL && b != NULL;
+    if (same) {
+        na = collapse_space(f->text, f->len, a);
+        nb = collapse_space(title.p, title.len, b);
+        same = na == nb && memcmp(a, b, na) == 0;
+    }
+    free(a);
+    free(b);
+    return same;
+}
+
+/* Where the output md_html() wrote after its first heading starts, when that
+ * heading is the first block, of level 1; else 0. */
+static size_t
+after_first_h1(const struct sz_wr *md)
+{
+    static const char open[] = "<h1>", close[] = "</h1>\n";
+    const uint8_t *p = md->p;
+    size_t n = md->len;
+    if (n < sizeof open - 1 || memcmp(p, open, sizeof open - 1) != 0)
+        return 0;
+    /* Raw HTML is off: text holds no '<', so the first "</h1>" ends it. */
+    for (size_t k = sizeof open - 1; k + sizeof close - 1 <= n; k++)
+        if (p[k] == '<' && memcmp(p + k, close, sizeof close - 1) == 0)
+            return k + sizeof close - 1;
+    return 0;
+}
+
 /*
  * Markdown: md4c with raw HTML disabled, then the sanitizer. Markdown that
  * md4c cannot render within the bounds above is shown as published,
  * unformatted, so that one article never costs the others their place in the
- * library.
+ * library. A first block that is a heading of the title (title: the
+ * article's) is left out: the page shows the title above the body already.
  */
 static void
-body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
+body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
 {
     struct sz_wr md;
     struct md_cost mc;
-    size_t max = MD_OUT_BASE + 2 * len;
+    struct md_first *first;
+    size_t max = MD_OUT_BASE + 2 * len, skip = 0;
+    /* md_html() skips a byte order mark (MD_HTML_FLAG_SKIP_UTF8_BOM); so does the dry run. */
+    size_t bom = len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
     unsigned flags = MD_FLAG_NOHTML | MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH |
                      MD_FLAG_PERMISSIVEURLAUTOLINKS | MD_FLAG_PERMISSIVEWWWAUTOLINKS;
     bool ok;
 
+    first = calloc(1, sizeof *first);
+    if (first == NULL) {
+        if (w->err == 0)
+            w->err = -SZ_ENOMEM;
+        return;
+    }
     md_scan_cost(body, len, &mc);
     if (mc.tilde > MD_TILDE_MAX)
         flags &= ~(unsigned)MD_FLAG_STRIKETHROUGH;
@@ -759,7 +899,7 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
         flags &= ~(unsigned)(MD_FLAG_PERMISSIVEURLAUTOLINKS | MD_FLAG_PERMISSIVEWWWAUTOLINKS);
     ok = mc.marks <= MD_MARKS_MAX && mc.lines <= MD_LINES_MAX && mc.bracket <= MD_BRACKET_MAX &&
          mc.lead_marks <= MD_LEAD_MARKS_MAX && mc.lines * mc.lead_max <= MD_LINES_X_DEPTH_MAX &&
-         md_output_fits(body, len, flags, max);
+         md_output_fits(body + bom, len - bom, flags, max, first);
     sz_wr_init(&md, max);
     if (!ok ||
         md_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
@@ -770,9 +910,12 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len)
         escape_text(w, body, len);
         put(w, "</pre>");
     } else {
-        render_sanitize_body(w, md.p, md.len);
+        if (same_text(first, title))
+            skip = after_first_h1(&md);
+        render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip);
     }
     sz_wr_free(&md, false);
+    free(first);
 }
 
 static bool
@@ -927,7 +1070,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         put(w, "<div class=\"body markdown\" dir=\"auto\"");
         put(w, text);
         put(w, ">\n");
-        body_markdown(w, a->body, a->body_len);
+        body_markdown(w, a->body, a->body_len, a->title);
         break;
     case SZ_CTYPE_HTML:
         put(w, "<div class=\"body html\" dir=\"auto\"");

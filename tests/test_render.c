@@ -936,6 +936,52 @@ test_body_headings_below_title(void **state)
     free(pg);
 }
 
+/* A Markdown body whose first block is a heading of the article's title
+ * (its text, white space trimmed and collapsed) does not repeat the title
+ * under the page's own: that heading is left out, and only that one. */
+static void
+test_duplicate_title_dropped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *title, *body, *want; /* want: the body as shown */
+    } cases[] = {
+        {"Рынок труда", "# Рынок труда\n\nТекст.\n", "<p>Текст.</p>"},
+        {"  Title ", "#   Title  ##\n\nText.\n", "<p>Text.</p>"},
+        {"Title", "\n\n   # Title\nText.\n", "<p>Text.</p>"},
+        {"Title", "Title\n=====\n\nText.\n", "<p>Text.</p>"},
+        {"Title", "\xef\xbb\xbf# Title\n\nText.\n", "<p>Text.</p>"},
+        {"A bold  move", "# A **bold** move\n\nText.\n", "<p>Text.</p>"},
+        {"Q&A: x", "# Q&amp;A: `x`\n\nText.\n", "<p>Text.</p>"},
+        {"Title", "# Title\n\n# Title\n", "<h2>Title</h2>"},
+        /* Kept: another text, not the first block, not a level 1 heading. */
+        {"Title", "# Title and more\n\nText.\n", "<h2>Title and more</h2>\n<p>Text.</p>"},
+        {"Title", "# title\n", "<h2>title</h2>"},
+        {"Title", "Intro.\n\n# Title\n", "<p>Intro.</p>\n<h2>Title</h2>"},
+        {"Title", "## Title\n", "<h3>Title</h3>"},
+        {"Title", "> # Title\n", "<blockquote>\n<h2>Title</h2>\n</blockquote>"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *pg = page_in("en", cases[k].title, cases[k].body);
+        char *b = body_of(pg);
+        const char *shown = b + strlen("<div class=\"body markdown\" dir=\"auto\">\n");
+        size_t n = strlen(shown);
+        while (n > 0 && shown[n - 1] == '\n')
+            n--;
+        if (strlen(cases[k].want) != n || strncmp(shown, cases[k].want, n) != 0)
+            fail_msg("case %zu: title \"%s\", body \"%s\"\n  shown: %s\n  want:  %s", k,
+                     cases[k].title, cases[k].body, shown, cases[k].want);
+        assert_int_equal(count(pg, "<h1"), 1);
+        free(b);
+        free(pg);
+    }
+    /* An HTML body is shown as published. */
+    static const char html[] = "<h1>Title</h1><p>x</p>";
+    char *pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
+    assert_non_null(strstr(pg, "<h2>Title</h2><p>x</p>"));
+    free(pg);
+}
+
 /* The declarations of the page style's rule for selector (NUL-terminated,
  * in buf), or NULL when the style has no such rule. */
 static const char *
@@ -1092,6 +1138,7 @@ main(void)
         cmocka_unit_test(test_wide_table_scrolls_itself),
         cmocka_unit_test(test_scroll_boxes_focusable),
         cmocka_unit_test(test_body_headings_below_title),
+        cmocka_unit_test(test_duplicate_title_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
