@@ -281,6 +281,85 @@ put_publisher(struct sz_wr *w, const uint8_t *pk, const char *name)
     put(w, "</span>");
 }
 
+/* Common languages of articles, each named in itself, by their BCP 47 language
+ * subtag; sorted by it. */
+static const struct {
+    char code[3];
+    const char *name;
+} languages[] = {
+    {"ar", "العربية"},    {"az", "Azərbaycanca"}, {"ba", "Башҡортса"}, {"be", "Беларуская"},
+    {"bg", "Български"},  {"ce", "Нохчийн"},      {"cs", "Čeština"},   {"de", "Deutsch"},
+    {"el", "Ελληνικά"},   {"en", "English"},      {"es", "Español"},   {"et", "Eesti"},
+    {"fa", "فارسی"},      {"fi", "Suomi"},        {"fr", "Français"},  {"he", "עברית"},
+    {"hu", "Magyar"},     {"hy", "Հայերեն"},      {"it", "Italiano"},  {"ja", "日本語"},
+    {"ka", "ქართული"},    {"kk", "Қазақша"},      {"ko", "한국어"},    {"ky", "Кыргызча"},
+    {"lt", "Lietuvių"},   {"lv", "Latviešu"},     {"mn", "Монгол"},    {"nl", "Nederlands"},
+    {"pl", "Polski"},     {"pt", "Português"},    {"ro", "Română"},    {"ru", "Русский"},
+    {"sv", "Svenska"},    {"tg", "Тоҷикӣ"},       {"tr", "Türkçe"},    {"tt", "Татарча"},
+    {"uk", "Українська"}, {"uz", "Oʻzbekcha"},    {"zh", "中文"},
+};
+
+static char
+ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool
+ascii_alpha(char c)
+{
+    c = ascii_lower(c);
+    return c >= 'a' && c <= 'z';
+}
+
+/*
+ * The name of a BCP 47 tag's language, in that language, or NULL when the
+ * table has none: the tag is a language subtag of the table, alone or with a
+ * region ("pt-BR", "es-419"), in any case. A tag with a script or a variant is
+ * not named, as the name might be written otherwise ("uz-Cyrl").
+ */
+static const char *
+language_name(struct sz_str tag)
+{
+    const char *t = tag.p;
+    if (tag.len != 2 && tag.len != 5 && tag.len != 6)
+        return NULL;
+    if (tag.len == 5 && !(t[2] == '-' && ascii_alpha(t[3]) && ascii_alpha(t[4])))
+        return NULL;
+    if (tag.len == 6 && !(t[2] == '-' && t[3] >= '0' && t[3] <= '9' && t[4] >= '0' && t[4] <= '9' &&
+                          t[5] >= '0' && t[5] <= '9'))
+        return NULL;
+    for (size_t k = 0; k < sizeof languages / sizeof languages[0]; k++)
+        if (ascii_lower(t[0]) == languages[k].code[0] && ascii_lower(t[1]) == languages[k].code[1])
+            return languages[k].name;
+    return NULL;
+}
+
+/*
+ * An article's language on a page (the tag is not empty): its name in itself,
+ * marked with the tag for machines and isolated, as a name written right to
+ * left would otherwise reorder the line; a tag the table cannot name is shown
+ * as it is, with a title saying what it is when titled.
+ */
+static void
+put_language(struct sz_wr *w, struct sz_str tag, bool titled)
+{
+    const char *name = language_name(tag);
+    if (name != NULL) {
+        put(w, "<bdi lang=\"");
+        esc_str(w, tag);
+        put(w, "\">");
+        esc(w, name);
+        put(w, "</bdi>");
+    } else if (titled) {
+        put(w, "<span title=\"language\">");
+        esc_str(w, tag);
+        put(w, "</span>");
+    } else {
+        esc_str(w, tag);
+    }
+}
+
 static void
 page_begin(struct sz_wr *w, struct sz_str lang, struct sz_str title)
 {
@@ -1059,9 +1138,8 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         authors_list(w, a->authors, a->n_authors);
     }
     if (a->lang.len > 0) {
-        put(w, " &middot; <span title=\"language\">");
-        esc_str(w, a->lang);
-        put(w, "</span>");
+        put(w, " &middot; ");
+        put_language(w, a->lang, true);
     }
     put(w, "</p>\n</header>\n");
 
@@ -1357,7 +1435,7 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix, char level,
         }
         if (e->lang[0] != '\0') {
             put(w, " &middot; ");
-            esc(w, e->lang);
+            put_language(w, (struct sz_str){e->lang, strlen(e->lang)}, false);
         }
         put(w, "</p>\n");
         if (e->summary[0] != '\0') {

@@ -895,6 +895,76 @@ test_page_language(void **state)
     free(pg);
 }
 
+/* The meta line under the title of an article in language lang (a copy the
+ * caller frees). */
+static char *
+meta_of(const char *lang)
+{
+    char *pg = page_in(lang, "Title", "Text.");
+    const char *m = strstr(pg, "<p class=\"meta\">");
+    assert_non_null(m);
+    char *r = strndup(m, (size_t)(strstr(m, "</p>") - m));
+    free(pg);
+    return r;
+}
+
+/* An article's language is shown by its name in that language, the code kept
+ * for machines (lang); a code the table does not know, as it is. */
+static void
+test_language_names(void **state)
+{
+    (void)state;
+    static const char *const required[] = {"en", "ru", "uk", "be", "kk", "ky", "uz",
+                                           "tg", "az", "hy", "ka", "fa", "ar", "tr",
+                                           "zh", "es", "fr", "de", "pt", "it", "pl"};
+    static const struct {
+        const char *lang, *shown;
+    } cases[] = {
+        {"ru", " &middot; <bdi lang=\"ru\">Русский</bdi>"},
+        {"uk", " &middot; <bdi lang=\"uk\">Українська</bdi>"},
+        {"fa", " &middot; <bdi lang=\"fa\">فارسی</bdi>"},
+        {"en", " &middot; <bdi lang=\"en\">English</bdi>"},
+        /* BCP 47 is case-insensitive; a region does not change the name. */
+        {"RU", " &middot; <bdi lang=\"RU\">Русский</bdi>"},
+        {"pt-BR", " &middot; <bdi lang=\"pt-BR\">Português</bdi>"},
+        {"es-419", " &middot; <bdi lang=\"es-419\">Español</bdi>"},
+        /* Unknown, or a script or variant the name might not be written in. */
+        {"xx", " &middot; <span title=\"language\">xx</span>"},
+        {"zh-Hant", " &middot; <span title=\"language\">zh-Hant</span>"},
+        {"uz-Cyrl-UZ", " &middot; <span title=\"language\">uz-Cyrl-UZ</span>"},
+        {"r", " &middot; <span title=\"language\">r</span>"},
+        {"ru-", " &middot; <span title=\"language\">ru-</span>"},
+        {"a<b\"", " &middot; <span title=\"language\">a&lt;b&quot;</span>"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *m = meta_of(cases[k].lang);
+        if (strstr(m, cases[k].shown) == NULL)
+            fail_msg("lang \"%s\": %s\n  want %s", cases[k].lang, m, cases[k].shown);
+        free(m);
+    }
+    for (size_t k = 0; k < sizeof required / sizeof required[0]; k++) {
+        char want[64];
+        char *m = meta_of(required[k]);
+        snprintf(want, sizeof want, " &middot; <bdi lang=\"%s\">", required[k]);
+        const char *p = strstr(m, want);
+        if (p == NULL || strncmp(p + strlen(want), required[k], 2) == 0)
+            fail_msg("lang \"%s\" has no name: %s", required[k], m);
+        free(m);
+    }
+    char *m = meta_of("");
+    assert_null(strstr(m, "&middot;"));
+    free(m);
+
+    /* The index and the month pages list each article's language alike. */
+    char *pg = index_page();
+    assert_non_null(strstr(pg, " &middot; <bdi lang=\"ru\">Русский</bdi></p>"));
+    assert_non_null(strstr(pg, "</time> &middot; <bdi lang=\"en\">English</bdi></p>"));
+    free(pg);
+    pg = month_page();
+    assert_non_null(strstr(pg, " &middot; <bdi lang=\"ru\">Русский</bdi></p>"));
+    free(pg);
+}
+
 /* The part of the page that is the article's body (NUL-terminated, in a copy
  * the caller frees). */
 static char *
@@ -1139,6 +1209,7 @@ main(void)
         cmocka_unit_test(test_scroll_boxes_focusable),
         cmocka_unit_test(test_body_headings_below_title),
         cmocka_unit_test(test_duplicate_title_dropped),
+        cmocka_unit_test(test_language_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
