@@ -330,12 +330,17 @@ struct san {
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
 static const struct name_class attr_classes[] = {
+    /* The keyboard belongs to the page: a publisher's access keys, autofocus
+     * and tab order (tabindex="1" comes before the page's navigation) are
+     * dropped; the page makes its own scroll boxes focusable. */
+    {"accesskey", ATTR_C_DROP},
     {"action", ATTR_C_DROP},
     /* Anchor positioning, popovers and invoker commands: an element out of the
      * body's box (the top layer ignores containment) could cover the page. */
     {"anchor", ATTR_C_DROP},
     {"archive", ATTR_C_DROP},
     {"attributename", ATTR_C_DROP},
+    {"autofocus", ATTR_C_DROP},
     {"background", ATTR_C_RESOURCE},
     {"classid", ATTR_C_DROP},
     {"codebase", ATTR_C_DROP},
@@ -364,6 +369,7 @@ static const struct name_class attr_classes[] = {
     {"srcdoc", ATTR_C_DROP},
     {"srcset", ATTR_C_SRCSET},
     {"style", ATTR_C_STYLE},
+    {"tabindex", ATTR_C_DROP},
     {"xlink:href", ATTR_C_HREF},
     {"xml:base", ATTR_C_DROP},
     {"xmlns:xlink", ATTR_C_DROP},

@@ -1118,6 +1118,29 @@ next_box(const char *from, char *tag, size_t cap)
  * tabindex on a <pre> gives way to the page's, and the sanitizer alone adds
  * nothing (sanitizing its output again changes nothing).
  */
+/* A publisher's markup cannot take over the keyboard: no tab order ahead of the
+ * page's navigation, no access key, no focus taken on load. */
+static void
+test_publisher_keyboard_attributes_dropped(void **state)
+{
+    (void)state;
+    static const char html[] =
+        "<p tabindex=\"1\">First</p><a href=\"x.html\" tabindex=\"2\" accesskey=\"n\">x</a>"
+        "<div TabIndex=\"0\" autofocus>d</div><details open><summary accesskey=\"s\" "
+        "autofocus=\"autofocus\">s</summary>t</details>";
+    char *pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
+    const char *body = strstr(pg, "<p>First</p>");
+    assert_non_null(body);
+    assert_null(strstr(body, "tabindex=\"1\""));
+    assert_null(strstr(body, "tabindex=\"2\""));
+    assert_int_equal(count(pg, "accesskey"), 0);
+    assert_int_equal(count(pg, "autofocus"), 0);
+    assert_int_equal(count(pg, "TabIndex"), 0);
+    assert_non_null(strstr(body, "<a href=\"x.html\">x</a>"));
+    assert_non_null(strstr(body, "<div>d</div>"));
+    free(pg);
+}
+
 static void
 test_scroll_boxes_focusable(void **state)
 {
@@ -1207,6 +1230,7 @@ main(void)
         cmocka_unit_test(test_page_language),
         cmocka_unit_test(test_wide_table_scrolls_itself),
         cmocka_unit_test(test_scroll_boxes_focusable),
+        cmocka_unit_test(test_publisher_keyboard_attributes_dropped),
         cmocka_unit_test(test_body_headings_below_title),
         cmocka_unit_test(test_duplicate_title_dropped),
         cmocka_unit_test(test_language_names),
