@@ -799,6 +799,12 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto out_key;
     }
+    if (store_upgraded_from(d->store) != 0)
+        log_msg(LOG_INFO,
+                "upgraded the store %s/%s from schema version %d to %d: a samizdatd of the "
+                "version before cannot open it any more",
+                d->data_dir_shown, STORE_DB_NAME, store_upgraded_from(d->store),
+                STORE_SCHEMA_VERSION);
     /* A publishing node's own bundles are never evicted for the total quota. */
     if (d->sk != NULL)
         store_set_own_publisher(d->store, d->pk);

@@ -220,6 +220,7 @@ struct store {
     bool has_own; /* own: the node's own publisher, never evicted for the total quota */
     uint8_t own[SZ_PUBLIC_KEY_LEN];
     uint64_t n_future; /* STORE_FUTURE refusals committed since open */
+    int upgraded_from; /* the schema version store_open() upgraded, or 0 */
     char *dir;
     char *db_path;
     char *lock_path;
@@ -1369,6 +1370,12 @@ store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int64_
 }
 
 int
+store_upgraded_from(const struct store *st)
+{
+    return st->upgraded_from;
+}
+
+int
 store_evicted_seq(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
                   uint64_t *last_seq, char *err, size_t err_cap)
 {
@@ -1822,6 +1829,8 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
             ret = sync_dir(st, err, err_cap);
     } else if (version < STORE_SCHEMA_VERSION) {
         ret = upgrade(st, version, err, err_cap);
+        if (ret == 0)
+            st->upgraded_from = (int)version;
     }
     if (ret < 0)
         goto fail;

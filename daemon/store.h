@@ -139,6 +139,10 @@ typedef int (*store_equiv_cb)(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64
 int store_open(const char *dir, const struct store_limits *limits, struct store **out, char *err,
                size_t err_cap);
 
+/* The schema version store_open() upgraded the store from (its older
+ * samizdatd cannot open it any more), or 0 when it did not upgrade it. */
+int store_upgraded_from(const struct store *st);
+
 /* Closes the database and releases the lock. NULL is fine. */
 void store_close(struct store *st);
 

@@ -1144,6 +1144,7 @@ test_schema_upgrade(void **state)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
     assert_int_equal(store_open(f->dir, &lim, &f->st, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_upgraded_from(f->st), 1); /* the daemon says so in its log */
     assert_int_equal(has1(f, 1, 2, 0), 1);
     assert_int_equal(has1(f, 1, 3, 0), 1);
     make_id(id, 1, 1, 0);
@@ -1161,6 +1162,7 @@ test_schema_upgrade(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     reopen(f, &lim);
+    assert_int_equal(store_upgraded_from(f->st), 0);
     assert_int_equal(evicted1(f, 1, NOW), 2);
 }
 
