@@ -945,6 +945,166 @@ after_first_h1(const struct sz_wr *md)
     return 0;
 }
 
+/* The character a few entities stand for, as a title would hold them, into
+ * out (5 bytes); returns its length, or 0 for an entity not known here. */
+static size_t
+entity_char(const uint8_t *e, size_t n, char *out)
+{
+    static const struct {
+        const char *name, *c;
+    } named[] = {{"amp", "&"},        {"lt", "<"},         {"gt", ">"},
+                 {"quot", "\""},      {"apos", "'"},       {"nbsp", " "},
+                 {"mdash", "\u2014"}, {"ndash", "\u2013"}, {"hellip", "\u2026"},
+                 {"laquo", "\u00ab"}, {"raquo", "\u00bb"}, {"lsquo", "\u2018"},
+                 {"rsquo", "\u2019"}, {"ldquo", "\u201c"}, {"rdquo", "\u201d"}};
+    uint32_t cp = 0;
+    size_t k;
+
+    if (n >= 2 && e[0] == '#') {
+        bool hex = e[1] == 'x' || e[1] == 'X';
+        for (k = hex ? 2 : 1; k < n && k < 9; k++) {
+            unsigned c = e[k], d = 99;
+            if (c >= '0' && c <= '9')
+                d = c - '0';
+            else if (hex && c >= 'a' && c <= 'f')
+                d = c - 'a' + 10;
+            else if (hex && c >= 'A' && c <= 'F')
+                d = c - 'A' + 10;
+            if (d > 15 || (!hex && d > 9))
+                return 0;
+            cp = cp * (hex ? 16 : 10) + d;
+        }
+        if (k != n || k == (hex ? 2u : 1u) || cp == 0 || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        if (cp < 0x80) {
+            out[0] = (char)cp;
+            return 1;
+        }
+        if (cp < 0x800) {
+            out[0] = (char)(0xc0 | cp >> 6);
+            out[1] = (char)(0x80 | (cp & 0x3f));
+            return 2;
+        }
+        if (cp < 0x10000) {
+            out[0] = (char)(0xe0 | cp >> 12);
+            out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+            out[2] = (char)(0x80 | (cp & 0x3f));
+            return 3;
+        }
+        out[0] = (char)(0xf0 | cp >> 18);
+        out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+        out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[3] = (char)(0x80 | (cp & 0x3f));
+        return 4;
+    }
+    for (k = 0; k < sizeof named / sizeof named[0]; k++) {
+        if (strlen(named[k].name) == n && memcmp(named[k].name, e, n) == 0) {
+            memcpy(out, named[k].c, strlen(named[k].c));
+            return strlen(named[k].c);
+        }
+    }
+    return 0;
+}
+
+/*
+ * In sanitized HTML p[0..n): when the first thing in it is a heading of level
+ * 1 in the article (an <h2> there, one level down), with only white space and
+ * the start tags of a few containers before it, and its text (tags left out,
+ * entities read) says what the title says, white space aside, sets
+ * [*from, *to) to that heading, with the line break after it, and returns
+ * true.
+ */
+static bool
+html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from, size_t *to)
+{
+    static const char *const containers[] = {"div",     "article", "header",
+                                             "section", "main",    "hgroup"};
+    struct md_first *f;
+    size_t k = 0, start, end;
+    bool same = false;
+
+    for (;;) {
+        while (k < n && (p[k] == ' ' || p[k] == '\n' || p[k] == '\t' || p[k] == '\r'))
+            k++;
+        if (k + 4 > n || p[k] != '<')
+            return false;
+        if (memcmp(p + k, "<h2", 3) == 0 && (p[k + 3] == '>' || p[k + 3] == ' '))
+            break;
+        bool known = false;
+        for (size_t c = 0; !known && c < sizeof containers / sizeof containers[0]; c++) {
+            size_t len = strlen(containers[c]);
+            known = k + 2 + len <= n && memcmp(p + k + 1, containers[c], len) == 0 &&
+                    (p[k + 1 + len] == '>' || p[k + 1 + len] == ' ');
+        }
+        if (!known)
+            return false;
+        /* Attribute values are escaped ('>' as &gt;): the first '>' ends the tag. */
+        const uint8_t *gt = memchr(p + k, '>', n - k);
+        if (gt == NULL)
+            return false;
+        k = (size_t)(gt - p) + 1;
+    }
+    start = k;
+    {
+        const uint8_t *gt = memchr(p + k, '>', n - k);
+        if (gt == NULL)
+            return false;
+        k = (size_t)(gt - p) + 1;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return false;
+    f->state = FIRST_H1;
+    for (end = k; end + 5 <= n && !f->too_long; end++) {
+        if (p[end] == '<') {
+            if (memcmp(p + end, "</h2>", 5) == 0)
+                break;
+            const uint8_t *gt = memchr(p + end, '>', n - end);
+            if (gt == NULL)
+                break;
+            if (memcmp(p + end, "<br", 3) == 0) /* a line break shows as a space */
+                md_first_add(f, " ", 1);
+            end = (size_t)(gt - p);
+        } else if (p[end] == '&') {
+            const uint8_t *semi = memchr(p + end, ';', n - end < 12 ? n - end : 12);
+            char c[5];
+            size_t cn =
+                semi == NULL ? 0 : entity_char(p + end + 1, (size_t)(semi - p) - end - 1, c);
+            if (cn == 0) {
+                f->too_long = true; /* an entity not read here: keep the heading */
+                break;
+            }
+            md_first_add(f, c, cn);
+            end = (size_t)(semi - p);
+        } else {
+            md_first_add(f, (const char *)p + end, 1);
+        }
+    }
+    if (end + 5 <= n && memcmp(p + end, "</h2>", 5) == 0 && same_text(f, title)) {
+        same = true;
+        *from = start;
+        *to = end + 5 + (end + 5 < n && p[end + 5] == '\n');
+    }
+    free(f);
+    return same;
+}
+
+/* An HTML body through the sanitizer, without a first heading that repeats
+ * the title (as for Markdown). */
+static void
+body_html(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
+{
+    size_t at = w->len, from, to;
+
+    render_sanitize_body(w, body, len);
+    if (sz_wr_status(w) == 0 && title.len > 0 &&
+        html_title_heading(w->p + at, w->len - at, title, &from, &to)) {
+        memmove(w->p + at + from, w->p + at + to, w->len - at - to);
+        w->len -= to - from;
+    }
+}
+
 /*
  * Markdown: md4c with raw HTML disabled, then the sanitizer. Markdown that
  * md4c cannot render within the bounds above is shown as published,
@@ -1154,7 +1314,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         put(w, "<div class=\"body html\" dir=\"auto\"");
         put(w, text);
         put(w, ">\n");
-        render_sanitize_body(w, a->body, a->body_len);
+        body_html(w, a->body, a->body_len, a->title);
         break;
     case SZ_CTYPE_PLAIN:
     default:

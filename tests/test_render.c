@@ -845,7 +845,7 @@ test_headings_in_order(void **state)
 
 /* An article page of this language ("" for none), title and body. */
 static char *
-page_in(const char *lang, const char *title, const char *body)
+page_of(enum sz_ctype ctype, const char *lang, const char *title, const char *body)
 {
     static const uint8_t zero[SZ_BUNDLE_ID_LEN];
     struct sz_article a;
@@ -854,7 +854,7 @@ page_in(const char *lang, const char *title, const char *body)
     a.title = (struct sz_str){title, strlen(title)};
     a.lang = (struct sz_str){lang, strlen(lang)};
     a.published = 1724925600;
-    a.ctype = SZ_CTYPE_MARKDOWN;
+    a.ctype = ctype;
     a.body = (const uint8_t *)body;
     a.body_len = strlen(body);
     struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, NULL};
@@ -862,6 +862,12 @@ page_in(const char *lang, const char *title, const char *body)
     sz_wr_init(&w, (size_t)1 << 24);
     render_article(&w, &pg);
     return wr_string(&w);
+}
+
+static char *
+page_in(const char *lang, const char *title, const char *body)
+{
+    return page_of(SZ_CTYPE_MARKDOWN, lang, title, body);
 }
 
 /* Every page names its language. An article's page is in the article's
@@ -1045,11 +1051,37 @@ test_duplicate_title_dropped(void **state)
         free(b);
         free(pg);
     }
-    /* An HTML body is shown as published. */
-    static const char html[] = "<h1>Title</h1><p>x</p>";
-    char *pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
-    assert_non_null(strstr(pg, "<h2>Title</h2><p>x</p>"));
-    free(pg);
+    /* An HTML body too: its first heading, before any other content, of
+     * level 1, with the title's text (markup and entities read). */
+    static const struct {
+        const char *title, *body;
+        bool dropped;
+    } html[] = {
+        {"Рынок труда", "<h1>Рынок труда</h1>\n<p>Текст.</p>", true},
+        {"The Title",
+         "<article>\n <header><h1 class=\"t\">The <em>Title</em></h1></header><p>x</p>", true},
+        {"Q&A \u2014 \u00abnow\u00bb",
+         "<div><h1>Q&amp;A &mdash; &#171;now&#xBB;</h1></div><p>x</p>", true},
+        {"Title", "<img src=\"a.png\" alt=\"\"><h1>Title</h1><p>x</p>", false},
+        {"Title", "<p>Intro</p><h1>Title</h1>", false},
+        {"Title", "Intro<h1>Title</h1>", false},
+        {"Title", "<h1>Title and more</h1><p>x</p>", false},
+        {"Title", "<h2>Title</h2><p>x</p>", false},
+        {"Title", "<h1>Title&copy;</h1><p>x</p>", false},
+        {"Title", "<h1>Ti<br>tle</h1><p>x</p>", false},
+    };
+    for (size_t k = 0; k < sizeof html / sizeof html[0]; k++) {
+        char *pg = page_of(SZ_CTYPE_HTML, "en", html[k].title, html[k].body);
+        char *b = body_of(pg);
+        if ((count(b, "<h2") + count(b, "<h3") == 0) != html[k].dropped)
+            fail_msg("HTML case %zu: title \"%s\", body \"%s\"\n  shown: %s\n  want it %s", k,
+                     html[k].title, html[k].body, b, html[k].dropped ? "dropped" : "kept");
+        assert_int_equal(count(pg, "<h1"), 1);
+        if (html[k].dropped)
+            assert_true(strstr(b, "<p>x</p>") != NULL || strstr(b, "<p>Текст.</p>") != NULL);
+        free(b);
+        free(pg);
+    }
 }
 
 /* The declarations of the page style's rule for selector (NUL-terminated,
