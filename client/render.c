@@ -1021,7 +1021,7 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     static const char *const containers[] = {"div",     "article", "header",
                                              "section", "main",    "hgroup"};
     struct md_first *f;
-    size_t k = 0, start, end;
+    size_t k = 0, start, end, depth = 0;
     bool same = false;
 
     for (;;) {
@@ -1056,10 +1056,14 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     if (f == NULL)
         return false;
     f->state = FIRST_H1;
+    /* The sanitizer's output nests (every end tag closes the innermost
+     * element), so the </h2> at depth 0 closes this heading. */
     for (end = k; end + 5 <= n && !f->too_long; end++) {
         if (p[end] == '<') {
-            if (memcmp(p + end, "</h2>", 5) == 0)
+            if (memcmp(p + end, "</h2>", 5) == 0 && depth-- == 0)
                 break;
+            if (memcmp(p + end, "<h2", 3) == 0 && (p[end + 3] == '>' || p[end + 3] == ' '))
+                depth++;
             const uint8_t *gt = memchr(p + end, '>', n - end);
             if (gt == NULL)
                 break;
@@ -1090,15 +1094,13 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     return same;
 }
 
-/* An HTML body through the sanitizer, without a first heading that repeats
- * the title (as for Markdown). */
-static void
-body_html(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
+void
+render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
 {
     size_t at = w->len, from, to;
 
     render_sanitize_body(w, body, len);
-    if (sz_wr_status(w) == 0 && title.len > 0 &&
+    if (sz_wr_status(w) == 0 && title.len > 0 && w->len > at &&
         html_title_heading(w->p + at, w->len - at, title, &from, &to)) {
         memmove(w->p + at + from, w->p + at + to, w->len - at - to);
         w->len -= to - from;
@@ -1314,7 +1316,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
         put(w, "<div class=\"body html\" dir=\"auto\"");
         put(w, text);
         put(w, ">\n");
-        body_html(w, a->body, a->body_len, a->title);
+        render_html_body(w, a->body, a->body_len, a->title);
         break;
     case SZ_CTYPE_PLAIN:
     default:

@@ -51,6 +51,13 @@ struct render_page {
  */
 void render_article(struct sz_wr *w, const struct render_page *pg);
 
+/*
+ * Appends an HTML body as render_article() shows it: through
+ * render_sanitize_body(), without a first heading that repeats the title
+ * (of level 1, before any other content, its text the title's).
+ */
+void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title);
+
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */
 struct render_entry {

@@ -16,6 +16,9 @@
  *     of the tags and the body cannot close or leave open the page's elements;
  *   - no plain attribute holds a backslash (a CSS escape could spell "url(");
  *   - sanitizing the output again changes nothing (render_sanitize_html()).
+ * render_html_body(), the article page's body, keeps the same promises (but
+ * the last) after it leaves out a first heading that repeats the title: the
+ * input up to a NUL byte, if it has one, is the title, the rest the body.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 #include "samizdat/common.h"
 
 #include "fuzz.h"
+#include "render.h"
 #include "render_sanitize.h"
 
 #define MAX_OPEN 4096
@@ -480,5 +484,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memcmp(w.p + k, "<h1", 3) == 0 && (w.p[k + 3] == '>' || w.p[k + 3] == ' '))
             abort();
     sz_wr_free(&w, false);
+    /* The same body with a title, its first heading left out when it repeats it. */
+    {
+        const uint8_t *nul = memchr(data, 0, size);
+        struct sz_str title = {"", 0};
+        const uint8_t *body = data;
+        size_t len = size;
+        if (nul != NULL) {
+            title = (struct sz_str){(const char *)data, (size_t)(nul - data)};
+            body = nul + 1;
+            len = size - title.len - 1;
+        }
+        sz_wr_init(&w, (size_t)64 << 20);
+        render_html_body(&w, body, len, title);
+        if (sz_wr_status(&w) != 0)
+            abort();
+        check_output(w.p, w.len);
+        sz_wr_free(&w, false);
+    }
     return 0;
 }
