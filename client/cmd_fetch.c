@@ -498,9 +498,10 @@ cmd_fetch(int argc, char **argv)
     for (i = 0, v = 0; res.pubs != NULL && i < trust.n; i++)
         v += res.pubs[i].too_large;
     if (v > 0)
-        util_err("%llu bundle(s) hold more articles than --max-size %llu allows (named above): "
+        util_err("%llu bundle%s more articles than --max-size %llu allows (named above): "
                  "not fetched",
-                 (unsigned long long)v, (unsigned long long)(o.content_cap >> 20));
+                 (unsigned long long)v, v == 1 ? " holds" : "s hold",
+                 (unsigned long long)(o.content_cap >> 20));
     if (rc == EXIT_NETWORK && res.peers_linked == 0)
         util_err("no peer could be reached: check the addresses, or try other peers");
     else if (rc == EXIT_NETWORK && res.peers_answered == 0)

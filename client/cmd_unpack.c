@@ -196,8 +196,8 @@ cmd_unpack(int argc, char **argv)
         if (r != EXIT_OK) {
             util_err("%s", err);
             util_err("stopped: %s could not be read again as it was checked (it changed "
-                     "or went away since); %zu bundle(s) were added before it",
-                     argv[k], res.bundles_added);
+                     "or went away since); %zu bundle%s added before it",
+                     argv[k], res.bundles_added, res.bundles_added == 1 ? " was" : "s were");
             rc = r;
             goto out;
         }
@@ -210,15 +210,16 @@ cmd_unpack(int argc, char **argv)
             if (add_part(dir, items, &n, pubs, trust.n, &res, err, sizeof err) != 0) {
                 util_err("%s", err);
                 if (res.bundles_added > 0)
-                    util_err("%zu bundle(s) of this unpack were added before that",
-                             res.bundles_added);
+                    util_err("%zu bundle%s of this unpack added before that", res.bundles_added,
+                             res.bundles_added == 1 ? " was" : "s were");
                 rc = EXIT_OUTPUT;
                 goto out;
             }
         }
     }
-    fprintf(stderr, "samizdat: %zu bundle(s) added, %zu already present, %zu article(s) written\n",
-            res.bundles_added, res.bundles_present, res.articles_written);
+    fprintf(stderr, "samizdat: %zu bundle%s added, %zu already present, %zu article%s written\n",
+            res.bundles_added, res.bundles_added == 1 ? "" : "s", res.bundles_present,
+            res.articles_written, res.articles_written == 1 ? "" : "s");
     printf("%s/index.html\n", dir);
 out:
     items_free(items, &n);

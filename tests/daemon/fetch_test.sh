@@ -400,7 +400,7 @@ done
 [ "$rcs" = 0000 ] && ok || bad "writers at once: exits $rcs: $(cat "$TMP"/crowd*.err)"
 added=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["bundles"] for f in sys.argv[1:]))' \
     "$TMP"/crowd[123].json)
-unpacked=$(sed -n 's/^samizdat: \([0-9]*\) bundle(s) added.*/\1/p' "$TMP/crowdu.err")
+unpacked=$(sed -n 's/^samizdat: \([0-9]*\) bundles\{0,1\} added.*/\1/p' "$TMP/crowdu.err")
 [ $((added + ${unpacked:-0})) -eq 40 ] && ok ||
     bad "writers at once added $added + ${unpacked:-?} bundles, wanted 40 in all"
 [ "$(grep -c '^B ' "$TMP/crowdlib/.samizdat/library.idx")" -eq 40 ] &&
