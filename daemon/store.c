@@ -112,6 +112,7 @@ enum stmt {
     S_DELETE_N,
     S_PUB_BYTES,
     S_MAX_SEQ,
+    S_MIN_SEQ,
     S_TOTALS,
     S_OLDEST_PUB,
     S_OLDEST,
@@ -154,6 +155,7 @@ static const char *const stmt_sql[N_STMT] = {
     [S_DELETE_N] = "DELETE FROM bundles WHERE n = ?1",
     [S_PUB_BYTES] = "SELECT n_bundles, bytes FROM publishers WHERE publisher = ?1",
     [S_MAX_SEQ] = "SELECT max(sequence) FROM bundles WHERE publisher = ?1",
+    [S_MIN_SEQ] = "SELECT sequence FROM bundles WHERE publisher = ?1 ORDER BY sequence LIMIT 1",
     [S_TOTALS] = "SELECT n_bundles, bytes FROM totals WHERE one = 1",
     [S_OLDEST_PUB] = "SELECT n, id, publisher, sequence FROM bundles WHERE publisher = ?1"
                      " ORDER BY created, sequence, n LIMIT 1",
@@ -559,16 +561,35 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
     ret = remember(st, id, STORE_REASON_EVICTED, ec->now, err, err_cap);
     if (ret < 0)
         return ret;
-    /* The floor gossip asks above (store_evicted_seq()), in the same transaction. */
-    bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
-    bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
-    bind_i64(st->stmt[S_EVICTED_SET], 3, ec->now);
-    ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
-    if (ret < 0)
-        return ret;
     ret = delete_n(st, n, err, err_cap);
     if (ret < 0)
         return ret;
+    /*
+     * The floor gossip asks above (store_evicted_seq()), in the same
+     * transaction: the sequence evicted, but never as high as a sequence
+     * still held. Eviction goes by creation time, which the publisher
+     * chooses: a backdated bundle (or one from a clock that ran ahead, then
+     * fixed) is evicted before lower sequences that are newer, and those, if
+     * missing here, must still be fetched.
+     */
+    {
+        int64_t lowest = 0;
+        bind_blob(st->stmt[S_MIN_SEQ], 1, pub, SZ_PUBLIC_KEY_LEN);
+        ret = row_ints(st, S_MIN_SEQ, &lowest, 1, "reading a publisher's lowest sequence", err,
+                       err_cap);
+        if (ret < 0)
+            return ret;
+        if (ret == 1 && lowest - 1 < sequence)
+            sequence = lowest - 1;
+    }
+    if (sequence > 0) {
+        bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
+        bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
+        bind_i64(st->stmt[S_EVICTED_SET], 3, ec->now);
+        ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
+        if (ret < 0)
+            return ret;
+    }
     *gone = true;
     ec->n_evicted++;
     if (ec->budget != UINT64_MAX)

@@ -734,6 +734,30 @@ test_evicted_seq(void **state)
 }
 
 /*
+ * Eviction goes by creation time, which the publisher chooses: a backdated
+ * bundle goes before lower sequences that are newer. The floor never rises
+ * to a sequence still held, so a missing lower sequence is still fetched.
+ */
+static void
+test_evicted_seq_backdated(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_publisher_bytes = 2000, .remember_s = 100};
+
+    reopen(f, &lim);
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 10, 1000, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 3, 0, NOW - 1000, 1000, NOW), STORE_STORED);
+    /* 4 evicts 3 (the oldest by date); 1 is still held, so 2 stays wanted. */
+    assert_int_equal(put1(f, 1, 4, 0, NOW - 5, 1000, NOW), STORE_STORED);
+    assert_int_equal(has1(f, 1, 3, 0), 0);
+    assert_int_equal(evicted1(f, 1, NOW), -1);
+    /* 2 comes, newer than 1, and 1 goes: the floor is 1, below 2 and 4. */
+    assert_int_equal(put1(f, 1, 2, 0, NOW - 8, 1000, NOW), STORE_STORED);
+    assert_int_equal(has1(f, 1, 1, 0), 0);
+    assert_int_equal(evicted1(f, 1, NOW), 1);
+}
+
+/*
  * The node's own publisher under the total quota: a flood of other publishers'
  * bundles, all dated newer than its own (up to a day ahead, as far as a put
  * accepts), evicts only the flooders' bundles; the own ones go only under
@@ -1668,6 +1692,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evict_in_batch_and_lowered_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evicted_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evicted_seq_backdated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_publisher_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_future_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
