@@ -840,7 +840,11 @@ md_count_leave_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 static int
 md_count_span(MD_SPANTYPE type, void *detail, void *userdata)
 {
+    struct md_first *f = ((struct md_count *)userdata)->first;
     size_t n = 16;
+    /* A heading with a picture in it shows more than its text: it stays. */
+    if (f != NULL && f->state == FIRST_IN_H1 && type == MD_SPAN_IMG)
+        f->too_long = true;
     if (type == MD_SPAN_A && detail != NULL)
         n = 48 + md_attr_len(&((MD_SPAN_A_DETAIL *)detail)->href, true) +
             md_attr_len(&((MD_SPAN_A_DETAIL *)detail)->title, false);
@@ -1007,6 +1011,26 @@ entity_char(const uint8_t *e, size_t n, char *out)
     return 0;
 }
 
+/* Is the tag at p[0..n) ("<name" or "</name") one of an element that holds
+ * only text (and its markup) in a heading? */
+static bool
+text_tag(const uint8_t *p, size_t n)
+{
+    static const char *const names[] = {"a",    "abbr", "b",     "bdi",  "bdo",    "br",   "cite",
+                                        "code", "dfn",  "em",    "i",    "kbd",    "mark", "q",
+                                        "s",    "samp", "small", "span", "strong", "sub",  "sup",
+                                        "time", "u",    "var",   "wbr"};
+    size_t k = p[1] == '/' ? 2 : 1, len = 0;
+    while (k + len < n && p[k + len] >= 'a' && p[k + len] <= 'z')
+        len++;
+    if (k + len >= n || (p[k + len] != '>' && p[k + len] != ' '))
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], p + k, len) == 0)
+            return true;
+    return false;
+}
+
 /*
  * In sanitized HTML p[0..n): when the first thing in it is a heading of level
  * 1 in the article (an <h2> there, one level down), with only white space and
@@ -1064,6 +1088,10 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
                 break;
             if (memcmp(p + end, "<h2", 3) == 0 && (p[end + 3] == '>' || p[end + 3] == ' '))
                 depth++;
+            else if (!text_tag(p + end, n - end)) {
+                f->too_long = true; /* a picture, a video...: more than text, so it stays */
+                break;
+            }
             const uint8_t *gt = memchr(p + end, '>', n - end);
             if (gt == NULL)
                 break;

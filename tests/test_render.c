@@ -1035,6 +1035,8 @@ test_duplicate_title_dropped(void **state)
         {"Title", "# title\n", "<h2>title</h2>"},
         {"Title", "Intro.\n\n# Title\n", "<p>Intro.</p>\n<h2>Title</h2>"},
         {"Title", "## Title\n", "<h3>Title</h3>"},
+        /* Kept: a picture in it is more than the title. */
+        {"Title", "# ![Title](a.png)\n", "<h2><img src=\"a.png\" alt=\"Title\"></h2>"},
         {"Title", "> # Title\n", "<blockquote>\n<h2>Title</h2>\n</blockquote>"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -1069,6 +1071,9 @@ test_duplicate_title_dropped(void **state)
         {"Title", "<h2>Title</h2><p>x</p>", false},
         {"Title", "<h1>Title&copy;</h1><p>x</p>", false},
         {"Title", "<h1>Ti<br>tle</h1><p>x</p>", false},
+        {"Title", "<h1><img src=\"a.png\" alt=\"x\">Title</h1><p>x</p>", false},
+        {"Title", "<h1><svg width=\"9\"><rect width=\"9\"/></svg> Title</h1><p>x</p>", false},
+        {"The Title", "<h1><a href=\"t.html\">The</a> <strong>Title</strong></h1><p>x</p>", true},
     };
     for (size_t k = 0; k < sizeof html / sizeof html[0]; k++) {
         char *pg = page_of(SZ_CTYPE_HTML, "en", html[k].title, html[k].body);
