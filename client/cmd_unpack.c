@@ -210,8 +210,9 @@ cmd_unpack(int argc, char **argv)
             if (add_part(dir, items, &n, pubs, trust.n, &res, err, sizeof err) != 0) {
                 util_err("%s", err);
                 if (res.bundles_added > 0)
-                    util_err("%zu bundle%s of this unpack added before that", res.bundles_added,
-                             res.bundles_added == 1 ? " was" : "s were");
+                    util_err("%zu bundle%s of this unpack %s added before that", res.bundles_added,
+                             res.bundles_added == 1 ? "" : "s",
+                             res.bundles_added == 1 ? "was" : "were");
                 rc = EXIT_OUTPUT;
                 goto out;
             }

@@ -976,17 +976,14 @@ plain_names_url(const uint8_t *v, size_t len)
     return found;
 }
 
-/* Emits one attribute if the policy keeps it; never a tabindex when
- * own_tabindex (the page gave the element its own). */
+/* Emits one attribute if the policy keeps it (never a tabindex: the keyboard is the page's). */
 static void
-emit_attr(struct san *s, unsigned tag, const struct attr *a, bool own_tabindex)
+emit_attr(struct san *s, unsigned tag, const struct attr *a)
 {
     char name[MAX_NAME + 1];
     size_t pos = a->name_off;
     if (!read_name(s->p, a->name_off + a->name_len, &pos, name, true) ||
         pos != a->name_off + a->name_len)
-        return;
-    if (own_tabindex && strcmp(name, "tabindex") == 0)
         return;
     unsigned cls = attr_class(name);
     enum attr_kind kind = attr_kind(tag, name, cls);
@@ -1346,7 +1343,7 @@ static void
 emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
 {
     struct attr a;
-    bool dummy = false, pre = false;
+    bool dummy = false;
     size_t ap = t->attrs;
 
     if (push && s->depth == MAX_DEPTH)
@@ -1356,13 +1353,12 @@ emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
     outs(s, "<");
     out_name(s, t->name, ns, t->id);
     if (s->page && ns == NS_HTML && strcmp(t->name, "pre") == 0) {
-        pre = true;
         outs(s, " tabindex=\"0\"");
         if (code_follows(s) && !has_attr(s, t->attrs, "role", "aria-label", "aria-labelledby"))
             outs(s, " role=\"region\" aria-label=\"Code\"");
     }
     while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1)
-        emit_attr(s, t->cls, &a, pre);
+        emit_attr(s, t->cls, &a);
     outs(s, ">");
     if (push)
         elem_push(s, t, ns);

@@ -44,11 +44,13 @@ void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
  * page's title is its h1; each table is put in a box that scrolls it when it
  * is wider than the page (a <div class="scroll">, a region named "Table"), and
  * that box and each <pre> (which scrolls itself) take the focus
- * (tabindex="0"), so that a keyboard can scroll them in browsers that leave
+ * (tabindex="0"), whatever their width (without scripts the page cannot tell
+ * which overflow), so that a keyboard can scroll them in browsers that leave
  * scroll boxes out of the tab order; a <pre> that holds code and that the
- * publisher named not is a region named "Code". The publisher's own tabindex
- * on a <pre> is dropped. Unlike render_sanitize_html(), sanitizing its output
- * again does not leave it as is.
+ * publisher named not is a region named "Code". A publisher's tabindex,
+ * accesskey and autofocus are dropped (by render_sanitize_html() too). Unlike
+ * render_sanitize_html(), sanitizing its output again does not leave it as
+ * is.
  */
 void render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
 
