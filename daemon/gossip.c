@@ -1025,7 +1025,14 @@ run_wanted(struct gjob *j)
     for (i = 0; i < j->n_ann; i++) {
         int has = store_has(d->store, j->ann[i].id, NULL, 0);
         int rem = has == 0 ? store_is_remembered(d->store, j->ann[i].id, now, NULL, NULL, 0) : 1;
+        uint64_t evicted = 0;
         j->wanted[i] = has == 0 && rem == 0;
+        /* At or below the store's eviction floor (also from before a restart):
+         * it would be evicted on arrival. */
+        if (j->wanted[i] &&
+            store_evicted_seq(d->store, j->ann[i].publisher, now, &evicted, NULL, 0) == 1 &&
+            j->ann[i].sequence <= evicted)
+            j->wanted[i] = false;
     }
     uv_mutex_unlock(&d->store_lock);
 }

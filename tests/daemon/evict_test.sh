@@ -68,6 +68,19 @@ n=$(bundles_in relay)
 [ "$n" -eq 1 ] && ok ||
     bad "after the restart the relay fetched $n bundles, wanted 1 (evicted ones fetched again)"
 
+# An announced bundle at or below how far the relay evicted (a second
+# bundle signed for sequence 2, dated before those it holds) is not fetched:
+# it would be evicted on arrival.
+{ printf -- '---\ntitle: Report 2 again\nid: r2b\n---\n'; head -c 300000 /dev/urandom | base64 -w 76; } >"$TMP/r2b.md"
+"$SZ" pack --secret-key "$TMP/k.sk" --level 1 --sequence 2 --reuse-sequence \
+    --created "$(date -u -d "@$((T0 + 150))" +%Y-%m-%dT%H:%M:%SZ)" \
+    --output "$TMP/r2b.bundle" "$TMP/r2b.md" </dev/null >/dev/null 2>&1 || bad "pack r2b"
+"$SZ" import --socket "$TMP/src/control.sock" "$TMP/r2b.bundle" >/dev/null || bad "import r2b"
+sleep 1 # time for the announcement, and a fetch if it were wanted
+n=$(bundles_in relay)
+[ "$n" -eq 1 ] && ok ||
+    bad "the relay fetched an announced bundle below its eviction floor ($n bundles since the restart, wanted 1)"
+
 # 3. A bundle published later still comes, announced.
 make_bundle 7
 wait_for 10 eval '[ "$(seqs relay)" = "5 6 7 " ]' && ok ||
