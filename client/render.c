@@ -719,10 +719,7 @@ md_first_add(struct md_first *f, const char *s, size_t n)
 static void
 md_first_text(struct md_first *f, MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size)
 {
-    static const struct {
-        const char *ent, *c;
-    } ents[] = {{"&amp;", "&"}, {"&lt;", "<"},   {"&gt;", ">"},  {"&quot;", "\""},
-                {"&#39;", "'"}, {"&apos;", "'"}, {"&nbsp;", " "}};
+    uint8_t c[16];
     switch (type) {
     case MD_TEXT_BR:
     case MD_TEXT_SOFTBR:
@@ -732,13 +729,11 @@ md_first_text(struct md_first *f, MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE
         md_first_add(f, "\xef\xbf\xbd", 3);
         return;
     case MD_TEXT_ENTITY:
-        /* The few a title is likely to hold; another stays as written, and
-         * the heading then differs from the title. */
-        for (size_t k = 0; k < sizeof ents / sizeof ents[0]; k++) {
-            if (strlen(ents[k].ent) == size && memcmp(ents[k].ent, text, size) == 0) {
-                md_first_add(f, ents[k].c, strlen(ents[k].c));
-                return;
-            }
+        /* Read as the sanitizer reads one; another stays as written, and the
+         * heading then differs from the title. */
+        if (size <= sizeof c) {
+            md_first_add(f, (const char *)c, render_decode_refs((const uint8_t *)text, size, c));
+            return;
         }
         md_first_add(f, text, size);
         return;
@@ -889,7 +884,7 @@ md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max, stru
     return md_parse((const MD_CHAR *)body, (MD_SIZE)len, &parser, &c) == 0 && c.n <= max;
 }
 
-/* s[0..n) with white space runs as one space, trimmed, into out (n bytes at
+/* s[0..n) with white space runs (a no-break space too) as one space, trimmed, into out (n bytes at
  * least); returns its length. As titles are derived from text (article_file.c). */
 static size_t
 collapse_space(const char *s, size_t n, char *out)
@@ -898,7 +893,8 @@ collapse_space(const char *s, size_t n, char *out)
     bool space = false;
     for (size_t k = 0; k < n; k++) {
         unsigned char c = (unsigned char)s[k];
-        if (c <= 0x20 || c == 0x7f) {
+        if (c <= 0x20 || c == 0x7f || (c == 0xc2 && k + 1 < n && (unsigned char)s[k + 1] == 0xa0)) {
+            k += c == 0xc2; /* a no-break space is a space here */
             space = o > 0;
             continue;
         }
@@ -946,68 +942,6 @@ after_first_h1(const struct sz_wr *md)
     for (size_t k = sizeof open - 1; k + sizeof close - 1 <= n; k++)
         if (p[k] == '<' && memcmp(p + k, close, sizeof close - 1) == 0)
             return k + sizeof close - 1;
-    return 0;
-}
-
-/* The character a few entities stand for, as a title would hold them, into
- * out (5 bytes); returns its length, or 0 for an entity not known here. */
-static size_t
-entity_char(const uint8_t *e, size_t n, char *out)
-{
-    static const struct {
-        const char *name, *c;
-    } named[] = {{"amp", "&"},        {"lt", "<"},         {"gt", ">"},
-                 {"quot", "\""},      {"apos", "'"},       {"nbsp", " "},
-                 {"mdash", "\u2014"}, {"ndash", "\u2013"}, {"hellip", "\u2026"},
-                 {"laquo", "\u00ab"}, {"raquo", "\u00bb"}, {"lsquo", "\u2018"},
-                 {"rsquo", "\u2019"}, {"ldquo", "\u201c"}, {"rdquo", "\u201d"}};
-    uint32_t cp = 0;
-    size_t k;
-
-    if (n >= 2 && e[0] == '#') {
-        bool hex = e[1] == 'x' || e[1] == 'X';
-        for (k = hex ? 2 : 1; k < n && k < 9; k++) {
-            unsigned c = e[k], d = 99;
-            if (c >= '0' && c <= '9')
-                d = c - '0';
-            else if (hex && c >= 'a' && c <= 'f')
-                d = c - 'a' + 10;
-            else if (hex && c >= 'A' && c <= 'F')
-                d = c - 'A' + 10;
-            if (d > 15 || (!hex && d > 9))
-                return 0;
-            cp = cp * (hex ? 16 : 10) + d;
-        }
-        if (k != n || k == (hex ? 2u : 1u) || cp == 0 || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        if (cp < 0x80) {
-            out[0] = (char)cp;
-            return 1;
-        }
-        if (cp < 0x800) {
-            out[0] = (char)(0xc0 | cp >> 6);
-            out[1] = (char)(0x80 | (cp & 0x3f));
-            return 2;
-        }
-        if (cp < 0x10000) {
-            out[0] = (char)(0xe0 | cp >> 12);
-            out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-            out[2] = (char)(0x80 | (cp & 0x3f));
-            return 3;
-        }
-        out[0] = (char)(0xf0 | cp >> 18);
-        out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-        out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[3] = (char)(0x80 | (cp & 0x3f));
-        return 4;
-    }
-    for (k = 0; k < sizeof named / sizeof named[0]; k++) {
-        if (strlen(named[k].name) == n && memcmp(named[k].name, e, n) == 0) {
-            memcpy(out, named[k].c, strlen(named[k].c));
-            return strlen(named[k].c);
-        }
-    }
     return 0;
 }
 
@@ -1098,21 +1032,13 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
             if (memcmp(p + end, "<br", 3) == 0) /* a line break shows as a space */
                 md_first_add(f, " ", 1);
             end = (size_t)(gt - p);
-        } else if (p[end] == '&') {
-            const uint8_t *semi = memchr(p + end, ';', n - end < 12 ? n - end : 12);
-            char c[5];
-            size_t cn =
-                semi == NULL ? 0 : entity_char(p + end + 1, (size_t)(semi - p) - end - 1, c);
-            if (cn == 0) {
-                f->too_long = true; /* an entity not read here: keep the heading */
-                break;
-            }
-            md_first_add(f, c, cn);
-            end = (size_t)(semi - p);
         } else {
             md_first_add(f, (const char *)p + end, 1);
         }
     }
+    /* Character references read as the sanitizer reads them (never longer). */
+    if (!f->too_long)
+        f->len = render_decode_refs((const uint8_t *)f->text, f->len, (uint8_t *)f->text);
     if (end + 5 <= n && memcmp(p + end, "</h2>", 5) == 0 && same_text(f, title)) {
         same = true;
         *from = start;

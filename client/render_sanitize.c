@@ -629,15 +629,43 @@ struct entity {
 
 /* The entities that matter for checking URLs and styles, plus the common ones. */
 static const struct entity entities[] = {
-    {"amp", "&", true},        {"lt", "<", true},          {"gt", ">", true},
-    {"quot", "\"", true},      {"apos", "'", false},       {"colon", ":", false},
-    {"sol", "/", false},       {"bsol", "\\", false},      {"Tab", "\t", false},
-    {"NewLine", "\n", false},  {"period", ".", false},     {"num", "#", false},
-    {"percnt", "%", false},    {"quest", "?", false},      {"equals", "=", false},
-    {"excl", "!", false},      {"lpar", "(", false},       {"rpar", ")", false},
-    {"commat", "@", false},    {"lowbar", "_", false},     {"semi", ";", false},
-    {"comma", ",", false},     {"nbsp", "\xc2\xa0", true}, {"copy", "\xc2\xa9", true},
-    {"reg", "\xc2\xae", true}, {NULL, NULL, false}};
+    {"amp", "&", true},
+    {"lt", "<", true},
+    {"gt", ">", true},
+    {"quot", "\"", true},
+    {"apos", "'", false},
+    {"colon", ":", false},
+    {"sol", "/", false},
+    {"bsol", "\\", false},
+    {"Tab", "\t", false},
+    {"NewLine", "\n", false},
+    {"period", ".", false},
+    {"num", "#", false},
+    {"percnt", "%", false},
+    {"quest", "?", false},
+    {"equals", "=", false},
+    {"excl", "!", false},
+    {"lpar", "(", false},
+    {"rpar", ")", false},
+    {"commat", "@", false},
+    {"lowbar", "_", false},
+    {"semi", ";", false},
+    {"comma", ",", false},
+    {"nbsp", "\xc2\xa0", true},
+    {"copy", "\xc2\xa9", true},
+    {"reg", "\xc2\xae", true},
+    /* Typography, which a title may hold (render_decode_refs()). */
+    {"mdash", "\xe2\x80\x94", false},
+    {"ndash", "\xe2\x80\x93", false},
+    {"hellip", "\xe2\x80\xa6", false},
+    {"laquo", "\xc2\xab", false},
+    {"raquo", "\xc2\xbb", false},
+    {"lsquo", "\xe2\x80\x98", false},
+    {"rsquo", "\xe2\x80\x99", false},
+    {"ldquo", "\xe2\x80\x9c", false},
+    {"rdquo", "\xe2\x80\x9d", false},
+    {"bdquo", "\xe2\x80\x9e", false},
+    {NULL, NULL, false}};
 
 /*
  * Decodes character references in an attribute value the way a browser does for
@@ -707,6 +735,12 @@ decode_value(const uint8_t *p, size_t n, uint8_t *o)
         o[m++] = p[k++];
     }
     return m;
+}
+
+size_t
+render_decode_refs(const uint8_t *p, size_t n, uint8_t *out)
+{
+    return decode_value(p, n, out);
 }
 
 /* A URL as the browser's URL parser sees it: leading and trailing C0 controls

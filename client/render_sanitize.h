@@ -54,4 +54,14 @@ void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
  */
 void render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
 
+/*
+ * Decodes the character references in p[0..n) as the sanitizer reads an
+ * attribute value: numeric ones, and the named ones that matter to it and to
+ * titles (&amp; &lt; &gt; &quot; &apos; &nbsp; &mdash; &laquo; ...); others stay
+ * as written. out must hold n bytes (a reference never decodes to more bytes
+ * than it takes, and is read before it is written: out may be p). Returns the
+ * decoded length.
+ */
+size_t render_decode_refs(const uint8_t *p, size_t n, uint8_t *out);
+
 #endif

@@ -1029,6 +1029,7 @@ test_duplicate_title_dropped(void **state)
         {"Title", "\xef\xbb\xbf# Title\n\nText.\n", "<p>Text.</p>"},
         {"A bold  move", "# A **bold** move\n\nText.\n", "<p>Text.</p>"},
         {"Q&A: x", "# Q&amp;A: `x`\n\nText.\n", "<p>Text.</p>"},
+        {"\u00abA\u00bb B", "# &laquo;A&raquo;&nbsp;B\n\nText.\n", "<p>Text.</p>"},
         {"Title", "# Title\n\n# Title\n", "<h2>Title</h2>"},
         /* Kept: another text, not the first block, not a level 1 heading. */
         {"Title", "# Title and more\n\nText.\n", "<h2>Title and more</h2>\n<p>Text.</p>"},
@@ -1071,6 +1072,9 @@ test_duplicate_title_dropped(void **state)
         {"Title", "<h2>Title</h2><p>x</p>", false},
         {"Title", "<h1>Title&copy;</h1><p>x</p>", false},
         {"Title", "<h1>Ti<br>tle</h1><p>x</p>", false},
+        {"\u00abСвобода\u00bb \u2026 и\u00a0всё",
+         "<h1>&laquo;Свобода&raquo; &hellip; и&nbsp;всё</h1><p>x</p>", true},
+        {"Title", "<h1>Title&frac12;</h1><p>x</p>", false},
         {"Title", "<h1><img src=\"a.png\" alt=\"x\">Title</h1><p>x</p>", false},
         {"Title", "<h1><svg width=\"9\"><rect width=\"9\"/></svg> Title</h1><p>x</p>", false},
         {"The Title", "<h1><a href=\"t.html\">The</a> <strong>Title</strong></h1><p>x</p>", true},
