@@ -979,7 +979,7 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     static const char *const containers[] = {"div",     "article", "header",
                                              "section", "main",    "hgroup"};
     struct md_first *f;
-    size_t k = 0, start, end, depth = 0;
+    size_t k = 0, start, end;
     bool same = false;
 
     for (;;) {
@@ -1014,16 +1014,15 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     if (f == NULL)
         return false;
     f->state = FIRST_H1;
-    /* The sanitizer's output nests (every end tag closes the innermost
-     * element), so the </h2> at depth 0 closes this heading. */
+    /* Only text markup may come before its end tag: anything else (a picture,
+     * a video, a heading the sanitizer kept nested in it) keeps the heading.
+     * The sanitizer's output nests, so the first </h2> then closes this one. */
     for (end = k; end + 5 <= n && !f->too_long; end++) {
         if (p[end] == '<') {
-            if (memcmp(p + end, "</h2>", 5) == 0 && depth-- == 0)
+            if (memcmp(p + end, "</h2>", 5) == 0)
                 break;
-            if (memcmp(p + end, "<h2", 3) == 0 && (p[end + 3] == '>' || p[end + 3] == ' '))
-                depth++;
-            else if (!text_tag(p + end, n - end)) {
-                f->too_long = true; /* a picture, a video...: more than text, so it stays */
+            if (!text_tag(p + end, n - end)) {
+                f->too_long = true;
                 break;
             }
             const uint8_t *gt = memchr(p + end, '>', n - end);
