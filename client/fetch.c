@@ -3171,7 +3171,10 @@ conn_readable(struct run *r, struct conn *c)
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         char why[512];
-        if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && !r->o->follow) {
+        /* A goodbye without a word only when nothing asked of it is left: no
+         * range, no id, no part of a large bundle to resume, no bundle half in. */
+        if (c->state == C_OPEN && c->n_out_ranges == 0 && c->n_queue == 0 && c->n_req_ids == 0 &&
+            c->part == 0 && c->rx == NULL && !r->o->follow) {
             conn_end(r, c);
         } else if (c->state == C_HANDSHAKE) {
             handshake_failed_why(c, 0, why, sizeof why);

@@ -255,6 +255,33 @@ events cut "[(x['id'], x['offset']) for x in e if x.get('msg') == 'REQUEST_PART'
 json "$TMP/libcut2.json" "d['resumed'] == 1 and d['resumed_bytes'] == 524288" && ok ||
     bad "--json counts the resumption: $(cat "$TMP/libcut2.json")"
 
+# A resumption cut again (a relay that restarts, a link a censor resets) when
+# nothing else is asked: the peer is named and counted as failed, and what
+# came is kept for the next try.
+mkdir -p "$TMP/servedl"
+cp "$TMP/served/$LARGE.bundle" "$TMP/servedl/"
+start_relay cuta --bundles "$TMP/servedl" --misbehave "cut:$LARGE:262144"
+"$SZ" fetch --peer "127.0.0.1:$PORT" --trust "$TMP/A.pk" --output "$TMP/libcut3" --timeout 20 \
+    --stale-after 0 >/dev/null 2>"$TMP/libcut3a.err"
+start_relay cutb --bundles "$TMP/servedl" --misbehave "cut:$LARGE:524288"
+rc=0
+"$SZ" fetch --peer "127.0.0.1:$PORT" --trust "$TMP/A.pk" --output "$TMP/libcut3" --json --timeout 20 \
+    --stale-after 0 >"$TMP/libcut3b.json" 2>"$TMP/libcut3b.err" || rc=$?
+events cutb "[(x['id'], x['offset']) for x in e if x.get('msg') == 'REQUEST_PART'] == [('$LARGE', 262144)]
+    and [x['sent'] for x in e if x['event'] == 'cut'] == [524288]" && ok ||
+    bad "the resumption from 262144 was cut at 524288"
+[ "$rc" = 7 ] && grep -q "peer 127.0.0.1:$PORT: closed the connection" "$TMP/libcut3b.err" && ok ||
+    bad "the peer that cut the resumption is named (rc $rc): $(cat "$TMP/libcut3b.err")"
+json "$TMP/libcut3b.json" "d['complete'] is False and d['peers_failed'] == 1 and d['peers_ok'] == 0" &&
+    ok || bad "--json counts the peer as failed: $(cat "$TMP/libcut3b.json")"
+"$SZ" fetch --peer "127.0.0.1:$PORT" --trust "$TMP/A.pk" --output "$TMP/libcut3" --json --timeout 20 \
+    --stale-after 0 >"$TMP/libcut3c.json" 2>"$TMP/libcut3c.err" && ok ||
+    bad "the fetch after the second cut: $(cat "$TMP/libcut3c.err")"
+json "$TMP/libcut3c.json" "d['resumed'] == 1 and d['resumed_bytes'] == 524288" && ok ||
+    bad "the second cut's part is kept and resumed: $(cat "$TMP/libcut3c.json")"
+cmp -s "$TMP/servedl/$LARGE.bundle" "$TMP/libcut3/.samizdat/bundles/$LARGE.bundle" && ok ||
+    bad "the resumed bundle is the served one"
+
 # --- (b) a real samizdatd whose peer is the relay catches up every bundle,
 # with every feature offered and with none.
 # same_store NAME: daemon NAME holds exactly the served bundles, byte for byte.
