@@ -319,6 +319,7 @@ struct run {
     bool wok[BATCH_BUNDLES];  /* committed */
     bool wnew[BATCH_BUNDLES]; /* new to the library (not only committed) */
     uint64_t *wadded;         /* per trusted publisher: bundles the library added */
+    uint64_t *wequiv;         /* and of those, equivocations (another bundle, same sequence) */
     uint64_t wadded_bytes;    /* their bytes */
     struct library_result wres;
     char werr[1024];
@@ -774,6 +775,7 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
         r->wres.bundles_present += res.bundles_present;
         r->wres.articles_written += res.articles_written;
         r->wres.equivocations += res.equivocations;
+        r->wequiv[pub] += res.equivocations;
         return;
     }
     if (r->wrc == 0) {
@@ -804,6 +806,7 @@ put_group(struct run *r, const struct library_item *items, const size_t *idx, si
         r->wres.bundles_present += res.bundles_present;
         r->wres.articles_written += res.articles_written;
         r->wres.equivocations += res.equivocations;
+        r->wequiv[pub] += res.equivocations;
     }
 }
 
@@ -821,6 +824,7 @@ writer_main(void *arg)
     r->wadded_bytes = 0;
     memset(&r->wres, 0, sizeof r->wres);
     memset(r->wadded, 0, r->o->trust->n * sizeof *r->wadded);
+    memset(r->wequiv, 0, r->o->trust->n * sizeof *r->wequiv);
     for (k = 0; k < r->n_wbatch; k++)
         r->wok[k] = r->wnew[k] = taken[k] = false;
     /* One library_put() per publisher in the batch (most batches hold one): the
@@ -898,7 +902,6 @@ print_added(const struct run *r, size_t pub, const struct sz_bundle *b)
 static void
 batch_wait(struct run *r)
 {
-    char err[1024];
     size_t i, k;
 
     if (!r->writing)
@@ -947,17 +950,17 @@ batch_wait(struct run *r)
             if (b->hdr.created > r->res->pubs[i].newest_created)
                 r->res->pubs[i].newest_created = b->hdr.created;
         }
-        if (r->wres.equivocations > 0) {
-            util_err("WARNING: EQUIVOCATION: a publisher signed two different bundles with "
-                     "one sequence number; its key may be stolen. Both are kept in %s",
-                     r->o->dir);
-            for (i = 0; i < r->o->trust->n; i++) {
-                struct library_publisher_info info;
-                if (library_publisher_info(r->o->dir, r->o->trust->pk[i], &info, err, sizeof err) !=
-                        0 ||
-                    info.equivocation_seen)
-                    r->res->pubs[i].equivocation = true;
-            }
+        /* Named for the publishers this batch proved it of (an older pair of
+         * another publisher is no news of this fetch). */
+        for (i = 0; r->wres.equivocations > 0 && i < r->o->trust->n; i++) {
+            char pk[SZ_PK_TEXT_LEN + 1];
+            if (r->wequiv[i] == 0)
+                continue;
+            sz_pk_to_text(r->o->trust->pk[i], pk);
+            util_err("WARNING: EQUIVOCATION: %s signed two different bundles with one sequence "
+                     "number; its key may be stolen. Both are kept in %s",
+                     r->o->trust->names[i] != NULL ? r->o->trust->names[i] : pk, r->o->dir);
+            r->res->pubs[i].equivocation = true;
         }
         (void)state_save(r);
     }
@@ -3461,9 +3464,10 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
     r.peers = calloc(o->n_peers + 1, sizeof *r.peers);
     r.rp = calloc(n_trust + 1, sizeof *r.rp);
     r.wadded = calloc(n_trust + 1, sizeof *r.wadded);
+    r.wequiv = calloc(n_trust + 1, sizeof *r.wequiv);
     if (res->pubs == NULL || r.held == NULL || r.done == NULL || r.pubs == NULL ||
         r.claimed == NULL || r.offered == NULL || r.order == NULL || r.peers == NULL ||
-        r.rp == NULL || r.wadded == NULL) {
+        r.rp == NULL || r.wadded == NULL || r.wequiv == NULL) {
         util_err("out of memory");
         status = EXIT_NETWORK;
         goto out;
@@ -3835,6 +3839,7 @@ out:
     free(r.offered);
     free(r.rp);
     free(r.wadded);
+    free(r.wequiv);
     free(r.held);
     free(r.done);
     free(r.pubs);

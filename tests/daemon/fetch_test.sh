@@ -211,6 +211,27 @@ grep -q "signed two different bundles with the same sequence number (#1)" \
     "$TMP/eqlib2/index.html" && ls "$TMP"/eqlib2/*/eq2/index.html >/dev/null 2>&1 && ok ||
     bad "a reported equivocation is not fetched and proven: $(cat "$TMP/err")"
 
+# The warning and --json name the publishers whose equivocation this fetch
+# found: a pair of another publisher the library proved before is no news (it
+# stays on index.html).
+"$SZ" keygen --secret-key "$TMP/eqb.sk" --public-key "$TMP/eqb.pk" --no-passphrase >/dev/null
+for n in 1 2; do
+    "$SZ" pack --secret-key "$TMP/eqb.sk" --sequence 1 --reuse-sequence --output "$TMP/eqb$n.bundle" \
+        "$(article eqb$n)" </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle b$n"
+done
+"$SZ" import --socket "$TMP/old/control.sock" "$TMP/eqb1.bundle" "$TMP/eqb2.bundle" >/dev/null ||
+    bad "import the second pair"
+{ cat "$TMP/eqtrust"; echo "$(cat "$TMP/eqb.pk") Second Face"; } >"$TMP/eqtrust2"
+out=$("$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/eqtrust2" --output "$TMP/eqlib" \
+    --json 2>"$TMP/err") || bad "fetch the second pair: $(cat "$TMP/err")"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); p=s["publishers"]; assert not p[0]["equivocation"] and p[1]["equivocation"] and p[1]["fetched"]==2, s' \
+    "$out" && ok || bad "--json: equivocation only for the second publisher ($out)"
+grep -q "EQUIVOCATION: Second Face signed two different bundles" "$TMP/err" &&
+    ! grep -q "Two Faced Times signed" "$TMP/err" && ok ||
+    bad "the warning names the second publisher only: $(cat "$TMP/err")"
+grep -q "signed two different bundles with the same sequence number (#1)" "$TMP/eqlib/index.html" &&
+    ok || bad "index.html still shows the first alarm"
+
 # Comments: '#' at the start of a line or after white space, in peers and trust files;
 # a '#' inside a word stays.
 printf '# relays\n%s  # relay 1\n\n' "$RELAY" >"$TMP/peers.txt"
