@@ -337,9 +337,17 @@ struct run {
 
 static volatile sig_atomic_t interrupted; /* the signal's number */
 
+/* The first signal stops the fetch once what came is written; a second one (Ctrl-C
+ * again while a slow disk takes the last batch) ends it at once: the library is
+ * safe either way, as after a crash. */
 static void
 on_sigint(int sig)
 {
+    if (interrupted != 0) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     interrupted = sig;
 }
 
@@ -3568,8 +3576,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         if (interrupted && o->follow)
             break; /* how a follower ends */
         if (interrupted) {
-            util_err("stopping: %s (what came is written to the library; run the fetch again "
-                     "to get the rest)",
+            util_err("stopping: %s (what came is written to the library, or Ctrl-C again to "
+                     "stop at once; run the fetch again to get the rest)",
                      interrupted == SIGHUP    ? "the terminal was closed (SIGHUP)"
                      : interrupted == SIGTERM ? "asked to stop (SIGTERM)"
                                               : "interrupted");

@@ -298,6 +298,42 @@ kill -INT $FPID
 wait $FPID
 [ $got -eq 1 ] && ok || bad "--follow receives a bundle published after it started: $(cat "$TMP/follow.err")"
 
+# Ctrl-C stops a fetch once what came is written (exit 7, said); a second
+# Ctrl-C before it is done stops it at once (killed by SIGINT: 130).
+"$SZ" fetch --peer "$SILENT_PEER" --trust-file "$TMP/trust" --output "$TMP/intlib" \
+    --connect-timeout 30 >/dev/null 2>"$TMP/int1.err" &
+IPID=$!
+sleep 1
+kill -INT $IPID
+rc=0
+wait $IPID || rc=$?
+[ $rc -eq 7 ] && grep -q "stopping: interrupted" "$TMP/int1.err" && ok ||
+    bad "one Ctrl-C: exit $rc, wanted 7: $(cat "$TMP/int1.err")"
+# Here the library is locked by another writer (held by the test), so the
+# fetch cannot finish writing what came.
+mkdir -p "$TMP/intlib2/.samizdat"
+: >"$TMP/intlib2/.samizdat/lock"
+python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)
+' "$TMP/intlib2/.samizdat/lock" >"$TMP/holder.out" &
+HOLDER=$!
+for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; sleep 0.1; done
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/intlib2" >/dev/null \
+    2>"$TMP/int2.err" &
+IPID=$!
+sleep 2
+T0=$(date +%s)
+kill -INT $IPID
+sleep 0.5
+kill -INT $IPID
+rc=0
+wait $IPID || rc=$?
+T1=$(date +%s)
+kill $HOLDER 2>/dev/null
+[ $rc -eq 130 ] && [ $((T1 - T0)) -le 5 ] && ok ||
+    bad "two Ctrl-C: exit $rc after $((T1 - T0)) s, wanted 130 (killed by SIGINT) at once: $(cat "$TMP/int2.err")"
+
 # --follow started before its peer carries the publisher at all (its SUMMARY
 # lists nothing of it): what arrives later is offered, not withheld, and the
 # reader is not told at the end that no peer offers it.
