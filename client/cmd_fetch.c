@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "fetch.h"
 #include "library.h"
+#include "samizdat/article.h"
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
@@ -155,18 +156,30 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
     return rc == 0 ? 0 : -1;
 }
 
+/* A JSON string; a byte that is no part of valid UTF-8 (a folder named in
+ * another encoding) becomes U+FFFD, so that the output stays JSON. */
 static void
 print_json_str(const char *s)
 {
+    size_t i = 0, n = s != NULL ? strlen(s) : 0;
+
     putchar('"');
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
         if (c == '"' || c == '\\')
             printf("\\%c", c);
         else if (c < 0x20)
             printf("\\u%04x", c);
-        else
+        else if (c < 0x80)
             putchar(c);
+        else if (k <= n - i && sz_utf8_valid((const uint8_t *)s + i, k)) {
+            fwrite(s + i, 1, k, stdout);
+            i += k;
+            continue;
+        } else
+            fputs("\\ufffd", stdout);
+        i++;
     }
     putchar('"');
 }

@@ -81,6 +81,14 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" 
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
     bad "second fetch brings only the new bundle ($out)"
 
+# --json stays JSON when the library's folder name is not UTF-8 (a name made
+# in another encoding): the byte is shown as U+FFFD.
+LATIN1=$TMP/lib-$(printf 'caf\351')
+"$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$LATIN1" --json >"$TMP/latin1.json" \
+    2>"$TMP/err" || bad "fetch into a folder whose name is not UTF-8: $(cat "$TMP/err")"
+python3 -c 'import json,sys; s=json.loads(open(sys.argv[1],"rb").read()); assert s["bundles"]==4 and s["library"].endswith("/lib-caf\ufffd"), s' \
+    "$TMP/latin1.json" && ok || bad "--json is valid UTF-8 JSON: $(od -c "$TMP/latin1.json" | head -5)"
+
 # On a terminal, progress names bundles, bytes, rate and the peer (script(1)
 # gives fetch a terminal); piped, as everywhere above, it stays quiet.
 if command -v script >/dev/null; then
