@@ -49,8 +49,8 @@ struct seal {
  * its lock, so that packing by hand with this key never reuses a number the
  * node signed, nor the node one that was packed. The next sequence is reserved
  * above all three and written to both files (fsync'd) before anything is
- * signed with it. A key in a folder the daemon cannot write is published
- * without SK.seq (said once in the log).
+ * signed with it. A key whose SK.seq the daemon cannot write is published with
+ * SK.seq read only, or without it when there is none (said once in the log).
  */
 #define SEQ_FILE "publisher.seq"
 #define SEQ_LOCK_WAIT_MS 5000
@@ -103,30 +103,47 @@ seq_write(int fd, const char *path, uint64_t seq, char *err, size_t err_cap)
 
 /*
  * Opens and locks SK.seq (created unless `legacy`: then a missing one is no
- * error). *fd stays -1 when the key's folder cannot be written. A lock held
- * longer than SEQ_LOCK_WAIT_MS (a stopped `pack`) fails this publish rather
- * than holding the thread pool.
+ * error). One the daemon may read but not write (a key on a read-only disk, or
+ * in a folder of another user) is opened read-only (*ro): its number still
+ * counts, so that the node never signs one `samizdat pack` used. *fd stays -1
+ * when there is none and the key's folder cannot be written. One that exists
+ * but cannot be read fails the publish: the number it holds is unknown. A lock
+ * held longer than SEQ_LOCK_WAIT_MS (a stopped `pack`) fails this publish
+ * rather than holding the thread pool.
  */
 static int
-sk_seq_open(const char *path, bool legacy, int *fd, char *err, size_t err_cap)
+sk_seq_open(const char *path, bool legacy, int *fd, bool *ro, char *err, size_t err_cap)
 {
+    *ro = false;
     *fd = open(path, O_RDWR | (legacy ? 0 : O_CREAT) | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+        int why = errno;
+        *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (*fd < 0 && errno != ENOENT) {
+            snprintf(err, err_cap,
+                     "cannot read %.160s (%s), the record of the last sequence samizdat pack "
+                     "signed with this key: let the daemon's user read it, so that no number "
+                     "is signed twice",
+                     path, strerror(errno));
+            return -1;
+        }
+        if (!sk_seq_warned)
+            log_msg(LOG_WARN,
+                    "cannot write %s (%s): this node's sequence numbers are kept in its data "
+                    "folder only, so do not also use samizdat pack with this key",
+                    path, strerror(why));
+        sk_seq_warned = true;
+        if (*fd < 0)
+            return 0;
+        *ro = true;
+    }
     if (*fd < 0) {
         if (legacy && errno == ENOENT)
             return 0;
-        if (errno == EACCES || errno == EPERM || errno == EROFS) {
-            if (!sk_seq_warned)
-                log_msg(LOG_WARN,
-                        "cannot write %s (%s): this node's sequence numbers are kept in its "
-                        "data folder only, so do not also use samizdat pack with this key",
-                        path, strerror(errno));
-            sk_seq_warned = true;
-            return 0;
-        }
         snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
         return -1;
     }
-    for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) != 0; waited += 10) {
+    for (int waited = 0; flock(*fd, (*ro ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0; waited += 10) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             snprintf(err, err_cap, "cannot lock %.160s: %s", path, strerror(errno));
             break;
@@ -154,6 +171,7 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
     char path[PATH_MAX], kpath[PATH_MAX], lpath[PATH_MAX], why[256];
     uint64_t last = 0, last_k = 0, last_l = 0;
     int fd = -1, kfd = -1, lfd = -1, rc = -1;
+    bool k_ro = false, l_ro = false;
 
     err[0] = '\0';
     if (d->cfg->publisher_key != NULL) { /* NULL: a key given in memory (tests) */
@@ -164,10 +182,10 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
                      d->cfg->publisher_key, strerror(errno));
             return -1;
         }
-        if (sk_seq_open(kpath, false, &kfd, err, err_cap) != 0)
+        if (sk_seq_open(kpath, false, &kfd, &k_ro, err, err_cap) != 0)
             return -1;
         /* Taken after the real record's lock, always in that order: no deadlock. */
-        if (lpath[0] != '\0' && sk_seq_open(lpath, true, &lfd, err, err_cap) != 0)
+        if (lpath[0] != '\0' && sk_seq_open(lpath, true, &lfd, &l_ro, err, err_cap) != 0)
             goto out;
     }
     if (kfd >= 0 && seq_read(kfd, kpath, &last_k, "publish again", err, err_cap) != 0)
@@ -195,8 +213,8 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
     }
     rc = -1;
     if (seq_write(fd, path, *seq, err, err_cap) != 0 ||
-        (kfd >= 0 && seq_write(kfd, kpath, *seq, err, err_cap) != 0) ||
-        (lfd >= 0 && seq_write(lfd, lpath, *seq, err, err_cap) != 0))
+        (kfd >= 0 && !k_ro && seq_write(kfd, kpath, *seq, err, err_cap) != 0) ||
+        (lfd >= 0 && !l_ro && seq_write(lfd, lpath, *seq, err, err_cap) != 0))
         goto out;
     rc = 0;
 out:

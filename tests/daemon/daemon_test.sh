@@ -327,6 +327,35 @@ byhand2=$("$SZ" inspect "$TMP/byhand2.bundle" | awk '/^sequence:/ {print $2}')
 [ -n "$l1" ] && [ "$byhand2" = $((l1 + 1)) ] && ok ||
     bad "pack after the node (key given through a link) signed $l1 used sequence $byhand2"
 check "stop linkpub" stop_daemon linkpub
+# A key on a read-only disk (here a read-only bind mount, in a mount namespace
+# of the node's own): the node cannot write KEY.seq, but still reads it, so it
+# never signs a number pack used; KEY.seq is left as it was.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    mkdir "$TMP/rokeys"
+    "$SZ" keygen --secret-key "$TMP/rokeys/ro.sk" --public-key "$TMP/rokeys/ro.pk" \
+        --no-passphrase >/dev/null || bad "keygen ro"
+    for _ in 1 2 3; do
+        "$SZ" pack --secret-key "$TMP/rokeys/ro.sk" --level 1 --output "$TMP/ro-packed.bundle" \
+            "${ARTICLES[0]}" >/dev/null 2>&1 || bad "pack with the read-only key"
+    done
+    printf '#!/bin/sh\nexec unshare -m sh -c '"'"'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'"'"' "%s" "%s" "$@"\n' \
+        "$TMP/rokeys" "$SZD" >"$TMP/szd-ro"
+    chmod +x "$TMP/szd-ro"
+    REAL_SZD=$SZD
+    SZD=$TMP/szd-ro
+    check "start ropub" start_daemon ropub --publisher-key "$TMP/rokeys/ro.sk" --batch-window-ms 0
+    SZD=$REAL_SZD
+    "$SZ" publish --socket "$TMP/ropub/control.sock" "${ARTICLES[1]}" >/dev/null 2>"$TMP/ro.err" ||
+        bad "publish with the key on a read-only disk: $(cat "$TMP/ro.err")"
+    ro=$("$SZ" list --socket "$TMP/ropub/control.sock" | awk '{print $3}')
+    [ "$ro" = 4 ] && ok || bad "the node published sequence '$ro' after pack used 1 to 3, wanted 4"
+    grep -q "WARN cannot write .*rokeys/ro.sk.seq (Read-only file system)" "$TMP/ropub.log" && ok ||
+        bad "the read-only KEY.seq is not logged: $(cat "$TMP/ropub.log")"
+    [ "$(cat "$TMP/rokeys/ro.sk.seq")" = 3 ] && ok || bad "KEY.seq changed: $(cat "$TMP/rokeys/ro.sk.seq")"
+    check "stop ropub" stop_daemon ropub
+else
+    echo "daemon_test: not root or no mount namespaces; the read-only key check is skipped"
+fi
 
 # --- the node key is named node.key only once whole: a first start killed while
 # making it leaves node.key.tmp (removed at the next start), or, from versions
