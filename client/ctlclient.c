@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "samizdat/buf.h"
@@ -114,6 +116,53 @@ ctlclient_timeout(unsigned *seconds, char *err, size_t err_cap)
 }
 
 /*
+ * Whether the daemon at socket_path answers a STATUS request within the
+ * inactivity limit (a second connection): a daemon busy sealing a publish
+ * still does, one that is stuck or gone does not.
+ */
+static bool
+daemon_answers(const char *socket_path)
+{
+    struct sz_ctl_msg req, *reply = NULL;
+    uint8_t *frame = NULL;
+    char err[512];
+    bool ok;
+
+    memset(&req, 0, sizeof req);
+    req.type = SZ_CTL_STATUS;
+    ok = ctlclient_call(socket_path, &req, &frame, &reply, err, sizeof err) == 0;
+    sz_ctl_msg_free(reply);
+    free(frame);
+    return ok;
+}
+
+/*
+ * Waits for the first byte of the reply to a request the daemon may take
+ * long to carry out (a PUBLISH waits for the batch window, then the seal; an
+ * IMPORT for the check of every bundle). Each time timeout_ms pass without
+ * it, the daemon is asked for its status: while it answers, it is working,
+ * and the wait goes on, up to CTLCLIENT_LONG_WAIT_S in all. Returns 1 when
+ * the reply is there, 0 when the daemon stopped answering or the whole wait
+ * ran out (*gave_up_s says after how long), -1 on error (errno set).
+ */
+static int
+wait_long_reply(int fd, const char *socket_path, int timeout_ms, unsigned *gave_up_s)
+{
+    struct timespec t0, t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int w = wait_fd(fd, POLLIN, timeout_ms);
+        if (w != 0)
+            return w;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        *gave_up_s = (unsigned)(t.tv_sec - t0.tv_sec);
+        if (*gave_up_s >= CTLCLIENT_LONG_WAIT_S || !daemon_answers(socket_path))
+            return 0;
+    }
+}
+
+/*
  * After the whole request went out, the daemon carries it out even when its
  * reply never arrives (proto/CONTROL.md 6.2 and 7.2): a user who retries a
  * publish that timed out would publish the articles twice. Says so for the
@@ -209,6 +258,23 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
         goto out;
     }
     /* From here the daemon has the whole request: every failure gets note_may_complete(). */
+    if (req->type == SZ_CTL_PUBLISH || req->type == SZ_CTL_IMPORT) {
+        unsigned waited_s = 0;
+        r = wait_long_reply(fd, socket_path, timeout_ms, &waited_s);
+        if (r == 0) {
+            if (waited_s >= CTLCLIENT_LONG_WAIT_S)
+                snprintf(err, err_cap,
+                         "samizdatd at %s did not answer within %u s, though it still answers "
+                         "status requests: see its log",
+                         socket_path, waited_s);
+            else
+                snprintf(err, err_cap,
+                         "samizdatd at %s did not answer within %u s, nor a status request "
+                         "then: is it overloaded or stuck? see its log",
+                         socket_path, waited_s);
+            goto sent;
+        }
+    }
     r = recv_all(fd, hdr, sizeof hdr, timeout_ms);
     if (r == -3) {
         snprintf(err, err_cap,

@@ -238,6 +238,19 @@ for _ in $(seq 1 100); do
 done
 [ "$("$SZ" list --socket "$SOCK" | wc -l)" -eq $((N0 + 2)) ] && ok ||
     bad "the timed-out publish and import were carried out: $("$SZ" list --socket "$SOCK")"
+# A publish that takes longer than the limit because the daemon is busy (here
+# its batch window, 4 s, against a limit of 1 s) is waited for: the daemon
+# still answers status requests, so it is working, not stuck.
+check "slowpub starts" start_daemon slowpub --publisher-key "$TMP/pub.sk" --batch-window-ms 4000
+printf -- '---\ntitle: Slow\nid: slow\n---\nA publish in a long window.\n' >"$TMP/slow.md"
+T0=$(date +%s)
+SAMIZDAT_CTL_TIMEOUT=1 timeout 60 "$SZ" publish --socket "$TMP/slowpub/control.sock" "$TMP/slow.md" \
+    >"$TMP/slow.out" 2>"$TMP/slow.err" && ok ||
+    bad "a publish in a 4 s window with a limit of 1 s: $(cat "$TMP/slow.err")"
+T1=$(date +%s)
+[ $((T1 - T0)) -ge 3 ] && [ "$("$SZ" list --socket "$TMP/slowpub/control.sock" | wc -l)" = 1 ] && ok ||
+    bad "the publish waited for the window ($((T1 - T0)) s) and published once"
+check "stop slowpub" stop_daemon slowpub
 # Status and list change nothing: no such note on their time-outs.
 kill -STOP "$PID_pub"
 SAMIZDAT_CTL_TIMEOUT=1 expect_status "status of a stopped daemon" 6 timeout 30 "$SZ" status \
