@@ -342,11 +342,11 @@ on_job_done(uv_work_t *w, int status)
     if (status == UV_ECANCELED) {
         ctlsrv_reply_error(c, SZ_EINVAL, "the daemon is shutting down; try again later");
     } else if (j->msg->type == SZ_CTL_PUBLISH && j->err_code == 0) {
-        /* The batch takes the request over and replies when the bundle is stored
-         * (batches are bounded by the bundle cap: no longer counted here). */
-        d->ctl_rx_bytes -= j->rx_counted;
+        /* The batch takes the request over and replies when the bundle is stored;
+         * its bytes stay counted in the receive budget until then (CONTROL.md 7.1),
+         * so that requests queued behind a long seal cannot grow without bound. */
+        publish_add(d->pub, c, j->frame, j->msg, j->container, j->rx_counted);
         j->rx_counted = 0;
-        publish_add(d->pub, c, j->frame, j->msg, j->container);
         j->frame = NULL;
         j->msg = NULL;
         j->container = NULL;

@@ -22,6 +22,8 @@
 /* One waiting PUBLISH request. */
 struct pubreq {
     struct pubreq *next;
+    struct daemon *d;
+    size_t counted; /* its bytes in d->ctl_rx_bytes, the control receive budget */
     struct ctlconn *c;
     uint8_t *frame;
     struct sz_ctl_msg *msg;
@@ -251,6 +253,7 @@ static void start_seal(struct publish *p);
 static void
 pubreq_free(struct pubreq *r)
 {
+    r->d->ctl_rx_bytes -= r->counted;
     sz_container_free(r->cont);
     sz_ctl_msg_free(r->msg);
     free(r->frame);
@@ -536,19 +539,22 @@ collides(const struct batch *b, const struct sz_container *cont)
 
 void
 publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_msg *msg,
-            struct sz_container *container)
+            struct sz_container *container, size_t counted)
 {
     struct pubreq *r = calloc(1, sizeof *r);
     struct batch *b;
     int rc;
 
     if (r == NULL) {
+        p->d->ctl_rx_bytes -= counted;
         ctlsrv_reply_error(c, SZ_ENOMEM, "the daemon is out of memory");
         sz_container_free(container);
         sz_ctl_msg_free(msg);
         free(frame);
         return;
     }
+    r->d = p->d;
+    r->counted = counted;
     r->c = c;
     r->frame = frame;
     r->msg = msg;

@@ -27,10 +27,12 @@ int publish_check_records(const struct daemon *d, char *err, size_t err_cap);
 /*
  * Adds a validated PUBLISH request to the current batch. Takes ownership of
  * frame, msg and container (the container points into msg, which points into
- * frame). Holds c until its reply is sent.
+ * frame), and of `counted`, the request's bytes in the control receive budget
+ * (d->ctl_rx_bytes): they stay counted until the request is answered. Holds c
+ * until its reply is sent.
  */
 void publish_add(struct publish *p, struct ctlconn *c, uint8_t *frame, struct sz_ctl_msg *msg,
-                 struct sz_container *container);
+                 struct sz_container *container, size_t counted);
 
 /* Seals whatever is waiting now (used at shutdown: in-flight work is finished). */
 void publish_flush(struct publish *p);

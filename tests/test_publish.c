@@ -110,6 +110,7 @@ struct run {
     size_t n_finished;
     size_t n_ticker_closed;
     bool timed_out;
+    size_t max_rx_pending; /* the most d.ctl_rx_bytes seen while a batch waited */
     uint64_t started_ms;
     uint64_t elapsed_ms;
 };
@@ -165,6 +166,8 @@ on_tick(uv_timer_t *t)
 {
     struct run *r = t->data;
 
+    if (r->d.pub != NULL && publish_busy(r->d.pub) && r->d.ctl_rx_bytes > r->max_rx_pending)
+        r->max_rx_pending = r->d.ctl_rx_bytes;
     if (uv_now(&r->loop) - r->started_ms > WATCHDOG_MS) {
         r->timed_out = true;
         begin_shutdown(r);
@@ -319,6 +322,7 @@ daemon_run(struct run *r)
     atomic_store(&r->n_clients_done, 0);
     r->n_job_done = r->n_shutdowns = r->n_finished = 0;
     r->timed_out = false;
+    r->max_rx_pending = 0;
     memset(r->clients, 0, sizeof r->clients);
     for (i = 0; i < MAX_CLIENTS && r->ph->clients[i][0] != NULL; i++)
         r->n_clients++;
@@ -342,6 +346,8 @@ daemon_run(struct run *r)
     assert_int_equal(r->n_shutdowns, 1);
     assert_int_equal(r->n_finished, 1);
     assert_int_equal(r->d.n_jobs, 0);
+    /* Every request's bytes left the control receive budget with its reply. */
+    assert_int_equal(r->d.ctl_rx_bytes, 0);
     assert_null(r->d.conns);
     assert_int_equal(r->d.n_conns, 0);
 }
@@ -449,6 +455,9 @@ check_one_batch(struct run *r, size_t phase)
     for (i = 0; i < 3; i++)
         assert_true(bundle_has(b, ids[i]));
     sz_bundle_free(b);
+    /* While they waited in the batch, their bytes stayed counted in the control
+     * receive budget (CONTROL.md 7.1): a backlog of publishes is bounded by it. */
+    assert_true(r->max_rx_pending > 0);
 }
 
 /* 2. Without a window every publish is its own bundle, sequences 1, 2, 3 in order. */
