@@ -196,6 +196,8 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
     size_t out_len = 0, frame_len = 0;
     unsigned timeout_s;
     int fd = -1, rc = -1, r, timeout_ms;
+    bool cut_short = false; /* the daemon closed before it had the whole request */
+    char send_err[512];
 
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -242,11 +244,18 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
     }
     /*
      * From here every wait is bounded: a daemon that stops answering for
-     * timeout_s (a publish waits for the batch window, which is seconds) is
-     * given up on rather than waited for forever.
+     * timeout_s is given up on rather than waited for forever (a publish or an
+     * import waits on while the daemon still answers: wait_long_reply()).
      */
     r = send_all(fd, out, out_len, timeout_ms);
-    if (r != 0) {
+    if (r == -1 && (errno == EPIPE || errno == ECONNRESET)) {
+        /* A daemon that refuses a request early (too many connections, its receive
+         * budget full, shutting down) answers R_ERROR and closes without reading the
+         * rest (CONTROL.md 1): that answer says more than the broken pipe. */
+        snprintf(send_err, sizeof send_err, "cannot send to samizdatd at %s: %s", socket_path,
+                 strerror(errno));
+        cut_short = true;
+    } else if (r != 0) {
         if (r == -3)
             snprintf(err, err_cap,
                      "samizdatd at %s did not take the request within %u s: is it overloaded or "
@@ -257,8 +266,9 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                      strerror(errno));
         goto out;
     }
-    /* From here the daemon has the whole request: every failure gets note_may_complete(). */
-    if (req->type == SZ_CTL_PUBLISH || req->type == SZ_CTL_IMPORT) {
+    /* From here the daemon has the whole request (unless cut_short): every failure
+     * gets note_may_complete(). */
+    if (!cut_short && (req->type == SZ_CTL_PUBLISH || req->type == SZ_CTL_IMPORT)) {
         unsigned waited_s = 0;
         r = wait_long_reply(fd, socket_path, timeout_ms, &waited_s);
         if (r == 0) {
@@ -333,7 +343,10 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
     rc = 0;
     goto out;
 sent:
-    note_may_complete(req, err, err_cap);
+    if (cut_short)
+        snprintf(err, err_cap, "%s", send_err); /* no answer to read: the send's error */
+    else
+        note_may_complete(req, err, err_cap);
 out:
     if (fd >= 0)
         close(fd);

@@ -251,6 +251,26 @@ T1=$(date +%s)
 [ $((T1 - T0)) -ge 3 ] && [ "$("$SZ" list --socket "$TMP/slowpub/control.sock" | wc -l)" = 1 ] && ok ||
     bad "the publish waited for the window ($((T1 - T0)) s) and published once"
 check "stop slowpub" stop_daemon slowpub
+# A daemon that refuses a request before reading it all (here: all 64 control
+# connections taken) answers why and closes: a client still sending a large
+# request reads that answer instead of reporting a broken pipe.
+python3 -c '
+import socket, sys, time
+conns = []
+for _ in range(64):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect(sys.argv[1]); conns.append(c)
+print("held", flush=True)
+time.sleep(60)
+' "$SOCK" >"$TMP/holder.out" &
+HOLDER=$!
+for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; sleep 0.1; done
+head -c $((16 << 20)) /dev/urandom >"$TMP/junk.bundle"
+expect_status "an import while every connection is taken" 6 timeout 30 "$SZ" import --socket "$SOCK" \
+    "$TMP/junk.bundle"
+expect_stderr "the daemon's refusal, not a broken pipe" "samizdatd refused: too many control connections"
+! grep -q "Broken pipe" "$TMP/stderr" && ok || bad "a broken pipe reported: $(cat "$TMP/stderr")"
+kill $HOLDER 2>/dev/null
+wait $HOLDER 2>/dev/null
 # Status and list change nothing: no such note on their time-outs.
 kill -STOP "$PID_pub"
 SAMIZDAT_CTL_TIMEOUT=1 expect_status "status of a stopped daemon" 6 timeout 30 "$SZ" status \
