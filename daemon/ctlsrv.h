@@ -16,7 +16,8 @@
  */
 int ctlsrv_start(struct daemon *d, const char *path);
 
-/* Stops accepting and stops reading new requests; open requests still finish. */
+/* Stops reading new requests; open requests still finish, and a new connection is
+ * answered that the daemon is shutting down. */
 void ctlsrv_quiesce(struct daemon *d);
 
 /* Closes the listener and every connection (after ctlsrv_quiesce and once no
