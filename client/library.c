@@ -2580,7 +2580,16 @@ write_pstate(struct ctx *c, const struct lib *l)
     return write_state_file(c, l, PSTATE_FILE, pstate_encode, &placed);
 }
 
-/* Takes the writer's lock on DIR/.samizdat/lock (waits for another writer). */
+static library_wait_cb wait_cb;
+
+void
+library_on_wait(library_wait_cb cb)
+{
+    wait_cb = cb;
+}
+
+/* Takes the writer's lock on DIR/.samizdat/lock (waits for another writer, said
+ * through the library_on_wait() callback). */
 static int
 lock_library(struct ctx *c)
 {
@@ -2588,6 +2597,10 @@ lock_library(struct ctx *c)
     c->lfd = openat(c->sfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (c->lfd < 0)
         return fail(c, "cannot open %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir, strerror(errno));
+    if (fcntl(c->lfd, F_SETLK, &fl) == 0)
+        return 0;
+    if ((errno == EACCES || errno == EAGAIN) && wait_cb != NULL)
+        wait_cb(c->dir);
     while (fcntl(c->lfd, F_SETLKW, &fl) != 0) {
         if (errno != EINTR)
             return fail(c, "cannot lock %s/" STATE_DIR "/" LOCK_FILE ": %s", c->dir,

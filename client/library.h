@@ -12,6 +12,17 @@
 
 #include "samizdat/bundle.h"
 
+/*
+ * Called (at most once a call of library_add() or library_note_fetch(), on
+ * its thread) when another program holds the library's lock, before waiting
+ * for it: so that a wait on another fetch or unpack of the same library is
+ * said, not a silent hang.
+ */
+typedef void (*library_wait_cb)(const char *dir);
+
+/* Sets the callback for every later call (NULL: none). Not thread-safe: call it first. */
+void library_on_wait(library_wait_cb cb);
+
 /* A trusted publisher and the name the reader gave it (name may be NULL). */
 struct library_publisher {
     uint8_t pk[SZ_PUBLIC_KEY_LEN];

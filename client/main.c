@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "library.h"
 #include "samizdat/common.h"
 #include "util.h"
 
@@ -68,6 +69,15 @@ run_command(const char *name, int argc, char **argv)
     return false;
 }
 
+/* The library's lock is held by another program (library_on_wait()). */
+static void
+on_library_wait(const char *dir)
+{
+    util_err("waiting for another program that is writing the library %s (another fetch or "
+             "unpack?)",
+             dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -77,6 +87,7 @@ main(int argc, char **argv)
         util_err("cannot initialise libsodium");
         exit(EXIT_KEY);
     }
+    library_on_wait(on_library_wait);
     if (argc < 2) {
         fputs(USAGE, stderr);
         exit(EXIT_USAGE);

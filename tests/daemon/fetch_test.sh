@@ -341,6 +341,8 @@ T1=$(date +%s)
 kill $HOLDER 2>/dev/null
 [ $rc -eq 130 ] && [ $((T1 - T0)) -le 5 ] && ok ||
     bad "two Ctrl-C: exit $rc after $((T1 - T0)) s, wanted 130 (killed by SIGINT) at once: $(cat "$TMP/int2.err")"
+grep -q "waiting for another program that is writing the library $TMP/intlib2" "$TMP/int2.err" &&
+    ok || bad "the wait for the library's lock is said: $(cat "$TMP/int2.err")"
 
 # --follow started before its peer carries the publisher at all (its SUMMARY
 # lists nothing of it): what arrives later is offered, not withheld, and the
