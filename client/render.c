@@ -66,6 +66,8 @@ static const char css[] =
     "hr{border:0;border-top:1px solid var(--rule)}"
     "footer{margin-top:3em;border-top:1px solid var(--rule);padding-top:1em}"
     "footer h2{font-size:1rem}"
+    /* The article's own navigation and footer do not look like the page's. */
+    ".body nav,.body footer{color:inherit;font:inherit;margin:1em 0;border:0;padding:0}"
     ".key{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:.8rem;"
     "overflow-wrap:anywhere}"
     ".publisher{margin-top:2.5em;border-top:2px solid var(--rule)}"
@@ -1047,12 +1049,27 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     return same;
 }
 
+/* A body the sanitizer would not write within its bounds, shown as text. */
+static void
+body_as_text(struct sz_wr *w, const char *what, const uint8_t *body, size_t len)
+{
+    put(w, "<p class=\"note\">This ");
+    put(w, what);
+    put(w, " would not render within bounds; here it is as published, unformatted.</p>\n"
+           "<pre class=\"plain\">");
+    escape_text(w, body, len);
+    put(w, "</pre>");
+}
+
 void
 render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
 {
     size_t at = w->len, from, to;
 
-    render_sanitize_body(w, body, len);
+    if (!render_sanitize_body(w, body, len)) {
+        body_as_text(w, "HTML", body, len);
+        return;
+    }
     if (sz_wr_status(w) == 0 && title.len > 0 && w->len > at &&
         html_title_heading(w->p + at, w->len - at, title, &from, &to)) {
         memmove(w->p + at + from, w->p + at + to, w->len - at - to);
@@ -1099,14 +1116,12 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
         md_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
                 MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
         sz_wr_status(&md) != 0) {
-        put(w, "<p class=\"note\">This Markdown would not render within bounds; here it is as "
-               "published, unformatted.</p>\n<pre class=\"plain\">");
-        escape_text(w, body, len);
-        put(w, "</pre>");
+        body_as_text(w, "Markdown", body, len);
     } else {
         if (same_text(first, title))
             skip = after_first_h1(&md);
-        render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip);
+        if (!render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip))
+            body_as_text(w, "Markdown", body, len);
     }
     sz_wr_free(&md, false);
     free(first);

@@ -106,6 +106,8 @@ enum {
     ATTR_C_HREF = 1u << 4,
     /* Inline CSS. */
     ATTR_C_STYLE = 1u << 5,
+    /* Class names: only a code block's language stays. */
+    ATTR_C_CLASS = 1u << 6,
 };
 
 struct name_class {
@@ -340,8 +342,14 @@ static const struct name_class attr_classes[] = {
     {"anchor", ATTR_C_DROP},
     {"archive", ATTR_C_DROP},
     {"attributename", ATTR_C_DROP},
+    /* Attribution reporting: a browser that has it asks the URL in the background. */
+    {"attributionsrc", ATTR_C_DROP},
     {"autofocus", ATTR_C_DROP},
     {"background", ATTR_C_RESOURCE},
+    /* The page's own classes (its warnings, its footer's key) would dress the
+     * publisher's markup as the page's; a publisher's classes have no style
+     * here. Only "language-NAME" (a code block's language) stays. */
+    {"class", ATTR_C_CLASS},
     {"classid", ATTR_C_DROP},
     {"codebase", ATTR_C_DROP},
     {"command", ATTR_C_DROP},
@@ -889,23 +897,60 @@ url_data_image(const uint8_t *u, size_t n)
     return true;
 }
 
+/* One class name, "language-" and then letters, digits or "+#._-" (md4c's
+ * code blocks, and the convention highlighters follow). */
+static bool
+class_ok(const uint8_t *v, size_t n)
+{
+    static const char prefix[] = "language-";
+    if (n <= sizeof prefix - 1 || memcmp(v, prefix, sizeof prefix - 1) != 0)
+        return false;
+    for (size_t k = sizeof prefix - 1; k < n; k++)
+        if (!is_alpha(v[k]) && !(v[k] >= '0' && v[k] <= '9') && v[k] != '+' && v[k] != '#' &&
+            v[k] != '.' && v[k] != '_' && v[k] != '-')
+            return false;
+    return true;
+}
+
+static bool
+html_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+/*
+ * A srcset value (entities decoded), split as the HTML parser splits it: each
+ * candidate's URL runs from the first byte that is neither ASCII white space
+ * nor a comma to the next white space, its trailing commas dropped; its
+ * descriptors then run to the next comma. Every URL must stay in the library
+ * as url_local() says. A control character (the URL parser would keep it in a
+ * path segment, where a check that split on it would not look), a ':' (a
+ * scheme) or a '(' (descriptor syntax that may hide a comma) refuses all.
+ */
 static bool
 srcset_ok(const uint8_t *u, size_t n)
 {
-    if (memchr(u, ':', n) != NULL)
-        return false;
-    size_t k = 0;
+    size_t k;
+
+    for (k = 0; k < n; k++)
+        if ((u[k] < 0x20 && !html_space(u[k])) || u[k] == 0x7f || u[k] == ':' || u[k] == '(')
+            return false;
+    k = 0;
     while (k < n) {
-        /* A URL parser drops each candidate's leading C0 controls and spaces. */
-        while (k < n && (u[k] <= 0x20 || u[k] == ','))
+        while (k < n && (html_space(u[k]) || u[k] == ','))
             k++;
-        if (k < n && (u[k] == '/' || u[k] == '\\'))
-            return false;
-        size_t start = k;
-        while (k < n && u[k] > 0x20 && u[k] != ',')
+        if (k == n)
+            break;
+        size_t start = k, end;
+        while (k < n && !html_space(u[k]))
             k++;
-        if (!url_within_library(u + start, k - start))
+        end = k;
+        while (end > start && u[end - 1] == ',')
+            end--;
+        if (!url_local(u + start, end - start))
             return false;
+        if (end < k)
+            continue; /* the URL ended in commas: no descriptors */
         while (k < n && u[k] != ',')
             k++;
     }
@@ -949,7 +994,15 @@ style_ok(const uint8_t *v, size_t n)
     return ok;
 }
 
-enum attr_kind { ATTR_PLAIN, ATTR_DROP, ATTR_LINK, ATTR_RESOURCE, ATTR_SRCSET, ATTR_STYLE };
+enum attr_kind {
+    ATTR_PLAIN,
+    ATTR_DROP,
+    ATTR_LINK,
+    ATTR_RESOURCE,
+    ATTR_SRCSET,
+    ATTR_STYLE,
+    ATTR_CLASS
+};
 
 /* The kind of attribute name, of classes cls (attr_class()), on an element of classes tag. */
 static enum attr_kind
@@ -965,8 +1018,12 @@ attr_kind(unsigned tag, const char *name, unsigned cls)
         return ATTR_RESOURCE;
     if (cls & ATTR_C_HREF)
         return (tag & TAG_LINK) ? ATTR_LINK : ATTR_RESOURCE;
+    /* A link styled as a block or a box could be stretched invisibly over the
+     * article, so that any click on it goes online: links keep no style. */
     if (cls & ATTR_C_STYLE)
-        return ATTR_STYLE;
+        return (tag & TAG_LINK) ? ATTR_DROP : ATTR_STYLE;
+    if (cls & ATTR_C_CLASS)
+        return ATTR_CLASS;
     return ATTR_PLAIN;
 }
 
@@ -1053,10 +1110,13 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
         keep = url_local(norm, nn) || ((cls & ATTR_C_DATA_IMAGE) && url_data_image(norm, nn));
         break;
     case ATTR_SRCSET:
-        keep = srcset_ok(norm, nn);
+        keep = srcset_ok(dec, dn); /* split on white space, which normalize_url() drops */
         break;
     case ATTR_STYLE:
         keep = style_ok(dec, dn);
+        break;
+    case ATTR_CLASS:
+        keep = class_ok(dec, dn);
         break;
     default:
         break;
@@ -1799,14 +1859,17 @@ skip_markup_decl(struct san *s)
     s->i = gt == NULL ? s->len : (size_t)(gt - p) + 1;
 }
 
-static void
+static bool
 sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
 {
     struct san *s = calloc(1, sizeof *s);
+    size_t at = w->len, max = SAN_OUT_FACTOR * len + SAN_OUT_BASE;
+    bool fits = true;
+
     if (s == NULL) {
         if (w->err == 0)
             w->err = -SZ_ENOMEM;
-        return;
+        return true;
     }
     s->w = w;
     s->page = page;
@@ -1818,6 +1881,10 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
         s->row_of[tag_infos[k].id] = (int16_t)k;
     while (s->i < s->len) {
         const uint8_t *lt = memchr(in + s->i, '<', s->len - s->i);
+        if (w->len - at > max) {
+            fits = false;
+            break;
+        }
         size_t next = lt == NULL ? s->len : (size_t)(lt - in);
         if (next > s->i) {
             if (!s->skipping)
@@ -1843,18 +1910,24 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
             s->i++;
         }
     }
-    close_to(s, 0);
+    if (fits)
+        close_to(s, 0);
+    if (fits && w->len - at > max)
+        fits = false;
+    if (!fits)
+        w->len = at;
     free(s);
+    return fits;
 }
 
-void
+bool
 render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
 {
-    sanitize(w, in, len, false);
+    return sanitize(w, in, len, false);
 }
 
-void
+bool
 render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len)
 {
-    sanitize(w, in, len, true);
+    return sanitize(w, in, len, true);
 }

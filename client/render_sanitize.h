@@ -7,6 +7,7 @@
 #ifndef SZ_CLIENT_RENDER_SANITIZE_H
 #define SZ_CLIENT_RENDER_SANITIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,9 +35,14 @@
  *     inside its own elements.
  * Every attribute value is decoded and re-escaped, so what was checked is
  * what the browser sees. Time and memory are linear in len; errors are
- * reported through sz_wr_status(w).
+ * reported through sz_wr_status(w). Returns false, with nothing written, when
+ * the output would exceed SAN_OUT_FACTOR * len + SAN_OUT_BASE bytes (markup
+ * made to grow: thousands of empty tables, each put in its scroll box): the
+ * caller then shows the body as text.
  */
-void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
+#define SAN_OUT_FACTOR 6
+#define SAN_OUT_BASE (1u << 20)
+bool render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
 
 /*
  * As render_sanitize_html(), fitted to the article page around the body: its
@@ -52,7 +58,7 @@ void render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
  * render_sanitize_html(), sanitizing its output again does not leave it as
  * is.
  */
-void render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
+bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
 
 /*
  * Decodes the character references in p[0..n) as the sanitizer reads an

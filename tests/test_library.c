@@ -1981,7 +1981,19 @@ static const struct san_case san_cases[] = {
     SC("<svg><rect fill=\"CROSS-FADE(&quot;//x.example/a&quot;)\"/></svg>",
        "<svg><rect></rect></svg>"),
     SC("<img src=\"a.png\" alt=\"photo (2024)\">", "<img src=\"a.png\" alt=\"photo (2024)\">"),
-    SC("<div onclick=\"x\" class=c>t</div>", "<div class=\"c\">t</div>"),
+    SC("<div onclick=\"x\" id=c>t</div>", "<div id=\"c\">t</div>"),
+    /* The page's classes would dress the publisher's markup as the page's own
+     * warnings; only a code block's language stays. */
+    SC("<div class=\"alarm\" role=\"alert\">Key stolen</div>",
+       "<div role=\"alert\">Key stolen</div>"),
+    SC("<code class=\"language-c++\">x</code>", "<code class=\"language-c++\">x</code>"),
+    SC("<code class=\"language-c key\">x</code>", "<code>x</code>"),
+    SC("<code class=\"language-\">x</code>", "<code>x</code>"),
+    /* A link cannot be stretched invisibly over the article. */
+    SC("<a href=\"https://x.example/\" style=\"display:block;height:3000px\">t</a>",
+       "<a href=\"https://x.example/\">t</a>"),
+    SC("<p style=\"color:red\">t</p>", "<p style=\"color:red\">t</p>"),
+    SC("<img src=\"a.png\" attributionsrc=\"https://x.example/\">", "<img src=\"a.png\">"),
     SC("</div></article></body>t", "t"),
     SC("<div><b>x", "<div><b>x</b></div>"),
     SC("<!-- <script>x</script> -->t", "t"),
@@ -2013,6 +2025,14 @@ static const struct san_case san_cases[] = {
     SC("<img src=\"../../../../../../../../tmp/secret.png\">", "<img>"),
     SC("<img src=\"x.png?../../../../a\">", "<img src=\"x.png?../../../../a\">"),
     SC("<img srcset=\"a.png 1x, ../../../../etc/b.png 2x\">", "<img>"),
+    /* The HTML parser splits srcset on white space only: a control character
+     * stays in the URL's path, and a tab ends the URL. */
+    SC("<img srcset=\"x&#1;/../../../../../../../../../tmp/secret.png 1x\">", "<img>"),
+    SC("<img srcset=\"x\x01/../../../../../../../../../tmp/secret.png 1x\">", "<img>"),
+    SC("<img srcset=\"../../../../../..&#9;1x\">", "<img>"),
+    SC("<img srcset=\"a.png&#9;1x,&#10;b.png 2x\">", "<img srcset=\"a.png\t1x,\nb.png 2x\">"),
+    SC("<img srcset=\"a.png,b.png 1x\">", "<img srcset=\"a.png,b.png 1x\">"),
+    SC("<img srcset=\"a.png (1x, ../../../../../x.png)\">", "<img>"),
     SC("<a href=\"../../../../../../etc/passwd\">x</a>", "<a>x</a>"),
     SC("<a href=\"../../pub/art/index.html\">x</a>", "<a href=\"../../pub/art/index.html\">x</a>"),
     /* Popovers, invoker commands and anchors: the top layer escapes the body's box. */
@@ -2111,6 +2131,7 @@ static const char *const pol_drop_attrs[] = {"ping",
                                              "commandfor",
                                              "interestfor",
                                              "anchor",
+                                             "attributionsrc",
                                              NULL};
 static const char *const pol_resource_attrs[] = {"src",    "poster", "data",     "background",
                                                  "lowsrc", "dynsrc", "longdesc", NULL};
@@ -2118,6 +2139,8 @@ static const char *const pol_data_image_attrs[] = {"src", "poster", NULL};
 static const char *const pol_srcset_attrs[] = {"srcset", "imagesrcset", NULL};
 static const char *const pol_href_attrs[] = {"href", "xlink:href", NULL};
 static const char *const pol_style_attrs[] = {"style", NULL};
+/* Kept only as one "language-NAME" (none of the values below is). */
+static const char *const pol_class_attrs[] = {"class", NULL};
 
 static bool
 pol_listed(const char *name, const char *const *list)
@@ -2210,7 +2233,8 @@ pol_check_attr(const char *probe)
     pol_lower(probe, a);
     for (size_t e = 0; e < sizeof elems / sizeof elems[0]; e++) {
         const char *el = elems[e], *keep;
-        if ((a[0] == 'o' && a[1] == 'n') || pol_listed(a, pol_drop_attrs))
+        if ((a[0] == 'o' && a[1] == 'n') || pol_listed(a, pol_drop_attrs) ||
+            pol_listed(a, pol_class_attrs))
             keep = "DDDDD";
         else if (pol_listed(a, pol_srcset_attrs))
             keep = "KDDDD";
@@ -2219,7 +2243,7 @@ pol_check_attr(const char *probe)
         else if (pol_listed(a, pol_href_attrs))
             keep = pol_listed(el, pol_link_elems) ? "KKDKD" : "KDDKD";
         else if (pol_listed(a, pol_style_attrs))
-            keep = "KKDKK";
+            keep = pol_listed(el, pol_link_elems) ? "DDDDD" : "KKDKK";
         else
             keep = "KKKKK";
         for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
@@ -2244,7 +2268,7 @@ test_sanitizer_name_policy(void **state)
     const char *const *tag_lists[] = {pol_raw_text, pol_drop_content, pol_drop_tag, pol_void,
                                       pol_link_elems};
     const char *const *attr_lists[] = {pol_drop_attrs, pol_resource_attrs, pol_srcset_attrs,
-                                       pol_href_attrs, pol_style_attrs};
+                                       pol_href_attrs, pol_style_attrs,    pol_class_attrs};
     static const char *const others[] = {"p",   "div", "svg", "math", "b",  "x", "on",
                                          "one", "o",   "n",   "no",   "id", NULL};
     char probes[5][40];
