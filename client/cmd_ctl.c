@@ -134,7 +134,7 @@ cmd_publish(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = inputs_load((const char *const *)argv + optind, (size_t)(argc - optind), time(NULL), NULL,
-                     &content, &content_len);
+                     NULL, &content, &content_len);
     if (rc != EXIT_OK)
         return rc;
     /* One PUBLISH frame carries the version, type and blob length besides the articles. */

@@ -289,8 +289,8 @@ cmd_pack(int argc, char **argv)
                                                                             : "sequence record");
         return EXIT_USAGE;
     }
-    rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, &content,
-                     &content_len);
+    rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, pass_file,
+                     &content, &content_len);
     if (rc != EXIT_OK)
         goto out;
     /*

@@ -95,7 +95,7 @@ contains(const uint8_t *buf, size_t len, const char *s)
  * wherever it lies.
  */
 static int
-load_attachments(const char *path, struct input *in, const char *output)
+load_attachments(const char *path, struct input *in, const char *output, const char *secret)
 {
     struct article_file *f = in->f;
     char dir[PATH_MAX], full[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX], err[512];
@@ -143,6 +143,12 @@ load_attachments(const char *path, struct input *in, const char *output)
             util_err("%s: attachment %s is the --output file %s: the bundle would replace it; "
                      "choose another output file",
                      path, full, output);
+            return EXIT_USAGE;
+        }
+        if (secret != NULL && util_same_file(full, secret)) {
+            util_err("%s: attachment %s is the --passphrase-file: packing it would publish the "
+                     "passphrase; name the right file",
+                     path, full);
             return EXIT_USAGE;
         }
         if (realpath(full, real) == NULL) {
@@ -213,7 +219,7 @@ report_duplicates(const char *const *paths, const struct sz_article *arts, size_
 
 int
 inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
-            uint8_t **content, size_t *content_len)
+            const char *secret, uint8_t **content, size_t *content_len)
 {
     struct input *ins = calloc(n, sizeof *ins);
     struct sz_article *arts = calloc(n, sizeof *arts);
@@ -230,6 +236,21 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
             util_err("--output %s is the same file as the input %s: the bundle would replace "
                      "it; choose another output file",
                      output, paths[i]);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        /* A passphrase file or key beside the articles, caught by a wildcard. */
+        if (secret != NULL && util_same_file(paths[i], secret)) {
+            util_err("%s is the --passphrase-file: packing it would publish the passphrase; "
+                     "leave it out of the articles",
+                     paths[i]);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (util_is_secret_key(paths[i])) {
+            util_err("%s is a samizdat secret key: packing it would publish it; leave it out of "
+                     "the articles",
+                     paths[i]);
             rc = EXIT_USAGE;
             goto out;
         }
@@ -252,7 +273,7 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
         }
         if (ins[i].f->warning[0] != '\0')
             util_err("%s: warning: %s", paths[i], ins[i].f->warning);
-        rc = load_attachments(paths[i], &ins[i], output);
+        rc = load_attachments(paths[i], &ins[i], output, secret);
         if (rc != EXIT_OK)
             goto out;
         rc = EXIT_INPUT;

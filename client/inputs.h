@@ -13,10 +13,13 @@
  * Attachments are files in the article's folder or below it: an absolute path
  * or a ".." component is refused. When `output` is not NULL, no article or
  * attachment may be that file (it is about to be replaced). Prints a one-line
- * reason naming the file on failure. Returns an exit status (EXIT_OK,
- * EXIT_USAGE when an input is the output, or EXIT_INPUT).
+ * reason naming the file on failure. When `secret` is not NULL (the
+ * passphrase file), no article or attachment may be that file; no article or
+ * attachment may be a samizdat secret key either: packing it would publish it. Returns an exit
+ * status (EXIT_OK, EXIT_USAGE when an input is the output or the passphrase
+ * file, or EXIT_INPUT).
  */
 int inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
-                uint8_t **content, size_t *content_len);
+                const char *secret, uint8_t **content, size_t *content_len);
 
 #endif

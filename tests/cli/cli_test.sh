@@ -54,6 +54,23 @@ expect_stderr "wrong passphrase message" "wrong passphrase"
 check "pack with the right passphrase" "$SZ" pack --secret-key "$TMP/esk" \
     --passphrase-file "$TMP/pass" --output "$TMP/e.bundle" "${ARTICLES[0]}"
 check "verify the encrypted key's bundle" "$SZ" verify --trust "$TMP/epk" "$TMP/e.bundle"
+# The passphrase file or a secret key among the articles (a "*.txt" that
+# caught them) is refused before anything is signed: packing would publish it.
+cp "$TMP/pass" "$TMP/pass.txt"
+expect_status "pack with the passphrase file as an article" 2 "$SZ" pack --secret-key "$TMP/esk" \
+    --passphrase-file "$TMP/pass.txt" --output "$TMP/p.bundle" "${ARTICLES[0]}" "$TMP/pass.txt"
+expect_stderr "the passphrase file named" "pass.txt is the --passphrase-file: packing it would publish"
+[ ! -e "$TMP/p.bundle" ] && ok || bad "no bundle holding the passphrase"
+mkdir -p "$TMP/patt"
+cp "$TMP/pass" "$TMP/patt/pass.png"
+printf -- '---\ntitle: T\nattachments: [pass.png]\n---\nBody.\n' >"$TMP/patt/a.md"
+expect_status "pack with the passphrase file as an attachment" 2 "$SZ" pack --secret-key "$TMP/esk" \
+    --passphrase-file "$TMP/patt/pass.png" --output "$TMP/p.bundle" "$TMP/patt/a.md"
+expect_stderr "the attachment named" "attachment .*pass.png is the --passphrase-file"
+cp "$TMP/sk" "$TMP/key.txt"
+expect_status "pack with a secret key as an article" 2 "$SZ" pack --secret-key "$TMP/esk" \
+    --passphrase-file "$TMP/pass" --output "$TMP/p.bundle" "$TMP/key.txt"
+expect_stderr "the key named" "key.txt is a samizdat secret key: packing it would publish it"
 
 # --- pack, verify, unpack round trip over every example
 ID=$("$SZ" pack --secret-key "$TMP/sk" --output "$TMP/all.bundle" "${ARTICLES[@]}")
