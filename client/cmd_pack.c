@@ -46,23 +46,24 @@ static const char USAGE[] =
     "                         relays refuse unless they raise their limit\n"
     "  -h, --help             show this help\n";
 
-/* Reads a sequence record: empty (0) or a decimal number. Returns 0, or -1 (said). */
+/* Reads a sequence record: empty (0) or a decimal number (sz_seq_record_parse()).
+ * Returns 0, or -1 (said). */
 static int
 seq_record_read(int fd, const char *path, uint64_t *last)
 {
-    char buf[32];
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    uint8_t buf[SZ_SEQ_RECORD_MAX + 1];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
 
     *last = 0;
     if (n < 0) {
         util_err("cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    if (n > 0 && util_parse_u64(buf, last) != 0) {
-        util_err("%s is damaged (expected a number): fix it, or pass --sequence N", path);
+    if (sz_seq_record_parse(buf, (size_t)n, last) != 0) {
+        util_err("%s is damaged (it should hold the last sequence this key signed, digits and a "
+                 "newline): put that number in it (see samizdat inspect of the last bundle), or "
+                 "pass --sequence N",
+                 path);
         return -1;
     }
     return 0;

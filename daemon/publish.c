@@ -63,29 +63,20 @@ static bool sk_seq_warned; /* touched only by the seal, one at a time */
 static int
 seq_read(int fd, const char *path, uint64_t *last, const char *then, char *err, size_t err_cap)
 {
-    char buf[32];
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    uint8_t buf[SZ_SEQ_RECORD_MAX + 1];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
 
     if (n < 0) {
         snprintf(err, err_cap, "cannot read %.160s: %s", path, strerror(errno));
         return -1;
     }
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
     *last = 0;
-    if (n > 0) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0) {
-            snprintf(err, err_cap,
-                     "%.100s is damaged (it should hold the last sequence this key signed): "
-                     "put that number in it (see samizdat list --publisher), then %s",
-                     path, then);
-            return -1;
-        }
-        *last = v;
+    if (sz_seq_record_parse(buf, (size_t)n, last) != 0) {
+        snprintf(err, err_cap,
+                 "%.100s is damaged (it should hold the last sequence this key signed): "
+                 "put that number in it (see samizdat list --publisher), then %s",
+                 path, then);
+        return -1;
     }
     return 0;
 }

@@ -369,3 +369,29 @@ sz_seq_record_paths(const char *sk_path, char *canon, char *legacy, size_t cap)
     }
     return 0;
 }
+
+int
+sz_seq_record_parse(const uint8_t *buf, size_t len, uint64_t *last)
+{
+    uint64_t v = 0;
+
+    if (len == 0) {
+        *last = 0;
+        return 0;
+    }
+    if (len > SZ_SEQ_RECORD_MAX)
+        return -SZ_EBADMSG;
+    if (buf[len - 1] == '\n')
+        len--;
+    if (len == 0)
+        return -SZ_EBADMSG; /* a lone newline: not empty, and no number */
+    for (size_t k = 0; k < len; k++) {
+        if (buf[k] < '0' || buf[k] > '9')
+            return -SZ_EBADMSG;
+        if (v > (UINT64_MAX - (uint64_t)(buf[k] - '0')) / 10)
+            return -SZ_EBADMSG;
+        v = v * 10 + (uint64_t)(buf[k] - '0');
+    }
+    *last = v;
+    return 0;
+}

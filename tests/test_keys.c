@@ -669,6 +669,44 @@ setup(void **state)
     return sz_init();
 }
 
+/* The sequence record (BUNDLE.md 1.4): empty, or digits with one optional LF;
+ * anything else is damaged, so that a packer never starts again at 1. */
+static void
+test_seq_record_parse(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t last;
+    } cases[] = {
+        {"", 0, 0},
+        {"0\n", 0, 0},
+        {"7", 0, 7},
+        {"7\n", 0, 7},
+        {"18446744073709551615\n", 0, UINT64_MAX},
+        {"0000000000000000000000000000000000000000000000000000000000077\n", 0, 77},
+        {"18446744073709551616\n", -SZ_EBADMSG, 0},
+        {"\n", -SZ_EBADMSG, 0},
+        {"\n\n \n", -SZ_EBADMSG, 0},
+        {" 7\n", -SZ_EBADMSG, 0},
+        {"7 \n", -SZ_EBADMSG, 0},
+        {"7\n\n", -SZ_EBADMSG, 0},
+        {"7\r\n", -SZ_EBADMSG, 0},
+        {"+7\n", -SZ_EBADMSG, 0},
+        {"-1\n", -SZ_EBADMSG, 0},
+        {"7\n8\n", -SZ_EBADMSG, 0},
+        {"00000000000000000000000000000000000000000000000000000000000000077\n", -SZ_EBADMSG, 0},
+    };
+    (void)state;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint64_t last = 12345;
+        int rc = sz_seq_record_parse((const uint8_t *)cases[k].in, strlen(cases[k].in), &last);
+        if (rc != cases[k].rc)
+            fail_msg("case %zu ('%s'): %d, wanted %d", k, cases[k].in, rc, cases[k].rc);
+        assert_int_equal(last, rc == 0 ? cases[k].last : 12345);
+    }
+}
+
 int
 main(void)
 {
@@ -687,6 +725,7 @@ main(void)
         cmocka_unit_test(test_skfile_fields),
         cmocka_unit_test(test_skfile_seal_limits),
         cmocka_unit_test(test_skfile_bit_flips),
+        cmocka_unit_test(test_seq_record_parse),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);

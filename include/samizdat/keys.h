@@ -83,4 +83,16 @@ int sz_keypair(uint8_t pk[32], uint8_t *sk);
  */
 int sz_seq_record_paths(const char *sk_path, char *canon, char *legacy, size_t cap);
 
+/* The longest sequence record sz_seq_record_parse() reads; a longer file is damaged. */
+#define SZ_SEQ_RECORD_MAX 64
+
+/*
+ * Reads a sequence record's bytes (BUNDLE.md 1.4): empty means none used
+ * (*last = 0); else ASCII decimal digits, optionally followed by one LF, of a
+ * number that fits in 64 bits. Anything else (white space, a sign, a second
+ * line, more than SZ_SEQ_RECORD_MAX bytes) is damaged. Returns 0, or
+ * -SZ_EBADMSG with *last untouched.
+ */
+int sz_seq_record_parse(const uint8_t *buf, size_t len, uint64_t *last);
+
 #endif

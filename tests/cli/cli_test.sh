@@ -105,6 +105,17 @@ expect_status "pack after sequence 2^63 - 1" 5 "$SZ" pack --secret-key "$TMP/ful
     --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_stderr "no number left message" "sequence 9223372036854775807 was used: this key has no sequence number left"
 [ ! -e "$TMP/huge.bundle" ] && ok || bad "a bundle was made with sequence 2^63"
+# A record that is neither empty nor a number (white space, a number too long
+# to read) stops pack: taking it as empty would sign sequence 1 again.
+cp "$TMP/sk" "$TMP/badseq.sk"
+for rec in '\n\n \n' "$(printf '%0100d' 77)"; do
+    printf "$rec" >"$TMP/badseq.sk.seq"
+    rc=0
+    "$SZ" pack --secret-key "$TMP/badseq.sk" --output "$TMP/badseq.bundle" "${ARTICLES[0]}" \
+        >/dev/null 2>"$TMP/stderr" || rc=$?
+    [ $rc -ne 0 ] && grep -q "badseq.sk.seq is damaged" "$TMP/stderr" && [ ! -e "$TMP/badseq.bundle" ] &&
+        ok || bad "a damaged record ('$rec') stops pack (exit $rc): $(cat "$TMP/stderr")"
+done
 expect_status "pack --reuse-sequence alone" 2 "$SZ" pack --secret-key "$TMP/sk" --reuse-sequence \
     --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
