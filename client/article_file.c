@@ -9,6 +9,7 @@
 
 #include <yaml.h>
 
+#include "render_sanitize.h"
 #include "samizdat/common.h"
 
 #define FRONT_MATTER_MAX_LEN (64u * 1024)
@@ -194,35 +195,6 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
     return rc;
 }
 
-/* Decodes the few entities a title is likely to hold; others stay as written. */
-static size_t
-decode_entities(char *s, size_t n)
-{
-    static const struct {
-        const char *ent;
-        char c;
-    } ents[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
-                {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
-    size_t i = 0, o = 0, k;
-
-    while (i < n) {
-        if (s[i] == '&') {
-            for (k = 0; k < sizeof ents / sizeof ents[0]; k++) {
-                size_t el = strlen(ents[k].ent);
-                if (n - i >= el && memcmp(s + i, ents[k].ent, el) == 0) {
-                    s[o++] = ents[k].c;
-                    i += el;
-                    break;
-                }
-            }
-            if (k < sizeof ents / sizeof ents[0])
-                continue;
-        }
-        s[o++] = s[i++];
-    }
-    return o;
-}
-
 /* Case-insensitive search for needle in hay[0..n). */
 static const char *
 find_ci(const char *hay, size_t n, const char *needle)
@@ -235,12 +207,53 @@ find_ci(const char *hay, size_t n, const char *needle)
     return NULL;
 }
 
-/* Text between <tag ...> and </tag>, tags removed. */
-static int
-html_element_text(struct article_file *f, const char *s, size_t n, const char *open,
-                  const char *close)
+/* True when s[0..n) starts with the start tag "<name" (then '>', '/' or white space). */
+static bool
+is_start_tag(const char *s, size_t n, const char *name)
 {
-    const char *a = find_ci(s, n, open), *gt, *b;
+    size_t m = strlen(name);
+    return n > m + 1 && s[0] == '<' && strncasecmp(s + 1, name, m) == 0 &&
+           (s[m + 1] == '>' || s[m + 1] == '/' || is_ws(s[m + 1]));
+}
+
+/*
+ * The first start tag <name> of s[0..n) outside comments, or NULL; the search
+ * ends at any start tag of `stops` (NULL-terminated): a <title> counts only
+ * in the page's head, not in an <svg> picture of the body.
+ */
+static const char *
+find_start_tag(const char *s, size_t n, const char *name, const char *const *stops)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (lt == NULL)
+            return NULL;
+        i = (size_t)(lt - s);
+        if (n - i >= 4 && memcmp(lt, "<!--", 4) == 0) {
+            const char *end = find_ci(lt + 4, n - i - 4, "-->");
+            if (end == NULL)
+                return NULL;
+            i = (size_t)(end - s) + 3;
+            continue;
+        }
+        if (is_start_tag(lt, n - i, name))
+            return lt;
+        for (size_t k = 0; stops != NULL && stops[k] != NULL; k++)
+            if (is_start_tag(lt, n - i, stops[k]))
+                return NULL;
+        i++;
+    }
+    return NULL;
+}
+
+/* Text between <tag ...> and </tag>, tags removed, character references read. */
+static int
+html_element_text(struct article_file *f, const char *s, size_t n, const char *name,
+                  const char *close, const char *const *stops)
+{
+    const char *a = find_start_tag(s, n, name, stops), *gt, *b;
     char *t;
     size_t i, o = 0, len;
     bool in_tag = false;
@@ -267,7 +280,7 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *o
         else if (!in_tag)
             t[o++] = gt[i];
     }
-    o = decode_entities(t, o);
+    o = render_decode_refs((const uint8_t *)t, o, (uint8_t *)t);
     rc = 1;
     for (i = 0; i < o; i++)
         if (!is_ws(t[i]))
@@ -276,6 +289,29 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *o
         rc = set_derived_title(f, t, o);
     free(t);
     return rc;
+}
+
+/* True when line[0..n) (no leading white space) is only a Markdown picture,
+ * "![alt](target)", perhaps a linked one, "[![alt](target)](link)". */
+static bool
+md_picture_line(const char *line, size_t n)
+{
+    while (n > 0 && is_ws(line[n - 1]))
+        n--;
+    if (n >= 1 && line[0] == '[')
+        line++, n--;
+    if (n < 4 || line[0] != '!' || line[1] != '[')
+        return false;
+    const char *close = memchr(line, ']', n);
+    if (close == NULL || (size_t)(close - line) + 1 >= n || close[1] != '(')
+        return false;
+    const char *paren = memchr(close, ')', n - (size_t)(close - line));
+    if (paren == NULL)
+        return false;
+    size_t rest = n - (size_t)(paren + 1 - line);
+    const char *r = paren + 1;
+    /* Nothing after it, or the end of the link around it: "](link)". */
+    return rest == 0 || (r[0] == ']' && rest >= 2 && r[1] == '(' && r[rest - 1] == ')');
 }
 
 /* Title when the front matter gives none (DESIGN.md "Articles in"). */
@@ -287,30 +323,58 @@ derive_title(struct article_file *f)
     int rc;
 
     if (f->a.ctype == SZ_CTYPE_HTML) {
-        rc = html_element_text(f, s, n, "<title", "</title");
+        static const char *const head_ends[] = {"body", "svg", "math", NULL};
+        rc = html_element_text(f, s, n, "title", "</title", head_ends);
         if (rc <= 0)
             return rc;
-        rc = html_element_text(f, s, n, "<h1", "</h1");
+        rc = html_element_text(f, s, n, "h1", "</h1", NULL);
         if (rc <= 0)
             return rc;
         return 1;
     }
-    /* Markdown: the first ATX heading if it is the first text, else the first line. */
+    /* Markdown: the first ATX heading if it is the first text, else the first line;
+     * a line that is only a picture or an HTML comment is not text. */
     while (i < n) {
         size_t e = line_end((const uint8_t *)s, n, i), a = i;
         while (a < e && is_ws(s[a]))
             a++;
+        if (a < e && f->a.ctype == SZ_CTYPE_MARKDOWN && e - a >= 4 &&
+            memcmp(s + a, "<!--", 4) == 0) {
+            const char *end = find_ci(s + a, n - a, "-->");
+            if (end == NULL)
+                return 1;
+            i = (size_t)(end - s) + 3;
+            continue;
+        }
+        if (a < e && f->a.ctype == SZ_CTYPE_MARKDOWN && md_picture_line(s + a, e - a)) {
+            i = e + 1;
+            continue;
+        }
         if (a < e) {
-            if (f->a.ctype == SZ_CTYPE_MARKDOWN) {
-                while (a < e && s[a] == '#')
-                    a++;
-                while (a < e && is_ws(s[a]))
-                    a++;
-                while (e > a && (is_ws(s[e - 1]) || s[e - 1] == '#'))
-                    e--;
-                if (a == e) {
-                    i = e + 1;
-                    continue;
+            if (f->a.ctype == SZ_CTYPE_MARKDOWN && s[a] == '#') {
+                /* An ATX heading: 1 to 6 '#', then white space or the end (CommonMark);
+                 * a closing run of '#' only after white space ("C#" keeps its '#'). */
+                size_t h = a;
+                while (h < e && s[h] == '#')
+                    h++;
+                if (h - a <= 6 && (h == e || is_ws(s[h]))) {
+                    a = h;
+                    while (a < e && is_ws(s[a]))
+                        a++;
+                    while (e > a && is_ws(s[e - 1]))
+                        e--;
+                    size_t c = e;
+                    while (c > a && s[c - 1] == '#')
+                        c--;
+                    if (c == a || (c < e && is_ws(s[c - 1]))) {
+                        e = c;
+                        while (e > a && is_ws(s[e - 1]))
+                            e--;
+                    }
+                    if (a == e) {
+                        i = line_end((const uint8_t *)s, n, i) + 1;
+                        continue;
+                    }
                 }
             }
             return set_derived_title(f, s + a, e - a);
@@ -552,6 +616,61 @@ warn_near(struct article_file *f, const char *k, size_t klen)
     }
 }
 
+/* True when the scalar node is YAML's null or empty: "key:", "key: ~", "key: null". */
+static bool
+scalar_is_null(const yaml_node_t *vn)
+{
+    const char *v = (const char *)vn->data.scalar.value;
+    size_t n = vn->data.scalar.length;
+
+    if (vn->type != YAML_SCALAR_NODE)
+        return false;
+    if (n == 0)
+        return true;
+    return vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           ((n == 1 && v[0] == '~') || (n == 4 && strncasecmp(v, "null", 4) == 0));
+}
+
+/* True when the plain scalar v[0..n) is one of the words (case-insensitive). */
+static bool
+word_in(const char *v, size_t n, const char *const *words)
+{
+    for (size_t k = 0; words[k] != NULL; k++)
+        if (strlen(words[k]) == n && strncasecmp(v, words[k], n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The keys static-site generators mark a draft with (Hugo's draft: true,
+ * Jekyll's published: false, status: draft of WordPress and Ghost exports):
+ * sets f->draft. Returns true when k is one of them.
+ */
+static bool
+draft_key(struct article_file *f, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    static const char *const unfinished[] = {"draft", "private", "pending", NULL};
+
+    if (key_is(k, klen, "draft")) {
+        if (v != NULL && word_in(v, vlen, yes))
+            f->draft = true;
+        return true;
+    }
+    if (key_is(k, klen, "published")) {
+        if (v != NULL && word_in(v, vlen, no))
+            f->draft = true;
+        return true;
+    }
+    if (key_is(k, klen, "status")) {
+        if (v != NULL && word_in(v, vlen, unfinished))
+            f->draft = true;
+        return true;
+    }
+    return false;
+}
+
 /* Applies the front-matter mapping to f. */
 static int
 apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, char *err,
@@ -596,6 +715,12 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
 
         if (k == NULL || vn == NULL)
             continue;
+        {
+            size_t dlen = 0;
+            const char *dv = scalar_of(&doc, vn, &dlen);
+            if (draft_key(f, k, klen, dv, dlen))
+                continue;
+        }
         field = field_of(k, klen);
         if (field == N_FIELDS) {
             warn_near(f, k, klen);
@@ -610,6 +735,10 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
             break;
         }
         seen |= 1u << field;
+        /* An empty or null value ("author:", "date: ~"), as exporters and site
+         * templates leave them, is no value: the field is taken as not given. */
+        if (scalar_is_null(vn))
+            continue;
         v = scalar_of(&doc, vn, &vlen);
         if (key_is(k, klen, "authors") || key_is(k, klen, "author")) {
             free(f->a.authors);
@@ -825,13 +954,39 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
     if (f == NULL)
         return -SZ_ENOMEM;
     f->a.ctype = ctype;
-    if ((rc = own_str(f, base, (size_t)(dot - base), &f->a.id)) != 0)
-        goto fail;
+    /* A page bundle (Hugo: posts/NAME/index.md, _index.md) is named by its folder. */
+    {
+        const char *id = base;
+        size_t id_len = (size_t)(dot - base);
+        if (base > file_name && ((id_len == 5 && strncasecmp(base, "index", 5) == 0) ||
+                                 (id_len == 6 && strncasecmp(base, "_index", 6) == 0))) {
+            const char *end = base - 1, *start;
+            while (end > file_name && end[-1] == '/')
+                end--; /* "a//index.md" */
+            start = end;
+            while (start > file_name && start[-1] != '/')
+                start--;
+            if (end > file_name && end > start && !(end - start == 1 && start[0] == '.') &&
+                !(end - start == 2 && start[0] == '.' && start[1] == '.')) {
+                id = start;
+                id_len = (size_t)(end - start);
+            }
+        }
+        if ((rc = own_str(f, id, id_len, &f->a.id)) != 0)
+            goto fail;
+    }
     f->a.published = mtime;
     /* A UTF-8 byte order mark is not part of the text. */
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         body_start = 3;
     e = line_end(buf, len, body_start);
+    if (line_is(buf, body_start, e, "+++")) {
+        set_err(err, err_cap,
+                "the front matter is TOML (between '+++' lines), which samizdat does not read: "
+                "write it as YAML between '---' lines (key: value, e.g. title: \"...\")");
+        rc = -SZ_EINVAL;
+        goto fail;
+    }
     if (line_is(buf, body_start, e, "---")) {
         size_t fm_start = e + 1 < len ? e + 1 : len, s = fm_start;
         bool closed = false;

@@ -7,6 +7,7 @@
 #ifndef SZ_CLIENT_ARTICLE_FILE_H
 #define SZ_CLIENT_ARTICLE_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@ struct article_file {
     char **att_paths;    /* attachment paths as written in the front matter */
     size_t n_att_paths;
     char warning[160]; /* for the user: a front-matter key that looks mistyped; "" when none */
+    bool draft;        /* the front matter marks it a draft (draft: true, published: false,
+                          status: draft): inputs_load() leaves it out unless asked */
     /* Private: owned allocations. */
     char **owned;
     size_t n_owned;

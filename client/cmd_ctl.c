@@ -72,16 +72,17 @@ call(const char *sock, const struct sz_ctl_msg *req, uint8_t want, uint8_t **fra
 
 /*
  * The options of a command that takes --socket and one or more operands (what
- * names them in the error). Returns -1 to go on with argv[optind..], or the
- * exit status.
+ * names them in the error), and --include-drafts when drafts is not NULL.
+ * Returns -1 to go on with argv[optind..], or the exit status.
  */
 static int
 socket_and_operands(int argc, char **argv, const char *usage_text, const char *cmd,
-                    const char *what, char *sock, size_t sock_cap)
+                    const char *what, char *sock, size_t sock_cap, bool *drafts)
 {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        {"include-drafts", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -91,6 +92,14 @@ socket_and_operands(int argc, char **argv, const char *usage_text, const char *c
         switch (c) {
         case 's':
             snprintf(sock, sock_cap, "%s", optarg);
+            break;
+        case 'D':
+            if (drafts == NULL) {
+                util_err("%s takes no --include-drafts", cmd);
+                usage(stderr, usage_text);
+                return EXIT_USAGE;
+            }
+            *drafts = true;
             break;
         case 'h':
             usage(stdout, usage_text);
@@ -109,13 +118,16 @@ socket_and_operands(int argc, char **argv, const char *usage_text, const char *c
 }
 
 static const char PUBLISH_USAGE[] =
-    "usage: samizdat publish [--socket PATH] FILE...\n"
+    "usage: samizdat publish [--socket PATH] [--include-drafts] FILE...\n"
     "\n"
     "Hands article files (.md, .html, .txt with optional front matter) to a local\n"
     "samizdatd started with --publisher-key. The daemon batches what arrives\n"
     "within its window into one bundle, signs and stores it, and this command\n"
     "prints the bundle's id once it is stored.\n"
     "\n"
+    "  --include-drafts       publish files whose front matter marks them a draft\n"
+    "                         (draft: true, published: false, status: draft);\n"
+    "                         without it they are refused\n"
     "  -h, --help             show this help\n";
 
 int
@@ -125,7 +137,9 @@ cmd_publish(int argc, char **argv)
     struct sz_ctl_msg req = {.type = SZ_CTL_PUBLISH}, *reply = NULL;
     uint8_t *content = NULL, *frame = NULL;
     size_t content_len = 0;
-    int rc = socket_and_operands(argc, argv, PUBLISH_USAGE, "publish", "FILE", sock, sizeof sock);
+    bool drafts = false;
+    int rc = socket_and_operands(argc, argv, PUBLISH_USAGE, "publish", "FILE", sock, sizeof sock,
+                                 &drafts);
 
     if (rc >= 0)
         return rc;
@@ -134,7 +148,7 @@ cmd_publish(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = inputs_load((const char *const *)argv + optind, (size_t)(argc - optind), time(NULL), NULL,
-                     NULL, &content, &content_len);
+                     NULL, drafts, &content, &content_len);
     if (rc != EXIT_OK)
         return rc;
     /* One PUBLISH frame carries the version, type and blob length besides the articles. */
@@ -239,8 +253,8 @@ cmd_import(int argc, char **argv)
     char sock[PATH_MAX];
     bool refused = false;
     size_t *sizes = NULL;
-    int i,
-        rc = socket_and_operands(argc, argv, IMPORT_USAGE, "import", "BUNDLE", sock, sizeof sock);
+    int i, rc = socket_and_operands(argc, argv, IMPORT_USAGE, "import", "BUNDLE", sock, sizeof sock,
+                                    NULL);
 
     if (rc >= 0)
         return rc;

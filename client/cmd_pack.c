@@ -25,7 +25,7 @@
 static const char USAGE[] =
     "usage: samizdat pack --secret-key SK [--passphrase-file F] --output BUNDLE\n"
     "                     [--sequence N [--reuse-sequence]] [--level L] [--created TIME]\n"
-    "                     [--allow-large] FILE...\n"
+    "                     [--allow-large] [--include-drafts] FILE...\n"
     "\n"
     "Packs article files (.md, .html, .txt, each optionally starting with a\n"
     "YAML front-matter block) into one signed, compressed bundle, and prints the\n"
@@ -44,6 +44,9 @@ static const char USAGE[] =
     "  --created TIME         creation time, RFC 3339 (default: now)\n"
     "  --allow-large          pack more than 64 MiB of articles, which readers and\n"
     "                         relays refuse unless they raise their limit\n"
+    "  --include-drafts       pack files whose front matter marks them a draft\n"
+    "                         (draft: true, published: false, status: draft);\n"
+    "                         without it they are refused\n"
     "  -h, --help             show this help\n";
 
 /* Reads a sequence record: empty (0) or a decimal number (sz_seq_record_parse()).
@@ -194,6 +197,7 @@ cmd_pack(int argc, char **argv)
         {"level", required_argument, NULL, 'l'},
         {"created", required_argument, NULL, 'c'},
         {"allow-large", no_argument, NULL, 'L'},
+        {"include-drafts", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -202,7 +206,7 @@ cmd_pack(int argc, char **argv)
     uint8_t *sk = NULL, *content = NULL, *bundle = NULL, id[SZ_BUNDLE_ID_LEN];
     size_t content_len = 0, bundle_len = 0, n_in;
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
-    bool seq_given = false, reuse = false, allow_large = false;
+    bool seq_given = false, reuse = false, allow_large = false, drafts = false;
     int64_t created = (int64_t)time(NULL);
     char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX], legacy_seq[PATH_MAX];
     int c, r, rc = EXIT_USAGE;
@@ -243,6 +247,9 @@ cmd_pack(int argc, char **argv)
             break;
         case 'L':
             allow_large = true;
+            break;
+        case 'D':
+            drafts = true;
             break;
         case 'h':
             fputs(USAGE, stdout);
@@ -290,7 +297,7 @@ cmd_pack(int argc, char **argv)
                                                                             : "sequence record");
         return EXIT_USAGE;
     }
-    rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, pass_file,
+    rc = inputs_load((const char *const *)argv + optind, n_in, created, out_path, pass_file, drafts,
                      &content, &content_len);
     if (rc != EXIT_OK)
         goto out;

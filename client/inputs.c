@@ -219,7 +219,7 @@ report_duplicates(const char *const *paths, const struct sz_article *arts, size_
 
 int
 inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
-            const char *secret, uint8_t **content, size_t *content_len)
+            const char *secret, bool drafts, uint8_t **content, size_t *content_len)
 {
     struct input *ins = calloc(n, sizeof *ins);
     struct sz_article *arts = calloc(n, sizeof *arts);
@@ -273,6 +273,13 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
         }
         if (ins[i].f->warning[0] != '\0')
             util_err("%s: warning: %s", paths[i], ins[i].f->warning);
+        if (ins[i].f->draft && !drafts) {
+            util_err("%s: its front matter marks it a draft (draft: true, published: false or "
+                     "status: draft), and a signed bundle cannot be called back: leave it out, "
+                     "or pass --include-drafts to publish it",
+                     paths[i]);
+            goto out;
+        }
         rc = load_attachments(paths[i], &ins[i], output, secret);
         if (rc != EXIT_OK)
             goto out;

@@ -2,6 +2,7 @@
 #ifndef SZ_CLIENT_INPUTS_H
 #define SZ_CLIENT_INPUTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,9 +18,11 @@
  * passphrase file), no article or attachment may be that file; no article or
  * attachment may be a samizdat secret key either: packing it would publish it. Returns an exit
  * status (EXIT_OK, EXIT_USAGE when an input is the output or the passphrase
- * file, or EXIT_INPUT).
+ * file, or EXIT_INPUT). A file whose front matter marks it a draft
+ * (article_file.draft) is refused (EXIT_INPUT) unless `drafts`: a signed
+ * bundle cannot be called back.
  */
 int inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const char *output,
-                const char *secret, uint8_t **content, size_t *content_len);
+                const char *secret, bool drafts, uint8_t **content, size_t *content_len);
 
 #endif

@@ -419,6 +419,42 @@ expect_status "a mistyped front matter key" 0 "$SZ" pack --secret-key "$TMP/sk" 
     --output "$TMP/typo.bundle" "$TMP/typo.md"
 expect_stderr "mistyped key warning" "typo.md: warning: front matter key 'sumary' .*did you mean 'summary'"
 ! grep -q "tags" "$TMP/stderr" && ok || bad "a key of the site's own (tags) is warned about"
+# What site generators and exporters write: drafts are refused unless asked
+# for (a signed bundle cannot be called back); empty fields count as not
+# given; TOML front matter is refused with a hint; a page bundle's index.md
+# takes its folder's name.
+mkdir -p "$TMP/gen/posts/first-post"
+printf -- '---\ntitle: D\ndraft: true\n---\nbody\n' >"$TMP/gen/draft.md"
+printf -- '---\ntitle: J\npublished: false\n---\nbody\n' >"$TMP/gen/unpublished.md"
+printf -- '---\ntitle: W\nstatus: Draft\n---\nbody\n' >"$TMP/gen/status.md"
+for f in draft unpublished status; do
+    expect_status "a draft ($f)" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
+        "$TMP/gen/$f.md"
+    expect_stderr "draft message ($f)" "$f.md: its front matter marks it a draft .*--include-drafts"
+done
+[ ! -e "$TMP/gen.bundle" ] && ok || bad "a bundle was written for a draft"
+check "--include-drafts packs a draft" "$SZ" pack --secret-key "$TMP/sk" --include-drafts \
+    --output "$TMP/gen.bundle" "$TMP/gen/draft.md"
+printf -- '+++\ntitle = "T"\n+++\nbody\n' >"$TMP/gen/toml.md"
+expect_status "TOML front matter" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
+    "$TMP/gen/toml.md"
+expect_stderr "TOML message" "toml.md: the front matter is TOML .*write it as YAML between '---' lines"
+printf -- '---\ntitle: Hugo\nid:\ndate: ~\nauthor:\nattachments:\ndraft: false\n---\nbody\n' \
+    >"$TMP/gen/posts/first-post/index.md"
+printf -- '<html><head><!-- <title>old</title> --><titlebar>no</titlebar><title>Putin&#8217;s visit &mdash; ICC</title></head><body><svg><title>icon</title></svg><p>x</p></body></html>\n' \
+    >"$TMP/gen/entities.html"
+printf -- '<p>x</p><svg><title>icon</title></svg><h1>Heading</h1>\n' >"$TMP/gen/svg.html"
+printf -- '![cover](cover.png)\n\n# Learning C#\n\ntext\n' >"$TMP/gen/csharp.md"
+printf -- '<!-- a note\nto self -->\n# Closed ##\n\ntext\n' >"$TMP/gen/comment.md"
+printf -- '#hashtag first\n\ntext\n' >"$TMP/gen/hashtag.md"
+check "pack what generators write" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
+    "$TMP/gen/posts/first-post/index.md" "$TMP/gen/entities.html" "$TMP/gen/svg.html" \
+    "$TMP/gen/csharp.md" "$TMP/gen/comment.md" "$TMP/gen/hashtag.md"
+"$SZ" inspect "$TMP/gen.bundle" >"$TMP/gen.inspect"
+for want in "first-post .* Hugo\$" "entities .* Putin’s visit — ICC\$" "svg .* Heading\$" \
+    "csharp .* Learning C#\$" "comment .* Closed\$" "hashtag .* #hashtag first\$"; do
+    grep -Eq -- "- $want" "$TMP/gen.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen.inspect")"
+done
 # A date as Jekyll and YAML write one is read with its zone (UTC without
 # one; seconds may be left out); other forms are refused, naming both.
 for pair in "2024-08-29 10:00:00 +0300=2024-08-29T07:00:00Z" \
