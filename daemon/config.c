@@ -696,6 +696,28 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
             memset(field, 0, sizeof a);
             return 0;
         }
+        {
+            /* A user name and password in it stay out of the messages (and so the logs). */
+            const char *at = memchr(s, '@', len);
+            if (at != NULL) {
+                char red[QUOTE_MAX + 16];
+                const char *sep = NULL;
+                for (i = 0; i + 3 <= (size_t)(at - s); i++)
+                    if (memcmp(s + i, "://", 3) == 0) {
+                        sep = s + i + 3;
+                        break;
+                    }
+                size_t pre = sep != NULL ? (size_t)(sep - s) : 0, post = len - (size_t)(at - s);
+                if (pre > QUOTE_MAX / 2)
+                    pre = QUOTE_MAX / 2;
+                if (post > QUOTE_MAX / 2)
+                    post = QUOTE_MAX / 2;
+                memcpy(red, s, pre);
+                memcpy(red + pre, "...", 3);
+                memcpy(red + pre + 3, at, post);
+                quote(q, red, pre + 3 + post);
+            }
+        }
         if (len >= 10 && memcmp(s, "socks5h://", 10) == 0) {
             hp += 10;
             hp_len -= 10;

@@ -313,6 +313,9 @@ test_set_values(void **state)
                 fail_msg("%s = '%s': message without the option: %s", t->key, t->value, err);
             if (!config_equal(&cfg, &before))
                 fail_msg("%s = '%s': refused, but the config changed", t->key, t->value);
+            /* A proxy's user name and password stay out of the message (and the log). */
+            if (strstr(t->value, "pw@") != NULL && strstr(err, ":pw") != NULL)
+                fail_msg("%s = '%s': the password is in the message: %s", t->key, t->value, err);
         }
         config_free(&cfg);
         config_free(&before);
