@@ -1837,6 +1837,22 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    /* SQLite opens a file it may not write read-only, without an error: every
+     * store would then fail, long after the daemon said it was ready. */
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        struct stat sb;
+        char owner[64] = "";
+        if (stat(st->db_path, &sb) == 0)
+            snprintf(owner, sizeof owner, " (owner uid %u, mode %04o)", (unsigned)sb.st_uid,
+                     (unsigned)(sb.st_mode & 07777));
+        set_err(err, err_cap,
+                "the store %s cannot be written%s, by this user (uid %u) or on a read-only "
+                "disk: give it to the user the daemon runs as (chown), or choose another "
+                "data folder",
+                st->db_path, owner, (unsigned)geteuid());
+        ret = -EACCES;
+        goto fail;
+    }
 
     ret = check_schema(st, &create, &version, err, err_cap);
     if (ret < 0)

@@ -356,6 +356,22 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 else
     echo "daemon_test: not root or no mount namespaces; the read-only key check is skipped"
 fi
+# A store the daemon's user cannot write (here the file on a read-only bind
+# mount; as often, left by root): the daemon stops at its start, naming the
+# file, rather than saying it is ready and failing every store.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    check "start rostore" start_daemon rostore
+    check "stop rostore" stop_daemon rostore
+    printf '#!/bin/sh\nexec unshare -m sh -c '"'"'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'"'"' "%s" "%s" "$@"\n' \
+        "$TMP/rostore/store.sqlite" "$SZD" >"$TMP/szd-rostore"
+    chmod +x "$TMP/szd-rostore"
+    rc=0
+    timeout 20 "$TMP/szd-rostore" --data-dir "$TMP/rostore" --listen 127.0.0.1:0 \
+        >"$TMP/rostore2.log" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q "rostore/store.sqlite cannot be written" "$TMP/rostore2.log" &&
+        ! grep -q "ready" "$TMP/rostore2.log" && ok ||
+        bad "a store that cannot be written stops the start (rc $rc): $(cat "$TMP/rostore2.log")"
+fi
 
 # --- the node key is named node.key only once whole: a first start killed while
 # making it leaves node.key.tmp (removed at the next start), or, from versions
