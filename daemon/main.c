@@ -605,7 +605,10 @@ make_dirs(const char *path, char *err, size_t err_cap)
             continue;
         tmp[i] = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, err_cap, "cannot create data folder %s: %s", tmp, strerror(errno));
+            snprintf(err, err_cap,
+                     "cannot create the data folder %s (at %s: %s): create it for the user the "
+                     "daemon runs as, or choose another with --data-dir or data_dir",
+                     path, tmp, strerror(errno));
             return -1;
         }
         tmp[i] = path[i];

@@ -86,6 +86,12 @@ grep -q "^present $ID" <<<"$out" && ok || bad "importing a held bundle says pres
 rc=$?
 [ $rc -ne 0 ] && grep -q "in use" "$TMP/second.log" && ok ||
     bad "second daemon on one data folder refused (rc $rc: $(cat "$TMP/second.log"))"
+# A data folder that cannot be made: named whole, with what to do.
+: >"$TMP/afile"
+rc=0
+timeout 20 "$SZD" --data-dir "$TMP/afile/data" --listen 127.0.0.1:0 >"$TMP/nodir.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "cannot create the data folder $TMP/afile/data (at .*): .*--data-dir" \
+    "$TMP/nodir.log" && ok || bad "a data folder that cannot be made (rc $rc): $(cat "$TMP/nodir.log")"
 
 # --- bad control input: the daemon drops the client and keeps serving
 python3 - "$SOCK" <<'PY' && ok || bad "bad control input"
