@@ -514,6 +514,23 @@ set_path(char **field, const char *s, size_t len, const char *key, char *err, si
             return -1;
         }
     }
+    /* Mistakes that would still make a path, somewhere nobody meant. */
+    if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0]) {
+        set_err(err, err_cap,
+                "invalid value for %s: write the path without quotes (they would be part of "
+                "it)",
+                key);
+        return -1;
+    }
+    for (i = 0; i + 1 < len; i++) {
+        if ((s[i] == ' ' || s[i] == '\t') && s[i + 1] == '#') {
+            set_err(err, err_cap,
+                    "invalid value for %s: a path with ' #' in it (a comment after a value "
+                    "would be part of it)",
+                    key);
+            return -1;
+        }
+    }
     if (len > 0) {
         copy = malloc(len + 1);
         if (copy == NULL) {

@@ -265,6 +265,11 @@ static const struct set_case set_cases[] = {
     {"proxy_auth_file", "/etc/samizdat/proxy.auth", "/etc/samizdat/proxy.auth"},
     {"proxy_auth_file", "", "(null)"},
     {"proxy_auth_file", "a\x01b", NULL},
+    /* An inline '#' comment or quotes would make another path than meant. */
+    {"proxy_auth_file", "/etc/samizdat/proxy.auth   # the file", NULL},
+    {"proxy_auth_file", "\"/etc/samizdat/proxy.auth\"", NULL},
+    {"proxy_auth_file", "'/etc/x'", NULL},
+    {"proxy_auth_file", "/etc/a#b", "/etc/a#b"},
     {"network_key", "/etc/samizdat/net.key", "/etc/samizdat/net.key"},
     {"network_key", "", "(null)"},
     {"max_inbound", "0", "0"},
