@@ -527,6 +527,101 @@ maintenance_steps(struct daemon *d,
     return total;
 }
 
+/* The publishers held and no longer carried (carry = list without them). */
+struct uncarried {
+    struct daemon *d;
+    uint8_t (*pk)[SZ_PUBLIC_KEY_LEN];
+    size_t n, cap;
+};
+
+static int
+on_held_publisher(const struct store_usage *u, void *ctx)
+{
+    struct uncarried *a = ctx;
+
+    if (daemon_carries(a->d, u->publisher))
+        return 0;
+    if (a->n == a->cap) {
+        size_t cap = a->cap == 0 ? 16 : a->cap * 2;
+        void *g = realloc(a->pk, cap * sizeof *a->pk);
+        if (g == NULL)
+            return 1; /* the rest at the next run */
+        a->pk = g;
+        a->cap = cap;
+    }
+    memcpy(a->pk[a->n++], u->publisher, SZ_PUBLIC_KEY_LEN);
+    return 0;
+}
+
+/* Ids of one publisher's bundles, up to MAINTENANCE_STEP. */
+struct step_ids {
+    uint8_t id[MAINTENANCE_STEP][SZ_BUNDLE_ID_LEN];
+    size_t n;
+};
+
+static int
+on_uncarried_bundle(const struct store_meta *m, void *ctx)
+{
+    struct step_ids *a = ctx;
+
+    memcpy(a->id[a->n++], m->id, SZ_BUNDLE_ID_LEN);
+    return a->n == MAINTENANCE_STEP;
+}
+
+/*
+ * Deletes the bundles of publishers this node no longer carries: after a carry
+ * list left them out (a reload, a restart), what it holds of them is neither
+ * served nor kept against the quotas. Returns how many were deleted.
+ */
+static uint64_t
+drop_uncarried(struct daemon *d, int64_t now)
+{
+    struct uncarried a = {.d = d};
+    struct step_ids *ids = NULL;
+    uint64_t total = 0;
+    char err[256];
+    int rc;
+
+    uv_rwlock_rdlock(&d->cfg_lock); /* a reload may change it meanwhile */
+    bool any = d->cfg->carry == CONFIG_CARRY_ANY;
+    uv_rwlock_rdunlock(&d->cfg_lock);
+    if (any)
+        return 0;
+    uv_mutex_lock(&d->store_lock);
+    rc = store_publishers(d->store, on_held_publisher, &a, err, sizeof err);
+    uv_mutex_unlock(&d->store_lock);
+    if (rc != 0)
+        log_msg(LOG_WARN, "maintenance: listing publishers failed: %s", err);
+    if (a.n > 0 && (ids = malloc(sizeof *ids)) == NULL)
+        a.n = 0;
+    for (size_t i = 0; i < a.n && !atomic_load(&maintenance_stop); i++) {
+        do {
+            ids->n = 0;
+            uv_mutex_lock(&d->store_lock);
+            rc = store_list(d->store, a.pk[i], 0, on_uncarried_bundle, ids, err, sizeof err);
+            for (size_t k = 0; rc == 0 && k < ids->n; k++) {
+                rc = store_delete(d->store, ids->id[k], false, now, err, sizeof err);
+                if (rc == -ENOENT)
+                    rc = 0;
+                else if (rc == 0)
+                    total++;
+            }
+            uv_mutex_unlock(&d->store_lock);
+            if (rc != 0)
+                log_msg(LOG_WARN, "maintenance: dropping a publisher no longer carried failed: %s",
+                        err);
+        } while (rc == 0 && ids->n == MAINTENANCE_STEP && !atomic_load(&maintenance_stop));
+    }
+    if (a.n > 0 && total > 0)
+        log_msg(LOG_INFO,
+                "maintenance: dropped %llu bundle%s of %zu publisher%s no longer carried "
+                "(carry = list)",
+                (unsigned long long)total, total == 1 ? "" : "s", a.n, a.n == 1 ? "" : "s");
+    free(ids);
+    free(a.pk);
+    return total;
+}
+
 static void
 on_maintenance_work(uv_work_t *w)
 {
@@ -536,6 +631,7 @@ on_maintenance_work(uv_work_t *w)
     int64_t now = daemon_now();
     bool reloaded = atomic_exchange(&maintenance_after_reload, false);
 
+    (void)drop_uncarried(d, now);
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");
     uv_mutex_lock(&d->store_lock);

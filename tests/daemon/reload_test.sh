@@ -115,6 +115,25 @@ for i in $(seq 1 50); do
 done
 grep -q "WARN SIGHUP: .*take effect only at a restart.*: max_inbound$" "$TMP/relay.log" && ok ||
     bad "a changed max_inbound is named as needing a restart: $(grep SIGHUP "$TMP/relay.log")"
+# A carry list that leaves out a publisher the relay holds: its bundles are
+# dropped at once (neither served nor kept against the quotas), the others stay.
+"$SZ" keygen --secret-key "$TMP/k2.sk" --public-key "$TMP/k2.pk" --no-passphrase >/dev/null
+printf -- '---\ntitle: Kept\nid: kept\n---\nKept.\n' >"$TMP/kept.md"
+"$SZ" pack --secret-key "$TMP/k2.sk" --level 1 --output "$TMP/kept.bundle" "$TMP/kept.md" \
+    </dev/null >/dev/null 2>&1 || bad "pack kept"
+"$SZ" import --socket "$TMP/relay/control.sock" "$TMP/kept.bundle" >/dev/null || bad "import kept"
+[ "$(status_field relay bundles)" = 3 ] && ok || bad "3 bundles before the carry list"
+printf '[policy]\ncarry = list\npublishers = %s\n' "$(cat "$TMP/k2.pk")" >"$TMP/relay.ini"
+kill -HUP "$PID_relay"
+for i in $(seq 1 50); do
+    [ "$(status_field relay bundles)" = 1 ] && break
+    sleep 0.1
+done
+[ "$(status_field relay bundles)" = 1 ] &&
+    "$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/k2.pk" | grep -q . && ok ||
+    bad "only the carried publisher's bundle stays: $("$SZ" list --socket "$TMP/relay/control.sock")"
+grep -q "INFO maintenance: dropped 2 bundles of 1 publisher no longer carried" "$TMP/relay.log" &&
+    ok || bad "the drop is logged: $(grep maintenance "$TMP/relay.log")"
 check "stop relay" stop_daemon relay
 
 # 5. SIGHUP while the daemon starts (unlocking an encrypted key takes a
