@@ -314,6 +314,76 @@ md_picture_line(const char *line, size_t n)
     return rest == 0 || (r[0] == ']' && rest >= 2 && r[1] == '(' && r[rest - 1] == ')');
 }
 
+/* True when the tag at s[0..n) ("<name" or "</name") is one that stays inside a line of text. */
+static bool
+inline_tag(const char *s, size_t n)
+{
+    static const char *const names[] = {"a",    "abbr", "b",    "bdi",   "bdo",  "cite",   "code",
+                                        "data", "dfn",  "em",   "font",  "i",    "kbd",    "mark",
+                                        "q",    "s",    "samp", "small", "span", "strong", "sub",
+                                        "sup",  "time", "u",    "var",   NULL};
+    size_t k = 1;
+    if (k < n && s[k] == '/')
+        k++;
+    for (size_t i = 0; names[i] != NULL; i++) {
+        size_t m = strlen(names[i]);
+        if (n - k > m && strncasecmp(s + k, names[i], m) == 0 &&
+            (s[k + m] == '>' || s[k + m] == '/' || is_ws(s[k + m])))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The title of an HTML body with no <title> and no heading: its first text,
+ * up to the first tag that ends a line of text (comments, <script> and
+ * <style> skipped). Returns 0 when set, 1 when there is no text.
+ */
+static int
+html_first_text(struct article_file *f, const char *s, size_t n)
+{
+    char *t = malloc(SZ_MAX_TITLE_LEN * 4 + 1);
+    size_t i = 0, o = 0, cap = SZ_MAX_TITLE_LEN * 4;
+    bool text = false;
+    int rc = 1;
+
+    if (t == NULL)
+        return -SZ_ENOMEM;
+    while (i < n && o < cap) {
+        if (s[i] != '<') {
+            if (!is_ws(s[i]))
+                text = true;
+            t[o++] = text ? s[i] : ' ';
+            i++;
+            continue;
+        }
+        const char *end = NULL;
+        if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0)
+            end = find_ci(s + i + 4, n - i - 4, "-->");
+        else if (is_start_tag(s + i, n - i, "script"))
+            end = find_ci(s + i, n - i, "</script");
+        else if (is_start_tag(s + i, n - i, "style"))
+            end = find_ci(s + i, n - i, "</style");
+        if (end == NULL) {
+            if (text && !inline_tag(s + i, n - i))
+                break;
+            end = s + i;
+        }
+        const char *gt = memchr(end, '>', n - (size_t)(end - s));
+        if (gt == NULL)
+            break;
+        i = (size_t)(gt - s) + 1;
+    }
+    o = render_decode_refs((const uint8_t *)t, o, (uint8_t *)t);
+    for (size_t k = 0; k < o; k++)
+        if (!is_ws(t[k]))
+            rc = 0;
+    if (rc == 0)
+        rc = set_derived_title(f, t, o);
+    free(t);
+    return rc;
+}
+
 /* Title when the front matter gives none (DESIGN.md "Articles in"). */
 static int
 derive_title(struct article_file *f)
@@ -330,7 +400,27 @@ derive_title(struct article_file *f)
         rc = html_element_text(f, s, n, "h1", "</h1", NULL);
         if (rc <= 0)
             return rc;
-        return 1;
+        /* A fragment (a content export) may start at a lower heading, or at a paragraph. */
+        {
+            static const char *const names[] = {"h2", "h3", "h4", "h5", "h6"};
+            static const char *const closes[] = {"</h2", "</h3", "</h4", "</h5", "</h6"};
+            const char *first = NULL;
+            size_t which = 0;
+            for (size_t k = 0; k < 5; k++) {
+                const char *at = find_start_tag(s, n, names[k], NULL);
+                if (at != NULL && (first == NULL || at < first)) {
+                    first = at;
+                    which = k;
+                }
+            }
+            if (first != NULL) {
+                rc = html_element_text(f, first, n - (size_t)(first - s), names[which],
+                                       closes[which], NULL);
+                if (rc <= 0)
+                    return rc;
+            }
+        }
+        return html_first_text(f, s, n);
     }
     /* Markdown: the first ATX heading if it is the first text, else the first line;
      * a line that is only a picture or an HTML comment is not text. */
@@ -450,7 +540,8 @@ nomem:
 static bool
 key_is(const char *k, size_t klen, const char *name)
 {
-    return klen == strlen(name) && memcmp(k, name, klen) == 0;
+    /* As Hugo reads them: "Title:" is "title:". */
+    return klen == strlen(name) && strncasecmp(k, name, klen) == 0;
 }
 
 /* Reads 1 to max digits at v[*i] into *out; returns how many it read. */
@@ -692,9 +783,12 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
         return -SZ_ENOMEM;
     yaml_parser_set_input_string(&parser, fm, fm_len);
     if (!yaml_parser_load(&parser, &doc)) {
-        set_err(err, err_cap, "front matter is not valid YAML: %s at line %zu",
+        set_err(err, err_cap, "front matter is not valid YAML: %s at line %zu%s",
                 parser.problem != NULL ? parser.problem : "parse error",
-                parser.problem_mark.line + 2);
+                parser.problem_mark.line + 2,
+                parser.problem != NULL && strstr(parser.problem, "mapping values") != NULL
+                    ? " (a value holding ': ' needs quotes, as in title: \"Putin: a visit\")"
+                    : "");
         rc = -SZ_EINVAL;
         goto out;
     }
@@ -946,8 +1040,12 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
         return -SZ_EINVAL;
     }
     if (!sz_utf8_valid(buf, len)) {
-        set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu)",
-                utf8_bad_offset(buf, len));
+        set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu): %s",
+                utf8_bad_offset(buf, len),
+                len >= 2 &&
+                        ((buf[0] == 0xff && buf[1] == 0xfe) || (buf[0] == 0xfe && buf[1] == 0xff))
+                    ? "it is UTF-16; save it as UTF-8"
+                    : "save it as UTF-8 (it may be in another encoding, such as Windows-1251)");
         return -SZ_EUTF8;
     }
     f = calloc(1, sizeof *f);

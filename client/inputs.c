@@ -117,6 +117,17 @@ load_attachments(const char *path, struct input *in, const char *output, const c
     for (i = 0; i < f->n_att_paths; i++) {
         const char *a = f->att_paths[i], *name = strrchr(a, '/'), *type;
         name = name != NULL ? name + 1 : a;
+        /* Readers get each under its name alone: two with one name cannot both go. */
+        for (size_t j = 0; j < i; j++) {
+            const char *other = strrchr(f->att_paths[j], '/');
+            other = other != NULL ? other + 1 : f->att_paths[j];
+            if (strcmp(other, name) == 0) {
+                util_err("%s: attachments '%s' and '%s' have one name, '%s' (an attachment "
+                         "keeps only its file name): rename one, or list the file once",
+                         path, f->att_paths[j], a, name);
+                return EXIT_INPUT;
+            }
+        }
         if (!sz_safe_name(name, strlen(name))) {
             util_err("%s: attachment name '%s' is unsafe: use A-Z a-z 0-9 . _ - only", path, name);
             return EXIT_INPUT;

@@ -455,6 +455,39 @@ for want in "first-post .* Hugo\$" "entities .* Putin’s visit — ICC\$" "svg 
     "csharp .* Learning C#\$" "comment .* Closed\$" "hashtag .* #hashtag first\$"; do
     grep -Eq -- "- $want" "$TMP/gen.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen.inspect")"
 done
+# HTML fragments (content exports) take their first heading or text; keys
+# are read in any case, as Hugo reads them.
+printf -- '<h2>Sub heading</h2><p>text</p>\n' >"$TMP/gen/frag2.html"
+printf -- '<!-- x --><style>p{}</style><p>Hello <b>world</b> &amp; more</p><p>Second</p>\n' \
+    >"$TMP/gen/fragp.html"
+printf -- '---\nTitle: Capital\nID: capital-id\n---\nbody\n' >"$TMP/gen/capital.md"
+check "pack fragments" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen2.bundle" \
+    "$TMP/gen/frag2.html" "$TMP/gen/fragp.html" "$TMP/gen/capital.md"
+"$SZ" inspect "$TMP/gen2.bundle" >"$TMP/gen2.inspect"
+for want in "frag2 .* Sub heading\$" "fragp .* Hello world & more\$" "capital-id .* Capital\$"; do
+    grep -Eq -- "- $want" "$TMP/gen2.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen2.inspect")"
+done
+# Mistakes get what to do: two attachments with one name, a value with ': '
+# unquoted, a file in another encoding.
+mkdir -p "$TMP/gen/img/a" "$TMP/gen/img/b"
+printf '\x89PNG\r\n\x1a\nA' >"$TMP/gen/img/a/photo.png"
+printf '\x89PNG\r\n\x1a\nB' >"$TMP/gen/img/b/photo.png"
+printf -- '---\ntitle: T\nattachments: [img/a/photo.png, img/b/photo.png]\n---\nbody\n' >"$TMP/gen/twophotos.md"
+expect_status "two attachments with one name" 3 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen3.bundle" "$TMP/gen/twophotos.md"
+expect_stderr "their names" "attachments 'img/a/photo.png' and 'img/b/photo.png' have one name, 'photo.png'.*rename one"
+printf -- '---\ntitle: Putin: a visit\n---\nbody\n' >"$TMP/gen/colon.md"
+expect_status "an unquoted ': '" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/colon.md"
+expect_stderr "the quoting hint" "needs quotes, as in title: \"Putin: a visit\""
+printf '\xff\xfeT\x00i\x00' >"$TMP/gen/utf16.txt"
+printf 'Z\xe0\xe0\xe0\n' >"$TMP/gen/cp1251.txt"
+expect_status "a UTF-16 file" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/utf16.txt"
+expect_stderr "UTF-16 named" "utf16.txt: not valid UTF-8 text .*it is UTF-16; save it as UTF-8"
+expect_status "a Windows-1251 file" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/cp1251.txt"
+expect_stderr "re-save hint" "cp1251.txt: not valid UTF-8 text .*save it as UTF-8"
 # A date as Jekyll and YAML write one is read with its zone (UTC without
 # one; seconds may be left out); other forms are refused, naming both.
 for pair in "2024-08-29 10:00:00 +0300=2024-08-29T07:00:00Z" \
