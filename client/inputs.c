@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "article_file.h"
@@ -213,6 +214,99 @@ load_attachments(const char *path, struct input *in, const char *output, const c
     return EXIT_OK;
 }
 
+/* True when the body's picture target t[0..n) is a file of the article's own
+ * (no scheme, not rooted, not data:) that is not among its attachments. */
+static bool
+unattached(const struct sz_article *a, const char *t, size_t n)
+{
+    size_t k, name;
+
+    if (n == 0 || t[0] == '/' || t[0] == '#' || t[0] == '\\')
+        return false;
+    for (k = 0; k < n && t[k] != '/' && t[k] != '?' && t[k] != '#'; k++)
+        if (t[k] == ':')
+            return false; /* a scheme: https:, data: */
+    for (k = 0; k < n && t[k] != '?' && t[k] != '#'; k++)
+        ;
+    n = k;
+    for (name = n; name > 0 && t[name - 1] != '/'; name--)
+        ;
+    for (k = 0; k < a->n_atts; k++)
+        if (a->atts[k].name.len == n - name && memcmp(a->atts[k].name.p, t + name, n - name) == 0)
+            return false;
+    return n > name;
+}
+
+/*
+ * Warns of pictures the body shows from files of its own that are not among
+ * its attachments: readers get only the attachments, so those pictures would
+ * be missing. Markdown ![alt](target) and HTML <img src=...>; at most 3 named.
+ */
+static void
+warn_unattached_pictures(const char *path, const struct sz_article *a)
+{
+    const char *b = (const char *)a->body, *end = b + a->body_len, *p = b;
+    int warned = 0;
+
+    if (a->ctype == SZ_CTYPE_PLAIN)
+        return;
+    while (warned < 3 && p < end) {
+        const char *t = NULL, *te = NULL;
+        const char *lt = memchr(p, '<', (size_t)(end - p));
+        const char *bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
+        if (bang != NULL && (lt == NULL || bang < lt)) {
+            p = bang + 1;
+            const char *close;
+            if (p >= end || *p != '[' || (close = memchr(p, ']', (size_t)(end - p))) == NULL ||
+                close + 1 >= end || close[1] != '(')
+                continue;
+            t = close + 2;
+            te = t;
+            while (te < end && *te != ')' && *te != ' ' && *te != '\n')
+                te++;
+            if (te < end && t < te && *t == '<') /* ![a](<x y.png>) */
+                continue;
+            p = te;
+        } else if (lt != NULL) {
+            p = lt + 1;
+            if (end - p < 4 || strncasecmp(p, "img", 3) != 0 ||
+                (p[3] != ' ' && p[3] != '\t' && p[3] != '\n'))
+                continue;
+            const char *gt = memchr(p, '>', (size_t)(end - p));
+            const char *stop = gt != NULL ? gt : end;
+            for (const char *q = p + 3; q + 4 < stop; q++) {
+                if (strncasecmp(q, "src", 3) != 0 ||
+                    (q[-1] != ' ' && q[-1] != '\t' && q[-1] != '\n'))
+                    continue;
+                const char *v = q + 3;
+                while (v < stop && (*v == ' ' || *v == '\t'))
+                    v++;
+                if (v >= stop || *v != '=')
+                    continue;
+                v++;
+                while (v < stop && (*v == ' ' || *v == '\t'))
+                    v++;
+                char quote = v < stop && (*v == '"' || *v == '\'') ? *v++ : 0;
+                t = v;
+                te = t;
+                while (te < stop && (quote ? *te != quote : (*te != ' ' && *te != '\t')))
+                    te++;
+                break;
+            }
+            p = stop;
+        } else {
+            break;
+        }
+        if (t != NULL && te > t && unattached(a, t, (size_t)(te - t))) {
+            util_err("%s: warning: the body shows '%.*s', which is not among its attachments: "
+                     "readers would see no picture; list it under 'attachments:' in the front "
+                     "matter",
+                     path, (int)(te - t > 200 ? 200 : te - t), t);
+            warned++;
+        }
+    }
+}
+
 /* Names every pair of files that share an article id. */
 static void
 report_duplicates(const char *const *paths, const struct sz_article *arts, size_t n)
@@ -294,6 +388,7 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
         rc = load_attachments(paths[i], &ins[i], output, secret);
         if (rc != EXIT_OK)
             goto out;
+        warn_unattached_pictures(paths[i], &ins[i].f->a);
         rc = EXIT_INPUT;
         r = sz_article_check(&ins[i].f->a);
         if (r != 0) {

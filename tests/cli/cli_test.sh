@@ -488,6 +488,16 @@ expect_stderr "UTF-16 named" "utf16.txt: not valid UTF-8 text .*it is UTF-16; sa
 expect_status "a Windows-1251 file" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
     "$TMP/gen/cp1251.txt"
 expect_stderr "re-save hint" "cp1251.txt: not valid UTF-8 text .*save it as UTF-8"
+# A picture the body shows from a file that is not an attachment would be
+# missing for readers: warned, naming it; remote and attached ones are not.
+printf -- '---\ntitle: Pictures\nattachments: [img/a/photo.png]\n---\n![a](photo.png) ![b](img/cover.jpg "c")\n<img alt="x" src="chart.png"> ![r](https://example.org/r.png) ![d](data:image/png;base64,AA)\n' \
+    >"$TMP/gen/pictures.md"
+expect_status "pictures not attached" 0 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/pictures.md"
+expect_stderr "cover.jpg named" "pictures.md: warning: the body shows 'img/cover.jpg', which is not among its attachments"
+expect_stderr "chart.png named" "pictures.md: warning: the body shows 'chart.png'"
+! grep -q "'photo.png'\|example.org\|data:" "$TMP/stderr" && ok ||
+    bad "an attached, remote or data: picture is warned about: $(cat "$TMP/stderr")"
 # A date as Jekyll and YAML write one is read with its zone (UTC without
 # one; seconds may be left out); other forms are refused, naming both.
 for pair in "2024-08-29 10:00:00 +0300=2024-08-29T07:00:00Z" \
