@@ -161,21 +161,38 @@ line_is(const uint8_t *buf, size_t s, size_t e, const char *mark)
 }
 
 /*
- * Adds a title built from text: white space runs collapse to one space, the
- * result is trimmed and cut at SZ_MAX_TITLE_LEN on a character boundary.
+ * Adds a title built from text: white space runs (a no-break space too)
+ * collapse to one space, the result is trimmed and cut at SZ_MAX_TITLE_LEN on
+ * a character boundary; a character cut short at the end of s is left out.
+ * Returns 0, 1 when no text is left (the caller looks further), or an error.
  */
 static int
 set_derived_title(struct article_file *f, const char *s, size_t n)
 {
-    char *t = malloc(n + 1);
+    char *t;
     size_t i, o = 0;
     bool space = false;
     int rc;
 
+    /* The start of the last character, and whether all its bytes are there. */
+    for (i = n; i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3; i--)
+        ;
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xc0) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+        if (n - (i - 1) < need)
+            n = i - 1;
+    }
+    t = malloc(n + 1);
     if (t == NULL)
         return -SZ_ENOMEM;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] == 0xa0) {
+            space = o > 0;
+            i++;
+            continue;
+        }
         if (c < 0x20 || c == 0x7f || c == ' ') {
             space = o > 0;
             continue;
@@ -190,7 +207,7 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
         while (o > 0 && ((unsigned char)t[o] & 0xc0) == 0x80)
             o--;
     }
-    rc = own_str(f, t, o, &f->a.title);
+    rc = o == 0 ? 1 : own_str(f, t, o, &f->a.title);
     free(t);
     return rc;
 }
@@ -318,10 +335,11 @@ md_picture_line(const char *line, size_t n)
 static bool
 inline_tag(const char *s, size_t n)
 {
-    static const char *const names[] = {"a",    "abbr", "b",    "bdi",   "bdo",  "cite",   "code",
-                                        "data", "dfn",  "em",   "font",  "i",    "kbd",    "mark",
-                                        "q",    "s",    "samp", "small", "span", "strong", "sub",
-                                        "sup",  "time", "u",    "var",   NULL};
+    static const char *const names[] = {
+        "a",   "abbr", "b",    "bdi", "bdo", "big",  "cite",  "code",   "data", "del",
+        "dfn", "em",   "font", "i",   "img", "ins",  "kbd",   "label",  "mark", "picture",
+        "q",   "ruby", "rp",   "rt",  "s",   "samp", "small", "source", "span", "strong",
+        "sub", "sup",  "time", "tt",  "u",   "var",  "wbr",   NULL};
     size_t k = 1;
     if (k < n && s[k] == '/')
         k++;
@@ -1064,8 +1082,8 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
             start = end;
             while (start > file_name && start[-1] != '/')
                 start--;
-            if (end > file_name && end > start && !(end - start == 1 && start[0] == '.') &&
-                !(end - start == 2 && start[0] == '.' && start[1] == '.')) {
+            /* A folder whose name is no id (spaces, another script) leaves "index". */
+            if (end > file_name && end > start && sz_safe_name(start, (size_t)(end - start))) {
                 id = start;
                 id_len = (size_t)(end - start);
             }

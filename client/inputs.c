@@ -254,6 +254,9 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
         const char *t = NULL, *te = NULL;
         const char *lt = memchr(p, '<', (size_t)(end - p));
         const char *bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
+        /* Markdown's raw HTML is not rendered (render.c): only its ![...](...) count. */
+        if (a->ctype == SZ_CTYPE_MARKDOWN)
+            lt = NULL;
         if (bang != NULL && (lt == NULL || bang < lt)) {
             p = bang + 1;
             const char *close;
@@ -297,6 +300,9 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
         } else {
             break;
         }
+        for (const char *c = t; t != NULL && c < te; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                t = NULL; /* not a file name, and not for the terminal */
         if (t != NULL && te > t && unattached(a, t, (size_t)(te - t))) {
             util_err("%s: warning: the body shows '%.*s', which is not among its attachments: "
                      "readers would see no picture; list it under 'attachments:' in the front "

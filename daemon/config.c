@@ -514,23 +514,6 @@ set_path(char **field, const char *s, size_t len, const char *key, char *err, si
             return -1;
         }
     }
-    /* Mistakes that would still make a path, somewhere nobody meant. */
-    if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0]) {
-        set_err(err, err_cap,
-                "invalid value for %s: write the path without quotes (they would be part of "
-                "it)",
-                key);
-        return -1;
-    }
-    for (i = 0; i + 1 < len; i++) {
-        if ((s[i] == ' ' || s[i] == '\t') && s[i + 1] == '#') {
-            set_err(err, err_cap,
-                    "invalid value for %s: a path with ' #' in it (a comment after a value "
-                    "would be part of it)",
-                    key);
-            return -1;
-        }
-    }
     if (len > 0) {
         copy = malloc(len + 1);
         if (copy == NULL) {
@@ -715,7 +698,10 @@ set_opt(struct config *cfg, const struct opt *o, const char *s, size_t len, char
         }
         {
             /* A user name and password in it stay out of the messages (and so the logs). */
-            const char *at = memchr(s, '@', len);
+            const char *at = NULL; /* the last '@': a password may hold one too */
+            for (i = len; i > 0 && at == NULL; i--)
+                if (s[i - 1] == '@')
+                    at = s + i - 1;
             if (at != NULL) {
                 char red[QUOTE_MAX + 16];
                 const char *sep = NULL;
@@ -1320,6 +1306,22 @@ handle_key(void *user, const char *section, const char *name, const char *value)
         c->set_line[i] = c->line;
         c->last_opt = o;
         c->last_line = c->line;
+    }
+    /* In the file, mistakes that would still make a path, somewhere nobody meant
+     * (on the command line there are no comments, and the shell takes the quotes). */
+    if (o->kind == K_PATH && len >= 2 && (value[0] == '"' || value[0] == '\'') &&
+        value[len - 1] == value[0]) {
+        ctx_fail(c,
+                 "invalid value for %s: write the path without quotes (they would be part of it)",
+                 o->pub.key);
+        return 0;
+    }
+    if (o->kind == K_PATH && (strstr(value, " #") != NULL || strstr(value, "\t#") != NULL)) {
+        ctx_fail(c,
+                 "invalid value for %s: a path with ' #' in it; note that a comment after a "
+                 "value starts with ';', not '#'",
+                 o->pub.key);
+        return 0;
     }
     if (set_opt(c->cfg, o, value, len, msg, sizeof msg) < 0) {
         /* '#' starts a comment only at the start of a line: say so when it is the cause. */

@@ -461,10 +461,18 @@ printf -- '<h2>Sub heading</h2><p>text</p>\n' >"$TMP/gen/frag2.html"
 printf -- '<!-- x --><style>p{}</style><p>Hello <b>world</b> &amp; more</p><p>Second</p>\n' \
     >"$TMP/gen/fragp.html"
 printf -- '---\nTitle: Capital\nID: capital-id\n---\nbody\n' >"$TMP/gen/capital.md"
+printf -- '<title>&nbsp;</title><h1>Real&nbsp;title</h1>\n' >"$TMP/gen/nbsp.html"
+printf -- '<p>a<img src="p.png">b</p>\n' >"$TMP/gen/inlineimg.html"
+# The first text cut at its bound inside a character: the character is left out.
+{ printf '<p>A'; head -c 4094 /dev/zero | tr '\0' ' '; printf '\303\251 and more</p>\n'; } >"$TMP/gen/cut.html"
+mkdir -p "$TMP/gen/my post"
+printf -- '---\ntitle: Spaced\n---\nbody\n' >"$TMP/gen/my post/index.md"
 check "pack fragments" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen2.bundle" \
-    "$TMP/gen/frag2.html" "$TMP/gen/fragp.html" "$TMP/gen/capital.md"
+    "$TMP/gen/frag2.html" "$TMP/gen/fragp.html" "$TMP/gen/capital.md" "$TMP/gen/nbsp.html" \
+    "$TMP/gen/inlineimg.html" "$TMP/gen/cut.html" "$TMP/gen/my post/index.md"
 "$SZ" inspect "$TMP/gen2.bundle" >"$TMP/gen2.inspect"
-for want in "frag2 .* Sub heading\$" "fragp .* Hello world & more\$" "capital-id .* Capital\$"; do
+for want in "frag2 .* Sub heading\$" "fragp .* Hello world & more\$" "capital-id .* Capital\$" \
+    "nbsp .* Real title\$" "inlineimg .* ab\$" "cut .* A\$" "index .* Spaced\$"; do
     grep -Eq -- "- $want" "$TMP/gen2.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen2.inspect")"
 done
 # Mistakes get what to do: two attachments with one name, a value with ': '
@@ -495,9 +503,14 @@ printf -- '---\ntitle: Pictures\nattachments: [img/a/photo.png]\n---\n![a](photo
 expect_status "pictures not attached" 0 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
     "$TMP/gen/pictures.md"
 expect_stderr "cover.jpg named" "pictures.md: warning: the body shows 'img/cover.jpg', which is not among its attachments"
-expect_stderr "chart.png named" "pictures.md: warning: the body shows 'chart.png'"
-! grep -q "'photo.png'\|example.org\|data:" "$TMP/stderr" && ok ||
-    bad "an attached, remote or data: picture is warned about: $(cat "$TMP/stderr")"
+# Markdown's raw HTML is not rendered: its <img> is no picture either way.
+! grep -q "'photo.png'\|example.org\|data:\|chart.png" "$TMP/stderr" && ok ||
+    bad "an attached, remote, data: or raw-HTML picture is warned about: $(cat "$TMP/stderr")"
+printf -- '<title>P</title><img alt="x" src="chart.png"><img src="a\033[2Jb.png">\n' >"$TMP/gen/pictures.html"
+expect_status "an HTML picture not attached" 0 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen3.bundle" "$TMP/gen/pictures.html"
+expect_stderr "chart.png named" "pictures.html: warning: the body shows 'chart.png'"
+! grep -q "$(printf '\033')" "$TMP/stderr" && ok || bad "a control character reached the terminal"
 # A date as Jekyll and YAML write one is read with its zone (UTC without
 # one; seconds may be left out); other forms are refused, naming both.
 for pair in "2024-08-29 10:00:00 +0300=2024-08-29T07:00:00Z" \

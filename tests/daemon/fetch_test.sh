@@ -311,7 +311,13 @@ wait $FPID
 "$SZ" fetch --peer "$SILENT_PEER" --trust-file "$TMP/trust" --output "$TMP/intlib" \
     --connect-timeout 30 >/dev/null 2>"$TMP/int1.err" &
 IPID=$!
-sleep 1
+# Once fetch catches SIGINT (SigCgt bit 1): before that, Ctrl-C ends any program.
+for _ in $(seq 1 100); do
+    cgt=$(awk '/^SigCgt:/ { print $2 }' "/proc/$IPID/status" 2>/dev/null)
+    [ -n "$cgt" ] && [ $((0x$cgt & 2)) -ne 0 ] && break
+    sleep 0.1
+done
+sleep 0.2
 kill -INT $IPID
 rc=0
 wait $IPID || rc=$?
@@ -330,7 +336,11 @@ for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; sleep 0.1; done
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/intlib2" >/dev/null \
     2>"$TMP/int2.err" &
 IPID=$!
-sleep 2
+# Once it waits for the lock (it says so), however long the fetch took.
+for _ in $(seq 1 200); do
+    grep -q "waiting for another program" "$TMP/int2.err" && break
+    sleep 0.1
+done
 T0=$(date +%s)
 kill -INT $IPID
 sleep 0.5
