@@ -298,12 +298,7 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *n
             t[o++] = gt[i];
     }
     o = render_decode_refs((const uint8_t *)t, o, (uint8_t *)t);
-    rc = 1;
-    for (i = 0; i < o; i++)
-        if (!is_ws(t[i]))
-            rc = 0;
-    if (rc == 0)
-        rc = set_derived_title(f, t, o);
+    rc = set_derived_title(f, t, o); /* 1 when only white space is left */
     free(t);
     return rc;
 }
@@ -393,11 +388,7 @@ html_first_text(struct article_file *f, const char *s, size_t n)
         i = (size_t)(gt - s) + 1;
     }
     o = render_decode_refs((const uint8_t *)t, o, (uint8_t *)t);
-    for (size_t k = 0; k < o; k++)
-        if (!is_ws(t[k]))
-            rc = 0;
-    if (rc == 0)
-        rc = set_derived_title(f, t, o);
+    rc = set_derived_title(f, t, o); /* 1 when only white space is left */
     free(t);
     return rc;
 }

@@ -182,11 +182,17 @@ grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")
 # Equivocation: a relay holds two bundles that one key signed with one
 # sequence. Both reach the library, the fetch warns (a warning: the exit status
 # stays 0) and index.html shows the alarm.
-"$SZ" keygen --secret-key "$TMP/eq.sk" --public-key "$TMP/eq.pk" --no-passphrase >/dev/null
-for n in 1 2; do
-    "$SZ" pack --secret-key "$TMP/eq.sk" --sequence 1 --reuse-sequence --output "$TMP/eq$n.bundle" \
-        "$(article eq$n)" </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle $n"
-done
+# equivocating_pair NAME: key NAME.sk and bundles NAME1, NAME2 that it signed
+# with one sequence (articles NAME1, NAME2).
+equivocating_pair() {
+    "$SZ" keygen --secret-key "$TMP/$1.sk" --public-key "$TMP/$1.pk" --no-passphrase >/dev/null
+    for n in 1 2; do
+        "$SZ" pack --secret-key "$TMP/$1.sk" --sequence 1 --reuse-sequence \
+            --output "$TMP/$1$n.bundle" "$(article "$1$n")" </dev/null >/dev/null 2>&1 ||
+            bad "pack equivocating bundle $1$n"
+    done
+}
+equivocating_pair eq
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP/eq1.bundle" "$TMP/eq2.bundle" >/dev/null ||
     bad "import the equivocating bundles"
 echo "$(cat "$TMP/eq.pk") Two Faced Times" >"$TMP/eqtrust"
@@ -222,11 +228,7 @@ grep -q "signed two different bundles with the same sequence number (#1)" \
 # The warning and --json name the publishers whose equivocation this fetch
 # found: a pair of another publisher the library proved before is no news (it
 # stays on index.html).
-"$SZ" keygen --secret-key "$TMP/eqb.sk" --public-key "$TMP/eqb.pk" --no-passphrase >/dev/null
-for n in 1 2; do
-    "$SZ" pack --secret-key "$TMP/eqb.sk" --sequence 1 --reuse-sequence --output "$TMP/eqb$n.bundle" \
-        "$(article eqb$n)" </dev/null >/dev/null 2>&1 || bad "pack equivocating bundle b$n"
-done
+equivocating_pair eqb
 "$SZ" import --socket "$TMP/old/control.sock" "$TMP/eqb1.bundle" "$TMP/eqb2.bundle" >/dev/null ||
     bad "import the second pair"
 { cat "$TMP/eqtrust"; echo "$(cat "$TMP/eqb.pk") Second Face"; } >"$TMP/eqtrust2"
