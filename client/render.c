@@ -38,6 +38,12 @@ static const char css[] =
     "background:var(--bg);font:1.125rem/1.6 Georgia,\"DejaVu Serif\",\"Noto Serif\","
     "\"Times New Roman\",serif;overflow-wrap:break-word}"
     "a{color:var(--link)}"
+    /* A link in the body that goes online says so, after its text: following
+     * it tells the network what the reader opened (data-online is set by
+     * render_sanitize_body(), never by the publisher). The second content
+     * names the mark for screen readers where the browser knows that form. */
+    ".body a[data-online]::after{content:\"\\a0\\2197\";"
+    "content:\"\\a0\\2197\"/\" (goes online)\"}"
     "h1,h2,h3,h4{line-height:1.25;font-weight:700}"
     "h1{font-size:2rem;margin:.4em 0 .3em}"
     /* The article's own markup stays in its box: a fixed or absolute element

@@ -328,6 +328,9 @@ struct san {
     bool skipping;
     char skip_name[MAX_NAME + 1];
     size_t skip_depth;
+    /* The start tag being written kept a link with a scheme (http, https,
+     * mailto): following it goes online. */
+    bool link_online;
 };
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
@@ -355,6 +358,8 @@ static const struct name_class attr_classes[] = {
     {"command", ATTR_C_DROP},
     {"commandfor", ATTR_C_DROP},
     {"data", ATTR_C_RESOURCE},
+    /* The page's mark of a link that goes online: the page sets it, not the publisher. */
+    {"data-online", ATTR_C_DROP},
     {"dynsrc", ATTR_C_RESOURCE},
     {"fetchpriority", ATTR_C_DROP},
     {"formaction", ATTR_C_DROP},
@@ -1103,9 +1108,12 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     size_t nn = normalize_url(dec, dn, norm);
     bool keep = false;
     switch (kind) {
-    case ATTR_LINK:
+    case ATTR_LINK: {
+        char scheme[16];
         keep = url_link_ok(norm, nn);
+        s->link_online = s->link_online || (keep && url_scheme(norm, nn, scheme, sizeof scheme));
         break;
+    }
     case ATTR_RESOURCE:
         keep = url_local(norm, nn) || ((cls & ATTR_C_DATA_IMAGE) && url_data_image(norm, nn));
         break;
@@ -1451,8 +1459,13 @@ emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
         if (code_follows(s) && !has_attr(s, t->attrs, "role", "aria-label", "aria-labelledby"))
             outs(s, " role=\"region\" aria-label=\"Code\"");
     }
+    s->link_online = false;
     while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1)
         emit_attr(s, t->cls, &a);
+    /* The page marks a link that goes online (the mark is the page's style,
+     * which the link cannot change: links keep no style). */
+    if (s->page && s->link_online)
+        outs(s, " data-online=\"\"");
     outs(s, ">");
     if (push)
         elem_push(s, t, ns);

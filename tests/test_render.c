@@ -476,10 +476,13 @@ test_markdown_formatting_kept(void **state)
         "- one\n- two\n  1. nested\n\n> quoted\n\n[r]: https://example.org/r\n";
     char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
     assert_non_null(strstr(pg, "<del>struck</del>"));
-    assert_non_null(strstr(pg, "<a href=\"http://www.example.org\">www.example.org</a>"));
-    assert_non_null(strstr(pg, "<a href=\"https://example.org/x\">https://example.org/x</a>"));
+    assert_non_null(
+        strstr(pg, "<a href=\"http://www.example.org\" data-online=\"\">www.example.org</a>"));
+    assert_non_null(
+        strstr(pg, "<a href=\"https://example.org/x\" data-online=\"\">https://example.org/x</a>"));
     assert_non_null(strstr(pg, "<em>emphasis</em>"));
-    assert_non_null(strstr(pg, "<a href=\"https://example.org/r\">a reference</a>"));
+    assert_non_null(
+        strstr(pg, "<a href=\"https://example.org/r\" data-online=\"\">a reference</a>"));
     assert_non_null(strstr(pg, "<table>"));
     assert_non_null(strstr(pg, "<ol>"));
     assert_non_null(strstr(pg, "<blockquote>"));
@@ -1277,6 +1280,47 @@ test_scroll_boxes_focusable(void **state)
     free(out);
 }
 
+/* A link in the body that goes online is marked as such by the page; a link
+ * within the library is not, and a publisher cannot set or remove the mark. */
+static void
+test_online_links_marked(void **state)
+{
+    (void)state;
+    char buf[256];
+    static const char html[] =
+        "<p><a href=\"https://example.org/a\">web</a> <a href=\"HT&#9;TP://example.org/\">odd</a> "
+        "<a href=\"mailto:ed@example.org\">mail</a> <a href=\"other.html\">local</a> "
+        "<a href=\"#n1\" data-online>note</a> <a href=\"javascript:x()\">js</a> "
+        "<a href=\"https://example.org/b\" data-online=\"no\">set</a></p>";
+    char *pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, NULL, NULL, 0);
+    const char *body = strstr(pg, "<p><a ");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "<a href=\"https://example.org/a\" data-online=\"\">web</a>"));
+    assert_non_null(strstr(body, "data-online=\"\">odd</a>"));
+    assert_non_null(strstr(body, "<a href=\"mailto:ed@example.org\" data-online=\"\">mail</a>"));
+    assert_non_null(strstr(body, "<a href=\"other.html\">local</a>"));
+    assert_non_null(strstr(body, "<a href=\"#n1\">note</a>"));
+    assert_non_null(strstr(body, "<a>js</a>"));
+    assert_non_null(strstr(body, "<a href=\"https://example.org/b\" data-online=\"\">set</a>"));
+    assert_int_equal(count(body, "data-online"), 4);
+    const char *r = style_rule(pg, ".body a[data-online]::after", buf, sizeof buf);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "\\2197"));
+    free(pg);
+
+    /* Markdown links too. */
+    static const char md[] = "See [the site](https://example.org/) and [below](#x).\n";
+    pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, NULL, 0);
+    assert_non_null(strstr(pg, "<a href=\"https://example.org/\" data-online=\"\">the site</a>"));
+    assert_non_null(strstr(pg, "<a href=\"#x\">below</a>"));
+    free(pg);
+
+    /* The sanitizer by itself adds no mark. */
+    char *out = sanitize(html, sizeof html - 1);
+    assert_null(strstr(out, "data-online"));
+    free(out);
+}
+
 int
 main(void)
 {
@@ -1300,6 +1344,7 @@ main(void)
         cmocka_unit_test(test_wide_table_scrolls_itself),
         cmocka_unit_test(test_scroll_boxes_focusable),
         cmocka_unit_test(test_publisher_keyboard_attributes_dropped),
+        cmocka_unit_test(test_online_links_marked),
         cmocka_unit_test(test_body_headings_below_title),
         cmocka_unit_test(test_duplicate_title_dropped),
         cmocka_unit_test(test_language_names),
