@@ -1786,12 +1786,11 @@ done_verify(struct gjob *j)
         return;
     }
     if (j->verify_rc != 0) {
+        char why[160];
         gs->d->n_refused++;
-        if (!p->closing) {
-            char why[160];
-            snprintf(why, sizeof why, "sent an invalid bundle: %s", sz_strerror(j->verify_rc));
-            peer_misbehaved(p, SZ_GOODBYE_INVALID_BUNDLE, why);
-        }
+        /* Banned even when it hung up while the bundle was being checked. */
+        snprintf(why, sizeof why, "sent an invalid bundle: %s", sz_strerror(j->verify_rc));
+        peer_misbehaved(p, SZ_GOODBYE_INVALID_BUNDLE, why);
         return;
     }
     f = fetch_find(gs, j->item.meta.id);
@@ -3483,6 +3482,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         else
             log_msg(LOG_DEBUG, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
                     (int)m.text_len, m.text);
+        p->goodbye_in = m.reason != 0 ? m.reason : UINT8_MAX;
         peer_close(p, false, "the peer said goodbye");
         return -1;
     case SZ_MSG_ANNOUNCE:

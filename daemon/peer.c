@@ -29,6 +29,10 @@
 #define LEARNED_ATTEMPTS 5 /* a learned address failing this often in a row is forgotten */
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 300000u
+/* An outbound link that closes sooner than this counts as a failed attempt
+ * (the backoff grows): a peer that ends every link at once (it is full, or
+ * bans this node's key) is not dialled again and again within a second. */
+#define LINK_LASTED_MS 30000
 #define TICK_MS 5000
 #define READ_BUF_LEN 65536
 /* The onion service's connections in the handshake at once: this many times
@@ -111,6 +115,7 @@ struct pwreq {
 
 static void peer_start_read(struct peer *p);
 static void target_schedule(struct target *t, bool failed);
+static void target_forget(struct target *t, const char *why);
 
 /* ---- keys ---- */
 
@@ -451,14 +456,20 @@ peer_close(struct peer *p, bool ban, const char *why)
                 : p->outbound ? LOG_INFO
                               : LOG_DEBUG,
                 "peer %s: closed: %s%s", peer_name(p), why, ban ? " (banned)" : "");
+    p->banned = ban;
     if (ban && net->d->cfg->ban_seconds > 0)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
     if (p->open)
         gossip_peer_closed(p, ban);
     if (p->target != NULL) {
+        bool lasted = p->open && now - p->connected_ms >= LINK_LASTED_MS;
         p->target->p = NULL;
+        /* Banned there: no use trying again before the longest wait. */
+        if (p->goodbye_in == SZ_GOODBYE_BANNED)
+            p->target->backoff_ms = BACKOFF_MAX_MS;
         if (!net->stopping)
-            target_schedule(p->target, !p->open || ban);
+            target_schedule(p->target, !lasted || ban || p->goodbye_in == SZ_GOODBYE_BANNED ||
+                                           p->goodbye_in == SZ_GOODBYE_TOO_MANY_PEERS);
         p->target = NULL;
     }
     uv_close((uv_handle_t *)&p->tcp, on_peer_handle_closed);
@@ -494,8 +505,23 @@ peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
     uint8_t body[300];
     size_t len = 0;
 
-    if (p->closing)
+    if (p->closing) {
+        /*
+         * Found out after the link closed (a bundle checked on the thread
+         * pool while its sender hung up): banned all the same, or hanging up
+         * at once would be a way to send bad data again and again.
+         */
+        if (!p->banned) {
+            struct net *net = p->d->net;
+            p->banned = true;
+            peer_count_misbehaviour(p);
+            log_msg(LOG_WARN, "peer %s (closed already): %s (banned)", peer_name(p), why);
+            if (net->d->cfg->ban_seconds > 0)
+                ban_add(net, p,
+                        (int64_t)uv_now(p->d->loop) + (int64_t)net->d->cfg->ban_seconds * 1000);
+        }
         return;
+    }
     peer_count_misbehaviour(p);
     /* A link that failed its checks cannot seal a GOODBYE: just ban and close. */
     if (p->open && sz_link_state(p->link) == SZ_LINK_OPEN &&
@@ -779,10 +805,6 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             p->open = true;
             p->connected_ms = p->last_rx_ms;
             uv_timer_stop(&p->timer);
-            if (p->target != NULL) {
-                p->target->backoff_ms = BACKOFF_MIN_MS;
-                p->target->failures = 0;
-            }
             /* Inbound links include readers: their addresses stay out of the default log. */
             log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", peer_name(p),
                     p->outbound    ? "outbound"
@@ -1612,6 +1634,12 @@ on_target_timer(uv_timer_t *timer)
 
     if (net->stopping || t->p != NULL || t->resolving)
         return;
+    /* Enough outbound links open: a learned address is not dialled (peer
+     * exchange offers others when a link closes). */
+    if (t->learned && net->n_outbound >= net->d->cfg->outbound_target) {
+        target_forget(t, "enough outbound links are open");
+        return;
+    }
     /* Through the proxy, which looks names up itself: no DNS question here. */
     if (net->proxy) {
         target_connect(t, &net->proxy_ss);
@@ -1653,9 +1681,10 @@ on_target_timer(uv_timer_t *timer)
 /* Next attempt: at once after a clean close, else after an exponential backoff with jitter. */
 static void on_target_closed(uv_handle_t *h);
 
-/* Forgets a learned target: a peer that named it may have named nothing that works. */
+/* Forgets a learned target: a peer that named it may have named nothing that
+ * works, or enough links are open without it (why: which, for the log). */
 static void
-target_forget(struct target *t)
+target_forget(struct target *t, const char *why)
 {
     struct net *net = t->net;
     struct target **pp;
@@ -1669,8 +1698,7 @@ target_forget(struct target *t)
     net->n_targets--;
     net->n_learned--;
     t->closed = true;
-    log_msg(LOG_INFO, "peer %s (learned from another peer): %u attempts failed, forgotten", t->name,
-            t->failures);
+    log_msg(LOG_INFO, "peer %s (learned from another peer): forgotten: %s", t->name, why);
     uv_close((uv_handle_t *)&t->timer, on_target_closed);
 }
 
@@ -1682,8 +1710,11 @@ target_schedule(struct target *t, bool failed)
     if (t->closed)
         return;
     t->failures = failed ? t->failures + 1 : 0;
+    /* A link that lasted: the next one starts again from the shortest wait. */
+    if (!failed)
+        t->backoff_ms = BACKOFF_MIN_MS;
     if (failed && t->learned && t->failures >= LEARNED_ATTEMPTS && !t->resolving && t->p == NULL) {
-        target_forget(t);
+        target_forget(t, "its last attempts failed");
         return;
     }
     if (failed) {
@@ -2013,8 +2044,16 @@ peer_consider(struct daemon *d, const struct peer *from, const struct sz_msg_pee
     struct config_addr ca;
     int scope = addr_scope(a->family == SZ_FAMILY_IPV4 ? AF_INET : AF_INET6, a->addr);
 
-    if (net == NULL || net->stopping || net->n_learned >= MAX_LEARNED ||
-        net->n_outbound >= d->cfg->outbound_target)
+    struct target *t;
+    size_t waiting = 0; /* learned addresses not connected yet */
+
+    if (net == NULL || net->stopping || net->n_learned >= MAX_LEARNED)
+        return;
+    for (t = net->targets; t != NULL; t = t->next)
+        if (t->learned && t->p == NULL)
+            waiting++;
+    /* One PEERS answer lists up to 32 addresses: each taken counts against the target. */
+    if (net->n_outbound + waiting >= d->cfg->outbound_target)
         return;
     /*
      * A peer on the Internet has no business pointing this node at its own

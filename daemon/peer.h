@@ -41,6 +41,8 @@ struct peer {
     bool outbound;
     bool open; /* handshake done */
     bool closing;
+    bool banned;           /* closed with a ban (or banned after it closed) */
+    uint8_t goodbye_in;    /* the reason of the GOODBYE the peer sent, 0: none */
     bool paused;           /* reading stopped: send queue full */
     unsigned reading_held; /* reading stopped by gossip: PEER_HOLD_* bits, why */
     bool silent_close;     /* a failed probe: close later, say nothing */
@@ -119,7 +121,8 @@ void peer_close(struct peer *p, bool ban, const char *why);
 /* Counts a misbehaviour that is not (yet) worth a ban; it shows in status. */
 void peer_count_misbehaviour(struct peer *p);
 
-/* Counts a misbehaviour; bans and closes the peer (GOODBYE with reason first). */
+/* Counts a misbehaviour; bans and closes the peer (GOODBYE with reason first).
+ * A peer closed already is still counted and banned, once. */
 void peer_misbehaved(struct peer *p, uint8_t reason, const char *why);
 
 /* Keeps p allocated across a thread-pool job; release when the job is done. */

@@ -69,6 +69,7 @@ struct opts {
     const char *from;           /* source address of our connections, or NULL */
     const char *key_check_from; /* a second source address to test the node-key ban */
     const char *bait;           /* push-unwanted: a bundle to announce first */
+    const char *node_key;       /* a file with the node key to use (else a random one) */
     double hold_s;              /* flood, idle-connections: how long to stay connected */
     double seconds;             /* slow: how long to trickle (< 0: the command's default) */
     bool slow_handshake;        /* slow: trickle the first handshake message instead */
@@ -83,6 +84,7 @@ struct opts {
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
     bool sparse;          /* serve-evil: offer the sparse feature (REQUEST_SPARSE is answered) */
     bool not_found;       /* flood: answer every id asked with NOT_FOUND */
+    bool hang_up;         /* bad-signature: close as soon as the bundle is written */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
     unsigned long addresses; /* fake-announce: links spread over this many --from addresses */
     unsigned long bytes;     /* prefix-drop: bytes of the bundle sent (0: the default) */
@@ -1129,7 +1131,13 @@ cmd_truncated(void)
     return verdict(ok, "half a frame then close: the daemon took it as a plain close");
 }
 
-/* bad-signature BUNDLE: announce, wait for REQUEST, send it with a flipped signature byte. */
+/*
+ * bad-signature BUNDLE [--hang-up]: announce, wait for REQUEST, send it with a
+ * flipped signature byte. With --hang-up, flip its last byte instead (the
+ * check fails only after the whole payload is hashed) and close the link as
+ * soon as it is written, before the daemon can have checked it: the ban must
+ * not depend on the link still being open when the check ends.
+ */
 static int
 cmd_bad_signature(const char *path)
 {
@@ -1151,16 +1159,29 @@ cmd_bad_signature(const char *path)
         return verdict(false, "no REQUEST");
     }
     say("request_ms: %.0f", (c.t_want - c.t_start) * 1000);
-    b[SZ_BUNDLE_HEADER_LEN + 7] ^= 0x01;
+    if (opt.hang_up)
+        b[len - 1] ^= 0x01;
+    else
+        b[SZ_BUNDLE_HEADER_LEN + 7] ^= 0x01;
     if (sz_bundle_parse(b, len, 0, &hdr, id2) != 0 || memcmp(id, id2, sizeof id) != 0)
-        die_local("flipping a signature byte changed the id");
+        die_local("flipping a byte changed the id");
     if (sz_bundle_verify(b, len, 0, &hdr, id2) == 0)
         die_local("the altered bundle still verifies");
     send_bundle(&c, b, len);
+    free(b);
+    if (opt.hang_up) {
+        if (!write_raw(&c, c.out, c.out_len))
+            say("the daemon closed before the whole bundle was written");
+        c.out_len = 0;
+        say("sent the bundle with its last byte flipped (same id), then closed at once");
+        conn_free(&c);
+        sleep_ms(800);
+        ok = expect_banned();
+        return verdict(ok, "a requested bad bundle, then a hang-up: banned all the same");
+    }
     say("sent the bundle with signature byte %d flipped (same id)", 7);
     ok = expect_dropped(&c, SZ_GOODBYE_INVALID_BUNDLE);
     conn_free(&c);
-    free(b);
     ok = ok && expect_banned();
     return verdict(ok, "a requested bundle with a bad signature: dropped and banned");
 }
@@ -3626,7 +3647,8 @@ usage(void)
           "                           (default SZ_MAX_FRAME_LEN + 1): dropped, banned\n"
           "  truncated                handshake, half a frame, close: not banned\n"
           "  bad-signature BUNDLE     announce, wait for REQUEST, send it with a bad\n"
-          "                           signature: GOODBYE, close, banned\n"
+          "                           signature: GOODBYE, close, banned (--hang-up: a\n"
+          "                           bad last byte, and close at once: banned)\n"
           "  push-unwanted BUNDLE     send a bundle nobody asked for (with --bait B:\n"
           "                           announce B, answer its REQUEST with BUNDLE)\n"
           "  flood [N]                N announcements (default 100000); requests bounded\n"
@@ -3722,6 +3744,8 @@ usage(void)
           "                           node key: must get GOODBYE banned after the\n"
           "                           handshake, and be closed\n"
           "  --network-key HEX        network key (default: the built-in one)\n"
+          "  --node-key FILE          the node key in FILE (a daemon's node.key), not\n"
+          "                           a random one\n"
           "  --bait BUNDLE            push-unwanted: bundle to announce first\n"
           "  --hold SECONDS           flood, idle-connections, fake-announce: time to\n"
           "                           stay connected; dup-announce, request-range,\n"
@@ -3794,6 +3818,10 @@ main(int argc, char **argv)
             opt.not_found = true;
             continue;
         }
+        if (strcmp(o, "--hang-up") == 0) {
+            opt.hang_up = true;
+            continue;
+        }
         if (v == NULL)
             usage();
         i++;
@@ -3803,6 +3831,8 @@ main(int argc, char **argv)
             opt.key_check_from = v;
         else if (strcmp(o, "--bait") == 0)
             opt.bait = v;
+        else if (strcmp(o, "--node-key") == 0)
+            opt.node_key = v;
         else if (strcmp(o, "--hold") == 0)
             opt.hold_s = atof(v);
         else if (strcmp(o, "--seconds") == 0)
@@ -3854,8 +3884,19 @@ main(int argc, char **argv)
         opt.host = host;
         opt.port = (uint16_t)port;
     }
-    /* A fresh random node key: this adversary is nobody the daemon knows. */
-    randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+    /* A fresh random node key: this adversary is nobody the daemon knows;
+     * with --node-key, a daemon's own (to have that key banned). */
+    if (opt.node_key != NULL) {
+        size_t klen;
+        uint8_t *k = read_file(opt.node_key, &klen);
+        if (klen != SZ_NODE_KEY_LEN)
+            die_local("--node-key: not a node key (32 bytes)");
+        memcpy(keys.node_sk, k, SZ_NODE_KEY_LEN);
+        sodium_memzero(k, klen);
+        free(k);
+    } else {
+        randombytes_buf(keys.node_sk, SZ_NODE_KEY_LEN);
+    }
     crypto_scalarmult_base(keys.node_pk, keys.node_sk);
     if (serve)
         return cmd_serve_evil(pos[1]);

@@ -283,6 +283,23 @@ m1=$(status_field T misbehaviour)
 still_up truncated T
 honest "after a truncated frame" T
 
+# ---- a node whose key T bans (an adversary misbehaved with it, from another
+# address) is told so after each handshake, and waits long before trying
+# again, rather than dialling T again within a second for the whole ban.
+echo "banned node key: the node K is told GOODBYE (banned) and backs off"
+mkdir -p "$TMP/K"
+head -c 32 /dev/urandom >"$TMP/K/node.key"
+chmod 600 "$TMP/K/node.key"
+adversary "garbage with K's node key" garbage "$TPORT" --from 127.0.0.39 --node-key "$TMP/K/node.key"
+start_daemon K "${COMMON[@]}" --peer "$TPORT" || bad "start K"
+sleep 10
+opened=$(grep -c "link open (outbound)" "$TMP/K.log")
+byes=$(grep -c "says goodbye (6)" "$TMP/K.log")
+note "banned node key: K opened $opened links to T in 10 s, told banned $byes times"
+[ "$byes" -ge 1 ] && [ "$opened" -le 2 ] && ok ||
+    bad "banned node key: K opened $opened links in 10 s ($byes times told banned): wanted 1 or 2"
+stop_daemon K
+
 # ---- a requested bundle with a bad signature: GOODBYE (invalid bundle), close, ban
 echo "bad-signature: the requested bundle with one signature byte flipped"
 m0=$(status_field T misbehaviour)
@@ -298,6 +315,21 @@ banned_in_log T 127.0.0.17 && ok || bad "bad-signature: T did not log a ban of 1
 "$SZ" list --socket "$TMP/T/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
     bad "bad-signature: T stored a bundle of p2" || ok
 still_up bad-signature T
+
+# ---- the same, but the adversary hangs up as soon as the bundle is written:
+# the check ends after the link closed, and the ban must not depend on it.
+echo "bad-signature --hang-up: a bad last byte of a 4 MB bundle, then close at once"
+big p2 badsig-big 7 3000000
+m0=$(status_field T misbehaviour)
+r0=$(status_field T refused)
+adversary "bad-signature --hang-up" bad-signature "$TPORT" "$TMP/badsig-big.bundle" \
+    --hang-up --from 127.0.0.37 --key-check-from 127.0.0.38
+m1=$(status_field T misbehaviour)
+r1=$(status_field T refused)
+note "bad-signature --hang-up: misbehaviour $m0 -> $m1, refused $r0 -> $r1"
+[ "$m1" -gt "$m0" ] && ok || bad "bad-signature --hang-up: misbehaviour did not grow"
+[ "$r1" -gt "$r0" ] && ok || bad "bad-signature --hang-up: the bundle is not counted refused"
+still_up "bad-signature --hang-up" T
 honest "after a bad signature" T
 
 # ---- a valid bundle nobody asked for: GOODBYE, close, ban

@@ -197,23 +197,36 @@ drops=$(grep -c "max_bundle_bytes.*: dropped" "$TMP/small.log")
     bad "small downloaded bundles it cannot keep again from big2: $drops dropped in all, wanted 2"
 for n in big big2 small; do stop_daemon $n; done
 
-# --- peer exchange: x3 knows only x1, and learns x2 (which x1 knows) from it
+# --- peer exchange: x3 knows only x1, and learns x2, x4 and x5 (which x1
+# knows) from it; with --outbound-target 2 it opens one link to them, not three.
 start_daemon x1 --expiry-days 0 || bad "start x1"
-start_daemon x2 --expiry-days 0 --peer "127.0.0.1:$(peer_port x1)" || bad "start x2"
+for n in x2 x4 x5; do
+    start_daemon $n --expiry-days 0 --outbound-target 1 --peer "127.0.0.1:$(peer_port x1)" ||
+        bad "start $n"
+done
 sleep 1
-start_daemon x3 --expiry-days 0 --peer "127.0.0.1:$(peer_port x1)" || bad "start x3"
+start_daemon x3 --expiry-days 0 --outbound-target 2 --peer "127.0.0.1:$(peer_port x1)" ||
+    bad "start x3"
+outbound_of() {
+    "$SZ" status --socket "$TMP/$1/control.sock" --json | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["peers"] if p["direction"] == "outbound"))'
+}
 pex=0
 for _ in $(seq 1 100); do
-    n=$("$SZ" status --socket "$TMP/x3/control.sock" --json |
-        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
-    if [ "$n" -ge 2 ]; then
+    if [ "$(outbound_of x3)" -ge 2 ]; then
         pex=1
         break
     fi
     sleep 0.2
 done
-[ $pex -eq 1 ] && ok || bad "peer exchange: x3 links to x2, learned from x1"
-for n in x1 x2 x3; do stop_daemon $n; done
+[ $pex -eq 1 ] && ok || bad "peer exchange: x3 links to a peer learned from x1"
+sleep 3
+n=$(outbound_of x3)
+opened=$(grep -c "link open (outbound)" "$TMP/x3.log")
+[ "$n" -eq 2 ] && [ "$opened" -eq 2 ] && ok ||
+    bad "x3 (--outbound-target 2) has $n outbound links, opened $opened: wanted 2"
+for n in x1 x2 x3 x4 x5; do stop_daemon $n; done
 
 # --- a private network: nodes with its key link up; a node with the default key cannot
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/net.key"
