@@ -2811,11 +2811,12 @@ sweep_archive(int fd, bool drop)
  * aside (recover_article()). When it had replaced pages (they are aside too)
  * or an old version came back, index.html and the month pages are rendered
  * again from library.idx, so that they show what the articles' folders hold.
- * The mark stays until this writer is done (done_writing()); all of this can
- * be done again.
+ * The mark stays until this writer is done (done_writing()), even one with
+ * nothing to write (*marked says the mark was there); all of this can be done
+ * again.
  */
 static int
-recover_writing(struct ctx *c, const struct lib *l)
+recover_writing(struct ctx *c, const struct lib *l, bool *marked)
 {
     struct stat st;
     struct dirent *e;
@@ -2823,8 +2824,12 @@ recover_writing(struct ctx *c, const struct lib *l)
     int rc = 0, afd;
     DIR *d;
 
+    if (marked != NULL)
+        *marked = false;
     if (fstatat(c->sfd, WRITING_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0)
         return 0;
+    if (marked != NULL)
+        *marked = true;
     sweep_dir(c->sfd, 1);
     d = open_stream(c->dfd);
     if (d == NULL)
@@ -3374,7 +3379,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     struct plan plan = {0};
     struct page_log pages = {0};
     size_t *order = NULL;
-    bool changed = false, writing = false, placed = false, undone = true;
+    bool changed = false, writing = false, placed = false, undone = true, recovered = false;
     int rc = -1;
 
     if (err != NULL && err_cap > 0)
@@ -3391,7 +3396,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
         open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
         lib_refresh(&c, lib) != 0 || check_lost_index(&c, l, items, n) != 0 ||
-        recover_writing(&c, l) != 0)
+        recover_writing(&c, l, &recovered) != 0)
         goto out;
     /* From here l changes before the files do: any failure drops it (see out). */
     if (update_names(&c, l, pubs, n_pubs, &changed) != 0)
@@ -3441,7 +3446,9 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     }
     struct stat st;
     bool have_page = fstatat(c.dfd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    writing = plan.n_jobs > 0 || changed || !have_page;
+    /* After recovering from a writer that died, the mark goes at the end even
+     * when nothing is written: every later writer would recover again. */
+    writing = plan.n_jobs > 0 || changed || !have_page || recovered;
     if (writing && begin_writing(&c) != 0)
         goto out;
     struct write_arg wa = {l, &plan};
@@ -3681,7 +3688,7 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     }
     if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
-        lib_load(&c, &l) != 0 || recover_writing(&c, &l) != 0 ||
+        lib_load(&c, &l) != 0 || recover_writing(&c, &l, NULL) != 0 ||
         update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
         goto out;
     for (size_t k = 0; k < n_pubs; k++) {

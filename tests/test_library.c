@@ -974,6 +974,33 @@ test_fifo_state_file(void **state)
     made_free(&m);
 }
 
+/*
+ * The mark of a writer that died after committing (only its clean-up was left)
+ * goes with the next writer's recovery even when that writer has nothing to
+ * add: left there, it made every later writer scan the whole library again.
+ */
+static void
+test_writing_mark_cleared(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("m", "Mark", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    add_ok(w->dir, &m, 1, NULL);
+    char *mark = path_of("%s/.samizdat/writing", w->dir);
+    int fd = open(mark, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    add_ok(w->dir, &m, 1, NULL); /* already present: nothing to write */
+    struct stat st;
+    assert_int_equal(stat(mark, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    char *page = page_of(w->dir, &w->k, "m");
+    assert_non_null(strstr(page, "Mark"));
+    free(page);
+    free(mark);
+    made_free(&m);
+}
+
 static void
 test_reserved_attachment_name(void **state)
 {
@@ -3335,6 +3362,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_attachment_names_allowlist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writing_mark_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_index, setup, teardown),
