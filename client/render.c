@@ -344,6 +344,53 @@ language_name(struct sz_str tag)
 }
 
 /*
+ * The direction of an article's title, summary and body: "rtl" when its
+ * language tag names a script written right to left ("ar", "he", "fa-IR",
+ * "ku-Arab", ...), else "auto" (the first strong letter decides). A language
+ * written in either direction (Kurdish, Azerbaijani, ...) is "rtl" only with a
+ * right-to-left script subtag, and a Latin or Cyrillic one ("uz-Latn") keeps
+ * "auto". "auto" alone would set an Arabic article whose first word is Latin
+ * ("BBC: ...") left to right as a whole.
+ */
+static const char *
+text_dir(struct sz_str tag)
+{
+    static const char *const rtl_langs[] = {"ar",  "arc", "ckb", "dv", "fa", "he", "iw", "ks",
+                                            "nqo", "ps",  "sd",  "ug", "ur", "yi", "syr"};
+    static const char *const rtl_scripts[] = {"adlm", "arab", "hebr", "nkoo",
+                                              "rohg", "syrc", "thaa"};
+    char sub[9];
+    size_t k = 0, n, first = 0;
+    bool rtl = false;
+
+    for (size_t part = 0; k < tag.len; part++) {
+        n = 0;
+        while (k < tag.len && tag.p[k] != '-' && tag.p[k] != '_') {
+            if (n + 1 < sizeof sub)
+                sub[n] = (char)ascii_lower(tag.p[k]);
+            n++;
+            k++;
+        }
+        k++; /* the '-' */
+        if (n == 0 || n + 1 > sizeof sub)
+            continue;
+        sub[n] = '\0';
+        if (part == 0) {
+            first = n;
+            for (size_t j = 0; j < sizeof rtl_langs / sizeof rtl_langs[0]; j++)
+                rtl = rtl || strcmp(sub, rtl_langs[j]) == 0;
+        } else if (n == 4 && first > 0) {
+            /* A script subtag decides, either way. */
+            rtl = false;
+            for (size_t j = 0; j < sizeof rtl_scripts / sizeof rtl_scripts[0]; j++)
+                rtl = rtl || strcmp(sub, rtl_scripts[j]) == 0;
+            break;
+        }
+    }
+    return rtl ? "rtl" : "auto";
+}
+
+/*
  * An article's language on a page (the tag is not empty): its name in itself,
  * marked with the tag for machines and isolated, as a name written right to
  * left would otherwise reorder the line; a tag the table cannot name is shown
@@ -1068,11 +1115,12 @@ body_as_text(struct sz_wr *w, const char *what, const uint8_t *body, size_t len)
 }
 
 void
-render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
+render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
+                 const struct san_files *files)
 {
     size_t at = w->len, from, to;
 
-    if (!render_sanitize_body(w, body, len)) {
+    if (!render_sanitize_body(w, body, len, files)) {
         body_as_text(w, "HTML", body, len);
         return;
     }
@@ -1091,7 +1139,8 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
  * article's) is left out: the page shows the title above the body already.
  */
 static void
-body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title)
+body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
+              const struct san_files *files)
 {
     struct sz_wr md;
     struct md_cost mc;
@@ -1126,7 +1175,7 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
     } else {
         if (same_text(first, title))
             skip = after_first_h1(&md);
-        if (!render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip))
+        if (!render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip, files))
             body_as_text(w, "Markdown", body, len);
     }
     sz_wr_free(&md, false);
@@ -1137,102 +1186,6 @@ static bool
 is_image(struct sz_str media_type)
 {
     return media_type.len > 6 && memcmp(media_type.p, "image/", 6) == 0;
-}
-
-/*
- * Which of the names occur in the body: found[k] for names[k] (only where
- * want[k]). One pass of an Aho-Corasick automaton over the body, rather than a
- * scan of the body per name (256 names of 100 bytes and a 32 MiB body took 21 s
- * that way). Returns false when memory runs out (found[] is then all false).
- */
-static bool
-body_mentions(const uint8_t *body, size_t len, const char *const *names, const bool *want,
-              bool *found, size_t n)
-{
-    uint8_t map[256] = {0}; /* byte -> symbol; 0 for bytes in no name */
-    size_t alpha = 1, n_states = 1, total = 0;
-    uint32_t *next = NULL, *fail = NULL, *dict = NULL, *queue = NULL;
-    size_t *first = NULL, *more = NULL; /* names ending at a state, as lists */
-    bool *seen = NULL, ok = false;
-
-    memset(found, 0, n * sizeof *found);
-    for (size_t k = 0; k < n; k++) {
-        if (!want[k])
-            continue;
-        total += strlen(names[k]);
-        for (const char *c = names[k]; *c != '\0'; c++)
-            if (map[(uint8_t)*c] == 0)
-                map[(uint8_t)*c] = (uint8_t)alpha++;
-    }
-    if (total == 0)
-        return true;
-    total++;
-    next = calloc(total * alpha, sizeof *next);
-    fail = calloc(total, sizeof *fail);
-    dict = calloc(total, sizeof *dict);
-    queue = calloc(total, sizeof *queue);
-    first = malloc(total * sizeof *first);
-    more = malloc(n * sizeof *more);
-    seen = calloc(total, sizeof *seen);
-    if (next == NULL || fail == NULL || dict == NULL || queue == NULL || first == NULL ||
-        more == NULL || seen == NULL)
-        goto out;
-    for (size_t k = 0; k < total; k++)
-        first[k] = SIZE_MAX;
-    /* The trie (state 0 is the root; 0 as a transition means none yet). */
-    for (size_t k = 0; k < n; k++) {
-        size_t st = 0;
-        if (!want[k] || names[k][0] == '\0')
-            continue;
-        for (const char *c = names[k]; *c != '\0'; c++) {
-            uint32_t *to = &next[st * alpha + map[(uint8_t)*c]];
-            if (*to == 0)
-                *to = (uint32_t)n_states++;
-            st = *to;
-        }
-        more[k] = first[st];
-        first[st] = k;
-    }
-    /* Breadth first: failure links, the missing transitions, and for each
-     * state the nearest state down its failure chain where a name ends. */
-    size_t head = 0, tail = 0;
-    for (size_t c = 1; c < alpha; c++)
-        if (next[c] != 0)
-            queue[tail++] = next[c];
-    while (head < tail) {
-        uint32_t st = queue[head++];
-        uint32_t f = fail[st];
-        dict[st] = first[f] != SIZE_MAX ? f : dict[f];
-        for (size_t c = 1; c < alpha; c++) {
-            uint32_t *to = &next[st * alpha + c];
-            if (*to == 0) {
-                *to = next[f * alpha + c];
-            } else {
-                fail[*to] = next[f * alpha + c];
-                queue[tail++] = *to;
-            }
-        }
-    }
-    /* The scan; each state where names end is reported once. */
-    uint32_t st = 0;
-    for (size_t k = 0; k < len; k++) {
-        st = next[(size_t)st * alpha + map[body[k]]];
-        for (uint32_t t = first[st] != SIZE_MAX ? st : dict[st]; t != 0 && !seen[t]; t = dict[t]) {
-            seen[t] = true;
-            for (size_t j = first[t]; j != SIZE_MAX; j = more[j])
-                found[j] = true;
-        }
-    }
-    ok = true;
-out:
-    free(next);
-    free(fail);
-    free(dict);
-    free(queue);
-    free(first);
-    free(more);
-    free(seen);
-    return ok;
 }
 
 /* Is it an http(s) URL? Only those become links; anything else is shown as text. */
@@ -1257,13 +1210,37 @@ render_article(struct sz_wr *w, const struct render_page *pg)
      */
     bool known = a->lang.len > 0;
     const char *own = known ? " lang=\"en\"" : "", *text = known ? "" : " lang=\"\"";
+    const char *dir = text_dir(a->lang);
+    /* The body names its files by their names in the bundle; the library may
+     * have stored some under others (render_sanitize_body() writes those). */
+    size_t n_atts = a->n_atts < SZ_MAX_ATTACHMENTS ? a->n_atts : SZ_MAX_ATTACHMENTS;
+    bool mentioned[SZ_MAX_ATTACHMENTS] = {false};
+    const char *names[SZ_MAX_ATTACHMENTS];
+    char *name_buf = NULL;
+    struct san_files file_map = {names, (const char *const *)pg->att_files, mentioned, n_atts};
+    const struct san_files *files = NULL;
+    if (n_atts > 0 && pg->att_files != NULL &&
+        (name_buf = malloc(n_atts * (SZ_MAX_ID_LEN + 1))) != NULL) {
+        for (size_t k = 0; k < n_atts; k++) {
+            size_t nl = a->atts[k].name.len < SZ_MAX_ID_LEN ? a->atts[k].name.len : SZ_MAX_ID_LEN;
+            char *nm = name_buf + k * (SZ_MAX_ID_LEN + 1);
+            memcpy(nm, a->atts[k].name.p, nl);
+            nm[nl] = '\0';
+            names[k] = nm;
+        }
+        files = &file_map;
+    } else if (n_atts > 0 && pg->att_files != NULL && w->err == 0) {
+        w->err = -SZ_ENOMEM;
+    }
 
     page_begin(w, known ? a->lang : (struct sz_str){"en", 2}, a->title);
     put(w, "<nav");
     put(w, own);
     put(w, "><a href=\"../../index.html\">&larr; Library</a> &middot; ");
     put_publisher(w, pg->publisher, pg->publisher_name);
-    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"auto\"");
+    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"");
+    put(w, dir);
+    put(w, "\"");
     put(w, text);
     put(w, ">");
     esc_str(w, a->title);
@@ -1281,20 +1258,26 @@ render_article(struct sz_wr *w, const struct render_page *pg)
 
     switch (a->ctype) {
     case SZ_CTYPE_MARKDOWN:
-        put(w, "<div class=\"body markdown\" dir=\"auto\"");
+        put(w, "<div class=\"body markdown\" dir=\"");
+        put(w, dir);
+        put(w, "\"");
         put(w, text);
         put(w, ">\n");
-        body_markdown(w, a->body, a->body_len, a->title);
+        body_markdown(w, a->body, a->body_len, a->title, files);
         break;
     case SZ_CTYPE_HTML:
-        put(w, "<div class=\"body html\" dir=\"auto\"");
+        put(w, "<div class=\"body html\" dir=\"");
+        put(w, dir);
+        put(w, "\"");
         put(w, text);
         put(w, ">\n");
-        render_html_body(w, a->body, a->body_len, a->title);
+        render_html_body(w, a->body, a->body_len, a->title, files);
         break;
     case SZ_CTYPE_PLAIN:
     default:
-        put(w, "<div class=\"body plain\" dir=\"auto\"");
+        put(w, "<div class=\"body plain\" dir=\"");
+        put(w, dir);
+        put(w, "\"");
         put(w, text);
         put(w, ">\n<pre class=\"plain\">");
         escape_text(w, a->body, a->body_len);
@@ -1303,13 +1286,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     }
     put(w, "\n</div>\n");
 
-    /* Images the body does not show itself. */
-    bool want[SZ_MAX_ATTACHMENTS], mentioned[SZ_MAX_ATTACHMENTS];
-    size_t n_atts = a->n_atts < SZ_MAX_ATTACHMENTS ? a->n_atts : SZ_MAX_ATTACHMENTS;
-    for (size_t k = 0; k < n_atts; k++)
-        want[k] = a->ctype != SZ_CTYPE_PLAIN && is_image(a->atts[k].media_type);
-    body_mentions(a->body, a->body_len, (const char *const *)pg->att_files, want, mentioned,
-                  n_atts);
+    /* Images the body does not show or link itself. */
     for (size_t k = 0; k < n_atts; k++) {
         const char *f = pg->att_files[k];
         if (!is_image(a->atts[k].media_type) || mentioned[k])
@@ -1376,6 +1353,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     put(w, ", id <span class=\"key\">");
     put(w, id_hex);
     put(w, "</span>.</p>\n</footer>\n</article>\n</main>\n");
+    free(name_buf);
     page_end(w);
 }
 
@@ -1544,15 +1522,23 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix, char level,
     put(w, "<ol class=\"articles\">\n");
     for (size_t k = 0; k < n; k++) {
         const struct render_entry *e = &entries[k];
+        struct sz_str lang = {e->lang, strlen(e->lang)};
+        /* As on the article's page: a title and summary in no known language
+         * are marked so (lang=""), not read aloud as the page's English. */
+        const char *text = lang.len > 0 ? "" : " lang=\"\"";
         put(w, "<li");
-        if (e->lang[0] != '\0') {
+        if (lang.len > 0) {
             put(w, " lang=\"");
             esc(w, e->lang);
             put(w, "\"");
         }
         put(w, ">");
         put(w, open);
-        put(w, " dir=\"auto\"><a href=\"");
+        put(w, " dir=\"");
+        put(w, text_dir(lang));
+        put(w, "\"");
+        put(w, text);
+        put(w, "><a href=\"");
         put(w, prefix);
         put(w, pk_hex);
         put(w, "/");
@@ -1569,13 +1555,17 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix, char level,
             esc(w, e->authors[j]);
             put(w, "</bdi>");
         }
-        if (e->lang[0] != '\0') {
+        if (lang.len > 0) {
             put(w, " &middot; ");
-            put_language(w, (struct sz_str){e->lang, strlen(e->lang)}, false);
+            put_language(w, lang, false);
         }
         put(w, "</p>\n");
         if (e->summary[0] != '\0') {
-            put(w, "<p class=\"summary\" dir=\"auto\">");
+            put(w, "<p class=\"summary\" dir=\"");
+            put(w, text_dir(lang));
+            put(w, "\"");
+            put(w, text);
+            put(w, ">");
             esc(w, e->summary);
             put(w, "</p>\n");
         }

@@ -14,6 +14,8 @@
 #include "samizdat/article.h"
 #include "samizdat/buf.h"
 
+#include "render_sanitize.h"
+
 /*
  * The Content-Security-Policy of every page. No scripts, frames, fonts,
  * objects or connections at all; styles only inline; images and media only
@@ -54,9 +56,11 @@ void render_article(struct sz_wr *w, const struct render_page *pg);
 /*
  * Appends an HTML body as render_article() shows it: through
  * render_sanitize_body(), without a first heading that repeats the title
- * (of level 1, before any other content, its text the title's).
+ * (of level 1, before any other content, its text the title's); files as
+ * render_sanitize_body() takes them (may be NULL).
  */
-void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title);
+void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
+                      const struct san_files *files);
 
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */

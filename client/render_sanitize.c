@@ -310,6 +310,12 @@ struct elem {
     bool scroll; /* the page's scroll box around a table (render_sanitize_body()) */
 };
 
+/* An article's file name and its index in render_sanitize_body()'s files. */
+struct file_ref {
+    const char *name;
+    size_t k;
+};
+
 struct san {
     struct sz_wr *w;
     bool page; /* render_sanitize_body(): what the article page adds */
@@ -331,6 +337,10 @@ struct san {
     /* The start tag being written kept a link with a scheme (http, https,
      * mailto): following it goes online. */
     bool link_online;
+    /* render_sanitize_body(): the article's files, and their indexes in the
+     * order of their names (for bsearch()). */
+    const struct san_files *files;
+    struct file_ref *by_name;
 };
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
@@ -1072,6 +1082,94 @@ plain_names_url(const uint8_t *v, size_t len)
     return found;
 }
 
+/* The article's file that u[0..n) names (see render_sanitize_body()), or -1;
+ * *rest is where its "?..." or "#..." starts. */
+struct name_key {
+    const uint8_t *p;
+    size_t n;
+};
+
+static int
+cmp_file_name(const void *key, const void *entry)
+{
+    const struct name_key *k = key;
+    const char *name = ((const struct file_ref *)entry)->name;
+    size_t nl = strlen(name);
+    int c = memcmp(k->p, name, k->n < nl ? k->n : nl);
+    return c != 0 ? c : (k->n > nl) - (k->n < nl);
+}
+
+static int
+cmp_file_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct file_ref *)a)->name, ((const struct file_ref *)b)->name);
+}
+
+static long
+file_named(const struct san *s, const uint8_t *u, size_t n, size_t *rest)
+{
+    size_t e = 0;
+    if (s->by_name == NULL)
+        return -1;
+    if (n >= 2 && u[0] == '.' && u[1] == '/') {
+        u += 2;
+        n -= 2;
+        *rest = 2;
+    } else {
+        *rest = 0;
+    }
+    while (e < n && u[e] != '?' && u[e] != '#')
+        e++;
+    struct name_key key = {u, e};
+    const struct file_ref *hit = bsearch(&key, s->by_name, s->files->n, sizeof *hit, cmp_file_name);
+    if (hit == NULL)
+        return -1;
+    *rest += e;
+    return (long)hit->k;
+}
+
+/* Writes URL u[0..n) (a value the policy keeps), with an article file's stored name for its own. */
+static void
+out_url(struct san *s, const uint8_t *u, size_t n)
+{
+    size_t rest;
+    long f = file_named(s, u, n, &rest);
+    if (f < 0) {
+        out_attr_value(s, u, n, false);
+        return;
+    }
+    s->files->used[f] = true;
+    out_attr_value(s, (const uint8_t *)s->files->stored[f], strlen(s->files->stored[f]), false);
+    out_attr_value(s, u + rest, n - rest, false);
+}
+
+/* Writes a srcset value the policy keeps (srcset_ok()), each candidate URL as out_url(). */
+static void
+out_srcset(struct san *s, const uint8_t *u, size_t n)
+{
+    size_t k = 0, done = 0;
+    while (k < n) {
+        while (k < n && (html_space(u[k]) || u[k] == ','))
+            k++;
+        if (k == n)
+            break;
+        size_t start = k, end;
+        while (k < n && !html_space(u[k]))
+            k++;
+        end = k;
+        while (end > start && u[end - 1] == ',')
+            end--;
+        out_attr_value(s, u + done, start - done, false);
+        out_url(s, u + start, end - start);
+        done = end;
+        if (end < k)
+            continue;
+        while (k < n && u[k] != ',')
+            k++;
+    }
+    out_attr_value(s, u + done, n - done, false);
+}
+
 /* Emits one attribute if the policy keeps it (never a tabindex: the keyboard is the page's). */
 static void
 emit_attr(struct san *s, unsigned tag, const struct attr *a)
@@ -1133,7 +1231,12 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
         outs(s, " ");
         outs(s, name);
         outs(s, "=\"");
-        out_attr_value(s, dec, dn, false);
+        if (s->by_name != NULL && (kind == ATTR_LINK || kind == ATTR_RESOURCE))
+            out_url(s, norm, nn);
+        else if (s->by_name != NULL && kind == ATTR_SRCSET)
+            out_srcset(s, dec, dn);
+        else
+            out_attr_value(s, dec, dn, false);
         outs(s, "\"");
     }
     free(dec);
@@ -1873,12 +1976,26 @@ skip_markup_decl(struct san *s)
 }
 
 static bool
-sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
+sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct san_files *files)
 {
     struct san *s = calloc(1, sizeof *s);
     size_t at = w->len, max = SAN_OUT_FACTOR * len + SAN_OUT_BASE;
     bool fits = true;
 
+    if (files != NULL && files->n > 0)
+        memset(files->used, 0, files->n * sizeof *files->used);
+    if (s != NULL && files != NULL && files->n > 0) {
+        s->files = files;
+        s->by_name = malloc(files->n * sizeof *s->by_name);
+        if (s->by_name == NULL) {
+            free(s);
+            s = NULL;
+        } else {
+            for (size_t k = 0; k < files->n; k++)
+                s->by_name[k] = (struct file_ref){files->names[k], k};
+            qsort(s->by_name, files->n, sizeof *s->by_name, cmp_file_ref);
+        }
+    }
     if (s == NULL) {
         if (w->err == 0)
             w->err = -SZ_ENOMEM;
@@ -1927,8 +2044,12 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
         close_to(s, 0);
     if (fits && w->len - at > max)
         fits = false;
-    if (!fits)
+    if (!fits) {
         w->len = at;
+        if (files != NULL && files->n > 0)
+            memset(files->used, 0, files->n * sizeof *files->used);
+    }
+    free(s->by_name);
     free(s);
     return fits;
 }
@@ -1936,11 +2057,11 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page)
 bool
 render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
 {
-    return sanitize(w, in, len, false);
+    return sanitize(w, in, len, false, NULL);
 }
 
 bool
-render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len)
+render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len, const struct san_files *files)
 {
-    return sanitize(w, in, len, true);
+    return sanitize(w, in, len, true, files);
 }

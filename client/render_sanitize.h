@@ -54,11 +54,23 @@ bool render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
  * which overflow), so that a keyboard can scroll them in browsers that leave
  * scroll boxes out of the tab order; a <pre> that holds code and that the
  * publisher named not is a region named "Code". A publisher's tabindex,
- * accesskey and autofocus are dropped (by render_sanitize_html() too). Unlike
- * render_sanitize_html(), sanitizing its output again does not leave it as
- * is.
+ * accesskey and autofocus are dropped (by render_sanitize_html() too). A link
+ * that goes online (http, https, mailto) gets data-online="" (the page's style
+ * marks it). With files (may be NULL), a relative link or resource URL (src,
+ * href, srcset's, ...) that is exactly one of files->names ("./" before it,
+ * "?..." or "#..." after it allowed) is written with the matching stored name
+ * instead, and files->used[k] is set (all of used is cleared first, and when
+ * false is returned). Unlike render_sanitize_html(), sanitizing its output
+ * again does not leave it as is.
  */
-bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len);
+struct san_files {
+    const char *const *names;  /* as the body names the files (an article's attachments) */
+    const char *const *stored; /* the names the library stored them under */
+    bool *used;                /* used[k]: a link or resource of the body names names[k] */
+    size_t n;
+};
+bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len,
+                          const struct san_files *files);
 
 /*
  * Decodes the character references in p[0..n) as the sanitizer reads an

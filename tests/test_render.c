@@ -593,20 +593,20 @@ test_many_attachment_names_bounded(void **state)
     free(m);
 }
 
-/* Which images get a figure: those whose file name the body does not hold,
- * compared with a plain search on random names and bodies. */
+/* Which images get a figure: those that no link or picture of the body names
+ * exactly ("sitemap.png" does not name "map.png"), on random names and bodies. */
 static void
 test_attachment_mentions_exact(void **state)
 {
     (void)state;
     srand(29);
     for (int trial = 0; trial < 300; trial++) {
-        char names[8][8], body[64];
+        char names[8][8], body[512], words[8][8];
         const char *files[8];
         struct sz_attachment atts[8];
-        size_t n = 1 + (size_t)(rand() % 8), blen = (size_t)(rand() % 64);
+        size_t n = 1 + (size_t)(rand() % 8), n_words = (size_t)(rand() % 8), blen = 0;
         for (size_t k = 0; k < n; k++) {
-            size_t l = 1 + (size_t)(rand() % 6);
+            size_t l = 1 + (size_t)(rand() % 4);
             for (size_t j = 0; j < l; j++)
                 names[k][j] = "ab."[rand() % 3];
             names[k][l] = '\0';
@@ -621,23 +621,73 @@ test_attachment_mentions_exact(void **state)
                                              (const uint8_t *)"x",
                                              1};
         }
-        for (size_t j = 0; j < blen; j++)
-            body[j] = "ab.x"[rand() % 4];
-        body[blen] = '\0';
+        /* Pictures and links to random names, between words that hold them. */
+        for (size_t w = 0; w < n_words; w++) {
+            size_t l = 1 + (size_t)(rand() % 4);
+            for (size_t j = 0; j < l; j++)
+                words[w][j] = "ab."[rand() % 3];
+            words[w][l] = '\0';
+            blen += (size_t)snprintf(body + blen, sizeof body - blen,
+                                     rand() % 2 ? "x%sx ![p](%s) " : "%s [l](./%s#f) ",
+                                     names[rand() % n], words[w]);
+        }
         char *pg = page(SZ_CTYPE_MARKDOWN, body, blen, atts, files, n);
         const char *figs = strstr(strstr(pg, "<div class=\"body "), "\n</div>\n");
         assert_non_null(figs);
         for (size_t k = 0; k < n; k++) {
             char fig[64];
             snprintf(fig, sizeof fig, "<figure><img src=\"%s\"", names[k]);
-            bool shown = strstr(figs, fig) != NULL;
-            bool want = atts[k].media_type.len == 9 && strstr(body, names[k]) == NULL;
+            bool shown = strstr(figs, fig) != NULL, named = false;
+            for (size_t w = 0; w < n_words; w++)
+                named = named || strcmp(words[w], names[k]) == 0;
+            bool want = atts[k].media_type.len == 9 && !named;
             if (shown != want)
                 fail_msg("trial %d: body \"%s\", name \"%s\": figure %s", trial, body, names[k],
                          shown ? "shown" : "missing");
         }
         free(pg);
     }
+}
+
+/* A file the library stored under another name (a name Windows reserves, a
+ * twin differing in case) is still what the body's pictures and links show:
+ * they are written with the stored name, and it gets no figure of its own. */
+static void
+test_renamed_attachments_followed(void **state)
+{
+    (void)state;
+    struct sz_attachment atts[4] = {
+        {{"con.png", 7}, {"image/png", 9}, (const uint8_t *)"x", 1},
+        {{"photo.png", 9}, {"image/png", 9}, (const uint8_t *)"y", 1},
+        {{"map.png", 7}, {"image/png", 9}, (const uint8_t *)"z", 1},
+        {{"sitemap.png", 11}, {"image/png", 9}, (const uint8_t *)"w", 1},
+    };
+    const char *files[4] = {"_con.png", "_photo.png", "map.png", "sitemap.png"};
+    static const char md[] = "The panel: ![the panel](con.png), the [plan](./sitemap.png#top).\n";
+    char *pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, atts, files, 4);
+    assert_non_null(strstr(pg, "<img src=\"_con.png\" alt=\"the panel\">"));
+    assert_non_null(strstr(pg, "<a href=\"sitemap.png#top\">plan</a>"));
+    assert_null(strstr(pg, "src=\"con.png\""));
+    assert_null(strstr(pg, "<figure><img src=\"_con.png\""));
+    assert_null(strstr(pg, "<figure><img src=\"sitemap.png\""));
+    /* Neither shown nor linked: a figure each, though "sitemap.png" holds "map.png". */
+    assert_non_null(strstr(pg, "<figure><img src=\"_photo.png\""));
+    assert_non_null(strstr(pg, "<figure><img src=\"map.png\""));
+    free(pg);
+
+    static const char html[] =
+        "<p><img srcset=\"con.png 1x, ./photo.png?v=2 2x,other.png 3x\" "
+        "src=\"photo.png\" alt=\"b\"> <a href=\"https://example.org/map.png\">w</a> "
+        "<a href=\"CON.PNG\">c</a></p>";
+    pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, atts, files, 4);
+    assert_non_null(
+        strstr(pg, "srcset=\"_con.png 1x, _photo.png?v=2 2x,other.png 3x\" src=\"_photo.png\""));
+    assert_non_null(strstr(pg, "<a href=\"https://example.org/map.png\" data-online=\"\">w</a>"));
+    assert_non_null(strstr(pg, "<a href=\"CON.PNG\">c</a>"));
+    assert_null(strstr(pg, "<figure><img src=\"_con.png\""));
+    assert_null(strstr(pg, "<figure><img src=\"_photo.png\""));
+    assert_non_null(strstr(pg, "<figure><img src=\"map.png\""));
+    free(pg);
 }
 
 /* ---- the pages' structure, as assistive technology reads it ---- */
@@ -1321,6 +1371,53 @@ test_online_links_marked(void **state)
     free(out);
 }
 
+/* An article in a language written right to left is set right to left even
+ * when its title or body starts with a Latin word; others keep dir="auto".
+ * An index entry in no known language is marked so, as on its page. */
+static void
+test_text_direction(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lang, *dir;
+    } cases[] = {{"ar", "rtl"},     {"he", "rtl"},       {"fa-IR", "rtl"}, {"ku-Arab", "rtl"},
+                 {"UR", "rtl"},     {"ar-Latn", "auto"}, {"ku", "auto"},   {"en", "auto"},
+                 {"ru-RU", "auto"}, {"arab", "auto"}};
+    char want[128];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *pg = page_in(cases[k].lang, "BBC: \xd8\xaa\xd9\x82\xd8\xb1\xd9\x8a\xd8\xb1",
+                           "UNICEF \xd9\x82\xd8\xa7\xd9\x84\xd8\xaa.");
+        snprintf(want, sizeof want, "<h1 dir=\"%s\">BBC: ", cases[k].dir);
+        if (strstr(pg, want) == NULL)
+            fail_msg("%s: no %s", cases[k].lang, want);
+        snprintf(want, sizeof want, "<div class=\"body markdown\" dir=\"%s\">", cases[k].dir);
+        if (strstr(pg, want) == NULL)
+            fail_msg("%s: no %s", cases[k].lang, want);
+        free(pg);
+    }
+
+    static const struct render_entry entries[] = {
+        {"ar-one", "BBC: \xd8\xaa\xd9\x82\xd8\xb1\xd9\x8a\xd8\xb1", "ar",
+         "UNICEF \xd9\x82\xd8\xa7\xd9\x84\xd8\xaa.", NULL, 0, 1790000000},
+        {"none", "Sample", "", "A summary.", NULL, 0, 1789000000},
+    };
+    struct render_publisher pub;
+    memset(&pub, 0, sizeof pub);
+    pub.pk = test_pk;
+    pub.name = "Exile Daily";
+    pub.entries = entries;
+    pub.n_entries = 2;
+    struct sz_wr w;
+    sz_wr_init(&w, (size_t)1 << 24);
+    render_index(&w, &pub, 1);
+    char *pg = wr_string(&w);
+    assert_non_null(strstr(pg, "<li lang=\"ar\"><h3 dir=\"rtl\"><a "));
+    assert_non_null(strstr(pg, "<p class=\"summary\" dir=\"rtl\">UNICEF "));
+    assert_non_null(strstr(pg, "<li><h3 dir=\"auto\" lang=\"\"><a "));
+    assert_non_null(strstr(pg, "<p class=\"summary\" dir=\"auto\" lang=\"\">A summary."));
+    free(pg);
+}
+
 int
 main(void)
 {
@@ -1337,6 +1434,7 @@ main(void)
         cmocka_unit_test(test_sanitizer_deep_backslashes_bounded),
         cmocka_unit_test(test_many_attachment_names_bounded),
         cmocka_unit_test(test_attachment_mentions_exact),
+        cmocka_unit_test(test_renamed_attachments_followed),
         cmocka_unit_test(test_pages_have_main),
         cmocka_unit_test(test_navigation_named),
         cmocka_unit_test(test_headings_in_order),
@@ -1345,6 +1443,7 @@ main(void)
         cmocka_unit_test(test_scroll_boxes_focusable),
         cmocka_unit_test(test_publisher_keyboard_attributes_dropped),
         cmocka_unit_test(test_online_links_marked),
+        cmocka_unit_test(test_text_direction),
         cmocka_unit_test(test_body_headings_below_title),
         cmocka_unit_test(test_duplicate_title_dropped),
         cmocka_unit_test(test_language_names),
