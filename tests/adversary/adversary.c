@@ -1173,9 +1173,24 @@ cmd_bad_signature(const char *path)
         if (!write_raw(&c, c.out, c.out_len))
             say("the daemon closed before the whole bundle was written");
         c.out_len = 0;
-        say("sent the bundle with its last byte flipped (same id), then closed at once");
+        /*
+         * The end of the stream right after the last byte. What the daemon
+         * sent is read to its end before the close: a close with unread bytes
+         * would reset the connection, and the daemon could lose the bundle's
+         * last bytes, not merely see the link end.
+         */
+        (void)shutdown(c.fd, SHUT_WR);
+        say("sent the bundle with its last byte flipped (same id), then ended the stream");
+        for (double end = now_s() + 5; now_s() < end;) {
+            uint8_t junk[4096];
+            struct pollfd pfd = {c.fd, POLLIN, 0};
+            if (poll(&pfd, 1, 100) <= 0)
+                continue;
+            if (read(c.fd, junk, sizeof junk) <= 0)
+                break;
+        }
         conn_free(&c);
-        sleep_ms(800);
+        sleep_ms(300);
         ok = expect_banned();
         return verdict(ok, "a requested bad bundle, then a hang-up: banned all the same");
     }
