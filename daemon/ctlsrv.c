@@ -940,7 +940,8 @@ run_import(struct job *j)
                 continue;
             memcpy(j->equiv[j->n_equiv].publisher, items[i].meta.publisher, SZ_PUBLIC_KEY_LEN);
             j->equiv[j->n_equiv].sequence = items[i].meta.sequence;
-            (void)store_equivocations(d->store, find_equiv, j, NULL, 0);
+            (void)store_equivocations_of(d->store, items[i].meta.publisher, items[i].meta.sequence,
+                                         find_equiv, j, NULL, 0);
         }
         uv_mutex_unlock(&d->store_lock);
         if (rc != 0) {

@@ -262,9 +262,10 @@ struct kept_part {
 };
 
 /*
- * Per publisher: sequences below the floor are not fetched again (refused as
- * evicted, expired or too big). The store keeps its own floor of the bundles it
- * evicted (store_evicted_seq()), which a comparison adds.
+ * Per publisher: sequences below the floor are not fetched again (one was
+ * refused as expired or too big; the floor never passes the lowest sequence
+ * held). The store keeps its own floor of the bundles it evicted
+ * (store_evicted_seq()), which a comparison adds.
  */
 struct floor_ {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -948,6 +949,7 @@ struct gjob {
     char resumed_from[CONFIG_HOST_CAP + 16]; /* ... whose bytes came from this peer */
     uint8_t rx_id[SZ_BUNDLE_ID_LEN];         /* its id, from the header */
     struct store_item item;
+    uint64_t lowest_held; /* refused: the publisher's lowest sequence held (0: none) */
     /* SERVE: bundles read, in order; NULL bytes = not found (ids) */
     uint8_t (*ids)[SZ_BUNDLE_ID_LEN];
     uint32_t *offsets; /* per id: 0, or the offset of a REQUEST_PART */
@@ -1064,6 +1066,15 @@ collect_equiv(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t sequence,
     return c->j->n_equiv == c->cap;
 }
 
+static int
+first_range(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *ctx)
+{
+    (void)publisher;
+    (void)last;
+    *(uint64_t *)ctx = first;
+    return 1;
+}
+
 static void
 run_verify(struct gjob *j)
 {
@@ -1083,10 +1094,14 @@ run_verify(struct gjob *j)
     uv_mutex_lock(&d->store_lock);
     if (store_put(d->store, &j->item, now, j->err, sizeof j->err) != 0)
         j->item.status = STORE_PENDING;
+    if (j->item.status == STORE_EXPIRED || j->item.status == STORE_TOO_BIG)
+        (void)store_seq_ranges(d->store, j->item.meta.publisher, 0, first_range, &j->lowest_held,
+                               NULL, 0);
     if (j->item.status == STORE_STORED && j->item.equivocates) {
         /* The pair, for the peers: they cannot tell it from the new bundle alone. */
         struct equiv_collect c = {j, 1, j->item.meta.publisher, j->item.meta.sequence};
-        (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);
+        (void)store_equivocations_of(d->store, j->item.meta.publisher, j->item.meta.sequence,
+                                     collect_equiv, &c, NULL, 0);
     }
     uv_mutex_unlock(&d->store_lock);
 }
@@ -1831,12 +1846,31 @@ done_verify(struct gjob *j)
         gossip_stored(gs->d, &j->item.meta, p);
         break;
     case STORE_EVICTED:
-    case STORE_EXPIRED:
-    case STORE_TOO_BIG:
-    case STORE_BAD_SEQ:
-        /* Not kept: never ask for it, or anything older of that publisher, again. */
+        /* The store's own floor (store_evicted_seq()) keeps it from being asked again. */
         gs->d->n_refused++;
-        floor_raise(gs, j->item.meta.publisher, j->item.meta.sequence + 1);
+        break;
+    case STORE_EXPIRED:
+    case STORE_TOO_BIG: {
+        /*
+         * Not kept: never asked for again, nor anything older of that
+         * publisher, but for what it holds: creation times are the signer's,
+         * and a higher sequence dated far back (refused) says nothing of the
+         * lower ones still to come, newer than it. The floor stops at the
+         * lowest sequence held, as the store's does; the sequence itself is
+         * skipped for an hour (a SIGHUP may change the limits).
+         */
+        uint64_t floor = j->item.meta.sequence + 1;
+        if (j->lowest_held != 0 && j->lowest_held < floor)
+            floor = j->lowest_held;
+        gs->d->n_refused++;
+        floor_raise(gs, j->item.meta.publisher, floor);
+        skip_add(gs, j->item.meta.publisher, j->item.meta.sequence, daemon_now() + 3600, 0);
+        break;
+    }
+    case STORE_BAD_SEQ:
+        /* The publisher's own doing; its valid sequences stay wanted. */
+        gs->d->n_refused++;
+        skip_add(gs, j->item.meta.publisher, j->item.meta.sequence, INT64_MAX, 0);
         break;
     case STORE_PENDING:
         /* The store failed to write it (j->err says why and what to do). */

@@ -574,7 +574,7 @@ on_uncarried_bundle(const struct store_meta *m, void *ctx)
  * served nor kept against the quotas. Returns how many were deleted.
  */
 static uint64_t
-drop_uncarried(struct daemon *d, int64_t now)
+drop_uncarried(struct daemon *d)
 {
     struct uncarried a = {.d = d};
     struct step_ids *ids = NULL;
@@ -596,17 +596,19 @@ drop_uncarried(struct daemon *d, int64_t now)
         a.n = 0;
     for (size_t i = 0; i < a.n && !atomic_load(&maintenance_stop); i++) {
         do {
+            uint64_t n = 0;
+            /* A reload may have put it back on the list meanwhile: then it stays. */
+            if (daemon_carries(d, a.pk[i]))
+                break;
             ids->n = 0;
             uv_mutex_lock(&d->store_lock);
             rc = store_list(d->store, a.pk[i], 0, on_uncarried_bundle, ids, err, sizeof err);
-            for (size_t k = 0; rc == 0 && k < ids->n; k++) {
-                rc = store_delete(d->store, ids->id[k], false, now, err, sizeof err);
-                if (rc == -ENOENT)
-                    rc = 0;
-                else if (rc == 0)
-                    total++;
-            }
+            /* One transaction (one sync) per step, as expiry and eviction do. */
+            if (rc == 0 && ids->n > 0)
+                rc = store_delete_batch(d->store, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])ids->id,
+                                        ids->n, &n, err, sizeof err);
             uv_mutex_unlock(&d->store_lock);
+            total += n;
             if (rc != 0)
                 log_msg(LOG_WARN, "maintenance: dropping a publisher no longer carried failed: %s",
                         err);
@@ -631,7 +633,7 @@ on_maintenance_work(uv_work_t *w)
     int64_t now = daemon_now();
     bool reloaded = atomic_exchange(&maintenance_after_reload, false);
 
-    (void)drop_uncarried(d, now);
+    (void)drop_uncarried(d);
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");
     uv_mutex_lock(&d->store_lock);

@@ -136,6 +136,7 @@ enum stmt {
     S_RANGES_PUB,
     S_RANGES_ALL,
     S_EQUIVS,
+    S_EQUIVS_OF,
     S_SEQ_GET,
     S_SEQ_SET,
     N_STMT
@@ -209,6 +210,11 @@ static const char *const stmt_sql[N_STMT] = {
                  " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
                  "                 AND b.n > a.n"
                  " ORDER BY a.publisher, a.sequence, a.n, b.n",
+    /* One publisher and sequence: a search of the (publisher, sequence) index. */
+    [S_EQUIVS_OF] = "SELECT a.publisher, a.sequence, a.id, b.id FROM bundles a"
+                    " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
+                    "                 AND b.n > a.n"
+                    " WHERE a.publisher = ?1 AND a.sequence = ?2 ORDER BY a.n, b.n",
     [S_SEQ_GET] = "SELECT last_seq FROM publisher_seq WHERE publisher = ?1",
     [S_SEQ_SET] = "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
 };
@@ -1301,6 +1307,57 @@ store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *err, s
     if (ret < 0)
         return ret;
     return iterate(st, st->stmt[S_EQUIVS], equiv_row, &a, "listing equivocations", err, err_cap);
+}
+
+int
+store_equivocations_of(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                       uint64_t sequence, store_equiv_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct equiv_arg a = {cb, ctx};
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    if (sequence > (uint64_t)INT64_MAX)
+        return 0;
+    bind_blob(st->stmt[S_EQUIVS_OF], 1, publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(st->stmt[S_EQUIVS_OF], 2, (int64_t)sequence);
+    return iterate(st, st->stmt[S_EQUIVS_OF], equiv_row, &a, "listing equivocations", err, err_cap);
+}
+
+int
+store_delete_batch(struct store *st, const uint8_t (*ids)[SZ_BUNDLE_ID_LEN], size_t n,
+                   uint64_t *n_deleted, char *err, size_t err_cap)
+{
+    uint64_t deleted = 0;
+    int ret = busy_check(st, err, err_cap);
+
+    *n_deleted = 0;
+    if (ret < 0)
+        return ret;
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    for (size_t k = 0; k < n; k++) {
+        int64_t row = 0;
+        ret = find(st, ids[k], &row, NULL, err, err_cap);
+        if (ret < 0)
+            goto fail;
+        if (ret == 0)
+            continue; /* gone meanwhile */
+        ret = delete_n(st, row, err, err_cap);
+        if (ret < 0)
+            goto fail;
+        deleted++;
+    }
+    ret = commit(st, err, err_cap);
+    if (ret == 0)
+        *n_deleted = deleted;
+    return ret;
+
+fail:
+    rollback(st);
+    return ret;
 }
 
 int

@@ -212,6 +212,12 @@ int store_read(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t of
 int store_delete(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], bool remember, int64_t now,
                  char *err, size_t err_cap);
 
+/* Deletes the bundles ids[0..n) that are held, in one transaction (one sync),
+ * remembering none; *n_deleted says how many were. Returns 0 or an error
+ * (nothing deleted then). */
+int store_delete_batch(struct store *st, const uint8_t (*ids)[SZ_BUNDLE_ID_LEN], size_t n,
+                       uint64_t *n_deleted, char *err, size_t err_cap);
+
 /* Number of bundles and their total bytes, without scanning. */
 int store_totals(struct store *st, uint64_t *n_bundles, uint64_t *bytes, char *err, size_t err_cap);
 
@@ -261,6 +267,12 @@ int store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN
  * but different ids (id_a was stored before id_b): evidence of a stolen key.
  */
 int store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *err, size_t err_cap);
+
+/* As store_equivocations(), for one publisher and sequence only (an index
+ * search, not a scan of the store). */
+int store_equivocations_of(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
+                           uint64_t sequence, store_equiv_cb cb, void *ctx, char *err,
+                           size_t err_cap);
 
 /*
  * Reserves the next sequence for publishing as `publisher`: one more than the

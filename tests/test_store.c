@@ -1275,6 +1275,69 @@ test_equivocation(void **state)
     assert_memory_equal(c.b[2], id2, SZ_BUNDLE_ID_LEN);
 }
 
+/* The pairs of one publisher and sequence, without the others. */
+static void
+test_equivocations_of(void **state)
+{
+    struct fixture *f = *state;
+    struct equiv_collect c = {0};
+    uint8_t pub1[SZ_PUBLIC_KEY_LEN], id0[SZ_BUNDLE_ID_LEN], id1[SZ_BUNDLE_ID_LEN];
+
+    make_pub(pub1, 1);
+    assert_int_equal(put1(f, 1, 5, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 5, 1, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 6, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 6, 1, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 5, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 5, 1, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(
+        store_equivocations_of(f->st, pub1, 5, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 1);
+    make_id(id0, 1, 5, 0);
+    make_id(id1, 1, 5, 1);
+    assert_int_equal(c.seq[0], 5);
+    assert_memory_equal(c.a[0], id0, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[0], id1, SZ_BUNDLE_ID_LEN);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(
+        store_equivocations_of(f->st, pub1, 7, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(
+        store_equivocations_of(f->st, pub1, UINT64_MAX, collect_equiv, &c, f->err, sizeof(f->err)),
+        0);
+    assert_int_equal(c.n, 0);
+}
+
+/* Several bundles deleted in one call: those held go, the totals follow,
+ * an id not held is passed over, and nothing is remembered. */
+static void
+test_delete_batch(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t ids[4][SZ_BUNDLE_ID_LEN];
+    uint64_t n = 99, n_bundles = 0, bytes = 0;
+
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        assert_int_equal(put1(f, 1, seq, 0, NOW, 100, NOW), STORE_STORED);
+    make_id(ids[0], 1, 1, 0);
+    make_id(ids[1], 1, 3, 0);
+    make_id(ids[2], 1, 9, 0); /* not held */
+    make_id(ids[3], 1, 1, 0); /* twice */
+    assert_int_equal(store_delete_batch(f->st, (const uint8_t(*)[SZ_BUNDLE_ID_LEN])ids, 4, &n,
+                                        f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(has1(f, 1, 1, 0), 0);
+    assert_int_equal(has1(f, 1, 2, 0), 1);
+    assert_int_equal(has1(f, 1, 3, 0), 0);
+    assert_int_equal(store_totals(f->st, &n_bundles, &bytes, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_bundles, 1);
+    assert_int_equal(bytes, 100);
+    assert_int_equal(store_is_remembered(f->st, ids[0], NOW, NULL, f->err, sizeof(f->err)), 0);
+    /* Deleted, it can be stored again. */
+    assert_int_equal(put1(f, 1, 1, 0, NOW, 100, NOW), STORE_STORED);
+}
+
 struct range_collect {
     size_t n;
     uint8_t pub[32];
@@ -1702,6 +1765,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocations_of, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_reentry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_100k, setup, teardown),

@@ -89,4 +89,35 @@ n=$(bundles_in relay)
 [ "$n" -eq 2 ] && ok || bad "the relay fetched $n bundles since the restart, wanted 2"
 check "stop the relay" stop_daemon relay
 check "stop the source" stop_daemon src
+
+# A relay that refuses a higher sequence dated far back (expired on arrival:
+# creation times are the signer's) still fetches a lower one dated now that
+# arrives after it: the refusal does not hide what is older than it but newer.
+"$SZ" keygen --secret-key "$TMP/e.sk" --public-key "$TMP/e.pk" --no-passphrase >/dev/null
+for s in 1 2 3 5 6; do
+    printf -- '---\ntitle: E%s\nid: e%s\n---\nText %s.\n' "$s" "$s" "$s" >"$TMP/e$s.md"
+done
+for s in 1 2 3 5; do
+    "$SZ" pack --secret-key "$TMP/e.sk" --sequence "$s" --reuse-sequence \
+        --output "$TMP/e$s.bundle" "$TMP/e$s.md" >/dev/null || bad "pack e$s"
+done
+"$SZ" pack --secret-key "$TMP/e.sk" --sequence 6 --reuse-sequence \
+    --created "$(date -u -d '-40 days' +%Y-%m-%dT%H:%M:%SZ)" \
+    --output "$TMP/e6.bundle" "$TMP/e6.md" >/dev/null || bad "pack e6"
+start_daemon eo --expiry-days 0 || bad "start eo"
+"$SZ" import --socket "$TMP/eo/control.sock" "$TMP/e1.bundle" "$TMP/e2.bundle" \
+    "$TMP/e3.bundle" >/dev/null || bad "import e1-e3"
+start_daemon er --expiry-days 30 --peer "127.0.0.1:$(peer_port eo)" || bad "start er"
+wait_bundles er 3 20 || bad "the relay did not catch up e1-e3"
+"$SZ" import --socket "$TMP/eo/control.sock" "$TMP/e6.bundle" >/dev/null || bad "import e6"
+refused_some() {
+    [ "$("$SZ" status --json --socket "$TMP/$1/control.sock" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["refused"])')" -ge 1 ]
+}
+wait_for 10 refused_some er || bad "the relay did not fetch and refuse e6 (expired)"
+"$SZ" import --socket "$TMP/eo/control.sock" "$TMP/e5.bundle" >/dev/null || bad "import e5"
+wait_bundles er 4 10 && [ "$(seqs er)" = "1 2 3 5 " ] && ok ||
+    bad "after refusing e6 (dated 40 days back), the relay holds $(seqs er), wanted 1 2 3 5"
+check "stop er" stop_daemon er
+check "stop eo" stop_daemon eo
 finish
