@@ -1119,13 +1119,27 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
                  const struct san_files *files)
 {
     size_t at = w->len, from, to;
+    /* The body's highest heading becomes h2; when its first h1 is the title's
+     * own heading (left out), the highest of the others does. */
+    int top = render_heading_top(body, len, false), rest = render_heading_top(body, len, true);
 
-    if (!render_sanitize_body(w, body, len, files)) {
+    if (!render_sanitize_body(w, body, len, files, top)) {
         body_as_text(w, "HTML", body, len);
         return;
     }
-    if (sz_wr_status(w) == 0 && title.len > 0 && w->len > at &&
+    /* Only an h1 can be the title's heading: the body holds one when its top is 1. */
+    if (sz_wr_status(w) == 0 && title.len > 0 && w->len > at && top == 1 &&
         html_title_heading(w->p + at, w->len - at, title, &from, &to)) {
+        if (rest > top) {
+            w->len = at;
+            if (!render_sanitize_body(w, body, len, files, rest)) {
+                body_as_text(w, "HTML", body, len);
+                return;
+            }
+            if (sz_wr_status(w) != 0 || w->len <= at ||
+                !html_title_heading(w->p + at, w->len - at, title, &from, &to))
+                return;
+        }
         memmove(w->p + at + from, w->p + at + to, w->len - at - to);
         w->len -= to - from;
     }
@@ -1175,7 +1189,9 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
     } else {
         if (same_text(first, title))
             skip = after_first_h1(&md);
-        if (!render_sanitize_body(w, skip > 0 ? md.p + skip : md.p, md.len - skip, files))
+        const uint8_t *shown = skip > 0 ? md.p + skip : md.p;
+        if (!render_sanitize_body(w, shown, md.len - skip, files,
+                                  render_heading_top(shown, md.len - skip, false)))
             body_as_text(w, "Markdown", body, len);
     }
     sz_wr_free(&md, false);

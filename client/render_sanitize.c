@@ -341,6 +341,7 @@ struct san {
      * order of their names (for bsearch()). */
     const struct san_files *files;
     struct file_ref *by_name;
+    int top; /* render_sanitize_body(): the heading level that becomes h2 (0: h1) */
 };
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
@@ -1391,13 +1392,16 @@ elem_push(struct san *s, const struct tag *t, uint8_t ns)
 }
 
 /* Writes an element's name. On the article page, whose title is its only h1,
- * the body's headings are one level down (h6 stays h6); the tree does not
- * change, as the browser treats all six alike. */
+ * the body's headings are moved so that level s->top becomes h2 (one level
+ * down when s->top is 0), within h2 to h6; the tree does not change, as the
+ * browser treats all six alike. */
 static void
 out_name(struct san *s, const char *name, uint8_t ns, unsigned id)
 {
-    if (s->page && ns == NS_HTML && id >= ID_H1 && id < ID_H6) {
-        const char h[] = {'h', (char)('2' + (id - ID_H1)), '\0'};
+    if (s->page && ns == NS_HTML && id >= ID_H1 && id <= ID_H6) {
+        int level = (int)(id - ID_H1) + 1;
+        level = s->top == 0 ? level + 1 : level - s->top + 2;
+        const char h[] = {'h', (char)('0' + (level < 2 ? 2 : level > 6 ? 6 : level)), '\0'};
         outs(s, h);
         return;
     }
@@ -1976,7 +1980,8 @@ skip_markup_decl(struct san *s)
 }
 
 static bool
-sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct san_files *files)
+sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct san_files *files,
+         int top)
 {
     struct san *s = calloc(1, sizeof *s);
     size_t at = w->len, max = SAN_OUT_FACTOR * len + SAN_OUT_BASE;
@@ -2003,6 +2008,7 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct
     }
     s->w = w;
     s->page = page;
+    s->top = top >= 1 && top <= 6 ? top : 0;
     s->p = in;
     s->len = len;
     memset(s->slot_top, 0xff, sizeof s->slot_top); /* all -1 */
@@ -2057,11 +2063,35 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct
 bool
 render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len)
 {
-    return sanitize(w, in, len, false, NULL);
+    return sanitize(w, in, len, false, NULL, 0);
 }
 
 bool
-render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len, const struct san_files *files)
+render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len, const struct san_files *files,
+                     int top)
 {
-    return sanitize(w, in, len, true, files);
+    return sanitize(w, in, len, true, files, top);
+}
+
+int
+render_heading_top(const uint8_t *p, size_t n, bool skip_first_h1)
+{
+    int top = 0;
+    bool skipped = !skip_first_h1;
+    for (const uint8_t *lt = n > 0 ? memchr(p, '<', n) : NULL; lt != NULL;
+         lt = memchr(lt + 1, '<', n - (size_t)(lt + 1 - p))) {
+        size_t k = (size_t)(lt - p);
+        if (k + 2 >= n || lower(p[k + 1]) != 'h' || p[k + 2] < '1' || p[k + 2] > '6')
+            continue;
+        if (k + 3 < n && !html_space(p[k + 3]) && p[k + 3] != '/' && p[k + 3] != '>')
+            continue;
+        int level = p[k + 2] - '0';
+        if (level == 1 && !skipped) {
+            skipped = true;
+            continue;
+        }
+        if (top == 0 || level < top)
+            top = level;
+    }
+    return top;
 }

@@ -46,8 +46,9 @@ bool render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
 
 /*
  * As render_sanitize_html(), fitted to the article page around the body: its
- * headings are one level down (h1 becomes h2, ..., h6 stays h6), as the
- * page's title is its h1; each table is put in a box that scrolls it when it
+ * headings move so that level top becomes h2 (render_heading_top() tells the
+ * body's own; with top 0, h1 becomes h2, ..., h6 stays h6), within h2 to h6,
+ * as the page's title is its h1; each table is put in a box that scrolls it when it
  * is wider than the page (a <div class="scroll">, a region named "Table"), and
  * that box and each <pre> (which scrolls itself) take the focus
  * (tabindex="0"), whatever their width (without scripts the page cannot tell
@@ -70,7 +71,15 @@ struct san_files {
     size_t n;
 };
 bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len,
-                          const struct san_files *files);
+                          const struct san_files *files, int top);
+
+/*
+ * The highest level (the smallest number) of the heading tags ("<h1" to "<h6",
+ * in any case) in p[0..n), leaving out the first "<h1" when skip_first_h1; 0
+ * when there is none. A tag inside a comment or a script counts too: only
+ * the page's heading outline depends on it.
+ */
+int render_heading_top(const uint8_t *p, size_t n, bool skip_first_h1);
 
 /*
  * Decodes the character references in p[0..n) as the sanitizer reads an

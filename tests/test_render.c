@@ -1076,8 +1076,19 @@ test_body_headings_below_title(void **state)
     assert_non_null(strstr(pg, "<h4>Three</h4>"));
     headings_in_order(pg);
     free(pg);
+    /* The body's highest level becomes h2, its outline kept. */
     pg = page_in("en", "Title", "##### Five\n\n###### Six\n");
-    assert_non_null(strstr(pg, "<h6>Five</h6>\n<h6>Six</h6>"));
+    assert_non_null(strstr(pg, "<h2>Five</h2>\n<h3>Six</h3>"));
+    headings_in_order(pg);
+    free(pg);
+    /* The title's own heading left out of an HTML body, too. */
+    static const char titled[] = "<h1>Title</h1><p>x</p><h2>One</h2><H3 class=x>Two</H3>";
+    pg = page(SZ_CTYPE_HTML, titled, sizeof titled - 1, NULL, NULL, 0);
+    char *tb = body_of(pg);
+    assert_string_equal(tb, "<div class=\"body html\" dir=\"auto\" lang=\"\">\n"
+                            "<p>x</p><h2>One</h2><h3>Two</h3>");
+    headings_in_order(pg);
+    free(tb);
     free(pg);
 
     static const char html[] = "<h1 id=\"s\">Section</h1><p>x</p><h2>Sub</h2><h5>Five</h5>"
@@ -1116,7 +1127,9 @@ test_duplicate_title_dropped(void **state)
         {"Title", "# Title and more\n\nText.\n", "<h2>Title and more</h2>\n<p>Text.</p>"},
         {"Title", "# title\n", "<h2>title</h2>"},
         {"Title", "Intro.\n\n# Title\n", "<p>Intro.</p>\n<h2>Title</h2>"},
-        {"Title", "## Title\n", "<h3>Title</h3>"},
+        {"Title", "## Title\n", "<h2>Title</h2>"},
+        /* The title's heading left out, the body's next level becomes h2. */
+        {"Title", "# Title\n\n## One\n\n### Two\n", "<h2>One</h2>\n<h3>Two</h3>"},
         /* Kept: a picture in it is more than the title. */
         {"Title", "# ![Title](a.png)\n", "<h2><img src=\"a.png\" alt=\"Title\"></h2>"},
         {"Title", "> # Title\n", "<blockquote>\n<h2>Title</h2>\n</blockquote>"},

@@ -476,7 +476,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The page's version keeps every promise but the last, and leaves the
      * page's title its only h1. */
     sz_wr_init(&w, (size_t)64 << 20);
-    render_sanitize_body(&w, data, size, NULL);
+    render_sanitize_body(&w, data, size, NULL, 0);
     if (sz_wr_status(&w) != 0)
         abort();
     check_output(w.p, w.len);
