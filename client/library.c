@@ -2688,7 +2688,7 @@ prev_parse(const char *name, uint8_t id[SZ_BUNDLE_ID_LEN], size_t *k)
  */
 static int
 recover_article(struct ctx *c, const struct lib *l, const uint8_t *pub, int afd,
-                const char *pub_dir, const char *folder, bool *restored)
+                const char *pub_dir, const char *folder, bool *restored, bool *orphan)
 {
     const struct lib_art *a = pub != NULL ? find_folder(l, pub, folder) : NULL;
     uint8_t id[SZ_BUNDLE_ID_LEN];
@@ -2700,6 +2700,20 @@ recover_article(struct ctx *c, const struct lib *l, const uint8_t *pub, int afd,
 
     if (d == NULL)
         return 0; /* as sweep_dir(): nothing to do about what cannot be read */
+    if (pub != NULL && a == NULL) {
+        /*
+         * No record has it: a folder the writer that died made for a new
+         * article, which library.idx never recorded. Its files go (only names
+         * the library gives files: anything else is left, with the folder),
+         * or a later version of that article would find them beside its own.
+         */
+        while ((e = readdir(d)) != NULL)
+            if (strncmp(e->d_name, ".tmp-", 5) == 0 || stored_name_ok(e->d_name))
+                (void)unlinkat(afd, e->d_name, 0);
+        closedir(d);
+        *orphan = true;
+        return 0;
+    }
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, ".tmp-", 5) == 0) {
             (void)unlinkat(afd, e->d_name, 0);
@@ -2754,11 +2768,14 @@ recover_publisher(struct ctx *c, const struct lib *l, int pfd, const char *name,
         if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
             continue;
         int afd = openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        bool orphan = false;
         if (afd < 0)
             continue;
-        if (recover_article(c, l, known ? pub : NULL, afd, name, e->d_name, restored) != 0)
+        if (recover_article(c, l, known ? pub : NULL, afd, name, e->d_name, restored, &orphan) != 0)
             rc = -1;
         close(afd);
+        if (orphan)
+            (void)unlinkat(pfd, e->d_name, AT_REMOVEDIR); /* fails when something was left */
     }
     closedir(d);
     return rc;
@@ -2831,6 +2848,17 @@ recover_writing(struct ctx *c, const struct lib *l, bool *marked)
     if (marked != NULL)
         *marked = true;
     sweep_dir(c->sfd, 1);
+    /* The raw bundles of a batch that library.idx never recorded. */
+    if (c->bfd >= 0 && (d = open_stream(c->bfd)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            uint8_t id[SZ_BUNDLE_ID_LEN];
+            const size_t hex = 2 * SZ_BUNDLE_ID_LEN;
+            if (strlen(e->d_name) == hex + 7 && strcmp(e->d_name + hex, ".bundle") == 0 &&
+                sz_unhex(e->d_name, hex, id, SZ_BUNDLE_ID_LEN) == 0 && find_bundle(l, id) == NULL)
+                (void)unlinkat(c->bfd, e->d_name, 0);
+        }
+        closedir(d);
+    }
     d = open_stream(c->dfd);
     if (d == NULL)
         return fail(c, "cannot read folder %s: %s", c->dir, strerror(errno));

@@ -1001,6 +1001,69 @@ test_writing_mark_cleared(void **state)
     made_free(&m);
 }
 
+/*
+ * What a writer killed before it recorded its batch had written (a new
+ * article's folder, the raw bundle) goes with the next writer's recovery,
+ * and what the library holds stays; a file of a name the library never
+ * gives keeps its folder.
+ */
+static void
+test_killed_batch_leftovers_removed(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("kept", "Kept", T0, SZ_CTYPE_PLAIN, "body");
+    struct made m = make_bundle(&w->k, 1, T0, &a, 1);
+    struct sz_article b = art("next", "Next", T0 + 60, SZ_CTYPE_PLAIN, "body");
+    struct made m2 = make_bundle(&w->k, 2, T0 + 60, &b, 1);
+    add_ok(w->dir, &m, 1, NULL);
+
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    char *orphan = path_of("%s/%s/lost", w->dir, hex);
+    char *orphan2 = path_of("%s/%s/mine", w->dir, hex);
+    char *page = path_of("%s/%s/lost/index.html", w->dir, hex);
+    char *body = path_of("%s/%s/lost/body.txt", w->dir, hex);
+    char *own = path_of("%s/%s/mine/My notes.txt", w->dir, hex);
+    char *raw = path_of("%s/.samizdat/bundles/%s.bundle", w->dir,
+                        "00000000000000000000000000000000000000000000000000000000000000ab");
+    char *mark = path_of("%s/.samizdat/writing", w->dir);
+    assert_int_equal(mkdir(orphan, 0755), 0);
+    assert_int_equal(mkdir(orphan2, 0755), 0);
+    const char *files[] = {page, body, own, raw, mark};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        int fd = open(files[k], O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    add_ok(w->dir, &m2, 1, NULL);
+
+    struct stat st;
+    assert_int_equal(stat(orphan, &st), -1);
+    assert_int_equal(stat(raw, &st), -1);
+    assert_int_equal(stat(mark, &st), -1);
+    assert_int_equal(stat(own, &st), 0); /* not the library's: left */
+    char *p = page_of(w->dir, &w->k, "kept");
+    assert_non_null(strstr(p, "Kept"));
+    free(p);
+    p = page_of(w->dir, &w->k, "next");
+    assert_non_null(strstr(p, "Next"));
+    free(p);
+    char id_hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    sz_bundle_id_hex(m.b->id, id_hex);
+    char *kept_raw = path_of("%s/.samizdat/bundles/%s.bundle", w->dir, id_hex);
+    assert_int_equal(stat(kept_raw, &st), 0);
+    free(kept_raw);
+    free(orphan);
+    free(orphan2);
+    free(page);
+    free(body);
+    free(own);
+    free(raw);
+    free(mark);
+    made_free(&m);
+    made_free(&m2);
+}
+
 static void
 test_reserved_attachment_name(void **state)
 {
@@ -3363,6 +3426,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_replace_fails_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writing_mark_cleared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_batch_leftovers_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_index, setup, teardown),
