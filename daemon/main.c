@@ -391,7 +391,6 @@ static void
 reload(struct daemon *d)
 {
     struct config fresh;
-    struct store_limits lim;
     uint8_t(*old_publishers)[SZ_PUBLIC_KEY_LEN];
     char err[1024], changed[512];
     int rc = 0;
@@ -481,10 +480,8 @@ reload(struct daemon *d)
     fresh.publishers = NULL;
     fresh.n_publishers = 0;
     d->content_cap = fresh.max_bundle_bytes;
-    store_limits_from(&CFG, &lim);
-    uv_mutex_lock(&d->store_lock);
-    store_set_limits(d->store, &lim);
-    uv_mutex_unlock(&d->store_lock);
+    /* The store takes the new limits in the maintenance run started below:
+     * its lock may be held for long (an import), and this is the loop. */
     log_msg(LOG_INFO,
             "SIGHUP: reloaded %s (command-line flags still override it): log level, carry "
             "policy, quotas, max_bundle_bytes and expiry applied (other settings need a "
@@ -633,6 +630,15 @@ on_maintenance_work(uv_work_t *w)
     int64_t now = daemon_now();
     bool reloaded = atomic_exchange(&maintenance_after_reload, false);
 
+    if (reloaded) {
+        struct store_limits lim;
+        uv_rwlock_rdlock(&d->cfg_lock);
+        store_limits_from(d->cfg, &lim);
+        uv_rwlock_rdunlock(&d->cfg_lock);
+        uv_mutex_lock(&d->store_lock);
+        store_set_limits(d->store, &lim);
+        uv_mutex_unlock(&d->store_lock);
+    }
     (void)drop_uncarried(d);
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");
