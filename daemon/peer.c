@@ -304,7 +304,8 @@ out:
 static int
 load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, size_t err_cap)
 {
-    uint8_t buf[256];
+    uint8_t buf[4096];
+    size_t got = 0;
     ssize_t r;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -320,9 +321,21 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
         return -1;
     }
     log_warn_readable(fd, "network key file", path);
-    r = read(fd, buf, sizeof buf);
+    /* All of it (a file longer than the buffer is no key file): what is not
+     * read cannot be checked. */
+    while (got < sizeof buf && (r = read(fd, buf + got, sizeof buf - got)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, err_cap, "cannot read network key file %s: %s", path, strerror(errno));
+            close(fd);
+            sodium_memzero(buf, sizeof buf);
+            return -1;
+        }
+        got += (size_t)r;
+    }
     close(fd);
-    if (sz_network_key_parse(buf, r > 0 ? (size_t)r : 0, key) != 0) {
+    if (got == sizeof buf || sz_network_key_parse(buf, got, key) != 0) {
         sodium_memzero(buf, sizeof buf);
         snprintf(err, err_cap,
                  "network key %s must hold 64 hex digits (make one with: head -c 32 "

@@ -29,10 +29,11 @@ sz_network_key_parse(const uint8_t *buf, size_t len, uint8_t key[SZ_NETWORK_KEY_
 {
     size_t a = 0;
 
+    /* White space around the digits, blank lines included (PROTOCOL.md). */
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
                        buf[len - 1] == '\t'))
         len--;
-    while (a < len && (buf[a] == ' ' || buf[a] == '\t'))
+    while (a < len && (buf[a] == '\n' || buf[a] == '\r' || buf[a] == ' ' || buf[a] == '\t'))
         a++;
     return sz_unhex((const char *)buf + a, len - a, key, SZ_NETWORK_KEY_LEN);
 }

@@ -1545,11 +1545,53 @@ test_default_network_key(void **state)
     assert_memory_equal(SZ_DEFAULT_NETWORK_KEY, want, SZ_NETWORK_KEY_LEN);
 }
 
+/* A network key file as PROTOCOL.md says: 64 hex digits, in either case,
+ * white space around them (blank lines too), nothing else. */
+static void
+test_network_key_file_text(void **state)
+{
+    static const char hex[] = "81493014bae4d87568a0c9c296d631ef9f9a3b43e9da72129db1b4a66386bf0c";
+    static const struct {
+        const char *before, *after;
+        int digits; /* of hex, from its start */
+        bool ok;
+    } cases[] = {
+        {"", "", 64, true},
+        {"", "\n", 64, true},
+        {"", "\r\n", 64, true},
+        {"\n", "\n", 64, true},
+        {"\r\n\r\n", "\r\n", 64, true},
+        {" \t\n  ", " \n\n", 64, true},
+        {"\t", "", 64, true},
+        {"", " x", 64, false},
+        {"# key\n", "\n", 64, false},
+        {"", "\n# note", 64, false},
+        {"", "", 63, false},
+        {"", "0", 64, false},
+        {"8", "", 64, false},
+        {"", "", 0, false},
+    };
+    char text[256];
+    uint8_t key[SZ_NETWORK_KEY_LEN];
+    (void)state;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        snprintf(text, sizeof text, "%s%.*s%s", cases[k].before, cases[k].digits, hex,
+                 cases[k].after);
+        memset(key, 0, sizeof key);
+        int rc = sz_network_key_parse((const uint8_t *)text, strlen(text), key);
+        if ((rc == 0) != cases[k].ok)
+            fail_msg("case %zu: \"%s\" %s", k, text, rc == 0 ? "taken" : "refused");
+        if (cases[k].ok)
+            assert_memory_equal(key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_network_key),
+        cmocka_unit_test(test_network_key_file_text),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_handshake_fresh),
         cmocka_unit_test(test_messages),

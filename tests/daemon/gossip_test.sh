@@ -252,5 +252,13 @@ printf 'not a key\n' >"$TMP/bad.key"
 rc=$?
 [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "64 hex digits" "$TMP/kbad.log" && ok ||
     bad "a malformed network key is refused cleanly (rc $rc)"
+# The key, then anything at all past the first 256 bytes: refused too, not
+# half read (as fetch refuses it).
+{ cat "$TMP/net.key"; echo; head -c 300 /dev/zero | tr '\0' ' '; echo "NOT A KEY"; } >"$TMP/long.key"
+"$SZD" --data-dir "$TMP/klong" --network-key "$TMP/long.key" --listen 127.0.0.1:0 \
+    >"$TMP/klong.log" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "64 hex digits" "$TMP/klong.log" && ok ||
+    bad "a network key file with text after the key is refused (rc $rc)"
 for n in k1 k2 k3; do stop_daemon $n; done
 finish

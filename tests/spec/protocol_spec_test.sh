@@ -212,6 +212,45 @@ done
 grep -q ', 2 misbehaviours' "$TMP/status-strict" && ok ||
     bad "both are counted: $(grep peers: "$TMP/status-strict")"
 
+# --- A reader's clock (section 2, message 1): off by up to 120 s at random,
+# so that its exact offset does not follow it from relay to relay. A listener
+# opens message 1 of five fetches, as any holder of the network key can.
+cat >"$TMP/clock.py" <<'PYEOF'
+import socket, struct, sys, time
+sys.path.insert(0, sys.argv[1])
+import protocol_client as pc
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+s.settimeout(30)
+print(s.getsockname()[1], flush=True)
+for _ in range(5):
+    c, _ = s.accept()
+    m = pc.recv_exact(c, 56)
+    c.close()
+    st = pc.SymmetricState(pc.DEFAULT_NETWORK_KEY)
+    st.mix_hash(m[:32])
+    said = struct.unpack("<q", pc.OPEN(pc.KDF(st.ck, b"hs1", m[:32]), 0, st.h, m[32:]))[0]
+    print(said - int(time.time()), flush=True)
+PYEOF
+"$PY" "$TMP/clock.py" "$SRC/tests/spec" >"$TMP/clock.out" 2>"$TMP/clock.err" &
+CLOCK=$!
+for _ in $(seq 1 50); do [ -s "$TMP/clock.out" ] && break; sleep 0.1; done
+CPORT=$(head -1 "$TMP/clock.out")
+for _ in $(seq 1 10); do
+    [ "$(wc -l <"$TMP/clock.out")" -ge 6 ] && break
+    "$SZ" fetch --peer "127.0.0.1:$CPORT" --trust "$(cat "$TMP/pub.pk")" --output "$TMP/clock-lib" \
+        >/dev/null 2>&1
+done
+wait $CLOCK
+offsets=$(tail -n +2 "$TMP/clock.out" | tr '\n' ' ')
+echo "  a reader's clock in message 1, minus the listener's: $offsets"
+n=$(tail -n +2 "$TMP/clock.out" | wc -l)
+within=$(tail -n +2 "$TMP/clock.out" | awk '$1 >= -121 && $1 <= 121' | wc -l)
+exact=$(tail -n +2 "$TMP/clock.out" | awk '$1 >= -2 && $1 <= 2' | wc -l)
+[ "$n" -eq 5 ] && [ "$within" -eq 5 ] && [ "$exact" -lt 5 ] && ok ||
+    bad "a reader's clock, 5 connections within 120 s, not all exact: $offsets $(cat "$TMP/clock.err")"
+
 # --- A flipped ciphertext byte fails the link (section 3). Last: the node then
 # bans 127.0.0.1 for an hour (4.4).
 client tamper "$RELAY" --flip body --timeout 5 >"$TMP/tamper.json" && ok ||
