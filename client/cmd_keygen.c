@@ -69,6 +69,60 @@ commit_pair(struct util_tmp *pk_tmp, const char *pk_path, struct util_tmp *sk_tm
 }
 
 /*
+ * Files keygen never replaces, --force or not (true, said, when path is one):
+ * a secret key by a public key; the sequence record of a secret key beside it
+ * (SK.seq: the key could not sign again); a file of a daemon's data folder.
+ */
+static bool
+keygen_refuses(const char *path, bool secret)
+{
+    static const char *const daemon_files[] = {
+        "node.key",         "publisher.seq", "store.sqlite", "store.sqlite-wal",
+        "store.sqlite-shm", "lock",          "control.sock"};
+    char dir[PATH_MAX], real[PATH_MAX], probe[PATH_MAX];
+    struct stat st;
+    const char *base;
+    size_t n;
+
+    if (lstat(path, &st) != 0)
+        return false;
+    if (!secret && util_is_secret_key(path)) {
+        util_err("%s is a samizdat secret key: not replacing it with a public key, even with "
+                 "--force (give the public key another name)",
+                 path);
+        return true;
+    }
+    const char *const names[] = {path, realpath(path, real) != NULL ? real : NULL};
+    for (size_t k = 0; k < 2; k++) {
+        n = names[k] != NULL ? strlen(names[k]) : 0;
+        if (n > 4 && n - 4 < sizeof probe && strcmp(names[k] + n - 4, ".seq") == 0) {
+            memcpy(probe, names[k], n - 4);
+            probe[n - 4] = '\0';
+            if (util_is_secret_key(probe)) {
+                util_err("%s is the sequence record of the secret key %s: replacing it would "
+                         "stop that key from signing, even with --force (give another name)",
+                         path, probe);
+                return true;
+            }
+        }
+    }
+    base = util_split_path(path, dir, sizeof dir);
+    for (size_t k = 0; k < sizeof daemon_files / sizeof daemon_files[0]; k++) {
+        if (strcmp(base, daemon_files[k]) != 0)
+            continue;
+        if ((size_t)snprintf(probe, sizeof probe, "%.*s/store.sqlite", (int)(sizeof probe - 16),
+                             dir) < sizeof probe &&
+            lstat(probe, &st) == 0) {
+            util_err("%s is a file of a samizdatd data folder: replacing it would break the "
+                     "daemon, even with --force (give a path outside that folder)",
+                     path);
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
  * Makes the key's empty sequence record (SK.seq: no number used yet) beside it,
  * so that pack can tell a key copied without its record from a new one. One
  * already there (--force over an older key) is kept: its numbers only rise.
@@ -153,6 +207,8 @@ cmd_keygen(int argc, char **argv)
         return EXIT_USAGE;
     }
     /* Refuse before the passphrase is asked and Argon2 runs, not after. */
+    if (keygen_refuses(pk_path, false) || keygen_refuses(sk_path, true))
+        return EXIT_OUTPUT;
     if (!force && (lstat(sk_path, &st) == 0 || lstat(pk_path, &st) == 0)) {
         util_err("%s already exists: not overwriting it (remove it first, or use --force to "
                  "replace it)",

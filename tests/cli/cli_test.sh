@@ -573,6 +573,26 @@ expect_status "--sequence given to a key without a record" 0 "$SZ" pack --secret
 # --force over a key keeps its record: numbers only rise.
 "$SZ" keygen --no-passphrase --force --secret-key "$TMP/rec.sk" --public-key "$TMP/rec.pk" >/dev/null
 [ "$(cat "$TMP/rec.sk.seq")" = 1 ] && ok || bad "keygen --force reset the record: $(cat "$TMP/rec.sk.seq")"
+# Even with --force, keygen replaces neither a key's record (a slip of tab
+# completion would stop the key from signing), nor a secret key by a public
+# key, nor a daemon's files.
+for out in "--public-key $TMP/rec.sk.seq --secret-key $TMP/n1.sk" \
+    "--secret-key $TMP/rec.sk.seq --public-key $TMP/n1.pk" \
+    "--public-key $TMP/rec.sk --secret-key $TMP/n1.sk"; do
+    # shellcheck disable=SC2086
+    expect_status "keygen --force $out refused" 5 "$SZ" keygen --no-passphrase --force $out
+done
+[ "$(cat "$TMP/rec.sk.seq")" = 1 ] && ok || bad "keygen --force replaced a record: $(cat "$TMP/rec.sk.seq")"
+check "the key still signs after those refusals" "$SZ" pack --secret-key "$TMP/rec.sk" \
+    --output "$TMP/rec2.bundle" "${ARTICLES[0]}"
+mkdir -p "$TMP/dd"
+: >"$TMP/dd/store.sqlite"
+head -c 32 /dev/urandom >"$TMP/dd/node.key"
+cp "$TMP/dd/node.key" "$TMP/dd/node.key.orig"
+expect_status "keygen --force over a daemon's node.key refused" 5 "$SZ" keygen --no-passphrase \
+    --force --secret-key "$TMP/n2.sk" --public-key "$TMP/dd/node.key"
+expect_stderr "the data folder named" "data folder"
+cmp -s "$TMP/dd/node.key" "$TMP/dd/node.key.orig" && ok || bad "keygen --force replaced node.key"
 
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
