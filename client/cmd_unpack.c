@@ -8,6 +8,7 @@
 #include "library.h"
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
+#include "samizdat/keys.h"
 #include "util.h"
 
 static const char USAGE[] =
@@ -221,6 +222,20 @@ cmd_unpack(int argc, char **argv)
     fprintf(stderr, "samizdat: %zu bundle%s added, %zu already present, %zu article%s written\n",
             res.bundles_added, res.bundles_added == 1 ? "" : "s", res.bundles_present,
             res.articles_written, res.articles_written == 1 ? "" : "s");
+    /* Evidence of a stolen key, said loudly (index.html shows it too). */
+    for (i = 0; res.equivocations > 0 && i < trust.n; i++) {
+        struct library_publisher_info info;
+        char text[SZ_PK_TEXT_LEN + 1];
+        if (library_publisher_info(dir, trust.pk[i], &info, err, sizeof err) != 0 ||
+            !info.equivocation_seen)
+            continue;
+        sz_pk_to_text(trust.pk[i], text);
+        fprintf(stderr,
+                "samizdat: WARNING: %s signed two different bundles with one sequence number "
+                "(%llu; both are in the library): its key may be stolen\n",
+                trust.names[i] != NULL ? trust.names[i] : text,
+                (unsigned long long)info.equivocation_seq);
+    }
     printf("%s/index.html\n", dir);
 out:
     items_free(items, &n);

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 #include "samizdat/bundle.h"
@@ -25,6 +26,55 @@ static const char USAGE[] =
     "  -q, --quiet            print nothing for bundles that pass\n"
     "  -h, --help             show this help\n";
 
+/* A bundle that passed: who signed it, with which sequence, and its id. */
+struct seen {
+    uint8_t pk[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq;
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    const char *file;
+};
+
+static int
+cmp_seen(const void *a, const void *b)
+{
+    const struct seen *x = a, *y = b;
+    int c = memcmp(x->pk, y->pk, SZ_PUBLIC_KEY_LEN);
+    if (c != 0)
+        return c;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return memcmp(x->id, y->id, SZ_BUNDLE_ID_LEN);
+}
+
+/*
+ * Two different bundles of one publisher with one sequence number among those
+ * that passed: the publisher's key signed both, so it may be stolen. Said
+ * loudly, as fetch and unpack do; returns how many such pairs there were.
+ */
+static size_t
+warn_equivocations(struct seen *v, size_t n, const struct util_trust *trust)
+{
+    size_t pairs = 0;
+    qsort(v, n, sizeof *v, cmp_seen);
+    for (size_t k = 1; k < n; k++) {
+        if (memcmp(v[k].pk, v[k - 1].pk, SZ_PUBLIC_KEY_LEN) != 0 || v[k].seq != v[k - 1].seq ||
+            memcmp(v[k].id, v[k - 1].id, SZ_BUNDLE_ID_LEN) == 0)
+            continue;
+        char text[SZ_PK_TEXT_LEN + 1];
+        const char *name = NULL;
+        for (size_t t = 0; t < trust->n && name == NULL; t++)
+            if (memcmp(trust->pk[t], v[k].pk, SZ_PUBLIC_KEY_LEN) == 0)
+                name = trust->names[t];
+        sz_pk_to_text(v[k].pk, text);
+        fprintf(stderr,
+                "samizdat: WARNING: %s signed two different bundles with one sequence number "
+                "(%llu: %s and %s): its key may be stolen\n",
+                name != NULL ? name : text, (unsigned long long)v[k].seq, v[k - 1].file, v[k].file);
+        pairs++;
+    }
+    return pairs;
+}
+
 int
 cmd_verify(int argc, char **argv)
 {
@@ -38,6 +88,8 @@ cmd_verify(int argc, char **argv)
     bool quiet = false;
     char err[1024];
     int c, i, r, rc = EXIT_OK;
+    struct seen *seen = NULL;
+    size_t n_seen = 0;
 
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
@@ -83,6 +135,12 @@ cmd_verify(int argc, char **argv)
         util_trust_free(&trust);
         return EXIT_USAGE;
     }
+    seen = calloc((size_t)(argc - optind), sizeof *seen);
+    if (seen == NULL) {
+        util_err("out of memory");
+        util_trust_free(&trust);
+        return EXIT_INPUT;
+    }
     for (i = optind; i < argc; i++) {
         struct sz_bundle *b = NULL;
         uint8_t *raw = NULL;
@@ -104,9 +162,15 @@ cmd_verify(int argc, char **argv)
             printf("OK %s %s sequence %llu created %s articles %zu\n", argv[i], hex,
                    (unsigned long long)b->hdr.sequence, when, b->c->n_articles);
         }
+        memcpy(seen[n_seen].pk, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+        seen[n_seen].seq = b->hdr.sequence;
+        memcpy(seen[n_seen].id, b->id, SZ_BUNDLE_ID_LEN);
+        seen[n_seen++].file = argv[i];
         sz_bundle_free(b);
         free(raw);
     }
+    (void)warn_equivocations(seen, n_seen, &trust);
+    free(seen);
     util_trust_free(&trust);
     return rc;
 }

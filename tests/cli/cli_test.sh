@@ -589,6 +589,24 @@ mkdir -p "$TMP/dd"
 : >"$TMP/dd/store.sqlite"
 head -c 32 /dev/urandom >"$TMP/dd/node.key"
 cp "$TMP/dd/node.key" "$TMP/dd/node.key.orig"
+# Two bundles of one key with one sequence (evidence of a stolen key): verify
+# and unpack say so on the terminal, not only in index.html.
+"$SZ" keygen --no-passphrase --secret-key "$TMP/eq.sk" --public-key "$TMP/eq.pk" >/dev/null
+for b in eqa eqb; do
+    "$SZ" pack --secret-key "$TMP/eq.sk" --sequence 3 --reuse-sequence --output "$TMP/$b.bundle" \
+        "${ARTICLES[0]}" >/dev/null 2>&1 || bad "pack $b"
+    sleep 1 # another creation time: another bundle
+done
+printf '%s Exile Daily\n' "$(cat "$TMP/eq.pk")" >"$TMP/eq.trust"
+expect_status "verify of an equivocating pair" 0 "$SZ" verify --trust-file "$TMP/eq.trust" \
+    "$TMP/eqa.bundle" "$TMP/eqb.bundle"
+expect_stderr "verify warns of the pair" "WARNING: Exile Daily signed two different bundles with one sequence number \(3"
+expect_status "verify of one of them" 0 "$SZ" verify --trust-file "$TMP/eq.trust" "$TMP/eqa.bundle"
+! grep -q WARNING "$TMP/stderr" && ok || bad "verify warned of one bundle: $(cat "$TMP/stderr")"
+check "unpack the first" "$SZ" unpack --trust-file "$TMP/eq.trust" --output "$TMP/eqlib" "$TMP/eqa.bundle"
+expect_status "unpack the second" 0 "$SZ" unpack --trust-file "$TMP/eq.trust" --output "$TMP/eqlib" \
+    "$TMP/eqb.bundle"
+expect_stderr "unpack warns of the pair" "WARNING: Exile Daily signed two different bundles with one sequence number \(3; both are in the library\)"
 expect_status "keygen --force over a daemon's node.key refused" 5 "$SZ" keygen --no-passphrase \
     --force --secret-key "$TMP/n2.sk" --public-key "$TMP/dd/node.key"
 expect_stderr "the data folder named" "data folder"
