@@ -54,6 +54,8 @@ struct target {
     struct peer *p;
     bool learned;      /* from peer exchange, not the configuration */
     unsigned failures; /* attempts failed in a row */
+    bool warned;       /* said to be unreachable: said again when it answers */
+    char last_err[64]; /* why its last attempt failed ("" when it answered) */
 };
 
 struct ban {
@@ -476,6 +478,8 @@ peer_close(struct peer *p, bool ban, const char *why)
         gossip_peer_closed(p, ban);
     if (p->target != NULL) {
         bool lasted = p->open && now - p->connected_ms >= LINK_LASTED_MS;
+        if (!p->open && why != NULL)
+            snprintf(p->target->last_err, sizeof p->target->last_err, "%s", why);
         p->target->p = NULL;
         /* Banned there: no use trying again before the longest wait. */
         if (p->goodbye_in == SZ_GOODBYE_BANNED)
@@ -819,6 +823,12 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             p->connected_ms = p->last_rx_ms;
             uv_timer_stop(&p->timer);
             /* Inbound links include readers: their addresses stay out of the default log. */
+            if (p->target != NULL)
+                p->target->last_err[0] = '\0';
+            if (p->target != NULL && p->target->warned) {
+                p->target->warned = false;
+                log_msg(LOG_INFO, "peer %s: answers again", peer_name(p));
+            }
             log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", peer_name(p),
                     p->outbound    ? "outbound"
                     : p->via_onion ? "inbound, through the onion service"
@@ -1492,6 +1502,29 @@ proxy_begin(struct peer *p)
         peer_close(p, false, uv_strerror(rc));
 }
 
+/*
+ * A connection to p failed. A peer of the configuration is named at its first
+ * failure in a row (an operator who gave it wants to know), and again when it
+ * answers; one learned from other peers only at debug level.
+ */
+static void
+unreachable(struct peer *p, const char *why)
+{
+    struct target *t = p->target;
+
+    if (t != NULL)
+        snprintf(t->last_err, sizeof t->last_err, "%s", why);
+    if (t != NULL && !t->learned && !t->warned) {
+        t->warned = true;
+        log_msg(LOG_WARN,
+                "peer %s: cannot connect: %s; trying again after waits that double up to %u "
+                "min (said again when it answers)",
+                peer_name(p), why, BACKOFF_MAX_MS / 60000);
+    } else {
+        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", peer_name(p), why);
+    }
+}
+
 static void
 on_connected(uv_connect_t *req, int status)
 {
@@ -1510,7 +1543,7 @@ on_connected(uv_connect_t *req, int status)
                         "names it)",
                         net->proxy_name, uv_strerror(status));
         } else {
-            log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", peer_name(p), uv_strerror(status));
+            unreachable(p, uv_strerror(status));
         }
         peer_close(p, false, NULL);
         return;
@@ -1544,8 +1577,10 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || res == NULL || net->stopping) {
-        if (status < 0 && status != UV_ECANCELED)
+        if (status < 0 && status != UV_ECANCELED) {
             log_msg(LOG_WARN, "peer %s: cannot resolve: %s", t->name, uv_strerror(status));
+            snprintf(t->last_err, sizeof t->last_err, "cannot resolve: %s", uv_strerror(status));
+        }
         if (res != NULL)
             uv_freeaddrinfo(res);
         if (!net->stopping && !t->closed)
@@ -1631,7 +1666,7 @@ target_connect(struct target *t, const struct sockaddr_storage *ss)
     rc = uv_tcp_connect(creq, &p->tcp, (const struct sockaddr *)ss, on_connected);
     if (rc != 0) {
         free(creq);
-        log_msg(LOG_DEBUG, "peer %s: cannot connect: %s", peer_name(p), uv_strerror(rc));
+        unreachable(p, uv_strerror(rc));
         peer_close(p, false, NULL);
     }
 }
@@ -2165,6 +2200,24 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
            (unsigned long long)net->inbound_full, (unsigned long long)net->inbound_evicted);
     if (net->proxy)
         wr_fmt(text, "outbound links through the SOCKS5 proxy %s\n", net->proxy_name);
+    /* Peers of the configuration without a link, and why (a stopped or blocked peer). */
+    wr_fmt(json, "\"unreached\":[");
+    {
+        size_t k = 0;
+        for (const struct target *t = net->targets; t != NULL; t = t->next) {
+            if (t->learned || t->p != NULL || text->max - text->len < 1024 ||
+                json->max - json->len < 1024)
+                continue;
+            uint64_t due = t->closed ? 0 : (uv_timer_get_due_in(&t->timer) + 999) / 1000;
+            wr_fmt(text,
+                   "peer %s: not connected (%u attempts failed in a row%s%s); next in %llu s\n",
+                   t->name, t->failures, t->last_err[0] != '\0' ? ", the last: " : "", t->last_err,
+                   (unsigned long long)due);
+            wr_fmt(json, "%s{\"address\":\"%s\",\"failures\":%u,\"error\":\"%s\",\"next_s\":%llu}",
+                   k++ > 0 ? "," : "", t->name, t->failures, t->last_err, (unsigned long long)due);
+        }
+    }
+    wr_fmt(json, "],");
     if (net->onion_listening)
         wr_fmt(text, "inbound links from the onion service on port %u\n",
                (unsigned)net->onion_port);

@@ -440,6 +440,32 @@ timeout 20 "$SZD" --data-dir "$TMP/sockfile" --socket "$TMP/notes.txt" --listen 
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "not a socket" "$TMP/sockfile.log" && ok ||
     bad "--socket on a regular file: rc $rc: $(cat "$TMP/sockfile.log")"
 [ "$(cat "$TMP/notes.txt")" = precious ] && ok || bad "--socket on a regular file deleted it"
+# A peer of the configuration that cannot be reached is named in the log
+# (at the default level) and in status, and named again when it answers.
+DOWN=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_daemon lone --peer "127.0.0.1:$DOWN" || bad "start lone"
+wait_log "$TMP/lone.log" "WARN peer 127.0.0.1:$DOWN: cannot connect: connection refused" 10 && ok ||
+    bad "an unreachable configured peer is not named: $(tail -3 "$TMP/lone.log")"
+"$SZ" status --socket "$TMP/lone/control.sock" >"$TMP/lone.status"
+grep -q "peer 127.0.0.1:$DOWN: not connected (.*connection refused" "$TMP/lone.status" && ok ||
+    bad "status does not list the unreachable peer: $(cat "$TMP/lone.status")"
+"$SZ" status --json --socket "$TMP/lone/control.sock" | python3 -c '
+import json, sys
+u = json.load(sys.stdin)["unreached"]
+assert len(u) == 1 and u[0]["address"].endswith(":'"$DOWN"'") and u[0]["failures"] >= 1, u' &&
+    ok || bad "status --json does not list the unreachable peer"
+mkdir -p "$TMP/up"
+"$SZD" --data-dir "$TMP/up" --listen "127.0.0.1:$DOWN" >"$TMP/up.log" 2>&1 &
+UP=$!
+wait_log "$TMP/lone.log" "peer 127.0.0.1:$DOWN: answers again" 15 && ok ||
+    bad "the peer that came up is not named again: $(tail -3 "$TMP/lone.log")"
+"$SZ" status --json --socket "$TMP/lone/control.sock" |
+    python3 -c 'import json, sys; assert json.load(sys.stdin)["unreached"] == []' && ok ||
+    bad "status still lists the peer that answered"
+kill "$UP"
+wait "$UP"
+check "stop lone" stop_daemon lone
+
 check "the example config runs" start_daemon exconf --config "$SRC/examples/samizdatd.conf" \
     --socket "$TMP/exconf/control.sock"
 check "stop" stop_daemon exconf
