@@ -50,9 +50,9 @@ static const char USAGE[] =
     "  -h, --help             show this help\n";
 
 /* Reads a sequence record: empty (0) or a decimal number (sz_seq_record_parse()).
- * Returns 0, or -1 (said). */
+ * Returns 0, or -1 (said; *status EXIT_KEY when the record is damaged). */
 static int
-seq_record_read(int fd, const char *path, uint64_t *last)
+seq_record_read(int fd, const char *path, uint64_t *last, int *status)
 {
     uint8_t buf[SZ_SEQ_RECORD_MAX + 1];
     ssize_t n = pread(fd, buf, sizeof buf, 0);
@@ -63,10 +63,12 @@ seq_record_read(int fd, const char *path, uint64_t *last)
         return -1;
     }
     if (sz_seq_record_parse(buf, (size_t)n, last) != 0) {
+        /* No --sequence can stand in for it: which numbers the key used is unknown. */
         util_err("%s is damaged (it should hold the last sequence this key signed, digits and a "
-                 "newline): put that number in it (see samizdat inspect of the last bundle), or "
-                 "pass --sequence N",
+                 "newline): put that number in it (samizdat inspect of the last bundle this key "
+                 "signed shows it), then pack again",
                  path);
+        *status = EXIT_KEY;
         return -1;
     }
     return 0;
@@ -121,7 +123,7 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         util_err("cannot lock %s: %s", path, strerror(errno));
         goto out;
     }
-    if (seq_record_read(fd, path, &last) != 0)
+    if (seq_record_read(fd, path, &last, status) != 0)
         goto out;
     /* Taken after the real record's lock, always in that order: no deadlock. */
     if (legacy[0] != '\0') {
@@ -134,7 +136,7 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
             util_err("cannot lock %s: %s", legacy, strerror(errno));
             goto out;
         }
-        if (lfd >= 0 && seq_record_read(lfd, legacy, &last_l) != 0)
+        if (lfd >= 0 && seq_record_read(lfd, legacy, &last_l, status) != 0)
             goto out;
         if (last_l > last)
             last = last_l;

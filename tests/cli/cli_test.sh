@@ -113,9 +113,16 @@ for rec in '\n\n \n' "$(printf '%0100d' 77)"; do
     rc=0
     "$SZ" pack --secret-key "$TMP/badseq.sk" --output "$TMP/badseq.bundle" "${ARTICLES[0]}" \
         >/dev/null 2>"$TMP/stderr" || rc=$?
-    [ $rc -ne 0 ] && grep -q "badseq.sk.seq is damaged" "$TMP/stderr" && [ ! -e "$TMP/badseq.bundle" ] &&
-        ok || bad "a damaged record ('$rec') stops pack (exit $rc): $(cat "$TMP/stderr")"
+    [ $rc -eq 4 ] && grep -q "badseq.sk.seq is damaged" "$TMP/stderr" && [ ! -e "$TMP/badseq.bundle" ] &&
+        ok || bad "a damaged record ('$rec') stops pack (exit $rc, wanted 4): $(cat "$TMP/stderr")"
 done
+# What the message says to do works; what it does not say (--sequence) is refused the same way.
+expect_status "a damaged record with --sequence" 4 "$SZ" pack --secret-key "$TMP/badseq.sk" \
+    --sequence 90 --reuse-sequence --output "$TMP/badseq.bundle" "${ARTICLES[0]}"
+! grep -q -- "--sequence" "$TMP/stderr" && ok || bad "the message suggests --sequence: $(cat "$TMP/stderr")"
+echo 77 >"$TMP/badseq.sk.seq"
+check "pack once the record holds a number" "$SZ" pack --secret-key "$TMP/badseq.sk" \
+    --output "$TMP/badseq.bundle" "${ARTICLES[0]}"
 expect_status "pack --reuse-sequence alone" 2 "$SZ" pack --secret-key "$TMP/sk" --reuse-sequence \
     --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
