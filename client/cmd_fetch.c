@@ -309,6 +309,13 @@ cmd_fetch(int argc, char **argv)
             break;
         case 'x': {
             const char *hp = optarg, *colon;
+            /* Not repeated: it may hold a password, which argv shows to every user. */
+            if (strchr(hp, '@') != NULL) {
+                util_err("--proxy takes no user name or password (on the command line, any user "
+                         "of this computer can read them): give HOST:PORT, and USER:PASSWORD in a "
+                         "file readable only by you, with --proxy-auth-file F");
+                goto out;
+            }
             if (strncmp(hp, "socks5h://", 10) == 0)
                 hp += 10;
             else if (strncmp(hp, "socks5://", 9) == 0)

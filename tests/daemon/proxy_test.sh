@@ -157,6 +157,11 @@ chmod 600 "$TMP/creds.bad"
 expect_status "a wrong password" 7 "$SZ" fetch --proxy "$PROXY" --proxy-auth-file "$TMP/creds.bad" \
     --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
 expect_stderr "the refusal named" "the proxy $PROXY refused the user name and password: check --proxy-auth-file"
+# Credentials in the proxy's URL: refused, and not repeated (argv is anyone's to read).
+expect_status "credentials in --proxy" 2 "$SZ" fetch --proxy "socks5://reader:s3:cret@$PROXY" \
+    --peer "$NAME:$PORT" --trust-file "$TMP/trust" --output "$TMP/lib7"
+expect_stderr "--proxy-auth-file named" "no user name or password.*--proxy-auth-file F"
+! grep -q "s3:cret" "$TMP/stderr" && ok || bad "the password was repeated: $(cat "$TMP/stderr")"
 expect_status "no credentials for it" 7 "$SZ" fetch --proxy "$PROXY" --peer "$NAME:$PORT" \
     --trust-file "$TMP/trust" --output "$TMP/lib7"
 expect_stderr "the file asked for" "the proxy $PROXY accepts no method fetch offers \(it may want a password\): give them with --proxy-auth-file"
