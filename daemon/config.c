@@ -534,6 +534,21 @@ addr_eq(const struct config_addr *a, const struct config_addr *b)
     return a->port == b->port && a->kind == b->kind && strcmp(a->host, b->host) == 0;
 }
 
+/* Whether a listening socket on a would take the port of b too (one of them
+ * is a wildcard address covering the other's): two binds would clash. */
+static bool
+listens_over(const struct config_addr *a, const struct config_addr *b)
+{
+    bool a_any6 = a->kind == CONFIG_ADDR_IPV6 && strcmp(a->host, "::") == 0;
+    bool b_any6 = b->kind == CONFIG_ADDR_IPV6 && strcmp(b->host, "::") == 0;
+    bool a_any4 = a->kind == CONFIG_ADDR_IPV4 && strcmp(a->host, "0.0.0.0") == 0;
+    bool b_any4 = b->kind == CONFIG_ADDR_IPV4 && strcmp(b->host, "0.0.0.0") == 0;
+
+    /* On Linux "::" takes the IPv4 addresses too (unless bindv6only is set). */
+    return a_any6 || b_any6 || (a_any4 && b->kind == CONFIG_ADDR_IPV4) ||
+           (b_any4 && a->kind == CONFIG_ADDR_IPV4);
+}
+
 /* Adds the items of s to cfg->peers (all or none); no items clears the list. */
 static int
 add_peers(struct config *cfg, const char *s, size_t len, const char *key, char *err, size_t err_cap)
@@ -1510,6 +1525,15 @@ config_finish(struct config *cfg, char *err, size_t err_cap)
         set_err(err, err_cap,
                 "onion_listen is the same address as listen: give the onion service its own "
                 "port (as 127.0.0.1:7448)");
+        goto out;
+    }
+    if (cfg->onion_listen.host[0] != '\0' && cfg->onion_listen.port != 0 &&
+        cfg->onion_listen.port == cfg->listen.port &&
+        listens_over(&cfg->listen, &cfg->onion_listen)) {
+        set_err(err, err_cap,
+                "onion_listen (%s, port %u) takes the port that listen (%s) takes on every "
+                "address: give the onion service its own port (as 127.0.0.1:7448)",
+                cfg->onion_listen.host, (unsigned)cfg->onion_listen.port, cfg->listen.host);
         goto out;
     }
     if (cfg->proxy_auth_file != NULL && cfg->proxy.port == 0) {

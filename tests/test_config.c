@@ -1113,6 +1113,33 @@ test_finish(void **state)
     assert_int_equal(config_set(&cfg, "onion_listen", "127.0.0.1:7448", err, sizeof err), 0);
     assert_int_equal(config_finish(&cfg, err, sizeof err), 0);
     config_free(&cfg);
+    /* Nor taken by a listen on every address (the default listen, 0.0.0.0:7447). */
+    static const char *const clash[][2] = {{"0.0.0.0:7447", "127.0.0.1"},
+                                           {"0.0.0.0:7447", "127.0.0.1:7447"},
+                                           {"[::]:7447", "127.0.0.1:7447"},
+                                           {"127.0.0.1:7447", "0.0.0.0:7447"},
+                                           {"[::1]:7447", "[::]:7447"}};
+    for (size_t k = 0; k < sizeof clash / sizeof clash[0]; k++) {
+        config_init_defaults(&cfg);
+        assert_int_equal(config_set(&cfg, "listen", clash[k][0], err, sizeof err), 0);
+        assert_int_equal(config_set(&cfg, "onion_listen", clash[k][1], err, sizeof err), 0);
+        if (config_finish(&cfg, err, sizeof err) != -1)
+            fail_msg("listen %s, onion_listen %s: taken", clash[k][0], clash[k][1]);
+        assert_non_null(strstr(err, "give the onion service its own port"));
+        config_free(&cfg);
+    }
+    static const char *const apart[][2] = {{"0.0.0.0:7447", "127.0.0.1:7448"},
+                                           {"0.0.0.0:7447", "[::1]:7447"},
+                                           {"127.0.0.2:7447", "127.0.0.1:7447"},
+                                           {"127.0.0.1:0", "127.0.0.1:7447"}};
+    for (size_t k = 0; k < sizeof apart / sizeof apart[0]; k++) {
+        config_init_defaults(&cfg);
+        assert_int_equal(config_set(&cfg, "listen", apart[k][0], err, sizeof err), 0);
+        assert_int_equal(config_set(&cfg, "onion_listen", apart[k][1], err, sizeof err), 0);
+        if (config_finish(&cfg, err, sizeof err) != 0)
+            fail_msg("listen %s, onion_listen %s: %s", apart[k][0], apart[k][1], err);
+        config_free(&cfg);
+    }
 
     /* So are proxy credentials without a proxy. */
     config_init_defaults(&cfg);
