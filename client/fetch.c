@@ -3647,7 +3647,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 continue;
             }
             if (c->state == C_HANDSHAKE && t > c->deadline_ms) {
-                conn_fail(&r, c, "no answer within %d s (blocked, or not a samizdat peer)",
+                /* Connected: a silent peer. A node says nothing to a handshake under
+                 * another network key or a clock 10 minutes off, by design. */
+                conn_fail(&r, c,
+                          "connected, but no answer to the handshake within %d s (a node of "
+                          "another network says nothing: see --network-key; so does one whose "
+                          "clock is 10 minutes from this computer's, a filter on the way, or "
+                          "a service that is not samizdat)",
                           o->connect_timeout_ms / 1000);
                 continue;
             }

@@ -60,7 +60,7 @@ rc=$?
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["complete"] and s["bundles"]==3, s' \
     "$out" && ok || bad "--json: 3 bundles, complete ($out)"
 grep -q "peer $DEAD_PEER: cannot connect" "$TMP/err" && ok || bad "dead peer named: $(cat "$TMP/err")"
-grep -q "peer $SILENT_PEER: no answer" "$TMP/err" && ok || bad "silent peer named: $(cat "$TMP/err")"
+grep -q "peer $SILENT_PEER: connected, but no answer" "$TMP/err" && ok || bad "silent peer named: $(cat "$TMP/err")"
 grep -q "The Fetch Gazette" "$TMP/lib/index.html" && ok || bad "trust-file name in the library"
 for i in 1 2 3; do
     ls "$TMP"/lib/*/a$i/index.html >/dev/null 2>&1 && ok || bad "article a$i unpacked"
@@ -290,6 +290,11 @@ grep -q "peer 127.0.0.1:$(peer_port otherkey): closed the connection during the 
 grep -q "peer 127.0.0.1:$(head -1 "$TMP/http.port"): is not a samizdat node: it answered in text (\"HTTP/1.1 403 Forbidden\")" "$TMP/err" &&
     ok || bad "a web server is not named for it: $(cat "$TMP/err")"
 grep -q "no peer could be reached" "$TMP/err" && ok || bad "no summary line: $(cat "$TMP/err")"
+# Given up on before that node's deadline: the reason names --network-key too.
+"$SZ" fetch --peer "127.0.0.1:$(peer_port otherkey)" --connect-timeout 2 --trust-file "$TMP/trust" \
+    --output "$TMP/strangers" >/dev/null 2>"$TMP/err"
+grep -q "peer 127.0.0.1:$(peer_port otherkey): connected, but no answer to the handshake within 2 s (a node of another network says nothing: see --network-key" "$TMP/err" &&
+    ok || bad "a silent node of another network is not named for it: $(cat "$TMP/err")"
 # That node logs the reader it turned away under a label, not its address
 # (readers' addresses appear only at --log-level debug).
 grep -q "peer inbound#[0-9]*: rejected a connection that did not prove the network key" \
