@@ -345,10 +345,17 @@ on_seal_work(uv_work_t *w)
     }
     if (content_len > d->content_cap) {
         s->err_code = SZ_ETOOBIG;
-        snprintf(s->err, sizeof s->err,
-                 "the articles are larger (%zu bytes) than one bundle may hold here (%llu): "
-                 "publish fewer at once",
-                 content_len, (unsigned long long)d->content_cap);
+        if (n == 1)
+            snprintf(s->err, sizeof s->err,
+                     "the article is larger (%zu bytes) than one bundle may hold here (%llu): "
+                     "shorten it (or its attachments), or raise max_bundle_bytes "
+                     "(--max-bundle-bytes) if the relays and readers it goes to accept that",
+                     content_len, (unsigned long long)d->content_cap);
+        else
+            snprintf(s->err, sizeof s->err,
+                     "the %zu articles are larger (%zu bytes) than one bundle may hold here "
+                     "(%llu): publish fewer at once",
+                     n, content_len, (unsigned long long)d->content_cap);
         goto out;
     }
     /* The sequence is committed durably before it is used: a restart never reuses it. */

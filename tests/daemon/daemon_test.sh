@@ -160,11 +160,15 @@ wait $p1
 r1=$?
 [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && ! cmp -s "$TMP/big1.id" "$TMP/big2.id" && ok ||
     bad "articles too big to share a bundle get one each ($(cat "$TMP/big1.err" "$TMP/big2.err"))"
+printf -- '---\ntitle: Wide\nid: wide\n---\n' >"$TMP/wide.md"
+head -c 100000 /dev/zero | tr '\0' 'w' >>"$TMP/wide.md"
+# One article above the cap by itself: what to change is the article or the cap.
+expect_status "publish of one article above max_bundle_bytes" 6 "$SZ" publish --socket "$SOCK" \
+    "$TMP/wide.md"
+expect_stderr "what to change" "the article is larger \(10[0-9]* bytes\) than one bundle may hold here \(65536\): shorten it .*--max-bundle-bytes"
 # A valid bundle above the cap is refused for its size, with what to change
 # (not as a file the daemon cannot read); the log says the cap was lowered
 # when a quota is below it.
-printf -- '---\ntitle: Wide\nid: wide\n---\n' >"$TMP/wide.md"
-head -c 100000 /dev/zero | tr '\0' 'w' >>"$TMP/wide.md"
 "$SZ" pack --secret-key "$TMP/pub.sk" --output "$TMP/wide.bundle" "$TMP/wide.md" >/dev/null ||
     bad "pack a bundle of 100 KB of articles"
 expect_status "import of a bundle above max_bundle_bytes" 1 "$SZ" import --socket "$SOCK" \
