@@ -743,7 +743,8 @@ word_in(const char *v, size_t n, const char *const *words)
 
 /*
  * The keys static-site generators mark a draft with (Hugo's draft: true,
- * Jekyll's published: false, status: draft of WordPress and Ghost exports):
+ * Jekyll's published: false, status: draft, private or pending of WordPress
+ * and Ghost exports):
  * sets f->draft. Returns true when k is one of them.
  */
 static bool
@@ -753,22 +754,23 @@ draft_key(struct article_file *f, const char *k, size_t klen, const char *v, siz
     static const char *const no[] = {"false", "no", "off", NULL};
     static const char *const unfinished[] = {"draft", "private", "pending", NULL};
 
-    if (key_is(k, klen, "draft")) {
-        if (v != NULL && word_in(v, vlen, yes))
-            f->draft = true;
-        return true;
+    bool is_draft = false;
+
+    if (key_is(k, klen, "draft"))
+        is_draft = v != NULL && word_in(v, vlen, yes);
+    else if (key_is(k, klen, "published"))
+        is_draft = v != NULL && word_in(v, vlen, no);
+    else if (key_is(k, klen, "status"))
+        is_draft = v != NULL && word_in(v, vlen, unfinished);
+    else
+        return false;
+    if (is_draft && !f->draft) {
+        f->draft = true;
+        /* Both are one of the words above: short, and safe to show. */
+        snprintf(f->draft_mark, sizeof f->draft_mark, "%.*s: %.*s", (int)(klen < 20 ? klen : 20), k,
+                 (int)(vlen < 20 ? vlen : 20), v);
     }
-    if (key_is(k, klen, "published")) {
-        if (v != NULL && word_in(v, vlen, no))
-            f->draft = true;
-        return true;
-    }
-    if (key_is(k, klen, "status")) {
-        if (v != NULL && word_in(v, vlen, unfinished))
-            f->draft = true;
-        return true;
-    }
-    return false;
+    return true;
 }
 
 /* Applies the front-matter mapping to f. */

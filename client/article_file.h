@@ -17,9 +17,11 @@ struct article_file {
     struct sz_article a; /* strings point into memory owned by this struct */
     char **att_paths;    /* attachment paths as written in the front matter */
     size_t n_att_paths;
-    char warning[160]; /* for the user: a front-matter key that looks mistyped; "" when none */
-    bool draft;        /* the front matter marks it a draft (draft: true, published: false,
-                          status: draft): inputs_load() leaves it out unless asked */
+    char warning[160];   /* for the user: a front-matter key that looks mistyped; "" when none */
+    bool draft;          /* the front matter marks it a draft (draft: true, published: false,
+                            status: draft, private or pending): inputs_load() leaves it out
+                            unless asked */
+    char draft_mark[64]; /* which key and value did, as "status: private" */
     /* Private: owned allocations. */
     char **owned;
     size_t n_owned;

@@ -126,8 +126,8 @@ static const char PUBLISH_USAGE[] =
     "prints the bundle's id once it is stored.\n"
     "\n"
     "  --include-drafts       publish files whose front matter marks them a draft\n"
-    "                         (draft: true, published: false, status: draft);\n"
-    "                         without it they are refused\n"
+    "                         (draft: true, published: false, status: draft,\n"
+    "                         private or pending); without it they are refused\n"
     "  -h, --help             show this help\n";
 
 int

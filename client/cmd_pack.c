@@ -45,8 +45,8 @@ static const char USAGE[] =
     "  --allow-large          pack more than 64 MiB of articles, which readers and\n"
     "                         relays refuse unless they raise their limit\n"
     "  --include-drafts       pack files whose front matter marks them a draft\n"
-    "                         (draft: true, published: false, status: draft);\n"
-    "                         without it they are refused\n"
+    "                         (draft: true, published: false, status: draft,\n"
+    "                         private or pending); without it they are refused\n"
     "  -h, --help             show this help\n";
 
 /* Reads a sequence record: empty (0) or a decimal number (sz_seq_record_parse()).

@@ -385,10 +385,9 @@ inputs_load(const char *const *paths, size_t n, int64_t fallback_time, const cha
         if (ins[i].f->warning[0] != '\0')
             util_err("%s: warning: %s", paths[i], ins[i].f->warning);
         if (ins[i].f->draft && !drafts) {
-            util_err("%s: its front matter marks it a draft (draft: true, published: false or "
-                     "status: draft), and a signed bundle cannot be called back: leave it out, "
-                     "or pass --include-drafts to publish it",
-                     paths[i]);
+            util_err("%s: its front matter marks it a draft (%s), and a signed bundle cannot "
+                     "be called back: leave it out, or pass --include-drafts to publish it",
+                     paths[i], ins[i].f->draft_mark);
             goto out;
         }
         rc = load_attachments(paths[i], &ins[i], output, secret);

@@ -434,10 +434,14 @@ mkdir -p "$TMP/gen/posts/first-post"
 printf -- '---\ntitle: D\ndraft: true\n---\nbody\n' >"$TMP/gen/draft.md"
 printf -- '---\ntitle: J\npublished: false\n---\nbody\n' >"$TMP/gen/unpublished.md"
 printf -- '---\ntitle: W\nstatus: Draft\n---\nbody\n' >"$TMP/gen/status.md"
-for f in draft unpublished status; do
+printf -- '---\ntitle: P\nstatus: private\n---\nbody\n' >"$TMP/gen/private.md"
+for f in draft:"draft: true" unpublished:"published: false" status:"status: Draft" \
+    private:"status: private"; do
+    mark=${f#*:}
+    f=${f%%:*}
     expect_status "a draft ($f)" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
         "$TMP/gen/$f.md"
-    expect_stderr "draft message ($f)" "$f.md: its front matter marks it a draft .*--include-drafts"
+    expect_stderr "draft message ($f)" "$f.md: its front matter marks it a draft \($mark\).*--include-drafts"
 done
 [ ! -e "$TMP/gen.bundle" ] && ok || bad "a bundle was written for a draft"
 check "--include-drafts packs a draft" "$SZ" pack --secret-key "$TMP/sk" --include-drafts \
