@@ -929,7 +929,12 @@ util_parse_trust(const char *arg, uint8_t pk[32], char *err, size_t err_cap)
         return -1;
     }
     r = sz_pk_file_parse(buf, len, pk);
-    if (r != 0 && looks_like_trust_file(arg, buf, len))
+    if (r != 0 && util_is_secret_key(arg))
+        snprintf(err, err_cap,
+                 "%s is a secret key: give its public key (the .pk file keygen wrote beside it, "
+                 "or the szpk1... text it printed)",
+                 arg);
+    else if (r != 0 && looks_like_trust_file(arg, buf, len))
         snprintf(err, err_cap,
                  "%s looks like a trust file: use --trust-file %s (--trust takes one public "
                  "key: a key file or szpk1... text)",

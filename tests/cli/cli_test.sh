@@ -77,6 +77,8 @@ ID=$("$SZ" pack --secret-key "$TMP/sk" --output "$TMP/all.bundle" "${ARTICLES[@]
 [[ $ID =~ ^[0-9a-f]{64}$ ]] && ok || bad "pack prints a 64-hex id: $ID"
 "$SZ" verify --trust "$TMP/pk" "$TMP/all.bundle" | grep -q "$ID" && ok || bad "verify shows the id"
 check "verify with the key as text" "$SZ" verify --trust "$PK_TEXT" "$TMP/all.bundle"
+expect_status "verify --trust given the secret key" 4 "$SZ" verify --trust "$TMP/sk" "$TMP/all.bundle"
+expect_stderr "the secret key named as such" "sk is a secret key: give its public key"
 # Sequences increase across runs without --sequence.
 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/next.bundle" "${ARTICLES[0]}" >/dev/null
 S1=$("$SZ" inspect "$TMP/all.bundle" | sed -n 's/^sequence: *//p')
