@@ -31,6 +31,10 @@
  * Three requests of the largest size fit.
  */
 #define CTL_RX_BUDGET (256u << 20)
+/* Replies held for clients that have not read them yet, all connections: an
+ * export beyond it is refused rather than copied (64 clients asking exports
+ * of 80 MiB and reading nothing would hold 5 GiB). */
+#define CTL_TX_BUDGET (256u << 20)
 #define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
 #define RESULT_TEXT_LEN 320 /* one import result's text, NUL included */
 /* The largest bundle an R_EXPORT carries: the body less its header and blob length. */
@@ -180,6 +184,7 @@ on_write(uv_write_t *req, int status)
     struct ctlconn *c = w->c;
     bool close_after = w->close_after;
 
+    atomic_fetch_sub(&c->d->ctl_tx_bytes, w->len);
     free(w);
     c->d->ctl_writes--;
     if (c->d->stopping)
@@ -229,6 +234,7 @@ conn_send(struct ctlconn *c, const uint8_t *data, size_t len, bool close_after)
         return;
     }
     c->d->ctl_writes++;
+    atomic_fetch_add(&c->d->ctl_tx_bytes, len);
     ctlsrv_hold(c);
 }
 
@@ -1158,7 +1164,8 @@ run_export(struct job *j)
     uint8_t *bytes = NULL;
     size_t len = 0;
     char err[256], hex[2 * SZ_BUNDLE_ID_LEN + 1];
-    bool too_big = false;
+    bool too_big = false, over;
+    size_t held;
     int rc;
 
     sz_bundle_id_hex(j->msg->id, hex);
@@ -1166,9 +1173,18 @@ run_export(struct job *j)
     rc = store_get_meta(d->store, j->msg->id, &meta, err, sizeof err);
     /* A node with a large max_bundle_bytes can hold a bundle no R_EXPORT can carry. */
     too_big = rc == 0 && meta.size > MAX_EXPORT_LEN;
-    if (rc == 0 && !too_big)
+    held = atomic_load(&d->ctl_tx_bytes);
+    over = rc == 0 && !too_big && held + meta.size > CTL_TX_BUDGET;
+    if (rc == 0 && !too_big && !over)
         rc = store_get(d->store, j->msg->id, &bytes, &len, err, sizeof err);
     uv_mutex_unlock(&d->store_lock);
+    if (over) {
+        job_fail(j, SZ_ETOOBIG,
+                 "the daemon already holds %zu MiB of replies its clients have not read yet: "
+                 "export again when they are done",
+                 held >> 20);
+        return;
+    }
     if (rc == -ENOENT) {
         job_fail(j, SZ_EINVAL, "no bundle %s is stored here (see 'samizdat list')", hex);
         return;

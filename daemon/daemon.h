@@ -64,6 +64,9 @@ struct daemon {
     struct gossip *gossip;
     size_t n_jobs;     /* thread-pool jobs in flight */
     size_t ctl_writes; /* control replies being written: a shutdown waits for them */
+    /* Bytes of those replies not written yet (a client that does not read holds
+     * them): written on the loop, read by EXPORT on the pool. */
+    _Atomic size_t ctl_tx_bytes;
     /* Counted on the loop, read by STATUS on the pool. */
     _Atomic uint64_t n_imported, n_published, n_refused;
 };

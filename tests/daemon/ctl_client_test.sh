@@ -278,5 +278,48 @@ SAMIZDAT_CTL_TIMEOUT=1 expect_status "status of a stopped daemon" 6 timeout 30 "
 ! grep -q "samizdat list" "$TMP/stderr" && ok || bad "status timeout mentions list: $(cat "$TMP/stderr")"
 kill -CONT "$PID_pub"
 
+# --- exports that clients never read count against a budget of 256 MiB of
+# unread replies: beyond it an export is refused, and one is served again
+# once they are gone (64 idle clients could otherwise hold 5 GiB).
+{ printf -- '---\ntitle: Large\nid: large\n---\n' && head -c 9000000 /dev/urandom | base64; } \
+    >"$TMP/large.md"
+"$SZ" pack --secret-key "$TMP/pub.sk" --level 1 --output "$TMP/large.bundle" "$TMP/large.md" \
+    >"$TMP/large.id" || bad "pack a 9 MB bundle"
+"$SZ" import --socket "$SOCK" "$TMP/large.bundle" >/dev/null || bad "import the 9 MB bundle"
+python3 -c '
+import socket, struct, sys, time
+conns = []
+for _ in range(32):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    body = bytes([1, 5]) + bytes.fromhex(sys.argv[2])
+    s.sendall(struct.pack("<I", len(body)) + body)
+    conns.append(s)
+print("sent", flush=True)
+time.sleep(60)  # never reads the replies
+' "$SOCK" "$(head -c 64 "$TMP/large.id")" >"$TMP/lazy.out" 2>&1 &
+LAZY=$!
+refused=0
+for _ in $(seq 1 40); do
+    if ! "$SZ" export --socket "$SOCK" "$(head -c 64 "$TMP/large.id")" --output "$TMP/large.out" \
+        2>"$TMP/stderr" >/dev/null; then
+        refused=1
+        break
+    fi
+    sleep 0.5
+done
+[ $refused -eq 1 ] && grep -q "of replies its clients have not read yet: export again" "$TMP/stderr" &&
+    ok || bad "an export beyond 256 MiB of unread replies is not refused: $(cat "$TMP/stderr")"
+kill $LAZY 2>/dev/null
+wait $LAZY 2>/dev/null
+served=0
+for _ in $(seq 1 40); do
+    "$SZ" export --socket "$SOCK" "$(head -c 64 "$TMP/large.id")" --output "$TMP/large.out" \
+        2>"$TMP/stderr" >/dev/null && served=1 && break
+    sleep 0.25
+done
+[ $served -eq 1 ] && cmp -s "$TMP/large.out" "$TMP/large.bundle" && ok ||
+    bad "no export once the idle clients left: $(cat "$TMP/stderr")"
+
 check "clean stop" stop_daemon pub
 finish
