@@ -70,6 +70,8 @@ add_part(const char *dir, struct library_item *items, size_t *n,
     sum->bundles_present += res.bundles_present;
     sum->articles_written += res.articles_written;
     sum->equivocations += res.equivocations;
+    for (size_t k = 0; k < res.n_equiv_listed && sum->n_equiv_listed < LIBRARY_EQUIV_LISTED; k++)
+        sum->equiv[sum->n_equiv_listed++] = res.equiv[k];
     return 0;
 }
 
@@ -222,20 +224,23 @@ cmd_unpack(int argc, char **argv)
     fprintf(stderr, "samizdat: %zu bundle%s added, %zu already present, %zu article%s written\n",
             res.bundles_added, res.bundles_added == 1 ? "" : "s", res.bundles_present,
             res.articles_written, res.articles_written == 1 ? "" : "s");
-    /* Evidence of a stolen key, said loudly (index.html shows it too). */
-    for (i = 0; res.equivocations > 0 && i < trust.n; i++) {
-        struct library_publisher_info info;
+    /* Evidence of a stolen key, said loudly (index.html shows it too): the
+     * pairs this unpack added, not those the library held before. */
+    for (size_t k = 0; k < res.n_equiv_listed; k++) {
         char text[SZ_PK_TEXT_LEN + 1];
-        if (library_publisher_info(dir, trust.pk[i], &info, err, sizeof err) != 0 ||
-            !info.equivocation_seen)
-            continue;
-        sz_pk_to_text(trust.pk[i], text);
+        const char *name = NULL;
+        for (i = 0; i < trust.n && name == NULL; i++)
+            if (memcmp(trust.pk[i], res.equiv[k].pk, SZ_PUBLIC_KEY_LEN) == 0)
+                name = trust.names[i];
+        sz_pk_to_text(res.equiv[k].pk, text);
         fprintf(stderr,
                 "samizdat: WARNING: %s signed two different bundles with one sequence number "
                 "(%llu; both are in the library): its key may be stolen\n",
-                trust.names[i] != NULL ? trust.names[i] : text,
-                (unsigned long long)info.equivocation_seq);
+                name != NULL ? name : text, (unsigned long long)res.equiv[k].seq);
     }
+    if (res.equivocations > res.n_equiv_listed)
+        fprintf(stderr, "samizdat: WARNING: and %zu more such bundles (index.html lists them)\n",
+                res.equivocations - res.n_equiv_listed);
     printf("%s/index.html\n", dir);
 out:
     items_free(items, &n);

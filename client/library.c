@@ -2703,15 +2703,35 @@ recover_article(struct ctx *c, const struct lib *l, const uint8_t *pub, int afd,
     if (pub != NULL && a == NULL) {
         /*
          * No record has it: a folder the writer that died made for a new
-         * article, which library.idx never recorded. Its files go (only names
-         * the library gives files: anything else is left, with the folder),
-         * or a later version of that article would find them beside its own.
+         * article, which library.idx never recorded, if it looks like one:
+         * nothing but files, one of them its page or its body (the library
+         * writes those, and nobody else's folder holds them). Its files go,
+         * or a later version of that article would find them beside its
+         * own; any other folder is left as it is.
          */
-        while ((e = readdir(d)) != NULL)
-            if (strncmp(e->d_name, ".tmp-", 5) == 0 || stored_name_ok(e->d_name))
-                (void)unlinkat(afd, e->d_name, 0);
+        bool mine = false, other = false;
+        while ((e = readdir(d)) != NULL) {
+            struct stat st;
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                strncmp(e->d_name, ".tmp-", 5) == 0)
+                continue;
+            if (fstatat(afd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+                !stored_name_ok(e->d_name))
+                other = true;
+            else if (strcmp(e->d_name, PAGE_FILE) == 0 ||
+                     strcmp(e->d_name, render_body_file(SZ_CTYPE_MARKDOWN)) == 0 ||
+                     strcmp(e->d_name, render_body_file(SZ_CTYPE_HTML)) == 0 ||
+                     strcmp(e->d_name, render_body_file(SZ_CTYPE_PLAIN)) == 0)
+                mine = true;
+        }
+        if (mine && !other) {
+            rewinddir(d);
+            while ((e = readdir(d)) != NULL)
+                if (strncmp(e->d_name, ".tmp-", 5) == 0 || stored_name_ok(e->d_name))
+                    (void)unlinkat(afd, e->d_name, 0);
+            *orphan = true;
+        }
         closedir(d);
-        *orphan = true;
         return 0;
     }
     while ((e = readdir(d)) != NULL) {
@@ -3403,7 +3423,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
                     .tmp_seq = lib != NULL ? lib->tmp_seq : 0,
                     .err = err,
                     .err_cap = err_cap};
-    struct library_result r = {0, 0, 0, 0};
+    struct library_result r = {0};
     struct plan plan = {0};
     struct page_log pages = {0};
     size_t *order = NULL;
@@ -3448,8 +3468,13 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
             r.bundles_present++;
             continue;
         }
-        if (has_seq(l, b->hdr.publisher, b->hdr.sequence))
+        if (has_seq(l, b->hdr.publisher, b->hdr.sequence)) {
+            if (r.n_equiv_listed < LIBRARY_EQUIV_LISTED) {
+                memcpy(r.equiv[r.n_equiv_listed].pk, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+                r.equiv[r.n_equiv_listed++].seq = b->hdr.sequence;
+            }
             r.equivocations++;
+        }
         for (size_t j = 0; j < b->c->n_articles; j++) {
             if (plan_article(&c, l, &plan, it, &b->c->articles[j], &r) != 0)
                 goto out;

@@ -37,12 +37,20 @@ struct library_item {
 };
 
 /* What library_add() did. */
+#define LIBRARY_EQUIV_LISTED 8
+
 struct library_result {
     size_t bundles_added;    /* new bundles written */
     size_t bundles_present;  /* already in the library: nothing changed for them */
     size_t articles_written; /* article pages written or replaced */
     size_t equivocations;    /* new bundles whose publisher already had another bundle
                                 with the same sequence: evidence of a stolen key */
+    /* The first LIBRARY_EQUIV_LISTED of them: whose, and which sequence. */
+    size_t n_equiv_listed;
+    struct {
+        uint8_t pk[SZ_PUBLIC_KEY_LEN];
+        uint64_t seq;
+    } equiv[LIBRARY_EQUIV_LISTED];
 };
 
 /*

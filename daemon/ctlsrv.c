@@ -72,6 +72,7 @@ struct job {
     struct daemon *d;
     uint8_t *frame;         /* owned; msg points into it */
     size_t rx_counted;      /* its bytes counted in d->ctl_rx_bytes until freed */
+    size_t tx_reserved;     /* EXPORT: its reply's bytes reserved in d->ctl_tx_bytes */
     struct sz_ctl_msg *msg; /* owned */
     void (*run)(struct job *j);
     /* Results, built on the pool thread. */
@@ -316,6 +317,9 @@ job_free(struct job *j)
     size_t i;
 
     j->d->ctl_rx_bytes -= j->rx_counted;
+    /* The reply, if sent, is counted by its write now (conn_send()). */
+    if (j->tx_reserved > 0)
+        atomic_fetch_sub(&j->d->ctl_tx_bytes, j->tx_reserved);
     sz_ctl_msg_free(j->msg);
     free(j->frame);
     free(j->reply_frame);
@@ -449,23 +453,6 @@ wr_printf(struct sz_wr *w, const char *fmt, ...)
     va_end(ap);
     if (n > 0)
         sz_wr_bytes(w, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Appends s as a JSON string literal. */
-static void
-wr_json_str(struct sz_wr *w, const char *s)
-{
-    sz_wr_u8(w, '"');
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            wr_printf(w, "\\%c", ch);
-        else if (ch < 0x20)
-            wr_printf(w, "\\u%04x", ch);
-        else
-            sz_wr_u8(w, ch);
-    }
-    sz_wr_u8(w, '"');
 }
 
 /*
@@ -613,7 +600,7 @@ run_status(struct job *j)
     wr_printf(&text, "data folder: %s\n", dir);
     wr_printf(&json, "{\"version\":\"%s\",\"uptime_s\":%lld,\"data_dir\":", SZ_VERSION_STRING,
               (long long)up);
-    wr_json_str(&json, dir);
+    sz_wr_json_str(&json, dir);
     if (d->sk != NULL) {
         sz_pk_to_text(d->pk, pk);
         wr_printf(&text, "publisher key: %s\n", pk);
@@ -630,7 +617,7 @@ run_status(struct job *j)
         if (j->store_failed) {
             wr_printf(&json, ",\"store_error\":{\"age_s\":%lld,\"text\":",
                       (long long)(j->store_failed_age_ms / 1000));
-            wr_json_str(&json, j->store_err);
+            sz_wr_json_str(&json, j->store_err);
             wr_printf(&json, "}");
         } else {
             wr_printf(&json, ",\"store_error\":null");
@@ -1173,10 +1160,19 @@ run_export(struct job *j)
     rc = store_get_meta(d->store, j->msg->id, &meta, err, sizeof err);
     /* A node with a large max_bundle_bytes can hold a bundle no R_EXPORT can carry. */
     too_big = rc == 0 && meta.size > MAX_EXPORT_LEN;
+    /* Reserved now, not only checked: exports running side by side on the
+     * pool would each see the others' replies not counted yet. */
     held = atomic_load(&d->ctl_tx_bytes);
-    over = rc == 0 && !too_big && held + meta.size > CTL_TX_BUDGET;
-    if (rc == 0 && !too_big && !over)
+    over = false;
+    while (rc == 0 && !too_big) {
+        over = held + meta.size > CTL_TX_BUDGET;
+        if (over || atomic_compare_exchange_weak(&d->ctl_tx_bytes, &held, held + meta.size))
+            break;
+    }
+    if (rc == 0 && !too_big && !over) {
+        j->tx_reserved = meta.size; /* given back by job_free() */
         rc = store_get(d->store, j->msg->id, &bytes, &len, err, sizeof err);
+    }
     uv_mutex_unlock(&d->store_lock);
     if (over) {
         job_fail(j, SZ_ETOOBIG,

@@ -52,10 +52,10 @@ struct target {
     bool timer_closed; /* its timer handle finished closing */
     uint32_t backoff_ms;
     struct peer *p;
-    bool learned;      /* from peer exchange, not the configuration */
-    unsigned failures; /* attempts failed in a row */
-    bool warned;       /* said to be unreachable: said again when it answers */
-    char last_err[64]; /* why its last attempt failed ("" when it answered) */
+    bool learned;       /* from peer exchange, not the configuration */
+    unsigned failures;  /* attempts failed in a row */
+    bool warned;        /* said to be unreachable: said again when it answers */
+    char last_err[512]; /* why its last attempt failed ("" when it answered) */
 };
 
 struct ban {
@@ -2152,7 +2152,7 @@ static void wr_fmt(struct sz_wr *w, const char *fmt, ...) __attribute__((format(
 static void
 wr_fmt(struct sz_wr *w, const char *fmt, ...)
 {
-    char tmp[512];
+    char tmp[1024];
     va_list ap;
     int n;
 
@@ -2213,8 +2213,11 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
                    "peer %s: not connected (%u attempts failed in a row%s%s); next in %llu s\n",
                    t->name, t->failures, t->last_err[0] != '\0' ? ", the last: " : "", t->last_err,
                    (unsigned long long)due);
-            wr_fmt(json, "%s{\"address\":\"%s\",\"failures\":%u,\"error\":\"%s\",\"next_s\":%llu}",
-                   k++ > 0 ? "," : "", t->name, t->failures, t->last_err, (unsigned long long)due);
+            wr_fmt(json, "%s{\"address\":", k++ > 0 ? "," : "");
+            sz_wr_json_str(json, t->name);
+            wr_fmt(json, ",\"failures\":%u,\"error\":", t->failures);
+            sz_wr_json_str(json, t->last_err);
+            wr_fmt(json, ",\"next_s\":%llu}", (unsigned long long)due);
         }
     }
     wr_fmt(json, "],");

@@ -208,6 +208,27 @@ sz_wr_bytes(struct sz_wr *w, const void *src, size_t n)
         memcpy(p, src, n);
 }
 
+void
+sz_wr_json_str(struct sz_wr *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    sz_wr_u8(w, '"');
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            uint8_t e[2] = {'\\', ch};
+            sz_wr_bytes(w, e, 2);
+        } else if (ch < 0x20) {
+            uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[ch >> 4], (uint8_t)hex[ch & 15]};
+            sz_wr_bytes(w, e, 6);
+        } else {
+            sz_wr_u8(w, ch);
+        }
+    }
+    sz_wr_u8(w, '"');
+}
+
 int
 sz_wr_status(const struct sz_wr *w)
 {

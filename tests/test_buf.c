@@ -447,6 +447,23 @@ test_init(void **state)
     assert_int_equal(sz_init(), 0);
 }
 
+/* A JSON string literal: quotes and backslashes escaped, control characters
+ * as \u00XX, everything else (UTF-8 included) as it is. */
+static void
+test_wr_json_str(void **state)
+{
+    struct sz_wr w;
+    (void)state;
+    sz_wr_init(&w, 1024);
+    sz_wr_json_str(&w, "a\"b\\c\n\x01\x1f d\xc3\xa9");
+    sz_wr_json_str(&w, "");
+    assert_int_equal(sz_wr_status(&w), 0);
+    static const char want[] = "\"a\\\"b\\\\c\\u000a\\u0001\\u001f d\xc3\xa9\"\"\"";
+    assert_int_equal(w.len, sizeof want - 1);
+    assert_memory_equal(w.p, want, sizeof want - 1);
+    sz_wr_free(&w, false);
+}
+
 int
 main(void)
 {
@@ -464,6 +481,7 @@ main(void)
         cmocka_unit_test(test_hex_all_bytes),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_wr_json_str),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

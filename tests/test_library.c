@@ -1024,12 +1024,16 @@ test_killed_batch_leftovers_removed(void **state)
     char *page = path_of("%s/%s/lost/index.html", w->dir, hex);
     char *body = path_of("%s/%s/lost/body.txt", w->dir, hex);
     char *own = path_of("%s/%s/mine/My notes.txt", w->dir, hex);
+    char *todo = path_of("%s/%s/mine/todo.txt", w->dir, hex);
+    char *todo2 = path_of("%s/%s/notes/todo.txt", w->dir, hex);
+    char *notes = path_of("%s/%s/notes", w->dir, hex);
     char *raw = path_of("%s/.samizdat/bundles/%s.bundle", w->dir,
                         "00000000000000000000000000000000000000000000000000000000000000ab");
     char *mark = path_of("%s/.samizdat/writing", w->dir);
     assert_int_equal(mkdir(orphan, 0755), 0);
     assert_int_equal(mkdir(orphan2, 0755), 0);
-    const char *files[] = {page, body, own, raw, mark};
+    assert_int_equal(mkdir(notes, 0755), 0);
+    const char *files[] = {page, body, own, todo, todo2, raw, mark};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         int fd = open(files[k], O_WRONLY | O_CREAT, 0644);
         assert_true(fd >= 0);
@@ -1041,7 +1045,11 @@ test_killed_batch_leftovers_removed(void **state)
     assert_int_equal(stat(orphan, &st), -1);
     assert_int_equal(stat(raw, &st), -1);
     assert_int_equal(stat(mark, &st), -1);
-    assert_int_equal(stat(own, &st), 0); /* not the library's: left */
+    /* Folders that are not the library's (no page, no body; a name it never
+     * gives) keep every file. */
+    assert_int_equal(stat(own, &st), 0);
+    assert_int_equal(stat(todo, &st), 0);
+    assert_int_equal(stat(todo2, &st), 0);
     char *p = page_of(w->dir, &w->k, "kept");
     assert_non_null(strstr(p, "Kept"));
     free(p);
@@ -1055,6 +1063,9 @@ test_killed_batch_leftovers_removed(void **state)
     free(kept_raw);
     free(orphan);
     free(orphan2);
+    free(todo);
+    free(todo2);
+    free(notes);
     free(page);
     free(body);
     free(own);

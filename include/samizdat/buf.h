@@ -53,6 +53,9 @@ void sz_wr_u32(struct sz_wr *w, uint32_t v);
 void sz_wr_u64(struct sz_wr *w, uint64_t v);
 void sz_wr_i64(struct sz_wr *w, int64_t v);
 void sz_wr_bytes(struct sz_wr *w, const void *src, size_t n);
+/* Appends the NUL-terminated s as a JSON string literal: quotes, '"' and '\\'
+ * escaped, control characters as \u00XX (s is UTF-8, or bytes kept as they are). */
+void sz_wr_json_str(struct sz_wr *w, const char *s);
 
 /* Returns 0 or the first error any write met. */
 int sz_wr_status(const struct sz_wr *w);

@@ -620,6 +620,21 @@ check "unpack the first" "$SZ" unpack --trust-file "$TMP/eq.trust" --output "$TM
 expect_status "unpack the second" 0 "$SZ" unpack --trust-file "$TMP/eq.trust" --output "$TMP/eqlib" \
     "$TMP/eqb.bundle"
 expect_stderr "unpack warns of the pair" "WARNING: Exile Daily signed two different bundles with one sequence number \(3; both are in the library\)"
+# Another publisher's pair later: that one is warned of, not the first again.
+"$SZ" keygen --no-passphrase --secret-key "$TMP/eq2.sk" --public-key "$TMP/eq2.pk" >/dev/null
+for b in eq2a eq2b; do
+    "$SZ" pack --secret-key "$TMP/eq2.sk" --sequence 4 --reuse-sequence --output "$TMP/$b.bundle" \
+        "${ARTICLES[0]}" >/dev/null 2>&1 || bad "pack $b"
+    sleep 1
+done
+printf '%s Second Paper\n' "$(cat "$TMP/eq2.pk")" >>"$TMP/eq.trust"
+expect_status "unpack the other's first" 0 "$SZ" unpack --trust-file "$TMP/eq.trust" \
+    --output "$TMP/eqlib" "$TMP/eq2a.bundle"
+! grep -q WARNING "$TMP/stderr" && ok || bad "a bundle of no pair warned: $(cat "$TMP/stderr")"
+expect_status "unpack the other's second" 0 "$SZ" unpack --trust-file "$TMP/eq.trust" \
+    --output "$TMP/eqlib" "$TMP/eq2b.bundle"
+expect_stderr "the new pair warned of" "WARNING: Second Paper signed two different bundles with one sequence number \(4;"
+! grep -q "Exile Daily" "$TMP/stderr" && ok || bad "the old pair warned of again: $(cat "$TMP/stderr")"
 expect_status "keygen --force over a daemon's node.key refused" 5 "$SZ" keygen --no-passphrase \
     --force --secret-key "$TMP/n2.sk" --public-key "$TMP/dd/node.key"
 expect_stderr "the data folder named" "data folder"
