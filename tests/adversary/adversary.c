@@ -42,6 +42,7 @@
 #endif
 
 #include <sodium.h>
+#include <zstd.h>
 
 #include "samizdat/buf.h"
 #include "samizdat/bundle.h"
@@ -2995,8 +2996,55 @@ out:
 
 /* ---- serve-evil: a malicious relay for samizdat fetch ---- */
 
+/*
+ * Alters a bundle's articles under its signed header: one letter of the
+ * container changes case, and the container is compressed again, at levels
+ * 1 to 19, until the payload has its old length (payload_len is signed).
+ * What comes out is a valid zstd frame of a valid-looking container with
+ * the original header and signature: only the payload hash gives it away.
+ * Returns false (t unchanged) when no letter and level give that length.
+ */
+static bool
+alter_content(uint8_t *t, size_t len)
+{
+    uint64_t payload_len = sz_load64(t + 56), content_len = sz_load64(t + 64);
+    uint8_t *payload = t + SZ_BUNDLE_PREFIX_LEN, *content, *out;
+    size_t out_cap, tries = 0;
+    bool done = false;
+
+    if (len < SZ_BUNDLE_PREFIX_LEN || payload_len != len - SZ_BUNDLE_PREFIX_LEN ||
+        content_len > ((uint64_t)64 << 20))
+        return false;
+    content = malloc(content_len);
+    out_cap = ZSTD_compressBound(content_len);
+    out = malloc(out_cap);
+    if (content == NULL || out == NULL ||
+        ZSTD_decompress(content, content_len, payload, payload_len) != content_len)
+        goto out;
+    for (size_t k = content_len; k-- > 0 && !done && tries < 64;) {
+        uint8_t ch = content[k];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')))
+            continue;
+        tries++;
+        content[k] ^= 0x20;
+        for (int level = 1; level <= 19 && !done; level++) {
+            size_t n = ZSTD_compress(out, out_cap, content, content_len, level);
+            if (!ZSTD_isError(n) && n == payload_len) {
+                memcpy(payload, out, n);
+                done = true;
+            }
+        }
+        if (!done)
+            content[k] ^= 0x20;
+    }
+out:
+    free(content);
+    free(out);
+    return done;
+}
+
 enum evil_mode {
-    EVIL_TAMPERED,     /* the asked bundles, one payload byte flipped */
+    EVIL_TAMPERED,     /* the asked bundles, their articles altered under the signed header */
     EVIL_TAMPERED_SIG, /* the asked bundles, one signature byte flipped */
     EVIL_OLD_AS_NEW,   /* claims sequences up to --claim-last, answers with its oldest bundle */
     EVIL_TRUNCATED,    /* half of the first asked bundle, then close */
@@ -3352,16 +3400,18 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
             if (t == NULL)
                 die_local("out of memory");
             memcpy(t, b->raw, b->len);
+            bool altered = false;
             if (mode == EVIL_TAMPERED_SIG)
                 t[SZ_BUNDLE_HEADER_LEN] ^= 0x01; /* the first signature byte */
             else if (mode == EVIL_BIGHDR)
                 sz_store64(t + 64, SZ_BUNDLE_MAX_CONTENT_LEN); /* content_len (BUNDLE.md 1.1) */
-            else
+            else if (!(altered = alter_content(t, b->len)))
                 t[b->len - 1] ^= 0x01; /* the last payload byte */
             send_whole_bundle(c, t, b->len);
             say_served(conn_no,
                        mode == EVIL_TAMPERED_SIG ? "signature-flipped"
                        : mode == EVIL_BIGHDR     ? "1 GiB-declaring"
+                       : altered                 ? "content-altered"
                                                  : "payload-flipped",
                        b, t, b->len, q);
             free(t);

@@ -4,7 +4,8 @@
 # on 127.0.0.1; the reader's library already holds the first articles. For each
 # MODE the publisher publishes one more article, then the evil relay serves:
 #
-#   tampered      the new bundle with one payload byte flipped
+#   tampered      the new bundle with an article altered under its signed header
+#                 (a valid zstd frame of the same length: only its hash tells)
 #   tampered-sig  the new bundle with one signature byte flipped
 #   old-as-new    claims sequences up to newest + 100, answers with sequence 1;
 #                 once more claiming every sequence up to 2^64 - 2
@@ -146,7 +147,7 @@ no_evil_bytes() {
 }
 
 declare -A REASON=(
-    [tampered]='fails verification'
+    [tampered]='fails verification \(payload does not match the hash'
     [tampered-sig]='fails verification'
     [old-as-new]='not asked for|older|rollback'
     [truncated]='closed the connection'
