@@ -4,6 +4,12 @@ if(TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_test.sh $<TARGET_FILE:samizdat-cli>
                      ${PROJECT_SOURCE_DIR})
     set_tests_properties(cli_offline PROPERTIES TIMEOUT 600)
+    if(TARGET samizdatd)
+        add_test(NAME demo_network
+                 COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/demo_test.sh
+                         $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+        set_tests_properties(demo_network PROPERTIES TIMEOUT 120)
+    endif()
     if(TARGET bench_fetch_gen)
         add_test(NAME cli_unpack_many
                  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/unpack_many_test.sh
