@@ -157,6 +157,9 @@ stale_fetch() { # stale_fetch [OPTION...]: fetches it into lib-old, stderr in $T
 stale_fetch --stale-after 2 || bad "fetch of a stale publisher: exit $? ($(cat "$TMP/err"))"
 grep -q "WARNING: the newest bundle of The Old Courier is older than 2 hours" "$TMP/err" && ok ||
     bad "staleness warning after 2 hours: $(cat "$TMP/err")"
+# The age of the newest bundle, per publisher (3 hours, not rounded to 0).
+grep -q "The Old Courier: 1 new, highest sequence 1, newest signed .* (3 h ago)" "$TMP/err" && ok ||
+    bad "the newest bundle's age is not said: $(cat "$TMP/err")"
 grep -q 'class="warn"' "$TMP/lib-old/index.html" && ok ||
     bad "index.html shows no staleness warning after 2 hours"
 stale_fetch
@@ -301,11 +304,13 @@ grep -q "peer inbound#[0-9]*: rejected a connection that did not prove the netwo
     "$TMP/otherkey.log" && ok || bad "the rejected reader is not logged as inbound#N: $(cat "$TMP/otherkey.log")"
 ! grep "peer 127\.0\.0\.1:" "$TMP/otherkey.log" && ok || bad "a reader's address is in a log at the default level"
 
-# --follow: a bundle published after the fetch started arrives.
+# --follow: a bundle published after the fetch started arrives, by its
+# announcement (published once the first catch-up is in the library).
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/followlib" --follow \
     >/dev/null 2>"$TMP/follow.err" &
 FPID=$!
-sleep 2
+wait_page "$TMP/followlib" a4 || bad "--follow: the first catch-up did not come"
+sleep 1
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article followed)" >/dev/null
 got=0
 wait_page "$TMP/followlib" followed && got=1
