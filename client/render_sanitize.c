@@ -943,33 +943,48 @@ html_space(uint8_t c)
  * path segment, where a check that split on it would not look), a ':' (a
  * scheme) or a '(' (descriptor syntax that may hide a comma) refuses all.
  */
+/*
+ * The next candidate URL of srcset u[0..n) from *k on, as the HTML parser
+ * splits it: [*start, *end); *k moves past its descriptors. False when none
+ * is left. srcset_ok() and out_srcset() both split with it, so that what is
+ * written is what was checked.
+ */
+static bool
+srcset_next(const uint8_t *u, size_t n, size_t *k, size_t *start, size_t *end)
+{
+    size_t i = *k;
+
+    while (i < n && (html_space(u[i]) || u[i] == ','))
+        i++;
+    if (i == n) {
+        *k = i;
+        return false;
+    }
+    *start = i;
+    while (i < n && !html_space(u[i]))
+        i++;
+    *end = i;
+    while (*end > *start && u[*end - 1] == ',')
+        (*end)--;
+    /* A URL that ended in commas has no descriptors. */
+    if (*end == i)
+        while (i < n && u[i] != ',')
+            i++;
+    *k = i;
+    return true;
+}
+
 static bool
 srcset_ok(const uint8_t *u, size_t n)
 {
-    size_t k;
+    size_t k, start, end;
 
     for (k = 0; k < n; k++)
         if ((u[k] < 0x20 && !html_space(u[k])) || u[k] == 0x7f || u[k] == ':' || u[k] == '(')
             return false;
-    k = 0;
-    while (k < n) {
-        while (k < n && (html_space(u[k]) || u[k] == ','))
-            k++;
-        if (k == n)
-            break;
-        size_t start = k, end;
-        while (k < n && !html_space(u[k]))
-            k++;
-        end = k;
-        while (end > start && u[end - 1] == ',')
-            end--;
+    for (k = 0; srcset_next(u, n, &k, &start, &end);)
         if (!url_local(u + start, end - start))
             return false;
-        if (end < k)
-            continue; /* the URL ended in commas: no descriptors */
-        while (k < n && u[k] != ',')
-            k++;
-    }
     return true;
 }
 
@@ -1148,25 +1163,11 @@ out_url(struct san *s, const uint8_t *u, size_t n)
 static void
 out_srcset(struct san *s, const uint8_t *u, size_t n)
 {
-    size_t k = 0, done = 0;
-    while (k < n) {
-        while (k < n && (html_space(u[k]) || u[k] == ','))
-            k++;
-        if (k == n)
-            break;
-        size_t start = k, end;
-        while (k < n && !html_space(u[k]))
-            k++;
-        end = k;
-        while (end > start && u[end - 1] == ',')
-            end--;
+    size_t k = 0, done = 0, start, end;
+    while (srcset_next(u, n, &k, &start, &end)) {
         out_attr_value(s, u + done, start - done, false);
         out_url(s, u + start, end - start);
         done = end;
-        if (end < k)
-            continue;
-        while (k < n && u[k] != ',')
-            k++;
     }
     out_attr_value(s, u + done, n - done, false);
 }
