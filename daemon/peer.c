@@ -822,13 +822,13 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             p->open = true;
             p->connected_ms = p->last_rx_ms;
             uv_timer_stop(&p->timer);
-            /* Inbound links include readers: their addresses stay out of the default log. */
             if (p->target != NULL)
                 p->target->last_err[0] = '\0';
             if (p->target != NULL && p->target->warned) {
                 p->target->warned = false;
                 log_msg(LOG_INFO, "peer %s: answers again", peer_name(p));
             }
+            /* Inbound links include readers: their addresses stay out of the default log. */
             log_msg(p->outbound ? LOG_INFO : LOG_DEBUG, "peer %s: link open (%s)", peer_name(p),
                     p->outbound    ? "outbound"
                     : p->via_onion ? "inbound, through the onion service"
