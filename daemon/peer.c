@@ -444,6 +444,68 @@ on_peer_handle_closed(uv_handle_t *h)
         peer_free(p);
 }
 
+static void
+close_handles(struct peer *p)
+{
+    if (!uv_is_closing((uv_handle_t *)&p->tcp))
+        uv_close((uv_handle_t *)&p->tcp, on_peer_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&p->timer))
+        uv_close((uv_handle_t *)&p->timer, on_peer_handle_closed);
+}
+
+static void on_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void
+on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0)
+        close_handles(s->data);
+}
+
+static void
+on_linger_timer(uv_timer_t *t)
+{
+    close_handles(t->data);
+}
+
+static void
+on_linger_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    peer_release(req->data);
+}
+
+/*
+ * A socket closed with bytes of the peer's still unread is reset by the
+ * kernel, and a reset drops what this side had queued: the GOODBYE sent
+ * just before the close would be lost, and the peer would only see the link
+ * end. So after a GOODBYE the close is graceful: sending ends once the queue
+ * is out (a FIN after the GOODBYE), what the peer still sends is read and
+ * dropped, and the handles close when the peer closes its side or after ms,
+ * whichever comes first. Returns whether the close was left to that.
+ */
+static bool
+linger(struct peer *p, uint64_t ms)
+{
+    uv_stream_t *s = (uv_stream_t *)&p->tcp;
+
+    if (!p->goodbye_out || !uv_is_writable(s))
+        return false;
+    (void)uv_read_stop(s);
+    if (uv_read_start(s, on_peer_alloc, on_linger_read) != 0)
+        return false;
+    p->shut.data = p;
+    if (uv_shutdown(&p->shut, s, on_linger_shutdown) != 0) {
+        (void)uv_read_stop(s);
+        return false;
+    }
+    peer_hold(p);
+    uv_timer_stop(&p->timer);
+    uv_timer_start(&p->timer, on_linger_timer, ms, 0);
+    return true;
+}
+
 void
 peer_hold(struct peer *p)
 {
@@ -489,8 +551,8 @@ peer_close(struct peer *p, bool ban, const char *why)
                                            p->goodbye_in == SZ_GOODBYE_TOO_MANY_PEERS);
         p->target = NULL;
     }
-    uv_close((uv_handle_t *)&p->tcp, on_peer_handle_closed);
-    uv_close((uv_handle_t *)&p->timer, on_peer_handle_closed);
+    if (!linger(p, net->stopping ? PEER_LINGER_STOP_MS : PEER_LINGER_MS))
+        close_handles(p);
 }
 
 /* Encodes a GOODBYE (the text cut to the protocol's limit). */
@@ -542,8 +604,8 @@ peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
     peer_count_misbehaviour(p);
     /* A link that failed its checks cannot seal a GOODBYE: just ban and close. */
     if (p->open && sz_link_state(p->link) == SZ_LINK_OPEN &&
-        goodbye(reason, why, body, sizeof body, &len) == 0)
-        (void)peer_send(p, body, len);
+        goodbye(reason, why, body, sizeof body, &len) == 0 && peer_send(p, body, len) == 0)
+        p->goodbye_out = true;
     peer_close(p, true, why);
 }
 
@@ -660,7 +722,8 @@ goodbye_unopened(struct peer *p, uint8_t reason, const char *why)
         return;
     }
     w->len = len + SZ_FRAME_OVERHEAD;
-    (void)write_owned(p, w);
+    if (write_owned(p, w) == 0)
+        p->goodbye_out = true;
 }
 
 /* Sends what the link has queued (handshake messages). */
@@ -1268,8 +1331,9 @@ make_room(struct net *net, const struct peer *p, size_t n, size_t same)
     snprintf(why, sizeof why, "room made for another address (%zu links from this one)", best);
     if (quiet->open && sz_link_state(quiet->link) == SZ_LINK_OPEN &&
         goodbye(SZ_GOODBYE_TOO_MANY_PEERS, "too many peers from your address", body, sizeof body,
-                &len) == 0)
-        (void)peer_send(quiet, body, len);
+                &len) == 0 &&
+        peer_send(quiet, body, len) == 0)
+        quiet->goodbye_out = true;
     peer_close(quiet, false, why);
     return true;
 }
@@ -1990,8 +2054,10 @@ peer_stop(struct daemon *d)
     net->stopping = true;
     for (p = net->peers; p != NULL; p = next) {
         next = p->next;
-        if (p->open && goodbye(SZ_GOODBYE_SHUTDOWN, "shutting down", body, sizeof body, &len) == 0)
-            (void)peer_send(p, body, len);
+        if (p->open &&
+            goodbye(SZ_GOODBYE_SHUTDOWN, "shutting down", body, sizeof body, &len) == 0 &&
+            peer_send(p, body, len) == 0)
+            p->goodbye_out = true;
         peer_close(p, false, NULL);
     }
     for (t = net->targets; t != NULL; t = tn) {

@@ -27,6 +27,8 @@
 #define PEER_PROXY_TIMEOUT_MS 60000 /* a proxy's handshake: Tor may build a circuit first */
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000
+#define PEER_LINGER_MS 2000      /* after a GOODBYE: for the peer to read it and close */
+#define PEER_LINGER_STOP_MS 1000 /* the same when the node stops */
 
 struct gossip_peer; /* gossip.c's per-peer state */
 
@@ -47,6 +49,8 @@ struct peer {
     unsigned reading_held; /* reading stopped by gossip: PEER_HOLD_* bits, why */
     bool silent_close;     /* a failed probe: close later, say nothing */
     bool close_soon;       /* a send failed: closed on the next turn of the loop */
+    bool goodbye_out;      /* a GOODBYE is queued: the close lets it reach the peer */
+    uv_shutdown_t shut;    /* that close's end of sending */
     const char *close_why;
     char addr[CONFIG_HOST_CAP + 16]; /* "ip:port" (through a proxy, "name:port") */
     char label[24];                  /* a link it did not open: "inbound#N", for the logs */

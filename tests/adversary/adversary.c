@@ -843,17 +843,40 @@ expect_banned(void)
     if (opt.key_check_from != NULL) {
         int rc = handshake(&c, opt.key_check_from, &refused);
         if (rc == 0 || c.open) {
-            /* The daemon learns our node key from message 3, then must say
-             * GOODBYE 6 (banned), nothing else, and close. */
-            rc = conn_pump(&c, 3000, NULL);
-            if (rc == -1 && c.n_msgs == 1 && c.goodbye && c.goodbye_reason == SZ_GOODBYE_BANNED) {
+            /*
+             * The daemon learns our node key from message 3, then must say
+             * GOODBYE 6 (banned), nothing else, and close. Like a node that
+             * goes on gossiping before it reads, this sends two PINGs first,
+             * well after the daemon's GOODBYE: the daemon's close must still
+             * let the GOODBYE be read (a close that resets the link makes
+             * the second write fail, and a node closes on that).
+             */
+            struct sz_msg ping;
+            int i;
+            memset(&ping, 0, sizeof ping);
+            ping.type = SZ_MSG_PING;
+            for (i = 0; i < 2 && !c.closed; i++) {
+                sleep_ms(300);
+                ping.nonce = (uint64_t)i + 1;
+                send_msg(&c, &ping);
+                (void)conn_io(&c, POLLOUT, 0);
+            }
+            rc = c.closed ? -1 : conn_pump(&c, 3000, NULL);
+            if (rc == -1 && !c.reset && c.n_msgs == 1 && c.goodbye &&
+                c.goodbye_reason == SZ_GOODBYE_BANNED) {
                 say("reconnect from %s with the same node key: GOODBYE banned (\"%s\") and "
                     "closed after the handshake (node key banned)",
                     opt.key_check_from, c.goodbye_text);
+            } else if (c.reset && !c.goodbye) {
+                say("reconnect from %s with the same node key: the link was reset before its "
+                    "GOODBYE could be read (a node that goes on sending never learns it is "
+                    "banned)",
+                    opt.key_check_from);
+                ok = false;
             } else {
                 say("reconnect from %s with the same node key: %llu messages, %s: NOT banned",
                     opt.key_check_from, (unsigned long long)c.n_msgs,
-                    rc == -1 ? "then closed" : "still open");
+                    rc == -1 ? (c.reset ? "then reset" : "then closed") : "still open");
                 ok = false;
             }
         } else if (refused) {
