@@ -1,4 +1,5 @@
 /* samizdat fetch: get the latest articles through any reachable peer. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -112,8 +113,10 @@ load_peers_file(const char *path, char ***peers, size_t *n)
         if (*s == '\0')
             continue;
         if (strpbrk(s, " \t") != NULL) {
-            util_err("%s:%zu: '%s' is not one address: write one HOST[:PORT] per line; skipped",
-                     path, lineno, s);
+            /* Not repeated: a secret file given here by mistake stays off the terminal. */
+            util_err("%s:%zu: not one address (the line holds a space or tab): write one "
+                     "HOST[:PORT] per line; skipped",
+                     path, lineno);
             continue;
         }
         v = realloc(*peers, (*n + 1) * sizeof *v);
@@ -142,8 +145,16 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
     uint8_t *buf = NULL;
     size_t len = 0;
     char err[512];
+    struct stat st;
     int rc;
 
+    if (stat(path, &st) != 0) {
+        util_secret_open_err(path, "network key file given to --network-key", errno, err,
+                             sizeof err);
+        util_err("%s", err);
+        return -1;
+    }
+    util_warn_readable(&st, "network key file", path);
     if (util_read_file(path, 4096, &buf, &len, err, sizeof err) != 0) {
         util_err("--network-key: %s", err);
         return -1;
@@ -534,6 +545,7 @@ cmd_fetch(int argc, char **argv)
         util_err("no peer gave what it offered (see above): try other peers");
 out:
     util_pass_free(auth);
+    sodium_memzero(o.network_key, sizeof o.network_key);
     free(res.pubs);
     for (i = 0; i < n_peers; i++)
         free(peers[i]);

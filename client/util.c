@@ -652,6 +652,30 @@ util_pass_free(char *pass)
         sodium_free(pass);
 }
 
+void
+util_secret_open_err(const char *path, const char *what, int err_no, char *err, size_t err_cap)
+{
+    struct stat st;
+
+    if (lstat(path, &st) == 0)
+        snprintf(err, err_cap, "cannot open %s %s: %s", what, path, strerror(err_no));
+    else
+        snprintf(err, err_cap,
+                 "cannot open the %s: %s (its name is not shown in case it is the secret itself): "
+                 "give the path of the file",
+                 what, strerror(err_no));
+}
+
+void
+util_warn_readable(const struct stat *st, const char *what, const char *path)
+{
+    if ((st->st_mode & 077) != 0)
+        fprintf(stderr,
+                "samizdat: warning: %s %s is readable by group or others (mode %04o); run chmod "
+                "600 on it\n",
+                what, path, (unsigned)(st->st_mode & 07777));
+}
+
 /*
  * Reads the first line of the secret file at path (what names it in messages)
  * into buf (PASS_MAX bytes), warning when others may read the file.
@@ -664,12 +688,11 @@ read_secret_line(const char *path, const char *what, char *buf, size_t *len, cha
     struct stat st;
 
     if (fd < 0) {
-        snprintf(err, err_cap, "cannot open %s %s: %s", what, path, strerror(errno));
+        util_secret_open_err(path, what, errno, err, err_cap);
         return -1;
     }
-    if (fstat(fd, &st) == 0 && (st.st_mode & 0004) != 0)
-        fprintf(stderr, "samizdat: warning: %s %s is world-readable; run chmod 600 on it\n", what,
-                path);
+    if (fstat(fd, &st) == 0)
+        util_warn_readable(&st, what, path);
     r = read_line_fd(fd, buf, PASS_MAX, len);
     close(fd);
     if (r == 1)
@@ -742,7 +765,16 @@ util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, ch
                 goto out;
             }
             r = prompt_tty("Repeat the passphrase: ", again, PASS_MAX, &len2);
-            if (r != 0 || len2 != len || sodium_memcmp(again, pass, len) != 0) {
+            if (r == 1) {
+                snprintf(err, err_cap,
+                         "no passphrase repeated (end of input): nothing was written");
+                goto out;
+            }
+            if (r != 0) {
+                snprintf(err, err_cap, "cannot read the passphrase from the terminal");
+                goto out;
+            }
+            if (len2 != len || sodium_memcmp(again, pass, len) != 0) {
                 snprintf(err, err_cap, "the two passphrases differ: nothing was written");
                 goto out;
             }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "samizdat/bundle.h"
 
@@ -140,10 +141,21 @@ int util_read_passphrase(const char *pass_file, const char *prompt, bool confirm
  * Reads the first line of a file holding a secret (what names the file in
  * messages, as "proxy credentials file") into sodium_malloc'd memory,
  * NUL-terminated: free it with util_pass_free(). Warns when the file is
- * world-readable. Returns 0, or -1 with a reason in err.
+ * readable by group or others. Returns 0, or -1 with a reason in err.
  */
 int util_read_secret_file(const char *path, const char *what, char **out, size_t *out_len,
                           char *err, size_t err_cap);
+
+/*
+ * Writes why the secret file at path (what names it in messages) could not
+ * be opened (err_no). The path is named only when something exists there:
+ * otherwise it may be the secret itself, given in place of a path.
+ */
+void util_secret_open_err(const char *path, const char *what, int err_no, char *err,
+                          size_t err_cap);
+
+/* Warns on stderr when the secret file st describes is readable by group or others. */
+void util_warn_readable(const struct stat *st, const char *what, const char *path);
 
 /* Wipes and frees a passphrase from util_read_passphrase(). */
 void util_pass_free(char *pass);

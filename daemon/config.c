@@ -1293,8 +1293,9 @@ handle_key(void *user, const char *section, const char *name, const char *value)
             o = find_opt(name, strlen(name));
             if (o != NULL && strcmp(o->pub.key, name) == 0)
                 ctx_fail(c, "'%s' is outside any section: put it under [%s]", q, o->pub.section);
-            else
-                ctx_fail(c, "'%s' is outside any section", q);
+            else /* not a setting's name: not repeated (it may be a secret's text) */
+                ctx_fail(c, "a line of 'key = value' outside any section, and its key is no "
+                            "setting's: is this the configuration file?");
             return 0;
         }
         if (!is_section(section, strlen(section))) {
@@ -1349,13 +1350,12 @@ handle_key(void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
-/* Writes "NAME:LINE: syntax error in '...'" for line number `line` of buf. */
+/* Writes "NAME:LINE: syntax error..." for line number `line` of buf. */
 static void
 syntax_error(const char *name, const char *buf, size_t len, unsigned line, char *err,
              size_t err_cap)
 {
     const char *p = buf, *end = buf + len, *nl;
-    char q[QUOTE_MAX + 4];
     size_t n;
     unsigned i;
 
@@ -1366,10 +1366,10 @@ syntax_error(const char *name, const char *buf, size_t len, unsigned line, char 
     nl = memchr(p, '\n', (size_t)(end - p));
     n = (size_t)((nl != NULL ? nl : end) - p);
     trim(&p, &n);
-    quote(q, p, n);
-    set_err(err, err_cap,
-            "%s:%u: syntax error in '%s': expected 'key = value', '[section]' or a comment", name,
-            line, q);
+    /* The line is not repeated: a secret file given as the configuration
+     * by mistake would have its first line in the log. */
+    set_err(err, err_cap, "%s:%u: syntax error: expected 'key = value', '[section]' or a comment%s",
+            name, line, memchr(p, '=', n) == NULL ? " (this line has no '=')" : "");
 }
 
 int

@@ -102,13 +102,15 @@ read_secret(const struct secret_file *sf, const char *path, char *pass, size_t c
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
     if (fd < 0) {
-        if (errno == ENOENT)
-            snprintf(err, err_cap,
-                     "the %s named by %s does not exist (its name is not shown in case it is "
-                     "the secret itself): give the path of a file whose first line is %s",
-                     sf->what, sf->option, sf->content);
+        int e = errno;
+        /* Shown only when it names something: else it may be the secret. */
+        if (lstat(path, &st) == 0)
+            snprintf(err, err_cap, "cannot open %s %s: %s", sf->what, path, strerror(e));
         else
-            snprintf(err, err_cap, "cannot open %s %s: %s", sf->what, path, strerror(errno));
+            snprintf(err, err_cap,
+                     "cannot open the %s named by %s: %s (its name is not shown in case it is "
+                     "the secret itself): give the path of a file whose first line is %s",
+                     sf->what, sf->option, strerror(e), sf->content);
         return -1;
     }
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {

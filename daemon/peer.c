@@ -340,8 +340,8 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
     if (got == sizeof buf || sz_network_key_parse(buf, got, key) != 0) {
         sodium_memzero(buf, sizeof buf);
         snprintf(err, err_cap,
-                 "network key %s must hold 64 hex digits (make one with: head -c 32 "
-                 "/dev/urandom | od -An -tx1 | tr -d ' \\n')",
+                 "network key %s must hold 64 hex digits (make one with: (umask 077; head -c "
+                 "32 /dev/urandom | od -An -tx1 | tr -d ' \\n' >FILE))",
                  path);
         return -1;
     }

@@ -546,7 +546,11 @@ test_file_errors(void **state)
         {"[store\n", "test.conf:1: '[' without a closing ']'"},
         {"max_bytes = 1G\n",
          "test.conf:1: 'max_bytes' is outside any section: put it under [store]"},
-        {"nonsense = 1\n", "test.conf:1: 'nonsense' is outside any section"},
+        {"nonsense = 1\n", "test.conf:1: a line of 'key = value' outside any section, and its key "
+                           "is no setting's: is this the configuration file?"},
+        /* A secret file given as the configuration: its text is never repeated. */
+        {"hunter2secret\n", "test.conf:1: syntax error: expected 'key = value', '[section]' or a "
+                            "comment (this line has no '=')"},
         {"[store]\nmax_bytes = 1G\nmax_bytes = 2G\n",
          "test.conf:3: 'max_bytes' is already set on line 2"},
         {"[store]\nmax_bytes = 1G\n[store]\nmax_bytes = 2G\n",
@@ -575,11 +579,11 @@ test_file_errors(void **state)
          "test.conf:2: invalid value '3 # three' for expiry_days: expected a whole number of days "
          "from 0 to 36500; note that a comment after a value starts with ';', not '#'"},
         {"[store]\nmax_bytes 1G\n",
-         "test.conf:2: syntax error in 'max_bytes 1G': expected 'key = value', '[section]' or a "
-         "comment"},
+         "test.conf:2: syntax error: expected 'key = value', '[section]' or a comment (this line "
+         "has no '=')"},
         {"[store]\nmax_bytes 1G\nnope = 1\n",
-         "test.conf:2: syntax error in 'max_bytes 1G': expected 'key = value', '[section]' or a "
-         "comment"},
+         "test.conf:2: syntax error: expected 'key = value', '[section]' or a comment (this line "
+         "has no '=')"},
         {"[store]\nnope = 1\nmax_bytes 1G\n", "test.conf:2: unknown key 'nope' in [store]"},
         {"[store]\nmax_bytes: 2G\n", NULL},
         {"[store]\nmax_bytes = 1G\0\n", NULL}, /* strlen() stops at the NUL: see test_nul_byte */

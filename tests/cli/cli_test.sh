@@ -72,6 +72,30 @@ expect_status "pack with a secret key as an article" 2 "$SZ" pack --secret-key "
     --passphrase-file "$TMP/pass" --output "$TMP/p.bundle" "$TMP/key.txt"
 expect_stderr "the key named" "key.txt is a samizdat secret key: packing it would publish it"
 
+# A secret typed where its file's path goes is never repeated, nor a secret
+# file's line given to an option that reads something else; a secret file
+# that group or others may read is warned about.
+expect_status "a passphrase in place of its file" 4 "$SZ" pack --secret-key "$TMP/esk" \
+    --passphrase-file "$TMP/pass/horse battery" --output "$TMP/p.bundle" "${ARTICLES[0]}"
+expect_stderr "the passphrase file, unnamed" "cannot open the passphrase file: Not a directory"
+grep -q "horse" "$TMP/stderr" && bad "the passphrase given in place of a path was repeated" || ok
+expect_status "a network key in place of its file" 4 "$SZ" fetch --peer 127.0.0.1:9 \
+    --trust "$TMP/pk" --output "$TMP/nk" --network-key "c2a7 0011"
+grep -q "c2a7" "$TMP/stderr" && bad "the network key given in place of a path was repeated" || ok
+expect_status "proxy credentials in place of their file" 2 "$SZ" fetch --peer 127.0.0.1:9 \
+    --trust "$TMP/pk" --output "$TMP/nk" --proxy 127.0.0.1:9 --proxy-auth-file "alice:s3cr3t"
+grep -q "s3cr3t" "$TMP/stderr" && bad "the proxy password given in place of a path was repeated" || ok
+printf 'tr0ub4dor and 3\n' >"$TMP/pass2"
+chmod 640 "$TMP/pass2"
+expect_status "a passphrase file as the peers file" 2 "$SZ" fetch --peers-file "$TMP/pass2" \
+    --trust "$TMP/pk" --output "$TMP/nk"
+expect_stderr "the line, unquoted" "pass2:1: not one address"
+grep -q "tr0ub4dor" "$TMP/stderr" && bad "the peers file's line was repeated" || ok
+check "a group-readable passphrase file still works" "$SZ" keygen --secret-key "$TMP/gsk" \
+    --public-key "$TMP/gpk" --passphrase-file "$TMP/pass2"
+grep -q "pass2 is readable by group or others (mode 0640)" "$TMP/check.out" && ok ||
+    bad "no warning of a group-readable passphrase file: $(head -c 300 "$TMP/check.out")"
+
 # --- pack, verify, unpack round trip over every example
 ID=$("$SZ" pack --secret-key "$TMP/sk" --output "$TMP/all.bundle" "${ARTICLES[@]}")
 [[ $ID =~ ^[0-9a-f]{64}$ ]] && ok || bad "pack prints a 64-hex id: $ID"
@@ -234,7 +258,7 @@ expect_stderr "the peer after a byte order mark" "peer 127.0.0.1:9: cannot conne
 printf '# two\n\na b\n127.0.0.1:9 # the real one\n' >"$TMP/two.peers"
 expect_status "fetch --peers-file with a bad line" 7 "$SZ" fetch --peers-file "$TMP/two.peers" \
     --trust "$TMP/pk" --output "$TMP/nopeer" --connect-timeout 2
-expect_stderr "the bad line named" "two.peers:3: 'a b' is not one address"
+expect_stderr "the bad line named" "two.peers:3: not one address"
 expect_stderr "the good line tried" "peer 127.0.0.1:9: cannot connect"
 rm -rf "$TMP/nopeer"
 # A missing file names the option it was given to.
@@ -243,7 +267,8 @@ expect_status "fetch --peers-file missing" 2 "$SZ" fetch --peers-file "$TMP/none
 expect_stderr "missing peers file named" "^samizdat: --peers-file: cannot open .*none.peers"
 expect_status "fetch --network-key missing" 4 "$SZ" fetch --peer 127.0.0.1:9 \
     --network-key "$TMP/none.key" --trust "$TMP/pk" --output "$TMP/nopeer"
-expect_stderr "missing network key file named" "^samizdat: --network-key: cannot open"
+expect_stderr "missing network key file, unnamed" \
+    "^samizdat: cannot open the network key file given to --network-key: No such file"
 expect_status "fetch --trust-file missing" 4 "$SZ" fetch --peer 127.0.0.1:9 \
     --trust-file "$TMP/none.trust" --output "$TMP/nopeer"
 expect_stderr "missing trust file named" "^samizdat: trust file: cannot open"
