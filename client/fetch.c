@@ -3144,9 +3144,16 @@ proxy_readable(struct run *r, struct conn *c)
         return;
     case SZ_SOCKS5_OPEN:
         sz_socks5_wipe(&c->socks);
-        /* What was sent to the proxy (its password, if any) is not kept. */
-        if (c->out != NULL)
+        /*
+         * What was sent to the proxy (its password, if any) is not kept: the
+         * whole buffer, as a send that drained it set its offsets back to 0.
+         */
+        if (c->out != NULL && conn_out_waiting(c) == 0) {
+            sodium_memzero(c->out, c->out_cap);
+            c->out_off = c->out_len = 0;
+        } else if (c->out != NULL) {
             sodium_memzero(c->out, c->out_off);
+        }
         (void)conn_link_start(r, c);
         return;
     case SZ_SOCKS5_FAILED:

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 #include "library.h"
@@ -78,6 +79,22 @@ on_library_wait(const char *dir)
              dir);
 }
 
+/*
+ * keygen, pack and fetch hold secrets (a secret key, a passphrase, a network
+ * key, a proxy's password), not all in memory a core dump leaves out: those
+ * leave no core dump behind.
+ */
+static void
+no_core_dump(const char *cmd)
+{
+    struct rlimit rl = {0, 0};
+
+    if ((strcmp(cmd, "keygen") == 0 || strcmp(cmd, "pack") == 0 || strcmp(cmd, "fetch") == 0) &&
+        setrlimit(RLIMIT_CORE, &rl) != 0)
+        util_err("warning: cannot turn off core dumps: a crash could leave secrets in a core "
+                 "file");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -109,6 +126,7 @@ main(int argc, char **argv)
         printf("samizdat %s\n", SZ_VERSION_STRING);
         finish(EXIT_OK);
     }
+    no_core_dump(argv[1]);
     if (!run_command(argv[1], argc - 1, argv + 1))
         util_err("unknown command '%s': run 'samizdat --help' for the list", argv[1]);
     exit(EXIT_USAGE);
