@@ -980,6 +980,12 @@ run_import(struct job *j)
                      created, (long long)(STORE_MAX_FUTURE_S / 3600), clock);
             break;
         }
+        case STORE_EXTRA:
+            res[k].code = SZ_CTL_IMPORT_POLICY;
+            snprintf(texts[k], sizeof texts[k],
+                     "not stored: two other bundles with its publisher and sequence are held "
+                     "(EQUIVOCATION: samizdat status lists them), and two are evidence enough");
+            break;
         default:
             res[k].code = SZ_CTL_IMPORT_POLICY;
             snprintf(texts[k], sizeof texts[k], "not stored: its sequence is out of range");

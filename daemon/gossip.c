@@ -112,6 +112,9 @@
 struct range_req {
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     uint64_t first, last;
+    /* ranges_out: bundles taken for it so far, the last one's sequence, and how many
+     * in a row had it (range_overflow()) */
+    uint64_t got, last_seq, in_row;
 };
 
 struct gossip_peer {
@@ -1871,6 +1874,10 @@ done_verify(struct gjob *j)
         skip_add(gs, j->item.meta.publisher, j->item.meta.sequence, daemon_now() + 3600, 0);
         break;
     }
+    case STORE_EXTRA:
+        /* Two of its publisher and sequence are held: the store remembers its id. */
+        gs->d->n_refused++;
+        break;
     case STORE_BAD_SEQ:
         /* The publisher's own doing; its valid sequences stay wanted. */
         gs->d->n_refused++;
@@ -2609,6 +2616,7 @@ range_out_add(struct peer *p, const uint8_t *publisher, uint64_t first, uint64_t
     memcpy(out->publisher, publisher, SZ_PUBLIC_KEY_LEN);
     out->first = first;
     out->last = last;
+    out->got = out->last_seq = out->in_row = 0;
     if (g->n_ranges_out++ == 0)
         g->range_mark_ms = (int64_t)uv_now(p->d->loop);
     g->ranges_ms = (int64_t)uv_now(p->d->loop);
@@ -2703,6 +2711,46 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
         if (memcmp(g->ranges_out[i].publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
             h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
             return true;
+    return false;
+}
+
+/*
+ * Two bundles of one publisher and sequence are evidence enough of a stolen
+ * key, and the store keeps no more (STORE_EXTRA). A bundle that came only
+ * because of a range is beyond that when it is the third in a row with one
+ * sequence (a range is served in order of sequence), or when the range was
+ * already answered with two per sequence it holds: dropped unverified (not
+ * the peer's fault: an older node's store may hold more). Else anyone could
+ * have thousands of bundles signed for one sequence verified and written,
+ * each in a transaction of its own. Counts the bundle in its range otherwise.
+ */
+static bool
+range_overflow(struct peer *p, const struct sz_bundle_header *h, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct gossip_peer *g = p->g;
+    const struct fetch *f = fetch_find(p->d->gossip, id);
+    size_t i;
+
+    if (f != NULL && f->from == p)
+        return false;
+    for (i = 0; i < ASKED_SLOTS; i++)
+        if (g->asked[i] != 0 && g->asked[i] == prefix(id))
+            return false;
+    for (i = 0; i < g->n_ranges_out; i++) {
+        struct range_req *r = &g->ranges_out[i];
+        if (memcmp(r->publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 && h->sequence >= r->first &&
+            h->sequence <= r->last) {
+            uint64_t span = r->last - r->first;
+            if (r->got > 0 && h->sequence == r->last_seq && r->in_row >= 2)
+                return true;
+            if (span < UINT64_MAX / 2 - 1 && r->got >= 2 * (span + 1))
+                return true;
+            r->in_row = r->got > 0 && h->sequence == r->last_seq ? r->in_row + 1 : 1;
+            r->last_seq = h->sequence;
+            r->got++;
+            return false;
+        }
+    }
     return false;
 }
 
@@ -3054,6 +3102,16 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         free(bytes);
         peer_misbehaved(p, SZ_GOODBYE_PROTOCOL, "sent a bundle that was not asked for");
         return -1;
+    }
+    if (range_overflow(p, &h, id)) {
+        free(bytes);
+        p->d->n_refused++;
+        if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
+            log_msg(LOG_INFO,
+                    "peer %s: answered a range with more than two bundles for one sequence: the "
+                    "rest dropped unchecked (two are evidence enough of a stolen key)",
+                    peer_name(p));
+        return 0;
     }
     /* The same bundle again from this peer (one of the last TAKEN_SLOTS): dropped unverified. */
     {

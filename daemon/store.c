@@ -148,8 +148,9 @@ static const char *const stmt_sql[N_STMT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_FIND] = "SELECT n, publisher, sequence, created, size, received FROM bundles WHERE id = ?1",
     [S_MAX_N] = "SELECT coalesce(max(n), 0) FROM bundles",
-    [S_EQUIV_CHECK] =
-        "SELECT 1 FROM bundles WHERE publisher = ?1 AND sequence = ?2 AND id <> ?3 LIMIT 1",
+    /* How many others have this publisher and sequence: 0, 1, or 2 (at least). */
+    [S_EQUIV_CHECK] = "SELECT count(*) FROM (SELECT 1 FROM bundles"
+                      " WHERE publisher = ?1 AND sequence = ?2 AND id <> ?3 LIMIT 2)",
     [S_INSERT] = "INSERT INTO bundles(id, publisher, sequence, created, size, received)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_INSERT_BYTES] = "INSERT INTO bundle_bytes(n, bytes) VALUES (?1, ?2)",
@@ -202,19 +203,23 @@ static const char *const stmt_sql[N_STMT] = {
                      " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence",
     [S_RANGES_ALL] = "SELECT publisher, sequence FROM bundles"
                      " WHERE sequence >= ?1 ORDER BY publisher, sequence",
-    /* Groups first (a scan of the covering index), then the pairs within them. */
-    [S_EQUIVS] = "WITH dup AS (SELECT publisher, sequence FROM bundles"
+    /*
+     * Groups first (a scan of the covering index), then one pair per group:
+     * its first two bundles. (All pairs of a group of thousands, as a store
+     * from before STORE_EXTRA may hold, were millions of rows to sort.)
+     */
+    [S_EQUIVS] = "WITH dup AS (SELECT publisher, sequence, min(n) AS n1 FROM bundles"
                  "             GROUP BY publisher, sequence HAVING count(*) > 1)"
-                 " SELECT a.publisher, a.sequence, a.id, b.id FROM dup"
-                 " JOIN bundles a ON a.publisher = dup.publisher AND a.sequence = dup.sequence"
-                 " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
-                 "                 AND b.n > a.n"
-                 " ORDER BY a.publisher, a.sequence, a.n, b.n",
+                 " SELECT dup.publisher, dup.sequence, a.id,"
+                 "        (SELECT b.id FROM bundles b WHERE b.publisher = dup.publisher"
+                 "         AND b.sequence = dup.sequence AND b.n > dup.n1 ORDER BY b.n LIMIT 1)"
+                 " FROM dup JOIN bundles a ON a.n = dup.n1"
+                 " ORDER BY dup.publisher, dup.sequence",
     /* One publisher and sequence: a search of the (publisher, sequence) index. */
     [S_EQUIVS_OF] = "SELECT a.publisher, a.sequence, a.id, b.id FROM bundles a"
                     " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
                     "                 AND b.n > a.n"
-                    " WHERE a.publisher = ?1 AND a.sequence = ?2 ORDER BY a.n, b.n",
+                    " WHERE a.publisher = ?1 AND a.sequence = ?2 ORDER BY a.n, b.n LIMIT 4",
     [S_SEQ_GET] = "SELECT last_seq FROM publisher_seq WHERE publisher = ?1",
     [S_SEQ_SET] = "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
 };
@@ -759,7 +764,13 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     ret = row_ints(st, S_EQUIV_CHECK, &n, 1, "checking for equivocation", err, err_cap);
     if (ret < 0)
         goto out;
-    it->equivocates = ret == 1;
+    if (ret == 1 && n >= 2) {
+        /* Two are the evidence; more would only cost (STORE.md). */
+        done(ins_bytes);
+        it->status = STORE_EXTRA;
+        return remember(st, m->id, STORE_REASON_EXTRA, ec->now, err, err_cap);
+    }
+    it->equivocates = ret == 1 && n == 1;
 
     bind_blob(ins, 1, m->id, SZ_BUNDLE_ID_LEN);
     bind_blob(ins, 2, m->publisher, SZ_PUBLIC_KEY_LEN);

@@ -87,6 +87,8 @@ enum store_status {
     STORE_BAD_SEQ = 6,   /* sequence above INT64_MAX: refused, id remembered */
     STORE_FUTURE = 7,    /* created more than STORE_MAX_FUTURE_S after now: refused,
                             id remembered until now catches up (at most remember_s) */
+    STORE_EXTRA = 8,     /* two others with its publisher and sequence are held (the
+                            evidence of equivocation): refused, id remembered */
 };
 
 /* Why an id is remembered in the history. Values >= 100 are free for the daemon. */
@@ -99,6 +101,7 @@ enum store_reason {
     STORE_REASON_UNWANTED = 6, /* publisher not carried (set by the daemon) */
     STORE_REASON_DELETED = 7,  /* deleted by an operator */
     STORE_REASON_FUTURE = 8,   /* dated more than STORE_MAX_FUTURE_S ahead */
+    STORE_REASON_EXTRA = 9,    /* a third bundle for one publisher and sequence */
 };
 
 /* One bundle for store_put_batch(). */
@@ -263,13 +266,15 @@ int store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN
                      size_t err_cap);
 
 /*
- * Calls cb for every pair of held bundles with the same publisher and sequence
- * but different ids (id_a was stored before id_b): evidence of a stolen key.
+ * Calls cb once for every publisher and sequence of which two or more
+ * bundles are held, with the first two stored (id_a before id_b): evidence
+ * of a stolen key. (A put keeps no more than two: STORE_EXTRA; a store
+ * written before that may hold more.)
  */
 int store_equivocations(struct store *st, store_equiv_cb cb, void *ctx, char *err, size_t err_cap);
 
-/* As store_equivocations(), for one publisher and sequence only (an index
- * search, not a scan of the store). */
+/* The pairs of one publisher and sequence (an index search, not a scan of
+ * the store): at most 4. */
 int store_equivocations_of(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
                            uint64_t sequence, store_equiv_cb cb, void *ctx, char *err,
                            size_t err_cap);

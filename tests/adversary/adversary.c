@@ -2303,6 +2303,126 @@ out:
 }
 
 /*
+ * equiv-flood DIR: DIR holds bundles (*.bundle) of one publisher, all with
+ * one sequence and each different. A SUMMARY claims that sequence; on the
+ * daemon's REQUEST_RANGE they all go in BUNDLES messages, then RANGE_DONE.
+ * Two are evidence of a stolen key; the rest only cost the daemon (each was
+ * verified and stored, and listing the equivocations sorted every pair).
+ * What the daemon kept is the test script's to check.
+ */
+static int
+cmd_equiv_flood(const char *dirpath)
+{
+    struct conn c;
+    DIR *dir = opendir(dirpath);
+    struct dirent *de;
+    uint8_t **bs = NULL, sbody[256], id[SZ_BUNDLE_ID_LEN], *body;
+    size_t *ls = NULL, nb = 0, cap = 0, i, blen = 0;
+    struct sz_bundle_header hdr, h0;
+    struct sz_msg_range r;
+    struct sz_msg_summary_src src;
+    struct sz_msg m;
+    unsigned long frames = 0;
+    bool asked = false;
+    double t0;
+
+    if (dir == NULL)
+        die_local("equiv-flood: cannot open the folder");
+    while ((de = readdir(dir)) != NULL) {
+        char path[4096];
+        size_t len = strlen(de->d_name);
+        if (len < 8 || strcmp(de->d_name + len - 7, ".bundle") != 0)
+            continue;
+        if (nb == cap) {
+            cap = cap ? 2 * cap : 256;
+            bs = realloc(bs, cap * sizeof *bs);
+            ls = realloc(ls, cap * sizeof *ls);
+            if (bs == NULL || ls == NULL)
+                die_local("out of memory");
+        }
+        snprintf(path, sizeof path, "%s/%s", dirpath, de->d_name);
+        bs[nb] = read_file(path, &ls[nb]);
+        if (sz_bundle_parse(bs[nb], ls[nb], 0, &hdr, id) != 0 || ls[nb] > SZ_MSG_MAX_CHUNK_LEN)
+            die_local("equiv-flood: not a bundle that fits in BUNDLES");
+        if (nb == 0)
+            h0 = hdr;
+        else if (hdr.sequence != h0.sequence ||
+                 memcmp(hdr.publisher, h0.publisher, SZ_PUBLIC_KEY_LEN) != 0)
+            die_local("equiv-flood: the bundles must share publisher and sequence");
+        nb++;
+    }
+    closedir(dir);
+    if (nb == 0)
+        die_local("equiv-flood: no *.bundle in the folder");
+    keys.features |= SZ_FEATURE_BATCH;
+    if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_BATCH) == 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed, or no batch feature");
+    }
+    r.first = r.last = h0.sequence;
+    src.publisher = h0.publisher;
+    src.ranges = &r;
+    src.n_ranges = 1;
+    if (sz_msg_encode_summary(false, &src, 1, sbody, sizeof sbody, &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    send_body(&c, sbody, blen);
+    t0 = now_s();
+    while (!asked && conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
+        for (i = 0; i < c.n_ranges; i++)
+            if (memcmp(c.ranges[i].publisher, h0.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+                c.ranges[i].first <= h0.sequence && h0.sequence <= c.ranges[i].last) {
+                asked = true;
+                r.first = c.ranges[i].first;
+                r.last = c.ranges[i].last;
+            }
+        c.n_ranges = 0;
+        c.n_ranges_total = 0;
+        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
+            break;
+    }
+    if (!asked) {
+        conn_free(&c);
+        return verdict(false, "the daemon did not REQUEST_RANGE the claimed sequence");
+    }
+    body = malloc(SZ_MSG_MAX_LEN);
+    if (body == NULL)
+        die_local("out of memory");
+    t0 = now_s();
+    for (i = 0; i < nb && !c.closed && c.link_err == 0 && now_s() - t0 < seconds_or(60);) {
+        if (c.out_len < FLOOD_OUT_LOW) {
+            size_t k = 0, room = SZ_MSG_MAX_LEN - 3;
+            while (i + k < nb && k < SZ_MSG_MAX_BUNDLES && ls[i + k] + 4 <= room)
+                room -= ls[i + k++] + 4;
+            if (sz_msg_encode_bundles((const uint8_t *const *)&bs[i], &ls[i], k, body,
+                                      SZ_MSG_MAX_LEN, &blen) != 0)
+                die_local("cannot encode BUNDLES");
+            send_body(&c, body, blen);
+            i += k;
+            frames++;
+        }
+        (void)conn_pump(&c, 100, out_below_low);
+    }
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_RANGE_DONE;
+    memcpy(m.publisher, h0.publisher, SZ_PUBLIC_KEY_LEN);
+    m.first = r.first;
+    m.last = r.last;
+    m.sent = 1;
+    send_msg(&c, &m);
+    (void)conn_pump(&c, 3000, out_empty);
+    say("sent: %zu bundles of sequence %llu in %lu BUNDLES messages in %.1f s; the link %s", i,
+        (unsigned long long)h0.sequence, frames, now_s() - t0,
+        c.closed ? "was closed by the daemon" : "is open");
+    conn_free(&c);
+    free(body);
+    for (i = 0; i < nb; i++)
+        free(bs[i]);
+    free(bs);
+    free(ls);
+    return verdict(i == nb, "every bundle for one sequence sent");
+}
+
+/*
  * bundle-repeat BUNDLE: a SUMMARY claiming the bundle's publisher and
  * sequence, which the daemon lacks; on its REQUEST_RANGE, BUNDLES messages
  * full of copies of that one valid bundle (at most 256 KiB) for --seconds
@@ -3739,6 +3859,8 @@ usage(void)
           "                           bad last byte, and close at once: banned)\n"
           "  push-unwanted BUNDLE     send a bundle nobody asked for (with --bait B:\n"
           "                           announce B, answer its REQUEST with BUNDLE)\n"
+          "  equiv-flood DIR          on a REQUEST_RANGE, every DIR/*.bundle (one publisher,\n"
+          "                           one sequence); the store keeps two\n"
           "  flood [N]                N announcements (default 100000); requests bounded\n"
           "                           (--not-found: every id asked is answered NOT_FOUND)\n"
           "  slow                     trickle a frame one byte a second (--handshake:\n"
@@ -4033,6 +4155,8 @@ main(int argc, char **argv)
         return cmd_dup_announce(arg);
     if (strcmp(cmd, "summary-flood") == 0)
         return cmd_summary_flood(arg);
+    if (strcmp(cmd, "equiv-flood") == 0 && arg != NULL)
+        return cmd_equiv_flood(arg);
     if (strcmp(cmd, "bundle-repeat") == 0 && arg != NULL)
         return cmd_bundle_repeat(arg);
     if (strcmp(cmd, "ping-flood") == 0 && arg == NULL)
