@@ -100,6 +100,7 @@ struct net {
     size_t heap_free;      /* malloc's free bytes at their lowest since the last trim */
     size_t rss_trimmed;    /* resident bytes right after the last trim (Linux) */
     struct log_limit probe_log;
+    struct log_limit unbanned_log;    /* misbehaviour with ban_seconds 0: no ban bounds the lines */
     bool proxy;                       /* [network] proxy set: outbound links go through it */
     struct sockaddr_storage proxy_ss; /* ... its address */
     char proxy_name[CONFIG_HOST_CAP + 16];
@@ -528,11 +529,17 @@ peer_close(struct peer *p, bool ban, const char *why)
     if (p->closing)
         return;
     p->closing = true;
-    if (why != NULL)
+    /* With bans, one line per banned address and node key; without, at most 20 a minute. */
+    if (why != NULL && ban && net->d->cfg->ban_seconds == 0) {
+        if (log_allow(&net->unbanned_log, 20, now))
+            log_msg(LOG_WARN, "peer %s: closed: %s (not banned: ban_seconds is 0)", peer_name(p),
+                    why);
+    } else if (why != NULL) {
         log_msg(ban           ? LOG_WARN
                 : p->outbound ? LOG_INFO
                               : LOG_DEBUG,
                 "peer %s: closed: %s%s", peer_name(p), why, ban ? " (banned)" : "");
+    }
     p->banned = ban;
     if (ban && net->d->cfg->ban_seconds > 0)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);

@@ -211,6 +211,10 @@ done
 "$SZ" status --socket "$TMP/strict/control.sock" >"$TMP/status-strict"
 grep -q ', 2 misbehaviours' "$TMP/status-strict" && ok ||
     bad "both are counted: $(grep peers: "$TMP/status-strict")"
+# Its log does not call them banned (ban_seconds 0), and says why not.
+[ "$(grep -c 'closed: .*(not banned: ban_seconds is 0)' "$TMP/strict.log")" -eq 2 ] &&
+    ! grep -q '(banned)' "$TMP/strict.log" && ok ||
+    bad "the log of a node that does not ban: $(grep 'closed:' "$TMP/strict.log")"
 
 # --- A reader's clock (section 2, message 1): off by up to 120 s at random,
 # so that its exact offset does not follow it from relay to relay. A listener
