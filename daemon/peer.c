@@ -1209,17 +1209,42 @@ handshakes_from(const struct net *net, const struct peer *p)
     return n;
 }
 
+/*
+ * The share of the inbound links p counts in (make_room()): its address's,
+ * but one for all that come through the onion service, as for readers
+ * behind one carrier's NAT. (Its own group, for bans and per-address
+ * limits, would let one Tor client take every inbound link.)
+ */
+static void
+share_of(const struct peer *p, uint8_t out[9])
+{
+    if (p->via_onion) {
+        memset(out, 0, 9);
+        out[0] = 'O';
+    } else {
+        memcpy(out, p->group, 9);
+    }
+}
+
+static int
+cmp_share(const struct peer *x, const struct peer *y)
+{
+    uint8_t a[9], b[9];
+
+    share_of(x, a);
+    share_of(y, b);
+    return memcmp(a, b, sizeof a);
+}
+
 static int
 cmp_group(const void *a, const void *b)
 {
-    const struct peer *x = *(const struct peer *const *)a, *y = *(const struct peer *const *)b;
-
-    return memcmp(x->group, y->group, sizeof x->group);
+    return cmp_share(*(const struct peer *const *)a, *(const struct peer *const *)b);
 }
 
 /*
  * Inbound links (not closing) other than p: their number, and in *same those
- * from p's address.
+ * in p's share (share_of()).
  */
 static size_t
 inbound_live(const struct net *net, const struct peer *p, size_t *same)
@@ -1232,7 +1257,7 @@ inbound_live(const struct net *net, const struct peer *p, size_t *same)
         if (q == p || q->outbound || q->closing)
             continue;
         n++;
-        if (memcmp(q->group, p->group, sizeof q->group) == 0)
+        if (cmp_share(q, p) == 0)
             (*same)++;
     }
     return n;
@@ -1315,7 +1340,7 @@ make_room(struct net *net, const struct peer *p, size_t n, size_t same)
             v[k++] = q;
     qsort(v, k, sizeof *v, cmp_group);
     for (i = 0; i < k; i++) {
-        run = i > 0 && memcmp(v[i]->group, v[i - 1]->group, sizeof v[i]->group) == 0 ? run + 1 : 1;
+        run = i > 0 && cmp_share(v[i], v[i - 1]) == 0 ? run + 1 : 1;
         if (run > best) {
             best = run;
             best_at = i + 1 - run;

@@ -89,4 +89,27 @@ fetch_from plain "$TPORT" && bad "a reader from the banned address was served" |
 fetch_from onion2 "$OPORT" && article_in onion2 && ok ||
     bad "a reader through the onion service while 127.0.0.1 is banned: $(cat "$TMP/fetch-onion2.out")"
 stop_daemon t && ok || bad "t stops cleanly"
+
+# 4. Links through the onion service count as one address when the inbound
+# links are full: one Tor client holding them all (a node key per link)
+# cannot keep a reader on the ordinary port out (it did: each onion link
+# counted as an address of its own, none ever two ahead).
+start_daemon u --log-level debug --onion-listen 127.0.0.1:0 --max-inbound 4 \
+    --peer "127.0.0.1:$TPORT" || bad "start u"
+UPORT=$(peer_port u)
+UOPORT=$(sed -n "s/.*listening for the onion service's connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p" \
+    "$TMP/u.log" | tail -1)
+"$ADV" hold-links "127.0.0.1:$UOPORT" 4 --hold 8 >"$TMP/hold.out" 2>&1 &
+HOLD=$!
+for _ in $(seq 1 100); do
+    [ "$(grep -c 'handshake from .* done' "$TMP/hold.out" 2>/dev/null)" -ge 4 ] && break
+    sleep 0.1
+done
+"$SZ" fetch --peer "127.0.0.1:$UPORT" --trust-file "$TMP/trust" --output "$TMP/lib-u" \
+    --connect-timeout 5 >"$TMP/fetch-u.out" 2>&1 && ok ||
+    bad "a reader on the ordinary port while one Tor client holds every inbound link: $(cat "$TMP/fetch-u.out")"
+grep -q "peer onion#[0-9]*: closed to make room for a peer from another address" "$TMP/u.log" && ok ||
+    bad "u closed no onion link to make room: $(grep -h 'refused\|room' "$TMP/u.log" | tail -3)"
+wait $HOLD
+stop_daemon u && ok || bad "u stops cleanly"
 finish
