@@ -96,6 +96,42 @@ seq_record_write(int fd, const char *path, uint64_t seq)
  * too, and kept up to date. An explicit --sequence above the record raises it;
  * one at or below it is refused (status 2) unless reuse is asked for.
  */
+/*
+ * A record another user owns or may write is refused before it is locked or
+ * read: that user could make this key sign a number twice (an equivocation,
+ * which readers take for a stolen key), take all its numbers, or hold the
+ * lock and keep pack waiting. Returns 0 when it is this user's own.
+ */
+static int
+seq_record_own(int fd, const char *path, int *status)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        util_err("cannot check %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        util_err("the sequence record %s belongs to another user, who could make this key "
+                 "sign a number twice: check the last sequence this key signed (samizdat list "
+                 "--publisher KEY on a relay), move the record away, and pack with --sequence N "
+                 "above that number",
+                 path);
+        *status = EXIT_KEY;
+        return -1;
+    }
+    if ((st.st_mode & 022) != 0) {
+        util_err("the sequence record %s may be written by group or others (mode %04o), who "
+                 "could make this key sign a number twice: run chmod 600 on it once you know it "
+                 "holds the last sequence this key signed (samizdat list --publisher KEY on a "
+                 "relay shows it)",
+                 path, (unsigned)(st.st_mode & 07777));
+        *status = EXIT_KEY;
+        return -1;
+    }
+    return 0;
+}
+
 static int
 next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *status)
 {
@@ -119,6 +155,8 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         util_err("cannot open the sequence record %s: %s", path, strerror(errno));
         return -1;
     }
+    if (seq_record_own(fd, path, status) != 0)
+        goto out;
     if (flock(fd, LOCK_EX) != 0) {
         util_err("cannot lock %s: %s", path, strerror(errno));
         goto out;
@@ -132,6 +170,8 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
             util_err("cannot open the sequence record %s: %s", legacy, strerror(errno));
             goto out;
         }
+        if (lfd >= 0 && seq_record_own(lfd, legacy, status) != 0)
+            goto out;
         if (lfd >= 0 && flock(lfd, LOCK_EX) != 0) {
             util_err("cannot lock %s: %s", legacy, strerror(errno));
             goto out;

@@ -149,6 +149,28 @@ expect_status "a damaged record with --sequence" 4 "$SZ" pack --secret-key "$TMP
 echo 77 >"$TMP/badseq.sk.seq"
 check "pack once the record holds a number" "$SZ" pack --secret-key "$TMP/badseq.sk" \
     --output "$TMP/badseq.bundle" "${ARTICLES[0]}"
+# A sequence record another user may write, or owns (one planted in a shared
+# folder before keygen), is refused before it is read or locked: that user
+# could make the key sign a number twice.
+mkdir -p "$TMP/shared"
+"$SZ" keygen --secret-key "$TMP/shared/k.sk" --public-key "$TMP/shared/k.pk" --no-passphrase \
+    >/dev/null || bad "keygen in the shared folder"
+chmod 666 "$TMP/shared/k.sk.seq"
+expect_status "pack with a record others may write" 4 "$SZ" pack --secret-key "$TMP/shared/k.sk" \
+    --output "$TMP/shared/b.bundle" "${ARTICLES[0]}"
+expect_stderr "the record others may write" "k.sk.seq may be written by group or others \(mode 0666\)"
+chmod 600 "$TMP/shared/k.sk.seq"
+if [ "$(id -u)" -eq 0 ] && chown 65534 "$TMP/shared/k.sk.seq"; then
+    expect_status "pack with another user's record" 4 "$SZ" pack --secret-key "$TMP/shared/k.sk" \
+        --output "$TMP/shared/b.bundle" "${ARTICLES[0]}"
+    expect_stderr "another user's record" "k.sk.seq belongs to another user"
+    chown 0 "$TMP/shared/k.sk.seq"
+else
+    echo "skipped: a record of another user's (needs root to make one)"
+fi
+[ ! -e "$TMP/shared/b.bundle" ] && ok || bad "a bundle was packed with a record others could change"
+check "pack once the record is the user's own again" "$SZ" pack --secret-key "$TMP/shared/k.sk" \
+    --output "$TMP/shared/b.bundle" "${ARTICLES[0]}"
 expect_status "pack --reuse-sequence alone" 2 "$SZ" pack --secret-key "$TMP/sk" --reuse-sequence \
     --output "$TMP/huge.bundle" "${ARTICLES[0]}"
 expect_status "pack into a missing folder" 5 "$SZ" pack --secret-key "$TMP/sk" \
