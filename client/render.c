@@ -56,12 +56,13 @@ static const char css[] =
     "img,video{max-width:100%;height:auto}"
     "figure{margin:1.5em 0}figcaption{color:var(--muted);font-size:.9rem}"
     "pre,code{background:var(--code);font-size:.9em}"
-    "pre{padding:.8em;overflow-x:auto}"
+    /* Code reads left to right, also in an article set right to left. */
+    "pre{padding:.8em;overflow-x:auto;direction:ltr;text-align:left}"
     /* A scroll box takes the focus (so that a keyboard can scroll it): an
      * outline inside it shows that, where the body's box cannot clip it. */
     "pre:focus-visible,.scroll:focus-visible{outline:2px solid var(--link);outline-offset:-2px}"
     "pre.plain{background:none;padding:0;white-space:pre-wrap;font:inherit}"
-    "blockquote{margin:1em 0;padding-left:1em;border-left:3px solid var(--rule)}"
+    "blockquote{margin:1em 0;padding-inline-start:1em;border-inline-start:3px solid var(--rule)}"
     /* A table wider than the page scrolls by itself, its scroll bar just under
      * it, rather than the whole body with the bar at the body's end; in a box
      * of its own (render_sanitize_body()) that takes the focus and is named as
@@ -85,13 +86,21 @@ static const char css[] =
     ".warn,.alarm{margin:1em 0;padding:.7em 1em;border-radius:4px;font:1rem/1.5 system-ui,"
     "-apple-system,\"Segoe UI\",\"DejaVu Sans\",sans-serif}"
     ".warn{color:var(--warn-fg);background:var(--warn-bg);border:2px solid var(--warn-rule);"
-    "border-left-width:8px}"
+    "border-inline-start-width:8px}"
     ".alarm{color:var(--alarm-fg);background:var(--alarm-bg);border:3px solid var(--alarm-rule);"
-    "border-left-width:10px;font-weight:600}"
+    "border-inline-start-width:10px;font-weight:600}"
     ".warn p,.alarm p{margin:.3em 0}.warn .detail,.alarm .detail{font-size:.85rem;font-weight:400}"
     ".alarm strong{text-transform:uppercase;letter-spacing:.03em}"
     ".warn a,.alarm a{color:inherit}"
-    ".months ul{list-style:none;padding:0}.months li{margin:.3em 0}";
+    ".months ul{list-style:none;padding:0}.months li{margin:.3em 0}"
+    /* Colours an article sets assume a light page: on a dark one its text
+     * would be black on black. There the page's colours win. */
+    "@media (prefers-color-scheme:dark){.body [style],.body font[color],.body [bgcolor]"
+    "{color:inherit!important;background-color:transparent!important}}"
+    /* On paper nothing scrolls: tables, code and the body are shown whole. */
+    "@media print{.body{contain:none;overflow:visible}pre,.scroll{overflow:visible}"
+    "pre{white-space:pre-wrap}.scroll{width:auto}table{width:100%}td,th{overflow-wrap:anywhere}"
+    "body{max-width:none}}";
 
 static void
 put(struct sz_wr *w, const char *s)
@@ -976,7 +985,13 @@ same_text(const struct md_first *f, struct sz_str title)
     if (same) {
         na = collapse_space(f->text, f->len, a);
         nb = collapse_space(title.p, title.len, b);
-        same = na == nb && memcmp(a, b, na) == 0;
+        /* "Observers Report Orderly Vote" as a title repeats the body's
+         * "Observers report orderly vote" (a case of ASCII letters only). */
+        same = na == nb;
+        for (size_t k = 0; same && k < na; k++) {
+            unsigned char x = (unsigned char)a[k], y = (unsigned char)b[k];
+            same = (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
+        }
     }
     free(a);
     free(b);

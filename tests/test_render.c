@@ -1105,8 +1105,9 @@ test_body_headings_below_title(void **state)
 }
 
 /* A Markdown body whose first block is a heading of the article's title
- * (its text, white space trimmed and collapsed) does not repeat the title
- * under the page's own: that heading is left out, and only that one. */
+ * (its text, white space trimmed and collapsed, ASCII letters in either
+ * case) does not repeat the title under the page's own: that heading is
+ * left out, and only that one. */
 static void
 test_duplicate_title_dropped(void **state)
 {
@@ -1125,7 +1126,10 @@ test_duplicate_title_dropped(void **state)
         {"Title", "# Title\n\n# Title\n", "<h2>Title</h2>"},
         /* Kept: another text, not the first block, not a level 1 heading. */
         {"Title", "# Title and more\n\nText.\n", "<h2>Title and more</h2>\n<p>Text.</p>"},
-        {"Title", "# title\n", "<h2>title</h2>"},
+        /* The same words with other capitals (ASCII letters) repeat the title too. */
+        {"Observers Report Orderly Vote", "# Observers report orderly vote\n\nText.\n",
+         "<p>Text.</p>"},
+        {"Title", "# title\n\nText.\n", "<p>Text.</p>"},
         {"Title", "Intro.\n\n# Title\n", "<p>Intro.</p>\n<h2>Title</h2>"},
         {"Title", "## Title\n", "<h2>Title</h2>"},
         /* The title's heading left out, the body's next level becomes h2. */
