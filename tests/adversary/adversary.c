@@ -2334,11 +2334,17 @@ cmd_equiv_flood(const char *dirpath)
         if (len < 8 || strcmp(de->d_name + len - 7, ".bundle") != 0)
             continue;
         if (nb == cap) {
+            uint8_t **nbs;
+            size_t *nls;
             cap = cap ? 2 * cap : 256;
-            bs = realloc(bs, cap * sizeof *bs);
-            ls = realloc(ls, cap * sizeof *ls);
-            if (bs == NULL || ls == NULL)
+            nbs = realloc(bs, cap * sizeof *bs);
+            if (nbs == NULL)
                 die_local("out of memory");
+            bs = nbs;
+            nls = realloc(ls, cap * sizeof *ls);
+            if (nls == NULL)
+                die_local("out of memory");
+            ls = nls;
         }
         snprintf(path, sizeof path, "%s/%s", dirpath, de->d_name);
         bs[nb] = read_file(path, &ls[nb]);
