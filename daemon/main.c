@@ -726,6 +726,22 @@ make_dirs(const char *path, char *err, size_t err_cap)
                      path);
             return -1;
         }
+        /* Whoever else may write it could put their own node key and store in it. */
+        if (stat(path, &st) == 0 && st.st_uid != geteuid()) {
+            snprintf(err, err_cap,
+                     "data folder %s belongs to another user (uid %u), who could replace this "
+                     "node's key and store: run samizdatd as that user, or give a folder of "
+                     "your own",
+                     path, (unsigned)st.st_uid);
+            return -1;
+        }
+        if (stat(path, &st) == 0 && (st.st_mode & 022) != 0) {
+            snprintf(err, err_cap,
+                     "data folder %s may be written by group or others (mode %04o), who could "
+                     "replace this node's key and store: run chmod 700 on it",
+                     path, (unsigned)(st.st_mode & 07777));
+            return -1;
+        }
     }
     return 0;
 }

@@ -265,6 +265,14 @@ load_node_key(const char *data_dir, struct sz_link_keys *k, char *err, size_t er
                 goto out;
             }
         }
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid != geteuid()) {
+            close(fd);
+            snprintf(err, err_cap,
+                     "node key %.300s belongs to another user, who may know it: move it away, "
+                     "and a new node key is made at the next start",
+                     path);
+            goto out;
+        }
         if (fd >= 0) {
             log_warn_readable(fd, "node key", path);
             n = read(fd, buf, sizeof buf);

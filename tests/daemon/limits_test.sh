@@ -33,7 +33,7 @@ DISK=$TMP/disk
 mkdir -p "$DISK"
 PROXIES=()
 trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; umount "$DISK" "$TMP/small" "$TMP/newsroom" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
-mount -t tmpfs -o size=1m tmpfs "$DISK" || {
+mount -t tmpfs -o size=1m,mode=700 tmpfs "$DISK" || {
     echo "SKIPPED: cannot mount a tmpfs in the mount namespace" >&2
     exit 77
 }
@@ -101,7 +101,7 @@ out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$DISK/lib"
     bad "the rest did not come after space was freed: $out"
 
 # 3. unpack is all or nothing: on a full disk nothing of the batch stays.
-umount "$DISK" && mount -t tmpfs -o size=1m tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
+umount "$DISK" && mount -t tmpfs -o size=1m,mode=700 tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
 "$SZ" unpack --trust-file "$TMP/trust" --output "$DISK/lib" "$TMP/in/e1.bundle" >/dev/null \
     2>"$TMP/err3" || bad "unpack one edition: $(cat "$TMP/err3")"
 before=$(df -k --output=used "$DISK" | tail -1)
@@ -143,7 +143,7 @@ printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/corpus/a.txt")
     bad "import the backlog"
 TOTAL=$(cat "$TMP"/backlog/*.bundle | wc -c)
 echo "$(cat "$TMP/backlog/pub.pk") The Long Backlog" >"$TMP/trust-backlog"
-umount "$DISK" && mount -t tmpfs -o size=1m tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
+umount "$DISK" && mount -t tmpfs -o size=1m,mode=700 tmpfs "$DISK" || bad "a fresh 1 MiB tmpfs"
 start_proxy ok
 expect_status "fetch of a backlog onto a small disk" 5 \
     "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
@@ -159,7 +159,7 @@ echo "limits_test: $DOWN of $TOTAL bytes of the backlog downloaded before the fe
 # 4b. A disk that turns read-only while a fetch runs (a failing SD card that the
 # kernel remounts read-only): the fetch stops downloading. Through a proxy
 # that passes 500 KB a second the backlog would take 20 s.
-umount "$DISK" && mount -t tmpfs -o size=64m tmpfs "$DISK" || bad "a fresh 64 MiB tmpfs"
+umount "$DISK" && mount -t tmpfs -o size=64m,mode=700 tmpfs "$DISK" || bad "a fresh 64 MiB tmpfs"
 start_proxy rate:500000 slowro
 "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
     --output "$DISK/rolib" >/dev/null 2>"$TMP/ro.err" &
@@ -199,7 +199,7 @@ mount -o remount,rw "$DISK" || bad "the tmpfs writable again"
 # and keeps running (it serves what it holds, and asks for no bundles for a
 # minute after each failure).
 mkdir -p "$TMP/small"
-mount -t tmpfs -o size=1m tmpfs "$TMP/small" || bad "a 1 MiB tmpfs for a relay"
+mount -t tmpfs -o size=1m,mode=700 tmpfs "$TMP/small" || bad "a 1 MiB tmpfs for a relay"
 start_daemon small --peer "$RELAY" || bad "start a relay on a small disk"
 wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk is full: free space on the data folder's file system" 30 &&
     ok || bad "a relay on a full disk does not say so: $(tail -3 "$TMP/small.log")"
@@ -234,7 +234,7 @@ stop_daemon small && ok || bad "the relay on a full disk stops cleanly: $(tail -
 # 6. A publishing daemon on a full disk: publish fails with the store's reason
 # and what to do; after space was freed the next publish works.
 mkdir -p "$TMP/newsroom"
-mount -t tmpfs -o size=1m tmpfs "$TMP/newsroom" || bad "a 1 MiB tmpfs for a publisher"
+mount -t tmpfs -o size=1m,mode=700 tmpfs "$TMP/newsroom" || bad "a 1 MiB tmpfs for a publisher"
 start_daemon newsroom --publisher-key "$TMP/pub.sk" --batch-window-ms 0 ||
     bad "start a publisher on a small disk"
 head -c $((2 << 20)) /dev/zero >"$TMP/newsroom/filler" 2>/dev/null

@@ -217,6 +217,31 @@ rc=0
 timeout 10 "$SZD" --data-dir "$TMP/plainfile" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q "data folder .*plainfile exists and is not a folder" "$TMP/df.log" && ok ||
     bad "a data folder that is a file (rc $rc): $(cat "$TMP/df.log")"
+# A data folder others may write, or that is another user's, or a node key
+# of another user's: whoever that is could have put their own key there.
+mkdir -m 777 "$TMP/open-dir"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/open-dir" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "data folder .*open-dir may be written by group or others (mode 0777).*run chmod 700" \
+    "$TMP/df.log" && [ ! -e "$TMP/open-dir/node.key" ] && ok ||
+    bad "a data folder others may write (rc $rc): $(cat "$TMP/df.log")"
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir -m 700 "$TMP/their-dir" "$TMP/their-key"
+    chown 65534 "$TMP/their-dir"
+    rc=0
+    timeout 10 "$SZD" --data-dir "$TMP/their-dir" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q "data folder .*their-dir belongs to another user (uid 65534)" \
+        "$TMP/df.log" && ok || bad "another user's data folder (rc $rc): $(cat "$TMP/df.log")"
+    head -c 32 /dev/urandom >"$TMP/their-key/node.key"
+    chmod 600 "$TMP/their-key/node.key"
+    chown 65534 "$TMP/their-key/node.key"
+    rc=0
+    timeout 10 "$SZD" --data-dir "$TMP/their-key" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q "node key .*their-key/node.key belongs to another user, who may know it" \
+        "$TMP/df.log" && ok || bad "another user's node key (rc $rc): $(cat "$TMP/df.log")"
+else
+    echo "skipped: another user's data folder and node key (needs root to make them)"
+fi
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/sockless" --socket "$TMP/no/such/ctl.sock" --listen 127.0.0.1:0 \
     >"$TMP/sock.log" 2>&1 || rc=$?
