@@ -624,6 +624,23 @@ has_seq(const struct lib *l, const uint8_t *pub, uint64_t seq)
     return false;
 }
 
+/* Does the library hold two bundles (or more) of pub with sequence seq? */
+static bool
+seq_signed_twice(const struct lib *l, const uint8_t *pub, uint64_t seq)
+{
+    size_t n = 0;
+
+    if (l->tab_cap == 0)
+        return false;
+    for (size_t i = hash_seq(pub, seq) & (l->tab_cap - 1); l->by_seq[i] != 0 && n < 2;
+         i = (i + 1) & (l->tab_cap - 1)) {
+        const struct lib_bundle *b = &l->bundles[l->by_seq[i] - 1];
+        if (b->seq == seq && memcmp(b->pub, pub, SZ_PUBLIC_KEY_LEN) == 0)
+            n++;
+    }
+    return n >= 2;
+}
+
 static struct lib_name *
 find_name(const struct lib *l, const uint8_t *pub)
 {
@@ -1965,6 +1982,7 @@ run_article(struct ctx *c, const struct lib *l, const struct job *j)
         .created = b->hdr.created,
         .bundle_id = b->id,
         .att_files = (const char *const *)(rec->files + 1),
+        .equivocated = seq_signed_twice(l, b->hdr.publisher, b->hdr.sequence),
     };
     render_article(&w, &pg);
     if (sz_wr_status(&w) != 0) {
@@ -2168,6 +2186,79 @@ write_one(struct ctx *c, const void *arg, size_t k)
     const struct write_arg *a = arg;
     const struct job *j = &a->plan->jobs[k];
     return j->a != NULL ? run_article(c, a->l, j) : run_bundle(c, j);
+}
+
+/* A sequence of a publisher's that this batch found signed twice. */
+struct equiv_seq {
+    uint8_t pub[SZ_PUBLIC_KEY_LEN];
+    uint64_t seq;
+};
+
+/*
+ * Puts the alarm of a sequence signed twice (render_article_alarm()) into
+ * the page of an article of that sequence that a batch before wrote, right
+ * after its navigation; a page that has it already (written in this batch,
+ * or marked before) is left. Best effort: a page that is not the library's
+ * own shape is left as it is.
+ */
+static int
+mark_page(struct ctx *c, const struct lib *l, const struct lib_art *rec)
+{
+    static const char nav_end[] = "</nav>\n";
+    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[2 * SZ_PUBLIC_KEY_LEN + FOLDER_MAX_LEN + 2];
+    int pfd = -1, afd = -1, rc = -1, r;
+    uint8_t *page = NULL;
+    size_t len = 0;
+    struct sz_wr w;
+
+    sz_hex(rec->pub, SZ_PUBLIC_KEY_LEN, pub_hex);
+    snprintf(rel, sizeof rel, "%s/%s", pub_hex, art_folder(rec));
+    sz_wr_init(&w, PAGE_MAX_LEN);
+    if ((r = open_dir_at(c, c->dfd, "", pub_hex, false, &pfd)) != 0 ||
+        (r = open_dir_at(c, pfd, pub_hex, art_folder(rec), false, &afd)) != 0 ||
+        (r = read_file_at(c, afd, rel, PAGE_FILE, PAGE_MAX_LEN, &page, &len)) != 0) {
+        rc = r > 0 ? 0 : -1; /* gone: nothing to mark */
+        goto out;
+    }
+    const uint8_t *at = memmem(page, len, nav_end, sizeof nav_end - 1);
+    size_t cut = at != NULL ? (size_t)(at - page) + sizeof nav_end - 1 : 0;
+    if (at == NULL ||
+        (len - cut >= sizeof RENDER_ALARM_START - 1 &&
+         memcmp(page + cut, RENDER_ALARM_START, sizeof RENDER_ALARM_START - 1) == 0)) {
+        rc = 0;
+        goto out;
+    }
+    sz_wr_bytes(&w, page, cut);
+    render_article_alarm(&w, rec->seq, rec->pub, publisher_name(l, rec->pub),
+                         rec->lang != NULL && rec->lang[0] != '\0');
+    sz_wr_bytes(&w, page + cut, len - cut);
+    if (sz_wr_status(&w) != 0) {
+        fail(c, "cannot mark %s/%s/" PAGE_FILE ": %s", c->dir, rel, sz_strerror(sz_wr_status(&w)));
+        goto out;
+    }
+    rc = write_file_at(c, afd, rel, PAGE_FILE, w.p, w.len, false);
+out:
+    sz_wr_free(&w, false);
+    free(page);
+    if (afd >= 0)
+        close(afd);
+    if (pfd >= 0)
+        close(pfd);
+    return rc;
+}
+
+/* Marks the pages of every article of the sequences in eq (mark_page()). */
+static int
+mark_equivocated(struct ctx *c, const struct lib *l, const struct equiv_seq *eq, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        bool found;
+        for (size_t i = art_pos(l, eq[k].pub, "", &found);
+             i < l->n_arts && memcmp(l->arts[i]->pub, eq[k].pub, SZ_PUBLIC_KEY_LEN) == 0; i++)
+            if (l->arts[i]->seq == eq[k].seq && mark_page(c, l, l->arts[i]) != 0)
+                return -1;
+    }
+    return 0;
 }
 
 /*
@@ -3427,6 +3518,8 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     struct plan plan = {0};
     struct page_log pages = {0};
     size_t *order = NULL;
+    struct equiv_seq *eqs = NULL;
+    size_t n_eqs = 0, cap_eqs = 0;
     bool changed = false, writing = false, placed = false, undone = true, recovered = false;
     int rc = -1;
 
@@ -3469,6 +3562,13 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
             continue;
         }
         if (has_seq(l, b->hdr.publisher, b->hdr.sequence)) {
+            if (grow((void **)&eqs, &cap_eqs, n_eqs, sizeof *eqs)) {
+                memcpy(eqs[n_eqs].pub, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
+                eqs[n_eqs++].seq = b->hdr.sequence;
+            } else {
+                fail_nomem(&c);
+                goto out;
+            }
             if (r.n_equiv_listed < LIBRARY_EQUIV_LISTED) {
                 memcpy(r.equiv[r.n_equiv_listed].pk, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);
                 r.equiv[r.n_equiv_listed++].seq = b->hdr.sequence;
@@ -3506,6 +3606,9 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
         goto out;
     struct write_arg wa = {l, &plan};
     if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0)
+        goto fail_undo;
+    /* Pages of the sequence written before its second bundle came say so now. */
+    if (mark_equivocated(&c, l, eqs, n_eqs) != 0)
         goto fail_undo;
 
     /* index.html before library.idx: the pages it replaces wait aside until the commit. */
@@ -3548,6 +3651,7 @@ out:
     plan_free(&plan);
     free(pages.v);
     free(order);
+    free(eqs);
     if (c.lfd >= 0)
         close(c.lfd);
     if (c.bfd >= 0)

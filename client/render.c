@@ -1228,6 +1228,22 @@ is_web_url(struct sz_str u)
 }
 
 void
+render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *publisher,
+                     const char *publisher_name, bool lang_known)
+{
+    put(w, RENDER_ALARM_START);
+    put(w, lang_known ? " lang=\"en\"" : "");
+    put(w, ">\n<p><strong>Warning:</strong> this article came in bundle #");
+    put_u64(w, sequence);
+    put(w, ", and ");
+    put_publisher(w, publisher, publisher_name);
+    put(w, " signed another, different bundle with that number: its key may be stolen, and this "
+           "article may not be the publisher&#39;s.</p>\n<p class=\"detail\">Both bundles are "
+           "kept in this library as evidence (see its index). Until you have confirmed the "
+           "publisher&#39;s key by other means, do not trust this article.</p>\n</div>\n");
+}
+
+void
 render_article(struct sz_wr *w, const struct render_page *pg)
 {
     const struct sz_article *a = pg->a;
@@ -1269,7 +1285,10 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     put(w, own);
     put(w, "><a href=\"../../index.html\">&larr; Library</a> &middot; ");
     put_publisher(w, pg->publisher, pg->publisher_name);
-    put(w, "</nav>\n<main>\n<article>\n<header>\n<h1 dir=\"");
+    put(w, "</nav>\n");
+    if (pg->equivocated)
+        render_article_alarm(w, pg->sequence, pg->publisher, pg->publisher_name, known);
+    put(w, "<main>\n<article>\n<header>\n<h1 dir=\"");
     put(w, dir);
     put(w, "\"");
     put(w, text);

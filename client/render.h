@@ -44,6 +44,7 @@ struct render_page {
     int64_t created;              /* of that bundle */
     const uint8_t *bundle_id;     /* SZ_BUNDLE_ID_LEN bytes */
     const char *const *att_files; /* stored file name of each a->atts[k] */
+    bool equivocated;             /* the library holds another bundle with this sequence */
 };
 
 /*
@@ -52,6 +53,18 @@ struct render_page {
  * ../../index.html. Errors are reported through sz_wr_status(w).
  */
 void render_article(struct sz_wr *w, const struct render_page *pg);
+
+/* How the alarm of an article whose bundle's sequence was signed twice starts. */
+#define RENDER_ALARM_START "<div class=\"alarm\" role=\"alert\""
+
+/*
+ * Appends that alarm, as render_article() puts it right after the page's
+ * navigation (lang_known: the article is in a known language, so the
+ * alarm's English is marked). The library puts it into a page written
+ * before the second bundle came.
+ */
+void render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *publisher,
+                          const char *publisher_name, bool lang_known);
 
 /*
  * Appends an HTML body as render_article() shows it: through

@@ -652,9 +652,37 @@ test_equivocation(void **state)
     assert_int_equal(r.articles_written, 0); /* same sequence: the first one stays */
     char *page = page_of(w->dir, &w->k, "x");
     assert_non_null(strstr(page, "One"));
+    /* The page written before the second bundle came now says what it is. */
+    assert_non_null(strstr(page, "this article came in bundle #4, and "));
+    assert_non_null(strstr(page, "signed another, different bundle with that number"));
+    assert_true(strstr(page, "</nav>") < strstr(page, "class=\"alarm\""));
+    assert_true(strstr(page, "class=\"alarm\"") < strstr(page, "<h1"));
+    free(page);
+    /* Once only, however often the pair is offered again; and an article only
+     * the second bundle holds has it from the start. */
+    struct sz_article c2 = art("y", "Only in the third", T0, SZ_CTYPE_PLAIN, "third");
+    struct made m3 = make_bundle(&w->k, 4, T0, &c2, 1);
+    add_ok(w->dir, &m3, 1, &r);
+    assert_int_equal(r.equivocations, 1);
+    page = page_of(w->dir, &w->k, "x");
+    const char *first = strstr(page, "signed another, different bundle");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "signed another, different bundle"));
+    free(page);
+    page = page_of(w->dir, &w->k, "y");
+    assert_non_null(strstr(page, "this article came in bundle #4, and "));
+    free(page);
+    /* Another sequence of the same key is not marked. */
+    struct sz_article d = art("z", "Five", T0, SZ_CTYPE_PLAIN, "five");
+    struct made m4 = make_bundle(&w->k, 5, T0, &d, 1);
+    add_ok(w->dir, &m4, 1, &r);
+    page = page_of(w->dir, &w->k, "z");
+    assert_null(strstr(page, "class=\"alarm\""));
     free(page);
     made_free(&m1);
     made_free(&m2);
+    made_free(&m3);
+    made_free(&m4);
 }
 
 static bool

@@ -86,7 +86,7 @@ page(enum sz_ctype ctype, const char *body, size_t len, struct sz_attachment *at
     a.body_len = len;
     a.atts = atts;
     a.n_atts = n_atts;
-    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, files};
+    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, files, false};
     struct sz_wr w;
     sz_wr_init(&w, (size_t)1 << 30);
     render_article(&w, &pg);
@@ -910,7 +910,7 @@ page_of(enum sz_ctype ctype, const char *lang, const char *title, const char *bo
     a.ctype = ctype;
     a.body = (const uint8_t *)body;
     a.body_len = strlen(body);
-    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, NULL};
+    struct render_page pg = {&a, zero, "Publisher", 1, 1724925600, zero, NULL, false};
     struct sz_wr w;
     sz_wr_init(&w, (size_t)1 << 24);
     render_article(&w, &pg);
