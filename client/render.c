@@ -1227,6 +1227,8 @@ is_web_url(struct sz_str u)
            (u.len > 8 && strncmp(u.p, "https://", 8) == 0);
 }
 
+static void put_publisher_anchor(struct sz_wr *w, const uint8_t *pk);
+
 void
 render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *publisher,
                      const char *publisher_name, bool lang_known)
@@ -1283,9 +1285,13 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     page_begin(w, known ? a->lang : (struct sz_str){"en", 2}, a->title);
     put(w, "<nav");
     put(w, own);
-    put(w, "><a href=\"../../index.html\">&larr; Library</a> &middot; ");
+    /* Back to the publisher's part of the library, whose name leads there too. */
+    put(w,
+        "><a href=\"../../index.html\">&larr; Library</a> &middot; <a href=\"../../index.html#p-");
+    put_publisher_anchor(w, pg->publisher);
+    put(w, "\">");
     put_publisher(w, pg->publisher, pg->publisher_name);
-    put(w, "</nav>\n");
+    put(w, "</a></nav>\n");
     if (pg->equivocated)
         render_article_alarm(w, pg->sequence, pg->publisher, pg->publisher_name, known);
     put(w, "<main>\n<article>\n<header>\n<h1 dir=\"");
@@ -1294,11 +1300,21 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     put(w, text);
     put(w, ">");
     esc_str(w, a->title);
-    put(w, "</h1>\n<p class=\"meta\">");
+    /* The page's words there are English; the authors' names are the article's. */
+    put(w, "</h1>\n<p class=\"meta\"");
+    put(w, own);
+    put(w, ">");
     put_time(w, a->published);
     if (a->n_authors > 0) {
         put(w, " &middot; by ");
+        if (known) {
+            put(w, "<span lang=\"");
+            esc_str(w, a->lang);
+            put(w, "\">");
+        }
         authors_list(w, a->authors, a->n_authors);
+        if (known)
+            put(w, "</span>");
     }
     if (a->lang.len > 0) {
         put(w, " &middot; ");
@@ -1771,6 +1787,8 @@ render_month_page(struct sz_wr *w, const struct render_publisher *pub, uint32_t 
     put_month_nav(w, pk_hex, newer, older, false);
     put(w, "<main>\n<header>\n<h1>");
     put_publisher(w, pub->pk, pub->name);
+    put(w, ": ");
+    put_month(w, month);
     put(w, "</h1>\n");
     if (equivocated(pub))
         put_equivocation(w, pub);

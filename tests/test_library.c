@@ -655,6 +655,12 @@ test_equivocation(void **state)
     /* The page written before the second bundle came now says what it is. */
     assert_non_null(strstr(page, "this article came in bundle #4, and "));
     assert_non_null(strstr(page, "signed another, different bundle with that number"));
+    /* Its navigation leads back to the publisher's part of the index. */
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    pub_hex(&w->k, hex);
+    char *back = path_of("<a href=\"../../index.html#p-%s\">", hex);
+    assert_non_null(strstr(page, back));
+    free(back);
     assert_true(strstr(page, "</nav>") < strstr(page, "class=\"alarm\""));
     assert_true(strstr(page, "class=\"alarm\"") < strstr(page, "<h1"));
     free(page);
@@ -2708,7 +2714,7 @@ test_month_pages(void **state)
     /* Each month page lists its articles only, newest first, under the name. */
     char *page = month_page(w->dir, &w->k, "2024-07.html");
     assert_int_equal(count(page, "<li"), 31);
-    assert_non_null(strstr(page, "<h1>Monthly &lt;Times&gt;</h1>"));
+    assert_non_null(strstr(page, "<h1>Monthly &lt;Times&gt;: July 2024</h1>"));
     assert_non_null(strstr(page, "31 articles of July 2024"));
     char *first = path_of("<a href=\"../../%s/a029/index.html\">", hex);
     char *last = path_of("<a href=\"../../%s/a059/index.html\">", hex);

@@ -924,7 +924,7 @@ page_in(const char *lang, const char *title, const char *body)
 }
 
 /* Every page names its language. An article's page is in the article's
- * language, its English navigation and footer marked so; of an article in no
+ * language, its English navigation, meta line and footer marked so; of an article in no
  * known language, the page is English and the article's text marked unknown. */
 static void
 test_page_language(void **state)
@@ -934,6 +934,7 @@ test_page_language(void **state)
     assert_non_null(strstr(pg, "<html lang=\"ru\">"));
     assert_non_null(strstr(pg, "<nav lang=\"en\">"));
     assert_non_null(strstr(pg, "<footer lang=\"en\">"));
+    assert_non_null(strstr(pg, "<p class=\"meta\" lang=\"en\">")); /* "by", the date */
     assert_non_null(strstr(pg, "<h1 dir=\"auto\">Рынок труда</h1>"));
     assert_non_null(strstr(pg, "<div class=\"body markdown\" dir=\"auto\">"));
     free(pg);
@@ -960,7 +961,7 @@ static char *
 meta_of(const char *lang)
 {
     char *pg = page_in(lang, "Title", "Text.");
-    const char *m = strstr(pg, "<p class=\"meta\">");
+    const char *m = strstr(pg, "<p class=\"meta\"");
     assert_non_null(m);
     char *r = strndup(m, (size_t)(strstr(m, "</p>") - m));
     free(pg);
