@@ -162,10 +162,13 @@ line_is(const uint8_t *buf, size_t s, size_t e, const char *mark)
 
 /*
  * Adds a title built from text: white space runs (a no-break space too)
- * collapse to one space, the result is trimmed and cut at SZ_MAX_TITLE_LEN on
- * a character boundary; a character cut short at the end of s is left out.
+ * collapse to one space, the result is trimmed, and beyond DERIVED_TITLE_MAX
+ * characters cut after a word with an ellipsis (at most SZ_MAX_TITLE_LEN
+ * bytes); a character cut short at the end of s is left out.
  * Returns 0, 1 when no text is left (the caller looks further), or an error.
  */
+#define DERIVED_TITLE_MAX 150 /* characters of a title taken from the text */
+
 static int
 set_derived_title(struct article_file *f, const char *s, size_t n)
 {
@@ -183,7 +186,7 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
         if (n - (i - 1) < need)
             n = i - 1;
     }
-    t = malloc(n + 1);
+    t = malloc(n + 4);
     if (t == NULL)
         return -SZ_ENOMEM;
     for (i = 0; i < n; i++) {
@@ -201,6 +204,31 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
             t[o++] = ' ';
         space = false;
         t[o++] = (char)c;
+    }
+    /*
+     * A title taken from a paragraph is a heading, not the paragraph: past
+     * DERIVED_TITLE_MAX characters it ends after a word, with an ellipsis
+     * (a page's heading, the index's entry and the window's title).
+     */
+    {
+        size_t chars = 0, cut = o;
+        for (i = 0; i < o; i++)
+            if (((unsigned char)t[i] & 0xc0) != 0x80 && ++chars > DERIVED_TITLE_MAX) {
+                cut = i;
+                break;
+            }
+        if (cut < o) {
+            size_t sp = cut;
+            while (sp > 0 && t[sp] != ' ')
+                sp--;
+            if (sp > cut / 2)
+                cut = sp;
+            while (cut > 0 && (t[cut - 1] == ' ' || t[cut - 1] == ',' || t[cut - 1] == ';' ||
+                               t[cut - 1] == ':' || t[cut - 1] == '-'))
+                cut--;
+            memcpy(t + cut, "\xe2\x80\xa6", 3); /* U+2026 */
+            o = cut + 3;
+        }
     }
     if (o > SZ_MAX_TITLE_LEN) {
         o = SZ_MAX_TITLE_LEN;

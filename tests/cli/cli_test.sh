@@ -535,6 +535,19 @@ for want in "frag2 .* Sub heading\$" "fragp .* Hello world & more\$" "capital-id
     "nbsp .* Real title\$" "inlineimg .* ab\$" "cut .* A\$" "index .* Spaced\$"; do
     grep -Eq -- "- $want" "$TMP/gen2.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen2.inspect")"
 done
+# A title taken from a long first paragraph ends after a word, with an
+# ellipsis, within 150 characters (it was the paragraph's first 1024 bytes).
+{ for i in $(seq 1 60); do printf 'слово%s, ' "$i"; done; printf 'end.\n\nMore.\n'; } \
+    >"$TMP/gen/longpara.txt"
+check "pack a text whose first paragraph is long" "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen4.bundle" "$TMP/gen/longpara.txt"
+"$SZ" inspect "$TMP/gen4.bundle" >"$TMP/gen4.inspect"
+title=$(sed -n 's/.*text\/plain  [0-9]* bytes  //p' "$TMP/gen4.inspect")
+python3 -c 'import sys
+t = sys.argv[1]
+sys.exit(0 if 100 <= len(t) <= 151 and t.endswith("\u2026") and t.startswith("слово1, слово2,")
+         and not t.endswith(", \u2026") and not t.endswith(",\u2026") else 1)' "$title" && ok ||
+    bad "a long first paragraph's title: '$title'"
 # Mistakes get what to do: two attachments with one name, a value with ': '
 # unquoted, a file in another encoding.
 mkdir -p "$TMP/gen/img/a" "$TMP/gen/img/b"
