@@ -1278,6 +1278,8 @@ render_article(struct sz_wr *w, const struct render_page *pg)
             names[k] = nm;
         }
         files = &file_map;
+    } else if (n_atts == 0 && pg->att_files != NULL) {
+        files = &file_map; /* none: the sanitizer knows the folder holds no other file */
     } else if (n_atts > 0 && pg->att_files != NULL && w->err == 0) {
         w->err = -SZ_ENOMEM;
     }

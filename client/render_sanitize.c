@@ -341,7 +341,8 @@ struct san {
      * order of their names (for bsearch()). */
     const struct san_files *files;
     struct file_ref *by_name;
-    int top; /* render_sanitize_body(): the heading level that becomes h2 (0: h1) */
+    bool files_known; /* render_sanitize_body() was given the article's files (maybe none) */
+    int top;          /* render_sanitize_body(): the heading level that becomes h2 (0: h1) */
 };
 
 /* Sorted by strcmp() (ASCII order: ':' and '-' before letters) for bsearch(). */
@@ -1144,7 +1145,62 @@ file_named(const struct san *s, const uint8_t *u, size_t n, size_t *rest)
     return (long)hit->k;
 }
 
-/* Writes URL u[0..n) (a value the policy keeps), with an article file's stored name for its own. */
+static int
+hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * Whether the relative URL u[0..n) (normalized) names a file of the
+ * article's folder that is not there: the folder holds the page, the body
+ * and the attachments only, so a link or picture naming anything else
+ * there (a page of the site the article was exported from) is dead. One
+ * that climbs ("..") may name another article of the library: kept.
+ */
+static bool
+url_dead(const struct san *s, const uint8_t *u, size_t n)
+{
+    static const char *const own[] = {"index.html", "body.md", "body.html.txt", "body.txt"};
+    char scheme[16];
+    uint8_t path[512];
+    size_t e = 0, m = 0, k = 0, rest;
+
+    if (!s->files_known || url_scheme(u, n, scheme, sizeof scheme))
+        return false;
+    while (e < n && u[e] != '?' && u[e] != '#')
+        e++;
+    if (e >= 2 && u[0] == '.' && (u[1] == '/' || u[1] == '\\'))
+        k = 2;
+    if (k == e || e - k >= sizeof path)
+        return false; /* the page itself, or too long to tell */
+    for (size_t j = k; j <= e; j++) {
+        if (j == e || u[j] == '/' || u[j] == '\\') {
+            if (url_dot_segment(u + k, j - k) == 2)
+                return false;
+            k = j + 1;
+        }
+    }
+    k = e >= 2 && u[0] == '.' && (u[1] == '/' || u[1] == '\\') ? 2 : 0;
+    for (size_t j = k; j < e; j++) {
+        if (u[j] == '%' && j + 2 < e && hex_val(u[j + 1]) >= 0 && hex_val(u[j + 2]) >= 0) {
+            path[m++] = (uint8_t)(hex_val(u[j + 1]) * 16 + hex_val(u[j + 2]));
+            j += 2;
+        } else {
+            path[m++] = u[j];
+        }
+    }
+    for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
+        if (m == strlen(own[j]) && memcmp(path, own[j], m) == 0)
+            return false;
+    return file_named(s, path, m, &rest) < 0 && file_named(s, u, e, &rest) < 0;
+}
+
+/* Writes URL u[0..n) (a value the policy keeps), with an article file's stored name for its
+ * own. */
 static void
 out_url(struct san *s, const uint8_t *u, size_t n)
 {
@@ -1229,6 +1285,10 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     default:
         break;
     }
+    /* A link or picture naming a file the article's folder does not hold
+     * leads nowhere: the text (or the picture's alt) stays, without it. */
+    if (keep && (kind == ATTR_LINK || kind == ATTR_RESOURCE) && url_dead(s, norm, nn))
+        keep = false;
     if (keep) {
         outs(s, " ");
         outs(s, name);
@@ -2007,6 +2067,7 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct
             w->err = -SZ_ENOMEM;
         return true;
     }
+    s->files_known = files != NULL;
     s->w = w;
     s->page = page;
     s->top = top >= 1 && top <= 6 ? top : 0;

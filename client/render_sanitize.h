@@ -61,7 +61,11 @@ bool render_sanitize_html(struct sz_wr *w, const uint8_t *in, size_t len);
  * href, srcset's, ...) that is exactly one of files->names ("./" before it,
  * "?..." or "#..." after it allowed) is written with the matching stored name
  * instead, and files->used[k] is set (all of used is cleared first, and when
- * false is returned). Unlike render_sanitize_html(), sanitizing its output
+ * false is returned). With files (n may be 0), a relative link or resource
+ * URL that does not climb ("..") and names a file of the article's folder
+ * other than files->names, index.html and the body's file (percent escapes
+ * decoded) leads nowhere: it is dropped, the element's text or alt kept.
+ * Unlike render_sanitize_html(), sanitizing its output
  * again does not leave it as is.
  */
 struct san_files {
