@@ -80,13 +80,15 @@ fail() {
 # run NAME URL MODE: MODE is "screenshot" or "dom". Writes $work/NAME.netlog,
 # $work/NAME.log (browser console) and a screenshot or $work/NAME.dom.
 run() {
-    local name=$1 url=$2 mode=$3 profile out
+    local name=$1 url=$2 mode=$3 scheme=${4:-} profile out
     profile=$(mktemp -d "$work/profile-XXXXXX")
     local args=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
         --disable-background-networking --disable-component-update --disable-sync
         --disable-default-apps --disable-extensions --no-default-browser-check
         --user-data-dir="$profile" --log-net-log="$work/$name.netlog"
         --enable-logging=stderr --v=0 --window-size=1000,1400 --hide-scrollbars)
+    # A reader whose system asks for dark pages (prefers-color-scheme: dark).
+    [ "$scheme" = dark ] && args+=(--force-dark-mode --blink-settings=preferredColorScheme=0)
     if [ "$mode" = screenshot ]; then
         out="$shots/$name.png"
         rm -f "$out"
@@ -176,6 +178,12 @@ if [ -n "$overlay" ] && run overlay "file://$lib/$overlay" screenshot; then
         fail "$overlay: the body's element is not shown at all (the check proves nothing)"
     python3 "$check" pixels "$shots/overlay.png" 1,2,3 280000 &&
         fail "$overlay: an element of the article's body covers the page"
+    # Dark pages: colours the article sets assume a light page (black text
+    # on black), so there the page's own win: the element's is not drawn.
+    if run overlay-dark "file://$lib/$overlay" screenshot dark; then
+        python3 "$check" pixels "$shots/overlay-dark.png" 1,2,3 50 &&
+            fail "$overlay: on a dark page the article's own background colour is drawn"
+    fi
 fi
 
 adir=$(dirname "$article")
