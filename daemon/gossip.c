@@ -1798,13 +1798,12 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
             hex, pk, peer_name(p), created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
 }
 
+/* Gives back what j's bundle held of its peer's and the node's verification budget. */
 static void
-done_verify(struct gjob *j)
+verify_release(struct gjob *j)
 {
     struct gossip *gs = j->gs;
     struct peer *p = j->p;
-    struct fetch *f;
-    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
 
     if (p->g != NULL && p->g->n_verifying > 0)
         p->g->n_verifying--;
@@ -1827,7 +1826,17 @@ done_verify(struct gjob *j)
                 }
         }
     }
+}
 
+static void
+done_verify(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct peer *p = j->p;
+    struct fetch *f;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    verify_release(j);
     if (j->verify_rc != 0 && j->resumed) {
         /*
          * The kept bytes are this node's own, and only the rest came from p:
@@ -1863,6 +1872,8 @@ done_verify(struct gjob *j)
         /* Asked for, so carried then: the carry list changed (reload) since. Dropped. */
         log_msg(LOG_DEBUG, "peer %s: a bundle of a publisher no longer carried: dropped",
                 peer_name(p));
+        if (f != NULL && f->from == p)
+            fetch_remove(gs, f);
         return;
     }
     if (f != NULL)
@@ -2463,6 +2474,9 @@ static void
 drop_verified(struct daemon *d, struct gjob **v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        verify_release(v[i]);
+        if (!d->stopping)
+            fetch_again(v[i]->gs, v[i]->p, v[i]->rx_id); /* asked again, of anyone */
         peer_release(v[i]->p);
         gjob_free(v[i]);
     }
@@ -3307,6 +3321,12 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     p->g->n_verifying++;
     p->g->verifying_bytes += len;
     p->d->gossip->verifying_all += len;
+    /* Answered: its check and its batch's commit decide, however long they take. */
+    {
+        struct fetch *f = fetch_find(p->d->gossip, id);
+        if (f != NULL && f->from == p)
+            f->deadline_ms = INT64_MAX;
+    }
     /* Verification is slower than a link: hold reading rather than queue without bound
      * (what one peer queues, and what all of them do: many links, a large bundle each). */
     if (p->g->verifying_bytes > VERIFY_HOLD_BYTES || p->d->gossip->verifying_all > VERIFY_ALL_BYTES)
@@ -4337,6 +4357,7 @@ gossip_free(struct daemon *d)
     }
     while (d->gossip->n_parts > 0)
         (void)part_remove(d->gossip, &d->gossip->parts[0], false);
+    free(d->gossip->store_q); /* empty: its jobs end before the loop does */
     free(d->gossip);
     d->gossip = NULL;
 }
