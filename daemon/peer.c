@@ -607,12 +607,16 @@ peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
          */
         if (!p->banned) {
             struct net *net = p->d->net;
+            int64_t now = (int64_t)uv_now(p->d->loop);
             p->banned = true;
             peer_count_misbehaviour(p);
-            log_msg(LOG_WARN, "peer %s (closed already): %s (banned)", peer_name(p), why);
-            if (net->d->cfg->ban_seconds > 0)
-                ban_add(net, p,
-                        (int64_t)uv_now(p->d->loop) + (int64_t)net->d->cfg->ban_seconds * 1000);
+            if (net->d->cfg->ban_seconds > 0) {
+                log_msg(LOG_WARN, "peer %s (closed already): %s (banned)", peer_name(p), why);
+                ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
+            } else if (log_allow(&net->unbanned_log, 20, now)) {
+                log_msg(LOG_WARN, "peer %s (closed already): %s (not banned: ban_seconds is 0)",
+                        peer_name(p), why);
+            }
         }
         return;
     }
