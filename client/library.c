@@ -3607,9 +3607,6 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     struct write_arg wa = {l, &plan};
     if (par_for(&c, plan.n_jobs, 8, write_one, &wa) != 0)
         goto fail_undo;
-    /* Pages of the sequence written before its second bundle came say so now. */
-    if (mark_equivocated(&c, l, eqs, n_eqs) != 0)
-        goto fail_undo;
 
     /* index.html before library.idx: the pages it replaces wait aside until the commit. */
     c.pages = &pages;
@@ -3623,6 +3620,14 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     }
     drop_aside(&c, &plan, &pages);
     if (changed && stamp_of(&c, INDEX_FILE, &lib->idx) != 0)
+        goto out;
+    /*
+     * Pages of a sequence written before its second bundle came say so now,
+     * once library.idx and index.html hold that bundle: a batch that fails
+     * before leaves no page claiming what the index does not show. (Under
+     * the writing mark: what a crash leaves is swept by the next writer.)
+     */
+    if (mark_equivocated(&c, l, eqs, n_eqs) != 0)
         goto out;
     if (writing)
         done_writing(&c);

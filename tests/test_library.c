@@ -691,6 +691,39 @@ test_equivocation(void **state)
     made_free(&m4);
 }
 
+/*
+ * A batch that fails before library.idx and index.html hold the second
+ * bundle of a sequence leaves the pages of the first as they were: no page
+ * may claim an equivocation the index does not show.
+ */
+static void
+test_equivocation_mark_undone(void **state)
+{
+    struct world *w = *state;
+    struct sz_article a = art("x", "One", T0, SZ_CTYPE_PLAIN, "one");
+    struct sz_article b = art("x", "Other", T0, SZ_CTYPE_PLAIN, "other");
+    struct made m1 = make_bundle(&w->k, 4, T0, &a, 1);
+    struct made m2 = make_bundle(&w->k, 4, T0, &b, 1);
+    char path[1024], err[512];
+    add_ok(w->dir, &m1, 1, NULL);
+    /* index.html cannot be replaced: the second batch fails. */
+    snprintf(path, sizeof path, "%s/index.html", w->dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_not_equal(add(w->dir, &m2, 1, NULL, 0, NULL, err, sizeof err), 0);
+    char *page = page_of(w->dir, &w->k, "x");
+    assert_null(strstr(page, "class=\"alarm\""));
+    free(page);
+    /* Once it can, the pair is recorded and the page says so. */
+    assert_int_equal(rmdir(path), 0);
+    add_ok(w->dir, &m2, 1, NULL);
+    page = page_of(w->dir, &w->k, "x");
+    assert_non_null(strstr(page, "signed another, different bundle with that number"));
+    free(page);
+    made_free(&m1);
+    made_free(&m2);
+}
+
 static bool
 dir_empty(const char *path)
 {
@@ -3461,6 +3494,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_sequence_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publisher_state_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocation_mark_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csp_everywhere, setup, teardown),
