@@ -1193,10 +1193,28 @@ url_dead(const struct san *s, const uint8_t *u, size_t n)
             path[m++] = u[j];
         }
     }
+    if (m == 1 && path[0] == '.')
+        return false; /* the folder: the page itself */
     for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
         if (m == strlen(own[j]) && memcmp(path, own[j], m) == 0)
             return false;
-    return file_named(s, path, m, &rest) < 0 && file_named(s, u, e, &rest) < 0;
+    if (file_named(s, u, e, &rest) >= 0)
+        return false; /* written with its stored name (out_url()) */
+    /* Named only once decoded ("my%20file.png"): written as it is, so it
+     * works where the file kept its name. */
+    long f = file_named(s, path, m, &rest);
+    return f < 0 || strcmp(s->files->stored[f], s->files->names[f]) != 0;
+}
+
+/* Whether a srcset value names a file the article's folder lacks (url_dead()). */
+static bool
+srcset_dead(const struct san *s, const uint8_t *u, size_t n)
+{
+    size_t k = 0, start, end;
+    while (srcset_next(u, n, &k, &start, &end))
+        if (url_dead(s, u + start, end - start))
+            return true;
+    return false;
 }
 
 /* Writes URL u[0..n) (a value the policy keeps), with an article file's stored name for its
@@ -1288,6 +1306,9 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     /* A link or picture naming a file the article's folder does not hold
      * leads nowhere: the text (or the picture's alt) stays, without it. */
     if (keep && (kind == ATTR_LINK || kind == ATTR_RESOURCE) && url_dead(s, norm, nn))
+        keep = false;
+    /* A picture's other sizes too: a browser could pick the one that is not there. */
+    if (keep && kind == ATTR_SRCSET && srcset_dead(s, dec, dn))
         keep = false;
     if (keep) {
         outs(s, " ");

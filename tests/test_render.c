@@ -681,6 +681,25 @@ test_dead_local_links(void **state)
     assert_non_null(strstr(pg, "<a href=\"./index.html\">Here</a>"));
     assert_non_null(strstr(pg, "<a href=\"body.html.txt\">Source</a>"));
     free(pg);
+    /* A picture's other size that is not there takes its srcset with it; the
+     * folder itself is the page; a name that only its escape matches is dead
+     * where the file is stored under another name. */
+    struct sz_attachment two[2] = {
+        {{"pic.png", 7}, {"image/png", 9}, (const uint8_t *)"x", 1},
+        {{"con.png", 7}, {"image/png", 9}, (const uint8_t *)"y", 1},
+    };
+    const char *stored[2] = {"pic.png", "_con.png"};
+    static const char html2[] =
+        "<p><img src=\"pic.png\" srcset=\"logo.png 2x\" alt=\"a\"> "
+        "<img src=\"pic.png\" srcset=\"pic.png 2x\" alt=\"b\"> <a href=\".\">Self</a> "
+        "<a href=\"%70ic.png\">P</a> <a href=\"%63on.png\">C</a></p>";
+    pg = page(SZ_CTYPE_HTML, html2, sizeof html2 - 1, two, stored, 2);
+    assert_non_null(strstr(pg, "<img src=\"pic.png\" alt=\"a\">"));
+    assert_non_null(strstr(pg, "<img src=\"pic.png\" srcset=\"pic.png 2x\" alt=\"b\">"));
+    assert_non_null(strstr(pg, "<a href=\".\">Self</a>"));
+    assert_non_null(strstr(pg, "<a href=\"%70ic.png\">P</a>"));
+    assert_non_null(strstr(pg, "<a>C</a>"));
+    free(pg);
     /* No attachment at all: the same. */
     static const char md[] = "[Next](next.html) and [Top](#top)\n";
     pg = page(SZ_CTYPE_MARKDOWN, md, sizeof md - 1, NULL, files, 0);
@@ -713,12 +732,12 @@ test_renamed_attachments_followed(void **state)
     free(pg);
 
     static const char html[] =
-        "<p><img srcset=\"con.png 1x, ./photo.png?v=2 2x,other.png 3x\" "
+        "<p><img srcset=\"con.png 1x, ./photo.png?v=2 2x,sitemap.png 3x\" "
         "src=\"photo.png\" alt=\"b\"> <a href=\"https://example.org/map.png\">w</a> "
         "<a href=\"CON.PNG\">c</a></p>";
     pg = page(SZ_CTYPE_HTML, html, sizeof html - 1, atts, files, 4);
     assert_non_null(
-        strstr(pg, "srcset=\"_con.png 1x, _photo.png?v=2 2x,other.png 3x\" src=\"_photo.png\""));
+        strstr(pg, "srcset=\"_con.png 1x, _photo.png?v=2 2x,sitemap.png 3x\" src=\"_photo.png\""));
     assert_non_null(strstr(pg, "<a href=\"https://example.org/map.png\" data-online=\"\">w</a>"));
     /* No file of the folder is CON.PNG (nor may one be, on Windows): it leads nowhere. */
     assert_non_null(strstr(pg, "<a>c</a>"));
