@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "cmd.h"
 #include "library.h"
@@ -89,10 +92,17 @@ no_core_dump(const char *cmd)
 {
     struct rlimit rl = {0, 0};
 
-    if ((strcmp(cmd, "keygen") == 0 || strcmp(cmd, "pack") == 0 || strcmp(cmd, "fetch") == 0) &&
-        setrlimit(RLIMIT_CORE, &rl) != 0)
+    if (strcmp(cmd, "keygen") != 0 && strcmp(cmd, "pack") != 0 && strcmp(cmd, "fetch") != 0)
+        return;
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
         util_err("warning: cannot turn off core dumps: a crash could leave secrets in a core "
                  "file");
+#ifdef __linux__
+    /* Nor a crash reporter's copy, nor another process of the user's reading its memory. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        util_err("warning: cannot mark this process not dumpable: a crash reporter could keep "
+                 "secrets");
+#endif
 }
 
 int

@@ -99,17 +99,20 @@ start_daemon u --log-level debug --onion-listen 127.0.0.1:0 --max-inbound 4 \
 UPORT=$(peer_port u)
 UOPORT=$(sed -n "s/.*listening for the onion service's connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p" \
     "$TMP/u.log" | tail -1)
-"$ADV" hold-links "127.0.0.1:$UOPORT" 4 --hold 8 >"$TMP/hold.out" 2>&1 &
+"$ADV" hold-links "127.0.0.1:$UOPORT" 4 --hold 40 >"$TMP/hold.out" 2>&1 &
 HOLD=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     [ "$(grep -c 'handshake from .* done' "$TMP/hold.out" 2>/dev/null)" -ge 4 ] && break
     sleep 0.1
 done
+[ "$(grep -c 'handshake from .* done' "$TMP/hold.out")" -ge 4 ] && ok ||
+    bad "the Tor client did not open its 4 links within 30 s: $(cat "$TMP/hold.out")"
 "$SZ" fetch --peer "127.0.0.1:$UPORT" --trust-file "$TMP/trust" --output "$TMP/lib-u" \
     --connect-timeout 5 >"$TMP/fetch-u.out" 2>&1 && ok ||
     bad "a reader on the ordinary port while one Tor client holds every inbound link: $(cat "$TMP/fetch-u.out")"
 grep -q "peer onion#[0-9]*: closed to make room for a peer from another address" "$TMP/u.log" && ok ||
     bad "u closed no onion link to make room: $(grep -h 'refused\|room' "$TMP/u.log" | tail -3)"
-wait $HOLD
+kill "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
 stop_daemon u && ok || bad "u stops cleanly"
 finish
