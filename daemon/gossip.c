@@ -23,7 +23,7 @@
 #define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
 /* Verified bundles are stored many to a transaction (one sync): at most these. */
 #define STORE_BATCH_MAX 512
-#define STORE_BATCH_BYTES (16u << 20)
+#define STORE_BATCH_BYTES (1u << 20)
 #define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
 #define FETCHES_RESERVED 4096        /* ... beyond, for the peers this node chose */
 #define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
