@@ -410,7 +410,7 @@ def check_page(lib, kp, folder, a, seq, created):
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.S)
     check(h1 and text_of(h1.group(1)) == a.title, f"{where}: title {h1 and h1.group(1)!r}")
     check(f'<time datetime="{W.rfc3339(a.published)}">' in page, f"{where}: published time")
-    meta = re.search(r'<p class="meta">(.*?)</p>', page, re.S)
+    meta = re.search(r'<p class="meta"[^>]*>(.*?)</p>', page, re.S)
     meta = text_of(meta.group(1)) if meta else ""
     for au in a.authors:
         check(au in meta, f"{where}: author {au!r} not in {meta!r}")
