@@ -2870,25 +2870,39 @@ send_ranges(struct peer *p)
     }
 }
 
+/* Whether p was asked for this bundle by its id (a fetch, or a REQUEST). */
+static bool
+asked_by_id(const struct peer *p, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    const struct fetch *f = fetch_find(p->d->gossip, id);
+
+    if (f != NULL && f->from == p)
+        return true;
+    for (size_t i = 0; i < ASKED_SLOTS; i++)
+        if (p->g->asked[i] != 0 && p->g->asked[i] == prefix(id))
+            return true;
+    return false;
+}
+
+/* The range asked of p that holds the bundle's sequence, or NULL. */
+static struct range_req *
+range_of(const struct peer *p, const struct sz_bundle_header *h)
+{
+    struct gossip_peer *g = p->g;
+
+    for (size_t i = 0; i < g->n_ranges_out; i++)
+        if (memcmp(g->ranges_out[i].publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+            h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
+            return &g->ranges_out[i];
+    return NULL;
+}
+
 /* True when p was asked for this bundle: by id, or by a range holding its sequence. */
 static bool
 solicited(const struct peer *p, const struct sz_bundle_header *h,
           const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    const struct gossip_peer *g = p->g;
-    const struct fetch *f = fetch_find(p->d->gossip, id);
-    size_t i;
-
-    if (f != NULL && f->from == p)
-        return true;
-    for (i = 0; i < ASKED_SLOTS; i++)
-        if (g->asked[i] != 0 && g->asked[i] == prefix(id))
-            return true;
-    for (i = 0; i < g->n_ranges_out; i++)
-        if (memcmp(g->ranges_out[i].publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
-            h->sequence >= g->ranges_out[i].first && h->sequence <= g->ranges_out[i].last)
-            return true;
-    return false;
+    return asked_by_id(p, id) || range_of(p, h) != NULL;
 }
 
 /*
@@ -2904,30 +2918,19 @@ solicited(const struct peer *p, const struct sz_bundle_header *h,
 static bool
 range_overflow(struct peer *p, const struct sz_bundle_header *h, const uint8_t id[SZ_BUNDLE_ID_LEN])
 {
-    struct gossip_peer *g = p->g;
-    const struct fetch *f = fetch_find(p->d->gossip, id);
-    size_t i;
+    struct range_req *r;
+    uint64_t span;
 
-    if (f != NULL && f->from == p)
+    if (asked_by_id(p, id) || (r = range_of(p, h)) == NULL)
         return false;
-    for (i = 0; i < ASKED_SLOTS; i++)
-        if (g->asked[i] != 0 && g->asked[i] == prefix(id))
-            return false;
-    for (i = 0; i < g->n_ranges_out; i++) {
-        struct range_req *r = &g->ranges_out[i];
-        if (memcmp(r->publisher, h->publisher, SZ_PUBLIC_KEY_LEN) == 0 && h->sequence >= r->first &&
-            h->sequence <= r->last) {
-            uint64_t span = r->last - r->first;
-            if (r->got > 0 && h->sequence == r->last_seq && r->in_row >= 2)
-                return true;
-            if (span < UINT64_MAX / 2 - 1 && r->got >= 2 * (span + 1))
-                return true;
-            r->in_row = r->got > 0 && h->sequence == r->last_seq ? r->in_row + 1 : 1;
-            r->last_seq = h->sequence;
-            r->got++;
-            return false;
-        }
-    }
+    span = r->last - r->first;
+    if (r->got > 0 && h->sequence == r->last_seq && r->in_row >= 2)
+        return true;
+    if (span < UINT64_MAX / 2 - 1 && r->got >= 2 * (span + 1))
+        return true;
+    r->in_row = r->got > 0 && h->sequence == r->last_seq ? r->in_row + 1 : 1;
+    r->last_seq = h->sequence;
+    r->got++;
     return false;
 }
 
