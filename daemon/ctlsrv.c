@@ -573,7 +573,7 @@ run_status(struct job *j)
     struct sz_wr text, json;
     struct status_ctx sc;
     struct status_pubs *pubs = calloc(1, sizeof *pubs);
-    uint64_t n = 0, bytes = 0, n_future, n_commits, max_bytes, publisher_max_bytes;
+    uint64_t n = 0, bytes = 0, n_future, max_bytes, publisher_max_bytes;
     uint32_t expiry_days;
     bool carry_any;
     char err[256], pk[SZ_PK_TEXT_LEN + 1];
@@ -611,7 +611,6 @@ run_status(struct job *j)
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
     n_future = store_n_future(d->store);
-    n_commits = store_n_commits(d->store);
     if (rc == 0)
         rc = store_publishers(d->store, status_collect_publisher, pubs, err, sizeof err);
     if (rc == 0) {
@@ -631,12 +630,12 @@ run_status(struct job *j)
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
                   "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,"
-                  "\"refused_future\":%llu,\"store_commits\":%llu,\"publishers\":[",
+                  "\"refused_future\":%llu,\"publishers\":[",
                   (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
                   (unsigned long long)publisher_max_bytes, (unsigned)expiry_days,
                   carry_any ? "any" : "list", (unsigned long long)d->n_imported,
                   (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
-                  (unsigned long long)n_future, (unsigned long long)n_commits);
+                  (unsigned long long)n_future);
         if (j->store_failed)
             wr_printf(&text,
                       "WARNING: %lld s ago the store could not write a bundle from a peer: %s\n",

@@ -21,21 +21,18 @@
 #define ASKED_SLOTS 64                /* per peer: ids last asked of it */
 #define VERIFY_HOLD_BYTES (8u << 20)  /* a peer's bundles waiting for verification */
 #define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
-/* Verified bundles are stored many to a transaction (one sync): at most these. */
-#define STORE_BATCH_MAX 512
-#define STORE_BATCH_BYTES (1u << 20)
-#define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
-#define FETCHES_RESERVED 4096        /* ... beyond, for the peers this node chose */
-#define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
-#define MAX_FETCHES_PER_ADDRESS 4096 /* ... the links one address opened to this node, together */
-#define FETCH_BUCKETS 4096           /* hash buckets of the fetch table */
-#define RECENT_SLOTS 1024            /* ids stored lately: announcements racing them are ignored */
-#define MAX_DEFERRED 4096            /* wanted ids a peer announced beyond its fetch share */
-#define MAX_DEFERRED_ALL 32768       /* ... every peer's together (80 bytes each) */
-#define DRIVE_SLICE 256              /* deferred fetches one peer starts per turn */
-#define NOT_FOUND_LIMIT 64           /* its own announced ids it says it lacks, per 10 s */
-#define MAX_CANDIDATES 8             /* peers that announced one id */
-#define MAX_REQUESTED 16             /* ids outstanding to one peer */
+#define MAX_FETCHES 16384             /* bundles being fetched at once, node-wide */
+#define FETCHES_RESERVED 4096         /* ... beyond, for the peers this node chose */
+#define MAX_FETCHES_PER_PEER 4096     /* fetches one peer's announcements may start */
+#define MAX_FETCHES_PER_ADDRESS 4096  /* ... the links one address opened to this node, together */
+#define FETCH_BUCKETS 4096            /* hash buckets of the fetch table */
+#define RECENT_SLOTS 1024             /* ids stored lately: announcements racing them are ignored */
+#define MAX_DEFERRED 4096             /* wanted ids a peer announced beyond its fetch share */
+#define MAX_DEFERRED_ALL 32768        /* ... every peer's together (80 bytes each) */
+#define DRIVE_SLICE 256               /* deferred fetches one peer starts per turn */
+#define NOT_FOUND_LIMIT 64            /* its own announced ids it says it lacks, per 10 s */
+#define MAX_CANDIDATES 8              /* peers that announced one id */
+#define MAX_REQUESTED 16              /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
 #define MAX_SERVE_IDS 64    /* ids a peer asked for, queued */
 #define MAX_SERVE_RANGES 16 /* ranges a peer asked for, queued */
@@ -329,10 +326,6 @@ struct gossip {
     size_t n_parts;
     uint64_t no_resume[NO_RESUME_SLOTS]; /* a ring of id prefixes */
     size_t no_resume_next;
-    /* Verified bundles waiting for the store job (JOB_STORE), in order. */
-    struct gjob **store_q;
-    size_t n_store_q, cap_store_q;
-    bool storing; /* a store job runs */
 };
 
 /* ---- small helpers ---- */
@@ -927,7 +920,6 @@ enum job_kind {
     JOB_SERVE,   /* read bundles a peer asked for */
     JOB_SUMMARY, /* build our SUMMARY */
     JOB_COMPARE, /* compare a peer's SUMMARY with ours */
-    JOB_STORE,   /* store verified bundles, many to a transaction */
 };
 
 /* Two held bundles of one publisher and sequence (evidence of a stolen key). */
@@ -997,9 +989,6 @@ struct gjob {
     /* VERIFY: the pair a stored bundle made; SUMMARY: pairs for a new peer */
     struct equiv_pair *equiv;
     size_t n_equiv;
-    /* STORE: the verify jobs whose bundles it stores (freed when it is done) */
-    struct gjob **batch;
-    size_t n_batch;
     char err[512]; /* VERIFY: why the store failed (a path, the cause, what to do) */
 };
 
@@ -1027,7 +1016,6 @@ gjob_free(struct gjob *j)
     free(j->want);
     free(j->equiv);
     free(j->sub);
-    free(j->batch);
     free(j);
 }
 
@@ -1095,6 +1083,7 @@ run_verify(struct gjob *j)
 {
     struct daemon *d = j->gs->d;
     struct sz_bundle *b = NULL;
+    int64_t now = daemon_now();
 
     j->verify_rc = daemon_open_bundle(d, j->bundle, j->bundle_len, &b);
     if (j->verify_rc != 0)
@@ -1102,55 +1091,22 @@ run_verify(struct gjob *j)
     j->carried = daemon_carries(d, b->hdr.publisher);
     store_meta_from_header(&j->item.meta, &b->hdr, b->id, j->bundle_len);
     sz_bundle_free(b);
-    j->item.bytes = j->bundle; /* stored by a store job (run_store()) */
-}
-
-/*
- * Stores the bundles of the verify jobs in j->batch in one transaction (one
- * sync, where each had its own: 3,096 syncs for a catch-up of 3,000 small
- * bundles), and finds what each job's outcome needs from the store.
- */
-static void
-run_store(struct gjob *j)
-{
-    struct daemon *d = j->gs->d;
-    struct store_item *items = calloc(j->n_batch, sizeof *items);
-    char err[512];
-    size_t i;
-    int rc;
-
-    if (items == NULL) {
-        for (i = 0; i < j->n_batch; i++) {
-            j->batch[i]->item.status = STORE_PENDING;
-            snprintf(j->batch[i]->err, sizeof j->batch[i]->err,
-                     "out of memory for a batch of %zu bundles", j->n_batch);
-        }
+    if (!j->carried)
         return;
-    }
-    for (i = 0; i < j->n_batch; i++)
-        items[i] = j->batch[i]->item;
+    j->item.bytes = j->bundle;
     uv_mutex_lock(&d->store_lock);
-    rc = store_put_batch(d->store, items, j->n_batch, daemon_now(), err, sizeof err);
-    for (i = 0; i < j->n_batch; i++) {
-        struct gjob *v = j->batch[i];
-        v->item.status = rc == 0 ? items[i].status : STORE_PENDING;
-        v->item.equivocates = rc == 0 && items[i].equivocates;
-        if (rc != 0) {
-            snprintf(v->err, sizeof v->err, "%s", err);
-            continue;
-        }
-        if (v->item.status == STORE_EXPIRED || v->item.status == STORE_TOO_BIG)
-            (void)store_seq_ranges(d->store, v->item.meta.publisher, 0, first_range,
-                                   &v->lowest_held, NULL, 0);
-        if (v->item.status == STORE_STORED && v->item.equivocates) {
-            /* The pair, for the peers: they cannot tell it from the new bundle alone. */
-            struct equiv_collect c = {v, 1, v->item.meta.publisher, v->item.meta.sequence};
-            (void)store_equivocations_of(d->store, v->item.meta.publisher, v->item.meta.sequence,
-                                         collect_equiv, &c, NULL, 0);
-        }
+    if (store_put(d->store, &j->item, now, j->err, sizeof j->err) != 0)
+        j->item.status = STORE_PENDING;
+    if (j->item.status == STORE_EXPIRED || j->item.status == STORE_TOO_BIG)
+        (void)store_seq_ranges(d->store, j->item.meta.publisher, 0, first_range, &j->lowest_held,
+                               NULL, 0);
+    if (j->item.status == STORE_STORED && j->item.equivocates) {
+        /* The pair, for the peers: they cannot tell it from the new bundle alone. */
+        struct equiv_collect c = {j, 1, j->item.meta.publisher, j->item.meta.sequence};
+        (void)store_equivocations_of(d->store, j->item.meta.publisher, j->item.meta.sequence,
+                                     collect_equiv, &c, NULL, 0);
     }
     uv_mutex_unlock(&d->store_lock);
-    free(items);
 }
 
 struct range_read {
@@ -1612,9 +1568,6 @@ on_gjob_work(uv_work_t *w)
     case JOB_COMPARE:
         run_compare(j);
         break;
-    case JOB_STORE:
-        run_store(j);
-        break;
     }
 }
 
@@ -1798,12 +1751,13 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
             hex, pk, peer_name(p), created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
 }
 
-/* Gives back what j's bundle held of its peer's and the node's verification budget. */
 static void
-verify_release(struct gjob *j)
+done_verify(struct gjob *j)
 {
     struct gossip *gs = j->gs;
     struct peer *p = j->p;
+    struct fetch *f;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
 
     if (p->g != NULL && p->g->n_verifying > 0)
         p->g->n_verifying--;
@@ -1826,17 +1780,7 @@ verify_release(struct gjob *j)
                 }
         }
     }
-}
 
-static void
-done_verify(struct gjob *j)
-{
-    struct gossip *gs = j->gs;
-    struct peer *p = j->p;
-    struct fetch *f;
-    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
-
-    verify_release(j);
     if (j->verify_rc != 0 && j->resumed) {
         /*
          * The kept bytes are this node's own, and only the rest came from p:
@@ -1872,8 +1816,6 @@ done_verify(struct gjob *j)
         /* Asked for, so carried then: the carry list changed (reload) since. Dropped. */
         log_msg(LOG_DEBUG, "peer %s: a bundle of a publisher no longer carried: dropped",
                 peer_name(p));
-        if (f != NULL && f->from == p)
-            fetch_remove(gs, f);
         return;
     }
     if (f != NULL)
@@ -2387,9 +2329,6 @@ done_compare(struct gjob *j)
     maybe_recompare(p);
 }
 
-static void store_queue(struct gjob *j);
-static void store_done(struct gjob *j, bool stopping);
-
 static void
 on_gjob_done(uv_work_t *w, int status)
 {
@@ -2397,13 +2336,6 @@ on_gjob_done(uv_work_t *w, int status)
     struct daemon *d = j->gs->d;
 
     d->n_jobs--;
-    /* Verified and carried: to the store job, which finishes it (done_verify()). */
-    if (j->kind == JOB_VERIFY && status == 0 && j->verify_rc == 0 && j->carried) {
-        store_queue(j);
-        return;
-    }
-    if (j->kind == JOB_STORE)
-        store_done(j, status != 0 || d->stopping);
     if (j->kind == JOB_COMPARE && j->p->g != NULL)
         j->p->g->comparing = false;
     if (j->kind == JOB_SERVE)
@@ -2424,8 +2356,6 @@ on_gjob_done(uv_work_t *w, int status)
             break;
         case JOB_COMPARE:
             done_compare(j);
-            break;
-        case JOB_STORE: /* store_done() above */
             break;
         }
     } else if (j->kind == JOB_SERVE && j->p->g != NULL) {
@@ -2465,113 +2395,6 @@ gjob_queue(struct gjob *j)
     d->n_jobs++;
     peer_hold(j->p);
     return 0;
-}
-
-/* ---- storing ---- */
-
-/* Frees the verify jobs [0, n) of v (their bundles not stored), releasing their peers. */
-static void
-drop_verified(struct daemon *d, struct gjob **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        verify_release(v[i]);
-        if (!d->stopping)
-            fetch_again(v[i]->gs, v[i]->p, v[i]->rx_id); /* asked again, of anyone */
-        peer_release(v[i]->p);
-        gjob_free(v[i]);
-    }
-    if (n > 0)
-        log_msg(LOG_WARN,
-                "%zu verified bundles could not be queued for the store: dropped (peers "
-                "offer them again)",
-                n);
-    daemon_job_done(d);
-}
-
-/*
- * Starts a store job with the first verified bundles waiting (at most
- * STORE_BATCH_MAX, or STORE_BATCH_BYTES unless it is the first): while it
- * syncs, more gather for the next. Runs while the node stops, too: what was
- * verified is kept.
- */
-static void
-store_start(struct gossip *gs)
-{
-    struct gjob *j;
-    size_t n = 0, bytes = 0;
-
-    if (gs->storing || gs->n_store_q == 0)
-        return;
-    while (n < gs->n_store_q && n < STORE_BATCH_MAX &&
-           (n == 0 || bytes + gs->store_q[n]->bundle_len <= STORE_BATCH_BYTES))
-        bytes += gs->store_q[n++]->bundle_len;
-    j = gjob_new(gs->store_q[0]->p, JOB_STORE);
-    if (j != NULL && (j->batch = malloc(n * sizeof *j->batch)) == NULL) {
-        gjob_free(j);
-        j = NULL;
-    }
-    if (j == NULL) {
-        struct gjob **v = gs->store_q;
-        size_t all = gs->n_store_q;
-        gs->store_q = NULL;
-        gs->n_store_q = gs->cap_store_q = 0;
-        drop_verified(gs->d, v, all);
-        free(v);
-        return;
-    }
-    memcpy(j->batch, gs->store_q, n * sizeof *j->batch);
-    j->n_batch = n;
-    if (gjob_queue(j) != 0) {
-        /* gjob_queue() freed the job, not the verify jobs: they are still queued,
-         * and nothing would take them later. */
-        struct gjob **v = gs->store_q;
-        size_t all = gs->n_store_q;
-        gs->store_q = NULL;
-        gs->n_store_q = gs->cap_store_q = 0;
-        drop_verified(gs->d, v, all);
-        free(v);
-        return;
-    }
-    memmove(gs->store_q, gs->store_q + n, (gs->n_store_q - n) * sizeof *gs->store_q);
-    gs->n_store_q -= n;
-    gs->storing = true;
-}
-
-/* A verified bundle of a carried publisher waits for the store job (its peer still held). */
-static void
-store_queue(struct gjob *j)
-{
-    struct gossip *gs = j->gs;
-
-    if (gs->n_store_q == gs->cap_store_q) {
-        size_t cap = gs->cap_store_q ? 2 * gs->cap_store_q : 64;
-        struct gjob **v = realloc(gs->store_q, cap * sizeof *v);
-        if (v == NULL) {
-            drop_verified(gs->d, &j, 1);
-            return;
-        }
-        gs->store_q = v;
-        gs->cap_store_q = cap;
-    }
-    gs->store_q[gs->n_store_q++] = j;
-    store_start(gs);
-}
-
-/* A store job ended: each bundle's outcome (unless the node stops), then the next batch. */
-static void
-store_done(struct gjob *j, bool stopping)
-{
-    struct gossip *gs = j->gs;
-
-    for (size_t i = 0; i < j->n_batch; i++) {
-        if (!stopping)
-            done_verify(j->batch[i]);
-        peer_release(j->batch[i]->p);
-        gjob_free(j->batch[i]);
-    }
-    j->n_batch = 0;
-    gs->storing = false;
-    store_start(gs);
 }
 
 /* ---- serving ---- */
@@ -3324,12 +3147,6 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     p->g->n_verifying++;
     p->g->verifying_bytes += len;
     p->d->gossip->verifying_all += len;
-    /* Answered: its check and its batch's commit decide, however long they take. */
-    {
-        struct fetch *f = fetch_find(p->d->gossip, id);
-        if (f != NULL && f->from == p)
-            f->deadline_ms = INT64_MAX;
-    }
     /* Verification is slower than a link: hold reading rather than queue without bound
      * (what one peer queues, and what all of them do: many links, a large bundle each). */
     if (p->g->verifying_bytes > VERIFY_HOLD_BYTES || p->d->gossip->verifying_all > VERIFY_ALL_BYTES)
@@ -4360,7 +4177,6 @@ gossip_free(struct daemon *d)
     }
     while (d->gossip->n_parts > 0)
         (void)part_remove(d->gossip, &d->gossip->parts[0], false);
-    free(d->gossip->store_q); /* empty: its jobs end before the loop does */
     free(d->gossip);
     d->gossip = NULL;
 }

@@ -232,9 +232,8 @@ struct store {
     struct store_limits lim;
     bool has_own; /* own: the node's own publisher, never evicted for the total quota */
     uint8_t own[SZ_PUBLIC_KEY_LEN];
-    uint64_t n_future;  /* STORE_FUTURE refusals committed since open */
-    uint64_t n_commits; /* write transactions committed since open */
-    int upgraded_from;  /* the schema version store_open() upgraded, or 0 */
+    uint64_t n_future; /* STORE_FUTURE refusals committed since open */
+    int upgraded_from; /* the schema version store_open() upgraded, or 0 */
     char *dir;
     char *db_path;
     char *lock_path;
@@ -428,8 +427,6 @@ commit(struct store *st, char *err, size_t err_cap)
 
     if (ret < 0)
         rollback(st);
-    else
-        st->n_commits++;
     return ret;
 }
 
@@ -1639,12 +1636,6 @@ uint64_t
 store_n_future(const struct store *st)
 {
     return st->n_future;
-}
-
-uint64_t
-store_n_commits(const struct store *st)
-{
-    return st->n_commits;
 }
 
 /* Runs a statement returning one integer (a PRAGMA), outside the cache. */

@@ -166,10 +166,6 @@ void store_set_own_publisher(struct store *st, const uint8_t publisher[SZ_PUBLIC
  * opened (not kept across a restart). */
 uint64_t store_n_future(const struct store *st);
 
-/* Write transactions committed since the store was opened (each one sync of
- * the WAL): puts, deletions, maintenance. */
-uint64_t store_n_commits(const struct store *st);
-
 /* Fills *m from a verified bundle's header, id and length (received is zeroed). */
 void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
                             const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len);
