@@ -169,6 +169,99 @@ line_is(const uint8_t *buf, size_t s, size_t e, const char *mark)
  */
 #define DERIVED_TITLE_MAX 150 /* characters of a title taken from the text */
 
+/* The code point at s[i] of s[0..n) (a stray byte is itself). */
+static uint32_t
+cp_at(const char *s, size_t n, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)s + i;
+    size_t left = n - i;
+
+    if (left >= 4 && u[0] >= 0xf0 && (u[1] & 0xc0) == 0x80 && (u[2] & 0xc0) == 0x80 &&
+        (u[3] & 0xc0) == 0x80)
+        return (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3f) << 12 |
+               (uint32_t)(u[2] & 0x3f) << 6 | (u[3] & 0x3f);
+    if (left >= 3 && u[0] >= 0xe0 && (u[1] & 0xc0) == 0x80 && (u[2] & 0xc0) == 0x80)
+        return (uint32_t)(u[0] & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f);
+    if (left >= 2 && u[0] >= 0xc0 && (u[1] & 0xc0) == 0x80)
+        return (uint32_t)(u[0] & 0x1f) << 6 | (u[1] & 0x3f);
+    return u[0];
+}
+
+/* The start of the character before position i > 0 of s. */
+static size_t
+cp_before(const char *s, size_t i)
+{
+    size_t k = i - 1;
+
+    while (k > 0 && i - k < 4 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
+    return k;
+}
+
+/*
+ * Whether cp only extends the character before it (a combining mark, a
+ * vowel sign, a joiner, a variation selector, a skin tone), so that a cut
+ * before it would split what a reader sees as one letter or picture. The
+ * blocks of the scripts articles are written in, not all of Unicode; the
+ * Indic blocks share one layout of their signs.
+ */
+static bool
+cp_extends(uint32_t cp)
+{
+    static const uint32_t r[][2] = {
+        {0x0300, 0x036f},   {0x0483, 0x0489}, {0x0591, 0x05bd},   {0x05bf, 0x05bf},
+        {0x05c1, 0x05c2},   {0x05c4, 0x05c5}, {0x05c7, 0x05c7},   {0x0610, 0x061a},
+        {0x064b, 0x065f},   {0x0670, 0x0670}, {0x06d6, 0x06dc},   {0x06df, 0x06e4},
+        {0x06e7, 0x06e8},   {0x06ea, 0x06ed}, {0x0e31, 0x0e31},   {0x0e34, 0x0e3a},
+        {0x0e47, 0x0e4e},   {0x0eb1, 0x0eb1}, {0x0eb4, 0x0ebc},   {0x0ec8, 0x0ecd},
+        {0x1ab0, 0x1aff},   {0x1dc0, 0x1dff}, {0x200c, 0x200d},   {0x20d0, 0x20ff},
+        {0xfe00, 0xfe0f},   {0xfe20, 0xfe2f}, {0x1f3fb, 0x1f3ff}, {0xe0020, 0xe007f},
+        {0xe0100, 0xe01ef},
+    };
+
+    if (cp >= 0x0900 && cp <= 0x0dff) {
+        uint32_t c = cp & 0x7f;
+        return c <= 0x03 || c == 0x3c || (c >= 0x3e && c <= 0x4d) || (c >= 0x55 && c <= 0x57) ||
+               (c >= 0x62 && c <= 0x63);
+    }
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (cp >= r[i][0] && cp <= r[i][1])
+            return true;
+    return false;
+}
+
+/* Whether cp is a regional indicator (two make a flag). */
+static bool
+cp_regional(uint32_t cp)
+{
+    return cp >= 0x1f1e6 && cp <= 0x1f1ff;
+}
+
+/*
+ * Moves a cut at position cut < n of t[0..n) (the start of a character) back
+ * to where a reader sees one character end: not before a combining mark or
+ * after a joiner, not between the two halves of a flag.
+ */
+static size_t
+cut_at_cluster(const char *t, size_t n, size_t cut)
+{
+    size_t n_ri = 0, k;
+
+    while (cut > 0) {
+        size_t prev = cp_before(t, cut);
+        if (!cp_extends(cp_at(t, n, cut)) && cp_at(t, n, prev) != 0x200d)
+            break;
+        cut = prev;
+    }
+    if (cut > 0 && cp_regional(cp_at(t, n, cut))) {
+        for (k = cut; k > 0 && cp_regional(cp_at(t, n, cp_before(t, k))); k = cp_before(t, k))
+            n_ri++;
+        if (n_ri % 2 == 1)
+            cut = cp_before(t, cut);
+    }
+    return cut;
+}
+
 static int
 set_derived_title(struct article_file *f, const char *s, size_t n)
 {
@@ -223,6 +316,8 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
                 sp--;
             if (sp > cut / 2)
                 cut = sp;
+            else
+                cut = cut_at_cluster(t, o, cut);
             while (cut > 0 && (t[cut - 1] == ' ' || t[cut - 1] == ',' || t[cut - 1] == ';' ||
                                t[cut - 1] == ':' || t[cut - 1] == '-'))
                 cut--;

@@ -548,6 +548,31 @@ t = sys.argv[1]
 sys.exit(0 if 100 <= len(t) <= 151 and t.endswith("\u2026") and t.startswith("слово1, слово2,")
          and not t.endswith(", \u2026") and not t.endswith(",\u2026") else 1)' "$title" && ok ||
     bad "a long first paragraph's title: '$title'"
+# Without a space to end after, the cut does not split what a reader sees
+# as one letter or picture: a Thai letter and its signs, a family emoji
+# joined by ZWJ, a flag's two halves (it cut after the 150th code point).
+python3 -c 'import sys
+d = sys.argv[1]
+open(d + "/thai.txt", "w").write("\u0e01\u0e34\u0e48\u0e32" * 100 + "\n")
+open(d + "/family.txt", "w").write("a" + "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 100 + "\n")
+open(d + "/flags.txt", "w").write("a" + "\U0001f1fa\U0001f1e6" * 100 + "\n")' "$TMP/gen"
+check "pack texts without spaces" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen5.bundle" \
+    "$TMP/gen/thai.txt" "$TMP/gen/family.txt" "$TMP/gen/flags.txt"
+"$SZ" inspect "$TMP/gen5.bundle" >"$TMP/gen5.inspect"
+python3 -c 'import sys
+groups = {"thai": ("", 4), "family": ("a", 5), "flags": ("a", 2)}
+seen = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    for name, (lead, size) in groups.items():
+        if "- " + name + " " in line:
+            t = line.rstrip("\n").split("  ")[-1]
+            body = t[len(lead):-1]
+            if not t.startswith(lead) or not t.endswith("\u2026") or len(body) % size or \
+                    len(t) > 151 or len(body) < 100:
+                sys.exit("%s: %r" % (name, t))
+            seen += 1
+sys.exit(0 if seen == 3 else "titles found: %d" % seen)' "$TMP/gen5.inspect" && ok ||
+    bad "titles cut within a character: $(cat "$TMP/gen5.inspect")"
 # Mistakes get what to do: two attachments with one name, a value with ': '
 # unquoted, a file in another encoding.
 mkdir -p "$TMP/gen/img/a" "$TMP/gen/img/b"
