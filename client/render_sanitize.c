@@ -1628,8 +1628,8 @@ emit_scroll_box(struct san *s)
 /* Writes a start tag with the attributes the policy keeps, and pushes the
  * element when push (void elements are not; nothing is written "/>"). For the
  * article page, a table goes into a scroll box and a <pre>, which scrolls
- * itself, takes the focus, named "Code" when it holds code and the publisher
- * named it not. */
+ * itself, takes the focus, named "Code" when it holds code ("Preformatted
+ * text" when not) and the publisher named it not. */
 static void
 emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
 {
@@ -1645,8 +1645,9 @@ emit_start(struct san *s, const struct tag *t, uint8_t ns, bool push)
     out_name(s, t->name, ns, t->id);
     if (s->page && ns == NS_HTML && strcmp(t->name, "pre") == 0) {
         outs(s, " tabindex=\"0\"");
-        if (code_follows(s) && !has_attr(s, t->attrs, "role", "aria-label", "aria-labelledby"))
-            outs(s, " role=\"region\" aria-label=\"Code\"");
+        if (!has_attr(s, t->attrs, "role", "aria-label", "aria-labelledby"))
+            outs(s, code_follows(s) ? " role=\"region\" aria-label=\"Code\""
+                                    : " role=\"region\" aria-label=\"Preformatted text\"");
     }
     s->link_online = false;
     while (attr_next(s->p, s->len, &ap, &a, &dummy) == 1)

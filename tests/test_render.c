@@ -1389,8 +1389,10 @@ test_scroll_boxes_focusable(void **state)
     }
     assert_int_equal(n_pre, 3);
     assert_int_equal(n_table, 3);
-    /* Where the publisher named it, its name stays; a code block gets one. */
-    assert_non_null(strstr(pg, "<pre tabindex=\"0\">  /"));
+    /* Where the publisher named it, its name stays; a code block gets one,
+     * and so does other preformatted text (a focus stop needs a name). */
+    assert_non_null(
+        strstr(pg, "<pre tabindex=\"0\" role=\"region\" aria-label=\"Preformatted text\">  /"));
     assert_non_null(strstr(pg, "<pre tabindex=\"0\" role=\"img\" aria-label=\"A cat\">"));
     assert_non_null(strstr(pg, code_box));
     free(pg);
