@@ -2303,6 +2303,43 @@ out:
 }
 
 /*
+ * Sends a SUMMARY claiming sequence seq of publisher pub and waits (at most
+ * REQUEST_WAIT_MS) for the daemon's REQUEST_RANGE over it. Returns whether
+ * it came; then *asked is its range and *wait_s how long it took.
+ */
+static bool
+claim_and_wait_range(struct conn *c, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t seq,
+                     struct sz_msg_range *asked, double *wait_s)
+{
+    uint8_t sbody[256];
+    size_t blen = 0, i;
+    struct sz_msg_range r = {.first = seq, .last = seq};
+    struct sz_msg_summary_src src = {.publisher = pub, .ranges = &r, .n_ranges = 1};
+    bool got = false;
+    double t0;
+
+    if (sz_msg_encode_summary(false, &src, 1, sbody, sizeof sbody, &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    send_body(c, sbody, blen);
+    t0 = now_s();
+    while (!got && conn_pump(c, REQUEST_WAIT_MS, range_asked) == 0) {
+        for (i = 0; i < c->n_ranges; i++)
+            if (memcmp(c->ranges[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0 &&
+                c->ranges[i].first <= seq && seq <= c->ranges[i].last) {
+                got = true;
+                asked->first = c->ranges[i].first;
+                asked->last = c->ranges[i].last;
+            }
+        c->n_ranges = 0;
+        c->n_ranges_total = 0;
+        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
+            break;
+    }
+    *wait_s = now_s() - t0;
+    return got;
+}
+
+/*
  * equiv-flood DIR: DIR holds bundles (*.bundle) of one publisher, all with
  * one sequence and each different. A SUMMARY claims that sequence; on the
  * daemon's REQUEST_RANGE they all go in BUNDLES messages, then RANGE_DONE.
@@ -2316,15 +2353,13 @@ cmd_equiv_flood(const char *dirpath)
     struct conn c;
     DIR *dir = opendir(dirpath);
     struct dirent *de;
-    uint8_t **bs = NULL, sbody[256], id[SZ_BUNDLE_ID_LEN], *body;
+    uint8_t **bs = NULL, id[SZ_BUNDLE_ID_LEN], *body;
     size_t *ls = NULL, nb = 0, cap = 0, i, blen = 0;
     struct sz_bundle_header hdr, h0;
     struct sz_msg_range r;
-    struct sz_msg_summary_src src;
     struct sz_msg m;
     unsigned long frames = 0;
-    bool asked = false;
-    double t0;
+    double t0, wait_s;
 
     if (dir == NULL)
         die_local("equiv-flood: cannot open the folder");
@@ -2365,28 +2400,7 @@ cmd_equiv_flood(const char *dirpath)
         conn_free(&c);
         return verdict(false, "handshake failed, or no batch feature");
     }
-    r.first = r.last = h0.sequence;
-    src.publisher = h0.publisher;
-    src.ranges = &r;
-    src.n_ranges = 1;
-    if (sz_msg_encode_summary(false, &src, 1, sbody, sizeof sbody, &blen) != 0)
-        die_local("cannot encode SUMMARY");
-    send_body(&c, sbody, blen);
-    t0 = now_s();
-    while (!asked && conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
-        for (i = 0; i < c.n_ranges; i++)
-            if (memcmp(c.ranges[i].publisher, h0.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
-                c.ranges[i].first <= h0.sequence && h0.sequence <= c.ranges[i].last) {
-                asked = true;
-                r.first = c.ranges[i].first;
-                r.last = c.ranges[i].last;
-            }
-        c.n_ranges = 0;
-        c.n_ranges_total = 0;
-        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
-            break;
-    }
-    if (!asked) {
+    if (!claim_and_wait_range(&c, h0.publisher, h0.sequence, &r, &wait_s)) {
         conn_free(&c);
         return verdict(false, "the daemon did not REQUEST_RANGE the claimed sequence");
     }
@@ -2442,16 +2456,15 @@ cmd_bundle_repeat(const char *path)
 {
     struct conn c;
     size_t len, blen = 0, per, i;
-    uint8_t *b = read_file(path, &len), *body, sbody[256];
+    uint8_t *b = read_file(path, &len), *body;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     const uint8_t **ptrs;
     size_t *lens;
     struct sz_bundle_header hdr;
     struct sz_msg_range r;
-    struct sz_msg_summary_src src;
     unsigned long frames = 0;
-    double t0, t_asked;
-    bool asked = false, ok;
+    double t0, wait_s;
+    bool ok;
 
     if (sz_bundle_parse(b, len, 0, &hdr, id) != 0)
         die_local("not a bundle");
@@ -2464,32 +2477,13 @@ cmd_bundle_repeat(const char *path)
         return verdict(false, c.open ? "the daemon did not agree to the batch feature"
                                      : "handshake failed");
     }
-    r.first = r.last = hdr.sequence;
-    src.publisher = hdr.publisher;
-    src.ranges = &r;
-    src.n_ranges = 1;
-    if (sz_msg_encode_summary(false, &src, 1, sbody, sizeof sbody, &blen) != 0)
-        die_local("cannot encode SUMMARY");
-    send_body(&c, sbody, blen);
     say("SUMMARY: the bundle's publisher, sequence %llu", (unsigned long long)hdr.sequence);
-    t0 = now_s();
-    while (!asked && conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
-        for (i = 0; i < c.n_ranges; i++)
-            if (memcmp(c.ranges[i].publisher, hdr.publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
-                c.ranges[i].first <= hdr.sequence && hdr.sequence <= c.ranges[i].last)
-                asked = true;
-        c.n_ranges = 0;
-        c.n_ranges_total = 0;
-        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
-            break;
-    }
-    if (!asked) {
+    if (!claim_and_wait_range(&c, hdr.publisher, hdr.sequence, &r, &wait_s)) {
         conn_free(&c);
         free(b);
         return verdict(false, "the daemon did not REQUEST_RANGE the claimed sequence");
     }
-    t_asked = now_s();
-    say("request_range_ms: %.0f", (t_asked - t0) * 1000);
+    say("request_range_ms: %.0f", wait_s * 1000);
     per = (SZ_MSG_MAX_LEN - 3) / (len + 4);
     if (per > SZ_MSG_MAX_BUNDLES)
         per = SZ_MSG_MAX_BUNDLES;
