@@ -1184,7 +1184,13 @@ util_load_bundle(const char *path, const struct util_trust *trust, uint64_t cont
     }
     if (util_read_file(path, (size_t)max, &raw, &len, err, err_cap) != 0)
         return EXIT_INPUT;
-    r = sz_bundle_open(raw, len, content_cap, &b);
+    /*
+     * In the order of BUNDLE.md 1.3: the signature and the hash, then the
+     * publisher against the trusted keys, and only for a trusted one
+     * decompression and the articles (anyone may sign a bundle and make it
+     * expensive to open).
+     */
+    r = sz_bundle_verify(raw, len, content_cap, &hdr, NULL);
     if (r == -SZ_ETOOBIG && sz_bundle_parse(raw, len, SZ_BUNDLE_MAX_CONTENT_LEN, &hdr, NULL) == 0 &&
         hdr.content_len > content_cap) {
         snprintf(err, err_cap,
@@ -1202,15 +1208,20 @@ util_load_bundle(const char *path, const struct util_trust *trust, uint64_t cont
         return EXIT_REFUSED;
     }
     for (i = 0; i < trust->n; i++)
-        if (sodium_memcmp(trust->pk[i], b->hdr.publisher, 32) == 0)
+        if (sodium_memcmp(trust->pk[i], hdr.publisher, 32) == 0)
             break;
     if (i == trust->n) {
-        sz_pk_to_text(b->hdr.publisher, text);
+        sz_pk_to_text(hdr.publisher, text);
         snprintf(err, err_cap,
                  "%s: refused: signed by %s, which is not a trusted publisher "
                  "(add --trust with that key only if you trust it)",
                  path, text);
-        sz_bundle_free(b);
+        free(raw);
+        return EXIT_REFUSED;
+    }
+    r = sz_bundle_open_verified(raw, len, content_cap, &b);
+    if (r != 0) {
+        snprintf(err, err_cap, "%s: refused: %s", path, sz_strerror(r));
         free(raw);
         return EXIT_REFUSED;
     }

@@ -416,6 +416,13 @@ sz_bundle_open_with(const uint8_t *buf, size_t len, uint64_t content_cap, struct
 }
 
 int
+sz_bundle_open_verified(const uint8_t *buf, size_t len, uint64_t content_cap,
+                        struct sz_bundle **out)
+{
+    return bundle_open(buf, len, content_cap, false, NULL, out);
+}
+
+int
 sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out)
 {
     return bundle_open(buf, len, content_cap, false, NULL, out);

@@ -650,6 +650,14 @@ test_round_trip(void **state)
         assert_memory_equal(ob->c->articles[0].id.p, "hello", 5);
         sz_bundle_free(ob);
         sz_bundle_free(NULL);
+        /* Once verified, opened without verifying again: the same bundle. */
+        assert_int_equal(sz_bundle_open_verified(b, len, 0, &ob), 0);
+        assert_memory_equal(ob->id, id, 32);
+        assert_int_equal(ob->content_len, clen);
+        assert_memory_equal(ob->content, content, clen);
+        sz_bundle_free(ob);
+        /* Its header is still parsed: a cut bundle is not read past its end. */
+        assert_int_equal(sz_bundle_open_verified(b, len - 1, 0, &ob), -SZ_EBADMSG);
 
         /* Deterministic. */
         b2 = seal(content, clen, levels[i], &len2, id2);

@@ -89,6 +89,16 @@ int sz_bundle_verify_prefix(const uint8_t *buf, size_t len, uint64_t total, uint
 int sz_bundle_open(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz_bundle **out);
 
 /*
+ * Steps 8 and 9 of BUNDLE.md 1.3 for a bundle whose steps 1 to 7 the caller
+ * has taken: buf must be bytes sz_bundle_verify() returned 0 for, unchanged
+ * since, and their publisher one the caller trusts. The header is parsed
+ * again (no cryptography); the signature and hash are not checked again.
+ * Returns what sz_bundle_open() returns.
+ */
+int sz_bundle_open_verified(const uint8_t *buf, size_t len, uint64_t content_cap,
+                            struct sz_bundle **out);
+
+/*
  * A reusable zstd decompression context. Opening many small bundles with one
  * spares allocating and initialising a context per bundle. Used by one thread
  * at a time.

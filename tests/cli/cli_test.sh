@@ -388,6 +388,12 @@ pairs=$(grep -o '#[0-9]*)\{0,1\},\{0,1\} [a-z ]*signed <time datetime="[^"]*"' \
 # --- refusals
 expect_status "verify with another key" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/all.bundle"
 expect_stderr "untrusted key named" "not a trusted publisher"
+# A bundle of a key not trusted is refused once its signature is checked,
+# before it is decompressed or its articles read (BUNDLE.md 1.3, step 7):
+# this one's article id is unsafe, which only opening it finds.
+expect_status "verify a bundle of another key with a bad article" 1 "$SZ" verify \
+    --trust "$VEC/other.pk" "$VEC/invalid-unsafe-article-id.bundle"
+expect_stderr "refused as untrusted, not opened" "which is not a trusted publisher"
 # A mistyped key (one character changed) is caught by its checksum.
 # Change one character in the middle (the last one also holds padding bits).
 c=${PK_TEXT:20:1}
