@@ -66,10 +66,10 @@ warn_equivocations(struct seen *v, size_t n, const struct util_trust *trust)
             if (memcmp(trust->pk[t], v[k].pk, SZ_PUBLIC_KEY_LEN) == 0)
                 name = trust->names[t];
         sz_pk_to_text(v[k].pk, text);
-        fprintf(stderr,
-                "samizdat: WARNING: %s signed two different bundles with one sequence number "
-                "(%llu: %s and %s): its key may be stolen\n",
-                name != NULL ? name : text, (unsigned long long)v[k].seq, v[k - 1].file, v[k].file);
+        util_err("WARNING: %s signed two different bundles with one sequence number "
+                 "(%llu: %s and %s): its key may be stolen",
+                 name != NULL ? name : text, (unsigned long long)v[k].seq, v[k - 1].file,
+                 v[k].file);
         pairs++;
     }
     return pairs;
@@ -159,7 +159,9 @@ cmd_verify(int argc, char **argv)
             sz_bundle_id_hex(b->id, hex);
             if (sz_time_format(b->hdr.created, when, sizeof when) != 0)
                 snprintf(when, sizeof when, "%lld", (long long)b->hdr.created);
-            printf("OK %s %s sequence %llu created %s articles %zu\n", argv[i], hex,
+            fputs("OK ", stdout);
+            util_put_safe(stdout, argv[i]);
+            printf(" %s sequence %llu created %s articles %zu\n", hex,
                    (unsigned long long)b->hdr.sequence, when, b->c->n_articles);
         }
         memcpy(seen[n_seen].pk, b->hdr.publisher, SZ_PUBLIC_KEY_LEN);

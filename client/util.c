@@ -26,15 +26,46 @@
 #define PASS_MAX 1024
 
 void
+util_put_safe(FILE *f, const char *s)
+{
+    for (const unsigned char *u = (const unsigned char *)s; *u != '\0'; u++) {
+        if ((*u < 0x20 && *u != '\t') || *u == 0x7f)
+            fprintf(f, "\\x%02x", *u);
+        else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+            fprintf(f, "\\u%04x", *++u);
+        else if (*u == 0xe2 && ((u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) ||
+                                (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9))) {
+            /* Bidirectional overrides and isolates: they reorder what follows. */
+            fprintf(f, "\\u%04x", 0x2000 | (u[1] & 0x3f) << 6 | (u[2] & 0x3f));
+            u += 2;
+        } else
+            fputc(*u, f);
+    }
+}
+
+void
 util_err(const char *fmt, ...)
 {
+    char small[1024], *msg = small;
     va_list ap;
+    int n;
 
-    fputs("samizdat: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        snprintf(small, sizeof small, "(a message could not be formatted)");
+    else if ((size_t)n >= sizeof small && (msg = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    } else if (msg == NULL)
+        msg = small; /* cut short rather than lost */
+    fputs("samizdat: ", stderr);
+    util_put_safe(stderr, msg);
     fputc('\n', stderr);
+    if (msg != small)
+        free(msg);
 }
 
 int

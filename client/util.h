@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "samizdat/bundle.h"
@@ -23,7 +24,15 @@ enum util_exit {
     EXIT_NETWORK = 7, /* no peer could deliver what was asked */
 };
 
-/* Prints "samizdat: " + the message + newline to stderr. */
+/*
+ * Writes s to f with the bytes a terminal would act on shown instead: control
+ * characters but tab as \xNN, C1 controls and bidirectional overrides and
+ * isolates as \uNNNN (a file name may hold any of them).
+ */
+void util_put_safe(FILE *f, const char *s);
+
+/* Prints "samizdat: MESSAGE" and a newline on standard error, the message
+ * written as util_put_safe() does. */
 void util_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*

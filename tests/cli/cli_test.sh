@@ -388,6 +388,16 @@ pairs=$(grep -o '#[0-9]*)\{0,1\},\{0,1\} [a-z ]*signed <time datetime="[^"]*"' \
 # --- refusals
 expect_status "verify with another key" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/all.bundle"
 expect_stderr "untrusted key named" "not a trusted publisher"
+# A file name holding terminal controls (from a stick, say) cannot rewrite
+# the line that refuses it or forge an OK line: they are shown escaped.
+evil="$TMP/x$(printf '\033[2K\rOK evil\342\200\256')"
+cp "$TMP/all.bundle" "$evil.bundle"
+expect_status "verify an untrusted bundle with controls in its name" 1 "$SZ" verify \
+    --trust "$TMP/epk" "$evil.bundle"
+if grep -q "$(printf '[\033\r]\\|\342\200\256')" "$TMP/stderr"; then bad "a control character reached the terminal"; else ok; fi
+expect_stderr "the name shown escaped" 'x\\x1b\[2K\\x0dOK evil\\u202e\.bundle: refused'
+"$SZ" verify --trust "$TMP/pk" "$evil.bundle" >"$TMP/evil.out" 2>&1 || bad "verify the named bundle"
+grep -q "$(printf '[\033\r]\\|\342\200\256')" "$TMP/evil.out" && bad "the OK line holds controls" || ok
 # A bundle of a key not trusted is refused once its signature is checked,
 # before it is decompressed or its articles read (BUNDLE.md 1.3, step 7):
 # this one's article id is unsafe, which only opening it finds.
