@@ -53,14 +53,17 @@ util_err(const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
         snprintf(small, sizeof small, "(a message could not be formatted)");
-    else if ((size_t)n >= sizeof small && (msg = malloc((size_t)n + 1)) != NULL) {
-        va_start(ap, fmt);
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    } else if (msg == NULL)
-        msg = small; /* cut short rather than lost */
+    } else if ((size_t)n >= sizeof small) {
+        char *big = malloc((size_t)n + 1);
+        if (big != NULL) { /* else cut short rather than lost */
+            va_start(ap, fmt);
+            vsnprintf(big, (size_t)n + 1, fmt, ap);
+            va_end(ap);
+            msg = big;
+        }
+    }
     fputs("samizdat: ", stderr);
     util_put_safe(stderr, msg);
     fputc('\n', stderr);
