@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <md4c.h>
 #include <yaml.h>
 
 #include "render_sanitize.h"
@@ -426,29 +427,6 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *n
     return rc;
 }
 
-/* True when line[0..n) (no leading white space) is only a Markdown picture,
- * "![alt](target)", perhaps a linked one, "[![alt](target)](link)". */
-static bool
-md_picture_line(const char *line, size_t n)
-{
-    while (n > 0 && is_ws(line[n - 1]))
-        n--;
-    if (n >= 1 && line[0] == '[')
-        line++, n--;
-    if (n < 4 || line[0] != '!' || line[1] != '[')
-        return false;
-    const char *close = memchr(line, ']', n);
-    if (close == NULL || (size_t)(close - line) + 1 >= n || close[1] != '(')
-        return false;
-    const char *paren = memchr(close, ')', n - (size_t)(close - line));
-    if (paren == NULL)
-        return false;
-    size_t rest = n - (size_t)(paren + 1 - line);
-    const char *r = paren + 1;
-    /* Nothing after it, or the end of the link around it: "](link)". */
-    return rest == 0 || (r[0] == ']' && rest >= 2 && r[1] == '(' && r[rest - 1] == ')');
-}
-
 /* True when the tag at s[0..n) ("<name" or "</name") is one that stays inside a line of text. */
 static bool
 inline_tag(const char *s, size_t n)
@@ -517,6 +495,163 @@ html_first_text(struct article_file *f, const char *s, size_t n)
 }
 
 /* Title when the front matter gives none (DESIGN.md "Articles in"). */
+/*
+ * The title of a Markdown body, as md4c reads it: the text of the first
+ * heading or paragraph (of a paragraph its first line), without the markup
+ * (emphasis, links, code spans: their text stays; pictures, raw HTML and
+ * HTML comments do not count). Code blocks, HTML blocks and tables are not
+ * text to take a title from. Only the first MD_TITLE_SCAN bytes are read.
+ */
+#define MD_TITLE_SCAN (64 * 1024)
+
+struct md_title {
+    char *buf;
+    size_t len, cap;
+    int skip;       /* inside a code block, an HTML block or a table */
+    int img;        /* inside a picture: its alt text is not the title */
+    bool leaf;      /* inside a heading or a paragraph */
+    bool heading;   /* ... a heading */
+    bool text;      /* text seen in it outside pictures */
+    bool line_done; /* a paragraph's first line has ended */
+    bool done;      /* the title is buf[0..len): the rest is not looked at */
+};
+
+static void
+md_title_add(struct md_title *t, const char *p, size_t n)
+{
+    if (n > t->cap - t->len)
+        n = t->cap - t->len; /* not expected: a block's text is not longer than its source */
+    memcpy(t->buf + t->len, p, n);
+    t->len += n;
+}
+
+static int
+md_title_enter_block(MD_BLOCKTYPE type, void *detail, void *ud)
+{
+    struct md_title *t = ud;
+
+    (void)detail;
+    if (t->done)
+        return 0;
+    if (t->skip > 0 || type == MD_BLOCK_CODE || type == MD_BLOCK_HTML || type == MD_BLOCK_TABLE) {
+        t->skip++;
+        return 0;
+    }
+    if (type == MD_BLOCK_H || type == MD_BLOCK_P) {
+        t->leaf = true;
+        t->heading = type == MD_BLOCK_H;
+        t->text = t->line_done = false;
+        t->len = 0;
+    }
+    return 0;
+}
+
+static int
+md_title_leave_block(MD_BLOCKTYPE type, void *detail, void *ud)
+{
+    struct md_title *t = ud;
+
+    (void)detail;
+    if (t->done)
+        return 0;
+    if (t->skip > 0) {
+        t->skip--;
+        return 0;
+    }
+    if ((type == MD_BLOCK_H || type == MD_BLOCK_P) && t->leaf) {
+        t->leaf = false;
+        for (size_t i = 0; i < t->len && !t->done; i++)
+            t->done = !is_ws(t->buf[i]);
+        if (!t->done)
+            t->len = 0;
+    }
+    /* Going on to the end: md4c 0.4.8 does not stop when leave_block() says so. */
+    return 0;
+}
+
+static int
+md_title_enter_span(MD_SPANTYPE type, void *detail, void *ud)
+{
+    struct md_title *t = ud;
+
+    (void)detail;
+    if (type == MD_SPAN_IMG)
+        t->img++;
+    return 0;
+}
+
+static int
+md_title_leave_span(MD_SPANTYPE type, void *detail, void *ud)
+{
+    struct md_title *t = ud;
+
+    (void)detail;
+    if (type == MD_SPAN_IMG)
+        t->img--;
+    return 0;
+}
+
+static int
+md_title_text(MD_TEXTTYPE type, const MD_CHAR *p, MD_SIZE n, void *ud)
+{
+    struct md_title *t = ud;
+    size_t at = t->len;
+
+    if (!t->leaf || t->skip > 0 || t->img > 0 || t->line_done)
+        return 0;
+    switch (type) {
+    case MD_TEXT_NORMAL:
+    case MD_TEXT_CODE:
+        md_title_add(t, p, n);
+        t->text = true;
+        break;
+    case MD_TEXT_ENTITY:
+        md_title_add(t, p, n);
+        t->len = at + render_decode_refs((const uint8_t *)t->buf + at, t->len - at,
+                                         (uint8_t *)t->buf + at);
+        t->text = true;
+        break;
+    case MD_TEXT_BR:
+    case MD_TEXT_SOFTBR:
+        /* A paragraph's title is its first line with text (not a picture's). */
+        if (!t->heading && t->text)
+            t->line_done = true;
+        else
+            md_title_add(t, " ", 1);
+        break;
+    default: /* raw HTML, a NUL */
+        break;
+    }
+    return 0;
+}
+
+static int
+md_derive_title(struct article_file *f)
+{
+    const char *s = (const char *)f->a.body;
+    size_t n = f->a.body_len < MD_TITLE_SCAN ? f->a.body_len : MD_TITLE_SCAN;
+    struct md_title t = {0};
+    MD_PARSER parser = {0};
+    int rc = 1;
+
+    /* The text of a block is never longer than its source (a line's end
+     * becomes one space). */
+    t.cap = n + 1;
+    t.buf = malloc(t.cap);
+    if (t.buf == NULL)
+        return -SZ_ENOMEM;
+    parser.flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH;
+    parser.enter_block = md_title_enter_block;
+    parser.leave_block = md_title_leave_block;
+    parser.enter_span = md_title_enter_span;
+    parser.leave_span = md_title_leave_span;
+    parser.text = md_title_text;
+    if (md_parse(s, (MD_SIZE)n, &parser, &t) == 0 && t.done)
+        rc = set_derived_title(f, t.buf, t.len);
+    free(t.buf);
+    return rc;
+}
+
 static int
 derive_title(struct article_file *f)
 {
@@ -554,53 +689,15 @@ derive_title(struct article_file *f)
         }
         return html_first_text(f, s, n);
     }
-    /* Markdown: the first ATX heading if it is the first text, else the first line;
-     * a line that is only a picture or an HTML comment is not text. */
+    if (f->a.ctype == SZ_CTYPE_MARKDOWN)
+        return md_derive_title(f);
+    /* Plain text: the first line with text. */
     while (i < n) {
         size_t e = line_end((const uint8_t *)s, n, i), a = i;
         while (a < e && is_ws(s[a]))
             a++;
-        if (a < e && f->a.ctype == SZ_CTYPE_MARKDOWN && e - a >= 4 &&
-            memcmp(s + a, "<!--", 4) == 0) {
-            const char *end = find_ci(s + a, n - a, "-->");
-            if (end == NULL)
-                return 1;
-            i = (size_t)(end - s) + 3;
-            continue;
-        }
-        if (a < e && f->a.ctype == SZ_CTYPE_MARKDOWN && md_picture_line(s + a, e - a)) {
-            i = e + 1;
-            continue;
-        }
-        if (a < e) {
-            if (f->a.ctype == SZ_CTYPE_MARKDOWN && s[a] == '#') {
-                /* An ATX heading: 1 to 6 '#', then white space or the end (CommonMark);
-                 * a closing run of '#' only after white space ("C#" keeps its '#'). */
-                size_t h = a;
-                while (h < e && s[h] == '#')
-                    h++;
-                if (h - a <= 6 && (h == e || is_ws(s[h]))) {
-                    a = h;
-                    while (a < e && is_ws(s[a]))
-                        a++;
-                    while (e > a && is_ws(s[e - 1]))
-                        e--;
-                    size_t c = e;
-                    while (c > a && s[c - 1] == '#')
-                        c--;
-                    if (c == a || (c < e && is_ws(s[c - 1]))) {
-                        e = c;
-                        while (e > a && is_ws(s[e - 1]))
-                            e--;
-                    }
-                    if (a == e) {
-                        i = line_end((const uint8_t *)s, n, i) + 1;
-                        continue;
-                    }
-                }
-            }
+        if (a < e)
             return set_derived_title(f, s + a, e - a);
-        }
         i = e + 1;
     }
     return 1;

@@ -531,6 +531,21 @@ for want in "first-post .* Hugo\$" "entities .* Putin’s visit — ICC\$" "svg 
     "csharp .* Learning C#\$" "comment .* Closed\$" "hashtag .* #hashtag first\$"; do
     grep -Eq -- "- $want" "$TMP/gen.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen.inspect")"
 done
+# Markdown's title is the text a reader sees, not its source: markup goes,
+# entities are decoded, and code blocks, HTML blocks and tables are skipped
+# (the title was the raw line: "**Bold**", "\`\`\`", "<h1>...").
+printf -- '# **Bold** _title_ with `code` and [a link](http://x) &amp; more\n\ntext\n' \
+    >"$TMP/gen/mdmarkup.md"
+printf -- '```sh\nmake\n```\n\n    # indented code\n\n<h1>Raw</h1>\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nSetext *title*\n======\n\ntext\n' \
+    >"$TMP/gen/mdcode.md"
+printf -- '[![logo](logo.png)](https://x)\nFirst *line* of it\nsecond line\n' >"$TMP/gen/mdpara.md"
+check "pack Markdown with markup in its first text" "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen6.bundle" "$TMP/gen/mdmarkup.md" "$TMP/gen/mdcode.md" "$TMP/gen/mdpara.md"
+"$SZ" inspect "$TMP/gen6.bundle" >"$TMP/gen6.inspect"
+for want in "mdmarkup .* Bold title with code and a link & more\$" "mdcode .* Setext title\$" \
+    "mdpara .* First line of it\$"; do
+    grep -Eq -- "- $want" "$TMP/gen6.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen6.inspect")"
+done
 # HTML fragments (content exports) take their first heading or text; keys
 # are read in any case, as Hugo reads them.
 printf -- '<h2>Sub heading</h2><p>text</p>\n' >"$TMP/gen/frag2.html"
