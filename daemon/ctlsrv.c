@@ -94,6 +94,7 @@ struct job {
      */
     size_t *todo;
     size_t n_todo, todo_next;
+    uint64_t content_cap;  /* IMPORT: max_bundle_bytes when it was queued */
     size_t chunks_running; /* screening or verification chunks on the pool */
     bool iwaiting;         /* in the queue of requests waiting for a chunk slot */
     struct job *iwait_next;
@@ -768,7 +769,7 @@ import_screen(struct job *j)
     const struct sz_ctl_msg *m = j->msg;
     struct sz_ctl_import_result *res = j->scratch[0];
     char(*texts)[RESULT_TEXT_LEN] = j->scratch[3];
-    uint64_t cap = d->content_cap;
+    uint64_t cap = j->content_cap;
     bool *parsed = calloc(m->n_items, sizeof *parsed);
     size_t i;
     int rc;
@@ -857,11 +858,11 @@ import_verify(struct job *j, size_t from, size_t to)
     for (t = from; t < to; t++) {
         size_t i = j->todo[t];
         struct sz_bundle *b = NULL;
-        rc = daemon_open_bundle(d, m->items[i], m->item_lens[i], &b);
+        rc = daemon_open_bundle(d, m->items[i], m->item_lens[i], j->content_cap, &b);
         if (rc != 0) {
             res[i].code = SZ_CTL_IMPORT_REFUSED;
             snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
-            (void)sz_bundle_parse(m->items[i], m->item_lens[i], d->content_cap, NULL, res[i].id);
+            (void)sz_bundle_parse(m->items[i], m->item_lens[i], j->content_cap, NULL, res[i].id);
             continue;
         }
         store_meta_from_header(&cand[i].meta, &b->hdr, b->id, m->item_lens[i]);
@@ -885,6 +886,7 @@ import_prepare(struct job *j)
 {
     size_t n = j->msg->n_items;
 
+    j->content_cap = j->d->content_cap;
     j->scratch[0] = calloc(n, sizeof(struct sz_ctl_import_result));
     j->scratch[1] = calloc(n + 1, sizeof(struct store_item)); /* candidates, by index */
     j->scratch[2] = calloc(n + 1, sizeof(struct store_item)); /* stored, packed */

@@ -25,7 +25,8 @@ daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN
 }
 
 int
-daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out)
+daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_t content_cap,
+                   struct sz_bundle **out)
 {
     struct sz_inflater *z = NULL;
     int rc;
@@ -36,7 +37,7 @@ daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_b
     uv_mutex_unlock(&d->inflater_lock);
     if (z == NULL && sz_inflater_new(&z) != 0)
         z = NULL; /* Without one, sz_bundle_open_with() makes its own. */
-    rc = sz_bundle_open_with(buf, len, d->content_cap, z, out);
+    rc = sz_bundle_open_with(buf, len, content_cap, z, out);
     if (z != NULL) {
         uv_mutex_lock(&d->inflater_lock);
         if (d->n_inflaters < sizeof d->inflaters / sizeof d->inflaters[0]) {

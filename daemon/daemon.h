@@ -79,9 +79,12 @@ bool daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KE
 
 /*
  * sz_bundle_open() with a zstd context borrowed from the daemon's pool (any
- * thread). Returns as sz_bundle_open().
+ * thread). content_cap is the one the bundle was taken under, read on the
+ * loop when its job was queued (a SIGHUP may change d->content_cap while the
+ * job runs). Returns as sz_bundle_open().
  */
-int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, struct sz_bundle **out);
+int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_t content_cap,
+                       struct sz_bundle **out);
 
 /* Current wall-clock time in seconds. */
 int64_t daemon_now(void);

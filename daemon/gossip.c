@@ -946,6 +946,7 @@ struct gjob {
     /* VERIFY */
     uint8_t *bundle;
     size_t bundle_len;
+    uint64_t content_cap; /* the max_bundle_bytes it was taken under */
     int verify_rc;
     bool carried;
     bool resumed;                            /* it continued a part this node kept */
@@ -1085,7 +1086,7 @@ run_verify(struct gjob *j)
     struct sz_bundle *b = NULL;
     int64_t now = daemon_now();
 
-    j->verify_rc = daemon_open_bundle(d, j->bundle, j->bundle_len, &b);
+    j->verify_rc = daemon_open_bundle(d, j->bundle, j->bundle_len, j->content_cap, &b);
     if (j->verify_rc != 0)
         return;
     j->carried = daemon_carries(d, b->hdr.publisher);
@@ -3136,6 +3137,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     }
     j->bundle = bytes;
     j->bundle_len = len;
+    j->content_cap = p->d->content_cap; /* the cap parsed against above */
     j->resumed = resumed_from != NULL;
     if (resumed_from != NULL)
         snprintf(j->resumed_from, sizeof j->resumed_from, "%s", resumed_from);

@@ -2,24 +2,26 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level max_level = LOG_INFO;
+/* Set on the loop (a SIGHUP), read on the thread pool too. */
+static atomic_int max_level = LOG_INFO;
 
 void
 log_set_level(enum log_level level)
 {
-    max_level = level;
+    atomic_store_explicit(&max_level, (int)level, memory_order_relaxed);
 }
 
 bool
 log_enabled(enum log_level level)
 {
-    return level <= max_level;
+    return (int)level <= atomic_load_explicit(&max_level, memory_order_relaxed);
 }
 
 void
@@ -58,7 +60,7 @@ log_msg(enum log_level level, const char *fmt, ...)
     va_list ap;
     int n;
 
-    if (level > max_level)
+    if (!log_enabled(level))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);

@@ -37,6 +37,7 @@ struct seal {
     struct pubreq *reqs;
     uint8_t id[SZ_BUNDLE_ID_LEN];
     uint64_t sequence;
+    uint64_t content_cap;   /* max_bundle_bytes when it was queued (a SIGHUP may change it) */
     struct store_meta meta; /* of the stored bundle, for the announcement */
     int err_code;
     char err[512];
@@ -343,19 +344,19 @@ on_seal_work(uv_work_t *w)
         snprintf(s->err, sizeof s->err, "the batch cannot be encoded: %s", sz_strerror(rc));
         goto out;
     }
-    if (content_len > d->content_cap) {
+    if (content_len > s->content_cap) {
         s->err_code = SZ_ETOOBIG;
         if (n == 1)
             snprintf(s->err, sizeof s->err,
                      "the article is larger (%zu bytes) than one bundle may hold here (%llu): "
                      "shorten it (or its attachments), or raise max_bundle_bytes "
                      "(--max-bundle-bytes) if the relays and readers it goes to accept that",
-                     content_len, (unsigned long long)d->content_cap);
+                     content_len, (unsigned long long)s->content_cap);
         else
             snprintf(s->err, sizeof s->err,
                      "the %zu articles are larger (%zu bytes) than one bundle may hold here "
                      "(%llu): publish fewer at once",
-                     n, content_len, (unsigned long long)d->content_cap);
+                     n, content_len, (unsigned long long)s->content_cap);
         goto out;
     }
     /* The sequence is committed durably before it is used: a restart never reuses it. */
@@ -375,7 +376,7 @@ on_seal_work(uv_work_t *w)
         snprintf(s->err, sizeof s->err, "the bundle cannot be made: %s", sz_strerror(rc));
         goto out;
     }
-    rc = sz_bundle_parse(bundle, bundle_len, d->content_cap, &hdr, NULL);
+    rc = sz_bundle_parse(bundle, bundle_len, s->content_cap, &hdr, NULL);
     if (rc != 0) {
         s->err_code = -rc;
         snprintf(s->err, sizeof s->err,
@@ -488,6 +489,7 @@ start_seal(struct publish *p)
     s->work.data = s;
     s->p = p;
     s->reqs = b->head;
+    s->content_cap = d->content_cap;
     rc = uv_queue_work(d->loop, &s->work, on_seal_work, on_seal_done);
     if (rc != 0) {
         free(s);
