@@ -126,7 +126,7 @@
 #define PSTATE_MAGIC "samizdat-publishers 1"
 #define INDEX_MAX_LEN ((size_t)1 << 30)
 #define PAGE_MAX_LEN ((size_t)1 << 30)
-#define NAME_MAX_LEN 256 /* a publisher's name as the reader gave it */
+#define NAME_MAX_LEN LIBRARY_NAME_MAX /* a publisher's name as the reader gave it */
 #define MAX_FIELDS 14
 #define FOLDER_MAX_LEN (SZ_MAX_ID_LEN + 11) /* id, '~', a number below 10^9 */
 /* A stored file name: an attachment name, ".txt", and a "_" or "N_" prefix. */

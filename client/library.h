@@ -23,6 +23,9 @@ typedef void (*library_wait_cb)(const char *dir);
 /* Sets the callback for every later call (NULL: none). Not thread-safe: call it first. */
 void library_on_wait(library_wait_cb cb);
 
+/* The longest name of a publisher a library keeps, in bytes. */
+#define LIBRARY_NAME_MAX 256
+
 /* A trusted publisher and the name the reader gave it (name may be NULL). */
 struct library_publisher {
     uint8_t pk[SZ_PUBLIC_KEY_LEN];

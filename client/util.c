@@ -23,6 +23,8 @@
 #include "samizdat/article.h"
 #include "samizdat/keys.h"
 
+#include "library.h"
+
 #define PASS_MAX 1024
 
 void
@@ -1159,6 +1161,24 @@ trust_parse(struct util_trust *t, const char *path, const uint8_t *buf, size_t l
             if (!sz_utf8_valid(buf + k, e - k)) {
                 snprintf(err, err_cap, "%s:%zu: the name is not valid UTF-8", path, line_no);
                 return -1;
+            }
+            /* Checked here, before any peer is asked: the library keeps no longer name. */
+            if (e - k > LIBRARY_NAME_MAX) {
+                snprintf(err, err_cap,
+                         "%s:%zu: the name is %zu bytes long; a library keeps at most %d: "
+                         "shorten it",
+                         path, line_no, e - k, LIBRARY_NAME_MAX);
+                return -1;
+            }
+            for (size_t h = k; h < e; h++) {
+                if ((buf[h] < 0x20 && buf[h] != '\t') || buf[h] == 0x7f ||
+                    (buf[h] == 0xc2 && h + 1 < e && buf[h + 1] >= 0x80 && buf[h + 1] <= 0x9f)) {
+                    snprintf(err, err_cap,
+                             "%s:%zu: the name holds a control character (byte %zu of the "
+                             "line): remove it",
+                             path, line_no, h - s + 1);
+                    return -1;
+                }
             }
             name = malloc(e - k + 1);
             if (name == NULL) {

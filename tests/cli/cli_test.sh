@@ -353,6 +353,21 @@ printf '%s Exile Daily\n%s Exile Weekly\n' "$PK_TEXT" "$PK_TEXT" >"$TMP/trust-tw
 expect_status "a key listed under two names" 4 "$SZ" verify --trust-file "$TMP/trust-twice.txt" \
     "$TMP/all.bundle"
 expect_stderr "two names message" "trust-twice.txt:2: public key .* is listed again with another name"
+# A name the library cannot keep is refused with its line, before anything
+# is fetched or unpacked (it failed at the library's write, after the whole
+# download); a control character in a name would reach the terminal.
+printf '%s %s\n' "$PK_TEXT" "$(printf 'é%.0s' $(seq 1 129))" >"$TMP/trust-long.txt"
+expect_status "a trust name over 256 bytes" 4 "$SZ" unpack --trust-file "$TMP/trust-long.txt" \
+    --output "$TMP/tflib3" "$TMP/all.bundle"
+expect_stderr "long name named" "trust-long.txt:1: the name is 258 bytes long; a library keeps at most 256"
+[ ! -e "$TMP/tflib3" ] && ok || bad "a trust file with a long name left a library behind"
+printf '%s %s\n' "$PK_TEXT" "$(printf 'é%.0s' $(seq 1 128))" >"$TMP/trust-256.txt"
+check "a trust name of 256 bytes" "$SZ" unpack --trust-file "$TMP/trust-256.txt" \
+    --output "$TMP/tflib4" "$TMP/all.bundle"
+printf '%s Exile\033[31m Daily\n' "$PK_TEXT" >"$TMP/trust-ctl.txt"
+expect_status "a trust name with a control character" 4 "$SZ" verify --trust-file \
+    "$TMP/trust-ctl.txt" "$TMP/all.bundle"
+expect_stderr "control character named" "trust-ctl.txt:1: the name holds a control character"
 # Key text as people copy or type it: spaces around it and capitals are fine; a
 # slip is named for what it is.
 check "--trust with spaces around the key" "$SZ" verify --trust " $PK_TEXT " "$TMP/all.bundle"
