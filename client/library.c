@@ -79,8 +79,9 @@
  * makes them all durable before library.idx, the commit point, is written and
  * fsync'ed. Until then nothing of the library is lost: the files of an article
  * being replaced (a correction) and the pages being replaced or dropped
- * (index.html, month pages) move aside to ".prev-" names instead (see
- * PREV_PREFIX), and are deleted once library.idx is in place. A batch that
+ * (index.html, month pages) are kept aside at ".prev-" names instead (see
+ * PREV_PREFIX; one being replaced as a second link, so that its name is never
+ * missing: keep_aside()), and are deleted once library.idx is in place. A batch that
  * fails before its commit (a full disk, at any step) puts them back and removes
  * what it wrote for bundles and articles the library did not hold
  * (undo_batch()), so that the library is as it was, the space comes back and a
@@ -879,11 +880,43 @@ prev_name(const uint8_t id[SZ_BUNDLE_ID_LEN], size_t k, char out[PREV_NAME_LEN])
 }
 
 /*
+ * Sets the file `name` of fd aside at `prev` for its replacement, leaving it
+ * in place: a hard link, so that the rename of the new file over `name` then
+ * replaces it at once and a reader (a browser reloading index.html, a power
+ * cut) never finds the name missing. Where the file system keeps no hard
+ * links (FAT on a stick) or `prev` is taken, it moves there instead, as
+ * before. Returns 0, or -1 with errno (ENOENT: no such file).
+ */
+static int
+keep_aside(int fd, const char *name, const char *prev)
+{
+    if (linkat(fd, name, fd, prev, 0) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return -1;
+    return renameat(fd, name, fd, prev);
+}
+
+/*
+ * Puts the file kept aside at `prev` back at `name`. A rename between two
+ * links of one file changes nothing (POSIX): the link at prev then goes.
+ * Returns renameat()'s result, errno set.
+ */
+static int
+put_back(int fd, const char *prev, const char *name)
+{
+    if (renameat(fd, prev, fd, name) != 0)
+        return -1;
+    (void)unlinkat(fd, prev, 0);
+    return 0;
+}
+
+/*
  * Writes a page (index.html in DIR, or a month page in archive/<pub-hex>/, fd
  * being that folder) as write_file_at() does. In a batch (c->pages), the page
- * it replaces moves aside to PREV_PREFIX name first and the change is logged,
- * so that undo_pages() can put it back; a folder there is left alone, and
- * replacing it fails as it did.
+ * it replaces is kept aside at PREV_PREFIX name first (keep_aside()) and the
+ * change is logged, so that undo_pages() can put it back; a folder there is
+ * left alone, and replacing it fails as it did.
  */
 static int
 put_page(struct ctx *c, int fd, const char *rel, const uint8_t *pub, const char *name,
@@ -907,7 +940,7 @@ put_page(struct ctx *c, int fd, const char *rel, const uint8_t *pub, const char 
     snprintf(ch->name, sizeof ch->name, "%s", name);
     snprintf(prev, sizeof prev, PREV_PREFIX "%s", name);
     if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-        if (renameat(fd, name, fd, prev) != 0) {
+        if (keep_aside(fd, name, prev) != 0) {
             int e = errno;
             unlinkat(fd, tmp, 0);
             return fail(c, "cannot move %s/%s%s%s aside: %s", c->dir, rel, sep, name, strerror(e));
@@ -1924,8 +1957,12 @@ replace_files(struct ctx *c, int afd, const char *rel, const struct job *j,
         article_file(rec, j->a, page, k, &name, &data, &len);
         size_t i = old_file_index(old, name);
         if (i != SIZE_MAX) {
+            /* Of one name, kept in place until the new one replaces it; of
+             * another case, moved (the new name would not replace it). */
+            const char *was = i < old->n_files ? old->files[i] : PAGE_FILE;
             prev_name(rec->bundle, i, prev);
-            if (renameat(afd, i < old->n_files ? old->files[i] : PAGE_FILE, afd, prev) != 0 &&
+            if ((strcmp(was, name) == 0 ? keep_aside(afd, was, prev)
+                                        : renameat(afd, was, afd, prev)) != 0 &&
                 errno != ENOENT) {
                 fail(c, "cannot move %s/%s/%s aside: %s", c->dir, rel, name, strerror(errno));
                 goto out;
@@ -2834,7 +2871,7 @@ recover_article(struct ctx *c, const struct lib *l, const uint8_t *pub, int afd,
             } else if (a != NULL && k <= a->n_files) {
                 /* Otherwise no record says what it was: left alone. */
                 const char *to = k < a->n_files ? a->files[k] : PAGE_FILE;
-                if (renameat(afd, e->d_name, afd, to) != 0)
+                if (put_back(afd, e->d_name, to) != 0)
                     rc = fail(c, "cannot put back %s/%s/%s/%s: %s", c->dir, pub_dir, folder, to,
                               strerror(errno));
                 else
@@ -3276,7 +3313,7 @@ undo_pages(struct ctx *c, const struct page_log *pl, bool *moved)
         }
         snprintf(prev, sizeof prev, PREV_PREFIX "%s", ch->name);
         if (ch->had_old) {
-            if (renameat(fd, prev, fd, ch->name) == 0)
+            if (put_back(fd, prev, ch->name) == 0)
                 *moved = true;
             else
                 ok = false;
@@ -3339,7 +3376,7 @@ restore_replaced(const struct plan *p, bool *moved)
         }
         for (size_t i = 0; i <= old->n_files; i++) {
             prev_name(rec->bundle, i, prev);
-            if (renameat(afd, prev, afd, i < old->n_files ? old->files[i] : PAGE_FILE) == 0)
+            if (put_back(afd, prev, i < old->n_files ? old->files[i] : PAGE_FILE) == 0)
                 *moved = true;
             else if (errno != ENOENT)
                 ok = false;
