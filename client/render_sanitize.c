@@ -730,6 +730,15 @@ decode_value(const uint8_t *p, size_t n, uint8_t *o)
                 j++;
             }
             if (digits > 0) {
+                /* As HTML reads them: 128-159 are Windows-1252's (old
+                 * exports write &#146; for a right single quote). */
+                static const uint16_t cp1252[32] = {
+                    0x20ac, 0x81,   0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+                    0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d,   0x017d, 0x8f,
+                    0x90,   0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+                    0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d,   0x017e, 0x0178};
+                if (cp >= 0x80 && cp <= 0x9f)
+                    cp = cp1252[cp - 0x80];
                 if (j < n && p[j] == ';')
                     j++;
                 m += put_utf8(o + m, cp);

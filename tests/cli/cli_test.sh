@@ -554,11 +554,15 @@ printf -- '# **Bold** _title_ with `code` and [a link](http://x) &amp; more\n\nt
 printf -- '```sh\nmake\n```\n\n    # indented code\n\n<h1>Raw</h1>\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nSetext *title*\n======\n\ntext\n' \
     >"$TMP/gen/mdcode.md"
 printf -- '[![logo](logo.png)](https://x)\nFirst *line* of it\nsecond line\n' >"$TMP/gen/mdpara.md"
+# References 128-159, as old exports write them, are read as HTML reads them
+# (Windows-1252): they were invisible control characters in the title.
+printf -- '<title>Putin&#146;s visit &#151; a report &#x80;5</title><p>x</p>\n' >"$TMP/gen/cp1252.html"
 check "pack Markdown with markup in its first text" "$SZ" pack --secret-key "$TMP/sk" \
-    --output "$TMP/gen6.bundle" "$TMP/gen/mdmarkup.md" "$TMP/gen/mdcode.md" "$TMP/gen/mdpara.md"
+    --output "$TMP/gen6.bundle" "$TMP/gen/mdmarkup.md" "$TMP/gen/mdcode.md" "$TMP/gen/mdpara.md" \
+    "$TMP/gen/cp1252.html"
 "$SZ" inspect "$TMP/gen6.bundle" >"$TMP/gen6.inspect"
 for want in "mdmarkup .* Bold title with code and a link & more\$" "mdcode .* Setext title\$" \
-    "mdpara .* First line of it\$"; do
+    "mdpara .* First line of it\$" "cp1252 .* Putin’s visit — a report €5\$"; do
     grep -Eq -- "- $want" "$TMP/gen6.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen6.inspect")"
 done
 # HTML fragments (content exports) take their first heading or text; keys
