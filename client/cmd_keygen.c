@@ -215,6 +215,8 @@ cmd_keygen(int argc, char **argv)
                  lstat(sk_path, &st) == 0 ? sk_path : pk_path);
         return EXIT_OUTPUT;
     }
+    if (!util_output_folder_ok(sk_path) || !util_output_folder_ok(pk_path))
+        return EXIT_OUTPUT;
     if (!no_pass && util_read_passphrase(pass_file, "New passphrase for the secret key: ", true,
                                          &pass, &pass_len, err, sizeof err) != 0) {
         util_err("%s", err);

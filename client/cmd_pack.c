@@ -362,14 +362,15 @@ cmd_pack(int argc, char **argv)
         rc = EXIT_INPUT;
         goto out;
     }
+    /* A folder the bundle cannot go to must not use up a number either, nor
+     * be found out only after the passphrase was typed. */
+    if (!util_output_folder_ok(out_path) || !util_output_file_ok(out_path)) {
+        rc = EXIT_OUTPUT;
+        goto out;
+    }
     if (util_load_secret_key(sk_path, pass_file, &sk, err, sizeof err) != 0) {
         util_err("%s", err);
         rc = EXIT_KEY;
-        goto out;
-    }
-    /* A folder the bundle cannot go to must not use up a number either. */
-    if (!util_output_folder_ok(out_path) || !util_output_file_ok(out_path)) {
-        rc = EXIT_OUTPUT;
         goto out;
     }
     rc = EXIT_OUTPUT;

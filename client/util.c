@@ -492,6 +492,21 @@ util_output_folder_ok(const char *path)
                  errno == EROFS ? "a read-only file system" : "check its permissions");
         return false;
     }
+    /* The file is written under a temporary name beside it (NAME.tmp-XXXXXXXX). */
+    {
+        const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+        long max = pathconf(dir, _PC_NAME_MAX);
+        size_t extra = sizeof ".tmp-01234567" - 1;
+        if (max <= 0)
+            max = NAME_MAX;
+        if (strlen(base) + extra > (size_t)max) {
+            util_err("cannot write %s: its name is %zu bytes long; this folder takes names "
+                     "of at most %ld bytes, and %zu more are needed while it is written: "
+                     "choose a shorter name",
+                     path, strlen(base), max, extra);
+            return false;
+        }
+    }
     return true;
 }
 

@@ -1055,6 +1055,15 @@ expect_stderr "too large message names --max-size" "too large.*--max-size"
 check "verify --max-size 128 of a large bundle" "$SZ" verify --trust "$TMP/p.pk" --max-size 128 \
     "$TMP/big.bundle"
 rm -f "$TMP"/big[123].txt "$TMP/big.bundle"
+# A name the folder cannot take with the temporary suffix it is written
+# under is refused before a number is taken (one was used up, and the
+# message was cut before its reason).
+longname=$(printf 'b%.0s' $(seq 1 250))
+SEQ_BEFORE=$(cat "$P_SK.seq")
+expect_status "pack to a 250-byte file name" 5 "$SZ" pack --secret-key "$P_SK" \
+    --output "$TMP/$longname" "$TMP/five.md"
+expect_stderr "long output name message" "its name is 250 bytes long.*choose a shorter name"
+[ "$(cat "$P_SK.seq")" = "$SEQ_BEFORE" ] && ok || bad "a pack to a long name used up a sequence number"
 
 # --- daemon commands: a FIFO is refused, a stalled or lying daemon is given up on
 mkfifo "$TMP/fifo"
