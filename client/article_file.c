@@ -1271,12 +1271,19 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
         return -SZ_EINVAL;
     }
     if (!sz_utf8_valid(buf, len)) {
-        set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu): %s",
-                utf8_bad_offset(buf, len),
-                len >= 2 &&
-                        ((buf[0] == 0xff && buf[1] == 0xfe) || (buf[0] == 0xfe && buf[1] == 0xff))
-                    ? "it is UTF-16; save it as UTF-8"
-                    : "save it as UTF-8 (it may be in another encoding, such as Windows-1251)");
+        size_t bad = utf8_bad_offset(buf, len);
+        bool utf16 =
+            len >= 2 && ((buf[0] == 0xff && buf[1] == 0xfe) || (buf[0] == 0xfe && buf[1] == 0xff));
+        if (!utf16 && bad < len && buf[bad] == 0)
+            set_err(err, err_cap,
+                    "holds a NUL byte (at offset %zu): not a text file, or one saved damaged; "
+                    "remove it",
+                    bad);
+        else
+            set_err(err, err_cap, "not valid UTF-8 text (first bad byte at offset %zu): %s", bad,
+                    utf16 ? "it is UTF-16; save it as UTF-8"
+                          : "save it as UTF-8 (it may be in another encoding, such as "
+                            "Windows-1251)");
         return -SZ_EUTF8;
     }
     f = calloc(1, sizeof *f);

@@ -322,10 +322,15 @@ report_duplicates(const char *const *paths, const struct sz_article *arts, size_
     for (i = 0; i < n; i++)
         for (j = i + 1; j < n; j++)
             if (arts[i].id.len == arts[j].id.len &&
-                memcmp(arts[i].id.p, arts[j].id.p, arts[i].id.len) == 0)
-                util_err("%s and %s have the same article id '%.*s': give one an 'id:' in its "
-                         "front matter",
-                         paths[i], paths[j], (int)arts[i].id.len, arts[i].id.p);
+                memcmp(arts[i].id.p, arts[j].id.p, arts[i].id.len) == 0) {
+                if (util_same_file(paths[i], paths[j]))
+                    util_err("%s and %s are one file, given twice: list it once", paths[i],
+                             paths[j]);
+                else
+                    util_err("%s and %s have the same article id '%.*s': give one an 'id:' in "
+                             "its front matter",
+                             paths[i], paths[j], (int)arts[i].id.len, arts[i].id.p);
+            }
 }
 
 int

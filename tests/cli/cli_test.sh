@@ -644,6 +644,13 @@ expect_stderr "UTF-16 named" "utf16.txt: not valid UTF-8 text .*it is UTF-16; sa
 expect_status "a Windows-1251 file" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
     "$TMP/gen/cp1251.txt"
 expect_stderr "re-save hint" "cp1251.txt: not valid UTF-8 text .*save it as UTF-8"
+printf 'hello\0world\n' >"$TMP/gen/nul.md"
+expect_status "a file with a NUL byte" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/nul.md"
+expect_stderr "NUL named, not an encoding" "nul.md: holds a NUL byte \(at offset 5\)"
+expect_status "one file given twice" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
+    "$TMP/gen/csharp.md" "$TMP/gen/../gen/csharp.md"
+expect_stderr "twice, not an id clash" "are one file, given twice: list it once"
 # A picture the body shows from a file that is not an attachment would be
 # missing for readers: warned, naming it; remote and attached ones are not.
 printf -- '---\ntitle: Pictures\nattachments: [img/a/photo.png]\n---\n![a](photo.png) ![b](img/cover.jpg "c")\n<img alt="x" src="chart.png"> ![r](https://example.org/r.png) ![d](data:image/png;base64,AA)\n' \
