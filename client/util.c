@@ -805,6 +805,11 @@ util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, ch
                      confirm ? ": nothing was written" : "");
             goto out;
         }
+        if (r == -2) {
+            snprintf(err, err_cap, "the passphrase is longer than %d bytes: use a shorter one",
+                     PASS_MAX - 1);
+            goto out;
+        }
         if (r != 0) {
             snprintf(err, err_cap, "cannot read the passphrase from the terminal");
             goto out;
@@ -822,7 +827,9 @@ util_read_passphrase(const char *pass_file, const char *prompt, bool confirm, ch
                 goto out;
             }
             if (r != 0) {
-                snprintf(err, err_cap, "cannot read the passphrase from the terminal");
+                snprintf(err, err_cap,
+                         r == -2 ? "the two passphrases differ: nothing was written"
+                                 : "cannot read the passphrase from the terminal");
                 goto out;
             }
             if (len2 != len || sodium_memcmp(again, pass, len) != 0) {

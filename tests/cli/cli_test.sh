@@ -1171,6 +1171,25 @@ while b"passphrase" not in out and time.time() < end:
 time.sleep(0.2)
 if termios.tcgetattr(s)[3] & termios.ECHO:
     sys.exit("echo is still on at the prompt")
+if signame == "LONG":
+    # A passphrase past the limit is named as such (it was "cannot read the
+    # passphrase from the terminal"), and nothing is written.
+    os.write(m, b"x" * 1100 + b"\n")
+    rc = p.wait(timeout=10)
+    time.sleep(0.2)
+    try:
+        while select.select([m], [], [], 0.2)[0]:
+            chunk = os.read(m, 1024)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    if rc != 4 or b"longer than 1023 bytes" not in out:
+        sys.exit("a long passphrase: exit %d, output %r" % (rc, out[-300:]))
+    if os.path.exists(tmp + "/tty.sk"):
+        sys.exit("a long passphrase: a key file was written")
+    sys.exit(0)
 if signame == "EOF":
     # Ctrl-D: keygen stops there (it asked for the passphrase again before), writes nothing.
     os.write(m, b"\x04")
@@ -1206,7 +1225,7 @@ p.wait(timeout=10)
 if not termios.tcgetattr(s)[3] & termios.ECHO:
     sys.exit("echo is off after %s at the prompt" % signame)
 PY
-for sig in SIGINT SIGTERM SIGTSTP EOF; do
+for sig in SIGINT SIGTERM SIGTSTP EOF LONG; do
     check "terminal echo restored after $sig at the prompt" python3 "$TMP/pty_prompt.py" "$SZ" \
         "$TMP" "$sig"
 done
