@@ -1749,8 +1749,16 @@ peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
         }
     } else {
         colon = strchr(spec, ':');
+        if (strstr(spec, "://") != NULL || strchr(spec, '/') != NULL) {
+            snprintf(why, cap, "a peer is an address, not a URL: leave out the scheme and path");
+            return false;
+        }
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-            snprintf(why, cap, "an IPv6 address goes in brackets: [ADDRESS] or [ADDRESS]:PORT");
+            /* Two colons: an IPv6 address without brackets, or a port too many. */
+            snprintf(why, cap,
+                     memchr(spec, '.', (size_t)(colon - spec)) != NULL
+                         ? "only one ':PORT' may follow the host"
+                         : "an IPv6 address goes in brackets: [ADDRESS] or [ADDRESS]:PORT");
             return false;
         }
         host_end = colon != NULL ? colon : spec + strlen(spec);
@@ -3512,6 +3520,11 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                      r.peers[i].name);
             r.peers[i].bad_address = true;
             res->peers_tried++;
+        } else {
+            /* Given twice (a --peer also in --peers-file): one link, one slot of --parallel. */
+            for (size_t q = 0; q < i; q++)
+                if (!r.peers[q].bad_address && strcasecmp(r.peers[q].name, r.peers[i].name) == 0)
+                    r.peers[i].bad_address = true;
         }
     }
     for (i = 0; i < o->n_peers && r.peers[i].bad_address; i++)

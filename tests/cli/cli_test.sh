@@ -266,6 +266,11 @@ rc=$?
 expect_status "fetch with no usable peer address" 2 "$SZ" fetch --peer 127.0.0.1:99999 \
     --peer "a b" --trust "$TMP/pk" --output "$TMP/nopeer"
 expect_stderr "no usable peer message" "none of the peers given can be tried"
+# A URL and a port too many get what is wrong (both said to bracket IPv6).
+expect_status "fetch with a URL and a port too many" 2 "$SZ" fetch \
+    --peer http://127.0.0.1:9 --peer 127.0.0.1:9:5 --trust "$TMP/pk" --output "$TMP/nopeer"
+expect_stderr "URL named" "peer http://127.0.0.1:9: a peer is an address, not a URL"
+expect_stderr "extra port named" "peer 127.0.0.1:9:5: only one ':PORT' may follow the host"
 : >"$TMP/empty.peers"
 expect_status "fetch --peers-file of no peer" 2 "$SZ" fetch --peers-file "$TMP/empty.peers" \
     --trust "$TMP/pk" --output "$TMP/nopeer"

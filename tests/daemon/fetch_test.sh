@@ -77,9 +77,14 @@ fi
 # Resume: only what is new is fetched.
 "$SZ" publish --socket "$TMP/pub/control.sock" "$(article a4)" >/dev/null
 wait_bundles relay 4 60 || bad "relay gets the 4th"
-out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" --json 2>/dev/null)
+# The relay given twice (as when --peer repeats a line of --peers-file) is
+# one peer: one link, one slot of --parallel (it was two).
+out=$("$SZ" fetch --peer "$RELAY" --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/lib" \
+    --json 2>/dev/null)
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["bundles"]==1, s' "$out" && ok ||
     bad "second fetch brings only the new bundle ($out)"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["peers_tried"]==1, s' "$out" && ok ||
+    bad "a peer given twice was tried twice ($out)"
 
 # --json stays JSON when the library's folder name is not UTF-8 (a name made
 # in another encoding): the byte is shown as U+FFFD.
