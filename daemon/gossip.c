@@ -2957,7 +2957,11 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
         struct fetch *f;
         sz_msg_announce_get(m, i, &a);
         has_add(p, a.id);
-        if (!daemon_carries(p->d, a.publisher) || a.size > p->d->cfg->max_bundle_bytes ||
+        /* size is the whole bundle's; the cap is on its content, which a
+         * bundle of incompressible articles exceeds by its header and zstd's
+         * framing: the bound take_bundle() reads up to. */
+        if (!daemon_carries(p->d, a.publisher) ||
+            a.size > p->d->cfg->max_bundle_bytes + SZ_BUNDLE_PREFIX_LEN + 65536 ||
             a.sequence < floor_of(gs, a.publisher))
             continue;
         f = fetch_find(gs, a.id);
@@ -3670,10 +3674,13 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_GET_PEERS: {
         struct sz_msg_peer addrs[SZ_MSG_MAX_PEERS];
         uint8_t out[SZ_MSG_MAX_PEERS_LEN];
-        size_t n = peer_send_room(p) == 0 ? 0
-                                          : peer_known_addresses(p->d, p, addrs, SZ_MSG_MAX_PEERS),
-               olen = 0;
-        if (n > 0 && sz_msg_encode_peers(addrs, n, out, sizeof out, &olen) == 0)
+        size_t n, olen = 0;
+        /* Answered, with no address when none is known (PROTOCOL.md 4.2), unless
+         * the queue to p is full (4.4). */
+        if (peer_send_room(p) == 0)
+            return 0;
+        n = peer_known_addresses(p->d, p, addrs, SZ_MSG_MAX_PEERS);
+        if (sz_msg_encode_peers(addrs, n, out, sizeof out, &olen) == 0)
             (void)peer_send(p, out, olen);
         return 0;
     }

@@ -12,7 +12,8 @@ plays a fetch client that serves nothing (HELLO roles bit 1):
           publishers' ranges with REQUEST_RANGE (or REQUEST_SPARSE), take the
           BUNDLE chunks or BUNDLES batches, check each bundle's header,
           signature and payload hash (BUNDLE.md 1.3 steps 1-6) and write it
-          to DIR/<id>.bundle. With --cut-after BYTES it drops the link once a
+          to DIR/<id>.bundle. It sends GET_PEERS and waits for the PEERS
+          answer (4.2). With --cut-after BYTES it drops the link once a
           large bundle has brought that many bytes, connects again and asks
           only for the rest (REQUEST_PART, 4.1.1).
   probe   HOST:PORT   sends message 1 made with --network-key and reports
@@ -572,6 +573,10 @@ class Fetch:
         link.send(msg_hello(0, ROLE_FETCH))
         if args.send_summary:
             link.send(msg_summary_empty())
+        # GET_PEERS is answered with PEERS, an empty one when the peer knows
+        # none (4.2): the link is not done before it came.
+        link.send(bytes([GET_PEERS]))
+        peers_answered = False
 
         # A part kept from a lost link: ask only for the rest (4.1.1).
         resuming = None
@@ -788,13 +793,28 @@ class Fetch:
                 self.report["ranges"].append({"kind": o["kind"], "publisher": pub.hex(), "first": first,
                                               "last": last, "sent": sent, "sequences": len(o["seqs"]),
                                               "bundles": o["bundles"]})
-                if sent != len(o["seqs"]):
+                # The bundles sent, capped at the span (4: the RANGE_DONE row).
+                if sent != min(o["bundles"], last - first + 1):
                     raise ProtocolError(f"RANGE_DONE {first}..{last} says {sent}, "
-                                        f"{len(o['seqs'])} sequences came")
+                                        f"{o['bundles']} bundles came")
             elif mtype == GET_PEERS:
                 r.end()
                 link.send(msg_peers_empty())  # a reader that serves nothing knows no peers
-            elif mtype in (PEERS, REQUEST, REQUEST_RANGE, REQUEST_SPARSE, REQUEST_PART):
+            elif mtype == PEERS:
+                n = r.u8()
+                if n > 32:
+                    raise ProtocolError("PEERS with more than 32 addresses")
+                for _ in range(n):
+                    family = r.u8()
+                    if family not in (4, 6):
+                        raise ProtocolError(f"PEERS address family {family}")
+                    r.take(4 if family == 4 else 16)
+                    if r.u16() == 0:
+                        raise ProtocolError("PEERS port 0")
+                r.end()
+                peers_answered = True
+                self.report["peers"] = n
+            elif mtype in (REQUEST, REQUEST_RANGE, REQUEST_SPARSE, REQUEST_PART):
                 r.rest()  # we asked for none of these, and serve nothing
             else:
                 raise ProtocolError(f"unknown message type 0x{mtype:02x}")
@@ -802,7 +822,7 @@ class Fetch:
             if summary_done:
                 pump()
                 done = (not queue and not outstanding and incoming is None and ping_sent is None
-                        and resuming is None)
+                        and resuming is None and peers_answered)
 
     def run(self):
         attempts = 0
