@@ -155,7 +155,7 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN])
         return -1;
     }
     util_warn_readable(&st, "network key file", path);
-    if (util_read_file(path, 4096, &buf, &len, err, sizeof err) != 0) {
+    if (util_read_file(path, 4095, &buf, &len, err, sizeof err) != 0) {
         util_err("--network-key: %s", err);
         return -1;
     }
