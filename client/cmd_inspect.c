@@ -1,6 +1,7 @@
 /* samizdat inspect: show what a bundle claims, without trusting it. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -77,6 +78,7 @@ cmd_inspect(int argc, char **argv)
     uint8_t *raw = NULL;
     size_t raw_len = 0, i, j;
     char err[1024], hex[2 * SZ_BUNDLE_ID_LEN + 1], text[SZ_PK_TEXT_LEN + 1], when[32];
+    uint8_t id[SZ_BUNDLE_ID_LEN];
     int c, r, sig;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -125,25 +127,38 @@ cmd_inspect(int argc, char **argv)
         free(raw);
         return EXIT_REFUSED;
     }
-    if (r != 0) {
+    /* A header that parses is shown even when the payload cannot be read (one
+     * altered on the way): the signature line says what failed. */
+    if (r != 0 && sz_bundle_parse(raw, raw_len, cap, &hdr, id) != 0) {
         util_err("%s: cannot read it as a bundle: %s", argv[optind], sz_strerror(r));
         free(raw);
         return EXIT_REFUSED;
     }
-    sz_bundle_id_hex(b->id, hex);
-    sz_pk_to_text(b->hdr.publisher, text);
-    if (sz_time_format(b->hdr.created, when, sizeof when) != 0)
-        snprintf(when, sizeof when, "%lld", (long long)b->hdr.created);
+    if (r == 0) {
+        hdr = b->hdr;
+        memcpy(id, b->id, SZ_BUNDLE_ID_LEN);
+    }
+    sz_bundle_id_hex(id, hex);
+    sz_pk_to_text(hdr.publisher, text);
+    if (sz_time_format(hdr.created, when, sizeof when) != 0)
+        snprintf(when, sizeof when, "%lld", (long long)hdr.created);
     printf("UNVERIFIED: nothing below is checked against a trusted key\n");
     printf("id:          %s\n", hex);
-    printf("version:     %u\n", b->hdr.version);
+    printf("version:     %u\n", hdr.version);
     printf("publisher:   %s\n", text);
-    printf("sequence:    %llu\n", (unsigned long long)b->hdr.sequence);
+    printf("sequence:    %llu\n", (unsigned long long)hdr.sequence);
     printf("created:     %s\n", when);
     printf("size:        %zu bytes (payload %llu, uncompressed %llu)\n", raw_len,
-           (unsigned long long)b->hdr.payload_len, (unsigned long long)b->hdr.content_len);
+           (unsigned long long)hdr.payload_len, (unsigned long long)hdr.content_len);
     printf("signature:   %s\n",
            sig == 0 ? "valid for the key named above (not a trust decision)" : sz_strerror(sig));
+    if (r != 0) {
+        printf("articles:    cannot be read: %s\n", sz_strerror(r));
+        util_err("%s: its articles cannot be read: %s", argv[optind],
+                 sig != 0 ? sz_strerror(sig) : sz_strerror(r));
+        free(raw);
+        return EXIT_REFUSED;
+    }
     printf("articles:    %zu\n", b->c->n_articles);
     for (i = 0; i < b->c->n_articles; i++) {
         const struct sz_article *a = &b->c->articles[i];

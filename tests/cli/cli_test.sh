@@ -204,6 +204,16 @@ if [ -w /dev/full ]; then
     expect_status "pack --help to a full output" 5 bash -c '"$1" pack --help >/dev/full' sh "$SZ"
 fi
 "$SZ" inspect "$TMP/all.bundle" | grep -q '^UNVERIFIED' && ok || bad "inspect says unverified"
+# A bundle whose payload was altered on the way: its header is still shown,
+# and the signature line says what failed (it was only "not valid UTF-8").
+cp "$TMP/all.bundle" "$TMP/altered.bundle"
+printf 'X' | dd of="$TMP/altered.bundle" bs=1 seek=300 conv=notrunc status=none
+st=0
+"$SZ" inspect "$TMP/altered.bundle" >"$TMP/altered.out" 2>"$TMP/stderr" || st=$?
+[ "$st" -eq 1 ] && grep -q "^sequence: *$S1\$" "$TMP/altered.out" &&
+    grep -q "^signature: *payload does not match the hash" "$TMP/altered.out" && ok ||
+    bad "inspect of an altered payload (exit $st): $(cat "$TMP/altered.out" "$TMP/stderr")"
+expect_stderr "the reason on stderr" "its articles cannot be read: payload does not match the hash"
 # A title a terminal could act on (U+009B, CSI) or that reorders the line
 # (U+202E) is shown with '?' in their place: inspect shows unvouched text.
 printf '<html><head><title>x\302\23331mRED\342\200\256evil</title></head><p>b</p></html>\n' \
