@@ -69,8 +69,9 @@
  * live at once: one filling, one being written. */
 #define BATCH_BYTES (64u << 20)
 /* Ids of ANNOUNCE messages taken from one peer in 10 s (PROTOCOL.md 4.4): a relay
- * importing thousands of bundles announces them all at once. Beyond, the reader
- * (which compares only when it links) links again to compare, blaming no one. */
+ * importing thousands of bundles announces them all at once. Beyond is a flood
+ * (a reader has no later comparison that would find what it ignored): the
+ * link is dropped and the peer tried last. */
 #define MAX_ANNOUNCED_PER_10S 32768
 #define MAX_HELD_RANGES 100000
 /* Ranges queued for one peer: 16M sequences, more than any honest peer offers at once. */
@@ -2975,9 +2976,8 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         }
         c->announced += (uint32_t)m.n_entries;
         if (c->announced > MAX_ANNOUNCED_PER_10S) {
-            conn_fail(r, c,
-                      "announced more than %d bundles in 10 s: linking again to compare what "
-                      "it holds",
+            c->misbehaved = true;
+            conn_fail(r, c, "floods announcements (more than %d ids in 10 s)",
                       MAX_ANNOUNCED_PER_10S);
             return -1;
         }

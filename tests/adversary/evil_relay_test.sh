@@ -12,7 +12,7 @@
 #   truncated     half of the new bundle, then closes the stream
 #   flood         endless ANNOUNCEs of random ids as fast as it can, serves nothing
 #   flood-slow    endless ANNOUNCEs, 200 ids a second (under fetch's flood
-#                 limit of 4096 per 10 s), serves nothing
+#                 limit of 32768 per 10 s), serves nothing
 #   withhold      offers the new bundle, answers the request for it with
 #                 RANGE_DONE alone (as a relay that evicted it meanwhile does)
 #
