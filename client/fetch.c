@@ -2350,6 +2350,11 @@ summary_done(struct run *r, struct conn *c)
     }
     r->res->peers_ok++;
     c->counted_ok = true;
+    /* Failed before (--follow: it went away and came back): not failed now. */
+    if (r->peers[c->peer].failed) {
+        r->peers[c->peer].failed = false;
+        r->res->peers_failed--;
+    }
     if (!r->peers[c->peer].answered) {
         r->peers[c->peer].answered = true;
         r->res->peers_answered++;

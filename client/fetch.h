@@ -56,7 +56,8 @@ struct fetch_result {
     struct fetch_pub_result *pubs;   /* one per trusted key, in trust order */
     uint64_t bundles, bytes;         /* added to the library */
     uint64_t resumed, resumed_bytes; /* bundles finished from bytes an earlier link brought */
-    size_t peers_tried, peers_failed;
+    size_t peers_tried;
+    size_t peers_failed;   /* whose last link failed (or that never answered) */
     size_t peers_ok;       /* answered, and neither failed nor withheld what they offered */
     size_t peers_answered; /* got as far as their SUMMARY */
     size_t peers_linked;   /* completed the handshake (a link, once per peer) */

@@ -439,6 +439,10 @@ wait $RPID || rc=$?
 [ $rc -eq 0 ] && ok || bad "--follow interrupted: exit $rc, wanted 0 ($(cat "$TMP/restart.err"))"
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["complete"], s' \
     "$TMP/restart.out" && ok || bad "--follow --json summary: $(cat "$TMP/restart.out")"
+# The relay came back: it is ok, not failed too (it was counted as both).
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))
+assert (s["peers_tried"], s["peers_ok"], s["peers_failed"]) == (1, 1, 0), s' \
+    "$TMP/restart.out" && ok || bad "--follow --json peer counts after a restart: $(cat "$TMP/restart.out")"
 kill -0 $DPID 2>/dev/null && ok || bad "--follow ended on a peer unreachable from the start: $(cat "$TMP/dead.err")"
 kill -INT $DPID
 wait $DPID
