@@ -55,6 +55,7 @@ struct target {
     bool learned;       /* from peer exchange, not the configuration */
     unsigned failures;  /* attempts failed in a row */
     bool warned;        /* said to be unreachable: said again when it answers */
+    bool self;          /* it is this node's own address: not dialled again */
     char last_err[512]; /* why its last attempt failed ("" when it answered) */
 };
 
@@ -898,6 +899,18 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 return;
             }
             if (sodium_memcmp(p->node_key, net->keys->node_pk, SZ_NODE_KEY_LEN) == 0) {
+                /* One peers list shared by every relay names each one too. */
+                struct target *t = p->target;
+                if (t != NULL && !t->self) {
+                    t->self = true;
+                    snprintf(t->last_err, sizeof t->last_err,
+                             "it is this node itself: not dialled again (remove it from peers)");
+                    if (!t->learned)
+                        log_msg(LOG_WARN,
+                                "peer %s: is this node itself (one of its own addresses): not "
+                                "dialled again; remove it from peers",
+                                t->name);
+                }
                 peer_close(p, false, "connected to itself");
                 return;
             }
@@ -1664,6 +1677,24 @@ on_connected(uv_connect_t *req, int status)
 
 static void target_connect(struct target *t, const struct sockaddr_storage *ss);
 
+/*
+ * A peer's name did not resolve: said as a failure to connect is (once, and
+ * again when it answers; a learned one only at debug level), not at each try.
+ */
+static void
+resolve_failed(struct target *t, int status)
+{
+    snprintf(t->last_err, sizeof t->last_err, "cannot resolve: %s", uv_strerror(status));
+    if (!t->learned && !t->warned) {
+        t->warned = true;
+        log_msg(LOG_WARN,
+                "peer %s: cannot resolve: %s; trying again after waits that double up to %u "
+                "min (said again when it answers)",
+                t->name, uv_strerror(status), BACKOFF_MAX_MS / 60000);
+    } else {
+        log_msg(LOG_DEBUG, "peer %s: cannot resolve: %s", t->name, uv_strerror(status));
+    }
+}
 static void
 on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
@@ -1685,10 +1716,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || res == NULL || net->stopping) {
-        if (status < 0 && status != UV_ECANCELED) {
-            log_msg(LOG_WARN, "peer %s: cannot resolve: %s", t->name, uv_strerror(status));
-            snprintf(t->last_err, sizeof t->last_err, "cannot resolve: %s", uv_strerror(status));
-        }
+        if (status < 0 && status != UV_ECANCELED)
+            resolve_failed(t, status);
         if (res != NULL)
             uv_freeaddrinfo(res);
         if (!net->stopping && !t->closed)
@@ -1826,7 +1855,7 @@ on_target_timer(uv_timer_t *timer)
     t->gai.data = t;
     rc = uv_getaddrinfo(net->d->loop, &t->gai, on_resolved, t->addr.host, port, &hints);
     if (rc != 0) {
-        log_msg(LOG_WARN, "peer %s: cannot resolve: %s", t->name, uv_strerror(rc));
+        resolve_failed(t, rc);
         target_schedule(t, true);
         return;
     }
@@ -1863,7 +1892,7 @@ target_schedule(struct target *t, bool failed)
 {
     uint64_t delay;
 
-    if (t->closed)
+    if (t->closed || t->self)
         return;
     t->failures = failed ? t->failures + 1 : 0;
     /* A link that lasted: the next one starts again from the shortest wait. */

@@ -86,6 +86,20 @@ ls "$TMP"/lib/*/by-name/index.html >/dev/null 2>&1 && ok || bad "the article is 
 grep -q "peer nowhere.samizdat.test:$PORT: cannot resolve the address" "$TMP/err" && ok ||
     bad "the name that does not resolve is named: $(cat "$TMP/err")"
 
+# A relay whose peers list names a name that does not resolve and the relay
+# itself (one list given to every relay): each is said once, not at every
+# try (a warning each time, for ever), and the relay stops dialling itself.
+SELF=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.5", 0)); print(s.getsockname()[1])')
+start_daemon selfie "${COMMON[@]}" --listen "127.0.0.5:$SELF" --peer "127.0.0.5:$SELF" \
+    --peer "nowhere.samizdat.test:$PORT" || bad "start a relay that lists itself"
+sleep 7
+n_self=$(grep -c "closed: connected to itself" "$TMP/selfie.log")
+n_res=$(grep -c "peer nowhere.samizdat.test:$PORT: cannot resolve" "$TMP/selfie.log")
+[ "$n_self" -eq 1 ] && grep -q "is this node itself .*remove it from peers" "$TMP/selfie.log" && ok ||
+    bad "the relay dialled itself $n_self times in 7 s: $(grep -i itself "$TMP/selfie.log" | head -3)"
+[ "$n_res" -eq 1 ] && ok || bad "a name that does not resolve was warned of $n_res times in 7 s"
+stop_daemon selfie || bad "stop the relay that lists itself"
+
 # Every address refused: the message says how many were tried.
 DEAD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 expect_status "fetch from a name none of whose addresses answers" 7 \
