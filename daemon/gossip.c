@@ -1832,6 +1832,13 @@ done_verify(struct gjob *j)
     case STORE_STORED:
         sz_bundle_id_hex(j->item.meta.id, hex);
         log_msg(LOG_DEBUG, "stored bundle %s from %s", hex, peer_name(p));
+        if (gs->store_failed &&
+            (int64_t)uv_now(gs->d->loop) - gs->store_failed_ms >= STORE_PAUSE_MS) {
+            /* Stored after the pause (the disk grown or freed): status stops
+             * warning. One stored within it (a range asked before) says less. */
+            gs->store_failed = false;
+            log_msg(LOG_INFO, "the store writes bundles from peers again");
+        }
         if (j->item.equivocates) {
             char pk[SZ_PK_TEXT_LEN + 1];
             sz_pk_to_text(j->item.meta.publisher, pk);
