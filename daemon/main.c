@@ -857,6 +857,19 @@ out:
     return rc;
 }
 
+/* SIGINT or SIGTERM before the loop is up: stop now (async-signal-safe). */
+static void
+on_early_stop(int sig)
+{
+    static const char msg[] = "samizdatd: stopped by a signal while starting (nothing was "
+                              "running yet)\n";
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+        /* nothing to do: the exit says enough */
+    }
+    _exit(0);
+}
+
 static int
 start_signal(struct daemon *d, uv_signal_t *s, int signum)
 {
@@ -883,8 +896,15 @@ main(int argc, char **argv)
     /*
      * SIGHUP's default action ends the process: a reload asked while the key
      * is unlocked or the store opened must wait for the handler, not kill the
-     * daemon (a service manager would not restart it).
+     * daemon (a service manager would not restart it). SIGINT and SIGTERM
+     * then stop it at once, as asked, with status 0 and a line saying so
+     * (nothing is running yet; the store is safe as after a crash); the loop's
+     * handlers replace these once it is up.
      */
+    struct sigaction early = {.sa_handler = on_early_stop};
+    sigemptyset(&early.sa_mask);
+    (void)sigaction(SIGINT, &early, NULL);
+    (void)sigaction(SIGTERM, &early, NULL);
     sigset_t hup;
     sigemptyset(&hup);
     sigaddset(&hup, SIGHUP);

@@ -169,6 +169,23 @@ kill -0 "$PID_early" 2>/dev/null && ok ||
     bad "SIGHUP during start-up killed the daemon: $(tail -3 "$TMP/early.log")"
 check "stop early" stop_daemon early
 
+# 5b. SIGTERM while it starts stops it with status 0 and a line saying so
+#     (the signal's default action killed it: status 143, nothing logged).
+mkdir -p "$TMP/early2"
+"$SZD" --data-dir "$TMP/early2" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
+    --passphrase-file "$TMP/pass" >"$TMP/early2.log" 2>&1 &
+PID_early2=$!
+for i in $(seq 1 500); do
+    blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$PID_early2/status" 2>/dev/null)
+    [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ] && break
+    sleep 0.01
+done
+[ -S "$TMP/early2/control.sock" ] && echo "reload_test: the daemon was up before SIGTERM was sent"
+kill -TERM "$PID_early2"
+rc=0
+wait "$PID_early2" || rc=$?
+[ $rc -eq 0 ] && ok || bad "SIGTERM during start-up: exit $rc, wanted 0 ($(tail -2 "$TMP/early2.log"))"
+
 # 6. Secrets: a network key pasted in place of a path is not repeated in the
 #    log; key and passphrase files readable by others are warned about; an
 #    empty passphrase file says so.
