@@ -1021,7 +1021,13 @@ main(int argc, char **argv)
         goto out_loop;
     }
     uv_timer_start(&maintenance, on_maintenance_timer, 1000, MAINTENANCE_INTERVAL_MS);
-    config_addr_format(&CFG.listen, listen, sizeof listen);
+    {
+        /* The port it got, when it asked for any (0). */
+        struct config_addr bound = CFG.listen;
+        if (bound.port == 0 && peer_listen_port(d) != 0)
+            bound.port = peer_listen_port(d);
+        config_addr_format(&bound, listen, sizeof listen);
+    }
     if (d->sk != NULL) {
         sz_pk_to_text(d->pk, pk);
         log_msg(LOG_INFO, "publishing as %s", pk);

@@ -25,6 +25,9 @@ check "daemon --help lists options" bash -c "'$SZD' --help | grep -q -- '--publi
 check "daemon starts" start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 0 \
     --expiry-days 0
 [ "$(stat -c %a "$SOCK")" = 600 ] && ok || bad "control socket mode 0600"
+# Listening on port 0 (any), the ready line names the port it got, not 0.
+grep -q "ready: .* listen 127.0.0.1:$(peer_port pub)\$" "$TMP/pub.log" && [ -n "$(peer_port pub)" ] &&
+    ok || bad "the ready line does not name the port: $(grep ready: "$TMP/pub.log")"
 
 # --- publish, list, export, verify, unpack
 ID=$("$SZ" publish --socket "$SOCK" "${ARTICLES[@]}")
