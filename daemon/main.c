@@ -817,8 +817,18 @@ parse_args(int argc, char **argv, const char **config_path)
             rc = 1;
             goto out;
         }
-        if (c == 'c')
+        if (c == 'c') {
+            /* One file: a second would have been read instead, the first ignored. */
+            if (*config_path != NULL) {
+                fprintf(stderr,
+                        "samizdatd: --config given twice (%s and %s): give one file (its "
+                        "settings can be overridden by flags)\n",
+                        *config_path, optarg);
+                rc = 2;
+                goto out;
+            }
             *config_path = optarg;
+        }
         if (c == ':') {
             fprintf(stderr, "samizdatd: %s needs a value (see --help)\n", argv[optind - 1]);
             rc = 2;

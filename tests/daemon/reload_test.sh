@@ -226,6 +226,13 @@ timeout 10 "$SZD" --data-dir "$TMP/x" --maximum-bytes 1M >"$TMP/flag.log" 2>&1 |
 [ $rc -eq 2 ] && grep -q "^samizdatd: unknown option: --maximum-bytes" "$TMP/flag.log" && ok ||
     bad "an unknown flag (rc $rc): $(cat "$TMP/flag.log")"
 rc=0
+: >"$TMP/a.conf"
+: >"$TMP/b.conf"
+timeout 10 "$SZD" --data-dir "$TMP/x" --config "$TMP/a.conf" --config "$TMP/b.conf" \
+    >"$TMP/flag.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "^samizdatd: --config given twice" "$TMP/flag.log" && ok ||
+    bad "two --config (the first was ignored; rc $rc): $(cat "$TMP/flag.log")"
+rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --level 20 >"$TMP/flag.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] && grep -q "for level: expected a whole number from 1 to 19" "$TMP/flag.log" && ok ||
     bad "a level out of range (rc $rc): $(cat "$TMP/flag.log")"
