@@ -960,11 +960,14 @@ run_import(struct job *j)
             break;
         case STORE_EXPIRED:
             res[k].code = SZ_CTL_IMPORT_POLICY;
-            snprintf(texts[k], sizeof texts[k], "not stored: older than the expiry age");
+            snprintf(texts[k], sizeof texts[k],
+                     "not stored: older than this daemon keeps bundles (expiry_days)");
             break;
         case STORE_TOO_BIG:
             res[k].code = SZ_CTL_IMPORT_POLICY;
-            snprintf(texts[k], sizeof texts[k], "not stored: larger than a quota");
+            snprintf(texts[k], sizeof texts[k],
+                     "not stored: larger than a quota (max_bytes, publisher_max_bytes or "
+                     "max_bundle_bytes)");
             break;
         case STORE_EVICTED:
             res[k].code = SZ_CTL_IMPORT_POLICY;

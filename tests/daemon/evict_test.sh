@@ -118,6 +118,10 @@ wait_for 10 refused_some er || bad "the relay did not fetch and refuse e6 (expir
 "$SZ" import --socket "$TMP/eo/control.sock" "$TMP/e5.bundle" >/dev/null || bad "import e5"
 wait_bundles er 4 10 && [ "$(seqs er)" = "1 2 3 5 " ] && ok ||
     bad "after refusing e6 (dated 40 days back), the relay holds $(seqs er), wanted 1 2 3 5"
+# Imported, it is refused naming the setting that refuses it.
+"$SZ" import --socket "$TMP/er/control.sock" "$TMP/e6.bundle" >"$TMP/e6.imp" 2>&1
+grep -q "^not-stored [0-9a-f]\{64\} .*e6.bundle: not stored: older than this daemon keeps bundles (expiry_days)" \
+    "$TMP/e6.imp" && ok || bad "an expired import does not name expiry_days: $(cat "$TMP/e6.imp")"
 check "stop er" stop_daemon er
 check "stop eo" stop_daemon eo
 finish
