@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <md4c.h>
 #include <yaml.h>
 
+#include "md.h"
 #include "render_sanitize.h"
 #include "samizdat/common.h"
 
@@ -646,7 +646,7 @@ md_derive_title(struct article_file *f)
     parser.enter_span = md_title_enter_span;
     parser.leave_span = md_title_leave_span;
     parser.text = md_title_text;
-    if (md_parse(s, (MD_SIZE)n, &parser, &t) == 0 && t.done)
+    if (md_lazy_parse(s, (MD_SIZE)n, &parser, &t) == 0 && t.done)
         rc = set_derived_title(f, t.buf, t.len);
     free(t.buf);
     return rc;

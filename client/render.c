@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <md4c-html.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -21,6 +20,7 @@
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
+#include "md.h"
 #include "render_sanitize.h"
 
 /* Markdown that renders to more than this (64 MiB + twice its size) is shown as text. */
@@ -945,7 +945,7 @@ md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max, stru
     parser.enter_span = md_count_span;
     parser.leave_span = md_count_leave_span;
     parser.text = md_count_text;
-    return md_parse((const MD_CHAR *)body, (MD_SIZE)len, &parser, &c) == 0 && c.n <= max;
+    return md_lazy_parse((const MD_CHAR *)body, (MD_SIZE)len, &parser, &c) == 0 && c.n <= max;
 }
 
 /* s[0..n) with white space runs (a no-break space too) as one space, trimmed, into out (n bytes at
@@ -1197,8 +1197,8 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
          md_output_fits(body + bom, len - bom, flags, max, first);
     sz_wr_init(&md, max);
     if (!ok ||
-        md_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
-                MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
+        md_lazy_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
+                     MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
         sz_wr_status(&md) != 0) {
         body_as_text(w, "Markdown", body, len);
     } else {

@@ -1,0 +1,22 @@
+/*
+ * md4c, loaded when first needed. A reader runs samizdat often and briefly
+ * (verify, unpack of a bundle without Markdown): linking libmd4c and
+ * libmd4c-html made the dynamic loader map them at every start, a fifth of
+ * the start-up time of `samizdat verify`. They are opened (dlopen) the first
+ * time Markdown is parsed or rendered, once per process.
+ */
+#ifndef SZ_CLIENT_MD_H
+#define SZ_CLIENT_MD_H
+
+#include <md4c-html.h>
+#include <md4c.h>
+
+/* md_parse() of md4c; -1 (as md4c's own failure) when md4c cannot be loaded. */
+int md_lazy_parse(const MD_CHAR *text, MD_SIZE size, const MD_PARSER *parser, void *userdata);
+
+/* md_html() of md4c-html; -1 when it cannot be loaded. */
+int md_lazy_html(const MD_CHAR *input, MD_SIZE input_size,
+                 void (*process_output)(const MD_CHAR *, MD_SIZE, void *), void *userdata,
+                 unsigned parser_flags, unsigned renderer_flags);
+
+#endif
