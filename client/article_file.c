@@ -204,23 +204,71 @@ cp_before(const char *s, size_t i)
  * vowel sign, a joiner, a variation selector, a skin tone), so that a cut
  * before it would split what a reader sees as one letter or picture. The
  * blocks of the scripts articles are written in, not all of Unicode; the
- * Indic blocks share one layout of their signs.
+ * Indic blocks from Devanagari to Malayalam share one layout of their signs.
  */
 static bool
 cp_extends(uint32_t cp)
 {
     static const uint32_t r[][2] = {
-        {0x0300, 0x036f},   {0x0483, 0x0489}, {0x0591, 0x05bd},   {0x05bf, 0x05bf},
-        {0x05c1, 0x05c2},   {0x05c4, 0x05c5}, {0x05c7, 0x05c7},   {0x0610, 0x061a},
-        {0x064b, 0x065f},   {0x0670, 0x0670}, {0x06d6, 0x06dc},   {0x06df, 0x06e4},
-        {0x06e7, 0x06e8},   {0x06ea, 0x06ed}, {0x0e31, 0x0e31},   {0x0e34, 0x0e3a},
-        {0x0e47, 0x0e4e},   {0x0eb1, 0x0eb1}, {0x0eb4, 0x0ebc},   {0x0ec8, 0x0ecd},
-        {0x1ab0, 0x1aff},   {0x1dc0, 0x1dff}, {0x200c, 0x200d},   {0x20d0, 0x20ff},
-        {0xfe00, 0xfe0f},   {0xfe20, 0xfe2f}, {0x1f3fb, 0x1f3ff}, {0xe0020, 0xe007f},
+        {0x0300, 0x036f},
+        {0x0483, 0x0489},
+        {0x0591, 0x05bd},
+        {0x05bf, 0x05bf},
+        {0x05c1, 0x05c2},
+        {0x05c4, 0x05c5},
+        {0x05c7, 0x05c7},
+        {0x0610, 0x061a},
+        {0x064b, 0x065f},
+        {0x0670, 0x0670},
+        {0x06d6, 0x06dc},
+        {0x06df, 0x06e4},
+        {0x06e7, 0x06e8},
+        {0x06ea, 0x06ed},
+        {0x0e31, 0x0e31},
+        {0x0e34, 0x0e3a},
+        {0x0e47, 0x0e4e},
+        {0x0eb1, 0x0eb1},
+        {0x0eb4, 0x0ebc},
+        {0x0ec8, 0x0ecd},
+        /* Sinhala */
+        {0x0dca, 0x0dca},
+        {0x0dcf, 0x0ddf},
+        {0x0df2, 0x0df3},
+        /* Tibetan */
+        {0x0f18, 0x0f19},
+        {0x0f35, 0x0f35},
+        {0x0f37, 0x0f37},
+        {0x0f39, 0x0f39},
+        {0x0f3e, 0x0f3f},
+        {0x0f71, 0x0f84},
+        {0x0f86, 0x0f87},
+        {0x0f8d, 0x0fbc},
+        {0x0fc6, 0x0fc6},
+        /* Myanmar */
+        {0x102b, 0x103e},
+        {0x1056, 0x1059},
+        {0x105e, 0x1060},
+        {0x1062, 0x1064},
+        {0x1067, 0x106d},
+        {0x1071, 0x1074},
+        {0x1082, 0x108d},
+        {0x108f, 0x108f},
+        {0x109a, 0x109d},
+        /* Khmer */
+        {0x17b4, 0x17d3},
+        {0x17dd, 0x17dd},
+        {0x1ab0, 0x1aff},
+        {0x1dc0, 0x1dff},
+        {0x200c, 0x200d},
+        {0x20d0, 0x20ff},
+        {0xfe00, 0xfe0f},
+        {0xfe20, 0xfe2f},
+        {0x1f3fb, 0x1f3ff},
+        {0xe0020, 0xe007f},
         {0xe0100, 0xe01ef},
     };
 
-    if (cp >= 0x0900 && cp <= 0x0dff) {
+    if (cp >= 0x0900 && cp <= 0x0d7f) { /* Devanagari to Malayalam; not Sinhala */
         uint32_t c = cp & 0x7f;
         return c <= 0x03 || c == 0x3c || (c >= 0x3e && c <= 0x4d) || (c >= 0x55 && c <= 0x57) ||
                (c >= 0x62 && c <= 0x63);
@@ -315,10 +363,14 @@ set_derived_title(struct article_file *f, const char *s, size_t n)
             size_t sp = cut;
             while (sp > 0 && t[sp] != ' ')
                 sp--;
-            if (sp > cut / 2)
+            if (sp > cut / 2) {
                 cut = sp;
-            else
-                cut = cut_at_cluster(t, o, cut);
+            } else {
+                /* Not back past half of it (a letter with hundreds of marks). */
+                size_t c = cut_at_cluster(t, o, cut);
+                if (c > cut / 2)
+                    cut = c;
+            }
             while (cut > 0 && (t[cut - 1] == ' ' || t[cut - 1] == ',' || t[cut - 1] == ';' ||
                                t[cut - 1] == ':' || t[cut - 1] == '-'))
                 cut--;
@@ -509,7 +561,9 @@ struct md_title {
     size_t len, cap;
     int skip;       /* inside a code block, an HTML block or a table */
     int img;        /* inside a picture: its alt text is not the title */
-    bool leaf;      /* inside a heading or a paragraph */
+    int depth;      /* blocks entered and not left */
+    int leaf_depth; /* the depth of the block the text is taken from */
+    bool leaf;      /* inside a heading, a paragraph or a list item */
     bool heading;   /* ... a heading */
     bool text;      /* text seen in it outside pictures */
     bool line_done; /* a paragraph's first line has ended */
@@ -537,8 +591,17 @@ md_title_enter_block(MD_BLOCKTYPE type, void *detail, void *ud)
         t->skip++;
         return 0;
     }
-    if (type == MD_BLOCK_H || type == MD_BLOCK_P) {
+    t->depth++;
+    if (t->leaf) {
+        /* A block inside the one read (a list in an item): its first line ended. */
+        if (t->text)
+            t->line_done = true;
+        return 0;
+    }
+    /* A tight list's items hold their text with no paragraph. */
+    if (type == MD_BLOCK_H || type == MD_BLOCK_P || type == MD_BLOCK_LI) {
         t->leaf = true;
+        t->leaf_depth = t->depth;
         t->heading = type == MD_BLOCK_H;
         t->text = t->line_done = false;
         t->len = 0;
@@ -558,13 +621,15 @@ md_title_leave_block(MD_BLOCKTYPE type, void *detail, void *ud)
         t->skip--;
         return 0;
     }
-    if ((type == MD_BLOCK_H || type == MD_BLOCK_P) && t->leaf) {
+    (void)type;
+    if (t->leaf && t->depth == t->leaf_depth) {
         t->leaf = false;
         for (size_t i = 0; i < t->len && !t->done; i++)
             t->done = !is_ws(t->buf[i]);
         if (!t->done)
             t->len = 0;
     }
+    t->depth--;
     /* Going on to the end: md4c 0.4.8 does not stop when leave_block() says so. */
     return 0;
 }

@@ -569,15 +569,17 @@ printf -- '# **Bold** _title_ with `code` and [a link](http://x) &amp; more\n\nt
 printf -- '```sh\nmake\n```\n\n    # indented code\n\n<h1>Raw</h1>\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nSetext *title*\n======\n\ntext\n' \
     >"$TMP/gen/mdcode.md"
 printf -- '[![logo](logo.png)](https://x)\nFirst *line* of it\nsecond line\n' >"$TMP/gen/mdpara.md"
+printf -- '- First *item*\n  - nested\n- second\n' >"$TMP/gen/mdlist.md"
 # References 128-159, as old exports write them, are read as HTML reads them
 # (Windows-1252): they were invisible control characters in the title.
 printf -- '<title>Putin&#146;s visit &#151; a report &#x80;5</title><p>x</p>\n' >"$TMP/gen/cp1252.html"
 check "pack Markdown with markup in its first text" "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/gen6.bundle" "$TMP/gen/mdmarkup.md" "$TMP/gen/mdcode.md" "$TMP/gen/mdpara.md" \
-    "$TMP/gen/cp1252.html"
+    "$TMP/gen/mdlist.md" "$TMP/gen/cp1252.html"
 "$SZ" inspect "$TMP/gen6.bundle" >"$TMP/gen6.inspect"
 for want in "mdmarkup .* Bold title with code and a link & more\$" "mdcode .* Setext title\$" \
-    "mdpara .* First line of it\$" "cp1252 .* Putin’s visit — a report €5\$"; do
+    "mdpara .* First line of it\$" "mdlist .* First item\$" \
+    "cp1252 .* Putin’s visit — a report €5\$"; do
     grep -Eq -- "- $want" "$TMP/gen6.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen6.inspect")"
 done
 # HTML fragments (content exports) take their first heading or text; keys
@@ -614,18 +616,25 @@ sys.exit(0 if 100 <= len(t) <= 151 and t.endswith("\u2026") and t.startswith("с
          and not t.endswith(", \u2026") and not t.endswith(",\u2026") else 1)' "$title" && ok ||
     bad "a long first paragraph's title: '$title'"
 # Without a space to end after, the cut does not split what a reader sees
-# as one letter or picture: a Thai letter and its signs, a family emoji
-# joined by ZWJ, a flag's two halves (it cut after the 150th code point).
+# as one letter or picture: a Thai, Sinhala or Myanmar letter and its signs,
+# a family emoji joined by ZWJ, a flag's two halves (it cut after the 150th
+# code point); a letter with hundreds of marks is cut within them, not
+# before it (the title was "..." alone).
 python3 -c 'import sys
 d = sys.argv[1]
 open(d + "/thai.txt", "w").write("\u0e01\u0e34\u0e48\u0e32" * 100 + "\n")
 open(d + "/family.txt", "w").write("a" + "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 100 + "\n")
-open(d + "/flags.txt", "w").write("a" + "\U0001f1fa\U0001f1e6" * 100 + "\n")' "$TMP/gen"
+open(d + "/flags.txt", "w").write("a" + "\U0001f1fa\U0001f1e6" * 100 + "\n")
+open(d + "/sinhala.txt", "w").write("a" + "\u0d9a\u0dcf" * 100 + "\n")
+open(d + "/myanmar.txt", "w").write("a" + "\u1000\u102c" * 100 + "\n")
+open(d + "/marks.txt", "w").write("Z" + "\u0301" * 300 + "\n")' "$TMP/gen"
 check "pack texts without spaces" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen5.bundle" \
-    "$TMP/gen/thai.txt" "$TMP/gen/family.txt" "$TMP/gen/flags.txt"
+    "$TMP/gen/thai.txt" "$TMP/gen/family.txt" "$TMP/gen/flags.txt" "$TMP/gen/sinhala.txt" \
+    "$TMP/gen/myanmar.txt" "$TMP/gen/marks.txt"
 "$SZ" inspect "$TMP/gen5.bundle" >"$TMP/gen5.inspect"
 python3 -c 'import sys
-groups = {"thai": ("", 4), "family": ("a", 5), "flags": ("a", 2)}
+groups = {"thai": ("", 4), "family": ("a", 5), "flags": ("a", 2), "sinhala": ("a", 2),
+          "myanmar": ("a", 2), "marks": ("Z", 1)}
 seen = 0
 for line in open(sys.argv[1], encoding="utf-8"):
     for name, (lead, size) in groups.items():
@@ -636,7 +645,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
                     len(t) > 151 or len(body) < 100:
                 sys.exit("%s: %r" % (name, t))
             seen += 1
-sys.exit(0 if seen == 3 else "titles found: %d" % seen)' "$TMP/gen5.inspect" && ok ||
+sys.exit(0 if seen == 6 else "titles found: %d" % seen)' "$TMP/gen5.inspect" && ok ||
     bad "titles cut within a character: $(cat "$TMP/gen5.inspect")"
 # Mistakes get what to do: two attachments with one name, a value with ': '
 # unquoted, a file in another encoding.
