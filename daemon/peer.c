@@ -56,6 +56,7 @@ struct target {
     unsigned failures;  /* attempts failed in a row */
     bool warned;        /* said to be unreachable: said again when it answers */
     bool self;          /* it is this node's own address: not dialled again */
+    bool self_said;     /* a name one of whose addresses is this node: said once */
     char last_err[512]; /* why its last attempt failed ("" when it answered) */
 };
 
@@ -899,9 +900,14 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 return;
             }
             if (sodium_memcmp(p->node_key, net->keys->node_pk, SZ_NODE_KEY_LEN) == 0) {
-                /* One peers list shared by every relay names each one too. */
+                /*
+                 * One peers list shared by every relay names each one too.
+                 * An address is not dialled again; a name (several relays
+                 * behind it, or one that pointed here once) goes on to its
+                 * other addresses, and is named once.
+                 */
                 struct target *t = p->target;
-                if (t != NULL && !t->self) {
+                if (t != NULL && t->addr.kind != CONFIG_ADDR_NAME && !t->self) {
                     t->self = true;
                     snprintf(t->last_err, sizeof t->last_err,
                              "it is this node itself: not dialled again (remove it from peers)");
@@ -909,6 +915,13 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                         log_msg(LOG_WARN,
                                 "peer %s: is this node itself (one of its own addresses): not "
                                 "dialled again; remove it from peers",
+                                t->name);
+                } else if (t != NULL && t->addr.kind == CONFIG_ADDR_NAME && !t->self_said) {
+                    t->self_said = true;
+                    if (!t->learned)
+                        log_msg(LOG_WARN,
+                                "peer %s: one of the name's addresses is this node itself; its "
+                                "other addresses are still tried",
                                 t->name);
                 }
                 peer_close(p, false, "connected to itself");

@@ -44,7 +44,8 @@ NAME=two.samizdat.test
 # The publisher listens on 127.0.0.3. The name's addresses are 127.0.0.1, where
 # nothing listens at that port (refused), and 127.0.0.3; lookups put 127.0.0.1
 # first (the longest prefix shared with the source address).
-printf '127.0.0.1 localhost\n127.0.0.1 %s\n127.0.0.3 %s\n' "$NAME" "$NAME" >"$TMP/hosts"
+printf '127.0.0.1 localhost\n127.0.0.1 %s\n127.0.0.3 %s\n127.0.0.5 self.samizdat.test\n' "$NAME" "$NAME" \
+    >"$TMP/hosts"
 printf 'hosts: files\n' >"$TMP/nsswitch.conf"
 mount --bind "$TMP/hosts" /etc/hosts && mount --bind "$TMP/nsswitch.conf" /etc/nsswitch.conf || {
     echo "SKIPPED: cannot mount over /etc/hosts in the namespace" >&2
@@ -92,12 +93,21 @@ grep -q "peer nowhere.samizdat.test:$PORT: cannot resolve the address" "$TMP/err
 SELF=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.5", 0)); print(s.getsockname()[1])')
 start_daemon selfie "${COMMON[@]}" --listen "127.0.0.5:$SELF" --peer "127.0.0.5:$SELF" \
     --peer "nowhere.samizdat.test:$PORT" || bad "start a relay that lists itself"
+SELF2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.5", 0)); print(s.getsockname()[1])')
+start_daemon selfname "${COMMON[@]}" --listen "127.0.0.5:$SELF2" --peer "self.samizdat.test:$SELF2" ||
+    bad "start a relay that lists a name of its own"
 sleep 7
-n_self=$(grep -c "closed: connected to itself" "$TMP/selfie.log")
+n_self=$(grep -c "127.0.0.5:$SELF: closed: connected to itself" "$TMP/selfie.log")
 n_res=$(grep -c "peer nowhere.samizdat.test:$PORT: cannot resolve" "$TMP/selfie.log")
 [ "$n_self" -eq 1 ] && grep -q "is this node itself .*remove it from peers" "$TMP/selfie.log" && ok ||
     bad "the relay dialled itself $n_self times in 7 s: $(grep -i itself "$TMP/selfie.log" | head -3)"
 [ "$n_res" -eq 1 ] && ok || bad "a name that does not resolve was warned of $n_res times in 7 s"
+# A name is not given up on (other relays may be behind it): said once.
+n_name=$(grep -c "peer self.samizdat.test:$SELF2: one of the name's addresses is this node itself" \
+    "$TMP/selfname.log")
+[ "$n_name" -eq 1 ] && ! grep -q "not dialled again" "$TMP/selfname.log" && ok ||
+    bad "a name that leads to the relay itself was said $n_name times: $(grep itself "$TMP/selfname.log" | head -3)"
+stop_daemon selfname || bad "stop the relay that lists a name of its own"
 stop_daemon selfie || bad "stop the relay that lists itself"
 
 # Every address refused: the message says how many were tried.
