@@ -1760,7 +1760,8 @@ peer_parse(const char *spec, struct peer *p, char *why, size_t cap)
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
             /* Two colons: an IPv6 address without brackets, or a port too many. */
             snprintf(why, cap,
-                     memchr(spec, '.', (size_t)(colon - spec)) != NULL
+                     spec[strspn(spec, "0123456789abcdefABCDEF:")] != '\0' ||
+                             memchr(spec, '.', (size_t)(colon - spec)) != NULL
                          ? "only one ':PORT' may follow the host"
                          : "an IPv6 address goes in brackets: [ADDRESS] or [ADDRESS]:PORT");
             return false;

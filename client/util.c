@@ -31,17 +31,35 @@ void
 util_put_safe(FILE *f, const char *s)
 {
     for (const unsigned char *u = (const unsigned char *)s; *u != '\0'; u++) {
-        if ((*u < 0x20 && *u != '\t') || *u == 0x7f)
+        size_t n = *u < 0x80 ? 1 : *u >= 0xf0 ? 4 : *u >= 0xe0 ? 3 : 2, k;
+        uint32_t cp;
+        if (n == 1) {
+            if (*u < 0x20 && *u != '\t')
+                fprintf(f, "\\x%02x", *u);
+            else if (*u == 0x7f)
+                fputs("\\x7f", f);
+            else
+                fputc(*u, f);
+            continue;
+        }
+        /* A byte of no whole UTF-8 character (a name in another encoding:
+         * 0x9b is a terminal's CSI in 8-bit mode) is shown as \xNN. */
+        for (k = 1; k < n && u[k] != '\0'; k++)
+            ;
+        if (k < n || !sz_utf8_valid(u, n)) {
             fprintf(f, "\\x%02x", *u);
-        else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
-            fprintf(f, "\\u%04x", *++u);
-        else if (*u == 0xe2 && ((u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) ||
-                                (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9))) {
-            /* Bidirectional overrides and isolates: they reorder what follows. */
-            fprintf(f, "\\u%04x", 0x2000 | (u[1] & 0x3f) << 6 | (u[2] & 0x3f));
-            u += 2;
-        } else
-            fputc(*u, f);
+            continue;
+        }
+        cp = n == 2   ? (uint32_t)(u[0] & 0x1f) << 6 | (u[1] & 0x3f)
+             : n == 3 ? (uint32_t)(u[0] & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f)
+                      : 0;
+        /* C1 controls; marks, overrides and isolates that reorder the line. */
+        if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+            (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+            fprintf(f, "\\u%04x", (unsigned)cp);
+        else
+            fwrite(u, 1, n, f);
+        u += n - 1;
     }
 }
 

@@ -26,8 +26,9 @@ enum util_exit {
 
 /*
  * Writes s to f with the bytes a terminal would act on shown instead: control
- * characters but tab as \xNN, C1 controls and bidirectional overrides and
- * isolates as \uNNNN (a file name may hold any of them).
+ * characters but tab, and bytes of no whole UTF-8 character, as \xNN; C1
+ * controls and the bidirectional marks, overrides and isolates as \uNNNN (a
+ * file name may hold any of them).
  */
 void util_put_safe(FILE *f, const char *s);
 

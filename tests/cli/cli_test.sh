@@ -278,9 +278,11 @@ expect_status "fetch with no usable peer address" 2 "$SZ" fetch --peer 127.0.0.1
 expect_stderr "no usable peer message" "none of the peers given can be tried"
 # A URL and a port too many get what is wrong (both said to bracket IPv6).
 expect_status "fetch with a URL and a port too many" 2 "$SZ" fetch \
-    --peer http://127.0.0.1:9 --peer 127.0.0.1:9:5 --trust "$TMP/pk" --output "$TMP/nopeer"
+    --peer http://127.0.0.1:9 --peer 127.0.0.1:9:5 --peer localhost:9:5 --trust "$TMP/pk" \
+    --output "$TMP/nopeer"
 expect_stderr "URL named" "peer http://127.0.0.1:9: a peer is an address, not a URL"
 expect_stderr "extra port named" "peer 127.0.0.1:9:5: only one ':PORT' may follow the host"
+expect_stderr "extra port after a name" "peer localhost:9:5: only one ':PORT' may follow the host"
 : >"$TMP/empty.peers"
 expect_status "fetch --peers-file of no peer" 2 "$SZ" fetch --peers-file "$TMP/empty.peers" \
     --trust "$TMP/pk" --output "$TMP/nopeer"
@@ -420,12 +422,13 @@ expect_status "verify with another key" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/
 expect_stderr "untrusted key named" "not a trusted publisher"
 # A file name holding terminal controls (from a stick, say) cannot rewrite
 # the line that refuses it or forge an OK line: they are shown escaped.
-evil="$TMP/x$(printf '\033[2K\rOK evil\342\200\256')"
+evil="$TMP/x$(printf '\033[2K\rOK evil\342\200\256\233\342\200\217')"
 cp "$TMP/all.bundle" "$evil.bundle"
 expect_status "verify an untrusted bundle with controls in its name" 1 "$SZ" verify \
     --trust "$TMP/epk" "$evil.bundle"
 if grep -q "$(printf '[\033\r]\\|\342\200\256')" "$TMP/stderr"; then bad "a control character reached the terminal"; else ok; fi
-expect_stderr "the name shown escaped" 'x\\x1b\[2K\\x0dOK evil\\u202e\.bundle: refused'
+LC_ALL=C grep -q "$(printf '\233')" "$TMP/stderr" && bad "a raw 0x9b (CSI) reached the terminal" || ok
+expect_stderr "the name shown escaped" 'x\\x1b\[2K\\x0dOK evil\\u202e\\x9b\\u200f\.bundle: refused'
 "$SZ" verify --trust "$TMP/pk" "$evil.bundle" >"$TMP/evil.out" 2>&1 || bad "verify the named bundle"
 grep -q "$(printf '[\033\r]\\|\342\200\256')" "$TMP/evil.out" && bad "the OK line holds controls" || ok
 # A bundle of a key not trusted is refused once its signature is checked,
