@@ -1894,6 +1894,18 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
     ret = take_lock(st, err, err_cap);
     if (ret < 0)
         goto fail;
+    /* Something else at the store's name: SQLite would say only "cannot open". */
+    {
+        struct stat sst;
+        if (stat(st->db_path, &sst) == 0 && !S_ISREG(sst.st_mode)) {
+            ret = -EEXIST;
+            set_err(err, err_cap,
+                    "store %s is not a file (a folder or a device stands there): move it out "
+                    "of the data folder",
+                    st->db_path);
+            goto fail;
+        }
+    }
 
     rc = sqlite3_open_v2(st->db_path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -241,6 +241,13 @@ rc=0
 timeout 10 "$SZD" --data-dir "$TMP/plainfile" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q "data folder .*plainfile exists and is not a folder" "$TMP/df.log" && ok ||
     bad "a data folder that is a file (rc $rc): $(cat "$TMP/df.log")"
+# A folder where the store file goes gets that named (it got "make the data
+# folder writable", which it was).
+mkdir -m 700 -p "$TMP/dirstore/store.sqlite"
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/dirstore" --listen 127.0.0.1:0 >"$TMP/df.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "store .*dirstore/store.sqlite is not a file (a folder .*move it out" \
+    "$TMP/df.log" && ok || bad "a folder at the store's name (rc $rc): $(cat "$TMP/df.log")"
 # A data folder others may write, or that is another user's, or a node key
 # of another user's: whoever that is could have put their own key there.
 mkdir -m 777 "$TMP/open-dir"
