@@ -78,7 +78,8 @@ static void
 on_library_wait(const char *dir)
 {
     util_err("waiting for another program that is writing the library %s (another fetch or "
-             "unpack?)",
+             "unpack?); it goes on when that one ends (Ctrl-C twice stops it; what was written "
+             "stays)",
              dir);
 }
 
