@@ -146,18 +146,19 @@ mkdir -p "$TMP/early"
 "$SZD" --data-dir "$TMP/early" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
     --passphrase-file "$TMP/pass" >"$TMP/early.log" 2>&1 &
 PID_early=$!
-# Once main() has blocked SIGHUP (SigBlk bit 0): before that, a SIGHUP ends any
-# process by its default action (under ASan that window lasts longer than 50 ms).
-blocked=0
-for i in $(seq 1 500); do
-    blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$PID_early/status" 2>/dev/null)
-    if [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ]; then
-        blocked=1
-        break
-    fi
-    sleep 0.01
-done
-[ $blocked = 1 ] && ok || bad "the daemon never blocked SIGHUP while it started"
+# hup_blocked PID: waits up to 5 s until main() has blocked SIGHUP (SigBlk bit
+# 0), first thing in main(): before that, a SIGHUP ends any process by its
+# default action (under ASan that window lasts longer than 50 ms).
+hup_blocked() {
+    local blk
+    for _ in $(seq 1 500); do
+        blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+        [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ] && return 0
+        sleep 0.01
+    done
+    return 1
+}
+hup_blocked "$PID_early" && ok || bad "the daemon never blocked SIGHUP while it started"
 [ -S "$TMP/early/control.sock" ] && echo "reload_test: the daemon was up before SIGHUP was sent"
 kill -HUP "$PID_early"
 for i in $(seq 1 100); do
@@ -175,11 +176,7 @@ mkdir -p "$TMP/early2"
 "$SZD" --data-dir "$TMP/early2" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
     --passphrase-file "$TMP/pass" >"$TMP/early2.log" 2>&1 &
 PID_early2=$!
-for i in $(seq 1 500); do
-    blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$PID_early2/status" 2>/dev/null)
-    [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ] && break
-    sleep 0.01
-done
+hup_blocked "$PID_early2" || bad "the daemon never blocked SIGHUP while it started"
 [ -S "$TMP/early2/control.sock" ] && echo "reload_test: the daemon was up before SIGTERM was sent"
 kill -TERM "$PID_early2"
 rc=0
