@@ -2,10 +2,12 @@
 # Each test script sources this, calls `check` / `expect_*`, then `finish`.
 PASS=0
 FAIL=0
+FAILURES=()
 
 ok() { PASS=$((PASS + 1)); }
 bad() {
     FAIL=$((FAIL + 1))
+    FAILURES+=("$(head -c 400 <<<"$*")")
     echo "FAIL: $*" >&2
 }
 
@@ -34,7 +36,11 @@ expect_stderr() {
     fi
 }
 
+# finish: the tally, and each failure again at the end, where a log cut
+# short in the middle (a CI page) still shows what went wrong.
 finish() {
+    local f
+    for f in "${FAILURES[@]}"; do echo "failed: $f"; done
     echo "$(basename "$0"): $PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }
