@@ -305,8 +305,9 @@ out:
 static const char STATUS_USAGE[] =
     "usage: samizdat status [--socket PATH] [--json]\n"
     "\n"
-    "Shows a local samizdatd's version, uptime, data folder, quotas, and the\n"
-    "bundles and bytes it holds per publisher.\n"
+    "Shows a local samizdatd's version, uptime, data folder, quotas, free disk\n"
+    "space, the bundles and bytes it holds per publisher, where it listens and\n"
+    "its peers.\n"
     "\n"
     "  --json                 print the status as one JSON object\n"
     "  -h, --help             show this help\n";

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -579,6 +580,9 @@ run_status(struct job *j)
     bool carry_any;
     char err[256], pk[SZ_PK_TEXT_LEN + 1];
     int64_t up = daemon_now() - d->started_wall;
+    uint64_t disk_free = 0;
+    bool have_disk = false;
+    char disk_json[24] = "null";
     size_t i;
     int rc;
 
@@ -609,6 +613,15 @@ run_status(struct job *j)
     } else {
         wr_printf(&json, ",\"publisher\":null");
     }
+    /* Free space where the store grows (for an unprivileged daemon: f_bavail). */
+    {
+        struct statvfs vfs;
+        if (statvfs(cfg->data_dir, &vfs) == 0) {
+            have_disk = true;
+            disk_free = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+            snprintf(disk_json, sizeof disk_json, "%llu", (unsigned long long)disk_free);
+        }
+    }
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
     n_future = store_n_future(d->store);
@@ -631,12 +644,21 @@ run_status(struct job *j)
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
                   "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,"
-                  "\"refused_future\":%llu,\"publishers\":[",
+                  "\"refused_future\":%llu,\"disk_free_bytes\":%s,\"publishers\":[",
                   (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
                   (unsigned long long)publisher_max_bytes, (unsigned)expiry_days,
                   carry_any ? "any" : "list", (unsigned long long)d->n_imported,
                   (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
-                  (unsigned long long)n_future);
+                  (unsigned long long)n_future, disk_json);
+        if (have_disk) {
+            wr_printf(&text, "disk: %llu bytes free where the data folder is\n",
+                      (unsigned long long)disk_free);
+            if (bytes < max_bytes && max_bytes - bytes > disk_free)
+                wr_printf(&text,
+                          "WARNING: the quota leaves room for %llu bytes more, the disk for %llu: "
+                          "free space on the disk or lower max_bytes\n",
+                          (unsigned long long)(max_bytes - bytes), (unsigned long long)disk_free);
+        }
         if (j->store_failed)
             wr_printf(&text,
                       "WARNING: %lld s ago the store could not write a bundle from a peer: %s\n",

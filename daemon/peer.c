@@ -2350,6 +2350,26 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
            key, n_in, n_out, n_connecting, (unsigned long long)net->probes_rejected,
            (unsigned long long)net->handshakes_refused, (unsigned long long)net->misbehaviour,
            (unsigned long long)net->inbound_full, (unsigned long long)net->inbound_evicted);
+    {
+        /* Where peers reach this node: the port it got when asked for any (0). */
+        char where[CONFIG_HOST_CAP + 16] = "";
+        if (net->listening) {
+            struct config_addr bound = d->cfg->listen;
+            if (net->bound_port != 0)
+                bound.port = net->bound_port;
+            (void)config_addr_format(&bound, where, sizeof where);
+        }
+        if (where[0] != '\0')
+            wr_fmt(text, "listening for peers on %s\n", where);
+        else
+            wr_fmt(text, "not listening for peers (max_inbound is 0): outbound links only\n");
+        wr_fmt(json, "\"listen\":");
+        if (where[0] != '\0')
+            sz_wr_json_str(json, where);
+        else
+            wr_fmt(json, "null");
+        wr_fmt(json, ",");
+    }
     if (net->proxy)
         wr_fmt(text, "outbound links through the SOCKS5 proxy %s\n", net->proxy_name);
     /* Peers of the configuration without a link, and why (a stopped or blocked peer). */

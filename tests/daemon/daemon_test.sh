@@ -11,7 +11,7 @@ SRC=$3
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
-trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
+trap 'cleanup_daemons; umount "$TMP/small" 2>/dev/null; rm -rf "$TMP"' EXIT
 EX=$SRC/examples/articles
 VEC=$SRC/tests/vectors
 ARTICLES=()
@@ -51,6 +51,20 @@ st=$("$SZ" status --socket "$SOCK")
 grep -q "^stored: 1 bundle, [0-9]* bytes" <<<"$st" &&
     grep -q "^  $(cat "$TMP/pub.pk")  1 bundle, [0-9]* bytes, newest sequence 1$" <<<"$st" &&
     ok || bad "status says '1 bundle', not '1 bundles': $st"
+# Where peers reach it (a port that takes a connection) and the free disk
+# space where the data folder is, as df sees it (other writers may move it a little).
+"$SZ" status --socket "$SOCK" --json | python3 -c '
+import json, socket, sys
+s = json.load(sys.stdin)
+host, port = s["listen"].rsplit(":", 1)
+socket.create_connection((host, int(port)), timeout=5).close()
+df = int(sys.argv[1])
+assert abs(s["disk_free_bytes"] - df) <= max(df // 10, 64 << 20), (s["disk_free_bytes"], df)
+' "$(df --output=avail -B1 "$TMP/pub" | tail -1)" && ok ||
+    bad "status --json: no listen address that takes a connection, or disk_free_bytes unlike df's"
+grep -q "^listening for peers on 127.0.0.1:$(peer_port pub)$" <<<"$st" &&
+    grep -q "^disk: [0-9]* bytes free where the data folder is$" <<<"$st" && ok ||
+    bad "status does not say where it listens and the free disk space: $st"
 # An invalid article is refused with its reason; nothing is published.
 printf -- '---\ntitle: t\n---\n' >"$TMP/empty.md"
 expect_status "publish of an invalid article" 3 "$SZ" publish --socket "$SOCK" "$TMP/empty.md"
@@ -472,6 +486,23 @@ wait_log "$TMP/lone.log" "peer 127.0.0.1:$DOWN: answers again" 15 && ok ||
 kill "$UP"
 wait "$UP"
 check "stop lone" stop_daemon lone
+
+# A quota larger than the disk: status warns (a 4 MiB file system, default 1 GiB quota);
+# without listening (max_inbound 0) it says so.
+if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small" 2>/dev/null; then
+    check "start small" start_daemon small --max-inbound 0
+    st=$("$SZ" status --socket "$TMP/small/control.sock")
+    grep -q "^WARNING: the quota leaves room for [0-9]* bytes more, the disk for [0-9]*: free space on the disk or lower max_bytes$" <<<"$st" &&
+        grep -q "^not listening for peers (max_inbound is 0)" <<<"$st" && ok ||
+        bad "status on a disk smaller than the quota: $st"
+    "$SZ" status --socket "$TMP/small/control.sock" --json |
+        python3 -c 'import json, sys; s = json.load(sys.stdin); assert s["listen"] is None and 0 < s["disk_free_bytes"] <= 4 << 20, s' &&
+        ok || bad "status --json on a 4 MiB disk without a listener"
+    check "stop small" stop_daemon small
+    umount "$TMP/small" || bad "cannot unmount the test's tmpfs"
+else
+    echo "SKIP: cannot mount a tmpfs here (not root): the quota-larger-than-disk warning is not checked"
+fi
 
 check "the example config runs" start_daemon exconf --config "$SRC/examples/samizdatd.conf" \
     --socket "$TMP/exconf/control.sock"
