@@ -82,7 +82,7 @@ struct job {
     size_t reply_len;
     struct sz_container *container; /* PUBLISH: the validated articles */
     int err_code;
-    char err[512];
+    char err[1024];
     bool err_logged; /* err is the store's failure: logged too, for the operator */
     /* Storage that reply points into. */
     void *scratch[4];
@@ -107,7 +107,7 @@ struct job {
     struct sz_wr peers_text, peers_json;
     bool store_failed;
     int64_t store_failed_age_ms;
-    char store_err[512];
+    char store_err[1024];
     /* IMPORT: pairs of one publisher and sequence that imported bundles made, for the peers. */
     struct import_equiv {
         uint8_t publisher[SZ_PUBLIC_KEY_LEN];
@@ -578,7 +578,7 @@ run_status(struct job *j)
     uint64_t n = 0, bytes = 0, n_future, max_bytes, publisher_max_bytes;
     uint32_t expiry_days;
     bool carry_any;
-    char err[256], pk[SZ_PK_TEXT_LEN + 1];
+    char err[1024], pk[SZ_PK_TEXT_LEN + 1];
     int64_t up = daemon_now() - d->started_wall;
     uint64_t disk_free = 0;
     bool have_disk = false;
@@ -1113,7 +1113,7 @@ run_list(struct job *j)
     const struct sz_ctl_msg *m = j->msg;
     struct list_ctx l = {0};
     struct pubs_ctx p = {0};
-    char err[256];
+    char err[1024];
     size_t i;
     int rc;
 
@@ -1149,7 +1149,7 @@ run_list_page(struct job *j)
     const struct sz_ctl_msg *m = j->msg;
     struct list_ctx l = {.v = calloc(MAX_LIST_ENTRIES, sizeof *l.v), .cap = MAX_LIST_ENTRIES};
     struct store_cursor after;
-    char err[256];
+    char err[1024];
     int rc;
 
     j->scratch[0] = l.v;
@@ -1183,7 +1183,7 @@ run_export(struct job *j)
     struct store_meta meta;
     uint8_t *bytes = NULL;
     size_t len = 0;
-    char err[256], hex[2 * SZ_BUNDLE_ID_LEN + 1];
+    char err[1024], hex[2 * SZ_BUNDLE_ID_LEN + 1];
     bool too_big = false, over;
     size_t held;
     int rc;

@@ -314,7 +314,7 @@ struct gossip {
     struct log_limit goodbye_log; /* GOODBYEs from links this node did not open */
     bool store_failed;            /* the store failed to write a bundle, at store_failed_ms */
     int64_t store_failed_ms;
-    char store_err[512]; /* ... and why */
+    char store_err[1024]; /* ... and why */
     struct log_limit store_log;
     size_t serve_reserved;  /* what running serve jobs may read (SERVE_BUDGET_BYTES) */
     size_t n_serve_blocked; /* peers waiting for the serve budget */
@@ -990,7 +990,7 @@ struct gjob {
     /* VERIFY: the pair a stored bundle made; SUMMARY: pairs for a new peer */
     struct equiv_pair *equiv;
     size_t n_equiv;
-    char err[512]; /* VERIFY: why the store failed (a path, the cause, what to do) */
+    char err[1024]; /* VERIFY: why the store failed (a path, the cause, what to do) */
 };
 
 static void gossip_serve(struct peer *p);

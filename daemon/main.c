@@ -509,7 +509,7 @@ maintenance_steps(struct daemon *d,
                   int64_t now, const char *what)
 {
     uint64_t total = 0, n;
-    char err[256];
+    char err[1024];
     int rc;
 
     do {
@@ -578,7 +578,7 @@ drop_uncarried(struct daemon *d)
     struct uncarried a = {.d = d};
     struct step_ids *ids = NULL;
     uint64_t total = 0;
-    char err[256];
+    char err[1024];
     int rc;
 
     uv_rwlock_rdlock(&d->cfg_lock); /* a reload may change it meanwhile */
@@ -628,7 +628,7 @@ on_maintenance_work(uv_work_t *w)
 {
     struct daemon *d = w->data;
     uint64_t removed, forgotten = 0, evicted;
-    char err[256];
+    char err[1024];
     int64_t now = daemon_now();
     bool reloaded = atomic_exchange(&maintenance_after_reload, false);
 

@@ -40,7 +40,7 @@ struct seal {
     uint64_t content_cap;   /* max_bundle_bytes when it was queued (a SIGHUP may change it) */
     struct store_meta meta; /* of the stored bundle, for the announcement */
     int err_code;
-    char err[512];
+    char err[1024];
 };
 
 /*
@@ -324,7 +324,7 @@ on_seal_work(uv_work_t *w)
     struct pubreq *r;
     uint8_t *content = NULL, *bundle = NULL;
     size_t n = 0, k = 0, content_len = 0, bundle_len = 0;
-    char err[480];
+    char err[960];
     int rc;
 
     for (r = s->reqs; r != NULL; r = r->next)

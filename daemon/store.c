@@ -275,6 +275,13 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
                  "quotas only limit growth: the store file does not shrink)";
         break;
     case SQLITE_IOERR:
+        /* No room for the -shm or a write on a full disk arrive as I/O errors. */
+        if (rc == SQLITE_IOERR_SHMSIZE ||
+            (st != NULL && st->db != NULL && sqlite3_system_errno(st->db) == ENOSPC)) {
+            code = -ENOSPC;
+            advice = "the disk is full: free space on the data folder's file system";
+            break;
+        }
         code = -EIO;
         advice = "check the disk and the file system holding the data folder (see dmesg)";
         break;
@@ -307,7 +314,7 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
         advice = "this is probably a bug in samizdatd: please report this message";
         break;
     }
-    set_err(err, err_cap, "store %s: %s failed: %s (SQLite error %d); %s", st->db_path, what,
+    set_err(err, err_cap, "store %.200s: %s failed: %s (SQLite error %d); %s", st->db_path, what,
             sqlite3_errstr(rc), rc, advice);
     return code;
 }

@@ -499,6 +499,13 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small
         python3 -c 'import json, sys; s = json.load(sys.stdin); assert s["listen"] is None and 0 < s["disk_free_bytes"] <= 4 << 20, s' &&
         ok || bad "status --json on a 4 MiB disk without a listener"
     check "stop small" stop_daemon small
+    # No room left for the store's shared-memory file: said as a full disk.
+    mkdir -m 700 "$TMP/small/F"
+    head -c $(($(df --output=avail -B1 "$TMP/small" | tail -1) - 20480)) /dev/zero >"$TMP/small/fill"
+    rc=0
+    timeout 20 "$SZD" --data-dir "$TMP/small/F" --listen 127.0.0.1:0 >"$TMP/full.out" 2>&1 || rc=$?
+    [ $rc -ne 0 ] && grep -q "the disk is full: free space" "$TMP/full.out" && ok ||
+        bad "a start on a full disk (exit $rc): $(tail -2 "$TMP/full.out")"
     umount "$TMP/small" || bad "cannot unmount the test's tmpfs"
 else
     echo "SKIP: cannot mount a tmpfs here (not root): the quota-larger-than-disk warning is not checked"
