@@ -162,10 +162,10 @@ sk_seq_open(const char *path, bool legacy, int *fd, bool *ro, char *err, size_t 
 static int
 reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
 {
-    char path[PATH_MAX], kpath[PATH_MAX], lpath[PATH_MAX], why[256];
+    char path[PATH_MAX], kpath[PATH_MAX], lpath[PATH_MAX];
     uint64_t last = 0, last_k = 0, last_l = 0;
     int fd = -1, kfd = -1, lfd = -1, rc = -1;
-    bool k_ro = false, l_ro = false;
+    bool k_ro = false, l_ro = false, k_new = false, dir_had = false;
 
     err[0] = '\0';
     if (d->cfg->publisher_key != NULL) { /* NULL: a key given in memory (tests) */
@@ -176,6 +176,7 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
                      d->cfg->publisher_key, strerror(errno));
             return -1;
         }
+        k_new = access(kpath, F_OK) != 0 && errno == ENOENT;
         if (sk_seq_open(kpath, false, &kfd, &k_ro, err, err_cap) != 0)
             return -1;
         /* Taken after the real record's lock, always in that order: no deadlock. */
@@ -196,15 +197,25 @@ reserve_sequence(struct daemon *d, uint64_t *seq, char *err, size_t err_cap)
     }
     if (seq_read(fd, path, &last, "publish again", err, err_cap) != 0)
         goto out;
+    dir_had = last > 0;
     if (last_k > last)
         last = last_k;
     uv_mutex_lock(&d->store_lock);
-    rc = store_seq_reserve_above(d->store, d->pk, last, seq, why, sizeof why);
+    rc = store_seq_reserve_above(d->store, d->pk, last, seq, err, err_cap);
     uv_mutex_unlock(&d->store_lock);
-    if (rc != 0) {
-        snprintf(err, err_cap, "%s", why);
+    if (rc != 0)
         goto out;
-    }
+    /* A key copied here without its record, to a node that never published
+     * with it: the number comes from what this store holds of the key alone. */
+    if (k_new && kfd >= 0 && last_l == 0 && !dir_had)
+        log_msg(LOG_WARN,
+                "the publisher key had no sequence record (%s, made by keygen with the key), "
+                "so this bundle takes sequence %llu, above what this store holds or evicted of "
+                "the key. If the key signed bundles before (the record left behind when the "
+                "key was copied?), that number may be used twice, which readers and relays "
+                "report as a stolen key: copy a key's record with it, or write the last number "
+                "the key signed into the record before its first publish",
+                kpath, (unsigned long long)*seq);
     rc = -1;
     if (seq_write(fd, path, *seq, err, err_cap) != 0 ||
         (kfd >= 0 && !k_ro && seq_write(kfd, kpath, *seq, err, err_cap) != 0) ||

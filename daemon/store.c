@@ -115,6 +115,7 @@ enum stmt {
     S_MIN_SEQ,
     S_TOTALS,
     S_OLDEST_PUB,
+    S_LOWEST_OWN,
     S_OLDEST,
     S_OLDEST_OTHER,
     S_OVER_PUB,
@@ -161,6 +162,9 @@ static const char *const stmt_sql[N_STMT] = {
     [S_TOTALS] = "SELECT n_bundles, bytes FROM totals WHERE one = 1",
     [S_OLDEST_PUB] = "SELECT n, id, publisher, sequence FROM bundles WHERE publisher = ?1"
                      " ORDER BY created, sequence, n LIMIT 1",
+    /* The own publisher's, dated by this machine's clock, which may step back. */
+    [S_LOWEST_OWN] = "SELECT n, id, publisher, sequence FROM bundles WHERE publisher = ?1"
+                     " ORDER BY sequence, created, n LIMIT 1",
     [S_OLDEST] = "SELECT n, id, publisher, sequence FROM bundles"
                  " ORDER BY created, sequence, n LIMIT 1",
     /* The same walk of bundles_by_age, passing over the own publisher's bundles. */
@@ -553,7 +557,10 @@ static int
 evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, bool *gone,
              char *err, size_t err_cap)
 {
-    enum stmt which = publisher != NULL ? S_OLDEST_PUB : st->has_own ? S_OLDEST_OTHER : S_OLDEST;
+    enum stmt which = publisher == NULL ? (st->has_own ? S_OLDEST_OTHER : S_OLDEST)
+                      : st->has_own && memcmp(publisher, st->own, SZ_PUBLIC_KEY_LEN) == 0
+                          ? S_LOWEST_OWN
+                          : S_OLDEST_PUB;
     sqlite3_stmt *s = st->stmt[which];
     uint8_t id[SZ_BUNDLE_ID_LEN], pub[SZ_PUBLIC_KEY_LEN];
     int64_t n = 0, sequence = 0;
@@ -1406,6 +1413,17 @@ store_seq_reserve_above(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_
     ret = row_ints(st, S_MAX_SEQ, &held, 1, "reading a publisher's sequence", err, err_cap);
     if (ret < 0)
         goto fail;
+    /* Nor one evicted for a quota (its row stays until remember_s has passed). */
+    {
+        int64_t ev[2] = {0, 0};
+        bind_blob(st->stmt[S_EVICTED_GET], 1, publisher, SZ_PUBLIC_KEY_LEN);
+        ret = row_ints(st, S_EVICTED_GET, ev, 2, "reading a publisher's evicted sequence", err,
+                       err_cap);
+        if (ret < 0)
+            goto fail;
+        if (ev[0] > held)
+            held = ev[0];
+    }
     next = last > held ? last : held;
     if (floor > (uint64_t)next)
         next = floor > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)floor;

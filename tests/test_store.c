@@ -823,6 +823,14 @@ test_own_publisher_kept(void **state)
     assert_int_equal(has1(f, 1, 5, 0), 1);
     assert_int_equal(has1(f, 1, 6, 0), 1);
 
+    /* Its own quota goes by sequence: after this clock stepped back an hour, a
+     * new bundle dated before the others is kept and the lowest sequence goes
+     * (by date, the new one went at once: publishing failed). */
+    assert_int_equal(put1(f, 1, 7, 0, NOW + 7 - 3600, 1000, NOW + 7), STORE_STORED);
+    assert_int_equal(has1(f, 1, 7, 0), 1);
+    assert_int_equal(has1(f, 1, 5, 0), 0);
+    assert_int_equal(has1(f, 1, 6, 0), 1);
+
     /* The own publisher survives set_limits; cleared, the oldest goes again. */
     store_set_own_publisher(f->st, NULL);
     assert_int_equal(put1(f, 5, 1, 0, NOW + 100, 1000, NOW + 8), STORE_STORED);
@@ -1045,6 +1053,24 @@ test_seq_reserve(void **state)
     reopen(f, NULL);
     assert_int_equal(store_seq_reserve(f->st, a, &seq, f->err, sizeof(f->err)), 0);
     assert_int_equal(seq, 102);
+
+    /* A key whose bundles here were all evicted for a quota continues after them. */
+    {
+        struct store_limits lim = {.max_total_bytes = 30, .remember_s = 1000};
+        uint8_t d[SZ_PUBLIC_KEY_LEN];
+
+        reopen(f, &lim);
+        make_pub(d, 0xd4);
+        for (uint64_t s = 1; s <= 3; s++)
+            assert_int_equal(put1(f, 0xd4, s, 0, NOW - 100, 10, NOW), STORE_STORED);
+        /* Newer bundles of another publisher push all three out. */
+        for (uint64_t s = 1; s <= 3; s++)
+            assert_int_equal(put1(f, 0xe5, s, 0, NOW, 10, NOW), STORE_STORED);
+        assert_int_equal(has1(f, 0xd4, 3, 0), 0);
+        assert_int_equal(store_seq_reserve(f->st, d, &seq, f->err, sizeof(f->err)), 0);
+        assert_int_equal(seq, 4);
+        reopen(f, NULL);
+    }
 
     /* Exhaustion is an error, not a wrap-around. */
     assert_int_equal(put1(f, 0xc3, INT64_MAX, 0, NOW, 10, NOW), STORE_STORED);
