@@ -493,20 +493,39 @@ folder_swap(struct lib *l, const struct lib_art *old, struct lib_art *rec)
 }
 
 /*
+ * Where "~N" goes in the folder of an article id: at the end, or, when what
+ * comes before the first dot is a name Windows keeps for a device ("nul.txt"),
+ * before that dot, as "nul.txt~2" would still name the device.
+ */
+static size_t
+folder_mark_at(const char *id)
+{
+    size_t n = strcspn(id, ".");
+    char head[8];
+
+    if (id[n] == '\0' || n >= sizeof head)
+        return strlen(id);
+    memcpy(head, id, n);
+    head[n] = '\0';
+    return windows_unsafe(head) ? n : strlen(id);
+}
+
+/*
  * Gives rec, a new article, a folder no other article of its publisher has
  * (ignoring case): its id, or "<id>~N", also when Windows could not name a
- * folder after the id (windows_unsafe(): "nul~2", "report.~2").
+ * folder after the id (windows_unsafe(): "nul~2", "report.~2", "nul~2.txt").
  */
 static bool
 folder_choose(const struct lib *l, struct lib_art *rec)
 {
     char name[FOLDER_MAX_LEN + 1];
+    size_t at = folder_mark_at(rec->id);
 
     if (!windows_unsafe(rec->id) && !folder_taken(l, rec->pub, rec->id))
         return true;
     /* At most n_arts folders can be taken: one of n_arts + 1 numbers is free. */
     for (size_t n = 2; n <= l->n_arts + 2 && n < 1000000000; n++) {
-        snprintf(name, sizeof name, "%s~%zu", rec->id, n);
+        snprintf(name, sizeof name, "%.*s~%zu%s", (int)at, rec->id, n, rec->id + at);
         if (!folder_taken(l, rec->pub, name)) {
             rec->folder = dup_n(name, strlen(name));
             return rec->folder != NULL;
@@ -515,19 +534,28 @@ folder_choose(const struct lib *l, struct lib_art *rec)
     return false;
 }
 
-/* True when f is a folder the library gives the article id: "<id>~N", N >= 2. */
+/* True when f is id with "~N" (N >= 2) at n. */
 static bool
-folder_valid(const char *id, const char *f)
+folder_marked_at(const char *id, const char *f, size_t n)
 {
-    size_t n = strlen(id), k;
+    size_t k;
 
     if (strncmp(f, id, n) != 0 || f[n] != '~' || f[n + 1] < '1' || f[n + 1] > '9')
         return false;
-    for (k = n + 1; f[k] != '\0'; k++) {
-        if (f[k] < '0' || f[k] > '9' || k - n > 9)
+    for (k = n + 1; f[k] >= '0' && f[k] <= '9'; k++) {
+        if (k - n > 9)
             return false;
     }
-    return strcmp(f + n + 1, "1") != 0;
+    return strcmp(f + k, id + n) == 0 && !(k == n + 2 && f[n + 1] == '1');
+}
+
+/* True when f is a folder the library gives the article id: "<id>~N", N >= 2,
+ * with "~N" where folder_mark_at() puts it, or at the end (as libraries made
+ * before "nul~2.txt" have "nul.txt~2"). */
+static bool
+folder_valid(const char *id, const char *f)
+{
+    return folder_marked_at(id, f, folder_mark_at(id)) || folder_marked_at(id, f, strlen(id));
 }
 
 /* ---- bundle lookup ---- */

@@ -1871,7 +1871,8 @@ test_dead_writer_temporaries(void **state)
 /*
  * Names Windows cannot give a file or folder (a FAT or exFAT stick too):
  * device names with or without an extension, and a trailing dot. Such ids get
- * a folder "<id>~2", such attachments a "_" in front; near misses keep theirs.
+ * a folder "<id>~2" ("aux~2.x": "aux.x~2" would name the device), such
+ * attachments a "_" in front; near misses keep theirs.
  */
 static void
 test_windows_names(void **state)
@@ -1880,7 +1881,7 @@ test_windows_names(void **state)
     static const char *const ids[] = {"nul",   "CON", "com3",    "Lpt9", "report.",
                                       "aux.x", "com", "console", "com0", "nullish"};
     static const char *const want[] = {"nul~2",   "CON~2", "com3~2",  "Lpt9~2", "report.~2",
-                                       "aux.x~2", "com",   "console", "com0",   "nullish"};
+                                       "aux~2.x", "com",   "console", "com0",   "nullish"};
     struct sz_article a[10];
     struct sz_attachment att = {S("aux.png"), S("image/png"), test_png, sizeof test_png};
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[PATH_MAX];
