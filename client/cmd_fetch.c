@@ -273,6 +273,11 @@ cmd_fetch(int argc, char **argv)
             }
             break;
         case 'o':
+            if (optarg[0] == '\0') {
+                util_err("--output takes a folder for the library, not an empty name");
+                rc = EXIT_USAGE;
+                goto out;
+            }
             o.dir = optarg;
             break;
         case 'k':

@@ -111,6 +111,10 @@ cmd_unpack(int argc, char **argv)
             }
             break;
         case 'o':
+            if (optarg[0] == '\0') {
+                util_err("--output takes a folder for the library, not an empty name");
+                goto out;
+            }
             dir = optarg;
             break;
         case 'm':

@@ -265,6 +265,12 @@ expect_stderr "foreign folder message says what to do" \
 expect_status "unpack --output . in a folder holding other files" 5 bash -c \
     'cd "$1" && "$2" unpack --trust "$3" --output . "$4"' sh "$TMP/own" "$SZ" "$TMP/pk" \
     "$TMP/all.bundle"
+expect_status "unpack --output with an empty name" 2 "$SZ" unpack --trust "$TMP/pk" --output "" \
+    "$TMP/all.bundle"
+expect_stderr "unpack: the empty --output named" "^samizdat: --output takes a folder"
+expect_status "fetch --output with an empty name" 2 "$SZ" fetch --peer 127.0.0.1:9 --trust \
+    "$TMP/pk" --output ""
+expect_stderr "fetch: the empty --output named" "^samizdat: --output takes a folder"
 # fetch refuses it before asking any peer (none listens on port 9 here).
 out=$(timeout 20 "$SZ" fetch --peer 127.0.0.1:9 --trust "$TMP/pk" --output "$TMP/own" \
     2>"$TMP/stderr")
