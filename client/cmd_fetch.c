@@ -46,7 +46,7 @@ static const char USAGE[] =
     "  --network-key F        a private network's key (64 hex digits)\n"
     "  --follow               stay connected and add new bundles as they appear;\n"
     "                         reconnect to peers that go away (every 1 s, slowing\n"
-    "                         to every 60 s) until Ctrl-C or SIGTERM\n"
+    "                         to every 60 s) until Ctrl-C, SIGTERM or SIGHUP\n"
     "  --json                 print a summary as JSON on stdout\n"
     "  --stale-after HOURS    warn when a publisher's newest bundle is older (48;\n"
     "                         0: never)\n"

@@ -1032,11 +1032,14 @@ main(int argc, char **argv)
     }
     uv_timer_start(&maintenance, on_maintenance_timer, 1000, MAINTENANCE_INTERVAL_MS);
     {
-        /* The port it got, when it asked for any (0). */
+        /* The port it got, when it asked for any (0); none without inbound links. */
         struct config_addr bound = CFG.listen;
         if (bound.port == 0 && peer_listen_port(d) != 0)
             bound.port = peer_listen_port(d);
-        config_addr_format(&bound, listen, sizeof listen);
+        if (CFG.max_inbound == 0)
+            snprintf(listen, sizeof listen, "none (max_inbound is 0)");
+        else
+            config_addr_format(&bound, listen, sizeof listen);
     }
     if (d->sk != NULL) {
         sz_pk_to_text(d->pk, pk);

@@ -498,6 +498,8 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small
     "$SZ" status --socket "$TMP/small/control.sock" --json |
         python3 -c 'import json, sys; s = json.load(sys.stdin); assert s["listen"] is None and 0 < s["disk_free_bytes"] <= 4 << 20, s' &&
         ok || bad "status --json on a 4 MiB disk without a listener"
+    grep -q "ready: .* listen none (max_inbound is 0)$" "$TMP/small.log" && ok ||
+        bad "the ready line names a listen address with max_inbound 0: $(grep ready: "$TMP/small.log")"
     check "stop small" stop_daemon small
     # No room left for the store's shared-memory file: said as a full disk.
     mkdir -m 700 "$TMP/small/F"
