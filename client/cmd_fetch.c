@@ -195,6 +195,17 @@ print_json_str(const char *s)
     putchar('"');
 }
 
+/* a - b, held at the int64_t range: a signed date may be anything. */
+static int64_t
+sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 int
 cmd_fetch(int argc, char **argv)
 {
@@ -460,7 +471,7 @@ cmd_fetch(int argc, char **argv)
         }
         if (sz_time_format(pr->newest_created, when, sizeof when) != 0)
             snprintf(when, sizeof when, "?");
-        if (pr->newest_created - now > 3600)
+        if (sat_sub(pr->newest_created, now) > 3600)
             /* Signed "later" than now: one of the two clocks is wrong, and ages
              * (the staleness warning too) are only as right as this one. */
             fprintf(stderr,
@@ -468,14 +479,15 @@ cmd_fetch(int argc, char **argv)
                     "ahead of this computer's clock: check its date and time (or the "
                     "publisher's clock is wrong)\n",
                     name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
-                    (long long)((pr->newest_created - now) / 3600));
+                    (long long)((sat_sub(pr->newest_created, now)) / 3600));
         else
             fprintf(stderr,
                     "samizdat: %s: %llu new, highest sequence %llu, newest signed %s (%lld h "
                     "ago)\n",
                     name, (unsigned long long)pr->fetched, (unsigned long long)pr->have_seq, when,
-                    (long long)(now > pr->newest_created ? (now - pr->newest_created) / 3600 : 0));
-        if (o.stale_after_s > 0 && now - pr->newest_created > o.stale_after_s)
+                    (long long)(now > pr->newest_created ? sat_sub(now, pr->newest_created) / 3600
+                                                         : 0));
+        if (o.stale_after_s > 0 && sat_sub(now, pr->newest_created) > o.stale_after_s)
             fprintf(stderr,
                     "samizdat: WARNING: the newest bundle of %s is older than %lld hour%s: your "
                     "peers may be withholding newer ones; try other peers\n",
@@ -514,18 +526,19 @@ cmd_fetch(int argc, char **argv)
             sz_pk_to_text(trust.pk[i], pk);
             printf("%s{\"key\":\"%s\",\"name\":", i > 0 ? "," : "", pk);
             print_json_str(trust.names[i] != NULL ? trust.names[i] : "");
-            printf(
-                ",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
-                "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
-                "\"equivocation\":%s}",
-                (unsigned long long)res.pubs[i].fetched, (unsigned long long)res.pubs[i].too_large,
-                (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
-                res.pubs[i].newest_created == 0 ||
-                        (o.stale_after_s > 0 && now - res.pubs[i].newest_created > o.stale_after_s)
-                    ? "true"
-                    : "false",
-                res.pubs[i].rollback_seen ? "true" : "false",
-                res.pubs[i].equivocation ? "true" : "false");
+            printf(",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
+                   "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
+                   "\"equivocation\":%s}",
+                   (unsigned long long)res.pubs[i].fetched,
+                   (unsigned long long)res.pubs[i].too_large,
+                   (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
+                   res.pubs[i].newest_created == 0 ||
+                           (o.stale_after_s > 0 &&
+                            sat_sub(now, res.pubs[i].newest_created) > o.stale_after_s)
+                       ? "true"
+                       : "false",
+                   res.pubs[i].rollback_seen ? "true" : "false",
+                   res.pubs[i].equivocation ? "true" : "false");
         }
         printf("]}\n");
     } else if (rc == EXIT_OK || res.bundles > 0) {
