@@ -3078,10 +3078,11 @@ recover_writing(struct ctx *c, const struct lib *l, bool *marked)
     return 0;
 }
 
-/* Records the names the reader gave its publishers; true when one changed. */
+/* Records the names the reader gave its publishers; true when one changed.
+ * The keys whose name changed (or came) go to renamed (room for n_pubs). */
 static int
 update_names(struct ctx *c, struct lib *l, const struct library_publisher *pubs, size_t n_pubs,
-             bool *changed)
+             bool *changed, uint8_t (*renamed)[SZ_PUBLIC_KEY_LEN], size_t *n_renamed)
 {
     for (size_t k = 0; k < n_pubs; k++) {
         const char *name = pubs[k].name;
@@ -3108,9 +3109,164 @@ update_names(struct ctx *c, struct lib *l, const struct library_publisher *pubs,
             l->names[l->n_names].name = copy;
             l->n_names++;
         }
+        memcpy(renamed[(*n_renamed)++], pubs[k].pk, SZ_PUBLIC_KEY_LEN);
         *changed = true;
     }
     return 0;
+}
+
+/* What a bundle kept in the library may hold, as unpack --max-size allows at most. */
+#define REOPEN_CONTENT_MAX ((uint64_t)1024 << 20)
+
+/* Reads len bytes of fd into buf; 0, or -1 on an error or a short file. */
+static int
+read_all(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* An article of l (its index) and the bundle it comes from, sorted by bundle. */
+struct art_ref {
+    uint8_t bundle[SZ_BUNDLE_ID_LEN];
+    size_t i;
+};
+
+static int
+cmp_art_ref(const void *x, const void *y)
+{
+    const struct art_ref *a = x, *b = y;
+    int d = memcmp(a->bundle, b->bundle, SZ_BUNDLE_ID_LEN);
+    return d != 0 ? d : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Writes the page of rec again from its article a in bundle b (the publisher's
+ * name as the library has it now), replacing the old page whole. */
+static int
+rerender_page(struct ctx *c, const struct lib *l, const struct lib_art *rec,
+              const struct sz_bundle *b, const struct sz_article *a)
+{
+    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1], rel[2 * SZ_PUBLIC_KEY_LEN + FOLDER_MAX_LEN + 2];
+    int pfd = -1, afd = -1, rc = -1, r;
+    struct sz_wr w;
+
+    if (a->n_atts + 1 != rec->n_files)
+        return 0; /* not the article the index describes: leave its page */
+    sz_hex(rec->pub, SZ_PUBLIC_KEY_LEN, pub_hex);
+    snprintf(rel, sizeof rel, "%s/%s", pub_hex, art_folder(rec));
+    sz_wr_init(&w, PAGE_MAX_LEN);
+    struct render_page pg = {
+        .a = a,
+        .publisher = b->hdr.publisher,
+        .publisher_name = publisher_name(l, b->hdr.publisher),
+        .sequence = b->hdr.sequence,
+        .created = b->hdr.created,
+        .bundle_id = b->id,
+        .att_files = (const char *const *)(rec->files + 1),
+        .equivocated = seq_signed_twice(l, b->hdr.publisher, b->hdr.sequence),
+    };
+    render_article(&w, &pg);
+    if (sz_wr_status(&w) != 0) {
+        fail(c, "cannot render %s/%s/" PAGE_FILE ": %s", c->dir, rel,
+             sz_strerror(sz_wr_status(&w)));
+        goto out;
+    }
+    if ((r = open_dir_at(c, c->dfd, "", pub_hex, false, &pfd)) != 0 ||
+        (r = open_dir_at(c, pfd, pub_hex, art_folder(rec), false, &afd)) != 0) {
+        rc = r > 0 ? 0 : -1; /* gone: nothing to write */
+        goto out;
+    }
+    rc = write_file_at(c, afd, rel, PAGE_FILE, w.p, w.len, false);
+out:
+    sz_wr_free(&w, false);
+    if (afd >= 0)
+        close(afd);
+    if (pfd >= 0)
+        close(pfd);
+    return rc;
+}
+
+/*
+ * Renders again the pages of every article of the publishers the reader
+ * renamed, so that "Signed by" and the navigation of older articles show the
+ * new name too, not only index.html. Each page comes from its article's
+ * bundle, kept in the library and verified again; an article whose bundle is
+ * gone or damaged keeps its page. One bundle is opened once.
+ */
+static int
+rename_pages(struct ctx *c, const struct lib *l, const uint8_t (*pubs)[SZ_PUBLIC_KEY_LEN],
+             size_t n_pubs)
+{
+    int rc = 0;
+
+    for (size_t k = 0; k < n_pubs && rc == 0; k++) {
+        bool found;
+        size_t first = art_pos(l, pubs[k], "", &found), end = first;
+        while (end < l->n_arts && memcmp(l->arts[end]->pub, pubs[k], SZ_PUBLIC_KEY_LEN) == 0)
+            end++;
+        if (end == first)
+            continue;
+        size_t n = end - first;
+        struct art_ref *idx = malloc(n * sizeof *idx);
+        if (idx == NULL)
+            return fail_nomem(c);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(idx[i].bundle, l->arts[first + i]->bundle, SZ_BUNDLE_ID_LEN);
+            idx[i].i = first + i;
+        }
+        qsort(idx, n, sizeof *idx, cmp_art_ref);
+        for (size_t g = 0, e; g < n && rc == 0; g = e) {
+            const struct lib_art *head = l->arts[idx[g].i];
+            char name[2 * SZ_BUNDLE_ID_LEN + 8];
+            uint8_t *raw = NULL;
+            struct sz_bundle *b = NULL;
+            for (e = g + 1; e < n && memcmp(idx[e].bundle, head->bundle, SZ_BUNDLE_ID_LEN) == 0;
+                 e++)
+                ;
+            sz_bundle_id_hex(head->bundle, name);
+            strcat(name, ".bundle");
+            int fd = openat(c->bfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            struct stat st;
+            if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+                (uint64_t)st.st_size > REOPEN_CONTENT_MAX + (1 << 20) ||
+                (raw = malloc((size_t)st.st_size + 1)) == NULL ||
+                read_all(fd, raw, (size_t)st.st_size) != 0 ||
+                sz_bundle_open(raw, (size_t)st.st_size, REOPEN_CONTENT_MAX, &b) != 0 ||
+                memcmp(b->id, head->bundle, SZ_BUNDLE_ID_LEN) != 0 ||
+                memcmp(b->hdr.publisher, pubs[k], SZ_PUBLIC_KEY_LEN) != 0) {
+                /* Best effort: that bundle's articles keep their pages. */
+                if (fd >= 0)
+                    close(fd);
+                sz_bundle_free(b);
+                free(raw);
+                continue;
+            }
+            close(fd);
+            for (size_t i = g; i < e && rc == 0; i++) {
+                const struct lib_art *rec = l->arts[idx[i].i];
+                for (size_t j = 0; j < b->c->n_articles; j++) {
+                    const struct sz_article *a = &b->c->articles[j];
+                    if (a->id.len == strlen(rec->id) && memcmp(a->id.p, rec->id, a->id.len) == 0) {
+                        rc = rerender_page(c, l, rec, b, a);
+                        break;
+                    }
+                }
+            }
+            sz_bundle_free(b);
+            free(raw);
+        }
+        free(idx);
+    }
+    return rc;
 }
 
 static int
@@ -3584,7 +3740,8 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     struct page_log pages = {0};
     size_t *order = NULL;
     struct equiv_seq *eqs = NULL;
-    size_t n_eqs = 0, cap_eqs = 0;
+    size_t n_eqs = 0, cap_eqs = 0, n_renamed = 0;
+    uint8_t(*renamed)[SZ_PUBLIC_KEY_LEN] = NULL;
     bool changed = false, writing = false, placed = false, undone = true, recovered = false;
     int rc = -1;
 
@@ -3605,7 +3762,12 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
         recover_writing(&c, l, &recovered) != 0)
         goto out;
     /* From here l changes before the files do: any failure drops it (see out). */
-    if (update_names(&c, l, pubs, n_pubs, &changed) != 0)
+    renamed = calloc(n_pubs + 1, sizeof *renamed);
+    if (renamed == NULL) {
+        fail_nomem(&c);
+        goto out;
+    }
+    if (update_names(&c, l, pubs, n_pubs, &changed, renamed, &n_renamed) != 0)
         goto out;
 
     order = calloc(n + 1, sizeof *order);
@@ -3692,7 +3854,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
      * before leaves no page claiming what the index does not show. (Under
      * the writing mark: what a crash leaves is swept by the next writer.)
      */
-    if (mark_equivocated(&c, l, eqs, n_eqs) != 0)
+    if (mark_equivocated(&c, l, eqs, n_eqs) != 0 || rename_pages(&c, l, renamed, n_renamed) != 0)
         goto out;
     if (writing)
         done_writing(&c);
@@ -3722,6 +3884,7 @@ out:
     free(pages.v);
     free(order);
     free(eqs);
+    free(renamed);
     if (c.lfd >= 0)
         close(c.lfd);
     if (c.bfd >= 0)
@@ -3905,6 +4068,8 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         .dir = dir, .dfd = -1, .sfd = -1, .bfd = -1, .lfd = -1, .err = err, .err_cap = err_cap};
     struct lib l = {0};
     bool names_changed = false, alarm_changed = false, placed;
+    uint8_t(*renamed)[SZ_PUBLIC_KEY_LEN] = NULL;
+    size_t n_renamed = 0;
     int rc = -1;
 
     if (err != NULL && err_cap > 0)
@@ -3913,10 +4078,13 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         c.dir = "library";
         return fail(&c, "library_note_fetch: invalid arguments");
     }
+    renamed = calloc(n_pubs + 1, sizeof *renamed);
+    if (renamed == NULL)
+        return fail_nomem(&c);
     if (open_root(&c) != 0 || check_library_folder(&c) != 0 ||
         open_dir_at(&c, c.dfd, "", STATE_DIR, true, &c.sfd) != 0 || lock_library(&c) != 0 ||
         lib_load(&c, &l) != 0 || recover_writing(&c, &l, NULL) != 0 ||
-        update_names(&c, &l, pubs, n_pubs, &names_changed) != 0)
+        update_names(&c, &l, pubs, n_pubs, &names_changed, renamed, &n_renamed) != 0)
         goto out;
     for (size_t k = 0; k < n_pubs; k++) {
         struct lib_pstate *p = find_pstate(&l, pubs[k].pk);
@@ -3943,10 +4111,17 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
         sync_all(&c) != 0 || (names_changed && write_index(&c, &l, &placed) != 0) ||
         write_pstate(&c, &l) != 0)
         goto out;
+    /* The pages of older articles of a renamed publisher (rename_pages()). */
+    if (n_renamed > 0 && (open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
+                          rename_pages(&c, &l, renamed, n_renamed) != 0))
+        goto out;
     done_writing(&c);
     rc = 0;
 out:
+    free(renamed);
     lib_free(&l);
+    if (c.bfd >= 0)
+        close(c.bfd);
     if (c.lfd >= 0)
         close(c.lfd);
     if (c.sfd >= 0)

@@ -1638,6 +1638,57 @@ note_ok(const char *dir, const struct library_publisher *pubs, size_t n, int64_t
     assert_int_equal(rc, 0);
 }
 
+/* The pages of a publisher's articles name it as the reader last did. */
+static void
+assert_signed_by(const char *dir, const char *hex, const char *name, const char *old)
+{
+    static const char *const ids[] = {"putin-mongolia", "html-one", "ru-text"};
+    for (size_t k = 0; k < 3; k++) {
+        char *rel = path_of("%s/%s/index.html", hex, ids[k]);
+        char *page = read_at(dir, rel);
+        char *want = path_of("<p>Signed by %s (", name);
+        assert_non_null(page);
+        if (strstr(page, want) == NULL || strstr(page, old) != NULL)
+            fail_msg("%s does not name the publisher %s (or still %s)", rel, name, old);
+        free(want);
+        free(page);
+        free(rel);
+    }
+}
+
+/*
+ * A publisher the reader renames (in the trust file) is named anew on the
+ * pages of its older articles too, by an unpack of a later bundle and by a
+ * fetch that brings nothing; their attachments stay linked.
+ */
+static void
+test_rename_pages(void **state)
+{
+    struct world *w = *state;
+    struct made m1 = three_articles(&w->k, 1);
+    struct sz_article a = art("late", "A later article", T0 + 9000, SZ_CTYPE_PLAIN, "text");
+    struct made m2 = make_bundle(&w->k, 2, T0 + 9000, &a, 1);
+    struct library_publisher pub = pub_named(&w->k, "Foo News");
+    char err[512], hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+
+    pub_hex(&w->k, hex);
+    assert_int_equal(add(w->dir, &m1, 1, &pub, 1, NULL, err, sizeof err), 0);
+    assert_signed_by(w->dir, hex, "Foo News", "Bar News");
+    pub.name = "Bar News";
+    assert_int_equal(add(w->dir, &m2, 1, &pub, 1, NULL, err, sizeof err), 0);
+    assert_signed_by(w->dir, hex, "Bar News", "Foo News");
+    pub.name = "Baz News";
+    note_ok(w->dir, &pub, 1, T0 + 9100, 0, NULL);
+    assert_signed_by(w->dir, hex, "Baz News", "Bar News");
+    char *rel = path_of("%s/putin-mongolia/index.html", hex);
+    char *page = read_at(w->dir, rel);
+    assert_non_null(strstr(page, "map.png"));
+    free(page);
+    free(rel);
+    made_free(&m1);
+    made_free(&m2);
+}
+
 static size_t
 count(const char *s, const char *needle)
 {
@@ -3491,6 +3542,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_text_without_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_bundle_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publisher_state_unknown, setup, teardown),
