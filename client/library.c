@@ -3109,7 +3109,11 @@ update_names(struct ctx *c, struct lib *l, const struct library_publisher *pubs,
             l->names[l->n_names].name = copy;
             l->n_names++;
         }
-        memcpy(renamed[(*n_renamed)++], pubs[k].pk, SZ_PUBLIC_KEY_LEN);
+        /* Pages written before name it otherwise (none when it has no article yet). */
+        bool found;
+        size_t at = art_pos(l, pubs[k].pk, "", &found);
+        if (at < l->n_arts && memcmp(l->arts[at]->pub, pubs[k].pk, SZ_PUBLIC_KEY_LEN) == 0)
+            memcpy(renamed[(*n_renamed)++], pubs[k].pk, SZ_PUBLIC_KEY_LEN);
         *changed = true;
     }
     return 0;
