@@ -45,7 +45,8 @@
  * bundles are kept, and index.html warns that the publisher's key may be stolen.
  *
  * publishers.idx, written by library_note_fetch() in the same syntax, holds one
- * record per publisher a fetch asked for:
+ * record per publisher a fetch asked for (dropped by a fetch that does not ask
+ * for it while the library holds no bundle of it):
  *
  *   samizdat-publishers 1
  *   F <pub-hex> <last-fetch> <stale-after-seconds> <equivocation-reported>
@@ -4109,9 +4110,31 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
                 p->reported_at = now;
         }
     }
+    /*
+     * A publisher this fetch did not ask for (no longer in the trust file, say
+     * a key put in by mistake) from which no bundle ever came is forgotten:
+     * otherwise its "no bundle yet" and staleness warnings stayed for good.
+     * One with bundles here keeps its record (another fetch may ask for it).
+     */
+    bool dropped = false;
+    for (size_t k = 0; k < l.n_pst;) {
+        bool asked = false, held = false;
+        for (size_t i = 0; i < n_pubs && !asked; i++)
+            asked = memcmp(pubs[i].pk, l.pst[k].pub, SZ_PUBLIC_KEY_LEN) == 0;
+        for (size_t i = 0; i < l.n_bundles && !asked && !held; i++)
+            held = memcmp(l.bundles[i].pub, l.pst[k].pub, SZ_PUBLIC_KEY_LEN) == 0;
+        if (asked || held) {
+            k++;
+            continue;
+        }
+        memmove(&l.pst[k], &l.pst[k + 1], (l.n_pst - k - 1) * sizeof l.pst[0]);
+        l.n_pst--;
+        dropped = true;
+    }
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
-    if (begin_writing(&c) != 0 || write_index_html(&c, &l, names_changed || alarm_changed) != 0 ||
+    if (begin_writing(&c) != 0 ||
+        write_index_html(&c, &l, names_changed || alarm_changed || dropped) != 0 ||
         sync_all(&c) != 0 || (names_changed && write_index(&c, &l, &placed) != 0) ||
         write_pstate(&c, &l) != 0)
         goto out;

@@ -1854,6 +1854,20 @@ test_fetch_stale(void **state)
     assert_false(info.has_bundle);
     assert_true(info.fetched);
     assert_true(info.stale);
+
+    /* Taken out of the trust file: a publisher nothing came from is forgotten
+     * by the next fetch (its warnings stayed for good before); one with
+     * bundles here keeps its record when a fetch does not ask for it. */
+    note_ok(w->dir, &pub, 1, T0 + 5 * DAY + 2 * HOUR, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, "Silent Voice"));
+    assert_null(strstr(idx, "class=\"warn\""));
+    free(idx);
+    assert_info(w->dir, &other, &info);
+    assert_false(info.fetched);
+    note_ok(w->dir, &pubs[1], 1, T0 + 5 * DAY + 3 * HOUR, 48 * HOUR, NULL);
+    assert_info(w->dir, &w->k, &info);
+    assert_true(info.fetched);
     made_free(&m);
     made_free(&m2);
 }
