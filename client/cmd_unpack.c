@@ -69,6 +69,7 @@ add_part(const char *dir, struct library_item *items, size_t *n,
     sum->bundles_added += res.bundles_added;
     sum->bundles_present += res.bundles_present;
     sum->articles_written += res.articles_written;
+    sum->articles_repaired += res.articles_repaired;
     sum->equivocations += res.equivocations;
     for (size_t k = 0; k < res.n_equiv_listed && sum->n_equiv_listed < LIBRARY_EQUIV_LISTED; k++)
         sum->equiv[sum->n_equiv_listed++] = res.equiv[k];
@@ -228,6 +229,12 @@ cmd_unpack(int argc, char **argv)
     fprintf(stderr, "samizdat: %zu bundle%s added, %zu already present, %zu article%s written\n",
             res.bundles_added, res.bundles_added == 1 ? "" : "s", res.bundles_present,
             res.articles_written, res.articles_written == 1 ? "" : "s");
+    if (res.articles_repaired > 0)
+        fprintf(stderr,
+                "samizdat: %zu article%s of bundles already present had missing or changed "
+                "files in the library and %s written again\n",
+                res.articles_repaired, res.articles_repaired == 1 ? "" : "s",
+                res.articles_repaired == 1 ? "was" : "were");
     /* Evidence of a stolen key, said loudly (index.html shows it too): the
      * pairs this unpack added, not those the library held before. */
     for (size_t k = 0; k < res.n_equiv_listed; k++) {

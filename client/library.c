@@ -1848,11 +1848,13 @@ plan_pub_dir(struct ctx *c, struct plan *p, const uint8_t *pub, int *out)
 /*
  * Plans one article unless the library already holds it from a bundle of the
  * same or a higher sequence: its new record replaces the old one in l at once
- * (so a later bundle of the batch sees it) and a job writes its folder.
+ * (so a later bundle of the batch sees it) and a job writes its folder. With
+ * `repair`, an article the library holds from this very bundle is written
+ * again (its files were found missing or changed: article_intact()).
  */
 static int
 plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_item *it,
-             const struct sz_article *a, struct library_result *res)
+             const struct sz_article *a, bool repair, struct library_result *res)
 {
     const struct sz_bundle *b = it->b;
     char id[SZ_MAX_ID_LEN + 1];
@@ -1863,7 +1865,8 @@ plan_article(struct ctx *c, struct lib *l, struct plan *p, const struct library_
     id[a->id.len] = '\0';
     size_t pos = art_pos(l, b->hdr.publisher, id, &found);
     struct lib_art *old = found ? l->arts[pos] : NULL;
-    if (old != NULL && old->seq >= b->hdr.sequence)
+    if (old != NULL && old->seq >= b->hdr.sequence &&
+        !(repair && memcmp(old->bundle, b->id, SZ_BUNDLE_ID_LEN) == 0))
         return 0; /* the library has this article from a newer (or the same) bundle */
 
     int pfd = -1;
@@ -1935,6 +1938,69 @@ article_file(const struct lib_art *rec, const struct sz_article *a, const struct
         *data = page->p;
         *len = page->len;
     }
+}
+
+/* True when fd holds exactly len bytes equal to data. */
+static bool
+file_equals(int fd, const void *data, size_t len)
+{
+    struct stat st;
+    uint8_t buf[65536];
+    size_t off = 0;
+
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+        return false;
+    while (off < len) {
+        size_t want = len - off < sizeof buf ? len - off : sizeof buf;
+        ssize_t n = read(fd, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memcmp(buf, (const uint8_t *)data + off, (size_t)n) != 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * True when the folder of rec, an article the library holds from the bundle
+ * that carries a, is whole: its body and attachments as a has them, and a
+ * page. A reader who deleted or edited them gets them back by adding the
+ * bundle again.
+ */
+static bool
+article_intact(const struct ctx *c, const struct lib_art *rec, const struct sz_article *a)
+{
+    char pub_hex[2 * SZ_PUBLIC_KEY_LEN + 1];
+    int pfd, afd;
+    bool whole = true;
+    struct stat st;
+
+    if (rec->n_files != a->n_atts + 1)
+        return true; /* not what the index describes: leave it */
+    sz_hex(rec->pub, SZ_PUBLIC_KEY_LEN, pub_hex);
+    pfd = openat(c->dfd, pub_hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return false;
+    afd = openat(pfd, art_folder(rec), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(pfd);
+    if (afd < 0)
+        return false;
+    for (size_t k = 0; k < rec->n_files && whole; k++) {
+        const char *name;
+        const void *data;
+        size_t len;
+        article_file(rec, a, NULL, k, &name, &data, &len);
+        int fd = openat(afd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        whole = fd >= 0 && file_equals(fd, data, len);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (whole)
+        whole = fstatat(afd, PAGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                st.st_size > 0;
+    close(afd);
+    return whole;
 }
 
 /*
@@ -3791,6 +3857,23 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
             added[order[k]] = false;
         if (find_bundle(l, b->id) != NULL) {
             r.bundles_present++;
+            /* Its articles the library holds from it are written again where
+             * their files are missing or changed. */
+            for (size_t j = 0; j < b->c->n_articles; j++) {
+                const struct sz_article *a = &b->c->articles[j];
+                char id[SZ_MAX_ID_LEN + 1];
+                bool found;
+                memcpy(id, a->id.p, a->id.len);
+                id[a->id.len] = '\0';
+                size_t pos = art_pos(l, b->hdr.publisher, id, &found);
+                if (!found || memcmp(l->arts[pos]->bundle, b->id, SZ_BUNDLE_ID_LEN) != 0 ||
+                    article_intact(&c, l->arts[pos], a))
+                    continue;
+                if (plan_article(&c, l, &plan, it, a, true, &r) != 0)
+                    goto out;
+                r.articles_repaired++;
+                changed = true;
+            }
             continue;
         }
         if (has_seq(l, b->hdr.publisher, b->hdr.sequence)) {
@@ -3808,7 +3891,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
             r.equivocations++;
         }
         for (size_t j = 0; j < b->c->n_articles; j++) {
-            if (plan_article(&c, l, &plan, it, &b->c->articles[j], &r) != 0)
+            if (plan_article(&c, l, &plan, it, &b->c->articles[j], false, &r) != 0)
                 goto out;
         }
         struct job *job = plan_job(&c, &plan);

@@ -43,11 +43,13 @@ struct library_item {
 #define LIBRARY_EQUIV_LISTED 8
 
 struct library_result {
-    size_t bundles_added;    /* new bundles written */
-    size_t bundles_present;  /* already in the library: nothing changed for them */
-    size_t articles_written; /* article pages written or replaced */
-    size_t equivocations;    /* new bundles whose publisher already had another bundle
-                                with the same sequence: evidence of a stolen key */
+    size_t bundles_added;     /* new bundles written */
+    size_t bundles_present;   /* already in the library (but for articles_repaired) */
+    size_t articles_written;  /* article pages written or replaced */
+    size_t articles_repaired; /* of those, written again from a bundle present: their
+                                 files were missing or changed */
+    size_t equivocations;     /* new bundles whose publisher already had another bundle
+                                 with the same sequence: evidence of a stolen key */
     /* The first LIBRARY_EQUIV_LISTED of them: whose, and which sequence. */
     size_t n_equiv_listed;
     struct {

@@ -504,6 +504,46 @@ test_key_text_without_name(void **state)
     made_free(&m);
 }
 
+/*
+ * A bundle added again brings back the files of its articles the reader
+ * deleted or changed (before, it was "already present" and they stayed
+ * lost); whole ones are not written again.
+ */
+static void
+test_present_bundle_repairs(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 1);
+    struct library_result r;
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+
+    pub_hex(&w->k, hex);
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(unlink(p = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex)), 0);
+    free(p);
+    FILE *f = fopen(p = path_of("%s/%s/html-one/body.html.txt", w->dir, hex), "wb");
+    assert_non_null(f);
+    fputs("<p>edited</p>", f);
+    fclose(f);
+    free(p);
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(r.bundles_present, 1);
+    assert_int_equal(r.articles_repaired, 2);
+    assert_int_equal(r.articles_written, 2);
+    struct stat st;
+    assert_int_equal(stat(p = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex), &st), 0);
+    assert_true(st.st_size > 0);
+    free(p);
+    assert_file_bytes(p = path_of("%s/%s/html-one/body.html.txt", w->dir, hex), html_body,
+                      sizeof html_body - 1);
+    free(p);
+    /* Whole now: nothing to write. */
+    add_ok(w->dir, &m, 1, &r);
+    assert_int_equal(r.articles_repaired, 0);
+    assert_int_equal(r.articles_written, 0);
+    made_free(&m);
+}
+
 static void
 test_same_bundle_twice(void **state)
 {
@@ -3557,6 +3597,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_index_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_text_without_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_present_bundle_repairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_bundle_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publisher_state_unknown, setup, teardown),
