@@ -515,28 +515,27 @@ test_present_bundle_repairs(void **state)
     struct world *w = *state;
     struct made m = three_articles(&w->k, 1);
     struct library_result r;
-    char hex[2 * SZ_PUBLIC_KEY_LEN + 1], *p;
+    char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
 
     pub_hex(&w->k, hex);
     add_ok(w->dir, &m, 1, &r);
-    assert_int_equal(unlink(p = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex)), 0);
-    free(p);
-    FILE *f = fopen(p = path_of("%s/%s/html-one/body.html.txt", w->dir, hex), "wb");
+    char *page = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex);
+    char *body = path_of("%s/%s/html-one/body.html.txt", w->dir, hex);
+    assert_int_equal(unlink(page), 0);
+    FILE *f = fopen(body, "wb");
     assert_non_null(f);
     fputs("<p>edited</p>", f);
     fclose(f);
-    free(p);
     add_ok(w->dir, &m, 1, &r);
     assert_int_equal(r.bundles_present, 1);
     assert_int_equal(r.articles_repaired, 2);
     assert_int_equal(r.articles_written, 2);
     struct stat st;
-    assert_int_equal(stat(p = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex), &st), 0);
+    assert_int_equal(stat(page, &st), 0);
     assert_true(st.st_size > 0);
-    free(p);
-    assert_file_bytes(p = path_of("%s/%s/html-one/body.html.txt", w->dir, hex), html_body,
-                      sizeof html_body - 1);
-    free(p);
+    assert_file_bytes(body, html_body, sizeof html_body - 1);
+    free(page);
+    free(body);
     /* Whole now: nothing to write. */
     add_ok(w->dir, &m, 1, &r);
     assert_int_equal(r.articles_repaired, 0);
