@@ -151,6 +151,51 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         created = fd >= 0;
     }
+    if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+        /* A key on read-only media (a locked stick): its record can be read,
+         * not written. Only a number given by hand, above it, is safe. */
+        int why = errno;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT) {
+            util_err("cannot open the sequence record %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (fd >= 0 && (seq_record_own(fd, path, status) != 0 || flock(fd, LOCK_SH) != 0 ||
+                        seq_record_read(fd, path, &last, status) != 0)) {
+            close(fd);
+            return -1;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (legacy[0] != '\0' && (lfd = open(legacy, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+            int r = seq_record_read(lfd, legacy, &last_l, status);
+            close(lfd);
+            if (r != 0)
+                return -1;
+            if (last_l > last)
+                last = last_l;
+        }
+        if (!given) {
+            util_err("the sequence record %s cannot be written (%s), so the number this bundle "
+                     "takes could not be recorded and might be used twice: pack with --sequence "
+                     "N above %llu (the last number it holds; above any this key signed "
+                     "elsewhere since), or move the key with its record to a folder that can "
+                     "be written",
+                     path, strerror(why), (unsigned long long)last);
+            return -1;
+        }
+        if (*seq <= last && !reuse) {
+            util_err("--sequence %llu: this key has signed bundles up to sequence %llu (%s): "
+                     "give a higher one, or add --reuse-sequence if that is what you mean",
+                     (unsigned long long)*seq, (unsigned long long)last, path);
+            *status = EXIT_USAGE;
+            return -1;
+        }
+        util_err("warning: the sequence record %s cannot be written (%s): sequence %llu is "
+                 "not recorded there, so give the next pack with this key a higher --sequence",
+                 path, strerror(why), (unsigned long long)*seq);
+        return 0;
+    }
     if (fd < 0) {
         util_err("cannot open the sequence record %s: %s", path, strerror(errno));
         return -1;

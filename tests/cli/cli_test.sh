@@ -8,7 +8,7 @@ set -u
 SZ=$1
 SRC=$2
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+trap 'umount "$TMP/rokey" 2>/dev/null; rm -rf "$TMP"' EXIT
 . "$SRC/tests/cli/lib.sh"
 EX=$SRC/examples/articles
 VEC=$SRC/tests/vectors
@@ -149,6 +149,30 @@ expect_status "a damaged record with --sequence" 4 "$SZ" pack --secret-key "$TMP
 echo 77 >"$TMP/badseq.sk.seq"
 check "pack once the record holds a number" "$SZ" pack --secret-key "$TMP/badseq.sk" \
     --output "$TMP/badseq.bundle" "${ARTICLES[0]}"
+# A key on read-only media (a locked stick): its record cannot be written.
+# Without --sequence pack refuses and says what to do; with one above the
+# record it packs and warns that the number is not recorded.
+mkdir -p "$TMP/rokey"
+"$SZ" keygen --secret-key "$TMP/rokey/k.sk" --public-key "$TMP/rokey/k.pk" --no-passphrase \
+    >/dev/null || bad "keygen on the stick"
+echo 40 >"$TMP/rokey/k.sk.seq"
+if mount --bind "$TMP/rokey" "$TMP/rokey" 2>/dev/null &&
+    mount -o remount,ro,bind "$TMP/rokey" 2>/dev/null; then
+    expect_status "pack with a read-only record" 5 "$SZ" pack --secret-key "$TMP/rokey/k.sk" \
+        --output "$TMP/ro.bundle" "${ARTICLES[0]}"
+    expect_stderr "read-only record message" "k.sk.seq cannot be written .*: pack with --sequence N above 40"
+    expect_status "pack --sequence 40 with a read-only record" 2 "$SZ" pack --secret-key \
+        "$TMP/rokey/k.sk" --sequence 40 --output "$TMP/ro.bundle" "${ARTICLES[0]}"
+    rc=0
+    "$SZ" pack --secret-key "$TMP/rokey/k.sk" --sequence 41 --output "$TMP/ro.bundle" \
+        "${ARTICLES[0]}" >/dev/null 2>"$TMP/stderr" || rc=$?
+    [ $rc -eq 0 ] && "$SZ" inspect "$TMP/ro.bundle" | grep -q "^sequence: *41$" &&
+        grep -q "sequence 41 is not recorded there" "$TMP/stderr" && ok ||
+        bad "pack --sequence 41 with a read-only record (exit $rc): $(cat "$TMP/stderr")"
+    umount "$TMP/rokey" || bad "cannot unmount the read-only key folder"
+else
+    echo "SKIP: cannot bind-mount a folder read-only here (not root): a key on read-only media is not checked"
+fi
 # A sequence record another user may write, or owns (one planted in a shared
 # folder before keygen), is refused before it is read or locked: that user
 # could make the key sign a number twice.
