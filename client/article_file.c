@@ -441,7 +441,13 @@ find_start_tag(const char *s, size_t n, const char *name, const char *const *sto
     return NULL;
 }
 
-/* Text between <tag ...> and </tag>, tags removed, character references read. */
+static bool inline_tag(const char *s, size_t n);
+
+/*
+ * Text between <tag ...> and </tag>, character references read. Tags are
+ * removed, those that break a line of text (<br>, <p>) leaving a space; a
+ * <title> holds text only, its '<' and '>' among it.
+ */
 static int
 html_element_text(struct article_file *f, const char *s, size_t n, const char *name,
                   const char *close, const char *const *stops)
@@ -449,7 +455,7 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *n
     const char *a = find_start_tag(s, n, name, stops), *gt, *b;
     char *t;
     size_t i, o = 0, len;
-    bool in_tag = false;
+    bool in_tag = false, text_only = strcmp(name, "title") == 0;
     int rc;
 
     if (a == NULL)
@@ -466,12 +472,17 @@ html_element_text(struct article_file *f, const char *s, size_t n, const char *n
     if (t == NULL)
         return -SZ_ENOMEM;
     for (i = 0; i < len; i++) {
-        if (gt[i] == '<')
-            in_tag = true;
-        else if (gt[i] == '>')
-            in_tag = false;
-        else if (!in_tag)
+        if (text_only) {
             t[o++] = gt[i];
+        } else if (gt[i] == '<' && !in_tag) {
+            in_tag = true;
+            if (!inline_tag(gt + i, len - i))
+                t[o++] = ' ';
+        } else if (gt[i] == '>') {
+            in_tag = false;
+        } else if (!in_tag) {
+            t[o++] = gt[i];
+        }
     }
     o = render_decode_refs((const uint8_t *)t, o, (uint8_t *)t);
     rc = set_derived_title(f, t, o); /* 1 when only white space is left */

@@ -1231,6 +1231,8 @@ test_duplicate_title_dropped(void **state)
         {"\u00abСвобода\u00bb \u2026 и\u00a0всё",
          "<h1>&laquo;Свобода&raquo; &hellip; и&nbsp;всё</h1><p>x</p>", true},
         {"Title", "<h1>Title&frac12;</h1><p>x</p>", false},
+        {"Caf\u00e9 M\u00fcller", "<h1>Caf&eacute; M&uuml;ller</h1><p>x</p>", true},
+        {"Breaking news Flood", "<h1>Breaking news<br>Flood</h1><p>x</p>", true},
         {"Title", "<h1><img src=\"a.png\" alt=\"x\">Title</h1><p>x</p>", false},
         {"Title", "<h1><svg width=\"9\"><rect width=\"9\"/></svg> Title</h1><p>x</p>", false},
         {"The Title", "<h1><a href=\"t.html\">The</a> <strong>Title</strong></h1><p>x</p>", true},

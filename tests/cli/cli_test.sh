@@ -586,12 +586,21 @@ printf -- '<p>x</p><svg><title>icon</title></svg><h1>Heading</h1>\n' >"$TMP/gen/
 printf -- '![cover](cover.png)\n\n# Learning C#\n\ntext\n' >"$TMP/gen/csharp.md"
 printf -- '<!-- a note\nto self -->\n# Closed ##\n\ntext\n' >"$TMP/gen/comment.md"
 printf -- '#hashtag first\n\ntext\n' >"$TMP/gen/hashtag.md"
+# HTML 4's named references (&eacute; was left as it was); a <br> in a
+# heading parts words; a <title> holds text, '<' and '>' among it.
+printf -- '<title>Caf&eacute; M&uuml;ller &euro;5</title><p>x</p>\n' >"$TMP/gen/named.html"
+printf -- '# Caf&eacute; &times; 2\n\ntext\n' >"$TMP/gen/named-md.md"
+printf -- '<h1>Breaking news<br>Flood in the valley</h1><p>x</p>\n' >"$TMP/gen/br.html"
+printf -- '<title>Inflation < 2%% as rates > 5%%</title><p>x</p>\n' >"$TMP/gen/lt.html"
 check "pack what generators write" "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
     "$TMP/gen/posts/first-post/index.md" "$TMP/gen/entities.html" "$TMP/gen/svg.html" \
-    "$TMP/gen/csharp.md" "$TMP/gen/comment.md" "$TMP/gen/hashtag.md"
+    "$TMP/gen/csharp.md" "$TMP/gen/comment.md" "$TMP/gen/hashtag.md" "$TMP/gen/named.html" \
+    "$TMP/gen/named-md.md" "$TMP/gen/br.html" "$TMP/gen/lt.html"
 "$SZ" inspect "$TMP/gen.bundle" >"$TMP/gen.inspect"
 for want in "first-post .* Hugo\$" "entities .* Putin’s visit — ICC\$" "svg .* Heading\$" \
-    "csharp .* Learning C#\$" "comment .* Closed\$" "hashtag .* #hashtag first\$"; do
+    "csharp .* Learning C#\$" "comment .* Closed\$" "hashtag .* #hashtag first\$" \
+    "named .* Café Müller €5\$" "named-md .* Café × 2\$" "br .* Breaking news Flood in the valley\$" \
+    "lt .* Inflation < 2% as rates > 5%\$"; do
     grep -Eq -- "- $want" "$TMP/gen.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen.inspect")"
 done
 # Markdown's title is the text a reader sees, not its source: markup goes,
