@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -1615,11 +1616,21 @@ put_entries(struct sz_wr *w, const char *pk_hex, const char *prefix, char level,
         esc(w, e->title);
         put(w, "</a>");
         put(w, close);
-        put(w, "\n<p class=\"meta\">");
+        /* The page's own words (the date, "by") are English, as on the
+         * article's page; the authors' names are the article's. */
+        bool other = lang.len > 0 && !(lang.len >= 2 && strncasecmp(lang.p, "en", 2) == 0 &&
+                                       (lang.len == 2 || lang.p[2] == '-'));
+        put(w, other ? "\n<p class=\"meta\" lang=\"en\">" : "\n<p class=\"meta\">");
         put_time(w, e->published);
         for (size_t j = 0; j < e->n_authors; j++) {
             put(w, j == 0 ? " &middot; by " : (j + 1 == e->n_authors ? " and " : ", "));
-            put(w, "<bdi>");
+            put(w, "<bdi");
+            if (other) {
+                put(w, " lang=\"");
+                esc(w, e->lang);
+                put(w, "\"");
+            }
+            put(w, ">");
             esc(w, e->authors[j]);
             put(w, "</bdi>");
         }

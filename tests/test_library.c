@@ -481,6 +481,10 @@ test_index_newest_first(void **state)
     assert_non_null(strstr(idx, "Newest article: <time datetime=\"2024-08-29T11:00:00Z\">"));
     assert_non_null(strstr(idx, "The Kremlin confirmed the visit."));
     assert_non_null(strstr(idx, "<li lang=\"ru\">"));
+    /* The index's own words beside a Russian title are marked English. */
+    char *ru_meta = strstr(strstr(idx, "<li lang=\"ru\">"), "<p class=\"meta\"");
+    assert_non_null(ru_meta);
+    assert_true(strncmp(ru_meta, "<p class=\"meta\" lang=\"en\">", 26) == 0);
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
     pub_hex(&w->k, hex);
     char *link = path_of("<a href=\"%s/putin-mongolia/index.html\">", hex);
