@@ -1392,6 +1392,17 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         body_start = 3;
     e = line_end(buf, len, body_start);
+    /* Lines ended by a lone CR (classic Mac OS) would make front matter one
+     * line of body text, published for all to read: refused. */
+    if (len - body_start >= 4 &&
+        (memcmp(buf + body_start, "---\r", 4) == 0 || memcmp(buf + body_start, "+++\r", 4) == 0) &&
+        (body_start + 4 >= len || buf[body_start + 4] != '\n')) {
+        set_err(err, err_cap,
+                "its lines end with a carriage return alone (old Mac OS line endings), so its "
+                "front matter cannot be read: save it with LF or CRLF line endings");
+        rc = -SZ_EINVAL;
+        goto fail;
+    }
     if (line_is(buf, body_start, e, "+++")) {
         set_err(err, err_cap,
                 "the front matter is TOML (between '+++' lines), which samizdat does not read: "

@@ -578,6 +578,10 @@ printf -- '+++\ntitle = "T"\n+++\nbody\n' >"$TMP/gen/toml.md"
 expect_status "TOML front matter" 3 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen.bundle" \
     "$TMP/gen/toml.md"
 expect_stderr "TOML message" "toml.md: the front matter is TOML .*write it as YAML between '---' lines"
+printf -- '---\rtitle: CR\rdraft: true\r---\rBody\r' >"$TMP/gen/cr.md"
+expect_status "front matter with lone-CR line ends" 3 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen.bundle" "$TMP/gen/cr.md"
+expect_stderr "lone-CR message" "cr.md: its lines end with a carriage return alone .*save it with LF or CRLF"
 printf -- '---\ntitle: Hugo\nid:\ndate: ~\nauthor:\nattachments:\ndraft: false\n---\nbody\n' \
     >"$TMP/gen/posts/first-post/index.md"
 printf -- '<html><head><!-- <title>old</title> --><titlebar>no</titlebar><title>Putin&#8217;s visit &mdash; ICC</title></head><body><svg><title>icon</title></svg><p>x</p></body></html>\n' \
