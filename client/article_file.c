@@ -728,6 +728,58 @@ md_derive_title(struct article_file *f)
     return rc;
 }
 
+/*
+ * The language an HTML body declares (<html lang="he">), for an article whose
+ * front matter gives none: the page then marks it so, and sets a right-to-left
+ * language's direction. A value that is no language tag is left out.
+ */
+static int
+html_lang(struct article_file *f)
+{
+    static const char *const stops[] = {"head", "body", "title", NULL};
+    const char *s = (const char *)f->a.body;
+    size_t n = f->a.body_len;
+    const char *tag = find_start_tag(s, n, "html", stops), *end;
+
+    if (tag == NULL || (end = memchr(tag, '>', n - (size_t)(tag - s))) == NULL)
+        return 0;
+    for (const char *p = tag + 5; p + 4 < end; p++) {
+        if (!is_ws(p[-1]) || strncasecmp(p, "lang", 4) != 0)
+            continue;
+        const char *q = p + 4, *v, *ve;
+        while (q < end && is_ws(*q))
+            q++;
+        if (q >= end || *q != '=')
+            continue;
+        q++;
+        while (q < end && is_ws(*q))
+            q++;
+        if (q < end && (*q == '"' || *q == '\'')) {
+            v = q + 1;
+            ve = memchr(v, *q, (size_t)(end - v));
+            if (ve == NULL)
+                return 0;
+        } else {
+            v = q;
+            for (ve = v; ve < end && !is_ws(*ve); ve++)
+                ;
+        }
+        /* Checked alone, in a minimal valid article. */
+        struct sz_article probe;
+        memset(&probe, 0, sizeof probe);
+        probe.id = (struct sz_str){"a", 1};
+        probe.title = (struct sz_str){"t", 1};
+        probe.ctype = SZ_CTYPE_HTML;
+        probe.body = (const uint8_t *)"b";
+        probe.body_len = 1;
+        probe.lang = (struct sz_str){v, (size_t)(ve - v)};
+        if (ve == v || sz_article_check(&probe) != 0)
+            return 0;
+        return own_str(f, v, (size_t)(ve - v), &f->a.lang);
+    }
+    return 0;
+}
+
 static int
 derive_title(struct article_file *f)
 {
@@ -1453,6 +1505,8 @@ article_file_parse(const char *file_name, const uint8_t *buf, size_t len, int64_
         }
         f->a.body = (const uint8_t *)copy;
     }
+    if (f->a.ctype == SZ_CTYPE_HTML && f->a.lang.len == 0 && (rc = html_lang(f)) != 0)
+        goto fail;
     if (f->a.title.len == 0) {
         rc = derive_title(f);
         if (rc < 0)

@@ -607,6 +607,20 @@ for want in "first-post .* Hugo\$" "entities .* Putin’s visit — ICC\$" "svg 
     "lt .* Inflation < 2% as rates > 5%\$"; do
     grep -Eq -- "- $want" "$TMP/gen.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen.inspect")"
 done
+# An HTML body's <html lang> is the article's language when the front
+# matter gives none (a Hebrew page was laid out left to right, marked English).
+printf -- '<html lang="he" dir="rtl"><head><title>\xd7\x9b\xd7\x95\xd7\xaa\xd7\xa8\xd7\xaa</title></head><body><p>Google \xd7\x94\xd7\x95\xd7\x93\xd7\x99\xd7\xa2\xd7\x94</p></body></html>\n' \
+    >"$TMP/gen/heb.html"
+printf -- '---\nlang: ru\n---\n<html lang="he"><title>T</title><p>x</p>\n' >"$TMP/gen/fm-lang.html"
+printf -- '<html lang="not a tag"><title>T</title><p>x</p>\n' >"$TMP/gen/bad-lang.html"
+"$SZ" pack --secret-key "$TMP/sk" --output "$TMP/lang.bundle" "$TMP/gen/heb.html" \
+    "$TMP/gen/fm-lang.html" "$TMP/gen/bad-lang.html" >/dev/null &&
+    "$SZ" unpack --trust "$TMP/pk" --output "$TMP/langlib" "$TMP/lang.bundle" >/dev/null 2>&1 &&
+    grep -q '<html lang="he"' "$TMP"/langlib/*/heb/index.html &&
+    grep -q 'class="body html" dir="rtl"' "$TMP"/langlib/*/heb/index.html &&
+    grep -q '<html lang="ru"' "$TMP"/langlib/*/fm-lang/index.html &&
+    grep -q '<html lang="en"' "$TMP"/langlib/*/bad-lang/index.html && ok ||
+    bad "an HTML body's own language: $(grep -o '<html lang="[^"]*"' "$TMP"/langlib/*/*/index.html)"
 # Markdown's title is the text a reader sees, not its source: markup goes,
 # entities are decoded, and code blocks, HTML blocks and tables are skipped
 # (the title was the raw line: "**Bold**", "\`\`\`", "<h1>...").
