@@ -101,6 +101,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -750,27 +751,52 @@ open_stream(int fd)
 static int
 check_library_folder(struct ctx *c)
 {
+    /* What systems put in a folder or at the top of a stick by themselves:
+     * a library beside them replaces none of them. */
+    static const char *const system_names[] = {".",
+                                               "..",
+                                               ".DS_Store",
+                                               "lost+found",
+                                               ".Trashes",
+                                               ".Spotlight-V100",
+                                               ".fseventsd",
+                                               "System Volume Information",
+                                               "$RECYCLE.BIN",
+                                               "desktop.ini",
+                                               "Thumbs.db",
+                                               NULL};
     struct stat st;
     struct dirent *e;
-    bool other = false;
+    char first[NAME_MAX + 1] = "";
+    size_t n_other = 0;
     DIR *d = open_stream(c->dfd);
 
     if (d == NULL)
         return fail(c, "cannot read folder %s: %s", c->dir, strerror(errno));
-    while (!other && (e = readdir(d)) != NULL)
-        other = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t k = 0;
+        while (system_names[k] != NULL && strcmp(e->d_name, system_names[k]) != 0)
+            k++;
+        if (system_names[k] != NULL)
+            continue;
+        if (n_other++ == 0)
+            snprintf(first, sizeof first, "%s", e->d_name);
+        if (strcmp(e->d_name, STATE_DIR) == 0)
+            break;
+    }
     closedir(d);
-    if (!other)
+    if (n_other == 0)
         return 0;
     if (fstatat(c->dfd, STATE_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return 0; /* a library: open_dir_at() checks what STATE_DIR is */
     if (errno != ENOENT)
         return fail(c, "cannot read %s/" STATE_DIR ": %s", c->dir, strerror(errno));
-    return fail(c,
-                "%s already holds other files and is not a samizdat library (it has no " STATE_DIR
-                " folder): writing the library there would replace its index.html. Give a new "
-                "or empty folder, or the library folder made earlier",
-                c->dir);
+    return fail(
+        c,
+        "%s already holds other files (%s%s) and is not a samizdat library (it has no " STATE_DIR
+        " folder): writing the library there would replace its index.html. "
+        "Give a new or empty folder, or the library folder made earlier",
+        c->dir, first, n_other > 1 ? " and more" : "");
 }
 
 /*

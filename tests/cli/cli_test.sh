@@ -285,7 +285,12 @@ printf 'my own page\n' >"$TMP/own/index.html"
 expect_status "unpack into a folder holding other files" 5 "$SZ" unpack --trust "$TMP/pk" \
     --output "$TMP/own" "$TMP/all.bundle"
 expect_stderr "foreign folder message says what to do" \
-    "own already holds other files and is not a samizdat library.*Give a new or empty folder, or the library folder made earlier"
+    "own already holds other files \(index.html\) and is not a samizdat library.*Give a new or empty folder, or the library folder made earlier"
+# What systems leave in a new folder or at the top of a stick is no user's file.
+mkdir -p "$TMP/stick/lost+found"
+: >"$TMP/stick/.DS_Store"
+check "unpack beside .DS_Store and lost+found" "$SZ" unpack --trust "$TMP/pk" --output "$TMP/stick" \
+    "$TMP/all.bundle"
 expect_status "unpack --output . in a folder holding other files" 5 bash -c \
     'cd "$1" && "$2" unpack --trust "$3" --output . "$4"' sh "$TMP/own" "$SZ" "$TMP/pk" \
     "$TMP/all.bundle"
