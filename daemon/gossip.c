@@ -1414,6 +1414,32 @@ collect_own(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last,
     return 0;
 }
 
+static int
+cmp_range(const void *x, const void *y)
+{
+    const struct sz_msg_range *a = x, *b = y;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+/* Sorts o's ranges and joins those that overlap or touch. */
+static void
+merge_ranges(struct own_ranges *o)
+{
+    size_t k = 0;
+
+    qsort(o->v, o->n, sizeof *o->v, cmp_range);
+    for (size_t i = 1; i < o->n; i++) {
+        if (o->v[k].last == UINT64_MAX || o->v[i].first <= o->v[k].last + 1) {
+            if (o->v[i].last > o->v[k].last)
+                o->v[k].last = o->v[i].last;
+        } else {
+            o->v[++k] = o->v[i];
+        }
+    }
+    if (o->n > 0)
+        o->n = k + 1;
+}
+
 static void
 want_span(struct gjob *j, const uint8_t *pub, uint64_t first, uint64_t last, size_t *cap)
 {
@@ -1517,7 +1543,12 @@ run_compare(struct gjob *j)
         if (store_evicted_seq(d->store, sp.publisher, now, &evicted, NULL, 0) == 1 &&
             evicted >= floor)
             floor = evicted + 1;
+        /* ...and the sequences it evicted above that floor: not wanted either. */
+        size_t n_held = own.n;
+        (void)store_gone_seqs(d->store, sp.publisher, now, collect_own, &own, NULL, 0);
         uv_mutex_unlock(&d->store_lock);
+        if (own.n > n_held)
+            merge_ranges(&own);
         struct sz_msg_range r;
         while (sz_msg_summary_range_next(&sp, &r)) {
             uint64_t cur;
@@ -1857,7 +1888,8 @@ done_verify(struct gjob *j)
         gossip_stored(gs->d, &j->item.meta, p);
         break;
     case STORE_EVICTED:
-        /* The store's own floor (store_evicted_seq()) keeps it from being asked again. */
+        /* The store's floor (store_evicted_seq()) or, above it, its gone sequences
+         * (store_gone_seqs()) keep it from being asked again. */
         gs->d->n_refused++;
         break;
     case STORE_EXPIRED:

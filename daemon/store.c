@@ -44,6 +44,19 @@
     "  last_seq INTEGER NOT NULL,"                                                                 \
     "  at INTEGER NOT NULL) WITHOUT ROWID;"
 
+/*
+ * Version 3: the sequences evicted above that floor (a bundle dated before
+ * lower sequences still held), each with when, so that gossip does not fetch
+ * them again either: they were fetched, stored and evicted at every SUMMARY.
+ */
+#define GONE_SQL                                                                                   \
+    "CREATE TABLE gone ("                                                                          \
+    "  publisher BLOB NOT NULL,"                                                                   \
+    "  sequence INTEGER NOT NULL,"                                                                 \
+    "  at INTEGER NOT NULL,"                                                                       \
+    "  PRIMARY KEY (publisher, sequence)) WITHOUT ROWID;"                                          \
+    "CREATE INDEX gone_by_at ON gone(at);"
+
 static const char schema_sql[] =
     "BEGIN IMMEDIATE;"
     /* AUTOINCREMENT: n is never reused, so rows inserted by the current
@@ -78,6 +91,7 @@ static const char schema_sql[] =
     "CREATE TABLE publisher_seq ("
     "  publisher BLOB PRIMARY KEY,"
     "  last_seq INTEGER NOT NULL) WITHOUT ROWID;" EVICTED_SQL /* Added in version 2. */
+        GONE_SQL                                              /* Added in version 3. */
     "CREATE TRIGGER bundles_ins AFTER INSERT ON bundles BEGIN"
     "  INSERT INTO publishers(publisher, n_bundles, bytes) VALUES (new.publisher, 1, new.size)"
     "    ON CONFLICT(publisher) DO UPDATE SET n_bundles = n_bundles + 1,"
@@ -98,6 +112,8 @@ static const char schema_sql[] =
 
 /* Upgrades a version 1 store (one step: STORE.md, "Schema version"). */
 static const char upgrade_to_2_sql[] = "BEGIN IMMEDIATE;" EVICTED_SQL "PRAGMA user_version = 2;"
+                                       "COMMIT;";
+static const char upgrade_to_3_sql[] = "BEGIN IMMEDIATE;" GONE_SQL "PRAGMA user_version = 3;"
                                        "COMMIT;";
 
 enum stmt {
@@ -126,6 +142,9 @@ enum stmt {
     S_EVICTED_SET,
     S_EVICTED_GET,
     S_EVICTED_FORGET,
+    S_GONE_SET,
+    S_GONE_PUB,
+    S_GONE_FORGET,
     S_EXPIRE_REMEMBER,
     S_EXPIRE_DELETE,
     S_FUTURE_REMEMBER,
@@ -180,6 +199,10 @@ static const char *const stmt_sql[N_STMT] = {
                       " last_seq = max(last_seq, excluded.last_seq), at = excluded.at",
     [S_EVICTED_GET] = "SELECT last_seq, at FROM evicted WHERE publisher = ?1",
     [S_EVICTED_FORGET] = "DELETE FROM evicted WHERE at <= ?1",
+    [S_GONE_SET] = "INSERT INTO gone(publisher, sequence, at) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT(publisher, sequence) DO UPDATE SET at = excluded.at",
+    [S_GONE_PUB] = "SELECT sequence FROM gone WHERE publisher = ?1 AND at > ?2 ORDER BY sequence",
+    [S_GONE_FORGET] = "DELETE FROM gone WHERE at <= ?1",
     [S_EXPIRE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
                           " SELECT id, ?3, ?4 FROM bundles WHERE created < ?1"
                           " ORDER BY created, sequence, n LIMIT ?2",
@@ -604,8 +627,16 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
                        err_cap);
         if (ret < 0)
             return ret;
-        if (ret == 1 && lowest - 1 < sequence)
+        if (ret == 1 && lowest - 1 < sequence) {
+            /* Above the floor: this sequence alone is kept as gone. */
+            bind_blob(st->stmt[S_GONE_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
+            bind_i64(st->stmt[S_GONE_SET], 2, sequence);
+            bind_i64(st->stmt[S_GONE_SET], 3, ec->now);
+            ret = run(st, S_GONE_SET, "recording an eviction", err, err_cap);
+            if (ret < 0)
+                return ret;
             sequence = lowest - 1;
+        }
     }
     if (sequence > 0) {
         bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
@@ -1509,6 +1540,35 @@ store_evicted_seq(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], 
     return 1;
 }
 
+struct gone_arg {
+    const uint8_t *publisher;
+    store_range_cb cb;
+    void *ctx;
+};
+
+static int
+gone_row(sqlite3_stmt *s, void *arg)
+{
+    struct gone_arg *a = arg;
+    uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
+    return a->cb(a->publisher, seq, seq, a->ctx);
+}
+
+int
+store_gone_seqs(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
+                store_range_cb cb, void *ctx, char *err, size_t err_cap)
+{
+    struct gone_arg a = {publisher, cb, ctx};
+    sqlite3_stmt *s = st->stmt[S_GONE_PUB];
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
+    bind_i64(s, 2, st->lim.remember_s > 0 ? before(now, st->lim.remember_s) : INT64_MIN);
+    return iterate(st, s, gone_row, &a, "reading evicted sequences", err, err_cap);
+}
+
 int
 store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
                      size_t err_cap)
@@ -1526,6 +1586,10 @@ store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char 
         n = (uint64_t)sqlite3_changes(st->db);
         bind_i64(st->stmt[S_EVICTED_FORGET], 1, before(now, st->lim.remember_s));
         ret = run(st, S_EVICTED_FORGET, "forgetting old evictions", err, err_cap);
+        if (ret < 0)
+            return ret;
+        bind_i64(st->stmt[S_GONE_FORGET], 1, before(now, st->lim.remember_s));
+        ret = run(st, S_GONE_FORGET, "forgetting old evictions", err, err_cap);
         if (ret < 0)
             return ret;
     }
@@ -1776,6 +1840,8 @@ upgrade(struct store *st, int64_t version, char *err, size_t err_cap)
 
     if (version < 2)
         ret = exec_sql(st, upgrade_to_2_sql, "upgrading the store to version 2", err, err_cap);
+    if (ret == 0 && version < 3)
+        ret = exec_sql(st, upgrade_to_3_sql, "upgrading the store to version 3", err, err_cap);
     return ret;
 }
 

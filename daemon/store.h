@@ -42,7 +42,7 @@
 #include "samizdat/bundle.h"
 
 /* The schema version this code writes and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* Name of the database and of the lock file inside the data folder. */
 #define STORE_DB_NAME "store.sqlite"
 #define STORE_LOCK_NAME "lock"
@@ -314,8 +314,19 @@ int store_is_remembered(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], in
 int store_evicted_seq(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
                       uint64_t *last_seq, char *err, size_t err_cap);
 
-/* Drops remembered ids, and evictions (store_evicted_seq()), older than
- * remember_s; sets *n_forgotten (ids) unless NULL. */
+/*
+ * The sequences of `publisher` evicted for a quota above its floor
+ * (store_evicted_seq()) less than remember_s before `now`, in increasing
+ * order: bundles dated before lower sequences still held (backdated, or from a
+ * clock that ran ahead) go first, and the floor cannot rise past those. cb
+ * gets each (first == last); returning non-zero stops. Kept across restarts,
+ * so that gossip does not fetch them again. Returns 0 or a negative error.
+ */
+int store_gone_seqs(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN], int64_t now,
+                    store_range_cb cb, void *ctx, char *err, size_t err_cap);
+
+/* Drops remembered ids, and evictions (store_evicted_seq(), store_gone_seqs()),
+ * older than remember_s; sets *n_forgotten (ids) unless NULL. */
 int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
                          size_t err_cap);
 

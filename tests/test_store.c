@@ -723,6 +723,32 @@ test_evicted_seq(void **state)
     assert_int_equal(evicted1(f, 1, NOW + 1000), -1);
 }
 
+static int
+collect_gone(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *ctx)
+{
+    uint64_t *v = ctx;
+    (void)publisher;
+    assert_int_equal(first, last);
+    v[v[0] + 1] = first;
+    v[0]++;
+    return v[0] >= 7;
+}
+
+/* The sequences of publisher pub listed as gone at now, as digits ("3", "35"), or 0. */
+static uint64_t
+gone1(struct fixture *f, uint8_t pub, int64_t now)
+{
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t v[8] = {0}, out = 0;
+
+    make_pub(publisher, pub);
+    assert_int_equal(
+        store_gone_seqs(f->st, publisher, now, collect_gone, v, f->err, sizeof(f->err)), 0);
+    for (uint64_t i = 0; i < v[0]; i++)
+        out = out * 10 + v[i + 1];
+    return out;
+}
+
 /*
  * Eviction goes by creation time, which the publisher chooses: a backdated
  * bundle goes before lower sequences that are newer. The floor never rises
@@ -741,10 +767,20 @@ test_evicted_seq_backdated(void **state)
     assert_int_equal(put1(f, 1, 4, 0, NOW - 5, 1000, NOW), STORE_STORED);
     assert_int_equal(has1(f, 1, 3, 0), 0);
     assert_int_equal(evicted1(f, 1, NOW), -1);
+    /* 3 itself is kept as gone (gossip fetched it, stored it and evicted it
+     * at every SUMMARY before), also across a restart. */
+    assert_int_equal(gone1(f, 1, NOW), 3);
+    reopen(f, &lim);
+    assert_int_equal(gone1(f, 1, NOW), 3);
     /* 2 comes, newer than 1, and 1 goes: the floor is 1, below 2 and 4. */
     assert_int_equal(put1(f, 1, 2, 0, NOW - 8, 1000, NOW), STORE_STORED);
     assert_int_equal(has1(f, 1, 1, 0), 0);
     assert_int_equal(evicted1(f, 1, NOW), 1);
+    assert_int_equal(gone1(f, 1, NOW), 3); /* 1 went at the floor: not listed */
+    /* Forgotten with the history, after remember_s. */
+    assert_int_equal(gone1(f, 1, NOW + 101), 0);
+    assert_int_equal(store_forget_expired(f->st, NOW + 101, NULL, f->err, sizeof(f->err)), 0);
+    assert_int_equal(gone1(f, 1, NOW), 0);
 }
 
 /*
@@ -1102,10 +1138,10 @@ test_schema_refused(void **state)
         int want;
         const char *want_msg[3];
     } cases[] = {
-        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "2"}},
-        {"CREATE TABLE t(x); PRAGMA user_version = 3; PRAGMA application_id = 1937404788;",
+        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "3"}},
+        {"CREATE TABLE t(x); PRAGMA user_version = 4; PRAGMA application_id = 1937404788;",
          -EPROTO,
-         {"schema version 3", "move the data folder", NULL}},
+         {"schema version 4", "move the data folder", NULL}},
         {"CREATE TABLE t(x);", -EPROTO, {"not a samizdat store", NULL, NULL}},
         {"PRAGMA application_id = 42; PRAGMA user_version = 1;",
          -EPROTO,
@@ -1178,9 +1214,10 @@ test_schema_upgrade(void **state)
     /* What version 1 wrote: no table of evictions. */
     snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "DROP TABLE evicted; PRAGMA user_version = 1;", NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE evicted; DROP TABLE gone; PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
     assert_int_equal(store_open(f->dir, &lim, &f->st, f->err, sizeof(f->err)), 0);

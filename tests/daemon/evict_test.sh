@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A relay that evicted a publisher's oldest bundles for its per-publisher quota
 # does not fetch them again from a peer that keeps them all, not even after a
-# restart (the store keeps how far it evicted); a newer bundle still comes, by
-# catch-up and by announcement.
+# restart (the store keeps how far it evicted, and which sequences above that
+# it evicted); a newer bundle still comes, by catch-up and by announcement.
 # usage: evict_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
@@ -89,6 +89,46 @@ n=$(bundles_in relay)
 [ "$n" -eq 2 ] && ok || bad "the relay fetched $n bundles since the restart, wanted 2"
 check "stop the relay" stop_daemon relay
 check "stop the source" stop_daemon src
+
+# 4. A bundle dated before lower sequences still held (backdated: an archive
+# packed with --created) goes first for the quota, above how far the relay
+# evicted; it is not fetched again from a second peer that has it, nor from
+# either after a restart (before, it came from every peer at each SUMMARY and
+# new link, was stored and evicted again: 300 KB each time).
+gbundle() { # gbundle I CREATED: bundle I of key g, into the sources s1 and s2
+    { printf -- '---\ntitle: G %s\nid: g%s\n---\n' "$1" "$1"
+      head -c 300000 /dev/urandom | base64 -w 76; } >"$TMP/g$1.md"
+    "$SZ" pack --secret-key "$TMP/g.sk" --level 1 --sequence "$1" --created "$2" \
+        --output "$TMP/g$1.bundle" "$TMP/g$1.md" </dev/null >/dev/null 2>&1 || bad "pack g$1"
+    for src in s1 s2; do
+        "$SZ" import --socket "$TMP/$src/control.sock" "$TMP/g$1.bundle" >/dev/null ||
+            bad "import g$1 at $src"
+    done
+}
+"$SZ" keygen --secret-key "$TMP/g.sk" --public-key "$TMP/g.pk" --no-passphrase >/dev/null
+start_daemon s1 --expiry-days 0 || bad "start s1"
+start_daemon s2 --expiry-days 0 || bad "start s2"
+for i in 1 2 3; do gbundle $i "$(date -u -d "@$((T0 + 60 * i))" +%Y-%m-%dT%H:%M:%SZ)"; done
+gbundle 4 "$(date -u -d "@$((T0 - 3600))" +%Y-%m-%dT%H:%M:%SZ)"
+grelay() {
+    start_daemon g --expiry-days 0 --publisher-max-bytes 1M --peer "127.0.0.1:$(peer_port s1)" \
+        --peer "127.0.0.1:$(peer_port s2)"
+}
+check "start a relay of two sources" grelay
+wait_for 10 eval '[ "$(seqs g)" = "1 2 3 " ]' && ok ||
+    bad "the relay holds $(seqs g), wanted 1 2 3 (the backdated 4 evicted)"
+sleep 3 # time for the second source's SUMMARY, and a fetch if 4 were wanted
+n=$(bundles_in g)
+[ "$n" -eq 4 ] && ok || bad "the relay fetched $n bundles from its two sources, wanted 4 (4 fetched again)"
+check "stop the relay" stop_daemon g
+check "restart the relay" grelay
+sleep 3
+n=$(bundles_in g)
+[ "$n" -eq 0 ] && [ "$(seqs g)" = "1 2 3 " ] && ok ||
+    bad "after a restart the relay fetched $n bundles, wanted 0 (the backdated 4 fetched again)"
+check "stop the relay" stop_daemon g
+check "stop s1" stop_daemon s1
+check "stop s2" stop_daemon s2
 
 # A relay that refuses a higher sequence dated far back (expired on arrival:
 # creation times are the signer's) still fetches a lower one dated now that
