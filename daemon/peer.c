@@ -2377,19 +2377,29 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
     {
         size_t k = 0;
         for (const struct target *t = net->targets; t != NULL; t = t->next) {
-            if (t->learned || t->p != NULL || text->max - text->len < 1024 ||
+            /* One being tried now is listed too, with what failed before: a
+             * peer refused at each handshake (a wrong network key) is in its
+             * handshake much of the time. */
+            bool trying = t->p != NULL && !t->p->open;
+            if (t->learned || (t->p != NULL && !trying) || text->max - text->len < 1024 ||
                 json->max - json->len < 1024)
                 continue;
-            uint64_t due = t->closed ? 0 : (uv_timer_get_due_in(&t->timer) + 999) / 1000;
-            wr_fmt(text,
-                   "peer %s: not connected (%u attempts failed in a row%s%s); next in %llu s\n",
-                   t->name, t->failures, t->last_err[0] != '\0' ? ", the last: " : "", t->last_err,
-                   (unsigned long long)due);
+            uint64_t due = t->closed || trying ? 0 : (uv_timer_get_due_in(&t->timer) + 999) / 1000;
+            if (trying)
+                wr_fmt(text, "peer %s: connecting now (%u attempts failed in a row%s%s)\n", t->name,
+                       t->failures, t->last_err[0] != '\0' ? ", the last: " : "", t->last_err);
+            else
+                wr_fmt(text,
+                       "peer %s: not connected (%u attempts failed in a row%s%s); next in %llu "
+                       "s\n",
+                       t->name, t->failures, t->last_err[0] != '\0' ? ", the last: " : "",
+                       t->last_err, (unsigned long long)due);
             wr_fmt(json, "%s{\"address\":", k++ > 0 ? "," : "");
             sz_wr_json_str(json, t->name);
             wr_fmt(json, ",\"failures\":%u,\"error\":", t->failures);
             sz_wr_json_str(json, t->last_err);
-            wr_fmt(json, ",\"next_s\":%llu}", (unsigned long long)due);
+            wr_fmt(json, ",\"next_s\":%llu,\"connecting\":%s}", (unsigned long long)due,
+                   trying ? "true" : "false");
         }
     }
     wr_fmt(json, "],");

@@ -486,6 +486,29 @@ wait_log "$TMP/lone.log" "peer 127.0.0.1:$DOWN: answers again" 15 && ok ||
 kill "$UP"
 wait "$UP"
 check "stop lone" stop_daemon lone
+# A peer that takes the connection and never answers (a wrong network key
+# looks so): while a handshake waits on it, status still names it.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); time.sleep(15)
+' >"$TMP/mute.out" &
+MUTE=$!
+for _ in $(seq 1 50); do [ -s "$TMP/mute.out" ] && break; sleep 0.1; done
+MUTE_PORT=$(head -1 "$TMP/mute.out")
+start_daemon hush --peer "127.0.0.1:$MUTE_PORT" || bad "start hush"
+sleep 1
+"$SZ" status --socket "$TMP/hush/control.sock" >"$TMP/hush.status"
+grep -q "^peer 127.0.0.1:$MUTE_PORT: connecting now (0 attempts failed in a row)$" "$TMP/hush.status" &&
+    "$SZ" status --json --socket "$TMP/hush/control.sock" | python3 -c '
+import json, sys
+u = json.load(sys.stdin)["unreached"]
+assert len(u) == 1 and u[0]["connecting"] is True, u' && ok ||
+    bad "status does not name a peer whose handshake waits: $(cat "$TMP/hush.status")"
+check "stop hush" stop_daemon hush
+kill "$MUTE" 2>/dev/null
+wait "$MUTE" 2>/dev/null
 
 # A quota larger than the disk: status warns (a 4 MiB file system, default 1 GiB quota);
 # without listening (max_inbound 0) it says so.
