@@ -1900,7 +1900,8 @@ done_verify(struct gjob *j)
          * and a higher sequence dated far back (refused) says nothing of the
          * lower ones still to come, newer than it. The floor stops at the
          * lowest sequence held, as the store's does; the sequence itself is
-         * skipped for an hour (a SIGHUP may change the limits). Of a
+         * skipped for an hour (a SIGHUP may change the limits), and an expired
+         * one is then the store's gone sequence (store_gone_seqs()). Of a
          * publisher none of whose bundles is held the floor still rises: a
          * new relay catching up on years of history it does not keep must
          * not fetch it again at every comparison (256 skips would not hold

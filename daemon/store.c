@@ -784,6 +784,15 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     }
     if (st->lim.max_age_s > 0 && m->created < before(ec->now, st->lim.max_age_s)) {
         it->status = STORE_EXPIRED;
+        /* Its sequence is gone too (store_gone_seqs()): dated before lower
+         * sequences that are still to come or held, it would otherwise be
+         * asked of peers again whenever gossip's hour of skipping it ends. */
+        bind_blob(st->stmt[S_GONE_SET], 1, m->publisher, SZ_PUBLIC_KEY_LEN);
+        bind_i64(st->stmt[S_GONE_SET], 2, (int64_t)m->sequence);
+        bind_i64(st->stmt[S_GONE_SET], 3, ec->now);
+        ret = run(st, S_GONE_SET, "recording an expired sequence", err, err_cap);
+        if (ret < 0)
+            return ret;
         return remember(st, m->id, STORE_REASON_EXPIRED, ec->now, err, err_cap);
     }
     /* Bind the bytes first: SQLITE_TOOBIG is reported here, before any write. */

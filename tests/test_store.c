@@ -955,6 +955,8 @@ test_expiry(void **state)
     reopen(f, &lim);
     assert_int_equal(put1(f, 1, 1, 0, NOW - 1001, 10, NOW), STORE_EXPIRED);
     assert_int_equal(has1(f, 1, 1, 0), 0);
+    /* Its sequence is gone: gossip does not ask for it again. */
+    assert_int_equal(gone1(f, 1, NOW), 1);
     assert_int_equal(put1(f, 1, 2, 0, NOW - 1000, 10, NOW), STORE_STORED);
     for (uint64_t s = 3; s <= 12; s++)
         assert_int_equal(put1(f, 1, s, 0, NOW - 1000 + (int64_t)s * 20, 10, NOW), STORE_STORED);
