@@ -1497,6 +1497,38 @@ test_text_direction(void **state)
     free(pg);
 }
 
+/*
+ * Character references as a browser reads them in an attribute: HTML 4's
+ * names with ';', the legacy ones without it (not before '=' or more letters),
+ * numbers (128-159 as Windows-1252); unknown names stay as written.
+ */
+static void
+test_decode_refs(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"Caf&eacute; M&uuml;ller &euro;5", "Caf\u00e9 M\u00fcller \u20ac5"},
+        {"&eacute &eacutex &eacute=", "\u00e9 &eacutex &eacute="},
+        {"&notin; &not;x &notit; &not", "\u2209 \u00acx &notit; \u00ac"},
+        {"&laquo;a&raquo &lang;b&rang;", "\u00aba\u00bb \u27e8b\u27e9"},
+        {"&amp;&amp &amp= &AMP;", "&& &amp= &AMP;"},
+        {"&#8217;&#x41;&#146;", "\u2019A\u2019"},
+        {"&Tab;&colon;&nosuchname; &thetasym;", "\t:&nosuchname; \u03d1"},
+        {"&", "&"},
+        {"&;", "&;"},
+    };
+    (void)state;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = strlen(cases[k].in);
+        uint8_t out[128];
+        size_t m = render_decode_refs((const uint8_t *)cases[k].in, n, out);
+        assert_true(m <= n);
+        if (m != strlen(cases[k].out) || memcmp(out, cases[k].out, m) != 0)
+            fail_msg("%s: got %.*s, want %s", cases[k].in, (int)m, (const char *)out, cases[k].out);
+    }
+}
+
 int
 main(void)
 {
@@ -1504,6 +1536,7 @@ main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_backslash_in_attributes),
+        cmocka_unit_test(test_decode_refs),
         cmocka_unit_test(test_tree_nested_as_built),
         cmocka_unit_test(test_svg_breakout_output),
         cmocka_unit_test(test_markdown_formatting_kept),
