@@ -145,6 +145,7 @@ enum stmt {
     S_GONE_SET,
     S_GONE_PUB,
     S_GONE_FORGET,
+    S_GONE_MAX,
     S_EXPIRE_REMEMBER,
     S_EXPIRE_DELETE,
     S_FUTURE_REMEMBER,
@@ -203,6 +204,7 @@ static const char *const stmt_sql[N_STMT] = {
                    " ON CONFLICT(publisher, sequence) DO UPDATE SET at = excluded.at",
     [S_GONE_PUB] = "SELECT sequence FROM gone WHERE publisher = ?1 AND at > ?2 ORDER BY sequence",
     [S_GONE_FORGET] = "DELETE FROM gone WHERE at <= ?1",
+    [S_GONE_MAX] = "SELECT coalesce(max(sequence), 0) FROM gone WHERE publisher = ?1",
     [S_EXPIRE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
                           " SELECT id, ?3, ?4 FROM bundles WHERE created < ?1"
                           " ORDER BY created, sequence, n LIMIT ?2",
@@ -1463,6 +1465,16 @@ store_seq_reserve_above(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_
             goto fail;
         if (ev[0] > held)
             held = ev[0];
+        /* ...nor one evicted above that floor (a backdated bundle) or refused
+         * as expired: kept in gone. */
+        int64_t gone_max = 0;
+        bind_blob(st->stmt[S_GONE_MAX], 1, publisher, SZ_PUBLIC_KEY_LEN);
+        ret = row_ints(st, S_GONE_MAX, &gone_max, 1, "reading a publisher's evicted sequence", err,
+                       err_cap);
+        if (ret < 0)
+            goto fail;
+        if (gone_max > held)
+            held = gone_max;
     }
     next = last > held ? last : held;
     if (floor > (uint64_t)next)

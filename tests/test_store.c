@@ -1109,6 +1109,20 @@ test_seq_reserve(void **state)
         assert_int_equal(seq, 4);
         reopen(f, NULL);
     }
+    /* ...also when the highest was evicted alone, before lower ones held (backdated). */
+    {
+        struct store_limits lim = {.max_publisher_bytes = 25, .remember_s = 1000};
+        uint8_t g[SZ_PUBLIC_KEY_LEN];
+
+        reopen(f, &lim);
+        make_pub(g, 0xf6);
+        assert_int_equal(put1(f, 0xf6, 1, 0, NOW - 10, 10, NOW), STORE_STORED);
+        assert_int_equal(put1(f, 0xf6, 2, 0, NOW - 5, 10, NOW), STORE_STORED);
+        assert_int_equal(put1(f, 0xf6, 3, 0, NOW - 100000, 10, NOW), STORE_EVICTED);
+        assert_int_equal(store_seq_reserve(f->st, g, &seq, f->err, sizeof(f->err)), 0);
+        assert_int_equal(seq, 4);
+        reopen(f, NULL);
+    }
 
     /* Exhaustion is an error, not a wrap-around. */
     assert_int_equal(put1(f, 0xc3, INT64_MAX, 0, NOW, 10, NOW), STORE_STORED);
