@@ -3875,17 +3875,22 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     for (size_t k = 0; k < n; k++)
         order[k] = k;
     sort_order(order, n, items);
+    /* The bundles the library held before this batch (lib_add_bundle() appends). */
+    size_t n_held_before = l->n_bundles;
 
     for (size_t k = 0; k < n; k++) {
         const struct library_item *it = &items[order[k]];
         const struct sz_bundle *b = it->b;
         if (added != NULL)
             added[order[k]] = false;
-        if (find_bundle(l, b->id) != NULL) {
+        const struct lib_bundle *held = find_bundle(l, b->id);
+        if (held != NULL) {
             r.bundles_present++;
             /* Its articles the library holds from it are written again where
-             * their files are missing or changed. */
-            for (size_t j = 0; j < b->c->n_articles; j++) {
+             * their files are missing or changed; not for a copy of a bundle
+             * this batch adds (its files are not written yet). */
+            for (size_t j = 0; (size_t)(held - l->bundles) < n_held_before && j < b->c->n_articles;
+                 j++) {
                 const struct sz_article *a = &b->c->articles[j];
                 char id[SZ_MAX_ID_LEN + 1];
                 bool found;

@@ -522,6 +522,14 @@ test_present_bundle_repairs(void **state)
     char hex[2 * SZ_PUBLIC_KEY_LEN + 1];
 
     pub_hex(&w->k, hex);
+    /* A bundle given twice in one batch is written once: its copy finds
+     * nothing to repair (its files were not written yet when it was seen). */
+    struct made twice[2] = {m, m};
+    add_ok(w->dir, twice, 2, &r);
+    assert_int_equal(r.bundles_added, 1);
+    assert_int_equal(r.bundles_present, 1);
+    assert_int_equal(r.articles_written, 3);
+    assert_int_equal(r.articles_repaired, 0);
     add_ok(w->dir, &m, 1, &r);
     char *page = path_of("%s/%s/putin-mongolia/index.html", w->dir, hex);
     char *body = path_of("%s/%s/html-one/body.html.txt", w->dir, hex);
