@@ -3959,6 +3959,10 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
     if ((changed || !have_page) && write_index_html(&c, l, changed) != 0)
         goto fail_undo;
     c.pages = NULL;
+    /* Before the commit, which records the new names: a kill or a failure
+     * here leaves them unrecorded, and the next run renames again. */
+    if (rename_pages(&c, l, renamed, n_renamed) != 0)
+        goto fail_undo;
     if (changed && (sync_all(&c) != 0 || write_index(&c, l, &placed) != 0)) {
         if (!placed)
             goto fail_undo;
@@ -3973,7 +3977,7 @@ library_put_each(struct library *lib, const struct library_item *items, size_t n
      * before leaves no page claiming what the index does not show. (Under
      * the writing mark: what a crash leaves is swept by the next writer.)
      */
-    if (mark_equivocated(&c, l, eqs, n_eqs) != 0 || rename_pages(&c, l, renamed, n_renamed) != 0)
+    if (mark_equivocated(&c, l, eqs, n_eqs) != 0)
         goto out;
     if (writing)
         done_writing(&c);
@@ -4247,14 +4251,15 @@ library_note_fetch(const char *dir, const struct library_publisher *pubs, size_t
     }
     /* index.html, then the names, then publishers.idx: each step is complete
      * on its own, and a crash in between only leaves index.html ahead. */
+    /* The pages of older articles of a renamed publisher (rename_pages()),
+     * before the names are recorded: after a kill the next fetch renames
+     * again. */
     if (begin_writing(&c) != 0 ||
         write_index_html(&c, &l, names_changed || alarm_changed || dropped) != 0 ||
+        (n_renamed > 0 && (open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
+                           rename_pages(&c, &l, renamed, n_renamed) != 0)) ||
         sync_all(&c) != 0 || (names_changed && write_index(&c, &l, &placed) != 0) ||
         write_pstate(&c, &l) != 0)
-        goto out;
-    /* The pages of older articles of a renamed publisher (rename_pages()). */
-    if (n_renamed > 0 && (open_dir_at(&c, c.sfd, STATE_DIR, BUNDLES_DIR, true, &c.bfd) != 0 ||
-                          rename_pages(&c, &l, renamed, n_renamed) != 0))
         goto out;
     done_writing(&c);
     rc = 0;
