@@ -168,7 +168,9 @@ next_sequence(const char *sk_path, bool given, bool reuse, uint64_t *seq, int *s
         if (fd >= 0)
             close(fd);
         if (legacy[0] != '\0' && (lfd = open(legacy, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
-            int r = seq_record_read(lfd, legacy, &last_l, status);
+            int r = seq_record_own(lfd, legacy, status) != 0 || flock(lfd, LOCK_SH) != 0
+                        ? -1
+                        : seq_record_read(lfd, legacy, &last_l, status);
             close(lfd);
             if (r != 0)
                 return -1;
