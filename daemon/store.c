@@ -572,6 +572,17 @@ struct evict_ctx {
     uint64_t n_future; /* items refused as STORE_FUTURE */
 };
 
+/* Keeps sequence of pub as gone (store_gone_seqs()), dated now. */
+static int
+record_gone(struct store *st, const uint8_t *pub, int64_t sequence, int64_t now, char *err,
+            size_t err_cap)
+{
+    bind_blob(st->stmt[S_GONE_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
+    bind_i64(st->stmt[S_GONE_SET], 2, sequence);
+    bind_i64(st->stmt[S_GONE_SET], 3, now);
+    return run(st, S_GONE_SET, "recording an evicted or expired sequence", err, err_cap);
+}
+
 /*
  * Evicts the oldest bundle of `publisher`, or when NULL (for the total quota)
  * the oldest of any publisher but the own one: an honest node must not lose
@@ -631,10 +642,7 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
             return ret;
         if (ret == 1 && lowest - 1 < sequence) {
             /* Above the floor: this sequence alone is kept as gone. */
-            bind_blob(st->stmt[S_GONE_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
-            bind_i64(st->stmt[S_GONE_SET], 2, sequence);
-            bind_i64(st->stmt[S_GONE_SET], 3, ec->now);
-            ret = run(st, S_GONE_SET, "recording an eviction", err, err_cap);
+            ret = record_gone(st, pub, sequence, ec->now, err, err_cap);
             if (ret < 0)
                 return ret;
             sequence = lowest - 1;
@@ -789,10 +797,7 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
         /* Its sequence is gone too (store_gone_seqs()): dated before lower
          * sequences that are still to come or held, it would otherwise be
          * asked of peers again whenever gossip's hour of skipping it ends. */
-        bind_blob(st->stmt[S_GONE_SET], 1, m->publisher, SZ_PUBLIC_KEY_LEN);
-        bind_i64(st->stmt[S_GONE_SET], 2, (int64_t)m->sequence);
-        bind_i64(st->stmt[S_GONE_SET], 3, ec->now);
-        ret = run(st, S_GONE_SET, "recording an expired sequence", err, err_cap);
+        ret = record_gone(st, m->publisher, (int64_t)m->sequence, ec->now, err, err_cap);
         if (ret < 0)
             return ret;
         return remember(st, m->id, STORE_REASON_EXPIRED, ec->now, err, err_cap);
