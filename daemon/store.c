@@ -146,8 +146,7 @@ enum stmt {
     S_GONE_PUB,
     S_GONE_FORGET,
     S_GONE_MAX,
-    S_EXPIRE_REMEMBER,
-    S_EXPIRE_DELETE,
+    S_OLDEST_EXPIRED,
     S_FUTURE_REMEMBER,
     S_FUTURE_DELETE,
     S_PUBLISHERS,
@@ -205,11 +204,8 @@ static const char *const stmt_sql[N_STMT] = {
     [S_GONE_PUB] = "SELECT sequence FROM gone WHERE publisher = ?1 AND at > ?2 ORDER BY sequence",
     [S_GONE_FORGET] = "DELETE FROM gone WHERE at <= ?1",
     [S_GONE_MAX] = "SELECT coalesce(max(sequence), 0) FROM gone WHERE publisher = ?1",
-    [S_EXPIRE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
-                          " SELECT id, ?3, ?4 FROM bundles WHERE created < ?1"
-                          " ORDER BY created, sequence, n LIMIT ?2",
-    [S_EXPIRE_DELETE] = "DELETE FROM bundles WHERE n IN (SELECT n FROM bundles WHERE created < ?1"
-                        " ORDER BY created, sequence, n LIMIT ?2)",
+    [S_OLDEST_EXPIRED] = "SELECT n, id, publisher, sequence FROM bundles WHERE created < ?1"
+                         " ORDER BY created, sequence, n LIMIT 1",
     /* ?5: the own publisher, whose bundles (dated by this clock) are kept. */
     [S_FUTURE_REMEMBER] = "INSERT OR REPLACE INTO history(id, reason, at)"
                           " SELECT id, ?3, ?4 FROM bundles WHERE created > ?1 AND publisher <> ?5"
@@ -584,6 +580,70 @@ record_gone(struct store *st, const uint8_t *pub, int64_t sequence, int64_t now,
 }
 
 /*
+ * Removes the bundle in row n (id, pub, sequence), remembering its id for
+ * `reason`, and raises the floor gossip asks above (store_evicted_seq()) in
+ * the same transaction: to the sequence removed, but never as high as a
+ * sequence still held. Eviction and expiry go by creation time, which the
+ * publisher chooses: a backdated bundle (or one from a clock that ran ahead,
+ * then fixed) goes before lower sequences that are newer, and those, if
+ * missing here, must still be fetched; the sequence removed is then kept as
+ * gone (store_gone_seqs()) alone.
+ */
+static int
+drop_row(struct store *st, int64_t n, const uint8_t *id, const uint8_t *pub, int64_t sequence,
+         int reason, int64_t now, char *err, size_t err_cap)
+{
+    int64_t lowest = 0;
+    int ret = remember(st, id, reason, now, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = delete_n(st, n, err, err_cap);
+    if (ret < 0)
+        return ret;
+    bind_blob(st->stmt[S_MIN_SEQ], 1, pub, SZ_PUBLIC_KEY_LEN);
+    ret =
+        row_ints(st, S_MIN_SEQ, &lowest, 1, "reading a publisher's lowest sequence", err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (ret == 1 && lowest - 1 < sequence) {
+        ret = record_gone(st, pub, sequence, now, err, err_cap);
+        if (ret < 0)
+            return ret;
+        sequence = lowest - 1;
+    }
+    if (sequence > 0) {
+        bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
+        bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
+        bind_i64(st->stmt[S_EVICTED_SET], 3, now);
+        ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* The row picked by statement s (n, id, publisher, sequence): 1, 0 when none. */
+static int
+pick_row(struct store *st, sqlite3_stmt *s, int64_t *n, uint8_t id[SZ_BUNDLE_ID_LEN],
+         uint8_t pub[SZ_PUBLIC_KEY_LEN], int64_t *sequence, char *err, size_t err_cap)
+{
+    int rc = sqlite3_step(s), ret = 0;
+
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        column_copy(s, 1, id, SZ_BUNDLE_ID_LEN);
+        column_copy(s, 2, pub, SZ_PUBLIC_KEY_LEN);
+        *sequence = sqlite3_column_int64(s, 3);
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(st, rc, "finding the oldest bundle", err, err_cap);
+    }
+    done(s);
+    return ret;
+}
+
+/*
  * Evicts the oldest bundle of `publisher`, or when NULL (for the total quota)
  * the oldest of any publisher but the own one: an honest node must not lose
  * what it publishes to whoever fills its store. Sets *gone to false when there
@@ -600,62 +660,19 @@ evict_oldest(struct store *st, struct evict_ctx *ec, const uint8_t *publisher, b
     sqlite3_stmt *s = st->stmt[which];
     uint8_t id[SZ_BUNDLE_ID_LEN], pub[SZ_PUBLIC_KEY_LEN];
     int64_t n = 0, sequence = 0;
-    int rc, ret = 0;
+    int ret;
 
     if (publisher != NULL)
         bind_blob(s, 1, publisher, SZ_PUBLIC_KEY_LEN);
     else if (st->has_own)
         bind_blob(s, 1, st->own, SZ_PUBLIC_KEY_LEN);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        n = sqlite3_column_int64(s, 0);
-        column_copy(s, 1, id, SZ_BUNDLE_ID_LEN);
-        column_copy(s, 2, pub, SZ_PUBLIC_KEY_LEN);
-        sequence = sqlite3_column_int64(s, 3);
-    } else if (rc != SQLITE_DONE) {
-        ret = db_error(st, rc, "finding the oldest bundle", err, err_cap);
-    }
-    done(s);
     *gone = false;
-    if (ret < 0 || rc == SQLITE_DONE)
+    ret = pick_row(st, s, &n, id, pub, &sequence, err, err_cap);
+    if (ret <= 0)
         return ret;
-    ret = remember(st, id, STORE_REASON_EVICTED, ec->now, err, err_cap);
+    ret = drop_row(st, n, id, pub, sequence, STORE_REASON_EVICTED, ec->now, err, err_cap);
     if (ret < 0)
         return ret;
-    ret = delete_n(st, n, err, err_cap);
-    if (ret < 0)
-        return ret;
-    /*
-     * The floor gossip asks above (store_evicted_seq()), in the same
-     * transaction: the sequence evicted, but never as high as a sequence
-     * still held. Eviction goes by creation time, which the publisher
-     * chooses: a backdated bundle (or one from a clock that ran ahead, then
-     * fixed) is evicted before lower sequences that are newer, and those, if
-     * missing here, must still be fetched.
-     */
-    {
-        int64_t lowest = 0;
-        bind_blob(st->stmt[S_MIN_SEQ], 1, pub, SZ_PUBLIC_KEY_LEN);
-        ret = row_ints(st, S_MIN_SEQ, &lowest, 1, "reading a publisher's lowest sequence", err,
-                       err_cap);
-        if (ret < 0)
-            return ret;
-        if (ret == 1 && lowest - 1 < sequence) {
-            /* Above the floor: this sequence alone is kept as gone. */
-            ret = record_gone(st, pub, sequence, ec->now, err, err_cap);
-            if (ret < 0)
-                return ret;
-            sequence = lowest - 1;
-        }
-    }
-    if (sequence > 0) {
-        bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
-        bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
-        bind_i64(st->stmt[S_EVICTED_SET], 3, ec->now);
-        ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
-        if (ret < 0)
-            return ret;
-    }
     *gone = true;
     ec->n_evicted++;
     if (ec->budget != UINT64_MAX)
@@ -1632,34 +1649,33 @@ limit_of(uint64_t max_n)
 }
 
 /*
- * Removes at most max_n (0: all) bundles picked by a pair of statements (one
- * remembers the ids, the other deletes the rows), inside the running
- * transaction; adds the count to *n.
+ * Removes at most max_n (0: all) bundles of other publishers dated after
+ * `bound` (the own publisher's are dated by this clock), remembering their
+ * ids, inside the running transaction; adds the count to *n. Their floor is
+ * not raised: they are wanted again once this clock has caught up.
  */
 static int
-remove_picked(struct store *st, enum stmt rem_which, enum stmt del_which, int64_t bound,
-              uint64_t max_n, int reason, int64_t now, uint64_t *n, char *err, size_t err_cap)
+remove_future(struct store *st, int64_t bound, uint64_t max_n, int64_t now, uint64_t *n, char *err,
+              size_t err_cap)
 {
-    sqlite3_stmt *rem = st->stmt[rem_which];
-    sqlite3_stmt *del = st->stmt[del_which];
+    static const uint8_t none[SZ_PUBLIC_KEY_LEN];
+    sqlite3_stmt *rem = st->stmt[S_FUTURE_REMEMBER];
+    sqlite3_stmt *del = st->stmt[S_FUTURE_DELETE];
     int ret;
 
     /* Both statements pick the same rows: same filter, same total order. */
     bind_i64(rem, 1, bound);
     bind_i64(rem, 2, limit_of(max_n));
-    bind_i64(rem, 3, reason);
+    bind_i64(rem, 3, STORE_REASON_FUTURE);
     bind_i64(rem, 4, now);
-    if (rem_which == S_FUTURE_REMEMBER) {
-        static const uint8_t none[SZ_PUBLIC_KEY_LEN];
-        bind_blob(rem, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
-        bind_blob(del, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
-    }
-    ret = run(st, rem_which, "remembering removed bundles", err, err_cap);
+    bind_blob(rem, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
+    ret = run(st, S_FUTURE_REMEMBER, "remembering removed bundles", err, err_cap);
     if (ret < 0)
         return ret;
     bind_i64(del, 1, bound);
     bind_i64(del, 2, limit_of(max_n));
-    ret = run(st, del_which, "deleting expired or future-dated bundles", err, err_cap);
+    bind_blob(del, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
+    ret = run(st, S_FUTURE_DELETE, "deleting future-dated bundles", err, err_cap);
     if (ret < 0)
         return ret;
     *n += (uint64_t)sqlite3_changes(st->db);
@@ -1678,16 +1694,28 @@ store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed,
     ret = begin(st, err, err_cap);
     if (ret < 0)
         return ret;
-    if (st->lim.max_age_s > 0) {
-        ret = remove_picked(st, S_EXPIRE_REMEMBER, S_EXPIRE_DELETE, before(now, st->lim.max_age_s),
-                            max_n, STORE_REASON_EXPIRED, now, &n, err, err_cap);
+    /* One by one, as evictions go: each raises its publisher's floor, or
+     * keeps its sequence as gone, so that gossip does not fetch it again from
+     * a peer keeping bundles longer. */
+    while (st->lim.max_age_s > 0 && (max_n == 0 || n < max_n)) {
+        uint8_t id[SZ_BUNDLE_ID_LEN], pub[SZ_PUBLIC_KEY_LEN];
+        int64_t row = 0, sequence = 0;
+
+        bind_i64(st->stmt[S_OLDEST_EXPIRED], 1, before(now, st->lim.max_age_s));
+        ret = pick_row(st, st->stmt[S_OLDEST_EXPIRED], &row, id, pub, &sequence, err, err_cap);
         if (ret < 0)
             goto fail;
+        if (ret == 0)
+            break;
+        ret = drop_row(st, row, id, pub, sequence, STORE_REASON_EXPIRED, now, err, err_cap);
+        if (ret < 0)
+            goto fail;
+        n++;
     }
     /* Dated too far ahead: a put refuses them now, but older stores may hold some. */
     if (max_n == 0 || n < max_n) {
-        ret = remove_picked(st, S_FUTURE_REMEMBER, S_FUTURE_DELETE, after(now, STORE_MAX_FUTURE_S),
-                            max_n == 0 ? 0 : max_n - n, STORE_REASON_FUTURE, now, &n, err, err_cap);
+        ret = remove_future(st, after(now, STORE_MAX_FUTURE_S), max_n == 0 ? 0 : max_n - n, now, &n,
+                            err, err_cap);
         if (ret < 0)
             goto fail;
     }

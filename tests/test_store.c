@@ -983,6 +983,22 @@ test_expiry(void **state)
                          1);
         assert_int_equal(reason, STORE_REASON_EXPIRED);
     }
+    /* Sequences 1..6 are not fetched again from a peer keeping them longer:
+     * the floor is 6, across a restart. */
+    assert_int_equal(evicted1(f, 1, NOW + 130), 6);
+    reopen(f, &lim);
+    assert_int_equal(evicted1(f, 1, NOW + 130), 6);
+    /* A backdated bundle expires before lower sequences that are newer: the
+     * floor stays below them (2 is still wanted) and 3 alone is gone. */
+    assert_int_equal(put1(f, 2, 1, 0, NOW - 10, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 3, 0, NOW - 990, 10, NOW), STORE_STORED);
+    assert_int_equal(store_expire(f->st, NOW + 130, 0, &n_removed, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_removed, 1);
+    assert_int_equal(has1(f, 2, 3, 0), 0);
+    assert_int_equal(has1(f, 2, 1, 0), 1);
+    assert_int_equal(evicted1(f, 2, NOW + 130), -1);
+    assert_int_equal(gone1(f, 2, NOW + 130), 3);
+    assert_int_equal(evicted1(f, 1, NOW + 130), 6);
     /* Without max_age nothing expires. */
     store_set_limits(f->st, NULL);
     assert_int_equal(store_expire(f->st, NOW + 100000, 0, &n_removed, f->err, sizeof(f->err)), 0);
