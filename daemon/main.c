@@ -373,6 +373,9 @@ begin_shutdown(struct daemon *d, const char *why)
 
 /* ---- reload and maintenance ---- */
 
+/* getopt_long() value of the setting flag i: OPT_SETTING + i (above any character). */
+#define OPT_SETTING 0x100
+
 static struct option *make_options(void);
 static int apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts,
                        char *err, size_t err_cap);
@@ -758,7 +761,9 @@ make_options(void)
     for (i = 0; i < n_opts; i++) {
         opts[i].name = config_option_at(i)->flag;
         opts[i].has_arg = required_argument;
-        opts[i].val = 0;
+        /* Each its own value: getopt_long() then refuses an abbreviation
+         * several options share (--max) instead of taking the first. */
+        opts[i].val = OPT_SETTING + (int)i;
     }
     opts[n_opts].name = "config";
     opts[n_opts].has_arg = required_argument;
@@ -768,6 +773,34 @@ make_options(void)
     opts[n_opts + 2].name = "version";
     opts[n_opts + 2].val = 'V';
     return opts;
+}
+
+/*
+ * When arg (--max or --max=5M) is the start of several options' names, says
+ * so, naming them, and returns true.
+ */
+static bool
+say_ambiguous(const struct option *opts, const char *arg)
+{
+    size_t len, n = 0;
+    char names[512] = "";
+
+    if (strncmp(arg, "--", 2) != 0)
+        return false;
+    arg += 2;
+    len = strcspn(arg, "=");
+    for (size_t i = 0; len > 0 && opts[i].name != NULL; i++) {
+        if (strncmp(opts[i].name, arg, len) != 0)
+            continue;
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s--%s", n > 0 ? ", " : "", opts[i].name);
+        n++;
+    }
+    if (n < 2)
+        return false;
+    fprintf(stderr, "samizdatd: option --%.*s is ambiguous (%s): give the whole name\n",
+            (int)(len > 64 ? 64 : len), arg, names);
+    return true;
 }
 
 /* Sets every setting flag of the command line into cfg, in the order given. */
@@ -781,7 +814,7 @@ apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
-        if (c != 0)
+        if (c < OPT_SETTING)
             continue;
         if (config_set(cfg, opts[idx].name, optarg, why, sizeof why) != 0) {
             snprintf(err, err_cap, "--%s: %s", opts[idx].name, why);
@@ -835,6 +868,8 @@ parse_args(int argc, char **argv, const char **config_path)
             goto out;
         }
         if (c == '?') {
+            if (say_ambiguous(opts, argv[optind - 1]))
+                goto out;
             fprintf(stderr, "samizdatd: unknown option: %s (see --help)\n", argv[optind - 1]);
             rc = 2;
             goto out;

@@ -222,6 +222,12 @@ rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --maximum-bytes 1M >"$TMP/flag.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] && grep -q "^samizdatd: unknown option: --maximum-bytes" "$TMP/flag.log" && ok ||
     bad "an unknown flag (rc $rc): $(cat "$TMP/flag.log")"
+# An abbreviation several flags share was taken as the first of them.
+rc=0
+timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "^samizdatd: option --max is ambiguous (--max-bytes, .*--max-inbound" \
+    "$TMP/flag.log" && ok ||
+    bad "an ambiguous abbreviation (rc $rc): $(cat "$TMP/flag.log")"
 rc=0
 : >"$TMP/a.conf"
 : >"$TMP/b.conf"
