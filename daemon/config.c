@@ -1280,6 +1280,14 @@ handle_key(void *user, const char *section, const char *name, const char *value)
     o = c->last_opt;
     if (c->indented && o != NULL && c->last_line < c->line && strcmp(o->pub.key, name) == 0 &&
         strcmp(o->pub.section, section) == 0) {
+        /* inih cuts a ';' comment after white space off a key's line, not
+         * off the lines continuing it. */
+        for (i = 1; i < len; i++)
+            if (value[i] == ';' && is_space(value[i - 1])) {
+                len = i;
+                trim(&value, &len);
+                break;
+            }
         if (!o->pub.list) {
             ctx_fail(c,
                      "this line is indented, so it continues the value of '%s' from line %u; "

@@ -711,8 +711,9 @@ test_peers(void **state)
                            "[network]\n"
                            "peer = a.example.org\n"
                            "peer = 192.0.2.1:8000\n"
-                           "peers = [2001:db8::1]:9000, b.example.org:1\n"
-                           "        c.example.org\n"
+                           "peers = [2001:db8::1]:9000, b.example.org:1 ; first\n"
+                           "        c.example.org ; second;third\n"
+                           "\t; a comment line\n"
                            "peer = a.example.org\n",
                            err),
                      0);
