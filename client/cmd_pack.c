@@ -296,6 +296,7 @@ cmd_pack(int argc, char **argv)
     size_t content_len = 0, bundle_len = 0, n_in;
     uint64_t seq = 0, level = SZ_DEFAULT_LEVEL;
     bool seq_given = false, reuse = false, allow_large = false, drafts = false;
+    bool created_given = false;
     int64_t created = (int64_t)time(NULL);
     char err[512], hex[2 * SZ_BUNDLE_ID_LEN + 1], seq_path[PATH_MAX], legacy_seq[PATH_MAX];
     int c, r, rc = EXIT_USAGE;
@@ -333,6 +334,7 @@ cmd_pack(int argc, char **argv)
                          optarg);
                 return EXIT_USAGE;
             }
+            created_given = true;
             break;
         case 'L':
             allow_large = true;
@@ -355,6 +357,18 @@ cmd_pack(int argc, char **argv)
     }
     if (reuse && !seq_given) {
         util_err("--reuse-sequence goes with --sequence N");
+        return EXIT_USAGE;
+    }
+    /* A wrong clock would date the bundle (and each article without a date)
+     * wrong for good, and use up its sequence. */
+    if (!created_given && created < SZ_CLOCK_FLOOR) {
+        char clock[48], floor[48];
+        if (sz_time_format(created, clock, sizeof clock) != 0)
+            snprintf(clock, sizeof clock, "%lld s after 1970", (long long)created);
+        (void)sz_time_format(SZ_CLOCK_FLOOR, floor, sizeof floor);
+        util_err("this computer's clock reads %s, before this samizdat was made (%s): set the "
+                 "clock, or give the bundle's time with --created; nothing was signed",
+                 clock, floor);
         return EXIT_USAGE;
     }
     if (created - (int64_t)time(NULL) > 24 * 3600)

@@ -894,14 +894,6 @@ import_verify(struct job *j, size_t from, size_t to)
     }
 }
 
-/* RFC 3339, or the raw seconds for a time outside years 1..9999. */
-static void
-format_time(int64_t t, char *out, size_t out_cap)
-{
-    if (sz_time_format(t, out, out_cap) != 0)
-        snprintf(out, out_cap, "%lld s after 1970", (long long)t);
-}
-
 /* Allocates an IMPORT's result arrays (on the loop, before the chunks run). */
 static int
 import_prepare(struct job *j)
@@ -997,8 +989,8 @@ run_import(struct job *j)
             break;
         case STORE_FUTURE: {
             char created[48], clock[48];
-            format_time(items[i].meta.created, created, sizeof created);
-            format_time(now, clock, sizeof clock);
+            daemon_format_time(items[i].meta.created, created, sizeof created);
+            daemon_format_time(now, clock, sizeof clock);
             res[k].code = SZ_CTL_IMPORT_POLICY;
             snprintf(texts[k], sizeof texts[k],
                      "not stored: it is dated %s, more than %lld hours ahead of this machine's "

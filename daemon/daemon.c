@@ -1,11 +1,14 @@
 /* The daemon's shared helpers: carry policy, time, bundle opening with pooled contexts. */
 #include "daemon.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #include <sodium.h>
 
 #include "config.h"
+#include "samizdat/article.h"
+#include "samizdat/common.h"
 
 bool
 daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN])
@@ -54,4 +57,40 @@ int64_t
 daemon_now(void)
 {
     return (int64_t)time(NULL);
+}
+
+void
+daemon_format_time(int64_t t, char *out, size_t out_cap)
+{
+    if (sz_time_format(t, out, out_cap) != 0)
+        snprintf(out, out_cap, "%lld s after 1970", (long long)t);
+}
+
+bool
+daemon_clock_wrong(struct daemon *d, int64_t now, int64_t slack, char *msg, size_t msg_cap)
+{
+    char clock[48], then[48];
+    int64_t newest = 0;
+    char err[256];
+
+    daemon_format_time(now, clock, sizeof clock);
+    uv_mutex_lock(&d->store_lock);
+    if (store_newest_received(d->store, &newest, err, sizeof err) != 0)
+        newest = 0; /* the store's own calls say what fails */
+    uv_mutex_unlock(&d->store_lock);
+    if (newest > now && newest - now > slack) {
+        daemon_format_time(newest, then, sizeof then);
+        snprintf(msg, msg_cap,
+                 "this machine's clock reads %s, %lld days before a bundle was stored here "
+                 "(%s): it has stepped back",
+                 clock, (long long)((newest - now) / 86400), then);
+        return true;
+    }
+    if (now < SZ_CLOCK_FLOOR) {
+        daemon_format_time(SZ_CLOCK_FLOOR, then, sizeof then);
+        snprintf(msg, msg_cap, "this machine's clock reads %s, before this samizdatd was made (%s)",
+                 clock, then);
+        return true;
+    }
+    return false;
 }

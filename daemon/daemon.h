@@ -89,4 +89,16 @@ int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_
 /* Current wall-clock time in seconds. */
 int64_t daemon_now(void);
 
+/* RFC 3339, or the raw seconds for a time outside years 1..9999. */
+void daemon_format_time(int64_t t, char *out, size_t out_cap);
+
+/*
+ * True when the clock reading now is wrong: earlier than SZ_CLOCK_FLOOR, or
+ * stepped back more than slack seconds from the last time a bundle was
+ * stored (store_newest_received()); msg then says which. Bundles signed with
+ * it would be dated wrong, and every bundle held or offered would seem dated
+ * ahead of it. Takes the store lock.
+ */
+bool daemon_clock_wrong(struct daemon *d, int64_t now, int64_t slack, char *msg, size_t msg_cap);
+
 #endif

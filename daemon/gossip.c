@@ -1756,14 +1756,6 @@ done_wanted(struct gjob *j)
 
 static void maybe_recompare(struct peer *p);
 
-/* RFC 3339, or the raw seconds for a time outside years 1..9999. */
-static void
-format_time(int64_t t, char *out, size_t out_cap)
-{
-    if (sz_time_format(t, out, out_cap) != 0)
-        snprintf(out, out_cap, "%lld s after 1970", (long long)t);
-}
-
 /* Says (rate-limited, node-wide) that a bundle from p was refused as dated ahead. */
 static void
 log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
@@ -1774,8 +1766,8 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
         return;
     sz_bundle_id_hex(m->id, hex);
     sz_pk_to_text(m->publisher, pk);
-    format_time(m->created, created, sizeof created);
-    format_time(daemon_now(), now, sizeof now);
+    daemon_format_time(m->created, created, sizeof created);
+    daemon_format_time(daemon_now(), now, sizeof now);
     log_msg(LOG_WARN,
             "bundle %s of publisher %s from peer %s is dated %s, more than %lld hours ahead of "
             "this machine's clock (%s): not stored. The publisher's clock, or this machine's, "

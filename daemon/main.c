@@ -644,6 +644,13 @@ on_maintenance_work(uv_work_t *w)
         store_set_limits(d->store, &lim);
         uv_mutex_unlock(&d->store_lock);
     }
+    /* The slack of store_expire(): within it, bundles dated ahead go. */
+    if (daemon_clock_wrong(d, now, STORE_MAX_FUTURE_S, err, sizeof err))
+        log_msg(LOG_WARN,
+                "%s: set the clock (see that the machine synchronises its time); until then "
+                "bundles from peers are refused as dated ahead, none held is removed as such, "
+                "and publishing may be refused",
+                err);
     (void)drop_uncarried(d);
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");

@@ -370,6 +370,19 @@ on_seal_work(uv_work_t *w)
                      n, content_len, (unsigned long long)s->content_cap);
         goto out;
     }
+    /*
+     * A wrong clock would date the bundle wrong for good, and use up its
+     * sequence. A week of slack: a clock that ran ahead a few days, then was
+     * set right, must not stop publishing until it has caught up.
+     */
+    if (daemon_clock_wrong(d, daemon_now(), 7 * 86400, err, sizeof err)) {
+        s->err_code = SZ_EINVAL;
+        snprintf(s->err, sizeof s->err,
+                 "nothing was signed: %s; set the clock (see that the machine synchronises "
+                 "its time), then publish again",
+                 err);
+        goto out;
+    }
     /* The sequence is committed durably before it is used: a restart never reuses it. */
     rc = reserve_sequence(d, &s->sequence, err, sizeof err);
     if (rc != 0) {

@@ -122,6 +122,7 @@ enum stmt {
     S_ROLLBACK,
     S_FIND,
     S_MAX_N,
+    S_MAX_RECEIVED,
     S_EQUIV_CHECK,
     S_INSERT,
     S_INSERT_BYTES,
@@ -168,6 +169,7 @@ static const char *const stmt_sql[N_STMT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_FIND] = "SELECT n, publisher, sequence, created, size, received FROM bundles WHERE id = ?1",
     [S_MAX_N] = "SELECT coalesce(max(n), 0) FROM bundles",
+    [S_MAX_RECEIVED] = "SELECT coalesce(max(received), 0) FROM bundles",
     /* How many others have this publisher and sequence: 0, 1, or 2 (at least). */
     [S_EQUIV_CHECK] = "SELECT count(*) FROM (SELECT 1 FROM bundles"
                       " WHERE publisher = ?1 AND sequence = ?2 AND id <> ?3 LIMIT 2)",
@@ -259,6 +261,8 @@ struct store {
     uint8_t own[SZ_PUBLIC_KEY_LEN];
     uint64_t n_future; /* STORE_FUTURE refusals committed since open */
     int upgraded_from; /* the schema version store_open() upgraded, or 0 */
+    bool newest_known; /* newest_received is read (store_newest_received()) */
+    int64_t newest_received;
     char *dir;
     char *db_path;
     char *lock_path;
@@ -859,6 +863,8 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     ret = run(st, S_INSERT, "storing a bundle", err, err_cap);
     if (ret < 0)
         goto out;
+    if (st->newest_known && ec->now > st->newest_received)
+        st->newest_received = ec->now;
     bind_i64(ins_bytes, 1, sqlite3_last_insert_rowid(st->db));
     ret = run(st, S_INSERT_BYTES, "storing bundle bytes", err, err_cap);
     if (ret < 0)
@@ -1712,10 +1718,16 @@ store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed,
             goto fail;
         n++;
     }
-    /* Dated too far ahead: a put refuses them now, but older stores may hold some. */
+    /* Dated too far ahead: a put refuses them now, but older stores may hold
+     * some. Unless this clock has stepped back: then they are not ahead. */
     if (max_n == 0 || n < max_n) {
-        ret = remove_future(st, after(now, STORE_MAX_FUTURE_S), max_n == 0 ? 0 : max_n - n, now, &n,
-                            err, err_cap);
+        int64_t newest = 0;
+        ret = store_newest_received(st, &newest, err, err_cap);
+        if (ret < 0)
+            goto fail;
+        if (newest <= after(now, STORE_MAX_FUTURE_S))
+            ret = remove_future(st, after(now, STORE_MAX_FUTURE_S), max_n == 0 ? 0 : max_n - n, now,
+                                &n, err, err_cap);
         if (ret < 0)
             goto fail;
     }
@@ -1729,6 +1741,22 @@ store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed,
 fail:
     rollback(st);
     return ret;
+}
+
+int
+store_newest_received(struct store *st, int64_t *at, char *err, size_t err_cap)
+{
+    int ret;
+
+    if (!st->newest_known) {
+        ret = row_ints(st, S_MAX_RECEIVED, &st->newest_received, 1, "reading the newest bundle",
+                       err, err_cap);
+        if (ret < 0)
+            return ret;
+        st->newest_known = true;
+    }
+    *at = st->newest_received;
+    return 0;
 }
 
 int

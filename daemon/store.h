@@ -335,10 +335,20 @@ int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, c
  * created more than STORE_MAX_FUTURE_S after now (held from before that check,
  * or stored while the clock was ahead), at most max_n (0: all) in one
  * transaction, and remembers their ids. Call again while *n_removed == max_n.
- * Sets *n_removed unless NULL.
+ * Sets *n_removed unless NULL. Nothing is removed as dated ahead when now is
+ * more than STORE_MAX_FUTURE_S before store_newest_received(): the clock has
+ * stepped back, and every bundle would seem dated ahead of it.
  */
 int store_expire(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
                  size_t err_cap);
+
+/*
+ * Sets *at to the latest time the node's clock read when it stored a bundle
+ * held now, or since the store was opened; 0 when none. A clock reading more
+ * than STORE_MAX_FUTURE_S before it has stepped back (a dead clock battery, a
+ * board that boots before its time is synchronised).
+ */
+int store_newest_received(struct store *st, int64_t *at, char *err, size_t err_cap);
 
 /*
  * Evicts the oldest bundles until every publisher and the total are within the

@@ -8,7 +8,7 @@ PACKAGES=(
     libsodium-dev libzstd-dev zstd libuv1-dev libsqlite3-dev libinih-dev
     libmd4c-dev libmd4c-html0-dev libyaml-dev libcmocka-dev
     scdoc minisign chromium iproute2 nftables rsync python3 python3-nacl python3-zstandard
-    procps psmisc systemd man-db strace
+    procps psmisc systemd man-db strace faketime
 )
 
 missing=()

@@ -8,6 +8,13 @@
 #define SZ_VERSION_STRING "0.1.0"
 
 /*
+ * 2026-11-01T00:00:00Z, before this release was made: a clock reading earlier
+ * is wrong (a dead clock battery, a board that boots before its time is
+ * synchronised), and a bundle signed with it would be dated so.
+ */
+#define SZ_CLOCK_FLOOR ((int64_t)1793491200)
+
+/*
  * Every proto function that can fail returns 0 or one of these codes, negated.
  * Outputs are left untouched on failure.
  */

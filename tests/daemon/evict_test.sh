@@ -163,4 +163,62 @@ grep -q "^not-stored [0-9a-f]\{64\} .*e6.bundle: not stored: older than this dae
     "$TMP/e6.imp" && ok || bad "an expired import does not name expiry_days: $(cat "$TMP/e6.imp")"
 check "stop er" stop_daemon er
 check "stop eo" stop_daemon eo
+
+# 6. A clock that steps back (a board without a clock battery booting in
+# 1970): the bundles held are not removed as dated ahead of it, nothing is
+# signed with it, and the log says what to do (before, the first maintenance
+# removed every bundle, and publish signed bundles dated 1970).
+FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+if [ ! -r "$FT" ]; then
+    echo "SKIP: the clock checks need libfaketime (Debian package faketime)"
+else
+    # in_1970 COMMAND...: runs it with a clock starting at 1970-01-01T00:00:10Z
+    # (timers keep the real monotonic clock; ASan accepts the preload).
+    in_1970() {
+        LD_PRELOAD=$FT FAKETIME="@1970-01-01 00:00:10" DONT_FAKE_MONOTONIC=1 \
+            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$@"
+    }
+    cat >"$TMP/szd_1970" <<EOF
+#!/bin/sh
+LD_PRELOAD=$FT FAKETIME="@1970-01-01 00:00:10" DONT_FAKE_MONOTONIC=1 \\
+    ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0" exec "$SZD" "\$@"
+EOF
+    chmod +x "$TMP/szd_1970"
+    "$SZ" keygen --secret-key "$TMP/c.sk" --public-key "$TMP/c.pk" --no-passphrase >/dev/null
+    printf -- '---\ntitle: Before\n---\nWritten with the clock right.\n' >"$TMP/c1.md"
+    printf -- '---\ntitle: After\n---\nWritten in 1970.\n' >"$TMP/c2.md"
+    start_daemon ck --expiry-days 30 --publisher-key "$TMP/c.sk" --batch-window-ms 0 ||
+        bad "start ck"
+    "$SZ" import --socket "$TMP/ck/control.sock" "$TMP/e1.bundle" "$TMP/e2.bundle" >/dev/null ||
+        bad "import e1 e2 into ck"
+    "$SZ" publish --socket "$TMP/ck/control.sock" "$TMP/c1.md" >/dev/null || bad "publish c1"
+    check "stop ck" stop_daemon ck
+    saved=$SZD
+    SZD=$TMP/szd_1970
+    start_daemon ck --expiry-days 30 --publisher-key "$TMP/c.sk" --batch-window-ms 0 ||
+        bad "start ck with its clock in 1970"
+    SZD=$saved
+    wait_log "$TMP/ck.log" "clock reads 1970-01-01T00:00:1.Z, [0-9]* days before a bundle was stored here" 10 &&
+        grep -q "set the clock" "$TMP/ck.log" && ok ||
+        bad "a clock stepped back to 1970 is not named: $(tail -5 "$TMP/ck.log")"
+    sleep 1 # the first maintenance has run
+    [ "$(count_bundles ck)" = 3 ] && ok ||
+        bad "with its clock in 1970 the daemon holds $(count_bundles ck) bundles, wanted 3"
+    rc=0
+    "$SZ" publish --socket "$TMP/ck/control.sock" "$TMP/c2.md" >"$TMP/c2.out" 2>&1 || rc=$?
+    [ $rc -ne 0 ] && grep -q "nothing was signed: this machine's clock reads 1970" "$TMP/c2.out" &&
+        [ "$(count_bundles ck)" = 3 ] && ok ||
+        bad "publishing with the clock in 1970 (rc $rc): $(cat "$TMP/c2.out")"
+    check "stop ck" stop_daemon ck
+    # pack takes the clock too, unless --created gives the time.
+    rc=0
+    in_1970 "$SZ" pack --secret-key "$TMP/c.sk" --output "$TMP/c2.bundle" "$TMP/c2.md" \
+        >"$TMP/c2.out" 2>&1 || rc=$?
+    [ $rc -eq 2 ] && [ ! -e "$TMP/c2.bundle" ] &&
+        grep -q "clock reads 1970-01-01T00:00:1.Z, before this samizdat was made" "$TMP/c2.out" &&
+        ok || bad "pack with the clock in 1970 (rc $rc): $(cat "$TMP/c2.out")"
+    in_1970 "$SZ" pack --secret-key "$TMP/c.sk" --created 2026-11-28T10:00:00Z \
+        --output "$TMP/c2.bundle" "$TMP/c2.md" >/dev/null 2>&1 && ok ||
+        bad "pack --created with the clock in 1970"
+fi
 finish
