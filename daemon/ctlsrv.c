@@ -363,7 +363,7 @@ on_job_done(uv_work_t *w, int status)
         j->msg = NULL;
         j->container = NULL;
     } else if (j->err_code != 0) {
-        if (j->err_logged && log_allow(&c->noisy, 10, (int64_t)uv_now(d->loop)))
+        if (j->err_logged && log_allow(&c->noisy, LOG_ERROR, 10, (int64_t)uv_now(d->loop)))
             log_msg(LOG_ERROR, "control request %s failed: %s",
                     j->msg->type == SZ_CTL_IMPORT   ? "import"
                     : j->msg->type == SZ_CTL_EXPORT ? "export"
@@ -1436,7 +1436,7 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len, size_t counted)
     if (rc != 0) {
         d->ctl_rx_bytes -= counted;
         free(frame);
-        if (log_allow(&c->noisy, 10, (int64_t)uv_now(d->loop)))
+        if (log_allow(&c->noisy, LOG_WARN, 10, (int64_t)uv_now(d->loop)))
             log_msg(LOG_WARN, "control: bad request (%s); closing that connection",
                     sz_strerror(rc));
         reply_error_close(c, rc, "bad request: %s (is samizdat the same version as samizdatd?)",
@@ -1531,7 +1531,7 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                 size_t frame_len = 0;
                 int rc = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
                 if (rc < 0) {
-                    if (log_allow(&c->noisy, 10, (int64_t)uv_now(c->d->loop)))
+                    if (log_allow(&c->noisy, LOG_WARN, 10, (int64_t)uv_now(c->d->loop)))
                         log_msg(LOG_WARN, "control: request too large or empty; closing");
                     c->busy = true;
                     uv_read_stop((uv_stream_t *)&c->pipe);

@@ -1762,7 +1762,7 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
 {
     char hex[2 * SZ_BUNDLE_ID_LEN + 1], pk[SZ_PK_TEXT_LEN + 1], created[48], now[48];
 
-    if (!log_allow(&gs->future_log, 5, (int64_t)uv_now(gs->d->loop)))
+    if (!log_allow(&gs->future_log, LOG_WARN, 5, (int64_t)uv_now(gs->d->loop)))
         return;
     sz_bundle_id_hex(m->id, hex);
     sz_pk_to_text(m->publisher, pk);
@@ -1867,7 +1867,7 @@ done_verify(struct gjob *j)
             sz_pk_to_text(j->item.meta.publisher, pk);
             gs->equivocations++;
             /* Anyone can sign pairs with a key of their own: a few lines a minute. */
-            if (log_allow(&gs->equiv_log, 10, (int64_t)uv_now(gs->d->loop)))
+            if (log_allow(&gs->equiv_log, LOG_WARN, 10, (int64_t)uv_now(gs->d->loop)))
                 log_msg(LOG_WARN,
                         "EQUIVOCATION: publisher %s signed two different bundles with sequence "
                         "%llu (one is %s): its key may be stolen (samizdat status lists them)",
@@ -1926,7 +1926,7 @@ done_verify(struct gjob *j)
         for (struct peer *q = peer_first(gs->d); q != NULL; q = q->next)
             if (q->g != NULL)
                 q->g->n_ranges_queued = 0;
-        if (log_allow(&gs->store_log, 2, gs->store_failed_ms))
+        if (log_allow(&gs->store_log, LOG_ERROR, 2, gs->store_failed_ms))
             log_msg(LOG_ERROR,
                     "cannot store a bundle from %s: %s; no bundles are asked of peers for %d s",
                     peer_name(p), j->err, STORE_PAUSE_MS / 1000);
@@ -2963,7 +2963,7 @@ on_announce(struct peer *p, const struct sz_msg *m, int64_t now)
 
     if (!rate_ok(p, &p->g->n_announced, (uint32_t)m->n_entries, MAX_ANNOUNCED_PER_WINDOW, now)) {
         peer_count_misbehaviour(p);
-        if (log_allow(&p->noisy, 5, now))
+        if (log_allow(&p->noisy, LOG_WARN, 5, now))
             log_msg(LOG_WARN, "peer %s: too many announcements; ignoring them", peer_name(p));
         return 0;
     }
@@ -3127,7 +3127,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
          */
         free(bytes);
         too_big(p, &h, id, len);
-        if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
+        if (log_allow(&p->noisy, LOG_INFO, 5, (int64_t)uv_now(p->d->loop)))
             log_msg(LOG_INFO,
                     "peer %s: sent a bundle larger than max_bundle_bytes once unpacked: dropped",
                     peer_name(p));
@@ -3146,7 +3146,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     if (range_overflow(p, &h, id)) {
         free(bytes);
         p->d->n_refused++;
-        if (log_allow(&p->noisy, 5, (int64_t)uv_now(p->d->loop)))
+        if (log_allow(&p->noisy, LOG_INFO, 5, (int64_t)uv_now(p->d->loop)))
             log_msg(LOG_INFO,
                     "peer %s: answered a range with more than two bundles for one sequence: the "
                     "rest dropped unchecked (two are evidence enough of a stolen key)",
@@ -3387,7 +3387,7 @@ on_bundle(struct peer *p, const struct sz_msg *m)
             g->rx_start_ms = g->last_chunk_ms;
             g->rx_base = m->offset;
             g->rx_resumed = true;
-            if (log_allow(&p->noisy, 5, g->last_chunk_ms)) {
+            if (log_allow(&p->noisy, LOG_INFO, 5, g->last_chunk_ms)) {
                 char hex[2 * SZ_BUNDLE_ID_LEN + 1];
                 sz_bundle_id_hex(g->part_id, hex);
                 log_msg(LOG_INFO, "peer %s: sends the rest of bundle %s, from byte %lu",
@@ -3613,7 +3613,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
         /* A peer shutting down says so: routine. Links this node did not open
          * are anyone's, and can come and go a thousand times a second. */
         if (p->outbound || (m.reason != SZ_GOODBYE_SHUTDOWN &&
-                            log_allow(&p->d->gossip->goodbye_log, 30, (int64_t)now)))
+                            log_allow(&p->d->gossip->goodbye_log, LOG_INFO, 30, (int64_t)now)))
             log_msg(LOG_INFO, "peer %s: says goodbye (%u): %.*s", peer_name(p), m.reason,
                     (int)m.text_len, m.text);
         else
@@ -3651,7 +3651,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
             if (++p->g->n_not_found == NOT_FOUND_LIMIT && p->g->muted_until_ms <= now) {
                 p->g->muted_until_ms = now + MUTE_MS;
                 peer_count_misbehaviour(p);
-                if (log_allow(&p->noisy, 5, now))
+                if (log_allow(&p->noisy, LOG_INFO, 5, now))
                     log_msg(LOG_INFO,
                             "peer %s: said NOT_FOUND to %u bundles it had announced within "
                             "10 s; its announcements are ignored for 5 minutes",
@@ -3735,7 +3735,7 @@ gossip_peer_message(struct peer *p, const uint8_t *body, size_t len)
     case SZ_MSG_EQUIVOCATION: {
         char pk[SZ_PK_TEXT_LEN + 1];
         sz_pk_to_text(m.publisher, pk);
-        if (log_allow(&p->noisy, 5, now))
+        if (log_allow(&p->noisy, LOG_WARN, 5, now))
             log_msg(LOG_WARN, "peer %s reports an EQUIVOCATION by publisher %s at sequence %llu",
                     peer_name(p), pk, (unsigned long long)m.sequence);
         return 0;
@@ -3967,7 +3967,7 @@ gossip_equivocation(struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]
     struct peer *p;
 
     /* A key's owner can make pairs without end: a few a minute tell the peers enough. */
-    if (gs == NULL || !log_allow(&gs->equiv_sent, 10, (int64_t)uv_now(d->loop)))
+    if (gs == NULL || !log_allow(&gs->equiv_sent, LOG_NONE, 10, (int64_t)uv_now(d->loop)))
         return;
     memcpy(e.publisher, publisher, SZ_PUBLIC_KEY_LEN);
     e.sequence = sequence;
@@ -4094,7 +4094,7 @@ gossip_tick(struct daemon *d, int64_t now_ms)
             now_ms - f->from->g->last_chunk_ms >= REQUEST_TIMEOUT_MS) {
             f->from->g->muted_until_ms = now_ms + MUTE_MS;
             peer_count_misbehaviour(f->from);
-            if (log_allow(&f->from->noisy, 5, now_ms))
+            if (log_allow(&f->from->noisy, LOG_INFO, 5, now_ms))
                 log_msg(LOG_INFO,
                         "peer %s: did not answer a request for a bundle it announced; its "
                         "announcements are ignored for 5 minutes",

@@ -78,19 +78,27 @@ log_msg(enum log_level level, const char *fmt, ...)
 }
 
 bool
-log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms)
+log_allow(struct log_limit *l, int level, uint32_t per_minute, int64_t now_ms)
 {
+    if (level != LOG_NONE && !log_enabled((enum log_level)level))
+        return false;
     if (now_ms - l->window_start_ms >= 60000) {
-        if (l->suppressed > 0)
-            log_msg(LOG_WARN, "%u similar messages suppressed in the last minute", l->suppressed);
+        if (l->suppressed > 0 && l->worst != LOG_NONE)
+            log_msg((enum log_level)l->worst,
+                    "left out %u messages like the one logged %lld s before this (at most %u a "
+                    "minute are logged)",
+                    l->suppressed, (long long)((now_ms - l->last_ms) / 1000), per_minute);
         l->window_start_ms = now_ms;
         l->n = 0;
         l->suppressed = 0;
     }
     if (l->n < per_minute) {
         l->n++;
+        l->last_ms = now_ms;
         return true;
     }
+    if (l->suppressed == 0 || level < l->worst)
+        l->worst = level;
     l->suppressed++;
     return false;
 }

@@ -29,15 +29,23 @@ int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * A token bucket for messages a peer or client can trigger at will: true when
- * this event may be logged (at most `per_minute`, counting suppressed ones).
+ * A bucket for messages a peer or client can trigger at will: true when this
+ * event, of the given level, may be logged (at most `per_minute`, counting
+ * those left out). False without counting when the level is not printed.
+ * The first message allowed after a minute with some left out is preceded by
+ * a line saying how many, at the most severe of their levels. LOG_NONE: a
+ * rate limit on something else (nothing is logged of it).
  */
 struct log_limit {
     int64_t window_start_ms;
+    int64_t last_ms; /* when the last message allowed was */
     uint32_t n;
     uint32_t suppressed;
+    int worst; /* the most severe level left out, while suppressed > 0 */
 };
 
-bool log_allow(struct log_limit *l, uint32_t per_minute, int64_t now_ms);
+#define LOG_NONE (-1)
+
+bool log_allow(struct log_limit *l, int level, uint32_t per_minute, int64_t now_ms);
 
 #endif

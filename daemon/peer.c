@@ -541,7 +541,7 @@ peer_close(struct peer *p, bool ban, const char *why)
     p->closing = true;
     /* With bans, one line per banned address and node key; without, at most 20 a minute. */
     if (why != NULL && ban && net->d->cfg->ban_seconds == 0) {
-        if (log_allow(&net->unbanned_log, 20, now))
+        if (log_allow(&net->unbanned_log, LOG_WARN, 20, now))
             log_msg(LOG_WARN, "peer %s: closed: %s (not banned: ban_seconds is 0)", peer_name(p),
                     why);
     } else if (why != NULL) {
@@ -615,7 +615,7 @@ peer_misbehaved(struct peer *p, uint8_t reason, const char *why)
             if (net->d->cfg->ban_seconds > 0) {
                 log_msg(LOG_WARN, "peer %s (closed already): %s (banned)", peer_name(p), why);
                 ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
-            } else if (log_allow(&net->unbanned_log, 20, now)) {
+            } else if (log_allow(&net->unbanned_log, LOG_WARN, 20, now)) {
                 log_msg(LOG_WARN, "peer %s (closed already): %s (not banned: ban_seconds is 0)",
                         peer_name(p), why);
             }
@@ -844,7 +844,7 @@ reject_probe(struct peer *p, int err)
 
     net->probes_rejected++;
     p->silent_close = true;
-    if (log_allow(&net->probe_log, 20, (int64_t)uv_now(p->d->loop)))
+    if (log_allow(&net->probe_log, LOG_INFO, 20, (int64_t)uv_now(p->d->loop)))
         log_msg(LOG_INFO,
                 "peer %s: rejected a connection that did not prove the network key, or whose "
                 "clock differs from this machine's by more than 10 minutes, or that replayed a "
@@ -1393,7 +1393,7 @@ make_room(struct net *net, const struct peer *p, size_t n, size_t same)
             quiet = v[i];
     free(v);
     net->inbound_evicted++;
-    if (log_allow(&net->full_log, 20, (int64_t)uv_now(net->d->loop)))
+    if (log_allow(&net->full_log, LOG_INFO, 20, (int64_t)uv_now(net->d->loop)))
         log_msg(LOG_INFO,
                 "peer %s: closed to make room for a peer from another address: its address "
                 "held %zu of the %u inbound links (max_inbound)",
@@ -1475,7 +1475,7 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
     if (onion && !net->stopping && limit > 0 &&
         onion_handshakes(net, p) >= ONION_HANDSHAKES * limit) {
         net->handshakes_refused++;
-        if (log_allow(&net->busy_log, 20, (int64_t)uv_now(net->d->loop)))
+        if (log_allow(&net->busy_log, LOG_INFO, 20, (int64_t)uv_now(net->d->loop)))
             log_msg(LOG_INFO,
                     "onion service: refused a connection: %u of its connections are already in "
                     "the handshake (%u times max_handshakes_per_address)",
@@ -1485,7 +1485,7 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
     }
     if (!onion && !net->stopping && limit > 0 && handshakes_from(net, p) >= limit) {
         net->handshakes_refused++;
-        if (log_allow(&net->busy_log, 20, (int64_t)uv_now(net->d->loop)))
+        if (log_allow(&net->busy_log, LOG_INFO, 20, (int64_t)uv_now(net->d->loop)))
             log_msg(LOG_INFO,
                     "peer %s: refused a connection: %u from this address are already in the "
                     "handshake (max_handshakes_per_address)",
@@ -1501,7 +1501,7 @@ accept_inbound(uv_stream_t *server, int status, bool onion)
         size_t same, n = inbound_live(net, p, &same);
         if (n >= net->d->cfg->max_inbound && !make_room(net, p, n, same)) {
             net->inbound_full++;
-            if (log_allow(&net->full_log, 20, (int64_t)uv_now(net->d->loop)))
+            if (log_allow(&net->full_log, LOG_INFO, 20, (int64_t)uv_now(net->d->loop)))
                 log_msg(LOG_INFO,
                         "peer %s: refused a connection: the %u inbound links (max_inbound) are "
                         "open, shared fairly between addresses (%zu from this one): raise "
@@ -1671,7 +1671,7 @@ on_connected(uv_connect_t *req, int status)
     if (status < 0) {
         if (p->via_proxy) {
             /* Every outbound link needs the proxy: say so, not once per peer. */
-            if (log_allow(&net->proxy_log, 1, (int64_t)uv_now(p->d->loop)))
+            if (log_allow(&net->proxy_log, LOG_WARN, 1, (int64_t)uv_now(p->d->loop)))
                 log_msg(LOG_WARN,
                         "cannot connect to the proxy %s: %s (is it running? [network] proxy "
                         "names it)",

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 #include "samizdat/common.h"
 #include "samizdat/keys.h"
 
@@ -1332,6 +1333,70 @@ test_addr_format(void **state)
     assert_string_equal(buf, "relay.example.org:1");
 }
 
+/* Reads what the calls since `from` wrote to stderr (a file here). */
+static void
+stderr_since(FILE *f, long from, char *buf, size_t cap)
+{
+    size_t n;
+
+    fflush(stderr);
+    assert_int_equal(fseek(f, from, SEEK_SET), 0);
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+}
+
+/*
+ * log_allow(): messages a level does not print are neither logged nor
+ * counted (a relay at --log-level warn logged "N similar messages
+ * suppressed" at WARN for INFO lines it never showed); the line for those
+ * left out comes at their level, with how long since the last one logged.
+ */
+static void
+test_log_limit(void **state)
+{
+    struct log_limit info = {0}, warn = {0};
+    char out[2048];
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    long mark;
+
+    (void)state;
+    assert_non_null(f);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    log_set_level(LOG_WARN);
+    for (int i = 0; i < 30; i++)
+        assert_false(log_allow(&info, LOG_INFO, 5, 1000 + i));
+    assert_false(log_allow(&info, LOG_INFO, 5, 70000));
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(log_allow(&warn, LOG_WARN, 5, 1000 + i), i < 5);
+    stderr_since(f, 0, out, sizeof out);
+    assert_string_equal(out, "");
+    mark = ftell(f);
+    assert_true(log_allow(&warn, LOG_WARN, 5, 1004 + 90000));
+    stderr_since(f, mark, out, sizeof out);
+    assert_non_null(strstr(out, " WARN left out 3 messages like the one logged 90 s before this "
+                                "(at most 5 a minute are logged)\n"));
+    /* Once said, not again. */
+    mark = ftell(f);
+    assert_true(log_allow(&warn, LOG_WARN, 5, 1000 + 200000));
+    stderr_since(f, mark, out, sizeof out);
+    assert_string_equal(out, "");
+    /* A rate limit of something not logged says nothing. */
+    {
+        struct log_limit other = {0};
+        for (int i = 0; i < 10; i++)
+            (void)log_allow(&other, LOG_NONE, 2, 1000 + i);
+        assert_true(log_allow(&other, LOG_NONE, 2, 100000));
+        stderr_since(f, mark, out, sizeof out);
+        assert_string_equal(out, "");
+    }
+    log_set_level(LOG_INFO);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    fclose(f);
+}
+
 int
 main(void)
 {
@@ -1356,6 +1421,7 @@ main(void)
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_addr_format),
+        cmocka_unit_test(test_log_limit),
     };
 
     if (sz_init() != 0)
