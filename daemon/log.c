@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,10 +51,36 @@ log_parse_level(const char *s, enum log_level *out)
     return -1;
 }
 
+/*
+ * True when stderr is the journal's stream: systemd then sets JOURNAL_STREAM
+ * to its device and inode (systemd.exec(5)). Lines then start with their
+ * syslog priority ("<4>"), so that journalctl -p filters them, and carry no
+ * time or process id: the journal records both.
+ */
+static bool
+to_journal(void)
+{
+    static atomic_int state = -1;
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+
+    if (v < 0) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev = 0, ino = 0;
+        struct stat st;
+
+        v = e != NULL && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
+            fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+            (unsigned long long)st.st_ino == ino;
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v == 1;
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
     static const char *tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    static const int priorities[] = {3, 4, 6, 7}; /* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
     char line[2048], when[32];
     struct timespec ts;
     struct tm tm;
@@ -62,11 +89,15 @@ log_msg(enum log_level level, const char *fmt, ...)
 
     if (!log_enabled(level))
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    n = snprintf(line, sizeof line, "%s.%03ldZ samizdatd[%ld] %s ", when, ts.tv_nsec / 1000000,
-                 (long)getpid(), tags[level]);
+    if (to_journal()) {
+        n = snprintf(line, sizeof line, "<%d>%s ", priorities[level], tags[level]);
+    } else {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        n = snprintf(line, sizeof line, "%s.%03ldZ samizdatd[%ld] %s ", when, ts.tv_nsec / 1000000,
+                     (long)getpid(), tags[level]);
+    }
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

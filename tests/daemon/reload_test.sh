@@ -222,6 +222,14 @@ rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --maximum-bytes 1M >"$TMP/flag.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] && grep -q "^samizdatd: unknown option: --maximum-bytes" "$TMP/flag.log" && ok ||
     bad "an unknown flag (rc $rc): $(cat "$TMP/flag.log")"
+# Under systemd (stderr is the journal's stream, JOURNAL_STREAM names it)
+# each line carries its syslog priority, for journalctl -p, and no time.
+: >"$TMP/jl.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/jl.log") start_daemon jl || bad "start jl"
+check "stop jl" stop_daemon jl
+grep -q "^<6>INFO ready: data folder" "$TMP/jl.log" && ok ||
+    bad "a journal line without its priority: $(head -3 "$TMP/jl.log")"
+! grep -v "^<[3467]>[A-Z]* " "$TMP/jl.log" && ok || bad "lines without a priority in the journal"
 # An abbreviation several flags share was taken as the first of them.
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?
