@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -909,6 +910,48 @@ out:
     return rc;
 }
 
+/*
+ * Open files the links may take at once: every inbound link (handshakes
+ * included: max_inbound bounds them), every outbound one, the control
+ * socket's connections, and the store, listeners, pipes and threads.
+ */
+static uint64_t
+files_needed(const struct config *c)
+{
+    uint64_t out = c->outbound_target > c->n_peers ? c->outbound_target : c->n_peers;
+
+    return (uint64_t)c->max_inbound + out + 64 /* control connections */ + 64;
+}
+
+/*
+ * Raises the soft limit of open files as far as the links need (within the
+ * hard limit), and warns when that is not enough: libuv then accepts and
+ * closes connections unanswered, peers and samizdat status alike, unlogged.
+ */
+static void
+check_files_limit(const struct config *c)
+{
+    uint64_t need = files_needed(c);
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+        struct rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    if (rl.rlim_cur < need)
+        log_msg(LOG_WARN,
+                "at most %llu files may be open, fewer than the %llu the links may need "
+                "(max_inbound %u, outbound_target %u or the peers listed, the control socket): "
+                "raise the limit (ulimit -n, or LimitNOFILE= in the service), or lower "
+                "max_inbound; beyond it, connections are closed unanswered",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need, (unsigned)c->max_inbound,
+                (unsigned)c->outbound_target);
+}
+
 /* SIGINT or SIGTERM before the loop is up: stop now (async-signal-safe). */
 static void
 on_early_stop(int sig)
@@ -1040,6 +1083,7 @@ main(int argc, char **argv)
             goto out_loop;
         }
     }
+    check_files_limit(&CFG);
     rc = ctlsrv_start(d, CFG.socket_path);
     if (rc != 0) {
         char dir[4096];

@@ -230,6 +230,25 @@ check "stop jl" stop_daemon jl
 grep -q "^<6>INFO ready: data folder" "$TMP/jl.log" && ok ||
     bad "a journal line without its priority: $(head -3 "$TMP/jl.log")"
 ! grep -v "^<[3467]>[A-Z]* " "$TMP/jl.log" && ok || bad "lines without a priority in the journal"
+# An open files limit below what max_inbound may take: raised within the
+# hard limit, else named at start (beyond it libuv closes connections unseen).
+(
+    ulimit -Sn 40
+    "$SZD" --data-dir "$TMP/fl" --listen 127.0.0.1:0 >"$TMP/fl.log" 2>&1 &
+    pid=$!
+    for i in $(seq 1 50); do grep -q " ready" "$TMP/fl.log" && break; sleep 0.1; done
+    awk '/^Max open files/ {print $4}' "/proc/$pid/limits" >"$TMP/fl.soft"
+    kill -TERM $pid
+    wait $pid
+)
+[ "$(cat "$TMP/fl.soft")" -ge 136 ] && ! grep -q "files may be open" "$TMP/fl.log" && ok ||
+    bad "a soft open files limit of 40 was not raised ($(cat "$TMP/fl.soft")): $(cat "$TMP/fl.log")"
+(
+    ulimit -n 40
+    timeout 3 "$SZD" --data-dir "$TMP/fl" --listen 127.0.0.1:0 >"$TMP/fl.log" 2>&1
+)
+grep -q "WARN at most 40 files may be open, fewer than the 200 the links may need (max_inbound 64" \
+    "$TMP/fl.log" && ok || bad "a hard open files limit of 40 is not named: $(cat "$TMP/fl.log")"
 # An abbreviation several flags share was taken as the first of them.
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?
