@@ -636,6 +636,15 @@ run_status(struct job *j)
         } else {
             wr_printf(&json, ",\"store_error\":null");
         }
+        if (d->maint_err[0] != '\0') {
+            int64_t age = daemon_now() - d->maint_err_at;
+            wr_printf(&json, ",\"maintenance_error\":{\"age_s\":%lld,\"text\":",
+                      (long long)(age > 0 ? age : 0));
+            sz_wr_json_str(&json, d->maint_err);
+            wr_printf(&json, "}");
+        } else {
+            wr_printf(&json, ",\"maintenance_error\":null");
+        }
         wr_printf(&text,
                   "stored: %llu bundle%s, %llu bytes (quota %llu bytes, %llu per publisher)\n",
                   (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)bytes,
@@ -663,6 +672,19 @@ run_status(struct job *j)
             wr_printf(&text,
                       "WARNING: %lld s ago the store could not write a bundle from a peer: %s\n",
                       (long long)(j->store_failed_age_ms / 1000), j->store_err);
+        if (d->maint_err[0] != '\0') {
+            int64_t age = daemon_now() - d->maint_err_at;
+            wr_printf(&text,
+                      "WARNING: %lld s ago the maintenance (expiry, quotas) failed: %s; it runs "
+                      "again within the hour or at a SIGHUP\n",
+                      (long long)(age > 0 ? age : 0), d->maint_err);
+        }
+        if (max_bytes > 0 && bytes > max_bytes)
+            wr_printf(&text,
+                      "WARNING: the store holds %llu bytes more than its quota (max_bytes): the "
+                      "maintenance evicts the oldest bundles%s\n",
+                      (unsigned long long)(bytes - max_bytes),
+                      d->maint_err[0] != '\0' ? " once it can write to the disk again" : "");
         wr_printf(&text, "carry: %s; imported %llu, published %llu, refused %llu\n",
                   carry_any ? "any publisher" : "listed publishers only",
                   (unsigned long long)d->n_imported, (unsigned long long)d->n_published,

@@ -69,6 +69,10 @@ struct daemon {
     _Atomic size_t ctl_tx_bytes;
     /* Counted on the loop, read by STATUS on the pool. */
     _Atomic uint64_t n_imported, n_published, n_refused;
+    /* The last maintenance's failure ("" when it did its work), and when
+     * (time(NULL)); under store_lock: written on the pool, read by STATUS. */
+    char maint_err[640];
+    int64_t maint_err_at;
 };
 
 /* Called after every thread-pool job ends, on the loop: continues a shutdown. */

@@ -523,6 +523,10 @@ maintenance_steps(struct daemon *d,
         uv_mutex_unlock(&d->store_lock);
         if (rc != 0) {
             log_msg(LOG_WARN, "maintenance: %s failed: %s", what, err);
+            uv_mutex_lock(&d->store_lock);
+            snprintf(d->maint_err, sizeof d->maint_err, "%s failed: %.560s", what, err);
+            d->maint_err_at = daemon_now();
+            uv_mutex_unlock(&d->store_lock);
             break;
         }
         total += n;
@@ -653,6 +657,9 @@ on_maintenance_work(uv_work_t *w)
                 "and publishing may be refused",
                 err);
     (void)drop_uncarried(d);
+    uv_mutex_lock(&d->store_lock);
+    d->maint_err[0] = '\0';
+    uv_mutex_unlock(&d->store_lock);
     removed = maintenance_steps(d, store_expire, now, "expiry");
     evicted = maintenance_steps(d, store_evict, now, "eviction");
     uv_mutex_lock(&d->store_lock);

@@ -524,6 +524,38 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small
     grep -q "ready: .* listen none (max_inbound is 0)$" "$TMP/small.log" && ok ||
         bad "the ready line names a listen address with max_inbound 0: $(grep ready: "$TMP/small.log")"
     check "stop small" stop_daemon small
+    # A maintenance that fails (on a full disk, lowering the quota cannot
+    # evict) is in status, with how far the store is over its quota.
+    printf '[store]\nmax_bytes = 1G\n' >"$TMP/mf.conf"
+    mkdir -m 700 "$TMP/small/M"
+    check "start mf" start_daemon mf --config "$TMP/mf.conf" --data-dir "$TMP/small/M" \
+        --socket "$TMP/mf/control.sock" --max-inbound 0
+    for i in 1 2 3 4 5 6; do
+        { printf -- '---\ntitle: Fill %s\n---\n' $i; head -c 200000 /dev/urandom | base64; } \
+            >"$TMP/fill$i.md"
+        "$SZ" pack --secret-key "$TMP/pub.sk" --level 1 --sequence $((3000 + i)) \
+            --output "$TMP/fill$i.bundle" "$TMP/fill$i.md" >/dev/null || bad "pack fill$i"
+    done
+    "$SZ" import --socket "$TMP/mf/control.sock" "$TMP"/fill?.bundle >/dev/null || bad "import fill"
+    head -c $(df --output=avail -B1 "$TMP/small" | tail -1) /dev/zero >"$TMP/small/fill" 2>/dev/null
+    printf '[store]\nmax_bytes = 1M\n' >"$TMP/mf.conf"
+    kill -HUP "$PID_mf"
+    wait_log "$TMP/mf.log" "maintenance: eviction failed" 10 || bad "no eviction failure on a full disk"
+    st=$("$SZ" status --socket "$TMP/mf/control.sock")
+    grep -q "^WARNING: [0-9]* s ago the maintenance (expiry, quotas) failed: eviction failed: .*disk is full" <<<"$st" &&
+        grep -q "^WARNING: the store holds [0-9]* bytes more than its quota (max_bytes): the maintenance evicts the oldest bundles once it can write to the disk again$" <<<"$st" &&
+        ok || bad "status after a failed maintenance: $st"
+    "$SZ" status --socket "$TMP/mf/control.sock" --json |
+        python3 -c 'import json, sys; e = json.load(sys.stdin)["maintenance_error"]; assert e["age_s"] >= 0 and "eviction failed" in e["text"], e' &&
+        ok || bad "status --json after a failed maintenance"
+    # Room again: the next maintenance (a SIGHUP) evicts, and the warnings go.
+    rm -f "$TMP/small/fill"
+    kill -HUP "$PID_mf"
+    wait_log "$TMP/mf.log" "maintenance: 0 expired, [1-9][0-9]* evicted" 10 &&
+        ! "$SZ" status --socket "$TMP/mf/control.sock" | grep -q "^WARNING" && ok ||
+        bad "after freeing the disk: $("$SZ" status --socket "$TMP/mf/control.sock")"
+    check "stop mf" stop_daemon mf
+    rm -rf "$TMP/small/M"
     # No room left for the store's shared-memory file: said as a full disk.
     mkdir -m 700 "$TMP/small/F"
     head -c $(($(df --output=avail -B1 "$TMP/small" | tail -1) - 20480)) /dev/zero >"$TMP/small/fill"
