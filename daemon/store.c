@@ -1997,10 +1997,17 @@ take_lock(struct store *st, char *err, size_t err_cap)
         int e = errno;
 
         if (e == EWOULDBLOCK) {
+            /* The holder wrote its process id there. */
+            char held[32] = "", by[48] = "";
+            ssize_t n = pread(st->lock_fd, held, sizeof held - 1, 0);
+            long holder = 0;
+
+            if (n > 0 && sscanf(held, "%ld", &holder) == 1 && holder > 0)
+                snprintf(by, sizeof by, ", process %ld", holder);
             set_err(err, err_cap,
-                    "data folder %s is in use by another samizdatd (lock %s held); stop it "
+                    "data folder %s is in use by another samizdatd (lock %s held%s); stop it "
                     "or choose another data folder",
-                    st->dir, st->lock_path);
+                    st->dir, st->lock_path, by);
             return -EBUSY;
         }
         set_err(err, err_cap, "cannot lock %s: %s; put the data folder on a local file system",

@@ -1309,8 +1309,10 @@ test_lock(void **state)
     /* flock() conflicts between two open file descriptions, even in one process. */
     assert_int_equal(store_open(f->dir, NULL, &second, err, sizeof(err)), -EBUSY);
     assert_null(second);
+    /* The holder is named by its process id (here this one's). */
     snprintf(want, sizeof(want),
-             "data folder %s is in use by another samizdatd (lock %s/lock held)", f->dir, f->dir);
+             "data folder %s is in use by another samizdatd (lock %s/lock held, process %ld)",
+             f->dir, f->dir, (long)getpid());
     print_message("refused: %s\n", err);
     assert_non_null(strstr(err, want));
 
