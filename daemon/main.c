@@ -41,6 +41,8 @@ static const char USAGE[] =
     "name with underscores (--max-bytes: max_bytes); flags override the file.\n"
     "\n"
     "  --config FILE          read settings from this INI file first\n"
+    "  --check-config         check the settings (file and flags), say whether they\n"
+    "                         are valid and exit (0: valid, 2: not); starts nothing\n"
     "  -h, --help             show this help\n"
     "  --version              show the version\n"
     "\n";
@@ -769,7 +771,7 @@ static struct option *
 make_options(void)
 {
     size_t n_opts = config_n_options(), i;
-    struct option *opts = calloc(n_opts + 4, sizeof *opts);
+    struct option *opts = calloc(n_opts + 5, sizeof *opts);
 
     if (opts == NULL)
         return NULL;
@@ -787,6 +789,8 @@ make_options(void)
     opts[n_opts + 1].val = 'h';
     opts[n_opts + 2].name = "version";
     opts[n_opts + 2].val = 'V';
+    opts[n_opts + 3].name = "check-config";
+    opts[n_opts + 3].val = 'K';
     return opts;
 }
 
@@ -846,6 +850,7 @@ parse_args(int argc, char **argv, const char **config_path)
     struct option *opts = make_options();
     char err[1024];
     int c, idx, rc = -1;
+    bool check_only = false;
 
     if (opts == NULL) {
         fprintf(stderr, "samizdatd: out of memory\n");
@@ -865,6 +870,8 @@ parse_args(int argc, char **argv, const char **config_path)
             rc = 1;
             goto out;
         }
+        if (c == 'K')
+            check_only = true;
         if (c == 'c') {
             /* One file: a second would have been read instead, the first ignored. */
             if (*config_path != NULL) {
@@ -909,6 +916,12 @@ parse_args(int argc, char **argv, const char **config_path)
     if (config_finish(&CFG, err, sizeof err) != 0) {
         fprintf(stderr, "samizdatd: %s%s\n", *config_path != NULL ? "configuration: " : "", err);
         rc = 2;
+        goto out;
+    }
+    if (check_only) {
+        printf("samizdatd: the settings are valid (%s)\n",
+               *config_path != NULL ? *config_path : "the defaults and flags");
+        rc = 1;
         goto out;
     }
     rc = 0;

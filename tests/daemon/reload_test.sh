@@ -249,6 +249,16 @@ grep -q "^<6>INFO ready: data folder" "$TMP/jl.log" && ok ||
 )
 grep -q "WARN at most 40 files may be open, fewer than the 200 the links may need (max_inbound 64" \
     "$TMP/fl.log" && ok || bad "a hard open files limit of 40 is not named: $(cat "$TMP/fl.log")"
+# --check-config says whether the settings are valid, and starts nothing.
+printf '[store]\nmax_bytes = 2x\n' >"$TMP/cc.conf"
+rc=0
+"$SZD" --check-config --config "$TMP/cc.conf" --data-dir "$TMP/cc" >"$TMP/cc.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "cc.conf:2: invalid value '2x' for max_bytes" "$TMP/cc.log" &&
+    [ ! -e "$TMP/cc" ] && ok || bad "--check-config on a bad file (rc $rc): $(cat "$TMP/cc.log")"
+printf '[store]\nmax_bytes = 2G\n' >"$TMP/cc.conf"
+"$SZD" --check-config --config "$TMP/cc.conf" --data-dir "$TMP/cc" >"$TMP/cc.log" 2>&1 &&
+    grep -q "^samizdatd: the settings are valid (.*cc.conf)$" "$TMP/cc.log" && [ ! -e "$TMP/cc" ] &&
+    ok || bad "--check-config on a good file: $(cat "$TMP/cc.log")"
 # An abbreviation several flags share was taken as the first of them.
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?

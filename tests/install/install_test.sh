@@ -139,6 +139,15 @@ fi
 read -r exe _ conf_arg _ <<<"$exec_start"
 [ -x "$exe" ] || fail "ExecStart binary $exe is not an executable"
 [ -f "$conf_arg" ] || fail "ExecStart --config $conf_arg does not exist"
+# A reload checks the installed file first, with the flags ExecStart gives.
+check_line=$(sed -n 's/^ExecReload=\(.*--check-config.*\)/\1/p' "$UNIT")
+if [ -z "$check_line" ]; then
+    fail "no ExecReload checks the settings before the SIGHUP"
+elif out=$($check_line 2>&1); then
+    pass "ExecReload=$check_line: $out"
+else
+    fail "ExecReload=$check_line fails on the installed file: $out"
+fi
 
 # ---- the installed configuration works with the installed binaries ----
 run=$T/run
@@ -203,7 +212,7 @@ for opt in $("$SBINDIR/samizdatd" --help | long_opts); do
     described "$opt" "$SRC/man/samizdatd.8.scd" || fail "samizdatd(8) does not describe $opt"
     key=${opt#--}
     key=${key//-/_}
-    case $key in config | help | version) continue ;; esac
+    case $key in config | check_config | help | version) continue ;; esac
     grep -q -- "^\*$key\* =" "$SRC/man/samizdatd.conf.5.scd" || fail "samizdatd.conf(5) does not describe $key"
 done
 for cmd in keygen pack verify unpack inspect publish import status list export; do
