@@ -335,7 +335,7 @@ on_seal_work(uv_work_t *w)
     struct pubreq *r;
     uint8_t *content = NULL, *bundle = NULL;
     size_t n = 0, k = 0, content_len = 0, bundle_len = 0;
-    char err[960];
+    char err[960], clock[256];
     int rc;
 
     for (r = s->reqs; r != NULL; r = r->next)
@@ -375,12 +375,12 @@ on_seal_work(uv_work_t *w)
      * sequence. A week of slack: a clock that ran ahead a few days, then was
      * set right, must not stop publishing until it has caught up.
      */
-    if (daemon_clock_wrong(d, daemon_now(), 7 * 86400, err, sizeof err)) {
+    if (daemon_clock_wrong(d, daemon_now(), 7 * 86400, clock, sizeof clock)) {
         s->err_code = SZ_EINVAL;
         snprintf(s->err, sizeof s->err,
                  "nothing was signed: %s; set the clock (see that the machine synchronises "
                  "its time), then publish again",
-                 err);
+                 clock);
         goto out;
     }
     /* The sequence is committed durably before it is used: a restart never reuses it. */
