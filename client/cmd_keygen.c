@@ -123,6 +123,34 @@ keygen_refuses(const char *path, bool secret)
 }
 
 /*
+ * True, said, when the sequence record already beside sk_path (kept by
+ * keygen: its numbers only rise) belongs to another user or may be written
+ * by others: whoever planted it could make the new key sign a number twice,
+ * or use up its numbers.
+ */
+static bool
+seq_record_foreign(const char *sk_path)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if ((size_t)snprintf(path, sizeof path, "%s.seq", sk_path) >= sizeof path ||
+        lstat(path, &st) != 0)
+        return false;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        util_err("%s is already there and %s: whoever can write it could make the new key sign "
+                 "a number twice; remove it (or, over a key of yours, check it), then run keygen "
+                 "again",
+                 path,
+                 !S_ISREG(st.st_mode)     ? "is not a regular file"
+                 : st.st_uid != geteuid() ? "belongs to another user"
+                                          : "may be written by group or others");
+        return true;
+    }
+    return false;
+}
+
+/*
  * Makes the key's empty sequence record (SK.seq: no number used yet) beside it,
  * so that pack can tell a key copied without its record from a new one. One
  * already there (--force over an older key) is kept: its numbers only rise.
@@ -136,9 +164,12 @@ make_seq_record(const char *sk_path)
     if (sz_seq_record_paths(sk_path, path, legacy, sizeof path) != 0)
         return;
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0)
+    if (fd >= 0) {
+        /* 0600 exactly, as the secret key: a umask of 0277 left it unwritable. */
+        if (fchmod(fd, 0600) != 0)
+            util_err("warning: cannot set the mode of %s: %s", path, strerror(errno));
         close(fd);
-    else if (errno != EEXIST)
+    } else if (errno != EEXIST)
         util_err("warning: cannot make the sequence record %s: %s (pack makes it, with a "
                  "warning)",
                  path, strerror(errno));
@@ -206,6 +237,27 @@ cmd_keygen(int argc, char **argv)
         util_err("--secret-key and --public-key both name %s: give two different files", sk_path);
         return EXIT_USAGE;
     }
+    /* Replaced by the new key, the passphrase would be lost with it. */
+    if (pass_file != NULL &&
+        (util_same_file(pass_file, sk_path) || util_same_file(pass_file, pk_path))) {
+        util_err("--passphrase-file %s is also an output of keygen: the passphrase would be lost, "
+                 "and the key with it (give the key files other names)",
+                 pass_file);
+        return EXIT_USAGE;
+    }
+    {
+        /* The new key's sequence record: the public key cannot be it. */
+        char seq[PATH_MAX];
+        if ((size_t)snprintf(seq, sizeof seq, "%s.seq", sk_path) < sizeof seq &&
+            util_same_file(seq, pk_path)) {
+            util_err("--public-key %s is where the sequence record of the secret key %s goes: "
+                     "give the public key another name",
+                     pk_path, sk_path);
+            return EXIT_USAGE;
+        }
+    }
+    if (seq_record_foreign(sk_path))
+        return EXIT_OUTPUT;
     /* Refuse before the passphrase is asked and Argon2 runs, not after. */
     if (keygen_refuses(pk_path, false) || keygen_refuses(sk_path, true))
         return EXIT_OUTPUT;

@@ -894,6 +894,39 @@ expect_stderr "same file message" "both name"
 [ ! -e "$TMP/same.sk" ] && ok || bad "keygen wrote a key into the one file"
 expect_status "keygen with one file spelled twice" 2 "$SZ" keygen --no-passphrase \
     --secret-key "$TMP/same.sk" --public-key "$TMP/./same.sk"
+# Nor the passphrase file as a key file (the passphrase would be gone, and
+# the key with it), nor the public key where the secret key's record goes.
+printf 'a long random passphrase\n' >"$TMP/q.pass"
+cp "$TMP/q.pass" "$TMP/q.pass.orig"
+for out in "--secret-key $TMP/q.sk --public-key $TMP/q.pass" \
+    "--secret-key $TMP/q.pass --public-key $TMP/q.pk"; do
+    expect_status "keygen --force over its own passphrase file ($out)" 2 "$SZ" keygen --force \
+        --passphrase-file "$TMP/q.pass" $out
+    cmp -s "$TMP/q.pass" "$TMP/q.pass.orig" && ok || bad "keygen replaced its passphrase file"
+done
+expect_stderr "passphrase file as an output" "is also an output of keygen"
+expect_status "keygen with the public key as SK.seq" 2 "$SZ" keygen --no-passphrase \
+    --secret-key "$TMP/w.sk" --public-key "$TMP/w.sk.seq"
+[ ! -e "$TMP/w.sk" ] && ok || bad "keygen wrote a key with its public key as SK.seq"
+# A record already there that another user can write (planted in a shared
+# folder) is refused, not kept; one of another user too (as root only).
+printf '9223372036854775806\n' >"$TMP/pl.sk.seq"
+chmod 666 "$TMP/pl.sk.seq"
+expect_status "keygen beside a world-writable SK.seq" 5 "$SZ" keygen --no-passphrase \
+    --secret-key "$TMP/pl.sk" --public-key "$TMP/pl.pk"
+expect_stderr "a planted record is named" "pl.sk.seq is already there and may be written by group or others"
+[ ! -e "$TMP/pl.sk" ] && ok || bad "keygen wrote a key beside a planted record"
+chmod 600 "$TMP/pl.sk.seq"
+if chown 65534 "$TMP/pl.sk.seq" 2>/dev/null; then
+    expect_status "keygen beside another user's SK.seq" 5 "$SZ" keygen --no-passphrase \
+        --secret-key "$TMP/pl.sk" --public-key "$TMP/pl.pk"
+    expect_stderr "another user's record is named" "belongs to another user"
+fi
+rm -f "$TMP/pl.sk.seq"
+# The record is 0600 whatever the umask, as the secret key.
+(umask 0277 && "$SZ" keygen --no-passphrase --secret-key "$TMP/um7.sk" --public-key "$TMP/um7.pk" \
+    >/dev/null) && [ "$(stat -c %a "$TMP/um7.sk.seq")" = 600 ] && ok ||
+    bad "keygen under umask 0277 made SK.seq mode $(stat -c %a "$TMP/um7.sk.seq" 2>&1)"
 ln -s old.sk "$TMP/old-link.pk"
 ln "$TMP/old.sk" "$TMP/old-hard.pk"
 for l in old-link.pk old-hard.pk; do
