@@ -1,7 +1,9 @@
 /* The daemon's shared helpers: carry policy, time, bundle opening with pooled contexts. */
 #include "daemon.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -93,4 +95,18 @@ daemon_clock_wrong(struct daemon *d, int64_t now, int64_t slack, char *msg, size
         return true;
     }
     return false;
+}
+
+int
+daemon_open_file(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), flags;
+
+    if (fd < 0)
+        return -1;
+    /* A FIFO opened so does not wait for a writer; a regular file reads as before. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (flags = fcntl(fd, F_GETFL)) >= 0)
+        (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
 }

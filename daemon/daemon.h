@@ -93,6 +93,14 @@ int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_
 /* Current wall-clock time in seconds. */
 int64_t daemon_now(void);
 
+/*
+ * Opens a file named by the configuration (a key, a passphrase) for reading
+ * without waiting on a FIFO for a writer (a start that blocked there ignored
+ * SIGTERM). Its caller refuses what is not a regular file. Returns the fd, or
+ * -1 with errno set.
+ */
+int daemon_open_file(const char *path);
+
 /* RFC 3339, or the raw seconds for a time outside years 1..9999. */
 void daemon_format_time(int64_t t, char *out, size_t out_cap);
 

@@ -99,10 +99,10 @@ read_secret(const struct secret_file *sf, const char *path, char *pass, size_t c
             size_t *pass_len, char *err, size_t err_cap)
 {
     struct stat st;
-    ssize_t n;
-    size_t len;
+    char buf[1026]; /* a line of cap - 1 bytes, a CR and the LF */
+    size_t got = 0, len, want = cap + 1 < sizeof buf ? cap + 1 : sizeof buf;
     char *nl;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = daemon_open_file(path);
 
     if (fd < 0) {
         int e = errno;
@@ -122,24 +122,36 @@ read_secret(const struct secret_file *sf, const char *path, char *pass, size_t c
         return -1;
     }
     log_warn_readable(fd, sf->what, path);
-    n = read(fd, pass, cap - 1);
-    if (n < 0) {
-        snprintf(err, err_cap, "cannot read %s %s: %s", sf->what, path, strerror(errno));
-        close(fd);
-        return -1;
+    /* Up to cap - 1 bytes of the line, and the CR and LF that may end it. */
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, err_cap, "cannot read %s %s: %s", sf->what, path, strerror(errno));
+            close(fd);
+            sodium_memzero(buf, sizeof buf);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
     }
     close(fd);
-    len = (size_t)n;
-    nl = memchr(pass, '\n', len);
+    len = got;
+    nl = memchr(buf, '\n', len);
     if (nl != NULL)
-        len = (size_t)(nl - pass);
-    else if (len == cap - 1) {
+        len = (size_t)(nl - buf);
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    if (len > cap - 1) {
+        sodium_memzero(buf, sizeof buf);
         snprintf(err, err_cap, "%s %s: the first line is longer than %zu bytes", sf->what, path,
-                 cap - 2);
+                 cap - 1);
         return -1;
     }
-    if (len > 0 && pass[len - 1] == '\r')
-        len--;
+    memcpy(pass, buf, len);
+    sodium_memzero(buf, sizeof buf);
     if (len == 0) {
         snprintf(err, err_cap, "%s %s is empty (its first line should be %s)", sf->what, path,
                  sf->content);
@@ -194,7 +206,7 @@ load_publisher_key(struct daemon *d, const struct config *cfg, char *err, size_t
     ssize_t n;
     int fd, rc = -1, r;
 
-    fd = open(cfg->publisher_key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = daemon_open_file(cfg->publisher_key);
     if (fd < 0) {
         snprintf(err, err_cap, "cannot open publisher key %s: %s", cfg->publisher_key,
                  strerror(errno));

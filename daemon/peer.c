@@ -320,17 +320,27 @@ load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, s
     uint8_t buf[4096];
     size_t got = 0;
     ssize_t r;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = daemon_open_file(path);
 
     if (fd < 0) {
-        size_t n = strlen(path), hex = strspn(path, "0123456789abcdefABCDEF");
-        if (errno == ENOENT && n >= 32 && hex == n)
-            /* Not repeated: it is most likely the key itself, pasted in place of a path. */
-            snprintf(err, err_cap,
-                     "network_key names no file, and looks like the key itself: put the 64 hex "
-                     "digits in a file readable only by this daemon and give its path");
+        int e = errno;
+        if (lstat(path, &st) == 0)
+            snprintf(err, err_cap, "cannot read network key file %s: %s", path, strerror(e));
         else
-            snprintf(err, err_cap, "cannot read network key file %s: %s", path, strerror(errno));
+            /* Not repeated: it may be the key itself (in hex, 0x..., od's output),
+             * pasted in place of a path. */
+            snprintf(err, err_cap,
+                     "cannot open the network key file named by network_key: %s (its name is "
+                     "not shown in case it is the key itself): put the 64 hex digits in a file "
+                     "readable only by this daemon and give its path",
+                     strerror(e));
+        return -1;
+    }
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, err_cap, "network key file %s is not a regular file: name the file itself",
+                 path);
+        close(fd);
         return -1;
     }
     log_warn_readable(fd, "network key file", path);

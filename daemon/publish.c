@@ -137,6 +137,33 @@ sk_seq_open(const char *path, bool legacy, int *fd, bool *ro, char *err, size_t 
         snprintf(err, err_cap, "cannot open %.160s: %s", path, strerror(errno));
         return -1;
     }
+    /*
+     * Whoever else may write the record (another user owning it, or anyone
+     * by its mode: one planted in a shared folder) could make this key sign
+     * a number twice, or use up its numbers. One of root's, read-only here
+     * (a key handed to the service as a credential), is trusted.
+     */
+    {
+        struct stat st;
+        if (fstat(*fd, &st) != 0) {
+            snprintf(err, err_cap, "cannot check %.160s: %s", path, strerror(errno));
+            close(*fd);
+            *fd = -1;
+            return -1;
+        }
+        if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022) != 0) {
+            snprintf(err, err_cap,
+                     "the sequence record %.160s %s, who could make this key sign a number "
+                     "twice: check the last sequence this key signed (samizdat list --publisher "
+                     "KEY), then make the record this user's, mode 600",
+                     path,
+                     (st.st_mode & 022) != 0 ? "may be written by group or others"
+                                             : "belongs to another user");
+            close(*fd);
+            *fd = -1;
+            return -1;
+        }
+    }
     for (int waited = 0; flock(*fd, (*ro ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0; waited += 10) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             snprintf(err, err_cap, "cannot lock %.160s: %s", path, strerror(errno));

@@ -190,9 +190,55 @@ NK=77e76c07e4210d493d93a822dbce4f1ef9a996208036b99ad28dabc908147405
 rc=0
 "$SZD" --data-dir "$TMP/nk" --listen 127.0.0.1:0 --network-key "$NK" >"$TMP/nk.log" 2>&1 ||
     rc=$?
-[ $rc -ne 0 ] && grep -q "looks like the key itself" "$TMP/nk.log" && ok ||
+[ $rc -ne 0 ] && grep -q "its name is not shown in case it is the key itself" "$TMP/nk.log" && ok ||
     bad "a pasted network key is refused with a hint (rc $rc): $(cat "$TMP/nk.log")"
 ! grep -q "$NK" "$TMP/nk.log" && ok || bad "the pasted network key appears in the log"
+# Nor in another spelling (0x..., as od prints it).
+rc=0
+"$SZD" --data-dir "$TMP/nk" --listen 127.0.0.1:0 --network-key "0x$NK" >"$TMP/nk.log" 2>&1 ||
+    rc=$?
+[ $rc -ne 0 ] && ! grep -q "$NK" "$TMP/nk.log" && ok ||
+    bad "a network key pasted as 0x... appears in the log (rc $rc): $(cat "$TMP/nk.log")"
+# A FIFO named as a key file is refused at once (the start blocked on it,
+# deaf to SIGTERM).
+mkfifo "$TMP/nk.fifo"
+for opt in --network-key --publisher-key; do
+    rc=0
+    timeout -k 5 10 "$SZD" --data-dir "$TMP/nk" --listen 127.0.0.1:0 $opt "$TMP/nk.fifo" \
+        >"$TMP/nk.log" 2>&1 || rc=$?
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "nk.fifo is not a regular file" "$TMP/nk.log" &&
+        ok || bad "$opt naming a FIFO (rc $rc): $(cat "$TMP/nk.log")"
+done
+rc=0
+timeout -k 5 10 "$SZD" --data-dir "$TMP/nk" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
+    --passphrase-file "$TMP/nk.fifo" >"$TMP/nk.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "nk.fifo is not a regular file" "$TMP/nk.log" &&
+    ok || bad "--passphrase-file naming a FIFO (rc $rc): $(cat "$TMP/nk.log")"
+# A passphrase of 1023 bytes, the most a key takes, opens the key here too.
+python3 -c "print('x' * 1023)" >"$TMP/long.pass"
+chmod 600 "$TMP/long.pass"
+"$SZ" keygen --passphrase-file "$TMP/long.pass" --secret-key "$TMP/long.sk" \
+    --public-key "$TMP/long.pk" >/dev/null || bad "keygen with a 1023-byte passphrase"
+check "a 1023-byte passphrase opens the key" start_daemon longpass \
+    --publisher-key "$TMP/long.sk" --passphrase-file "$TMP/long.pass"
+check "stop longpass" stop_daemon longpass
+printf 'x%.0s' $(seq 1 1024) >"$TMP/long.pass"
+rc=0
+"$SZD" --data-dir "$TMP/longpass" --listen 127.0.0.1:0 --publisher-key "$TMP/long.sk" \
+    --passphrase-file "$TMP/long.pass" >"$TMP/pp.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "the first line is longer than 1023 bytes" "$TMP/pp.log" && ok ||
+    bad "a 1024-byte passphrase (rc $rc): $(cat "$TMP/pp.log")"
+# A sequence record others may write (planted in a shared folder) is not
+# used to sign: publishing names it.
+"$SZ" keygen --no-passphrase --secret-key "$TMP/pl.sk" --public-key "$TMP/pl.pk" >/dev/null
+check "start pl" start_daemon pl --publisher-key "$TMP/pl.sk" --batch-window-ms 0
+chmod 666 "$TMP/pl.sk.seq"
+printf -- '---\ntitle: T\n---\nText.\n' >"$TMP/pl.md"
+rc=0
+"$SZ" publish --socket "$TMP/pl/control.sock" "$TMP/pl.md" >"$TMP/pl.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "pl.sk.seq may be written by group or others" "$TMP/pl.out" && ok ||
+    bad "publishing with a world-writable SK.seq (rc $rc): $(cat "$TMP/pl.out")"
+check "stop pl" stop_daemon pl
 rc=0
 "$SZD" --data-dir "$TMP/pp" --listen 127.0.0.1:0 --publisher-key "$TMP/enc.sk" \
     --passphrase-file "a passphrase" >"$TMP/pp.log" 2>&1 || rc=$?
