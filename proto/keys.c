@@ -91,8 +91,13 @@ sz_pk_from_text(const char *s, size_t len, uint8_t pk[32])
     }
     while (len > 0 && is_space(s[len - 1]))
         len--;
-    if (len != SZ_PK_TEXT_LEN || memcmp(s, SZ_PK_TEXT_PREFIX, plen) != 0)
+    if (len != SZ_PK_TEXT_LEN)
         return -SZ_EBADMSG;
+    /* Either case, as the digits (BUNDLE.md 3.1): SZPK1... from a form that
+     * capitalises is the same key. */
+    for (i = 0; i < plen; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]) != SZ_PK_TEXT_PREFIX[i])
+            return -SZ_EBADMSG;
     for (i = plen; i < len; i++) {
         int v = b32_value(s[i]);
         if (v < 0)

@@ -101,6 +101,16 @@ test_pk_round_trip(void **state)
         memset(back, 0, sizeof back);
         assert_int_equal(sz_pk_from_text(text, strlen(text), back), 0);
         assert_memory_equal(back, pk, 32);
+        /* In capitals, prefix too (BUNDLE.md 3.1), also as a key file. */
+        for (size_t k = 0; k < SZ_PK_TEXT_LEN; k++)
+            if (text[k] >= 'a' && text[k] <= 'z')
+                text[k] = (char)(text[k] - 'a' + 'A');
+        memset(back, 0, sizeof back);
+        assert_int_equal(sz_pk_from_text(text, strlen(text), back), 0);
+        assert_memory_equal(back, pk, 32);
+        memset(back, 0, sizeof back);
+        assert_int_equal(sz_pk_file_parse((const uint8_t *)text, strlen(text), back), 0);
+        assert_memory_equal(back, pk, 32);
     }
 }
 
@@ -133,11 +143,11 @@ test_pk_every_substitution(void **state)
                 else if (a >= 32)
                     continue;
                 memcpy(t, valid, sizeof t);
-                if (t[pos] == c || (pos >= 5 && t[pos] == c - 'A' + 'a'))
-                    continue; /* The same digit (maybe in the other case) is still valid. */
+                if (t[pos] == c || t[pos] == c - 'A' + 'a')
+                    continue; /* The same letter in the other case is still valid. */
                 t[pos] = c;
                 if (pos < 5) {
-                    want = -SZ_EBADMSG; /* the prefix is exact */
+                    want = -SZ_EBADMSG; /* not the prefix, in either case */
                 } else if (pos == SZ_PK_TEXT_LEN - 1 &&
                            ((strchr(B32, valid[pos]) - B32) >> 2) == (long)((a % 32) >> 2)) {
                     want = -SZ_EBADMSG; /* only padding bits changed */
@@ -213,8 +223,9 @@ test_pk_text_forms(void **state)
         {"szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le\n", 0},
         {"\t szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le \r\n", 0},
         {"\r\n\v\fszpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le\f\v", 0},
-        {"SZPK1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le", -SZ_EBADMSG},
-        {"Szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le", -SZ_EBADMSG},
+        /* Read case-insensitively, the prefix included (BUNDLE.md 3.1). */
+        {"SZPK1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le", 0},
+        {"Szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le", 0},
         {"szpk2aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36le", -SZ_EBADMSG},
         {"szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36l", -SZ_EBADMSG},
         {"szpk1aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4mua36lea", -SZ_EBADMSG},
