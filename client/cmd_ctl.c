@@ -71,6 +71,21 @@ call(const char *sock, const struct sz_ctl_msg *req, uint8_t want, uint8_t **fra
 }
 
 /*
+ * An empty --socket (a variable unset in a script) would name an abstract
+ * socket, which any local user may take, ignoring file permissions
+ * (CONTROL.md 1): refused, said.
+ */
+static bool
+socket_arg_ok(const char *arg)
+{
+    if (arg[0] != '\0')
+        return true;
+    util_err("--socket needs the path of samizdatd's control socket (an empty one is refused; "
+             "leave --socket out for the default)");
+    return false;
+}
+
+/*
  * The options of a command that takes --socket and one or more operands (what
  * names them in the error), and --include-drafts when drafts is not NULL.
  * Returns -1 to go on with argv[optind..], or the exit status.
@@ -91,6 +106,8 @@ socket_and_operands(int argc, char **argv, const char *usage_text, const char *c
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
+            if (!socket_arg_ok(optarg))
+                return EXIT_USAGE;
             snprintf(sock, sock_cap, "%s", optarg);
             break;
         case 'D':
@@ -332,6 +349,8 @@ cmd_status(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
+            if (!socket_arg_ok(optarg))
+                return EXIT_USAGE;
             snprintf(sock, sizeof sock, "%s", optarg);
             break;
         case 'j':
@@ -417,6 +436,14 @@ list_pages(const char *sock, const struct sz_ctl_msg *filter, bool json)
 
     req.type = SZ_CTL_LIST_PAGE;
     req.has_after = 0;
+    {
+        /* As call(): a malformed SAMIZDAT_CTL_TIMEOUT is the user's to fix (2). */
+        unsigned timeout_s;
+        if (ctlclient_timeout(&timeout_s, err, sizeof err) != 0) {
+            util_err("%s", err);
+            return EXIT_USAGE;
+        }
+    }
     if (json)
         putchar('[');
     for (;;) {
@@ -506,6 +533,8 @@ cmd_list(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
+            if (!socket_arg_ok(optarg))
+                return EXIT_USAGE;
             snprintf(sock, sizeof sock, "%s", optarg);
             break;
         case 'p':
@@ -840,6 +869,7 @@ refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_p
     char data_dir[PATH_MAX], sock_dir[PATH_MAX];
     const char *base;
     struct stat data_st;
+    bool known;
     int rc = call(sock, &req, SZ_CTL_R_STATUS, &frame, &reply), r;
 
     if (rc != EXIT_OK)
@@ -855,8 +885,8 @@ refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_p
     }
     if (r == 0)
         goto out;
-    if (stat(data_dir, &data_st) == 0 && S_ISDIR(data_st.st_mode) &&
-        output_within(dirfd, name, &data_st)) {
+    known = stat(data_dir, &data_st) == 0 && S_ISDIR(data_st.st_mode);
+    if (known && output_within(dirfd, name, &data_st)) {
         util_err("--output %s is in (or links into) the daemon's data folder %s: the bundle "
                  "could replace its files (node.key, store.sqlite); choose a file outside it",
                  out_path, data_dir);
@@ -865,15 +895,25 @@ refuse_data_dir(const char *sock, int dirfd, const char *name, const char *out_p
     }
     /*
      * A relative data folder is relative to the daemon's working folder, which
-     * this client does not know; by default the control socket is in it.
+     * this client does not know, and one whose name is not UTF-8 comes shown
+     * with U+FFFD: by default the control socket is in it.
      */
     base = util_split_path(sock, sock_dir, sizeof sock_dir);
-    if (data_dir[0] != '/' && strcmp(base, "control.sock") == 0 && stat(sock_dir, &data_st) == 0 &&
-        output_within(dirfd, name, &data_st)) {
+    if ((!known || data_dir[0] != '/') && strcmp(base, "control.sock") == 0 &&
+        stat(sock_dir, &data_st) == 0 && output_within(dirfd, name, &data_st)) {
         util_err("--output %s is in (or links into) the daemon's data folder %s (beside its "
                  "control socket): the bundle could replace its files (node.key, store.sqlite); "
                  "choose a file outside it",
                  out_path, sock_dir);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    /* Nor can it be told apart otherwise: refused rather than risked. */
+    if (!known && strstr(data_dir, "\xef\xbf\xbd") != NULL && strcmp(base, "control.sock") != 0) {
+        util_err("the daemon's data folder %s has a name that is not UTF-8, so whether --output "
+                 "%s is in it cannot be told: export through the socket in its data folder, or "
+                 "rename the folder",
+                 data_dir, out_path);
         rc = EXIT_USAGE;
     }
 out:
@@ -971,6 +1011,8 @@ cmd_export(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 's':
+            if (!socket_arg_ok(optarg))
+                return EXIT_USAGE;
             snprintf(sock, sizeof sock, "%s", optarg);
             break;
         case 'o':

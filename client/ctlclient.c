@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -201,6 +202,11 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
 
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
+    if (socket_path[0] == '\0') {
+        /* Linux would take it for an abstract name, which anyone may hold. */
+        snprintf(err, err_cap, "the control socket's path is empty: name samizdatd's socket");
+        return -1;
+    }
     if (strlen(socket_path) >= sizeof sa.sun_path) {
         snprintf(err, err_cap, "socket path %s is too long", socket_path);
         return -1;
@@ -235,11 +241,21 @@ ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **
                      "cannot reach samizdatd at %s: %s (only the user the daemon runs as, and "
                      "root, may use its control socket: run this command as that user)",
                      socket_path, strerror(errno));
-        else
-            snprintf(err, err_cap,
-                     "cannot reach samizdatd at %s: %s (is it running? pass --socket PATH to "
-                     "name another daemon's socket)",
-                     socket_path, strerror(errno));
+        else {
+            int e = errno;
+            struct stat st;
+            if (stat(socket_path, &st) == 0 && !S_ISSOCK(st.st_mode))
+                snprintf(err, err_cap,
+                         "cannot reach samizdatd at %s: it is a %s, not a socket (pass --socket "
+                         "PATH to name samizdatd's control socket, control.sock in its data "
+                         "folder by default)",
+                         socket_path, S_ISDIR(st.st_mode) ? "folder" : "file");
+            else
+                snprintf(err, err_cap,
+                         "cannot reach samizdatd at %s: %s (is it running? pass --socket PATH "
+                         "to name another daemon's socket)",
+                         socket_path, strerror(e));
+        }
         goto out;
     }
     /*

@@ -146,6 +146,21 @@ done
 "$SZ" import --socket "$BADDIR/control.sock" "$TMP/one.bundle" >/dev/null || bad "import into bad"
 check "export from a daemon whose data folder is not UTF-8" "$SZ" export \
     --socket "$BADDIR/control.sock" "$ID" --output "$TMP/from-bad.bundle"
+# Its name comes shown with U+FFFD, which names no folder here: an output
+# into it is still refused (it replaced node.key), beside the socket...
+cp "$BADDIR/node.key" "$TMP/bad-node.key"
+expect_status "export --output node.key of a data folder that is not UTF-8" 2 "$SZ" export \
+    --socket "$BADDIR/control.sock" "$ID" --output "$BADDIR/node.key"
+cmp -s "$BADDIR/node.key" "$TMP/bad-node.key" && ok || bad "export replaced node.key of bad"
+# ... and, through a socket elsewhere, refused as not known.
+ln -s "$BADDIR/control.sock" "$TMP/bad-link.sock"
+expect_status "export through another socket name, data folder not UTF-8" 2 "$SZ" export \
+    --socket "$TMP/bad-link.sock" "$ID" --output "$TMP/elsewhere.bundle"
+expect_stderr "a data folder not UTF-8 is named" "has a name that is not UTF-8"
+# An empty --socket named an abstract socket, which anyone may take.
+expect_status "status --socket ''" 2 "$SZ" status --socket ''
+expect_status "list with a bad SAMIZDAT_CTL_TIMEOUT" 2 env SAMIZDAT_CTL_TIMEOUT=abc "$SZ" list \
+    --socket "$BADDIR/control.sock"
 kill "$PID_bad"; wait "$PID_bad" 2>/dev/null
 
 # --- list: more bundles than one reply holds (4096) are listed page by page,
