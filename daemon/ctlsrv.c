@@ -38,6 +38,13 @@
 #define CTL_TX_BUDGET (256u << 20)
 #define MAX_LIST_ENTRIES SZ_CTL_MAX_ITEMS
 #define RESULT_TEXT_LEN 320 /* one import result's text, NUL included */
+/*
+ * Lines a client can cause at will (a bad request, a failed request), for
+ * every connection together: each bad request closes its connection, so a
+ * limit per connection bounded nothing (CONTROL.md 7.2).
+ */
+static struct log_limit bad_request_log, failed_request_log;
+
 /* The largest bundle an R_EXPORT carries: the body less its header and blob length. */
 #define MAX_EXPORT_LEN (SZ_CTL_MAX_BODY_LEN - 2 - 4)
 
@@ -53,7 +60,6 @@ struct ctlconn {
     int holds;          /* 1 for the handle, +1 per job or batch holding it */
     bool busy;          /* a request is being served: reading is paused */
     bool closing;
-    struct log_limit noisy;
     uint8_t rbuf[READ_BUF_LEN];
 };
 
@@ -363,7 +369,8 @@ on_job_done(uv_work_t *w, int status)
         j->msg = NULL;
         j->container = NULL;
     } else if (j->err_code != 0) {
-        if (j->err_logged && log_allow(&c->noisy, LOG_ERROR, 10, (int64_t)uv_now(d->loop)))
+        if (j->err_logged &&
+            log_allow(&failed_request_log, LOG_ERROR, 10, (int64_t)uv_now(d->loop)))
             log_msg(LOG_ERROR, "control request %s failed: %s",
                     j->msg->type == SZ_CTL_IMPORT   ? "import"
                     : j->msg->type == SZ_CTL_EXPORT ? "export"
@@ -1458,7 +1465,7 @@ dispatch(struct ctlconn *c, uint8_t *frame, size_t frame_len, size_t counted)
     if (rc != 0) {
         d->ctl_rx_bytes -= counted;
         free(frame);
-        if (log_allow(&c->noisy, LOG_WARN, 10, (int64_t)uv_now(d->loop)))
+        if (log_allow(&bad_request_log, LOG_WARN, 10, (int64_t)uv_now(d->loop)))
             log_msg(LOG_WARN, "control: bad request (%s); closing that connection",
                     sz_strerror(rc));
         reply_error_close(c, rc, "bad request: %s (is samizdat the same version as samizdatd?)",
@@ -1553,7 +1560,7 @@ conn_take(struct ctlconn *c, const uint8_t *p, size_t n)
                 size_t frame_len = 0;
                 int rc = sz_ctl_frame_peek(hdr, sizeof hdr, &frame_len);
                 if (rc < 0) {
-                    if (log_allow(&c->noisy, LOG_WARN, 10, (int64_t)uv_now(c->d->loop)))
+                    if (log_allow(&bad_request_log, LOG_WARN, 10, (int64_t)uv_now(c->d->loop)))
                         log_msg(LOG_WARN, "control: request too large or empty; closing");
                     c->busy = true;
                     uv_read_stop((uv_stream_t *)&c->pipe);

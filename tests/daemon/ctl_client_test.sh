@@ -24,6 +24,23 @@ printf -- '---\ntitle: One\nid: one\n---\nThe first article.\n' >"$TMP/one.md"
 ID=$("$SZ" publish --socket "$SOCK" "$TMP/one.md")
 [[ $ID =~ ^[0-9a-f]{64}$ ]] && ok || bad "publish prints the bundle id ($ID)"
 
+# --- bad requests, each on a connection of its own, are logged at most 10 a
+# minute in all (a limit per connection bounded nothing)
+python3 - "$SOCK" <<'EOF'
+import socket, sys
+for _ in range(40):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(bytes.fromhex("020000000909"))  # a frame of an unknown format version
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+    s.close()
+EOF
+n=$(grep -c "control: bad request" "$TMP/pub.log")
+[ "$n" -ge 1 ] && [ "$n" -le 10 ] && ok || bad "40 bad requests logged $n lines, wanted 1 to 10"
+
 # --- export: the daemon's own files and a secret key are refused with status 2
 sums() { (cd "$DATA" && sha256sum node.key publisher.seq store.sqlite 2>/dev/null); }
 cp "$TMP/pub.sk" "$TMP/pub.sk.orig"
