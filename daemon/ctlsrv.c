@@ -1729,10 +1729,13 @@ socket_is_live(const char *path)
     if (strlen(path) >= sizeof sa.sun_path)
         return false;
     memcpy(sa.sun_path, path, strlen(path));
-    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Without waiting: a daemon stopped (SIGSTOP) with its backlog full made
+     * connect() block, and this start with it, deaf to SIGTERM. EAGAIN is
+     * that full backlog: someone listens there. */
+    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0)
         return false;
-    live = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0;
+    live = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN;
     close(s);
     return live;
 }

@@ -262,6 +262,31 @@ SAMIZDAT_CTL_TIMEOUT=2 expect_status "import to a stopped daemon" 6 timeout 30 "
     --socket "$SOCK" "$TMP/other.bundle"
 expect_stderr "import timeout message" \
     "did not answer within 2 s.*may still import.*check with 'samizdat list' before importing again"
+# A second daemon on the socket of this stopped one, its backlog full: refused
+# at once (its check of the socket blocked, deaf to SIGTERM, until a kill -CONT).
+python3 - "$SOCK" >"$TMP/fill.out" 2>&1 <<'EOF' &
+import socket, sys, time
+held = []
+for _ in range(64):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    try:
+        s.connect(sys.argv[1])
+    except BlockingIOError:
+        break
+    held.append(s)
+print(len(held), flush=True)
+time.sleep(30)
+EOF
+FILL=$!
+for _ in $(seq 1 50); do [ -s "$TMP/fill.out" ] && break; sleep 0.1; done
+rc=0
+timeout -k 5 10 "$SZD" --data-dir "$TMP/second" --socket "$SOCK" --listen 127.0.0.1:0 \
+    >"$TMP/second.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $rc -ne 137 ] &&
+    grep -q "another samizdatd answers there" "$TMP/second.log" && ok ||
+    bad "a second daemon on a stopped one's full socket (rc $rc): $(tail -2 "$TMP/second.log")"
+kill "$FILL" 2>/dev/null
+wait "$FILL" 2>/dev/null
 kill -CONT "$PID_pub"
 # The daemon carries out both requests once it runs again, as the messages say.
 for _ in $(seq 1 100); do
