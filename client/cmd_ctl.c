@@ -297,6 +297,20 @@ cmd_import(int argc, char **argv)
             rc = EXIT_INPUT;
             goto out;
         }
+        /* What import_batch() would refuse after the batches before it were sent. */
+        if ((uint64_t)st.st_size > SZ_CTL_MAX_BODY_LEN - 65536) {
+            util_err("%s is too large (%lld bytes; a control request carries at most %llu): it "
+                     "is no bundle samizdatd takes; nothing was imported",
+                     argv[i], (long long)st.st_size,
+                     (unsigned long long)(SZ_CTL_MAX_BODY_LEN - 65536));
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        if (access(argv[i], R_OK) != 0) {
+            util_err("cannot read %s: %s: nothing was imported", argv[i], strerror(errno));
+            rc = EXIT_INPUT;
+            goto out;
+        }
         sizes[i - optind] = (size_t)st.st_size;
     }
     rc = EXIT_OK;

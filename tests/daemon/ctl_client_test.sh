@@ -41,6 +41,19 @@ EOF
 n=$(grep -c "control: bad request" "$TMP/pub.log")
 [ "$n" -ge 1 ] && [ "$n" -le 10 ] && ok || bad "40 bad requests logged $n lines, wanted 1 to 10"
 
+# --- import checks every file before it sends any: one too large, or one it
+# cannot read, after a good one imports nothing (the good one was stored)
+"$SZ" keygen --no-passphrase --secret-key "$TMP/imp.sk" --public-key "$TMP/imp.pk" >/dev/null
+"$SZ" pack --secret-key "$TMP/imp.sk" --output "$TMP/imp.bundle" "$TMP/one.md" >/dev/null
+truncate -s 90M "$TMP/huge.bin"
+N0=$("$SZ" list --socket "$SOCK" | wc -l)
+expect_status "import of a good bundle and a 90 MB file" 3 "$SZ" import --socket "$SOCK" \
+    "$TMP/imp.bundle" "$TMP/huge.bin"
+expect_stderr "a file too large to import is named" "huge.bin is too large .*nothing was imported"
+[ "$("$SZ" list --socket "$SOCK" | wc -l)" -eq "$N0" ] && ok ||
+    bad "import stored the bundle before the file too large"
+rm -f "$TMP/huge.bin"
+
 # --- export: the daemon's own files and a secret key are refused with status 2
 sums() { (cd "$DATA" && sha256sum node.key publisher.seq store.sqlite 2>/dev/null); }
 cp "$TMP/pub.sk" "$TMP/pub.sk.orig"
