@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "samizdat/buf.h"
 #include "samizdat/common.h"
 
@@ -187,9 +189,10 @@ note_may_complete(const struct sz_ctl_msg *req, char *err, size_t err_cap)
                  "check with 'samizdat list' before importing again");
 }
 
-int
-ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame_out,
-               struct sz_ctl_msg **reply, char *err, size_t err_cap)
+/* One exchange of ctlclient_call(), without its retries. */
+static int
+call_once(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame_out,
+          struct sz_ctl_msg **reply, char *err, size_t err_cap)
 {
     struct sockaddr_un sa;
     struct timeval tv;
@@ -369,4 +372,45 @@ out:
     free(frame);
     free(out);
     return rc;
+}
+
+int
+ctlclient_call(const char *socket_path, const struct sz_ctl_msg *req, uint8_t **frame_out,
+               struct sz_ctl_msg **reply, char *err, size_t err_cap)
+{
+    struct timespec start, now;
+    unsigned timeout_s, pause_ms = 20;
+    int rc;
+
+    if (ctlclient_timeout(&timeout_s, err, err_cap) != 0)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        rc = call_once(socket_path, req, frame_out, reply, err, err_cap);
+        /*
+         * A daemon with all its control connections taken (a burst of
+         * publishes, each waiting for its batch) answers EBUSY without
+         * reading the request: it is sent again after a growing pause with
+         * jitter, until the timeout.
+         */
+        if (rc != 0 || (*reply)->type != SZ_CTL_R_ERROR || (*reply)->code != (uint32_t)SZ_EBUSY)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 +
+                (long)pause_ms >=
+            (long)timeout_s * 1000)
+            return rc; /* the caller shows the daemon's answer */
+        sz_ctl_msg_free(*reply);
+        *reply = NULL;
+        free(*frame_out);
+        *frame_out = NULL;
+        {
+            unsigned ms = pause_ms / 2 + randombytes_uniform(pause_ms);
+            struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
+        if (pause_ms < 500)
+            pause_ms *= 2;
+    }
 }

@@ -25,7 +25,7 @@
 #include "samizdat/keys.h"
 
 #define READ_BUF_LEN 65536
-#define MAX_CONNS 64
+#define MAX_CONNS 256
 /*
  * Memory all control requests being received may hold: each may announce up
  * to 80 MiB and then stall, so 64 connections could otherwise hold 5 GiB.
@@ -1708,7 +1708,7 @@ on_connection(uv_stream_t *server, int status)
     }
     if (d->n_conns > MAX_CONNS || d->stopping) {
         c->busy = true;
-        reply_error_close(c, SZ_EINVAL,
+        reply_error_close(c, d->stopping ? SZ_EINVAL : SZ_EBUSY,
                           d->stopping ? "the daemon is shutting down"
                                       : "too many control connections; retry");
         return;

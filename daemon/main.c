@@ -952,7 +952,7 @@ files_needed(const struct config *c)
 {
     uint64_t out = c->outbound_target > c->n_peers ? c->outbound_target : c->n_peers;
 
-    return (uint64_t)c->max_inbound + out + 64 /* control connections */ + 64;
+    return (uint64_t)c->max_inbound + out + 256 /* control connections */ + 64;
 }
 
 /*

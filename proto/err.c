@@ -45,6 +45,8 @@ sz_strerror(int err)
         return "a cryptographic primitive failed (out of memory?)";
     case SZ_ETRAILING:
         return "unexpected bytes after the end of the data";
+    case SZ_EBUSY:
+        return "busy: retry shortly";
     default:
         return "unknown error";
     }

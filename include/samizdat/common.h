@@ -37,6 +37,7 @@ enum sz_err {
     SZ_ECOMPRESS = 15, /* the compressor failed */
     SZ_ECRYPTO = 16,   /* a libsodium primitive failed (out of memory for Argon2id, ...) */
     SZ_ETRAILING = 17, /* bytes after the end of the encoded data */
+    SZ_EBUSY = 18,     /* busy now (too many control connections): retry shortly */
 };
 
 /* Returns a static, human-readable description of `err` (positive or negative). */

@@ -321,13 +321,14 @@ T1=$(date +%s)
 [ $((T1 - T0)) -ge 3 ] && [ "$("$SZ" list --socket "$TMP/slowpub/control.sock" | wc -l)" = 1 ] && ok ||
     bad "the publish waited for the window ($((T1 - T0)) s) and published once"
 check "stop slowpub" stop_daemon slowpub
-# A daemon that refuses a request before reading it all (here: all 64 control
+# A daemon that refuses a request before reading it all (here: all 256 control
 # connections taken) answers why and closes: a client still sending a large
-# request reads that answer instead of reporting a broken pipe.
+# request reads that answer instead of reporting a broken pipe (once it has
+# sent it again, "busy", until its time-out).
 python3 -c '
 import socket, sys, time
 conns = []
-for _ in range(64):
+for _ in range(256):
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect(sys.argv[1]); conns.append(c)
 print("held", flush=True)
 time.sleep(60)
@@ -335,8 +336,8 @@ time.sleep(60)
 HOLDER=$!
 for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; sleep 0.1; done
 head -c $((16 << 20)) /dev/urandom >"$TMP/junk.bundle"
-expect_status "an import while every connection is taken" 6 timeout 30 "$SZ" import --socket "$SOCK" \
-    "$TMP/junk.bundle"
+SAMIZDAT_CTL_TIMEOUT=2 expect_status "an import while every connection is taken" 6 timeout 30 \
+    "$SZ" import --socket "$SOCK" "$TMP/junk.bundle"
 expect_stderr "the daemon's refusal, not a broken pipe" "samizdatd refused: too many control connections"
 ! grep -q "Broken pipe" "$TMP/stderr" && ok || bad "a broken pipe reported: $(cat "$TMP/stderr")"
 kill $HOLDER 2>/dev/null
@@ -392,4 +393,25 @@ done
     bad "no export once the idle clients left: $(cat "$TMP/stderr")"
 
 check "clean stop" stop_daemon pub
+
+# --- a burst of publishes beyond the daemon's 256 control connections: the
+# ones answered "busy" are sent again, and every one is published
+"$SZ" keygen --no-passphrase --secret-key "$TMP/burst.sk" --public-key "$TMP/burst.pk" >/dev/null
+check "burst starts" start_daemon burst --publisher-key "$TMP/burst.sk" --batch-window-ms 1500 \
+    --batch-max-articles 4096
+mkdir "$TMP/burst-in"
+for i in $(seq 1 300); do
+    printf -- '---\ntitle: Burst %s\nid: b%s\n---\nText %s.\n' $i $i $i >"$TMP/burst-in/b$i.md"
+done
+pids=()
+for i in $(seq 1 300); do
+    "$SZ" publish --socket "$TMP/burst/control.sock" "$TMP/burst-in/b$i.md" \
+        >"$TMP/burst-in/b$i.out" 2>&1 &
+    pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+[ $failed -eq 0 ] && ok ||
+    bad "$failed of 300 publishes at once failed: $(cat "$TMP"/burst-in/*.out | grep -v '^[0-9a-f]*$' | sort | uniq -c | head -3)"
+check "burst stops" stop_daemon burst
 finish

@@ -293,7 +293,7 @@ grep -q "^<6>INFO ready: data folder" "$TMP/jl.log" && ok ||
     ulimit -n 40
     timeout 3 "$SZD" --data-dir "$TMP/fl" --listen 127.0.0.1:0 >"$TMP/fl.log" 2>&1
 )
-grep -q "WARN at most 40 files may be open, fewer than the 200 the links may need (max_inbound 64" \
+grep -q "WARN at most 40 files may be open, fewer than the 392 the links may need (max_inbound 64" \
     "$TMP/fl.log" && ok || bad "a hard open files limit of 40 is not named: $(cat "$TMP/fl.log")"
 # --check-config says whether the settings are valid, and starts nothing.
 printf '[store]\nmax_bytes = 2x\n' >"$TMP/cc.conf"
