@@ -908,6 +908,11 @@ util_load_secret_key(const char *path, const char *pass_file, uint8_t **sk_out, 
         snprintf(err, err_cap, "%s is not a samizdat secret key file: %s", path, sz_strerror(r));
         goto out;
     }
+    if (f.kdf != SZ_KDF_ARGON2ID && pass_file != NULL)
+        fprintf(stderr,
+                "samizdat: warning: secret key %s has no passphrase: --passphrase-file is not "
+                "used\n",
+                path);
     if (f.kdf == SZ_KDF_ARGON2ID) {
         snprintf(prompt, sizeof prompt, "Passphrase for %s: ", path);
         if (util_read_passphrase(pass_file, prompt, false, &pass, &pass_len, err, err_cap) != 0)

@@ -54,6 +54,10 @@ expect_stderr "wrong passphrase message" "wrong passphrase"
 check "pack with the right passphrase" "$SZ" pack --secret-key "$TMP/esk" \
     --passphrase-file "$TMP/pass" --output "$TMP/e.bundle" "${ARTICLES[0]}"
 check "verify the encrypted key's bundle" "$SZ" verify --trust "$TMP/epk" "$TMP/e.bundle"
+# A passphrase file given with a key that has none is said to be unused.
+expect_status "pack a key without passphrase, with a passphrase file" 0 "$SZ" pack \
+    --secret-key "$TMP/sk" --passphrase-file "$TMP/pass" --output "$TMP/np.bundle" "${ARTICLES[0]}"
+expect_stderr "an unused passphrase file is named" "has no passphrase: --passphrase-file is not used"
 # The passphrase file or a secret key among the articles (a "*.txt" that
 # caught them) is refused before anything is signed: packing would publish it.
 cp "$TMP/pass" "$TMP/pass.txt"
