@@ -75,6 +75,7 @@ ERROR_NAMES = {
     15: "ECOMPRESS",
     16: "ECRYPTO",
     17: "ETRAILING",
+    18: "EBUSY",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items() if name}
 
