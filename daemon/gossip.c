@@ -192,6 +192,7 @@ struct gossip_peer {
     bool piece_range_done;      /* ... and that range ends with it: RANGE_DONE follows it */
     bool serving;               /* a job reads from the store for this peer */
     bool summary_more;          /* our last SUMMARY's first part was not all of it */
+    bool summary_rest_waiting;  /* its rest waits for room (send_summary_rest()) */
     bool summary_rest_queued;   /* ... and the rest is on its way to this fetch client */
     bool serve_blocked;         /* waits for the node-wide serve budget */
     uint64_t serve_blocked_seq; /* when it began to wait: the longest waiting goes first */
@@ -2371,7 +2372,7 @@ on_gjob_done(uv_work_t *w, int status)
     d->n_jobs--;
     if (j->kind == JOB_COMPARE && j->p->g != NULL)
         j->p->g->comparing = false;
-    if (j->kind == JOB_SERVE)
+    if (j->kind == JOB_SERVE || j->kind == JOB_SUMMARY)
         j->gs->serve_reserved -= j->reserve; /* what it read is in the send queue from now */
     if (status == 0 && !d->stopping) {
         switch (j->kind) {
@@ -2395,7 +2396,7 @@ on_gjob_done(uv_work_t *w, int status)
         j->p->g->serving = false;
     }
     peer_release(j->p);
-    if (j->kind == JOB_SERVE && !d->stopping)
+    if ((j->kind == JOB_SERVE || j->reserve > 0) && !d->stopping)
         gossip_send_freed(d);
     gjob_free(j);
     daemon_job_done(d);
@@ -2456,6 +2457,15 @@ gossip_serve(struct peer *p)
 
     if (g == NULL || p->closing || g->serving || room < SERVE_BATCH_BYTES)
         return;
+    if (g->summary_rest_waiting) {
+        serve_unblock(gs, g);
+        send_summary_rest(p);
+        if (g->serve_blocked || p->closing)
+            return;
+        room = peer_send_room(p);
+        used = peer_queued_total(p->d) + gs->serve_reserved;
+        reserve = room + SZ_MSG_MAX_CHUNK_LEN;
+    }
     if (g->piece_next == 0 && g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
         serve_unblock(gs, g);
         return;
@@ -3757,18 +3767,45 @@ static void
 send_summary_rest(struct peer *p)
 {
     struct gossip_peer *g = p->g;
+    struct gossip *gs = p->d->gossip;
+    /* Up to MAX_SUMMARY_PARTS - 1 parts of up to SZ_MSG_MAX_LEN, queued at once. */
+    size_t need = (size_t)(MAX_SUMMARY_PARTS - 1) * SZ_MSG_MAX_LEN,
+           used = peer_queued_total(p->d) + gs->serve_reserved;
     struct gjob *j;
 
     if (g == NULL || p->closing || !g->summary_more || g->summary_rest_queued || !g->hello ||
         (g->roles & SZ_ROLE_FETCH) == 0 || (g->roles & SZ_ROLE_RELAY) != 0)
         return;
+    /*
+     * Readers that never read must not fill memory with summaries: the rest
+     * goes to a link that has sent what it had (else at its next drain), and
+     * within the node's send budget, as a serve (else it waits its turn).
+     * Before, 60 such links held 841 MB.
+     */
+    g->summary_rest_waiting = true;
+    if (peer_send_room(p) < SERVE_BATCH_BYTES)
+        return;
+    if (used > 0 && (used > SERVE_BUDGET_BYTES || need > SERVE_BUDGET_BYTES - used)) {
+        if (!g->serve_blocked) {
+            g->serve_blocked = true;
+            g->serve_blocked_seq = ++gs->serve_block_seq;
+            gs->n_serve_blocked++;
+        }
+        return;
+    }
     j = gjob_new(p, JOB_SUMMARY);
     if (j == NULL)
         return;
     j->part_from = 1;
     j->packed = (sz_link_features(p->link) & SZ_FEATURE_SPARSE) != 0;
-    if (gjob_queue(j) == 0)
+    j->reserve = need;
+    gs->serve_reserved += need;
+    if (gjob_queue(j) == 0) {
         g->summary_rest_queued = true;
+        g->summary_rest_waiting = false;
+    } else {
+        gs->serve_reserved -= need; /* gjob_queue() freed it */
+    }
 }
 
 static void
