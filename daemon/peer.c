@@ -1375,12 +1375,36 @@ peer_scope(const struct peer *p)
 static bool
 make_room(struct net *net, const struct peer *p, size_t n, size_t same)
 {
-    struct peer **v = malloc(n * sizeof *v), *q, *quiet = NULL;
+    struct peer **v, *q, *quiet = NULL, *stale = NULL;
     size_t k = 0, i, run = 0, best = 0, best_at = 0;
     uint8_t body[300];
     size_t len = 0;
     char why[160];
+    int64_t now = (int64_t)uv_now(net->d->loop);
 
+    /*
+     * A connection that has proved nothing for HANDSHAKE_EVICT_MS (silent,
+     * or stalled in the handshake) gives up its slot first, the longest
+     * silent first: 64 silent connections from 64 addresses, each reopened
+     * when the handshake's time ran out, locked every reader out.
+     */
+    for (q = net->peers; q != NULL; q = q->next)
+        if (q != p && !q->outbound && !q->closing && !q->open &&
+            now - q->last_rx_ms >= HANDSHAKE_EVICT_MS &&
+            (stale == NULL || q->last_rx_ms < stale->last_rx_ms))
+            stale = q;
+    if (stale != NULL) {
+        net->inbound_evicted++;
+        if (log_allow(&net->full_log, LOG_INFO, 20, now))
+            log_msg(LOG_INFO,
+                    "peer %s: closed to make room for a newcomer: silent for %lld ms in the "
+                    "handshake while all %u inbound slots (max_inbound) were taken",
+                    peer_name(stale), (long long)(now - stale->last_rx_ms),
+                    (unsigned)net->d->cfg->max_inbound);
+        peer_close(stale, false, "its slot given to a newcomer (silent in the handshake)");
+        return true;
+    }
+    v = malloc(n * sizeof *v);
     if (v == NULL)
         return false;
     for (q = net->peers; q != NULL && k < n; q = q->next)

@@ -24,6 +24,9 @@
 #define PEER_STALL_MIN_BYTES (1u << 20)
 #define PEER_STALL_SHORT_MS 15000 /* no drain this long while others wait for the send budget */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
+/* Silent this long in the handshake, an inbound connection yields its slot to
+ * a newcomer once max_inbound is reached. */
+#define HANDSHAKE_EVICT_MS 3000
 #define PEER_PROXY_TIMEOUT_MS 60000 /* a proxy's handshake: Tor may build a circuit first */
 #define PEER_PING_AFTER_MS 60000
 #define PEER_IDLE_TIMEOUT_MS 180000

@@ -13,6 +13,7 @@ TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
 trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null
+[ -n "${SLOTS:-}" ] && kill $SLOTS 2>/dev/null
 [ -n "${DUMP:-}" ] && kill $DUMP 2>/dev/null
 for p in ${FOLLOWERS:-}; do kill -KILL $p 2>/dev/null; done
 cleanup_daemons; rm -rf "$TMP"' EXIT
@@ -186,6 +187,28 @@ first=$("$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" 
 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
     >/dev/null 2>"$TMP/err"
 grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
+# Its 4 inbound slots held by 4 addresses that never start the handshake:
+# after 3 s silent they give way to a reader (they locked readers out).
+python3 - "$(peer_port old)" >"$TMP/silent.out" 2>&1 <<'EOF' &
+import socket, sys, time
+held = []
+for i in range(2, 6):
+    s = socket.socket()
+    s.bind(("127.0.0.%d" % i, 0))
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    held.append(s)
+print("held", flush=True)
+time.sleep(8)
+EOF
+SLOTS=$!
+sleep 4
+rc=0
+timeout 20 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" \
+    --output "$TMP/lib" >/dev/null 2>"$TMP/err" || rc=$?
+grep -q "rollback" "$TMP/err" && ok ||
+    bad "a reader behind 4 silent connections on 4 slots (rc $rc): $(cat "$TMP/err" "$TMP/silent.out")"
+kill "$SLOTS" 2>/dev/null
+wait "$SLOTS" 2>/dev/null
 
 # Equivocation: a relay holds two bundles that one key signed with one
 # sequence. Both reach the library, the fetch warns (a warning: the exit status
