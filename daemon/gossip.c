@@ -2442,6 +2442,24 @@ serve_unblock(struct gossip *gs, struct gossip_peer *g)
     }
 }
 
+/*
+ * True when `reserve` more bytes would pass the node-wide serve budget, `used`
+ * being taken (an idle node always serves): g then waits its turn
+ * (gossip_send_freed()), the longest waiting first.
+ */
+static bool
+serve_over_budget(struct gossip *gs, struct gossip_peer *g, size_t used, size_t reserve)
+{
+    if (used == 0 || (used <= SERVE_BUDGET_BYTES && reserve <= SERVE_BUDGET_BYTES - used))
+        return false;
+    if (!g->serve_blocked) {
+        g->serve_blocked = true;
+        g->serve_blocked_seq = ++gs->serve_block_seq;
+        gs->n_serve_blocked++;
+    }
+    return true;
+}
+
 static void
 gossip_serve(struct peer *p)
 {
@@ -2471,14 +2489,8 @@ gossip_serve(struct peer *p)
         return;
     }
     /* Beyond the budget the peer waits (nothing is dropped); an idle node always serves. */
-    if (used > 0 && (used > SERVE_BUDGET_BYTES || reserve > SERVE_BUDGET_BYTES - used)) {
-        if (!g->serve_blocked) {
-            g->serve_blocked = true;
-            g->serve_blocked_seq = ++gs->serve_block_seq;
-            gs->n_serve_blocked++;
-        }
+    if (serve_over_budget(gs, g, used, reserve))
         return;
-    }
     j = gjob_new(p, JOB_SERVE);
     if (j == NULL)
         return;
@@ -3785,14 +3797,8 @@ send_summary_rest(struct peer *p)
     g->summary_rest_waiting = true;
     if (peer_send_room(p) < SERVE_BATCH_BYTES)
         return;
-    if (used > 0 && (used > SERVE_BUDGET_BYTES || need > SERVE_BUDGET_BYTES - used)) {
-        if (!g->serve_blocked) {
-            g->serve_blocked = true;
-            g->serve_blocked_seq = ++gs->serve_block_seq;
-            gs->n_serve_blocked++;
-        }
+    if (serve_over_budget(gs, g, used, need))
         return;
-    }
     j = gjob_new(p, JOB_SUMMARY);
     if (j == NULL)
         return;
