@@ -221,7 +221,8 @@ struct gossip_peer {
     uint64_t rate_bytes;    /* ... and the link's bytes_in then */
     size_t round_bundles;   /* bundles from this peer verified since its last comparison */
     size_t n_verifying;     /* bundles from this peer being verified */
-    size_t verifying_bytes; /* their size: beyond VERIFY_HOLD_BYTES, reading pauses */
+    size_t verifying_bytes; /* their size and declared content: beyond VERIFY_HOLD_BYTES, reading
+                               pauses */
     uint64_t taken[TAKEN_SLOTS]; /* id prefixes of the last bundles taken from it */
     size_t taken_next;
     /* Ids asked of it lately: one that comes after its request timed out is still welcome. */
@@ -947,6 +948,8 @@ struct gjob {
     /* VERIFY */
     uint8_t *bundle;
     size_t bundle_len;
+    /* JOB_VERIFY: its weight in the verify budgets (take_bundle()) */
+    size_t verify_cost;
     uint64_t content_cap; /* the max_bundle_bytes it was taken under */
     int verify_rc;
     bool carried;
@@ -1788,10 +1791,11 @@ done_verify(struct gjob *j)
         p->g->n_verifying--;
     if (p->g != NULL)
         p->g->verifying_bytes -=
-            p->g->verifying_bytes < j->bundle_len ? p->g->verifying_bytes : j->bundle_len;
+            p->g->verifying_bytes < j->verify_cost ? p->g->verifying_bytes : j->verify_cost;
     {
         bool was_full = gs->verifying_all > VERIFY_ALL_BYTES / 2;
-        gs->verifying_all -= gs->verifying_all < j->bundle_len ? gs->verifying_all : j->bundle_len;
+        gs->verifying_all -=
+            gs->verifying_all < j->verify_cost ? gs->verifying_all : j->verify_cost;
         if (gs->verifying_all <= VERIFY_ALL_BYTES / 2) {
             /* Below half of both budgets, a link held for them is read again: this
              * one, and when the node-wide budget was what held them, the others. */
@@ -3195,6 +3199,13 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     }
     j->bundle = bytes;
     j->bundle_len = len;
+    /*
+     * What verifying costs is mostly inflating what the header declares: a
+     * bundle of 2 KB may inflate to 62 MB, and 8 MiB of such bundles held
+     * the thread pool, readers and the control socket behind it, for
+     * minutes. The budgets count both.
+     */
+    j->verify_cost = len + (size_t)h.content_len;
     j->content_cap = p->d->content_cap; /* the cap parsed against above */
     j->resumed = resumed_from != NULL;
     if (resumed_from != NULL)
@@ -3205,8 +3216,8 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         return 0;
     }
     p->g->n_verifying++;
-    p->g->verifying_bytes += len;
-    p->d->gossip->verifying_all += len;
+    p->g->verifying_bytes += j->verify_cost;
+    p->d->gossip->verifying_all += j->verify_cost;
     /* Verification is slower than a link: hold reading rather than queue without bound
      * (what one peer queues, and what all of them do: many links, a large bundle each). */
     if (p->g->verifying_bytes > VERIFY_HOLD_BYTES || p->d->gossip->verifying_all > VERIFY_ALL_BYTES)
