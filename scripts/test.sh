@@ -6,7 +6,7 @@
 #   3. a clang libFuzzer build: a short fuzz run of every harness.
 # Exits non-zero when any test fails. Keep it under 15 minutes on 2 cores.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 bash scripts/deps.sh || { echo "test: cannot install the dependencies" >&2; exit 1; }
 
 JOBS=$(nproc)
@@ -18,6 +18,9 @@ TOTAL_PASS=0
 TOTAL_FAIL=0
 TOTAL_SKIP=0
 STATUS=0
+# What failed, said again just above the summary line: a long log is often
+# read from its end, or cut short in the middle.
+FAILED_REPORT=()
 
 # run_suite NAME BUILD_DIR CTEST_SLOTS CTEST_ARGS -- CMAKE_ARGS...
 run_suite() {
@@ -56,6 +59,13 @@ run_suite() {
         TOTAL_FAIL=$((TOTAL_FAIL + 1))
     fi
     [ "$rc" -eq 0 ] || STATUS=1
+    if [ "$rc" -ne 0 ]; then
+        local t
+        while IFS= read -r t; do
+            FAILED_REPORT+=("$name: $t")
+        done < <(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*(Failed|Timeout|Exception)|^FAIL: |^\[  (FAILED|ERROR) +\] [a-z]' \
+            "$dir.ctest.log" | sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: //' | cut -c1-300 | head -40)
+    fi
 }
 
 run_suite "normal build" build "$SLOTS" "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSZ_WERROR=ON
@@ -64,6 +74,10 @@ run_suite "libFuzzer build" build-fuzz "$JOBS" "-L fuzz" -- -DCMAKE_BUILD_TYPE=D
     -DCMAKE_C_COMPILER=clang
 
 echo
+if [ "${#FAILED_REPORT[@]}" -gt 0 ]; then
+    echo "what failed (the full output of each test is above):"
+    printf '  %s\n' "${FAILED_REPORT[@]}"
+fi
 if [ "$TOTAL_SKIP" -gt 0 ]; then
     echo "suite: $TOTAL_PASS passed, $TOTAL_SKIP skipped (each says why above), $TOTAL_FAIL failed"
 else
