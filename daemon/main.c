@@ -65,6 +65,20 @@ static char **saved_argv;
 /* Bounds how long a shutdown waits for clients to read their replies. */
 static uv_timer_t shutdown_grace;
 
+/*
+ * The rows each table of remembered ids may hold (STORE.md, "History"): one
+ * per 8 KiB of the total quota, at least 65,536; 1,048,576 with no quota. A
+ * row takes some 100 to 200 bytes of the store file, so at most about 2.5% of
+ * the quota per table.
+ */
+static uint64_t
+max_remembered(uint64_t max_bytes)
+{
+    if (max_bytes == 0)
+        return (uint64_t)1 << 20;
+    return max_bytes / 8192 < 65536 ? 65536 : max_bytes / 8192;
+}
+
 static void
 store_limits_from(const struct config *cfg, struct store_limits *l)
 {
@@ -73,6 +87,7 @@ store_limits_from(const struct config *cfg, struct store_limits *l)
     l->max_publisher_bytes = cfg->publisher_max_bytes;
     l->max_age_s = (int64_t)cfg->expiry_days * 86400;
     l->remember_s = (int64_t)cfg->remember_days * 86400;
+    l->max_remembered = max_remembered(cfg->max_bytes);
 }
 
 /* A file holding a secret: its name in messages, its option, what its first line is. */
@@ -649,7 +664,8 @@ static void
 on_maintenance_work(uv_work_t *w)
 {
     struct daemon *d = w->data;
-    uint64_t removed, forgotten = 0, evicted;
+    static uint64_t dropped_logged;
+    uint64_t removed, forgotten = 0, evicted, dropped;
     char err[1024];
     int64_t now = daemon_now();
     bool reloaded = atomic_exchange(&maintenance_after_reload, false);
@@ -679,7 +695,22 @@ on_maintenance_work(uv_work_t *w)
     uv_mutex_lock(&d->store_lock);
     if (store_forget_expired(d->store, now, &forgotten, err, sizeof err) != 0)
         log_msg(LOG_WARN, "maintenance: forgetting old ids failed: %s", err);
+    dropped = store_n_remembered_dropped(d->store);
     uv_mutex_unlock(&d->store_lock);
+    if (dropped > dropped_logged) {
+        struct store_limits lim;
+        uv_rwlock_rdlock(&d->cfg_lock);
+        store_limits_from(d->cfg, &lim);
+        uv_rwlock_rdunlock(&d->cfg_lock);
+        log_msg(LOG_INFO,
+                "maintenance: %llu remembered ids or evicted sequences dropped before "
+                "remember_days, to keep each of their tables to %llu rows (many bundles "
+                "refused, as from a peer offering expired ones, or quotas small for the "
+                "traffic); such an id may be fetched once more",
+                (unsigned long long)(dropped - dropped_logged),
+                (unsigned long long)lim.max_remembered);
+        dropped_logged = dropped;
+    }
     if (removed + evicted + forgotten > 0)
         log_msg(reloaded && removed + evicted > 0 ? LOG_WARN : LOG_INFO,
                 "maintenance: %llu expired, %llu evicted, %llu remembered ids forgotten",

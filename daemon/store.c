@@ -160,6 +160,12 @@ enum stmt {
     S_EQUIVS_OF,
     S_SEQ_GET,
     S_SEQ_SET,
+    S_HISTORY_COUNT,
+    S_HISTORY_TRIM,
+    S_GONE_COUNT,
+    S_GONE_TRIM,
+    S_EVICTED_COUNT,
+    S_EVICTED_TRIM,
     N_STMT
 };
 
@@ -249,6 +255,17 @@ static const char *const stmt_sql[N_STMT] = {
                     " WHERE a.publisher = ?1 AND a.sequence = ?2 ORDER BY a.n, b.n LIMIT 4",
     [S_SEQ_GET] = "SELECT last_seq FROM publisher_seq WHERE publisher = ?1",
     [S_SEQ_SET] = "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
+    /* The bound on remembered rows (trim_remembered()): the oldest go first. */
+    [S_HISTORY_COUNT] = "SELECT count(*) FROM history",
+    [S_HISTORY_TRIM] = "DELETE FROM history WHERE id IN"
+                       " (SELECT id FROM history ORDER BY at, id LIMIT ?1)",
+    [S_GONE_COUNT] = "SELECT count(*) FROM gone",
+    [S_GONE_TRIM] = "DELETE FROM gone WHERE (publisher, sequence) IN"
+                    " (SELECT publisher, sequence FROM gone ORDER BY at, publisher, sequence"
+                    "  LIMIT ?1)",
+    [S_EVICTED_COUNT] = "SELECT count(*) FROM evicted",
+    [S_EVICTED_TRIM] = "DELETE FROM evicted WHERE publisher IN"
+                       " (SELECT publisher FROM evicted ORDER BY at, publisher LIMIT ?1)",
 };
 
 struct store {
@@ -260,8 +277,12 @@ struct store {
     bool has_own; /* own: the node's own publisher, never evicted for the total quota */
     uint8_t own[SZ_PUBLIC_KEY_LEN];
     uint64_t n_future; /* STORE_FUTURE refusals committed since open */
-    int upgraded_from; /* the schema version store_open() upgraded, or 0 */
-    bool newest_known; /* newest_received is read (store_newest_received()) */
+    /* Rows written to history, gone and evicted since their sizes were last
+     * held to lim.max_remembered (trim_remembered()). */
+    uint64_t remembered_added;
+    uint64_t n_remembered_dropped; /* rows dropped for max_remembered since open */
+    int upgraded_from;             /* the schema version store_open() upgraded, or 0 */
+    bool newest_known;             /* newest_received is read (store_newest_received()) */
     int64_t newest_received;
     char *dir;
     char *db_path;
@@ -455,11 +476,75 @@ rollback(struct store *st)
     }
 }
 
-/* Commits; the WAL is fsynced before COMMIT returns (synchronous=FULL). */
+/*
+ * Holds each table of remembered rows (history, gone, evicted) to
+ * lim.max_remembered rows, dropping the oldest: the refusals a peer can cause
+ * (a bundle of a made-up publisher, dated long ago, is remembered and its
+ * sequence kept as gone) count against no quota, and remember_s alone let
+ * them grow the store file without bound. A row dropped early only lets its
+ * id be fetched once more, then refused or evicted again.
+ */
+static int
+trim_remembered(struct store *st, char *err, size_t err_cap)
+{
+    static const struct {
+        enum stmt count, trim;
+        const char *what;
+    } t[] = {{S_HISTORY_COUNT, S_HISTORY_TRIM, "remembered ids"},
+             {S_GONE_COUNT, S_GONE_TRIM, "evicted sequences"},
+             {S_EVICTED_COUNT, S_EVICTED_TRIM, "evicted floors"}};
+    char what[64];
+
+    st->remembered_added = 0;
+    if (st->lim.max_remembered == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int64_t n = 0;
+        int ret;
+
+        snprintf(what, sizeof what, "counting %s", t[i].what);
+        ret = row_ints(st, t[i].count, &n, 1, what, err, err_cap);
+        if (ret < 0)
+            return ret;
+        if (n <= 0 || (uint64_t)n <= st->lim.max_remembered)
+            continue;
+        bind_i64(st->stmt[t[i].trim], 1, n - (int64_t)st->lim.max_remembered);
+        snprintf(what, sizeof what, "dropping the oldest %s", t[i].what);
+        ret = run(st, t[i].trim, what, err, err_cap);
+        if (ret < 0)
+            return ret;
+        st->n_remembered_dropped += (uint64_t)sqlite3_changes(st->db);
+    }
+    return 0;
+}
+
+/*
+ * Rows of remembered ids written between two trims: a sixteenth of the bound
+ * (at least 256), so that the tables exceed it by at most that much and the
+ * counting stays a small part of the writing.
+ */
+static bool
+trim_due(const struct store *st)
+{
+    uint64_t step = st->lim.max_remembered / 16;
+
+    return st->lim.max_remembered > 0 && st->remembered_added >= (step < 256 ? 256 : step);
+}
+
+/*
+ * Commits; the WAL is fsynced before COMMIT returns (synchronous=FULL). The
+ * bound on remembered rows is held first, in the same transaction, when due.
+ */
 static int
 commit(struct store *st, char *err, size_t err_cap)
 {
-    int ret = run(st, S_COMMIT, "committing (writing to disk)", err, err_cap);
+    int ret = trim_due(st) ? trim_remembered(st, err, err_cap) : 0;
+
+    if (ret < 0) {
+        rollback(st);
+        return ret;
+    }
+    ret = run(st, S_COMMIT, "committing (writing to disk)", err, err_cap);
 
     if (ret < 0)
         rollback(st);
@@ -523,6 +608,7 @@ remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason, int64
     bind_blob(s, 1, id, SZ_BUNDLE_ID_LEN);
     bind_i64(s, 2, reason);
     bind_i64(s, 3, now);
+    st->remembered_added++;
     return run(st, S_REMEMBER, "remembering an id", err, err_cap);
 }
 
@@ -580,6 +666,7 @@ record_gone(struct store *st, const uint8_t *pub, int64_t sequence, int64_t now,
     bind_blob(st->stmt[S_GONE_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
     bind_i64(st->stmt[S_GONE_SET], 2, sequence);
     bind_i64(st->stmt[S_GONE_SET], 3, now);
+    st->remembered_added++;
     return run(st, S_GONE_SET, "recording an evicted or expired sequence", err, err_cap);
 }
 
@@ -620,6 +707,7 @@ drop_row(struct store *st, int64_t n, const uint8_t *id, const uint8_t *pub, int
         bind_blob(st->stmt[S_EVICTED_SET], 1, pub, SZ_PUBLIC_KEY_LEN);
         bind_i64(st->stmt[S_EVICTED_SET], 2, sequence);
         bind_i64(st->stmt[S_EVICTED_SET], 3, now);
+        st->remembered_added++;
         ret = run(st, S_EVICTED_SET, "recording an eviction", err, err_cap);
         if (ret < 0)
             return ret;
@@ -1540,7 +1628,18 @@ store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason,
     if (ret < 0)
         return ret;
     /* A single statement commits on its own (autocommit), with one fsync. */
-    return remember(st, id, reason, now, err, err_cap);
+    ret = remember(st, id, reason, now, err, err_cap);
+    if (ret < 0 || !trim_due(st))
+        return ret;
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = trim_remembered(st, err, err_cap);
+    if (ret < 0) {
+        rollback(st);
+        return ret;
+    }
+    return commit(st, err, err_cap);
 }
 
 int
@@ -1642,6 +1741,17 @@ store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char 
         if (ret < 0)
             return ret;
     }
+    ret = begin(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = trim_remembered(st, err, err_cap);
+    if (ret < 0) {
+        rollback(st);
+        return ret;
+    }
+    ret = commit(st, err, err_cap);
+    if (ret < 0)
+        return ret;
     if (n_forgotten != NULL)
         *n_forgotten = n;
     return 0;
@@ -1678,6 +1788,7 @@ remove_future(struct store *st, int64_t bound, uint64_t max_n, int64_t now, uint
     ret = run(st, S_FUTURE_REMEMBER, "remembering removed bundles", err, err_cap);
     if (ret < 0)
         return ret;
+    st->remembered_added += (uint64_t)sqlite3_changes(st->db);
     bind_i64(del, 1, bound);
     bind_i64(del, 2, limit_of(max_n));
     bind_blob(del, 5, st->has_own ? st->own : none, SZ_PUBLIC_KEY_LEN);
@@ -1807,6 +1918,12 @@ uint64_t
 store_n_future(const struct store *st)
 {
     return st->n_future;
+}
+
+uint64_t
+store_n_remembered_dropped(const struct store *st)
+{
+    return st->n_remembered_dropped;
 }
 
 /* Runs a statement returning one integer (a PRAGMA), outside the cache. */

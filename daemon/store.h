@@ -63,6 +63,8 @@ struct store_limits {
     uint64_t max_publisher_bytes; /* bundle bytes held per publisher */
     int64_t max_age_s;            /* bundles created longer ago than this expire */
     int64_t remember_s;           /* how long remembered ids are kept */
+    uint64_t max_remembered;      /* rows of each of history, gone and evicted: the
+                                     oldest beyond it are dropped before remember_s */
 };
 
 /* Metadata of a stored bundle. */
@@ -165,6 +167,10 @@ void store_set_own_publisher(struct store *st, const uint8_t publisher[SZ_PUBLIC
 /* Bundles refused as STORE_FUTURE by the puts committed since the store was
  * opened (not kept across a restart). */
 uint64_t store_n_future(const struct store *st);
+
+/* Rows of history, gone and evicted dropped before remember_s had passed, to
+ * hold each table to max_remembered, since the store was opened. */
+uint64_t store_n_remembered_dropped(const struct store *st);
 
 /* Fills *m from a verified bundle's header, id and length (received is zeroed). */
 void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
@@ -326,7 +332,8 @@ int store_gone_seqs(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN]
                     store_range_cb cb, void *ctx, char *err, size_t err_cap);
 
 /* Drops remembered ids, and evictions (store_evicted_seq(), store_gone_seqs()),
- * older than remember_s; sets *n_forgotten (ids) unless NULL. */
+ * older than remember_s, then the oldest of each beyond max_remembered; sets
+ * *n_forgotten (ids older than remember_s) unless NULL. */
 int store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char *err,
                          size_t err_cap);
 

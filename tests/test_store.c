@@ -1029,6 +1029,112 @@ test_expiry(void **state)
     assert_int_equal(n_removed, 0);
 }
 
+/* Counts the gone sequences listed (ctx: {count, lowest, highest}). */
+static int
+count_gone(const uint8_t publisher[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t last, void *ctx)
+{
+    uint64_t *v = ctx;
+    (void)publisher;
+    if (v[0] == 0 || first < v[1])
+        v[1] = first;
+    if (last > v[2])
+        v[2] = last;
+    v[0]++;
+    return 0;
+}
+
+/* Of the ids of publisher pub, sequences 1..n (salt 0): how many are remembered at now. */
+static uint64_t
+n_remembered(struct fixture *f, uint8_t pub, uint64_t n, int64_t now)
+{
+    uint8_t id[SZ_BUNDLE_ID_LEN];
+    uint64_t count = 0;
+    int reason;
+
+    for (uint64_t s = 1; s <= n; s++) {
+        make_id(id, pub, s, 0);
+        int r = store_is_remembered(f->st, id, now, &reason, f->err, sizeof(f->err));
+        assert_true(r == 0 || r == 1);
+        count += (uint64_t)r;
+    }
+    return count;
+}
+
+/*
+ * Refusals count against no quota: a peer offering bundles dated long ago
+ * (each refused as expired, its id remembered and its sequence kept as gone)
+ * grew the store file for all of remember_s. Each table of remembered rows
+ * is held to max_remembered, the oldest dropped first: within a step (256
+ * rows at least) as they are written, exactly at store_forget_expired().
+ */
+static void
+test_remembered_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct store_limits lim = {.max_age_s = 1000,
+                               .remember_s = 14 * 86400,
+                               .max_publisher_bytes = 20,
+                               .max_remembered = 100};
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN], id[SZ_BUNDLE_ID_LEN];
+    uint64_t v[3] = {0}, n, held;
+    int64_t t = NOW + 2000;
+    int reason;
+
+    reopen(f, &lim);
+    for (uint64_t s = 1; s <= 2000; s++)
+        assert_int_equal(put1(f, 1, s, 0, NOW - 5000, 10, NOW + (int64_t)s), STORE_EXPIRED);
+    held = n_remembered(f, 1, 2000, t);
+    assert_in_range(held, 100, 100 + 256);
+    make_pub(publisher, 1);
+    assert_int_equal(store_gone_seqs(f->st, publisher, t, count_gone, v, f->err, sizeof(f->err)),
+                     0);
+    assert_in_range(v[0], 100, 100 + 256);
+    assert_int_equal(v[2], 2000);
+
+    /* Maintenance: nothing is older than remember_s, the bound alone applies. */
+    assert_int_equal(store_forget_expired(f->st, t, &n, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(n_remembered(f, 1, 2000, t), 100);
+    assert_int_equal(n_remembered(f, 1, 1900, t), 0);
+    make_id(id, 1, 1901, 0);
+    assert_int_equal(store_is_remembered(f->st, id, t, &reason, f->err, sizeof(f->err)), 1);
+    assert_int_equal(reason, STORE_REASON_EXPIRED);
+    memset(v, 0, sizeof v);
+    assert_int_equal(store_gone_seqs(f->st, publisher, t, count_gone, v, f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(v[0], 100);
+    assert_int_equal(v[1], 1901);
+    assert_int_equal(v[2], 2000);
+    assert_int_equal(store_n_remembered_dropped(f->st), 2 * 1900);
+
+    /* The evicted floors too: 200 publishers each evict one bundle, in turn. */
+    for (uint8_t p = 2; p <= 201; p++) {
+        int64_t at = t + p;
+        assert_int_equal(put1(f, p, 1, 0, at, 15, at), STORE_STORED);
+        assert_int_equal(put1(f, p, 2, 0, at + 1, 15, at), STORE_STORED);
+        assert_int_equal(has1(f, p, 1, 0), 0);
+    }
+    assert_int_equal(store_forget_expired(f->st, t + 300, &n, f->err, sizeof(f->err)), 0);
+    held = 0;
+    for (uint8_t p = 2; p <= 201; p++)
+        held += evicted1(f, p, t + 300) == 1;
+    assert_int_equal(held, 100);
+    assert_int_equal(evicted1(f, 101, t + 300), -1);
+    assert_int_equal(evicted1(f, 102, t + 300), 1);
+    assert_int_equal(evicted1(f, 201, t + 300), 1);
+    /* Still two bundles a publisher: bounding the rows removes no bundle. */
+    assert_int_equal(has1(f, 201, 2, 0), 1);
+    assert_int_equal(has1(f, 2, 2, 0), 1);
+
+    /* With no bound (max_remembered 0), nothing is dropped before remember_s. */
+    lim.max_remembered = 0;
+    store_set_limits(f->st, &lim);
+    for (uint64_t s = 1; s <= 600; s++)
+        assert_int_equal(put1(f, 250, s, 0, NOW - 5000, 10, t + 400), STORE_EXPIRED);
+    assert_int_equal(store_forget_expired(f->st, t + 400, &n, f->err, sizeof(f->err)), 0);
+    assert_int_equal(n_remembered(f, 250, 600, t + 400), 600);
+}
+
 static void
 test_remember(void **state)
 {
@@ -1937,6 +2043,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_own_publisher_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_future_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remembered_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remember, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
