@@ -57,6 +57,28 @@
     "  PRIMARY KEY (publisher, sequence)) WITHOUT ROWID;"                                          \
     "CREATE INDEX gone_by_at ON gone(at);"
 
+/*
+ * Version 4: the (publisher, sequence) pairs held by more than one bundle (the
+ * evidence of equivocation), kept by triggers as bundles come and go, each a
+ * search of bundles_by_seq. Listing them scanned every bundle (a GROUP BY),
+ * at each link a peer opened: a second for a million bundles.
+ */
+#define EQUIVS_SQL                                                                                 \
+    "CREATE TABLE equivs ("                                                                        \
+    "  publisher BLOB NOT NULL,"                                                                   \
+    "  sequence INTEGER NOT NULL,"                                                                 \
+    "  PRIMARY KEY (publisher, sequence)) WITHOUT ROWID;"                                          \
+    "CREATE TRIGGER equivs_ins AFTER INSERT ON bundles"                                            \
+    "  WHEN (SELECT count(*) FROM (SELECT 1 FROM bundles WHERE publisher = new.publisher"          \
+    "        AND sequence = new.sequence LIMIT 2)) > 1 BEGIN"                                      \
+    "  INSERT OR IGNORE INTO equivs(publisher, sequence) VALUES (new.publisher, new.sequence);"    \
+    "END;"                                                                                         \
+    "CREATE TRIGGER equivs_del AFTER DELETE ON bundles"                                            \
+    "  WHEN (SELECT count(*) FROM (SELECT 1 FROM bundles WHERE publisher = old.publisher"          \
+    "        AND sequence = old.sequence LIMIT 2)) < 2 BEGIN"                                      \
+    "  DELETE FROM equivs WHERE publisher = old.publisher AND sequence = old.sequence;"            \
+    "END;"
+
 static const char schema_sql[] =
     "BEGIN IMMEDIATE;"
     /* AUTOINCREMENT: n is never reused, so rows inserted by the current
@@ -92,6 +114,7 @@ static const char schema_sql[] =
     "  publisher BLOB PRIMARY KEY,"
     "  last_seq INTEGER NOT NULL) WITHOUT ROWID;" EVICTED_SQL /* Added in version 2. */
         GONE_SQL                                              /* Added in version 3. */
+            EQUIVS_SQL                                        /* Added in version 4. */
     "CREATE TRIGGER bundles_ins AFTER INSERT ON bundles BEGIN"
     "  INSERT INTO publishers(publisher, n_bundles, bytes) VALUES (new.publisher, 1, new.size)"
     "    ON CONFLICT(publisher) DO UPDATE SET n_bundles = n_bundles + 1,"
@@ -115,6 +138,12 @@ static const char upgrade_to_2_sql[] = "BEGIN IMMEDIATE;" EVICTED_SQL "PRAGMA us
                                        "COMMIT;";
 static const char upgrade_to_3_sql[] = "BEGIN IMMEDIATE;" GONE_SQL "PRAGMA user_version = 3;"
                                        "COMMIT;";
+/* The pairs held before version 4: one scan of the index, once. */
+static const char upgrade_to_4_sql[] =
+    "BEGIN IMMEDIATE;" EQUIVS_SQL "INSERT INTO equivs(publisher, sequence)"
+    " SELECT publisher, sequence FROM bundles GROUP BY publisher, sequence HAVING count(*) > 1;"
+    "PRAGMA user_version = 4;"
+    "COMMIT;";
 
 enum stmt {
     S_BEGIN,
@@ -237,17 +266,17 @@ static const char *const stmt_sql[N_STMT] = {
     [S_RANGES_ALL] = "SELECT publisher, sequence FROM bundles"
                      " WHERE sequence >= ?1 ORDER BY publisher, sequence",
     /*
-     * Groups first (a scan of the covering index), then one pair per group:
-     * its first two bundles. (All pairs of a group of thousands, as a store
-     * from before STORE_EXTRA may hold, were millions of rows to sort.)
+     * The groups kept in equivs (version 4), then one pair per group: its
+     * first two bundles, each a search of bundles_by_seq. (All pairs of a
+     * group of thousands, as a store from before STORE_EXTRA may hold, were
+     * millions of rows to sort.)
      */
-    [S_EQUIVS] = "WITH dup AS (SELECT publisher, sequence, min(n) AS n1 FROM bundles"
-                 "             GROUP BY publisher, sequence HAVING count(*) > 1)"
-                 " SELECT dup.publisher, dup.sequence, a.id,"
-                 "        (SELECT b.id FROM bundles b WHERE b.publisher = dup.publisher"
-                 "         AND b.sequence = dup.sequence AND b.n > dup.n1 ORDER BY b.n LIMIT 1)"
-                 " FROM dup JOIN bundles a ON a.n = dup.n1"
-                 " ORDER BY dup.publisher, dup.sequence",
+    [S_EQUIVS] = "SELECT e.publisher, e.sequence,"
+                 " (SELECT a.id FROM bundles a WHERE a.publisher = e.publisher"
+                 "  AND a.sequence = e.sequence ORDER BY a.n LIMIT 1),"
+                 " (SELECT b.id FROM bundles b WHERE b.publisher = e.publisher"
+                 "  AND b.sequence = e.sequence ORDER BY b.n LIMIT 1 OFFSET 1)"
+                 " FROM equivs e ORDER BY e.publisher, e.sequence",
     /* One publisher and sequence: a search of the (publisher, sequence) index. */
     [S_EQUIVS_OF] = "SELECT a.publisher, a.sequence, a.id, b.id FROM bundles a"
                     " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
@@ -2041,6 +2070,8 @@ upgrade(struct store *st, int64_t version, char *err, size_t err_cap)
         ret = exec_sql(st, upgrade_to_2_sql, "upgrading the store to version 2", err, err_cap);
     if (ret == 0 && version < 3)
         ret = exec_sql(st, upgrade_to_3_sql, "upgrading the store to version 3", err, err_cap);
+    if (ret == 0 && version < 4)
+        ret = exec_sql(st, upgrade_to_4_sql, "upgrading the store to version 4", err, err_cap);
     return ret;
 }
 

@@ -42,7 +42,7 @@
 #include "samizdat/bundle.h"
 
 /* The schema version this code writes and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* Name of the database and of the lock file inside the data folder. */
 #define STORE_DB_NAME "store.sqlite"
 #define STORE_LOCK_NAME "lock"

@@ -1300,10 +1300,10 @@ test_schema_refused(void **state)
         int want;
         const char *want_msg[3];
     } cases[] = {
-        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "3"}},
-        {"CREATE TABLE t(x); PRAGMA user_version = 4; PRAGMA application_id = 1937404788;",
+        {"PRAGMA user_version = 999;", -EPROTO, {"schema version 999", "understands only", "4"}},
+        {"CREATE TABLE t(x); PRAGMA user_version = 5; PRAGMA application_id = 1937404788;",
          -EPROTO,
-         {"schema version 4", "move the data folder", NULL}},
+         {"schema version 5", "move the data folder", NULL}},
         {"CREATE TABLE t(x);", -EPROTO, {"not a samizdat store", NULL, NULL}},
         {"PRAGMA application_id = 42; PRAGMA user_version = 1;",
          -EPROTO,
@@ -1377,7 +1377,9 @@ test_schema_upgrade(void **state)
     snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE evicted; DROP TABLE gone; PRAGMA user_version = 1;",
+                                  "DROP TABLE evicted; DROP TABLE gone; DROP TRIGGER equivs_ins;"
+                                  " DROP TRIGGER equivs_del; DROP TABLE equivs;"
+                                  " PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -1555,6 +1557,62 @@ test_equivocation_legacy_group(void **state)
     assert_true(c.n >= 1 && c.n <= 4);
     /* And a new one for that sequence is refused. */
     assert_int_equal(put1(f, 1, 5, 7, NOW, 10, NOW), STORE_EXTRA);
+}
+
+/*
+ * A version 3 store found equivocations by scanning every bundle; version 4
+ * keeps the pairs in a table. The upgrade fills it from the bundles held, and
+ * the pairs come and go with the bundles from then on.
+ */
+static void
+test_schema_upgrade_equivs(void **state)
+{
+    struct fixture *f = *state;
+    struct equiv_collect c = {0};
+    char path[512];
+    sqlite3 *db = NULL;
+    uint8_t id0[SZ_BUNDLE_ID_LEN], id1[SZ_BUNDLE_ID_LEN];
+
+    assert_int_equal(put1(f, 1, 5, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 5, 1, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 1, 6, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 7, 0, NOW, 10, NOW), STORE_STORED);
+    assert_int_equal(put1(f, 2, 7, 1, NOW, 10, NOW), STORE_STORED);
+    store_close(f->st);
+    f->st = NULL;
+    snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER equivs_ins; DROP TRIGGER equivs_del;"
+                                  " DROP TABLE equivs; PRAGMA user_version = 3;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_upgraded_from(f->st), 3);
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 2);
+    make_id(id0, 1, 5, 0);
+    make_id(id1, 1, 5, 1);
+    assert_int_equal(c.seq[0], 5);
+    assert_memory_equal(c.a[0], id0, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[0], id1, SZ_BUNDLE_ID_LEN);
+    assert_int_equal(c.seq[1], 7);
+
+    /* Deleting one of a pair ends it; storing another starts it again. */
+    assert_int_equal(store_delete(f->st, id0, false, NOW, f->err, sizeof(f->err)), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.seq[0], 7);
+    assert_int_equal(put1(f, 1, 5, 2, NOW, 10, NOW), STORE_STORED);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_equivocations(f->st, collect_equiv, &c, f->err, sizeof(f->err)), 0);
+    assert_int_equal(c.n, 2);
+    make_id(id0, 1, 5, 2);
+    assert_memory_equal(c.a[0], id1, SZ_BUNDLE_ID_LEN);
+    assert_memory_equal(c.b[0], id0, SZ_BUNDLE_ID_LEN);
 }
 
 /* The pairs of one publisher and sequence, without the others. */
@@ -2048,6 +2106,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_seq_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_equivs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocations_of, setup, teardown),
