@@ -21,18 +21,25 @@
 #define ASKED_SLOTS 64                /* per peer: ids last asked of it */
 #define VERIFY_HOLD_BYTES (8u << 20)  /* a peer's bundles waiting for verification */
 #define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
-#define MAX_FETCHES 16384             /* bundles being fetched at once, node-wide */
-#define FETCHES_RESERVED 4096         /* ... beyond, for the peers this node chose */
-#define MAX_FETCHES_PER_PEER 4096     /* fetches one peer's announcements may start */
-#define MAX_FETCHES_PER_ADDRESS 4096  /* ... the links one address opened to this node, together */
-#define FETCH_BUCKETS 4096            /* hash buckets of the fetch table */
-#define RECENT_SLOTS 1024             /* ids stored lately: announcements racing them are ignored */
-#define MAX_DEFERRED 4096             /* wanted ids a peer announced beyond its fetch share */
-#define MAX_DEFERRED_ALL 32768        /* ... every peer's together (80 bytes each) */
-#define DRIVE_SLICE 256               /* deferred fetches one peer starts per turn */
-#define NOT_FOUND_LIMIT 64            /* its own announced ids it says it lacks, per 10 s */
-#define MAX_CANDIDATES 8              /* peers that announced one id */
-#define MAX_REQUESTED 16              /* ids outstanding to one peer */
+/*
+ * Verifications in the thread pool at once (libuv's four threads unless
+ * UV_THREADPOOL_SIZE says otherwise): the others stay free for serving, the
+ * control socket, publishing and maintenance. The rest wait in a queue per
+ * peer, taken in turn (verify_next()).
+ */
+#define VERIFY_PARALLEL 2
+#define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
+#define FETCHES_RESERVED 4096        /* ... beyond, for the peers this node chose */
+#define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
+#define MAX_FETCHES_PER_ADDRESS 4096 /* ... the links one address opened to this node, together */
+#define FETCH_BUCKETS 4096           /* hash buckets of the fetch table */
+#define RECENT_SLOTS 1024            /* ids stored lately: announcements racing them are ignored */
+#define MAX_DEFERRED 4096            /* wanted ids a peer announced beyond its fetch share */
+#define MAX_DEFERRED_ALL 32768       /* ... every peer's together (80 bytes each) */
+#define DRIVE_SLICE 256              /* deferred fetches one peer starts per turn */
+#define NOT_FOUND_LIMIT 64           /* its own announced ids it says it lacks, per 10 s */
+#define MAX_CANDIDATES 8             /* peers that announced one id */
+#define MAX_REQUESTED 16             /* ids outstanding to one peer */
 #define REQUEST_TIMEOUT_MS 30000
 #define MAX_SERVE_IDS 64    /* ids a peer asked for, queued */
 #define MAX_SERVE_RANGES 16 /* ranges a peer asked for, queued */
@@ -223,6 +230,7 @@ struct gossip_peer {
     size_t n_verifying;     /* bundles from this peer being verified */
     size_t verifying_bytes; /* their size and declared content: beyond VERIFY_HOLD_BYTES, reading
                                pauses */
+    struct vqueue *vq;      /* its bundles waiting for a verification slot, or NULL */
     uint64_t taken[TAKEN_SLOTS]; /* id prefixes of the last bundles taken from it */
     size_t taken_next;
     /* Ids asked of it lately: one that comes after its request timed out is still welcome. */
@@ -308,13 +316,15 @@ struct gossip {
     struct skip skips[MAX_SKIPS]; /* a ring: the oldest is replaced when full */
     size_t n_skips, skip_next;
     uint64_t equivocations;
-    struct log_limit future_log;  /* bundles dated ahead, from any peer */
-    struct log_limit equiv_sent;  /* EQUIVOCATION broadcasts, at most a few a minute */
-    struct log_limit equiv_log;   /* equivocations stored: status lists them all */
-    size_t n_deferred_all;        /* deferred announcements, every peer's */
-    size_t verifying_all;         /* bytes of the bundles waiting for verification, node-wide */
-    struct log_limit goodbye_log; /* GOODBYEs from links this node did not open */
-    bool store_failed;            /* the store failed to write a bundle, at store_failed_ms */
+    struct log_limit future_log;      /* bundles dated ahead, from any peer */
+    struct log_limit equiv_sent;      /* EQUIVOCATION broadcasts, at most a few a minute */
+    struct log_limit equiv_log;       /* equivocations stored: status lists them all */
+    size_t n_deferred_all;            /* deferred announcements, every peer's */
+    size_t verifying_all;             /* bytes of the bundles waiting for verification, node-wide */
+    size_t verify_running;            /* verifications in the thread pool (VERIFY_PARALLEL) */
+    struct vqueue *vq_head, *vq_tail; /* peers with verifications waiting, in turn */
+    struct log_limit goodbye_log;     /* GOODBYEs from links this node did not open */
+    bool store_failed;                /* the store failed to write a bundle, at store_failed_ms */
     int64_t store_failed_ms;
     char store_err[1024]; /* ... and why */
     struct log_limit store_log;
@@ -328,6 +338,17 @@ struct gossip {
     size_t n_parts;
     uint64_t no_resume[NO_RESUME_SLOTS]; /* a ring of id prefixes */
     size_t no_resume_next;
+};
+
+/*
+ * A peer's verifications waiting for a slot (VERIFY_PARALLEL), oldest first.
+ * Owned by the gossip ring, not by the peer's state: the jobs hold the peer,
+ * and a link that closes leaves its bundles to be verified and stored.
+ */
+struct vqueue {
+    struct peer *p;
+    struct gjob *head, *tail;
+    struct vqueue *next; /* in the ring */
 };
 
 /* ---- small helpers ---- */
@@ -948,6 +969,7 @@ struct gjob {
     /* VERIFY */
     uint8_t *bundle;
     size_t bundle_len;
+    struct gjob *vnext; /* JOB_VERIFY waiting for a slot: the next of its peer's */
     /* JOB_VERIFY: its weight in the verify budgets (take_bundle()) */
     size_t verify_cost;
     uint64_t content_cap; /* the max_bundle_bytes it was taken under */
@@ -1779,13 +1801,12 @@ log_future(struct gossip *gs, const struct peer *p, const struct store_meta *m)
             hex, pk, peer_name(p), created, (long long)(STORE_MAX_FUTURE_S / 3600), now);
 }
 
+/* Takes a verification's weight out of the budgets, and reads links held for them again. */
 static void
-done_verify(struct gjob *j)
+verify_release(struct gjob *j)
 {
     struct gossip *gs = j->gs;
     struct peer *p = j->p;
-    struct fetch *f;
-    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
 
     if (p->g != NULL && p->g->n_verifying > 0)
         p->g->n_verifying--;
@@ -1809,7 +1830,17 @@ done_verify(struct gjob *j)
                 }
         }
     }
+}
 
+static void
+done_verify(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct peer *p = j->p;
+    struct fetch *f;
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1];
+
+    verify_release(j);
     if (j->verify_rc != 0 && j->resumed) {
         /*
          * The kept bytes are this node's own, and only the rest came from p:
@@ -2367,6 +2398,53 @@ done_compare(struct gjob *j)
     maybe_recompare(p);
 }
 
+static void on_gjob_done(uv_work_t *w, int status);
+
+/*
+ * Fills the verification slots from the waiting queues, a job from each peer
+ * in turn: one peer's hundred bundles that inflate to 62 MB each no longer
+ * hold another's, nor the control socket, behind them. The jobs taken were
+ * counted and hold their peer since they were submitted; once stopping they
+ * are dropped (nothing is stored then).
+ */
+static void
+verify_next(struct gossip *gs)
+{
+    struct daemon *d = gs->d;
+
+    while (gs->verify_running < VERIFY_PARALLEL && gs->vq_head != NULL) {
+        struct vqueue *vq = gs->vq_head;
+        struct gjob *j = vq->head;
+
+        gs->vq_head = vq->next;
+        if (gs->vq_head == NULL)
+            gs->vq_tail = NULL;
+        vq->head = j->vnext;
+        j->vnext = NULL;
+        if (vq->head != NULL) {
+            vq->next = NULL;
+            if (gs->vq_tail != NULL)
+                gs->vq_tail->next = vq;
+            else
+                gs->vq_head = vq;
+            gs->vq_tail = vq;
+        } else {
+            if (vq->p->g != NULL && vq->p->g->vq == vq)
+                vq->p->g->vq = NULL;
+            free(vq);
+        }
+        if (!d->stopping && uv_queue_work(d->loop, &j->work, on_gjob_work, on_gjob_done) == 0) {
+            gs->verify_running++;
+            continue;
+        }
+        if (!d->stopping)
+            verify_release(j);
+        d->n_jobs--;
+        peer_release(j->p);
+        gjob_free(j);
+    }
+}
+
 static void
 on_gjob_done(uv_work_t *w, int status)
 {
@@ -2374,6 +2452,8 @@ on_gjob_done(uv_work_t *w, int status)
     struct daemon *d = j->gs->d;
 
     d->n_jobs--;
+    if (j->kind == JOB_VERIFY && j->gs->verify_running > 0)
+        j->gs->verify_running--;
     if (j->kind == JOB_COMPARE && j->p->g != NULL)
         j->p->g->comparing = false;
     if (j->kind == JOB_SERVE || j->kind == JOB_SUMMARY)
@@ -2402,6 +2482,8 @@ on_gjob_done(uv_work_t *w, int status)
     peer_release(j->p);
     if ((j->kind == JOB_SERVE || j->reserve > 0) && !d->stopping)
         gossip_send_freed(d);
+    if (j->kind == JOB_VERIFY)
+        verify_next(j->gs);
     gjob_free(j);
     daemon_job_done(d);
 }
@@ -2431,6 +2513,50 @@ gjob_queue(struct gjob *j)
         return rc;
     }
     d->n_jobs++;
+    peer_hold(j->p);
+    return 0;
+}
+
+/*
+ * Queues a verification, or keeps it in its peer's queue when VERIFY_PARALLEL
+ * are running (counted and holding the peer as if queued: verify_next()).
+ * Frees the job when it fails, as gjob_queue() does.
+ */
+static int
+verify_submit(struct gjob *j)
+{
+    struct gossip *gs = j->gs;
+    struct gossip_peer *g = j->p->g;
+    struct vqueue *vq;
+    int rc;
+
+    if (gs->verify_running < VERIFY_PARALLEL && gs->vq_head == NULL) {
+        rc = gjob_queue(j);
+        if (rc == 0)
+            gs->verify_running++;
+        return rc;
+    }
+    vq = g->vq;
+    if (vq == NULL) {
+        vq = calloc(1, sizeof *vq);
+        if (vq == NULL) {
+            gjob_free(j);
+            return UV_ENOMEM;
+        }
+        vq->p = j->p;
+        g->vq = vq;
+        if (gs->vq_tail != NULL)
+            gs->vq_tail->next = vq;
+        else
+            gs->vq_head = vq;
+        gs->vq_tail = vq;
+    }
+    if (vq->tail != NULL)
+        vq->tail->vnext = j;
+    else
+        vq->head = j;
+    vq->tail = j;
+    gs->d->n_jobs++;
     peer_hold(j->p);
     return 0;
 }
@@ -3211,7 +3337,7 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
     if (resumed_from != NULL)
         snprintf(j->resumed_from, sizeof j->resumed_from, "%s", resumed_from);
     memcpy(j->rx_id, id, SZ_BUNDLE_ID_LEN);
-    if (gjob_queue(j) != 0) { /* gjob_queue frees the job, and the bytes with it. */
+    if (verify_submit(j) != 0) { /* verify_submit frees the job, and the bytes with it. */
         log_msg(LOG_WARN, "peer %s: cannot queue verification", peer_name(p));
         return 0;
     }

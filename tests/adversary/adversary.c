@@ -44,6 +44,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "samizdat/article.h"
 #include "samizdat/buf.h"
 #include "samizdat/bundle.h"
 #include "samizdat/common.h"
@@ -2443,6 +2444,155 @@ cmd_equiv_flood(const char *dirpath)
 }
 
 /*
+ * bombs N: N valid bundles (default 100) of a fresh publisher key, each a few
+ * KB that inflates to about 62 MB (two articles of 31 MiB of one letter). A
+ * SUMMARY claims sequences 1..N; on the daemon's REQUEST_RANGE they go in one
+ * BUNDLES message, then RANGE_DONE, and the link stays for --hold seconds
+ * (default 10). Nothing is wrong with them, so nothing is banned: what the
+ * daemon must do is verify them without holding its other work (the control
+ * socket, other peers' bundles) behind them, which is the test script's to
+ * time. Prints "sent: N bombs" once they are out.
+ */
+static int
+cmd_bombs(const char *arg)
+{
+    unsigned long n = arg != NULL ? strtoul(arg, NULL, 0) : 100, k, n_sent = 0;
+    double hold = opt.hold_s >= 0 ? opt.hold_s : 10, t0;
+    size_t body_len = (size_t)31 << 20, clen = 0, blen = 0, len0 = 0;
+    uint8_t pk[SZ_PUBLIC_KEY_LEN], sk[SZ_SECRET_KEY_LEN], id[SZ_BUNDLE_ID_LEN];
+    uint8_t *letters, *content = NULL, *b0 = NULL, **bs, *body;
+    size_t *ls;
+    struct sz_article a[2];
+    struct sz_seal_params sp;
+    struct sz_msg_range claim, asked = {0, 0};
+    struct sz_msg_summary_src src;
+    struct sz_msg m;
+    struct conn c;
+    bool got = false;
+
+    if (n == 0 || n > 1000)
+        die_local("bombs: N must be 1 to 1000");
+    letters = malloc(body_len);
+    bs = calloc(n, sizeof *bs);
+    ls = calloc(n, sizeof *ls);
+    body = malloc(SZ_MSG_MAX_LEN);
+    if (letters == NULL || bs == NULL || ls == NULL || body == NULL)
+        die_local("out of memory");
+    memset(letters, 'a', body_len);
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 2; i++) {
+        a[i].id.p = i ? "b2" : "b1";
+        a[i].id.len = 2;
+        a[i].title.p = "Bomb";
+        a[i].title.len = 4;
+        a[i].published = (int64_t)time(NULL) - 100;
+        a[i].ctype = SZ_CTYPE_PLAIN;
+        a[i].body = letters;
+        a[i].body_len = body_len;
+    }
+    crypto_sign_keypair(pk, sk);
+    memset(&sp, 0, sizeof sp);
+    sp.secret_key = sk;
+    sp.sequence = 1;
+    sp.created = (int64_t)time(NULL) - 60;
+    sp.level = 3;
+    if (sz_container_encode(a, 2, &content, &clen) != 0 ||
+        sz_bundle_seal(&sp, content, clen, &b0, &len0, id) != 0)
+        die_local("bombs: cannot make the bundle");
+    free(content);
+    free(letters);
+    /* The same payload under each sequence: only the header and signature differ. */
+    for (k = 0; k < n; k++) {
+        uint8_t signed_msg[19 + SZ_BUNDLE_HEADER_LEN];
+        bs[k] = malloc(len0);
+        if (bs[k] == NULL)
+            die_local("out of memory");
+        memcpy(bs[k], b0, len0);
+        ls[k] = len0;
+        sz_store64(bs[k] + 40, k + 1); /* sequence (BUNDLE.md 1.1) */
+        memcpy(signed_msg, "samizdat-bundle-v1", 19);
+        memcpy(signed_msg + 19, bs[k], SZ_BUNDLE_HEADER_LEN);
+        crypto_sign_detached(bs[k] + SZ_BUNDLE_HEADER_LEN, NULL, signed_msg, sizeof signed_msg, sk);
+    }
+    free(b0);
+    if (sz_bundle_verify(bs[n - 1], ls[n - 1], SZ_BUNDLE_DEFAULT_CONTENT_CAP, NULL, id) != 0)
+        die_local("bombs: the bundles made do not verify");
+    say("made: %lu bundles of %zu bytes, each inflating to %zu bytes", n, len0, clen);
+
+    keys.features |= SZ_FEATURE_BATCH;
+    if (handshake(&c, opt.from, NULL) != 0 || (sz_link_features(c.link) & SZ_FEATURE_BATCH) == 0) {
+        conn_free(&c);
+        return verdict(false, "handshake failed, or no batch feature");
+    }
+    claim.first = 1;
+    claim.last = n;
+    src.publisher = pk;
+    src.ranges = &claim;
+    src.n_ranges = 1;
+    if (sz_msg_encode_summary(false, &src, 1, body, SZ_MSG_MAX_LEN, &blen) != 0)
+        die_local("cannot encode SUMMARY");
+    send_body(&c, body, blen);
+    t0 = now_s();
+    while (!got && now_s() - t0 < REQUEST_WAIT_MS / 1000.0 &&
+           conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
+        for (size_t i = 0; i < c.n_ranges; i++)
+            if (memcmp(c.ranges[i].publisher, pk, SZ_PUBLIC_KEY_LEN) == 0 &&
+                c.ranges[i].first <= 1) {
+                got = true;
+                asked.first = c.ranges[i].first;
+                asked.last = c.ranges[i].last;
+            }
+        c.n_ranges = 0;
+        c.n_ranges_total = 0;
+    }
+    if (!got) {
+        conn_free(&c);
+        return verdict(false, "the daemon did not REQUEST_RANGE the claimed sequences");
+    }
+    {
+        const uint8_t **p = calloc(n, sizeof *p);
+        size_t *pl = calloc(n, sizeof *pl);
+        if (p == NULL || pl == NULL)
+            die_local("out of memory");
+        for (k = 0; k < n; k++)
+            if (k + 1 >= asked.first && k + 1 <= asked.last) {
+                p[n_sent] = bs[k];
+                pl[n_sent++] = ls[k];
+            }
+        if (sz_msg_encode_bundles(p, pl, n_sent, body, SZ_MSG_MAX_LEN, &blen) != 0)
+            die_local("cannot encode BUNDLES");
+        free(p);
+        free(pl);
+    }
+    send_body(&c, body, blen);
+    memset(&m, 0, sizeof m);
+    m.type = SZ_MSG_RANGE_DONE;
+    memcpy(m.publisher, pk, SZ_PUBLIC_KEY_LEN);
+    m.first = asked.first;
+    m.last = asked.last;
+    m.sent = n_sent;
+    send_msg(&c, &m);
+    (void)conn_pump(&c, 3000, out_empty);
+    say("sent: %lu bombs (sequences %llu to %llu asked) in one BUNDLES message", n_sent,
+        (unsigned long long)asked.first, (unsigned long long)asked.last);
+    (void)conn_pump(&c, (int)(hold * 1000), NULL);
+    say("connection: %s", c.closed ? "closed by the daemon" : "still open");
+    if (c.goodbye)
+        say("goodbye: reason %u (%s): \"%s\"", c.goodbye_reason, reason_name(c.goodbye_reason),
+            c.goodbye_text);
+    {
+        bool ok = !c.closed && c.link_err == 0;
+        conn_free(&c);
+        for (k = 0; k < n; k++)
+            free(bs[k]);
+        free(bs);
+        free(ls);
+        free(body);
+        return verdict(ok, "valid bundles that inflate a thousandfold: taken, the link kept");
+    }
+}
+
+/*
  * bundle-repeat BUNDLE: a SUMMARY claiming the bundle's publisher and
  * sequence, which the daemon lacks; on its REQUEST_RANGE, BUNDLES messages
  * full of copies of that one valid bundle (at most 256 KiB) for --seconds
@@ -3861,6 +4011,8 @@ usage(void)
           "                           announce B, answer its REQUEST with BUNDLE)\n"
           "  equiv-flood DIR          on a REQUEST_RANGE, every DIR/*.bundle (one publisher,\n"
           "                           one sequence); the store keeps two\n"
+          "  bombs [N]                N valid bundles (100) of a few KB that inflate to\n"
+          "                           62 MB each, in one BUNDLES on a REQUEST_RANGE\n"
           "  flood [N]                N announcements (default 100000); requests bounded\n"
           "                           (--not-found: every id asked is answered NOT_FOUND)\n"
           "  slow                     trickle a frame one byte a second (--handshake:\n"
@@ -4157,6 +4309,8 @@ main(int argc, char **argv)
         return cmd_summary_flood(arg);
     if (strcmp(cmd, "equiv-flood") == 0 && arg != NULL)
         return cmd_equiv_flood(arg);
+    if (strcmp(cmd, "bombs") == 0)
+        return cmd_bombs(arg);
     if (strcmp(cmd, "bundle-repeat") == 0 && arg != NULL)
         return cmd_bundle_repeat(arg);
     if (strcmp(cmd, "ping-flood") == 0 && arg == NULL)
