@@ -76,12 +76,8 @@ commit_pair(struct util_tmp *pk_tmp, const char *pk_path, struct util_tmp *sk_tm
 static bool
 keygen_refuses(const char *path, bool secret)
 {
-    static const char *const daemon_files[] = {
-        "node.key",         "publisher.seq", "store.sqlite", "store.sqlite-wal",
-        "store.sqlite-shm", "lock",          "control.sock"};
-    char dir[PATH_MAX], real[PATH_MAX], probe[PATH_MAX];
+    char real[PATH_MAX], probe[PATH_MAX];
     struct stat st;
-    const char *base;
     size_t n;
 
     if (lstat(path, &st) != 0)
@@ -106,18 +102,11 @@ keygen_refuses(const char *path, bool secret)
             }
         }
     }
-    base = util_split_path(path, dir, sizeof dir);
-    for (size_t k = 0; k < sizeof daemon_files / sizeof daemon_files[0]; k++) {
-        if (strcmp(base, daemon_files[k]) != 0)
-            continue;
-        if ((size_t)snprintf(probe, sizeof probe, "%.*s/store.sqlite", (int)(sizeof probe - 16),
-                             dir) < sizeof probe &&
-            lstat(probe, &st) == 0) {
-            util_err("%s is a file of a samizdatd data folder: replacing it would break the "
-                     "daemon, even with --force (give a path outside that folder)",
-                     path);
-            return true;
-        }
+    if (util_daemon_file(path)) {
+        util_err("%s is a file of a samizdatd data folder: replacing it would break the "
+                 "daemon, even with --force (give a path outside that folder)",
+                 path);
+        return true;
     }
     return false;
 }

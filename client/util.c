@@ -557,7 +557,31 @@ util_output_file_ok(const char *path)
         util_err("%s is a samizdat public key: not replacing it (give another output file)", path);
         return false;
     }
+    if (util_daemon_file(path)) {
+        util_err("%s is a file of a samizdatd data folder: replacing it would break the daemon "
+                 "(give a path outside that folder)",
+                 path);
+        return false;
+    }
     return true;
+}
+
+bool
+util_daemon_file(const char *path)
+{
+    static const char *const daemon_files[] = {
+        "node.key",         "publisher.seq", "store.sqlite", "store.sqlite-wal",
+        "store.sqlite-shm", "lock",          "control.sock"};
+    char dir[PATH_MAX], probe[PATH_MAX];
+    struct stat st;
+    const char *base = util_split_path(path, dir, sizeof dir);
+
+    for (size_t k = 0; k < sizeof daemon_files / sizeof daemon_files[0]; k++)
+        if (strcmp(base, daemon_files[k]) == 0)
+            return (size_t)snprintf(probe, sizeof probe, "%.*s/store.sqlite",
+                                    (int)(sizeof probe - 16), dir) < sizeof probe &&
+                   lstat(probe, &st) == 0;
+    return false;
 }
 
 /* Lexically tidies a path that cannot be resolved: no "//", no "./" parts. */

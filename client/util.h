@@ -122,9 +122,18 @@ bool util_output_folder_ok(const char *path);
 /*
  * Before a bundle is made to replace path: true when nothing stands there, or
  * a file a bundle may replace; false (after a message on stderr) for a folder
- * or another non-regular file, and for a samizdat secret or public key.
+ * or another non-regular file, for a samizdat secret or public key, and for a
+ * file of a samizdatd data folder (util_daemon_file()).
  */
 bool util_output_file_ok(const char *path);
+
+/*
+ * True when path names one of the files samizdatd keeps in its data folder
+ * (node.key, publisher.seq, store.sqlite and its companions, lock,
+ * control.sock) and a store.sqlite stands beside it: replacing it would break
+ * the daemon.
+ */
+bool util_daemon_file(const char *path);
 
 /* True when path, or the file a symbolic link there points to, is a samizdat secret key file. */
 bool util_is_secret_key(const char *path);

@@ -874,6 +874,17 @@ expect_status "keygen --force over a daemon's node.key refused" 5 "$SZ" keygen -
     --force --secret-key "$TMP/n2.sk" --public-key "$TMP/dd/node.key"
 expect_stderr "the data folder named" "data folder"
 cmp -s "$TMP/dd/node.key" "$TMP/dd/node.key.orig" && ok || bad "keygen --force replaced node.key"
+# pack replaces its output atomically: never with a daemon's key or store
+# (and no sequence number is used up by the refusal).
+seq_before=$(cat "$TMP/rec.sk.seq")
+for f in node.key store.sqlite; do
+    cp "$TMP/dd/$f" "$TMP/dd/$f.before"
+    expect_status "pack --output over a daemon's $f refused" 5 "$SZ" pack \
+        --secret-key "$TMP/rec.sk" --output "$TMP/dd/$f" "${ARTICLES[0]}"
+    expect_stderr "pack names the data folder" "dd/$f is a file of a samizdatd data folder"
+    cmp -s "$TMP/dd/$f" "$TMP/dd/$f.before" && ok || bad "pack --output replaced $f"
+done
+[ "$(cat "$TMP/rec.sk.seq")" = "$seq_before" ] && ok || bad "a refused pack used up a sequence number"
 
 # --- keygen: both files or neither, never the old secret key lost
 "$SZ" keygen --no-passphrase --secret-key "$TMP/old.sk" --public-key "$TMP/old.pk" >/dev/null
