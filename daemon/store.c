@@ -59,24 +59,23 @@
 
 /*
  * Version 4: the (publisher, sequence) pairs held by more than one bundle (the
- * evidence of equivocation), kept by triggers as bundles come and go, each a
- * search of bundles_by_seq. Listing them scanned every bundle (a GROUP BY),
- * at each link a peer opened: a second for a million bundles.
+ * evidence of equivocation). A put adds its pair when its check finds one
+ * (put_one()); a trigger drops a pair when a delete leaves one bundle of it,
+ * looking at the bundles only for a pair listed (usually none is). Listing
+ * them scanned every bundle (a GROUP BY), at each link a peer opened: a
+ * second for a million bundles.
  */
 #define EQUIVS_SQL                                                                                 \
     "CREATE TABLE equivs ("                                                                        \
     "  publisher BLOB NOT NULL,"                                                                   \
     "  sequence INTEGER NOT NULL,"                                                                 \
     "  PRIMARY KEY (publisher, sequence)) WITHOUT ROWID;"                                          \
-    "CREATE TRIGGER equivs_ins AFTER INSERT ON bundles"                                            \
-    "  WHEN (SELECT count(*) FROM (SELECT 1 FROM bundles WHERE publisher = new.publisher"          \
-    "        AND sequence = new.sequence LIMIT 2)) > 1 BEGIN"                                      \
-    "  INSERT OR IGNORE INTO equivs(publisher, sequence) VALUES (new.publisher, new.sequence);"    \
-    "END;"                                                                                         \
     "CREATE TRIGGER equivs_del AFTER DELETE ON bundles"                                            \
-    "  WHEN (SELECT count(*) FROM (SELECT 1 FROM bundles WHERE publisher = old.publisher"          \
-    "        AND sequence = old.sequence LIMIT 2)) < 2 BEGIN"                                      \
-    "  DELETE FROM equivs WHERE publisher = old.publisher AND sequence = old.sequence;"            \
+    "  WHEN EXISTS (SELECT 1 FROM equivs WHERE publisher = old.publisher"                          \
+    "               AND sequence = old.sequence) BEGIN"                                            \
+    "  DELETE FROM equivs WHERE publisher = old.publisher AND sequence = old.sequence"             \
+    "    AND (SELECT count(*) FROM (SELECT 1 FROM bundles WHERE publisher = old.publisher"         \
+    "         AND sequence = old.sequence LIMIT 2)) < 2;"                                          \
     "END;"
 
 static const char schema_sql[] =
@@ -187,6 +186,7 @@ enum stmt {
     S_RANGES_ALL,
     S_EQUIVS,
     S_EQUIVS_OF,
+    S_EQUIVS_ADD,
     S_SEQ_GET,
     S_SEQ_SET,
     S_HISTORY_COUNT,
@@ -282,6 +282,7 @@ static const char *const stmt_sql[N_STMT] = {
                     " JOIN bundles b ON b.publisher = a.publisher AND b.sequence = a.sequence"
                     "                 AND b.n > a.n"
                     " WHERE a.publisher = ?1 AND a.sequence = ?2 ORDER BY a.n, b.n LIMIT 4",
+    [S_EQUIVS_ADD] = "INSERT OR IGNORE INTO equivs(publisher, sequence) VALUES (?1, ?2)",
     [S_SEQ_GET] = "SELECT last_seq FROM publisher_seq WHERE publisher = ?1",
     [S_SEQ_SET] = "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
     /* The bound on remembered rows (trim_remembered()): the oldest go first. */
@@ -986,6 +987,13 @@ put_one(struct store *st, struct evict_ctx *ec, size_t i, char *err, size_t err_
     ret = run(st, S_INSERT_BYTES, "storing bundle bytes", err, err_cap);
     if (ret < 0)
         goto out;
+    if (it->equivocates) {
+        bind_blob(st->stmt[S_EQUIVS_ADD], 1, m->publisher, SZ_PUBLIC_KEY_LEN);
+        bind_i64(st->stmt[S_EQUIVS_ADD], 2, (int64_t)m->sequence);
+        ret = run(st, S_EQUIVS_ADD, "recording an equivocation", err, err_cap);
+        if (ret < 0)
+            goto out;
+    }
     bind_blob(st->stmt[S_UNREMEMBER], 1, m->id, SZ_BUNDLE_ID_LEN);
     ret = run(st, S_UNREMEMBER, "forgetting a stored id", err, err_cap);
     if (ret < 0)
