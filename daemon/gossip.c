@@ -23,11 +23,15 @@
 #define VERIFY_ALL_BYTES (128u << 20) /* ... every peer's together */
 /*
  * Verifications in the thread pool at once (libuv's four threads unless
- * UV_THREADPOOL_SIZE says otherwise): the others stay free for serving, the
- * control socket, publishing and maintenance. The rest wait in a queue per
- * peer, taken in turn (verify_next()).
+ * UV_THREADPOOL_SIZE says otherwise): two whatever they weigh, more while
+ * those in the pool weigh (size and declared content) at most
+ * VERIFY_POOL_BYTES together, so that the pool's queue holds milliseconds
+ * of verification ahead of serving, the control socket, publishing and
+ * maintenance. The rest wait in a queue per peer, taken in turn
+ * (verify_next()).
  */
 #define VERIFY_PARALLEL 2
+#define VERIFY_POOL_BYTES (8u << 20)
 #define MAX_FETCHES 16384            /* bundles being fetched at once, node-wide */
 #define FETCHES_RESERVED 4096        /* ... beyond, for the peers this node chose */
 #define MAX_FETCHES_PER_PEER 4096    /* fetches one peer's announcements may start */
@@ -322,6 +326,7 @@ struct gossip {
     size_t n_deferred_all;            /* deferred announcements, every peer's */
     size_t verifying_all;             /* bytes of the bundles waiting for verification, node-wide */
     size_t verify_running;            /* verifications in the thread pool (VERIFY_PARALLEL) */
+    size_t verify_running_cost;       /* ... and what they weigh (VERIFY_POOL_BYTES) */
     struct vqueue *vq_head, *vq_tail; /* peers with verifications waiting, in turn */
     struct log_limit goodbye_log;     /* GOODBYEs from links this node did not open */
     bool store_failed;                /* the store failed to write a bundle, at store_failed_ms */
@@ -2400,19 +2405,28 @@ done_compare(struct gjob *j)
 
 static void on_gjob_done(uv_work_t *w, int status);
 
+/* Whether a verification weighing `cost` may go to the thread pool now. */
+static bool
+verify_may_start(const struct gossip *gs, size_t cost)
+{
+    return gs->verify_running < VERIFY_PARALLEL ||
+           (gs->verify_running_cost <= VERIFY_POOL_BYTES &&
+            cost <= VERIFY_POOL_BYTES - gs->verify_running_cost);
+}
+
 /*
- * Fills the verification slots from the waiting queues, a job from each peer
- * in turn: one peer's hundred bundles that inflate to 62 MB each no longer
- * hold another's, nor the control socket, behind them. The jobs taken were
- * counted and hold their peer since they were submitted; once stopping they
- * are dropped (nothing is stored then).
+ * Fills the verification slots (verify_may_start()) from the waiting queues,
+ * a job from each peer in turn: one peer's hundred bundles that inflate to
+ * 62 MB each no longer hold another's, nor the control socket, behind them.
+ * The jobs taken were counted and hold their peer since they were submitted;
+ * once stopping they are dropped (nothing is stored then).
  */
 static void
 verify_next(struct gossip *gs)
 {
     struct daemon *d = gs->d;
 
-    while (gs->verify_running < VERIFY_PARALLEL && gs->vq_head != NULL) {
+    while (gs->vq_head != NULL && verify_may_start(gs, gs->vq_head->head->verify_cost)) {
         struct vqueue *vq = gs->vq_head;
         struct gjob *j = vq->head;
 
@@ -2435,6 +2449,7 @@ verify_next(struct gossip *gs)
         }
         if (!d->stopping && uv_queue_work(d->loop, &j->work, on_gjob_work, on_gjob_done) == 0) {
             gs->verify_running++;
+            gs->verify_running_cost += j->verify_cost;
             continue;
         }
         if (!d->stopping)
@@ -2452,8 +2467,12 @@ on_gjob_done(uv_work_t *w, int status)
     struct daemon *d = j->gs->d;
 
     d->n_jobs--;
-    if (j->kind == JOB_VERIFY && j->gs->verify_running > 0)
+    if (j->kind == JOB_VERIFY && j->gs->verify_running > 0) {
         j->gs->verify_running--;
+        j->gs->verify_running_cost -= j->gs->verify_running_cost < j->verify_cost
+                                          ? j->gs->verify_running_cost
+                                          : j->verify_cost;
+    }
     if (j->kind == JOB_COMPARE && j->p->g != NULL)
         j->p->g->comparing = false;
     if (j->kind == JOB_SERVE || j->kind == JOB_SUMMARY)
@@ -2518,8 +2537,9 @@ gjob_queue(struct gjob *j)
 }
 
 /*
- * Queues a verification, or keeps it in its peer's queue when VERIFY_PARALLEL
- * are running (counted and holding the peer as if queued: verify_next()).
+ * Queues a verification, or keeps it in its peer's queue when the pool holds
+ * enough (verify_may_start(); counted and holding the peer as if queued:
+ * verify_next()).
  * Frees the job when it fails, as gjob_queue() does.
  */
 static int
@@ -2530,10 +2550,12 @@ verify_submit(struct gjob *j)
     struct vqueue *vq;
     int rc;
 
-    if (gs->verify_running < VERIFY_PARALLEL && gs->vq_head == NULL) {
+    if (gs->vq_head == NULL && verify_may_start(gs, j->verify_cost)) {
         rc = gjob_queue(j);
-        if (rc == 0)
+        if (rc == 0) {
             gs->verify_running++;
+            gs->verify_running_cost += j->verify_cost;
+        }
         return rc;
     }
     vq = g->vq;
