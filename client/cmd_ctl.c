@@ -1084,11 +1084,14 @@ cmd_export(int argc, char **argv)
                  out_path);
         goto out;
     }
-    if (!util_output_file_ok(out_path))
-        goto out;
+    /* The daemon's own folder first: it says which folder, and is sure of it. */
     rc = refuse_data_dir(sock, dirfd, name, out_path);
     if (rc >= 0)
         goto out;
+    if (!util_output_file_ok(out_path)) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
     rc = call(sock, &req, SZ_CTL_R_EXPORT, &frame, &reply);
     if (rc != EXIT_OK)
         goto out;
