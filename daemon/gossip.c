@@ -2405,6 +2405,18 @@ done_compare(struct gjob *j)
 
 static void on_gjob_done(uv_work_t *w, int status);
 
+/* Puts vq at the end of the ring of peers whose verifications wait. */
+static void
+vq_ring_append(struct gossip *gs, struct vqueue *vq)
+{
+    vq->next = NULL;
+    if (gs->vq_tail != NULL)
+        gs->vq_tail->next = vq;
+    else
+        gs->vq_head = vq;
+    gs->vq_tail = vq;
+}
+
 /* Whether a verification weighing `cost` may go to the thread pool now. */
 static bool
 verify_may_start(const struct gossip *gs, size_t cost)
@@ -2436,12 +2448,7 @@ verify_next(struct gossip *gs)
         vq->head = j->vnext;
         j->vnext = NULL;
         if (vq->head != NULL) {
-            vq->next = NULL;
-            if (gs->vq_tail != NULL)
-                gs->vq_tail->next = vq;
-            else
-                gs->vq_head = vq;
-            gs->vq_tail = vq;
+            vq_ring_append(gs, vq);
         } else {
             if (vq->p->g != NULL && vq->p->g->vq == vq)
                 vq->p->g->vq = NULL;
@@ -2567,11 +2574,7 @@ verify_submit(struct gjob *j)
         }
         vq->p = j->p;
         g->vq = vq;
-        if (gs->vq_tail != NULL)
-            gs->vq_tail->next = vq;
-        else
-            gs->vq_head = vq;
-        gs->vq_tail = vq;
+        vq_ring_append(gs, vq);
     }
     if (vq->tail != NULL)
         vq->tail->vnext = j;

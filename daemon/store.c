@@ -581,6 +581,22 @@ commit(struct store *st, char *err, size_t err_cap)
     return ret;
 }
 
+/* trim_remembered() in a transaction of its own, outside any other. */
+static int
+trim_committed(struct store *st, char *err, size_t err_cap)
+{
+    int ret = begin(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    ret = trim_remembered(st, err, err_cap);
+    if (ret < 0) {
+        rollback(st);
+        return ret;
+    }
+    return commit(st, err, err_cap);
+}
+
 /* now - span without overflow; span > 0. */
 static int64_t
 before(int64_t now, int64_t span)
@@ -1668,15 +1684,7 @@ store_remember(struct store *st, const uint8_t id[SZ_BUNDLE_ID_LEN], int reason,
     ret = remember(st, id, reason, now, err, err_cap);
     if (ret < 0 || !trim_due(st))
         return ret;
-    ret = begin(st, err, err_cap);
-    if (ret < 0)
-        return ret;
-    ret = trim_remembered(st, err, err_cap);
-    if (ret < 0) {
-        rollback(st);
-        return ret;
-    }
-    return commit(st, err, err_cap);
+    return trim_committed(st, err, err_cap);
 }
 
 int
@@ -1778,15 +1786,7 @@ store_forget_expired(struct store *st, int64_t now, uint64_t *n_forgotten, char 
         if (ret < 0)
             return ret;
     }
-    ret = begin(st, err, err_cap);
-    if (ret < 0)
-        return ret;
-    ret = trim_remembered(st, err, err_cap);
-    if (ret < 0) {
-        rollback(st);
-        return ret;
-    }
-    ret = commit(st, err, err_cap);
+    ret = trim_committed(st, err, err_cap);
     if (ret < 0)
         return ret;
     if (n_forgotten != NULL)
