@@ -1353,6 +1353,21 @@ test_schema_refused(void **state)
     assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
 }
 
+/* Closes the store and runs sql on its file as another program would (an older samizdatd). */
+static void
+rewrite_closed(struct fixture *f, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+
+    store_close(f->st);
+    f->st = NULL;
+    snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 /*
  * A version 1 store (no record of evictions) is upgraded in place on open: its
  * bundles and history stay, and evictions are recorded from then on.
@@ -1371,18 +1386,10 @@ test_schema_upgrade(void **state)
     assert_int_equal(put1(f, 1, 1, 0, NOW - 50, 1000, NOW), STORE_STORED);
     assert_int_equal(put1(f, 1, 2, 0, NOW - 40, 1000, NOW), STORE_STORED);
     assert_int_equal(put1(f, 1, 3, 0, NOW - 30, 1000, NOW), STORE_STORED);
-    store_close(f->st);
-    f->st = NULL;
     /* What version 1 wrote: no table of evictions. */
+    rewrite_closed(f, "DROP TABLE evicted; DROP TABLE gone;"
+                      " DROP TRIGGER equivs_del; DROP TABLE equivs; PRAGMA user_version = 1;");
     snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE evicted; DROP TABLE gone;"
-                                  " DROP TRIGGER equivs_del; DROP TABLE equivs;"
-                                  " PRAGMA user_version = 1;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
     assert_int_equal(store_open(f->dir, &lim, &f->st, f->err, sizeof(f->err)), 0);
     assert_int_equal(store_upgraded_from(f->st), 1); /* the daemon says so in its log */
@@ -1576,8 +1583,6 @@ test_schema_upgrade_equivs(void **state)
 {
     struct fixture *f = *state;
     struct equiv_collect c = {0};
-    char path[512];
-    sqlite3 *db = NULL;
     uint8_t id0[SZ_BUNDLE_ID_LEN], id1[SZ_BUNDLE_ID_LEN];
 
     assert_int_equal(put1(f, 1, 5, 0, NOW, 10, NOW), STORE_STORED);
@@ -1585,16 +1590,7 @@ test_schema_upgrade_equivs(void **state)
     assert_int_equal(put1(f, 1, 6, 0, NOW, 10, NOW), STORE_STORED);
     assert_int_equal(put1(f, 2, 7, 0, NOW, 10, NOW), STORE_STORED);
     assert_int_equal(put1(f, 2, 7, 1, NOW, 10, NOW), STORE_STORED);
-    store_close(f->st);
-    f->st = NULL;
-    snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_DB_NAME);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TRIGGER equivs_del; DROP TABLE equivs;"
-                                  " PRAGMA user_version = 3;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    rewrite_closed(f, "DROP TRIGGER equivs_del; DROP TABLE equivs; PRAGMA user_version = 3;");
 
     assert_int_equal(store_open(f->dir, NULL, &f->st, f->err, sizeof(f->err)), 0);
     assert_int_equal(store_upgraded_from(f->st), 3);
