@@ -58,7 +58,8 @@ int sz_link_test_seal_raw(struct sz_link *l, uint32_t len_field, const uint8_t *
 
 #define HANDSHAKE_WAIT_MS 5000
 #define CLOSE_WAIT_MS 10000
-#define REQUEST_WAIT_MS 15000
+/* How long to wait for the daemon's REQUEST or REQUEST_RANGE: --request-wait. */
+static int request_wait_ms = 15000;
 #define READ_CHUNK 65536
 #define FLOOD_OUT_LOW (256u << 10) /* refill the flood's output below this many bytes */
 #define SPEC_MAX_REQUESTED 16      /* PROTOCOL.md 4.4: ids outstanding to one peer */
@@ -1179,8 +1180,8 @@ cmd_bad_signature(const char *path)
         return verdict(false, "handshake failed");
     announce_bundle(&c, b, len, id);
     c.want_id = id;
-    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
-        say("the daemon did not REQUEST the announced bundle within %d ms", REQUEST_WAIT_MS);
+    if (conn_pump(&c, request_wait_ms, want_seen) != 0) {
+        say("the daemon did not REQUEST the announced bundle within %d ms", request_wait_ms);
         return verdict(false, "no REQUEST");
     }
     say("request_ms: %.0f", (c.t_want - c.t_start) * 1000);
@@ -1251,7 +1252,7 @@ cmd_push_unwanted(const char *path)
     if (bait != NULL) {
         announce_bundle(&c, bait, bait_len, bait_id);
         c.want_id = bait_id;
-        if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0)
+        if (conn_pump(&c, request_wait_ms, want_seen) != 0)
             return verdict(false, "the daemon did not REQUEST the bait");
         say("the daemon requested the bait after %.0f ms", (c.t_want - c.t_start) * 1000);
     }
@@ -1666,7 +1667,7 @@ cmd_dup_announce(const char *path)
     say("announced %s twice in one ANNOUNCE (sequence %llu, %zu bytes)", hex,
         (unsigned long long)hdr.sequence, len);
     c.want_id = id;
-    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+    if (conn_pump(&c, request_wait_ms, want_seen) != 0) {
         conn_free(&c);
         free(b);
         return verdict(false, "the daemon did not REQUEST the announced bundle");
@@ -1698,8 +1699,8 @@ cmd_dup_announce(const char *path)
     if (ok) {
         t0 = now_s();
         announce_bundle(&c, b, len, id2);
-        if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
-            say("the daemon did not REQUEST it from the new link within %d ms", REQUEST_WAIT_MS);
+        if (conn_pump(&c, request_wait_ms, want_seen) != 0) {
+            say("the daemon did not REQUEST it from the new link within %d ms", request_wait_ms);
             ok = false;
         } else {
             say("refetch_request_ms: %.0f", (c.t_want - t0) * 1000);
@@ -2305,7 +2306,7 @@ out:
 
 /*
  * Sends a SUMMARY claiming sequence seq of publisher pub and waits (at most
- * REQUEST_WAIT_MS) for the daemon's REQUEST_RANGE over it. Returns whether
+ * request_wait_ms) for the daemon's REQUEST_RANGE over it. Returns whether
  * it came; then *asked is its range and *wait_s how long it took.
  */
 static bool
@@ -2323,7 +2324,7 @@ claim_and_wait_range(struct conn *c, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint6
         die_local("cannot encode SUMMARY");
     send_body(c, sbody, blen);
     t0 = now_s();
-    while (!got && conn_pump(c, REQUEST_WAIT_MS, range_asked) == 0) {
+    while (!got && conn_pump(c, request_wait_ms, range_asked) == 0) {
         for (i = 0; i < c->n_ranges; i++)
             if (memcmp(c->ranges[i].publisher, pub, SZ_PUBLIC_KEY_LEN) == 0 &&
                 c->ranges[i].first <= seq && seq <= c->ranges[i].last) {
@@ -2333,7 +2334,7 @@ claim_and_wait_range(struct conn *c, const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint6
             }
         c->n_ranges = 0;
         c->n_ranges_total = 0;
-        if (now_s() - t0 > REQUEST_WAIT_MS / 1000.0)
+        if (now_s() - t0 > request_wait_ms / 1000.0)
             break;
     }
     *wait_s = now_s() - t0;
@@ -2533,8 +2534,8 @@ cmd_bombs(const char *arg)
         die_local("cannot encode SUMMARY");
     send_body(&c, body, blen);
     t0 = now_s();
-    while (!got && now_s() - t0 < REQUEST_WAIT_MS / 1000.0 &&
-           conn_pump(&c, REQUEST_WAIT_MS, range_asked) == 0) {
+    while (!got && now_s() - t0 < request_wait_ms / 1000.0 &&
+           conn_pump(&c, request_wait_ms, range_asked) == 0) {
         for (size_t i = 0; i < c.n_ranges; i++)
             if (memcmp(c.ranges[i].publisher, pk, SZ_PUBLIC_KEY_LEN) == 0 &&
                 c.ranges[i].first <= 1) {
@@ -2935,7 +2936,7 @@ cmd_slow_bundle(const char *path)
     }
     announce_bundle(&c, b, len, id);
     c.want_id = id;
-    if (conn_pump(&c, REQUEST_WAIT_MS, want_seen) != 0) {
+    if (conn_pump(&c, request_wait_ms, want_seen) != 0) {
         conn_free(&c);
         free(b);
         return verdict(false, "the daemon did not REQUEST the announced bundle");
@@ -3795,7 +3796,7 @@ evil_pingflood(struct conn *c, unsigned long conn_no)
     double t0 = now_s(), next_drip = t0;
     size_t i;
 
-    if (conn_pump(c, REQUEST_WAIT_MS, has_range_req) != 0) {
+    if (conn_pump(c, request_wait_ms, has_range_req) != 0) {
         say("conn %lu: no range asked", conn_no);
         return;
     }
@@ -4115,6 +4116,8 @@ usage(void)
           "  --seconds SECONDS        slow: time to trickle (default 20); summary-flood,\n"
           "                           bundle-repeat (20), ping-flood: time to send;\n"
           "                           slow-read: time to read\n"
+          "  --request-wait SECONDS   time to wait for the daemon's REQUEST or\n"
+          "                           REQUEST_RANGE of what was offered (default 15)\n"
           "  --frames N               bundle-repeat: at most N BUNDLES messages;\n"
           "                           serve-evil repeat: BUNDLES messages per range\n"
           "  --rate N                 slow-read, slow-bundle, serve-evil slowloris: bytes\n"
@@ -4199,7 +4202,12 @@ main(int argc, char **argv)
             opt.hold_s = atof(v);
         else if (strcmp(o, "--seconds") == 0)
             opt.seconds = atof(v);
-        else if (strcmp(o, "--frames") == 0)
+        else if (strcmp(o, "--request-wait") == 0) {
+            double w = atof(v);
+            if (!(w > 0 && w <= 600))
+                die_local("--request-wait takes seconds, more than 0 and at most 600");
+            request_wait_ms = (int)(w * 1000);
+        } else if (strcmp(o, "--frames") == 0)
             opt.frames = strtoul(v, NULL, 10);
         else if (strcmp(o, "--listen") == 0)
             opt.listen = v;

@@ -28,12 +28,15 @@
 # reader and a slow sender of a requested bundle (both keep their links), and
 # links announcing made-up ids (ignored after 30 s; honest bundles still come).
 #
-# PART (default all) picks what runs after the setup: "attacks" is everything
-# but the slow and greedy peers, the hoarders and the fillers; "load" is only
-# those. The two parts run as two tests, each with its own daemons, so that
-# they can run side by side.
+# PART (default all) picks what runs after the setup: "links" is the attacks
+# on links and connections (probes, garbage, bad frames, a banned node key,
+# slow, idle and held connections, PEERS nobody asked for), most of which
+# wait for the daemon's timers; "attacks" is the others but the slow and
+# greedy peers, the hoarders and the fillers; "load" is only those. The three
+# parts run as three tests, each with its own daemons, so that they can run
+# side by side.
 #
-# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR [all|attacks|load]
+# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR [all|links|attacks|load]
 # SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
 set -u
 SZ=$1
@@ -42,12 +45,14 @@ ADV=$3
 SRC=$4
 PART=${5:-all}
 case $PART in
-all | attacks | load) ;;
+all | links | attacks | load) ;;
 *)
-    echo "adversary_test.sh: unknown part '$PART' (all, attacks or load)" >&2
+    echo "adversary_test.sh: unknown part '$PART' (all, links, attacks or load)" >&2
     exit 2
     ;;
 esac
+# runs NAME: whether this run takes the part NAME.
+runs() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
@@ -235,7 +240,7 @@ echo "setup: A, B, T ($TPORT), T2 ($T2PORT) linked in $(since "$T_START") s;" \
     "T's VmRSS $(($(rss_kb T) / 1024)) MB"
 honest "warm-up" T T2
 
-if [ "$PART" != load ]; then
+if runs links; then
 
 # ---- probes without the network key: no byte back, a FIN at the handshake deadline
 echo "probe: connections that do not prove the network key"
@@ -304,6 +309,9 @@ note "banned node key: K opened $opened links to T in 10 s, told banned $byes ti
     bad "banned node key: K opened $opened links in 10 s ($byes times told banned): wanted 1 or 2"
 stop_daemon K
 
+fi
+
+if runs attacks; then
 # ---- a requested bundle with a bad signature: GOODBYE (invalid bundle), close, ban
 echo "bad-signature: the requested bundle with one signature byte flipped"
 m0=$(status_field T misbehaviour)
@@ -412,6 +420,9 @@ grep -q "peer 127.0.0.31:[0-9]*: said NOT_FOUND to 64 bundles it had announced w
 still_up flood-not-found T
 honest "after the NOT_FOUND flood" T
 
+fi
+
+if runs links; then
 # ---- slow peers: a frame trickled a byte a second; a handshake trickled (abandoned at 10 s)
 echo "slow: one byte a second, of a frame and of the handshake"
 rss_watch_start T
@@ -532,6 +543,9 @@ grep -q "^connections 0$" "$TMP/lure.out" && ok ||
     bad "peers-inject: T connected to the port an inbound peer named: $(tail -1 "$TMP/lure.out")"
 still_up peers-inject T
 
+fi
+
+if runs attacks; then
 # ---- a range whose bundles share a sequence (an equivocation) and exceed 1 MiB together
 # Each must be served once, then RANGE_DONE: not the first one without end.
 echo "shared-sequence: REQUEST_RANGE of two 600 KB bundles signed with the same sequence"
@@ -676,15 +690,17 @@ grep -q "of publisher $(cat "$TMP/p7.pk") from peer 127.0.0.34:[0-9]* is dated 2
 more than 24 hours ahead of this machine's clock" "$TMP/T.log" && ok ||
     bad "future-dated: T's log does not say why it dropped the bundle"
 banned_in_log T 127.0.0.34 && bad "future-dated: T banned the peer" || ok
-# Offered again: T asks neither by range nor by id (each waits 15 s for a request).
-if "$ADV" bundle-repeat "$TPORT" "$TMP/future.bundle" --frames 1 --seconds 5 \
+# Offered again: T asks neither by range nor by id. Each waits 6 s for a
+# request: T asks for what it lacks at once (in ms, above), and its tick that
+# retries is 5 s.
+if "$ADV" bundle-repeat "$TPORT" "$TMP/future.bundle" --frames 1 --seconds 5 --request-wait 6 \
     --from 127.0.0.35 >"$TMP/adv.out" 2>&1; then
     bad "future-dated: T asked for the refused bundle again by range"
 else
     grep -q "did not REQUEST_RANGE the claimed sequence" "$TMP/adv.out" && ok ||
         bad "future-dated (range again): $(tail -3 "$TMP/adv.out")"
 fi
-if "$ADV" dup-announce "$TPORT" "$TMP/future.bundle" --hold 1 --from 127.0.0.36 \
+if "$ADV" dup-announce "$TPORT" "$TMP/future.bundle" --hold 1 --request-wait 6 --from 127.0.0.36 \
     >"$TMP/adv.out" 2>&1; then
     bad "future-dated: T asked for the refused bundle again by id"
 else
@@ -706,6 +722,7 @@ honest "after a bundle dated 2100" T
 # A daemon of its own (V, linked to nobody): the bombs stay with it.
 echo "bombs: 80 valid bundles inflating to 62 MB each, in one BUNDLES message"
 start_daemon V "${COMMON[@]}" || bad "start V"
+: >"$TMP/bombs.out"
 "$ADV" bombs "127.0.0.1:$(peer_port V)" 80 --hold 3 --from 127.0.0.52 >"$TMP/bombs.out" 2>&1 &
 BOMBS=$!
 for _ in $(seq 1 300); do
@@ -737,7 +754,7 @@ fi
 # The slow and greedy peers, the hoarders and the fillers check time and memory bounds,
 # which AddressSanitizer distorts (and they take about two minutes): they run
 # in the normal build only.
-if [ "$PART" = attacks ]; then
+if ! runs load; then
     :
 elif [ "$ASAN" = 1 ]; then
     echo "slow-and-greedy, hoard, fill: skipped under AddressSanitizer (timing and memory bounds; the normal build runs them)"
@@ -978,7 +995,7 @@ note "fill: T closed $n_closed of the 48 links for stalling while others waited"
 still_up fill T
 fi
 
-if [ "$PART" != load ]; then
+if runs attacks; then
 # ---- an id announced twice in one ANNOUNCE, its announcer gone before answering
 # (Last of the attacks on T: a crash here must not hide the results above.)
 # The peer must not stay a fetch candidate twice over: once freed, the daemon's

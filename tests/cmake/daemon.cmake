@@ -65,11 +65,15 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     # Skips (77) without root. Its namespaces and links carry the test's process
     # id in their names: it can run beside other tests.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77)
-    # Not beside either part of daemon_adversary, whose time bounds their load
+    # Not beside any part of daemon_adversary, whose time bounds their load
     # could break (its "hoard" bound failed once beside daemon_crash's
-    # synchronous writes).
-    set_tests_properties(daemon_catchup_peers daemon_crash PROPERTIES RESOURCE_LOCK
-                         "busy_daemons_a;busy_daemons_b")
+    # synchronous writes): they start once those have ended (the parts start
+    # first, tests/CMakeLists.txt), and may run beside each other.
+    foreach(part daemon_adversary daemon_adversary_links daemon_adversary_load)
+        if(TEST ${part})
+            set_property(TEST daemon_catchup_peers daemon_crash APPEND PROPERTY DEPENDS ${part})
+        endif()
+    endforeach()
     # Needs a mount namespace for its own /etc/hosts; skips (77) where there is none.
     set_tests_properties(daemon_peer_addresses daemon_fetch_proxy PROPERTIES SKIP_RETURN_CODE 77)
     # Needs a mount namespace for its small tmpfs; skips (77) where there is none.
