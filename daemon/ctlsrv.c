@@ -582,7 +582,7 @@ run_status(struct job *j)
     struct sz_wr text, json;
     struct status_ctx sc;
     struct status_pubs *pubs = calloc(1, sizeof *pubs);
-    uint64_t n = 0, bytes = 0, n_future, max_bytes, publisher_max_bytes;
+    uint64_t n = 0, bytes = 0, n_future, n_damaged, max_bytes, publisher_max_bytes;
     uint32_t expiry_days;
     bool carry_any;
     char err[1024], pk[SZ_PK_TEXT_LEN + 1];
@@ -632,6 +632,7 @@ run_status(struct job *j)
     uv_mutex_lock(&d->store_lock);
     rc = store_totals(d->store, &n, &bytes, err, sizeof err);
     n_future = store_n_future(d->store);
+    n_damaged = atomic_load(&d->n_damaged);
     if (rc == 0)
         rc = store_publishers(d->store, status_collect_publisher, pubs, err, sizeof err);
     if (rc == 0) {
@@ -660,12 +661,13 @@ run_status(struct job *j)
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
                   "\"imported\":%llu,\"published\":%llu,\"refused\":%llu,"
-                  "\"refused_future\":%llu,\"disk_free_bytes\":%s,\"publishers\":[",
+                  "\"refused_future\":%llu,\"damaged_removed\":%llu,\"disk_free_bytes\":%s,"
+                  "\"publishers\":[",
                   (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)max_bytes,
                   (unsigned long long)publisher_max_bytes, (unsigned)expiry_days,
                   carry_any ? "any" : "list", (unsigned long long)d->n_imported,
                   (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
-                  (unsigned long long)n_future, disk_json);
+                  (unsigned long long)n_future, (unsigned long long)n_damaged, disk_json);
         if (have_disk) {
             wr_printf(&text, "disk: %llu bytes free where the data folder is\n",
                       (unsigned long long)disk_free);
@@ -686,6 +688,11 @@ run_status(struct job *j)
                       "again within the hour or at a SIGHUP\n",
                       (long long)(age > 0 ? age : 0), d->maint_err);
         }
+        if (n_damaged > 0)
+            wr_printf(&text,
+                      "WARNING: %llu bundle%s read back from the store damaged since the start "
+                      "(removed, fetched again from peers; see the log): check the disk\n",
+                      (unsigned long long)n_damaged, n_damaged == 1 ? " was" : "s were");
         if (max_bytes > 0 && bytes > max_bytes)
             wr_printf(&text,
                       "WARNING: the store holds %llu bytes more than its quota (max_bytes): the "
@@ -1249,6 +1256,15 @@ run_export(struct job *j)
     }
     if (rc != 0) {
         job_fail_store(j, "the store cannot be read: %s", err);
+        return;
+    }
+    if (daemon_checked_read(d, j->msg->id, bytes, len) != 0) {
+        free(bytes);
+        job_fail(j, SZ_EHASH,
+                 "bundle %s was damaged on this daemon's disk: it was removed (see the daemon's "
+                 "log) and is fetched again from a peer that holds it; check the disk, and "
+                 "export it again once 'samizdat list' shows it",
+                 hex);
         return;
     }
     j->scratch[0] = bytes;

@@ -1,7 +1,9 @@
 /* The daemon's shared helpers: carry policy, time, bundle opening with pooled contexts. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -9,7 +11,9 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "log.h"
 #include "samizdat/article.h"
+#include "samizdat/bundle.h"
 #include "samizdat/common.h"
 
 bool
@@ -53,6 +57,34 @@ daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_t co
         sz_inflater_free(z);
     }
     return rc;
+}
+
+int
+daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const uint8_t *buf,
+                    size_t len)
+{
+    char hex[2 * SZ_BUNDLE_ID_LEN + 1], err[512];
+    int rc = sz_bundle_check_stored(buf, len, id), drc;
+
+    if (rc == 0)
+        return 0;
+    sz_bundle_id_hex(id, hex);
+    uv_mutex_lock(&d->store_lock);
+    drc = store_delete(d->store, id, false, daemon_now(), err, sizeof err);
+    uv_mutex_unlock(&d->store_lock);
+    atomic_fetch_add(&d->n_damaged, 1);
+    if (drc == 0 || drc == -ENOENT)
+        log_msg(LOG_WARN,
+                "store: bundle %s was damaged on disk (%s): removed, never sent; it is fetched "
+                "again from a peer that holds it. Check the disk holding the data folder "
+                "(dmesg, smartctl)",
+                hex, sz_strerror(rc));
+    else
+        log_msg(LOG_WARN,
+                "store: bundle %s was damaged on disk (%s), and could not be removed: %s; it is "
+                "not sent. Check the disk holding the data folder (dmesg, smartctl)",
+                hex, sz_strerror(rc), err);
+    return -EIO;
 }
 
 int64_t

@@ -73,6 +73,8 @@ struct daemon {
      * (time(NULL)); under store_lock: written on the pool, read by STATUS. */
     char maint_err[640];
     int64_t maint_err_at;
+    /* Bundles read back from the store damaged, and removed (daemon_checked_read()). */
+    _Atomic uint64_t n_damaged;
 };
 
 /* Called after every thread-pool job ends, on the loop: continues a shutdown. */
@@ -89,6 +91,17 @@ bool daemon_carries(const struct daemon *d, const uint8_t publisher[SZ_PUBLIC_KE
  */
 int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_t content_cap,
                        struct sz_bundle **out);
+
+/*
+ * For bytes just read from the store as the whole bundle `id` (any thread,
+ * store_lock not held): 0 when they are that bundle (sz_bundle_check_stored()).
+ * Otherwise the disk damaged them: the bundle is deleted from the store, not
+ * remembered, so that it is fetched again from a peer that holds it; the log
+ * says so (WARN) and n_damaged counts it; returns -EIO. Damaged bytes are
+ * never sent: a peer would take them as forged and ban this node.
+ */
+int daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const uint8_t *buf,
+                        size_t len);
 
 /* Current wall-clock time in seconds. */
 int64_t daemon_now(void);

@@ -1278,6 +1278,22 @@ run_serve(struct gjob *j)
         }
     }
     uv_mutex_unlock(&d->store_lock);
+    /*
+     * Each bundle read whole is checked against its id before it goes out
+     * (about 1 us per KB): one the disk damaged is removed, and answered as
+     * not held. A part or the pieces of a large bundle go unchecked.
+     */
+    for (i = 0; j->bytes != NULL && i < j->n_read; i++) {
+        bool whole = (j->offsets == NULL || j->offsets[i] == 0) &&
+                     !(j->cut != 0 && i + 1 == j->n_read) && !j->piece;
+        if (j->bytes[i] == NULL || !whole)
+            continue;
+        if (daemon_checked_read(d, j->ids[i], j->bytes[i], j->lens[i]) != 0) {
+            free(j->bytes[i]);
+            j->bytes[i] = NULL;
+            j->lens[i] = 0;
+        }
+    }
 }
 
 /*

@@ -178,6 +178,22 @@ sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap, struct sz
     return 0;
 }
 
+int
+sz_bundle_check_stored(const uint8_t *buf, size_t len, const uint8_t id[SZ_BUNDLE_ID_LEN])
+{
+    struct sz_bundle_header h;
+    uint8_t hash[32], bid[SZ_BUNDLE_ID_LEN];
+    int rc = sz_bundle_parse(buf, len, UINT64_MAX, &h, bid);
+
+    if (rc != 0)
+        return rc;
+    if (sodium_memcmp(bid, id, SZ_BUNDLE_ID_LEN) != 0)
+        return -SZ_EHASH;
+    crypto_generichash(hash, sizeof hash, buf + SZ_BUNDLE_PREFIX_LEN, (size_t)h.payload_len, NULL,
+                       0);
+    return sodium_memcmp(hash, h.payload_hash, sizeof hash) != 0 ? -SZ_EHASH : 0;
+}
+
 /*
  * The window a frame needs (RFC 8878 3.1.1.1.2). Single-shot decompression
  * ignores ZSTD_d_windowLogMax, so the limit of BUNDLE.md 1.3 step 8 is checked

@@ -66,6 +66,16 @@ int sz_bundle_verify(const uint8_t *buf, size_t len, uint64_t content_cap,
                      struct sz_bundle_header *hdr, uint8_t id[SZ_BUNDLE_ID_LEN]);
 
 /*
+ * Whether buf still holds the bundle whose id is `id`, as read back from a
+ * store: its header parses (any declared length), its id is `id` and its
+ * payload matches the header's hash. The signature is not checked again (it
+ * was when the bundle came in; an Ed25519 check costs some 50 us, the hashes
+ * about 1 us per KB), so damage to its 64 bytes alone is not seen. Returns 0,
+ * the parse errors or -SZ_EHASH (another id, or the payload changed).
+ */
+int sz_bundle_check_stored(const uint8_t *buf, size_t len, const uint8_t id[SZ_BUNDLE_ID_LEN]);
+
+/*
  * Checks the start of a bundle whose length is known to be total, before the
  * rest has come: the header as sz_bundle_parse() checks it (total must be
  * exactly header + signature + payload_len) and the Ed25519 signature, and
