@@ -49,8 +49,14 @@ while True:
     c, _ = s.accept(); conns.append(c)
 ' >"$TMP/silent.port" &
 SILENT=$!
-sleep 0.5
+# Its port, once it has printed it (python3 alone may take over a second to
+# start on a loaded machine: a fixed wait of 0.5 s once gave an empty port).
+for _ in $(seq 1 100); do
+    [ -s "$TMP/silent.port" ] && break
+    sleep 0.1
+done
 SILENT_PEER=127.0.0.1:$(head -1 "$TMP/silent.port")
+[ "$SILENT_PEER" != 127.0.0.1: ] && ok || bad "the silent peer did not start within 10 s"
 # A dead peer: a port that was free a moment ago (nothing listens there).
 DEAD_PEER=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
