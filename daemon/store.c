@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -321,6 +322,7 @@ struct store {
 
 static void set_err(char *err, size_t err_cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static int finish_recovery(struct store *st, char *err, size_t err_cap);
 
 static void
 set_err(char *err, size_t err_cap, const char *fmt, ...)
@@ -368,9 +370,10 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         code = -EIO;
-        advice = "the database is damaged: stop samizdatd, move store.sqlite* out of the "
-                 "data folder (or restore a backup) and start again with an empty store "
-                 "(leave publisher.seq in place: it keeps a publisher's next sequence)";
+        advice = "the database is damaged: stop samizdatd and run samizdatd --recover-store "
+                 "with the same settings (it rebuilds the store from every bundle that can "
+                 "still be read and verified, and keeps a copy of the damaged one); what it "
+                 "cannot keep comes back from peers";
         break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
@@ -2190,14 +2193,88 @@ join(const char *dir, const char *name)
     return p;
 }
 
+/*
+ * Opens or creates the database st->db_path, checks and upgrades its schema
+ * and prepares the queries. The caller holds the data folder's lock.
+ */
+static int
+open_database(struct store *st, char *err, size_t err_cap)
+{
+    bool create = false;
+    int64_t version = 0;
+    int rc, ret;
+
+    /* Something else at the store's name: SQLite would say only "cannot open". */
+    {
+        struct stat sst;
+        if (stat(st->db_path, &sst) == 0 && !S_ISREG(sst.st_mode)) {
+            set_err(err, err_cap,
+                    "store %s is not a file (a folder or a device stands there): move it out "
+                    "of the data folder",
+                    st->db_path);
+            return -EEXIST;
+        }
+    }
+
+    rc = sqlite3_open_v2(st->db_path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (st->db == NULL) {
+            set_err(err, err_cap, "store: out of memory opening %s", st->db_path);
+            return -ENOMEM;
+        }
+        return db_error(st, rc, "opening the database", err, err_cap);
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    /* SQLite opens a file it may not write read-only, without an error: every
+     * store would then fail, long after the daemon said it was ready. */
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        struct stat sb;
+        char owner[64] = "";
+        if (stat(st->db_path, &sb) == 0)
+            snprintf(owner, sizeof owner, " (owner uid %u, mode %04o)", (unsigned)sb.st_uid,
+                     (unsigned)(sb.st_mode & 07777));
+        set_err(err, err_cap,
+                "the store %s cannot be written%s, by this user (uid %u) or on a read-only "
+                "disk: give it to the user the daemon runs as (chown), or choose another "
+                "data folder",
+                st->db_path, owner, (unsigned)geteuid());
+        return -EACCES;
+    }
+
+    ret = check_schema(st, &create, &version, err, err_cap);
+    if (ret < 0)
+        return ret;
+    ret = configure(st, err, err_cap);
+    if (ret < 0)
+        return ret;
+    if (create) {
+        ret = exec_sql(st, schema_sql, "creating the database", err, err_cap);
+        if (ret == 0)
+            ret = sync_dir(st, err, err_cap);
+    } else if (version < STORE_SCHEMA_VERSION) {
+        ret = upgrade(st, version, err, err_cap);
+        if (ret == 0)
+            st->upgraded_from = (int)version;
+    }
+    if (ret < 0)
+        return ret;
+    for (int i = 0; i < N_STMT; i++) {
+        rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                                NULL);
+        if (rc != SQLITE_OK)
+            return db_error(st, rc, "preparing a query (is the schema damaged?)", err, err_cap);
+    }
+    return 0;
+}
+
 int
 store_open(const char *dir, const struct store_limits *limits, struct store **out, char *err,
            size_t err_cap)
 {
     struct store *st;
-    bool create = false;
-    int64_t version = 0;
-    int rc, ret;
+    int ret;
 
     st = calloc(1, sizeof(*st));
     if (st == NULL)
@@ -2228,73 +2305,12 @@ store_open(const char *dir, const struct store_limits *limits, struct store **ou
         goto fail;
     }
     ret = take_lock(st, err, err_cap);
+    if (ret == 0)
+        ret = finish_recovery(st, err, err_cap);
+    if (ret == 0)
+        ret = open_database(st, err, err_cap);
     if (ret < 0)
         goto fail;
-    /* Something else at the store's name: SQLite would say only "cannot open". */
-    {
-        struct stat sst;
-        if (stat(st->db_path, &sst) == 0 && !S_ISREG(sst.st_mode)) {
-            ret = -EEXIST;
-            set_err(err, err_cap,
-                    "store %s is not a file (a folder or a device stands there): move it out "
-                    "of the data folder",
-                    st->db_path);
-            goto fail;
-        }
-    }
-
-    rc = sqlite3_open_v2(st->db_path, &st->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        if (st->db == NULL)
-            goto fail_nomem;
-        ret = db_error(st, rc, "opening the database", err, err_cap);
-        goto fail;
-    }
-    sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-    /* SQLite opens a file it may not write read-only, without an error: every
-     * store would then fail, long after the daemon said it was ready. */
-    if (sqlite3_db_readonly(st->db, "main") == 1) {
-        struct stat sb;
-        char owner[64] = "";
-        if (stat(st->db_path, &sb) == 0)
-            snprintf(owner, sizeof owner, " (owner uid %u, mode %04o)", (unsigned)sb.st_uid,
-                     (unsigned)(sb.st_mode & 07777));
-        set_err(err, err_cap,
-                "the store %s cannot be written%s, by this user (uid %u) or on a read-only "
-                "disk: give it to the user the daemon runs as (chown), or choose another "
-                "data folder",
-                st->db_path, owner, (unsigned)geteuid());
-        ret = -EACCES;
-        goto fail;
-    }
-
-    ret = check_schema(st, &create, &version, err, err_cap);
-    if (ret < 0)
-        goto fail;
-    ret = configure(st, err, err_cap);
-    if (ret < 0)
-        goto fail;
-    if (create) {
-        ret = exec_sql(st, schema_sql, "creating the database", err, err_cap);
-        if (ret == 0)
-            ret = sync_dir(st, err, err_cap);
-    } else if (version < STORE_SCHEMA_VERSION) {
-        ret = upgrade(st, version, err, err_cap);
-        if (ret == 0)
-            st->upgraded_from = (int)version;
-    }
-    if (ret < 0)
-        goto fail;
-    for (int i = 0; i < N_STMT; i++) {
-        rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
-                                NULL);
-        if (rc != SQLITE_OK) {
-            ret = db_error(st, rc, "preparing a query (is the schema damaged?)", err, err_cap);
-            goto fail;
-        }
-    }
     *out = st;
     return 0;
 
@@ -2321,4 +2337,585 @@ store_close(struct store *st)
     free(st->db_path);
     free(st->dir);
     free(st);
+}
+
+/*
+ * Recovering a damaged store (STORE.md, "Recovering a damaged store"). The new
+ * store is built under RECOVERING_NAME, renamed to RECOVERED_NAME once it is
+ * complete and synced, and only then put in place of store.sqlite, by
+ * finish_recovery(), which store_open() also runs: a swap cut short by a
+ * crash is finished by the next start.
+ */
+#define RECOVERING_NAME "store-recovering.sqlite"
+#define RECOVERED_NAME "store-recovered.sqlite"
+/* A batch of recovered bundles: one transaction (one sync) per batch. */
+#define RECOVER_BATCH 64
+#define RECOVER_BATCH_BYTES (16u << 20)
+/* Row numbers tried past the last one read when the store's own count of
+ * them cannot be read either. */
+#define RECOVER_BLIND_ROWS 1000000
+
+/* "dir/name" into buf; -ENAMETOOLONG when it does not fit. */
+static int
+path_in(char *buf, size_t cap, const char *dir, const char *name, const char *suffix)
+{
+    int len = snprintf(buf, cap, "%s/%s%s", dir, name, suffix);
+
+    return len < 0 || (size_t)len >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Removes a database file and its -wal and -shm; missing ones are fine. */
+static int
+remove_db_files(const char *path)
+{
+    static const char *const suffix[] = {"-wal", "-shm", ""};
+    char p[PATH_MAX];
+    int ret = 0;
+
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        int len = snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        if (len < 0 || (size_t)len >= sizeof p)
+            return -ENAMETOOLONG;
+        if (unlink(p) < 0 && errno != ENOENT && ret == 0)
+            ret = -errno;
+    }
+    return ret;
+}
+
+/*
+ * Puts a recovered store left complete by store_recover() in place of
+ * store.sqlite: the old store's WAL and shared-memory files go first (they
+ * belong to the old file), then the rename. Nothing to do when none is left.
+ */
+static int
+finish_recovery(struct store *st, char *err, size_t err_cap)
+{
+    char done[PATH_MAX], p[PATH_MAX];
+    static const char *const suffix[] = {"-wal", "-shm"};
+
+    if (path_in(done, sizeof done, st->dir, RECOVERED_NAME, "") != 0 || access(done, F_OK) != 0)
+        return 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (path_in(p, sizeof p, st->dir, STORE_DB_NAME, suffix[i]) != 0)
+            return -ENAMETOOLONG;
+        if (unlink(p) < 0 && errno != ENOENT) {
+            int e = errno;
+            set_err(err, err_cap,
+                    "cannot remove %s to put the recovered store %s in place: %s; remove it "
+                    "by hand, then start samizdatd",
+                    p, done, strerror(e));
+            return -e;
+        }
+    }
+    if (rename(done, st->db_path) < 0) {
+        int e = errno;
+        set_err(err, err_cap,
+                "cannot put the recovered store %s in place of %s: %s; rename it by hand, then "
+                "start samizdatd",
+                done, st->db_path, strerror(e));
+        return -e;
+    }
+    return sync_dir(st, err, err_cap);
+}
+
+/* Copies a file, synced, to a new file of mode 0600. Returns 0, 1 when
+ * `from` does not exist, or -errno (the copy is then removed). */
+static int
+copy_file(const char *from, const char *to, char *err, size_t err_cap)
+{
+    size_t cap = 1u << 20;
+    char *buf = NULL;
+    int in, out = -1, ret = 0;
+
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        if (errno == ENOENT)
+            return 1;
+        ret = -errno;
+        set_err(err, err_cap, "cannot read %s to keep a copy of it: %s", from, strerror(errno));
+        return ret;
+    }
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    buf = malloc(cap);
+    if (out < 0 || buf == NULL) {
+        ret = out < 0 ? -errno : -ENOMEM;
+        set_err(err, err_cap, "cannot create %s to keep a copy of %s: %s", to, from,
+                strerror(-ret));
+        goto out;
+    }
+    for (;;) {
+        ssize_t got = read(in, buf, cap);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            ret = -errno;
+            set_err(err, err_cap,
+                    "cannot read %s to keep a copy of it: %s; the disk may be failing: copy "
+                    "what you can of the data folder elsewhere first",
+                    from, strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        for (ssize_t off = 0; off < got;) {
+            ssize_t put = write(out, buf + off, (size_t)(got - off));
+            if (put < 0 && errno == EINTR)
+                continue;
+            if (put < 0) {
+                ret = -errno;
+                set_err(err, err_cap, "cannot write the copy %s: %s%s", to, strerror(errno),
+                        errno == ENOSPC ? " (recovery needs room for a copy of the store and "
+                                          "for the new store beside it)"
+                                        : "");
+                goto out;
+            }
+            off += put;
+        }
+    }
+    if (fsync(out) < 0) {
+        ret = -errno;
+        set_err(err, err_cap, "cannot sync the copy %s: %s; check the disk", to, strerror(errno));
+    }
+out:
+    free(buf);
+    close(in);
+    if (out >= 0) {
+        close(out);
+        if (ret < 0)
+            unlink(to);
+    }
+    return ret;
+}
+
+/* Syncs a file the caller has closed (the new store, once SQLite let go of it). */
+static int
+sync_file(const char *path, char *err, size_t err_cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int ret = 0;
+
+    if (fd < 0 || fsync(fd) < 0) {
+        ret = -errno;
+        set_err(err, err_cap, "cannot sync %s: %s; check the disk", path, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    return ret;
+}
+
+/* Copies store.sqlite and its WAL to store-damaged-DATE[-K].sqlite. */
+static int
+save_damaged(struct store *st, int64_t now, struct store_recovery *r, char *err, size_t err_cap)
+{
+    char stamp[32], name[64], wal_from[PATH_MAX], wal_to[PATH_MAX + 8];
+    time_t t = (time_t)now;
+    struct tm tm;
+    int ret = -EEXIST;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm) == 0)
+        snprintf(stamp, sizeof stamp, "%lld", (long long)now);
+    for (int k = 1; k <= 100 && ret == -EEXIST; k++) {
+        if (k == 1)
+            snprintf(name, sizeof name, "store-damaged-%s.sqlite", stamp);
+        else
+            snprintf(name, sizeof name, "store-damaged-%s-%d.sqlite", stamp, k);
+        if (path_in(r->saved_as, sizeof r->saved_as, st->dir, name, "") != 0)
+            return -ENAMETOOLONG;
+        ret = copy_file(st->db_path, r->saved_as, err, err_cap);
+    }
+    if (ret == 1) {
+        set_err(err, err_cap,
+                "there is no store %s to recover: check the data folder (--data-dir, or "
+                "data_dir in the file given with --config)",
+                st->db_path);
+        r->saved_as[0] = '\0';
+        return -ENOENT;
+    }
+    if (ret < 0) {
+        r->saved_as[0] = '\0';
+        return ret;
+    }
+    if (path_in(wal_from, sizeof wal_from, st->dir, STORE_DB_NAME, "-wal") != 0)
+        ret = -ENAMETOOLONG;
+    else {
+        snprintf(wal_to, sizeof wal_to, "%s-wal", r->saved_as);
+        ret = copy_file(wal_from, wal_to, err, err_cap);
+    }
+    if (ret >= 0)
+        ret = sync_dir(st, err, err_cap);
+    if (ret < 0) {
+        (void)remove_db_files(r->saved_as);
+        r->saved_as[0] = '\0';
+        return ret;
+    }
+    return 0;
+}
+
+/* One integer from the damaged store, or false when it cannot be read. */
+static bool
+src_int(sqlite3 *src, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *s = NULL;
+    bool ok = false;
+
+    if (sqlite3_prepare_v2(src, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
+        *v = sqlite3_column_int64(s, 0);
+        ok = true;
+    }
+    sqlite3_finalize(s);
+    return ok;
+}
+
+/*
+ * Copies the rows of the remembered tables that can be read, each table in
+ * one transaction. A table that cannot be read whole is named in r->lost;
+ * one the damaged store's (older) schema does not have is skipped.
+ */
+static int
+recover_tables(sqlite3 *src, struct store *nw, struct store_recovery *r, char *err, size_t err_cap)
+{
+    static const struct {
+        const char *select, *insert, *name;
+        int n_cols;
+        bool counters;
+    } T[] = {
+        {"SELECT publisher, last_seq FROM publisher_seq",
+         "INSERT OR REPLACE INTO publisher_seq(publisher, last_seq) VALUES (?1, ?2)",
+         "the publishing sequence counters", 2, true},
+        {"SELECT publisher, last_seq, at FROM evicted",
+         "INSERT OR REPLACE INTO evicted(publisher, last_seq, at) VALUES (?1, ?2, ?3)",
+         "the highest sequences evicted", 3, false},
+        {"SELECT publisher, sequence, at FROM gone",
+         "INSERT OR REPLACE INTO gone(publisher, sequence, at) VALUES (?1, ?2, ?3)",
+         "the sequences gone", 3, false},
+        {"SELECT id, reason, at FROM history",
+         "INSERT OR REPLACE INTO history(id, reason, at) VALUES (?1, ?2, ?3)", "the remembered ids",
+         3, false},
+    };
+    int ret = 0;
+
+    for (size_t t = 0; t < sizeof T / sizeof T[0] && ret == 0; t++) {
+        sqlite3_stmt *sel = NULL, *ins = NULL;
+        int rc = sqlite3_prepare_v2(src, T[t].select, -1, &sel, NULL);
+
+        if (rc != SQLITE_OK) {
+            /* Version 1 had no evicted, version 2 no gone: nothing lost. */
+            if (rc != SQLITE_ERROR || strstr(sqlite3_errmsg(src), "no such table") == NULL)
+                r->lost[r->n_lost++] = T[t].name;
+            sqlite3_finalize(sel);
+            continue;
+        }
+        ret = exec_sql(nw, "BEGIN IMMEDIATE", "recovering the remembered rows", err, err_cap);
+        if (ret == 0) {
+            rc = sqlite3_prepare_v2(nw->db, T[t].insert, -1, &ins, NULL);
+            if (rc != SQLITE_OK)
+                ret = db_error(nw, rc, "recovering the remembered rows", err, err_cap);
+        }
+        while (ret == 0 && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+            for (int c = 0; c < T[t].n_cols; c++)
+                sqlite3_bind_value(ins, c + 1, sqlite3_column_value(sel, c));
+            rc = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (rc != SQLITE_DONE) {
+                ret = db_error(nw, rc, "recovering the remembered rows", err, err_cap);
+                break;
+            }
+            if (T[t].counters)
+                r->n_counters++;
+            else
+                r->n_remembered++;
+        }
+        if (ret == 0 && rc != SQLITE_DONE)
+            r->lost[r->n_lost++] = T[t].name; /* read up to the damage */
+        sqlite3_finalize(sel);
+        sqlite3_finalize(ins);
+        if (ret == 0)
+            ret = exec_sql(nw, "COMMIT", "recovering the remembered rows", err, err_cap);
+        else if (!sqlite3_get_autocommit(nw->db))
+            sqlite3_exec(nw->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return ret;
+}
+
+/* Stores a batch of recovered bundles and frees their bytes. */
+static int
+recover_flush(struct store *nw, struct store_item *items, size_t *n, int64_t now,
+              struct store_recovery *r, char *err, size_t err_cap)
+{
+    int ret = *n > 0 ? store_put_batch(nw, items, *n, now, err, err_cap) : 0;
+
+    for (size_t i = 0; i < *n; i++) {
+        if (ret == 0 && items[i].status == STORE_STORED) {
+            r->n_kept++;
+            r->bytes_kept += items[i].meta.size;
+        } else if (ret == 0 && items[i].status != STORE_DUPLICATE) {
+            r->n_refused++;
+        }
+        free((void *)items[i].bytes);
+        items[i].bytes = NULL;
+    }
+    *n = 0;
+    return ret;
+}
+
+/* Checks one recovered bundle and adds it to the batch, storing the batch when full. */
+struct recover_batch {
+    struct store_item items[RECOVER_BATCH];
+    size_t n, bytes;
+};
+
+static int
+recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t len,
+            store_check_cb check, void *ctx, int64_t now, struct store_recovery *r, char *err,
+            size_t err_cap)
+{
+    struct store_item *it = &b->items[b->n];
+    uint8_t *copy;
+    int ret;
+
+    r->n_read++;
+    if (len == 0 || blob == NULL) {
+        r->n_failed++;
+        return 0;
+    }
+    copy = malloc(len);
+    if (copy == NULL) {
+        set_err(err, err_cap, "store: out of memory recovering a bundle of %zu bytes", len);
+        return -ENOMEM;
+    }
+    memcpy(copy, blob, len);
+    if (check(copy, len, &it->meta, ctx) != 0) {
+        r->n_failed++;
+        free(copy);
+        return 0;
+    }
+    it->bytes = copy;
+    it->status = STORE_PENDING;
+    it->equivocates = false;
+    b->bytes += len;
+    if (++b->n < RECOVER_BATCH && b->bytes < RECOVER_BATCH_BYTES)
+        return 0;
+    ret = recover_flush(nw, b->items, &b->n, now, r, err, err_cap);
+    b->bytes = 0;
+    return ret;
+}
+
+/*
+ * Reads every bundle of the damaged store that SQLite can reach, in the order
+ * of their row numbers. A search for the next row that fails (a damaged page
+ * on its way) is followed by a look-up of the next number alone: each number
+ * is tried until the searches pass the damage, up to the highest the store
+ * numbered (or RECOVER_BLIND_ROWS past the last read when even that cannot be
+ * read).
+ */
+static int
+recover_bundles(sqlite3 *src, struct store *nw, store_check_cb check, void *ctx, int64_t now,
+                struct store_recovery *r, char *err, size_t err_cap)
+{
+    struct recover_batch *b = calloc(1, sizeof *b);
+    sqlite3_stmt *next = NULL, *exact = NULL;
+    int64_t n = 0, upper = 0, v;
+    bool upper_known = false;
+    int rc = SQLITE_OK, ret = 0;
+
+    if (b == NULL) {
+        set_err(err, err_cap, "store: out of memory recovering the store");
+        return -ENOMEM;
+    }
+    if (src_int(src, "SELECT n_bundles FROM totals WHERE one = 1", &v) && v >= 0) {
+        r->n_expected = (uint64_t)v;
+        r->n_expected_known = true;
+    }
+    if (src_int(src, "SELECT seq FROM sqlite_sequence WHERE name = 'bundles'", &v)) {
+        upper = v;
+        upper_known = true;
+    }
+    if (src_int(src, "SELECT max(n) FROM bundles", &v) && v > upper) {
+        upper = v;
+        upper_known = true;
+    }
+    if (src_int(src, "SELECT max(n) FROM bundle_bytes", &v) && v > upper) {
+        upper = v;
+        upper_known = true;
+    }
+    rc = sqlite3_prepare_v2(
+        src, "SELECT n, bytes FROM bundle_bytes WHERE n > ?1 ORDER BY n LIMIT 1", -1, &next, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(src, "SELECT bytes FROM bundle_bytes WHERE n = ?1", -1, &exact,
+                                NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, err_cap,
+                "cannot read the bundles of the damaged store: %s (SQLite error %d); nothing "
+                "could be recovered, the store was left as it is: fetch the bundles again from "
+                "peers (move store.sqlite* out of the data folder and start samizdatd)",
+                sqlite3_errmsg(src), rc);
+        ret = -EIO;
+    }
+    while (ret == 0) {
+        sqlite3_bind_int64(next, 1, n);
+        rc = sqlite3_step(next);
+        if (rc == SQLITE_ROW) {
+            int64_t row = sqlite3_column_int64(next, 0);
+
+            if (row <= n) { /* a damaged page can say anything */
+                r->n_unreadable++;
+                rc = SQLITE_CORRUPT;
+            } else {
+                n = row;
+                ret = recover_one(nw, b, sqlite3_column_blob(next, 1),
+                                  (size_t)sqlite3_column_bytes(next, 1), check, ctx, now, r, err,
+                                  err_cap);
+            }
+        }
+        sqlite3_reset(next);
+        if (rc == SQLITE_ROW)
+            continue;
+        if (rc == SQLITE_DONE)
+            break;
+        if ((rc & 0xff) == SQLITE_NOMEM) {
+            set_err(err, err_cap, "store: out of memory reading the damaged store");
+            ret = -ENOMEM;
+            break;
+        }
+        /* A page on the way to the row after n is damaged (or cannot be read):
+         * look up row n + 1 alone, then search on from there. */
+        if (!upper_known) {
+            upper = n + RECOVER_BLIND_ROWS;
+            upper_known = true;
+        }
+        if (n >= upper)
+            break;
+        n++;
+        sqlite3_bind_int64(exact, 1, n);
+        rc = sqlite3_step(exact);
+        if (rc == SQLITE_ROW)
+            ret = recover_one(nw, b, sqlite3_column_blob(exact, 0),
+                              (size_t)sqlite3_column_bytes(exact, 0), check, ctx, now, r, err,
+                              err_cap);
+        else if (rc != SQLITE_DONE)
+            r->n_unreadable++;
+        sqlite3_reset(exact);
+    }
+    sqlite3_finalize(next);
+    sqlite3_finalize(exact);
+    if (ret == 0)
+        ret = recover_flush(nw, b->items, &b->n, now, r, err, err_cap);
+    for (size_t i = 0; i < b->n; i++)
+        free((void *)b->items[i].bytes);
+    free(b);
+    return ret;
+}
+
+int
+store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
+              struct store_recovery *r, char *err, size_t err_cap)
+{
+    struct store *st = NULL, *nw = NULL;
+    char building[PATH_MAX] = "", built[PATH_MAX] = "", shm[PATH_MAX + 8];
+    sqlite3 *src = NULL;
+    struct stat sb;
+    bool swapping = false; /* the new store is complete: keep the copy */
+    int rc, ret;
+
+    memset(r, 0, sizeof *r);
+    st = calloc(1, sizeof *st);
+    nw = calloc(1, sizeof *nw);
+    if (st == NULL || nw == NULL)
+        goto fail_nomem;
+    st->lock_fd = nw->lock_fd = -1;
+    st->dir = strdup(dir);
+    nw->dir = strdup(dir);
+    st->db_path = join(dir, STORE_DB_NAME);
+    st->lock_path = join(dir, STORE_LOCK_NAME);
+    nw->db_path = join(dir, RECOVERING_NAME);
+    if (st->dir == NULL || nw->dir == NULL || st->db_path == NULL || st->lock_path == NULL ||
+        nw->db_path == NULL)
+        goto fail_nomem;
+    if (path_in(building, sizeof building, dir, RECOVERING_NAME, "") != 0 ||
+        path_in(built, sizeof built, dir, RECOVERED_NAME, "") != 0) {
+        set_err(err, err_cap, "the data folder's name %s is too long", dir);
+        ret = -ENAMETOOLONG;
+        goto fail;
+    }
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        set_err(err, err_cap,
+                "there is no data folder %s: nothing to recover (check --data-dir, or data_dir "
+                "in the file given with --config)",
+                dir);
+        ret = -ENOENT;
+        goto fail;
+    }
+    ret = take_lock(st, err, err_cap);
+    if (ret == 0)
+        ret = finish_recovery(st, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    /* What an earlier recovery, stopped while it built the new store, left. */
+    (void)remove_db_files(building);
+
+    ret = save_damaged(st, now, r, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    /* Read through the copy, read-only: the damaged store is left as it was
+     * until the new one replaces it. */
+    rc = sqlite3_open_v2(r->saved_as, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, err_cap,
+                "cannot open the damaged store (its copy %s): %s; nothing could be recovered, "
+                "the store was left as it is",
+                r->saved_as, src != NULL ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+        ret = -EIO;
+        goto fail;
+    }
+    ret = open_database(nw, err, err_cap);
+    if (ret == 0)
+        ret = recover_tables(src, nw, r, err, err_cap);
+    if (ret == 0)
+        ret = recover_bundles(src, nw, check, ctx, now, r, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    if (r->n_read == 0 && r->n_expected_known && r->n_expected > 0) {
+        set_err(err, err_cap,
+                "not one of the %llu bundles of the damaged store could be read; the store was "
+                "left as it is: fetch the bundles again from peers (move store.sqlite* out of "
+                "the data folder and start samizdatd)",
+                (unsigned long long)r->n_expected);
+        ret = -EIO;
+        goto fail;
+    }
+    /* The last connection checkpoints the new store into one file. */
+    store_close(nw);
+    nw = NULL;
+    ret = sync_file(building, err, err_cap);
+    if (ret == 0 && rename(building, built) < 0) {
+        ret = -errno;
+        set_err(err, err_cap, "cannot rename %s to %s: %s", building, built, strerror(errno));
+    }
+    swapping = ret == 0;
+    if (ret == 0)
+        ret = sync_dir(st, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    ret = finish_recovery(st, err, err_cap);
+    sqlite3_close(src);
+    snprintf(shm, sizeof shm, "%s-shm", r->saved_as);
+    (void)unlink(shm);
+    store_close(st);
+    return ret;
+
+fail_nomem:
+    set_err(err, err_cap, "store: out of memory recovering the store of %s", dir);
+    ret = -ENOMEM;
+fail:
+    sqlite3_close(src);
+    store_close(nw);
+    if (st != NULL && st->lock_fd >= 0 && !swapping) {
+        (void)remove_db_files(building);
+        if (r->saved_as[0] != '\0')
+            (void)remove_db_files(r->saved_as);
+        r->saved_as[0] = '\0';
+    }
+    store_close(st);
+    return ret;
 }

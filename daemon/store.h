@@ -367,4 +367,45 @@ int store_newest_received(struct store *st, int64_t *at, char *err, size_t err_c
 int store_evict(struct store *st, int64_t now, uint64_t max_n, uint64_t *n_removed, char *err,
                 size_t err_cap);
 
+/* What store_recover() found and kept. */
+struct store_recovery {
+    char saved_as[4096];   /* the copy of the damaged store, kept for the operator */
+    bool n_expected_known; /* the damaged store's own count could be read */
+    uint64_t n_expected;   /* bundles the damaged store counted */
+    uint64_t n_read;       /* bundles read from it */
+    uint64_t n_kept;       /* stored again: read, checked and accepted */
+    uint64_t bytes_kept;   /* their bytes */
+    uint64_t n_failed;     /* read, but failed the check (their bytes are damaged) */
+    uint64_t n_refused;    /* checked, but refused by the store (dated ahead, a third
+                              bundle for one sequence) */
+    uint64_t n_unreadable; /* places in the bundles' table SQLite could not read */
+    uint64_t n_counters;   /* publishing sequence counters kept */
+    uint64_t n_remembered; /* remembered ids and sequences kept */
+    const char *lost[4];   /* the tables of those that could not be read whole */
+    size_t n_lost;
+};
+
+/*
+ * Checks one bundle read back from a damaged store: 0 and *m filled (as
+ * store_meta_from_header() fills it) when it is whole and genuine, or a
+ * negative error.
+ */
+typedef int (*store_check_cb)(const uint8_t *bytes, size_t len, struct store_meta *m, void *ctx);
+
+/*
+ * Rebuilds the store of the data folder `dir` from what can still be read of
+ * it (STORE.md, "Recovering a damaged store"). Takes the folder's lock (fails
+ * with -EBUSY while a samizdatd holds it), copies store.sqlite and its WAL
+ * aside (r->saved_as), reads every bundle SQLite can still reach, skipping
+ * the places it cannot, passes each to `check` and stores those it accepts
+ * in a new store, with the sequence counters and the remembered ids and
+ * sequences it can read, and then puts the new store in place of the old.
+ * A crash or a failure leaves either the old store or the new one in place,
+ * never neither (store_open() finishes a swap that was cut short). On
+ * failure nothing is changed and the copy is removed. Returns 0, -ENOENT (no
+ * store), -EBUSY, -EIO (nothing readable), -ENOSPC, -ENOMEM, -EACCES.
+ */
+int store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
+                  struct store_recovery *r, char *err, size_t err_cap);
+
 #endif

@@ -212,7 +212,7 @@ for opt in $("$SBINDIR/samizdatd" --help | long_opts); do
     described "$opt" "$SRC/man/samizdatd.8.scd" || fail "samizdatd(8) does not describe $opt"
     key=${opt#--}
     key=${key//-/_}
-    case $key in config | check_config | help | version) continue ;; esac
+    case $key in config | check_config | recover_store | help | version) continue ;; esac
     grep -q -- "^\*$key\* =" "$SRC/man/samizdatd.conf.5.scd" || fail "samizdatd.conf(5) does not describe $key"
 done
 for cmd in keygen pack verify unpack inspect publish import status list export; do
