@@ -1053,14 +1053,15 @@ start_signal(struct daemon *d, uv_signal_t *s, int signum)
 
 /* --recover-store: a bundle read back is kept only when it verifies whole. */
 static int
-recover_check(const uint8_t *bytes, size_t len, struct store_meta *m, void *ctx)
+recover_check(const uint8_t *bytes, size_t len, bool verify, struct store_meta *m, void *ctx)
 {
     struct sz_bundle_header hdr;
     uint8_t id[SZ_BUNDLE_ID_LEN];
 
     (void)ctx;
     /* Never decompressed here: any declared length is fine. */
-    if (sz_bundle_verify(bytes, len, UINT64_MAX, &hdr, id) != 0)
+    if ((verify ? sz_bundle_verify(bytes, len, UINT64_MAX, &hdr, id)
+                : sz_bundle_parse(bytes, len, UINT64_MAX, &hdr, id)) != 0)
         return -1;
     store_meta_from_header(m, &hdr, id, len);
     return 0;
@@ -1100,14 +1101,17 @@ run_recover(const struct config *cfg)
                (unsigned long long)r.n_refused);
     printf("  places unreadable:      %llu (rows SQLite could not reach)\n",
            (unsigned long long)r.n_unreadable);
+    if (r.scanned)
+        printf("  found page by page:     %llu (bundles SQLite could not reach, found by reading "
+               "the file's pages)\n",
+               (unsigned long long)r.n_scanned);
     printf("  sequence counters kept: %llu\n", (unsigned long long)r.n_counters);
     printf("  remembered rows kept:   %llu\n", (unsigned long long)r.n_remembered);
     for (size_t i = 0; i < r.n_lost; i++)
         printf("  could not be read whole: %s\n", r.lost[i]);
     printf("  the damaged store:      kept as %s (delete it once samizdatd runs well)\n",
            r.saved_as);
-    if (r.n_kept < r.n_read || r.n_unreadable > 0 ||
-        (r.n_expected_known && r.n_kept < r.n_expected))
+    if (r.n_failed > 0 || !r.n_expected_known || r.n_kept < r.n_expected)
         printf("Bundles not kept come back from peers by gossip once samizdatd runs (a "
                "publisher's own: import them from a reader or relay that holds them).\n");
     return 0;

@@ -2666,7 +2666,7 @@ struct recover_batch {
 };
 
 static int
-recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t len,
+recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t len, bool scanned,
             store_check_cb check, void *ctx, int64_t now, struct store_recovery *r, char *err,
             size_t err_cap)
 {
@@ -2674,7 +2674,8 @@ recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t 
     uint8_t *copy;
     int ret;
 
-    r->n_read++;
+    if (!scanned)
+        r->n_read++;
     if (len == 0 || blob == NULL) {
         r->n_failed++;
         return 0;
@@ -2685,11 +2686,15 @@ recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t 
         return -ENOMEM;
     }
     memcpy(copy, blob, len);
-    if (check(copy, len, &it->meta, ctx) != 0) {
-        r->n_failed++;
+    if (check(copy, len, true, &it->meta, ctx) != 0) {
+        /* Page by page, a blob that is not a whole bundle is not one lost. */
+        if (!scanned)
+            r->n_failed++;
         free(copy);
         return 0;
     }
+    if (scanned)
+        r->n_scanned++;
     it->bytes = copy;
     it->status = STORE_PENDING;
     it->equivocates = false;
@@ -2707,22 +2712,19 @@ recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t 
  * on its way) is followed by a look-up of the next number alone: each number
  * is tried until the searches pass the damage, up to the highest the store
  * numbered (or RECOVER_BLIND_ROWS past the last read when even that cannot be
- * read).
+ * read). Sets *complete when every row could be read.
  */
 static int
-recover_bundles(sqlite3 *src, struct store *nw, store_check_cb check, void *ctx, int64_t now,
-                struct store_recovery *r, char *err, size_t err_cap)
+recover_bundles(sqlite3 *src, struct store *nw, struct recover_batch *b, store_check_cb check,
+                void *ctx, int64_t now, struct store_recovery *r, bool *complete, char *err,
+                size_t err_cap)
 {
-    struct recover_batch *b = calloc(1, sizeof *b);
     sqlite3_stmt *next = NULL, *exact = NULL;
     int64_t n = 0, upper = 0, v;
     bool upper_known = false;
-    int rc = SQLITE_OK, ret = 0;
+    int rc, ret = 0;
 
-    if (b == NULL) {
-        set_err(err, err_cap, "store: out of memory recovering the store");
-        return -ENOMEM;
-    }
+    *complete = false;
     if (src_int(src, "SELECT n_bundles FROM totals WHERE one = 1", &v) && v >= 0) {
         r->n_expected = (uint64_t)v;
         r->n_expected_known = true;
@@ -2744,13 +2746,10 @@ recover_bundles(sqlite3 *src, struct store *nw, store_check_cb check, void *ctx,
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(src, "SELECT bytes FROM bundle_bytes WHERE n = ?1", -1, &exact,
                                 NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, err_cap,
-                "cannot read the bundles of the damaged store: %s (SQLite error %d); nothing "
-                "could be recovered, the store was left as it is: fetch the bundles again from "
-                "peers (move store.sqlite* out of the data folder and start samizdatd)",
-                sqlite3_errmsg(src), rc);
-        ret = -EIO;
+    if (rc != SQLITE_OK) { /* the schema cannot be read: the pages may still be */
+        sqlite3_finalize(next);
+        sqlite3_finalize(exact);
+        return 0;
     }
     while (ret == 0) {
         sqlite3_bind_int64(next, 1, n);
@@ -2759,20 +2758,22 @@ recover_bundles(sqlite3 *src, struct store *nw, store_check_cb check, void *ctx,
             int64_t row = sqlite3_column_int64(next, 0);
 
             if (row <= n) { /* a damaged page can say anything */
-                r->n_unreadable++;
                 rc = SQLITE_CORRUPT;
             } else {
                 n = row;
                 ret = recover_one(nw, b, sqlite3_column_blob(next, 1),
-                                  (size_t)sqlite3_column_bytes(next, 1), check, ctx, now, r, err,
-                                  err_cap);
+                                  (size_t)sqlite3_column_bytes(next, 1), false, check, ctx, now, r,
+                                  err, err_cap);
             }
         }
         sqlite3_reset(next);
         if (rc == SQLITE_ROW)
             continue;
-        if (rc == SQLITE_DONE)
+        if (rc == SQLITE_DONE) {
+            *complete =
+                r->n_unreadable == 0 && (!r->n_expected_known || r->n_read >= r->n_expected);
             break;
+        }
         if ((rc & 0xff) == SQLITE_NOMEM) {
             set_err(err, err_cap, "store: out of memory reading the damaged store");
             ret = -ENOMEM;
@@ -2784,26 +2785,338 @@ recover_bundles(sqlite3 *src, struct store *nw, store_check_cb check, void *ctx,
             upper = n + RECOVER_BLIND_ROWS;
             upper_known = true;
         }
-        if (n >= upper)
+        if (n >= upper) {
+            r->n_unreadable++;
             break;
+        }
         n++;
         sqlite3_bind_int64(exact, 1, n);
         rc = sqlite3_step(exact);
         if (rc == SQLITE_ROW)
             ret = recover_one(nw, b, sqlite3_column_blob(exact, 0),
-                              (size_t)sqlite3_column_bytes(exact, 0), check, ctx, now, r, err,
-                              err_cap);
+                              (size_t)sqlite3_column_bytes(exact, 0), false, check, ctx, now, r,
+                              err, err_cap);
         else if (rc != SQLITE_DONE)
             r->n_unreadable++;
         sqlite3_reset(exact);
     }
     sqlite3_finalize(next);
     sqlite3_finalize(exact);
-    if (ret == 0)
-        ret = recover_flush(nw, b->items, &b->n, now, r, err, err_cap);
-    for (size_t i = 0; i < b->n; i++)
-        free((void *)b->items[i].bytes);
-    free(b);
+    return ret;
+}
+
+/*
+ * Reading the file's pages one by one, for the bundles SQLite's searches
+ * cannot reach (a damaged page above them, or a schema that cannot be read):
+ * the file format is at sqlite.org/fileformat2.html. Each page is taken from
+ * the WAL's latest committed frame of it, else from the database file; the
+ * pages on the freelist are skipped (they hold bundles deleted or evicted).
+ */
+struct pages {
+    int db_fd, wal_fd;
+    uint32_t size;      /* page size */
+    uint32_t usable;    /* the page size less the bytes reserved at its end */
+    uint64_t n;         /* pages */
+    uint64_t *wal_at;   /* per page: 1 + the offset of its frame in the WAL, or 0 */
+    uint64_t wal_n;     /* pages wal_at has */
+    uint8_t *free;      /* a bit per page: on the freelist */
+    uint8_t *buf, *ovf; /* a page, an overflow page */
+};
+
+static uint32_t
+be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* SQLite's variable-length integer at p, before end: its length, or 0. */
+static size_t
+get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (size_t i = 0; i < 9 && p + i < end; i++) {
+        if (i == 8) {
+            *v = x << 8 | p[i];
+            return 9;
+        }
+        x = x << 7 | (p[i] & 0x7f);
+        if ((p[i] & 0x80) == 0) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static int
+read_page(const struct pages *pg, uint64_t pgno, uint8_t *buf)
+{
+    ssize_t got;
+
+    if (pgno == 0 || pgno > pg->n)
+        return -1;
+    if (pgno <= pg->wal_n && pg->wal_at[pgno - 1] != 0)
+        got = pread(pg->wal_fd, buf, pg->size, (off_t)(pg->wal_at[pgno - 1] - 1));
+    else
+        got = pread(pg->db_fd, buf, pg->size, (off_t)((pgno - 1) * pg->size));
+    return got == (ssize_t)pg->size ? 0 : -1;
+}
+
+static bool
+valid_page_size(uint32_t size)
+{
+    return size >= 512 && size <= 65536 && (size & (size - 1)) == 0;
+}
+
+/* Maps the WAL's committed frames (those before the last commit whose salts
+ * match its header) to their pages. */
+static int
+map_wal(struct pages *pg, const char *wal_path)
+{
+    uint8_t h[32], fh[24];
+    uint64_t *frames = NULL; /* pairs: page, 1 + offset */
+    size_t n_frames = 0, cap = 0, n_committed = 0;
+    uint64_t max_page = pg->n;
+    off_t off = 32;
+    uint32_t magic, size;
+
+    pg->wal_fd = open(wal_path, O_RDONLY | O_CLOEXEC);
+    if (pg->wal_fd < 0 || pread(pg->wal_fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        return 0;
+    magic = be32(h);
+    size = be32(h + 8);
+    if ((magic != 0x377f0682 && magic != 0x377f0683) || !valid_page_size(size))
+        return 0;
+    pg->size = size; /* the WAL's header is written once per checkpoint: trusted over page 1 */
+    for (;; off += 24 + (off_t)size) {
+        if (pread(pg->wal_fd, fh, sizeof fh, off) != (ssize_t)sizeof fh ||
+            memcmp(fh + 8, h + 16, 8) != 0 || be32(fh) == 0)
+            break;
+        if (n_frames == cap) {
+            size_t ncap = cap == 0 ? 256 : cap * 2;
+            uint64_t *nf = realloc(frames, ncap * 2 * sizeof *frames);
+            if (nf == NULL) {
+                free(frames);
+                return -ENOMEM;
+            }
+            frames = nf;
+            cap = ncap;
+        }
+        frames[2 * n_frames] = be32(fh);
+        frames[2 * n_frames + 1] = (uint64_t)off + 24 + 1;
+        n_frames++;
+        if (be32(fh + 4) != 0) /* a commit: the frames up to here count */
+            n_committed = n_frames;
+    }
+    for (size_t i = 0; i < n_committed; i++)
+        if (frames[2 * i] > max_page)
+            max_page = frames[2 * i];
+    if (n_committed > 0) {
+        pg->wal_at = calloc(max_page, sizeof *pg->wal_at);
+        if (pg->wal_at == NULL) {
+            free(frames);
+            return -ENOMEM;
+        }
+        pg->n = pg->wal_n = max_page;
+        for (size_t i = 0; i < n_committed; i++)
+            pg->wal_at[frames[2 * i] - 1] = frames[2 * i + 1];
+    }
+    free(frames);
+    return 0;
+}
+
+/* Marks the pages of the freelist (page 1 says where it starts); a damaged
+ * list is followed as far as it makes sense. */
+static void
+mark_free(struct pages *pg)
+{
+    uint64_t trunk, n_free, seen = 0;
+
+    if (read_page(pg, 1, pg->buf) != 0 || memcmp(pg->buf, "SQLite format 3", 16) != 0)
+        return;
+    trunk = be32(pg->buf + 32);
+    n_free = be32(pg->buf + 36);
+    while (trunk != 0 && trunk <= pg->n && seen++ <= n_free) {
+        uint32_t k;
+
+        pg->free[(trunk - 1) / 8] |= (uint8_t)(1u << ((trunk - 1) % 8));
+        if (read_page(pg, trunk, pg->buf) != 0)
+            return;
+        k = be32(pg->buf + 4);
+        if (k > pg->usable / 4 - 2)
+            return;
+        for (uint32_t i = 0; i < k; i++) {
+            uint64_t leaf = be32(pg->buf + 8 + 4 * i);
+            if (leaf != 0 && leaf <= pg->n)
+                pg->free[(leaf - 1) / 8] |= (uint8_t)(1u << ((leaf - 1) % 8));
+        }
+        trunk = be32(pg->buf);
+    }
+}
+
+/* The payload of a table leaf's cell at c (its local part, then its overflow
+ * pages), malloc'd into *out; 0, or -1 when it does not hold together. */
+static int
+cell_payload(const struct pages *pg, const uint8_t *c, const uint8_t *end, uint8_t **out,
+             size_t *out_len)
+{
+    uint64_t len, rowid, got, next, hops = 0;
+    uint32_t u = pg->usable, x = u - 35, m = (u - 12) * 32 / 255 - 23, local;
+    size_t k;
+    uint8_t *p;
+
+    k = get_varint(c, end, &len);
+    if (k == 0)
+        return -1;
+    c += k;
+    k = get_varint(c, end, &rowid);
+    if (k == 0 || len > (uint64_t)1 << 30 || len > pg->n * (uint64_t)u)
+        return -1;
+    c += k;
+    if (len <= x)
+        local = (uint32_t)len;
+    else {
+        uint32_t kk = m + (uint32_t)((len - m) % (u - 4));
+        local = kk <= x ? kk : m;
+    }
+    if (local > (size_t)(end - c) || (len > local && 4 > (size_t)(end - c - local)))
+        return -1;
+    p = malloc(len > 0 ? len : 1);
+    if (p == NULL)
+        return -1;
+    memcpy(p, c, local);
+    got = local;
+    next = len > local ? be32(c + local) : 0;
+    while (got < len) {
+        uint64_t take = len - got < u - 4 ? len - got : u - 4;
+        if (++hops > pg->n || read_page(pg, next, pg->ovf) != 0) {
+            free(p);
+            return -1;
+        }
+        memcpy(p + got, pg->ovf + 4, take);
+        got += take;
+        next = be32(pg->ovf);
+    }
+    *out = p;
+    *out_len = len;
+    return 0;
+}
+
+/* Each blob of a record that is a bundle the new store lacks is recovered. */
+static int
+scan_record(const uint8_t *p, size_t len, struct store *nw, struct recover_batch *b,
+            store_check_cb check, void *ctx, int64_t now, struct store_recovery *r, char *err,
+            size_t err_cap)
+{
+    const uint8_t *end = p + len, *hdr_end, *t, *data;
+    uint64_t hdr_len, type;
+    size_t k = get_varint(p, end, &hdr_len);
+
+    if (k == 0 || hdr_len < k || hdr_len > len)
+        return 0;
+    hdr_end = p + hdr_len;
+    data = hdr_end;
+    for (t = p + k; t < hdr_end; t += k) {
+        static const uint8_t fixed[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 0, 0};
+        uint64_t size;
+        struct store_meta m;
+
+        k = get_varint(t, hdr_end, &type);
+        if (k == 0 || type == 10 || type == 11)
+            return 0;
+        size = type < 12 ? fixed[type] : (type - 12) / 2;
+        if (size > (uint64_t)(end - data))
+            return 0;
+        if (type >= 12 && type % 2 == 0 && size >= 64 && check(data, size, false, &m, ctx) == 0 &&
+            store_has(nw, m.id, err, err_cap) == 0 &&
+            store_is_remembered(nw, m.id, now, NULL, err, err_cap) == 0) {
+            int ret =
+                recover_one(nw, b, data, (size_t)size, true, check, ctx, now, r, err, err_cap);
+            if (ret < 0)
+                return ret;
+        }
+        data += size;
+    }
+    return 0;
+}
+
+/* Reads every table leaf page of the damaged store for bundles (above). */
+static int
+recover_pages(const char *path, struct store *nw, struct recover_batch *b, store_check_cb check,
+              void *ctx, int64_t now, struct store_recovery *r, char *err, size_t err_cap)
+{
+    struct pages pg = {.db_fd = -1, .wal_fd = -1, .size = 4096};
+    char wal[PATH_MAX + 8];
+    uint8_t h[100];
+    struct stat sb;
+    int ret = 0;
+
+    r->scanned = true;
+    pg.db_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (pg.db_fd < 0 || fstat(pg.db_fd, &sb) != 0) {
+        set_err(err, err_cap, "cannot read %s: %s", path, strerror(errno));
+        ret = -errno;
+        goto out;
+    }
+    if (pread(pg.db_fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+        memcmp(h, "SQLite format 3", 16) == 0) {
+        uint32_t size = (uint32_t)h[16] << 8 | h[17];
+        if (size == 1)
+            size = 65536;
+        if (valid_page_size(size))
+            pg.size = size;
+    }
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    ret = map_wal(&pg, wal); /* may set the page size, and more pages */
+    if (ret < 0)
+        goto nomem;
+    if (pread(pg.db_fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+        memcmp(h, "SQLite format 3", 16) == 0 && h[20] < pg.size - 480)
+        pg.usable = pg.size - h[20];
+    else
+        pg.usable = pg.size;
+    if ((uint64_t)sb.st_size / pg.size > pg.n)
+        pg.n = (uint64_t)sb.st_size / pg.size;
+    pg.free = calloc(pg.n / 8 + 1, 1);
+    pg.buf = malloc(pg.size);
+    pg.ovf = malloc(pg.size);
+    if (pg.free == NULL || pg.buf == NULL || pg.ovf == NULL)
+        goto nomem;
+    mark_free(&pg);
+    for (uint64_t no = 1; no <= pg.n && ret == 0; no++) {
+        size_t at = no == 1 ? 100 : 0, n_cells;
+        const uint8_t *end = pg.buf + pg.usable;
+
+        if ((pg.free[(no - 1) / 8] & (1u << ((no - 1) % 8))) != 0 ||
+            read_page(&pg, no, pg.buf) != 0 || pg.buf[at] != 0x0d)
+            continue;
+        n_cells = (size_t)pg.buf[at + 3] << 8 | pg.buf[at + 4];
+        for (size_t i = 0; i < n_cells && ret == 0 && at + 8 + 2 * i + 2 <= pg.usable; i++) {
+            size_t cell = (size_t)pg.buf[at + 8 + 2 * i] << 8 | pg.buf[at + 9 + 2 * i];
+            uint8_t *payload;
+            size_t len;
+
+            if (cell < at + 8 + 2 * n_cells || cell >= pg.usable ||
+                cell_payload(&pg, pg.buf + cell, end, &payload, &len) != 0)
+                continue;
+            ret = scan_record(payload, len, nw, b, check, ctx, now, r, err, err_cap);
+            free(payload);
+        }
+    }
+    goto out;
+nomem:
+    set_err(err, err_cap, "store: out of memory reading the pages of %s", path);
+    ret = -ENOMEM;
+out:
+    if (pg.db_fd >= 0)
+        close(pg.db_fd);
+    if (pg.wal_fd >= 0)
+        close(pg.wal_fd);
+    free(pg.wal_at);
+    free(pg.free);
+    free(pg.buf);
+    free(pg.ovf);
     return ret;
 }
 
@@ -2816,6 +3129,8 @@ store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
     sqlite3 *src = NULL;
     struct stat sb;
     bool swapping = false; /* the new store is complete: keep the copy */
+    bool complete = false; /* SQLite read every row */
+    struct recover_batch *batch = NULL;
     int rc, ret;
 
     memset(r, 0, sizeof *r);
@@ -2857,30 +3172,34 @@ store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
     ret = save_damaged(st, now, r, err, err_cap);
     if (ret < 0)
         goto fail;
-    /* Read through the copy, read-only: the damaged store is left as it was
-     * until the new one replaces it. */
-    rc = sqlite3_open_v2(r->saved_as, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, err_cap,
-                "cannot open the damaged store (its copy %s): %s; nothing could be recovered, "
-                "the store was left as it is",
-                r->saved_as, src != NULL ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
-        ret = -EIO;
-        goto fail;
-    }
     ret = open_database(nw, err, err_cap);
-    if (ret == 0)
-        ret = recover_tables(src, nw, r, err, err_cap);
-    if (ret == 0)
-        ret = recover_bundles(src, nw, check, ctx, now, r, err, err_cap);
     if (ret < 0)
         goto fail;
-    if (r->n_read == 0 && r->n_expected_known && r->n_expected > 0) {
+    batch = calloc(1, sizeof *batch);
+    if (batch == NULL)
+        goto fail_nomem;
+    /* Read through the copy, read-only: the damaged store is left as it was
+     * until the new one replaces it. A copy SQLite cannot open at all (its
+     * first page damaged) is still read page by page. */
+    rc = sqlite3_open_v2(r->saved_as, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        ret = recover_tables(src, nw, r, err, err_cap);
+        if (ret == 0)
+            ret = recover_bundles(src, nw, batch, check, ctx, now, r, &complete, err, err_cap);
+    } else if (src == NULL) {
+        goto fail_nomem;
+    }
+    if (ret == 0 && !complete)
+        ret = recover_pages(r->saved_as, nw, batch, check, ctx, now, r, err, err_cap);
+    if (ret == 0)
+        ret = recover_flush(nw, batch->items, &batch->n, now, r, err, err_cap);
+    if (ret < 0)
+        goto fail;
+    if (r->n_read + r->n_scanned == 0 && !(r->n_expected_known && r->n_expected == 0)) {
         set_err(err, err_cap,
-                "not one of the %llu bundles of the damaged store could be read; the store was "
-                "left as it is: fetch the bundles again from peers (move store.sqlite* out of "
-                "the data folder and start samizdatd)",
-                (unsigned long long)r->n_expected);
+                "not one bundle of the damaged store could be read; the store was left as it "
+                "is: fetch the bundles again from peers (move store.sqlite* out of the data "
+                "folder and start samizdatd)");
         ret = -EIO;
         goto fail;
     }
@@ -2898,6 +3217,7 @@ store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
     if (ret < 0)
         goto fail;
     ret = finish_recovery(st, err, err_cap);
+    free(batch);
     sqlite3_close(src);
     snprintf(shm, sizeof shm, "%s-shm", r->saved_as);
     (void)unlink(shm);
@@ -2908,6 +3228,10 @@ fail_nomem:
     set_err(err, err_cap, "store: out of memory recovering the store of %s", dir);
     ret = -ENOMEM;
 fail:
+    if (batch != NULL)
+        for (size_t i = 0; i < batch->n; i++)
+            free((void *)batch->items[i].bytes);
+    free(batch);
     sqlite3_close(src);
     store_close(nw);
     if (st != NULL && st->lock_fd >= 0 && !swapping) {

@@ -379,6 +379,8 @@ struct store_recovery {
     uint64_t n_refused;    /* checked, but refused by the store (dated ahead, a third
                               bundle for one sequence) */
     uint64_t n_unreadable; /* places in the bundles' table SQLite could not read */
+    bool scanned;          /* the file's pages were read one by one as well */
+    uint64_t n_scanned;    /* bundles found only that way */
     uint64_t n_counters;   /* publishing sequence counters kept */
     uint64_t n_remembered; /* remembered ids and sequences kept */
     const char *lost[4];   /* the tables of those that could not be read whole */
@@ -386,11 +388,13 @@ struct store_recovery {
 };
 
 /*
- * Checks one bundle read back from a damaged store: 0 and *m filled (as
- * store_meta_from_header() fills it) when it is whole and genuine, or a
- * negative error.
+ * Checks one bundle read back from a damaged store. With `verify`: 0 and *m
+ * filled (as store_meta_from_header() fills it) when it is whole and
+ * genuine. Without: only its header is read, for m->id (cheap), and 0 means
+ * that it parsed. A negative error otherwise.
  */
-typedef int (*store_check_cb)(const uint8_t *bytes, size_t len, struct store_meta *m, void *ctx);
+typedef int (*store_check_cb)(const uint8_t *bytes, size_t len, bool verify, struct store_meta *m,
+                              void *ctx);
 
 /*
  * Rebuilds the store of the data folder `dir` from what can still be read of
