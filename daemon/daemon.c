@@ -59,15 +59,13 @@ daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_t co
     return rc;
 }
 
-int
-daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const uint8_t *buf,
-                    size_t len)
+/* A bundle read back damaged: removed, not remembered, logged and counted. */
+static int
+damaged(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], int rc)
 {
     char hex[2 * SZ_BUNDLE_ID_LEN + 1], err[512];
-    int rc = sz_bundle_check_stored(buf, len, id), drc;
+    int drc;
 
-    if (rc == 0)
-        return 0;
     sz_bundle_id_hex(id, hex);
     uv_mutex_lock(&d->store_lock);
     drc = store_delete(d->store, id, false, daemon_now(), err, sizeof err);
@@ -85,6 +83,73 @@ daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const 
                 "not sent. Check the disk holding the data folder (dmesg, smartctl)",
                 hex, sz_strerror(rc), err);
     return -EIO;
+}
+
+int
+daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const uint8_t *buf,
+                    size_t len)
+{
+    int rc = sz_bundle_check_stored(buf, len, id);
+
+    return rc == 0 ? 0 : damaged(d, id, rc);
+}
+
+/* Reads len bytes of bundle id from offset, the store locked for each read. */
+static int
+read_exactly(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t offset, uint8_t *buf,
+             size_t len)
+{
+    size_t got = 0, n = 0;
+
+    while (got < len) {
+        uv_mutex_lock(&d->store_lock);
+        int rc = store_read(d->store, id, offset + got, buf + got, len - got, &n, NULL, 0);
+        uv_mutex_unlock(&d->store_lock);
+        if (rc != 0 || n == 0)
+            return -ENOENT;
+        got += n;
+    }
+    return 0;
+}
+
+int
+daemon_checked_stream(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t size)
+{
+    enum { CHUNK = 256 * 1024 };
+    crypto_generichash_state h;
+    struct sz_bundle_header hdr;
+    uint8_t bid[SZ_BUNDLE_ID_LEN], hash[32];
+    uint8_t *buf = malloc(CHUNK);
+    uint64_t off = SZ_BUNDLE_PREFIX_LEN;
+    int rc;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    if (size < SZ_BUNDLE_PREFIX_LEN || read_exactly(d, id, 0, buf, SZ_BUNDLE_PREFIX_LEN) != 0) {
+        free(buf);
+        return -ENOENT; /* gone meanwhile (evicted): not damage */
+    }
+    rc = sz_bundle_verify_prefix(buf, SZ_BUNDLE_PREFIX_LEN, size, UINT64_MAX, &hdr, bid);
+    if (rc == 0 && sodium_memcmp(bid, id, SZ_BUNDLE_ID_LEN) != 0)
+        rc = -SZ_EHASH;
+    if (rc == 0)
+        crypto_generichash_init(&h, NULL, 0, sizeof hash);
+    while (rc == 0 && off < size) {
+        size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        if (read_exactly(d, id, off, buf, n) != 0) {
+            free(buf);
+            return -ENOENT;
+        }
+        crypto_generichash_update(&h, buf, n);
+        off += n;
+    }
+    free(buf);
+    if (rc == 0) {
+        crypto_generichash_final(&h, hash, sizeof hash);
+        if (sodium_memcmp(hash, hdr.payload_hash, sizeof hash) != 0)
+            rc = -SZ_EHASH;
+    }
+    return rc == 0 ? 0 : damaged(d, id, rc);
 }
 
 int64_t

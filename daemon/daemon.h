@@ -103,6 +103,16 @@ int daemon_open_bundle(struct daemon *d, const uint8_t *buf, size_t len, uint64_
 int daemon_checked_read(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], const uint8_t *buf,
                         size_t len);
 
+/*
+ * daemon_checked_read() for a bundle of `size` bytes that is sent in pieces,
+ * or from an offset (REQUEST_PART), before its first bytes go out: reads it
+ * from the store in chunks (the store locked for each read only), checks its
+ * header and signature (sz_bundle_verify_prefix()), its id and its payload's
+ * hash. Returns 0, -EIO (damaged: removed as there), -ENOENT (it left the
+ * store meanwhile) or -ENOMEM.
+ */
+int daemon_checked_stream(struct daemon *d, const uint8_t id[SZ_BUNDLE_ID_LEN], uint64_t size);
+
 /* Current wall-clock time in seconds. */
 int64_t daemon_now(void);
 

@@ -1279,16 +1279,21 @@ run_serve(struct gjob *j)
     }
     uv_mutex_unlock(&d->store_lock);
     /*
-     * Each bundle read whole is checked against its id before it goes out
-     * (about 1 us per KB): one the disk damaged is removed, and answered as
-     * not held. A part or the pieces of a large bundle go unchecked.
+     * Each bundle is checked against its id before it goes out (about 1 us
+     * per KB): one the disk damaged is removed, and answered as not held. A
+     * bundle read whole is checked in the bytes read; one sent in pieces, or
+     * a part of one (REQUEST_PART), is read through once more, in chunks,
+     * before its first bytes go (its later pieces are not checked again).
      */
     for (i = 0; j->bytes != NULL && i < j->n_read; i++) {
         bool whole = (j->offsets == NULL || j->offsets[i] == 0) &&
                      !(j->cut != 0 && i + 1 == j->n_read) && !j->piece;
-        if (j->bytes[i] == NULL || !whole)
+        int rc;
+        if (j->bytes[i] == NULL || j->piece)
             continue;
-        if (daemon_checked_read(d, j->ids[i], j->bytes[i], j->lens[i]) != 0) {
+        rc = whole ? daemon_checked_read(d, j->ids[i], j->bytes[i], j->lens[i])
+                   : daemon_checked_stream(d, j->ids[i], j->lens[i]);
+        if (rc == -EIO || (rc != 0 && whole)) {
             free(j->bytes[i]);
             j->bytes[i] = NULL;
             j->lens[i] = 0;

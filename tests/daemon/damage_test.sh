@@ -2,9 +2,10 @@
 # A bundle that the disk damaged in the store (SQLite keeps no checksum of its
 # pages) is never sent or exported as it is: a peer would take it as forged
 # and ban the relay, and an export would hand a reader a bundle that does not
-# verify. The daemon checks each bundle read whole against its id, removes a
-# damaged one, says so (log, status, the export's error) and fetches it again
-# from a peer that holds it.
+# verify. The daemon checks each bundle against its id before it goes out
+# (one sent in pieces by a read of its own first), removes a damaged one,
+# says so (log, status, the export's error) and fetches it again from a peer
+# that holds it.
 # usage: damage_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
 set -u
 SZ=$1
@@ -48,15 +49,24 @@ for i in 1 2 3; do
     "$SZ" pack --secret-key "$TMP/p.sk" --level 1 --sequence "$i" --output "$TMP/b$i.bundle" \
         "$TMP/a$i.md" >/dev/null || bad "pack $i"
 done
+# Bundle 4 (6 MiB) is larger than what a link queues at once: it goes to a
+# peer in pieces, and is checked by a read of its own before the first.
+{ printf -- '---\ntitle: Issue 4\nid: issue-4\n---\n' && head -c 6000000 /dev/urandom | base64 -w 76; } \
+    >"$TMP/a4.md"
+"$SZ" pack --secret-key "$TMP/p.sk" --level 1 --sequence 4 --output "$TMP/b4.bundle" \
+    "$TMP/a4.md" >/dev/null || bad "pack 4"
+[ "$(stat -c %s "$TMP/b4.bundle")" -gt $((5 << 20)) ] && ok || bad "bundle 4 is not above 5 MiB"
 ID2=$(bundle_id "$TMP/b2.bundle")
 ID3=$(bundle_id "$TMP/b3.bundle")
+ID4=$(bundle_id "$TMP/b4.bundle")
 
 # X holds the three; stopped, its copies of 2 and 3 are damaged on disk.
 start_daemon x "${COMMON[@]}" || bad "start x"
-"$SZ" import --socket "$TMP/x/control.sock" "$TMP"/b[123].bundle >/dev/null || bad "import at x"
+"$SZ" import --socket "$TMP/x/control.sock" "$TMP"/b[1234].bundle >/dev/null || bad "import at x"
 stop_daemon x || bad "stop x"
 check "damage bundle 2 in x's store" damage x "$TMP/b2.bundle"
 check "damage bundle 3 in x's store" damage x "$TMP/b3.bundle"
+check "damage bundle 4 in x's store" damage x "$TMP/b4.bundle"
 start_daemon x "${COMMON[@]}" || bad "restart x"
 
 # 1. Its export fails and says why; the bundle is gone from the list, counted.
@@ -78,15 +88,17 @@ ls "$TMP"/lib/*/issue-1/index.html >/dev/null 2>&1 && ok || bad "the reader got 
 grep -q "fails verification" "$TMP/fetch.err" &&
     bad "x sent the reader a damaged bundle: $(cat "$TMP/fetch.err")" || ok
 ls "$TMP"/lib/*/issue-3 >/dev/null 2>&1 && bad "the reader holds issue 3 from a damaged bundle" || ok
-[ "$(json_field x damaged_removed)" = 2 ] && ok || bad "status: damaged_removed is not 2 after the fetch"
+ls "$TMP"/lib/*/issue-4 >/dev/null 2>&1 && bad "the reader holds issue 4 from a damaged bundle" || ok
+[ "$(json_field x damaged_removed)" = 3 ] && ok || bad "status: damaged_removed is not 3 after the fetch"
 grep -q "store: bundle $ID3 was damaged on disk" "$TMP/x.log" && ok || bad "x's log does not name bundle 3"
+grep -q "store: bundle $ID4 was damaged on disk" "$TMP/x.log" && ok || bad "x's log does not name bundle 4"
 
 # 3. Linked to a relay that holds them, x fetches both again, whole.
 start_daemon z "${COMMON[@]}" || bad "start z"
-"$SZ" import --socket "$TMP/z/control.sock" "$TMP"/b[123].bundle >/dev/null || bad "import at z"
+"$SZ" import --socket "$TMP/z/control.sock" "$TMP"/b[1234].bundle >/dev/null || bad "import at z"
 stop_daemon x || bad "stop x"
 start_daemon x "${COMMON[@]}" --peer "127.0.0.1:$(peer_port z)" || bad "restart x with a peer"
-wait_bundles x 3 20 && ok || bad "x did not fetch the two removed bundles again from z"
+wait_bundles x 4 20 && ok || bad "x did not fetch the three removed bundles again from z"
 check "export of bundle 2 once fetched again" "$SZ" export --socket "$TMP/x/control.sock" "$ID2" \
     --output "$TMP/again2.bundle"
 cmp -s "$TMP/b2.bundle" "$TMP/again2.bundle" && ok || bad "bundle 2 fetched again is not the original"
