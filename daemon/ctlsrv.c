@@ -583,6 +583,8 @@ run_status(struct job *j)
     struct status_ctx sc;
     struct status_pubs *pubs = calloc(1, sizeof *pubs);
     uint64_t n = 0, bytes = 0, n_future, n_damaged, max_bytes, publisher_max_bytes;
+    int64_t damage_at;
+    char damage_what[96] = "";
     uint32_t expiry_days;
     bool carry_any;
     char err[1024], pk[SZ_PK_TEXT_LEN + 1];
@@ -635,7 +637,17 @@ run_status(struct job *j)
     n_damaged = atomic_load(&d->n_damaged);
     if (rc == 0)
         rc = store_publishers(d->store, status_collect_publisher, pubs, err, sizeof err);
+    damage_at = store_damage_seen(d->store, damage_what, sizeof damage_what);
     if (rc == 0) {
+        if (damage_at != 0) {
+            int64_t age = daemon_now() - damage_at;
+            wr_printf(&json, ",\"store_damaged\":{\"age_s\":%lld,\"text\":",
+                      (long long)(age > 0 ? age : 0));
+            sz_wr_json_str(&json, damage_what);
+            wr_printf(&json, "}");
+        } else {
+            wr_printf(&json, ",\"store_damaged\":null");
+        }
         if (j->store_failed) {
             wr_printf(&json, ",\"store_error\":{\"age_s\":%lld,\"text\":",
                       (long long)(j->store_failed_age_ms / 1000));
@@ -687,6 +699,14 @@ run_status(struct job *j)
                       "WARNING: %lld s ago the maintenance (expiry, quotas) failed: %s; it runs "
                       "again within the hour or at a SIGHUP\n",
                       (long long)(age > 0 ? age : 0), d->maint_err);
+        }
+        if (damage_at != 0) {
+            int64_t age = daemon_now() - damage_at;
+            wr_printf(&text,
+                      "WARNING: %lld s ago SQLite found the store's file damaged (%s: database "
+                      "disk image is malformed): stop samizdatd and run samizdatd "
+                      "--recover-store with the same settings\n",
+                      (long long)(age > 0 ? age : 0), damage_what);
         }
         if (n_damaged > 0)
             wr_printf(&text,

@@ -314,6 +314,8 @@ struct store {
     uint64_t n_remembered_dropped; /* rows dropped for max_remembered since open */
     int upgraded_from;             /* the schema version store_open() upgraded, or 0 */
     bool newest_known;             /* newest_received is read (store_newest_received()) */
+    int64_t damage_seen_at;        /* when SQLite last said the file is damaged, or 0 */
+    char damage_what[96];          /* what it was doing then */
     int64_t newest_received;
     char *dir;
     char *db_path;
@@ -369,6 +371,10 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
         break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
+        if (st != NULL) {
+            st->damage_seen_at = (int64_t)time(NULL);
+            snprintf(st->damage_what, sizeof st->damage_what, "%s", what);
+        }
         code = -EIO;
         advice = "the database is damaged: stop samizdatd and run samizdatd --recover-store "
                  "with the same settings (it rebuilds the store from every bundle that can "
@@ -1958,6 +1964,14 @@ uint64_t
 store_n_future(const struct store *st)
 {
     return st->n_future;
+}
+
+int64_t
+store_damage_seen(const struct store *st, char *what, size_t what_cap)
+{
+    if (st->damage_seen_at != 0 && what_cap > 0)
+        snprintf(what, what_cap, "%s", st->damage_what);
+    return st->damage_seen_at;
 }
 
 uint64_t

@@ -172,6 +172,11 @@ uint64_t store_n_future(const struct store *st);
  * hold each table to max_remembered, since the store was opened. */
 uint64_t store_n_remembered_dropped(const struct store *st);
 
+/* When a call last found the database damaged (SQLITE_CORRUPT: seconds since
+ * the epoch), with what it was doing in `what`; 0 when none has since the
+ * store was opened. */
+int64_t store_damage_seen(const struct store *st, char *what, size_t what_cap);
+
 /* Fills *m from a verified bundle's header, id and length (received is zeroed). */
 void store_meta_from_header(struct store_meta *m, const struct sz_bundle_header *hdr,
                             const uint8_t id[SZ_BUNDLE_ID_LEN], size_t len);

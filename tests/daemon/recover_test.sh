@@ -77,6 +77,12 @@ cp "$TMP/x/store.sqlite" "$TMP/damaged.sqlite"
 start_daemon x "${COMMON[@]}" --publisher-key "$TMP/q.sk" || bad "start x on the damaged store"
 expect_status "list on the damaged store" 6 "$SZ" list --socket "$TMP/x/control.sock"
 expect_stderr "the list's error names the recovery" "malformed.*samizdatd --recover-store"
+"$SZ" status --socket "$TMP/x/control.sock" >"$TMP/status.out" 2>&1
+grep -q "WARNING: .* SQLite found the store's file damaged .*samizdatd --recover-store" \
+    "$TMP/status.out" && ok || bad "status says nothing of the damage: $(cat "$TMP/status.out")"
+"$SZ" status --json --socket "$TMP/x/control.sock" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin)["store_damaged"]; sys.exit(d is None)' &&
+    ok || bad "status --json: store_damaged is null on a damaged store"
 # 2. Not while it runs: refused, nothing changed.
 expect_status "recovery while samizdatd runs" 1 "$SZD" --data-dir "$TMP/x" --recover-store
 expect_stderr "the refusal says why" "in use by another samizdatd"
@@ -102,7 +108,9 @@ ls "$TMP"/x/store-recover* >/dev/null 2>&1 && bad "recovery left its working fil
 start_daemon x "${COMMON[@]}" --publisher-key "$TMP/q.sk" || bad "start x on the rebuilt store"
 [ "$(listed | wc -l)" = 41 ] && ok || bad "x lists $(listed | wc -l) bundles, not 41"
 listed | grep -q -e "$ID7" -e "$ID20" && bad "x lists a lost bundle" || ok
-check "status on the rebuilt store" "$SZ" status --socket "$TMP/x/control.sock"
+"$SZ" status --json --socket "$TMP/x/control.sock" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin)["store_damaged"]; sys.exit(d is not None)' &&
+    ok || bad "status --json: store_damaged is not null on the rebuilt store"
 "$SZ" fetch --peer "127.0.0.1:$(peer_port x)" --trust-file "$TMP/trust" --output "$TMP/lib" \
     >/dev/null 2>"$TMP/fetch.err"
 n=$(ls -d "$TMP"/lib/*/issue-*/ 2>/dev/null | wc -l)
