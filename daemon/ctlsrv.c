@@ -536,15 +536,38 @@ struct status_ctx {
     uint64_t n_omitted;
 };
 
+/*
+ * A size for the status text: bytes up to 10 KiB, else KiB to TiB with one
+ * decimal (249.6 KiB); the JSON keeps the exact count.
+ */
+static const char *
+status_size(uint64_t v, char out[32])
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double x = (double)v;
+    int i = -1;
+
+    if (v < 10240) {
+        snprintf(out, 32, "%llu byte%s", (unsigned long long)v, v == 1 ? "" : "s");
+        return out;
+    }
+    while (x >= 1024.0 && i < 4) {
+        x /= 1024.0;
+        i++;
+    }
+    snprintf(out, 32, "%.1f %s", x, unit[i]);
+    return out;
+}
+
 static void
 status_publisher(struct status_ctx *s, const struct store_usage *u)
 {
-    char pk[SZ_PK_TEXT_LEN + 1];
+    char pk[SZ_PK_TEXT_LEN + 1], size[32];
 
     sz_pk_to_text(u->publisher, pk);
-    wr_printf(s->text, "  %s  %llu bundle%s, %llu bytes, newest sequence %llu\n", pk,
+    wr_printf(s->text, "  %s  %llu bundle%s, %s, newest sequence %llu\n", pk,
               (unsigned long long)u->n_bundles, u->n_bundles == 1 ? "" : "s",
-              (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
+              status_size(u->bytes, size), (unsigned long long)u->max_sequence);
     wr_printf(s->json, "%s{\"key\":\"%s\",\"bundles\":%llu,\"bytes\":%llu,\"max_sequence\":%llu}",
               s->n++ > 0 ? "," : "", pk, (unsigned long long)u->n_bundles,
               (unsigned long long)u->bytes, (unsigned long long)u->max_sequence);
@@ -584,7 +607,7 @@ run_status(struct job *j)
     struct status_pubs *pubs = calloc(1, sizeof *pubs);
     uint64_t n = 0, bytes = 0, n_future, n_damaged, max_bytes, publisher_max_bytes;
     int64_t damage_at;
-    char damage_what[96] = "";
+    char damage_what[96] = "", sz[3][32];
     uint32_t expiry_days;
     bool carry_any;
     char err[1024], pk[SZ_PK_TEXT_LEN + 1];
@@ -665,10 +688,10 @@ run_status(struct job *j)
         } else {
             wr_printf(&json, ",\"maintenance_error\":null");
         }
-        wr_printf(&text,
-                  "stored: %llu bundle%s, %llu bytes (quota %llu bytes, %llu per publisher)\n",
-                  (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)bytes,
-                  (unsigned long long)max_bytes, (unsigned long long)publisher_max_bytes);
+        wr_printf(&text, "stored: %llu bundle%s, %s (quota %s, %s per publisher)\n",
+                  (unsigned long long)n, n == 1 ? "" : "s", status_size(bytes, sz[0]),
+                  max_bytes == 0 ? "none" : status_size(max_bytes, sz[1]),
+                  publisher_max_bytes == 0 ? "none" : status_size(publisher_max_bytes, sz[2]));
         wr_printf(&json,
                   ",\"bundles\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,"
                   "\"quota_publisher_bytes\":%llu,\"expiry_days\":%u,\"carry\":\"%s\","
@@ -681,13 +704,13 @@ run_status(struct job *j)
                   (unsigned long long)d->n_published, (unsigned long long)d->n_refused,
                   (unsigned long long)n_future, (unsigned long long)n_damaged, disk_json);
         if (have_disk) {
-            wr_printf(&text, "disk: %llu bytes free where the data folder is\n",
-                      (unsigned long long)disk_free);
+            wr_printf(&text, "disk: %s free where the data folder is\n",
+                      status_size(disk_free, sz[0]));
             if (bytes < max_bytes && max_bytes - bytes > disk_free)
                 wr_printf(&text,
-                          "WARNING: the quota leaves room for %llu bytes more, the disk for %llu: "
-                          "free space on the disk or lower max_bytes\n",
-                          (unsigned long long)(max_bytes - bytes), (unsigned long long)disk_free);
+                          "WARNING: the quota leaves room for %s more, the disk for %s: free "
+                          "space on the disk or lower max_bytes\n",
+                          status_size(max_bytes - bytes, sz[0]), status_size(disk_free, sz[1]));
         }
         if (j->store_failed)
             wr_printf(&text,
@@ -715,9 +738,9 @@ run_status(struct job *j)
                       (unsigned long long)n_damaged, n_damaged == 1 ? " was" : "s were");
         if (max_bytes > 0 && bytes > max_bytes)
             wr_printf(&text,
-                      "WARNING: the store holds %llu bytes more than its quota (max_bytes): the "
+                      "WARNING: the store holds %s more than its quota (max_bytes): the "
                       "maintenance evicts the oldest bundles%s\n",
-                      (unsigned long long)(bytes - max_bytes),
+                      status_size(bytes - max_bytes, sz[0]),
                       d->maint_err[0] != '\0' ? " once it can write to the disk again" : "");
         wr_printf(&text, "carry: %s; imported %llu, published %llu, refused %llu\n",
                   carry_any ? "any publisher" : "listed publishers only",
@@ -738,9 +761,9 @@ run_status(struct job *j)
         for (i = 0; i < pubs->n; i++)
             status_publisher(&sc, &pubs->v[i].u);
         if (pubs->n_omitted > 0)
-            wr_printf(&text, "  and %llu more publisher%s (%llu bytes)\n",
+            wr_printf(&text, "  and %llu more publisher%s (%s)\n",
                       (unsigned long long)pubs->n_omitted, pubs->n_omitted == 1 ? "" : "s",
-                      (unsigned long long)pubs->bytes_omitted);
+                      status_size(pubs->bytes_omitted, sz[0]));
         wr_printf(&json,
                   "],\"publishers_omitted\":%llu,\"publishers_omitted_bytes\":%llu,"
                   "\"equivocations\":[",

@@ -48,8 +48,9 @@ s = json.load(sys.stdin)
 assert s["bundles"] == 1 and s["publishers"][0]["bundles"] == 1, s
 ' && ok || bad "status --json parses and counts one bundle"
 st=$("$SZ" status --socket "$SOCK")
-grep -q "^stored: 1 bundle, [0-9]* bytes" <<<"$st" &&
-    grep -q "^  $(cat "$TMP/pub.pk")  1 bundle, [0-9]* bytes, newest sequence 1$" <<<"$st" &&
+# The default quotas, 1 GiB and 256 MiB, in the units a person reads.
+grep -Eq "^stored: 1 bundle, [0-9.]+ (bytes?|KiB|MiB) \(quota 1\.0 GiB, 256\.0 MiB per publisher\)$" <<<"$st" &&
+    grep -Eq "^  $(cat "$TMP/pub.pk")  1 bundle, [0-9.]+ (bytes?|KiB|MiB|GiB|TiB), newest sequence 1$" <<<"$st" &&
     ok || bad "status says '1 bundle', not '1 bundles': $st"
 # Where peers reach it (a port that takes a connection) and the free disk
 # space where the data folder is, as df sees it (other writers may move it a little).
@@ -63,7 +64,7 @@ assert abs(s["disk_free_bytes"] - df) <= max(df // 10, 64 << 20), (s["disk_free_
 ' "$(df --output=avail -B1 "$TMP/pub" | tail -1)" && ok ||
     bad "status --json: no listen address that takes a connection, or disk_free_bytes unlike df's"
 grep -q "^listening for peers on 127.0.0.1:$(peer_port pub)$" <<<"$st" &&
-    grep -q "^disk: [0-9]* bytes free where the data folder is$" <<<"$st" && ok ||
+    grep -Eq "^disk: [0-9.]+ (bytes?|KiB|MiB|GiB|TiB) free where the data folder is$" <<<"$st" && ok ||
     bad "status does not say where it listens and the free disk space: $st"
 # An invalid article is refused with its reason; nothing is published.
 printf -- '---\ntitle: t\n---\n' >"$TMP/empty.md"
@@ -515,7 +516,7 @@ wait "$MUTE" 2>/dev/null
 if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small" 2>/dev/null; then
     check "start small" start_daemon small --max-inbound 0
     st=$("$SZ" status --socket "$TMP/small/control.sock")
-    grep -q "^WARNING: the quota leaves room for [0-9]* bytes more, the disk for [0-9]*: free space on the disk or lower max_bytes$" <<<"$st" &&
+    grep -Eq "^WARNING: the quota leaves room for [0-9.]+ (bytes?|KiB|MiB|GiB|TiB) more, the disk for [0-9.]+ (bytes?|KiB|MiB|GiB|TiB): free space on the disk or lower max_bytes$" <<<"$st" &&
         grep -q "^not listening for peers (max_inbound is 0)" <<<"$st" && ok ||
         bad "status on a disk smaller than the quota: $st"
     "$SZ" status --socket "$TMP/small/control.sock" --json |
@@ -543,7 +544,7 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=4m,mode=700 tmpfs "$TMP/small
     wait_log "$TMP/mf.log" "maintenance: eviction failed" 10 || bad "no eviction failure on a full disk"
     st=$("$SZ" status --socket "$TMP/mf/control.sock")
     grep -q "^WARNING: [0-9]* s ago the maintenance (expiry, quotas) failed: eviction failed: .*disk is full" <<<"$st" &&
-        grep -q "^WARNING: the store holds [0-9]* bytes more than its quota (max_bytes): the maintenance evicts the oldest bundles once it can write to the disk again$" <<<"$st" &&
+        grep -Eq "^WARNING: the store holds [0-9.]+ (bytes?|KiB|MiB|GiB|TiB) more than its quota \(max_bytes\): the maintenance evicts the oldest bundles once it can write to the disk again$" <<<"$st" &&
         ok || bad "status after a failed maintenance: $st"
     "$SZ" status --socket "$TMP/mf/control.sock" --json |
         python3 -c 'import json, sys; e = json.load(sys.stdin)["maintenance_error"]; assert e["age_s"] >= 0 and "eviction failed" in e["text"], e' &&
