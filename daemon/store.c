@@ -2365,9 +2365,9 @@ store_close(struct store *st)
 /* A batch of recovered bundles: one transaction (one sync) per batch. */
 #define RECOVER_BATCH 64
 #define RECOVER_BATCH_BYTES (16u << 20)
-/* Row numbers tried past the last one read when the store's own count of
- * them cannot be read either. */
-#define RECOVER_BLIND_ROWS 1000000
+/* Row numbers tried one by one past the last row read before the searches
+ * give up (the page scan then finds what lies beyond). */
+#define RECOVER_GAP 1024
 
 /* "dir/name" into buf; -ENAMETOOLONG when it does not fit. */
 static int
@@ -2725,8 +2725,8 @@ recover_one(struct store *nw, struct recover_batch *b, const void *blob, size_t 
  * of their row numbers. A search for the next row that fails (a damaged page
  * on its way) is followed by a look-up of the next number alone: each number
  * is tried until the searches pass the damage, up to the highest the store
- * numbered (or RECOVER_BLIND_ROWS past the last read when even that cannot be
- * read). Sets *complete when every row could be read.
+ * numbered, and at most RECOVER_GAP past the last row read (a damaged store
+ * may claim any count). Sets *complete when every row could be read.
  */
 static int
 recover_bundles(sqlite3 *src, struct store *nw, struct recover_batch *b, store_check_cb check,
@@ -2734,7 +2734,7 @@ recover_bundles(sqlite3 *src, struct store *nw, struct recover_batch *b, store_c
                 size_t err_cap)
 {
     sqlite3_stmt *next = NULL, *exact = NULL;
-    int64_t n = 0, upper = 0, v;
+    int64_t n = 0, upper = 0, last_read = 0, v;
     bool upper_known = false;
     int rc, ret = 0;
 
@@ -2774,7 +2774,7 @@ recover_bundles(sqlite3 *src, struct store *nw, struct recover_batch *b, store_c
             if (row <= n) { /* a damaged page can say anything */
                 rc = SQLITE_CORRUPT;
             } else {
-                n = row;
+                n = last_read = row;
                 ret = recover_one(nw, b, sqlite3_column_blob(next, 1),
                                   (size_t)sqlite3_column_bytes(next, 1), false, check, ctx, now, r,
                                   err, err_cap);
@@ -2795,23 +2795,21 @@ recover_bundles(sqlite3 *src, struct store *nw, struct recover_batch *b, store_c
         }
         /* A page on the way to the row after n is damaged (or cannot be read):
          * look up row n + 1 alone, then search on from there. */
-        if (!upper_known) {
-            upper = n + RECOVER_BLIND_ROWS;
-            upper_known = true;
-        }
-        if (n >= upper) {
+        if ((upper_known && n >= upper) || n - last_read >= RECOVER_GAP) {
             r->n_unreadable++;
             break;
         }
         n++;
         sqlite3_bind_int64(exact, 1, n);
         rc = sqlite3_step(exact);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
+            last_read = n;
             ret = recover_one(nw, b, sqlite3_column_blob(exact, 0),
                               (size_t)sqlite3_column_bytes(exact, 0), false, check, ctx, now, r,
                               err, err_cap);
-        else if (rc != SQLITE_DONE)
+        } else if (rc != SQLITE_DONE) {
             r->n_unreadable++;
+        }
         sqlite3_reset(exact);
     }
     sqlite3_finalize(next);
@@ -2883,10 +2881,14 @@ valid_page_size(uint32_t size)
     return size >= 512 && size <= 65536 && (size & (size - 1)) == 0;
 }
 
-/* Maps the WAL's committed frames (those before the last commit whose salts
- * match its header) to their pages. */
+/*
+ * Maps the WAL's committed frames (those before the last commit whose salts
+ * match its header) to their pages. A page number beyond what the file and
+ * the frames could hold (db_bytes: the database file's size) is damage: that
+ * frame is left out.
+ */
 static int
-map_wal(struct pages *pg, const char *wal_path)
+map_wal(struct pages *pg, const char *wal_path, uint64_t db_bytes)
 {
     uint8_t h[32], fh[24];
     uint64_t *frames = NULL; /* pairs: page, 1 + offset */
@@ -2924,7 +2926,7 @@ map_wal(struct pages *pg, const char *wal_path)
             n_committed = n_frames;
     }
     for (size_t i = 0; i < n_committed; i++)
-        if (frames[2 * i] > max_page)
+        if (frames[2 * i] > max_page && frames[2 * i] <= db_bytes / size + n_committed)
             max_page = frames[2 * i];
     if (n_committed > 0) {
         pg->wal_at = calloc(max_page, sizeof *pg->wal_at);
@@ -2934,7 +2936,8 @@ map_wal(struct pages *pg, const char *wal_path)
         }
         pg->n = pg->wal_n = max_page;
         for (size_t i = 0; i < n_committed; i++)
-            pg->wal_at[frames[2 * i] - 1] = frames[2 * i + 1];
+            if (frames[2 * i] <= max_page)
+                pg->wal_at[frames[2 * i] - 1] = frames[2 * i + 1];
     }
     free(frames);
     return 0;
@@ -2951,7 +2954,7 @@ mark_free(struct pages *pg)
         return;
     trunk = be32(pg->buf + 32);
     n_free = be32(pg->buf + 36);
-    while (trunk != 0 && trunk <= pg->n && seen++ <= n_free) {
+    while (trunk != 0 && trunk <= pg->n && seen++ <= n_free && seen <= pg->n) {
         uint32_t k;
 
         pg->free[(trunk - 1) / 8] |= (uint8_t)(1u << ((trunk - 1) % 8));
@@ -3069,8 +3072,9 @@ recover_pages(const char *path, struct store *nw, struct recover_batch *b, store
     r->scanned = true;
     pg.db_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (pg.db_fd < 0 || fstat(pg.db_fd, &sb) != 0) {
-        set_err(err, err_cap, "cannot read %s: %s", path, strerror(errno));
-        ret = -errno;
+        int e = errno;
+        set_err(err, err_cap, "cannot read %s: %s", path, strerror(e));
+        ret = -e;
         goto out;
     }
     if (pread(pg.db_fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
@@ -3082,7 +3086,7 @@ recover_pages(const char *path, struct store *nw, struct recover_batch *b, store
             pg.size = size;
     }
     snprintf(wal, sizeof wal, "%s-wal", path);
-    ret = map_wal(&pg, wal); /* may set the page size, and more pages */
+    ret = map_wal(&pg, wal, (uint64_t)sb.st_size); /* may set the page size, and more pages */
     if (ret < 0)
         goto nomem;
     if (pread(pg.db_fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
@@ -3233,8 +3237,13 @@ store_recover(const char *dir, store_check_cb check, void *ctx, int64_t now,
     ret = finish_recovery(st, err, err_cap);
     free(batch);
     sqlite3_close(src);
+    /* What SQLite made beside the copy to read it: the shared memory, and an
+     * empty WAL when the store had none. */
     snprintf(shm, sizeof shm, "%s-shm", r->saved_as);
     (void)unlink(shm);
+    snprintf(shm, sizeof shm, "%s-wal", r->saved_as);
+    if (stat(shm, &sb) == 0 && sb.st_size == 0)
+        (void)unlink(shm);
     store_close(st);
     return ret;
 
