@@ -34,6 +34,9 @@
  * bans this node's key) is not dialled again and again within a second. */
 #define LINK_LASTED_MS 30000
 #define TICK_MS 5000
+/* How often a target whose node has a link with this one already (it dialled
+ * here too) is looked at again, besides when that link closes. */
+#define COVERED_RECHECK_MS 60000
 #define READ_BUF_LEN 65536
 /* The onion service's connections in the handshake at once: this many times
  * max_handshakes_per_address (they all come from one address, the local Tor). */
@@ -52,12 +55,14 @@ struct target {
     bool timer_closed; /* its timer handle finished closing */
     uint32_t backoff_ms;
     struct peer *p;
-    bool learned;       /* from peer exchange, not the configuration */
-    unsigned failures;  /* attempts failed in a row */
-    bool warned;        /* said to be unreachable: said again when it answers */
-    bool self;          /* it is this node's own address: not dialled again */
-    bool self_said;     /* a name one of whose addresses is this node: said once */
-    char last_err[512]; /* why its last attempt failed ("" when it answered) */
+    bool learned;                 /* from peer exchange, not the configuration */
+    unsigned failures;            /* attempts failed in a row */
+    bool warned;                  /* said to be unreachable: said again when it answers */
+    bool self;                    /* it is this node's own address: not dialled again */
+    bool self_said;               /* a name one of whose addresses is this node: said once */
+    char last_err[512];           /* why its last attempt failed ("" when it answered) */
+    uint8_t key[SZ_NODE_KEY_LEN]; /* the node key it answered with last */
+    bool key_known;
 };
 
 struct ban {
@@ -565,6 +570,14 @@ peer_close(struct peer *p, bool ban, const char *why)
         ban_add(net, p, now + (int64_t)net->d->cfg->ban_seconds * 1000);
     if (p->open)
         gossip_peer_closed(p, ban);
+    /* A target not dialled for this link (target_covered()) is dialled now. */
+    if (p->open && !net->stopping)
+        for (struct target *t = net->targets; t != NULL; t = t->next)
+            if (t != p->target && t->p == NULL && !t->resolving && t->key_known &&
+                sodium_memcmp(t->key, p->node_key, SZ_NODE_KEY_LEN) == 0 && !ban) {
+                t->backoff_ms = BACKOFF_MIN_MS;
+                target_schedule(t, false);
+            }
     if (p->target != NULL) {
         bool lasted = p->open && now - p->connected_ms >= LINK_LASTED_MS;
         if (!p->open && why != NULL)
@@ -757,6 +770,63 @@ goodbye_unopened(struct peer *p, uint8_t reason, const char *why)
         p->goodbye_out = true;
 }
 
+/* Another link to the node p is linked to (its node key), open and not closing. */
+static struct peer *
+other_link(struct net *net, const struct peer *p)
+{
+    for (struct peer *q = net->peers; q != NULL; q = q->next)
+        if (q != p && q->open && !q->closing &&
+            sodium_memcmp(q->node_key, p->node_key, SZ_NODE_KEY_LEN) == 0)
+            return q;
+    return NULL;
+}
+
+/*
+ * Two links between the same two nodes (each lists the other as a peer, or
+ * one reached the other by two addresses): which to close, p (just opened)
+ * or q (open before), or NULL to keep both for now. Both nodes must choose
+ * the same link without a word: the one kept is the one the node with the
+ * smaller node key opened. When one node opened both, it closes the newer,
+ * and the other waits for that.
+ */
+static struct peer *
+duplicate_to_close(const struct net *net, struct peer *p, struct peer *q)
+{
+    const uint8_t *by_p = p->outbound ? net->keys->node_pk : p->node_key;
+    const uint8_t *by_q = q->outbound ? net->keys->node_pk : q->node_key;
+    int c = memcmp(by_p, by_q, SZ_NODE_KEY_LEN);
+
+    if (c == 0)
+        return p->outbound ? p : NULL;
+    return c < 0 ? q : p;
+}
+
+/*
+ * Closes the duplicate link `drop` (GOODBYE 5, too many peers: the reasons
+ * PROTOCOL.md gives have no other that fits, and a new one would be a
+ * violation to nodes of this version). Its target, if any, is not dialled
+ * while the node answers on the link kept (target_covered()).
+ */
+static void
+close_duplicate(struct peer *drop, const struct peer *keep)
+{
+    char why[160];
+
+    snprintf(why, sizeof why,
+             "a second link to the same node (node key %02x%02x%02x%02x...): the %s link is kept",
+             drop->node_key[0], drop->node_key[1], drop->node_key[2], drop->node_key[3],
+             keep->outbound ? "outbound" : "inbound");
+    struct target *t = drop->target;
+
+    goodbye_unopened(drop, SZ_GOODBYE_TOO_MANY_PEERS, "another link between our nodes is open");
+    if (t != NULL)
+        t->failures = 0; /* not a failure: a learned address is not forgotten for it */
+    peer_close(drop, false, why);
+    if (t != NULL)
+        snprintf(t->last_err, sizeof t->last_err, "linked through the %s link with the same node",
+                 keep->outbound ? "outbound" : "inbound");
+}
+
 /* Sends what the link has queued (handshake messages). */
 static int
 flush_link(struct peer *p)
@@ -936,6 +1006,20 @@ on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 }
                 peer_close(p, false, "connected to itself");
                 return;
+            }
+            if (p->target != NULL) {
+                memcpy(p->target->key, p->node_key, SZ_NODE_KEY_LEN);
+                p->target->key_known = true;
+            }
+            {
+                struct peer *q = other_link(net, p);
+                struct peer *drop = q != NULL ? duplicate_to_close(net, p, q) : NULL;
+                if (drop == p) {
+                    close_duplicate(p, q);
+                    return;
+                }
+                if (drop != NULL)
+                    close_duplicate(drop, p);
             }
             p->open = true;
             p->connected_ms = p->last_rx_ms;
@@ -1855,6 +1939,18 @@ target_connect(struct target *t, const struct sockaddr_storage *ss)
     }
 }
 
+/* Whether the node target t answered with last has an open link with this one. */
+static bool
+target_covered(const struct target *t)
+{
+    if (!t->key_known)
+        return false;
+    for (const struct peer *q = t->net->peers; q != NULL; q = q->next)
+        if (q->open && !q->closing && sodium_memcmp(q->node_key, t->key, SZ_NODE_KEY_LEN) == 0)
+            return true;
+    return false;
+}
+
 static void
 on_target_timer(uv_timer_t *timer)
 {
@@ -1866,6 +1962,13 @@ on_target_timer(uv_timer_t *timer)
 
     if (net->stopping || t->p != NULL || t->resolving)
         return;
+    /* The node it answered with last has a link with this one already (it
+     * dialled here too): looked at again later, and at once when that link
+     * closes (peer_close()). */
+    if (target_covered(t)) {
+        uv_timer_start(&t->timer, on_target_timer, COVERED_RECHECK_MS, 0);
+        return;
+    }
     /* Enough outbound links open: a learned address is not dialled (peer
      * exchange offers others when a link closes). */
     if (t->learned && net->n_outbound >= net->d->cfg->outbound_target) {

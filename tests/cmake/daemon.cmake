@@ -24,6 +24,9 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     add_test(NAME daemon_store_recover
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/recover_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+    add_test(NAME daemon_mutual_peers
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/mutual_test.sh
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME daemon_import
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/import_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
@@ -61,7 +64,7 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/netns/censor_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     set_tests_properties(daemon_integration daemon_crash daemon_gossip daemon_fetch daemon_reload
-                         daemon_evict_restart daemon_import daemon_store_damage daemon_store_recover daemon_ctl_client daemon_summary_parts
+                         daemon_evict_restart daemon_import daemon_store_damage daemon_store_recover daemon_mutual_peers daemon_ctl_client daemon_summary_parts
                          daemon_peer_addresses daemon_fetch_proxy daemon_fetch_resume daemon_onion_listen
                          daemon_catchup_peers library_limits censorship_scenario
                          PROPERTIES TIMEOUT 600)
