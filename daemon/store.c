@@ -371,10 +371,8 @@ db_error(struct store *st, int rc, const char *what, char *err, size_t err_cap)
         break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        if (st != NULL) {
-            st->damage_seen_at = (int64_t)time(NULL);
-            snprintf(st->damage_what, sizeof st->damage_what, "%s", what);
-        }
+        st->damage_seen_at = (int64_t)time(NULL);
+        snprintf(st->damage_what, sizeof st->damage_what, "%s", what);
         code = -EIO;
         advice = "the database is damaged: stop samizdatd and run samizdatd --recover-store "
                  "with the same settings (it rebuilds the store from every bundle that can "
