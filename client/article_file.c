@@ -557,28 +557,75 @@ html_first_text(struct article_file *f, const char *s, size_t n)
     return rc;
 }
 
+/*
+ * The title of HTML s[0..n) past its <title>: the text of its first <h1>, or
+ * of its first heading of a lower level (a fragment, a content export, may
+ * start at one), or its first text. Returns 0 when set, 1 when there is no
+ * text.
+ */
+static int
+html_body_title(struct article_file *f, const char *s, size_t n)
+{
+    static const char *const names[] = {"h2", "h3", "h4", "h5", "h6"};
+    static const char *const closes[] = {"</h2", "</h3", "</h4", "</h5", "</h6"};
+    const char *first = NULL;
+    size_t which = 0;
+    int rc = html_element_text(f, s, n, "h1", "</h1", NULL);
+
+    if (rc <= 0)
+        return rc;
+    for (size_t k = 0; k < 5; k++) {
+        const char *at = find_start_tag(s, n, names[k], NULL);
+        if (at != NULL && (first == NULL || at < first)) {
+            first = at;
+            which = k;
+        }
+    }
+    if (first != NULL) {
+        rc =
+            html_element_text(f, first, n - (size_t)(first - s), names[which], closes[which], NULL);
+        if (rc <= 0)
+            return rc;
+    }
+    return html_first_text(f, s, n);
+}
+
 /* Title when the front matter gives none (DESIGN.md "Articles in"). */
 /*
- * The title of a Markdown body, as md4c reads it: the text of the first
- * heading or paragraph (of a paragraph its first line), without the markup
- * (emphasis, links, code spans: their text stays; pictures, raw HTML and
- * HTML comments do not count). Code blocks, HTML blocks and tables are not
- * text to take a title from. Only the first MD_TITLE_SCAN bytes are read.
+ * The title of a Markdown body, as md4c reads it and the page shows it: the
+ * text of the first heading or paragraph (of a paragraph its first line),
+ * without the markup (emphasis, links, code spans, inline raw HTML such as
+ * <sup> or <span>: their text stays; pictures, HTML comments and the content
+ * of a raw <script> or <style> do not count; a raw tag that breaks a line,
+ * <br> or <p>, ends a paragraph's first line as a line break does). An HTML
+ * block (raw HTML standing as a block, shown as markup) is taken as an HTML
+ * body is, past its <title>: when it is the first block with text, the
+ * title is its first <h1>, or its first heading of a lower level, or its
+ * first text; so a body that opens with <h1>Title</h1> or with a <div>
+ * around one is titled as the page shows it, and its page leaves that
+ * heading out under the title as for an HTML body (render.c). An HTML block
+ * without text (a comment, a script, a picture alone) is passed over. Code
+ * blocks and tables are not text to take a title from. Only the first
+ * MD_TITLE_SCAN bytes are read.
  */
 #define MD_TITLE_SCAN (64 * 1024)
 
 struct md_title {
+    struct article_file *f;
     char *buf;
     size_t len, cap;
-    int skip;       /* inside a code block, an HTML block or a table */
+    int skip;       /* inside a code block, a table, or an HTML block in the leaf */
     int img;        /* inside a picture: its alt text is not the title */
     int depth;      /* blocks entered and not left */
     int leaf_depth; /* the depth of the block the text is taken from */
+    int rc;         /* 1, or what html_body_title() returned for an HTML block */
     bool leaf;      /* inside a heading, a paragraph or a list item */
     bool heading;   /* ... a heading */
+    bool html;      /* inside an HTML block read as HTML: buf holds its source */
+    bool hidden;    /* inside a raw <script> or <style> in the leaf */
     bool text;      /* text seen in it outside pictures */
     bool line_done; /* a paragraph's first line has ended */
-    bool done;      /* the title is buf[0..len): the rest is not looked at */
+    bool done;      /* the title is buf[0..len), or rc <= 0: the rest is not looked at */
 };
 
 static void
@@ -598,11 +645,17 @@ md_title_enter_block(MD_BLOCKTYPE type, void *detail, void *ud)
     (void)detail;
     if (t->done)
         return 0;
-    if (t->skip > 0 || type == MD_BLOCK_CODE || type == MD_BLOCK_HTML || type == MD_BLOCK_TABLE) {
+    if (t->skip > 0 || type == MD_BLOCK_CODE || type == MD_BLOCK_TABLE ||
+        (type == MD_BLOCK_HTML && t->leaf)) {
         t->skip++;
         return 0;
     }
     t->depth++;
+    if (type == MD_BLOCK_HTML) {
+        t->html = true;
+        t->len = 0;
+        return 0;
+    }
     if (t->leaf) {
         /* A block inside the one read (a list in an item): its first line ended. */
         if (t->text)
@@ -614,7 +667,7 @@ md_title_enter_block(MD_BLOCKTYPE type, void *detail, void *ud)
         t->leaf = true;
         t->leaf_depth = t->depth;
         t->heading = type == MD_BLOCK_H;
-        t->text = t->line_done = false;
+        t->text = t->line_done = t->hidden = false;
         t->len = 0;
     }
     return 0;
@@ -630,6 +683,15 @@ md_title_leave_block(MD_BLOCKTYPE type, void *detail, void *ud)
         return 0;
     if (t->skip > 0) {
         t->skip--;
+        return 0;
+    }
+    if (t->html) {
+        /* An HTML block holds no other block: this one ends. */
+        t->html = false;
+        t->depth--;
+        t->rc = html_body_title(t->f, t->buf, t->len);
+        t->done = t->rc <= 0;
+        t->len = 0;
         return 0;
     }
     (void)type;
@@ -667,13 +729,41 @@ md_title_leave_span(MD_SPANTYPE type, void *detail, void *ud)
     return 0;
 }
 
+/* Raw HTML p[0..n) (one tag, comment, ...) in the text of the leaf. */
+static void
+md_title_raw(struct md_title *t, const char *p, size_t n)
+{
+    if (is_start_tag(p, n, "script") || is_start_tag(p, n, "style")) {
+        t->hidden = true;
+    } else if (is_start_tag(p, n, "/script") || is_start_tag(p, n, "/style")) {
+        t->hidden = false;
+    } else if (!t->hidden && n > 1 && p[1] != '!' && p[1] != '?' && !inline_tag(p, n)) {
+        /* A tag that breaks the line (<br>, <p>, <div>), read as a line break. */
+        if (!t->heading && t->text)
+            t->line_done = true;
+        else
+            md_title_add(t, " ", 1);
+    }
+}
+
 static int
 md_title_text(MD_TEXTTYPE type, const MD_CHAR *p, MD_SIZE n, void *ud)
 {
     struct md_title *t = ud;
     size_t at = t->len;
 
+    if (t->html) {
+        if (type == MD_TEXT_HTML)
+            md_title_add(t, p, n);
+        return 0;
+    }
     if (!t->leaf || t->skip > 0 || t->img > 0 || t->line_done)
+        return 0;
+    if (type == MD_TEXT_HTML) {
+        md_title_raw(t, p, n);
+        return 0;
+    }
+    if (t->hidden)
         return 0;
     switch (type) {
     case MD_TEXT_NORMAL:
@@ -695,7 +785,7 @@ md_title_text(MD_TEXTTYPE type, const MD_CHAR *p, MD_SIZE n, void *ud)
         else
             md_title_add(t, " ", 1);
         break;
-    default: /* raw HTML, a NUL */
+    default: /* a NUL */
         break;
     }
     return 0;
@@ -710,6 +800,8 @@ md_derive_title(struct article_file *f)
     MD_PARSER parser = {0};
     int rc = 1;
 
+    t.f = f;
+    t.rc = 1;
     /* The text of a block is never longer than its source (a line's end
      * becomes one space). */
     t.cap = n + 1;
@@ -723,7 +815,7 @@ md_derive_title(struct article_file *f)
     parser.leave_span = md_title_leave_span;
     parser.text = md_title_text;
     if (md_lazy_parse(s, (MD_SIZE)n, &parser, &t) == 0 && t.done)
-        rc = set_derived_title(f, t.buf, t.len);
+        rc = t.rc <= 0 ? t.rc : set_derived_title(f, t.buf, t.len);
     free(t.buf);
     return rc;
 }
@@ -792,30 +884,7 @@ derive_title(struct article_file *f)
         rc = html_element_text(f, s, n, "title", "</title", head_ends);
         if (rc <= 0)
             return rc;
-        rc = html_element_text(f, s, n, "h1", "</h1", NULL);
-        if (rc <= 0)
-            return rc;
-        /* A fragment (a content export) may start at a lower heading, or at a paragraph. */
-        {
-            static const char *const names[] = {"h2", "h3", "h4", "h5", "h6"};
-            static const char *const closes[] = {"</h2", "</h3", "</h4", "</h5", "</h6"};
-            const char *first = NULL;
-            size_t which = 0;
-            for (size_t k = 0; k < 5; k++) {
-                const char *at = find_start_tag(s, n, names[k], NULL);
-                if (at != NULL && (first == NULL || at < first)) {
-                    first = at;
-                    which = k;
-                }
-            }
-            if (first != NULL) {
-                rc = html_element_text(f, first, n - (size_t)(first - s), names[which],
-                                       closes[which], NULL);
-                if (rc <= 0)
-                    return rc;
-            }
-        }
-        return html_first_text(f, s, n);
+        return html_body_title(f, s, n);
     }
     if (f->a.ctype == SZ_CTYPE_MARKDOWN)
         return md_derive_title(f);

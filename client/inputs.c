@@ -240,24 +240,33 @@ unattached(const struct sz_article *a, const char *t, size_t n)
 /*
  * Warns of pictures the body shows from files of its own that are not among
  * its attachments: readers get only the attachments, so those pictures would
- * be missing. Markdown ![alt](target) and HTML <img src=...>; at most 3 named.
+ * be missing. Markdown ![alt](target) and HTML <img src=...>, also HTML
+ * written in Markdown; at most 3 named.
  */
 static void
 warn_unattached_pictures(const char *path, const struct sz_article *a)
 {
     const char *b = (const char *)a->body, *end = b + a->body_len, *p = b;
+    /* The next '<' and '!' at or after p (end: none), each searched for once
+     * it lies behind p: a body of many of one and few of the other is read
+     * once, not once for each. */
+    const char *lt = NULL, *bang = NULL;
     int warned = 0;
 
     if (a->ctype == SZ_CTYPE_PLAIN)
         return;
     while (warned < 3 && p < end) {
         const char *t = NULL, *te = NULL;
-        const char *lt = memchr(p, '<', (size_t)(end - p));
-        const char *bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
-        /* Markdown's raw HTML is not rendered (render.c): only its ![...](...) count. */
-        if (a->ctype == SZ_CTYPE_MARKDOWN)
-            lt = NULL;
-        if (bang != NULL && (lt == NULL || bang < lt)) {
+        if (lt == NULL || lt < p) {
+            lt = memchr(p, '<', (size_t)(end - p));
+            lt = lt != NULL ? lt : end;
+        }
+        /* Markdown's raw HTML is shown as markup (render.c): its <img> counts too. */
+        if (bang == NULL || bang < p) {
+            bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
+            bang = bang != NULL ? bang : end;
+        }
+        if (bang < lt) {
             p = bang + 1;
             const char *close;
             if (p >= end || *p != '[' || (close = memchr(p, ']', (size_t)(end - p))) == NULL ||
@@ -270,7 +279,7 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
             if (te < end && t < te && *t == '<') /* ![a](<x y.png>) */
                 continue;
             p = te;
-        } else if (lt != NULL) {
+        } else if (lt < end) {
             p = lt + 1;
             if (end - p < 4 || strncasecmp(p, "img", 3) != 0 ||
                 (p[3] != ' ' && p[3] != '\t' && p[3] != '\n'))

@@ -1,8 +1,9 @@
 /*
- * HTML pages of the offline library. Markdown goes through md4c with raw HTML
- * disabled, HTML bodies through render_sanitize_body(), plain text is escaped.
- * The Markdown output is sanitized too, so a link or image in Markdown obeys
- * the same URL rules as one in an HTML body.
+ * HTML pages of the offline library. HTML bodies go through
+ * render_sanitize_body(), plain text is escaped. Markdown goes through md4c,
+ * raw HTML written in it passed on as markup, and its output through the same
+ * sanitizer as an HTML body: a link, image or tag in Markdown obeys the same
+ * rules as one in an HTML body.
  */
 #include "render.h"
 
@@ -494,9 +495,17 @@ on_md_output(const MD_CHAR *text, MD_SIZE size, void *userdata)
  *     6.4 GB of output from 400 KB), see md_output_fits();
  *   - and plain volume: md4c spends up to 130 ns on each mark ('*', '`',
  *     '&', ...) and 100 ns on each line ("*a* " * 8 Mi: 2.2 s, "a\n" * 16 Mi:
- *     1.7 s).
- * md4c parses inlines one block at a time, and no block spans a blank line
- * or a line that starts a list item or a heading (md_block_start()): each
+ *     1.7 s); raw HTML costs two marks a tag, comment or processing
+ *     instruction, an opener and a closer ("x<a>" * 8 Mi: 1.3 s; a '<' that
+ *     may start one is counted so).
+ * Raw HTML itself was found linear: md4c remembers how far it searched for
+ * the end of a comment, processing instruction, declaration or CDATA section,
+ * and a tag's scan ends at its first character that no tag may hold
+ * ("x<!-- " * 400 Ki, "x<a b='\n" * 400 Ki, "x<![CDATA[\n" * 400 Ki and the
+ * like: 0.1 to 0.25 s at 2 to 4 MB).
+ * md4c parses inlines one block at a time, and no block whose inlines it
+ * parses spans a blank line (an HTML block may, but its text is written as it
+ * is) or a line that starts a list item or a heading (md_block_start()): each
  * inline family costs at most its triggers times the marks, lines or bytes of
  * such a stretch, and those products, summed over stretches, are what is
  * bounded. Each bound comes from the worst cost per unit measured on 32 MiB
@@ -619,12 +628,12 @@ md_lead(const uint8_t *p, size_t n, uint64_t *marks, uint64_t *depth)
 }
 
 /* What md_scan_cost() looks at in the body of a line (0: nothing). */
-enum { MC_NONE, MC_MARK, MC_TILDE, MC_OPEN, MC_CLOSE, MC_W, MC_COLON };
+enum { MC_NONE, MC_MARK, MC_TILDE, MC_OPEN, MC_CLOSE, MC_W, MC_COLON, MC_LT };
 
 static const uint8_t md_class[256] = {
     [0] = MC_MARK,    ['*'] = MC_MARK,  ['_'] = MC_MARK,  ['`'] = MC_MARK,
     ['&'] = MC_MARK,  ['\\'] = MC_MARK, ['~'] = MC_TILDE, ['['] = MC_OPEN,
-    [']'] = MC_CLOSE, ['w'] = MC_W,     [':'] = MC_COLON,
+    [']'] = MC_CLOSE, ['w'] = MC_W,     [':'] = MC_COLON, ['<'] = MC_LT,
 };
 
 /* An autolink candidate at p[k] makes md4c scan to the end of its word: notes
@@ -730,6 +739,12 @@ md_scan_cost(const uint8_t *p, size_t len, struct md_cost *mc)
                     md_note_word(p, k, end, &scanned, &st.word);
                 }
                 break;
+            case MC_LT:
+                /* Raw HTML ("<a", "</a", "<!--", "<?"): an opener and a closer. */
+                if (end - k >= 2 && (p[k + 1] == '/' || p[k + 1] == '!' || p[k + 1] == '?' ||
+                                     ((p[k + 1] | 0x20) >= 'a' && (p[k + 1] | 0x20) <= 'z')))
+                    st.marks += 2;
+                break;
             default:
                 break;
             }
@@ -750,63 +765,7 @@ md_scan_cost(const uint8_t *p, size_t len, struct md_cost *mc)
  */
 struct md_count {
     size_t n, max;
-    struct md_first *first; /* NULL, or what the first block is */
 };
-
-/*
- * Is the first block a level 1 heading, and what is its text? The dry run
- * notes it, so that a body that opens by repeating the article's title under
- * the page's own can be shown without that heading. The text is kept up to a
- * bound: a longer one is no title's.
- */
-enum { FIRST_WAIT, FIRST_IN_H1, FIRST_H1, FIRST_OTHER };
-#define MD_FIRST_TEXT_MAX (4 * SZ_MAX_TITLE_LEN)
-
-struct md_first {
-    int state;
-    size_t len;
-    bool too_long;
-    char text[MD_FIRST_TEXT_MAX];
-};
-
-static void
-md_first_add(struct md_first *f, const char *s, size_t n)
-{
-    if (n > MD_FIRST_TEXT_MAX - f->len) {
-        f->too_long = true;
-        return;
-    }
-    memcpy(f->text + f->len, s, n);
-    f->len += n;
-}
-
-/* The text md_html() shows for a run of a heading's text. */
-static void
-md_first_text(struct md_first *f, MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size)
-{
-    uint8_t c[16];
-    switch (type) {
-    case MD_TEXT_BR:
-    case MD_TEXT_SOFTBR:
-        md_first_add(f, " ", 1);
-        return;
-    case MD_TEXT_NULLCHAR:
-        md_first_add(f, "\xef\xbf\xbd", 3);
-        return;
-    case MD_TEXT_ENTITY:
-        /* Read as the sanitizer reads one; another stays as written, and the
-         * heading then differs from the title. */
-        if (size <= sizeof c) {
-            md_first_add(f, (const char *)c, render_decode_refs((const uint8_t *)text, size, c));
-            return;
-        }
-        md_first_add(f, text, size);
-        return;
-    default:
-        md_first_add(f, text, size);
-        return;
-    }
-}
 
 /* Bytes md_html() writes for s[0..n) of text or a title at most (it escapes
  * these four; NUL comes alone, as a text of its own). */
@@ -874,11 +833,7 @@ md_count_add(void *userdata, size_t n)
 static int
 md_count_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 {
-    struct md_first *f = ((struct md_count *)userdata)->first;
     size_t n = 16;
-    if (f != NULL && f->state == FIRST_WAIT && type != MD_BLOCK_DOC)
-        f->state = type == MD_BLOCK_H && ((MD_BLOCK_H_DETAIL *)detail)->level == 1 ? FIRST_IN_H1
-                                                                                   : FIRST_OTHER;
     if (type == MD_BLOCK_OL || type == MD_BLOCK_TH || type == MD_BLOCK_TD)
         n = 48;
     else if (type == MD_BLOCK_CODE && detail != NULL)
@@ -890,21 +845,15 @@ md_count_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 static int
 md_count_leave_block(MD_BLOCKTYPE type, void *detail, void *userdata)
 {
-    struct md_first *f = ((struct md_count *)userdata)->first;
+    (void)type;
     (void)detail;
-    if (f != NULL && f->state == FIRST_IN_H1 && type == MD_BLOCK_H)
-        f->state = FIRST_H1;
     return md_count_add(userdata, 16);
 }
 
 static int
 md_count_span(MD_SPANTYPE type, void *detail, void *userdata)
 {
-    struct md_first *f = ((struct md_count *)userdata)->first;
     size_t n = 16;
-    /* A heading with a picture in it shows more than its text: it stays. */
-    if (f != NULL && f->state == FIRST_IN_H1 && type == MD_SPAN_IMG)
-        f->too_long = true;
     if (type == MD_SPAN_A && detail != NULL)
         n = 48 + md_attr_len(&((MD_SPAN_A_DETAIL *)detail)->href, true) +
             md_attr_len(&((MD_SPAN_A_DETAIL *)detail)->title, false);
@@ -925,19 +874,17 @@ md_count_leave_span(MD_SPANTYPE type, void *detail, void *userdata)
 static int
 md_count_text(MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size, void *userdata)
 {
-    struct md_first *f = ((struct md_count *)userdata)->first;
-    if (f != NULL && f->state == FIRST_IN_H1)
-        md_first_text(f, type, text, size);
-    /* Line breaks ("<br>\n") and entities (up to 8 bytes of UTF-8) are covered too. */
+    (void)type;
+    /* Line breaks ("<br>\n"), entities (up to 8 bytes of UTF-8) and raw HTML
+     * (written as it is) are covered too. */
     return md_count_add(userdata, 8 + md_text_len(text, size));
 }
 
-/* True when md_html() would write at most max bytes for the body with these
- * flags; first (or NULL) learns what the first block is. */
+/* True when md_html() would write at most max bytes for the body with these flags. */
 static bool
-md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max, struct md_first *first)
+md_output_fits(const uint8_t *body, size_t len, unsigned flags, size_t max)
 {
-    struct md_count c = {0, max, first};
+    struct md_count c = {0, max};
     MD_PARSER parser;
     memset(&parser, 0, sizeof parser);
     parser.flags = flags;
@@ -971,14 +918,37 @@ collapse_space(const char *s, size_t n, char *out)
     return o;
 }
 
-/* Does the first heading's text say what the title says, white space aside? */
+/*
+ * The text of a heading that may repeat the article's title, kept up to a
+ * bound: a longer one is no title's.
+ */
+#define HEADING_TEXT_MAX (4 * SZ_MAX_TITLE_LEN)
+
+struct heading_text {
+    size_t len;
+    bool too_long; /* or it holds more than text */
+    char text[HEADING_TEXT_MAX];
+};
+
+static void
+heading_text_add(struct heading_text *f, const char *s, size_t n)
+{
+    if (n > HEADING_TEXT_MAX - f->len) {
+        f->too_long = true;
+        return;
+    }
+    memcpy(f->text + f->len, s, n);
+    f->len += n;
+}
+
+/* Does the heading's text say what the title says, white space aside? */
 static bool
-same_text(const struct md_first *f, struct sz_str title)
+same_text(const struct heading_text *f, struct sz_str title)
 {
     char *a, *b;
     size_t na, nb;
     bool same;
-    if (f->state != FIRST_H1 || f->too_long)
+    if (f->too_long)
         return false;
     a = malloc(f->len + 1);
     b = malloc(title.len + 1);
@@ -999,32 +969,15 @@ same_text(const struct md_first *f, struct sz_str title)
     return same;
 }
 
-/* Where the output md_html() wrote after its first heading starts, when that
- * heading is the first block, of level 1; else 0. */
-static size_t
-after_first_h1(const struct sz_wr *md)
-{
-    static const char open[] = "<h1>", close[] = "</h1>\n";
-    const uint8_t *p = md->p;
-    size_t n = md->len;
-    if (n < sizeof open - 1 || memcmp(p, open, sizeof open - 1) != 0)
-        return 0;
-    /* Raw HTML is off: text holds no '<', so the first "</h1>" ends it. */
-    for (size_t k = sizeof open - 1; k + sizeof close - 1 <= n; k++)
-        if (p[k] == '<' && memcmp(p + k, close, sizeof close - 1) == 0)
-            return k + sizeof close - 1;
-    return 0;
-}
-
 /* Is the tag at p[0..n) ("<name" or "</name") one of an element that holds
  * only text (and its markup) in a heading? */
 static bool
 text_tag(const uint8_t *p, size_t n)
 {
-    static const char *const names[] = {"a",    "abbr", "b",     "bdi",  "bdo",    "br",   "cite",
-                                        "code", "dfn",  "em",    "i",    "kbd",    "mark", "q",
-                                        "s",    "samp", "small", "span", "strong", "sub",  "sup",
-                                        "time", "u",    "var",   "wbr"};
+    static const char *const names[] = {"a",    "abbr", "b",    "bdi",  "bdo",   "br",   "cite",
+                                        "code", "del",  "dfn",  "em",   "i",     "ins",  "kbd",
+                                        "mark", "q",    "s",    "samp", "small", "span", "strong",
+                                        "sub",  "sup",  "time", "u",    "var",   "wbr"};
     size_t k = p[1] == '/' ? 2 : 1, len = 0;
     while (k + len < n && p[k + len] >= 'a' && p[k + len] <= 'z')
         len++;
@@ -1049,7 +1002,7 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
 {
     static const char *const containers[] = {"div",     "article", "header",
                                              "section", "main",    "hgroup"};
-    struct md_first *f;
+    struct heading_text *f;
     size_t k = 0, start, end;
     bool same = false;
 
@@ -1084,7 +1037,6 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
     f = calloc(1, sizeof *f);
     if (f == NULL)
         return false;
-    f->state = FIRST_H1;
     /* Only text markup may come before its end tag: anything else (a picture,
      * a video, a heading the sanitizer kept nested in it) keeps the heading.
      * The sanitizer's output nests, so the first </h2> then closes this one. */
@@ -1100,10 +1052,10 @@ html_title_heading(const uint8_t *p, size_t n, struct sz_str title, size_t *from
             if (gt == NULL)
                 break;
             if (memcmp(p + end, "<br", 3) == 0) /* a line break shows as a space */
-                md_first_add(f, " ", 1);
+                heading_text_add(f, " ", 1);
             end = (size_t)(gt - p);
         } else {
-            md_first_add(f, (const char *)p + end, 1);
+            heading_text_add(f, (const char *)p + end, 1);
         }
     }
     /* Character references read as the sanitizer reads them (never longer). */
@@ -1130,17 +1082,24 @@ body_as_text(struct sz_wr *w, const char *what, const uint8_t *body, size_t len)
     put(w, "</pre>");
 }
 
-void
-render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
-                 const struct san_files *files)
+/*
+ * HTML html[0..len) through the sanitizer, without a first heading that
+ * repeats the title (see html_title_heading()). When the sanitizer would not
+ * write it within its bounds, the body as published, orig[0..orig_len), is
+ * shown as text, what (HTML, Markdown) naming it.
+ */
+static void
+sanitized_body(struct sz_wr *w, const uint8_t *html, size_t len, struct sz_str title,
+               const struct san_files *files, const char *what, const uint8_t *orig,
+               size_t orig_len)
 {
     size_t at = w->len, from, to;
     /* The body's highest heading becomes h2; when its first h1 is the title's
      * own heading (left out), the highest of the others does. */
-    int top = render_heading_top(body, len, false), rest = render_heading_top(body, len, true);
+    int top = render_heading_top(html, len, false), rest = render_heading_top(html, len, true);
 
-    if (!render_sanitize_body(w, body, len, files, top)) {
-        body_as_text(w, "HTML", body, len);
+    if (!render_sanitize_body(w, html, len, files, top)) {
+        body_as_text(w, what, orig, orig_len);
         return;
     }
     /* Only an h1 can be the title's heading: the body holds one when its top is 1. */
@@ -1148,8 +1107,8 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
         html_title_heading(w->p + at, w->len - at, title, &from, &to)) {
         if (rest > top) {
             w->len = at;
-            if (!render_sanitize_body(w, body, len, files, rest)) {
-                body_as_text(w, "HTML", body, len);
+            if (!render_sanitize_body(w, html, len, files, rest)) {
+                body_as_text(w, what, orig, orig_len);
                 return;
             }
             if (sz_wr_status(w) != 0 || w->len <= at ||
@@ -1161,12 +1120,25 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
     }
 }
 
+void
+render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
+                 const struct san_files *files)
+{
+    sanitized_body(w, body, len, title, files, "HTML", body, len);
+}
+
 /*
- * Markdown: md4c with raw HTML disabled, then the sanitizer. Markdown that
- * md4c cannot render within the bounds above is shown as published,
- * unformatted, so that one article never costs the others their place in the
- * library. A first block that is a heading of the title (title: the
- * article's) is left out: the page shows the title above the body already.
+ * Markdown: md4c, with raw HTML (a <br>, a <figure>, an <img>) passed through
+ * as written, then what it wrote as an HTML body: through the sanitizer,
+ * without a first heading that repeats the title (title: the article's; the
+ * page shows it above the body already), by the same rules and code as an
+ * HTML body. The heading is looked for in the sanitizer's output, which is
+ * nested as the browser's tree and has every attribute value escaped: raw
+ * HTML in or around it (an attribute holding "</h1>", an unclosed element)
+ * cannot make the cut end anywhere but at that heading's own end tag.
+ * Markdown that md4c cannot render within the bounds above is shown as
+ * published, unformatted, so that one article never costs the others their
+ * place in the library.
  */
 static void
 body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
@@ -1174,20 +1146,13 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
 {
     struct sz_wr md;
     struct md_cost mc;
-    struct md_first *first;
-    size_t max = MD_OUT_BASE + 2 * len, skip = 0;
+    size_t max = MD_OUT_BASE + 2 * len;
     /* md_html() skips a byte order mark (MD_HTML_FLAG_SKIP_UTF8_BOM); so does the dry run. */
     size_t bom = len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
-    unsigned flags = MD_FLAG_NOHTML | MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH |
-                     MD_FLAG_PERMISSIVEURLAUTOLINKS | MD_FLAG_PERMISSIVEWWWAUTOLINKS;
+    unsigned flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH | MD_FLAG_PERMISSIVEURLAUTOLINKS |
+                     MD_FLAG_PERMISSIVEWWWAUTOLINKS;
     bool ok;
 
-    first = calloc(1, sizeof *first);
-    if (first == NULL) {
-        if (w->err == 0)
-            w->err = -SZ_ENOMEM;
-        return;
-    }
     md_scan_cost(body, len, &mc);
     if (mc.tilde > MD_TILDE_MAX)
         flags &= ~(unsigned)MD_FLAG_STRIKETHROUGH;
@@ -1195,23 +1160,16 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
         flags &= ~(unsigned)(MD_FLAG_PERMISSIVEURLAUTOLINKS | MD_FLAG_PERMISSIVEWWWAUTOLINKS);
     ok = mc.marks <= MD_MARKS_MAX && mc.lines <= MD_LINES_MAX && mc.bracket <= MD_BRACKET_MAX &&
          mc.lead_marks <= MD_LEAD_MARKS_MAX && mc.lines * mc.lead_max <= MD_LINES_X_DEPTH_MAX &&
-         md_output_fits(body + bom, len - bom, flags, max, first);
+         md_output_fits(body + bom, len - bom, flags, max);
     sz_wr_init(&md, max);
     if (!ok ||
         md_lazy_html((const MD_CHAR *)body, (MD_SIZE)len, on_md_output, &md, flags,
                      MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
-        sz_wr_status(&md) != 0) {
+        sz_wr_status(&md) != 0)
         body_as_text(w, "Markdown", body, len);
-    } else {
-        if (same_text(first, title))
-            skip = after_first_h1(&md);
-        const uint8_t *shown = skip > 0 ? md.p + skip : md.p;
-        if (!render_sanitize_body(w, shown, md.len - skip, files,
-                                  render_heading_top(shown, md.len - skip, false)))
-            body_as_text(w, "Markdown", body, len);
-    }
+    else
+        sanitized_body(w, md.p, md.len, title, files, "Markdown", body, len);
     sz_wr_free(&md, false);
-    free(first);
 }
 
 static bool

@@ -70,7 +70,8 @@ void render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *pub
  * Appends an HTML body as render_article() shows it: through
  * render_sanitize_body(), without a first heading that repeats the title
  * (of level 1, before any other content, its text the title's); files as
- * render_sanitize_body() takes them (may be NULL).
+ * render_sanitize_body() takes them (may be NULL). What md4c writes for a
+ * Markdown body, raw HTML in it included, is shown by the same code.
  */
 void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
                       const struct san_files *files);

@@ -2,7 +2,8 @@
  * Tests of the offline library (client/library.c, render.c, render_sanitize.c):
  * layout, byte-identical bodies and attachments, ordering, idempotence,
  * sequence rules, refusal of planted symbolic links, escaping, CSP on every
- * page, Markdown without raw HTML, the HTML sanitizer (table-driven), a
+ * page, raw HTML in Markdown shown as markup through the sanitizer exactly as
+ * in an HTML body (table-driven), the HTML sanitizer (table-driven), a
  * damaged index, the freshness and equivocation warnings of index.html
  * (library_note_fetch(), a damaged publishers.idx), and batches that fail or
  * whose writer dies before library.idx records them (corrections included).
@@ -360,6 +361,16 @@ teardown(void **state)
     rm_rf(w->dir);
     free(w);
     return 0;
+}
+
+/* How many times needle occurs in s. */
+static size_t
+count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
 }
 
 /* ---- tests ---- */
@@ -941,30 +952,52 @@ test_csp_everywhere(void **state)
     made_free(&m);
 }
 
+/* Raw HTML in a Markdown body is markup, through the sanitizer: what it
+ * cannot do in an HTML body it cannot do here, what it can (an attached
+ * picture, a <sup>, a line break) it does. */
 static void
-test_markdown_no_raw_html(void **state)
+test_markdown_raw_html(void **state)
 {
     struct world *w = *state;
     static const char body[] =
-        "Hello <script>alert(1)</script> world.\n\n"
+        "Hello <script>alert(1)</script> world, E = mc<sup>2</sup>.<br>\nNext line.\n\n"
         "<div onclick=\"alert(2)\">block</div>\n\n"
-        "[click](javascript:alert(3)) and [ok](https://example.org/a?b=1&c=2)\n\n"
+        "<a href=\"javascript:alert(3)\">raw</a>, [click](javascript:alert(3)) and "
+        "[ok](https://example.org/a?b=1&c=2)\n\n"
+        "<img src=\"https://example.com/raw.png\" alt=\"raw remote\"> "
+        "<iframe src=\"https://example.com/\"></iframe>\n\n"
+        "<figure><img src=\"photo.png\" alt=\"A photo\"><figcaption>Attached</figcaption>"
+        "</figure>\n\n"
         "![remote](https://example.com/x.png) ![proto](//example.com/y.png) ![local](pic.png)\n";
+    struct sz_attachment att = {S("photo.png"), S("image/png"), test_png, sizeof test_png};
     struct sz_article a = art("md", "Markdown", T0, SZ_CTYPE_MARKDOWN, body);
+    a.atts = &att;
+    a.n_atts = 1;
     struct made m = make_bundle(&w->k, 1, T0, &a, 1);
     add_ok(w->dir, &m, 1, NULL);
     char *page = page_of(w->dir, &w->k, "md");
     char *b = strstr(page, "<div class=\"body markdown\"");
     assert_non_null(b);
+    char *foot = strstr(b, "<footer");
+    assert_non_null(foot);
+    *foot = '\0';
     assert_null(strstr(b, "<script"));
-    assert_null(strstr(b, "<div onclick"));
+    assert_null(strstr(b, "alert("));
+    assert_null(strstr(b, "onclick"));
     assert_null(strstr(b, "javascript:"));
-    assert_null(strstr(b, "src=\"https:"));
-    assert_null(strstr(b, "src=\"//"));
-    assert_non_null(strstr(b, "&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert_non_null(strstr(b, "&lt;div onclick=&quot;alert(2)&quot;&gt;"));
+    assert_null(strstr(b, "<iframe"));
+    assert_null(strstr(b, "example.com"));
+    assert_null(strstr(b, "&lt;"));
+    assert_non_null(strstr(b, "<p>Hello  world, E = mc<sup>2</sup>.<br>\nNext line.</p>"));
+    assert_non_null(strstr(b, "<div>block</div>"));
     assert_non_null(
-        strstr(b, "<a href=\"https://example.org/a?b=1&amp;c=2\" data-online=\"\">ok</a>"));
+        strstr(b, "<a>raw</a>, <a>click</a> and "
+                  "<a href=\"https://example.org/a?b=1&amp;c=2\" data-online=\"\">ok</a>"));
+    assert_non_null(strstr(b, "<img alt=\"raw remote\">"));
+    /* The attached picture is shown by the body, so not again below it. */
+    assert_non_null(strstr(b, "<figure><img src=\"photo.png\" alt=\"A photo\">"
+                              "<figcaption>Attached</figcaption></figure>"));
+    assert_int_equal(count(page, "src=\"photo.png\""), 1);
     /* pic.png is not among the article's files: the folder holds no such picture. */
     assert_non_null(strstr(b, "<img alt=\"local\">"));
     assert_non_null(strstr(b, "<img alt=\"remote\">"));
@@ -1750,15 +1783,6 @@ test_rename_pages(void **state)
     free(rel);
     made_free(&m1);
     made_free(&m2);
-}
-
-static size_t
-count(const char *s, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
-        n++;
-    return n;
 }
 
 /* index.html is still one well-formed page: CSP first, boxes balanced, no script. */
@@ -2572,6 +2596,132 @@ test_sanitizer_name_policy(void **state)
     }
 }
 
+/* ---- raw HTML in Markdown, as in an HTML body (table-driven) ---- */
+
+struct md_raw_case {
+    const char *md;   /* a Markdown body */
+    const char *html; /* an HTML body of the same markup */
+    const char *want; /* both bodies as their pages show them */
+};
+
+static const struct md_raw_case md_raw_cases[] = {
+    /* Inline markup is markup. */
+    {"E = mc<sup>2</sup>, H<sub>2</sub>O, <em>em</em>, <kbd>Ctrl</kbd>",
+     "<p>E = mc<sup>2</sup>, H<sub>2</sub>O, <em>em</em>, <kbd>Ctrl</kbd></p>",
+     "<p>E = mc<sup>2</sup>, H<sub>2</sub>O, <em>em</em>, <kbd>Ctrl</kbd></p>"},
+    {"one<br>two<br/>three", "<p>one<br>two<br/>three</p>", "<p>one<br>two<br>three</p>"},
+    /* Blocks, with Markdown between them. */
+    {"<figure>\n<img src=\"photo.png\" alt=\"p\">\n<figcaption>Caption *as written*</figcaption>\n"
+     "</figure>",
+     "<figure>\n<img src=\"photo.png\" alt=\"p\">\n<figcaption>Caption *as written*</figcaption>\n"
+     "</figure>",
+     "<figure>\n<img src=\"photo.png\" alt=\"p\">\n<figcaption>Caption *as written*</figcaption>\n"
+     "</figure>"},
+    {"<div>\n\n*md*\n\n</div>", "<div>\n<p><em>md</em></p>\n</div>\n",
+     "<div>\n<p><em>md</em></p>\n</div>"},
+    /* A picture that names an attachment shows it; one that names no file
+     * of the article, and a link to one, lead nowhere. */
+    {"<img src=\"photo.png\" alt=\"A photo\">", "<img src=\"photo.png\" alt=\"A photo\">",
+     "<img src=\"photo.png\" alt=\"A photo\">"},
+    {"<img src=\"missing.png\" alt=\"gone\"> <a href=\"notes.pdf\">notes</a>",
+     "<p><img src=\"missing.png\" alt=\"gone\"> <a href=\"notes.pdf\">notes</a></p>",
+     "<p><img alt=\"gone\"> <a>notes</a></p>"},
+    /* Scripts, handlers, script links, remote loads and frames go. */
+    {"Hello <script>alert(1)</script> world.", "<p>Hello <script>alert(1)</script> world.</p>",
+     "<p>Hello  world.</p>"},
+    {"<script>alert(1)</script>\n\nText.", "<script>alert(1)</script>\n<p>Text.</p>",
+     "<p>Text.</p>"},
+    {"<div onclick=\"alert(2)\" id=\"d\">block</div>",
+     "<div onclick=\"alert(2)\" id=\"d\">block</div>", "<div id=\"d\">block</div>"},
+    {"a <span onmouseover=\"x()\" title=\"t\">b</span>",
+     "<p>a <span onmouseover=\"x()\" title=\"t\">b</span></p>",
+     "<p>a <span title=\"t\">b</span></p>"},
+    {"<a href=\"javascript:alert(3)\">click</a> <a href=\" JaVaScRiPt:x\">y</a>",
+     "<p><a href=\"javascript:alert(3)\">click</a> <a href=\" JaVaScRiPt:x\">y</a></p>",
+     "<p><a>click</a> <a>y</a></p>"},
+    {"x <svg><a xlink:href=\"javascript:alert(1)\">y</a></svg>",
+     "<p>x <svg><a xlink:href=\"javascript:alert(1)\">y</a></svg></p>",
+     "<p>x <svg><a>y</a></svg></p>"},
+    {"<img src=\"https://example.com/x.png\" alt=\"r\">",
+     "<img src=\"https://example.com/x.png\" alt=\"r\">", "<img alt=\"r\">"},
+    {"<img src=\"//example.com/x.png\" srcset=\"https://example.com/2x.png 2x\">",
+     "<img src=\"//example.com/x.png\" srcset=\"https://example.com/2x.png 2x\">", "<img>"},
+    {"<p style=\"background:url(https://x.example/a.png)\">t</p>",
+     "<p style=\"background:url(https://x.example/a.png)\">t</p>", "<p>t</p>"},
+    {"<iframe src=\"https://example.com/\"></iframe>\n\nText.",
+     "<iframe src=\"https://example.com/\"></iframe>\n<p>Text.</p>", "<p>Text.</p>"},
+    {"See <iframe src=\"https://example.com/\"></iframe> this.",
+     "<p>See <iframe src=\"https://example.com/\"></iframe> this.</p>", "<p>See  this.</p>"},
+    {"<meta http-equiv=\"refresh\" content=\"0;url=https://x.example/\">\n"
+     "<link rel=\"prefetch\" href=\"https://x.example/\">\n\nText.",
+     "<meta http-equiv=\"refresh\" content=\"0;url=https://x.example/\">\n"
+     "<link rel=\"prefetch\" href=\"https://x.example/\">\n<p>Text.</p>",
+     "<p>Text.</p>"},
+    {"<style>body{display:none}</style>\n\nText.",
+     "<style>body{display:none}</style>\n<p>Text.</p>", "<p>Text.</p>"},
+    {"<form action=\"https://x.example/\"><input formaction=\"https://y.example/\"></form>",
+     "<form action=\"https://x.example/\"><input formaction=\"https://y.example/\"></form>",
+     "<form><input></form>"},
+    {"a <!-- hidden --> b", "<p>a <!-- hidden --> b</p>", "<p>a  b</p>"},
+    /* The body can neither close the page's elements nor leave its own open. */
+    {"</div></div></article>\n\nText.", "</div></div></article>\n<p>Text.</p>", "<p>Text.</p>"},
+    {"<div><b>open", "<div><b>open\n", "<div><b>open\n</b></div>"},
+};
+
+/* The body of the page of an article (ctype, body; photo.png attached), the
+ * line breaks around it left out; the caller frees it. */
+static char *
+shown_body(enum sz_ctype ctype, const char *body)
+{
+    static const uint8_t zero[SZ_BUNDLE_ID_LEN];
+    static const char *const files[] = {"photo.png"};
+    struct sz_attachment att = {S("photo.png"), S("image/png"), test_png, sizeof test_png};
+    struct sz_article a = art("a", "Title", T0, ctype, body);
+    a.atts = &att;
+    a.n_atts = 1;
+    struct render_page pg = {&a, zero, "Publisher", 1, T0, zero, files, false};
+    struct sz_wr w;
+    sz_wr_init(&w, 1 << 24);
+    render_article(&w, &pg);
+    assert_int_equal(sz_wr_status(&w), 0);
+    char *page = strndup((const char *)w.p, w.len);
+    sz_wr_free(&w, false);
+    assert_non_null(page);
+    /* From the body's <div> to the last end of a <div> before the page's footer. */
+    const char *b = strstr(page, "<div class=\"body "), *foot = NULL, *e = NULL;
+    assert_non_null(b);
+    b = strchr(b, '>') + 1;
+    for (const char *f = b; f != NULL; f = strstr(f + 1, "<footer"))
+        foot = f;
+    for (const char *d = strstr(b, "\n</div>\n"); d != NULL && d < foot;
+         d = strstr(d + 1, "\n</div>\n"))
+        e = d;
+    assert_non_null(e);
+    while (b < e && *b == '\n')
+        b++;
+    while (e > b && e[-1] == '\n')
+        e--;
+    char *shown = strndup(b, (size_t)(e - b));
+    free(page);
+    return shown;
+}
+
+static void
+test_markdown_raw_html_table(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof md_raw_cases / sizeof md_raw_cases[0]; k++) {
+        const struct md_raw_case *c = &md_raw_cases[k];
+        char *md = shown_body(SZ_CTYPE_MARKDOWN, c->md);
+        char *html = shown_body(SZ_CTYPE_HTML, c->html);
+        if (strcmp(md, c->want) != 0 || strcmp(html, c->want) != 0)
+            fail_msg("case %zu: %s\n  Markdown: %s\n  HTML:     %s\n  want:     %s", k, c->md, md,
+                     html, c->want);
+        free(md);
+        free(html);
+    }
+}
+
 /* ---- the demo library for the browser test ---- */
 
 static int
@@ -2585,7 +2735,10 @@ make_demo(const char *dir)
         "![A checkerboard standing in for a photo](photo.png)\n\n"
         "> Mongolia is obliged to arrest him, the court said.\n\n"
         "A remote image that must never load: ![tracker](https://example.invalid/t.png)\n\n"
-        "Raw HTML is shown as text: <img src=\"https://example.invalid/raw.png\">\n";
+        "HTML written in Markdown is markup, through the filter of HTML bodies: "
+        "E = mc<sup>2</sup>; a remote picture that must never load "
+        "<img src=\"https://example.invalid/raw.png\" alt=\"raw remote\">, a script that must "
+        "never run <script>document.title='pwned'</script>.\n";
     static const char html[] =
         "<p>This body is <strong>HTML</strong>. It tries to load "
         "<img src=\"https://example.invalid/h.png\" alt=\"remote\"> and to run "
@@ -3629,7 +3782,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csp_everywhere, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_markdown_no_raw_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_markdown_raw_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_body_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_attachment_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_differing_in_case, setup, teardown),
@@ -3661,6 +3814,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_sanitizer_table),
         cmocka_unit_test(test_sanitizer_prefixes),
         cmocka_unit_test(test_sanitizer_name_policy),
+        cmocka_unit_test(test_markdown_raw_html_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -631,12 +631,23 @@ printf -- '<html lang="not a tag"><title>T</title><p>x</p>\n' >"$TMP/gen/bad-lan
     grep -q '<html lang="en"' "$TMP"/langlib/*/bad-lang/index.html && ok ||
     bad "an HTML body's own language: $(grep -o '<html lang="[^"]*"' "$TMP"/langlib/*/*/index.html)"
 # Markdown's title is the text a reader sees, not its source: markup goes,
-# entities are decoded, and code blocks, HTML blocks and tables are skipped
-# (the title was the raw line: "**Bold**", "\`\`\`", "<h1>...").
+# entities are decoded, and code blocks, tables and HTML blocks without text
+# are skipped (the title was the raw line: "**Bold**", "\`\`\`", "<!--").
 printf -- '# **Bold** _title_ with `code` and [a link](http://x) &amp; more\n\ntext\n' \
     >"$TMP/gen/mdmarkup.md"
-printf -- '```sh\nmake\n```\n\n    # indented code\n\n<h1>Raw</h1>\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nSetext *title*\n======\n\ntext\n' \
+printf -- '```sh\nmake\n```\n\n    # indented code\n\n<!-- a note -->\n\n<p align="center"><img src="logo.png" alt="Logo"></p>\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nSetext *title*\n======\n\ntext\n' \
     >"$TMP/gen/mdcode.md"
+# HTML written in Markdown is shown as markup, so it is read as the page
+# shows it: an HTML block is read as an HTML body (its first heading, else
+# its first text), inline tags' text stays, a <br> is a space in a heading
+# and ends a paragraph's first line, a <script>'s text is no title (they
+# were the text after the block, "E = mc2again", "Firstsecond line",
+# "Hello alert(1) world").
+printf -- '<div align="center">\n<img src="logo.png" alt="Logo">\n<h1>Raw <em>heading</em></h1>\n<p>tagline</p>\n</div>\n\ntext\n' \
+    >"$TMP/gen/mdhtml.md"
+printf -- '# E = mc<sup>2</sup><br>again\n\ntext\n' >"$TMP/gen/mdsup.md"
+printf -- 'First<br>second line\n' >"$TMP/gen/mdbr.md"
+printf -- 'Hello <script>alert(1)</script> world\n' >"$TMP/gen/mdscript.md"
 printf -- '[![logo](logo.png)](https://x)\nFirst *line* of it\nsecond line\n' >"$TMP/gen/mdpara.md"
 printf -- '- First *item*\n  - nested\n- second\n' >"$TMP/gen/mdlist.md"
 # References 128-159, as old exports write them, are read as HTML reads them
@@ -644,11 +655,13 @@ printf -- '- First *item*\n  - nested\n- second\n' >"$TMP/gen/mdlist.md"
 printf -- '<title>Putin&#146;s visit &#151; a report &#x80;5</title><p>x</p>\n' >"$TMP/gen/cp1252.html"
 check "pack Markdown with markup in its first text" "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/gen6.bundle" "$TMP/gen/mdmarkup.md" "$TMP/gen/mdcode.md" "$TMP/gen/mdpara.md" \
-    "$TMP/gen/mdlist.md" "$TMP/gen/cp1252.html"
+    "$TMP/gen/mdlist.md" "$TMP/gen/cp1252.html" "$TMP/gen/mdhtml.md" "$TMP/gen/mdsup.md" \
+    "$TMP/gen/mdbr.md" "$TMP/gen/mdscript.md"
 "$SZ" inspect "$TMP/gen6.bundle" >"$TMP/gen6.inspect"
 for want in "mdmarkup .* Bold title with code and a link & more\$" "mdcode .* Setext title\$" \
     "mdpara .* First line of it\$" "mdlist .* First item\$" \
-    "cp1252 .* Putin’s visit — a report €5\$"; do
+    "cp1252 .* Putin’s visit — a report €5\$" "mdhtml .* Raw heading\$" "mdsup .* E = mc2 again\$" \
+    "mdbr .* First\$" "mdscript .* Hello world\$"; do
     grep -Eq -- "- $want" "$TMP/gen6.inspect" && ok || bad "inspect shows '$want': $(cat "$TMP/gen6.inspect")"
 done
 # HTML fragments (content exports) take their first heading or text; keys
@@ -751,9 +764,10 @@ printf -- '---\ntitle: Pictures\nattachments: [img/a/photo.png]\n---\n![a](photo
 expect_status "pictures not attached" 0 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen3.bundle" \
     "$TMP/gen/pictures.md"
 expect_stderr "cover.jpg named" "pictures.md: warning: the body shows 'img/cover.jpg', which is not among its attachments"
-# Markdown's raw HTML is not rendered: its <img> is no picture either way.
-! grep -q "'photo.png'\|example.org\|data:\|chart.png" "$TMP/stderr" && ok ||
-    bad "an attached, remote, data: or raw-HTML picture is warned about: $(cat "$TMP/stderr")"
+# HTML written in Markdown is shown as markup: its <img> is a picture too.
+expect_stderr "chart.png in Markdown's HTML named" "pictures.md: warning: the body shows 'chart.png'"
+! grep -q "'photo.png'\|example.org\|data:" "$TMP/stderr" && ok ||
+    bad "an attached, remote or data: picture is warned about: $(cat "$TMP/stderr")"
 printf -- '<title>P</title><img alt="x" src="chart.png"><img src="a\033[2Jb.png">\n' >"$TMP/gen/pictures.html"
 expect_status "an HTML picture not attached" 0 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/gen3.bundle" "$TMP/gen/pictures.html"
