@@ -810,14 +810,13 @@ duplicate_to_close(const struct net *net, struct peer *p, struct peer *q)
 static void
 close_duplicate(struct peer *drop, const struct peer *keep)
 {
+    struct target *t = drop->target;
     char why[160];
 
     snprintf(why, sizeof why,
              "a second link to the same node (node key %02x%02x%02x%02x...): the %s link is kept",
              drop->node_key[0], drop->node_key[1], drop->node_key[2], drop->node_key[3],
              keep->outbound ? "outbound" : "inbound");
-    struct target *t = drop->target;
-
     goodbye_unopened(drop, SZ_GOODBYE_TOO_MANY_PEERS, "another link between our nodes is open");
     if (t != NULL)
         t->failures = 0; /* not a failure: a learned address is not forgotten for it */
