@@ -247,10 +247,10 @@ static void
 warn_unattached_pictures(const char *path, const struct sz_article *a)
 {
     const char *b = (const char *)a->body, *end = b + a->body_len, *p = b;
-    /* The next '<' and '!' at or after p (end: none), each searched for once
-     * it lies behind p: a body of many of one and few of the other is read
-     * once, not once for each. */
-    const char *lt = NULL, *bang = NULL;
+    /* The next '<', '!' and ']' at or after p (end: none), each searched for
+     * once it lies behind p: a body of many of one and few of the other (a
+     * million "![" and no ']') is read once, not once for each. */
+    const char *lt = NULL, *bang = NULL, *rb = NULL;
     int warned = 0;
 
     if (a->ctype == SZ_CTYPE_PLAIN)
@@ -268,11 +268,15 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
         }
         if (bang < lt) {
             p = bang + 1;
-            const char *close;
-            if (p >= end || *p != '[' || (close = memchr(p, ']', (size_t)(end - p))) == NULL ||
-                close + 1 >= end || close[1] != '(')
+            if (p >= end || *p != '[')
                 continue;
-            t = close + 2;
+            if (rb == NULL || rb < p) {
+                rb = memchr(p, ']', (size_t)(end - p));
+                rb = rb != NULL ? rb : end;
+            }
+            if (rb + 1 >= end || rb[1] != '(')
+                continue;
+            t = rb + 2;
             te = t;
             while (te < end && *te != ')' && *te != ' ' && *te != '\n')
                 te++;
