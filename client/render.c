@@ -1493,6 +1493,38 @@ put_stale(struct sz_wr *w, const struct render_publisher *p)
     put(w, "</div>\n");
 }
 
+/* Signed more than an hour after the last fetch, by this computer's clock. */
+static bool
+dated_ahead(const struct render_publisher *p)
+{
+    return p->fetched && p->has_bundle && p->created > p->last_fetch &&
+           (uint64_t)p->created - (uint64_t)p->last_fetch > 3600;
+}
+
+/*
+ * The newest bundle is dated ahead of the reader's clock: one of the two
+ * clocks is wrong, and the ages on this page (and the warning when nothing new
+ * comes, which cannot show until that date has passed) go by them.
+ */
+static void
+put_ahead(struct sz_wr *w, const struct render_publisher *p)
+{
+    put(w, "<div class=\"warn\" role=\"status\">\n<p>The newest bundle from ");
+    put_publisher(w, p->pk, p->name);
+    put(w, " is dated ");
+    put_duration(w, (uint64_t)p->created - (uint64_t)p->last_fetch);
+    put(w, " ahead of this computer&#39;s clock: check this computer&#39;s date and time (or "
+           "the publisher&#39;s clock is wrong).</p>\n<p class=\"detail\">It (#");
+    put_u64(w, p->sequence);
+    put(w, ") was signed ");
+    put_time(w, p->created);
+    put(w, "; the last fetch was ");
+    put_time(w, p->last_fetch);
+    put(w, ". Until the clocks agree, the ages on this page are wrong, and the warning that "
+           "shows when nothing new comes from this publisher cannot show before that date.</p>\n"
+           "</div>\n");
+}
+
 /* Top of the page: a line per publisher in trouble, linking to its section. */
 static void
 put_summary_warnings(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs)
@@ -1822,6 +1854,8 @@ render_index(struct sz_wr *w, const struct render_publisher *pubs, size_t n_pubs
             put_equivocation(w, pub);
         if (render_publisher_stale(pub))
             put_stale(w, pub);
+        else if (dated_ahead(pub))
+            put_ahead(w, pub);
         put(w, "<p class=\"pubmeta\">");
         if (pub->name != NULL && pub->name[0] != '\0') {
             put(w, "<span class=\"key\">");

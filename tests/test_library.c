@@ -1868,6 +1868,46 @@ test_fetch_last_fetched(void **state)
     made_free(&m2);
 }
 
+/*
+ * A newest bundle dated ahead of the reader's clock (its clock, or the
+ * publisher's, is wrong): index.html says so, since no staleness warning can
+ * show for that publisher until the date has passed.
+ */
+static void
+test_fetch_dated_ahead(void **state)
+{
+    struct world *w = *state;
+    struct made m = three_articles(&w->k, 3); /* signed T0 + 2 h */
+    struct library_publisher pub = pub_named(&w->k, "Early Bird");
+    const char *ahead = "The newest bundle from Early Bird is dated ";
+    add_ok(w->dir, &m, 1, NULL);
+
+    /* Fetched 3 days before the signing time: the box, with both times. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR - 3 * DAY, 48 * HOUR, NULL);
+    char *idx = index_checked(w->dir);
+    assert_non_null(strstr(idx, "The newest bundle from Early Bird is dated 3 days ahead of this "
+                                "computer&#39;s clock: check this computer&#39;s date and time"));
+    assert_int_equal(count(idx, "<div class=\"warn\""), 1);
+    assert_null(strstr(idx, STALE_MSG));
+    free(idx);
+
+    /* Within the hour: clocks drift, nothing is said. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR - 50 * 60, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, ahead));
+    assert_null(strstr(idx, "class=\"warn\""));
+    free(idx);
+
+    /* Once the clock is right the box goes; the fetch that finds the bundle
+     * old warns as always. */
+    note_ok(w->dir, &pub, 1, T0 + 2 * HOUR + 5 * DAY, 48 * HOUR, NULL);
+    idx = index_checked(w->dir);
+    assert_null(strstr(idx, ahead));
+    assert_non_null(strstr(idx, STALE_MSG));
+    free(idx);
+    made_free(&m);
+}
+
 static void
 test_fetch_stale(void **state)
 {
@@ -3797,6 +3837,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_index_list_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_last_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_dated_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_equivocation_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_writer_temporaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_names, setup, teardown),
