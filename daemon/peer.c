@@ -2539,6 +2539,17 @@ peer_status(const struct daemon *d, struct sz_wr *text, struct sz_wr *json)
         }
     }
     wr_fmt(json, "],");
+    {
+        /* Addresses other peers named (peer exchange): how many, how many linked. */
+        size_t linked = 0;
+        for (const struct target *t = net->targets; t != NULL; t = t->next)
+            if (t->learned && t->p != NULL && t->p->open && !t->p->closing)
+                linked++;
+        if (net->n_learned > 0)
+            wr_fmt(text, "addresses learned from peers: %zu, %zu of them with a link\n",
+                   net->n_learned, linked);
+        wr_fmt(json, "\"learned\":%zu,\"learned_linked\":%zu,", net->n_learned, linked);
+    }
     if (net->onion_listening)
         wr_fmt(text, "inbound links from the onion service on port %u\n",
                (unsigned)net->onion_port);

@@ -226,6 +226,13 @@ n=$(outbound_of x3)
 opened=$(grep -c "link open (outbound)" "$TMP/x3.log")
 [ "$n" -eq 2 ] && [ "$opened" -eq 2 ] && ok ||
     bad "x3 (--outbound-target 2) has $n outbound links, opened $opened: wanted 2"
+# Its status counts the addresses it learned, and the one it linked to.
+learned=$("$SZ" status --socket "$TMP/x3/control.sock" --json |
+    python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["learned"], s["learned_linked"])')
+[ "${learned#* }" = 1 ] && [ "${learned% *}" -ge 1 ] && ok ||
+    bad "x3's status: learned addresses, linked ones: $learned (wanted at least 1, and 1)"
+"$SZ" status --socket "$TMP/x3/control.sock" | grep -Eq "^addresses learned from peers: [1-9][0-9]*, 1 of them with a link$" &&
+    ok || bad "x3's status text names the learned addresses: $("$SZ" status --socket "$TMP/x3/control.sock" | grep -i learned)"
 for n in x1 x2 x3 x4 x5; do stop_daemon $n; done
 
 # --- a private network: nodes with its key link up; a node with the default key cannot
