@@ -23,7 +23,7 @@ endif()
 
 execute_process(
     COMMAND ${FUZZER} ${dict_arg} -max_total_time=${SECONDS} -rss_limit_mb=2048 -max_len=${MAX_LEN}
-            -timeout=10 -print_final_stats=1 -artifact_prefix=${WORK}/artifacts/
+            -timeout=25 -print_final_stats=1 -artifact_prefix=${WORK}/artifacts/
             ${WORK}/corpus
     WORKING_DIRECTORY ${WORK}
     RESULT_VARIABLE rc)
