@@ -1201,6 +1201,8 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
     yaml_node_pair_t *pair;
     bool have_doc = false;
     unsigned seen = 0; /* the fields given so far, bit i for FIELDS[i] */
+    bool have_date = false, have_publish_date = false;
+    int64_t publish_date = 0; /* Hugo's publishDate: the date when no 'date' is given */
     int rc = 0;
 
     if (fm_len > FRONT_MATTER_MAX_LEN) {
@@ -1242,6 +1244,22 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
             const char *dv = scalar_of(&doc, vn, &dlen);
             if (draft_key(f, k, klen, dv, dlen))
                 continue;
+        }
+        if (key_is(k, klen, "publishDate")) {
+            size_t dlen = 0;
+            const char *dv = scalar_of(&doc, vn, &dlen);
+            if (dv == NULL || scalar_is_null(vn))
+                continue;
+            if (front_matter_date(dv, dlen, &publish_date) != 0) {
+                set_err(err, err_cap,
+                        "front matter: publishDate '%.*s' is not a date-time like "
+                        "2024-08-29T10:00:00+03:00 or 2024-08-29 10:00:00 +0300",
+                        (int)(dlen > 64 ? 64 : dlen), dv);
+                rc = -SZ_EINVAL;
+                break;
+            }
+            have_publish_date = true;
+            continue;
         }
         field = field_of(k, klen);
         if (field == N_FIELDS) {
@@ -1301,6 +1319,7 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
                         (int)(vlen > 64 ? 64 : vlen), v);
                 rc = -SZ_EINVAL;
             }
+            have_date = true;
         } else if (key_is(k, klen, "id") || key_is(k, klen, "slug")) {
             rc = own_str(f, v, vlen, &f->a.id);
         } else if (key_is(k, klen, "url")) {
@@ -1313,6 +1332,10 @@ apply_front_matter(struct article_file *f, const uint8_t *fm, size_t fm_len, cha
         if (rc != 0)
             break;
     }
+    /* Hugo's publishDate (when the article appears) stands in for a missing
+     * date; beside a date, the date is the article's. */
+    if (rc == 0 && have_publish_date && !have_date)
+        f->a.published = publish_date;
 out:
     if (have_doc)
         yaml_document_delete(&doc);

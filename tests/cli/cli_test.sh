@@ -790,6 +790,22 @@ for d in "2024-08-29 10" "2024-08-29 10:00.5" "2024-02-30 10:00:00" "2024-08-29 
         --output "$TMP/bad.bundle" "$TMP/jdate.md"
     expect_stderr "date '$d' message" "jdate.md: front matter: date '${d//+/\\+}' is not a date-time like 2024-08-29T10:00:00\\+03:00 or 2024-08-29 10:00:00 \\+0300"
 done
+# Hugo's publishDate is the date when there is no date; beside one, the date
+# is the article's; a bad one is refused as a bad date is.
+for pair in "publishDate: 2024-09-01T08:00:00Z=2024-09-01T08:00:00Z" \
+    "PublishDate: 2024-09-01 11:00:00 +0300=2024-09-01T08:00:00Z" \
+    "date: 2024-08-29T10:00:00Z\npublishDate: 2024-09-01T08:00:00Z=2024-08-29T10:00:00Z" \
+    "publishDate: 2024-09-01T08:00:00Z\ndate: 2024-08-29T10:00:00Z=2024-08-29T10:00:00Z" \
+    "date: ~\npublishDate: 2024-09-01T08:00:00Z=2024-09-01T08:00:00Z"; do
+    printf -- "---\ntitle: Dated\n${pair%%=*}\n---\nbody\n" >"$TMP/jdate.md"
+    "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/jdate.bundle" "$TMP/jdate.md" >/dev/null 2>&1 &&
+        "$SZ" inspect "$TMP/jdate.bundle" | grep -q "^  - jdate  ${pair#*=}  " &&
+        ok || bad "front matter '${pair%%=*}' packed as ${pair#*=}"
+done
+printf -- '---\ntitle: Dated\npublishDate: soon\n---\nbody\n' >"$TMP/jdate.md"
+expect_status "publishDate 'soon' refused" 3 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/bad.bundle" "$TMP/jdate.md"
+expect_stderr "publishDate 'soon' message" "jdate.md: front matter: publishDate 'soon' is not a date-time"
 # A refused title says why: its length in bytes (600 Cyrillic letters are
 # 1200 bytes, over the 1024 allowed), or the line break a YAML '>' block
 # ends with.
