@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef int (*parse_fn)(const MD_CHAR *, MD_SIZE, const MD_PARSER *, void *);
 typedef int (*html_fn)(const MD_CHAR *, MD_SIZE, void (*)(const MD_CHAR *, MD_SIZE, void *), void *,
@@ -41,12 +43,44 @@ load(void)
     /* Kept open for the life of the process. */
 }
 
+/*
+ * md4c 0.4.8 reads past the end of its input: a text ending in an inline link
+ * left open ("[a](b") is read on into the byte after it, and when that byte is
+ * ')' md4c takes it as the link's end and goes on from past the end (a crash,
+ * or memory after the text written into the page). A body lies in its
+ * bundle's container with other bytes after it (the attachment count: 41
+ * attachments make a ')'), and a title is derived from the start of a body.
+ * md4c gets a copy of the text followed by line ends, which close no link and
+ * end any paragraph; they are not part of the size it is given.
+ */
+#define MD_PAD 16
+
+static MD_CHAR *
+padded_copy(const MD_CHAR *text, MD_SIZE size)
+{
+    MD_CHAR *copy = malloc((size_t)size + MD_PAD);
+
+    if (copy == NULL)
+        return NULL;
+    if (size > 0)
+        memcpy(copy, text, size);
+    memset(copy + size, '\n', MD_PAD);
+    return copy;
+}
+
 int
 md_lazy_parse(const MD_CHAR *text, MD_SIZE size, const MD_PARSER *parser, void *userdata)
 {
+    MD_CHAR *copy;
+    int rc;
+
     if (pthread_once(&once, load) != 0 || parse == NULL)
         return -1;
-    return parse(text, size, parser, userdata);
+    if ((copy = padded_copy(text, size)) == NULL)
+        return -1;
+    rc = parse(copy, size, parser, userdata);
+    free(copy);
+    return rc;
 }
 
 int
@@ -54,7 +88,14 @@ md_lazy_html(const MD_CHAR *input, MD_SIZE input_size,
              void (*process_output)(const MD_CHAR *, MD_SIZE, void *), void *userdata,
              unsigned parser_flags, unsigned renderer_flags)
 {
+    MD_CHAR *copy;
+    int rc;
+
     if (pthread_once(&once, load) != 0 || html == NULL)
         return -1;
-    return html(input, input_size, process_output, userdata, parser_flags, renderer_flags);
+    if ((copy = padded_copy(input, input_size)) == NULL)
+        return -1;
+    rc = html(copy, input_size, process_output, userdata, parser_flags, renderer_flags);
+    free(copy);
+    return rc;
 }

@@ -11,10 +11,13 @@
 #include <md4c-html.h>
 #include <md4c.h>
 
-/* md_parse() of md4c; -1 (as md4c's own failure) when md4c cannot be loaded. */
+/*
+ * md_parse() of md4c, on a copy of the text (md.c says why); -1 (as md4c's
+ * own failure) when md4c cannot be loaded or there is no memory for the copy.
+ */
 int md_lazy_parse(const MD_CHAR *text, MD_SIZE size, const MD_PARSER *parser, void *userdata);
 
-/* md_html() of md4c-html; -1 when it cannot be loaded. */
+/* md_html() of md4c-html, on a copy of the input; -1 as md_lazy_parse(). */
 int md_lazy_html(const MD_CHAR *input, MD_SIZE input_size,
                  void (*process_output)(const MD_CHAR *, MD_SIZE, void *), void *userdata,
                  unsigned parser_flags, unsigned renderer_flags);

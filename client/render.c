@@ -1128,6 +1128,27 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
 }
 
 /*
+ * md4c writes a character reference to a surrogate ("&#xD800;") as the three
+ * bytes of that code point, which are not UTF-8 (the page says it is): each
+ * becomes U+FFFD, as a browser and the sanitizer read such a reference, in
+ * place (both take three bytes).
+ */
+static void
+surrogates_replaced(uint8_t *s, size_t n)
+{
+    uint8_t *p = s, *end = s + n;
+
+    while (end - p >= 3 && (p = memchr(p, 0xED, (size_t)(end - p - 2))) != NULL) {
+        if (p[1] >= 0xA0 && p[1] <= 0xBF && (p[2] & 0xC0) == 0x80) {
+            p[0] = 0xEF;
+            p[1] = 0xBF;
+            p[2] = 0xBD;
+        }
+        p++;
+    }
+}
+
+/*
  * Markdown: md4c, with raw HTML (a <br>, a <figure>, an <img>) passed through
  * as written, then what it wrote as an HTML body: through the sanitizer,
  * without a first heading that repeats the title (title: the article's; the
@@ -1167,8 +1188,10 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
                      MD_HTML_FLAG_SKIP_UTF8_BOM) != 0 ||
         sz_wr_status(&md) != 0)
         body_as_text(w, "Markdown", body, len);
-    else
+    else {
+        surrogates_replaced(md.p, md.len);
         sanitized_body(w, md.p, md.len, title, files, "Markdown", body, len);
+    }
     sz_wr_free(&md, false);
 }
 

@@ -464,6 +464,46 @@ test_markdown_output_explosion_bounded(void **state)
 
 /* Normal Markdown keeps every extension; a body over one bound loses only its
  * extension, one over a bound no flag lifts is shown as plain text. */
+/*
+ * md4c 0.4.8 read on past a body ending in an open inline link: with a ')'
+ * in the byte after the body (in a bundle's container, an attachment count of
+ * 41) it took it as the link's end and went on from past the end (a crash, or
+ * the container's other bytes in the page). The body here is followed by ')'.
+ */
+static void
+test_markdown_open_link_at_end(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {"[a](b)", "[](x)", "text [link](<b)", "[a](b \"t)"};
+    static const char *const shown[] = {"\n<p>[a](b</p>\n", "\n<p>[](x</p>\n",
+                                        "\n<p>text [link](&lt;b</p>\n", "\n<p>[a](b &quot;t</p>\n"};
+    for (size_t k = 0; k < sizeof bodies / sizeof bodies[0]; k++) {
+        size_t len = strlen(bodies[k]) - 1; /* the ')' is not part of the body */
+        char *buf = malloc(len + 1);
+        assert_non_null(buf);
+        memcpy(buf, bodies[k], len + 1);
+        char *pg = page(SZ_CTYPE_MARKDOWN, buf, len, NULL, NULL, 0);
+        /* No link: the text as written, and nothing of what follows the body. */
+        assert_non_null(strstr(pg, shown[k]));
+        assert_null(strstr(pg, "<a href=\"b\""));
+        assert_true(sz_utf8_valid((const uint8_t *)pg, strlen(pg)));
+        free(pg);
+        free(buf);
+    }
+}
+
+/* A reference to a surrogate code point is U+FFFD, so that the page is UTF-8. */
+static void
+test_markdown_surrogate_reference(void **state)
+{
+    (void)state;
+    const char *body = "a &#xD800; b &#57343; [c](x \"&#xDC00;\") ![d&#xD83D;](p.png)";
+    char *pg = page(SZ_CTYPE_MARKDOWN, body, strlen(body), NULL, NULL, 0);
+    assert_true(sz_utf8_valid((const uint8_t *)pg, strlen(pg)));
+    assert_non_null(strstr(pg, "a \xef\xbf\xbd b \xef\xbf\xbd"));
+    free(pg);
+}
+
 static void
 test_markdown_formatting_kept(void **state)
 {
@@ -1582,6 +1622,8 @@ main(void)
         cmocka_unit_test(test_tree_nested_as_built),
         cmocka_unit_test(test_svg_breakout_output),
         cmocka_unit_test(test_markdown_formatting_kept),
+        cmocka_unit_test(test_markdown_open_link_at_end),
+        cmocka_unit_test(test_markdown_surrogate_reference),
         cmocka_unit_test(test_markdown_families_bounded),
         cmocka_unit_test(test_markdown_output_explosion_bounded),
         cmocka_unit_test(test_plain_body_quotes),
