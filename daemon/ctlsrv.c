@@ -855,13 +855,15 @@ import_find_repeats(struct job *j, const bool *parsed)
 
 /*
  * The first pass of an IMPORT, one pool job that inflates nothing: parses each
- * item's header and marks the repeats within the request, then checks each
- * other item's signature and payload hash (BUNDLE.md 1.3 steps 1-6: no zstd,
- * a cost in proportion to the bytes received), refuses the publishers not
- * carried (step 7) and answers the ids already stored. Only what is left goes
- * to todo, to be inflated and decoded (steps 8-9) by the verification chunks:
- * many copies of a bomb, bombs of publishers not carried and bundles held
- * already cost no decompression at all.
+ * item's header and marks the repeats within the request, refuses the
+ * publishers not carried (step 7 of BUNDLE.md 1.3) and answers the ids
+ * already stored, each after checking that item's signature and payload hash
+ * (steps 1-6: no zstd). Only what is left goes to todo, to be
+ * verified, inflated and decoded (steps 1-9) by the verification chunks: many
+ * copies of a bomb, bombs of publishers not carried and bundles held already
+ * cost no decompression at all. (The signatures were checked here before,
+ * and again by the chunks: for a small bundle, one thread did half the
+ * daemon's work twice over.)
  */
 static void
 import_screen(struct job *j)
@@ -912,38 +914,49 @@ import_screen(struct job *j)
         char pk[SZ_PK_TEXT_LEN + 1];
         if (!parsed[i] || j->first_of[i] != NO_ITEM)
             continue;
-        rc = sz_bundle_verify(m->items[i], m->item_lens[i], cap, &hdr, res[i].id);
-        if (rc != 0) {
+        /* Parsed above: the header again, for its publisher (no cryptography). */
+        if ((rc = sz_bundle_parse(m->items[i], m->item_lens[i], cap, &hdr, res[i].id)) != 0) {
             res[i].code = SZ_CTL_IMPORT_REFUSED;
             snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
             continue;
         }
-        if (!daemon_carries(d, hdr.publisher)) {
+        bool carried = daemon_carries(d, hdr.publisher);
+        if (carried) {
+            uv_mutex_lock(&d->store_lock);
+            rc = store_has(d->store, res[i].id, NULL, 0);
+            uv_mutex_unlock(&d->store_lock);
+            if (rc != 1) {
+                /* Verified (signature first) and opened by the chunks, in parallel. */
+                j->todo[j->n_todo++] = i;
+                continue;
+            }
+        }
+        /* Not carried, or held: what is said of it holds only if it checks
+         * out (a damaged copy is refused as such). A held id is then this
+         * very bundle: the id names the signed header, which commits to the
+         * payload. (A failed lookup opens the item: the store has the last
+         * word.) */
+        rc = sz_bundle_verify(m->items[i], m->item_lens[i], cap, &hdr, res[i].id);
+        if (rc != 0) {
+            res[i].code = SZ_CTL_IMPORT_REFUSED;
+            snprintf(texts[i], sizeof texts[i], "refused: %s", sz_strerror(rc));
+        } else if (!carried) {
             sz_pk_to_text(hdr.publisher, pk);
             res[i].code = SZ_CTL_IMPORT_POLICY;
             snprintf(texts[i], sizeof texts[i],
                      "not carried: publisher %s is not in this relay's carry list", pk);
-            continue;
-        }
-        /* A held id is this very bundle: the id names the signed header, which
-         * commits to the payload just verified. A failed lookup opens the item:
-         * the store has the last word. */
-        uv_mutex_lock(&d->store_lock);
-        rc = store_has(d->store, res[i].id, NULL, 0);
-        uv_mutex_unlock(&d->store_lock);
-        if (rc == 1) {
+        } else {
             res[i].code = SZ_CTL_IMPORT_PRESENT;
             snprintf(texts[i], sizeof texts[i], "already stored");
-        } else {
-            j->todo[j->n_todo++] = i;
         }
     }
     free(parsed);
 }
 
 /*
- * Opens todo[from, to) of an IMPORT fully: signature and hash again (cheap beside
- * what follows), bounded inflation, container.
+ * Opens todo[from, to) of an IMPORT fully: signature and hash (a bundle that
+ * fails them is not inflated), bounded inflation, container. Two chunks run
+ * at once: a request's signatures are checked on two threads.
  */
 static void
 import_verify(struct job *j, size_t from, size_t to)
