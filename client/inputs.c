@@ -237,20 +237,74 @@ unattached(const struct sz_article *a, const char *t, size_t n)
     return n > name;
 }
 
+/* Backtick runs longer than this open no code span here (they are rare). */
+#define TICKS_MAX 32
+
+/* Where a run of n backticks was found to close nothing: [from, to). */
+struct no_closer {
+    const char *from, *to;
+};
+
+/*
+ * A Markdown code span, or a block fenced by three backticks or more, that
+ * opens with the backtick run at p (before end): where the text after it
+ * resumes, after the closing run of the same length, or after the run itself
+ * when none closes it (shown as written either way, so no picture in it). A
+ * code span does not cross a blank line (the paragraph ends); a fence does.
+ * nc[n] remembers where a run of n found no closer, so that runs that close
+ * nothing are each looked past once, not searched for again each time.
+ */
+static const char *
+code_span_end(const char *p, const char *end, struct no_closer *nc)
+{
+    size_t n = 0;
+    while (p + n < end && p[n] == '`')
+        n++;
+    const char *q = p + n;
+    if (n > TICKS_MAX || (nc[n].to != NULL && q >= nc[n].from && q < nc[n].to))
+        return q;
+    bool blank = false; /* only spaces and tabs since the last line end */
+    while (q < end) {
+        if (*q == '`') {
+            size_t m = 0;
+            while (q + m < end && q[m] == '`')
+                m++;
+            if (m == n)
+                return q + m;
+            q += m;
+            blank = false;
+            continue;
+        }
+        if (*q == '\n') {
+            if (blank && n < 3)
+                break;
+            blank = true;
+        } else if (*q != ' ' && *q != '\t' && *q != '\r') {
+            blank = false;
+        }
+        q++;
+    }
+    nc[n].from = p + n;
+    nc[n].to = q;
+    return p + n;
+}
+
 /*
  * Warns of pictures the body shows from files of its own that are not among
  * its attachments: readers get only the attachments, so those pictures would
  * be missing. Markdown ![alt](target) and HTML <img src=...>, also HTML
- * written in Markdown; at most 3 named.
+ * written in Markdown (but not in a code span or a block fenced by
+ * backticks, shown as written); at most 3 named.
  */
 static void
 warn_unattached_pictures(const char *path, const struct sz_article *a)
 {
     const char *b = (const char *)a->body, *end = b + a->body_len, *p = b;
-    /* The next '<', '!' and ']' at or after p (end: none), each searched for
-     * once it lies behind p: a body of many of one and few of the other (a
+    /* The next '<', '!', ']' and '`' at or after p (end: none), each searched
+     * for once it lies behind p: a body of many of one and few of the other (a
      * million "![" and no ']') is read once, not once for each. */
-    const char *lt = NULL, *bang = NULL, *rb = NULL;
+    const char *lt = NULL, *bang = NULL, *rb = NULL, *tick = NULL;
+    struct no_closer no_closer[TICKS_MAX + 1] = {{NULL, NULL}};
     int warned = 0;
 
     if (a->ctype == SZ_CTYPE_PLAIN)
@@ -265,6 +319,14 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
         if (bang == NULL || bang < p) {
             bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
             bang = bang != NULL ? bang : end;
+        }
+        if (tick == NULL || tick < p) {
+            tick = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '`', (size_t)(end - p)) : NULL;
+            tick = tick != NULL ? tick : end;
+        }
+        if (tick < lt && tick < bang) {
+            p = code_span_end(tick, end, no_closer);
+            continue;
         }
         if (bang < lt) {
             p = bang + 1;
