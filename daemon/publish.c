@@ -276,6 +276,13 @@ struct publish {
     struct batch *open;                  /* gathering requests; NULL when none waits */
     struct batch *closed, **closed_tail; /* full or due, waiting to be sealed in order */
     struct seal *sealing;                /* at most one seal at a time: sequences stay in order */
+    /*
+     * zstd's context, kept while batches are sealed one after another (its
+     * workspace is tens of MB at level 19 for a large batch, so it is freed
+     * when none waits). Touched by the seal's pool thread while one runs, by
+     * the loop thread only between seals.
+     */
+    struct sz_deflater *deflater;
 };
 
 static void start_seal(struct publish *p);
@@ -421,7 +428,10 @@ on_seal_work(uv_work_t *w)
     sp.sequence = s->sequence;
     sp.created = daemon_now();
     sp.level = s->p->level;
-    rc = sz_bundle_seal(&sp, content, content_len, &bundle, &bundle_len, s->id);
+    if (s->p->deflater == NULL && sz_deflater_new(&s->p->deflater) != 0)
+        s->p->deflater = NULL; /* Without one, sz_bundle_seal_with() makes its own. */
+    rc =
+        sz_bundle_seal_with(&sp, s->p->deflater, content, content_len, &bundle, &bundle_len, s->id);
     if (rc != 0) {
         s->err_code = -rc;
         snprintf(s->err, sizeof s->err, "the bundle cannot be made: %s", sz_strerror(rc));
@@ -500,6 +510,10 @@ on_seal_done(uv_work_t *w, int status)
     p->sealing = NULL;
     free(s);
     start_seal(p);
+    if (p->sealing == NULL) {
+        sz_deflater_free(p->deflater);
+        p->deflater = NULL;
+    }
     daemon_job_done(d);
 }
 
@@ -660,7 +674,10 @@ publish_busy(const struct publish *p)
 static void
 on_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct publish *p = h->data;
+
+    sz_deflater_free(p->deflater);
+    free(p);
 }
 
 void

@@ -444,13 +444,52 @@ sz_bundle_inspect(const uint8_t *buf, size_t len, uint64_t content_cap, struct s
     return bundle_open(buf, len, content_cap, false, NULL, out);
 }
 
+/* A zstd compression context kept for the next bundle: its workspace is not
+ * allocated and cleared again each time. Every parameter is set anew per bundle. */
+struct sz_deflater {
+    ZSTD_CCtx *cctx;
+};
+
+int
+sz_deflater_new(struct sz_deflater **out)
+{
+    struct sz_deflater *z = calloc(1, sizeof *z);
+
+    if (z == NULL)
+        return -SZ_ENOMEM;
+    z->cctx = ZSTD_createCCtx();
+    if (z->cctx == NULL) {
+        free(z);
+        return -SZ_ENOMEM;
+    }
+    *out = z;
+    return 0;
+}
+
+void
+sz_deflater_free(struct sz_deflater *z)
+{
+    if (z == NULL)
+        return;
+    ZSTD_freeCCtx(z->cctx);
+    free(z);
+}
+
 int
 sz_bundle_seal(const struct sz_seal_params *p, const uint8_t *content, size_t content_len,
                uint8_t **out, size_t *out_len, uint8_t id[SZ_BUNDLE_ID_LEN])
 {
+    return sz_bundle_seal_with(p, NULL, content, content_len, out, out_len, id);
+}
+
+int
+sz_bundle_seal_with(const struct sz_seal_params *p, struct sz_deflater *z, const uint8_t *content,
+                    size_t content_len, uint8_t **out, size_t *out_len,
+                    uint8_t id[SZ_BUNDLE_ID_LEN])
+{
     struct sz_bundle_header h;
     uint8_t msg[SIGNED_LEN];
-    ZSTD_CCtx *cctx = NULL;
+    ZSTD_CCtx *cctx = NULL, *c;
     uint8_t *buf = NULL;
     size_t bound, n;
     int rc;
@@ -460,20 +499,27 @@ sz_bundle_seal(const struct sz_seal_params *p, const uint8_t *content, size_t co
     if (content_len > SZ_BUNDLE_MAX_CONTENT_LEN)
         return -SZ_ETOOBIG;
     bound = ZSTD_compressBound(content_len);
-    cctx = ZSTD_createCCtx();
+    if (z != NULL) {
+        /* Nothing of the last bundle's parameters carries over: the same bytes as a fresh one. */
+        c = z->cctx;
+        if (ZSTD_isError(ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters)))
+            return -SZ_ECOMPRESS;
+    } else if ((c = cctx = ZSTD_createCCtx()) == NULL) {
+        return -SZ_ENOMEM;
+    }
     buf = malloc(SZ_BUNDLE_PREFIX_LEN + bound);
-    if (cctx == NULL || buf == NULL) {
+    if (buf == NULL) {
         rc = -SZ_ENOMEM;
         goto out;
     }
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, p->level)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)) ||
-        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, content_len))) {
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, p->level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(c, content_len))) {
         rc = -SZ_ECOMPRESS;
         goto out;
     }
-    n = ZSTD_compress2(cctx, buf + SZ_BUNDLE_PREFIX_LEN, bound, content, content_len);
+    n = ZSTD_compress2(c, buf + SZ_BUNDLE_PREFIX_LEN, bound, content, content_len);
     if (ZSTD_isError(n)) {
         rc = -SZ_ECOMPRESS;
         goto out;

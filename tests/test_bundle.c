@@ -719,6 +719,54 @@ test_round_trip_big(void **state)
     free(content);
 }
 
+/*
+ * One deflater kept across bundles of other sizes and levels makes, each
+ * time, the bytes a fresh context makes: nothing of the previous bundle (its
+ * level, window, tables) carries over.
+ */
+static void
+test_seal_with_deflater(void **state)
+{
+    static const int levels[] = {19, 1, 3, 19, 3, 1};
+    struct sz_deflater *z = NULL;
+    uint8_t *contents[3];
+    size_t lens[3];
+    (void)state;
+
+    contents[0] = small_content(&lens[0]);
+    contents[1] = noisy_content(300 * 1024, &lens[1]);
+    contents[2] = big_content(200 * 1024, &lens[2]);
+    assert_int_equal(sz_deflater_new(&z), 0);
+    for (size_t k = 0; k < 3 * N_ELEMS(levels); k++) {
+        struct sz_seal_params p = {PUB_SK, 7 + k, 1724925600, levels[k % N_ELEMS(levels)]};
+        size_t c = (k * 7) % 3, len, len2;
+        uint8_t *b, *b2, id[32], id2[32];
+
+        assert_int_equal(sz_bundle_seal(&p, contents[c], lens[c], &b, &len, id), 0);
+        assert_int_equal(sz_bundle_seal_with(&p, z, contents[c], lens[c], &b2, &len2, id2), 0);
+        if (len2 != len || memcmp(b2, b, len) != 0 || memcmp(id2, id, 32) != 0)
+            fail_msg("bundle %zu (content %zu, level %d) differs with a kept deflater", k, c,
+                     p.level);
+        free(b);
+        free(b2);
+    }
+    /* Refusals leave it usable. */
+    {
+        struct sz_seal_params p = {PUB_SK, 1, 1724925600, 20};
+        uint8_t *b = NULL, id[32];
+        size_t len;
+        assert_int_equal(sz_bundle_seal_with(&p, z, contents[0], lens[0], &b, &len, id),
+                         -SZ_EINVAL);
+        p.level = 3;
+        assert_int_equal(sz_bundle_seal_with(&p, z, contents[0], lens[0], &b, &len, id), 0);
+        free(b);
+    }
+    sz_deflater_free(z);
+    sz_deflater_free(NULL);
+    for (size_t c = 0; c < 3; c++)
+        free(contents[c]);
+}
+
 static void
 test_seal_errors(void **state)
 {
@@ -1489,6 +1537,7 @@ main(void)
         cmocka_unit_test(test_id_hex),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_big),
+        cmocka_unit_test(test_seal_with_deflater),
         cmocka_unit_test(test_seal_errors),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_trailing),

@@ -151,6 +151,27 @@ struct sz_seal_params {
 int sz_bundle_seal(const struct sz_seal_params *p, const uint8_t *content, size_t content_len,
                    uint8_t **out, size_t *out_len, uint8_t id[SZ_BUNDLE_ID_LEN]);
 
+/*
+ * A compression context kept between bundles, for a caller that seals several
+ * (a publishing daemon's burst): sz_bundle_seal_with() then spares making and
+ * clearing zstd's workspace per bundle. The bundles are the same bytes as
+ * sz_bundle_seal() makes. It holds the workspace of the largest level and
+ * content used (tens of MB at level 19 for a large bundle) until freed. Used
+ * by one thread at a time.
+ */
+struct sz_deflater;
+
+/* Makes a deflater. Returns 0 or -SZ_ENOMEM. */
+int sz_deflater_new(struct sz_deflater **out);
+
+/* Frees a deflater (NULL is fine). */
+void sz_deflater_free(struct sz_deflater *z);
+
+/* sz_bundle_seal() with a caller's deflater (NULL: a fresh context). */
+int sz_bundle_seal_with(const struct sz_seal_params *p, struct sz_deflater *z,
+                        const uint8_t *content, size_t content_len, uint8_t **out, size_t *out_len,
+                        uint8_t id[SZ_BUNDLE_ID_LEN]);
+
 /* Writes an id as 64 lowercase hex characters plus NUL into out. */
 void sz_bundle_id_hex(const uint8_t id[SZ_BUNDLE_ID_LEN], char out[2 * SZ_BUNDLE_ID_LEN + 1]);
 
