@@ -104,8 +104,8 @@ struct net {
     struct log_limit busy_log;
     uint64_t misbehaviour; /* every peer's, including those gone */
     size_t queued;         /* bytes in pending writes, every peer's */
-    size_t heap_free;      /* malloc's free bytes at their lowest since the last trim */
-    size_t rss_trimmed;    /* resident bytes right after the last trim (Linux) */
+    long long heap_slack;  /* resident bytes not in use, at their lowest since the last trim */
+    bool heap_slack_known; /* ... once measured */
     struct log_limit probe_log;
     struct log_limit unbanned_log;    /* misbehaviour with ban_seconds 0: no ban bounds the lines */
     bool proxy;                       /* [network] proxy set: outbound links go through it */
@@ -1105,50 +1105,99 @@ on_peer_timer(uv_timer_t *t)
 /*
  * glibc keeps freed memory in its arenas: after a burst (links closed with
  * their send queues full, large bundles received) a daemon would go on
- * holding hundreds of MiB it no longer uses. When the free memory it holds
- * has grown by TRIM_AFTER_BYTES over its lowest since the last trim, it is
- * given back. (Trimmed pages still count as free in mallinfo2(): hence the
- * growth, not the total.)
+ * holding hundreds of MiB it no longer uses. What it holds so is the
+ * resident size less what malloc has handed out (the rest of the resident
+ * size, code, stacks and the like, hardly moves); when that has grown by
+ * TRIM_AFTER_BYTES over its lowest since the last trim, it is given back.
+ * (Before, the free bytes malloc counts were watched instead: they count
+ * pages already given back too, so a burst that reused those and then left
+ * could leave 100 MB resident.)
  */
-#define TRIM_AFTER_BYTES ((size_t)32 << 20)
+#define TRIM_AFTER_BYTES ((long long)32 << 20)
 
-/* This process's resident bytes, or 0 when they cannot be read. */
-static size_t
+#if defined(__linux__) && defined(__GLIBC__) &&                                                    \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#define TRIM_HEAP 1
+
+/* This process's resident bytes, or -1 when they cannot be read. */
+static long long
 resident_bytes(void)
 {
-    size_t rss = 0;
-#ifdef __linux__
+    long long rss = -1;
     unsigned long size_pages, rss_pages;
     FILE *f = fopen("/proc/self/statm", "re");
+
     if (f != NULL) {
         if (fscanf(f, "%lu %lu", &size_pages, &rss_pages) == 2)
-            rss = (size_t)rss_pages * (size_t)sysconf(_SC_PAGESIZE);
+            rss = (long long)rss_pages * sysconf(_SC_PAGESIZE);
         fclose(f);
     }
-#endif
     return rss;
 }
 
+/* The size="N" of the last element in r that starts with tag, or -1. */
+static long long
+last_size(const char *r, const char *tag)
+{
+    const char *at = NULL, *q;
+    long long v = -1;
+
+    for (q = strstr(r, tag); q != NULL; q = strstr(q + 1, tag))
+        at = q;
+    if (at != NULL && (q = strstr(at, "size=\"")) != NULL && sscanf(q + 6, "%lld", &v) != 1)
+        v = -1;
+    return v;
+}
+
 /*
- * Trimmed pages count as free, so a burst that reuses them and frees them
- * again between two ticks can leave the free bytes no higher than their
- * lowest seen: the resident size tells that case (it grew by
- * TRIM_AFTER_BYTES since the last trim while as much is free).
+ * The bytes malloc has handed out, in every arena: mallinfo2() counts the
+ * main arena only, and the store's worker threads allocate in theirs;
+ * malloc_info() reports every arena, their totals last.
  */
+static long long
+heap_in_use(void)
+{
+    char *r = NULL;
+    size_t n = 0;
+    long long sys = -1, fast = -1, rest = -1, mapped = -1;
+    FILE *f = open_memstream(&r, &n);
+
+    if (f != NULL) {
+        int rc = malloc_info(0, f);
+        if (fclose(f) == 0 && rc == 0 && r != NULL) {
+            sys = last_size(r, "<system type=\"current\"");
+            fast = last_size(r, "<total type=\"fast\"");
+            rest = last_size(r, "<total type=\"rest\"");
+            mapped = last_size(r, "<total type=\"mmap\"");
+        }
+        free(r);
+    }
+    if (sys < 0 || fast < 0 || rest < 0 || mapped < 0 || fast + rest > sys) {
+        struct mallinfo2 mi = mallinfo2();
+        return (long long)(mi.uordblks + mi.hblkhd);
+    }
+    return sys - fast - rest + mapped;
+}
+#endif
+
 static void
 trim_heap(struct net *net)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    struct mallinfo2 mi = mallinfo2();
-    size_t rss = resident_bytes();
+#ifdef TRIM_HEAP
+    long long rss = resident_bytes(), slack;
 
-    if (mi.fordblks > net->heap_free + TRIM_AFTER_BYTES ||
-        (mi.fordblks > TRIM_AFTER_BYTES && rss > net->rss_trimmed + TRIM_AFTER_BYTES)) {
+    if (rss < 0)
+        return;
+    slack = rss - heap_in_use();
+    if (net->heap_slack_known && slack > net->heap_slack + TRIM_AFTER_BYTES) {
         (void)malloc_trim(0);
-        net->heap_free = mallinfo2().fordblks;
-        net->rss_trimmed = resident_bytes();
-    } else if (mi.fordblks < net->heap_free) {
-        net->heap_free = mi.fordblks;
+        if ((rss = resident_bytes()) < 0)
+            return;
+        slack = rss - heap_in_use();
+        net->heap_slack = slack;
+    } else if (!net->heap_slack_known || slack < net->heap_slack) {
+        net->heap_slack = slack;
+        net->heap_slack_known = true;
     }
 #else
     (void)net;
