@@ -11,11 +11,15 @@
 #include <sys/stat.h>
 
 #include "article_file.h"
+#include "render.h"
 #include "samizdat/article.h"
 #include "samizdat/common.h"
 #include "util.h"
 
 #define ATTACHMENT_MAX (32u << 20)
+/* What a body's page may take when pack renders it to find its pictures (as
+ * the library bounds a page). */
+#define PAGE_BODY_MAX ((size_t)1 << 30)
 
 /* Everything pack holds for one input file. */
 struct input {
@@ -237,155 +241,73 @@ unattached(const struct sz_article *a, const char *t, size_t n)
     return n > name;
 }
 
-/* Backtick runs longer than this open no code span here (they are rare). */
-#define TICKS_MAX 32
-
-/* Where a run of n backticks was found to close nothing: [from, to). */
-struct no_closer {
-    const char *from, *to;
+/* What warn_unattached_pictures() learns from the page's renderer. */
+struct picture_check {
+    const char *path;
+    const struct sz_article *a;
+    char *named[3]; /* the targets already named, at most 3 */
+    int warned;
 };
 
-/*
- * A Markdown code span, or a block fenced by three backticks or more, that
- * opens with the backtick run at p (before end): where the text after it
- * resumes, after the closing run of the same length, or after the run itself
- * when none closes it (shown as written either way, so no picture in it). A
- * code span does not cross a blank line (the paragraph ends); a fence does.
- * nc[n] remembers where a run of n found no closer, so that runs that close
- * nothing are each looked past once, not searched for again each time.
- */
-static const char *
-code_span_end(const char *p, const char *end, struct no_closer *nc)
+/* A URL the body's page loads: named when it is a file of the article's own
+ * that is not among its attachments (once each). */
+static void
+on_picture(void *ctx, const uint8_t *u, size_t n)
 {
-    size_t n = 0;
-    while (p + n < end && p[n] == '`')
-        n++;
-    const char *q = p + n;
-    if (n > TICKS_MAX || (nc[n].to != NULL && q >= nc[n].from && q < nc[n].to))
-        return q;
-    bool blank = false; /* only spaces and tabs since the last line end */
-    while (q < end) {
-        if (*q == '`') {
-            size_t m = 0;
-            while (q + m < end && q[m] == '`')
-                m++;
-            if (m == n)
-                return q + m;
-            q += m;
-            blank = false;
-            continue;
-        }
-        if (*q == '\n') {
-            if (blank && n < 3)
-                break;
-            blank = true;
-        } else if (*q != ' ' && *q != '\t' && *q != '\r') {
-            blank = false;
-        }
-        q++;
-    }
-    nc[n].from = p + n;
-    nc[n].to = q;
-    return p + n;
+    struct picture_check *pc = ctx;
+    const char *t = (const char *)u;
+    size_t shown = n > 200 ? 200 : n;
+
+    if (pc->warned >= 3 || !unattached(pc->a, t, n))
+        return;
+    for (size_t k = 0; k < n; k++)
+        if (u[k] < 0x20 || u[k] == 0x7f)
+            return; /* not a file name, and not for the terminal */
+    for (int k = 0; k < pc->warned; k++)
+        if (strlen(pc->named[k]) == shown && memcmp(pc->named[k], t, shown) == 0)
+            return;
+    if ((pc->named[pc->warned] = malloc(shown + 1)) == NULL)
+        return;
+    memcpy(pc->named[pc->warned], t, shown);
+    pc->named[pc->warned][shown] = '\0';
+    util_err("%s: warning: the body shows '%.*s', which is not among its attachments: "
+             "readers would see no picture; list it under 'attachments:' in the front matter",
+             pc->path, (int)shown, t);
+    pc->warned++;
 }
 
 /*
  * Warns of pictures the body shows from files of its own that are not among
  * its attachments: readers get only the attachments, so those pictures would
- * be missing. Markdown ![alt](target) and HTML <img src=...>, also HTML
- * written in Markdown (but not in a code span or a block fenced by
- * backticks, shown as written); at most 3 named.
+ * be missing. The body is rendered as a reader's page renders it, so what
+ * counts as a picture is what the page would load: Markdown's ![alt](target)
+ * and reference pictures, HTML's <img>, <source>, srcset and the like, also
+ * HTML written in Markdown, but nothing shown as code. At most 3 named.
  */
 static void
 warn_unattached_pictures(const char *path, const struct sz_article *a)
 {
-    const char *b = (const char *)a->body, *end = b + a->body_len, *p = b;
-    /* The next '<', '!', ']' and '`' at or after p (end: none), each searched
-     * for once it lies behind p: a body of many of one and few of the other (a
-     * million "![" and no ']') is read once, not once for each. */
-    const char *lt = NULL, *bang = NULL, *rb = NULL, *tick = NULL;
-    struct no_closer no_closer[TICKS_MAX + 1] = {{NULL, NULL}};
-    int warned = 0;
+    struct picture_check pc = {path, a, {NULL}, 0};
+    char name_buf[SZ_MAX_ATTACHMENTS][SZ_MAX_ID_LEN + 1];
+    const char *names[SZ_MAX_ATTACHMENTS];
+    bool used[SZ_MAX_ATTACHMENTS];
+    size_t n = a->n_atts < SZ_MAX_ATTACHMENTS ? a->n_atts : SZ_MAX_ATTACHMENTS;
+    struct san_files files = {names, names, used, n, on_picture, &pc};
+    struct sz_wr w;
 
     if (a->ctype == SZ_CTYPE_PLAIN)
         return;
-    while (warned < 3 && p < end) {
-        const char *t = NULL, *te = NULL;
-        if (lt == NULL || lt < p) {
-            lt = memchr(p, '<', (size_t)(end - p));
-            lt = lt != NULL ? lt : end;
-        }
-        /* Markdown's raw HTML is shown as markup (render.c): its <img> counts too. */
-        if (bang == NULL || bang < p) {
-            bang = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '!', (size_t)(end - p)) : NULL;
-            bang = bang != NULL ? bang : end;
-        }
-        if (tick == NULL || tick < p) {
-            tick = a->ctype == SZ_CTYPE_MARKDOWN ? memchr(p, '`', (size_t)(end - p)) : NULL;
-            tick = tick != NULL ? tick : end;
-        }
-        if (tick < lt && tick < bang) {
-            p = code_span_end(tick, end, no_closer);
-            continue;
-        }
-        if (bang < lt) {
-            p = bang + 1;
-            if (p >= end || *p != '[')
-                continue;
-            if (rb == NULL || rb < p) {
-                rb = memchr(p, ']', (size_t)(end - p));
-                rb = rb != NULL ? rb : end;
-            }
-            if (rb + 1 >= end || rb[1] != '(')
-                continue;
-            t = rb + 2;
-            te = t;
-            while (te < end && *te != ')' && *te != ' ' && *te != '\n')
-                te++;
-            if (te < end && t < te && *t == '<') /* ![a](<x y.png>) */
-                continue;
-            p = te;
-        } else if (lt < end) {
-            p = lt + 1;
-            if (end - p < 4 || strncasecmp(p, "img", 3) != 0 ||
-                (p[3] != ' ' && p[3] != '\t' && p[3] != '\n'))
-                continue;
-            const char *gt = memchr(p, '>', (size_t)(end - p));
-            const char *stop = gt != NULL ? gt : end;
-            for (const char *q = p + 3; q + 4 < stop; q++) {
-                if (strncasecmp(q, "src", 3) != 0 ||
-                    (q[-1] != ' ' && q[-1] != '\t' && q[-1] != '\n'))
-                    continue;
-                const char *v = q + 3;
-                while (v < stop && (*v == ' ' || *v == '\t'))
-                    v++;
-                if (v >= stop || *v != '=')
-                    continue;
-                v++;
-                while (v < stop && (*v == ' ' || *v == '\t'))
-                    v++;
-                char quote = v < stop && (*v == '"' || *v == '\'') ? *v++ : 0;
-                t = v;
-                te = t;
-                while (te < stop && (quote ? *te != quote : (*te != ' ' && *te != '\t')))
-                    te++;
-                break;
-            }
-            p = stop;
-        } else {
-            break;
-        }
-        for (const char *c = t; t != NULL && c < te; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                t = NULL; /* not a file name, and not for the terminal */
-        if (t != NULL && te > t && unattached(a, t, (size_t)(te - t))) {
-            util_err("%s: warning: the body shows '%.*s', which is not among its attachments: "
-                     "readers would see no picture; list it under 'attachments:' in the front "
-                     "matter",
-                     path, (int)(te - t > 200 ? 200 : te - t), t);
-            warned++;
-        }
+    for (size_t k = 0; k < n; k++) {
+        size_t nl = a->atts[k].name.len < SZ_MAX_ID_LEN ? a->atts[k].name.len : SZ_MAX_ID_LEN;
+        memcpy(name_buf[k], a->atts[k].name.p, nl);
+        name_buf[k][nl] = '\0';
+        names[k] = name_buf[k];
     }
+    sz_wr_init(&w, PAGE_BODY_MAX);
+    render_body(&w, a, &files);
+    sz_wr_free(&w, false);
+    for (int k = 0; k < pc.warned; k++)
+        free(pc.named[k]);
 }
 
 /* Names every pair of files that share an article id. */

@@ -1209,6 +1209,25 @@ is_web_url(struct sz_str u)
            (u.len > 8 && strncmp(u.p, "https://", 8) == 0);
 }
 
+void
+render_body(struct sz_wr *w, const struct sz_article *a, const struct san_files *files)
+{
+    switch (a->ctype) {
+    case SZ_CTYPE_MARKDOWN:
+        body_markdown(w, a->body, a->body_len, a->title, files);
+        break;
+    case SZ_CTYPE_HTML:
+        render_html_body(w, a->body, a->body_len, a->title, files);
+        break;
+    case SZ_CTYPE_PLAIN:
+    default:
+        put(w, "<pre class=\"plain\">");
+        escape_text(w, a->body, a->body_len);
+        put(w, "</pre>");
+        break;
+    }
+}
+
 static void put_publisher_anchor(struct sz_wr *w, const uint8_t *pk);
 
 void
@@ -1248,7 +1267,8 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     bool mentioned[SZ_MAX_ATTACHMENTS] = {false};
     const char *names[SZ_MAX_ATTACHMENTS];
     char *name_buf = NULL;
-    struct san_files file_map = {names, (const char *const *)pg->att_files, mentioned, n_atts};
+    struct san_files file_map = {names, (const char *const *)pg->att_files, mentioned, n_atts, NULL,
+                                 NULL};
     const struct san_files *files = NULL;
     if (n_atts > 0 && pg->att_files != NULL &&
         (name_buf = malloc(n_atts * (SZ_MAX_ID_LEN + 1))) != NULL) {
@@ -1306,34 +1326,16 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     }
     put(w, "</p>\n</header>\n");
 
-    switch (a->ctype) {
-    case SZ_CTYPE_MARKDOWN:
-        put(w, "<div class=\"body markdown\" dir=\"");
-        put(w, dir);
-        put(w, "\"");
-        put(w, text);
-        put(w, ">\n");
-        body_markdown(w, a->body, a->body_len, a->title, files);
-        break;
-    case SZ_CTYPE_HTML:
-        put(w, "<div class=\"body html\" dir=\"");
-        put(w, dir);
-        put(w, "\"");
-        put(w, text);
-        put(w, ">\n");
-        render_html_body(w, a->body, a->body_len, a->title, files);
-        break;
-    case SZ_CTYPE_PLAIN:
-    default:
-        put(w, "<div class=\"body plain\" dir=\"");
-        put(w, dir);
-        put(w, "\"");
-        put(w, text);
-        put(w, ">\n<pre class=\"plain\">");
-        escape_text(w, a->body, a->body_len);
-        put(w, "</pre>");
-        break;
-    }
+    put(w, "<div class=\"body ");
+    put(w, a->ctype == SZ_CTYPE_MARKDOWN ? "markdown"
+           : a->ctype == SZ_CTYPE_HTML   ? "html"
+                                         : "plain");
+    put(w, "\" dir=\"");
+    put(w, dir);
+    put(w, "\"");
+    put(w, text);
+    put(w, ">\n");
+    render_body(w, a, files);
     put(w, "\n</div>\n");
 
     /* Images the body does not show or link itself. */

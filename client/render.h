@@ -76,6 +76,14 @@ void render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *pub
 void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
                       const struct san_files *files);
 
+/*
+ * Appends the body of article a as render_article() shows it in its page's
+ * body box: Markdown through md4c (within the bounds render.c gives),
+ * HTML through render_html_body(), plain text escaped; files as
+ * render_sanitize_body() takes them (may be NULL).
+ */
+void render_body(struct sz_wr *w, const struct sz_article *a, const struct san_files *files);
+
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */
 struct render_entry {

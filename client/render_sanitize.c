@@ -1551,6 +1551,13 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     size_t dn = decode_value(v, a->val_len, dec);
     size_t nn = normalize_url(dec, dn, norm);
     bool keep = false;
+    if (s->files != NULL && s->files->resource != NULL) {
+        size_t k = 0, start, end;
+        if (kind == ATTR_RESOURCE)
+            s->files->resource(s->files->ctx, norm, nn);
+        while (kind == ATTR_SRCSET && srcset_next(dec, dn, &k, &start, &end))
+            s->files->resource(s->files->ctx, dec + start, end - start);
+    }
     switch (kind) {
     case ATTR_LINK: {
         char scheme[16];
@@ -2342,8 +2349,9 @@ sanitize(struct sz_wr *w, const uint8_t *in, size_t len, bool page, const struct
 
     if (files != NULL && files->n > 0)
         memset(files->used, 0, files->n * sizeof *files->used);
-    if (s != NULL && files != NULL && files->n > 0) {
+    if (s != NULL)
         s->files = files;
+    if (s != NULL && files != NULL && files->n > 0) {
         s->by_name = malloc(files->n * sizeof *s->by_name);
         if (s->by_name == NULL) {
             free(s);

@@ -73,6 +73,11 @@ struct san_files {
     const char *const *stored; /* the names the library stored them under */
     bool *used;                /* used[k]: a link or resource of the body names names[k] */
     size_t n;
+    /* When not NULL: called with each URL the body loads (a picture's src or
+     * srcset candidate, a video's src, ...), u[0..n) as a browser reads it
+     * (references decoded, white space out), whether it is kept or not. */
+    void (*resource)(void *ctx, const uint8_t *u, size_t n);
+    void *ctx;
 };
 bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len,
                           const struct san_files *files, int top);

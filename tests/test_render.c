@@ -1611,6 +1611,69 @@ test_decode_refs(void **state)
     }
 }
 
+/* What render_body() reported as loaded, one URL a line. */
+struct loaded {
+    char urls[512];
+    size_t len;
+};
+
+static void
+on_loaded(void *ctx, const uint8_t *u, size_t n)
+{
+    struct loaded *l = ctx;
+    assert_true(l->len + n + 1 < sizeof l->urls);
+    memcpy(l->urls + l->len, u, n);
+    l->len += n;
+    l->urls[l->len++] = '\n';
+    l->urls[l->len] = '\0';
+}
+
+/* The URLs the page of this body loads, as render_body() reports them. */
+static void
+body_loads(enum sz_ctype ctype, const char *body, struct loaded *l)
+{
+    struct sz_article a;
+    const char *names[1] = {"att.png"};
+    bool used[1];
+    struct san_files files = {names, names, used, 1, on_loaded, l};
+    struct sz_wr w;
+
+    memset(&a, 0, sizeof a);
+    a.title = (struct sz_str){"Title", 5};
+    a.ctype = ctype;
+    a.body = (const uint8_t *)body;
+    a.body_len = strlen(body);
+    memset(l, 0, sizeof *l);
+    sz_wr_init(&w, (size_t)1 << 30);
+    render_body(&w, &a, &files);
+    assert_int_equal(sz_wr_status(&w), 0);
+    sz_wr_free(&w, false);
+}
+
+/* render_body() tells its files' caller every URL the page loads (pictures,
+ * srcset sizes, a video's poster), attached or not, and no link; Markdown
+ * shown as code loads nothing. pack warns of unattached pictures from it. */
+static void
+test_body_loads_reported(void **state)
+{
+    (void)state;
+    struct loaded l = {{0}, 0};
+
+    body_loads(SZ_CTYPE_HTML,
+               "<p><img src=\"a&#46;png\" alt=\"x\"><a href=\"link.png\">l</a>"
+               "<picture><source srcset=\"w.png 2x, n.png 1x\"></picture>"
+               "<video poster=\"p.png\"></video><img src=\"att.png\"></p>",
+               &l);
+    assert_string_equal(l.urls, "a.png\nw.png\nn.png\np.png\natt.png\n");
+    body_loads(SZ_CTYPE_MARKDOWN,
+               "![a](one.png) `![b](code.png)`\n\n~~~\n<img src=\"tilde.png\">\n~~~\n\n"
+               "    ![i](indented.png)\n\n![r][ref]\n\n[ref]: two.png\n",
+               &l);
+    assert_string_equal(l.urls, "one.png\ntwo.png\n");
+    body_loads(SZ_CTYPE_PLAIN, "<img src=\"plain.png\"> ![a](plain2.png)", &l);
+    assert_string_equal(l.urls, "");
+}
+
 int
 main(void)
 {
@@ -1630,6 +1693,7 @@ main(void)
         cmocka_unit_test(test_sanitizer_deep_backslashes_bounded),
         cmocka_unit_test(test_many_attachment_names_bounded),
         cmocka_unit_test(test_attachment_mentions_exact),
+        cmocka_unit_test(test_body_loads_reported),
         cmocka_unit_test(test_renamed_attachments_followed),
         cmocka_unit_test(test_dead_local_links),
         cmocka_unit_test(test_pages_have_main),

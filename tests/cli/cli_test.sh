@@ -768,17 +768,29 @@ expect_stderr "cover.jpg named" "pictures.md: warning: the body shows 'img/cover
 expect_stderr "chart.png in Markdown's HTML named" "pictures.md: warning: the body shows 'chart.png'"
 ! grep -q "'photo.png'\|example.org\|data:" "$TMP/stderr" && ok ||
     bad "an attached, remote or data: picture is warned about: $(cat "$TMP/stderr")"
-# Pictures shown as written, in a code span or a fenced block, are not
-# pictures: not warned about; one after them, or after a lone backtick, is.
-printf -- '---\ntitle: Code\n---\nUse `<img src="inline.png">` or ``![a](double.png)``.\n\n```html\n<img src="fenced.png">\n![b](fenced2.png)\n```\n\nA lone ` tick, then ![c](after.png)\n\nThe ` key.\n\n![d](between.png)\n\nAnd ` again.\n' \
+# Pictures shown as written, in a code span or a code block (fenced by
+# backticks or tildes, or indented, also in a list item), are not pictures:
+# not warned about; one after them, or after a lone backtick, is.
+printf -- '---\ntitle: Code\n---\nUse `<img src="inline.png">` or ``![a](double.png)``.\n\n```html\n<img src="fenced.png">\n![b](fenced2.png)\n```\n\n~~~\n![t](tilde.png)\n~~~\n\n    ![i](indented.png)\n\n- item\n\n      <img src="listcode.png">\n\nA lone ` tick, then ![c](after.png)\n\nThe ` key.\n\n![d](between.png)\n\nAnd ` again.\n' \
     >"$TMP/gen/code.md"
 expect_status "pictures in code" 0 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen4.bundle" \
     "$TMP/gen/code.md"
 expect_stderr "the picture after the code named" "code.md: warning: the body shows 'after.png'"
 # Backticks in two paragraphs make no code span: the picture between them counts.
 expect_stderr "the picture between two paragraphs' backticks named" "code.md: warning: the body shows 'between.png'"
-! grep -q "inline.png\|double.png\|fenced.png\|fenced2.png" "$TMP/stderr" && ok ||
-    bad "a picture shown as code is warned about: $(cat "$TMP/stderr")"
+! grep -q "inline.png\|double.png\|fenced.png\|fenced2.png\|tilde.png\|indented.png\|listcode.png" \
+    "$TMP/stderr" && ok || bad "a picture shown as code is warned about: $(cat "$TMP/stderr")"
+# A reference picture counts, and so do the sizes a srcset offers; a picture
+# named twice is named once.
+printf -- '---\ntitle: Refs\n---\n![r][ref] and ![r again][ref]\n\n[ref]: refpic.png\n\n<picture><source srcset="wide.png 2x, narrow.png 1x"></picture>\n' \
+    >"$TMP/gen/refs.md"
+expect_status "reference pictures" 0 "$SZ" pack --secret-key "$TMP/sk" --output "$TMP/gen4.bundle" \
+    "$TMP/gen/refs.md"
+expect_stderr "a reference picture named" "refs.md: warning: the body shows 'refpic.png'"
+expect_stderr "a srcset size named" "refs.md: warning: the body shows 'wide.png'"
+expect_stderr "another srcset size named" "refs.md: warning: the body shows 'narrow.png'"
+[ "$(grep -c "refpic.png" "$TMP/stderr")" = 1 ] && ok ||
+    bad "a picture shown twice was named $(grep -c "refpic.png" "$TMP/stderr") times"
 printf -- '<title>P</title><img alt="x" src="chart.png"><img src="a\033[2Jb.png">\n' >"$TMP/gen/pictures.html"
 expect_status "an HTML picture not attached" 0 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/gen3.bundle" "$TMP/gen/pictures.html"
