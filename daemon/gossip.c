@@ -202,9 +202,10 @@ struct gossip_peer {
     bool piece_range;           /* it answers serve_ranges[0] */
     bool piece_range_done;      /* ... and that range ends with it: RANGE_DONE follows it */
     bool serving;               /* a job reads from the store for this peer */
-    bool summary_more;          /* our last SUMMARY's first part was not all of it */
-    bool summary_rest_waiting;  /* its rest waits for room (send_summary_rest()) */
-    bool summary_rest_queued;   /* ... and the rest is on its way to this fetch client */
+    bool summary_more;          /* our SUMMARY has parts after those sent */
+    bool summary_rest_waiting;  /* the next of them waits for room (send_summary_rest()) */
+    bool summary_rest_queued;   /* ... and is on its way to this fetch client */
+    size_t summary_next;        /* which part that is (1: the first after the first) */
     bool serve_blocked;         /* waits for the node-wide serve budget */
     uint64_t serve_blocked_seq; /* when it began to wait: the longest waiting goes first */
     /* Rate limits. */
@@ -1392,10 +1393,10 @@ collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t la
 }
 
 /*
- * Our per-publisher ranges as SUMMARY parts: the first part only (j->part_from
- * 0), or the parts after it (1: for a fetch client, up to MAX_SUMMARY_PARTS).
- * j->msg holds them, each as u32 length then the message; j->summary_more is
- * set when parts were left out.
+ * Our per-publisher ranges as SUMMARY parts: part j->part_from only (0: the
+ * first, for every peer; 1 and on: those after it, one at a time, for a fetch
+ * client; up to MAX_SUMMARY_PARTS). j->msg holds it as u32 length then the
+ * message; j->summary_more is set when parts follow it.
  */
 static void
 run_summary(struct gjob *j)
@@ -1409,12 +1410,12 @@ run_summary(struct gjob *j)
     s.cap_ranges =
         (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
     s.skip = j->part_from;
-    s.max_parts = j->part_from == 0 ? 1 : MAX_SUMMARY_PARTS - 1;
-    s.cut_says_done = j->part_from != 0;
+    s.max_parts = 1;
+    s.cut_says_done = j->part_from + 1 >= MAX_SUMMARY_PARTS;
     s.packed = j->packed;
     s.pubs = calloc(s.cap_pubs, sizeof *s.pubs);
     s.ranges = calloc(s.cap_ranges, sizeof *s.ranges);
-    sz_wr_init(&s.out, (size_t)MAX_SUMMARY_PARTS * (SZ_MSG_MAX_LEN + 4));
+    sz_wr_init(&s.out, (size_t)SZ_MSG_MAX_LEN + 4);
     if (s.pubs == NULL || s.ranges == NULL)
         goto out;
     uv_mutex_lock(&d->store_lock);
@@ -1431,7 +1432,8 @@ run_summary(struct gjob *j)
         j->msg = s.out.p;
         j->msg_len = s.out.len;
         s.out.p = NULL;
-        j->summary_more = s.more;
+        /* The 16th part says more = 0 even when cut: no part follows it. */
+        j->summary_more = s.more && j->part_from + 1 < MAX_SUMMARY_PARTS;
     }
 out:
     for (i = 0; i < s.n_pubs; i++)
@@ -2212,10 +2214,20 @@ done_summary(struct gjob *j)
     /* What this node holds as evidence, so a reader sees it without asking. */
     for (size_t i = 0; i < j->n_equiv && !p->closing; i++)
         send_equivocation(p, &j->equiv[i]);
-    if (j->part_from == 0 && p->g != NULL) {
+    if (p->closing || p->g == NULL)
+        return;
+    if (j->part_from == 0) {
         p->g->summary_more = j->summary_more;
+        p->g->summary_next = 1;
         p->g->summary_rest_queued = false;
         send_summary_rest(p);
+    } else if (p->g->summary_rest_queued && p->g->summary_next == j->part_from) {
+        /* The next part when the link has room for it; bundles meanwhile. */
+        p->g->summary_more = j->summary_more;
+        p->g->summary_next = j->part_from + 1;
+        p->g->summary_rest_queued = false;
+        send_summary_rest(p);
+        gossip_serve(p);
     }
 }
 
@@ -2654,7 +2666,8 @@ gossip_serve(struct peer *p)
     if (g->summary_rest_waiting) {
         serve_unblock(gs, g);
         send_summary_rest(p);
-        if (g->serve_blocked || p->closing)
+        /* A part being built is not in the queue yet: bundles wait for it. */
+        if (g->serve_blocked || p->closing || g->summary_rest_queued)
             return;
         room = peer_send_room(p);
         used = peer_queued_total(p->d) + gs->serve_reserved;
@@ -3963,29 +3976,31 @@ send_summary_rest(struct peer *p)
 {
     struct gossip_peer *g = p->g;
     struct gossip *gs = p->d->gossip;
-    /* Up to MAX_SUMMARY_PARTS - 1 parts of up to SZ_MSG_MAX_LEN, queued at once. */
-    size_t need = (size_t)(MAX_SUMMARY_PARTS - 1) * SZ_MSG_MAX_LEN,
-           used = peer_queued_total(p->d) + gs->serve_reserved;
+    /* One part of up to SZ_MSG_MAX_LEN at a time. */
+    size_t need = (size_t)SZ_MSG_MAX_LEN + 4, used = peer_queued_total(p->d) + gs->serve_reserved;
     struct gjob *j;
 
     if (g == NULL || p->closing || !g->summary_more || g->summary_rest_queued || !g->hello ||
         (g->roles & SZ_ROLE_FETCH) == 0 || (g->roles & SZ_ROLE_RELAY) != 0)
         return;
     /*
-     * Readers that never read must not fill memory with summaries: the rest
-     * goes to a link that has sent what it had (else at its next drain), and
-     * within the node's send budget, as a serve (else it waits its turn).
-     * Before, 60 such links held 841 MB.
+     * Readers that never read must not fill memory with summaries: each part
+     * goes to a link whose send queue has room for it beside what it holds
+     * (else at its next drain), not while bundles are being read for it (the
+     * two together would pass the link's bound, PROTOCOL.md 4.5), and within
+     * the node's send budget, as a serve (else it waits its turn). Before,
+     * 60 such links held 841 MB; then the rest went at once, up to 15 MiB a
+     * link.
      */
     g->summary_rest_waiting = true;
-    if (peer_send_room(p) < SERVE_BATCH_BYTES)
+    if (g->serving || peer_send_room(p) < need)
         return;
     if (serve_over_budget(gs, g, used, need))
         return;
     j = gjob_new(p, JOB_SUMMARY);
     if (j == NULL)
         return;
-    j->part_from = 1;
+    j->part_from = g->summary_next;
     j->packed = (sz_link_features(p->link) & SZ_FEATURE_SPARSE) != 0;
     j->reserve = need;
     gs->serve_reserved += need;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A relay holding more publishers than one SUMMARY message carries (1024):
-# a reader (samizdat fetch, which does not follow announcements) still gets
-# the bundles of a publisher whose key sorts after the first 1024, because the
-# relay sends a fetch client its SUMMARY in parts (PROTOCOL.md 4.3).
+# A relay holding more publishers than two SUMMARY messages carry (1024
+# each): a reader (samizdat fetch, which does not follow announcements) still
+# gets the bundles of a publisher whose key sorts after the first 2048,
+# because the relay sends a fetch client its SUMMARY in parts (PROTOCOL.md
+# 4.3), one after the other as the link has room for them.
 # usage: summary_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
@@ -14,7 +15,7 @@ TMP=$(mktemp -d)
 . "$SRC/tests/daemon/common.sh"
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 
-N=1100
+N=2100
 mkdir -p "$TMP/bundles"
 tiny_corpus "$TMP/corpus"
 # One bundle each of N publishers (keys from seeds 1..N).
