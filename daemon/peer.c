@@ -1135,48 +1135,13 @@ resident_bytes(void)
     return rss;
 }
 
-/* The size="N" of the last element in r that starts with tag, or -1. */
-static long long
-last_size(const char *r, const char *tag)
-{
-    const char *at = NULL, *q;
-    long long v = -1;
-
-    for (q = strstr(r, tag); q != NULL; q = strstr(q + 1, tag))
-        at = q;
-    if (at != NULL && (q = strstr(at, "size=\"")) != NULL && sscanf(q + 6, "%lld", &v) != 1)
-        v = -1;
-    return v;
-}
-
-/*
- * The bytes malloc has handed out, in every arena: mallinfo2() counts the
- * main arena only, and the store's worker threads allocate in theirs;
- * malloc_info() reports every arena, their totals last.
- */
+/* The bytes malloc has handed out, in every arena (mallinfo2() sums them). */
 static long long
 heap_in_use(void)
 {
-    char *r = NULL;
-    size_t n = 0;
-    long long sys = -1, fast = -1, rest = -1, mapped = -1;
-    FILE *f = open_memstream(&r, &n);
+    struct mallinfo2 mi = mallinfo2();
 
-    if (f != NULL) {
-        int rc = malloc_info(0, f);
-        if (fclose(f) == 0 && rc == 0 && r != NULL) {
-            sys = last_size(r, "<system type=\"current\"");
-            fast = last_size(r, "<total type=\"fast\"");
-            rest = last_size(r, "<total type=\"rest\"");
-            mapped = last_size(r, "<total type=\"mmap\"");
-        }
-        free(r);
-    }
-    if (sys < 0 || fast < 0 || rest < 0 || mapped < 0 || fast + rest > sys) {
-        struct mallinfo2 mi = mallinfo2();
-        return (long long)(mi.uordblks + mi.hblkhd);
-    }
-    return sys - fast - rest + mapped;
+    return (long long)(mi.uordblks + mi.hblkhd);
 }
 #endif
 
