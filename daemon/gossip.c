@@ -128,6 +128,14 @@ struct range_req {
     uint64_t got, last_seq, in_row;
 };
 
+/* Where a part of a SUMMARY ended: its last publisher and the last sequence
+ * of its ranges (the next part goes on after them). */
+struct summary_cursor {
+    bool set; /* false: from the start */
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+};
+
 struct gossip_peer {
     uint64_t *known; /* ring of id prefixes, allocated on first use */
     size_t known_next;
@@ -199,15 +207,16 @@ struct gossip_peer {
      */
     uint8_t piece_id[SZ_BUNDLE_ID_LEN];
     uint32_t piece_next;
-    bool piece_range;           /* it answers serve_ranges[0] */
-    bool piece_range_done;      /* ... and that range ends with it: RANGE_DONE follows it */
-    bool serving;               /* a job reads from the store for this peer */
-    bool summary_more;          /* our SUMMARY has parts after those sent */
-    bool summary_rest_waiting;  /* the next of them waits for room (send_summary_rest()) */
-    bool summary_rest_queued;   /* ... and is on its way to this fetch client */
-    size_t summary_next;        /* which part that is (1: the first after the first) */
-    bool serve_blocked;         /* waits for the node-wide serve budget */
-    uint64_t serve_blocked_seq; /* when it began to wait: the longest waiting goes first */
+    bool piece_range;          /* it answers serve_ranges[0] */
+    bool piece_range_done;     /* ... and that range ends with it: RANGE_DONE follows it */
+    bool serving;              /* a job reads from the store for this peer */
+    bool summary_more;         /* our SUMMARY has parts after those sent */
+    bool summary_rest_waiting; /* the next of them waits for room (send_summary_rest()) */
+    bool summary_rest_queued;  /* ... and is on its way to this fetch client */
+    size_t summary_next;       /* which part that is (1: the first after the first) */
+    struct summary_cursor summary_after; /* ... it starts after what the last part held */
+    bool serve_blocked;                  /* waits for the node-wide serve budget */
+    uint64_t serve_blocked_seq;          /* when it began to wait: the longest waiting goes first */
     /* Rate limits. */
     int64_t window_ms;
     uint32_t n_announced, n_requests;
@@ -1003,8 +1012,9 @@ struct gjob {
     bool piece;     /* it reads the next piece of the peer's piece_id */
     uint32_t cut;   /* the last bundle read stops before this byte (0: at its end) */
     size_t reserve; /* counted in serve_reserved until the job is done */
-    /* SUMMARY: 0 for the first part, 1 for the rest; parts were left out */
+    /* SUMMARY: which part (0: the first) and where it starts; out: where it ended */
     size_t part_from;
+    struct summary_cursor after, end;
     bool packed; /* SUMMARY: SUMMARY_PACKED where it is shorter (feature SZ_FEATURE_SPARSE) */
     bool summary_more;
     /* SUMMARY / COMPARE: an encoded message list, or ranges to request */
@@ -1305,18 +1315,21 @@ run_serve(struct gjob *j)
 /*
  * A SUMMARY in parts (PROTOCOL.md 4.3): each part at most 1024 publishers and
  * one frame; a publisher with more ranges than one entry holds goes on in
- * another entry. Parts before `skip` are built and dropped (they were sent).
+ * another entry. The ranges up to `after` were sent in earlier parts: a part
+ * goes on from where the last one ended, whatever the store did meanwhile.
  */
 struct summary_build {
     struct sz_msg_summary_src *pubs;
     struct sz_msg_range *ranges;
     size_t n_pubs, n_ranges, cap_pubs, cap_ranges;
-    size_t part, skip, max_parts; /* parts built so far, dropped, at most built */
-    struct sz_wr out;             /* the parts kept: u32 length, then the message */
-    bool failed;                  /* out of memory: nothing is sent */
-    bool more;                    /* parts beyond max_parts were left out */
-    bool cut_says_done;           /* the last part kept says more = 0 even when cut */
-    bool packed;                  /* SUMMARY_PACKED where shorter */
+    size_t part, max_parts;      /* parts built so far, at most built */
+    struct summary_cursor after; /* in: leave out the ranges up to here */
+    struct summary_cursor end;   /* out: where the last part built ends */
+    struct sz_wr out;            /* the parts built: u32 length, then the message */
+    bool failed;                 /* out of memory: nothing is sent */
+    bool more;                   /* parts beyond max_parts were left out */
+    bool cut_says_done;          /* the last part says more = 0 even when cut */
+    bool packed;                 /* SUMMARY_PACKED where shorter */
 };
 
 /* Ends the part being built (more: another follows). Returns 1 to stop the walk. */
@@ -1330,32 +1343,35 @@ summary_flush(struct summary_build *s, bool more)
         s->pubs[i].ranges = s->ranges + (uintptr_t)s->pubs[i].ranges;
         cap += SZ_MSG_SUMMARY_PUB_LEN(s->pubs[i].n_ranges);
     }
-    if (s->part >= s->skip) {
-        /* A reader waits for more = 0: the last part it will get says so. */
-        bool says_more = more && !(s->cut_says_done && s->part + 1 >= s->skip + s->max_parts);
-        /* Packed ranges are shorter unless the gaps are huge; the parts stay the same. */
-        size_t plen = s->packed ? sz_msg_summary_packed_len(s->pubs, s->n_pubs) : 0;
-        bool packed = plen != 0 && plen <= cap;
-        if (packed)
-            cap = plen;
-        msg = malloc(cap);
-        if (msg == NULL || cap > SZ_MSG_MAX_LEN ||
-            (packed ? sz_msg_encode_summary_packed(says_more, s->pubs, s->n_pubs, msg, cap, &len)
-                    : sz_msg_encode_summary(says_more, s->pubs, s->n_pubs, msg, cap, &len)) != 0) {
-            s->failed = true;
-        } else {
-            sz_wr_u32(&s->out, (uint32_t)len);
-            sz_wr_bytes(&s->out, msg, len);
+    /* A reader waits for more = 0: the last part it will get says so. */
+    bool says_more = more && !(s->cut_says_done && s->part + 1 >= s->max_parts);
+    /* Packed ranges are shorter unless the gaps are huge; the parts stay the same. */
+    size_t plen = s->packed ? sz_msg_summary_packed_len(s->pubs, s->n_pubs) : 0;
+    bool packed = plen != 0 && plen <= cap;
+    if (packed)
+        cap = plen;
+    msg = malloc(cap);
+    if (msg == NULL || cap > SZ_MSG_MAX_LEN ||
+        (packed ? sz_msg_encode_summary_packed(says_more, s->pubs, s->n_pubs, msg, cap, &len)
+                : sz_msg_encode_summary(says_more, s->pubs, s->n_pubs, msg, cap, &len)) != 0) {
+        s->failed = true;
+    } else {
+        sz_wr_u32(&s->out, (uint32_t)len);
+        sz_wr_bytes(&s->out, msg, len);
+        if (s->n_pubs > 0) {
+            s->end.set = true;
+            memcpy(s->end.publisher, s->pubs[s->n_pubs - 1].publisher, SZ_PUBLIC_KEY_LEN);
+            s->end.sequence = s->ranges[s->n_ranges - 1].last;
         }
-        free(msg);
     }
+    free(msg);
     for (i = 0; i < s->n_pubs; i++)
         free((void *)s->pubs[i].publisher);
     s->n_pubs = s->n_ranges = 0;
     s->part++;
     if (s->failed)
         return 1;
-    if (more && s->part >= s->skip + s->max_parts) {
+    if (more && s->part >= s->max_parts) {
         s->more = true;
         return 1;
     }
@@ -1367,6 +1383,13 @@ collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t la
 {
     struct summary_build *s = arg;
 
+    if (s->after.set) {
+        int c = memcmp(pub, s->after.publisher, SZ_PUBLIC_KEY_LEN);
+        if (c < 0 || (c == 0 && last <= s->after.sequence))
+            return 0; /* sent in an earlier part */
+        if (c == 0 && first <= s->after.sequence)
+            first = s->after.sequence + 1; /* the range grew since */
+    }
     if (s->n_ranges == s->cap_ranges && summary_flush(s, true) != 0)
         return 1;
     if (s->n_pubs == 0 || memcmp(s->pubs[s->n_pubs - 1].publisher, pub, SZ_PUBLIC_KEY_LEN) != 0 ||
@@ -1393,10 +1416,11 @@ collect_ranges(const uint8_t pub[SZ_PUBLIC_KEY_LEN], uint64_t first, uint64_t la
 }
 
 /*
- * Our per-publisher ranges as SUMMARY parts: part j->part_from only (0: the
+ * Our per-publisher ranges as one SUMMARY part: part j->part_from (0: the
  * first, for every peer; 1 and on: those after it, one at a time, for a fetch
- * client; up to MAX_SUMMARY_PARTS). j->msg holds it as u32 length then the
- * message; j->summary_more is set when parts follow it.
+ * client; up to MAX_SUMMARY_PARTS), after j->after. j->msg holds it as u32
+ * length then the message, j->end where it ended; j->summary_more is set
+ * when parts follow it.
  */
 static void
 run_summary(struct gjob *j)
@@ -1409,7 +1433,7 @@ run_summary(struct gjob *j)
     s.cap_pubs = SZ_MSG_MAX_SUMMARY_PUBLISHERS;
     s.cap_ranges =
         (SZ_MSG_MAX_LEN - SZ_MSG_SUMMARY_HEADER_LEN) / 16 - SZ_MSG_MAX_SUMMARY_PUBLISHERS * 3;
-    s.skip = j->part_from;
+    s.after = j->after;
     s.max_parts = 1;
     s.cut_says_done = j->part_from + 1 >= MAX_SUMMARY_PARTS;
     s.packed = j->packed;
@@ -1425,8 +1449,8 @@ run_summary(struct gjob *j)
         (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);
     }
     uv_mutex_unlock(&d->store_lock);
-    /* The last part (an empty store still says so), unless it was sent before. */
-    if (!s.failed && !s.more && s.part >= s.skip)
+    /* The last part (an empty store, or nothing left after the cursor, still says so). */
+    if (!s.failed && !s.more)
         (void)summary_flush(&s, false);
     if (!s.failed && sz_wr_status(&s.out) == 0 && s.out.len > 0) {
         j->msg = s.out.p;
@@ -1434,6 +1458,7 @@ run_summary(struct gjob *j)
         s.out.p = NULL;
         /* The 16th part says more = 0 even when cut: no part follows it. */
         j->summary_more = s.more && j->part_from + 1 < MAX_SUMMARY_PARTS;
+        j->end = s.end;
     }
 out:
     for (i = 0; i < s.n_pubs; i++)
@@ -2217,14 +2242,18 @@ done_summary(struct gjob *j)
     if (p->closing || p->g == NULL)
         return;
     if (j->part_from == 0) {
-        p->g->summary_more = j->summary_more;
-        p->g->summary_next = 1;
-        p->g->summary_rest_queued = false;
+        /* A fetch client whose parts are still on their way gets those first. */
+        if (!p->g->summary_rest_queued && !p->g->summary_rest_waiting) {
+            p->g->summary_more = j->summary_more;
+            p->g->summary_next = 1;
+            p->g->summary_after = j->end;
+        }
         send_summary_rest(p);
     } else if (p->g->summary_rest_queued && p->g->summary_next == j->part_from) {
-        /* The next part when the link has room for it; bundles meanwhile. */
+        /* The next part when the link has room for it; bundles once none is being built. */
         p->g->summary_more = j->summary_more;
         p->g->summary_next = j->part_from + 1;
+        p->g->summary_after = j->end;
         p->g->summary_rest_queued = false;
         send_summary_rest(p);
         gossip_serve(p);
@@ -2666,13 +2695,16 @@ gossip_serve(struct peer *p)
     if (g->summary_rest_waiting) {
         serve_unblock(gs, g);
         send_summary_rest(p);
-        /* A part being built is not in the queue yet: bundles wait for it. */
-        if (g->serve_blocked || p->closing || g->summary_rest_queued)
+        if (g->serve_blocked || p->closing)
             return;
         room = peer_send_room(p);
         used = peer_queued_total(p->d) + gs->serve_reserved;
         reserve = room + SZ_MSG_MAX_CHUNK_LEN;
     }
+    /* A SUMMARY part being built is not in the queue yet: bundles wait for it
+     * (done_summary() serves on), or the two would pass the link's bound. */
+    if (g->summary_rest_queued)
+        return;
     if (g->piece_next == 0 && g->n_serve_ids == 0 && g->n_serve_ranges == 0) {
         serve_unblock(gs, g);
         return;
@@ -4001,6 +4033,7 @@ send_summary_rest(struct peer *p)
     if (j == NULL)
         return;
     j->part_from = g->summary_next;
+    j->after = g->summary_after;
     j->packed = (sz_link_features(p->link) & SZ_FEATURE_SPARSE) != 0;
     j->reserve = need;
     gs->serve_reserved += need;
