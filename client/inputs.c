@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "article_file.h"
+#include "md.h"
 #include "render.h"
 #include "samizdat/article.h"
 #include "samizdat/common.h"
@@ -249,31 +250,53 @@ struct picture_check {
     int warned;
 };
 
+static int
+hex_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 /* A URL the body's page loads: named when it is a file of the article's own
  * that is not among its attachments (once each). */
 static void
 on_picture(void *ctx, const uint8_t *u, size_t n)
 {
     struct picture_check *pc = ctx;
-    const char *t = (const char *)u;
-    size_t shown = n > 200 ? 200 : n;
+    char *t;
+    size_t m = 0, shown;
 
-    if (pc->warned >= 3 || !unattached(pc->a, t, n))
+    if (pc->warned >= 3 || (t = malloc(n + 1)) == NULL)
         return;
-    for (size_t k = 0; k < n; k++)
-        if (u[k] < 0x20 || u[k] == 0x7f)
-            return; /* not a file name, and not for the terminal */
+    /* As the author wrote it: md4c writes "café.png" as "caf%C3%A9.png". */
+    for (size_t k = 0; k < n; k++) {
+        if (u[k] == '%' && k + 2 < n && hex_digit(u[k + 1]) >= 0 && hex_digit(u[k + 2]) >= 0) {
+            t[m++] = (char)(hex_digit(u[k + 1]) * 16 + hex_digit(u[k + 2]));
+            k += 2;
+        } else {
+            t[m++] = (char)u[k];
+        }
+    }
+    t[m] = '\0';
+    shown = m > 200 ? 200 : m;
+    for (size_t k = 0; k < m; k++)
+        if ((uint8_t)t[k] < 0x20 || t[k] == 0x7f)
+            goto out; /* not a file name, and not for the terminal */
+    if (!unattached(pc->a, t, m))
+        goto out;
     for (int k = 0; k < pc->warned; k++)
         if (strlen(pc->named[k]) == shown && memcmp(pc->named[k], t, shown) == 0)
-            return;
-    if ((pc->named[pc->warned] = malloc(shown + 1)) == NULL)
-        return;
-    memcpy(pc->named[pc->warned], t, shown);
-    pc->named[pc->warned][shown] = '\0';
-    util_err("%s: warning: the body shows '%.*s', which is not among its attachments: "
+            goto out;
+    t[shown] = '\0';
+    util_err("%s: warning: the body shows '%s', which is not among its attachments: "
              "readers would see no picture; list it under 'attachments:' in the front matter",
-             pc->path, (int)shown, t);
-    pc->warned++;
+             pc->path, t);
+    pc->named[pc->warned++] = t;
+    return;
+out:
+    free(t);
 }
 
 /*
@@ -294,6 +317,7 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
     size_t n = a->n_atts < SZ_MAX_ATTACHMENTS ? a->n_atts : SZ_MAX_ATTACHMENTS;
     struct san_files files = {names, names, used, n, on_picture, &pc};
     struct sz_wr w;
+    bool formatted;
 
     if (a->ctype == SZ_CTYPE_PLAIN)
         return;
@@ -304,7 +328,16 @@ warn_unattached_pictures(const char *path, const struct sz_article *a)
         names[k] = name_buf[k];
     }
     sz_wr_init(&w, PAGE_BODY_MAX);
-    render_body(&w, a, &files);
+    formatted = render_body(&w, a, &files);
+    if (sz_wr_status(&w) != 0)
+        util_err("%s: warning: its pictures were not checked: %s", path,
+                 sz_strerror(sz_wr_status(&w)));
+    else if (a->ctype == SZ_CTYPE_MARKDOWN && !md_available())
+        util_err("%s: warning: its pictures were not checked (without the Markdown library)", path);
+    else if (!formatted)
+        util_err("%s: warning: the body is beyond what an article page renders (too large or "
+                 "too intricate): readers will see it as published, unformatted",
+                 path);
     sz_wr_free(&w, false);
     for (int k = 0; k < pc.warned; k++)
         free(pc.named[k]);

@@ -68,6 +68,12 @@ padded_copy(const MD_CHAR *text, MD_SIZE size)
     return copy;
 }
 
+bool
+md_available(void)
+{
+    return pthread_once(&once, load) == 0 && parse != NULL && html != NULL;
+}
+
 int
 md_lazy_parse(const MD_CHAR *text, MD_SIZE size, const MD_PARSER *parser, void *userdata)
 {

@@ -8,8 +8,13 @@
 #ifndef SZ_CLIENT_MD_H
 #define SZ_CLIENT_MD_H
 
+#include <stdbool.h>
+
 #include <md4c-html.h>
 #include <md4c.h>
+
+/* Whether md4c could be loaded (it is, the first time this is asked). */
+bool md_available(void);
 
 /*
  * md_parse() of md4c, on a copy of the text (md.c says why); -1 (as md4c's

@@ -1086,9 +1086,9 @@ body_as_text(struct sz_wr *w, const char *what, const uint8_t *body, size_t len)
  * HTML html[0..len) through the sanitizer, without a first heading that
  * repeats the title (see html_title_heading()). When the sanitizer would not
  * write it within its bounds, the body as published, orig[0..orig_len), is
- * shown as text, what (HTML, Markdown) naming it.
+ * shown as text, what (HTML, Markdown) naming it, and false is returned.
  */
-static void
+static bool
 sanitized_body(struct sz_wr *w, const uint8_t *html, size_t len, struct sz_str title,
                const struct san_files *files, const char *what, const uint8_t *orig,
                size_t orig_len)
@@ -1100,7 +1100,7 @@ sanitized_body(struct sz_wr *w, const uint8_t *html, size_t len, struct sz_str t
 
     if (!render_sanitize_body(w, html, len, files, top)) {
         body_as_text(w, what, orig, orig_len);
-        return;
+        return false;
     }
     /* Only an h1 can be the title's heading: the body holds one when its top is 1. */
     if (sz_wr_status(w) == 0 && title.len > 0 && w->len > at && top == 1 &&
@@ -1109,22 +1109,23 @@ sanitized_body(struct sz_wr *w, const uint8_t *html, size_t len, struct sz_str t
             w->len = at;
             if (!render_sanitize_body(w, html, len, files, rest)) {
                 body_as_text(w, what, orig, orig_len);
-                return;
+                return false;
             }
             if (sz_wr_status(w) != 0 || w->len <= at ||
                 !html_title_heading(w->p + at, w->len - at, title, &from, &to))
-                return;
+                return true;
         }
         memmove(w->p + at + from, w->p + at + to, w->len - at - to);
         w->len -= to - from;
     }
+    return true;
 }
 
-void
+bool
 render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
                  const struct san_files *files)
 {
-    sanitized_body(w, body, len, title, files, "HTML", body, len);
+    return sanitized_body(w, body, len, title, files, "HTML", body, len);
 }
 
 /*
@@ -1161,7 +1162,7 @@ surrogates_replaced(uint8_t *s, size_t n)
  * published, unformatted, so that one article never costs the others their
  * place in the library.
  */
-static void
+static bool
 body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
               const struct san_files *files)
 {
@@ -1172,7 +1173,7 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
     size_t bom = len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
     unsigned flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH | MD_FLAG_PERMISSIVEURLAUTOLINKS |
                      MD_FLAG_PERMISSIVEWWWAUTOLINKS;
-    bool ok;
+    bool ok, formatted = false;
 
     md_scan_cost(body, len, &mc);
     if (mc.tilde > MD_TILDE_MAX)
@@ -1190,9 +1191,10 @@ body_markdown(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str ti
         body_as_text(w, "Markdown", body, len);
     else {
         surrogates_replaced(md.p, md.len);
-        sanitized_body(w, md.p, md.len, title, files, "Markdown", body, len);
+        formatted = sanitized_body(w, md.p, md.len, title, files, "Markdown", body, len);
     }
     sz_wr_free(&md, false);
+    return formatted;
 }
 
 static bool
@@ -1209,22 +1211,20 @@ is_web_url(struct sz_str u)
            (u.len > 8 && strncmp(u.p, "https://", 8) == 0);
 }
 
-void
+bool
 render_body(struct sz_wr *w, const struct sz_article *a, const struct san_files *files)
 {
     switch (a->ctype) {
     case SZ_CTYPE_MARKDOWN:
-        body_markdown(w, a->body, a->body_len, a->title, files);
-        break;
+        return body_markdown(w, a->body, a->body_len, a->title, files);
     case SZ_CTYPE_HTML:
-        render_html_body(w, a->body, a->body_len, a->title, files);
-        break;
+        return render_html_body(w, a->body, a->body_len, a->title, files);
     case SZ_CTYPE_PLAIN:
     default:
         put(w, "<pre class=\"plain\">");
         escape_text(w, a->body, a->body_len);
         put(w, "</pre>");
-        break;
+        return true;
     }
 }
 
@@ -1335,7 +1335,7 @@ render_article(struct sz_wr *w, const struct render_page *pg)
     put(w, "\"");
     put(w, text);
     put(w, ">\n");
-    render_body(w, a, files);
+    (void)render_body(w, a, files);
     put(w, "\n</div>\n");
 
     /* Images the body does not show or link itself. */

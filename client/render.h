@@ -71,18 +71,22 @@ void render_article_alarm(struct sz_wr *w, uint64_t sequence, const uint8_t *pub
  * render_sanitize_body(), without a first heading that repeats the title
  * (of level 1, before any other content, its text the title's); files as
  * render_sanitize_body() takes them (may be NULL). What md4c writes for a
- * Markdown body, raw HTML in it included, is shown by the same code.
+ * Markdown body, raw HTML in it included, is shown by the same code. False
+ * when the sanitizer would not write it within its bounds: it is then shown
+ * as published, unformatted.
  */
-void render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
+bool render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str title,
                       const struct san_files *files);
 
 /*
  * Appends the body of article a as render_article() shows it in its page's
  * body box: Markdown through md4c (within the bounds render.c gives),
  * HTML through render_html_body(), plain text escaped; files as
- * render_sanitize_body() takes them (may be NULL).
+ * render_sanitize_body() takes them (may be NULL). False when the body could
+ * not be rendered so (beyond the bounds, or md4c missing): it is then shown
+ * as published, unformatted.
  */
-void render_body(struct sz_wr *w, const struct sz_article *a, const struct san_files *files);
+bool render_body(struct sz_wr *w, const struct sz_article *a, const struct san_files *files);
 
 /* One article as the index shows it (NUL-terminated strings; lang and summary
  * may be empty). */

@@ -1551,7 +1551,9 @@ emit_attr(struct san *s, unsigned tag, const struct attr *a)
     size_t dn = decode_value(v, a->val_len, dec);
     size_t nn = normalize_url(dec, dn, norm);
     bool keep = false;
-    if (s->files != NULL && s->files->resource != NULL) {
+    /* longdesc names a description, lowsrc and dynsrc nothing a browser still loads. */
+    if (s->files != NULL && s->files->resource != NULL && strcmp(name, "longdesc") != 0 &&
+        strcmp(name, "lowsrc") != 0 && strcmp(name, "dynsrc") != 0) {
         size_t k = 0, start, end;
         if (kind == ATTR_RESOURCE)
             s->files->resource(s->files->ctx, norm, nn);

@@ -1662,7 +1662,7 @@ test_body_loads_reported(void **state)
     body_loads(SZ_CTYPE_HTML,
                "<p><img src=\"a&#46;png\" alt=\"x\"><a href=\"link.png\">l</a>"
                "<picture><source srcset=\"w.png 2x, n.png 1x\"></picture>"
-               "<video poster=\"p.png\"></video><img src=\"att.png\"></p>",
+               "<video poster=\"p.png\"></video><img src=\"att.png\" longdesc=\"d.html\"></p>",
                &l);
     assert_string_equal(l.urls, "a.png\nw.png\nn.png\np.png\natt.png\n");
     body_loads(SZ_CTYPE_MARKDOWN,

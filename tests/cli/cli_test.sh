@@ -791,6 +791,19 @@ expect_stderr "a srcset size named" "refs.md: warning: the body shows 'wide.png'
 expect_stderr "another srcset size named" "refs.md: warning: the body shows 'narrow.png'"
 [ "$(grep -c "refpic.png" "$TMP/stderr")" = 1 ] && ok ||
     bad "a picture shown twice was named $(grep -c "refpic.png" "$TMP/stderr") times"
+# A picture is named as the author wrote it (md4c writes "café.png" as
+# "caf%C3%A9.png"); a long description is no picture.
+printf -- '---\ntitle: Named\n---\n![a](café.png) <img src="cover.png" longdesc="about.html">\n' \
+    >"$TMP/gen/named.md"
+expect_status "pictures named as written" 0 "$SZ" pack --secret-key "$TMP/sk" \
+    --output "$TMP/gen4.bundle" "$TMP/gen/named.md"
+expect_stderr "a picture named as written" "named.md: warning: the body shows 'café.png'"
+! grep -q "about.html" "$TMP/stderr" && ok || bad "a longdesc was taken for a picture: $(cat "$TMP/stderr")"
+# A body beyond what a page renders is shown unformatted: the publisher hears of it.
+python3 -c "print('---\ntitle: Big\n---\n' + '*a* ' * 800000)" >"$TMP/gen/big.md"
+expect_status "a body beyond the bounds" 0 "$SZ" pack --secret-key "$TMP/sk" --level 1 \
+    --output "$TMP/gen4.bundle" "$TMP/gen/big.md"
+expect_stderr "beyond the bounds said" "big.md: warning: the body is beyond what an article page renders"
 printf -- '<title>P</title><img alt="x" src="chart.png"><img src="a\033[2Jb.png">\n' >"$TMP/gen/pictures.html"
 expect_status "an HTML picture not attached" 0 "$SZ" pack --secret-key "$TMP/sk" \
     --output "$TMP/gen3.bundle" "$TMP/gen/pictures.html"
