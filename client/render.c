@@ -1137,8 +1137,11 @@ render_html_body(struct sz_wr *w, const uint8_t *body, size_t len, struct sz_str
 static void
 surrogates_replaced(uint8_t *s, size_t n)
 {
-    uint8_t *p = s, *end = s + n;
+    uint8_t *p = s, *end;
 
+    if (n < 3)
+        return; /* s may be NULL: md4c wrote nothing */
+    end = s + n;
     while (end - p >= 3 && (p = memchr(p, 0xED, (size_t)(end - p - 2))) != NULL) {
         if (p[1] >= 0xA0 && p[1] <= 0xBF && (p[2] & 0xC0) == 0x80) {
             p[0] = 0xEF;
