@@ -250,15 +250,6 @@ struct picture_check {
     int warned;
 };
 
-static int
-hex_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* A URL the body's page loads: named when it is a file of the article's own
  * that is not among its attachments (once each). */
 static void
@@ -266,19 +257,12 @@ on_picture(void *ctx, const uint8_t *u, size_t n)
 {
     struct picture_check *pc = ctx;
     char *t;
-    size_t m = 0, shown;
+    size_t m, shown;
 
     if (pc->warned >= 3 || (t = malloc(n + 1)) == NULL)
         return;
     /* As the author wrote it: md4c writes "café.png" as "caf%C3%A9.png". */
-    for (size_t k = 0; k < n; k++) {
-        if (u[k] == '%' && k + 2 < n && hex_digit(u[k + 1]) >= 0 && hex_digit(u[k + 2]) >= 0) {
-            t[m++] = (char)(hex_digit(u[k + 1]) * 16 + hex_digit(u[k + 2]));
-            k += 2;
-        } else {
-            t[m++] = (char)u[k];
-        }
-    }
+    m = render_percent_decode(u, n, (uint8_t *)t);
     t[m] = '\0';
     shown = m > 200 ? 200 : m;
     for (size_t k = 0; k < m; k++)

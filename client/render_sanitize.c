@@ -1424,6 +1424,22 @@ hex_val(uint8_t c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+size_t
+render_percent_decode(const uint8_t *u, size_t n, uint8_t *out)
+{
+    size_t m = 0;
+
+    for (size_t j = 0; j < n; j++) {
+        if (u[j] == '%' && j + 2 < n && hex_val(u[j + 1]) >= 0 && hex_val(u[j + 2]) >= 0) {
+            out[m++] = (uint8_t)(hex_val(u[j + 1]) * 16 + hex_val(u[j + 2]));
+            j += 2;
+        } else {
+            out[m++] = u[j];
+        }
+    }
+    return m;
+}
+
 /*
  * Whether the relative URL u[0..n) (normalized) names a file of the
  * article's folder that is not there: the folder holds the page, the body
@@ -1455,14 +1471,7 @@ url_dead(const struct san *s, const uint8_t *u, size_t n)
         }
     }
     k = e >= 2 && u[0] == '.' && (u[1] == '/' || u[1] == '\\') ? 2 : 0;
-    for (size_t j = k; j < e; j++) {
-        if (u[j] == '%' && j + 2 < e && hex_val(u[j + 1]) >= 0 && hex_val(u[j + 2]) >= 0) {
-            path[m++] = (uint8_t)(hex_val(u[j + 1]) * 16 + hex_val(u[j + 2]));
-            j += 2;
-        } else {
-            path[m++] = u[j];
-        }
-    }
+    m = render_percent_decode(u + k, e - k, path);
     if (m == 1 && path[0] == '.')
         return false; /* the folder: the page itself */
     for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)

@@ -83,6 +83,12 @@ bool render_sanitize_body(struct sz_wr *w, const uint8_t *in, size_t len,
                           const struct san_files *files, int top);
 
 /*
+ * Percent escapes ("%C3%A9") in u[0..n) decoded into out (room for n bytes;
+ * a '%' not followed by two hex digits stays as it is). Returns the length.
+ */
+size_t render_percent_decode(const uint8_t *u, size_t n, uint8_t *out);
+
+/*
  * The highest level (the smallest number) of the heading tags ("<h1" to "<h6",
  * in any case) in p[0..n), leaving out the first "<h1" when skip_first_h1; 0
  * when there is none. A tag inside a comment or a script counts too: only
