@@ -466,7 +466,8 @@ cmd_fetch(int argc, char **argv)
         if (name == NULL)
             name = pk;
         if (pr->newest_created == 0) {
-            fprintf(stderr, "samizdat: %s: no bundle yet\n", name);
+            fprintf(stderr, "samizdat: %s: no bundle yet%s\n", name,
+                    pr->unknown ? " (whether peers hold one is not known: see above)" : "");
             continue;
         }
         if (sz_time_format(pr->newest_created, when, sizeof when) != 0)
@@ -528,7 +529,7 @@ cmd_fetch(int argc, char **argv)
             print_json_str(trust.names[i] != NULL ? trust.names[i] : "");
             printf(",\"fetched\":%llu,\"too_large\":%llu,\"sequence\":%llu,"
                    "\"newest_created\":%lld,\"stale\":%s,\"rollback_seen\":%s,"
-                   "\"equivocation\":%s}",
+                   "\"equivocation\":%s,\"unknown\":%s}",
                    (unsigned long long)res.pubs[i].fetched,
                    (unsigned long long)res.pubs[i].too_large,
                    (unsigned long long)res.pubs[i].have_seq, (long long)res.pubs[i].newest_created,
@@ -538,7 +539,8 @@ cmd_fetch(int argc, char **argv)
                        ? "true"
                        : "false",
                    res.pubs[i].rollback_seen ? "true" : "false",
-                   res.pubs[i].equivocation ? "true" : "false");
+                   res.pubs[i].equivocation ? "true" : "false",
+                   res.pubs[i].unknown ? "true" : "false");
         }
         printf("]}\n");
     } else if (rc == EXIT_OK || res.bundles > 0) {

@@ -223,6 +223,9 @@ struct conn {
     int64_t deadline_ms;
     int64_t summary_until_ms; /* every part of its SUMMARY must have come by then */
     size_t n_summary_parts;
+    bool summary_cut;                      /* no part said more = 0: it stopped short */
+    bool summary_hi_set;                   /* summary_hi holds a key */
+    uint8_t summary_hi[SZ_PUBLIC_KEY_LEN]; /* the highest publisher key its parts named */
     int64_t last_rx_ms;
     int64_t last_progress_ms; /* last SUMMARY, bundle bytes or RANGE_DONE */
     int64_t rate_since_ms;    /* the current RATE_WINDOW_MS window began */
@@ -280,6 +283,7 @@ struct run_pub {
     bool in_lib;      /* the library held a bundle of it at the start */
     size_t covered;   /* ok peers whose SUMMARY offers it up to what the library holds */
     bool listed;      /* some peer's complete SUMMARY named it */
+    bool known;       /* some peer's SUMMARY said whether it holds it (named it, or went past) */
 };
 
 struct run {
@@ -2317,6 +2321,10 @@ summary_done(struct run *r, struct conn *c)
     for (i = 0; i < r->o->trust->n; i++) {
         struct conn_pub *p = &c->cp[i];
         uint64_t base = baseline(r, i);
+        /* A summary cut short says nothing of the publishers past its last key. */
+        if (p->listed || !c->summary_cut ||
+            (c->summary_hi_set && memcmp(r->o->trust->pk[i], c->summary_hi, SZ_PUBLIC_KEY_LEN) < 0))
+            r->rp[i].known = true;
         if (!p->listed)
             continue; /* not evidence of anything: other peers are tried for it */
         r->rp[i].listed = true;
@@ -2390,9 +2398,16 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
     }
     /* Count, then collect: a part holds at most SZ_MSG_MAX_LEN / 16 ranges, or / 2 packed. */
     sz_msg_summary_iter(m, &it);
-    while (sz_msg_summary_next(&it, &sp))
+    while (sz_msg_summary_next(&it, &sp)) {
         if (trusted_index(r, sp.publisher) >= 0)
             n += sp.n_ranges;
+        /* Parts come in order of publisher key (PROTOCOL.md 4.3): a summary cut
+         * short still says what it holds of the publishers up to here. */
+        if (!c->summary_hi_set || memcmp(sp.publisher, c->summary_hi, SZ_PUBLIC_KEY_LEN) > 0) {
+            memcpy(c->summary_hi, sp.publisher, SZ_PUBLIC_KEY_LEN);
+            c->summary_hi_set = true;
+        }
+    }
     if (n > 0 &&
         ((all = malloc(n * sizeof *all)) == NULL || (rg = malloc(n * sizeof *rg)) == NULL)) {
         free(all);
@@ -2442,9 +2457,11 @@ on_summary(struct run *r, struct conn *c, const struct sz_msg *m)
             c->deadline_ms = c->summary_until_ms;
         return;
     }
-    if (m->more)
+    if (m->more) {
         util_err("peer %s: its summary has more than %d parts; the rest is ignored", c->name,
                  MAX_SUMMARY_PARTS);
+        c->summary_cut = true;
+    }
     summary_done(r, c);
 }
 
@@ -3695,6 +3712,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 }
                 /* Parts said more would follow, and none came for a while: what came is
                  * its summary (a relay may send only its first part). */
+                util_err("peer %s: its summary stopped after %zu part%s that said more would "
+                         "follow (none came within %d s): what it holds of publishers past "
+                         "those is not known",
+                         c->name, c->n_summary_parts, c->n_summary_parts == 1 ? "" : "s",
+                         SUMMARY_PART_WAIT_MS / 1000);
+                c->summary_cut = true;
                 summary_done(&r, c);
                 if (c->state == C_DONE)
                     continue;
@@ -3856,11 +3879,24 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             if (!held_covers(&r.done[i], r.offered[i].v[k].first, r.offered[i].v[k].last))
                 r.incomplete = true;
     }
+    /* A publisher past where every summary that answered stopped short: whether the
+     * peers hold newer bundles of it is not known, so the fetch is not complete. */
+    for (i = 0; i < n_trust && res->peers_answered > 0; i++) {
+        char pk[SZ_PK_TEXT_LEN + 1];
+        if (r.rp[i].known)
+            continue;
+        res->pubs[i].unknown = true;
+        r.incomplete = true;
+        sz_pk_to_text(o->trust->pk[i], pk);
+        util_err("no peer's summary said what it holds of %s (each stopped short, named "
+                 "above): not known whether newer bundles exist; try again, or other peers",
+                 o->trust->names[i] != NULL ? o->trust->names[i] : pk);
+    }
     /* A publisher the library holds that no peer that answered offered at all: maybe
      * none of them carries it, maybe they hide that newer bundles exist. */
     for (i = 0; i < n_trust && res->peers_answered > 0; i++) {
         char pk[SZ_PK_TEXT_LEN + 1];
-        if (r.rp[i].listed || baseline(&r, i) == 0)
+        if (r.rp[i].listed || !r.rp[i].known || baseline(&r, i) == 0)
             continue;
         sz_pk_to_text(o->trust->pk[i], pk);
         util_err("no peer offers %s, of which this library holds sequences up to %llu: peers "

@@ -50,6 +50,7 @@ struct fetch_pub_result {
     uint64_t too_large;     /* bundles not fetched: more articles than content_cap */
     bool rollback_seen;     /* a peer offered only older bundles than the library holds */
     bool equivocation;
+    bool unknown; /* no peer's SUMMARY reached it (each stopped short): newer may exist */
 };
 
 struct fetch_result {

@@ -3354,13 +3354,15 @@ enum evil_mode {
     EVIL_REPEAT,       /* BUNDLES messages full of copies of the asked bundle */
     EVIL_FAKEEQ,       /* serves honestly, and claims an equivocation it cannot back */
     EVIL_BIGHDR,       /* the asked bundles, their header made to declare 1 GiB of articles */
+    EVIL_CUT,      /* one SUMMARY part (more = 1) of made-up publishers keyed below all, no more */
+    EVIL_CUT_PAST, /* ... keyed above all: it went past its own publishers without naming them */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
     "tampered",   "tampered-sig", "old-as-new", "truncated", "flood",     "withhold",
     "honest",     "omit",         "parts",      "unasked",   "pingflood", "slowloris",
-    "manyranges", "repeat",       "fakeeq",     "bighdr",
+    "manyranges", "repeat",       "fakeeq",     "bighdr",    "cut",       "cut-past",
 };
 
 #define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
@@ -3431,12 +3433,20 @@ load_evil_bundles(const char *dir)
  * Sends SUMMARY: per publisher, the sequences held. old-as-new claims one range
  * from its oldest bundle up to --claim-last (default: its newest + 100).
  */
+static int
+cmp_key(const void *a, const void *b)
+{
+    return memcmp(a, b, SZ_PUBLIC_KEY_LEN);
+}
+
 /*
  * parts: SUMMARY parts with `more` set, each of SZ_MSG_MAX_SUMMARY_PUBLISHERS
  * made-up publishers holding sequence 1, before the one that names its own.
+ * cut, cut-past: one such part, the made-up keys' first 4 bytes 00 (below
+ * every real key but one in 4 billion) or ff (above), and no further part.
  */
 static void
-send_decoy_summaries(struct conn *c, unsigned long conn_no)
+send_decoy_summaries(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 {
     size_t n = SZ_MSG_MAX_SUMMARY_PUBLISHERS, i, k, blen = 0;
     struct sz_msg_summary_src *pubs = calloc(n, sizeof *pubs);
@@ -3445,17 +3455,22 @@ send_decoy_summaries(struct conn *c, unsigned long conn_no)
 
     if (pubs == NULL || keys_ == NULL || body == NULL)
         die_local("out of memory");
-    for (k = 0; k < EVIL_DECOY_PARTS; k++) {
+    for (k = 0; k < (mode == EVIL_PARTS ? EVIL_DECOY_PARTS : 1); k++) {
         randombytes_buf(keys_, n * SZ_PUBLIC_KEY_LEN);
         for (i = 0; i < n; i++) {
+            if (mode != EVIL_PARTS)
+                memset(keys_ + i * SZ_PUBLIC_KEY_LEN, mode == EVIL_CUT ? 0x00 : 0xff, 4);
             pubs[i].publisher = keys_ + i * SZ_PUBLIC_KEY_LEN;
             pubs[i].ranges = &one;
             pubs[i].n_ranges = 1;
         }
+        /* In order of key, as a node sends them. */
+        qsort(keys_, n, SZ_PUBLIC_KEY_LEN, cmp_key);
         if (sz_msg_encode_summary(true, pubs, n, body, SZ_MSG_MAX_LEN, &blen) != 0)
             die_local("cannot encode SUMMARY");
         send_body(c, body, blen);
-        say("conn %lu: summary part %zu: %zu made-up publishers, more to come", conn_no, k + 1, n);
+        say("conn %lu: summary part %zu: %zu made-up publishers, more to come%s", conn_no, k + 1, n,
+            mode == EVIL_PARTS ? "" : " (none will)");
     }
     free(body);
     free(keys_);
@@ -3473,8 +3488,15 @@ send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 
     if (pubs == NULL || rg == NULL || pub_first == NULL || body == NULL)
         die_local("out of memory");
-    if (mode == EVIL_PARTS)
-        send_decoy_summaries(c, conn_no);
+    if (mode == EVIL_PARTS || mode == EVIL_CUT || mode == EVIL_CUT_PAST)
+        send_decoy_summaries(c, mode, conn_no);
+    if (mode == EVIL_CUT || mode == EVIL_CUT_PAST) {
+        free(body);
+        free(pub_first);
+        free(rg);
+        free(pubs);
+        return;
+    }
     for (i = 0; i < n_evil_bundles && mode != EVIL_OMIT && mode != EVIL_UNASKED; i++) {
         const struct evil_bundle *b = &evil_bundles[i];
         uint64_t seq = b->hdr.sequence;
@@ -3667,7 +3689,8 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
         }
         if (b->hdr.sequence < q->first || b->hdr.sequence > q->last || !in_sub(q, b->hdr.sequence))
             continue;
-        if (mode == EVIL_HONEST || mode == EVIL_PARTS || mode == EVIL_FAKEEQ) {
+        if (mode == EVIL_HONEST || mode == EVIL_PARTS || mode == EVIL_FAKEEQ || mode == EVIL_CUT ||
+            mode == EVIL_CUT_PAST) {
             send_whole_bundle(c, b->raw, b->len);
             say_served(conn_no, "genuine", b, b->raw, b->len, q);
             sent++;
@@ -3939,8 +3962,8 @@ cmd_serve_evil(const char *mode_name)
             break;
     if (mode == EVIL_N_MODES)
         die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated, flood, "
-                  "withhold, honest, omit, parts, unasked, pingflood, slowloris, manyranges or "
-                  "repeat");
+                  "withhold, honest, omit, parts, unasked, pingflood, slowloris, manyranges, "
+                  "repeat, fakeeq, bighdr, cut or cut-past");
     if (opt.bundles != NULL)
         load_evil_bundles(opt.bundles);
     if (opt.batch)
@@ -4100,6 +4123,10 @@ usage(void)
           "                           made-up ids (which it cannot send)\n"
           "  bighdr                   the asked bundles, their header changed to declare\n"
           "                           1 GiB of articles (so their signature fails)\n"
+          "  cut                      one SUMMARY part saying more will follow (1024\n"
+          "                           made-up publishers keyed below any real one), then\n"
+          "                           no further part; serves honestly what is asked\n"
+          "  cut-past                 the same, the made-up keys above any real one\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"

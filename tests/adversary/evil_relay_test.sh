@@ -37,8 +37,10 @@
 # (offering only sequences 1-2 to a library without fetch.state: a rollback
 # warning, and "0 new"; the honest relay then: "1 new"), manyranges (a 1 MiB
 # SUMMARY of single-sequence ranges, each withheld: little CPU, one line),
-# repeat (BUNDLES full of copies: named, little CPU), unasked (a bundle's
-# first byte with nothing asked: named) and slowloris (one byte every 5 s:
+# cut and cut-past (a SUMMARY that stops short before or past the publisher:
+# not known and incomplete, or not carried), repeat (BUNDLES full of copies:
+# named, little CPU), unasked (a bundle's first byte with nothing asked:
+# named) and slowloris (one byte every 5 s:
 # named and dropped after 30 s while the honest relay serves; it runs in the
 # background meanwhile).
 #
@@ -122,7 +124,7 @@ fetch_into() {
     local lib=$1 t0=$EPOCHREALTIME
     shift
     RC=0 CPU= HWM=
-    timeout -k 10 150 "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >/dev/null 2>"$ERRF" || RC=$?
+    timeout -k 10 150 "$SZ" fetch "${FETCH[@]}" "$@" --output "$lib" >"$TMP/out" 2>"$ERRF" || RC=$?
     SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 }
 # fresh LIB: a copy of the library as it was before the new article.
@@ -488,6 +490,45 @@ show "summary in parts"
 [ "$RC" -eq 0 ] && ok || bad "parts: exit $RC, wanted 0"
 got_new parts 1
 same_as_ref parts "$TMP/lib"
+
+# A relay whose SUMMARY stops short: one part of 1024 made-up publishers keyed
+# below the Gazette's, saying more will follow, then no further part. Alone,
+# what it holds of the Gazette is not known: named, not complete (exit 7,
+# "unknown" in --json), the library unchanged. Beside the honest relay: the
+# bundle fetched. cut-past, its made-up keys above the Gazette's, went past it
+# without naming it: it does not carry it (complete, the omit warning).
+start_evil cut cut "$TMP/new"
+start_evil cutpast cut-past "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[cut]}" --json
+show "a summary cut short, alone"
+[ "$RC" -eq 7 ] && ok || bad "cut alone: exit $RC, wanted 7"
+grep -q "peer ${ADDR[cut]}: its summary stopped after 1 part that said more would follow" \
+    "$ERRF" && ok || bad "cut alone: the relay is not named for its summary: $(cat "$ERRF")"
+grep -q "no peer's summary said what it holds of $GAZ" "$ERRF" && ok ||
+    bad "cut alone: no word that the Gazette's state is not known: $(cat "$ERRF")"
+grep -q "no peer offers $GAZ" "$ERRF" && bad "cut alone: told that no peer offers the Gazette" ||
+    ok
+grep -q '"complete":false' "$TMP/out" && grep -q '"unknown":true' "$TMP/out" && ok ||
+    bad "cut alone: --json does not say incomplete and unknown: $(cat "$TMP/out")"
+if diff <(content "$TMP/base") <(content "$TMP/lib") >"$TMP/diff"; then ok; else
+    bad "cut alone: the library's content changed: $(head -20 "$TMP/diff")"
+fi
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[cut]}" --peer "$RELAY" --parallel 2 --json
+show "a summary cut short, beside the honest relay"
+[ "$RC" -eq 0 ] && ok || bad "cut with the honest relay: exit $RC, wanted 0"
+grep -q '"complete":true' "$TMP/out" && grep -q '"unknown":false' "$TMP/out" && ok ||
+    bad "cut with the honest relay: --json: $(cat "$TMP/out")"
+got_new "cut with the honest relay" 1
+same_as_ref "cut with the honest relay" "$TMP/lib"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[cutpast]}" --json
+show "a summary cut short past the publisher, alone"
+[ "$RC" -eq 0 ] && ok || bad "cut-past alone: exit $RC, wanted 0"
+grep -q "no peer offers $GAZ, of which this library holds sequences up to $((SEQ - 1))" \
+    "$ERRF" && ok || bad "cut-past alone: no warning that no peer offers the Gazette: $(cat "$ERRF")"
+grep -q '"unknown":false' "$TMP/out" && ok || bad "cut-past alone: --json: $(cat "$TMP/out")"
 
 # Relays whose SUMMARY names no publisher: not a peer that answered for it.
 # With --parallel 1 and five of them listed before the honest relay (in random
