@@ -38,7 +38,9 @@
 #define SUMMARY_TIMEOUT_MS 15000
 /* A SUMMARY may come in parts (PROTOCOL.md 4.3: `more`). The summary ends with a
  * part saying more = 0, the MAX_SUMMARY_PARTS-th part, or when no further part came
- * within SUMMARY_PART_WAIT_MS (a relay stopping short) or SUMMARY_TOTAL_MS passed. */
+ * within SUMMARY_PART_WAIT_MS (a relay stopping short; while bytes come and it sent
+ * nothing else, a part is on its way) or SUMMARY_TOTAL_MS passed. Its first part is
+ * waited for SUMMARY_TIMEOUT_MS (longer in the same way). */
 #define SUMMARY_PART_WAIT_MS 5000
 #define SUMMARY_TOTAL_MS 60000
 #define MAX_SUMMARY_PARTS 64
@@ -225,6 +227,7 @@ struct conn {
     size_t n_summary_parts;
     bool summary_cut;                      /* no part said more = 0: it stopped short */
     bool summary_hi_set;                   /* summary_hi holds a key */
+    bool summary_other;                    /* sent other messages while its summary was awaited */
     uint8_t summary_hi[SZ_PUBLIC_KEY_LEN]; /* the highest publisher key its parts named */
     int64_t last_rx_ms;
     int64_t last_progress_ms; /* last SUMMARY, bundle bytes or RANGE_DONE */
@@ -2841,6 +2844,11 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
         conn_fail(r, c, "sent a malformed message");
         return -1;
     }
+    /* Frames come one after another: while its summary is awaited, bytes after
+     * anything else than HELLO or a part are not a part on its way. */
+    if (c->state == C_WAIT_SUMMARY && m.type != SZ_MSG_SUMMARY && m.type != SZ_MSG_SUMMARY_PACKED &&
+        m.type != SZ_MSG_HELLO)
+        c->summary_other = true;
     switch (m.type) {
     case SZ_MSG_SUMMARY_PACKED:
         if ((sz_link_features(c->link) & SZ_FEATURE_SPARSE) == 0) {
@@ -3705,18 +3713,34 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                           o->connect_timeout_ms / 1000);
                 continue;
             }
+            if (c->state == C_WAIT_SUMMARY && t > c->deadline_ms && !c->summary_other &&
+                t - c->last_rx_ms < SUMMARY_PART_WAIT_MS && t < c->summary_until_ms) {
+                /* Bytes still coming, nothing but its summary sent so far: a large part
+                 * on a slow link. Wait on, within SUMMARY_TOTAL_MS of the handshake. */
+                c->deadline_ms = c->last_rx_ms + SUMMARY_PART_WAIT_MS;
+                if (c->deadline_ms > c->summary_until_ms)
+                    c->deadline_ms = c->summary_until_ms;
+            }
             if (c->state == C_WAIT_SUMMARY && t > c->deadline_ms) {
                 if (c->n_summary_parts == 0) {
-                    conn_fail(&r, c, "sent no summary within %d s", SUMMARY_TIMEOUT_MS / 1000);
+                    conn_fail(&r, c, "sent no summary within %lld s",
+                              (long long)((t - (c->summary_until_ms - SUMMARY_TOTAL_MS)) / 1000));
                     continue;
                 }
                 /* Parts said more would follow, and none came for a while: what came is
                  * its summary (a relay may send only its first part). */
-                util_err("peer %s: its summary stopped after %zu part%s that said more would "
-                         "follow (none came within %d s): what it holds of publishers past "
-                         "those is not known",
-                         c->name, c->n_summary_parts, c->n_summary_parts == 1 ? "" : "s",
-                         SUMMARY_PART_WAIT_MS / 1000);
+                if (t >= c->summary_until_ms)
+                    util_err("peer %s: its summary had not ended %d s after the link opened "
+                             "(%zu part%s that said more would follow): what it holds of "
+                             "publishers past those is not known",
+                             c->name, SUMMARY_TOTAL_MS / 1000, c->n_summary_parts,
+                             c->n_summary_parts == 1 ? "" : "s");
+                else
+                    util_err("peer %s: its summary stopped after %zu part%s that said more "
+                             "would follow (nothing came within %d s): what it holds of "
+                             "publishers past those is not known",
+                             c->name, c->n_summary_parts, c->n_summary_parts == 1 ? "" : "s",
+                             SUMMARY_PART_WAIT_MS / 1000);
                 c->summary_cut = true;
                 summary_done(&r, c);
                 if (c->state == C_DONE)

@@ -3354,18 +3354,20 @@ enum evil_mode {
     EVIL_REPEAT,       /* BUNDLES messages full of copies of the asked bundle */
     EVIL_FAKEEQ,       /* serves honestly, and claims an equivocation it cannot back */
     EVIL_BIGHDR,       /* the asked bundles, their header made to declare 1 GiB of articles */
-    EVIL_CUT,      /* one SUMMARY part (more = 1) of made-up publishers keyed below all, no more */
-    EVIL_CUT_PAST, /* ... keyed above all: it went past its own publishers without naming them */
+    EVIL_CUT,          /* a SUMMARY part (more = 1) of made-up publishers keyed below; no more */
+    EVIL_CUT_PAST,     /* ... keyed above: it went past its own publishers, naming none */
+    EVIL_SLOW_PARTS,   /* cut's part, then its own and 1000 made-up ones dripped at --rate */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
-    "tampered",   "tampered-sig", "old-as-new", "truncated", "flood",     "withhold",
-    "honest",     "omit",         "parts",      "unasked",   "pingflood", "slowloris",
-    "manyranges", "repeat",       "fakeeq",     "bighdr",    "cut",       "cut-past",
+    "tampered", "tampered-sig", "old-as-new", "truncated", "flood",      "withhold",   "honest",
+    "omit",     "parts",        "unasked",    "pingflood", "slowloris",  "manyranges", "repeat",
+    "fakeeq",   "bighdr",       "cut",        "cut-past",  "slow-parts",
 };
 
 #define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
+#define EVIL_SLOW_DECOYS 1000         /* slow-parts: made-up publishers in its last part */
 #define EVIL_MANY_ENTRIES 63          /* manyranges: its publisher listed again this many times */
 #define EVIL_PINGFLOOD_DRIP_S 20.0    /* pingflood: one byte of the asked bundle this often */
 #define EVIL_UNASKED_TOTAL (8u << 20) /* unasked: the size the bundle claims */
@@ -3440,6 +3442,37 @@ cmp_key(const void *a, const void *b)
 }
 
 /*
+ * slow-parts: a message's frame written 512 bytes at a time, --rate bytes a
+ * second (default 6000), what the peer sends read meanwhile.
+ */
+static void
+send_body_drip(struct conn *c, const uint8_t *body, size_t len, unsigned long conn_no)
+{
+    double rate = opt.rate > 0 ? opt.rate : 6000, t0 = now_s();
+    const uint8_t *p;
+    uint8_t *frame;
+    size_t n, off;
+
+    (void)conn_pump(c, 100, NULL); /* what waits goes first */
+    if (sz_link_send(c->link, body, len) != 0)
+        die_local("cannot seal a message");
+    p = sz_link_output(c->link, &n);
+    if ((frame = malloc(n)) == NULL)
+        die_local("out of memory");
+    memcpy(frame, p, n);
+    sz_link_output_consume(c->link, n);
+    for (off = 0; off < n && !c->closed && c->link_err == 0;) {
+        size_t k = n - off < 512 ? n - off : 512;
+        out_append(c, frame + off, k);
+        off += k;
+        (void)conn_pump(c, (int)(512 * 1000 / rate), NULL);
+    }
+    say("conn %lu: summary's last part: %zu of %zu bytes dripped in %.1f s", conn_no, off, n,
+        now_s() - t0);
+    free(frame);
+}
+
+/*
  * parts: SUMMARY parts with `more` set, each of SZ_MSG_MAX_SUMMARY_PUBLISHERS
  * made-up publishers holding sequence 1, before the one that names its own.
  * cut, cut-past: one such part, the made-up keys' first 4 bytes 00 (below
@@ -3459,7 +3492,7 @@ send_decoy_summaries(struct conn *c, enum evil_mode mode, unsigned long conn_no)
         randombytes_buf(keys_, n * SZ_PUBLIC_KEY_LEN);
         for (i = 0; i < n; i++) {
             if (mode != EVIL_PARTS)
-                memset(keys_ + i * SZ_PUBLIC_KEY_LEN, mode == EVIL_CUT ? 0x00 : 0xff, 4);
+                memset(keys_ + i * SZ_PUBLIC_KEY_LEN, mode == EVIL_CUT_PAST ? 0xff : 0x00, 4);
             pubs[i].publisher = keys_ + i * SZ_PUBLIC_KEY_LEN;
             pubs[i].ranges = &one;
             pubs[i].n_ranges = 1;
@@ -3470,7 +3503,7 @@ send_decoy_summaries(struct conn *c, enum evil_mode mode, unsigned long conn_no)
             die_local("cannot encode SUMMARY");
         send_body(c, body, blen);
         say("conn %lu: summary part %zu: %zu made-up publishers, more to come%s", conn_no, k + 1, n,
-            mode == EVIL_PARTS ? "" : " (none will)");
+            mode == EVIL_CUT || mode == EVIL_CUT_PAST ? " (none will)" : "");
     }
     free(body);
     free(keys_);
@@ -3480,15 +3513,16 @@ send_decoy_summaries(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 static void
 send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 {
-    size_t cap = n_evil_bundles + 1 + EVIL_MANY_ENTRIES, n_pubs = 0, n_rg = 0, i, blen = 0;
+    size_t cap = n_evil_bundles + 1 + EVIL_MANY_ENTRIES + EVIL_SLOW_DECOYS, n_pubs = 0, n_rg = 0, i,
+           blen = 0;
     struct sz_msg_summary_src *pubs = calloc(cap, sizeof *pubs);
     struct sz_msg_range *rg = calloc(cap, sizeof *rg), *many = NULL;
     size_t *pub_first = calloc(cap, sizeof *pub_first);
-    uint8_t *body = malloc(SZ_MSG_MAX_LEN);
+    uint8_t *body = malloc(SZ_MSG_MAX_LEN), *decoys = NULL;
 
     if (pubs == NULL || rg == NULL || pub_first == NULL || body == NULL)
         die_local("out of memory");
-    if (mode == EVIL_PARTS || mode == EVIL_CUT || mode == EVIL_CUT_PAST)
+    if (mode == EVIL_PARTS || mode == EVIL_CUT || mode == EVIL_CUT_PAST || mode == EVIL_SLOW_PARTS)
         send_decoy_summaries(c, mode, conn_no);
     if (mode == EVIL_CUT || mode == EVIL_CUT_PAST) {
         free(body);
@@ -3553,9 +3587,32 @@ send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
             "%llu",
             conn_no, EVIL_MANY_ENTRIES, n, (unsigned long long)base);
     }
+    if (mode == EVIL_SLOW_PARTS) {
+        /* Made-up publishers keyed above every real one, after its own. */
+        size_t k;
+        many = calloc(EVIL_SLOW_DECOYS, sizeof *many);
+        decoys = malloc(EVIL_SLOW_DECOYS * SZ_PUBLIC_KEY_LEN);
+        if (many == NULL || decoys == NULL)
+            die_local("out of memory");
+        randombytes_buf(decoys, EVIL_SLOW_DECOYS * SZ_PUBLIC_KEY_LEN);
+        for (k = 0; k < EVIL_SLOW_DECOYS; k++)
+            memset(decoys + k * SZ_PUBLIC_KEY_LEN, 0xff, 4);
+        qsort(decoys, EVIL_SLOW_DECOYS, SZ_PUBLIC_KEY_LEN, cmp_key);
+        for (k = 0; k < EVIL_SLOW_DECOYS; k++) {
+            many[k].first = many[k].last = 1;
+            pubs[n_pubs].publisher = decoys + k * SZ_PUBLIC_KEY_LEN;
+            pubs[n_pubs].ranges = &many[k];
+            pubs[n_pubs].n_ranges = 1;
+            n_pubs++;
+        }
+    }
     if (sz_msg_encode_summary(false, pubs, n_pubs, body, SZ_MSG_MAX_LEN, &blen) != 0)
         die_local("cannot encode SUMMARY");
-    send_body(c, body, blen);
+    if (mode == EVIL_SLOW_PARTS)
+        send_body_drip(c, body, blen, conn_no);
+    else
+        send_body(c, body, blen);
+    free(decoys);
     free(many);
     free(body);
     free(pub_first);
@@ -3690,7 +3747,7 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
         if (b->hdr.sequence < q->first || b->hdr.sequence > q->last || !in_sub(q, b->hdr.sequence))
             continue;
         if (mode == EVIL_HONEST || mode == EVIL_PARTS || mode == EVIL_FAKEEQ || mode == EVIL_CUT ||
-            mode == EVIL_CUT_PAST) {
+            mode == EVIL_CUT_PAST || mode == EVIL_SLOW_PARTS) {
             send_whole_bundle(c, b->raw, b->len);
             say_served(conn_no, "genuine", b, b->raw, b->len, q);
             sent++;
@@ -3963,7 +4020,7 @@ cmd_serve_evil(const char *mode_name)
     if (mode == EVIL_N_MODES)
         die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated, flood, "
                   "withhold, honest, omit, parts, unasked, pingflood, slowloris, manyranges, "
-                  "repeat, fakeeq, bighdr, cut or cut-past");
+                  "repeat, fakeeq, bighdr, cut, cut-past or slow-parts");
     if (opt.bundles != NULL)
         load_evil_bundles(opt.bundles);
     if (opt.batch)
@@ -4127,6 +4184,9 @@ usage(void)
           "                           made-up publishers keyed below any real one), then\n"
           "                           no further part; serves honestly what is asked\n"
           "  cut-past                 the same, the made-up keys above any real one\n"
+          "  slow-parts               cut's part, then a last one of its own publishers\n"
+          "                           and 1000 made-up ones keyed above them, written\n"
+          "                           --rate bytes a second (6000); serves honestly\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"
@@ -4147,7 +4207,8 @@ usage(void)
           "                           REQUEST_RANGE of what was offered (default 15)\n"
           "  --frames N               bundle-repeat: at most N BUNDLES messages;\n"
           "                           serve-evil repeat: BUNDLES messages per range\n"
-          "  --rate N                 slow-read, slow-bundle, serve-evil slowloris: bytes\n"
+          "  --rate N                 slow-read, slow-bundle, serve-evil slowloris and\n"
+          "                           slow-parts: bytes\n"
           "                           a second; serve-evil flood: ids announced a second\n"
           "  --links N                fake-announce, hoard: links opened, each a new node key\n"
           "  --addresses N            fake-announce: spread the links over N addresses\n"

@@ -38,11 +38,11 @@
 # warning, and "0 new"; the honest relay then: "1 new"), manyranges (a 1 MiB
 # SUMMARY of single-sequence ranges, each withheld: little CPU, one line),
 # cut and cut-past (a SUMMARY that stops short before or past the publisher:
-# not known and incomplete, or not carried), repeat (BUNDLES full of copies:
+# not known and incomplete, or not carried), slow-parts (its last part
+# written slowly: waited for, fetched), repeat (BUNDLES full of copies:
 # named, little CPU), unasked (a bundle's first byte with nothing asked:
-# named) and slowloris (one byte every 5 s:
-# named and dropped after 30 s while the honest relay serves; it runs in the
-# background meanwhile).
+# named) and slowloris (one byte every 5 s: named and dropped after 30 s
+# while the honest relay serves; it runs in the background meanwhile).
 #
 # usage: evil_relay_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR
 set -u
@@ -529,6 +529,19 @@ show "a summary cut short past the publisher, alone"
 grep -q "no peer offers $GAZ, of which this library holds sequences up to $((SEQ - 1))" \
     "$ERRF" && ok || bad "cut-past alone: no warning that no peer offers the Gazette: $(cat "$ERRF")"
 grep -q '"unknown":false' "$TMP/out" && ok || bad "cut-past alone: --json: $(cat "$TMP/out")"
+
+# slow-parts: after cut's part, a last part of the Gazette and 1000 made-up
+# publishers (about 51 KB) written at 6 KB/s, some 9 s: a slow link, not a
+# relay stopping short. The reader waits while its bytes come, and fetches.
+start_evil slowparts slow-parts "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[slowparts]}" --json
+show "a summary's last part on a slow link"
+[ "$RC" -eq 0 ] && ok || bad "slow-parts: exit $RC, wanted 0"
+grep -q "its summary stopped after" "$ERRF" &&
+    bad "slow-parts: taken as stopping short: $(cat "$ERRF")" || ok
+got_new slow-parts 1
+same_as_ref slow-parts "$TMP/lib"
 
 # Relays whose SUMMARY names no publisher: not a peer that answered for it.
 # With --parallel 1 and five of them listed before the honest relay (in random
