@@ -1443,7 +1443,12 @@ run_summary(struct gjob *j)
     if (s.pubs == NULL || s.ranges == NULL)
         goto out;
     uv_mutex_lock(&d->store_lock);
-    (void)store_seq_ranges(d->store, NULL, 0, collect_ranges, &s, NULL, 0);
+    /* A later part seeks to where the last ended (collect_ranges() leaves out the
+     * ranges of that publisher it held). */
+    if (s.after.set)
+        (void)store_seq_ranges_from(d->store, s.after.publisher, collect_ranges, &s, NULL, 0);
+    else
+        (void)store_seq_ranges(d->store, NULL, 0, collect_ranges, &s, NULL, 0);
     if (j->part_from == 0) {
         struct equiv_collect c = {j, MAX_EQUIV_ON_OPEN, NULL, 0};
         (void)store_equivocations(d->store, collect_equiv, &c, NULL, 0);

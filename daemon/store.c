@@ -185,6 +185,7 @@ enum stmt {
     S_PAGE_ALL,
     S_RANGES_PUB,
     S_RANGES_ALL,
+    S_RANGES_FROM,
     S_EQUIVS,
     S_EQUIVS_OF,
     S_EQUIVS_ADD,
@@ -266,6 +267,8 @@ static const char *const stmt_sql[N_STMT] = {
                      " WHERE publisher = ?1 AND sequence >= ?2 ORDER BY sequence",
     [S_RANGES_ALL] = "SELECT publisher, sequence FROM bundles"
                      " WHERE sequence >= ?1 ORDER BY publisher, sequence",
+    [S_RANGES_FROM] = "SELECT publisher, sequence FROM bundles"
+                      " WHERE publisher >= ?1 ORDER BY publisher, sequence",
     /*
      * The groups kept in equivs (version 4), then one pair per group: its
      * first two bundles, each a search of bundles_by_seq. (All pairs of a
@@ -1515,6 +1518,26 @@ store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN],
         s = st->stmt[S_RANGES_ALL];
         bind_i64(s, 1, since_bound(since_sequence));
     }
+    ret = iterate(st, s, range_row, &a, "summarising sequence ranges", err, err_cap);
+    if (ret == 0 && a.open) {
+        st->in_cb = true;
+        cb(a.publisher, a.first, a.last, ctx);
+        st->in_cb = false;
+    }
+    return ret;
+}
+
+int
+store_seq_ranges_from(struct store *st, const uint8_t from[SZ_PUBLIC_KEY_LEN], store_range_cb cb,
+                      void *ctx, char *err, size_t err_cap)
+{
+    struct range_arg a = {.cb = cb, .ctx = ctx};
+    sqlite3_stmt *s = st->stmt[S_RANGES_FROM];
+    int ret = busy_check(st, err, err_cap);
+
+    if (ret < 0)
+        return ret;
+    bind_blob(s, 1, from, SZ_PUBLIC_KEY_LEN);
     ret = iterate(st, s, range_row, &a, "summarising sequence ranges", err, err_cap);
     if (ret == 0 && a.open) {
         st->in_cb = true;

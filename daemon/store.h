@@ -277,6 +277,14 @@ int store_seq_ranges(struct store *st, const uint8_t publisher[SZ_PUBLIC_KEY_LEN
                      size_t err_cap);
 
 /*
+ * As store_seq_ranges() for every publisher, from the publisher `from` on
+ * (its key and those above, in key order): a seek, not a walk from the
+ * first publisher.
+ */
+int store_seq_ranges_from(struct store *st, const uint8_t from[SZ_PUBLIC_KEY_LEN],
+                          store_range_cb cb, void *ctx, char *err, size_t err_cap);
+
+/*
  * Calls cb once for every publisher and sequence of which two or more
  * bundles are held, with the first two stored (id_a before id_b): evidence
  * of a stolen key. (A put keeps no more than two: STORE_EXTRA; a store

@@ -1765,6 +1765,26 @@ test_seq_ranges(void **state)
             assert_true(c.pub[k - 1] < c.pub[k] ||
                         (c.pub[k - 1] == c.pub[k] && c.last[k - 1] + 1 < c.first[k]));
     }
+
+    /* From one publisher on: its ranges (all sequences) and those of the keys above. */
+    {
+        struct range_collect c = {0};
+
+        make_pub(pub, 15);
+        assert_int_equal(
+            store_seq_ranges_from(f->st, pub, collect_range, &c, f->err, sizeof(f->err)), 0);
+        assert_int_equal(c.n, 1 + 2 + 3);
+        assert_int_equal(c.pub[0], 15);
+        assert_int_equal(c.pub[c.n - 1], 17);
+        for (size_t k = 1; k < c.n; k++)
+            assert_true(c.pub[k - 1] < c.pub[k] ||
+                        (c.pub[k - 1] == c.pub[k] && c.last[k - 1] + 1 < c.first[k]));
+        memset(pub, 0xff, sizeof pub);
+        c.n = 0;
+        assert_int_equal(
+            store_seq_ranges_from(f->st, pub, collect_range, &c, f->err, sizeof(f->err)), 0);
+        assert_int_equal(c.n, 0);
+    }
 }
 
 struct reenter {
