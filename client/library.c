@@ -1263,18 +1263,6 @@ struct field {
     size_t len;
 };
 
-static int
-hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static bool
 dec_hex(struct field f, uint8_t *out, size_t n)
 {
@@ -1331,7 +1319,8 @@ dec_str(struct field f, size_t max, char **out)
     for (size_t k = 0; k < f.len; k++) {
         if (f.p[k] == '%') {
             int hi, lo;
-            if (k + 2 >= f.len || (hi = hexval(f.p[k + 1])) < 0 || (lo = hexval(f.p[k + 2])) < 0)
+            if (k + 2 >= f.len || (hi = sz_hex_digit(f.p[k + 1])) < 0 ||
+                (lo = sz_hex_digit(f.p[k + 2])) < 0)
                 goto bad;
             s[n++] = (char)(hi << 4 | lo);
             k += 2;

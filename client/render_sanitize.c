@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "samizdat/buf.h"
 #include "samizdat/common.h"
 
 #define MAX_DEPTH 256
@@ -1415,23 +1416,15 @@ file_named(const struct san *s, const uint8_t *u, size_t n, size_t *rest)
     return (long)hit->k;
 }
 
-static int
-hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 size_t
 render_percent_decode(const uint8_t *u, size_t n, uint8_t *out)
 {
     size_t m = 0;
 
     for (size_t j = 0; j < n; j++) {
-        if (u[j] == '%' && j + 2 < n && hex_val(u[j + 1]) >= 0 && hex_val(u[j + 2]) >= 0) {
-            out[m++] = (uint8_t)(hex_val(u[j + 1]) * 16 + hex_val(u[j + 2]));
+        if (u[j] == '%' && j + 2 < n && sz_hex_digit((char)u[j + 1]) >= 0 &&
+            sz_hex_digit((char)u[j + 2]) >= 0) {
+            out[m++] = (uint8_t)(sz_hex_digit((char)u[j + 1]) * 16 + sz_hex_digit((char)u[j + 2]));
             j += 2;
         } else {
             out[m++] = u[j];

@@ -289,8 +289,8 @@ sz_hex(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int
-hex_digit(char c)
+int
+sz_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -309,9 +309,9 @@ sz_unhex(const char *in, size_t in_len, uint8_t *out, size_t n)
     if (in_len != 2 * n)
         return -SZ_EBADMSG;
     for (i = 0; i < in_len; i++)
-        if (hex_digit(in[i]) < 0)
+        if (sz_hex_digit(in[i]) < 0)
             return -SZ_EBADMSG;
     for (i = 0; i < n; i++)
-        out[i] = (uint8_t)(hex_digit(in[2 * i]) << 4 | hex_digit(in[2 * i + 1]));
+        out[i] = (uint8_t)(sz_hex_digit(in[2 * i]) << 4 | sz_hex_digit(in[2 * i + 1]));
     return 0;
 }

@@ -73,4 +73,7 @@ void sz_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n lowercase or uppercase hex digits. Returns 0 or -SZ_EBADMSG. */
 int sz_unhex(const char *in, size_t in_len, uint8_t *out, size_t n);
 
+/* The value of one hex digit (either case), or -1. */
+int sz_hex_digit(char c);
+
 #endif
