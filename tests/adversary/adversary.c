@@ -3172,7 +3172,8 @@ cmd_hoard(const char *const *paths, size_t n)
  * (default 24 MiB); each link answers the daemon's REQUEST with BUNDLE chunks
  * of random bytes as fast as the daemon takes them, all but the last byte,
  * then sends nothing more for --hold seconds (default 40), answering PINGs;
- * it stops after --seconds in all (default --hold + 120).
+ * it stops after --seconds in all (default --hold + 120), or once the daemon
+ * has closed every link that sent all but the last byte.
  * PROTOCOL.md 4.5: the large bundles being received together stay within the
  * node's receive budget (the test script samples the daemon's memory); links
  * beyond it wait, and while they do, one that sends nothing for 20 s is
@@ -3257,6 +3258,23 @@ cmd_fill(const char *pk_path, const char *arg)
         }
         if (n_open == 0)
             break;
+        {
+            /* Every link that sent all but the last byte closed by the daemon: it
+             * did what the attack is there to see (the time that takes depends on
+             * the machine's load). */
+            size_t n_full = 0, n_full_closed = 0;
+            for (i = 0; i < n_links; i++)
+                if (sent[i] == size - 1) {
+                    n_full++;
+                    n_full_closed += cs[i].closed;
+                }
+            if (n_full > 0 && n_full_closed == n_full) {
+                say("the daemon closed every link that sent all but the last byte (%zu) after "
+                    "%.1f s",
+                    n_full, now_s() - t0);
+                break;
+            }
+        }
         if (poll(pfd, n_links, 200) <= 0)
             continue;
         for (i = 0; i < n_links; i++)

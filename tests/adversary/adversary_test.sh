@@ -964,12 +964,14 @@ still_up hoard T
 # 3 MB one from B (a link T opened: those go first, and while one waits, a link
 # T did not open is closed after 5 s without a byte) arrives once the stalled
 # fillers holding the budget are closed: within 12 s (before that rule, after
-# the 20 s, 18 s in all).
+# the 20 s, 18 s in all). The attack ends once T has closed every link that
+# sent all but the last byte (on a loaded machine they fill the budget late,
+# and T's 20 s count from then), or after 60 s.
 echo "fill: 48 links send T all but the last byte of a 32 MiB made-up bundle each"
 RSS_BOUND_PLAIN=$RSS_BOUND_KB
 RSS_BOUND_KB=$((RSS_BOUND_KB + 256 * 1024))
 rss_watch_start T
-"$ADV" fill "$TPORT" "$TMP/p1.pk" 33554432 --links 48 --hold 35 --seconds 45 \
+"$ADV" fill "$TPORT" "$TMP/p1.pk" 33554432 --links 48 --hold 35 --seconds 60 \
     --from 127.0.0.45 >"$TMP/fill.out" 2>&1 &
 FILL=$!
 sleep 5

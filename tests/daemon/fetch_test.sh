@@ -207,6 +207,11 @@ print("held", flush=True)
 time.sleep(8)
 EOF
 SLOTS=$!
+# From when all 4 are connected (python may start slowly on a loaded machine).
+for _ in $(seq 1 100); do
+    grep -q held "$TMP/silent.out" 2>/dev/null && break
+    sleep 0.1
+done
 sleep 4
 rc=0
 timeout 20 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" \
