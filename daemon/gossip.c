@@ -338,6 +338,7 @@ struct gossip {
     size_t verify_running;            /* verifications in the thread pool (VERIFY_PARALLEL) */
     size_t verify_running_cost;       /* ... and what they weigh (VERIFY_POOL_BYTES) */
     struct vqueue *vq_head, *vq_tail; /* peers with verifications waiting, in turn */
+    struct gjob *verifying;           /* every bundle taken and not yet stored or refused */
     struct log_limit goodbye_log;     /* GOODBYEs from links this node did not open */
     bool store_failed;                /* the store failed to write a bundle, at store_failed_ms */
     int64_t store_failed_ms;
@@ -985,6 +986,12 @@ struct gjob {
     uint8_t *bundle;
     size_t bundle_len;
     struct gjob *vnext; /* JOB_VERIFY waiting for a slot: the next of its peer's */
+    /* JOB_VERIFY: in gossip.verifying from when it is taken until it is freed (stored
+     * or refused by then), with its publisher and sequence from the header */
+    struct gjob *vall_prev, *vall_next;
+    bool vall_linked;
+    uint8_t v_publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t v_sequence;
     /* JOB_VERIFY: its weight in the verify budgets (take_bundle()) */
     size_t verify_cost;
     uint64_t content_cap; /* the max_bundle_bytes it was taken under */
@@ -1042,6 +1049,14 @@ gjob_free(struct gjob *j)
 {
     size_t i;
 
+    if (j->vall_linked) {
+        if (j->vall_prev != NULL)
+            j->vall_prev->vall_next = j->vall_next;
+        else
+            j->gs->verifying = j->vall_next;
+        if (j->vall_next != NULL)
+            j->vall_next->vall_prev = j->vall_prev;
+    }
     free(j->ann);
     free(j->wanted);
     free(j->bundle);
@@ -2345,6 +2360,22 @@ queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *
         return;
     }
     piece[0] = *r;
+    /* Bundles taken and waiting for verification or being verified: if one fails,
+     * *left has the ranges compared again. */
+    for (const struct gjob *v = gs->verifying; v != NULL && n > 0; v = v->vall_next) {
+        struct range_req x;
+        if (memcmp(v->v_publisher, r->publisher, SZ_PUBLIC_KEY_LEN) != 0 ||
+            v->v_sequence < r->first || v->v_sequence > r->last)
+            continue;
+        memcpy(x.publisher, v->v_publisher, SZ_PUBLIC_KEY_LEN);
+        x.first = x.last = v->v_sequence;
+        *left = true;
+        if (pieces_minus(&piece, &n, &cap, &x) != 0) {
+            free(piece);
+            *full = true;
+            return;
+        }
+    }
     /* Large bundles coming in now (on p too: a bundle it sends by id). */
     for (q = peer_first(gs->d); q != NULL && n > 0; q = q->next) {
         const struct gossip_peer *o = q->g;
@@ -3437,6 +3468,15 @@ take_bundle(struct peer *p, uint8_t *bytes, size_t len, const char *resumed_from
         log_msg(LOG_WARN, "peer %s: cannot queue verification", peer_name(p));
         return 0;
     }
+    /* Until it is stored (or refused), no other link is asked for its sequence
+     * (queue_range()): it is not in the store yet, nor coming in on a link. */
+    memcpy(j->v_publisher, h.publisher, SZ_PUBLIC_KEY_LEN);
+    j->v_sequence = h.sequence;
+    j->vall_next = p->d->gossip->verifying;
+    if (j->vall_next != NULL)
+        j->vall_next->vall_prev = j;
+    p->d->gossip->verifying = j;
+    j->vall_linked = true;
     p->g->n_verifying++;
     p->g->verifying_bytes += j->verify_cost;
     p->d->gossip->verifying_all += j->verify_cost;
