@@ -3,7 +3,7 @@
  * (see bench/FETCH.md).
  *
  *   bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] [--articles K]
- *                       [--level L] [--seed S] [--spread-days D]
+ *                       [--level L] [--seed S] [--spread-days D] [--publishers P]
  *       Writes N bundles OUT/NNNNN.bundle (sequences 1..N, default 1000) of K
  *       corpus documents each (default 50), sealed at zstd level L (default 3)
  *       with a publisher key derived from the seed, and OUT/pub.pk (the public
@@ -16,7 +16,10 @@
  *       or, with --spread-days D, spread evenly over the D days before that
  *       day (a library of years: D = 1825). Prints "key value" lines:
  *       bundles, articles, bundle_bytes, text_bytes (sum of the bodies),
- *       seconds.
+ *       seconds. With --publishers P (default 1), P publishers of seeds S to
+ *       S + P - 1, each with its N bundles, OUT/SEED-NNNNN.bundle, in one
+ *       process (a test's store of many publishers); pub.pk and pub.hex then
+ *       hold a line "KEY SEED" per publisher.
  *
  *   bench_fetch_gen open-rate --dir DIR [--passes P]
  *       Loads every DIR/NAME.bundle into memory and times P passes (default 3)
@@ -209,7 +212,7 @@ static int
 cmd_gen(int argc, char **argv)
 {
     const char *corpus = NULL, *out = NULL;
-    unsigned long n_bundles = 1000, per = 50, seed = 1, spread_days = 0;
+    unsigned long n_bundles = 1000, per = 50, seed = 1, spread_days = 0, n_pubs = 1, k_pub;
     int level = 3, i;
     struct doc *docs;
     size_t n_docs, stride;
@@ -220,7 +223,7 @@ cmd_gen(int argc, char **argv)
     struct sz_article *arts;
     char(*ids)[128];
     double t0;
-    FILE *f;
+    FILE *f, *fpk = NULL, *fhex = NULL;
 
     for (i = 0; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -240,13 +243,16 @@ cmd_gen(int argc, char **argv)
             seed = strtoul(v, NULL, 10);
         else if (strcmp(a, "--spread-days") == 0)
             spread_days = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--publishers") == 0)
+            n_pubs = strtoul(v, NULL, 10);
         else
             die("gen: unknown option %s", a);
     }
     if (corpus == NULL || out == NULL || n_bundles == 0 || n_bundles > 99999 || per == 0 ||
-        per > SZ_MAX_ARTICLES || level < 1 || level > 19 || spread_days > 36500)
+        per > SZ_MAX_ARTICLES || level < 1 || level > 19 || spread_days > 36500 || n_pubs == 0 ||
+        n_pubs > 100000)
         die("gen: needs --corpus and --out; 1 <= bundles <= 99999, 1 <= articles <= 4096, "
-            "1 <= level <= 19, spread-days <= 36500");
+            "1 <= level <= 19, spread-days <= 36500, 1 <= publishers <= 100000");
     docs = load_corpus(corpus, &n_docs);
     if (per > n_docs)
         die("gen: the corpus has only %zu documents, fewer than %lu per bundle", n_docs, per);
@@ -254,16 +260,11 @@ cmd_gen(int argc, char **argv)
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         die("cannot make %s: %s", out, strerror(errno));
 
-    sz_store64(in, seed);
-    crypto_generichash(kseed, sizeof kseed, in, sizeof in, (const uint8_t *)"bench-fetch", 11);
-    crypto_sign_seed_keypair(pk, sk, kseed);
-    sz_pk_to_text(pk, pktext);
-    sz_hex(pk, 32, pkhex);
     snprintf(path, sizeof path, "%s/pub.pk", out);
-    if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", pktext) < 0 || fclose(f) != 0)
+    if ((fpk = fopen(path, "w")) == NULL)
         die("cannot write %s", path);
     snprintf(path, sizeof path, "%s/pub.hex", out);
-    if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", pkhex) < 0 || fclose(f) != 0)
+    if ((fhex = fopen(path, "w")) == NULL)
         die("cannot write %s", path);
 
     arts = calloc(per, sizeof *arts);
@@ -271,41 +272,58 @@ cmd_gen(int argc, char **argv)
     if (arts == NULL || ids == NULL)
         die("out of memory");
     t0 = now_s();
-    for (seq = 1; seq <= n_bundles; seq++) {
-        struct sz_seal_params sp;
-        uint8_t *content = NULL, *b = NULL, id[32];
-        size_t content_len = 0, len = 0, j;
-        int rc;
-        for (j = 0; j < per; j++) {
-            const struct doc *d = &docs[(seq - 1 + j * stride) % n_docs];
-            int64_t when =
-                spread_days == 0
-                    ? base + (int64_t)seq * 60
-                    : base - (int64_t)((n_bundles - seq) * spread_days * 86400 / n_bundles);
-            doc_article(d, &arts[j], ids[j], sizeof ids[j], seq, when + (int64_t)j);
-            text_bytes += d->len;
+    for (k_pub = 0; k_pub < n_pubs; k_pub++) {
+        sz_store64(in, seed + k_pub);
+        crypto_generichash(kseed, sizeof kseed, in, sizeof in, (const uint8_t *)"bench-fetch", 11);
+        crypto_sign_seed_keypair(pk, sk, kseed);
+        sz_pk_to_text(pk, pktext);
+        sz_hex(pk, 32, pkhex);
+        if (n_pubs == 1 ? fprintf(fpk, "%s\n", pktext) < 0 || fprintf(fhex, "%s\n", pkhex) < 0
+                        : fprintf(fpk, "%s %lu\n", pktext, seed + k_pub) < 0 ||
+                              fprintf(fhex, "%s %lu\n", pkhex, seed + k_pub) < 0)
+            die("cannot write %s/pub.pk or pub.hex", out);
+        for (seq = 1; seq <= n_bundles; seq++) {
+            struct sz_seal_params sp;
+            uint8_t *content = NULL, *b = NULL, id[32];
+            size_t content_len = 0, len = 0, j;
+            int rc;
+            for (j = 0; j < per; j++) {
+                const struct doc *d = &docs[(seq - 1 + j * stride) % n_docs];
+                int64_t when =
+                    spread_days == 0
+                        ? base + (int64_t)seq * 60
+                        : base - (int64_t)((n_bundles - seq) * spread_days * 86400 / n_bundles);
+                doc_article(d, &arts[j], ids[j], sizeof ids[j], seq, when + (int64_t)j);
+                text_bytes += d->len;
+            }
+            rc = sz_container_encode(arts, per, &content, &content_len);
+            if (rc != 0)
+                die("encoding bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
+            memset(&sp, 0, sizeof sp);
+            sp.secret_key = sk;
+            sp.sequence = seq;
+            sp.created = created;
+            sp.level = level;
+            rc = sz_bundle_seal(&sp, content, content_len, &b, &len, id);
+            if (rc != 0)
+                die("sealing bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
+            if (n_pubs == 1)
+                snprintf(path, sizeof path, "%s/%05llu.bundle", out, (unsigned long long)seq);
+            else
+                snprintf(path, sizeof path, "%s/%lu-%05llu.bundle", out, seed + k_pub,
+                         (unsigned long long)seq);
+            if ((f = fopen(path, "wb")) == NULL || fwrite(b, 1, len, f) != len || fclose(f) != 0)
+                die("cannot write %s", path);
+            bundle_bytes += len;
+            free(content);
+            free(b);
         }
-        rc = sz_container_encode(arts, per, &content, &content_len);
-        if (rc != 0)
-            die("encoding bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
-        memset(&sp, 0, sizeof sp);
-        sp.secret_key = sk;
-        sp.sequence = seq;
-        sp.created = created;
-        sp.level = level;
-        rc = sz_bundle_seal(&sp, content, content_len, &b, &len, id);
-        if (rc != 0)
-            die("sealing bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
-        snprintf(path, sizeof path, "%s/%05llu.bundle", out, (unsigned long long)seq);
-        if ((f = fopen(path, "wb")) == NULL || fwrite(b, 1, len, f) != len || fclose(f) != 0)
-            die("cannot write %s", path);
-        bundle_bytes += len;
-        free(content);
-        free(b);
     }
+    if (fclose(fpk) != 0 || fclose(fhex) != 0)
+        die("cannot write %s/pub.pk or pub.hex", out);
     printf("bundles %lu\narticles %lu\nbundle_bytes %llu\ntext_bytes %llu\nseconds %.3f\n"
            "level %d\ndocuments %zu\npublisher %s\n",
-           n_bundles, n_bundles * per, (unsigned long long)bundle_bytes,
+           n_bundles * n_pubs, n_bundles * n_pubs * per, (unsigned long long)bundle_bytes,
            (unsigned long long)text_bytes, now_s() - t0, level, n_docs, pkhex);
     sodium_memzero(sk, sizeof sk);
     for (size_t k = 0; k < n_docs; k++)
@@ -624,6 +642,7 @@ main(int argc, char **argv)
         return cmd_write_floor(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] "
                     "[--articles K] [--level L] [--seed S] [--spread-days D]\n"
+                    "                           [--publishers P]\n"
                     "       bench_fetch_gen open-rate --dir DIR [--passes P]\n"
                     "       bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] "
                     "[--page-extra N]\n");

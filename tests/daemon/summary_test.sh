@@ -16,16 +16,12 @@ TMP=$(mktemp -d)
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 
 N=2100
-mkdir -p "$TMP/bundles"
 tiny_corpus "$TMP/corpus"
-# One bundle each of N publishers (keys from seeds 1..N).
-for i in $(seq 1 $N); do
-    "$GEN" gen --corpus "$TMP/corpus" --out "$TMP/g" --bundles 1 --articles 1 --level 1 \
-        --seed "$i" >/dev/null || { bad "generating publisher $i"; break; }
-    mv "$TMP/g/00001.bundle" "$TMP/bundles/$i.bundle"
-    echo "$(cat "$TMP/g/pub.hex") $i" >>"$TMP/keys"
-    rm -rf "$TMP/g"
-done
+# One bundle each of N publishers (keys from seeds 1..N), in one process:
+# lines "KEY-HEX SEED" in $TMP/keys.
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/bundles" --bundles 1 --articles 1 --level 1 \
+    --seed 1 --publishers $N >/dev/null || bad "generating $N publishers"
+cp "$TMP/bundles/pub.hex" "$TMP/keys"
 check "relay starts" start_daemon relay --expiry-days 0
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP/bundles/"*.bundle >"$TMP/import.out" 2>&1
 [ "$(grep -c '^stored ' "$TMP/import.out")" -eq $N ] && ok ||
