@@ -2345,8 +2345,47 @@ pieces_minus(struct range_req **piece, size_t *n, size_t *cap, const struct rang
  * coming in on any link. Sets *left when some of r was left to another peer
  * (or link), *full when p's queue is.
  */
+/* A bundle taken and not yet stored or refused (gossip.verifying), for queue_range(). */
+struct vseq {
+    uint8_t publisher[SZ_PUBLIC_KEY_LEN];
+    uint64_t sequence;
+};
+
+static int
+cmp_vseq(const void *a, const void *b)
+{
+    const struct vseq *x = a, *y = b;
+    int c = memcmp(x->publisher, y->publisher, SZ_PUBLIC_KEY_LEN);
+    return c != 0 ? c : (x->sequence > y->sequence) - (x->sequence < y->sequence);
+}
+
+/* gossip.verifying sorted, once per comparison (tens of thousands when small
+ * bundles pour in: not scanned for each of up to 1024 ranges). NULL with *n 0
+ * when there are none, or no memory (then they may be asked twice). */
+static struct vseq *
+verifying_sorted(const struct gossip *gs, size_t *n)
+{
+    const struct gjob *v;
+    struct vseq *out;
+    size_t k = 0;
+
+    *n = 0;
+    for (v = gs->verifying; v != NULL; v = v->vall_next)
+        k++;
+    if (k == 0 || (out = malloc(k * sizeof *out)) == NULL)
+        return NULL;
+    for (v = gs->verifying, k = 0; v != NULL; v = v->vall_next, k++) {
+        memcpy(out[k].publisher, v->v_publisher, SZ_PUBLIC_KEY_LEN);
+        out[k].sequence = v->v_sequence;
+    }
+    qsort(out, k, sizeof *out, cmp_vseq);
+    *n = k;
+    return out;
+}
+
 static void
-queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *left, bool *full)
+queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, const struct vseq *vs,
+            size_t n_vs, bool *left, bool *full)
 {
     struct gossip_peer *g = p->g;
     int64_t now = (int64_t)uv_now(gs->d->loop);
@@ -2360,20 +2399,33 @@ queue_range(struct gossip *gs, struct peer *p, const struct range_req *r, bool *
         return;
     }
     piece[0] = *r;
-    /* Bundles taken and waiting for verification or being verified: if one fails,
-     * *left has the ranges compared again. */
-    for (const struct gjob *v = gs->verifying; v != NULL && n > 0; v = v->vall_next) {
-        struct range_req x;
-        if (memcmp(v->v_publisher, r->publisher, SZ_PUBLIC_KEY_LEN) != 0 ||
-            v->v_sequence < r->first || v->v_sequence > r->last)
-            continue;
-        memcpy(x.publisher, v->v_publisher, SZ_PUBLIC_KEY_LEN);
-        x.first = x.last = v->v_sequence;
-        *left = true;
-        if (pieces_minus(&piece, &n, &cap, &x) != 0) {
-            free(piece);
-            *full = true;
-            return;
+    /* Bundles taken and waiting for verification or being verified (vs, sorted):
+     * if one fails, *left has the ranges compared again. */
+    if (n_vs > 0) {
+        size_t lo = 0, hi = n_vs;
+        struct vseq key;
+        memcpy(key.publisher, r->publisher, SZ_PUBLIC_KEY_LEN);
+        key.sequence = r->first;
+        while (lo < hi) { /* the first at or after (publisher, first) */
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp_vseq(&vs[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (;
+             lo < n_vs && n > 0 && memcmp(vs[lo].publisher, r->publisher, SZ_PUBLIC_KEY_LEN) == 0 &&
+             vs[lo].sequence <= r->last;
+             lo++) {
+            struct range_req x;
+            memcpy(x.publisher, r->publisher, SZ_PUBLIC_KEY_LEN);
+            x.first = x.last = vs[lo].sequence;
+            *left = true;
+            if (pieces_minus(&piece, &n, &cap, &x) != 0) {
+                free(piece);
+                *full = true;
+                return;
+            }
         }
     }
     /* Large bundles coming in now (on p too: a bundle it sends by id). */
@@ -2468,10 +2520,12 @@ done_compare(struct gjob *j)
     struct peer *p = j->p;
     struct gossip_peer *g = p->g;
     bool left = false, full = j->truncated;
-    size_t i;
+    size_t i, n_vs;
+    struct vseq *vs;
 
     if (p->closing || g == NULL)
         return;
+    vs = verifying_sorted(j->gs, &n_vs);
     for (i = 0; i < j->n_want; i++) {
         /* Below the floor: evicted or expired here; not fetched again. */
         uint64_t floor = floor_of(j->gs, j->want[i].publisher);
@@ -2479,8 +2533,9 @@ done_compare(struct gjob *j)
             continue;
         if (j->want[i].first < floor)
             j->want[i].first = floor;
-        queue_range(j->gs, p, &j->want[i], &left, &full);
+        queue_range(j->gs, p, &j->want[i], vs, n_vs, &left, &full);
     }
+    free(vs);
     /*
      * Cut at the queue's limit: compared again once these ranges are in.
      * Left to other peers: compared again when their rounds end, or they
