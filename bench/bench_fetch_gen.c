@@ -4,6 +4,7 @@
  *
  *   bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] [--articles K]
  *                       [--level L] [--seed S] [--spread-days D] [--publishers P]
+ *                       [--sequence Q]
  *       Writes N bundles OUT/NNNNN.bundle (sequences 1..N, default 1000) of K
  *       corpus documents each (default 50), sealed at zstd level L (default 3)
  *       with a publisher key derived from the seed, and OUT/pub.pk (the public
@@ -19,7 +20,8 @@
  *       seconds. With --publishers P (default 1), P publishers of seeds S to
  *       S + P - 1, each with its N bundles, OUT/SEED-NNNNN.bundle, in one
  *       process (a test's store of many publishers); pub.pk and pub.hex then
- *       hold a line "KEY SEED" per publisher.
+ *       hold a line "KEY SEED" per publisher. With --sequence Q, every bundle
+ *       is signed with sequence Q (bundles that equivocate: a test's flood).
  *
  *   bench_fetch_gen open-rate --dir DIR [--passes P]
  *       Loads every DIR/NAME.bundle into memory and times P passes (default 3)
@@ -213,6 +215,7 @@ cmd_gen(int argc, char **argv)
 {
     const char *corpus = NULL, *out = NULL;
     unsigned long n_bundles = 1000, per = 50, seed = 1, spread_days = 0, n_pubs = 1, k_pub;
+    unsigned long long fixed_seq = 0;
     int level = 3, i;
     struct doc *docs;
     size_t n_docs, stride;
@@ -245,14 +248,17 @@ cmd_gen(int argc, char **argv)
             spread_days = strtoul(v, NULL, 10);
         else if (strcmp(a, "--publishers") == 0)
             n_pubs = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--sequence") == 0)
+            fixed_seq = strtoull(v, NULL, 10);
         else
             die("gen: unknown option %s", a);
     }
     if (corpus == NULL || out == NULL || n_bundles == 0 || n_bundles > 99999 || per == 0 ||
         per > SZ_MAX_ARTICLES || level < 1 || level > 19 || spread_days > 36500 || n_pubs == 0 ||
-        n_pubs > 100000)
+        n_pubs > 100000 || fixed_seq > (unsigned long long)INT64_MAX)
         die("gen: needs --corpus and --out; 1 <= bundles <= 99999, 1 <= articles <= 4096, "
-            "1 <= level <= 19, spread-days <= 36500, 1 <= publishers <= 100000");
+            "1 <= level <= 19, spread-days <= 36500, 1 <= publishers <= 100000, "
+            "sequence < 2^63");
     docs = load_corpus(corpus, &n_docs);
     if (per > n_docs)
         die("gen: the corpus has only %zu documents, fewer than %lu per bundle", n_docs, per);
@@ -301,7 +307,7 @@ cmd_gen(int argc, char **argv)
                 die("encoding bundle %llu: %s", (unsigned long long)seq, sz_strerror(rc));
             memset(&sp, 0, sizeof sp);
             sp.secret_key = sk;
-            sp.sequence = seq;
+            sp.sequence = fixed_seq != 0 ? fixed_seq : seq;
             sp.created = created;
             sp.level = level;
             rc = sz_bundle_seal(&sp, content, content_len, &b, &len, id);
@@ -642,7 +648,7 @@ main(int argc, char **argv)
         return cmd_write_floor(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] "
                     "[--articles K] [--level L] [--seed S] [--spread-days D]\n"
-                    "                           [--publishers P]\n"
+                    "                           [--publishers P] [--sequence Q]\n"
                     "       bench_fetch_gen open-rate --dir DIR [--passes P]\n"
                     "       bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] "
                     "[--page-extra N]\n");

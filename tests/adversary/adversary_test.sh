@@ -36,7 +36,8 @@
 # parts run as three tests, each with its own daemons, so that they can run
 # side by side.
 #
-# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR [all|links|attacks|load]
+# usage: adversary_test.sh SAMIZDAT SAMIZDATD ADVERSARY SOURCE_DIR [all|links|attacks|load
+#        [BENCH_FETCH_GEN]] (the generator, for "attacks": by default beside SAMIZDAT's build)
 # SZ_ADV_STRICT=1 also counts checks of daemon bugs already reported (below).
 set -u
 SZ=$1
@@ -44,6 +45,7 @@ SZD=$2
 ADV=$3
 SRC=$4
 PART=${5:-all}
+GEN=${6:-$(dirname "$SZ")/../bench/bench_fetch_gen}
 case $PART in
 all | links | attacks | load) ;;
 *)
@@ -79,12 +81,12 @@ note() { echo "  $*"; }
 
 # status_field NAME FIELD: a top-level number of `samizdat status --json`.
 status_field() {
-    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+    szq status --socket "$TMP/$1/control.sock" --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 # n_peers NAME: open peer links.
 n_peers() {
-    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+    szq status --socket "$TMP/$1/control.sock" --json |
         python3 -c 'import json, sys; print(len(json.load(sys.stdin)["peers"]))'
 }
 pid_of() { eval echo "\$PID_$1"; }
@@ -92,17 +94,21 @@ alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(pid_of "$1")/status" 2>/dev/null || echo 0; }
 
 # rss_watch NAME FILE: samples VmRSS every 0.1 s and keeps the highest in FILE.
-# Runs until killed (rss_watch_stop).
+# Runs until killed (rss_watch_stop). It starts no process per sample.
 rss_watch() {
-    local max=0 r
+    local max=0 r k v status
+    status=/proc/$(pid_of "$1")/status
     while :; do
-        r=$(rss_kb "$1")
+        r=0
+        while read -r k v _; do
+            [ "$k" = VmRSS: ] && r=$v && break
+        done 2>/dev/null <"$status"
         if [ "${r:-0}" -gt "$max" ]; then
             max=$r
             # Renamed into place: a sampler killed mid-write never leaves an empty file.
             echo "$max" >"$2.tmp" && mv -f "$2.tmp" "$2"
         fi
-        sleep 0.1
+        nap 0.1
     done
 }
 RSS_PID=
@@ -125,26 +131,26 @@ rss_watch_stop() {
 
 # count_p1 NAME: bundles of A's publisher key the daemon holds.
 count_p1() {
-    "$SZ" list --socket "$TMP/$1/control.sock" --publisher "$TMP/p1.pk" 2>/dev/null | wc -l
+    szq list --socket "$TMP/$1/control.sock" --publisher "$TMP/p1.pk" 2>/dev/null | wc -l
 }
 wait_p1() { # wait_p1 NAME N SECONDS
     local _
     for _ in $(seq 1 $(($3 * 10))); do
         [ "$(count_p1 "$1")" -ge "$2" ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
 
 # count_pub NAME KEY: bundles of publisher key KEY ($TMP/KEY.pk) the daemon holds.
 count_pub() {
-    "$SZ" list --socket "$TMP/$1/control.sock" --publisher "$TMP/$2.pk" 2>/dev/null | wc -l
+    szq list --socket "$TMP/$1/control.sock" --publisher "$TMP/$2.pk" 2>/dev/null | wc -l
 }
 wait_pub() { # wait_pub NAME KEY N SECONDS
     local _
     for _ in $(seq 1 $(($4 * 10))); do
         [ "$(count_pub "$1" "$2")" -ge "$3" ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -234,7 +240,7 @@ TPORT=127.0.0.1:$(peer_port T)
 T2PORT=127.0.0.1:$(peer_port T2)
 for _ in $(seq 1 50); do
     [ "$(n_peers T)" -ge 1 ] && [ "$(n_peers T2)" -ge 1 ] && [ "$(n_peers B)" -ge 3 ] && break
-    sleep 0.1
+    nap 0.1
 done
 echo "setup: A, B, T ($TPORT), T2 ($T2PORT) linked in $(since "$T_START") s;" \
     "T's VmRSS $(($(rss_kb T) / 1024)) MB"
@@ -324,7 +330,7 @@ note "bad-signature: misbehaviour $m0 -> $m1, refused $r0 -> $r1"
 [ "$m1" -gt "$m0" ] && ok || bad "bad-signature: misbehaviour did not grow"
 [ "$r1" -gt "$r0" ] && ok || bad "bad-signature: the refused bundle is not counted ($r0 -> $r1)"
 banned_in_log T 127.0.0.17 && ok || bad "bad-signature: T did not log a ban of 127.0.0.17"
-"$SZ" list --socket "$TMP/T/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
+szq list --socket "$TMP/T/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
     bad "bad-signature: T stored a bundle of p2" || ok
 still_up bad-signature T
 
@@ -361,7 +367,7 @@ m1=$(status_field T2 misbehaviour)
 note "push-unwanted: T2's misbehaviour $m0 -> $m1"
 [ "$m1" -gt "$m0" ] && ok || bad "push-unwanted (uncarried): T2's misbehaviour did not grow"
 banned_in_log T2 127.0.0.21 && ok || bad "push-unwanted: T2 did not log a ban of 127.0.0.21"
-"$SZ" list --socket "$TMP/T2/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
+szq list --socket "$TMP/T2/control.sock" --publisher "$TMP/p2.pk" | grep -q . &&
     bad "push-unwanted: T2 stored a bundle of a publisher it does not carry" || ok
 still_up push-unwanted T
 still_up push-unwanted T2
@@ -388,10 +394,10 @@ rss_watch_start T
 FLOOD=$!
 for _ in $(seq 1 50); do
     grep -q '^announced:' "$TMP/flood.out" && break
-    sleep 0.1
+    nap 0.1
 done
 # While the flooder is connected, T shows it with its ignored announcements counted.
-"$SZ" status --socket "$TMP/T/control.sock" --json | python3 -c '
+szq status --socket "$TMP/T/control.sock" --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 bad = [p for p in s["peers"] if p["address"].startswith("127.0.0.24:")]
@@ -493,7 +499,7 @@ wait_bundles F "$N_HONEST" 30 || bad "hold-links: F did not get the honest bundl
 HOLD=$!
 for _ in $(seq 1 100); do
     [ "$(grep -c 'handshake from 127.0.0.30 done' "$TMP/hold.out" 2>/dev/null)" -ge 8 ] && break
-    sleep 0.1
+    nap 0.1
 done
 rc=0
 timeout 20 "$SZ" fetch --peer "127.0.0.1:$(peer_port F)" --trust-file "$TMP/trust" \
@@ -534,7 +540,7 @@ while time.time() - t0 < 12:
 print("connections", n, flush=True)
 ' >"$TMP/lure.out" &
 LURE=$!
-for _ in $(seq 1 50); do [ -s "$TMP/lure.out" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$TMP/lure.out" ] && break; nap 0.1; done
 LURE_PORT=$(head -1 "$TMP/lure.out")
 "$ADV" peers-inject "$TPORT" "$LURE_PORT" 1 --hold 6 --from 127.0.0.32 >"$TMP/inject.out" 2>&1 ||
     bad "peers-inject: $(cat "$TMP/inject.out")"
@@ -626,23 +632,21 @@ honest "after repeated bundles" T2
 # the equivocations (status, and each new link's SUMMARY) sorted every pair:
 # 20 s of CPU and 871 MB of temporary disk at 4000. T keeps two.
 echo "equiv-flood: 200 bundles of p12, all with sequence 5, for one REQUEST_RANGE"
-mkdir -p "$TMP/eq"
-for i in $(seq 1 200); do
-    printf -- '---\ntitle: Eq %s\nid: eq\n---\nVersion %s.\n' "$i" "$i" >"$TMP/eq/e.md"
-    "$SZ" pack --secret-key "$TMP/p12.sk" --level 1 --sequence 5 --reuse-sequence \
-        --output "$TMP/eq/$i.bundle" "$TMP/eq/e.md" >/dev/null 2>&1 || bad "pack eq $i"
-done
-rm "$TMP/eq/e.md"
+# Made in one process, by a publisher of the generator's (its key replaces p12's).
+tiny_corpus "$TMP/eqcorpus"
+"$GEN" gen --corpus "$TMP/eqcorpus" --out "$TMP/eq" --bundles 200 --articles 1 --level 1 \
+    --seed 12 --sequence 5 >/dev/null && mv "$TMP/eq/pub.pk" "$TMP/p12.pk" &&
+    rm "$TMP/eq/pub.hex" || bad "make the 200 bundles of sequence 5"
 t0=$EPOCHREALTIME
 adversary "equiv-flood" equiv-flood "$TPORT" "$TMP/eq" --from 127.0.0.47
 for _ in $(seq 1 50); do
     [ "$(count_pub T p12)" -ge 2 ] && break
-    sleep 0.1
+    nap 0.1
 done
 sleep 1 # what else it would store
 held=$(count_pub T p12)
 t1=$EPOCHREALTIME
-"$SZ" status --socket "$TMP/T/control.sock" --json >"$TMP/eq.json" || bad "equiv-flood: status failed"
+szq status --socket "$TMP/T/control.sock" --json >"$TMP/eq.json" || bad "equiv-flood: status failed"
 note "equiv-flood: T holds $held of the 200 bundles, status in $(since "$t1") s, in all $(since "$t0") s"
 [ "$held" -eq 2 ] && ok ||
     bad "equiv-flood: T holds $held bundles of p12's sequence 5: wanted the 2 that prove it"
@@ -728,15 +732,15 @@ BOMBS=$!
 for _ in $(seq 1 300); do
     grep -q "^sent:" "$TMP/bombs.out" && break
     kill -0 $BOMBS 2>/dev/null || break
-    sleep 0.05
+    nap 0.05
 done
 worst=0.0
 for _ in 1 2 3; do
     t0=$EPOCHREALTIME
-    "$SZ" status --socket "$TMP/V/control.sock" >/dev/null || bad "bombs: status failed"
+    szq status --socket "$TMP/V/control.sock" >/dev/null || bad "bombs: status failed"
     took=$(since "$t0")
     awk -v a="$took" -v b="$worst" 'BEGIN { exit !(a > b) }' && worst=$took
-    sleep 0.2
+    nap 0.2
 done
 rc=0
 wait $BOMBS || rc=$?
@@ -792,7 +796,7 @@ pack p3 via-r
 start_daemon R "${COMMON[@]}" --peer "$T2PORT" --max-inbound 0 --outbound-target 1 || bad "start R"
 for _ in $(seq 1 50); do
     [ "$(n_peers R)" -ge 1 ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$(n_peers R)" -ge 1 ] && ok || bad "R did not link to T2 within 5 s"
 "$SZ" import --socket "$TMP/T/control.sock" "$TMP/slowread-1.bundle" "$TMP/slowread-2.bundle" \
@@ -844,7 +848,7 @@ while [ "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) }')"
     n_muted3=$(grep -c "peer 127.0.0.6[012]:[0-9]*: did not answer a request for a bundle it announced" \
         "$TMP/T2.log")
     [ "$n_muted" -ge 1 ] && [ "$n_muted3" -ge 3 ] && break
-    sleep 0.2
+    nap 0.2
 done
 note "fake-announce: T2 ignores $n_muted of one address's 4 links and $n_muted3 of the 3" \
     "addresses' after $(since "$t0") s"
@@ -899,7 +903,7 @@ rss_watch_start T
 HOARD=$!
 for _ in $(seq 1 100); do
     grep -q "reading nothing" "$TMP/hoard.out" && break
-    sleep 0.1
+    nap 0.1
 done
 sleep 2
 rss1=$(rss_kb T)
@@ -907,7 +911,7 @@ note "hoard: T's VmRSS grew by $(((rss1 - rss0) / 1024)) MB with the 16 links (b
 [ "${rss1:-0}" -gt 0 ] && [ $((rss1 - rss0)) -lt $((128 * 1024)) ] && ok ||
     bad "hoard: 16 links that never read took $(((rss1 - rss0) / 1024)) MB of T's memory"
 # What T holds for each of them (its status): at most 4 MiB and one chunk (4.5 MiB).
-queues=$("$SZ" status --socket "$TMP/T/control.sock" --json | python3 -c '
+queues=$(szq status --socket "$TMP/T/control.sock" --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 q = [p.get("send_queue_bytes", -1) for p in s["peers"] if p["address"].startswith("127.0.0.44:")]
@@ -944,7 +948,7 @@ RSS_BOUND_KB=$RSS_BOUND_PLAIN
 for _ in $(seq 1 40); do
     rss2=$(rss_kb T)
     [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((80 * 1024)) ] && break
-    sleep 0.5
+    nap 0.5
 done
 note "hoard: T's VmRSS $((rss2 / 1024)) MB once the links were gone ($((rss0 / 1024)) MB before them)"
 [ "${rss2:-0}" -gt 0 ] && [ $((rss2 - rss0)) -lt $((80 * 1024)) ] && ok ||

@@ -97,7 +97,7 @@ start_evil() {
     for _ in $(seq 1 50); do
         port=$(head -1 "$TMP/evil.$name.log" 2>/dev/null)
         [ -n "$port" ] && break
-        sleep 0.1
+        nap 0.1
     done
     case $port in
     '' | *[!0-9]*)
@@ -114,7 +114,7 @@ evil_asked() {
     for _ in $(seq 1 50); do
         [ "$(grep -c ': accepted$' "$TMP/evil.$1.log")" -eq \
             "$(grep -c ': ended' "$TMP/evil.$1.log")" ] && break
-        sleep 0.1
+        nap 0.1
     done
     grep -c ': REQUEST_RANGE ' "$TMP/evil.$1.log"
 }
@@ -223,7 +223,7 @@ publish() { # publish NAME: one more article, on the relay within 20 s
 # export_seq N FILE: the honest bundle of sequence N, from the relay.
 export_seq() {
     local id
-    id=$("$SZ" list --socket "$TMP/relay/control.sock" | awk -v s="$1" '$3 == s { print $1 }')
+    id=$(szq list --socket "$TMP/relay/control.sock" | awk -v s="$1" '$3 == s { print $1 }')
     "$SZ" export --socket "$TMP/relay/control.sock" "$id" --output "$2" >/dev/null 2>&1 ||
         bad "export sequence $1"
 }
@@ -265,7 +265,7 @@ while True:
 PIDS+=($!)
 for _ in $(seq 1 50); do
     [ -s "$TMP/proxy.port" ] && break
-    sleep 0.1
+    nap 0.1
 done
 SLOW_RELAY=127.0.0.1:$(head -1 "$TMP/proxy.port")
 

@@ -35,7 +35,7 @@ python3 "$SRC/tests/adversary/dumpproxy.py" "$(peer_port A)" "$TMP/dump" &
 PROXY=$!
 for _ in $(seq 1 50); do
     [ -s "$TMP/dump/port" ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ -s "$TMP/dump/port" ] || bad "the recording relay did not start"
 RELAY=127.0.0.1:$(cat "$TMP/dump/port")
@@ -56,16 +56,16 @@ sleep 1
 "$SZ" publish --socket "$TMP/A/control.sock" "$TMP/article.md" >/dev/null || bad "publish at A"
 check "B gets the article through the relay" wait_bundles B 1 20
 check "C gets the article through the relay" wait_bundles C 1 20
-ID=$("$SZ" list --socket "$TMP/B/control.sock" | awk 'NR == 1 { print $1 }')
+ID=$(szq list --socket "$TMP/B/control.sock" | awk 'NR == 1 { print $1 }')
 "$SZ" export --socket "$TMP/B/control.sock" "$ID" --output "$TMP/article.bundle" >/dev/null ||
     bad "export the bundle from B"
 keys=()
 for n in A B C; do
-    keys+=("$("$SZ" status --socket "$TMP/$n/control.sock" --json |
+    keys+=("$(szq status --socket "$TMP/$n/control.sock" --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["node_key"])')")
 done
 for n in C B A; do stop_daemon $n || bad "$n did not stop cleanly"; done
-sleep 0.3
+nap 0.3
 kill "$PROXY" 2>/dev/null
 wait "$PROXY" 2>/dev/null
 PROXY=

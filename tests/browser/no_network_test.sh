@@ -51,6 +51,11 @@ if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is not installed"
     exit 77
 fi
+# The system's python3 rather than a version manager's shim that may come
+# first on PATH (it starts a dozen processes a call).
+if [ -x /usr/bin/python3 ]; then
+    python3() { /usr/bin/python3 "$@"; }
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sz-browser-XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -1299,7 +1299,7 @@ for mode in stall huge; do
     python3 "$TMP/fake_daemon.py" "$mode" "$TMP/$mode.sock" &
     FAKE_PID=$!
     trap 'kill "$FAKE_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-    for _ in $(seq 50); do [ -S "$TMP/$mode.sock" ] && break; sleep 0.1; done
+    for _ in $(seq 50); do [ -S "$TMP/$mode.sock" ] && break; nap 0.1; done
     if [ "$mode" = stall ]; then
         SAMIZDAT_CTL_TIMEOUT=2 expect_status "status on a stalled daemon" 6 timeout 20 "$SZ" \
             status --socket "$TMP/stall.sock"

@@ -4,6 +4,23 @@ PASS=0
 FAIL=0
 FAILURES=()
 
+# Polling loops run hundreds of times a test, on machines where starting a
+# process costs milliseconds: their helpers start as few as they can.
+#
+# nap SECONDS: sleeps without starting a process (a read that times out on a
+# pipe whose write end this shell holds too, so it never ends sooner).
+exec {SZ_NAP_FD}<> <(:)
+nap() {
+    read -r -t "$1" -u "$SZ_NAP_FD" _ 2>/dev/null
+    return 0
+}
+# The system's python3, where deps.sh installs what the tests import, rather
+# than a version manager's shim that may come first on PATH (it starts a
+# dozen processes a call).
+if [ -x /usr/bin/python3 ]; then
+    python3() { /usr/bin/python3 "$@"; }
+fi
+
 ok() { PASS=$((PASS + 1)); }
 bad() {
     FAIL=$((FAIL + 1))

@@ -14,11 +14,13 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
     add_test(NAME daemon_adversary
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd>
-                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} attacks)
+                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} attacks
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME daemon_adversary_links
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd>
-                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} links)
+                     $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} links
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME daemon_wire
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/wire_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
@@ -32,7 +34,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
         add_test(NAME daemon_adversary_load
                  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adversary/adversary_test.sh
                          $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd>
-                         $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} load)
+                         $<TARGET_FILE:sz_adversary> ${PROJECT_SOURCE_DIR} load
+                         $<TARGET_FILE:bench_fetch_gen>)
         # It keeps a core busy for 10 s only (some 40 s of CPU in its 150),
         # but its memory bounds want few tests beside it: with one slot, its
         # "hoard" bound failed once (T gave back too little within 20 s).

@@ -8,7 +8,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME daemon_gossip
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/gossip_test.sh
-                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME daemon_fetch
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/fetch_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
@@ -29,7 +30,8 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
     add_test(NAME daemon_import
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/import_test.sh
-                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR})
+                     $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}
+                     $<TARGET_FILE:bench_fetch_gen>)
     add_test(NAME daemon_ctl_client
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/daemon/ctl_client_test.sh
                      $<TARGET_FILE:samizdat-cli> $<TARGET_FILE:samizdatd> ${PROJECT_SOURCE_DIR}

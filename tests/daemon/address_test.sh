@@ -133,7 +133,7 @@ while True:
 DNS=$!
 for _ in $(seq 1 50); do
     grep -q ready "$TMP/dns.out" && break
-    sleep 0.1
+    nap 0.1
 done
 printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n' >"$TMP/resolv.conf"
 printf 'hosts: files dns\n' >"$TMP/nsswitch.conf"

@@ -19,7 +19,7 @@ trap 'kill "${PROXIES[@]}" "${EVILS[@]}" 2>/dev/null; cleanup_daemons; [ -n "${K
 
 # links_in NAME: "bundles bytes" received over all of the daemon's links.
 links_in() {
-    "$SZ" status --json --socket "$TMP/$1/control.sock" | python3 -c '
+    szq status --json --socket "$TMP/$1/control.sock" | python3 -c '
 import json, sys
 links = json.load(sys.stdin)["peers"]
 print(sum(l["bundles_in"] for l in links), sum(l["bytes_in"] for l in links))'
@@ -35,7 +35,7 @@ start_evil() {
     for _ in $(seq 1 50); do
         port=$(grep -m1 -x '[0-9][0-9]*' "$TMP/evil.$name.log" 2>/dev/null)
         [ -n "$port" ] && break
-        sleep 0.1
+        nap 0.1
     done
     EVIL=${EVIL_HOST:-127.0.0.1}:$port
 }
@@ -58,7 +58,7 @@ relink() {
 }
 # per_link NAME: the bundles received on each of the daemon's links.
 per_link() {
-    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+    szq status --json --socket "$TMP/$1/control.sock" |
         python3 -c 'import json,sys; print(*(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))'
 }
 # since T0: whole seconds since T0 (date +%s).
@@ -100,7 +100,7 @@ relink f e
 (
     for _ in $(seq 1 180); do
         [ "$(count_bundles e)" -ge $N ] && date +%s >"$TMP/e.done" && exit
-        sleep 0.5
+        nap 0.5
     done
 ) &
 E_WATCH=$!
@@ -197,14 +197,14 @@ wait_bundles y 1 20 && ok || bad "y did not get the 8 MiB bundle"
 for _ in $(seq 1 100); do
     read -r _ h_bytes < <(links_in h)
     [ "${h_bytes:-0}" -ge $((512 << 10)) ] && break
-    sleep 0.1
+    nap 0.1
 done
 relink y h
 t0=$(date +%s)
 wait_bundles h 1 40 && ok || bad "h did not get the 8 MiB bundle"
 sleep 1
 read -r n_in bytes_in < <(links_in h)
-SIZE=$("$SZ" list --socket "$TMP/pub/control.sock" --json |
+SIZE=$(szq list --socket "$TMP/pub/control.sock" --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["size"])')
 note "5: h holds $(count_bundles h) ($(since "$t0") s after y linked to it); received $n_in bundles, $bytes_in bytes for $SIZE"
 [ "$n_in" -eq 1 ] && [ "$bytes_in" -le $((SIZE + SIZE / 20)) ] && ok ||
@@ -234,7 +234,7 @@ timeout 60 "$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port a)" \
 [ $rc -eq 0 ] && ok || bad "the reader's fetch from a and b: exit $rc: $(tail -2 "$TMP/fetch6.err")"
 for _ in $(seq 1 50); do
     [ "$(grep -c '^CLOSED ' "$TMP/proxy.reader.log")" -ge 2 ] && break
-    sleep 0.1
+    nap 0.1
 done
 downs=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.reader.log" | sort -n | tr '\n' ' ')
 note "6: the reader fetched $(grep -o '"bundles":[0-9]*' "$TMP/fetch6.json") in $(since "$t0") s; bytes per link: $downs for $TOTAL6 of bundles"
@@ -278,7 +278,7 @@ stop_daemon k && ok || bad "k stops cleanly: $(tail -3 "$TMP/k.log")"
 check "relay m starts" start_daemon m --expiry-days 0
 "$SZ" import --socket "$TMP/m/control.sock" "$TMP/g7/"*[13579].bundle >"$TMP/import8" 2>&1
 [ "$(grep -c '^stored ' "$TMP/import8")" -eq 1500 ] && ok || bad "import of the 1500 odd sequences into m"
-store_bytes() { "$SZ" status --json --socket "$TMP/$1/control.sock" | python3 -c 'import json, sys; print(json.load(sys.stdin)["bytes"])'; }
+store_bytes() { szq status --json --socket "$TMP/$1/control.sock" | python3 -c 'import json, sys; print(json.load(sys.stdin)["bytes"])'; }
 before8=$(store_bytes m)
 stop_daemon m
 t0=$(date +%s)
@@ -289,7 +289,7 @@ note "8: m holds $(count_bundles m) of $HELD after $(since "$t0") s"
 # the 1,500 gaps, m lacks what a holds of the other sections' publishers
 # (whole ranges, a few hundred bytes each): 16 KB are allowed for those.
 got8=$(($(store_bytes m) - ${before8:-0}))
-wire8=$("$SZ" status --json --socket "$TMP/m/control.sock" | python3 -c '
+wire8=$(szq status --json --socket "$TMP/m/control.sock" | python3 -c '
 import json, sys
 links = json.load(sys.stdin)["peers"]
 print(sum(l["bytes_in"] + l["bytes_out"] for l in links))')

@@ -1,5 +1,14 @@
 # Helpers for tests that run real samizdatd processes in temporary folders.
-# Needs: SZ (client), SZD (daemon), TMP (a temporary folder) set by the caller.
+# Needs: SZ (client), SZD (daemon), TMP (a temporary folder) set by the caller,
+# and tests/cli/lib.sh (nap) sourced.
+
+# szq ARGS...: the client for a query that polls (status, list): under
+# AddressSanitizer without the leak check at exit, which costs more than the
+# query on a slow machine and would only repeat, hundreds of times a test,
+# what the control and client tests check with it.
+szq() {
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$SZ" "$@"
+}
 
 # start_daemon NAME ARGS...: starts samizdatd with data folder $TMP/NAME,
 # logging to $TMP/NAME.log, and waits until its control socket answers.
@@ -9,17 +18,19 @@ start_daemon() {
     mkdir -p "$TMP/$name"
     "$SZD" --data-dir "$TMP/$name" --listen 127.0.0.1:0 "$@" >>"$TMP/$name.log" 2>&1 &
     eval "PID_$name=$!"
-    local i
-    for i in $(seq 1 100); do
-        if "$SZ" status --socket "$TMP/$name/control.sock" >/dev/null 2>&1; then
+    local i pid
+    pid=$(eval echo "\$PID_$name")
+    for ((i = 0; i < 100; i++)); do
+        if [ -S "$TMP/$name/control.sock" ] &&
+            szq status --socket "$TMP/$name/control.sock" >/dev/null 2>&1; then
             return 0
         fi
-        if ! kill -0 "$(eval echo \$PID_$name)" 2>/dev/null; then
+        if ! kill -0 "$pid" 2>/dev/null; then
             echo "samizdatd $name exited during start-up:" >&2
             tail -5 "$TMP/$name.log" >&2
             return 1
         fi
-        sleep 0.1
+        nap 0.1
     done
     echo "samizdatd $name did not become ready in 10 s" >&2
     return 1
@@ -63,16 +74,16 @@ peer_port() {
 
 # count_bundles NAME: how many bundles the daemon holds.
 count_bundles() {
-    "$SZ" list --socket "$TMP/$1/control.sock" 2>/dev/null | wc -l
+    szq list --socket "$TMP/$1/control.sock" 2>/dev/null | wc -l
 }
 
 # wait_bundles NAME N SECONDS: waits until the daemon holds at least N bundles.
 wait_bundles() {
     local i n
-    for i in $(seq 1 $(($3 * 10))); do
+    for ((i = 0; i < $3 * 10; i++)); do
         n=$(count_bundles "$1")
         [ "$n" -ge "$2" ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     echo "$1 holds $(count_bundles "$1") bundles, wanted $2 within $3 s" >&2
     return 1
@@ -82,9 +93,9 @@ wait_bundles() {
 # (grep); returns 1 when none did in time.
 wait_log() {
     local i
-    for i in $(seq 1 $(($3 * 10))); do
+    for ((i = 0; i < $3 * 10; i++)); do
         grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -94,15 +105,15 @@ wait_log() {
 # address and adds its pid to PROXIES, logging to $TMP/proxy.LABEL.log (LABEL:
 # MODE when not given).
 start_proxy() {
-    local mode=$1 label=${2:-$1} port=
+    local mode=$1 label=${2:-$1} port= i
     shift $(($# < 2 ? $# : 2))
     python3 "$SRC/tests/daemon/socks5.py" "$mode" "$TMP/proxy.$label.log" "$@" \
         >"$TMP/proxy.$label.port" 2>&1 &
     PROXIES+=($!)
-    for _ in $(seq 1 50); do
+    for ((i = 0; i < 50; i++)); do
         port=$(head -1 "$TMP/proxy.$label.port" 2>/dev/null)
         [ -n "$port" ] && break
-        sleep 0.1
+        nap 0.1
     done
     PROXY=127.0.0.1:$port
 }

@@ -54,7 +54,7 @@ while :; do
     fi
     ok
     # Everything reported so far is there and verifies.
-    "$SZ" list --socket "$SOCK" --json >"$TMP/list.json" || bad "round $round: list"
+    szq list --socket "$SOCK" --json >"$TMP/list.json" || bad "round $round: list"
     missing=0
     while read -r id; do
         [ -n "$id" ] || continue
@@ -62,7 +62,7 @@ while :; do
     done <"$TMP/reported"
     [ $missing -eq 0 ] && ok || bad "round $round: $missing reported bundle(s) missing after SIGKILL"
     # No sequence used twice by this publisher.
-    dups=$("$SZ" list --socket "$SOCK" --publisher "$TMP/pub.pk" | awk '{print $3}' | sort | uniq -d)
+    dups=$(szq list --socket "$SOCK" --publisher "$TMP/pub.pk" | awk '{print $3}' | sort | uniq -d)
     [ -z "$dups" ] && ok || bad "round $round: sequence(s) used twice: $dups"
     client_loop "$round" &
     cpid=$!

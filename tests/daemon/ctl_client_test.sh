@@ -114,7 +114,7 @@ mkdir -p "$TMP/srv" "$TMP/elsewhere"
 PID_rel=$!
 for i in $(seq 1 100); do
     "$SZ" status --socket "$TMP/rel.sock" >/dev/null 2>&1 && break
-    sleep 0.1
+    nap 0.1
 done
 "$SZ" import --socket "$TMP/rel.sock" "$TMP/one.bundle" >/dev/null || bad "import into rel"
 cp "$TMP/srv/rel-data/node.key" "$TMP/node.key.orig"
@@ -157,7 +157,7 @@ for _ in range(2):
     c.close()
 PY
 PID_swap=$!
-for i in $(seq 1 100); do [ -S "$TMP/swap.sock" ] && break; sleep 0.1; done
+for i in $(seq 1 100); do [ -S "$TMP/swap.sock" ] && break; nap 0.1; done
 check "export through a folder swapped for a link into the data folder meanwhile" \
     "$SZ" export --socket "$TMP/swap.sock" "$ID" --output "$TMP/via/node.key"
 wait "$PID_swap" 2>/dev/null || bad "the stand-in daemon failed: $(tail -3 "$TMP/swap.log")"
@@ -169,7 +169,7 @@ BADDIR=$TMP/$'lat\xe9'
 PID_bad=$!
 for i in $(seq 1 100); do
     "$SZ" status --socket "$BADDIR/control.sock" >/dev/null 2>&1 && break
-    sleep 0.1
+    nap 0.1
 done
 "$SZ" status --socket "$BADDIR/control.sock" >"$TMP/bad.status" 2>&1 && ok ||
     bad "status of a daemon whose data folder is not UTF-8: $(head -2 "$TMP/bad.status")"
@@ -242,7 +242,7 @@ for _ in range(2):
 print(" ".join(seen))
 PY
 PID_old=$!
-for i in $(seq 1 100); do [ -S "$TMP/old.sock" ] && break; sleep 0.1; done
+for i in $(seq 1 100); do [ -S "$TMP/old.sock" ] && break; nap 0.1; done
 check "list against a daemon of control protocol version 1" "$SZ" list --socket "$TMP/old.sock"
 grep -q "^000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f .* 7 " "$TMP/check.out" &&
     ok || bad "list from a version-1 daemon: $(head -c 300 "$TMP/check.out")"
@@ -291,7 +291,7 @@ print(len(held), flush=True)
 time.sleep(30)
 EOF
 FILL=$!
-for _ in $(seq 1 50); do [ -s "$TMP/fill.out" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$TMP/fill.out" ] && break; nap 0.1; done
 rc=0
 timeout -k 5 10 "$SZD" --data-dir "$TMP/second" --socket "$SOCK" --listen 127.0.0.1:0 \
     >"$TMP/second.log" 2>&1 || rc=$?
@@ -304,7 +304,7 @@ kill -CONT "$PID_pub"
 # The daemon carries out both requests once it runs again, as the messages say.
 for _ in $(seq 1 100); do
     [ "$("$SZ" list --socket "$SOCK" | wc -l)" -ge $((N0 + 2)) ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$("$SZ" list --socket "$SOCK" | wc -l)" -eq $((N0 + 2)) ] && ok ||
     bad "the timed-out publish and import were carried out: $("$SZ" list --socket "$SOCK")"
@@ -334,7 +334,7 @@ print("held", flush=True)
 time.sleep(60)
 ' "$SOCK" >"$TMP/holder.out" &
 HOLDER=$!
-for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$TMP/holder.out" ] && break; nap 0.1; done
 head -c $((16 << 20)) /dev/urandom >"$TMP/junk.bundle"
 SAMIZDAT_CTL_TIMEOUT=2 expect_status "an import while every connection is taken" 6 timeout 30 \
     "$SZ" import --socket "$SOCK" "$TMP/junk.bundle"
@@ -377,7 +377,7 @@ for _ in $(seq 1 40); do
         refused=1
         break
     fi
-    sleep 0.5
+    nap 0.5
 done
 [ $refused -eq 1 ] && grep -q "of replies its clients have not read yet: export again" "$TMP/stderr" &&
     ok || bad "an export beyond 256 MiB of unread replies is not refused: $(cat "$TMP/stderr")"
@@ -387,7 +387,7 @@ served=0
 for _ in $(seq 1 40); do
     "$SZ" export --socket "$SOCK" "$(head -c 64 "$TMP/large.id")" --output "$TMP/large.out" \
         2>"$TMP/stderr" >/dev/null && served=1 && break
-    sleep 0.25
+    nap 0.25
 done
 [ $served -eq 1 ] && cmp -s "$TMP/large.out" "$TMP/large.bundle" && ok ||
     bad "no export once the idle clients left: $(cat "$TMP/stderr")"

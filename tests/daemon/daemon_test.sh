@@ -147,7 +147,7 @@ stop_daemon pub
 start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 1500 || bad "restart with window"
 "$SZ" publish --socket "$SOCK" "${ARTICLES[1]}" >"$TMP/b1" &
 p1=$!
-sleep 0.3
+nap 0.3
 "$SZ" publish --socket "$SOCK" "${ARTICLES[2]}" >"$TMP/b2"
 wait $p1
 [ -s "$TMP/b1" ] && cmp -s "$TMP/b1" "$TMP/b2" && ok || bad "two publishes in one window share a bundle"
@@ -171,7 +171,7 @@ start_daemon pub --publisher-key "$TMP/pub.sk" --batch-window-ms 1500 --max-bund
     bad "restart with a small bundle cap"
 "$SZ" publish --socket "$SOCK" "$TMP/big1.md" >"$TMP/big1.id" 2>"$TMP/big1.err" &
 p1=$!
-sleep 0.3
+nap 0.3
 "$SZ" publish --socket "$SOCK" "$TMP/big2.md" >"$TMP/big2.id" 2>"$TMP/big2.err"
 r2=$?
 wait $p1
@@ -219,8 +219,8 @@ print("sent", flush=True)
 time.sleep(40)  # never reads the reply
 ' "$TMP/grace/control.sock" "$(head -c 64 "$TMP/big-export.id")" >"$TMP/lazy.out" 2>&1 &
 LAZY=$!
-for _ in $(seq 1 50); do grep -q sent "$TMP/lazy.out" && break; sleep 0.1; done
-sleep 0.5
+for _ in $(seq 1 50); do grep -q sent "$TMP/lazy.out" && break; nap 0.1; done
+nap 0.5
 t0=$EPOCHREALTIME
 stop_daemon grace
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
@@ -496,7 +496,7 @@ print(s.getsockname()[1], flush=True)
 c, _ = s.accept(); time.sleep(15)
 ' >"$TMP/mute.out" &
 MUTE=$!
-for _ in $(seq 1 50); do [ -s "$TMP/mute.out" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$TMP/mute.out" ] && break; nap 0.1; done
 MUTE_PORT=$(head -1 "$TMP/mute.out")
 start_daemon hush --peer "127.0.0.1:$MUTE_PORT" || bad "start hush"
 sleep 1

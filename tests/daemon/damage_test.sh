@@ -18,7 +18,7 @@ trap 'cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 
 json_field() { # json_field NAME FIELD: a top-level member of the daemon's status
-    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+    szq status --json --socket "$TMP/$1/control.sock" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 bundle_id() { "$SZ" inspect "$1" | sed -n 's/^id: *//p'; }
@@ -74,9 +74,9 @@ expect_status "export of the damaged bundle" 6 "$SZ" export --socket "$TMP/x/con
     --output "$TMP/out2.bundle"
 expect_stderr "the export says the bundle was damaged" "bundle $ID2 was damaged on this daemon's disk"
 [ ! -e "$TMP/out2.bundle" ] && ok || bad "a damaged bundle was written by export"
-"$SZ" list --socket "$TMP/x/control.sock" | grep -q "$ID2" && bad "x still lists bundle 2" || ok
+szq list --socket "$TMP/x/control.sock" | grep -q "$ID2" && bad "x still lists bundle 2" || ok
 [ "$(json_field x damaged_removed)" = 1 ] && ok || bad "status: damaged_removed is not 1"
-"$SZ" status --socket "$TMP/x/control.sock" | grep -q "WARNING: 1 bundle was read back from the store damaged" &&
+szq status --socket "$TMP/x/control.sock" | grep -q "WARNING: 1 bundle was read back from the store damaged" &&
     ok || bad "status says nothing of the damaged bundle"
 grep -q "store: bundle $ID2 was damaged on disk" "$TMP/x.log" && ok || bad "x's log does not name it"
 

@@ -15,12 +15,12 @@ trap 'cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 
 # bundles_in NAME: the bundles received over all of the daemon's open links.
 bundles_in() {
-    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+    szq status --json --socket "$TMP/$1/control.sock" |
         python3 -c 'import json,sys; print(sum(l["bundles_in"] for l in json.load(sys.stdin)["peers"]))'
 }
 # seqs NAME: the sequences the daemon holds, in order, on one line.
 seqs() {
-    "$SZ" list --socket "$TMP/$1/control.sock" | awk '{print $3}' | sort -n | tr '\n' ' '
+    szq list --socket "$TMP/$1/control.sock" | awk '{print $3}' | sort -n | tr '\n' ' '
 }
 # wait_for SECONDS COMMAND...: until the command succeeds.
 wait_for() {
@@ -28,7 +28,7 @@ wait_for() {
     shift
     for i in $(seq 1 $((t * 10))); do
         "$@" && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -150,7 +150,7 @@ start_daemon er --expiry-days 30 --peer "127.0.0.1:$(peer_port eo)" || bad "star
 wait_bundles er 3 20 || bad "the relay did not catch up e1-e3"
 "$SZ" import --socket "$TMP/eo/control.sock" "$TMP/e6.bundle" >/dev/null || bad "import e6"
 refused_some() {
-    [ "$("$SZ" status --json --socket "$TMP/$1/control.sock" |
+    [ "$(szq status --json --socket "$TMP/$1/control.sock" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["refused"])')" -ge 1 ]
 }
 wait_for 10 refused_some er || bad "the relay did not fetch and refuse e6 (expired)"

@@ -3,11 +3,12 @@
 # ring of 8, a middle node restarted while publishing goes on, a node started
 # after 200 bundles were published, two halves that publish apart and then
 # join, and an equivocation detected on every node.
-# usage: gossip_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+# usage: gossip_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
 SZD=$2
 SRC=$3
+GEN=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
@@ -37,7 +38,7 @@ done
 sleep 1
 for i in 1 2 3; do publish n1 "line-$i"; done
 check "line of 5: the far end gets every bundle" wait_bundles n5 3 20
-"$SZ" status --socket "$TMP/n3/control.sock" --json | python3 -c '
+szq status --socket "$TMP/n3/control.sock" --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 assert len(s["peers"]) == 2, s["peers"]
@@ -56,11 +57,11 @@ publish n1 line-6
 check "after the restart the far end catches up" wait_bundles n5 6 30
 
 # --- a node started after 200 bundles were published
-for i in $(seq 1 200); do
-    "$SZ" pack --secret-key "$TMP/p2.sk" --level 1 --output "$TMP/late-$i.bundle" \
-        "$(article "late-$i")" >/dev/null
-done
-"$SZ" import --socket "$TMP/n5/control.sock" "$TMP"/late-*.bundle >/dev/null || bad "import 200"
+# 200 bundles of one publisher, made in one process.
+tiny_corpus "$TMP/corpus"
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/late" --bundles 200 --articles 1 --level 1 \
+    --seed 2 >/dev/null || bad "make 200 bundles"
+"$SZ" import --socket "$TMP/n5/control.sock" "$TMP"/late/*.bundle >/dev/null || bad "import 200"
 start_daemon n6 "${COMMON[@]}" --peer "127.0.0.1:$(peer_port n5)" || bad "start n6"
 check "a late node gets all 200 (and the 6 before)" wait_bundles n6 206 60
 check "the 200 reach the line's other end" wait_bundles n1 206 60
@@ -108,7 +109,7 @@ for n in h1 h1b h2 h2b bridge; do wait_bundles $n 6 30 || conv=0; done
 eq=1
 for n in h1 h1b h2 h2b bridge; do
     wait_bundles $n 8 30 || eq=0
-    "$SZ" status --socket "$TMP/$n/control.sock" | grep -q "EQUIVOCATION: publisher $(cat "$TMP/x.pk")" ||
+    szq status --socket "$TMP/$n/control.sock" | grep -q "EQUIVOCATION: publisher $(cat "$TMP/x.pk")" ||
         eq=0
 done
 [ $eq -eq 1 ] && ok || bad "the equivocation is held and reported on every node"
@@ -127,7 +128,7 @@ grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" 
 start_daemon late "${COMMON[@]}" --peer "127.0.0.1:$(peer_port bridge)" || bad "start late"
 for i in $(seq 1 100); do
     grep -q "reports an EQUIVOCATION" "$TMP/late.log" && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q "peer 127.0.0.1:$(peer_port bridge) reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 7" \
     "$TMP/late.log" && ok || bad "a new peer is told of the equivocation: $(grep -c . "$TMP/late.log") log lines"
@@ -142,13 +143,13 @@ for v in c d; do
 done
 for i in $(seq 1 50); do
     grep -q "link open (outbound)" "$TMP/eqr.log" && break
-    sleep 0.1
+    nap 0.1
 done
 "$SZ" import --socket "$TMP/eqr/control.sock" "$TMP/eq-c.bundle" >/dev/null
 "$SZ" import --socket "$TMP/eqr/control.sock" "$TMP/eq-d.bundle" >/dev/null
 for i in $(seq 1 50); do
     grep -q "reports an EQUIVOCATION" "$TMP/eqs.log" && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 9" "$TMP/eqs.log" &&
     ok || bad "an imported pair is told to the peers"
@@ -208,7 +209,7 @@ sleep 1
 start_daemon x3 --expiry-days 0 --outbound-target 2 --peer "127.0.0.1:$(peer_port x1)" ||
     bad "start x3"
 outbound_of() {
-    "$SZ" status --socket "$TMP/$1/control.sock" --json | python3 -c '
+    szq status --socket "$TMP/$1/control.sock" --json | python3 -c '
 import json, sys
 print(sum(1 for p in json.load(sys.stdin)["peers"] if p["direction"] == "outbound"))'
 }
@@ -218,7 +219,7 @@ for _ in $(seq 1 100); do
         pex=1
         break
     fi
-    sleep 0.2
+    nap 0.2
 done
 [ $pex -eq 1 ] && ok || bad "peer exchange: x3 links to a peer learned from x1"
 sleep 3
@@ -227,12 +228,12 @@ opened=$(grep -c "link open (outbound)" "$TMP/x3.log")
 [ "$n" -eq 2 ] && [ "$opened" -eq 2 ] && ok ||
     bad "x3 (--outbound-target 2) has $n outbound links, opened $opened: wanted 2"
 # Its status counts the addresses it learned, and the one it linked to.
-learned=$("$SZ" status --socket "$TMP/x3/control.sock" --json |
+learned=$(szq status --socket "$TMP/x3/control.sock" --json |
     python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["learned"], s["learned_linked"])')
 [ "${learned#* }" = 1 ] && [ "${learned% *}" -ge 1 ] && ok ||
     bad "x3's status: learned addresses, linked ones: $learned (wanted at least 1, and 1)"
-"$SZ" status --socket "$TMP/x3/control.sock" | grep -Eq "^addresses learned from peers: [1-9][0-9]*, 1 of them with a link$" &&
-    ok || bad "x3's status text names the learned addresses: $("$SZ" status --socket "$TMP/x3/control.sock" | grep -i learned)"
+szq status --socket "$TMP/x3/control.sock" | grep -Eq "^addresses learned from peers: [1-9][0-9]*, 1 of them with a link$" &&
+    ok || bad "x3's status text names the learned addresses: $(szq status --socket "$TMP/x3/control.sock" | grep -i learned)"
 for n in x1 x2 x3 x4 x5; do stop_daemon $n; done
 
 # --- a private network: nodes with its key link up; a node with the default key cannot
@@ -242,13 +243,13 @@ start_daemon k2 --expiry-days 0 --network-key "$TMP/net.key" --peer "127.0.0.1:$
     bad "start k2"
 start_daemon k3 --expiry-days 0 --peer "127.0.0.1:$(peer_port k1)" || bad "start k3"
 peers_of() {
-    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+    szq status --socket "$TMP/$1/control.sock" --json |
         python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))'
 }
 linked=0
 for _ in $(seq 1 50); do
     [ "$(peers_of k2)" -ge 1 ] && linked=1 && break
-    sleep 0.2
+    nap 0.2
 done
 [ $linked -eq 1 ] && ok || bad "two nodes with one private network key link up"
 sleep 2

@@ -4,11 +4,12 @@
 # cost no decompression, so they cannot tie up the thread pool (a STATUS still
 # answers at once). STATUS stays within its size limit however many
 # publishers are held.
-# usage: import_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR
+# usage: import_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
 SZD=$2
 SRC=$3
+GEN=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
@@ -57,9 +58,9 @@ t0=$(now_ms)
 copies 512 "$TMP/bombA.bundle" | xargs timeout 60 "$SZ" import --socket "$SOCK" \
     >"$TMP/notcarried.out" 2>&1 &
 IMPORT_PID=$!
-sleep 0.2
+nap 0.2
 t1=$(now_ms)
-"$SZ" status --socket "$SOCK" >/dev/null || bad "status during the import"
+szq status --socket "$SOCK" >/dev/null || bad "status during the import"
 t2=$(now_ms)
 wait "$IMPORT_PID"
 t3=$(now_ms)
@@ -125,21 +126,22 @@ check "stop imp" stop_daemon imp
 
 # 5. STATUS with 600 publishers (any peer can push bundles of throwaway keys to
 #    a relay with carry = any): the 50 holding the most bytes, the rest counted.
-mkdir -p "$TMP/keys"
-gen_one() { # gen_one I: a key and a one-article bundle of it
-    "$SZ" keygen --secret-key "$TMP/keys/$1.sk" --public-key "$TMP/keys/$1.pk" \
-        --no-passphrase >/dev/null 2>&1 &&
-        "$SZ" pack --secret-key "$TMP/keys/$1.sk" --level 1 --output "$TMP/keys/$1.bundle" \
-            "$TMP/small.md" </dev/null >/dev/null 2>&1
-}
-export -f gen_one
-export SZ TMP
-seq 1 600 | xargs -P 4 -I{} bash -c 'gen_one {}' || bad "make 600 publishers"
-# One publisher holds more than the others: it is listed first.
-{ printf -- '---\ntitle: Big\nid: big\n---\n'; head -c 30000 /dev/urandom | base64 -w 76; } \
-    >"$TMP/big.md"
-"$SZ" pack --secret-key "$TMP/keys/600.sk" --level 1 --output "$TMP/keys/600b.bundle" \
-    "$TMP/big.md" </dev/null >/dev/null 2>&1 || bad "pack big"
+# One bundle each of 600 publishers (keys from seeds 1..600), in one process:
+# lines "KEY SEED" in $TMP/keys/pub.pk.
+tiny_corpus "$TMP/corpus"
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/keys" --bundles 1 --articles 1 --level 1 \
+    --seed 1 --publishers 600 >/dev/null || bad "make 600 publishers"
+# One publisher holds more than the others: it is listed first. Its second
+# bundle (sequence 2) is of one larger article.
+mkdir -p "$TMP/bigcorpus"
+printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+    >"$TMP/bigcorpus/MANIFEST.tsv"
+head -c 30000 /dev/urandom | base64 -w 76 >"$TMP/bigcorpus/big.txt"
+printf 'big.txt\t%s\ten\ttest\tbig\tnone\ttest\n' "$(stat -c %s "$TMP/bigcorpus/big.txt")" \
+    >>"$TMP/bigcorpus/MANIFEST.tsv"
+"$GEN" gen --corpus "$TMP/bigcorpus" --out "$TMP/big" --bundles 2 --articles 1 --level 1 \
+    --seed 600 >/dev/null && cp "$TMP/big/00002.bundle" "$TMP/keys/600b.bundle" || bad "pack big"
+BIG_KEY=$(awk '$2 == 600 { print $1 }' "$TMP/keys/pub.pk")
 start_daemon many || bad "start many"
 MSOCK=$TMP/many/control.sock
 ls "$TMP"/keys/*.bundle | xargs "$SZ" import --socket "$MSOCK" >"$TMP/many.out" 2>&1 ||
@@ -151,7 +153,7 @@ grep -Eq "^  and 550 more publishers \([0-9.]+ (bytes?|KiB|MiB|GiB|TiB)\)$" "$TM
 n=$(grep -c "^  szpk1[a-z0-9]*  [0-9]* bundles\?," "$TMP/status.txt")
 [ "$n" = 50 ] && ok || bad "50 publishers shown ($n)"
 "$SZ" status --socket "$MSOCK" --json >"$TMP/status.json" 2>&1 || bad "status --json"
-python3 - "$TMP/status.json" "$(cat "$TMP/keys/600.pk")" <<'EOF' 2>"$TMP/py.err" && ok ||
+python3 - "$TMP/status.json" "$BIG_KEY" <<'EOF' 2>"$TMP/py.err" && ok ||
 import json, sys
 s = json.load(open(sys.argv[1]))
 p = s["publishers"]
@@ -193,7 +195,7 @@ assert rss < bound, f"daemon holds {rss} kB for stalled requests (bound {bound} 
 print(f"refused {refused}, rss {rss} kB", file=sys.stderr)
 EOF
     bad "stalled 80 MiB requests are bounded: $(tail -2 "$TMP/stall.err")"
-"$SZ" status --socket "$TMP/stall/control.sock" >/dev/null 2>&1 && ok ||
+szq status --socket "$TMP/stall/control.sock" >/dev/null 2>&1 && ok ||
     bad "status answers beside stalled requests"
 check "stop stall" stop_daemon stall
 

@@ -43,7 +43,7 @@ proxy_down() {
     local d
     for _ in $(seq 1 50); do
         grep -q "^CLOSED " "$TMP/proxy.$1.log" 2>/dev/null && break
-        sleep 0.1
+        nap 0.1
     done
     d=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.$1.log" | paste -sd+)
     echo $((${d:-0}))
@@ -167,7 +167,7 @@ FPID=$!
 sleep 2
 for _ in $(seq 1 50); do
     mount -o remount,ro "$DISK" 2>/dev/null && break # busy while a file is being written
-    sleep 0.1
+    nap 0.1
 done
 rc=0
 wait $FPID || rc=$?
@@ -190,7 +190,7 @@ expect_status "fetch into a new folder on a read-only disk" 5 \
     "$SZ" fetch --proxy "$PROXY" --peer "$RELAY" --trust-file "$TMP/trust-backlog" \
     --output "$DISK/newlib"
 expect_stderr "the read-only disk is named" "cannot create folder $DISK/newlib: Read-only file system"
-sleep 0.3
+nap 0.3
 ! grep -q "^CONNECT" "$TMP/proxy.ro0.log" 2>/dev/null && ok ||
     bad "a fetch into a library it cannot write connected to a peer"
 mount -o remount,rw "$DISK" || bad "the tmpfs writable again"
@@ -203,20 +203,20 @@ mount -t tmpfs -o size=1m,mode=700 tmpfs "$TMP/small" || bad "a 1 MiB tmpfs for 
 start_daemon small --peer "$RELAY" || bad "start a relay on a small disk"
 wait_log "$TMP/small.log" "ERROR cannot store a bundle from $RELAY: .*the disk is full: free space on the data folder's file system" 30 &&
     ok || bad "a relay on a full disk does not say so: $(tail -3 "$TMP/small.log")"
-"$SZ" status --socket "$TMP/small/control.sock" >"$TMP/small.status" 2>&1 && ok ||
+szq status --socket "$TMP/small/control.sock" >"$TMP/small.status" 2>&1 && ok ||
     bad "the relay on a full disk does not answer: $(cat "$TMP/small.status")"
 grep -q "^WARNING: [0-9]* s ago the store could not write a bundle from a peer: .*the disk is full" \
     "$TMP/small.status" && ok || bad "status does not show the store's failure: $(cat "$TMP/small.status")"
-"$SZ" status --socket "$TMP/small/control.sock" --json >"$TMP/small.json" 2>&1
+szq status --socket "$TMP/small/control.sock" --json >"$TMP/small.json" 2>&1
 python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["store_error"]; assert e["age_s"] >= 0 and "disk is full" in e["text"], e' \
     "$TMP/small.json" && ok || bad "status --json has no store_error: $(head -c 600 "$TMP/small.json")"
-"$SZ" status --socket "$TMP/relay/control.sock" --json >"$TMP/relay.json" 2>&1
+szq status --socket "$TMP/relay/control.sock" --json >"$TMP/relay.json" 2>&1
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["store_error"] is None' \
     "$TMP/relay.json" && ok || bad "a healthy relay's status --json: $(head -c 600 "$TMP/relay.json")"
 # What it downloads: the ranges already asked for still come (up to 16 of
 # 128 sequences), the rest of the 3,020 bundles of its peer are not asked.
 bundles_in() {
-    "$SZ" status --socket "$TMP/small/control.sock" 2>/dev/null |
+    szq status --socket "$TMP/small/control.sock" 2>/dev/null |
         sed -n "s/^  $RELAY .* in [0-9]* B \/ \([0-9]*\) bundles.*/\1/p"
 }
 last=-1

@@ -16,13 +16,13 @@ COMMON=(--expiry-days 0 --batch-window-ms 0)
 
 # links NAME: the daemon's open links, one line each: "DIRECTION NODE_KEY".
 links() {
-    "$SZ" status --json --socket "$TMP/$1/control.sock" | python3 -c '
+    szq status --json --socket "$TMP/$1/control.sock" | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["peers"]:
     print(p["direction"], p["node_key"])'
 }
 node_key() {
-    "$SZ" status --json --socket "$TMP/$1/control.sock" |
+    szq status --json --socket "$TMP/$1/control.sock" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])'
 }
 opened() { grep -c "link open" "$TMP/$1.log"; }
@@ -35,7 +35,7 @@ wait_one_link() {
             [ "$(links b | awk '{print $2}')" = "$(node_key a)" ]; then
             return 0
         fi
-        sleep 0.1
+        nap 0.1
     done
     echo "a: $(links a | tr '\n' ';') b: $(links b | tr '\n' ';')" >&2
     return 1

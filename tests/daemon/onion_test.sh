@@ -63,11 +63,11 @@ start_daemon rplain --peer "127.0.0.1:$TPORT" || bad "start rplain"
 RONION=$(peer_port ronion)
 RPLAIN=$(peer_port rplain)
 for _ in $(seq 1 100); do
-    [ "$("$SZ" status --socket "$TMP/t/control.sock" 2>/dev/null | grep -c 'up [0-9]*s')" -ge 2 ] &&
+    [ "$(szq status --socket "$TMP/t/control.sock" 2>/dev/null | grep -c 'up [0-9]*s')" -ge 2 ] &&
         break
-    sleep 0.1
+    nap 0.1
 done
-"$SZ" status --socket "$TMP/t/control.sock" >"$TMP/status.txt" 2>&1
+szq status --socket "$TMP/t/control.sock" >"$TMP/status.txt" 2>&1
 grep -q "onion#[0-9]* inbound (through the onion service)" "$TMP/status.txt" && ok ||
     bad "status shows the onion peer: $(cat "$TMP/status.txt")"
 grep -q "inbound links from the onion service on port $OPORT" "$TMP/status.txt" && ok ||
@@ -103,7 +103,7 @@ UOPORT=$(sed -n "s/.*listening for the onion service's connections on 127\.0\.0\
 HOLD=$!
 for _ in $(seq 1 300); do
     [ "$(grep -c 'handshake from .* done' "$TMP/hold.out" 2>/dev/null)" -ge 4 ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$(grep -c 'handshake from .* done' "$TMP/hold.out")" -ge 4 ] && ok ||
     bad "the Tor client did not open its 4 links within 30 s: $(cat "$TMP/hold.out")"

@@ -90,7 +90,7 @@ expect_stderr "not SOCKS5" "the proxy $PROXY does not speak SOCKS5"
 wait_log() {
     for _ in $(seq 1 $(($3 * 10))); do
         grep -qF -- "$2" "$TMP/$1.log" && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -104,8 +104,8 @@ wait_bundles via 1 20 && ok || bad "the relay got the bundle through the proxy: 
 grep -qx "CONNECT name $NAME:$PORT" "$TMP/proxy.relay.log" && ok ||
     bad "the relay's proxy got the peer's name: $(cat "$TMP/proxy.relay.log" 2>/dev/null)"
 grep -q "cannot resolve" "$TMP/via.log" && bad "the relay looked the name up itself" || ok
-"$SZ" status --socket "$TMP/via/control.sock" | grep -q "$NAME:$PORT" && ok ||
-    bad "status names the peer by its name: $("$SZ" status --socket "$TMP/via/control.sock")"
+szq status --socket "$TMP/via/control.sock" | grep -q "$NAME:$PORT" && ok ||
+    bad "status names the peer by its name: $(szq status --socket "$TMP/via/control.sock")"
 # A reader fetching from that relay gets the bundle it took through the proxy.
 VIA_PORT=$(peer_port via)
 "$SZ" fetch --peer "127.0.0.1:$VIA_PORT" --trust-file "$TMP/trust" --output "$TMP/lib5" \

@@ -17,7 +17,7 @@ trap 'cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 COMMON=(--expiry-days 0 --batch-window-ms 0)
 
 bundle_id() { "$SZ" inspect "$1" | sed -n 's/^id: *//p'; }
-listed() { "$SZ" list --socket "$TMP/x/control.sock"; }
+listed() { szq list --socket "$TMP/x/control.sock"; }
 # damage STORE BUNDLE...: in the stopped daemon's STORE, fills the page of
 # table `bundles` (every bundle's metadata) with junk, fills the page that
 # holds the first bytes of the first BUNDLE (its row of bundle bytes), and
@@ -75,12 +75,12 @@ cp "$TMP/x/store.sqlite" "$TMP/damaged.sqlite"
 
 # 1. The daemon runs on it, but cannot list; the error says what to run.
 start_daemon x "${COMMON[@]}" --publisher-key "$TMP/q.sk" || bad "start x on the damaged store"
-expect_status "list on the damaged store" 6 "$SZ" list --socket "$TMP/x/control.sock"
+expect_status "list on the damaged store" 6 szq list --socket "$TMP/x/control.sock"
 expect_stderr "the list's error names the recovery" "malformed.*samizdatd --recover-store"
-"$SZ" status --socket "$TMP/x/control.sock" >"$TMP/status.out" 2>&1
+szq status --socket "$TMP/x/control.sock" >"$TMP/status.out" 2>&1
 grep -q "WARNING: .* SQLite found the store's file damaged .*samizdatd --recover-store" \
     "$TMP/status.out" && ok || bad "status says nothing of the damage: $(cat "$TMP/status.out")"
-"$SZ" status --json --socket "$TMP/x/control.sock" |
+szq status --json --socket "$TMP/x/control.sock" |
     python3 -c 'import json,sys; d=json.load(sys.stdin)["store_damaged"]; sys.exit(d is None)' &&
     ok || bad "status --json: store_damaged is null on a damaged store"
 # 2. Not while it runs: refused, nothing changed.
@@ -108,7 +108,7 @@ ls "$TMP"/x/store-recover* >/dev/null 2>&1 && bad "recovery left its working fil
 start_daemon x "${COMMON[@]}" --publisher-key "$TMP/q.sk" || bad "start x on the rebuilt store"
 [ "$(listed | wc -l)" = 41 ] && ok || bad "x lists $(listed | wc -l) bundles, not 41"
 listed | grep -q -e "$ID7" -e "$ID20" && bad "x lists a lost bundle" || ok
-"$SZ" status --json --socket "$TMP/x/control.sock" |
+szq status --json --socket "$TMP/x/control.sock" |
     python3 -c 'import json,sys; d=json.load(sys.stdin)["store_damaged"]; sys.exit(d is not None)' &&
     ok || bad "status --json: store_damaged is not null on the rebuilt store"
 "$SZ" fetch --peer "127.0.0.1:$(peer_port x)" --trust-file "$TMP/trust" --output "$TMP/lib" \
@@ -117,7 +117,7 @@ n=$(ls -d "$TMP"/lib/*/issue-*/ 2>/dev/null | wc -l)
 [ "$n" = 38 ] && ok || bad "the reader got $n of p's articles, not 38: $(head -c 300 "$TMP/fetch.err")"
 printf -- '---\ntitle: Note 4\n---\nText 4.\n' >"$TMP/n4.md"
 check "publish after recovery" "$SZ" publish --socket "$TMP/x/control.sock" "$TMP/n4.md"
-"$SZ" list --socket "$TMP/x/control.sock" --publisher "$(cat "$TMP/q.pk")" |
+szq list --socket "$TMP/x/control.sock" --publisher "$(cat "$TMP/q.pk")" |
     awk '{print $3}' | sort -n | tr '\n' ' ' >"$TMP/qseq"
 [ "$(cat "$TMP/qseq")" = "1 2 3 4 " ] && ok || bad "q's sequences are '$(cat "$TMP/qseq")', not 1 2 3 4"
 
@@ -161,9 +161,9 @@ stop_daemon y || bad "stop y"
 start_daemon y "${COMMON[@]}" --max-bytes 1M || bad "start y under a quota"
 for i in $(seq 1 100); do
     [ "$(count_bundles y)" -lt 16 ] && break
-    sleep 0.1
+    nap 0.1
 done
-"$SZ" list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.held"
+szq list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.held"
 held=$(wc -l <"$TMP/y.held")
 [ "$held" -gt 8 ] && [ "$held" -lt 16 ] && ok || bad "y holds $held bundles, not 9 to 15"
 stop_daemon y || bad "stop y"
@@ -188,7 +188,7 @@ grep -Eq "bundles kept: +$held of the $held " "$TMP/recover-y.out" && ok ||
 grep -Eq "found page by page: +$held " "$TMP/recover-y.out" && ok ||
     bad "y's recovery did not find them page by page"
 start_daemon y "${COMMON[@]}" --max-bytes 1M || bad "start y on its rebuilt store"
-"$SZ" list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.after"
+szq list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.after"
 cmp -s "$TMP/y.held" "$TMP/y.after" && ok ||
     bad "y holds other bundles after recovery: $(diff "$TMP/y.held" "$TMP/y.after" | head -5)"
 stop_daemon y || bad "stop y"
@@ -207,7 +207,7 @@ PY
 grep -q "could not be read whole: the publishing sequence counters" "$TMP/recover-y.out" && ok ||
     bad "y's recovery does not say the counters were lost"
 start_daemon y "${COMMON[@]}" --max-bytes 1M || bad "start y on its second rebuilt store"
-"$SZ" list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.after"
+szq list --socket "$TMP/y/control.sock" | awk '{print $1}' | sort >"$TMP/y.after"
 [ -z "$(comm -23 "$TMP/y.held" "$TMP/y.after")" ] && ok ||
     bad "y lost bundles it held: $(comm -23 "$TMP/y.held" "$TMP/y.after" | head -3)"
 stop_daemon y || bad "stop y"

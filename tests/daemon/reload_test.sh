@@ -12,7 +12,7 @@ TMP=$(mktemp -d)
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 
 status_field() { # status_field NAME FIELD
-    "$SZ" status --socket "$TMP/$1/control.sock" --json |
+    szq status --socket "$TMP/$1/control.sock" --json |
         python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 
@@ -24,7 +24,7 @@ printf '[store]\nmax_bytes = 1M\nexpiry_days = 20\n' >"$TMP/flags.ini"
 kill -HUP "$PID_flags"
 for i in $(seq 1 50); do
     [ "$(status_field flags expiry_days)" = 20 ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$(status_field flags expiry_days)" = 20 ] && ok || bad "the file's new expiry_days applied"
 q=$(status_field flags quota_bytes)
@@ -49,7 +49,7 @@ kill -HUP "$PID_quota"
 for i in $(seq 1 50); do
     held=$(status_field quota bytes)
     [ "$held" -le 1048576 ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$held" -le 1048576 ] && ok || bad "within the lowered quota 5 s after SIGHUP ($held bytes)"
 [ "$(status_field quota quota_bytes)" = 1048576 ] && ok || bad "quota lowered"
@@ -77,7 +77,7 @@ printf '[store]\nmax_bytes = 1G\n' >"$TMP/cap.ini"
 kill -HUP "$PID_cap"
 for i in $(seq 1 50); do
     [ "$(status_field cap quota_bytes)" = 1073741824 ] && break
-    sleep 0.1
+    nap 0.1
 done
 "$SZ" import --socket "$TMP/cap/control.sock" "$TMP/big.bundle" >"$TMP/big.out" 2>&1 && ok ||
     bad "the bundle is taken after the quota was raised by SIGHUP: $(cat "$TMP/big.out")"
@@ -101,7 +101,7 @@ printf '[daemon]\npublisher_key = %s\n[policy]\ncarry = list\n' \
 kill -HUP "$PID_relay"
 for i in $(seq 1 50); do
     grep -q "SIGHUP:.*carry = list" "$TMP/relay.log" && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q "ERROR SIGHUP:.*carry nothing.*keeping the running configuration" "$TMP/relay.log" && ok ||
     bad "carry = list without publishers refused on reload: $(grep SIGHUP "$TMP/relay.log")"
@@ -111,7 +111,7 @@ printf '[store]\nmax_bytes = 2G\n[network]\nmax_inbound = 5\n' >"$TMP/relay.ini"
 kill -HUP "$PID_relay"
 for i in $(seq 1 50); do
     grep -q "WARN SIGHUP:.*restart" "$TMP/relay.log" && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q "WARN SIGHUP: .*take effect only at a restart.*: max_inbound$" "$TMP/relay.log" && ok ||
     bad "a changed max_inbound is named as needing a restart: $(grep SIGHUP "$TMP/relay.log")"
@@ -127,11 +127,11 @@ printf '[policy]\ncarry = list\npublishers = %s\n' "$(cat "$TMP/k2.pk")" >"$TMP/
 kill -HUP "$PID_relay"
 for i in $(seq 1 50); do
     [ "$(status_field relay bundles)" = 1 ] && break
-    sleep 0.1
+    nap 0.1
 done
 [ "$(status_field relay bundles)" = 1 ] &&
-    "$SZ" list --socket "$TMP/relay/control.sock" --publisher "$TMP/k2.pk" | grep -q . && ok ||
-    bad "only the carried publisher's bundle stays: $("$SZ" list --socket "$TMP/relay/control.sock")"
+    szq list --socket "$TMP/relay/control.sock" --publisher "$TMP/k2.pk" | grep -q . && ok ||
+    bad "only the carried publisher's bundle stays: $(szq list --socket "$TMP/relay/control.sock")"
 grep -q "INFO maintenance: dropped 2 bundles of 1 publisher no longer carried" "$TMP/relay.log" &&
     ok || bad "the drop is logged: $(grep maintenance "$TMP/relay.log")"
 check "stop relay" stop_daemon relay
@@ -154,7 +154,7 @@ hup_blocked() {
     for _ in $(seq 1 500); do
         blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
         [ -n "$blk" ] && [ $((0x$blk & 1)) -eq 1 ] && return 0
-        sleep 0.01
+        nap 0.01
     done
     return 1
 }
@@ -162,9 +162,9 @@ hup_blocked "$PID_early" && ok || bad "the daemon never blocked SIGHUP while it 
 [ -S "$TMP/early/control.sock" ] && echo "reload_test: the daemon was up before SIGHUP was sent"
 kill -HUP "$PID_early"
 for i in $(seq 1 100); do
-    "$SZ" status --socket "$TMP/early/control.sock" >/dev/null 2>&1 && break
+    szq status --socket "$TMP/early/control.sock" >/dev/null 2>&1 && break
     kill -0 "$PID_early" 2>/dev/null || break
-    sleep 0.1
+    nap 0.1
 done
 kill -0 "$PID_early" 2>/dev/null && ok ||
     bad "SIGHUP during start-up killed the daemon: $(tail -3 "$TMP/early.log")"
@@ -282,7 +282,7 @@ grep -q "^<6>INFO ready: data folder" "$TMP/jl.log" && ok ||
     ulimit -Sn 40
     "$SZD" --data-dir "$TMP/fl" --listen 127.0.0.1:0 >"$TMP/fl.log" 2>&1 &
     pid=$!
-    for i in $(seq 1 50); do grep -q " ready" "$TMP/fl.log" && break; sleep 0.1; done
+    for i in $(seq 1 50); do grep -q " ready" "$TMP/fl.log" && break; nap 0.1; done
     awk '/^Max open files/ {print $4}' "/proc/$pid/limits" >"$TMP/fl.soft"
     kill -TERM $pid
     wait $pid

@@ -21,7 +21,7 @@ MIB=$((1 << 20))
 down_bytes() {
     for _ in $(seq 1 50); do
         grep -q "^CLOSED " "$TMP/proxy.$1.log" 2>/dev/null && break
-        sleep 0.1
+        nap 0.1
     done
     sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.$1.log" | tail -1
 }
@@ -48,7 +48,7 @@ start_daemon pub --expiry-days 0 --batch-window-ms 0 --level 1 --publisher-key "
     bad "start pub"
 PORT=$(peer_port pub)
 "$SZ" publish --socket "$TMP/pub/control.sock" "$TMP/in/large.md" >/dev/null || bad "publish"
-SIZE=$("$SZ" list --socket "$TMP/pub/control.sock" --json |
+SIZE=$(szq list --socket "$TMP/pub/control.sock" --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["size"])')
 [ "$SIZE" -gt $((8 * MIB)) ] && ok || bad "one bundle of over 8 MiB (got '$SIZE')"
 
@@ -168,9 +168,9 @@ LINKS=$(grep -c "^CONNECT " "$TMP/proxy.relaycut.log")
 grep -q "link lost after [0-9]* of $SIZE bytes of bundle $ID: they are kept" "$TMP/relay.log" && ok ||
     bad "the relay says it kept what came: $(grep 'link lost' "$TMP/relay.log")"
 # What came through the proxy, all links together (the last one may still be up).
-sleep 0.5
+nap 0.5
 stop_daemon relay && ok || bad "the relay stops cleanly: $(tail -3 "$TMP/relay.log")"
-sleep 0.5
+nap 0.5
 DOWN=$(sed -n 's/^CLOSED .* down \([0-9]*\)$/\1/p' "$TMP/proxy.relaycut.log" | paste -sd+)
 DOWN=$((${DOWN:-0}))
 [ "$DOWN" -ge "$SIZE" ] && [ "$DOWN" -lt $((SIZE + SIZE / 5)) ] && ok ||
@@ -201,7 +201,7 @@ start_daemon r2 --log-level debug --expiry-days 0 --proxy "$PROXY" --peer "127.0
 wait_log "$TMP/r2.log" "link lost after" 10
 kill "$R2PROXY_PID"
 grep -q "link lost after" "$TMP/r2.log" && ok || bad "r2 kept part of the bundle (the test's premise)"
-"$SZ" status --socket "$TMP/r2/control.sock" >"$TMP/r2.status" 2>&1
+szq status --socket "$TMP/r2/control.sock" >"$TMP/r2.status" 2>&1
 grep -q "parts of large bundles kept from lost links: 1, [1-9][0-9]* bytes" "$TMP/r2.status" && ok ||
     bad "r2's status shows the kept part: $(grep -i part "$TMP/r2.status")"
 start_daemon q2 --log-level debug --expiry-days 0 --peer "127.0.0.1:$(peer_port r2)" || bad "start q2"
@@ -212,7 +212,7 @@ grep -q "peer 127.0.0.1:[0-9]*: sends the rest of bundle" "$TMP/r2.log" && ok ||
     bad "r2 asked q2 for the rest only"
 grep -q "(banned)" "$TMP/r2.log" "$TMP/q2.log" &&
     bad "a ban: $(grep -h '(banned)' "$TMP/r2.log" "$TMP/q2.log")" || ok
-"$SZ" status --socket "$TMP/r2/control.sock" --json 2>/dev/null |
+szq status --socket "$TMP/r2/control.sock" --json 2>/dev/null |
     python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["parts_kept"] != 0)' && ok ||
     bad "r2's status: no part kept once the bundle is in"
 stop_daemon r2 && ok || bad "r2 stops cleanly after a resumed bundle"
@@ -295,7 +295,7 @@ FETCH9=$!
 # Two seconds into the bundle: E has read its first piece, not all six.
 for _ in $(seq 1 100); do
     grep -q "^CONNECT " "$TMP/proxy.slow9.log" 2>/dev/null && break
-    sleep 0.1
+    nap 0.1
 done
 sleep 2
 "$SZ" import --socket "$TMP/e9/control.sock" "$TMP/large9b.bundle" >"$TMP/import9" 2>&1 ||
@@ -362,7 +362,7 @@ wait_log "$TMP/r10.log" "sends the rest of bundle $ID10, from byte $((2 * MIB))"
 # The proxy stalls once 1 MiB came from s10 in all: soon after the rest began.
 for _ in $(seq 1 50); do
     grep -q "^STALLED " "$TMP/proxy.proxy10.log" 2>/dev/null && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q "^STALLED " "$TMP/proxy.proxy10.log" && ok || bad "the proxy to s10 stalled (the test's premise)"
 T10=$(date +%s)
@@ -412,7 +412,7 @@ start_daemon q11 --expiry-days 0 --peer "127.0.0.1:$(peer_port r11)" || bad "res
 wait_bundles r11 1 30 && ok || bad "r11 got the bundle within 30 s"
 grep -q "stored bundle $ID11 from 127.0.0.1:$(peer_port s11)" "$TMP/r11.log" && ok ||
     bad "r11 got the bundle from s11: $(grep -h "stored bundle $ID11" "$TMP/r11.log")"
-OUT11=$("$SZ" status --socket "$TMP/q11/control.sock" --json | python3 -c '
+OUT11=$(szq status --socket "$TMP/q11/control.sock" --json | python3 -c '
 import json, sys
 print(sum(l["bytes_out"] for l in json.load(sys.stdin)["peers"]))')
 [ "${OUT11:-0}" -lt $((1 * MIB)) ] && ok ||

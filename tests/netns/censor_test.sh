@@ -92,7 +92,7 @@ start() { # start HOST ARGS...: a daemon in the host's namespace
     PID[$h]=$!
     for _ in $(seq 1 100); do
         "$SZ" status --socket "$TMP/$h/control.sock" >/dev/null 2>&1 && return 0
-        sleep 0.1
+        nap 0.1
     done
     echo "$h did not start: $(tail -3 "$TMP/$h.log")" >&2
     return 1
@@ -101,7 +101,7 @@ holds() { "$SZ" list --socket "$TMP/$1/control.sock" 2>/dev/null | grep -c "^$2 
 wait_holds() { # wait_holds HOST ID SECONDS
     for _ in $(seq 1 $(($3 * 10))); do
         [ "$(holds "$1" "$2")" -ge 1 ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }

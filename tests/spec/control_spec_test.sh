@@ -125,7 +125,7 @@ ID2=$(echo "$out" | js 'j["id"]')
 # Two requests within the batch window share one bundle (6.2).
 cc --json publish "$A/second.md" >"$TMP/b1" 2>&1 &
 B1=$!
-sleep 0.1
+nap 0.1
 cc --json publish "$A/batch2.md" >"$TMP/b2" 2>&1 &
 B2=$!
 wait $B1 $B2
@@ -169,7 +169,7 @@ wait_n() { # wait_n SOCKET N: until the daemon holds N bundles
     local i
     for i in $(seq 1 100); do
         [ "$(cc --socket "$1" --json list | js 'len(j)')" -ge "$2" ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -321,7 +321,7 @@ PY
 N=$((N + 1))
 # A request cut off by a disconnect: nothing happens.
 cc raw --no-reply "${FR%??}"
-sleep 0.8
+nap 0.8
 [ "$(cc --json list | js 'len(j)')" = "$N" ] && ok ||
     bad "a publish sent with another at once, or cut off, was carried out"
 # A whole request, then a disconnect before the reply: carried out in full.
@@ -356,10 +356,10 @@ cp "$A/half1.md" "$A/half2.md"
 "$PY" -c 'import sys; print("---\ntitle: Too big\n---\n" + "b" * 5000)' >"$A/toobig.md"
 cc --socket "$CSOCK" --json publish "$A/half1.md" >"$TMP/h1" 2>&1 &
 H1=$!
-sleep 0.1
+nap 0.1
 cc --socket "$CSOCK" --json publish "$A/toobig.md" >"$TMP/big" 2>"$TMP/big.err" &
 BIG=$!
-sleep 0.1
+nap 0.1
 cc --socket "$CSOCK" --json publish "$A/half2.md" >"$TMP/h2" 2>&1
 wait $H1 $BIG
 S1=$(js 'j["sequence"]' <"$TMP/h1")
@@ -376,7 +376,7 @@ check "publisher restarts with a long batch window" start_daemon pub \
     --publisher-key "$TMP/pub.sk" --batch-window-ms 5000 --expiry-days 0
 cc --json publish "$A/offline.md" >"$TMP/last" 2>&1 &
 LAST=$!
-sleep 0.5
+nap 0.5
 T0=$(date +%s%N)
 stop_daemon pub && ok || bad "the daemon stops with status 0"
 wait $LAST && [ "$(js 'j["sequence"]' <"$TMP/last")" = 6 ] && ok ||

@@ -100,9 +100,9 @@ PROBE=$!
 # Meanwhile the node's status counts that connection as connecting, not as a
 # linked inbound peer.
 for i in $(seq 1 30); do
-    "$SZ" status --socket "$TMP/priv/control.sock" >"$TMP/priv.status" 2>&1
+    szq status --socket "$TMP/priv/control.sock" >"$TMP/priv.status" 2>&1
     grep -q '^peers: 0 inbound, 0 outbound, 1 connecting;' "$TMP/priv.status" && break
-    sleep 0.1
+    nap 0.1
 done
 grep -q '^peers: 0 inbound, 0 outbound, 1 connecting;' "$TMP/priv.status" && ok ||
     bad "a connection in its handshake is shown as connecting: $(grep peers: "$TMP/priv.status")"
@@ -208,7 +208,7 @@ for c in ping-first hello-twice; do
     client order "$STRICT" --case $c --timeout 5 >"$TMP/order-$c.json" 2>&1 && ok ||
         bad "$c: not GOODBYE 2 and closed: $(cat "$TMP/order-$c.json")"
 done
-"$SZ" status --socket "$TMP/strict/control.sock" >"$TMP/status-strict"
+szq status --socket "$TMP/strict/control.sock" >"$TMP/status-strict"
 grep -q ', 2 misbehaviours' "$TMP/status-strict" && ok ||
     bad "both are counted: $(grep peers: "$TMP/status-strict")"
 # Its log does not call them banned (ban_seconds 0), and says why not.
@@ -239,7 +239,7 @@ for _ in range(5):
 PYEOF
 "$PY" "$TMP/clock.py" "$SRC/tests/spec" >"$TMP/clock.out" 2>"$TMP/clock.err" &
 CLOCK=$!
-for _ in $(seq 1 50); do [ -s "$TMP/clock.out" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -s "$TMP/clock.out" ] && break; nap 0.1; done
 CPORT=$(head -1 "$TMP/clock.out")
 for _ in $(seq 1 10); do
     [ "$(wc -l <"$TMP/clock.out")" -ge 6 ] && break
@@ -264,7 +264,7 @@ client tamper "$PRIV" --network-key "$TMP/private.key" --flip header --timeout 5
     >"$TMP/tamper2.json" && ok || bad "a flipped header byte: $(cat "$TMP/tamper2.json")"
 client fetch "$RELAY" --publisher "$TMP/pub.pk" --output "$TMP/banned" --timeout 3 \
     >"$TMP/banned.json" 2>&1 && bad "the relay still talks to a peer that sent a bad frame" || ok
-"$SZ" status --socket "$TMP/relay/control.sock" >"$TMP/status"
+szq status --socket "$TMP/relay/control.sock" >"$TMP/status"
 grep -q ', 1 misbehaviours' "$TMP/status" && ok || bad "the bad frame is counted: $(grep peers: "$TMP/status")"
 
 finish

@@ -73,7 +73,7 @@ start_relay() {
         PORT=$(head -1 "$TMP/$name.port" 2>/dev/null)
         [ -n "$PORT" ] && return 0
         kill -0 "$!" 2>/dev/null || break
-        sleep 0.05
+        nap 0.05
     done
     bad "relay $name did not start: $(cat "$TMP/$name.relay.err")"
     return 1
@@ -287,7 +287,7 @@ cmp -s "$TMP/servedl/$LARGE.bundle" "$TMP/libcut3/.samizdat/bundles/$LARGE.bundl
 # same_store NAME: daemon NAME holds exactly the served bundles, byte for byte.
 same_store() {
     local id n=0
-    "$SZ" list --socket "$TMP/$1/control.sock" >"$TMP/$1.list" 2>&1 || bad "list $1"
+    szq list --socket "$TMP/$1/control.sock" >"$TMP/$1.list" 2>&1 || bad "list $1"
     for id in $(ls "$TMP/served" | sed 's/\.bundle$//'); do
         grep -q "$id" "$TMP/$1.list" || { bad "$1 lacks $id"; continue; }
         "$SZ" export --socket "$TMP/$1/control.sock" "$id" --output "$TMP/$1.export" 2>"$TMP/export.err" &&
@@ -302,7 +302,7 @@ for feats in 7 0; do
     start_daemon node$feats "${COMMON[@]}" --peer "127.0.0.1:$PORT" || { bad "start node$feats"; continue; }
     wait_bundles node$feats "$NB" 30 && ok || bad "node$feats caught up"
     same_store node$feats
-    "$SZ" status --socket "$TMP/node$feats/control.sock" >"$TMP/node$feats.status"
+    szq status --socket "$TMP/node$feats/control.sock" >"$TMP/node$feats.status"
 done
 
 # A link cut after 512 KiB of the large bundle: the node keeps the part
@@ -407,10 +407,10 @@ for r in dtamper unasked gap early; do
         bad "n$r sent GOODBYE $want to the $r relay"
     events $r "sum(1 for x in e if x['event'] == 'accept') == $first" && ok ||
         bad "n$r linked to the banned $r relay again"
-    "$SZ" status --socket "$TMP/n$r/control.sock" >"$TMP/n$r.status" 2>&1
+    szq status --socket "$TMP/n$r/control.sock" >"$TMP/n$r.status" 2>&1
     grep -q ', 1 misbehaviours' "$TMP/n$r.status" && ok ||
         bad "n$r counts the misbehaviour: $(grep misbeh "$TMP/n$r.status")"
-    "$SZ" list --socket "$TMP/n$r/control.sock" >"$TMP/n$r.list" 2>&1
+    szq list --socket "$TMP/n$r/control.sock" >"$TMP/n$r.list" 2>&1
 done
 grep -q "$MEDIUM" "$TMP/ndtamper.list" && bad "ndtamper stored the tampered bundle" || ok
 grep -q 'refused 1$' "$TMP/ndtamper.status" && ok || bad "ndtamper counts the refused bundle"
