@@ -54,7 +54,7 @@ fi
 # The system's python3 rather than a version manager's shim that may come
 # first on PATH (it starts a dozen processes a call).
 if [ -x /usr/bin/python3 ]; then
-    python3() { /usr/bin/python3 "$@"; }
+    PATH=/usr/bin:$PATH
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sz-browser-XXXXXX")
