@@ -2,6 +2,16 @@
 # Needs: SZ (client), SZD (daemon), TMP (a temporary folder) set by the caller,
 # and tests/cli/lib.sh (nap) sourced.
 
+# Under AddressSanitizer the leak check at a process's exit costs about 60 ms
+# on a slow machine, more than most of the client commands these tests run
+# by the hundred. The daemons keep it (start_daemon); the client keeps it in
+# its own tests (cli_offline) and in those that source this file with
+# SZ_CLIENT_LEAKS=1 (the control client, fetch); elsewhere it is off.
+SZ_DAEMON_ASAN=${ASAN_OPTIONS:-}
+if [ "${SZ_CLIENT_LEAKS:-0}" != 1 ]; then
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fi
+
 # szq ARGS...: the client for a query that polls (status, list): under
 # AddressSanitizer without the leak check at exit, which costs more than the
 # query on a slow machine and would only repeat, hundreds of times a test,
@@ -16,7 +26,8 @@ start_daemon() {
     local name=$1
     shift
     mkdir -p "$TMP/$name"
-    "$SZD" --data-dir "$TMP/$name" --listen 127.0.0.1:0 "$@" >>"$TMP/$name.log" 2>&1 &
+    ASAN_OPTIONS=$SZ_DAEMON_ASAN "$SZD" --data-dir "$TMP/$name" --listen 127.0.0.1:0 "$@" \
+        >>"$TMP/$name.log" 2>&1 &
     eval "PID_$name=$!"
     local i pid
     pid=$(eval echo "\$PID_$name")
