@@ -71,8 +71,7 @@ if(TARGET samizdatd AND TARGET samizdat-cli)
                          daemon_catchup_peers library_limits censorship_scenario
                          PROPERTIES TIMEOUT 600)
     # They keep a core busy (tests/CMakeLists.txt: PROCESSORS).
-    set_tests_properties(daemon_crash daemon_reload daemon_import daemon_summary_parts
-                         PROPERTIES PROCESSORS 2)
+    set_tests_properties(daemon_crash daemon_reload PROPERTIES PROCESSORS 2)
     # Skips (77) without root. Its namespaces and links carry the test's process
     # id in their names: it can run beside other tests.
     set_tests_properties(censorship_scenario PROPERTIES SKIP_RETURN_CODE 77)
