@@ -53,7 +53,7 @@ SRC=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 # The client keeps its leak check under AddressSanitizer (common.sh).
-SZ_CLIENT_LEAKS=1
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 PIDS=() # the evil relays and the delaying proxy
 trap 'kill "${PIDS[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT

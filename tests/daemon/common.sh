@@ -4,11 +4,12 @@
 
 # Under AddressSanitizer the leak check at a process's exit costs about 60 ms
 # on a slow machine, more than most of the client commands these tests run
-# by the hundred. The daemons keep it (start_daemon); the client keeps it in
-# its own tests (cli_offline) and in those that source this file with
-# SZ_CLIENT_LEAKS=1 (the control client, fetch); elsewhere it is off.
+# by the hundred. Daemons started by start_daemon keep it; the client keeps
+# it in its own tests (cli_offline) and, with every other process, in those
+# that source this file with SZ_LEAK_CHECK_ALL=1 (the control client, fetch,
+# and tests that start daemons by hand); elsewhere it is off.
 SZ_DAEMON_ASAN=${ASAN_OPTIONS:-}
-if [ "${SZ_CLIENT_LEAKS:-0}" != 1 ]; then
+if [ "${SZ_LEAK_CHECK_ALL:-0}" != 1 ]; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 
@@ -147,6 +148,16 @@ while size < (1 << 20) - 400:
     size += len(para)
 open(sys.argv[1], "w").write("".join(out))
 PY
+    printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$1/a.txt")" >>"$1/MANIFEST.tsv"
+}
+
+# random_corpus DIR BYTES: a corpus of one document of about BYTES random
+# bytes in base64 (it hardly compresses), named a.txt.
+random_corpus() {
+    mkdir -p "$1"
+    printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
+        >"$1/MANIFEST.tsv"
+    head -c "$2" /dev/urandom | base64 -w 76 >"$1/a.txt"
     printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$1/a.txt")" >>"$1/MANIFEST.tsv"
 }
 

@@ -14,7 +14,7 @@ GEN=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 # The client keeps its leak check under AddressSanitizer (common.sh).
-SZ_CLIENT_LEAKS=1
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 trap 'kill -CONT "${PID_pub:-}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
 DATA=$TMP/pub

@@ -11,7 +11,7 @@ SRC=$3
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 # The client keeps its leak check under AddressSanitizer (common.sh).
-SZ_CLIENT_LEAKS=1
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 trap 'cleanup_daemons; umount "$TMP/small" 2>/dev/null; rm -rf "$TMP"' EXIT
 EX=$SRC/examples/articles

@@ -12,7 +12,7 @@ SRC=$3
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 # The client keeps its leak check under AddressSanitizer (common.sh).
-SZ_CLIENT_LEAKS=1
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 trap '[ -n "${SILENT:-}" ] && kill $SILENT 2>/dev/null
 [ -n "${SLOTS:-}" ] && kill $SLOTS 2>/dev/null

@@ -133,12 +133,7 @@ tiny_corpus "$TMP/corpus"
     --seed 1 --publishers 600 >/dev/null || bad "make 600 publishers"
 # One publisher holds more than the others: it is listed first. Its second
 # bundle (sequence 2) is of one larger article.
-mkdir -p "$TMP/bigcorpus"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/bigcorpus/MANIFEST.tsv"
-head -c 30000 /dev/urandom | base64 -w 76 >"$TMP/bigcorpus/big.txt"
-printf 'big.txt\t%s\ten\ttest\tbig\tnone\ttest\n' "$(stat -c %s "$TMP/bigcorpus/big.txt")" \
-    >>"$TMP/bigcorpus/MANIFEST.tsv"
+random_corpus "$TMP/bigcorpus" 30000
 "$GEN" gen --corpus "$TMP/bigcorpus" --out "$TMP/big" --bundles 2 --articles 1 --level 1 \
     --seed 600 >/dev/null && cp "$TMP/big/00002.bundle" "$TMP/keys/600b.bundle" || bad "pack big"
 BIG_KEY=$(awk '$2 == 600 { print $1 }' "$TMP/keys/pub.pk")

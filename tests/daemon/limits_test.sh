@@ -131,12 +131,7 @@ expect_status "unpack of a new publisher onto a full disk" 5 \
 # 4. A backlog far larger than the disk (3000 bundles, about 9 MB, through a
 # proxy that counts the bytes): once the disk is full the fetch stops
 # downloading instead of fetching everything only to fail writing it.
-mkdir -p "$TMP/corpus"
-printf 'file\tbytes\tlanguage\tsource_package\toriginal_path\tlicence\tgenre\n' \
-    >"$TMP/corpus/MANIFEST.tsv"
-head -c 3000 /dev/urandom | base64 -w 76 >"$TMP/corpus/a.txt"
-printf 'a.txt\t%s\ten\ttest\ta\tnone\ttest\n' "$(stat -c %s "$TMP/corpus/a.txt")" \
-    >>"$TMP/corpus/MANIFEST.tsv"
+random_corpus "$TMP/corpus" 3000
 "$GEN" gen --corpus "$TMP/corpus" --out "$TMP/backlog" --bundles 3000 --articles 1 --level 1 \
     >/dev/null || bad "generating 3000 bundles"
 "$SZ" import --socket "$TMP/relay/control.sock" "$TMP"/backlog/*.bundle >/dev/null ||

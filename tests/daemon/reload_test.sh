@@ -8,6 +8,8 @@ SZD=$2
 SRC=$3
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
+# Daemons started without start_daemon keep the leak check (common.sh).
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
 

@@ -13,7 +13,7 @@ ADV=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 # The client keeps its leak check under AddressSanitizer (common.sh).
-SZ_CLIENT_LEAKS=1
+SZ_LEAK_CHECK_ALL=1
 . "$SRC/tests/daemon/common.sh"
 PROXIES=()
 trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
