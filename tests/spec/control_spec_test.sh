@@ -376,6 +376,13 @@ check "publisher restarts with a long batch window" start_daemon pub \
     --publisher-key "$TMP/pub.sk" --batch-window-ms 5000 --expiry-days 0
 cc --json publish "$A/offline.md" >"$TMP/last" 2>&1 &
 LAST=$!
+# Until the client has connected (python may take more than the half second
+# to start on a loaded machine): the listening socket and the one of the new
+# connection both show the socket's path in /proc/net/unix.
+for _ in $(seq 1 100); do
+    [ "$(grep -c -F " $SOCK" /proc/net/unix)" -ge 2 ] && break
+    nap 0.1
+done
 nap 0.5
 T0=$(date +%s%N)
 stop_daemon pub && ok || bad "the daemon stops with status 0"
