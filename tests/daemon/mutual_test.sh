@@ -57,7 +57,13 @@ start_daemon a "${COMMON[@]}" --listen "127.0.0.1:$PA" --peer "127.0.0.1:$PB" ||
 start_daemon b "${COMMON[@]}" --listen "127.0.0.1:$PB" --peer "127.0.0.1:$PA" || bad "start b"
 
 # 1. One link between them, the same one seen from both ends: outbound at
-# the node with the smaller key.
+# the node with the smaller key. Both dial (neither knows the other's node
+# key before its own link opens), so one of them sees the second link and
+# closes one: the first link may be the one that goes, so wait for that.
+for ((i = 0; i < 150; i++)); do
+    grep -q "a second link to the same node" "$TMP/a.log" "$TMP/b.log" && break
+    nap 0.1
+done
 wait_one_link && ok || bad "a and b do not hold one link each to the other"
 if [[ "$(node_key a)" < "$(node_key b)" ]]; then small=a; large=b; else small=b; large=a; fi
 [ "$(links $small | awk '{print $1}')" = outbound ] && [ "$(links $large | awk '{print $1}')" = inbound ] &&
