@@ -55,11 +55,8 @@ while :; do
     ok
     # Everything reported so far is there and verifies.
     szq list --socket "$SOCK" --json >"$TMP/list.json" || bad "round $round: list"
-    missing=0
-    while read -r id; do
-        [ -n "$id" ] || continue
-        grep -q "\"id\":\"$id\"" "$TMP/list.json" || missing=$((missing + 1))
-    done <"$TMP/reported"
+    grep -o '"id":"[0-9a-f]*"' "$TMP/list.json" | cut -d'"' -f4 | sort -u >"$TMP/held"
+    missing=$(sort -u "$TMP/reported" | grep -v '^$' | comm -23 - "$TMP/held" | wc -l)
     [ $missing -eq 0 ] && ok || bad "round $round: $missing reported bundle(s) missing after SIGKILL"
     # No sequence used twice by this publisher.
     dups=$(szq list --socket "$SOCK" --publisher "$TMP/pub.pk" | awk '{print $3}' | sort | uniq -d)
