@@ -14,6 +14,24 @@ nap() {
     read -r -t "$1" -u "$SZ_NAP_FD" _ 2>/dev/null
     return 0
 }
+# poll SECONDS CMD...: runs CMD until it succeeds (returns 0) or SECONDS of
+# wall-clock time have passed (returns 1; CMD ran once more at the end).
+# Between tries it naps 0.05 s, then half as long again each time up to
+# 0.4 s: a condition met at once costs little delay, and one that takes
+# seconds costs a few tries a second rather than ten, each of which may
+# start processes that cost 0.1 s of CPU under the sanitizers.
+poll() {
+    local limit=$1 ms=50 start now
+    shift
+    start=${EPOCHREALTIME//[.,]/}
+    while :; do
+        "$@" && return 0
+        now=${EPOCHREALTIME//[.,]/}
+        ((now - start >= limit * 1000000)) && return 1
+        nap "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+        ((ms = ms * 3 / 2, ms > 400 && (ms = 400)))
+    done
+}
 # The system's python3, where deps.sh installs what the tests import, rather
 # than a version manager's shim that may come first on PATH (it starts a
 # dozen processes a call). Not a shell function: "python3 ... &" must leave

@@ -90,13 +90,9 @@ count_bundles() {
 }
 
 # wait_bundles NAME N SECONDS: waits until the daemon holds at least N bundles.
+holds_bundles() { [ "$(count_bundles "$1")" -ge "$2" ]; }
 wait_bundles() {
-    local i n
-    for ((i = 0; i < $3 * 10; i++)); do
-        n=$(count_bundles "$1")
-        [ "$n" -ge "$2" ] && return 0
-        nap 0.1
-    done
+    poll "$3" holds_bundles "$1" "$2" && return 0
     echo "$1 holds $(count_bundles "$1") bundles, wanted $2 within $3 s" >&2
     return 1
 }
@@ -104,12 +100,7 @@ wait_bundles() {
 # wait_log FILE PATTERN SECONDS: waits until a line of FILE matches PATTERN
 # (grep); returns 1 when none did in time.
 wait_log() {
-    local i
-    for ((i = 0; i < $3 * 10; i++)); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        nap 0.1
-    done
-    return 1
+    poll "$3" grep -q -- "$2" "$1" 2>/dev/null
 }
 
 # start_proxy MODE [LABEL [NAME=ADDRESS...]]: a stand-in SOCKS5 proxy
