@@ -89,8 +89,10 @@ count_bundles() {
     szq list --socket "$TMP/$1/control.sock" 2>/dev/null | wc -l
 }
 
-# wait_bundles NAME N SECONDS: waits until the daemon holds at least N bundles.
+# holds_bundles NAME N: whether the daemon holds at least N bundles.
 holds_bundles() { [ "$(count_bundles "$1")" -ge "$2" ]; }
+
+# wait_bundles NAME N SECONDS: waits until the daemon holds at least N bundles.
 wait_bundles() {
     poll "$3" holds_bundles "$1" "$2" && return 0
     echo "$1 holds $(count_bundles "$1") bundles, wanted $2 within $3 s" >&2
