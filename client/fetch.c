@@ -44,6 +44,17 @@
 #define SUMMARY_PART_WAIT_MS 5000
 #define SUMMARY_TOTAL_MS 60000
 #define MAX_SUMMARY_PARTS 64
+/*
+ * A relay sends a fetch client at most this many parts, the last saying
+ * more = 0 even when it holds more publishers (PROTOCOL.md 4.3): such a
+ * summary says nothing of the publishers past its last key, which anyone can
+ * bring about by giving a relay bundles of some 16,000 made-up keys. A
+ * trusted publisher past it is asked of that peer directly, PROBE_SEQS
+ * sequences after what the library holds at a time, until a window comes
+ * back empty (probe_push()).
+ */
+#define RELAY_SUMMARY_PARTS 16
+#define PROBE_SEQS 1024
 /* Separate ranges of one publisher believed of one peer: beyond, the highest are ignored. */
 #define MAX_PEER_RANGES 4096
 #define IDLE_TIMEOUT_MS 60000
@@ -167,6 +178,7 @@ struct part {
 struct claim {
     size_t pub;
     uint64_t first, last;
+    bool probe; /* asked of a peer whose summary did not reach the publisher */
 };
 
 /*
@@ -179,6 +191,7 @@ struct out_req {
     uint64_t first, last;
     struct claim *cl;
     size_t n_cl;
+    bool probe; /* one claim, asked by probe_push() */
 };
 
 /* One peer given on the command line, across the connections made to it. */
@@ -265,13 +278,17 @@ struct conn {
     bool pinged;                    /* --follow: a PING is out since it last spoke */
     uint64_t barrier_nonce;         /* the PING sent after its SUMMARY */
     bool barrier_done;              /* its PONG came: every report it sent is in */
-    struct conn_pub *cp;            /* per trusted publisher, from its SUMMARY (NULL before) */
-    uint64_t n_ignored;             /* ranges of its SUMMARY past MAX_PEER_RANGES */
-    size_t n_withheld;              /* ranges it answered without all their bundles */
-    unsigned n_repeats;             /* bundles it sent that this run had taken already */
-    bool queue_cut;  /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
-    bool counted_ok; /* counted in peers_ok */
-    bool skip_nomem; /* a skip range was not kept: never plan again (it could ask in a loop) */
+    /* EQUIVOCATION reports that came before its SUMMARY was complete: their
+     * evidence is asked for once the ranges are planned (request_evidence()). */
+    struct sz_msg eq_wait[MAX_EVIDENCE_REQUESTS];
+    size_t n_eq_wait;
+    struct conn_pub *cp; /* per trusted publisher, from its SUMMARY (NULL before) */
+    uint64_t n_ignored;  /* ranges of its SUMMARY past MAX_PEER_RANGES */
+    size_t n_withheld;   /* ranges it answered without all their bundles */
+    unsigned n_repeats;  /* bundles it sent that this run had taken already */
+    bool queue_cut;      /* plan_ranges stopped at MAX_QUEUE: plan again when the queue drains */
+    bool counted_ok;     /* counted in peers_ok */
+    bool skip_nomem;     /* a skip range was not kept: never plan again (it could ask in a loop) */
     uint64_t bundles, bytes;
     int64_t window_ms;
     uint32_t announced;
@@ -1155,6 +1172,7 @@ req_claim(const struct out_req *q, size_t j)
     one.pub = q->pub;
     one.first = q->first;
     one.last = q->last;
+    one.probe = q->probe;
     return one;
 }
 
@@ -1183,6 +1201,7 @@ static void conn_fail(struct run *r, struct conn *c, const char *fmt, ...)
 static void part_save(struct run *r, struct conn *c);
 static void part_release(struct run *r, struct conn *c);
 static void req_drop_all(struct run *r, struct conn *c);
+static void request_evidence(struct run *r, struct conn *c, const struct sz_msg *m);
 
 /* Ends a connection; its claimed ranges go back for other peers, and what came
  * of a large bundle is kept for a REQUEST_PART. */
@@ -2105,6 +2124,7 @@ queue_push(struct conn *c, size_t pub, uint64_t first, uint64_t last)
     c->queue[c->q0 + c->n_queue].pub = pub;
     c->queue[c->q0 + c->n_queue].first = first;
     c->queue[c->q0 + c->n_queue].last = last;
+    c->queue[c->q0 + c->n_queue].probe = false;
     c->n_queue++;
     return true;
 }
@@ -2145,6 +2165,62 @@ plan_ranges(struct run *r, struct conn *c, size_t i, uint64_t first, uint64_t la
         if (e == UINT64_MAX)
             break;
         s = e + 1;
+    }
+}
+
+/*
+ * Asks c for up to PROBE_SEQS sequences of publisher i from `from` on, as far
+ * as the library does not hold them and no other peer is asked for them: c's
+ * summary ended before the publisher's key, so whether c holds it is not
+ * known (RELAY_SUMMARY_PARTS). A probe's claim goes alone (it is longer than
+ * sparse_run() joins) and no other peer takes it over (none offers it whole).
+ */
+static void
+probe_push(struct run *r, struct conn *c, size_t i, uint64_t from)
+{
+    uint64_t s = from, to, free_held = UINT64_MAX, free_claimed = UINT64_MAX, e;
+
+    while (held_span(&r->held[i], s, &to, &free_held) ||
+           held_span(&r->claimed[i], s, &to, &free_claimed)) {
+        if (to == UINT64_MAX)
+            return;
+        s = to + 1;
+    }
+    e = s > UINT64_MAX - (PROBE_SEQS - 1) ? UINT64_MAX : s + PROBE_SEQS - 1;
+    if (e > free_held)
+        e = free_held;
+    if (e > free_claimed)
+        e = free_claimed;
+    if (!queue_push(c, i, s, e))
+        return;
+    c->queue[c->q0 + c->n_queue - 1].probe = true;
+    held_add(&r->claimed[i], s, e);
+}
+
+/*
+ * The peer answered a probe (probe_push()). None of the window's bundles
+ * came: it holds nothing newer there, and what it holds of the publisher is
+ * known. Some came: it carries the publisher, and the next window is asked.
+ * Sequences it did not send go to the peers that offered them.
+ */
+static void
+probe_done(struct run *r, struct conn *c, const struct out_req *q)
+{
+    const struct held *h = &r->held[q->pub];
+    size_t k = held_at(h, q->first);
+
+    replan_range(r, c, q->pub, q->first, q->last);
+    if (k == h->n || h->v[k].first > q->last) {
+        r->rp[q->pub].known = true;
+        return;
+    }
+    if (!c->cp[q->pub].covers) {
+        c->cp[q->pub].covers = true;
+        r->rp[q->pub].covered++;
+    }
+    if (q->last < UINT64_MAX) {
+        probe_push(r, c, q->pub, q->last + 1);
+        send_ranges(r, c);
     }
 }
 
@@ -2224,6 +2300,7 @@ send_ranges(struct run *r, struct conn *c)
         q->last = h[n - 1].last;
         q->cl = cl;
         q->n_cl = n;
+        q->probe = n == 1 && h->probe;
         c->n_out_ranges++;
         c->q0 += n;
         c->n_queue -= n;
@@ -2324,12 +2401,18 @@ summary_done(struct run *r, struct conn *c)
     for (i = 0; i < r->o->trust->n; i++) {
         struct conn_pub *p = &c->cp[i];
         uint64_t base = baseline(r, i);
-        /* A summary cut short says nothing of the publishers past its last key. */
-        if (p->listed || !c->summary_cut ||
-            (c->summary_hi_set && memcmp(r->o->trust->pk[i], c->summary_hi, SZ_PUBLIC_KEY_LEN) < 0))
+        /* A summary cut short, or as long as a relay sends, says nothing of the
+         * publishers past its last key: they are asked of the peer (probe_push()). */
+        bool past = (c->summary_cut || c->n_summary_parts >= RELAY_SUMMARY_PARTS) &&
+                    !(c->summary_hi_set &&
+                      memcmp(r->o->trust->pk[i], c->summary_hi, SZ_PUBLIC_KEY_LEN) < 0);
+        if (p->listed || !past)
             r->rp[i].known = true;
-        if (!p->listed)
+        if (!p->listed) {
+            if (past && base < UINT64_MAX)
+                probe_push(r, c, i, base + 1);
             continue; /* not evidence of anything: other peers are tried for it */
+        }
         r->rp[i].listed = true;
         if (p->max < base) {
             char pk[SZ_PK_TEXT_LEN + 1];
@@ -2349,6 +2432,9 @@ summary_done(struct run *r, struct conn *c)
     for (i = 0; i < r->o->trust->n; i++)
         for (k = 0; c->cp[i].listed && k < c->cp[i].offer.n; k++)
             plan_ranges(r, c, i, c->cp[i].offer.v[k].first, c->cp[i].offer.v[k].last);
+    for (k = 0; k < c->n_eq_wait; k++)
+        request_evidence(r, c, &c->eq_wait[k]);
+    c->n_eq_wait = 0;
     c->state = C_OPEN;
     c->last_progress_ms = c->open_ms = now_ms();
     if (!r->o->follow) {
@@ -2797,6 +2883,10 @@ range_done(struct run *r, struct conn *c, size_t k)
         struct claim cl = req_claim(&q, j);
         held_remove(&r->claimed[cl.pub], cl.first, cl.last);
     }
+    if (q.probe) {
+        probe_done(r, c, &q);
+        return;
+    }
     for (j = 0; j < n; j++) {
         struct claim cl = req_claim(&q, j);
         uint64_t to = 0, free_to;
@@ -3080,7 +3170,19 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
                      (unsigned long long)m.sequence);
         }
         r->res->pubs[i].equivocation = true;
-        if (p->eq_reports < MAX_EVIDENCE_REQUESTS)
+        /* Before its ranges are planned, a REQUEST would cross the range that
+         * brings the pair anyway: the relay sends each bundle once on a link,
+         * and the ids asked for would wait for the idle timeout. */
+        if (p->eq_reports < MAX_EVIDENCE_REQUESTS && c->state == C_WAIT_SUMMARY &&
+            c->n_eq_wait < MAX_EVIDENCE_REQUESTS) {
+            struct sz_msg *w = &c->eq_wait[c->n_eq_wait++];
+            memset(w, 0, sizeof *w);
+            w->type = m.type;
+            memcpy(w->publisher, m.publisher, sizeof w->publisher);
+            memcpy(w->id, m.id, sizeof w->id);
+            memcpy(w->id_b, m.id_b, sizeof w->id_b);
+            w->sequence = m.sequence;
+        } else if (p->eq_reports < MAX_EVIDENCE_REQUESTS)
             request_evidence(r, c, &m);
         if (p->eq_reports < UINT_MAX)
             p->eq_reports++;
