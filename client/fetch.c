@@ -3834,13 +3834,13 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
                 if (t >= c->summary_until_ms)
                     util_err("peer %s: its summary had not ended %d s after the link opened "
                              "(%zu part%s that said more would follow): what it holds of "
-                             "publishers past those is not known",
+                             "trusted publishers past those is asked of it",
                              c->name, SUMMARY_TOTAL_MS / 1000, c->n_summary_parts,
                              c->n_summary_parts == 1 ? "" : "s");
                 else
                     util_err("peer %s: its summary stopped after %zu part%s that said more "
                              "would follow (nothing came within %d s): what it holds of "
-                             "publishers past those is not known",
+                             "trusted publishers past those is asked of it",
                              c->name, c->n_summary_parts, c->n_summary_parts == 1 ? "" : "s",
                              SUMMARY_PART_WAIT_MS / 1000);
                 c->summary_cut = true;
@@ -4005,8 +4005,9 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
             if (!held_covers(&r.done[i], r.offered[i].v[k].first, r.offered[i].v[k].last))
                 r.incomplete = true;
     }
-    /* A publisher past where every summary that answered stopped short: whether the
-     * peers hold newer bundles of it is not known, so the fetch is not complete. */
+    /* A publisher past where every summary that answered ended, and no peer answered
+     * when asked for it (probe_push()): whether the peers hold newer bundles of it is
+     * not known, so the fetch is not complete. */
     for (i = 0; i < n_trust && res->peers_answered > 0; i++) {
         char pk[SZ_PK_TEXT_LEN + 1];
         if (r.rp[i].known)
@@ -4014,8 +4015,9 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *res)
         res->pubs[i].unknown = true;
         r.incomplete = true;
         sz_pk_to_text(o->trust->pk[i], pk);
-        util_err("no peer's summary said what it holds of %s (each stopped short, named "
-                 "above): not known whether newer bundles exist; try again, or other peers",
+        util_err("no peer's summary said what it holds of %s (each ended before it), and "
+                 "none answered when asked: not known whether newer bundles exist; try again, "
+                 "or other peers",
                  o->trust->names[i] != NULL ? o->trust->names[i] : pk);
     }
     /* A publisher the library holds that no peer that answered offered at all: maybe

@@ -3375,13 +3375,14 @@ enum evil_mode {
     EVIL_CUT,          /* a SUMMARY part (more = 1) of made-up publishers keyed below; no more */
     EVIL_CUT_PAST,     /* ... keyed above: it went past its own publishers, naming none */
     EVIL_SLOW_PARTS,   /* cut's part, then its own and 1000 made-up ones dripped at --rate */
+    EVIL_CUT_CLOSE,    /* cut's part; closes the link when a range is asked */
     EVIL_N_MODES
 };
 
 static const char *const evil_mode_names[EVIL_N_MODES] = {
     "tampered", "tampered-sig", "old-as-new", "truncated", "flood",      "withhold",   "honest",
     "omit",     "parts",        "unasked",    "pingflood", "slowloris",  "manyranges", "repeat",
-    "fakeeq",   "bighdr",       "cut",        "cut-past",  "slow-parts",
+    "fakeeq",   "bighdr",       "cut",        "cut-past",  "slow-parts", "cut-close",
 };
 
 #define EVIL_DECOY_PARTS 2            /* parts: SUMMARY parts of made-up publishers first */
@@ -3521,7 +3522,8 @@ send_decoy_summaries(struct conn *c, enum evil_mode mode, unsigned long conn_no)
             die_local("cannot encode SUMMARY");
         send_body(c, body, blen);
         say("conn %lu: summary part %zu: %zu made-up publishers, more to come%s", conn_no, k + 1, n,
-            mode == EVIL_CUT || mode == EVIL_CUT_PAST ? " (none will)" : "");
+            mode == EVIL_CUT || mode == EVIL_CUT_PAST || mode == EVIL_CUT_CLOSE ? " (none will)"
+                                                                                : "");
     }
     free(body);
     free(keys_);
@@ -3540,9 +3542,10 @@ send_evil_summary(struct conn *c, enum evil_mode mode, unsigned long conn_no)
 
     if (pubs == NULL || rg == NULL || pub_first == NULL || body == NULL)
         die_local("out of memory");
-    if (mode == EVIL_PARTS || mode == EVIL_CUT || mode == EVIL_CUT_PAST || mode == EVIL_SLOW_PARTS)
+    if (mode == EVIL_PARTS || mode == EVIL_CUT || mode == EVIL_CUT_PAST ||
+        mode == EVIL_SLOW_PARTS || mode == EVIL_CUT_CLOSE)
         send_decoy_summaries(c, mode, conn_no);
-    if (mode == EVIL_CUT || mode == EVIL_CUT_PAST) {
+    if (mode == EVIL_CUT || mode == EVIL_CUT_PAST || mode == EVIL_CUT_CLOSE) {
         free(body);
         free(pub_first);
         free(rg);
@@ -3751,6 +3754,10 @@ serve_evil_range(struct conn *c, enum evil_mode mode, const struct range_req *q,
     uint32_t sent = 0;
     size_t i;
 
+    if (mode == EVIL_CUT_CLOSE) {
+        say("conn %lu: closes the link instead of answering", conn_no);
+        return false;
+    }
     for (i = 0; i < n_evil_bundles && mode != EVIL_WITHHOLD && mode != EVIL_MANYRANGES; i++) {
         const struct evil_bundle *b = &evil_bundles[i];
         if (memcmp(b->hdr.publisher, q->publisher, SZ_PUBLIC_KEY_LEN) != 0)
@@ -4038,7 +4045,7 @@ cmd_serve_evil(const char *mode_name)
     if (mode == EVIL_N_MODES)
         die_local("serve-evil MODE: tampered, tampered-sig, old-as-new, truncated, flood, "
                   "withhold, honest, omit, parts, unasked, pingflood, slowloris, manyranges, "
-                  "repeat, fakeeq, bighdr, cut, cut-past or slow-parts");
+                  "repeat, fakeeq, bighdr, cut, cut-past, slow-parts or cut-close");
     if (opt.bundles != NULL)
         load_evil_bundles(opt.bundles);
     if (opt.batch)
@@ -4205,6 +4212,7 @@ usage(void)
           "  slow-parts               cut's part, then a last one of its own publishers\n"
           "                           and 1000 made-up ones keyed above them, written\n"
           "                           --rate bytes a second (6000); serves honestly\n"
+          "  cut-close                cut's part; closes the link when a range is asked\n"
           "\n"
           "Options:\n"
           "  --from IP                source address of the connections (127.0.0.x)\n"

@@ -38,7 +38,8 @@
 # warning, and "0 new"; the honest relay then: "1 new"), manyranges (a 1 MiB
 # SUMMARY of single-sequence ranges, each withheld: little CPU, one line),
 # cut and cut-past (a SUMMARY that stops short before or past the publisher:
-# asked for it directly and fetched, or not carried), slow-parts (its last part
+# asked for it directly and fetched, or not carried), cut-close (cut, and
+# the link closed when asked: not known, incomplete), slow-parts (its last part
 # written slowly: waited for, fetched), repeat (BUNDLES full of copies:
 # named, little CPU), unasked (a bundle's first byte with nothing asked:
 # named) and slowloris (one byte every 5 s: named and dropped after 30 s
@@ -514,6 +515,21 @@ grep -q '"complete":true' "$TMP/out" && grep -q '"unknown":false' "$TMP/out" && 
     bad "cut alone: --json does not say complete and known: $(cat "$TMP/out")"
 got_new "cut alone" 1
 same_as_ref "cut alone" "$TMP/lib"
+# cut-close: the same summary, and the link closed when the reader asks for
+# the Gazette. What it holds of the Gazette is not known: named, not complete
+# (exit 7, "unknown" in --json), the library unchanged.
+start_evil cutclose cut-close "$TMP/new"
+fresh "$TMP/lib"
+fetch_into "$TMP/lib" --peer "${ADDR[cutclose]}" --json
+show "a summary cut short, the link closed when asked"
+[ "$RC" -eq 7 ] && ok || bad "cut-close: exit $RC, wanted 7"
+grep -q "no peer's summary said what it holds of $GAZ (each ended before it), and none answered" \
+    "$ERRF" && ok || bad "cut-close: no word that the Gazette's state is not known: $(cat "$ERRF")"
+grep -q '"complete":false' "$TMP/out" && grep -q '"unknown":true' "$TMP/out" && ok ||
+    bad "cut-close: --json does not say incomplete and unknown: $(cat "$TMP/out")"
+if diff <(content "$TMP/base") <(content "$TMP/lib") >"$TMP/diff"; then ok; else
+    bad "cut-close: the library's content changed: $(head -20 "$TMP/diff")"
+fi
 fresh "$TMP/lib"
 fetch_into "$TMP/lib" --peer "${ADDR[cut]}" --peer "$RELAY" --parallel 2 --json
 show "a summary cut short, beside the honest relay"
