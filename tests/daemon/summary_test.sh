@@ -49,8 +49,8 @@ CUT=${CUT%% *}
 ABSENT=$(sort "$TMP/more/pub.hex" | awk -v cut="$CUT" '$1 > cut { print; exit }')
 [ -n "$ABSENT" ] || bad "none of 1000 more keys sorts past the 16th part (the test's premise)"
 
-# pub_of LINE DIR: the public key file of the publisher of line "KEY-HEX SEED",
-# with BUNDLES bundles of it (sequences 1..BUNDLES) in DIR.
+# pub_of LINE DIR [BUNDLES]: DIR/pub.pk, the public key of the publisher of
+# line "KEY-HEX SEED", and BUNDLES (1) bundles of it (sequences 1 on) in DIR.
 pub_of() {
     "$GEN" gen --corpus "$TMP/corpus" --out "$2" --bundles "${3:-1}" --articles 1 --level 1 \
         --seed "${1#* }" >/dev/null || bad "generating the bundles of seed ${1#* }"
@@ -92,7 +92,7 @@ for which in FIRST MIDDLE LAST; do
     n_pages=$(find "$TMP/lib-$which/$hex" -mindepth 2 -name index.html 2>/dev/null | wc -l)
     [ "$n_pages" -ge 1 ] && ok || bad "no page of the publisher sorting $which in the library"
     grep -q '"complete":true' "$TMP/fetch-$which.json" && ok ||
-        bad "the fetch of the publisher sorting $which says it is complete: $(head -c 200 "$TMP/fetch-$which.json")"
+        bad "the fetch of the publisher sorting $which does not say it is complete: $(head -c 200 "$TMP/fetch-$which.json")"
 done
 grep -q "EQUIVOCATION" "$TMP/fetch-MIDDLE.err" && ok ||
     bad "the fetch of the middle publisher warns of its equivocation: $(cat "$TMP/fetch-MIDDLE.err")"
