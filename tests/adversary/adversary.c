@@ -4008,7 +4008,8 @@ evil_session(int fd, enum evil_mode mode, unsigned long conn_no)
                     say("conn %lu: REQUEST_RANGE %llu-%llu", conn_no, (unsigned long long)q.first,
                         (unsigned long long)q.last);
                 if (!serve_evil_range(&c, mode, &q, conn_no)) {
-                    /* Truncated: let the half bundle go out, then end the stream. */
+                    /* Truncated: let the half bundle go out, then end the stream
+                     * (cut-close: ends it with nothing sent). */
                     (void)conn_pump(&c, HANDSHAKE_WAIT_MS, out_empty);
                     (void)shutdown(c.fd, SHUT_WR);
                     say("conn %lu: closed mid-bundle", conn_no);
