@@ -42,6 +42,13 @@
  *       temporary names, no index. Prints "key value" lines: bundles, wall_s,
  *       cpu_s (process user + system), open_cpu_s (of which in
  *       sz_bundle_open), bytes_written.
+ *
+ *   bench_fetch_gen seq-write --out FILE --bytes N
+ *       The file system's own limit for a library of N bytes: writes N bytes
+ *       (incompressible) to one new FILE in 1 MiB writes, fsync()s it and
+ *       removes it. No folders, no names, no syncfs of anything else. Prints
+ *       "key value" lines: bytes, wall_s (from the first write to the end of
+ *       the fsync), mb_s.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -635,6 +642,57 @@ cmd_write_floor(int argc, char **argv)
     return 0;
 }
 
+/* ---- seq-write ---- */
+
+static int
+cmd_seq_write(int argc, char **argv)
+{
+    const char *out = NULL;
+    unsigned long long total = 0, done = 0;
+    size_t chunk = 1u << 20;
+    uint8_t *buf;
+    double t0, wall;
+    int i, fd;
+
+    for (i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            die("%s needs a value", a);
+        if (strcmp(a, "--out") == 0)
+            out = v;
+        else if (strcmp(a, "--bytes") == 0)
+            total = strtoull(v, NULL, 10);
+        else
+            die("seq-write: unknown option %s", a);
+    }
+    if (out == NULL || total == 0)
+        die("seq-write: needs --out and --bytes (at least 1)");
+    if ((buf = malloc(chunk)) == NULL)
+        die("out of memory");
+    randombytes_buf(buf, chunk);
+    fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("cannot create %s: %s", out, strerror(errno));
+    t0 = now_s();
+    while (done < total) {
+        size_t len = total - done < chunk ? (size_t)(total - done) : chunk;
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die("cannot write %s: %s", out, strerror(errno));
+        done += (unsigned long long)n;
+    }
+    if (fsync(fd) != 0)
+        die("cannot fsync %s: %s", out, strerror(errno));
+    wall = now_s() - t0;
+    if (close(fd) != 0 || unlink(out) != 0)
+        die("cannot close or remove %s: %s", out, strerror(errno));
+    free(buf);
+    printf("bytes %llu\nwall_s %.4f\nmb_s %.1f\n", total, wall, (double)total / 1e6 / wall);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -646,11 +704,14 @@ main(int argc, char **argv)
         return cmd_open_rate(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "write-floor") == 0)
         return cmd_write_floor(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "seq-write") == 0)
+        return cmd_seq_write(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_fetch_gen gen --corpus DIR --out DIR [--bundles N] "
                     "[--articles K] [--level L] [--seed S] [--spread-days D]\n"
                     "                           [--publishers P] [--sequence Q]\n"
                     "       bench_fetch_gen open-rate --dir DIR [--passes P]\n"
                     "       bench_fetch_gen write-floor --dir DIR --out LIB [--batch B] "
-                    "[--page-extra N]\n");
+                    "[--page-extra N]\n"
+                    "       bench_fetch_gen seq-write --out FILE --bytes N\n");
     return 2;
 }
