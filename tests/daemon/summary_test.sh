@@ -10,7 +10,10 @@
 # and of a trusted publisher past the 16th part that the relay does not hold,
 # the fetch learns so by asking, and says it is complete. A publisher that
 # signed two bundles with one sequence at the relay (reported by it between
-# the parts) costs the fetch no wait: each fetch ends within 20 s.
+# the parts) costs the fetch no wait: each fetch ends within 20 s. On a slow
+# link, where a part takes longer than the reader's 5 s wait between parts,
+# such a report does not make the reader take the summary for ended: it
+# waits for the parts while their bytes come.
 # usage: summary_test.sh SAMIZDAT SAMIZDATD SOURCE_DIR BENCH_FETCH_GEN
 set -u
 SZ=$1
@@ -20,7 +23,8 @@ GEN=$4
 TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
-trap 'cleanup_daemons; rm -rf "$TMP"' EXIT
+PROXIES=()
+trap 'kill "${PROXIES[@]}" 2>/dev/null; cleanup_daemons; rm -rf "$TMP"' EXIT
 
 N=16500
 tiny_corpus "$TMP/corpus"
@@ -108,4 +112,37 @@ if [ -n "$ABSENT" ]; then
     grep -q "not known" "$TMP/fetch-ABSENT.err" && bad "it says the relay's holding is not known: $(cat "$TMP/fetch-ABSENT.err")" || ok
 fi
 stop_daemon relay
+
+# A slow link: relay S holds 2048 publishers (two parts of about 37 KB), one
+# of which, sorting in the second part, signed two bundles with sequence 1.
+# S reports it after the first part; through a proxy passing 5,000 bytes a
+# second, the second part then takes about 7 s to come. The reader waits for
+# it while its bytes come (no "stopped" line) and gets both bundles.
+check "relay S starts" start_daemon slow --expiry-days 0
+files=()
+for ((k = 1; k <= 2048; k++)); do files+=("$TMP/bundles/$k-00001.bundle"); done
+"$SZ" import --socket "$TMP/slow/control.sock" "${files[@]}" >"$TMP/import-s.out" 2>&1
+[ "$(grep -c '^stored ' "$TMP/import-s.out")" -eq 2048 ] && ok ||
+    bad "import of 2048 publishers into S: $(grep -vc '^stored ' "$TMP/import-s.out") not stored"
+SLOW=$(awk '$2 <= 2048' "$TMP/keys" | sort | sed -n 1500p)
+# The same article at another zstd level: another bundle of sequence 1.
+"$GEN" gen --corpus "$TMP/corpus" --out "$TMP/kSLOW" --bundles 1 --articles 1 --level 2 \
+    --seed "${SLOW#* }" >/dev/null || bad "generating the second sequence 1 of seed ${SLOW#* }"
+"$SZ" import --socket "$TMP/slow/control.sock" "$TMP/kSLOW/00001.bundle" >"$TMP/import-s2.out" 2>&1
+grep -q EQUIVOCATION "$TMP/import-s2.out" && ok ||
+    bad "S holds two bundles of sequence 1 of one publisher (the test's premise): $(cat "$TMP/import-s2.out")"
+echo "$(cat "$TMP/kSLOW/pub.pk") Publisher SLOW" >"$TMP/trust-SLOW"
+start_proxy rate:5000 slow
+rc=0
+timeout 60 "$SZ" fetch --proxy "$PROXY" --peer "127.0.0.1:$(peer_port slow)" \
+    --trust-file "$TMP/trust-SLOW" --output "$TMP/lib-SLOW" --json >"$TMP/fetch-SLOW.json" \
+    2>"$TMP/fetch-SLOW.err" || rc=$?
+[ $rc -eq 0 ] && ok || bad "fetch through the slow link: exit $rc: $(tail -2 "$TMP/fetch-SLOW.err")"
+grep -q '"complete":true' "$TMP/fetch-SLOW.json" && grep -q '"bundles":2,' "$TMP/fetch-SLOW.json" &&
+    ok || bad "the fetch through the slow link did not get both bundles: $(head -c 300 "$TMP/fetch-SLOW.json")"
+grep -q "EQUIVOCATION" "$TMP/fetch-SLOW.err" && ok ||
+    bad "the fetch through the slow link warns of the equivocation: $(cat "$TMP/fetch-SLOW.err")"
+grep -q "summary stopped" "$TMP/fetch-SLOW.err" &&
+    bad "the reader took S's summary for ended while its second part came: $(cat "$TMP/fetch-SLOW.err")" || ok
+stop_daemon slow
 finish
