@@ -12,7 +12,10 @@ TMP=$(mktemp -d)
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/daemon/common.sh"
 trap 'cleanup_daemons; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
-COMMON=(--expiry-days 0 --batch-window-ms 0)
+# debug: a node that closes the duplicate it sees as inbound logs so only at
+# that level (inbound links stay out of the default log), and when it sees
+# the duplicate first, the other node sees only a GOODBYE.
+COMMON=(--expiry-days 0 --batch-window-ms 0 --log-level debug)
 
 # links NAME: the daemon's open links, one line each: "DIRECTION NODE_KEY".
 links() {
