@@ -2937,7 +2937,7 @@ on_message(struct run *r, struct conn *c, const uint8_t *body, size_t len)
     /* Frames come one after another: while its summary is awaited, bytes after
      * anything else than HELLO, a part or an EQUIVOCATION report are not a part
      * on its way. A relay sends the reports it holds between its first part and
-     * the next (PROTOCOL.md 4.3); a stream of them still ends at SUMMARY_TOTAL_MS. */
+     * the next (PROTOCOL.md 4.3.1); a stream of them still ends at SUMMARY_TOTAL_MS. */
     if (c->state == C_WAIT_SUMMARY && m.type != SZ_MSG_SUMMARY && m.type != SZ_MSG_SUMMARY_PACKED &&
         m.type != SZ_MSG_HELLO && m.type != SZ_MSG_EQUIVOCATION)
         c->summary_other = true;
