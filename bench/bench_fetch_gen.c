@@ -46,9 +46,9 @@
  *   bench_fetch_gen seq-write --out FILE --bytes N
  *       The file system's own limit for a library of N bytes: writes N bytes
  *       (1 MiB of random bytes, over and over) to one new FILE in 1 MiB
- *       writes, fsync()s it and removes it. No folders, no names, no syncfs of anything else. Prints
- *       "key value" lines: bytes, wall_s (from the first write to the end of
- *       the fsync), mb_s.
+ *       writes, fsync()s it and removes it. No folders, no names, no syncfs
+ *       of anything else. Prints "key value" lines: bytes, wall_s (from the
+ *       first write to the end of the fsync), mb_s.
  */
 #include <dirent.h>
 #include <errno.h>
