@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,11 @@ wait_long_reply(int fd, const char *socket_path, int timeout_ms, unsigned *gave_
         if (w != 0)
             return w;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        *gave_up_s = (unsigned)(t.tv_sec - t0.tv_sec);
+        /* Whole seconds waited: the difference of the two clocks' seconds alone
+         * says 3 for 2.1 s that cross two second boundaries. */
+        *gave_up_s =
+            (unsigned)(((int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 + (t.tv_nsec - t0.tv_nsec)) /
+                       1000000000);
         if (*gave_up_s >= CTLCLIENT_LONG_WAIT_S || !daemon_answers(socket_path))
             return 0;
     }
