@@ -41,8 +41,10 @@ static const char USAGE[] =
     "name with underscores (--max-bytes: max_bytes); flags override the file.\n"
     "\n"
     "  --config FILE          read settings from this INI file first\n"
-    "  --check-config         check the settings (file and flags), say whether they\n"
-    "                         are valid and exit (0: valid, 2: not); starts nothing\n"
+    "  --check-config         check the settings (file and flags) and the files they\n"
+    "                         name (data folder, keys, credentials), say whether\n"
+    "                         they are valid and exit (0: valid, 2: not); starts\n"
+    "                         nothing\n"
     "  --recover-store        rebuild a damaged store from what can still be read of\n"
     "                         it, keeping a copy of the old one, and exit (0: rebuilt,\n"
     "                         1: not, the store left as it was); samizdatd must be\n"
@@ -761,12 +763,43 @@ on_signal(uv_signal_t *s, int signum)
 
 /* ---- start-up ---- */
 
+/*
+ * An existing data folder must be a folder of this user that no one else may
+ * write: whoever else may write it could put their own node key and store in it.
+ */
+static int
+check_data_dir(const char *path, const struct stat *st, char *err, size_t err_cap)
+{
+    if (!S_ISDIR(st->st_mode)) {
+        snprintf(err, err_cap, "data folder %s exists and is not a folder: give another path",
+                 path);
+        return -1;
+    }
+    if (st->st_uid != geteuid()) {
+        snprintf(err, err_cap,
+                 "data folder %s belongs to another user (uid %u), who could replace this "
+                 "node's key and store: run samizdatd as that user, or give a folder of "
+                 "your own",
+                 path, (unsigned)st->st_uid);
+        return -1;
+    }
+    if ((st->st_mode & 022) != 0) {
+        snprintf(err, err_cap,
+                 "data folder %s may be written by group or others (mode %04o), who could "
+                 "replace this node's key and store: run chmod 700 on it",
+                 path, (unsigned)(st->st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
 /* mkdir -p with mode 0700 for the folders it creates. */
 static int
 make_dirs(const char *path, char *err, size_t err_cap)
 {
     char tmp[PATH_MAX];
     size_t i, n = strlen(path);
+    struct stat st;
 
     if (n == 0 || n >= sizeof tmp) {
         snprintf(err, err_cap, "data folder path is empty or too long");
@@ -786,31 +819,94 @@ make_dirs(const char *path, char *err, size_t err_cap)
         }
         tmp[i] = path[i];
     }
-    {
-        struct stat st;
-        if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-            snprintf(err, err_cap, "data folder %s exists and is not a folder: give another path",
-                     path);
-            return -1;
-        }
-        /* Whoever else may write it could put their own node key and store in it. */
-        if (stat(path, &st) == 0 && st.st_uid != geteuid()) {
-            snprintf(err, err_cap,
-                     "data folder %s belongs to another user (uid %u), who could replace this "
-                     "node's key and store: run samizdatd as that user, or give a folder of "
-                     "your own",
-                     path, (unsigned)st.st_uid);
-            return -1;
-        }
-        if (stat(path, &st) == 0 && (st.st_mode & 022) != 0) {
-            snprintf(err, err_cap,
-                     "data folder %s may be written by group or others (mode %04o), who could "
-                     "replace this node's key and store: run chmod 700 on it",
-                     path, (unsigned)(st.st_mode & 07777));
+    if (stat(path, &st) != 0) {
+        snprintf(err, err_cap, "cannot read the data folder %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return check_data_dir(path, &st, err, err_cap);
+}
+
+/*
+ * --check-config's look at the data folder, without creating it: an existing
+ * one as make_dirs() checks it, else the nearest folder above it must be one
+ * this user may create folders in.
+ */
+static int
+check_data_dir_path(const char *path, char *err, size_t err_cap)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(path);
+    struct stat st;
+
+    if (n == 0 || n >= sizeof tmp) {
+        snprintf(err, err_cap, "data folder path is empty or too long");
+        return -1;
+    }
+    if (stat(path, &st) == 0)
+        return check_data_dir(path, &st, err, err_cap);
+    if (errno != ENOENT) {
+        snprintf(err, err_cap, "cannot read the data folder %s: %s", path, strerror(errno));
+        return -1;
+    }
+    memcpy(tmp, path, n + 1);
+    for (;;) {
+        char *slash;
+        while (n > 1 && tmp[n - 1] == '/')
+            tmp[--n] = '\0';
+        slash = strrchr(tmp, '/');
+        if (slash == NULL)
+            snprintf(tmp, sizeof tmp, ".");
+        else if (slash == tmp)
+            tmp[1] = '\0';
+        else
+            *slash = '\0';
+        n = strlen(tmp);
+        if (stat(tmp, &st) == 0)
+            break;
+        if (errno != ENOENT || strcmp(tmp, ".") == 0 || strcmp(tmp, "/") == 0) {
+            snprintf(err, err_cap, "cannot create the data folder %s (at %s: %s)", path, tmp,
+                     strerror(errno));
             return -1;
         }
     }
+    if (!S_ISDIR(st.st_mode) || access(tmp, W_OK | X_OK) != 0) {
+        snprintf(err, err_cap,
+                 "cannot create the data folder %s (at %s: %s): create it for the user the "
+                 "daemon runs as, or choose another with --data-dir or data_dir",
+                 path, tmp, S_ISDIR(st.st_mode) ? strerror(errno) : strerror(ENOTDIR));
+        return -1;
+    }
     return 0;
+}
+
+/*
+ * --check-config: what start-up reads before it opens the store, read the same
+ * way (and nothing written): the data folder, the publisher key with its
+ * passphrase, the proxy's credentials and the network key.
+ */
+static int
+check_start_files(struct daemon *d, const struct config *cfg, char *err, size_t err_cap)
+{
+    uint8_t key[SZ_NETWORK_KEY_LEN];
+    int rc = 0;
+
+    if (check_data_dir_path(cfg->data_dir, err, err_cap) != 0)
+        return -1;
+    if (cfg->publisher_key != NULL && load_publisher_key(d, cfg, err, err_cap) != 0)
+        return -1;
+    if (cfg->proxy_auth_file != NULL && load_proxy_auth(d, cfg, err, err_cap) != 0)
+        rc = -1;
+    if (rc == 0 && cfg->network_key != NULL &&
+        peer_load_network_key(cfg->network_key, key, err, err_cap) != 0)
+        rc = -1;
+    sodium_memzero(key, sizeof key);
+    if (d->sk != NULL)
+        sodium_free(d->sk);
+    if (d->proxy_auth != NULL)
+        sodium_free(d->proxy_auth);
+    d->sk = NULL;
+    d->proxy_auth = NULL;
+    return rc;
 }
 
 /* The getopt_long() table of every flag; NULL when out of memory. */
@@ -894,6 +990,8 @@ apply_flags(struct config *cfg, int argc, char **argv, const struct option *opts
 
 /* --recover-store: rebuild the store instead of running. */
 static bool recover_store;
+/* --check-config: check the settings and the files start-up reads, then exit. */
+static bool check_only;
 
 /* Parses the command line into CFG: --config first, then every flag in order. */
 static int
@@ -902,7 +1000,6 @@ parse_args(int argc, char **argv, const char **config_path)
     struct option *opts = make_options();
     char err[1024];
     int c, idx, rc = -1;
-    bool check_only = false;
 
     if (opts == NULL) {
         fprintf(stderr, "samizdatd: out of memory\n");
@@ -970,12 +1067,6 @@ parse_args(int argc, char **argv, const char **config_path)
     if (config_finish(&CFG, err, sizeof err) != 0) {
         fprintf(stderr, "samizdatd: %s%s\n", *config_path != NULL ? "configuration: " : "", err);
         rc = 2;
-        goto out;
-    }
-    if (check_only) {
-        printf("samizdatd: the settings are valid (%s)\n",
-               *config_path != NULL ? *config_path : "the defaults and flags");
-        rc = 1;
         goto out;
     }
     rc = 0;
@@ -1157,6 +1248,18 @@ main(int argc, char **argv)
         exit(rc == 1 ? 0 : 2);
     }
     log_set_level(CFG.log_level);
+    if (check_only) {
+        if (check_start_files(d, &CFG, err, sizeof err) != 0) {
+            fprintf(stderr, "samizdatd: %s\n", err);
+            status = 2;
+        } else {
+            printf("samizdatd: the settings are valid (%s)\n",
+                   config_path != NULL ? config_path : "the defaults and flags");
+            status = 0;
+        }
+        config_free(&CFG);
+        return status;
+    }
     if (recover_store) {
         status = run_recover(&CFG);
         config_free(&CFG);

@@ -319,8 +319,8 @@ out:
 }
 
 /* A network key file: 64 hex digits, white space around them ignored. */
-static int
-load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, size_t err_cap)
+int
+peer_load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err, size_t err_cap)
 {
     uint8_t buf[4096];
     size_t got = 0;
@@ -2215,7 +2215,7 @@ peer_start(struct daemon *d)
     memcpy(net->keys->network_key, SZ_DEFAULT_NETWORK_KEY, SZ_NETWORK_KEY_LEN);
     net->keys->features = SZ_FEATURE_BATCH | SZ_FEATURE_PART | SZ_FEATURE_SPARSE;
     if (cfg->network_key != NULL &&
-        load_network_key(cfg->network_key, net->keys->network_key, err, sizeof err) != 0) {
+        peer_load_network_key(cfg->network_key, net->keys->network_key, err, sizeof err) != 0) {
         log_msg(LOG_ERROR, "%s", err);
         return UV_EINVAL;
     }

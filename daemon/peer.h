@@ -149,6 +149,13 @@ size_t peer_known_addresses(const struct daemon *d, const struct peer *except,
                             struct sz_msg_peer *out, size_t max);
 void peer_consider(struct daemon *d, const struct peer *from, const struct sz_msg_peer *addr);
 
+/*
+ * Reads the network key file at path (64 hex digits, white space around them
+ * ignored) into key. Returns 0, or -1 with what is wrong in err.
+ */
+int peer_load_network_key(const char *path, uint8_t key[SZ_NETWORK_KEY_LEN], char *err,
+                          size_t err_cap);
+
 /* The port the peer listener is bound to (0 when not listening). */
 uint16_t peer_listen_port(const struct daemon *d);
 

@@ -307,6 +307,45 @@ printf '[store]\nmax_bytes = 2G\n' >"$TMP/cc.conf"
 "$SZD" --check-config --config "$TMP/cc.conf" --data-dir "$TMP/cc" >"$TMP/cc.log" 2>&1 &&
     grep -q "^samizdatd: the settings are valid (.*cc.conf)$" "$TMP/cc.log" && [ ! -e "$TMP/cc" ] &&
     ok || bad "--check-config on a good file: $(cat "$TMP/cc.log")"
+# ... and reads the files the settings name as a start would: one it
+# calls valid must not stop the daemon from starting.
+cc_refused() { # WHAT PATTERN FLAGS...: --check-config exits 2 saying PATTERN
+    local what=$1 pattern=$2 rc=0
+    shift 2
+    "$SZD" --check-config "$@" >"$TMP/cc.log" 2>&1 || rc=$?
+    [ $rc -eq 2 ] && grep -q "$pattern" "$TMP/cc.log" && [ ! -e "$TMP/cc" ] && ok ||
+        bad "--check-config with $what (rc $rc): $(cat "$TMP/cc.log")"
+}
+(umask 077 && echo xyz >"$TMP/cc-net.key")
+cc_refused "a network key file without a key" "network key .*cc-net.key must hold 64 hex digits" \
+    --data-dir "$TMP/cc" --network-key "$TMP/cc-net.key"
+cc_refused "a missing publisher key" "cannot open publisher key $TMP/cc-none.sk" \
+    --data-dir "$TMP/cc" --publisher-key "$TMP/cc-none.sk"
+(umask 077 && echo right >"$TMP/cc-right" && echo wrong >"$TMP/cc-wrong")
+"$SZ" keygen --secret-key "$TMP/cc.sk" --public-key "$TMP/cc.pk" --passphrase-file "$TMP/cc-right" \
+    >/dev/null
+cc_refused "a wrong passphrase" "cannot open publisher key $TMP/cc.sk" --data-dir "$TMP/cc" \
+    --publisher-key "$TMP/cc.sk" --passphrase-file "$TMP/cc-wrong"
+cc_refused "a public key as the publisher key" "cc.pk is a public key, not a secret key" \
+    --data-dir "$TMP/cc" --publisher-key "$TMP/cc.pk"
+(umask 077 && echo nocolon >"$TMP/cc-auth")
+cc_refused "proxy credentials without a colon" "its first line must be USER:PASSWORD" \
+    --data-dir "$TMP/cc" --proxy 127.0.0.1:9 --proxy-auth-file "$TMP/cc-auth"
+mkdir -m 0777 "$TMP/cc-open"
+chmod 0777 "$TMP/cc-open"
+cc_refused "a data folder others may write" "data folder .*cc-open may be written by group or others" \
+    --data-dir "$TMP/cc-open"
+: >"$TMP/cc-file"
+cc_refused "a data folder below a file" "cannot .*data folder .*cc-file/data" \
+    --data-dir "$TMP/cc-file/data"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/cc-net.key"
+if "$SZD" --check-config --data-dir "$TMP/cc" --network-key "$TMP/cc-net.key" \
+    --publisher-key "$TMP/cc.sk" --passphrase-file "$TMP/cc-right" >"$TMP/cc.log" 2>&1 &&
+    grep -q "^samizdatd: the settings are valid" "$TMP/cc.log" && [ ! -e "$TMP/cc" ]; then
+    ok
+else
+    bad "--check-config with good key files: $(cat "$TMP/cc.log")"
+fi
 # An abbreviation several flags share was taken as the first of them.
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?
