@@ -199,6 +199,21 @@ first=$(szq list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" |
 "$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
     >/dev/null 2>"$TMP/err"
 grep -q "rollback" "$TMP/err" && ok || bad "rollback reported: $(cat "$TMP/err")"
+# Withholding only the newest bundle is a rollback too: the relay now holds
+# every sequence but the last.
+newest=$(szq list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" |
+    awk '$3>n{n=$3} END{print n}')
+[ "${newest:-0}" -ge 3 ] || bad "the relay holds sequences up to $newest, wanted 3 or more"
+for id in $(szq list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk" |
+    awk -v n="$newest" '$3>1 && $3<n{print $1}'); do
+    "$SZ" export --socket "$TMP/relay/control.sock" "$id" --output "$TMP/behind.bundle" &&
+        "$SZ" import --socket "$TMP/old/control.sock" "$TMP/behind.bundle" >/dev/null ||
+        bad "copy bundle $id to the old relay"
+done
+"$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
+    >/dev/null 2>"$TMP/err"
+grep -q "only up to sequence $((newest - 1)), older than the $newest this library holds" \
+    "$TMP/err" && ok || bad "a relay one sequence behind is reported: $(cat "$TMP/err")"
 # Its 4 inbound slots held by 4 addresses that never start the handshake:
 # after 3 s silent they give way to a reader (they locked readers out).
 python3 - "$(peer_port old)" >"$TMP/silent.out" 2>&1 <<'EOF' &

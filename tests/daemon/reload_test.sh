@@ -316,9 +316,9 @@ cc_refused() { # WHAT PATTERN FLAGS...: --check-config exits 2 saying PATTERN
     [ $rc -eq 2 ] && grep -q "$pattern" "$TMP/cc.log" && [ ! -e "$TMP/cc" ] && ok ||
         bad "--check-config with $what (rc $rc): $(cat "$TMP/cc.log")"
 }
-(umask 077 && echo xyz >"$TMP/cc-net.key")
-cc_refused "a network key file without a key" "network key .*cc-net.key must hold 64 hex digits" \
-    --data-dir "$TMP/cc" --network-key "$TMP/cc-net.key"
+(umask 077 && echo xyz >"$TMP/cc-bad.key")
+cc_refused "a network key file without a key" "network key .*cc-bad.key must hold 64 hex digits" \
+    --data-dir "$TMP/cc" --network-key "$TMP/cc-bad.key"
 cc_refused "a missing publisher key" "cannot open publisher key $TMP/cc-none.sk" \
     --data-dir "$TMP/cc" --publisher-key "$TMP/cc-none.sk"
 (umask 077 && echo right >"$TMP/cc-right" && echo wrong >"$TMP/cc-wrong")
@@ -338,7 +338,7 @@ cc_refused "a data folder others may write" "data folder .*cc-open may be writte
 : >"$TMP/cc-file"
 cc_refused "a data folder below a file" "cannot .*data folder .*cc-file/data" \
     --data-dir "$TMP/cc-file/data"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/cc-net.key"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/cc-net.key")
 if "$SZD" --check-config --data-dir "$TMP/cc" --network-key "$TMP/cc-net.key" \
     --publisher-key "$TMP/cc.sk" --passphrase-file "$TMP/cc-right" >"$TMP/cc.log" 2>&1 &&
     grep -q "^samizdatd: the settings are valid" "$TMP/cc.log" && [ ! -e "$TMP/cc" ]; then
@@ -346,6 +346,23 @@ if "$SZD" --check-config --data-dir "$TMP/cc" --network-key "$TMP/cc-net.key" \
 else
     bad "--check-config with good key files: $(cat "$TMP/cc.log")"
 fi
+# A start with a key it cannot use stops, saying why, rather than run as a
+# relay that never publishes.
+start_refused() { # WHAT PATTERN FLAGS...: samizdatd exits 1 saying PATTERN
+    local what=$1 pattern=$2 rc=0
+    shift 2
+    timeout 20 "$SZD" --data-dir "$TMP/ks" --listen 127.0.0.1:0 "$@" >"$TMP/ks.log" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q "$pattern" "$TMP/ks.log" && ! grep -q " ready: " "$TMP/ks.log" && ok ||
+        bad "start with $what (rc $rc): $(cat "$TMP/ks.log")"
+}
+start_refused "a missing publisher key" "ERROR cannot open publisher key $TMP/cc-none.sk" \
+    --publisher-key "$TMP/cc-none.sk"
+start_refused "a wrong passphrase" "ERROR cannot open publisher key $TMP/cc.sk" \
+    --publisher-key "$TMP/cc.sk" --passphrase-file "$TMP/cc-wrong"
+start_refused "an encrypted key and no passphrase file" "ERROR publisher key .*cc.sk is encrypted" \
+    --publisher-key "$TMP/cc.sk"
+start_refused "a network key file without a key" "network key .*cc-bad.key must hold 64 hex" \
+    --network-key "$TMP/cc-bad.key"
 # An abbreviation several flags share was taken as the first of them.
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/x" --max=5M >"$TMP/flag.log" 2>&1 || rc=$?
