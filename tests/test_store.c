@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +176,66 @@ has1(struct fixture *f, uint8_t pub, uint64_t seq, uint32_t salt)
 
     make_id(id, pub, seq, salt);
     return store_has(f->st, id, f->err, sizeof(f->err));
+}
+
+/*
+ * Syncs of the write-ahead log, counted: this program's fsync() and
+ * fdatasync() stand in for the C library's, SQLite's calls included.
+ */
+static int wal_syncs;
+
+static void
+count_sync(int fd)
+{
+    char link[64], path[4096];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof(path) - 1);
+    if (n > 4) {
+        path[n] = '\0';
+        if (strcmp(path + n - 4, "-wal") == 0)
+            wal_syncs++;
+    }
+}
+
+int
+fsync(int fd)
+{
+    count_sync(fd);
+    return (int)syscall(SYS_fsync, fd);
+}
+
+int
+fdatasync(int fd)
+{
+    count_sync(fd);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/*
+ * A stored bundle is on the disk when the put returns, not only in the
+ * page cache: a power cut right after loses nothing acknowledged. (Killing
+ * the process, as test_crash_kill9 does, cannot tell the two apart.)
+ */
+static void
+test_put_syncs(void **state)
+{
+    struct fixture *f = *state;
+    struct store_item items[3];
+    int before;
+
+    before = wal_syncs;
+    assert_int_equal(put1(f, 1, 1, 0, NOW - 10, 2000, NOW), STORE_STORED);
+    assert_true(wal_syncs > before);
+    for (int i = 0; i < 3; i++)
+        make_item(&items[i], 2, (uint64_t)i + 1, 0, NOW - 10, 1500);
+    before = wal_syncs;
+    assert_int_equal(store_put_batch(f->st, items, 3, NOW, f->err, sizeof(f->err)), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(items[i].status, STORE_STORED);
+    assert_true(wal_syncs > before);
+    free_items(items, 3);
 }
 
 static void
@@ -2114,6 +2175,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_has, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
