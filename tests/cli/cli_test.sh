@@ -1170,11 +1170,19 @@ expect_status "unpack of a missing bundle" 3 "$SZ" unpack --trust "$TMP/pk" --ou
     "$TMP/missing.bundle"
 [ ! -e "$TMP/lib4" ] && ok || bad "unpack of a missing bundle left a library behind"
 expect_status "verify: a refusal stays 1" 1 "$SZ" verify --trust "$TMP/epk" "$TMP/all.bundle"
+# Root reads any file: as root the command runs without that power.
 chmod 000 "$TMP/in.bundle"
-if [ "$(id -u)" != 0 ]; then
-    expect_status "verify of an unreadable bundle" 3 "$SZ" verify --trust "$TMP/p.pk" \
-        "$TMP/in.bundle"
-fi
+NO_OVERRIDE=()
+[ "$(id -u)" = 0 ] && NO_OVERRIDE=(setpriv --bounding-set=-dac_override,-dac_read_search)
+expect_status "verify of an unreadable bundle" 3 "${NO_OVERRIDE[@]}" "$SZ" verify \
+    --trust "$TMP/p.pk" "$TMP/in.bundle"
+expect_stderr "unreadable bundle named" "in.bundle"
+# With several files, one that cannot be read (3) outweighs a refusal (1),
+# whichever comes first.
+expect_status "verify: an unreadable file outweighs a refusal" 3 "${NO_OVERRIDE[@]}" "$SZ" verify \
+    --trust "$TMP/epk" "$TMP/all.bundle" "$TMP/in.bundle"
+expect_status "verify: a refusal, then a missing file" 3 "$SZ" verify --trust "$TMP/epk" \
+    "$TMP/missing.bundle" "$TMP/all.bundle"
 chmod 644 "$TMP/in.bundle"
 
 # --- attachments stay beside the article

@@ -401,6 +401,8 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     [ $rc -eq 1 ] && grep -q "rostore/store.sqlite cannot be written" "$TMP/rostore2.log" &&
         ! grep -q "ready" "$TMP/rostore2.log" && ok ||
         bad "a store that cannot be written stops the start (rc $rc): $(cat "$TMP/rostore2.log")"
+else
+    echo "daemon_test: not root or no mount namespaces; the read-only store check is skipped"
 fi
 
 # --- the node key is named node.key only once whole: a first start killed while

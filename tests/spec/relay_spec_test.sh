@@ -158,7 +158,7 @@ same_library() {
             bad "$dir: article $name of $p differs from its packed body (or is missing)"
         fi
     done
-    [ "$got" -eq "$NART" ] && ok
+    [ "$got" -eq "$NART" ] && ok || bad "$dir: $got of $NART articles are their packed bodies"
     n=0
     for f in "$dir"/.samizdat/bundles/*.bundle; do
         [ -e "$f" ] || continue
