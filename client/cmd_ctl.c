@@ -197,10 +197,12 @@ static const char IMPORT_USAGE[] =
     "each, applies its carry policy and stores it; one line per file says what\n"
     "happened: 'OUTCOME ID FILE: TEXT', OUTCOME one of stored, present, refused,\n"
     "not-stored, and ID the bundle's id, or '-' for a file that is not a bundle\n"
-    "the daemon can read. A bundle of a publisher not carried, over a quota,\n"
-    "older than the expiry or dated more than a day ahead of the daemon's clock\n"
-    "is not-stored. Exits 1 when any bundle was refused or not stored, 3 (before\n"
-    "sending anything) when a file is missing or not a regular file.\n"
+    "the daemon can read. A bundle that is invalid, or declares more articles\n"
+    "than the daemon's max_bundle_bytes, is refused; one of a publisher not\n"
+    "carried, over a quota, older than the expiry or dated more than a day ahead\n"
+    "of the daemon's clock is not-stored. Exits 1 when any bundle was refused or\n"
+    "not stored, 3 (before sending anything) when a file is missing or not a\n"
+    "regular file.\n"
     "\n"
     "  -h, --help             show this help\n";
 

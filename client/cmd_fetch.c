@@ -20,7 +20,7 @@
 #include "util.h"
 
 static const char USAGE[] =
-    "usage: samizdat fetch --peer HOST[:PORT] [--peer ...] [--peers-file F]\n"
+    "usage: samizdat fetch (--peer HOST[:PORT] | --peers-file F)...\n"
     "                      (--trust PK ... | --trust-file F) --output DIR\n"
     "                      [--network-key F] [--follow] [--json] [--stale-after HOURS]\n"
     "                      [--timeout SECONDS] [--connect-timeout S] [--parallel N]\n"
