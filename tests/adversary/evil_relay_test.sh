@@ -197,6 +197,9 @@ check_alone() {
     [ "$RC" -eq 7 ] && ok || bad "$what: exit $RC, wanted 7: $(cat "$ERRF")"
     grep -Eq "peer ${ADDR[$name]}: .*(${REASON[$mode]})" "$ERRF" && ok ||
         bad "$what: not named for ${REASON[$mode]}: $(cat "$ERRF")"
+    # Its last word: what went wrong in all, and what to do.
+    [ "$(tail -1 "$ERRF")" = "samizdat: no peer gave what it offered (see above): try other peers" ] &&
+        ok || bad "$what: the fetch does not end saying no peer gave what it offered: $(cat "$ERRF")"
     faster "$what" "$SECS" "$bound"
     if diff <(content "$TMP/base") <(content "$lib") >"$TMP/diff"; then ok; else
         bad "$what: the library's content changed:

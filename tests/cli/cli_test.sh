@@ -194,7 +194,7 @@ if [ "$(id -u)" -eq 0 ] && chown 65534 "$TMP/shared/k.sk.seq"; then
     expect_stderr "another user's record" "k.sk.seq belongs to another user"
     chown 0 "$TMP/shared/k.sk.seq"
 else
-    echo "skipped: a record of another user's (needs root to make one)"
+    echo "SKIP: a sequence record of another user's is not checked (needs root to make one)"
 fi
 [ ! -e "$TMP/shared/b.bundle" ] && ok || bad "a bundle was packed with a record others could change"
 check "pack once the record is the user's own again" "$SZ" pack --secret-key "$TMP/shared/k.sk" \
@@ -1130,7 +1130,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/full" &&
     [ -z "$(ls -A "$TMP/full")" ] && ok || bad "pack to a full disk left $(ls -A "$TMP/full")"
     umount "$TMP/full"
 else
-    echo "SKIPPED: pack to a full disk (needs root and a tmpfs mount)"
+    echo "SKIP: pack to a full disk is not checked (needs root and a tmpfs mount)"
 fi
 mkdir -p "$TMP/attout"
 cp "$EX/river-photo.md" "$EX/river.png" "$TMP/attout/"
@@ -1348,7 +1348,7 @@ if "${AS_OTHER[@]}" "$SZ" --version >/dev/null 2>&1; then
     expect_stderr "another user's socket message" \
         "Permission denied \(only the user the daemon runs as, and root, may use its control socket"
 else
-    echo "skipped: the client cannot run as another user here"
+    echo "SKIP: the client cannot run as another user here: another user's socket is not checked"
 fi
 # Articles beyond what one publish request carries: named as too large (an
 # input problem, 3), before any daemon is asked.
@@ -1519,7 +1519,7 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
         "$TMP/story2.bundle"
     grep -q "Second" "$TMP/killn/index.html" && ok || bad "the correction is not in index.html"
 else
-    echo "cli_test: strace is missing or cannot trace here: the kill-at-every-rename check is skipped"
+    echo "SKIP: strace is missing or cannot trace here: the kill-at-every-rename check is not run"
 fi
 
 # --- the test vectors: valid ones pass, each invalid one is refused with its reason

@@ -139,7 +139,7 @@ printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n' >"$TMP/resolv.conf
 printf 'hosts: files dns\n' >"$TMP/nsswitch.conf"
 if ! grep -q ready "$TMP/dns.out" || ! mount --bind "$TMP/resolv.conf" /etc/resolv.conf ||
     ! mount --bind "$TMP/nsswitch.conf" /etc/nsswitch.conf; then
-    echo "skipped: a silent DNS server ($(cat "$TMP/dns.out"))" >&2
+    echo "SKIP: a silent DNS server ($(cat "$TMP/dns.out"))" >&2
     finish
     exit
 fi

@@ -384,7 +384,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     [ "$(cat "$TMP/rokeys/ro.sk.seq")" = 3 ] && ok || bad "KEY.seq changed: $(cat "$TMP/rokeys/ro.sk.seq")"
     check "stop ropub" stop_daemon ropub
 else
-    echo "daemon_test: not root or no mount namespaces; the read-only key check is skipped"
+    echo "SKIP: not root or no mount namespaces: the read-only key check is not run"
 fi
 # A store the daemon's user cannot write (here the file on a read-only bind
 # mount; as often, left by root): the daemon stops at its start, naming the
@@ -402,7 +402,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         ! grep -q "ready" "$TMP/rostore2.log" && ok ||
         bad "a store that cannot be written stops the start (rc $rc): $(cat "$TMP/rostore2.log")"
 else
-    echo "daemon_test: not root or no mount namespaces; the read-only store check is skipped"
+    echo "SKIP: not root or no mount namespaces: the read-only store check is not run"
 fi
 
 # --- the node key is named node.key only once whole: a first start killed while

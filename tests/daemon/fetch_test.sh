@@ -84,7 +84,7 @@ elif command -v chromium >/dev/null; then
     bash "$SRC/tests/browser/no_network_test.sh" "$TMP/lib" "$TMP/shots" >"$TMP/browser.log" 2>&1 &&
         ok || bad "browser check of the fetched library: $(tail -5 "$TMP/browser.log")"
 else
-    echo "fetch_test: chromium is not installed; the browser check of the fetched library is skipped"
+    echo "SKIP: chromium is not installed: the browser check of the fetched library is not run"
 fi
 
 # Resume: only what is new is fetched.
@@ -115,7 +115,7 @@ if command -v script >/dev/null; then
     grep -aq "fetched 4 bundles, .* MB/s, from $RELAY" "$TMP/tty.out" && ok ||
         bad "no progress line naming the peer on a terminal: $(cat -v "$TMP/tty.out")"
 else
-    echo "fetch_test: script(1) is missing; the terminal progress check is skipped"
+    echo "SKIP: script(1) is missing: the terminal progress check is not run"
 fi
 "$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust" --output "$TMP/pipedlib" >/dev/null \
     2>"$TMP/piped.err"
@@ -321,7 +321,7 @@ if python3 -c 'import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(("127
     expect_stderr "127.0.0.1 means port 7447" "peer 127\.0\.0\.1:7447: "
     expect_stderr "[::1] means port 7447" "peer \[::1\]:7447: "
 else
-    echo "fetch_test: something listens on 127.0.0.1:7447; the default port check is skipped"
+    echo "SKIP: something listens on 127.0.0.1:7447: the default port check is not run"
 fi
 
 # Peers that are no samizdat node for this reader, each named with the reason:

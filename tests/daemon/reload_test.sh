@@ -415,7 +415,7 @@ if [ "$(id -u)" -eq 0 ]; then
     [ $rc -eq 1 ] && grep -q "node key .*their-key/node.key belongs to another user, who may know it" \
         "$TMP/df.log" && ok || bad "another user's node key (rc $rc): $(cat "$TMP/df.log")"
 else
-    echo "skipped: another user's data folder and node key (needs root to make them)"
+    echo "SKIP: another user's data folder and node key are not checked (needs root to make them)"
 fi
 rc=0
 timeout 10 "$SZD" --data-dir "$TMP/sockless" --socket "$TMP/no/such/ctl.sock" --listen 127.0.0.1:0 \
