@@ -1174,13 +1174,17 @@ expect_status "verify: a refusal stays 1" 1 "$SZ" verify --trust "$TMP/epk" "$TM
 chmod 000 "$TMP/in.bundle"
 NO_OVERRIDE=()
 [ "$(id -u)" = 0 ] && NO_OVERRIDE=(setpriv --bounding-set=-dac_override,-dac_read_search)
-expect_status "verify of an unreadable bundle" 3 "${NO_OVERRIDE[@]}" "$SZ" verify \
-    --trust "$TMP/p.pk" "$TMP/in.bundle"
-expect_stderr "unreadable bundle named" "in.bundle"
-# With several files, one that cannot be read (3) outweighs a refusal (1),
-# whichever comes first.
-expect_status "verify: an unreadable file outweighs a refusal" 3 "${NO_OVERRIDE[@]}" "$SZ" verify \
-    --trust "$TMP/epk" "$TMP/all.bundle" "$TMP/in.bundle"
+if ! "${NO_OVERRIDE[@]}" cat "$TMP/in.bundle" >/dev/null 2>&1; then
+    expect_status "verify of an unreadable bundle" 3 "${NO_OVERRIDE[@]}" "$SZ" verify \
+        --trust "$TMP/p.pk" "$TMP/in.bundle"
+    expect_stderr "unreadable bundle named" "in.bundle"
+    # With several files, one that cannot be read (3) outweighs a refusal (1),
+    # whichever comes first.
+    expect_status "verify: an unreadable file outweighs a refusal" 3 "${NO_OVERRIDE[@]}" "$SZ" \
+        verify --trust "$TMP/epk" "$TMP/all.bundle" "$TMP/in.bundle"
+else
+    echo "SKIP: a file of mode 000 can be read here: verify of an unreadable bundle is not checked"
+fi
 expect_status "verify: a refusal, then a missing file" 3 "$SZ" verify --trust "$TMP/epk" \
     "$TMP/missing.bundle" "$TMP/all.bundle"
 chmod 644 "$TMP/in.bundle"
