@@ -155,6 +155,35 @@ grep -q "reports an EQUIVOCATION by publisher $(cat "$TMP/x.pk") at sequence 9" 
     ok || bad "an imported pair is told to the peers"
 for n in eqs eqr; do stop_daemon $n; done
 
+# --- a node with a carry list asks its peers only for the publishers it
+# carries: not one bundle of another crosses the link (before, it fetched and
+# verified them, then dropped them, at every comparison).
+"$SZ" keygen --secret-key "$TMP/c1.sk" --public-key "$TMP/c1.pk" --no-passphrase >/dev/null
+"$SZ" keygen --secret-key "$TMP/c2.sk" --public-key "$TMP/c2.pk" --no-passphrase >/dev/null
+start_daemon cr "${COMMON[@]}" || bad "start cr"
+"$SZ" pack --secret-key "$TMP/c1.sk" --output "$TMP/c1-1.bundle" "$(article c1-1)" >/dev/null 2>&1
+"$SZ" import --socket "$TMP/cr/control.sock" "$TMP/c1-1.bundle" >/dev/null || bad "import c1-1"
+for i in 1 2 3; do
+    "$SZ" pack --secret-key "$TMP/c2.sk" --output "$TMP/c2-$i.bundle" "$(article c2-$i)" \
+        >/dev/null 2>&1
+    "$SZ" import --socket "$TMP/cr/control.sock" "$TMP/c2-$i.bundle" >/dev/null ||
+        bad "import c2-$i"
+done
+start_daemon cl "${COMMON[@]}" --carry list --publishers "$(cat "$TMP/c1.pk")" \
+    --peer "127.0.0.1:$(peer_port cr)" --log-level debug || bad "start cl"
+check "the carry-list node gets its publisher's bundle" wait_bundles cl 1 20
+sleep 2
+szq status --socket "$TMP/cr/control.sock" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert len(s["peers"]) == 1 and s["peers"][0]["bundles_out"] == 1, s["peers"]
+' && ok || bad "a carry-list node was sent bundles of a publisher it does not carry: $(
+    szq status --socket "$TMP/cr/control.sock")"
+grep -q "a bundle of a publisher no longer carried" "$TMP/cl.log" &&
+    bad "a carry-list node fetched bundles it then dropped: $(grep -c "no longer carried" "$TMP/cl.log")" ||
+    ok
+for n in cr cl; do stop_daemon $n; done
+
 # --- a relay keeping smaller bundles than its peers: a bundle declaring more
 # than its max_bundle_bytes once unpacked (long: small on the wire), or larger
 # than that on the wire (noise), is dropped, and the peer is not banned. Nor
