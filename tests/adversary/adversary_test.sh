@@ -315,6 +315,29 @@ note "banned node key: K opened $opened links to T in 10 s, told banned $byes ti
     bad "banned node key: K opened $opened links in 10 s ($byes times told banned): wanted 1 or 2"
 stop_daemon K
 
+# ---- a ban lasts ban_seconds (an hour here), not a few seconds: the address
+# banned for garbage (more than 10 s ago) is still closed on at once, before
+# a byte, where another address waits for its handshake.
+# ban_holds IP: T closes a connection from IP within a second, unasked.
+ban_holds() {
+    python3 - "$1" "${TPORT%:*}" "${TPORT##*:}" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.settimeout(1.0)
+try:
+    sys.exit(0 if s.recv(1) == b"" else 1)
+except ConnectionResetError:
+    sys.exit(0)
+except socket.timeout:
+    sys.exit(1)
+PY
+}
+note "ban: $(since "$T_START") s after the start, the garbage ban of 127.0.0.11 is tried again"
+ban_holds 127.0.0.11 && ok || bad "ban: 127.0.0.11, banned for garbage, is let in again"
+ban_holds 127.0.0.40 && bad "ban: 127.0.0.40, never banned, is closed on at once" || ok
+
 fi
 
 if runs attacks; then
