@@ -87,6 +87,7 @@ struct opts {
     bool batch;           /* serve-evil: offer the batch feature, send whole bundles in BUNDLES */
     bool sparse;          /* serve-evil: offer the sparse feature (REQUEST_SPARSE is answered) */
     bool not_found;       /* flood: answer every id asked with NOT_FOUND */
+    double again_s;       /* flood: send the announcements again this long after, same link */
     bool hang_up;         /* bad-signature: close as soon as the bundle is written */
     unsigned long links;  /* fake-announce: links opened (0: the default) */
     unsigned long addresses; /* fake-announce: links spread over this many --from addresses */
@@ -95,7 +96,7 @@ struct opts {
     int rcvbuf; /* set by a command: our sockets' SO_RCVBUF (0: the system's) */
 };
 
-static struct opts opt = {.hold_s = -1, .seconds = -1, .max_s = 120};
+static struct opts opt = {.hold_s = -1, .seconds = -1, .max_s = 120, .again_s = -1};
 static struct sz_link_keys keys; /* the network key and our random node key */
 
 /* --seconds, or the command's default when not given. */
@@ -1279,11 +1280,12 @@ cmd_flood(const char *arg)
 {
     struct conn c;
     unsigned long total = arg != NULL ? strtoul(arg, NULL, 0) : 100000;
-    unsigned long sent = 0, n_msgs = 0;
+    unsigned long sent = 0, n_msgs = 0, end = 0;
     uint8_t publisher[SZ_PUBLIC_KEY_LEN];
     struct sz_msg_announce *e = calloc(SZ_MSG_MAX_ANNOUNCE, sizeof *e);
     uint8_t *body = malloc(SZ_MSG_MAX_ANNOUNCE_LEN);
-    double t0, t_sent, elapsed, hold = opt.hold_s >= 0 ? opt.hold_s : 5;
+    double t0, t_round, t_sent, elapsed, hold = opt.hold_s >= 0 ? opt.hold_s : 5;
+    int round, rounds = opt.again_s >= 0 ? 2 : 1;
     uint64_t bound;
     bool ok;
 
@@ -1295,25 +1297,34 @@ cmd_flood(const char *arg)
         return verdict(false, "handshake failed");
     randombytes_buf(publisher, sizeof publisher);
     t0 = now_s();
-    while (sent < total && !c.closed && now_s() - t0 < 60) {
-        if (c.out_len < FLOOD_OUT_LOW) {
-            size_t n = total - sent < SZ_MSG_MAX_ANNOUNCE ? total - sent : SZ_MSG_MAX_ANNOUNCE;
-            size_t i, blen = 0;
-            for (i = 0; i < n; i++) {
-                memcpy(e[i].publisher, publisher, SZ_PUBLIC_KEY_LEN);
-                e[i].sequence = sent + i + 1;
-                randombytes_buf(e[i].id, SZ_BUNDLE_ID_LEN);
-                e[i].size = 1000;
-            }
-            if (sz_msg_encode_announce(e, n, body, SZ_MSG_MAX_ANNOUNCE_LEN, &blen) != 0)
-                die_local("cannot encode ANNOUNCE");
-            send_body(&c, body, blen);
-            sent += n;
-            n_msgs++;
+    for (round = 0; round < rounds && !c.closed; round++) {
+        if (round > 0) {
+            /* --again: the same again on this link, once the daemon's rate window has passed. */
+            (void)conn_pump(&c, (int)(opt.again_s * 1000), NULL);
+            say("again: %lu more after %.1f s", total, now_s() - t0);
         }
-        (void)conn_pump(&c, c.out_len < FLOOD_OUT_LOW ? 0 : 100, NULL);
+        end += total;
+        t_round = now_s();
+        while (sent < end && !c.closed && now_s() - t_round < 60) {
+            if (c.out_len < FLOOD_OUT_LOW) {
+                size_t n = end - sent < SZ_MSG_MAX_ANNOUNCE ? end - sent : SZ_MSG_MAX_ANNOUNCE;
+                size_t i, blen = 0;
+                for (i = 0; i < n; i++) {
+                    memcpy(e[i].publisher, publisher, SZ_PUBLIC_KEY_LEN);
+                    e[i].sequence = sent + i + 1;
+                    randombytes_buf(e[i].id, SZ_BUNDLE_ID_LEN);
+                    e[i].size = 1000;
+                }
+                if (sz_msg_encode_announce(e, n, body, SZ_MSG_MAX_ANNOUNCE_LEN, &blen) != 0)
+                    die_local("cannot encode ANNOUNCE");
+                send_body(&c, body, blen);
+                sent += n;
+                n_msgs++;
+            }
+            (void)conn_pump(&c, c.out_len < FLOOD_OUT_LOW ? 0 : 100, NULL);
+        }
+        (void)conn_pump(&c, 30000, out_empty);
     }
-    (void)conn_pump(&c, 30000, out_empty);
     t_sent = now_s();
     say("announced: %lu ids in %lu ANNOUNCE messages in %.1f s", sent, n_msgs, t_sent - t0);
     /* Keep the link and keep reading (answering PINGs) for the hold time. */
@@ -4122,6 +4133,8 @@ usage(void)
           "                           62 MB each, in one BUNDLES on a REQUEST_RANGE\n"
           "  flood [N]                N announcements (default 100000); requests bounded\n"
           "                           (--not-found: every id asked is answered NOT_FOUND)\n"
+          "                           (--again S: the same again S seconds later, on the\n"
+          "                           same link)\n"
           "  slow                     trickle a frame one byte a second (--handshake:\n"
           "                           trickle message 1; abandoned after 10 s)\n"
           "  idle-connections [N]     N connections that never start the handshake\n"
@@ -4315,6 +4328,8 @@ main(int argc, char **argv)
             opt.node_key = v;
         else if (strcmp(o, "--hold") == 0)
             opt.hold_s = atof(v);
+        else if (strcmp(o, "--again") == 0)
+            opt.again_s = atof(v);
         else if (strcmp(o, "--seconds") == 0)
             opt.seconds = atof(v);
         else if (strcmp(o, "--request-wait") == 0) {

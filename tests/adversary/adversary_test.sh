@@ -436,6 +436,15 @@ rss_watch_stop flood
 still_up flood T
 honest "after the flood" T
 
+# ---- the limits on announcements are per 10 s, not per link: 20000 (under
+# the 32768 allowed) sent twice on one link, 11 s apart, are never counted as
+# misbehaviour. (A limit that did not start again would have a long-lived
+# link's announcements ignored for good once it had made 32768.)
+# It runs beside the next check (their addresses differ).
+echo "flood --again: 20000 announcements, then 20000 more 11 s later on the same link"
+"$ADV" flood "$TPORT" 20000 --again 11 --hold 4 --from 127.0.0.41 >"$TMP/again.out" 2>&1 &
+AGAIN=$!
+
 # ---- the same, each id asked answered NOT_FOUND at once: ids made up to keep
 # T asking (before, T asked for every one of them, 20000 here, as fast as
 # they were refused). After 64 in 10 s its announcements are ignored.
@@ -448,6 +457,23 @@ grep -q "peer 127.0.0.31:[0-9]*: said NOT_FOUND to 64 bundles it had announced w
     ok || bad "flood --not-found: T's log does not say why it stopped believing the peer"
 still_up flood-not-found T
 honest "after the NOT_FOUND flood" T
+for _ in $(seq 1 400); do
+    grep -q '^announced:' "$TMP/again.out" && break
+    nap 0.1
+done
+szq status --socket "$TMP/T/control.sock" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+p = [p for p in s["peers"] if p["address"].startswith("127.0.0.41:")]
+assert p and p[0]["misbehaviour"] == 0, s["peers"]
+' && ok || bad "flood --again: announcements under the limit counted as misbehaviour: $(
+    szq status --socket "$TMP/T/control.sock" | grep 127.0.0.41)"
+rc=0
+wait $AGAIN || rc=$?
+sed 's/^/    | /' "$TMP/again.out"
+[ $rc -eq 0 ] && ok || bad "flood --again: requests were not bounded (exit $rc)"
+grep -q '^again: 20000 more after' "$TMP/again.out" && ok ||
+    bad "flood --again: the second 20000 were not sent on the same link"
 
 fi
 
