@@ -187,6 +187,34 @@ stale_fetch --stale-after 1
 grep -q "older than 1 hour:" "$TMP/err" && ok || bad "staleness warning after 1 hour: $(cat "$TMP/err")"
 stale_fetch --stale-after 0
 grep -q "WARNING" "$TMP/err" && bad "--stale-after 0 still warns: $(cat "$TMP/err")" || ok
+# --json says the same per publisher, for scripts: stale after 2 hours, not
+# after 48; a trusted publisher of which nothing is held is stale too.
+json_pub() { # json_pub JSON PYTHON-ASSERTIONS: p is the first publisher's record
+    python3 -c 'import json, sys, time
+s = json.loads(sys.argv[1]); p = s["publishers"][0]; now = time.time()
+exec(sys.argv[2])' "$1" "$2"
+}
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-old" --output "$TMP/lib-old" \
+    --stale-after 2 --json 2>/dev/null)
+json_pub "$out" 'assert p["name"] == "The Old Courier" and p["sequence"] == 1, p
+assert abs(now - 3 * 3600 - p["newest_created"]) < 600, p
+assert p["stale"] is True and p["rollback_seen"] is False and p["equivocation"] is False, p' &&
+    ok || bad "--json of a publisher stale after 2 hours: $out"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-old" --output "$TMP/lib-old" --json \
+    2>/dev/null)
+json_pub "$out" 'assert p["stale"] is False, p' && ok ||
+    bad "--json of a publisher 3 hours old, stale after the default 48: $out"
+"$SZ" keygen --secret-key "$TMP/none.sk" --public-key "$TMP/none.pk" --no-passphrase >/dev/null
+echo "$(cat "$TMP/none.pk") The Silent Herald" >"$TMP/trust-none"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-none" --output "$TMP/lib-none" --json \
+    2>/dev/null)
+json_pub "$out" 'assert p["name"] == "The Silent Herald" and p["sequence"] == 0, p
+assert p["newest_created"] == 0 and p["stale"] is True, p' && ok ||
+    bad "--json of a trusted publisher with nothing held: $out"
+out=$("$SZ" fetch --peer "$RELAY" --trust-file "$TMP/trust-none" --output "$TMP/lib-none" --json \
+    --stale-after 0 2>/dev/null)
+json_pub "$out" 'assert p["stale"] is True, p' && ok ||
+    bad "--json of a publisher with nothing held, --stale-after 0 (no age is too old): $out"
 grep -q 'class="warn"' "$TMP/lib-old/index.html" &&
     bad "--stale-after 0: index.html still shows a staleness warning" || ok
 
@@ -210,10 +238,14 @@ for id in $(szq list --socket "$TMP/relay/control.sock" --publisher "$TMP/pub.pk
         "$SZ" import --socket "$TMP/old/control.sock" "$TMP/behind.bundle" >/dev/null ||
         bad "copy bundle $id to the old relay"
 done
-"$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" --output "$TMP/lib" \
-    >/dev/null 2>"$TMP/err"
+out=$("$SZ" fetch --peer "127.0.0.1:$(peer_port old)" --trust-file "$TMP/trust" \
+    --output "$TMP/lib" --json 2>"$TMP/err")
 grep -q "only up to sequence $((newest - 1)), older than the $newest this library holds" \
     "$TMP/err" && ok || bad "a relay one sequence behind is reported: $(cat "$TMP/err")"
+python3 -c 'import json, sys
+p = json.loads(sys.argv[1])["publishers"][0]
+assert p["rollback_seen"] is True and p["sequence"] == int(sys.argv[2]), p' "$out" "$newest" &&
+    ok || bad "--json of a relay one sequence behind says no rollback: $out"
 # Its 4 inbound slots held by 4 addresses that never start the handshake:
 # after 3 s silent they give way to a reader (they locked readers out).
 python3 - "$(peer_port old)" >"$TMP/silent.out" 2>&1 <<'EOF' &
