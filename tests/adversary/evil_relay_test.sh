@@ -387,6 +387,18 @@ for mode in tampered tampered-sig old-as-new truncated flood withhold flood-slow
         fresh "$TMP/lib"
         fetch_into "$TMP/lib" --peer "${ADDR[$mode]}"
         check_alone "$mode, evil relay alone" "$mode" "$mode" "$TMP/lib" $MAX_RUN_S
+        # --follow: a relay caught cheating is tried again only after the
+        # longest wait (30-60 s), not after the second of a peer that merely
+        # went away.
+        if [ "$mode" = tampered ]; then
+            start_evil "$mode.follow" "$mode" "$dir" || continue
+            fresh "$TMP/lib.follow"
+            timeout 8 "$SZ" fetch "${FETCH[@]}" --peer "${ADDR[$mode.follow]}" --follow \
+                --output "$TMP/lib.follow" >/dev/null 2>"$TMP/err.follow"
+            n=$(grep -c ': accepted$' "$TMP/evil.$mode.follow.log")
+            [ "$n" -eq 1 ] && ok ||
+                bad "$mode --follow: $n links to the cheating relay in 8 s, wanted 1: $(cat "$TMP/err.follow")"
+        fi
     fi
     kill "${PIDS[@]:$n_pids}" 2>/dev/null
     wait "${PIDS[@]:$n_pids}" 2>/dev/null
